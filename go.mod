@@ -1,6 +1,6 @@
 module github.com/keyceremony/keyceremony
 
-go 1.26
+go 1.26.0
 
 toolchain go1.26.8
 
@@ -11,6 +11,7 @@ require (
 	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/theupdateframework/go-tuf/v2 v2.4.2 // indirect
+	golang.org/x/crypto v0.55.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/term v0.48.0 // indirect
 )
