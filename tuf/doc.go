@@ -1,0 +1,19 @@
+// Package tuf reads, writes, signs and verifies TUF 1.0 metadata: root,
+// targets (with delegations to explicit roles by paths or by hex
+// path_hash_prefixes), snapshot and timestamp.
+//
+// It promises:
+//   - Loading is strict. A document must round-trip exactly: an unknown,
+//     missing, misspelt or null field, a duplicate object key, a wrong type,
+//     a number in a non-canonical form, trailing data, a malformed expiry,
+//     an unknown spec_version, version 0, a key id that is not the hash of
+//     its key, uppercase hex: each is a *LoadError naming the file and the
+//     field. What loads is therefore exactly what go-tuf and python-tuf
+//     re-encode before they verify.
+//   - The signed bytes are go-securesystemslib cjson of the signed object;
+//     files are ordinary indented JSON (cjson leaves control characters raw,
+//     which breaks PEM keys), and end with a newline.
+//   - Verification recomputes every key id, counts each distinct key once,
+//     and accepts only the schemes and encodings package keys accepts.
+//   - Expiry is always "YYYY-MM-DDTHH:MM:SSZ" in UTC.
+package tuf
