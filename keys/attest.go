@@ -1,0 +1,260 @@
+package keys
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+)
+
+// Errors of attestation verification; check them with errors.Is. A
+// malformed attestation (a Yubico extension of the wrong size or value, a
+// subject that names no slot) is ErrAttestationMalformed.
+var (
+	ErrAttestationChain     = errors.New("attestation does not chain to a trusted root")
+	ErrAttestationSerial    = errors.New("attested device serial is not the expected one")
+	ErrAttestationKey       = errors.New("attested key is not the expected key")
+	ErrAttestationMalformed = errors.New("malformed attestation")
+)
+
+// Yubico's PIV attestation extensions (https://docs.yubico.com/hardware/oid/oid-piv-arc.html).
+var (
+	oidFirmware   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 3, 3}
+	oidSerial     = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 3, 7}
+	oidPolicy     = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 3, 8}
+	oidFormFactor = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 3, 9}
+)
+
+// AttestationSubjectPrefix starts the subject common name of a slot
+// attestation certificate; the slot in hex follows ("YubiKey PIV
+// Attestation 9c").
+const AttestationSubjectPrefix = "YubiKey PIV Attestation "
+
+// Attested is what a verified attestation says about a key.
+type Attested struct {
+	Serial      uint32 // the device's serial number
+	Firmware    string // "5.7.1"
+	PINPolicy   string // "never", "once", "always", "match-once", "match-always"
+	TouchPolicy string // "never", "always", "cached"
+	FormFactor  string // "USB-A keychain", ..., "unspecified"
+	Slot        string // "9c", two lowercase hex digits
+	Public      crypto.PublicKey
+}
+
+// PIN and touch policy bytes of extension 1.3.6.1.4.1.41482.3.8.
+var (
+	pinPolicies   = map[byte]string{1: "never", 2: "once", 3: "always", 4: "match-once", 5: "match-always"}
+	touchPolicies = map[byte]string{1: "never", 2: "always", 3: "cached"}
+	formFactors   = map[byte]string{
+		0x00: "unspecified",
+		0x01: "USB-A keychain", 0x02: "USB-A nano", 0x03: "USB-C keychain", 0x04: "USB-C nano", 0x05: "USB-C/Lightning keychain",
+		0x81: "USB-A keychain FIPS", 0x82: "USB-A nano FIPS", 0x83: "USB-C keychain FIPS", 0x84: "USB-C nano FIPS", 0x85: "USB-C/Lightning keychain FIPS",
+	}
+)
+
+// PolicyBytes returns the two bytes of the PIN and touch policy extension
+// for the named policies, for devices that issue attestations (the soft
+// device). ok is false if either name is unknown.
+func PolicyBytes(pinPolicy, touchPolicy string) (b [2]byte, ok bool) {
+	for k, v := range pinPolicies {
+		if v == pinPolicy {
+			b[0] = k
+		}
+	}
+	for k, v := range touchPolicies {
+		if v == touchPolicy {
+			b[1] = k
+		}
+	}
+	return b, b[0] != 0 && b[1] != 0
+}
+
+// VerifyAttestation checks a YubiKey-style PIV attestation and returns what
+// it attests. leaf is the slot's attestation certificate; intermediate is
+// the device's attestation certificate (slot f9), which signed it.
+//
+// The intermediate must chain to one of roots (directly, or through
+// Yubico's published PIV attestation CAs); the leaf must be signed by the
+// intermediate's key and name it as issuer. The leaf's signature is checked
+// directly because a device's f9 certificate often lacks the CA basic
+// constraints and key usage that x509.Certificate.Verify would demand; the
+// leaf's dates are copied from the f9 certificate by the device, so they
+// are checked there. roots must be given: nil is ErrAttestationChain, never
+// a fallback to the system pool. Use YubicoRoots for real YubiKeys.
+//
+// The leaf must carry the firmware, serial and policy extensions and a
+// subject naming the slot. The serial is read from the leaf, or from the
+// intermediate if the leaf lacks it; if both carry one they must agree.
+func VerifyAttestation(leaf, intermediate *x509.Certificate, roots *x509.CertPool) (*Attested, error) {
+	if leaf == nil || intermediate == nil {
+		return nil, fmt.Errorf("missing certificate: %w", ErrAttestationChain)
+	}
+	if roots == nil {
+		return nil, fmt.Errorf("no trusted roots given: %w", ErrAttestationChain)
+	}
+	opts := x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: yubicoIntermediates(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	}
+	if _, err := intermediate.Verify(opts); err != nil {
+		return nil, fmt.Errorf("device attestation certificate %q: %v: %w", intermediate.Subject.CommonName, err, ErrAttestationChain)
+	}
+	if string(leaf.RawIssuer) != string(intermediate.RawSubject) {
+		return nil, fmt.Errorf("attestation certificate issued by %q, not by the device certificate %q: %w",
+			leaf.Issuer.CommonName, intermediate.Subject.CommonName, ErrAttestationChain)
+	}
+	if err := intermediate.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature); err != nil {
+		return nil, fmt.Errorf("attestation certificate signature: %v: %w", err, ErrAttestationChain)
+	}
+	return parseAttested(leaf, intermediate)
+}
+
+func parseAttested(leaf, intermediate *x509.Certificate) (*Attested, error) {
+	a := &Attested{Public: leaf.PublicKey, FormFactor: formFactors[0]}
+	var haveFirmware, haveSerial, havePolicy bool
+	for _, e := range leaf.Extensions {
+		switch {
+		case e.Id.Equal(oidFirmware):
+			if len(e.Value) != 3 {
+				return nil, fmt.Errorf("firmware extension of %d bytes, want 3: %w", len(e.Value), ErrAttestationMalformed)
+			}
+			a.Firmware = fmt.Sprintf("%d.%d.%d", e.Value[0], e.Value[1], e.Value[2])
+			haveFirmware = true
+		case e.Id.Equal(oidSerial):
+			s, err := parseSerial(e.Value)
+			if err != nil {
+				return nil, err
+			}
+			a.Serial, haveSerial = s, true
+		case e.Id.Equal(oidPolicy):
+			if len(e.Value) != 2 {
+				return nil, fmt.Errorf("policy extension of %d bytes, want 2: %w", len(e.Value), ErrAttestationMalformed)
+			}
+			var ok bool
+			if a.PINPolicy, ok = pinPolicies[e.Value[0]]; !ok {
+				return nil, fmt.Errorf("unknown PIN policy 0x%02x: %w", e.Value[0], ErrAttestationMalformed)
+			}
+			if a.TouchPolicy, ok = touchPolicies[e.Value[1]]; !ok {
+				return nil, fmt.Errorf("unknown touch policy 0x%02x: %w", e.Value[1], ErrAttestationMalformed)
+			}
+			havePolicy = true
+		case e.Id.Equal(oidFormFactor):
+			if len(e.Value) != 1 {
+				return nil, fmt.Errorf("form factor extension of %d bytes, want 1: %w", len(e.Value), ErrAttestationMalformed)
+			}
+			var ok bool
+			if a.FormFactor, ok = formFactors[e.Value[0]]; !ok {
+				a.FormFactor = fmt.Sprintf("unknown (0x%02x)", e.Value[0])
+			}
+		}
+	}
+	for _, e := range intermediate.Extensions {
+		if !e.Id.Equal(oidSerial) {
+			continue
+		}
+		s, err := parseSerial(e.Value)
+		if err != nil {
+			return nil, fmt.Errorf("device certificate: %w", err)
+		}
+		if haveSerial && s != a.Serial {
+			return nil, fmt.Errorf("serial %d in the attestation, %d in the device certificate: %w", a.Serial, s, ErrAttestationMalformed)
+		}
+		a.Serial, haveSerial = s, true
+	}
+	switch {
+	case !haveFirmware:
+		return nil, fmt.Errorf("no firmware extension: %w", ErrAttestationMalformed)
+	case !haveSerial:
+		return nil, fmt.Errorf("no serial extension: %w", ErrAttestationMalformed)
+	case !havePolicy:
+		return nil, fmt.Errorf("no PIN and touch policy extension: %w", ErrAttestationMalformed)
+	}
+	slot, ok := strings.CutPrefix(leaf.Subject.CommonName, AttestationSubjectPrefix)
+	slot = strings.ToLower(slot)
+	if !ok || !validSlot(slot) {
+		return nil, fmt.Errorf("subject %q names no key slot: %w", leaf.Subject.CommonName, ErrAttestationMalformed)
+	}
+	a.Slot = slot
+	if _, err := FromPublicKey(a.Public); err != nil {
+		return nil, fmt.Errorf("attested key: %w", err)
+	}
+	return a, nil
+}
+
+// parseSerial reads the serial extension: one DER INTEGER in 0..2^32-1.
+func parseSerial(v []byte) (uint32, error) {
+	var n *big.Int
+	rest, err := asn1.Unmarshal(v, &n)
+	if err != nil || len(rest) != 0 {
+		return 0, fmt.Errorf("serial extension is not one DER integer: %w", ErrAttestationMalformed)
+	}
+	if n.Sign() < 0 || n.BitLen() > 32 {
+		return 0, fmt.Errorf("serial %s out of range: %w", n, ErrAttestationMalformed)
+	}
+	return uint32(n.Uint64()), nil
+}
+
+// validSlot reports whether s is a PIV key slot a key can be attested in,
+// written as two hex digits: 9a, 9c, 9d, 9e or 82–95.
+func validSlot(s string) bool {
+	var v uint8
+	if len(s) != 2 {
+		return false
+	}
+	if _, err := fmt.Sscanf(s, "%02x", &v); err != nil {
+		return false
+	}
+	return v == 0x9a || v == 0x9c || v == 0x9d || v == 0x9e || (v >= 0x82 && v <= 0x95)
+}
+
+// CheckAttested checks that an attestation is for the device with serial
+// wantSerial (ErrAttestationSerial) and for the key wantKey, compared as
+// public keys so that either spelling of the ECDSA key type matches
+// (ErrAttestationKey).
+func CheckAttested(a *Attested, wantSerial uint32, wantKey *Key) error {
+	if a == nil || wantKey == nil {
+		return fmt.Errorf("nothing to compare: %w", ErrAttestationKey)
+	}
+	if a.Serial != wantSerial {
+		return fmt.Errorf("attestation is from device %d, want %d: %w", a.Serial, wantSerial, ErrAttestationSerial)
+	}
+	want, err := wantKey.Public()
+	if err != nil {
+		return fmt.Errorf("expected key: %w", err)
+	}
+	eq, ok := a.Public.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !eq.Equal(want) {
+		id := "(unsupported key)"
+		if k, err := FromPublicKey(a.Public); err == nil {
+			id = k.ID()
+		}
+		return fmt.Errorf("attested key %s, want %s: %w", id, wantKey.ID(), ErrAttestationKey)
+	}
+	return nil
+}
+
+// YubicoRoots returns a new pool holding Yubico's PIV attestation roots.
+// It is what a ceremony trusts for real YubiKeys; an emulator's or the soft
+// device's CA is trusted only when a caller passes its pool explicitly.
+func YubicoRoots() *x509.CertPool {
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM([]byte(yubicoRootPEM)) {
+		panic("keys: built-in Yubico root certificates do not parse")
+	}
+	return p
+}
+
+// yubicoIntermediates returns Yubico's published PIV attestation CAs that
+// sit between "Yubico Attestation Root 1" and a device's f9 certificate.
+// They add nothing unless that root is trusted.
+func yubicoIntermediates() *x509.CertPool {
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM([]byte(yubicoIntermediatePEM)) {
+		panic("keys: built-in Yubico intermediate certificates do not parse")
+	}
+	return p
+}
