@@ -156,6 +156,12 @@ func (e *AuthError) Error() string {
 	return fmt.Sprintf("wrong %s, %d tries left", e.What, e.Retries)
 }
 
+// Is makes a wrong PIN or PUK that spent the last try also ErrBlocked, so
+// that errors.Is(err, ErrBlocked) is true from the moment it is blocked.
+func (e *AuthError) Is(target error) bool {
+	return target == ErrBlocked && e.Retries == 0
+}
+
 // CheckPIN enforces the PIV rule for PINs and PUKs: 6 to 8 bytes.
 func CheckPIN(pin string) error {
 	if len(pin) < 6 || len(pin) > 8 {
