@@ -1,6 +1,7 @@
 package stableset
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -189,6 +190,15 @@ var keyTokens = func() (t [numRecordFields][]byte) {
 	}
 	return t
 }()
+
+// TargetPath returns PyPI's target path for a file:
+// packages/<b2[0:2]>/<b2[2:4]>/<b2[4:64]>/<filename>, b2 being the
+// lowercase hex of its BLAKE2b-256 digest.
+func TargetPath(blake2b256 [32]byte, filename string) string {
+	var h [64]byte
+	hex.Encode(h[:], blake2b256[:])
+	return "packages/" + string(h[0:2]) + "/" + string(h[2:4]) + "/" + string(h[4:64]) + "/" + filename
+}
 
 // NormalizeProject returns the PEP 503 normalised form of a project name:
 // runs of '-', '_' and '.' become one '-', and ASCII letters become

@@ -599,6 +599,9 @@ func (s *scan) key(k int, keys []string, tokens [][]byte) *fieldError {
 	if s.i < len(b) && b[s.i] == '}' {
 		return ferr(keys[k], ErrMissingField, "")
 	}
+	if s.i < len(b) && isSpace(b[s.i]) {
+		return ferr(keys[k], ErrNotCanonical, "whitespace is not allowed")
+	}
 	name, fe := s.keyName()
 	if fe != nil {
 		return fe
@@ -641,6 +644,15 @@ func (s *scan) keyName() (string, *fieldError) {
 	}
 	v, fe := s.str("")
 	if fe != nil {
+		if !errors.Is(fe.err, ErrNotCanonical) {
+			return "", fe
+		}
+		// Name the field even though it is spelled with escapes.
+		name, ok := decodeKey(s.b[s.i+1:])
+		if !ok {
+			return "", fe
+		}
+		fe.field = name
 		return "", fe
 	}
 	name := string(v)
@@ -652,6 +664,33 @@ func (s *scan) keyName() (string, *fieldError) {
 	}
 	s.i++
 	return name, nil
+}
+
+// decodeKey decodes a field name spelled with \u escapes, for error
+// messages only.
+func decodeKey(b []byte) (string, bool) {
+	var out []rune
+	for i := 0; i < len(b); {
+		switch c := b[i]; {
+		case c == '"':
+			return string(out), true
+		case c == '\\' && i+6 <= len(b) && b[i+1] == 'u':
+			var u [2]byte
+			if _, err := hex.Decode(u[:], b[i+2:i+6]); err != nil {
+				return "", false
+			}
+			out = append(out, rune(u[0])<<8|rune(u[1]))
+			i += 6
+		case c == '\\' && i+1 < len(b):
+			out = append(out, rune(b[i+1]))
+			i += 2
+		default:
+			r, n := utf8.DecodeRune(b[i:])
+			out = append(out, r)
+			i += n
+		}
+	}
+	return "", false
 }
 
 func (s *scan) typeErrKey() *fieldError {

@@ -1,0 +1,468 @@
+package stableset
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// SimpleAPIVersion is the simple repository API version the stable index
+// pages declare: 1.1 (PEP 700) is the newest version whose features they
+// use, in both the HTML meta tag (PEP 629) and the JSON meta.api-version
+// (PEP 691).
+const SimpleAPIVersion = "1.1"
+
+// RelativeFileBase is the base FileURL uses when given none: it leads from
+// a page at simple/<project>/ (or simple/<project>/index.html) back to the
+// repository root, where the target paths (packages/...) start.
+const RelativeFileBase = "../../"
+
+// PageFile is one file as a project's simple index page lists it.
+type PageFile struct {
+	Filename string // the file's name, the last segment of URL
+	Version  string // the release it belongs to (listed in the JSON "versions", PEP 700)
+	URL      string // where to fetch it from, usually FileURL("", target path); no fragment
+
+	SHA256 [32]byte
+
+	RequiresPython string // the Requires-Python specifier, or empty
+	Yanked         bool
+	YankedReason   string // empty unless Yanked; may be empty when Yanked
+
+	// CoreMetadataSHA256 is the SHA-256 of the file's core metadata
+	// (PEP 658/714), valid when HasCoreMetadata is true.
+	CoreMetadataSHA256 [32]byte
+	HasCoreMetadata    bool
+
+	Size       int64     // bytes
+	UploadTime time.Time // shown in the JSON page (PEP 700); zero to leave out
+}
+
+// Causes of page errors, wrapped by a *PageError; check with errors.Is.
+var (
+	ErrPageProject       = errors.New("bad project name for an index page")
+	ErrPageFile          = errors.New("bad file for an index page")
+	ErrPageDuplicateFile = errors.New("file listed twice on an index page")
+	ErrTargetPath        = errors.New("bad target path")
+)
+
+// PageError says which project, file and field an index page cannot be
+// rendered for.
+type PageError struct {
+	Project  string // as given, quoted in the message
+	Filename string // empty when the project itself is at fault
+	Field    string // the PageFile field at fault, or empty
+	Err      error  // one of the ErrPage* sentinels, with detail
+}
+
+func (e *PageError) Error() string {
+	var b strings.Builder
+	b.WriteString("index page for project ")
+	b.WriteString(strconv.Quote(e.Project))
+	if e.Filename != "" {
+		b.WriteString(", file ")
+		b.WriteString(strconv.Quote(e.Filename))
+	}
+	if e.Field != "" {
+		b.WriteString(", field ")
+		b.WriteString(e.Field)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *PageError) Unwrap() error { return e.Err }
+
+// PagePaths returns the TUF target paths of a project's stable index pages:
+// simple/<project>/index.html and simple/<project>/index.json, with the
+// project name normalised as PEP 503 says. The name must be a valid project
+// name (RenderProjectPages refuses any other); this function does not check.
+func PagePaths(project string) (htmlPath, jsonPath string) {
+	dir := "simple/" + NormalizeProject(project) + "/"
+	return dir + "index.html", dir + "index.json"
+}
+
+// FileURL returns the URL an index page links a target to: base followed by
+// each segment of targetPath, percent-escaped. An empty base means
+// RelativeFileBase, which resolves against the page's own URL to
+// <repository root>/<targetPath>; a non-empty base must end in '/'.
+func FileURL(base, targetPath string) (string, error) {
+	if base == "" {
+		base = RelativeFileBase
+	}
+	if !strings.HasSuffix(base, "/") || !printableASCII(base) || strings.ContainsAny(base, "#?") {
+		return "", fmt.Errorf("base %q must be printable ASCII without '#' or '?', ending in '/': %w", base, ErrTargetPath)
+	}
+	if targetPath == "" || !utf8.ValidString(targetPath) {
+		return "", fmt.Errorf("target path %q is empty or not UTF-8: %w", targetPath, ErrTargetPath)
+	}
+	var b strings.Builder
+	b.Grow(len(base) + len(targetPath) + 8)
+	b.WriteString(base)
+	for i, seg := range strings.Split(targetPath, "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.ContainsRune(seg, '\\') || hasControl(seg) {
+			return "", fmt.Errorf("target path %q: segment %d is empty, a dot segment or has a backslash or control character: %w", targetPath, i+1, ErrTargetPath)
+		}
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(url.PathEscape(seg))
+	}
+	return b.String(), nil
+}
+
+// NewPageFile returns the index page entry for an export record, linked
+// with FileURL(base, r.Path).
+func NewPageFile(r *Record, base string) (PageFile, error) {
+	u, err := FileURL(base, r.Path)
+	if err != nil {
+		return PageFile{}, err
+	}
+	return PageFile{
+		Filename:           r.Filename,
+		Version:            r.Version,
+		URL:                u,
+		SHA256:             r.SHA256,
+		RequiresPython:     r.RequiresPython,
+		Yanked:             r.Yanked,
+		YankedReason:       r.YankedReason,
+		CoreMetadataSHA256: r.CoreMetadataSHA256,
+		HasCoreMetadata:    r.HasCoreMetadata,
+		Size:               r.Length,
+		UploadTime:         r.UploadTime,
+	}, nil
+}
+
+// RenderProjectPages renders a project's simple index page twice: as PEP 503
+// HTML (with the PEP 592, 629, 658 and 714 attributes) and as PEP 691 JSON
+// (with the PEP 700 fields), both declaring SimpleAPIVersion.
+//
+// project must be a PEP 503-normalised name. files may come in any order
+// and is not modified; the pages list them sorted by filename (bytewise),
+// so the output depends only on the set of files: the same input gives
+// the same bytes on every machine and every run. Invalid input (a bad
+// project name, an empty or duplicate filename, a URL whose last segment is
+// not the filename, invalid UTF-8 or control characters in any string, a
+// negative size) is refused with a *PageError and nothing is returned.
+func RenderProjectPages(project string, files []PageFile) (html, jsonPage []byte, err error) {
+	if err := checkPageProject(project); err != nil {
+		return nil, nil, &PageError{Project: project, Err: err}
+	}
+	sorted := make([]*PageFile, len(files))
+	htmlSize, jsonSize := 400+2*len(project), 100+len(project)
+	for i := range files {
+		f := &files[i]
+		if field, err := checkPageFile(f); err != nil {
+			return nil, nil, &PageError{Project: project, Filename: f.Filename, Field: field, Err: err}
+		}
+		sorted[i] = f
+		n := len(f.Filename) + len(f.URL) + len(f.RequiresPython) + len(f.YankedReason)
+		htmlSize += 320 + 2*n
+		jsonSize += 300 + 2*n + len(f.Version)
+	}
+	slices.SortFunc(sorted, func(a, b *PageFile) int { return strings.Compare(a.Filename, b.Filename) })
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i].Filename == sorted[i-1].Filename {
+			return nil, nil, &PageError{Project: project, Filename: sorted[i].Filename, Err: ErrPageDuplicateFile}
+		}
+	}
+	html = appendHTMLPage(make([]byte, 0, htmlSize), project, sorted)
+	jsonPage = appendJSONPage(make([]byte, 0, jsonSize), project, sorted)
+	return html, jsonPage, nil
+}
+
+func appendHTMLPage(b []byte, project string, files []*PageFile) []byte {
+	b = append(b, "<!DOCTYPE html>\n<html lang=\"en\">\n  <head>\n    <meta charset=\"utf-8\">\n    <meta name=\"pypi:repository-version\" content=\""+SimpleAPIVersion+"\">\n    <title>Links for "...)
+	b = appendHTMLEscaped(b, project)
+	b = append(b, "</title>\n  </head>\n  <body>\n    <h1>Links for "...)
+	b = appendHTMLEscaped(b, project)
+	b = append(b, "</h1>\n"...)
+	for _, f := range files {
+		b = append(b, "    <a href=\""...)
+		b = appendHTMLEscaped(b, f.URL)
+		b = append(b, "#sha256="...)
+		b = hex.AppendEncode(b, f.SHA256[:])
+		b = append(b, '"')
+		if f.RequiresPython != "" {
+			b = append(b, " data-requires-python=\""...)
+			b = appendHTMLEscaped(b, f.RequiresPython)
+			b = append(b, '"')
+		}
+		if f.Yanked {
+			b = append(b, " data-yanked=\""...)
+			b = appendHTMLEscaped(b, f.YankedReason)
+			b = append(b, '"')
+		}
+		if f.HasCoreMetadata {
+			// PEP 714: data-core-metadata is the name; the legacy
+			// data-dist-info-metadata may accompany it with the same value,
+			// for clients older than PEP 714 (PyPI sends both).
+			b = append(b, " data-dist-info-metadata=\"sha256="...)
+			b = hex.AppendEncode(b, f.CoreMetadataSHA256[:])
+			b = append(b, "\" data-core-metadata=\"sha256="...)
+			b = hex.AppendEncode(b, f.CoreMetadataSHA256[:])
+			b = append(b, '"')
+		}
+		b = append(b, '>')
+		b = appendHTMLEscaped(b, f.Filename)
+		b = append(b, "</a><br />\n"...)
+	}
+	return append(b, "  </body>\n</html>\n"...)
+}
+
+func appendJSONPage(b []byte, project string, files []*PageFile) []byte {
+	b = append(b, `{"meta":{"api-version":"`+SimpleAPIVersion+`"},"name":`...)
+	b = appendJSONString(b, project)
+	b = append(b, `,"files":[`...)
+	for i, f := range files {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"filename":`...)
+		b = appendJSONString(b, f.Filename)
+		b = append(b, `,"url":`...)
+		b = appendJSONString(b, f.URL)
+		b = append(b, `,"hashes":{"sha256":"`...)
+		b = hex.AppendEncode(b, f.SHA256[:])
+		b = append(b, `"}`...)
+		if f.RequiresPython != "" {
+			b = append(b, `,"requires-python":`...)
+			b = appendJSONString(b, f.RequiresPython)
+		}
+		if f.HasCoreMetadata {
+			b = append(b, `,"core-metadata":{"sha256":"`...)
+			b = hex.AppendEncode(b, f.CoreMetadataSHA256[:])
+			b = append(b, `"}`...)
+		} else {
+			b = append(b, `,"core-metadata":false`...)
+		}
+		switch {
+		case !f.Yanked:
+			b = append(b, `,"yanked":false`...)
+		case f.YankedReason == "":
+			b = append(b, `,"yanked":true`...)
+		default:
+			b = append(b, `,"yanked":`...)
+			b = appendJSONString(b, f.YankedReason)
+		}
+		b = append(b, `,"size":`...)
+		b = strconv.AppendInt(b, f.Size, 10)
+		if !f.UploadTime.IsZero() {
+			b = append(b, `,"upload-time":"`...)
+			b = appendUploadTime(b, f.UploadTime)
+			b = append(b, '"')
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `],"versions":[`...)
+	for i, v := range pageVersions(files) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, v)
+	}
+	return append(b, "]}\n"...)
+}
+
+// pageVersions returns the distinct versions of files, sorted bytewise.
+// PEP 700 makes "versions" a set; sorting makes it deterministic.
+func pageVersions(files []*PageFile) []string {
+	vs := make([]string, len(files))
+	for i, f := range files {
+		vs[i] = f.Version
+	}
+	slices.Sort(vs)
+	return slices.Compact(vs)
+}
+
+// appendUploadTime appends t in UTC as PEP 700 asks:
+// yyyy-mm-ddThh:mm:ssZ, with .ffffff (microseconds) only when t has a
+// fraction of a second.
+func appendUploadTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	if t.Nanosecond()/1000 == 0 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05Z")
+	}
+	return t.AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+}
+
+// appendHTMLEscaped appends s with the five characters that are special in
+// HTML text or in a quoted attribute value escaped, as html.EscapeString
+// does.
+func appendHTMLEscaped(b []byte, s string) []byte {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '"':
+			esc = "&#34;"
+		case '\'':
+			esc = "&#39;"
+		default:
+			continue
+		}
+		b = append(b, s[last:i]...)
+		b = append(b, esc...)
+		last = i + 1
+	}
+	return append(b, s[last:]...)
+}
+
+// appendJSONString appends s as a JSON string. s is valid UTF-8 (checked
+// before rendering); quotes, backslashes, control characters and U+2028 and
+// U+2029 are escaped, everything else is written as it is.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	last := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c != 0xe2 {
+			i++
+			continue
+		}
+		if c == 0xe2 {
+			if i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xa8 || s[i+2] == 0xa9) {
+				b = append(b, s[last:i]...)
+				b = append(b, `\u202`...)
+				b = append(b, hexdigitsPages[s[i+2]&0xf])
+				i += 3
+				last = i
+				continue
+			}
+			i++
+			continue
+		}
+		b = append(b, s[last:i]...)
+		switch c {
+		case '"':
+			b = append(b, `\"`...)
+		case '\\':
+			b = append(b, `\\`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\r':
+			b = append(b, `\r`...)
+		case '\t':
+			b = append(b, `\t`...)
+		default:
+			b = append(b, `\u00`...)
+			b = append(b, hexdigitsPages[c>>4], hexdigitsPages[c&0xf])
+		}
+		i++
+		last = i
+	}
+	b = append(b, s[last:]...)
+	return append(b, '"')
+}
+
+const hexdigitsPages = "0123456789abcdef"
+
+// checkPageProject checks that p is a PEP 503-normalised project name:
+// lowercase ASCII letters and digits, single '-' between them, at most 200
+// bytes.
+func checkPageProject(p string) error {
+	if p == "" || len(p) > 200 {
+		return fmt.Errorf("name of %d bytes, want 1 to 200: %w", len(p), ErrPageProject)
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(p)-1 && p[i-1] != '-':
+		default:
+			return fmt.Errorf("%q is not a PEP 503-normalised name (lowercase letters, digits and single inner dashes): %w", p, ErrPageProject)
+		}
+	}
+	return nil
+}
+
+// checkPageFile checks one file and returns the field at fault.
+func checkPageFile(f *PageFile) (string, error) {
+	switch {
+	case f.Filename == "" || len(f.Filename) > MaxFilenameLength:
+		return "Filename", fmt.Errorf("filename of %d bytes, want 1 to %d: %w", len(f.Filename), MaxFilenameLength, ErrPageFile)
+	case f.Filename == "." || f.Filename == "..":
+		return "Filename", fmt.Errorf("filename is a dot segment: %w", ErrPageFile)
+	case strings.ContainsAny(f.Filename, "/\\"):
+		return "Filename", fmt.Errorf("filename contains a slash or backslash: %w", ErrPageFile)
+	case f.Version == "" || len(f.Version) > 128:
+		return "Version", fmt.Errorf("version of %d bytes, want 1 to 128: %w", len(f.Version), ErrPageFile)
+	case f.Size < 0:
+		return "Size", fmt.Errorf("negative size %d: %w", f.Size, ErrPageFile)
+	case !f.Yanked && f.YankedReason != "":
+		return "YankedReason", fmt.Errorf("a yank reason on a file that is not yanked: %w", ErrPageFile)
+	case !f.HasCoreMetadata && f.CoreMetadataSHA256 != [32]byte{}:
+		return "CoreMetadataSHA256", fmt.Errorf("a core metadata hash without HasCoreMetadata: %w", ErrPageFile)
+	}
+	for _, s := range []struct{ field, v string }{
+		{"Filename", f.Filename}, {"Version", f.Version},
+		{"RequiresPython", f.RequiresPython}, {"YankedReason", f.YankedReason},
+	} {
+		if !utf8.ValidString(s.v) {
+			return s.field, fmt.Errorf("not valid UTF-8: %w", ErrPageFile)
+		}
+		if hasControl(s.v) {
+			return s.field, fmt.Errorf("%q contains a control character: %w", s.v, ErrPageFile)
+		}
+	}
+	if err := checkPageURL(f.URL, f.Filename); err != nil {
+		return "URL", err
+	}
+	if !f.UploadTime.IsZero() {
+		if y := f.UploadTime.UTC().Year(); y < 1 || y > 9999 {
+			return "UploadTime", fmt.Errorf("year %d out of range: %w", y, ErrPageFile)
+		}
+	}
+	return "", nil
+}
+
+// checkPageURL checks that u is printable ASCII without a fragment or
+// query and that its last path segment, unescaped, is the filename, as PEP
+// 503 requires of the anchor text.
+func checkPageURL(u, filename string) error {
+	if u == "" || !printableASCII(u) {
+		return fmt.Errorf("url %q must be non-empty printable ASCII without spaces: %w", u, ErrPageFile)
+	}
+	if strings.ContainsAny(u, "#?") {
+		return fmt.Errorf("url %q must have no query or fragment: %w", u, ErrPageFile)
+	}
+	last := u[strings.LastIndexByte(u, '/')+1:]
+	name, err := url.PathUnescape(last)
+	if err != nil || name != filename {
+		return fmt.Errorf("url %q does not end in the filename: %w", u, ErrPageFile)
+	}
+	return nil
+}
+
+// printableASCII reports whether s is non-empty ASCII from '!' to '~'.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// hasControl reports whether s has a C0 or C1 control character or DEL.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 {
+			return true
+		}
+	}
+	return false
+}
