@@ -108,17 +108,26 @@ func (m *Metadata[T]) MarshalFile() ([]byte, error) {
 // keyIDs, looked up in keyring, signed msg. Key ids are recomputed from
 // the keys; a key whose id does not match never counts.
 func VerifyThreshold(role string, msg []byte, sigs []Signature, keyIDs []string, threshold int, keyring map[string]*keys.Key) error {
+	_, err := verifyThreshold(role, msg, sigs, keyIDs, threshold, keyring)
+	return err
+}
+
+// verifyThreshold is VerifyThreshold that also returns the sorted ids of
+// the keys whose signatures counted.
+func verifyThreshold(role string, msg []byte, sigs []Signature, keyIDs []string, threshold int, keyring map[string]*keys.Key) ([]string, error) {
 	allowed := make(map[string]bool, len(keyIDs))
 	for _, id := range keyIDs {
 		allowed[id] = true
 	}
 	counted := map[string]bool{}
-	var problems []string
+	var signers, problems []string
 	for _, s := range sigs {
 		if !allowed[s.KeyID] {
+			problems = append(problems, fmt.Sprintf("key %s is not a key of role %s", short(s.KeyID), role))
 			continue
 		}
 		if counted[s.KeyID] {
+			problems = append(problems, fmt.Sprintf("key %s signed more than once, counted once", short(s.KeyID)))
 			continue
 		}
 		k, ok := keyring[s.KeyID]
@@ -140,11 +149,13 @@ func VerifyThreshold(role string, msg []byte, sigs []Signature, keyIDs []string,
 			continue
 		}
 		counted[s.KeyID] = true
+		signers = append(signers, s.KeyID)
 	}
+	sort.Strings(signers)
 	if len(counted) < threshold || threshold < 1 {
-		return &ThresholdError{Role: role, Valid: len(counted), Need: threshold, Problems: problems}
+		return signers, &ThresholdError{Role: role, Valid: len(counted), Need: threshold, Problems: problems}
 	}
-	return nil
+	return signers, nil
 }
 
 func short(id string) string {
