@@ -1,0 +1,270 @@
+package tuf
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
+
+	"github.com/keyceremony/keyceremony/keys"
+)
+
+var testExpiry = time.Date(2027, 3, 4, 5, 6, 7, 0, time.UTC)
+
+// toTargets is the slow, reflective form of a bin.
+func toTargets(version int64, exp time.Time, ts []BinTarget) *Metadata[Targets] {
+	m := NewTargets(version, exp)
+	for _, bt := range ts {
+		m.Signed.Targets[bt.Path] = TargetFile{Length: bt.Length, Hashes: map[string]string{"sha256": hex.EncodeToString(bt.SHA256[:])}}
+	}
+	return m
+}
+
+func randomPath(r *rand.Rand) string {
+	const alphabet = "abcXYZ019-_.~/\\\"'<>&é€😀 \x7f"
+	rs := []rune(alphabet)
+	n := 1 + r.IntN(40)
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		b.WriteRune(rs[r.IntN(len(rs))])
+	}
+	return b.String()
+}
+
+func sortedUnique(ts []BinTarget) []BinTarget {
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Path < ts[j].Path })
+	out := ts[:0]
+	for i, t := range ts {
+		if i == 0 || t.Path != ts[i-1].Path {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// TestAppendBinSignedMatchesCJSON is the property test: on random bins the
+// fast path and cjson give the same bytes.
+func TestAppendBinSignedMatchesCJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for iter := 0; iter < 300; iter++ {
+		n := r.IntN(50)
+		ts := make([]BinTarget, n)
+		for i := range ts {
+			ts[i].Path = randomPath(r)
+			ts[i].Length = r.Int64N(1 << 40)
+			if r.IntN(5) == 0 {
+				ts[i].Length = int64(r.IntN(3))
+			}
+			for j := range ts[i].SHA256 {
+				ts[i].SHA256[j] = byte(r.Uint32())
+			}
+		}
+		ts = sortedUnique(ts)
+		version := 1 + r.Int64N(1<<50)
+		exp := time.Unix(r.Int64N(4e9), 0).UTC()
+		fast, err := AppendBinSigned(nil, version, NewExpiry(exp), ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := cjson.EncodeCanonical(toTargets(version, exp, ts).Signed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fast, slow) {
+			t.Fatalf("fast and cjson differ:\n%s\n%s", fast, slow)
+		}
+	}
+}
+
+func FuzzAppendBinSigned(f *testing.F) {
+	f.Add("packages/ab/cd/ef/foo-1.0.tar.gz", "simple/foo/index.html", int64(12), int64(99))
+	f.Add(`a"b\c`, "é€", int64(0), int64(1<<40))
+	f.Fuzz(func(t *testing.T, p1, p2 string, l1, l2 int64) {
+		ts := sortedUnique([]BinTarget{{Path: p1, Length: l1, SHA256: sha256.Sum256([]byte(p1))}, {Path: p2, Length: l2}})
+		fast, err := AppendBinSigned(nil, 7, NewExpiry(testExpiry), ts)
+		valid := l1 >= 0 && l2 >= 0
+		for _, x := range ts {
+			if x.Path == "" || !utf8.ValidString(x.Path) || strings.ContainsFunc(x.Path, func(r rune) bool { return r < 0x20 }) {
+				valid = false
+			}
+		}
+		if !valid {
+			if err == nil {
+				t.Fatalf("invalid bin %+v encoded", ts)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := cjson.EncodeCanonical(toTargets(7, testExpiry, ts).Signed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fast, slow) {
+			t.Fatalf("fast and cjson differ:\n%s\n%s", fast, slow)
+		}
+		file := AppendBinFile(nil, fast, []Signature{{KeyID: strings.Repeat("ab", 32), Sig: "00ff"}})
+		b, err := ParseBin(file, "bin.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b.Signed, fast) || len(b.Targets) != len(ts) {
+			t.Fatal("parse did not give back the bin")
+		}
+		if _, err := Load[Targets](file, "bin.json"); err != nil {
+			t.Fatalf("file does not load: %v", err)
+		}
+	})
+}
+
+func FuzzParseBin(f *testing.F) {
+	ts := []BinTarget{{Path: "a", Length: 1}, {Path: `b"\`, Length: 2}}
+	signed, _ := AppendBinSigned(nil, 3, NewExpiry(testExpiry), ts)
+	f.Add(AppendBinFile(nil, signed, []Signature{{KeyID: strings.Repeat("ab", 32), Sig: "00ff"}}))
+	f.Add([]byte(`{"signatures":[],"signed":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := ParseBin(data, "bin.json")
+		if err != nil {
+			var le *LoadError
+			if !errors.As(err, &le) {
+				t.Fatalf("error %v is not a *LoadError", err)
+			}
+			return
+		}
+		// Whatever parses re-encodes to signed bytes that cjson agrees with.
+		m := toTargets(b.Version, b.Expires.Time(), b.Targets)
+		slow, err := cjson.EncodeCanonical(m.Signed)
+		if err != nil || !bytes.Equal(slow, b.Signed) {
+			t.Fatalf("parsed bin's signed bytes differ from cjson: %v", err)
+		}
+	})
+}
+
+func TestParseBinAndVerify(t *testing.T) {
+	ck, err := keys.GenerateEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := []BinTarget{{Path: "packages/aa/bb/cc/x-1.tar.gz", Length: 5, SHA256: sha256.Sum256([]byte("x"))}, {Path: "simple/x/index.html", Length: 9}}
+	signed, err := AppendBinSigned(nil, 4, NewExpiry(testExpiry), ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := SignBytes(signed, ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := AppendBinFile(nil, signed, []Signature{sig})
+	parent := NewTargets(1, testExpiry)
+	parent.Signed.AddDelegation(DelegatedRole{Name: "stable-0", KeyIDs: []string{ck.Key().ID()}, Threshold: 1, PathHashPrefixes: []string{"0"}}, ck.Key())
+
+	// The fast form, and the same metadata written the slow way, parse to
+	// the same bin and verify.
+	m := toTargets(4, testExpiry, ts)
+	m.Signatures = []Signature{sig}
+	slowFile, err := m.MarshalFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"fast": file, "indented": slowFile} {
+		b, err := ParseBin(data, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := b.Verify(&parent.Signed, "stable-0"); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if fmt.Sprint(b.Targets) != fmt.Sprint(ts) || b.Version != 4 {
+			t.Fatalf("%s: got %+v", name, b)
+		}
+	}
+	if _, err := Load[Targets](file, "bin.json"); err != nil {
+		t.Fatal(err)
+	}
+	// Tampering is refused or fails verification.
+	for _, tc := range []struct{ from, to string }{
+		{`"length":5`, `"length":6`},
+		{`"length":5`, `"length":05`},
+		{`"version":4`, `"version":5`},
+		{`"sha256":"2d`, `"sha256":"2e`},
+		{`"sha256":"2d`, `"sha256":"2D`},
+	} {
+		bad := bytes.Replace(file, []byte(tc.from), []byte(tc.to), 1)
+		b, err := ParseBin(bad, "bin.json")
+		if err == nil {
+			err = b.Verify(&parent.Signed, "stable-0")
+		}
+		if err == nil {
+			t.Errorf("%s -> %s accepted", tc.from, tc.to)
+		}
+	}
+	// Delegations make it not a bin.
+	withDeleg := NewTargets(1, testExpiry)
+	withDeleg.Signed.AddDelegation(DelegatedRole{Name: "x", KeyIDs: []string{ck.Key().ID()}, Threshold: 1, Paths: []string{"*"}}, ck.Key())
+	data, _ := withDeleg.MarshalFile()
+	if _, err := ParseBin(data, "x.json"); !errors.Is(err, ErrNotBin) {
+		t.Errorf("targets with delegations: %v", err)
+	}
+}
+
+func BenchmarkAppendBinSigned(b *testing.B) {
+	ts := benchTargets(600)
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		buf, _ = AppendBinSigned(buf[:0], 3, NewExpiry(testExpiry), ts)
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkCJSONBin(b *testing.B) {
+	m := toTargets(3, testExpiry, benchTargets(600))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := cjson.EncodeCanonical(m.Signed); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseBin(b *testing.B) {
+	signed, _ := AppendBinSigned(nil, 3, NewExpiry(testExpiry), benchTargets(600))
+	file := AppendBinFile(nil, signed, []Signature{{KeyID: strings.Repeat("ab", 32), Sig: strings.Repeat("cd", 64)}})
+	b.SetBytes(int64(len(file)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseBin(file, "bin.json"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLoadBin(b *testing.B) {
+	signed, _ := AppendBinSigned(nil, 3, NewExpiry(testExpiry), benchTargets(600))
+	file := AppendBinFile(nil, signed, []Signature{{KeyID: strings.Repeat("ab", 32), Sig: strings.Repeat("cd", 64)}})
+	b.SetBytes(int64(len(file)))
+	for b.Loop() {
+		if _, err := Load[Targets](file, "bin.json"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchTargets(n int) []BinTarget {
+	ts := make([]BinTarget, n)
+	for i := range ts {
+		h := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		ts[i] = BinTarget{Path: fmt.Sprintf("packages/%x/%x/%x/project%d-1.%d.0-py3-none-any.whl", h[0:1], h[1:2], h[2:32], i, i), Length: int64(i) * 1000, SHA256: h}
+	}
+	return sortedUnique(ts)
+}
