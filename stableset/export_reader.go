@@ -42,7 +42,7 @@ const (
 func NewExportReader(r io.Reader, name string) (*ExportReader, error) {
 	x := &ExportReader{
 		name:     name,
-		br:       bufio.NewReaderSize(r, 1<<20),
+		br:       bufio.NewReaderSize(r, 2*MaxLineLength),
 		h:        sha256.New(),
 		projects: make(map[string]string),
 		versions: make(map[string]string),

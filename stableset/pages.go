@@ -299,6 +299,9 @@ func appendUploadTime(b []byte, t time.Time) []byte {
 func appendHTMLEscaped(b []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); i++ {
+		if !htmlSpecial[s[i]] {
+			continue
+		}
 		var esc string
 		switch s[i] {
 		case '&':
@@ -311,8 +314,6 @@ func appendHTMLEscaped(b []byte, s string) []byte {
 			esc = "&#34;"
 		case '\'':
 			esc = "&#39;"
-		default:
-			continue
 		}
 		b = append(b, s[last:i]...)
 		b = append(b, esc...)
@@ -320,6 +321,19 @@ func appendHTMLEscaped(b []byte, s string) []byte {
 	}
 	return append(b, s[last:]...)
 }
+
+// htmlSpecial and jsonSpecial mark the bytes that appendHTMLEscaped and
+// appendJSONString must look at; every other byte is copied as it is.
+var htmlSpecial, jsonSpecial = func() (h, j [256]bool) {
+	for _, c := range "&<>\"'" {
+		h[c] = true
+	}
+	for c := 0; c < 0x20; c++ {
+		j[c] = true
+	}
+	j['"'], j['\\'], j[0xe2] = true, true, true
+	return h, j
+}()
 
 // appendJSONString appends s as a JSON string. s is valid UTF-8 (checked
 // before rendering); quotes, backslashes, control characters and U+2028 and
@@ -329,7 +343,7 @@ func appendJSONString(b []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c != 0xe2 {
+		if !jsonSpecial[c] {
 			i++
 			continue
 		}

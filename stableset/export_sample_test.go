@@ -1,0 +1,277 @@
+package stableset
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sampleFile is one line of testdata/pypi-files-sample.jsonl.gz: real PyPI
+// files, as uv copied them from PyPI's index API into public uv.lock files.
+type sampleFile struct {
+	Project     string `json:"project"`
+	Version     string `json:"version"`
+	Filename    string `json:"filename"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	UploadTime  string `json:"upload_time"`
+	URLPath     string `json:"url_path"`
+	PackageType string `json:"packagetype"`
+}
+
+func loadSample(t testing.TB) []sampleFile {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "pypi-files-sample.jsonl.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []sampleFile
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var s sampleFile
+		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sampleRecords converts the sample into export records, the way a
+// repository would: path from url_path, BLAKE2b-256 read off the path,
+// upload time truncated to whole seconds. The sample has no yanked,
+// requires-python or core-metadata data; those are filled in from the
+// filename so that every kind of value appears.
+func sampleRecords(t testing.TB, s []sampleFile) []Record {
+	t.Helper()
+	rs := make([]Record, 0, len(s))
+	for i, f := range s {
+		path := strings.TrimPrefix(f.URLPath, "/")
+		segs := strings.Split(path, "/")
+		if len(segs) != 5 {
+			t.Fatalf("sample line %d: url_path %q", i+1, f.URLPath)
+		}
+		var r Record
+		r.Path = path
+		r.Project = NormalizeProject(f.Project)
+		r.Version = f.Version
+		r.Filename = f.Filename
+		r.Length = f.Size
+		if _, err := hex.Decode(r.SHA256[:], []byte(f.SHA256)); err != nil {
+			t.Fatalf("sample line %d: sha256: %v", i+1, err)
+		}
+		if _, err := hex.Decode(r.BLAKE2b256[:], []byte(segs[1]+segs[2]+segs[3])); err != nil {
+			t.Fatalf("sample line %d: url_path: %v", i+1, err)
+		}
+		ut, err := time.Parse(time.RFC3339Nano, f.UploadTime)
+		if err != nil {
+			t.Fatalf("sample line %d: upload_time: %v", i+1, err)
+		}
+		r.UploadTime = ut.UTC().Truncate(time.Second)
+		if strings.HasSuffix(f.Filename, ".whl") {
+			r.HasCoreMetadata = true
+			r.CoreMetadataSHA256 = sha256.Sum256([]byte("METADATA " + f.Filename))
+			r.RequiresPython = ">=3.8"
+		}
+		if i%97 == 0 {
+			r.Yanked = true
+			r.YankedReason = "sample yank " + f.Version
+		}
+		rs = append(rs, r)
+	}
+	slices.SortFunc(rs, func(a, b Record) int { return strings.Compare(a.Path, b.Path) })
+	return rs
+}
+
+// TestExportRealSample converts the real PyPI sample into an export and
+// parses it: every real name, filename, path and time must be accepted.
+func TestExportRealSample(t *testing.T) {
+	s := loadSample(t)
+	if len(s) < 7000 {
+		t.Fatalf("sample has %d files", len(s))
+	}
+	rs := sampleRecords(t, s)
+	h := Header{Repository: "pypi", Generated: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	data := writeExport(t, h, rs)
+	_, got, err := readExport(data, "sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(rs) {
+		t.Fatalf("read %d records, want %d", len(got), len(rs))
+	}
+	for i := range rs {
+		if got[i] != rs[i] {
+			t.Fatalf("record %d differs:\n got %+v\nwant %+v", i, got[i], rs[i])
+		}
+	}
+	// Each real file claimed by another real project is refused.
+	projects := map[string]bool{}
+	for _, r := range rs {
+		projects[r.Project] = true
+	}
+	refused := 0
+	for _, r := range rs[:200] {
+		for p := range projects {
+			if p != r.Project && filenameBelongs(r.Filename, p, r.Version) {
+				t.Errorf("%q is accepted as a file of %q as well as %q", r.Filename, p, r.Project)
+			}
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("nothing checked")
+	}
+}
+
+// TestSchemaKeys checks docs/export-format.schema.json against the parser's
+// field lists and the golden export's lines.
+func TestSchemaKeys(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "docs", "export-format.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Defs map[string]struct {
+			Required             []string                   `json:"required"`
+			Properties           map[string]json.RawMessage `json:"properties"`
+			AdditionalProperties *bool                      `json:"additionalProperties"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		def  string
+		keys []string
+	}{
+		{"header", headerKeys},
+		{"record", recordKeys[:]},
+		{"trailer", []string{"trailer"}},
+		{"trailerBody", trailerKeys},
+	} {
+		d, ok := schema.Defs[tc.def]
+		if !ok {
+			t.Errorf("schema has no $defs/%s", tc.def)
+			continue
+		}
+		if !slices.Equal(d.Required, tc.keys) {
+			t.Errorf("$defs/%s required = %v, want %v", tc.def, d.Required, tc.keys)
+		}
+		if len(d.Properties) != len(tc.keys) {
+			t.Errorf("$defs/%s has %d properties, want %d", tc.def, len(d.Properties), len(tc.keys))
+		}
+		for _, k := range tc.keys {
+			if _, ok := d.Properties[k]; !ok {
+				t.Errorf("$defs/%s has no property %q", tc.def, k)
+			}
+		}
+		if d.AdditionalProperties == nil || *d.AdditionalProperties {
+			t.Errorf("$defs/%s allows additional properties", tc.def)
+		}
+	}
+	golden, err := os.ReadFile(filepath.Join("testdata", "small.export.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(golden), "\n"), "\n")
+	for i, l := range lines {
+		def := "record"
+		switch i {
+		case 0:
+			def = "header"
+		case len(lines) - 1:
+			def = "trailer"
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("golden line %d: %v", i+1, err)
+		}
+		var got []string
+		for k := range m {
+			got = append(got, k)
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(schema.Defs[def].Required))
+		if !slices.Equal(got, want) {
+			t.Errorf("golden line %d has keys %v, schema %s requires %v", i+1, got, def, want)
+		}
+	}
+}
+
+// FuzzExportReader checks that the reader never panics and that whatever it
+// accepts re-encodes, through the writer, to the same bytes.
+func FuzzExportReader(f *testing.F) {
+	golden, err := os.ReadFile(filepath.Join("testdata", "small.export.jsonl"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(golden)
+	f.Add(golden[:len(golden)/2])
+	f.Add([]byte(strings.Replace(string(golden), `"length":1000`, `"length":-1`, 1)))
+	f.Add([]byte(strings.Replace(string(golden), `see #12`, `see \u0041`, 1)))
+	f.Add([]byte(`{"format":"keyceremony-export","version":1,"repository":"pypi","generated":"2026-11-25T12:00:00Z"}` + "\n" +
+		`{"trailer":{"count":0,"sha256":"0000000000000000000000000000000000000000000000000000000000000000"}}` + "\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		x, err := NewExportReader(bytes.NewReader(data), "fuzz")
+		if err != nil {
+			checkExportError(t, err)
+			return
+		}
+		var buf bytes.Buffer
+		w, err := NewExportWriter(&buf, x.Header())
+		if err != nil {
+			t.Fatalf("header accepted by the reader refused by the writer: %v", err)
+		}
+		for {
+			r, err := x.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				checkExportError(t, err)
+				return
+			}
+			if err := w.Write(r); err != nil {
+				t.Fatalf("record accepted by the reader refused by the writer: %v", err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), data) {
+			t.Fatalf("accepted input re-encodes differently:\n in %q\nout %q", data, buf.Bytes())
+		}
+	})
+}
+
+func checkExportError(t *testing.T, err error) {
+	t.Helper()
+	var xe *ExportError
+	if !errors.As(err, &xe) || xe.Line < 1 || xe.File != "fuzz" {
+		t.Fatalf("error %v is not a located *ExportError", err)
+	}
+	_ = xe.Error()
+}
