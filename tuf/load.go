@@ -82,6 +82,11 @@ func decodeStrict[T any](data []byte, name string) (*T, error) {
 		if errors.As(err, &te) {
 			return nil, &LoadError{File: name, Field: te.Field, Err: fmt.Errorf("%s where %s belongs: %w", te.Value, te.Type, ErrMalformed)}
 		}
+		var le *LoadError
+		if errors.As(err, &le) {
+			le.File = name
+			return nil, le
+		}
 		return nil, &LoadError{File: name, Err: fmt.Errorf("%v: %w", err, ErrMalformed)}
 	}
 	again, err := json.Marshal(v)
