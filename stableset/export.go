@@ -129,7 +129,7 @@ func (e *ExportError) Unwrap() error { return e.Err }
 func safeField(f string) string {
 	for i := 0; i < len(f); i++ {
 		c := f[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.') {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '[' || c == ']') {
 			return strconv.Quote(f)
 		}
 	}

@@ -1,0 +1,183 @@
+package stableset
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestDefaultPolicyMatchesTemplate(t *testing.T) {
+	tmpl, err := os.ReadFile(filepath.Join("..", "templates", "files", "policy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(tmpl) != defaultPolicyJSON {
+		t.Fatalf("templates/files/policy.json and defaultPolicyJSON differ")
+	}
+	p := DefaultPolicy()
+	if p.MinAgeDays != 90 || !p.AllNominated || len(p.Excluded) != 0 || p.ConfirmAbove != (Limits{2000000, 10000, 0}) {
+		t.Errorf("default policy = %+v", p)
+	}
+	enc, _ := p.MarshalJSON()
+	if string(enc) != defaultPolicyJSON {
+		t.Errorf("MarshalJSON(default) =\n%s\nwant\n%s", enc, defaultPolicyJSON)
+	}
+	// An empty object is the default policy too.
+	q, err := ParsePolicy([]byte(`{}`), "empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p, q) {
+		t.Errorf("{} = %+v, want the default %+v", q, p)
+	}
+}
+
+func TestParsePolicy(t *testing.T) {
+	p, err := ParsePolicy([]byte(`{"min_age_days": 30, "nominated": ["requests", "django"], "excluded": ["boto3"],
+		"confirm_above": {"changed": 5}}`), "p.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MinAgeDays != 30 || p.AllNominated || !reflect.DeepEqual(p.Nominated, []string{"django", "requests"}) ||
+		!reflect.DeepEqual(p.Excluded, []string{"boto3"}) || p.ConfirmAbove != (Limits{2000000, 10000, 5}) {
+		t.Errorf("policy = %+v", p)
+	}
+	enc, _ := p.MarshalJSON()
+	q, err := ParsePolicy(enc, "again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p, q) {
+		t.Errorf("round trip: %+v, want %+v", q, p)
+	}
+}
+
+func TestParsePolicyRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		line     int
+		field    string
+		err      error
+	}{
+		{"unknown field", "{\n  \"min_age\": 3\n}", 2, "min_age", ErrUnknownField},
+		{"unknown nested", `{"confirm_above": {"add": 3}}`, 1, "confirm_above.add", ErrUnknownField},
+		{"duplicate field", `{"min_age_days": 3, "min_age_days": 4}`, 1, "min_age_days", ErrDuplicateField},
+		{"duplicate nested", `{"confirm_above": {"added": 3, "added": 3}}`, 1, "confirm_above.added", ErrDuplicateField},
+		{"string age", `{"min_age_days": "90"}`, 1, "min_age_days", ErrType},
+		{"float age", `{"min_age_days": 1.5}`, 1, "min_age_days", ErrType},
+		{"negative age", `{"min_age_days": -1}`, 1, "min_age_days", ErrBadValue},
+		{"huge age", `{"min_age_days": 36500}`, 1, "min_age_days", ErrBadValue},
+		{"negative limit", `{"confirm_above": {"removed": -1}}`, 1, "confirm_above.removed", ErrBadValue},
+		{"nominated string", `{"nominated": "*"}`, 1, "nominated", ErrType},
+		{"nominated number", `{"nominated": [1]}`, 1, "nominated[0]", ErrType},
+		{"not normalised", "{\n\"excluded\": [\"ok\",\n \"Django\"]}", 3, "excluded[1]", ErrBadProject},
+		{"underscore", `{"nominated": ["foo_bar"]}`, 1, "nominated[0]", ErrBadProject},
+		{"listed twice", `{"excluded": ["a", "a"]}`, 1, "excluded[1]", ErrBadValue},
+		{"empty nominated", `{"nominated": []}`, 1, "nominated", ErrBadValue},
+		{"star and names", `{"nominated": ["*", "a"]}`, 1, "nominated", ErrBadValue},
+		{"star excluded", `{"excluded": ["*"]}`, 1, "excluded[0]", ErrBadProject},
+		{"nominated and excluded", "{\"nominated\": [\"a\"],\n \"excluded\": [\"a\"]}", 2, "excluded", ErrBadValue},
+		{"not an object", `[]`, 1, "", ErrType},
+		{"trailing data", `{} {}`, 1, "", ErrSyntax},
+		{"syntax", `{"min_age_days": }`, 1, "min_age_days", ErrSyntax},
+		{"truncated", `{"min_age_days": 3`, 1, "", ErrSyntax},
+		{"empty file", ``, 1, "", ErrSyntax},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParsePolicy([]byte(tc.in), "p.json")
+			var pe *PolicyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want a *PolicyError", err)
+			}
+			if !errors.Is(err, tc.err) || pe.Line != tc.line || pe.Field != tc.field || pe.File != "p.json" {
+				t.Fatalf("err = %q (line %d, field %q), want line %d, field %q, cause %q", err, pe.Line, pe.Field, tc.line, tc.field, tc.err)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+func TestLoadPolicy(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.json")
+	if err := os.WriteFile(path, []byte(`{"min_age_days": 7}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := LoadPolicy(path)
+	if err != nil || p.MinAgeDays != 7 {
+		t.Fatalf("LoadPolicy = %+v, %v", p, err)
+	}
+	if _, err := LoadPolicy(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: err = %v", err)
+	}
+}
+
+func TestEligible(t *testing.T) {
+	p, err := ParsePolicy([]byte(`{"min_age_days": 90, "nominated": ["foo", "bar"], "excluded": ["baz"]}`), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := DefaultPolicy()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	cutoff := now.Add(-90 * 24 * time.Hour)
+	for _, tc := range []struct {
+		p       *Policy
+		project string
+		upload  time.Time
+		ok      bool
+		reason  HoldReason
+	}{
+		{p, "foo", cutoff, true, HoldNone},
+		{p, "foo", cutoff.Add(time.Second), false, HoldTooYoung},
+		{p, "foo", now, false, HoldTooYoung},
+		{p, "qux", cutoff.Add(-time.Hour), false, HoldNotNominated},
+		{p, "baz", cutoff.Add(-time.Hour), false, HoldExcluded},
+		{all, "qux", cutoff.Add(-time.Hour), true, HoldNone},
+		{all, "qux", cutoff.Add(time.Hour), false, HoldTooYoung},
+	} {
+		r := Record{Project: tc.project, UploadTime: tc.upload}
+		ok, reason := tc.p.Eligible(&r, now)
+		if ok != tc.ok || reason != tc.reason {
+			t.Errorf("Eligible(%s, %s) = %v, %v; want %v, %v", tc.project, tc.upload, ok, reason, tc.ok, tc.reason)
+		}
+	}
+	if HoldBackdated.String() != "backdated" || HoldTooYoung.String() != "too young" {
+		t.Error("HoldReason.String")
+	}
+}
+
+// FuzzParsePolicy checks that ParsePolicy never panics, that errors are
+// located, and that an accepted policy re-encodes to one that parses equal.
+func FuzzParsePolicy(f *testing.F) {
+	f.Add([]byte(defaultPolicyJSON))
+	f.Add([]byte(`{"min_age_days": 30, "nominated": ["requests", "django"], "excluded": ["boto3"], "confirm_above": {"changed": 5}}`))
+	f.Add([]byte(`{"nominated": ["*", "a"]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePolicy(data, "fuzz")
+		if err != nil {
+			var pe *PolicyError
+			if !errors.As(err, &pe) || pe.Line < 1 || pe.File != "fuzz" {
+				t.Fatalf("error %v is not a located *PolicyError", err)
+			}
+			return
+		}
+		enc, err := p.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := ParsePolicy(enc, "again")
+		if err != nil {
+			t.Fatalf("re-encoded policy refused: %v\n%s", err, enc)
+		}
+		if !reflect.DeepEqual(p, q) {
+			t.Fatalf("re-encoded policy differs: %+v, want %+v", q, p)
+		}
+		enc2, _ := q.MarshalJSON()
+		if string(enc) != string(enc2) {
+			t.Fatalf("encoding is not stable")
+		}
+	})
+}
