@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/keyceremony/keyceremony/keys"
@@ -67,7 +68,7 @@ func decodeStrict[T any](data []byte, name string) (*T, error) {
 	}
 	orig, err := parseTree(data)
 	if err != nil {
-		return nil, &LoadError{File: name, Err: err}
+		return nil, withFile(err, name)
 	}
 	if err := noNulls(orig, ""); err != nil {
 		var le *LoadError
@@ -80,7 +81,7 @@ func decodeStrict[T any](data []byte, name string) (*T, error) {
 	if err := json.Unmarshal(data, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, &LoadError{File: name, Field: te.Field, Err: fmt.Errorf("%s where %s belongs: %w", te.Value, te.Type, ErrMalformed)}
+			return nil, &LoadError{File: name, Field: jsonPath(te.Field), Err: fmt.Errorf("%s where %s belongs: %w", te.Value, te.Type, ErrMalformed)}
 		}
 		var le *LoadError
 		if errors.As(err, &le) {
@@ -171,14 +172,15 @@ func join(path, key string) string {
 }
 
 // noNulls refuses null anywhere except inside a "custom" object, which
-// TUF leaves to the application.
+// TUF leaves to the application. "custom": null itself is refused: go-tuf
+// drops it when it re-encodes, which breaks the signature.
 func noNulls(v any, path string) error {
 	switch t := v.(type) {
 	case nil:
 		return &LoadError{Field: path, Err: fmt.Errorf("null: %w", ErrMalformed)}
 	case map[string]any:
 		for k, c := range t {
-			if k == "custom" {
+			if k == "custom" && c != nil {
 				continue
 			}
 			if err := noNulls(c, join(path, k)); err != nil {
@@ -305,12 +307,27 @@ func validateMetadata[T Signed](m *Metadata[T], name string) error {
 	return nil
 }
 
+// withFile names the file in a *LoadError, or wraps any other error in one.
 func withFile(err error, name string) error {
 	var le *LoadError
 	if errors.As(err, &le) {
 		le.File = name
+		return err
 	}
-	return err
+	return &LoadError{File: name, Err: err}
+}
+
+// jsonPath turns encoding/json's field path, which names embedded structs
+// ("signed.Common.version"), into the document's ("signed.version").
+func jsonPath(goPath string) string {
+	parts := strings.Split(goPath, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if p != "Common" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
 }
 
 func validateKeys(ks map[string]*keys.Key, path string) error {
