@@ -1,0 +1,56 @@
+// Command synth writes a synthetic PyPI-like repository export to standard
+// output, or the next period's export from a previous one.
+//
+//	go run ./stableset/synth/cmd/synth -files 1000000 -seed 1 > export.jsonl
+//	go run ./stableset/synth/cmd/synth -next export.jsonl -new 10000 -changed 2 -backdated 2 > next.jsonl
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/keyceremony/keyceremony/stableset/synth"
+)
+
+func main() {
+	files := flag.Int64("files", 1000, "number of files (Generate)")
+	seed := flag.Uint64("seed", 1, "seed")
+	next := flag.String("next", "", "previous export: write the next period's export instead")
+	newFiles := flag.Int("new", 10000, "new files (with -next)")
+	deleted := flag.Int("deleted", 10, "deleted files (with -next)")
+	changed := flag.Int("changed", 1, "changed-hash attacks (with -next)")
+	backdated := flag.Int("backdated", 1, "backdated-file attacks (with -next)")
+	period := flag.Duration("period", 90*24*time.Hour, "time between the exports (with -next)")
+	flag.Parse()
+	out := bufio.NewWriterSize(os.Stdout, 1<<20)
+	var err error
+	if *next == "" {
+		err = synth.Generate(out, synth.Params{Seed: *seed, Files: *files})
+	} else {
+		var f *os.File
+		if f, err = os.Open(*next); err == nil {
+			var inj synth.Injected
+			inj, err = synth.Next(f, out, synth.NextParams{Seed: *seed, Period: *period, NewFiles: *newFiles,
+				Deletions: *deleted, ChangedHash: *changed, Backdated: *backdated})
+			f.Close()
+			if err == nil {
+				for _, p := range inj.Changed {
+					fmt.Fprintln(os.Stderr, "changed:", p)
+				}
+				for _, p := range inj.Backdated {
+					fmt.Fprintln(os.Stderr, "backdated:", p)
+				}
+			}
+		}
+	}
+	if err == nil {
+		err = out.Flush()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "synth: error:", err)
+		os.Exit(1)
+	}
+}
