@@ -204,6 +204,14 @@ func TestGoldenFiles(t *testing.T) {
 		}
 	}
 
+	bin, _ := Load[Targets](golden(t, "stable-0.json"), "stable-0.json")
+	d, _ := stable.Signed.Delegation("stable-0")
+	for p := range bin.Signed.Targets {
+		if !d.Matches(p) {
+			t.Errorf("golden stable-0 lists %s outside its prefixes", p)
+		}
+	}
+
 	// go-tuf v2, an independent implementation, agrees.
 	gr, err := gotuf.Root().FromBytes(golden(t, "root.json"))
 	must(t, err)
