@@ -507,24 +507,3 @@ func (g *generator) record(i uint64, rec *stableset.Record) {
 	rec.Path = stableset.TargetPath(rec.BLAKE2b256, rec.Filename)
 }
 
-// NextParams says how the next period's export differs from the previous one.
-type NextParams struct {
-	Seed        uint64
-	Period      time.Duration
-	NewFiles    int
-	Deletions   int
-	ChangedHash int
-	Backdated   int
-}
-
-// Injected lists what Next changed that a ceremony must notice.
-type Injected struct {
-	Changed   []string
-	Backdated []string
-	Deleted   []string
-}
-
-// Next is not written yet.
-func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
-	return Injected{}, errors.New("not yet")
-}

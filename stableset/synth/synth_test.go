@@ -1,0 +1,296 @@
+package synth
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyceremony/keyceremony/stableset"
+)
+
+func generate(t testing.TB, p Params) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Generate(&buf, p); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func readAll(t testing.TB, data []byte) (stableset.Header, []stableset.Record) {
+	t.Helper()
+	x, err := stableset.NewExportReader(bytes.NewReader(data), "synth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []stableset.Record
+	for {
+		r, err := x.Next()
+		if err == io.EOF {
+			return x.Header(), rs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, *r)
+	}
+}
+
+func TestGenerateDeterministicAndValid(t *testing.T) {
+	a := generate(t, Params{Seed: 7, Files: 5000})
+	b := generate(t, Params{Seed: 7, Files: 5000})
+	c := generate(t, Params{Seed: 8, Files: 5000})
+	if !bytes.Equal(a, b) {
+		t.Fatal("same seed, different exports")
+	}
+	if bytes.Equal(a, c) {
+		t.Fatal("different seeds, same export")
+	}
+	h, rs := readAll(t, a)
+	if len(rs) != 5000 || h.Generated != DefaultGenerated || h.Repository != "pypi" {
+		t.Fatalf("header %+v, %d records", h, len(rs))
+	}
+	for _, n := range []int64{0, 1, 2, 3} {
+		_, rs := readAll(t, generate(t, Params{Seed: 1, Files: n}))
+		if int64(len(rs)) != n {
+			t.Errorf("Files %d: read %d records", n, len(rs))
+		}
+	}
+}
+
+func TestProjectNamesUnique(t *testing.T) {
+	seen := map[string]uint64{}
+	for id := uint64(0); id < 300000; id++ {
+		name, dist := projectName(3, id)
+		if other, ok := seen[name]; ok {
+			t.Fatalf("ids %d and %d are both %q", other, id, name)
+		}
+		seen[name] = id
+		if stableset.NormalizeProject(dist) != name || stableset.NormalizeProject(name) != name {
+			t.Fatalf("id %d: name %q, dist %q", id, name, dist)
+		}
+	}
+}
+
+func TestPermutation(t *testing.T) {
+	for _, n := range []uint64{1, 2, 5, 1000, 4097} {
+		p := newPermutation(n, 9)
+		seen := make([]bool, n)
+		for i := range n {
+			j := p.at(i)
+			if j >= n || seen[j] {
+				t.Fatalf("n=%d: at(%d) = %d repeats or is out of range", n, i, j)
+			}
+			seen[j] = true
+		}
+	}
+}
+
+// Filename shapes, as the real sample has them.
+var (
+	sdistShape = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*-[0-9][A-Za-z0-9.+!]*\.(tar\.gz|zip)$`)
+	wheelShape = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._]*-[0-9][A-Za-z0-9.+!]*(-[0-9][^-]*)?-[a-z0-9_.]+-[a-z0-9_.]+-[a-z0-9_.]+\.whl$`)
+)
+
+func kind(filename string) string {
+	switch {
+	case strings.HasSuffix(filename, "-none-any.whl"):
+		return "pure wheel"
+	case strings.HasSuffix(filename, ".whl"):
+		return "binary wheel"
+	}
+	return "sdist"
+}
+
+// logStats returns the median and standard deviation of log sizes.
+func logStats(sizes []float64) (median, sigma float64) {
+	ls := make([]float64, len(sizes))
+	var mean float64
+	for i, s := range sizes {
+		ls[i] = math.Log(s)
+		mean += ls[i]
+	}
+	mean /= float64(len(ls))
+	for _, l := range ls {
+		sigma += (l - mean) * (l - mean)
+	}
+	sort.Float64s(ls)
+	return math.Exp(ls[len(ls)/2]), math.Sqrt(sigma / float64(len(ls)))
+}
+
+// TestLooksLikePyPI compares a generated export with the real sample in
+// ../testdata: every filename has a shape the sample has, the log-normal
+// sizes of sdists, pure wheels and binary wheels are close to the sample's,
+// and project sizes are long-tailed.
+func TestLooksLikePyPI(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "testdata", "pypi-files-sample.jsonl.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := map[string][]float64{}
+	sc := bufio.NewScanner(zr)
+	for sc.Scan() {
+		var s struct {
+			Filename string  `json:"filename"`
+			Size     float64 `json:"size"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			t.Fatal(err)
+		}
+		if !sdistShape.MatchString(s.Filename) && !wheelShape.MatchString(s.Filename) {
+			t.Fatalf("the shapes do not cover the real filename %q", s.Filename)
+		}
+		real[kind(s.Filename)] = append(real[kind(s.Filename)], s.Size)
+	}
+	_, rs := readAll(t, generate(t, Params{Seed: 11, Files: 50000}))
+	synth := map[string][]float64{}
+	perProject := map[string]int{}
+	years := map[int]int{}
+	yanked := 0
+	for _, r := range rs {
+		if !sdistShape.MatchString(r.Filename) && !wheelShape.MatchString(r.Filename) {
+			t.Errorf("generated filename %q has no real shape", r.Filename)
+		}
+		synth[kind(r.Filename)] = append(synth[kind(r.Filename)], float64(r.Length))
+		perProject[r.Project]++
+		years[r.UploadTime.Year()]++
+		if r.Yanked {
+			yanked++
+		}
+	}
+	for _, k := range []string{"sdist", "pure wheel", "binary wheel"} {
+		rm, rsd := logStats(real[k])
+		sm, ssd := logStats(synth[k])
+		t.Logf("%-12s real: n=%5d median %9.0f sigma %.2f   synthetic: n=%5d median %9.0f sigma %.2f", k, len(real[k]), rm, rsd, len(synth[k]), sm, ssd)
+		if sm/rm > 4 || rm/sm > 4 || math.Abs(ssd-rsd) > 0.7 {
+			t.Errorf("%s sizes differ too much from the sample", k)
+		}
+	}
+	counts := make([]int, 0, len(perProject))
+	for _, n := range perProject {
+		counts = append(counts, n)
+	}
+	slices.Sort(counts)
+	median, top := counts[len(counts)/2], counts[len(counts)-1]
+	t.Logf("%d projects, files per project: median %d, max %d; yanked %d; files per year %v", len(counts), median, top, yanked, years)
+	if top < 50*median {
+		t.Errorf("project sizes are not long-tailed: median %d, max %d", median, top)
+	}
+	if yanked == 0 || len(years) < 15 {
+		t.Errorf("yanked %d, %d distinct years", yanked, len(years))
+	}
+}
+
+func TestNext(t *testing.T) {
+	prevData := generate(t, Params{Seed: 5, Files: 20000})
+	np := NextParams{Seed: 6, NewFiles: 2000, Deletions: 10, ChangedHash: 3, Backdated: 2}
+	var out bytes.Buffer
+	inj, err := Next(bytes.NewReader(prevData), &out, np)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	if _, err := Next(bytes.NewReader(prevData), &again, np); err != nil || !bytes.Equal(out.Bytes(), again.Bytes()) {
+		t.Fatalf("Next is not deterministic (%v)", err)
+	}
+	ph, prev := readAll(t, prevData)
+	nh, next := readAll(t, out.Bytes())
+	if nh.Generated != ph.Generated.Add(90*24*time.Hour) {
+		t.Errorf("generated %v, want 90 days after %v", nh.Generated, ph.Generated)
+	}
+	if len(inj.Changed) != 3 || len(inj.Backdated) != 2 || len(inj.Deleted) != 10 {
+		t.Fatalf("injected %+v", inj)
+	}
+	if len(next) != len(prev)-10+2000+2 {
+		t.Fatalf("next has %d records, want %d", len(next), len(prev)-10+2000+2)
+	}
+	byPath := func(rs []stableset.Record) map[string]stableset.Record {
+		m := make(map[string]stableset.Record, len(rs))
+		for _, r := range rs {
+			m[r.Path] = r
+		}
+		return m
+	}
+	pm, nm := byPath(prev), byPath(next)
+	for _, p := range inj.Changed {
+		a, b := pm[p], nm[p]
+		if a.Path == "" || b.Path == "" || a.SHA256 == b.SHA256 || a.Length == b.Length {
+			t.Errorf("changed %s: before %+v after %+v", p, a, b)
+		}
+	}
+	for _, p := range inj.Deleted {
+		if _, ok := nm[p]; ok {
+			t.Errorf("deleted %s is still there", p)
+		}
+	}
+	for _, p := range inj.Backdated {
+		r, ok := nm[p]
+		if _, old := pm[p]; old || !ok || !r.UploadTime.Before(ph.Generated) {
+			t.Errorf("backdated %s: %+v (in previous: %v)", p, r, old)
+		}
+		if _, known := majorsOf(prev)[r.Project]; !known {
+			t.Errorf("backdated %s is not in an existing project", p)
+		}
+	}
+	// Everything else new was uploaded during the period.
+	added, newProjects := 0, 0
+	known := majorsOf(prev)
+	for _, r := range next {
+		if _, ok := pm[r.Path]; ok || slices.Contains(inj.Backdated, r.Path) {
+			continue
+		}
+		added++
+		if !r.UploadTime.After(ph.Generated) || r.UploadTime.After(nh.Generated) {
+			t.Errorf("new file %s uploaded at %v", r.Path, r.UploadTime)
+		}
+		if _, ok := known[r.Project]; !ok {
+			newProjects++
+		}
+	}
+	if added != 2000 || newProjects == 0 || newProjects == added {
+		t.Errorf("added %d files, %d in new projects", added, newProjects)
+	}
+	// Next of Next works too.
+	if _, err := Next(bytes.NewReader(out.Bytes()), io.Discard, np); err != nil {
+		t.Fatal(err)
+	}
+	// A broken previous export is refused.
+	if _, err := Next(bytes.NewReader(prevData[:len(prevData)-2]), io.Discard, np); err == nil {
+		t.Fatal("truncated previous export accepted")
+	}
+}
+
+func majorsOf(rs []stableset.Record) map[string]bool {
+	m := map[string]bool{}
+	for _, r := range rs {
+		m[r.Project] = true
+	}
+	return m
+}
+
+func BenchmarkGenerate(b *testing.B) {
+	const n = 100000
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Generate(io.Discard, Params{Seed: 1, Files: n}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
