@@ -1,0 +1,421 @@
+package stableset
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Category is what the diff says about one path.
+type Category string
+
+// The diff's categories.
+const (
+	Added     Category = "added"     // eligible now, enters the stable set
+	Held      Category = "held"      // listed but not (yet) stable: see Reason
+	Removed   Category = "removed"   // in the stable set, gone from the listing
+	Changed   Category = "changed"   // same path, different length or hash
+	Unchanged Category = "unchanged" // in the stable set and listed as it is
+)
+
+// Reasons that are not the policy's.
+const (
+	ReasonBackdated = "backdated" // claims an upload before the previous listing but was not in it
+	ReasonRelisted  = "relisted"  // listed before with different content
+	ReasonKeptOld   = "kept-old"  // a change not accepted: the stable entry stays
+	ReasonAccepted  = "accepted"  // a change accepted by path: the new entry replaces it
+)
+
+// DiffEntry is one path of the diff.
+type DiffEntry struct {
+	Category  Category
+	Reason    string
+	Path      string
+	Project   string // empty for a removed path the previous ledger did not name
+	HasOld    bool
+	OldLength int64
+	OldSHA256 [32]byte
+	HasNew    bool
+	NewLength int64
+	NewSHA256 [32]byte
+}
+
+// appendCanonical appends the entry's canonical line (docs/stable-pipeline.md):
+// category, reason, path, project, old length, old sha256, new length,
+// new sha256, separated by tabs, absent values "-", ending in a newline.
+func (e *DiffEntry) appendCanonical(b []byte) []byte {
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	b = append(b, e.Category...)
+	b = append(b, '\t')
+	b = append(b, dash(e.Reason)...)
+	b = append(b, '\t')
+	b = append(b, e.Path...)
+	b = append(b, '\t')
+	b = append(b, dash(e.Project)...)
+	for _, side := range []struct {
+		has bool
+		l   int64
+		h   *[32]byte
+	}{{e.HasOld, e.OldLength, &e.OldSHA256}, {e.HasNew, e.NewLength, &e.NewSHA256}} {
+		if side.has {
+			b = append(b, '\t')
+			b = strconv.AppendInt(b, side.l, 10)
+			b = append(b, '\t')
+			b = hex.AppendEncode(b, side.h[:])
+		} else {
+			b = append(b, "\t-\t-"...)
+		}
+	}
+	return append(b, '\n')
+}
+
+func parseCanonical(line []byte) (DiffEntry, error) {
+	f := bytes.Split(bytes.TrimSuffix(line, []byte("\n")), []byte("\t"))
+	if len(f) != 8 {
+		return DiffEntry{}, errSpill
+	}
+	und := func(b []byte) string {
+		if string(b) == "-" {
+			return ""
+		}
+		return string(b)
+	}
+	e := DiffEntry{Category: Category(f[0]), Reason: und(f[1]), Path: string(f[2]), Project: und(f[3])}
+	side := func(l, h []byte, has *bool, n *int64, sum *[32]byte) error {
+		if string(l) == "-" {
+			return nil
+		}
+		*has = true
+		var err error
+		if *n, err = strconv.ParseInt(string(l), 10, 64); err != nil {
+			return errSpill
+		}
+		if _, err := hex.Decode(sum[:], h); err != nil {
+			return errSpill
+		}
+		return nil
+	}
+	if err := side(f[4], f[5], &e.HasOld, &e.OldLength, &e.OldSHA256); err != nil {
+		return e, err
+	}
+	return e, side(f[6], f[7], &e.HasNew, &e.NewLength, &e.NewSHA256)
+}
+
+// Counts are the number of paths in each category.
+type Counts struct {
+	Added     int64 `json:"added"`
+	Held      int64 `json:"held"`
+	Backdated int64 `json:"backdated"` // among Held
+	Removed   int64 `json:"removed"`
+	Changed   int64 `json:"changed"`
+	Accepted  int64 `json:"accepted"` // among Changed
+	Unchanged int64 `json:"unchanged"`
+}
+
+func (c *Counts) add(e *DiffEntry) {
+	switch e.Category {
+	case Added:
+		c.Added++
+	case Held:
+		c.Held++
+		if e.Reason == ReasonBackdated {
+			c.Backdated++
+		}
+	case Removed:
+		c.Removed++
+	case Changed:
+		c.Changed++
+		if e.Reason == ReasonAccepted {
+			c.Accepted++
+		}
+	case Unchanged:
+		c.Unchanged++
+	}
+}
+
+func (c *Counts) plus(o *Counts) {
+	c.Added += o.Added
+	c.Held += o.Held
+	c.Backdated += o.Backdated
+	c.Removed += o.Removed
+	c.Changed += o.Changed
+	c.Accepted += o.Accepted
+	c.Unchanged += o.Unchanged
+}
+
+// Stable is the number of files in the resulting stable set.
+func (c *Counts) Stable() int64 { return c.Added + c.Unchanged + c.Changed }
+
+// ProjectSummary is one project's counts.
+type ProjectSummary struct {
+	Project string `json:"project"`
+	Counts
+}
+
+// DiffHeader names what was compared.
+type DiffHeader struct {
+	Repository            string    `json:"repository"`
+	ListingTime           time.Time `json:"listing_time"`
+	PreviousStableVersion int64     `json:"previous_stable_version"` // 0 at the first ceremony
+	PreviousListingTime   time.Time `json:"previous_listing_time"`   // zero at the first ceremony
+	PreviousLedgerSHA256  string    `json:"previous_ledger_sha256"`  // "" at the first ceremony
+	StableVersion         int64     `json:"stable_version"`
+	// TrustsUploadTimes is true at the first ceremony: with no ledger, the
+	// repository's upload times cannot be checked.
+	TrustsUploadTimes bool `json:"trusts_upload_times"`
+}
+
+// Diff is the reviewed difference between the published stable set and
+// the one the export makes.
+type Diff struct {
+	Header   DiffHeader
+	Summary  Counts
+	Projects []ProjectSummary // sorted by name; the empty name collects removed paths of unknown project
+	Digest   string           // hex SHA-256 of the canonical form
+
+	mu       sync.Mutex
+	projects map[string]*Counts
+	run      *run
+}
+
+func newDiff(r *run) *Diff {
+	d := &Diff{projects: map[string]*Counts{}}
+	d.Header = DiffHeader{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version, TrustsUploadTimes: r.pub == nil}
+	if r.pub != nil {
+		d.Header.PreviousStableVersion = r.pub.version
+		d.Header.PreviousLedgerSHA256 = hex.EncodeToString(r.pub.ledgerSum[:])
+		d.Header.PreviousListingTime = r.prevLedger.ListingTime
+	}
+	return d
+}
+
+func (d *Diff) merge(counts map[string]*Counts, tot *Counts) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for p, c := range counts {
+		have := d.projects[p]
+		if have == nil {
+			have = &Counts{}
+			d.projects[p] = have
+		}
+		have.plus(c)
+	}
+	d.Summary.plus(tot)
+}
+
+// canonicalHeader is the first part of the digested form.
+func (d *Diff) canonicalHeader() []byte {
+	var b []byte
+	b = append(b, "keyceremony-stable-diff 1\n"...)
+	b = append(b, "repository "+d.Header.Repository+"\n"...)
+	b = append(b, "listing-time "+d.Header.ListingTime.UTC().Format(time.RFC3339)+"\n"...)
+	b = append(b, "previous-stable-version "+strconv.FormatInt(d.Header.PreviousStableVersion, 10)+"\n"...)
+	pl := "-"
+	if d.Header.PreviousLedgerSHA256 != "" {
+		pl = d.Header.PreviousLedgerSHA256
+	}
+	b = append(b, "previous-ledger-sha256 "+pl+"\n"...)
+	b = append(b, "stable-version "+strconv.FormatInt(d.Header.StableVersion, 10)+"\n"...)
+	return b
+}
+
+func (d *Diff) finish(chunkSums [][32]byte) {
+	h := sha256.New()
+	h.Write(d.canonicalHeader())
+	for _, s := range chunkSums {
+		h.Write(s[:])
+	}
+	d.Digest = hex.EncodeToString(h.Sum(nil))
+	names := make([]string, 0, len(d.projects))
+	for p := range d.projects {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	d.Projects = make([]ProjectSummary, len(names))
+	for i, p := range names {
+		d.Projects[i] = ProjectSummary{Project: p, Counts: *d.projects[p]}
+	}
+	d.projects = nil
+}
+
+// Entries calls fn for every entry in canonical order (by the first byte
+// of SHA-256(path), then by path). Only valid before Close.
+func (d *Diff) Entries(fn func(*DiffEntry) error) error {
+	if d.run == nil || d.run.work == "" {
+		return fmt.Errorf("diff is closed")
+	}
+	for b := 0; b < numBuckets; b++ {
+		f, err := os.Open(d.run.bucketPath("diff", b))
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			e, err := parseCanonical(sc.Bytes())
+			if err != nil {
+				f.Close()
+				return err
+			}
+			if err := fn(&e); err != nil {
+				f.Close()
+				return err
+			}
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteCanonical writes the canonical form whose SHA-256 structure gives
+// Digest: the header, then each bucket's lines.
+func (d *Diff) WriteCanonical(w io.Writer) error {
+	if _, err := w.Write(d.canonicalHeader()); err != nil {
+		return err
+	}
+	var line []byte
+	return d.Entries(func(e *DiffEntry) error {
+		line = e.appendCanonical(line[:0])
+		_, err := w.Write(line)
+		return err
+	})
+}
+
+// Close removes the diff's work directory.
+func (d *Diff) Close() error {
+	if d.run == nil || d.run.work == "" {
+		return nil
+	}
+	err := os.RemoveAll(d.run.work)
+	d.run.work = ""
+	return err
+}
+
+// WriteText renders the diff for people: the summary, the projects with
+// anything but unchanged files, then the entries, changed ones first and
+// loudly. Unchanged entries are counted, not listed.
+func (d *Diff) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	h, s := d.Header, d.Summary
+	fmt.Fprintf(bw, "stable diff for %s, listing of %s\n", h.Repository, h.ListingTime.UTC().Format(time.RFC3339))
+	if h.TrustsUploadTimes {
+		fmt.Fprintf(bw, "FIRST CEREMONY: there is no previous ledger, so the repository's upload times are TRUSTED as they are.\n")
+	} else {
+		fmt.Fprintf(bw, "previous stable version %d, listing of %s, ledger sha256 %s\n", h.PreviousStableVersion, h.PreviousListingTime.UTC().Format(time.RFC3339), h.PreviousLedgerSHA256)
+	}
+	fmt.Fprintf(bw, "new stable version %d\n\n", h.StableVersion)
+	fmt.Fprintf(bw, "digest %s\n\n", d.Digest)
+	fmt.Fprintf(bw, "summary\n")
+	fmt.Fprintf(bw, "  added      %d\n  held back  %d (backdated %d)\n  removed    %d\n  changed    %d (accepted %d)\n  unchanged  %d\n  stable set %d files\n", s.Added, s.Held, s.Backdated, s.Removed, s.Changed, s.Accepted, s.Unchanged, s.Stable())
+	if s.Changed > 0 {
+		fmt.Fprintf(bw, "\n!!! %d CHANGED FILES: same path, different content. PyPI never re-uploads a file: this is an attack or a bug.\n", s.Changed)
+	}
+	if s.Backdated > 0 {
+		fmt.Fprintf(bw, "\n!!! %d BACKDATED FILES: they claim an upload before the previous listing but were not in it. Held back.\n", s.Backdated)
+	}
+	fmt.Fprintf(bw, "\nprojects (added held removed changed unchanged)\n")
+	for _, p := range d.Projects {
+		c := p.Counts
+		if c.Added+c.Held+c.Removed+c.Changed == 0 {
+			continue
+		}
+		name := p.Project
+		if name == "" {
+			name = "(unknown)"
+		}
+		fmt.Fprintf(bw, "  %-40s %d %d %d %d %d\n", name, c.Added, c.Held, c.Removed, c.Changed, c.Unchanged)
+	}
+	for _, cat := range []Category{Changed, Removed, Added, Held} {
+		fmt.Fprintf(bw, "\n%s\n", cat)
+		err := d.Entries(func(e *DiffEntry) error {
+			if e.Category != cat {
+				return nil
+			}
+			switch cat {
+			case Changed:
+				fmt.Fprintf(bw, "  !!! CHANGED %s (%s) %s\n      stable: %d sha256 %x\n      listed: %d sha256 %x\n", e.Path, e.Project, e.Reason, e.OldLength, e.OldSHA256, e.NewLength, e.NewSHA256)
+			case Removed:
+				fmt.Fprintf(bw, "  - %s (%s) %d sha256 %x\n", e.Path, e.Project, e.OldLength, e.OldSHA256)
+			case Added:
+				fmt.Fprintf(bw, "  + %s (%s) %d sha256 %x\n", e.Path, e.Project, e.NewLength, e.NewSHA256)
+			case Held:
+				mark := " "
+				if e.Reason == ReasonBackdated || e.Reason == ReasonRelisted {
+					mark = "!"
+				}
+				fmt.Fprintf(bw, "  %s %s (%s) %s\n", mark, e.Path, e.Project, e.Reason)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+type jsonEntry struct {
+	Category  Category `json:"category"`
+	Reason    string   `json:"reason,omitempty"`
+	Path      string   `json:"path"`
+	Project   string   `json:"project"`
+	OldLength *int64   `json:"old_length,omitempty"`
+	OldSHA256 string   `json:"old_sha256,omitempty"`
+	NewLength *int64   `json:"new_length,omitempty"`
+	NewSHA256 string   `json:"new_sha256,omitempty"`
+}
+
+// WriteJSON renders the diff as one JSON object: digest, header, summary,
+// projects, and every entry except the unchanged ones, in canonical order.
+func (d *Diff) WriteJSON(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := func(v any) []byte {
+		b, _ := json.Marshal(v)
+		return b
+	}
+	fmt.Fprintf(bw, "{\"format\":\"keyceremony-stable-diff\",\"version\":1,\n\"digest\":%q,\n\"header\":%s,\n\"summary\":%s,\n\"projects\":%s,\n\"entries\":[", d.Digest, enc(d.Header), enc(d.Summary), enc(d.Projects))
+	first := true
+	err := d.Entries(func(e *DiffEntry) error {
+		if e.Category == Unchanged {
+			return nil
+		}
+		je := jsonEntry{Category: e.Category, Reason: e.Reason, Path: e.Path, Project: e.Project}
+		if e.HasOld {
+			l := e.OldLength
+			je.OldLength, je.OldSHA256 = &l, hex.EncodeToString(e.OldSHA256[:])
+		}
+		if e.HasNew {
+			l := e.NewLength
+			je.NewLength, je.NewSHA256 = &l, hex.EncodeToString(e.NewSHA256[:])
+		}
+		if !first {
+			bw.WriteString(",")
+		}
+		first = false
+		bw.WriteString("\n")
+		bw.Write(enc(je))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	bw.WriteString("\n]}\n")
+	return bw.Flush()
+}

@@ -1,0 +1,366 @@
+package stableset
+
+import (
+	"archive/tar"
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// SignParams is what signing adds to a Config.
+type SignParams struct {
+	// Approve must equal the diff's Digest, or nothing is signed.
+	Approve string
+	// Signers are the stable keyholders' devices; together they must meet
+	// the stable threshold (the caller checks the threshold).
+	Signers []keys.Signer
+	// Now is the signing time; stable and its bins expire Now + Period +
+	// Grace (defaults DefaultPeriod and DefaultGrace).
+	Now           time.Time
+	Period, Grace time.Duration
+	// OutDir is created, complete, by one rename; it must not exist.
+	OutDir string
+}
+
+// MetaEntry is one new metadata file, as the online snapshot lists it.
+type MetaEntry struct {
+	Name    string // role name + ".json", as snapshot meta names it
+	File    string // path under OutDir
+	Version int64
+	Length  int64
+	SHA256  [32]byte
+}
+
+// SignResult describes what was written.
+type SignResult struct {
+	Diff          *Diff
+	StableVersion int64
+	Layout        tuf.BinLayout
+	CeremonyKey   *keys.Key
+	Meta          []MetaEntry // stable first, then the bins in order
+	Pages         int         // index pages rendered (two per project)
+}
+
+// Sign computes the diff, refuses unless p.Approve names its digest, then
+// builds the stable index pages and the bins, signs the bins with a
+// ceremony key made for this call and discarded, signs stable with
+// p.Signers, and writes everything into p.OutDir at once.
+func Sign(cfg Config, p SignParams) (*SignResult, error) {
+	if p.OutDir == "" || len(p.Signers) == 0 {
+		return nil, errors.New("signing needs an output directory and at least one stable signer")
+	}
+	if _, err := os.Lstat(p.OutDir); err == nil {
+		return nil, fmt.Errorf("%s: %w", p.OutDir, ErrOutputExists)
+	}
+	if p.Period == 0 {
+		p.Period = DefaultPeriod
+	}
+	if p.Grace == 0 {
+		p.Grace = DefaultGrace
+	}
+	r, err := prepare(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.diff.run = r
+	defer r.diff.Close()
+	if p.Approve != r.diff.Digest {
+		return nil, fmt.Errorf("approved %q, computed %s: %w", p.Approve, r.diff.Digest, ErrApproval)
+	}
+	parent := filepath.Dir(filepath.Clean(p.OutDir))
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(p.OutDir)+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("making the output directory: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(tmp)
+		}
+	}()
+	res, err := r.build(tmp, &p)
+	if err != nil {
+		return nil, err
+	}
+	if err := commitDir(tmp, p.OutDir); err != nil {
+		return nil, err
+	}
+	done = true
+	res.Diff = r.diff
+	return res, nil
+}
+
+func (r *run) build(out string, p *SignParams) (*SignResult, error) {
+	for _, d := range []string{metadataDir, ledgerDir, pagesDir} {
+		if err := os.Mkdir(filepath.Join(out, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	pageTargets, pages, err := r.phaseP(out)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for b := range r.decided {
+		total += r.decided[b] + int64(len(pageTargets[b]))
+	}
+	layout, err := tuf.NewBinLayout(StableRole, tuf.BinBitsFor(total, targetsPerBin))
+	if err != nil {
+		return nil, err
+	}
+	ck, err := keys.GenerateEd25519()
+	if err != nil {
+		return nil, err
+	}
+	expires := tuf.NewExpiry(p.Now.Add(p.Period + p.Grace))
+	meta := make([]MetaEntry, layout.NumBins())
+	if err := r.phaseC(out, layout, ck, expires, pageTargets, meta); err != nil {
+		return nil, err
+	}
+
+	// The ledger, bound into stable as its one target.
+	lname := fmt.Sprintf("%d.ledger", r.version)
+	if err := moveFile(filepath.Join(r.work, "ledger"), filepath.Join(out, ledgerDir, lname)); err != nil {
+		return nil, err
+	}
+	st := tuf.NewTargets(r.version, expires.Time())
+	st.Signed.Targets[ledgerDir+"/"+lname] = tuf.TargetFile{Length: r.ledgerLen, Hashes: map[string]string{"sha256": hex.EncodeToString(r.ledgerSum[:])}}
+	ids := []string{ck.Key().ID()}
+	st.Signed.Delegations = &tuf.Delegations{Keys: map[string]*keys.Key{ids[0]: ck.Key()}, Roles: make([]tuf.DelegatedRole, 0, layout.NumBins())}
+	for i := 0; i < layout.NumBins(); i++ {
+		st.Signed.Delegations.Roles = append(st.Signed.Delegations.Roles, layout.Delegation(i, ids))
+	}
+	if err := st.Sign(p.Signers...); err != nil {
+		return nil, fmt.Errorf("signing stable: %w", err)
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	data = append(data, '\n')
+	sfile := fmt.Sprintf("%d.%s.json", r.version, StableRole)
+	if err := os.WriteFile(filepath.Join(out, metadataDir, sfile), data, 0o644); err != nil {
+		return nil, err
+	}
+	all := append([]MetaEntry{{Name: StableRole + ".json", File: metadataDir + "/" + sfile, Version: r.version, Length: int64(len(data)), SHA256: sha256.Sum256(data)}}, meta...)
+	if err := writeFragment(filepath.Join(out, FragmentFile), all); err != nil {
+		return nil, err
+	}
+	return &SignResult{StableVersion: r.version, Layout: layout, CeremonyKey: ck.Key(), Meta: all, Pages: pages}, nil
+}
+
+// phaseP renders the index pages of every project with stable files, into
+// pages/NN.tar, and returns their targets by path bucket.
+func (r *run) phaseP(out string) ([numBuckets][]tuf.BinTarget, int, error) {
+	var (
+		targets [numBuckets][]tuf.BinTarget
+		mu      sync.Mutex
+		npages  atomic.Int64
+	)
+	err := r.parallel(numProjBucket, func(pb int) error {
+		recs, err := readSpill(r.bucketPath("proj", pb))
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		sort.Slice(recs, func(i, j int) bool {
+			if recs[i].Project != recs[j].Project {
+				return recs[i].Project < recs[j].Project
+			}
+			return recs[i].Path < recs[j].Path
+		})
+		f, err := os.Create(filepath.Join(out, pagesDir, fmt.Sprintf("%02x.tar", pb)))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		bw := bufio.NewWriterSize(f, 256<<10)
+		tw := tar.NewWriter(bw)
+		var local []tuf.BinTarget
+		files := []PageFile{}
+		for i := 0; i < len(recs); {
+			j := i
+			files = files[:0]
+			for ; j < len(recs) && recs[j].Project == recs[i].Project; j++ {
+				pf, err := recs[j].pageFile()
+				if err != nil {
+					return err
+				}
+				files = append(files, pf)
+			}
+			html, js, err := RenderProjectPages(recs[i].Project, files)
+			if err != nil {
+				return err
+			}
+			hp, jp := PagePaths(recs[i].Project)
+			for _, pg := range []struct {
+				path string
+				data []byte
+			}{{hp, html}, {jp, js}} {
+				hdr := &tar.Header{Name: pg.path, Mode: 0o644, Size: int64(len(pg.data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: time.Unix(0, 0)}
+				if err := tw.WriteHeader(hdr); err != nil {
+					return err
+				}
+				if _, err := tw.Write(pg.data); err != nil {
+					return err
+				}
+				local = append(local, tuf.BinTarget{Path: pg.path, Length: int64(len(pg.data)), SHA256: sha256.Sum256(pg.data)})
+			}
+			i = j
+		}
+		if err := tw.Close(); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		npages.Add(int64(len(local)))
+		mu.Lock()
+		for _, t := range local {
+			h := sha256.Sum256([]byte(t.Path))
+			targets[h[0]] = append(targets[h[0]], t)
+		}
+		mu.Unlock()
+		return nil
+	})
+	return targets, int(npages.Load()), err
+}
+
+// phaseC builds, signs and writes the bins.
+func (r *run) phaseC(out string, l tuf.BinLayout, ck keys.Signer, expires tuf.Expiry, pageTargets [numBuckets][]tuf.BinTarget, meta []MetaEntry) error {
+	var units, bucketsPer int
+	if l.Bits >= 8 {
+		units, bucketsPer = numBuckets, 1
+	} else {
+		units, bucketsPer = l.NumBins(), numBuckets/l.NumBins()
+	}
+	var written atomic.Int64
+	return r.parallel(units, func(u int) error {
+		var ts []tuf.BinTarget
+		for b := u * bucketsPer; b < (u+1)*bucketsPer; b++ {
+			got, err := readBinTargets(r.bucketPath("stable", b))
+			if err != nil {
+				return fmt.Errorf("reading decided targets: %w", err)
+			}
+			ts = append(ts, got...)
+			ts = append(ts, pageTargets[b]...)
+		}
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Path < ts[j].Path })
+		// Split by bin, keeping path order within each.
+		first := l.BinOfHash(&[32]byte{byte(u * bucketsPer)})
+		last := first + max(1, l.NumBins()/numBuckets) - 1
+		if l.Bits < 8 {
+			last = first
+		}
+		per := make([][]tuf.BinTarget, last-first+1)
+		for _, t := range ts {
+			h := sha256.Sum256([]byte(t.Path))
+			i := l.BinOfHash(&h) - first
+			per[i] = append(per[i], t)
+		}
+		var buf, file []byte
+		for k, bt := range per {
+			i := first + k
+			var err error
+			buf, err = tuf.AppendBinSigned(buf[:0], r.version, expires, bt)
+			if err != nil {
+				return fmt.Errorf("bin %s: %w", l.Name(i), err)
+			}
+			sig, err := tuf.SignBytes(buf, ck)
+			if err != nil {
+				return err
+			}
+			file = tuf.AppendBinFile(file[:0], buf, []tuf.Signature{sig})
+			name := fmt.Sprintf("%d.%s.json", r.version, l.Name(i))
+			if err := os.WriteFile(filepath.Join(out, metadataDir, name), file, 0o644); err != nil {
+				return err
+			}
+			meta[i] = MetaEntry{Name: l.Name(i) + ".json", File: metadataDir + "/" + name, Version: r.version, Length: int64(len(file)), SHA256: sha256.Sum256(file)}
+			if n := written.Add(1); r.cfg.failAfterBins > 0 && n >= int64(r.cfg.failAfterBins) {
+				return ErrInjectedFailure
+			}
+		}
+		return nil
+	})
+}
+
+// Fragment is the snapshot fragment file: the new metadata for the online
+// snapshot to list.
+type Fragment struct {
+	Type string                  `json:"_type"`
+	Meta map[string]tuf.MetaFile `json:"meta"`
+}
+
+func writeFragment(path string, all []MetaEntry) error {
+	fr := Fragment{Type: "keyceremony-snapshot-fragment", Meta: map[string]tuf.MetaFile{}}
+	for _, m := range all {
+		fr.Meta[m.Name] = tuf.MetaFile{Version: m.Version, Length: m.Length, Hashes: map[string]string{"sha256": hex.EncodeToString(m.SHA256[:])}}
+	}
+	data, err := json.MarshalIndent(fr, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+func moveFile(from, to string) error {
+	if err := os.Rename(from, to); err == nil {
+		return nil
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// commitDir makes tmp durable and renames it to dst.
+func commitDir(tmp, dst string) error {
+	syscall.Sync()
+	for _, d := range []string{metadataDir, ledgerDir, pagesDir, "."} {
+		if err := syncDir(filepath.Join(tmp, d)); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("%s: %w", dst, ErrOutputExists)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("renaming the output into place: %w", err)
+	}
+	return syncDir(filepath.Dir(dst))
+}
+
+func syncDir(d string) error {
+	f, err := os.Open(d)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

@@ -1,0 +1,337 @@
+package stableset
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+var (
+	t1 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	t2 = t1.Add(91 * 24 * time.Hour)
+)
+
+type file struct {
+	project, version, filename, content string
+	upload                              time.Time
+}
+
+func rec(f file) Record {
+	b2 := sha256.Sum256([]byte("b2:" + f.filename))
+	return Record{
+		Path: TargetPath(b2, f.filename), Project: f.project, Version: f.version, Filename: f.filename,
+		Length: int64(len(f.content)), SHA256: sha256.Sum256([]byte(f.content)), BLAKE2b256: b2,
+		UploadTime: f.upload, RequiresPython: ">=3.8",
+	}
+}
+
+func exportOf(t testing.TB, gen time.Time, files []file) []byte {
+	t.Helper()
+	recs := make([]Record, len(files))
+	for i, f := range files {
+		recs[i] = rec(f)
+	}
+	sortRecords(recs)
+	var buf bytes.Buffer
+	w, err := NewExportWriter(&buf, Header{Repository: "pypi", Generated: gen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		if err := w.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func sortRecords(r []Record) {
+	for i := 1; i < len(r); i++ {
+		for j := i; j > 0 && r[j].Path < r[j-1].Path; j-- {
+			r[j], r[j-1] = r[j-1], r[j]
+		}
+	}
+}
+
+var (
+	old      = time.Date(2020, 5, 1, 0, 0, 0, 0, time.UTC)
+	foo1     = file{"foo", "1.0", "foo-1.0.tar.gz", "foo one", old}
+	foo2     = file{"foo", "2.0", "foo-2.0.tar.gz", "foo two", t1.Add(-10 * 24 * time.Hour)}
+	bar1     = file{"bar", "1.0", "bar-1.0-py3-none-any.whl", "bar one", old}
+	bar1evil = file{"bar", "1.0", "bar-1.0-py3-none-any.whl", "bar one EVIL", old}
+	bar09    = file{"bar", "0.9", "bar-0.9.tar.gz", "bar nine", old}
+	baz1     = file{"baz", "1.0", "baz-1.0.tar.gz", "baz backdated", old}
+	qux3     = file{"qux", "3.0", "qux-3.0.tar.gz", "qux young", t2.Add(-24 * time.Hour)}
+)
+
+type ceremony struct {
+	stableSigners []keys.Signer
+	deleg         *tuf.DelegatedRole
+	keyring       map[string]*keys.Key
+}
+
+func newCeremony(t *testing.T) *ceremony {
+	var c ceremony
+	c.keyring = map[string]*keys.Key{}
+	var ids []string
+	for i := 0; i < 2; i++ {
+		s, err := keys.GenerateEd25519()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.stableSigners = append(c.stableSigners, s)
+		c.keyring[s.Key().ID()] = s.Key()
+		ids = append(ids, s.Key().ID())
+	}
+	c.deleg = &tuf.DelegatedRole{Name: StableRole, KeyIDs: ids, Threshold: 2, Paths: []string{"packages/*/*/*/*", "simple/*/*"}}
+	return &c
+}
+
+func (c *ceremony) config(export []byte, published string) Config {
+	cfg := Config{Export: bytes.NewReader(export), ExportName: "export.jsonl", Eligible: MinAge(90 * 24 * time.Hour), Workers: 2}
+	if published != "" {
+		cfg.Published, cfg.StableDelegation, cfg.StableKeys = published, c.deleg, c.keyring
+	}
+	return cfg
+}
+
+func (c *ceremony) sign(t *testing.T, cfg Config, out string) *SignResult {
+	t.Helper()
+	d, err := ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := d.Digest
+	d.Close()
+	cfg.Export.(*bytes.Reader).Seek(0, 0)
+	res, err := Sign(cfg, SignParams{Approve: digest, Signers: c.stableSigners, Now: cfg2now(cfg), OutDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func cfg2now(Config) time.Time { return t2 }
+
+// loadStable reads and checks what a ceremony wrote, with our strict
+// loader: stable verifies against the trusted delegation, every bin
+// against stable, and every target sits in the bin its hash routes to.
+func loadStable(t *testing.T, c *ceremony, out string, version int64) (*tuf.Metadata[tuf.Targets], map[string]map[string]tuf.TargetFile) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(out, metadataDir, fmt.Sprintf("%d.stable.json", version)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tuf.Load[tuf.Targets](data, "stable.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := st.SignedBytes()
+	if err := tuf.VerifyThreshold(StableRole, msg, st.Signatures, c.deleg.KeyIDs, c.deleg.Threshold, c.keyring); err != nil {
+		t.Fatal(err)
+	}
+	layout, err := tuf.LayoutOf(&st.Signed, StableRole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins := map[string]map[string]tuf.TargetFile{}
+	for i := 0; i < layout.NumBins(); i++ {
+		name := layout.Name(i)
+		data, err := os.ReadFile(filepath.Join(out, metadataDir, fmt.Sprintf("%d.%s.json", version, name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := tuf.Load[tuf.Targets](data, name)
+		if err != nil {
+			t.Fatalf("bin %s does not load strictly: %v", name, err)
+		}
+		msg, _ := m.SignedBytes()
+		if err := st.Signed.VerifyDelegate(name, msg, m.Signatures); err != nil {
+			t.Fatal(err)
+		}
+		if m.Signed.Version != version || !m.Signed.Expires.Time().Equal(t2.Add(120*24*time.Hour)) {
+			t.Errorf("bin %s: version %d expires %v", name, m.Signed.Version, m.Signed.Expires)
+		}
+		d, _ := st.Signed.Delegation(name)
+		if d.Terminating {
+			t.Errorf("bin %s is terminating", name)
+		}
+		for p := range m.Signed.Targets {
+			if !d.Matches(p) || layout.BinOf(p) != i {
+				t.Errorf("%s is in bin %s, not where its hash routes it", p, name)
+			}
+		}
+		bins[name] = m.Signed.Targets
+	}
+	return st, bins
+}
+
+func stableTargets(bins map[string]map[string]tuf.TargetFile) map[string]tuf.TargetFile {
+	all := map[string]tuf.TargetFile{}
+	for _, b := range bins {
+		for p, tf := range b {
+			all[p] = tf
+		}
+	}
+	return all
+}
+
+func TestPipelineTwoCeremonies(t *testing.T) {
+	c := newCeremony(t)
+	dir := t.TempDir()
+	out1, out2 := filepath.Join(dir, "one"), filepath.Join(dir, "two")
+
+	e1 := exportOf(t, t1, []file{foo1, foo2, bar1, bar09})
+	d1, err := ComputeDiff(c.config(e1, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d1.Header.TrustsUploadTimes || d1.Summary.Added != 3 || d1.Summary.Held != 1 {
+		t.Fatalf("first diff: %+v %+v", d1.Header, d1.Summary)
+	}
+	var text bytes.Buffer
+	d1.WriteText(&text)
+	if !strings.Contains(text.String(), "upload times are TRUSTED") {
+		t.Error("first ceremony does not say it trusts upload times")
+	}
+	d1.Close()
+	res1 := c.sign(t, c.config(e1, ""), out1)
+	if res1.StableVersion != 1 || res1.Layout.NumBins() != 16 {
+		t.Fatalf("first: %+v", res1)
+	}
+	_, bins1 := loadStable(t, c, out1, 1)
+	all1 := stableTargets(bins1)
+	// 3 files and 2 pages each for foo and bar.
+	if len(all1) != 7 {
+		t.Fatalf("stable v1 has %d targets", len(all1))
+	}
+	if _, ok := all1[rec(foo2).Path]; ok {
+		t.Error("a young file entered stable")
+	}
+
+	// Ceremony 2: foo2 is now old; bar1 changed; bar09 deleted; baz1 is
+	// backdated; qux3 is young.
+	e2 := exportOf(t, t2, []file{foo1, foo2, bar1evil, baz1, qux3})
+	d2, err := ComputeDiff(c.config(e2, out1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Counts{Added: 1, Held: 2, Backdated: 1, Removed: 1, Changed: 1, Unchanged: 1}
+	if d2.Summary != want {
+		t.Errorf("summary %+v, want %+v", d2.Summary, want)
+	}
+	cats := map[string]string{}
+	d2.Entries(func(e *DiffEntry) error { cats[e.Path] = string(e.Category) + "/" + e.Reason; return nil })
+	for f, w := range map[file]string{foo1: "unchanged/", foo2: "added/", bar1evil: "changed/kept-old", bar09: "removed/", baz1: "held/backdated", qux3: "held/too-young"} {
+		if cats[rec(f).Path] != w {
+			t.Errorf("%s: %q, want %q", f.filename, cats[rec(f).Path], w)
+		}
+	}
+	checkGolden(t, "diff2.txt", d2.WriteText)
+	checkGolden(t, "diff2.json", d2.WriteJSON)
+	digest := d2.Digest
+	d2.Close()
+
+	// A wrong approval signs nothing and writes nothing.
+	for _, bad := range []string{"", strings.Repeat("0", 64), strings.ToUpper(digest), digest + " "} {
+		_, err := Sign(c.config(e2, out1), SignParams{Approve: bad, Signers: c.stableSigners, Now: t2, OutDir: out2})
+		if !errors.Is(err, ErrApproval) {
+			t.Errorf("approve %q: %v", bad, err)
+		}
+		assertNothing(t, dir, out2)
+	}
+	// A failure midway leaves nothing either.
+	cfg := c.config(e2, out1)
+	cfg.failAfterBins = 5
+	if _, err := Sign(cfg, SignParams{Approve: digest, Signers: c.stableSigners, Now: t2, OutDir: out2}); !errors.Is(err, ErrInjectedFailure) {
+		t.Fatalf("injected failure: %v", err)
+	}
+	assertNothing(t, dir, out2)
+
+	res2 := c.sign(t, c.config(e2, out1), out2)
+	if res2.StableVersion != 2 || res2.Diff.Digest != digest {
+		t.Fatalf("second: %+v", res2)
+	}
+	_, bins2 := loadStable(t, c, out2, 2)
+	all2 := stableTargets(bins2)
+	if tf := all2[rec(bar1).Path]; tf.Length != int64(len(bar1.content)) {
+		t.Error("changed file: the old entry was not kept")
+	}
+	for _, f := range []file{baz1, qux3, bar09} {
+		if _, ok := all2[rec(f).Path]; ok {
+			t.Errorf("%s is in stable v2", f.filename)
+		}
+	}
+	if _, ok := all2[rec(foo2).Path]; !ok {
+		t.Error("foo2 did not enter stable v2")
+	}
+	// Signing again into an existing directory is refused.
+	if _, err := Sign(c.config(e2, out1), SignParams{Approve: digest, Signers: c.stableSigners, Now: t2, OutDir: out2}); !errors.Is(err, ErrOutputExists) {
+		t.Errorf("existing output: %v", err)
+	}
+	// A tampered published ledger is refused.
+	lpath := filepath.Join(out2, ledgerDir, "2.ledger")
+	lb, _ := os.ReadFile(lpath)
+	lb[len(lb)-1] ^= 1
+	os.WriteFile(lpath, lb, 0o644)
+	if _, err := ComputeDiff(c.config(e2, out2)); err == nil {
+		t.Error("tampered ledger accepted")
+	}
+	// Accepting the change by path replaces the entry.
+	cfg = c.config(e2, out1)
+	cfg.Accept = map[string]bool{rec(bar1evil).Path: true}
+	d3, err := ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d3.Summary.Accepted != 1 || d3.Digest == digest {
+		t.Errorf("accepted change: %+v", d3.Summary)
+	}
+	d3.Close()
+}
+
+func assertNothing(t *testing.T, dir, out string) {
+	t.Helper()
+	if _, err := os.Lstat(out); err == nil {
+		t.Fatalf("%s exists after a refusal", out)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Fatalf("left %s behind", e.Name())
+		}
+	}
+}
+
+func checkGolden(t *testing.T, name string, render func(io.Writer) error) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := render(&buf); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", name)
+	if *update {
+		os.WriteFile(path, buf.Bytes(), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("%s differs from the golden file:\n%s", name, buf.Bytes())
+	}
+}
