@@ -34,10 +34,16 @@ type caJSON struct {
 
 // CreateCA makes a new soft attestation CA in dir, which must be empty or
 // not exist yet.
-func CreateCA(dir string) (*CA, error) {
+func CreateCA(dir string) (_ *CA, err error) {
 	if err := prepareEmptyDir(dir); err != nil {
 		return nil, fmt.Errorf("creating soft CA: %w", err)
 	}
+	// Leave the directory empty again if anything below fails.
+	defer func() {
+		if err != nil {
+			removeCreated(dir)
+		}
+	}()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err

@@ -51,7 +51,7 @@ var _ hsm.Device = (*Device)(nil)
 // Create makes a factory-fresh soft device with the given serial in dir,
 // which must be empty or not exist yet. Its attestation key is certified
 // by ca.
-func Create(dir string, serial uint32, ca *CA) (*Device, error) {
+func Create(dir string, serial uint32, ca *CA) (_ *Device, err error) {
 	if ca == nil {
 		return nil, errors.New("creating soft device: no attestation CA")
 	}
@@ -61,6 +61,12 @@ func Create(dir string, serial uint32, ca *CA) (*Device, error) {
 	if err := prepareEmptyDir(dir); err != nil {
 		return nil, fmt.Errorf("creating soft device: %w", err)
 	}
+	// Leave the directory empty again if anything below fails.
+	defer func() {
+		if err != nil {
+			removeCreated(dir)
+		}
+	}()
 	devKey := make([]byte, 32)
 	if _, err := rand.Read(devKey); err != nil {
 		return nil, err

@@ -281,3 +281,10 @@ func prepareEmptyDir(dir string) error {
 	}
 	return os.WriteFile(filepath.Join(dir, readmeFile), []byte(readme), 0o600)
 }
+
+// removeCreated removes what a failed Create or CreateCA wrote into dir.
+func removeCreated(dir string) {
+	for _, name := range []string{readmeFile, stateFile, caFile} {
+		os.Remove(filepath.Join(dir, name))
+	}
+}
