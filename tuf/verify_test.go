@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -901,5 +902,92 @@ func TestVerifyRepositoryTrustedRootDiffers(t *testing.T) {
 	var ve *VerifyError
 	if !errors.As(err, &ve) || ve.File != "1.root.json" || !errors.Is(err, ErrVersion) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// BenchmarkVerifyRepository verifies a repository of 256 bins holding
+// 40,000 targets in all; b.N repetitions, bytes reported are metadata read.
+func BenchmarkVerifyRepository(b *testing.B) {
+	const bins, perBin = 256, 157
+	k, err := keys.GenerateEd25519()
+	if err != nil {
+		b.Fatal(err)
+	}
+	exp := time.Now().Add(24 * time.Hour)
+	dir := b.TempDir()
+	total := 0
+	write := func(name string, m interface{ MarshalFile() ([]byte, error) }) []byte {
+		out, err := m.MarshalFile()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), out, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		total += len(out)
+		return out
+	}
+	root := NewRoot(1, exp)
+	for _, r := range []string{RoleRoot, RoleTargets, RoleSnapshot, RoleTimestamp} {
+		if err := root.Signed.AddKey(r, k.Key()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := root.Sign(k); err != nil {
+		b.Fatal(err)
+	}
+	write("1.root.json", root)
+	snap := NewSnapshot(1, exp)
+	targets := NewTargets(1, exp)
+	targets.Signed.AddDelegation(DelegatedRole{Name: "stable", KeyIDs: []string{k.Key().ID()}, Threshold: 1, Paths: pathPatterns}, k.Key())
+	stable := NewTargets(1, exp)
+	binMeta := make([]*Metadata[Targets], bins)
+	for i := range binMeta {
+		name := fmt.Sprintf("bin-%02x", i)
+		stable.Signed.AddDelegation(DelegatedRole{Name: name, KeyIDs: []string{k.Key().ID()}, Threshold: 1, PathHashPrefixes: []string{fmt.Sprintf("%02x", i)}}, k.Key())
+		binMeta[i] = NewTargets(1, exp)
+	}
+	for n := 0; n < bins*perBin; n++ {
+		p := fmt.Sprintf("packages/%02x/%02x/%08x/project%d-1.0.tar.gz", n%256, n/256%256, n, n)
+		h := pathHash(p)
+		i, _ := strconv.ParseUint(h[:2], 16, 8)
+		binMeta[i].Signed.Targets[p] = targetFile(p)
+	}
+	for i, m := range binMeta {
+		name := fmt.Sprintf("bin-%02x", i)
+		if err := m.Sign(k); err != nil {
+			b.Fatal(err)
+		}
+		snap.Signed.Meta[name+".json"] = metaOf(write("1."+name+".json", m), true, 1)
+	}
+	for _, d := range []struct {
+		name string
+		m    *Metadata[Targets]
+	}{{"targets", targets}, {"stable", stable}} {
+		if err := d.m.Sign(k); err != nil {
+			b.Fatal(err)
+		}
+		write("1."+d.name+".json", d.m)
+		snap.Signed.Meta[d.name+".json"] = MetaFile{Version: 1}
+	}
+	if err := snap.Sign(k); err != nil {
+		b.Fatal(err)
+	}
+	ts := NewTimestamp(1, exp, metaOf(write("1.snapshot.json", snap), true, 1))
+	if err := ts.Sign(k); err != nil {
+		b.Fatal(err)
+	}
+	write("timestamp.json", ts)
+	b.SetBytes(int64(total))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := VerifyRepository(root, dir, VerifyOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rep.Files) != bins+5 {
+			b.Fatalf("%d files in the report", len(rep.Files))
+		}
 	}
 }
