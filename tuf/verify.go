@@ -280,11 +280,11 @@ func (v *verifier) rootChain(trusted *Metadata[Root]) error {
 		old := &v.root.Signed
 		oldSigners, err := old.verifyRole(RoleRoot, msg, m.Signatures)
 		if err != nil {
-			return &VerifyError{File: file, Role: RoleRoot, Err: fmt.Errorf("checked against %s: %w", v.rootF, err)}
+			return &VerifyError{File: file, Role: RoleRoot, Err: fmt.Errorf("%w, checked against %s", err, v.rootF)}
 		}
 		newSigners, err := m.Signed.verifyRole(RoleRoot, msg, m.Signatures)
 		if err != nil {
-			return &VerifyError{File: file, Role: RoleRoot, Err: fmt.Errorf("checked against itself: %w", err)}
+			return &VerifyError{File: file, Role: RoleRoot, Err: fmt.Errorf("%w, checked against itself", err)}
 		}
 		if m.Signed.Version != next {
 			return &VerifyError{File: file, Role: RoleRoot, Err: fmt.Errorf("version %d follows version %d: %w", m.Signed.Version, n, ErrVersion)}
@@ -504,7 +504,7 @@ func (v *verifier) delegations(file, role string, t *Targets, scope []*Delegated
 		}
 		signers, err := verifyThreshold(d.Name, msg, m.Signatures, d.KeyIDs, d.Threshold, t.Delegations.Keys)
 		if err != nil {
-			return &VerifyError{File: dfile, Role: d.Name, Err: fmt.Errorf("delegated by %s: %w", file, err)}
+			return &VerifyError{File: dfile, Role: d.Name, Err: fmt.Errorf("%w, delegated by %s", err, file)}
 		}
 		if err := v.afterSignature(dfile, d.Name, m.Signed.Common); err != nil {
 			return err
