@@ -41,3 +41,10 @@ fuzz:
 
 clean:
 	rm -rf bin $(DEMO_DIR)
+
+# The stable pipeline at 1 M and 10 M files, one process per size
+# (docs/stable-pipeline.md). Needs about 30 GB free in $TMPDIR at 10 M.
+bench:
+	go run ./bench/pipeline -n 1000000
+	go run ./bench/gotufbaseline -n 1000000
+	go run ./bench/pipeline -n 10000000
