@@ -415,20 +415,9 @@ func checkPath(p, filename string, b2 *[32]byte) *fieldError {
 
 func hexSegmentsMatch(p string, b2 *[32]byte) bool {
 	// p[9:11], p[12:14], p[15:75] hold the 64 hex digits.
-	j := 0
-	for _, r := range [3][2]int{{9, 11}, {12, 14}, {15, 75}} {
-		for i := r[0]; i < r[1]; i++ {
-			c := b2[j/2]
-			if j%2 == 0 {
-				c >>= 4
-			}
-			if p[i] != hexdigits[c&0xf] {
-				return false
-			}
-			j++
-		}
-	}
-	return true
+	var h [64]byte
+	hex.Encode(h[:], b2[:])
+	return p[9:11] == string(h[0:2]) && p[12:14] == string(h[2:4]) && p[15:75] == string(h[4:64])
 }
 
 func isLowerHex(s string) bool {

@@ -26,6 +26,13 @@ type ExportReader struct {
 	err      error // sticky: io.EOF after the trailer, or the first error
 	sc       scan
 
+	// The lines before the trailer are hashed in chunks, each by a
+	// goroutine while the next chunk is parsed; at most one runs at a time
+	// and each ends once its chunk is hashed.
+	chunk, other []byte
+	hashing      bool
+	hashed       chan struct{}
+
 	projects, versions, requires map[string]string
 }
 
@@ -47,6 +54,7 @@ func NewExportReader(r io.Reader, name string) (*ExportReader, error) {
 		projects: make(map[string]string),
 		versions: make(map[string]string),
 		requires: make(map[string]string),
+		hashed:   make(chan struct{}, 1),
 	}
 	line, err := x.readLine()
 	if err != nil {
@@ -55,7 +63,7 @@ func NewExportReader(r io.Reader, name string) (*ExportReader, error) {
 		}
 		return nil, err
 	}
-	x.h.Write(line)
+	x.hashLine(line)
 	if fe := x.parseHeader(line[:len(line)-1]); fe != nil {
 		return nil, x.fail(fe)
 	}
@@ -99,7 +107,7 @@ func (x *ExportReader) Next() (*Record, error) {
 		x.err = io.EOF
 		return nil, io.EOF
 	}
-	x.h.Write(line)
+	x.hashLine(line)
 	if fe := x.parseRecord(body); fe != nil {
 		return nil, x.fail(fe)
 	}
@@ -121,6 +129,39 @@ func (x *ExportReader) Next() (*Record, error) {
 }
 
 var trailerPrefix = []byte(`{"trailer":`)
+
+const hashChunk = 256 << 10
+
+// hashLine adds line to the bytes the trailer's digest covers.
+func (x *ExportReader) hashLine(line []byte) {
+	if len(x.chunk)+len(line) > hashChunk {
+		x.waitHash()
+		full := x.chunk
+		x.hashing = true
+		go func() {
+			x.h.Write(full)
+			x.hashed <- struct{}{}
+		}()
+		x.chunk, x.other = x.other[:0], full
+	}
+	x.chunk = append(x.chunk, line...)
+}
+
+func (x *ExportReader) waitHash() {
+	if x.hashing {
+		<-x.hashed
+		x.hashing = false
+	}
+}
+
+// sum returns the digest of every line hashed so far.
+func (x *ExportReader) sum() (s [32]byte) {
+	x.waitHash()
+	x.h.Write(x.chunk)
+	x.chunk = x.chunk[:0]
+	x.h.Sum(s[:0])
+	return s
+}
 
 func (x *ExportReader) fail(fe *fieldError) error {
 	x.err = &ExportError{File: x.name, Line: x.line, Field: fe.field, Err: fe.err}
@@ -244,9 +285,8 @@ func (x *ExportReader) parseTrailer(b []byte) *fieldError {
 	if count != x.count {
 		return ferr("trailer.count", ErrCountMismatch, "trailer says %d records, the export has %d", count, x.count)
 	}
-	var got [32]byte
-	x.h.Sum(got[:0])
-	if got != sum {
+	if got := x.sum(); got != sum {
+
 		return ferr("trailer.sha256", ErrDigestMismatch, "trailer says %x, the export's lines hash to %x", sum, got)
 	}
 	return nil

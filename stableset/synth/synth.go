@@ -193,7 +193,7 @@ func makeProject(seed, id uint64, files int64, gen, start time.Time) *project {
 	p.perRel = min(p.perRel, max(files, 1))
 	p.releases = (files + p.perRel - 1) / p.perRel
 	p.versions = int(st >> 24 % 10)
-	p.sizeMu = 0.8 * normal(h(seed, dSize, id, 0), h(seed, dSize, id, 1))
+	p.sizeMu = 0.9 * normal(h(seed, dSize, id, 0), h(seed, dSize, id, 1))
 	switch {
 	case year < 2015 && st>>32%2 == 0:
 		p.reqpy = ""
@@ -371,7 +371,7 @@ func (p *project) fill(seed uint64, k int64, key uint64, rec *stableset.Record, 
 	var mu, sigma float64
 	var wheel bool
 	rec.Filename, wheel, mu, sigma = p.filename(rec.Version, f)
-	size := math.Exp(mu + p.sizeMu + sigma*0.8*normal(h(seed, dSize, key, 2), h(seed, dSize, key, 3)))
+	size := math.Exp(mu + p.sizeMu + sigma*0.9*normal(h(seed, dSize, key, 2), h(seed, dSize, key, 3)))
 	rec.Length = int64(min(size, 5e9)) + 200
 	put(&rec.SHA256, seed, dSHA, key)
 	rec.HasCoreMetadata = wheel
@@ -506,4 +506,3 @@ func (g *generator) record(i uint64, rec *stableset.Record) {
 	}
 	rec.Path = stableset.TargetPath(rec.BLAKE2b256, rec.Filename)
 }
-
