@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,6 +53,24 @@ func TestParsePolicy(t *testing.T) {
 	}
 	if !reflect.DeepEqual(p, q) {
 		t.Errorf("round trip: %+v, want %+v", q, p)
+	}
+}
+
+// TestPolicyDocExample parses the example in docs/policy.md.
+func TestPolicyDocExample(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "policy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(doc)
+	i := strings.LastIndex(s, "```json\n")
+	j := strings.LastIndex(s, "```\n")
+	p, err := ParsePolicy([]byte(s[i+len("```json\n"):j]), "docs/policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MinAgeDays != 120 || !reflect.DeepEqual(p.Excluded, []string{"certifi", "tzdata"}) {
+		t.Errorf("example = %+v", p)
 	}
 }
 
