@@ -7,6 +7,7 @@ toolchain go1.26.8
 require github.com/theupdateframework/go-tuf/v2 v2.4.2
 
 require (
+	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/go-piv/piv-go/v2 v2.6.0 // indirect
 	github.com/google/go-containerregistry v0.20.7 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect

@@ -1,0 +1,396 @@
+package ceremony
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"text/template"
+	"time"
+
+	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/templates"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// PINSource supplies the PIN of a device: from the terminal in a real
+// ceremony, from a PIN file (soft devices only) in scripted runs.
+type PINSource func(info hsm.Info) (string, error)
+
+// ErrMissingDevice means the configuration names a device that is not
+// connected.
+var ErrMissingDevice = errors.New("configured device is not connected")
+
+// Bootstrap is a first ceremony: keys are generated on the devices and
+// root v1, targets v1 and an empty stable v1 are written.
+type Bootstrap struct {
+	Config  *Config
+	Devices map[uint32]hsm.Device
+	PIN     PINSource
+	// Roots are the attestation roots accepted: keys.YubicoRoots() for
+	// real devices, a soft or emulator CA only when explicitly chosen.
+	Roots   *x509.CertPool
+	Now     time.Time
+	Show    io.Writer // progress for the people in the room
+	Version string    // the tool's version, for the run sheet
+}
+
+// GeneratedKey is a key made on a device during the ceremony, with the
+// attestation that proves where it lives.
+type GeneratedKey struct {
+	Role     string
+	Device   hsm.Info
+	Slot     hsm.Slot
+	Key      *keys.Key
+	Attested *keys.Attested
+	Att      *hsm.Attestation
+}
+
+// BootstrapResult is what a successful bootstrap produced.
+type BootstrapResult struct {
+	Root       *tuf.Metadata[tuf.Root]
+	Targets    *tuf.Metadata[tuf.Targets]
+	Stable     *tuf.Metadata[tuf.Targets]
+	Keys       []GeneratedKey
+	Transcript [32]byte
+}
+
+// session caches each device's PIN for the length of one ceremony.
+type session struct {
+	devices map[uint32]hsm.Device
+	pin     PINSource
+	pins    map[uint32]string
+}
+
+func (s *session) device(serial uint32) (hsm.Device, error) {
+	d, ok := s.devices[serial]
+	if !ok {
+		return nil, fmt.Errorf("device %d: %w", serial, ErrMissingDevice)
+	}
+	return d, nil
+}
+
+func (s *session) pinFor(d hsm.Device) (string, error) {
+	serial := d.Info().Serial
+	if p, ok := s.pins[serial]; ok {
+		return p, nil
+	}
+	p, err := s.pin(d.Info())
+	if err != nil {
+		return "", fmt.Errorf("reading the PIN of %s: %w", d.Info(), err)
+	}
+	if err := d.VerifyPIN(p); err != nil {
+		return "", fmt.Errorf("%s: %w", d.Info(), err)
+	}
+	s.pins[serial] = p
+	return p, nil
+}
+
+func (s *session) signer(serial uint32, slot hsm.Slot) (keys.Signer, error) {
+	d, err := s.device(serial)
+	if err != nil {
+		return nil, err
+	}
+	pin, err := s.pinFor(d)
+	if err != nil {
+		return nil, err
+	}
+	return hsm.NewSigner(d, slot, pin)
+}
+
+// signers returns signers for every key of a role (all keyholders sign,
+// so that the metadata carries more than the bare threshold).
+func (s *session) signers(spec RoleSpec) ([]keys.Signer, error) {
+	var out []keys.Signer
+	for _, k := range spec.Keys {
+		slot, err := hsm.ParseSlot(k.Slot)
+		if err != nil {
+			return nil, err
+		}
+		sg, err := s.signer(k.Device, slot)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sg)
+	}
+	return out, nil
+}
+
+// Run performs the bootstrap and writes everything into outDir, which
+// must not exist or be empty. Nothing is written unless every step
+// succeeds.
+func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
+	out, err := NewOutput(outDir)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Abort()
+	var tbuf bytes.Buffer
+	tr := NewTranscript(&tbuf, b.Show, func() time.Time { return b.Now })
+	res, err := b.run(out, tr)
+	if err != nil {
+		return nil, err
+	}
+	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
+		return nil, err
+	}
+	if err := out.Commit(); err != nil {
+		return nil, err
+	}
+	res.Transcript = tr.Digest()
+	return res, nil
+}
+
+func (b *Bootstrap) run(out *Output, tr *Transcript) (*BootstrapResult, error) {
+	c := b.Config
+	s := &session{devices: b.Devices, pin: b.PIN, pins: map[uint32]string{}}
+	opts, err := c.KeyOptions()
+	if err != nil {
+		return nil, err
+	}
+	if err := tr.Record("bootstrap started", map[string]any{"repository": c.Repository, "tool_version": b.Version}); err != nil {
+		return nil, err
+	}
+	for _, serial := range c.Devices() {
+		d, err := s.device(serial)
+		if err != nil {
+			return nil, err
+		}
+		info := d.Info()
+		if err := tr.Record("device connected", map[string]any{"serial": info.Serial, "kind": info.Kind, "firmware": info.Firmware, "form_factor": info.FormFactor, "insecure": info.Insecure}); err != nil {
+			return nil, err
+		}
+	}
+	res := &BootstrapResult{}
+	roleKeys := map[string][]*keys.Key{}
+	for _, r := range []struct {
+		name string
+		spec RoleSpec
+	}{{"root", c.Root}, {"targets", c.Targets}, {"stable", c.Stable}} {
+		for _, ks := range r.spec.Keys {
+			g, err := b.generate(s, r.name, ks, opts)
+			if err != nil {
+				return nil, err
+			}
+			res.Keys = append(res.Keys, *g)
+			roleKeys[r.name] = append(roleKeys[r.name], g.Key)
+			if err := tr.Record("key generated and attested", map[string]any{
+				"role": r.name, "device": g.Device.Serial, "slot": g.Slot.String(), "keyid": g.Key.ID(),
+				"pin_policy": g.Attested.PINPolicy, "touch_policy": g.Attested.TouchPolicy,
+			}); err != nil {
+				return nil, err
+			}
+			if err := writeKey(out, g); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	root := tuf.NewRoot(1, b.Now.AddDate(0, 0, c.ExpiresDays.Root))
+	for _, k := range roleKeys["root"] {
+		if err := root.Signed.AddKey(tuf.RoleRoot, k); err != nil {
+			return nil, err
+		}
+	}
+	root.Signed.Roles[tuf.RoleRoot].Threshold = c.Root.Threshold
+	for _, k := range roleKeys["targets"] {
+		if err := root.Signed.AddKey(tuf.RoleTargets, k); err != nil {
+			return nil, err
+		}
+	}
+	root.Signed.Roles[tuf.RoleTargets].Threshold = c.Targets.Threshold
+	for _, name := range []string{tuf.RoleSnapshot, tuf.RoleTimestamp} {
+		o := c.Online[name]
+		for _, k := range o.Keys {
+			if err := root.Signed.AddKey(name, k); err != nil {
+				return nil, err
+			}
+		}
+		root.Signed.Roles[name].Threshold = o.Threshold
+	}
+
+	targets := tuf.NewTargets(1, b.Now.AddDate(0, 0, c.ExpiresDays.Targets))
+	targets.Signed.AddDelegation(DelegationFor("stable", roleKeys["stable"], c.Stable.Threshold, c.TargetPaths), roleKeys["stable"]...)
+	unstable := c.Online["unstable"]
+	targets.Signed.AddDelegation(DelegationFor("unstable", unstable.Keys, unstable.Threshold, c.TargetPaths), unstable.Keys...)
+
+	stable := tuf.NewTargets(1, b.Now.AddDate(0, 0, c.ExpiresDays.Stable))
+
+	for _, step := range []struct {
+		role string
+		spec RoleSpec
+		sign func(...keys.Signer) error
+	}{
+		{"root", c.Root, root.Sign},
+		{"targets", c.Targets, targets.Sign},
+		{"stable", c.Stable, stable.Sign},
+	} {
+		signers, err := s.signers(step.spec)
+		if err != nil {
+			return nil, err
+		}
+		if err := step.sign(signers...); err != nil {
+			return nil, fmt.Errorf("signing %s: %w", step.role, err)
+		}
+		ids := make([]string, len(signers))
+		for i, sg := range signers {
+			ids[i] = sg.Key().ID()
+		}
+		if err := tr.Record(step.role+" v1 signed", map[string]any{"keyids": ids}); err != nil {
+			return nil, err
+		}
+	}
+	// Check the result the way a client would before anything is written.
+	if err := verifyBootstrap(root, targets, stable); err != nil {
+		return nil, fmt.Errorf("self-check of the new metadata: %w", err)
+	}
+	for name, m := range map[string]interface{ MarshalFile() ([]byte, error) }{
+		"metadata/1.root.json": root, "metadata/1.targets.json": targets, "metadata/1.stable.json": stable,
+	} {
+		data, err := m.MarshalFile()
+		if err != nil {
+			return nil, err
+		}
+		if err := out.WriteFile(name, data); err != nil {
+			return nil, err
+		}
+	}
+	sheet, err := b.runSheet(res)
+	if err != nil {
+		return nil, err
+	}
+	if err := out.WriteFile("runsheet.md", sheet); err != nil {
+		return nil, err
+	}
+	if err := tr.Record("bootstrap finished", map[string]any{
+		"root_keyids": root.Signed.Roles[tuf.RoleRoot].KeyIDs, "root_threshold": c.Root.Threshold,
+	}); err != nil {
+		return nil, err
+	}
+	res.Root, res.Targets, res.Stable = root, targets, stable
+	return res, nil
+}
+
+// DelegationFor builds a non-terminating delegation covering paths.
+func DelegationFor(name string, ks []*keys.Key, threshold int, paths []string) tuf.DelegatedRole {
+	ids := make([]string, len(ks))
+	for i, k := range ks {
+		ids[i] = k.ID()
+	}
+	sort.Strings(ids)
+	return tuf.DelegatedRole{Name: name, KeyIDs: ids, Threshold: threshold, Terminating: false, Paths: append([]string(nil), paths...)}
+}
+
+func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOptions) (*GeneratedKey, error) {
+	d, err := s.device(ks.Device)
+	if err != nil {
+		return nil, err
+	}
+	slot, err := hsm.ParseSlot(ks.Slot)
+	if err != nil {
+		return nil, err
+	}
+	pin, err := s.pinFor(d)
+	if err != nil {
+		return nil, err
+	}
+	info := d.Info()
+	if b.Show != nil {
+		fmt.Fprintf(b.Show, "     generating the %s key in slot %s of %s\n", role, slot, info)
+	}
+	pub, err := d.GenerateKey(pin, slot, opts)
+	if err != nil {
+		return nil, fmt.Errorf("generating the %s key in slot %s of %s: %w", role, slot, info, err)
+	}
+	k, err := keys.FromPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("%s key from %s: %w", role, info, err)
+	}
+	att, err := d.Attest(slot)
+	if err != nil {
+		return nil, fmt.Errorf("attesting slot %s of %s: %w", slot, info, err)
+	}
+	a, err := keys.VerifyAttestation(att.Leaf, att.Intermediate, b.Roots)
+	if err != nil {
+		return nil, fmt.Errorf("attestation of slot %s of %s: %w", slot, info, err)
+	}
+	if err := keys.CheckAttested(a, info.Serial, k); err != nil {
+		return nil, fmt.Errorf("attestation of slot %s of %s: %w", slot, info, err)
+	}
+	if b.Show != nil {
+		fmt.Fprintf(b.Show, "     key id %s\n", keys.HexGroups(mustHex(k.ID())))
+	}
+	return &GeneratedKey{Role: role, Device: info, Slot: slot, Key: k, Attested: a, Att: att}, nil
+}
+
+func writeKey(out *Output, g *GeneratedKey) error {
+	base := fmt.Sprintf("keys/%s-%d-%s", g.Role, g.Device.Serial, g.Slot)
+	kj, err := json.MarshalIndent(g.Key, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := out.WriteFile(base+".pub.json", append(kj, '\n')); err != nil {
+		return err
+	}
+	var chain bytes.Buffer
+	for _, c := range []*x509.Certificate{g.Att.Leaf, g.Att.Intermediate} {
+		if err := pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}); err != nil {
+			return err
+		}
+	}
+	return out.WriteFile(base+".attestation.pem", chain.Bytes())
+}
+
+func verifyBootstrap(root *tuf.Metadata[tuf.Root], targets, stable *tuf.Metadata[tuf.Targets]) error {
+	msg, err := root.SignedBytes()
+	if err != nil {
+		return err
+	}
+	if err := root.Signed.VerifyRole(tuf.RoleRoot, msg, root.Signatures); err != nil {
+		return err
+	}
+	if msg, err = targets.SignedBytes(); err != nil {
+		return err
+	}
+	if err := root.Signed.VerifyRole(tuf.RoleTargets, msg, targets.Signatures); err != nil {
+		return err
+	}
+	if msg, err = stable.SignedBytes(); err != nil {
+		return err
+	}
+	return targets.Signed.VerifyDelegate("stable", msg, stable.Signatures)
+}
+
+func (b *Bootstrap) runSheet(res *BootstrapResult) ([]byte, error) {
+	t, err := template.New("runsheet").Parse(string(templates.MustRead("runsheet-bootstrap.md")))
+	if err != nil {
+		return nil, fmt.Errorf("run sheet template: %w", err)
+	}
+	var devs, ks []string
+	for _, serial := range b.Config.Devices() {
+		devs = append(devs, b.Devices[serial].Info().String())
+	}
+	for _, g := range res.Keys {
+		ks = append(ks, fmt.Sprintf("%-8s device %d slot %s key id %s", g.Role, g.Device.Serial, g.Slot, g.Key.ID()))
+	}
+	var buf bytes.Buffer
+	err = t.Execute(&buf, map[string]any{
+		"Repository": b.Config.Repository, "Date": b.Now.UTC().Format(time.RFC3339), "Version": b.Version,
+		"Devices": devs, "Keys": ks,
+	})
+	return buf.Bytes(), err
+}
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(fmt.Sprintf("ceremony: key id %q is not hex", s))
+	}
+	return b
+}

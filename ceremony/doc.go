@@ -1,0 +1,16 @@
+// Package ceremony runs the flows that people in the room take part in:
+// bootstrap (keys generated on devices, root v1, targets v1 and an empty
+// stable v1), stable signing, rotation and verification, plus the demo
+// that runs all of it against INSECURE soft devices.
+//
+// It promises:
+//   - Every key that goes into metadata was attested by the device that
+//     holds it, and the attested key is the key written.
+//   - Every signature is verified against its public key right after it is
+//     made.
+//   - Outputs are written into a new directory that appears only when the
+//     whole flow succeeded: a failed run leaves nothing behind, and an
+//     existing non-empty directory is never written into.
+//   - Every step is recorded in a hash-chained transcript that holds public
+//     information only: no PIN, PUK or private key is ever passed to it.
+package ceremony

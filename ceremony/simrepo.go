@@ -1,0 +1,108 @@
+package ceremony
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"sort"
+	"time"
+
+	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// simRepo plays the repository's side in the demo: it holds the online
+// keys (in memory, as a server would) and signs unstable, snapshot and
+// timestamp. It also plays the attacker who holds the online key.
+type simRepo struct {
+	snapshot, timestamp, unstable keys.Signer
+	expires                       time.Time
+}
+
+func newSimRepo(now time.Time) (*simRepo, error) {
+	r := &simRepo{expires: now.AddDate(0, 0, 7)}
+	for _, p := range []*keys.Signer{&r.snapshot, &r.timestamp, &r.unstable} {
+		s, err := keys.GenerateEd25519()
+		if err != nil {
+			return nil, err
+		}
+		*p = s
+	}
+	return r, nil
+}
+
+// online returns the public keys the repository hands to the ceremony.
+func (r *simRepo) online() map[string]OnlineRole {
+	return map[string]OnlineRole{
+		"snapshot":  {Threshold: 1, Keys: []*keys.Key{r.snapshot.Key()}},
+		"timestamp": {Threshold: 1, Keys: []*keys.Key{r.timestamp.Key()}},
+		"unstable":  {Threshold: 1, Keys: []*keys.Key{r.unstable.Key()}},
+	}
+}
+
+// signUnstable lists every target the repository has.
+func (r *simRepo) signUnstable(version int64, files map[string]tuf.TargetFile) (*tuf.Metadata[tuf.Targets], error) {
+	m := tuf.NewTargets(version, r.expires)
+	for p, f := range files {
+		m.Signed.Targets[p] = f
+	}
+	if err := m.Sign(r.unstable); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// metaEntry describes one metadata file for snapshot.
+func metaEntry(version int64, data []byte) tuf.MetaFile {
+	sum := sha256.Sum256(data)
+	return tuf.MetaFile{Version: version, Length: int64(len(data)), Hashes: map[string]string{"sha256": hex.EncodeToString(sum[:])}}
+}
+
+// publish writes snapshot and timestamp over the given metadata files
+// (name -> version and bytes, names without the version prefix).
+func (r *simRepo) publish(out *Output, dir string, files map[string]publishedMeta) error {
+	snap := tuf.NewSnapshot(1, r.expires)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		f := files[n]
+		snap.Signed.Meta[n] = metaEntry(f.version, f.data)
+		if err := out.WriteFile(path.Join(dir, fmt.Sprintf("%d.%s", f.version, n)), f.data); err != nil {
+			return err
+		}
+	}
+	if err := snap.Sign(r.snapshot); err != nil {
+		return err
+	}
+	sdata, err := snap.MarshalFile()
+	if err != nil {
+		return err
+	}
+	if err := out.WriteFile(path.Join(dir, "1.snapshot.json"), sdata); err != nil {
+		return err
+	}
+	ts := tuf.NewTimestamp(1, r.expires, metaEntry(1, sdata))
+	if err := ts.Sign(r.timestamp); err != nil {
+		return err
+	}
+	tdata, err := ts.MarshalFile()
+	if err != nil {
+		return err
+	}
+	return out.WriteFile(path.Join(dir, "timestamp.json"), tdata)
+}
+
+type publishedMeta struct {
+	version int64
+	data    []byte
+}
+
+// targetFileName is where a consistent-snapshot client fetches a target:
+// the file name prefixed with the hex SHA-256 of its content.
+func targetFileName(targetPath string, sha256hex string) string {
+	return path.Join(path.Dir(targetPath), sha256hex+"."+path.Base(targetPath))
+}

@@ -1,0 +1,86 @@
+// Package tui is the terminal side of a ceremony: it reads PINs and
+// confirmations from the controlling terminal (/dev/tty), never from
+// standard input, argv or the environment, so that a PIN cannot be piped,
+// logged or left in shell history, and it shows digests for people to
+// read aloud.
+package tui
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// ErrNoTerminal means there is no controlling terminal to ask.
+var ErrNoTerminal = errors.New("no terminal to read from (PINs are read from /dev/tty, never from standard input)")
+
+// Terminal reads from and writes to the controlling terminal.
+type Terminal struct {
+	in  *os.File
+	out io.Writer
+}
+
+// Open opens /dev/tty.
+func Open() (*Terminal, error) {
+	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoTerminal, err)
+	}
+	if !term.IsTerminal(int(f.Fd())) {
+		f.Close()
+		return nil, ErrNoTerminal
+	}
+	return &Terminal{in: f, out: f}, nil
+}
+
+// Close closes the terminal.
+func (t *Terminal) Close() error { return t.in.Close() }
+
+// Secret asks for a value without echoing it.
+func (t *Terminal) Secret(prompt string) (string, error) {
+	fmt.Fprint(t.out, prompt)
+	b, err := term.ReadPassword(int(t.in.Fd()))
+	fmt.Fprintln(t.out)
+	if err != nil {
+		return "", fmt.Errorf("reading from the terminal: %w", err)
+	}
+	return string(b), nil
+}
+
+// NewSecret asks for a new value twice and insists that they match.
+func (t *Terminal) NewSecret(prompt string, check func(string) error) (string, error) {
+	for tries := 0; tries < 3; tries++ {
+		a, err := t.Secret(prompt)
+		if err != nil {
+			return "", err
+		}
+		if err := check(a); err != nil {
+			fmt.Fprintf(t.out, "%v; try again\n", err)
+			continue
+		}
+		b, err := t.Secret("Again, to confirm: ")
+		if err != nil {
+			return "", err
+		}
+		if a == b {
+			return a, nil
+		}
+		fmt.Fprintln(t.out, "The two entries differ; try again.")
+	}
+	return "", errors.New("gave up after three attempts")
+}
+
+// Confirm asks the person to type word exactly.
+func (t *Terminal) Confirm(prompt, word string) (bool, error) {
+	fmt.Fprintf(t.out, "%s\nType %q to continue: ", prompt, word)
+	line, err := bufio.NewReader(t.in).ReadString('\n')
+	if err != nil {
+		return false, fmt.Errorf("reading from the terminal: %w", err)
+	}
+	return strings.TrimSpace(line) == word, nil
+}

@@ -1,0 +1,89 @@
+// Command keyceremony runs offline key ceremonies for TUF repositories
+// such as PyPI. This package only parses flags, calls package ceremony and
+// prints; the work is done there.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// hintError carries a hint for the user alongside the error.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+func withHint(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &hintError{err: err, hint: hint}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintf(stderr, "keyceremony: error: %v\n", err)
+		var h *hintError
+		if errors.As(err, &h) && h.hint != "" {
+			fmt.Fprintf(stderr, "hint: %s\n", h.hint)
+		}
+		return 1
+	}
+	return 0
+}
+
+// version is the module version from build info; builds are reproducible
+// so there is no build date.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			v += " " + s.Value
+		}
+		if s.Key == "vcs.modified" && s.Value == "true" {
+			v += "+dirty"
+		}
+	}
+	return v + " " + bi.GoVersion
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "keyceremony",
+		Short: "Offline key ceremonies and stable signing for TUF repositories such as PyPI",
+		Long: `keyceremony runs offline key ceremonies for a TUF repository on an
+air-gapped machine with YubiKeys: it generates and attests root, targets and
+stable keys, signs the stable set of mature files after a human review,
+rotates keys after a compromise, and verifies everything for auditors.`,
+		Example: `  keyceremony demo --out /tmp/demo
+  keyceremony verify --root /tmp/demo/metadata/1.root.json /tmp/demo`,
+		Version:       version(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetVersionTemplate("keyceremony {{.Version}}\n")
+	root.AddCommand(newDemoCommand(), newVerifyCommand(), newBootstrapCommand(), newSoftCommand())
+	return root
+}
