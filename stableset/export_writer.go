@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // ExportWriter writes an export in the one canonical form the reader
@@ -180,12 +181,15 @@ func appendRecord(b []byte, r *Record) []byte {
 // escaped (control characters are refused before this is called).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '"' || c == '\\' {
-			b = append(b, '\\')
+	for {
+		i := strings.IndexAny(s, `"\`)
+		if i < 0 {
+			break
 		}
-		b = append(b, c)
+		b = append(b, s[:i]...)
+		b = append(b, '\\', s[i])
+		s = s[i+1:]
 	}
+	b = append(b, s...)
 	return append(b, '"')
 }

@@ -3,15 +3,18 @@
 //
 //	go run ./stableset/synth/cmd/synth -files 1000000 -seed 1 > export.jsonl
 //	go run ./stableset/synth/cmd/synth -next export.jsonl -new 10000 -changed 2 -backdated 2 > next.jsonl
+//	go run ./stableset/synth/cmd/synth -check export.jsonl
 package main
 
 import (
 	"bufio"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
+	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
@@ -24,7 +27,15 @@ func main() {
 	changed := flag.Int("changed", 1, "changed-hash attacks (with -next)")
 	backdated := flag.Int("backdated", 1, "backdated-file attacks (with -next)")
 	period := flag.Duration("period", 90*24*time.Hour, "time between the exports (with -next)")
+	check := flag.String("check", "", "read this export with the strict reader and print its record count, instead")
 	flag.Parse()
+	if *check != "" {
+		if err := checkExport(*check); err != nil {
+			fmt.Fprintln(os.Stderr, "synth: error:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	out := bufio.NewWriterSize(os.Stdout, 1<<20)
 	var err error
 	if *next == "" {
@@ -53,4 +64,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, "synth: error:", err)
 		os.Exit(1)
 	}
+}
+
+func checkExport(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	x, err := stableset.NewExportReader(f, path)
+	if err != nil {
+		return err
+	}
+	for {
+		if _, err := x.Next(); err == io.EOF {
+			break
+		} else if err != nil {
+			return err
+		}
+	}
+	fmt.Println(x.Count())
+	return nil
 }
