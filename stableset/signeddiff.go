@@ -42,11 +42,17 @@ type DiffStatement struct {
 	Ceremony              int64  // the ceremony's number, from 1
 	PreviousStableVersion int64  // the stable version the diff starts from (0: none)
 	StableVersion         int64  // the stable version this ceremony signs
-	Export                DiffExport
-	PolicySHA256          [32]byte // SHA-256 of the policy file the ceremony applied
-	Counts                DiffCounts
-	Projects              DiffProjects
-	DiffSHA256            [32]byte // SHA-256 of the full canonical diff
+	// PreviousLedgerSHA256 is the SHA-256 of the previous ceremony's
+	// ledger, zero when there is none (the first ceremony).
+	PreviousLedgerSHA256 [32]byte
+	// TrustsUploadTimes is true exactly when there is no previous ledger:
+	// the repository's upload times could not be checked for backdating.
+	TrustsUploadTimes bool
+	Export            DiffExport
+	PolicySHA256      [32]byte // SHA-256 of the policy file the ceremony applied
+	Counts            DiffCounts
+	Projects          DiffProjects
+	DiffSHA256        [32]byte // SHA-256 of the full canonical diff
 }
 
 // DiffExport identifies the repository export the diff was computed from.
@@ -97,6 +103,8 @@ type diffJSON struct {
 	Ceremony              int64        `json:"ceremony"`
 	PreviousStableVersion int64        `json:"previous_stable_version"`
 	StableVersion         int64        `json:"stable_version"`
+	PreviousLedgerSHA256  string       `json:"previous_ledger_sha256"` // "" when none
+	TrustsUploadTimes     bool         `json:"trusts_upload_times"`
 	Export                exportJSON   `json:"export"`
 	PolicySHA256          string       `json:"policy_sha256"`
 	Counts                countsJSON   `json:"counts"`
@@ -154,6 +162,9 @@ func (st *DiffStatement) Validate() error {
 	}
 	if st.StableVersion <= st.PreviousStableVersion {
 		return stmtErr("stable_version", "%d is not after the previous version %d", st.StableVersion, st.PreviousStableVersion)
+	}
+	if (st.PreviousLedgerSHA256 == [32]byte{}) != st.TrustsUploadTimes {
+		return stmtErr("trusts_upload_times", "%v, but a previous ledger is %s: it must be true exactly when there is none", st.TrustsUploadTimes, map[bool]string{true: "absent", false: "present"}[st.PreviousLedgerSHA256 == [32]byte{}])
 	}
 	g := st.Export.Generated
 	if g.IsZero() || g.Location() != time.UTC || g.Nanosecond() != 0 || g.Year() < 1 || g.Year() > 9999 {
@@ -231,6 +242,7 @@ func (st *DiffStatement) MarshalPayload() ([]byte, error) {
 		Ceremony:              st.Ceremony,
 		PreviousStableVersion: st.PreviousStableVersion,
 		StableVersion:         st.StableVersion,
+		TrustsUploadTimes:     st.TrustsUploadTimes,
 		Export: exportJSON{
 			Generated: st.Export.Generated.Format(diffTimeLayout),
 			Count:     st.Export.Count,
@@ -251,6 +263,9 @@ func (st *DiffStatement) MarshalPayload() ([]byte, error) {
 			SummarySHA256: hex.EncodeToString(st.Projects.SummarySHA256[:]),
 		},
 		DiffSHA256: hex.EncodeToString(st.DiffSHA256[:]),
+	}
+	if st.PreviousLedgerSHA256 != [32]byte{} {
+		w.PreviousLedgerSHA256 = hex.EncodeToString(st.PreviousLedgerSHA256[:])
 	}
 	for i, h := range st.Counts.HeldBack {
 		w.Counts.HeldBack[i] = heldBackJSON(h)
@@ -293,6 +308,7 @@ func DecodeDiffStatement(payload []byte) (*DiffStatement, error) {
 		Ceremony:              w.Ceremony,
 		PreviousStableVersion: w.PreviousStableVersion,
 		StableVersion:         w.StableVersion,
+		TrustsUploadTimes:     w.TrustsUploadTimes,
 		Export:                DiffExport{Count: w.Export.Count},
 		Counts: DiffCounts{
 			Added:           w.Counts.Added,
@@ -315,6 +331,11 @@ func DecodeDiffStatement(payload []byte) (*DiffStatement, error) {
 		return nil, stmtErr("export.generated", "%q: want YYYY-MM-DDTHH:MM:SSZ", w.Export.Generated)
 	}
 	st.Export.Generated = t
+	if w.PreviousLedgerSHA256 != "" {
+		if err := decodeDigest(w.PreviousLedgerSHA256, &st.PreviousLedgerSHA256); err != nil {
+			return nil, stmtErr("previous_ledger_sha256", "%v", err)
+		}
+	}
 	for _, d := range []struct {
 		field, hex string
 		sum        *[32]byte

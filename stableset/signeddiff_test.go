@@ -36,6 +36,7 @@ func testStatement() *DiffStatement {
 		Ceremony:              3,
 		PreviousStableVersion: 2,
 		StableVersion:         3,
+		PreviousLedgerSHA256:  sum("ledger 2"),
 		Export: DiffExport{
 			Generated: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC),
 			Count:     1000,
@@ -183,6 +184,7 @@ func TestSignVerifyDiff(t *testing.T) {
 func statementsEqual(a, b *DiffStatement) bool {
 	return a.Repository == b.Repository && a.Ceremony == b.Ceremony &&
 		a.PreviousStableVersion == b.PreviousStableVersion && a.StableVersion == b.StableVersion &&
+		a.PreviousLedgerSHA256 == b.PreviousLedgerSHA256 && a.TrustsUploadTimes == b.TrustsUploadTimes &&
 		a.Export.Generated.Equal(b.Export.Generated) && a.Export.Count == b.Export.Count && a.Export.SHA256 == b.Export.SHA256 &&
 		a.PolicySHA256 == b.PolicySHA256 && slices.Equal(a.Counts.HeldBack, b.Counts.HeldBack) &&
 		a.Counts.Added == b.Counts.Added && a.Counts.Removed == b.Counts.Removed &&
@@ -386,6 +388,8 @@ func TestDiffStatementValidate(t *testing.T) {
 		{"ceremony zero", func(s *DiffStatement) { s.Ceremony = 0 }, "ceremony"},
 		{"negative previous", func(s *DiffStatement) { s.PreviousStableVersion = -1 }, "previous_stable_version"},
 		{"version not increasing", func(s *DiffStatement) { s.StableVersion = 2 }, "stable_version"},
+		{"trusts upload times with a ledger", func(s *DiffStatement) { s.TrustsUploadTimes = true }, "trusts_upload_times"},
+		{"no ledger, not trusting", func(s *DiffStatement) { s.PreviousLedgerSHA256 = [32]byte{} }, "trusts_upload_times"},
 		{"zero generated", func(s *DiffStatement) { s.Export.Generated = time.Time{} }, "export.generated"},
 		{"non-UTC generated", func(s *DiffStatement) { s.Export.Generated = s.Export.Generated.In(time.FixedZone("x", 3600)) }, "export.generated"},
 		{"fractional generated", func(s *DiffStatement) { s.Export.Generated = s.Export.Generated.Add(1) }, "export.generated"},
@@ -411,9 +415,18 @@ func TestDiffStatementValidate(t *testing.T) {
 			}
 		})
 	}
+	first := testStatement()
+	first.PreviousStableVersion, first.StableVersion, first.PreviousLedgerSHA256, first.TrustsUploadTimes = 0, 1, [32]byte{}, true
+	b, err := first.MarshalPayload()
+	if err != nil || !bytes.Contains(b, []byte(`"previous_ledger_sha256":"","trusts_upload_times":true`)) {
+		t.Errorf("first ceremony: %s, %v", b, err)
+	}
+	if got, err := DecodeDiffStatement(b); err != nil || !statementsEqual(got, first) {
+		t.Errorf("first ceremony round trip: %v", err)
+	}
 	st := testStatement()
 	st.Counts.HeldBack = nil
-	b, err := st.MarshalPayload()
+	b, err = st.MarshalPayload()
 	if err != nil || !bytes.Contains(b, []byte(`"held_back":[]`)) {
 		t.Errorf("no held-back reasons: %s, %v", b, err)
 	}
@@ -443,6 +456,8 @@ func TestDecodeDiffStatementRefuses(t *testing.T) {
 		{"trailing newline", p + "\n", ErrDiffNotCanonical},
 		{"trailing data", p + "{}", ErrDiffStatement},
 		{"uppercase hex", strings.Replace(p, hexOf(sum("diff")), strings.ToUpper(hexOf(sum("diff"))), 1), ErrDiffStatement},
+		{"ledger digest of zeros", strings.Replace(p, hexOf(sum("ledger 2")), strings.Repeat("0", 64), 1), ErrDiffStatement},
+		{"trusting with a ledger", strings.Replace(p, `"trusts_upload_times":false`, `"trusts_upload_times":true`, 1), ErrDiffStatement},
 		{"short hex", strings.Replace(p, hexOf(sum("diff")), hexOf(sum("diff"))[:62], 1), ErrDiffStatement},
 		{"other time format", strings.Replace(p, `2026-11-01T12:00:00Z`, `2026-11-01T12:00:00+00:00`, 1), ErrDiffStatement},
 		{"fractional time", strings.Replace(p, `2026-11-01T12:00:00Z`, `2026-11-01T12:00:00.5Z`, 1), ErrDiffStatement},
