@@ -1068,4 +1068,8 @@ type Config struct {
 	RemoveAfter int
 	// Latency delays every answer to a command APDU (a slow card).
 	Latency time.Duration
+	// Logf, if set, receives a line for every vpcd message: control
+	// messages and the command INS with the status word, never data
+	// (commands carry PINs and keys).
+	Logf func(format string, args ...any)
 }

@@ -21,6 +21,9 @@ var ATR = []byte{
 // reader by the RemoveAfter fault.
 var ErrRemoved = errors.New("card removed from reader")
 
+// helloTimeout is how long a new vpcd connection may stay silent.
+const helloTimeout = 2 * time.Second
+
 // vpcd control messages (one-byte payloads).
 const (
 	ctrlOff   = 0x00
@@ -59,6 +62,9 @@ func (c *Card) Serve(ctx context.Context, addr string) error {
 	var d net.Dialer
 	for {
 		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.logf("connected to vpcd at %s", addr)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -99,12 +105,19 @@ func (c *Card) session(ctx context.Context, conn net.Conn) error {
 	}
 	var hdr [2]byte
 	buf := make([]byte, 0, 512)
-	for {
+	// vpcd polls a card it accepted within a fraction of a second. A
+	// connection made while pcscd was still loading its readers can sit
+	// in a listen queue nobody accepts from: give up on it and redial.
+	conn.SetReadDeadline(time.Now().Add(helloTimeout))
+	for first := true; ; first = false {
 		if tc != nil {
 			quickAck(tc) // vpcd writes length and payload separately
 		}
 		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
 			return fmt.Errorf("reading from vpcd: %w", err)
+		}
+		if first {
+			conn.SetReadDeadline(time.Time{})
 		}
 		n := int(binary.BigEndian.Uint16(hdr[:]))
 		if tc != nil {
@@ -123,6 +136,7 @@ func (c *Card) session(ctx context.Context, conn net.Conn) error {
 		case n == 0:
 			continue
 		case n == 1:
+			c.logf("vpcd control %02x", msg[0])
 			switch msg[0] {
 			case ctrlOff, ctrlReset:
 				c.PowerOff()
@@ -139,6 +153,7 @@ func (c *Card) session(ctx context.Context, conn net.Conn) error {
 				}
 			}
 			out = c.Transmit(msg)
+			c.logf("apdu ins %02x: sw %02x%02x, %d bytes", msg[1], out[len(out)-2], out[len(out)-1], len(out)-2)
 			c.mu.Lock()
 			if c.removeAfter > 0 {
 				c.counted++
@@ -160,5 +175,11 @@ func (c *Card) session(ctx context.Context, conn net.Conn) error {
 		if removed {
 			return ErrRemoved
 		}
+	}
+}
+
+func (c *Card) logf(format string, args ...any) {
+	if c.cfg.Logf != nil {
+		c.cfg.Logf("card %d: "+format, append([]any{c.cfg.Serial}, args...)...)
 	}
 }

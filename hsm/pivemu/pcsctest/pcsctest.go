@@ -1,0 +1,485 @@
+// Package pcsctest gives Go tests a private PC/SC stack with emulated
+// YubiKeys: its own pcscd (in a mount namespace, so it can run beside a
+// system pcscd and beside other test processes), one vsmartcard vpcd
+// reader slot per card, and a pivemu.Card inserted in each slot.
+//
+// It needs root (for unshare -m and mount --bind) and the Debian packages
+// that scripts/install-test-deps installs. When they are missing, Start
+// fails the test with the command that installs them: it never skips.
+package pcsctest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-piv/piv-go/v2/piv"
+
+	"github.com/keyceremony/keyceremony/hsm/pivemu"
+)
+
+// InstallHint is the command that installs what the PC/SC tests need.
+const InstallHint = "run scripts/install-test-deps as root (apt-get update && apt-get install -y pcscd libpcsclite-dev pkg-config vsmartcard-vpcd yubico-piv-tool opensc)"
+
+// VPCDDriver is the vpcd reader driver that the reader.conf entries load.
+const VPCDDriver = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+
+// Env is a running private pcscd with emulated cards.
+type Env struct {
+	// Cards are the emulated cards, in the order of Start's configs.
+	Cards []*pivemu.Card
+	// Readers[i] is the PC/SC reader name in which Cards[i] sits, e.g.
+	// "Virtual PCD 00 00" (pass it to piv.Open or yubico-piv-tool -r).
+	Readers []string
+	// Addrs[i] is the vpcd address (127.0.0.1:port) Cards[i] connects to.
+	Addrs []string
+	// Socket is the pcscd socket; PCSCLITE_CSOCK_NAME points at it.
+	Socket string
+	// Dir holds reader.conf.d, the socket and pcscd's log.
+	Dir string
+
+	cancels []context.CancelFunc
+	done    []chan error
+	logPath string
+}
+
+var (
+	// envMu allows one Env per process at a time: libpcsclite reads
+	// PCSCLITE_CSOCK_NAME once and keeps it, so every Env of a process
+	// uses the same socket path, and an Env waits for the previous one.
+	envMu   sync.Mutex
+	sockMu  sync.Mutex
+	sockDir string // per process, reused by every Env
+)
+
+// socketDir returns this process's socket directory, creating it and
+// setting PCSCLITE_CSOCK_NAME on first use.
+func socketDir() (string, error) {
+	sockMu.Lock()
+	defer sockMu.Unlock()
+	if sockDir != "" {
+		return sockDir, nil
+	}
+	d, err := os.MkdirTemp("", "pcsctest-run-")
+	if err != nil {
+		return "", fmt.Errorf("making pcscd socket directory: %w", err)
+	}
+	if err := os.Setenv("PCSCLITE_CSOCK_NAME", filepath.Join(d, "pcscd.comm")); err != nil {
+		return "", fmt.Errorf("setting PCSCLITE_CSOCK_NAME: %w", err)
+	}
+	sockDir = d
+	return d, nil
+}
+
+// Check reports what is missing for a private PC/SC stack, or nil.
+func Check() error {
+	var missing []string
+	for _, tool := range []string{"pcscd", "unshare", "mount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if _, err := os.Stat(VPCDDriver); err != nil {
+		missing = append(missing, "vpcd ("+VPCDDriver+")")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %s: %s", strings.Join(missing, ", "), InstallHint)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the private pcscd needs root (unshare -m, mount --bind): run the tests as root, as CI does")
+	}
+	return nil
+}
+
+// Start starts a private pcscd with one vpcd reader slot per card and
+// inserts n emulated cards, made from cfgs[i] when given (Addr is filled
+// in; a nil CA gets a fresh emulator CA per card). It returns when piv-go
+// can open every card, and stops everything when the test ends. It fails
+// the test (never skips) when the stack is not installed.
+//
+// One Env runs per test process at a time; a second Start waits for the
+// first Env's test to end, so do not call Start twice in one test.
+func Start(t testing.TB, n int, cfgs ...pivemu.Config) *Env {
+	t.Helper()
+	if n < 1 || len(cfgs) > n {
+		t.Fatalf("pcsctest.Start: %d cards with %d configs", n, len(cfgs))
+	}
+	if err := Check(); err != nil {
+		t.Fatalf("pcsctest: %v", err)
+	}
+	envMu.Lock()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			envMu.Unlock()
+		}
+	}
+	e, err := start(n, cfgs)
+	if err != nil {
+		if e != nil {
+			t.Logf("pcscd log:\n%s", e.PCSCDLog())
+			e.stop()
+		}
+		release()
+		t.Fatalf("pcsctest: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pcscd log (%s):\n%s", e.logPath, tail(e.PCSCDLog(), 4000))
+		}
+		e.stop()
+		release()
+	})
+	return e
+}
+
+type running struct {
+	cmd   *exec.Cmd
+	locks []*os.File
+}
+
+var procs = map[*Env]*running{}
+
+func start(n int, cfgs []pivemu.Config) (*Env, error) {
+	sock, err := socketDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "pcsctest-")
+	if err != nil {
+		return nil, fmt.Errorf("making test directory: %w", err)
+	}
+	e := &Env{Dir: dir, Socket: filepath.Join(sock, "pcscd.comm"), logPath: filepath.Join(dir, "pcscd.log")}
+	r := &running{}
+	procs[e] = r
+
+	// vpcd gives every reader.conf entry two slots, on PORT and PORT+1.
+	entries := (n + 1) / 2
+	var conf strings.Builder
+	for i := 0; i < entries; i++ {
+		port, lock, err := reservePortPair()
+		if err != nil {
+			return e, err
+		}
+		r.locks = append(r.locks, lock)
+		// vpcd keeps its slots in static variables indexed by slot, not
+		// by reader: a second entry with the same LIBPATH takes over the
+		// first one's slots. A copy of the driver is a separate instance.
+		lib := VPCDDriver
+		if i > 0 {
+			lib = filepath.Join(dir, fmt.Sprintf("libifdvpcd-%d.so", i))
+			if err := copyFile(VPCDDriver, lib); err != nil {
+				return e, err
+			}
+		}
+		// Entries with the same FRIENDLYNAME get the same reader names.
+		fmt.Fprintf(&conf, "FRIENDLYNAME \"Virtual PCD %s\"\nDEVICENAME   /dev/null:%d\nLIBPATH      %s\nCHANNELID    %d\n\n", entryName(i), port, lib, port)
+		for s := 0; s < 2 && len(e.Addrs) < n; s++ {
+			e.Addrs = append(e.Addrs, fmt.Sprintf("127.0.0.1:%d", port+s))
+		}
+	}
+	confDir := filepath.Join(dir, "reader.conf.d")
+	if err := os.Mkdir(confDir, 0o755); err != nil {
+		return e, fmt.Errorf("making reader.conf.d: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(confDir, "vpcd"), []byte(conf.String()), 0o644); err != nil {
+		return e, fmt.Errorf("writing reader.conf: %w", err)
+	}
+	// A stale socket from an earlier Env of this process would make
+	// clients talk to nobody until pcscd replaces it.
+	os.Remove(e.Socket)
+	if err := os.MkdirAll("/run/pcscd", 0o755); err != nil {
+		return e, fmt.Errorf("making /run/pcscd mount point: %w", err)
+	}
+	logf, err := os.Create(e.logPath)
+	if err != nil {
+		return e, fmt.Errorf("creating pcscd log: %w", err)
+	}
+	defer logf.Close()
+	args := []string{"--foreground", "-c", confDir}
+	if os.Getenv("PCSCTEST_DEBUG") != "" {
+		args = append(args, "--debug", "--apdu")
+	}
+	// pcscd ignores PCSCLITE_CSOCK_NAME and always uses /run/pcscd, so it
+	// runs in its own mount namespace with our directory mounted there.
+	cmd := exec.Command("unshare", append([]string{"-m", "--propagation", "private", "sh", "-c",
+		`mount --bind "$0" /run/pcscd && exec pcscd "$@"`, sock}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return e, fmt.Errorf("starting pcscd: %w", err)
+	}
+	r.cmd = cmd
+	// pcscd makes its socket once every reader is loaded; cards that dial
+	// vpcd before that may wait in a queue nobody accepts from.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(e.Socket); err == nil {
+			break
+		}
+		if exited(cmd) || time.Now().After(deadline) {
+			return e, fmt.Errorf("pcscd did not start: %s", tail(e.PCSCDLog(), 2000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	for i := 0; i < n; i++ {
+		var cfg pivemu.Config
+		if i < len(cfgs) {
+			cfg = cfgs[i]
+		}
+		if cfg.Serial == 0 {
+			cfg.Serial = uint32(rand.IntN(80_000_000) + 10_000_000)
+		}
+		cfg.Addr = e.Addrs[i]
+		card, err := pivemu.NewCard(cfg)
+		if err != nil {
+			return e, fmt.Errorf("making card %d: %w", i, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- card.Serve(ctx, cfg.Addr) }()
+		e.Cards = append(e.Cards, card)
+		e.cancels = append(e.cancels, cancel)
+		e.done = append(e.done, done)
+	}
+	if err := e.waitCards(15 * time.Second); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+// waitCards waits until piv-go opens every card, and learns which reader
+// holds which card by its serial.
+func (e *Env) waitCards(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	e.Readers = make([]string, len(e.Cards))
+	bySerial := map[uint32]int{}
+	for i, c := range e.Cards {
+		bySerial[c.Serial()] = i
+	}
+	found := 0
+	var lastErr error
+	for {
+		if exited(procs[e].cmd) {
+			return fmt.Errorf("pcscd exited: %s", tail(e.PCSCDLog(), 2000))
+		}
+		readers, err := piv.Cards()
+		if err != nil {
+			lastErr = err
+		}
+		for _, name := range readers {
+			if already(e.Readers, name) {
+				continue
+			}
+			yk, err := piv.Open(name)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			serial, err := yk.Serial()
+			yk.Close()
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			if i, ok := bySerial[serial]; ok && e.Readers[i] == "" {
+				e.Readers[i] = name
+				found++
+			}
+		}
+		if found == len(e.Cards) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pcscd shows %d of %d cards after %v (readers %q): %v", found, len(e.Cards), timeout, readers, lastErr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func already(names []string, n string) bool {
+	for _, x := range names {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+func exited(cmd *exec.Cmd) bool {
+	if cmd == nil || cmd.Process == nil {
+		return true
+	}
+	// Signal 0 fails once the process is gone (it is our child, so it
+	// stays a zombie until Wait: check /proc for that).
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		return true
+	}
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] == 'Z'
+	}
+	return false
+}
+
+// Remove pulls card i out of its reader until Insert.
+func (e *Env) Remove(i int) {
+	e.cancels[i]()
+	<-e.done[i]
+	e.done[i] = nil
+}
+
+// Insert puts card i back into its reader (with its state) and waits until
+// piv-go can open it. It also reinserts a card removed by a RemoveAfter
+// fault.
+func (e *Env) Insert(t testing.TB, i int) {
+	t.Helper()
+	if e.done[i] != nil {
+		select {
+		case <-e.done[i]: // Serve ended (RemoveAfter fired)
+		default:
+			t.Fatalf("pcsctest: card %d is already inserted", i)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	card, addr := e.Cards[i], e.Addrs[i]
+	go func() { done <- card.Serve(ctx, addr) }()
+	e.cancels[i], e.done[i] = cancel, done
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		yk, err := piv.Open(e.Readers[i])
+		if err == nil {
+			yk.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pcsctest: card %d not back in %s: %v", i, e.Readers[i], err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Served returns the channel on which card i's Serve reports when it ends
+// (ErrRemoved after a RemoveAfter fault), or nil if it was removed.
+func (e *Env) Served(i int) <-chan error { return e.done[i] }
+
+// Environ is os.Environ with PCSCLITE_CSOCK_NAME pointing at this Env's
+// pcscd, for exec.Cmd.Env of independent clients (yubico-piv-tool, OpenSC).
+func (e *Env) Environ() []string {
+	return append(os.Environ(), "PCSCLITE_CSOCK_NAME="+e.Socket)
+}
+
+// PCSCDLog is what pcscd has logged so far.
+func (e *Env) PCSCDLog() string {
+	b, _ := os.ReadFile(e.logPath)
+	return string(b)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// stop stops the cards and pcscd and removes the test directory.
+func (e *Env) stop() {
+	for i, cancel := range e.cancels {
+		cancel()
+		if e.done[i] != nil {
+			<-e.done[i]
+		}
+	}
+	r := procs[e]
+	delete(procs, e)
+	if r == nil {
+		return
+	}
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Signal(syscall.SIGTERM)
+		waited := make(chan struct{})
+		go func() { r.cmd.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(5 * time.Second):
+			r.cmd.Process.Kill()
+			<-waited
+		}
+	}
+	for _, l := range r.locks {
+		l.Close() // the file stays: removing it would race with other lockers
+	}
+	os.RemoveAll(e.Dir)
+}
+
+// portLockDir holds one lock file per reserved port pair, so that test
+// processes running at the same time never pick the same ports.
+var portLockDir = filepath.Join(os.TempDir(), "pcsctest-ports")
+
+// reservePortPair finds PORT such that PORT and PORT+1 are free on all
+// interfaces (vpcd binds 0.0.0.0) and no other test process holds them.
+// The lock is held until the returned file is closed.
+func reservePortPair() (int, *os.File, error) {
+	if err := os.MkdirAll(portLockDir, 0o755); err != nil {
+		return 0, nil, fmt.Errorf("making port lock directory: %w", err)
+	}
+	for try := 0; try < 200; try++ {
+		// Below Linux's ephemeral range (32768-60999), so outgoing
+		// connections do not take them meanwhile.
+		port := 20000 + 2*rand.IntN(6000)
+		f, err := os.OpenFile(filepath.Join(portLockDir, fmt.Sprint(port)), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return 0, nil, fmt.Errorf("opening port lock: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		if free(port) && free(port+1) {
+			return port, f, nil
+		}
+		f.Close()
+	}
+	return 0, nil, errors.New("no free pair of tcp ports for vpcd")
+}
+
+func free(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return fmt.Errorf("reading vpcd driver: %w", err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		return fmt.Errorf("copying vpcd driver: %w", err)
+	}
+	return nil
+}
+
+// entryName names reader.conf entry i: A, B, ..., Z, AA, AB, ...
+func entryName(i int) string {
+	if i < 26 {
+		return string(rune('A' + i))
+	}
+	return entryName(i/26-1) + string(rune('A'+i%26))
+}
