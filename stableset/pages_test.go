@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"html"
+	"html/template"
 	"os"
 	"path/filepath"
 	"slices"
@@ -624,4 +625,55 @@ func BenchmarkRenderProjectPages(b *testing.B) {
 			b.ReportMetric(float64(n)/float64(perProject*b.N), "bytes/file")
 		})
 	}
+}
+
+// htmlTemplatePage is the HTML page written with html/template, only to
+// measure what the hand-written renderer saves (BenchmarkHTMLTemplate).
+var htmlTemplatePage = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="pypi:repository-version" content="1.1">
+    <title>Links for {{.Project}}</title>
+  </head>
+  <body>
+    <h1>Links for {{.Project}}</h1>
+{{range .Files}}    <a href="{{.URL}}#sha256={{.Hash}}"{{if .RequiresPython}} data-requires-python="{{.RequiresPython}}"{{end}}{{if .Yanked}} data-yanked="{{.YankedReason}}"{{end}}{{if .Core}} data-dist-info-metadata="sha256={{.Core}}" data-core-metadata="sha256={{.Core}}"{{end}}>{{.Filename}}</a><br />
+{{end}}  </body>
+</html>
+`))
+
+// BenchmarkHTMLTemplate renders only the HTML page of 20 files with
+// html/template, for comparison with BenchmarkRenderProjectPages (which
+// renders both pages).
+func BenchmarkHTMLTemplate(b *testing.B) {
+	type file struct {
+		URL, Hash, RequiresPython, YankedReason, Core, Filename string
+		Yanked                                                  bool
+	}
+	var files []file
+	for i := 0; i < 20; i++ {
+		pf := testPageFile(b, fmt.Sprintf("benchmark_project-%d.%d.0-py3-none-any.whl", i/4, i%4), "1")
+		f := file{URL: pf.URL, Hash: hex.EncodeToString(pf.SHA256[:]), Filename: pf.Filename}
+		if i%2 == 0 {
+			f.Core = f.Hash
+		}
+		if i%3 == 0 {
+			f.RequiresPython = ">=3.8, <4"
+		}
+		files = append(files, f)
+	}
+	data := struct {
+		Project string
+		Files   []file
+	}{"benchmark-project", files}
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if err := htmlTemplatePage.Execute(&buf, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(20*b.N)/b.Elapsed().Seconds(), "files/s")
 }
