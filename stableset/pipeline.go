@@ -116,17 +116,19 @@ type published struct {
 	ledgerSum  [32]byte
 }
 
-func readPublished(cfg *Config) (*published, error) {
+// readPublished reads and verifies the published stable set. It also
+// returns the published stable version, which is 0 when there is none.
+func readPublished(cfg *Config) (*published, int64, error) {
 	if cfg.Published == "" {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if cfg.StableDelegation == nil {
-		return nil, fmt.Errorf("no trusted delegation to stable to verify %s with: %w", cfg.Published, ErrPublished)
+		return nil, 0, fmt.Errorf("no trusted delegation to stable to verify %s with: %w", cfg.Published, ErrPublished)
 	}
 	dir := filepath.Join(cfg.Published, metadataDir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("reading published metadata: %w", err)
+		return nil, 0, fmt.Errorf("reading published metadata: %w", err)
 	}
 	var best int64
 	for _, e := range ents {
@@ -140,44 +142,50 @@ func readPublished(cfg *Config) (*published, error) {
 		}
 	}
 	if best == 0 {
-		return nil, fmt.Errorf("no <N>.stable.json in %s: %w", dir, ErrPublished)
+		return nil, 0, fmt.Errorf("no <N>.stable.json in %s: %w", dir, ErrPublished)
 	}
 	name := filepath.Join(dir, fmt.Sprintf("%d.%s.json", best, StableRole))
 	data, err := os.ReadFile(name)
 	if err != nil {
-		return nil, fmt.Errorf("reading published stable: %w", err)
+		return nil, 0, fmt.Errorf("reading published stable: %w", err)
 	}
 	m, err := tuf.Load[tuf.Targets](data, name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPublished, err)
+		return nil, 0, fmt.Errorf("%w: %w", ErrPublished, err)
 	}
 	msg, err := m.SignedBytes()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	d := cfg.StableDelegation
 	if err := tuf.VerifyThreshold(StableRole, msg, m.Signatures, d.KeyIDs, d.Threshold, cfg.StableKeys); err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", name, ErrPublished, err)
+		return nil, 0, fmt.Errorf("%s: %w: %w", name, ErrPublished, err)
 	}
 	if m.Signed.Version != best {
-		return nil, fmt.Errorf("%s holds version %d: %w", name, m.Signed.Version, ErrPublished)
+		return nil, 0, fmt.Errorf("%s holds version %d: %w", name, m.Signed.Version, ErrPublished)
+	}
+	if len(m.Signed.Targets) == 0 && m.Signed.Delegations == nil {
+		// The empty stable a bootstrap writes: nothing was ever signed
+		// into the stable set, so there is no ledger and no bin, and the
+		// next ceremony is the first and trusts upload times.
+		return nil, best, nil
 	}
 	p := &published{stable: m, dir: dir, version: best}
 	if p.layout, err = tuf.LayoutOf(&m.Signed, StableRole); err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", name, ErrPublished, err)
+		return nil, 0, fmt.Errorf("%s: %w: %w", name, ErrPublished, err)
 	}
 	lpath := fmt.Sprintf("%s/%d.ledger", ledgerDir, best)
 	tf, ok := m.Signed.Targets[lpath]
 	if !ok || len(m.Signed.Targets) != 1 {
-		return nil, fmt.Errorf("%s must list exactly its ledger %s: %w", name, lpath, ErrPublished)
+		return nil, 0, fmt.Errorf("%s must list exactly its ledger %s: %w", name, lpath, ErrPublished)
 	}
 	sum, err := hex.DecodeString(tf.Hashes["sha256"])
 	if err != nil || len(sum) != 32 {
-		return nil, fmt.Errorf("%s: ledger has no sha256: %w", name, ErrPublished)
+		return nil, 0, fmt.Errorf("%s: ledger has no sha256: %w", name, ErrPublished)
 	}
 	p.ledgerPath, p.ledgerLen = filepath.Join(cfg.Published, filepath.FromSlash(lpath)), tf.Length
 	copy(p.ledgerSum[:], sum)
-	return p, nil
+	return p, best, nil
 }
 
 // run is one pipeline run: the work directory and what the phases found.
@@ -227,16 +235,13 @@ func prepare(cfg *Config) (*run, error) {
 	if cfg.Eligible == nil {
 		return nil, errors.New("no eligibility policy given")
 	}
-	pub, err := readPublished(cfg)
+	pub, base, err := readPublished(cfg)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, pub: pub, version: 1, workers: cfg.Workers}
+	r := &run{cfg: cfg, pub: pub, version: base + 1, workers: cfg.Workers}
 	if r.workers < 1 {
 		r.workers = runtime.GOMAXPROCS(0)
-	}
-	if pub != nil {
-		r.version = pub.version + 1
 	}
 	r.work, err = os.MkdirTemp(cfg.TempDir, "keyceremony-stable-")
 	if err != nil {
