@@ -1,0 +1,73 @@
+package piv
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+
+	"github.com/keyceremony/keyceremony/hsm"
+)
+
+// Kind is hsm.Info.Kind for YubiKeys.
+const Kind = "yubikey"
+
+// Factory defaults of a YubiKey's PIV application.
+const (
+	DefaultPIN = "123456"
+	DefaultPUK = "12345678"
+)
+
+// Options say how devices are used.
+type Options struct {
+	// Roots are the attestation roots a generated key's attestation must
+	// chain to. Nil means keys.YubicoRoots(); an emulator's CA is trusted
+	// only when a caller puts it here.
+	Roots *x509.CertPool
+	// Rehearsal allows factory-default PINs, PUKs and management keys, for
+	// dry runs with throwaway devices. Never set it for a real ceremony.
+	Rehearsal bool
+	// DestroyExistingKeysIReallyMeanIt lets GenerateKey replace a key that
+	// is already in the slot, destroying it for good. The CLI sets it only
+	// after an alarmingly named flag and a typed confirmation.
+	DestroyExistingKeysIReallyMeanIt bool
+}
+
+// Errors of this package; check them with errors.Is.
+var (
+	// ErrAlreadyInitialized is returned by Initialize for a device whose
+	// PIN, PUK or management key is no longer the factory default.
+	ErrAlreadyInitialized = errors.New("device is not factory-fresh (already initialized?)")
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("device is closed")
+)
+
+// WrongDeviceError says that a reader holds a device other than the one
+// wanted. It is also hsm.ErrNoDevice.
+type WrongDeviceError struct {
+	Reader    string
+	Want, Got uint32
+}
+
+func (e *WrongDeviceError) Error() string {
+	return fmt.Sprintf("reader %q holds yubikey %d, not yubikey %d: insert yubikey %d", e.Reader, e.Got, e.Want, e.Want)
+}
+
+// Is makes a wrong device also hsm.ErrNoDevice.
+func (e *WrongDeviceError) Is(target error) bool { return target == hsm.ErrNoDevice }
+
+// Card is a device found in a reader.
+type Card struct {
+	hsm.Info
+	Reader string
+}
+
+// Defaults says which secrets of a device are still the factory default.
+type Defaults struct {
+	PIN, PUK, ManagementKey bool
+}
+
+// Any reports whether any secret is still the factory default.
+func (d Defaults) Any() bool { return d.PIN || d.PUK || d.ManagementKey }
+
+// All reports whether the device is factory-fresh.
+func (d Defaults) All() bool { return d.PIN && d.PUK && d.ManagementKey }

@@ -1,0 +1,164 @@
+//go:build cgo && (linux || darwin)
+
+package piv
+
+// A minimal PC/SC client for the few commands piv-go does not expose:
+// GET METADATA of the PIN, the PUK and the management key (their default
+// flags and tries left), and a presence check. piv-go holds its card
+// connection exclusively, so this one is opened only while piv-go's is
+// closed.
+
+/*
+#cgo linux pkg-config: libpcsclite
+#cgo darwin LDFLAGS: -framework PCSC
+#include <stdlib.h>
+#include <PCSC/winscard.h>
+#include <PCSC/wintypes.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/keyceremony/keyceremony/hsm"
+)
+
+// pcscError is a PC/SC return code. Codes that mean the card or reader is
+// gone are also hsm.ErrNoDevice.
+type pcscError struct {
+	op string
+	rc uint32
+}
+
+var pcscMessages = map[uint32]string{
+	0x80100009: "unknown reader",
+	0x8010000B: "card in use by another program (sharing violation)",
+	0x8010000C: "no card in the reader",
+	0x80100017: "reader unavailable",
+	0x8010001D: "the smart card service (pcscd) is not running",
+	0x8010002E: "no smart card readers",
+	0x80100067: "card is not powered",
+	0x80100068: "card was reset",
+	0x80100069: "card was removed",
+}
+
+func (e *pcscError) Error() string {
+	if m, ok := pcscMessages[e.rc]; ok {
+		return fmt.Sprintf("%s: %s", e.op, m)
+	}
+	return fmt.Sprintf("%s: pc/sc error 0x%08x", e.op, e.rc)
+}
+
+func (e *pcscError) Is(target error) bool {
+	if target != hsm.ErrNoDevice {
+		return false
+	}
+	switch e.rc {
+	case 0x80100009, 0x8010000C, 0x80100017, 0x8010002E, 0x80100067, 0x80100069:
+		return true
+	}
+	return false
+}
+
+func check(op string, rc C.LONG) error {
+	if rc == C.SCARD_S_SUCCESS {
+		return nil
+	}
+	return &pcscError{op: op, rc: uint32(rc)}
+}
+
+// rawCard is a shared connection to the card in one reader.
+type rawCard struct {
+	ctx C.SCARDCONTEXT
+	h   C.SCARDHANDLE
+}
+
+func openRaw(reader string) (*rawCard, error) {
+	var c rawCard
+	if err := check("connecting to pcscd", C.SCardEstablishContext(C.SCARD_SCOPE_SYSTEM, nil, nil, &c.ctx)); err != nil {
+		return nil, err
+	}
+	name := C.CString(reader)
+	defer C.free(unsafe.Pointer(name))
+	var proto C.DWORD
+	if err := check("connecting to the card", C.SCardConnect(c.ctx, name, C.SCARD_SHARE_SHARED, C.SCARD_PROTOCOL_T1, &c.h, &proto)); err != nil {
+		C.SCardReleaseContext(c.ctx)
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *rawCard) close() {
+	C.SCardDisconnect(c.h, C.SCARD_LEAVE_CARD)
+	C.SCardReleaseContext(c.ctx)
+}
+
+// transmit sends one short command APDU (data up to 255 bytes) and
+// returns the response data and status word, collecting 61xx answers
+// with GET RESPONSE.
+func (c *rawCard) transmit(ins, p1, p2 byte, data []byte) ([]byte, uint16, error) {
+	if len(data) > 255 {
+		return nil, 0, fmt.Errorf("command data of %d bytes", len(data))
+	}
+	cmd := append([]byte{0x00, ins, p1, p2}, byte(len(data)))
+	cmd = append(cmd, data...)
+	if len(data) == 0 {
+		cmd = cmd[:4]
+	}
+	var out []byte
+	for {
+		var resp [258]byte
+		n := C.DWORD(len(resp))
+		rc := C.SCardTransmit(c.h, C.SCARD_PCI_T1, (*C.BYTE)(unsafe.Pointer(&cmd[0])), C.DWORD(len(cmd)), nil,
+			(*C.BYTE)(unsafe.Pointer(&resp[0])), &n)
+		if err := check("sending a command to the card", rc); err != nil {
+			return nil, 0, err
+		}
+		if n < 2 || int(n) > len(resp) {
+			return nil, 0, fmt.Errorf("card answered %d bytes", n)
+		}
+		out = append(out, resp[:n-2]...)
+		sw := uint16(resp[n-2])<<8 | uint16(resp[n-1])
+		if sw>>8 != 0x61 {
+			return out, sw, nil
+		}
+		if len(out) > 1<<16 {
+			return nil, 0, fmt.Errorf("card answered more than %d bytes", 1<<16)
+		}
+		cmd = []byte{0x00, 0xc0, 0x00, 0x00, byte(sw)}
+	}
+}
+
+var aidPIV = []byte{0xa0, 0x00, 0x00, 0x03, 0x08}
+
+// selectPIV selects the PIV application and returns the card's serial
+// (GET SERIAL, firmware 5 and later; 0 before).
+func (c *rawCard) selectPIV() (uint32, error) {
+	if _, sw, err := c.transmit(0xa4, 0x04, 0x00, aidPIV); err != nil {
+		return 0, err
+	} else if sw != 0x9000 {
+		return 0, fmt.Errorf("selecting the piv application: status %04x", sw)
+	}
+	b, sw, err := c.transmit(0xf8, 0, 0, nil)
+	if err != nil {
+		return 0, err
+	}
+	if sw != 0x9000 || len(b) != 4 {
+		return 0, nil
+	}
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), nil
+}
+
+// metadata sends GET METADATA (YubiKey 5.3 and later) for a key
+// reference: 80 PIN, 81 PUK, 9B management key, or a key slot.
+func (c *rawCard) metadata(ref byte) (*metadata, error) {
+	b, sw, err := c.transmit(0xf7, 0x00, ref, nil)
+	if err != nil {
+		return nil, err
+	}
+	if sw != 0x9000 {
+		return nil, fmt.Errorf("get metadata %02x: status %04x", ref, sw)
+	}
+	return parseMetadata(b)
+}
