@@ -173,6 +173,7 @@ type Card struct {
 	attKey               crypto.Signer
 	attCert              *x509.Certificate
 	touches              int
+	powerOns             int
 	removeAfter, counted int
 
 	// session state, cleared on power off, reset and SELECT

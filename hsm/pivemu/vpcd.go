@@ -32,6 +32,15 @@ const (
 	ctrlATR   = 0x04
 )
 
+// PowerOns counts how often the reader has powered the card on. pcscd
+// powers a card on when it notices it in the reader, so a count that has
+// grown since Serve began means that clients can now connect to it.
+func (c *Card) PowerOns() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.powerOns
+}
+
 // RemoveAfter arms the removal fault: the card leaves the reader after
 // answering n more command APDUs. Zero disarms it.
 func (c *Card) RemoveAfter(n int) {
@@ -141,6 +150,9 @@ func (c *Card) session(ctx context.Context, conn net.Conn) error {
 			case ctrlOff, ctrlReset:
 				c.PowerOff()
 			case ctrlOn:
+				c.mu.Lock()
+				c.powerOns++
+				c.mu.Unlock()
 			case ctrlATR:
 				out = ATR
 			}

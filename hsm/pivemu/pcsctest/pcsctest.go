@@ -50,7 +50,7 @@ type Env struct {
 	Dir string
 
 	cancels []context.CancelFunc
-	done    []chan error
+	serving []*serving
 	logPath string
 }
 
@@ -85,7 +85,7 @@ func socketDir() (string, error) {
 // Check reports what is missing for a private PC/SC stack, or nil.
 func Check() error {
 	var missing []string
-	for _, tool := range []string{"pcscd", "unshare", "mount"} {
+	for _, tool := range []string{"pcscd", "unshare", "mount", "opensc-tool"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
@@ -248,11 +248,9 @@ func start(n int, cfgs []pivemu.Config) (*Env, error) {
 			return e, fmt.Errorf("making card %d: %w", i, err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- card.Serve(ctx, cfg.Addr) }()
 		e.Cards = append(e.Cards, card)
 		e.cancels = append(e.cancels, cancel)
-		e.done = append(e.done, done)
+		e.serving = append(e.serving, serve(ctx, card, cfg.Addr))
 	}
 	if err := e.waitCards(15 * time.Second); err != nil {
 		return e, err
@@ -271,6 +269,18 @@ func (e *Env) waitCards(timeout time.Duration) error {
 	}
 	found := 0
 	var lastErr error
+	// See Insert: do not piv.Open a card pcscd has not powered yet.
+	for _, c := range e.Cards {
+		for c.PowerOns() == 0 {
+			if exited(procs[e].cmd) {
+				return fmt.Errorf("pcscd exited: %s", tail(e.PCSCDLog(), 2000))
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("pcscd did not notice card %d after %v", c.Serial(), timeout)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	for {
 		if exited(procs[e].cmd) {
 			return fmt.Errorf("pcscd exited: %s", tail(e.PCSCDLog(), 2000))
@@ -334,30 +344,97 @@ func exited(cmd *exec.Cmd) bool {
 	return false
 }
 
-// Remove pulls card i out of its reader until Insert.
-func (e *Env) Remove(i int) {
-	e.cancels[i]()
-	<-e.done[i]
-	e.done[i] = nil
+// serving is one run of Card.Serve.
+type serving struct {
+	done chan struct{} // closed when Serve returns
+	err  error
 }
 
-// Insert puts card i back into its reader (with its state) and waits until
-// piv-go can open it. It also reinserts a card removed by a RemoveAfter
-// fault.
-func (e *Env) Insert(t testing.TB, i int) {
+func serve(ctx context.Context, card *pivemu.Card, addr string) *serving {
+	s := &serving{done: make(chan struct{})}
+	go func() {
+		s.err = card.Serve(ctx, addr)
+		close(s.done)
+	}()
+	return s
+}
+
+// Remove pulls card i out of its reader and waits until pcscd has
+// noticed; Insert puts it back.
+func (e *Env) Remove(t testing.TB, i int) {
 	t.Helper()
-	if e.done[i] != nil {
-		select {
-		case <-e.done[i]: // Serve ended (RemoveAfter fired)
-		default:
-			t.Fatalf("pcsctest: card %d is already inserted", i)
+	e.cancels[i]()
+	<-e.serving[i].done
+	if err := waitPresence(e.Readers[i], false, 10*time.Second); err != nil {
+		t.Fatalf("pcsctest: %v", err)
+	}
+}
+
+// WaitRemoved waits until card i has left its reader after a RemoveAfter
+// fault, and pcscd has noticed, and returns what its Serve returned
+// (pivemu.ErrRemoved). Until pcscd notices (it polls every 0.4 s or so),
+// clients can still connect to the reader and only fail on the first
+// command; piv.Open then leaks its PC/SC handle (piv-go v2.6.0) and
+// blocks the reader for the rest of the process.
+func (e *Env) WaitRemoved(t testing.TB, i int) error {
+	t.Helper()
+	<-e.serving[i].done
+	if err := waitPresence(e.Readers[i], false, 10*time.Second); err != nil {
+		t.Fatalf("pcsctest: %v", err)
+	}
+	return e.serving[i].err
+}
+
+// waitPresence waits until pcscd reports reader with a card (want) or
+// without. It asks OpenSC's opensc-tool, which lists readers without
+// connecting to them.
+func waitPresence(reader string, want bool, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		got, err := present(reader)
+		if err == nil && got == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("reader %q: card present %v after %v, want %v (%v)", reader, got, timeout, want, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// present parses `opensc-tool -l`: "Nr.  Card  Features  Name" rows.
+func present(reader string) (bool, error) {
+	out, err := exec.Command("opensc-tool", "-l").Output()
+	if err != nil {
+		return false, fmt.Errorf("opensc-tool -l: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && strings.HasSuffix(line, " "+reader) {
+			return f[1] == "Yes", nil
 		}
 	}
+	return false, fmt.Errorf("opensc-tool -l does not list %q", reader)
+}
+
+// Insert puts card i back into its reader, with its state, and waits until
+// piv-go can open it.
+func (e *Env) Insert(t testing.TB, i int) {
+	t.Helper()
+	select {
+	case <-e.serving[i].done:
+	default:
+		t.Fatalf("pcsctest: card %d is already inserted", i)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	card, addr := e.Cards[i], e.Addrs[i]
-	go func() { done <- card.Serve(ctx, addr) }()
-	e.cancels[i], e.done[i] = cancel, done
+	e.cancels[i] = cancel
+	e.serving[i] = serve(ctx, e.Cards[i], e.Addrs[i])
+	// piv.Open leaks its PC/SC context when SELECT fails (piv-go v2.6.0),
+	// which blocks the reader for the rest of the process: open only once
+	// pcscd has seen the card.
+	if err := waitPresence(e.Readers[i], true, 10*time.Second); err != nil {
+		t.Fatalf("pcsctest: %v", err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		yk, err := piv.Open(e.Readers[i])
@@ -371,10 +448,6 @@ func (e *Env) Insert(t testing.TB, i int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-// Served returns the channel on which card i's Serve reports when it ends
-// (ErrRemoved after a RemoveAfter fault), or nil if it was removed.
-func (e *Env) Served(i int) <-chan error { return e.done[i] }
 
 // Environ is os.Environ with PCSCLITE_CSOCK_NAME pointing at this Env's
 // pcscd, for exec.Cmd.Env of independent clients (yubico-piv-tool, OpenSC).
@@ -399,9 +472,7 @@ func tail(s string, n int) string {
 func (e *Env) stop() {
 	for i, cancel := range e.cancels {
 		cancel()
-		if e.done[i] != nil {
-			<-e.done[i]
-		}
+		<-e.serving[i].done
 	}
 	r := procs[e]
 	delete(procs, e)
