@@ -164,4 +164,3 @@ func bigCert(t *testing.T, pub any) *x509.Certificate {
 	}
 	return cert
 }
-
