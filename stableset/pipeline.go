@@ -201,7 +201,9 @@ type run struct {
 	ledgerLen  int64
 	ledgerSum  [32]byte
 
-	diff *Diff
+	diff   *Diff
+	signed bool   // (*Diff).Sign was called: the work files are consumed
+	digest string // the diff's digest, as computed
 
 	mu        sync.Mutex
 	projFiles [numProjBucket]*lockedWriter
@@ -593,6 +595,7 @@ func (r *run) phaseB() error {
 		return err
 	}
 	d.finish(chunkSums[:])
+	r.digest = d.Digest
 	return nil
 }
 

@@ -55,31 +55,58 @@ type SignResult struct {
 	Pages         int         // index pages rendered (two per project)
 }
 
-// Sign computes the diff, refuses unless p.Approve names its digest, then
-// builds the stable index pages and the bins, signs the bins with a
-// ceremony key made for this call and discarded, signs stable with
-// p.Signers, and writes everything into p.OutDir at once.
+// Sign computes the diff and signs it: ComputeDiff, then (*Diff).Sign,
+// then Close. It reads the export once.
 func Sign(cfg Config, p SignParams) (*SignResult, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	d, err := ComputeDiff(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Sign(p)
+}
+
+func (p *SignParams) check() error {
 	if p.OutDir == "" || len(p.Signers) == 0 {
-		return nil, errors.New("signing needs an output directory and at least one stable signer")
+		return errors.New("signing needs an output directory and at least one stable signer")
 	}
 	if _, err := os.Lstat(p.OutDir); err == nil {
-		return nil, fmt.Errorf("%s: %w", p.OutDir, ErrOutputExists)
+		return fmt.Errorf("%s: %w", p.OutDir, ErrOutputExists)
 	}
+	return nil
+}
+
+// ErrDiffUsed is returned by (*Diff).Sign on a diff that was already
+// signed or closed.
+var ErrDiffUsed = errors.New("diff already signed or closed")
+
+// Sign refuses unless p.Approve names the diff's digest exactly (no case
+// folding, no trimming), then builds the stable index pages and the bins
+// from what ComputeDiff decided, signs the bins with a ceremony key made
+// for this call and discarded, signs stable with p.Signers, and writes
+// everything into p.OutDir at once. It does not read the export again. A
+// diff can be signed once; its entries stay readable until Close.
+func (d *Diff) Sign(p SignParams) (*SignResult, error) {
+	r := d.run
+	if r == nil || r.work == "" || r.signed {
+		return nil, ErrDiffUsed
+	}
+	// r.digest, not the exported d.Digest, which a caller could change.
+	if p.Approve != r.digest {
+		return nil, fmt.Errorf("approved %q, computed %s: %w", p.Approve, r.digest, ErrApproval)
+	}
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	r.signed = true
 	if p.Period == 0 {
 		p.Period = DefaultPeriod
 	}
 	if p.Grace == 0 {
 		p.Grace = DefaultGrace
-	}
-	r, err := prepare(&cfg)
-	if err != nil {
-		return nil, err
-	}
-	r.diff.run = r
-	defer r.diff.Close()
-	if p.Approve != r.diff.Digest {
-		return nil, fmt.Errorf("approved %q, computed %s: %w", p.Approve, r.diff.Digest, ErrApproval)
 	}
 	parent := filepath.Dir(filepath.Clean(p.OutDir))
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(p.OutDir)+".tmp-")
@@ -100,7 +127,7 @@ func Sign(cfg Config, p SignParams) (*SignResult, error) {
 		return nil, err
 	}
 	done = true
-	res.Diff = r.diff
+	res.Diff = d
 	return res, nil
 }
 

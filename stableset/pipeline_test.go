@@ -115,12 +115,14 @@ func (c *ceremony) sign(t *testing.T, cfg Config, out string) *SignResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	digest := d.Digest
-	d.Close()
-	cfg.Export.(*bytes.Reader).Seek(0, 0)
-	res, err := Sign(cfg, SignParams{Approve: digest, Signers: c.stableSigners, Now: cfg2now(cfg), OutDir: out})
+	defer d.Close()
+	res, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, Now: cfg2now(cfg), OutDir: out})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A diff signs once.
+	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, Now: cfg2now(cfg), OutDir: out + ".again"}); !errors.Is(err, ErrDiffUsed) {
+		t.Errorf("second Sign of one diff: %v", err)
 	}
 	return res
 }
@@ -253,6 +255,21 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 			t.Errorf("approve %q: %v", bad, err)
 		}
 		assertNothing(t, dir, out2)
+	}
+	// The approval is checked against the digest as computed, not the
+	// exported field.
+	d2b, err := ComputeDiff(c.config(e2, out1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2b.Digest = strings.Repeat("0", 64)
+	if _, err := d2b.Sign(SignParams{Approve: d2b.Digest, Signers: c.stableSigners, Now: t2, OutDir: out2}); !errors.Is(err, ErrApproval) {
+		t.Errorf("tampered Digest field: %v", err)
+	}
+	assertNothing(t, dir, out2)
+	d2b.Close()
+	if _, err := d2b.Sign(SignParams{Approve: digest, Signers: c.stableSigners, Now: t2, OutDir: out2}); !errors.Is(err, ErrDiffUsed) {
+		t.Errorf("Sign after Close: %v", err)
 	}
 	// A failure midway leaves nothing either.
 	cfg := c.config(e2, out1)

@@ -1,21 +1,36 @@
 // Command gotufbaseline builds and signs the same hashed bins as the
-// pipeline with go-tuf v2's metadata API, as the speed baseline of
-// `make bench`. It is a separate program so that the keyceremony binary
-// never links go-tuf.
+// stable pipeline with go-tuf v2's metadata API, the speed baseline of
+// `make bench` (bench/pipeline runs it as a child on the same export). It
+// is a separate program so that the keyceremony binary never links go-tuf.
 //
-//	go run ./bench/gotufbaseline -n 1000000
+// The work is the pipeline's minus what go-tuf has no part in (the diff
+// against a published set, the ledger): parse the export with the same
+// strict reader, apply the same default policy at the export's generation
+// time, render the same index pages (with the pipeline's renderer, kept in
+// memory), build one go-tuf Targets per bin with the same layout and the
+// same targets (eligible files and pages), sign each with an ed25519 key
+// through go-tuf (canonical JSON via cjson), serialise, write one file per
+// bin, sync. Signing and serialising run on every CPU, as the pipeline's
+// do. It prints a row per stage (wall, CPU, peak RSS).
+//
+//	go run ./bench/gotufbaseline -export export.jsonl -out DIR
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/hex"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,7 +38,6 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/keyceremony/keyceremony/stableset"
-	"github.com/keyceremony/keyceremony/stableset/synth"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -33,65 +47,156 @@ func cpuNow() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func main() {
-	n := flag.Int64("n", 1_000_000, "files")
-	flag.Parse()
-	dir, err := os.MkdirTemp("", "keyceremony-gotuf-")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	exp := filepath.Join(dir, "export.jsonl")
-	f, _ := os.Create(exp)
-	if err := synth.Generate(f, synth.Params{Seed: 1, Files: *n}); err != nil {
-		panic(err)
-	}
-	f.Close()
+func resetPeak() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
+func peak() int64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+			var kb int64
+			fmt.Sscan(string(bytes.TrimSpace(v)), &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func stage(name string, f func() error) {
+	resetPeak()
 	w0, c0 := time.Now(), cpuNow()
-	in, _ := os.Open(exp)
-	x, err := stableset.NewExportReader(in, exp)
-	if err != nil {
-		panic(err)
+	if err := f(); err != nil {
+		fmt.Fprintf(os.Stderr, "gotufbaseline: %s: %v\n", name, err)
+		os.Exit(1)
 	}
-	layout, _ := tuf.NewBinLayout("stable", tuf.BinBitsFor(*n, 640))
+	fmt.Printf("| %-40s | %8.2f s | %8.2f s | %7d MiB |\n", "go-tuf v2 baseline: "+name, time.Since(w0).Seconds(), (cpuNow() - c0).Seconds(), peak()>>20)
+}
+
+type target struct {
+	path   string
+	length int64
+	sha256 [32]byte
+}
+
+func main() {
+	exp := flag.String("export", "", "the export to read")
+	out := flag.String("out", "", "output directory (must not exist; removed at the end)")
+	flag.Parse()
+	if *exp == "" || *out == "" {
+		fmt.Fprintln(os.Stderr, "usage: gotufbaseline -export FILE -out DIR")
+		os.Exit(2)
+	}
+	if err := os.Mkdir(*out, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(*out)
+
+	var (
+		targets  []target
+		projects = map[string][]stableset.PageFile{}
+	)
+	stage("parse, policy", func() error {
+		f, err := os.Open(*exp)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		x, err := stableset.NewExportReader(bufio.NewReaderSize(f, 1<<20), *exp)
+		if err != nil {
+			return err
+		}
+		eligible := stableset.PolicyEligible(stableset.DefaultPolicy())
+		at := x.Header().Generated
+		for {
+			r, err := x.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if ok, _ := eligible(r, at); !ok {
+				continue
+			}
+			targets = append(targets, target{r.Path, r.Length, r.SHA256})
+			pf, err := stableset.NewPageFile(r, "")
+			if err != nil {
+				return err
+			}
+			projects[r.Project] = append(projects[r.Project], pf)
+		}
+	})
+	stage("index pages", func() error {
+		for p, files := range projects {
+			html, js, err := stableset.RenderProjectPages(p, files)
+			if err != nil {
+				return err
+			}
+			hp, jp := stableset.PagePaths(p)
+			targets = append(targets, target{hp, int64(len(html)), sha256.Sum256(html)}, target{jp, int64(len(js)), sha256.Sum256(js)})
+		}
+		projects = nil
+		return nil
+	})
+
+	layout, _ := tuf.NewBinLayout("stable", tuf.BinBitsFor(int64(len(targets)), 640))
 	bins := make([]*metadata.Metadata[metadata.TargetsType], layout.NumBins())
-	expires := time.Now().Add(120 * 24 * time.Hour)
-	for i := range bins {
-		bins[i] = metadata.Targets(expires)
-	}
-	for {
-		r, err := x.Next()
-		if err == io.EOF {
-			break
+	expires := time.Now().Add(120 * 24 * time.Hour).UTC().Truncate(time.Second)
+	stage("build go-tuf bins", func() error {
+		for i := range bins {
+			bins[i] = metadata.Targets(expires)
 		}
+		for _, t := range targets {
+			b := bins[layout.BinOf(t.path)]
+			b.Signed.Targets[t.path] = &metadata.TargetFiles{Length: t.length, Hashes: metadata.Hashes{"sha256": t.sha256[:]}, Path: t.path}
+		}
+		targets = nil
+		return nil
+	})
+	stage("sign, serialise, write, sync", func() error {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		signer, err := signature.LoadSigner(priv, crypto.Hash(0))
 		if err != nil {
-			panic(err)
+			return err
 		}
-		b := bins[layout.BinOf(r.Path)]
-		h, _ := hex.DecodeString(hex.EncodeToString(r.SHA256[:]))
-		b.Signed.Targets[r.Path] = &metadata.TargetFiles{Length: r.Length, Hashes: metadata.Hashes{"sha256": h}, Path: r.Path}
-	}
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	signer, err := signature.LoadSigner(priv, crypto.Hash(0))
-	if err != nil {
-		panic(err)
-	}
-	out := filepath.Join(dir, "out")
-	os.Mkdir(out, 0o755)
-	for i, b := range bins {
-		if _, err := b.Sign(signer); err != nil {
-			panic(err)
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			first error
+			next  = make(chan int)
+		)
+		for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					b := bins[i]
+					_, err := b.Sign(signer)
+					var data []byte
+					if err == nil {
+						data, err = b.ToBytes(false)
+					}
+					if err == nil {
+						err = os.WriteFile(filepath.Join(*out, fmt.Sprintf("1.%s.json", layout.Name(i))), data, 0o644)
+					}
+					bins[i] = nil
+					if err != nil {
+						mu.Lock()
+						first = err
+						mu.Unlock()
+					}
+				}
+			}()
 		}
-		data, err := b.ToBytes(false)
-		if err != nil {
-			panic(err)
+		for i := range bins {
+			next <- i
 		}
-		if err := os.WriteFile(filepath.Join(out, layout.Name(i)+".json"), data, 0o644); err != nil {
-			panic(err)
-		}
-	}
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	fmt.Printf("| %-34s | %8.2f s | %8.2f s | %7d MiB |\n", "go-tuf v2 baseline (parse+bins+sign)", time.Since(w0).Seconds(), (cpuNow() - c0).Seconds(), ru.Maxrss>>10)
+		close(next)
+		wg.Wait()
+		syscall.Sync()
+		return first
+	})
+	names, _ := os.ReadDir(*out)
+	sort.Slice(names, func(i, j int) bool { return names[i].Name() < names[j].Name() })
+	fmt.Fprintf(os.Stderr, "  go-tuf baseline: %d bins written\n", len(names))
 }

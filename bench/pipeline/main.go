@@ -1,19 +1,35 @@
-// Command pipeline measures the stable signing pipeline at one size: it
-// generates two synthetic exports (not timed), runs the first ceremony on
-// the first and the second ceremony on the second against the first's
-// output, and prints wall time, CPU time (user+sys) and peak RSS per stage,
-// with sha256sum of the export as the floor.
+// Command pipeline measures the stable signing pipeline at one size, in one
+// process run: it generates two synthetic exports (not timed; kept in -dir
+// and reused by later runs), then prints wall time, CPU time (user+sys) and
+// peak RSS per stage:
+//
+//   - sha256sum of the export, the floor (reading the input once), run as
+//     a child and measured with the child's own rusage;
+//   - the first ceremony (no published stable set) and the second (against
+//     the first's output), each as ComputeDiff then (*Diff).Sign: one pass
+//     over the export per ceremony;
+//   - at 1 million files and below (or with -baseline=true), the go-tuf v2
+//     baseline (bench/gotufbaseline, built here and run as a child on the
+//     same export: parse, build the same bins, sign, serialise, write).
+//
+// Peak RSS per stage is the kernel's high-water mark, reset before each
+// stage (/proc/self/clear_refs).
 //
 //	go run ./bench/pipeline -n 1000000
+//	go run ./bench/pipeline -n 10000000 -rm
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,169 +39,235 @@ import (
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
-type sample struct {
-	wall time.Duration
-	cpu  time.Duration
-}
-
-func cpuNow() time.Duration {
+func cpuSelf() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func maxRSS() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Maxrss * 1024
 }
 
 // resetPeak resets the kernel's peak RSS counter (Linux 4.0+), so that
 // each stage's peak is its own.
 func resetPeak() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
-func peakNow() int64 {
+func peakSelf() int64 {
 	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return maxRSS()
-	}
-	var kb int64
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if bytes.HasPrefix(line, []byte("VmHWM:")) {
-			fmt.Sscan(string(bytes.TrimSpace(line[6:])), &kb)
+	if err == nil {
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if v, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+				var kb int64
+				fmt.Sscan(string(bytes.TrimSpace(v)), &kb)
+				return kb << 10
+			}
 		}
 	}
-	return kb * 1024
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Maxrss << 10
 }
 
-func stage(name string, f func() error) {
+type result struct {
+	wall, cpu time.Duration
+	peak      int64
+}
+
+func row(name string, r result) {
+	fmt.Printf("| %-40s | %8.2f s | %8.2f s | %7d MiB |\n", name, r.wall.Seconds(), r.cpu.Seconds(), r.peak>>20)
+}
+
+// stage runs f in this process and measures it.
+func stage(f func() error) result {
+	runtime.GC()
 	resetPeak()
-	w0, c0 := time.Now(), cpuNow()
+	w0, c0 := time.Now(), cpuSelf()
 	if err := f(); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		fmt.Fprintf(os.Stderr, "pipeline: error: %v\n", err)
 		os.Exit(1)
 	}
-	fmt.Printf("| %-34s | %8.2f s | %8.2f s | %7d MiB |\n", name, time.Since(w0).Seconds(), (cpuNow() - c0).Seconds(), peakNow()>>20)
+	return result{time.Since(w0), cpuSelf() - c0, peakSelf()}
+}
+
+// child runs a command and measures it with its own rusage (wait4), so
+// that its CPU time and peak RSS are the child's, not this process's.
+func child(stdout *bytes.Buffer, name string, args ...string) result {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = stdout, os.Stderr
+	w0 := time.Now()
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "pipeline: %s: %v\n", name, err)
+		os.Exit(1)
+	}
+	wall := time.Since(w0)
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return result{wall, time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Maxrss << 10}
 }
 
 func main() {
 	n := flag.Int64("n", 1_000_000, "files in the export")
-	dir := flag.String("dir", "", "work directory (default: a new temporary one, removed after)")
+	dir := flag.String("dir", "", "work directory; exports are kept there and reused (default $TMPDIR/keyceremony-bench-N)")
+	rm := flag.Bool("rm", false, "remove the work directory, exports included, at the end")
+	baseline := flag.String("baseline", "auto", "run the go-tuf baseline: true, false or auto (at 1 M files and below)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the second ceremony to this file")
 	flag.Parse()
 	if *dir == "" {
-		d, err := os.MkdirTemp("", "keyceremony-bench-")
-		if err != nil {
-			panic(err)
-		}
-		defer os.RemoveAll(d)
-		*dir = d
+		*dir = filepath.Join(os.TempDir(), fmt.Sprintf("keyceremony-bench-%d", *n))
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		fatal(err)
+	}
+	if *rm {
+		defer os.RemoveAll(*dir)
 	}
 	e0, e1 := filepath.Join(*dir, "export0.jsonl"), filepath.Join(*dir, "export1.jsonl")
 	gen0 := synth.DefaultGenerated
 	gen1 := gen0.Add(91 * 24 * time.Hour)
-	fmt.Printf("pipeline benchmark: %d files, %d CPUs\n", *n, nprocs())
-	if err := generate(e0, e1, *n, gen0, gen1); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	fmt.Printf("pipeline benchmark: %d files, nproc %s, GOMAXPROCS %d, %s\n", *n, nproc(), runtime.GOMAXPROCS(0), runtime.Version())
+	if err := generate(*dir, e0, e1, *n, gen0, gen1); err != nil {
+		fatal(err)
 	}
-	st, _ := os.Stat(e1)
-	fmt.Printf("export: %d MiB\n\n", st.Size()>>20)
-	fmt.Printf("| %-34s | %10s | %10s | %11s |\n", "stage", "wall", "cpu", "peak RSS")
-	fmt.Printf("|%s|%s|%s|%s|\n", "------------------------------------", "------------", "------------", "-------------")
+	st, err := os.Stat(e1)
+	if err != nil {
+		fatal(err)
+	}
+	fmt.Printf("export: %d MiB (second ceremony's)\n\n", st.Size()>>20)
+	fmt.Printf("| %-40s | %10s | %10s | %11s |\n", "stage", "wall", "cpu", "peak RSS")
+	fmt.Printf("|%s|%s|%s|%s|\n", strings.Repeat("-", 42), strings.Repeat("-", 12), strings.Repeat("-", 12), strings.Repeat("-", 13))
 
-	stage("sha256sum export (floor)", func() error {
-		return exec.Command("sha256sum", e1).Run()
-	})
+	// Read the export once so that every stage starts from the page cache.
+	exec.Command("cat", e1).Run()
+	row("sha256sum export (floor)", child(&bytes.Buffer{}, "sha256sum", e1))
+
 	var signers []keys.Signer
-	ids := []string{}
+	var ids []string
 	ring := map[string]*keys.Key{}
 	for i := 0; i < 2; i++ {
-		s, _ := keys.GenerateEd25519()
+		s, err := keys.GenerateEd25519()
+		if err != nil {
+			fatal(err)
+		}
 		signers = append(signers, s)
 		ids = append(ids, s.Key().ID())
 		ring[s.Key().ID()] = s.Key()
 	}
-	deleg := &tuf.DelegatedRole{Name: "stable", KeyIDs: ids, Threshold: 2, Paths: []string{"packages/*/*/*/*"}}
+	deleg := &tuf.DelegatedRole{Name: stableset.StableRole, KeyIDs: ids, Threshold: 2, Paths: []string{"packages/*/*/*/*", "simple/*/*"}}
 	out1, out2 := filepath.Join(*dir, "out1"), filepath.Join(*dir, "out2")
-	run := func(export, published, out string, now time.Time) func() error {
-		return func() error {
-			cfg := func() (stableset.Config, *os.File, error) {
-				f, err := os.Open(export)
-				if err != nil {
-					return stableset.Config{}, nil, err
-				}
-				c := stableset.Config{Export: f, ExportName: export, Eligible: stableset.PolicyEligible(stableset.DefaultPolicy()), TempDir: *dir}
-				if published != "" {
-					c.Published, c.StableDelegation, c.StableKeys = published, deleg, ring
-				}
-				return c, f, nil
-			}
-			c, f, err := cfg()
-			if err != nil {
-				return err
-			}
-			d, err := stableset.ComputeDiff(c)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			digest := d.Digest
-			fmt.Fprintf(os.Stderr, "  diff %+v\n", d.Summary)
-			d.Close()
-			c, f, err = cfg()
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			res, err := stableset.Sign(c, stableset.SignParams{Approve: digest, Signers: signers, Now: now, OutDir: out})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(os.Stderr, "  %d bins, %d pages\n", res.Layout.NumBins(), res.Pages)
-			return nil
+	os.RemoveAll(out1)
+	os.RemoveAll(out2)
+	defer os.RemoveAll(out1)
+	defer os.RemoveAll(out2)
+
+	ceremony := func(label, export, published, out string, now time.Time, profile string) {
+		f, err := os.Open(export)
+		if err != nil {
+			fatal(err)
 		}
+		defer f.Close()
+		cfg := stableset.Config{Export: bufio.NewReaderSize(f, 1<<20), ExportName: export, Eligible: stableset.PolicyEligible(stableset.DefaultPolicy()), TempDir: *dir}
+		if published != "" {
+			cfg.Published, cfg.StableDelegation, cfg.StableKeys = published, deleg, ring
+		}
+		if profile != "" {
+			pf, err := os.Create(profile)
+			if err != nil {
+				fatal(err)
+			}
+			pprof.StartCPUProfile(pf)
+			defer func() { pprof.StopCPUProfile(); pf.Close() }()
+		}
+		var d *stableset.Diff
+		rd := stage(func() error {
+			d, err = stableset.ComputeDiff(cfg)
+			return err
+		})
+		defer d.Close()
+		var res *stableset.SignResult
+		rs := stage(func() error {
+			res, err = d.Sign(stableset.SignParams{Approve: d.Digest, Signers: signers, Now: now, OutDir: out})
+			return err
+		})
+		row(label+": diff", rd)
+		row(label+": sign and write", rs)
+		row(label+": total", result{rd.wall + rs.wall, rd.cpu + rs.cpu, max(rd.peak, rs.peak)})
+		var meta int64
+		for _, m := range res.Meta {
+			meta += m.Length
+		}
+		fmt.Fprintf(os.Stderr, "  %s: %+v; %d bins, %d pages, %d MiB of metadata\n", label, d.Summary, res.Layout.NumBins(), res.Pages, meta>>20)
 	}
-	stage("first ceremony (diff + sign)", run(e0, "", out1, gen0))
-	stage("second ceremony (diff + sign)", run(e1, out1, out2, gen1))
+	ceremony("first ceremony", e0, "", out1, gen0, "")
+	ceremony("second ceremony", e1, out1, out2, gen1, *cpuprofile)
+	if du, err := exec.Command("du", "-sm", out2).Output(); err == nil {
+		fmt.Fprintf(os.Stderr, "  second ceremony's output: %s", du)
+	}
+
+	if *baseline == "true" || *baseline == "auto" && *n <= 1_000_000 {
+		bin := filepath.Join(*dir, "gotufbaseline")
+		build := exec.Command("go", "build", "-o", bin, "./bench/gotufbaseline")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fatal(fmt.Errorf("building the go-tuf baseline (run from the module root): %w", err))
+		}
+		var out bytes.Buffer
+		r := child(&out, bin, "-export", e1, "-out", filepath.Join(*dir, "gotuf-out"))
+		os.Stdout.Write(out.Bytes())
+		row("go-tuf v2 baseline: total (child)", r)
+	}
 }
 
-func nprocs() int {
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "pipeline: error: %v\n", err)
+	os.Exit(1)
+}
+
+func nproc() string {
 	out, err := exec.Command("nproc").Output()
 	if err != nil {
-		return 0
+		return "?"
 	}
-	var n int
-	fmt.Sscan(string(out), &n)
-	return n
+	return strings.TrimSpace(string(out))
 }
 
-func generate(e0, e1 string, n int64, gen0, gen1 time.Time) error {
-	f0, err := os.Create(e0)
+// generate writes the two exports unless a previous run left them
+// complete (marked by a file named done).
+func generate(dir, e0, e1 string, n int64, gen0, gen1 time.Time) error {
+	done := filepath.Join(dir, "done")
+	if _, err := os.Stat(done); err == nil {
+		return nil
+	}
+	t0 := time.Now()
+	write := func(name string, f func(w *bufio.Writer) error) error {
+		out, err := os.Create(name)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		bw := bufio.NewWriterSize(out, 1<<20)
+		if err := f(bw); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return out.Close()
+	}
+	err := write(e0, func(w *bufio.Writer) error {
+		return synth.Generate(w, synth.Params{Seed: 1, Files: n, Generated: gen0})
+	})
 	if err != nil {
 		return err
 	}
-	if err := synth.Generate(f0, synth.Params{Seed: 1, Files: n, Generated: gen0}); err != nil {
-		return err
-	}
-	f0.Close()
 	in, err := os.Open(e0)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	f1, err := os.Create(e1)
+	err = write(e1, func(w *bufio.Writer) error {
+		_, err := synth.Next(bufio.NewReaderSize(in, 1<<20), w, synth.NextParams{Seed: 2, Period: gen1.Sub(gen0),
+			NewFiles: int(n / 50), Deletions: int(n / 1000), ChangedHash: 3, Backdated: 3})
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	defer f1.Close()
-	_, err = synth.Next(in, f1, synth.NextParams{Seed: 2, Period: gen1.Sub(gen0), NewFiles: int(n / 50), Deletions: int(n / 1000), ChangedHash: 3, Backdated: 3})
-	if err != nil {
-		// synth.Next may not exist yet: fall back to a fresh export with
-		// the same seed at the later time (a weaker diff).
-		fmt.Fprintf(os.Stderr, "synth.Next: %v; using Generate at the later time instead\n", err)
-		f1.Truncate(0)
-		f1.Seek(0, 0)
-		return synth.Generate(f1, synth.Params{Seed: 1, Files: n + n/50, Generated: gen1})
-	}
-	return nil
+	fmt.Fprintf(os.Stderr, "  generated the exports in %.0f s (not timed)\n", time.Since(t0).Seconds())
+	return os.WriteFile(done, nil, 0o644)
 }
