@@ -117,7 +117,7 @@ func parseTLVs(b []byte) ([]tlv, error) {
 		b = b[1:]
 		if tag&0x1f == 0x1f {
 			for i := 0; ; i++ {
-				if len(b) == 0 || i == 3 {
+				if len(b) == 0 || i == 2 { // PIV tags have at most three bytes
 					return nil, fmt.Errorf("%w: truncated tag", errMalformedTLV)
 				}
 				tag = tag<<8 | uint32(b[0])
