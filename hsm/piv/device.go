@@ -43,35 +43,36 @@ var formFactors = map[piv.Formfactor]string{
 	0x81: "USB-A keychain FIPS", 0x82: "USB-A nano FIPS", 0x83: "USB-C keychain FIPS", 0x84: "USB-C nano FIPS", 0x85: "USB-C/Lightning keychain FIPS",
 }
 
-// probe opens the card in reader and reads what identifies it.
-func probe(reader string) (Card, piv.Version, error) {
-	yk, err := piv.Open(reader)
+// probe identifies the card in reader with this package's own PC/SC
+// client (never piv.Open, which would keep a card that is not a YubiKey
+// locked: see identify).
+func probe(reader string, formFactor bool) (Card, error) {
+	c, err := openRaw(reader)
 	if err != nil {
-		return Card{}, piv.Version{}, err
+		return Card{}, err
 	}
-	defer yk.Close()
-	serial, err := yk.Serial()
+	defer c.close()
+	id, err := c.identify(formFactor)
 	if err != nil {
-		return Card{}, piv.Version{}, fmt.Errorf("reading the serial number in reader %q: %w", reader, err)
+		return Card{}, fmt.Errorf("card in reader %q: %w", reader, err)
 	}
-	v := yk.Version()
 	ff := "unknown"
-	if f, err := yk.FormFactor(); err == nil {
-		if s, ok := formFactors[f]; ok {
+	if id.hasFF {
+		if s, ok := formFactors[piv.Formfactor(id.formFactor)]; ok {
 			ff = s
 		} else {
-			ff = fmt.Sprintf("unknown (0x%02x)", int(f))
+			ff = fmt.Sprintf("unknown (0x%02x)", id.formFactor)
 		}
 	}
 	return Card{
 		Info: hsm.Info{
 			Kind:       Kind,
-			Serial:     serial,
-			Firmware:   fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch),
+			Serial:     id.serial,
+			Firmware:   fmt.Sprintf("%d.%d.%d", id.version[0], id.version[1], id.version[2]),
 			FormFactor: ff,
 		},
 		Reader: reader,
-	}, v, nil
+	}, nil
 }
 
 // ListCards lists the YubiKeys (PIV cards) in every reader, sorted by
@@ -84,7 +85,7 @@ func ListCards() ([]Card, error) {
 	}
 	var cards []Card
 	for _, r := range readers {
-		c, _, err := probe(r)
+		c, err := probe(r, true)
 		if err != nil {
 			continue
 		}
@@ -194,73 +195,79 @@ func (d *Device) Close() error {
 	return nil
 }
 
-// connect opens the device: in its reader if it is still there, else in
-// whichever reader holds it now.
-func (d *Device) connect() (*piv.YubiKey, error) {
-	var got uint32
-	var firstErr error
-	if yk, err := piv.Open(d.reader); err == nil {
-		s, err := yk.Serial()
-		if err == nil && s == d.info.Serial {
-			return yk, nil
-		}
-		yk.Close()
-		if err == nil {
-			got = s
-		} else {
-			firstErr = err
-		}
-	} else {
-		firstErr = err
+// find returns the reader that holds the device: its last reader if the
+// device is still there, else whichever reader holds it now. A different
+// card in its reader is a *WrongDeviceError.
+func (d *Device) find() (string, error) {
+	c, err := probe(d.reader, false)
+	if err == nil && c.Serial == d.info.Serial {
+		return d.reader, nil
 	}
+	firstErr := err
 	readers, _ := piv.Cards()
 	for _, r := range readers {
 		if r == d.reader {
 			continue
 		}
-		yk, err := piv.Open(r)
-		if err != nil {
-			continue
-		}
-		if s, err := yk.Serial(); err == nil && s == d.info.Serial {
+		if o, err := probe(r, false); err == nil && o.Serial == d.info.Serial {
 			d.reader = r
-			return yk, nil
+			return r, nil
 		}
+	}
+	if firstErr == nil {
+		return "", &WrongDeviceError{Reader: d.reader, Want: d.info.Serial, Got: c.Serial}
+	}
+	return "", fmt.Errorf("%s is not in reader %q nor in any other (%v): plug it in and try again: %w", d.name(), d.reader, firstErr, hsm.ErrNoDevice)
+}
+
+// connect opens the device with piv-go, after find has checked that the
+// reader holds it.
+func (d *Device) connect() (*piv.YubiKey, error) {
+	r, err := d.find()
+	if err != nil {
+		return nil, err
+	}
+	yk, err := piv.Open(r)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s in reader %q: %v: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
+	}
+	s, err := yk.Serial()
+	if err != nil || s != d.info.Serial {
 		yk.Close()
+		if err != nil {
+			return nil, fmt.Errorf("opening %s in reader %q: %v: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
+		}
+		return nil, &WrongDeviceError{Reader: r, Want: d.info.Serial, Got: s}
 	}
-	if got != 0 {
-		return nil, &WrongDeviceError{Reader: d.reader, Want: d.info.Serial, Got: got}
-	}
-	return nil, fmt.Errorf("%s is not in reader %q nor in any other (%v): plug it in and try again: %w", d.name(), d.reader, firstErr, hsm.ErrNoDevice)
+	return yk, nil
 }
 
 // connectRaw opens the device with this package's own PC/SC client, for
 // GET METADATA.
 func (d *Device) connectRaw() (*rawCard, error) {
-	c, err := openRaw(d.reader)
+	r, err := d.find()
 	if err != nil {
-		return nil, fmt.Errorf("%s in reader %q: %w", d.name(), d.reader, err)
+		return nil, err
 	}
-	s, err := c.selectPIV()
+	c, err := openRaw(r)
 	if err != nil {
-		c.close()
-		return nil, fmt.Errorf("%s in reader %q: %w", d.name(), d.reader, err)
+		return nil, fmt.Errorf("%s in reader %q: %w", d.name(), r, err)
 	}
-	if s != d.info.Serial {
+	id, err := c.identify(false)
+	if err != nil || id.serial != d.info.Serial {
 		c.close()
-		return nil, &WrongDeviceError{Reader: d.reader, Want: d.info.Serial, Got: s}
+		if err != nil {
+			return nil, fmt.Errorf("%s in reader %q: %v: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
+		}
+		return nil, &WrongDeviceError{Reader: r, Want: d.info.Serial, Got: id.serial}
 	}
-	return c, nil
+	return c, nil // identify left the PIV application selected
 }
 
 // present reports whether the device answers in its reader.
 func (d *Device) present() bool {
-	c, err := d.connectRaw()
-	if err != nil {
-		return false
-	}
-	c.close()
-	return true
+	c, err := probe(d.reader, false)
+	return err == nil && c.Serial == d.info.Serial
 }
 
 // statusError is piv-go's error for a status word from the card.
@@ -304,17 +311,7 @@ func (d *Device) raw(op string, f func(c *rawCard) error) error {
 	}
 	c, err := d.connectRaw()
 	if err != nil {
-		var wrong *WrongDeviceError
-		if !errors.As(err, &wrong) && !errors.Is(err, hsm.ErrNoDevice) {
-			// The reader may have changed: piv-go's connect looks everywhere.
-			if yk, cerr := d.connect(); cerr == nil {
-				yk.Close()
-				c, err = d.connectRaw()
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", op, err)
-		}
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.close()
 	if err := f(c); err != nil {
@@ -642,10 +639,7 @@ func (d *Device) GenerateKey(pin string, slot hsm.Slot, opts hsm.KeyOptions) (cr
 	case hsm.AlgECCP256:
 		key.Algorithm = piv.AlgorithmEC256
 	case hsm.AlgEd25519:
-		if !d.atLeast(5, 7, 0) {
-			return nil, fmt.Errorf("ed25519 on %s (needs firmware 5.7): %w", d.info, hsm.ErrUnsupported)
-		}
-		key.Algorithm = piv.AlgorithmEd25519
+		key.Algorithm = piv.AlgorithmEd25519 // firmware 5.7 and later: checked below
 	default:
 		return nil, fmt.Errorf("algorithm %q: %w", opts.Algorithm, hsm.ErrUnsupported)
 	}
@@ -690,6 +684,9 @@ func (d *Device) GenerateKey(pin string, slot hsm.Slot, opts hsm.KeyOptions) (cr
 			}
 		} else if !errors.Is(err, hsm.ErrSlotEmpty) {
 			return err
+		}
+		if key.Algorithm == piv.AlgorithmEd25519 && !d.atLeast(5, 7, 0) {
+			return fmt.Errorf("ed25519 on %s (needs firmware 5.7): %w", d.info, hsm.ErrUnsupported)
 		}
 		m, err := yk.Metadata(pin)
 		if err != nil {

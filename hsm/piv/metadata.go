@@ -76,3 +76,24 @@ func parseMetadata(b []byte) (*metadata, error) {
 	}
 	return m, nil
 }
+
+// parseConfigFormFactor reads the form factor (tag 04) from the
+// management application's READ CONFIG answer: a length byte, then TLVs
+// with one-byte tags and lengths.
+func parseConfigFormFactor(b []byte) (byte, bool) {
+	if len(b) < 1 || int(b[0]) > len(b)-1 {
+		return 0, false
+	}
+	b = b[1 : 1+int(b[0])]
+	for len(b) >= 2 {
+		tag, n := b[0], int(b[1])
+		if n > len(b)-2 {
+			return 0, false
+		}
+		if tag == 0x04 && n == 1 {
+			return b[2], true
+		}
+		b = b[2+n:]
+	}
+	return 0, false
+}

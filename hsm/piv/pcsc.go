@@ -35,6 +35,7 @@ var pcscMessages = map[uint32]string{
 	0x80100009: "unknown reader",
 	0x8010000B: "card in use by another program (sharing violation)",
 	0x8010000C: "no card in the reader",
+	0x80100016: "the command did not reach the card",
 	0x80100017: "reader unavailable",
 	0x8010001D: "the smart card service (pcscd) is not running",
 	0x8010002E: "no smart card readers",
@@ -55,7 +56,7 @@ func (e *pcscError) Is(target error) bool {
 		return false
 	}
 	switch e.rc {
-	case 0x80100009, 0x8010000C, 0x80100017, 0x8010002E, 0x80100067, 0x80100069:
+	case 0x80100009, 0x8010000C, 0x80100016, 0x80100017, 0x8010002E, 0x80100067, 0x80100069:
 		return true
 	}
 	return false
@@ -132,22 +133,59 @@ func (c *rawCard) transmit(ins, p1, p2 byte, data []byte) ([]byte, uint16, error
 
 var aidPIV = []byte{0xa0, 0x00, 0x00, 0x03, 0x08}
 
-// selectPIV selects the PIV application and returns the card's serial
-// (GET SERIAL, firmware 5 and later; 0 before).
-func (c *rawCard) selectPIV() (uint32, error) {
+var aidManagement = []byte{0xa0, 0x00, 0x00, 0x05, 0x27, 0x47, 0x11, 0x17}
+
+// identity is what identifies the card in a reader.
+type identity struct {
+	serial     uint32
+	version    [3]int
+	formFactor byte
+	hasFF      bool
+}
+
+// identify reads the card's serial and firmware (and, if formFactor, its
+// form factor from the management application's READ CONFIG). A card
+// without the PIV application, or one older than firmware 5, is an error.
+// It is used before piv.Open, which leaks an exclusive connection to a
+// card that does not answer its SELECT (piv-go v2.6.0).
+func (c *rawCard) identify(formFactor bool) (identity, error) {
+	var id identity
 	if _, sw, err := c.transmit(0xa4, 0x04, 0x00, aidPIV); err != nil {
-		return 0, err
+		return id, err
 	} else if sw != 0x9000 {
-		return 0, fmt.Errorf("selecting the piv application: status %04x", sw)
+		return id, fmt.Errorf("no piv application (select: status %04x)", sw)
+	}
+	v, sw, err := c.transmit(0xfd, 0, 0, nil)
+	if err != nil {
+		return id, err
+	}
+	if sw != 0x9000 || len(v) != 3 {
+		return id, fmt.Errorf("get version: status %04x, %d bytes", sw, len(v))
+	}
+	id.version = [3]int{int(v[0]), int(v[1]), int(v[2])}
+	if v[0] < 5 {
+		return id, fmt.Errorf("firmware %d.%d.%d is older than a yubikey 5", v[0], v[1], v[2])
 	}
 	b, sw, err := c.transmit(0xf8, 0, 0, nil)
 	if err != nil {
-		return 0, err
+		return id, err
 	}
 	if sw != 0x9000 || len(b) != 4 {
-		return 0, nil
+		return id, fmt.Errorf("get serial: status %04x, %d bytes", sw, len(b))
 	}
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), nil
+	id.serial = uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	if !formFactor {
+		return id, nil
+	}
+	if _, sw, err := c.transmit(0xa4, 0x04, 0x00, aidManagement); err != nil || sw != 0x9000 {
+		return id, err
+	}
+	cfg, sw, err := c.transmit(0x1d, 0, 0, nil)
+	if err != nil || sw != 0x9000 {
+		return id, err
+	}
+	id.formFactor, id.hasFF = parseConfigFormFactor(cfg)
+	return id, nil
 }
 
 // metadata sends GET METADATA (YubiKey 5.3 and later) for a key

@@ -1,0 +1,545 @@
+//go:build cgo && (linux || darwin)
+
+package piv_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	gopiv "github.com/go-piv/piv-go/v2/piv"
+
+	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/hsm/hsmtest"
+	"github.com/keyceremony/keyceremony/hsm/piv"
+	"github.com/keyceremony/keyceremony/hsm/pivemu"
+	"github.com/keyceremony/keyceremony/hsm/pivemu/pcsctest"
+	"github.com/keyceremony/keyceremony/keys"
+)
+
+// Throwaway secrets of emulated cards.
+const (
+	newPIN = "24681357"
+	newPUK = "86427531"
+)
+
+// stack starts a private pcscd with n emulated cards of the given
+// firmware, all certified by one emulator CA, and returns the roots that
+// trust that CA.
+func stack(t *testing.T, n int, fw ...pivemu.Version) (*pcsctest.Env, *x509.CertPool) {
+	t.Helper()
+	ca, err := pivemu.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs := make([]pivemu.Config, n)
+	for i := range cfgs {
+		cfgs[i].CA = ca
+		if i < len(fw) {
+			cfgs[i].Version = fw[i]
+		}
+	}
+	env := pcsctest.Start(t, n, cfgs...)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	return env, roots
+}
+
+func open(t *testing.T, env *pcsctest.Env, i int, opts piv.Options) *piv.Device {
+	t.Helper()
+	d, err := piv.Open(env.Cards[i].Serial(), opts)
+	if err != nil {
+		t.Fatalf("Open(%d): %v", env.Cards[i].Serial(), err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// factoryReset resets card i's PIV application through the PC/SC stack,
+// as ykman piv reset does (block PIN and PUK, then RESET).
+func factoryReset(t *testing.T, env *pcsctest.Env, i int) {
+	t.Helper()
+	yk, err := gopiv.Open(env.Readers[i])
+	if err != nil {
+		t.Fatalf("opening %s: %v", env.Readers[i], err)
+	}
+	defer yk.Close()
+	if err := yk.Reset(); err != nil {
+		t.Fatalf("resetting %s: %v", env.Readers[i], err)
+	}
+}
+
+var (
+	fw571 = pivemu.Version{Major: 5, Minor: 7, Patch: 1}
+	fw543 = pivemu.Version{Major: 5, Minor: 4, Patch: 3}
+	fw527 = pivemu.Version{Major: 5, Minor: 2, Patch: 7}
+)
+
+// TestConformance runs the device conformance suite over the piv backend,
+// each subtest on a factory-reset emulated card, in a rehearsal (the suite
+// uses the factory PIN).
+func TestConformance(t *testing.T) {
+	for _, fw := range []pivemu.Version{fw571, fw543} {
+		t.Run(fw.String(), func(t *testing.T) {
+			env, roots := stack(t, 1, fw)
+			hsmtest.Run(t, func(t *testing.T) hsm.Device {
+				factoryReset(t, env, 0)
+				d, err := piv.Open(env.Cards[0].Serial(), piv.Options{Roots: roots, Rehearsal: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Info().Firmware != fw.String() {
+					t.Fatalf("firmware %q, want %s", d.Info().Firmware, fw)
+				}
+				return d
+			}, roots)
+		})
+	}
+}
+
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func wantIs(t *testing.T, what string, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: got %v, want %v", what, err, target)
+	}
+}
+
+func wantRetries(t *testing.T, d hsm.Device, pin, puk int) {
+	t.Helper()
+	p, u, err := d.Retries()
+	must(t, "Retries", err)
+	if p != pin || u != puk {
+		t.Fatalf("Retries = %d, %d; want %d, %d", p, u, pin, puk)
+	}
+}
+
+// mgmAlgorithm reads the management key algorithm from the emulated card
+// directly (GET METADATA 9B), beside the PC/SC stack.
+func mgmAlgorithm(t *testing.T, c *pivemu.Card) byte {
+	t.Helper()
+	if c.Transmit([]byte{0x00, 0xfd, 0x00, 0x00})[1] < 3 {
+		return 0
+	}
+	c.Transmit([]byte{0x00, 0xa4, 0x04, 0x00, 0x05, 0xa0, 0x00, 0x00, 0x03, 0x08})
+	r := c.Transmit([]byte{0x00, 0xf7, 0x00, 0x9b})
+	if len(r) < 5 || !bytes.Equal(r[len(r)-2:], []byte{0x90, 0x00}) || r[0] != 0x01 {
+		t.Fatalf("GET METADATA 9B answered % x", r)
+	}
+	return r[2]
+}
+
+// TestInitializeThenGenerate prepares factory-fresh cards of three
+// firmware generations without rehearsal and uses them.
+func TestInitializeThenGenerate(t *testing.T) {
+	env, roots := stack(t, 3, fw571, fw543, fw527)
+	for i, tc := range []struct {
+		fw     pivemu.Version
+		mgmAlg byte // after Initialize
+	}{
+		{fw571, pivemu.AlgAES192},
+		{fw543, pivemu.AlgAES192},
+		{fw527, 0}, // 3DES, but firmware before 5.3 has no GET METADATA to show it
+	} {
+		t.Run(tc.fw.String(), func(t *testing.T) {
+			d := open(t, env, i, piv.Options{Roots: roots})
+			def, err := d.Defaults()
+			must(t, "Defaults", err)
+			if def != (piv.Defaults{PIN: true, PUK: true, ManagementKey: true}) {
+				t.Fatalf("fresh card: Defaults = %+v", def)
+			}
+			_, err = d.GenerateKey(piv.DefaultPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256})
+			wantIs(t, "GenerateKey before Initialize", err, hsm.ErrDefaultSecret)
+
+			for _, bad := range []struct{ pin, puk string }{
+				{piv.DefaultPIN, newPUK}, {newPIN, piv.DefaultPUK}, {"12345", newPUK}, {newPIN, newPIN},
+			} {
+				if err := d.Initialize(bad.pin, bad.puk); err == nil {
+					t.Fatalf("Initialize(%q, %q) succeeded", bad.pin, bad.puk)
+				}
+			}
+			wantPUK := 3
+			if tc.fw == fw527 {
+				wantPUK = -1 // firmware before 5.3 cannot tell without spending a try
+			}
+			wantRetries(t, d, 3, wantPUK) // on 5.2.7 Defaults tried the defaults, which were right
+			must(t, "Initialize", d.Initialize(newPIN, newPUK))
+			wantIs(t, "Initialize again", d.Initialize("11112222", "33334444"), piv.ErrAlreadyInitialized)
+			if tc.fw != fw527 {
+				def, err = d.Defaults()
+				must(t, "Defaults", err)
+				if def.Any() {
+					t.Fatalf("initialized card: Defaults = %+v", def)
+				}
+			}
+			if got := mgmAlgorithm(t, env.Cards[i]); tc.mgmAlg != 0 && got != tc.mgmAlg {
+				t.Errorf("management key algorithm %#x, want %#x", got, tc.mgmAlg)
+			}
+
+			// The management key is stored PIN-protected, is not the
+			// default, and authenticates.
+			yk, err := gopiv.Open(env.Readers[i])
+			must(t, "piv-go Open", err)
+			m, err := yk.Metadata(newPIN)
+			must(t, "piv-go Metadata", err)
+			if m.ManagementKey == nil || len(*m.ManagementKey) != 24 || bytes.Equal(*m.ManagementKey, gopiv.DefaultManagementKey) {
+				t.Fatal("no random 24-byte management key in the PIN-protected object")
+			}
+			err = yk.SetManagementKey(gopiv.DefaultManagementKey, gopiv.DefaultManagementKey)
+			if err == nil {
+				t.Fatal("the factory management key still authenticates")
+			}
+			must(t, "stored management key authenticates", yk.SetManagementKey(*m.ManagementKey, *m.ManagementKey))
+			yk.Close()
+
+			opts := hsm.KeyOptions{Algorithm: hsm.AlgECCP256, PINPolicy: hsm.PINPolicyAlways, TouchPolicy: hsm.TouchPolicyAlways}
+			pub, err := d.GenerateKey(newPIN, hsm.SlotSignature, opts)
+			must(t, "GenerateKey", err)
+			att, err := d.Attest(hsm.SlotSignature)
+			must(t, "Attest", err)
+			a, err := keys.VerifyAttestation(att.Leaf, att.Intermediate, roots)
+			must(t, "VerifyAttestation", err)
+			k, _ := keys.FromPublicKey(pub)
+			must(t, "CheckAttested", keys.CheckAttested(a, d.Info().Serial, k))
+			if a.PINPolicy != "always" || a.TouchPolicy != "always" || a.Firmware != tc.fw.String() {
+				t.Errorf("attested %+v", a)
+			}
+			// A real YubiKey's attestation does not chain to the emulator's
+			// CA, nor the emulator's to Yubico's roots.
+			_, err = keys.VerifyAttestation(att.Leaf, att.Intermediate, keys.YubicoRoots())
+			wantIs(t, "VerifyAttestation(YubicoRoots)", err, keys.ErrAttestationChain)
+
+			touches := env.Cards[i].Touches()
+			msg := []byte(`{"signed":{"_type":"root"}}`)
+			sig, err := d.Sign(newPIN, hsm.SlotSignature, msg)
+			must(t, "Sign", err)
+			must(t, "Verify", k.Verify(msg, sig))
+			if env.Cards[i].Touches() != touches+1 {
+				t.Errorf("signing with touch policy always touched %d times", env.Cards[i].Touches()-touches)
+			}
+			_, err = d.Sign(piv.DefaultPIN, hsm.SlotSignature, msg)
+			wantIs(t, "Sign with the factory PIN", err, hsm.ErrDefaultSecret)
+			wantRetries(t, d, 3, wantPUK)
+		})
+	}
+}
+
+// TestGenerateWithoutRoots: a device opened with Yubico's roots (the
+// default) refuses to hand out a key whose attestation does not chain to
+// them.
+func TestGenerateWithoutRoots(t *testing.T) {
+	env, _ := stack(t, 1)
+	d := open(t, env, 0, piv.Options{Rehearsal: true})
+	_, err := d.GenerateKey(piv.DefaultPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256})
+	wantIs(t, "GenerateKey on an emulated card with Yubico's roots", err, keys.ErrAttestationChain)
+}
+
+// TestRefuseDefaults: outside a rehearsal, any factory default left is
+// refused, and nothing is spent or written.
+func TestRefuseDefaults(t *testing.T) {
+	env, roots := stack(t, 1)
+	rehearsal := open(t, env, 0, piv.Options{Roots: roots, Rehearsal: true})
+	prod := open(t, env, 0, piv.Options{Roots: roots})
+	gen := func(pin string) error {
+		_, err := prod.GenerateKey(pin, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256})
+		return err
+	}
+	wantIs(t, "GenerateKey(factory PIN)", gen(piv.DefaultPIN), hsm.ErrDefaultSecret)
+	_, err := prod.Sign(piv.DefaultPIN, hsm.SlotSignature, []byte("x"))
+	wantIs(t, "Sign(factory PIN)", err, hsm.ErrDefaultSecret)
+	wantIs(t, "ChangePIN to the factory PIN", prod.ChangePIN(piv.DefaultPIN, piv.DefaultPIN), hsm.ErrDefaultSecret)
+
+	// PIN changed, PUK and management key still the factory ones.
+	must(t, "ChangePIN", rehearsal.ChangePIN(piv.DefaultPIN, newPIN))
+	wantIs(t, "GenerateKey(PUK and management key default)", gen(newPIN), hsm.ErrDefaultSecret)
+	must(t, "ChangePUK", rehearsal.ChangePUK(piv.DefaultPUK, newPUK))
+	err = gen(newPIN)
+	wantIs(t, "GenerateKey(management key default)", err, hsm.ErrDefaultSecret)
+	if !strings.Contains(err.Error(), "management key true") {
+		t.Errorf("error does not name the management key: %v", err)
+	}
+	wantRetries(t, prod, 3, 3)
+	_, err = prod.PublicKey(hsm.SlotSignature)
+	wantIs(t, "PublicKey", err, hsm.ErrSlotEmpty)
+	// A rehearsal device works with them.
+	_, err = rehearsal.GenerateKey(newPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256})
+	must(t, "GenerateKey in a rehearsal", err)
+}
+
+func initialized(t *testing.T, env *pcsctest.Env, i int, opts piv.Options) *piv.Device {
+	t.Helper()
+	d := open(t, env, i, opts)
+	must(t, "Initialize", d.Initialize(newPIN, newPUK))
+	return d
+}
+
+// TestOccupiedSlot: an occupied slot is refused and its key is unchanged,
+// unless the destructive option is set.
+func TestOccupiedSlot(t *testing.T) {
+	env, roots := stack(t, 1)
+	d := initialized(t, env, 0, piv.Options{Roots: roots})
+	opts := hsm.KeyOptions{Algorithm: hsm.AlgECCP256, PINPolicy: hsm.PINPolicyAlways, TouchPolicy: hsm.TouchPolicyAlways}
+	first, err := d.GenerateKey(newPIN, hsm.Slot(0x83), opts)
+	must(t, "GenerateKey", err)
+	for _, alg := range []hsm.Algorithm{hsm.AlgECCP256, hsm.AlgEd25519} {
+		_, err = d.GenerateKey(newPIN, hsm.Slot(0x83), hsm.KeyOptions{Algorithm: alg})
+		wantIs(t, "GenerateKey in an occupied slot", err, hsm.ErrSlotOccupied)
+	}
+	got, err := d.PublicKey(hsm.Slot(0x83))
+	must(t, "PublicKey", err)
+	if !got.(*ecdsa.PublicKey).Equal(first) {
+		t.Fatal("the key in the occupied slot changed")
+	}
+	att, err := d.Attest(hsm.Slot(0x83))
+	must(t, "Attest", err)
+	if !att.Leaf.PublicKey.(*ecdsa.PublicKey).Equal(first) {
+		t.Fatal("the attested key changed")
+	}
+
+	destroyer := open(t, env, 0, piv.Options{Roots: roots, DestroyExistingKeysIReallyMeanIt: true})
+	second, err := destroyer.GenerateKey(newPIN, hsm.Slot(0x83), opts)
+	must(t, "GenerateKey with DestroyExistingKeysIReallyMeanIt", err)
+	if second.(*ecdsa.PublicKey).Equal(first) {
+		t.Fatal("the key was not replaced")
+	}
+	got, err = d.PublicKey(hsm.Slot(0x83))
+	must(t, "PublicKey", err)
+	if !got.(*ecdsa.PublicKey).Equal(second) {
+		t.Fatal("the slot does not hold the new key")
+	}
+}
+
+// TestYSA202403: a card with firmware 5.4.3 is affected; a root key on it
+// is refused unless overridden.
+func TestYSA202403(t *testing.T) {
+	env, roots := stack(t, 2, fw543, fw571)
+	old := open(t, env, 0, piv.Options{Roots: roots})
+	cur := open(t, env, 1, piv.Options{Roots: roots})
+	if adv := piv.Advisories(old.Info(), hsm.AlgECCP256); len(adv) != 1 || !strings.Contains(adv[0], "YSA-2024-03") {
+		t.Fatalf("Advisories(5.4.3) = %q", adv)
+	}
+	err := piv.CheckRootKey(old.Info(), hsm.AlgECCP256, false)
+	wantIs(t, "CheckRootKey(5.4.3)", err, piv.ErrAffectedFirmware)
+	if !strings.Contains(err.Error(), "5.4.3") {
+		t.Errorf("error does not name the firmware: %v", err)
+	}
+	must(t, "CheckRootKey(5.4.3, override)", piv.CheckRootKey(old.Info(), hsm.AlgECCP256, true))
+	must(t, "CheckRootKey(5.7.1)", piv.CheckRootKey(cur.Info(), hsm.AlgECCP256, false))
+	if adv := piv.Advisories(cur.Info(), hsm.AlgECCP256); len(adv) != 0 {
+		t.Fatalf("Advisories(5.7.1) = %q", adv)
+	}
+}
+
+// TestList: every card is listed with its serial, firmware, form factor
+// and reader; OpenAll opens them all.
+func TestList(t *testing.T) {
+	ca, _ := pivemu.NewCA()
+	env := pcsctest.Start(t, 2,
+		pivemu.Config{CA: ca, Version: fw543, FormFactor: pivemu.FormFactorUSBCNano},
+		pivemu.Config{CA: ca})
+	cards, err := piv.ListCards()
+	must(t, "ListCards", err)
+	if len(cards) != 2 {
+		t.Fatalf("ListCards = %+v", cards)
+	}
+	want := map[uint32]piv.Card{
+		env.Cards[0].Serial(): {Info: hsm.Info{Kind: "yubikey", Serial: env.Cards[0].Serial(), Firmware: "5.4.3", FormFactor: "USB-C nano"}, Reader: env.Readers[0]},
+		env.Cards[1].Serial(): {Info: hsm.Info{Kind: "yubikey", Serial: env.Cards[1].Serial(), Firmware: "5.7.1", FormFactor: "USB-A keychain"}, Reader: env.Readers[1]},
+	}
+	for _, c := range cards {
+		if c != want[c.Serial] {
+			t.Errorf("card %+v, want %+v", c, want[c.Serial])
+		}
+	}
+	infos, err := piv.List()
+	must(t, "List", err)
+	if len(infos) != 2 || infos[0].Serial > infos[1].Serial {
+		t.Errorf("List = %+v", infos)
+	}
+	ds, err := piv.OpenAll(piv.Options{})
+	must(t, "OpenAll", err)
+	if len(ds) != 2 || ds[0].Info() != infos[0] || ds[1].Info() != infos[1] {
+		t.Errorf("OpenAll opened %d devices", len(ds))
+	}
+	_, err = piv.Open(12345, piv.Options{})
+	wantIs(t, "Open(absent serial)", err, hsm.ErrNoDevice)
+}
+
+// probeAPDUs is how many commands the backend sends (SELECT, GET VERSION,
+// GET SERIAL with its own PC/SC client) before piv.Open's SELECT.
+const probeAPDUs = 3
+
+// TestCardPulledMidSigning pulls the card after each command of a
+// signature in turn: every failure says the card is gone, and once it is
+// back the key, the PIN tries and signing are as before.
+//
+// A pull between the backend's check and piv.Open's SELECT is done last:
+// piv-go v2.6.0 then leaks its exclusive connection, which keeps a vpcd
+// reader (unlike a YubiKey's own reader, which disappears with the key)
+// locked for the rest of the process.
+func TestCardPulledMidSigning(t *testing.T) {
+	env, roots := stack(t, 1)
+	d := initialized(t, env, 0, piv.Options{Roots: roots})
+	pub, err := d.GenerateKey(newPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256})
+	must(t, "GenerateKey", err)
+	k, _ := keys.FromPublicKey(pub)
+	msg := []byte("stable v7")
+	pull := func(n int) error {
+		env.Cards[0].RemoveAfter(n)
+		sig, err := d.Sign(newPIN, hsm.SlotSignature, msg)
+		if err == nil {
+			env.Cards[0].RemoveAfter(0)
+			must(t, "Verify", k.Verify(msg, sig))
+			return nil
+		}
+		if !errors.Is(err, hsm.ErrNoDevice) || !strings.Contains(err.Error(), "plug it in and try again") {
+			t.Fatalf("pulled after %d commands: %v, want ErrNoDevice saying what to do", n, err)
+		}
+		if sig != nil {
+			t.Fatal("a failed Sign returned a signature")
+		}
+		t.Logf("pulled after %d commands: %v", n, err)
+		if err := env.WaitRemoved(t, 0); !errors.Is(err, pivemu.ErrRemoved) {
+			t.Fatalf("card left with %v", err)
+		}
+		return err
+	}
+	failed := 0
+	for n := 1; n < 20; n++ {
+		if n == probeAPDUs {
+			continue
+		}
+		if pull(n) == nil {
+			break // the signature needed fewer than n commands
+		}
+		failed++
+		env.Insert(t, 0)
+		wantRetries(t, d, 3, 3)
+		got, err := d.PublicKey(hsm.SlotSignature)
+		must(t, "PublicKey after reinsertion", err)
+		if !got.(*ecdsa.PublicKey).Equal(pub) {
+			t.Fatal("the key changed")
+		}
+	}
+	if failed < 6 {
+		t.Errorf("only %d pulls failed a signature", failed)
+	}
+	if pull(probeAPDUs) == nil {
+		t.Fatal("a pull before piv.Open's SELECT did not fail")
+	}
+}
+
+// TestWrongCard: a different card in the device's reader is refused and
+// named; the device is found again in another reader.
+func TestWrongCard(t *testing.T) {
+	env, roots := stack(t, 2)
+	d := initialized(t, env, 0, piv.Options{Roots: roots})
+	pub, err := d.GenerateKey(newPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256})
+	must(t, "GenerateKey", err)
+
+	env.Remove(t, 0)
+	_, err = d.Sign(newPIN, hsm.SlotSignature, []byte("x"))
+	wantIs(t, "Sign with the card out", err, hsm.ErrNoDevice)
+
+	// Another card (serial 11223344) goes into reader 0.
+	other, err := pivemu.NewCard(pivemu.Config{Serial: 11223344})
+	must(t, "NewCard", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- other.Serve(ctx, env.Addrs[0]) }()
+	waitCard(t, env.Readers[0], 11223344)
+	_, err = d.Sign(newPIN, hsm.SlotSignature, []byte("x"))
+	var wrong *piv.WrongDeviceError
+	if !errors.As(err, &wrong) || wrong.Got != 11223344 || wrong.Want != env.Cards[0].Serial() || !errors.Is(err, hsm.ErrNoDevice) {
+		t.Fatalf("Sign with a wrong card in the reader: %v", err)
+	}
+	for _, f := range []func() error{
+		func() error { _, _, err := d.Retries(); return err },
+		func() error { _, err := d.Defaults(); return err },
+		func() error { return d.VerifyPIN(newPIN) },
+	} {
+		if err := f(); !errors.As(err, &wrong) {
+			t.Fatalf("with a wrong card in the reader: %v", err)
+		}
+	}
+	if other.Touches() != 0 {
+		t.Fatal("the wrong card was used")
+	}
+	cancel()
+	<-done
+
+	// The device turns up in reader 1 (where card 1 was).
+	env.Remove(t, 1)
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- env.Cards[0].Serve(ctx, env.Addrs[1]) }()
+	waitCard(t, env.Readers[1], env.Cards[0].Serial())
+	sig, err := d.Sign(newPIN, hsm.SlotSignature, []byte("x"))
+	must(t, "Sign in another reader", err)
+	k, _ := keys.FromPublicKey(pub)
+	must(t, "Verify", k.Verify([]byte("x"), sig))
+	if d.Reader() != env.Readers[1] {
+		t.Errorf("Reader() = %q, want %q", d.Reader(), env.Readers[1])
+	}
+	cancel()
+	<-done
+}
+
+func waitCard(t *testing.T, reader string, serial uint32) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cards, err := piv.ListCards()
+		for _, c := range cards {
+			if c.Reader == reader && c.Serial == serial {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("card %d not in %s: %v", serial, reader, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPINOneTryLeft: the tries left are reported at every step down to
+// blocked, and the PUK brings the PIN back.
+func TestPINOneTryLeft(t *testing.T) {
+	env, roots := stack(t, 1)
+	d := initialized(t, env, 0, piv.Options{Roots: roots})
+	_, err := d.GenerateKey(newPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256})
+	must(t, "GenerateKey", err)
+	if err := d.VerifyPIN("11111111"); !errors.As(err, new(*hsm.AuthError)) {
+		t.Fatalf("first wrong PIN: %v", err)
+	}
+	wantRetries(t, d, 2, 3)
+	_, err = d.Sign("22222222", hsm.SlotSignature, []byte("x"))
+	var ae *hsm.AuthError
+	if !errors.As(err, &ae) || ae.What != "PIN" || ae.Retries != 1 || errors.Is(err, hsm.ErrBlocked) {
+		t.Fatalf("second wrong PIN: %v", err)
+	}
+	if want := fmt.Sprintf("yubikey %d: wrong PIN, 1 tries left", d.Info().Serial); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	wantRetries(t, d, 1, 3)
+	_, err = d.Sign("33333333", hsm.SlotSignature, []byte("x"))
+	wantIs(t, "third wrong PIN", err, hsm.ErrBlocked)
+	_, err = d.Sign(newPIN, hsm.SlotSignature, []byte("x"))
+	wantIs(t, "right PIN when blocked", err, hsm.ErrBlocked)
+	wantRetries(t, d, 0, 3)
+	must(t, "Unblock", d.Unblock(newPUK, "13572468"))
+	_, err = d.Sign("13572468", hsm.SlotSignature, []byte("x"))
+	must(t, "Sign after Unblock", err)
+}
