@@ -69,6 +69,10 @@ func socketDir() (string, error) {
 	sockMu.Lock()
 	defer sockMu.Unlock()
 	if sockDir != "" {
+		// stop removed it; the path must stay the same.
+		if err := os.MkdirAll(sockDir, 0o700); err != nil {
+			return "", fmt.Errorf("making pcscd socket directory: %w", err)
+		}
 		return sockDir, nil
 	}
 	d, err := os.MkdirTemp("", "pcsctest-run-")
@@ -490,6 +494,7 @@ func (e *Env) stop() {
 			<-waited
 		}
 	}
+	os.Remove(filepath.Dir(e.Socket)) // empty once pcscd has exited
 	for _, l := range r.locks {
 		l.Close() // the file stays: removing it would race with other lockers
 	}
