@@ -6,9 +6,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -543,3 +548,92 @@ func TestPINOneTryLeft(t *testing.T) {
 	_, err = d.Sign("13572468", hsm.SlotSignature, []byte("x"))
 	must(t, "Sign after Unblock", err)
 }
+
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is missing: %s", name, pcsctest.InstallHint)
+	}
+	return p
+}
+
+// run runs an independent PIV client against the private pcscd. The PINs
+// on its command line are the throwaway PINs of an emulated card.
+func run(t *testing.T, env *pcsctest.Env, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(tool(t, name), args...)
+	cmd.Env = env.Environ()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestIndependentClients: yubico-piv-tool and OpenSC see the key the
+// backend generated, its certificate and the new PIN, and OpenSC's
+// PKCS#11 module signs with it.
+func TestIndependentClients(t *testing.T) {
+	env, roots := stack(t, 1)
+	d := initialized(t, env, 0, piv.Options{Roots: roots})
+	opts := hsm.KeyOptions{Algorithm: hsm.AlgECCP256, PINPolicy: hsm.PINPolicyAlways, TouchPolicy: hsm.TouchPolicyAlways}
+	pub, err := d.GenerateKey(newPIN, hsm.SlotSignature, opts)
+	must(t, "GenerateKey", err)
+	k, _ := keys.FromPublicKey(pub)
+	reader := env.Readers[0]
+
+	out, err := run(t, env, "yubico-piv-tool", "-r", reader, "-a", "status")
+	if err != nil {
+		t.Fatalf("yubico-piv-tool status: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "Slot 9c") || !strings.Contains(out, fmt.Sprintf("Serial Number:\t%d", d.Info().Serial)) {
+		t.Fatalf("yubico-piv-tool status does not show slot 9c of serial %d:\n%s", d.Info().Serial, out)
+	}
+	t.Logf("yubico-piv-tool -a status:\n%s", out)
+
+	out, err = run(t, env, "yubico-piv-tool", "-r", reader, "-a", "read-certificate", "-s", "9c")
+	if err != nil {
+		t.Fatalf("yubico-piv-tool read-certificate: %v\n%s", err, out)
+	}
+	block, _ := pem.Decode([]byte(out[strings.Index(out, "-----BEGIN"):]))
+	if block == nil {
+		t.Fatalf("read-certificate printed no PEM:\n%s", out)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	must(t, "parsing the certificate", err)
+	if !cert.PublicKey.(*ecdsa.PublicKey).Equal(pub) {
+		t.Fatal("yubico-piv-tool reads another key in slot 9c")
+	}
+
+	out, err = run(t, env, "yubico-piv-tool", "-r", reader, "-a", "verify-pin", "-P", newPIN)
+	if err != nil || !strings.Contains(out, "Successfully verified PIN") {
+		t.Fatalf("yubico-piv-tool verify-pin with the new PIN: %v\n%s", err, out)
+	}
+	out, err = run(t, env, "yubico-piv-tool", "-r", reader, "-a", "verify-pin", "-P", piv.DefaultPIN)
+	if err == nil {
+		t.Fatalf("yubico-piv-tool verify-pin with the factory PIN succeeded:\n%s", out)
+	}
+	wantRetries(t, d, 2, 3) // the backend sees the try yubico-piv-tool spent
+	must(t, "VerifyPIN", d.VerifyPIN(newPIN))
+
+	// OpenSC's PKCS#11 module: slot 9c is key id 02.
+	msg := []byte(`{"signed":{"_type":"targets","version":1}}`)
+	digest := sha256.Sum256(msg)
+	dir := t.TempDir()
+	in, sigPath := filepath.Join(dir, "digest"), filepath.Join(dir, "sig")
+	must(t, "writing digest", os.WriteFile(in, digest[:], 0o600))
+	touches := env.Cards[0].Touches()
+	out, err = run(t, env, "pkcs11-tool", "--module", openscModule, "--login", "--pin", newPIN,
+		"--sign", "-m", "ECDSA", "--id", "02", "--signature-format", "openssl",
+		"--input-file", in, "--output-file", sigPath)
+	if err != nil {
+		t.Fatalf("pkcs11-tool --sign: %v\n%s", err, out)
+	}
+	sig, err := os.ReadFile(sigPath)
+	must(t, "reading the signature", err)
+	must(t, "verifying OpenSC's signature", k.Verify(msg, sig))
+	if env.Cards[0].Touches() <= touches {
+		t.Error("OpenSC signed without a touch")
+	}
+	wantRetries(t, d, 3, 3)
+}
+
+const openscModule = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
