@@ -637,3 +637,17 @@ func TestIndependentClients(t *testing.T) {
 }
 
 const openscModule = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+
+// TestWithoutCgo builds and tests the package with CGO_ENABLED=0, as the
+// auditor's verifier is built: it compiles, vets, and says that PIV support
+// is not compiled in (TestNotCompiled).
+func TestWithoutCgo(t *testing.T) {
+	for _, args := range [][]string{{"vet", "."}, {"test", "-count=1", "-run", "TestNotCompiled|TestAdvisories|TestParse", "."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("CGO_ENABLED=0 go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
