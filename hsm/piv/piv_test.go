@@ -651,3 +651,46 @@ func TestWithoutCgo(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSign measures one signature through the whole stack: the
+// backend's card check, piv.Open, GET METADATA, VERIFY and GENERAL
+// AUTHENTICATE, over pcscd and vpcd to the emulator.
+func BenchmarkSign(b *testing.B) {
+	ca, _ := pivemu.NewCA()
+	env := pcsctest.Start(b, 1, pivemu.Config{CA: ca})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	d, err := piv.Open(env.Cards[0].Serial(), piv.Options{Roots: roots})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Initialize(newPIN, newPUK); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.GenerateKey(newPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256}); err != nil {
+		b.Fatal(err)
+	}
+	msg := []byte("benchmark")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := d.Sign(newPIN, hsm.SlotSignature, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRetries measures the backend's own PC/SC client: card check
+// and two GET METADATA.
+func BenchmarkRetries(b *testing.B) {
+	env := pcsctest.Start(b, 1)
+	d, err := piv.Open(env.Cards[0].Serial(), piv.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := d.Retries(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
