@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/templates"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -216,7 +217,7 @@ func (b *Bootstrap) run(out *Output, tr *Transcript) (*BootstrapResult, error) {
 	}
 
 	targets := tuf.NewTargets(1, b.Now.AddDate(0, 0, c.ExpiresDays.Targets))
-	targets.Signed.AddDelegation(DelegationFor("stable", roleKeys["stable"], c.Stable.Threshold, c.TargetPaths), roleKeys["stable"]...)
+	targets.Signed.AddDelegation(DelegationFor("stable", roleKeys["stable"], c.Stable.Threshold, stableset.StablePaths(c.TargetPaths)), roleKeys["stable"]...)
 	unstable := c.Online["unstable"]
 	targets.Signed.AddDelegation(DelegationFor("unstable", unstable.Keys, unstable.Threshold, c.TargetPaths), unstable.Keys...)
 

@@ -21,6 +21,7 @@ type fixture struct {
 	devices map[uint32]hsm.Device
 	ca      *soft.CA
 	pins    PINSource
+	repo    *simRepo
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -44,6 +45,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.cfg = demoConfig(repo.online())
+	f.repo = repo
 	f.pins = func(hsm.Info) (string, error) { return soft.DefaultPIN, nil }
 	return f
 }

@@ -1,19 +1,21 @@
 package ceremony
 
 import (
+	"bytes"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math/big"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/hsm/soft"
 	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -43,7 +45,9 @@ type DemoResult struct {
 	Stable, UnstableOnly, Attacked []string
 	// Content maps every target path to the bytes a client must receive.
 	Content map[string][]byte
-	Report  *tuf.Report
+	// StablePages lists the index pages stable signed.
+	StablePages []string
+	Report      *tuf.Report
 }
 
 // demoSerials are the soft devices' serial numbers.
@@ -111,44 +115,107 @@ func (d *Demo) Run() (*DemoResult, error) {
 	say("   transcript digest: %s", keys.HexGroups(boot.Transcript[:]))
 
 	say("")
-	say("== 3. Stable signing: files uploaded at least 90 days ago")
+	say("== 3. Stable signing: the repository's export, the policy (files at least 90 days old), the diff, the approval")
 	res := &DemoResult{Dir: d.Out, Content: map[string][]byte{}}
-	all := map[string]tuf.TargetFile{}
-	stableFiles := map[string]tuf.TargetFile{}
-	for _, f := range demoFiles {
-		c := f.content()
-		p := f.targetPath()
-		tf := tuf.TargetFile{Length: int64(len(c)), Hashes: map[string]string{"sha256": sha256Hex(c)}}
-		all[p] = tf
-		res.Content[p] = c
-		if err := out.WriteFile(path.Join("targets", targetFileName(p, sha256Hex(c))), c); err != nil {
-			return nil, err
-		}
-		if f.Age >= 90*day {
-			stableFiles[p] = tf
-			res.Stable = append(res.Stable, p)
-		} else {
-			res.UnstableOnly = append(res.UnstableOnly, p)
-		}
-	}
-	sess := &session{devices: devices, pin: pinSource, pins: map[uint32]string{}}
-	stableSigners, err := sess.signers(RoleSpec{Threshold: cfg.Stable.Threshold, Keys: cfg.Stable.Keys[:cfg.Stable.Threshold]})
+	exportPath := out.Path("repository", "export.jsonl")
+	records, err := writeDemoExport(exportPath, d.Now)
 	if err != nil {
 		return nil, err
 	}
-	stable := tuf.NewTargets(2, d.Now.AddDate(0, 0, cfg.ExpiresDays.Stable))
-	for p, tf := range stableFiles {
-		stable.Signed.Targets[p] = tf
+	ss := &StableSigning{
+		Root: boot.Root, Published: out.Path("ceremony", "bootstrap"), Export: exportPath,
+		Policy: stableset.DefaultPolicy(), Devices: devices, PIN: pinSource, Now: d.Now, Show: d.Show, Version: d.Version,
 	}
-	if err := stable.Sign(stableSigners...); err != nil {
-		return nil, fmt.Errorf("signing stable: %w", err)
+	diff, err := ss.Diff()
+	if err != nil {
+		return nil, fmt.Errorf("computing the diff: %w", err)
 	}
-	say("   stable v2 lists %d files, signed by %d of %d stable keys", len(stableFiles), len(stableSigners), len(cfg.Stable.Keys))
+	if d.Show != nil {
+		if err := diff.WriteText(d.Show); err != nil {
+			return nil, err
+		}
+	}
+	approve := diff.Digest
+	diff.Close()
+	say("   The keyholders compare this digest on every screen and approve it:")
+	say("   %s", approve)
+	stableRes, err := ss.Sign(approve, out.Path("ceremony", "stable-1"))
+	if err != nil {
+		return nil, fmt.Errorf("stable signing: %w", err)
+	}
+	say("   stable v%d signed by %d stable keys; %d bins signed by a ceremony key that no longer exists", stableRes.StableVersion, len(stableRes.Signers), len(stableRes.Meta)-1)
 
 	say("")
-	say("== 4. The repository side (simulated): unstable, snapshot, timestamp")
-	// The attacker holds the online key and swaps a mature file.
+	say("== 4. The repository side (simulated): publish stable, sign unstable, snapshot, timestamp")
+	all := map[string]tuf.TargetFile{}
+	byProject := map[string][]stableset.PageFile{}
+	for i := range records {
+		r := &records[i]
+		c := demoContent[r.Path]
+		tf := tuf.TargetFile{Length: int64(len(c)), Hashes: map[string]string{"sha256": sha256Hex(c)}}
+		all[r.Path] = tf
+		res.Content[r.Path] = c
+		if err := out.WriteFile(path.Join("targets", targetFileName(r.Path, sha256Hex(c))), c); err != nil {
+			return nil, err
+		}
+		pf, err := stableset.NewPageFile(r, "")
+		if err != nil {
+			return nil, err
+		}
+		byProject[r.Project] = append(byProject[r.Project], pf)
+	}
+	err = stableRes.Diff.Entries(func(e *stableset.DiffEntry) error {
+		switch e.Category {
+		case stableset.Added, stableset.Unchanged:
+			res.Stable = append(res.Stable, e.Path)
+		case stableset.Held:
+			res.UnstableOnly = append(res.UnstableOnly, e.Path)
+		}
+		return nil
+	})
+	stableRes.Diff.Close()
+	if err != nil {
+		return nil, err
+	}
 	sort.Strings(res.Stable)
+	sort.Strings(res.UnstableOnly)
+	// The stable index pages, published as the ceremony wrote them.
+	stablePages, err := extractPages(filepath.Join(out.Path("ceremony", "stable-1"), "stable", "pages"))
+	if err != nil {
+		return nil, err
+	}
+	for p, b := range stablePages {
+		res.Content[p] = b
+		res.StablePages = append(res.StablePages, p)
+		if err := out.WriteFile(path.Join("targets", targetFileName(p, sha256Hex(b))), b); err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(res.StablePages)
+	// The repository's own pages list every file, young ones included;
+	// for projects with stable files a client sees stable's page instead.
+	for project, files := range byProject {
+		html, js, err := stableset.RenderProjectPages(project, files)
+		if err != nil {
+			return nil, err
+		}
+		hp, jp := stableset.PagePaths(project)
+		for p, b := range map[string][]byte{hp: html, jp: js} {
+			all[p] = tuf.TargetFile{Length: int64(len(b)), Hashes: map[string]string{"sha256": sha256Hex(b)}}
+			sp, stable := stablePages[p]
+			if !stable {
+				res.Content[p] = b
+				res.UnstableOnly = append(res.UnstableOnly, p)
+			}
+			if stable && bytes.Equal(sp, b) {
+				continue // the same page, already published under its hash
+			}
+			if err := out.WriteFile(path.Join("targets", targetFileName(p, sha256Hex(b))), b); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// The attacker holds the online key and swaps a mature file.
 	victim := res.Stable[0]
 	evil := []byte("malicious replacement of " + path.Base(victim) + "\n")
 	all[victim] = tuf.TargetFile{Length: int64(len(evil)), Hashes: map[string]string{"sha256": sha256Hex(evil)}}
@@ -156,22 +223,25 @@ func (d *Demo) Run() (*DemoResult, error) {
 		return nil, err
 	}
 	res.Attacked = []string{victim}
-	say("   unstable lists %d files; it swaps %s for a malicious file, as an attacker with the online key would", len(all), path.Base(victim))
+	say("   unstable lists %d targets; it swaps %s for a malicious file, as an attacker with the online key would", len(all), path.Base(victim))
 	unstable, err := repo.signUnstable(1, all)
 	if err != nil {
 		return nil, err
 	}
 	files := map[string]publishedMeta{}
-	for name, m := range map[string]interface{ MarshalFile() ([]byte, error) }{"targets.json": boot.Targets, "stable.json": stable, "unstable.json": unstable} {
+	for name, m := range map[string]interface{ MarshalFile() ([]byte, error) }{"targets.json": boot.Targets, "unstable.json": unstable} {
 		data, err := m.MarshalFile()
 		if err != nil {
 			return nil, err
 		}
-		v := int64(1)
-		if name == "stable.json" {
-			v = stable.Signed.Version
+		files[name] = publishedMeta{version: 1, data: data}
+	}
+	for _, m := range stableRes.Meta {
+		data, err := os.ReadFile(filepath.Join(out.Path("ceremony", "stable-1"), "stable", m.File))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s from the media: %w", m.File, err)
 		}
-		files[name] = publishedMeta{version: v, data: data}
+		files[m.Name] = publishedMeta{version: m.Version, data: data}
 	}
 	rootData, err := boot.Root.MarshalFile()
 	if err != nil {
@@ -231,8 +301,3 @@ func randomDigits(n int) string {
 	}
 	return string(b)
 }
-
-var (
-	_ = hex.EncodeToString
-	_ *x509.CertPool
-)

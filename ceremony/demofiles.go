@@ -1,13 +1,20 @@
 package ceremony
 
 import (
+	"archive/tar"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/blake2b"
+
+	"github.com/keyceremony/keyceremony/stableset"
 )
 
 // demoFile is one distribution file of the demo's built-in repository.
@@ -48,6 +55,93 @@ func (f demoFile) targetPath() string {
 	sum := blake2b.Sum256(f.content())
 	h := hex.EncodeToString(sum[:])
 	return fmt.Sprintf("packages/%s/%s/%s/%s", h[0:2], h[2:4], h[4:], f.Filename)
+}
+
+// demoContent maps each demo file's target path to its bytes.
+var demoContent = func() map[string][]byte {
+	m := map[string][]byte{}
+	for _, f := range demoFiles {
+		m[f.targetPath()] = f.content()
+	}
+	return m
+}()
+
+// writeDemoExport writes the repository export of the demo files, as the
+// repository would produce it, and returns its records.
+func writeDemoExport(file string, now time.Time) ([]stableset.Record, error) {
+	now = now.UTC().Truncate(time.Second)
+	recs := make([]stableset.Record, 0, len(demoFiles))
+	for _, f := range demoFiles {
+		c := f.content()
+		r := stableset.Record{
+			Path: f.targetPath(), Project: f.Project, Version: f.Version, Filename: f.Filename,
+			Length: int64(len(c)), SHA256: sha256.Sum256(c), BLAKE2b256: blake2b.Sum256(c),
+			UploadTime: now.Add(-f.Age), RequiresPython: f.RequiresPython,
+			Yanked: f.Yanked != "", YankedReason: f.Yanked,
+		}
+		if strings.HasSuffix(f.Filename, ".whl") {
+			r.CoreMetadataSHA256 = sha256.Sum256([]byte("Metadata-Version: 2.1\nName: " + f.Project + "\n"))
+			r.HasCoreMetadata = true
+		}
+		recs = append(recs, r)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Path < recs[j].Path })
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return nil, err
+	}
+	fh, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	w, err := stableset.NewExportWriter(fh, stableset.Header{Format: stableset.FormatName, Version: stableset.FormatVersion, Repository: "demo", Generated: now})
+	if err != nil {
+		return nil, err
+	}
+	for i := range recs {
+		if err := w.Write(&recs[i]); err != nil {
+			return nil, fmt.Errorf("writing the demo export: %w", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return recs, fh.Sync()
+}
+
+// extractPages reads the index pages a stable signing wrote (tar files of
+// target path -> page) into memory.
+func extractPages(dir string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	tars, err := filepath.Glob(filepath.Join(dir, "*.tar"))
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tars {
+		f, err := os.Open(t)
+		if err != nil {
+			return nil, err
+		}
+		tr := tar.NewReader(f)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("%s: %w", t, err)
+			}
+			b, err := io.ReadAll(io.LimitReader(tr, 64<<20))
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("%s: %w", t, err)
+			}
+			out[h.Name] = b
+		}
+		f.Close()
+	}
+	return out, nil
 }
 
 func sha256Hex(b []byte) string {

@@ -1,0 +1,488 @@
+package ceremony
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// Errors of stable signing; check them with errors.Is.
+var (
+	ErrNoTrustedTargets = errors.New("no targets metadata that the trusted root signs")
+	ErrTooFewSigners    = errors.New("fewer stable keys present than the threshold")
+)
+
+// StableSigning is one stable-signing ceremony: the repository export is
+// compared with the published stable set under the policy, the people in
+// the room review the diff and approve its digest, and the stable
+// keyholders sign.
+type StableSigning struct {
+	// Root is the root the ceremony trusts (from the bootstrap media,
+	// compared out of band). The root chain and targets in Published are
+	// verified from it.
+	Root *tuf.Metadata[tuf.Root]
+	// Published holds the currently published metadata: metadata/ with
+	// N.root.json, N.targets.json, N.stable.json, the bins, and ledger/.
+	Published string
+	// Export is the repository export file.
+	Export string
+	Policy *stableset.Policy
+	// Accept lists changed paths whose new content is accepted, one by
+	// one; every other changed path keeps its stable entry.
+	Accept  []string
+	Devices map[uint32]hsm.Device
+	PIN     PINSource
+	Now     time.Time
+	Show    io.Writer
+	Version string
+	TempDir string
+}
+
+// StableResult is what a stable signing produced.
+type StableResult struct {
+	Dir string
+	// Diff stays readable until the caller closes it.
+	Diff          *stableset.Diff
+	StableVersion int64
+	Meta          []stableset.MetaEntry
+	Signers       []string
+	Transcript    [32]byte
+}
+
+// trustedTargets walks the root chain in dir from the trusted root and
+// returns the newest targets metadata the final root's targets role signs.
+func trustedTargets(trusted *tuf.Metadata[tuf.Root], dir string) (*tuf.Metadata[tuf.Root], *tuf.Metadata[tuf.Targets], error) {
+	root := trusted
+	for {
+		name := filepath.Join(dir, fmt.Sprintf("%d.root.json", root.Signed.Version+1))
+		data, err := os.ReadFile(name)
+		if errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		next, err := tuf.Load[tuf.Root](data, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		msg, err := next.SignedBytes()
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := root.Signed.VerifyRole(tuf.RoleRoot, msg, next.Signatures); err != nil {
+			return nil, nil, fmt.Errorf("%s: signed by the previous root: %w", name, err)
+		}
+		if err := next.Signed.VerifyRole(tuf.RoleRoot, msg, next.Signatures); err != nil {
+			return nil, nil, fmt.Errorf("%s: signed by itself: %w", name, err)
+		}
+		if next.Signed.Version != root.Signed.Version+1 {
+			return nil, nil, fmt.Errorf("%s holds version %d: %w", name, next.Signed.Version, tuf.ErrVersion)
+		}
+		root = next
+	}
+	best := int64(0)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading published metadata: %w", err)
+	}
+	for _, e := range ents {
+		if v, ok := strings.CutSuffix(e.Name(), ".targets.json"); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > best && strconv.FormatInt(n, 10) == v {
+				best = n
+			}
+		}
+	}
+	if best == 0 {
+		return nil, nil, fmt.Errorf("%s: %w", dir, ErrNoTrustedTargets)
+	}
+	name := filepath.Join(dir, fmt.Sprintf("%d.targets.json", best))
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := tuf.Load[tuf.Targets](data, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg, err := t.SignedBytes()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := root.Signed.VerifyRole(tuf.RoleTargets, msg, t.Signatures); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w: %w", name, ErrNoTrustedTargets, err)
+	}
+	if _, ok := t.Signed.Delegation(stableset.StableRole); !ok {
+		return nil, nil, fmt.Errorf("%s delegates to no stable role: %w", name, ErrNoTrustedTargets)
+	}
+	return root, t, nil
+}
+
+func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.Targets], error) {
+	_, targets, err := trustedTargets(s.Root, filepath.Join(s.Published, "metadata"))
+	if err != nil {
+		return stableset.Config{}, nil, nil, err
+	}
+	d, _ := targets.Signed.Delegation(stableset.StableRole)
+	f, err := os.Open(s.Export)
+	if err != nil {
+		return stableset.Config{}, nil, nil, fmt.Errorf("opening the export: %w", err)
+	}
+	accept := map[string]bool{}
+	for _, p := range s.Accept {
+		accept[p] = true
+	}
+	pol := s.Policy
+	if pol == nil {
+		pol = stableset.DefaultPolicy()
+	}
+	return stableset.Config{
+		Export: f, ExportName: s.Export, Published: s.Published,
+		StableDelegation: d, StableKeys: targets.Signed.Delegations.Keys,
+		Eligible: stableset.PolicyEligible(pol), Accept: accept, TempDir: s.TempDir,
+	}, f, targets, nil
+}
+
+// Diff computes the diff without signing anything. The caller closes it.
+func (s *StableSigning) Diff() (*stableset.Diff, error) {
+	cfg, f, _, err := s.config()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return stableset.ComputeDiff(cfg)
+}
+
+// stableSigners finds, on the connected devices, the keys the stable
+// delegation names, and returns signers for all of them. Fewer than the
+// threshold is ErrTooFewSigners.
+func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
+	want := map[string]bool{}
+	for _, id := range d.KeyIDs {
+		want[id] = true
+	}
+	serials := make([]uint32, 0, len(sess.devices))
+	for s := range sess.devices {
+		serials = append(serials, s)
+	}
+	sort.Slice(serials, func(i, j int) bool { return serials[i] < serials[j] })
+	var out []keys.Signer
+	for _, serial := range serials {
+		dev := sess.devices[serial]
+		for slot := hsm.Slot(0x80); slot <= 0x9e; slot++ {
+			if !slot.Valid() {
+				continue
+			}
+			pub, err := dev.PublicKey(slot)
+			if err != nil {
+				continue
+			}
+			k, err := keys.FromPublicKey(pub)
+			if err != nil || !want[k.ID()] {
+				continue
+			}
+			sg, err := sess.signer(serial, slot)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sg)
+			delete(want, k.ID())
+		}
+	}
+	if len(out) < d.Threshold {
+		return nil, fmt.Errorf("%d of %d stable keys present: %w", len(out), d.Threshold, ErrTooFewSigners)
+	}
+	return out, nil
+}
+
+// Sign runs the ceremony: nothing is signed unless approve equals the
+// digest of the diff. outDir (new) receives stable/ (metadata, ledger,
+// pages, snapshot fragment), signed-diff.json, diff.txt, diff.canonical
+// and transcript.jsonl; it appears only when everything succeeded and was
+// read back and verified.
+func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
+	out, err := NewOutput(outDir)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Abort()
+	var tbuf bytes.Buffer
+	tr := NewTranscript(&tbuf, s.Show, func() time.Time { return s.Now })
+	if err := tr.Record("stable signing started", map[string]any{"tool_version": s.Version, "export": filepath.Base(s.Export)}); err != nil {
+		return nil, err
+	}
+	cfg, f, targets, err := s.config()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	deleg, _ := targets.Signed.Delegation(stableset.StableRole)
+	sess := &session{devices: s.Devices, pin: s.PIN, pins: map[uint32]string{}}
+	signers, err := stableSigners(sess, deleg)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(signers))
+	for i, sg := range signers {
+		ids[i] = sg.Key().ID()
+	}
+	diff, err := stableset.ComputeDiff(cfg)
+	if err != nil {
+		return nil, err
+	}
+	kept := false
+	defer func() {
+		if !kept {
+			diff.Close()
+		}
+	}()
+	res, err := diff.Sign(stableset.SignParams{Approve: approve, Signers: signers, Now: s.Now, OutDir: out.Path("stable")})
+	if err != nil {
+		return nil, err
+	}
+	if err := tr.Record("diff approved and stable signed", map[string]any{
+		"diff_digest": diff.Digest, "stable_version": res.StableVersion, "signers": ids,
+		"ceremony_key": res.CeremonyKey.ID(), "bins": res.Layout.NumBins(),
+		"added": diff.Summary.Added, "held": diff.Summary.Held, "removed": diff.Summary.Removed,
+		"changed": diff.Summary.Changed, "unchanged": diff.Summary.Unchanged,
+	}); err != nil {
+		return nil, err
+	}
+	// The diff, for people and for auditors who recompute its digest.
+	var text, canon bytes.Buffer
+	if err := diff.WriteText(&text); err != nil {
+		return nil, err
+	}
+	if err := diff.WriteCanonical(&canon); err != nil {
+		return nil, err
+	}
+	for name, b := range map[string][]byte{"diff.txt": text.Bytes(), "diff.canonical": canon.Bytes()} {
+		if err := out.WriteFile(name, b); err != nil {
+			return nil, err
+		}
+	}
+	st, err := s.statement(diff)
+	if err != nil {
+		return nil, err
+	}
+	env, err := stableset.SignDiff(st, signers)
+	if err != nil {
+		return nil, fmt.Errorf("signing the diff: %w", err)
+	}
+	envBytes, err := stableset.MarshalSignedDiff(env)
+	if err != nil {
+		return nil, err
+	}
+	if err := out.WriteFile("signed-diff.json", envBytes); err != nil {
+		return nil, err
+	}
+	if err := tr.Record("signed diff written", map[string]any{"diff_sha256": hex.EncodeToString(st.DiffSHA256[:])}); err != nil {
+		return nil, err
+	}
+	if err := tr.Record("stable signing finished", nil); err != nil {
+		return nil, err
+	}
+	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
+		return nil, err
+	}
+	if err := out.Commit(); err != nil {
+		return nil, err
+	}
+	// Read everything back from the media and verify it.
+	if err := VerifyStableMedia(outDir, deleg, targets.Signed.Delegations.Keys); err != nil {
+		return nil, fmt.Errorf("reading back %s: %w", outDir, err)
+	}
+	kept = true
+	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Meta: res.Meta, Signers: ids, Transcript: tr.Digest()}, nil
+}
+
+// statement builds the signed diff's payload from a diff.
+func (s *StableSigning) statement(d *stableset.Diff) (*stableset.DiffStatement, error) {
+	tr, err := stableset.ReadExportTrailer(s.Export)
+	if err != nil {
+		return nil, err
+	}
+	pol := s.Policy
+	if pol == nil {
+		pol = stableset.DefaultPolicy()
+	}
+	pj, err := pol.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	st := &stableset.DiffStatement{
+		Repository:            d.Header.Repository,
+		Ceremony:              d.Header.StableVersion - 1,
+		PreviousStableVersion: d.Header.PreviousStableVersion,
+		StableVersion:         d.Header.StableVersion,
+		TrustsUploadTimes:     d.Header.TrustsUploadTimes,
+		Export:                stableset.DiffExport{Generated: d.Header.ListingTime.UTC(), Count: tr.Count, SHA256: tr.SHA256},
+		PolicySHA256:          sha256.Sum256(pj),
+	}
+	if d.Header.PreviousLedgerSHA256 != "" {
+		if _, err := hex.Decode(st.PreviousLedgerSHA256[:], []byte(d.Header.PreviousLedgerSHA256)); err != nil {
+			return nil, fmt.Errorf("previous ledger digest: %w", err)
+		}
+	}
+	if _, err := hex.Decode(st.DiffSHA256[:], []byte(d.Digest)); err != nil {
+		return nil, fmt.Errorf("diff digest: %w", err)
+	}
+	held := map[string]int64{}
+	err = d.Entries(func(e *stableset.DiffEntry) error {
+		switch e.Category {
+		case stableset.Held:
+			held[e.Reason]++
+		case stableset.Changed:
+			if e.Reason == stableset.ReasonAccepted {
+				st.Counts.ChangedAccepted++
+			} else {
+				st.Counts.ChangedRefused++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	reasons := make([]string, 0, len(held))
+	for r := range held {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		st.Counts.HeldBack = append(st.Counts.HeldBack, stableset.HeldBackCount{Reason: r, Count: held[r]})
+	}
+	st.Counts.Added, st.Counts.Removed, st.Counts.Unchanged = d.Summary.Added, d.Summary.Removed, d.Summary.Unchanged
+	st.Projects.SummarySHA256, st.Projects.Total, st.Projects.Changed = ProjectSummaryDigest(d.Projects)
+	return st, nil
+}
+
+// ProjectSummaryDigest is the SHA-256 of the per-project summary in its
+// canonical form: one line per project, sorted by name, of
+// "project added held backdated removed changed accepted unchanged"
+// separated by tabs, each line ending in a newline. It also returns the
+// number of projects and of projects whose stable files change.
+func ProjectSummaryDigest(ps []stableset.ProjectSummary) (sum [32]byte, total, changed int64) {
+	sorted := append([]stableset.ProjectSummary(nil), ps...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Project < sorted[j].Project })
+	h := sha256.New()
+	for _, p := range sorted {
+		c := p.Counts
+		fmt.Fprintf(h, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Project, c.Added, c.Held, c.Backdated, c.Removed, c.Changed, c.Accepted, c.Unchanged)
+		total++
+		if c.Added+c.Removed+c.Accepted > 0 {
+			changed++
+		}
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, total, changed
+}
+
+// VerifyStableMedia reads a stable signing's output back and checks it:
+// stable is signed by the delegation's threshold, every bin by stable's
+// ceremony key, every target in the bin its hash routes to, the ledger
+// matches what stable signed, and the signed diff carries the threshold.
+func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key) error {
+	md := filepath.Join(dir, "stable", "metadata")
+	ents, err := os.ReadDir(md)
+	if err != nil {
+		return err
+	}
+	var stableFile string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".stable.json") {
+			stableFile = filepath.Join(md, e.Name())
+		}
+	}
+	if stableFile == "" {
+		return fmt.Errorf("%s: no stable metadata: %w", md, tuf.ErrMissing)
+	}
+	data, err := os.ReadFile(stableFile)
+	if err != nil {
+		return err
+	}
+	st, err := tuf.Load[tuf.Targets](data, stableFile)
+	if err != nil {
+		return err
+	}
+	msg, err := st.SignedBytes()
+	if err != nil {
+		return err
+	}
+	if err := tuf.VerifyThreshold(stableset.StableRole, msg, st.Signatures, deleg.KeyIDs, deleg.Threshold, keyring); err != nil {
+		return fmt.Errorf("%s: %w", stableFile, err)
+	}
+	for p, tf := range st.Signed.Targets {
+		b, err := os.ReadFile(filepath.Join(dir, "stable", filepath.FromSlash(p)))
+		if err != nil {
+			return fmt.Errorf("%s lists %s: %w", stableFile, p, err)
+		}
+		if int64(len(b)) != tf.Length || sha256Hex(b) != tf.Hashes["sha256"] {
+			return fmt.Errorf("%s does not match what %s signed: %w", p, stableFile, tuf.ErrHash)
+		}
+	}
+	if st.Signed.Delegations != nil {
+		for _, r := range st.Signed.Delegations.Roles {
+			name := filepath.Join(md, fmt.Sprintf("%d.%s.json", st.Signed.Version, r.Name))
+			b, err := os.ReadFile(name)
+			if err != nil {
+				return err
+			}
+			bin, err := tuf.ParseBin(b, name)
+			if err != nil {
+				return err
+			}
+			if err := bin.Verify(&st.Signed, r.Name); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	}
+	env, err := os.ReadFile(filepath.Join(dir, "signed-diff.json"))
+	if err != nil {
+		return err
+	}
+	e, err := stableset.LoadSignedDiff(env, "signed-diff.json")
+	if err != nil {
+		return err
+	}
+	stmt, err := stableset.VerifyDiff(e, keyring, deleg.KeyIDs, deleg.Threshold)
+	if err != nil {
+		return fmt.Errorf("signed-diff.json: %w", err)
+	}
+	canon, err := os.Open(filepath.Join(dir, "diff.canonical"))
+	if err != nil {
+		return err
+	}
+	defer canon.Close()
+	digest, err := stableset.CanonicalDigest(canon)
+	if err != nil {
+		return fmt.Errorf("diff.canonical: %w", err)
+	}
+	if digest != hex.EncodeToString(stmt.DiffSHA256[:]) {
+		return fmt.Errorf("diff.canonical has digest %s, the signed diff names %x: %w", digest, stmt.DiffSHA256, tuf.ErrHash)
+	}
+	if stmt.StableVersion != st.Signed.Version {
+		return fmt.Errorf("signed diff is for stable %d, metadata is %d: %w", stmt.StableVersion, st.Signed.Version, tuf.ErrVersion)
+	}
+	tf, err := os.Open(filepath.Join(dir, "transcript.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer tf.Close()
+	_, _, err = VerifyTranscript(tf, "transcript.jsonl")
+	return err
+}
