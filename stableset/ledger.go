@@ -192,36 +192,92 @@ type LedgerReader struct {
 	sum    [32]byte
 }
 
+// countingReader buffers a ledger and hashes what is consumed in bulk:
+// every consumed byte goes to whole, and to h until stopH.
 type countingReader struct {
-	br  *bufio.Reader
-	off int64
-	tee []hash.Hash
+	r        io.Reader
+	buf      []byte
+	i, n     int // buf[i:n] is not consumed yet
+	mark     int // buf[mark:i] is consumed but not hashed yet
+	off      int64
+	h, whole hash.Hash
+	err      error
+}
+
+func (c *countingReader) flushHash() {
+	if c.mark < c.i {
+		if c.h != nil {
+			c.h.Write(c.buf[c.mark:c.i])
+		}
+		c.whole.Write(c.buf[c.mark:c.i])
+	}
+	c.mark = c.i
+}
+
+// stopH hashes what was consumed so far into h, then stops feeding h.
+func (c *countingReader) stopH() {
+	c.flushHash()
+	c.h = nil
+}
+
+func (c *countingReader) fill() error {
+	c.flushHash()
+	for {
+		if c.err != nil {
+			return c.err
+		}
+		c.n = copy(c.buf, c.buf[c.i:c.n])
+		c.i, c.mark = 0, 0
+		m, err := c.r.Read(c.buf[c.n:])
+		c.n += m
+		c.err = err
+		if m > 0 {
+			return nil
+		}
+	}
+}
+
+func (c *countingReader) peekByte() (byte, error) {
+	for c.i >= c.n {
+		if err := c.fill(); err != nil {
+			return 0, err
+		}
+	}
+	return c.buf[c.i], nil
 }
 
 func (c *countingReader) ReadByte() (byte, error) {
-	b, err := c.br.ReadByte()
+	b, err := c.peekByte()
 	if err == nil {
+		c.i++
 		c.off++
-		for _, h := range c.tee {
-			h.Write([]byte{b})
-		}
 	}
 	return b, err
 }
 
 func (c *countingReader) full(p []byte) error {
-	n, err := io.ReadFull(c.br, p)
-	c.off += int64(n)
-	for _, h := range c.tee {
-		h.Write(p[:n])
+	k := 0
+	for k < len(p) {
+		if c.i >= c.n {
+			if err := c.fill(); err != nil {
+				if err == io.EOF && k > 0 {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+		}
+		m := copy(p[k:], c.buf[c.i:c.n])
+		c.i += m
+		c.off += int64(m)
+		k += m
 	}
-	return err
+	return nil
 }
 
 // NewLedgerReader reads and checks the ledger's header.
 func NewLedgerReader(r io.Reader) (*LedgerReader, error) {
 	lr := &LedgerReader{h: sha256.New(), whole: sha256.New(), intern: map[string]string{}}
-	lr.r = &countingReader{br: bufio.NewReaderSize(r, 1<<20), tee: []hash.Hash{lr.h, lr.whole}}
+	lr.r = &countingReader{r: r, buf: make([]byte, 1<<20), h: lr.h, whole: lr.whole}
 	magic := make([]byte, len(ledgerMagic))
 	if err := lr.r.full(magic); err != nil || string(magic) != ledgerMagic {
 		return nil, lr.fail(fmt.Errorf("not a version %d ledger: %w", LedgerVersion, ErrLedgerFormat))
@@ -304,17 +360,18 @@ func (lr *LedgerReader) Next() (*LedgerEntry, error) {
 	if lr.done {
 		return nil, io.EOF
 	}
-	tag, err := lr.r.br.ReadByte()
+	tag, err := lr.r.peekByte()
 	if err != nil {
 		return nil, lr.fail(lr.eof(err))
 	}
-	lr.r.off++
-	lr.whole.Write([]byte{tag})
+	if tag == 0 {
+		lr.r.stopH() // the trailer is not part of its own digest
+	}
+	lr.r.ReadByte()
 	switch tag {
 	case 0:
 		return nil, lr.trailer()
 	case 1:
-		lr.h.Write([]byte{tag})
 	default:
 		return nil, lr.fail(fmt.Errorf("record tag %#x: %w", tag, ErrLedgerFormat))
 	}
@@ -362,7 +419,6 @@ func (lr *LedgerReader) Next() (*LedgerEntry, error) {
 
 func (lr *LedgerReader) trailer() error {
 	want := lr.h.Sum(nil)
-	lr.r.tee = []hash.Hash{lr.whole} // the trailer is not part of its own digest
 	n, err := binary.ReadUvarint(lr.r)
 	if err != nil {
 		return lr.fail(lr.eof(err))
@@ -379,6 +435,7 @@ func (lr *LedgerReader) trailer() error {
 	}
 	lr.done = true
 	lr.size = lr.r.off
+	lr.r.flushHash()
 	copy(lr.sum[:], lr.whole.Sum(nil))
 	return io.EOF
 }

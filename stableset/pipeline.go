@@ -2,7 +2,7 @@ package stableset
 
 import (
 	"bufio"
-	"bytes"
+	"encoding/binary"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -255,12 +255,15 @@ func prepare(cfg *Config) (*run, error) {
 			os.RemoveAll(r.work)
 		}
 	}()
+	t0 := time.Now()
 	if err := r.phaseA(); err != nil {
 		return nil, err
 	}
+	traceT("phaseA", t0)
 	if err := r.phaseB(); err != nil {
 		return nil, err
 	}
+	traceT("phaseB", t0)
 	ok = true
 	return r, nil
 }
@@ -633,7 +636,9 @@ func (r *run) bucketB(b int) ([32]byte, error) {
 		c := counts[e.Project]
 		if c == nil {
 			c = &Counts{}
-			counts[e.Project] = c
+			// A copy: e.Project may be a substring of the whole spill
+			// file, which the diff must not keep alive.
+			counts[strings.Clone(e.Project)] = c
 		}
 		c.add(e)
 		tot.add(e)
@@ -719,53 +724,28 @@ func (r *run) bucketB(b int) ([32]byte, error) {
 
 func appendBinTarget(b []byte, t *tuf.BinTarget) []byte {
 	b = appendStr(b, t.Path)
-	b = strconv.AppendInt(b, t.Length, 10)
-	b = append(b, 0)
+	b = binary.AppendUvarint(b, uint64(t.Length))
 	return append(b, t.SHA256[:]...)
 }
 
 func readBinTargets(path string) ([]tuf.BinTarget, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFileString(path)
 	if err != nil {
 		return nil, err
 	}
+	d := &spillDec{s: data}
 	var out []tuf.BinTarget
-	for len(data) > 0 {
-		n, k := uvarint(data)
-		if k <= 0 || uint64(len(data)-k) < n {
-			return nil, errSpill
-		}
+	for d.i < len(d.s) && !d.bad {
 		var t tuf.BinTarget
-		t.Path = string(data[k : k+int(n)])
-		data = data[k+int(n):]
-		z := bytes.IndexByte(data, 0)
-		if z < 0 || len(data) < z+33 {
-			return nil, errSpill
-		}
-		if t.Length, err = strconv.ParseInt(string(data[:z]), 10, 64); err != nil {
-			return nil, errSpill
-		}
-		copy(t.SHA256[:], data[z+1:z+33])
-		data = data[z+33:]
+		t.Path = d.str()
+		t.Length = int64(d.uvarint())
+		d.sum(&t.SHA256)
 		out = append(out, t)
 	}
-	return out, nil
-}
-
-func uvarint(b []byte) (uint64, int) {
-	var x uint64
-	var s uint
-	for i, c := range b {
-		if i == 10 {
-			return 0, -1
-		}
-		if c < 0x80 {
-			return x | uint64(c)<<s, i + 1
-		}
-		x |= uint64(c&0x7f) << s
-		s += 7
+	if d.bad {
+		return nil, errSpill
 	}
-	return 0, 0
+	return out, nil
 }
 
 // PolicyEligible adapts a Policy to the pipeline.

@@ -123,6 +123,8 @@ func (d *Diff) Sign(p SignParams) (*SignResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
+	defer traceT("commit", t1)
 	if err := commitDir(tmp, p.OutDir); err != nil {
 		return nil, err
 	}
@@ -137,7 +139,10 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 			return nil, err
 		}
 	}
+	t0 := time.Now()
+	defer func() { traceT("build total", t0) }()
 	pageTargets, pages, err := r.phaseP(out)
+	traceT("phaseP", t0)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +163,7 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 	if err := r.phaseC(out, layout, ck, expires, pageTargets, meta); err != nil {
 		return nil, err
 	}
+	traceT("phaseC", t0)
 
 	// The ledger, bound into stable as its one target.
 	lname := fmt.Sprintf("%d.ledger", r.version)
@@ -390,4 +396,10 @@ func syncDir(d string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+func traceT(what string, t0 time.Time) {
+	if os.Getenv("KC_TRACE") != "" {
+		fmt.Fprintf(os.Stderr, "  trace %s %.2fs\n", what, time.Since(t0).Seconds())
+	}
 }

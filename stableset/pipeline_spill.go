@@ -1,12 +1,12 @@
 package stableset
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -82,112 +82,123 @@ func (r *spillRec) append(b []byte) []byte {
 
 var errSpill = errors.New("corrupt spill file")
 
-type spillReader struct {
-	br  *bufio.Reader
-	buf []byte
-}
-
-func (s *spillReader) str() (string, error) {
-	n, err := binary.ReadUvarint(s.br)
+// readFileString reads a whole file into one string, so that what is
+// parsed out of it can be substrings: one allocation per file, not one per
+// field. A missing file is empty.
+func readFileString(path string) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return "", err
-	}
-	if n > 1<<20 {
-		return "", errSpill
-	}
-	if cap(s.buf) < int(n) {
-		s.buf = make([]byte, n)
-	}
-	b := s.buf[:n]
-	if _, err := io.ReadFull(s.br, b); err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
-// next reads one record, io.EOF at the end.
-func (s *spillReader) next(r *spillRec) error {
-	kind, err := s.br.ReadByte()
-	if err != nil {
-		return err
-	}
-	*r = spillRec{Kind: kind}
-	if r.Hold, err = s.br.ReadByte(); err != nil {
-		return errSpill
-	}
-	if r.Path, err = s.str(); err != nil {
-		return errSpill
-	}
-	if r.Project, err = s.str(); err != nil {
-		return errSpill
-	}
-	if kind == spillGone {
-		return nil
-	}
-	if kind != spillNew {
-		return errSpill
-	}
-	if r.Version, err = s.str(); err != nil {
-		return errSpill
-	}
-	if r.Filename, err = s.str(); err != nil {
-		return errSpill
-	}
-	if r.Reason, err = s.str(); err != nil {
-		return errSpill
-	}
-	l, err := binary.ReadUvarint(s.br)
-	if err != nil {
-		return errSpill
-	}
-	r.Length = int64(l)
-	if _, err := io.ReadFull(s.br, r.SHA256[:]); err != nil {
-		return errSpill
-	}
-	if r.UploadTime, err = binary.ReadVarint(s.br); err != nil {
-		return errSpill
-	}
-	flags, err := s.br.ReadByte()
-	if err != nil {
-		return errSpill
-	}
-	r.Yanked, r.HasCore = flags&1 != 0, flags&2 != 0
-	if r.YankedReason, err = s.str(); err != nil {
-		return errSpill
-	}
-	if r.RequiresPython, err = s.str(); err != nil {
-		return errSpill
-	}
-	if r.HasCore {
-		if _, err := io.ReadFull(s.br, r.CoreSHA256[:]); err != nil {
-			return errSpill
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil
 		}
+		return "", err
 	}
-	return nil
+	defer f.Close()
+	var sb strings.Builder
+	if st, err := f.Stat(); err == nil {
+		sb.Grow(int(st.Size()))
+	}
+	if _, err := io.Copy(&sb, f); err != nil {
+		return "", err
+	}
+	return sb.String(), nil
+}
+
+// spillDec decodes spill records from a string.
+type spillDec struct {
+	s   string
+	i   int
+	bad bool
+}
+
+func (d *spillDec) uvarint() uint64 {
+	var x uint64
+	var sh uint
+	for k := 0; k < 10 && d.i < len(d.s); k++ {
+		c := d.s[d.i]
+		d.i++
+		if c < 0x80 {
+			return x | uint64(c)<<sh
+		}
+		x |= uint64(c&0x7f) << sh
+		sh += 7
+	}
+	d.bad = true
+	return 0
+}
+
+func (d *spillDec) byte() byte {
+	if d.i >= len(d.s) {
+		d.bad = true
+		return 0
+	}
+	d.i++
+	return d.s[d.i-1]
+}
+
+func (d *spillDec) str() string {
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.s)-d.i) {
+		d.bad = true
+		return ""
+	}
+	v := d.s[d.i : d.i+int(n)]
+	d.i += int(n)
+	return v
+}
+
+func (d *spillDec) sum(dst *[32]byte) {
+	if len(d.s)-d.i < 32 {
+		d.bad = true
+		return
+	}
+	copy(dst[:], d.s[d.i:d.i+32])
+	d.i += 32
+}
+
+func (d *spillDec) next(r *spillRec) {
+	*r = spillRec{Kind: d.byte(), Hold: d.byte()}
+	r.Path = d.str()
+	r.Project = d.str()
+	if r.Kind == spillGone {
+		return
+	}
+	if r.Kind != spillNew {
+		d.bad = true
+		return
+	}
+	r.Version = d.str()
+	r.Filename = d.str()
+	r.Reason = d.str()
+	r.Length = int64(d.uvarint())
+	d.sum(&r.SHA256)
+	u := d.uvarint()
+	r.UploadTime = int64(u>>1) ^ -int64(u&1)
+	flags := d.byte()
+	r.Yanked, r.HasCore = flags&1 != 0, flags&2 != 0
+	r.YankedReason = d.str()
+	r.RequiresPython = d.str()
+	if r.HasCore {
+		d.sum(&r.CoreSHA256)
+	}
 }
 
 // readSpill reads a whole spill file.
 func readSpill(path string) ([]spillRec, error) {
-	f, err := os.Open(path)
+	data, err := readFileString(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
 		return nil, err
 	}
-	defer f.Close()
-	sr := &spillReader{br: bufio.NewReaderSize(f, 256<<10)}
+	d := &spillDec{s: data}
 	var out []spillRec
-	for {
-		var r spillRec
-		if err := sr.next(&r); err != nil {
-			if err == io.EOF {
-				return out, nil
-			}
-			return nil, fmt.Errorf("reading %s: %w", path, errSpill)
-		}
-		out = append(out, r)
+	for d.i < len(d.s) && !d.bad {
+		out = append(out, spillRec{})
+		d.next(&out[len(out)-1])
 	}
+	if d.bad {
+		return nil, fmt.Errorf("reading %s: %w", path, errSpill)
+	}
+	return out, nil
 }
 
 func (r *spillRec) pageFile() (PageFile, error) {
