@@ -103,6 +103,9 @@ func FileURL(base, targetPath string) (string, error) {
 	if targetPath == "" || !utf8.ValidString(targetPath) {
 		return "", fmt.Errorf("target path %q is empty or not UTF-8: %w", targetPath, ErrTargetPath)
 	}
+	if plainTargetPath(targetPath) {
+		return base + targetPath, nil
+	}
 	var b strings.Builder
 	b.Grow(len(base) + len(targetPath) + 8)
 	b.WriteString(base)
@@ -116,6 +119,37 @@ func FileURL(base, targetPath string) (string, error) {
 		b.WriteString(url.PathEscape(seg))
 	}
 	return b.String(), nil
+}
+
+// urlPlain marks the bytes url.PathEscape leaves as they are and that no
+// check of FileURL refuses: letters, digits, '-', '.', '_', '~'.
+var urlPlain = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+	}
+	return t
+}()
+
+// plainTargetPath reports whether targetPath is made of segments that
+// FileURL accepts and escaping leaves unchanged (the common case), so that
+// the URL is the path itself: only urlPlain bytes and single '/'
+// separators, no empty, "." or ".." segment.
+func plainTargetPath(p string) bool {
+	start := 0
+	for i := 0; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			if !urlPlain[p[i]] {
+				return false
+			}
+			continue
+		}
+		seg := p[start:i]
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		start = i + 1
+	}
+	return true
 }
 
 // NewPageFile returns the index page entry for an export record, linked

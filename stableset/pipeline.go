@@ -2,8 +2,8 @@ package stableset
 
 import (
 	"bufio"
-	"encoding/binary"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -551,13 +551,15 @@ func (r *run) oldTargets(b int) ([]tuf.BinTarget, error) {
 		if err := bin.Verify(&r.pub.stable.Signed, name); err != nil {
 			return nil, fmt.Errorf("%s: %w: %w", file, ErrPublished, err)
 		}
-		d, _ := r.pub.stable.Signed.Delegation(name)
 		for _, t := range bin.Targets {
 			if strings.HasPrefix(t.Path, pagesPrefix) {
 				continue // index pages are made afresh from the files
 			}
 			h := sha256.Sum256([]byte(t.Path))
-			if !d.Matches(t.Path) {
+			// The same test as the delegation's path_hash_prefixes:
+			// LayoutOf checked that bin i lists exactly the layout's
+			// prefixes for i.
+			if l.BinOfHash(&h) != i {
 				return nil, fmt.Errorf("%s lists %q, outside its prefixes: %w", file, t.Path, ErrPublished)
 			}
 			if int(h[0]) == b {
@@ -565,7 +567,7 @@ func (r *run) oldTargets(b int) ([]tuf.BinTarget, error) {
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	slices.SortFunc(out, func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
 }
 

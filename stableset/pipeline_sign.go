@@ -11,7 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -212,11 +213,16 @@ func (r *run) phaseP(out string) ([numBuckets][]tuf.BinTarget, int, error) {
 		if len(recs) == 0 {
 			return nil
 		}
-		sort.Slice(recs, func(i, j int) bool {
-			if recs[i].Project != recs[j].Project {
-				return recs[i].Project < recs[j].Project
+		// Sort indices, not the records: they are large.
+		idx := make([]int32, len(recs))
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		slices.SortFunc(idx, func(a, b int32) int {
+			if c := strings.Compare(recs[a].Project, recs[b].Project); c != 0 {
+				return c
 			}
-			return recs[i].Path < recs[j].Path
+			return strings.Compare(recs[a].Path, recs[b].Path)
 		})
 		f, err := os.Create(filepath.Join(out, pagesDir, fmt.Sprintf("%02x.tar", pb)))
 		if err != nil {
@@ -227,21 +233,22 @@ func (r *run) phaseP(out string) ([numBuckets][]tuf.BinTarget, int, error) {
 		tw := tar.NewWriter(bw)
 		var local []tuf.BinTarget
 		files := []PageFile{}
-		for i := 0; i < len(recs); {
+		for i := 0; i < len(idx); {
 			j := i
 			files = files[:0]
-			for ; j < len(recs) && recs[j].Project == recs[i].Project; j++ {
-				pf, err := recs[j].pageFile()
+			project := recs[idx[i]].Project
+			for ; j < len(idx) && recs[idx[j]].Project == project; j++ {
+				pf, err := recs[idx[j]].pageFile()
 				if err != nil {
 					return err
 				}
 				files = append(files, pf)
 			}
-			html, js, err := RenderProjectPages(recs[i].Project, files)
+			html, js, err := RenderProjectPages(project, files)
 			if err != nil {
 				return err
 			}
-			hp, jp := PagePaths(recs[i].Project)
+			hp, jp := PagePaths(project)
 			for _, pg := range []struct {
 				path string
 				data []byte
@@ -294,7 +301,7 @@ func (r *run) phaseC(out string, l tuf.BinLayout, ck keys.Signer, expires tuf.Ex
 			ts = append(ts, got...)
 			ts = append(ts, pageTargets[b]...)
 		}
-		sort.Slice(ts, func(i, j int) bool { return ts[i].Path < ts[j].Path })
+		slices.SortFunc(ts, func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
 		// Split by bin, keeping path order within each.
 		first := l.BinOfHash(&[32]byte{byte(u * bucketsPer)})
 		last := first + max(1, l.NumBins()/numBuckets) - 1

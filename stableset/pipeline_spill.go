@@ -189,11 +189,19 @@ func readSpill(path string) ([]spillRec, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Count first: growing a slice of these records costs more than
+	// decoding them twice.
 	d := &spillDec{s: data}
-	var out []spillRec
+	n := 0
+	var tmp spillRec
 	for d.i < len(d.s) && !d.bad {
-		out = append(out, spillRec{})
-		d.next(&out[len(out)-1])
+		d.next(&tmp)
+		n++
+	}
+	out := make([]spillRec, n)
+	d = &spillDec{s: data, bad: d.bad}
+	for k := 0; k < n && !d.bad; k++ {
+		d.next(&out[k])
 	}
 	if d.bad {
 		return nil, fmt.Errorf("reading %s: %w", path, errSpill)

@@ -7,6 +7,7 @@ import (
 
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -350,5 +351,31 @@ func checkGolden(t *testing.T, name string, render func(io.Writer) error) {
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Errorf("%s differs from the golden file:\n%s", name, buf.Bytes())
+	}
+}
+
+// The fast path of FileURL (plain target paths) gives what escaping
+// segment by segment gives.
+func TestFileURLPlainPath(t *testing.T) {
+	for p, plain := range map[string]bool{
+		"packages/ab/cd/0123456789abcdef/foo-1.0.tar.gz":     true,
+		"packages/ab/cd/ef/Foo_Bar-1.0~rc1-py3-none-any.whl": true,
+		"a": true, "a/b": true,
+		"a//b": false, "a/./b": false, "a/..": false, "a b": false, "a/b/": false, "/a": false, "": false,
+		"a+b": false, "a%20": false, "a#b": false, "caf\u00e9": false, ".": false,
+	} {
+		if plainTargetPath(p) != plain {
+			t.Errorf("plainTargetPath(%q) = %v", p, !plain)
+		}
+		if !plain {
+			continue
+		}
+		segs := strings.Split(p, "/")
+		for i, s := range segs {
+			segs[i] = url.PathEscape(s)
+		}
+		if got, err := FileURL("", p); err != nil || got != RelativeFileBase+strings.Join(segs, "/") {
+			t.Errorf("FileURL(%q) = %q, %v", p, got, err)
+		}
 	}
 }
