@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/hsm/piv"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/templates"
@@ -40,6 +41,10 @@ type Bootstrap struct {
 	Now     time.Time
 	Show    io.Writer // progress for the people in the room
 	Version string    // the tool's version, for the run sheet
+	// AllowAffectedFirmware permits root keys on firmware that a security
+	// advisory (YSA-2024-03) applies to. The override is recorded in the
+	// transcript.
+	AllowAffectedFirmware bool
 }
 
 // GeneratedKey is a key made on a device during the ceremony, with the
@@ -297,11 +302,21 @@ func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOp
 	if err != nil {
 		return nil, err
 	}
+	info := d.Info()
+	for _, adv := range piv.Advisories(info, opts.Algorithm) {
+		if b.Show != nil {
+			fmt.Fprintf(b.Show, "     WARNING: %s: %s\n", info, adv)
+		}
+	}
+	if role == "root" {
+		if err := piv.CheckRootKey(info, opts.Algorithm, b.AllowAffectedFirmware); err != nil {
+			return nil, err
+		}
+	}
 	pin, err := s.pinFor(d)
 	if err != nil {
 		return nil, err
 	}
-	info := d.Info()
 	if b.Show != nil {
 		fmt.Fprintf(b.Show, "     generating the %s key in slot %s of %s\n", role, slot, info)
 	}

@@ -160,14 +160,20 @@ func TestVerifyRejectsTamperedDemo(t *testing.T) {
 	}{
 		{"flipped signature byte in stable", func(t *testing.T, md string) string {
 			f := stable(md)
-			replaceIn(t, f, `"sig": "30`, `"sig": "31`)
+			replaceIn(t, f, `"sig":"30`, `"sig":"31`)
 			return filepath.Base(f)
 		}, "stable"},
-		{"edited target length in stable", func(t *testing.T, md string) string {
-			f := stable(md)
-			replaceIn(t, f, `"length": `, `"length": 1`)
-			return filepath.Base(f)
-		}, "stable"},
+		{"edited target length in a bin", func(t *testing.T, md string) string {
+			bins, _ := filepath.Glob(filepath.Join(md, "2.stable-*.json"))
+			for _, b := range bins {
+				if data, _ := os.ReadFile(b); bytes.Contains(data, []byte(`"length":`)) {
+					replaceIn(t, b, `"length":`, `"length":1`)
+					return filepath.Base(b)
+				}
+			}
+			t.Fatal("no bin lists a target")
+			return ""
+		}, "stable-"},
 		{"stable no longer first in targets", func(t *testing.T, md string) string {
 			f := filepath.Join(md, "1.targets.json")
 			replaceIn(t, f, `"name": "stable"`, `"name": "tmp"`)
