@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,28 +12,43 @@ import (
 	"github.com/keyceremony/keyceremony/ceremony"
 	"github.com/keyceremony/keyceremony/ceremony/tui"
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/hsm/piv"
 	"github.com/keyceremony/keyceremony/hsm/soft"
 	"github.com/keyceremony/keyceremony/keys"
 )
 
-// deviceFlags select the devices a ceremony uses.
+// deviceFlags select the devices a ceremony uses: YubiKeys through PC/SC
+// (--piv) or INSECURE soft devices (--soft).
 type deviceFlags struct {
-	softDirs []string
-	softCA   string
-	pinFile  string
+	softDirs  []string
+	softCA    string
+	pinFile   string
+	piv       bool
+	attestCA  string
+	rehearsal bool
+	destroy   bool
 }
 
 func (f *deviceFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.piv, "piv", false, "use the YubiKeys plugged in (PIV over PC/SC)")
+	cmd.Flags().StringVar(&f.attestCA, "attestation-ca", "", "PEM file of an extra attestation root to accept with --piv (emulators and tests ONLY; Yubico's roots are always used)")
+	cmd.Flags().BoolVar(&f.rehearsal, "rehearsal", false, "allow YubiKeys still at their factory PIN, PUK or management key (rehearsals only)")
+	cmd.Flags().BoolVar(&f.destroy, "destroy-existing-keys-i-really-mean-it", false, "let key generation REPLACE keys already on the YubiKeys (asks you to type a confirmation)")
 	cmd.Flags().StringSliceVar(&f.softDirs, "soft", nil, "INSECURE soft device directory (repeatable)")
 	cmd.Flags().StringVar(&f.softCA, "soft-ca", "", "soft devices' attestation CA directory (accepted as an attestation root)")
 	cmd.Flags().StringVar(&f.pinFile, "pin-file", "", "file of 'SERIAL PIN [PUK]' lines for soft devices (mode 0600); without it PINs are read from the terminal")
 }
 
 // open returns the devices by serial, the attestation roots and a PIN
-// source. Real YubiKeys are the subject of the piv backend.
+// source.
 func (f *deviceFlags) open() (map[uint32]hsm.Device, *x509.CertPool, ceremony.PINSource, func(), error) {
-	if len(f.softDirs) == 0 {
-		return nil, nil, nil, nil, withHint(errors.New("no devices given"), "pass --soft DIR for each software device (YubiKey support: see docs/hardware.md)")
+	switch {
+	case f.piv && len(f.softDirs) > 0:
+		return nil, nil, nil, nil, errors.New("--piv and --soft cannot be mixed")
+	case f.piv:
+		return f.openPIV()
+	case len(f.softDirs) == 0:
+		return nil, nil, nil, nil, withHint(errors.New("no devices given"), "pass --piv for the YubiKeys plugged in, or --soft DIR for each software device")
 	}
 	if f.softCA == "" {
 		return nil, nil, nil, nil, withHint(errors.New("--soft-ca is required with --soft"), "the soft devices' attestations are checked against that CA")
@@ -75,6 +91,50 @@ func (f *deviceFlags) open() (map[uint32]hsm.Device, *x509.CertPool, ceremony.PI
 	return devs, ca.Pool(), pins, closeAll, nil
 }
 
+func (f *deviceFlags) openPIV() (map[uint32]hsm.Device, *x509.CertPool, ceremony.PINSource, func(), error) {
+	if f.pinFile != "" {
+		return nil, nil, nil, nil, withHint(errors.New("--pin-file is for soft devices only"), "YubiKey PINs are typed on the terminal")
+	}
+	roots := keys.YubicoRoots()
+	if f.attestCA != "" {
+		pemBytes, err := os.ReadFile(f.attestCA)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("reading --attestation-ca: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pemBytes) {
+			return nil, nil, nil, nil, fmt.Errorf("--attestation-ca %s: no PEM certificate", f.attestCA)
+		}
+	}
+	if f.destroy {
+		t, err := tui.Open()
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		ok, err := t.Confirm("--destroy-existing-keys-i-really-mean-it: keys already in the configured slots will be DESTROYED and cannot be recovered.", "destroy keys")
+		t.Close()
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		if !ok {
+			return nil, nil, nil, nil, errors.New("not confirmed: no key was touched")
+		}
+	}
+	list, err := piv.OpenAll(piv.Options{Roots: roots, Rehearsal: f.rehearsal, DestroyExistingKeysIReallyMeanIt: f.destroy})
+	if err != nil {
+		return nil, nil, nil, nil, withHint(err, "is pcscd running and are the YubiKeys plugged in? 'keyceremony device list' shows what is seen")
+	}
+	devs := map[uint32]hsm.Device{}
+	for _, d := range list {
+		devs[d.Info().Serial] = d
+	}
+	closeAll := func() {
+		for _, d := range list {
+			d.Close()
+		}
+	}
+	return devs, roots, terminalPIN, closeAll, nil
+}
+
 // terminalPIN asks for a device's PIN on the terminal, showing its serial
 // and the tries left.
 func terminalPIN(info hsm.Info) (string, error) {
@@ -88,6 +148,7 @@ func terminalPIN(info hsm.Info) (string, error) {
 
 func newBootstrapCommand() *cobra.Command {
 	var cfgFile, out string
+	var allowAffected bool
 	var df deviceFlags
 	cmd := &cobra.Command{
 		Use:   "bootstrap --config FILE --out DIR --soft DIR... --soft-ca DIR [--pin-file FILE]",
@@ -116,7 +177,7 @@ transcript. DIR must not exist or be empty; it appears only on success.`,
 				return err
 			}
 			defer closeAll()
-			b := &ceremony.Bootstrap{Config: cfg, Devices: devs, PIN: pins, Roots: roots, Now: time.Now().UTC(), Show: cmd.OutOrStdout(), Version: version()}
+			b := &ceremony.Bootstrap{Config: cfg, Devices: devs, PIN: pins, Roots: roots, Now: time.Now().UTC(), Show: cmd.OutOrStdout(), Version: version(), AllowAffectedFirmware: allowAffected}
 			res, err := b.Run(out)
 			if err != nil {
 				if errors.Is(err, hsm.ErrSlotOccupied) {
@@ -138,6 +199,7 @@ transcript. DIR must not exist or be empty; it appears only on success.`,
 	}
 	cmd.Flags().StringVar(&cfgFile, "config", "", "bootstrap configuration (JSON; see docs)")
 	cmd.Flags().StringVar(&out, "out", "", "output directory (must not exist or be empty)")
+	cmd.Flags().BoolVar(&allowAffected, "allow-affected-firmware", false, "allow root keys on firmware affected by Yubico advisory YSA-2024-03 (recorded in the transcript)")
 	df.register(cmd)
 	return cmd
 }

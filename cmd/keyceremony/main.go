@@ -84,6 +84,6 @@ rotates keys after a compromise, and verifies everything for auditors.`,
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("keyceremony {{.Version}}\n")
-	root.AddCommand(newDemoCommand(), newVerifyCommand(), newBootstrapCommand(), newStableCommand(), newSoftCommand(), newPivemuCommand())
+	root.AddCommand(newDemoCommand(), newVerifyCommand(), newBootstrapCommand(), newStableCommand(), newDeviceCommand(), newSoftCommand(), newPivemuCommand())
 	return root
 }

@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Package pcsctest gives Go tests a private PC/SC stack with emulated
 // YubiKeys: its own pcscd (in a mount namespace, so it can run beside a
 // system pcscd and beside other test processes), one vsmartcard vpcd
