@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/keyceremony/keyceremony/templates"
 )
 
 // Policy is what the stable keyholders decided about which files their
@@ -104,19 +106,9 @@ func (e *PolicyError) Error() string {
 
 func (e *PolicyError) Unwrap() error { return e.Err }
 
-// defaultPolicyJSON is templates/files/policy.json; a test keeps them equal.
-// TODO(lead): read it from the templates package.
-const defaultPolicyJSON = `{
-  "min_age_days": 90,
-  "nominated": ["*"],
-  "excluded": [],
-  "confirm_above": {
-    "added": 2000000,
-    "removed": 10000,
-    "changed": 0
-  }
-}
-`
+// defaultPolicyJSON is the documented default policy, embedded from
+// templates/files/policy.json.
+var defaultPolicyJSON = string(templates.MustRead("policy.json"))
 
 // DefaultPolicy returns the documented default policy
 // (templates/files/policy.json).
