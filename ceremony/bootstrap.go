@@ -21,9 +21,10 @@ import (
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
-// PINSource supplies the PIN of a device: from the terminal in a real
-// ceremony, from a PIN file (soft devices only) in scripted runs.
-type PINSource func(info hsm.Info) (string, error)
+// PINSource supplies the PIN of a device, told how many tries are left
+// (-1 if the device cannot say): from the terminal in a real ceremony,
+// from a PIN file (soft devices only) in scripted runs.
+type PINSource func(info hsm.Info, triesLeft int) (string, error)
 
 // ErrMissingDevice means the configuration names a device that is not
 // connected.
@@ -87,7 +88,14 @@ func (s *session) pinFor(d hsm.Device) (string, error) {
 	if p, ok := s.pins[serial]; ok {
 		return p, nil
 	}
-	p, err := s.pin(d.Info())
+	tries, _, err := d.Retries()
+	if err != nil {
+		tries = -1
+	}
+	if tries == 0 {
+		return "", fmt.Errorf("%s: PIN %w; unblock it with the PUK first", d.Info(), hsm.ErrBlocked)
+	}
+	p, err := s.pin(d.Info(), tries)
 	if err != nil {
 		return "", fmt.Errorf("reading the PIN of %s: %w", d.Info(), err)
 	}

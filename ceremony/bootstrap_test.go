@@ -46,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.cfg = demoConfig(repo.online())
 	f.repo = repo
-	f.pins = func(hsm.Info) (string, error) { return soft.DefaultPIN, nil }
+	f.pins = func(hsm.Info, int) (string, error) { return soft.DefaultPIN, nil }
 	return f
 }
 
@@ -181,7 +181,7 @@ func TestBootstrapRefusesMissingDevice(t *testing.T) {
 
 func TestBootstrapWrongPIN(t *testing.T) {
 	f := newFixture(t)
-	f.pins = func(hsm.Info) (string, error) { return "999999", nil }
+	f.pins = func(hsm.Info, int) (string, error) { return "999999", nil }
 	out := filepath.Join(t.TempDir(), "media")
 	_, err := f.bootstrap().Run(out)
 	var ae *hsm.AuthError

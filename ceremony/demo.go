@@ -92,7 +92,7 @@ func (d *Demo) Run() (*DemoResult, error) {
 		pins[serial] = pin
 		say("   %s: factory PIN and PUK replaced", dev.Info())
 	}
-	pinSource := func(info hsm.Info) (string, error) {
+	pinSource := func(info hsm.Info, _ int) (string, error) {
 		p, ok := pins[info.Serial]
 		if !ok {
 			return "", fmt.Errorf("no PIN for device %d", info.Serial)

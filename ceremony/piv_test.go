@@ -53,7 +53,7 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 		devices[c.Serial()], pins[c.Serial()] = d, pin
 		serials = append(serials, c.Serial())
 	}
-	pinSource := func(info hsm.Info) (string, error) { return pins[info.Serial], nil }
+	pinSource := func(info hsm.Info, _ int) (string, error) { return pins[info.Serial], nil }
 	repo, err := newSimRepo(time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func (f *deviceFlags) open() (map[uint32]hsm.Device, *x509.CertPool, ceremony.PI
 			closeAll()
 			return nil, nil, nil, nil, err
 		}
-		pins = func(info hsm.Info) (string, error) {
+		pins = func(info hsm.Info, _ int) (string, error) {
 			s, ok := secrets[info.Serial]
 			if !ok {
 				return "", fmt.Errorf("%s has no line in %s", info, f.pinFile)
@@ -137,13 +137,17 @@ func (f *deviceFlags) openPIV() (map[uint32]hsm.Device, *x509.CertPool, ceremony
 
 // terminalPIN asks for a device's PIN on the terminal, showing its serial
 // and the tries left.
-func terminalPIN(info hsm.Info) (string, error) {
+func terminalPIN(info hsm.Info, tries int) (string, error) {
 	t, err := tui.Open()
 	if err != nil {
 		return "", err
 	}
 	defer t.Close()
-	return t.Secret(fmt.Sprintf("PIN for %s: ", info))
+	left := ""
+	if tries >= 0 {
+		left = fmt.Sprintf(" (%d tries left)", tries)
+	}
+	return t.Secret(fmt.Sprintf("PIN for %s%s: ", info, left))
 }
 
 func newBootstrapCommand() *cobra.Command {
