@@ -42,13 +42,13 @@ func (s Slot) Valid() bool {
 
 func (s Slot) String() string { return fmt.Sprintf("%02x", uint8(s)) }
 
-// ParseSlot parses a slot written as two hex digits ("9c", "82").
+// ParseSlot parses a slot written as two lowercase hex digits ("9c", "82").
 func ParseSlot(s string) (Slot, error) {
 	var v uint8
 	if len(s) != 2 {
 		return 0, fmt.Errorf("slot %q: %w", s, ErrBadSlot)
 	}
-	if _, err := fmt.Sscanf(s, "%02x", &v); err != nil || !Slot(v).Valid() {
+	if _, err := fmt.Sscanf(s, "%02x", &v); err != nil || !Slot(v).Valid() || Slot(v).String() != s {
 		return 0, fmt.Errorf("slot %q: %w", s, ErrBadSlot)
 	}
 	return Slot(v), nil
