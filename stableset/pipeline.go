@@ -255,15 +255,12 @@ func prepare(cfg *Config) (*run, error) {
 			os.RemoveAll(r.work)
 		}
 	}()
-	t0 := time.Now()
 	if err := r.phaseA(); err != nil {
 		return nil, err
 	}
-	traceT("phaseA", t0)
 	if err := r.phaseB(); err != nil {
 		return nil, err
 	}
-	traceT("phaseB", t0)
 	ok = true
 	return r, nil
 }

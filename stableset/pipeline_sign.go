@@ -124,8 +124,6 @@ func (d *Diff) Sign(p SignParams) (*SignResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	t1 := time.Now()
-	defer traceT("commit", t1)
 	if err := commitDir(tmp, p.OutDir); err != nil {
 		return nil, err
 	}
@@ -140,10 +138,7 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 			return nil, err
 		}
 	}
-	t0 := time.Now()
-	defer func() { traceT("build total", t0) }()
 	pageTargets, pages, err := r.phaseP(out)
-	traceT("phaseP", t0)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +159,6 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 	if err := r.phaseC(out, layout, ck, expires, pageTargets, meta); err != nil {
 		return nil, err
 	}
-	traceT("phaseC", t0)
 
 	// The ledger, bound into stable as its one target.
 	lname := fmt.Sprintf("%d.ledger", r.version)
@@ -403,10 +397,4 @@ func syncDir(d string) error {
 	}
 	defer f.Close()
 	return f.Sync()
-}
-
-func traceT(what string, t0 time.Time) {
-	if os.Getenv("KC_TRACE") != "" {
-		fmt.Fprintf(os.Stderr, "  trace %s %.2fs\n", what, time.Since(t0).Seconds())
-	}
 }

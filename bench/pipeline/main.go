@@ -86,19 +86,49 @@ func stage(f func() error) result {
 	return result{time.Since(w0), cpuSelf() - c0, peakSelf()}
 }
 
-// child runs a command and measures it with its own rusage (wait4), so
-// that its CPU time and peak RSS are the child's, not this process's.
+// child runs a command and measures it: wall time, CPU time from the
+// child's own rusage (wait4, as RUSAGE_CHILDREN counts it), and peak RSS
+// from the child's VmHWM, polled while it runs. (The rusage's maxrss is
+// not used: with vfork the child's maxrss starts at this process's RSS.)
 func child(stdout *bytes.Buffer, name string, args ...string) result {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = stdout, os.Stderr
 	w0 := time.Now()
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "pipeline: %s: %v\n", name, err)
-		os.Exit(1)
+	if err := cmd.Start(); err != nil {
+		fatal(fmt.Errorf("%s: %w", name, err))
 	}
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	var peak int64
+	done := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			if b, err := os.ReadFile(status); err == nil {
+				for _, line := range bytes.Split(b, []byte("\n")) {
+					if v, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+						var kb int64
+						fmt.Sscan(string(bytes.TrimSpace(v)), &kb)
+						peak = max(peak, kb<<10)
+					}
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	err := cmd.Wait()
 	wall := time.Since(w0)
+	close(done)
+	<-polled
+	if err != nil {
+		fatal(fmt.Errorf("%s: %w", name, err))
+	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return result{wall, time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Maxrss << 10}
+	return result{wall, time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), peak}
 }
 
 func main() {
