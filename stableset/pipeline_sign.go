@@ -144,7 +144,7 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 	}
 	var total int64
 	for b := range r.decided {
-		total += r.decided[b] + int64(len(pageTargets[b]))
+		total += r.decided[b] + pageTargets[b]
 	}
 	layout, err := tuf.NewBinLayout(StableRole, tuf.BinBitsFor(total, targetsPerBin))
 	if err != nil {
@@ -192,14 +192,24 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 }
 
 // phaseP renders the index pages of every project with stable files, into
-// pages/NN.tar, and returns their targets by path bucket.
-func (r *run) phaseP(out string) ([numBuckets][]tuf.BinTarget, int, error) {
+// pages/NN.tar, writes their targets into work files by path bucket (not
+// kept in memory: about 4 million pages at 10 million files), and returns
+// how many each bucket has.
+func (r *run) phaseP(out string) (counts [numBuckets]int64, _ int, err error) {
 	var (
-		targets [numBuckets][]tuf.BinTarget
-		mu      sync.Mutex
-		npages  atomic.Int64
+		mu     sync.Mutex
+		npages atomic.Int64
+		pw     [numBuckets]*lockedWriter
 	)
-	err := r.parallel(numProjBucket, func(pb int) error {
+	for b := range pw {
+		f, err := os.Create(r.bucketPath("pages", b))
+		if err != nil {
+			return counts, 0, err
+		}
+		defer f.Close()
+		pw[b] = &lockedWriter{f: f, bw: bufio.NewWriterSize(f, 16<<10)}
+	}
+	err = r.parallel(numProjBucket, func(pb int) error {
 		recs, err := readSpill(r.bucketPath("proj", pb))
 		if err != nil {
 			return err
@@ -265,19 +275,27 @@ func (r *run) phaseP(out string) ([numBuckets][]tuf.BinTarget, int, error) {
 			return err
 		}
 		npages.Add(int64(len(local)))
-		mu.Lock()
+		var tb []byte
 		for _, t := range local {
 			h := sha256.Sum256([]byte(t.Path))
-			targets[h[0]] = append(targets[h[0]], t)
+			tb = appendBinTarget(tb[:0], &t)
+			pw[h[0]].write(tb)
+			mu.Lock()
+			counts[h[0]]++
+			mu.Unlock()
 		}
-		mu.Unlock()
 		return nil
 	})
-	return targets, int(npages.Load()), err
+	for _, w := range pw {
+		if e := w.bw.Flush(); err == nil {
+			err = e
+		}
+	}
+	return counts, int(npages.Load()), err
 }
 
 // phaseC builds, signs and writes the bins.
-func (r *run) phaseC(out string, l tuf.BinLayout, ck keys.Signer, expires tuf.Expiry, pageTargets [numBuckets][]tuf.BinTarget, meta []MetaEntry) error {
+func (r *run) phaseC(out string, l tuf.BinLayout, ck keys.Signer, expires tuf.Expiry, pageTargets [numBuckets]int64, meta []MetaEntry) error {
 	var units, bucketsPer int
 	if l.Bits >= 8 {
 		units, bucketsPer = numBuckets, 1
@@ -293,7 +311,11 @@ func (r *run) phaseC(out string, l tuf.BinLayout, ck keys.Signer, expires tuf.Ex
 				return fmt.Errorf("reading decided targets: %w", err)
 			}
 			ts = append(ts, got...)
-			ts = append(ts, pageTargets[b]...)
+			pages, err := readBinTargets(r.bucketPath("pages", b))
+			if err != nil || int64(len(pages)) != pageTargets[b] {
+				return fmt.Errorf("reading index page targets: %w", errSpill)
+			}
+			ts = append(ts, pages...)
 		}
 		slices.SortFunc(ts, func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
 		// Split by bin, keeping path order within each.
