@@ -3,7 +3,6 @@ package ceremony
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -348,7 +347,7 @@ func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOp
 		return nil, fmt.Errorf("attestation of slot %s of %s: %w", slot, info, err)
 	}
 	if b.Show != nil {
-		fmt.Fprintf(b.Show, "     key id %s\n", keys.HexGroups(mustHex(k.ID())))
+		fmt.Fprintf(b.Show, "     key id %s\n", k.ID())
 	}
 	return &GeneratedKey{Role: role, Device: info, Slot: slot, Key: k, Attested: a, Att: att}, nil
 }
@@ -409,12 +408,4 @@ func (b *Bootstrap) runSheet(res *BootstrapResult) ([]byte, error) {
 		"Devices": devs, "Keys": ks,
 	})
 	return buf.Bytes(), err
-}
-
-func mustHex(s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		panic(fmt.Sprintf("ceremony: key id %q is not hex", s))
-	}
-	return b
 }

@@ -3,6 +3,7 @@ package ceremony
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"math/big"
@@ -10,11 +11,12 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/keyceremony/keyceremony/ceremony/tui"
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/hsm/soft"
-	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -112,7 +114,9 @@ func (d *Demo) Run() (*DemoResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
-	say("   transcript digest: %s", keys.HexGroups(boot.Transcript[:]))
+	if d.Show != nil {
+		tui.ShowDigest(d.Show, "   bootstrap transcript digest (the witnesses read it aloud):", boot.Transcript[:])
+	}
 
 	say("")
 	say("== 3. Stable signing: the repository's export, the policy (files at least 90 days old), the diff, the approval")
@@ -131,14 +135,25 @@ func (d *Demo) Run() (*DemoResult, error) {
 		return nil, fmt.Errorf("computing the diff: %w", err)
 	}
 	if d.Show != nil {
-		if err := diff.WriteText(d.Show); err != nil {
+		var text bytes.Buffer
+		if err := diff.WriteText(&text); err != nil {
 			return nil, err
+		}
+		lines := strings.SplitAfter(text.String(), "\n")
+		const show = 18
+		for _, l := range lines[:min(show, len(lines))] {
+			fmt.Fprint(d.Show, "   | "+l)
+		}
+		if len(lines) > show {
+			say("   | ... (%d more lines: the whole diff is written to ceremony/stable-1/diff.txt)", len(lines)-show)
 		}
 	}
 	approve := diff.Digest
 	diff.Close()
-	say("   The keyholders compare this digest on every screen and approve it:")
-	say("   %s", approve)
+	if d.Show != nil {
+		dg, _ := hex.DecodeString(approve)
+		tui.ShowDigest(d.Show, "   The keyholders compare this diff digest on every screen and approve it:", dg)
+	}
 	stableRes, err := ss.Sign(approve, out.Path("ceremony", "stable-1"))
 	if err != nil {
 		return nil, fmt.Errorf("stable signing: %w", err)
@@ -149,6 +164,34 @@ func (d *Demo) Run() (*DemoResult, error) {
 	say("== 4. The repository side (simulated): publish stable, sign unstable, snapshot, timestamp")
 	all := map[string]tuf.TargetFile{}
 	byProject := map[string][]stableset.PageFile{}
+	// Every file is listed by unstable and shown on the repository's index
+	// pages; only the built-in ones have content to publish.
+	ex, err := os.Open(exportPath)
+	if err != nil {
+		return nil, err
+	}
+	defer ex.Close()
+	xr, err := stableset.NewExportReader(ex, exportPath)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		r, err := xr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		pf, err := stableset.NewPageFile(r, "")
+		if err != nil {
+			return nil, err
+		}
+		byProject[r.Project] = append(byProject[r.Project], pf)
+		if _, real := demoContent[r.Path]; !real {
+			all[r.Path] = tuf.TargetFile{Length: r.Length, Hashes: map[string]string{"sha256": hex.EncodeToString(r.SHA256[:])}}
+		}
+	}
 	for i := range records {
 		r := &records[i]
 		c := demoContent[r.Path]
@@ -158,13 +201,11 @@ func (d *Demo) Run() (*DemoResult, error) {
 		if err := out.WriteFile(path.Join("targets", targetFileName(r.Path, sha256Hex(c))), c); err != nil {
 			return nil, err
 		}
-		pf, err := stableset.NewPageFile(r, "")
-		if err != nil {
-			return nil, err
-		}
-		byProject[r.Project] = append(byProject[r.Project], pf)
 	}
 	err = stableRes.Diff.Entries(func(e *stableset.DiffEntry) error {
+		if _, real := demoContent[e.Path]; !real {
+			return nil // synthetic: metadata only, no content to download
+		}
 		switch e.Category {
 		case stableset.Added, stableset.Unchanged:
 			res.Stable = append(res.Stable, e.Path)

@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/crypto/blake2b"
 
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
 // demoFile is one distribution file of the demo's built-in repository.
@@ -66,8 +68,14 @@ var demoContent = func() map[string][]byte {
 	return m
 }()
 
-// writeDemoExport writes the repository export of the demo files, as the
-// repository would produce it, and returns its records.
+// demoSynthFiles is how many synthetic PyPI-like files the demo's export
+// holds beside the built-in ones, so that the stable set has realistic
+// names, sizes and ages across several years.
+const demoSynthFiles = 2000
+
+// writeDemoExport writes the repository export, as the repository would
+// produce it: the built-in files (with real content) merged with synthetic
+// ones from the generator. It returns the built-in records.
 func writeDemoExport(file string, now time.Time) ([]stableset.Record, error) {
 	now = now.UTC().Truncate(time.Second)
 	recs := make([]stableset.Record, 0, len(demoFiles))
@@ -86,6 +94,14 @@ func writeDemoExport(file string, now time.Time) ([]stableset.Record, error) {
 		recs = append(recs, r)
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Path < recs[j].Path })
+	var synthetic bytes.Buffer
+	if err := synth.Generate(&synthetic, synth.Params{Seed: 2026, Files: demoSynthFiles, Repository: "demo", Generated: now}); err != nil {
+		return nil, fmt.Errorf("generating the demo export: %w", err)
+	}
+	sx, err := stableset.NewExportReader(&synthetic, "synthetic export")
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return nil, err
 	}
@@ -98,7 +114,27 @@ func writeDemoExport(file string, now time.Time) ([]stableset.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range recs {
+	// Merge the two sorted streams.
+	i := 0
+	for {
+		r, err := sx.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		for i < len(recs) && recs[i].Path < r.Path {
+			if err := w.Write(&recs[i]); err != nil {
+				return nil, fmt.Errorf("writing the demo export: %w", err)
+			}
+			i++
+		}
+		if err := w.Write(r); err != nil {
+			return nil, fmt.Errorf("writing the demo export: %w", err)
+		}
+	}
+	for ; i < len(recs); i++ {
 		if err := w.Write(&recs[i]); err != nil {
 			return nil, fmt.Errorf("writing the demo export: %w", err)
 		}

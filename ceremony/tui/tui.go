@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"golang.org/x/term"
+
+	"github.com/keyceremony/keyceremony/keys"
 )
 
 // ErrNoTerminal means there is no controlling terminal to ask.
@@ -83,4 +85,17 @@ func (t *Terminal) Confirm(prompt, word string) (bool, error) {
 		return false, fmt.Errorf("reading from the terminal: %w", err)
 	}
 	return strings.TrimSpace(line) == word, nil
+}
+
+// ShowDigest prints a digest for the people in the room to read aloud and
+// compare: as hex groups and as PGP words, each line indented.
+func ShowDigest(w io.Writer, label string, d []byte) {
+	fmt.Fprintf(w, "%s\n", label)
+	for _, l := range strings.Split(keys.HexGroups(d), "\n") {
+		fmt.Fprintf(w, "      %s\n", l)
+	}
+	words := keys.PGPWords(d)
+	for i := 0; i < len(words); i += 8 {
+		fmt.Fprintf(w, "      %s\n", strings.Join(words[i:min(i+8, len(words))], " "))
+	}
 }

@@ -189,15 +189,8 @@ transcript. DIR must not exist or be empty; it appears only on success.`,
 				}
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nbootstrap written to %s\ntranscript digest (read it aloud):\n%s\n", out, keys.HexGroups(res.Transcript[:]))
-			for i, w := range keys.PGPWords(res.Transcript[:]) {
-				sep := " "
-				if i%8 == 7 {
-					sep = "\n"
-				}
-				fmt.Fprint(cmd.OutOrStdout(), w+sep)
-			}
-			fmt.Fprintln(cmd.OutOrStdout())
+			fmt.Fprintf(cmd.OutOrStdout(), "\nbootstrap written to %s\n", out)
+			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
 			return nil
 		},
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyceremony/keyceremony/ceremony"
-	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/ceremony/tui"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -146,7 +146,8 @@ success; on any failure nothing is left behind.`,
 				return err
 			}
 			defer res.Diff.Close()
-			fmt.Fprintf(cmd.OutOrStdout(), "\nstable v%d written to %s and verified\ntranscript digest (read it aloud):\n%s\n", res.StableVersion, media, keys.HexGroups(res.Transcript[:]))
+			fmt.Fprintf(cmd.OutOrStdout(), "\nstable v%d written to %s and verified\n", res.StableVersion, media)
+			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
 			return nil
 		},
 	}
