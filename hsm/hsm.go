@@ -207,3 +207,18 @@ func (s *slotSigner) Sign(msg []byte) ([]byte, error) {
 	}
 	return sig, nil
 }
+
+// WithDefaults fills in unset policies the way a YubiKey does: PIN policy
+// "always" for the signature slot 9c and "once" elsewhere, touch "never".
+func (o KeyOptions) WithDefaults(slot Slot) KeyOptions {
+	if o.PINPolicy == "" {
+		o.PINPolicy = PINPolicyOnce
+		if slot == SlotSignature {
+			o.PINPolicy = PINPolicyAlways
+		}
+	}
+	if o.TouchPolicy == "" {
+		o.TouchPolicy = TouchPolicyNever
+	}
+	return o
+}

@@ -643,15 +643,7 @@ func (d *Device) GenerateKey(pin string, slot hsm.Slot, opts hsm.KeyOptions) (cr
 	default:
 		return nil, fmt.Errorf("algorithm %q: %w", opts.Algorithm, hsm.ErrUnsupported)
 	}
-	if opts.PINPolicy == "" {
-		opts.PINPolicy = hsm.PINPolicyOnce
-		if slot == hsm.SlotSignature {
-			opts.PINPolicy = hsm.PINPolicyAlways
-		}
-	}
-	if opts.TouchPolicy == "" {
-		opts.TouchPolicy = hsm.TouchPolicyNever
-	}
+	opts = opts.WithDefaults(slot)
 	var ok1, ok2 bool
 	key.PINPolicy, ok1 = pinPolicies[opts.PINPolicy]
 	key.TouchPolicy, ok2 = touchPolicies[opts.TouchPolicy]

@@ -288,15 +288,7 @@ func (d *Device) GenerateKey(pin string, slot hsm.Slot, opts hsm.KeyOptions) (cr
 	if opts.Algorithm != hsm.AlgECCP256 && opts.Algorithm != hsm.AlgEd25519 {
 		return nil, fmt.Errorf("algorithm %q: %w", opts.Algorithm, hsm.ErrUnsupported)
 	}
-	if opts.PINPolicy == "" {
-		opts.PINPolicy = hsm.PINPolicyOnce
-		if slot == hsm.SlotSignature {
-			opts.PINPolicy = hsm.PINPolicyAlways
-		}
-	}
-	if opts.TouchPolicy == "" {
-		opts.TouchPolicy = hsm.TouchPolicyNever
-	}
+	opts = opts.WithDefaults(slot)
 	if _, ok := keys.PolicyBytes(string(opts.PINPolicy), string(opts.TouchPolicy)); !ok {
 		return nil, fmt.Errorf("PIN policy %q, touch policy %q: %w", opts.PINPolicy, opts.TouchPolicy, hsm.ErrUnsupported)
 	}
