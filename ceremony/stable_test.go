@@ -1,0 +1,187 @@
+package ceremony
+
+import (
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/synth"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// copyInto copies the files of src (recursively) into dst.
+func copyInto(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, rel)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTwoStableCeremonies follows docs/runbook-stable.md twice: a first
+// ceremony after the bootstrap (trusting upload times), then a second one
+// from the published state and the next period's export, into which the
+// generator injected a changed hash and a backdated file. The second must
+// keep the old entry for the change, hold back and flag the backdated
+// file, drop deleted files, and sign stable v3.
+func TestTwoStableCeremonies(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	now := time.Now().UTC().Truncate(time.Second)
+	b := f.bootstrap()
+	boot, err := b.Run(filepath.Join(dir, "boot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen1 := now.Add(-91 * 24 * time.Hour)
+	exp1 := filepath.Join(dir, "export1.jsonl")
+	w, _ := os.Create(exp1)
+	if err := synth.Generate(w, synth.Params{Seed: 3, Files: 3000, Generated: gen1}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	first := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: exp1, Devices: f.devices, PIN: f.pins, Now: gen1.Add(time.Hour)}
+	d1, err := first.Diff()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d1.Header.TrustsUploadTimes {
+		t.Fatal("the first ceremony must say it trusts upload times")
+	}
+	approve := d1.Digest
+	d1.Close()
+	r1, err := first.Sign(approve, filepath.Join(dir, "media1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1.Diff.Close()
+
+	// The published state: the root chain and targets, the newest stable
+	// metadata and its ledger.
+	pub := filepath.Join(dir, "published")
+	copyInto(t, filepath.Join(dir, "boot", "metadata"), filepath.Join(pub, "metadata"))
+	copyInto(t, filepath.Join(dir, "media1", "stable", "metadata"), filepath.Join(pub, "metadata"))
+	copyInto(t, filepath.Join(dir, "media1", "stable", "ledger"), filepath.Join(pub, "ledger"))
+
+	exp2 := filepath.Join(dir, "export2.jsonl")
+	in, _ := os.Open(exp1)
+	w, _ = os.Create(exp2)
+	inj, err := synth.Next(in, w, synth.NextParams{Seed: 4, NewFiles: 300, Deletions: 5, ChangedHash: 2, Backdated: 2})
+	in.Close()
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := &StableSigning{Root: boot.Root, Published: pub, Export: exp2, Devices: f.devices, PIN: f.pins, Now: now}
+	d2, err := second.Diff()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*stableset.DiffEntry{}
+	if err := d2.Entries(func(e *stableset.DiffEntry) error {
+		c := *e
+		got[e.Path] = &c
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if d2.Header.TrustsUploadTimes || d2.Header.PreviousStableVersion != 2 || d2.Header.StableVersion != 3 {
+		t.Fatalf("second ceremony header: %+v", d2.Header)
+	}
+	for _, p := range inj.Changed {
+		if e := got[p]; e == nil || e.Category != stableset.Changed || e.Reason != stableset.ReasonKeptOld {
+			t.Errorf("changed %s: %+v", p, e)
+		}
+	}
+	for _, p := range inj.Backdated {
+		if e := got[p]; e == nil || e.Category != stableset.Held || e.Reason != stableset.ReasonBackdated {
+			t.Errorf("backdated %s: %+v", p, e)
+		}
+	}
+	approve = d2.Digest
+	d2.Close()
+	// A wrong digest signs nothing.
+	if _, err := second.Sign(strings.Repeat("a", 64), filepath.Join(dir, "refused")); !errors.Is(err, stableset.ErrApproval) {
+		t.Fatalf("want ErrApproval, got %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "refused")); !os.IsNotExist(err) {
+		t.Fatal("a refused signing left a directory")
+	}
+	r2, err := second.Sign(approve, filepath.Join(dir, "media2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Diff.Close()
+	if r2.StableVersion != 3 {
+		t.Fatalf("stable version %d", r2.StableVersion)
+	}
+	// The new stable keeps the old entries of the changed paths.
+	st, err := os.ReadFile(filepath.Join(dir, "media2", "stable", "metadata", "3.stable.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tuf.Load[tuf.Targets](st, "3.stable.json"); err != nil {
+		t.Fatal(err)
+	}
+	bins, _ := filepath.Glob(filepath.Join(dir, "media2", "stable", "metadata", "3.stable-*.json"))
+	listed := map[string]tuf.TargetFile{}
+	for _, bf := range bins {
+		b, err := os.ReadFile(bf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := tuf.Load[tuf.Targets](b, bf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, tf := range m.Signed.Targets {
+			listed[p] = tf
+		}
+	}
+	for _, p := range inj.Changed {
+		tf, ok := listed[p]
+		if !ok || tf.Hashes["sha256"] != hex.EncodeToString(got[p].OldSHA256[:]) || tf.Length != got[p].OldLength {
+			t.Errorf("stable v3 does not keep the old entry of changed %s: %+v", p, tf)
+		}
+	}
+	for _, p := range inj.Backdated {
+		if _, ok := listed[p]; ok {
+			t.Errorf("stable v3 lists backdated %s", p)
+		}
+	}
+	for _, p := range inj.Deleted {
+		if _, ok := listed[p]; ok {
+			t.Errorf("stable v3 still lists deleted %s", p)
+		}
+	}
+	if err := VerifyStableMedia(filepath.Join(dir, "media2"), mustDelegation(t, boot.Targets), boot.Targets.Signed.Delegations.Keys); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustDelegation(t *testing.T, m *tuf.Metadata[tuf.Targets]) *tuf.DelegatedRole {
+	t.Helper()
+	d, ok := m.Signed.Delegation("stable")
+	if !ok {
+		t.Fatal("no stable delegation")
+	}
+	return d
+}
