@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,8 +17,8 @@ import (
 
 // stableFlags are shared by stable diff and stable sign.
 type stableFlags struct {
-	export, published, root, policy string
-	accept                          []string
+	export, published, root, policy, work string
+	accept                                []string
 }
 
 func (f *stableFlags) register(cmd *cobra.Command) {
@@ -28,6 +27,7 @@ func (f *stableFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
 	cmd.Flags().StringVar(&f.policy, "policy", "", "policy file (default: the built-in policy, docs/policy.md)")
 	cmd.Flags().StringSliceVar(&f.accept, "accept", nil, "a changed path whose new content is accepted (repeatable)")
+	cmd.Flags().StringVar(&f.work, "work-dir", "", "directory for temporary work files (default: the system's temporary directory); several GB at PyPI's scale")
 }
 
 func (f *stableFlags) signing() (*ceremony.StableSigning, error) {
@@ -50,7 +50,7 @@ func (f *stableFlags) signing() (*ceremony.StableSigning, error) {
 	}
 	return &ceremony.StableSigning{
 		Root: root, Published: f.published, Export: f.export, Policy: pol, Accept: f.accept,
-		Now: time.Now().UTC(), Version: version(), TempDir: filepath.Dir(filepath.Clean(f.export)),
+		Now: time.Now().UTC(), Version: version(), TempDir: f.work,
 	}, nil
 }
 
