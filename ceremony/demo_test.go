@@ -195,6 +195,13 @@ func TestDemoFilesLoadInGoTUF(t *testing.T) {
 			t.Fatalf("go-tuf: bin %s: %v", b.Name, err)
 		}
 	}
+	un, err := gotufmeta.Targets().FromFile(filepath.Join(md, "1.unstable.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := targets.VerifyDelegate("unstable", un); err != nil {
+		t.Fatalf("go-tuf: unstable: %v", err)
+	}
 	snap, err := gotufmeta.Snapshot().FromFile(filepath.Join(md, "1.snapshot.json"))
 	if err != nil {
 		t.Fatal(err)
