@@ -3,15 +3,14 @@ package stableset
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 )
 
@@ -25,6 +24,12 @@ const (
 	Removed   Category = "removed"   // in the stable set, gone from the listing
 	Changed   Category = "changed"   // same path, different length or hash
 	Unchanged Category = "unchanged" // in the stable set and listed as it is
+
+	// Index pages (simple/<project>/index.html and index.json); unchanged
+	// pages are not entries.
+	PageAdded   Category = "page-added"   // a project enters the stable set
+	PageChanged Category = "page-changed" // the page is made again: reason "files" or "attributes"
+	PageRemoved Category = "page-removed" // a project leaves the stable set
 )
 
 // Reasons that are not the policy's.
@@ -124,6 +129,10 @@ type Counts struct {
 	Changed   int64 `json:"changed"`
 	Accepted  int64 `json:"accepted"` // among Changed
 	Unchanged int64 `json:"unchanged"`
+
+	PagesAdded   int64 `json:"pages_added"`
+	PagesChanged int64 `json:"pages_changed"`
+	PagesRemoved int64 `json:"pages_removed"`
 }
 
 func (c *Counts) add(e *DiffEntry) {
@@ -144,17 +153,13 @@ func (c *Counts) add(e *DiffEntry) {
 		}
 	case Unchanged:
 		c.Unchanged++
+	case PageAdded:
+		c.PagesAdded++
+	case PageChanged:
+		c.PagesChanged++
+	case PageRemoved:
+		c.PagesRemoved++
 	}
-}
-
-func (c *Counts) plus(o *Counts) {
-	c.Added += o.Added
-	c.Held += o.Held
-	c.Backdated += o.Backdated
-	c.Removed += o.Removed
-	c.Changed += o.Changed
-	c.Accepted += o.Accepted
-	c.Unchanged += o.Unchanged
 }
 
 // Stable is the number of files in the resulting stable set.
@@ -187,13 +192,11 @@ type Diff struct {
 	Projects []ProjectSummary // sorted by name; the empty name collects removed paths of unknown project
 	Digest   string           // hex SHA-256 of the canonical form
 
-	mu       sync.Mutex
-	projects map[string]*Counts
-	run      *run
+	run *run
 }
 
 func newDiff(r *run) *Diff {
-	d := &Diff{projects: map[string]*Counts{}}
+	d := &Diff{}
 	d.Header = DiffHeader{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version, TrustsUploadTimes: r.pub == nil}
 	if r.pub != nil {
 		d.Header.PreviousStableVersion = r.pub.version
@@ -203,24 +206,10 @@ func newDiff(r *run) *Diff {
 	return d
 }
 
-func (d *Diff) merge(counts map[string]*Counts, tot *Counts) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for p, c := range counts {
-		have := d.projects[p]
-		if have == nil {
-			have = &Counts{}
-			d.projects[p] = have
-		}
-		have.plus(c)
-	}
-	d.Summary.plus(tot)
-}
-
 // canonicalHeader is the first part of the digested form.
 func (d *Diff) canonicalHeader() []byte {
 	var b []byte
-	b = append(b, "keyceremony-stable-diff 1\n"...)
+	b = append(b, "keyceremony-stable-diff 2\n"...)
 	b = append(b, "repository "+d.Header.Repository+"\n"...)
 	b = append(b, "listing-time "+d.Header.ListingTime.UTC().Format(time.RFC3339)+"\n"...)
 	b = append(b, "previous-stable-version "+strconv.FormatInt(d.Header.PreviousStableVersion, 10)+"\n"...)
@@ -233,69 +222,107 @@ func (d *Diff) canonicalHeader() []byte {
 	return b
 }
 
-func (d *Diff) finish(chunkSums [][32]byte) {
-	h := sha256.New()
-	h.Write(d.canonicalHeader())
-	for _, s := range chunkSums {
-		h.Write(s[:])
+func (d *Diff) finish(sum [32]byte, projects []projectInfo) {
+	d.Digest = hex.EncodeToString(sum[:])
+	d.Projects = make([]ProjectSummary, len(projects))
+	for i := range projects {
+		d.Projects[i] = ProjectSummary{Project: projects[i].name, Counts: projects[i].counts}
 	}
-	d.Digest = hex.EncodeToString(h.Sum(nil))
-	names := make([]string, 0, len(d.projects))
-	for p := range d.projects {
-		names = append(names, p)
-	}
-	sort.Strings(names)
-	d.Projects = make([]ProjectSummary, len(names))
-	for i, p := range names {
-		d.Projects[i] = ProjectSummary{Project: p, Counts: *d.projects[p]}
-	}
-	d.projects = nil
+	slices.SortFunc(d.Projects, func(a, b ProjectSummary) int { return strings.Compare(a.Project, b.Project) })
 }
 
-// Entries calls fn for every entry in canonical order (by the first byte
-// of SHA-256(path), then by path). Only valid before Close.
+// Entries calls fn for every entry in canonical order (by path: the files,
+// then the index pages). Only valid before Close. Unchanged entries are
+// made from the run's new ledger, the others read from its exceptions
+// file.
 func (d *Diff) Entries(fn func(*DiffEntry) error) error {
 	if d.run == nil || d.run.work == "" {
 		return fmt.Errorf("diff is closed")
 	}
-	for b := 0; b < numBuckets; b++ {
-		f, err := os.Open(d.run.bucketPath("diff", b))
+	f, err := os.Open(d.run.bucketPath("ledger", 0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lr, err := NewLedgerReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return err
+	}
+	le, lerr := lr.nextRaw()
+	var u DiffEntry
+	unchangedBefore := func(path string) error {
+		for lerr == nil && (path == "" || string(le.path) < path) {
+			if le.Stable && !le.Kept {
+				u = DiffEntry{Category: Unchanged, Path: string(le.path), Project: string(le.project), HasOld: true, OldLength: le.Length, OldSHA256: le.SHA256,
+					HasNew: true, NewLength: le.Length, NewSHA256: le.SHA256}
+				if err := fn(&u); err != nil {
+					return err
+				}
+			}
+			le, lerr = lr.nextRaw()
+		}
+		if lerr != nil && lerr != io.EOF {
+			return lerr
+		}
+		return nil
+	}
+	err = d.exceptions(func(e *DiffEntry) error {
+		if err := unchangedBefore(e.Path); err != nil {
+			return err
+		}
+		if lerr == nil && string(le.path) == e.Path {
+			le, lerr = lr.nextRaw()
+		}
+		return fn(e)
+	})
+	if err != nil {
+		return err
+	}
+	return unchangedBefore("")
+}
+
+// exceptions calls fn for every entry but the unchanged ones, in canonical
+// order.
+func (d *Diff) exceptions(fn func(*DiffEntry) error) error {
+	if d.run == nil || d.run.work == "" {
+		return fmt.Errorf("diff is closed")
+	}
+	f, err := os.Open(d.run.bucketPath("exceptions", 0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		e, err := parseCanonical(sc.Bytes())
 		if err != nil {
 			return err
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			e, err := parseCanonical(sc.Bytes())
-			if err != nil {
-				f.Close()
-				return err
-			}
-			if err := fn(&e); err != nil {
-				f.Close()
-				return err
-			}
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
+		if err := fn(&e); err != nil {
 			return err
 		}
 	}
-	return nil
+	return sc.Err()
 }
 
-// WriteCanonical writes the canonical form whose SHA-256 structure gives
-// Digest: the header, then each bucket's lines.
+// WriteCanonical writes the canonical form whose SHA-256 is Digest: the
+// header, then every entry's line.
 func (d *Diff) WriteCanonical(w io.Writer) error {
-	if _, err := w.Write(d.canonicalHeader()); err != nil {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	if _, err := bw.Write(d.canonicalHeader()); err != nil {
 		return err
 	}
 	var line []byte
-	return d.Entries(func(e *DiffEntry) error {
+	err := d.Entries(func(e *DiffEntry) error {
 		line = e.appendCanonical(line[:0])
-		_, err := w.Write(line)
+		_, err := bw.Write(line)
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // Close removes the diff's work directory.
@@ -324,6 +351,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	fmt.Fprintf(bw, "digest %s\n\n", d.Digest)
 	fmt.Fprintf(bw, "summary\n")
 	fmt.Fprintf(bw, "  added      %d\n  held back  %d (backdated %d)\n  removed    %d\n  changed    %d (accepted %d)\n  unchanged  %d\n  stable set %d files\n", s.Added, s.Held, s.Backdated, s.Removed, s.Changed, s.Accepted, s.Unchanged, s.Stable())
+	fmt.Fprintf(bw, "  index pages: added %d, changed %d, removed %d (unchanged pages are not listed)\n", s.PagesAdded, s.PagesChanged, s.PagesRemoved)
 	if s.Changed > 0 {
 		fmt.Fprintf(bw, "\n!!! %d CHANGED FILES: same path, different content. PyPI never re-uploads a file: this is an attack or a bug.\n", s.Changed)
 	}
@@ -333,7 +361,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	fmt.Fprintf(bw, "\nprojects (added held removed changed unchanged)\n")
 	for _, p := range d.Projects {
 		c := p.Counts
-		if c.Added+c.Held+c.Removed+c.Changed == 0 {
+		if c.Added+c.Held+c.Removed+c.Changed+c.PagesAdded+c.PagesChanged+c.PagesRemoved == 0 {
 			continue
 		}
 		name := p.Project
@@ -342,9 +370,9 @@ func (d *Diff) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(bw, "  %-40s %d %d %d %d %d\n", name, c.Added, c.Held, c.Removed, c.Changed, c.Unchanged)
 	}
-	for _, cat := range []Category{Changed, Removed, Added, Held} {
+	for _, cat := range []Category{Changed, Removed, Added, Held, PageAdded, PageChanged, PageRemoved} {
 		fmt.Fprintf(bw, "\n%s\n", cat)
-		err := d.Entries(func(e *DiffEntry) error {
+		err := d.exceptions(func(e *DiffEntry) error {
 			if e.Category != cat {
 				return nil
 			}
@@ -361,6 +389,12 @@ func (d *Diff) WriteText(w io.Writer) error {
 					mark = "!"
 				}
 				fmt.Fprintf(bw, "  %s %s (%s) %s\n", mark, e.Path, e.Project, e.Reason)
+			case PageAdded:
+				fmt.Fprintf(bw, "  + %s %d sha256 %x\n", e.Path, e.NewLength, e.NewSHA256)
+			case PageChanged:
+				fmt.Fprintf(bw, "  ~ %s (%s) %d sha256 %x\n", e.Path, e.Reason, e.NewLength, e.NewSHA256)
+			case PageRemoved:
+				fmt.Fprintf(bw, "  - %s\n", e.Path)
 			}
 			return nil
 		})
@@ -390,12 +424,9 @@ func (d *Diff) WriteJSON(w io.Writer) error {
 		b, _ := json.Marshal(v)
 		return b
 	}
-	fmt.Fprintf(bw, "{\"format\":\"keyceremony-stable-diff\",\"version\":1,\n\"digest\":%q,\n\"header\":%s,\n\"summary\":%s,\n\"projects\":%s,\n\"entries\":[", d.Digest, enc(d.Header), enc(d.Summary), enc(d.Projects))
+	fmt.Fprintf(bw, "{\"format\":\"keyceremony-stable-diff\",\"version\":2,\n\"digest\":%q,\n\"header\":%s,\n\"summary\":%s,\n\"projects\":%s,\n\"entries\":[", d.Digest, enc(d.Header), enc(d.Summary), enc(d.Projects))
 	first := true
-	err := d.Entries(func(e *DiffEntry) error {
-		if e.Category == Unchanged {
-			return nil
-		}
+	err := d.exceptions(func(e *DiffEntry) error {
 		je := jsonEntry{Category: e.Category, Reason: e.Reason, Path: e.Path, Project: e.Project}
 		if e.HasOld {
 			l := e.OldLength

@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ExportReader reads an export, strictly and as a stream: it holds one line
@@ -21,10 +22,9 @@ type ExportReader struct {
 	hdr      Header
 	line     int64 // the number of the last line read
 	count    int64
-	rec      Record
 	prevPath string
 	err      error // sticky: io.EOF after the trailer, or the first error
-	sc       scan
+	recParser
 
 	// The lines before the trailer are hashed in chunks, each by a
 	// goroutine while the next chunk is parsed; at most one runs at a time
@@ -32,8 +32,17 @@ type ExportReader struct {
 	chunk, other []byte
 	hashing      bool
 	hashed       chan struct{}
+}
 
+// recParser parses record lines. With maps, strings are interned copies;
+// without (block set), they are substrings of block, which holds the
+// lines parsed and is never modified.
+type recParser struct {
+	sc                           scan
+	rec                          Record
 	projects, versions, requires map[string]string
+	block                        string
+	base                         uintptr
 }
 
 // Limits on the interning maps, so that an export made of millions of
@@ -48,14 +57,14 @@ const (
 // file name used in errors. Errors are *ExportError.
 func NewExportReader(r io.Reader, name string) (*ExportReader, error) {
 	x := &ExportReader{
-		name:     name,
-		br:       bufio.NewReaderSize(r, 2*MaxLineLength),
-		h:        sha256.New(),
-		projects: make(map[string]string),
-		versions: make(map[string]string),
-		requires: make(map[string]string),
-		hashed:   make(chan struct{}, 1),
+		name:   name,
+		br:     bufio.NewReaderSize(r, 2*MaxLineLength),
+		h:      sha256.New(),
+		hashed: make(chan struct{}, 1),
 	}
+	x.projects = make(map[string]string)
+	x.versions = make(map[string]string)
+	x.requires = make(map[string]string)
 	line, err := x.readLine()
 	if err != nil {
 		if errors.Is(err, ErrTruncated) {
@@ -299,7 +308,7 @@ func prefixField(p string, fe *fieldError) *fieldError {
 	return fe
 }
 
-func (x *ExportReader) parseRecord(b []byte) *fieldError {
+func (x *recParser) parseRecord(b []byte) *fieldError {
 	s := &x.sc
 	s.reset(b)
 	if len(b) == 0 {
@@ -354,6 +363,16 @@ func (x *ExportReader) parseRecord(b []byte) *fieldError {
 	if fe = s.end(recordKeys[:], true); fe != nil {
 		return fe
 	}
+	if x.projects == nil {
+		r.Path = x.sub(path)
+		if n := len(filename); n <= len(path) && string(path[len(path)-n:]) == string(filename) {
+			r.Filename = r.Path[len(r.Path)-n:]
+		} else {
+			r.Filename = x.sub(filename)
+		}
+		r.Project, r.Version, r.RequiresPython, r.YankedReason = x.sub(project), x.sub(version), x.sub(reqpy), x.sub(yreason)
+		return nil
+	}
 	r.Path = string(path)
 	if n := len(filename); n <= len(path) && string(path[len(path)-n:]) == string(filename) {
 		r.Filename = r.Path[len(r.Path)-n:]
@@ -368,6 +387,19 @@ func (x *ExportReader) parseRecord(b []byte) *fieldError {
 		r.YankedReason = string(yreason)
 	}
 	return nil
+}
+
+// sub returns b as a string: a substring of the block when b lies in it
+// (no copy), a copy otherwise (a string that had escapes).
+func (x *recParser) sub(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	off := uintptr(unsafe.Pointer(unsafe.SliceData(b))) - x.base
+	if off < uintptr(len(x.block)) && off+uintptr(len(b)) <= uintptr(len(x.block)) {
+		return x.block[off : off+uintptr(len(b))]
+	}
+	return string(b)
 }
 
 func intern(m map[string]string, b []byte, limit int) string {

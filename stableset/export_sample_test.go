@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -274,4 +276,28 @@ func checkExportError(t *testing.T, err error) {
 		t.Fatalf("error %v is not a located *ExportError", err)
 	}
 	_ = xe.Error()
+}
+
+// The pipeline's parallel reader accepts exactly what ExportReader accepts,
+// with the same records, and refuses the rest with the same error.
+func FuzzExportParallel(f *testing.F) {
+	golden, err := os.ReadFile(filepath.Join("testdata", "small.export.jsonl"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(golden)
+	f.Add(golden[:len(golden)/2])
+	f.Add([]byte(strings.Replace(string(golden), "\n", "\n\n", 3)))
+	f.Add([]byte(strings.Replace(string(golden), `"length":1000`, `"length":-1`, 1)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, rs, err := readExportSeq(data, "fuzz")
+		// Blocks of 64 to 575 bytes: many blocks, lines across them.
+		_, prs, perr := readExportPar(data, "fuzz", 64+len(data)%512)
+		if fmt.Sprint(err) != fmt.Sprint(perr) {
+			t.Fatalf("parallel: %v, sequential: %v", perr, err)
+		}
+		if err == nil && !reflect.DeepEqual(rs, prs) {
+			t.Fatal("parallel reader's records differ")
+		}
+	})
 }

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -81,7 +83,51 @@ func writeExport(t testing.TB, h Header, rs []Record) []byte {
 }
 
 // readExport reads a whole export, returning copies of its records.
+// readExport reads an export with ExportReader, and checks that the
+// pipeline's parallel reader (at several block sizes) agrees exactly.
 func readExport(data []byte, name string) (Header, []Record, error) {
+	h, rs, err := readExportSeq(data, name)
+	for _, block := range []int{64, 1000, 1 << 20} {
+		_, prs, perr := readExportPar(data, name, block)
+		if fmt.Sprint(err) != fmt.Sprint(perr) || !reflect.DeepEqual(rs, prs) && err == nil {
+			return h, rs, fmt.Errorf("parallel reader (block %d) differs: %v, want %v", block, perr, err)
+		}
+	}
+	return h, rs, err
+}
+
+// readExportPar reads an export as the pipeline does.
+func readExportPar(data []byte, name string, block int) (Header, []Record, error) {
+	defer func(b int) { exportBlockSize = b }(exportBlockSize)
+	exportBlockSize = block
+	x, err := NewExportReader(bytes.NewReader(data), name)
+	if err != nil {
+		return Header{}, nil, err
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	var rs []Record
+	for b := range readExportParallel(x, 2, stop) {
+		for i := range b.recs {
+			if err := x.checkSequence(&b.recs[i], b.line0+int64(i)); err != nil {
+				return x.Header(), rs, err
+			}
+			if b.hashes[i] != sha256.Sum256([]byte(b.recs[i].Path)) {
+				return x.Header(), rs, errors.New("path hash differs")
+			}
+			rs = append(rs, b.recs[i])
+		}
+		if b.err != nil {
+			return x.Header(), rs, b.err
+		}
+		if b.last {
+			return x.Header(), rs, x.finish(&b)
+		}
+	}
+	return x.Header(), rs, errors.New("no last batch")
+}
+
+func readExportSeq(data []byte, name string) (Header, []Record, error) {
 	x, err := NewExportReader(bytes.NewReader(data), name)
 	if err != nil {
 		return Header{}, nil, err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,25 +16,32 @@ import (
 
 // The ledger: what a ceremony saw of the repository.
 //
-// Format v1 (docs/stable-pipeline.md), binary, streaming:
+// Format v2 (docs/stable-pipeline.md), binary, streaming:
 //
-//	magic    "KCLEDGER" 0x01
+//	magic    "KCLEDGER" 0x02
 //	header   uvarint len, repository; varint listing time (Unix seconds);
 //	         uvarint stable version of the ceremony that wrote it
-//	record*  0x01; uvarint shared, uvarint n, n bytes: the path is the
+//	file*    0x01; uvarint shared, uvarint n, n bytes: the path is the
 //	         first shared bytes of the previous path then these n bytes;
-//	         uvarint len, project; uvarint length; 32 bytes sha256
-//	trailer  0x00; uvarint record count; 32 bytes: SHA-256 of every byte
-//	         before the trailer's 0x00
+//	         uvarint len, project; uvarint length; 32 bytes sha256 (as
+//	         listed); flags (bit 0: in the stable set; bit 1: the stable
+//	         entry differs from the listing, then uvarint length and 32
+//	         bytes sha256 of the stable entry)
+//	project* 0x02; uvarint len, project; 32 bytes page digest; uvarint
+//	         length and 32 bytes sha256 of index.html, then of index.json
+//	trailer  0x00; uvarint file count; uvarint project count; 32 bytes:
+//	         SHA-256 of every byte before the trailer's 0x00
 //
-// Paths are strictly increasing in byte order (the export's order), so the
-// ledger can be merged with the next export without holding either in
-// memory.
+// File paths are strictly increasing in byte order (the export's order),
+// so the ledger can be merged with the next export without holding either
+// in memory. Project records follow, one for every project with stable
+// files, strictly increasing by page path (project + "/"). Version 1
+// ledgers (no stable flag, no projects) are refused: none was deployed.
 
-const ledgerMagic = "KCLEDGER\x01"
+const ledgerMagic = "KCLEDGER\x02"
 
 // LedgerVersion is the ledger format version written and read here.
-const LedgerVersion = 1
+const LedgerVersion = 2
 
 // Limits on ledger fields.
 const (
@@ -70,18 +78,50 @@ type LedgerHeader struct {
 type LedgerEntry struct {
 	Path    string
 	Project string
-	Length  int64
-	SHA256  [32]byte
+	Length  int64    // as listed
+	SHA256  [32]byte // as listed
+	// Stable says the file is in the stable set the ceremony signed.
+	Stable bool
+	// Kept says the stable entry is not the listed one (a changed file
+	// whose old entry was kept): StableLength and StableSHA256 are what
+	// stable lists. Only with Stable.
+	Kept         bool
+	StableLength int64
+	StableSHA256 [32]byte
+}
+
+// StableContent returns the length and sha256 stable lists for the file.
+func (e *LedgerEntry) StableContent() (int64, [32]byte) {
+	if e.Kept {
+		return e.StableLength, e.StableSHA256
+	}
+	return e.Length, e.SHA256
+}
+
+// LedgerProject is one project with stable files: what its stable index
+// pages were made from (PageDigest, see pageDigest) and what they are.
+type LedgerProject struct {
+	Project    string
+	PageDigest [32]byte
+	HTMLLength int64
+	HTMLSHA256 [32]byte
+	JSONLength int64
+	JSONSHA256 [32]byte
 }
 
 // LedgerWriter writes a ledger.
 type LedgerWriter struct {
-	bw    *bufio.Writer
-	h     hash.Hash
-	prev  []byte
-	count uint64
-	buf   []byte
-	err   error
+	bw       *bufio.Writer
+	h        hash.Hash
+	prev     []byte
+	count    uint64
+	projects uint64
+	prevProj string
+	buf      []byte
+	err      error
+	n        int64 // bytes written
+	size     int64
+	sum      [32]byte
 }
 
 // NewLedgerWriter writes the header to w.
@@ -104,13 +144,18 @@ func (lw *LedgerWriter) emit(b []byte) {
 		return
 	}
 	lw.h.Write(b)
+	lw.n += int64(len(b))
 	_, lw.err = lw.bw.Write(b)
 }
 
-// Add appends an entry; paths must be strictly increasing.
+// Add appends a file entry; paths must be strictly increasing, and every
+// file comes before the first project.
 func (lw *LedgerWriter) Add(e *LedgerEntry) error {
 	if lw.err != nil {
 		return lw.err
+	}
+	if lw.projects > 0 {
+		return fmt.Errorf("file %q after the projects: %w", e.Path, ErrLedgerOrder)
 	}
 	if err := checkLedgerEntry(e); err != nil {
 		return err
@@ -118,11 +163,20 @@ func (lw *LedgerWriter) Add(e *LedgerEntry) error {
 	if lw.count > 0 && e.Path <= string(lw.prev) {
 		return fmt.Errorf("path %q after %q: %w", e.Path, lw.prev, ErrLedgerOrder)
 	}
+	lw.buf = appendLedgerEntry(lw.buf[:0], e, lw.prev)
+	lw.emit(lw.buf)
+	lw.prev = append(lw.prev[:0], e.Path...)
+	lw.count++
+	return lw.err
+}
+
+// appendLedgerEntry encodes a file record after the path prev.
+func appendLedgerEntry(b []byte, e *LedgerEntry, prev []byte) []byte {
 	shared := 0
-	for shared < len(lw.prev) && shared < len(e.Path) && lw.prev[shared] == e.Path[shared] {
+	for shared < len(prev) && shared < len(e.Path) && prev[shared] == e.Path[shared] {
 		shared++
 	}
-	b := append(lw.buf[:0], 1)
+	b = append(b, 1)
 	b = binary.AppendUvarint(b, uint64(shared))
 	b = binary.AppendUvarint(b, uint64(len(e.Path)-shared))
 	b = append(b, e.Path[shared:]...)
@@ -130,10 +184,64 @@ func (lw *LedgerWriter) Add(e *LedgerEntry) error {
 	b = append(b, e.Project...)
 	b = binary.AppendUvarint(b, uint64(e.Length))
 	b = append(b, e.SHA256[:]...)
+	var flags byte
+	if e.Stable {
+		flags |= 1
+		if e.Kept {
+			flags |= 2
+		}
+	}
+	b = append(b, flags)
+	if flags&2 != 0 {
+		b = binary.AppendUvarint(b, uint64(e.StableLength))
+		b = append(b, e.StableSHA256[:]...)
+	}
+	return b
+}
+
+// pageOrder compares projects by page path (project + "/").
+func pageOrder(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return int(a[i]) - int(b[i])
+		}
+	}
+	// One is a prefix of the other: the shorter continues with '/'.
+	switch {
+	case len(a) == len(b):
+		return 0
+	case len(a) < len(b):
+		return int('/') - int(b[n])
+	default:
+		return int(a[n]) - int('/')
+	}
+}
+
+// AddProject appends a project record; projects must be strictly
+// increasing by page path (project + "/").
+func (lw *LedgerWriter) AddProject(p *LedgerProject) error {
+	if lw.err != nil {
+		return lw.err
+	}
+	if err := checkLedgerProject(p); err != nil {
+		return err
+	}
+	if lw.projects > 0 && pageOrder(p.Project, lw.prevProj) <= 0 {
+		return fmt.Errorf("project %q after %q: %w", p.Project, lw.prevProj, ErrLedgerOrder)
+	}
+	b := append(lw.buf[:0], 2)
+	b = binary.AppendUvarint(b, uint64(len(p.Project)))
+	b = append(b, p.Project...)
+	b = append(b, p.PageDigest[:]...)
+	b = binary.AppendUvarint(b, uint64(p.HTMLLength))
+	b = append(b, p.HTMLSHA256[:]...)
+	b = binary.AppendUvarint(b, uint64(p.JSONLength))
+	b = append(b, p.JSONSHA256[:]...)
 	lw.buf = b
 	lw.emit(b)
-	lw.prev = append(lw.prev[:0], e.Path...)
-	lw.count++
+	lw.prevProj = p.Project
+	lw.projects++
 	return lw.err
 }
 
@@ -143,15 +251,33 @@ func (lw *LedgerWriter) Close() error {
 	if lw.err != nil {
 		return lw.err
 	}
+	// The whole file's digest continues from the state of the one the
+	// trailer holds, so the bytes are hashed once.
+	state, err := lw.h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return err
+	}
 	sum := lw.h.Sum(nil)
 	b := []byte{0}
 	b = binary.AppendUvarint(b, lw.count)
+	b = binary.AppendUvarint(b, lw.projects)
 	b = append(b, sum...)
 	if _, err := lw.bw.Write(b); err != nil {
 		return err
 	}
+	whole := sha256.New()
+	if err := whole.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+		return err
+	}
+	whole.Write(b)
+	whole.Sum(lw.sum[:0])
+	lw.size = lw.n + int64(len(b))
 	return lw.bw.Flush()
 }
+
+// Digest returns the length and SHA-256 of the whole ledger, valid after
+// Close: what stable binds.
+func (lw *LedgerWriter) Digest() (int64, [32]byte) { return lw.size, lw.sum }
 
 func checkLedgerEntry(e *LedgerEntry) error {
 	if e.Path == "" || len(e.Path) > maxLedgerPath || !utf8.ValidString(e.Path) || hasCtl(e.Path) {
@@ -160,8 +286,21 @@ func checkLedgerEntry(e *LedgerEntry) error {
 	if len(e.Project) > maxLedgerProject || !utf8.ValidString(e.Project) || hasCtl(e.Project) {
 		return fmt.Errorf("project %q: %w", e.Project, ErrLedgerFormat)
 	}
-	if e.Length < 0 || e.Length > MaxLength {
+	if e.Length < 0 || e.Length > MaxLength || e.StableLength < 0 || e.StableLength > MaxLength {
 		return fmt.Errorf("length %d: %w", e.Length, ErrLedgerFormat)
+	}
+	if e.Kept && !e.Stable || !e.Kept && (e.StableLength != 0 || e.StableSHA256 != [32]byte{}) {
+		return fmt.Errorf("path %q: inconsistent stable entry: %w", e.Path, ErrLedgerFormat)
+	}
+	return nil
+}
+
+func checkLedgerProject(p *LedgerProject) error {
+	if p.Project == "" || len(p.Project) > maxLedgerProject || checkProject(p.Project) != nil {
+		return fmt.Errorf("project %q: %w", p.Project, ErrLedgerFormat)
+	}
+	if p.HTMLLength < 0 || p.HTMLLength > MaxLength || p.JSONLength < 0 || p.JSONLength > MaxLength {
+		return fmt.Errorf("project %q: page length: %w", p.Project, ErrLedgerFormat)
 	}
 	return nil
 }
@@ -175,21 +314,33 @@ func hasCtl(s string) bool {
 	return false
 }
 
-// LedgerReader reads a ledger as a stream.
+// LedgerReader reads a ledger as a stream: the file entries (Next), then
+// the projects (NextProject).
 type LedgerReader struct {
-	r      *countingReader
-	h      hash.Hash // over every byte before the trailer tag
-	whole  hash.Hash // over the whole file
-	hdr    LedgerHeader
-	prev   []byte
-	cur    LedgerEntry
-	count  uint64
-	err    error
-	done   bool
-	tmp    []byte
-	intern map[string]string
-	size   int64
-	sum    [32]byte
+	r        *countingReader
+	h        hash.Hash // over every byte before the trailer tag
+	whole    hash.Hash // over the whole file
+	hdr      LedgerHeader
+	prev     []byte
+	pbuf     []byte
+	cur      LedgerEntry
+	raw      rawLedgerEntry
+	proj     LedgerProject
+	count    uint64
+	projects uint64
+	err      error
+	files    bool // the file section has ended
+	done     bool
+	tmp      []byte
+	size     int64
+	sum      [32]byte
+}
+
+// rawLedgerEntry is a file entry whose path and project are only valid
+// until the next read.
+type rawLedgerEntry struct {
+	path, project []byte
+	LedgerEntry   // without Path and Project
 }
 
 // countingReader buffers a ledger and hashes what is consumed in bulk:
@@ -276,7 +427,7 @@ func (c *countingReader) full(p []byte) error {
 
 // NewLedgerReader reads and checks the ledger's header.
 func NewLedgerReader(r io.Reader) (*LedgerReader, error) {
-	lr := &LedgerReader{h: sha256.New(), whole: sha256.New(), intern: map[string]string{}}
+	lr := &LedgerReader{h: sha256.New(), whole: sha256.New()}
 	lr.r = &countingReader{r: r, buf: make([]byte, 1<<20), h: lr.h, whole: lr.whole}
 	magic := make([]byte, len(ledgerMagic))
 	if err := lr.r.full(magic); err != nil || string(magic) != ledgerMagic {
@@ -350,10 +501,107 @@ func (lr *LedgerReader) fail(err error) error {
 // Header returns the ledger's header.
 func (lr *LedgerReader) Header() LedgerHeader { return lr.hdr }
 
-// Next returns the next entry, or io.EOF once the trailer has been read and
-// checked and nothing follows it. The entry is overwritten by the next call;
-// its strings are not.
+// Next returns the next file entry, or io.EOF after the last one (then
+// NextProject reads the projects). The entry is overwritten by the next
+// call; its strings are not.
 func (lr *LedgerReader) Next() (*LedgerEntry, error) {
+	raw, err := lr.nextRaw()
+	if err != nil {
+		return nil, err
+	}
+	lr.cur = raw.LedgerEntry
+	lr.cur.Path, lr.cur.Project = string(raw.path), string(raw.project)
+	return &lr.cur, nil
+}
+
+// nextRaw is Next without allocation: the entry's path and project are
+// valid until the next call.
+func (lr *LedgerReader) nextRaw() (*rawLedgerEntry, error) {
+	if lr.err != nil {
+		return nil, lr.err
+	}
+	if lr.files {
+		return nil, io.EOF
+	}
+	tag, err := lr.r.peekByte()
+	if err != nil {
+		return nil, lr.fail(lr.eof(err))
+	}
+	switch tag {
+	case 1:
+	case 0, 2:
+		lr.files = true
+		return nil, io.EOF
+	default:
+		return nil, lr.fail(fmt.Errorf("record tag %#x: %w", tag, ErrLedgerFormat))
+	}
+	lr.r.ReadByte()
+	shared, err := lr.uvarint(uint64(len(lr.prev)))
+	if err != nil {
+		return nil, lr.fail(err)
+	}
+	suffix, err := lr.bytesField(maxLedgerPath - shared)
+	if err != nil {
+		return nil, lr.fail(err)
+	}
+	e := &lr.raw
+	// Two path buffers, swapped: the previous path stays intact for the
+	// order check.
+	path := append(lr.pbuf[:0], lr.prev[:shared]...)
+	path = append(path, suffix...)
+	if lr.count > 0 && bytes.Compare(path, lr.prev) <= 0 {
+		return nil, lr.fail(fmt.Errorf("path %q after %q: %w", path, lr.prev, ErrLedgerOrder))
+	}
+	lr.pbuf, lr.prev = lr.prev, path
+	e.path = path
+	proj, err := lr.bytesField(maxLedgerProject)
+	if err != nil {
+		return nil, lr.fail(err)
+	}
+	e.project = append(e.project[:0], proj...)
+	l, err := lr.uvarint(MaxLength)
+	if err != nil {
+		return nil, lr.fail(err)
+	}
+	e.LedgerEntry = LedgerEntry{Length: int64(l)}
+	if err := lr.r.full(e.SHA256[:]); err != nil {
+		return nil, lr.fail(lr.eof(err))
+	}
+	flags, err := lr.r.ReadByte()
+	if err != nil {
+		return nil, lr.fail(lr.eof(err))
+	}
+	if flags > 3 || flags == 2 {
+		return nil, lr.fail(fmt.Errorf("flags %#x: %w", flags, ErrLedgerFormat))
+	}
+	e.Stable, e.Kept = flags&1 != 0, flags&2 != 0
+	if e.Kept {
+		l, err := lr.uvarint(MaxLength)
+		if err != nil {
+			return nil, lr.fail(err)
+		}
+		e.StableLength = int64(l)
+		if err := lr.r.full(e.StableSHA256[:]); err != nil {
+			return nil, lr.fail(lr.eof(err))
+		}
+	}
+	if len(e.path) == 0 || !utf8.Valid(e.path) || hasCtl(string(e.path)) || !utf8.Valid(e.project) || hasCtl(string(e.project)) {
+		return nil, lr.fail(fmt.Errorf("path %q: %w", e.path, ErrLedgerFormat))
+	}
+	lr.count++
+	return e, nil
+}
+
+// NextProject returns the next project, or io.EOF once the trailer has
+// been read and checked and nothing follows it. It skips what is left of
+// the file entries. The project is overwritten by the next call; its
+// strings are not.
+func (lr *LedgerReader) NextProject() (*LedgerProject, error) {
+	for !lr.files {
+		if _, err := lr.nextRaw(); err != nil && err != io.EOF {
+			return nil, err
+		}
+	}
 	if lr.err != nil {
 		return nil, lr.err
 	}
@@ -371,50 +619,40 @@ func (lr *LedgerReader) Next() (*LedgerEntry, error) {
 	switch tag {
 	case 0:
 		return nil, lr.trailer()
-	case 1:
+	case 2:
 	default:
-		return nil, lr.fail(fmt.Errorf("record tag %#x: %w", tag, ErrLedgerFormat))
+		return nil, lr.fail(fmt.Errorf("record tag %#x after the files: %w", tag, ErrLedgerFormat))
 	}
-	shared, err := lr.uvarint(uint64(len(lr.prev)))
+	name, err := lr.bytesField(maxLedgerProject)
 	if err != nil {
 		return nil, lr.fail(err)
 	}
-	suffix, err := lr.bytesField(maxLedgerPath - shared)
-	if err != nil {
-		return nil, lr.fail(err)
+	if lr.projects > 0 && pageOrder(string(name), lr.proj.Project) <= 0 {
+		return nil, lr.fail(fmt.Errorf("project %q after %q: %w", name, lr.proj.Project, ErrLedgerOrder))
 	}
-	path := append(lr.prev[:shared:shared], suffix...)
-	if lr.count > 0 && bytes.Compare(path, lr.prev) <= 0 {
-		return nil, lr.fail(fmt.Errorf("path %q after %q: %w", path, lr.prev, ErrLedgerOrder))
-	}
-	e := &lr.cur
-	e.Path = string(path)
-	lr.prev = append(lr.prev[:0], path...)
-	proj, err := lr.bytesField(maxLedgerProject)
-	if err != nil {
-		return nil, lr.fail(err)
-	}
-	if s, ok := lr.intern[string(proj)]; ok {
-		e.Project = s
-	} else {
-		e.Project = string(proj)
-		if len(lr.intern) < 1<<20 {
-			lr.intern[e.Project] = e.Project
-		}
-	}
-	l, err := lr.uvarint(MaxLength)
-	if err != nil {
-		return nil, lr.fail(err)
-	}
-	e.Length = int64(l)
-	if err := lr.r.full(e.SHA256[:]); err != nil {
+	p := &lr.proj
+	*p = LedgerProject{Project: string(name)}
+	if err := lr.r.full(p.PageDigest[:]); err != nil {
 		return nil, lr.fail(lr.eof(err))
 	}
-	if err := checkLedgerEntry(e); err != nil {
+	for _, pg := range []struct {
+		n *int64
+		h *[32]byte
+	}{{&p.HTMLLength, &p.HTMLSHA256}, {&p.JSONLength, &p.JSONSHA256}} {
+		l, err := lr.uvarint(MaxLength)
+		if err != nil {
+			return nil, lr.fail(err)
+		}
+		*pg.n = int64(l)
+		if err := lr.r.full(pg.h[:]); err != nil {
+			return nil, lr.fail(lr.eof(err))
+		}
+	}
+	if err := checkLedgerProject(p); err != nil {
 		return nil, lr.fail(err)
 	}
-	lr.count++
-	return e, nil
+	lr.projects++
+	return p, nil
 }
 
 func (lr *LedgerReader) trailer() error {
@@ -423,11 +661,15 @@ func (lr *LedgerReader) trailer() error {
 	if err != nil {
 		return lr.fail(lr.eof(err))
 	}
+	np, err := binary.ReadUvarint(lr.r)
+	if err != nil {
+		return lr.fail(lr.eof(err))
+	}
 	var got [32]byte
 	if err := lr.r.full(got[:]); err != nil {
 		return lr.fail(lr.eof(err))
 	}
-	if n != lr.count || !bytes.Equal(got[:], want) {
+	if n != lr.count || np != lr.projects || !bytes.Equal(got[:], want) {
 		return lr.fail(ErrLedgerDigest)
 	}
 	if _, err := lr.r.ReadByte(); err != io.EOF {
@@ -440,6 +682,6 @@ func (lr *LedgerReader) trailer() error {
 	return io.EOF
 }
 
-// FileDigest returns the whole file's length and SHA-256, valid once Next
-// has returned io.EOF. This is what the stable metadata binds.
+// FileDigest returns the whole file's length and SHA-256, valid once
+// NextProject has returned io.EOF. This is what the stable metadata binds.
 func (lr *LedgerReader) FileDigest() (int64, [32]byte, bool) { return lr.size, lr.sum, lr.done }

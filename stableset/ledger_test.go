@@ -15,13 +15,32 @@ func sampleLedger(t testing.TB) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"packages/00/aa/x/a-1.tar.gz", "packages/00/ab/y/b-1.tar.gz", "packages/ff/00/z/c-2.whl"} {
-		if err := w.Add(&LedgerEntry{Path: p, Project: p[len(p)-10:][:1], Length: int64(len(p)), SHA256: sha256.Sum256([]byte(p))}); err != nil {
+	for i, p := range []string{"packages/00/aa/x/a-1.tar.gz", "packages/00/ab/y/b-1.tar.gz", "packages/ff/00/z/c-2.whl"} {
+		e := LedgerEntry{Path: p, Project: p[len(p)-10:][:1], Length: int64(len(p)), SHA256: sha256.Sum256([]byte(p)), Stable: i > 0}
+		if i == 2 {
+			e.Kept, e.StableLength, e.StableSHA256 = true, 3, sha256.Sum256([]byte("old"))
+		}
+		if err := w.Add(&e); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := w.Add(&LedgerEntry{Path: "packages/00/aa/x/a-1.tar.gz", Project: "a"}); !errors.Is(err, ErrLedgerOrder) {
 		t.Fatalf("unsorted add: %v", err)
+	}
+	if err := w.Add(&LedgerEntry{Path: "packages/ff/00/z/d-1.whl", Project: "d", Kept: true}); !errors.Is(err, ErrLedgerFormat) {
+		t.Fatalf("kept but not stable: %v", err)
+	}
+	// Projects in page path order: "a-b/" sorts before "a/".
+	for _, p := range []string{"a-b", "a", "b"} {
+		if err := w.AddProject(&LedgerProject{Project: p, PageDigest: sha256.Sum256([]byte(p)), HTMLLength: 10, JSONLength: 20}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.AddProject(&LedgerProject{Project: "a-c"}); !errors.Is(err, ErrLedgerOrder) {
+		t.Fatalf("unsorted project: %v", err)
+	}
+	if err := w.Add(&LedgerEntry{Path: "packages/ff/ff/z/e-1.whl", Project: "e"}); !errors.Is(err, ErrLedgerOrder) {
+		t.Fatalf("file after the projects: %v", err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -29,33 +48,53 @@ func sampleLedger(t testing.TB) []byte {
 	return buf.Bytes()
 }
 
-func readAll(data []byte) ([]LedgerEntry, *LedgerReader, error) {
+func readAll(data []byte) ([]LedgerEntry, []LedgerProject, *LedgerReader, error) {
 	lr, err := NewLedgerReader(bytes.NewReader(data))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var out []LedgerEntry
 	for {
 		e, err := lr.Next()
 		if err == io.EOF {
-			return out, lr, nil
+			break
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		out = append(out, *e)
+	}
+	var ps []LedgerProject
+	for {
+		p, err := lr.NextProject()
+		if err == io.EOF {
+			return out, ps, lr, nil
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		ps = append(ps, *p)
 	}
 }
 
 func TestLedgerRoundTrip(t *testing.T) {
 	data := sampleLedger(t)
-	es, lr, err := readAll(data)
+	es, ps, lr, err := readAll(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := lr.Header()
 	if len(es) != 3 || es[2].Path != "packages/ff/00/z/c-2.whl" || h.Repository != "pypi" || !h.ListingTime.Equal(t1) || h.StableVersion != 3 {
 		t.Fatalf("got %+v %+v", h, es)
+	}
+	if es[0].Stable || !es[1].Stable || es[1].Kept || !es[2].Kept || es[2].StableLength != 3 {
+		t.Fatalf("stable flags: %+v", es)
+	}
+	if l, _ := es[2].StableContent(); l != 3 {
+		t.Fatal("StableContent of a kept entry is not the stable one")
+	}
+	if len(ps) != 3 || ps[0].Project != "a-b" || ps[1].Project != "a" || ps[2].JSONLength != 20 || ps[2].PageDigest != sha256.Sum256([]byte("b")) {
+		t.Fatalf("projects: %+v", ps)
 	}
 	n, sum, ok := lr.FileDigest()
 	if !ok || n != int64(len(data)) || sum != sha256.Sum256(data) {
@@ -72,8 +111,9 @@ func TestLedgerRoundTrip(t *testing.T) {
 		"edited digest":  {flip(data, len(data)-1), ErrLedgerDigest},
 		"edited content": {flip(data, len(data)-40), ErrLedgerDigest},
 		"empty":          {nil, ErrLedgerFormat},
+		"version 1":      {append([]byte("KCLEDGER\x01"), data[9:]...), ErrLedgerFormat},
 	} {
-		_, _, err := readAll(tc.data)
+		_, _, _, err := readAll(tc.data)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
 		}
@@ -95,7 +135,7 @@ func FuzzLedger(f *testing.F) {
 	f.Add(sampleLedger(f))
 	f.Add([]byte(ledgerMagic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		es, lr, err := readAll(data)
+		es, ps, lr, err := readAll(data)
 		if err != nil {
 			var le *LedgerError
 			if !errors.As(err, &le) {
@@ -111,6 +151,11 @@ func FuzzLedger(f *testing.F) {
 		}
 		for i := range es {
 			if err := w.Add(&es[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range ps {
+			if err := w.AddProject(&ps[i]); err != nil {
 				t.Fatal(err)
 			}
 		}

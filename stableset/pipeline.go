@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,7 +107,6 @@ type Config struct {
 // published is what was read of the published stable metadata.
 type published struct {
 	stable     *tuf.Metadata[tuf.Targets]
-	layout     tuf.BinLayout
 	dir        string
 	version    int64
 	ledgerPath string
@@ -170,10 +168,9 @@ func readPublished(cfg *Config) (*published, int64, error) {
 		// next ceremony is the first and trusts upload times.
 		return nil, best, nil
 	}
+	// The published bins are not read: the ledger, which stable binds by
+	// its digest, says what is stable (docs/stable-pipeline.md, "Trust").
 	p := &published{stable: m, dir: dir, version: best}
-	if p.layout, err = tuf.LayoutOf(&m.Signed, StableRole); err != nil {
-		return nil, 0, fmt.Errorf("%s: %w: %w", name, ErrPublished, err)
-	}
 	lpath := fmt.Sprintf("%s/%d.ledger", ledgerDir, best)
 	tf, ok := m.Signed.Targets[lpath]
 	if !ok || len(m.Signed.Targets) != 1 {
@@ -205,9 +202,39 @@ type run struct {
 	signed bool   // (*Diff).Sign was called: the work files are consumed
 	digest string // the diff's digest, as computed
 
-	mu        sync.Mutex
-	projFiles [numProjBucket]*lockedWriter
-	decided   [numBuckets]int64 // stable files per bucket
+	// Projects seen in the pass, by id; per project bucket, the work
+	// files of page records.
+	projIDs  map[string]int32
+	projects []projectInfo
+
+	ledger     *LedgerWriter
+	ledgerFile *os.File
+	exc        *bufio.Writer // the diff entries other than unchanged, canonical lines
+	excFile    *os.File
+	canon      *asyncHash // the canonical diff
+
+	nStable [numBuckets]int64 // stable file targets per path bucket
+	nPages  [numBuckets]int64 // index page targets per path bucket
+	pages   int               // index pages rendered
+	pageTar [numProjBucket]bool
+}
+
+// projectInfo is what the pass keeps of a project: its name and counts.
+type projectInfo struct {
+	name   string
+	counts Counts
+}
+
+// project returns the id of a project, adding it.
+func (r *run) project(name string) int32 {
+	if id, ok := r.projIDs[name]; ok {
+		return id
+	}
+	id := int32(len(r.projects))
+	name = strings.Clone(name) // not a substring of a record's buffer
+	r.projIDs[name] = id
+	r.projects = append(r.projects, projectInfo{name: name})
+	return id
 }
 
 type lockedWriter struct {
@@ -222,8 +249,8 @@ func (w *lockedWriter) write(b []byte) {
 	w.mu.Unlock()
 }
 
-// Diff computes the diff of the export against the published stable set.
-// Its entries stay readable until Close.
+// ComputeDiff computes the diff of the export against the published stable
+// set. Its entries stay readable until Close.
 func ComputeDiff(cfg Config) (*Diff, error) {
 	r, err := prepare(&cfg)
 	if err != nil {
@@ -241,7 +268,7 @@ func prepare(cfg *Config) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, pub: pub, version: base + 1, workers: cfg.Workers}
+	r := &run{cfg: cfg, pub: pub, version: base + 1, workers: cfg.Workers, projIDs: map[string]int32{}}
 	if r.workers < 1 {
 		r.workers = runtime.GOMAXPROCS(0)
 	}
@@ -252,13 +279,18 @@ func prepare(cfg *Config) (*run, error) {
 	ok := false
 	defer func() {
 		if !ok {
+			for _, f := range []*os.File{r.ledgerFile, r.excFile} {
+				if f != nil {
+					f.Close()
+				}
+			}
 			os.RemoveAll(r.work)
 		}
 	}()
-	if err := r.phaseA(); err != nil {
+	if err := r.pass(); err != nil {
 		return nil, err
 	}
-	if err := r.phaseB(); err != nil {
+	if err := r.phaseP(); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -269,8 +301,47 @@ func (r *run) bucketPath(kind string, b int) string {
 	return filepath.Join(r.work, fmt.Sprintf("%s-%03d", kind, b))
 }
 
-// phaseA reads the export once, merged with the previous ledger.
-func (r *run) phaseA() error {
+// bucketFiles creates n buffered work files kind-000 ...
+type bucketFiles struct {
+	f  []*os.File
+	bw []*bufio.Writer
+}
+
+func (r *run) createBuckets(kind string, n, size int) (*bucketFiles, error) {
+	bf := &bucketFiles{f: make([]*os.File, n), bw: make([]*bufio.Writer, n)}
+	for b := 0; b < n; b++ {
+		f, err := os.Create(r.bucketPath(kind, b))
+		if err != nil {
+			bf.close()
+			return nil, err
+		}
+		bf.f[b], bf.bw[b] = f, bufio.NewWriterSize(f, size)
+	}
+	return bf, nil
+}
+
+// close flushes and closes every file, returning the first error.
+func (bf *bucketFiles) close() error {
+	var first error
+	for i, f := range bf.f {
+		if f == nil {
+			continue
+		}
+		if err := bf.bw[i].Flush(); err != nil && first == nil {
+			first = err
+		}
+		if err := f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// pass reads the export once, merged with the previous ledger: it
+// classifies every path, hashes the canonical diff lines, writes the
+// non-unchanged ones, the new ledger's files, the stable targets by path
+// bucket and the stable files' page records by project bucket.
+func (r *run) pass() error {
 	x, err := NewExportReader(r.cfg.Export, r.cfg.ExportName)
 	if err != nil {
 		return err
@@ -293,176 +364,219 @@ func (r *run) phaseA() error {
 			return fmt.Errorf("ledger %s is for stable version %d: %w", r.pub.ledgerPath, h.StableVersion, ErrPublished)
 		}
 	}
+	r.diff = newDiff(r)
 
-	lf, err := os.Create(filepath.Join(r.work, "ledger"))
+	// The ledger and the exceptions file stay open for phase P; closeWork
+	// closes them on failure.
+	lf, err := os.Create(r.bucketPath("ledger", 0))
 	if err != nil {
 		return err
 	}
-	defer lf.Close()
-	lhash := sha256.New()
-	lcount := &countWriter{}
-	lw, err := NewLedgerWriter(io.MultiWriter(lf, lhash, lcount), LedgerHeader{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version})
+	r.ledgerFile = lf
+	lw, err := NewLedgerWriter(lf, LedgerHeader{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version})
 	if err != nil {
 		return err
 	}
+	r.ledger = lw
 
-	var spills [numBuckets]*bufio.Writer
-	var files [numBuckets]*os.File
-	for b := range spills {
-		f, err := os.Create(r.bucketPath("in", b))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		files[b], spills[b] = f, bufio.NewWriterSize(f, 64<<10)
+	exc, err := os.Create(r.bucketPath("exceptions", 0))
+	if err != nil {
+		return err
 	}
+	r.excFile = exc
+	r.exc = bufio.NewWriterSize(exc, 256<<10)
+	r.canon = newAsyncHash()
+	r.canon.Write(r.diff.canonicalHeader())
 
-	// The reader runs on its own goroutine and hands over copies of its
-	// records in batches.
-	type batch struct {
-		recs []Record
-		err  error
+	stable, err := r.createBuckets("stable", numBuckets, 32<<10)
+	if err != nil {
+		return err
 	}
-	ch := make(chan batch, 8)
-	free := make(chan []Record, 10)
-	for i := 0; i < 10; i++ {
-		free <- make([]Record, 0, 1024)
+	defer stable.close()
+	pagerecs, err := r.createBuckets("pagerecs", numProjBucket, 64<<10)
+	if err != nil {
+		return err
 	}
+	defer pagerecs.close()
+
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		defer close(ch)
-		buf := <-free
-		for {
-			rec, err := x.Next()
-			if err != nil {
-				if err == io.EOF {
-					err = nil
-				}
-				select {
-				case ch <- batch{recs: buf, err: err}:
-				case <-stop:
-				}
-				return
-			}
-			buf = append(buf, *rec)
-			if len(buf) == cap(buf) {
-				select {
-				case ch <- batch{recs: buf}:
-				case <-stop:
-					return
-				}
-				select {
-				case buf = <-free:
-				case <-stop:
-					return
-				}
-			}
-		}
-	}()
+	batches := readExportParallel(x, r.workers, stop)
 
 	var (
-		le      *LedgerEntry
+		le      *rawLedgerEntry
 		lerr    error
-		spb     []byte
-		sr      spillRec
 		at      = r.hdr.Generated
 		listing time.Time
+		line    []byte
+		sb      []byte
+		ent     LedgerEntry
 	)
-	if lr != nil {
-		listing = r.prevLedger.ListingTime
-		le, lerr = lr.Next()
-	}
 	advance := func() error {
-		le, lerr = lr.Next()
+		le, lerr = lr.nextRaw()
 		if lerr != nil && lerr != io.EOF {
 			return fmt.Errorf("%s: %w", r.pub.ledgerPath, lerr)
 		}
 		return nil
 	}
-	if lerr != nil && lerr != io.EOF {
-		return fmt.Errorf("%s: %w", r.pub.ledgerPath, lerr)
+	if lr != nil {
+		listing = r.prevLedger.ListingTime
+		if err := advance(); err != nil {
+			return err
+		}
 	}
-	gone := func(e *LedgerEntry) {
-		sr = spillRec{Kind: spillGone, Path: e.Path, Project: e.Project}
-		h := sha256.Sum256([]byte(e.Path))
-		spb = sr.append(spb[:0])
-		spills[h[0]].Write(spb)
+	// emit records a diff entry: its canonical line, the exceptions file,
+	// the project's counts.
+	emit := func(e *DiffEntry, proj int32) {
+		line = e.appendCanonical(line[:0])
+		r.canon.Write(line)
+		if e.Category != Unchanged {
+			r.exc.Write(line)
+		}
+		r.projects[proj].counts.add(e)
+		r.diff.Summary.add(e)
 	}
-	var lent LedgerEntry
-	for bt := range ch {
+	// keep puts a file into the new stable set.
+	keep := func(rec *Record, h *[32]byte, proj int32, length int64, sum *[32]byte) {
+		sb = appendStr(sb[:0], rec.Path)
+		sb = binary.AppendUvarint(sb, uint64(length))
+		sb = append(sb, sum[:]...)
+		stable.bw[h[0]].Write(sb)
+		r.nStable[h[0]]++
+		sb = appendPageRec(sb[:0], proj, rec, length, sum)
+		pagerecs.bw[projBucket(rec.Project)].Write(sb)
+	}
+	removed := func(e *rawLedgerEntry) {
+		if !e.Stable {
+			return
+		}
+		l, sum := e.StableContent()
+		proj := r.project(string(e.project))
+		d := DiffEntry{Category: Removed, Path: string(e.path), Project: r.projects[proj].name, HasOld: true, OldLength: l, OldSHA256: sum}
+		emit(&d, proj)
+	}
+	last := false
+	for bt := range batches {
 		for i := range bt.recs {
 			rec := &bt.recs[i]
-			hold, reason := holdNone, ""
+			if err := x.checkSequence(rec, bt.line0+int64(i)); err != nil {
+				return err
+			}
 			// Merge with the previous ledger: both are sorted by path.
-			inLedger, sameContent := false, false
-			for lr != nil && lerr == nil && le.Path < rec.Path {
-				gone(le)
+			for lr != nil && lerr == nil && string(le.path) < rec.Path {
+				removed(le)
 				if err := advance(); err != nil {
 					return err
 				}
 			}
-			if lr != nil && lerr == nil && le.Path == rec.Path {
-				inLedger = true
-				sameContent = le.Length == rec.Length && le.SHA256 == rec.SHA256
-				if err := advance(); err != nil {
-					return err
-				}
+			var prev *rawLedgerEntry
+			if lr != nil && lerr == nil && string(le.path) == rec.Path {
+				prev = le
 			}
-			if ok, why := r.cfg.Eligible(rec, at); !ok {
-				hold, reason = holdPolicy, sanitize(why)
-			}
-			if lr != nil {
+			proj := r.project(rec.Project)
+			e := DiffEntry{Path: rec.Path, Project: r.projects[proj].name, HasNew: true, NewLength: rec.Length, NewSHA256: rec.SHA256}
+			ent = LedgerEntry{Path: rec.Path, Project: e.Project, Length: rec.Length, SHA256: rec.SHA256}
+			switch {
+			case prev != nil && prev.Stable:
+				ol, osum := prev.StableContent()
+				e.HasOld, e.OldLength, e.OldSHA256 = true, ol, osum
+				ent.Stable = true
 				switch {
-				case !inLedger && rec.UploadTime.Before(listing):
-					hold = holdBackdated
-				case inLedger && !sameContent:
-					hold = holdRelisted
+				case ol == rec.Length && osum == rec.SHA256:
+					e.Category = Unchanged
+					keep(rec, &bt.hashes[i], proj, rec.Length, &rec.SHA256)
+				case r.cfg.Accept[rec.Path]:
+					e.Category, e.Reason = Changed, ReasonAccepted
+					keep(rec, &bt.hashes[i], proj, rec.Length, &rec.SHA256)
+				default:
+					e.Category, e.Reason = Changed, ReasonKeptOld
+					ent.Kept, ent.StableLength, ent.StableSHA256 = true, ol, osum
+					keep(rec, &bt.hashes[i], proj, ol, &osum)
+				}
+			default:
+				ok, why := r.cfg.Eligible(rec, at)
+				switch {
+				case lr != nil && prev == nil && rec.UploadTime.Before(listing):
+					e.Category, e.Reason = Held, ReasonBackdated
+				case prev != nil && (prev.Length != rec.Length || prev.SHA256 != rec.SHA256):
+					e.Category, e.Reason = Held, ReasonRelisted
+				case !ok:
+					e.Category, e.Reason = Held, sanitize(why)
+				default:
+					e.Category = Added
+					ent.Stable = true
+					keep(rec, &bt.hashes[i], proj, rec.Length, &rec.SHA256)
 				}
 			}
-			sr = spillRec{Kind: spillNew, Hold: hold, Path: rec.Path, Project: rec.Project, Version: rec.Version,
-				Filename: rec.Filename, Reason: reason, Length: rec.Length, SHA256: rec.SHA256,
-				UploadTime: rec.UploadTime.Unix(), Yanked: rec.Yanked, YankedReason: rec.YankedReason,
-				RequiresPython: rec.RequiresPython, CoreSHA256: rec.CoreMetadataSHA256, HasCore: rec.HasCoreMetadata}
-			h := sha256.Sum256([]byte(rec.Path))
-			spb = sr.append(spb[:0])
-			spills[h[0]].Write(spb)
-			lent = LedgerEntry{Path: rec.Path, Project: rec.Project, Length: rec.Length, SHA256: rec.SHA256}
-			if err := lw.Add(&lent); err != nil {
+			if prev != nil {
+				if err := advance(); err != nil {
+					return err
+				}
+			}
+			emit(&e, proj)
+			if err := lw.Add(&ent); err != nil {
 				return fmt.Errorf("writing the ledger: %w", err)
 			}
 		}
 		if bt.err != nil {
 			return bt.err
 		}
-		free <- bt.recs[:0]
+		if bt.last {
+			if err := x.finish(&bt); err != nil {
+				return err
+			}
+			last = true
+		}
+	}
+	if !last {
+		return fmt.Errorf("reading %s: %w", r.cfg.ExportName, errSpill)
 	}
 	for lr != nil && lerr == nil {
-		gone(le)
+		removed(le)
 		if err := advance(); err != nil {
 			return err
 		}
 	}
+	if err := stable.close(); err != nil {
+		return err
+	}
+	if err := pagerecs.close(); err != nil {
+		return err
+	}
 	if lr != nil {
+		// The previous projects, by project bucket, for phase P.
+		prev, err := r.createBuckets("prevproj", numProjBucket, 16<<10)
+		if err != nil {
+			return err
+		}
+		defer prev.close()
+		for {
+			p, err := lr.NextProject()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.pub.ledgerPath, err)
+			}
+			sb = appendLedgerProject(sb[:0], p)
+			prev.bw[projBucket(p.Project)].Write(sb)
+		}
+		if err := prev.close(); err != nil {
+			return err
+		}
 		size, sum, _ := lr.FileDigest()
 		if size != r.pub.ledgerLen || sum != r.pub.ledgerSum {
 			return fmt.Errorf("%s does not match the digest stable %d signed: %w", r.pub.ledgerPath, r.pub.version, ErrPublished)
 		}
 	}
-	if err := lw.Close(); err != nil {
-		return fmt.Errorf("writing the ledger: %w", err)
-	}
-	r.ledgerLen = lcount.n
-	copy(r.ledgerSum[:], lhash.Sum(nil))
-	for b := range spills {
-		if err := spills[b].Flush(); err != nil {
-			return err
-		}
-		if err := files[b].Close(); err != nil {
-			return err
-		}
-	}
 	return nil
+}
+
+// projBucket is the project bucket of a project: its page records and
+// ledger records go there.
+func projBucket(project string) int {
+	h := sha256.Sum256([]byte(project))
+	return int(h[0]) % numProjBucket
 }
 
 type countWriter struct{ n int64 }
@@ -518,222 +632,20 @@ func (r *run) parallel(n int, f func(i int) error) error {
 	return first
 }
 
-// oldTargets returns the published stable targets whose path hash starts
-// with byte b, sorted by path, reading and verifying the bins involved.
-func (r *run) oldTargets(b int) ([]tuf.BinTarget, error) {
-	if r.pub == nil {
-		return nil, nil
-	}
-	l := r.pub.layout
-	// Bins covering hashes b<<24 .. (b+1)<<24-1.
-	var lo, hi int
-	if l.Bits >= 8 {
-		lo, hi = b<<(l.Bits-8), (b+1)<<(l.Bits-8)
-	} else {
-		lo = b >> (8 - l.Bits)
-		hi = lo + 1
-	}
-	var out []tuf.BinTarget
-	for i := lo; i < hi; i++ {
-		name := l.Name(i)
-		file := filepath.Join(r.pub.dir, fmt.Sprintf("%d.%s.json", r.pub.version, name))
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("reading published bin: %w: %w", ErrPublished, err)
-		}
-		bin, err := tuf.ParseBin(data, file)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrPublished, err)
-		}
-		if err := bin.Verify(&r.pub.stable.Signed, name); err != nil {
-			return nil, fmt.Errorf("%s: %w: %w", file, ErrPublished, err)
-		}
-		for _, t := range bin.Targets {
-			if strings.HasPrefix(t.Path, pagesPrefix) {
-				continue // index pages are made afresh from the files
-			}
-			h := sha256.Sum256([]byte(t.Path))
-			// The same test as the delegation's path_hash_prefixes:
-			// LayoutOf checked that bin i lists exactly the layout's
-			// prefixes for i.
-			if l.BinOfHash(&h) != i {
-				return nil, fmt.Errorf("%s lists %q, outside its prefixes: %w", file, t.Path, ErrPublished)
-			}
-			if int(h[0]) == b {
-				out = append(out, t)
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
-	return out, nil
-}
-
-// phaseB classifies every path, bucket by bucket.
-func (r *run) phaseB() error {
-	d := newDiff(r)
-	r.diff = d
-	for p := range r.projFiles {
-		f, err := os.Create(r.bucketPath("proj", p))
-		if err != nil {
-			return err
-		}
-		r.projFiles[p] = &lockedWriter{f: f, bw: bufio.NewWriterSize(f, 64<<10)}
-	}
-	var chunkSums [numBuckets][32]byte
-	err := r.parallel(numBuckets, func(b int) error {
-		sum, err := r.bucketB(b)
-		chunkSums[b] = sum
-		return err
-	})
-	for _, w := range r.projFiles {
-		if e := w.bw.Flush(); err == nil {
-			err = e
-		}
-		if e := w.f.Close(); err == nil {
-			err = e
-		}
-	}
-	if err != nil {
-		return err
-	}
-	d.finish(chunkSums[:])
-	r.digest = d.Digest
-	return nil
-}
-
-// bucketB merges bucket b's records with its published targets.
-func (r *run) bucketB(b int) ([32]byte, error) {
-	recs, err := readSpill(r.bucketPath("in", b))
-	if err != nil {
-		return [32]byte{}, err
-	}
-	old, err := r.oldTargets(b)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	chunk, err := os.Create(r.bucketPath("diff", b))
-	if err != nil {
-		return [32]byte{}, err
-	}
-	defer chunk.Close()
-	ch := sha256.New()
-	cw := bufio.NewWriterSize(io.MultiWriter(chunk, ch), 64<<10)
-	dec, err := os.Create(r.bucketPath("stable", b))
-	if err != nil {
-		return [32]byte{}, err
-	}
-	defer dec.Close()
-	dw := bufio.NewWriterSize(dec, 64<<10)
-
-	counts := map[string]*Counts{}
-	var tot Counts
-	gone := map[string]string{}
-	var line, sb []byte
-	emit := func(e *DiffEntry, keep *spillRec) {
-		line = e.appendCanonical(line[:0])
-		cw.Write(line)
-		c := counts[e.Project]
-		if c == nil {
-			c = &Counts{}
-			// A copy: e.Project may be a substring of the whole spill
-			// file, which the diff must not keep alive.
-			counts[strings.Clone(e.Project)] = c
-		}
-		c.add(e)
-		tot.add(e)
-		if keep != nil {
-			var t tuf.BinTarget
-			t.Path, t.Length, t.SHA256 = keep.Path, keep.Length, keep.SHA256
-			sb = appendBinTarget(sb[:0], &t)
-			dw.Write(sb)
-			r.decided[b]++
-			ph := sha256.Sum256([]byte(keep.Project))
-			sb = keep.append(sb[:0])
-			r.projFiles[int(ph[0])%numProjBucket].write(sb)
-		}
-	}
-	i, j := 0, 0
-	news := recs[:0:0]
-	for k := range recs {
-		if recs[k].Kind == spillGone {
-			gone[recs[k].Path] = recs[k].Project
-		} else {
-			news = append(news, recs[k])
-		}
-	}
-	for i < len(news) || j < len(old) {
-		var e DiffEntry
-		switch {
-		case j >= len(old) || (i < len(news) && news[i].Path < old[j].Path):
-			n := &news[i]
-			i++
-			e = DiffEntry{Path: n.Path, Project: n.Project, NewLength: n.Length, NewSHA256: n.SHA256, HasNew: true}
-			switch n.Hold {
-			case holdNone:
-				e.Category = Added
-				emit(&e, n)
-			case holdPolicy:
-				e.Category, e.Reason = Held, n.Reason
-				emit(&e, nil)
-			case holdBackdated:
-				e.Category, e.Reason = Held, ReasonBackdated
-				emit(&e, nil)
-			case holdRelisted:
-				e.Category, e.Reason = Held, ReasonRelisted
-				emit(&e, nil)
-			}
-		case i >= len(news) || old[j].Path < news[i].Path:
-			o := &old[j]
-			j++
-			e = DiffEntry{Category: Removed, Path: o.Path, Project: gone[o.Path], OldLength: o.Length, OldSHA256: o.SHA256, HasOld: true}
-			emit(&e, nil)
-		default:
-			n, o := &news[i], &old[j]
-			i++
-			j++
-			e = DiffEntry{Path: n.Path, Project: n.Project, NewLength: n.Length, NewSHA256: n.SHA256, HasNew: true, OldLength: o.Length, OldSHA256: o.SHA256, HasOld: true}
-			if n.Length == o.Length && n.SHA256 == o.SHA256 {
-				e.Category = Unchanged
-				emit(&e, n)
-				break
-			}
-			e.Category = Changed
-			if r.cfg.Accept[n.Path] {
-				e.Reason = ReasonAccepted
-				emit(&e, n)
-				break
-			}
-			e.Reason = ReasonKeptOld
-			kept := *n
-			kept.Length, kept.SHA256 = o.Length, o.SHA256
-			emit(&e, &kept)
-		}
-	}
-	if err := cw.Flush(); err != nil {
-		return [32]byte{}, err
-	}
-	if err := dw.Flush(); err != nil {
-		return [32]byte{}, err
-	}
-	r.diff.merge(counts, &tot)
-	var sum [32]byte
-	copy(sum[:], ch.Sum(nil))
-	return sum, nil
-}
-
 func appendBinTarget(b []byte, t *tuf.BinTarget) []byte {
 	b = appendStr(b, t.Path)
 	b = binary.AppendUvarint(b, uint64(t.Length))
 	return append(b, t.SHA256[:]...)
 }
 
-func readBinTargets(path string) ([]tuf.BinTarget, error) {
+// readBinTargets reads a work file of bin targets; the paths are
+// substrings of one string holding the whole file.
+func readBinTargets(path string, out []tuf.BinTarget) ([]tuf.BinTarget, error) {
 	data, err := readFileString(path)
 	if err != nil {
 		return nil, err
 	}
 	d := &spillDec{s: data}
-	var out []tuf.BinTarget
 	for d.i < len(d.s) && !d.bad {
 		var t tuf.BinTarget
 		t.Path = d.str()

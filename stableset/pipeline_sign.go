@@ -1,8 +1,6 @@
 package stableset
 
 import (
-	"archive/tar"
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -138,13 +135,18 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 			return nil, err
 		}
 	}
-	pageTargets, pages, err := r.phaseP(out)
-	if err != nil {
-		return nil, err
+	// The index pages made again (phase P wrote them into the work
+	// directory); the others are published already.
+	for pb, ok := range r.pageTar {
+		if ok {
+			if err := moveFile(r.bucketPath("pages", pb), filepath.Join(out, pagesDir, fmt.Sprintf("%02x.tar", pb))); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var total int64
-	for b := range r.decided {
-		total += r.decided[b] + pageTargets[b]
+	for b := range r.nStable {
+		total += r.nStable[b] + r.nPages[b]
 	}
 	layout, err := tuf.NewBinLayout(StableRole, tuf.BinBitsFor(total, targetsPerBin))
 	if err != nil {
@@ -156,13 +158,14 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 	}
 	expires := tuf.NewExpiry(p.Now.Add(p.Period + p.Grace))
 	meta := make([]MetaEntry, layout.NumBins())
-	if err := r.phaseC(out, layout, ck, expires, pageTargets, meta); err != nil {
+	if err := r.phaseC(out, layout, ck, expires, meta); err != nil {
 		return nil, err
 	}
 
 	// The ledger, bound into stable as its one target.
 	lname := fmt.Sprintf("%d.ledger", r.version)
-	if err := moveFile(filepath.Join(r.work, "ledger"), filepath.Join(out, ledgerDir, lname)); err != nil {
+	// Linked, not moved: Entries reads the work copy until Close.
+	if err := linkFile(r.bucketPath("ledger", 0), filepath.Join(out, ledgerDir, lname)); err != nil {
 		return nil, err
 	}
 	st := tuf.NewTargets(r.version, expires.Time())
@@ -188,114 +191,11 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 	if err := writeFragment(filepath.Join(out, FragmentFile), all); err != nil {
 		return nil, err
 	}
-	return &SignResult{StableVersion: r.version, Layout: layout, CeremonyKey: ck.Key(), Meta: all, Pages: pages}, nil
-}
-
-// phaseP renders the index pages of every project with stable files, into
-// pages/NN.tar, writes their targets into work files by path bucket (not
-// kept in memory: about 4 million pages at 10 million files), and returns
-// how many each bucket has.
-func (r *run) phaseP(out string) (counts [numBuckets]int64, _ int, err error) {
-	var (
-		mu     sync.Mutex
-		npages atomic.Int64
-		pw     [numBuckets]*lockedWriter
-	)
-	for b := range pw {
-		f, err := os.Create(r.bucketPath("pages", b))
-		if err != nil {
-			return counts, 0, err
-		}
-		defer f.Close()
-		pw[b] = &lockedWriter{f: f, bw: bufio.NewWriterSize(f, 16<<10)}
-	}
-	err = r.parallel(numProjBucket, func(pb int) error {
-		recs, err := readSpill(r.bucketPath("proj", pb))
-		if err != nil {
-			return err
-		}
-		if len(recs) == 0 {
-			return nil
-		}
-		// Sort indices, not the records: they are large.
-		idx := make([]int32, len(recs))
-		for i := range idx {
-			idx[i] = int32(i)
-		}
-		slices.SortFunc(idx, func(a, b int32) int {
-			if c := strings.Compare(recs[a].Project, recs[b].Project); c != 0 {
-				return c
-			}
-			return strings.Compare(recs[a].Path, recs[b].Path)
-		})
-		f, err := os.Create(filepath.Join(out, pagesDir, fmt.Sprintf("%02x.tar", pb)))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		bw := bufio.NewWriterSize(f, 256<<10)
-		tw := tar.NewWriter(bw)
-		var local []tuf.BinTarget
-		files := []PageFile{}
-		for i := 0; i < len(idx); {
-			j := i
-			files = files[:0]
-			project := recs[idx[i]].Project
-			for ; j < len(idx) && recs[idx[j]].Project == project; j++ {
-				pf, err := recs[idx[j]].pageFile()
-				if err != nil {
-					return err
-				}
-				files = append(files, pf)
-			}
-			html, js, err := RenderProjectPages(project, files)
-			if err != nil {
-				return err
-			}
-			hp, jp := PagePaths(project)
-			for _, pg := range []struct {
-				path string
-				data []byte
-			}{{hp, html}, {jp, js}} {
-				hdr := &tar.Header{Name: pg.path, Mode: 0o644, Size: int64(len(pg.data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: time.Unix(0, 0)}
-				if err := tw.WriteHeader(hdr); err != nil {
-					return err
-				}
-				if _, err := tw.Write(pg.data); err != nil {
-					return err
-				}
-				local = append(local, tuf.BinTarget{Path: pg.path, Length: int64(len(pg.data)), SHA256: sha256.Sum256(pg.data)})
-			}
-			i = j
-		}
-		if err := tw.Close(); err != nil {
-			return err
-		}
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		npages.Add(int64(len(local)))
-		var tb []byte
-		for _, t := range local {
-			h := sha256.Sum256([]byte(t.Path))
-			tb = appendBinTarget(tb[:0], &t)
-			pw[h[0]].write(tb)
-			mu.Lock()
-			counts[h[0]]++
-			mu.Unlock()
-		}
-		return nil
-	})
-	for _, w := range pw {
-		if e := w.bw.Flush(); err == nil {
-			err = e
-		}
-	}
-	return counts, int(npages.Load()), err
+	return &SignResult{StableVersion: r.version, Layout: layout, CeremonyKey: ck.Key(), Meta: all, Pages: r.pages}, nil
 }
 
 // phaseC builds, signs and writes the bins.
-func (r *run) phaseC(out string, l tuf.BinLayout, ck keys.Signer, expires tuf.Expiry, pageTargets [numBuckets]int64, meta []MetaEntry) error {
+func (r *run) phaseC(out string, l tuf.BinLayout, ck keys.Signer, expires tuf.Expiry, meta []MetaEntry) error {
 	var units, bucketsPer int
 	if l.Bits >= 8 {
 		units, bucketsPer = numBuckets, 1
@@ -304,20 +204,24 @@ func (r *run) phaseC(out string, l tuf.BinLayout, ck keys.Signer, expires tuf.Ex
 	}
 	var written atomic.Int64
 	return r.parallel(units, func(u int) error {
+		// Each bucket's files come in path order, its pages in any order;
+		// every file path sorts before every page path.
 		var ts []tuf.BinTarget
 		for b := u * bucketsPer; b < (u+1)*bucketsPer; b++ {
-			got, err := readBinTargets(r.bucketPath("stable", b))
-			if err != nil {
-				return fmt.Errorf("reading decided targets: %w", err)
+			var err error
+			n0 := len(ts)
+			if ts, err = readBinTargets(r.bucketPath("stable", b), ts); err != nil || int64(len(ts)-n0) != r.nStable[b] {
+				return fmt.Errorf("reading decided targets: %w", errSpill)
 			}
-			ts = append(ts, got...)
-			pages, err := readBinTargets(r.bucketPath("pages", b))
-			if err != nil || int64(len(pages)) != pageTargets[b] {
+			n1 := len(ts)
+			if ts, err = readBinTargets(r.bucketPath("pagetargets", b), ts); err != nil || int64(len(ts)-n1) != r.nPages[b] {
 				return fmt.Errorf("reading index page targets: %w", errSpill)
 			}
-			ts = append(ts, pages...)
+			slices.SortFunc(ts[n1:], func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
 		}
-		slices.SortFunc(ts, func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
+		if bucketsPer > 1 {
+			slices.SortFunc(ts, func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
+		}
 		// Split by bin, keeping path order within each.
 		first := l.BinOfHash(&[32]byte{byte(u * bucketsPer)})
 		last := first + max(1, l.NumBins()/numBuckets) - 1
@@ -375,10 +279,23 @@ func writeFragment(path string, all []MetaEntry) error {
 	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
+// moveFile renames from to to, or copies it across file systems.
 func moveFile(from, to string) error {
 	if err := os.Rename(from, to); err == nil {
 		return nil
 	}
+	return copyFile(from, to)
+}
+
+// linkFile hard-links to to from, or copies it across file systems.
+func linkFile(from, to string) error {
+	if err := os.Link(from, to); err == nil {
+		return nil
+	}
+	return copyFile(from, to)
+}
+
+func copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
 		return err

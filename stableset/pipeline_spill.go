@@ -1,86 +1,139 @@
 package stableset
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"hash"
 	"io"
 	"os"
 	"strings"
 	"time"
 )
 
-// Spill records: the compact binary form records take between the phases
-// of the pipeline (see pipeline.go). They live only in the pipeline's
+// Work files: the compact binary forms records take between the phases of
+// the pipeline (see pipeline.go). They live only in the pipeline's
 // temporary work directory.
-
-const (
-	spillNew  = 'N' // a record of the export
-	spillGone = 'G' // a path of the previous ledger missing from the export
-)
-
-// Hold codes kept in spill records; the text is in holdText.
-const (
-	holdNone uint8 = iota
-	holdPolicy
-	holdBackdated
-	holdRelisted
-)
-
-// spillRec is one spilled record.
-type spillRec struct {
-	Kind           byte
-	Hold           uint8
-	Path           string
-	Project        string
-	Version        string
-	Filename       string
-	Reason         string // the policy's hold reason when Hold is holdPolicy
-	Length         int64
-	SHA256         [32]byte
-	UploadTime     int64
-	Yanked         bool
-	YankedReason   string
-	RequiresPython string
-	CoreSHA256     [32]byte
-	HasCore        bool
-}
 
 func appendStr(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
 
-func (r *spillRec) append(b []byte) []byte {
-	b = append(b, r.Kind, r.Hold)
-	b = appendStr(b, r.Path)
-	b = appendStr(b, r.Project)
-	if r.Kind == spillGone {
-		return b
-	}
-	b = appendStr(b, r.Version)
-	b = appendStr(b, r.Filename)
-	b = appendStr(b, r.Reason)
-	b = binary.AppendUvarint(b, uint64(r.Length))
-	b = append(b, r.SHA256[:]...)
-	b = binary.AppendVarint(b, r.UploadTime)
+// Page record flags.
+const (
+	pageYanked   = 1
+	pageHasCore  = 2
+	pageNameTail = 4 // the filename is the path's last bytes and not stored
+)
+
+// appendPageRec appends the page record of a stable file: the project id,
+// then everything its index page shows (the digest of a project's page
+// records, in path order, decides whether its pages are made again).
+// length and sum are the stable entry's.
+func appendPageRec(b []byte, proj int32, r *Record, length int64, sum *[32]byte) []byte {
+	b = binary.AppendUvarint(b, uint64(proj))
 	var flags byte
 	if r.Yanked {
-		flags |= 1
+		flags |= pageYanked
 	}
-	if r.HasCore {
-		flags |= 2
+	if r.HasCoreMetadata {
+		flags |= pageHasCore
+	}
+	tail := strings.HasSuffix(r.Path, r.Filename)
+	if tail {
+		flags |= pageNameTail
 	}
 	b = append(b, flags)
+	b = appendStr(b, r.Path)
+	if tail {
+		b = binary.AppendUvarint(b, uint64(len(r.Filename)))
+	} else {
+		b = appendStr(b, r.Filename)
+	}
+	b = appendStr(b, r.Version)
+	b = binary.AppendUvarint(b, uint64(length))
+	b = append(b, sum[:]...)
+	b = binary.AppendVarint(b, r.UploadTime.Unix())
 	b = appendStr(b, r.YankedReason)
 	b = appendStr(b, r.RequiresPython)
-	if r.HasCore {
-		b = append(b, r.CoreSHA256[:]...)
+	if r.HasCoreMetadata {
+		b = append(b, r.CoreMetadataSHA256[:]...)
 	}
 	return b
 }
 
-var errSpill = errors.New("corrupt spill file")
+// pageRec is a decoded page record; body is its bytes after the project
+// id, what the page digest covers.
+type pageRec struct {
+	proj int32
+	body string
+	pf   PageFile
+	path string
+}
+
+// next decodes one page record.
+func (d *spillDec) pageRec(p *pageRec) {
+	p.proj = int32(d.uvarint())
+	start := d.i
+	flags := d.byte()
+	p.path = d.str()
+	var pf PageFile
+	if flags&pageNameTail != 0 {
+		n := d.uvarint()
+		if n > uint64(len(p.path)) {
+			d.bad = true
+			return
+		}
+		pf.Filename = p.path[len(p.path)-int(n):]
+	} else {
+		pf.Filename = d.str()
+	}
+	pf.Version = d.str()
+	pf.Size = int64(d.uvarint())
+	d.sum(&pf.SHA256)
+	u := d.uvarint()
+	if t := int64(u>>1) ^ -int64(u&1); t != 0 {
+		pf.UploadTime = time.Unix(t, 0).UTC()
+	}
+	pf.Yanked, pf.HasCoreMetadata = flags&pageYanked != 0, flags&pageHasCore != 0
+	pf.YankedReason = d.str()
+	pf.RequiresPython = d.str()
+	if pf.HasCoreMetadata {
+		d.sum(&pf.CoreMetadataSHA256)
+	}
+	if d.bad {
+		return
+	}
+	p.body = d.s[start:d.i]
+	p.pf = pf
+}
+
+// appendLedgerProject encodes a project record as the ledger does.
+func appendLedgerProject(b []byte, p *LedgerProject) []byte {
+	b = append(b, 2)
+	b = appendStr(b, p.Project)
+	b = append(b, p.PageDigest[:]...)
+	b = binary.AppendUvarint(b, uint64(p.HTMLLength))
+	b = append(b, p.HTMLSHA256[:]...)
+	b = binary.AppendUvarint(b, uint64(p.JSONLength))
+	return append(b, p.JSONSHA256[:]...)
+}
+
+func (d *spillDec) ledgerProject(p *LedgerProject) {
+	if d.byte() != 2 {
+		d.bad = true
+		return
+	}
+	p.Project = d.str()
+	d.sum(&p.PageDigest)
+	p.HTMLLength = int64(d.uvarint())
+	d.sum(&p.HTMLSHA256)
+	p.JSONLength = int64(d.uvarint())
+	d.sum(&p.JSONSHA256)
+}
+
+var errSpill = errors.New("corrupt work file")
 
 // readFileString reads a whole file into one string, so that what is
 // parsed out of it can be substrings: one allocation per file, not one per
@@ -96,7 +149,7 @@ func readFileString(path string) (string, error) {
 	defer f.Close()
 	var sb strings.Builder
 	if st, err := f.Stat(); err == nil {
-		sb.Grow(int(st.Size()))
+		sb.Grow(int(st.Size()) + 1)
 	}
 	if _, err := io.Copy(&sb, f); err != nil {
 		return "", err
@@ -104,7 +157,7 @@ func readFileString(path string) (string, error) {
 	return sb.String(), nil
 }
 
-// spillDec decodes spill records from a string.
+// spillDec decodes work file records from a string.
 type spillDec struct {
 	s   string
 	i   int
@@ -156,71 +209,50 @@ func (d *spillDec) sum(dst *[32]byte) {
 	d.i += 32
 }
 
-func (d *spillDec) next(r *spillRec) {
-	*r = spillRec{Kind: d.byte(), Hold: d.byte()}
-	r.Path = d.str()
-	r.Project = d.str()
-	if r.Kind == spillGone {
-		return
-	}
-	if r.Kind != spillNew {
-		d.bad = true
-		return
-	}
-	r.Version = d.str()
-	r.Filename = d.str()
-	r.Reason = d.str()
-	r.Length = int64(d.uvarint())
-	d.sum(&r.SHA256)
-	u := d.uvarint()
-	r.UploadTime = int64(u>>1) ^ -int64(u&1)
-	flags := d.byte()
-	r.Yanked, r.HasCore = flags&1 != 0, flags&2 != 0
-	r.YankedReason = d.str()
-	r.RequiresPython = d.str()
-	if r.HasCore {
-		d.sum(&r.CoreSHA256)
+// asyncHash hashes what is written to it in large chunks, each on its own
+// goroutine while the next chunk fills; at most one runs at a time.
+type asyncHash struct {
+	h          hash.Hash
+	cur, other []byte
+	busy       bool
+	done       chan struct{}
+	n          int64
+}
+
+const asyncChunk = 256 << 10
+
+func newAsyncHash() *asyncHash {
+	return &asyncHash{h: sha256.New(), cur: make([]byte, 0, asyncChunk+4096), other: make([]byte, 0, asyncChunk+4096), done: make(chan struct{}, 1)}
+}
+
+func (a *asyncHash) wait() {
+	if a.busy {
+		<-a.done
+		a.busy = false
 	}
 }
 
-// readSpill reads a whole spill file.
-func readSpill(path string) ([]spillRec, error) {
-	data, err := readFileString(path)
-	if err != nil {
-		return nil, err
+func (a *asyncHash) Write(b []byte) (int, error) {
+	a.n += int64(len(b))
+	if len(a.cur)+len(b) > asyncChunk && len(a.cur) > 0 {
+		a.wait()
+		full := a.cur
+		a.busy = true
+		go func() {
+			a.h.Write(full)
+			a.done <- struct{}{}
+		}()
+		a.cur, a.other = a.other[:0], full
 	}
-	// Count first: growing a slice of these records costs more than
-	// decoding them twice.
-	d := &spillDec{s: data}
-	n := 0
-	var tmp spillRec
-	for d.i < len(d.s) && !d.bad {
-		d.next(&tmp)
-		n++
-	}
-	out := make([]spillRec, n)
-	d = &spillDec{s: data, bad: d.bad}
-	for k := 0; k < n && !d.bad; k++ {
-		d.next(&out[k])
-	}
-	if d.bad {
-		return nil, fmt.Errorf("reading %s: %w", path, errSpill)
-	}
-	return out, nil
+	a.cur = append(a.cur, b...)
+	return len(b), nil
 }
 
-func (r *spillRec) pageFile() (PageFile, error) {
-	u, err := FileURL("", r.Path)
-	if err != nil {
-		return PageFile{}, err
-	}
-	pf := PageFile{
-		Filename: r.Filename, Version: r.Version, URL: u, SHA256: r.SHA256,
-		RequiresPython: r.RequiresPython, Yanked: r.Yanked, YankedReason: r.YankedReason,
-		CoreMetadataSHA256: r.CoreSHA256, HasCoreMetadata: r.HasCore, Size: r.Length,
-	}
-	if r.UploadTime != 0 {
-		pf.UploadTime = time.Unix(r.UploadTime, 0).UTC()
-	}
-	return pf, nil
+// Sum returns the digest of everything written.
+func (a *asyncHash) Sum() (s [32]byte) {
+	a.wait()
+	a.h.Write(a.cur)
+	a.cur = a.cur[:0]
+	a.h.Sum(s[:0])
+	return s
 }

@@ -1,6 +1,7 @@
 package stableset
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"errors"
@@ -43,6 +44,11 @@ func exportOf(t testing.TB, gen time.Time, files []file) []byte {
 	for i, f := range files {
 		recs[i] = rec(f)
 	}
+	return exportOfRecords(t, gen, recs)
+}
+
+func exportOfRecords(t testing.TB, gen time.Time, recs []Record) []byte {
+	t.Helper()
 	sortRecords(recs)
 	var buf bytes.Buffer
 	w, err := NewExportWriter(&buf, Header{Repository: "pypi", Generated: gen})
@@ -233,7 +239,8 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Counts{Added: 1, Held: 2, Backdated: 1, Removed: 1, Changed: 1, Unchanged: 1}
+	// foo gains foo2 and bar loses bar09: both projects' pages change.
+	want := Counts{Added: 1, Held: 2, Backdated: 1, Removed: 1, Changed: 1, Unchanged: 1, PagesChanged: 4}
 	if d2.Summary != want {
 		t.Errorf("summary %+v, want %+v", d2.Summary, want)
 	}
@@ -320,6 +327,149 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 		t.Errorf("accepted change: %+v", d3.Summary)
 	}
 	d3.Close()
+}
+
+// readTar returns the files of the page tars in dir.
+func readTars(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	tars, _ := filepath.Glob(filepath.Join(dir, "*.tar"))
+	for _, name := range tars {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(f)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(tr)
+			out[h.Name] = b
+		}
+		f.Close()
+	}
+	return out
+}
+
+// Only the pages of projects whose stable view changed are made again; a
+// yank of a stable file is such a change, and the diff says so; the
+// other pages are listed again with their published hashes.
+func TestPipelinePagesOnlyWhenChanged(t *testing.T) {
+	c := newCeremony(t)
+	dir := t.TempDir()
+	out1, out2, out3 := filepath.Join(dir, "one"), filepath.Join(dir, "two"), filepath.Join(dir, "three")
+	files := []file{foo1, bar1, bar09}
+	res1 := c.sign(t, c.config(exportOf(t, t1, files), ""), out1)
+	if res1.Pages != 4 {
+		t.Fatalf("first ceremony rendered %d pages, want 4", res1.Pages)
+	}
+	_, bins1 := loadStable(t, c, out1, 1)
+	pages1 := readTars(t, filepath.Join(out1, pagesDir))
+	if len(pages1) != 4 {
+		t.Fatalf("first ceremony wrote %d pages", len(pages1))
+	}
+
+	// Nothing changes: no page is made again, the bins list the same pages.
+	d2, err := ComputeDiff(c.config(exportOf(t, t2, files), out1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d2.Summary; s.PagesAdded+s.PagesChanged+s.PagesRemoved != 0 || s.Unchanged != 3 {
+		t.Errorf("unchanged export: %+v", s)
+	}
+	d2.Close()
+	res2 := c.sign(t, c.config(exportOf(t, t2, files), out1), out2)
+	if res2.Pages != 0 || len(readTars(t, filepath.Join(out2, pagesDir))) != 0 {
+		t.Errorf("unchanged export: %d pages made again", res2.Pages)
+	}
+	_, bins2 := loadStable(t, c, out2, 2)
+	all1, all2 := stableTargets(bins1), stableTargets(bins2)
+	if len(all1) != len(all2) {
+		t.Fatalf("%d targets, then %d", len(all1), len(all2))
+	}
+	for p, tf := range all1 {
+		if got, ok := all2[p]; !ok || got.Length != tf.Length || got.Hashes["sha256"] != tf.Hashes["sha256"] {
+			t.Errorf("%s: %+v, then %+v", p, tf, got)
+		}
+	}
+
+	// foo1 is yanked: foo's pages change (reason attributes), bar's do not.
+	recs := []Record{rec(foo1), rec(bar1), rec(bar09)}
+	recs[0].Yanked, recs[0].YankedReason = true, "broken"
+	t3 := t2.Add(24 * time.Hour)
+	e3 := exportOfRecords(t, t3, recs)
+	d3, err := ComputeDiff(c.config(e3, out2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	d3.Entries(func(e *DiffEntry) error { got[e.Path] = string(e.Category) + "/" + e.Reason; return nil })
+	hp, jp := PagePaths("foo")
+	want := map[string]string{rec(foo1).Path: "unchanged/", rec(bar1).Path: "unchanged/", rec(bar09).Path: "unchanged/",
+		hp: "page-changed/attributes", jp: "page-changed/attributes"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("yank: entries %v, want %v", got, want)
+	}
+	digest := d3.Digest
+	d3.Close()
+	// The digest binds the page change: the same export without the yank
+	// has another digest.
+	d3b, err := ComputeDiff(c.config(exportOfRecords(t, t3, []Record{rec(foo1), rec(bar1), rec(bar09)}), out2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d3b.Digest == digest {
+		t.Error("the yank does not change the digest")
+	}
+	d3b.Close()
+	cfg := c.config(e3, out2)
+	d, err := ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res3, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, Now: t2, OutDir: out3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if res3.Pages != 2 {
+		t.Errorf("yank: %d pages made again, want 2", res3.Pages)
+	}
+	pages3 := readTars(t, filepath.Join(out3, pagesDir))
+	if len(pages3) != 2 || !bytes.Contains(pages3[hp], []byte(`data-yanked="broken"`)) || !bytes.Contains(pages3[jp], []byte(`"yanked":"broken"`)) {
+		t.Fatalf("yank: pages written %v", pages3)
+	}
+	_, bins3 := loadStable(t, c, out3, 3)
+	all3 := stableTargets(bins3)
+	for p, b := range pages3 {
+		if tf := all3[p]; tf.Length != int64(len(b)) || tf.Hashes["sha256"] != fmt.Sprintf("%x", sha256.Sum256(b)) {
+			t.Errorf("%s: bins list %+v, not the page written", p, tf)
+		}
+	}
+	bhp, bjp := PagePaths("bar")
+	for _, p := range []string{bhp, bjp} {
+		if all3[p].Hashes["sha256"] != all1[p].Hashes["sha256"] {
+			t.Errorf("%s changed", p)
+		}
+	}
+	if all3[hp].Hashes["sha256"] == all1[hp].Hashes["sha256"] {
+		t.Error("foo's page did not change")
+	}
+
+	// bar09 and bar1 are deleted: bar's pages are removed.
+	d4, err := ComputeDiff(c.config(exportOfRecords(t, t3.Add(time.Hour), recs[:1]), out3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d4.Summary; s.PagesRemoved != 2 || s.Removed != 2 || s.PagesChanged != 0 {
+		t.Errorf("project gone: %+v", s)
+	}
+	d4.Close()
 }
 
 func assertNothing(t *testing.T, dir, out string) {

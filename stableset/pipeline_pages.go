@@ -1,0 +1,326 @@
+package stableset
+
+import (
+	"archive/tar"
+	"bufio"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// Phase P: the stable index pages. A project's pages are made again only
+// when the digest of its stable files' page records (everything its pages
+// show, in path order) differs from the one the previous ledger recorded;
+// otherwise the previous pages' lengths and hashes, from the ledger, are
+// listed again. Every page that is added, changed or removed is a diff
+// entry.
+
+// pageDigest is the digest of a project's page records.
+func pageDigest(project string, bodies []string) (d [32]byte) {
+	h := sha256.New()
+	h.Write([]byte("keyceremony-pages 1\n"))
+	h.Write([]byte(project))
+	h.Write([]byte{0})
+	for _, b := range bodies {
+		h.Write(b2u(len(b)))
+		h.Write([]byte(b))
+	}
+	h.Sum(d[:0])
+	return d
+}
+
+func b2u(n int) []byte { return []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)} }
+
+// phaseP decides every stable project's pages, renders those that change,
+// writes the new ledger's projects, and finishes the diff.
+func (r *run) phaseP() error {
+	pt, err := r.createBuckets("pagetargets", numBuckets, 4<<10)
+	if err != nil {
+		return err
+	}
+	defer pt.close()
+	var (
+		mu      sync.Mutex
+		entries []DiffEntry
+	)
+	lws := make([]*lockedWriter, numBuckets)
+	for b := range lws {
+		lws[b] = &lockedWriter{bw: pt.bw[b]}
+	}
+	err = r.parallel(numProjBucket, func(pb int) error {
+		es, err := r.pageBucket(pb, lws, &mu)
+		mu.Lock()
+		entries = append(entries, es...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := pt.close(); err != nil {
+		return err
+	}
+	// The page entries, after every file's (simple/ sorts after packages/).
+	slices.SortFunc(entries, func(a, b DiffEntry) int { return strings.Compare(a.Path, b.Path) })
+	var line []byte
+	for i := range entries {
+		e := &entries[i]
+		if !strings.HasPrefix(e.Path, pagesPrefix) {
+			return fmt.Errorf("page entry %q: %w", e.Path, errSpill)
+		}
+		line = e.appendCanonical(line[:0])
+		r.canon.Write(line)
+		r.exc.Write(line)
+		r.projects[r.project(e.Project)].counts.add(e)
+		r.diff.Summary.add(e)
+	}
+	if err := r.exc.Flush(); err != nil {
+		return err
+	}
+	if err := r.excFile.Close(); err != nil {
+		return err
+	}
+	// The new ledger's projects: each bucket's are sorted, merge them.
+	if err := r.mergeProjects(); err != nil {
+		return err
+	}
+	if err := r.ledger.Close(); err != nil {
+		return fmt.Errorf("writing the ledger: %w", err)
+	}
+	r.ledgerLen, r.ledgerSum = r.ledger.Digest()
+	if err := r.ledgerFile.Close(); err != nil {
+		return err
+	}
+	sum := r.canon.Sum()
+	r.diff.finish(sum, r.projects)
+	r.digest = r.diff.Digest
+	return nil
+}
+
+// pageBucket does phase P for the projects of one bucket.
+func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntry, error) {
+	prevData, err := readFileString(r.bucketPath("prevproj", pb))
+	if err != nil {
+		return nil, err
+	}
+	prev := map[string]*LedgerProject{}
+	for d := (&spillDec{s: prevData}); d.i < len(d.s); {
+		p := &LedgerProject{}
+		if d.ledgerProject(p); d.bad {
+			return nil, fmt.Errorf("reading previous projects: %w", errSpill)
+		}
+		prev[p.Project] = p
+	}
+	data, err := readFileString(r.bucketPath("pagerecs", pb))
+	if err != nil {
+		return nil, err
+	}
+	var recs []pageRec
+	for d := (&spillDec{s: data}); d.i < len(d.s); {
+		var p pageRec
+		if d.pageRec(&p); d.bad || int(p.proj) >= len(r.projects) {
+			return nil, fmt.Errorf("reading page records: %w", errSpill)
+		}
+		recs = append(recs, p)
+	}
+	// Group by project, in page path order, keeping path order within.
+	slices.SortStableFunc(recs, func(a, b pageRec) int {
+		if a.proj == b.proj {
+			return 0
+		}
+		return pageOrder(r.projects[a.proj].name, r.projects[b.proj].name)
+	})
+
+	var (
+		entries  []DiffEntry
+		tw       *tar.Writer
+		tbw      *bufio.Writer
+		tf       *os.File
+		out      []byte
+		bodies   []string
+		files    []PageFile
+		tb       []byte
+		rendered int
+	)
+	newProj, err := os.Create(r.bucketPath("newproj", pb))
+	if err != nil {
+		return nil, err
+	}
+	defer newProj.Close()
+	nbw := bufio.NewWriterSize(newProj, 64<<10)
+	target := func(path string, length int64, sum [32]byte) {
+		h := sha256.Sum256([]byte(path))
+		t := tuf.BinTarget{Path: path, Length: length, SHA256: sum}
+		tb = appendBinTarget(tb[:0], &t)
+		pt[h[0]].write(tb)
+		mu.Lock()
+		r.nPages[h[0]]++
+		mu.Unlock()
+	}
+	for i := 0; i < len(recs); {
+		j := i
+		for j < len(recs) && recs[j].proj == recs[i].proj {
+			j++
+		}
+		pi := &r.projects[recs[i].proj]
+		name := pi.name
+		bodies = bodies[:0]
+		for k := i; k < j; k++ {
+			bodies = append(bodies, recs[k].body)
+		}
+		lp := LedgerProject{Project: name, PageDigest: pageDigest(name, bodies)}
+		old := prev[name]
+		delete(prev, name)
+		hp, jp := PagePaths(name)
+		if old != nil && old.PageDigest == lp.PageDigest {
+			lp.HTMLLength, lp.HTMLSHA256, lp.JSONLength, lp.JSONSHA256 = old.HTMLLength, old.HTMLSHA256, old.JSONLength, old.JSONSHA256
+		} else {
+			files = files[:0]
+			for k := i; k < j; k++ {
+				pf := recs[k].pf
+				if pf.URL, err = FileURL("", recs[k].path); err != nil {
+					return nil, err
+				}
+				files = append(files, pf)
+			}
+			html, js, err := RenderProjectPages(name, files)
+			if err != nil {
+				return nil, err
+			}
+			if tw == nil {
+				if tf, err = os.Create(r.bucketPath("pages", pb)); err != nil {
+					return nil, err
+				}
+				defer tf.Close()
+				tbw = bufio.NewWriterSize(tf, 256<<10)
+				tw = tar.NewWriter(tbw)
+			}
+			for _, pg := range []struct {
+				path string
+				data []byte
+			}{{hp, html}, {jp, js}} {
+				hdr := &tar.Header{Name: pg.path, Mode: 0o644, Size: int64(len(pg.data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: time.Unix(0, 0)}
+				if err := tw.WriteHeader(hdr); err != nil {
+					return nil, err
+				}
+				if _, err := tw.Write(pg.data); err != nil {
+					return nil, err
+				}
+			}
+			rendered += 2
+			lp.HTMLLength, lp.HTMLSHA256 = int64(len(html)), sha256.Sum256(html)
+			lp.JSONLength, lp.JSONSHA256 = int64(len(js)), sha256.Sum256(js)
+			reason := "attributes"
+			if c := pi.counts; c.Added+c.Removed+c.Accepted > 0 {
+				reason = "files"
+			}
+			for _, pg := range []struct {
+				path       string
+				ol, nl     int64
+				osum, nsum [32]byte
+			}{{hp, 0, lp.HTMLLength, [32]byte{}, lp.HTMLSHA256}, {jp, 0, lp.JSONLength, [32]byte{}, lp.JSONSHA256}} {
+				e := DiffEntry{Category: PageAdded, Path: pg.path, Project: name, HasNew: true, NewLength: pg.nl, NewSHA256: pg.nsum}
+				if old != nil {
+					e.Category, e.Reason, e.HasOld = PageChanged, reason, true
+					if pg.path == hp {
+						e.OldLength, e.OldSHA256 = old.HTMLLength, old.HTMLSHA256
+					} else {
+						e.OldLength, e.OldSHA256 = old.JSONLength, old.JSONSHA256
+					}
+					if e.OldLength == e.NewLength && e.OldSHA256 == e.NewSHA256 {
+						continue
+					}
+				}
+				entries = append(entries, e)
+			}
+		}
+		target(hp, lp.HTMLLength, lp.HTMLSHA256)
+		target(jp, lp.JSONLength, lp.JSONSHA256)
+		out = appendLedgerProject(out[:0], &lp)
+		nbw.Write(out)
+		i = j
+	}
+	// Projects that had pages and have no stable file left.
+	for name, old := range prev {
+		hp, jp := PagePaths(name)
+		entries = append(entries,
+			DiffEntry{Category: PageRemoved, Path: hp, Project: name, HasOld: true, OldLength: old.HTMLLength, OldSHA256: old.HTMLSHA256},
+			DiffEntry{Category: PageRemoved, Path: jp, Project: name, HasOld: true, OldLength: old.JSONLength, OldSHA256: old.JSONSHA256})
+	}
+	if tw != nil {
+		if err := tw.Close(); err != nil {
+			return nil, err
+		}
+		if err := tbw.Flush(); err != nil {
+			return nil, err
+		}
+		if err := tf.Close(); err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		r.pageTar[pb] = true
+		mu.Unlock()
+	}
+	mu.Lock()
+	r.pages += rendered
+	mu.Unlock()
+	if err := nbw.Flush(); err != nil {
+		return nil, err
+	}
+	return entries, newProj.Close()
+}
+
+// mergeProjects writes the new ledger's project records: the union of the
+// buckets' sorted newproj files, in page path order.
+func (r *run) mergeProjects() error {
+	decs := make([]*spillDec, numProjBucket)
+	heads := make([]LedgerProject, numProjBucket)
+	live := make([]bool, numProjBucket)
+	for b := range decs {
+		data, err := readFileString(r.bucketPath("newproj", b))
+		if err != nil {
+			return err
+		}
+		decs[b] = &spillDec{s: data}
+	}
+	advance := func(b int) error {
+		d := decs[b]
+		if d.i >= len(d.s) {
+			live[b] = false
+			return nil
+		}
+		if d.ledgerProject(&heads[b]); d.bad {
+			return fmt.Errorf("reading new projects: %w", errSpill)
+		}
+		live[b] = true
+		return nil
+	}
+	for b := range decs {
+		if err := advance(b); err != nil {
+			return err
+		}
+	}
+	for {
+		best := -1
+		for b := range heads {
+			if live[b] && (best < 0 || pageOrder(heads[b].Project, heads[best].Project) < 0) {
+				best = b
+			}
+		}
+		if best < 0 {
+			return nil
+		}
+		if err := r.ledger.AddProject(&heads[best]); err != nil {
+			return fmt.Errorf("writing the ledger: %w", err)
+		}
+		if err := advance(best); err != nil {
+			return err
+		}
+	}
+}
