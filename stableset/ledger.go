@@ -160,6 +160,18 @@ func (lw *LedgerWriter) Add(e *LedgerEntry) error {
 	if err := checkLedgerEntry(e); err != nil {
 		return err
 	}
+	return lw.add(e)
+}
+
+// add is Add for entries already known valid (from a checked export):
+// it checks the order only.
+func (lw *LedgerWriter) add(e *LedgerEntry) error {
+	if lw.err != nil {
+		return lw.err
+	}
+	if lw.projects > 0 {
+		return fmt.Errorf("file %q after the projects: %w", e.Path, ErrLedgerOrder)
+	}
 	if lw.count > 0 && e.Path <= string(lw.prev) {
 		return fmt.Errorf("path %q after %q: %w", e.Path, lw.prev, ErrLedgerOrder)
 	}
@@ -344,7 +356,7 @@ type rawLedgerEntry struct {
 }
 
 // countingReader buffers a ledger and hashes what is consumed in bulk:
-// every consumed byte goes to whole, and to h until stopH.
+// every consumed byte goes to h until stopH, then to whole.
 type countingReader struct {
 	r        io.Reader
 	buf      []byte
@@ -359,15 +371,24 @@ func (c *countingReader) flushHash() {
 	if c.mark < c.i {
 		if c.h != nil {
 			c.h.Write(c.buf[c.mark:c.i])
+		} else {
+			c.whole.Write(c.buf[c.mark:c.i])
 		}
-		c.whole.Write(c.buf[c.mark:c.i])
 	}
 	c.mark = c.i
 }
 
-// stopH hashes what was consumed so far into h, then stops feeding h.
+// stopH hashes what was consumed so far into h, then stops feeding h: the
+// whole file's hash continues from h's state (each byte is hashed once).
 func (c *countingReader) stopH() {
 	c.flushHash()
+	state, err := c.h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err == nil {
+		err = c.whole.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
+	}
+	if err != nil {
+		panic(err) // crypto/sha256 always can
+	}
 	c.h = nil
 }
 
@@ -535,6 +556,112 @@ func (lr *LedgerReader) nextRaw() (*rawLedgerEntry, error) {
 	default:
 		return nil, lr.fail(fmt.Errorf("record tag %#x: %w", tag, ErrLedgerFormat))
 	}
+	if raw, ok := lr.nextFast(); ok {
+		return raw, nil
+	}
+	return lr.nextSlow()
+}
+
+// maxLedgerRecord bounds the encoded size of a file record.
+const maxLedgerRecord = 1 + 3*binary.MaxVarintLen64 + maxLedgerPath + maxLedgerProject + 2*binary.MaxVarintLen64 + 2*32 + 1
+
+// nextFast decodes a file record straight from the buffer when all of it
+// is there (always, but for the last few records); ok false means use
+// nextSlow, which reads the same record from the same place.
+func (lr *LedgerReader) nextFast() (*rawLedgerEntry, bool) {
+	c := lr.r
+	if c.n-c.i < maxLedgerRecord {
+		if c.err != nil {
+			return nil, false
+		}
+		c.flushHash()
+		c.n = copy(c.buf, c.buf[c.i:c.n])
+		c.i, c.mark = 0, 0
+		for c.n < len(c.buf) && c.err == nil {
+			m, err := c.r.Read(c.buf[c.n:])
+			c.n += m
+			c.err = err
+		}
+		if c.n-c.i < maxLedgerRecord {
+			return nil, false
+		}
+	}
+	b := c.buf[c.i:c.n]
+	k := 1 // the tag, 1
+	uv := func(max uint64) (uint64, bool) {
+		v, n := binary.Uvarint(b[k:])
+		if n <= 0 || v > max {
+			return 0, false
+		}
+		k += n
+		return v, true
+	}
+	shared, ok := uv(uint64(len(lr.prev)))
+	if !ok {
+		return nil, false
+	}
+	n, ok := uv(maxLedgerPath - shared)
+	if !ok {
+		return nil, false
+	}
+	path := append(lr.pbuf[:0], lr.prev[:shared]...)
+	path = append(path, b[k:k+int(n)]...)
+	k += int(n)
+	np, ok := uv(maxLedgerProject)
+	if !ok {
+		return nil, false
+	}
+	proj := b[k : k+int(np)]
+	k += int(np)
+	l, ok := uv(MaxLength)
+	if !ok {
+		return nil, false
+	}
+	e := &lr.raw
+	e.LedgerEntry = LedgerEntry{Length: int64(l)}
+	copy(e.SHA256[:], b[k:k+32])
+	k += 32
+	flags := b[k]
+	k++
+	if flags > 3 || flags == 2 {
+		return nil, false
+	}
+	e.Stable, e.Kept = flags&1 != 0, flags&2 != 0
+	if e.Kept {
+		l, ok := uv(MaxLength)
+		if !ok {
+			return nil, false
+		}
+		e.StableLength = int64(l)
+		copy(e.StableSHA256[:], b[k:k+32])
+		k += 32
+	}
+	if len(path) == 0 || lr.count > 0 && bytes.Compare(path, lr.prev) <= 0 || !validLedgerText(path) || !validLedgerText(proj) {
+		return nil, false
+	}
+	lr.pbuf, lr.prev = lr.prev, path
+	e.path = path
+	e.project = append(e.project[:0], proj...)
+	c.i += k
+	c.off += int64(k)
+	lr.count++
+	return e, true
+}
+
+// validLedgerText is utf8.Valid and no control characters.
+func validLedgerText(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+		if c >= 0x80 {
+			return utf8.Valid(b)
+		}
+	}
+	return true
+}
+
+func (lr *LedgerReader) nextSlow() (*rawLedgerEntry, error) {
 	lr.r.ReadByte()
 	shared, err := lr.uvarint(uint64(len(lr.prev)))
 	if err != nil {
@@ -585,7 +712,7 @@ func (lr *LedgerReader) nextRaw() (*rawLedgerEntry, error) {
 			return nil, lr.fail(lr.eof(err))
 		}
 	}
-	if len(e.path) == 0 || !utf8.Valid(e.path) || hasCtl(string(e.path)) || !utf8.Valid(e.project) || hasCtl(string(e.project)) {
+	if len(e.path) == 0 || !validLedgerText(e.path) || !validLedgerText(e.project) {
 		return nil, lr.fail(fmt.Errorf("path %q: %w", e.path, ErrLedgerFormat))
 	}
 	lr.count++

@@ -514,7 +514,7 @@ func (r *run) pass() error {
 				}
 			}
 			emit(&e, proj)
-			if err := lw.Add(&ent); err != nil {
+			if err := lw.add(&ent); err != nil {
 				return fmt.Errorf("writing the ledger: %w", err)
 			}
 		}

@@ -121,21 +121,40 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 	if err != nil {
 		return nil, err
 	}
-	var recs []pageRec
+	var unsorted []pageRec
+	rank := map[int32]int32{}
+	var ids []int32
 	for d := (&spillDec{s: data}); d.i < len(d.s); {
 		var p pageRec
-		if d.pageRec(&p); d.bad || int(p.proj) >= len(r.projects) {
+		if d.pageRec(&p); d.bad || p.proj < 0 || int(p.proj) >= len(r.projects) {
 			return nil, fmt.Errorf("reading page records: %w", errSpill)
 		}
-		recs = append(recs, p)
-	}
-	// Group by project, in page path order, keeping path order within.
-	slices.SortStableFunc(recs, func(a, b pageRec) int {
-		if a.proj == b.proj {
-			return 0
+		if _, ok := rank[p.proj]; !ok {
+			rank[p.proj] = 0
+			ids = append(ids, p.proj)
 		}
-		return pageOrder(r.projects[a.proj].name, r.projects[b.proj].name)
-	})
+		unsorted = append(unsorted, p)
+	}
+	// Group by project, in page path order, keeping path order within: a
+	// counting sort by the rank of the project's name.
+	slices.SortFunc(ids, func(a, b int32) int { return pageOrder(r.projects[a].name, r.projects[b].name) })
+	start := make([]int, len(ids)+1)
+	for i, id := range ids {
+		rank[id] = int32(i)
+	}
+	for i := range unsorted {
+		start[rank[unsorted[i].proj]+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	recs := make([]pageRec, len(unsorted))
+	for _, p := range unsorted {
+		k := rank[p.proj]
+		recs[start[k]] = p
+		start[k]++
+	}
+	unsorted = nil
 
 	var (
 		entries  []DiffEntry
@@ -183,8 +202,13 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 		} else {
 			files = files[:0]
 			for k := i; k < j; k++ {
-				pf := recs[k].pf
-				if pf.URL, err = FileURL("", recs[k].path); err != nil {
+				var pf PageFile
+				d := &spillDec{s: recs[k].body}
+				path := d.pageFile(&pf)
+				if d.bad {
+					return nil, fmt.Errorf("reading page records: %w", errSpill)
+				}
+				if pf.URL, err = FileURL("", path); err != nil {
 					return nil, err
 				}
 				files = append(files, pf)

@@ -63,29 +63,35 @@ func appendPageRec(b []byte, proj int32, r *Record, length int64, sum *[32]byte)
 	return b
 }
 
-// pageRec is a decoded page record; body is its bytes after the project
-// id, what the page digest covers.
+// pageRec is a page record: its project and its bytes after the project
+// id (what the page digest covers; decoded by pageFile only when the
+// project's pages are made again).
 type pageRec struct {
 	proj int32
 	body string
-	pf   PageFile
-	path string
 }
 
-// next decodes one page record.
+// pageRec reads one page record, checking only its framing.
 func (d *spillDec) pageRec(p *pageRec) {
 	p.proj = int32(d.uvarint())
 	start := d.i
-	flags := d.byte()
-	p.path = d.str()
 	var pf PageFile
+	d.pageFile(&pf)
+	p.body = d.s[start:d.i]
+}
+
+// pageFile decodes a page record's body.
+func (d *spillDec) pageFile(pf *PageFile) (path string) {
+	flags := d.byte()
+	path = d.str()
+	*pf = PageFile{}
 	if flags&pageNameTail != 0 {
 		n := d.uvarint()
-		if n > uint64(len(p.path)) {
+		if n > uint64(len(path)) {
 			d.bad = true
 			return
 		}
-		pf.Filename = p.path[len(p.path)-int(n):]
+		pf.Filename = path[len(path)-int(n):]
 	} else {
 		pf.Filename = d.str()
 	}
@@ -102,11 +108,7 @@ func (d *spillDec) pageRec(p *pageRec) {
 	if pf.HasCoreMetadata {
 		d.sum(&pf.CoreMetadataSHA256)
 	}
-	if d.bad {
-		return
-	}
-	p.body = d.s[start:d.i]
-	p.pf = pf
+	return path
 }
 
 // appendLedgerProject encodes a project record as the ledger does.
