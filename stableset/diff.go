@@ -162,6 +162,19 @@ func (c *Counts) add(e *DiffEntry) {
 	}
 }
 
+func (c *Counts) plus(o *Counts) {
+	c.Added += o.Added
+	c.Held += o.Held
+	c.Backdated += o.Backdated
+	c.Removed += o.Removed
+	c.Changed += o.Changed
+	c.Accepted += o.Accepted
+	c.Unchanged += o.Unchanged
+	c.PagesAdded += o.PagesAdded
+	c.PagesChanged += o.PagesChanged
+	c.PagesRemoved += o.PagesRemoved
+}
+
 // Stable is the number of files in the resulting stable set.
 func (c *Counts) Stable() int64 { return c.Added + c.Unchanged + c.Changed }
 

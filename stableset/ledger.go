@@ -182,6 +182,24 @@ func (lw *LedgerWriter) add(e *LedgerEntry) error {
 	return lw.err
 }
 
+// addEncoded appends n file records encoded by appendLedgerEntry, in
+// order after the last one added, the last of them with path last.
+func (lw *LedgerWriter) addEncoded(b []byte, n int, last string) error {
+	if lw.err != nil {
+		return lw.err
+	}
+	if lw.projects > 0 {
+		return fmt.Errorf("file %q after the projects: %w", last, ErrLedgerOrder)
+	}
+	if n == 0 {
+		return nil
+	}
+	lw.emit(b)
+	lw.prev = append(lw.prev[:0], last...)
+	lw.count += uint64(n)
+	return lw.err
+}
+
 // appendLedgerEntry encodes a file record after the path prev.
 func appendLedgerEntry(b []byte, e *LedgerEntry, prev []byte) []byte {
 	shared := 0

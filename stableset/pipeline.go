@@ -2,7 +2,6 @@ package stableset
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -202,9 +201,7 @@ type run struct {
 	signed bool   // (*Diff).Sign was called: the work files are consumed
 	digest string // the diff's digest, as computed
 
-	// Projects seen in the pass, by id; per project bucket, the work
-	// files of page records.
-	projIDs  map[string]int32
+	// Every project of the diff, with its counts (phase P).
 	projects []projectInfo
 
 	ledger     *LedgerWriter
@@ -223,18 +220,6 @@ type run struct {
 type projectInfo struct {
 	name   string
 	counts Counts
-}
-
-// project returns the id of a project, adding it.
-func (r *run) project(name string) int32 {
-	if id, ok := r.projIDs[name]; ok {
-		return id
-	}
-	id := int32(len(r.projects))
-	name = strings.Clone(name) // not a substring of a record's buffer
-	r.projIDs[name] = id
-	r.projects = append(r.projects, projectInfo{name: name})
-	return id
 }
 
 type lockedWriter struct {
@@ -268,7 +253,7 @@ func prepare(cfg *Config) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, pub: pub, version: base + 1, workers: cfg.Workers, projIDs: map[string]int32{}}
+	r := &run{cfg: cfg, pub: pub, version: base + 1, workers: cfg.Workers}
 	if r.workers < 1 {
 		r.workers = runtime.GOMAXPROCS(0)
 	}
@@ -337,246 +322,16 @@ func (bf *bucketFiles) close() error {
 	return first
 }
 
-// pass reads the export once, merged with the previous ledger: it
-// classifies every path, hashes the canonical diff lines, writes the
-// non-unchanged ones, the new ledger's files, the stable targets by path
-// bucket and the stable files' page records by project bucket.
-func (r *run) pass() error {
-	x, err := NewExportReader(r.cfg.Export, r.cfg.ExportName)
-	if err != nil {
-		return err
-	}
-	r.hdr = x.Header()
-
-	var lr *LedgerReader
-	if r.pub != nil {
-		f, err := os.Open(r.pub.ledgerPath)
-		if err != nil {
-			return fmt.Errorf("opening the previous ledger: %w", err)
-		}
-		defer f.Close()
-		if lr, err = NewLedgerReader(f); err != nil {
-			return fmt.Errorf("%s: %w", r.pub.ledgerPath, err)
-		}
-		h := lr.Header()
-		r.prevLedger = &h
-		if h.StableVersion != r.pub.version {
-			return fmt.Errorf("ledger %s is for stable version %d: %w", r.pub.ledgerPath, h.StableVersion, ErrPublished)
-		}
-	}
-	r.diff = newDiff(r)
-
-	// The ledger and the exceptions file stay open for phase P; closeWork
-	// closes them on failure.
-	lf, err := os.Create(r.bucketPath("ledger", 0))
-	if err != nil {
-		return err
-	}
-	r.ledgerFile = lf
-	lw, err := NewLedgerWriter(lf, LedgerHeader{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version})
-	if err != nil {
-		return err
-	}
-	r.ledger = lw
-
-	exc, err := os.Create(r.bucketPath("exceptions", 0))
-	if err != nil {
-		return err
-	}
-	r.excFile = exc
-	r.exc = bufio.NewWriterSize(exc, 256<<10)
-	r.canon = newAsyncHash()
-	r.canon.Write(r.diff.canonicalHeader())
-
-	stable, err := r.createBuckets("stable", numBuckets, 32<<10)
-	if err != nil {
-		return err
-	}
-	defer stable.close()
-	pagerecs, err := r.createBuckets("pagerecs", numProjBucket, 64<<10)
-	if err != nil {
-		return err
-	}
-	defer pagerecs.close()
-
-	stop := make(chan struct{})
-	defer close(stop)
-	batches := readExportParallel(x, r.workers, stop)
-
-	var (
-		le      *rawLedgerEntry
-		lerr    error
-		at      = r.hdr.Generated
-		listing time.Time
-		line    []byte
-		sb      []byte
-		ent     LedgerEntry
-	)
-	advance := func() error {
-		le, lerr = lr.nextRaw()
-		if lerr != nil && lerr != io.EOF {
-			return fmt.Errorf("%s: %w", r.pub.ledgerPath, lerr)
-		}
-		return nil
-	}
-	if lr != nil {
-		listing = r.prevLedger.ListingTime
-		if err := advance(); err != nil {
-			return err
-		}
-	}
-	// emit records a diff entry: its canonical line, the exceptions file,
-	// the project's counts.
-	emit := func(e *DiffEntry, proj int32) {
-		line = e.appendCanonical(line[:0])
-		r.canon.Write(line)
-		if e.Category != Unchanged {
-			r.exc.Write(line)
-		}
-		r.projects[proj].counts.add(e)
-		r.diff.Summary.add(e)
-	}
-	// keep puts a file into the new stable set.
-	keep := func(rec *Record, h *[32]byte, proj int32, length int64, sum *[32]byte) {
-		sb = appendStr(sb[:0], rec.Path)
-		sb = binary.AppendUvarint(sb, uint64(length))
-		sb = append(sb, sum[:]...)
-		stable.bw[h[0]].Write(sb)
-		r.nStable[h[0]]++
-		sb = appendPageRec(sb[:0], proj, rec, length, sum)
-		pagerecs.bw[projBucket(rec.Project)].Write(sb)
-	}
-	removed := func(e *rawLedgerEntry) {
-		if !e.Stable {
-			return
-		}
-		l, sum := e.StableContent()
-		proj := r.project(string(e.project))
-		d := DiffEntry{Category: Removed, Path: string(e.path), Project: r.projects[proj].name, HasOld: true, OldLength: l, OldSHA256: sum}
-		emit(&d, proj)
-	}
-	last := false
-	for bt := range batches {
-		for i := range bt.recs {
-			rec := &bt.recs[i]
-			if err := x.checkSequence(rec, bt.line0+int64(i)); err != nil {
-				return err
-			}
-			// Merge with the previous ledger: both are sorted by path.
-			for lr != nil && lerr == nil && string(le.path) < rec.Path {
-				removed(le)
-				if err := advance(); err != nil {
-					return err
-				}
-			}
-			var prev *rawLedgerEntry
-			if lr != nil && lerr == nil && string(le.path) == rec.Path {
-				prev = le
-			}
-			proj := r.project(rec.Project)
-			e := DiffEntry{Path: rec.Path, Project: r.projects[proj].name, HasNew: true, NewLength: rec.Length, NewSHA256: rec.SHA256}
-			ent = LedgerEntry{Path: rec.Path, Project: e.Project, Length: rec.Length, SHA256: rec.SHA256}
-			switch {
-			case prev != nil && prev.Stable:
-				ol, osum := prev.StableContent()
-				e.HasOld, e.OldLength, e.OldSHA256 = true, ol, osum
-				ent.Stable = true
-				switch {
-				case ol == rec.Length && osum == rec.SHA256:
-					e.Category = Unchanged
-					keep(rec, &bt.hashes[i], proj, rec.Length, &rec.SHA256)
-				case r.cfg.Accept[rec.Path]:
-					e.Category, e.Reason = Changed, ReasonAccepted
-					keep(rec, &bt.hashes[i], proj, rec.Length, &rec.SHA256)
-				default:
-					e.Category, e.Reason = Changed, ReasonKeptOld
-					ent.Kept, ent.StableLength, ent.StableSHA256 = true, ol, osum
-					keep(rec, &bt.hashes[i], proj, ol, &osum)
-				}
-			default:
-				ok, why := r.cfg.Eligible(rec, at)
-				switch {
-				case lr != nil && prev == nil && rec.UploadTime.Before(listing):
-					e.Category, e.Reason = Held, ReasonBackdated
-				case prev != nil && (prev.Length != rec.Length || prev.SHA256 != rec.SHA256):
-					e.Category, e.Reason = Held, ReasonRelisted
-				case !ok:
-					e.Category, e.Reason = Held, sanitize(why)
-				default:
-					e.Category = Added
-					ent.Stable = true
-					keep(rec, &bt.hashes[i], proj, rec.Length, &rec.SHA256)
-				}
-			}
-			if prev != nil {
-				if err := advance(); err != nil {
-					return err
-				}
-			}
-			emit(&e, proj)
-			if err := lw.add(&ent); err != nil {
-				return fmt.Errorf("writing the ledger: %w", err)
-			}
-		}
-		if bt.err != nil {
-			return bt.err
-		}
-		if bt.last {
-			if err := x.finish(&bt); err != nil {
-				return err
-			}
-			last = true
-		}
-	}
-	if !last {
-		return fmt.Errorf("reading %s: %w", r.cfg.ExportName, errSpill)
-	}
-	for lr != nil && lerr == nil {
-		removed(le)
-		if err := advance(); err != nil {
-			return err
-		}
-	}
-	if err := stable.close(); err != nil {
-		return err
-	}
-	if err := pagerecs.close(); err != nil {
-		return err
-	}
-	if lr != nil {
-		// The previous projects, by project bucket, for phase P.
-		prev, err := r.createBuckets("prevproj", numProjBucket, 16<<10)
-		if err != nil {
-			return err
-		}
-		defer prev.close()
-		for {
-			p, err := lr.NextProject()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", r.pub.ledgerPath, err)
-			}
-			sb = appendLedgerProject(sb[:0], p)
-			prev.bw[projBucket(p.Project)].Write(sb)
-		}
-		if err := prev.close(); err != nil {
-			return err
-		}
-		size, sum, _ := lr.FileDigest()
-		if size != r.pub.ledgerLen || sum != r.pub.ledgerSum {
-			return fmt.Errorf("%s does not match the digest stable %d signed: %w", r.pub.ledgerPath, r.pub.version, ErrPublished)
-		}
-	}
-	return nil
-}
-
 // projBucket is the project bucket of a project: its page records and
 // ledger records go there.
 func projBucket(project string) int {
-	h := sha256.Sum256([]byte(project))
-	return int(h[0]) % numProjBucket
+	// FNV-1a: the bucket only spreads the work, nothing depends on it.
+	h := uint32(2166136261)
+	for i := 0; i < len(project); i++ {
+		h ^= uint32(project[i])
+		h *= 16777619
+	}
+	return int(h % numProjBucket)
 }
 
 type countWriter struct{ n int64 }

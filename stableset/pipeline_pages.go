@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"slices"
@@ -21,21 +22,19 @@ import (
 // listed again. Every page that is added, changed or removed is a diff
 // entry.
 
-// pageDigest is the digest of a project's page records.
-func pageDigest(project string, bodies []string) (d [32]byte) {
-	h := sha256.New()
-	h.Write([]byte("keyceremony-pages 1\n"))
-	h.Write([]byte(project))
-	h.Write([]byte{0})
+// pageDigest is the digest of a project's page records: SHA-256 of
+// "keyceremony-pages 1\n", the project, a zero byte, then each record's
+// length (4 bytes, big-endian) and bytes. buf is scratch space.
+func pageDigest(buf []byte, project string, bodies []string) ([32]byte, []byte) {
+	buf = append(buf[:0], "keyceremony-pages 1\n"...)
+	buf = append(buf, project...)
+	buf = append(buf, 0)
 	for _, b := range bodies {
-		h.Write(b2u(len(b)))
-		h.Write([]byte(b))
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)))
+		buf = append(buf, b...)
 	}
-	h.Sum(d[:0])
-	return d
+	return sha256.Sum256(buf), buf
 }
-
-func b2u(n int) []byte { return []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)} }
 
 // phaseP decides every stable project's pages, renders those that change,
 // writes the new ledger's projects, and finishes the diff.
@@ -54,9 +53,10 @@ func (r *run) phaseP() error {
 		lws[b] = &lockedWriter{bw: pt.bw[b]}
 	}
 	err = r.parallel(numProjBucket, func(pb int) error {
-		es, err := r.pageBucket(pb, lws, &mu)
+		es, ps, err := r.pageBucket(pb, lws, &mu)
 		mu.Lock()
 		entries = append(entries, es...)
+		r.projects = append(r.projects, ps...)
 		mu.Unlock()
 		return err
 	})
@@ -77,8 +77,9 @@ func (r *run) phaseP() error {
 		line = e.appendCanonical(line[:0])
 		r.canon.Write(line)
 		r.exc.Write(line)
-		r.projects[r.project(e.Project)].counts.add(e)
-		r.diff.Summary.add(e)
+	}
+	for i := range r.projects {
+		r.diff.Summary.plus(&r.projects[i].counts)
 	}
 	if err := r.exc.Flush(); err != nil {
 		return err
@@ -103,54 +104,86 @@ func (r *run) phaseP() error {
 	return nil
 }
 
-// pageBucket does phase P for the projects of one bucket.
-func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntry, error) {
+// pageBucket does phase P for the projects of one bucket: their counts,
+// their pages, their page targets and new ledger records.
+func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntry, []projectInfo, error) {
 	prevData, err := readFileString(r.bucketPath("prevproj", pb))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	prev := map[string]*LedgerProject{}
 	for d := (&spillDec{s: prevData}); d.i < len(d.s); {
 		p := &LedgerProject{}
 		if d.ledgerProject(p); d.bad {
-			return nil, fmt.Errorf("reading previous projects: %w", errSpill)
+			return nil, nil, fmt.Errorf("reading previous projects: %w", errSpill)
 		}
 		prev[p.Project] = p
 	}
-	data, err := readFileString(r.bucketPath("pagerecs", pb))
+	data, err := readFileString(r.bucketPath("entries", pb))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var unsorted []pageRec
-	rank := map[int32]int32{}
-	var ids []int32
+	// Every project's counts; the stable files' page records.
+	rank := map[string]int32{}
+	var projects []projectInfo
+	var unsorted []entryRec
 	for d := (&spillDec{s: data}); d.i < len(d.s); {
-		var p pageRec
-		if d.pageRec(&p); d.bad || p.proj < 0 || int(p.proj) >= len(r.projects) {
-			return nil, fmt.Errorf("reading page records: %w", errSpill)
+		var p entryRec
+		if d.entryRec(&p); d.bad {
+			return nil, nil, fmt.Errorf("reading entry records: %w", errSpill)
 		}
-		if _, ok := rank[p.proj]; !ok {
-			rank[p.proj] = 0
-			ids = append(ids, p.proj)
+		k, ok := rank[p.project]
+		if !ok {
+			k = int32(len(projects))
+			rank[p.project] = k
+			projects = append(projects, projectInfo{name: p.project})
 		}
-		unsorted = append(unsorted, p)
+		c := &projects[k].counts
+		switch p.code &^ codeStable {
+		case codeUnchanged:
+			c.Unchanged++
+		case codeAdded:
+			c.Added++
+		case codeHeld:
+			c.Held++
+		case codeHeld | codeBackdated:
+			c.Held++
+			c.Backdated++
+		case codeRemoved:
+			c.Removed++
+		case codeChanged:
+			c.Changed++
+		case codeChanged | codeAccepted:
+			c.Changed++
+			c.Accepted++
+		default:
+			return nil, nil, fmt.Errorf("entry code %#x: %w", p.code, errSpill)
+		}
+		if p.code&codeStable != 0 {
+			unsorted = append(unsorted, p)
+		}
 	}
-	// Group by project, in page path order, keeping path order within: a
-	// counting sort by the rank of the project's name.
-	slices.SortFunc(ids, func(a, b int32) int { return pageOrder(r.projects[a].name, r.projects[b].name) })
-	start := make([]int, len(ids)+1)
+	// Group the page records by project, in page path order, keeping path
+	// order within: a counting sort by the rank of the project's name.
+	ids := make([]int32, len(projects))
+	for i := range ids {
+		ids[i] = int32(i)
+	}
+	slices.SortFunc(ids, func(a, b int32) int { return pageOrder(projects[a].name, projects[b].name) })
+	order := make([]int32, len(ids))
 	for i, id := range ids {
-		rank[id] = int32(i)
+		order[id] = int32(i)
 	}
+	start := make([]int, len(ids)+1)
 	for i := range unsorted {
-		start[rank[unsorted[i].proj]+1]++
+		start[order[rank[unsorted[i].project]]+1]++
 	}
 	for i := 1; i < len(start); i++ {
 		start[i] += start[i-1]
 	}
-	recs := make([]pageRec, len(unsorted))
+	recs := make([]entryRec, len(unsorted))
 	for _, p := range unsorted {
-		k := rank[p.proj]
+		k := order[rank[p.project]]
 		recs[start[k]] = p
 		start[k]++
 	}
@@ -166,10 +199,11 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 		files    []PageFile
 		tb       []byte
 		rendered int
+		dbuf     []byte
 	)
 	newProj, err := os.Create(r.bucketPath("newproj", pb))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer newProj.Close()
 	nbw := bufio.NewWriterSize(newProj, 64<<10)
@@ -184,16 +218,17 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 	}
 	for i := 0; i < len(recs); {
 		j := i
-		for j < len(recs) && recs[j].proj == recs[i].proj {
+		for j < len(recs) && recs[j].project == recs[i].project {
 			j++
 		}
-		pi := &r.projects[recs[i].proj]
+		pi := &projects[rank[recs[i].project]]
 		name := pi.name
 		bodies = bodies[:0]
 		for k := i; k < j; k++ {
 			bodies = append(bodies, recs[k].body)
 		}
-		lp := LedgerProject{Project: name, PageDigest: pageDigest(name, bodies)}
+		lp := LedgerProject{Project: name}
+		lp.PageDigest, dbuf = pageDigest(dbuf, name, bodies)
 		old := prev[name]
 		delete(prev, name)
 		hp, jp := PagePaths(name)
@@ -206,20 +241,20 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 				d := &spillDec{s: recs[k].body}
 				path := d.pageFile(&pf)
 				if d.bad {
-					return nil, fmt.Errorf("reading page records: %w", errSpill)
+					return nil, nil, fmt.Errorf("reading page records: %w", errSpill)
 				}
 				if pf.URL, err = FileURL("", path); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				files = append(files, pf)
 			}
 			html, js, err := RenderProjectPages(name, files)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if tw == nil {
 				if tf, err = os.Create(r.bucketPath("pages", pb)); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				defer tf.Close()
 				tbw = bufio.NewWriterSize(tf, 256<<10)
@@ -231,10 +266,10 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 			}{{hp, html}, {jp, js}} {
 				hdr := &tar.Header{Name: pg.path, Mode: 0o644, Size: int64(len(pg.data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: time.Unix(0, 0)}
 				if err := tw.WriteHeader(hdr); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				if _, err := tw.Write(pg.data); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 			rendered += 2
@@ -262,6 +297,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 					}
 				}
 				entries = append(entries, e)
+				pi.counts.add(&e)
 			}
 		}
 		target(hp, lp.HTMLLength, lp.HTMLSHA256)
@@ -276,16 +312,23 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 		entries = append(entries,
 			DiffEntry{Category: PageRemoved, Path: hp, Project: name, HasOld: true, OldLength: old.HTMLLength, OldSHA256: old.HTMLSHA256},
 			DiffEntry{Category: PageRemoved, Path: jp, Project: name, HasOld: true, OldLength: old.JSONLength, OldSHA256: old.JSONSHA256})
+		k, ok := rank[name]
+		if !ok {
+			k = int32(len(projects))
+			rank[name] = k
+			projects = append(projects, projectInfo{name: name})
+		}
+		projects[k].counts.PagesRemoved += 2
 	}
 	if tw != nil {
 		if err := tw.Close(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := tbw.Flush(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := tf.Close(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		mu.Lock()
 		r.pageTar[pb] = true
@@ -295,9 +338,13 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 	r.pages += rendered
 	mu.Unlock()
 	if err := nbw.Flush(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return entries, newProj.Close()
+	// The names are substrings of the bucket's work file: copy them.
+	for i := range projects {
+		projects[i].name = strings.Clone(projects[i].name)
+	}
+	return entries, projects, newProj.Close()
 }
 
 // mergeProjects writes the new ledger's project records: the union of the

@@ -1,6 +1,9 @@
 package stableset
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -152,13 +155,20 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	ck, err := keys.GenerateEd25519()
+	// The ceremony key: ECDSA P-256 (ecdsa-sha2-nistp256), because its
+	// signature hashes the bins once with SHA-256 (SHA-NI), where ed25519
+	// hashes them twice with SHA-512, and once more to verify.
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating the ceremony key: %w", err)
+	}
+	ck, err := keys.NewMemorySigner(priv)
 	if err != nil {
 		return nil, err
 	}
 	expires := tuf.NewExpiry(p.Now.Add(p.Period + p.Grace))
 	meta := make([]MetaEntry, layout.NumBins())
-	if err := r.phaseC(out, layout, ck, expires, meta); err != nil {
+	if err := r.phaseC(out, layout, priv, ck.Key().ID(), expires, meta); err != nil {
 		return nil, err
 	}
 
@@ -195,7 +205,7 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 }
 
 // phaseC builds, signs and writes the bins.
-func (r *run) phaseC(out string, l tuf.BinLayout, ck keys.Signer, expires tuf.Expiry, meta []MetaEntry) error {
+func (r *run) phaseC(out string, l tuf.BinLayout, ck *ecdsa.PrivateKey, keyID string, expires tuf.Expiry, meta []MetaEntry) error {
 	var units, bucketsPer int
 	if l.Bits >= 8 {
 		units, bucketsPer = numBuckets, 1
@@ -242,10 +252,16 @@ func (r *run) phaseC(out string, l tuf.BinLayout, ck keys.Signer, expires tuf.Ex
 			if err != nil {
 				return fmt.Errorf("bin %s: %w", l.Name(i), err)
 			}
-			sig, err := tuf.SignBytes(buf, ck)
+			// Signed and verified over one SHA-256 of the signed bytes.
+			digest := sha256.Sum256(buf)
+			der, err := ecdsa.SignASN1(rand.Reader, ck, digest[:])
 			if err != nil {
-				return err
+				return fmt.Errorf("signing bin %s: %w", l.Name(i), err)
 			}
+			if !ecdsa.VerifyASN1(&ck.PublicKey, digest[:], der) {
+				return fmt.Errorf("bin %s: the ceremony key made a signature that does not verify", l.Name(i))
+			}
+			sig := tuf.Signature{KeyID: keyID, Sig: hex.EncodeToString(der)}
 			file = tuf.AppendBinFile(file[:0], buf, []tuf.Signature{sig})
 			name := fmt.Sprintf("%d.%s.json", r.version, l.Name(i))
 			if err := os.WriteFile(filepath.Join(out, metadataDir, name), file, 0o644); err != nil {

@@ -27,12 +27,11 @@ const (
 	pageNameTail = 4 // the filename is the path's last bytes and not stored
 )
 
-// appendPageRec appends the page record of a stable file: the project id,
-// then everything its index page shows (the digest of a project's page
-// records, in path order, decides whether its pages are made again).
-// length and sum are the stable entry's.
-func appendPageRec(b []byte, proj int32, r *Record, length int64, sum *[32]byte) []byte {
-	b = binary.AppendUvarint(b, uint64(proj))
+// appendPageRec appends the page record of a stable file: everything its
+// index page shows (the digest of a project's page records, in path order,
+// decides whether its pages are made again). length and sum are the
+// stable entry's.
+func appendPageRec(b []byte, r *Record, length int64, sum *[32]byte) []byte {
 	var flags byte
 	if r.Yanked {
 		flags |= pageYanked
@@ -63,21 +62,27 @@ func appendPageRec(b []byte, proj int32, r *Record, length int64, sum *[32]byte)
 	return b
 }
 
-// pageRec is a page record: its project and its bytes after the project
-// id (what the page digest covers; decoded by pageFile only when the
+// entryRec is an entry record: a project, a category code, and for a
+// stable file its page record (body, decoded by pageFile only when the
 // project's pages are made again).
-type pageRec struct {
-	proj int32
-	body string
+type entryRec struct {
+	project string
+	code    byte
+	body    string
 }
 
-// pageRec reads one page record, checking only its framing.
-func (d *spillDec) pageRec(p *pageRec) {
-	p.proj = int32(d.uvarint())
-	start := d.i
-	var pf PageFile
-	d.pageFile(&pf)
-	p.body = d.s[start:d.i]
+// entryRec reads one entry record, checking only the page record's
+// framing.
+func (d *spillDec) entryRec(p *entryRec) {
+	p.project = d.str()
+	p.code = d.byte()
+	p.body = ""
+	if p.code&codeStable != 0 {
+		start := d.i
+		var pf PageFile
+		d.pageFile(&pf)
+		p.body = d.s[start:d.i]
+	}
 }
 
 // pageFile decodes a page record's body.

@@ -8,8 +8,8 @@
 // strict reader, apply the same default policy at the export's generation
 // time, render the same index pages (with the pipeline's renderer, kept in
 // memory), build one go-tuf Targets per bin with the same layout and the
-// same targets (eligible files and pages), sign each with an ed25519 key
-// through go-tuf (canonical JSON via cjson), serialise, write one file per
+// same targets (eligible files and pages), sign each with an ECDSA P-256
+// key (the pipeline's ceremony key type) through go-tuf (canonical JSON via cjson), serialise, write one file per
 // bin, sync. Signing and serialising run on every CPU, as the pipeline's
 // do. It prints a row per stage (wall, CPU, peak RSS).
 //
@@ -20,7 +20,8 @@ import (
 	"bufio"
 	"bytes"
 	"crypto"
-	"crypto/ed25519"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"flag"
@@ -154,8 +155,12 @@ func main() {
 		return nil
 	})
 	stage("sign, serialise, write, sync", func() error {
-		_, priv, _ := ed25519.GenerateKey(rand.Reader)
-		signer, err := signature.LoadSigner(priv, crypto.Hash(0))
+		// The pipeline's ceremony key type: ECDSA P-256 over SHA-256.
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		signer, err := signature.LoadSigner(priv, crypto.SHA256)
 		if err != nil {
 			return err
 		}

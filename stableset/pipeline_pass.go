@@ -1,0 +1,443 @@
+package stableset
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// The pass: the export read once, merged with the previous ledger.
+//
+// Four kinds of goroutine: the export's reader and parsers
+// (export_parallel.go); the merger, which alone walks the previous ledger
+// and decides each path's category, batch by batch; formatters, which
+// encode a batch's canonical diff lines, ledger records and work file
+// records in parallel; and the writer, which takes the encoded batches in
+// order, hashes the canonical form and the ledger, and writes them.
+
+// Category codes in entry records (the project bucket work files).
+const (
+	codeUnchanged = iota
+	codeAdded
+	codeHeld
+	codeRemoved
+	codeChanged
+	codeBackdated = 8  // with codeHeld
+	codeAccepted  = 16 // with codeChanged
+	codeStable    = 32 // a page record follows
+)
+
+// decision is what the merger decided for one record.
+type decision struct {
+	cat    Category
+	reason string
+	hasOld bool
+	oldLen int64
+	oldSum [32]byte
+	stable bool // in the new stable set, with the old content if kept
+	kept   bool
+}
+
+// removedEntry is a stable path of the previous ledger missing from the
+// export, placed before record at.
+type removedEntry struct {
+	at      int
+	path    string
+	project string
+	length  int64
+	sum     [32]byte
+}
+
+// passBatch is one block of the export on its way through the pass.
+type passBatch struct {
+	eb       exportBatch
+	dec      []decision
+	removed  []removedEntry
+	prevPath string // the path before the batch's first, for the ledger
+
+	// Made by a formatter.
+	out     *fmtBufs
+	nLedger int
+	nStab   [numBuckets]int32
+	done    chan struct{}
+}
+
+// fmtBufs are a formatted batch's bytes; the writer returns them to
+// fmtPool.
+type fmtBufs struct {
+	canon, exc, ledger []byte
+	stab               [numBuckets][]byte
+	ents               [numProjBucket][]byte
+}
+
+var fmtPool = sync.Pool{New: func() any { return new(fmtBufs) }}
+
+// pass reads the export once: it classifies every path, hashes the
+// canonical diff lines, writes the non-unchanged ones, the new ledger's
+// files, the stable targets by path bucket and every entry's record
+// (project, category, and for a stable file what its page shows) by
+// project bucket.
+func (r *run) pass() error {
+	x, err := NewExportReader(r.cfg.Export, r.cfg.ExportName)
+	if err != nil {
+		return err
+	}
+	r.hdr = x.Header()
+
+	var lr *LedgerReader
+	if r.pub != nil {
+		f, err := os.Open(r.pub.ledgerPath)
+		if err != nil {
+			return fmt.Errorf("opening the previous ledger: %w", err)
+		}
+		defer f.Close()
+		if lr, err = NewLedgerReader(f); err != nil {
+			return fmt.Errorf("%s: %w", r.pub.ledgerPath, err)
+		}
+		h := lr.Header()
+		r.prevLedger = &h
+		if h.StableVersion != r.pub.version {
+			return fmt.Errorf("ledger %s is for stable version %d: %w", r.pub.ledgerPath, h.StableVersion, ErrPublished)
+		}
+	}
+	r.diff = newDiff(r)
+
+	// The ledger and the exceptions file stay open for phase P; prepare
+	// closes them on failure.
+	lf, err := os.Create(r.bucketPath("ledger", 0))
+	if err != nil {
+		return err
+	}
+	r.ledgerFile = lf
+	lw, err := NewLedgerWriter(lf, LedgerHeader{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version})
+	if err != nil {
+		return err
+	}
+	r.ledger = lw
+	exc, err := os.Create(r.bucketPath("exceptions", 0))
+	if err != nil {
+		return err
+	}
+	r.excFile = exc
+	r.exc = bufio.NewWriterSize(exc, 256<<10)
+	r.canon = newAsyncHash()
+	r.canon.Write(r.diff.canonicalHeader())
+	stable, err := r.createBuckets("stable", numBuckets, 32<<10)
+	if err != nil {
+		return err
+	}
+	defer stable.close()
+	entries, err := r.createBuckets("entries", numProjBucket, 64<<10)
+	if err != nil {
+		return err
+	}
+	defer entries.close()
+
+	stop := make(chan struct{})
+	defer close(stop)
+	batches := readExportParallel(x, r.workers, stop)
+
+	// Formatters and the writer.
+	jobs := make(chan *passBatch, r.workers)
+	order := make(chan *passBatch, 2*r.workers+2)
+	for w := 0; w < r.workers; w++ {
+		go func() {
+			for pb := range jobs {
+				r.format(pb)
+				close(pb.done)
+			}
+		}()
+	}
+	werr := make(chan error, 1)
+	go func() {
+		var err error
+		for pb := range order {
+			select {
+			case <-pb.done:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				continue
+			}
+			o := pb.out
+			r.canon.Write(o.canon)
+			r.exc.Write(o.exc)
+			if err = lw.addEncoded(o.ledger, pb.nLedger, pb.lastPath()); err != nil {
+				err = fmt.Errorf("writing the ledger: %w", err)
+				continue
+			}
+			for b := range o.stab {
+				if len(o.stab[b]) > 0 {
+					stable.bw[b].Write(o.stab[b])
+					r.nStable[b] += int64(pb.nStab[b])
+				}
+			}
+			for b := range o.ents {
+				entries.bw[b].Write(o.ents[b])
+			}
+			pb.out = nil
+			fmtPool.Put(o)
+		}
+		werr <- err
+	}()
+	merr := r.merge(x, lr, batches, jobs, order, stop)
+	close(jobs)
+	close(order)
+	if merr != nil {
+		return merr
+	}
+	if err := <-werr; err != nil {
+		return err
+	}
+	if err := stable.close(); err != nil {
+		return err
+	}
+	if err := entries.close(); err != nil {
+		return err
+	}
+	if lr != nil {
+		// The previous projects, by project bucket, for phase P.
+		prev, err := r.createBuckets("prevproj", numProjBucket, 16<<10)
+		if err != nil {
+			return err
+		}
+		defer prev.close()
+		var sb []byte
+		for {
+			p, err := lr.NextProject()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.pub.ledgerPath, err)
+			}
+			sb = appendLedgerProject(sb[:0], p)
+			prev.bw[projBucket(p.Project)].Write(sb)
+		}
+		if err := prev.close(); err != nil {
+			return err
+		}
+		size, sum, _ := lr.FileDigest()
+		if size != r.pub.ledgerLen || sum != r.pub.ledgerSum {
+			return fmt.Errorf("%s does not match the digest stable %d signed: %w", r.pub.ledgerPath, r.pub.version, ErrPublished)
+		}
+	}
+	return nil
+}
+
+func (pb *passBatch) lastPath() string {
+	if n := len(pb.eb.recs); n > 0 {
+		return pb.eb.recs[n-1].Path
+	}
+	return pb.prevPath
+}
+
+// merge walks the batches and the previous ledger in path order and
+// decides every path; it hands each batch to the formatters and the
+// writer.
+func (r *run) merge(x *ExportReader, lr *LedgerReader, batches <-chan exportBatch, jobs, order chan<- *passBatch, stop <-chan struct{}) error {
+	var (
+		le       *rawLedgerEntry
+		lerr     error
+		at       = r.hdr.Generated
+		listing  time.Time
+		prevPath string
+	)
+	advance := func() error {
+		le, lerr = lr.nextRaw()
+		if lerr != nil && lerr != io.EOF {
+			return fmt.Errorf("%s: %w", r.pub.ledgerPath, lerr)
+		}
+		return nil
+	}
+	if lr != nil {
+		listing = r.prevLedger.ListingTime
+		if err := advance(); err != nil {
+			return err
+		}
+	}
+	removed := func(pb *passBatch, i int) {
+		if le.Stable {
+			l, sum := le.StableContent()
+			pb.removed = append(pb.removed, removedEntry{at: i, path: string(le.path), project: string(le.project), length: l, sum: sum})
+		}
+	}
+	last := false
+	for eb := range batches {
+		pb := &passBatch{eb: eb, prevPath: prevPath, dec: make([]decision, len(eb.recs)), done: make(chan struct{})}
+		for i := range eb.recs {
+			rec := &eb.recs[i]
+			if err := x.checkSequence(rec, eb.line0+int64(i)); err != nil {
+				return err
+			}
+			for lr != nil && lerr == nil && string(le.path) < rec.Path {
+				removed(pb, i)
+				if err := advance(); err != nil {
+					return err
+				}
+			}
+			d := &pb.dec[i]
+			var prev *rawLedgerEntry
+			if lr != nil && lerr == nil && string(le.path) == rec.Path {
+				prev = le
+			}
+			switch {
+			case prev != nil && prev.Stable:
+				ol, osum := prev.StableContent()
+				d.hasOld, d.oldLen, d.oldSum, d.stable = true, ol, osum, true
+				switch {
+				case ol == rec.Length && osum == rec.SHA256:
+					d.cat = Unchanged
+				case r.cfg.Accept[rec.Path]:
+					d.cat, d.reason = Changed, ReasonAccepted
+				default:
+					d.cat, d.reason, d.kept = Changed, ReasonKeptOld, true
+				}
+			default:
+				ok, why := r.cfg.Eligible(rec, at)
+				switch {
+				case lr != nil && prev == nil && rec.UploadTime.Before(listing):
+					d.cat, d.reason = Held, ReasonBackdated
+				case prev != nil && (prev.Length != rec.Length || prev.SHA256 != rec.SHA256):
+					d.cat, d.reason = Held, ReasonRelisted
+				case !ok:
+					d.cat, d.reason = Held, sanitize(why)
+				default:
+					d.cat, d.stable = Added, true
+				}
+			}
+			if prev != nil {
+				if err := advance(); err != nil {
+					return err
+				}
+			}
+		}
+		if eb.err != nil {
+			return eb.err
+		}
+		if eb.last {
+			if err := x.finish(&eb); err != nil {
+				return err
+			}
+			for lr != nil && lerr == nil {
+				removed(pb, len(eb.recs))
+				if err := advance(); err != nil {
+					return err
+				}
+			}
+			last = true
+		}
+		prevPath = pb.lastPath()
+		select {
+		case order <- pb:
+		case <-stop:
+			return errSpill
+		}
+		select {
+		case jobs <- pb:
+		case <-stop:
+			return errSpill
+		}
+		if last {
+			return nil
+		}
+	}
+	return fmt.Errorf("reading %s: %w", r.cfg.ExportName, errSpill)
+}
+
+// format encodes a batch: canonical lines, exceptions, ledger records,
+// stable targets by path bucket, entry records by project bucket.
+func (r *run) format(pb *passBatch) {
+	recs := pb.eb.recs
+	o := fmtPool.Get().(*fmtBufs)
+	o.canon, o.exc, o.ledger = o.canon[:0], o.exc[:0], o.ledger[:0]
+	for b := range o.stab {
+		o.stab[b] = o.stab[b][:0]
+	}
+	for b := range o.ents {
+		o.ents[b] = o.ents[b][:0]
+	}
+	pb.out = o
+	var (
+		e    DiffEntry
+		ent  LedgerEntry
+		prev = []byte(pb.prevPath)
+	)
+	stab, ents := &o.stab, &o.ents
+	entry := func(project string, code byte) {
+		b := projBucket(project)
+		ents[b] = appendStr(ents[b], project)
+		ents[b] = append(ents[b], code)
+	}
+	emit := func() {
+		n := len(o.canon)
+		o.canon = e.appendCanonical(o.canon)
+		if e.Category != Unchanged {
+			o.exc = append(o.exc, o.canon[n:]...)
+		}
+	}
+	k := 0
+	removedUpTo := func(i int) {
+		for ; k < len(pb.removed) && pb.removed[k].at <= i; k++ {
+			rm := &pb.removed[k]
+			e = DiffEntry{Category: Removed, Path: rm.path, Project: rm.project, HasOld: true, OldLength: rm.length, OldSHA256: rm.sum}
+			emit()
+			entry(rm.project, codeRemoved)
+		}
+	}
+	for i := range recs {
+		removedUpTo(i)
+		rec, d := &recs[i], &pb.dec[i]
+		e = DiffEntry{Category: d.cat, Reason: d.reason, Path: rec.Path, Project: rec.Project, HasNew: true, NewLength: rec.Length, NewSHA256: rec.SHA256,
+			HasOld: d.hasOld, OldLength: d.oldLen, OldSHA256: d.oldSum}
+		emit()
+		ent = LedgerEntry{Path: rec.Path, Project: rec.Project, Length: rec.Length, SHA256: rec.SHA256, Stable: d.stable}
+		if d.kept {
+			ent.Kept, ent.StableLength, ent.StableSHA256 = true, d.oldLen, d.oldSum
+		}
+		o.ledger = appendLedgerEntry(o.ledger, &ent, prev)
+		prev = append(prev[:0], rec.Path...)
+		var code byte
+		switch d.cat {
+		case Unchanged:
+			code = codeUnchanged
+		case Added:
+			code = codeAdded
+		case Held:
+			code = codeHeld
+			if d.reason == ReasonBackdated {
+				code |= codeBackdated
+			}
+		case Changed:
+			code = codeChanged
+			if d.reason == ReasonAccepted {
+				code |= codeAccepted
+			}
+		}
+		if !d.stable {
+			entry(rec.Project, code)
+			continue
+		}
+		length, sum := rec.Length, &rec.SHA256
+		if d.kept {
+			length, sum = d.oldLen, &d.oldSum
+		}
+		h := pb.eb.hashes[i][0]
+		pb.nStab[h]++
+		stab[h] = appendStr(stab[h], rec.Path)
+		stab[h] = binary.AppendUvarint(stab[h], uint64(length))
+		stab[h] = append(stab[h], sum[:]...)
+		b := projBucket(rec.Project)
+		ents[b] = appendStr(ents[b], rec.Project)
+		ents[b] = append(ents[b], code|codeStable)
+		ents[b] = appendPageRec(ents[b], rec, length, sum)
+	}
+	removedUpTo(len(recs))
+	pb.nLedger = len(recs)
+	pb.dec = nil
+}
