@@ -235,12 +235,9 @@ func (d *Diff) canonicalHeader() []byte {
 	return b
 }
 
-func (d *Diff) finish(sum [32]byte, projects []projectInfo) {
+func (d *Diff) finish(sum [32]byte, projects []ProjectSummary) {
 	d.Digest = hex.EncodeToString(sum[:])
-	d.Projects = make([]ProjectSummary, len(projects))
-	for i := range projects {
-		d.Projects[i] = ProjectSummary{Project: projects[i].name, Counts: projects[i].counts}
-	}
+	d.Projects = projects
 	slices.SortFunc(d.Projects, func(a, b ProjectSummary) int { return strings.Compare(a.Project, b.Project) })
 }
 

@@ -202,7 +202,7 @@ type run struct {
 	digest string // the diff's digest, as computed
 
 	// Every project of the diff, with its counts (phase P).
-	projects []projectInfo
+	projects []ProjectSummary
 
 	ledger     *LedgerWriter
 	ledgerFile *os.File
@@ -214,12 +214,6 @@ type run struct {
 	nPages  [numBuckets]int64 // index page targets per path bucket
 	pages   int               // index pages rendered
 	pageTar [numProjBucket]bool
-}
-
-// projectInfo is what the pass keeps of a project: its name and counts.
-type projectInfo struct {
-	name   string
-	counts Counts
 }
 
 type lockedWriter struct {

@@ -3,9 +3,11 @@ package stableset
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -44,18 +46,14 @@ func (r *run) phaseP() error {
 		return err
 	}
 	defer pt.close()
-	var (
-		mu      sync.Mutex
-		entries []DiffEntry
-	)
+	var mu sync.Mutex
 	lws := make([]*lockedWriter, numBuckets)
 	for b := range lws {
 		lws[b] = &lockedWriter{bw: pt.bw[b]}
 	}
 	err = r.parallel(numProjBucket, func(pb int) error {
-		es, ps, err := r.pageBucket(pb, lws, &mu)
+		ps, err := r.pageBucket(pb, lws, &mu)
 		mu.Lock()
-		entries = append(entries, es...)
 		r.projects = append(r.projects, ps...)
 		mu.Unlock()
 		return err
@@ -66,20 +64,13 @@ func (r *run) phaseP() error {
 	if err := pt.close(); err != nil {
 		return err
 	}
-	// The page entries, after every file's (simple/ sorts after packages/).
-	slices.SortFunc(entries, func(a, b DiffEntry) int { return strings.Compare(a.Path, b.Path) })
-	var line []byte
-	for i := range entries {
-		e := &entries[i]
-		if !strings.HasPrefix(e.Path, pagesPrefix) {
-			return fmt.Errorf("page entry %q: %w", e.Path, errSpill)
-		}
-		line = e.appendCanonical(line[:0])
-		r.canon.Write(line)
-		r.exc.Write(line)
+	// The page entries, after every file's (simple/ sorts after
+	// packages/): each bucket's are sorted, merge them.
+	if err := r.mergePageEntries(); err != nil {
+		return err
 	}
 	for i := range r.projects {
-		r.diff.Summary.plus(&r.projects[i].counts)
+		r.diff.Summary.plus(&r.projects[i].Counts)
 	}
 	if err := r.exc.Flush(); err != nil {
 		return err
@@ -100,45 +91,46 @@ func (r *run) phaseP() error {
 	}
 	sum := r.canon.Sum()
 	r.diff.finish(sum, r.projects)
+	r.projects = nil
 	r.digest = r.diff.Digest
 	return nil
 }
 
 // pageBucket does phase P for the projects of one bucket: their counts,
 // their pages, their page targets and new ledger records.
-func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntry, []projectInfo, error) {
+func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectSummary, error) {
 	prevData, err := readFileString(r.bucketPath("prevproj", pb))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	prev := map[string]*LedgerProject{}
 	for d := (&spillDec{s: prevData}); d.i < len(d.s); {
 		p := &LedgerProject{}
 		if d.ledgerProject(p); d.bad {
-			return nil, nil, fmt.Errorf("reading previous projects: %w", errSpill)
+			return nil, fmt.Errorf("reading previous projects: %w", errSpill)
 		}
 		prev[p.Project] = p
 	}
 	data, err := readFileString(r.bucketPath("entries", pb))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// Every project's counts; the stable files' page records.
 	rank := map[string]int32{}
-	var projects []projectInfo
+	var projects []ProjectSummary
 	var unsorted []entryRec
 	for d := (&spillDec{s: data}); d.i < len(d.s); {
 		var p entryRec
 		if d.entryRec(&p); d.bad {
-			return nil, nil, fmt.Errorf("reading entry records: %w", errSpill)
+			return nil, fmt.Errorf("reading entry records: %w", errSpill)
 		}
 		k, ok := rank[p.project]
 		if !ok {
 			k = int32(len(projects))
 			rank[p.project] = k
-			projects = append(projects, projectInfo{name: p.project})
+			projects = append(projects, ProjectSummary{Project: p.project})
 		}
-		c := &projects[k].counts
+		c := &projects[k].Counts
 		switch p.code &^ codeStable {
 		case codeUnchanged:
 			c.Unchanged++
@@ -157,7 +149,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 			c.Changed++
 			c.Accepted++
 		default:
-			return nil, nil, fmt.Errorf("entry code %#x: %w", p.code, errSpill)
+			return nil, fmt.Errorf("entry code %#x: %w", p.code, errSpill)
 		}
 		if p.code&codeStable != 0 {
 			unsorted = append(unsorted, p)
@@ -169,7 +161,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 	for i := range ids {
 		ids[i] = int32(i)
 	}
-	slices.SortFunc(ids, func(a, b int32) int { return pageOrder(projects[a].name, projects[b].name) })
+	slices.SortFunc(ids, func(a, b int32) int { return pageOrder(projects[a].Project, projects[b].Project) })
 	order := make([]int32, len(ids))
 	for i, id := range ids {
 		order[id] = int32(i)
@@ -203,10 +195,16 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 	)
 	newProj, err := os.Create(r.bucketPath("newproj", pb))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer newProj.Close()
 	nbw := bufio.NewWriterSize(newProj, 64<<10)
+	pef, err := os.Create(r.bucketPath("pageentries", pb))
+	if err != nil {
+		return nil, err
+	}
+	defer pef.Close()
+	pbw := bufio.NewWriterSize(pef, 64<<10)
 	target := func(path string, length int64, sum [32]byte) {
 		h := sha256.Sum256([]byte(path))
 		t := tuf.BinTarget{Path: path, Length: length, SHA256: sum}
@@ -222,7 +220,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 			j++
 		}
 		pi := &projects[rank[recs[i].project]]
-		name := pi.name
+		name := pi.Project
 		bodies = bodies[:0]
 		for k := i; k < j; k++ {
 			bodies = append(bodies, recs[k].body)
@@ -241,20 +239,20 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 				d := &spillDec{s: recs[k].body}
 				path := d.pageFile(&pf)
 				if d.bad {
-					return nil, nil, fmt.Errorf("reading page records: %w", errSpill)
+					return nil, fmt.Errorf("reading page records: %w", errSpill)
 				}
 				if pf.URL, err = FileURL("", path); err != nil {
-					return nil, nil, err
+					return nil, err
 				}
 				files = append(files, pf)
 			}
 			html, js, err := RenderProjectPages(name, files)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			if tw == nil {
 				if tf, err = os.Create(r.bucketPath("pages", pb)); err != nil {
-					return nil, nil, err
+					return nil, err
 				}
 				defer tf.Close()
 				tbw = bufio.NewWriterSize(tf, 256<<10)
@@ -266,17 +264,17 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 			}{{hp, html}, {jp, js}} {
 				hdr := &tar.Header{Name: pg.path, Mode: 0o644, Size: int64(len(pg.data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: time.Unix(0, 0)}
 				if err := tw.WriteHeader(hdr); err != nil {
-					return nil, nil, err
+					return nil, err
 				}
 				if _, err := tw.Write(pg.data); err != nil {
-					return nil, nil, err
+					return nil, err
 				}
 			}
 			rendered += 2
 			lp.HTMLLength, lp.HTMLSHA256 = int64(len(html)), sha256.Sum256(html)
 			lp.JSONLength, lp.JSONSHA256 = int64(len(js)), sha256.Sum256(js)
 			reason := "attributes"
-			if c := pi.counts; c.Added+c.Removed+c.Accepted > 0 {
+			if c := pi.Counts; c.Added+c.Removed+c.Accepted > 0 {
 				reason = "files"
 			}
 			for _, pg := range []struct {
@@ -297,7 +295,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 					}
 				}
 				entries = append(entries, e)
-				pi.counts.add(&e)
+				pi.Counts.add(&e)
 			}
 		}
 		target(hp, lp.HTMLLength, lp.HTMLSHA256)
@@ -316,19 +314,19 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 		if !ok {
 			k = int32(len(projects))
 			rank[name] = k
-			projects = append(projects, projectInfo{name: name})
+			projects = append(projects, ProjectSummary{Project: name})
 		}
-		projects[k].counts.PagesRemoved += 2
+		projects[k].Counts.PagesRemoved += 2
 	}
 	if tw != nil {
 		if err := tw.Close(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if err := tbw.Flush(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if err := tf.Close(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		mu.Lock()
 		r.pageTar[pb] = true
@@ -338,41 +336,56 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]DiffEntr
 	r.pages += rendered
 	mu.Unlock()
 	if err := nbw.Flush(); err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	// The page entries, in path order, as canonical lines.
+	slices.SortFunc(entries, func(a, b DiffEntry) int { return strings.Compare(a.Path, b.Path) })
+	var line []byte
+	for i := range entries {
+		line = entries[i].appendCanonical(line[:0])
+		pbw.Write(line)
+	}
+	if err := pbw.Flush(); err != nil {
+		return nil, err
+	}
+	if err := pef.Close(); err != nil {
+		return nil, err
 	}
 	// The names are substrings of the bucket's work file: copy them.
 	for i := range projects {
-		projects[i].name = strings.Clone(projects[i].name)
+		projects[i].Project = strings.Clone(projects[i].Project)
 	}
-	return entries, projects, newProj.Close()
+	return projects, newProj.Close()
 }
 
 // mergeProjects writes the new ledger's project records: the union of the
-// buckets' sorted newproj files, in page path order.
+// buckets' sorted newproj files, in page path order, read as streams.
 func (r *run) mergeProjects() error {
-	decs := make([]*spillDec, numProjBucket)
+	var files [numProjBucket]*os.File
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	rds := make([]*bufio.Reader, numProjBucket)
 	heads := make([]LedgerProject, numProjBucket)
 	live := make([]bool, numProjBucket)
-	for b := range decs {
-		data, err := readFileString(r.bucketPath("newproj", b))
+	advance := func(b int) error {
+		ok, err := readLedgerProject(rds[b], &heads[b])
+		if err != nil {
+			return fmt.Errorf("reading new projects: %w", err)
+		}
+		live[b] = ok
+		return nil
+	}
+	for b := range rds {
+		f, err := os.Open(r.bucketPath("newproj", b))
 		if err != nil {
 			return err
 		}
-		decs[b] = &spillDec{s: data}
-	}
-	advance := func(b int) error {
-		d := decs[b]
-		if d.i >= len(d.s) {
-			live[b] = false
-			return nil
-		}
-		if d.ledgerProject(&heads[b]); d.bad {
-			return fmt.Errorf("reading new projects: %w", errSpill)
-		}
-		live[b] = true
-		return nil
-	}
-	for b := range decs {
+		files[b], rds[b] = f, bufio.NewReaderSize(f, 32<<10)
 		if err := advance(b); err != nil {
 			return err
 		}
@@ -390,6 +403,104 @@ func (r *run) mergeProjects() error {
 		if err := r.ledger.AddProject(&heads[best]); err != nil {
 			return fmt.Errorf("writing the ledger: %w", err)
 		}
+		if err := advance(best); err != nil {
+			return err
+		}
+	}
+}
+
+// readLedgerProject reads a project record as appendLedgerProject wrote
+// it; ok is false at the end of the stream.
+func readLedgerProject(rd *bufio.Reader, p *LedgerProject) (ok bool, err error) {
+	tag, err := rd.ReadByte()
+	if err == io.EOF {
+		return false, nil
+	}
+	if err != nil || tag != 2 {
+		return false, errSpill
+	}
+	n, err := binary.ReadUvarint(rd)
+	if err != nil || n > maxLedgerProject {
+		return false, errSpill
+	}
+	name := make([]byte, n)
+	if _, err := io.ReadFull(rd, name); err != nil {
+		return false, errSpill
+	}
+	p.Project = string(name)
+	if _, err := io.ReadFull(rd, p.PageDigest[:]); err != nil {
+		return false, errSpill
+	}
+	for _, pg := range []struct {
+		n *int64
+		h *[32]byte
+	}{{&p.HTMLLength, &p.HTMLSHA256}, {&p.JSONLength, &p.JSONSHA256}} {
+		l, err := binary.ReadUvarint(rd)
+		if err != nil {
+			return false, errSpill
+		}
+		*pg.n = int64(l)
+		if _, err := io.ReadFull(rd, pg.h[:]); err != nil {
+			return false, errSpill
+		}
+	}
+	return true, nil
+}
+
+// mergePageEntries adds the page entries, each bucket's sorted by path, to
+// the canonical diff and the exceptions, merged into path order.
+func (r *run) mergePageEntries() error {
+	var files [numProjBucket]*os.File
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	scs := make([]*bufio.Scanner, numProjBucket)
+	heads := make([][]byte, numProjBucket)
+	paths := make([][]byte, numProjBucket)
+	advance := func(b int) error {
+		if !scs[b].Scan() {
+			heads[b] = nil
+			return scs[b].Err()
+		}
+		heads[b] = scs[b].Bytes()
+		f := bytes.SplitN(heads[b], []byte{'\t'}, 4)
+		if len(f) < 4 || !bytes.HasPrefix(f[2], []byte(pagesPrefix)) {
+			return fmt.Errorf("page entry %q: %w", heads[b], errSpill)
+		}
+		paths[b] = f[2]
+		return nil
+	}
+	for b := range scs {
+		f, err := os.Open(r.bucketPath("pageentries", b))
+		if err != nil {
+			return err
+		}
+		files[b] = f
+		scs[b] = bufio.NewScanner(f)
+		scs[b].Buffer(make([]byte, 32<<10), 1<<20)
+		if err := advance(b); err != nil {
+			return err
+		}
+	}
+	nl := []byte{'\n'}
+	for {
+		best := -1
+		for b := range heads {
+			if heads[b] != nil && (best < 0 || bytes.Compare(paths[b], paths[best]) < 0) {
+				best = b
+			}
+		}
+		if best < 0 {
+			return nil
+		}
+		r.canon.Write(heads[best])
+		r.canon.Write(nl)
+		r.exc.Write(heads[best])
+		r.exc.Write(nl)
 		if err := advance(best); err != nil {
 			return err
 		}
