@@ -19,5 +19,12 @@
 //     records with ExportWriter gives back the same bytes.
 //   - The policy file is parsed strictly: unknown, duplicate or mistyped
 //     fields are refused with a *PolicyError naming the field.
+//   - The stable pipeline (ComputeDiff, then (*Diff).Sign) reads the export
+//     once, parsing it on every core with the same strictness, and knows
+//     the previous stable set only from the ledger that the published,
+//     threshold-signed stable metadata binds by its digest; it verifies
+//     both before returning a diff, and signs nothing unless the approval
+//     names the diff's digest. Its output appears whole, by one rename, or
+//     not at all (docs/stable-pipeline.md).
 //   - Bad input never panics.
 package stableset

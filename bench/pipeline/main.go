@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -76,7 +77,9 @@ func row(name string, r result) {
 
 // stage runs f in this process and measures it.
 func stage(f func() error) result {
-	runtime.GC()
+	// Return the previous stage's heap to the kernel, so that the peak is
+	// this stage's own.
+	debug.FreeOSMemory()
 	resetPeak()
 	w0, c0 := time.Now(), cpuSelf()
 	if err := f(); err != nil {
