@@ -37,7 +37,7 @@ type exportBatch struct {
 	trailerOff  int
 }
 
-var exportBlockSize = 4 << 20 // a variable for tests
+var exportBlockSize = 1 << 20 // a variable for tests
 
 type exportJob struct {
 	data   []byte

@@ -103,6 +103,7 @@ func (d *Diff) Sign(p SignParams) (*SignResult, error) {
 		return nil, err
 	}
 	r.signed = true
+	defer tuneGC()()
 	if p.Period == 0 {
 		p.Period = DefaultPeriod
 	}

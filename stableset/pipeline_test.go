@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -527,5 +528,27 @@ func TestFileURLPlainPath(t *testing.T) {
 		if got, err := FileURL("", p); err != nil || got != RelativeFileBase+strings.Join(segs, "/") {
 			t.Errorf("FileURL(%q) = %q, %v", p, got, err)
 		}
+	}
+}
+
+// The pipeline's GC settings are the process's: they are restored after.
+func TestPipelineRestoresGCSettings(t *testing.T) {
+	prevPercent := debug.SetGCPercent(77)
+	prevLimit := debug.SetMemoryLimit(5 << 30)
+	defer func() {
+		debug.SetGCPercent(prevPercent)
+		debug.SetMemoryLimit(prevLimit)
+	}()
+	c := newCeremony(t)
+	d, err := ComputeDiff(c.config(exportOf(t, t1, []file{foo1, bar1}), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, Now: t2, OutDir: filepath.Join(t.TempDir(), "out")}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if p, l := debug.SetGCPercent(77), debug.SetMemoryLimit(5<<30); p != 77 || l != 5<<30 {
+		t.Errorf("after the pipeline: GOGC %d, memory limit %d", p, l)
 	}
 }

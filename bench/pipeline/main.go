@@ -77,9 +77,7 @@ func row(name string, r result) {
 
 // stage runs f in this process and measures it.
 func stage(f func() error) result {
-	// Return the previous stage's heap to the kernel, so that the peak is
-	// this stage's own.
-	debug.FreeOSMemory()
+	runtime.GC()
 	resetPeak()
 	w0, c0 := time.Now(), cpuSelf()
 	if err := f(); err != nil {
@@ -206,6 +204,9 @@ func main() {
 			pprof.StartCPUProfile(pf)
 			defer func() { pprof.StopCPUProfile(); pf.Close() }()
 		}
+		// Each ceremony starts as a fresh process would: without the
+		// previous ceremony's heap (which would count in its peak RSS).
+		debug.FreeOSMemory()
 		var d *stableset.Diff
 		rd := stage(func() error {
 			d, err = stableset.ComputeDiff(cfg)
