@@ -329,10 +329,6 @@ func projBucket(project string) int {
 	return int(h % numProjBucket)
 }
 
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
-
 // sanitize keeps a policy reason to one printable token.
 func sanitize(s string) string {
 	if s == "" {
