@@ -1,6 +1,7 @@
 package ceremony
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -101,4 +102,54 @@ func (o *Output) Abort() {
 	if !o.done {
 		_ = os.RemoveAll(o.tmp)
 	}
+}
+
+// outputFile is a new file under an Output, synced when closed.
+type outputFile struct {
+	f  *os.File
+	bw *bufio.Writer
+}
+
+func (o *outputFile) Write(p []byte) (int, error) { return o.bw.Write(p) }
+
+// Close flushes, syncs and closes the file.
+func (o *outputFile) Close() error {
+	err := o.bw.Flush()
+	if err == nil {
+		err = o.f.Sync()
+	}
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Create makes a new file (never overwriting one) under the working
+// directory for streaming writes; Close flushes and syncs it.
+func (o *Output) Create(rel string) (io.WriteCloser, error) {
+	p := o.Path(rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, fmt.Errorf("creating directory for %s: %w", rel, err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", rel, err)
+	}
+	return &outputFile{f: f, bw: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+// WriteStream creates rel and fills it with write.
+func (o *Output) WriteStream(rel string, write func(io.Writer) error) error {
+	w, err := o.Create(rel)
+	if err != nil {
+		return err
+	}
+	if err := write(w); err != nil {
+		w.Close()
+		return fmt.Errorf("writing %s: %w", rel, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", rel, err)
+	}
+	return nil
 }

@@ -263,17 +263,12 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	// The diff, for people and for auditors who recompute its digest.
-	var text, canon bytes.Buffer
-	if err := diff.WriteText(&text); err != nil {
+	// Streamed: at PyPI's scale each is gigabytes.
+	if err := out.WriteStream("diff.txt", diff.WriteText); err != nil {
 		return nil, err
 	}
-	if err := diff.WriteCanonical(&canon); err != nil {
+	if err := out.WriteStream("diff.canonical", diff.WriteCanonical); err != nil {
 		return nil, err
-	}
-	for name, b := range map[string][]byte{"diff.txt": text.Bytes(), "diff.canonical": canon.Bytes()} {
-		if err := out.WriteFile(name, b); err != nil {
-			return nil, err
-		}
 	}
 	st, err := s.statement(diff)
 	if err != nil {
