@@ -1,6 +1,7 @@
 package ceremony
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -430,6 +431,10 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 			return fmt.Errorf("%s does not match what %s signed: %w", p, stableFile, tuf.ErrHash)
 		}
 	}
+	// The ledger must list exactly what the bins list: the next ceremony
+	// starts from the ledger, clients from the bins. Compared as sums of
+	// per-entry hashes, so that neither side is held in memory.
+	var inBins, inLedger entrySum
 	if st.Signed.Delegations != nil {
 		for _, r := range st.Signed.Delegations.Roles {
 			name := filepath.Join(md, fmt.Sprintf("%d.%s.json", st.Signed.Version, r.Name))
@@ -444,7 +449,18 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 			if err := bin.Verify(&st.Signed, r.Name); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
+			for _, t := range bin.Targets {
+				inBins.add(t.Path, t.Length, t.SHA256)
+			}
 		}
+	}
+	for p := range st.Signed.Targets {
+		if err := sumLedger(filepath.Join(dir, "stable", filepath.FromSlash(p)), &inLedger); err != nil {
+			return err
+		}
+	}
+	if inBins != inLedger {
+		return fmt.Errorf("the ledger and the bins list different stable sets: %w", tuf.ErrHash)
 	}
 	env, err := os.ReadFile(filepath.Join(dir, "signed-diff.json"))
 	if err != nil {
@@ -480,4 +496,62 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	defer tf.Close()
 	_, _, err = VerifyTranscript(tf, "transcript.jsonl")
 	return err
+}
+
+// entrySum is an order-independent digest of a set of target entries: the
+// sum, modulo 2^256, of SHA-256(path, length, sha256) over the entries. It
+// guards against our own bugs (both sides come from one run), not against
+// an adversary choosing entries.
+type entrySum [32]byte
+
+func (s *entrySum) add(path string, length int64, sum [32]byte) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00", path, length)
+	h.Write(sum[:])
+	var d [32]byte
+	h.Sum(d[:0])
+	carry := 0
+	for i := 31; i >= 0; i-- {
+		v := int(s[i]) + int(d[i]) + carry
+		s[i], carry = byte(v), v>>8
+	}
+}
+
+// sumLedger adds every stable file and every stable project's two pages
+// in a ledger to sum.
+func sumLedger(file string, sum *entrySum) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lr, err := stableset.NewLedgerReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	for {
+		e, err := lr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		if e.Stable {
+			l, h := e.StableContent()
+			sum.add(e.Path, l, h)
+		}
+	}
+	for {
+		p, err := lr.NextProject()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		html, js := stableset.PagePaths(p.Project)
+		sum.add(html, p.HTMLLength, p.HTMLSHA256)
+		sum.add(js, p.JSONLength, p.JSONSHA256)
+	}
 }
