@@ -67,34 +67,9 @@ type StableResult struct {
 // trustedTargets walks the root chain in dir from the trusted root and
 // returns the newest targets metadata the final root's targets role signs.
 func trustedTargets(trusted *tuf.Metadata[tuf.Root], dir string) (*tuf.Metadata[tuf.Root], *tuf.Metadata[tuf.Targets], error) {
-	root := trusted
-	for {
-		name := filepath.Join(dir, fmt.Sprintf("%d.root.json", root.Signed.Version+1))
-		data, err := os.ReadFile(name)
-		if errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		next, err := tuf.Load[tuf.Root](data, name)
-		if err != nil {
-			return nil, nil, err
-		}
-		msg, err := next.SignedBytes()
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := root.Signed.VerifyRole(tuf.RoleRoot, msg, next.Signatures); err != nil {
-			return nil, nil, fmt.Errorf("%s: signed by the previous root: %w", name, err)
-		}
-		if err := next.Signed.VerifyRole(tuf.RoleRoot, msg, next.Signatures); err != nil {
-			return nil, nil, fmt.Errorf("%s: signed by itself: %w", name, err)
-		}
-		if next.Signed.Version != root.Signed.Version+1 {
-			return nil, nil, fmt.Errorf("%s holds version %d: %w", name, next.Signed.Version, tuf.ErrVersion)
-		}
-		root = next
+	root, err := tuf.VerifyRootChain(trusted, dir)
+	if err != nil {
+		return nil, nil, err
 	}
 	best := int64(0)
 	ents, err := os.ReadDir(dir)
@@ -308,10 +283,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 
 // statement builds the signed diff's payload from a diff.
 func (s *StableSigning) statement(d *stableset.Diff) (*stableset.DiffStatement, error) {
-	tr, err := stableset.ReadExportTrailer(s.Export)
-	if err != nil {
-		return nil, err
-	}
+	tr := d.Export
 	pol := s.Policy
 	if pol == nil {
 		pol = stableset.DefaultPolicy()

@@ -95,6 +95,21 @@ func TestTwoStableCeremonies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The diff names the export by its verified trailer.
+	ef, _ := os.Open(exp2)
+	xr, err := stableset.NewExportReader(ef, exp2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := xr.Next(); err != nil {
+			break
+		}
+	}
+	ef.Close()
+	if want, ok := xr.Trailer(); !ok || d2.Export != want || want.Count == 0 {
+		t.Fatalf("diff names export %+v, the export's trailer is %+v (%v)", d2.Export, want, ok)
+	}
 	got := map[string]*stableset.DiffEntry{}
 	if err := d2.Entries(func(e *stableset.DiffEntry) error {
 		c := *e

@@ -2,8 +2,6 @@ package stableset
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -43,40 +41,5 @@ func FuzzCanonicalDigest(f *testing.F) {
 		if err == nil && len(d) != 64 {
 			t.Fatalf("digest %q", d)
 		}
-	})
-}
-
-func TestReadExportTrailer(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good")
-	sum := strings.Repeat("ab", 32)
-	os.WriteFile(good, []byte("{\"format\":\"x\"}\n{\"trailer\":{\"count\":7,\"sha256\":\""+sum+"\"}}\n"), 0o644)
-	tr, err := ReadExportTrailer(good)
-	if err != nil || tr.Count != 7 || tr.SHA256[0] != 0xab {
-		t.Fatalf("%+v %v", tr, err)
-	}
-	for name, body := range map[string]string{
-		"truncated":     "{\"format\":\"x\"}\n{\"path\":\"a\"}\n",
-		"bad hash":      "{\"trailer\":{\"count\":7,\"sha256\":\"zz\"}}\n",
-		"unknown field": "{\"trailer\":{\"count\":7,\"sha256\":\"" + sum + "\",\"x\":1}}\n",
-		"empty":         "",
-	} {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, []byte(body), 0o644)
-		var ee *ExportError
-		if _, err := ReadExportTrailer(p); !errors.As(err, &ee) {
-			t.Errorf("%s: got %v", name, err)
-		}
-	}
-}
-
-func FuzzReadExportTrailer(f *testing.F) {
-	f.Add([]byte("{\"trailer\":{\"count\":1,\"sha256\":\"" + strings.Repeat("00", 32) + "\"}}\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		p := filepath.Join(t.TempDir(), "x")
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		ReadExportTrailer(p)
 	})
 }

@@ -204,6 +204,9 @@ type Diff struct {
 	Summary  Counts
 	Projects []ProjectSummary // sorted by name; the empty name collects removed paths of unknown project
 	Digest   string           // hex SHA-256 of the canonical form
+	// Export is the export's verified trailer: what the diff was computed
+	// from, as the signed diff names it.
+	Export ExportTrailer
 
 	run *run
 }

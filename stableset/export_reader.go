@@ -23,7 +23,8 @@ type ExportReader struct {
 	line     int64 // the number of the last line read
 	count    int64
 	prevPath string
-	err      error // sticky: io.EOF after the trailer, or the first error
+	err      error          // sticky: io.EOF after the trailer, or the first error
+	trailer  *ExportTrailer // set once the trailer has been verified
 	recParser
 
 	// The lines before the trailer are hashed in chunks, each by a
@@ -295,10 +296,19 @@ func (x *ExportReader) parseTrailer(b []byte) *fieldError {
 		return ferr("trailer.count", ErrCountMismatch, "trailer says %d records, the export has %d", count, x.count)
 	}
 	if got := x.sum(); got != sum {
-
 		return ferr("trailer.sha256", ErrDigestMismatch, "trailer says %x, the export's lines hash to %x", sum, got)
 	}
+	x.trailer = &ExportTrailer{Count: count, SHA256: sum}
 	return nil
+}
+
+// Trailer returns what the export's trailer says, once the reader has
+// verified it (after Next returned io.EOF); ok is false before.
+func (x *ExportReader) Trailer() (t ExportTrailer, ok bool) {
+	if x.trailer == nil {
+		return ExportTrailer{}, false
+	}
+	return *x.trailer, true
 }
 
 func prefixField(p string, fe *fieldError) *fieldError {

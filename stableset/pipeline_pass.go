@@ -191,6 +191,11 @@ func (r *run) pass() error {
 	if merr != nil {
 		return merr
 	}
+	tr, ok := x.Trailer()
+	if !ok {
+		return fmt.Errorf("%s: the trailer was not verified: %w", r.cfg.ExportName, ErrTruncated)
+	}
+	r.diff.Export = tr
 	if err := <-werr; err != nil {
 		return err
 	}

@@ -149,6 +149,24 @@ func VerifyRepository(trusted *Metadata[Root], metaDir string, opts VerifyOption
 	return v.report, err
 }
 
+// VerifyRootChain walks the root chain in metaDir from a trusted root, as
+// VerifyRepository does (the trusted root checked against itself and any
+// copy of the same version, each N+1.root.json signed by the old and the
+// new root, no gap), and returns the newest root. Expiry is not checked: a
+// ceremony may need to rotate away from an expired root.
+func VerifyRootChain(trusted *Metadata[Root], metaDir string) (*Metadata[Root], error) {
+	dir, err := os.OpenRoot(metaDir)
+	if err != nil {
+		return nil, fmt.Errorf("opening metadata directory: %w", err)
+	}
+	defer dir.Close()
+	v := &verifier{dir: dir, report: &Report{}}
+	if err := v.rootChain(trusted); err != nil {
+		return nil, err
+	}
+	return v.root, nil
+}
+
 type verifier struct {
 	dir    *os.Root
 	at     time.Time

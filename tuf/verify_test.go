@@ -991,3 +991,26 @@ func BenchmarkVerifyRepository(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifyRootChain: the chain walk a ceremony uses returns the newest
+// root, and refuses a gap and a rotation the old root did not sign.
+func TestVerifyRootChain(t *testing.T) {
+	r := newTestRepo(t)
+	dir := r.build()
+	root, err := VerifyRootChain(r.trusted(dir), dir)
+	if err != nil || root.Signed.Version != 2 {
+		t.Fatalf("newest root: %v %v", root, err)
+	}
+	// A gap: 3.root.json missing, 4.root.json present.
+	must(t, os.WriteFile(filepath.Join(dir, "4.root.json"), readFile(t, dir, "2.root.json"), 0o644))
+	if _, err := VerifyRootChain(r.trusted(dir), dir); err == nil {
+		t.Fatal("a gap in the root chain was accepted")
+	}
+	must(t, os.Remove(filepath.Join(dir, "4.root.json")))
+	// 2.root.json with a flipped signature no longer verifies.
+	b := readFile(t, dir, "2.root.json")
+	must(t, os.WriteFile(filepath.Join(dir, "2.root.json"), []byte(strings.Replace(string(b), `"sig": "3`, `"sig": "4`, 1)), 0o644))
+	if _, err := VerifyRootChain(r.trusted(dir), dir); !errors.Is(err, ErrThreshold) {
+		t.Fatalf("tampered rotation: %v", err)
+	}
+}
