@@ -2,14 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
@@ -26,42 +24,19 @@ func TestStableCeremonyCLI(t *testing.T) {
 		}
 		return out
 	}
-	mustRun("soft", "ca", "--dir", p("devs", "ca"))
-	var pins strings.Builder
+	// Devices 1001-1003 at factory PIN 123456, named in a PIN file.
+	boot := softRehearsal(t, p("devs"))
 	var softArgs []string
-	for _, serial := range []int{1001, 1002, 1003} {
-		d := p("devs", fmt.Sprint(serial))
-		mustRun("soft", "create", "--dir", d, "--serial", fmt.Sprint(serial), "--ca", p("devs", "ca"))
-		fmt.Fprintf(&pins, "%d 123456\n", serial)
-		softArgs = append(softArgs, "--soft", d)
-	}
-	softArgs = append(softArgs, "--soft-ca", p("devs", "ca"), "--pin-file", p("pins.txt"))
-	if err := os.WriteFile(p("pins.txt"), []byte(pins.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	online, err := keys.GenerateEd25519()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kj, _ := json.Marshal(online.Key())
-	spec := func(th int, slot string, serials ...int) string {
-		var ks []string
-		for _, s := range serials {
-			ks = append(ks, fmt.Sprintf(`{"device": %d, "slot": %q}`, s, slot))
+	for i := 0; i < len(boot); i++ {
+		if boot[i] == "--soft" || boot[i] == "--soft-ca" {
+			softArgs = append(softArgs, boot[i], boot[i+1])
 		}
-		return fmt.Sprintf(`{"threshold": %d, "keys": [%s]}`, th, strings.Join(ks, ", "))
 	}
-	onl := fmt.Sprintf(`{"threshold": 1, "keys": [%s]}`, kj)
-	cfg := fmt.Sprintf(`{"repository": "pypi", "expires_days": {"root": 365, "targets": 365, "stable": 120},
-"key_policy": {"algorithm": "p256", "pin_policy": "always", "touch_policy": "never"},
-"root": %s, "targets": %s, "stable": %s,
-"online": {"snapshot": %s, "timestamp": %s, "unstable": %s},
-"target_paths": ["packages/*/*/*/*", "simple/*/index.html", "simple/*/index.json"]}`,
-		spec(2, "9c", 1001, 1002, 1003), spec(1, "82", 1001, 1002), spec(2, "83", 1001, 1002, 1003), onl, onl, onl)
-	if err := os.WriteFile(p("bootstrap.json"), []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(p("pins.txt"), []byte("1001 123456\n1002 123456\n1003 123456\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := mustRun(append([]string{"bootstrap", "--config", p("bootstrap.json"), "--out", p("boot")}, softArgs...)...)
+	softArgs = append(softArgs, "--pin-file", p("pins.txt"))
+	out := mustRun(append(boot, "--out", p("boot"), "--pin-file", p("pins.txt"))...)
 	if !strings.Contains(out, "transcript digest") {
 		t.Fatalf("bootstrap output: %s", out)
 	}
