@@ -269,29 +269,11 @@ func (d *Demo) Run() (*DemoResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	files := map[string]publishedMeta{}
-	for name, m := range map[string]interface{ MarshalFile() ([]byte, error) }{"targets.json": boot.Targets, "unstable.json": unstable} {
-		data, err := m.MarshalFile()
-		if err != nil {
-			return nil, err
-		}
-		files[name] = publishedMeta{version: 1, data: data}
-	}
-	for _, m := range stableRes.Meta {
-		data, err := os.ReadFile(filepath.Join(out.Path("ceremony", "stable-1"), "stable", m.File))
-		if err != nil {
-			return nil, fmt.Errorf("reading %s from the media: %w", m.File, err)
-		}
-		files[m.Name] = publishedMeta{version: m.Version, data: data}
-	}
-	rootData, err := boot.Root.MarshalFile()
+	files, err := repoFiles(boot.Targets, unstable, filepath.Join(out.Path("ceremony", "stable-1"), "stable"), stableRes.Meta)
 	if err != nil {
 		return nil, err
 	}
-	if err := out.WriteFile("metadata/1.root.json", rootData); err != nil {
-		return nil, err
-	}
-	if err := repo.publish(out, "metadata", files); err != nil {
+	if err := repo.publish(out, "metadata", boot.Root, files); err != nil {
 		return nil, err
 	}
 

@@ -297,23 +297,16 @@ func TestStableFirstWithGoTUF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]publishedMeta{}
-	for name, m := range map[string]interface{ MarshalFile() ([]byte, error) }{"targets.json": boot.Targets, "stable.json": stable, "unstable.json": unstable} {
-		data, err := m.MarshalFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := int64(1)
-		if name == "stable.json" {
-			v = 2
-		}
-		files[name] = publishedMeta{version: v, data: data}
-	}
-	rootData, _ := boot.Root.MarshalFile()
-	if err := out.WriteFile("metadata/1.root.json", rootData); err != nil {
+	files, err := repoFiles(boot.Targets, unstable, "", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.repo.publish(out, "metadata", files); err != nil {
+	sdata, err := stable.MarshalFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["stable.json"] = publishedMeta{version: stable.Signed.Version, data: sdata}
+	if err := f.repo.publish(out, "metadata", boot.Root, files); err != nil {
 		t.Fatal(err)
 	}
 	if err := out.Commit(); err != nil {

@@ -119,27 +119,15 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]publishedMeta{}
-	tdata, _ := boot.Targets.MarshalFile()
-	files["targets.json"] = publishedMeta{version: 1, data: tdata}
 	unstable, err := repo.signUnstable(1, map[string]tuf.TargetFile{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	udata, _ := unstable.MarshalFile()
-	files["unstable.json"] = publishedMeta{version: 1, data: udata}
-	for _, m := range res.Meta {
-		b, err := os.ReadFile(filepath.Join(dir, "media", "stable", m.File))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[m.Name] = publishedMeta{version: m.Version, data: b}
-	}
-	rdata, _ := boot.Root.MarshalFile()
-	if err := out.WriteFile("metadata/1.root.json", rdata); err != nil {
+	files, err := repoFiles(boot.Targets, unstable, filepath.Join(dir, "media", "stable"), res.Meta)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := repo.publish(out, "metadata", files); err != nil {
+	if err := repo.publish(out, "metadata", boot.Root, files); err != nil {
 		t.Fatal(err)
 	}
 	if err := out.Commit(); err != nil {

@@ -4,11 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -59,9 +62,39 @@ func metaEntry(version int64, data []byte) tuf.MetaFile {
 	return tuf.MetaFile{Version: version, Length: int64(len(data)), Hashes: map[string]string{"sha256": hex.EncodeToString(sum[:])}}
 }
 
-// publish writes snapshot and timestamp over the given metadata files
-// (name -> version and bytes, names without the version prefix).
-func (r *simRepo) publish(out *Output, dir string, files map[string]publishedMeta) error {
+// repoFiles gathers what a repository publishes besides root: targets v1
+// and unstable v1, and the stable files a signing wrote under mediaStable
+// (nil meta: none).
+func repoFiles(targets, unstable *tuf.Metadata[tuf.Targets], mediaStable string, meta []stableset.MetaEntry) (map[string]publishedMeta, error) {
+	files := map[string]publishedMeta{}
+	for name, m := range map[string]*tuf.Metadata[tuf.Targets]{"targets.json": targets, "unstable.json": unstable} {
+		data, err := m.MarshalFile()
+		if err != nil {
+			return nil, err
+		}
+		files[name] = publishedMeta{version: m.Signed.Version, data: data}
+	}
+	for _, m := range meta {
+		data, err := os.ReadFile(filepath.Join(mediaStable, m.File))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s from the media: %w", m.File, err)
+		}
+		files[m.Name] = publishedMeta{version: m.Version, data: data}
+	}
+	return files, nil
+}
+
+// publish writes root, the given metadata files (name -> version and
+// bytes, names without the version prefix), and snapshot and timestamp
+// over them, as a client fetches them with consistent snapshots.
+func (r *simRepo) publish(out *Output, dir string, root *tuf.Metadata[tuf.Root], files map[string]publishedMeta) error {
+	rootData, err := root.MarshalFile()
+	if err != nil {
+		return err
+	}
+	if err := out.WriteFile(path.Join(dir, fmt.Sprintf("%d.root.json", root.Signed.Version)), rootData); err != nil {
+		return err
+	}
 	snap := tuf.NewSnapshot(1, r.expires)
 	names := make([]string, 0, len(files))
 	for n := range files {
