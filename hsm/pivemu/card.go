@@ -649,7 +649,10 @@ func (c *Card) generalAuthenticate(cmd command) ([]byte, uint16) {
 
 func (c *Card) authManagementKey(alg byte, inner []tlv) ([]byte, uint16) {
 	if alg != c.mgmAlg {
-		return nil, swIncorrectP1P2
+		// A YubiKey answers 6A80 (incorrect parameters), which is how
+		// ykman and piv-go learn the management key's algorithm on
+		// firmware without GET METADATA.
+		return nil, swIncorrectData
 	}
 	block, err := mgmBlock(c.mgmAlg, c.mgmKey)
 	if err != nil {
@@ -718,12 +721,12 @@ func (c *Card) authManagementKey(alg byte, inner []tlv) ([]byte, uint16) {
 // sign computes a signature with the key in slot over the digest (ECDSA)
 // or message (Ed25519) in tag 81, answering 7C { 82 signature }.
 func (c *Card) sign(alg, slot byte, inner []tlv) ([]byte, uint16) {
+	// A YubiKey answers 6A80 both for an empty slot and for a key of
+	// another algorithm (yubikit's check_key reads either as "no such
+	// key").
 	k, ok := c.keys[slot]
-	if !ok || k == nil {
-		return nil, swNotFound
-	}
-	if k.alg != alg {
-		return nil, swIncorrectP1P2
+	if !ok || k == nil || k.alg != alg {
+		return nil, swIncorrectData
 	}
 	resp, hasResp := findTLV(inner, 0x82)
 	msg, hasMsg := findTLV(inner, 0x81)
@@ -1005,12 +1008,15 @@ func (c *Card) metadata(cmd command) ([]byte, uint16) {
 		out = appendTLV(out, 0x05, []byte{boolByte(c.mgmDefault)})
 		return out, swOK
 	}
+	// An empty slot and a slot that does not exist (96, say) are both
+	// 6A88, reference data not found, on a YubiKey: ykman's piv info
+	// treats 6A88 as "no key" and fails on anything else.
 	if !isKeySlot(cmd.p2) && cmd.p2 != slotAttestation {
-		return nil, swIncorrectP1P2
+		return nil, swRefDataNotFound
 	}
 	k, ok := c.keys[cmd.p2]
 	if !ok || k == nil {
-		return nil, swNotFound
+		return nil, swRefDataNotFound
 	}
 	origin := byte(0x02)
 	if k.generated {

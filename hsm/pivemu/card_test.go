@@ -96,7 +96,7 @@ func TestAPDUTable(t *testing.T) {
 		{"pin status verified", "0020008000", "9000"},
 		{"pin metadata", "00f7008000", "0101ff0501010602030390" + "00"},
 		{"mgm metadata", "00f7009b00", "01010a0202000105010190" + "00"},
-		{"empty slot metadata", "00f7009a00", "6a82"},
+		{"empty slot metadata", "00f7009a00", "6a88"},
 		{"generate without mgm key", "0047009a05ac03800111", "6982"},
 		{"get missing cert", "00cb3fff055c035fc105", "6a82"},
 		{"discovery", "00cb3fff035c017e", "7e124f0ba0000003080000100001005f2f0240009000"},
@@ -247,7 +247,7 @@ func TestPINPolicyAlwaysNeedsFreshPIN(t *testing.T) {
 		t.Fatalf("generate: %x", r)
 	}
 	sign := append(h("00870f9c267c248200812000"), make([]byte, 31)...)
-	if got := sw(c.Transmit(sign)); got != swIncorrectP1P2 {
+	if got := sw(c.Transmit(sign)); got != swIncorrectData {
 		t.Fatalf("sign with wrong algorithm: %04x", got)
 	}
 	sign[2] = 0x11
@@ -314,4 +314,44 @@ func FuzzParseTLVs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStatusWordsAsYubiKey checks the status words a real YubiKey 5
+// answers, where clients tell outcomes apart by them. Each row names where
+// the value is documented or relied on.
+func TestStatusWordsAsYubiKey(t *testing.T) {
+	c := newTestCard(t, Config{Version: Version{5, 7, 1}}) // AES-192 management key
+	selectPIV(t, c)
+	sign := append(h("00871104267c248200812000"), make([]byte, 31)...) // P-256 sign, slot in byte 3
+	sign[3] = 0x9c
+	tests := []struct {
+		name, apdu, want, source string
+	}{
+		{"metadata of an empty slot", "00f7009a00", "6a88", "ykman piv keys export: 6A88 (REFERENCE_DATA_NOT_FOUND) means no key in the slot"},
+		{"metadata of slot 96, which does not exist", "00f7009600", "6a88", "ykman 5 piv info reads every slot's metadata and accepts only 6A88 for a missing one"},
+		{"metadata with P1 set", "00f7019a00", "6a86", "SP 800-73-4 part 2 table 6: incorrect P1 or P2"},
+		{"management key authentication with the wrong algorithm", "0087039b047c028000", "6a80", "yubikit: 6A80 (INCORRECT_PARAMETERS) for a management key of another type"},
+		{"sign with an empty slot", hex.EncodeToString(sign), "6a80", "yubikit piv.py check_key: 6A80 or 6B00 means no such key"},
+		{"attest an empty slot", "00f99c0000", "6a80", "piv-go Attest maps 6A80 to ErrNotFound"},
+		{"get a missing object", "00cb3fff055c035fc10a", "6a82", "Yubico SDK GetDataResponse: 6A82 when the object is not on the YubiKey"},
+		{"get the PIN-protected object without the PIN", "00cb3fff055c035fc109", "6982", "Yubico SDK GetDataResponse: 6982 when authentication is required"},
+		{"put data without the management key", "00db3fff085c035fc1055301aa", "6982", "SP 800-73-4 part 2 3.3.2: security status not satisfied"},
+		{"generate without the management key", "0047009a05ac03800111", "6982", "SP 800-73-4 part 2 3.3.2"},
+		{"verify with a key reference that is not the PIN", "0020009e08313233343536ffff", "6a88", "SP 800-73-4 part 2 table 6: reference data not found"},
+		{"wrong PIN", "002000800839393939393939ff", "63c2", "SP 800-73-4 part 2 3.2.1: 63CX, X tries left"},
+		{"reset while the PIN and PUK are not blocked", "00fb000000", "6985", "Yubico SDK reset: conditions of use not satisfied until PIN and PUK are blocked"},
+		{"unknown instruction", "0012000000", "6d00", "ISO/IEC 7816-4: instruction not supported"},
+	}
+	for _, tc := range tests {
+		if got := hex.EncodeToString(c.Transmit(h(tc.apdu))); got != tc.want {
+			t.Errorf("%s: %s -> %s, want %s (%s)", tc.name, tc.apdu, got, tc.want, tc.source)
+		}
+	}
+	// Blocked PIN: 6983.
+	for i := 0; i < 2; i++ {
+		c.Transmit(h("002000800839393939393939ff"))
+	}
+	if got := hex.EncodeToString(c.Transmit(h("0020008008313233343536ffff"))); got != "6983" {
+		t.Errorf("right PIN after three wrong ones: %s, want 6983 (SP 800-73-4: authentication method blocked)", got)
+	}
 }

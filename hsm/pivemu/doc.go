@@ -23,7 +23,8 @@
 // ATTEST, GET/PUT DATA (certificates 5FC1xx, 5FFF01 for slot f9, the
 // PIN-protected 5FC109 and admin 5FFF00 objects that yubikey tools use for
 // a PIN-protected management key; 7E discovery), GET METADATA for PIN,
-// PUK, management key and key slots (with the default-value flags), RESET
+// PUK, management key and key slots (with the default-value flags; 6A88
+// for an empty or unknown slot, as a YubiKey answers), RESET
 // (only after PIN and PUK are blocked; the attestation key survives),
 // command chaining (CLA 10) and 61xx/GET RESPONSE for long answers, and
 // extended-length APDUs. RSA and key import are not implemented.
@@ -52,7 +53,7 @@
 //
 // Install the packages with scripts/install-test-deps (as root; Debian
 // bookworm): pcscd, libpcsclite-dev, pkg-config, vsmartcard-vpcd,
-// yubico-piv-tool, opensc. Go tests then call pcsctest.Start(t, n, cfgs...)
+// yubico-piv-tool, opensc, yubikey-manager (ykman). Go tests then call pcsctest.Start(t, n, cfgs...)
 // for a private pcscd with n emulated cards; it fails the test (never
 // skips) when something is missing. What it does and why:
 //
@@ -66,8 +67,9 @@
 //     slots in static variables, so a second entry with the same LIBPATH
 //     silently steals the first one's slots; pcsctest gives every entry its
 //     own copy of libifdvpcd.so and its own FRIENDLYNAME (entries with the
-//     same name get the same reader names). Readers are "Virtual PCD A 00
-//     00", "Virtual PCD A 00 01", "Virtual PCD B 00 00", ...
+//     same name get the same reader names). Readers are named like a
+//     YubiKey 5's USB reader, so that ykman lists them: "Yubico YubiKey
+//     OTP+FIDO+CCID A 00 00", "... A 00 01", "... B 00 00", ...
 //   - Port pairs are random in 20000-31999 (below the ephemeral range),
 //     checked free, and locked with flock under $TMPDIR/pcsctest-ports, so
 //     test processes running at once do not collide.
@@ -79,8 +81,10 @@
 //     not have noticed coming or going. Env.Insert and Env.WaitRemoved
 //     wait for pcscd (via `opensc-tool -l`).
 //   - Env.Environ() gives independent clients (yubico-piv-tool -r READER,
-//     pkcs11-tool --module /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so)
-//     the private pcscd. yubico-piv-tool 2.2.0 speaks 3DES management keys
+//     pkcs11-tool --module /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so,
+//     ykman --reader READER) the private pcscd, and a PATH whose pkill is
+//     a stub that refuses: ykman runs `pkill -9 scdaemon` when a reader is
+//     busy, which would end other people's processes. yubico-piv-tool 2.2.0 speaks 3DES management keys
 //     only (configure the card with ManagementKeyAlgorithm: Alg3DES), has
 //     no read-public-key action, and its selfsign-certificate fails under
 //     OpenSSL 3 before talking to the card.

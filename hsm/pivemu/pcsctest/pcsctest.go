@@ -32,7 +32,14 @@ import (
 )
 
 // InstallHint is the command that installs what the PC/SC tests need.
-const InstallHint = "run scripts/install-test-deps as root (apt-get update && apt-get install -y pcscd libpcsclite-dev pkg-config vsmartcard-vpcd yubico-piv-tool opensc)"
+const InstallHint = "run scripts/install-test-deps as root (apt-get update && apt-get install -y pcscd libpcsclite-dev pkg-config vsmartcard-vpcd yubico-piv-tool opensc yubikey-manager)"
+
+// ReaderPrefix starts every reader name, as a YubiKey 5's USB reader name
+// starts ("Yubico YubiKey OTP+FIDO+CCID 00 00"): ykman lists only readers
+// whose name contains "Yubico YubiKey", and reads the USB interfaces from
+// the rest of the name. Readers are "Yubico YubiKey OTP+FIDO+CCID A 00 00",
+// "... A 00 01", "... B 00 00", and so on.
+const ReaderPrefix = "Yubico YubiKey OTP+FIDO+CCID"
 
 // VPCDDriver is the vpcd reader driver that the reader.conf entries load.
 const VPCDDriver = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
@@ -42,7 +49,8 @@ type Env struct {
 	// Cards are the emulated cards, in the order of Start's configs.
 	Cards []*pivemu.Card
 	// Readers[i] is the PC/SC reader name in which Cards[i] sits, e.g.
-	// "Virtual PCD 00 00" (pass it to piv.Open or yubico-piv-tool -r).
+	// "Yubico YubiKey OTP+FIDO+CCID A 00 00" (pass it to piv.Open,
+	// yubico-piv-tool -r or ykman --reader).
 	Readers []string
 	// Addrs[i] is the vpcd address (127.0.0.1:port) Cards[i] connects to.
 	Addrs []string
@@ -91,7 +99,7 @@ func socketDir() (string, error) {
 // Check reports what is missing for a private PC/SC stack, or nil.
 func Check() error {
 	var missing []string
-	for _, tool := range []string{"pcscd", "unshare", "mount", "opensc-tool"} {
+	for _, tool := range []string{"pcscd", "unshare", "mount", "opensc-tool", "ykman"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
@@ -191,10 +199,13 @@ func start(n int, cfgs []pivemu.Config) (*Env, error) {
 			}
 		}
 		// Entries with the same FRIENDLYNAME get the same reader names.
-		fmt.Fprintf(&conf, "FRIENDLYNAME \"Virtual PCD %s\"\nDEVICENAME   /dev/null:%d\nLIBPATH      %s\nCHANNELID    %d\n\n", entryName(i), port, lib, port)
+		fmt.Fprintf(&conf, "FRIENDLYNAME \"%s %s\"\nDEVICENAME   /dev/null:%d\nLIBPATH      %s\nCHANNELID    %d\n\n", ReaderPrefix, entryName(i), port, lib, port)
 		for s := 0; s < 2 && len(e.Addrs) < n; s++ {
 			e.Addrs = append(e.Addrs, fmt.Sprintf("127.0.0.1:%d", port+s))
 		}
+	}
+	if err := writeStubs(e.stubDir()); err != nil {
+		return e, err
 	}
 	confDir := filepath.Join(dir, "reader.conf.d")
 	if err := os.Mkdir(confDir, 0o755); err != nil {
@@ -456,9 +467,34 @@ func (e *Env) Insert(t testing.TB, i int) {
 }
 
 // Environ is os.Environ with PCSCLITE_CSOCK_NAME pointing at this Env's
-// pcscd, for exec.Cmd.Env of independent clients (yubico-piv-tool, OpenSC).
+// pcscd, for exec.Cmd.Env of independent clients (yubico-piv-tool, OpenSC,
+// ykman). PATH starts with a directory whose pkill refuses to run: ykman 4
+// and 5 run `pkill -9 scdaemon` when a reader is busy, which on a shared
+// machine would end other people's processes.
 func (e *Env) Environ() []string {
-	return append(os.Environ(), "PCSCLITE_CSOCK_NAME="+e.Socket)
+	env := []string{"PCSCLITE_CSOCK_NAME=" + e.Socket, "PATH=" + e.stubDir() + string(os.PathListSeparator) + os.Getenv("PATH")}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "PCSCLITE_CSOCK_NAME=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// PkillStub is the pkill that Environ's PATH finds first: it ends nothing
+// and says so on stderr.
+const PkillStub = "#!/bin/sh\necho \"pcsctest: pkill $* refused (a test client must end nothing it did not start)\" >&2\nexit 1\n"
+
+func (e *Env) stubDir() string { return filepath.Join(e.Dir, "bin") }
+
+func writeStubs(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("making stub directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pkill"), []byte(PkillStub), 0o755); err != nil {
+		return fmt.Errorf("writing pkill stub: %w", err)
+	}
+	return nil
 }
 
 // PCSCDLog is what pcscd has logged so far.
