@@ -77,48 +77,63 @@ func probe(reader string, formFactor bool) (Card, error) {
 
 // ListCards lists the YubiKeys (PIV cards) in every reader, sorted by
 // serial. Readers without a card, or with a card that is not a PIV
-// device, are left out.
+// device, are left out. A reader whose card another program holds
+// exclusively is not left out silently: the cards that could be read are
+// returned with a *BusyError (ErrBusy) naming the busy readers.
 func ListCards() ([]Card, error) {
 	readers, err := piv.Cards()
 	if err != nil {
 		return nil, fmt.Errorf("listing smart card readers: %w", err)
 	}
 	var cards []Card
+	var busy []string
 	for _, r := range readers {
 		c, err := probe(r, true)
+		if errors.Is(err, ErrBusy) {
+			busy = append(busy, r)
+			continue
+		}
 		if err != nil {
 			continue
 		}
 		cards = append(cards, c)
 	}
 	sort.Slice(cards, func(i, j int) bool { return cards[i].Serial < cards[j].Serial })
+	if len(busy) > 0 {
+		return cards, &BusyError{Readers: busy}
+	}
 	return cards, nil
 }
 
 // List lists the YubiKeys present, sorted by serial.
+// A busy reader is a *BusyError, returned with the devices that could be
+// read.
 func List() ([]hsm.Info, error) {
 	cards, err := ListCards()
-	if err != nil {
-		return nil, err
-	}
 	infos := make([]hsm.Info, len(cards))
 	for i, c := range cards {
 		infos[i] = c.Info
 	}
-	return infos, nil
+	return infos, err
 }
 
 // Open opens the YubiKey with the given serial number, in whichever reader
-// it is. A serial that no reader holds is hsm.ErrNoDevice.
+// it is. A serial that no reader holds is hsm.ErrNoDevice; if a reader is
+// busy, the error is also that reader's *BusyError (it may hold the
+// device).
 func Open(serial uint32, opts Options) (*Device, error) {
 	cards, err := ListCards()
-	if err != nil {
+	var busy *BusyError
+	if err != nil && !errors.As(err, &busy) {
 		return nil, err
 	}
 	for _, c := range cards {
 		if c.Serial == serial {
 			return newDevice(c, opts)
 		}
+	}
+	if busy != nil {
+		return nil, fmt.Errorf("yubikey %d is not in any reader that can be read: %w: %w", serial, busy, hsm.ErrNoDevice)
 	}
 	var present []string
 	for _, c := range cards {
@@ -130,7 +145,8 @@ func Open(serial uint32, opts Options) (*Device, error) {
 	return nil, fmt.Errorf("yubikey %d is not plugged in (present: %s): %w", serial, joinComma(present), hsm.ErrNoDevice)
 }
 
-// OpenAll opens every YubiKey present, sorted by serial.
+// OpenAll opens every YubiKey present, sorted by serial. A busy reader is
+// an error (*BusyError): a ceremony must see every device.
 func OpenAll(opts Options) ([]*Device, error) {
 	cards, err := ListCards()
 	if err != nil {
@@ -184,6 +200,10 @@ func (d *Device) atLeast(major, minor, patch int) bool {
 	return !less([3]int{v.Major, v.Minor, v.Patch}, [3]int{major, minor, patch})
 }
 
+func (d *Device) versionArray() [3]int {
+	return [3]int{d.version.Major, d.version.Minor, d.version.Patch}
+}
+
 func (d *Device) name() string { return fmt.Sprintf("yubikey %d", d.info.Serial) }
 
 // Close forgets the device; later calls fail with ErrClosed. The card
@@ -216,6 +236,9 @@ func (d *Device) find() (string, error) {
 	}
 	if firstErr == nil {
 		return "", &WrongDeviceError{Reader: d.reader, Want: d.info.Serial, Got: c.Serial}
+	}
+	if errors.Is(firstErr, ErrBusy) {
+		return "", fmt.Errorf("%s: %w", d.name(), &BusyError{Readers: []string{d.reader}})
 	}
 	return "", fmt.Errorf("%s is not in reader %q nor in any other (%v): plug it in and try again: %w", d.name(), d.reader, firstErr, hsm.ErrNoDevice)
 }
@@ -433,12 +456,29 @@ func (d *Device) Defaults() (Defaults, error) {
 	return def, err
 }
 
+// CheckFactoryFresh returns nil if the device's PIN, PUK and management
+// key are all the factory defaults, and ErrAlreadyInitialized (saying
+// which are not) otherwise. Call it before asking for new PINs, so that
+// nobody chooses a PIN for a device Initialize will refuse.
+func (d *Device) CheckFactoryFresh() error {
+	def, err := d.Defaults()
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.name(), err)
+	}
+	if !def.All() {
+		return fmt.Errorf("%s: PIN default %v, PUK default %v, management key default %v: %w",
+			d.name(), def.PIN, def.PUK, def.ManagementKey, ErrAlreadyInitialized)
+	}
+	return nil
+}
+
 // Initialize prepares a factory-fresh device for ceremonies: it stores a
 // new random management key (AES-192, or 3DES before firmware 5.4)
 // PIN-protected on the device, sets it, and sets the new PIN and PUK. It
 // refuses a device whose PIN, PUK or management key is not the factory
 // default (ErrAlreadyInitialized), and factory defaults or weak values as
-// the new PIN or PUK. Ask for newPIN and newPUK twice before calling.
+// the new PIN or PUK. Call CheckFactoryFresh, then ask for newPIN and
+// newPUK twice, then call Initialize.
 //
 // If it is interrupted after the management key is set, the device is
 // neither fresh nor prepared: reset its PIV application (ykman piv reset)
@@ -456,19 +496,26 @@ func (d *Device) Initialize(newPIN, newPUK string) error {
 	if newPIN == newPUK {
 		return fmt.Errorf("the new PUK must differ from the new PIN: %w", hsm.ErrWeakPIN)
 	}
-	def, err := d.Defaults()
-	if err != nil {
-		return fmt.Errorf("initializing %s: %w", d.name(), err)
-	}
-	if !def.All() {
-		return fmt.Errorf("initializing %s: PIN default %v, PUK default %v, management key default %v: %w",
-			d.name(), def.PIN, def.PUK, def.ManagementKey, ErrAlreadyInitialized)
+	if err := d.CheckFactoryFresh(); err != nil {
+		return fmt.Errorf("initializing: %w", err)
 	}
 	mk := make([]byte, 24) // AES-192 from firmware 5.4, 3DES before (piv-go picks by version)
 	if _, err := rand.Read(mk); err != nil {
 		return fmt.Errorf("making a management key: %w", err)
 	}
 	defer clear(mk)
+	// The admin data says, as ykman's own PIN-protected setup does, that
+	// the management key is kept in the PIN-protected object, so that
+	// ykman and yubico-piv-tool manage the device with the PIN alone.
+	err := d.raw("writing the admin data", func(c *rawCard) error {
+		if err := c.authenticate(piv.DefaultManagementKey, d.versionArray()); err != nil {
+			return err
+		}
+		return c.putData(objAdminData, adminDataProtected)
+	})
+	if err != nil {
+		return fmt.Errorf("initializing: %w", err)
+	}
 	err = d.do("initializing", func(yk *piv.YubiKey) error {
 		// Store the new key before setting it, so that no interruption can
 		// leave a device whose management key nobody knows.
@@ -669,6 +716,8 @@ func (d *Device) GenerateKey(pin string, slot hsm.Slot, opts hsm.KeyOptions) (cr
 		}
 	}
 	var pub crypto.PublicKey
+	var historyKey []byte // the management key, kept to update the key history
+	defer func() { clear(historyKey) }()
 	err = d.do(fmt.Sprintf("generating a key in slot %s", slot), func(yk *piv.YubiKey) error {
 		if _, err := d.slotKey(yk, slot, ps); err == nil {
 			if !d.opts.DestroyExistingKeysIReallyMeanIt {
@@ -721,12 +770,48 @@ func (d *Device) GenerateKey(pin string, slot hsm.Slot, opts hsm.KeyOptions) (cr
 		if err := yk.SetCertificate(mk, ps, att.Leaf); err != nil {
 			return fmt.Errorf("storing the attestation certificate in slot %s: %w", slot, err)
 		}
+		if retiredIndex(byte(slot)) > 0 {
+			historyKey = append([]byte(nil), mk...)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	if historyKey != nil {
+		if err := d.updateKeyHistory(historyKey, slot); err != nil {
+			return nil, err
+		}
+	}
 	return pub, nil
+}
+
+// updateKeyHistory makes the key history object count the retired slots
+// up to slot as holding keys with on-card certificates, so that OpenSC
+// (which reads only as many retired slots as the object says) sees the
+// key.
+func (d *Device) updateKeyHistory(mk []byte, slot hsm.Slot) error {
+	return d.raw("updating the key history object", func(c *rawCard) error {
+		n := 0
+		old, found, err := c.getData(objKeyHistory)
+		if err != nil {
+			return err
+		}
+		if found {
+			if n, err = parseKeyHistory(old); err != nil {
+				return err
+			}
+		}
+		if want := retiredIndex(byte(slot)); n >= want {
+			return nil
+		} else {
+			n = want
+		}
+		if err := c.authenticate(mk, d.versionArray()); err != nil {
+			return err
+		}
+		return c.putData(objKeyHistory, keyHistory(n))
+	})
 }
 
 // PublicKey returns the key in a slot; hsm.ErrSlotEmpty if there is none.

@@ -12,14 +12,22 @@
 //     still the factory default fail with hsm.ErrDefaultSecret. Initialize
 //     turns a factory-fresh device into a prepared one: new PIN and PUK, and
 //     a random management key stored PIN-protected the way YubiKey tools
-//     store it (the PIN-protected data object 5FC109), so that nobody ever
-//     has to type or keep the management key.
+//     store it (the PIN-protected data object 5FC109, and the admin data
+//     object 5FFF00 saying so, as ykman's own PIN-protected setup writes
+//     them), so that nobody ever has to type or keep the management key
+//     and ykman manages the device with the PIN alone. CheckFactoryFresh
+//     says beforehand whether Initialize will accept the device.
+//   - A reader whose card another program holds exclusively (gpg's
+//     scdaemon, by default) is never dropped silently: it is a *BusyError
+//     (ErrBusy) naming the reader, the likely holder and what to do.
 //   - GenerateKey never replaces a key unless
 //     Options.DestroyExistingKeysIReallyMeanIt is set, checks the new key's
 //     attestation against Options.Roots (Yubico's roots unless a test gives
 //     an emulator's CA), the device's serial and the generated key, and
 //     stores the attestation certificate as the slot's certificate so that
-//     other PIV clients (yubico-piv-tool, OpenSC) see the key.
+//     other PIV clients (yubico-piv-tool, OpenSC) see the key; for a
+//     retired slot (82-95) it also updates the key history object 5FC10C,
+//     without which OpenSC does not look at retired slots.
 //   - Sign verifies the PIN immediately before every signature.
 //   - Advisories and CheckRootKey name firmware affected by Yubico's
 //     security advisory YSA-2024-03 (ECDSA on firmware before 5.7.0).

@@ -34,6 +34,7 @@ func (d *Device) Info() hsm.Info                         { return hsm.Info{Kind:
 func (d *Device) Reader() string                         { return "" }
 func (d *Device) Initialize(newPIN, newPUK string) error { return errNotCompiled }
 func (d *Device) Defaults() (Defaults, error)            { return Defaults{}, errNotCompiled }
+func (d *Device) CheckFactoryFresh() error               { return errNotCompiled }
 func (d *Device) Retries() (int, int, error)             { return 0, 0, errNotCompiled }
 func (d *Device) VerifyPIN(string) error                 { return errNotCompiled }
 func (d *Device) ChangePIN(string, string) error         { return errNotCompiled }

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/keyceremony/keyceremony/hsm"
 )
@@ -39,7 +40,33 @@ var (
 	ErrAlreadyInitialized = errors.New("device is not factory-fresh (already initialized?)")
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("device is closed")
+	// ErrBusy is wrapped by *BusyError: another program holds a reader's
+	// card exclusively (a PC/SC sharing violation).
+	ErrBusy = errors.New("reader busy: another program holds the card exclusively")
 )
+
+// BusyError says that readers hold cards another program has connected to
+// exclusively, so that nobody else can use them. gpg's scdaemon does so by
+// default with every YubiKey it sees. It is ErrBusy.
+type BusyError struct {
+	Readers []string
+}
+
+// BusyHint is what the people in the room should do about a busy reader.
+const BusyHint = "another program holds it, most likely gpg's scdaemon: stop it with 'gpgconf --kill scdaemon' " +
+	"(and add 'disable-ccid' to ~/.gnupg/scdaemon.conf so it does not come back), " +
+	"or close the other smart card program, then try again"
+
+func (e *BusyError) Error() string {
+	q := make([]string, len(e.Readers))
+	for i, r := range e.Readers {
+		q[i] = fmt.Sprintf("%q", r)
+	}
+	return fmt.Sprintf("reader %s is busy: %s", strings.Join(q, ", "), BusyHint)
+}
+
+// Is makes a busy reader ErrBusy.
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
 
 // WrongDeviceError says that a reader holds a device other than the one
 // wanted. It is also hsm.ErrNoDevice.

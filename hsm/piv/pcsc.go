@@ -18,6 +18,8 @@ package piv
 import "C"
 
 import (
+	"bytes"
+	"crypto/rand"
 	"fmt"
 	"unsafe"
 
@@ -52,6 +54,9 @@ func (e *pcscError) Error() string {
 }
 
 func (e *pcscError) Is(target error) bool {
+	if target == ErrBusy {
+		return e.rc == 0x8010000B
+	}
 	if target != hsm.ErrNoDevice {
 		return false
 	}
@@ -199,4 +204,94 @@ func (c *rawCard) metadata(ref byte) (*metadata, error) {
 		return nil, fmt.Errorf("get metadata %02x: status %04x", ref, sw)
 	}
 	return parseMetadata(b)
+}
+
+// authenticate authenticates with the management key (SP 800-73-4 part 2,
+// appendix A.1: GENERAL AUTHENTICATE of key reference 9B, mutual). Its
+// algorithm comes from GET METADATA on firmware 5.3 and later; before, a
+// YubiKey's management key is 3DES.
+func (c *rawCard) authenticate(key []byte, v [3]int) error {
+	alg := byte(0x03)
+	if !less(v, [3]int{5, 3, 0}) {
+		m, err := c.metadata(0x9b)
+		if err != nil {
+			return err
+		}
+		alg = m.Algorithm
+	}
+	block, err := managementCipher(alg, key)
+	if err != nil {
+		return err
+	}
+	resp, sw, err := c.transmit(0x87, alg, 0x9b, []byte{0x7c, 0x02, 0x80, 0x00})
+	if err != nil {
+		return err
+	}
+	if sw != 0x9000 {
+		return fmt.Errorf("management key authentication: status %04x", sw)
+	}
+	bs := block.BlockSize()
+	enc, ok := dynAuth(resp, 0x80, bs)
+	if !ok {
+		return fmt.Errorf("management key authentication: witness of the wrong shape: %w", errBadMetadata)
+	}
+	witness := make([]byte, bs)
+	block.Decrypt(witness, enc)
+	challenge := make([]byte, bs)
+	if _, err := rand.Read(challenge); err != nil {
+		return fmt.Errorf("making a challenge: %w", err)
+	}
+	msg := []byte{0x7c, byte(4 + 2*bs), 0x80, byte(bs)}
+	msg = append(msg, witness...)
+	msg = append(msg, 0x81, byte(bs))
+	msg = append(msg, challenge...)
+	resp, sw, err = c.transmit(0x87, alg, 0x9b, msg)
+	if err != nil {
+		return err
+	}
+	if sw != 0x9000 {
+		return fmt.Errorf("management key authentication: wrong management key (status %04x)", sw)
+	}
+	got, ok := dynAuth(resp, 0x82, bs)
+	want := make([]byte, bs)
+	block.Encrypt(want, challenge)
+	if !ok || !bytes.Equal(got, want) {
+		return fmt.Errorf("management key authentication: the card did not prove it holds the key: %w", errBadMetadata)
+	}
+	return nil
+}
+
+// putData writes a data object (PUT DATA, SP 800-73-4 part 2, 3.3.2):
+// 5C tag list, 53 contents. It needs the management key.
+func (c *rawCard) putData(tag uint32, value []byte) error {
+	data := append([]byte{0x5c, 0x03, byte(tag >> 16), byte(tag >> 8), byte(tag)}, tlv(0x53, value)...)
+	_, sw, err := c.transmit(0xdb, 0x3f, 0xff, data)
+	if err != nil {
+		return err
+	}
+	if sw != 0x9000 {
+		return fmt.Errorf("put data %06x: status %04x", tag, sw)
+	}
+	return nil
+}
+
+// getData reads a data object's contents (inside tag 53); found is false
+// when the card has no such object (6A82).
+func (c *rawCard) getData(tag uint32) (value []byte, found bool, err error) {
+	resp, sw, err := c.transmit(0xcb, 0x3f, 0xff, []byte{0x5c, 0x03, byte(tag >> 16), byte(tag >> 8), byte(tag)})
+	if err != nil {
+		return nil, false, err
+	}
+	switch sw {
+	case 0x9000:
+	case 0x6a82:
+		return nil, false, nil
+	default:
+		return nil, false, fmt.Errorf("get data %06x: status %04x", tag, sw)
+	}
+	v, rest, ok := cutTLV(resp)
+	if !ok || v.tag != 0x53 || len(rest) != 0 {
+		return nil, false, fmt.Errorf("get data %06x: answer is not one 53 object: %w", tag, errBadMetadata)
+	}
+	return v.value, true, nil
 }

@@ -180,7 +180,9 @@ func TestInitializeThenGenerate(t *testing.T) {
 				wantPUK = -1 // firmware before 5.3 cannot tell without spending a try
 			}
 			wantRetries(t, d, 3, wantPUK) // on 5.2.7 Defaults tried the defaults, which were right
+			must(t, "CheckFactoryFresh of a fresh card", d.CheckFactoryFresh())
 			must(t, "Initialize", d.Initialize(newPIN, newPUK))
+			wantIs(t, "CheckFactoryFresh after Initialize", d.CheckFactoryFresh(), piv.ErrAlreadyInitialized)
 			wantIs(t, "Initialize again", d.Initialize("11112222", "33334444"), piv.ErrAlreadyInitialized)
 			if tc.fw != fw527 {
 				def, err = d.Defaults()
@@ -693,4 +695,104 @@ func BenchmarkRetries(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestYkmanManagesInitializedDevice: on a device the backend initialised,
+// ykman finds the management key PIN-protected (the admin data says so, as
+// its own setup writes it) and generates a key with only the PIN; OpenSC
+// sees keys the backend generated in the retired slots 82 and 83 (the key
+// history object counts them).
+func TestYkmanManagesInitializedDevice(t *testing.T) {
+	env, roots := stack(t, 2, pivemu.Version{Major: 5, Minor: 7, Patch: 1}, pivemu.Version{Major: 5, Minor: 4, Patch: 3})
+	dir := t.TempDir()
+	for i := range env.Cards {
+		d := initialized(t, env, i, piv.Options{Roots: roots})
+		reader := env.Readers[i]
+		out, err := run(t, env, "ykman", "--reader", reader, "piv", "info")
+		if err != nil || !strings.Contains(out, "Management key is stored on the YubiKey, protected by PIN.") || strings.Contains(out, "default") {
+			t.Fatalf("card %d: ykman piv info: %v\n%s", i, err, out)
+		}
+		// No management key on the command line or the terminal (stdin is
+		// empty): ykman must take it from the PIN-protected object.
+		pubPath := filepath.Join(dir, fmt.Sprintf("9d-%d.pem", i))
+		out, err = run(t, env, "ykman", "--reader", reader, "piv", "keys", "generate", "-P", newPIN, "-a", "ECCP256", "9d", pubPath)
+		if err != nil {
+			t.Fatalf("card %d: ykman piv keys generate with only the PIN: %v\n%s", i, err, out)
+		}
+		b, err := os.ReadFile(pubPath)
+		must(t, "reading ykman's public key", err)
+		block, _ := pem.Decode(b)
+		if block == nil {
+			t.Fatalf("ykman wrote no PEM:\n%s", b)
+		}
+		ykPub, err := x509.ParsePKIXPublicKey(block.Bytes)
+		must(t, "parsing ykman's public key", err)
+		got, err := d.PublicKey(hsm.SlotKeyManagement)
+		must(t, "PublicKey(9d)", err)
+		if !got.(*ecdsa.PublicKey).Equal(ykPub) {
+			t.Fatalf("card %d: the backend reads another key in 9d than ykman generated", i)
+		}
+
+		opts := hsm.KeyOptions{Algorithm: hsm.AlgECCP256, PINPolicy: hsm.PINPolicyAlways, TouchPolicy: hsm.TouchPolicyNever}
+		for _, s := range []hsm.Slot{0x82, 0x83} {
+			_, err := d.GenerateKey(newPIN, s, opts)
+			must(t, fmt.Sprintf("GenerateKey(%s)", s), err)
+		}
+		out, err = run(t, env, "pkcs15-tool", "--reader", reader, "--list-public-keys")
+		if err != nil {
+			t.Fatalf("pkcs15-tool: %v\n%s", err, out)
+		}
+		for _, id := range []string{"ID             : 05", "ID             : 06"} {
+			if !strings.Contains(out, id) {
+				t.Errorf("card %d: OpenSC does not list retired key %q:\n%s", i, id, out)
+			}
+		}
+	}
+}
+
+// TestBusyReader: a card that another program holds exclusively (as gpg's
+// scdaemon holds a YubiKey) is reported as busy, naming the reader, the
+// likely holder and what to do, and is not silently left out.
+func TestBusyReader(t *testing.T) {
+	env, roots := stack(t, 2)
+	d := open(t, env, 1, piv.Options{Roots: roots})
+	// piv-go connects exclusively, as scdaemon does.
+	holder, err := gopiv.Open(env.Readers[1])
+	must(t, "holding the reader", err)
+	defer holder.Close()
+
+	cards, err := piv.ListCards()
+	var busy *piv.BusyError
+	if !errors.As(err, &busy) || !errors.Is(err, piv.ErrBusy) {
+		t.Fatalf("ListCards with a busy reader: %v", err)
+	}
+	if len(busy.Readers) != 1 || busy.Readers[0] != env.Readers[1] {
+		t.Errorf("busy readers %q, want %q", busy.Readers, env.Readers[1])
+	}
+	for _, want := range []string{env.Readers[1], "scdaemon", "gpgconf --kill scdaemon"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("busy error lacks %q: %v", want, err)
+		}
+	}
+	if len(cards) != 1 || cards[0].Serial != env.Cards[0].Serial() {
+		t.Errorf("ListCards with one busy reader listed %+v, want the other card", cards)
+	}
+	_, err = piv.Open(env.Cards[1].Serial(), piv.Options{Roots: roots})
+	if !errors.Is(err, piv.ErrBusy) || !errors.Is(err, hsm.ErrNoDevice) {
+		t.Errorf("Open of the held card: %v, want ErrBusy and ErrNoDevice", err)
+	}
+	_, err = piv.OpenAll(piv.Options{Roots: roots})
+	wantIs(t, "OpenAll with a busy reader", err, piv.ErrBusy)
+	// An opened device whose reader becomes busy says so too.
+	_, _, err = d.Retries()
+	wantIs(t, "Retries of a held card", err, piv.ErrBusy)
+
+	holder.Close()
+	cards, err = piv.ListCards()
+	must(t, "ListCards after the holder let go", err)
+	if len(cards) != 2 {
+		t.Errorf("ListCards after the holder let go: %+v", cards)
+	}
+	_, _, err = d.Retries()
+	must(t, "Retries after the holder let go", err)
 }

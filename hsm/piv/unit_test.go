@@ -149,3 +149,41 @@ func TestAdvisories(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyHistory(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		got, err := parseKeyHistory(keyHistory(n))
+		if err != nil || got != n {
+			t.Errorf("parseKeyHistory(keyHistory(%d)) = %d, %v", n, got, err)
+		}
+	}
+	for _, bad := range [][]byte{{0xc1}, {0xc1, 0x02, 0x01}, {0xc1, 0x02, 0x01, 0x02}, {0xc1, 0x01, 0x01, 0xc1, 0x01, 0x02}} {
+		if _, err := parseKeyHistory(bad); !errors.Is(err, errBadMetadata) {
+			t.Errorf("parseKeyHistory(%x) = %v, want errBadMetadata", bad, err)
+		}
+	}
+	// A history without an on-card count counts none.
+	if n, err := parseKeyHistory([]byte{0xc2, 0x01, 0x03}); n != 0 || err != nil {
+		t.Errorf("off-card only: %d, %v", n, err)
+	}
+}
+
+func FuzzParseKeyHistory(f *testing.F) {
+	f.Add(keyHistory(2))
+	f.Add([]byte{0xc1, 0x81, 0x01, 0x05})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := parseKeyHistory(b)
+		if err == nil && (n < 0 || n > 255) {
+			t.Fatalf("count %d", n)
+		}
+	})
+}
+
+func FuzzDynAuth(f *testing.F) {
+	f.Add([]byte{0x7c, 0x0a, 0x80, 0x08, 1, 2, 3, 4, 5, 6, 7, 8}, 8)
+	f.Fuzz(func(t *testing.T, b []byte, n int) {
+		if v, ok := dynAuth(b, 0x80, n); ok && len(v) != n {
+			t.Fatalf("value of %d bytes, want %d", len(v), n)
+		}
+	})
+}
