@@ -109,6 +109,24 @@ func (i Info) String() string {
 type Attestation struct {
 	Leaf         *x509.Certificate
 	Intermediate *x509.Certificate
+	// Intermediates are the CA certificates between Intermediate and the
+	// root, nearest first: none for a YubiKey before firmware 5.7.4, the
+	// PIV attestation CA and the attestation intermediate of Yubico's
+	// newer hierarchy from 5.7.4.
+	Intermediates []*x509.Certificate
+}
+
+// Chain is Intermediate followed by Intermediates: what
+// keys.VerifyAttestationChain takes after the leaf.
+func (a *Attestation) Chain() []*x509.Certificate {
+	return append([]*x509.Certificate{a.Intermediate}, a.Intermediates...)
+}
+
+// Certificates is the whole chain below the root, leaf first: what the
+// media carry, so that `openssl verify -CAfile ROOT -untrusted FILE FILE`
+// completes it.
+func (a *Attestation) Certificates() []*x509.Certificate {
+	return append([]*x509.Certificate{a.Leaf}, a.Chain()...)
 }
 
 // Device is a PIV-like token. Methods that need the PIN take it as an

@@ -1,9 +1,11 @@
 package keys
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
@@ -74,43 +76,144 @@ func PolicyBytes(pinPolicy, touchPolicy string) (b [2]byte, ok bool) {
 
 // VerifyAttestation checks a YubiKey-style PIV attestation and returns what
 // it attests. leaf is the slot's attestation certificate; intermediate is
-// the device's attestation certificate (slot f9), which signed it.
+// the device's attestation certificate (slot f9), which signed it. It is
+// VerifyAttestationChain with no intermediates beyond Yubico's own.
+func VerifyAttestation(leaf, intermediate *x509.Certificate, roots *x509.CertPool) (*Attested, error) {
+	return VerifyAttestationChain(leaf, []*x509.Certificate{intermediate}, roots)
+}
+
+// VerifyAttestationChain checks a YubiKey-style PIV attestation and
+// returns what it attests. leaf is the slot's attestation certificate;
+// chain[0] is the device's attestation certificate (slot f9), which signed
+// it; chain[1:] are CA certificates that may lie between the f9
+// certificate and a root (untrusted: they only help to build the path).
 //
-// The intermediate must chain to one of roots (directly, or through
-// Yubico's published PIV attestation CAs); the leaf must be signed by the
-// intermediate's key and name it as issuer. The leaf's signature is checked
-// directly because a device's f9 certificate often lacks the CA basic
-// constraints and key usage that x509.Certificate.Verify would demand; the
-// leaf's dates are copied from the f9 certificate by the device, so they
-// are checked there. roots must be given: nil is ErrAttestationChain, never
-// a fallback to the system pool. Use YubicoRoots for real YubiKeys.
+// The f9 certificate must chain to one of roots, directly (Yubico's PIV
+// root, for firmware before 5.7.4) or through Yubico's published PIV
+// attestation CAs or chain[1:] (the hierarchy of 5.7.4 and later: "Yubico
+// Attestation Root 1", an intermediate, a PIV attestation CA). The leaf
+// must be signed by the f9 key and name it as issuer. The leaf's
+// signature is checked directly because a device's f9 certificate may
+// lack the key usage that x509.Certificate.Verify would demand of an
+// issuer; the leaf's dates are copied from the f9 certificate by the
+// device, so they are checked there. roots must be given: nil is
+// ErrAttestationChain, never a fallback to the system pool. Use
+// YubicoRoots for real YubiKeys.
 //
 // The leaf must carry the firmware, serial and policy extensions and a
 // subject naming the slot. The serial is read from the leaf, or from the
-// intermediate if the leaf lacks it; if both carry one they must agree.
-func VerifyAttestation(leaf, intermediate *x509.Certificate, roots *x509.CertPool) (*Attested, error) {
-	if leaf == nil || intermediate == nil {
+// f9 certificate if the leaf lacks it; if both carry one they must agree.
+func VerifyAttestationChain(leaf *x509.Certificate, chain []*x509.Certificate, roots *x509.CertPool) (*Attested, error) {
+	if leaf == nil || len(chain) == 0 || chain[0] == nil {
 		return nil, fmt.Errorf("missing certificate: %w", ErrAttestationChain)
 	}
-	if roots == nil {
-		return nil, fmt.Errorf("no trusted roots given: %w", ErrAttestationChain)
-	}
-	opts := x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: yubicoIntermediates(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	}
-	if _, err := intermediate.Verify(opts); err != nil {
-		return nil, fmt.Errorf("device attestation certificate %q: %v: %w", intermediate.Subject.CommonName, err, ErrAttestationChain)
+	intermediate := chain[0]
+	if _, err := AttestationPath(intermediate, chain[1:], roots); err != nil {
+		return nil, err
 	}
 	if string(leaf.RawIssuer) != string(intermediate.RawSubject) {
 		return nil, fmt.Errorf("attestation certificate issued by %q, not by the device certificate %q: %w",
 			leaf.Issuer.CommonName, intermediate.Subject.CommonName, ErrAttestationChain)
 	}
 	if err := intermediate.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature); err != nil {
-		return nil, fmt.Errorf("attestation certificate signature: %v: %w", err, ErrAttestationChain)
+		return nil, fmt.Errorf("attestation certificate signature: %w: %w", ErrAttestationChain, err)
 	}
 	return parseAttested(leaf, intermediate)
+}
+
+// AttestationPath checks that a device's attestation certificate (slot
+// f9) chains to one of roots, through Yubico's published PIV attestation
+// CAs or the CA certificates in extra, and returns the certificates
+// strictly between it and the root (none for firmware before 5.7.4), so
+// that the whole chain can be written out for auditors (openssl verify
+// completes it from the root alone). The shortest path is chosen.
+func AttestationPath(f9 *x509.Certificate, extra []*x509.Certificate, roots *x509.CertPool) ([]*x509.Certificate, error) {
+	if f9 == nil {
+		return nil, fmt.Errorf("missing device attestation certificate: %w", ErrAttestationChain)
+	}
+	if roots == nil {
+		return nil, fmt.Errorf("no trusted roots given: %w", ErrAttestationChain)
+	}
+	inter := yubicoIntermediates()
+	for _, c := range extra {
+		if c != nil {
+			inter.AddCert(c)
+		}
+	}
+	chains, err := f9.Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("device attestation certificate %q: %w: %w", f9.Subject.CommonName, ErrAttestationChain, err)
+	}
+	best := chains[0]
+	for _, c := range chains[1:] {
+		if len(c) < len(best) {
+			best = c
+		}
+	}
+	if len(best) < 3 { // f9 and root, or f9 trusted as a root itself
+		return nil, nil
+	}
+	return append([]*x509.Certificate(nil), best[1:len(best)-1]...), nil
+}
+
+// ErrNotCA is returned by ParseAttestationCAs for a certificate that is
+// not a certificate authority's.
+var ErrNotCA = errors.New("not a certificate authority's certificate")
+
+// ParseAttestationCAs reads PEM certificates to trust as extra
+// attestation authorities (for rehearsals with an emulator's CA: a real
+// ceremony trusts Yubico's roots alone). Every certificate must be a CA
+// certificate (basic constraints CA:TRUE and key usage certificate
+// signing) and must not be a device's own attestation certificate (one
+// carrying Yubico's firmware extension, as every slot f9 certificate
+// does): trusting a device's f9 would let that device vouch for itself.
+// Self-signed certificates are returned as roots, the others as
+// intermediates. Errors name the certificate by position and subject and
+// wrap ErrNotCA; no PEM certificate at all is an error too.
+func ParseAttestationCAs(pemBytes []byte) (roots, intermediates []*x509.Certificate, err error) {
+	rest := pemBytes
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, nil, fmt.Errorf("PEM block %d is %q, not a CERTIFICATE: %w", n, block.Type, ErrNotCA)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, nil, fmt.Errorf("certificate %d: %w", n, err)
+		}
+		name := fmt.Sprintf("certificate %d (%q)", n, c.Subject.CommonName)
+		for _, e := range c.Extensions {
+			if e.Id.Equal(oidFirmware) {
+				return nil, nil, fmt.Errorf("%s is a device's attestation certificate (it carries Yubico's firmware extension, as slot f9 and slot attestations do), not a CA's: %w", name, ErrNotCA)
+			}
+		}
+		if !c.BasicConstraintsValid || !c.IsCA {
+			return nil, nil, fmt.Errorf("%s lacks basic constraints CA:TRUE: %w", name, ErrNotCA)
+		}
+		if c.KeyUsage&x509.KeyUsageCertSign == 0 {
+			return nil, nil, fmt.Errorf("%s may not sign certificates (key usage): %w", name, ErrNotCA)
+		}
+		if bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil {
+			roots = append(roots, c)
+		} else {
+			intermediates = append(intermediates, c)
+		}
+	}
+	if len(roots) == 0 && len(intermediates) == 0 {
+		return nil, nil, fmt.Errorf("no PEM certificate: %w", ErrNotCA)
+	}
+	if len(roots) == 0 {
+		return nil, nil, fmt.Errorf("no self-signed root among %d certificates: %w", len(intermediates), ErrNotCA)
+	}
+	return roots, intermediates, nil
 }
 
 func parseAttested(leaf, intermediate *x509.Certificate) (*Attested, error) {

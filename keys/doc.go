@@ -14,4 +14,10 @@
 //     ECDSA signatures are strict DER over SHA-256 of the message; a raw r||s
 //     signature, a signature with trailing bytes or a non-minimal encoding is
 //     rejected with ErrBadSignature.
+//   - Attestations verify against the roots a caller gives, never the
+//     system pool: directly under Yubico's PIV root (firmware before
+//     5.7.4) or through Yubico's newer hierarchy (embedded, pinned by
+//     fingerprint), and the path found can be written out whole for
+//     openssl. ParseAttestationCAs takes only CA certificates, never a
+//     device's own attestation certificate.
 package keys

@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"sort"
@@ -749,7 +750,7 @@ func (d *Device) GenerateKey(pin string, slot hsm.Slot, opts hsm.KeyOptions) (cr
 		if err != nil {
 			return err
 		}
-		a, err := keys.VerifyAttestation(att.Leaf, att.Intermediate, d.opts.Roots)
+		a, err := keys.VerifyAttestationChain(att.Leaf, att.Chain(), d.opts.Roots)
 		if err != nil {
 			return fmt.Errorf("attestation of the new key: %w", err)
 		}
@@ -840,12 +841,20 @@ func (d *Device) attest(yk *piv.YubiKey, slot hsm.Slot, ps piv.Slot) (*hsm.Attes
 	if err != nil {
 		return nil, fmt.Errorf("reading the attestation certificate (slot f9): %w", err)
 	}
-	return &hsm.Attestation{Leaf: leaf, Intermediate: inter}, nil
+	// The CAs above f9 (Yubico's newer hierarchy) are not on the device:
+	// they come from Yubico's published ones and Options.Intermediates. A
+	// chain that does not verify is reported by whoever verifies it.
+	path, err := keys.AttestationPath(inter, d.opts.Intermediates, d.opts.Roots)
+	if err != nil {
+		path = append([]*x509.Certificate(nil), d.opts.Intermediates...)
+	}
+	return &hsm.Attestation{Leaf: leaf, Intermediate: inter, Intermediates: path}, nil
 }
 
 // Attest returns the slot's attestation certificate and the device's
-// attestation certificate (slot f9) that signed it. Check them with
-// keys.VerifyAttestation.
+// attestation certificate (slot f9) that signed it, with the CA
+// certificates above f9 up to Options.Roots when they can be found. Check
+// them with keys.VerifyAttestationChain(att.Leaf, att.Chain(), roots).
 func (d *Device) Attest(slot hsm.Slot) (*hsm.Attestation, error) {
 	ps, err := pivSlot(slot)
 	if err != nil {

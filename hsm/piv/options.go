@@ -24,6 +24,10 @@ type Options struct {
 	// chain to. Nil means keys.YubicoRoots(); an emulator's CA is trusted
 	// only when a caller puts it here.
 	Roots *x509.CertPool
+	// Intermediates are extra CA certificates that may lie between a
+	// device's f9 certificate and Roots (an emulator's 5.7.4 hierarchy).
+	// Yubico's published intermediates are always used.
+	Intermediates []*x509.Certificate
 	// Rehearsal allows factory-default PINs, PUKs and management keys, for
 	// dry runs with throwaway devices. Never set it for a real ceremony.
 	Rehearsal bool

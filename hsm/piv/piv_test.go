@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
@@ -795,4 +796,99 @@ func TestBusyReader(t *testing.T) {
 	}
 	_, _, err = d.Retries()
 	must(t, "Retries after the holder let go", err)
+}
+
+// TestAttestationProfiles generates on each firmware profile and checks the
+// attestation's shape as a real YubiKey's (an RSA-2048 f9 certificate
+// signed sha256WithRSA with critical CA:TRUE pathlen:0 and the firmware
+// extension; from 5.7.4 one more CA between f9 and the root), that the
+// backend finds the whole chain, and that openssl, given only the root,
+// completes the chain as written to the media (leaf, f9, intermediates).
+func TestAttestationProfiles(t *testing.T) {
+	ca, err := pivemu.NewCA()
+	must(t, "NewCA", err)
+	inter, err := ca.Intermediate()
+	must(t, "Intermediate", err)
+	fws := []pivemu.Version{{Major: 5, Minor: 4, Patch: 3}, {Major: 5, Minor: 7, Patch: 1}, {Major: 5, Minor: 7, Patch: 4}}
+	cfgs := make([]pivemu.Config, len(fws))
+	for i, fw := range fws {
+		cfgs[i] = pivemu.Config{CA: ca, Version: fw}
+	}
+	env := pcsctest.Start(t, len(cfgs), cfgs...)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	dir := t.TempDir()
+	rootPath := filepath.Join(dir, "root.pem")
+	must(t, "writing the root", os.WriteFile(rootPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o600))
+	bcPathLen0 := []byte{0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x00}
+
+	for i, fw := range fws {
+		t.Run(fw.String(), func(t *testing.T) {
+			d := initialized(t, env, i, piv.Options{Roots: roots, Intermediates: []*x509.Certificate{inter.Cert}})
+			_, err := d.GenerateKey(newPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256})
+			must(t, "GenerateKey", err)
+			att, err := d.Attest(hsm.SlotSignature)
+			must(t, "Attest", err)
+
+			f9 := att.Intermediate
+			if _, ok := f9.PublicKey.(*rsa.PublicKey); !ok || f9.PublicKey.(*rsa.PublicKey).N.BitLen() != 2048 {
+				t.Errorf("f9 key is %T, want RSA-2048", f9.PublicKey)
+			}
+			if f9.SignatureAlgorithm != x509.SHA256WithRSA || att.Leaf.SignatureAlgorithm != x509.SHA256WithRSA {
+				t.Errorf("f9 signed %v, leaf signed %v, want sha256WithRSA", f9.SignatureAlgorithm, att.Leaf.SignatureAlgorithm)
+			}
+			var bc, firmware bool
+			for _, e := range f9.Extensions {
+				switch e.Id.String() {
+				case "2.5.29.19":
+					bc = e.Critical && bytes.Equal(e.Value, bcPathLen0)
+				case "1.3.6.1.4.1.41482.3.3":
+					firmware = bytes.Equal(e.Value, []byte{byte(fw.Major), byte(fw.Minor), byte(fw.Patch)})
+				case "2.5.29.15", "2.5.29.14", "2.5.29.35":
+					t.Errorf("f9 has extension %s (key usage or key identifiers), which a YubiKey's lacks", e.Id)
+				}
+			}
+			if !bc || !firmware {
+				t.Errorf("f9: critical CA:TRUE pathlen:0 %v, firmware extension %v", bc, firmware)
+			}
+			wantInter := 0
+			if fw == fws[2] {
+				wantInter = 1
+			}
+			if len(att.Intermediates) != wantInter || (wantInter == 1 && !att.Intermediates[0].Equal(inter.Cert)) {
+				t.Fatalf("%d intermediates above f9, want %d", len(att.Intermediates), wantInter)
+			}
+			if _, err := keys.VerifyAttestationChain(att.Leaf, att.Chain(), roots); err != nil {
+				t.Fatalf("VerifyAttestationChain: %v", err)
+			}
+			if wantInter == 1 {
+				if _, err := keys.VerifyAttestation(att.Leaf, att.Intermediate, roots); !errors.Is(err, keys.ErrAttestationChain) {
+					t.Errorf("5.7.4 chain without its intermediate: %v, want ErrAttestationChain", err)
+				}
+			}
+
+			// The media's file: leaf, f9, intermediates.
+			var media bytes.Buffer
+			for _, c := range att.Certificates() {
+				must(t, "PEM", pem.Encode(&media, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+			}
+			path := filepath.Join(dir, fw.String()+".attestation.pem")
+			must(t, "writing the chain", os.WriteFile(path, media.Bytes(), 0o600))
+			out, err := exec.Command("openssl", "verify", "-CAfile", rootPath, "-untrusted", path, path).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), ": OK") {
+				t.Errorf("openssl verify of the media's chain: %v\n%s", err, out)
+			}
+			// Without the intermediates openssl cannot complete a 5.7.4 chain.
+			var short bytes.Buffer
+			for _, c := range att.Certificates()[:2] {
+				pem.Encode(&short, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+			}
+			shortPath := filepath.Join(dir, fw.String()+".short.pem")
+			must(t, "writing the short chain", os.WriteFile(shortPath, short.Bytes(), 0o600))
+			out, err = exec.Command("openssl", "verify", "-CAfile", rootPath, "-untrusted", shortPath, shortPath).CombinedOutput()
+			if (err == nil) != (wantInter == 0) {
+				t.Errorf("openssl verify of leaf and f9 alone: %v (want success only before 5.7.4)\n%s", err, out)
+			}
+		})
+	}
 }

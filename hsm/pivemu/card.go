@@ -10,12 +10,14 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"sync"
 	"time"
 )
@@ -26,6 +28,7 @@ const (
 	AlgAES128  byte = 0x08
 	AlgAES192  byte = 0x0a
 	AlgAES256  byte = 0x0c
+	AlgRSA2048 byte = 0x07 // the attestation key in slot f9
 	AlgECCP256 byte = 0x11
 	AlgECCP384 byte = 0x14
 	AlgEd25519 byte = 0xe0 // YubiKey 5.7
@@ -172,6 +175,7 @@ type Card struct {
 	objects              map[uint32][]byte // contents of tag 53
 	attKey               crypto.Signer
 	attCert              *x509.Certificate
+	attChain             []*x509.Certificate // CA certificates above attCert, below the root
 	touches              int
 	powerOns             int
 	removeAfter, counted int
@@ -285,6 +289,14 @@ func (c *Card) Serial() uint32 { return c.cfg.Serial }
 // AttestationCertificate is the certificate of the card's attestation key
 // (slot f9), signed by the configured CA.
 func (c *Card) AttestationCertificate() *x509.Certificate { return c.attCert }
+
+// AttestationIntermediates are the CA certificates between the f9
+// certificate and the configured CA's root: none before firmware 5.7.4,
+// the CA's intermediate from 5.7.4 (as Yubico publishes its intermediates
+// rather than storing them on the key).
+func (c *Card) AttestationIntermediates() []*x509.Certificate {
+	return append([]*x509.Certificate(nil), c.attChain...)
+}
 
 // Touches is how many operations so far needed the user to touch the card
 // (touch policy always or cached, or a management key stored with touch).
@@ -880,6 +892,9 @@ func publicTLV(k *key) []byte {
 		return tlvBytes(0x86, b)
 	case ed25519.PublicKey:
 		return tlvBytes(0x86, pub)
+	case *rsa.PublicKey:
+		e := big.NewInt(int64(pub.E)).Bytes()
+		return append(tlvBytes(0x81, pub.N.Bytes()), tlvBytes(0x82, e)...)
 	}
 	return nil
 }

@@ -34,14 +34,19 @@
 // (once: verified in this session; always: verified since the last
 // signature). Touch is simulated as immediate and counted (Card.Touches).
 //
-// Attestation: each card has a P-256 attestation key in slot f9 whose
-// certificate ("Yubico PIV Attestation") is signed by Config.CA (NewCA
-// makes one, named "keyceremony pivemu emulator CA (not Yubico)"). ATTEST
-// returns a certificate "YubiKey PIV Attestation <slot>" with the f9
-// certificate's validity and Yubico's extensions: 1.3.6.1.4.1.41482.3.3
-// firmware (3 raw bytes), .3.7 serial (DER INTEGER), .3.8 PIN and touch
-// policy (2 raw bytes), .3.9 form factor (1 raw byte). piv-go's
-// (*piv.Verifier).Verify with the emulator CA as root accepts it;
+// Attestation, as a real YubiKey's: each card has an RSA-2048 attestation
+// key in slot f9 whose certificate ("Yubico PIV Attestation") is signed
+// sha256WithRSA, with critical basic constraints CA:TRUE pathlen:0, the
+// firmware extension and no key usage or key identifiers. Before firmware
+// 5.7.4 Config.CA (NewCA makes an RSA-2048 root named "keyceremony pivemu
+// emulator CA (not Yubico)") signs it directly, as Yubico's PIV root does;
+// from 5.7.4 the CA's Intermediate does, as in Yubico's newer hierarchy
+// (Card.AttestationIntermediates lists it; like Yubico's, it is not on the
+// card). ATTEST returns a certificate "YubiKey PIV Attestation <slot>"
+// with the f9 certificate's validity and Yubico's extensions:
+// 1.3.6.1.4.1.41482.3.3 firmware (3 raw bytes), .3.7 serial (DER INTEGER),
+// .3.8 PIN and touch policy (2 raw bytes), .3.9 form factor (1 raw byte).
+// piv-go's (*piv.Verifier).Verify with the emulator CA as root accepts it;
 // piv.Verify with Yubico's roots rejects it.
 //
 // Faults: Config.RemoveAfter (or Card.RemoveAfter) pulls the card out after
