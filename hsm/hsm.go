@@ -162,6 +162,10 @@ var (
 	ErrDefaultSecret = errors.New("factory default PIN, PUK or management key")
 	ErrUnsupported   = errors.New("not supported by this device")
 	ErrWeakPIN       = errors.New("PIN or PUK must be 6 to 8 characters")
+	// ErrTouchTimeout: the key needs a touch and nobody touched the
+	// device before it gave up (a YubiKey blinks for about 15 s). It is
+	// not a PIN problem: no PIN try was spent.
+	ErrTouchTimeout = errors.New("the device was not touched in time")
 )
 
 // AuthError is a wrong PIN or PUK. Retries is the number of tries left.

@@ -868,9 +868,26 @@ func (d *Device) Attest(slot hsm.Slot) (*hsm.Attestation, error) {
 	return att, err
 }
 
+// touchTimedOut tells whether err, from a signature made right after the
+// PIN was verified, is a YubiKey giving up waiting for a touch: status
+// 6982 (security status not satisfied) for a key whose touch policy needs
+// a touch (or, before firmware 5.3, whose policy cannot be read).
+func (d *Device) touchTimedOut(yk *piv.YubiKey, ps piv.Slot, err error) bool {
+	var st statusError
+	if !errors.As(err, &st) || st.Status() != 0x6982 {
+		return false
+	}
+	if !d.atLeast(5, 3, 0) {
+		return true
+	}
+	ki, kerr := yk.KeyInfo(ps)
+	return kerr == nil && (ki.TouchPolicy == piv.TouchPolicyAlways || ki.TouchPolicy == piv.TouchPolicyCached)
+}
+
 // Sign verifies the PIN and then signs msg with the key in slot: ECDSA
 // P-256 over SHA-256 of msg (DER), or Ed25519 over msg. A key with touch
-// policy always or cached waits for a touch.
+// policy always or cached waits for a touch; a device nobody touched in
+// time is hsm.ErrTouchTimeout (not a PIN error: no try is spent).
 func (d *Device) Sign(pin string, slot hsm.Slot, msg []byte) ([]byte, error) {
 	ps, err := pivSlot(slot)
 	if err != nil {
@@ -906,6 +923,9 @@ func (d *Device) Sign(pin string, slot hsm.Slot, msg []byte) ([]byte, error) {
 			sig, err = signer.Sign(rand.Reader, msg, crypto.Hash(0))
 		default:
 			return fmt.Errorf("slot %s holds a %T key: %w", slot, pub, hsm.ErrUnsupported)
+		}
+		if d.touchTimedOut(yk, ps, err) {
+			return fmt.Errorf("slot %s needs a touch: touch the YubiKey when it blinks, then try again: %w", slot, hsm.ErrTouchTimeout)
 		}
 		return d.authErr("PIN", err)
 	})

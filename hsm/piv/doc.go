@@ -28,7 +28,9 @@
 //     other PIV clients (yubico-piv-tool, OpenSC) see the key; for a
 //     retired slot (82-95) it also updates the key history object 5FC10C,
 //     without which OpenSC does not look at retired slots.
-//   - Sign verifies the PIN immediately before every signature.
+//   - Sign verifies the PIN immediately before every signature. A key that
+//     needs a touch which does not come (a YubiKey blinks for about 15 s,
+//     then answers 6982) is hsm.ErrTouchTimeout, never a PIN error.
 //   - Advisories and CheckRootKey name firmware affected by Yubico's
 //     security advisory YSA-2024-03 (ECDSA on firmware before 5.7.0).
 //

@@ -892,3 +892,51 @@ func TestAttestationProfiles(t *testing.T) {
 		})
 	}
 }
+
+// TestTouch: a key with touch policy always waits for the touch; a device
+// nobody touches is hsm.ErrTouchTimeout, not a PIN error, and spends no
+// PIN try.
+func TestTouch(t *testing.T) {
+	ca, err := pivemu.NewCA()
+	must(t, "NewCA", err)
+	env := pcsctest.Start(t, 1, pivemu.Config{CA: ca, ManualTouch: true})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	card := env.Cards[0]
+	d := initialized(t, env, 0, piv.Options{Roots: roots})
+	_, err = d.GenerateKey(newPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256, TouchPolicy: hsm.TouchPolicyAlways})
+	must(t, "GenerateKey", err)
+	msg := []byte("touched")
+
+	card.SetTouchTimeout(time.Millisecond) // nobody will touch it
+	_, err = d.Sign(newPIN, hsm.SlotSignature, msg)
+	var ae *hsm.AuthError
+	if !errors.Is(err, hsm.ErrTouchTimeout) || errors.As(err, &ae) || errors.Is(err, hsm.ErrBlocked) {
+		t.Fatalf("Sign without a touch: %v, want ErrTouchTimeout and no PIN error", err)
+	}
+	if !strings.Contains(err.Error(), "touch the YubiKey") {
+		t.Errorf("the error does not say what to do: %v", err)
+	}
+	<-card.TouchRequests()
+	wantRetries(t, d, 3, 3)
+
+	card.SetTouchTimeout(time.Hour) // the test touches it; it never waits that long
+	type result struct {
+		sig []byte
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		sig, err := d.Sign(newPIN, hsm.SlotSignature, msg)
+		done <- result{sig, err}
+	}()
+	<-card.TouchRequests()
+	card.Touch()
+	r := <-done
+	must(t, "Sign touched", r.err)
+	pub, err := d.PublicKey(hsm.SlotSignature)
+	must(t, "PublicKey", err)
+	k, err := keys.FromPublicKey(pub)
+	must(t, "FromPublicKey", err)
+	must(t, "verifying the touched signature", k.Verify(msg, r.sig))
+}

@@ -152,6 +152,7 @@ type key struct {
 	pinPolicy   byte
 	touchPolicy byte
 	generated   bool
+	lastTouch   time.Time // for touch policy cached
 }
 
 // Card is an emulated YubiKey PIV application. Its state lives in memory
@@ -177,6 +178,8 @@ type Card struct {
 	attCert              *x509.Certificate
 	attChain             []*x509.Certificate // CA certificates above attCert, below the root
 	touches              int
+	touchCh              chan struct{} // presses (Card.Touch), buffered 1
+	touchReq             chan struct{} // the card is waiting for a touch, buffered 1
 	powerOns             int
 	removeAfter, counted int
 
@@ -233,7 +236,7 @@ func NewCard(cfg Config) (*Card, error) {
 	if cfg.CA.Cert == nil || cfg.CA.Key == nil {
 		return nil, fmt.Errorf("attestation ca without certificate or key: %w", ErrBadConfig)
 	}
-	c := &Card{cfg: cfg, removeAfter: cfg.RemoveAfter}
+	c := &Card{cfg: cfg, removeAfter: cfg.RemoveAfter, touchCh: make(chan struct{}, 1), touchReq: make(chan struct{}, 1)}
 	if err := c.makeAttestationKey(); err != nil {
 		return nil, err
 	}
@@ -298,9 +301,78 @@ func (c *Card) AttestationIntermediates() []*x509.Certificate {
 	return append([]*x509.Certificate(nil), c.attChain...)
 }
 
+// touchCache is how long a YubiKey remembers a touch for a key with touch
+// policy cached, and how long it blinks before giving up.
+const (
+	touchCache          = 15 * time.Second
+	DefaultTouchTimeout = 15 * time.Second
+)
+
+// touch waits for the user to touch the card, as a YubiKey blinks until it
+// is touched: at once unless Config.ManualTouch; else until Card.Touch is
+// called, or Config.TouchTimeout passes (then it reports false and the
+// command fails with 6982, as on a YubiKey). A touch within touchCache of
+// the key's last one is enough for a key with touch policy cached (cached
+// points at the key's time of last touch; nil for touch always). It is called
+// with c.mu held; Touch does not take it.
+func (c *Card) touch(cached *time.Time) bool {
+	if cached != nil && !cached.IsZero() && time.Since(*cached) < touchCache {
+		return true
+	}
+	if c.cfg.ManualTouch {
+		select { // a press while the card was not blinking does nothing
+		case <-c.touchCh:
+		default:
+		}
+		select {
+		case c.touchReq <- struct{}{}:
+		default:
+		}
+		timeout := c.cfg.TouchTimeout
+		if timeout <= 0 {
+			timeout = DefaultTouchTimeout
+		}
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-c.touchCh:
+		case <-t.C:
+			return false
+		}
+	}
+	c.touches++
+	if cached != nil {
+		*cached = time.Now()
+	}
+	return true
+}
+
+// TouchRequests delivers a value each time the card starts waiting for a
+// touch (with Config.ManualTouch): a test then calls Touch, or lets it
+// time out.
+func (c *Card) TouchRequests() <-chan struct{} { return c.touchReq }
+
+// Touch presses the card's button: it completes the operation the card is
+// waiting for. A press while the card is not waiting is forgotten when
+// the next wait begins.
+func (c *Card) Touch() {
+	select {
+	case c.touchCh <- struct{}{}:
+	default:
+	}
+}
+
+// SetTouchTimeout changes how long the card waits for a touch
+// (Config.TouchTimeout), for the next operation that needs one.
+func (c *Card) SetTouchTimeout(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cfg.TouchTimeout = d
+}
+
 // Touches is how many operations so far needed the user to touch the card
-// (touch policy always or cached, or a management key stored with touch).
-// The emulator treats every touch as immediate.
+// (touch policy always or cached, or a management key stored with touch)
+// and got the touch.
 func (c *Card) Touches() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -696,10 +768,11 @@ func (c *Card) authManagementKey(alg byte, inner []tlv) ([]byte, uint16) {
 		}
 		enc := make([]byte, bs)
 		block.Encrypt(enc, challenge)
-		c.mgmAuthed = true
-		if c.mgmTouch {
-			c.touches++
+		if c.mgmTouch && !c.touch(nil) {
+			c.mgmAuthed = false
+			return nil, swSecurityStatus
 		}
+		c.mgmAuthed = true
 		return tlvBytes(0x7c, tlvBytes(0x82, enc)), swOK
 	case hasChallenge && len(challenge) == 0 && !hasWitness && !hasResponse:
 		// One-way authentication: a plain challenge for the host to encrypt.
@@ -721,10 +794,11 @@ func (c *Card) authManagementKey(alg byte, inner []tlv) ([]byte, uint16) {
 			c.mgmAuthed = false
 			return nil, swSecurityStatus
 		}
-		c.mgmAuthed = true
-		if c.mgmTouch {
-			c.touches++
+		if c.mgmTouch && !c.touch(nil) {
+			c.mgmAuthed = false
+			return nil, swSecurityStatus
 		}
+		c.mgmAuthed = true
 		return nil, swOK
 	}
 	return nil, swIncorrectData
@@ -757,7 +831,13 @@ func (c *Card) sign(alg, slot byte, inner []tlv) ([]byte, uint16) {
 		c.pinFresh = false
 	}
 	if k.touchPolicy == TouchPolicyAlways || k.touchPolicy == TouchPolicyCached {
-		c.touches++
+		var cached *time.Time
+		if k.touchPolicy == TouchPolicyCached {
+			cached = &k.lastTouch
+		}
+		if !c.touch(cached) {
+			return nil, swSecurityStatus // as a YubiKey answers when nobody touched it
+		}
 	}
 	var sig []byte
 	var err error
@@ -1090,6 +1170,13 @@ type Config struct {
 	RemoveAfter int
 	// Latency delays every answer to a command APDU (a slow card).
 	Latency time.Duration
+	// ManualTouch makes an operation that needs a touch wait for
+	// Card.Touch, as a YubiKey blinks until it is touched, for up to
+	// TouchTimeout (zero means DefaultTouchTimeout, 15 s, as on a
+	// YubiKey); then it fails with 6982. Without it every touch is
+	// immediate.
+	ManualTouch  bool
+	TouchTimeout time.Duration
 	// Logf, if set, receives a line for every vpcd message: control
 	// messages and the command INS with the status word, never data
 	// (commands carry PINs and keys).

@@ -5,6 +5,7 @@ import (
 	"crypto/des"
 	"encoding/hex"
 	"testing"
+	"time"
 )
 
 func h(s string) []byte {
@@ -353,5 +354,66 @@ func TestStatusWordsAsYubiKey(t *testing.T) {
 	}
 	if got := hex.EncodeToString(c.Transmit(h("0020008008313233343536ffff"))); got != "6983" {
 		t.Errorf("right PIN after three wrong ones: %s, want 6983 (SP 800-73-4: authentication method blocked)", got)
+	}
+}
+
+// TestManualTouch: with ManualTouch the card waits for Touch, as a
+// YubiKey blinks; nobody touching it is 6982 after the timeout; a press
+// before the card blinks does nothing; a cached touch lasts.
+func TestManualTouch(t *testing.T) {
+	c := newTestCard(t, Config{ManualTouch: true, TouchTimeout: 20 * time.Millisecond})
+	selectPIV(t, c)
+	c.mu.Lock()
+	c.mgmAuthed = true
+	c.mu.Unlock()
+	// 9c touch always, 9d touch cached; PIN policy never.
+	for _, apdu := range []string{"0047009c0bac09800111aa0101ab0102", "0047009d0bac09800111aa0101ab0103"} {
+		if r := c.Transmit(h(apdu)); sw(r) != swOK {
+			t.Fatalf("generate: %x", r)
+		}
+	}
+	sign := func(slot byte) []byte {
+		a := append(h("00871100267c248200812000"), make([]byte, 31)...)
+		a[3] = slot
+		return a
+	}
+
+	// Nobody touches: 6982, as a YubiKey answers after it stops blinking.
+	c.Touch() // a press before the card blinks is forgotten
+	if got := sw(c.Transmit(sign(0x9c))); got != swSecurityStatus {
+		t.Fatalf("sign without a touch: %04x, want 6982", got)
+	}
+	<-c.TouchRequests()
+	if c.Touches() != 0 {
+		t.Fatalf("touches %d after a timeout", c.Touches())
+	}
+
+	// Touched while it waits: signs.
+	c.SetTouchTimeout(time.Hour) // the test presses; it never waits that long
+	done := make(chan uint16)
+	go func() { done <- sw(c.Transmit(sign(0x9c))) }()
+	<-c.TouchRequests()
+	c.Touch()
+	if got := <-done; got != swOK {
+		t.Fatalf("sign touched: %04x", got)
+	}
+	// Cached (9d): the first signature needs a touch, the next one within
+	// 15 s does not.
+	go func() { done <- sw(c.Transmit(sign(0x9d))) }()
+	<-c.TouchRequests()
+	c.Touch()
+	if got := <-done; got != swOK {
+		t.Fatalf("first cached sign: %04x", got)
+	}
+	if got := sw(c.Transmit(sign(0x9d))); got != swOK {
+		t.Fatalf("second cached sign: %04x", got)
+	}
+	select {
+	case <-c.TouchRequests():
+		t.Fatal("a cached touch asked again")
+	default:
+	}
+	if c.Touches() != 2 {
+		t.Fatalf("touches %d, want 2", c.Touches())
 	}
 }

@@ -32,7 +32,11 @@
 // Security status (PIN verified, management key authenticated) lasts until
 // the next SELECT, power off or reset. Signing enforces the PIN policy
 // (once: verified in this session; always: verified since the last
-// signature). Touch is simulated as immediate and counted (Card.Touches).
+// signature). Touch is immediate and counted (Card.Touches) unless
+// Config.ManualTouch: then the card waits, as a YubiKey blinks, until the
+// test calls Card.Touch (Card.TouchRequests says when it starts waiting)
+// or Config.TouchTimeout passes, and then answers 6982 as a YubiKey does.
+// A key with touch policy cached needs one touch per 15 s.
 //
 // Attestation, as a real YubiKey's: each card has an RSA-2048 attestation
 // key in slot f9 whose certificate ("Yubico PIV Attestation") is signed
