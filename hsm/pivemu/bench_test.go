@@ -69,3 +69,17 @@ func BenchmarkTransmitDirect(b *testing.B) {
 		c.Transmit(apdu)
 	}
 }
+
+// BenchmarkNewCard measures making a card with a shared CA: mostly the
+// RSA-2048 attestation key a YubiKey's slot f9 holds.
+func BenchmarkNewCard(b *testing.B) {
+	ca, err := pivemu.NewCA()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := pivemu.NewCard(pivemu.Config{CA: ca}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

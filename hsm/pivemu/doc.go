@@ -103,5 +103,6 @@
 // Measured on a 2-core CI machine: one APDU round trip through piv-go and
 // the whole stack takes about 0.1 ms (BenchmarkAPDURoundTrip), a P-256
 // signature with PIN policy once about 0.23 ms; Start with three cards
-// takes about 0.5 s.
+// takes about 0.5 s, plus about 0.13 s a card for its RSA-2048 attestation
+// key (BenchmarkNewCard, 2 cores shared with other work).
 package pivemu
