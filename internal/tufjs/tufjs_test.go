@@ -1,0 +1,156 @@
+package tufjs
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+func mustResolve(t *testing.T, dir, root string, paths ...string) *Run {
+	t.Helper()
+	run, err := Resolve(dir, root, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+// TestResolveFixture: the harness reports what tuf-js does: stable's entry
+// for a path both roles list, unstable's for an unstable-only path, not
+// found for a path nobody lists, and a failed download for a target whose
+// bytes were replaced on the server.
+func TestResolveFixture(t *testing.T) {
+	for _, sh := range []shape{{twoLevel: false, perRole: true}, {twoLevel: true, perRole: true}} {
+		f := newFixtureRepo(t, sh)
+		var stable []string
+		for p := range f.stableContent {
+			stable = append(stable, p)
+		}
+		sort.Strings(stable)
+		missing := "packages/00/00/00000000/nobody-1.0.tar.gz"
+		paths := append(append(append([]string{}, stable...), f.unstableOnly...), missing)
+		run := mustResolve(t, f.dir, f.root(), paths...)
+		if !run.RefreshOK {
+			t.Fatalf("refresh: %s", run.RefreshError)
+		}
+		for _, p := range stable {
+			r, _ := run.ByPath(p)
+			if !r.Found || !r.Downloaded || r.Hashes["sha256"] != hexOf(f.stableContent[p]) || r.Length != int64(len(f.stableContent[p])) {
+				t.Errorf("%+v: want stable's entry for %s, downloaded", r, p)
+			}
+		}
+		for _, p := range f.unstableOnly {
+			r, _ := run.ByPath(p)
+			if !r.Found || !r.Downloaded || r.Hashes["sha256"] != hexOf(f.unstableData[p]) {
+				t.Errorf("%+v: want unstable's entry for %s", r, p)
+			}
+		}
+		if r, _ := run.ByPath(missing); r.Found || r.Error != "" {
+			t.Errorf("%+v: want not found, no error", r)
+		}
+		if run.BytesServed("/metadata/") == 0 || run.BytesServed("/targets/") == 0 {
+			t.Errorf("no bytes counted: %+v", run.Requests)
+		}
+
+		// The server swaps a target's bytes: tuf-js must refuse the download.
+		p := stable[0]
+		file := filepath.Join(f.dir, "targets", filepath.FromSlash(strings.TrimSuffix(p, filepath.Base(p))), hexOf(f.stableContent[p])+"."+filepath.Base(p))
+		if err := os.WriteFile(file, []byte("other bytes of the same length?\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run = mustResolve(t, f.dir, f.root(), p)
+		if r, _ := run.ByPath(p); !r.Found || r.Downloaded || r.Error == "" {
+			t.Errorf("%+v: tuf-js downloaded replaced bytes", r)
+		}
+	}
+}
+
+// TestRefreshRefusesBadRoot: a trusted root that does not match the
+// repository makes tuf-js refuse, and the harness reports it.
+func TestRefreshRefusesBadRoot(t *testing.T) {
+	a := newFixtureRepo(t, shape{perRole: true})
+	b := newFixtureRepo(t, shape{perRole: true})
+	run := mustResolve(t, a.dir, b.root(), a.unstableOnly[0])
+	if run.RefreshOK || run.RefreshError == "" {
+		t.Fatalf("tuf-js accepted another repository's root: %+v", run)
+	}
+	if r := run.Results[0]; r.Found || r.Error == "" {
+		t.Fatalf("%+v", r)
+	}
+}
+
+// TestBinSwapAttack acts as an attacker who holds only the online keys
+// (snapshot, timestamp, unstable): unstable lists a malicious file for a
+// stable path that lives in role B; the server serves role A's file under
+// B's name and a snapshot and timestamp re-signed to match. With one key
+// shared by the roles under stable, tuf-js verifies A's file as B, finds
+// no entry, falls through to unstable and returns the attacker's entry:
+// the attack works, and this harness sees it. With a key per role, tuf-js
+// refuses B (or still returns stable's entry); it never returns
+// unstable's.
+func TestBinSwapAttack(t *testing.T) {
+	cases := []struct {
+		name     string
+		twoLevel bool
+		from, to string // roles swapped: A's file served as B
+		victimIn string // the leaf holding the victim path
+	}{
+		{"one level: bin", false, "stable-0-3", "stable-4-7", "stable-4-7"},
+		{"two levels: leaf", true, "stable-0-7.0-3", "stable-0-7.4-7", "stable-0-7.4-7"},
+		{"two levels: leaf of another mid", true, "stable-0-7.0-3", "stable-8-f.c-f", "stable-8-f.c-f"},
+		{"two levels: mid", true, "stable-0-7", "stable-8-f", "stable-8-f.8-b"},
+	}
+	for _, c := range cases {
+		for _, perRole := range []bool{false, true} {
+			name := c.name + ", shared key"
+			if perRole {
+				name = c.name + ", key per role"
+			}
+			t.Run(name, func(t *testing.T) {
+				f := newFixtureRepo(t, shape{twoLevel: c.twoLevel, perRole: perRole})
+				victim := f.pathIn(t, c.victimIn)
+				evil := []byte("malicious replacement of " + victim + "\n")
+				a := f.attacker()
+				if err := a.ListUnstable(victim, evil); err != nil {
+					t.Fatal(err)
+				}
+				if err := a.Publish(); err != nil {
+					t.Fatal(err)
+				}
+				// Control: with unstable alone, stable's entry wins.
+				run := mustResolve(t, f.dir, f.root(), victim)
+				if r := run.Results[0]; !run.RefreshOK || !r.Found || r.Hashes["sha256"] != hexOf(f.stableContent[victim]) {
+					t.Fatalf("before the swap: %+v %+v", run.RefreshError, r)
+				}
+				if err := a.SwapRole(c.from, c.to); err != nil {
+					t.Fatal(err)
+				}
+				if err := a.Publish(); err != nil {
+					t.Fatal(err)
+				}
+				run = mustResolve(t, f.dir, f.root(), victim)
+				if !run.RefreshOK {
+					t.Fatalf("refresh: %s", run.RefreshError)
+				}
+				r := run.Results[0]
+				gotEvil := r.Found && r.Hashes["sha256"] == hexOf(evil)
+				gotStable := r.Found && r.Hashes["sha256"] == hexOf(f.stableContent[victim])
+				if !perRole {
+					if !gotEvil || !r.Downloaded {
+						t.Fatalf("the attack should work on a shared key (proving the harness detects it), tuf-js said %+v", r)
+					}
+					return
+				}
+				if gotEvil {
+					t.Fatalf("tuf-js returned unstable's entry for a stable path: %+v", r)
+				}
+				if !gotStable && (r.Found || r.Error == "") {
+					t.Fatalf("want a refusal or stable's entry, got %+v", r)
+				}
+				t.Logf("tuf-js: found=%v error=%q", r.Found, r.Error)
+			})
+		}
+	}
+}
