@@ -65,6 +65,11 @@ type VerifyOptions struct {
 	// At is the time expiries are checked against; the zero value means
 	// now.
 	At time.Time
+	// UniqueRoleKeys refuses a key delegated to two roles (ErrSharedKey):
+	// metadata does not name its role, so with a shared key one role's
+	// file verifies as the other's. Off by default while the pipeline
+	// signs every bin with one ceremony key.
+	UniqueRoleKeys bool
 }
 
 // SignatureCheck is one threshold check of a file: by whom (the file that
@@ -144,7 +149,7 @@ func VerifyRepository(trusted *Metadata[Root], metaDir string, opts VerifyOption
 		return nil, fmt.Errorf("opening metadata directory: %w", err)
 	}
 	defer dir.Close()
-	v := &verifier{dir: dir, at: at, report: &Report{At: at}}
+	v := &verifier{dir: dir, at: at, report: &Report{At: at}, uniqueKeys: opts.UniqueRoleKeys, keyRole: map[string]string{}}
 	err = v.run(trusted)
 	return v.report, err
 }
@@ -176,6 +181,9 @@ type verifier struct {
 	snap   *Snapshot
 	snapF  string
 	seen   map[string]bool // delegated roles already checked
+
+	uniqueKeys bool
+	keyRole    map[string]string // key id -> the delegated role it was delegated to
 }
 
 func (v *verifier) run(trusted *Metadata[Root]) error {
@@ -220,8 +228,10 @@ func (v *verifier) fileName(role string, version int64) string {
 	return esc
 }
 
-func (v *verifier) read(file, role string) ([]byte, error) {
-	b, err := v.dir.ReadFile(file)
+// read reads file, holding role's metadata, refusing it past the length
+// listed (0: not listed) or the client limit (readBounded).
+func (v *verifier) read(file, role string, listed int64, referrer string) ([]byte, error) {
+	b, err := v.readBounded(file, role, listed, referrer)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &VerifyError{File: file, Role: role, Err: fmt.Errorf("no such file: %w", ErrMissing)}
 	}
@@ -257,7 +267,7 @@ func (v *verifier) rootChain(trusted *Metadata[Root]) error {
 		return &VerifyError{File: "trusted root", Role: RoleRoot, Err: err}
 	}
 	// If the directory holds the trusted version, it must be the same root.
-	if b, err := v.dir.ReadFile(file); err == nil {
+	if b, err := v.readBounded(file, RoleRoot, 0, ""); err == nil {
 		m, err := Load[Root](b, file)
 		if err != nil {
 			return &VerifyError{File: file, Role: RoleRoot, Err: err}
@@ -280,7 +290,7 @@ func (v *verifier) rootChain(trusted *Metadata[Root]) error {
 	for {
 		next := n + 1
 		file := strconv.FormatInt(next, 10) + ".root.json"
-		b, err := v.dir.ReadFile(file)
+		b, err := v.readBounded(file, RoleRoot, 0, "")
 		if errors.Is(err, fs.ErrNotExist) {
 			break
 		}
@@ -375,7 +385,7 @@ func checkMeta(b []byte, mf MetaFile, referrer string) error {
 
 func (v *verifier) timestamp() (MetaFile, error) {
 	const file = "timestamp.json"
-	b, err := v.read(file, RoleTimestamp)
+	b, err := v.read(file, RoleTimestamp, 0, "")
 	if err != nil {
 		return MetaFile{}, err
 	}
@@ -415,7 +425,7 @@ func (v *verifier) addTop(file, role string, c Common, signers []string) {
 
 func (v *verifier) snapshot(mf MetaFile) error {
 	file := v.fileName(RoleSnapshot, mf.Version)
-	b, err := v.read(file, RoleSnapshot)
+	b, err := v.read(file, RoleSnapshot, mf.Length, "timestamp.json")
 	if err != nil {
 		return err
 	}
@@ -461,7 +471,7 @@ func (v *verifier) loadTargets(role string) (*Metadata[Targets], string, []byte,
 		return nil, "", nil, err
 	}
 	file := v.fileName(role, mf.Version)
-	b, err := v.read(file, role)
+	b, err := v.read(file, role, mf.Length, v.snapF)
 	if err != nil {
 		return nil, file, nil, err
 	}
@@ -515,6 +525,9 @@ func (v *verifier) targets() error {
 // scope is the chain of delegations that led to t: a target any role below
 // lists must be inside all of them.
 func (v *verifier) delegations(file, role string, t *Targets, scope []*DelegatedRole) error {
+	if err := v.checkLayout(file, role, t, scope); err != nil {
+		return err
+	}
 	if t.Delegations == nil {
 		return nil
 	}

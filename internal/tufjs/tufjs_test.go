@@ -1,12 +1,48 @@
 package tufjs
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/keyceremony/keyceremony/tuf"
 )
+
+// verify runs keyceremony's own verifier on a fixture.
+func verify(t *testing.T, f *fixture, opts tuf.VerifyOptions) error {
+	t.Helper()
+	b, err := os.ReadFile(f.root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := tuf.Load[tuf.Root](b, "1.root.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tuf.VerifyRepository(root, filepath.Join(f.dir, "metadata"), opts)
+	return err
+}
+
+// TestVerifyFixtures: keyceremony verify accepts the fixtures' layouts,
+// one and two levels, and with UniqueRoleKeys refuses the shared key.
+func TestVerifyFixtures(t *testing.T) {
+	for _, two := range []bool{false, true} {
+		f := newFixtureRepo(t, shape{twoLevel: two, perRole: true})
+		if err := verify(t, f, tuf.VerifyOptions{UniqueRoleKeys: true}); err != nil {
+			t.Errorf("two levels %v, key per role: %v", two, err)
+		}
+		f = newFixtureRepo(t, shape{twoLevel: two})
+		if err := verify(t, f, tuf.VerifyOptions{}); err != nil {
+			t.Errorf("two levels %v, shared key, option off: %v", two, err)
+		}
+		if err := verify(t, f, tuf.VerifyOptions{UniqueRoleKeys: true}); !errors.Is(err, tuf.ErrSharedKey) {
+			t.Errorf("two levels %v, shared key, option on: %v", two, err)
+		}
+	}
+}
 
 func mustResolve(t *testing.T, dir, root string, paths ...string) *Run {
 	t.Helper()
@@ -133,6 +169,12 @@ func TestBinSwapAttack(t *testing.T) {
 				run = mustResolve(t, f.dir, f.root(), victim)
 				if !run.RefreshOK {
 					t.Fatalf("refresh: %s", run.RefreshError)
+				}
+				// keyceremony verify refuses the swapped repository either way.
+				if err := verify(t, f, tuf.VerifyOptions{}); err == nil {
+					t.Error("keyceremony verify accepted the swapped repository")
+				} else {
+					t.Logf("keyceremony verify: %v", err)
 				}
 				r := run.Results[0]
 				gotEvil := r.Found && r.Hashes["sha256"] == hexOf(evil)
