@@ -1,0 +1,287 @@
+package tuf
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyceremony/keyceremony/keys"
+)
+
+// TestTwoLevelLayout: names say the prefixes; every hash lands, by its hex
+// prefix (compared here with strings.HasPrefix), in exactly one leaf, the
+// one LeafOfHash names, inside that leaf's mid; verify's layout check
+// accepts every level.
+func TestTwoLevelLayout(t *testing.T) {
+	l, err := NewTwoLevel("stable", 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.MidName(0) != "stable-0-3" || l.MidName(3) != "stable-c-f" {
+		t.Errorf("mid names %s %s", l.MidName(0), l.MidName(3))
+	}
+	if l.LeafName(0, 0) != "stable-0-3.00-07" || l.LeafName(3, 7) != "stable-c-f.f8-ff" {
+		t.Errorf("leaf names %s %s", l.LeafName(0, 0), l.LeafName(3, 7))
+	}
+	if l8, _ := NewTwoLevel("stable", 4, 4); l8.MidName(10) != "stable-a" || l8.LeafName(10, 11) != "stable-a.ab" {
+		t.Errorf("single-prefix names %s %s", l8.MidName(10), l8.LeafName(10, 11))
+	}
+	for _, shape := range [][2]int{{1, 1}, {2, 3}, {4, 4}, {3, 6}, {6, 6}} {
+		l, err := NewTwoLevel("stable", shape[0], shape[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := map[string]bool{}
+		root := &DelegatedRole{Name: "stable", Paths: []string{"packages/*/*/*/*"}}
+		top := &Targets{}
+		for i := 0; i < l.NumMids(); i++ {
+			k := edSigner(t).Key()
+			top.AddDelegation(l.MidDelegation(i, k), k)
+			mid := &Targets{}
+			for j := 0; j < l.LeavesPerMid(); j++ {
+				k := edSigner(t).Key()
+				mid.AddDelegation(l.LeafDelegation(i, j, k), k)
+				names[l.LeafName(i, j)] = true
+			}
+			md, _ := top.Delegation(l.MidName(i))
+			if err := checkBins(l.MidName(i), md, mid); err != nil {
+				t.Errorf("%v: mid %d: %v", shape, i, err)
+			}
+			names[l.MidName(i)] = true
+		}
+		if err := checkBins("stable", root, top); err != nil {
+			t.Errorf("%v: %v", shape, err)
+		}
+		if len(names) != l.NumMids()+l.NumLeaves() {
+			t.Errorf("%v: %d distinct names", shape, len(names))
+		}
+		for n := 0; n < 300; n++ {
+			var h [32]byte
+			rand.Read(h[:])
+			hx := hex.EncodeToString(h[:])
+			mi, li := l.LeafOfHash(&h)
+			var hits []string
+			for i := 0; i < l.NumMids(); i++ {
+				for j := 0; j < l.LeavesPerMid(); j++ {
+					for _, p := range l.LeafPrefixes(i, j) {
+						if strings.HasPrefix(hx, p) {
+							hits = append(hits, fmt.Sprint(i, j))
+						}
+					}
+				}
+			}
+			if len(hits) != 1 || hits[0] != fmt.Sprint(mi, li) {
+				t.Fatalf("%v: hash %s in leaves %v, LeafOfHash says %d %d", shape, hx[:8], hits, mi, li)
+			}
+			in := false
+			for _, p := range l.MidPrefixes(mi) {
+				in = in || strings.HasPrefix(hx, p)
+			}
+			if !in {
+				t.Fatalf("%v: hash %s not in mid %d", shape, hx[:8], mi)
+			}
+		}
+	}
+	for _, bad := range [][2]int{{0, 4}, {4, 0}, {13, 1}, {12, 9}} {
+		if _, err := NewTwoLevel("stable", bad[0], bad[1]); !errors.Is(err, ErrBinLayout) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}
+
+// sampleRecord is one line of the shared PyPI sample.
+type sampleRecord struct {
+	Project string `json:"project"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	URLPath string `json:"url_path"`
+}
+
+// pypiSample reads real PyPI file records (../shared/data, beside the
+// repository, as CI lays it out).
+func pypiSample(t *testing.T) []sampleRecord {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "shared", "data", "pypi-files-sample.jsonl"))
+	if err != nil {
+		t.Fatalf("the PyPI sample is needed to measure entry sizes: %v", err)
+	}
+	defer f.Close()
+	var out []sampleRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var r sampleRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 1000 {
+		t.Fatalf("%d sample records", len(out))
+	}
+	return out
+}
+
+var normalizeRe = regexp.MustCompile(`[-_.]+`)
+
+// fileSize marshals a signed targets file as the tool writes it.
+func fileSize(t *testing.T, m *Metadata[Targets], s keys.Signer) int64 {
+	t.Helper()
+	if err := m.Sign(s); err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.MarshalFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(len(b))
+}
+
+// TestEstimates measures each estimate on marshalled metadata: target
+// entries from real PyPI records (sha256 and blake2b-256, which is the
+// path's hash segment), index-page entries for their projects, mid-role
+// delegations with their own ECDSA P-256 keys, snapshot entries with the
+// layout's names. An estimate must cover the measure, and not by more
+// than 25 %.
+func TestEstimates(t *testing.T) {
+	sample := pypiSample(t)
+	s := ecdsaSigner(t)
+	exp := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	empty := fileSize(t, NewTargets(12345, exp), s)
+	files, pages := NewTargets(12345, exp), NewTargets(12345, exp)
+	for _, r := range sample {
+		p := strings.TrimPrefix(r.URLPath, "/")
+		segs := strings.Split(p, "/")
+		if len(segs) != 5 {
+			t.Fatalf("sample path %q", r.URLPath)
+		}
+		b2 := segs[1] + segs[2] + segs[3]
+		files.Signed.Targets[p] = TargetFile{Length: r.Size, Hashes: map[string]string{"sha256": r.SHA256, "blake2b-256": b2}}
+		proj := normalizeRe.ReplaceAllString(strings.ToLower(r.Project), "-")
+		for _, page := range []string{"simple/" + proj + "/index.html", "simple/" + proj + "/index.json"} {
+			sum := sha256.Sum256([]byte(page))
+			h := hex.EncodeToString(sum[:])
+			pages.Signed.Targets[page] = TargetFile{Length: 12345, Hashes: map[string]string{"sha256": h, "blake2b-256": h}}
+		}
+	}
+	perEntry := func(m *Metadata[Targets]) int64 {
+		return (fileSize(t, m, s) - empty + int64(len(m.Signed.Targets)) - 1) / int64(len(m.Signed.Targets))
+	}
+	l, _ := NewTwoLevel("stable", 6, 6)
+	mid := NewTargets(12345, exp)
+	for j := 0; j < l.LeavesPerMid(); j++ {
+		k := ecdsaSigner(t).Key()
+		mid.Signed.AddDelegation(l.LeafDelegation(63, j, k), k)
+	}
+	withDeleg := fileSize(t, mid, s)
+	sharedMid := NewTargets(12345, exp)
+	shared := ecdsaSigner(t).Key()
+	for j := 0; j < l.LeavesPerMid(); j++ {
+		sharedMid.Signed.AddDelegation(l.LeafDelegation(63, j, shared), shared)
+	}
+	keyBytes := (withDeleg - fileSize(t, sharedMid, s) + int64(l.LeavesPerMid()) - 2) / int64(l.LeavesPerMid()-1)
+	emptyDeleg := NewTargets(12345, exp)
+	emptyDeleg.Signed.Delegations = &Delegations{Keys: map[string]*keys.Key{}, Roles: []DelegatedRole{}}
+	snap := NewSnapshot(12345, exp)
+	snapEmpty, err := snap.MarshalFile()
+	must(t, err)
+	for i := 0; i < l.NumMids(); i++ {
+		for j := 0; j < l.LeavesPerMid(); j++ {
+			snap.Signed.Meta[l.LeafName(i, j)+".json"] = MetaFile{Version: 12345, Length: 2_345_678, Hashes: map[string]string{"sha256": pathHash(l.LeafName(i, j))}}
+		}
+	}
+	snapFull, err := snap.MarshalFile()
+	must(t, err)
+	measured := map[string][2]int64{
+		"files EntryBytes":        {perEntry(files), EstimateFiles.EntryBytes},
+		"pages EntryBytes":        {perEntry(pages), EstimatePages.EntryBytes},
+		"DelegationBytes":         {(withDeleg - empty + int64(l.LeavesPerMid()) - 1) / int64(l.LeavesPerMid()), EstimateFiles.DelegationBytes},
+		"SnapshotEntryBytes":      {(int64(len(snapFull)-len(snapEmpty)) + int64(len(snap.Signed.Meta)) - 1) / int64(len(snap.Signed.Meta)), EstimateFiles.SnapshotEntryBytes},
+		"FileBytes (with deleg.)": {fileSize(t, emptyDeleg, s), EstimateFiles.FileBytes},
+		"EstimateKeyBytes":        {keyBytes, EstimateKeyBytes},
+	}
+	for name, m := range measured {
+		got, est := m[0], m[1]
+		t.Logf("%s: measured %d, estimate %d", name, got, est)
+		if est < got || est*4 > got*5 {
+			t.Errorf("%s: estimate %d does not cover the measured %d within 25%%", name, est, got)
+		}
+	}
+	if EstimatePages.DelegationBytes != EstimateFiles.DelegationBytes || EstimatePages.SnapshotEntryBytes != EstimateFiles.SnapshotEntryBytes {
+		t.Error("the modes differ only in target entries")
+	}
+}
+
+// TestSizeTwoLevel sizes the layout at PyPI's scales in both target modes
+// (files+pages: every file plus ~2 pages per project; pages: ~2 pages per
+// project, 1 M projects at most) and checks every budget; far past PyPI's
+// size it refuses, naming the limit. It logs each shape, the bytes a
+// lookup downloads, and today's one-level layout for comparison.
+func TestSizeTwoLevel(t *testing.T) {
+	type row struct {
+		files int64
+		mode  string
+		n     int64
+		est   Estimate
+	}
+	var rows []row
+	for _, files := range []int64{1_000, 1_000_000, 10_000_000, 25_000_000, 30_000_000} {
+		projects := min(files/25+1, 1_000_000) // PyPI: ~28 files per project
+		rows = append(rows, row{files, "files+pages", files + 2*projects, EstimateFiles}, row{files, "pages", 2 * projects, EstimatePages})
+	}
+	for _, r := range rows {
+		s, err := SizeTwoLevel("stable", r.n, r.est)
+		if err != nil {
+			t.Errorf("%d files, %s: %v", r.files, r.mode, err)
+			continue
+		}
+		for _, c := range []struct {
+			what      string
+			got, max_ int64
+		}{
+			{"stable.json", s.StableBytes, MaxRoleFileBudget},
+			{"mid", s.MidBytes, MaxRoleFileBudget},
+			{"leaf", s.LeafBytes, MaxRoleFileBudget},
+			{"snapshot share", s.SnapshotBytes, MaxSnapshotShareBudget},
+			{"roles visited", int64(s.RolesVisited), MaxRolesVisited},
+		} {
+			if c.got > c.max_ {
+				t.Errorf("%d files, %s: %s %d over %d", r.files, r.mode, c.what, c.got, c.max_)
+			}
+		}
+		// The estimate at the chosen shape agrees with EstimateShape.
+		if again := EstimateShape(s.Layout, r.n, r.est); again != s {
+			t.Errorf("shape not reproducible: %+v %+v", again, s)
+		}
+		one := EstimateOneLevel(r.n, 640, r.est)
+		fits := one.StableBytes <= MaxTargetsBytes && one.SnapshotBytes <= MaxSnapshotBytes
+		t.Logf("%11d files %-11s %11d targets: %4d mids x %4d leaves; stable %9d B, mid %9d B, leaf %9d B, snapshot +%6d entries %9d B; lookup %9d B | one level: %6d bins, stable %10d B, snapshot %10d B, leaf %8d B, lookup %10d B, within client limits: %v",
+			r.files, r.mode, r.n, s.Layout.NumMids(), s.Layout.LeavesPerMid(), s.StableBytes, s.MidBytes, s.LeafBytes, s.SnapshotEntries, s.SnapshotBytes, s.LookupBytes,
+			one.SnapshotEntries-1, one.StableBytes, one.SnapshotBytes, one.LeafBytes, one.LookupBytes, fits)
+	}
+	_, err := SizeTwoLevel("stable", 200_000_000, EstimateFiles)
+	var be *BudgetError
+	if !errors.As(err, &be) || !errors.Is(err, ErrBudget) {
+		t.Fatalf("200 M targets: %v", err)
+	}
+	if be.Need <= be.Max || be.Targets != 200_000_000 || !strings.Contains(err.Error(), be.Limit) || !strings.Contains(err.Error(), fmt.Sprint(be.Max)) {
+		t.Errorf("refusal does not name the limit and numbers: %v", err)
+	}
+	t.Logf("200 M targets: %v", err)
+	if _, err := SizeTwoLevel("stable", -1, EstimateFiles); !errors.Is(err, ErrBinLayout) {
+		t.Errorf("negative count: %v", err)
+	}
+}
