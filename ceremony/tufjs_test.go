@@ -181,6 +181,11 @@ func TestDemoWithTufJS(t *testing.T) {
 		}
 	}
 	t.Logf("tuf-js resolved %d paths (%d without published content); %d bytes of metadata fetched", len(paths), noContent, run.BytesServed("/metadata/"))
+	for _, q := range run.Requests {
+		if strings.HasPrefix(q.Path, "/metadata/") && !strings.Contains(q.Path, "stable-") {
+			t.Logf("  %s: %d bytes (status %d)", q.Path, q.Bytes, q.Status)
+		}
+	}
 }
 
 // TestPipelineBinSwapWithTufJS runs the attack on what the stable pipeline

@@ -196,3 +196,44 @@ func TestBinSwapAttack(t *testing.T) {
 		}
 	}
 }
+
+// TestBlake2bEntries records how tuf-js 5.0.1 treats a target entry that
+// carries blake2b-256 beside sha256, as issue 14's target entries will:
+// getTargetInfo returns it, the consistent-snapshot file it fetches is
+// named after the first hash the entry lists (blake2b-256, which sorts
+// first), and the download fails because node's crypto has no
+// "blake2b-256". The entries the tool writes must take this into account.
+func TestBlake2bEntries(t *testing.T) {
+	f := newFixtureRepo(t, shape{perRole: true})
+	p := "packages/ab/cd/0123456789/both-1.0.tar.gz"
+	c := []byte("a file listed with two hashes\n")
+	a := f.attacker() // the online key lists it in unstable; no offline key involved
+	if err := a.ListUnstable(p, c); err != nil {
+		t.Fatal(err)
+	}
+	b2 := "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8" // a stand-in: the download fails before any hash is compared
+	a.unstable.Signed.Targets[p] = tuf.TargetFile{Length: int64(len(c)), Hashes: map[string]string{"sha256": hexOf(c), "blake2b-256": b2}}
+	if err := a.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	// Serve the bytes under both names, so only hash support can fail.
+	dir := filepath.Join(f.dir, "targets", "packages", "ab", "cd", "0123456789")
+	if err := os.WriteFile(filepath.Join(dir, b2+".both-1.0.tar.gz"), c, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := mustResolve(t, f.dir, f.root(), p)
+	r := run.Results[0]
+	if !r.Found || r.Hashes["blake2b-256"] != b2 {
+		t.Fatalf("getTargetInfo: %+v", r)
+	}
+	fetched := false
+	for _, q := range run.Requests {
+		fetched = fetched || strings.HasSuffix(q.Path, "/"+b2+".both-1.0.tar.gz")
+	}
+	if !fetched {
+		t.Errorf("tuf-js did not fetch the blake2b-256-named file: %+v", run.Requests)
+	}
+	if r.Downloaded || !strings.Contains(r.Error, "blake2b-256 not supported") {
+		t.Errorf("tuf-js now verifies blake2b-256 (update docs/tuf-layout.md): %+v", r)
+	}
+}
