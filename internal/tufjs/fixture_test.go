@@ -35,6 +35,9 @@ type fixture struct {
 type shape struct {
 	twoLevel bool
 	perRole  bool // each delegated role under stable has its own key
+	// layout, if set, gives the roles under stable: tuf.TwoLevel's names
+	// and prefixes, a key per role.
+	layout *tuf.TwoLevel
 }
 
 func hexOf(b []byte) string {
@@ -93,21 +96,34 @@ func newFixtureRepo(t *testing.T, sh shape) *fixture {
 	targets.Signed.AddDelegation(tuf.DelegatedRole{Name: "unstable", KeyIDs: []string{f.unstable.Key().ID()}, Threshold: 1, Paths: fixturePaths}, f.unstable.Key())
 
 	type node struct {
-		md     *tuf.Metadata[tuf.Targets]
-		signer keys.Signer
-		lo, hi int // hex digits covered
+		md       *tuf.Metadata[tuf.Targets]
+		signer   keys.Signer
+		prefixes []string // hex prefixes covered
 	}
-	nodes := map[string]*node{"stable": {md: tuf.NewTargets(1, expires), signer: stableKey, lo: 0, hi: 15}}
+	nodes := map[string]*node{"stable": {md: tuf.NewTargets(1, expires), signer: stableKey}}
 	order := []string{"stable"}
 	var leaves []string
+	delegateTo := func(parent string, d tuf.DelegatedRole, k keys.Signer) {
+		nodes[parent].md.Signed.AddDelegation(d, k.Key())
+		nodes[d.Name] = &node{md: tuf.NewTargets(1, expires), signer: k, prefixes: d.PathHashPrefixes}
+		order = append(order, d.Name)
+		f.roles = append(f.roles, d.Name)
+	}
 	delegate := func(parent, name string, lo, hi int) {
 		k := keyFor()
-		nodes[parent].md.Signed.AddDelegation(tuf.DelegatedRole{Name: name, KeyIDs: []string{k.Key().ID()}, Threshold: 1, PathHashPrefixes: digits(lo, hi)}, k.Key())
-		nodes[name] = &node{md: tuf.NewTargets(1, expires), signer: k, lo: lo, hi: hi}
-		order = append(order, name)
-		f.roles = append(f.roles, name)
+		delegateTo(parent, tuf.DelegatedRole{Name: name, KeyIDs: []string{k.Key().ID()}, Threshold: 1, PathHashPrefixes: digits(lo, hi)}, k)
 	}
-	if sh.twoLevel {
+	if l := sh.layout; l != nil {
+		for i := 0; i < l.NumMids(); i++ {
+			k := gen(t)
+			delegateTo("stable", l.MidDelegation(i, k.Key()), k)
+			for j := 0; j < l.LeavesPerMid(); j++ {
+				k := gen(t)
+				delegateTo(l.MidName(i), l.LeafDelegation(i, j, k.Key()), k)
+				leaves = append(leaves, l.LeafName(i, j))
+			}
+		}
+	} else if sh.twoLevel {
 		for m := 0; m < 2; m++ {
 			mid := fmt.Sprintf("stable-%x-%x", 8*m, 8*m+7)
 			delegate("stable", mid, 8*m, 8*m+7)
@@ -127,13 +143,18 @@ func newFixtureRepo(t *testing.T, sh shape) *fixture {
 	}
 
 	// Stable paths until every leaf holds at least three; the leaf is found
-	// by the first hex digit of sha256(path), computed here.
+	// by comparing the hex sha256(path), computed here, with its prefixes.
 	count := map[string]int{}
 	for i := 0; len(count) < len(leaves) || minCount(count) < 3; i++ {
 		p := fmt.Sprintf("packages/%02x/%02x/%08x/proj%d-1.0.tar.gz", i%256, (i*7)%256, i*2654435761%(1<<32), i)
-		d := strings.IndexByte("0123456789abcdef", hexOf([]byte(p))[0])
+		h := hexOf([]byte(p))
 		for _, l := range leaves {
-			if n := nodes[l]; d >= n.lo && d <= n.hi {
+			n := nodes[l]
+			in := false
+			for _, pre := range n.prefixes {
+				in = in || strings.HasPrefix(h, pre)
+			}
+			if in {
 				c := []byte("stable bytes of " + p + "\n")
 				n.md.Signed.Targets[p] = targetEntry(c)
 				f.leafOf[p] = l

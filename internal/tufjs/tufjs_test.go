@@ -237,3 +237,50 @@ func TestBlake2bEntries(t *testing.T) {
 		t.Errorf("tuf-js now verifies blake2b-256 (update docs/tuf-layout.md): %+v", r)
 	}
 }
+
+// TestTwoLevelWithTufJS: the tuf package's two-level layout (its names and
+// nested hex prefixes, a key per role) routes in tuf-js as intended: every
+// stable path, in every leaf, resolves to stable's entry and downloads;
+// paths only unstable lists still resolve (nothing terminates); and
+// keyceremony verify accepts it with UniqueRoleKeys.
+func TestTwoLevelWithTufJS(t *testing.T) {
+	l, err := tuf.NewTwoLevel("stable", 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixtureRepo(t, shape{layout: &l})
+	if err := verify(t, f, tuf.VerifyOptions{UniqueRoleKeys: true}); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for p := range f.stableContent {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	paths = append(paths, f.unstableOnly...)
+	run := mustResolve(t, f.dir, f.root(), paths...)
+	if !run.RefreshOK {
+		t.Fatal(run.RefreshError)
+	}
+	for _, r := range run.Results {
+		want := f.stableContent[r.Path]
+		if want == nil {
+			want = f.unstableData[r.Path]
+		}
+		if !r.Found || !r.Downloaded || r.Hashes["sha256"] != hexOf(want) {
+			t.Errorf("%s: %+v", r.Path, r)
+		}
+	}
+	// Each lookup fetched stable's chain: some mid and leaf files were
+	// fetched, none twice.
+	seen := map[string]bool{}
+	for _, q := range run.Requests {
+		if seen[q.Path] && strings.HasPrefix(q.Path, "/metadata/") {
+			t.Errorf("%s fetched twice", q.Path)
+		}
+		seen[q.Path] = true
+	}
+	if !seen["/metadata/1."+l.LeafName(3, 7)+".json"] || !seen["/metadata/1."+l.MidName(0)+".json"] {
+		t.Errorf("tuf-js did not walk the two levels: %v", run.Files())
+	}
+}
