@@ -1,36 +1,41 @@
 package ceremony
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
+	"strconv"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/keys"
 )
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("invalid ceremony configuration")
 
-// ConfigError names the file and the field at fault.
+// ConfigError names the file, the line (when known) and the field at
+// fault. It wraps ErrConfig and the cause.
 type ConfigError struct {
 	File  string
+	Line  int // 1-based; 0 when the error is about a decoded value
 	Field string
 	Err   error
 }
 
 func (e *ConfigError) Error() string {
-	if e.Field == "" {
-		return fmt.Sprintf("%s: %v", e.File, e.Err)
+	s := e.File
+	if e.Line > 0 {
+		s += ":" + strconv.Itoa(e.Line)
 	}
-	return fmt.Sprintf("%s: %s: %v", e.File, e.Field, e.Err)
+	if e.Field != "" {
+		s += ": " + e.Field
+	}
+	return s + ": " + e.Err.Error()
 }
 
-func (e *ConfigError) Unwrap() error { return ErrConfig }
+func (e *ConfigError) Unwrap() []error { return []error{ErrConfig, e.Err} }
 
 // KeySpec places one key of a role on one device.
 type KeySpec struct {
@@ -99,38 +104,24 @@ func LoadConfig(path string) (*Config, error) {
 	return ParseConfig(b, path)
 }
 
-// ParseConfig parses a configuration strictly: unknown fields, missing
-// fields and trailing data are errors naming the field.
+// ParseConfig parses a configuration strictly (internal/strictjson):
+// unknown, duplicate, case-folded and missing fields, wrong types, null
+// and trailing data are errors naming the line and the field path. name is
+// used in errors.
 func ParseConfig(data []byte, name string) (*Config, error) {
-	fail := func(field string, format string, a ...any) error {
-		return &ConfigError{File: name, Field: field, Err: fmt.Errorf(format, a...)}
-	}
-	var present map[string]json.RawMessage
-	if err := json.Unmarshal(data, &present); err != nil {
-		return nil, fail("", "not a JSON object: %v", err)
-	}
-	for _, f := range []string{"repository", "expires_days", "key_policy", "root", "targets", "stable", "online", "target_paths"} {
-		if _, ok := present[f]; !ok {
-			return nil, fail(f, "missing")
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var c Config
-	if err := dec.Decode(&c); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, fail(te.Field, "%s where %s belongs", te.Value, te.Type)
+	if err := strictjson.Decode(data, name, &c); err != nil {
+		var se *strictjson.Error
+		if errors.As(err, &se) {
+			return nil, &ConfigError{File: name, Line: se.Line, Field: se.Path, Err: se.Err}
 		}
-		return nil, fail("", "%v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fail("", "trailing data after the configuration")
+		return nil, &ConfigError{File: name, Err: err}
 	}
 	if err := c.validate(); err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
 			ce.File = name
+			ce.Line = strictjson.Line(data, ce.Field)
 		}
 		return nil, err
 	}
@@ -150,7 +141,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if _, err := c.KeyOptions(); err != nil {
-		return fail("key_policy", "%v", err)
+		return fail("key_policy", "%w", err)
 	}
 	used := map[KeySpec]string{}
 	for _, r := range []struct {
@@ -167,7 +158,7 @@ func (c *Config) validate() error {
 		for i, k := range r.spec.Keys {
 			field := fmt.Sprintf("%s.keys[%d]", r.name, i)
 			if _, err := hsm.ParseSlot(k.Slot); err != nil {
-				return fail(field+".slot", "%v", err)
+				return fail(field+".slot", "%w", err)
 			}
 			if devices[k.Device] {
 				return fail(field+".device", "device %d holds two %s keys: a threshold needs distinct devices", k.Device, r.name)
@@ -189,7 +180,7 @@ func (c *Config) validate() error {
 		}
 		for i, k := range o.Keys {
 			if _, err := k.Public(); err != nil {
-				return fail(fmt.Sprintf("online.%s.keys[%d]", name, i), "%v", err)
+				return fail(fmt.Sprintf("online.%s.keys[%d]", name, i), "%w", err)
 			}
 		}
 	}

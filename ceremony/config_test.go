@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/keys"
 )
 
@@ -84,13 +85,77 @@ func TestParseConfig(t *testing.T) {
 			if !strings.Contains(ce.Field, tc.field) && !strings.Contains(err.Error(), tc.field) {
 				t.Fatalf("error does not name %q: %v", tc.field, err)
 			}
-			if !strings.HasPrefix(err.Error(), "cfg.json: ") {
+			if !strings.HasPrefix(err.Error(), "cfg.json:") {
 				t.Fatalf("error does not name the file: %v", err)
 			}
 		})
 	}
 	if _, err := ParseConfig([]byte(`{} {}`), "x.json"); err == nil {
 		t.Fatal("trailing data accepted")
+	}
+}
+
+// TestParseConfigStrict is the strict decoder's table for the bootstrap
+// configuration: the two holes the old decoder had (a second "root" object
+// silently replacing the first; "Threshold" accepted for "threshold") and
+// the other structural refusals, each naming the line and the field path.
+func TestParseConfigStrict(t *testing.T) {
+	b, err := json.MarshalIndent(validConfigJSON(t), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(b)
+	if _, err := ParseConfig(b, "bootstrap.json"); err != nil {
+		t.Fatal(err)
+	}
+	edit := func(old, new string) string {
+		t.Helper()
+		if !strings.Contains(good, old) {
+			t.Fatalf("config lacks %q", old)
+		}
+		return strings.Replace(good, old, new, 1)
+	}
+	lineOf := func(s, sub string) int { return 1 + strings.Count(s[:strings.Index(s, sub)], "\n") }
+	rootAt := `"root": {`
+	for _, tc := range []struct {
+		name, in, path string
+		err            error
+		line           func(in string) int
+	}{
+		{"second root object", edit(rootAt, `"root": {"threshold": 1, "keys": [{"device": 1, "slot": "9a"}]}, `+rootAt), "root", strictjson.ErrDuplicateKey,
+			func(in string) int { return lineOf(in, rootAt) }},
+		{"Threshold for threshold", edit(`"threshold": 2`, `"Threshold": 2`), "root.Threshold", strictjson.ErrUnknownField,
+			func(in string) int { return lineOf(in, `"Threshold"`) }},
+		{"duplicate nested key", edit(`"slot": "9c"`, `"slot": "9c", "slot": "9e"`), "root.keys[0].slot", strictjson.ErrDuplicateKey,
+			func(in string) int { return lineOf(in, `"slot": "9e"`) }},
+		{"nested unknown field", edit(`"slot": "9c"`, `"slot": "9c", "pin": "123456"`), "root.keys[0].pin", strictjson.ErrUnknownField,
+			func(in string) int { return lineOf(in, `"pin"`) }},
+		{"unknown field in an online key", edit(`"keytype"`, `"comment": "", "keytype"`), "online.snapshot.keys[0].comment", strictjson.ErrUnknownField,
+			func(in string) int { return lineOf(in, `"comment"`) }},
+		{"null", edit(`"target_paths": [`, `"target_paths": null, "x": [`), "target_paths", strictjson.ErrNull,
+			func(in string) int { return lineOf(in, `null`) }},
+		{"trailing data", good + "\n{}", "", strictjson.ErrTrailingData,
+			func(in string) int { return 1 + strings.Count(in, "\n") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.in), "bootstrap.json")
+			var ce *ConfigError
+			if !errors.As(err, &ce) || !errors.Is(err, ErrConfig) || !errors.Is(err, tc.err) {
+				t.Fatalf("err = %v, want a *ConfigError wrapping %v", err, tc.err)
+			}
+			if ce.Field != tc.path || ce.Line != tc.line(tc.in) {
+				t.Fatalf("err = %q names line %d field %q, want line %d field %q", err, ce.Line, ce.Field, tc.line(tc.in), tc.path)
+			}
+			if !strings.HasPrefix(err.Error(), "bootstrap.json:") || !strings.Contains(err.Error(), tc.path) {
+				t.Errorf("message %q does not name the file and field", err)
+			}
+		})
+	}
+	// A validation error after decoding keeps its cause and finds its line.
+	_, err = ParseConfig([]byte(edit(`"slot": "9c"`, `"slot": "9b"`)), "bootstrap.json")
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "root.keys[0].slot" || ce.Line != lineOf(good, `"slot": "9c"`) {
+		t.Fatalf("bad slot: %v", err)
 	}
 }
 
@@ -134,6 +199,50 @@ func TestTranscriptChain(t *testing.T) {
 	edited := lines[0] + lines[1] + strings.Replace(lines[2], `"k":"c"`, `"k":"x"`, 1)
 	if d2, _, err := VerifyTranscript(strings.NewReader(edited), "t"); err != nil || d2 == d {
 		t.Fatal("editing the last line must change the digest")
+	}
+}
+
+// TestVerifyTranscriptStrict is the strict decoder's table for transcript
+// lines: each refusal names the file, the line and the field path. (The
+// hash chain would catch an edited middle line anyway; these are edits of
+// the last line, which only the decoder can refuse.)
+func TestVerifyTranscriptStrict(t *testing.T) {
+	var buf strings.Builder
+	tr := NewTranscript(&buf, nil, nil)
+	for _, s := range []string{"a", "b", "c"} {
+		if err := tr.Record(s, map[string]any{"k": s, "n": map[string]any{"x": 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.SplitAfter(buf.String(), "\n")
+	last := lines[2]
+	for _, tc := range []struct {
+		name, old, new, path string
+		err                  error
+	}{
+		{"duplicate key", `"step":"c"`, `"step":"c","step":"d"`, "step", strictjson.ErrDuplicateKey},
+		{"duplicate key in detail", `"k":"c"`, `"k":"c","k":"d"`, "detail.k", strictjson.ErrDuplicateKey},
+		{"case-folded key", `"step"`, `"Step"`, "Step", strictjson.ErrUnknownField},
+		{"nested unknown field", `"seq":3`, `"seq":3,"signer":{"name":"x"}`, "signer", strictjson.ErrUnknownField},
+		{"missing field", `"prev":`, `"prv":`, "prev", strictjson.ErrMissingField},
+		{"wrong type", `"seq":3`, `"seq":"3"`, "seq", strictjson.ErrType},
+		{"trailing data", `}` + "\n", `}{}` + "\n", "", strictjson.ErrTrailingData},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			i := strings.LastIndex(last, tc.old)
+			if i < 0 {
+				t.Fatalf("line lacks %q", tc.old)
+			}
+			bad := lines[0] + lines[1] + last[:i] + tc.new + last[i+len(tc.old):]
+			_, _, err := VerifyTranscript(strings.NewReader(bad), "transcript.jsonl")
+			var se *strictjson.Error
+			if !errors.Is(err, ErrTranscript) || !errors.Is(err, tc.err) || !errors.As(err, &se) {
+				t.Fatalf("err = %v, want ErrTranscript and %v", err, tc.err)
+			}
+			if se.File != "transcript.jsonl" || se.Line != 3 || se.Path != tc.path {
+				t.Fatalf("err = %q names %s:%d %q, want transcript.jsonl:3 %q", err, se.File, se.Line, se.Path, tc.path)
+			}
+		})
 	}
 }
 

@@ -2,7 +2,6 @@ package ceremony
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/keyceremony/keyceremony/internal/strictjson"
 )
 
 // ErrTranscript is wrapped by every transcript verification failure.
@@ -77,10 +78,8 @@ func VerifyTranscript(r io.Reader, name string) ([32]byte, int, error) {
 		n++
 		line := sc.Bytes()
 		var e TranscriptEntry
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&e); err != nil {
-			return prev, n, fmt.Errorf("%s:%d: %v: %w", name, n, err, ErrTranscript)
+		if err := strictjson.DecodeLine(line, name, n, &e); err != nil {
+			return prev, n, fmt.Errorf("%w: %w", err, ErrTranscript)
 		}
 		if e.Seq != n {
 			return prev, n, fmt.Errorf("%s:%d: seq %d: %w", name, n, e.Seq, ErrTranscript)
@@ -91,7 +90,7 @@ func VerifyTranscript(r io.Reader, name string) ([32]byte, int, error) {
 		prev = sha256.Sum256(line)
 	}
 	if err := sc.Err(); err != nil {
-		return prev, n, fmt.Errorf("%s: %v: %w", name, err, ErrTranscript)
+		return prev, n, fmt.Errorf("%s: %w: %w", name, err, ErrTranscript)
 	}
 	if n == 0 {
 		return prev, 0, fmt.Errorf("%s: empty: %w", name, ErrTranscript)
