@@ -241,7 +241,7 @@ func (d *Device) find() (string, error) {
 	if errors.Is(firstErr, ErrBusy) {
 		return "", fmt.Errorf("%s: %w", d.name(), &BusyError{Readers: []string{d.reader}})
 	}
-	return "", fmt.Errorf("%s is not in reader %q nor in any other (%v): plug it in and try again: %w", d.name(), d.reader, firstErr, hsm.ErrNoDevice)
+	return "", fmt.Errorf("%s is not in reader %q nor in any other (%w): plug it in and try again: %w", d.name(), d.reader, firstErr, hsm.ErrNoDevice)
 }
 
 // connect opens the device with piv-go, after find has checked that the
@@ -253,13 +253,13 @@ func (d *Device) connect() (*piv.YubiKey, error) {
 	}
 	yk, err := piv.Open(r)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s in reader %q: %v: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
+		return nil, fmt.Errorf("opening %s in reader %q: %w: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
 	}
 	s, err := yk.Serial()
 	if err != nil || s != d.info.Serial {
 		yk.Close()
 		if err != nil {
-			return nil, fmt.Errorf("opening %s in reader %q: %v: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
+			return nil, fmt.Errorf("opening %s in reader %q: %w: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
 		}
 		return nil, &WrongDeviceError{Reader: r, Want: d.info.Serial, Got: s}
 	}
@@ -281,7 +281,7 @@ func (d *Device) connectRaw() (*rawCard, error) {
 	if err != nil || id.serial != d.info.Serial {
 		c.close()
 		if err != nil {
-			return nil, fmt.Errorf("%s in reader %q: %v: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
+			return nil, fmt.Errorf("%s in reader %q: %w: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
 		}
 		return nil, &WrongDeviceError{Reader: r, Want: d.info.Serial, Got: id.serial}
 	}
@@ -321,7 +321,7 @@ func (d *Device) do(op string, f func(yk *piv.YubiKey) error) error {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if !d.present() {
-		return fmt.Errorf("%s: %s left reader %q during the operation (%v): plug it in and try again: %w", op, d.name(), d.reader, err, hsm.ErrNoDevice)
+		return fmt.Errorf("%s: %s left reader %q during the operation (%w): plug it in and try again: %w", op, d.name(), d.reader, err, hsm.ErrNoDevice)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

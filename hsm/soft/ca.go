@@ -95,7 +95,7 @@ func LoadCA(dir string) (*CA, error) {
 
 func parseCA(b []byte) (*CA, error) {
 	var f caJSON
-	if err := strictJSON(b, &f); err != nil {
+	if err := strictJSON(b, caFile, &f); err != nil {
 		return nil, err
 	}
 	if f.Warning != Warning {
@@ -178,7 +178,7 @@ func decryptPrivate(blob json.RawMessage, passphrase []byte) (crypto.Signer, err
 	defer clear(der)
 	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("decrypted private key: %v: %w", err, ErrBadState)
+		return nil, fmt.Errorf("decrypted private key: %w: %w", err, ErrBadState)
 	}
 	s, ok := k.(crypto.Signer)
 	if !ok {

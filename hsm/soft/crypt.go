@@ -44,7 +44,7 @@ type blob struct {
 // costs 128 MiB), NaCl secretbox with a 24-byte nonce.
 func checkBlob(b json.RawMessage) error {
 	var v blob
-	if err := strictJSON(b, &v); err != nil {
+	if err := strictJSON(b, "encrypted value", &v); err != nil {
 		return err
 	}
 	p := v.KDF.Params

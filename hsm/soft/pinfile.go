@@ -100,7 +100,7 @@ func ParsePINFile(b []byte) (map[uint32]Secrets, error) {
 		m[uint32(serial)] = s
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrPINFile)
+		return nil, fmt.Errorf("%w: %w", err, ErrPINFile)
 	}
 	return m, nil
 }

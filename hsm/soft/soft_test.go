@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/hsm/hsmtest"
+	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 )
@@ -400,6 +401,48 @@ func TestCorruptState(t *testing.T) {
 	}
 	if _, err := parseState(good); err != nil {
 		t.Fatalf("the unedited state does not parse: %v", err)
+	}
+}
+
+// TestStateStrict is the strict decoder's table for state.json: duplicate,
+// case-folded and nested unknown keys are refused, naming the field path.
+func TestStateStrict(t *testing.T) {
+	d := newTestDevice(t, 15)
+	if _, err := d.GenerateKey(DefaultPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	good, err := os.ReadFile(filepath.Join(d.Dir(), stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, old, new, path string
+		err                  error
+	}{
+		// A second serial must not replace the first.
+		{"duplicate key", `"serial":`, `"serial": 1, "serial":`, "serial", strictjson.ErrDuplicateKey},
+		{"duplicate key in a slot", `"pin_policy":`, `"pin_policy": "never", "pin_policy":`, "slots.9c.pin_policy", strictjson.ErrDuplicateKey},
+		{"duplicate key in an encrypted value", `"ciphertext":`, `"ciphertext": "", "ciphertext":`, "pin_wrapped_device_key.ciphertext", strictjson.ErrDuplicateKey},
+		{"case-folded key", `"pin_retries"`, `"PIN_retries"`, "PIN_retries", strictjson.ErrUnknownField},
+		{"case-folded nested key", `"public_key"`, `"Public_Key"`, "slots.9c.Public_Key", strictjson.ErrUnknownField},
+		{"nested unknown field", `"algorithm"`, `"backup": "x", "algorithm"`, "slots.9c.backup", strictjson.ErrUnknownField},
+		{"unknown field in attestation", `"certificate"`, `"chain": [], "certificate"`, "attestation.chain", strictjson.ErrUnknownField},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := strings.Replace(string(good), tc.old, tc.new, 1)
+			if in == string(good) {
+				t.Fatalf("state.json lacks %q", tc.old)
+			}
+			_, err := parseState([]byte(in))
+			var se *strictjson.Error
+			if !errors.Is(err, ErrBadState) || !errors.Is(err, tc.err) || !errors.As(err, &se) {
+				t.Fatalf("err = %v, want ErrBadState and %v", err, tc.err)
+			}
+			if se.File != stateFile || se.Path != tc.path || se.Line < 1 {
+				t.Fatalf("err = %q names %s:%d %q, want %s %q", err, se.File, se.Line, se.Path, stateFile, tc.path)
+			}
+		})
 	}
 }
 

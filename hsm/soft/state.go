@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/keys"
 )
 
@@ -84,7 +85,7 @@ type slotState struct {
 // values a device could not have are errors.
 func parseState(b []byte) (*state, error) {
 	var s state
-	if err := strictJSON(b, &s); err != nil {
+	if err := strictJSON(b, stateFile, &s); err != nil {
 		return nil, err
 	}
 	switch {
@@ -154,16 +155,12 @@ func (sl *slotState) check(name string) error {
 	return nil
 }
 
-// strictJSON decodes exactly one JSON value into v, refusing unknown fields
-// and anything after it.
-func strictJSON(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%v: %w", err, ErrBadState)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("data after the JSON object: %w", ErrBadState)
+// strictJSON decodes exactly one JSON value into v with the one strict
+// decoder (internal/strictjson); errors name file, line and field path and
+// wrap ErrBadState.
+func strictJSON(b []byte, file string, v any) error {
+	if err := strictjson.Decode(b, file, v); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrBadState)
 	}
 	return nil
 }
@@ -175,7 +172,7 @@ func parseCertPEM(s string) (*x509.Certificate, error) {
 	}
 	c, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrBadState)
+		return nil, fmt.Errorf("%w: %w", err, ErrBadState)
 	}
 	return c, nil
 }
@@ -187,7 +184,7 @@ func parsePublicPEM(s string) (any, error) {
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("public_key: %v: %w", err, ErrBadState)
+		return nil, fmt.Errorf("public_key: %w: %w", err, ErrBadState)
 	}
 	return pub, nil
 }

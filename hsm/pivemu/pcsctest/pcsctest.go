@@ -330,7 +330,10 @@ func (e *Env) waitCards(timeout time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("pcscd shows %d of %d cards after %v (readers %q): %v", found, len(e.Cards), timeout, readers, lastErr)
+			if lastErr != nil {
+				return fmt.Errorf("pcscd shows %d of %d cards after %v (readers %q): %w", found, len(e.Cards), timeout, readers, lastErr)
+			}
+			return fmt.Errorf("pcscd shows %d of %d cards after %v (readers %q)", found, len(e.Cards), timeout, readers)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -413,7 +416,10 @@ func waitPresence(reader string, want bool, timeout time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("reader %q: card present %v after %v, want %v (%v)", reader, got, timeout, want, err)
+			if err != nil {
+				return fmt.Errorf("reader %q: card present %v after %v, want %v: %w", reader, got, timeout, want, err)
+			}
+			return fmt.Errorf("reader %q: card present %v after %v, want %v", reader, got, timeout, want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
