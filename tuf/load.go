@@ -5,24 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
-	"unicode/utf8"
 
+	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/keys"
 )
 
-// Errors; check them with errors.Is.
+// Errors; check them with errors.Is. The structural refusals are the
+// strict decoder's (internal/strictjson) own sentinels.
 var (
 	ErrMalformed     = errors.New("malformed metadata")
-	ErrUnknownField  = errors.New("unknown field")
-	ErrMissingField  = errors.New("missing field")
-	ErrDuplicateKey  = errors.New("duplicate key")
-	ErrTrailingData  = errors.New("trailing data after the document")
+	ErrUnknownField  = strictjson.ErrUnknownField
+	ErrMissingField  = strictjson.ErrMissingField
+	ErrDuplicateKey  = strictjson.ErrDuplicateKey
+	ErrTrailingData  = strictjson.ErrTrailingData
 	ErrNotCanonical  = errors.New("value does not round-trip exactly")
 	ErrWrongType     = errors.New("wrong metadata type")
 	ErrKeyIDMismatch = errors.New("key id is not the hash of its key")
@@ -30,18 +29,25 @@ var (
 )
 
 // LoadError is a refusal to load a metadata file. Field is a path such as
-// "signed.delegations.roles[0].paths", empty if the whole file is at fault.
+// "signed.delegations.roles[0].paths", empty if the whole file is at fault;
+// Line is the 1-based line the strict decoder found it on, 0 when the
+// error is about a decoded value.
 type LoadError struct {
 	File  string
+	Line  int
 	Field string
 	Err   error
 }
 
 func (e *LoadError) Error() string {
-	if e.Field == "" {
-		return fmt.Sprintf("%s: %v", e.File, e.Err)
+	s := e.File
+	if e.Line > 0 {
+		s += ":" + strconv.Itoa(e.Line)
 	}
-	return fmt.Sprintf("%s: field %s: %v", e.File, e.Field, e.Err)
+	if e.Field == "" {
+		return s + ": " + e.Err.Error()
+	}
+	return s + ": field " + e.Field + ": " + e.Err.Error()
 }
 
 func (e *LoadError) Unwrap() error { return e.Err }
@@ -59,44 +65,37 @@ func Load[T Signed](data []byte, name string) (*Metadata[T], error) {
 	return m, nil
 }
 
-// decodeStrict decodes data into a new T and proves that T re-encodes to
-// exactly the same JSON tree, which rejects unknown, missing, misspelt and
-// null fields and non-canonical values.
+// decodeStrict decodes data into a new T with the one strict decoder
+// (unknown, duplicate, case-folded, missing and null fields, wrong types
+// and trailing data are refused there), then proves that T re-encodes to
+// exactly the same JSON tree, which refuses non-canonical values and
+// explicitly written empty optional fields, which go-tuf would drop.
 func decodeStrict[T any](data []byte, name string) (*T, error) {
-	if !utf8.Valid(data) {
-		return nil, &LoadError{File: name, Err: fmt.Errorf("not valid UTF-8: %w", ErrMalformed)}
+	v := new(T)
+	if err := strictjson.Decode(data, name, v); err != nil {
+		var se *strictjson.Error
+		if !errors.As(err, &se) {
+			return nil, &LoadError{File: name, Err: err}
+		}
+		le := &LoadError{File: name, Line: se.Line, Field: se.Path, Err: se.Err}
+		for _, s := range []error{strictjson.ErrSyntax, strictjson.ErrType, strictjson.ErrNull, strictjson.ErrUnsupported} {
+			if errors.Is(se.Err, s) {
+				le.Err = fmt.Errorf("%w: %w", se.Err, ErrMalformed)
+			}
+		}
+		return nil, le
 	}
 	orig, err := parseTree(data)
 	if err != nil {
-		return nil, withFile(err, name)
-	}
-	if err := noNulls(orig, ""); err != nil {
-		var le *LoadError
-		if errors.As(err, &le) {
-			le.File = name
-		}
-		return nil, err
-	}
-	v := new(T)
-	if err := json.Unmarshal(data, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, &LoadError{File: name, Field: jsonPath(te.Field), Err: fmt.Errorf("%s where %s belongs: %w", te.Value, te.Type, ErrMalformed)}
-		}
-		var le *LoadError
-		if errors.As(err, &le) {
-			le.File = name
-			return nil, le
-		}
-		return nil, &LoadError{File: name, Err: fmt.Errorf("%v: %w", err, ErrMalformed)}
+		return nil, &LoadError{File: name, Err: fmt.Errorf("%w: %w", err, ErrMalformed)}
 	}
 	again, err := json.Marshal(v)
 	if err != nil {
-		return nil, &LoadError{File: name, Err: fmt.Errorf("re-encoding: %v: %w", err, ErrMalformed)}
+		return nil, &LoadError{File: name, Err: fmt.Errorf("re-encoding: %w: %w", err, ErrMalformed)}
 	}
 	enc, err := parseTree(again)
 	if err != nil {
-		return nil, &LoadError{File: name, Err: err}
+		return nil, &LoadError{File: name, Err: fmt.Errorf("re-encoding: %w: %w", err, ErrMalformed)}
 	}
 	if field, err := compareTree(orig, enc, ""); err != nil {
 		return nil, &LoadError{File: name, Field: field, Err: err}
@@ -104,64 +103,16 @@ func decodeStrict[T any](data []byte, name string) (*T, error) {
 	return v, nil
 }
 
-// parseTree parses one JSON value into maps, slices, strings, bools,
-// json.Number and nil, refusing duplicate keys and trailing data.
+// parseTree parses one JSON value, which the strict decoder has already
+// accepted, into maps, slices, strings, bools, json.Number and nil.
 func parseTree(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	v, err := parseValue(dec, "")
-	if err != nil {
+	var v any
+	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, ErrTrailingData
-	}
 	return v, nil
-}
-
-func parseValue(dec *json.Decoder, path string) (any, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrMalformed)
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			obj := map[string]any{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, fmt.Errorf("%v: %w", err, ErrMalformed)
-				}
-				k := kt.(string)
-				if _, dup := obj[k]; dup {
-					return nil, &LoadError{Field: join(path, k), Err: ErrDuplicateKey}
-				}
-				v, err := parseValue(dec, join(path, k))
-				if err != nil {
-					return nil, err
-				}
-				obj[k] = v
-			}
-			_, err := dec.Token()
-			return obj, err
-		case '[':
-			arr := []any{}
-			for dec.More() {
-				v, err := parseValue(dec, fmt.Sprintf("%s[%d]", path, len(arr)))
-				if err != nil {
-					return nil, err
-				}
-				arr = append(arr, v)
-			}
-			_, err := dec.Token()
-			return arr, err
-		}
-		return nil, fmt.Errorf("unexpected %v: %w", t, ErrMalformed)
-	default:
-		return t, nil
-	}
 }
 
 func join(path, key string) string {
@@ -169,32 +120,6 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-// noNulls refuses null anywhere except inside a "custom" object, which
-// TUF leaves to the application. "custom": null itself is refused: go-tuf
-// drops it when it re-encodes, which breaks the signature.
-func noNulls(v any, path string) error {
-	switch t := v.(type) {
-	case nil:
-		return &LoadError{Field: path, Err: fmt.Errorf("null: %w", ErrMalformed)}
-	case map[string]any:
-		for k, c := range t {
-			if k == "custom" && c != nil {
-				continue
-			}
-			if err := noNulls(c, join(path, k)); err != nil {
-				return err
-			}
-		}
-	case []any:
-		for i, c := range t {
-			if err := noNulls(c, fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // compareTree returns the first path at which the decoded document (a) and
@@ -315,19 +240,6 @@ func withFile(err error, name string) error {
 		return err
 	}
 	return &LoadError{File: name, Err: err}
-}
-
-// jsonPath turns encoding/json's field path, which names embedded structs
-// ("signed.Common.version"), into the document's ("signed.version").
-func jsonPath(goPath string) string {
-	parts := strings.Split(goPath, ".")
-	out := parts[:0]
-	for _, p := range parts {
-		if p != "Common" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, ".")
 }
 
 func validateKeys(ks map[string]*keys.Key, path string) error {

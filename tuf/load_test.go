@@ -352,6 +352,15 @@ func TestLoadStrict(t *testing.T) {
 		{"unknown top-level field", "snapshot.json", func(t *testing.T, b []byte) []byte {
 			return editJSON(t, b, func(d map[string]any) { d["signed_by"] = "me" })
 		}, "signed_by", ErrUnknownField},
+		{"nested unknown field", "targets.json", signed(func(s map[string]any) { role(s, 0)["mirrors"] = []any{} }), "signed.delegations.roles[0].mirrors", ErrUnknownField},
+		{"unknown field in a key", "root.json", signed(func(s map[string]any) {
+			s["keys"].(map[string]any)[rootKeyID].(map[string]any)["keyid_hash_algorithms"] = []any{"sha256"}
+		}), "signed.keys." + rootKeyID + ".keyid_hash_algorithms", ErrUnknownField},
+		{"case-folded key in a key", "root.json", signed(func(s map[string]any) {
+			k := s["keys"].(map[string]any)[rootKeyID].(map[string]any)
+			k["KeyType"] = k["keytype"]
+			delete(k, "keytype")
+		}), "signed.keys." + rootKeyID + ".KeyType", ErrUnknownField},
 		{"missing field", "root.json", signed(func(s map[string]any) { delete(s, "consistent_snapshot") }), "signed.consistent_snapshot", ErrMissingField},
 		{"missing targets", "unstable.json", signed(func(s map[string]any) { delete(s, "targets") }), "signed.targets", ErrMissingField},
 		{"misspelt field", "timestamp.json", replace(`"spec_version"`, `"specversion"`), "signed.spec_version", ErrMissingField},
@@ -373,7 +382,7 @@ func TestLoadStrict(t *testing.T) {
 		}), "signed.roles.mirror", ErrUnknownField},
 		// JSON syntax.
 		{"duplicate key", "timestamp.json", replace(`"version": 5,`, `"version": 5, "version": 5,`), "signed.version", ErrDuplicateKey},
-		{"duplicate key in keys", "root.json", replace(`"keys": {`, `"keys": {"`+rootKeyID+`": {}, `), "signed.keys." + rootKeyID, ErrDuplicateKey},
+		{"duplicate key in keys", "root.json", replace(`"keys": {`, `"keys": {"`+rootKeyID+`": {"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": "00"}}, `), "signed.keys." + rootKeyID, ErrDuplicateKey},
 		{"trailing data", "timestamp.json", func(t *testing.T, b []byte) []byte { return append(b, "{}"...) }, "", ErrTrailingData},
 		{"two documents", "timestamp.json", func(t *testing.T, b []byte) []byte { return append(b, b...) }, "", ErrTrailingData},
 		{"not UTF-8", "unstable.json", replace(`foo-1.1`, "foo-1.1\xff"), "", ErrMalformed},
@@ -383,7 +392,7 @@ func TestLoadStrict(t *testing.T) {
 		{"string version", "timestamp.json", replace(`"version": 5,`, `"version": "5",`), "signed.version", ErrMalformed},
 		{"version 5.0", "timestamp.json", replace(`"version": 5,`, `"version": 5.0,`), "signed.version", ErrMalformed},
 		{"version 5e0", "timestamp.json", replace(`"version": 5,`, `"version": 5e0,`), "signed.version", ErrMalformed},
-		{"threshold 1.0", "targets.json", replace(`"threshold": 1`, `"threshold": 1.0`), "signed.delegations.roles.threshold", ErrMalformed},
+		{"threshold 1.0", "targets.json", replace(`"threshold": 1`, `"threshold": 1.0`), "signed.delegations.roles[0].threshold", ErrMalformed},
 		{"array for object", "snapshot.json", signed(func(s map[string]any) { s["meta"] = []any{} }), "signed.meta", ErrMalformed},
 		// Values.
 		{"wrong _type", "root.json", replace(`"_type": "root"`, `"_type": "Root"`), "signed._type", ErrWrongType},
@@ -473,7 +482,7 @@ func TestLoadStrict(t *testing.T) {
 			if le.File != tc.file || le.Field != tc.field {
 				t.Errorf("error names file %q field %q, want %q %q (%v)", le.File, le.Field, tc.file, tc.field, err)
 			}
-			if !strings.HasPrefix(err.Error(), tc.file+": ") {
+			if !strings.HasPrefix(err.Error(), tc.file+":") {
 				t.Errorf("error %q does not start with the file name", err)
 			}
 		})

@@ -38,16 +38,16 @@ func (e Expiry) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + e.String() + `"`), nil
 }
 
-// UnmarshalJSON accepts only the exact layout. Expiry appears only as
-// signed.expires, so its errors are *LoadError naming that field.
+// UnmarshalJSON accepts only the exact layout. Its errors wrap
+// ErrMalformed; the strict decoder names the field.
 func (e *Expiry) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return &LoadError{Field: "signed.expires", Err: fmt.Errorf("must be a string: %w", ErrMalformed)}
+		return fmt.Errorf("must be a string: %w", ErrMalformed)
 	}
 	t, err := time.Parse(expiryLayout, s)
 	if err != nil || t.Format(expiryLayout) != s {
-		return &LoadError{Field: "signed.expires", Err: fmt.Errorf("%q is not YYYY-MM-DDTHH:MM:SSZ: %w", s, ErrMalformed)}
+		return fmt.Errorf("%q is not YYYY-MM-DDTHH:MM:SSZ: %w", s, ErrMalformed)
 	}
 	*e = Expiry(t)
 	return nil
