@@ -99,7 +99,7 @@ func (k *Key) Public() (crypto.PublicKey, error) {
 		}
 		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("ecdsa keyval.public: %v: %w", err, ErrMalformedKey)
+			return nil, fmt.Errorf("ecdsa keyval.public: %w: %w", err, ErrMalformedKey)
 		}
 		ec, ok := pub.(*ecdsa.PublicKey)
 		if !ok || ec.Curve != elliptic.P256() {

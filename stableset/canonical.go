@@ -58,7 +58,7 @@ func CanonicalDigest(r io.Reader) (string, error) {
 		last = append(last[:0], path...)
 	}
 	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("line %d: %v: %w", n+1, err, ErrCanonicalDiff)
+		return "", fmt.Errorf("line %d: %w: %w", n+1, err, ErrCanonicalDiff)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

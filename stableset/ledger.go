@@ -501,7 +501,7 @@ func (lr *LedgerReader) eof(err error) error {
 	if errors.Is(err, errOverflow) {
 		return ErrLedgerFormat
 	}
-	return fmt.Errorf("%w: %v", ErrLedgerFormat, err)
+	return fmt.Errorf("%w: %w", ErrLedgerFormat, err)
 }
 
 var errOverflow = errors.New("varint overflow")

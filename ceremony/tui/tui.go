@@ -31,7 +31,7 @@ type Terminal struct {
 func Open() (*Terminal, error) {
 	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoTerminal, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoTerminal, err)
 	}
 	if !term.IsTerminal(int(f.Fd())) {
 		f.Close()
