@@ -2,7 +2,6 @@ package stableset
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/templates"
 )
 
@@ -141,130 +141,133 @@ func LoadPolicy(path string) (*Policy, error) {
 }
 
 // ParsePolicy parses a policy. Absent fields take their default values;
-// unknown, duplicate or mistyped fields, invalid or unnormalised project
-// names, duplicates in a list, a project both nominated and excluded, and
-// trailing data are refused with a *PolicyError. name is used in errors.
+// unknown, duplicate, case-folded or mistyped fields and trailing data are
+// refused by the one strict decoder (internal/strictjson), and invalid or
+// unnormalised project names, duplicates in a list and a project both
+// nominated and excluded after it; every refusal is a *PolicyError naming
+// the line and the field. name is used in errors.
 func ParsePolicy(data []byte, name string) (*Policy, error) {
-	pp := policyParser{d: json.NewDecoder(bytes.NewReader(data)), data: data, name: name}
-	pp.d.UseNumber()
-	p, err := pp.parse()
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-type policyParser struct {
-	d    *json.Decoder
-	data []byte
-	name string
-}
-
-func (pp *policyParser) fail(field string, sentinel error, format string, args ...any) error {
-	off := min(int(pp.d.InputOffset()), len(pp.data))
-	err := sentinel
-	if format != "" {
-		err = fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
-	}
-	return &PolicyError{File: pp.name, Line: 1 + bytes.Count(pp.data[:off], []byte("\n")), Field: field, Err: err}
-}
-
-func (pp *policyParser) token(field string) (json.Token, error) {
-	t, err := pp.d.Token()
-	if err == io.EOF {
-		return nil, pp.fail(field, ErrSyntax, "unexpected end of file")
-	}
-	if err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return nil, pp.fail(field, ErrSyntax, "%s", se.Error())
+	var f policyFile
+	if err := strictjson.Decode(data, name, &f); err != nil {
+		var se *strictjson.Error
+		if !errors.As(err, &se) {
+			return nil, &PolicyError{File: name, Line: 1, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
 		}
-		return nil, pp.fail(field, ErrSyntax, "%v", err)
+		return nil, &PolicyError{File: name, Line: se.Line, Field: se.Path, Err: withSentinel{policySentinel(se.Err), se.Err}}
 	}
-	return t, nil
+	return f.policy(data, name)
 }
 
-func typeName(t json.Token) string {
-	switch t := t.(type) {
-	case json.Delim:
-		if t == '{' {
-			return "an object"
-		}
-		if t == '[' {
-			return "an array"
-		}
-		return string(t)
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", t)
+// policyFile is the policy file as the strict decoder reads it: every field
+// may be absent.
+type policyFile struct {
+	MinAgeDays   *int64      `json:"min_age_days,omitempty"`
+	Nominated    *[]string   `json:"nominated,omitempty"`
+	Excluded     *[]string   `json:"excluded,omitempty"`
+	ConfirmAbove *limitsFile `json:"confirm_above,omitempty"`
 }
 
-func (pp *policyParser) parse() (*Policy, error) {
+type limitsFile struct {
+	Added   *int64 `json:"added,omitempty"`
+	Removed *int64 `json:"removed,omitempty"`
+	Changed *int64 `json:"changed,omitempty"`
+}
+
+// policySentinel maps the strict decoder's refusals to the policy's.
+func policySentinel(err error) error {
+	switch {
+	case errors.Is(err, strictjson.ErrDuplicateKey):
+		return ErrDuplicateField
+	case errors.Is(err, strictjson.ErrUnknownField), errors.Is(err, strictjson.ErrMissingField):
+		return ErrUnknownField
+	case errors.Is(err, strictjson.ErrType), errors.Is(err, strictjson.ErrNull):
+		return ErrType
+	}
+	return ErrSyntax
+}
+
+// withSentinel is the strict decoder's error, which is also the policy's
+// sentinel.
+type withSentinel struct{ sentinel, err error }
+
+func (e withSentinel) Error() string   { return e.err.Error() }
+func (e withSentinel) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
+	fail := func(field string, sentinel error, format string, args ...any) error {
+		err := sentinel
+		if format != "" {
+			err = fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
+		}
+		return &PolicyError{File: name, Line: max(strictjson.Line(data, field), 1), Field: field, Err: err}
+	}
+	integer := func(field string, n *int64, max int64, dst *int64) error {
+		if n == nil {
+			return nil
+		}
+		if *n < 0 || *n > max {
+			return fail(field, ErrBadValue, "%d is outside 0 to %d", *n, max)
+		}
+		*dst = *n
+		return nil
+	}
+	names := func(field string, list []string, star bool) ([]string, error) {
+		seen := map[string]bool{}
+		for i, s := range list {
+			f := field + "[" + strconv.Itoa(i) + "]"
+			if !(star && s == "*") {
+				if fe := checkProject(s); fe != nil {
+					return nil, fail(f, fe.err, "")
+				}
+			}
+			if seen[s] {
+				return nil, fail(f, ErrBadValue, "%q is listed twice", s)
+			}
+			seen[s] = true
+		}
+		out := slices.Clone(list)
+		slices.Sort(out)
+		return out, nil
+	}
 	p := &Policy{MinAgeDays: 90, AllNominated: true, ConfirmAbove: Limits{Added: 2000000, Removed: 10000, Changed: 0}}
-	t, err := pp.token("")
-	if err != nil {
-		return nil, err
-	}
-	if t != json.Delim('{') {
-		return nil, pp.fail("", ErrType, "want an object, got %s", typeName(t))
-	}
-	seen := map[string]bool{}
-	var nominated []string
-	haveNominated := false
-	for pp.d.More() {
-		t, err := pp.token("")
-		if err != nil {
+	var age int64
+	if f.MinAgeDays != nil {
+		if err := integer("min_age_days", f.MinAgeDays, MaxMinAgeDays, &age); err != nil {
 			return nil, err
 		}
-		key := t.(string) // object keys are strings
-		if seen[key] {
-			return nil, pp.fail(key, ErrDuplicateField, "")
-		}
-		seen[key] = true
-		switch key {
-		case "min_age_days":
-			n, err := pp.integer(key, MaxMinAgeDays)
-			if err != nil {
-				return nil, err
-			}
-			p.MinAgeDays = int(n)
-		case "nominated":
-			if nominated, err = pp.names(key, true); err != nil {
-				return nil, err
-			}
-			haveNominated = true
-		case "excluded":
-			if p.Excluded, err = pp.names(key, false); err != nil {
-				return nil, err
-			}
-		case "confirm_above":
-			if p.ConfirmAbove, err = pp.limits(key, p.ConfirmAbove); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, pp.fail(key, ErrUnknownField, "")
+		p.MinAgeDays = int(age)
+	}
+	var nominated []string
+	if f.Nominated != nil {
+		var err error
+		if nominated, err = names("nominated", *f.Nominated, true); err != nil {
+			return nil, err
 		}
 	}
-	if _, err := pp.token(""); err != nil { // the closing '}'
-		return nil, err
+	if f.Excluded != nil {
+		var err error
+		if p.Excluded, err = names("excluded", *f.Excluded, false); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := pp.d.Token(); err != io.EOF {
-		return nil, pp.fail("", ErrSyntax, "data after the policy object")
+	if c := f.ConfirmAbove; c != nil {
+		for _, l := range []struct {
+			field string
+			n     *int64
+			dst   *int64
+		}{{"added", c.Added, &p.ConfirmAbove.Added}, {"removed", c.Removed, &p.ConfirmAbove.Removed}, {"changed", c.Changed, &p.ConfirmAbove.Changed}} {
+			if err := integer("confirm_above."+l.field, l.n, 1<<53, l.dst); err != nil {
+				return nil, err
+			}
+		}
 	}
-	if haveNominated {
+	if f.Nominated != nil {
 		if len(nominated) == 0 {
-			return nil, pp.failAt("nominated", ErrBadValue, `empty: nominate projects, or write ["*"] for all`)
+			return nil, fail("nominated", ErrBadValue, `empty: nominate projects, or write ["*"] for all`)
 		}
 		if slices.Contains(nominated, "*") {
 			if len(nominated) > 1 {
-				return nil, pp.failAt("nominated", ErrBadValue, `"*" must stand alone`)
+				return nil, fail("nominated", ErrBadValue, `"*" must stand alone`)
 			}
 		} else {
 			p.AllNominated = false
@@ -272,7 +275,7 @@ func (pp *policyParser) parse() (*Policy, error) {
 		}
 	}
 	if slices.Contains(p.Excluded, "*") {
-		return nil, pp.failAt("excluded", ErrBadValue, `"*" is only for nominated`)
+		return nil, fail("excluded", ErrBadValue, `"*" is only for nominated`)
 	}
 	p.excluded = make(map[string]bool, len(p.Excluded))
 	for _, e := range p.Excluded {
@@ -282,7 +285,7 @@ func (pp *policyParser) parse() (*Policy, error) {
 		p.nominated = make(map[string]bool, len(p.Nominated))
 		for _, n := range p.Nominated {
 			if p.excluded[n] {
-				return nil, pp.failAt("excluded", ErrBadValue, "%q is also nominated", n)
+				return nil, fail("excluded", ErrBadValue, "%q is also nominated", n)
 			}
 			p.nominated[n] = true
 		}
@@ -291,115 +294,6 @@ func (pp *policyParser) parse() (*Policy, error) {
 		p.Excluded = []string{}
 	}
 	return p, nil
-}
-
-// failAt reports an error about a whole field once the file has been read;
-// the line is that of the field's key.
-func (pp *policyParser) failAt(field string, sentinel error, format string, args ...any) error {
-	e := pp.fail(field, sentinel, format, args...).(*PolicyError)
-	if i := bytes.Index(pp.data, []byte(`"`+field+`"`)); i >= 0 {
-		e.Line = 1 + bytes.Count(pp.data[:i], []byte("\n"))
-	}
-	return e
-}
-
-func (pp *policyParser) integer(field string, max int64) (int64, error) {
-	t, err := pp.token(field)
-	if err != nil {
-		return 0, err
-	}
-	num, ok := t.(json.Number)
-	if !ok {
-		return 0, pp.fail(field, ErrType, "want an integer, got %s", typeName(t))
-	}
-	n, err := strconv.ParseInt(string(num), 10, 64)
-	if err != nil {
-		return 0, pp.fail(field, ErrType, "want an integer, got %s", num)
-	}
-	if n < 0 || n > max {
-		return 0, pp.fail(field, ErrBadValue, "%d is outside 0 to %d", n, max)
-	}
-	return n, nil
-}
-
-// names reads a list of normalised project names, sorted on return.
-func (pp *policyParser) names(field string, star bool) ([]string, error) {
-	t, err := pp.token(field)
-	if err != nil {
-		return nil, err
-	}
-	if t != json.Delim('[') {
-		return nil, pp.fail(field, ErrType, "want an array of project names, got %s", typeName(t))
-	}
-	out := []string{}
-	seen := map[string]bool{}
-	for i := 0; pp.d.More(); i++ {
-		f := field + "[" + strconv.Itoa(i) + "]"
-		t, err := pp.token(f)
-		if err != nil {
-			return nil, err
-		}
-		s, ok := t.(string)
-		if !ok {
-			return nil, pp.fail(f, ErrType, "want a project name, got %s", typeName(t))
-		}
-		if !(star && s == "*") {
-			if fe := checkProject(s); fe != nil {
-				return nil, pp.fail(f, fe.err, "")
-			}
-		}
-		if seen[s] {
-			return nil, pp.fail(f, ErrBadValue, "%q is listed twice", s)
-		}
-		seen[s] = true
-		out = append(out, s)
-	}
-	if _, err := pp.token(field); err != nil {
-		return nil, err
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
-func (pp *policyParser) limits(field string, l Limits) (Limits, error) {
-	t, err := pp.token(field)
-	if err != nil {
-		return l, err
-	}
-	if t != json.Delim('{') {
-		return l, pp.fail(field, ErrType, "want an object, got %s", typeName(t))
-	}
-	seen := map[string]bool{}
-	for pp.d.More() {
-		t, err := pp.token(field)
-		if err != nil {
-			return l, err
-		}
-		key := t.(string)
-		f := field + "." + key
-		if seen[key] {
-			return l, pp.fail(f, ErrDuplicateField, "")
-		}
-		seen[key] = true
-		var dst *int64
-		switch key {
-		case "added":
-			dst = &l.Added
-		case "removed":
-			dst = &l.Removed
-		case "changed":
-			dst = &l.Changed
-		default:
-			return l, pp.fail(f, ErrUnknownField, "")
-		}
-		if *dst, err = pp.integer(f, 1<<53); err != nil {
-			return l, err
-		}
-	}
-	if _, err := pp.token(field); err != nil {
-		return l, err
-	}
-	return l, nil
 }
 
 // MarshalJSON encodes the policy with every field present, in the layout
