@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
+	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -141,7 +141,7 @@ type projectsJSON struct {
 const diffTimeLayout = "2006-01-02T15:04:05Z"
 
 func stmtErr(field, format string, args ...any) error {
-	return fmt.Errorf("%s: %s: %w", field, fmt.Sprintf(format, args...), ErrDiffStatement)
+	return fmt.Errorf("%s: %w: %w", field, fmt.Errorf(format, args...), ErrDiffStatement)
 }
 
 // Validate checks every field of the statement; SignDiff and
@@ -297,8 +297,8 @@ func DecodeDiffStatement(payload []byte) (*DiffStatement, error) {
 		return nil, fmt.Errorf("payload is not UTF-8: %w", ErrDiffStatement)
 	}
 	var w diffJSON
-	if err := decodeJSONStrict(payload, &w); err != nil {
-		return nil, fmt.Errorf("payload: %w", err)
+	if err := decodeJSONStrict(payload, "payload", &w, ErrDiffStatement); err != nil {
+		return nil, err
 	}
 	if w.Format != DiffFormat || w.Version != DiffFormatVersion {
 		return nil, stmtErr("format", "%q version %d, want %q version %d", w.Format, w.Version, DiffFormat, DiffFormatVersion)
@@ -333,7 +333,7 @@ func DecodeDiffStatement(payload []byte) (*DiffStatement, error) {
 	st.Export.Generated = t
 	if w.PreviousLedgerSHA256 != "" {
 		if err := decodeDigest(w.PreviousLedgerSHA256, &st.PreviousLedgerSHA256); err != nil {
-			return nil, stmtErr("previous_ledger_sha256", "%v", err)
+			return nil, stmtErr("previous_ledger_sha256", "%w", err)
 		}
 	}
 	for _, d := range []struct {
@@ -346,7 +346,7 @@ func DecodeDiffStatement(payload []byte) (*DiffStatement, error) {
 		{"diff_sha256", w.DiffSHA256, &st.DiffSHA256},
 	} {
 		if err := decodeDigest(d.hex, d.sum); err != nil {
-			return nil, stmtErr(d.field, "%v", err)
+			return nil, stmtErr(d.field, "%w", err)
 		}
 	}
 	again, err := st.MarshalPayload()
@@ -359,20 +359,12 @@ func DecodeDiffStatement(payload []byte) (*DiffStatement, error) {
 	return st, nil
 }
 
-// decodeJSONStrict decodes one JSON value into v, refusing unknown fields
-// and trailing data.
-func decodeJSONStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return fmt.Errorf("field %s: %s where %s belongs: %w", te.Field, te.Value, te.Type, ErrDiffStatement)
-		}
-		return fmt.Errorf("%v: %w", err, ErrDiffStatement)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("trailing data after the json value: %w", ErrDiffStatement)
+// decodeJSONStrict decodes one JSON value into v with the one strict
+// decoder (internal/strictjson); its errors name file, line and field path
+// and wrap sentinel.
+func decodeJSONStrict(data []byte, file string, v any, sentinel error) error {
+	if err := strictjson.Decode(data, file, v); err != nil {
+		return fmt.Errorf("%w: %w", err, sentinel)
 	}
 	return nil
 }
@@ -407,7 +399,7 @@ func DSSESigner(s keys.Signer) (dsse.SignerVerifier, error) {
 	k := s.Key()
 	pub, err := k.Public()
 	if err != nil {
-		return nil, fmt.Errorf("signer key %s: %v: %w", k.ID(), err, ErrDiffSigner)
+		return nil, fmt.Errorf("signer key %s: %w: %w", k.ID(), err, ErrDiffSigner)
 	}
 	return &dsseSigner{dsseVerifier: dsseVerifier{key: k, id: k.ID(), pub: pub}, s: s}, nil
 }
@@ -474,7 +466,7 @@ func SignDiff(st *DiffStatement, signers []keys.Signer) (*dsse.Envelope, error) 
 	}
 	es, err := dsse.NewEnvelopeSigner(adapted...)
 	if err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrDiffSigner)
+		return nil, fmt.Errorf("%w: %w", err, ErrDiffSigner)
 	}
 	env, err := es.SignPayload(context.Background(), DiffPayloadType, payload)
 	if err != nil {
@@ -518,7 +510,7 @@ func VerifyDiff(env *dsse.Envelope, keyring map[string]*keys.Key, keyIDs []strin
 	}
 	payload, err := decodeBase64Strict(env.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("payload: %v: %w", err, ErrSignedDiff)
+		return nil, fmt.Errorf("payload: %w: %w", err, ErrSignedDiff)
 	}
 	pae := dsse.PAE(env.PayloadType, payload)
 
@@ -603,13 +595,8 @@ func LoadSignedDiff(data []byte, name string) (*dsse.Envelope, error) {
 		return nil, fmt.Errorf("%s: not UTF-8: %w", name, ErrSignedDiff)
 	}
 	var env dsse.Envelope
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil {
-		return nil, fmt.Errorf("%s: %v: %w", name, err, ErrSignedDiff)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%s: trailing data after the envelope: %w", name, ErrSignedDiff)
+	if err := decodeJSONStrict(data, name, &env, ErrSignedDiff); err != nil {
+		return nil, err
 	}
 	if err := checkEnvelope(&env); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -635,7 +622,7 @@ func checkEnvelope(env *dsse.Envelope) error {
 	}
 	payload, err := decodeBase64Strict(env.Payload)
 	if err != nil {
-		return fmt.Errorf("payload: %v: %w", err, ErrSignedDiff)
+		return fmt.Errorf("payload: %w: %w", err, ErrSignedDiff)
 	}
 	if _, err := DecodeDiffStatement(payload); err != nil {
 		return err
@@ -646,7 +633,7 @@ func checkEnvelope(env *dsse.Envelope) error {
 	for i, s := range env.Signatures {
 		var id [32]byte
 		if err := decodeDigest(s.KeyID, &id); err != nil {
-			return fmt.Errorf("signatures[%d].keyid: %v: %w", i, err, ErrSignedDiff)
+			return fmt.Errorf("signatures[%d].keyid: %w: %w", i, err, ErrSignedDiff)
 		}
 		if i > 0 && s.KeyID <= env.Signatures[i-1].KeyID {
 			return fmt.Errorf("signatures[%d].keyid: key ids must be sorted and distinct: %w", i, ErrSignedDiff)

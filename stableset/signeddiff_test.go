@@ -22,6 +22,7 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
+	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -298,7 +299,7 @@ func TestVerifyDiffRefuses(t *testing.T) {
 		{"signed payload with a duplicate field", func() *dsse.Envelope {
 			bad := bytes.Replace(payload, []byte(`"repository":"pypi"`), []byte(`"repository":"evil","repository":"pypi"`), 1)
 			return signRaw(t, DiffPayloadType, bad, ss.signers[0], ss.signers[1])
-		}, nil, 2, ErrDiffNotCanonical, "canonical"},
+		}, nil, 2, strictjson.ErrDuplicateKey, "repository: duplicate key"},
 		{"signed payload that is invalid", func() *dsse.Envelope {
 			bad := bytes.Replace(payload, []byte(`"stable_version":3`), []byte(`"stable_version":2`), 1)
 			return signRaw(t, DiffPayloadType, bad, ss.signers[0], ss.signers[1])
@@ -447,10 +448,12 @@ func TestDecodeDiffStatementRefuses(t *testing.T) {
 		want error
 	}{
 		{"unknown field", strings.Replace(p, `{"format"`, `{"x":1,"format"`, 1), ErrDiffStatement},
-		{"unknown nested field", strings.Replace(p, `"count":1000,`, `"count":1000,"x":2,`, 1), ErrDiffStatement},
-		{"duplicate field", strings.Replace(p, `"ceremony":3`, `"ceremony":4,"ceremony":3`, 1), ErrDiffNotCanonical},
-		{"field in other case", strings.Replace(p, `"ceremony"`, `"Ceremony"`, 1), ErrDiffNotCanonical},
-		{"missing field", strings.Replace(p, `"removed":2,`, ``, 1), ErrDiffNotCanonical},
+		{"unknown nested field", strings.Replace(p, `"count":1000,`, `"count":1000,"x":2,`, 1), strictjson.ErrUnknownField},
+		{"duplicate field", strings.Replace(p, `"ceremony":3`, `"ceremony":4,"ceremony":3`, 1), strictjson.ErrDuplicateKey},
+		{"duplicate nested field", strings.Replace(p, `"count":1000,`, `"count":1000,"count":1000,`, 1), strictjson.ErrDuplicateKey},
+		{"field in other case", strings.Replace(p, `"ceremony"`, `"Ceremony"`, 1), strictjson.ErrUnknownField},
+		{"nested field in other case", strings.Replace(p, `"count":1000,`, `"Count":1000,`, 1), strictjson.ErrUnknownField},
+		{"missing field", strings.Replace(p, `"removed":2,`, ``, 1), strictjson.ErrMissingField},
 		{"reordered fields", strings.Replace(strings.Replace(p, `"ceremony":3,`, ``, 1), `"stable_version":3,`, `"stable_version":3,"ceremony":3,`, 1), ErrDiffNotCanonical},
 		{"whitespace", strings.Replace(p, `"ceremony":3`, `"ceremony": 3`, 1), ErrDiffNotCanonical},
 		{"trailing newline", p + "\n", ErrDiffNotCanonical},
@@ -480,6 +483,10 @@ func TestDecodeDiffStatementRefuses(t *testing.T) {
 			st, err := DecodeDiffStatement([]byte(tt.in))
 			if !errors.Is(err, tt.want) || st != nil {
 				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			var se *strictjson.Error
+			if errors.As(err, &se) && (!errors.Is(err, ErrDiffStatement) || se.File != "payload" || se.Line != 1) {
+				t.Errorf("strict decoder error %v is not located in the payload or not ErrDiffStatement", err)
 			}
 		})
 	}
@@ -567,8 +574,10 @@ func TestLoadSignedDiffRefuses(t *testing.T) {
 		{"no trailing newline", strings.TrimSuffix(f, "\n"), ErrDiffNotCanonical},
 		{"compact", strings.NewReplacer("\n", "", "  ", "").Replace(f), ErrDiffNotCanonical},
 		{"unknown field", strings.Replace(f, `"payloadType"`, `"x": 1, "payloadType"`, 1), ErrSignedDiff},
-		{"duplicate field", strings.Replace(f, `  "payloadType": "`+DiffPayloadType+`",`, `  "payloadType": "x",`+"\n"+`  "payloadType": "`+DiffPayloadType+`",`, 1), ErrDiffNotCanonical},
-		{"field in other case", strings.Replace(f, `"payloadType"`, `"PayloadType"`, 1), ErrDiffNotCanonical},
+		{"duplicate field", strings.Replace(f, `  "payloadType": "`+DiffPayloadType+`",`, `  "payloadType": "x",`+"\n"+`  "payloadType": "`+DiffPayloadType+`",`, 1), strictjson.ErrDuplicateKey},
+		{"duplicate nested field", strings.Replace(f, `"keyid": "`+sig0.KeyID+`",`, `"keyid": "`+sig0.KeyID+`", "keyid": "`+sig0.KeyID+`",`, 1), strictjson.ErrDuplicateKey},
+		{"field in other case", strings.Replace(f, `"payloadType"`, `"PayloadType"`, 1), strictjson.ErrUnknownField},
+		{"nested unknown field", strings.Replace(f, `"keyid": "`+sig0.KeyID+`",`, `"keyid": "`+sig0.KeyID+`", "cert": "",`, 1), strictjson.ErrUnknownField},
 		{"wrong payload type", strings.Replace(f, DiffPayloadType, "application/json", 1), ErrDiffPayloadType},
 		{"line break in payload", strings.Replace(f, env.Payload, env.Payload[:8]+`\n`+env.Payload[8:], 1), ErrSignedDiff},
 		{"unpadded payload", strings.Replace(f, env.Payload, base64.RawStdEncoding.EncodeToString(mustB64(t, env.Payload))+"x", 1), ErrSignedDiff},
@@ -591,7 +600,11 @@ func TestLoadSignedDiffRefuses(t *testing.T) {
 			if !errors.Is(err, tt.want) || env != nil {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
-			if !strings.HasPrefix(err.Error(), "diff.dsse.json: ") {
+			var se *strictjson.Error
+			if errors.As(err, &se) && se.File == "diff.dsse.json" && (!errors.Is(err, ErrSignedDiff) || se.Line < 1) {
+				t.Errorf("strict decoder error %v is not located or not ErrSignedDiff", err)
+			}
+			if !strings.HasPrefix(err.Error(), "diff.dsse.json:") {
 				t.Errorf("error %q does not name the file", err)
 			}
 		})
