@@ -167,19 +167,21 @@ func short(id string) string {
 
 // VerifyRole checks a top-level role's signatures against this root.
 func (r *Root) VerifyRole(role string, msg []byte, sigs []Signature) error {
-	rl, ok := r.Roles[role]
-	if !ok {
-		return fmt.Errorf("root has no role %q: %w", role, ErrMalformed)
+	k, err := r.RoleKeys(role)
+	if err != nil {
+		return err
 	}
-	return VerifyThreshold(role, msg, sigs, rl.KeyIDs, rl.Threshold, r.Keys)
+	_, err = k.Verify(msg, sigs)
+	return err
 }
 
 // VerifyDelegate checks a delegated role's signatures against the
 // delegation in t.
 func (t *Targets) VerifyDelegate(name string, msg []byte, sigs []Signature) error {
-	d, ok := t.Delegation(name)
-	if !ok {
-		return fmt.Errorf("no delegation to %q: %w", name, ErrMalformed)
+	k, err := t.DelegateKeys(name)
+	if err != nil {
+		return err
 	}
-	return VerifyThreshold(name, msg, sigs, d.KeyIDs, d.Threshold, t.Delegations.Keys)
+	_, err = k.Verify(msg, sigs)
+	return err
 }

@@ -327,29 +327,23 @@ func (v *verifier) rootChain(trusted *Metadata[Root]) error {
 		v.root, v.rootF, n = m, file, next
 	}
 	// A gap in the chain hides later roots from clients: refuse it.
-	entries, err := fs.ReadDir(v.dir.FS(), ".")
+	vs, err := Versions(v.dir.FS(), RoleRoot)
 	if err != nil {
-		return fmt.Errorf("listing metadata directory: %w", err)
+		return &VerifyError{File: ".", Role: RoleRoot, Err: err}
 	}
-	for _, e := range entries {
-		num, ok := strings.CutSuffix(e.Name(), ".root.json")
-		if !ok {
-			continue
-		}
-		if k, err := strconv.ParseInt(num, 10, 64); err == nil && k > n {
-			return &VerifyError{File: e.Name(), Role: RoleRoot, Err: fmt.Errorf("the root chain ends at version %d, %d.root.json is missing: %w", n, n+1, ErrVersion)}
-		}
+	if len(vs) > 0 && vs[len(vs)-1] > n {
+		return &VerifyError{File: strconv.FormatInt(vs[len(vs)-1], 10) + ".root.json", Role: RoleRoot, Err: fmt.Errorf("the root chain ends at version %d, %d.root.json is missing: %w", n, n+1, ErrVersion)}
 	}
 	return nil
 }
 
 // verifyRole is VerifyRole that also returns the keys that signed.
 func (r *Root) verifyRole(role string, msg []byte, sigs []Signature) ([]string, error) {
-	rl, ok := r.Roles[role]
-	if !ok {
-		return nil, fmt.Errorf("root has no role %q: %w", role, ErrMalformed)
+	k, err := r.RoleKeys(role)
+	if err != nil {
+		return nil, err
 	}
-	return verifyThreshold(role, msg, sigs, rl.KeyIDs, rl.Threshold, r.Keys)
+	return k.Verify(msg, sigs)
 }
 
 // checkMeta compares a file's bytes with the length and hashes its
