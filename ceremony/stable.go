@@ -11,8 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
@@ -71,37 +69,15 @@ func trustedTargets(trusted *tuf.Metadata[tuf.Root], dir string) (*tuf.Metadata[
 	if err != nil {
 		return nil, nil, err
 	}
-	best := int64(0)
-	ents, err := os.ReadDir(dir)
+	by, err := root.Signed.RoleKeys(tuf.RoleTargets)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading published metadata: %w", err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrNoTrustedTargets, err)
 	}
-	for _, e := range ents {
-		if v, ok := strings.CutSuffix(e.Name(), ".targets.json"); ok {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > best && strconv.FormatInt(n, 10) == v {
-				best = n
-			}
-		}
-	}
-	if best == 0 {
-		return nil, nil, fmt.Errorf("%s: %w", dir, ErrNoTrustedTargets)
-	}
-	name := filepath.Join(dir, fmt.Sprintf("%d.targets.json", best))
-	data, err := os.ReadFile(name)
+	t, n, err := tuf.LoadNewest[tuf.Targets](os.DirFS(dir), dir, tuf.RoleTargets, by)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: %w", ErrNoTrustedTargets, err)
 	}
-	t, err := tuf.Load[tuf.Targets](data, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	msg, err := t.SignedBytes()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := root.Signed.VerifyRole(tuf.RoleTargets, msg, t.Signatures); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w: %w", name, ErrNoTrustedTargets, err)
-	}
+	name := filepath.Join(dir, fmt.Sprintf("%d.%s.json", n, tuf.RoleTargets))
 	if _, ok := t.Signed.Delegation(stableset.StableRole); !ok {
 		return nil, nil, fmt.Errorf("%s delegates to no stable role: %w", name, ErrNoTrustedTargets)
 	}
@@ -366,34 +342,15 @@ func ProjectSummaryDigest(ps []stableset.ProjectSummary) (sum [32]byte, total, c
 // matches what stable signed, and the signed diff carries the threshold.
 func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key) error {
 	md := filepath.Join(dir, "stable", "metadata")
-	ents, err := os.ReadDir(md)
+	by := tuf.RoleKeys{Role: stableset.StableRole, KeyIDs: deleg.KeyIDs, Threshold: deleg.Threshold, Keys: keyring}
+	st, n, err := tuf.LoadNewest[tuf.Targets](os.DirFS(md), md, stableset.StableRole, by)
+	if errors.Is(err, tuf.ErrNoVersion) {
+		return fmt.Errorf("no stable metadata: %w: %w", tuf.ErrMissing, err)
+	}
 	if err != nil {
 		return err
 	}
-	var stableFile string
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".stable.json") {
-			stableFile = filepath.Join(md, e.Name())
-		}
-	}
-	if stableFile == "" {
-		return fmt.Errorf("%s: no stable metadata: %w", md, tuf.ErrMissing)
-	}
-	data, err := os.ReadFile(stableFile)
-	if err != nil {
-		return err
-	}
-	st, err := tuf.Load[tuf.Targets](data, stableFile)
-	if err != nil {
-		return err
-	}
-	msg, err := st.SignedBytes()
-	if err != nil {
-		return err
-	}
-	if err := tuf.VerifyThreshold(stableset.StableRole, msg, st.Signatures, deleg.KeyIDs, deleg.Threshold, keyring); err != nil {
-		return fmt.Errorf("%s: %w", stableFile, err)
-	}
+	stableFile := filepath.Join(md, fmt.Sprintf("%d.%s.json", n, stableset.StableRole))
 	for p, tf := range st.Signed.Targets {
 		b, err := os.ReadFile(filepath.Join(dir, "stable", filepath.FromSlash(p)))
 		if err != nil {
