@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -123,44 +122,13 @@ func readPublished(cfg *Config) (*published, int64, error) {
 		return nil, 0, fmt.Errorf("no trusted delegation to stable to verify %s with: %w", cfg.Published, ErrPublished)
 	}
 	dir := filepath.Join(cfg.Published, metadataDir)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading published metadata: %w", err)
-	}
-	var best int64
-	for _, e := range ents {
-		v, ok := strings.CutSuffix(e.Name(), "."+StableRole+".json")
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err == nil && n > best && strconv.FormatInt(n, 10) == v {
-			best = n
-		}
-	}
-	if best == 0 {
-		return nil, 0, fmt.Errorf("no <N>.stable.json in %s: %w", dir, ErrPublished)
-	}
-	name := filepath.Join(dir, fmt.Sprintf("%d.%s.json", best, StableRole))
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading published stable: %w", err)
-	}
-	m, err := tuf.Load[tuf.Targets](data, name)
+	d := cfg.StableDelegation
+	by := tuf.RoleKeys{Role: StableRole, KeyIDs: d.KeyIDs, Threshold: d.Threshold, Keys: cfg.StableKeys}
+	m, best, err := tuf.LoadNewest[tuf.Targets](os.DirFS(dir), dir, StableRole, by)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrPublished, err)
 	}
-	msg, err := m.SignedBytes()
-	if err != nil {
-		return nil, 0, err
-	}
-	d := cfg.StableDelegation
-	if err := tuf.VerifyThreshold(StableRole, msg, m.Signatures, d.KeyIDs, d.Threshold, cfg.StableKeys); err != nil {
-		return nil, 0, fmt.Errorf("%s: %w: %w", name, ErrPublished, err)
-	}
-	if m.Signed.Version != best {
-		return nil, 0, fmt.Errorf("%s holds version %d: %w", name, m.Signed.Version, ErrPublished)
-	}
+	name := filepath.Join(dir, fmt.Sprintf("%d.%s.json", best, StableRole))
 	if len(m.Signed.Targets) == 0 && m.Signed.Delegations == nil {
 		// The empty stable a bootstrap writes: nothing was ever signed
 		// into the stable set, so there is no ledger and no bin, and the
