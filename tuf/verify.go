@@ -233,7 +233,7 @@ func (v *verifier) fileName(role string, version int64) string {
 func (v *verifier) read(file, role string, listed int64, referrer string) ([]byte, error) {
 	b, err := v.readBounded(file, role, listed, referrer)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &VerifyError{File: file, Role: role, Err: fmt.Errorf("no such file: %w", ErrMissing)}
+		return nil, &VerifyError{File: file, Role: role, Err: fmt.Errorf("%w: %w", ErrMissing, err)}
 	}
 	if err != nil {
 		return nil, &VerifyError{File: file, Role: role, Err: err}
@@ -267,7 +267,12 @@ func (v *verifier) rootChain(trusted *Metadata[Root]) error {
 		return &VerifyError{File: "trusted root", Role: RoleRoot, Err: err}
 	}
 	// If the directory holds the trusted version, it must be the same root.
-	if b, err := v.readBounded(file, RoleRoot, 0, ""); err == nil {
+	b, err := v.readBounded(file, RoleRoot, 0, "")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// An unreadable copy is not an absent one.
+		return &VerifyError{File: file, Role: RoleRoot, Err: err}
+	}
+	if err == nil {
 		m, err := Load[Root](b, file)
 		if err != nil {
 			return &VerifyError{File: file, Role: RoleRoot, Err: err}

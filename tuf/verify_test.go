@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -902,6 +903,29 @@ func TestVerifyRepositoryTrustedRootDiffers(t *testing.T) {
 	var ve *VerifyError
 	if !errors.As(err, &ve) || ve.File != "1.root.json" || !errors.Is(err, ErrVersion) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestVerifyRepositoryKeepsIOCauses: a missing file is ErrMissing with
+// the file system's own error kept, and a copy of the trusted root that
+// cannot be read (here a directory in its place) is refused, not taken for
+// an absent one.
+func TestVerifyRepositoryKeepsIOCauses(t *testing.T) {
+	r := newTestRepo(t)
+	dir := r.build()
+	trusted := r.trusted(dir)
+	must(t, os.Remove(filepath.Join(dir, "timestamp.json")))
+	_, err := VerifyRepository(trusted, dir, VerifyOptions{At: verifyAt})
+	if !errors.Is(err, ErrMissing) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing timestamp: %v, want ErrMissing and fs.ErrNotExist", err)
+	}
+	dir = r.build()
+	must(t, os.Remove(filepath.Join(dir, "1.root.json")))
+	must(t, os.Mkdir(filepath.Join(dir, "1.root.json"), 0o755))
+	_, err = VerifyRootChain(trusted, dir)
+	var ve *VerifyError
+	if !errors.As(err, &ve) || ve.File != "1.root.json" || errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("unreadable 1.root.json: %v", err)
 	}
 }
 
