@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/keys"
 )
@@ -156,6 +157,15 @@ func TestParseConfigStrict(t *testing.T) {
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Field != "root.keys[0].slot" || ce.Line != lineOf(good, `"slot": "9c"`) {
 		t.Fatalf("bad slot: %v", err)
+	}
+	// The cause is kept beside ErrConfig: a caller can tell a bad slot from
+	// a bad key.
+	if !errors.Is(err, ErrConfig) || !errors.Is(err, hsm.ErrBadSlot) || errors.Is(err, keys.ErrMalformedKey) {
+		t.Fatalf("bad slot: %v does not keep hsm.ErrBadSlot as its cause", err)
+	}
+	_, err = ParseConfig([]byte(edit(`"keytype": "ed25519"`, `"keytype": "rsa"`)), "bootstrap.json")
+	if !errors.Is(err, ErrConfig) || !errors.Is(err, keys.ErrUnsupportedKey) {
+		t.Fatalf("bad online key: %v does not keep keys.ErrUnsupportedKey as its cause", err)
 	}
 }
 

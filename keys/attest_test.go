@@ -297,6 +297,28 @@ func TestVerifyAttestationFailures(t *testing.T) {
 	}
 }
 
+// TestVerifyAttestationKeepsCause: a chain refusal keeps x509's own error
+// beside ErrAttestationChain, so a caller can tell an untrusted root from
+// an expired certificate.
+func TestVerifyAttestationKeepsCause(t *testing.T) {
+	c := defaultCase(t)
+	c.otherRoot = true
+	leaf, inter, roots, _ := c.build(t)
+	_, err := VerifyAttestation(leaf, inter, roots)
+	var ua x509.UnknownAuthorityError
+	if !errors.Is(err, ErrAttestationChain) || !errors.As(err, &ua) {
+		t.Fatalf("untrusted root: %v, want ErrAttestationChain and an x509.UnknownAuthorityError", err)
+	}
+	c = defaultCase(t)
+	c.interBefore = time.Now().Add(2 * time.Hour)
+	leaf, inter, roots, _ = c.build(t)
+	_, err = VerifyAttestation(leaf, inter, roots)
+	var ci x509.CertificateInvalidError
+	if !errors.Is(err, ErrAttestationChain) || !errors.As(err, &ci) || ci.Reason != x509.Expired {
+		t.Fatalf("not yet valid: %v, want ErrAttestationChain and an x509.CertificateInvalidError", err)
+	}
+}
+
 func TestVerifyAttestationMissingCerts(t *testing.T) {
 	leaf, inter, roots, _ := defaultCase(t).build(t)
 	for _, c := range [][2]*x509.Certificate{{nil, inter}, {leaf, nil}, {nil, nil}} {
