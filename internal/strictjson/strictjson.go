@@ -141,11 +141,12 @@ func decode(data []byte, file string, line int, v any) error {
 }
 
 type decoder struct {
-	dec  *json.Decoder
-	data []byte
-	base int64 // offset of dec's input within data
-	file string
-	line int // fixed line (JSON Lines), or 0 to count
+	dec   *json.Decoder
+	data  []byte
+	base  int64 // offset of dec's input within data
+	depth int   // nesting of objects and arrays
+	file  string
+	line  int // fixed line (JSON Lines), or 0 to count
 }
 
 func (d *decoder) lineAt(off int64) int {
@@ -169,20 +170,35 @@ func (d *decoder) fail(path string, sentinel error, format string, args ...any) 
 	return d.errAt(d.dec.InputOffset(), path, err)
 }
 
+// maxDepth bounds the nesting of objects and arrays, as encoding/json
+// bounds it, so that no input can exhaust the stack.
+const maxDepth = 10000
+
 func (d *decoder) token(path string) (json.Token, error) {
 	t, err := d.dec.Token()
 	if err == nil {
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			if d.depth++; d.depth > maxDepth {
+				return nil, d.fail(path, ErrSyntax, "nested deeper than %d", maxDepth)
+			}
+		case json.Delim('}'), json.Delim(']'):
+			d.depth--
+		}
 		return t, nil
 	}
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 		// Truncation is about the whole input, not the field it cut.
 		return nil, d.errAt(int64(len(d.data))-d.base, "", fmt.Errorf("%w: unexpected end of data", ErrSyntax))
 	}
+	// Token reports some syntax errors at offsets relative to the value it
+	// was reading; the input offset is never before the error.
+	off := d.dec.InputOffset()
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return nil, d.errAt(se.Offset, path, fmt.Errorf("%w: %w", ErrSyntax, err))
+		off = max(off, se.Offset)
 	}
-	return nil, d.errAt(d.dec.InputOffset(), path, fmt.Errorf("%w: %w", ErrSyntax, err))
+	return nil, d.errAt(off, path, fmt.Errorf("%w: %w", ErrSyntax, err))
 }
 
 var (
@@ -371,7 +387,7 @@ func (d *decoder) unmarshaler(path string, v reflect.Value) error {
 		return d.errAt(end, path, ErrNull)
 	}
 	// Check the raw value on its own, with offsets into the whole input.
-	sub := &decoder{dec: json.NewDecoder(bytes.NewReader(raw)), data: d.data, base: d.base + end - int64(len(raw)), file: d.file, line: d.line}
+	sub := &decoder{dec: json.NewDecoder(bytes.NewReader(raw)), data: d.data, base: d.base + end - int64(len(raw)), depth: d.depth, file: d.file, line: d.line}
 	sub.dec.UseNumber()
 	tok, err := sub.token(path)
 	if err != nil {

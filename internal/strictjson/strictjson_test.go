@@ -174,6 +174,33 @@ func TestDecodeRefusals(t *testing.T) {
 	}
 }
 
+func TestDepth(t *testing.T) {
+	deep := func(n int) []byte {
+		return []byte(`{"detail": {"a": ` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}}`)
+	}
+	var v struct {
+		Detail map[string]any `json:"detail"`
+	}
+	if err := Decode(deep(100), "deep.json", &v); err != nil {
+		t.Fatal(err)
+	}
+	// A megabyte of brackets is refused, not a stack overflow.
+	if err := Decode(deep(1<<20), "deep.json", &v); !errors.Is(err, ErrSyntax) {
+		t.Fatalf("err = %v, want ErrSyntax", err)
+	}
+}
+
+func TestSyntaxErrorLine(t *testing.T) {
+	var v struct {
+		A []any `json:"a"`
+	}
+	err := Decode([]byte("{\"a\": [1,\n\n tru]}"), "s.json", &v)
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrSyntax) || e.Line != 3 {
+		t.Fatalf("err = %v, want a syntax error on line 3", err)
+	}
+}
+
 func TestDecodeLine(t *testing.T) {
 	var r role
 	err := DecodeLine([]byte(`{"threshold": 1, "keys": [], "keys": []}`), "t.jsonl", 7, &r)
