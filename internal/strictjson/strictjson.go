@@ -511,7 +511,7 @@ func (d *decoder) mapValue(path string, v reflect.Value) error {
 func (d *decoder) object(path string, v reflect.Value) error {
 	fs, err := fieldsOf(v.Type())
 	if err != nil {
-		return d.fail(path, ErrUnsupported, "%v", err)
+		return d.fail(path, ErrUnsupported, "%w", err)
 	}
 	seen := map[string]bool{}
 	var unknown error
