@@ -8,8 +8,15 @@
 //     a number in a non-canonical form, trailing data, a malformed expiry,
 //     an unknown spec_version, version 0, a key id that is not the hash of
 //     its key, uppercase hex: each is a *LoadError naming the file and the
-//     field. What loads is therefore exactly what go-tuf and python-tuf
-//     re-encode before they verify.
+//     field (and the line, for what the one strict decoder,
+//     internal/strictjson, refuses). What loads is therefore exactly what
+//     go-tuf and python-tuf re-encode before they verify.
+//   - There is one way to read trusted metadata from a directory:
+//     Newest/Versions find N.<role>.json (N a canonical positive decimal; a
+//     name like 01.root.json is refused), RoleKeys/DelegateKeys give the
+//     keys and threshold a parent grants a role, and LoadVersion/LoadNewest
+//     load the file strictly, check that it holds version N and that the
+//     threshold signed it.
 //   - The signed bytes are go-securesystemslib cjson of the signed object;
 //     files are ordinary indented JSON (cjson leaves control characters raw,
 //     which breaks PEM keys), and end with a newline.
