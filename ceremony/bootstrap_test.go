@@ -33,7 +33,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{ca: ca, devices: map[uint32]hsm.Device{}}
 	for _, s := range demoSerials {
-		d, err := soft.Create(filepath.Join(dir, fmt.Sprint(s)), s, ca)
+		d, err := soft.Create(filepath.Join(dir, fmt.Sprint(s)), s, ca, soft.CreateOptions{KDF: soft.KDFTest})
 		if err != nil {
 			t.Fatal(err)
 		}

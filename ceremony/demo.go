@@ -35,6 +35,9 @@ type Demo struct {
 	Now     time.Time
 	Show    io.Writer
 	Version string
+	// DeviceKDF is the soft devices' scrypt cost; empty means
+	// soft.KDFStandard. Test suites use soft.KDFTest.
+	DeviceKDF soft.KDF
 }
 
 // DemoResult tells tests and the printout what the demo built.
@@ -78,7 +81,7 @@ func (d *Demo) Run() (*DemoResult, error) {
 	devices := map[uint32]hsm.Device{}
 	pins := map[uint32]string{}
 	for _, serial := range demoSerials {
-		dev, err := soft.Create(out.Path("devices", fmt.Sprint(serial)), serial, ca)
+		dev, err := soft.Create(out.Path("devices", fmt.Sprint(serial)), serial, ca, soft.CreateOptions{KDF: d.DeviceKDF})
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
+	"github.com/keyceremony/keyceremony/hsm/soft"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -36,7 +37,7 @@ func runDemo(t *testing.T) (*DemoResult, string) {
 			return
 		}
 		demoDir = filepath.Join(base, "demo")
-		demoRes, demoErr = (&Demo{Out: demoDir, Now: time.Now().UTC(), Version: "test"}).Run()
+		demoRes, demoErr = (&Demo{Out: demoDir, Now: time.Now().UTC(), Version: "test", DeviceKDF: soft.KDFTest}).Run()
 	})
 	if demoErr != nil {
 		t.Fatalf("demo: %v", demoErr)

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyceremony/keyceremony/ceremony"
+	"github.com/keyceremony/keyceremony/hsm/soft"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -95,7 +96,7 @@ func demoRepo(t *testing.T) string {
 			return
 		}
 		demoDir = filepath.Join(base, "demo")
-		_, demoErr = (&ceremony.Demo{Out: demoDir, Now: time.Now().UTC()}).Run()
+		_, demoErr = (&ceremony.Demo{Out: demoDir, Now: time.Now().UTC(), DeviceKDF: soft.KDFTest}).Run()
 	})
 	if demoErr != nil {
 		t.Fatal(demoErr)

@@ -16,7 +16,7 @@ func newSoftCommand() *cobra.Command {
 PUK tries, attestation) but keep their keys in files. They are INSECURE:
 use them for rehearsals, demos and tests, never for a real repository.`,
 	}
-	var caDir, dir string
+	var caDir, dir, kdf string
 	var serial uint32
 	ca := &cobra.Command{
 		Use:     "ca --dir DIR",
@@ -38,22 +38,30 @@ use them for rehearsals, demos and tests, never for a real repository.`,
 		Example: `  keyceremony soft create --dir devs/1 --serial 10000001 --ca devs/ca`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cost, err := soft.ParseKDF(kdf)
+			if err != nil {
+				return fmt.Errorf("--kdf-cost: %w", err)
+			}
 			c, err := soft.LoadCA(caDir)
 			if err != nil {
 				return err
 			}
-			d, err := soft.Create(dir, serial, c)
+			d, err := soft.Create(dir, serial, c, soft.CreateOptions{KDF: cost})
 			if err != nil {
 				return err
 			}
 			defer d.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "%s created in %s\n", d.Info(), dir)
+			if d.KDF() != soft.KDFStandard {
+				fmt.Fprintf(cmd.OutOrStdout(), "kdf cost %s: INSECURE even for a soft device, for test suites only\n", d.KDF())
+			}
 			return nil
 		},
 	}
 	create.Flags().StringVar(&dir, "dir", "", "new directory for the device")
 	create.Flags().Uint32Var(&serial, "serial", 0, "serial number")
 	create.Flags().StringVar(&caDir, "ca", "", "soft CA directory")
+	create.Flags().StringVar(&kdf, "kdf-cost", string(soft.KDFStandard), `scrypt cost of the device's secrets: "standard", or "test" (INSECURE, for test suites only)`)
 	for _, c := range []*cobra.Command{ca, create} {
 		c.MarkFlagRequired("dir")
 	}

@@ -36,7 +36,7 @@ func softRehearsal(t *testing.T, dir string) []string {
 	}
 	args := []string{"bootstrap", "--config", p("bootstrap.json"), "--soft-ca", p("ca")}
 	for _, s := range []int{1001, 1002, 1003} {
-		if code, _, e := runCLI("soft", "create", "--dir", p(fmt.Sprint(s)), "--serial", fmt.Sprint(s), "--ca", p("ca")); code != 0 {
+		if code, _, e := runCLI("soft", "create", "--dir", p(fmt.Sprint(s)), "--serial", fmt.Sprint(s), "--ca", p("ca"), "--kdf-cost", "test"); code != 0 {
 			t.Fatal(e)
 		}
 		args = append(args, "--soft", p(fmt.Sprint(s)))

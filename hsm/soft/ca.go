@@ -68,11 +68,11 @@ func CreateCA(dir string) (_ *CA, err error) {
 	if err != nil {
 		return nil, err
 	}
-	encKey, err := encryptPrivate(key, []byte(AttestationPassphrase))
+	encKey, err := encryptPrivate(key, []byte(AttestationPassphrase), publicKDF)
 	if err != nil {
 		return nil, err
 	}
-	f := caJSON{Warning: Warning, Format: caFormat, Version: version, Certificate: certPEM(cert), Key: encKey}
+	f := caJSON{Warning: Warning, Format: caFormat, Version: caVersion, Certificate: certPEM(cert), Key: encKey}
 	if err := writeJSON(dir, caFile, f); err != nil {
 		return nil, fmt.Errorf("writing soft CA: %w", err)
 	}
@@ -101,8 +101,8 @@ func parseCA(b []byte) (*CA, error) {
 	if f.Warning != Warning {
 		return nil, fmt.Errorf("field warning: %w", ErrBadState)
 	}
-	if f.Format != caFormat || f.Version != version {
-		return nil, fmt.Errorf("format %q version %d, want %q version %d: %w", f.Format, f.Version, caFormat, version, ErrBadState)
+	if f.Format != caFormat || f.Version != caVersion {
+		return nil, fmt.Errorf("format %q version %d, want %q version %d: %w", f.Format, f.Version, caFormat, caVersion, ErrBadState)
 	}
 	cert, err := parseCertPEM(f.Certificate)
 	if err != nil {
@@ -111,7 +111,7 @@ func parseCA(b []byte) (*CA, error) {
 	if !cert.IsCA {
 		return nil, fmt.Errorf("field certificate is not a CA: %w", ErrBadState)
 	}
-	key, err := decryptPrivate(f.Key, []byte(AttestationPassphrase))
+	key, err := decryptPrivate(f.Key, []byte(AttestationPassphrase), "")
 	if err != nil {
 		return nil, fmt.Errorf("field key: %w", err)
 	}
@@ -158,20 +158,21 @@ func randomSerial() *big.Int {
 	return new(big.Int).SetBytes(b)
 }
 
-// encryptPrivate encrypts the PKCS#8 encoding of key under passphrase.
-func encryptPrivate(key crypto.Signer, passphrase []byte) (json.RawMessage, error) {
+// encryptPrivate encrypts the PKCS#8 encoding of key under passphrase at
+// cost kdf.
+func encryptPrivate(key crypto.Signer, passphrase []byte, kdf KDF) (json.RawMessage, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("encoding private key: %w", err)
 	}
 	defer clear(der)
-	return encrypt(der, passphrase)
+	return encrypt(der, passphrase, kdf)
 }
 
-// decryptPrivate reverses encryptPrivate. A wrong passphrase is
-// errWrongSecret.
-func decryptPrivate(blob json.RawMessage, passphrase []byte) (crypto.Signer, error) {
-	der, err := decrypt(blob, passphrase)
+// decryptPrivate reverses encryptPrivate for a value at cost want (any
+// known cost if empty). A wrong passphrase is errWrongSecret.
+func decryptPrivate(blob json.RawMessage, passphrase []byte, want KDF) (crypto.Signer, error) {
+	der, err := decrypt(blob, passphrase, want)
 	if err != nil {
 		return nil, err
 	}

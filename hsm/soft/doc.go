@@ -30,10 +30,20 @@
 // replaced atomically (a temporary file in the same directory, synced, then
 // renamed), so a crash leaves the old state or the new one, never half.
 //
-// state.json holds the serial, the tries left, and for each slot the
-// algorithm, policies, public key and the private key encrypted with
-// go-securesystemslib's encrypted package (scrypt with its Standard
-// parameters, then NaCl secretbox). Private keys are encrypted under a
+// state.json holds the serial, the KDF cost, the tries left, and for each
+// slot the algorithm, policies, public key and the private key encrypted
+// in go-securesystemslib's encrypted format (scrypt, then NaCl secretbox).
+//
+// The scrypt cost is chosen when the device is created (CreateOptions.KDF)
+// and recorded in state.json: KDFStandard (N=2^16, r=8, p=1, the default)
+// or KDFTest (N=2^10, for test suites only, and shown in the device's
+// Info). Every later encryption uses the recorded cost, and a state file
+// is refused unless its secrets use exactly that cost: no other
+// parameters are accepted, so an edited file cannot make a derivation
+// cost gigabytes. Values under the public AttestationPassphrase use the
+// test cost, since no KDF protects a published passphrase.
+//
+// Private keys are encrypted under a
 // random 32-byte device key, and that device key is stored twice: encrypted
 // under the PIN and under the PUK. So ChangePIN and Unblock re-encrypt one
 // value and replace the file in one rename, and a PIN is verified by

@@ -43,15 +43,31 @@ type Device struct {
 	dir      string
 	serial   uint32
 	firmware string
+	kdf      KDF
 	closed   bool
 }
 
 var _ hsm.Device = (*Device)(nil)
 
+// CreateOptions are the choices made when a device is created.
+type CreateOptions struct {
+	// KDF is the scrypt cost of the device's secrets, recorded in its
+	// state and used for every later encryption; empty means KDFStandard.
+	// KDFTest is for test suites only.
+	KDF KDF
+}
+
 // Create makes a factory-fresh soft device with the given serial in dir,
 // which must be empty or not exist yet. Its attestation key is certified
 // by ca.
-func Create(dir string, serial uint32, ca *CA) (_ *Device, err error) {
+func Create(dir string, serial uint32, ca *CA, opts CreateOptions) (_ *Device, err error) {
+	kdf := opts.KDF
+	if kdf == "" {
+		kdf = KDFStandard
+	}
+	if _, err := ParseKDF(string(kdf)); err != nil {
+		return nil, fmt.Errorf("creating soft device: %w", err)
+	}
 	if ca == nil {
 		return nil, errors.New("creating soft device: no attestation CA")
 	}
@@ -72,11 +88,11 @@ func Create(dir string, serial uint32, ca *CA) (_ *Device, err error) {
 		return nil, err
 	}
 	defer clear(devKey)
-	pinWrapped, err := encrypt(devKey, []byte(DefaultPIN))
+	pinWrapped, err := encrypt(devKey, []byte(DefaultPIN), kdf)
 	if err != nil {
 		return nil, err
 	}
-	pukWrapped, err := encrypt(devKey, []byte(DefaultPUK))
+	pukWrapped, err := encrypt(devKey, []byte(DefaultPUK), kdf)
 	if err != nil {
 		return nil, err
 	}
@@ -88,16 +104,17 @@ func Create(dir string, serial uint32, ca *CA) (_ *Device, err error) {
 	if err != nil {
 		return nil, err
 	}
-	attEnc, err := encryptPrivate(attKey, []byte(AttestationPassphrase))
+	attEnc, err := encryptPrivate(attKey, []byte(AttestationPassphrase), publicKDF)
 	if err != nil {
 		return nil, err
 	}
 	s := &state{
 		Warning:    Warning,
 		Format:     stateFormat,
-		Version:    version,
+		Version:    stateVersion,
 		Serial:     serial,
 		Firmware:   firmware,
+		KDF:        kdf,
 		PINRetries: maxTries,
 		PUKRetries: maxTries,
 		PINWrapped: pinWrapped,
@@ -108,7 +125,7 @@ func Create(dir string, serial uint32, ca *CA) (_ *Device, err error) {
 	if err := writeJSON(dir, stateFile, s); err != nil {
 		return nil, fmt.Errorf("creating soft device: %w", err)
 	}
-	return &Device{dir: dir, serial: serial, firmware: firmware}, nil
+	return &Device{dir: dir, serial: serial, firmware: firmware, kdf: kdf}, nil
 }
 
 // Open opens the soft device in dir. A directory without a device is
@@ -119,7 +136,7 @@ func Open(dir string) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.serial, d.firmware = s.Serial, s.Firmware
+	d.serial, d.firmware, d.kdf = s.Serial, s.Firmware, s.KDF
 	return d, nil
 }
 
@@ -141,6 +158,9 @@ func (d *Device) read() (*state, error) {
 	}
 	if d.serial != 0 && s.Serial != d.serial {
 		return nil, fmt.Errorf("soft device in %s changed serial from %d to %d: %w", d.dir, d.serial, s.Serial, hsm.ErrNoDevice)
+	}
+	if d.kdf != "" && s.KDF != d.kdf {
+		return nil, fmt.Errorf("soft device in %s changed kdf cost from %s to %s: %w", d.dir, d.kdf, s.KDF, ErrBadState)
 	}
 	return s, nil
 }
@@ -167,10 +187,18 @@ func (d *Device) begin() (*state, error) {
 	return s, nil
 }
 
-// Info identifies the device; it always says the device is insecure.
+// Info identifies the device; it always says the device is insecure, and
+// the form factor names a cost other than KDFStandard.
 func (d *Device) Info() hsm.Info {
-	return hsm.Info{Kind: "soft", Serial: d.serial, Firmware: d.firmware, FormFactor: "soft (INSECURE)", Insecure: true}
+	ff := "soft (INSECURE)"
+	if d.kdf != KDFStandard {
+		ff = fmt.Sprintf("soft (INSECURE, kdf cost %s)", d.kdf)
+	}
+	return hsm.Info{Kind: "soft", Serial: d.serial, Firmware: d.firmware, FormFactor: ff, Insecure: true}
 }
+
+// KDF returns the scrypt cost recorded when the device was created.
+func (d *Device) KDF() KDF { return d.kdf }
 
 // Retries returns the PIN and PUK tries left.
 func (d *Device) Retries() (pin, puk int, err error) {
@@ -197,7 +225,7 @@ func (d *Device) unwrap(s *state, what, secret string) ([]byte, error) {
 	if *tries == 0 {
 		return nil, fmt.Errorf("%s: %w", what, hsm.ErrBlocked)
 	}
-	key, err := decrypt(wrapped, []byte(secret))
+	key, err := decrypt(wrapped, []byte(secret), s.KDF)
 	if errors.Is(err, errWrongSecret) {
 		*tries--
 		if err := d.write(s); err != nil {
@@ -265,7 +293,7 @@ func (d *Device) rewrap(what, secret, target, newSecret string) error {
 		return err
 	}
 	defer clear(key)
-	wrapped, err := encrypt(key, []byte(newSecret))
+	wrapped, err := encrypt(key, []byte(newSecret), s.KDF)
 	if err != nil {
 		return err
 	}
@@ -318,7 +346,7 @@ func (d *Device) GenerateKey(pin string, slot hsm.Slot, opts hsm.KeyOptions) (cr
 	if err != nil {
 		return nil, err
 	}
-	enc, err := encryptPrivate(priv, devKey)
+	enc, err := encryptPrivate(priv, devKey, s.KDF)
 	if err != nil {
 		return nil, err
 	}
@@ -380,7 +408,7 @@ func (d *Device) Attest(slot hsm.Slot) (*hsm.Attestation, error) {
 	if err != nil {
 		return nil, err
 	}
-	attKey, err := decryptPrivate(s.Attest.Key, []byte(AttestationPassphrase))
+	attKey, err := decryptPrivate(s.Attest.Key, []byte(AttestationPassphrase), "")
 	if err != nil {
 		return nil, fmt.Errorf("soft device %d attestation key: %w", s.Serial, err)
 	}
@@ -443,7 +471,7 @@ func (d *Device) Sign(pin string, slot hsm.Slot, msg []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	priv, err := decryptPrivate(sl.PrivateKey, devKey)
+	priv, err := decryptPrivate(sl.PrivateKey, devKey, s.KDF)
 	if err != nil {
 		return nil, fmt.Errorf("slot %s of soft device %d: %w", slot, s.Serial, err)
 	}

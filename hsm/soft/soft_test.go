@@ -27,12 +27,10 @@ var (
 	caErr   error
 )
 
-// The tests use scrypt's Legacy parameters (N=2^15), which halve the time
-// of every PIN check: Standard (N=2^16) took about 160 ms per derivation
-// here (BenchmarkSign: 2 derivations), and the suite 34 s instead of about
-// half that. TestStandardKDF checks the default.
+// The tests make their devices at KDFTest (scrypt N=2^10): Standard
+// (N=2^16) took about 160 ms per derivation here (BenchmarkSign: 2
+// derivations). TestStandardKDF keeps full strength end to end.
 func TestMain(m *testing.M) {
-	kdfStrength = encrypted.Legacy
 	code := m.Run()
 	if testCAd != "" {
 		os.RemoveAll(testCAd)
@@ -57,7 +55,7 @@ func sharedCA(t testing.TB) *CA {
 
 func newTestDevice(t testing.TB, serial uint32) *Device {
 	t.Helper()
-	d, err := Create(filepath.Join(t.TempDir(), "dev"), serial, sharedCA(t))
+	d, err := Create(filepath.Join(t.TempDir(), "dev"), serial, sharedCA(t), CreateOptions{KDF: KDFTest})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +139,7 @@ func TestLoadCA(t *testing.T) {
 		t.Fatal("loaded CA certificate differs")
 	}
 	// A device made with the reloaded CA verifies under the original pool.
-	d, err := Create(filepath.Join(t.TempDir(), "d"), 5, loaded)
+	d, err := Create(filepath.Join(t.TempDir(), "d"), 5, loaded, CreateOptions{KDF: KDFTest})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +174,7 @@ func TestCreateRefusesNonEmptyDir(t *testing.T) {
 	if err := os.WriteFile(keep, []byte("mine"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Create(dir, 1, sharedCA(t)); !errors.Is(err, os.ErrExist) {
+	if _, err := Create(dir, 1, sharedCA(t), CreateOptions{KDF: KDFTest}); !errors.Is(err, os.ErrExist) {
 		t.Errorf("Create in a non-empty dir = %v", err)
 	}
 	if _, err := CreateCA(dir); !errors.Is(err, os.ErrExist) {
@@ -188,7 +186,7 @@ func TestCreateRefusesNonEmptyDir(t *testing.T) {
 	}
 	// Nor over an existing device.
 	d := newTestDevice(t, 9)
-	if _, err := Create(d.Dir(), 10, sharedCA(t)); !errors.Is(err, os.ErrExist) {
+	if _, err := Create(d.Dir(), 10, sharedCA(t), CreateOptions{KDF: KDFTest}); !errors.Is(err, os.ErrExist) {
 		t.Errorf("Create over a device = %v", err)
 	}
 	if got, _ := Open(d.Dir()); got == nil || got.Info().Serial != 9 {
@@ -197,11 +195,18 @@ func TestCreateRefusesNonEmptyDir(t *testing.T) {
 }
 
 func TestCreateArguments(t *testing.T) {
-	if _, err := Create(t.TempDir(), 0, sharedCA(t)); err == nil {
+	if _, err := Create(t.TempDir(), 0, sharedCA(t), CreateOptions{KDF: KDFTest}); err == nil {
 		t.Error("serial 0 accepted")
 	}
-	if _, err := Create(t.TempDir(), 1, nil); err == nil {
+	if _, err := Create(t.TempDir(), 1, nil, CreateOptions{KDF: KDFTest}); err == nil {
 		t.Error("nil CA accepted")
+	}
+	dir := t.TempDir()
+	if _, err := Create(dir, 1, sharedCA(t), CreateOptions{KDF: "legacy"}); !errors.Is(err, ErrUnknownKDF) {
+		t.Errorf("kdf cost legacy: %v, want ErrUnknownKDF", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a refused Create left %d files", len(entries))
 	}
 }
 
@@ -267,13 +272,13 @@ func TestNoSecretsOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devKey, err := decrypt(s.PINWrapped, []byte(pin))
+	devKey, err := decrypt(s.PINWrapped, []byte(pin), s.KDF)
 	if err != nil {
 		t.Fatal(err)
 	}
 	secrets := [][]byte{[]byte(pin), []byte(puk), devKey}
 	for name, sl := range s.Slots {
-		der, err := decrypt(sl.PrivateKey, devKey)
+		der, err := decrypt(sl.PrivateKey, devKey, s.KDF)
 		if err != nil {
 			t.Fatalf("slot %s: %v", name, err)
 		}
@@ -290,7 +295,7 @@ func TestNoSecretsOnDisk(t *testing.T) {
 			secrets = append(secrets, p.Seed())
 		}
 	}
-	att, err := decrypt(s.Attest.Key, []byte(AttestationPassphrase))
+	att, err := decrypt(s.Attest.Key, []byte(AttestationPassphrase), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +358,19 @@ func TestCorruptState(t *testing.T) {
 		{"unknown field", edit(func(m map[string]any) { m["pin"] = "123456" })},
 		{"no warning", edit(func(m map[string]any) { delete(m, "warning") })},
 		{"other format", edit(func(m map[string]any) { m["format"] = "x" })},
-		{"version 2", edit(func(m map[string]any) { m["version"] = 2 })},
+		{"version 1", edit(func(m map[string]any) { m["version"] = 1 })},
+		{"version 3", edit(func(m map[string]any) { m["version"] = 3 })},
+		{"no kdf", edit(func(m map[string]any) { delete(m, "kdf") })},
+		{"unknown kdf", edit(func(m map[string]any) { m["kdf"] = "legacy" })},
+		// The secrets are at the test cost: a state that claims another
+		// cost than its values use is refused.
+		{"kdf not the secrets' cost", edit(func(m map[string]any) { m["kdf"] = "standard" })},
+		{"legacy scrypt N", edit(func(m map[string]any) {
+			m["pin_wrapped_device_key"].(map[string]any)["kdf"].(map[string]any)["params"].(map[string]any)["N"] = 1 << 15
+		})},
+		{"slot key at another cost", edit(func(m map[string]any) {
+			slot(m)["private_key"].(map[string]any)["kdf"].(map[string]any)["params"].(map[string]any)["N"] = 1 << 16
+		})},
 		{"serial 0", edit(func(m map[string]any) { m["serial"] = 0 })},
 		{"serial negative", edit(func(m map[string]any) { m["serial"] = -1 })},
 		{"firmware word", edit(func(m map[string]any) { m["firmware"] = "five" })},
@@ -490,7 +507,10 @@ func FuzzParseCA(f *testing.F) {
 
 // Standard scrypt costs about this much per PIN check or key decryption.
 func BenchmarkSign(b *testing.B) {
-	d := newTestDevice(b, 15)
+	d, err := Create(filepath.Join(b.TempDir(), "dev"), 15, sharedCA(b), CreateOptions{KDF: KDFStandard})
+	if err != nil {
+		b.Fatal(err)
+	}
 	if _, err := d.GenerateKey(DefaultPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256}); err != nil {
 		b.Fatal(err)
 	}
@@ -504,46 +524,144 @@ func BenchmarkSign(b *testing.B) {
 func BenchmarkCreate(b *testing.B) {
 	ca := sharedCA(b)
 	for b.Loop() {
-		if _, err := Create(filepath.Join(b.TempDir(), "d"), 1, ca); err != nil {
+		if _, err := Create(filepath.Join(b.TempDir(), "d"), 1, ca, CreateOptions{KDF: KDFStandard}); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
+// TestStandardKDF keeps full strength end to end: a device created with
+// the default options records and uses scrypt N=2^16 for every secret,
+// reopens, changes its PIN and signs; go-securesystemslib's encrypted
+// package, an independent implementation of the envelope, opens its
+// values, and the device opens the package's.
 func TestStandardKDF(t *testing.T) {
-	saved := kdfStrength
-	defer func() { kdfStrength = saved }()
-	kdfStrength = encrypted.Standard
-	d := newTestDevice(t, 16)
-	if _, err := d.GenerateKey(DefaultPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgEd25519}); err != nil {
+	d, err := Create(filepath.Join(t.TempDir(), "dev"), 16, sharedCA(t), CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if d.KDF() != KDFStandard || d.Info().FormFactor != "soft (INSECURE)" {
+		t.Errorf("default device: kdf %q, Info %+v", d.KDF(), d.Info())
+	}
+	pub, err := d.GenerateKey(DefaultPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgEd25519})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d, err = Open(d.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.ChangePIN(DefaultPIN, "654321"); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := d.Sign("654321", hsm.SlotSignature, []byte("m"))
+	if err != nil || !ed25519.Verify(pub.(ed25519.PublicKey), []byte("m"), sig) {
+		t.Fatalf("Sign at full strength: %v", err)
 	}
 	s, err := d.read()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, b := range map[string]json.RawMessage{"pin": s.PINWrapped, "puk": s.PUKWrapped, "attestation": s.Attest.Key, "9c": s.Slots["9c"].PrivateKey} {
+	if s.KDF != KDFStandard {
+		t.Errorf("state records kdf %q", s.KDF)
+	}
+	for name, b := range map[string]json.RawMessage{"pin": s.PINWrapped, "puk": s.PUKWrapped, "9c": s.Slots["9c"].PrivateKey} {
 		var v blob
 		if err := json.Unmarshal(b, &v); err != nil {
 			t.Fatal(err)
 		}
-		if v.KDF.Params.N != 1<<16 {
-			t.Errorf("%s encrypted with scrypt N=%d, want 2^16", name, v.KDF.Params.N)
+		if v.KDF.Params != (scryptParams{N: 1 << 16, R: 8, P: 1}) {
+			t.Errorf("%s encrypted with scrypt %+v, want N=2^16 r=8 p=1", name, v.KDF.Params)
 		}
 	}
-	// Values written with Legacy parameters (the rest of the tests) still open.
-	kdfStrength = encrypted.Legacy
-	if err := d.ChangePIN(DefaultPIN, "654321"); err != nil {
+	// The independent implementation opens the device's values...
+	devKey, err := encrypted.Decrypt(s.PINWrapped, []byte("654321"))
+	if err != nil {
+		t.Fatalf("encrypted.Decrypt of the PIN-wrapped device key: %v", err)
+	}
+	mine, err := decrypt(s.PUKWrapped, []byte(DefaultPUK), KDFStandard)
+	if err != nil || !bytes.Equal(mine, devKey) || len(devKey) != 32 {
+		t.Fatalf("the PIN and PUK copies of the device key differ: %v", err)
+	}
+	// ...and the device opens the package's, at Standard only.
+	theirs, err := encrypted.EncryptWithCustomKDFParameters([]byte("secret"), []byte("pass"), encrypted.Standard)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Sign("654321", hsm.SlotSignature, []byte("m")); err != nil {
+	if got, err := decrypt(theirs, []byte("pass"), KDFStandard); err != nil || string(got) != "secret" {
+		t.Fatalf("decrypt of encrypted.Encrypt's value: %q, %v", got, err)
+	}
+	if _, err := decrypt(theirs, []byte("wrong"), KDFStandard); !errors.Is(err, errWrongSecret) {
+		t.Errorf("wrong passphrase: %v", err)
+	}
+	if _, err := decrypt(theirs, []byte("pass"), KDFTest); !errors.Is(err, ErrBadState) {
+		t.Errorf("a Standard value opened as a test-cost one: %v", err)
+	}
+	legacy, err := encrypted.EncryptWithCustomKDFParameters([]byte("secret"), []byte("pass"), encrypted.Legacy)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := decrypt(legacy, []byte("pass"), ""); !errors.Is(err, ErrBadState) {
+		t.Errorf("a cost this package does not know (Legacy) was accepted: %v", err)
 	}
 }
 
-func TestDefaultKDFIsStandard(t *testing.T) {
-	// TestMain lowers kdfStrength for speed; the package default must be Standard.
-	if got := defaultKDFStrength; got != encrypted.Standard {
-		t.Errorf("default KDF strength %v, want Standard", got)
+// TestTestKDFRecorded: a device created at KDFTest records it, uses it
+// for every secret, keeps it across reopening and changes, and says so in
+// its Info (which transcripts record).
+func TestTestKDFRecorded(t *testing.T) {
+	d := newTestDevice(t, 17)
+	if !strings.Contains(d.Info().FormFactor, "kdf cost test") || !strings.Contains(d.Info().FormFactor, "INSECURE") {
+		t.Errorf("Info does not name the test cost: %+v", d.Info())
+	}
+	if _, err := d.GenerateKey(DefaultPIN, hsm.SlotSignature, hsm.KeyOptions{Algorithm: hsm.AlgECCP256}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ChangePUK(DefaultPUK, "87654321"); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d, err := Open(d.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.KDF() != KDFTest || !strings.Contains(d.Info().FormFactor, "kdf cost test") {
+		t.Errorf("reopened: kdf %q, Info %+v", d.KDF(), d.Info())
+	}
+	s, err := d.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string]json.RawMessage{"pin": s.PINWrapped, "puk": s.PUKWrapped, "9c": s.Slots["9c"].PrivateKey, "attestation": s.Attest.Key} {
+		var v blob
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.KDF.Params != (scryptParams{N: 1 << 10, R: 8, P: 1}) {
+			t.Errorf("%s encrypted with scrypt %+v, want N=2^10", name, v.KDF.Params)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(d.Dir(), stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte(`"kdf": "test"`)) {
+		t.Error("state.json does not record the kdf cost")
+	}
+}
+
+func TestParseKDF(t *testing.T) {
+	for _, k := range KDFs {
+		if got, err := ParseKDF(string(k)); err != nil || got != k {
+			t.Errorf("ParseKDF(%q) = %q, %v", k, got, err)
+		}
+	}
+	for _, s := range []string{"", "Standard", "legacy", "owasp", "test "} {
+		if _, err := ParseKDF(s); !errors.Is(err, ErrUnknownKDF) {
+			t.Errorf("ParseKDF(%q) = %v, want ErrUnknownKDF", s, err)
+		}
 	}
 }

@@ -32,9 +32,10 @@ const (
 	caFile     = "ca.json"
 	readmeFile = "README-INSECURE.txt"
 
-	stateFormat = "keyceremony-soft-device"
-	caFormat    = "keyceremony-soft-ca"
-	version     = 1
+	stateFormat  = "keyceremony-soft-device"
+	caFormat     = "keyceremony-soft-ca"
+	stateVersion = 2 // 2: the kdf field
+	caVersion    = 1
 
 	maxTries  = 3
 	maxFile   = 1 << 20 // state and CA files are a few KiB
@@ -60,6 +61,7 @@ type state struct {
 	Version    int                   `json:"version"`
 	Serial     uint32                `json:"serial"`
 	Firmware   string                `json:"firmware"`
+	KDF        KDF                   `json:"kdf"`
 	PINRetries int                   `json:"pin_retries"`
 	PUKRetries int                   `json:"puk_retries"`
 	PINWrapped json.RawMessage       `json:"pin_wrapped_device_key"`
@@ -91,8 +93,8 @@ func parseState(b []byte) (*state, error) {
 	switch {
 	case s.Warning != Warning:
 		return nil, fmt.Errorf("field warning: %w", ErrBadState)
-	case s.Format != stateFormat || s.Version != version:
-		return nil, fmt.Errorf("format %q version %d, want %q version %d: %w", s.Format, s.Version, stateFormat, version, ErrBadState)
+	case s.Format != stateFormat || s.Version != stateVersion:
+		return nil, fmt.Errorf("format %q version %d, want %q version %d: %w", s.Format, s.Version, stateFormat, stateVersion, ErrBadState)
 	case s.Serial == 0:
 		return nil, fmt.Errorf("field serial is 0: %w", ErrBadState)
 	case s.PINRetries < 0 || s.PINRetries > maxTries:
@@ -100,10 +102,18 @@ func parseState(b []byte) (*state, error) {
 	case s.PUKRetries < 0 || s.PUKRetries > maxTries:
 		return nil, fmt.Errorf("field puk_retries %d out of range: %w", s.PUKRetries, ErrBadState)
 	}
-	for name, b := range map[string]json.RawMessage{"pin_wrapped_device_key": s.PINWrapped, "puk_wrapped_device_key": s.PUKWrapped, "attestation.key": s.Attest.Key} {
-		if err := checkBlob(b); err != nil {
+	if _, err := ParseKDF(string(s.KDF)); err != nil {
+		return nil, fmt.Errorf("field kdf: %w: %w", ErrBadState, err)
+	}
+	// The secrets use exactly the recorded cost; the attestation key,
+	// under a public passphrase, any known cost.
+	for name, b := range map[string]json.RawMessage{"pin_wrapped_device_key": s.PINWrapped, "puk_wrapped_device_key": s.PUKWrapped} {
+		if err := checkBlob(b, s.KDF); err != nil {
 			return nil, fmt.Errorf("field %s: %w", name, err)
 		}
+	}
+	if err := checkBlob(s.Attest.Key, ""); err != nil {
+		return nil, fmt.Errorf("field attestation.key: %w", err)
 	}
 	if _, err := parseFirmware(s.Firmware); err != nil {
 		return nil, fmt.Errorf("field firmware: %w", err)
@@ -115,14 +125,14 @@ func parseState(b []byte) (*state, error) {
 		return nil, fmt.Errorf("field slots missing: %w", ErrBadState)
 	}
 	for name, sl := range s.Slots {
-		if err := sl.check(name); err != nil {
+		if err := sl.check(name, s.KDF); err != nil {
 			return nil, fmt.Errorf("field slots.%s: %w", name, err)
 		}
 	}
 	return &s, nil
 }
 
-func (sl *slotState) check(name string) error {
+func (sl *slotState) check(name string, kdf KDF) error {
 	slot, err := hsm.ParseSlot(name)
 	if err != nil || slot.String() != name {
 		return fmt.Errorf("not a slot name: %w", ErrBadState)
@@ -133,7 +143,7 @@ func (sl *slotState) check(name string) error {
 	if _, ok := keys.PolicyBytes(string(sl.PINPolicy), string(sl.TouchPolicy)); !ok {
 		return fmt.Errorf("policies %q/%q: %w", sl.PINPolicy, sl.TouchPolicy, ErrBadState)
 	}
-	if err := checkBlob(sl.PrivateKey); err != nil {
+	if err := checkBlob(sl.PrivateKey, kdf); err != nil {
 		return fmt.Errorf("private_key: %w", err)
 	}
 	pub, err := parsePublicPEM(sl.PublicKey)
