@@ -1,5 +1,7 @@
-# keyceremony. `make demo` runs a complete dry-run ceremony; `make test`
-# installs what the tests need (as root, via apt-get) and runs them all.
+# keyceremony. `make demo` runs a complete dry-run ceremony (it needs only
+# Go: the demo binary is built without cgo); `make test` installs what the
+# tests need (as root, via apt-get) and runs them all, printing each test
+# and package as it finishes.
 GO       ?= go
 BIN      := bin/keyceremony
 # Reproducible: no paths, no build date; the version comes from build info.
@@ -19,20 +21,26 @@ build-nocgo:
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet ./...
 
 deps:
 	sh scripts/install-test-deps
 
+# Progress as the tests run (scripts/testprogress); a failure still fails
+# make (pipefail, and the filter exits 1 on any failed event).
+test: SHELL := /bin/bash
+test: .SHELLFLAGS := -o pipefail -c
 test: deps lint
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -json ./... | $(GO) run ./scripts/testprogress
 	$(MAKE) --no-print-directory build-nocgo
 
-demo: build
+# The demo uses soft devices only, so it needs no cgo and no C library.
+demo: build-nocgo
 	rm -rf $(DEMO_DIR)
-	$(BIN) demo --out $(DEMO_DIR)
-	$(BIN) verify --root $(DEMO_DIR)/metadata/1.root.json $(DEMO_DIR)
+	$(BIN)-nocgo demo --out $(DEMO_DIR)
+	$(BIN)-nocgo verify --root $(DEMO_DIR)/metadata/1.root.json $(DEMO_DIR)
 
 # Short runs of every fuzz target (each -fuzztime).
 FUZZTIME ?= 10s
