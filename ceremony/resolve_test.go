@@ -30,6 +30,7 @@ type resolver struct {
 	dir      string
 	versions map[string]int64
 	mode     prefixMode
+	loaded   map[string]*tuf.Targets // each role parsed once: the files do not change
 }
 
 func newResolver(t *testing.T, dir string, mode prefixMode) *resolver {
@@ -42,7 +43,7 @@ func newResolver(t *testing.T, dir string, mode prefixMode) *resolver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &resolver{dir: dir, versions: map[string]int64{}, mode: mode}
+	r := &resolver{dir: dir, versions: map[string]int64{}, mode: mode, loaded: map[string]*tuf.Targets{}}
 	for name, mf := range snap.Signed.Meta {
 		r.versions[strings.TrimSuffix(name, ".json")] = mf.Version
 	}
@@ -50,6 +51,9 @@ func newResolver(t *testing.T, dir string, mode prefixMode) *resolver {
 }
 
 func (r *resolver) load(role string) (*tuf.Targets, error) {
+	if m, ok := r.loaded[role]; ok {
+		return m, nil
+	}
 	v, ok := r.versions[role]
 	if !ok {
 		return nil, fmt.Errorf("%s not in snapshot", role)
@@ -63,6 +67,7 @@ func (r *resolver) load(role string) (*tuf.Targets, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.loaded[role] = &m.Signed
 	return &m.Signed, nil
 }
 
