@@ -125,7 +125,7 @@ func (d *Demo) Run() (*DemoResult, error) {
 	say("== 3. Stable signing: the repository's export, the policy (files at least 90 days old), the diff, the approval")
 	res := &DemoResult{Dir: d.Out, Content: map[string][]byte{}}
 	exportPath := out.Path("repository", "export.jsonl")
-	records, err := writeDemoExport(exportPath, d.Now)
+	records, content, err := writeDemoExport(exportPath, d.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -167,8 +167,8 @@ func (d *Demo) Run() (*DemoResult, error) {
 	say("== 4. The repository side (simulated): publish stable, sign unstable, snapshot, timestamp")
 	all := map[string]tuf.TargetFile{}
 	byProject := map[string][]stableset.PageFile{}
-	// Every file is listed by unstable and shown on the repository's index
-	// pages; only the built-in ones have content to publish.
+	// Every file is listed by unstable, shown on the repository's index
+	// pages and published.
 	ex, err := os.Open(exportPath)
 	if err != nil {
 		return nil, err
@@ -191,23 +191,25 @@ func (d *Demo) Run() (*DemoResult, error) {
 			return nil, err
 		}
 		byProject[r.Project] = append(byProject[r.Project], pf)
-		if _, real := demoContent[r.Path]; !real {
-			all[r.Path] = tuf.TargetFile{Length: r.Length, Hashes: map[string]string{"sha256": hex.EncodeToString(r.SHA256[:])}}
-		}
 	}
 	for i := range records {
 		r := &records[i]
-		c := demoContent[r.Path]
-		tf := tuf.TargetFile{Length: int64(len(c)), Hashes: map[string]string{"sha256": sha256Hex(c)}}
-		all[r.Path] = tf
-		res.Content[r.Path] = c
+		c := content[r.Path]
+		all[r.Path] = tuf.TargetFile{Length: int64(len(c)), Hashes: map[string]string{"sha256": sha256Hex(c)}}
+		if _, builtIn := demoContent[r.Path]; builtIn {
+			res.Content[r.Path] = c
+		}
 		if err := out.WriteFile(path.Join("targets", targetFileName(r.Path, sha256Hex(c))), c); err != nil {
 			return nil, err
 		}
 	}
+	// The ledger stable lists as its target, published like any other.
+	if err := publishLedger(out, filepath.Join(out.Path("ceremony", "stable-1"), "stable")); err != nil {
+		return nil, err
+	}
 	err = stableRes.Diff.Entries(func(e *stableset.DiffEntry) error {
-		if _, real := demoContent[e.Path]; !real {
-			return nil // synthetic: metadata only, no content to download
+		if _, builtIn := demoContent[e.Path]; !builtIn {
+			return nil // generated: published, but not what the tests and the printout follow
 		}
 		switch e.Category {
 		case stableset.Added, stableset.Unchanged:

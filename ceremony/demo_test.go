@@ -2,14 +2,19 @@ package ceremony
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/blake2b"
 
 	gotufmeta "github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
@@ -326,5 +331,97 @@ func TestStableFirstWithGoTUF(t *testing.T) {
 		if !bytes.Equal(data, content[p]) {
 			t.Fatalf("go-tuf delivered %q for %s", data, p)
 		}
+	}
+}
+
+// TestDemoRepositoryComplete is a full client download check: starting
+// from targets, it walks every role the metadata delegates to (stable,
+// every bin under it, unstable), reading each with go-tuf's metadata
+// API at the version snapshot lists, and checks that every target any
+// role lists is published where a consistent-snapshot client fetches it
+// (targets/<dir>/<hash>.<name>, for every hash listed) with the listed
+// length and every listed hash (sha256, blake2b-256).
+func TestDemoRepositoryComplete(t *testing.T) {
+	_, dir := runDemo(t)
+	md := filepath.Join(dir, "metadata")
+	root, err := gotufmeta.Root().FromFile(filepath.Join(md, "1.root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !root.Signed.ConsistentSnapshot {
+		t.Fatal("the demo must use consistent snapshots")
+	}
+	snap, err := gotufmeta.Snapshot().FromFile(filepath.Join(md, "1.snapshot.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	visited := map[string]bool{}
+	checked := map[string]bool{}
+	var walk func(role string)
+	walk = func(role string) {
+		if visited[role] {
+			return
+		}
+		visited[role] = true
+		mf, ok := snap.Signed.Meta[role+".json"]
+		if !ok {
+			t.Fatalf("snapshot does not list %s", role)
+		}
+		m, err := gotufmeta.Targets().FromFile(filepath.Join(md, fmt.Sprintf("%d.%s.json", mf.Version, role)))
+		if err != nil {
+			t.Fatalf("%s: %v", role, err)
+		}
+		for p, tf := range m.Signed.Targets {
+			if len(tf.Hashes) == 0 {
+				t.Errorf("%s lists %s without hashes", role, p)
+			}
+			for alg, h := range tf.Hashes {
+				name := filepath.Join(dir, "targets", filepath.FromSlash(path.Dir(p)), h.String()+"."+path.Base(p))
+				data, err := os.ReadFile(name)
+				if err != nil {
+					t.Errorf("%s lists %s (%s), not published: %v", role, p, alg, err)
+					continue
+				}
+				if int64(len(data)) != tf.Length {
+					t.Errorf("%s lists %s with length %d, published %d bytes", role, p, tf.Length, len(data))
+				}
+				for alg2, want := range tf.Hashes {
+					var got []byte
+					switch alg2 {
+					case "sha256":
+						s := sha256.Sum256(data)
+						got = s[:]
+					case "blake2b-256":
+						s := blake2b.Sum256(data)
+						got = s[:]
+					default:
+						t.Errorf("%s lists %s with hash %s, which the check does not know", role, p, alg2)
+						continue
+					}
+					if !bytes.Equal(got, want) {
+						t.Errorf("%s lists %s with %s %x, published %x", role, p, alg2, []byte(want), got)
+					}
+				}
+				checked[p] = true
+			}
+		}
+		if m.Signed.Delegations != nil {
+			for _, d := range m.Signed.Delegations.Roles {
+				walk(d.Name)
+			}
+		}
+	}
+	walk("targets")
+	bins := 0
+	for r := range visited {
+		if strings.HasPrefix(r, "stable-") {
+			bins++
+		}
+	}
+	if !visited["stable"] || !visited["unstable"] || bins < 16 {
+		t.Fatalf("walked %d roles (%d bins): %v", len(visited), bins, visited)
+	}
+	if len(checked) < demoGenerated || !checked["ledger/2.ledger"] {
+		t.Fatalf("checked %d targets (ledger/2.ledger: %v)", len(checked), checked["ledger/2.ledger"])
 	}
 }

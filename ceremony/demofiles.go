@@ -2,11 +2,11 @@ package ceremony
 
 import (
 	"archive/tar"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,7 +16,6 @@ import (
 	"golang.org/x/crypto/blake2b"
 
 	"github.com/keyceremony/keyceremony/stableset"
-	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
 // demoFile is one distribution file of the demo's built-in repository.
@@ -68,81 +67,109 @@ var demoContent = func() map[string][]byte {
 	return m
 }()
 
-// demoSynthFiles is how many synthetic PyPI-like files the demo's export
-// holds beside the built-in ones, so that the stable set has realistic
-// names, sizes and ages across several years.
-const demoSynthFiles = 2000
+// demoGenerated is how many generated PyPI-like files the demo's
+// repository holds beside the built-in ones, so that the stable set has
+// realistic names, ages across several years and many bins. Their content
+// is real too (demoFile.content), so every target downloads.
+const demoGenerated = 2000
+
+// generatedDemoFiles returns demoGenerated files, the same on every run:
+// projects named from two word lists, each with a few releases of an
+// sdist and usually a wheel, uploaded between 0 and 8 years ago, a few
+// yanked.
+func generatedDemoFiles() []demoFile {
+	first := []string{"py", "django", "flask", "aio", "pytest", "sphinx", "data", "yaml", "async", "cloud", "torch", "open", "fast", "micro", "simple", "auto"}
+	second := []string{"utils", "client", "tools", "core", "lib", "cli", "plugin", "extras", "api", "sdk", "parser", "config", "cache", "schema", "helpers", "server"}
+	pythons := []string{"", ">=3.7", ">=3.8", ">=3.9", ">=3.10", ">=3.12"}
+	rng := rand.New(rand.NewPCG(2026, 458))
+	files := make([]demoFile, 0, demoGenerated)
+	for n := 0; len(files) < demoGenerated; n++ {
+		project := first[n%len(first)] + "-" + second[(n/len(first))%len(second)]
+		if round := n / (len(first) * len(second)); round > 0 {
+			project += fmt.Sprint(round + 1)
+		}
+		dist := strings.ReplaceAll(project, "-", "_")
+		age := time.Duration(rng.IntN(8*365)) * day
+		py := pythons[rng.IntN(len(pythons))]
+		for v := 1 + rng.IntN(4); v > 0 && len(files) < demoGenerated; v-- {
+			version := fmt.Sprintf("%d.%d.%d", rng.IntN(3), v, rng.IntN(10))
+			yanked := ""
+			if rng.IntN(100) == 0 {
+				yanked = "yanked in the demo"
+			}
+			files = append(files, demoFile{project, version, dist + "-" + version + ".tar.gz", age, py, yanked})
+			if len(files) < demoGenerated && rng.IntN(4) != 0 {
+				files = append(files, demoFile{project, version, dist + "-" + version + "-py3-none-any.whl", age, py, yanked})
+			}
+			age -= time.Duration(rng.IntN(200)) * day
+			if age < 0 {
+				age = time.Duration(rng.IntN(24)) * time.Hour
+			}
+		}
+	}
+	return files
+}
+
+// allDemoFiles is the demo repository: the built-in files, then the
+// generated ones.
+func allDemoFiles() []demoFile {
+	return append(append([]demoFile{}, demoFiles...), generatedDemoFiles()...)
+}
+
+// record is the file's line in the repository's export.
+func (f demoFile) record(now time.Time) stableset.Record {
+	c := f.content()
+	r := stableset.Record{
+		Path: f.targetPath(), Project: f.Project, Version: f.Version, Filename: f.Filename,
+		Length: int64(len(c)), SHA256: sha256.Sum256(c), BLAKE2b256: blake2b.Sum256(c),
+		UploadTime: now.Add(-f.Age), RequiresPython: f.RequiresPython,
+		Yanked: f.Yanked != "", YankedReason: f.Yanked,
+	}
+	if strings.HasSuffix(f.Filename, ".whl") {
+		r.CoreMetadataSHA256 = sha256.Sum256([]byte("Metadata-Version: 2.1\nName: " + f.Project + "\n"))
+		r.HasCoreMetadata = true
+	}
+	return r
+}
 
 // writeDemoExport writes the repository export, as the repository would
-// produce it: the built-in files (with real content) merged with synthetic
-// ones from the generator. It returns the built-in records.
-func writeDemoExport(file string, now time.Time) ([]stableset.Record, error) {
+// produce it, of every demo file, and returns its records with their
+// content, in the export's (path) order.
+func writeDemoExport(file string, now time.Time) ([]stableset.Record, map[string][]byte, error) {
 	now = now.UTC().Truncate(time.Second)
-	recs := make([]stableset.Record, 0, len(demoFiles))
-	for _, f := range demoFiles {
-		c := f.content()
-		r := stableset.Record{
-			Path: f.targetPath(), Project: f.Project, Version: f.Version, Filename: f.Filename,
-			Length: int64(len(c)), SHA256: sha256.Sum256(c), BLAKE2b256: blake2b.Sum256(c),
-			UploadTime: now.Add(-f.Age), RequiresPython: f.RequiresPython,
-			Yanked: f.Yanked != "", YankedReason: f.Yanked,
+	all := allDemoFiles()
+	recs := make([]stableset.Record, 0, len(all))
+	content := make(map[string][]byte, len(all))
+	for _, f := range all {
+		r := f.record(now)
+		if _, dup := content[r.Path]; dup {
+			return nil, nil, fmt.Errorf("demo file %s listed twice", r.Path)
 		}
-		if strings.HasSuffix(f.Filename, ".whl") {
-			r.CoreMetadataSHA256 = sha256.Sum256([]byte("Metadata-Version: 2.1\nName: " + f.Project + "\n"))
-			r.HasCoreMetadata = true
-		}
+		content[r.Path] = f.content()
 		recs = append(recs, r)
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Path < recs[j].Path })
-	var synthetic bytes.Buffer
-	if err := synth.Generate(&synthetic, synth.Params{Seed: 2026, Files: demoSynthFiles, Repository: "demo", Generated: now}); err != nil {
-		return nil, fmt.Errorf("generating the demo export: %w", err)
-	}
-	sx, err := stableset.NewExportReader(&synthetic, "synthetic export")
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fh, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer fh.Close()
 	w, err := stableset.NewExportWriter(fh, stableset.Header{Format: stableset.FormatName, Version: stableset.FormatVersion, Repository: "demo", Generated: now})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// Merge the two sorted streams.
-	i := 0
-	for {
-		r, err := sx.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		for i < len(recs) && recs[i].Path < r.Path {
-			if err := w.Write(&recs[i]); err != nil {
-				return nil, fmt.Errorf("writing the demo export: %w", err)
-			}
-			i++
-		}
-		if err := w.Write(r); err != nil {
-			return nil, fmt.Errorf("writing the demo export: %w", err)
-		}
-	}
-	for ; i < len(recs); i++ {
+	for i := range recs {
 		if err := w.Write(&recs[i]); err != nil {
-			return nil, fmt.Errorf("writing the demo export: %w", err)
+			return nil, nil, fmt.Errorf("writing the demo export: %w", err)
 		}
 	}
 	if err := w.Close(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return recs, fh.Sync()
+	return recs, content, fh.Sync()
 }
 
 // extractPages reads the index pages a stable signing wrote (tar files of

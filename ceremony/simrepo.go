@@ -139,3 +139,27 @@ type publishedMeta struct {
 func targetFileName(targetPath string, sha256hex string) string {
 	return path.Join(path.Dir(targetPath), sha256hex+"."+path.Base(targetPath))
 }
+
+// publishLedger publishes the ledgers a stable signing wrote under
+// mediaStable/ledger (the stable role lists its ledger as a target,
+// ledger/<N>.ledger) where a client fetches targets.
+func publishLedger(out *Output, mediaStable string) error {
+	files, err := filepath.Glob(filepath.Join(mediaStable, "ledger", "*.ledger"))
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no ledger under %s", mediaStable)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("reading the ledger from the media: %w", err)
+		}
+		p := path.Join("ledger", filepath.Base(f))
+		if err := out.WriteFile(path.Join("targets", targetFileName(p, sha256Hex(b))), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
