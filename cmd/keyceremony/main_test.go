@@ -105,10 +105,29 @@ func demoRepo(t *testing.T) string {
 	return demoDir
 }
 
+// copyTree copies the demo repository's metadata, which the tamper
+// tests edit, and links its other top-level entries (the targets, the
+// devices, the media), which they do not.
 func copyTree(t *testing.T, src string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "repo")
-	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "metadata" {
+			if err := os.Symlink(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	repo := dst
+	src, dst = filepath.Join(src, "metadata"), filepath.Join(dst, "metadata")
+	err = filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
@@ -125,7 +144,7 @@ func copyTree(t *testing.T, src string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dst
+	return repo
 }
 
 func TestVerifyDemo(t *testing.T) {
