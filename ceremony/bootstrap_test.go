@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,13 +25,36 @@ type fixture struct {
 	repo    *simRepo
 }
 
+var (
+	caOnce sync.Once
+	testCA *soft.CA
+	caDir  string
+	caErr  error
+)
+
+// sharedCA is one soft attestation CA for the package's tests (it is only
+// read), in caDir, which TestMain removes.
+func sharedCA(t *testing.T) *soft.CA {
+	t.Helper()
+	caOnce.Do(func() {
+		caDir, caErr = os.MkdirTemp("", "kc-ceremony-ca-")
+		if caErr == nil {
+			testCA, caErr = soft.CreateCA(filepath.Join(caDir, "ca"))
+		}
+	})
+	if caErr != nil {
+		t.Fatal(caErr)
+	}
+	return testCA
+}
+
+// newFixture makes three factory-fresh soft devices (at the test KDF
+// cost) certified by the shared CA; each test gets its own, since
+// bootstrap writes keys into them.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	ca, err := soft.CreateCA(filepath.Join(dir, "ca"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := sharedCA(t)
 	f := &fixture{ca: ca, devices: map[uint32]hsm.Device{}}
 	for _, s := range demoSerials {
 		d, err := soft.Create(filepath.Join(dir, fmt.Sprint(s)), s, ca, soft.CreateOptions{KDF: soft.KDFTest})

@@ -55,6 +55,9 @@ func TestMain(m *testing.M) {
 	if demoDir != "" {
 		os.RemoveAll(filepath.Dir(demoDir))
 	}
+	if caDir != "" {
+		os.RemoveAll(caDir)
+	}
 	os.Exit(code)
 }
 
