@@ -18,6 +18,9 @@ import (
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/hsm/soft"
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/stableset/policy"
+	"github.com/keyceremony/keyceremony/stableset/simpleindex"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -131,7 +134,7 @@ func (d *Demo) Run() (*DemoResult, error) {
 	}
 	ss := &StableSigning{
 		Root: boot.Root, Published: out.Path("ceremony", "bootstrap"), Export: exportPath,
-		Policy: stableset.DefaultPolicy(), Devices: devices, PIN: pinSource, Now: d.Now, Show: d.Show, Version: d.Version,
+		Policy: policy.Default(), Devices: devices, PIN: pinSource, Now: d.Now, Show: d.Show, Version: d.Version,
 	}
 	diff, err := ss.Diff()
 	if err != nil {
@@ -166,7 +169,7 @@ func (d *Demo) Run() (*DemoResult, error) {
 	say("")
 	say("== 4. The repository side (simulated): publish stable, sign unstable, snapshot, timestamp")
 	all := map[string]tuf.TargetFile{}
-	byProject := map[string][]stableset.PageFile{}
+	byProject := map[string][]simpleindex.PageFile{}
 	// Every file is listed by unstable, shown on the repository's index
 	// pages and published.
 	ex, err := os.Open(exportPath)
@@ -174,7 +177,7 @@ func (d *Demo) Run() (*DemoResult, error) {
 		return nil, err
 	}
 	defer ex.Close()
-	xr, err := stableset.NewExportReader(ex, exportPath)
+	xr, err := export.NewReader(ex, exportPath)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +189,7 @@ func (d *Demo) Run() (*DemoResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		pf, err := stableset.NewPageFile(r, "")
+		pf, err := simpleindex.NewPageFile(r, "")
 		if err != nil {
 			return nil, err
 		}
@@ -241,11 +244,11 @@ func (d *Demo) Run() (*DemoResult, error) {
 	// The repository's own pages list every file, young ones included;
 	// for projects with stable files a client sees stable's page instead.
 	for project, files := range byProject {
-		html, js, err := stableset.RenderProjectPages(project, files)
+		html, js, err := simpleindex.RenderProjectPages(project, files)
 		if err != nil {
 			return nil, err
 		}
-		hp, jp := stableset.PagePaths(project)
+		hp, jp := simpleindex.PagePaths(project)
 		for p, b := range map[string][]byte{hp: html, jp: js} {
 			all[p] = tuf.TargetFile{Length: int64(len(b)), Hashes: map[string]string{"sha256": sha256Hex(b)}}
 			sp, stable := stablePages[p]

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/crypto/blake2b"
 
-	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/export"
 )
 
 // demoFile is one distribution file of the demo's built-in repository.
@@ -117,9 +117,9 @@ func allDemoFiles() []demoFile {
 }
 
 // record is the file's line in the repository's export.
-func (f demoFile) record(now time.Time) stableset.Record {
+func (f demoFile) record(now time.Time) export.Record {
 	c := f.content()
-	r := stableset.Record{
+	r := export.Record{
 		Path: f.targetPath(), Project: f.Project, Version: f.Version, Filename: f.Filename,
 		Length: int64(len(c)), SHA256: sha256.Sum256(c), BLAKE2b256: blake2b.Sum256(c),
 		UploadTime: now.Add(-f.Age), RequiresPython: f.RequiresPython,
@@ -135,10 +135,10 @@ func (f demoFile) record(now time.Time) stableset.Record {
 // writeDemoExport writes the repository export, as the repository would
 // produce it, of every demo file, and returns its records with their
 // content, in the export's (path) order.
-func writeDemoExport(file string, now time.Time) ([]stableset.Record, map[string][]byte, error) {
+func writeDemoExport(file string, now time.Time) ([]export.Record, map[string][]byte, error) {
 	now = now.UTC().Truncate(time.Second)
 	all := allDemoFiles()
-	recs := make([]stableset.Record, 0, len(all))
+	recs := make([]export.Record, 0, len(all))
 	content := make(map[string][]byte, len(all))
 	for _, f := range all {
 		r := f.record(now)
@@ -157,7 +157,7 @@ func writeDemoExport(file string, now time.Time) ([]stableset.Record, map[string
 		return nil, nil, err
 	}
 	defer fh.Close()
-	w, err := stableset.NewExportWriter(fh, stableset.Header{Format: stableset.FormatName, Version: stableset.FormatVersion, Repository: "demo", Generated: now})
+	w, err := export.NewWriter(fh, export.Header{Format: export.FormatName, Version: export.FormatVersion, Repository: "demo", Generated: now})
 	if err != nil {
 		return nil, nil, err
 	}

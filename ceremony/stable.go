@@ -16,6 +16,10 @@ import (
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/ledger"
+	"github.com/keyceremony/keyceremony/stableset/policy"
+	"github.com/keyceremony/keyceremony/stableset/signeddiff"
+	"github.com/keyceremony/keyceremony/stableset/simpleindex"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -39,7 +43,7 @@ type StableSigning struct {
 	Published string
 	// Export is the repository export file.
 	Export string
-	Policy *stableset.Policy
+	Policy *policy.Policy
 	// Accept lists changed paths whose new content is accepted, one by
 	// one; every other changed path keeps its stable entry.
 	Accept  []string
@@ -100,7 +104,7 @@ func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.
 	}
 	pol := s.Policy
 	if pol == nil {
-		pol = stableset.DefaultPolicy()
+		pol = policy.Default()
 	}
 	return stableset.Config{
 		Export: f, ExportName: s.Export, Published: s.Published,
@@ -226,11 +230,11 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := stableset.SignDiff(st, signers)
+	env, err := signeddiff.Sign(st, signers)
 	if err != nil {
 		return nil, fmt.Errorf("signing the diff: %w", err)
 	}
-	envBytes, err := stableset.MarshalSignedDiff(env)
+	envBytes, err := signeddiff.Marshal(env)
 	if err != nil {
 		return nil, err
 	}
@@ -258,23 +262,23 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 }
 
 // statement builds the signed diff's payload from a diff.
-func (s *StableSigning) statement(d *stableset.Diff) (*stableset.DiffStatement, error) {
+func (s *StableSigning) statement(d *stableset.Diff) (*signeddiff.Statement, error) {
 	tr := d.Export
 	pol := s.Policy
 	if pol == nil {
-		pol = stableset.DefaultPolicy()
+		pol = policy.Default()
 	}
 	pj, err := pol.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
-	st := &stableset.DiffStatement{
+	st := &signeddiff.Statement{
 		Repository:            d.Header.Repository,
 		Ceremony:              d.Header.StableVersion - 1,
 		PreviousStableVersion: d.Header.PreviousStableVersion,
 		StableVersion:         d.Header.StableVersion,
 		TrustsUploadTimes:     d.Header.TrustsUploadTimes,
-		Export:                stableset.DiffExport{Generated: d.Header.ListingTime.UTC(), Count: tr.Count, SHA256: tr.SHA256},
+		Export:                signeddiff.Export{Generated: d.Header.ListingTime.UTC(), Count: tr.Count, SHA256: tr.SHA256},
 		PolicySHA256:          sha256.Sum256(pj),
 	}
 	if d.Header.PreviousLedgerSHA256 != "" {
@@ -308,7 +312,7 @@ func (s *StableSigning) statement(d *stableset.Diff) (*stableset.DiffStatement, 
 	}
 	sort.Strings(reasons)
 	for _, r := range reasons {
-		st.Counts.HeldBack = append(st.Counts.HeldBack, stableset.HeldBackCount{Reason: r, Count: held[r]})
+		st.Counts.HeldBack = append(st.Counts.HeldBack, signeddiff.HeldBackCount{Reason: r, Count: held[r]})
 	}
 	st.Counts.Added, st.Counts.Removed, st.Counts.Unchanged = d.Summary.Added, d.Summary.Removed, d.Summary.Unchanged
 	st.Projects.SummarySHA256, st.Projects.Total, st.Projects.Changed = ProjectSummaryDigest(d.Projects)
@@ -395,11 +399,11 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	if err != nil {
 		return err
 	}
-	e, err := stableset.LoadSignedDiff(env, "signed-diff.json")
+	e, err := signeddiff.Load(env, "signed-diff.json")
 	if err != nil {
 		return err
 	}
-	stmt, err := stableset.VerifyDiff(e, keyring, deleg.KeyIDs, deleg.Threshold)
+	stmt, err := signeddiff.Verify(e, keyring, deleg.KeyIDs, deleg.Threshold)
 	if err != nil {
 		return fmt.Errorf("signed-diff.json: %w", err)
 	}
@@ -454,7 +458,7 @@ func sumLedger(file string, sum *entrySum) error {
 		return err
 	}
 	defer f.Close()
-	lr, err := stableset.NewLedgerReader(bufio.NewReaderSize(f, 1<<20))
+	lr, err := ledger.NewReader(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
@@ -479,7 +483,7 @@ func sumLedger(file string, sum *entrySum) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
-		html, js := stableset.PagePaths(p.Project)
+		html, js := simpleindex.PagePaths(p.Project)
 		sum.add(html, p.HTMLLength, p.HTMLSHA256)
 		sum.add(js, p.JSONLength, p.JSONSHA256)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -97,7 +98,7 @@ func TestTwoStableCeremonies(t *testing.T) {
 	}
 	// The diff names the export by its verified trailer.
 	ef, _ := os.Open(exp2)
-	xr, err := stableset.NewExportReader(ef, exp2)
+	xr, err := export.NewReader(ef, exp2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // ErrCanonicalDiff is wrapped by every refusal of a canonical diff file.
@@ -61,4 +62,12 @@ func CanonicalDigest(r io.Reader) (string, error) {
 		return "", fmt.Errorf("line %d: %w: %w", n+1, err, ErrCanonicalDiff)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// snippet quotes at most 40 bytes of b for an error message.
+func snippet(b []byte) string {
+	if len(b) > 40 {
+		return strconv.Quote(string(b[:40])) + "…"
+	}
+	return strconv.Quote(string(b))
 }

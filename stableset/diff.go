@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/stableset/ledger"
 )
 
 // Category is what the diff says about one path.
@@ -206,7 +209,7 @@ type Diff struct {
 	Digest   string           // hex SHA-256 of the canonical form
 	// Export is the export's verified trailer: what the diff was computed
 	// from, as the signed diff names it.
-	Export ExportTrailer
+	Export export.Trailer
 
 	run *run
 }
@@ -257,22 +260,22 @@ func (d *Diff) Entries(fn func(*DiffEntry) error) error {
 		return err
 	}
 	defer f.Close()
-	lr, err := NewLedgerReader(bufio.NewReaderSize(f, 1<<20))
+	lr, err := ledger.NewReader(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return err
 	}
-	le, lerr := lr.nextRaw()
+	le, lerr := lr.NextRaw()
 	var u DiffEntry
 	unchangedBefore := func(path string) error {
-		for lerr == nil && (path == "" || string(le.path) < path) {
+		for lerr == nil && (path == "" || string(le.PathBytes) < path) {
 			if le.Stable && !le.Kept {
-				u = DiffEntry{Category: Unchanged, Path: string(le.path), Project: string(le.project), HasOld: true, OldLength: le.Length, OldSHA256: le.SHA256,
+				u = DiffEntry{Category: Unchanged, Path: string(le.PathBytes), Project: string(le.ProjectBytes), HasOld: true, OldLength: le.Length, OldSHA256: le.SHA256,
 					HasNew: true, NewLength: le.Length, NewSHA256: le.SHA256}
 				if err := fn(&u); err != nil {
 					return err
 				}
 			}
-			le, lerr = lr.nextRaw()
+			le, lerr = lr.NextRaw()
 		}
 		if lerr != nil && lerr != io.EOF {
 			return lerr
@@ -283,8 +286,8 @@ func (d *Diff) Entries(fn func(*DiffEntry) error) error {
 		if err := unchangedBefore(e.Path); err != nil {
 			return err
 		}
-		if lerr == nil && string(le.path) == e.Path {
-			le, lerr = lr.nextRaw()
+		if lerr == nil && string(le.PathBytes) == e.Path {
+			le, lerr = lr.NextRaw()
 		}
 		return fn(e)
 	})

@@ -16,20 +16,29 @@ import (
 
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/tuf"
+
+	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/stableset/ledger"
+	"github.com/keyceremony/keyceremony/stableset/policy"
 )
 
-// The stable signing pipeline (docs/stable-pipeline.md).
+// The stable signing pipeline (docs/stable-pipeline.md), in three stages,
+// each named for what it does:
 //
-// Phase A (one pass over the export, merged with the previous ledger):
-// every record is checked against the policy and the ledger, written to the
-// new ledger, and spilled into one of 256 bucket files by the first byte of
-// SHA-256(path). Phase B (per bucket, in parallel): the bucket's entries of
-// the published bins are read and verified, merged with the bucket's
-// records, and each path is classified; the decision is written out and the
-// bucket's part of the canonical diff hashed. Nothing is signed before the
-// approval is checked against the diff digest. Phase P: stable files are
-// grouped by project and the index pages rendered. Phase C (per bucket, in
-// parallel): the bins are built, signed with the ceremony key and written.
+//   - classify (ComputeDiff; classify.go): one pass over the export, merged
+//     with the previous ledger. Every record is checked against the policy
+//     and the ledger and given its category; the canonical diff is hashed,
+//     the new ledger written, and the stable targets and every entry's
+//     record spilled into work files by path and by project bucket.
+//   - renderPages (ComputeDiff; renderpages.go, per project bucket, in
+//     parallel): stable files are grouped by project, the index pages that
+//     changed rendered, the new ledger's projects written and the diff
+//     finished.
+//   - signBins ((*Diff).Sign; sign.go, per path bucket, in parallel):
+//     nothing is signed before the approval is checked against the diff
+//     digest; then the bins are built, signed with the bin key and
+//     written.
+//
 // Memory stays proportional to one bucket.
 
 // Role and file names.
@@ -61,12 +70,12 @@ var (
 
 // EligibleFunc says whether a record may enter the stable set at time at,
 // and if not, why (a short reason such as "too-young" or "excluded").
-type EligibleFunc func(r *Record, at time.Time) (ok bool, reason string)
+type EligibleFunc func(r *export.Record, at time.Time) (ok bool, reason string)
 
 // MinAge is an EligibleFunc admitting files uploaded at least d before the
 // evaluation time.
 func MinAge(d time.Duration) EligibleFunc {
-	return func(r *Record, at time.Time) (bool, string) {
+	return func(r *export.Record, at time.Time) (bool, string) {
 		if r.UploadTime.After(at.Add(-d)) {
 			return false, "too-young"
 		}
@@ -98,7 +107,7 @@ type Config struct {
 	TempDir string // for the work directory; default os.TempDir()
 	Workers int    // default GOMAXPROCS
 
-	// failAfterBins, for tests, fails phase C after writing that many bins.
+	// failAfterBins, for tests, fails signBins after writing that many bins.
 	failAfterBins int
 }
 
@@ -152,16 +161,16 @@ func readPublished(cfg *Config) (*published, int64, error) {
 	return p, best, nil
 }
 
-// run is one pipeline run: the work directory and what the phases found.
+// run is one pipeline run: the work directory and what its stages found.
 type run struct {
 	cfg     *Config
 	pub     *published
 	work    string
-	hdr     Header
+	hdr     export.Header
 	version int64 // the new stable version
 	workers int
 
-	prevLedger *LedgerHeader
+	prevLedger *ledger.Header
 	ledgerLen  int64
 	ledgerSum  [32]byte
 
@@ -169,10 +178,10 @@ type run struct {
 	signed bool   // (*Diff).Sign was called: the work files are consumed
 	digest string // the diff's digest, as computed
 
-	// Every project of the diff, with its counts (phase P).
+	// Every project of the diff, with its counts (renderPages).
 	projects []ProjectSummary
 
-	ledger     *LedgerWriter
+	ledger     *ledger.Writer
 	ledgerFile *os.File
 	exc        *bufio.Writer // the diff entries other than unchanged, canonical lines
 	excFile    *os.File
@@ -235,10 +244,10 @@ func prepare(cfg *Config) (*run, error) {
 			os.RemoveAll(r.work)
 		}
 	}()
-	if err := r.pass(); err != nil {
+	if err := r.classify(); err != nil {
 		return nil, err
 	}
-	if err := r.phaseP(); err != nil {
+	if err := r.renderPages(); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -374,8 +383,8 @@ func readBinTargets(path string, out []tuf.BinTarget) ([]tuf.BinTarget, error) {
 }
 
 // PolicyEligible adapts a Policy to the pipeline.
-func PolicyEligible(p *Policy) EligibleFunc {
-	return func(r *Record, at time.Time) (bool, string) {
+func PolicyEligible(p *policy.Policy) EligibleFunc {
+	return func(r *export.Record, at time.Time) (bool, string) {
 		ok, why := p.Eligible(r, at)
 		if ok {
 			return true, ""

@@ -5,10 +5,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"flag"
 
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -18,6 +18,10 @@ import (
 
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/tuf"
+
+	"github.com/keyceremony/keyceremony/stableset/export"
+
+	"github.com/keyceremony/keyceremony/stableset/simpleindex"
 )
 
 var (
@@ -30,10 +34,10 @@ type file struct {
 	upload                              time.Time
 }
 
-func rec(f file) Record {
+func rec(f file) export.Record {
 	b2 := sha256.Sum256([]byte("b2:" + f.filename))
-	return Record{
-		Path: TargetPath(b2, f.filename), Project: f.project, Version: f.version, Filename: f.filename,
+	return export.Record{
+		Path: export.TargetPath(b2, f.filename), Project: f.project, Version: f.version, Filename: f.filename,
 		Length: int64(len(f.content)), SHA256: sha256.Sum256([]byte(f.content)), BLAKE2b256: b2,
 		UploadTime: f.upload, RequiresPython: ">=3.8",
 	}
@@ -41,18 +45,18 @@ func rec(f file) Record {
 
 func exportOf(t testing.TB, gen time.Time, files []file) []byte {
 	t.Helper()
-	recs := make([]Record, len(files))
+	recs := make([]export.Record, len(files))
 	for i, f := range files {
 		recs[i] = rec(f)
 	}
 	return exportOfRecords(t, gen, recs)
 }
 
-func exportOfRecords(t testing.TB, gen time.Time, recs []Record) []byte {
+func exportOfRecords(t testing.TB, gen time.Time, recs []export.Record) []byte {
 	t.Helper()
 	sortRecords(recs)
 	var buf bytes.Buffer
-	w, err := NewExportWriter(&buf, Header{Repository: "pypi", Generated: gen})
+	w, err := export.NewWriter(&buf, export.Header{Repository: "pypi", Generated: gen})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +71,7 @@ func exportOfRecords(t testing.TB, gen time.Time, recs []Record) []byte {
 	return buf.Bytes()
 }
 
-func sortRecords(r []Record) {
+func sortRecords(r []export.Record) {
 	for i := 1; i < len(r); i++ {
 		for j := i; j > 0 && r[j].Path < r[j-1].Path; j-- {
 			r[j], r[j-1] = r[j-1], r[j]
@@ -400,7 +404,7 @@ func TestPipelinePagesOnlyWhenChanged(t *testing.T) {
 	}
 
 	// foo1 is yanked: foo's pages change (reason attributes), bar's do not.
-	recs := []Record{rec(foo1), rec(bar1), rec(bar09)}
+	recs := []export.Record{rec(foo1), rec(bar1), rec(bar09)}
 	recs[0].Yanked, recs[0].YankedReason = true, "broken"
 	t3 := t2.Add(24 * time.Hour)
 	e3 := exportOfRecords(t, t3, recs)
@@ -410,7 +414,7 @@ func TestPipelinePagesOnlyWhenChanged(t *testing.T) {
 	}
 	got := map[string]string{}
 	d3.Entries(func(e *DiffEntry) error { got[e.Path] = string(e.Category) + "/" + e.Reason; return nil })
-	hp, jp := PagePaths("foo")
+	hp, jp := simpleindex.PagePaths("foo")
 	want := map[string]string{rec(foo1).Path: "unchanged/", rec(bar1).Path: "unchanged/", rec(bar09).Path: "unchanged/",
 		hp: "page-changed/attributes", jp: "page-changed/attributes"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -420,7 +424,7 @@ func TestPipelinePagesOnlyWhenChanged(t *testing.T) {
 	d3.Close()
 	// The digest binds the page change: the same export without the yank
 	// has another digest.
-	d3b, err := ComputeDiff(c.config(exportOfRecords(t, t3, []Record{rec(foo1), rec(bar1), rec(bar09)}), out2))
+	d3b, err := ComputeDiff(c.config(exportOfRecords(t, t3, []export.Record{rec(foo1), rec(bar1), rec(bar09)}), out2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +456,7 @@ func TestPipelinePagesOnlyWhenChanged(t *testing.T) {
 			t.Errorf("%s: bins list %+v, not the page written", p, tf)
 		}
 	}
-	bhp, bjp := PagePaths("bar")
+	bhp, bjp := simpleindex.PagePaths("bar")
 	for _, p := range []string{bhp, bjp} {
 		if all3[p].Hashes["sha256"] != all1[p].Hashes["sha256"] {
 			t.Errorf("%s changed", p)
@@ -486,6 +490,8 @@ func assertNothing(t *testing.T, dir, out string) {
 	}
 }
 
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
 func checkGolden(t *testing.T, name string, render func(io.Writer) error) {
 	t.Helper()
 	var buf bytes.Buffer
@@ -502,32 +508,6 @@ func checkGolden(t *testing.T, name string, render func(io.Writer) error) {
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Errorf("%s differs from the golden file:\n%s", name, buf.Bytes())
-	}
-}
-
-// The fast path of FileURL (plain target paths) gives what escaping
-// segment by segment gives.
-func TestFileURLPlainPath(t *testing.T) {
-	for p, plain := range map[string]bool{
-		"packages/ab/cd/0123456789abcdef/foo-1.0.tar.gz":     true,
-		"packages/ab/cd/ef/Foo_Bar-1.0~rc1-py3-none-any.whl": true,
-		"a": true, "a/b": true,
-		"a//b": false, "a/./b": false, "a/..": false, "a b": false, "a/b/": false, "/a": false, "": false,
-		"a+b": false, "a%20": false, "a#b": false, "caf\u00e9": false, ".": false,
-	} {
-		if plainTargetPath(p) != plain {
-			t.Errorf("plainTargetPath(%q) = %v", p, !plain)
-		}
-		if !plain {
-			continue
-		}
-		segs := strings.Split(p, "/")
-		for i, s := range segs {
-			segs[i] = url.PathEscape(s)
-		}
-		if got, err := FileURL("", p); err != nil || got != RelativeFileBase+strings.Join(segs, "/") {
-			t.Errorf("FileURL(%q) = %q, %v", p, got, err)
-		}
 	}
 }
 

@@ -39,6 +39,9 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/stableset/policy"
+	"github.com/keyceremony/keyceremony/stableset/simpleindex"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -94,7 +97,7 @@ func main() {
 
 	var (
 		targets  []target
-		projects = map[string][]stableset.PageFile{}
+		projects = map[string][]simpleindex.PageFile{}
 	)
 	stage("parse, policy", func() error {
 		f, err := os.Open(*exp)
@@ -102,11 +105,11 @@ func main() {
 			return err
 		}
 		defer f.Close()
-		x, err := stableset.NewExportReader(bufio.NewReaderSize(f, 1<<20), *exp)
+		x, err := export.NewReader(bufio.NewReaderSize(f, 1<<20), *exp)
 		if err != nil {
 			return err
 		}
-		eligible := stableset.PolicyEligible(stableset.DefaultPolicy())
+		eligible := stableset.PolicyEligible(policy.Default())
 		at := x.Header().Generated
 		for {
 			r, err := x.Next()
@@ -120,7 +123,7 @@ func main() {
 				continue
 			}
 			targets = append(targets, target{r.Path, r.Length, r.SHA256})
-			pf, err := stableset.NewPageFile(r, "")
+			pf, err := simpleindex.NewPageFile(r, "")
 			if err != nil {
 				return err
 			}
@@ -129,11 +132,11 @@ func main() {
 	})
 	stage("index pages", func() error {
 		for p, files := range projects {
-			html, js, err := stableset.RenderProjectPages(p, files)
+			html, js, err := simpleindex.RenderProjectPages(p, files)
 			if err != nil {
 				return err
 			}
-			hp, jp := stableset.PagePaths(p)
+			hp, jp := simpleindex.PagePaths(p)
 			targets = append(targets, target{hp, int64(len(html)), sha256.Sum256(html)}, target{jp, int64(len(js)), sha256.Sum256(js)})
 		}
 		projects = nil

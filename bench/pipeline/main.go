@@ -36,6 +36,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -192,7 +193,7 @@ func main() {
 			fatal(err)
 		}
 		defer f.Close()
-		cfg := stableset.Config{Export: bufio.NewReaderSize(f, 1<<20), ExportName: export, Eligible: stableset.PolicyEligible(stableset.DefaultPolicy()), TempDir: *dir}
+		cfg := stableset.Config{Export: bufio.NewReaderSize(f, 1<<20), ExportName: export, Eligible: stableset.PolicyEligible(policy.Default()), TempDir: *dir}
 		if published != "" {
 			cfg.Published, cfg.StableDelegation, cfg.StableKeys = published, deleg, ring
 		}

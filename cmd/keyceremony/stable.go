@@ -12,6 +12,7 @@ import (
 	"github.com/keyceremony/keyceremony/ceremony"
 	"github.com/keyceremony/keyceremony/ceremony/tui"
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -42,9 +43,9 @@ func (f *stableFlags) signing() (*ceremony.StableSigning, error) {
 	if err != nil {
 		return nil, err
 	}
-	pol := stableset.DefaultPolicy()
+	pol := policy.Default()
 	if f.policy != "" {
-		if pol, err = stableset.LoadPolicy(f.policy); err != nil {
+		if pol, err = policy.Load(f.policy); err != nil {
 			return nil, err
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/export"
 )
 
 // NextParams says how the next period's export differs from the previous one.
@@ -68,7 +68,7 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 
 	// Pass 1: the projects, their newest major versions, and a sample of
 	// projects weighted by their number of files.
-	x, err := stableset.NewExportReader(io.TeeReader(r, bw), "previous export")
+	x, err := export.NewReader(io.TeeReader(r, bw), "previous export")
 	if err != nil {
 		return inj, err
 	}
@@ -117,15 +117,15 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 	}
 
 	// The new files.
-	var news []stableset.Record
+	var news []export.Record
 	newID := uint64(1 << 40) // far beyond Generate's project ids
-	release := func(project string, files int, upload time.Time) []stableset.Record {
+	release := func(project string, files int, upload time.Time) []export.Record {
 		majors[project]++
 		version := strconv.FormatInt(majors[project], 10) + ".0.0"
 		dist := strings.ReplaceAll(project, "-", "_")
-		var out []stableset.Record
+		var out []export.Record
 		for f := range files {
-			var rec stableset.Record
+			var rec export.Record
 			rec.Project = project
 			rec.Version = version
 			switch f {
@@ -151,7 +151,7 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 				rec.UploadTime = gen
 			}
 			rec.RequiresPython = ">=3.9"
-			rec.Path = stableset.TargetPath(rec.BLAKE2b256, rec.Filename)
+			rec.Path = export.TargetPath(rec.BLAKE2b256, rec.Filename)
 			out = append(out, rec)
 		}
 		return out
@@ -183,17 +183,17 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 		news = append(news, rec)
 		inj.Backdated = append(inj.Backdated, rec.Path)
 	}
-	slices.SortFunc(news, func(a, b stableset.Record) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(news, func(a, b export.Record) int { return strings.Compare(a.Path, b.Path) })
 
 	// Pass 2: merge.
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return inj, fmt.Errorf("synth: %w", err)
 	}
-	y, err := stableset.NewExportReader(bufio.NewReaderSize(tmp, 1<<20), "previous export")
+	y, err := export.NewReader(bufio.NewReaderSize(tmp, 1<<20), "previous export")
 	if err != nil {
 		return inj, err
 	}
-	out, err := stableset.NewExportWriter(w, stableset.Header{Repository: prev.Repository, Generated: gen})
+	out, err := export.NewWriter(w, export.Header{Repository: prev.Repository, Generated: gen})
 	if err != nil {
 		return inj, err
 	}

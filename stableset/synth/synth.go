@@ -27,7 +27,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/export"
 )
 
 // Params says what Generate makes.
@@ -364,7 +364,7 @@ var yankReasons = []string{"", "broken build", "Security issue, upgrade to the n
 
 // fill sets the fields of rec that depend on the project and the file,
 // everything except the path and BLAKE2b-256.
-func (p *project) fill(seed uint64, k int64, key uint64, rec *stableset.Record, gen time.Time) {
+func (p *project) fill(seed uint64, k int64, key uint64, rec *export.Record, gen time.Time) {
 	r, f := k/p.perRel, k%p.perRel
 	rec.Project = p.name
 	rec.Version = p.version(seed, r)
@@ -445,11 +445,11 @@ func Generate(w io.Writer, p Params) error {
 		return err
 	}
 	g := newGenerator(p)
-	x, err := stableset.NewExportWriter(w, stableset.Header{Repository: p.Repository, Generated: p.Generated})
+	x, err := export.NewWriter(w, export.Header{Repository: p.Repository, Generated: p.Generated})
 	if err != nil {
 		return err
 	}
-	var rec stableset.Record
+	var rec export.Record
 	for i := range p.Files {
 		g.record(uint64(i), &rec)
 		if err := x.Write(&rec); err != nil {
@@ -493,7 +493,7 @@ func (g *generator) project(id int) *project {
 	return g.cache
 }
 
-func (g *generator) record(i uint64, rec *stableset.Record) {
+func (g *generator) record(i uint64, rec *export.Record) {
 	j := g.perm.at(i)
 	id := sort.Search(len(g.offsets), func(k int) bool { return g.offsets[k] > int64(j) }) - 1
 	pr := g.project(id)
@@ -504,5 +504,5 @@ func (g *generator) record(i uint64, rec *stableset.Record) {
 	for q := 1; q < 4; q++ {
 		binary.BigEndian.PutUint64(rec.BLAKE2b256[8*q:], h(g.p.Seed, dB2, j, uint64(q)))
 	}
-	rec.Path = stableset.TargetPath(rec.BLAKE2b256, rec.Filename)
+	rec.Path = export.TargetPath(rec.BLAKE2b256, rec.Filename)
 }

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/export"
 )
 
 func generate(t testing.TB, p Params) []byte {
@@ -28,13 +28,13 @@ func generate(t testing.TB, p Params) []byte {
 	return buf.Bytes()
 }
 
-func readAll(t testing.TB, data []byte) (stableset.Header, []stableset.Record) {
+func readAll(t testing.TB, data []byte) (export.Header, []export.Record) {
 	t.Helper()
-	x, err := stableset.NewExportReader(bytes.NewReader(data), "synth")
+	x, err := export.NewReader(bytes.NewReader(data), "synth")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rs []stableset.Record
+	var rs []export.Record
 	for {
 		r, err := x.Next()
 		if err == io.EOF {
@@ -77,7 +77,7 @@ func TestProjectNamesUnique(t *testing.T) {
 			t.Fatalf("ids %d and %d are both %q", other, id, name)
 		}
 		seen[name] = id
-		if stableset.NormalizeProject(dist) != name || stableset.NormalizeProject(name) != name {
+		if export.NormalizeProject(dist) != name || export.NormalizeProject(name) != name {
 			t.Fatalf("id %d: name %q, dist %q", id, name, dist)
 		}
 	}
@@ -134,7 +134,7 @@ func logStats(sizes []float64) (median, sigma float64) {
 // sizes of sdists, pure wheels and binary wheels are close to the sample's,
 // and project sizes are long-tailed.
 func TestLooksLikePyPI(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "testdata", "pypi-files-sample.jsonl.gz"))
+	f, err := os.Open(filepath.Join("..", "export", "testdata", "pypi-files-sample.jsonl.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,8 +220,8 @@ func TestNext(t *testing.T) {
 	if len(next) != len(prev)-10+2000+2 {
 		t.Fatalf("next has %d records, want %d", len(next), len(prev)-10+2000+2)
 	}
-	byPath := func(rs []stableset.Record) map[string]stableset.Record {
-		m := make(map[string]stableset.Record, len(rs))
+	byPath := func(rs []export.Record) map[string]export.Record {
+		m := make(map[string]export.Record, len(rs))
 		for _, r := range rs {
 			m[r.Path] = r
 		}
@@ -276,7 +276,7 @@ func TestNext(t *testing.T) {
 	}
 }
 
-func majorsOf(rs []stableset.Record) map[string]bool {
+func majorsOf(rs []export.Record) map[string]bool {
 	m := map[string]bool{}
 	for _, r := range rs {
 		m[r.Project] = true

@@ -14,7 +14,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
@@ -72,7 +72,7 @@ func checkExport(path string) error {
 		return err
 	}
 	defer f.Close()
-	x, err := stableset.NewExportReader(f, path)
+	x, err := export.NewReader(f, path)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package stableset
+package export
 
 import (
 	"bytes"
@@ -9,26 +9,30 @@ import (
 	"unsafe"
 )
 
-// Parallel export reading, for the pipeline: one goroutine reads the
-// export in blocks of whole lines and hashes them, workers parse and check
-// the blocks' records (everything checkRecord checks), and the consumer
-// receives the blocks' records in order, to check what depends on the
-// records around (order, duplicates, count, trailer) as ExportReader does.
-// Records are not copied: their strings are substrings of their block,
-// which is allocated for it and never modified.
+// Parallel reading: one goroutine reads the export in blocks of whole
+// lines and hashes them, workers parse and check the blocks' records
+// (everything checkRecord checks), and one goroutine takes the blocks in
+// order and checks what depends on the records around (order, duplicates,
+// count, trailer) as Next does. Records are not copied: their strings are
+// substrings of their block, which is allocated for it and never modified.
 
-// exportBatch is the records of one block, in order.
-type exportBatch struct {
-	recs   []Record
-	hashes [][32]byte // SHA-256 of each record's path
-	line0  int64      // the line number of recs[0]
-	err    error      // the block's first error, after recs
+// Batch is the records of one block of the export, in order, each checked
+// exactly as Next checks it.
+type Batch struct {
+	Records    []Record
+	PathSHA256 [][32]byte // SHA-256 of each record's path
+	Line       int64      // the line number of Records[0]
+	// Err is the first error in or after Records (an *Error); a batch
+	// with an error is the last one sent.
+	Err error
+	// Last is set on the last batch of an export: when its Err is nil, the
+	// trailer has been verified and Trailer reports it.
+	Last bool
 
 	// In the last batch: the trailer line (nil if the export has none) and
 	// its number. A trailer before the last line ends its block's batch:
 	// then mid is set, and hstate (the digest's state before the block)
 	// and data[:trailerOff] give the digest of the lines before it.
-	last        bool
 	trailer     []byte
 	trailerLine int64
 	mid         bool
@@ -37,27 +41,40 @@ type exportBatch struct {
 	trailerOff  int
 }
 
-var exportBlockSize = 1 << 20 // a variable for tests
+var blockSize = 1 << 20 // a variable for tests
 
-type exportJob struct {
+type job struct {
 	data   []byte
 	line0  int64
 	hstate []byte
-	res    chan exportBatch
+	res    chan Batch
 }
 
-// readExportParallel reads the rest of the export after x's header. The
-// batches come in order on the returned channel, which closes after the
-// last batch or a batch with an error; closing stop ends it early.
-func readExportParallel(x *ExportReader, workers int, stop <-chan struct{}) <-chan exportBatch {
+// Batches reads the rest of the export, after its header and any records
+// Next returned, parsing it on workers goroutines. The batches come in order on the
+// returned channel, which closes after the last batch or a batch with an
+// error; closing stop ends it early. Next must not be called once Batches
+// has been.
+func (x *Reader) Batches(workers int, stop <-chan struct{}) <-chan Batch {
+	if x.err != nil {
+		out := make(chan Batch, 1)
+		if x.err != io.EOF {
+			out <- Batch{Line: x.line, Err: x.err, Last: true}
+		} else {
+			out <- Batch{Line: x.line, Last: true}
+		}
+		close(out)
+		return out
+	}
+	workers = max(workers, 1)
 	// Every byte before the first record is hashed already.
 	x.waitHash()
 	x.h.Write(x.chunk)
 	x.chunk = x.chunk[:0]
 
-	jobs := make(chan exportJob, workers)
-	order := make(chan chan exportBatch, 2*workers+2)
-	out := make(chan exportBatch, 2)
+	jobs := make(chan job, workers)
+	order := make(chan chan Batch, 2*workers+2)
+	out := make(chan Batch, 2)
 	for w := 0; w < workers; w++ {
 		go func() {
 			var p recParser
@@ -74,18 +91,19 @@ func readExportParallel(x *ExportReader, workers int, stop <-chan struct{}) <-ch
 	go func() {
 		defer close(out)
 		for res := range order {
-			var b exportBatch
+			var b Batch
 			select {
 			case b = <-res:
 			case <-stop:
 				return
 			}
+			x.check(&b)
 			select {
 			case out <- b:
 			case <-stop:
 				return
 			}
-			if b.err != nil || b.last {
+			if b.Err != nil || b.Last {
 				for range order {
 				}
 				return
@@ -108,25 +126,25 @@ func readExportParallel(x *ExportReader, workers int, stop <-chan struct{}) <-ch
 			return sendState(data, line0, st)
 		}
 		sendState = func(data []byte, line0 int64, st []byte) bool {
-			res := make(chan exportBatch, 1)
+			res := make(chan Batch, 1)
 			select {
 			case order <- res:
 			case <-stop:
 				return false
 			}
 			if len(data) == 0 {
-				res <- exportBatch{line0: line0}
+				res <- Batch{Line: line0}
 				return true
 			}
 			select {
-			case jobs <- exportJob{data: data, line0: line0, hstate: st, res: res}:
+			case jobs <- job{data: data, line0: line0, hstate: st, res: res}:
 				return true
 			case <-stop:
 				return false
 			}
 		}
-		final := func(b exportBatch) {
-			res := make(chan exportBatch, 1)
+		final := func(b Batch) {
+			res := make(chan Batch, 1)
 			res <- b
 			select {
 			case order <- res:
@@ -138,12 +156,12 @@ func readExportParallel(x *ExportReader, workers int, stop <-chan struct{}) <-ch
 		for {
 			// A long partial line at least doubles the next read, so that
 			// small blocks (in tests) do not make reading quadratic.
-			buf := make([]byte, len(carry)+max(exportBlockSize, len(carry)))
+			buf := make([]byte, len(carry)+max(blockSize, len(carry)))
 			n := copy(buf, carry)
 			m, err := io.ReadFull(x.br, buf[n:])
 			buf = buf[:n+m]
 			if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-				final(exportBatch{line0: line, err: &ExportError{File: x.name, Line: line, Err: fmt.Errorf("reading: %w", err)}})
+				final(Batch{Line: line, Err: &Error{File: x.name, Line: line, Err: fmt.Errorf("reading: %w", err)}})
 				return
 			}
 			if err == nil {
@@ -159,7 +177,7 @@ func readExportParallel(x *ExportReader, workers int, stop <-chan struct{}) <-ch
 						return
 					}
 					fe := ferr("", ErrLineTooLong, "more than %d bytes", MaxLineLength)
-					final(exportBatch{line0: line + lines, err: &ExportError{File: x.name, Line: line + lines, Err: fe.err}})
+					final(Batch{Line: line + lines, Err: &Error{File: x.name, Line: line + lines, Err: fe.err}})
 					return
 				}
 				if pending != nil && !hashSend(pending, line-int64(bytes.Count(pending, nl))) {
@@ -183,7 +201,7 @@ func readExportParallel(x *ExportReader, workers int, stop <-chan struct{}) <-ch
 					return
 				}
 				fe := ferr("", ErrTruncated, "last line has no newline")
-				final(exportBatch{last: true, line0: line, err: &ExportError{File: x.name, Line: line, Err: fe.err}})
+				final(Batch{Last: true, Line: line, Err: &Error{File: x.name, Line: line, Err: fe.err}})
 				return
 			}
 			i := 0
@@ -195,13 +213,13 @@ func readExportParallel(x *ExportReader, workers int, stop <-chan struct{}) <-ch
 				if !hashSend(pending, first) {
 					return
 				}
-				final(exportBatch{last: true, line0: line})
+				final(Batch{Last: true, Line: line})
 				return
 			}
 			if !hashSend(pending[:i], first) {
 				return
 			}
-			final(exportBatch{last: true, line0: line - 1, trailer: pending[i : len(pending)-1], trailerLine: line - 1})
+			final(Batch{Last: true, Line: line - 1, trailer: pending[i : len(pending)-1], trailerLine: line - 1})
 			return
 		}
 	}()
@@ -211,19 +229,19 @@ func readExportParallel(x *ExportReader, workers int, stop <-chan struct{}) <-ch
 var nl = []byte{'\n'}
 
 // parseBlock parses and checks the records of a block of whole lines.
-func parseBlock(p *recParser, x *ExportReader, data []byte, line0 int64) exportBatch {
-	b := exportBatch{line0: line0}
+func parseBlock(p *recParser, x *Reader, data []byte, line0 int64) Batch {
+	b := Batch{Line: line0}
 	if len(data) == 0 {
 		return b
 	}
 	p.block = unsafe.String(&data[0], len(data))
 	p.base = uintptr(unsafe.Pointer(&data[0]))
 	n := bytes.Count(data, nl)
-	b.recs = make([]Record, 0, n)
-	b.hashes = make([][32]byte, 0, n)
+	b.Records = make([]Record, 0, n)
+	b.PathSHA256 = make([][32]byte, 0, n)
 	line := line0
-	fail := func(fe *fieldError, at int64) exportBatch {
-		b.err = &ExportError{File: x.name, Line: at, Field: fe.field, Err: fe.err}
+	fail := func(fe *fieldError, at int64) Batch {
+		b.Err = &Error{File: x.name, Line: at, Field: fe.field, Err: fe.err}
 		return b
 	}
 	for off := 0; off < len(data); line++ {
@@ -235,8 +253,8 @@ func parseBlock(p *recParser, x *ExportReader, data []byte, line0 int64) exportB
 		}
 		if bytes.HasPrefix(body, trailerPrefix) {
 			// A trailer before the last line: the consumer checks it as
-			// ExportReader would, then refuses what follows it.
-			b.last, b.mid, b.trailer, b.trailerLine, b.trailerOff = true, true, body, line, off-len(body)-1
+			// Reader would, then refuses what follows it.
+			b.Last, b.mid, b.trailer, b.trailerLine, b.trailerOff = true, true, body, line, off-len(body)-1
 			return b
 		}
 		if fe := p.parseRecord(body); fe != nil {
@@ -245,15 +263,15 @@ func parseBlock(p *recParser, x *ExportReader, data []byte, line0 int64) exportB
 		if fe := checkRecord(&p.rec, x.hdr.Generated, false); fe != nil {
 			return fail(fe, line)
 		}
-		b.recs = append(b.recs, p.rec)
-		b.hashes = append(b.hashes, sha256.Sum256(unsafe.Slice(unsafe.StringData(p.rec.Path), len(p.rec.Path))))
+		b.Records = append(b.Records, p.rec)
+		b.PathSHA256 = append(b.PathSHA256, sha256.Sum256(unsafe.Slice(unsafe.StringData(p.rec.Path), len(p.rec.Path))))
 	}
 	return b
 }
 
 // checkSequence checks a record against the previous one, as
-// ExportReader.Next does.
-func (x *ExportReader) checkSequence(r *Record, line int64) error {
+// Reader.Next does.
+func (x *Reader) checkSequence(r *Record, line int64) error {
 	if x.count > 0 {
 		if r.Path == x.prevPath {
 			x.line = line
@@ -270,9 +288,9 @@ func (x *ExportReader) checkSequence(r *Record, line int64) error {
 }
 
 // finish checks the last batch: the trailer's count and digest.
-func (x *ExportReader) finish(b *exportBatch) error {
+func (x *Reader) finish(b *Batch) error {
 	if b.trailer == nil {
-		x.line = b.line0
+		x.line = b.Line
 		return x.fail(ferr("", ErrTruncated, "no trailer after %d records", x.count))
 	}
 	x.line = b.trailerLine
@@ -294,4 +312,18 @@ func (x *ExportReader) finish(b *exportBatch) error {
 	}
 	x.err = io.EOF
 	return nil
+}
+
+// check checks a batch's records against those before them and, in the
+// last batch, the trailer, setting b.Err to the first error.
+func (x *Reader) check(b *Batch) {
+	for i := range b.Records {
+		if err := x.checkSequence(&b.Records[i], b.Line+int64(i)); err != nil {
+			b.Records, b.PathSHA256, b.Err = b.Records[:i], b.PathSHA256[:i], err
+			return
+		}
+	}
+	if b.Err == nil && b.Last {
+		b.Err = x.finish(b)
+	}
 }

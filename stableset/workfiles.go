@@ -9,9 +9,14 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/stableset/ledger"
+
+	"github.com/keyceremony/keyceremony/stableset/simpleindex"
 )
 
-// Work files: the compact binary forms records take between the phases of
+// Work files: the compact binary forms records take between the stages of
 // the pipeline (see pipeline.go). They live only in the pipeline's
 // temporary work directory.
 
@@ -31,7 +36,7 @@ const (
 // index page shows (the digest of a project's page records, in path order,
 // decides whether its pages are made again). length and sum are the
 // stable entry's.
-func appendPageRec(b []byte, r *Record, length int64, sum *[32]byte) []byte {
+func appendPageRec(b []byte, r *export.Record, length int64, sum *[32]byte) []byte {
 	var flags byte
 	if r.Yanked {
 		flags |= pageYanked
@@ -79,17 +84,17 @@ func (d *spillDec) entryRec(p *entryRec) {
 	p.body = ""
 	if p.code&codeStable != 0 {
 		start := d.i
-		var pf PageFile
+		var pf simpleindex.PageFile
 		d.pageFile(&pf)
 		p.body = d.s[start:d.i]
 	}
 }
 
 // pageFile decodes a page record's body.
-func (d *spillDec) pageFile(pf *PageFile) (path string) {
+func (d *spillDec) pageFile(pf *simpleindex.PageFile) (path string) {
 	flags := d.byte()
 	path = d.str()
-	*pf = PageFile{}
+	*pf = simpleindex.PageFile{}
 	if flags&pageNameTail != 0 {
 		n := d.uvarint()
 		if n > uint64(len(path)) {
@@ -117,7 +122,7 @@ func (d *spillDec) pageFile(pf *PageFile) (path string) {
 }
 
 // appendLedgerProject encodes a project record as the ledger does.
-func appendLedgerProject(b []byte, p *LedgerProject) []byte {
+func appendLedgerProject(b []byte, p *ledger.Project) []byte {
 	b = append(b, 2)
 	b = appendStr(b, p.Project)
 	b = append(b, p.PageDigest[:]...)
@@ -127,7 +132,7 @@ func appendLedgerProject(b []byte, p *LedgerProject) []byte {
 	return append(b, p.JSONSHA256[:]...)
 }
 
-func (d *spillDec) ledgerProject(p *LedgerProject) {
+func (d *spillDec) ledgerProject(p *ledger.Project) {
 	if d.byte() != 2 {
 		d.bad = true
 		return

@@ -1,4 +1,4 @@
-package stableset
+package simpleindex
 
 import (
 	"bytes"
@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"html"
 	"html/template"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyceremony/keyceremony/stableset/export"
 )
 
 var updatePagesGolden = flag.Bool("update-pages", false, "rewrite the golden files under testdata/pages")
@@ -264,7 +267,7 @@ func TestFileURL(t *testing.T) {
 }
 
 func TestNewPageFile(t *testing.T) {
-	r := &Record{
+	r := &export.Record{
 		Path:     "packages/ab/cd/" + strings.Repeat("e", 60) + "/foo-1.0.tar.gz",
 		Project:  "foo",
 		Version:  "1.0",
@@ -676,4 +679,30 @@ func BenchmarkHTMLTemplate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(20*b.N)/b.Elapsed().Seconds(), "files/s")
+}
+
+// The fast path of FileURL (plain target paths) gives what escaping
+// segment by segment gives.
+func TestFileURLPlainPath(t *testing.T) {
+	for p, plain := range map[string]bool{
+		"packages/ab/cd/0123456789abcdef/foo-1.0.tar.gz":     true,
+		"packages/ab/cd/ef/Foo_Bar-1.0~rc1-py3-none-any.whl": true,
+		"a": true, "a/b": true,
+		"a//b": false, "a/./b": false, "a/..": false, "a b": false, "a/b/": false, "/a": false, "": false,
+		"a+b": false, "a%20": false, "a#b": false, "caf\u00e9": false, ".": false,
+	} {
+		if plainTargetPath(p) != plain {
+			t.Errorf("plainTargetPath(%q) = %v", p, !plain)
+		}
+		if !plain {
+			continue
+		}
+		segs := strings.Split(p, "/")
+		for i, s := range segs {
+			segs[i] = url.PathEscape(s)
+		}
+		if got, err := FileURL("", p); err != nil || got != RelativeFileBase+strings.Join(segs, "/") {
+			t.Errorf("FileURL(%q) = %q, %v", p, got, err)
+		}
+	}
 }

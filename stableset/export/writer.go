@@ -1,4 +1,4 @@
-package stableset
+package export
 
 import (
 	"bufio"
@@ -10,12 +10,12 @@ import (
 	"strings"
 )
 
-// ExportWriter writes an export in the one canonical form the reader
-// accepts. It refuses, with an *ExportError, any record the reader would
+// Writer writes an export in the one canonical form the reader
+// accepts. It refuses, with an *Error, any record the reader would
 // refuse: invalid fields, and paths that are not strictly increasing.
 // Nothing is flushed to the underlying writer until its buffer fills or
 // Close is called; an export without its trailer is refused by readers.
-type ExportWriter struct {
+type Writer struct {
 	bw     *bufio.Writer
 	h      hash.Hash
 	hdr    Header
@@ -27,11 +27,11 @@ type ExportWriter struct {
 	closed bool
 }
 
-// NewExportWriter writes the header h to w. A zero h.Format or h.Version
+// NewWriter writes the header h to w. A zero h.Format or h.Version
 // means FormatName and FormatVersion; any other value must equal them.
 // h.Generated must be whole seconds; it is written in UTC.
-func NewExportWriter(w io.Writer, h Header) (*ExportWriter, error) {
-	x := &ExportWriter{bw: bufio.NewWriterSize(w, 256<<10), h: sha256.New(), line: 1}
+func NewWriter(w io.Writer, h Header) (*Writer, error) {
+	x := &Writer{bw: bufio.NewWriterSize(w, 256<<10), h: sha256.New(), line: 1}
 	if h.Format == "" {
 		h.Format = FormatName
 	}
@@ -50,7 +50,7 @@ func NewExportWriter(w io.Writer, h Header) (*ExportWriter, error) {
 		}
 	}
 	if fe != nil {
-		return nil, &ExportError{Line: 1, Field: fe.field, Err: fe.err}
+		return nil, &Error{Line: 1, Field: fe.field, Err: fe.err}
 	}
 	h.Generated = h.Generated.UTC()
 	x.hdr = h
@@ -70,10 +70,10 @@ func NewExportWriter(w io.Writer, h Header) (*ExportWriter, error) {
 	return x, nil
 }
 
-func (x *ExportWriter) emit(b []byte) error {
+func (x *Writer) emit(b []byte) error {
 	x.h.Write(b)
 	if _, err := x.bw.Write(b); err != nil {
-		x.err = &ExportError{Line: x.line, Err: err}
+		x.err = &Error{Line: x.line, Err: err}
 		return x.err
 	}
 	return nil
@@ -81,12 +81,12 @@ func (x *ExportWriter) emit(b []byte) error {
 
 // Write checks r and writes it as the next line. After an error, every
 // later call returns it again.
-func (x *ExportWriter) Write(r *Record) error {
+func (x *Writer) Write(r *Record) error {
 	if x.err != nil {
 		return x.err
 	}
 	if x.closed {
-		return &ExportError{Line: x.line + 1, Err: errWriterClosed}
+		return &Error{Line: x.line + 1, Err: errWriterClosed}
 	}
 	fe := checkRecord(r, x.hdr.Generated, true)
 	if fe == nil && x.count > 0 {
@@ -98,7 +98,7 @@ func (x *ExportWriter) Write(r *Record) error {
 	}
 	if fe != nil {
 		// The record is not written: the writer stays usable.
-		return &ExportError{Line: x.line + 1, Field: fe.field, Err: fe.err}
+		return &Error{Line: x.line + 1, Field: fe.field, Err: fe.err}
 	}
 	x.line++
 	x.count++
@@ -109,7 +109,7 @@ func (x *ExportWriter) Write(r *Record) error {
 
 // Close writes the trailer and flushes. It does not close the underlying
 // writer.
-func (x *ExportWriter) Close() error {
+func (x *Writer) Close() error {
 	if x.err != nil {
 		return x.err
 	}
@@ -126,18 +126,18 @@ func (x *ExportWriter) Close() error {
 	b = append(b, "\"}}\n"...)
 	x.line++
 	if _, err := x.bw.Write(b); err != nil {
-		x.err = &ExportError{Line: x.line, Err: err}
+		x.err = &Error{Line: x.line, Err: err}
 		return x.err
 	}
 	if err := x.bw.Flush(); err != nil {
-		x.err = &ExportError{Line: x.line, Err: err}
+		x.err = &Error{Line: x.line, Err: err}
 		return x.err
 	}
 	return nil
 }
 
 // Count returns the number of records written.
-func (x *ExportWriter) Count() int64 { return x.count }
+func (x *Writer) Count() int64 { return x.count }
 
 var errWriterClosed = errorString("write after close")
 

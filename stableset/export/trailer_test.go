@@ -1,4 +1,4 @@
-package stableset
+package export
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ func TestExportReaderTrailer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := NewExportReader(bytes.NewReader(data), "small")
+	x, err := NewReader(bytes.NewReader(data), "small")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package stableset
+package export
 
 import (
 	"bufio"
@@ -13,9 +13,9 @@ import (
 	"unsafe"
 )
 
-// ExportReader reads an export, strictly and as a stream: it holds one line
+// Reader reads an export, strictly and as a stream: it holds one line
 // at a time, the previous path, and interned project names.
-type ExportReader struct {
+type Reader struct {
 	name     string
 	br       *bufio.Reader
 	h        hash.Hash
@@ -23,8 +23,8 @@ type ExportReader struct {
 	line     int64 // the number of the last line read
 	count    int64
 	prevPath string
-	err      error          // sticky: io.EOF after the trailer, or the first error
-	trailer  *ExportTrailer // set once the trailer has been verified
+	err      error    // sticky: io.EOF after the trailer, or the first error
+	trailer  *Trailer // set once the trailer has been verified
 	recParser
 
 	// The lines before the trailer are hashed in chunks, each by a
@@ -54,10 +54,10 @@ const (
 	maxInternRequires = 1 << 12
 )
 
-// NewExportReader reads and checks the header of the export r. name is the
-// file name used in errors. Errors are *ExportError.
-func NewExportReader(r io.Reader, name string) (*ExportReader, error) {
-	x := &ExportReader{
+// NewReader reads and checks the header of the export r. name is the
+// file name used in errors. Errors are *Error.
+func NewReader(r io.Reader, name string) (*Reader, error) {
+	x := &Reader{
 		name:   name,
 		br:     bufio.NewReaderSize(r, 2*MaxLineLength),
 		h:      sha256.New(),
@@ -81,21 +81,21 @@ func NewExportReader(r io.Reader, name string) (*ExportReader, error) {
 }
 
 // Header returns the export's header.
-func (x *ExportReader) Header() Header { return x.hdr }
+func (x *Reader) Header() Header { return x.hdr }
 
 // Count returns the number of records Next has returned so far. After Next
 // returned io.EOF it is the trailer's count.
-func (x *ExportReader) Count() int64 { return x.count }
+func (x *Reader) Count() int64 { return x.count }
 
 // Next returns the next record. It returns io.EOF only after the trailer
 // has been read and its count and digest verified, and nothing follows it;
-// any other error is an *ExportError, and every later call returns it
+// any other error is an *Error, and every later call returns it
 // again.
 //
 // The returned *Record is owned by the reader and overwritten by the next
 // call: copy it (*r) to keep it. Its strings are never overwritten, so
 // keeping r.Path or r.Project is safe.
-func (x *ExportReader) Next() (*Record, error) {
+func (x *Reader) Next() (*Record, error) {
 	if x.err != nil {
 		return nil, x.err
 	}
@@ -143,7 +143,7 @@ var trailerPrefix = []byte(`{"trailer":`)
 const hashChunk = 256 << 10
 
 // hashLine adds line to the bytes the trailer's digest covers.
-func (x *ExportReader) hashLine(line []byte) {
+func (x *Reader) hashLine(line []byte) {
 	if len(x.chunk)+len(line) > hashChunk {
 		x.waitHash()
 		full := x.chunk
@@ -157,7 +157,7 @@ func (x *ExportReader) hashLine(line []byte) {
 	x.chunk = append(x.chunk, line...)
 }
 
-func (x *ExportReader) waitHash() {
+func (x *Reader) waitHash() {
 	if x.hashing {
 		<-x.hashed
 		x.hashing = false
@@ -165,7 +165,7 @@ func (x *ExportReader) waitHash() {
 }
 
 // sum returns the digest of every line hashed so far.
-func (x *ExportReader) sum() (s [32]byte) {
+func (x *Reader) sum() (s [32]byte) {
 	x.waitHash()
 	x.h.Write(x.chunk)
 	x.chunk = x.chunk[:0]
@@ -173,13 +173,13 @@ func (x *ExportReader) sum() (s [32]byte) {
 	return s
 }
 
-func (x *ExportReader) fail(fe *fieldError) error {
-	x.err = &ExportError{File: x.name, Line: x.line, Field: fe.field, Err: fe.err}
+func (x *Reader) fail(fe *fieldError) error {
+	x.err = &Error{File: x.name, Line: x.line, Field: fe.field, Err: fe.err}
 	return x.err
 }
 
 // readLine returns the next line with its newline.
-func (x *ExportReader) readLine() ([]byte, error) {
+func (x *Reader) readLine() ([]byte, error) {
 	x.line++
 	b, err := x.br.ReadSlice('\n')
 	switch {
@@ -199,7 +199,7 @@ func (x *ExportReader) readLine() ([]byte, error) {
 	return b, nil
 }
 
-func (x *ExportReader) parseHeader(b []byte) *fieldError {
+func (x *Reader) parseHeader(b []byte) *fieldError {
 	s := &x.sc
 	s.reset(b)
 	if !bytes.HasPrefix(b, []byte(`{"format":"`)) {
@@ -264,7 +264,7 @@ func checkRepository(r string) *fieldError {
 	return nil
 }
 
-func (x *ExportReader) parseTrailer(b []byte) *fieldError {
+func (x *Reader) parseTrailer(b []byte) *fieldError {
 	s := &x.sc
 	s.reset(b)
 	s.i = len(trailerPrefix)
@@ -298,15 +298,15 @@ func (x *ExportReader) parseTrailer(b []byte) *fieldError {
 	if got := x.sum(); got != sum {
 		return ferr("trailer.sha256", ErrDigestMismatch, "trailer says %x, the export's lines hash to %x", sum, got)
 	}
-	x.trailer = &ExportTrailer{Count: count, SHA256: sum}
+	x.trailer = &Trailer{Count: count, SHA256: sum}
 	return nil
 }
 
 // Trailer returns what the export's trailer says, once the reader has
 // verified it (after Next returned io.EOF); ok is false before.
-func (x *ExportReader) Trailer() (t ExportTrailer, ok bool) {
+func (x *Reader) Trailer() (t Trailer, ok bool) {
 	if x.trailer == nil {
-		return ExportTrailer{}, false
+		return Trailer{}, false
 	}
 	return *x.trailer, true
 }

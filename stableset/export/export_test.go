@@ -1,4 +1,4 @@
-package stableset
+package export
 
 import (
 	"bytes"
@@ -67,7 +67,7 @@ func smallRecords() []Record {
 func writeExport(t testing.TB, h Header, rs []Record) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := NewExportWriter(&buf, h)
+	w, err := NewWriter(&buf, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func writeExport(t testing.TB, h Header, rs []Record) []byte {
 }
 
 // readExport reads a whole export, returning copies of its records.
-// readExport reads an export with ExportReader, and checks that the
+// readExport reads an export with Reader, and checks that the
 // pipeline's parallel reader (at several block sizes) agrees exactly.
 func readExport(data []byte, name string) (Header, []Record, error) {
 	h, rs, err := readExportSeq(data, name)
@@ -98,37 +98,37 @@ func readExport(data []byte, name string) (Header, []Record, error) {
 
 // readExportPar reads an export as the pipeline does.
 func readExportPar(data []byte, name string, block int) (Header, []Record, error) {
-	defer func(b int) { exportBlockSize = b }(exportBlockSize)
-	exportBlockSize = block
-	x, err := NewExportReader(bytes.NewReader(data), name)
+	defer func(b int) { blockSize = b }(blockSize)
+	blockSize = block
+	x, err := NewReader(bytes.NewReader(data), name)
 	if err != nil {
 		return Header{}, nil, err
 	}
 	stop := make(chan struct{})
 	defer close(stop)
 	var rs []Record
-	for b := range readExportParallel(x, 2, stop) {
-		for i := range b.recs {
-			if err := x.checkSequence(&b.recs[i], b.line0+int64(i)); err != nil {
-				return x.Header(), rs, err
-			}
-			if b.hashes[i] != sha256.Sum256([]byte(b.recs[i].Path)) {
+	for b := range x.Batches(2, stop) {
+		for i := range b.Records {
+			if b.PathSHA256[i] != sha256.Sum256([]byte(b.Records[i].Path)) {
 				return x.Header(), rs, errors.New("path hash differs")
 			}
-			rs = append(rs, b.recs[i])
+			rs = append(rs, b.Records[i])
 		}
-		if b.err != nil {
-			return x.Header(), rs, b.err
+		if b.Err != nil {
+			return x.Header(), rs, b.Err
 		}
-		if b.last {
-			return x.Header(), rs, x.finish(&b)
+		if b.Last {
+			if _, ok := x.Trailer(); !ok {
+				return x.Header(), rs, errors.New("last batch without a verified trailer")
+			}
+			return x.Header(), rs, nil
 		}
 	}
 	return x.Header(), rs, errors.New("no last batch")
 }
 
 func readExportSeq(data []byte, name string) (Header, []Record, error) {
-	x, err := NewExportReader(bytes.NewReader(data), name)
+	x, err := NewReader(bytes.NewReader(data), name)
 	if err != nil {
 		return Header{}, nil, err
 	}
@@ -193,7 +193,7 @@ func TestExportRoundTrip(t *testing.T) {
 
 func TestExportReaderAfterEOF(t *testing.T) {
 	data := writeExport(t, testHeader(), smallRecords())
-	x, err := NewExportReader(bytes.NewReader(data), "x")
+	x, err := NewReader(bytes.NewReader(data), "x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,9 +375,9 @@ func TestExportRefusals(t *testing.T) {
 				wantLine = int64(target + 1)
 			}
 			_, _, err := readExport([]byte(strings.Join(ls, "")), "t.jsonl")
-			var xe *ExportError
+			var xe *Error
 			if !errors.As(err, &xe) {
-				t.Fatalf("err = %v, want an *ExportError", err)
+				t.Fatalf("err = %v, want an *Error", err)
 			}
 			if !errors.Is(err, tc.err) || xe.Line != wantLine || xe.Field != tc.field || xe.File != "t.jsonl" {
 				t.Fatalf("err = %q (line %d, field %q), want line %d, field %q, cause %q", err, xe.Line, xe.Field, wantLine, tc.field, tc.err)
@@ -396,11 +396,11 @@ func swapBlake(l string) string {
 }
 
 func TestExportErrorString(t *testing.T) {
-	e := &ExportError{File: "x.jsonl", Line: 7, Field: "length", Err: ErrBadLength}
+	e := &Error{File: "x.jsonl", Line: 7, Field: "length", Err: ErrBadLength}
 	if got, want := e.Error(), "x.jsonl:7: length: bad length"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
-	e = &ExportError{File: "x.jsonl", Line: 7, Field: "a\nb", Err: ErrUnknownField}
+	e = &Error{File: "x.jsonl", Line: 7, Field: "a\nb", Err: ErrUnknownField}
 	if got, want := e.Error(), `x.jsonl:7: "a\nb": unknown field`; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
@@ -426,7 +426,7 @@ func TestExportTruncated(t *testing.T) {
 func TestExportWriterRefuses(t *testing.T) {
 	rs := smallRecords()
 	var buf bytes.Buffer
-	w, err := NewExportWriter(&buf, testHeader())
+	w, err := NewWriter(&buf, testHeader())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +464,7 @@ func TestExportWriterRefuses(t *testing.T) {
 	if _, got, err := readExport(buf.Bytes(), "w"); err != nil || len(got) != 4 {
 		t.Fatalf("read back %d records, %v", len(got), err)
 	}
-	if _, err := NewExportWriter(io.Discard, Header{Repository: "pypi", Version: 2, Generated: testGenerated}); !errors.Is(err, ErrUnsupportedVersion) {
+	if _, err := NewWriter(io.Discard, Header{Repository: "pypi", Version: 2, Generated: testGenerated}); !errors.Is(err, ErrUnsupportedVersion) {
 		t.Errorf("version 2: err = %v", err)
 	}
 }

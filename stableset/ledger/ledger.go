@@ -1,4 +1,4 @@
-package stableset
+package ledger
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 	"io"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keyceremony/keyceremony/stableset/export"
 )
 
 // The ledger: what a ceremony saw of the repository.
@@ -40,8 +42,11 @@ import (
 
 const ledgerMagic = "KCLEDGER\x02"
 
-// LedgerVersion is the ledger format version written and read here.
-const LedgerVersion = 2
+// Version is the ledger format version written and read here.
+const Version = 2
+
+// MaxProjectLength bounds a project name in a ledger.
+const MaxProjectLength = maxLedgerProject
 
 // Limits on ledger fields.
 const (
@@ -50,7 +55,7 @@ const (
 	maxLedgerRepo    = 64
 )
 
-// Ledger errors; a *LedgerError wraps one of them.
+// Ledger errors; a *Error wraps one of them.
 var (
 	ErrLedgerFormat    = errors.New("malformed ledger")
 	ErrLedgerTruncated = errors.New("truncated ledger")
@@ -58,24 +63,24 @@ var (
 	ErrLedgerDigest    = errors.New("ledger digest or count does not match its trailer")
 )
 
-// LedgerError is a refusal to read a ledger, at a byte offset.
-type LedgerError struct {
+// Error is a refusal to read a ledger, at a byte offset.
+type Error struct {
 	Offset int64
 	Err    error
 }
 
-func (e *LedgerError) Error() string { return fmt.Sprintf("ledger offset %d: %v", e.Offset, e.Err) }
-func (e *LedgerError) Unwrap() error { return e.Err }
+func (e *Error) Error() string { return fmt.Sprintf("ledger offset %d: %v", e.Offset, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
 
-// LedgerHeader says whose listing a ledger is and when it was taken.
-type LedgerHeader struct {
+// Header says whose listing a ledger is and when it was taken.
+type Header struct {
 	Repository    string
 	ListingTime   time.Time // the export's generation time, whole seconds UTC
 	StableVersion int64     // the stable version the ceremony signed
 }
 
-// LedgerEntry is one file of the listing.
-type LedgerEntry struct {
+// Entry is one file of the listing.
+type Entry struct {
 	Path    string
 	Project string
 	Length  int64    // as listed
@@ -91,16 +96,16 @@ type LedgerEntry struct {
 }
 
 // StableContent returns the length and sha256 stable lists for the file.
-func (e *LedgerEntry) StableContent() (int64, [32]byte) {
+func (e *Entry) StableContent() (int64, [32]byte) {
 	if e.Kept {
 		return e.StableLength, e.StableSHA256
 	}
 	return e.Length, e.SHA256
 }
 
-// LedgerProject is one project with stable files: what its stable index
+// Project is one project with stable files: what its stable index
 // pages were made from (PageDigest, see pageDigest) and what they are.
-type LedgerProject struct {
+type Project struct {
 	Project    string
 	PageDigest [32]byte
 	HTMLLength int64
@@ -109,8 +114,8 @@ type LedgerProject struct {
 	JSONSHA256 [32]byte
 }
 
-// LedgerWriter writes a ledger.
-type LedgerWriter struct {
+// Writer writes a ledger.
+type Writer struct {
 	bw       *bufio.Writer
 	h        hash.Hash
 	prev     []byte
@@ -124,12 +129,12 @@ type LedgerWriter struct {
 	sum      [32]byte
 }
 
-// NewLedgerWriter writes the header to w.
-func NewLedgerWriter(w io.Writer, h LedgerHeader) (*LedgerWriter, error) {
+// NewWriter writes the header to w.
+func NewWriter(w io.Writer, h Header) (*Writer, error) {
 	if len(h.Repository) > maxLedgerRepo || !utf8.ValidString(h.Repository) || h.StableVersion < 1 {
 		return nil, fmt.Errorf("ledger header %+v: %w", h, ErrLedgerFormat)
 	}
-	lw := &LedgerWriter{bw: bufio.NewWriterSize(w, 1<<20), h: sha256.New()}
+	lw := &Writer{bw: bufio.NewWriterSize(w, 1<<20), h: sha256.New()}
 	b := []byte(ledgerMagic)
 	b = binary.AppendUvarint(b, uint64(len(h.Repository)))
 	b = append(b, h.Repository...)
@@ -139,7 +144,7 @@ func NewLedgerWriter(w io.Writer, h LedgerHeader) (*LedgerWriter, error) {
 	return lw, lw.err
 }
 
-func (lw *LedgerWriter) emit(b []byte) {
+func (lw *Writer) emit(b []byte) {
 	if lw.err != nil {
 		return
 	}
@@ -150,7 +155,7 @@ func (lw *LedgerWriter) emit(b []byte) {
 
 // Add appends a file entry; paths must be strictly increasing, and every
 // file comes before the first project.
-func (lw *LedgerWriter) Add(e *LedgerEntry) error {
+func (lw *Writer) Add(e *Entry) error {
 	if lw.err != nil {
 		return lw.err
 	}
@@ -165,7 +170,7 @@ func (lw *LedgerWriter) Add(e *LedgerEntry) error {
 
 // add is Add for entries already known valid (from a checked export):
 // it checks the order only.
-func (lw *LedgerWriter) add(e *LedgerEntry) error {
+func (lw *Writer) add(e *Entry) error {
 	if lw.err != nil {
 		return lw.err
 	}
@@ -175,16 +180,18 @@ func (lw *LedgerWriter) add(e *LedgerEntry) error {
 	if lw.count > 0 && e.Path <= string(lw.prev) {
 		return fmt.Errorf("path %q after %q: %w", e.Path, lw.prev, ErrLedgerOrder)
 	}
-	lw.buf = appendLedgerEntry(lw.buf[:0], e, lw.prev)
+	lw.buf = AppendEntry(lw.buf[:0], e, lw.prev)
 	lw.emit(lw.buf)
 	lw.prev = append(lw.prev[:0], e.Path...)
 	lw.count++
 	return lw.err
 }
 
-// addEncoded appends n file records encoded by appendLedgerEntry, in
-// order after the last one added, the last of them with path last.
-func (lw *LedgerWriter) addEncoded(b []byte, n int, last string) error {
+// AddEncoded appends n file records encoded by AppendEntry, in order
+// after the last one added, the last of them with path last. The records
+// are not checked: they must come from entries Add would accept (from a
+// checked export), each encoded after the path before it.
+func (lw *Writer) AddEncoded(b []byte, n int, last string) error {
 	if lw.err != nil {
 		return lw.err
 	}
@@ -200,8 +207,9 @@ func (lw *LedgerWriter) addEncoded(b []byte, n int, last string) error {
 	return lw.err
 }
 
-// appendLedgerEntry encodes a file record after the path prev.
-func appendLedgerEntry(b []byte, e *LedgerEntry, prev []byte) []byte {
+// AppendEntry encodes a file record after the path prev, for
+// AddEncoded.
+func AppendEntry(b []byte, e *Entry, prev []byte) []byte {
 	shared := 0
 	for shared < len(prev) && shared < len(e.Path) && prev[shared] == e.Path[shared] {
 		shared++
@@ -229,8 +237,9 @@ func appendLedgerEntry(b []byte, e *LedgerEntry, prev []byte) []byte {
 	return b
 }
 
-// pageOrder compares projects by page path (project + "/").
-func pageOrder(a, b string) int {
+// ProjectOrder compares projects by page path (project + "/"): the order
+// AddProject requires.
+func ProjectOrder(a, b string) int {
 	n := min(len(a), len(b))
 	for i := 0; i < n; i++ {
 		if a[i] != b[i] {
@@ -250,14 +259,14 @@ func pageOrder(a, b string) int {
 
 // AddProject appends a project record; projects must be strictly
 // increasing by page path (project + "/").
-func (lw *LedgerWriter) AddProject(p *LedgerProject) error {
+func (lw *Writer) AddProject(p *Project) error {
 	if lw.err != nil {
 		return lw.err
 	}
 	if err := checkLedgerProject(p); err != nil {
 		return err
 	}
-	if lw.projects > 0 && pageOrder(p.Project, lw.prevProj) <= 0 {
+	if lw.projects > 0 && ProjectOrder(p.Project, lw.prevProj) <= 0 {
 		return fmt.Errorf("project %q after %q: %w", p.Project, lw.prevProj, ErrLedgerOrder)
 	}
 	b := append(lw.buf[:0], 2)
@@ -277,7 +286,7 @@ func (lw *LedgerWriter) AddProject(p *LedgerProject) error {
 
 // Close writes the trailer and flushes. It does not close the underlying
 // writer.
-func (lw *LedgerWriter) Close() error {
+func (lw *Writer) Close() error {
 	if lw.err != nil {
 		return lw.err
 	}
@@ -307,16 +316,16 @@ func (lw *LedgerWriter) Close() error {
 
 // Digest returns the length and SHA-256 of the whole ledger, valid after
 // Close: what stable binds.
-func (lw *LedgerWriter) Digest() (int64, [32]byte) { return lw.size, lw.sum }
+func (lw *Writer) Digest() (int64, [32]byte) { return lw.size, lw.sum }
 
-func checkLedgerEntry(e *LedgerEntry) error {
+func checkLedgerEntry(e *Entry) error {
 	if e.Path == "" || len(e.Path) > maxLedgerPath || !utf8.ValidString(e.Path) || hasCtl(e.Path) {
 		return fmt.Errorf("path %q: %w", e.Path, ErrLedgerFormat)
 	}
 	if len(e.Project) > maxLedgerProject || !utf8.ValidString(e.Project) || hasCtl(e.Project) {
 		return fmt.Errorf("project %q: %w", e.Project, ErrLedgerFormat)
 	}
-	if e.Length < 0 || e.Length > MaxLength || e.StableLength < 0 || e.StableLength > MaxLength {
+	if e.Length < 0 || e.Length > export.MaxLength || e.StableLength < 0 || e.StableLength > export.MaxLength {
 		return fmt.Errorf("length %d: %w", e.Length, ErrLedgerFormat)
 	}
 	if e.Kept && !e.Stable || !e.Kept && (e.StableLength != 0 || e.StableSHA256 != [32]byte{}) {
@@ -325,11 +334,11 @@ func checkLedgerEntry(e *LedgerEntry) error {
 	return nil
 }
 
-func checkLedgerProject(p *LedgerProject) error {
-	if p.Project == "" || len(p.Project) > maxLedgerProject || checkProject(p.Project) != nil {
+func checkLedgerProject(p *Project) error {
+	if p.Project == "" || len(p.Project) > maxLedgerProject || export.CheckProject(p.Project) != nil {
 		return fmt.Errorf("project %q: %w", p.Project, ErrLedgerFormat)
 	}
-	if p.HTMLLength < 0 || p.HTMLLength > MaxLength || p.JSONLength < 0 || p.JSONLength > MaxLength {
+	if p.HTMLLength < 0 || p.HTMLLength > export.MaxLength || p.JSONLength < 0 || p.JSONLength > export.MaxLength {
 		return fmt.Errorf("project %q: page length: %w", p.Project, ErrLedgerFormat)
 	}
 	return nil
@@ -344,18 +353,18 @@ func hasCtl(s string) bool {
 	return false
 }
 
-// LedgerReader reads a ledger as a stream: the file entries (Next), then
+// Reader reads a ledger as a stream: the file entries (Next), then
 // the projects (NextProject).
-type LedgerReader struct {
+type Reader struct {
 	r        *countingReader
 	h        hash.Hash // over every byte before the trailer tag
 	whole    hash.Hash // over the whole file
-	hdr      LedgerHeader
+	hdr      Header
 	prev     []byte
 	pbuf     []byte
-	cur      LedgerEntry
-	raw      rawLedgerEntry
-	proj     LedgerProject
+	cur      Entry
+	raw      RawEntry
+	proj     Project
 	count    uint64
 	projects uint64
 	err      error
@@ -366,11 +375,12 @@ type LedgerReader struct {
 	sum      [32]byte
 }
 
-// rawLedgerEntry is a file entry whose path and project are only valid
-// until the next read.
-type rawLedgerEntry struct {
-	path, project []byte
-	LedgerEntry   // without Path and Project
+// RawEntry is a file entry read without allocating: PathBytes and
+// ProjectBytes are valid until the next read, and the embedded Entry's
+// Path and Project are empty.
+type RawEntry struct {
+	PathBytes, ProjectBytes []byte
+	Entry
 }
 
 // countingReader buffers a ledger and hashes what is consumed in bulk:
@@ -464,13 +474,13 @@ func (c *countingReader) full(p []byte) error {
 	return nil
 }
 
-// NewLedgerReader reads and checks the ledger's header.
-func NewLedgerReader(r io.Reader) (*LedgerReader, error) {
-	lr := &LedgerReader{h: sha256.New(), whole: sha256.New()}
+// NewReader reads and checks the ledger's header.
+func NewReader(r io.Reader) (*Reader, error) {
+	lr := &Reader{h: sha256.New(), whole: sha256.New()}
 	lr.r = &countingReader{r: r, buf: make([]byte, 1<<20), h: lr.h, whole: lr.whole}
 	magic := make([]byte, len(ledgerMagic))
 	if err := lr.r.full(magic); err != nil || string(magic) != ledgerMagic {
-		return nil, lr.fail(fmt.Errorf("not a version %d ledger: %w", LedgerVersion, ErrLedgerFormat))
+		return nil, lr.fail(fmt.Errorf("not a version %d ledger: %w", Version, ErrLedgerFormat))
 	}
 	repo, err := lr.bytesField(maxLedgerRepo)
 	if err != nil {
@@ -490,11 +500,11 @@ func NewLedgerReader(r io.Reader) (*LedgerReader, error) {
 	if v < 1 || v > 1<<53 {
 		return nil, lr.fail(fmt.Errorf("stable version %d: %w", v, ErrLedgerFormat))
 	}
-	lr.hdr = LedgerHeader{Repository: string(repo), ListingTime: time.Unix(t, 0).UTC(), StableVersion: int64(v)}
+	lr.hdr = Header{Repository: string(repo), ListingTime: time.Unix(t, 0).UTC(), StableVersion: int64(v)}
 	return lr, nil
 }
 
-func (lr *LedgerReader) eof(err error) error {
+func (lr *Reader) eof(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return ErrLedgerTruncated
 	}
@@ -506,7 +516,7 @@ func (lr *LedgerReader) eof(err error) error {
 
 var errOverflow = errors.New("varint overflow")
 
-func (lr *LedgerReader) uvarint(max uint64) (uint64, error) {
+func (lr *Reader) uvarint(max uint64) (uint64, error) {
 	v, err := binary.ReadUvarint(lr.r)
 	if err != nil {
 		return 0, lr.eof(err)
@@ -517,7 +527,7 @@ func (lr *LedgerReader) uvarint(max uint64) (uint64, error) {
 	return v, nil
 }
 
-func (lr *LedgerReader) bytesField(max uint64) ([]byte, error) {
+func (lr *Reader) bytesField(max uint64) ([]byte, error) {
 	n, err := lr.uvarint(max)
 	if err != nil {
 		return nil, err
@@ -532,30 +542,30 @@ func (lr *LedgerReader) bytesField(max uint64) ([]byte, error) {
 	return b, nil
 }
 
-func (lr *LedgerReader) fail(err error) error {
-	lr.err = &LedgerError{Offset: lr.r.off, Err: err}
+func (lr *Reader) fail(err error) error {
+	lr.err = &Error{Offset: lr.r.off, Err: err}
 	return lr.err
 }
 
 // Header returns the ledger's header.
-func (lr *LedgerReader) Header() LedgerHeader { return lr.hdr }
+func (lr *Reader) Header() Header { return lr.hdr }
 
 // Next returns the next file entry, or io.EOF after the last one (then
 // NextProject reads the projects). The entry is overwritten by the next
 // call; its strings are not.
-func (lr *LedgerReader) Next() (*LedgerEntry, error) {
-	raw, err := lr.nextRaw()
+func (lr *Reader) Next() (*Entry, error) {
+	raw, err := lr.NextRaw()
 	if err != nil {
 		return nil, err
 	}
-	lr.cur = raw.LedgerEntry
-	lr.cur.Path, lr.cur.Project = string(raw.path), string(raw.project)
+	lr.cur = raw.Entry
+	lr.cur.Path, lr.cur.Project = string(raw.PathBytes), string(raw.ProjectBytes)
 	return &lr.cur, nil
 }
 
-// nextRaw is Next without allocation: the entry's path and project are
-// valid until the next call.
-func (lr *LedgerReader) nextRaw() (*rawLedgerEntry, error) {
+// NextRaw is Next without allocation: the entry's PathBytes and
+// ProjectBytes are valid until the next call.
+func (lr *Reader) NextRaw() (*RawEntry, error) {
 	if lr.err != nil {
 		return nil, lr.err
 	}
@@ -586,7 +596,7 @@ const maxLedgerRecord = 1 + 3*binary.MaxVarintLen64 + maxLedgerPath + maxLedgerP
 // nextFast decodes a file record straight from the buffer when all of it
 // is there (always, but for the last few records); ok false means use
 // nextSlow, which reads the same record from the same place.
-func (lr *LedgerReader) nextFast() (*rawLedgerEntry, bool) {
+func (lr *Reader) nextFast() (*RawEntry, bool) {
 	c := lr.r
 	if c.n-c.i < maxLedgerRecord {
 		if c.err != nil {
@@ -631,12 +641,12 @@ func (lr *LedgerReader) nextFast() (*rawLedgerEntry, bool) {
 	}
 	proj := b[k : k+int(np)]
 	k += int(np)
-	l, ok := uv(MaxLength)
+	l, ok := uv(export.MaxLength)
 	if !ok {
 		return nil, false
 	}
 	e := &lr.raw
-	e.LedgerEntry = LedgerEntry{Length: int64(l)}
+	e.Entry = Entry{Length: int64(l)}
 	copy(e.SHA256[:], b[k:k+32])
 	k += 32
 	flags := b[k]
@@ -646,7 +656,7 @@ func (lr *LedgerReader) nextFast() (*rawLedgerEntry, bool) {
 	}
 	e.Stable, e.Kept = flags&1 != 0, flags&2 != 0
 	if e.Kept {
-		l, ok := uv(MaxLength)
+		l, ok := uv(export.MaxLength)
 		if !ok {
 			return nil, false
 		}
@@ -658,8 +668,8 @@ func (lr *LedgerReader) nextFast() (*rawLedgerEntry, bool) {
 		return nil, false
 	}
 	lr.pbuf, lr.prev = lr.prev, path
-	e.path = path
-	e.project = append(e.project[:0], proj...)
+	e.PathBytes = path
+	e.ProjectBytes = append(e.ProjectBytes[:0], proj...)
 	c.i += k
 	c.off += int64(k)
 	lr.count++
@@ -679,7 +689,7 @@ func validLedgerText(b []byte) bool {
 	return true
 }
 
-func (lr *LedgerReader) nextSlow() (*rawLedgerEntry, error) {
+func (lr *Reader) nextSlow() (*RawEntry, error) {
 	lr.r.ReadByte()
 	shared, err := lr.uvarint(uint64(len(lr.prev)))
 	if err != nil {
@@ -698,17 +708,17 @@ func (lr *LedgerReader) nextSlow() (*rawLedgerEntry, error) {
 		return nil, lr.fail(fmt.Errorf("path %q after %q: %w", path, lr.prev, ErrLedgerOrder))
 	}
 	lr.pbuf, lr.prev = lr.prev, path
-	e.path = path
+	e.PathBytes = path
 	proj, err := lr.bytesField(maxLedgerProject)
 	if err != nil {
 		return nil, lr.fail(err)
 	}
-	e.project = append(e.project[:0], proj...)
-	l, err := lr.uvarint(MaxLength)
+	e.ProjectBytes = append(e.ProjectBytes[:0], proj...)
+	l, err := lr.uvarint(export.MaxLength)
 	if err != nil {
 		return nil, lr.fail(err)
 	}
-	e.LedgerEntry = LedgerEntry{Length: int64(l)}
+	e.Entry = Entry{Length: int64(l)}
 	if err := lr.r.full(e.SHA256[:]); err != nil {
 		return nil, lr.fail(lr.eof(err))
 	}
@@ -721,7 +731,7 @@ func (lr *LedgerReader) nextSlow() (*rawLedgerEntry, error) {
 	}
 	e.Stable, e.Kept = flags&1 != 0, flags&2 != 0
 	if e.Kept {
-		l, err := lr.uvarint(MaxLength)
+		l, err := lr.uvarint(export.MaxLength)
 		if err != nil {
 			return nil, lr.fail(err)
 		}
@@ -730,8 +740,8 @@ func (lr *LedgerReader) nextSlow() (*rawLedgerEntry, error) {
 			return nil, lr.fail(lr.eof(err))
 		}
 	}
-	if len(e.path) == 0 || !validLedgerText(e.path) || !validLedgerText(e.project) {
-		return nil, lr.fail(fmt.Errorf("path %q: %w", e.path, ErrLedgerFormat))
+	if len(e.PathBytes) == 0 || !validLedgerText(e.PathBytes) || !validLedgerText(e.ProjectBytes) {
+		return nil, lr.fail(fmt.Errorf("path %q: %w", e.PathBytes, ErrLedgerFormat))
 	}
 	lr.count++
 	return e, nil
@@ -741,9 +751,9 @@ func (lr *LedgerReader) nextSlow() (*rawLedgerEntry, error) {
 // been read and checked and nothing follows it. It skips what is left of
 // the file entries. The project is overwritten by the next call; its
 // strings are not.
-func (lr *LedgerReader) NextProject() (*LedgerProject, error) {
+func (lr *Reader) NextProject() (*Project, error) {
 	for !lr.files {
-		if _, err := lr.nextRaw(); err != nil && err != io.EOF {
+		if _, err := lr.NextRaw(); err != nil && err != io.EOF {
 			return nil, err
 		}
 	}
@@ -772,11 +782,11 @@ func (lr *LedgerReader) NextProject() (*LedgerProject, error) {
 	if err != nil {
 		return nil, lr.fail(err)
 	}
-	if lr.projects > 0 && pageOrder(string(name), lr.proj.Project) <= 0 {
+	if lr.projects > 0 && ProjectOrder(string(name), lr.proj.Project) <= 0 {
 		return nil, lr.fail(fmt.Errorf("project %q after %q: %w", name, lr.proj.Project, ErrLedgerOrder))
 	}
 	p := &lr.proj
-	*p = LedgerProject{Project: string(name)}
+	*p = Project{Project: string(name)}
 	if err := lr.r.full(p.PageDigest[:]); err != nil {
 		return nil, lr.fail(lr.eof(err))
 	}
@@ -784,7 +794,7 @@ func (lr *LedgerReader) NextProject() (*LedgerProject, error) {
 		n *int64
 		h *[32]byte
 	}{{&p.HTMLLength, &p.HTMLSHA256}, {&p.JSONLength, &p.JSONSHA256}} {
-		l, err := lr.uvarint(MaxLength)
+		l, err := lr.uvarint(export.MaxLength)
 		if err != nil {
 			return nil, lr.fail(err)
 		}
@@ -800,7 +810,7 @@ func (lr *LedgerReader) NextProject() (*LedgerProject, error) {
 	return p, nil
 }
 
-func (lr *LedgerReader) trailer() error {
+func (lr *Reader) trailer() error {
 	want := lr.h.Sum(nil)
 	n, err := binary.ReadUvarint(lr.r)
 	if err != nil {
@@ -829,4 +839,4 @@ func (lr *LedgerReader) trailer() error {
 
 // FileDigest returns the whole file's length and SHA-256, valid once
 // NextProject has returned io.EOF. This is what the stable metadata binds.
-func (lr *LedgerReader) FileDigest() (int64, [32]byte, bool) { return lr.size, lr.sum, lr.done }
+func (lr *Reader) FileDigest() (int64, [32]byte, bool) { return lr.size, lr.sum, lr.done }

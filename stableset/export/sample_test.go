@@ -1,4 +1,4 @@
-package stableset
+package export
 
 import (
 	"bufio"
@@ -151,7 +151,7 @@ func TestExportRealSample(t *testing.T) {
 // TestSchemaKeys checks docs/export-format.schema.json against the parser's
 // field lists and the golden export's lines.
 func TestSchemaKeys(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "docs", "export-format.schema.json"))
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "export-format.schema.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,13 +237,13 @@ func FuzzExportReader(f *testing.F) {
 	f.Add([]byte(`{"format":"keyceremony-export","version":1,"repository":"pypi","generated":"2026-11-25T12:00:00Z"}` + "\n" +
 		`{"trailer":{"count":0,"sha256":"0000000000000000000000000000000000000000000000000000000000000000"}}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		x, err := NewExportReader(bytes.NewReader(data), "fuzz")
+		x, err := NewReader(bytes.NewReader(data), "fuzz")
 		if err != nil {
 			checkExportError(t, err)
 			return
 		}
 		var buf bytes.Buffer
-		w, err := NewExportWriter(&buf, x.Header())
+		w, err := NewWriter(&buf, x.Header())
 		if err != nil {
 			t.Fatalf("header accepted by the reader refused by the writer: %v", err)
 		}
@@ -271,14 +271,14 @@ func FuzzExportReader(f *testing.F) {
 
 func checkExportError(t *testing.T, err error) {
 	t.Helper()
-	var xe *ExportError
+	var xe *Error
 	if !errors.As(err, &xe) || xe.Line < 1 || xe.File != "fuzz" {
-		t.Fatalf("error %v is not a located *ExportError", err)
+		t.Fatalf("error %v is not a located *Error", err)
 	}
 	_ = xe.Error()
 }
 
-// The pipeline's parallel reader accepts exactly what ExportReader accepts,
+// The pipeline's parallel reader accepts exactly what Reader accepts,
 // with the same records, and refuses the rest with the same error.
 func FuzzExportParallel(f *testing.F) {
 	golden, err := os.ReadFile(filepath.Join("testdata", "small.export.jsonl"))

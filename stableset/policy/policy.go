@@ -1,4 +1,4 @@
-package stableset
+package policy
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/internal/strictjson"
+	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/templates"
 )
 
@@ -72,7 +73,7 @@ func (h HoldReason) String() string {
 // Eligible says whether the policy lets r into the stable set at time now,
 // and if not, why. Exclusion is checked first, then nomination, then age:
 // a file is old enough when now - UploadTime >= MinAgeDays × 24 h.
-func (p *Policy) Eligible(r *Record, now time.Time) (ok bool, reason HoldReason) {
+func (p *Policy) Eligible(r *export.Record, now time.Time) (ok bool, reason HoldReason) {
 	if p.excluded[r.Project] {
 		return false, HoldExcluded
 	}
@@ -88,15 +89,15 @@ func (p *Policy) Eligible(r *Record, now time.Time) (ok bool, reason HoldReason)
 // MaxMinAgeDays bounds min_age_days (ten years).
 const MaxMinAgeDays = 3650
 
-// PolicyError is an error in a policy file.
-type PolicyError struct {
+// Error is an error in a policy file.
+type Error struct {
 	File  string
 	Line  int    // 1-based line of the offending value
 	Field string // e.g. "excluded[2]" or "confirm_above.added"; empty for the whole file
-	Err   error  // wraps one of ErrSyntax, ErrType, ErrUnknownField, ErrDuplicateField, ErrBadValue, ErrBadProject
+	Err   error  // wraps one of export.ErrSyntax, export.ErrType, export.ErrUnknownField, export.ErrDuplicateField, export.ErrBadValue, export.ErrBadProject
 }
 
-func (e *PolicyError) Error() string {
+func (e *Error) Error() string {
 	s := e.File + ":" + strconv.Itoa(e.Line) + ": "
 	if e.Field != "" {
 		s += safeField(e.Field) + ": "
@@ -104,27 +105,27 @@ func (e *PolicyError) Error() string {
 	return s + e.Err.Error()
 }
 
-func (e *PolicyError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // defaultPolicyJSON is the documented default policy, embedded from
 // templates/files/policy.json.
 var defaultPolicyJSON = string(templates.MustRead("policy.json"))
 
-// DefaultPolicy returns the documented default policy
+// Default returns the documented default policy
 // (templates/files/policy.json).
-func DefaultPolicy() *Policy {
-	p, err := ParsePolicy([]byte(defaultPolicyJSON), "default policy")
+func Default() *Policy {
+	p, err := Parse([]byte(defaultPolicyJSON), "default policy")
 	if err != nil {
-		panic("stableset: the built-in default policy is invalid: " + err.Error())
+		panic("policy: the built-in default policy is invalid: " + err.Error())
 	}
 	return p
 }
 
-// maxPolicySize bounds what LoadPolicy reads.
+// maxPolicySize bounds what Load reads.
 const maxPolicySize = 1 << 20
 
-// LoadPolicy reads and parses a policy file.
-func LoadPolicy(path string) (*Policy, error) {
+// Load reads and parses a policy file.
+func Load(path string) (*Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading policy: %w", err)
@@ -135,25 +136,25 @@ func LoadPolicy(path string) (*Policy, error) {
 		return nil, fmt.Errorf("reading policy: %w", err)
 	}
 	if len(data) > maxPolicySize {
-		return nil, &PolicyError{File: path, Line: 1, Err: fmt.Errorf("%w: larger than %d bytes", ErrBadValue, maxPolicySize)}
+		return nil, &Error{File: path, Line: 1, Err: fmt.Errorf("%w: larger than %d bytes", export.ErrBadValue, maxPolicySize)}
 	}
-	return ParsePolicy(data, path)
+	return Parse(data, path)
 }
 
-// ParsePolicy parses a policy. Absent fields take their default values;
+// Parse parses a policy. Absent fields take their default values;
 // unknown, duplicate, case-folded or mistyped fields and trailing data are
 // refused by the one strict decoder (internal/strictjson), and invalid or
 // unnormalised project names, duplicates in a list and a project both
-// nominated and excluded after it; every refusal is a *PolicyError naming
+// nominated and excluded after it; every refusal is a *Error naming
 // the line and the field. name is used in errors.
-func ParsePolicy(data []byte, name string) (*Policy, error) {
+func Parse(data []byte, name string) (*Policy, error) {
 	var f policyFile
 	if err := strictjson.Decode(data, name, &f); err != nil {
 		var se *strictjson.Error
 		if !errors.As(err, &se) {
-			return nil, &PolicyError{File: name, Line: 1, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
+			return nil, &Error{File: name, Line: 1, Err: fmt.Errorf("%w: %w", export.ErrSyntax, err)}
 		}
-		return nil, &PolicyError{File: name, Line: se.Line, Field: se.Path, Err: withSentinel{policySentinel(se.Err), se.Err}}
+		return nil, &Error{File: name, Line: se.Line, Field: se.Path, Err: withSentinel{policySentinel(se.Err), se.Err}}
 	}
 	return f.policy(data, name)
 }
@@ -177,13 +178,13 @@ type limitsFile struct {
 func policySentinel(err error) error {
 	switch {
 	case errors.Is(err, strictjson.ErrDuplicateKey):
-		return ErrDuplicateField
+		return export.ErrDuplicateField
 	case errors.Is(err, strictjson.ErrUnknownField), errors.Is(err, strictjson.ErrMissingField):
-		return ErrUnknownField
+		return export.ErrUnknownField
 	case errors.Is(err, strictjson.ErrType), errors.Is(err, strictjson.ErrNull):
-		return ErrType
+		return export.ErrType
 	}
-	return ErrSyntax
+	return export.ErrSyntax
 }
 
 // withSentinel is the strict decoder's error, which is also the policy's
@@ -199,14 +200,14 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 		if format != "" {
 			err = fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
 		}
-		return &PolicyError{File: name, Line: max(strictjson.Line(data, field), 1), Field: field, Err: err}
+		return &Error{File: name, Line: max(strictjson.Line(data, field), 1), Field: field, Err: err}
 	}
 	integer := func(field string, n *int64, max int64, dst *int64) error {
 		if n == nil {
 			return nil
 		}
 		if *n < 0 || *n > max {
-			return fail(field, ErrBadValue, "%d is outside 0 to %d", *n, max)
+			return fail(field, export.ErrBadValue, "%d is outside 0 to %d", *n, max)
 		}
 		*dst = *n
 		return nil
@@ -216,12 +217,12 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 		for i, s := range list {
 			f := field + "[" + strconv.Itoa(i) + "]"
 			if !(star && s == "*") {
-				if fe := checkProject(s); fe != nil {
-					return nil, fail(f, fe.err, "")
+				if err := export.CheckProject(s); err != nil {
+					return nil, fail(f, err, "")
 				}
 			}
 			if seen[s] {
-				return nil, fail(f, ErrBadValue, "%q is listed twice", s)
+				return nil, fail(f, export.ErrBadValue, "%q is listed twice", s)
 			}
 			seen[s] = true
 		}
@@ -263,11 +264,11 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 	}
 	if f.Nominated != nil {
 		if len(nominated) == 0 {
-			return nil, fail("nominated", ErrBadValue, `empty: nominate projects, or write ["*"] for all`)
+			return nil, fail("nominated", export.ErrBadValue, `empty: nominate projects, or write ["*"] for all`)
 		}
 		if slices.Contains(nominated, "*") {
 			if len(nominated) > 1 {
-				return nil, fail("nominated", ErrBadValue, `"*" must stand alone`)
+				return nil, fail("nominated", export.ErrBadValue, `"*" must stand alone`)
 			}
 		} else {
 			p.AllNominated = false
@@ -275,7 +276,7 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 		}
 	}
 	if slices.Contains(p.Excluded, "*") {
-		return nil, fail("excluded", ErrBadValue, `"*" is only for nominated`)
+		return nil, fail("excluded", export.ErrBadValue, `"*" is only for nominated`)
 	}
 	p.excluded = make(map[string]bool, len(p.Excluded))
 	for _, e := range p.Excluded {
@@ -285,7 +286,7 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 		p.nominated = make(map[string]bool, len(p.Nominated))
 		for _, n := range p.Nominated {
 			if p.excluded[n] {
-				return nil, fail("excluded", ErrBadValue, "%q is also nominated", n)
+				return nil, fail("excluded", export.ErrBadValue, "%q is also nominated", n)
 			}
 			p.nominated[n] = true
 		}
@@ -297,7 +298,7 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 }
 
 // MarshalJSON encodes the policy with every field present, in the layout
-// of templates/files/policy.json; ParsePolicy reads it back to an equal
+// of templates/files/policy.json; Parse reads it back to an equal
 // policy.
 func (p *Policy) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
@@ -322,4 +323,16 @@ func (p *Policy) MarshalJSON() ([]byte, error) {
 	fmt.Fprintf(&b, ",\n  \"confirm_above\": {\n    \"added\": %d,\n    \"removed\": %d,\n    \"changed\": %d\n  }\n}\n",
 		p.ConfirmAbove.Added, p.ConfirmAbove.Removed, p.ConfirmAbove.Changed)
 	return b.Bytes(), nil
+}
+
+// safeField returns a field name fit to print: as it is if it is made of
+// lowercase letters, digits, '_' and '.', quoted otherwise.
+func safeField(f string) string {
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '[' || c == ']') {
+			return strconv.Quote(f)
+		}
+	}
+	return f
 }

@@ -1,4 +1,4 @@
-package stableset_test
+package export_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
@@ -28,7 +28,7 @@ func BenchmarkExportReader(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		x, err := stableset.NewExportReader(bytes.NewReader(data), "bench")
+		x, err := export.NewReader(bytes.NewReader(data), "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -66,11 +66,11 @@ func BenchmarkExportSHA256Floor(b *testing.B) {
 // BenchmarkExportWriter writes the same records back.
 func BenchmarkExportWriter(b *testing.B) {
 	data := benchExport()
-	x, err := stableset.NewExportReader(bytes.NewReader(data), "bench")
+	x, err := export.NewReader(bytes.NewReader(data), "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
-	var rs []stableset.Record
+	var rs []export.Record
 	for {
 		r, err := x.Next()
 		if err == io.EOF {
@@ -84,7 +84,7 @@ func BenchmarkExportWriter(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		w, err := stableset.NewExportWriter(io.Discard, x.Header())
+		w, err := export.NewWriter(io.Discard, x.Header())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -15,9 +15,13 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/tuf"
+
+	"github.com/keyceremony/keyceremony/stableset/ledger"
+
+	"github.com/keyceremony/keyceremony/stableset/simpleindex"
 )
 
-// Phase P: the stable index pages. A project's pages are made again only
+// Rendering the pages: the stable index pages. A project's pages are made again only
 // when the digest of its stable files' page records (everything its pages
 // show, in path order) differs from the one the previous ledger recorded;
 // otherwise the previous pages' lengths and hashes, from the ledger, are
@@ -38,9 +42,9 @@ func pageDigest(buf []byte, project string, bodies []string) ([32]byte, []byte) 
 	return sha256.Sum256(buf), buf
 }
 
-// phaseP decides every stable project's pages, renders those that change,
+// renderPages decides every stable project's pages, renders those that change,
 // writes the new ledger's projects, and finishes the diff.
-func (r *run) phaseP() error {
+func (r *run) renderPages() error {
 	pt, err := r.createBuckets("pagetargets", numBuckets, 4<<10)
 	if err != nil {
 		return err
@@ -96,16 +100,16 @@ func (r *run) phaseP() error {
 	return nil
 }
 
-// pageBucket does phase P for the projects of one bucket: their counts,
+// pageBucket renders the pages for the projects of one bucket: their counts,
 // their pages, their page targets and new ledger records.
 func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectSummary, error) {
 	prevData, err := readFileString(r.bucketPath("prevproj", pb))
 	if err != nil {
 		return nil, err
 	}
-	prev := map[string]*LedgerProject{}
+	prev := map[string]*ledger.Project{}
 	for d := (&spillDec{s: prevData}); d.i < len(d.s); {
-		p := &LedgerProject{}
+		p := &ledger.Project{}
 		if d.ledgerProject(p); d.bad {
 			return nil, fmt.Errorf("reading previous projects: %w", errSpill)
 		}
@@ -161,7 +165,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 	for i := range ids {
 		ids[i] = int32(i)
 	}
-	slices.SortFunc(ids, func(a, b int32) int { return pageOrder(projects[a].Project, projects[b].Project) })
+	slices.SortFunc(ids, func(a, b int32) int { return ledger.ProjectOrder(projects[a].Project, projects[b].Project) })
 	order := make([]int32, len(ids))
 	for i, id := range ids {
 		order[id] = int32(i)
@@ -188,7 +192,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		tf       *os.File
 		out      []byte
 		bodies   []string
-		files    []PageFile
+		files    []simpleindex.PageFile
 		tb       []byte
 		rendered int
 		dbuf     []byte
@@ -225,28 +229,28 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		for k := i; k < j; k++ {
 			bodies = append(bodies, recs[k].body)
 		}
-		lp := LedgerProject{Project: name}
+		lp := ledger.Project{Project: name}
 		lp.PageDigest, dbuf = pageDigest(dbuf, name, bodies)
 		old := prev[name]
 		delete(prev, name)
-		hp, jp := PagePaths(name)
+		hp, jp := simpleindex.PagePaths(name)
 		if old != nil && old.PageDigest == lp.PageDigest {
 			lp.HTMLLength, lp.HTMLSHA256, lp.JSONLength, lp.JSONSHA256 = old.HTMLLength, old.HTMLSHA256, old.JSONLength, old.JSONSHA256
 		} else {
 			files = files[:0]
 			for k := i; k < j; k++ {
-				var pf PageFile
+				var pf simpleindex.PageFile
 				d := &spillDec{s: recs[k].body}
 				path := d.pageFile(&pf)
 				if d.bad {
 					return nil, fmt.Errorf("reading page records: %w", errSpill)
 				}
-				if pf.URL, err = FileURL("", path); err != nil {
+				if pf.URL, err = simpleindex.FileURL("", path); err != nil {
 					return nil, err
 				}
 				files = append(files, pf)
 			}
-			html, js, err := RenderProjectPages(name, files)
+			html, js, err := simpleindex.RenderProjectPages(name, files)
 			if err != nil {
 				return nil, err
 			}
@@ -306,7 +310,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 	}
 	// Projects that had pages and have no stable file left.
 	for name, old := range prev {
-		hp, jp := PagePaths(name)
+		hp, jp := simpleindex.PagePaths(name)
 		entries = append(entries,
 			DiffEntry{Category: PageRemoved, Path: hp, Project: name, HasOld: true, OldLength: old.HTMLLength, OldSHA256: old.HTMLSHA256},
 			DiffEntry{Category: PageRemoved, Path: jp, Project: name, HasOld: true, OldLength: old.JSONLength, OldSHA256: old.JSONSHA256})
@@ -370,7 +374,7 @@ func (r *run) mergeProjects() error {
 		}
 	}()
 	rds := make([]*bufio.Reader, numProjBucket)
-	heads := make([]LedgerProject, numProjBucket)
+	heads := make([]ledger.Project, numProjBucket)
 	live := make([]bool, numProjBucket)
 	advance := func(b int) error {
 		ok, err := readLedgerProject(rds[b], &heads[b])
@@ -393,7 +397,7 @@ func (r *run) mergeProjects() error {
 	for {
 		best := -1
 		for b := range heads {
-			if live[b] && (best < 0 || pageOrder(heads[b].Project, heads[best].Project) < 0) {
+			if live[b] && (best < 0 || ledger.ProjectOrder(heads[b].Project, heads[best].Project) < 0) {
 				best = b
 			}
 		}
@@ -411,7 +415,7 @@ func (r *run) mergeProjects() error {
 
 // readLedgerProject reads a project record as appendLedgerProject wrote
 // it; ok is false at the end of the stream.
-func readLedgerProject(rd *bufio.Reader, p *LedgerProject) (ok bool, err error) {
+func readLedgerProject(rd *bufio.Reader, p *ledger.Project) (ok bool, err error) {
 	tag, err := rd.ReadByte()
 	if err == io.EOF {
 		return false, nil
@@ -420,7 +424,7 @@ func readLedgerProject(rd *bufio.Reader, p *LedgerProject) (ok bool, err error) 
 		return false, errSpill
 	}
 	n, err := binary.ReadUvarint(rd)
-	if err != nil || n > maxLedgerProject {
+	if err != nil || n > ledger.MaxProjectLength {
 		return false, errSpill
 	}
 	name := make([]byte, n)

@@ -1,4 +1,4 @@
-package stableset
+package policy
 
 import (
 	"errors"
@@ -8,17 +8,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyceremony/keyceremony/stableset/export"
 )
 
 func TestDefaultPolicyMatchesTemplate(t *testing.T) {
-	tmpl, err := os.ReadFile(filepath.Join("..", "templates", "files", "policy.json"))
+	tmpl, err := os.ReadFile(filepath.Join("..", "..", "templates", "files", "policy.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(tmpl) != defaultPolicyJSON {
 		t.Fatalf("templates/files/policy.json and defaultPolicyJSON differ")
 	}
-	p := DefaultPolicy()
+	p := Default()
 	if p.MinAgeDays != 90 || !p.AllNominated || len(p.Excluded) != 0 || p.ConfirmAbove != (Limits{2000000, 10000, 0}) {
 		t.Errorf("default policy = %+v", p)
 	}
@@ -27,7 +29,7 @@ func TestDefaultPolicyMatchesTemplate(t *testing.T) {
 		t.Errorf("MarshalJSON(default) =\n%s\nwant\n%s", enc, defaultPolicyJSON)
 	}
 	// An empty object is the default policy too.
-	q, err := ParsePolicy([]byte(`{}`), "empty")
+	q, err := Parse([]byte(`{}`), "empty")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func TestDefaultPolicyMatchesTemplate(t *testing.T) {
 }
 
 func TestParsePolicy(t *testing.T) {
-	p, err := ParsePolicy([]byte(`{"min_age_days": 30, "nominated": ["requests", "django"], "excluded": ["boto3"],
+	p, err := Parse([]byte(`{"min_age_days": 30, "nominated": ["requests", "django"], "excluded": ["boto3"],
 		"confirm_above": {"changed": 5}}`), "p.json")
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +49,7 @@ func TestParsePolicy(t *testing.T) {
 		t.Errorf("policy = %+v", p)
 	}
 	enc, _ := p.MarshalJSON()
-	q, err := ParsePolicy(enc, "again")
+	q, err := Parse(enc, "again")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,14 +60,14 @@ func TestParsePolicy(t *testing.T) {
 
 // TestPolicyDocExample parses the example in docs/policy.md.
 func TestPolicyDocExample(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "docs", "policy.md"))
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "policy.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(doc)
 	i := strings.LastIndex(s, "```json\n")
 	j := strings.LastIndex(s, "```\n")
-	p, err := ParsePolicy([]byte(s[i+len("```json\n"):j]), "docs/policy.md")
+	p, err := Parse([]byte(s[i+len("```json\n"):j]), "docs/policy.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,38 +83,38 @@ func TestParsePolicyRefusals(t *testing.T) {
 		field    string
 		err      error
 	}{
-		{"unknown field", "{\n  \"min_age\": 3\n}", 2, "min_age", ErrUnknownField},
-		{"unknown nested", `{"confirm_above": {"add": 3}}`, 1, "confirm_above.add", ErrUnknownField},
-		{"duplicate field", `{"min_age_days": 3, "min_age_days": 4}`, 1, "min_age_days", ErrDuplicateField},
-		{"case-folded field", "{\n\"Min_Age_Days\": 3}", 2, "Min_Age_Days", ErrUnknownField},
-		{"case-folded nested field", `{"confirm_above": {"Added": 3}}`, 1, "confirm_above.Added", ErrUnknownField},
-		{"null field", `{"excluded": null}`, 1, "excluded", ErrType},
-		{"duplicate nested", `{"confirm_above": {"added": 3, "added": 3}}`, 1, "confirm_above.added", ErrDuplicateField},
-		{"string age", `{"min_age_days": "90"}`, 1, "min_age_days", ErrType},
-		{"float age", `{"min_age_days": 1.5}`, 1, "min_age_days", ErrType},
-		{"negative age", `{"min_age_days": -1}`, 1, "min_age_days", ErrBadValue},
-		{"huge age", `{"min_age_days": 36500}`, 1, "min_age_days", ErrBadValue},
-		{"negative limit", `{"confirm_above": {"removed": -1}}`, 1, "confirm_above.removed", ErrBadValue},
-		{"nominated string", `{"nominated": "*"}`, 1, "nominated", ErrType},
-		{"nominated number", `{"nominated": [1]}`, 1, "nominated[0]", ErrType},
-		{"not normalised", "{\n\"excluded\": [\"ok\",\n \"Django\"]}", 3, "excluded[1]", ErrBadProject},
-		{"underscore", `{"nominated": ["foo_bar"]}`, 1, "nominated[0]", ErrBadProject},
-		{"listed twice", `{"excluded": ["a", "a"]}`, 1, "excluded[1]", ErrBadValue},
-		{"empty nominated", `{"nominated": []}`, 1, "nominated", ErrBadValue},
-		{"star and names", `{"nominated": ["*", "a"]}`, 1, "nominated", ErrBadValue},
-		{"star excluded", `{"excluded": ["*"]}`, 1, "excluded[0]", ErrBadProject},
-		{"nominated and excluded", "{\"nominated\": [\"a\"],\n \"excluded\": [\"a\"]}", 2, "excluded", ErrBadValue},
-		{"not an object", `[]`, 1, "", ErrType},
-		{"trailing data", `{} {}`, 1, "", ErrSyntax},
-		{"syntax", `{"min_age_days": }`, 1, "min_age_days", ErrSyntax},
-		{"truncated", `{"min_age_days": 3`, 1, "", ErrSyntax},
-		{"empty file", ``, 1, "", ErrSyntax},
+		{"unknown field", "{\n  \"min_age\": 3\n}", 2, "min_age", export.ErrUnknownField},
+		{"unknown nested", `{"confirm_above": {"add": 3}}`, 1, "confirm_above.add", export.ErrUnknownField},
+		{"duplicate field", `{"min_age_days": 3, "min_age_days": 4}`, 1, "min_age_days", export.ErrDuplicateField},
+		{"case-folded field", "{\n\"Min_Age_Days\": 3}", 2, "Min_Age_Days", export.ErrUnknownField},
+		{"case-folded nested field", `{"confirm_above": {"Added": 3}}`, 1, "confirm_above.Added", export.ErrUnknownField},
+		{"null field", `{"excluded": null}`, 1, "excluded", export.ErrType},
+		{"duplicate nested", `{"confirm_above": {"added": 3, "added": 3}}`, 1, "confirm_above.added", export.ErrDuplicateField},
+		{"string age", `{"min_age_days": "90"}`, 1, "min_age_days", export.ErrType},
+		{"float age", `{"min_age_days": 1.5}`, 1, "min_age_days", export.ErrType},
+		{"negative age", `{"min_age_days": -1}`, 1, "min_age_days", export.ErrBadValue},
+		{"huge age", `{"min_age_days": 36500}`, 1, "min_age_days", export.ErrBadValue},
+		{"negative limit", `{"confirm_above": {"removed": -1}}`, 1, "confirm_above.removed", export.ErrBadValue},
+		{"nominated string", `{"nominated": "*"}`, 1, "nominated", export.ErrType},
+		{"nominated number", `{"nominated": [1]}`, 1, "nominated[0]", export.ErrType},
+		{"not normalised", "{\n\"excluded\": [\"ok\",\n \"Django\"]}", 3, "excluded[1]", export.ErrBadProject},
+		{"underscore", `{"nominated": ["foo_bar"]}`, 1, "nominated[0]", export.ErrBadProject},
+		{"listed twice", `{"excluded": ["a", "a"]}`, 1, "excluded[1]", export.ErrBadValue},
+		{"empty nominated", `{"nominated": []}`, 1, "nominated", export.ErrBadValue},
+		{"star and names", `{"nominated": ["*", "a"]}`, 1, "nominated", export.ErrBadValue},
+		{"star excluded", `{"excluded": ["*"]}`, 1, "excluded[0]", export.ErrBadProject},
+		{"nominated and excluded", "{\"nominated\": [\"a\"],\n \"excluded\": [\"a\"]}", 2, "excluded", export.ErrBadValue},
+		{"not an object", `[]`, 1, "", export.ErrType},
+		{"trailing data", `{} {}`, 1, "", export.ErrSyntax},
+		{"syntax", `{"min_age_days": }`, 1, "min_age_days", export.ErrSyntax},
+		{"truncated", `{"min_age_days": 3`, 1, "", export.ErrSyntax},
+		{"empty file", ``, 1, "", export.ErrSyntax},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParsePolicy([]byte(tc.in), "p.json")
-			var pe *PolicyError
+			_, err := Parse([]byte(tc.in), "p.json")
+			var pe *Error
 			if !errors.As(err, &pe) {
-				t.Fatalf("err = %v, want a *PolicyError", err)
+				t.Fatalf("err = %v, want a *Error", err)
 			}
 			if !errors.Is(err, tc.err) || pe.Line != tc.line || pe.Field != tc.field || pe.File != "p.json" {
 				t.Fatalf("err = %q (line %d, field %q), want line %d, field %q, cause %q", err, pe.Line, pe.Field, tc.line, tc.field, tc.err)
@@ -128,21 +130,21 @@ func TestLoadPolicy(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"min_age_days": 7}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := LoadPolicy(path)
+	p, err := Load(path)
 	if err != nil || p.MinAgeDays != 7 {
-		t.Fatalf("LoadPolicy = %+v, %v", p, err)
+		t.Fatalf("Load = %+v, %v", p, err)
 	}
-	if _, err := LoadPolicy(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := Load(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: err = %v", err)
 	}
 }
 
 func TestEligible(t *testing.T) {
-	p, err := ParsePolicy([]byte(`{"min_age_days": 90, "nominated": ["foo", "bar"], "excluded": ["baz"]}`), "p")
+	p, err := Parse([]byte(`{"min_age_days": 90, "nominated": ["foo", "bar"], "excluded": ["baz"]}`), "p")
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := DefaultPolicy()
+	all := Default()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	cutoff := now.Add(-90 * 24 * time.Hour)
 	for _, tc := range []struct {
@@ -160,7 +162,7 @@ func TestEligible(t *testing.T) {
 		{all, "qux", cutoff.Add(-time.Hour), true, HoldNone},
 		{all, "qux", cutoff.Add(time.Hour), false, HoldTooYoung},
 	} {
-		r := Record{Project: tc.project, UploadTime: tc.upload}
+		r := export.Record{Project: tc.project, UploadTime: tc.upload}
 		ok, reason := tc.p.Eligible(&r, now)
 		if ok != tc.ok || reason != tc.reason {
 			t.Errorf("Eligible(%s, %s) = %v, %v; want %v, %v", tc.project, tc.upload, ok, reason, tc.ok, tc.reason)
@@ -171,18 +173,18 @@ func TestEligible(t *testing.T) {
 	}
 }
 
-// FuzzParsePolicy checks that ParsePolicy never panics, that errors are
+// FuzzParsePolicy checks that Parse never panics, that errors are
 // located, and that an accepted policy re-encodes to one that parses equal.
 func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(defaultPolicyJSON))
 	f.Add([]byte(`{"min_age_days": 30, "nominated": ["requests", "django"], "excluded": ["boto3"], "confirm_above": {"changed": 5}}`))
 	f.Add([]byte(`{"nominated": ["*", "a"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := ParsePolicy(data, "fuzz")
+		p, err := Parse(data, "fuzz")
 		if err != nil {
-			var pe *PolicyError
+			var pe *Error
 			if !errors.As(err, &pe) || pe.Line < 1 || pe.File != "fuzz" {
-				t.Fatalf("error %v is not a located *PolicyError", err)
+				t.Fatalf("error %v is not a located *Error", err)
 			}
 			return
 		}
@@ -190,7 +192,7 @@ func FuzzParsePolicy(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := ParsePolicy(enc, "again")
+		q, err := Parse(enc, "again")
 		if err != nil {
 			t.Fatalf("re-encoded policy refused: %v\n%s", err, enc)
 		}

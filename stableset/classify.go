@@ -8,12 +8,15 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/stableset/ledger"
 )
 
-// The pass: the export read once, merged with the previous ledger.
+// Classifying: the export read once, merged with the previous ledger.
 //
 // Four kinds of goroutine: the export's reader and parsers
-// (export_parallel.go); the merger, which alone walks the previous ledger
+// (export.Reader.Batches); the merger, which alone walks the previous ledger
 // and decides each path's category, batch by batch; formatters, which
 // encode a batch's canonical diff lines, ledger records and work file
 // records in parallel; and the writer, which takes the encoded batches in
@@ -52,9 +55,9 @@ type removedEntry struct {
 	sum     [32]byte
 }
 
-// passBatch is one block of the export on its way through the pass.
+// passBatch is one block of the export on its way through classify.
 type passBatch struct {
-	eb       exportBatch
+	eb       export.Batch
 	dec      []decision
 	removed  []removedEntry
 	prevPath string // the path before the batch's first, for the ledger
@@ -76,26 +79,26 @@ type fmtBufs struct {
 
 var fmtPool = sync.Pool{New: func() any { return new(fmtBufs) }}
 
-// pass reads the export once: it classifies every path, hashes the
+// classify reads the export once: it classifies every path, hashes the
 // canonical diff lines, writes the non-unchanged ones, the new ledger's
 // files, the stable targets by path bucket and every entry's record
 // (project, category, and for a stable file what its page shows) by
 // project bucket.
-func (r *run) pass() error {
-	x, err := NewExportReader(r.cfg.Export, r.cfg.ExportName)
+func (r *run) classify() error {
+	x, err := export.NewReader(r.cfg.Export, r.cfg.ExportName)
 	if err != nil {
 		return err
 	}
 	r.hdr = x.Header()
 
-	var lr *LedgerReader
+	var lr *ledger.Reader
 	if r.pub != nil {
 		f, err := os.Open(r.pub.ledgerPath)
 		if err != nil {
 			return fmt.Errorf("opening the previous ledger: %w", err)
 		}
 		defer f.Close()
-		if lr, err = NewLedgerReader(f); err != nil {
+		if lr, err = ledger.NewReader(f); err != nil {
 			return fmt.Errorf("%s: %w", r.pub.ledgerPath, err)
 		}
 		h := lr.Header()
@@ -106,14 +109,14 @@ func (r *run) pass() error {
 	}
 	r.diff = newDiff(r)
 
-	// The ledger and the exceptions file stay open for phase P; prepare
+	// The ledger and the exceptions file stay open for renderPages; prepare
 	// closes them on failure.
 	lf, err := os.Create(r.bucketPath("ledger", 0))
 	if err != nil {
 		return err
 	}
 	r.ledgerFile = lf
-	lw, err := NewLedgerWriter(lf, LedgerHeader{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version})
+	lw, err := ledger.NewWriter(lf, ledger.Header{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version})
 	if err != nil {
 		return err
 	}
@@ -139,7 +142,7 @@ func (r *run) pass() error {
 
 	stop := make(chan struct{})
 	defer close(stop)
-	batches := readExportParallel(x, r.workers, stop)
+	batches := x.Batches(r.workers, stop)
 
 	// Formatters and the writer.
 	jobs := make(chan *passBatch, r.workers)
@@ -167,7 +170,7 @@ func (r *run) pass() error {
 			o := pb.out
 			r.canon.Write(o.canon)
 			r.exc.Write(o.exc)
-			if err = lw.addEncoded(o.ledger, pb.nLedger, pb.lastPath()); err != nil {
+			if err = lw.AddEncoded(o.ledger, pb.nLedger, pb.lastPath()); err != nil {
 				err = fmt.Errorf("writing the ledger: %w", err)
 				continue
 			}
@@ -193,7 +196,7 @@ func (r *run) pass() error {
 	}
 	tr, ok := x.Trailer()
 	if !ok {
-		return fmt.Errorf("%s: the trailer was not verified: %w", r.cfg.ExportName, ErrTruncated)
+		return fmt.Errorf("%s: the trailer was not verified: %w", r.cfg.ExportName, export.ErrTruncated)
 	}
 	r.diff.Export = tr
 	if err := <-werr; err != nil {
@@ -206,7 +209,7 @@ func (r *run) pass() error {
 		return err
 	}
 	if lr != nil {
-		// The previous projects, by project bucket, for phase P.
+		// The previous projects, by project bucket, for renderPages.
 		prev, err := r.createBuckets("prevproj", numProjBucket, 16<<10)
 		if err != nil {
 			return err
@@ -236,8 +239,8 @@ func (r *run) pass() error {
 }
 
 func (pb *passBatch) lastPath() string {
-	if n := len(pb.eb.recs); n > 0 {
-		return pb.eb.recs[n-1].Path
+	if n := len(pb.eb.Records); n > 0 {
+		return pb.eb.Records[n-1].Path
 	}
 	return pb.prevPath
 }
@@ -245,16 +248,16 @@ func (pb *passBatch) lastPath() string {
 // merge walks the batches and the previous ledger in path order and
 // decides every path; it hands each batch to the formatters and the
 // writer.
-func (r *run) merge(x *ExportReader, lr *LedgerReader, batches <-chan exportBatch, jobs, order chan<- *passBatch, stop <-chan struct{}) error {
+func (r *run) merge(x *export.Reader, lr *ledger.Reader, batches <-chan export.Batch, jobs, order chan<- *passBatch, stop <-chan struct{}) error {
 	var (
-		le       *rawLedgerEntry
+		le       *ledger.RawEntry
 		lerr     error
 		at       = r.hdr.Generated
 		listing  time.Time
 		prevPath string
 	)
 	advance := func() error {
-		le, lerr = lr.nextRaw()
+		le, lerr = lr.NextRaw()
 		if lerr != nil && lerr != io.EOF {
 			return fmt.Errorf("%s: %w", r.pub.ledgerPath, lerr)
 		}
@@ -269,26 +272,23 @@ func (r *run) merge(x *ExportReader, lr *LedgerReader, batches <-chan exportBatc
 	removed := func(pb *passBatch, i int) {
 		if le.Stable {
 			l, sum := le.StableContent()
-			pb.removed = append(pb.removed, removedEntry{at: i, path: string(le.path), project: string(le.project), length: l, sum: sum})
+			pb.removed = append(pb.removed, removedEntry{at: i, path: string(le.PathBytes), project: string(le.ProjectBytes), length: l, sum: sum})
 		}
 	}
 	last := false
 	for eb := range batches {
-		pb := &passBatch{eb: eb, prevPath: prevPath, dec: make([]decision, len(eb.recs)), done: make(chan struct{})}
-		for i := range eb.recs {
-			rec := &eb.recs[i]
-			if err := x.checkSequence(rec, eb.line0+int64(i)); err != nil {
-				return err
-			}
-			for lr != nil && lerr == nil && string(le.path) < rec.Path {
+		pb := &passBatch{eb: eb, prevPath: prevPath, dec: make([]decision, len(eb.Records)), done: make(chan struct{})}
+		for i := range eb.Records {
+			rec := &eb.Records[i]
+			for lr != nil && lerr == nil && string(le.PathBytes) < rec.Path {
 				removed(pb, i)
 				if err := advance(); err != nil {
 					return err
 				}
 			}
 			d := &pb.dec[i]
-			var prev *rawLedgerEntry
-			if lr != nil && lerr == nil && string(le.path) == rec.Path {
+			var prev *ledger.RawEntry
+			if lr != nil && lerr == nil && string(le.PathBytes) == rec.Path {
 				prev = le
 			}
 			switch {
@@ -322,15 +322,12 @@ func (r *run) merge(x *ExportReader, lr *LedgerReader, batches <-chan exportBatc
 				}
 			}
 		}
-		if eb.err != nil {
-			return eb.err
+		if eb.Err != nil {
+			return eb.Err
 		}
-		if eb.last {
-			if err := x.finish(&eb); err != nil {
-				return err
-			}
+		if eb.Last {
 			for lr != nil && lerr == nil {
-				removed(pb, len(eb.recs))
+				removed(pb, len(eb.Records))
 				if err := advance(); err != nil {
 					return err
 				}
@@ -358,7 +355,7 @@ func (r *run) merge(x *ExportReader, lr *LedgerReader, batches <-chan exportBatc
 // format encodes a batch: canonical lines, exceptions, ledger records,
 // stable targets by path bucket, entry records by project bucket.
 func (r *run) format(pb *passBatch) {
-	recs := pb.eb.recs
+	recs := pb.eb.Records
 	o := fmtPool.Get().(*fmtBufs)
 	o.canon, o.exc, o.ledger = o.canon[:0], o.exc[:0], o.ledger[:0]
 	for b := range o.stab {
@@ -370,7 +367,7 @@ func (r *run) format(pb *passBatch) {
 	pb.out = o
 	var (
 		e    DiffEntry
-		ent  LedgerEntry
+		ent  ledger.Entry
 		prev = []byte(pb.prevPath)
 	)
 	stab, ents := &o.stab, &o.ents
@@ -401,11 +398,11 @@ func (r *run) format(pb *passBatch) {
 		e = DiffEntry{Category: d.cat, Reason: d.reason, Path: rec.Path, Project: rec.Project, HasNew: true, NewLength: rec.Length, NewSHA256: rec.SHA256,
 			HasOld: d.hasOld, OldLength: d.oldLen, OldSHA256: d.oldSum}
 		emit()
-		ent = LedgerEntry{Path: rec.Path, Project: rec.Project, Length: rec.Length, SHA256: rec.SHA256, Stable: d.stable}
+		ent = ledger.Entry{Path: rec.Path, Project: rec.Project, Length: rec.Length, SHA256: rec.SHA256, Stable: d.stable}
 		if d.kept {
 			ent.Kept, ent.StableLength, ent.StableSHA256 = true, d.oldLen, d.oldSum
 		}
-		o.ledger = appendLedgerEntry(o.ledger, &ent, prev)
+		o.ledger = ledger.AppendEntry(o.ledger, &ent, prev)
 		prev = append(prev[:0], rec.Path...)
 		var code byte
 		switch d.cat {
@@ -432,7 +429,7 @@ func (r *run) format(pb *passBatch) {
 		if d.kept {
 			length, sum = d.oldLen, &d.oldSum
 		}
-		h := pb.eb.hashes[i][0]
+		h := pb.eb.PathSHA256[i][0]
 		pb.nStab[h]++
 		stab[h] = appendStr(stab[h], rec.Path)
 		stab[h] = binary.AppendUvarint(stab[h], uint64(length))

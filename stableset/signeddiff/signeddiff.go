@@ -1,4 +1,4 @@
-package stableset
+package signeddiff
 
 import (
 	"bytes"
@@ -21,8 +21,8 @@ import (
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
-// DiffPayloadType is the DSSE payloadType of a signed diff.
-const DiffPayloadType = "application/vnd.keyceremony.diff+json"
+// PayloadType is the DSSE payloadType of a signed diff.
+const PayloadType = "application/vnd.keyceremony.diff+json"
 
 // DiffFormat and DiffFormatVersion name the payload format; they are the
 // first two fields of every payload.
@@ -34,10 +34,10 @@ const (
 // diffRole names the signers in threshold errors.
 const diffRole = "stable (signed diff)"
 
-// DiffStatement is what the stable keyholders sign about a ceremony's
+// Statement is what the stable keyholders sign about a ceremony's
 // diff: where it came from, its summary, and the digest of the full
 // canonical diff, which an auditor recomputes (docs/signed-diff.md).
-type DiffStatement struct {
+type Statement struct {
 	Repository            string // the repository's name, as the export's header has it
 	Ceremony              int64  // the ceremony's number, from 1
 	PreviousStableVersion int64  // the stable version the diff starts from (0: none)
@@ -48,22 +48,22 @@ type DiffStatement struct {
 	// TrustsUploadTimes is true exactly when there is no previous ledger:
 	// the repository's upload times could not be checked for backdating.
 	TrustsUploadTimes bool
-	Export            DiffExport
+	Export            Export
 	PolicySHA256      [32]byte // SHA-256 of the policy file the ceremony applied
-	Counts            DiffCounts
-	Projects          DiffProjects
+	Counts            Counts
+	Projects          Projects
 	DiffSHA256        [32]byte // SHA-256 of the full canonical diff
 }
 
-// DiffExport identifies the repository export the diff was computed from.
-type DiffExport struct {
+// Export identifies the repository export the diff was computed from.
+type Export struct {
 	Generated time.Time // the header's generated time (UTC, whole seconds)
 	Count     int64     // the trailer's record count
 	SHA256    [32]byte  // the trailer's digest
 }
 
-// DiffCounts counts the files in each category of the diff.
-type DiffCounts struct {
+// Counts counts the files in each category of the diff.
+type Counts struct {
 	Added           int64
 	HeldBack        []HeldBackCount // by reason, sorted by reason, each reason once
 	Removed         int64
@@ -78,8 +78,8 @@ type HeldBackCount struct {
 	Count  int64
 }
 
-// DiffProjects summarises the diff per project.
-type DiffProjects struct {
+// Projects summarises the diff per project.
+type Projects struct {
 	Total         int64    // projects in the new stable set
 	Changed       int64    // projects with at least one file added, removed or changed
 	SummarySHA256 [32]byte // SHA-256 of the canonical per-project summary
@@ -144,10 +144,10 @@ func stmtErr(field, format string, args ...any) error {
 	return fmt.Errorf("%s: %w: %w", field, fmt.Errorf(format, args...), ErrDiffStatement)
 }
 
-// Validate checks every field of the statement; SignDiff and
-// DecodeDiffStatement call it. Errors wrap ErrDiffStatement and name the
+// Validate checks every field of the statement; Sign and
+// DecodeStatement call it. Errors wrap ErrDiffStatement and name the
 // payload field.
-func (st *DiffStatement) Validate() error {
+func (st *Statement) Validate() error {
 	if st == nil {
 		return stmtErr("statement", "nil")
 	}
@@ -230,8 +230,8 @@ func validReason(r string) bool {
 
 // MarshalPayload returns the payload bytes of the statement: compact JSON,
 // fields in a fixed order, no trailing newline. It is the only encoding
-// DecodeDiffStatement accepts.
-func (st *DiffStatement) MarshalPayload() ([]byte, error) {
+// DecodeStatement accepts.
+func (st *Statement) MarshalPayload() ([]byte, error) {
 	if err := st.Validate(); err != nil {
 		return nil, err
 	}
@@ -288,11 +288,11 @@ func marshalNoHTML(v any, indent string) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// DecodeDiffStatement parses a payload strictly: it must be exactly what
+// DecodeStatement parses a payload strictly: it must be exactly what
 // MarshalPayload writes for a valid statement (so unknown, missing,
 // duplicate or reordered fields, other spellings of a field name, extra
 // whitespace, uppercase hex and other time formats are all refused).
-func DecodeDiffStatement(payload []byte) (*DiffStatement, error) {
+func DecodeStatement(payload []byte) (*Statement, error) {
 	if !utf8.Valid(payload) {
 		return nil, fmt.Errorf("payload is not UTF-8: %w", ErrDiffStatement)
 	}
@@ -303,21 +303,21 @@ func DecodeDiffStatement(payload []byte) (*DiffStatement, error) {
 	if w.Format != DiffFormat || w.Version != DiffFormatVersion {
 		return nil, stmtErr("format", "%q version %d, want %q version %d", w.Format, w.Version, DiffFormat, DiffFormatVersion)
 	}
-	st := &DiffStatement{
+	st := &Statement{
 		Repository:            w.Repository,
 		Ceremony:              w.Ceremony,
 		PreviousStableVersion: w.PreviousStableVersion,
 		StableVersion:         w.StableVersion,
 		TrustsUploadTimes:     w.TrustsUploadTimes,
-		Export:                DiffExport{Count: w.Export.Count},
-		Counts: DiffCounts{
+		Export:                Export{Count: w.Export.Count},
+		Counts: Counts{
 			Added:           w.Counts.Added,
 			Removed:         w.Counts.Removed,
 			ChangedAccepted: w.Counts.ChangedAccepted,
 			ChangedRefused:  w.Counts.ChangedRefused,
 			Unchanged:       w.Counts.Unchanged,
 		},
-		Projects: DiffProjects{Total: w.Projects.Total, Changed: w.Projects.Changed},
+		Projects: Projects{Total: w.Projects.Total, Changed: w.Projects.Changed},
 	}
 	if w.Counts.HeldBack == nil {
 		return nil, stmtErr("counts.held_back", "missing or null")
@@ -435,11 +435,11 @@ func (s *dsseSigner) Sign(_ context.Context, data []byte) ([]byte, error) {
 	return s.s.Sign(data)
 }
 
-// SignDiff signs the statement's payload with every signer and returns the
+// Sign signs the statement's payload with every signer and returns the
 // DSSE envelope, its signatures sorted by key id. Each signature is
 // verified right after it is made. A signer listed twice (the same key) is
 // refused: a threshold counts keys, not signatures.
-func SignDiff(st *DiffStatement, signers []keys.Signer) (*dsse.Envelope, error) {
+func Sign(st *Statement, signers []keys.Signer) (*dsse.Envelope, error) {
 	payload, err := st.MarshalPayload()
 	if err != nil {
 		return nil, err
@@ -468,11 +468,11 @@ func SignDiff(st *DiffStatement, signers []keys.Signer) (*dsse.Envelope, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, ErrDiffSigner)
 	}
-	env, err := es.SignPayload(context.Background(), DiffPayloadType, payload)
+	env, err := es.SignPayload(context.Background(), PayloadType, payload)
 	if err != nil {
 		return nil, fmt.Errorf("signing the diff: %w", err)
 	}
-	pae := dsse.PAE(DiffPayloadType, payload)
+	pae := dsse.PAE(PayloadType, payload)
 	for i, sig := range env.Signatures {
 		raw, err := base64.StdEncoding.DecodeString(sig.Sig)
 		if err == nil {
@@ -486,15 +486,15 @@ func SignDiff(st *DiffStatement, signers []keys.Signer) (*dsse.Envelope, error) 
 	return env, nil
 }
 
-// VerifyDiff checks that at least threshold distinct keys among keyIDs,
+// Verify checks that at least threshold distinct keys among keyIDs,
 // looked up in keyring, signed the envelope, and returns the statement it
-// carries. It is strict: the payloadType must be DiffPayloadType, payload
+// carries. It is strict: the payloadType must be PayloadType, payload
 // and signatures must be standard padded base64, key ids are recomputed
 // from the keys, a key's second signature never counts, and the payload
-// must decode with DecodeDiffStatement. Signatures are checked before the
+// must decode with DecodeStatement. Signatures are checked before the
 // payload is parsed. A threshold failure is a *tuf.ThresholdError that
 // says why each signature did not count.
-func VerifyDiff(env *dsse.Envelope, keyring map[string]*keys.Key, keyIDs []string, threshold int) (*DiffStatement, error) {
+func Verify(env *dsse.Envelope, keyring map[string]*keys.Key, keyIDs []string, threshold int) (*Statement, error) {
 	if env == nil {
 		return nil, fmt.Errorf("no envelope: %w", ErrSignedDiff)
 	}
@@ -505,8 +505,8 @@ func VerifyDiff(env *dsse.Envelope, keyring map[string]*keys.Key, keyIDs []strin
 	if threshold < 1 || threshold > len(distinct) {
 		return nil, fmt.Errorf("threshold %d with %d distinct keys can never be met: %w", threshold, len(distinct), tuf.ErrThreshold)
 	}
-	if env.PayloadType != DiffPayloadType {
-		return nil, fmt.Errorf("payloadType %q, want %q: %w", env.PayloadType, DiffPayloadType, ErrDiffPayloadType)
+	if env.PayloadType != PayloadType {
+		return nil, fmt.Errorf("payloadType %q, want %q: %w", env.PayloadType, PayloadType, ErrDiffPayloadType)
 	}
 	payload, err := decodeBase64Strict(env.Payload)
 	if err != nil {
@@ -544,7 +544,7 @@ func VerifyDiff(env *dsse.Envelope, keyring map[string]*keys.Key, keyIDs []strin
 		}
 		return nil, err
 	}
-	st, err := DecodeDiffStatement(payload)
+	st, err := DecodeStatement(payload)
 	if err != nil {
 		return nil, err
 	}
@@ -569,10 +569,10 @@ func decodeBase64Strict(s string) ([]byte, error) {
 	return b, nil
 }
 
-// MarshalSignedDiff returns the file form of a signed diff: the envelope
+// Marshal returns the file form of a signed diff: the envelope
 // as JSON indented by two spaces, then a newline. It refuses an envelope
-// that LoadSignedDiff would refuse.
-func MarshalSignedDiff(env *dsse.Envelope) ([]byte, error) {
+// that Load would refuse.
+func Marshal(env *dsse.Envelope) ([]byte, error) {
 	if err := checkEnvelope(env); err != nil {
 		return nil, err
 	}
@@ -583,14 +583,14 @@ func MarshalSignedDiff(env *dsse.Envelope) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// LoadSignedDiff parses a signed diff file strictly: it must be exactly
-// what MarshalSignedDiff writes (no unknown, duplicate or misspelt fields,
+// Load parses a signed diff file strictly: it must be exactly
+// what Marshal writes (no unknown, duplicate or misspelt fields,
 // no other layout), carry the diff payload type, a payload that
-// DecodeDiffStatement accepts, and at least one signature, with distinct
+// DecodeStatement accepts, and at least one signature, with distinct
 // 64-hex-digit key ids in sorted order and standard base64 signatures.
-// It checks no signature: call VerifyDiff for that. name is used in
+// It checks no signature: call Verify for that. name is used in
 // errors.
-func LoadSignedDiff(data []byte, name string) (*dsse.Envelope, error) {
+func Load(data []byte, name string) (*dsse.Envelope, error) {
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("%s: not UTF-8: %w", name, ErrSignedDiff)
 	}
@@ -601,7 +601,7 @@ func LoadSignedDiff(data []byte, name string) (*dsse.Envelope, error) {
 	if err := checkEnvelope(&env); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	again, err := MarshalSignedDiff(&env)
+	again, err := Marshal(&env)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -617,14 +617,14 @@ func checkEnvelope(env *dsse.Envelope) error {
 	if env == nil {
 		return fmt.Errorf("no envelope: %w", ErrSignedDiff)
 	}
-	if env.PayloadType != DiffPayloadType {
-		return fmt.Errorf("payloadType %q, want %q: %w", env.PayloadType, DiffPayloadType, ErrDiffPayloadType)
+	if env.PayloadType != PayloadType {
+		return fmt.Errorf("payloadType %q, want %q: %w", env.PayloadType, PayloadType, ErrDiffPayloadType)
 	}
 	payload, err := decodeBase64Strict(env.Payload)
 	if err != nil {
 		return fmt.Errorf("payload: %w: %w", err, ErrSignedDiff)
 	}
-	if _, err := DecodeDiffStatement(payload); err != nil {
+	if _, err := DecodeStatement(payload); err != nil {
 		return err
 	}
 	if len(env.Signatures) == 0 {
@@ -643,4 +643,14 @@ func checkEnvelope(env *dsse.Envelope) error {
 		}
 	}
 	return nil
+}
+
+// hasControl reports whether s holds a C0 or C1 control character or DEL.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 {
+			return true
+		}
+	}
+	return false
 }

@@ -1,4 +1,4 @@
-package stableset
+package signeddiff
 
 import (
 	"bytes"
@@ -27,24 +27,24 @@ import (
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
-var updateSignedDiffGolden = flag.Bool("update-signeddiff", false, "rewrite the golden files under testdata/signeddiff")
+var updateSignedDiffGolden = flag.Bool("update-signeddiff", false, "rewrite the golden files under testdata")
 
 func sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 
-func testStatement() *DiffStatement {
-	return &DiffStatement{
+func testStatement() *Statement {
+	return &Statement{
 		Repository:            "pypi",
 		Ceremony:              3,
 		PreviousStableVersion: 2,
 		StableVersion:         3,
 		PreviousLedgerSHA256:  sum("ledger 2"),
-		Export: DiffExport{
+		Export: Export{
 			Generated: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC),
 			Count:     1000,
 			SHA256:    sum("export"),
 		},
 		PolicySHA256: sum("policy"),
-		Counts: DiffCounts{
+		Counts: Counts{
 			Added: 120,
 			HeldBack: []HeldBackCount{
 				{Reason: "backdated", Count: 1},
@@ -56,7 +56,7 @@ func testStatement() *DiffStatement {
 			ChangedRefused:  1,
 			Unchanged:       812,
 		},
-		Projects:   DiffProjects{Total: 300, Changed: 41, SummarySHA256: sum("projects")},
+		Projects:   Projects{Total: 300, Changed: 41, SummarySHA256: sum("projects")},
 		DiffSHA256: sum("diff"),
 	}
 }
@@ -103,8 +103,8 @@ func newStableSet(t testing.TB) *stableSet {
 	return ss
 }
 
-// signRaw makes an envelope over any payload, bypassing SignDiff's checks,
-// to test what VerifyDiff does with envelopes this tool would never write.
+// signRaw makes an envelope over any payload, bypassing Sign's checks,
+// to test what Verify does with envelopes this tool would never write.
 func signRaw(t testing.TB, payloadType string, payload []byte, signers ...keys.Signer) *dsse.Envelope {
 	t.Helper()
 	env := &dsse.Envelope{PayloadType: payloadType, Payload: base64.StdEncoding.EncodeToString(payload)}
@@ -127,17 +127,17 @@ func TestSignVerifyDiff(t *testing.T) {
 		for _, i := range pick {
 			signers = append(signers, ss.signers[i])
 		}
-		env, err := SignDiff(st, signers)
+		env, err := Sign(st, signers)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if env.PayloadType != DiffPayloadType || len(env.Signatures) != len(pick) {
+		if env.PayloadType != PayloadType || len(env.Signatures) != len(pick) {
 			t.Fatalf("envelope %+v", env)
 		}
 		if !slices.IsSortedFunc(env.Signatures, func(a, b dsse.Signature) int { return strings.Compare(a.KeyID, b.KeyID) }) {
 			t.Error("signatures not sorted by key id")
 		}
-		got, err := VerifyDiff(env, ss.keyring, ss.ids, 2)
+		got, err := Verify(env, ss.keyring, ss.ids, 2)
 		if err != nil {
 			t.Fatalf("signers %v: %v", pick, err)
 		}
@@ -164,25 +164,25 @@ func TestSignVerifyDiff(t *testing.T) {
 		}
 
 		// The file form loads back to the same envelope and bytes.
-		file, err := MarshalSignedDiff(env)
+		file, err := Marshal(env)
 		if err != nil {
 			t.Fatal(err)
 		}
-		loaded, err := LoadSignedDiff(file, "diff.dsse.json")
+		loaded, err := Load(file, "diff.dsse.json")
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, _ := MarshalSignedDiff(loaded)
+		again, _ := Marshal(loaded)
 		if !bytes.Equal(again, file) {
 			t.Error("load and marshal changed the file")
 		}
-		if _, err := VerifyDiff(loaded, ss.keyring, ss.ids, 2); err != nil {
+		if _, err := Verify(loaded, ss.keyring, ss.ids, 2); err != nil {
 			t.Error(err)
 		}
 	}
 }
 
-func statementsEqual(a, b *DiffStatement) bool {
+func statementsEqual(a, b *Statement) bool {
 	return a.Repository == b.Repository && a.Ceremony == b.Ceremony &&
 		a.PreviousStableVersion == b.PreviousStableVersion && a.StableVersion == b.StableVersion &&
 		a.PreviousLedgerSHA256 == b.PreviousLedgerSHA256 && a.TrustsUploadTimes == b.TrustsUploadTimes &&
@@ -202,7 +202,7 @@ func TestVerifyDiffRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := func() *dsse.Envelope {
-		env, err := SignDiff(st, ss.signers[:2])
+		env, err := Sign(st, ss.signers[:2])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,10 +247,10 @@ func TestVerifyDiffRefuses(t *testing.T) {
 			return env
 		}, nil, 2, tuf.ErrThreshold, "signed more than once"},
 		{"same key twice, fresh signatures", func() *dsse.Envelope {
-			return signRaw(t, DiffPayloadType, payload, ss.signers[1], ss.signers[1])
+			return signRaw(t, PayloadType, payload, ss.signers[1], ss.signers[1])
 		}, nil, 2, tuf.ErrThreshold, "signed more than once"},
 		{"unknown key", func() *dsse.Envelope {
-			return signRaw(t, DiffPayloadType, payload, ss.signers[0], outsider)
+			return signRaw(t, PayloadType, payload, ss.signers[0], outsider)
 		}, nil, 2, tuf.ErrThreshold, "not one of the 3 stable keys"},
 		{"key id that is not the key's", func() *dsse.Envelope {
 			return good()
@@ -294,15 +294,15 @@ func TestVerifyDiffRefuses(t *testing.T) {
 		{"threshold above the keys", good, nil, 4, tuf.ErrThreshold, "can never be met"},
 		{"signed payload with an unknown field", func() *dsse.Envelope {
 			bad := bytes.Replace(payload, []byte(`"repository"`), []byte(`"extra":1,"repository"`), 1)
-			return signRaw(t, DiffPayloadType, bad, ss.signers[0], ss.signers[1])
+			return signRaw(t, PayloadType, bad, ss.signers[0], ss.signers[1])
 		}, nil, 2, ErrDiffStatement, "unknown field"},
 		{"signed payload with a duplicate field", func() *dsse.Envelope {
 			bad := bytes.Replace(payload, []byte(`"repository":"pypi"`), []byte(`"repository":"evil","repository":"pypi"`), 1)
-			return signRaw(t, DiffPayloadType, bad, ss.signers[0], ss.signers[1])
+			return signRaw(t, PayloadType, bad, ss.signers[0], ss.signers[1])
 		}, nil, 2, strictjson.ErrDuplicateKey, "repository: duplicate key"},
 		{"signed payload that is invalid", func() *dsse.Envelope {
 			bad := bytes.Replace(payload, []byte(`"stable_version":3`), []byte(`"stable_version":2`), 1)
-			return signRaw(t, DiffPayloadType, bad, ss.signers[0], ss.signers[1])
+			return signRaw(t, PayloadType, bad, ss.signers[0], ss.signers[1])
 		}, nil, 2, ErrDiffStatement, "stable_version"},
 	}
 	for _, tt := range tests {
@@ -311,7 +311,7 @@ func TestVerifyDiffRefuses(t *testing.T) {
 			if kr == nil {
 				kr = ss.keyring
 			}
-			got, err := VerifyDiff(tt.env(), kr, ss.ids, tt.threshold)
+			got, err := Verify(tt.env(), kr, ss.ids, tt.threshold)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -330,8 +330,8 @@ func TestVerifyDiffRefuses(t *testing.T) {
 func TestVerifyDiffExtraSignatures(t *testing.T) {
 	ss := newStableSet(t)
 	payload, _ := testStatement().MarshalPayload()
-	env := signRaw(t, DiffPayloadType, payload, ss.signers[0], fixedSigner(t, 9), ss.signers[2], ss.signers[2])
-	if _, err := VerifyDiff(env, ss.keyring, ss.ids, 2); err != nil {
+	env := signRaw(t, PayloadType, payload, ss.signers[0], fixedSigner(t, 9), ss.signers[2], ss.signers[2])
+	if _, err := Verify(env, ss.keyring, ss.ids, 2); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -342,7 +342,7 @@ func TestSignDiffRefuses(t *testing.T) {
 	bad.DiffSHA256 = [32]byte{}
 	tests := []struct {
 		name    string
-		st      *DiffStatement
+		st      *Statement
 		signers []keys.Signer
 		want    error
 	}{
@@ -356,7 +356,7 @@ func TestSignDiffRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env, err := SignDiff(tt.st, tt.signers)
+			env, err := Sign(tt.st, tt.signers)
 			if !errors.Is(err, tt.want) || env != nil {
 				t.Fatalf("got %v, %v; want %v", env, err, tt.want)
 			}
@@ -381,30 +381,30 @@ func (failingSigner) Sign([]byte) ([]byte, error) { return nil, errDeviceGone }
 func TestDiffStatementValidate(t *testing.T) {
 	tests := []struct {
 		name  string
-		mod   func(*DiffStatement)
+		mod   func(*Statement)
 		field string
 	}{
-		{"empty repository", func(s *DiffStatement) { s.Repository = "" }, "repository"},
-		{"control in repository", func(s *DiffStatement) { s.Repository = "py\npi" }, "repository"},
-		{"ceremony zero", func(s *DiffStatement) { s.Ceremony = 0 }, "ceremony"},
-		{"negative previous", func(s *DiffStatement) { s.PreviousStableVersion = -1 }, "previous_stable_version"},
-		{"version not increasing", func(s *DiffStatement) { s.StableVersion = 2 }, "stable_version"},
-		{"trusts upload times with a ledger", func(s *DiffStatement) { s.TrustsUploadTimes = true }, "trusts_upload_times"},
-		{"no ledger, not trusting", func(s *DiffStatement) { s.PreviousLedgerSHA256 = [32]byte{} }, "trusts_upload_times"},
-		{"zero generated", func(s *DiffStatement) { s.Export.Generated = time.Time{} }, "export.generated"},
-		{"non-UTC generated", func(s *DiffStatement) { s.Export.Generated = s.Export.Generated.In(time.FixedZone("x", 3600)) }, "export.generated"},
-		{"fractional generated", func(s *DiffStatement) { s.Export.Generated = s.Export.Generated.Add(1) }, "export.generated"},
-		{"negative count", func(s *DiffStatement) { s.Export.Count = -1 }, "export.count"},
-		{"zero export digest", func(s *DiffStatement) { s.Export.SHA256 = [32]byte{} }, "export.sha256"},
-		{"zero policy digest", func(s *DiffStatement) { s.PolicySHA256 = [32]byte{} }, "policy_sha256"},
-		{"zero project digest", func(s *DiffStatement) { s.Projects.SummarySHA256 = [32]byte{} }, "projects.summary_sha256"},
-		{"negative added", func(s *DiffStatement) { s.Counts.Added = -1 }, "counts.added"},
-		{"negative refused", func(s *DiffStatement) { s.Counts.ChangedRefused = -1 }, "counts.changed_refused"},
-		{"negative projects", func(s *DiffStatement) { s.Projects.Changed = -1 }, "projects.changed"},
-		{"unsorted reasons", func(s *DiffStatement) { s.Counts.HeldBack[0].Reason = "zzz" }, "counts.held_back[1].reason"},
-		{"duplicate reasons", func(s *DiffStatement) { s.Counts.HeldBack[1].Reason = "backdated" }, "counts.held_back[1].reason"},
-		{"bad reason", func(s *DiffStatement) { s.Counts.HeldBack[0].Reason = "Too Young" }, "counts.held_back[0].reason"},
-		{"negative held back", func(s *DiffStatement) { s.Counts.HeldBack[2].Count = -5 }, "counts.held_back[2].count"},
+		{"empty repository", func(s *Statement) { s.Repository = "" }, "repository"},
+		{"control in repository", func(s *Statement) { s.Repository = "py\npi" }, "repository"},
+		{"ceremony zero", func(s *Statement) { s.Ceremony = 0 }, "ceremony"},
+		{"negative previous", func(s *Statement) { s.PreviousStableVersion = -1 }, "previous_stable_version"},
+		{"version not increasing", func(s *Statement) { s.StableVersion = 2 }, "stable_version"},
+		{"trusts upload times with a ledger", func(s *Statement) { s.TrustsUploadTimes = true }, "trusts_upload_times"},
+		{"no ledger, not trusting", func(s *Statement) { s.PreviousLedgerSHA256 = [32]byte{} }, "trusts_upload_times"},
+		{"zero generated", func(s *Statement) { s.Export.Generated = time.Time{} }, "export.generated"},
+		{"non-UTC generated", func(s *Statement) { s.Export.Generated = s.Export.Generated.In(time.FixedZone("x", 3600)) }, "export.generated"},
+		{"fractional generated", func(s *Statement) { s.Export.Generated = s.Export.Generated.Add(1) }, "export.generated"},
+		{"negative count", func(s *Statement) { s.Export.Count = -1 }, "export.count"},
+		{"zero export digest", func(s *Statement) { s.Export.SHA256 = [32]byte{} }, "export.sha256"},
+		{"zero policy digest", func(s *Statement) { s.PolicySHA256 = [32]byte{} }, "policy_sha256"},
+		{"zero project digest", func(s *Statement) { s.Projects.SummarySHA256 = [32]byte{} }, "projects.summary_sha256"},
+		{"negative added", func(s *Statement) { s.Counts.Added = -1 }, "counts.added"},
+		{"negative refused", func(s *Statement) { s.Counts.ChangedRefused = -1 }, "counts.changed_refused"},
+		{"negative projects", func(s *Statement) { s.Projects.Changed = -1 }, "projects.changed"},
+		{"unsorted reasons", func(s *Statement) { s.Counts.HeldBack[0].Reason = "zzz" }, "counts.held_back[1].reason"},
+		{"duplicate reasons", func(s *Statement) { s.Counts.HeldBack[1].Reason = "backdated" }, "counts.held_back[1].reason"},
+		{"bad reason", func(s *Statement) { s.Counts.HeldBack[0].Reason = "Too Young" }, "counts.held_back[0].reason"},
+		{"negative held back", func(s *Statement) { s.Counts.HeldBack[2].Count = -5 }, "counts.held_back[2].count"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -422,7 +422,7 @@ func TestDiffStatementValidate(t *testing.T) {
 	if err != nil || !bytes.Contains(b, []byte(`"previous_ledger_sha256":"","trusts_upload_times":true`)) {
 		t.Errorf("first ceremony: %s, %v", b, err)
 	}
-	if got, err := DecodeDiffStatement(b); err != nil || !statementsEqual(got, first) {
+	if got, err := DecodeStatement(b); err != nil || !statementsEqual(got, first) {
 		t.Errorf("first ceremony round trip: %v", err)
 	}
 	st := testStatement()
@@ -431,7 +431,7 @@ func TestDiffStatementValidate(t *testing.T) {
 	if err != nil || !bytes.Contains(b, []byte(`"held_back":[]`)) {
 		t.Errorf("no held-back reasons: %s, %v", b, err)
 	}
-	if _, err := DecodeDiffStatement(b); err != nil {
+	if _, err := DecodeStatement(b); err != nil {
 		t.Error(err)
 	}
 }
@@ -480,7 +480,7 @@ func TestDecodeDiffStatementRefuses(t *testing.T) {
 			if tt.in == p {
 				t.Fatal("test case does not change the payload")
 			}
-			st, err := DecodeDiffStatement([]byte(tt.in))
+			st, err := DecodeStatement([]byte(tt.in))
 			if !errors.Is(err, tt.want) || st != nil {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -503,7 +503,7 @@ func goldenEnvelope(t testing.TB) (*dsse.Envelope, *stableSet) {
 		ss.keyring[s.Key().ID()] = s.Key()
 		ss.ids = append(ss.ids, s.Key().ID())
 	}
-	env, err := SignDiff(testStatement(), ss.signers[:2])
+	env, err := Sign(testStatement(), ss.signers[:2])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +512,7 @@ func goldenEnvelope(t testing.TB) (*dsse.Envelope, *stableSet) {
 
 func TestSignedDiffGolden(t *testing.T) {
 	env, ss := goldenEnvelope(t)
-	file, err := MarshalSignedDiff(env)
+	file, err := Marshal(env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,7 +525,7 @@ func TestSignedDiffGolden(t *testing.T) {
 		name string
 		got  []byte
 	}{{"diff.dsse.json", file}, {"payload.json", append(payload, '\n')}, {"keys.json", append(keyring, '\n')}} {
-		path := filepath.Join("testdata", "signeddiff", g.name)
+		path := filepath.Join("testdata", g.name)
 		if *updateSignedDiffGolden {
 			if err := os.WriteFile(path, g.got, 0o644); err != nil {
 				t.Fatal(err)
@@ -542,22 +542,22 @@ func TestSignedDiffGolden(t *testing.T) {
 	}
 	// The golden file verifies, with this code and with the keys written
 	// beside it.
-	data, err := os.ReadFile(filepath.Join("testdata", "signeddiff", "diff.dsse.json"))
+	data, err := os.ReadFile(filepath.Join("testdata", "diff.dsse.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := LoadSignedDiff(data, "diff.dsse.json")
+	loaded, err := Load(data, "diff.dsse.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyDiff(loaded, ss.keyring, ss.ids, 2); err != nil {
+	if _, err := Verify(loaded, ss.keyring, ss.ids, 2); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestLoadSignedDiffRefuses(t *testing.T) {
 	env, _ := goldenEnvelope(t)
-	file, err := MarshalSignedDiff(env)
+	file, err := Marshal(env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,11 +574,11 @@ func TestLoadSignedDiffRefuses(t *testing.T) {
 		{"no trailing newline", strings.TrimSuffix(f, "\n"), ErrDiffNotCanonical},
 		{"compact", strings.NewReplacer("\n", "", "  ", "").Replace(f), ErrDiffNotCanonical},
 		{"unknown field", strings.Replace(f, `"payloadType"`, `"x": 1, "payloadType"`, 1), ErrSignedDiff},
-		{"duplicate field", strings.Replace(f, `  "payloadType": "`+DiffPayloadType+`",`, `  "payloadType": "x",`+"\n"+`  "payloadType": "`+DiffPayloadType+`",`, 1), strictjson.ErrDuplicateKey},
+		{"duplicate field", strings.Replace(f, `  "payloadType": "`+PayloadType+`",`, `  "payloadType": "x",`+"\n"+`  "payloadType": "`+PayloadType+`",`, 1), strictjson.ErrDuplicateKey},
 		{"duplicate nested field", strings.Replace(f, `"keyid": "`+sig0.KeyID+`",`, `"keyid": "`+sig0.KeyID+`", "keyid": "`+sig0.KeyID+`",`, 1), strictjson.ErrDuplicateKey},
 		{"field in other case", strings.Replace(f, `"payloadType"`, `"PayloadType"`, 1), strictjson.ErrUnknownField},
 		{"nested unknown field", strings.Replace(f, `"keyid": "`+sig0.KeyID+`",`, `"keyid": "`+sig0.KeyID+`", "cert": "",`, 1), strictjson.ErrUnknownField},
-		{"wrong payload type", strings.Replace(f, DiffPayloadType, "application/json", 1), ErrDiffPayloadType},
+		{"wrong payload type", strings.Replace(f, PayloadType, "application/json", 1), ErrDiffPayloadType},
 		{"line break in payload", strings.Replace(f, env.Payload, env.Payload[:8]+`\n`+env.Payload[8:], 1), ErrSignedDiff},
 		{"unpadded payload", strings.Replace(f, env.Payload, base64.RawStdEncoding.EncodeToString(mustB64(t, env.Payload))+"x", 1), ErrSignedDiff},
 		{"no signatures", strings.Replace(f, f[strings.Index(f, `"signatures": [`):strings.LastIndex(f, "]")+1], `"signatures": []`, 1), ErrSignedDiff},
@@ -596,7 +596,7 @@ func TestLoadSignedDiffRefuses(t *testing.T) {
 			if tt.in == f {
 				t.Fatal("test case does not change the file")
 			}
-			env, err := LoadSignedDiff([]byte(tt.in), "diff.dsse.json")
+			env, err := Load([]byte(tt.in), "diff.dsse.json")
 			if !errors.Is(err, tt.want) || env != nil {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -621,7 +621,7 @@ func mustB64(t testing.TB, s string) []byte {
 
 func FuzzLoadSignedDiff(f *testing.F) {
 	env, ss := goldenEnvelope(f)
-	file, err := MarshalSignedDiff(env)
+	file, err := Marshal(env)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -629,7 +629,7 @@ func FuzzLoadSignedDiff(f *testing.F) {
 	f.Add([]byte(`{"payloadType":"x","payload":"","signatures":[]}`))
 	f.Add(bytes.Replace(file, []byte(`"payloadType"`), []byte(`"PayloadType"`), 1))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		env, err := LoadSignedDiff(data, "fuzz")
+		env, err := Load(data, "fuzz")
 		if err != nil {
 			if env != nil {
 				t.Fatal("envelope returned with an error")
@@ -637,7 +637,7 @@ func FuzzLoadSignedDiff(f *testing.F) {
 			return
 		}
 		// Anything accepted is in canonical form and its payload decodes.
-		again, err := MarshalSignedDiff(env)
+		again, err := Marshal(env)
 		if err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("accepted a file that does not re-encode to itself: %v", err)
 		}
@@ -645,7 +645,7 @@ func FuzzLoadSignedDiff(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := DecodeDiffStatement(payload)
+		st, err := DecodeStatement(payload)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -655,7 +655,7 @@ func FuzzLoadSignedDiff(f *testing.F) {
 		}
 		// Verification never panics; it succeeds only if the golden keys
 		// really signed this payload.
-		if _, err := VerifyDiff(env, ss.keyring, ss.ids, 2); err == nil && !bytes.Equal(data, file) {
+		if _, err := Verify(env, ss.keyring, ss.ids, 2); err == nil && !bytes.Equal(data, file) {
 			gotPayload, _ := base64.StdEncoding.DecodeString(env.Payload)
 			want, _ := testStatement().MarshalPayload()
 			if !bytes.Equal(gotPayload, want) {
@@ -671,7 +671,7 @@ func FuzzDecodeDiffStatement(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add(bytes.Replace(p, []byte(`"ceremony":3`), []byte(`"ceremony":3,"ceremony":3`), 1))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := DecodeDiffStatement(data)
+		st, err := DecodeStatement(data)
 		if err != nil {
 			return
 		}

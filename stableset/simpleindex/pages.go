@@ -1,4 +1,4 @@
-package stableset
+package simpleindex
 
 import (
 	"encoding/hex"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keyceremony/keyceremony/stableset/export"
 )
 
 // SimpleAPIVersion is the simple repository API version the stable index
@@ -85,7 +87,7 @@ func (e *PageError) Unwrap() error { return e.Err }
 // project name normalised as PEP 503 says. The name must be a valid project
 // name (RenderProjectPages refuses any other); this function does not check.
 func PagePaths(project string) (htmlPath, jsonPath string) {
-	dir := "simple/" + NormalizeProject(project) + "/"
+	dir := "simple/" + export.NormalizeProject(project) + "/"
 	return dir + "index.html", dir + "index.json"
 }
 
@@ -154,7 +156,7 @@ func plainTargetPath(p string) bool {
 
 // NewPageFile returns the index page entry for an export record, linked
 // with FileURL(base, r.Path).
-func NewPageFile(r *Record, base string) (PageFile, error) {
+func NewPageFile(r *export.Record, base string) (PageFile, error) {
 	u, err := FileURL(base, r.Path)
 	if err != nil {
 		return PageFile{}, err
@@ -440,8 +442,8 @@ func checkPageProject(p string) error {
 // checkPageFile checks one file and returns the field at fault.
 func checkPageFile(f *PageFile) (string, error) {
 	switch {
-	case f.Filename == "" || len(f.Filename) > MaxFilenameLength:
-		return "Filename", fmt.Errorf("filename of %d bytes, want 1 to %d: %w", len(f.Filename), MaxFilenameLength, ErrPageFile)
+	case f.Filename == "" || len(f.Filename) > export.MaxFilenameLength:
+		return "Filename", fmt.Errorf("filename of %d bytes, want 1 to %d: %w", len(f.Filename), export.MaxFilenameLength, ErrPageFile)
 	case f.Filename == "." || f.Filename == "..":
 		return "Filename", fmt.Errorf("filename is a dot segment: %w", ErrPageFile)
 	case strings.ContainsAny(f.Filename, "/\\"):

@@ -139,7 +139,7 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 			return nil, err
 		}
 	}
-	// The index pages made again (phase P wrote them into the work
+	// The index pages made again (renderPages wrote them into the work
 	// directory); the others are published already.
 	for pb, ok := range r.pageTar {
 		if ok {
@@ -169,7 +169,7 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 	}
 	expires := tuf.NewExpiry(p.Now.Add(p.Period + p.Grace))
 	meta := make([]MetaEntry, layout.NumBins())
-	if err := r.phaseC(out, layout, priv, ck.Key().ID(), expires, meta); err != nil {
+	if err := r.signBins(out, layout, priv, ck.Key().ID(), expires, meta); err != nil {
 		return nil, err
 	}
 
@@ -205,8 +205,8 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 	return &SignResult{StableVersion: r.version, Layout: layout, CeremonyKey: ck.Key(), Meta: all, Pages: r.pages}, nil
 }
 
-// phaseC builds, signs and writes the bins.
-func (r *run) phaseC(out string, l tuf.BinLayout, ck *ecdsa.PrivateKey, keyID string, expires tuf.Expiry, meta []MetaEntry) error {
+// signBins builds, signs and writes the bins.
+func (r *run) signBins(out string, l tuf.BinLayout, ck *ecdsa.PrivateKey, keyID string, expires tuf.Expiry, meta []MetaEntry) error {
 	var units, bucketsPer int
 	if l.Bits >= 8 {
 		units, bucketsPer = numBuckets, 1

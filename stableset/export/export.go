@@ -1,4 +1,4 @@
-package stableset
+package export
 
 import (
 	"encoding/hex"
@@ -61,7 +61,7 @@ type Record struct {
 	HasCoreMetadata    bool
 }
 
-// Causes of export errors. An *ExportError wraps exactly one of them;
+// Causes of export errors. An *Error wraps exactly one of them;
 // check with errors.Is.
 var (
 	ErrFormat             = errors.New("not a keyceremony export")
@@ -96,17 +96,17 @@ var (
 	ErrAfterTrailer       = errors.New("data after the trailer")
 )
 
-// ExportError is an error in an export: where it is, and why.
+// Error is an error in an export: where it is, and why.
 // Err wraps one of the Err* sentinels (or an I/O error from the underlying
 // reader or writer).
-type ExportError struct {
-	File  string // the name given to NewExportReader; empty for a writer
+type Error struct {
+	File  string // the name given to NewReader; empty for a writer
 	Line  int64  // 1-based line number
 	Field string // the JSON field at fault, or empty for the whole line
 	Err   error
 }
 
-func (e *ExportError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	if e.File != "" {
 		b.WriteString(e.File)
@@ -122,7 +122,7 @@ func (e *ExportError) Error() string {
 	return b.String()
 }
 
-func (e *ExportError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // safeField returns a field name fit to print: as it is if it is made of
 // lowercase letters, digits, '_' and '.', quoted otherwise.
@@ -258,6 +258,16 @@ func normalizedEqual(name, norm string) bool {
 
 // checkProject checks that a project name is valid (PEP 508) and normalised
 // (PEP 503): lowercase ASCII letters and digits, single '-' between them.
+// CheckProject returns nil if p is a project name as an export lists it
+// (PEP 503-normalised, at most 200 bytes), else an error wrapping
+// ErrBadProject.
+func CheckProject(p string) error {
+	if fe := checkProject(p); fe != nil {
+		return fe.err
+	}
+	return nil
+}
+
 func checkProject(p string) *fieldError {
 	if p == "" {
 		return ferr("project", ErrBadProject, "empty")

@@ -1,4 +1,4 @@
-package stableset
+package ledger
 
 import (
 	"bytes"
@@ -9,14 +9,16 @@ import (
 	"time"
 )
 
+var t1 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
 func sampleLedger(t testing.TB) []byte {
 	var buf bytes.Buffer
-	w, err := NewLedgerWriter(&buf, LedgerHeader{Repository: "pypi", ListingTime: t1, StableVersion: 3})
+	w, err := NewWriter(&buf, Header{Repository: "pypi", ListingTime: t1, StableVersion: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, p := range []string{"packages/00/aa/x/a-1.tar.gz", "packages/00/ab/y/b-1.tar.gz", "packages/ff/00/z/c-2.whl"} {
-		e := LedgerEntry{Path: p, Project: p[len(p)-10:][:1], Length: int64(len(p)), SHA256: sha256.Sum256([]byte(p)), Stable: i > 0}
+		e := Entry{Path: p, Project: p[len(p)-10:][:1], Length: int64(len(p)), SHA256: sha256.Sum256([]byte(p)), Stable: i > 0}
 		if i == 2 {
 			e.Kept, e.StableLength, e.StableSHA256 = true, 3, sha256.Sum256([]byte("old"))
 		}
@@ -24,22 +26,22 @@ func sampleLedger(t testing.TB) []byte {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Add(&LedgerEntry{Path: "packages/00/aa/x/a-1.tar.gz", Project: "a"}); !errors.Is(err, ErrLedgerOrder) {
+	if err := w.Add(&Entry{Path: "packages/00/aa/x/a-1.tar.gz", Project: "a"}); !errors.Is(err, ErrLedgerOrder) {
 		t.Fatalf("unsorted add: %v", err)
 	}
-	if err := w.Add(&LedgerEntry{Path: "packages/ff/00/z/d-1.whl", Project: "d", Kept: true}); !errors.Is(err, ErrLedgerFormat) {
+	if err := w.Add(&Entry{Path: "packages/ff/00/z/d-1.whl", Project: "d", Kept: true}); !errors.Is(err, ErrLedgerFormat) {
 		t.Fatalf("kept but not stable: %v", err)
 	}
 	// Projects in page path order: "a-b/" sorts before "a/".
 	for _, p := range []string{"a-b", "a", "b"} {
-		if err := w.AddProject(&LedgerProject{Project: p, PageDigest: sha256.Sum256([]byte(p)), HTMLLength: 10, JSONLength: 20}); err != nil {
+		if err := w.AddProject(&Project{Project: p, PageDigest: sha256.Sum256([]byte(p)), HTMLLength: 10, JSONLength: 20}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := w.AddProject(&LedgerProject{Project: "a-c"}); !errors.Is(err, ErrLedgerOrder) {
+	if err := w.AddProject(&Project{Project: "a-c"}); !errors.Is(err, ErrLedgerOrder) {
 		t.Fatalf("unsorted project: %v", err)
 	}
-	if err := w.Add(&LedgerEntry{Path: "packages/ff/ff/z/e-1.whl", Project: "e"}); !errors.Is(err, ErrLedgerOrder) {
+	if err := w.Add(&Entry{Path: "packages/ff/ff/z/e-1.whl", Project: "e"}); !errors.Is(err, ErrLedgerOrder) {
 		t.Fatalf("file after the projects: %v", err)
 	}
 	if err := w.Close(); err != nil {
@@ -48,12 +50,12 @@ func sampleLedger(t testing.TB) []byte {
 	return buf.Bytes()
 }
 
-func readAll(data []byte) ([]LedgerEntry, []LedgerProject, *LedgerReader, error) {
-	lr, err := NewLedgerReader(bytes.NewReader(data))
+func readAll(data []byte) ([]Entry, []Project, *Reader, error) {
+	lr, err := NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var out []LedgerEntry
+	var out []Entry
 	for {
 		e, err := lr.Next()
 		if err == io.EOF {
@@ -64,7 +66,7 @@ func readAll(data []byte) ([]LedgerEntry, []LedgerProject, *LedgerReader, error)
 		}
 		out = append(out, *e)
 	}
-	var ps []LedgerProject
+	var ps []Project
 	for {
 		p, err := lr.NextProject()
 		if err == io.EOF {
@@ -117,9 +119,9 @@ func TestLedgerRoundTrip(t *testing.T) {
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
 		}
-		var le *LedgerError
+		var le *Error
 		if !errors.As(err, &le) {
-			t.Errorf("%s: %T is not a *LedgerError", name, err)
+			t.Errorf("%s: %T is not a *Error", name, err)
 		}
 	}
 	_ = time.Second
@@ -137,15 +139,15 @@ func FuzzLedger(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		es, ps, lr, err := readAll(data)
 		if err != nil {
-			var le *LedgerError
+			var le *Error
 			if !errors.As(err, &le) {
-				t.Fatalf("%T is not a *LedgerError", err)
+				t.Fatalf("%T is not a *Error", err)
 			}
 			return
 		}
 		// What reads re-encodes to the same bytes.
 		var buf bytes.Buffer
-		w, err := NewLedgerWriter(&buf, lr.Header())
+		w, err := NewWriter(&buf, lr.Header())
 		if err != nil {
 			t.Fatal(err)
 		}
