@@ -250,3 +250,69 @@ func FuzzKeyPublic(f *testing.F) {
 func pemOf(der []byte) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
+
+// A DigestSigner's digest signatures are the signatures Sign makes and
+// Key.Verify checks, and VerifyDigest refuses what Key.Verify refuses.
+func TestDigestSigner(t *testing.T) {
+	s, err := GenerateECDSA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Key().Scheme != "ecdsa-sha2-nistp256" {
+		t.Fatalf("scheme %q", s.Key().Scheme)
+	}
+	msg := []byte("a bin's signed bytes")
+	digest := sha256.Sum256(msg)
+	sig, err := s.SignDigest(&digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Key().Verify(msg, sig); err != nil {
+		t.Errorf("Key.Verify of a digest signature: %v", err)
+	}
+	if err := s.VerifyDigest(&digest, sig); err != nil {
+		t.Errorf("VerifyDigest: %v", err)
+	}
+	sig2, err := s.Sign(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.VerifyDigest(&digest, sig2); err != nil {
+		t.Errorf("VerifyDigest of Sign's signature: %v", err)
+	}
+	other, err := GenerateECDSA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSig, err := other.SignDigest(&digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parsed struct{ R, S *big.Int }
+	if _, err := asn1.Unmarshal(sig, &parsed); err != nil {
+		t.Fatal(err)
+	}
+	raw := append(parsed.R.FillBytes(make([]byte, 32)), parsed.S.FillBytes(make([]byte, 32))...)
+	flipped := bytes.Clone(sig)
+	flipped[len(flipped)-1] ^= 1
+	otherDigest := sha256.Sum256([]byte("another bin"))
+	for name, c := range map[string]struct {
+		digest *[32]byte
+		sig    []byte
+	}{
+		"another digest": {&otherDigest, sig},
+		"another key":    {&digest, otherSig},
+		"raw r||s":       {&digest, raw},
+		"flipped":        {&digest, flipped},
+		"empty":          {&digest, nil},
+	} {
+		if err := s.VerifyDigest(c.digest, c.sig); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("%s: VerifyDigest %v, want ErrBadSignature", name, err)
+		}
+		if *c.digest == digest {
+			if err := s.Key().Verify(msg, c.sig); err == nil {
+				t.Errorf("%s: Key.Verify accepted it", name)
+			}
+		}
+	}
+}
