@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/hsm/piv"
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/templates"
@@ -139,7 +140,7 @@ func (s *session) signers(spec RoleSpec) ([]keys.Signer, error) {
 // must not exist or be empty. Nothing is written unless every step
 // succeeds.
 func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
-	out, err := NewOutput(outDir)
+	out, err := outdir.New(outDir)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 	return res, nil
 }
 
-func (b *Bootstrap) run(out *Output, tr *Transcript) (*BootstrapResult, error) {
+func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript) (*BootstrapResult, error) {
 	c := b.Config
 	s := &session{devices: b.Devices, pin: b.PIN, pins: map[uint32]string{}}
 	opts, err := c.KeyOptions()
@@ -352,7 +353,7 @@ func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOp
 	return &GeneratedKey{Role: role, Device: info, Slot: slot, Key: k, Attested: a, Att: att}, nil
 }
 
-func writeKey(out *Output, g *GeneratedKey) error {
+func writeKey(out *outdir.Dir, g *GeneratedKey) error {
 	base := fmt.Sprintf("keys/%s-%d-%s", g.Role, g.Device.Serial, g.Slot)
 	kj, err := json.MarshalIndent(g.Key, "", " ")
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/keyceremony/keyceremony/ceremony/tui"
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/hsm/soft"
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/policy"
@@ -64,7 +65,7 @@ var demoSerials = []uint32{10000001, 10000002, 10000003}
 // Run performs the demo. DIR must not exist or be empty; it appears only
 // if everything succeeded.
 func (d *Demo) Run() (*DemoResult, error) {
-	out, err := NewOutput(d.Out)
+	out, err := outdir.New(d.Out)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/keyceremony/keyceremony/hsm/soft"
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -264,7 +265,7 @@ func TestStableFirstWithGoTUF(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "repo")
-	out, err := NewOutput(dir)
+	out, err := outdir.New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/keyceremony/keyceremony/hsm/piv"
 	"github.com/keyceremony/keyceremony/hsm/pivemu"
 	"github.com/keyceremony/keyceremony/hsm/pivemu/pcsctest"
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 	"github.com/keyceremony/keyceremony/tuf"
@@ -115,7 +116,7 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 
 	// Publish as the repository would, then verify like an auditor and
 	// like go-tuf.
-	out, err := NewOutput(filepath.Join(dir, "repo"))
+	out, err := outdir.New(filepath.Join(dir, "repo"))
 	if err != nil {
 		t.Fatal(err)
 	}

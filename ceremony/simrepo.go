@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
@@ -87,7 +88,7 @@ func repoFiles(targets, unstable *tuf.Metadata[tuf.Targets], mediaStable string,
 // publish writes root, the given metadata files (name -> version and
 // bytes, names without the version prefix), and snapshot and timestamp
 // over them, as a client fetches them with consistent snapshots.
-func (r *simRepo) publish(out *Output, dir string, root *tuf.Metadata[tuf.Root], files map[string]publishedMeta) error {
+func (r *simRepo) publish(out *outdir.Dir, dir string, root *tuf.Metadata[tuf.Root], files map[string]publishedMeta) error {
 	rootData, err := root.MarshalFile()
 	if err != nil {
 		return err
@@ -143,7 +144,7 @@ func targetFileName(targetPath string, sha256hex string) string {
 // publishLedger publishes the ledgers a stable signing wrote under
 // mediaStable/ledger (the stable role lists its ledger as a target,
 // ledger/<N>.ledger) where a client fetches targets.
-func publishLedger(out *Output, mediaStable string) error {
+func publishLedger(out *outdir.Dir, mediaStable string) error {
 	files, err := filepath.Glob(filepath.Join(mediaStable, "ledger", "*.ledger"))
 	if err != nil {
 		return err

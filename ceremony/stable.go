@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/ledger"
@@ -171,7 +172,7 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 // and transcript.jsonl; it appears only when everything succeeded and was
 // read back and verified.
 func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
-	out, err := NewOutput(outDir)
+	out, err := outdir.New(outDir)
 	if err != nil {
 		return nil, err
 	}
@@ -206,13 +207,19 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 			diff.Close()
 		}
 	}()
-	res, err := diff.Sign(stableset.SignParams{Approve: approve, Signers: signers, Now: s.Now, OutDir: out.Path("stable")})
+	// The bin key exists only in this process's memory, for this ceremony:
+	// ECDSA P-256, whose signature hashes each bin once (SHA-256).
+	binKey, err := keys.GenerateECDSA()
+	if err != nil {
+		return nil, err
+	}
+	res, err := diff.Sign(stableset.SignParams{Approve: approve, Signers: signers, BinKeys: stableset.OneBinKey(binKey), Now: s.Now, OutDir: out.Path("stable")})
 	if err != nil {
 		return nil, err
 	}
 	if err := tr.Record("diff approved and stable signed", map[string]any{
 		"diff_digest": diff.Digest, "stable_version": res.StableVersion, "signers": ids,
-		"ceremony_key": res.CeremonyKey.ID(), "bins": res.Layout.NumBins(),
+		"ceremony_key": binKey.Key().ID(), "bins": res.Layout.NumBins(),
 		"added": diff.Summary.Added, "held": diff.Summary.Held, "removed": diff.Summary.Removed,
 		"changed": diff.Summary.Changed, "unchanged": diff.Summary.Unchanged,
 	}); err != nil {

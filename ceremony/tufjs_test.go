@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/internal/tufjs"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -216,7 +217,7 @@ func TestPipelineBinSwapWithTufJS(t *testing.T) {
 	}
 	sres.Diff.Close()
 	repoDir := filepath.Join(dir, "repo")
-	out, err := NewOutput(repoDir)
+	out, err := outdir.New(repoDir)
 	if err != nil {
 		t.Fatal(err)
 	}

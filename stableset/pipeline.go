@@ -62,10 +62,8 @@ const (
 
 // Errors of the pipeline; check with errors.Is.
 var (
-	ErrApproval        = errors.New("approval does not name this diff's digest")
-	ErrPublished       = errors.New("published stable metadata is not valid")
-	ErrOutputExists    = errors.New("output directory already exists")
-	ErrInjectedFailure = errors.New("injected failure")
+	ErrApproval  = errors.New("approval does not name this diff's digest")
+	ErrPublished = errors.New("published stable metadata is not valid")
 )
 
 // EligibleFunc says whether a record may enter the stable set at time at,
@@ -106,9 +104,6 @@ type Config struct {
 
 	TempDir string // for the work directory; default os.TempDir()
 	Workers int    // default GOMAXPROCS
-
-	// failAfterBins, for tests, fails signBins after writing that many bins.
-	failAfterBins int
 }
 
 // published is what was read of the published stable metadata.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"flag"
+	"slices"
 
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/tuf"
 
@@ -94,6 +96,7 @@ type ceremony struct {
 	stableSigners []keys.Signer
 	deleg         *tuf.DelegatedRole
 	keyring       map[string]*keys.Key
+	binKeys       BinKeySource
 }
 
 func newCeremony(t *testing.T) *ceremony {
@@ -109,6 +112,11 @@ func newCeremony(t *testing.T) *ceremony {
 		c.keyring[s.Key().ID()] = s.Key()
 		ids = append(ids, s.Key().ID())
 	}
+	bk, err := keys.GenerateECDSA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.binKeys = OneBinKey(bk)
 	c.deleg = &tuf.DelegatedRole{Name: StableRole, KeyIDs: ids, Threshold: 2, Paths: []string{"packages/*/*/*/*", "simple/*/*"}}
 	return &c
 }
@@ -128,12 +136,12 @@ func (c *ceremony) sign(t *testing.T, cfg Config, out string) *SignResult {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	res, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, Now: cfg2now(cfg), OutDir: out})
+	res, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: cfg2now(cfg), OutDir: out})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A diff signs once.
-	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, Now: cfg2now(cfg), OutDir: out + ".again"}); !errors.Is(err, ErrDiffUsed) {
+	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: cfg2now(cfg), OutDir: out + ".again"}); !errors.Is(err, ErrDiffUsed) {
 		t.Errorf("second Sign of one diff: %v", err)
 	}
 	return res
@@ -263,7 +271,7 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 
 	// A wrong approval signs nothing and writes nothing.
 	for _, bad := range []string{"", strings.Repeat("0", 64), strings.ToUpper(digest), digest + " "} {
-		_, err := Sign(c.config(e2, out1), SignParams{Approve: bad, Signers: c.stableSigners, Now: t2, OutDir: out2})
+		_, err := Sign(c.config(e2, out1), SignParams{Approve: bad, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2})
 		if !errors.Is(err, ErrApproval) {
 			t.Errorf("approve %q: %v", bad, err)
 		}
@@ -276,18 +284,25 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 		t.Fatal(err)
 	}
 	d2b.Digest = strings.Repeat("0", 64)
-	if _, err := d2b.Sign(SignParams{Approve: d2b.Digest, Signers: c.stableSigners, Now: t2, OutDir: out2}); !errors.Is(err, ErrApproval) {
+	if _, err := d2b.Sign(SignParams{Approve: d2b.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2}); !errors.Is(err, ErrApproval) {
 		t.Errorf("tampered Digest field: %v", err)
 	}
 	assertNothing(t, dir, out2)
 	d2b.Close()
-	if _, err := d2b.Sign(SignParams{Approve: digest, Signers: c.stableSigners, Now: t2, OutDir: out2}); !errors.Is(err, ErrDiffUsed) {
+	if _, err := d2b.Sign(SignParams{Approve: digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2}); !errors.Is(err, ErrDiffUsed) {
 		t.Errorf("Sign after Close: %v", err)
 	}
 	// A failure midway leaves nothing either.
-	cfg := c.config(e2, out1)
-	cfg.failAfterBins = 5
-	if _, err := Sign(cfg, SignParams{Approve: digest, Signers: c.stableSigners, Now: t2, OutDir: out2}); !errors.Is(err, ErrInjectedFailure) {
+	errInjected := errors.New("injected failure")
+	binWritten = func(n int64) error {
+		if n >= 5 {
+			return errInjected
+		}
+		return nil
+	}
+	_, err = Sign(c.config(e2, out1), SignParams{Approve: digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2})
+	binWritten = nil
+	if !errors.Is(err, errInjected) {
 		t.Fatalf("injected failure: %v", err)
 	}
 	assertNothing(t, dir, out2)
@@ -310,7 +325,7 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 		t.Error("foo2 did not enter stable v2")
 	}
 	// Signing again into an existing directory is refused.
-	if _, err := Sign(c.config(e2, out1), SignParams{Approve: digest, Signers: c.stableSigners, Now: t2, OutDir: out2}); !errors.Is(err, ErrOutputExists) {
+	if _, err := Sign(c.config(e2, out1), SignParams{Approve: digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2}); !errors.Is(err, outdir.ErrOutputExists) {
 		t.Errorf("existing output: %v", err)
 	}
 	// A tampered published ledger is refused.
@@ -322,7 +337,7 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 		t.Error("tampered ledger accepted")
 	}
 	// Accepting the change by path replaces the entry.
-	cfg = c.config(e2, out1)
+	cfg := c.config(e2, out1)
 	cfg.Accept = map[string]bool{rec(bar1evil).Path: true}
 	d3, err := ComputeDiff(cfg)
 	if err != nil {
@@ -437,7 +452,7 @@ func TestPipelinePagesOnlyWhenChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res3, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, Now: t2, OutDir: out3})
+	res3, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,11 +539,91 @@ func TestPipelineRestoresGCSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, Now: t2, OutDir: filepath.Join(t.TempDir(), "out")}); err != nil {
+	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: filepath.Join(t.TempDir(), "out")}); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
 	if p, l := debug.SetGCPercent(77), debug.SetMemoryLimit(5<<30); p != 77 || l != 5<<30 {
 		t.Errorf("after the pipeline: GOGC %d, memory limit %d", p, l)
 	}
+}
+
+// The pipeline asks the key source once for each bin role, in bin order,
+// and delegates and signs each bin with the key it gave for that role; a
+// bin signed with one role's key does not verify as another role.
+func TestPipelineBinKeySource(t *testing.T) {
+	c := newCeremony(t)
+	var ks [2]keys.DigestSigner
+	for i := range ks {
+		k, err := keys.GenerateECDSA()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks[i] = k
+	}
+	var asked []string
+	src := func(role string) (keys.DigestSigner, error) {
+		k := ks[len(asked)%2]
+		asked = append(asked, role)
+		return k, nil
+	}
+	d, err := ComputeDiff(c.config(exportOf(t, t1, []file{foo1, bar1, bar09}), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	out := filepath.Join(t.TempDir(), "out")
+	res, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: src, Now: t2, OutDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := 0; i < res.Layout.NumBins(); i++ {
+		want = append(want, res.Layout.Name(i))
+	}
+	if !slices.Equal(asked, want) {
+		t.Fatalf("asked for %v, want %v", asked, want)
+	}
+	st, _ := loadStable(t, c, out, 1) // every bin verifies as its role
+	if n := len(st.Signed.Delegations.Keys); n != 2 {
+		t.Errorf("stable delegates %d keys, want 2", n)
+	}
+	for i, name := range want {
+		dr, _ := st.Signed.Delegation(name)
+		if id := ks[i%2].Key().ID(); !slices.Equal(dr.KeyIDs, []string{id}) || dr.Threshold != 1 {
+			t.Errorf("bin %s delegated to %v (threshold %d), want [%s]", name, dr.KeyIDs, dr.Threshold, id)
+		}
+	}
+	// The attacker's move: serve bin 0's file under bin 1's name.
+	data, err := os.ReadFile(filepath.Join(out, metadataDir, "1."+want[0]+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tuf.Load[tuf.Targets](data, want[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := m.SignedBytes()
+	if err := st.Signed.VerifyDelegate(want[1], msg, m.Signatures); err == nil {
+		t.Errorf("bin %s's file verifies as bin %s", want[0], want[1])
+	}
+}
+
+// A key source that fails fails the signing, with its error, and leaves
+// nothing.
+func TestPipelineBinKeySourceFails(t *testing.T) {
+	c := newCeremony(t)
+	errNoKey := errors.New("no key for you")
+	d, err := ComputeDiff(c.config(exportOf(t, t1, []file{foo1, bar1}), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	src := func(string) (keys.DigestSigner, error) { return nil, errNoKey }
+	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: src, Now: t2, OutDir: out}); !errors.Is(err, errNoKey) {
+		t.Fatalf("Sign: %v, want the source's error", err)
+	}
+	assertNothing(t, dir, out)
 }

@@ -1,23 +1,17 @@
 package stableset
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -29,12 +23,26 @@ type SignParams struct {
 	// Signers are the stable keyholders' devices; together they must meet
 	// the stable threshold (the caller checks the threshold).
 	Signers []keys.Signer
+	// BinKeys gives the key that signs each bin role (BinKeySource).
+	BinKeys BinKeySource
 	// Now is the signing time; stable and its bins expire Now + Period +
 	// Grace (defaults DefaultPeriod and DefaultGrace).
 	Now           time.Time
 	Period, Grace time.Duration
-	// OutDir is created, complete, by one rename; it must not exist.
+	// OutDir is created, complete, by one rename; it must not exist, or be
+	// an empty directory.
 	OutDir string
+}
+
+// BinKeySource gives the key that signs the bin role named role. Sign asks
+// it once for each bin role, in bin order, before it signs any bin, and
+// delegates each role to the key given for it. It may give one key for
+// several roles.
+type BinKeySource func(role string) (keys.DigestSigner, error)
+
+// OneBinKey is the BinKeySource that gives k for every bin role.
+func OneBinKey(k keys.DigestSigner) BinKeySource {
+	return func(string) (keys.DigestSigner, error) { return k, nil }
 }
 
 // MetaEntry is one new metadata file, as the online snapshot lists it.
@@ -51,7 +59,6 @@ type SignResult struct {
 	Diff          *Diff
 	StableVersion int64
 	Layout        tuf.BinLayout
-	CeremonyKey   *keys.Key
 	Meta          []MetaEntry // stable first, then the bins in order
 	Pages         int         // index pages rendered (two per project)
 }
@@ -71,13 +78,10 @@ func Sign(cfg Config, p SignParams) (*SignResult, error) {
 }
 
 func (p *SignParams) check() error {
-	if p.OutDir == "" || len(p.Signers) == 0 {
-		return errors.New("signing needs an output directory and at least one stable signer")
+	if p.OutDir == "" || len(p.Signers) == 0 || p.BinKeys == nil {
+		return errors.New("signing needs an output directory, at least one stable signer and the bin keys")
 	}
-	if _, err := os.Lstat(p.OutDir); err == nil {
-		return fmt.Errorf("%s: %w", p.OutDir, ErrOutputExists)
-	}
-	return nil
+	return outdir.Check(p.OutDir)
 }
 
 // ErrDiffUsed is returned by (*Diff).Sign on a diff that was already
@@ -86,9 +90,9 @@ var ErrDiffUsed = errors.New("diff already signed or closed")
 
 // Sign refuses unless p.Approve names the diff's digest exactly (no case
 // folding, no trimming), then builds the stable index pages and the bins
-// from what ComputeDiff decided, signs the bins with a ceremony key made
-// for this call and discarded, signs stable with p.Signers, and writes
-// everything into p.OutDir at once. It does not read the export again. A
+// from what ComputeDiff decided, signs each bin with the key p.BinKeys
+// gives for it, signs stable with p.Signers, and writes everything into
+// p.OutDir at once. It does not read the export again. A
 // diff can be signed once; its entries stay readable until Close.
 func (d *Diff) Sign(p SignParams) (*SignResult, error) {
 	r := d.run
@@ -103,39 +107,31 @@ func (d *Diff) Sign(p SignParams) (*SignResult, error) {
 		return nil, err
 	}
 	r.signed = true
-	defer tuneGC()()
 	if p.Period == 0 {
 		p.Period = DefaultPeriod
 	}
 	if p.Grace == 0 {
 		p.Grace = DefaultGrace
 	}
-	parent := filepath.Dir(filepath.Clean(p.OutDir))
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(p.OutDir)+".tmp-")
-	if err != nil {
-		return nil, fmt.Errorf("making the output directory: %w", err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			os.RemoveAll(tmp)
-		}
-	}()
-	res, err := r.build(tmp, &p)
+	out, err := outdir.New(p.OutDir)
 	if err != nil {
 		return nil, err
 	}
-	if err := commitDir(tmp, p.OutDir); err != nil {
+	defer out.Abort()
+	res, err := r.build(out, &p)
+	if err != nil {
 		return nil, err
 	}
-	done = true
+	if err := out.Commit(); err != nil {
+		return nil, err
+	}
 	res.Diff = d
 	return res, nil
 }
 
-func (r *run) build(out string, p *SignParams) (*SignResult, error) {
+func (r *run) build(out *outdir.Dir, p *SignParams) (*SignResult, error) {
 	for _, d := range []string{metadataDir, ledgerDir, pagesDir} {
-		if err := os.Mkdir(filepath.Join(out, d), 0o755); err != nil {
+		if err := out.Mkdir(d); err != nil {
 			return nil, err
 		}
 	}
@@ -143,7 +139,7 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 	// directory); the others are published already.
 	for pb, ok := range r.pageTar {
 		if ok {
-			if err := moveFile(r.bucketPath("pages", pb), filepath.Join(out, pagesDir, fmt.Sprintf("%02x.tar", pb))); err != nil {
+			if err := out.Move(r.bucketPath("pages", pb), fmt.Sprintf("%s/%02x.tar", pagesDir, pb)); err != nil {
 				return nil, err
 			}
 		}
@@ -156,35 +152,28 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The ceremony key: ECDSA P-256 (ecdsa-sha2-nistp256), because its
-	// signature hashes the bins once with SHA-256 (SHA-NI), where ed25519
-	// hashes them twice with SHA-512, and once more to verify.
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generating the ceremony key: %w", err)
-	}
-	ck, err := keys.NewMemorySigner(priv)
+	bk, err := binKeys(layout, p.BinKeys)
 	if err != nil {
 		return nil, err
 	}
 	expires := tuf.NewExpiry(p.Now.Add(p.Period + p.Grace))
 	meta := make([]MetaEntry, layout.NumBins())
-	if err := r.signBins(out, layout, priv, ck.Key().ID(), expires, meta); err != nil {
+	if err := r.signBins(out, layout, bk, expires, meta); err != nil {
 		return nil, err
 	}
 
 	// The ledger, bound into stable as its one target.
 	lname := fmt.Sprintf("%d.ledger", r.version)
 	// Linked, not moved: Entries reads the work copy until Close.
-	if err := linkFile(r.bucketPath("ledger", 0), filepath.Join(out, ledgerDir, lname)); err != nil {
+	if err := out.Link(r.bucketPath("ledger", 0), ledgerDir+"/"+lname); err != nil {
 		return nil, err
 	}
 	st := tuf.NewTargets(r.version, expires.Time())
 	st.Signed.Targets[ledgerDir+"/"+lname] = tuf.TargetFile{Length: r.ledgerLen, Hashes: map[string]string{"sha256": hex.EncodeToString(r.ledgerSum[:])}}
-	ids := []string{ck.Key().ID()}
-	st.Signed.Delegations = &tuf.Delegations{Keys: map[string]*keys.Key{ids[0]: ck.Key()}, Roles: make([]tuf.DelegatedRole, 0, layout.NumBins())}
+	st.Signed.Delegations = &tuf.Delegations{Keys: map[string]*keys.Key{}, Roles: make([]tuf.DelegatedRole, 0, layout.NumBins())}
 	for i := 0; i < layout.NumBins(); i++ {
-		st.Signed.Delegations.Roles = append(st.Signed.Delegations.Roles, layout.Delegation(i, ids))
+		st.Signed.Delegations.Keys[bk.ids[i]] = bk.signers[i].Key()
+		st.Signed.Delegations.Roles = append(st.Signed.Delegations.Roles, layout.Delegation(i, []string{bk.ids[i]}))
 	}
 	if err := st.Sign(p.Signers...); err != nil {
 		return nil, fmt.Errorf("signing stable: %w", err)
@@ -195,18 +184,51 @@ func (r *run) build(out string, p *SignParams) (*SignResult, error) {
 	}
 	data = append(data, '\n')
 	sfile := fmt.Sprintf("%d.%s.json", r.version, StableRole)
-	if err := os.WriteFile(filepath.Join(out, metadataDir, sfile), data, 0o644); err != nil {
+	if err := out.WriteFile(metadataDir+"/"+sfile, data); err != nil {
 		return nil, err
 	}
 	all := append([]MetaEntry{{Name: StableRole + ".json", File: metadataDir + "/" + sfile, Version: r.version, Length: int64(len(data)), SHA256: sha256.Sum256(data)}}, meta...)
-	if err := writeFragment(filepath.Join(out, FragmentFile), all); err != nil {
+	if err := writeFragment(out, all); err != nil {
 		return nil, err
 	}
-	return &SignResult{StableVersion: r.version, Layout: layout, CeremonyKey: ck.Key(), Meta: all, Pages: r.pages}, nil
+	return &SignResult{StableVersion: r.version, Layout: layout, Meta: all, Pages: r.pages}, nil
 }
 
+// binKeySet is the key of every bin role, by bin index, and its key id.
+type binKeySet struct {
+	signers []keys.DigestSigner
+	ids     []string
+}
+
+// binKeys asks src for the key of every bin role of l.
+func binKeys(l tuf.BinLayout, src BinKeySource) (*binKeySet, error) {
+	n := l.NumBins()
+	bk := &binKeySet{signers: make([]keys.DigestSigner, n), ids: make([]string, n)}
+	ids := map[keys.DigestSigner]string{}
+	for i := 0; i < n; i++ {
+		k, err := src(l.Name(i))
+		if err != nil {
+			return nil, fmt.Errorf("the key of bin %s: %w", l.Name(i), err)
+		}
+		if k == nil {
+			return nil, fmt.Errorf("no key for bin %s", l.Name(i))
+		}
+		id, ok := ids[k]
+		if !ok {
+			id = k.Key().ID()
+			ids[k] = id
+		}
+		bk.signers[i], bk.ids[i] = k, id
+	}
+	return bk, nil
+}
+
+// binWritten, when set (by tests), is called after each bin is written with
+// the number written so far; an error it returns fails the signing.
+var binWritten func(n int64) error
+
 // signBins builds, signs and writes the bins.
-func (r *run) signBins(out string, l tuf.BinLayout, ck *ecdsa.PrivateKey, keyID string, expires tuf.Expiry, meta []MetaEntry) error {
+func (r *run) signBins(out *outdir.Dir, l tuf.BinLayout, bk *binKeySet, expires tuf.Expiry, meta []MetaEntry) error {
 	var units, bucketsPer int
 	if l.Bits >= 8 {
 		units, bucketsPer = numBuckets, 1
@@ -255,22 +277,25 @@ func (r *run) signBins(out string, l tuf.BinLayout, ck *ecdsa.PrivateKey, keyID 
 			}
 			// Signed and verified over one SHA-256 of the signed bytes.
 			digest := sha256.Sum256(buf)
-			der, err := ecdsa.SignASN1(rand.Reader, ck, digest[:])
+			k := bk.signers[i]
+			der, err := k.SignDigest(&digest)
 			if err != nil {
 				return fmt.Errorf("signing bin %s: %w", l.Name(i), err)
 			}
-			if !ecdsa.VerifyASN1(&ck.PublicKey, digest[:], der) {
-				return fmt.Errorf("bin %s: the ceremony key made a signature that does not verify", l.Name(i))
+			if err := k.VerifyDigest(&digest, der); err != nil {
+				return fmt.Errorf("bin %s: its key made a signature that does not verify: %w", l.Name(i), err)
 			}
-			sig := tuf.Signature{KeyID: keyID, Sig: hex.EncodeToString(der)}
+			sig := tuf.Signature{KeyID: bk.ids[i], Sig: hex.EncodeToString(der)}
 			file = tuf.AppendBinFile(file[:0], buf, []tuf.Signature{sig})
 			name := fmt.Sprintf("%d.%s.json", r.version, l.Name(i))
-			if err := os.WriteFile(filepath.Join(out, metadataDir, name), file, 0o644); err != nil {
+			if err := out.WriteFile(metadataDir+"/"+name, file); err != nil {
 				return err
 			}
 			meta[i] = MetaEntry{Name: l.Name(i) + ".json", File: metadataDir + "/" + name, Version: r.version, Length: int64(len(file)), SHA256: sha256.Sum256(file)}
-			if n := written.Add(1); r.cfg.failAfterBins > 0 && n >= int64(r.cfg.failAfterBins) {
-				return ErrInjectedFailure
+			if n := written.Add(1); binWritten != nil {
+				if err := binWritten(n); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -284,7 +309,7 @@ type Fragment struct {
 	Meta map[string]tuf.MetaFile `json:"meta"`
 }
 
-func writeFragment(path string, all []MetaEntry) error {
+func writeFragment(out *outdir.Dir, all []MetaEntry) error {
 	fr := Fragment{Type: "keyceremony-snapshot-fragment", Meta: map[string]tuf.MetaFile{}}
 	for _, m := range all {
 		fr.Meta[m.Name] = tuf.MetaFile{Version: m.Version, Length: m.Length, Hashes: map[string]string{"sha256": hex.EncodeToString(m.SHA256[:])}}
@@ -293,64 +318,5 @@ func writeFragment(path string, all []MetaEntry) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
-}
-
-// moveFile renames from to to, or copies it across file systems.
-func moveFile(from, to string) error {
-	if err := os.Rename(from, to); err == nil {
-		return nil
-	}
-	return copyFile(from, to)
-}
-
-// linkFile hard-links to to from, or copies it across file systems.
-func linkFile(from, to string) error {
-	if err := os.Link(from, to); err == nil {
-		return nil
-	}
-	return copyFile(from, to)
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-// commitDir makes tmp durable and renames it to dst.
-func commitDir(tmp, dst string) error {
-	syscall.Sync()
-	for _, d := range []string{metadataDir, ledgerDir, pagesDir, "."} {
-		if err := syncDir(filepath.Join(tmp, d)); err != nil {
-			return err
-		}
-	}
-	if _, err := os.Lstat(dst); err == nil {
-		return fmt.Errorf("%s: %w", dst, ErrOutputExists)
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return fmt.Errorf("renaming the output into place: %w", err)
-	}
-	return syncDir(filepath.Dir(dst))
-}
-
-func syncDir(d string) error {
-	f, err := os.Open(d)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return out.WriteFile(FragmentFile, append(data, '\n'))
 }

@@ -216,7 +216,13 @@ func main() {
 		defer d.Close()
 		var res *stableset.SignResult
 		rs := stage(func() error {
-			res, err = d.Sign(stableset.SignParams{Approve: d.Digest, Signers: signers, Now: now, OutDir: out})
+			// The ceremony makes the bin key; one for every bin, as the
+			// ceremony does.
+			bk, err := keys.GenerateECDSA()
+			if err != nil {
+				return err
+			}
+			res, err = d.Sign(stableset.SignParams{Approve: d.Digest, Signers: signers, BinKeys: stableset.OneBinKey(bk), Now: now, OutDir: out})
 			return err
 		})
 		row(label+": diff", rd)
