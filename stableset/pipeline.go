@@ -215,7 +215,6 @@ func prepare(cfg *Config) (*run, error) {
 	if cfg.Eligible == nil {
 		return nil, errors.New("no eligibility policy given")
 	}
-	defer tuneGC()()
 	pub, base, err := readPublished(cfg)
 	if err != nil {
 		return nil, err

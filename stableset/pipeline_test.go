@@ -526,26 +526,33 @@ func checkGolden(t *testing.T, name string, render func(io.Writer) error) {
 	}
 }
 
-// The pipeline's GC settings are the process's: they are restored after.
-func TestPipelineRestoresGCSettings(t *testing.T) {
+// The pipeline leaves the process's GC settings alone, while it runs and
+// after: they are main's to set.
+func TestPipelineLeavesGCSettings(t *testing.T) {
 	prevPercent := debug.SetGCPercent(77)
 	prevLimit := debug.SetMemoryLimit(5 << 30)
 	defer func() {
 		debug.SetGCPercent(prevPercent)
 		debug.SetMemoryLimit(prevLimit)
 	}()
+	check := func(when string) {
+		if p, l := debug.SetGCPercent(77), debug.SetMemoryLimit(5<<30); p != 77 || l != 5<<30 {
+			t.Errorf("%s: GOGC %d, memory limit %d", when, p, l)
+		}
+	}
 	c := newCeremony(t)
 	d, err := ComputeDiff(c.config(exportOf(t, t1, []file{foo1, bar1}), ""))
 	if err != nil {
 		t.Fatal(err)
 	}
+	check("after ComputeDiff")
+	binWritten = func(int64) error { check("while signing"); return nil }
+	defer func() { binWritten = nil }()
 	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: filepath.Join(t.TempDir(), "out")}); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
-	if p, l := debug.SetGCPercent(77), debug.SetMemoryLimit(5<<30); p != 77 || l != 5<<30 {
-		t.Errorf("after the pipeline: GOGC %d, memory limit %d", p, l)
-	}
+	check("after Sign")
 }
 
 // The pipeline asks the key source once for each bin role, in bin order,

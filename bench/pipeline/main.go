@@ -34,6 +34,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyceremony/keyceremony/internal/gctune"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/policy"
@@ -134,6 +135,9 @@ func child(stdout *bytes.Buffer, name string, args ...string) result {
 }
 
 func main() {
+	// The GC settings keyceremony runs the pipeline with (its main sets
+	// them for the process, as this one does).
+	gctune.Apply()
 	n := flag.Int64("n", 1_000_000, "files in the export")
 	dir := flag.String("dir", "", "work directory; exports are kept there and reused (default $TMPDIR/keyceremony-bench-N)")
 	rm := flag.Bool("rm", false, "remove the work directory, exports included, at the end")

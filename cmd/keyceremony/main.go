@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keyceremony/keyceremony/internal/gctune"
 )
 
 // hintError carries a hint for the user alongside the error.
@@ -30,6 +32,9 @@ func withHint(err error, hint string) error {
 }
 
 func main() {
+	// The stable pipeline's GC settings, for the whole process: library
+	// code changes no process-wide state.
+	gctune.Apply()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
