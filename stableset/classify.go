@@ -3,6 +3,7 @@ package stableset
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,6 +55,10 @@ type removedEntry struct {
 	length  int64
 	sum     [32]byte
 }
+
+// errStopped means the pass stopped before the export's last batch: a bug,
+// never bad input.
+var errStopped = errors.New("the pass over the export stopped early")
 
 // passBatch is one block of the export on its way through classify.
 type passBatch struct {
@@ -111,9 +116,9 @@ func (r *run) classify() error {
 
 	// The ledger and the exceptions file stay open for renderPages; prepare
 	// closes them on failure.
-	lf, err := os.Create(r.bucketPath("ledger", 0))
+	lf, err := createWork(r.bucketPath("ledger", 0))
 	if err != nil {
-		return err
+		return fmt.Errorf("creating the work file for the ledger: %w", err)
 	}
 	r.ledgerFile = lf
 	lw, err := ledger.NewWriter(lf, ledger.Header{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version})
@@ -121,23 +126,17 @@ func (r *run) classify() error {
 		return err
 	}
 	r.ledger = lw
-	exc, err := os.Create(r.bucketPath("exceptions", 0))
+	exc, err := createWork(r.bucketPath("exceptions", 0))
 	if err != nil {
-		return err
+		return fmt.Errorf("creating the work file for the diff: %w", err)
 	}
 	r.excFile = exc
 	r.exc = bufio.NewWriterSize(exc, 256<<10)
 	r.canon = newAsyncHash()
 	r.canon.Write(r.diff.canonicalHeader())
-	stable, err := r.createBuckets("stable", numBuckets, 32<<10)
-	if err != nil {
-		return err
-	}
+	stable := r.buckets("stable", numBuckets, 32<<10)
 	defer stable.close()
-	entries, err := r.createBuckets("entries", numProjBucket, 64<<10)
-	if err != nil {
-		return err
-	}
+	entries := r.buckets("entries", numProjBucket, 64<<10)
 	defer entries.close()
 
 	stop := make(chan struct{})
@@ -176,19 +175,21 @@ func (r *run) classify() error {
 			}
 			for b := range o.stab {
 				if len(o.stab[b]) > 0 {
-					stable.bw[b].Write(o.stab[b])
+					stable[b].Write(o.stab[b])
 					r.nStable[b] += int64(pb.nStab[b])
 				}
 			}
 			for b := range o.ents {
-				entries.bw[b].Write(o.ents[b])
+				if len(o.ents[b]) > 0 {
+					entries[b].Write(o.ents[b])
+				}
 			}
 			pb.out = nil
 			fmtPool.Put(o)
 		}
 		werr <- err
 	}()
-	merr := r.merge(x, lr, batches, jobs, order, stop)
+	merr := r.merge(lr, batches, jobs, order, stop)
 	close(jobs)
 	close(order)
 	if merr != nil {
@@ -210,10 +211,7 @@ func (r *run) classify() error {
 	}
 	if lr != nil {
 		// The previous projects, by project bucket, for renderPages.
-		prev, err := r.createBuckets("prevproj", numProjBucket, 16<<10)
-		if err != nil {
-			return err
-		}
+		prev := r.buckets("prevproj", numProjBucket, 16<<10)
 		defer prev.close()
 		var sb []byte
 		for {
@@ -225,7 +223,7 @@ func (r *run) classify() error {
 				return fmt.Errorf("%s: %w", r.pub.ledgerPath, err)
 			}
 			sb = appendLedgerProject(sb[:0], p)
-			prev.bw[projBucket(p.Project)].Write(sb)
+			prev[projBucket(p.Project)].Write(sb)
 		}
 		if err := prev.close(); err != nil {
 			return err
@@ -248,7 +246,7 @@ func (pb *passBatch) lastPath() string {
 // merge walks the batches and the previous ledger in path order and
 // decides every path; it hands each batch to the formatters and the
 // writer.
-func (r *run) merge(x *export.Reader, lr *ledger.Reader, batches <-chan export.Batch, jobs, order chan<- *passBatch, stop <-chan struct{}) error {
+func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order chan<- *passBatch, stop <-chan struct{}) error {
 	var (
 		le       *ledger.RawEntry
 		lerr     error
@@ -338,18 +336,18 @@ func (r *run) merge(x *export.Reader, lr *ledger.Reader, batches <-chan export.B
 		select {
 		case order <- pb:
 		case <-stop:
-			return errSpill
+			return errStopped
 		}
 		select {
 		case jobs <- pb:
 		case <-stop:
-			return errSpill
+			return errStopped
 		}
 		if last {
 			return nil
 		}
 	}
-	return fmt.Errorf("reading %s: %w", r.cfg.ExportName, errSpill)
+	return fmt.Errorf("reading %s: %w", r.cfg.ExportName, errStopped)
 }
 
 // format encodes a batch: canonical lines, exceptions, ledger records,

@@ -255,9 +255,9 @@ func (d *Diff) Entries(fn func(*DiffEntry) error) error {
 	if d.run == nil || d.run.work == "" {
 		return fmt.Errorf("diff is closed")
 	}
-	f, err := os.Open(d.run.bucketPath("ledger", 0))
+	f, err := openWork(d.run.bucketPath("ledger", 0))
 	if err != nil {
-		return err
+		return fmt.Errorf("opening the work file for the ledger: %w", err)
 	}
 	defer f.Close()
 	lr, err := ledger.NewReader(bufio.NewReaderSize(f, 1<<20))
@@ -303,9 +303,9 @@ func (d *Diff) exceptions(fn func(*DiffEntry) error) error {
 	if d.run == nil || d.run.work == "" {
 		return fmt.Errorf("diff is closed")
 	}
-	f, err := os.Open(d.run.bucketPath("exceptions", 0))
+	f, err := openWork(d.run.bucketPath("exceptions", 0))
 	if err != nil {
-		return err
+		return fmt.Errorf("opening the work file for the diff: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -319,7 +319,10 @@ func (d *Diff) exceptions(fn func(*DiffEntry) error) error {
 			return err
 		}
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading the work file for the diff: %w", err)
+	}
+	return nil
 }
 
 // WriteCanonical writes the canonical form whose SHA-256 is Digest: the

@@ -177,9 +177,9 @@ type run struct {
 	projects []ProjectSummary
 
 	ledger     *ledger.Writer
-	ledgerFile *os.File
+	ledgerFile io.WriteCloser
 	exc        *bufio.Writer // the diff entries other than unchanged, canonical lines
-	excFile    *os.File
+	excFile    io.WriteCloser
 	canon      *asyncHash // the canonical diff
 
 	nStable [numBuckets]int64 // stable file targets per path bucket
@@ -190,13 +190,13 @@ type run struct {
 
 type lockedWriter struct {
 	mu sync.Mutex
-	f  *os.File
-	bw *bufio.Writer
+	w  *workFile
 }
 
+// write writes b; an error is the work file's, returned by its Close.
 func (w *lockedWriter) write(b []byte) {
 	w.mu.Lock()
-	w.bw.Write(b)
+	w.w.Write(b)
 	w.mu.Unlock()
 }
 
@@ -230,7 +230,7 @@ func prepare(cfg *Config) (*run, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			for _, f := range []*os.File{r.ledgerFile, r.excFile} {
+			for _, f := range []io.WriteCloser{r.ledgerFile, r.excFile} {
 				if f != nil {
 					f.Close()
 				}
@@ -252,35 +252,27 @@ func (r *run) bucketPath(kind string, b int) string {
 	return filepath.Join(r.work, fmt.Sprintf("%s-%03d", kind, b))
 }
 
-// bucketFiles creates n buffered work files kind-000 ...
-type bucketFiles struct {
-	f  []*os.File
-	bw []*bufio.Writer
+// workFile is the work file of kind and bucket b, buffered by size bytes.
+func (r *run) workFile(kind string, b, size int) *workFile {
+	return &workFile{path: r.bucketPath(kind, b), size: size}
 }
 
-func (r *run) createBuckets(kind string, n, size int) (*bucketFiles, error) {
-	bf := &bucketFiles{f: make([]*os.File, n), bw: make([]*bufio.Writer, n)}
-	for b := 0; b < n; b++ {
-		f, err := os.Create(r.bucketPath(kind, b))
-		if err != nil {
-			bf.close()
-			return nil, err
-		}
-		bf.f[b], bf.bw[b] = f, bufio.NewWriterSize(f, size)
+// bucketFiles are the n work files kind-000 ..., each created when first
+// written to.
+type bucketFiles []*workFile
+
+func (r *run) buckets(kind string, n, size int) bucketFiles {
+	bf := make(bucketFiles, n)
+	for b := range bf {
+		bf[b] = r.workFile(kind, b, size)
 	}
-	return bf, nil
+	return bf
 }
 
 // close flushes and closes every file, returning the first error.
-func (bf *bucketFiles) close() error {
+func (bf bucketFiles) close() error {
 	var first error
-	for i, f := range bf.f {
-		if f == nil {
-			continue
-		}
-		if err := bf.bw[i].Flush(); err != nil && first == nil {
-			first = err
-		}
+	for _, f := range bf {
 		if err := f.Close(); err != nil && first == nil {
 			first = err
 		}

@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -45,17 +44,14 @@ func pageDigest(buf []byte, project string, bodies []string) ([32]byte, []byte) 
 // renderPages decides every stable project's pages, renders those that change,
 // writes the new ledger's projects, and finishes the diff.
 func (r *run) renderPages() error {
-	pt, err := r.createBuckets("pagetargets", numBuckets, 4<<10)
-	if err != nil {
-		return err
-	}
+	pt := r.buckets("pagetargets", numBuckets, 4<<10)
 	defer pt.close()
 	var mu sync.Mutex
 	lws := make([]*lockedWriter, numBuckets)
 	for b := range lws {
-		lws[b] = &lockedWriter{bw: pt.bw[b]}
+		lws[b] = &lockedWriter{w: pt[b]}
 	}
-	err = r.parallel(numProjBucket, func(pb int) error {
+	err := r.parallel(numProjBucket, func(pb int) error {
 		ps, err := r.pageBucket(pb, lws, &mu)
 		mu.Lock()
 		r.projects = append(r.projects, ps...)
@@ -80,7 +76,7 @@ func (r *run) renderPages() error {
 		return err
 	}
 	if err := r.excFile.Close(); err != nil {
-		return err
+		return fmt.Errorf("writing the work file for the diff: %w", err)
 	}
 	// The new ledger's projects: each bucket's are sorted, merge them.
 	if err := r.mergeProjects(); err != nil {
@@ -91,7 +87,7 @@ func (r *run) renderPages() error {
 	}
 	r.ledgerLen, r.ledgerSum = r.ledger.Digest()
 	if err := r.ledgerFile.Close(); err != nil {
-		return err
+		return fmt.Errorf("writing the work file for the ledger: %w", err)
 	}
 	sum := r.canon.Sum()
 	r.diff.finish(sum, r.projects)
@@ -188,8 +184,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 	var (
 		entries  []DiffEntry
 		tw       *tar.Writer
-		tbw      *bufio.Writer
-		tf       *os.File
+		tf       *workFile
 		out      []byte
 		bodies   []string
 		files    []simpleindex.PageFile
@@ -197,18 +192,10 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		rendered int
 		dbuf     []byte
 	)
-	newProj, err := os.Create(r.bucketPath("newproj", pb))
-	if err != nil {
-		return nil, err
-	}
-	defer newProj.Close()
-	nbw := bufio.NewWriterSize(newProj, 64<<10)
-	pef, err := os.Create(r.bucketPath("pageentries", pb))
-	if err != nil {
-		return nil, err
-	}
-	defer pef.Close()
-	pbw := bufio.NewWriterSize(pef, 64<<10)
+	nbw := r.workFile("newproj", pb, 64<<10)
+	defer nbw.Close()
+	pbw := r.workFile("pageentries", pb, 64<<10)
+	defer pbw.Close()
 	target := func(path string, length int64, sum [32]byte) {
 		h := sha256.Sum256([]byte(path))
 		t := tuf.BinTarget{Path: path, Length: length, SHA256: sum}
@@ -255,12 +242,9 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 				return nil, err
 			}
 			if tw == nil {
-				if tf, err = os.Create(r.bucketPath("pages", pb)); err != nil {
-					return nil, err
-				}
+				tf = r.workFile("pages", pb, 256<<10)
 				defer tf.Close()
-				tbw = bufio.NewWriterSize(tf, 256<<10)
-				tw = tar.NewWriter(tbw)
+				tw = tar.NewWriter(tf)
 			}
 			for _, pg := range []struct {
 				path string
@@ -326,9 +310,6 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		if err := tw.Close(); err != nil {
 			return nil, err
 		}
-		if err := tbw.Flush(); err != nil {
-			return nil, err
-		}
 		if err := tf.Close(); err != nil {
 			return nil, err
 		}
@@ -339,7 +320,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 	mu.Lock()
 	r.pages += rendered
 	mu.Unlock()
-	if err := nbw.Flush(); err != nil {
+	if err := nbw.Close(); err != nil {
 		return nil, err
 	}
 	// The page entries, in path order, as canonical lines.
@@ -349,23 +330,20 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		line = entries[i].appendCanonical(line[:0])
 		pbw.Write(line)
 	}
-	if err := pbw.Flush(); err != nil {
-		return nil, err
-	}
-	if err := pef.Close(); err != nil {
+	if err := pbw.Close(); err != nil {
 		return nil, err
 	}
 	// The names are substrings of the bucket's work file: copy them.
 	for i := range projects {
 		projects[i].Project = strings.Clone(projects[i].Project)
 	}
-	return projects, newProj.Close()
+	return projects, nil
 }
 
 // mergeProjects writes the new ledger's project records: the union of the
 // buckets' sorted newproj files, in page path order, read as streams.
 func (r *run) mergeProjects() error {
-	var files [numProjBucket]*os.File
+	var files [numProjBucket]io.ReadCloser
 	defer func() {
 		for _, f := range files {
 			if f != nil {
@@ -374,10 +352,11 @@ func (r *run) mergeProjects() error {
 		}
 	}()
 	rds := make([]*bufio.Reader, numProjBucket)
+	srcs := make([]*readErr, numProjBucket)
 	heads := make([]ledger.Project, numProjBucket)
 	live := make([]bool, numProjBucket)
 	advance := func(b int) error {
-		ok, err := readLedgerProject(rds[b], &heads[b])
+		ok, err := readLedgerProject(rds[b], srcs[b], &heads[b])
 		if err != nil {
 			return fmt.Errorf("reading new projects: %w", err)
 		}
@@ -385,11 +364,12 @@ func (r *run) mergeProjects() error {
 		return nil
 	}
 	for b := range rds {
-		f, err := os.Open(r.bucketPath("newproj", b))
+		f, err := openWorkOrEmpty(r.bucketPath("newproj", b))
 		if err != nil {
 			return err
 		}
-		files[b], rds[b] = f, bufio.NewReaderSize(f, 32<<10)
+		srcs[b] = &readErr{r: f}
+		files[b], rds[b] = f, bufio.NewReaderSize(srcs[b], 32<<10)
 		if err := advance(b); err != nil {
 			return err
 		}
@@ -414,26 +394,29 @@ func (r *run) mergeProjects() error {
 }
 
 // readLedgerProject reads a project record as appendLedgerProject wrote
-// it; ok is false at the end of the stream.
-func readLedgerProject(rd *bufio.Reader, p *ledger.Project) (ok bool, err error) {
+// it from rd, which reads src; ok is false at the end of the stream. A
+// record that ends early or is malformed is errSpill, unless reading src
+// failed: then the error is src's.
+func readLedgerProject(rd *bufio.Reader, src *readErr, p *ledger.Project) (ok bool, err error) {
+	bad := func() (bool, error) { return false, src.or(errSpill) }
 	tag, err := rd.ReadByte()
-	if err == io.EOF {
+	if err == io.EOF && src.err == nil {
 		return false, nil
 	}
 	if err != nil || tag != 2 {
-		return false, errSpill
+		return bad()
 	}
 	n, err := binary.ReadUvarint(rd)
 	if err != nil || n > ledger.MaxProjectLength {
-		return false, errSpill
+		return bad()
 	}
 	name := make([]byte, n)
 	if _, err := io.ReadFull(rd, name); err != nil {
-		return false, errSpill
+		return bad()
 	}
 	p.Project = string(name)
 	if _, err := io.ReadFull(rd, p.PageDigest[:]); err != nil {
-		return false, errSpill
+		return bad()
 	}
 	for _, pg := range []struct {
 		n *int64
@@ -441,11 +424,11 @@ func readLedgerProject(rd *bufio.Reader, p *ledger.Project) (ok bool, err error)
 	}{{&p.HTMLLength, &p.HTMLSHA256}, {&p.JSONLength, &p.JSONSHA256}} {
 		l, err := binary.ReadUvarint(rd)
 		if err != nil {
-			return false, errSpill
+			return bad()
 		}
 		*pg.n = int64(l)
 		if _, err := io.ReadFull(rd, pg.h[:]); err != nil {
-			return false, errSpill
+			return bad()
 		}
 	}
 	return true, nil
@@ -454,7 +437,7 @@ func readLedgerProject(rd *bufio.Reader, p *ledger.Project) (ok bool, err error)
 // mergePageEntries adds the page entries, each bucket's sorted by path, to
 // the canonical diff and the exceptions, merged into path order.
 func (r *run) mergePageEntries() error {
-	var files [numProjBucket]*os.File
+	var files [numProjBucket]io.ReadCloser
 	defer func() {
 		for _, f := range files {
 			if f != nil {
@@ -468,7 +451,10 @@ func (r *run) mergePageEntries() error {
 	advance := func(b int) error {
 		if !scs[b].Scan() {
 			heads[b] = nil
-			return scs[b].Err()
+			if err := scs[b].Err(); err != nil {
+				return fmt.Errorf("reading page entries: %w", err)
+			}
+			return nil
 		}
 		heads[b] = scs[b].Bytes()
 		f := bytes.SplitN(heads[b], []byte{'\t'}, 4)
@@ -479,7 +465,7 @@ func (r *run) mergePageEntries() error {
 		return nil
 	}
 	for b := range scs {
-		f, err := os.Open(r.bucketPath("pageentries", b))
+		f, err := openWorkOrEmpty(r.bucketPath("pageentries", b))
 		if err != nil {
 			return err
 		}

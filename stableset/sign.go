@@ -243,12 +243,18 @@ func (r *run) signBins(out *outdir.Dir, l tuf.BinLayout, bk *binKeySet, expires 
 		for b := u * bucketsPer; b < (u+1)*bucketsPer; b++ {
 			var err error
 			n0 := len(ts)
-			if ts, err = readBinTargets(r.bucketPath("stable", b), ts); err != nil || int64(len(ts)-n0) != r.nStable[b] {
-				return fmt.Errorf("reading decided targets: %w", errSpill)
+			if ts, err = readBinTargets(r.bucketPath("stable", b), ts); err != nil {
+				return fmt.Errorf("reading decided targets: %w", err)
+			}
+			if int64(len(ts)-n0) != r.nStable[b] {
+				return fmt.Errorf("reading decided targets: %d in bucket %d, want %d: %w", len(ts)-n0, b, r.nStable[b], errSpill)
 			}
 			n1 := len(ts)
-			if ts, err = readBinTargets(r.bucketPath("pagetargets", b), ts); err != nil || int64(len(ts)-n1) != r.nPages[b] {
-				return fmt.Errorf("reading index page targets: %w", errSpill)
+			if ts, err = readBinTargets(r.bucketPath("pagetargets", b), ts); err != nil {
+				return fmt.Errorf("reading index page targets: %w", err)
+			}
+			if int64(len(ts)-n1) != r.nPages[b] {
+				return fmt.Errorf("reading index page targets: %d in bucket %d, want %d: %w", len(ts)-n1, b, r.nPages[b], errSpill)
 			}
 			slices.SortFunc(ts[n1:], func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
 		}

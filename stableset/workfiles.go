@@ -1,12 +1,16 @@
 package stableset
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -151,20 +155,19 @@ var errSpill = errors.New("corrupt work file")
 // parsed out of it can be substrings: one allocation per file, not one per
 // field. A missing file is empty.
 func readFileString(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := openWorkOrEmpty(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", nil
-		}
 		return "", err
 	}
 	defer f.Close()
 	var sb strings.Builder
-	if st, err := f.Stat(); err == nil {
-		sb.Grow(int(st.Size()) + 1)
+	if st, ok := f.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil {
+			sb.Grow(int(fi.Size()) + 1)
+		}
 	}
 	if _, err := io.Copy(&sb, f); err != nil {
-		return "", err
+		return "", fmt.Errorf("reading a work file: %w", err)
 	}
 	return sb.String(), nil
 }
@@ -267,4 +270,104 @@ func (a *asyncHash) Sum() (s [32]byte) {
 	a.cur = a.cur[:0]
 	a.h.Sum(s[:0])
 	return s
+}
+
+// Work files are created and opened through these; tests replace them to
+// inject faults.
+var (
+	createWork = func(path string) (io.WriteCloser, error) {
+		return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	}
+	openWork = func(path string) (io.ReadCloser, error) { return os.Open(path) }
+)
+
+// openWorkOrEmpty opens a work file; one that was never created (its
+// bucket received nothing) reads as empty.
+func openWorkOrEmpty(path string) (io.ReadCloser, error) {
+	f, err := openWork(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening a work file: %w", err)
+	}
+	return f, nil
+}
+
+// workFile is a buffered work file that is created when first written to:
+// a bucket that receives nothing has no file, which its readers take as
+// empty. Its first error is kept: Write returns it from then on, and Close
+// returns it.
+type workFile struct {
+	path   string
+	size   int
+	w      io.WriteCloser
+	bw     *bufio.Writer
+	err    error
+	closed bool
+}
+
+func (f *workFile) Write(p []byte) (int, error) {
+	if f.err != nil {
+		return 0, f.err
+	}
+	if f.closed {
+		f.err = fmt.Errorf("%s: write after close", filepath.Base(f.path))
+		return 0, f.err
+	}
+	if f.bw == nil {
+		w, err := createWork(f.path)
+		if err != nil {
+			f.err = fmt.Errorf("creating a work file: %w", err)
+			return 0, f.err
+		}
+		f.w, f.bw = w, bufio.NewWriterSize(w, f.size)
+	}
+	n, err := f.bw.Write(p)
+	if err != nil {
+		f.err = fmt.Errorf("writing a work file: %w", err)
+	}
+	return n, f.err
+}
+
+// Close flushes and closes the file, if it was created, and returns the
+// first error the file met. Closing again does nothing.
+func (f *workFile) Close() error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	if f.bw != nil {
+		if err := f.bw.Flush(); err != nil && f.err == nil {
+			f.err = fmt.Errorf("writing a work file: %w", err)
+		}
+		if err := f.w.Close(); err != nil && f.err == nil {
+			f.err = fmt.Errorf("writing a work file: %w", err)
+		}
+	}
+	return f.err
+}
+
+// readErr remembers the first error other than io.EOF that reading r met,
+// so that a work file that cannot be decoded is called corrupt only when
+// reading it did not fail.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// or returns the read error if there was one, else err.
+func (e *readErr) or(err error) error {
+	if e.err != nil {
+		return fmt.Errorf("reading a work file: %w", e.err)
+	}
+	return err
 }

@@ -479,7 +479,9 @@ func NewReader(r io.Reader) (*Reader, error) {
 	lr := &Reader{h: sha256.New(), whole: sha256.New()}
 	lr.r = &countingReader{r: r, buf: make([]byte, 1<<20), h: lr.h, whole: lr.whole}
 	magic := make([]byte, len(ledgerMagic))
-	if err := lr.r.full(magic); err != nil || string(magic) != ledgerMagic {
+	if err := lr.r.full(magic); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, lr.fail(lr.eof(err))
+	} else if err != nil || string(magic) != ledgerMagic {
 		return nil, lr.fail(fmt.Errorf("not a version %d ledger: %w", Version, ErrLedgerFormat))
 	}
 	repo, err := lr.bytesField(maxLedgerRepo)
@@ -511,7 +513,7 @@ func (lr *Reader) eof(err error) error {
 	if errors.Is(err, errOverflow) {
 		return ErrLedgerFormat
 	}
-	return fmt.Errorf("%w: %w", ErrLedgerFormat, err)
+	return fmt.Errorf("reading: %w", err) // an I/O error, as itself
 }
 
 var errOverflow = errors.New("varint overflow")
@@ -827,8 +829,10 @@ func (lr *Reader) trailer() error {
 	if n != lr.count || np != lr.projects || !bytes.Equal(got[:], want) {
 		return lr.fail(ErrLedgerDigest)
 	}
-	if _, err := lr.r.ReadByte(); err != io.EOF {
+	if _, err := lr.r.ReadByte(); err == nil {
 		return lr.fail(fmt.Errorf("data after the trailer: %w", ErrLedgerFormat))
+	} else if err != io.EOF {
+		return lr.fail(lr.eof(err))
 	}
 	lr.done = true
 	lr.size = lr.r.off

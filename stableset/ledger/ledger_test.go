@@ -167,3 +167,60 @@ func FuzzLedger(f *testing.F) {
 		}
 	})
 }
+
+// failAfter reads data, then fails with err.
+type failAfter struct {
+	data []byte
+	err  error
+}
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// readFrom reads a whole ledger from r, returning the first error.
+func readFrom(r io.Reader) error {
+	lr, err := NewReader(r)
+	if err != nil {
+		return err
+	}
+	for err == nil {
+		_, err = lr.Next()
+	}
+	if err != io.EOF {
+		return err
+	}
+	for {
+		if _, err := lr.NextProject(); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+}
+
+// A read error is returned as itself wherever it strikes, even after the
+// last byte, never as a malformed or truncated ledger.
+func TestLedgerReadError(t *testing.T) {
+	data := sampleLedger(t)
+	if err := readFrom(&failAfter{data: data, err: io.EOF}); err != nil {
+		t.Fatal(err)
+	}
+	errDisk := errors.New("injected: input/output error")
+	for n := 0; n <= len(data); n++ {
+		err := readFrom(&failAfter{data: data[:n], err: errDisk})
+		if !errors.Is(err, errDisk) {
+			t.Fatalf("read error after %d of %d bytes: %v", n, len(data), err)
+		}
+		for _, s := range []error{ErrLedgerFormat, ErrLedgerTruncated, ErrLedgerDigest} {
+			if errors.Is(err, s) {
+				t.Fatalf("read error after %d bytes is also %v: %v", n, s, err)
+			}
+		}
+	}
+}
