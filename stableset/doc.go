@@ -16,8 +16,15 @@
 //     metadata binds by its digest; it verifies both before returning a
 //     diff.
 //   - (*Diff).Sign signs nothing unless the approval names the diff's
-//     digest, and verifies every bin signature right after making it. Its
-//     output appears whole, by one rename, or not at all
-//     (docs/stable-pipeline.md).
+//     digest. It signs each bin with the key the caller's BinKeySource
+//     gives for its role, and verifies every signature right after making
+//     it. Its output appears whole, by one rename, every file written and
+//     every directory fsynced, or not at all (internal/outdir).
+//   - It changes no process-wide state: the GC settings the pipeline is
+//     measured with are set by main (internal/gctune).
+//   - Errors keep their causes: an I/O error reading or writing the work
+//     directory is returned as itself, never as a corrupt work file.
+//   - Work files are created only for the buckets that receive data, and
+//     the work directory is removed when the diff is closed or fails.
 //   - Bad input never panics.
 package stableset

@@ -1,7 +1,7 @@
 """Verify diff.dsse.json without keyceremony or Go: DSSE PAE by hand,
 ed25519 with the 'cryptography' package, TUF key ids recomputed.
 
-Run from stableset/testdata/signeddiff: python3 verify_independently.py
+Run from stableset/signeddiff/testdata: python3 verify_independently.py
 (docs/signed-diff.md shows the same steps for an auditor.)
 """
 import base64, hashlib, json
