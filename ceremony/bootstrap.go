@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/hsm/piv"
+	"github.com/keyceremony/keyceremony/internal/hint"
 	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
@@ -28,7 +28,7 @@ type PINSource func(info hsm.Info, triesLeft int) (string, error)
 
 // ErrMissingDevice means the configuration names a device that is not
 // connected.
-var ErrMissingDevice = errors.New("configured device is not connected")
+var ErrMissingDevice = hint.New("configured device is not connected", "plug in every device the configuration names ('keyceremony device list' shows the YubiKeys seen), or pass --soft for each soft device")
 
 // Bootstrap is a first ceremony: keys are generated on the devices and
 // root v1, targets v1 and an empty stable v1 are written.

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/keyceremony/keyceremony/internal/hint"
 	"github.com/keyceremony/keyceremony/keys"
 )
 
@@ -154,7 +155,7 @@ type Device interface {
 
 // Errors shared by every implementation; check them with errors.Is.
 var (
-	ErrSlotOccupied  = errors.New("slot already holds a key")
+	ErrSlotOccupied  = hint.New("slot already holds a key", "keyceremony never replaces a key; use a fresh device or another slot")
 	ErrSlotEmpty     = errors.New("slot holds no key")
 	ErrBadSlot       = errors.New("not a usable PIV slot")
 	ErrBlocked       = errors.New("blocked: no tries left")

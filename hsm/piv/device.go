@@ -84,7 +84,7 @@ func probe(reader string, formFactor bool) (Card, error) {
 func ListCards() ([]Card, error) {
 	readers, err := piv.Cards()
 	if err != nil {
-		return nil, fmt.Errorf("listing smart card readers: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrNoPCSC, err)
 	}
 	var cards []Card
 	var busy []string

@@ -7,11 +7,14 @@ import (
 	"fmt"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/internal/hint"
 )
 
 // errNotCompiled is what every constructor and method returns in a build
 // without cgo.
-var errNotCompiled = fmt.Errorf("PIV support is not compiled in (built without cgo): %w", hsm.ErrUnsupported)
+var errNotCompiled = fmt.Errorf("%w: %w", errNoCgo, hsm.ErrUnsupported)
+
+var errNoCgo = hint.New("PIV support is not compiled in (built without cgo)", "YubiKeys need the cgo build: make build (it needs libpcsclite-dev and pkg-config)")
 
 // Device is a YubiKey; in this build none can be opened.
 type Device struct{}

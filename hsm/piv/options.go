@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/internal/hint"
 )
 
 // Kind is hsm.Info.Kind for YubiKeys.
@@ -41,12 +42,14 @@ type Options struct {
 var (
 	// ErrAlreadyInitialized is returned by Initialize for a device whose
 	// PIN, PUK or management key is no longer the factory default.
-	ErrAlreadyInitialized = errors.New("device is not factory-fresh (already initialized?)")
+	ErrAlreadyInitialized = hint.New("device is not factory-fresh (already initialized?)", "keyceremony never resets a device; reset it with ykman piv reset if you really mean to")
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("device is closed")
 	// ErrBusy is wrapped by *BusyError: another program holds a reader's
 	// card exclusively (a PC/SC sharing violation).
 	ErrBusy = errors.New("reader busy: another program holds the card exclusively")
+	// ErrNoPCSC means the smart card service could not list its readers.
+	ErrNoPCSC = hint.New("cannot list the smart card readers", "is pcscd running (apt-get install pcscd) and are the YubiKeys plugged in? 'keyceremony device list' shows what is seen")
 )
 
 // BusyError says that readers hold cards another program has connected to

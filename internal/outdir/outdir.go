@@ -23,6 +23,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/keyceremony/keyceremony/internal/hint"
 	"io"
 	"io/fs"
 	"os"
@@ -32,7 +33,7 @@ import (
 )
 
 // ErrOutputExists means the target exists and is not an empty directory.
-var ErrOutputExists = errors.New("output directory exists and is not empty")
+var ErrOutputExists = hint.New("output directory exists and is not empty", "choose a new directory; keyceremony never writes into a non-empty one")
 
 // Dir is an output directory being written.
 type Dir struct {
