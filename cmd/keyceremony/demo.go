@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,13 +24,10 @@ out as a client fetches them. DIR must not exist or be empty.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
-				return withHint(errors.New("--out is required"), "keyceremony demo --out /tmp/demo")
+				return usage("--out is required", "keyceremony demo --out /tmp/demo")
 			}
 			d := &ceremony.Demo{Out: out, Now: time.Now().UTC(), Show: cmd.OutOrStdout(), Version: version()}
 			_, err := d.Run()
-			if errors.Is(err, ceremony.ErrOutputExists) {
-				return withHint(err, "choose a new directory; keyceremony never writes into a non-empty one")
-			}
 			return err
 		},
 	}

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/keyceremony/keyceremony/ceremony/tui"
-	"github.com/keyceremony/keyceremony/hsm"
-	"github.com/keyceremony/keyceremony/hsm/piv"
-	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/ceremony"
 )
 
 func newDeviceCommand() *cobra.Command {
@@ -25,18 +21,18 @@ func newDeviceCommand() *cobra.Command {
 		Example: `  keyceremony device list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cards, err := piv.ListCards()
+			yks, err := ceremony.ListYubiKeys()
 			if err != nil {
-				return withHint(err, "is pcscd running? (apt-get install pcscd; it must see the YubiKeys)")
+				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERIAL\tFIRMWARE\tFORM FACTOR\tREADER\tADVISORIES")
-			for _, c := range cards {
+			for _, y := range yks {
 				adv := "-"
-				if a := piv.Advisories(c.Info, hsm.AlgECCP256); len(a) > 0 {
+				if len(y.Advisories) > 0 {
 					adv = "YSA-2024-03 (no P-256 root keys)"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", c.Serial, c.Firmware, c.FormFactor, c.Reader, adv)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", y.Serial, y.Firmware, y.FormFactor, y.Reader, adv)
 			}
 			return tw.Flush()
 		},
@@ -54,45 +50,9 @@ and then sets the new PIN and PUK.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if serial == 0 {
-				return errors.New("--serial is required")
+				return usage("--serial is required", "'keyceremony device list' shows the serials of the YubiKeys plugged in")
 			}
-			d, err := piv.Open(serial, piv.Options{Roots: keys.YubicoRoots(), Rehearsal: rehearsal})
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			t, err := tui.Open()
-			if err != nil {
-				return err
-			}
-			defer t.Close()
-			notDefault := func(def string) func(string) error {
-				return func(s string) error {
-					if err := hsm.CheckPIN(s); err != nil {
-						return err
-					}
-					if s == def {
-						return hsm.ErrDefaultSecret
-					}
-					return nil
-				}
-			}
-			pin, err := t.NewSecret(fmt.Sprintf("New PIN for %s (6 to 8 characters): ", d.Info()), notDefault(piv.DefaultPIN))
-			if err != nil {
-				return err
-			}
-			puk, err := t.NewSecret(fmt.Sprintf("New PUK for %s (6 to 8 characters): ", d.Info()), notDefault(piv.DefaultPUK))
-			if err != nil {
-				return err
-			}
-			if err := d.Initialize(pin, puk); err != nil {
-				if errors.Is(err, piv.ErrAlreadyInitialized) {
-					return withHint(err, "keyceremony never resets a device; reset it with ykman piv reset if you really mean to")
-				}
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s initialised: new PIN and PUK set, random management key stored PIN-protected\n", d.Info())
-			return nil
+			return ceremony.InitYubiKey(serial, rehearsal, cmd.OutOrStdout())
 		},
 	}
 	initCmd.Flags().Uint32Var(&serial, "serial", 0, "serial number of the YubiKey")

@@ -3,9 +3,13 @@
 package main
 
 import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,18 +48,21 @@ func TestDeviceList(t *testing.T) {
 	}
 }
 
-// TestPivemuCommand runs the hidden emulator subcommand as its own process
-// in a reader slot of a private pcscd: piv-go must find its card.
+// TestPivemuCommand runs the emulator's own binary (cmd/pivemu, no part
+// of keyceremony) in a reader slot of a private pcscd: piv-go must find
+// its card, and the CA certificate it writes must be a CA certificate.
 func TestPivemuCommand(t *testing.T) {
 	ca, err := pivemu.NewCA()
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := pcsctest.Start(t, 1, pivemu.Config{CA: ca})
-	env.Remove(t, 0) // free the slot for the subcommand's card
-	bin := buildBinary(t)
-	cmd := exec.Command(bin, "pivemu", "--vpcd", env.Addrs[0], "--serial", "24681357")
+	env.Remove(t, 0) // free the slot for the binary's card
+	caFile := filepath.Join(t.TempDir(), "pivemu-ca.pem")
+	cmd := exec.Command(buildPivemu(t), "--vpcd", env.Addrs[0], "--serial", "24681357", "--ca-cert", caFile)
 	cmd.Env = append(os.Environ(), env.Environ()...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -64,12 +71,31 @@ func TestPivemuCommand(t *testing.T) {
 		cmd.Wait()
 	}()
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	for {
 		code, out, _ := runCLI("device", "list")
 		if code == 0 && strings.Contains(out, "24681357") {
-			return
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the card of cmd/pivemu never appeared; its stderr:\n%s", stderr.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatal("the card of 'keyceremony pivemu' never appeared")
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil || block.Type != "CERTIFICATE" {
+		t.Fatalf("--ca-cert wrote %q", pemBytes)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil || !cert.IsCA {
+		t.Fatalf("--ca-cert wrote no CA certificate: %v", err)
+	}
+	// A second emulator may not write over the first one's certificate.
+	out, err := exec.Command(buildPivemu(t), "--vpcd", env.Addrs[0], "--ca-cert", caFile).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "file exists") {
+		t.Fatalf("a second --ca-cert into the same file: %v %s", err, out)
+	}
 }

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,23 +12,26 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyceremony/keyceremony/internal/gctune"
+	"github.com/keyceremony/keyceremony/internal/hint"
 )
 
-// hintError carries a hint for the user alongside the error.
-type hintError struct {
-	err  error
-	hint string
+// usageError is a command line that cannot run as given, with advice on
+// how to write it.
+type usageError struct {
+	msg, hint string
+	err       error // the cause, if any
 }
 
-func (e *hintError) Error() string { return e.err.Error() }
-func (e *hintError) Unwrap() error { return e.err }
-
-func withHint(err error, hint string) error {
-	if err == nil {
-		return nil
+func (e *usageError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
 	}
-	return &hintError{err: err, hint: hint}
+	return e.msg
 }
+func (e *usageError) Hint() string  { return e.hint }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usage(msg, hint string) error { return &usageError{msg: msg, hint: hint} }
 
 func main() {
 	// The stable pipeline's GC settings, for the whole process: library
@@ -45,14 +47,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintf(stderr, "keyceremony: error: %v\n", err)
-		var h *hintError
-		if errors.As(err, &h) && h.hint != "" {
-			fmt.Fprintf(stderr, "hint: %s\n", h.hint)
-		}
+		report(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// report prints err and, if any error in its chain carries advice
+// (hint.Hinter), that advice on a "hint:" line.
+func report(stderr io.Writer, err error) {
+	fmt.Fprintf(stderr, "keyceremony: error: %v\n", err)
+	if h := hint.Of(err); h != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", h)
+	}
 }
 
 // version is the module version from build info; builds are reproducible
@@ -89,6 +96,6 @@ rotates keys after a compromise, and verifies everything for auditors.`,
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("keyceremony {{.Version}}\n")
-	root.AddCommand(newDemoCommand(), newVerifyCommand(), newBootstrapCommand(), newStableCommand(), newDeviceCommand(), newSoftCommand(), newPivemuCommand())
+	root.AddCommand(newDemoCommand(), newVerifyCommand(), newBootstrapCommand(), newStableCommand(), newDeviceCommand(), newSoftCommand())
 	return root
 }

@@ -5,11 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/spf13/cobra"
 
 	"github.com/keyceremony/keyceremony/ceremony"
@@ -26,20 +28,6 @@ func TestVersion(t *testing.T) {
 	code, out, _ := runCLI("--version")
 	if code != 0 || !strings.HasPrefix(out, "keyceremony ") || !strings.Contains(out, "go1.") {
 		t.Fatalf("--version: %d %q", code, out)
-	}
-}
-
-func TestErrorFormat(t *testing.T) {
-	code, _, errOut := runCLI("demo")
-	if code != 1 {
-		t.Fatalf("exit %d", code)
-	}
-	if !strings.HasPrefix(errOut, "keyceremony: error: --out is required\nhint: ") {
-		t.Fatalf("stderr: %q", errOut)
-	}
-	code, _, errOut = runCLI("no-such-command")
-	if code != 1 || !strings.HasPrefix(errOut, "keyceremony: error: ") {
-		t.Fatalf("unknown command: %d %q", code, errOut)
 	}
 }
 
@@ -67,18 +55,72 @@ func TestCompletion(t *testing.T) {
 	}
 }
 
-// TestBinaryDoesNotLinkGoTUF: go-tuf is a test oracle only, and the
-// synthetic export generator is for tests and benchmarks; the shipped
-// binary must contain neither (docs/dependencies.md).
-func TestBinaryDoesNotLinkGoTUF(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		if strings.Contains(dep, "theupdateframework") || strings.Contains(dep, "sigstore") || strings.HasSuffix(dep, "/internal/tufjs") || strings.HasSuffix(dep, "/stableset/synth") {
-			t.Errorf("the binary links %s", dep)
+// denied are the packages and modules the release binary must not hold:
+// test oracles and test machinery (docs/dependencies.md). A package path
+// is denied when it equals an entry or lies beneath it.
+var denied = []string{
+	"github.com/theupdateframework/go-tuf", // test oracle
+	"github.com/sigstore",                  // go-tuf's dependencies
+	"github.com/rogpeppe/go-internal",      // testscript
+	"github.com/keyceremony/keyceremony/hsm/pivemu",
+	"github.com/keyceremony/keyceremony/hsm/hsmtest",
+	"github.com/keyceremony/keyceremony/cmd/pivemu",
+	"github.com/keyceremony/keyceremony/internal/tufjs", // runs tuf-js in tests
+	deniedSynth,
+}
+
+// deniedSynth is the synthetic export generator (tests and benchmarks
+// only; the demo has its own small generator).
+const deniedSynth = "github.com/keyceremony/keyceremony/stableset/synth"
+
+// TestReleaseBinaryHoldsNoTestMachinery checks every package the release
+// binary links, with and without cgo, against the deny list.
+func TestReleaseBinaryHoldsNoTestMachinery(t *testing.T) {
+	for _, cgo := range []string{"1", "0"} {
+		cmd := exec.Command("go", "list", "-deps", ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps (CGO_ENABLED=%s): %v", cgo, err)
 		}
+		deps := strings.Fields(string(out))
+		if !slices.Contains(deps, "github.com/keyceremony/keyceremony/ceremony") {
+			t.Fatalf("go list -deps (CGO_ENABLED=%s) does not list the ceremony package: %q", cgo, deps)
+		}
+		if bad := deniedIn(deps); len(bad) > 0 {
+			t.Errorf("CGO_ENABLED=%s: the release binary links %q", cgo, bad)
+		}
+	}
+}
+
+// deniedIn returns the packages of deps that the deny list names.
+func deniedIn(deps []string) []string {
+	var bad []string
+	for _, dep := range deps {
+		for _, d := range denied {
+			if d != "" && (dep == d || strings.HasPrefix(dep, d+"/")) {
+				bad = append(bad, dep)
+			}
+		}
+	}
+	return bad
+}
+
+// TestDenyList: the deny list catches what it names and only that.
+func TestDenyList(t *testing.T) {
+	deps := []string{
+		"fmt",
+		"github.com/theupdateframework/go-tuf/v2/metadata",
+		"github.com/keyceremony/keyceremony/hsm/pivemu",
+		"github.com/keyceremony/keyceremony/hsm/pivemu/pcsctest",
+		"github.com/keyceremony/keyceremony/hsm/piv",
+		"github.com/keyceremony/keyceremony/hsm/pivemulator",
+		"github.com/rogpeppe/go-internal/testscript",
+		"github.com/keyceremony/keyceremony/cmd/pivemu",
+	}
+	want := []string{deps[1], deps[2], deps[3], deps[6], deps[7]}
+	if got := deniedIn(deps); !slices.Equal(got, want) {
+		t.Fatalf("deniedIn = %q, want %q", got, want)
 	}
 }
 
@@ -145,19 +187,6 @@ func copyTree(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	return repo
-}
-
-func TestVerifyDemo(t *testing.T) {
-	dir := demoRepo(t)
-	code, out, errOut := runCLI("verify", "--root", filepath.Join(dir, "metadata", "1.root.json"), dir)
-	if code != 0 || !strings.Contains(out, "OK: ") {
-		t.Fatalf("verify: %d\n%s\n%s", code, out, errOut)
-	}
-	// Far in the future everything has expired.
-	code, _, errOut = runCLI("verify", "--root", filepath.Join(dir, "metadata", "1.root.json"), "--at", "2099-01-01T00:00:00Z", dir)
-	if code != 1 || !strings.Contains(errOut, "expired") {
-		t.Fatalf("verify --at 2099: %d %q", code, errOut)
-	}
 }
 
 // TestVerifyRejectsTamperedDemo edits copies of the demo repository; each
@@ -244,9 +273,15 @@ func replaceIn(t *testing.T, file, old, new string) {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	// Scripts run "keyceremony" as this test binary calling run.
+	code := testscript.RunMain(m, map[string]func() int{
+		"keyceremony": func() int { return run(os.Args[1:], os.Stdout, os.Stderr) },
+	})
 	if demoDir != "" {
 		os.RemoveAll(filepath.Dir(demoDir))
+	}
+	if pivemuBin != "" {
+		os.RemoveAll(filepath.Dir(pivemuBin))
 	}
 	os.Exit(code)
 }

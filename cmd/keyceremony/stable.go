@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,47 +10,25 @@ import (
 	"github.com/keyceremony/keyceremony/ceremony"
 	"github.com/keyceremony/keyceremony/ceremony/tui"
 	"github.com/keyceremony/keyceremony/stableset"
-	"github.com/keyceremony/keyceremony/stableset/policy"
-	"github.com/keyceremony/keyceremony/tuf"
 )
 
-// stableFlags are shared by stable diff and stable sign.
-type stableFlags struct {
-	export, published, root, policy, work string
-	accept                                []string
+func registerStable(cmd *cobra.Command, o *ceremony.StableOptions) {
+	cmd.Flags().StringVar(&o.Export, "export", "", "the repository export (JSON Lines, docs/export-format.md)")
+	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/ and ledger/")
+	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
+	cmd.Flags().StringVar(&o.Policy, "policy", "", "policy file (default: the built-in policy, docs/policy.md)")
+	cmd.Flags().StringSliceVar(&o.Accept, "accept", nil, "a changed path whose new content is accepted (repeatable)")
+	cmd.Flags().StringVar(&o.WorkDir, "work-dir", "", "directory for temporary work files (default: the system's temporary directory); several GB at PyPI's scale")
 }
 
-func (f *stableFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.export, "export", "", "the repository export (JSON Lines, docs/export-format.md)")
-	cmd.Flags().StringVar(&f.published, "published", "", "directory with the published metadata/ and ledger/")
-	cmd.Flags().StringVar(&f.root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
-	cmd.Flags().StringVar(&f.policy, "policy", "", "policy file (default: the built-in policy, docs/policy.md)")
-	cmd.Flags().StringSliceVar(&f.accept, "accept", nil, "a changed path whose new content is accepted (repeatable)")
-	cmd.Flags().StringVar(&f.work, "work-dir", "", "directory for temporary work files (default: the system's temporary directory); several GB at PyPI's scale")
-}
-
-func (f *stableFlags) signing() (*ceremony.StableSigning, error) {
-	if f.export == "" || f.published == "" || f.root == "" {
-		return nil, withHint(errors.New("--export, --published and --root are required"), "see keyceremony stable --help")
+// stableInputs checks the required inputs and fills in the time and
+// version.
+func stableInputs(o *ceremony.StableOptions) error {
+	if o.Export == "" || o.Published == "" || o.Root == "" {
+		return usage("--export, --published and --root are required", "see keyceremony stable --help")
 	}
-	data, err := os.ReadFile(f.root)
-	if err != nil {
-		return nil, fmt.Errorf("reading the trusted root: %w", err)
-	}
-	root, err := tuf.Load[tuf.Root](data, f.root)
-	if err != nil {
-		return nil, err
-	}
-	pol := policy.Default()
-	if f.policy != "" {
-		if pol, err = policy.Load(f.policy); err != nil {
-			return nil, err
-		}
-	}
-	return &ceremony.StableSigning{
-		Root: root, Published: f.published, Export: f.export, Policy: pol, Accept: f.accept,
-		Now: time.Now().UTC(), Version: version(), TempDir: f.work,
-	}, nil
+	o.Now, o.Version = time.Now().UTC(), version()
+	return nil
 }
 
 func newStableCommand() *cobra.Command {
@@ -68,7 +44,7 @@ keyholders approved. See docs/stable-pipeline.md.`,
 }
 
 func newStableDiffCommand() *cobra.Command {
-	var f stableFlags
+	var o ceremony.StableOptions
 	var format string
 	cmd := &cobra.Command{
 		Use:   "diff --export FILE --published DIR --root FILE [--policy FILE] [--format text|json]",
@@ -82,8 +58,7 @@ name. Nothing is signed or written.`,
   keyceremony stable diff --export export.jsonl --published current --root 1.root.json --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := f.signing()
-			if err != nil {
+			if err := stableInputs(&o); err != nil {
 				return err
 			}
 			var write func(*stableset.Diff, io.Writer) error
@@ -93,9 +68,9 @@ name. Nothing is signed or written.`,
 			case "json":
 				write = (*stableset.Diff).WriteJSON
 			default:
-				return withHint(fmt.Errorf("--format %q", format), "use text or json")
+				return usage(fmt.Sprintf("--format %q", format), "use text or json")
 			}
-			d, err := s.Diff()
+			d, err := ceremony.RunStableDiff(o)
 			if err != nil {
 				return err
 			}
@@ -103,15 +78,14 @@ name. Nothing is signed or written.`,
 			return write(d, cmd.OutOrStdout())
 		},
 	}
-	f.register(cmd)
+	registerStable(cmd, &o)
 	cmd.Flags().StringVar(&format, "format", "text", "text or json")
 	return cmd
 }
 
 func newStableSignCommand() *cobra.Command {
-	var f stableFlags
+	var o ceremony.StableSignOptions
 	var df deviceFlags
-	var media, approve string
 	cmd := &cobra.Command{
 		Use:   "sign --export FILE --published DIR --root FILE --media DIR --approve DIGEST [devices]",
 		Short: "Sign the stable set whose diff digest the keyholders approved",
@@ -126,35 +100,26 @@ success; on any failure nothing is left behind.`,
       --media /media/usb/stable-7 --approve 3f5a...e1 --soft devs/1 --soft devs/2 --soft-ca devs/ca`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if media == "" || approve == "" {
-				return withHint(errors.New("--media and --approve are required"), "run 'keyceremony stable diff' first and approve the digest it prints")
+			if o.Media == "" || o.Approve == "" {
+				return usage("--media and --approve are required", "run 'keyceremony stable diff' first and approve the digest it prints")
 			}
-			s, err := f.signing()
-			if err != nil {
+			if err := stableInputs(&o.StableOptions); err != nil {
 				return err
 			}
-			devs, _, pins, closeAll, err := df.open()
-			if err != nil {
-				return err
-			}
-			defer closeAll()
-			s.Devices, s.PIN, s.Show = devs, pins, cmd.OutOrStdout()
-			res, err := s.Sign(approve, media)
-			if errors.Is(err, stableset.ErrApproval) {
-				return withHint(err, "the export, the published set or the policy differ from what was reviewed; run 'stable diff' again")
-			}
+			o.Devices, o.Show = df.options(cmd), cmd.OutOrStdout()
+			res, err := ceremony.RunStableSign(o)
 			if err != nil {
 				return err
 			}
 			defer res.Diff.Close()
-			fmt.Fprintf(cmd.OutOrStdout(), "\nstable v%d written to %s and verified\n", res.StableVersion, media)
+			fmt.Fprintf(cmd.OutOrStdout(), "\nstable v%d written to %s and verified\n", res.StableVersion, o.Media)
 			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
 			return nil
 		},
 	}
-	f.register(cmd)
+	registerStable(cmd, &o.StableOptions)
 	df.register(cmd)
-	cmd.Flags().StringVar(&media, "media", "", "new output directory on the removable media")
-	cmd.Flags().StringVar(&approve, "approve", "", "the diff digest the keyholders approved")
+	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	cmd.Flags().StringVar(&o.Approve, "approve", "", "the diff digest the keyholders approved")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +25,33 @@ func buildBinary(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+var (
+	pivemuOnce sync.Once
+	pivemuBin  string
+	pivemuErr  error
+)
+
+// buildPivemu builds the PIV emulator's own binary (cmd/pivemu) once per
+// test process; the release binary does not hold it.
+func buildPivemu(t *testing.T) string {
+	t.Helper()
+	pivemuOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kc-pivemu-")
+		if err != nil {
+			pivemuErr = err
+			return
+		}
+		pivemuBin = filepath.Join(dir, "pivemu")
+		if out, err := exec.Command("go", "build", "-o", pivemuBin, "../pivemu").CombinedOutput(); err != nil {
+			pivemuErr = fmt.Errorf("go build ../pivemu: %w\n%s", err, out)
+		}
+	})
+	if pivemuErr != nil {
+		t.Fatal(pivemuErr)
+	}
+	return pivemuBin
 }
 
 // softRehearsal makes three soft devices and a bootstrap configuration

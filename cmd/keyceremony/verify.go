@@ -2,13 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/keyceremony/keyceremony/tuf"
+	"github.com/keyceremony/keyceremony/ceremony"
 )
 
 func newVerifyCommand() *cobra.Command {
@@ -28,29 +26,17 @@ DIR is a repository (holding metadata/) or its metadata directory.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if rootFile == "" {
-				return withHint(fmt.Errorf("--root is required"), "pass the root you trust, e.g. the 1.root.json from your bootstrap media")
+				return usage("--root is required", "pass the root you trust, e.g. the 1.root.json from your bootstrap media")
 			}
 			when := time.Now()
 			if at != "" {
 				t, err := time.Parse(time.RFC3339, at)
 				if err != nil {
-					return withHint(fmt.Errorf("--at %q: %w", at, err), "use RFC 3339, e.g. 2027-01-01T00:00:00Z")
+					return &usageError{msg: fmt.Sprintf("--at %q", at), hint: "use RFC 3339, e.g. 2027-01-01T00:00:00Z", err: err}
 				}
 				when = t
 			}
-			data, err := os.ReadFile(rootFile)
-			if err != nil {
-				return fmt.Errorf("reading the trusted root: %w", err)
-			}
-			trusted, err := tuf.Load[tuf.Root](data, rootFile)
-			if err != nil {
-				return err
-			}
-			dir := args[0]
-			if st, err := os.Stat(filepath.Join(dir, "metadata")); err == nil && st.IsDir() {
-				dir = filepath.Join(dir, "metadata")
-			}
-			report, err := tuf.VerifyRepository(trusted, dir, tuf.VerifyOptions{At: when})
+			report, err := ceremony.Verify(rootFile, args[0], when)
 			if err != nil {
 				return err
 			}

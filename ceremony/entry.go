@@ -1,0 +1,135 @@
+package ceremony
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/keyceremony/keyceremony/internal/hint"
+	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/policy"
+)
+
+// The entry points below take a ceremony's inputs as the command line
+// names them (files and directories) and run the whole flow: the command
+// line makes one call and prints the result.
+
+// BootstrapOptions are a bootstrap's inputs by name.
+type BootstrapOptions struct {
+	// Config is the bootstrap configuration file.
+	Config string
+	// Out is the new output directory.
+	Out     string
+	Devices DeviceOptions
+	// AllowAffectedFirmware: see Bootstrap.
+	AllowAffectedFirmware bool
+	Now                   time.Time
+	Show                  io.Writer
+	Version               string
+}
+
+// RunBootstrap loads the configuration, opens the devices and runs the
+// bootstrap into o.Out.
+func RunBootstrap(o BootstrapOptions) (*BootstrapResult, error) {
+	cfg, err := LoadConfig(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	devs, err := OpenDevices(o.Devices)
+	if err != nil {
+		return nil, err
+	}
+	defer devs.Close()
+	b := &Bootstrap{Config: cfg, Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, Now: o.Now, Show: o.Show, Version: o.Version, AllowAffectedFirmware: o.AllowAffectedFirmware}
+	return b.Run(o.Out)
+}
+
+// StableOptions are a stable signing's inputs by name.
+type StableOptions struct {
+	// Export is the repository export file.
+	Export string
+	// Published is the directory with the published metadata/ and ledger/.
+	Published string
+	// Root is the trusted root file.
+	Root string
+	// Policy is the policy file; empty means the built-in policy.
+	Policy string
+	// Accept lists changed paths whose new content is accepted.
+	Accept []string
+	// WorkDir is the directory for temporary work files; empty means the
+	// system's temporary directory.
+	WorkDir string
+	Now     time.Time
+	Version string
+}
+
+// signing loads the trusted root and the policy o names.
+func (o StableOptions) signing() (*StableSigning, error) {
+	root, err := LoadTrustedRoot(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	pol := policy.Default()
+	if o.Policy != "" {
+		if pol, err = policy.Load(o.Policy); err != nil {
+			return nil, err
+		}
+	}
+	return &StableSigning{
+		Root: root, Published: o.Published, Export: o.Export, Policy: pol, Accept: o.Accept,
+		Now: o.Now, Version: o.Version, TempDir: o.WorkDir,
+	}, nil
+}
+
+// RunStableDiff computes the diff o's inputs give, signing and writing
+// nothing. The caller closes it.
+func RunStableDiff(o StableOptions) (*stableset.Diff, error) {
+	s, err := o.signing()
+	if err != nil {
+		return nil, err
+	}
+	return s.Diff()
+}
+
+// StableSignOptions are a stable signing's inputs by name, with the
+// approved digest, the devices and the new media directory.
+type StableSignOptions struct {
+	StableOptions
+	// Approve is the diff digest the keyholders approved.
+	Approve string
+	// Media is the new output directory on the removable media.
+	Media   string
+	Devices DeviceOptions
+	Show    io.Writer
+}
+
+// RunStableSign opens the devices and runs the stable signing. The
+// caller closes the result's Diff.
+func RunStableSign(o StableSignOptions) (*StableResult, error) {
+	s, err := o.signing()
+	if err != nil {
+		return nil, err
+	}
+	devs, err := OpenDevices(o.Devices)
+	if err != nil {
+		return nil, err
+	}
+	defer devs.Close()
+	s.Devices, s.PIN, s.Show = devs.BySerial, devs.PIN, o.Show
+	res, err := s.Sign(o.Approve, o.Media)
+	if errors.Is(err, stableset.ErrApproval) {
+		return nil, approvalError{err}
+	}
+	return res, err
+}
+
+// approvalError is a refused approval, with advice for the room.
+type approvalError struct{ err error }
+
+func (e approvalError) Error() string { return e.err.Error() }
+func (e approvalError) Unwrap() error { return e.err }
+func (e approvalError) Hint() string {
+	return "the export, the published set or the policy differ from what was reviewed; run 'stable diff' again"
+}
+
+var _ hint.Hinter = approvalError{}
