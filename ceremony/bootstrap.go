@@ -93,7 +93,7 @@ func (s *session) pinFor(d hsm.Device) (string, error) {
 		tries = -1
 	}
 	if tries == 0 {
-		return "", fmt.Errorf("%s: PIN %w; unblock it with the PUK first", d.Info(), hsm.ErrBlocked)
+		return "", fmt.Errorf("%s: PIN %w", d.Info(), hsm.ErrBlocked)
 	}
 	p, err := s.pin(d.Info(), tries)
 	if err != nil {

@@ -158,16 +158,18 @@ var (
 	ErrSlotOccupied  = hint.New("slot already holds a key", "keyceremony never replaces a key; use a fresh device or another slot")
 	ErrSlotEmpty     = errors.New("slot holds no key")
 	ErrBadSlot       = errors.New("not a usable PIV slot")
-	ErrBlocked       = errors.New("blocked: no tries left")
-	ErrNoDevice      = errors.New("device not found")
-	ErrDefaultSecret = errors.New("factory default PIN, PUK or management key")
+	ErrBlocked       = hint.New("blocked: no tries left", blockedHint)
+	ErrNoDevice      = hint.New("device not found", "plug it in and try again ('keyceremony device list' shows the YubiKeys seen; a soft device is its --soft directory)")
+	ErrDefaultSecret = hint.New("factory default PIN, PUK or management key", "prepare a YubiKey with 'keyceremony device init --serial N' first; a rehearsal may pass --rehearsal")
 	ErrUnsupported   = errors.New("not supported by this device")
-	ErrWeakPIN       = errors.New("PIN or PUK must be 6 to 8 characters")
+	ErrWeakPIN       = hint.New("PIN or PUK must be 6 to 8 characters", "PIV allows 6 to 8 characters")
 	// ErrTouchTimeout: the key needs a touch and nobody touched the
 	// device before it gave up (a YubiKey blinks for about 15 s). It is
 	// not a PIN problem: no PIN try was spent.
-	ErrTouchTimeout = errors.New("the device was not touched in time")
+	ErrTouchTimeout = hint.New("the device was not touched in time", "touch the YubiKey when it blinks, then try again; no PIN try was spent")
 )
+
+const blockedHint = "a blocked PIN is unblocked with the PUK (ykman piv access unblock-pin); a blocked PUK only by resetting the device, which destroys its keys"
 
 // AuthError is a wrong PIN or PUK. Retries is the number of tries left.
 type AuthError struct {
@@ -177,6 +179,14 @@ type AuthError struct {
 
 func (e *AuthError) Error() string {
 	return fmt.Sprintf("wrong %s, %d tries left", e.What, e.Retries)
+}
+
+// Hint advises on a PIN or PUK that spent its last try.
+func (e *AuthError) Hint() string {
+	if e.Retries == 0 {
+		return blockedHint
+	}
+	return ""
 }
 
 // Is makes a wrong PIN or PUK that spent the last try also ErrBlocked, so

@@ -26,6 +26,12 @@ func TestEveryHintReachesTheOutput(t *testing.T) {
 		ceremony.ErrPINFileForPIV,
 		ceremony.ErrAttestationCAOutsideRehearsal,
 		hsm.ErrSlotOccupied,
+		hsm.ErrBlocked,
+		hsm.ErrNoDevice,
+		hsm.ErrDefaultSecret,
+		hsm.ErrWeakPIN,
+		hsm.ErrTouchTimeout,
+		&hsm.AuthError{What: "PIN", Retries: 0},
 		piv.ErrAlreadyInitialized,
 		piv.ErrNoPCSC,
 	} {
@@ -50,8 +56,8 @@ func TestEveryHintReachesTheOutput(t *testing.T) {
 // TestNoHintNoHintLine: an error without advice prints one line.
 func TestNoHintNoHintLine(t *testing.T) {
 	var out bytes.Buffer
-	report(&out, fmt.Errorf("reading x: %w", hsm.ErrBlocked))
-	if out.String() != "keyceremony: error: reading x: blocked: no tries left\n" {
+	report(&out, fmt.Errorf("reading x: %w", &hsm.AuthError{What: "PIN", Retries: 2}))
+	if out.String() != "keyceremony: error: reading x: wrong PIN, 2 tries left\n" {
 		t.Fatalf("printed %q", out.String())
 	}
 }
