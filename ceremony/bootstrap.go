@@ -340,7 +340,7 @@ func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOp
 	if err != nil {
 		return nil, fmt.Errorf("attesting slot %s of %s: %w", slot, info, err)
 	}
-	a, err := keys.VerifyAttestation(att.Leaf, att.Intermediate, b.Roots)
+	a, err := keys.VerifyAttestationChain(att.Leaf, att.Chain(), b.Roots)
 	if err != nil {
 		return nil, fmt.Errorf("attestation of slot %s of %s: %w", slot, info, err)
 	}

@@ -121,7 +121,7 @@ func openPIV(opts DeviceOptions) (*Devices, error) {
 	if opts.PINFile != "" {
 		return nil, ErrPINFileForPIV
 	}
-	roots, err := AttestationRoots(opts)
+	roots, intermediates, err := AttestationRoots(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func openPIV(opts DeviceOptions) (*Devices, error) {
 			return nil, err
 		}
 	}
-	list, err := piv.OpenAll(piv.Options{Roots: roots, Rehearsal: opts.Rehearsal, DestroyExistingKeysIReallyMeanIt: opts.DestroyExistingKeys})
+	list, err := piv.OpenAll(piv.Options{Roots: roots, Intermediates: intermediates, Rehearsal: opts.Rehearsal, DestroyExistingKeysIReallyMeanIt: opts.DestroyExistingKeys})
 	if err != nil {
 		return nil, err
 	}
@@ -142,27 +142,37 @@ func openPIV(opts DeviceOptions) (*Devices, error) {
 }
 
 // AttestationRoots returns the roots a YubiKey's attestation is checked
-// against: Yubico's, plus opts.AttestationCA in a rehearsal, announced on
-// opts.Warn as loudly as it deserves.
-func AttestationRoots(opts DeviceOptions) (*x509.CertPool, error) {
+// against: Yubico's, plus, in a rehearsal only, the CA certificates in
+// opts.AttestationCA (the emulator's: roots, and the intermediates of its
+// newer hierarchy), announced on opts.Warn as loudly as it deserves. A
+// device's own attestation certificate is refused as a CA
+// (keys.ErrNotCA).
+func AttestationRoots(opts DeviceOptions) (*x509.CertPool, []*x509.Certificate, error) {
 	roots := keys.YubicoRoots()
 	if opts.AttestationCA == "" {
-		return roots, nil
+		return roots, nil, nil
 	}
 	if !opts.Rehearsal {
-		return nil, ErrAttestationCAOutsideRehearsal
+		return nil, nil, ErrAttestationCAOutsideRehearsal
 	}
 	pemBytes, err := os.ReadFile(opts.AttestationCA)
 	if err != nil {
-		return nil, fmt.Errorf("reading the extra attestation root: %w", err)
+		return nil, nil, fmt.Errorf("reading the extra attestation root: %w", err)
 	}
-	if !roots.AppendCertsFromPEM(pemBytes) {
-		return nil, fmt.Errorf("extra attestation root %s: no PEM certificate", opts.AttestationCA)
+	extra, intermediates, err := keys.ParseAttestationCAs(pemBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("extra attestation root %s: %w", opts.AttestationCA, err)
+	}
+	if len(extra) == 0 {
+		return nil, nil, fmt.Errorf("extra attestation root %s: no self-signed root certificate: %w", opts.AttestationCA, keys.ErrNotCA)
+	}
+	for _, c := range extra {
+		roots.AddCert(c)
 	}
 	if opts.Warn != nil {
 		fmt.Fprintf(opts.Warn, "WARNING: REHEARSAL: an extra attestation root that is NOT Yubico's is trusted (%s).\nWARNING: keys attested by it may not live on a YubiKey. Never use this for a real repository.\n", opts.AttestationCA)
 	}
-	return roots, nil
+	return roots, intermediates, nil
 }
 
 // confirmDestroy has the people in the room type a word before keys

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyceremony/keyceremony/keys"
 )
 
 // extraCA writes a CA certificate to a PEM file and returns the file and
@@ -63,18 +65,18 @@ func trusts(roots *x509.CertPool, leaf *x509.Certificate) bool {
 func TestExtraAttestationRootOnlyInRehearsal(t *testing.T) {
 	file, leaf := extraCA(t)
 
-	roots, err := AttestationRoots(DeviceOptions{})
+	roots, _, err := AttestationRoots(DeviceOptions{})
 	if err != nil || trusts(roots, leaf) {
 		t.Fatalf("without an extra root: %v, trusts the leaf: %v", err, trusts(roots, leaf))
 	}
 
 	var warn bytes.Buffer
-	roots, err = AttestationRoots(DeviceOptions{AttestationCA: file, Warn: &warn})
+	roots, _, err = AttestationRoots(DeviceOptions{AttestationCA: file, Warn: &warn})
 	if !errors.Is(err, ErrAttestationCAOutsideRehearsal) || roots != nil || warn.Len() != 0 {
 		t.Fatalf("outside a rehearsal: %v, roots %v, warning %q", err, roots, warn.String())
 	}
 
-	roots, err = AttestationRoots(DeviceOptions{AttestationCA: file, Rehearsal: true, Warn: &warn})
+	roots, _, err = AttestationRoots(DeviceOptions{AttestationCA: file, Rehearsal: true, Warn: &warn})
 	if err != nil || !trusts(roots, leaf) {
 		t.Fatalf("in a rehearsal: %v, trusts the leaf: %v", err, roots != nil && trusts(roots, leaf))
 	}
@@ -85,10 +87,18 @@ func TestExtraAttestationRootOnlyInRehearsal(t *testing.T) {
 	notPEM := filepath.Join(t.TempDir(), "x.pem")
 	os.WriteFile(notPEM, []byte("not a certificate\n"), 0o644)
 	warn.Reset()
-	if _, err := AttestationRoots(DeviceOptions{AttestationCA: notPEM, Rehearsal: true, Warn: &warn}); err == nil || !strings.Contains(err.Error(), "no PEM certificate") || warn.Len() != 0 {
+	if _, _, err := AttestationRoots(DeviceOptions{AttestationCA: notPEM, Rehearsal: true, Warn: &warn}); err == nil || !strings.Contains(err.Error(), "extra attestation root") || warn.Len() != 0 {
 		t.Fatalf("not a PEM file: %v, warning %q", err, warn.String())
 	}
-	if _, err := AttestationRoots(DeviceOptions{AttestationCA: filepath.Join(t.TempDir(), "missing.pem"), Rehearsal: true}); !errors.Is(err, os.ErrNotExist) {
+	// A certificate that is no CA's (as a device's own f9 is not) is no
+	// root.
+	leafFile := filepath.Join(t.TempDir(), "leaf.pem")
+	os.WriteFile(leafFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), 0o644)
+	warn.Reset()
+	if _, _, err := AttestationRoots(DeviceOptions{AttestationCA: leafFile, Rehearsal: true, Warn: &warn}); !errors.Is(err, keys.ErrNotCA) || warn.Len() != 0 {
+		t.Fatalf("a leaf as the extra root: %v, warning %q", err, warn.String())
+	}
+	if _, _, err := AttestationRoots(DeviceOptions{AttestationCA: filepath.Join(t.TempDir(), "missing.pem"), Rehearsal: true}); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
 	}
 }

@@ -19,17 +19,15 @@ type YubiKey struct {
 }
 
 // ListYubiKeys lists the YubiKeys plugged in, sorted by serial, with the
-// advisories that apply to each.
+// advisories that apply to each. When some readers are busy
+// (*piv.BusyError) it returns the YubiKeys it could read and the error.
 func ListYubiKeys() ([]YubiKey, error) {
 	cards, err := piv.ListCards()
-	if err != nil {
-		return nil, err
-	}
 	out := make([]YubiKey, len(cards))
 	for i, c := range cards {
 		out[i] = YubiKey{Card: c, Advisories: piv.Advisories(c.Info, hsm.AlgECCP256)}
 	}
-	return out, nil
+	return out, err
 }
 
 // InitYubiKey prepares the factory-fresh YubiKey with the given serial:
@@ -44,6 +42,10 @@ func InitYubiKey(serial uint32, rehearsal bool, show io.Writer) error {
 		return err
 	}
 	defer d.Close()
+	// Refuse before anyone chooses a PIN that Initialize would refuse.
+	if err := d.CheckFactoryFresh(); err != nil {
+		return err
+	}
 	t, err := tui.Open()
 	if err != nil {
 		return err

@@ -21,8 +21,10 @@ func newDeviceCommand() *cobra.Command {
 		Example: `  keyceremony device list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// With busy readers, the YubiKeys that could be read are
+			// shown, then the error.
 			yks, err := ceremony.ListYubiKeys()
-			if err != nil {
+			if err != nil && len(yks) == 0 {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
@@ -34,7 +36,10 @@ func newDeviceCommand() *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", y.Serial, y.Firmware, y.FormFactor, y.Reader, adv)
 			}
-			return tw.Flush()
+			if ferr := tw.Flush(); err == nil {
+				err = ferr
+			}
+			return err
 		},
 	}
 	var serial uint32

@@ -34,6 +34,7 @@ func TestEveryHintReachesTheOutput(t *testing.T) {
 		&hsm.AuthError{What: "PIN", Retries: 0},
 		piv.ErrAlreadyInitialized,
 		piv.ErrNoPCSC,
+		&piv.BusyError{Readers: []string{"Yubico YubiKey OTP+FIDO+CCID 00 00"}},
 	} {
 		h, ok := sentinel.(hint.Hinter)
 		if !ok || h.Hint() == "" {

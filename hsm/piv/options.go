@@ -60,7 +60,7 @@ type BusyError struct {
 }
 
 // BusyHint is what the people in the room should do about a busy reader.
-const BusyHint = "another program holds it, most likely gpg's scdaemon: stop it with 'gpgconf --kill scdaemon' " +
+const BusyHint = "stop gpg's scdaemon with 'gpgconf --kill scdaemon' " +
 	"(and add 'disable-ccid' to ~/.gnupg/scdaemon.conf so it does not come back), " +
 	"or close the other smart card program, then try again"
 
@@ -69,8 +69,11 @@ func (e *BusyError) Error() string {
 	for i, r := range e.Readers {
 		q[i] = fmt.Sprintf("%q", r)
 	}
-	return fmt.Sprintf("reader %s is busy: %s", strings.Join(q, ", "), BusyHint)
+	return fmt.Sprintf("reader %s is busy: another program holds it, most likely gpg's scdaemon", strings.Join(q, ", "))
 }
+
+// Hint is BusyHint.
+func (e *BusyError) Hint() string { return BusyHint }
 
 // Is makes a busy reader ErrBusy.
 func (e *BusyError) Is(target error) bool { return target == ErrBusy }

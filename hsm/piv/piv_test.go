@@ -26,6 +26,7 @@ import (
 	"github.com/keyceremony/keyceremony/hsm/piv"
 	"github.com/keyceremony/keyceremony/hsm/pivemu"
 	"github.com/keyceremony/keyceremony/hsm/pivemu/pcsctest"
+	"github.com/keyceremony/keyceremony/internal/hint"
 	"github.com/keyceremony/keyceremony/keys"
 )
 
@@ -770,9 +771,11 @@ func TestBusyReader(t *testing.T) {
 	if len(busy.Readers) != 1 || busy.Readers[0] != env.Readers[1] {
 		t.Errorf("busy readers %q, want %q", busy.Readers, env.Readers[1])
 	}
-	for _, want := range []string{env.Readers[1], "scdaemon", "gpgconf --kill scdaemon"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("busy error lacks %q: %v", want, err)
+	// What the people in the room read: the error, then its hint.
+	shown := err.Error() + "\nhint: " + hint.Of(err)
+	for _, want := range []string{env.Readers[1], "scdaemon", "hint: stop gpg's scdaemon with 'gpgconf --kill scdaemon'"} {
+		if !strings.Contains(shown, want) {
+			t.Errorf("busy error lacks %q: %s", want, shown)
 		}
 	}
 	if len(cards) != 1 || cards[0].Serial != env.Cards[0].Serial() {
