@@ -363,7 +363,7 @@ func writeKey(out *outdir.Dir, g *GeneratedKey) error {
 		return err
 	}
 	var chain bytes.Buffer
-	for _, c := range []*x509.Certificate{g.Att.Leaf, g.Att.Intermediate} {
+	for _, c := range g.Att.Certificates() {
 		if err := pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ package ceremony
 
 import (
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/keyceremony/keyceremony/hsm/pivemu"
 	"github.com/keyceremony/keyceremony/hsm/pivemu/pcsctest"
 	"github.com/keyceremony/keyceremony/internal/outdir"
+	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 	"github.com/keyceremony/keyceremony/tuf"
@@ -34,7 +36,9 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgs := []pivemu.Config{{CA: ca}, {CA: ca}, {CA: ca, Version: pivemu.Version{Major: 5, Minor: 4, Patch: 3}}}
+	// The second card is a 5.7.4, attested through an intermediate as in
+	// Yubico's newer hierarchy.
+	cfgs := []pivemu.Config{{CA: ca}, {CA: ca, Version: pivemu.Version{Major: 5, Minor: 7, Patch: 4}}, {CA: ca, Version: pivemu.Version{Major: 5, Minor: 4, Patch: 3}}}
 	env := pcsctest.Start(t, 3, cfgs...)
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
@@ -42,7 +46,7 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 	pins := map[uint32]string{}
 	var serials []uint32
 	for i, c := range env.Cards {
-		d, err := piv.Open(c.Serial(), piv.Options{Roots: roots})
+		d, err := piv.Open(c.Serial(), piv.Options{Roots: roots, Intermediates: c.AttestationIntermediates()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,6 +90,34 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 	for _, g := range boot.Keys {
 		if g.Device.Kind != piv.Kind || g.Device.Insecure {
 			t.Fatalf("key not on a YubiKey: %+v", g.Device)
+		}
+		// The media carry the whole chain below the root, so that an
+		// auditor can check it again from the file alone.
+		pemBytes, err := os.ReadFile(filepath.Join(dir, "boot", "keys", fmt.Sprintf("%s-%d-%s.attestation.pem", g.Role, g.Device.Serial, g.Slot)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chain []*x509.Certificate
+		for rest := pemBytes; ; {
+			var blk *pem.Block
+			if blk, rest = pem.Decode(rest); blk == nil {
+				break
+			}
+			c, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain = append(chain, c)
+		}
+		want := 2
+		if g.Device.Serial == serials[1] {
+			want = 3 // slot, f9, the intermediate
+		}
+		if len(chain) != want {
+			t.Fatalf("%s key on %d: %d certificates on the media, want %d", g.Role, g.Device.Serial, len(chain), want)
+		}
+		if _, err := keys.VerifyAttestationChain(chain[0], chain[1:], roots); err != nil {
+			t.Fatalf("%s key on %d: the chain on the media: %v", g.Role, g.Device.Serial, err)
 		}
 	}
 
