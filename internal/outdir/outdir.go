@@ -23,13 +23,14 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/keyceremony/keyceremony/internal/hint"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/keyceremony/keyceremony/internal/hint"
 )
 
 // ErrOutputExists means the target exists and is not an empty directory.
