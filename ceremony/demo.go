@@ -165,7 +165,7 @@ func (d *Demo) Run() (*DemoResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stable signing: %w", err)
 	}
-	say("   stable v%d signed by %d stable keys; %d bins signed by a ceremony key that no longer exists", stableRes.StableVersion, len(stableRes.Signers), len(stableRes.Meta)-1)
+	say("   stable v%d signed by %d stable keys; %d mid roles and %d leaf bins, each signed by a key of its own that no longer exists", stableRes.StableVersion, len(stableRes.Signers), stableRes.Layout.NumMids(), stableRes.Layout.NumLeaves())
 
 	say("")
 	say("== 4. The repository side (simulated): publish stable, sign unstable, snapshot, timestamp")

@@ -189,21 +189,49 @@ func TestDemoFilesLoadInGoTUF(t *testing.T) {
 	if err := targets.VerifyDelegate("stable", st); err != nil {
 		t.Fatalf("go-tuf: 2.stable.json: %v", err)
 	}
-	bins := st.Signed.Delegations.Roles
-	if len(bins) < 16 {
-		t.Fatalf("stable delegates to %d bins", len(bins))
+	// stable -> mids -> leaves, every role non-terminating with hex
+	// prefixes and verified by go-tuf against its delegator.
+	mids := st.Signed.Delegations.Roles
+	if len(mids) < 2 {
+		t.Fatalf("stable delegates to %d mid roles", len(mids))
 	}
-	for _, b := range bins {
-		if b.Terminating || len(b.PathHashPrefixes) == 0 {
-			t.Fatalf("bin %s must be non-terminating with hex prefixes", b.Name)
+	leaves := 0
+	for _, m := range mids {
+		if m.Terminating || len(m.PathHashPrefixes) == 0 {
+			t.Fatalf("mid %s must be non-terminating with hex prefixes", m.Name)
 		}
-		bin, err := gotufmeta.Targets().FromFile(filepath.Join(md, "2."+b.Name+".json"))
+		mid, err := gotufmeta.Targets().FromFile(filepath.Join(md, "2."+m.Name+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.VerifyDelegate(b.Name, bin); err != nil {
-			t.Fatalf("go-tuf: bin %s: %v", b.Name, err)
+		if err := st.VerifyDelegate(m.Name, mid); err != nil {
+			t.Fatalf("go-tuf: mid %s: %v", m.Name, err)
 		}
+		if len(mid.Signed.Targets) != 0 || mid.Signed.Delegations == nil || len(mid.Signed.Delegations.Roles) < 2 {
+			t.Fatalf("mid %s must list no target and delegate to its leaves", m.Name)
+		}
+		for _, b := range mid.Signed.Delegations.Roles {
+			if b.Terminating || len(b.PathHashPrefixes) == 0 {
+				t.Fatalf("bin %s must be non-terminating with hex prefixes", b.Name)
+			}
+			bin, err := gotufmeta.Targets().FromFile(filepath.Join(md, "2."+b.Name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := mid.VerifyDelegate(b.Name, bin); err != nil {
+				t.Fatalf("go-tuf: bin %s: %v", b.Name, err)
+			}
+			// Not as a sibling: each leaf has its own key.
+			for _, other := range mid.Signed.Delegations.Roles {
+				if other.Name != b.Name && mid.VerifyDelegate(other.Name, bin) == nil {
+					t.Fatalf("go-tuf: bin %s verifies as %s", b.Name, other.Name)
+				}
+			}
+			leaves++
+		}
+	}
+	if leaves < 4 {
+		t.Fatalf("%d leaf bins", leaves)
 	}
 	un, err := gotufmeta.Targets().FromFile(filepath.Join(md, "1.unstable.json"))
 	if err != nil {

@@ -62,9 +62,12 @@ type StableResult struct {
 	// Diff stays readable until the caller closes it.
 	Diff          *stableset.Diff
 	StableVersion int64
-	Meta          []stableset.MetaEntry
-	Signers       []string
-	Transcript    [32]byte
+	// Layout is the two-level bin layout under stable; Meta every
+	// metadata file written (stable, the mids, the leaves).
+	Layout     tuf.TwoLevel
+	Meta       []stableset.MetaEntry
+	Signers    []string
+	Transcript [32]byte
 }
 
 // trustedTargets walks the root chain in dir from the trusted root and
@@ -207,19 +210,16 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 			diff.Close()
 		}
 	}()
-	// The bin key exists only in this process's memory, for this ceremony:
-	// ECDSA P-256, whose signature hashes each bin once (SHA-256).
-	binKey, err := keys.GenerateECDSA()
-	if err != nil {
-		return nil, err
-	}
-	res, err := diff.Sign(stableset.SignParams{Approve: approve, Signers: signers, BinKeys: stableset.OneBinKey(binKey), Now: s.Now, OutDir: out.Path("stable")})
+	// Every mid role and leaf bin gets a key of its own that exists only
+	// in this process's memory, for this ceremony: ECDSA P-256, whose
+	// signature hashes each bin once (SHA-256).
+	res, err := diff.Sign(stableset.SignParams{Approve: approve, Signers: signers, BinKeys: stableset.EphemeralBinKeys, Now: s.Now, OutDir: out.Path("stable")})
 	if err != nil {
 		return nil, err
 	}
 	if err := tr.Record("diff approved and stable signed", map[string]any{
 		"diff_digest": diff.Digest, "stable_version": res.StableVersion, "signers": ids,
-		"ceremony_key": binKey.Key().ID(), "bins": res.Layout.NumBins(),
+		"mid_roles": res.Layout.NumMids(), "leaf_bins": res.Layout.NumLeaves(), "role_keys": res.Layout.NumMids() + res.Layout.NumLeaves(),
 		"added": diff.Summary.Added, "held": diff.Summary.Held, "removed": diff.Summary.Removed,
 		"changed": diff.Summary.Changed, "unchanged": diff.Summary.Unchanged,
 	}); err != nil {
@@ -265,7 +265,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		return nil, fmt.Errorf("reading back %s: %w", outDir, err)
 	}
 	kept = true
-	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Meta: res.Meta, Signers: ids, Transcript: tr.Digest()}, nil
+	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest()}, nil
 }
 
 // statement builds the signed diff's payload from a diff.
@@ -348,9 +348,11 @@ func ProjectSummaryDigest(ps []stableset.ProjectSummary) (sum [32]byte, total, c
 }
 
 // VerifyStableMedia reads a stable signing's output back and checks it:
-// stable is signed by the delegation's threshold, every bin by stable's
-// ceremony key, every target in the bin its hash routes to, the ledger
-// matches what stable signed, and the signed diff carries the threshold.
+// stable is signed by the delegation's threshold, every mid role by the
+// key stable delegates to it, every leaf bin by the key its mid delegates
+// to it, no key delegated to two roles, the ledger matches what stable
+// signed and lists what the leaves list, and the signed diff carries the
+// threshold.
 func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key) error {
 	md := filepath.Join(dir, "stable", "metadata")
 	by := tuf.RoleKeys{Role: stableset.StableRole, KeyIDs: deleg.KeyIDs, Threshold: deleg.Threshold, Keys: keyring}
@@ -375,24 +377,8 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	// starts from the ledger, clients from the bins. Compared as sums of
 	// per-entry hashes, so that neither side is held in memory.
 	var inBins, inLedger entrySum
-	if st.Signed.Delegations != nil {
-		for _, r := range st.Signed.Delegations.Roles {
-			name := filepath.Join(md, fmt.Sprintf("%d.%s.json", st.Signed.Version, r.Name))
-			b, err := os.ReadFile(name)
-			if err != nil {
-				return err
-			}
-			bin, err := tuf.ParseBin(b, name)
-			if err != nil {
-				return err
-			}
-			if err := bin.Verify(&st.Signed, r.Name); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			for _, t := range bin.Targets {
-				inBins.add(t.Path, t.Length, t.SHA256)
-			}
-		}
+	if err := sumBins(md, &st.Signed, &inBins); err != nil {
+		return err
 	}
 	for p := range st.Signed.Targets {
 		if err := sumLedger(filepath.Join(dir, "stable", filepath.FromSlash(p)), &inLedger); err != nil {
@@ -436,6 +422,74 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	defer tf.Close()
 	_, _, err = VerifyTranscript(tf, "transcript.jsonl")
 	return err
+}
+
+// sumBins reads the two levels of bins under stable (version st.Version,
+// in md): every mid role verified against stable, every leaf bin against
+// its mid, no key delegated to two roles; it adds every leaf's targets to
+// sum.
+func sumBins(md string, st *tuf.Targets, sum *entrySum) error {
+	if st.Delegations == nil {
+		return nil
+	}
+	keyRole := map[string]string{}
+	unique := func(t *tuf.Targets) error {
+		for _, d := range t.Delegations.Roles {
+			for _, id := range d.KeyIDs {
+				if other, ok := keyRole[id]; ok {
+					return fmt.Errorf("key %s is delegated to %s and to %s: %w", id, other, d.Name, tuf.ErrSharedKey)
+				}
+				keyRole[id] = d.Name
+			}
+		}
+		return nil
+	}
+	if err := unique(st); err != nil {
+		return err
+	}
+	file := func(role string) string { return filepath.Join(md, fmt.Sprintf("%d.%s.json", st.Version, role)) }
+	for _, r := range st.Delegations.Roles {
+		name := file(r.Name)
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		mid, err := tuf.Load[tuf.Targets](b, name)
+		if err != nil {
+			return err
+		}
+		msg, err := mid.SignedBytes()
+		if err != nil {
+			return err
+		}
+		if err := st.VerifyDelegate(r.Name, msg, mid.Signatures); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if len(mid.Signed.Targets) != 0 || mid.Signed.Delegations == nil {
+			return fmt.Errorf("%s: a mid role lists no target and delegates to its leaves: %w", name, tuf.ErrLayout)
+		}
+		if err := unique(&mid.Signed); err != nil {
+			return err
+		}
+		for _, lr := range mid.Signed.Delegations.Roles {
+			name := file(lr.Name)
+			b, err := os.ReadFile(name)
+			if err != nil {
+				return err
+			}
+			bin, err := tuf.ParseBin(b, name)
+			if err != nil {
+				return err
+			}
+			if err := bin.Verify(&mid.Signed, lr.Name); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			for _, t := range bin.Targets {
+				sum.add(t.Path, t.Length, t.SHA256)
+			}
+		}
+	}
+	return nil
 }
 
 // entrySum is an order-independent digest of a set of target entries: the

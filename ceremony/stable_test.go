@@ -3,6 +3,7 @@ package ceremony
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,5 +223,61 @@ func TestEntrySum(t *testing.T) {
 	d.add("x", 1, h1)
 	if d == a {
 		t.Fatal("a missing entry gave the same sum")
+	}
+}
+
+// TestStableMediaRefusesSwappedRole: the read-back refuses media on which
+// one role's file stands in for another's, a leaf's or a mid's: each role
+// has its own key, so the file fails its delegator's threshold.
+func TestStableMediaRefusesSwappedRole(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	now := time.Now().UTC().Truncate(time.Second)
+	boot, err := f.bootstrap().Run(filepath.Join(dir, "boot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := filepath.Join(dir, "export.jsonl")
+	w, _ := os.Create(exp)
+	if err := synth.Generate(w, synth.Params{Seed: 5, Files: 2000, Generated: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	ss := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: exp, Devices: f.devices, PIN: f.pins, Now: now}
+	d, err := ss.Diff()
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve := d.Digest
+	d.Close()
+	media := filepath.Join(dir, "media")
+	res, err := ss.Sign(approve, media)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Diff.Close()
+	deleg, keyring := mustDelegation(t, boot.Targets), boot.Targets.Signed.Delegations.Keys
+	if err := VerifyStableMedia(media, deleg, keyring); err != nil {
+		t.Fatal(err)
+	}
+	l := res.Layout
+	if l.NumMids() < 2 || l.LeavesPerMid() < 2 {
+		t.Fatalf("layout %+v", l)
+	}
+	for _, swap := range [][2]string{{l.LeafName(0, 1), l.LeafName(0, 0)}, {l.LeafName(1, 0), l.LeafName(0, 0)}, {l.MidName(1), l.MidName(0)}} {
+		bad := filepath.Join(t.TempDir(), "media")
+		copyInto(t, media, bad)
+		md := filepath.Join(bad, "stable", "metadata")
+		file := func(role string) string { return filepath.Join(md, fmt.Sprintf("%d.%s.json", res.StableVersion, role)) }
+		b, err := os.ReadFile(file(swap[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file(swap[1]), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyStableMedia(bad, deleg, keyring); !errors.Is(err, tuf.ErrThreshold) {
+			t.Errorf("%s's file as %s: %v, want a threshold refusal", swap[0], swap[1], err)
+		}
 	}
 }

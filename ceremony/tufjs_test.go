@@ -22,7 +22,10 @@ type published struct {
 	stable     map[string]tuf.TargetFile
 	stableRole map[string]string
 	unstable   map[string]tuf.TargetFile
-	bins       []string // stable's delegated roles, in order
+	mids       []string            // stable's delegated roles, in order
+	leaves     []string            // the mids' delegated roles, in order
+	leafMid    map[string]string   // leaf -> the mid that delegates to it
+	under      map[string][]string // role -> the stable paths listed below it
 }
 
 func readPublished(t *testing.T, metaDir string) *published {
@@ -59,26 +62,33 @@ func readPublished(t *testing.T, metaDir string) *published {
 	file := func(role string) string {
 		return fmt.Sprintf("%d.%s.json", snap.Signed.Meta[role+".json"].Version, role)
 	}
-	p := &published{stable: map[string]tuf.TargetFile{}, stableRole: map[string]string{}}
+	p := &published{stable: map[string]tuf.TargetFile{}, stableRole: map[string]string{}, leafMid: map[string]string{}, under: map[string][]string{}}
 	p.unstable = load(file("unstable")).Signed.Targets
-	var walk func(role string)
-	walk = func(role string) {
+	var walk func(role string, above []string)
+	walk = func(role string, above []string) {
 		m := load(file(role))
 		for tp, tf := range m.Signed.Targets {
 			p.stable[tp] = tf
 			p.stableRole[tp] = role
+			for _, r := range append(above, role) {
+				p.under[r] = append(p.under[r], tp)
+			}
 		}
 		if m.Signed.Delegations == nil {
 			return
 		}
 		for _, d := range m.Signed.Delegations.Roles {
-			if role == "stable" {
-				p.bins = append(p.bins, d.Name)
+			switch len(above) {
+			case 0:
+				p.mids = append(p.mids, d.Name)
+			case 1:
+				p.leaves = append(p.leaves, d.Name)
+				p.leafMid[d.Name] = role
 			}
-			walk(d.Name)
+			walk(d.Name, append(above[:len(above):len(above)], role))
 		}
 	}
-	walk("stable")
+	walk("stable", nil)
 	return p
 }
 
@@ -185,13 +195,14 @@ func TestDemoWithTufJS(t *testing.T) {
 }
 
 // TestPipelineBinSwapWithTufJS runs the attack on what the stable pipeline
-// writes today: a rehearsal (bootstrap, the demo's export, a stable
-// signing) published by a simulated repository whose online keys the test
-// holds, as an attacker would. Unstable lists a malicious file for a
-// stable path of bin B; the server serves bin A's file as B, with snapshot
-// and timestamp re-signed. Today every bin shares the ceremony key, so the
-// outcome is recorded, not asserted; the lead turns it into an assertion
-// (never unstable's entry) when each role gets its own key.
+// writes: a rehearsal (bootstrap, the demo's export, a stable signing)
+// published by a simulated repository whose online keys the test holds,
+// as an attacker would. Unstable lists a malicious file for a stable path
+// P; the server serves another role's file under the name of the role
+// that holds P, with snapshot and timestamp re-signed: a sibling leaf's,
+// a leaf under another mid, another mid's. Every role has its own key, so
+// tuf-js must refuse, or return stable's entry; it must never return
+// unstable's (the attacker's) entry for P.
 func TestPipelineBinSwapWithTufJS(t *testing.T) {
 	f := newFixture(t)
 	now := time.Now().UTC()
@@ -216,13 +227,13 @@ func TestPipelineBinSwapWithTufJS(t *testing.T) {
 		t.Fatal(err)
 	}
 	sres.Diff.Close()
-	repoDir := filepath.Join(dir, "repo")
-	out, err := outdir.New(repoDir)
+	// The published repository, before any attack.
+	pristine := filepath.Join(dir, "pristine")
+	out, err := outdir.New(pristine)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Abort()
-	// Stage 1: unstable lists nothing; the attacker adds their entry.
 	unstable, err := f.repo.signUnstable(1, map[string]tuf.TargetFile{})
 	if err != nil {
 		t.Fatal(err)
@@ -237,56 +248,98 @@ func TestPipelineBinSwapWithTufJS(t *testing.T) {
 	if err := out.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	md := filepath.Join(repoDir, "metadata")
-	pub := readPublished(t, md)
-	if len(pub.bins) < 2 {
-		t.Fatalf("stable has %d bins", len(pub.bins))
+	pub := readPublished(t, filepath.Join(pristine, "metadata"))
+	if len(pub.mids) < 2 || len(pub.leaves) < 4 {
+		t.Fatalf("stable has %d mids and %d leaves", len(pub.mids), len(pub.leaves))
 	}
-	from, to := pub.bins[0], pub.bins[1]
-	victim := ""
-	for p, role := range pub.stableRole {
-		if role == to && (victim == "" || p < victim) {
-			victim = p
+	// A leaf holding a stable path, a sibling of it, a leaf under another
+	// mid, and another mid.
+	var to string
+	for _, l := range pub.leaves {
+		if len(pub.under[l]) > 0 {
+			to = l
+			break
 		}
 	}
-	if victim == "" {
-		t.Fatalf("bin %s lists nothing", to)
+	if to == "" {
+		t.Fatal("no leaf lists a stable path")
 	}
-	evil := []byte("malicious replacement of " + path.Base(victim) + "\n")
-	a := &tufjs.Attacker{Dir: repoDir, Snapshot: f.repo.snapshot, Timestamp: f.repo.timestamp, Unstable: f.repo.unstable}
-	if err := a.ListUnstable(victim, evil); err != nil {
-		t.Fatal(err)
+	mid := pub.leafMid[to]
+	var sibling, cousin, otherMid string
+	for _, l := range pub.leaves {
+		switch {
+		case l == to:
+		case pub.leafMid[l] == mid && sibling == "":
+			sibling = l
+		case pub.leafMid[l] != mid && cousin == "":
+			cousin = l
+		}
 	}
-	if err := a.Publish(); err != nil {
-		t.Fatal(err)
+	for _, m := range pub.mids {
+		if m != mid {
+			otherMid = m
+			break
+		}
 	}
-	root := filepath.Join(md, "1.root.json")
-	run, err := tufjs.Resolve(repoDir, root, []string{victim})
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct{ what, from, to string }{
+		{"a sibling leaf's file as the leaf", sibling, to},
+		{"a leaf of another mid as the leaf", cousin, to},
+		{"another mid's file as the mid", otherMid, mid},
 	}
-	if r := run.Results[0]; !run.RefreshOK || !sameEntry(r, pub.stable[victim]) {
-		t.Fatalf("before the swap tuf-js must return stable's entry for %s: %s %+v", victim, run.RefreshError, r)
-	}
-	if err := a.SwapRole(from, to); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Publish(); err != nil {
-		t.Fatal(err)
-	}
-	run, err = tufjs.Resolve(repoDir, root, []string{victim})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := run.Results[0]
-	switch {
-	case !run.RefreshOK:
-		t.Logf("bin swap %s -> %s: tuf-js refused at refresh: %s", from, to, run.RefreshError)
-	case r.Found && r.Hashes["sha256"] == sha256Hex(evil):
-		t.Logf("bin swap %s -> %s: ATTACK WORKS today: tuf-js returned unstable's (the attacker's) entry for %s (downloaded: %v)", from, to, victim, r.Downloaded)
-	case sameEntry(r, pub.stable[victim]):
-		t.Logf("bin swap %s -> %s: tuf-js returned stable's entry for %s", from, to, victim)
-	default:
-		t.Logf("bin swap %s -> %s: tuf-js: found=%v error=%q", from, to, r.Found, r.Error)
+	for _, c := range cases {
+		t.Run(c.what, func(t *testing.T) {
+			if c.from == "" {
+				t.Fatal("no role to swap in")
+			}
+			victim := pub.under[c.to][0]
+			repoDir := filepath.Join(t.TempDir(), "repo")
+			if err := os.CopyFS(repoDir, os.DirFS(pristine)); err != nil {
+				t.Fatal(err)
+			}
+			md := filepath.Join(repoDir, "metadata")
+			evil := []byte("malicious replacement of " + path.Base(victim) + "\n")
+			a := &tufjs.Attacker{Dir: repoDir, Snapshot: f.repo.snapshot, Timestamp: f.repo.timestamp, Unstable: f.repo.unstable}
+			if err := a.ListUnstable(victim, evil); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Publish(); err != nil {
+				t.Fatal(err)
+			}
+			root := filepath.Join(md, "1.root.json")
+			run, err := tufjs.Resolve(repoDir, root, []string{victim})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := run.Results[0]; !run.RefreshOK || !sameEntry(r, pub.stable[victim]) {
+				t.Fatalf("before the swap tuf-js must return stable's entry for %s: %s %+v", victim, run.RefreshError, r)
+			}
+			if err := a.SwapRole(c.from, c.to); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Publish(); err != nil {
+				t.Fatal(err)
+			}
+			run, err = tufjs.Resolve(repoDir, root, []string{victim})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := run.Results[0]
+			switch {
+			case r.Found && r.Hashes["sha256"] == sha256Hex(evil):
+				t.Fatalf("%s -> %s: tuf-js returned unstable's (the attacker's) entry for stable path %s (downloaded: %v)", c.from, c.to, victim, r.Downloaded)
+			case !run.RefreshOK:
+				t.Logf("%s -> %s: tuf-js refused at refresh: %s", c.from, c.to, run.RefreshError)
+			case sameEntry(r, pub.stable[victim]):
+				t.Logf("%s -> %s: tuf-js returned stable's entry", c.from, c.to)
+			case !r.Found && r.Error != "":
+				t.Logf("%s -> %s: tuf-js refused: %s", c.from, c.to, r.Error)
+			default:
+				t.Fatalf("%s -> %s: want a refusal or stable's entry, tuf-js said %+v", c.from, c.to, r)
+			}
+			// keyceremony verify refuses the swapped repository too.
+			if _, err := tuf.VerifyRepository(boot.Root, md, tuf.VerifyOptions{At: now}); err == nil {
+				t.Error("keyceremony verify accepted the swapped repository")
+			}
+		})
 	}
 }

@@ -1,7 +1,7 @@
 // Package stableset decides what the offline stable role signs, and signs
 // it: the diff of a repository export against the published stable set,
 // and the pipeline that turns an approved diff into the stable metadata,
-// its hashed bins, the stable index pages and the ledger.
+// its two levels of hashed bins, the stable index pages and the ledger.
 //
 // The formats it works on live in packages of their own beneath it:
 // export (the repository export), ledger (what each ceremony saw), policy
@@ -16,9 +16,15 @@
 //     metadata binds by its digest; it verifies both before returning a
 //     diff.
 //   - (*Diff).Sign signs nothing unless the approval names the diff's
-//     digest. It signs each bin with the key the caller's BinKeySource
-//     gives for its role, and verifies every signature right after making
-//     it. Its output appears whole, by one rename, every file written and
+//     digest. stable delegates to mid roles and each mid to its leaf
+//     bins (tuf.TwoLevel, sized by tuf.SizeTwoLevel so that every file
+//     and the snapshot entries stay within the clients' limits; a count
+//     that cannot fit is refused before anything is signed). Every mid
+//     and leaf is signed by a key of its own, which the caller's
+//     BinKeySource gives (EphemeralBinKeys: made in memory, never
+//     stored); a key given for two roles is refused, so that no role's
+//     file verifies as another's. Every signature is verified right after
+//     it is made. Its output appears whole, by one rename, every file written and
 //     every directory fsynced, or not at all (internal/outdir).
 //   - It changes no process-wide state: the GC settings the pipeline is
 //     measured with are set by main (internal/gctune).

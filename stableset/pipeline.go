@@ -36,8 +36,11 @@ import (
 //     finished.
 //   - signBins ((*Diff).Sign; sign.go, per path bucket, in parallel):
 //     nothing is signed before the approval is checked against the diff
-//     digest; then the bins are built, signed with the bin key and
-//     written.
+//     digest; then the layout is sized from the target count
+//     (tuf.SizeTwoLevel; over budget is refused), a key asked for every
+//     mid role and leaf bin, the leaves built, signed with their own keys
+//     and written, then the mids (each delegating to its leaves), then
+//     stable (delegating to the mids).
 //
 // Memory stays proportional to one bucket.
 
@@ -50,7 +53,6 @@ const (
 	FragmentFile  = "snapshot-fragment.json"
 	numBuckets    = 256
 	numProjBucket = 64
-	targetsPerBin = 640
 	pagesPrefix   = "simple/"
 )
 

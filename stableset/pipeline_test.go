@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,7 +101,7 @@ type ceremony struct {
 	binKeys       BinKeySource
 }
 
-func newCeremony(t *testing.T) *ceremony {
+func newCeremony(t testing.TB) *ceremony {
 	var c ceremony
 	c.keyring = map[string]*keys.Key{}
 	var ids []string
@@ -112,11 +114,7 @@ func newCeremony(t *testing.T) *ceremony {
 		c.keyring[s.Key().ID()] = s.Key()
 		ids = append(ids, s.Key().ID())
 	}
-	bk, err := keys.GenerateECDSA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.binKeys = OneBinKey(bk)
+	c.binKeys = EphemeralBinKeys
 	c.deleg = &tuf.DelegatedRole{Name: StableRole, KeyIDs: ids, Threshold: 2, Paths: []string{"packages/*/*/*/*", "simple/*/*"}}
 	return &c
 }
@@ -150,54 +148,91 @@ func (c *ceremony) sign(t *testing.T, cfg Config, out string) *SignResult {
 func cfg2now(Config) time.Time { return t2 }
 
 // loadStable reads and checks what a ceremony wrote, with our strict
-// loader: stable verifies against the trusted delegation, every bin
-// against stable, and every target sits in the bin its hash routes to.
+// loader: stable verifies against the trusted delegation, every mid role
+// against stable and every leaf bin against its mid, each role delegated
+// to a key of its own, non-terminating, with the prefixes of the two-level
+// layout; every target sits in the leaf its hash routes to. It returns the
+// leaves' targets by leaf name.
 func loadStable(t *testing.T, c *ceremony, out string, version int64) (*tuf.Metadata[tuf.Targets], map[string]map[string]tuf.TargetFile) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(out, metadataDir, fmt.Sprintf("%d.stable.json", version)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := tuf.Load[tuf.Targets](data, "stable.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := st.SignedBytes()
-	if err := tuf.VerifyThreshold(StableRole, msg, st.Signatures, c.deleg.KeyIDs, c.deleg.Threshold, c.keyring); err != nil {
-		t.Fatal(err)
-	}
-	layout, err := tuf.LayoutOf(&st.Signed, StableRole)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bins := map[string]map[string]tuf.TargetFile{}
-	for i := 0; i < layout.NumBins(); i++ {
-		name := layout.Name(i)
-		data, err := os.ReadFile(filepath.Join(out, metadataDir, fmt.Sprintf("%d.%s.json", version, name)))
+	load := func(role string, delegator *tuf.Targets) *tuf.Metadata[tuf.Targets] {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(out, metadataDir, fmt.Sprintf("%d.%s.json", version, role)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := tuf.Load[tuf.Targets](data, name)
+		m, err := tuf.Load[tuf.Targets](data, role)
 		if err != nil {
-			t.Fatalf("bin %s does not load strictly: %v", name, err)
+			t.Fatalf("%s does not load strictly: %v", role, err)
 		}
 		msg, _ := m.SignedBytes()
-		if err := st.Signed.VerifyDelegate(name, msg, m.Signatures); err != nil {
+		if delegator == nil {
+			err = tuf.VerifyThreshold(StableRole, msg, m.Signatures, c.deleg.KeyIDs, c.deleg.Threshold, c.keyring)
+		} else {
+			err = delegator.VerifyDelegate(role, msg, m.Signatures)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		if m.Signed.Version != version || !m.Signed.Expires.Time().Equal(t2.Add(120*24*time.Hour)) {
-			t.Errorf("bin %s: version %d expires %v", name, m.Signed.Version, m.Signed.Expires)
+			t.Errorf("%s: version %d expires %v", role, m.Signed.Version, m.Signed.Expires)
 		}
-		d, _ := st.Signed.Delegation(name)
-		if d.Terminating {
-			t.Errorf("bin %s is terminating", name)
+		return m
+	}
+	bitsOf := func(n int) int {
+		b := 0
+		for 1<<b < n {
+			b++
 		}
-		for p := range m.Signed.Targets {
-			if !d.Matches(p) || layout.BinOf(p) != i {
-				t.Errorf("%s is in bin %s, not where its hash routes it", p, name)
+		if 1<<b != n {
+			t.Fatalf("%d delegated roles is not a power of two", n)
+		}
+		return b
+	}
+	st := load(StableRole, nil)
+	if len(st.Signed.Targets) != 1 {
+		t.Errorf("stable lists %d targets, want its ledger only", len(st.Signed.Targets))
+	}
+	mids := st.Signed.Delegations.Roles
+	m0 := load(mids[0].Name, &st.Signed)
+	layout, err := tuf.NewTwoLevel(StableRole, bitsOf(len(mids)), bitsOf(len(m0.Signed.Delegations.Roles)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyRole := map[string]string{}
+	checkRole := func(d tuf.DelegatedRole, name string, prefixes []string) {
+		t.Helper()
+		if d.Name != name || d.Terminating || len(d.Paths) != 0 || !slices.Equal(d.PathHashPrefixes, prefixes) || d.Threshold != 1 || len(d.KeyIDs) != 1 {
+			t.Errorf("delegation %+v, want %s non-terminating with prefixes %v, one key", d, name, prefixes)
+		}
+		for _, id := range d.KeyIDs {
+			if other, ok := keyRole[id]; ok {
+				t.Errorf("roles %s and %s share key %s", other, d.Name, id)
 			}
+			keyRole[id] = d.Name
 		}
-		bins[name] = m.Signed.Targets
+	}
+	bins := map[string]map[string]tuf.TargetFile{}
+	for i, md := range mids {
+		checkRole(md, layout.MidName(i), layout.MidPrefixes(i))
+		mid := load(md.Name, &st.Signed)
+		if len(mid.Signed.Targets) != 0 || len(mid.Signed.Delegations.Roles) != layout.LeavesPerMid() {
+			t.Fatalf("mid %s lists %d targets and %d leaves", md.Name, len(mid.Signed.Targets), len(mid.Signed.Delegations.Roles))
+		}
+		for j, ld := range mid.Signed.Delegations.Roles {
+			checkRole(ld, layout.LeafName(i, j), layout.LeafPrefixes(i, j))
+			leaf := load(ld.Name, &mid.Signed)
+			if leaf.Signed.Delegations != nil {
+				t.Errorf("leaf %s delegates", ld.Name)
+			}
+			for p := range leaf.Signed.Targets {
+				h := sha256.Sum256([]byte(p))
+				if mi, lj := layout.LeafOfHash(&h); !md.Matches(p) || !ld.Matches(p) || mi != i || lj != j {
+					t.Errorf("%s is in leaf %s, not where its hash routes it", p, ld.Name)
+				}
+			}
+			bins[ld.Name] = leaf.Signed.Targets
+		}
 	}
 	return st, bins
 }
@@ -232,7 +267,8 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 	}
 	d1.Close()
 	res1 := c.sign(t, c.config(e1, ""), out1)
-	if res1.StableVersion != 1 || res1.Layout.NumBins() != 16 {
+	// 3 files and 4 pages: the sizer's smallest shape, 2 mids of 2 leaves.
+	if res1.StableVersion != 1 || res1.Layout.NumMids() != 2 || res1.Layout.LeavesPerMid() != 2 || len(res1.Meta) != 1+2+4 {
 		t.Fatalf("first: %+v", res1)
 	}
 	_, bins1 := loadStable(t, c, out1, 1)
@@ -295,7 +331,7 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 	// A failure midway leaves nothing either.
 	errInjected := errors.New("injected failure")
 	binWritten = func(n int64) error {
-		if n >= 5 {
+		if n >= 2 { // of 4 leaves
 			return errInjected
 		}
 		return nil
@@ -555,24 +591,22 @@ func TestPipelineLeavesGCSettings(t *testing.T) {
 	check("after Sign")
 }
 
-// The pipeline asks the key source once for each bin role, in bin order,
-// and delegates and signs each bin with the key it gave for that role; a
-// bin signed with one role's key does not verify as another role.
+// The pipeline asks the key source once for every delegated role under
+// stable (every mid, every leaf), and delegates and signs each role with
+// the key it gave for that role; a leaf's file does not verify as another
+// leaf, a mid's not as another mid.
 func TestPipelineBinKeySource(t *testing.T) {
 	c := newCeremony(t)
-	var ks [2]keys.DigestSigner
-	for i := range ks {
-		k, err := keys.GenerateECDSA()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ks[i] = k
-	}
-	var asked []string
+	var mu sync.Mutex
+	given := map[string]keys.DigestSigner{}
+	asked := map[string]int{}
 	src := func(role string) (keys.DigestSigner, error) {
-		k := ks[len(asked)%2]
-		asked = append(asked, role)
-		return k, nil
+		k, err := keys.GenerateECDSA()
+		mu.Lock()
+		defer mu.Unlock()
+		asked[role]++
+		given[role] = k
+		return k, err
 	}
 	d, err := ComputeDiff(c.config(exportOf(t, t1, []file{foo1, bar1, bar09}), ""))
 	if err != nil {
@@ -584,36 +618,173 @@ func TestPipelineBinKeySource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []string
-	for i := 0; i < res.Layout.NumBins(); i++ {
-		want = append(want, res.Layout.Name(i))
-	}
-	if !slices.Equal(asked, want) {
-		t.Fatalf("asked for %v, want %v", asked, want)
-	}
-	st, _ := loadStable(t, c, out, 1) // every bin verifies as its role
-	if n := len(st.Signed.Delegations.Keys); n != 2 {
-		t.Errorf("stable delegates %d keys, want 2", n)
-	}
-	for i, name := range want {
-		dr, _ := st.Signed.Delegation(name)
-		if id := ks[i%2].Key().ID(); !slices.Equal(dr.KeyIDs, []string{id}) || dr.Threshold != 1 {
-			t.Errorf("bin %s delegated to %v (threshold %d), want [%s]", name, dr.KeyIDs, dr.Threshold, id)
+	l := res.Layout
+	var mids, leaves []string
+	for i := 0; i < l.NumMids(); i++ {
+		mids = append(mids, l.MidName(i))
+		for j := 0; j < l.LeavesPerMid(); j++ {
+			leaves = append(leaves, l.LeafName(i, j))
 		}
 	}
-	// The attacker's move: serve bin 0's file under bin 1's name.
-	data, err := os.ReadFile(filepath.Join(out, metadataDir, "1."+want[0]+".json"))
+	if len(asked) != len(mids)+len(leaves) {
+		t.Errorf("asked for %d roles, want %d", len(asked), len(mids)+len(leaves))
+	}
+	for _, name := range append(append([]string{}, mids...), leaves...) {
+		if asked[name] != 1 {
+			t.Errorf("asked for the key of %s %d times", name, asked[name])
+		}
+	}
+	var names []string
+	for _, m := range res.Meta {
+		names = append(names, strings.TrimSuffix(m.Name, ".json"))
+	}
+	if want := append(append([]string{StableRole}, mids...), leaves...); !slices.Equal(names, want) {
+		t.Errorf("meta lists %v, want %v", names, want)
+	}
+	st, _ := loadStable(t, c, out, 1) // every role verifies as itself, keys distinct
+	if n := len(st.Signed.Delegations.Keys); n != len(mids) {
+		t.Errorf("stable delegates %d keys, want %d", n, len(mids))
+	}
+	delegators := map[string]*tuf.Targets{}
+	for i, name := range mids {
+		dr, _ := st.Signed.Delegation(name)
+		if id := given[name].Key().ID(); !slices.Equal(dr.KeyIDs, []string{id}) {
+			t.Errorf("mid %s delegated to %v, want [%s]", name, dr.KeyIDs, id)
+		}
+		m := loadRole(t, out, 1, name)
+		for j := 0; j < l.LeavesPerMid(); j++ {
+			leaf := l.LeafName(i, j)
+			delegators[leaf] = &m.Signed
+			dr, _ := m.Signed.Delegation(leaf)
+			if id := given[leaf].Key().ID(); !slices.Equal(dr.KeyIDs, []string{id}) {
+				t.Errorf("leaf %s delegated to %v, want [%s]", leaf, dr.KeyIDs, id)
+			}
+		}
+		delegators[name] = &st.Signed
+	}
+	// The attacker's move: serve one role's file under another's name.
+	for _, swap := range [][2]string{{leaves[0], leaves[1]}, {leaves[0], leaves[len(leaves)-1]}, {mids[0], mids[1]}} {
+		m := loadRole(t, out, 1, swap[0])
+		msg, _ := m.SignedBytes()
+		if err := delegators[swap[1]].VerifyDelegate(swap[1], msg, m.Signatures); !errors.Is(err, tuf.ErrThreshold) {
+			t.Errorf("%s's file as %s: %v, want a threshold refusal", swap[0], swap[1], err)
+		}
+	}
+}
+
+func loadRole(t *testing.T, out string, version int64, role string) *tuf.Metadata[tuf.Targets] {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(out, metadataDir, fmt.Sprintf("%d.%s.json", version, role)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := tuf.Load[tuf.Targets](data, want[0])
+	m, err := tuf.Load[tuf.Targets](data, role)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, _ := m.SignedBytes()
-	if err := st.Signed.VerifyDelegate(want[1], msg, m.Signatures); err == nil {
-		t.Errorf("bin %s's file verifies as bin %s", want[0], want[1])
+	return m
+}
+
+// A key source that gives one key for two roles is refused before
+// anything is signed, and leaves nothing: with a shared key one role's
+// file would verify as the other's.
+func TestPipelineRefusesSharedRoleKey(t *testing.T) {
+	c := newCeremony(t)
+	k, err := keys.GenerateECDSA()
+	if err != nil {
+		t.Fatal(err)
 	}
+	// The layout 6 targets get (TestPipelineTwoCeremonies).
+	l, err := tuf.NewTwoLevel(StableRole, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	for _, tc := range []struct {
+		name string
+		src  BinKeySource
+	}{
+		{"one key for every role", func(string) (keys.DigestSigner, error) { return k, nil }},
+		{"one leaf shares the first mid's key", func(role string) (keys.DigestSigner, error) {
+			if role == l.LeafName(1, 1) || role == l.MidName(0) {
+				return k, nil
+			}
+			return keys.GenerateECDSA()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := ComputeDiff(c.config(exportOf(t, t1, []file{foo1, bar1}), ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out")
+			stable := &countingSigner{Signer: c.stableSigners[0], n: &n}
+			_, err = d.Sign(SignParams{Approve: d.Digest, Signers: []keys.Signer{stable, c.stableSigners[1]}, BinKeys: tc.src, Now: t2, OutDir: out})
+			if !errors.Is(err, ErrSharedRoleKey) || !strings.Contains(err.Error(), "stable-") {
+				t.Fatalf("Sign: %v, want ErrSharedRoleKey naming the roles", err)
+			}
+			if n.Load() != 0 {
+				t.Error("stable was signed")
+			}
+			assertNothing(t, dir, out)
+		})
+	}
+}
+
+// countingSigner counts its signatures.
+type countingSigner struct {
+	keys.Signer
+	n *atomic.Int64
+}
+
+func (s *countingSigner) Sign(msg []byte) ([]byte, error) {
+	s.n.Add(1)
+	return s.Signer.Sign(msg)
+}
+
+// A target count no layout fits within the metadata budget is refused
+// with the *tuf.BudgetError before any key is asked for or anything
+// signed, and leaves nothing.
+func TestPipelineRefusesOverBudget(t *testing.T) {
+	c := newCeremony(t)
+	var got int64
+	sizeLayout = func(n int64) (tuf.Shape, error) {
+		got = n
+		// As if the stable set held 200 million more targets.
+		return tuf.SizeTwoLevel(StableRole, n+200_000_000, tuf.EstimateFiles)
+	}
+	defer func() {
+		sizeLayout = func(n int64) (tuf.Shape, error) { return tuf.SizeTwoLevel(StableRole, n, tuf.EstimateFiles) }
+	}()
+	d, err := ComputeDiff(c.config(exportOf(t, t1, []file{foo1, bar1}), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	var n atomic.Int64
+	var asked atomic.Int64
+	src := func(string) (keys.DigestSigner, error) { asked.Add(1); return keys.GenerateECDSA() }
+	stable := &countingSigner{Signer: c.stableSigners[0], n: &n}
+	_, err = d.Sign(SignParams{Approve: d.Digest, Signers: []keys.Signer{stable, c.stableSigners[1]}, BinKeys: src, Now: t2, OutDir: out})
+	var be *tuf.BudgetError
+	if !errors.As(err, &be) || !errors.Is(err, tuf.ErrBudget) || be.Targets != 200_000_000+got || be.Need <= be.Max {
+		t.Fatalf("Sign: %v, want the budget error", err)
+	}
+	// foo1 and bar1, and two pages for each project.
+	if got != 6 {
+		t.Errorf("sized for %d targets, want 6", got)
+	}
+	if !strings.Contains(err.Error(), "budget 4000000") {
+		t.Errorf("error %q does not name the limit", err)
+	}
+	if n.Load() != 0 || asked.Load() != 0 {
+		t.Errorf("%d stable signatures made, %d keys asked for", n.Load(), asked.Load())
+	}
+	assertNothing(t, dir, out)
 }
 
 // A key source that fails fails the signing, with its error, and leaves

@@ -23,7 +23,9 @@ type SignParams struct {
 	// Signers are the stable keyholders' devices; together they must meet
 	// the stable threshold (the caller checks the threshold).
 	Signers []keys.Signer
-	// BinKeys gives the key that signs each bin role (BinKeySource).
+	// BinKeys gives the key of each delegated role under stable: every
+	// mid role and every leaf bin (BinKeySource; the ceremony passes
+	// EphemeralBinKeys).
 	BinKeys BinKeySource
 	// Now is the signing time; stable and its bins expire Now + Period +
 	// Grace (defaults DefaultPeriod and DefaultGrace).
@@ -34,16 +36,22 @@ type SignParams struct {
 	OutDir string
 }
 
-// BinKeySource gives the key that signs the bin role named role. Sign asks
-// it once for each bin role, in bin order, before it signs any bin, and
-// delegates each role to the key given for it. It may give one key for
-// several roles.
+// BinKeySource gives the key that signs the delegated role named role: a
+// mid role or a leaf bin of the two-level layout. Sign asks it once for
+// every such role, before it signs anything, from several goroutines at
+// once, and delegates each role to the key given for it. A key given for
+// two roles is refused (ErrSharedRoleKey): metadata does not name its
+// role, so one role's file would verify as the other's.
 type BinKeySource func(role string) (keys.DigestSigner, error)
 
-// OneBinKey is the BinKeySource that gives k for every bin role.
-func OneBinKey(k keys.DigestSigner) BinKeySource {
-	return func(string) (keys.DigestSigner, error) { return k, nil }
-}
+// EphemeralBinKeys is the BinKeySource of a ceremony: a new ECDSA P-256
+// key in this process's memory for every role, never written anywhere,
+// gone when the process ends.
+func EphemeralBinKeys(string) (keys.DigestSigner, error) { return keys.GenerateECDSA() }
+
+// ErrSharedRoleKey is returned when a BinKeySource gives one key for two
+// delegated roles.
+var ErrSharedRoleKey = errors.New("one key given for two delegated roles")
 
 // MetaEntry is one new metadata file, as the online snapshot lists it.
 type MetaEntry struct {
@@ -58,8 +66,8 @@ type MetaEntry struct {
 type SignResult struct {
 	Diff          *Diff
 	StableVersion int64
-	Layout        tuf.BinLayout
-	Meta          []MetaEntry // stable first, then the bins in order
+	Layout        tuf.TwoLevel
+	Meta          []MetaEntry // stable first, then the mids, then the leaves, in order
 	Pages         int         // index pages rendered (two per project)
 }
 
@@ -130,6 +138,17 @@ func (d *Diff) Sign(p SignParams) (*SignResult, error) {
 }
 
 func (r *run) build(out *outdir.Dir, p *SignParams) (*SignResult, error) {
+	var total int64
+	for b := range r.nStable {
+		total += r.nStable[b] + r.nPages[b]
+	}
+	// Sized before anything is made: a count no layout fits is refused
+	// with the *tuf.BudgetError, nothing signed or written.
+	shape, err := sizeLayout(total)
+	if err != nil {
+		return nil, err
+	}
+	layout := shape.Layout
 	for _, d := range []string{metadataDir, ledgerDir, pagesDir} {
 		if err := out.Mkdir(d); err != nil {
 			return nil, err
@@ -144,21 +163,17 @@ func (r *run) build(out *outdir.Dir, p *SignParams) (*SignResult, error) {
 			}
 		}
 	}
-	var total int64
-	for b := range r.nStable {
-		total += r.nStable[b] + r.nPages[b]
-	}
-	layout, err := tuf.NewBinLayout(StableRole, tuf.BinBitsFor(total, targetsPerBin))
-	if err != nil {
-		return nil, err
-	}
-	bk, err := binKeys(layout, p.BinKeys)
+	rk, err := r.roleKeys(layout, p.BinKeys)
 	if err != nil {
 		return nil, err
 	}
 	expires := tuf.NewExpiry(p.Now.Add(p.Period + p.Grace))
-	meta := make([]MetaEntry, layout.NumBins())
-	if err := r.signBins(out, layout, bk, expires, meta); err != nil {
+	leaves := make([]MetaEntry, layout.NumLeaves())
+	if err := r.signBins(out, layout, rk, expires, leaves); err != nil {
+		return nil, err
+	}
+	mids := make([]MetaEntry, layout.NumMids())
+	if err := r.signMids(out, layout, rk, expires, mids); err != nil {
 		return nil, err
 	}
 
@@ -170,10 +185,11 @@ func (r *run) build(out *outdir.Dir, p *SignParams) (*SignResult, error) {
 	}
 	st := tuf.NewTargets(r.version, expires.Time())
 	st.Signed.Targets[ledgerDir+"/"+lname] = tuf.TargetFile{Length: r.ledgerLen, Hashes: map[string]string{"sha256": hex.EncodeToString(r.ledgerSum[:])}}
-	st.Signed.Delegations = &tuf.Delegations{Keys: map[string]*keys.Key{}, Roles: make([]tuf.DelegatedRole, 0, layout.NumBins())}
-	for i := 0; i < layout.NumBins(); i++ {
-		st.Signed.Delegations.Keys[bk.ids[i]] = bk.signers[i].Key()
-		st.Signed.Delegations.Roles = append(st.Signed.Delegations.Roles, layout.Delegation(i, []string{bk.ids[i]}))
+	st.Signed.Delegations = &tuf.Delegations{Keys: map[string]*keys.Key{}, Roles: make([]tuf.DelegatedRole, 0, layout.NumMids())}
+	for i := 0; i < layout.NumMids(); i++ {
+		id := rk.midIDs[i]
+		st.Signed.Delegations.Keys[id] = rk.mids[i].Key()
+		st.Signed.Delegations.Roles = append(st.Signed.Delegations.Roles, tuf.DelegatedRole{Name: layout.MidName(i), KeyIDs: []string{id}, Threshold: 1, PathHashPrefixes: layout.MidPrefixes(i)})
 	}
 	if err := st.Sign(p.Signers...); err != nil {
 		return nil, fmt.Errorf("signing stable: %w", err)
@@ -187,53 +203,101 @@ func (r *run) build(out *outdir.Dir, p *SignParams) (*SignResult, error) {
 	if err := out.WriteFile(metadataDir+"/"+sfile, data); err != nil {
 		return nil, err
 	}
-	all := append([]MetaEntry{{Name: StableRole + ".json", File: metadataDir + "/" + sfile, Version: r.version, Length: int64(len(data)), SHA256: sha256.Sum256(data)}}, meta...)
+	all := make([]MetaEntry, 0, 1+len(mids)+len(leaves))
+	all = append(all, MetaEntry{Name: StableRole + ".json", File: metadataDir + "/" + sfile, Version: r.version, Length: int64(len(data)), SHA256: sha256.Sum256(data)})
+	all = append(append(all, mids...), leaves...)
 	if err := writeFragment(out, all); err != nil {
 		return nil, err
 	}
 	return &SignResult{StableVersion: r.version, Layout: layout, Meta: all, Pages: r.pages}, nil
 }
 
-// binKeySet is the key of every bin role, by bin index, and its key id.
-type binKeySet struct {
-	signers []keys.DigestSigner
-	ids     []string
+// sizeLayout sizes the two-level layout for n targets (a variable so that
+// tests can make a count too large for the budget).
+var sizeLayout = func(n int64) (tuf.Shape, error) {
+	return tuf.SizeTwoLevel(StableRole, n, tuf.EstimateFiles)
 }
 
-// binKeys asks src for the key of every bin role of l.
-func binKeys(l tuf.BinLayout, src BinKeySource) (*binKeySet, error) {
-	n := l.NumBins()
-	bk := &binKeySet{signers: make([]keys.DigestSigner, n), ids: make([]string, n)}
-	ids := map[keys.DigestSigner]string{}
-	for i := 0; i < n; i++ {
-		k, err := src(l.Name(i))
-		if err != nil {
-			return nil, fmt.Errorf("the key of bin %s: %w", l.Name(i), err)
+// roleKeySet is the key of every delegated role, and its key id: mid i's
+// at mids[i], leaf j of mid i's at leaves[i<<LeafBits|j].
+type roleKeySet struct {
+	mids, leaves    []keys.DigestSigner
+	midIDs, leafIDs []string
+}
+
+// leafIndex is the index, over all leaves, of the leaf holding a path
+// whose SHA-256 is h.
+func leafIndex(l tuf.TwoLevel, h *[32]byte) int {
+	m, j := l.LeafOfHash(h)
+	return m<<l.LeafBits | j
+}
+
+func leafName(l tuf.TwoLevel, g int) string {
+	return l.LeafName(g>>l.LeafBits, g&(l.LeavesPerMid()-1))
+}
+
+// roleKeys asks src, on the run's workers, for the key of every mid and
+// leaf of l, and refuses a key given for two roles.
+func (r *run) roleKeys(l tuf.TwoLevel, src BinKeySource) (*roleKeySet, error) {
+	nm, nl := l.NumMids(), l.NumLeaves()
+	rk := &roleKeySet{mids: make([]keys.DigestSigner, nm), leaves: make([]keys.DigestSigner, nl), midIDs: make([]string, nm), leafIDs: make([]string, nl)}
+	const chunk = 64
+	n := nm + nl
+	err := r.parallel((n+chunk-1)/chunk, func(c int) error {
+		for k := c * chunk; k < min(n, (c+1)*chunk); k++ {
+			name, ks, ids, i := "", rk.mids, rk.midIDs, k
+			if k < nm {
+				name = l.MidName(k)
+			} else {
+				i = k - nm
+				name, ks, ids = leafName(l, i), rk.leaves, rk.leafIDs
+			}
+			s, err := src(name)
+			if err != nil {
+				return fmt.Errorf("the key of %s: %w", name, err)
+			}
+			if s == nil {
+				return fmt.Errorf("no key for %s", name)
+			}
+			ks[i], ids[i] = s, s.Key().ID()
 		}
-		if k == nil {
-			return nil, fmt.Errorf("no key for bin %s", l.Name(i))
-		}
-		id, ok := ids[k]
-		if !ok {
-			id = k.Key().ID()
-			ids[k] = id
-		}
-		bk.signers[i], bk.ids[i] = k, id
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return bk, nil
+	seen := make(map[string]string, n)
+	for k := 0; k < n; k++ {
+		name, id := "", ""
+		if k < nm {
+			name, id = l.MidName(k), rk.midIDs[k]
+		} else {
+			name, id = leafName(l, k-nm), rk.leafIDs[k-nm]
+		}
+		if other, ok := seen[id]; ok {
+			return nil, fmt.Errorf("key %s for %s and %s: %w", id, other, name, ErrSharedRoleKey)
+		}
+		seen[id] = name
+	}
+	return rk, nil
 }
 
-// binWritten, when set (by tests), is called after each bin is written with
-// the number written so far; an error it returns fails the signing.
+// binWritten, when set (by tests), is called after each leaf bin is
+// written with the number written so far; an error it returns fails the
+// signing.
 var binWritten func(n int64) error
 
-// signBins builds, signs and writes the bins.
-func (r *run) signBins(out *outdir.Dir, l tuf.BinLayout, bk *binKeySet, expires tuf.Expiry, meta []MetaEntry) error {
-	var units, bucketsPer int
-	if l.Bits >= 8 {
-		units, bucketsPer = numBuckets, 1
+// signBins builds, signs and writes the leaf bins; meta[g] receives leaf
+// g's entry.
+func (r *run) signBins(out *outdir.Dir, l tuf.TwoLevel, rk *roleKeySet, expires tuf.Expiry, meta []MetaEntry) error {
+	// A unit is one path bucket (the first byte of the path's hash) when
+	// leaves are no wider than a bucket, else one leaf.
+	bits := l.MidBits + l.LeafBits
+	var units, bucketsPer, leavesPer int
+	if bits >= 8 {
+		units, bucketsPer, leavesPer = numBuckets, 1, l.NumLeaves()/numBuckets
 	} else {
-		units, bucketsPer = l.NumBins(), numBuckets/l.NumBins()
+		units, bucketsPer, leavesPer = l.NumLeaves(), numBuckets/l.NumLeaves(), 1
 	}
 	var written atomic.Int64
 	return r.parallel(units, func(u int) error {
@@ -261,49 +325,79 @@ func (r *run) signBins(out *outdir.Dir, l tuf.BinLayout, bk *binKeySet, expires 
 		if bucketsPer > 1 {
 			slices.SortFunc(ts, func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
 		}
-		// Split by bin, keeping path order within each.
-		first := l.BinOfHash(&[32]byte{byte(u * bucketsPer)})
-		last := first + max(1, l.NumBins()/numBuckets) - 1
-		if l.Bits < 8 {
-			last = first
-		}
-		per := make([][]tuf.BinTarget, last-first+1)
+		// Split by leaf, keeping path order within each.
+		first := leafIndex(l, &[32]byte{byte(u * bucketsPer)})
+		per := make([][]tuf.BinTarget, leavesPer)
 		for _, t := range ts {
 			h := sha256.Sum256([]byte(t.Path))
-			i := l.BinOfHash(&h) - first
+			i := leafIndex(l, &h) - first
 			per[i] = append(per[i], t)
 		}
 		var buf, file []byte
 		for k, bt := range per {
-			i := first + k
+			g := first + k
+			name := leafName(l, g)
 			var err error
 			buf, err = tuf.AppendBinSigned(buf[:0], r.version, expires, bt)
 			if err != nil {
-				return fmt.Errorf("bin %s: %w", l.Name(i), err)
+				return fmt.Errorf("bin %s: %w", name, err)
 			}
 			// Signed and verified over one SHA-256 of the signed bytes.
 			digest := sha256.Sum256(buf)
-			k := bk.signers[i]
-			der, err := k.SignDigest(&digest)
+			key := rk.leaves[g]
+			der, err := key.SignDigest(&digest)
 			if err != nil {
-				return fmt.Errorf("signing bin %s: %w", l.Name(i), err)
+				return fmt.Errorf("signing bin %s: %w", name, err)
 			}
-			if err := k.VerifyDigest(&digest, der); err != nil {
-				return fmt.Errorf("bin %s: its key made a signature that does not verify: %w", l.Name(i), err)
+			if err := key.VerifyDigest(&digest, der); err != nil {
+				return fmt.Errorf("bin %s: its key made a signature that does not verify: %w", name, err)
 			}
-			sig := tuf.Signature{KeyID: bk.ids[i], Sig: hex.EncodeToString(der)}
+			sig := tuf.Signature{KeyID: rk.leafIDs[g], Sig: hex.EncodeToString(der)}
 			file = tuf.AppendBinFile(file[:0], buf, []tuf.Signature{sig})
-			name := fmt.Sprintf("%d.%s.json", r.version, l.Name(i))
-			if err := out.WriteFile(metadataDir+"/"+name, file); err != nil {
+			fname := fmt.Sprintf("%d.%s.json", r.version, name)
+			if err := out.WriteFile(metadataDir+"/"+fname, file); err != nil {
 				return err
 			}
-			meta[i] = MetaEntry{Name: l.Name(i) + ".json", File: metadataDir + "/" + name, Version: r.version, Length: int64(len(file)), SHA256: sha256.Sum256(file)}
+			meta[g] = MetaEntry{Name: name + ".json", File: metadataDir + "/" + fname, Version: r.version, Length: int64(len(file)), SHA256: sha256.Sum256(file)}
 			if n := written.Add(1); binWritten != nil {
 				if err := binWritten(n); err != nil {
 					return err
 				}
 			}
 		}
+		return nil
+	})
+}
+
+// signMids builds, signs and writes the mid roles: mid i lists no target
+// and delegates to its leaves, each to its own key; meta[i] receives its
+// entry.
+func (r *run) signMids(out *outdir.Dir, l tuf.TwoLevel, rk *roleKeySet, expires tuf.Expiry, meta []MetaEntry) error {
+	return r.parallel(l.NumMids(), func(i int) error {
+		name := l.MidName(i)
+		m := tuf.NewTargets(r.version, expires.Time())
+		m.Signed.Delegations = &tuf.Delegations{Keys: make(map[string]*keys.Key, l.LeavesPerMid()), Roles: make([]tuf.DelegatedRole, 0, l.LeavesPerMid())}
+		for j := 0; j < l.LeavesPerMid(); j++ {
+			g := i<<l.LeafBits | j
+			id := rk.leafIDs[g]
+			m.Signed.Delegations.Keys[id] = rk.leaves[g].Key()
+			// tuf.TwoLevel.LeafDelegation, with the key id computed once.
+			m.Signed.Delegations.Roles = append(m.Signed.Delegations.Roles, tuf.DelegatedRole{Name: l.LeafName(i, j), KeyIDs: []string{id}, Threshold: 1, PathHashPrefixes: l.LeafPrefixes(i, j)})
+		}
+		// Sign verifies the signature it makes.
+		if err := m.Sign(rk.mids[i]); err != nil {
+			return fmt.Errorf("signing %s: %w", name, err)
+		}
+		data, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		data = append(data, '\n')
+		fname := fmt.Sprintf("%d.%s.json", r.version, name)
+		if err := out.WriteFile(metadataDir+"/"+fname, data); err != nil {
+			return err
+		}
+		meta[i] = MetaEntry{Name: name + ".json", File: metadataDir + "/" + fname, Version: r.version, Length: int64(len(data)), SHA256: sha256.Sum256(data)}
 		return nil
 	})
 }

@@ -65,11 +65,6 @@ type VerifyOptions struct {
 	// At is the time expiries are checked against; the zero value means
 	// now.
 	At time.Time
-	// UniqueRoleKeys refuses a key delegated to two roles (ErrSharedKey):
-	// metadata does not name its role, so with a shared key one role's
-	// file verifies as the other's. Off by default while the pipeline
-	// signs every bin with one ceremony key.
-	UniqueRoleKeys bool
 }
 
 // SignatureCheck is one threshold check of a file: by whom (the file that
@@ -149,7 +144,7 @@ func VerifyRepository(trusted *Metadata[Root], metaDir string, opts VerifyOption
 		return nil, fmt.Errorf("opening metadata directory: %w", err)
 	}
 	defer dir.Close()
-	v := &verifier{dir: dir, at: at, report: &Report{At: at}, uniqueKeys: opts.UniqueRoleKeys, keyRole: map[string]string{}}
+	v := &verifier{dir: dir, at: at, report: &Report{At: at}, keyRole: map[string]string{}}
 	err = v.run(trusted)
 	return v.report, err
 }
@@ -182,8 +177,7 @@ type verifier struct {
 	snapF  string
 	seen   map[string]bool // delegated roles already checked
 
-	uniqueKeys bool
-	keyRole    map[string]string // key id -> the delegated role it was delegated to
+	keyRole map[string]string // key id -> the delegated role it was delegated to
 }
 
 func (v *verifier) run(trusted *Metadata[Root]) error {
@@ -480,7 +474,7 @@ func (v *verifier) loadTargets(role string) (*Metadata[Targets], string, []byte,
 	// A hash bin in the form the pipeline writes is parsed directly (the
 	// parser proves the bytes canonical, so it accepts what Load accepts);
 	// anything else takes the general path.
-	if bin, err := ParseBin(b, file); err == nil {
+	if bin, ok := parseBinFast(b); ok {
 		return bin.metadata(), file, bin.Signed, nil
 	}
 	m, err := Load[Targets](b, file)

@@ -47,7 +47,8 @@ func signerOf(t *testing.T, s keys.Signer) tsigner {
 
 // testRepo is a small repository shaped like the one the tool writes:
 // root v1 → v2 rotation, targets delegating to stable (first) and
-// unstable (second), stable delegating to two hex-prefix bins.
+// unstable (second), stable delegating to two hex-prefix bins, each with
+// a key of its own.
 type testRepo struct {
 	t       *testing.T
 	keys    map[string]keys.Signer
@@ -100,7 +101,7 @@ func pathHash(p string) string {
 func newTestRepo(t *testing.T) *testRepo {
 	t.Helper()
 	r := &testRepo{t: t, keys: map[string]keys.Signer{}, signers: map[string][]tsigner{}}
-	for _, n := range []string{"R1", "R2", "R4", "S1", "TS1", "ST3", "U1", "B1", "X"} {
+	for _, n := range []string{"R1", "R2", "R4", "S1", "TS1", "ST3", "U1", "B1", "B2", "X"} {
 		r.keys[n] = edSigner(t)
 	}
 	for _, n := range []string{"R3", "R5", "T1", "ST1", "ST2"} {
@@ -134,8 +135,8 @@ func newTestRepo(t *testing.T) *testRepo {
 	r.stable = NewTargets(3, year)
 	r.stable.Signed.AddDelegation(DelegatedRole{Name: "stable-0", KeyIDs: []string{k("B1").ID()}, Threshold: 1,
 		PathHashPrefixes: []string{"0", "1", "2", "3", "4", "5", "6", "7"}}, k("B1"))
-	r.stable.Signed.AddDelegation(DelegatedRole{Name: "stable-1", KeyIDs: []string{k("B1").ID()}, Threshold: 1,
-		PathHashPrefixes: []string{"8", "9", "a", "b", "c", "d", "e", "f"}}, k("B1"))
+	r.stable.Signed.AddDelegation(DelegatedRole{Name: "stable-1", KeyIDs: []string{k("B2").ID()}, Threshold: 1,
+		PathHashPrefixes: []string{"8", "9", "a", "b", "c", "d", "e", "f"}}, k("B2"))
 	r.bin0, r.bin1 = NewTargets(3, year), NewTargets(3, year)
 
 	r.stableTargets = []string{
@@ -177,7 +178,7 @@ func newTestRepo(t *testing.T) *testRepo {
 	r.signers = map[string][]tsigner{
 		"root1": sig("R1", "R3"), "root2": sig("R1", "R3", "R4"),
 		"targets": sig("T1"), "stable": sig("ST1", "ST2"), "unstable": sig("U1"),
-		"stable-0": sig("B1"), "stable-1": sig("B1"),
+		"stable-0": sig("B1"), "stable-1": sig("B2"),
 		"snapshot": sig("S1"), "timestamp": sig("TS1"),
 	}
 	return r
@@ -930,7 +931,7 @@ func TestVerifyRepositoryKeepsIOCauses(t *testing.T) {
 }
 
 // BenchmarkVerifyRepository verifies a repository of 256 bins holding
-// 40,000 targets in all; b.N repetitions, bytes reported are metadata read.
+// 40,000 targets in all, each bin with a key of its own; b.N repetitions, bytes reported are metadata read.
 func BenchmarkVerifyRepository(b *testing.B) {
 	const bins, perBin = 256, 157
 	k, err := keys.GenerateEd25519()
@@ -963,12 +964,24 @@ func BenchmarkVerifyRepository(b *testing.B) {
 	write("1.root.json", root)
 	snap := NewSnapshot(1, exp)
 	targets := NewTargets(1, exp)
-	targets.Signed.AddDelegation(DelegatedRole{Name: "stable", KeyIDs: []string{k.Key().ID()}, Threshold: 1, Paths: pathPatterns}, k.Key())
+	// Every delegated role has a key of its own, as verify demands.
+	newKey := func() keys.Signer {
+		s, err := keys.GenerateECDSA()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	stableKey, unstableKey := newKey(), newKey()
+	targets.Signed.AddDelegation(DelegatedRole{Name: "stable", KeyIDs: []string{stableKey.Key().ID()}, Threshold: 1, Paths: pathPatterns}, stableKey.Key())
+	targets.Signed.AddDelegation(DelegatedRole{Name: "unstable", KeyIDs: []string{unstableKey.Key().ID()}, Threshold: 1, Paths: pathPatterns}, unstableKey.Key())
 	stable := NewTargets(1, exp)
 	binMeta := make([]*Metadata[Targets], bins)
+	binKeys := make([]keys.Signer, bins)
 	for i := range binMeta {
 		name := fmt.Sprintf("bin-%02x", i)
-		stable.Signed.AddDelegation(DelegatedRole{Name: name, KeyIDs: []string{k.Key().ID()}, Threshold: 1, PathHashPrefixes: []string{fmt.Sprintf("%02x", i)}}, k.Key())
+		binKeys[i] = newKey()
+		stable.Signed.AddDelegation(DelegatedRole{Name: name, KeyIDs: []string{binKeys[i].Key().ID()}, Threshold: 1, PathHashPrefixes: []string{fmt.Sprintf("%02x", i)}}, binKeys[i].Key())
 		binMeta[i] = NewTargets(1, exp)
 	}
 	for n := 0; n < bins*perBin; n++ {
@@ -979,7 +992,7 @@ func BenchmarkVerifyRepository(b *testing.B) {
 	}
 	for i, m := range binMeta {
 		name := fmt.Sprintf("bin-%02x", i)
-		if err := m.Sign(k); err != nil {
+		if err := m.Sign(binKeys[i]); err != nil {
 			b.Fatal(err)
 		}
 		snap.Signed.Meta[name+".json"] = metaOf(write("1."+name+".json", m), true, 1)
@@ -987,8 +1000,9 @@ func BenchmarkVerifyRepository(b *testing.B) {
 	for _, d := range []struct {
 		name string
 		m    *Metadata[Targets]
-	}{{"targets", targets}, {"stable", stable}} {
-		if err := d.m.Sign(k); err != nil {
+		k    keys.Signer
+	}{{"targets", targets, k}, {"stable", stable, stableKey}, {"unstable", NewTargets(1, exp), unstableKey}} {
+		if err := d.m.Sign(d.k); err != nil {
 			b.Fatal(err)
 		}
 		write("1."+d.name+".json", d.m)
@@ -1010,7 +1024,7 @@ func BenchmarkVerifyRepository(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(rep.Files) != bins+5 {
+		if len(rep.Files) != bins+6 {
 			b.Fatalf("%d files in the report", len(rep.Files))
 		}
 	}

@@ -19,8 +19,9 @@ var (
 	// depends on (stable first, both non-terminating with the same paths,
 	// bins that partition their parent's hash prefixes).
 	ErrLayout = errors.New("delegation layout refused")
-	// ErrSharedKey: a key is delegated to two roles (only with
-	// VerifyOptions.UniqueRoleKeys); it also matches ErrLayout.
+	// ErrSharedKey: a key is delegated to two roles (metadata does not
+	// name its role, so one role's file would verify as the other's); it
+	// also matches ErrLayout.
 	ErrSharedKey = errors.New("key shared by two delegated roles")
 	// ErrTooLarge: a metadata file is larger than the length its referrer
 	// names or the client limit for its role.
@@ -280,7 +281,7 @@ func firstGap(got, space []span) uint64 {
 // checkKeys records which role each key of t's delegations is delegated
 // to and refuses a key delegated to two roles.
 func (v *verifier) checkKeys(t *Targets) error {
-	if !v.uniqueKeys || t.Delegations == nil {
+	if t.Delegations == nil {
 		return nil
 	}
 	for _, d := range t.Delegations.Roles {

@@ -25,7 +25,6 @@ func TestVerifyLayoutRefusals(t *testing.T) {
 		name     string
 		edit     func(r *testRepo, name string)
 		post     func(t *testing.T, dir string)
-		opts     VerifyOptions
 		wantFile string
 		wantRole string
 		wantErr  error
@@ -152,8 +151,15 @@ func TestVerifyLayoutRefusals(t *testing.T) {
 			wantFile: "3.stable-0.json", wantRole: "stable-0", wantErr: ErrLayout, wantMsg: "missing hashes from 6000000000000000",
 		},
 		{
-			name:     "key shared by two bins",
-			opts:     VerifyOptions{UniqueRoleKeys: true},
+			name: "key shared by two bins",
+			edit: func(r *testRepo, name string) {
+				if name == "stable" {
+					k := r.keys["B1"].Key()
+					delete(r.stable.Signed.Delegations.Keys, r.keys["B2"].Key().ID())
+					roleOf(r, "stable-1").KeyIDs = []string{k.ID()}
+					r.signers["stable-1"] = []tsigner{signerOf(r.t, r.keys["B1"])}
+				}
+			},
 			wantFile: "3.stable.json", wantRole: "stable", wantErr: ErrSharedKey, wantMsg: "is delegated to stable-0 and to stable-1",
 		},
 		{
@@ -169,7 +175,6 @@ func TestVerifyLayoutRefusals(t *testing.T) {
 					r.signers["stable-1"] = []tsigner{signerOf(r.t, r.keys["X"])}
 				}
 			},
-			opts:     VerifyOptions{UniqueRoleKeys: true},
 			wantFile: "3.stable.json", wantRole: "stable", wantErr: ErrSharedKey, wantMsg: "is delegated to unstable and to stable-0",
 		},
 		{
@@ -216,8 +221,7 @@ func TestVerifyLayoutRefusals(t *testing.T) {
 			trusted := r.trusted(dir)
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			tc.opts.At = verifyAt
-			_, err := VerifyRepository(trusted, dir, tc.opts)
+			_, err := VerifyRepository(trusted, dir, VerifyOptions{At: verifyAt})
 			runtime.ReadMemStats(&after)
 			if err == nil {
 				t.Fatal("verified")
@@ -240,26 +244,13 @@ func TestVerifyLayoutRefusals(t *testing.T) {
 	}
 }
 
-// TestVerifyUniqueRoleKeys: with a key per delegated role the option
-// passes; without the option a shared bin key passes (today's pipeline).
-func TestVerifyUniqueRoleKeys(t *testing.T) {
+// TestVerifyKeyPerRole: with a key per delegated role the repository
+// verifies (a shared key is refused: TestVerifyLayoutRefusals), and the
+// refusal needs no option.
+func TestVerifyKeyPerRole(t *testing.T) {
 	r := newTestRepo(t)
 	dir := r.build()
 	if _, err := VerifyRepository(r.trusted(dir), dir, VerifyOptions{At: verifyAt}); err != nil {
-		t.Fatalf("shared bin key, option off: %v", err)
-	}
-	r = newTestRepo(t)
-	r.edit = func(r *testRepo, name string) {
-		if name == "stable" {
-			k := r.keys["X"].Key()
-			r.stable.Signed.Delegations.Keys[k.ID()] = k
-			d, _ := r.stable.Signed.Delegation("stable-1")
-			d.KeyIDs = []string{k.ID()}
-			r.signers["stable-1"] = []tsigner{signerOf(r.t, r.keys["X"])}
-		}
-	}
-	dir = r.build()
-	if _, err := VerifyRepository(r.trusted(dir), dir, VerifyOptions{At: verifyAt, UniqueRoleKeys: true}); err != nil {
-		t.Fatalf("a key per role, option on: %v", err)
+		t.Fatalf("a key per role: %v", err)
 	}
 }

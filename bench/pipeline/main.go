@@ -220,13 +220,9 @@ func main() {
 		defer d.Close()
 		var res *stableset.SignResult
 		rs := stage(func() error {
-			// The ceremony makes the bin key; one for every bin, as the
-			// ceremony does.
-			bk, err := keys.GenerateECDSA()
-			if err != nil {
-				return err
-			}
-			res, err = d.Sign(stableset.SignParams{Approve: d.Digest, Signers: signers, BinKeys: stableset.OneBinKey(bk), Now: now, OutDir: out})
+			// A key of its own for every mid and leaf, made in memory,
+			// as the ceremony does.
+			res, err = d.Sign(stableset.SignParams{Approve: d.Digest, Signers: signers, BinKeys: stableset.EphemeralBinKeys, Now: now, OutDir: out})
 			return err
 		})
 		row(label+": diff", rd)
@@ -236,7 +232,7 @@ func main() {
 		for _, m := range res.Meta {
 			meta += m.Length
 		}
-		fmt.Fprintf(os.Stderr, "  %s: %+v; %d bins, %d pages, %d MiB of metadata\n", label, d.Summary, res.Layout.NumBins(), res.Pages, meta>>20)
+		fmt.Fprintf(os.Stderr, "  %s: %+v; %d mids x %d leaves, %d pages, %d MiB of metadata\n", label, d.Summary, res.Layout.NumMids(), res.Layout.LeavesPerMid(), res.Pages, meta>>20)
 	}
 	ceremony("first ceremony", e0, "", out1, gen0, "")
 	ceremony("second ceremony", e1, out1, out2, gen1, *cpuprofile)

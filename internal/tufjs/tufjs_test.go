@@ -27,19 +27,16 @@ func verify(t *testing.T, f *fixture, opts tuf.VerifyOptions) error {
 }
 
 // TestVerifyFixtures: keyceremony verify accepts the fixtures' layouts,
-// one and two levels, and with UniqueRoleKeys refuses the shared key.
+// one and two levels, with a key per role, and refuses the shared key.
 func TestVerifyFixtures(t *testing.T) {
 	for _, two := range []bool{false, true} {
 		f := newFixtureRepo(t, shape{twoLevel: two, perRole: true})
-		if err := verify(t, f, tuf.VerifyOptions{UniqueRoleKeys: true}); err != nil {
+		if err := verify(t, f, tuf.VerifyOptions{}); err != nil {
 			t.Errorf("two levels %v, key per role: %v", two, err)
 		}
 		f = newFixtureRepo(t, shape{twoLevel: two})
-		if err := verify(t, f, tuf.VerifyOptions{}); err != nil {
-			t.Errorf("two levels %v, shared key, option off: %v", two, err)
-		}
-		if err := verify(t, f, tuf.VerifyOptions{UniqueRoleKeys: true}); !errors.Is(err, tuf.ErrSharedKey) {
-			t.Errorf("two levels %v, shared key, option on: %v", two, err)
+		if err := verify(t, f, tuf.VerifyOptions{}); !errors.Is(err, tuf.ErrSharedKey) {
+			t.Errorf("two levels %v, shared key: %v", two, err)
 		}
 	}
 }
@@ -242,14 +239,14 @@ func TestBlake2bEntries(t *testing.T) {
 // nested hex prefixes, a key per role) routes in tuf-js as intended: every
 // stable path, in every leaf, resolves to stable's entry and downloads;
 // paths only unstable lists still resolve (nothing terminates); and
-// keyceremony verify accepts it with UniqueRoleKeys.
+// keyceremony verify accepts it.
 func TestTwoLevelWithTufJS(t *testing.T) {
 	l, err := tuf.NewTwoLevel("stable", 2, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := newFixtureRepo(t, shape{layout: &l})
-	if err := verify(t, f, tuf.VerifyOptions{UniqueRoleKeys: true}); err != nil {
+	if err := verify(t, f, tuf.VerifyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var paths []string
