@@ -42,8 +42,19 @@ func main() {
 // filter copies progress from the event stream r to w and reports whether
 // any test, package or build failed. Lines that are not events (go
 // test's own messages) are copied as they are.
+//
+// At the end it prints one closing line counting the tests (subtests
+// included) that passed, failed and were skipped:
+//
+//	tests: 250 passed, 0 failed, 0 skipped
 func filter(r io.Reader, w io.Writer) (failed bool, err error) {
 	output := map[string]*strings.Builder{} // package or package/test -> output so far
+	var passed, nfailed, skipped int
+	defer func() {
+		if err == nil {
+			fmt.Fprintf(w, "tests: %d passed, %d failed, %d skipped\n", passed, nfailed, skipped)
+		}
+	}()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for line := 1; sc.Scan(); line++ {
@@ -72,6 +83,16 @@ func filter(r io.Reader, w io.Writer) (failed bool, err error) {
 		case "pass", "skip", "fail":
 			if e.Action == "fail" {
 				failed = true
+			}
+			if e.Test != "" {
+				switch e.Action {
+				case "pass":
+					passed++
+				case "fail":
+					nfailed++
+				default:
+					skipped++
+				}
 			}
 			switch {
 			case e.Test == "":

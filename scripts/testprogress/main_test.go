@@ -26,7 +26,7 @@ func TestFilter(t *testing.T) {
 		t.Fatalf("filter = %v, %v; want failed", failed, err)
 	}
 	got := out.String()
-	for _, want := range []string{"--- PASS: a TestOK (1.50s)\n", "a_test.go:9: the reason", "a_test.go:12: the sub reason", "FAIL a 2.0s\n", "ok   b 3.0s\n", "no test files\n"} {
+	for _, want := range []string{"--- PASS: a TestOK (1.50s)\n", "a_test.go:9: the reason", "a_test.go:12: the sub reason", "FAIL a 2.0s\n", "ok   b 3.0s\n", "no test files\n", "\ntests: 1 passed, 2 failed, 0 skipped\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
