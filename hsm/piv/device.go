@@ -241,7 +241,7 @@ func (d *Device) find() (string, error) {
 	if errors.Is(firstErr, ErrBusy) {
 		return "", fmt.Errorf("%s: %w", d.name(), &BusyError{Readers: []string{d.reader}})
 	}
-	return "", fmt.Errorf("%s is not in reader %q nor in any other (%w): plug it in and try again: %w", d.name(), d.reader, firstErr, hsm.ErrNoDevice)
+	return "", fmt.Errorf("%s is not in reader %q nor in any other (%w): %w", d.name(), d.reader, firstErr, hsm.ErrNoDevice)
 }
 
 // connect opens the device with piv-go, after find has checked that the
@@ -253,13 +253,13 @@ func (d *Device) connect() (*piv.YubiKey, error) {
 	}
 	yk, err := piv.Open(r)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s in reader %q: %w: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
+		return nil, fmt.Errorf("opening %s in reader %q: %w: %w", d.name(), r, err, hsm.ErrNoDevice)
 	}
 	s, err := yk.Serial()
 	if err != nil || s != d.info.Serial {
 		yk.Close()
 		if err != nil {
-			return nil, fmt.Errorf("opening %s in reader %q: %w: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
+			return nil, fmt.Errorf("opening %s in reader %q: %w: %w", d.name(), r, err, hsm.ErrNoDevice)
 		}
 		return nil, &WrongDeviceError{Reader: r, Want: d.info.Serial, Got: s}
 	}
@@ -281,7 +281,7 @@ func (d *Device) connectRaw() (*rawCard, error) {
 	if err != nil || id.serial != d.info.Serial {
 		c.close()
 		if err != nil {
-			return nil, fmt.Errorf("%s in reader %q: %w: plug it in and try again: %w", d.name(), r, err, hsm.ErrNoDevice)
+			return nil, fmt.Errorf("%s in reader %q: %w: %w", d.name(), r, err, hsm.ErrNoDevice)
 		}
 		return nil, &WrongDeviceError{Reader: r, Want: d.info.Serial, Got: id.serial}
 	}
@@ -321,7 +321,7 @@ func (d *Device) do(op string, f func(yk *piv.YubiKey) error) error {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if !d.present() {
-		return fmt.Errorf("%s: %s left reader %q during the operation (%w): plug it in and try again: %w", op, d.name(), d.reader, err, hsm.ErrNoDevice)
+		return fmt.Errorf("%s: %s left reader %q during the operation (%w): %w", op, d.name(), d.reader, err, hsm.ErrNoDevice)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -703,7 +703,7 @@ func (d *Device) GenerateKey(pin string, slot hsm.Slot, opts hsm.KeyOptions) (cr
 	}
 	if !d.opts.Rehearsal {
 		if pin == DefaultPIN {
-			return nil, fmt.Errorf("%s still has the factory PIN: initialize it first: %w", d.name(), hsm.ErrDefaultSecret)
+			return nil, fmt.Errorf("%s still has the factory PIN: %w", d.name(), hsm.ErrDefaultSecret)
 		}
 		if d.atLeast(5, 3, 0) {
 			def, err := d.Defaults()
@@ -711,7 +711,7 @@ func (d *Device) GenerateKey(pin string, slot hsm.Slot, opts hsm.KeyOptions) (cr
 				return nil, err
 			}
 			if def.Any() {
-				return nil, fmt.Errorf("%s still has a factory default (PIN %v, PUK %v, management key %v): initialize it first: %w",
+				return nil, fmt.Errorf("%s still has a factory default (PIN %v, PUK %v, management key %v): %w",
 					d.name(), def.PIN, def.PUK, def.ManagementKey, hsm.ErrDefaultSecret)
 			}
 		}
@@ -740,7 +740,7 @@ func (d *Device) GenerateKey(pin string, slot hsm.Slot, opts hsm.KeyOptions) (cr
 			defer clear(mk)
 		}
 		if !d.opts.Rehearsal && bytes.Equal(mk, piv.DefaultManagementKey) {
-			return fmt.Errorf("%s has no PIN-protected management key, or the factory one: initialize it first: %w", d.name(), hsm.ErrDefaultSecret)
+			return fmt.Errorf("%s has no PIN-protected management key, or the factory one: %w", d.name(), hsm.ErrDefaultSecret)
 		}
 		pub, err = yk.GenerateKey(mk, ps, key)
 		if err != nil {
@@ -897,7 +897,7 @@ func (d *Device) Sign(pin string, slot hsm.Slot, msg []byte) ([]byte, error) {
 		return nil, err
 	}
 	if pin == DefaultPIN && !d.opts.Rehearsal {
-		return nil, fmt.Errorf("%s still has the factory PIN: initialize it first: %w", d.name(), hsm.ErrDefaultSecret)
+		return nil, fmt.Errorf("%s still has the factory PIN: %w", d.name(), hsm.ErrDefaultSecret)
 	}
 	var sig []byte
 	err = d.do(fmt.Sprintf("signing with slot %s", slot), func(yk *piv.YubiKey) error {
@@ -925,7 +925,7 @@ func (d *Device) Sign(pin string, slot hsm.Slot, msg []byte) ([]byte, error) {
 			return fmt.Errorf("slot %s holds a %T key: %w", slot, pub, hsm.ErrUnsupported)
 		}
 		if d.touchTimedOut(yk, ps, err) {
-			return fmt.Errorf("slot %s needs a touch: touch the YubiKey when it blinks, then try again: %w", slot, hsm.ErrTouchTimeout)
+			return fmt.Errorf("slot %s needs a touch: %w", slot, hsm.ErrTouchTimeout)
 		}
 		return d.authErr("PIN", err)
 	})

@@ -413,7 +413,7 @@ func TestCardPulledMidSigning(t *testing.T) {
 			must(t, "Verify", k.Verify(msg, sig))
 			return nil
 		}
-		if !errors.Is(err, hsm.ErrNoDevice) || !strings.Contains(err.Error(), "plug it in and try again") {
+		if !errors.Is(err, hsm.ErrNoDevice) || !strings.Contains(hint.Of(err), "plug it in and try again") || strings.Contains(err.Error(), "try again") {
 			t.Fatalf("pulled after %d commands: %v, want ErrNoDevice saying what to do", n, err)
 		}
 		if sig != nil {
@@ -917,7 +917,7 @@ func TestTouch(t *testing.T) {
 	if !errors.Is(err, hsm.ErrTouchTimeout) || errors.As(err, &ae) || errors.Is(err, hsm.ErrBlocked) {
 		t.Fatalf("Sign without a touch: %v, want ErrTouchTimeout and no PIN error", err)
 	}
-	if !strings.Contains(err.Error(), "touch the YubiKey") {
+	if !strings.Contains(hint.Of(err), "touch the YubiKey") {
 		t.Errorf("the error does not say what to do: %v", err)
 	}
 	<-card.TouchRequests()
