@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +44,10 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 	env := pcsctest.Start(t, 3, cfgs...)
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
+	caFile := filepath.Join(t.TempDir(), "emulator-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	devices := map[uint32]hsm.Device{}
 	pins := map[uint32]string{}
 	var serials []uint32
@@ -118,6 +124,12 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 		}
 		if _, err := keys.VerifyAttestationChain(chain[0], chain[1:], roots); err != nil {
 			t.Fatalf("%s key on %d: the chain on the media: %v", g.Role, g.Device.Serial, err)
+		}
+		// openssl, an independent verifier, completes the chain from the
+		// media file alone (the file's first certificate is the leaf).
+		mediaFile := filepath.Join(dir, "boot", "keys", fmt.Sprintf("%s-%d-%s.attestation.pem", g.Role, g.Device.Serial, g.Slot))
+		if out, err := exec.Command("openssl", "verify", "-CAfile", caFile, "-untrusted", mediaFile, mediaFile).CombinedOutput(); err != nil || !strings.Contains(string(out), ": OK") {
+			t.Fatalf("%s key on %d: openssl verify of the media's chain: %v\n%s", g.Role, g.Device.Serial, err, out)
 		}
 	}
 
