@@ -266,10 +266,20 @@ func TestVerifyDiffRefuses(t *testing.T) {
 			return env
 		}, nil, 2, tuf.ErrThreshold, "no keyid"},
 		{"url-safe signature", func() *dsse.Envelope {
-			env := good()
-			raw, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
-			env.Signatures[0].Sig = base64.RawURLEncoding.EncodeToString(raw)
-			return env
+			// ECDSA signing is randomised: sign again until the
+			// URL-safe form differs from the standard one (a 72-byte
+			// signature without '+' or '/' is the same in both, about
+			// one signature in twenty), so the case is never vacuous.
+			for range 1000 {
+				env := good()
+				raw, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+				if u := base64.RawURLEncoding.EncodeToString(raw); u != env.Signatures[0].Sig {
+					env.Signatures[0].Sig = u
+					return env
+				}
+			}
+			t.Fatal("no signature whose URL-safe form differs")
+			return nil
 		}, nil, 2, tuf.ErrThreshold, "base64"},
 		{"signature moved to another key", func() *dsse.Envelope {
 			env := good()
