@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -181,6 +182,12 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript) (*BootstrapResult, erro
 			return nil, err
 		}
 	}
+	if err := b.preflight(s); err != nil {
+		return nil, err
+	}
+	if err := tr.Record("pre-flight passed", map[string]any{"devices": len(c.Devices())}); err != nil {
+		return nil, err
+	}
 	res := &BootstrapResult{}
 	roleKeys := map[string][]*keys.Key{}
 	for _, r := range []struct {
@@ -299,6 +306,66 @@ func DelegationFor(name string, ks []*keys.Key, threshold int, paths []string) t
 	}
 	sort.Strings(ids)
 	return tuf.DelegatedRole{Name: name, KeyIDs: ids, Threshold: threshold, Terminating: false, Paths: append([]string(nil), paths...)}
+}
+
+// preflight checks, before the first key is generated, everything that
+// can be checked without changing a device: every slot named once, every
+// root key allowed on its device's firmware, every target slot empty
+// (unless the device was opened to replace keys), and every device's PIN
+// (read and verified once, then kept for the ceremony). A bootstrap that
+// fails here leaves every device as it was.
+func (b *Bootstrap) preflight(s *session) error {
+	opts, err := b.Config.KeyOptions()
+	if err != nil {
+		return err
+	}
+	type place struct {
+		serial uint32
+		slot   hsm.Slot
+	}
+	seen := map[place]string{}
+	for _, r := range []struct {
+		name string
+		spec RoleSpec
+	}{{"root", b.Config.Root}, {"targets", b.Config.Targets}, {"stable", b.Config.Stable}} {
+		for _, ks := range r.spec.Keys {
+			d, err := s.device(ks.Device)
+			if err != nil {
+				return err
+			}
+			slot, err := hsm.ParseSlot(ks.Slot)
+			if err != nil {
+				return fmt.Errorf("%s key on %d: %w", r.name, ks.Device, err)
+			}
+			p := place{ks.Device, slot}
+			if other, ok := seen[p]; ok {
+				return fmt.Errorf("slot %s of %s is named for the %s key and the %s key: %w", slot, d.Info(), other, r.name, ErrConfig)
+			}
+			seen[p] = r.name
+			if r.name == "root" {
+				if err := piv.CheckRootKey(d.Info(), opts.Algorithm, b.AllowAffectedFirmware); err != nil {
+					return err
+				}
+			}
+			if kr, ok := d.(hsm.KeyReplacer); !ok || !kr.ReplacesKeys() {
+				if _, err := d.PublicKey(slot); err == nil {
+					return fmt.Errorf("the %s key's slot %s of %s: %w", r.name, slot, d.Info(), hsm.ErrSlotOccupied)
+				} else if !errors.Is(err, hsm.ErrSlotEmpty) {
+					return fmt.Errorf("reading slot %s of %s: %w", slot, d.Info(), err)
+				}
+			}
+		}
+	}
+	for _, serial := range b.Config.Devices() {
+		d, err := s.device(serial)
+		if err != nil {
+			return err
+		}
+		if _, err := s.pinFor(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOptions) (*GeneratedKey, error) {

@@ -215,6 +215,60 @@ func TestBootstrapWrongPIN(t *testing.T) {
 	assertNothingWritten(t, out)
 }
 
+// assertNoNewKeys checks that no configured slot of any device holds a
+// key, except those listed in keep.
+func assertNoNewKeys(t *testing.T, f *fixture, keep map[uint32]hsm.Slot) {
+	t.Helper()
+	for _, serial := range demoSerials {
+		for _, slot := range []hsm.Slot{0x9c, 0x82, 0x83} {
+			if s, ok := keep[serial]; ok && s == slot {
+				continue
+			}
+			if _, err := f.devices[serial].PublicKey(slot); !errors.Is(err, hsm.ErrSlotEmpty) {
+				t.Errorf("slot %s of %d after the refused bootstrap: %v, want empty (the pre-flight must refuse before any key is made)", slot, serial, err)
+			}
+		}
+	}
+}
+
+// A wrong PIN on the last device, or an occupied slot there, is found by
+// the pre-flight: no device holds an orphan key, and a rerun with the
+// mistake corrected succeeds on the same devices.
+func TestBootstrapPreflight(t *testing.T) {
+	t.Run("wrong PIN on the last device", func(t *testing.T) {
+		f := newFixture(t)
+		f.pins = func(info hsm.Info, _ int) (string, error) {
+			if info.Serial == demoSerials[2] {
+				return "999999", nil
+			}
+			return soft.DefaultPIN, nil
+		}
+		out := filepath.Join(t.TempDir(), "media")
+		var ae *hsm.AuthError
+		if _, err := f.bootstrap().Run(out); !errors.As(err, &ae) {
+			t.Fatalf("want AuthError, got %v", err)
+		}
+		assertNothingWritten(t, out)
+		assertNoNewKeys(t, f, nil)
+		f.pins = func(hsm.Info, int) (string, error) { return soft.DefaultPIN, nil }
+		if _, err := f.bootstrap().Run(out); err != nil {
+			t.Fatalf("the rerun with the right PIN: %v", err)
+		}
+	})
+	t.Run("occupied slot on the last device", func(t *testing.T) {
+		f := newFixture(t)
+		if _, err := f.devices[demoSerials[2]].GenerateKey(soft.DefaultPIN, 0x83, hsm.KeyOptions{Algorithm: hsm.AlgECCP256, PINPolicy: hsm.PINPolicyAlways, TouchPolicy: hsm.TouchPolicyNever}); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "media")
+		if _, err := f.bootstrap().Run(out); !errors.Is(err, hsm.ErrSlotOccupied) {
+			t.Fatalf("want ErrSlotOccupied, got %v", err)
+		}
+		assertNothingWritten(t, out)
+		assertNoNewKeys(t, f, map[uint32]hsm.Slot{demoSerials[2]: 0x83})
+	})
+}
+
 func mustRead(t *testing.T, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)

@@ -86,8 +86,16 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 	if _, err := b.Run(filepath.Join(dir, "refused")); !errors.Is(err, piv.ErrAffectedFirmware) {
 		t.Fatalf("want ErrAffectedFirmware for a root key on 5.4.3, got %v", err)
 	}
-	// Keys generated before the refusal stay on the cards: the next run
-	// must use fresh slots (a ceremony never replaces a key).
+	// The refusal came from the pre-flight: no card holds a new key.
+	for _, serial := range serials {
+		for _, slot := range []hsm.Slot{0x9c, 0x82, 0x83} {
+			if _, err := devices[serial].PublicKey(slot); !errors.Is(err, hsm.ErrSlotEmpty) {
+				t.Fatalf("after the refused bootstrap, slot %s of %d: %v, want empty", slot, serial, err)
+			}
+		}
+	}
+	// The next run uses other slots all the same, as a ceremony that
+	// continues after an exception would.
 	cfg.Root, cfg.Targets, cfg.Stable = spec(2, "9a", serials[0], serials[1]), spec(1, "84", serials[0], serials[1]), spec(2, "85", serials...)
 	boot, err := (&Bootstrap{Config: cfg, Devices: devices, PIN: pinSource, Roots: roots, Now: now}).Run(filepath.Join(dir, "boot"))
 	if err != nil {

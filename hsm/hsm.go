@@ -211,6 +211,13 @@ type slotSigner struct {
 	key  *keys.Key
 }
 
+// KeyReplacer is implemented by a device that was opened to replace keys
+// already in its slots (the PIV backend's destructive option); a ceremony
+// checks it before refusing an occupied slot in its pre-flight.
+type KeyReplacer interface {
+	ReplacesKeys() bool
+}
+
 // NewSigner returns a keys.Signer that signs with the key in slot, using
 // pin for every signature. The PIN stays in memory only as long as the
 // signer does.

@@ -37,6 +37,10 @@ type Device struct {
 
 var _ hsm.Device = (*Device)(nil)
 
+// ReplacesKeys reports whether the device was opened with
+// Options.DestroyExistingKeysIReallyMeanIt (hsm.KeyReplacer).
+func (d *Device) ReplacesKeys() bool { return d.opts.DestroyExistingKeysIReallyMeanIt }
+
 // formFactors names READ CONFIG's form factor byte as keys.Attested does.
 var formFactors = map[piv.Formfactor]string{
 	0x00: "unspecified",
