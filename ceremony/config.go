@@ -178,10 +178,17 @@ func (c *Config) validate() error {
 		if len(o.Keys) == 0 || o.Threshold < 1 || o.Threshold > len(o.Keys) {
 			return fail("online."+name, "threshold %d with %d keys", o.Threshold, len(o.Keys))
 		}
+		ids := map[string]int{}
 		for i, k := range o.Keys {
 			if _, err := k.Public(); err != nil {
 				return fail(fmt.Sprintf("online.%s.keys[%d]", name, i), "%w", err)
 			}
+			// A threshold counts distinct keys: the same key twice
+			// would make a threshold of 2 met by one key holder.
+			if j, dup := ids[k.ID()]; dup {
+				return fail(fmt.Sprintf("online.%s.keys[%d]", name, i), "the same key as keys[%d] (key id %s): a threshold needs distinct keys", j, k.ID())
+			}
+			ids[k.ID()] = i
 		}
 	}
 	for name := range c.Online {

@@ -63,6 +63,11 @@ func TestParseConfig(t *testing.T) {
 			k := m["online"].(map[string]any)["unstable"].(map[string]any)["keys"].([]any)[0].(map[string]any)
 			k["keyval"] = map[string]any{"public": "zz"}
 		}, "online.unstable.keys[0]"},
+		{"online key listed twice", func(m map[string]any) {
+			u := m["online"].(map[string]any)["unstable"].(map[string]any)
+			ks := u["keys"].([]any)
+			u["keys"], u["threshold"] = []any{ks[0], ks[0]}, 2
+		}, "online.unstable.keys[1]"},
 		{"expiry out of range", func(m map[string]any) { m["expires_days"].(map[string]any)["root"] = 0 }, "expires_days.root"},
 		{"empty paths", func(m map[string]any) { m["target_paths"] = []any{} }, "target_paths"},
 		{"wrong type", func(m map[string]any) { m["repository"] = 7 }, "repository"},
