@@ -113,7 +113,7 @@ func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.
 	return stableset.Config{
 		Export: f, ExportName: s.Export, Published: s.Published,
 		StableDelegation: d, StableKeys: targets.Signed.Delegations.Keys,
-		Eligible: stableset.PolicyEligible(pol), Accept: accept, TempDir: s.TempDir,
+		Now: s.Now, Eligible: stableset.PolicyEligible(pol), Accept: accept, TempDir: s.TempDir,
 	}, f, targets, nil
 }
 

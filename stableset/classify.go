@@ -84,6 +84,43 @@ type fmtBufs struct {
 
 var fmtPool = sync.Pool{New: func() any { return new(fmtBufs) }}
 
+// checkExportTime holds the export's header against what the offline
+// side knows: the ceremony's clock and the previous ledger (its listing
+// time and repository).
+func (r *run) checkExportTime() error {
+	if r.cfg.Now.IsZero() {
+		return fmt.Errorf("no ceremony clock given: %w", ErrExportTime)
+	}
+	skew := r.cfg.ClockSkew
+	if skew == 0 {
+		skew = DefaultClockSkew
+	}
+	g := r.hdr.Generated
+	if g.After(r.cfg.Now.Add(skew)) {
+		return fmt.Errorf("%s: generated %s, later than the ceremony's clock %s by more than %s: %w",
+			r.cfg.ExportName, g.UTC().Format(time.RFC3339), r.cfg.Now.UTC().Format(time.RFC3339), skew, ErrExportTime)
+	}
+	if p := r.prevLedger; p != nil {
+		if p.Repository != r.hdr.Repository {
+			return fmt.Errorf("%s: repository %q, the previous ledger's is %q: %w", r.cfg.ExportName, r.hdr.Repository, p.Repository, ErrRepository)
+		}
+		if g.Before(p.ListingTime) {
+			return fmt.Errorf("%s: generated %s, before the previous listing (stable v%d) of %s: %w",
+				r.cfg.ExportName, g.UTC().Format(time.RFC3339), p.StableVersion, p.ListingTime.UTC().Format(time.RFC3339), ErrExportTime)
+		}
+	}
+	return nil
+}
+
+// evalTime is when the policy's ages are evaluated: the earlier of the
+// export's generation time and the ceremony's clock.
+func (r *run) evalTime() time.Time {
+	if r.cfg.Now.Before(r.hdr.Generated) {
+		return r.cfg.Now
+	}
+	return r.hdr.Generated
+}
+
 // classify reads the export once: it classifies every path, hashes the
 // canonical diff lines, writes the non-unchanged ones, the new ledger's
 // files, the stable targets by path bucket and every entry's record
@@ -111,6 +148,9 @@ func (r *run) classify() error {
 		if h.StableVersion != r.pub.version {
 			return fmt.Errorf("ledger %s is for stable version %d: %w", r.pub.ledgerPath, h.StableVersion, ErrPublished)
 		}
+	}
+	if err := r.checkExportTime(); err != nil {
+		return err
 	}
 	r.diff = newDiff(r)
 
@@ -250,7 +290,7 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 	var (
 		le       *ledger.RawEntry
 		lerr     error
-		at       = r.hdr.Generated
+		at       = r.evalTime()
 		listing  time.Time
 		prevPath string
 	)

@@ -66,7 +66,18 @@ const (
 var (
 	ErrApproval  = errors.New("approval does not name this diff's digest")
 	ErrPublished = errors.New("published stable metadata is not valid")
+	// ErrExportTime: the export's generation time does not fit the
+	// ceremony's clock or follows no later than the previous listing.
+	ErrExportTime = errors.New("export time refused")
+	// ErrRepository: the export names another repository than the
+	// previous ledger.
+	ErrRepository = errors.New("export is for another repository")
 )
+
+// DefaultClockSkew is how far after the ceremony's clock an export may be
+// dated (the repository's clock and the air-gapped laptop's differ a
+// little).
+const DefaultClockSkew = 10 * time.Minute
 
 // EligibleFunc says whether a record may enter the stable set at time at,
 // and if not, why (a short reason such as "too-young" or "excluded").
@@ -98,8 +109,16 @@ type Config struct {
 	StableDelegation *tuf.DelegatedRole
 	StableKeys       map[string]*keys.Key
 
-	// Eligible applies the policy; ages are evaluated at the export's
-	// generation time, so that the diff depends on its inputs only.
+	// Now is the ceremony's clock, and the reference for every age: the
+	// policy is evaluated at the earlier of Now and the export's
+	// generation time, so an export dated ahead cannot make a young file
+	// old. An export dated more than ClockSkew (default
+	// DefaultClockSkew) after Now, or before the previous ledger's
+	// listing, is refused with ErrExportTime. Required.
+	Now       time.Time
+	ClockSkew time.Duration
+
+	// Eligible applies the policy at the evaluation time above.
 	Eligible EligibleFunc
 	// Accept lists changed paths whose new content is explicitly accepted.
 	Accept map[string]bool

@@ -120,7 +120,7 @@ func newCeremony(t testing.TB) *ceremony {
 }
 
 func (c *ceremony) config(export []byte, published string) Config {
-	cfg := Config{Export: bytes.NewReader(export), ExportName: "export.jsonl", Eligible: MinAge(90 * 24 * time.Hour), Workers: 2}
+	cfg := Config{Export: bytes.NewReader(export), ExportName: "export.jsonl", Now: time.Now(), Eligible: MinAge(90 * 24 * time.Hour), Workers: 2}
 	if published != "" {
 		cfg.Published, cfg.StableDelegation, cfg.StableKeys = published, c.deleg, c.keyring
 	}
