@@ -171,8 +171,8 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 
 // Sign runs the ceremony: nothing is signed unless approve equals the
 // digest of the diff. outDir (new) receives stable/ (metadata, ledger,
-// pages, snapshot fragment), signed-diff.json, diff.txt, diff.canonical
-// and transcript.jsonl; it appears only when everything succeeded and was
+// pages, snapshot fragment), signed-diff.json, policy.json (the exact
+// policy file applied), diff.txt, diff.canonical and transcript.jsonl; it appears only when everything succeeded and was
 // read back and verified.
 func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	out, err := outdir.New(outDir)
@@ -248,6 +248,11 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := out.WriteFile("signed-diff.json", envBytes); err != nil {
 		return nil, err
 	}
+	// The policy file the room reviewed, byte for byte, beside the signed
+	// diff that names it by SHA-256.
+	if err := out.WriteFile(PolicyFile, s.policy().Bytes()); err != nil {
+		return nil, err
+	}
 	if err := tr.Record("signed diff written", map[string]any{"diff_sha256": hex.EncodeToString(st.DiffSHA256[:])}); err != nil {
 		return nil, err
 	}
@@ -268,17 +273,22 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest()}, nil
 }
 
+// PolicyFile is the name, on the stable media, of the exact policy file
+// the ceremony applied.
+const PolicyFile = "policy.json"
+
+// policy is the policy the ceremony applies.
+func (s *StableSigning) policy() *policy.Policy {
+	if s.Policy == nil {
+		return policy.Default()
+	}
+	return s.Policy
+}
+
 // statement builds the signed diff's payload from a diff.
 func (s *StableSigning) statement(d *stableset.Diff) (*signeddiff.Statement, error) {
 	tr := d.Export
-	pol := s.Policy
-	if pol == nil {
-		pol = policy.Default()
-	}
-	pj, err := pol.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
+	pj := s.policy().Bytes()
 	st := &signeddiff.Statement{
 		Repository:            d.Header.Repository,
 		Ceremony:              d.Header.StableVersion - 1,
@@ -297,7 +307,7 @@ func (s *StableSigning) statement(d *stableset.Diff) (*signeddiff.Statement, err
 		return nil, fmt.Errorf("diff digest: %w", err)
 	}
 	held := map[string]int64{}
-	err = d.Entries(func(e *stableset.DiffEntry) error {
+	err := d.Entries(func(e *stableset.DiffEntry) error {
 		switch e.Category {
 		case stableset.Held:
 			held[e.Reason]++
@@ -411,6 +421,13 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	}
 	if digest != hex.EncodeToString(stmt.DiffSHA256[:]) {
 		return fmt.Errorf("diff.canonical has digest %s, the signed diff names %x: %w", digest, stmt.DiffSHA256, tuf.ErrHash)
+	}
+	pol, err := os.ReadFile(filepath.Join(dir, PolicyFile))
+	if err != nil {
+		return err
+	}
+	if sum := sha256.Sum256(pol); sum != stmt.PolicySHA256 {
+		return fmt.Errorf("%s has digest %x, the signed diff names %x: %w", PolicyFile, sum, stmt.PolicySHA256, tuf.ErrHash)
 	}
 	if stmt.StableVersion != st.Signed.Version {
 		return fmt.Errorf("signed diff is for stable %d, metadata is %d: %w", stmt.StableVersion, st.Signed.Version, tuf.ErrVersion)

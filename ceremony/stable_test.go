@@ -1,6 +1,7 @@
 package ceremony
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -279,5 +281,29 @@ func TestStableMediaRefusesSwappedRole(t *testing.T) {
 		if err := VerifyStableMedia(bad, deleg, keyring); !errors.Is(err, tuf.ErrThreshold) {
 			t.Errorf("%s's file as %s: %v, want a threshold refusal", swap[0], swap[1], err)
 		}
+	}
+	// The media carry the policy file the room reviewed, byte for byte,
+	// and the signed diff names it: an edited copy is refused.
+	pol, err := os.ReadFile(filepath.Join(media, PolicyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(pol, policy.Default().Bytes()) {
+		t.Fatalf("%s on the media is not the policy applied", PolicyFile)
+	}
+	bad := filepath.Join(t.TempDir(), "media")
+	copyInto(t, media, bad)
+	edited := bytes.Replace(pol, []byte("90"), []byte("1"), 1)
+	if bytes.Equal(edited, pol) {
+		t.Fatal("the default policy has no 90 to edit")
+	}
+	if err := os.Remove(filepath.Join(bad, PolicyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, PolicyFile), edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyStableMedia(bad, deleg, keyring); !errors.Is(err, tuf.ErrHash) || !strings.Contains(err.Error(), PolicyFile) {
+		t.Errorf("an edited %s: %v, want a hash refusal naming it", PolicyFile, err)
 	}
 }

@@ -93,8 +93,8 @@ func newStableSignCommand() *cobra.Command {
 exactly. It then signs the bins with a key made in memory for this ceremony
 and discarded, has the stable keyholders' devices sign stable and the diff,
 and writes to the new directory --media: stable/ (metadata, ledger, index
-pages, snapshot fragment), signed-diff.json, diff.txt, diff.canonical and
-transcript.jsonl. Everything is read back and verified before it reports
+pages, snapshot fragment), signed-diff.json, policy.json (the exact policy
+file applied), diff.txt, diff.canonical and transcript.jsonl. Everything is read back and verified before it reports
 success; on any failure nothing is left behind.`,
 		Example: `  keyceremony stable sign --export export.jsonl --published current --root 1.root.json \
       --media /media/usb/stable-7 --approve 3f5a...e1 --soft devs/1 --soft devs/2 --soft-ca devs/ca`,

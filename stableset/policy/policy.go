@@ -34,7 +34,14 @@ type Policy struct {
 	ConfirmAbove Limits
 
 	nominated, excluded map[string]bool
+	raw                 []byte // the bytes parsed, exactly
 }
+
+// Bytes returns the exact bytes the policy was parsed from (for Default,
+// the built-in file): what the signed diff names by SHA-256 and the
+// ceremony writes to the media, so an auditor sees the file the room
+// reviewed, not a re-serialised form.
+func (p *Policy) Bytes() []byte { return append([]byte(nil), p.raw...) }
 
 // Limits are counts of diff entries by kind.
 type Limits struct {
@@ -294,6 +301,7 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 	if p.Excluded == nil {
 		p.Excluded = []string{}
 	}
+	p.raw = append([]byte(nil), data...)
 	return p, nil
 }
 

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ func TestDefaultPolicyMatchesTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(p, q) {
+	if !samePolicy(p, q) {
 		t.Errorf("{} = %+v, want the default %+v", q, p)
 	}
 }
@@ -53,7 +54,7 @@ func TestParsePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(p, q) {
+	if !samePolicy(p, q) {
 		t.Errorf("round trip: %+v, want %+v", q, p)
 	}
 }
@@ -196,7 +197,7 @@ func FuzzParsePolicy(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded policy refused: %v\n%s", err, enc)
 		}
-		if !reflect.DeepEqual(p, q) {
+		if !samePolicy(p, q) {
 			t.Fatalf("re-encoded policy differs: %+v, want %+v", q, p)
 		}
 		enc2, _ := q.MarshalJSON()
@@ -204,4 +205,30 @@ func FuzzParsePolicy(f *testing.F) {
 			t.Fatalf("encoding is not stable")
 		}
 	})
+}
+
+// samePolicy compares what two policies decide, not the bytes they were
+// parsed from (a re-encoded policy has other bytes).
+func samePolicy(p, q *Policy) bool {
+	a, b := *p, *q
+	a.raw, b.raw = nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+func TestBytesAreTheFile(t *testing.T) {
+	data := []byte("{\n  \"min_age_days\": 30 ,\n  \"excluded\": [\"boto3\"]\n}\n")
+	p, err := Parse(data, "policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p.Bytes(), data) {
+		t.Fatalf("Bytes() = %q, want the file as parsed", p.Bytes())
+	}
+	p.Bytes()[0] = 'X'
+	if !bytes.Equal(p.Bytes(), data) {
+		t.Fatal("Bytes() shares its array with the caller")
+	}
+	if !bytes.Equal(Default().Bytes(), []byte(defaultPolicyJSON)) {
+		t.Fatal("the default policy's bytes are not the built-in file")
+	}
 }
