@@ -106,14 +106,10 @@ func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.
 	for _, p := range s.Accept {
 		accept[p] = true
 	}
-	pol := s.Policy
-	if pol == nil {
-		pol = policy.Default()
-	}
 	return stableset.Config{
 		Export: f, ExportName: s.Export, Published: s.Published,
 		StableDelegation: d, StableKeys: targets.Signed.Delegations.Keys,
-		Now: s.Now, Eligible: stableset.PolicyEligible(pol), Accept: accept, TempDir: s.TempDir,
+		Now: s.Now, Eligible: stableset.PolicyEligible(s.policy()), Accept: accept, TempDir: s.TempDir,
 	}, f, targets, nil
 }
 

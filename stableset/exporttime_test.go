@@ -1,7 +1,6 @@
 package stableset
 
 import (
-	"bytes"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -103,22 +102,8 @@ func TestExportAgainstPreviousLedger(t *testing.T) {
 		}
 	})
 	t.Run("another repository", func(t *testing.T) {
-		recs := []export.Record{rec(foo1), rec(bar1)}
-		sortRecords(recs)
-		var buf bytes.Buffer
-		w, err := export.NewWriter(&buf, export.Header{Repository: "testpypi", Generated: t2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range recs {
-			if err := w.Write(&recs[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		_, err = ComputeDiff(c.config(buf.Bytes(), out1))
+		e := exportOfRepository(t, "testpypi", t2, []export.Record{rec(foo1), rec(bar1)})
+		_, err := ComputeDiff(c.config(e, out1))
 		if !errors.Is(err, ErrRepository) || !strings.Contains(err.Error(), `"testpypi"`) || !strings.Contains(err.Error(), `"pypi"`) {
 			t.Fatalf("export of another repository: %v, want ErrRepository naming both", err)
 		}

@@ -58,9 +58,14 @@ func exportOf(t testing.TB, gen time.Time, files []file) []byte {
 
 func exportOfRecords(t testing.TB, gen time.Time, recs []export.Record) []byte {
 	t.Helper()
+	return exportOfRepository(t, "pypi", gen, recs)
+}
+
+func exportOfRepository(t testing.TB, repository string, gen time.Time, recs []export.Record) []byte {
+	t.Helper()
 	sortRecords(recs)
 	var buf bytes.Buffer
-	w, err := export.NewWriter(&buf, export.Header{Repository: "pypi", Generated: gen})
+	w, err := export.NewWriter(&buf, export.Header{Repository: repository, Generated: gen})
 	if err != nil {
 		t.Fatal(err)
 	}
