@@ -49,8 +49,11 @@ func TestDeviceList(t *testing.T) {
 }
 
 // TestPivemuCommand runs the emulator's own binary (cmd/pivemu, no part
-// of keyceremony) in a reader slot of a private pcscd: piv-go must find
-// its card, and the CA certificate it writes must be a CA certificate.
+// of keyceremony) in a reader slot of a private pcscd, as a card with
+// firmware 5.7.4 (which chains through an intermediate, as Yubico's newer
+// hierarchy does): piv-go must find its card, the file --ca-cert writes
+// must hold the root and then the intermediate, and openssl, given only
+// that file, must complete the chain of the card's slot f9 certificate.
 func TestPivemuCommand(t *testing.T) {
 	ca, err := pivemu.NewCA()
 	if err != nil {
@@ -58,8 +61,9 @@ func TestPivemuCommand(t *testing.T) {
 	}
 	env := pcsctest.Start(t, 1, pivemu.Config{CA: ca})
 	env.Remove(t, 0) // free the slot for the binary's card
-	caFile := filepath.Join(t.TempDir(), "pivemu-ca.pem")
-	cmd := exec.Command(buildPivemu(t), "--vpcd", env.Addrs[0], "--serial", "24681357", "--ca-cert", caFile)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "pivemu-ca.pem")
+	cmd := exec.Command(buildPivemu(t), "--vpcd", env.Addrs[0], "--serial", "24681357", "--firmware", "5.7.4", "--ca-cert", caFile)
 	cmd.Env = append(os.Environ(), env.Environ()...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -74,6 +78,9 @@ func TestPivemuCommand(t *testing.T) {
 	for {
 		code, out, _ := runCLI("device", "list")
 		if code == 0 && strings.Contains(out, "24681357") {
+			if !strings.Contains(out, "5.7.4") {
+				t.Errorf("device list does not show firmware 5.7.4:\n%s", out)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -85,17 +92,44 @@ func TestPivemuCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := pem.Decode(pemBytes)
-	if block == nil || block.Type != "CERTIFICATE" {
-		t.Fatalf("--ca-cert wrote %q", pemBytes)
+	var chain []*x509.Certificate
+	for rest := pemBytes; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if block.Type != "CERTIFICATE" || err != nil || !c.IsCA {
+			t.Fatalf("--ca-cert wrote a block that is no CA certificate (%s): %v", block.Type, err)
+		}
+		chain = append(chain, c)
 	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil || !cert.IsCA {
-		t.Fatalf("--ca-cert wrote no CA certificate: %v", err)
+	if len(chain) != 2 || chain[0].CheckSignatureFrom(chain[0]) != nil || chain[1].CheckSignatureFrom(chain[0]) != nil {
+		t.Fatalf("--ca-cert wrote %d certificates, want a self-signed root and an intermediate it signs", len(chain))
 	}
-	// A second emulator may not write over the first one's certificate.
+	// The card's f9 certificate, read with ykman (a client written
+	// against real YubiKeys), completes with openssl from that file alone.
+	f9 := filepath.Join(dir, "f9.pem")
+	yk := exec.Command("ykman", "--reader", env.Readers[0], "piv", "certificates", "export", "f9", f9)
+	yk.Env = append(os.Environ(), env.Environ()...)
+	if out, err := yk.CombinedOutput(); err != nil {
+		t.Fatalf("ykman piv certificates export f9: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("openssl", "verify", "-CAfile", caFile, f9).CombinedOutput(); err != nil {
+		t.Errorf("openssl does not complete the f9 chain from the --ca-cert file: %v\n%s", err, out)
+	}
+	// A second emulator may not write over the first one's certificates;
+	// a firmware that is no version is refused before anything runs.
 	out, err := exec.Command(buildPivemu(t), "--vpcd", env.Addrs[0], "--ca-cert", caFile).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "file exists") {
 		t.Fatalf("a second --ca-cert into the same file: %v %s", err, out)
+	}
+	out, err = exec.Command(buildPivemu(t), "--firmware", "5.7", "--ca-cert", filepath.Join(dir, "other.pem")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--firmware") {
+		t.Fatalf("--firmware 5.7: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "other.pem")); !os.IsNotExist(err) {
+		t.Errorf("a refused --firmware wrote its --ca-cert file: %v", err)
 	}
 }

@@ -122,7 +122,7 @@ var newHierarchy = Version{5, 7, 4}
 func (c *Card) makeAttestationKey() error {
 	issuer := c.cfg.CA
 	c.attChain = nil
-	if c.cfg.Version.atLeast(newHierarchy.Major, newHierarchy.Minor, newHierarchy.Patch) {
+	if c.cfg.Version.AtLeast(newHierarchy.Major, newHierarchy.Minor, newHierarchy.Patch) {
 		inter, err := c.cfg.CA.Intermediate()
 		if err != nil {
 			return err

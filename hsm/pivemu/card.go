@@ -218,7 +218,7 @@ func NewCard(cfg Config) (*Card, error) {
 	switch cfg.ManagementKeyAlgorithm {
 	case 0:
 		cfg.ManagementKeyAlgorithm = Alg3DES
-		if cfg.Version.atLeast(5, 7, 0) {
+		if cfg.Version.AtLeast(5, 7, 0) {
 			// YubiKey 5.7 ships with the same default key, as AES-192.
 			cfg.ManagementKeyAlgorithm = AlgAES192
 		}
@@ -515,7 +515,7 @@ func (c *Card) dispatch(cmd command) ([]byte, uint16) {
 	case 0xdb:
 		return nil, c.putData(cmd)
 	case 0xf7:
-		if !v.atLeast(5, 3, 0) {
+		if !v.AtLeast(5, 3, 0) {
 			return nil, swInsNotSupported
 		}
 		return c.metadata(cmd)
@@ -878,7 +878,7 @@ func (c *Card) setManagementKey(cmd command) uint16 {
 	if n := mgmKeyLen(alg); n == 0 || n != len(k) {
 		return swIncorrectData
 	}
-	if alg != Alg3DES && !c.cfg.Version.atLeast(5, 4, 0) {
+	if alg != Alg3DES && !c.cfg.Version.AtLeast(5, 4, 0) {
 		return swIncorrectData
 	}
 	if _, err := mgmBlock(alg, k); err != nil {
@@ -946,7 +946,7 @@ func (c *Card) generate(cmd command) ([]byte, uint16) {
 	case AlgECCP384:
 		k.priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	case AlgEd25519:
-		if !c.cfg.Version.atLeast(5, 7, 0) {
+		if !c.cfg.Version.AtLeast(5, 7, 0) {
 			return nil, swIncorrectData
 		}
 		_, k.priv, err = ed25519.GenerateKey(rand.Reader)
@@ -1135,7 +1135,8 @@ var DefaultVersion = Version{5, 7, 1}
 
 func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
 
-func (v Version) atLeast(major, minor, patch int) bool {
+// AtLeast reports whether v is major.minor.patch or later.
+func (v Version) AtLeast(major, minor, patch int) bool {
 	if v.Major != major {
 		return v.Major > major
 	}
