@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -71,7 +72,7 @@ func TestGenerateDeterministicAndValid(t *testing.T) {
 
 func TestProjectNamesUnique(t *testing.T) {
 	seen := map[string]uint64{}
-	for id := uint64(0); id < 300000; id++ {
+	for id := uint64(0); id < 500000; id++ { // across the 3- to 4-syllable boundary at 75³
 		name, dist := projectName(3, id)
 		if other, ok := seen[name]; ok {
 			t.Fatalf("ids %d and %d are both %q", other, id, name)
@@ -293,4 +294,129 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// quantile returns the q-quantile (0 to 1) of xs, which it sorts.
+func quantile(xs []int, q float64) int {
+	slices.Sort(xs)
+	return xs[int(q*float64(len(xs)-1))]
+}
+
+// TestDistributionsMatchSample checks the generator against the real
+// sample (../export/testdata, a copy of ../shared/data) and PyPI's
+// published size, on the quantities that shape metadata and pages: the
+// length of project names and of filenames of each kind (they make up
+// most of a target entry's bytes), files per release and per project,
+// and how upload times spread (what the policy's minimum age sees). The
+// sample comes from lock files, so it leans to active projects and
+// recent releases: the bounds are loose, and upload times are compared
+// with PyPI's rate of new files rather than the sample's years.
+func TestDistributionsMatchSample(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "export", "testdata", "pypi-files-sample.jsonl.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type stats struct {
+		names    []int            // project name lengths
+		fnames   map[string][]int // filename lengths by kind
+		release  map[string]int   // files per project and version
+		projects map[string]int   // files per project
+	}
+	newStats := func() *stats {
+		return &stats{fnames: map[string][]int{}, release: map[string]int{}, projects: map[string]int{}}
+	}
+	add := func(s *stats, project, version, filename string) {
+		if s.projects[project] == 0 {
+			s.names = append(s.names, len(project))
+		}
+		s.projects[project]++
+		s.release[project+"\x00"+version]++
+		k := kind(filename)
+		s.fnames[k] = append(s.fnames[k], len(filename))
+	}
+	real := newStats()
+	sc := bufio.NewScanner(zr)
+	for sc.Scan() {
+		var r struct{ Project, Version, Filename string }
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		add(real, export.NormalizeProject(r.Project), r.Version, r.Filename)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200000
+	_, rs := readAll(t, generate(t, Params{Seed: 5, Files: n}))
+	syn := newStats()
+	young := 0
+	perYear := map[int]int{}
+	for _, r := range rs {
+		add(syn, r.Project, r.Version, r.Filename)
+		if DefaultGenerated.Sub(r.UploadTime) < 90*24*time.Hour {
+			young++
+		}
+		perYear[r.UploadTime.Year()]++
+	}
+	within := func(what string, got, want int, slack float64) {
+		t.Helper()
+		t.Logf("%-34s synthetic %6d  sample %6d", what, got, want)
+		if float64(got) > float64(want)*(1+slack)+1 || float64(got) < float64(want)*(1-slack)-1 {
+			t.Errorf("%s: synthetic %d, sample %d (more than %.0f%% apart)", what, got, want, slack*100)
+		}
+	}
+	for _, q := range []float64{0.1, 0.5, 0.9} {
+		within(fmt.Sprintf("project name length, q%.0f", q*100), quantile(syn.names, q), quantile(real.names, q), 0.35)
+	}
+	for _, k := range []string{"sdist", "pure wheel", "binary wheel"} {
+		within("median filename length, "+k, quantile(syn.fnames[k], 0.5), quantile(real.fnames[k], 0.5), 0.3)
+	}
+	var relS, relR []int
+	for _, c := range syn.release {
+		relS = append(relS, c)
+	}
+	for _, c := range real.release {
+		relR = append(relR, c)
+	}
+	within("median files per release", quantile(relS, 0.5), quantile(relR, 0.5), 0.5)
+	// PyPI: about 20.8 million files in about 740,000 projects (August
+	// 2026), 28 a project; most have a few, a few have thousands. One
+	// project of thousands sways a small export, so the mean is taken
+	// over the sizes the generator draws for a million projects.
+	var projS []int
+	for _, c := range syn.projects {
+		projS = append(projS, c)
+	}
+	var drawn int64
+	const draws = 1000000
+	for id := range uint64(draws) {
+		drawn += max(1, projectSize(5, id))
+	}
+	mean := float64(drawn) / draws
+	t.Logf("files per project: mean %.1f over %d draws (PyPI about 28); in the export: median %d, max %d", mean, draws, quantile(projS, 0.5), quantile(projS, 1))
+	if mean < 20 || mean > 36 || quantile(projS, 0.5) > 8 || quantile(projS, 1) < 1000 {
+		t.Errorf("files per project: mean %.1f, median %d, max %d; want about 28, a handful, thousands", mean, quantile(projS, 0.5), quantile(projS, 1))
+	}
+	// PyPI takes about 10,000 files a day against about 21 million: about
+	// 4 % of its files are under 90 days old.
+	share := float64(young) / float64(n)
+	t.Logf("under 90 days old: %.2f %% (PyPI about 4 %%); files per year %v", share*100, perYear)
+	if share < 0.02 || share > 0.08 {
+		t.Errorf("%.2f %% of files under 90 days old, want about 4 %%", share*100)
+	}
+	// The repository grows: each of the last five whole years adds more
+	// files than the five years ten years before.
+	last, earlier := 0, 0
+	for y := DefaultGenerated.Year() - 5; y < DefaultGenerated.Year(); y++ {
+		last += perYear[y]
+		earlier += perYear[y-10]
+	}
+	if last < 2*earlier {
+		t.Errorf("files in the last five years %d, ten years before %d: the repository does not grow", last, earlier)
+	}
 }
