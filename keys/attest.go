@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"time"
 )
 
 // Errors of attestation verification; check them with errors.Is. A
@@ -20,7 +21,34 @@ var (
 	ErrAttestationSerial    = errors.New("attested device serial is not the expected one")
 	ErrAttestationKey       = errors.New("attested key is not the expected key")
 	ErrAttestationMalformed = errors.New("malformed attestation")
+	// ErrAttestationSlot: the attestation is for another slot than the
+	// one the key was generated in.
+	ErrAttestationSlot = errors.New("attested slot is not the slot asked for")
+	// ErrAttestationPolicy: the attested PIN or touch policy is not the
+	// one the key was generated with.
+	ErrAttestationPolicy = errors.New("attested policy is not the one asked for")
+	// ErrAttestationExpired: a certificate of the attestation (the slot's,
+	// the device's or a CA's above it) is not valid at the ceremony's time.
+	ErrAttestationExpired = errors.New("attestation certificate not valid at the ceremony time")
 )
+
+// AttestationMismatch is an attestation that says something other than
+// what the ceremony asked for. Field names what ("slot", "pin_policy",
+// "touch_policy", "serial", "key", or "validity of ..." for a
+// certificate's dates); Got is what the attestation says and Want what
+// was asked for. It wraps the sentinel for the field (ErrAttestationSlot,
+// ErrAttestationPolicy, ErrAttestationSerial, ErrAttestationKey,
+// ErrAttestationExpired); check it with errors.Is or errors.As.
+type AttestationMismatch struct {
+	Field, Got, Want string
+	Err              error
+}
+
+func (e *AttestationMismatch) Error() string {
+	return fmt.Sprintf("attestation %s: %s, want %s: %v", e.Field, e.Got, e.Want, e.Err)
+}
+
+func (e *AttestationMismatch) Unwrap() error { return e.Err }
 
 // Yubico's PIV attestation extensions (https://docs.yubico.com/hardware/oid/oid-piv-arc.html).
 var (
@@ -95,8 +123,8 @@ func VerifyAttestation(leaf, intermediate *x509.Certificate, roots *x509.CertPoo
 // must be signed by the f9 key and name it as issuer. The leaf's
 // signature is checked directly because a device's f9 certificate may
 // lack the key usage that x509.Certificate.Verify would demand of an
-// issuer; the leaf's dates are copied from the f9 certificate by the
-// device, so they are checked there. roots must be given: nil is
+// issuer. Every certificate's dates must cover the present
+// (VerifyAttestationChainAt takes the ceremony's time). roots must be given: nil is
 // ErrAttestationChain, never a fallback to the system pool. Use
 // YubicoRoots for real YubiKeys.
 //
@@ -104,11 +132,26 @@ func VerifyAttestation(leaf, intermediate *x509.Certificate, roots *x509.CertPoo
 // subject naming the slot. The serial is read from the leaf, or from the
 // f9 certificate if the leaf lacks it; if both carry one they must agree.
 func VerifyAttestationChain(leaf *x509.Certificate, chain []*x509.Certificate, roots *x509.CertPool) (*Attested, error) {
+	return VerifyAttestationChainAt(leaf, chain, roots, time.Time{})
+}
+
+// VerifyAttestationChainAt is VerifyAttestationChain at the time at (the
+// ceremony's clock; zero means now): every certificate, the leaf and
+// each one on the path to the root, must be valid then, or the error is an
+// *AttestationMismatch naming the certificate, its dates and at, wrapping
+// ErrAttestationExpired.
+func VerifyAttestationChainAt(leaf *x509.Certificate, chain []*x509.Certificate, roots *x509.CertPool, at time.Time) (*Attested, error) {
 	if leaf == nil || len(chain) == 0 || chain[0] == nil {
 		return nil, fmt.Errorf("missing certificate: %w", ErrAttestationChain)
 	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if err := checkValidity(leaf, "the slot's attestation certificate", at); err != nil {
+		return nil, err
+	}
 	intermediate := chain[0]
-	if _, err := AttestationPath(intermediate, chain[1:], roots); err != nil {
+	if _, err := AttestationPathAt(intermediate, chain[1:], roots, at); err != nil {
 		return nil, err
 	}
 	if string(leaf.RawIssuer) != string(intermediate.RawSubject) {
@@ -128,11 +171,25 @@ func VerifyAttestationChain(leaf *x509.Certificate, chain []*x509.Certificate, r
 // that the whole chain can be written out for auditors (openssl verify
 // completes it from the root alone). The shortest path is chosen.
 func AttestationPath(f9 *x509.Certificate, extra []*x509.Certificate, roots *x509.CertPool) ([]*x509.Certificate, error) {
+	return AttestationPathAt(f9, extra, roots, time.Time{})
+}
+
+// AttestationPathAt is AttestationPath at the time at (zero means now):
+// the f9 certificate, the CA certificates in extra and every certificate
+// on the path must be valid then (an *AttestationMismatch wrapping
+// ErrAttestationExpired otherwise, naming the certificate and its dates).
+func AttestationPathAt(f9 *x509.Certificate, extra []*x509.Certificate, roots *x509.CertPool, at time.Time) ([]*x509.Certificate, error) {
 	if f9 == nil {
 		return nil, fmt.Errorf("missing device attestation certificate: %w", ErrAttestationChain)
 	}
 	if roots == nil {
 		return nil, fmt.Errorf("no trusted roots given: %w", ErrAttestationChain)
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if err := checkValidity(f9, "the device's attestation certificate (f9)", at); err != nil {
+		return nil, err
 	}
 	inter := yubicoIntermediates()
 	for _, c := range extra {
@@ -140,11 +197,25 @@ func AttestationPath(f9 *x509.Certificate, extra []*x509.Certificate, roots *x50
 			inter.AddCert(c)
 		}
 	}
-	chains, err := f9.Verify(x509.VerifyOptions{
+	opts := x509.VerifyOptions{
 		Roots:         roots,
 		Intermediates: inter,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
+		CurrentTime:   at,
+	}
+	chains, err := f9.Verify(opts)
+	if err != nil {
+		// If the path builds when f9 was issued, a CA on it (given, built
+		// in or a root) is out of date at the ceremony: name it.
+		opts.CurrentTime = f9.NotBefore
+		if then, terr := f9.Verify(opts); terr == nil {
+			for _, c := range then[0][1:] {
+				if verr := checkValidity(c, "the attestation CA certificate", at); verr != nil {
+					return nil, verr
+				}
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("device attestation certificate %q: %w: %w", f9.Subject.CommonName, ErrAttestationChain, err)
 	}
@@ -314,6 +385,61 @@ func validSlot(s string) bool {
 	return v == 0x9a || v == 0x9c || v == 0x9d || v == 0x9e || (v >= 0x82 && v <= 0x95)
 }
 
+// checkValidity refuses a certificate whose validity dates do not cover
+// at, naming it (what and its subject), its dates and at.
+func checkValidity(c *x509.Certificate, what string, at time.Time) error {
+	if !at.Before(c.NotBefore) && !at.After(c.NotAfter) {
+		return nil
+	}
+	return &AttestationMismatch{
+		Field: fmt.Sprintf("validity of %s %q", what, c.Subject.CommonName),
+		Got:   fmt.Sprintf("%s to %s", c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339)),
+		Want:  "dates covering the ceremony time " + at.UTC().Format(time.RFC3339),
+		Err:   ErrAttestationExpired,
+	}
+}
+
+// Expected is what a ceremony asks of the attestation of a key it
+// generated: the device, the slot, the policies and the key, and the
+// ceremony's time, which every certificate's dates must cover.
+type Expected struct {
+	Serial      uint32
+	Slot        string // two lowercase hex digits, "9c"
+	PINPolicy   string // "once", "always", ...
+	TouchPolicy string // "never", "always", "cached"
+	Key         *Key
+	At          time.Time // zero means now
+}
+
+// VerifyAttestationFor verifies an attestation chain at want.At
+// (VerifyAttestationChainAt) and checks that it attests exactly what was
+// asked for: the device's serial, the slot, the PIN policy, the touch
+// policy and the key. A difference is an *AttestationMismatch naming the
+// field and both values. It is the one check every device kind's keys
+// pass in a ceremony, whatever the backend checked itself.
+func VerifyAttestationFor(leaf *x509.Certificate, chain []*x509.Certificate, roots *x509.CertPool, want Expected) (*Attested, error) {
+	a, err := VerifyAttestationChainAt(leaf, chain, roots, want.At)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckAttested(a, want.Serial, want.Key); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		field, got, want string
+		err              error
+	}{
+		{"slot", a.Slot, want.Slot, ErrAttestationSlot},
+		{"pin_policy", a.PINPolicy, want.PINPolicy, ErrAttestationPolicy},
+		{"touch_policy", a.TouchPolicy, want.TouchPolicy, ErrAttestationPolicy},
+	} {
+		if f.got != f.want {
+			return nil, &AttestationMismatch{Field: f.field, Got: f.got, Want: f.want, Err: f.err}
+		}
+	}
+	return a, nil
+}
+
 // CheckAttested checks that an attestation is for the device with serial
 // wantSerial (ErrAttestationSerial) and for the key wantKey, compared as
 // public keys so that either spelling of the ECDSA key type matches
@@ -323,7 +449,7 @@ func CheckAttested(a *Attested, wantSerial uint32, wantKey *Key) error {
 		return fmt.Errorf("nothing to compare: %w", ErrAttestationKey)
 	}
 	if a.Serial != wantSerial {
-		return fmt.Errorf("attestation is from device %d, want %d: %w", a.Serial, wantSerial, ErrAttestationSerial)
+		return &AttestationMismatch{Field: "serial", Got: fmt.Sprint(a.Serial), Want: fmt.Sprint(wantSerial), Err: ErrAttestationSerial}
 	}
 	want, err := wantKey.Public()
 	if err != nil {
@@ -335,7 +461,7 @@ func CheckAttested(a *Attested, wantSerial uint32, wantKey *Key) error {
 		if k, err := FromPublicKey(a.Public); err == nil {
 			id = k.ID()
 		}
-		return fmt.Errorf("attested key %s, want %s: %w", id, wantKey.ID(), ErrAttestationKey)
+		return &AttestationMismatch{Field: "key", Got: id, Want: wantKey.ID(), Err: ErrAttestationKey}
 	}
 	return nil
 }

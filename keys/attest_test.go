@@ -252,10 +252,10 @@ func TestVerifyAttestationFailures(t *testing.T) {
 		{"leaf names another issuer", func(t *testing.T, c *attestCase) { c.leafIssuerCN = "Someone Else" }, ErrAttestationChain},
 		{"device certificate expired", func(t *testing.T, c *attestCase) {
 			c.interBefore, c.interAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
-		}, ErrAttestationChain},
+		}, ErrAttestationExpired},
 		{"device certificate not yet valid", func(t *testing.T, c *attestCase) {
 			c.interBefore = time.Now().Add(2 * time.Hour)
-		}, ErrAttestationChain},
+		}, ErrAttestationExpired},
 		{"no firmware", func(t *testing.T, c *attestCase) { c.leafExts = c.leafExts[1:] }, ErrAttestationMalformed},
 		{"no serial anywhere", func(t *testing.T, c *attestCase) { c.leafExts = append(c.leafExts[:1], c.leafExts[2:]...) }, ErrAttestationMalformed},
 		{"no policy", func(t *testing.T, c *attestCase) { c.leafExts = append(c.leafExts[:2], c.leafExts[3:]...) }, ErrAttestationMalformed},
@@ -298,8 +298,9 @@ func TestVerifyAttestationFailures(t *testing.T) {
 }
 
 // TestVerifyAttestationKeepsCause: a chain refusal keeps x509's own error
-// beside ErrAttestationChain, so a caller can tell an untrusted root from
-// an expired certificate.
+// beside ErrAttestationChain, and a certificate out of its dates is
+// ErrAttestationExpired naming the certificate, its dates and the time, so
+// a caller can tell an untrusted root from an expired certificate.
 func TestVerifyAttestationKeepsCause(t *testing.T) {
 	c := defaultCase(t)
 	c.otherRoot = true
@@ -313,9 +314,10 @@ func TestVerifyAttestationKeepsCause(t *testing.T) {
 	c.interBefore = time.Now().Add(2 * time.Hour)
 	leaf, inter, roots, _ = c.build(t)
 	_, err = VerifyAttestation(leaf, inter, roots)
-	var ci x509.CertificateInvalidError
-	if !errors.Is(err, ErrAttestationChain) || !errors.As(err, &ci) || ci.Reason != x509.Expired {
-		t.Fatalf("not yet valid: %v, want ErrAttestationChain and an x509.CertificateInvalidError", err)
+	var m *AttestationMismatch
+	if !errors.Is(err, ErrAttestationExpired) || !errors.As(err, &m) || !strings.Contains(m.Field, "validity") ||
+		!strings.Contains(m.Got, c.interBefore.UTC().Format(time.RFC3339)) || !strings.Contains(m.Want, "ceremony time") {
+		t.Fatalf("not yet valid: %v, want ErrAttestationExpired naming the dates", err)
 	}
 }
 
@@ -506,4 +508,59 @@ func FuzzParseAttested(f *testing.F) {
 			t.Fatalf("accepted incomplete attestation %+v", a)
 		}
 	})
+}
+
+// TestVerifyAttestationFor: the ceremony's check refuses an attestation
+// that says anything other than what was asked for, naming the field and
+// both values; the certificates' dates must cover the ceremony's time.
+func TestVerifyAttestationFor(t *testing.T) {
+	c := defaultCase(t)
+	c.interAfter = time.Now().Add(72 * time.Hour) // beyond the root's 48 hours
+	leaf, inter, roots, pub := c.build(t)
+	k, err := FromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := FromPublicKey(mustKey(t).Public())
+	now := time.Now()
+	good := Expected{Serial: 12345678, Slot: "9c", PINPolicy: "always", TouchPolicy: "always", Key: k, At: now}
+	a, err := VerifyAttestationFor(leaf, []*x509.Certificate{inter}, roots, good)
+	if err != nil || a.Slot != "9c" {
+		t.Fatalf("the right attestation: %+v, %v", a, err)
+	}
+	tests := []struct {
+		name             string
+		edit             func(e *Expected)
+		want             error
+		field, got, what string
+	}{
+		{"another slot", func(e *Expected) { e.Slot = "83" }, ErrAttestationSlot, "slot", "9c", "83"},
+		{"another PIN policy", func(e *Expected) { e.PINPolicy = "once" }, ErrAttestationPolicy, "pin_policy", "always", "once"},
+		{"another touch policy", func(e *Expected) { e.TouchPolicy = "never" }, ErrAttestationPolicy, "touch_policy", "always", "never"},
+		{"another device", func(e *Expected) { e.Serial = 7 }, ErrAttestationSerial, "serial", "12345678", "7"},
+		{"another key", func(e *Expected) { e.Key = other }, ErrAttestationKey, "key", k.ID(), other.ID()},
+		{"after the certificates expired", func(e *Expected) { e.At = now.Add(100 * time.Hour) }, ErrAttestationExpired,
+			`validity of the slot's attestation certificate "YubiKey PIV Attestation 9c"`, leaf.NotAfter.UTC().Format(time.RFC3339), now.Add(100 * time.Hour).UTC().Format(time.RFC3339)},
+		{"before they were issued", func(e *Expected) { e.At = now.Add(-3 * time.Hour) }, ErrAttestationExpired,
+			"validity of the slot's attestation certificate", leaf.NotBefore.UTC().Format(time.RFC3339), now.Add(-3 * time.Hour).UTC().Format(time.RFC3339)},
+		{"after the root expired", func(e *Expected) { e.At = now.Add(60 * time.Hour) }, ErrAttestationExpired,
+			`validity of the attestation CA certificate "Test PIV Root CA"`, "", now.Add(60 * time.Hour).UTC().Format(time.RFC3339)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := good
+			tt.edit(&want)
+			a, err := VerifyAttestationFor(leaf, []*x509.Certificate{inter}, roots, want)
+			var m *AttestationMismatch
+			if a != nil || !errors.Is(err, tt.want) || !errors.As(err, &m) {
+				t.Fatalf("got %+v, %v; want %v", a, err, tt.want)
+			}
+			if !strings.HasPrefix(m.Field, tt.field) || !strings.Contains(m.Got, tt.got) || !strings.Contains(m.Want, tt.what) {
+				t.Errorf("field %q got %q want %q; expected %q, %q, %q", m.Field, m.Got, m.Want, tt.field, tt.got, tt.what)
+			}
+			if msg := err.Error(); !strings.Contains(msg, m.Got) || !strings.Contains(msg, m.Want) {
+				t.Errorf("message %q does not name both values", msg)
+			}
+		})
+	}
 }
