@@ -218,6 +218,24 @@ type KeyReplacer interface {
 	ReplacesKeys() bool
 }
 
+// DeviceCertifier is implemented by a device that shows its own
+// attestation certificate (PIV slot f9) before it holds any key, with the
+// CA certificates it knows above it (nearest first), so that a ceremony
+// can check in its pre-flight that the device's attestations will chain
+// to the trusted roots before the first key is generated.
+type DeviceCertifier interface {
+	DeviceCertificate() (f9 *x509.Certificate, above []*x509.Certificate, err error)
+}
+
+// KeyClearer is implemented by a device that can say how the key in a
+// slot is removed: the exact command for the people in the room (with the
+// device's serial and the slot), or how to reset the device when no
+// command removes one key. A ceremony prints it for every key it left
+// behind when it failed after generating keys.
+type KeyClearer interface {
+	ClearKeyCommand(slot Slot) string
+}
+
 // NewSigner returns a keys.Signer that signs with the key in slot, using
 // pin for every signature. The PIN stays in memory only as long as the
 // signer does.
