@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"text/template"
 	"time"
@@ -69,11 +70,13 @@ type BootstrapResult struct {
 	Transcript [32]byte
 }
 
-// session caches each device's PIN for the length of one ceremony.
+// session caches each device's PIN for the length of one ceremony, and
+// remembers every slot a key generation was attempted in.
 type session struct {
 	devices map[uint32]hsm.Device
 	pin     PINSource
 	pins    map[uint32]string
+	tried   []attempt
 }
 
 func (s *session) device(serial uint32) (hsm.Device, error) {
@@ -139,7 +142,11 @@ func (s *session) signers(spec RoleSpec) ([]keys.Signer, error) {
 
 // Run performs the bootstrap and writes everything into outDir, which
 // must not exist or be empty. Nothing is written unless every step
-// succeeds.
+// succeeds, with one exception: a run that fails after it generated keys
+// returns an *OrphanKeysError listing every slot that now holds a key and
+// the command that clears it, shows the list, and writes its transcript
+// (ending with that list) into a new directory beside outDir named
+// outDir.failed-TIME.
 func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 	out, err := outdir.New(outDir)
 	if err != nil {
@@ -148,9 +155,10 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 	defer out.Abort()
 	var tbuf bytes.Buffer
 	tr := NewTranscript(&tbuf, b.Show, func() time.Time { return b.Now })
-	res, err := b.run(out, tr)
+	s := &session{devices: b.Devices, pin: b.PIN, pins: map[uint32]string{}}
+	res, err := b.run(out, tr, s)
 	if err != nil {
-		return nil, err
+		return nil, b.failed(outDir, s, tr, &tbuf, err)
 	}
 	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
 		return nil, err
@@ -162,9 +170,37 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 	return res, nil
 }
 
-func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript) (*BootstrapResult, error) {
+// failed turns a bootstrap's error into an *OrphanKeysError when keys
+// were generated: the orphans are recorded in the transcript, shown, and
+// the transcript written beside outDir.
+func (b *Bootstrap) failed(outDir string, s *session, tr *Transcript, tbuf *bytes.Buffer, cause error) error {
+	orphans := s.orphans(s.tried)
+	if len(orphans) == 0 {
+		return cause
+	}
+	list := make([]map[string]any, len(orphans))
+	for i, o := range orphans {
+		list[i] = map[string]any{"role": o.Role, "device": o.Device.Serial, "kind": o.Device.Kind, "slot": o.Slot.String(), "keyid": o.KeyID, "clear": o.Clear}
+	}
+	e := &OrphanKeysError{Err: cause, Keys: orphans}
+	if err := tr.Record("bootstrap failed: orphan keys left on the devices", map[string]any{"error": cause.Error(), "orphan_keys": list}); err != nil {
+		return e
+	}
+	showOrphans(b.Show, orphans)
+	dir := filepath.Clean(outDir) + ".failed-" + b.Now.UTC().Format("20060102T150405Z")
+	fd, err := outdir.New(dir)
+	if err != nil {
+		return e
+	}
+	defer fd.Abort()
+	if fd.WriteFile("transcript.jsonl", tbuf.Bytes()) == nil && fd.Commit() == nil {
+		e.Transcript = filepath.Join(dir, "transcript.jsonl")
+	}
+	return e
+}
+
+func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*BootstrapResult, error) {
 	c := b.Config
-	s := &session{devices: b.Devices, pin: b.PIN, pins: map[uint32]string{}}
 	opts, err := c.KeyOptions()
 	if err != nil {
 		return nil, err
@@ -213,35 +249,10 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript) (*BootstrapResult, erro
 		}
 	}
 
-	root := tuf.NewRoot(1, b.Now.AddDate(0, 0, c.ExpiresDays.Root))
-	for _, k := range roleKeys["root"] {
-		if err := root.Signed.AddKey(tuf.RoleRoot, k); err != nil {
-			return nil, err
-		}
+	root, targets, stable, err := b.buildMetadata(roleKeys)
+	if err != nil {
+		return nil, err
 	}
-	root.Signed.Roles[tuf.RoleRoot].Threshold = c.Root.Threshold
-	for _, k := range roleKeys["targets"] {
-		if err := root.Signed.AddKey(tuf.RoleTargets, k); err != nil {
-			return nil, err
-		}
-	}
-	root.Signed.Roles[tuf.RoleTargets].Threshold = c.Targets.Threshold
-	for _, name := range []string{tuf.RoleSnapshot, tuf.RoleTimestamp} {
-		o := c.Online[name]
-		for _, k := range o.Keys {
-			if err := root.Signed.AddKey(name, k); err != nil {
-				return nil, err
-			}
-		}
-		root.Signed.Roles[name].Threshold = o.Threshold
-	}
-
-	targets := tuf.NewTargets(1, b.Now.AddDate(0, 0, c.ExpiresDays.Targets))
-	targets.Signed.AddDelegation(DelegationFor("stable", roleKeys["stable"], c.Stable.Threshold, stableset.StablePaths(c.TargetPaths)), roleKeys["stable"]...)
-	unstable := c.Online["unstable"]
-	targets.Signed.AddDelegation(DelegationFor("unstable", unstable.Keys, unstable.Threshold, c.TargetPaths), unstable.Keys...)
-
-	stable := tuf.NewTargets(1, b.Now.AddDate(0, 0, c.ExpiresDays.Stable))
 
 	for _, step := range []struct {
 		role string
@@ -267,8 +278,9 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript) (*BootstrapResult, erro
 			return nil, err
 		}
 	}
-	// Check the result the way a client would before anything is written.
-	if err := verifyBootstrap(root, targets, stable); err != nil {
+	// The same checks as the pre-flight's, on the real keys and
+	// signatures, before anything is written.
+	if err := b.checkMetadata(root, targets, stable, 0); err != nil {
 		return nil, fmt.Errorf("self-check of the new metadata: %w", err)
 	}
 	for name, m := range map[string]interface{ MarshalFile() ([]byte, error) }{
@@ -309,14 +321,21 @@ func DelegationFor(name string, ks []*keys.Key, threshold int, paths []string) t
 }
 
 // preflight checks, before the first key is generated, everything that
-// can be checked without changing a device: every slot named once, every
-// root key allowed on its device's firmware, every target slot empty
-// (unless the device was opened to replace keys), and every device's PIN
-// (read and verified once, then kept for the ceremony). A bootstrap that
-// fails here leaves every device as it was.
+// can be checked without changing a device: the metadata the
+// configuration describes, built and signed with placeholder keys, passes
+// every check the written metadata must pass (dryRun); every slot is named
+// once; every root key is allowed on its device's firmware; every target
+// slot is empty (unless the device was opened to replace keys); every
+// device's attestation certificate chains to the trusted roots at the
+// ceremony's time; and every device's PIN is right (read and verified
+// once, then kept for the ceremony). A bootstrap that fails here leaves
+// every device as it was.
 func (b *Bootstrap) preflight(s *session) error {
 	opts, err := b.Config.KeyOptions()
 	if err != nil {
+		return err
+	}
+	if err := b.dryRun(opts.Algorithm); err != nil {
 		return err
 	}
 	type place struct {
@@ -355,6 +374,9 @@ func (b *Bootstrap) preflight(s *session) error {
 				}
 			}
 		}
+	}
+	if err := b.checkAttestationRoots(s); err != nil {
+		return err
 	}
 	for _, serial := range b.Config.Devices() {
 		d, err := s.device(serial)
@@ -395,6 +417,7 @@ func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOp
 	if b.Show != nil {
 		fmt.Fprintf(b.Show, "     generating the %s key in slot %s of %s\n", role, slot, info)
 	}
+	s.tried = append(s.tried, attempt{role: role, serial: info.Serial, slot: slot})
 	pub, err := d.GenerateKey(pin, slot, opts)
 	if err != nil {
 		return nil, fmt.Errorf("generating the %s key in slot %s of %s: %w", role, slot, info, err)
@@ -407,12 +430,9 @@ func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOp
 	if err != nil {
 		return nil, fmt.Errorf("attesting slot %s of %s: %w", slot, info, err)
 	}
-	a, err := keys.VerifyAttestationChain(att.Leaf, att.Chain(), b.Roots)
+	a, err := b.checkAttestation(info, slot, opts, k, att)
 	if err != nil {
-		return nil, fmt.Errorf("attestation of slot %s of %s: %w", slot, info, err)
-	}
-	if err := keys.CheckAttested(a, info.Serial, k); err != nil {
-		return nil, fmt.Errorf("attestation of slot %s of %s: %w", slot, info, err)
+		return nil, err
 	}
 	if b.Show != nil {
 		fmt.Fprintf(b.Show, "     key id %s\n", k.ID())
@@ -438,24 +458,173 @@ func writeKey(out *outdir.Dir, g *GeneratedKey) error {
 	return out.WriteFile(base+".attestation.pem", chain.Bytes())
 }
 
-func verifyBootstrap(root *tuf.Metadata[tuf.Root], targets, stable *tuf.Metadata[tuf.Targets]) error {
+// buildMetadata makes root v1, targets v1 and an empty stable v1 from the
+// configuration and the offline roles' keys, unsigned.
+func (b *Bootstrap) buildMetadata(roleKeys map[string][]*keys.Key) (*tuf.Metadata[tuf.Root], *tuf.Metadata[tuf.Targets], *tuf.Metadata[tuf.Targets], error) {
+	c := b.Config
+	root := tuf.NewRoot(1, b.Now.AddDate(0, 0, c.ExpiresDays.Root))
+	for _, r := range []struct {
+		name string
+		spec RoleSpec
+	}{{tuf.RoleRoot, c.Root}, {tuf.RoleTargets, c.Targets}} {
+		for _, k := range roleKeys[r.name] {
+			if err := root.Signed.AddKey(r.name, k); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		root.Signed.Roles[r.name].Threshold = r.spec.Threshold
+	}
+	for _, name := range []string{tuf.RoleSnapshot, tuf.RoleTimestamp} {
+		o := c.Online[name]
+		for _, k := range o.Keys {
+			if err := root.Signed.AddKey(name, k); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		root.Signed.Roles[name].Threshold = o.Threshold
+	}
+
+	targets := tuf.NewTargets(1, b.Now.AddDate(0, 0, c.ExpiresDays.Targets))
+	targets.Signed.AddDelegation(DelegationFor("stable", roleKeys["stable"], c.Stable.Threshold, stableset.StablePaths(c.TargetPaths)), roleKeys["stable"]...)
+	unstable := c.Online["unstable"]
+	targets.Signed.AddDelegation(DelegationFor("unstable", unstable.Keys, unstable.Threshold, c.TargetPaths), unstable.Keys...)
+
+	stable := tuf.NewTargets(1, b.Now.AddDate(0, 0, c.ExpiresDays.Stable))
+	return root, targets, stable, nil
+}
+
+// placeholderSlack is how many bytes a real signature may take beyond a
+// placeholder's in the written file: a DER ECDSA signature is 70 to 72
+// bytes (hex: up to 8 characters more, and rarely shorter placeholders).
+const placeholderSlack = 16
+
+// dryRun builds the metadata the configuration describes with placeholder
+// keys of the configured algorithm, made in memory and dropped, signs it
+// with every key as the ceremony will, and runs checkMetadata on it, so
+// that a configuration whose metadata would be refused is refused before
+// any key is generated on any device.
+func (b *Bootstrap) dryRun(alg hsm.Algorithm) error {
+	c := b.Config
+	roleKeys := map[string][]*keys.Key{}
+	signers := map[string][]keys.Signer{}
+	for _, r := range []struct {
+		name string
+		spec RoleSpec
+	}{{"root", c.Root}, {"targets", c.Targets}, {"stable", c.Stable}} {
+		for range r.spec.Keys {
+			var sg keys.Signer
+			var err error
+			if alg == hsm.AlgEd25519 {
+				sg, err = keys.GenerateEd25519()
+			} else {
+				sg, err = keys.GenerateECDSA()
+			}
+			if err != nil {
+				return err
+			}
+			roleKeys[r.name] = append(roleKeys[r.name], sg.Key())
+			signers[r.name] = append(signers[r.name], sg)
+		}
+	}
+	root, targets, stable, err := b.buildMetadata(roleKeys)
+	if err == nil {
+		err = root.Sign(signers["root"]...)
+	}
+	if err == nil {
+		err = targets.Sign(signers["targets"]...)
+	}
+	if err == nil {
+		err = stable.Sign(signers["stable"]...)
+	}
+	if err == nil {
+		err = b.checkMetadata(root, targets, stable, placeholderSlack)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: the metadata it describes would be refused (pre-flight with placeholder keys; no key was generated): %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// checkMetadata runs every check the bootstrap's metadata must pass before
+// it is written: each file within its client size limit (less slack bytes
+// per signature, for placeholder signatures), loadable by the strict
+// loader (thresholds within the keys, key ids, no key twice), signed by
+// each role's threshold, the delegations laid out as clients need them
+// (stable first, both non-terminating, the same paths, no key shared), no
+// online key among the offline roles' keys, and every expiry after the
+// ceremony's time.
+func (b *Bootstrap) checkMetadata(root *tuf.Metadata[tuf.Root], targets, stable *tuf.Metadata[tuf.Targets], slack int) error {
+	for _, f := range []struct {
+		name  string
+		m     interface{ MarshalFile() ([]byte, error) }
+		sigs  int
+		limit int
+		load  func([]byte, string) error
+	}{
+		{"1.root.json", root, len(root.Signatures), tuf.MaxRootBytes, func(d []byte, n string) error { _, err := tuf.Load[tuf.Root](d, n); return err }},
+		{"1.targets.json", targets, len(targets.Signatures), tuf.MaxTargetsBytes, func(d []byte, n string) error { _, err := tuf.Load[tuf.Targets](d, n); return err }},
+		{"1.stable.json", stable, len(stable.Signatures), tuf.MaxTargetsBytes, func(d []byte, n string) error { _, err := tuf.Load[tuf.Targets](d, n); return err }},
+	} {
+		data, err := f.m.MarshalFile()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+		if n := len(data) + slack*f.sigs; n > f.limit {
+			return fmt.Errorf("%s: %d bytes, over the client limit of %d: %w", f.name, n, f.limit, tuf.ErrTooLarge)
+		}
+		if err := f.load(data, f.name); err != nil {
+			return err
+		}
+	}
 	msg, err := root.SignedBytes()
 	if err != nil {
 		return err
 	}
 	if err := root.Signed.VerifyRole(tuf.RoleRoot, msg, root.Signatures); err != nil {
-		return err
+		return fmt.Errorf("1.root.json: %w", err)
 	}
 	if msg, err = targets.SignedBytes(); err != nil {
 		return err
 	}
 	if err := root.Signed.VerifyRole(tuf.RoleTargets, msg, targets.Signatures); err != nil {
-		return err
+		return fmt.Errorf("1.targets.json: %w", err)
 	}
 	if msg, err = stable.SignedBytes(); err != nil {
 		return err
 	}
-	return targets.Signed.VerifyDelegate("stable", msg, stable.Signatures)
+	if err := targets.Signed.VerifyDelegate("stable", msg, stable.Signatures); err != nil {
+		return fmt.Errorf("1.stable.json: %w", err)
+	}
+	if err := tuf.CheckTopLayout(&targets.Signed); err != nil {
+		return fmt.Errorf("1.targets.json: %w", err)
+	}
+	offline := map[string]string{}
+	for _, role := range []string{tuf.RoleRoot, tuf.RoleTargets} {
+		for _, id := range root.Signed.Roles[role].KeyIDs {
+			offline[id] = role
+		}
+	}
+	if d, ok := targets.Signed.Delegation("stable"); ok {
+		for _, id := range d.KeyIDs {
+			offline[id] = "stable"
+		}
+	}
+	for _, name := range OnlineRoles {
+		for i, k := range b.Config.Online[name].Keys {
+			if role, ok := offline[k.ID()]; ok {
+				return fmt.Errorf("online.%s.keys[%d] (key id %s) is also a %s key: an online key must not sign an offline role: %w", name, i, k.ID(), role, ErrConfig)
+			}
+		}
+	}
+	for _, e := range []struct {
+		name    string
+		expires tuf.Expiry
+	}{{"1.root.json", root.Signed.Expires}, {"1.targets.json", targets.Signed.Expires}, {"1.stable.json", stable.Signed.Expires}} {
+		if !e.expires.Time().After(b.Now) {
+			return fmt.Errorf("%s: expires %s, not after the ceremony time %s: %w", e.name, e.expires, b.Now.UTC().Format(time.RFC3339), ErrConfig)
+		}
+	}
+	return nil
 }
 
 func (b *Bootstrap) runSheet(res *BootstrapResult) ([]byte, error) {

@@ -313,3 +313,17 @@ func (v *verifier) checkLayout(file, role string, t *Targets, scope []*Delegated
 	}
 	return nil
 }
+
+// CheckTopLayout checks the delegations of a top-level targets role as
+// VerifyRepository does (stable first, then unstable, both
+// non-terminating, the same path patterns, ledger/* to stable only) and
+// that no key is delegated to two roles: for a ceremony that checks the
+// metadata it is about to write, before any key exists. Errors match
+// ErrLayout (and ErrSharedKey).
+func CheckTopLayout(t *Targets) error {
+	if err := checkTopLayout(t); err != nil {
+		return err
+	}
+	v := &verifier{keyRole: map[string]string{}}
+	return v.checkKeys(t)
+}

@@ -35,7 +35,11 @@ type Device struct {
 	closed  bool
 }
 
-var _ hsm.Device = (*Device)(nil)
+var (
+	_ hsm.Device          = (*Device)(nil)
+	_ hsm.DeviceCertifier = (*Device)(nil)
+	_ hsm.KeyClearer      = (*Device)(nil)
+)
 
 // ReplacesKeys reports whether the device was opened with
 // Options.DestroyExistingKeysIReallyMeanIt (hsm.KeyReplacer).
@@ -853,6 +857,40 @@ func (d *Device) attest(yk *piv.YubiKey, slot hsm.Slot, ps piv.Slot) (*hsm.Attes
 		path = append([]*x509.Certificate(nil), d.opts.Intermediates...)
 	}
 	return &hsm.Attestation{Leaf: leaf, Intermediate: inter, Intermediates: path}, nil
+}
+
+// DeviceCertificate returns the device's attestation certificate (slot
+// f9) and the CA certificates above it up to Options.Roots when they can
+// be found, before any key is generated: what a ceremony's pre-flight
+// checks against its roots.
+func (d *Device) DeviceCertificate() (*x509.Certificate, []*x509.Certificate, error) {
+	var f9 *x509.Certificate
+	err := d.do("reading the attestation certificate (slot f9)", func(yk *piv.YubiKey) error {
+		c, err := yk.AttestationCertificate()
+		f9 = c
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	path, err := keys.AttestationPath(f9, d.opts.Intermediates, d.opts.Roots)
+	if err != nil {
+		path = append([]*x509.Certificate(nil), d.opts.Intermediates...)
+	}
+	return f9, path, nil
+}
+
+// ClearKeyCommand is the command that removes the key in slot: from
+// firmware 5.7, ykman (5.4 or later) deletes one key and its
+// certificate; older firmware cannot delete a key, so the only way is to
+// reset the PIV application, which erases every key on the device.
+func (d *Device) ClearKeyCommand(slot hsm.Slot) string {
+	if d.atLeast(5, 7, 0) {
+		return fmt.Sprintf("ykman --device %d piv keys delete %s && ykman --device %d piv certificates delete %s",
+			d.info.Serial, slot, d.info.Serial, slot)
+	}
+	return fmt.Sprintf("ykman --device %d piv reset (firmware %s cannot delete one key: this ERASES EVERY PIV KEY on the device; then 'keyceremony device init --serial %d')",
+		d.info.Serial, d.info.Firmware, d.info.Serial)
 }
 
 // Attest returns the slot's attestation certificate and the device's

@@ -47,7 +47,11 @@ type Device struct {
 	closed   bool
 }
 
-var _ hsm.Device = (*Device)(nil)
+var (
+	_ hsm.Device          = (*Device)(nil)
+	_ hsm.DeviceCertifier = (*Device)(nil)
+	_ hsm.KeyClearer      = (*Device)(nil)
+)
 
 // CreateOptions are the choices made when a device is created.
 type CreateOptions struct {
@@ -446,6 +450,48 @@ func (d *Device) Attest(slot hsm.Slot) (*hsm.Attestation, error) {
 		return nil, err
 	}
 	return &hsm.Attestation{Leaf: leaf, Intermediate: devCert}, nil
+}
+
+// DeviceCertificate returns the device's attestation certificate (its
+// "f9"), which the soft CA signed directly: what a ceremony checks against
+// its roots before the first key is generated.
+func (d *Device) DeviceCertificate() (*x509.Certificate, []*x509.Certificate, error) {
+	s, err := d.begin()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer d.mu.Unlock()
+	c, err := parseCertPEM(s.Attest.Certificate)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, nil, nil
+}
+
+// DeleteKey removes the key in slot after checking the PIN, so that a
+// rehearsal that failed after generating keys can use the device again;
+// an empty slot is hsm.ErrSlotEmpty.
+func (d *Device) DeleteKey(pin string, slot hsm.Slot) error {
+	s, err := d.begin()
+	if err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	if _, err := d.slot(s, slot); err != nil {
+		return err
+	}
+	devKey, err := d.unwrap(s, "PIN", pin)
+	if err != nil {
+		return err
+	}
+	clear(devKey)
+	delete(s.Slots, slot.String())
+	return d.write(s)
+}
+
+// ClearKeyCommand is the command that removes the key in slot.
+func (d *Device) ClearKeyCommand(slot hsm.Slot) string {
+	return fmt.Sprintf("keyceremony soft delete-key --dir %s --slot %s", d.dir, slot)
 }
 
 // Sign signs msg with the key in slot after checking the PIN: DER ECDSA
