@@ -365,3 +365,52 @@ func TestBootstrapFakeDevices(t *testing.T) {
 		t.Fatalf("%d keys", len(res.Keys))
 	}
 }
+
+// On soft devices the orphan keys' command is 'keyceremony soft
+// delete-key' for the device's directory and slot, and running it (through
+// ClearSoftKey, what the command calls) clears exactly what the rerun
+// would refuse.
+func TestBootstrapOrphanKeysOnSoftDevices(t *testing.T) {
+	sf := newFixture(t)
+	ca, err := hsmtest.NewFakeCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing, err := ca.NewDevice(demoSerials[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing.SetFaults(hsmtest.Faults{FailGenerate: 1})
+	sf.devices[demoSerials[2]] = failing
+	roots := sf.ca.Pool()
+	roots.AddCert(ca.Certificate())
+	b := sf.bootstrap()
+	b.Roots = roots
+	var show bytes.Buffer
+	b.Show = &show
+	out := filepath.Join(t.TempDir(), "media")
+	_, err = b.Run(out)
+	var oe *OrphanKeysError
+	if !errors.As(err, &oe) || len(oe.Keys) != 2 {
+		t.Fatalf("got %v, want two orphan keys", err)
+	}
+	pinFile := filepath.Join(t.TempDir(), "pins.txt")
+	if err := os.WriteFile(pinFile, []byte(fmt.Sprintf("%d 123456\n%d 123456\n", demoSerials[0], demoSerials[1])), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range oe.Keys {
+		dir := sf.devices[o.Device.Serial].(interface{ Dir() string }).Dir()
+		want := fmt.Sprintf("keyceremony soft delete-key --dir %s --slot %s", dir, o.Slot)
+		if o.Clear != want || !strings.Contains(show.String(), want) || !strings.Contains(hint.Of(err), want) {
+			t.Fatalf("clear command %q, want %q on screen and in the hint", o.Clear, want)
+		}
+		if _, err := ClearSoftKey(dir, o.Slot.String(), pinFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failing.SetFaults(hsmtest.Faults{})
+	b.Show = nil
+	if _, err := b.Run(out); err != nil {
+		t.Fatalf("the rerun after clearing: %v", err)
+	}
+}

@@ -187,10 +187,12 @@ func TestBootstrapRefusesUnknownAttestationRoot(t *testing.T) {
 	b := f.bootstrap()
 	b.Roots = other.Pool()
 	out := filepath.Join(t.TempDir(), "media")
-	if _, err := b.Run(out); !errors.Is(err, keys.ErrAttestationChain) {
-		t.Fatalf("want ErrAttestationChain, got %v", err)
+	if _, err := b.Run(out); !errors.Is(err, keys.ErrAttestationChain) || !errors.Is(err, ErrAttestationRoots) {
+		t.Fatalf("want ErrAttestationChain and ErrAttestationRoots, got %v", err)
 	}
 	assertNothingWritten(t, out)
+	// The pre-flight found it: no device holds a key.
+	assertNoNewKeys(t, f, nil)
 }
 
 func TestBootstrapRefusesMissingDevice(t *testing.T) {

@@ -123,12 +123,18 @@ func showOrphans(w io.Writer, os []OrphanKey) {
 }
 
 // ClearSoftKey removes the key in a slot of the soft device in dir, with
-// the device's PIN from pin (the terminal, or a PIN file): what a failed
-// rehearsal's orphan keys are cleared with.
-func ClearSoftKey(dir, slot string, pin PINSource) (hsm.Info, error) {
+// the device's PIN read from the terminal, or from pinFile if it is not
+// empty: what a failed rehearsal's orphan keys are cleared with.
+func ClearSoftKey(dir, slot, pinFile string) (hsm.Info, error) {
 	sl, err := hsm.ParseSlot(slot)
 	if err != nil {
 		return hsm.Info{}, err
+	}
+	pin := TerminalPIN
+	if pinFile != "" {
+		if pin, err = PINFile(pinFile); err != nil {
+			return hsm.Info{}, err
+		}
 	}
 	d, err := soft.Open(dir)
 	if err != nil {

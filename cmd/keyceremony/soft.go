@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyceremony/keyceremony/ceremony"
 	"github.com/keyceremony/keyceremony/hsm/soft"
 )
 
@@ -62,11 +63,33 @@ use them for rehearsals, demos and tests, never for a real repository.`,
 	create.Flags().Uint32Var(&serial, "serial", 0, "serial number")
 	create.Flags().StringVar(&caDir, "ca", "", "soft CA directory")
 	create.Flags().StringVar(&kdf, "kdf-cost", string(soft.KDFStandard), `scrypt cost of the device's secrets: "standard", or "test" (INSECURE, for test suites only)`)
-	for _, c := range []*cobra.Command{ca, create} {
+	var slot, pinFile string
+	del := &cobra.Command{
+		Use:   "delete-key --dir DIR --slot SLOT [--pin-file FILE]",
+		Short: "Delete the key in a slot of a soft device (an orphan key a failed rehearsal left)",
+		Long: `delete-key removes the key in one slot of a soft device, after its PIN.
+A bootstrap that fails after generating keys lists each orphan key with
+the command that clears it; for a soft device it is this one.`,
+		Example: `  keyceremony soft delete-key --dir devs/1 --slot 9c`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			info, err := ceremony.ClearSoftKey(dir, slot, pinFile)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "the key in slot %s of %s is deleted\n", slot, info)
+			return nil
+		},
+	}
+	del.Flags().StringVar(&dir, "dir", "", "soft device directory")
+	del.Flags().StringVar(&slot, "slot", "", "slot of the key (two hex digits, such as 9c or 82)")
+	del.Flags().StringVar(&pinFile, "pin-file", "", "file of 'SERIAL PIN [PUK]' lines (mode 0600); without it the PIN is read from the terminal")
+	for _, c := range []*cobra.Command{ca, create, del} {
 		c.MarkFlagRequired("dir")
 	}
 	create.MarkFlagRequired("serial")
 	create.MarkFlagRequired("ca")
-	cmd.AddCommand(ca, create)
+	del.MarkFlagRequired("slot")
+	cmd.AddCommand(ca, create, del)
 	return cmd
 }
