@@ -881,15 +881,16 @@ func (d *Device) DeviceCertificate() (*x509.Certificate, []*x509.Certificate, er
 }
 
 // ClearKeyCommand is the command that removes the key in slot: from
-// firmware 5.7, ykman (5.4 or later) deletes one key and its
-// certificate; older firmware cannot delete a key, so the only way is to
-// reset the PIV application, which erases every key on the device.
+// firmware 5.7, ykman (5.4 or later; Debian bookworm's 4.0.9 lacks it)
+// deletes one key and its certificate; older firmware cannot delete a
+// key, so the way out is to reset the PIV application, which erases every
+// key on the device, or to let a rerun replace the key.
 func (d *Device) ClearKeyCommand(slot hsm.Slot) string {
 	if d.atLeast(5, 7, 0) {
 		return fmt.Sprintf("ykman --device %d piv keys delete %s && ykman --device %d piv certificates delete %s",
 			d.info.Serial, slot, d.info.Serial, slot)
 	}
-	return fmt.Sprintf("ykman --device %d piv reset (firmware %s cannot delete one key: this ERASES EVERY PIV KEY on the device; then 'keyceremony device init --serial %d')",
+	return fmt.Sprintf("ykman --device %d piv reset (firmware %s cannot delete one key: this ERASES EVERY PIV KEY on the device; then 'keyceremony device init --serial %d'), or rerun the bootstrap with --destroy-existing-keys-i-really-mean-it, which replaces it",
 		d.info.Serial, d.info.Firmware, d.info.Serial)
 }
 
