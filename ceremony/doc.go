@@ -5,7 +5,14 @@
 //
 // It promises:
 //   - Every key that goes into metadata was attested by the device that
-//     holds it, and the attested key is the key written.
+//     holds it, for the slot and the PIN and touch policies asked for, with
+//     every certificate valid at the ceremony's time, and the attested key
+//     is the key written. The ceremony checks this itself for every device
+//     kind.
+//   - A bootstrap runs every check its metadata must pass, and checks every
+//     device's attestation roots, before the first key is generated; if it
+//     fails after keys exist, it lists each orphan key with the command
+//     that clears it.
 //   - Every signature is verified against its public key right after it is
 //     made.
 //   - Outputs are written into a new directory that appears only when the

@@ -12,6 +12,12 @@
 //     public key (DER for ECDSA over SHA-256 of the message).
 //   - No implementation logs, stores unencrypted or prints a PIN, PUK,
 //     management key or private key.
+//
+// Optional interfaces a device may implement, which a ceremony checks
+// with a type assertion: KeyReplacer (opened to replace keys),
+// DeviceCertifier (its attestation certificate before any key; the
+// bootstrap needs it) and KeyClearer (the command that removes a key).
+// soft and piv implement DeviceCertifier and KeyClearer.
 package hsm
 
 import (

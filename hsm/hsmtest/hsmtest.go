@@ -5,6 +5,11 @@
 // never overwritten, attestations that keys.VerifyAttestation accepts for
 // the device's serial and the slot's key, and signatures that
 // keys.Key.Verify accepts.
+//
+// Fake is an in-memory device that passes the suite and can be made to
+// misbehave (Faults): attestations for another slot, policy, key or date,
+// or a failure on the Nth key generation, for tests of what a ceremony
+// does with a device it must not trust.
 package hsmtest
 
 import (
