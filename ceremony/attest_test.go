@@ -414,3 +414,50 @@ func TestBootstrapOrphanKeysOnSoftDevices(t *testing.T) {
 		t.Fatalf("the rerun after clearing: %v", err)
 	}
 }
+
+// BenchmarkBootstrapDryRun measures what the metadata pre-flight adds to
+// a bootstrap: 8 placeholder keys made, the three files built, signed and
+// put through every check.
+func BenchmarkBootstrapDryRun(b *testing.B) {
+	repo, err := newSimRepo(time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	bs := &Bootstrap{Config: demoConfig(repo.online()), Now: time.Now().UTC()}
+	for _, alg := range []hsm.Algorithm{hsm.AlgECCP256, hsm.AlgEd25519} {
+		b.Run(string(alg), func(b *testing.B) {
+			for b.Loop() {
+				if err := bs.dryRun(alg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// A failure at the very end (the output directory taken by someone else
+// during the ceremony, so the commit is refused) still lists all eight
+// keys as orphans: no metadata left the room.
+func TestBootstrapOrphanKeysAtCommit(t *testing.T) {
+	f := newFakeFixture(t)
+	out := filepath.Join(t.TempDir(), "media")
+	b := f.bootstrap()
+	pin := b.PIN
+	b.PIN = func(info hsm.Info, tries int) (string, error) {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(out, "someone-else"), nil, 0o644); err != nil {
+			return "", err
+		}
+		return pin(info, tries)
+	}
+	_, err := b.Run(out)
+	var oe *OrphanKeysError
+	if !errors.As(err, &oe) || len(oe.Keys) != 8 || oe.Transcript == "" {
+		t.Fatalf("got %v, want all 8 keys listed as orphans and the transcript kept", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "metadata")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("metadata written into the taken directory: %v", err)
+	}
+}

@@ -161,10 +161,10 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 		return nil, b.failed(outDir, s, tr, &tbuf, err)
 	}
 	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
-		return nil, err
+		return nil, b.failed(outDir, s, tr, &tbuf, err)
 	}
 	if err := out.Commit(); err != nil {
-		return nil, err
+		return nil, b.failed(outDir, s, tr, &tbuf, err)
 	}
 	res.Transcript = tr.Digest()
 	return res, nil
