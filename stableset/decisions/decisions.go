@@ -1,0 +1,423 @@
+package decisions
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/keyceremony/keyceremony/internal/strictjson"
+)
+
+// Choice is what was decided.
+type Choice string
+
+// The choices. KeepOld, AcceptNew and Drop settle a changed file; Confirm
+// confirms a count above its limit.
+const (
+	KeepOld   Choice = "keep-old"   // the stable entry stays; the new content is not signed
+	AcceptNew Choice = "accept-new" // the new content replaces the stable entry
+	Drop      Choice = "drop"       // the path leaves the stable set
+	Confirm   Choice = "confirm"    // a count above its limit is what the room expects
+)
+
+// The limits a limit decision may confirm (docs/policy.md,
+// confirm_above). Changed files are decided one by one, by path.
+const (
+	LimitAdded   = "added"
+	LimitRemoved = "removed"
+)
+
+// Decision is one line of a decisions file.
+type Decision struct {
+	Line   int    // in the file, from 1
+	Path   string // the changed file's target path; empty for a limit decision
+	Limit  string // LimitAdded or LimitRemoved; empty for a path decision
+	Count  int64  // with Limit: the count confirmed
+	Choice Choice
+	Reason string
+}
+
+// Subject names what the decision is about, for messages: the path, or
+// "limit added".
+func (d *Decision) Subject() string {
+	if d.Limit != "" {
+		return "limit " + d.Limit
+	}
+	return d.Path
+}
+
+// Errors; every *Error wraps one of them. Check with errors.Is.
+var (
+	// ErrSyntax: not a JSON object per line, a blank line, a carriage
+	// return, an unknown, duplicate, missing or mistyped field.
+	ErrSyntax = errors.New("malformed decision")
+	// ErrBadValue: a field's value is not allowed.
+	ErrBadValue = errors.New("bad value")
+	// ErrDuplicate: the same path or limit is decided twice.
+	ErrDuplicate = errors.New("decided twice")
+)
+
+// Error is a refused decisions file.
+type Error struct {
+	File  string
+	Line  int    // from 1
+	Field string // "decision", "reason", …; empty for the whole line
+	Err   error
+}
+
+func (e *Error) Error() string {
+	s := e.File + ":" + strconv.Itoa(e.Line) + ": "
+	if e.Field != "" {
+		s += e.Field + ": "
+	}
+	return s + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Limits on what a file may hold.
+const (
+	MaxFileSize  = 64 << 20 // bytes
+	MaxReason    = 1000     // bytes of a reason
+	MaxPath      = 1024     // bytes of a path
+	MaxDecisions = 1 << 20  // lines
+)
+
+// Set is the decisions of one file, by path and by limit.
+type Set struct {
+	byPath  map[string]*Decision
+	byLimit map[string]*Decision
+	sorted  []Decision // limit decisions by limit, then path decisions by path
+}
+
+// Len is the number of decisions.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.sorted)
+}
+
+// Path returns the decision about a changed path.
+func (s *Set) Path(p string) (Decision, bool) {
+	if s == nil {
+		return Decision{}, false
+	}
+	d, ok := s.byPath[p]
+	if !ok {
+		return Decision{}, false
+	}
+	return *d, true
+}
+
+// Limit returns the decision confirming a limit.
+func (s *Set) Limit(name string) (Decision, bool) {
+	if s == nil {
+		return Decision{}, false
+	}
+	d, ok := s.byLimit[name]
+	if !ok {
+		return Decision{}, false
+	}
+	return *d, true
+}
+
+// All returns the decisions in canonical order: limit decisions by limit
+// name, then path decisions by path (bytes).
+func (s *Set) All() []Decision {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.sorted)
+}
+
+// AppendCanonical appends the decisions' canonical lines, as the stable
+// diff's canonical form holds them (docs/stable-pipeline.md): "decisions
+// N", then one line per decision in canonical order,
+//
+//	limit TAB <limit> TAB <count> TAB confirm TAB <reason> LF
+//	path TAB <path> TAB - TAB <choice> TAB <reason> LF
+//
+// A nil set appends "decisions 0".
+func (s *Set) AppendCanonical(b []byte) []byte {
+	b = append(b, "decisions "...)
+	b = strconv.AppendInt(b, int64(s.Len()), 10)
+	b = append(b, '\n')
+	for _, d := range s.All() {
+		b = AppendLine(b, &d)
+	}
+	return b
+}
+
+// AppendLine appends one decision's canonical line.
+func AppendLine(b []byte, d *Decision) []byte {
+	if d.Limit != "" {
+		b = append(b, "limit\t"...)
+		b = append(b, d.Limit...)
+		b = append(b, '\t')
+		b = strconv.AppendInt(b, d.Count, 10)
+	} else {
+		b = append(b, "path\t"...)
+		b = append(b, d.Path...)
+		b = append(b, "\t-"...)
+	}
+	b = append(b, '\t')
+	b = append(b, d.Choice...)
+	b = append(b, '\t')
+	b = append(b, d.Reason...)
+	return append(b, '\n')
+}
+
+// ParseLine parses one canonical line (without its LF), as AppendLine
+// writes it, checking every field as Parse does.
+func ParseLine(line string) (Decision, error) {
+	f := strings.Split(line, "\t")
+	if len(f) != 5 {
+		return Decision{}, fmt.Errorf("%w: want 5 tab-separated fields, got %d", ErrSyntax, len(f))
+	}
+	var w wire
+	switch f[0] {
+	case "limit":
+		n, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || strconv.FormatInt(n, 10) != f[2] {
+			return Decision{}, fmt.Errorf("count: %w: %q", ErrBadValue, f[2])
+		}
+		w.Limit, w.Count = &f[1], &n
+	case "path":
+		if f[2] != "-" {
+			return Decision{}, fmt.Errorf("count: %w: %q, want -", ErrBadValue, f[2])
+		}
+		w.Path = &f[1]
+	default:
+		return Decision{}, fmt.Errorf("%w: kind %q, want limit or path", ErrSyntax, f[0])
+	}
+	w.Decision, w.Reason = f[3], f[4]
+	d, field, err := w.check()
+	if err != nil {
+		return Decision{}, fmt.Errorf("%s: %w", field, err)
+	}
+	return d, nil
+}
+
+// wire is one line as the strict decoder reads it.
+type wire struct {
+	Path     *string `json:"path,omitempty"`
+	Limit    *string `json:"limit,omitempty"`
+	Count    *int64  `json:"count,omitempty"`
+	Decision string  `json:"decision"`
+	Reason   string  `json:"reason"`
+}
+
+// check validates a line and returns its decision, or the field at fault.
+func (w *wire) check() (Decision, string, error) {
+	d := Decision{Choice: Choice(w.Decision), Reason: w.Reason}
+	switch {
+	case w.Path != nil && w.Limit != nil:
+		return d, "limit", fmt.Errorf("%w: a decision is about a path or a limit, not both", ErrBadValue)
+	case w.Path == nil && w.Limit == nil:
+		return d, "path", fmt.Errorf("%w: missing: name a changed path, or a limit", ErrSyntax)
+	case w.Path != nil:
+		if w.Count != nil {
+			return d, "count", fmt.Errorf("%w: only a limit decision has a count", ErrBadValue)
+		}
+		if err := checkPath(*w.Path); err != nil {
+			return d, "path", err
+		}
+		d.Path = *w.Path
+		switch d.Choice {
+		case KeepOld, AcceptNew, Drop:
+		default:
+			return d, "decision", fmt.Errorf("%w: %s: a changed path is decided keep-old, accept-new or drop", ErrBadValue, quote(w.Decision))
+		}
+	default:
+		switch *w.Limit {
+		case LimitAdded, LimitRemoved:
+		case "changed":
+			return d, "limit", fmt.Errorf("%w: \"changed\": changed files are decided one by one, by path", ErrBadValue)
+		default:
+			return d, "limit", fmt.Errorf("%w: %s: want added or removed", ErrBadValue, quote(*w.Limit))
+		}
+		d.Limit = *w.Limit
+		if w.Count == nil {
+			return d, "count", fmt.Errorf("%w: missing: a limit decision confirms an exact count", ErrSyntax)
+		}
+		if *w.Count < 0 {
+			return d, "count", fmt.Errorf("%w: %d is negative", ErrBadValue, *w.Count)
+		}
+		d.Count = *w.Count
+		if d.Choice != Confirm {
+			return d, "decision", fmt.Errorf("%w: %s: a limit decision is confirm", ErrBadValue, quote(w.Decision))
+		}
+	}
+	if err := checkReason(w.Reason); err != nil {
+		return d, "reason", err
+	}
+	return d, "", nil
+}
+
+func checkPath(p string) error {
+	if p == "" || len(p) > MaxPath || !utf8.ValidString(p) {
+		return fmt.Errorf("%w: %s: want 1 to %d bytes of UTF-8", ErrBadValue, quote(p), MaxPath)
+	}
+	for _, r := range p {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Errorf("%w: %s: a target path has no white space or control characters", ErrBadValue, quote(p))
+		}
+	}
+	return nil
+}
+
+func checkReason(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("%w: empty: say why", ErrBadValue)
+	}
+	if len(s) > MaxReason || !utf8.ValidString(s) {
+		return fmt.Errorf("%w: want at most %d bytes of UTF-8", ErrBadValue, MaxReason)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return fmt.Errorf("%w: %s: no tabs, line breaks or control characters", ErrBadValue, quote(s))
+		}
+	}
+	return nil
+}
+
+// quote quotes at most 60 bytes of s for a message.
+func quote(s string) string {
+	if len(s) > 60 {
+		return strconv.Quote(s[:60]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// Load reads and parses a decisions file.
+func Load(path string) (*Set, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading decisions: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading decisions: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: path, Line: 1, Err: fmt.Errorf("%w: larger than %d bytes", ErrBadValue, MaxFileSize)}
+	}
+	return Parse(data, path)
+}
+
+// Parse parses a decisions file: JSON Lines, one object per line, each
+// line ending in LF (the last may lack it). name is used in errors. An
+// empty file is an empty set.
+func Parse(data []byte, name string) (*Set, error) {
+	s := &Set{byPath: map[string]*Decision{}, byLimit: map[string]*Decision{}}
+	line := 0
+	for len(data) > 0 {
+		line++
+		if line > MaxDecisions {
+			return nil, &Error{File: name, Line: line, Err: fmt.Errorf("%w: more than %d decisions", ErrBadValue, MaxDecisions)}
+		}
+		var l []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			l, data = data[:i], data[i+1:]
+		} else {
+			l, data = data, nil
+		}
+		if bytes.IndexByte(l, '\r') >= 0 {
+			return nil, &Error{File: name, Line: line, Err: fmt.Errorf("%w: carriage return: end lines with LF only", ErrSyntax)}
+		}
+		if len(bytes.TrimSpace(l)) == 0 {
+			return nil, &Error{File: name, Line: line, Err: fmt.Errorf("%w: blank line", ErrSyntax)}
+		}
+		var w wire
+		if err := strictjson.DecodeLine(l, name, line, &w); err != nil {
+			var se *strictjson.Error
+			if errors.As(err, &se) {
+				return nil, &Error{File: name, Line: line, Field: se.Path, Err: fmt.Errorf("%w: %w", ErrSyntax, se.Err)}
+			}
+			return nil, &Error{File: name, Line: line, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
+		}
+		d, field, err := w.check()
+		if err != nil {
+			return nil, &Error{File: name, Line: line, Field: field, Err: err}
+		}
+		d.Line = line
+		dp := &d
+		if d.Limit != "" {
+			if o, ok := s.byLimit[d.Limit]; ok {
+				return nil, &Error{File: name, Line: line, Field: "limit", Err: fmt.Errorf("%w: %s is decided on line %d too", ErrDuplicate, d.Limit, o.Line)}
+			}
+			s.byLimit[d.Limit] = dp
+		} else {
+			if o, ok := s.byPath[d.Path]; ok {
+				return nil, &Error{File: name, Line: line, Field: "path", Err: fmt.Errorf("%w: %s is decided on line %d too", ErrDuplicate, quote(d.Path), o.Line)}
+			}
+			s.byPath[d.Path] = dp
+		}
+		s.sorted = append(s.sorted, d)
+	}
+	slices.SortFunc(s.sorted, compare)
+	return s, nil
+}
+
+// compare orders decisions canonically: limits first, by name, then
+// paths.
+func compare(a, b Decision) int {
+	if (a.Limit != "") != (b.Limit != "") {
+		if a.Limit != "" {
+			return -1
+		}
+		return 1
+	}
+	if a.Limit != "" {
+		return strings.Compare(a.Limit, b.Limit)
+	}
+	return strings.Compare(a.Path, b.Path)
+}
+
+// Marshal writes a set as a decisions file in canonical order, one JSON
+// object per line, fields in the order path or limit, count, decision,
+// reason. Parse reads it back to an equal set.
+func (s *Set) Marshal() []byte {
+	var b []byte
+	for _, d := range s.All() {
+		b = append(b, '{')
+		if d.Limit != "" {
+			b = append(b, `"limit":`...)
+			b = strconv.AppendQuote(b, d.Limit)
+			b = append(b, `,"count":`...)
+			b = strconv.AppendInt(b, d.Count, 10)
+		} else {
+			b = append(b, `"path":`...)
+			b = appendJSONString(b, d.Path)
+		}
+		b = append(b, `,"decision":`...)
+		b = strconv.AppendQuote(b, string(d.Choice))
+		b = append(b, `,"reason":`...)
+		b = appendJSONString(b, d.Reason)
+		b = append(b, "}\n"...)
+	}
+	return b
+}
+
+// appendJSONString appends s as a JSON string. s holds no control
+// characters (Parse refuses them); '"' and '\' are escaped, the rest
+// written as it is.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}

@@ -1,0 +1,185 @@
+package decisions
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const p1 = "packages/aa/bb/cc/foo-1.0.tar.gz"
+const p2 = "packages/11/22/33/bar-2.0-py3-none-any.whl"
+
+func TestParse(t *testing.T) {
+	file := `{"path": "` + p2 + `", "decision": "drop", "reason": "re-uploaded content; the maintainer did not"}
+{"limit": "added", "count": 2104311, "decision": "confirm", "reason": "the first ceremony adds the whole repository"}
+{"path": "` + p1 + `", "decision": "accept-new", "reason": "PyPI admins confirmed a \"repair\" (ticket 4411)"}
+{"limit":"removed","count":12000,"decision":"confirm","reason":"the spam purge of November"}`
+	s, err := Parse([]byte(file), "decisions.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 4 {
+		t.Fatalf("len %d", s.Len())
+	}
+	d, ok := s.Path(p1)
+	if !ok || d.Choice != AcceptNew || d.Line != 3 || d.Reason != `PyPI admins confirmed a "repair" (ticket 4411)` {
+		t.Errorf("path decision: %+v", d)
+	}
+	if l, ok := s.Limit(LimitAdded); !ok || l.Count != 2104311 || l.Choice != Confirm || l.Line != 2 {
+		t.Errorf("limit decision: %+v", l)
+	}
+	if _, ok := s.Path("packages/none"); ok {
+		t.Error("an undecided path is decided")
+	}
+	want := "decisions 4\n" +
+		"limit\tadded\t2104311\tconfirm\tthe first ceremony adds the whole repository\n" +
+		"limit\tremoved\t12000\tconfirm\tthe spam purge of November\n" +
+		"path\t" + p2 + "\t-\tdrop\tre-uploaded content; the maintainer did not\n" +
+		"path\t" + p1 + "\t-\taccept-new\tPyPI admins confirmed a \"repair\" (ticket 4411)\n"
+	if got := string(s.AppendCanonical(nil)); got != want {
+		t.Errorf("canonical:\n%s\nwant:\n%s", got, want)
+	}
+	// The canonical lines do not depend on the file's order or layout.
+	again, err := Parse(s.Marshal(), "again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.AppendCanonical(nil), s.AppendCanonical(nil)) {
+		t.Error("Marshal does not round-trip")
+	}
+	// Every canonical line parses back to its decision.
+	for _, d := range s.All() {
+		line := strings.TrimSuffix(string(AppendLine(nil, &d)), "\n")
+		back, err := ParseLine(line)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		back.Line = d.Line
+		if back != d {
+			t.Errorf("ParseLine %q = %+v, want %+v", line, back, d)
+		}
+	}
+	var none *Set
+	if got := string(none.AppendCanonical(nil)); got != "decisions 0\n" {
+		t.Errorf("nil set: %q", got)
+	}
+	empty, err := Parse(nil, "empty")
+	if err != nil || empty.Len() != 0 {
+		t.Errorf("empty file: %v", err)
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	ok := `{"path": "` + p1 + `", "decision": "keep-old", "reason": "an attack"}` + "\n"
+	for _, c := range []struct{ name, file, msg string }{
+		{"unknown field", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "x", "by": "me"}`, "d.jsonl:1: by: malformed decision: unknown field"},
+		{"case", `{"Path": "` + p1 + `", "decision": "keep-old", "reason": "x"}`, "d.jsonl:1: Path: malformed decision: unknown field"},
+		{"duplicate key", `{"path": "` + p1 + `", "decision": "keep-old", "decision": "drop", "reason": "x"}`, "d.jsonl:1: decision: malformed decision: duplicate key"},
+		{"no reason", `{"path": "` + p1 + `", "decision": "keep-old"}`, "d.jsonl:1: reason: malformed decision: missing field"},
+		{"empty reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "  "}`, "d.jsonl:1: reason: bad value: empty: say why"},
+		{"tab in reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "a\tb"}`, "d.jsonl:1: reason: bad value: \"a\\tb\": no tabs, line breaks or control characters"},
+		{"newline in reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "a\nb"}`, "d.jsonl:1: reason: bad value"},
+		{"long reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "` + strings.Repeat("x", MaxReason+1) + `"}`, "d.jsonl:1: reason: bad value: want at most 1000 bytes"},
+		{"bad choice", ok + `{"path": "` + p2 + `", "decision": "accept", "reason": "x"}`, "d.jsonl:2: decision: bad value: \"accept\": a changed path is decided keep-old, accept-new or drop"},
+		{"confirm on a path", `{"path": "` + p1 + `", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: decision: bad value"},
+		{"path and limit", `{"path": "` + p1 + `", "limit": "added", "count": 1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path or a limit, not both"},
+		{"neither", `{"decision": "confirm", "reason": "x"}`, "d.jsonl:1: path: malformed decision: missing: name a changed path, or a limit"},
+		{"count on a path", `{"path": "` + p1 + `", "count": 3, "decision": "drop", "reason": "x"}`, "d.jsonl:1: count: bad value: only a limit decision has a count"},
+		{"limit without count", `{"limit": "added", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: count: malformed decision: missing: a limit decision confirms an exact count"},
+		{"negative count", `{"limit": "added", "count": -1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: count: bad value: -1 is negative"},
+		{"float count", `{"limit": "added", "count": 1.5, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: count: malformed decision: wrong type"},
+		{"changed limit", `{"limit": "changed", "count": 3, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: \"changed\": changed files are decided one by one, by path"},
+		{"unknown limit", `{"limit": "held", "count": 3, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: \"held\": want added or removed"},
+		{"limit not confirmed", `{"limit": "added", "count": 3, "decision": "accept-new", "reason": "x"}`, "d.jsonl:1: decision: bad value: \"accept-new\": a limit decision is confirm"},
+		{"path twice", ok + ok, "d.jsonl:2: path: decided twice: \"" + p1 + "\" is decided on line 1 too"},
+		{"limit twice", `{"limit": "added", "count": 3, "decision": "confirm", "reason": "x"}` + "\n" + `{"limit": "added", "count": 4, "decision": "confirm", "reason": "y"}`, "d.jsonl:2: limit: decided twice: added is decided on line 1 too"},
+		{"blank line", ok + "\n" + ok, "d.jsonl:2: malformed decision: blank line"},
+		{"crlf", strings.ReplaceAll(ok, "\n", "\r\n"), "d.jsonl:1: malformed decision: carriage return"},
+		{"array", `[` + strings.TrimSpace(ok) + `]`, "d.jsonl:1: malformed decision"},
+		{"two on a line", strings.TrimSpace(ok) + " " + strings.TrimSpace(ok), "d.jsonl:1: malformed decision: trailing data"},
+		{"null", `{"path": null, "decision": "drop", "reason": "x"}`, "d.jsonl:1: path: malformed decision: null"},
+		{"space in path", `{"path": "packages/a b", "decision": "drop", "reason": "x"}`, "d.jsonl:1: path: bad value: \"packages/a b\": a target path has no white space"},
+		{"empty path", `{"path": "", "decision": "drop", "reason": "x"}`, "d.jsonl:1: path: bad value"},
+		{"not utf-8", "{\"path\": \"" + p1 + "\", \"decision\": \"drop\", \"reason\": \"\xff\"}", "d.jsonl:1: malformed decision"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.file), "d.jsonl")
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("got %v, want an *Error", err)
+			}
+			if !strings.HasPrefix(err.Error(), c.msg) {
+				t.Errorf("got  %q\nwant %q…", err, c.msg)
+			}
+			if !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrBadValue) && !errors.Is(err, ErrDuplicate) {
+				t.Errorf("%v wraps no sentinel", err)
+			}
+		})
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(filepath.Join(dir, "none")); err == nil || !strings.Contains(err.Error(), "reading decisions") {
+		t.Errorf("missing file: %v", err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte{' '}, MaxFileSize+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); !errors.Is(err, ErrBadValue) || !strings.Contains(err.Error(), "big:1: ") {
+		t.Errorf("oversized file: %v", err)
+	}
+}
+
+func TestParseLineRefuses(t *testing.T) {
+	for _, l := range []string{
+		"", "path\t" + p1 + "\t-\tdrop", "path\t" + p1 + "\t3\tdrop\tx", "limit\tadded\t-\tconfirm\tx",
+		"limit\tadded\t007\tconfirm\tx", "limit\tchanged\t1\tconfirm\tx", "other\tx\t-\tdrop\tx", "path\t" + p1 + "\t-\tdrop\t ",
+	} {
+		if d, err := ParseLine(l); err == nil {
+			t.Errorf("%q parsed as %+v", l, d)
+		}
+	}
+}
+
+// FuzzParseDecisions: Parse never panics; what it accepts marshals to a
+// file that parses to the same canonical lines, whose lines parse back
+// one by one.
+func FuzzParseDecisions(f *testing.F) {
+	f.Add([]byte(`{"path": "` + p1 + `", "decision": "keep-old", "reason": "an attack"}` + "\n"))
+	f.Add([]byte(`{"limit": "added", "count": 5, "decision": "confirm", "reason": "first \"ceremony\" \\ ok"}`))
+	f.Add([]byte("{\"path\": \"a\", \"decision\": \"drop\", \"reason\": \"é\"}\n{\"limit\": \"removed\", \"count\": 0, \"decision\": \"confirm\", \"reason\": \"r\"}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse(data, "fuzz")
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("not an *Error: %v", err)
+			}
+			return
+		}
+		canon := s.AppendCanonical(nil)
+		again, err := Parse(s.Marshal(), "again")
+		if err != nil {
+			t.Fatalf("Marshal gives a file Parse refuses: %v\n%q", err, s.Marshal())
+		}
+		if !bytes.Equal(again.AppendCanonical(nil), canon) {
+			t.Fatalf("round trip changed the canonical lines")
+		}
+		for _, d := range s.All() {
+			line := strings.TrimSuffix(string(AppendLine(nil, &d)), "\n")
+			back, err := ParseLine(line)
+			if err != nil {
+				t.Fatalf("ParseLine(%q): %v", line, err)
+			}
+			back.Line = d.Line
+			if back != d {
+				t.Fatalf("ParseLine(%q) = %+v, want %+v", line, back, d)
+			}
+		}
+	})
+}

@@ -1,0 +1,24 @@
+// Package decisions is the room's decisions file: what the people who
+// review a stable diff decided about each red flag, with their reason
+// (docs/policy.md, "Decisions").
+//
+// A decisions file is JSON Lines, one decision per line:
+//
+//	{"path": "packages/…/foo-1.0.tar.gz", "decision": "keep-old", "reason": "…"}
+//	{"limit": "added", "count": 2104311, "decision": "confirm", "reason": "…"}
+//
+// A path decision settles one changed file (keep-old, accept-new or
+// drop); a limit decision confirms a count above the policy's
+// confirm_above limit, naming the exact count.
+//
+// What it promises:
+//
+//   - Parse and Load are strict: unknown, duplicate, missing or mistyped
+//     fields, a value that is not allowed, a path or limit decided twice,
+//     blank lines and carriage returns are refused with an *Error naming
+//     the file, the line and the field.
+//   - A Set's canonical lines (AppendCanonical) depend only on the
+//     decisions, not on the file's layout or order, and are what the
+//     stable diff's digest covers.
+//   - Bad input never panics.
+package decisions
