@@ -9,59 +9,144 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
+
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 )
 
 // ErrCanonicalDiff is wrapped by every refusal of a canonical diff file.
 var ErrCanonicalDiff = errors.New("not a canonical diff")
 
-// canonicalHeaderLines is how many lines the canonical header has.
-const canonicalHeaderLines = 6
-
 // canonicalMagic is the canonical form's first line.
-const canonicalMagic = "keyceremony-stable-diff 2"
+const canonicalMagic = "keyceremony-stable-diff 3"
+
+// canonicalKeys are the header lines after the first, in order.
+var canonicalKeys = []string{"repository", "listing-time", "previous-stable-version", "previous-ledger-sha256", "stable-version", "policy-sha256"}
+
+// Canonical is what ParseCanonical read from a canonical diff: its
+// digest, the header's values, the decisions, and the entries counted by
+// category and reason.
+type Canonical struct {
+	Digest    string            // hex SHA-256 of the whole form
+	Header    map[string]string // by key: "repository", "policy-sha256", …
+	Decisions []decisions.Decision
+	// Reasons counts the file entries (packages/…, not simple/…) by
+	// category and reason, in the order Diff.Reasons has; Pages counts
+	// the page entries by category.
+	Reasons []ReasonCount
+	Pages   map[Category]int64
+}
 
 // CanonicalDigest recomputes a diff's digest from its canonical form (as
-// Diff.WriteCanonical writes it and docs/stable-pipeline.md defines it),
-// so that an auditor can check the digest a signed diff names without the
-// export: the SHA-256 of the whole form, after checking that it is one:
-// the version 2 header, then lines of eight tab-separated fields whose
-// paths strictly increase.
+// Diff.WriteCanonical writes it and docs/stable-pipeline.md defines it);
+// see ParseCanonical.
 func CanonicalDigest(r io.Reader) (string, error) {
+	c, err := ParseCanonical(r)
+	if err != nil {
+		return "", err
+	}
+	return c.Digest, nil
+}
+
+// ParseCanonical reads a canonical diff so that an auditor can check a
+// signed diff without the export: the digest is the SHA-256 of the whole
+// form, after checking that it is one: the version 3 header (seven
+// lines), "decisions N" and N decision lines in canonical order, then
+// lines of eight tab-separated fields whose paths strictly increase.
+func ParseCanonical(r io.Reader) (*Canonical, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	h := sha256.New()
+	c := &Canonical{Header: map[string]string{}, Pages: map[Category]int64{}}
 	n := 0
-	for n < canonicalHeaderLines && sc.Scan() {
-		n++
-		if n == 1 && sc.Text() != canonicalMagic {
-			return "", fmt.Errorf("line 1 is %s, want %q: %w", snippet(sc.Bytes()), canonicalMagic, ErrCanonicalDiff)
+	next := func() bool {
+		if !sc.Scan() {
+			return false
 		}
+		n++
 		h.Write(sc.Bytes())
 		h.Write([]byte{'\n'})
+		return true
 	}
-	if n != canonicalHeaderLines {
-		return "", fmt.Errorf("header has %d lines, want %d: %w", n, canonicalHeaderLines, ErrCanonicalDiff)
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("line %d: %s: %w", n, fmt.Sprintf(format, args...), ErrCanonicalDiff)
 	}
+	if !next() {
+		return nil, fmt.Errorf("empty: %w", ErrCanonicalDiff)
+	}
+	if sc.Text() != canonicalMagic {
+		return nil, bad("%s, want %q", snippet(sc.Bytes()), canonicalMagic)
+	}
+	for _, k := range canonicalKeys {
+		if !next() {
+			return nil, fmt.Errorf("header has %d lines, want %d: %w", n, len(canonicalKeys)+1, ErrCanonicalDiff)
+		}
+		v, ok := strings.CutPrefix(sc.Text(), k+" ")
+		if !ok {
+			return nil, bad("%s, want %q", snippet(sc.Bytes()), k+" …")
+		}
+		c.Header[k] = v
+	}
+	if !next() {
+		return nil, fmt.Errorf("no decisions line: %w", ErrCanonicalDiff)
+	}
+	ns, ok := strings.CutPrefix(sc.Text(), "decisions ")
+	nd, err := strconv.Atoi(ns)
+	if !ok || err != nil || nd < 0 || strconv.Itoa(nd) != ns || nd > decisions.MaxDecisions {
+		return nil, bad("%s, want \"decisions N\"", snippet(sc.Bytes()))
+	}
+	var prev []byte
+	for i := 0; i < nd; i++ {
+		if !next() {
+			return nil, fmt.Errorf("%d of %d decision lines: %w", i, nd, ErrCanonicalDiff)
+		}
+		d, err := decisions.ParseLine(sc.Text())
+		if err != nil {
+			return nil, bad("decision: %v", err)
+		}
+		if i > 0 && bytes.Compare(decisionKey(&d), prev) <= 0 {
+			return nil, bad("decision out of canonical order")
+		}
+		prev = decisionKey(&d)
+		c.Decisions = append(c.Decisions, d)
+	}
+	var rc reasonCounts
 	var last []byte
-	for sc.Scan() {
-		n++
+	for next() {
 		line := sc.Bytes()
 		if bytes.Count(line, []byte{'\t'}) != 7 {
-			return "", fmt.Errorf("line %d: want 8 fields: %w", n, ErrCanonicalDiff)
+			return nil, bad("want 8 fields")
 		}
 		f := bytes.SplitN(line, []byte{'\t'}, 4)
 		path := f[2]
 		if last != nil && bytes.Compare(path, last) <= 0 {
-			return "", fmt.Errorf("line %d: %s out of canonical order: %w", n, path, ErrCanonicalDiff)
+			return nil, bad("%s out of canonical order", snippet(path))
 		}
-		h.Write(line)
-		h.Write([]byte{'\n'})
 		last = append(last[:0], path...)
+		cat, reason := Category(f[0]), string(f[1])
+		if reason == "-" {
+			reason = ""
+		}
+		if bytes.HasPrefix(path, []byte(pagesPrefix)) {
+			c.Pages[cat]++
+		} else {
+			rc.add(cat, reason)
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("line %d: %w: %w", n+1, err, ErrCanonicalDiff)
+		return nil, fmt.Errorf("line %d: %w: %w", n+1, err, ErrCanonicalDiff)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	c.Digest = hex.EncodeToString(h.Sum(nil))
+	c.Reasons = rc.sorted()
+	return c, nil
+}
+
+// decisionKey orders decision lines: limits (by name) before paths.
+func decisionKey(d *decisions.Decision) []byte {
+	if d.Limit != "" {
+		return []byte("0" + d.Limit)
+	}
+	return []byte("1" + d.Path)
 }
 
 // snippet quotes at most 40 bytes of b for an error message.

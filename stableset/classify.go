@@ -33,6 +33,7 @@ const (
 	codeBackdated = 8  // with codeHeld
 	codeAccepted  = 16 // with codeChanged
 	codeStable    = 32 // a page record follows
+	codeDropped   = 64 // with codeChanged: the path leaves the stable set
 )
 
 // decision is what the merger decided for one record.
@@ -127,7 +128,8 @@ func (r *run) evalTime() time.Time {
 // (project, category, and for a stable file what its page shows) by
 // project bucket.
 func (r *run) classify() error {
-	x, err := export.NewReader(r.cfg.Export, r.cfg.ExportName)
+	r.exportSum = newAsyncHash()
+	x, err := export.NewReader(io.TeeReader(r.cfg.Export, r.exportSum), r.cfg.ExportName)
 	if err != nil {
 		return err
 	}
@@ -240,6 +242,7 @@ func (r *run) classify() error {
 		return fmt.Errorf("%s: the trailer was not verified: %w", r.cfg.ExportName, export.ErrTruncated)
 	}
 	r.diff.Export = tr
+	r.diff.ExportFileSHA256 = r.exportSum.Sum()
 	if err := <-werr; err != nil {
 		return err
 	}
@@ -309,6 +312,7 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 	}
 	removed := func(pb *passBatch, i int) {
 		if le.Stable {
+			r.reasons.add(Removed, "")
 			l, sum := le.StableContent()
 			pb.removed = append(pb.removed, removedEntry{at: i, path: string(le.PathBytes), project: string(le.ProjectBytes), length: l, sum: sum})
 		}
@@ -336,13 +340,11 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 				switch {
 				case ol == rec.Length && osum == rec.SHA256:
 					d.cat = Unchanged
-				case r.cfg.Accept[rec.Path]:
-					d.cat, d.reason = Changed, ReasonAccepted
 				default:
-					d.cat, d.reason, d.kept = Changed, ReasonKeptOld, true
+					r.decideChanged(rec.Path, d)
 				}
 			default:
-				ok, why := r.cfg.Eligible(rec, at)
+				ok, why := r.eligible(rec, at)
 				switch {
 				case lr != nil && prev == nil && rec.UploadTime.Before(listing):
 					d.cat, d.reason = Held, ReasonBackdated
@@ -354,6 +356,7 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 					d.cat, d.stable = Added, true
 				}
 			}
+			r.reasons.add(d.cat, d.reason)
 			if prev != nil {
 				if err := advance(); err != nil {
 					return err
@@ -418,7 +421,7 @@ func (r *run) format(pb *passBatch) {
 		n := len(o.canon)
 		o.canon = e.appendCanonical(o.canon)
 		if e.Category != Unchanged {
-			o.exc = append(o.exc, o.canon[n:]...)
+			o.exc = appendWorkLine(o.exc, o.canon[n:], e.Version)
 		}
 	}
 	k := 0
@@ -433,7 +436,7 @@ func (r *run) format(pb *passBatch) {
 	for i := range recs {
 		removedUpTo(i)
 		rec, d := &recs[i], &pb.dec[i]
-		e = DiffEntry{Category: d.cat, Reason: d.reason, Path: rec.Path, Project: rec.Project, HasNew: true, NewLength: rec.Length, NewSHA256: rec.SHA256,
+		e = DiffEntry{Category: d.cat, Reason: d.reason, Path: rec.Path, Project: rec.Project, Version: rec.Version, HasNew: true, NewLength: rec.Length, NewSHA256: rec.SHA256,
 			HasOld: d.hasOld, OldLength: d.oldLen, OldSHA256: d.oldSum}
 		emit()
 		ent = ledger.Entry{Path: rec.Path, Project: rec.Project, Length: rec.Length, SHA256: rec.SHA256, Stable: d.stable}
@@ -455,8 +458,11 @@ func (r *run) format(pb *passBatch) {
 			}
 		case Changed:
 			code = codeChanged
-			if d.reason == ReasonAccepted {
+			switch d.reason {
+			case ReasonAccepted:
 				code |= codeAccepted
+			case ReasonDropped:
+				code |= codeDropped
 			}
 		}
 		if !d.stable {

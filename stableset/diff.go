@@ -3,8 +3,8 @@ package stableset
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/ledger"
 )
@@ -41,14 +42,19 @@ const (
 	ReasonRelisted  = "relisted"  // listed before with different content
 	ReasonKeptOld   = "kept-old"  // a change not accepted: the stable entry stays
 	ReasonAccepted  = "accepted"  // a change accepted by path: the new entry replaces it
+	ReasonDropped   = "dropped"   // a change decided "drop": the path leaves the stable set
 )
 
 // DiffEntry is one path of the diff.
 type DiffEntry struct {
-	Category  Category
-	Reason    string
-	Path      string
-	Project   string // empty for a removed path the previous ledger did not name
+	Category Category
+	Reason   string
+	Path     string
+	Project  string // empty for a removed path the previous ledger did not name
+	// Version is the release's version from the export ("" for removed
+	// paths and pages); not part of the canonical form, used to sort
+	// the review.
+	Version   string
 	HasOld    bool
 	OldLength int64
 	OldSHA256 [32]byte
@@ -91,9 +97,23 @@ func (e *DiffEntry) appendCanonical(b []byte) []byte {
 	return append(b, '\n')
 }
 
+// appendWorkLine appends an entry's line in the exceptions work file:
+// its canonical line (with its LF) with the version as a ninth field.
+func appendWorkLine(b, canon []byte, version string) []byte {
+	b = append(b, canon[:len(canon)-1]...)
+	b = append(b, '\t')
+	if version == "" {
+		version = "-"
+	}
+	b = append(b, version...)
+	return append(b, '\n')
+}
+
+// parseCanonical parses a line of the exceptions work file
+// (appendWorkLine).
 func parseCanonical(line []byte) (DiffEntry, error) {
 	f := bytes.Split(bytes.TrimSuffix(line, []byte("\n")), []byte("\t"))
-	if len(f) != 8 {
+	if len(f) != 9 {
 		return DiffEntry{}, errSpill
 	}
 	und := func(b []byte) string {
@@ -102,7 +122,7 @@ func parseCanonical(line []byte) (DiffEntry, error) {
 		}
 		return string(b)
 	}
-	e := DiffEntry{Category: Category(f[0]), Reason: und(f[1]), Path: string(f[2]), Project: und(f[3])}
+	e := DiffEntry{Category: Category(f[0]), Reason: und(f[1]), Path: string(f[2]), Project: und(f[3]), Version: und(f[8])}
 	side := func(l, h []byte, has *bool, n *int64, sum *[32]byte) error {
 		if string(l) == "-" {
 			return nil
@@ -131,6 +151,7 @@ type Counts struct {
 	Removed   int64 `json:"removed"`
 	Changed   int64 `json:"changed"`
 	Accepted  int64 `json:"accepted"` // among Changed
+	Dropped   int64 `json:"dropped"`  // among Changed: decided "drop", no longer stable
 	Unchanged int64 `json:"unchanged"`
 
 	PagesAdded   int64 `json:"pages_added"`
@@ -151,8 +172,11 @@ func (c *Counts) add(e *DiffEntry) {
 		c.Removed++
 	case Changed:
 		c.Changed++
-		if e.Reason == ReasonAccepted {
+		switch e.Reason {
+		case ReasonAccepted:
 			c.Accepted++
+		case ReasonDropped:
+			c.Dropped++
 		}
 	case Unchanged:
 		c.Unchanged++
@@ -172,6 +196,7 @@ func (c *Counts) plus(o *Counts) {
 	c.Removed += o.Removed
 	c.Changed += o.Changed
 	c.Accepted += o.Accepted
+	c.Dropped += o.Dropped
 	c.Unchanged += o.Unchanged
 	c.PagesAdded += o.PagesAdded
 	c.PagesChanged += o.PagesChanged
@@ -179,7 +204,7 @@ func (c *Counts) plus(o *Counts) {
 }
 
 // Stable is the number of files in the resulting stable set.
-func (c *Counts) Stable() int64 { return c.Added + c.Unchanged + c.Changed }
+func (c *Counts) Stable() int64 { return c.Added + c.Unchanged + c.Changed - c.Dropped }
 
 // ProjectSummary is one project's counts.
 type ProjectSummary struct {
@@ -195,6 +220,7 @@ type DiffHeader struct {
 	PreviousListingTime   time.Time `json:"previous_listing_time"`   // zero at the first ceremony
 	PreviousLedgerSHA256  string    `json:"previous_ledger_sha256"`  // "" at the first ceremony
 	StableVersion         int64     `json:"stable_version"`
+	PolicySHA256          string    `json:"policy_sha256"` // of the policy file's exact bytes
 	// TrustsUploadTimes is true at the first ceremony: with no ledger, the
 	// repository's upload times cannot be checked.
 	TrustsUploadTimes bool `json:"trusts_upload_times"`
@@ -208,15 +234,33 @@ type Diff struct {
 	Projects []ProjectSummary // sorted by name; the empty name collects removed paths of unknown project
 	Digest   string           // hex SHA-256 of the canonical form
 	// Export is the export's verified trailer: what the diff was computed
-	// from, as the signed diff names it.
-	Export export.Trailer
+	// from, as the signed diff names it. ExportFileSHA256 is the SHA-256
+	// of the export file's bytes.
+	Export           export.Trailer
+	ExportFileSHA256 [32]byte
+	ExportName       string // as Config named it
+	// Reasons counts the files per category and reason, from the pass
+	// (pages are in Summary).
+	Reasons []ReasonCount
+	// Decisions are the decisions applied, in canonical order; Limits
+	// the policy's confirm_above limits as the diff meets them.
+	Decisions []decisions.Decision
+	Limits    []Limit
+	// NewLedgerLength and NewLedgerSHA256 are the new ledger's, as the
+	// signing writes it.
+	NewLedgerLength int64
+	NewLedgerSHA256 [32]byte
 
 	run *run
 }
 
 func newDiff(r *run) *Diff {
 	d := &Diff{}
-	d.Header = DiffHeader{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version, TrustsUploadTimes: r.pub == nil}
+	ps := sha256.Sum256(r.cfg.Policy.Bytes())
+	d.Header = DiffHeader{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version, TrustsUploadTimes: r.pub == nil,
+		PolicySHA256: hex.EncodeToString(ps[:])}
+	d.Decisions = r.cfg.Decisions.All()
+	d.ExportName = r.cfg.ExportName
 	if r.pub != nil {
 		d.Header.PreviousStableVersion = r.pub.version
 		d.Header.PreviousLedgerSHA256 = hex.EncodeToString(r.pub.ledgerSum[:])
@@ -225,10 +269,11 @@ func newDiff(r *run) *Diff {
 	return d
 }
 
-// canonicalHeader is the first part of the digested form.
+// canonicalHeader is the first part of the digested form: the header
+// lines, then the decisions.
 func (d *Diff) canonicalHeader() []byte {
 	var b []byte
-	b = append(b, "keyceremony-stable-diff 2\n"...)
+	b = append(b, canonicalMagic+"\n"...)
 	b = append(b, "repository "+d.Header.Repository+"\n"...)
 	b = append(b, "listing-time "+d.Header.ListingTime.UTC().Format(time.RFC3339)+"\n"...)
 	b = append(b, "previous-stable-version "+strconv.FormatInt(d.Header.PreviousStableVersion, 10)+"\n"...)
@@ -238,6 +283,11 @@ func (d *Diff) canonicalHeader() []byte {
 	}
 	b = append(b, "previous-ledger-sha256 "+pl+"\n"...)
 	b = append(b, "stable-version "+strconv.FormatInt(d.Header.StableVersion, 10)+"\n"...)
+	b = append(b, "policy-sha256 "+d.Header.PolicySHA256+"\n"...)
+	b = append(b, "decisions "+strconv.Itoa(len(d.Decisions))+"\n"...)
+	for i := range d.Decisions {
+		b = decisions.AppendLine(b, &d.Decisions[i])
+	}
 	return b
 }
 
@@ -352,120 +402,4 @@ func (d *Diff) Close() error {
 	err := os.RemoveAll(d.run.work)
 	d.run.work = ""
 	return err
-}
-
-// WriteText renders the diff for people: the summary, the projects with
-// anything but unchanged files, then the entries, changed ones first and
-// loudly. Unchanged entries are counted, not listed.
-func (d *Diff) WriteText(w io.Writer) error {
-	bw := bufio.NewWriter(w)
-	h, s := d.Header, d.Summary
-	fmt.Fprintf(bw, "stable diff for %s, listing of %s\n", h.Repository, h.ListingTime.UTC().Format(time.RFC3339))
-	if h.TrustsUploadTimes {
-		fmt.Fprintf(bw, "FIRST CEREMONY: there is no previous ledger, so the repository's upload times are TRUSTED as they are.\n")
-	} else {
-		fmt.Fprintf(bw, "previous stable version %d, listing of %s, ledger sha256 %s\n", h.PreviousStableVersion, h.PreviousListingTime.UTC().Format(time.RFC3339), h.PreviousLedgerSHA256)
-	}
-	fmt.Fprintf(bw, "new stable version %d\n\n", h.StableVersion)
-	fmt.Fprintf(bw, "digest %s\n\n", d.Digest)
-	fmt.Fprintf(bw, "summary\n")
-	fmt.Fprintf(bw, "  added      %d\n  held back  %d (backdated %d)\n  removed    %d\n  changed    %d (accepted %d)\n  unchanged  %d\n  stable set %d files\n", s.Added, s.Held, s.Backdated, s.Removed, s.Changed, s.Accepted, s.Unchanged, s.Stable())
-	fmt.Fprintf(bw, "  index pages: added %d, changed %d, removed %d (unchanged pages are not listed)\n", s.PagesAdded, s.PagesChanged, s.PagesRemoved)
-	if s.Changed > 0 {
-		fmt.Fprintf(bw, "\n!!! %d CHANGED FILES: same path, different content. PyPI never re-uploads a file: this is an attack or a bug.\n", s.Changed)
-	}
-	if s.Backdated > 0 {
-		fmt.Fprintf(bw, "\n!!! %d BACKDATED FILES: they claim an upload before the previous listing but were not in it. Held back.\n", s.Backdated)
-	}
-	fmt.Fprintf(bw, "\nprojects (added held removed changed unchanged)\n")
-	for _, p := range d.Projects {
-		c := p.Counts
-		if c.Added+c.Held+c.Removed+c.Changed+c.PagesAdded+c.PagesChanged+c.PagesRemoved == 0 {
-			continue
-		}
-		name := p.Project
-		if name == "" {
-			name = "(unknown)"
-		}
-		fmt.Fprintf(bw, "  %-40s %d %d %d %d %d\n", name, c.Added, c.Held, c.Removed, c.Changed, c.Unchanged)
-	}
-	for _, cat := range []Category{Changed, Removed, Added, Held, PageAdded, PageChanged, PageRemoved} {
-		fmt.Fprintf(bw, "\n%s\n", cat)
-		err := d.exceptions(func(e *DiffEntry) error {
-			if e.Category != cat {
-				return nil
-			}
-			switch cat {
-			case Changed:
-				fmt.Fprintf(bw, "  !!! CHANGED %s (%s) %s\n      stable: %d sha256 %x\n      listed: %d sha256 %x\n", e.Path, e.Project, e.Reason, e.OldLength, e.OldSHA256, e.NewLength, e.NewSHA256)
-			case Removed:
-				fmt.Fprintf(bw, "  - %s (%s) %d sha256 %x\n", e.Path, e.Project, e.OldLength, e.OldSHA256)
-			case Added:
-				fmt.Fprintf(bw, "  + %s (%s) %d sha256 %x\n", e.Path, e.Project, e.NewLength, e.NewSHA256)
-			case Held:
-				mark := " "
-				if e.Reason == ReasonBackdated || e.Reason == ReasonRelisted {
-					mark = "!"
-				}
-				fmt.Fprintf(bw, "  %s %s (%s) %s\n", mark, e.Path, e.Project, e.Reason)
-			case PageAdded:
-				fmt.Fprintf(bw, "  + %s %d sha256 %x\n", e.Path, e.NewLength, e.NewSHA256)
-			case PageChanged:
-				fmt.Fprintf(bw, "  ~ %s (%s) %d sha256 %x\n", e.Path, e.Reason, e.NewLength, e.NewSHA256)
-			case PageRemoved:
-				fmt.Fprintf(bw, "  - %s\n", e.Path)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return bw.Flush()
-}
-
-type jsonEntry struct {
-	Category  Category `json:"category"`
-	Reason    string   `json:"reason,omitempty"`
-	Path      string   `json:"path"`
-	Project   string   `json:"project"`
-	OldLength *int64   `json:"old_length,omitempty"`
-	OldSHA256 string   `json:"old_sha256,omitempty"`
-	NewLength *int64   `json:"new_length,omitempty"`
-	NewSHA256 string   `json:"new_sha256,omitempty"`
-}
-
-// WriteJSON renders the diff as one JSON object: digest, header, summary,
-// projects, and every entry except the unchanged ones, in canonical order.
-func (d *Diff) WriteJSON(w io.Writer) error {
-	bw := bufio.NewWriter(w)
-	enc := func(v any) []byte {
-		b, _ := json.Marshal(v)
-		return b
-	}
-	fmt.Fprintf(bw, "{\"format\":\"keyceremony-stable-diff\",\"version\":2,\n\"digest\":%q,\n\"header\":%s,\n\"summary\":%s,\n\"projects\":%s,\n\"entries\":[", d.Digest, enc(d.Header), enc(d.Summary), enc(d.Projects))
-	first := true
-	err := d.exceptions(func(e *DiffEntry) error {
-		je := jsonEntry{Category: e.Category, Reason: e.Reason, Path: e.Path, Project: e.Project}
-		if e.HasOld {
-			l := e.OldLength
-			je.OldLength, je.OldSHA256 = &l, hex.EncodeToString(e.OldSHA256[:])
-		}
-		if e.HasNew {
-			l := e.NewLength
-			je.NewLength, je.NewSHA256 = &l, hex.EncodeToString(e.NewSHA256[:])
-		}
-		if !first {
-			bw.WriteString(",")
-		}
-		first = false
-		bw.WriteString("\n")
-		bw.Write(enc(je))
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	bw.WriteString("\n]}\n")
-	return bw.Flush()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/tuf"
 
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/policy"
@@ -72,6 +73,12 @@ var (
 	// ErrRepository: the export names another repository than the
 	// previous ledger.
 	ErrRepository = errors.New("export is for another repository")
+	// ErrDecision: a decision names a path that is not a changed file of
+	// the diff, or confirms a count the diff does not have.
+	ErrDecision = errors.New("decision does not match the diff")
+	// ErrUndecided: a confirm_above limit is crossed and no decision
+	// settles it; (*Diff).Sign refuses.
+	ErrUndecided = errors.New("limit crossed without a decision")
 )
 
 // DefaultClockSkew is how far after the ceremony's clock an export may be
@@ -82,17 +89,6 @@ const DefaultClockSkew = 10 * time.Minute
 // EligibleFunc says whether a record may enter the stable set at time at,
 // and if not, why (a short reason such as "too-young" or "excluded").
 type EligibleFunc func(r *export.Record, at time.Time) (ok bool, reason string)
-
-// MinAge is an EligibleFunc admitting files uploaded at least d before the
-// evaluation time.
-func MinAge(d time.Duration) EligibleFunc {
-	return func(r *export.Record, at time.Time) (bool, string) {
-		if r.UploadTime.After(at.Add(-d)) {
-			return false, "too-young"
-		}
-		return true, ""
-	}
-}
 
 // Config is what a stable diff or signing reads.
 type Config struct {
@@ -118,10 +114,15 @@ type Config struct {
 	Now       time.Time
 	ClockSkew time.Duration
 
-	// Eligible applies the policy at the evaluation time above.
-	Eligible EligibleFunc
-	// Accept lists changed paths whose new content is explicitly accepted.
-	Accept map[string]bool
+	// Policy decides which files are eligible (at the evaluation time
+	// above) and the confirm_above limits; its exact bytes are bound into
+	// the digest. Required.
+	Policy *policy.Policy
+	// Decisions are the room's decisions (stableset/decisions): each
+	// changed path kept, accepted or dropped, each count above its limit
+	// confirmed. They are bound into the digest; one that does not match
+	// the diff is refused (ErrDecision). Nil: none.
+	Decisions *decisions.Set
 
 	TempDir string // for the work directory; default os.TempDir()
 	Workers int    // default GOMAXPROCS
@@ -186,6 +187,16 @@ type run struct {
 	version int64 // the new stable version
 	workers int
 
+	eligible EligibleFunc
+	// Counted by the merger: files per category and reason, the changed
+	// paths without a decision (the first few named), the path decisions
+	// applied.
+	reasons        reasonCounts
+	undecided      int64
+	undecidedPaths []string
+	decided        map[string]bool
+	exportSum      *asyncHash // the export file's bytes
+
 	prevLedger *ledger.Header
 	ledgerLen  int64
 	ledgerSum  [32]byte
@@ -233,14 +244,14 @@ func ComputeDiff(cfg Config) (*Diff, error) {
 }
 
 func prepare(cfg *Config) (*run, error) {
-	if cfg.Eligible == nil {
-		return nil, errors.New("no eligibility policy given")
+	if cfg.Policy == nil {
+		return nil, errors.New("no policy given")
 	}
 	pub, base, err := readPublished(cfg)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, pub: pub, version: base + 1, workers: cfg.Workers}
+	r := &run{cfg: cfg, pub: pub, version: base + 1, workers: cfg.Workers, eligible: PolicyEligible(cfg.Policy)}
 	if r.workers < 1 {
 		r.workers = runtime.GOMAXPROCS(0)
 	}
@@ -263,6 +274,10 @@ func prepare(cfg *Config) (*run, error) {
 		return nil, err
 	}
 	if err := r.renderPages(); err != nil {
+		return nil, err
+	}
+	r.diff.NewLedgerLength, r.diff.NewLedgerSHA256 = r.ledgerLen, r.ledgerSum
+	if err := r.checkLimits(); err != nil {
 		return nil, err
 	}
 	ok = true

@@ -23,7 +23,9 @@ import (
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/tuf"
 
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/stableset/policy"
 
 	"github.com/keyceremony/keyceremony/stableset/simpleindex"
 )
@@ -104,6 +106,8 @@ type ceremony struct {
 	deleg         *tuf.DelegatedRole
 	keyring       map[string]*keys.Key
 	binKeys       BinKeySource
+	// decisions, for every diff config makes.
+	decisions *decisions.Set
 }
 
 func newCeremony(t testing.TB) *ceremony {
@@ -125,7 +129,7 @@ func newCeremony(t testing.TB) *ceremony {
 }
 
 func (c *ceremony) config(export []byte, published string) Config {
-	cfg := Config{Export: bytes.NewReader(export), ExportName: "export.jsonl", Now: time.Now(), Eligible: MinAge(90 * 24 * time.Hour), Workers: 2}
+	cfg := Config{Export: bytes.NewReader(export), ExportName: "export.jsonl", Now: time.Now(), Policy: policy.Default(), Decisions: c.decisions, Workers: 2}
 	if published != "" {
 		cfg.Published, cfg.StableDelegation, cfg.StableKeys = published, c.deleg, c.keyring
 	}
@@ -289,6 +293,19 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 	// Ceremony 2: foo2 is now old; bar1 changed; bar09 deleted; baz1 is
 	// backdated; qux3 is young.
 	e2 := exportOf(t, t2, []file{foo1, foo2, bar1evil, baz1, qux3})
+	// The default policy's confirm_above.changed is 0: the changed file
+	// needs a decision, or nothing is signed.
+	d2u, err := ComputeDiff(c.config(e2, out1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d2u.Sign(SignParams{Approve: d2u.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2})
+	if !errors.Is(err, ErrUndecided) || !strings.Contains(err.Error(), "confirm_above.changed is 0 and the diff changes 1 files; 1 have no decision ("+rec(bar1evil).Path+")") {
+		t.Errorf("undecided change: %v", err)
+	}
+	assertNothing(t, dir, out2)
+	d2u.Close()
+	c.decisions = mustDecisions(t, `{"path": "`+rec(bar1evil).Path+`", "decision": "keep-old", "reason": "PyPI never re-uploads a file"}`)
 	d2, err := ComputeDiff(c.config(e2, out1))
 	if err != nil {
 		t.Fatal(err)
@@ -307,6 +324,8 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 	}
 	checkGolden(t, "diff2.txt", d2.WriteText)
 	checkGolden(t, "diff2.json", d2.WriteJSON)
+	checkGolden(t, "diff2-full.txt", d2.WriteFullText)
+	checkGolden(t, "diff2-full.json", d2.WriteFullJSON)
 	digest := d2.Digest
 	d2.Close()
 
@@ -378,9 +397,8 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 		t.Error("tampered ledger accepted")
 	}
 	// Accepting the change by path replaces the entry.
-	cfg := c.config(e2, out1)
-	cfg.Accept = map[string]bool{rec(bar1evil).Path: true}
-	d3, err := ComputeDiff(cfg)
+	c.decisions = mustDecisions(t, `{"path": "`+rec(bar1evil).Path+`", "decision": "accept-new", "reason": "the admins say so"}`)
+	d3, err := ComputeDiff(c.config(e2, out1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,6 +406,7 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 		t.Errorf("accepted change: %+v", d3.Summary)
 	}
 	d3.Close()
+	c.decisions = nil
 }
 
 // readTar returns the files of the page tars in dir.
@@ -547,6 +566,16 @@ func assertNothing(t *testing.T, dir, out string) {
 }
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// mustDecisions parses a decisions file.
+func mustDecisions(t testing.TB, file string) *decisions.Set {
+	t.Helper()
+	s, err := decisions.Parse([]byte(file), "decisions.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 func checkGolden(t *testing.T, name string, render func(io.Writer) error) {
 	t.Helper()

@@ -148,6 +148,9 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		case codeChanged | codeAccepted:
 			c.Changed++
 			c.Accepted++
+		case codeChanged | codeDropped:
+			c.Changed++
+			c.Dropped++
 		default:
 			return nil, fmt.Errorf("entry code %#x: %w", p.code, errSpill)
 		}
@@ -262,7 +265,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 			lp.HTMLLength, lp.HTMLSHA256 = int64(len(html)), sha256.Sum256(html)
 			lp.JSONLength, lp.JSONSHA256 = int64(len(js)), sha256.Sum256(js)
 			reason := "attributes"
-			if c := pi.Counts; c.Added+c.Removed+c.Accepted > 0 {
+			if c := pi.Counts; c.Added+c.Removed+c.Accepted+c.Dropped > 0 {
 				reason = "files"
 			}
 			for _, pg := range []struct {
@@ -434,6 +437,10 @@ func readLedgerProject(rd *bufio.Reader, src *readErr, p *ledger.Project) (ok bo
 	return true, nil
 }
 
+// pageWorkTail ends a page entry's line in the exceptions work file
+// (appendWorkLine): no version.
+var pageWorkTail = []byte("\t-\n")
+
 // mergePageEntries adds the page entries, each bucket's sorted by path, to
 // the canonical diff and the exceptions, merged into path order.
 func (r *run) mergePageEntries() error {
@@ -490,7 +497,7 @@ func (r *run) mergePageEntries() error {
 		r.canon.Write(heads[best])
 		r.canon.Write(nl)
 		r.exc.Write(heads[best])
-		r.exc.Write(nl)
+		r.exc.Write(pageWorkTail) // pages have no version
 		if err := advance(best); err != nil {
 			return err
 		}

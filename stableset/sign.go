@@ -97,7 +97,8 @@ func (p *SignParams) check() error {
 var ErrDiffUsed = errors.New("diff already signed or closed")
 
 // Sign refuses unless p.Approve names the diff's digest exactly (no case
-// folding, no trimming), then builds the stable index pages and the bins
+// folding, no trimming) and every crossed confirm_above limit is decided
+// (Undecided, ErrUndecided), then builds the stable index pages and the bins
 // from what ComputeDiff decided, signs each bin with the key p.BinKeys
 // gives for it, signs stable with p.Signers, and writes everything into
 // p.OutDir at once. It does not read the export again. A
@@ -110,6 +111,9 @@ func (d *Diff) Sign(p SignParams) (*SignResult, error) {
 	// r.digest, not the exported d.Digest, which a caller could change.
 	if p.Approve != r.digest {
 		return nil, fmt.Errorf("approved %q, computed %s: %w", p.Approve, r.digest, ErrApproval)
+	}
+	if err := d.Undecided(); err != nil {
+		return nil, err
 	}
 	if err := p.check(); err != nil {
 		return nil, err

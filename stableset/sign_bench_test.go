@@ -45,7 +45,7 @@ func BenchmarkPipelineSign(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				d, err := ComputeDiff(Config{Export: bufio.NewReaderSize(ef, 1<<20), ExportName: exp, Now: time.Now(), Eligible: PolicyEligible(policy.Default()), TempDir: dir})
+				d, err := ComputeDiff(Config{Export: bufio.NewReaderSize(ef, 1<<20), ExportName: exp, Now: time.Now(), Policy: policy.Default(), TempDir: dir})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -197,7 +197,7 @@ func main() {
 			fatal(err)
 		}
 		defer f.Close()
-		cfg := stableset.Config{Export: bufio.NewReaderSize(f, 1<<20), ExportName: export, Now: time.Now(), Eligible: stableset.PolicyEligible(policy.Default()), TempDir: *dir}
+		cfg := stableset.Config{Export: bufio.NewReaderSize(f, 1<<20), ExportName: export, Now: time.Now(), Policy: policy.Default(), TempDir: *dir}
 		if published != "" {
 			cfg.Published, cfg.StableDelegation, cfg.StableKeys = published, deleg, ring
 		}

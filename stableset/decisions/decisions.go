@@ -92,9 +92,18 @@ const (
 
 // Set is the decisions of one file, by path and by limit.
 type Set struct {
+	name    string
 	byPath  map[string]*Decision
 	byLimit map[string]*Decision
 	sorted  []Decision // limit decisions by limit, then path decisions by path
+}
+
+// Name is the file's name, as Parse was given it, for messages.
+func (s *Set) Name() string {
+	if s == nil {
+		return "decisions"
+	}
+	return s.name
 }
 
 // Len is the number of decisions.
@@ -318,7 +327,7 @@ func Load(path string) (*Set, error) {
 // line ending in LF (the last may lack it). name is used in errors. An
 // empty file is an empty set.
 func Parse(data []byte, name string) (*Set, error) {
-	s := &Set{byPath: map[string]*Decision{}, byLimit: map[string]*Decision{}}
+	s := &Set{name: name, byPath: map[string]*Decision{}, byLimit: map[string]*Decision{}}
 	line := 0
 	for len(data) > 0 {
 		line++

@@ -1,0 +1,200 @@
+package stableset
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyceremony/keyceremony/stableset/decisions"
+	"github.com/keyceremony/keyceremony/stableset/policy"
+)
+
+// The room's decisions, as the repository's attacker meets them: a file
+// re-uploaded with other content under a stable path is kept, accepted
+// or dropped only as decided, every decision is bound into the digest,
+// and a crossed limit without a decision signs nothing.
+func TestDecisions(t *testing.T) {
+	c := newCeremony(t)
+	dir := t.TempDir()
+	out1 := filepath.Join(dir, "one")
+	c.sign(t, c.config(exportOf(t, t1, []file{foo1, bar1}), ""), out1)
+
+	// The attacker, holding the repository, re-uploads bar 1.0.
+	foo3 := file{"foo", "3.0", "foo-3.0.tar.gz", "foo three", t1.Add(time.Hour)}
+	e2 := exportOf(t, t2, []file{foo1, bar1evil, foo3})
+	evil := rec(bar1evil).Path
+	digestWith := func(file string) (*Diff, error) {
+		c.decisions = nil
+		if file != "" {
+			c.decisions = mustDecisions(t, file)
+		}
+		return ComputeDiff(c.config(e2, out1))
+	}
+	line := func(choice, reason string) string {
+		return `{"path": "` + evil + `", "decision": "` + choice + `", "reason": "` + reason + `"}`
+	}
+	digests := map[string]string{}
+	for _, f := range []string{"", line("keep-old", "an attack"), line("keep-old", "another reason"), line("accept-new", "an attack"), line("drop", "an attack")} {
+		d, err := digestWith(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if other, ok := digests[d.Digest]; ok {
+			t.Errorf("decisions %q and %q give the same digest", other, f)
+		}
+		digests[d.Digest] = f
+		d.Close()
+	}
+
+	// Without a decision, signing is refused, naming the limit and the
+	// count.
+	d, _ := digestWith("")
+	if err := d.Undecided(); !errors.Is(err, ErrUndecided) || !strings.Contains(err.Error(), "confirm_above.changed is 0 and the diff changes 1 files") {
+		t.Errorf("undecided: %v", err)
+	}
+	out2 := filepath.Join(dir, "two")
+	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2}); !errors.Is(err, ErrUndecided) {
+		t.Errorf("signed with an undecided change: %v", err)
+	}
+	assertNothing(t, dir, out2)
+	d.Close()
+
+	// Dropped: the path leaves the stable set, neither old nor new
+	// content is signed.
+	d, err := digestWith(line("drop", "an attack; the old file is suspect too"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Summary.Dropped != 1 || d.Summary.Stable() != 2 || d.Undecided() != nil {
+		t.Errorf("drop: %+v, %v", d.Summary, d.Undecided())
+	}
+	if len(d.Decisions) != 1 || d.Decisions[0].Choice != decisions.Drop || d.Decisions[0].Reason != "an attack; the old file is suspect too" {
+		t.Errorf("decisions on the diff: %+v", d.Decisions)
+	}
+	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	_, bins := loadStable(t, c, out2, 2)
+	all := stableTargets(bins)
+	if _, ok := all[evil]; ok {
+		t.Error("a dropped path is in stable v2")
+	}
+	if _, ok := all[rec(foo3).Path]; !ok {
+		t.Error("foo3 is not in stable v2")
+	}
+
+	// Decisions that do not match the diff are refused, naming the file
+	// and line.
+	for _, c2 := range []struct{ file, msg string }{
+		{line("keep-old", "x") + "\n" + `{"path": "` + rec(foo1).Path + `", "decision": "accept-new", "reason": "x"}`, "decisions.jsonl:2: path " + rec(foo1).Path + ": not a changed file of this diff"},
+		{line("keep-old", "x") + "\n" + `{"limit": "added", "count": 1, "decision": "confirm", "reason": "x"}`, "decisions.jsonl:2: limit added: confirms 1, but the diff's 1 is not above confirm_above.added (2000000)"},
+	} {
+		if _, err := digestWith(c2.file); !errors.Is(err, ErrDecision) || !strings.Contains(err.Error(), c2.msg) {
+			t.Errorf("got %v, want %q", err, c2.msg)
+		}
+	}
+	c.decisions = nil
+}
+
+// confirm_above.added and removed: a count above the limit needs a
+// decision confirming exactly that count.
+func TestDecisionsLimits(t *testing.T) {
+	c := newCeremony(t)
+	pol, err := policy.Parse([]byte(`{"confirm_above": {"added": 1, "removed": 0}}`), "policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := exportOf(t, t1, []file{foo1, bar1, bar09})
+	diff := func(file string) (*Diff, error) {
+		cfg := c.config(e, "")
+		cfg.Policy, cfg.Decisions = pol, nil
+		if file != "" {
+			cfg.Decisions = mustDecisions(t, file)
+		}
+		return ComputeDiff(cfg)
+	}
+	d, err := diff("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Undecided()
+	if !errors.Is(err, ErrUndecided) || err.Error() != "confirm_above.added is 1 and the diff adds 3 files; no decision confirms that count: limit crossed without a decision" {
+		t.Errorf("undecided: %v", err)
+	}
+	if i := slices.IndexFunc(d.Limits, func(l Limit) bool { return l.Name == "added" }); i < 0 || !d.Limits[i].Crossed || d.Limits[i].Count != 3 || d.Limits[i].Max != 1 {
+		t.Errorf("limits: %+v", d.Limits)
+	}
+	d.Close()
+	if _, err := diff(`{"limit": "added", "count": 2, "decision": "confirm", "reason": "x"}`); !errors.Is(err, ErrDecision) || !strings.Contains(err.Error(), "decisions.jsonl:1: limit added: confirms 2, the diff has 3") {
+		t.Errorf("wrong count: %v", err)
+	}
+	d, err = diff(`{"limit": "added", "count": 3, "decision": "confirm", "reason": "the first ceremony"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Undecided() != nil {
+		t.Errorf("confirmed: %v", d.Undecided())
+	}
+	d.Close()
+}
+
+// The full listing is sorted by project, then version, then path.
+func TestSortedEntries(t *testing.T) {
+	c := newCeremony(t)
+	files := []file{
+		{"zed", "1.10", "zed-1.10.tar.gz", "z", old}, {"zed", "1.9", "zed-1.9.tar.gz", "z9", old},
+		{"zed", "1.9", "zed-1.9-py3-none-any.whl", "z9w", old}, {"abc", "2.0", "abc-2.0.tar.gz", "a", old},
+		{"abc", "10.0", "abc-10.0.tar.gz", "a10", t1}, {"mid", "0.1", "mid-0.1.tar.gz", "m", old},
+	}
+	d, err := ComputeDiff(c.config(exportOf(t, t1, files), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var got []string
+	if err := d.SortedEntries(func(e *DiffEntry) error {
+		got = append(got, e.Project+" "+e.Version+" "+e.Path[strings.LastIndexByte(e.Path, '/')+1:])
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"abc 2.0 abc-2.0.tar.gz", "abc 10.0 abc-10.0.tar.gz", "mid 0.1 mid-0.1.tar.gz",
+		"zed 1.9 zed-1.9-py3-none-any.whl", "zed 1.9 zed-1.9.tar.gz", "zed 1.10 zed-1.10.tar.gz"}
+	// Pages sort under their project too; keep the files.
+	var files2 []string
+	for _, g := range got {
+		if !strings.HasSuffix(g, "index.html") && !strings.HasSuffix(g, "index.json") {
+			files2 = append(files2, g)
+		}
+	}
+	if !slices.Equal(files2, want) {
+		t.Errorf("order:\n%s\nwant:\n%s", strings.Join(files2, "\n"), strings.Join(want, "\n"))
+	}
+	// A second call gives the same.
+	n := 0
+	d.SortedEntries(func(*DiffEntry) error { n++; return nil })
+	if n != len(got) {
+		t.Errorf("second call: %d entries, want %d", n, len(got))
+	}
+}
+
+func TestCompareVersions(t *testing.T) {
+	order := []string{"", "0.1", "1", "1.0", "1.0.1", "1.0a1", "1.2", "1.9", "1.10", "01.11", "2!1.0", "10.0"}
+	for i := range order {
+		for j := range order {
+			want := 0
+			if i < j {
+				want = -1
+			} else if i > j {
+				want = 1
+			}
+			if got := CompareVersions(order[i], order[j]); got != want && !(order[i] == "1.0" && order[j] == "1") {
+				t.Errorf("CompareVersions(%q, %q) = %d, want %d", order[i], order[j], got, want)
+			}
+		}
+	}
+}

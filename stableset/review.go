@@ -1,0 +1,468 @@
+package stableset
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyceremony/keyceremony/keys"
+)
+
+// The review: the summary a room reads first (one screen, from the
+// counts the pass made, never from the entries), and on request the full
+// list of every entry but the unchanged ones, by project then version.
+
+// heldReasons are always shown, zero or not (docs/policy.md).
+var heldReasons = []string{"too-young", "excluded", "not-nominated", "backdated", "relisted"}
+
+// changedReasons are always shown for changed files.
+var changedReasons = []string{ReasonKeptOld, ReasonAccepted, ReasonDropped}
+
+// topProjects is how many projects the summary names by size of change.
+const topProjects = 10
+
+// reasonCount returns the count of one category and reason ("" : the
+// category's total).
+func (d *Diff) reasonCount(cat Category, reason string) int64 {
+	var n int64
+	for _, c := range d.Reasons {
+		if c.Category == cat && (reason == "" || c.Reason == reason) {
+			n += c.Count
+		}
+	}
+	return n
+}
+
+// byReason is the summary's counts: each category with its reasons.
+type byReason struct {
+	Category Category      `json:"category"`
+	Count    int64         `json:"count"`
+	Reasons  []ReasonCount `json:"reasons,omitempty"`
+}
+
+func (d *Diff) categories() []byReason {
+	var out []byReason
+	for _, cat := range []Category{Added, Held, Removed, Changed, Unchanged} {
+		b := byReason{Category: cat, Count: d.reasonCount(cat, "")}
+		var want []string
+		switch cat {
+		case Held:
+			want = heldReasons
+		case Changed:
+			want = changedReasons
+		}
+		for _, r := range want {
+			b.Reasons = append(b.Reasons, ReasonCount{Category: cat, Reason: r, Count: d.reasonCount(cat, r)})
+		}
+		for _, c := range d.Reasons {
+			if c.Category == cat && c.Reason != "" && !slices.Contains(want, c.Reason) {
+				b.Reasons = append(b.Reasons, c)
+			}
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// changeSize ranks a project in the summary.
+func changeSize(c *Counts) int64 { return c.Added + c.Removed + c.Changed }
+
+// largest returns the projects with the most files added, removed or
+// changed, at most topProjects, largest first, then by name.
+func (d *Diff) largest() []ProjectSummary {
+	var top []ProjectSummary
+	for _, p := range d.Projects {
+		if changeSize(&p.Counts) > 0 {
+			top = append(top, p)
+		}
+	}
+	slices.SortFunc(top, func(a, b ProjectSummary) int {
+		if c := cmp.Compare(changeSize(&b.Counts), changeSize(&a.Counts)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Project, b.Project)
+	})
+	return top[:min(len(top), topProjects)]
+}
+
+// digestBytes is the digest as bytes (for the check words).
+func (d *Diff) digestBytes() []byte {
+	b, _ := hex.DecodeString(d.Digest)
+	return b
+}
+
+// WriteText writes the summary for people, one screen: what was compared
+// (the export's file and trailer digests, the policy's digest, the
+// previous stable version and ledger), counts per category and reason,
+// the largest projects by change, the confirm_above limits and what
+// crossing them demands, the decisions, and the digest with its check
+// words. WriteFullText adds every entry.
+func (d *Diff) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	h := d.Header
+	t := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	fmt.Fprintf(bw, "stable diff for %s: stable v%d -> v%d\n\n", h.Repository, h.PreviousStableVersion, h.StableVersion)
+	fmt.Fprintf(bw, "  export      %s\n", d.ExportName)
+	fmt.Fprintf(bw, "    file      sha256 %x\n", d.ExportFileSHA256)
+	fmt.Fprintf(bw, "    trailer   %d records, sha256 %x\n", d.Export.Count, d.Export.SHA256)
+	fmt.Fprintf(bw, "    generated %s\n", t(h.ListingTime))
+	fmt.Fprintf(bw, "  policy      sha256 %s\n", h.PolicySHA256)
+	if h.TrustsUploadTimes {
+		fmt.Fprintf(bw, "  previous    none: FIRST CEREMONY, the repository's upload times are TRUSTED as they are\n")
+	} else {
+		fmt.Fprintf(bw, "  previous    stable v%d, listing of %s\n    ledger    sha256 %s\n", h.PreviousStableVersion, t(h.PreviousListingTime), h.PreviousLedgerSHA256)
+	}
+
+	cats := d.categories()
+	width := len(strconv.FormatInt(d.Summary.Stable(), 10))
+	for _, c := range cats {
+		width = max(width, len(strconv.FormatInt(c.Count, 10)))
+	}
+	fmt.Fprintf(bw, "\n  files\n")
+	row := func(indent, label string, n int64) {
+		fmt.Fprintf(bw, "  %s%-*s %*d\n", indent, 18-len(indent), label, width, n)
+	}
+	for _, c := range cats {
+		label := string(c.Category)
+		if c.Category == Held {
+			label = "held back"
+		}
+		row("  ", label, c.Count)
+		for _, r := range c.Reasons {
+			row("    ", r.Reason, r.Count)
+		}
+	}
+	row("  ", "stable set", d.Summary.Stable())
+	s := d.Summary
+	fmt.Fprintf(bw, "  index pages added %d, changed %d, removed %d\n", s.PagesAdded, s.PagesChanged, s.PagesRemoved)
+
+	if top := d.largest(); len(top) > 0 {
+		nw := len("project")
+		for _, p := range top {
+			nw = max(nw, len(projectName(p.Project)))
+		}
+		fmt.Fprintf(bw, "\n  largest changes (top %d by files added, removed, changed)\n", topProjects)
+		fmt.Fprintf(bw, "    %-*s %9s %9s %9s %9s %9s\n", nw, "project", "added", "held", "removed", "changed", "unchanged")
+		for _, p := range top {
+			c := p.Counts
+			fmt.Fprintf(bw, "    %-*s %9d %9d %9d %9d %9d\n", nw, projectName(p.Project), c.Added, c.Held, c.Removed, c.Changed, c.Unchanged)
+		}
+	}
+
+	fmt.Fprintf(bw, "\n  limits (policy confirm_above)\n    %-8s %12s %12s\n", "", "limit", "count")
+	for _, l := range d.Limits {
+		state := "within"
+		switch {
+		case l.Crossed && l.Undecided > 0:
+			state = "CROSSED: DECISION NEEDED"
+		case l.Crossed:
+			state = "crossed: decided"
+		}
+		fmt.Fprintf(bw, "    %-8s %12d %12d  %s\n", l.Name, l.Max, l.Count, state)
+	}
+	for _, l := range d.Limits {
+		if p := l.Problem(); p != "" {
+			fmt.Fprintf(bw, "  !!! %s\n", p)
+		}
+	}
+	if len(d.Decisions) > 0 {
+		fmt.Fprintf(bw, "\n  decisions (%d)\n", len(d.Decisions))
+		for _, dc := range d.Decisions {
+			subject := dc.Path
+			if dc.Limit != "" {
+				subject = fmt.Sprintf("%s %d", dc.Limit, dc.Count)
+			}
+			fmt.Fprintf(bw, "    %-10s %s\n    %-10s because: %s\n", dc.Choice, subject, "", dc.Reason)
+		}
+	}
+	if n := d.reasonCount(Changed, ""); n > 0 {
+		fmt.Fprintf(bw, "\n  !!! %d CHANGED FILES: same path, different content. PyPI never re-uploads a file: this is an attack or a bug.\n", n)
+	}
+	if n := d.reasonCount(Held, ReasonBackdated); n > 0 {
+		fmt.Fprintf(bw, "\n  !!! %d BACKDATED FILES: they claim an upload before the previous listing but were not in it. Held back.\n", n)
+	}
+	fmt.Fprintf(bw, "\n  digest %s\n", d.Digest)
+	words := keys.PGPWords(d.digestBytes())
+	for i := 0; i < len(words); i += 8 {
+		fmt.Fprintf(bw, "         %s\n", strings.Join(words[i:min(i+8, len(words))], " "))
+	}
+	return bw.Flush()
+}
+
+func projectName(p string) string {
+	if p == "" {
+		return "(unknown)"
+	}
+	return p
+}
+
+// WriteFullText writes the summary, then every entry but the unchanged
+// ones, sorted by project, then version, then path.
+func (d *Diff) WriteFullText(w io.Writer) error {
+	if err := d.WriteText(w); err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "\nentries (every one but the unchanged), by project, version, path\n")
+	project := "\x00"
+	err := d.SortedEntries(func(e *DiffEntry) error {
+		if e.Project != project || project == "\x00" {
+			project = e.Project
+			fmt.Fprintf(bw, "\n%s\n", projectName(project))
+		}
+		v := e.Version
+		if v == "" {
+			v = "-"
+		}
+		label := string(e.Category)
+		if e.Reason != "" {
+			label += " " + e.Reason
+		}
+		mark := " "
+		if e.Category == Changed || e.Reason == ReasonBackdated || e.Reason == ReasonRelisted {
+			mark = "!"
+		}
+		fmt.Fprintf(bw, "%s %-12s %-24s %s\n", mark, v, label, e.Path)
+		if e.HasOld && (e.Category == Changed || e.Category == Removed) {
+			fmt.Fprintf(bw, "  %-12s %-24s %d bytes sha256 %x\n", "", "stable:", e.OldLength, e.OldSHA256)
+		}
+		if e.HasNew && e.Category != Held {
+			fmt.Fprintf(bw, "  %-12s %-24s %d bytes sha256 %x\n", "", "listed:", e.NewLength, e.NewSHA256)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// summaryJSON is WriteJSON's object.
+type summaryJSON struct {
+	Format     string           `json:"format"`
+	Version    int              `json:"version"`
+	Digest     string           `json:"digest"`
+	CheckWords string           `json:"check_words"`
+	Export     exportIdentity   `json:"export"`
+	Header     DiffHeader       `json:"header"`
+	Summary    Counts           `json:"summary"`
+	Categories []byReason       `json:"categories"`
+	Largest    []ProjectSummary `json:"largest"`
+	Limits     []Limit          `json:"limits"`
+	Decisions  []decisionJSON   `json:"decisions"`
+}
+
+type exportIdentity struct {
+	Name          string `json:"name"`
+	FileSHA256    string `json:"file_sha256"`
+	TrailerCount  int64  `json:"trailer_count"`
+	TrailerSHA256 string `json:"trailer_sha256"`
+}
+
+type decisionJSON struct {
+	Path     string `json:"path,omitempty"`
+	Limit    string `json:"limit,omitempty"`
+	Count    *int64 `json:"count,omitempty"`
+	Decision string `json:"decision"`
+	Reason   string `json:"reason"`
+}
+
+func (d *Diff) summaryJSON() summaryJSON {
+	s := summaryJSON{
+		Format: "keyceremony-stable-diff", Version: 3, Digest: d.Digest, CheckWords: strings.Join(keys.PGPWords(d.digestBytes()), " "),
+		Export: exportIdentity{Name: d.ExportName, FileSHA256: hex.EncodeToString(d.ExportFileSHA256[:]),
+			TrailerCount: d.Export.Count, TrailerSHA256: hex.EncodeToString(d.Export.SHA256[:])},
+		Header: d.Header, Summary: d.Summary, Categories: d.categories(), Largest: d.largest(), Limits: d.Limits,
+		Decisions: []decisionJSON{},
+	}
+	if s.Largest == nil {
+		s.Largest = []ProjectSummary{}
+	}
+	for _, dc := range d.Decisions {
+		j := decisionJSON{Path: dc.Path, Limit: dc.Limit, Decision: string(dc.Choice), Reason: dc.Reason}
+		if dc.Limit != "" {
+			n := dc.Count
+			j.Count = &n
+		}
+		s.Decisions = append(s.Decisions, j)
+	}
+	return s
+}
+
+// WriteJSON writes the summary WriteText shows as one JSON object, for
+// tools. WriteFullJSON adds the entries.
+func (d *Diff) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(d.summaryJSON(), "", " ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+type jsonEntry struct {
+	Category  Category `json:"category"`
+	Reason    string   `json:"reason,omitempty"`
+	Path      string   `json:"path"`
+	Project   string   `json:"project"`
+	Version   string   `json:"version,omitempty"`
+	OldLength *int64   `json:"old_length,omitempty"`
+	OldSHA256 string   `json:"old_sha256,omitempty"`
+	NewLength *int64   `json:"new_length,omitempty"`
+	NewSHA256 string   `json:"new_sha256,omitempty"`
+}
+
+// WriteFullJSON writes the summary's object with one more field,
+// "entries": every entry but the unchanged ones, sorted as WriteFullText
+// sorts them, one per line.
+func (d *Diff) WriteFullJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(d.summaryJSON(), "", " ")
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	bw.Write(bytes.TrimSuffix(b, []byte("\n}")))
+	bw.WriteString(",\n \"entries\": [")
+	first := true
+	err = d.SortedEntries(func(e *DiffEntry) error {
+		je := jsonEntry{Category: e.Category, Reason: e.Reason, Path: e.Path, Project: e.Project, Version: e.Version}
+		if e.HasOld {
+			l := e.OldLength
+			je.OldLength, je.OldSHA256 = &l, hex.EncodeToString(e.OldSHA256[:])
+		}
+		if e.HasNew {
+			l := e.NewLength
+			je.NewLength, je.NewSHA256 = &l, hex.EncodeToString(e.NewSHA256[:])
+		}
+		if !first {
+			bw.WriteString(",")
+		}
+		first = false
+		line, err := json.Marshal(je)
+		if err != nil {
+			return err
+		}
+		bw.WriteString("\n  ")
+		bw.Write(line)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	bw.WriteString("\n ]\n}\n")
+	return bw.Flush()
+}
+
+// SortedEntries calls fn for every entry but the unchanged ones, sorted by
+// project, then version (CompareVersions), then path. The entries are
+// split by the project's first byte into work files, and one part at a
+// time is sorted in memory: memory is bounded by the entries of the
+// projects that share a first letter.
+func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
+	if d.run == nil || d.run.work == "" {
+		return fmt.Errorf("diff is closed")
+	}
+	// The parts are removed as they are read; a call that failed may
+	// have left some.
+	for b := 0; b < 256; b++ {
+		os.Remove(d.run.bucketPath("sorted", b))
+	}
+	parts := d.run.buckets("sorted", 256, 32<<10)
+	defer parts.close()
+	var line []byte
+	err := d.exceptions(func(e *DiffEntry) error {
+		var b byte
+		if e.Project != "" {
+			b = e.Project[0]
+		}
+		line = e.appendCanonical(line[:0])
+		line = appendWorkLine(line[:0], line, e.Version)
+		_, err := parts[b].Write(line)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := parts.close(); err != nil {
+		return err
+	}
+	for b := range parts {
+		data, err := readFileString(d.run.bucketPath("sorted", b))
+		if err != nil {
+			return err
+		}
+		var es []DiffEntry
+		for len(data) > 0 {
+			i := strings.IndexByte(data, '\n')
+			if i < 0 {
+				return errSpill
+			}
+			e, err := parseCanonical([]byte(data[:i+1]))
+			if err != nil {
+				return err
+			}
+			es = append(es, e)
+			data = data[i+1:]
+		}
+		slices.SortFunc(es, func(a, b DiffEntry) int {
+			if c := strings.Compare(a.Project, b.Project); c != 0 {
+				return c
+			}
+			if c := CompareVersions(a.Version, b.Version); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Path, b.Path)
+		})
+		for i := range es {
+			if err := fn(&es[i]); err != nil {
+				return err
+			}
+		}
+		os.Remove(d.run.bucketPath("sorted", b))
+	}
+	return nil
+}
+
+// CompareVersions orders version strings for the review: runs of digits
+// compare as numbers, other runs as bytes, a shorter string that is a
+// prefix of the other first ("1.0" < "1.0.1" < "1.0a1" < "1.2" < "1.10").
+// It is an order for reading, not PEP 440's.
+func CompareVersions(a, b string) int {
+	for a != "" && b != "" {
+		ra, na := versionRun(a)
+		rb, nb := versionRun(b)
+		var c int
+		if na && nb {
+			ta, tb := strings.TrimLeft(ra, "0"), strings.TrimLeft(rb, "0")
+			if c = cmp.Compare(len(ta), len(tb)); c == 0 {
+				c = strings.Compare(ta, tb)
+			}
+		} else {
+			c = strings.Compare(ra, rb)
+		}
+		if c != 0 {
+			return c
+		}
+		a, b = a[len(ra):], b[len(rb):]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// versionRun returns the leading run of digits or of non-digits of s.
+func versionRun(s string) (string, bool) {
+	digit := s[0] >= '0' && s[0] <= '9'
+	i := 1
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9') == digit {
+		i++
+	}
+	return s[:i], digit
+}
