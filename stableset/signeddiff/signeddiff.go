@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -28,7 +29,7 @@ const PayloadType = "application/vnd.keyceremony.diff+json"
 // first two fields of every payload.
 const (
 	DiffFormat        = "keyceremony-diff"
-	DiffFormatVersion = 1
+	DiffFormatVersion = 2
 )
 
 // diffRole names the signers in threshold errors.
@@ -45,6 +46,9 @@ type Statement struct {
 	// PreviousLedgerSHA256 is the SHA-256 of the previous ceremony's
 	// ledger, zero when there is none (the first ceremony).
 	PreviousLedgerSHA256 [32]byte
+	// NewLedgerSHA256 is the SHA-256 of the ledger this ceremony writes
+	// (stable/ledger/<stable_version>.ledger on the media).
+	NewLedgerSHA256 [32]byte
 	// TrustsUploadTimes is true exactly when there is no previous ledger:
 	// the repository's upload times could not be checked for backdating.
 	TrustsUploadTimes bool
@@ -52,7 +56,11 @@ type Statement struct {
 	PolicySHA256      [32]byte // SHA-256 of the policy file the ceremony applied
 	Counts            Counts
 	Projects          Projects
-	DiffSHA256        [32]byte // SHA-256 of the full canonical diff
+	// Decisions are the room's decisions, in canonical order (limit
+	// decisions by limit, then path decisions by path), each with its
+	// reason; the digest covers them too. Line is always 0.
+	Decisions  []decisions.Decision
+	DiffSHA256 [32]byte // SHA-256 of the full canonical diff
 }
 
 // Export identifies the repository export the diff was computed from.
@@ -68,7 +76,8 @@ type Counts struct {
 	HeldBack        []HeldBackCount // by reason, sorted by reason, each reason once
 	Removed         int64
 	ChangedAccepted int64
-	ChangedRefused  int64
+	ChangedRefused  int64 // kept-old: the stable entry stays
+	ChangedDropped  int64 // dropped: the path left the stable set
 	Unchanged       int64
 }
 
@@ -97,19 +106,29 @@ var (
 
 // The payload's JSON form. Field order here is the order in the payload.
 type diffJSON struct {
-	Format                string       `json:"format"`
-	Version               int          `json:"version"`
-	Repository            string       `json:"repository"`
-	Ceremony              int64        `json:"ceremony"`
-	PreviousStableVersion int64        `json:"previous_stable_version"`
-	StableVersion         int64        `json:"stable_version"`
-	PreviousLedgerSHA256  string       `json:"previous_ledger_sha256"` // "" when none
-	TrustsUploadTimes     bool         `json:"trusts_upload_times"`
-	Export                exportJSON   `json:"export"`
-	PolicySHA256          string       `json:"policy_sha256"`
-	Counts                countsJSON   `json:"counts"`
-	Projects              projectsJSON `json:"projects"`
-	DiffSHA256            string       `json:"diff_sha256"`
+	Format                string         `json:"format"`
+	Version               int            `json:"version"`
+	Repository            string         `json:"repository"`
+	Ceremony              int64          `json:"ceremony"`
+	PreviousStableVersion int64          `json:"previous_stable_version"`
+	StableVersion         int64          `json:"stable_version"`
+	PreviousLedgerSHA256  string         `json:"previous_ledger_sha256"` // "" when none
+	NewLedgerSHA256       string         `json:"new_ledger_sha256"`
+	TrustsUploadTimes     bool           `json:"trusts_upload_times"`
+	Export                exportJSON     `json:"export"`
+	PolicySHA256          string         `json:"policy_sha256"`
+	Counts                countsJSON     `json:"counts"`
+	Projects              projectsJSON   `json:"projects"`
+	Decisions             []decisionJSON `json:"decisions"`
+	DiffSHA256            string         `json:"diff_sha256"`
+}
+
+type decisionJSON struct {
+	Kind     string `json:"kind"`    // "limit" or "path"
+	Subject  string `json:"subject"` // the limit's name or the path
+	Count    int64  `json:"count"`   // a limit decision's count; 0 for a path
+	Decision string `json:"decision"`
+	Reason   string `json:"reason"`
 }
 
 type exportJSON struct {
@@ -124,6 +143,7 @@ type countsJSON struct {
 	Removed         int64          `json:"removed"`
 	ChangedAccepted int64          `json:"changed_accepted"`
 	ChangedRefused  int64          `json:"changed_refused"`
+	ChangedDropped  int64          `json:"changed_dropped"`
 	Unchanged       int64          `json:"unchanged"`
 }
 
@@ -178,6 +198,7 @@ func (st *Statement) Validate() error {
 		sum   *[32]byte
 	}{
 		{"export.sha256", &st.Export.SHA256},
+		{"new_ledger_sha256", &st.NewLedgerSHA256},
 		{"policy_sha256", &st.PolicySHA256},
 		{"projects.summary_sha256", &st.Projects.SummarySHA256},
 		{"diff_sha256", &st.DiffSHA256},
@@ -192,7 +213,7 @@ func (st *Statement) Validate() error {
 		v     int64
 	}{
 		{"counts.added", c.Added}, {"counts.removed", c.Removed},
-		{"counts.changed_accepted", c.ChangedAccepted}, {"counts.changed_refused", c.ChangedRefused},
+		{"counts.changed_accepted", c.ChangedAccepted}, {"counts.changed_refused", c.ChangedRefused}, {"counts.changed_dropped", c.ChangedDropped},
 		{"counts.unchanged", c.Unchanged},
 		{"projects.total", st.Projects.Total}, {"projects.changed", st.Projects.Changed},
 	} {
@@ -211,6 +232,26 @@ func (st *Statement) Validate() error {
 		if h.Count < 0 {
 			return stmtErr(field+".count", "%d is negative", h.Count)
 		}
+	}
+	var prev string
+	for i, d := range st.Decisions {
+		field := fmt.Sprintf("decisions[%d]", i)
+		line := decisions.AppendLine(nil, &d)
+		back, err := decisions.ParseLine(string(line[:len(line)-1]))
+		if err != nil {
+			return stmtErr(field, "%v", err)
+		}
+		if back != d {
+			return stmtErr(field, "%+v is not a decision as a decisions file gives it", d)
+		}
+		key := "0" + d.Limit
+		if d.Limit == "" {
+			key = "1" + d.Path
+		}
+		if i > 0 && key <= prev {
+			return stmtErr(field, "decisions must be in canonical order, each once")
+		}
+		prev = key
 	}
 	return nil
 }
@@ -255,8 +296,11 @@ func (st *Statement) MarshalPayload() ([]byte, error) {
 			Removed:         st.Counts.Removed,
 			ChangedAccepted: st.Counts.ChangedAccepted,
 			ChangedRefused:  st.Counts.ChangedRefused,
+			ChangedDropped:  st.Counts.ChangedDropped,
 			Unchanged:       st.Counts.Unchanged,
 		},
+		NewLedgerSHA256: hex.EncodeToString(st.NewLedgerSHA256[:]),
+		Decisions:       make([]decisionJSON, len(st.Decisions)),
 		Projects: projectsJSON{
 			Total:         st.Projects.Total,
 			Changed:       st.Projects.Changed,
@@ -269,6 +313,12 @@ func (st *Statement) MarshalPayload() ([]byte, error) {
 	}
 	for i, h := range st.Counts.HeldBack {
 		w.Counts.HeldBack[i] = heldBackJSON(h)
+	}
+	for i, d := range st.Decisions {
+		w.Decisions[i] = decisionJSON{Kind: "path", Subject: d.Path, Count: d.Count, Decision: string(d.Choice), Reason: d.Reason}
+		if d.Limit != "" {
+			w.Decisions[i].Kind, w.Decisions[i].Subject = "limit", d.Limit
+		}
 	}
 	return marshalNoHTML(w, "")
 }
@@ -315,6 +365,7 @@ func DecodeStatement(payload []byte) (*Statement, error) {
 			Removed:         w.Counts.Removed,
 			ChangedAccepted: w.Counts.ChangedAccepted,
 			ChangedRefused:  w.Counts.ChangedRefused,
+			ChangedDropped:  w.Counts.ChangedDropped,
 			Unchanged:       w.Counts.Unchanged,
 		},
 		Projects: Projects{Total: w.Projects.Total, Changed: w.Projects.Changed},
@@ -325,6 +376,21 @@ func DecodeStatement(payload []byte) (*Statement, error) {
 	st.Counts.HeldBack = make([]HeldBackCount, len(w.Counts.HeldBack))
 	for i, h := range w.Counts.HeldBack {
 		st.Counts.HeldBack[i] = HeldBackCount(h)
+	}
+	if w.Decisions == nil {
+		return nil, stmtErr("decisions", "missing or null")
+	}
+	for i, d := range w.Decisions {
+		dec := decisions.Decision{Count: d.Count, Choice: decisions.Choice(d.Decision), Reason: d.Reason}
+		switch d.Kind {
+		case "limit":
+			dec.Limit = d.Subject
+		case "path":
+			dec.Path = d.Subject
+		default:
+			return nil, stmtErr(fmt.Sprintf("decisions[%d].kind", i), "%q: want limit or path", d.Kind)
+		}
+		st.Decisions = append(st.Decisions, dec)
 	}
 	t, err := time.Parse(diffTimeLayout, w.Export.Generated)
 	if err != nil {
@@ -341,6 +407,7 @@ func DecodeStatement(payload []byte) (*Statement, error) {
 		sum        *[32]byte
 	}{
 		{"export.sha256", w.Export.SHA256, &st.Export.SHA256},
+		{"new_ledger_sha256", w.NewLedgerSHA256, &st.NewLedgerSHA256},
 		{"policy_sha256", w.PolicySHA256, &st.PolicySHA256},
 		{"projects.summary_sha256", w.Projects.SummarySHA256, &st.Projects.SummarySHA256},
 		{"diff_sha256", w.DiffSHA256, &st.DiffSHA256},

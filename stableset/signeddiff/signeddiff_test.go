@@ -24,6 +24,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -38,6 +39,7 @@ func testStatement() *Statement {
 		PreviousStableVersion: 2,
 		StableVersion:         3,
 		PreviousLedgerSHA256:  sum("ledger 2"),
+		NewLedgerSHA256:       sum("ledger 3"),
 		Export: Export{
 			Generated: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC),
 			Count:     1000,
@@ -54,9 +56,15 @@ func testStatement() *Statement {
 			Removed:         2,
 			ChangedAccepted: 0,
 			ChangedRefused:  1,
+			ChangedDropped:  1,
 			Unchanged:       812,
 		},
-		Projects:   Projects{Total: 300, Changed: 41, SummarySHA256: sum("projects")},
+		Projects: Projects{Total: 300, Changed: 41, SummarySHA256: sum("projects")},
+		Decisions: []decisions.Decision{
+			{Limit: "removed", Count: 2, Choice: decisions.Confirm, Reason: "the maintainers deleted a release"},
+			{Path: "packages/aa/bb/cc/bar-1.0.tar.gz", Choice: decisions.KeepOld, Reason: "PyPI never re-uploads a file"},
+			{Path: "packages/dd/ee/ff/baz-2.0.tar.gz", Choice: decisions.Drop, Reason: "both contents are suspect"},
+		},
 		DiffSHA256: sum("diff"),
 	}
 }
@@ -190,6 +198,8 @@ func statementsEqual(a, b *Statement) bool {
 		a.PolicySHA256 == b.PolicySHA256 && slices.Equal(a.Counts.HeldBack, b.Counts.HeldBack) &&
 		a.Counts.Added == b.Counts.Added && a.Counts.Removed == b.Counts.Removed &&
 		a.Counts.ChangedAccepted == b.Counts.ChangedAccepted && a.Counts.ChangedRefused == b.Counts.ChangedRefused &&
+		a.Counts.ChangedDropped == b.Counts.ChangedDropped && a.NewLedgerSHA256 == b.NewLedgerSHA256 &&
+		slices.Equal(a.Decisions, b.Decisions) &&
 		a.Counts.Unchanged == b.Counts.Unchanged && a.Projects == b.Projects && a.DiffSHA256 == b.DiffSHA256
 }
 
@@ -415,6 +425,14 @@ func TestDiffStatementValidate(t *testing.T) {
 		{"duplicate reasons", func(s *Statement) { s.Counts.HeldBack[1].Reason = "backdated" }, "counts.held_back[1].reason"},
 		{"bad reason", func(s *Statement) { s.Counts.HeldBack[0].Reason = "Too Young" }, "counts.held_back[0].reason"},
 		{"negative held back", func(s *Statement) { s.Counts.HeldBack[2].Count = -5 }, "counts.held_back[2].count"},
+		{"no new ledger", func(s *Statement) { s.NewLedgerSHA256 = [32]byte{} }, "new_ledger_sha256"},
+		{"negative dropped", func(s *Statement) { s.Counts.ChangedDropped = -1 }, "counts.changed_dropped"},
+		{"decisions out of order", func(s *Statement) { s.Decisions[1], s.Decisions[2] = s.Decisions[2], s.Decisions[1] }, "decisions[2]"},
+		{"decision twice", func(s *Statement) { s.Decisions[2] = s.Decisions[1] }, "decisions[2]"},
+		{"limit after paths", func(s *Statement) { s.Decisions = append(s.Decisions, s.Decisions[0]) }, "decisions[3]"},
+		{"decision with a line", func(s *Statement) { s.Decisions[0].Line = 3 }, "decisions[0]"},
+		{"path decision confirms", func(s *Statement) { s.Decisions[1].Choice = decisions.Confirm }, "decisions[1]"},
+		{"reason with a newline", func(s *Statement) { s.Decisions[1].Reason = "a\nb" }, "decisions[1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -429,7 +447,7 @@ func TestDiffStatementValidate(t *testing.T) {
 	first := testStatement()
 	first.PreviousStableVersion, first.StableVersion, first.PreviousLedgerSHA256, first.TrustsUploadTimes = 0, 1, [32]byte{}, true
 	b, err := first.MarshalPayload()
-	if err != nil || !bytes.Contains(b, []byte(`"previous_ledger_sha256":"","trusts_upload_times":true`)) {
+	if err != nil || !bytes.Contains(b, []byte(`"previous_ledger_sha256":"","new_ledger_sha256":"`)) {
 		t.Errorf("first ceremony: %s, %v", b, err)
 	}
 	if got, err := DecodeStatement(b); err != nil || !statementsEqual(got, first) {
@@ -479,7 +497,10 @@ func TestDecodeDiffStatementRefuses(t *testing.T) {
 		{"string count", strings.Replace(p, `"count":1000`, `"count":"1000"`, 1), ErrDiffStatement},
 		{"null held back", strings.Replace(p, `"held_back":[`, `"held_back":null,"x":[`, 1), ErrDiffStatement},
 		{"other format", strings.Replace(p, DiffFormat, "in-toto", 1), ErrDiffStatement},
-		{"version 2", strings.Replace(p, `"version":1`, `"version":2`, 1), ErrDiffStatement},
+		{"version 1", strings.Replace(p, `"version":2`, `"version":1`, 1), ErrDiffStatement},
+		{"decision kind", strings.Replace(p, `"kind":"limit"`, `"kind":"other"`, 1), ErrDiffStatement},
+		{"decision without reason", strings.Replace(p, `"reason":"both contents are suspect"`, `"reason":""`, 1), ErrDiffStatement},
+		{"null decisions", strings.Replace(p, `"decisions":[`, `"decisions":null,"x":[`, 1), ErrDiffStatement},
 		{"escaped character", strings.Replace(p, `"pypi"`, `"p\u0079pi"`, 1), ErrDiffNotCanonical},
 		{"invalid utf-8", strings.Replace(p, `"pypi"`, "\"py\xffpi\"", 1), ErrDiffStatement},
 		{"not json", "nope", ErrDiffStatement},
