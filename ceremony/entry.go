@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/internal/hint"
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/policy"
 )
 
@@ -54,8 +55,9 @@ type StableOptions struct {
 	Root string
 	// Policy is the policy file; empty means the built-in policy.
 	Policy string
-	// Accept lists changed paths whose new content is accepted.
-	Accept []string
+	// Decisions is the room's decisions file (docs/policy.md,
+	// "Decisions"); empty means none.
+	Decisions string
 	// WorkDir is the directory for temporary work files; empty means the
 	// system's temporary directory.
 	WorkDir string
@@ -75,8 +77,14 @@ func (o StableOptions) signing() (*StableSigning, error) {
 			return nil, err
 		}
 	}
+	var dec *decisions.Set
+	if o.Decisions != "" {
+		if dec, err = decisions.Load(o.Decisions); err != nil {
+			return nil, err
+		}
+	}
 	return &StableSigning{
-		Root: root, Published: o.Published, Export: o.Export, Policy: pol, Accept: o.Accept,
+		Root: root, Published: o.Published, Export: o.Export, Policy: pol, Decisions: dec,
 		Now: o.Now, Version: o.Version, TempDir: o.WorkDir,
 	}, nil
 }
@@ -117,11 +125,25 @@ func RunStableSign(o StableSignOptions) (*StableResult, error) {
 	defer devs.Close()
 	s.Devices, s.PIN, s.Show = devs.BySerial, devs.PIN, o.Show
 	res, err := s.Sign(o.Approve, o.Media)
-	if errors.Is(err, stableset.ErrApproval) {
+	switch {
+	case errors.Is(err, stableset.ErrApproval):
 		return nil, approvalError{err}
+	case errors.Is(err, stableset.ErrUndecided):
+		return nil, undecidedError{err}
 	}
 	return res, err
 }
+
+// undecidedError is a crossed limit without a decision, with advice.
+type undecidedError struct{ err error }
+
+func (e undecidedError) Error() string { return e.err.Error() }
+func (e undecidedError) Unwrap() error { return e.err }
+func (e undecidedError) Hint() string {
+	return "review each flagged item, write a decisions file (docs/policy.md, \"Decisions\"), pass it as --decisions to 'stable diff' and 'stable sign', and approve the new digest"
+}
+
+var _ hint.Hinter = undecidedError{}
 
 // approvalError is a refused approval, with advice for the room.
 type approvalError struct{ err error }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
@@ -45,15 +47,16 @@ type StableSigning struct {
 	// Export is the repository export file.
 	Export string
 	Policy *policy.Policy
-	// Accept lists changed paths whose new content is accepted, one by
-	// one; every other changed path keeps its stable entry.
-	Accept  []string
-	Devices map[uint32]hsm.Device
-	PIN     PINSource
-	Now     time.Time
-	Show    io.Writer
-	Version string
-	TempDir string
+	// Decisions are the room's decisions (stableset/decisions): changed
+	// paths kept, accepted or dropped, counts above confirm_above
+	// confirmed. Nil: none; a crossed limit then refuses the signing.
+	Decisions *decisions.Set
+	Devices   map[uint32]hsm.Device
+	PIN       PINSource
+	Now       time.Time
+	Show      io.Writer
+	Version   string
+	TempDir   string
 }
 
 // StableResult is what a stable signing produced.
@@ -102,14 +105,10 @@ func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.
 	if err != nil {
 		return stableset.Config{}, nil, nil, fmt.Errorf("opening the export: %w", err)
 	}
-	accept := map[string]bool{}
-	for _, p := range s.Accept {
-		accept[p] = true
-	}
 	return stableset.Config{
 		Export: f, ExportName: s.Export, Published: s.Published,
 		StableDelegation: d, StableKeys: targets.Signed.Delegations.Keys,
-		Now: s.Now, Eligible: stableset.PolicyEligible(s.policy()), Accept: accept, TempDir: s.TempDir,
+		Now: s.Now, Policy: s.policy(), Decisions: s.Decisions, TempDir: s.TempDir,
 	}, f, targets, nil
 }
 
@@ -187,15 +186,6 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	}
 	defer f.Close()
 	deleg, _ := targets.Signed.Delegation(stableset.StableRole)
-	sess := &session{devices: s.Devices, pin: s.PIN, pins: map[uint32]string{}}
-	signers, err := stableSigners(sess, deleg)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(signers))
-	for i, sg := range signers {
-		ids[i] = sg.Key().ID()
-	}
 	diff, err := stableset.ComputeDiff(cfg)
 	if err != nil {
 		return nil, err
@@ -206,6 +196,23 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 			diff.Close()
 		}
 	}()
+	// A refused approval or an undecided limit is said before any PIN is
+	// asked for; diff.Sign checks both again.
+	if approve != diff.Digest {
+		return nil, fmt.Errorf("approved %q, computed %s: %w", approve, diff.Digest, stableset.ErrApproval)
+	}
+	if err := diff.Undecided(); err != nil {
+		return nil, err
+	}
+	sess := &session{devices: s.Devices, pin: s.PIN, pins: map[uint32]string{}}
+	signers, err := stableSigners(sess, deleg)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(signers))
+	for i, sg := range signers {
+		ids[i] = sg.Key().ID()
+	}
 	// Every mid role and leaf bin gets a key of its own that exists only
 	// in this process's memory, for this ceremony: ECDSA P-256, whose
 	// signature hashes each bin once (SHA-256).
@@ -223,7 +230,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	}
 	// The diff, for people and for auditors who recompute its digest.
 	// Streamed: at PyPI's scale each is gigabytes.
-	if err := out.WriteStream("diff.txt", diff.WriteText); err != nil {
+	if err := out.WriteStream("diff.txt", diff.WriteFullText); err != nil {
 		return nil, err
 	}
 	if err := out.WriteStream("diff.canonical", diff.WriteCanonical); err != nil {
@@ -249,6 +256,11 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := out.WriteFile(PolicyFile, s.policy().Bytes()); err != nil {
 		return nil, err
 	}
+	// The decisions the digest covers, as a decisions file, so that an
+	// auditor can run the diff again (empty when there were none).
+	if err := out.WriteFile(DecisionsFile, s.Decisions.Marshal()); err != nil {
+		return nil, err
+	}
 	if err := tr.Record("signed diff written", map[string]any{"diff_sha256": hex.EncodeToString(st.DiffSHA256[:])}); err != nil {
 		return nil, err
 	}
@@ -272,6 +284,10 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 // PolicyFile is the name, on the stable media, of the exact policy file
 // the ceremony applied.
 const PolicyFile = "policy.json"
+
+// DecisionsFile is the name, on the stable media, of the decisions the
+// ceremony applied, in canonical order.
+const DecisionsFile = "decisions.jsonl"
 
 // policy is the policy the ceremony applies.
 func (s *StableSigning) policy() *policy.Policy {
@@ -302,50 +318,61 @@ func (s *StableSigning) statement(d *stableset.Diff) (*signeddiff.Statement, err
 	if _, err := hex.Decode(st.DiffSHA256[:], []byte(d.Digest)); err != nil {
 		return nil, fmt.Errorf("diff digest: %w", err)
 	}
-	held := map[string]int64{}
-	err := d.Entries(func(e *stableset.DiffEntry) error {
-		switch e.Category {
-		case stableset.Held:
-			held[e.Reason]++
-		case stableset.Changed:
-			if e.Reason == stableset.ReasonAccepted {
-				st.Counts.ChangedAccepted++
-			} else {
-				st.Counts.ChangedRefused++
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	st.NewLedgerSHA256 = d.NewLedgerSHA256
+	st.Counts = StatementCounts(d.Reasons)
+	for _, dc := range d.Decisions {
+		dc.Line = 0
+		st.Decisions = append(st.Decisions, dc)
 	}
-	reasons := make([]string, 0, len(held))
-	for r := range held {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		st.Counts.HeldBack = append(st.Counts.HeldBack, signeddiff.HeldBackCount{Reason: r, Count: held[r]})
-	}
-	st.Counts.Added, st.Counts.Removed, st.Counts.Unchanged = d.Summary.Added, d.Summary.Removed, d.Summary.Unchanged
 	st.Projects.SummarySHA256, st.Projects.Total, st.Projects.Changed = ProjectSummaryDigest(d.Projects)
 	return st, nil
 }
 
+// StatementCounts maps the diff's files per category and reason to the
+// signed diff's counts: held_back by reason (sorted), changed_accepted
+// (accepted), changed_refused (kept-old), changed_dropped (dropped).
+func StatementCounts(rs []stableset.ReasonCount) signeddiff.Counts {
+	var c signeddiff.Counts
+	for _, r := range rs {
+		switch r.Category {
+		case stableset.Added:
+			c.Added += r.Count
+		case stableset.Removed:
+			c.Removed += r.Count
+		case stableset.Unchanged:
+			c.Unchanged += r.Count
+		case stableset.Held:
+			c.HeldBack = append(c.HeldBack, signeddiff.HeldBackCount{Reason: r.Reason, Count: r.Count})
+		case stableset.Changed:
+			switch r.Reason {
+			case stableset.ReasonAccepted:
+				c.ChangedAccepted += r.Count
+			case stableset.ReasonDropped:
+				c.ChangedDropped += r.Count
+			default:
+				c.ChangedRefused += r.Count
+			}
+		}
+	}
+	sort.Slice(c.HeldBack, func(i, j int) bool { return c.HeldBack[i].Reason < c.HeldBack[j].Reason })
+	return c
+}
+
 // ProjectSummaryDigest is the SHA-256 of the per-project summary in its
 // canonical form: one line per project, sorted by name, of
-// "project added held backdated removed changed accepted unchanged"
-// separated by tabs, each line ending in a newline. It also returns the
-// number of projects and of projects whose stable files change.
+// "project added held backdated removed changed accepted dropped
+// unchanged" separated by tabs, each line ending in a newline. It also
+// returns the number of projects and of projects whose stable files
+// change (any added, removed, accepted or dropped).
 func ProjectSummaryDigest(ps []stableset.ProjectSummary) (sum [32]byte, total, changed int64) {
 	sorted := append([]stableset.ProjectSummary(nil), ps...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Project < sorted[j].Project })
 	h := sha256.New()
 	for _, p := range sorted {
 		c := p.Counts
-		fmt.Fprintf(h, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Project, c.Added, c.Held, c.Backdated, c.Removed, c.Changed, c.Accepted, c.Unchanged)
+		fmt.Fprintf(h, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Project, c.Added, c.Held, c.Backdated, c.Removed, c.Changed, c.Accepted, c.Dropped, c.Unchanged)
 		total++
-		if c.Added+c.Removed+c.Accepted > 0 {
+		if c.Added+c.Removed+c.Accepted+c.Dropped > 0 {
 			changed++
 		}
 	}
@@ -406,24 +433,8 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	if err != nil {
 		return fmt.Errorf("signed-diff.json: %w", err)
 	}
-	canon, err := os.Open(filepath.Join(dir, "diff.canonical"))
-	if err != nil {
+	if err := CheckSignedDiff(dir, stmt); err != nil {
 		return err
-	}
-	defer canon.Close()
-	digest, err := stableset.CanonicalDigest(canon)
-	if err != nil {
-		return fmt.Errorf("diff.canonical: %w", err)
-	}
-	if digest != hex.EncodeToString(stmt.DiffSHA256[:]) {
-		return fmt.Errorf("diff.canonical has digest %s, the signed diff names %x: %w", digest, stmt.DiffSHA256, tuf.ErrHash)
-	}
-	pol, err := os.ReadFile(filepath.Join(dir, PolicyFile))
-	if err != nil {
-		return err
-	}
-	if sum := sha256.Sum256(pol); sum != stmt.PolicySHA256 {
-		return fmt.Errorf("%s has digest %x, the signed diff names %x: %w", PolicyFile, sum, stmt.PolicySHA256, tuf.ErrHash)
 	}
 	if stmt.StableVersion != st.Signed.Version {
 		return fmt.Errorf("signed diff is for stable %d, metadata is %d: %w", stmt.StableVersion, st.Signed.Version, tuf.ErrVersion)
@@ -561,4 +572,91 @@ func sumLedger(file string, sum *entrySum) error {
 		sum.add(html, p.HTMLLength, p.HTMLSHA256)
 		sum.add(js, p.JSONLength, p.JSONSHA256)
 	}
+}
+
+// CheckSignedDiff checks a verified signed diff's statement against the
+// files beside it on the stable media, as docs/signed-diff.md tells an
+// auditor to: diff.canonical hashes to diff_sha256, and its header names
+// the policy_sha256, the previous ledger and the versions; its decisions
+// are the statement's, and so are those of decisions.jsonl; its entries,
+// counted by category and reason, give the statement's counts;
+// policy.json hashes to policy_sha256; the new ledger hashes to
+// new_ledger_sha256.
+func CheckSignedDiff(dir string, stmt *signeddiff.Statement) error {
+	canon, err := os.Open(filepath.Join(dir, "diff.canonical"))
+	if err != nil {
+		return err
+	}
+	defer canon.Close()
+	c, err := stableset.ParseCanonical(canon)
+	if err != nil {
+		return fmt.Errorf("diff.canonical: %w", err)
+	}
+	mismatch := func(what string, got, want any) error {
+		return fmt.Errorf("diff.canonical: %s is %v, the signed diff names %v: %w", what, got, want, tuf.ErrHash)
+	}
+	if c.Digest != hex.EncodeToString(stmt.DiffSHA256[:]) {
+		return mismatch("the digest", c.Digest, hex.EncodeToString(stmt.DiffSHA256[:]))
+	}
+	prev := "-"
+	if stmt.PreviousLedgerSHA256 != [32]byte{} {
+		prev = hex.EncodeToString(stmt.PreviousLedgerSHA256[:])
+	}
+	for k, want := range map[string]string{
+		"repository": stmt.Repository, "policy-sha256": hex.EncodeToString(stmt.PolicySHA256[:]), "previous-ledger-sha256": prev,
+		"previous-stable-version": fmt.Sprint(stmt.PreviousStableVersion), "stable-version": fmt.Sprint(stmt.StableVersion),
+		"listing-time": stmt.Export.Generated.UTC().Format(time.RFC3339),
+	} {
+		if c.Header[k] != want {
+			return mismatch(k, c.Header[k], want)
+		}
+	}
+	if !slices.Equal(c.Decisions, stmt.Decisions) {
+		return mismatch("the decisions", c.Decisions, stmt.Decisions)
+	}
+	if got := StatementCounts(c.Reasons); !countsEqual(got, stmt.Counts) {
+		return mismatch("the counts", got, stmt.Counts)
+	}
+	df, err := os.ReadFile(filepath.Join(dir, DecisionsFile))
+	if err != nil {
+		return err
+	}
+	set, err := decisions.Parse(df, DecisionsFile)
+	if err != nil {
+		return err
+	}
+	var fileDecisions []decisions.Decision
+	for _, d := range set.All() {
+		d.Line = 0
+		fileDecisions = append(fileDecisions, d)
+	}
+	if !slices.Equal(fileDecisions, stmt.Decisions) {
+		return fmt.Errorf("%s holds other decisions than the signed diff: %w", DecisionsFile, tuf.ErrHash)
+	}
+	pol, err := os.ReadFile(filepath.Join(dir, PolicyFile))
+	if err != nil {
+		return err
+	}
+	if sum := sha256.Sum256(pol); sum != stmt.PolicySHA256 {
+		return fmt.Errorf("%s has digest %x, the signed diff names %x: %w", PolicyFile, sum, stmt.PolicySHA256, tuf.ErrHash)
+	}
+	lp := filepath.Join(dir, "stable", "ledger", fmt.Sprintf("%d.ledger", stmt.StableVersion))
+	lf, err := os.Open(lp)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	lh := sha256.New()
+	if _, err := io.Copy(lh, lf); err != nil {
+		return err
+	}
+	if sum := [32]byte(lh.Sum(nil)); sum != stmt.NewLedgerSHA256 {
+		return fmt.Errorf("%s has digest %x, the signed diff names %x: %w", lp, sum, stmt.NewLedgerSHA256, tuf.ErrHash)
+	}
+	return nil
+}
+
+func countsEqual(a, b signeddiff.Counts) bool {
+	return a.Added == b.Added && a.Removed == b.Removed && a.Unchanged == b.Unchanged && a.ChangedAccepted == b.ChangedAccepted &&
+		a.ChangedRefused == b.ChangedRefused && a.ChangedDropped == b.ChangedDropped && slices.Equal(a.HeldBack, b.HeldBack)
 }

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/policy"
+	"github.com/keyceremony/keyceremony/stableset/signeddiff"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -130,6 +133,36 @@ func TestTwoStableCeremonies(t *testing.T) {
 			t.Errorf("changed %s: %+v", p, e)
 		}
 	}
+	if len(inj.Changed) != 2 {
+		t.Fatalf("%d changed files injected", len(inj.Changed))
+	}
+	// confirm_above.changed is 0: without a decision for each changed
+	// file, nothing is signed, and the refusal names the limit and the
+	// count.
+	if _, err := second.Sign(d2.Digest, filepath.Join(dir, "refused")); !errors.Is(err, stableset.ErrUndecided) ||
+		!strings.Contains(err.Error(), "confirm_above.changed is 0 and the diff changes 2 files; 2 have no decision") {
+		t.Fatalf("undecided changes: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "refused")); !os.IsNotExist(err) {
+		t.Fatal("a refused signing left a directory")
+	}
+	d2.Close()
+	// The room decides: keep the first one's old entry, drop the second.
+	kept, dropped := inj.Changed[0], inj.Changed[1]
+	decFile := filepath.Join(dir, "decisions.jsonl")
+	os.WriteFile(decFile, []byte(`{"path": "`+dropped+`", "decision": "drop", "reason": "both contents are suspect"}
+{"path": "`+kept+`", "decision": "keep-old", "reason": "PyPI never re-uploads a file"}
+`), 0o644)
+	if second.Decisions, err = decisions.Load(decFile); err != nil {
+		t.Fatal(err)
+	}
+	undecided := d2.Digest
+	if d2, err = second.Diff(); err != nil {
+		t.Fatal(err)
+	}
+	if d2.Digest == undecided || d2.Undecided() != nil {
+		t.Fatalf("decided diff: digest %s (undecided %s), %v", d2.Digest, undecided, d2.Undecided())
+	}
 	for _, p := range inj.Backdated {
 		if e := got[p]; e == nil || e.Category != stableset.Held || e.Reason != stableset.ReasonBackdated {
 			t.Errorf("backdated %s: %+v", p, e)
@@ -175,11 +208,11 @@ func TestTwoStableCeremonies(t *testing.T) {
 			listed[p] = tf
 		}
 	}
-	for _, p := range inj.Changed {
-		tf, ok := listed[p]
-		if !ok || tf.Hashes["sha256"] != hex.EncodeToString(got[p].OldSHA256[:]) || tf.Length != got[p].OldLength {
-			t.Errorf("stable v3 does not keep the old entry of changed %s: %+v", p, tf)
-		}
+	if tf, ok := listed[kept]; !ok || tf.Hashes["sha256"] != hex.EncodeToString(got[kept].OldSHA256[:]) || tf.Length != got[kept].OldLength {
+		t.Errorf("stable v3 does not keep the old entry of changed %s: %+v", kept, tf)
+	}
+	if tf, ok := listed[dropped]; ok {
+		t.Errorf("stable v3 lists dropped %s: %+v", dropped, tf)
 	}
 	for _, p := range inj.Backdated {
 		if _, ok := listed[p]; ok {
@@ -193,6 +226,25 @@ func TestTwoStableCeremonies(t *testing.T) {
 	}
 	if err := VerifyStableMedia(filepath.Join(dir, "media2"), mustDelegation(t, boot.Targets), boot.Targets.Signed.Delegations.Keys); err != nil {
 		t.Fatal(err)
+	}
+	auditSignedDiff(t, filepath.Join(dir, "media2"), exp2, pub, boot.Root, r2.Diff.Digest)
+	// The signed diff names each decision with its reason.
+	envb, _ := os.ReadFile(filepath.Join(dir, "media2", "signed-diff.json"))
+	env, err := signeddiff.Load(envb, "signed-diff.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmt, err := signeddiff.Verify(env, boot.Targets.Signed.Delegations.Keys, mustDelegation(t, boot.Targets).KeyIDs, mustDelegation(t, boot.Targets).Threshold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []decisions.Decision{
+		{Path: dropped, Choice: decisions.Drop, Reason: "both contents are suspect"},
+		{Path: kept, Choice: decisions.KeepOld, Reason: "PyPI never re-uploads a file"},
+	}
+	slices.SortFunc(want, func(a, b decisions.Decision) int { return strings.Compare(a.Path, b.Path) })
+	if !slices.Equal(stmt.Decisions, want) || stmt.Counts.ChangedDropped != 1 || stmt.Counts.ChangedRefused != 1 {
+		t.Errorf("signed diff decisions %+v, counts %+v; want %+v", stmt.Decisions, stmt.Counts, want)
 	}
 }
 

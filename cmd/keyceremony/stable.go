@@ -17,7 +17,7 @@ func registerStable(cmd *cobra.Command, o *ceremony.StableOptions) {
 	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/ and ledger/")
 	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
 	cmd.Flags().StringVar(&o.Policy, "policy", "", "policy file (default: the built-in policy, docs/policy.md)")
-	cmd.Flags().StringSliceVar(&o.Accept, "accept", nil, "a changed path whose new content is accepted (repeatable)")
+	cmd.Flags().StringVar(&o.Decisions, "decisions", "", "the room's decisions file: each changed path kept, accepted or dropped, each count above confirm_above confirmed, with a reason (docs/policy.md)")
 	cmd.Flags().StringVar(&o.WorkDir, "work-dir", "", "directory for temporary work files (default: the system's temporary directory); several GB at PyPI's scale")
 }
 
@@ -46,15 +46,22 @@ keyholders approved. See docs/stable-pipeline.md.`,
 func newStableDiffCommand() *cobra.Command {
 	var o ceremony.StableOptions
 	var format string
+	var full bool
 	cmd := &cobra.Command{
-		Use:   "diff --export FILE --published DIR --root FILE [--policy FILE] [--format text|json]",
+		Use:   "diff --export FILE --published DIR --root FILE [--policy FILE] [--decisions FILE] [--full] [--format text|json]",
 		Short: "Show what a stable signing would change, and the digest to approve",
 		Long: `diff reads the whole export, verifies the published stable set from the
-trusted root, applies the policy and prints the diff: added, held back (too
-young, backdated, excluded), removed, changed (kept unless accepted) and
-unchanged, per project, and the digest that 'stable sign --approve' must
-name. Nothing is signed or written.`,
+trusted root, applies the policy and the decisions, and prints a summary on
+one screen: the export's and the policy's digests, the previous stable
+version and ledger, the files per category and reason (added; held back:
+too young, excluded, not nominated, backdated, relisted; removed; changed:
+kept-old, accepted, dropped; unchanged), the largest projects by change,
+the confirm_above limits and the decisions they demand, and the digest that
+'stable sign --approve' must name, with its check words. --full adds every
+entry but the unchanged ones, by project then version. Nothing is signed or
+written.`,
 		Example: `  keyceremony stable diff --export export.jsonl --published /media/usb/current --root 1.root.json
+  keyceremony stable diff --export export.jsonl --published current --root 1.root.json --decisions decisions.jsonl --full
   keyceremony stable diff --export export.jsonl --published current --root 1.root.json --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -62,10 +69,14 @@ name. Nothing is signed or written.`,
 				return err
 			}
 			var write func(*stableset.Diff, io.Writer) error
-			switch format {
-			case "text":
+			switch {
+			case format == "text" && full:
+				write = (*stableset.Diff).WriteFullText
+			case format == "text":
 				write = (*stableset.Diff).WriteText
-			case "json":
+			case format == "json" && full:
+				write = (*stableset.Diff).WriteFullJSON
+			case format == "json":
 				write = (*stableset.Diff).WriteJSON
 			default:
 				return usage(fmt.Sprintf("--format %q", format), "use text or json")
@@ -80,6 +91,7 @@ name. Nothing is signed or written.`,
 	}
 	registerStable(cmd, &o)
 	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	cmd.Flags().BoolVar(&full, "full", false, "list every entry but the unchanged ones, by project then version, after the summary")
 	return cmd
 }
 
@@ -87,14 +99,16 @@ func newStableSignCommand() *cobra.Command {
 	var o ceremony.StableSignOptions
 	var df deviceFlags
 	cmd := &cobra.Command{
-		Use:   "sign --export FILE --published DIR --root FILE --media DIR --approve DIGEST [devices]",
+		Use:   "sign --export FILE --published DIR --root FILE [--policy FILE] [--decisions FILE] --media DIR --approve DIGEST [devices]",
 		Short: "Sign the stable set whose diff digest the keyholders approved",
 		Long: `sign recomputes the diff and refuses unless --approve names its digest
-exactly. It then signs the bins with a key made in memory for this ceremony
+exactly and every confirm_above limit the diff crosses is settled by
+--decisions (naming the limit and the count otherwise). It then signs the bins with a key made in memory for this ceremony
 and discarded, has the stable keyholders' devices sign stable and the diff,
 and writes to the new directory --media: stable/ (metadata, ledger, index
 pages, snapshot fragment), signed-diff.json, policy.json (the exact policy
-file applied), diff.txt, diff.canonical and transcript.jsonl. Everything is read back and verified before it reports
+file applied), decisions.jsonl, diff.txt, diff.canonical and
+transcript.jsonl. Everything is read back and verified before it reports
 success; on any failure nothing is left behind.`,
 		Example: `  keyceremony stable sign --export export.jsonl --published current --root 1.root.json \
       --media /media/usb/stable-7 --approve 3f5a...e1 --soft devs/1 --soft devs/2 --soft-ca devs/ca`,
