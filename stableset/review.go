@@ -110,7 +110,11 @@ func (d *Diff) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	h := d.Header
 	t := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-	fmt.Fprintf(bw, "stable diff for %s: stable v%d -> v%d\n\n", h.Repository, h.PreviousStableVersion, h.StableVersion)
+	if h.TrustsUploadTimes {
+		fmt.Fprintf(bw, "stable diff for %s: stable v%d, the first signed stable set\n\n", h.Repository, h.StableVersion)
+	} else {
+		fmt.Fprintf(bw, "stable diff for %s: stable v%d -> v%d\n\n", h.Repository, h.PreviousStableVersion, h.StableVersion)
+	}
 	fmt.Fprintf(bw, "  export      %s\n", d.ExportName)
 	fmt.Fprintf(bw, "    file      sha256 %x\n", d.ExportFileSHA256)
 	fmt.Fprintf(bw, "    trailer   %d records, sha256 %x\n", d.Export.Count, d.Export.SHA256)
