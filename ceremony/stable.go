@@ -167,8 +167,10 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 // Sign runs the ceremony: nothing is signed unless approve equals the
 // digest of the diff. outDir (new) receives stable/ (metadata, ledger,
 // pages, snapshot fragment), signed-diff.json, policy.json (the exact
-// policy file applied), diff.txt, diff.canonical and transcript.jsonl; it appears only when everything succeeded and was
-// read back and verified.
+// policy file applied), decisions.jsonl (the decisions applied), diff.txt,
+// diff.canonical and transcript.jsonl; it appears only when everything
+// succeeded and was read back and verified. A wrong approval or a crossed
+// limit without a decision is refused before any device is asked to sign.
 func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	out, err := outdir.New(outDir)
 	if err != nil {

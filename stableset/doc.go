@@ -5,8 +5,9 @@
 //
 // The formats it works on live in packages of their own beneath it:
 // export (the repository export), ledger (what each ceremony saw), policy
-// (which files may be signed), simpleindex (the index pages) and
-// signeddiff (the signed diff).
+// (which files may be signed), decisions (what the room decided about
+// each red flag), simpleindex (the index pages) and signeddiff (the
+// signed diff).
 //
 // What it promises:
 //
@@ -15,8 +16,16 @@
 //     only from the ledger that the published, threshold-signed stable
 //     metadata binds by its digest; it verifies both before returning a
 //     diff.
+//   - The digest covers every entry, the policy's exact bytes (by
+//     digest) and the room's decisions with their reasons
+//     (stableset/decisions); a decision that does not match the diff is
+//     refused (ErrDecision).
+//   - The review's summary (WriteText, WriteJSON) comes from the counts
+//     the pass made, never from the entries; the full list is sorted by
+//     project, then version.
 //   - (*Diff).Sign signs nothing unless the approval names the diff's
-//     digest. stable delegates to mid roles and each mid to its leaf
+//     digest and every confirm_above limit the diff crosses is settled by
+//     a decision (ErrUndecided names the limit and the count). stable delegates to mid roles and each mid to its leaf
 //     bins (tuf.TwoLevel, sized by tuf.SizeTwoLevel so that every file
 //     and the snapshot entries stay within the clients' limits; a count
 //     that cannot fit is refused before anything is signed). Every mid
