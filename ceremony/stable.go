@@ -226,7 +226,8 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		"diff_digest": diff.Digest, "stable_version": res.StableVersion, "signers": ids,
 		"mid_roles": res.Layout.NumMids(), "leaf_bins": res.Layout.NumLeaves(), "role_keys": res.Layout.NumMids() + res.Layout.NumLeaves(),
 		"added": diff.Summary.Added, "held": diff.Summary.Held, "removed": diff.Summary.Removed,
-		"changed": diff.Summary.Changed, "unchanged": diff.Summary.Unchanged,
+		"changed": diff.Summary.Changed, "dropped": diff.Summary.Dropped, "unchanged": diff.Summary.Unchanged,
+		"decisions": len(diff.Decisions),
 	}); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package stableset
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -196,5 +197,21 @@ func TestCompareVersions(t *testing.T) {
 				t.Errorf("CompareVersions(%q, %q) = %d, want %d", order[i], order[j], got, want)
 			}
 		}
+	}
+}
+
+// The summary stays on one screen: it lists ten decisions and says how
+// many more --full lists.
+func TestSummaryListsTenDecisions(t *testing.T) {
+	var d Diff
+	for i := 0; i < 12; i++ {
+		d.Decisions = append(d.Decisions, decisions.Decision{Path: fmt.Sprintf("packages/%02d", i), Choice: decisions.KeepOld, Reason: "r"})
+	}
+	var b strings.Builder
+	if err := d.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "because: r"); n != 10 || !strings.Contains(b.String(), "… 2 more: --full lists them all") {
+		t.Errorf("%d decisions listed:\n%s", n, b.String())
 	}
 }

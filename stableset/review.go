@@ -180,12 +180,9 @@ func (d *Diff) WriteText(w io.Writer) error {
 	}
 	if len(d.Decisions) > 0 {
 		fmt.Fprintf(bw, "\n  decisions (%d)\n", len(d.Decisions))
-		for _, dc := range d.Decisions {
-			subject := dc.Path
-			if dc.Limit != "" {
-				subject = fmt.Sprintf("%s %d", dc.Limit, dc.Count)
-			}
-			fmt.Fprintf(bw, "    %-10s %s\n    %-10s because: %s\n", dc.Choice, subject, "", dc.Reason)
+		d.writeDecisions(bw, summaryDecisions)
+		if n := len(d.Decisions) - summaryDecisions; n > 0 {
+			fmt.Fprintf(bw, "    … %d more: --full lists them all\n", n)
 		}
 	}
 	if n := d.reasonCount(Changed, ""); n > 0 {
@@ -202,6 +199,23 @@ func (d *Diff) WriteText(w io.Writer) error {
 	return bw.Flush()
 }
 
+// summaryDecisions is how many decisions the summary lists.
+const summaryDecisions = 10
+
+// writeDecisions lists the first n decisions (all when n < 0).
+func (d *Diff) writeDecisions(w io.Writer, n int) {
+	for i, dc := range d.Decisions {
+		if n >= 0 && i >= n {
+			return
+		}
+		subject := dc.Path
+		if dc.Limit != "" {
+			subject = fmt.Sprintf("%s %d", dc.Limit, dc.Count)
+		}
+		fmt.Fprintf(w, "    %-10s %s\n    %-10s because: %s\n", dc.Choice, subject, "", dc.Reason)
+	}
+}
+
 func projectName(p string) string {
 	if p == "" {
 		return "(unknown)"
@@ -216,6 +230,10 @@ func (d *Diff) WriteFullText(w io.Writer) error {
 		return err
 	}
 	bw := bufio.NewWriter(w)
+	if len(d.Decisions) > summaryDecisions {
+		fmt.Fprintf(bw, "\nevery decision (%d)\n", len(d.Decisions))
+		d.writeDecisions(bw, -1)
+	}
 	fmt.Fprintf(bw, "\nentries (every one but the unchanged), by project, version, path\n")
 	project := "\x00"
 	err := d.SortedEntries(func(e *DiffEntry) error {
