@@ -28,6 +28,8 @@ func TestScript(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"gen-export": cmdGenExport,
 			"getdigest":  cmdGetDigest,
+			"getcount":   cmdGetCount,
+			"expandenv":  cmdExpandEnv,
 		},
 	})
 }
@@ -61,4 +63,31 @@ func cmdGetDigest(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s: digest %q is not 64 hex digits", args[0], d.Digest)
 	}
 	ts.Setenv(args[1], d.Digest)
+}
+
+// cmdGetCount sets an environment variable to one of the summary's counts
+// in a diff printed by 'stable diff --format json': getcount FILE FIELD
+// VAR (FIELD such as added or held).
+func cmdGetCount(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: getcount FILE FIELD VAR")
+	}
+	var d struct {
+		Summary map[string]int64 `json:"summary"`
+	}
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &d))
+	n, ok := d.Summary[args[1]]
+	if !ok {
+		ts.Fatalf("%s: no summary.%s", args[0], args[1])
+	}
+	ts.Setenv(args[2], strconv.FormatInt(n, 10))
+}
+
+// cmdExpandEnv writes a file with $VAR and ${VAR} replaced by the
+// script's environment: expandenv SRC DST.
+func cmdExpandEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: expandenv SRC DST")
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(os.Expand(ts.ReadFile(args[0]), ts.Getenv)), 0o644))
 }
