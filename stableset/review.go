@@ -435,7 +435,13 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 			es = append(es, e)
 			data = data[i+1:]
 		}
-		slices.SortFunc(es, func(a, b DiffEntry) int {
+		// Sorted by index: an entry is too large to move around.
+		idx := make([]int32, len(es))
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		slices.SortFunc(idx, func(i, j int32) int {
+			a, b := &es[i], &es[j]
 			if c := strings.Compare(a.Project, b.Project); c != 0 {
 				return c
 			}
@@ -444,7 +450,7 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 			}
 			return strings.Compare(a.Path, b.Path)
 		})
-		for i := range es {
+		for _, i := range idx {
 			if err := fn(&es[i]); err != nil {
 				return err
 			}
