@@ -82,6 +82,9 @@ type Config struct {
 	// TargetPaths are the path patterns stable and unstable are delegated;
 	// each "*" matches one path segment.
 	TargetPaths []string `json:"target_paths"`
+	// Keyholders names the person who holds each device, by its serial
+	// in decimal (optional; see keyholders.go).
+	Keyholders map[string]string `json:"keyholders,omitempty"`
 }
 
 // DefaultTargetPaths cover every target path shape of a PyPI-like
@@ -203,7 +206,7 @@ func (c *Config) validate() error {
 	if len(c.TargetPaths) == 0 {
 		return fail("target_paths", "empty")
 	}
-	return nil
+	return c.checkKeyholders()
 }
 
 // KeyOptions converts the key policy to device options.
