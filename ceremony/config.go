@@ -70,7 +70,8 @@ type KeyPolicy struct {
 	TouchPolicy string `json:"touch_policy"`
 }
 
-// Config is the bootstrap configuration. Every field is required.
+// Config is the bootstrap configuration. Every field is required but
+// Keyholders.
 type Config struct {
 	Repository  string                `json:"repository"`
 	ExpiresDays Expiry                `json:"expires_days"`

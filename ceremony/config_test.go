@@ -3,6 +3,7 @@ package ceremony
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -177,6 +178,9 @@ func TestParseConfigStrict(t *testing.T) {
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"repository":"x"}`))
 	f.Add([]byte(`{}`))
+	if seed, err := os.ReadFile("testdata/runsheet-config.json"); err == nil {
+		f.Add(seed) // valid, with keyholders
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseConfig(b, "fuzz.json")
 		if err == nil && c.validate() != nil {

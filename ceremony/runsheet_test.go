@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -333,5 +334,32 @@ func TestWriteRunSheetRefusals(t *testing.T) {
 	}
 	if _, err := os.Lstat(opts.Out); err == nil {
 		t.Error("refused run sheet written")
+	}
+}
+
+// The runbooks' tables of run sheet sections give the step numbers for
+// the README's layout (the configuration in testdata): they must be the
+// numbers the run sheet prints.
+func TestRunbooksNumberSteps(t *testing.T) {
+	c := loadRunSheetConfig(t)
+	row := regexp.MustCompile(`(?m)^\| (\d+)–(\d+) \| ([^|]+) \|`)
+	for doc, s := range map[string]*Script{
+		"../docs/runbook-bootstrap.md": BootstrapSteps(c),
+		"../docs/runbook-stable.md":    StableSteps(c, nil),
+	} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := row.FindAllStringSubmatch(string(b), -1)
+		if len(rows) != len(s.Sections) {
+			t.Fatalf("%s: %d section rows, the run sheet has %d sections", doc, len(rows), len(s.Sections))
+		}
+		for i, sec := range s.Sections {
+			want := fmt.Sprintf("%d–%d %s", sec.Steps[0].Number, sec.Steps[len(sec.Steps)-1].Number, sec.Title)
+			if got := rows[i][1] + "–" + rows[i][2] + " " + strings.TrimSpace(rows[i][3]); !strings.HasPrefix(want, got) {
+				t.Errorf("%s: %q, the run sheet prints %q", doc, got, want)
+			}
+		}
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -23,6 +25,14 @@ func TestScript(t *testing.T) {
 			// No script talks to a smart card service: device commands
 			// find none, whatever runs on this machine.
 			e.Setenv("PCSCLITE_CSOCK_NAME", e.WorkDir+"/no-pcscd/pcscd.comm")
+			// KEYCEREMONY_BIN is the directory holding only the
+			// keyceremony command: PATH=$KEYCEREMONY_BIN hides every
+			// other program (runsheet.txtar: no chromium).
+			p, err := exec.LookPath("keyceremony")
+			if err != nil {
+				return err
+			}
+			e.Setenv("KEYCEREMONY_BIN", filepath.Dir(p))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
