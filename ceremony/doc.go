@@ -20,4 +20,8 @@
 //     existing non-empty directory is never written into.
 //   - Every step is recorded in a hash-chained transcript that holds public
 //     information only: no PIN, PUK or private key is ever passed to it.
+//   - A ceremony's steps are numbered from its configuration alone
+//     (BootstrapSteps, StableSteps), so the run sheet printed before it
+//     (WriteRunSheet) and the screens name the same steps; the run sheet
+//     is written only to new files, both HTML and PDF or neither.
 package ceremony

@@ -95,7 +95,7 @@ func TestBootstrapSteps(t *testing.T) {
 		for _, k := range r.spec.Keys {
 			gen, ok1 := byID[fmt.Sprintf("generate/%s/%d", r.name, k.Device)]
 			sign, ok2 := byID[fmt.Sprintf("sign/%s/%d", r.name, k.Device)]
-			if !ok1 || !ok2 || gen.Slot != k.Slot || sign.Slot != k.Slot || gen.Actor.Name != c.Keyholder(k.Device) {
+			if !ok1 || !ok2 || gen.Slot != k.Slot || sign.Slot != k.Slot || gen.Role != r.name || sign.Role != r.name || gen.Actor.Name != c.Keyholder(k.Device) {
 				t.Fatalf("%s key on %d: generate %+v sign %+v", r.name, k.Device, gen, sign)
 			}
 			if !sign.Touch {
@@ -159,7 +159,7 @@ func TestStableSteps(t *testing.T) {
 		}
 		for _, k := range c.Stable.Keys {
 			st := byID[fmt.Sprintf("sign/stable/%d", k.Device)]
-			if st.Actor.Name != c.Keyholder(k.Device) || st.Slot != k.Slot || st.Number < byID["digest"].Number || !st.Touch {
+			if st.Actor.Name != c.Keyholder(k.Device) || st.Slot != k.Slot || st.Role != "stable" || st.Number < byID["digest"].Number || !st.Touch {
 				t.Errorf("sign/stable/%d: %+v", k.Device, st)
 			}
 		}

@@ -96,9 +96,11 @@ type Step struct {
 	// Touch: the step uses a device key whose touch policy asks for a
 	// touch (the screen says "touch the YubiKey with serial N now").
 	Touch bool
-	// Device and Slot: the device (and slot) the step uses, if any.
+	// Device and Slot: the device (and slot) the step uses, if any;
+	// Role the TUF role whose key is generated or signs.
 	Device  uint32
 	Slot    string
+	Role    string
 	Blanks  []Blank
 	Compare []Comparison
 }
@@ -328,7 +330,7 @@ func BootstrapSteps(c *Config) *Script {
 	b.section("Key generation")
 	for _, r := range b.s.Roles {
 		for _, k := range r.Keys {
-			b.add(Step{ID: fmt.Sprintf("generate/%s/%d", r.Name, k.Device), Actor: c.keyholder(k.Device), Device: k.Device, Slot: k.Slot,
+			b.add(Step{ID: fmt.Sprintf("generate/%s/%d", r.Name, k.Device), Actor: c.keyholder(k.Device), Device: k.Device, Slot: k.Slot, Role: r.Name,
 				Do: fmt.Sprintf("Generate the %s key in slot %s of the YubiKey with serial %d; keyceremony checks the device's attestation that the key was made inside it.", r.Name, k.Slot, k.Device),
 				Check: fmt.Sprintf("The screen reports the attestation verified for serial %d, slot %s. Read aloud the key id's first %d bytes (hex and PGP words); a witness writes them here.",
 					k.Device, k.Slot, KeyIDCheckBytes),
@@ -343,7 +345,7 @@ func BootstrapSteps(c *Config) *Script {
 			if c.touches() {
 				do += " Touch the YubiKey when the screen says so (it blinks)."
 			}
-			b.add(Step{ID: fmt.Sprintf("sign/%s/%d", r.Name, k.Device), Actor: c.keyholder(k.Device), Device: k.Device, Slot: k.Slot, Touch: c.touches(),
+			b.add(Step{ID: fmt.Sprintf("sign/%s/%d", r.Name, k.Device), Actor: c.keyholder(k.Device), Device: k.Device, Slot: k.Slot, Role: r.Name, Touch: c.touches(),
 				Do:     do,
 				Check:  "The screen reports the signature verified against the key generated in this ceremony.",
 				Blanks: initialsTime("keyholder")})
@@ -434,7 +436,7 @@ func StableSteps(c *Config, prev *PreviousCeremony) *Script {
 		if c.touches() {
 			do += " Touch the YubiKey when the screen says so (it blinks)."
 		}
-		b.add(Step{ID: fmt.Sprintf("sign/stable/%d", k.Device), Actor: c.keyholder(k.Device), Device: k.Device, Slot: k.Slot, Touch: c.touches(),
+		b.add(Step{ID: fmt.Sprintf("sign/stable/%d", k.Device), Actor: c.keyholder(k.Device), Device: k.Device, Slot: k.Slot, Role: "stable", Touch: c.touches(),
 			Do:     do,
 			Check:  fmt.Sprintf("The screen reports the signature verified. Keyholders not present: tick \"absent\"; at least %d must sign.", stable.Threshold),
 			Blanks: append([]Blank{{Kind: BlankTick, Label: "signed"}, {Kind: BlankTick, Label: "absent"}}, initialsTime("keyholder")...)})
