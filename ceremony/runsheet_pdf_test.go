@@ -110,3 +110,34 @@ func darkFraction(img image.Image) float64 {
 	}
 	return float64(dark) / float64(b.Dx()*b.Dy())
 }
+
+// BenchmarkRunSheetPDF is the cost of printing the bootstrap run sheet to
+// PDF: one start of headless Chromium per sheet.
+func BenchmarkRunSheetPDF(b *testing.B) {
+	c, err := LoadConfig(runSheetConfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	html, err := RenderRunSheet(BootstrapSteps(c), RunSheetPage{Now: runSheetTime})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := chromium.PrintPDF(context.Background(), html); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRenderRunSheet is the cost of the HTML alone.
+func BenchmarkRenderRunSheet(b *testing.B) {
+	c, err := LoadConfig(runSheetConfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := RenderRunSheet(BootstrapSteps(c), RunSheetPage{Now: runSheetTime}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
