@@ -281,7 +281,7 @@ func (b *scriptBuilder) closing(c *Config) {
 			Blanks: append([]Blank{{Kind: BlankText, Label: "new bag number"}}, initialsTime("keyholder", "witness")...)})
 	}
 	b.add(Step{ID: "exceptions", Actor: Actor{Kind: ActorAdministrator},
-		Do:    "Record every exception: a step not done as written, repeated or done differently, with its number, what happened and what the room decided.",
+		Do:    "Record every exception: a step not done as written, repeated or done differently, with its number, what happened and what the room decided (after a failure, every orphan key the screen lists, with the command that clears it).",
 		Check: "The room agrees the list is complete (write \"none\" if there were none).",
 		Blanks: []Blank{{Kind: BlankText, Label: "exception (step, what happened, decision)"}, {Kind: BlankText, Label: "exception (step, what happened, decision)"},
 			{Kind: BlankText, Label: "exception (step, what happened, decision)"}, {Kind: BlankInitials, Label: "initials: administrator"}}})
@@ -320,10 +320,14 @@ func BootstrapSteps(c *Config) *Script {
 		Blanks: append([]Blank{{Kind: BlankText, Label: "output medium label"}, {Kind: BlankText, Label: "backup medium label"}}, initialsTime("administrator", "witness")...)})
 	b.devices(c)
 	b.section("Pre-flight")
+	b.add(Step{ID: "preflight/metadata", Actor: admin,
+		Do:     "keyceremony builds the metadata the configuration describes with placeholder keys made in memory and checks it as the written metadata will be checked: sizes, strict loading, thresholds, delegations, expiry.",
+		Check:  "The screen reports the configuration's metadata checked. Nothing is generated yet.",
+		Blanks: initialsTime("administrator")})
 	for _, serial := range c.Devices() {
 		b.add(Step{ID: "preflight/" + strconv.FormatUint(uint64(serial), 10), Actor: c.keyholder(serial), Device: serial,
 			Do:    fmt.Sprintf("Type the PIN of the YubiKey with serial %d when the screen names it (it shows the tries left). Nothing is generated yet.", serial),
-			Check: "The screen reports the PIN verified, the firmware allowed for the device's roles and every target slot empty.",
+			Check: "The screen reports the PIN verified, the firmware allowed for the device's roles, every target slot empty and the device's attestation certificate chained to the trusted roots.",
 			Blanks: append([]Blank{{Kind: BlankText, Label: "firmware shown"}, {Kind: BlankTick, Label: "pre-flight passed"}},
 				initialsTime("keyholder")...)})
 	}
