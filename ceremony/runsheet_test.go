@@ -276,6 +276,15 @@ func TestRunSheetHTML(t *testing.T) {
 	if got := string(cssString(`a"b\c</style>`)); got != `"a\000022b\00005cc\00003c\00002fstyle\00003e"` {
 		t.Errorf("cssString: %s", got)
 	}
+	// A repository name that tries to end the style sheet or the page.
+	s.Repository = `x"; } </style><script>alert(1)</script>`
+	h, err = RenderRunSheet(s, RunSheetPage{Now: runSheetTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(h, []byte("<script")) || bytes.Count(h, []byte("</style>")) != 1 {
+		t.Errorf("the repository name escaped its context:\n%s", h[:min(len(h), 2000)])
+	}
 	if _, err := RenderRunSheet(s, RunSheetPage{Paper: "a3"}); !errors.Is(err, ErrRunSheet) {
 		t.Errorf("paper a3: %v", err)
 	}
