@@ -85,6 +85,9 @@ func WriteRunSheet(ctx context.Context, o RunSheetOptions) error {
 		return err
 	}
 	// Refuse existing outputs before Chromium runs.
+	if o.PDF != "" && filepath.Clean(o.PDF) == filepath.Clean(o.Out) {
+		return fmt.Errorf("the HTML and the PDF are both %s: %w", o.Out, ErrRunSheet)
+	}
 	for _, f := range []string{o.Out, o.PDF} {
 		if f == "" {
 			continue
@@ -111,9 +114,43 @@ func WriteRunSheet(ctx context.Context, o RunSheetOptions) error {
 	return nil
 }
 
-// createNew writes data to a new file name: O_EXCL, synced; a failed
-// write removes the file it created.
+// createNew writes data to a new file name, never replacing one: into a
+// hidden temporary file beside it, synced, then linked under its name
+// (which fails if the name exists) and the directory synced, so that the
+// name appears only with the whole content. Where the file system has no
+// hard links (FAT), the file is created with O_EXCL and written in place,
+// and removed if the write fails.
 func createNew(name string, data []byte) error {
+	dir, base := filepath.Split(name)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".partial-")
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("creating %s: %w", name, err)
+	}
+	if err := writeSync(tmp, data); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	err = os.Link(tmp.Name(), name)
+	switch {
+	case err == nil:
+		if d, err := os.Open(dir); err == nil {
+			err = d.Sync()
+			d.Close()
+			if err != nil {
+				return fmt.Errorf("syncing %s: %w", dir, err)
+			}
+		}
+		return nil
+	case errors.Is(err, os.ErrExist):
+		return fmt.Errorf("%s: %w", name, ErrRunSheetExists)
+	}
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("%s: %w", name, ErrRunSheetExists)
@@ -121,18 +158,23 @@ func createNew(name string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", name, err)
 	}
-	_, err = f.Write(data)
+	if err := writeSync(f, data); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
+}
+
+// writeSync writes data to f, syncs and closes it.
+func writeSync(f *os.File, data []byte) error {
+	_, err := f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	return nil
+	return err
 }
 
 // RunSheetPage is how a script is printed.

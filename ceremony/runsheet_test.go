@@ -299,12 +299,24 @@ func TestWriteRunSheetRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, _ := os.ReadFile(out)
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("run sheet mode: %v %v", st.Mode(), err)
+	}
 	opts.Ceremony = CeremonyStable
 	if err := WriteRunSheet(context.Background(), opts); !errors.Is(err, ErrRunSheetExists) {
 		t.Fatalf("existing HTML: %v", err)
 	}
 	if again, _ := os.ReadFile(out); !bytes.Equal(again, first) {
 		t.Fatal("the existing run sheet was changed")
+	}
+	// The file appears whole and nothing else is left beside it: the
+	// temporary file is gone; the HTML and the PDF cannot be one file.
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != "sheet.html" {
+		t.Fatalf("beside the run sheet: %v", ents)
+	}
+	opts.Out, opts.PDF = filepath.Join(dir, "same.html"), filepath.Join(dir, ".", "same.html")
+	if err := WriteRunSheet(context.Background(), opts); !errors.Is(err, ErrRunSheet) {
+		t.Fatalf("HTML and PDF the same file: %v", err)
 	}
 	// No chromium: no PDF and no HTML either.
 	t.Setenv("PATH", t.TempDir())
