@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -382,5 +383,26 @@ func TestRunbooksNumberSteps(t *testing.T) {
 				t.Errorf("%s: %q, the run sheet prints %q", doc, got, want)
 			}
 		}
+	}
+}
+
+// On a file system without hard links (FAT: link fails with EPERM) the
+// file is created in place with O_EXCL, still never replacing one.
+func TestCreateNewWithoutLinks(t *testing.T) {
+	defer func(l func(string, string) error) { linkFile = l }(linkFile)
+	linkFile = func(old, new string) error { return &os.LinkError{Op: "link", Old: old, New: new, Err: syscall.EPERM} }
+	dir := t.TempDir()
+	name := filepath.Join(dir, "sheet.html")
+	if err := createNew(name, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := createNew(name, []byte("two")); !errors.Is(err, ErrRunSheetExists) {
+		t.Fatalf("second write: %v", err)
+	}
+	if b, _ := os.ReadFile(name); string(b) != "one" {
+		t.Fatalf("content %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("left beside it: %v", ents)
 	}
 }
