@@ -422,10 +422,10 @@ func StableSteps(c *Config, prev *PreviousCeremony) *Script {
 		Blanks: append([]Blank{{Kind: BlankHex, Label: "sha256 of the trusted root", Bytes: 32}}, initialsTime("witness")...)})
 	b.section("Review")
 	b.add(Step{ID: "diff", Actor: admin,
-		Do:    "keyceremony reads the whole export, verifies the published stable set from the trusted root, applies the policy and shows the diff summary.",
-		Check: "The room reads the counts aloud and writes them here; anything changed or backdated is discussed and the decision recorded as an exception.",
+		Do:    "keyceremony reads the whole export, verifies the published stable set from the trusted root, applies the policy and shows the one-screen summary: what was compared (the export's and the policy's SHA-256), the files per category and reason, the largest projects by change, the limits and the decisions.",
+		Check: "The room reads the summary aloud and writes the counts here; every crossed limit and every changed file is decided, with its reason, in the decisions file, and the diff computed again with it.",
 		Blanks: append([]Blank{{Kind: BlankText, Label: "files added"}, {Kind: BlankText, Label: "files held back"}, {Kind: BlankText, Label: "files removed"},
-			{Kind: BlankText, Label: "files changed"}, {Kind: BlankText, Label: "new stable version"}}, initialsTime("administrator", "witness")...)})
+			{Kind: BlankText, Label: "files changed"}, {Kind: BlankText, Label: "decisions made"}, {Kind: BlankText, Label: "new stable version"}}, initialsTime("administrator", "witness")...)})
 	b.add(Step{ID: "digest", Actor: Actor{Kind: ActorAll},
 		Do:     "The administrator reads the diff digest aloud as PGP words; a witness writes them here; every keyholder compares them with the screen.",
 		Check:  "The words match the screen word for word: this digest, and nothing else, is what the keyholders approve and sign.",
