@@ -394,8 +394,11 @@ func StableSteps(c *Config, prev *PreviousCeremony) *Script {
 	admin := Actor{Kind: ActorAdministrator}
 	b.opening(c)
 	if prev != nil {
-		st := &b.s.Sections[0].Steps[1]
-		st.Check += fmt.Sprintf(" The clock is after the last ceremony's, %s (keyceremony refuses an earlier one).", prev.Time.UTC().Format(time.RFC3339))
+		for i := range b.s.Sections[0].Steps {
+			if st := &b.s.Sections[0].Steps[i]; st.ID == "clock" {
+				st.Check += fmt.Sprintf(" The clock is after the last ceremony's, %s (keyceremony refuses an earlier one).", prev.Time.UTC().Format(time.RFC3339))
+			}
+		}
 	}
 	b.add(Step{ID: "media", Actor: admin,
 		Do:     "Insert the input medium from the repository (the export and the published metadata/ and ledger/), the ceremony's backup medium, and a new medium labelled \"stable output\".",
