@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,6 +34,17 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func usage(msg, hint string) error { return &usageError{msg: msg, hint: hint} }
 
+// exitError is a failure with an exit status other than 1 (verify and
+// status tell "invalid" from "could not run").
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+func (e *exitError) ExitCode() int { return e.code }
+
 func main() {
 	// The stable pipeline's GC settings, for the whole process: library
 	// code changes no process-wide state.
@@ -48,6 +60,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
 		report(stderr, err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
 		return 1
 	}
 	return 0

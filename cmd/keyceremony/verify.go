@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,45 +10,105 @@ import (
 	"github.com/keyceremony/keyceremony/ceremony"
 )
 
-func newVerifyCommand() *cobra.Command {
-	var rootFile, at string
-	cmd := &cobra.Command{
-		Use:   "verify --root TRUSTED_ROOT DIR",
-		Short: "Verify a repository's metadata from a trusted root (no hardware needed)",
-		Long: `verify checks, from a root you already trust, the root chain, every
-role's signatures and threshold (with key ids recomputed), versions against
-snapshot, lengths and hashes, expiries, and the delegation structure down to
-every stable bin. It prints what it checked and fails, naming the file, role
-and key, on anything wrong.
+// Exit statuses of verify and status (docs/audit.md).
+const (
+	exitInvalid  = 1 // verify: the medium does not verify; status: something expires within the margin
+	exitUnusable = 2 // the command could not run: usage, or an input could not be read
+)
 
-DIR is a repository (holding metadata/) or its metadata directory.`,
-		Example: `  keyceremony verify --root trusted/1.root.json /media/usb
-  keyceremony verify --root 1.root.json --at 2027-01-01T00:00:00Z ./repo`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if rootFile == "" {
-				return usage("--root is required", "pass the root you trust, e.g. the 1.root.json from your bootstrap media")
+func newVerifyCommand() *cobra.Command {
+	var o ceremony.AuditOptions
+	var at, format string
+	cmd := &cobra.Command{
+		Use:   "verify --root TRUSTED_ROOT [flags] DIR",
+		Short: "Verify bootstrap media, stable media or a repository from a trusted root (no hardware needed)",
+		Long: `verify checks, from a root you already trust, whatever a ceremony wrote.
+It recognises the medium DIR is:
+
+  bootstrap media   the root chain, targets (stable delegated first), the
+                    empty stable, each key's attestation chain (to Yubico's
+                    roots, or in a rehearsal to
+                    --attestation-ca or --soft-ca) with
+                    serial, slot, PIN and touch policy and public key
+                    matching the metadata and the transcript, the
+                    transcript's hash chain from start to end, the run sheet
+  stable media      stable and every mid role and leaf bin against the
+                    targets of --repository (or --previous, if that is
+                    bootstrap media or a repository), expiries, the ledger,
+                    the signed diff's signatures by the stable threshold and
+                    its statement against the ledger and policy.json, the
+                    transcript against the signed diff
+  a repository      (holding metadata/timestamp.json, or that directory
+                    itself) the root chain, every role's signatures and
+                    threshold with key ids recomputed, versions, lengths and
+                    hashes against snapshot, expiries, and the delegation
+                    layout down to every stable bin
+
+With --previous DIR, no version of root, targets, stable, snapshot or
+timestamp may go back against that earlier medium, one version must be one
+document, and a stable medium's signed diff must start from the previous
+medium's stable version and ledger when it is the direct successor.
+
+It prints what it checked (--format json for tools: the same content) and
+exits 0 if everything verified, 1 if the medium does not verify (naming the
+check, file, role or key at fault), 2 if it could not verify: a usage error,
+an input that cannot be read, a directory that is no medium.
+See docs/audit.md.`,
+		Example: `  keyceremony verify --root trusted/1.root.json /media/usb/bootstrap
+  keyceremony verify --root trusted/1.root.json --repository /media/usb/bootstrap /media/usb/stable-7
+  keyceremony verify --root 1.root.json --previous ./repo-last-week --at 2027-01-01T00:00:00Z ./repo
+  keyceremony verify --root 1.root.json --format json ./repo`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return &exitError{code: exitUnusable, err: usage("verify takes one directory", "keyceremony verify --root TRUSTED_ROOT DIR")}
 			}
-			when := time.Now()
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Root == "" {
+				return &exitError{code: exitUnusable, err: usage("--root is required", "pass the root you trust, e.g. the 1.root.json from your bootstrap media")}
+			}
+			if format != "text" && format != "json" {
+				return &exitError{code: exitUnusable, err: usage(fmt.Sprintf("--format %q", format), "use text or json")}
+			}
+			if o.SoftCA != "" && o.AttestationCA != "" {
+				return &exitError{code: exitUnusable, err: usage("--soft-ca and --attestation-ca cannot be combined", "a rehearsal uses soft devices or the PIV emulator, not both")}
+			}
+			o.At = time.Now()
 			if at != "" {
 				t, err := time.Parse(time.RFC3339, at)
 				if err != nil {
-					return &usageError{msg: fmt.Sprintf("--at %q", at), hint: "use RFC 3339, e.g. 2027-01-01T00:00:00Z", err: err}
+					return &exitError{code: exitUnusable, err: &usageError{msg: fmt.Sprintf("--at %q", at), hint: "use RFC 3339, e.g. 2027-01-01T00:00:00Z", err: err}}
 				}
-				when = t
+				o.At = t
 			}
-			report, err := ceremony.Verify(rootFile, args[0], when)
-			if err != nil {
-				return err
+			o.Dir = args[0]
+			report, err := ceremony.Audit(o)
+			var werr error
+			if format == "json" {
+				werr = report.WriteJSON(cmd.OutOrStdout())
+			} else {
+				werr = report.WriteText(cmd.OutOrStdout())
 			}
-			if err := report.WriteText(cmd.OutOrStdout()); err != nil {
-				return err
+			switch {
+			case errors.Is(err, ceremony.ErrInvalidMedium):
+				return &exitError{code: exitInvalid, err: err}
+			case err != nil:
+				return &exitError{code: exitUnusable, err: err}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "OK: %d metadata files verified\n", len(report.Files))
-			return nil
+			return werr
 		},
 	}
-	cmd.Flags().StringVar(&rootFile, "root", "", "trusted root metadata file")
-	cmd.Flags().StringVar(&at, "at", "", "check expiry at this time (RFC 3339) instead of now")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitError{code: exitUnusable, err: err}
+	})
+	f := cmd.Flags()
+	f.StringVar(&o.Root, "root", "", "trusted root metadata file")
+	f.StringVar(&at, "at", "", "check expiry at this time (RFC 3339) instead of now")
+	f.StringVar(&o.Previous, "previous", "", "an earlier medium: versions must not go back against it")
+	f.StringVar(&o.Repository, "repository", "", "bootstrap media or a repository that holds the root chain and targets (for stable media)")
+	f.StringVar(&o.AttestationCA, "attestation-ca", "", "PEM file of an attestation CA trusted beside Yubico's roots (rehearsals with soft devices or the PIV emulator)")
+	f.StringVar(&o.SoftCA, "soft-ca", "", "soft devices' CA directory trusted beside Yubico's roots (rehearsals with INSECURE soft devices)")
+	f.StringVar(&format, "format", "text", "output format: text or json")
 	return cmd
 }

@@ -1,0 +1,290 @@
+package ceremony
+
+import (
+	"bufio"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/ledger"
+	"github.com/keyceremony/keyceremony/stableset/signeddiff"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// The checks of stable media: the stable metadata and its bins against
+// the targets the trusted root chain gives, the media's read-back
+// (VerifyStableMedia), expiries, the signed diff against the ledger, and
+// the transcript against the signed diff.
+
+func (a *auditor) stable() error {
+	dir := a.o.Dir
+	var ts *targetsSource
+	if err := a.input("targets", func() (string, error) {
+		src := a.o.Repository
+		if src == "" && a.o.Previous != "" {
+			if m, err := DetectMedium(a.o.Previous); err == nil && m != MediumStable {
+				src = a.o.Previous
+			}
+		}
+		if src == "" {
+			return "", fmt.Errorf("%s: pass --repository with bootstrap media or a repository (or --previous with one): %w", dir, ErrNoTargets)
+		}
+		var err error
+		if ts, err = loadTargetsSource(a.rep.trusted, src); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("from %s: root version %d, targets version %d delegating stable to %d keys, threshold %d",
+			src, ts.root.Signed.Version, ts.targets.Signed.Version, len(ts.deleg.KeyIDs), ts.deleg.Threshold), nil
+	}); err != nil {
+		return err
+	}
+	a.rep.targets = ts
+	keyring := ts.targets.Signed.Delegations.Keys
+	if err := a.check("stable media", func() (string, error) {
+		if err := VerifyStableMedia(dir, ts.deleg, keyring); err != nil {
+			return "", err
+		}
+		return "stable signed by its threshold, every mid role and leaf bin by the key delegated to it alone, the listed files, the ledger against the bins, the signed diff's signatures, diff.canonical, policy.json and the transcript read back", nil
+	}); err != nil {
+		return err
+	}
+	md := metadataDir(MediumStable, dir)
+	by := tuf.RoleKeys{Role: stableset.StableRole, KeyIDs: ts.deleg.KeyIDs, Threshold: ts.deleg.Threshold, Keys: keyring}
+	var st *tuf.Metadata[tuf.Targets]
+	if err := a.check("expiry", func() (string, error) {
+		var n int64
+		var err error
+		if st, n, err = tuf.LoadNewest[tuf.Targets](os.DirFS(md), md, stableset.StableRole, by); err != nil {
+			return "", err
+		}
+		files, err := stableFiles(md, st, by, fmt.Sprintf("%d.targets.json", ts.targets.Signed.Version))
+		a.rep.Files = append(a.rep.Files, files...)
+		if err != nil {
+			return "", err
+		}
+		for _, f := range files {
+			if err := notExpired(f.File, tuf.NewExpiry(f.Expires), a.o.At); err != nil {
+				return "", err
+			}
+		}
+		a.rep.Versions[stableset.StableRole] = n
+		return fmt.Sprintf("stable version %d and its %d delegated roles not expired", n, len(files)-1), nil
+	}); err != nil {
+		return err
+	}
+	var stmt *signeddiff.Statement
+	if err := a.check("signed diff", func() (string, error) {
+		var err error
+		stmt, err = a.signedDiff(dir, ts)
+		if err != nil {
+			return "", err
+		}
+		if err := diffMatchesLedger(dir, st, stmt); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("signed by %d stable keys (threshold %d); repository, export time, stable version and stable file count match the ledger", len(a.rep.SignedDiff.SignedBy), ts.deleg.Threshold), nil
+	}); err != nil {
+		return err
+	}
+	if err := a.check("transcript", func() (string, error) {
+		es, err := a.transcript(filepath.Join(dir, "transcript.jsonl"))
+		if err != nil {
+			return "", err
+		}
+		if err := checkStableTranscript(es, stmt); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d entries, hash chain intact, from %q to %q, naming the signed diff's digest and stable version", len(es), es[0].Step, es[len(es)-1].Step), nil
+	}); err != nil {
+		return err
+	}
+	s, err := readState(MediumStable, dir, a.rep.trusted, ts)
+	if err != nil {
+		return a.check("versions", func() (string, error) { return "", err })
+	}
+	a.rep.state = s
+	return nil
+}
+
+// stableFiles lists stable (st) and every role under it, two levels,
+// with the keys that signed each.
+func stableFiles(md string, st *tuf.Metadata[tuf.Targets], by tuf.RoleKeys, delegator string) ([]AuditFile, error) {
+	v := st.Signed.Version
+	file := func(role string) string { return fmt.Sprintf("%d.%s.json", v, role) }
+	signers, err := verifiedBy(by, st.SignedBytes, st.Signatures)
+	if err != nil {
+		return nil, err
+	}
+	out := []AuditFile{{File: file(stableset.StableRole), Role: stableset.StableRole, Delegator: tuf.RoleTargets, Version: v,
+		Expires: st.Signed.Expires.Time().UTC(), Checks: []AuditSignature{{By: delegator, Threshold: by.Threshold, Signers: signers}}}}
+	if st.Signed.Delegations == nil {
+		return out, nil
+	}
+	for _, r := range st.Signed.Delegations.Roles {
+		b, err := os.ReadFile(filepath.Join(md, file(r.Name)))
+		if err != nil {
+			return out, err
+		}
+		mid, err := tuf.Load[tuf.Targets](b, file(r.Name))
+		if err != nil {
+			return out, err
+		}
+		k, _ := st.Signed.DelegateKeys(r.Name)
+		s, err := verifiedBy(k, mid.SignedBytes, mid.Signatures)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", file(r.Name), err)
+		}
+		out = append(out, AuditFile{File: file(r.Name), Role: r.Name, Delegator: stableset.StableRole, Version: mid.Signed.Version,
+			Expires: mid.Signed.Expires.Time().UTC(), Checks: []AuditSignature{{By: file(stableset.StableRole), Threshold: k.Threshold, Signers: s}}})
+		if mid.Signed.Delegations == nil {
+			continue
+		}
+		for _, lr := range mid.Signed.Delegations.Roles {
+			b, err := os.ReadFile(filepath.Join(md, file(lr.Name)))
+			if err != nil {
+				return out, err
+			}
+			bin, err := tuf.ParseBin(b, file(lr.Name))
+			if err != nil {
+				return out, err
+			}
+			lk, _ := mid.Signed.DelegateKeys(lr.Name)
+			ls, err := lk.Verify(bin.Signed, bin.Signatures)
+			if err != nil {
+				return out, fmt.Errorf("%s: %w", file(lr.Name), err)
+			}
+			out = append(out, AuditFile{File: file(lr.Name), Role: lr.Name, Delegator: r.Name, Version: bin.Version,
+				Expires: bin.Expires.Time().UTC(), Checks: []AuditSignature{{By: file(r.Name), Threshold: lk.Threshold, Signers: ls}}})
+		}
+	}
+	return out, nil
+}
+
+// signedDiff verifies signed-diff.json against the stable delegation and
+// records what it states and which stable keys signed it.
+func (a *auditor) signedDiff(dir string, ts *targetsSource) (*signeddiff.Statement, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "signed-diff.json"))
+	if err != nil {
+		return nil, err
+	}
+	env, err := signeddiff.Load(b, "signed-diff.json")
+	if err != nil {
+		return nil, err
+	}
+	keyring := ts.targets.Signed.Delegations.Keys
+	stmt, err := signeddiff.Verify(env, keyring, ts.deleg.KeyIDs, ts.deleg.Threshold)
+	if err != nil {
+		return nil, fmt.Errorf("signed-diff.json: %w", err)
+	}
+	var signers []string
+	for _, id := range ts.deleg.KeyIDs {
+		if _, err := signeddiff.Verify(env, keyring, []string{id}, 1); err == nil {
+			signers = append(signers, id)
+		}
+	}
+	sd := &AuditSignedDiff{
+		Repository: stmt.Repository, Ceremony: stmt.Ceremony,
+		PreviousStableVersion: stmt.PreviousStableVersion, StableVersion: stmt.StableVersion,
+		DiffSHA256: hex.EncodeToString(stmt.DiffSHA256[:]), PolicySHA256: hex.EncodeToString(stmt.PolicySHA256[:]),
+		StableFiles: stmt.Counts.Added + stmt.Counts.Unchanged + stmt.Counts.ChangedAccepted + stmt.Counts.ChangedRefused,
+		Projects:    stmt.Projects.Total, SignedBy: signers,
+	}
+	if stmt.PreviousLedgerSHA256 != ([32]byte{}) {
+		sd.PreviousLedgerSHA256 = hex.EncodeToString(stmt.PreviousLedgerSHA256[:])
+	}
+	a.rep.SignedDiff = sd
+	return stmt, nil
+}
+
+// diffMatchesLedger checks the signed diff's statement against the
+// ledger stable binds: the same repository, export time and stable
+// version, as many stable files as the diff's counts leave (added,
+// unchanged and changed).
+func diffMatchesLedger(dir string, st *tuf.Metadata[tuf.Targets], stmt *signeddiff.Statement) error {
+	var name string
+	for p := range st.Signed.Targets {
+		if strings.HasPrefix(p, "ledger/") {
+			name = p
+		}
+	}
+	if name == "" {
+		return fmt.Errorf("stable version %d binds no ledger: %w", st.Signed.Version, ErrMediumContent)
+	}
+	f, err := os.Open(filepath.Join(dir, "stable", filepath.FromSlash(name)))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lr, err := ledger.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	h := lr.Header()
+	var files int64
+	for {
+		e, err := lr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if e.Stable {
+			files++
+		}
+	}
+	// Read to the end: the ledger's trailer is checked there. (Its
+	// projects are those with stable files; the statement's
+	// projects.total counts every project of the diff, held ones
+	// included, so the two are not compared.)
+	for {
+		_, err := lr.NextProject()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	want := stmt.Counts.Added + stmt.Counts.Unchanged + stmt.Counts.ChangedAccepted + stmt.Counts.ChangedRefused
+	for _, c := range []struct{ field, diff, ledger string }{
+		{"repository", stmt.Repository, h.Repository},
+		{"export.generated", stmt.Export.Generated.UTC().Format("2006-01-02T15:04:05Z"), h.ListingTime.UTC().Format("2006-01-02T15:04:05Z")},
+		{"stable_version", fmt.Sprint(stmt.StableVersion), fmt.Sprint(h.StableVersion)},
+		{"stable files (added + unchanged + changed)", fmt.Sprint(want), fmt.Sprint(files)},
+	} {
+		if c.diff != c.ledger {
+			return fmt.Errorf("signed-diff.json says %s %s, %s has %s: %w", c.field, c.diff, name, c.ledger, ErrMediumContent)
+		}
+	}
+	return nil
+}
+
+// checkStableTranscript checks that a stable signing's transcript runs
+// from its start to its end and names the signed diff's digest and
+// stable version.
+func checkStableTranscript(es []TranscriptEntry, stmt *signeddiff.Statement) error {
+	if es[0].Step != "stable signing started" {
+		return fmt.Errorf("transcript.jsonl:1: step %q, want \"stable signing started\": %w", es[0].Step, ErrTranscript)
+	}
+	if last := es[len(es)-1]; last.Step != "stable signing finished" {
+		return fmt.Errorf("transcript.jsonl:%d: the last step is %q, want \"stable signing finished\" (the transcript is cut): %w", len(es), last.Step, ErrTranscript)
+	}
+	digest := hex.EncodeToString(stmt.DiffSHA256[:])
+	for _, e := range es {
+		if e.Step != "diff approved and stable signed" {
+			continue
+		}
+		got, _ := e.Detail["diff_digest"].(string)
+		v, _ := e.Detail["stable_version"].(float64)
+		if got != digest || int64(v) != stmt.StableVersion {
+			return fmt.Errorf("transcript.jsonl:%d: approved diff %s for stable %v, the signed diff names %s for stable %d: %w", e.Seq, got, v, digest, stmt.StableVersion, ErrTranscript)
+		}
+		return nil
+	}
+	return fmt.Errorf("transcript.jsonl records no approval of the diff: %w", ErrTranscript)
+}
