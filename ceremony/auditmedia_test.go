@@ -1,0 +1,497 @@
+package ceremony
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/hsm/soft"
+	"github.com/keyceremony/keyceremony/stableset/signeddiff"
+	"github.com/keyceremony/keyceremony/stableset/synth"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// auditFixture is what three ceremonies wrote: a bootstrap and two
+// stable signings (stable v2, then v3 from the published state), on soft
+// devices whose stable keys the tests also hold, as a ceremony's
+// keyholders do.
+type auditFixture struct {
+	boot, media1, media2 string
+	rootFile, softCA     string
+	root                 *tuf.Metadata[tuf.Root]
+	targets              *tuf.Metadata[tuf.Targets]
+	devices              map[uint32]hsm.Device
+}
+
+var (
+	auditOnce sync.Once
+	auditFx   *auditFixture
+	auditErr  error
+)
+
+// auditMedia builds the fixture once per test binary, under the shared
+// CA's directory (which TestMain removes). Tests copy a medium before
+// they edit it.
+func auditMedia(t *testing.T) *auditFixture {
+	t.Helper()
+	ca := sharedCA(t)
+	auditOnce.Do(func() { auditFx, auditErr = buildAuditMedia(ca, filepath.Join(caDir, "audit")) })
+	if auditErr != nil {
+		t.Fatal(auditErr)
+	}
+	return auditFx
+}
+
+func buildAuditMedia(ca *soft.CA, dir string) (*auditFixture, error) {
+	fx := &auditFixture{devices: map[uint32]hsm.Device{}, softCA: filepath.Join(caDir, "ca")}
+	for _, s := range demoSerials {
+		d, err := soft.Create(filepath.Join(dir, "devs", fmt.Sprint(s)), s, ca, soft.CreateOptions{KDF: soft.KDFTest})
+		if err != nil {
+			return nil, err
+		}
+		fx.devices[s] = d
+	}
+	pins := func(hsm.Info, int) (string, error) { return soft.DefaultPIN, nil }
+	now := time.Now().UTC().Truncate(time.Second)
+	repo, err := newSimRepo(now)
+	if err != nil {
+		return nil, err
+	}
+	fx.boot, fx.media1, fx.media2 = filepath.Join(dir, "boot"), filepath.Join(dir, "media1"), filepath.Join(dir, "media2")
+	b := &Bootstrap{Config: demoConfig(repo.online()), Devices: fx.devices, PIN: pins, Roots: ca.Pool(), Now: now, Version: "test"}
+	boot, err := b.Run(fx.boot)
+	if err != nil {
+		return nil, err
+	}
+	fx.root, fx.targets, fx.rootFile = boot.Root, boot.Targets, filepath.Join(fx.boot, "metadata", "1.root.json")
+	gen1 := now.Add(-91 * 24 * time.Hour)
+	exp1, exp2 := filepath.Join(dir, "export1.jsonl"), filepath.Join(dir, "export2.jsonl")
+	w, err := os.Create(exp1)
+	if err != nil {
+		return nil, err
+	}
+	if err := synth.Generate(w, synth.Params{Seed: 3, Files: 2000, Generated: gen1}); err != nil {
+		return nil, err
+	}
+	w.Close()
+	sign := func(published, export, out string, at time.Time) error {
+		s := &StableSigning{Root: boot.Root, Published: published, Export: export, Devices: fx.devices, PIN: pins, Now: at}
+		d, err := s.Diff()
+		if err != nil {
+			return err
+		}
+		approve := d.Digest
+		d.Close()
+		r, err := s.Sign(approve, out)
+		if err != nil {
+			return err
+		}
+		return r.Diff.Close()
+	}
+	if err := sign(fx.boot, exp1, fx.media1, gen1.Add(time.Hour)); err != nil {
+		return nil, fmt.Errorf("first stable signing: %w", err)
+	}
+	pub := filepath.Join(dir, "published")
+	for _, c := range [][2]string{
+		{filepath.Join(fx.boot, "metadata"), filepath.Join(pub, "metadata")},
+		{filepath.Join(fx.media1, "stable", "metadata"), filepath.Join(pub, "metadata")},
+		{filepath.Join(fx.media1, "stable", "ledger"), filepath.Join(pub, "ledger")},
+	} {
+		if err := copyDir(c[0], c[1]); err != nil {
+			return nil, err
+		}
+	}
+	in, err := os.Open(exp1)
+	if err != nil {
+		return nil, err
+	}
+	w, err = os.Create(exp2)
+	if err != nil {
+		return nil, err
+	}
+	_, err = synth.Next(in, w, synth.NextParams{Seed: 4, NewFiles: 200, Deletions: 5, ChangedHash: 2, Backdated: 2})
+	in.Close()
+	w.Close()
+	if err != nil {
+		return nil, err
+	}
+	if err := sign(pub, exp2, fx.media2, now); err != nil {
+		return nil, fmt.Errorf("second stable signing: %w", err)
+	}
+	return fx, nil
+}
+
+func copyDir(src, dst string) error {
+	return filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, rel)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+}
+
+// TestAuditMedia: every medium the three ceremonies wrote verifies from
+// the trusted root, each against its predecessor.
+func TestAuditMedia(t *testing.T) {
+	fx := auditMedia(t)
+	for _, c := range []struct {
+		name string
+		o    AuditOptions
+		want Medium
+		// detail a check must carry
+		check, detail string
+	}{
+		{"bootstrap", AuditOptions{Dir: fx.boot, SoftCA: fx.softCA}, MediumBootstrap, "attestations", "8 keys"},
+		{"first stable", AuditOptions{Dir: fx.media1, Previous: fx.boot}, MediumStable, "versions against the previous medium", "starts from nothing"},
+		{"second stable", AuditOptions{Dir: fx.media2, Repository: fx.boot, Previous: fx.media1}, MediumStable, "versions against the previous medium", "starts from the previous medium's stable version 2 and its ledger"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.o.Root = fx.rootFile
+			rep, err := Audit(c.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.Valid || rep.Outcome != "valid" || rep.Medium != c.want {
+				t.Fatalf("report %+v", rep)
+			}
+			found := false
+			for _, ck := range rep.Checks {
+				found = found || (ck.Check == c.check && ck.OK && strings.Contains(ck.Detail, c.detail))
+			}
+			if !found {
+				t.Fatalf("no check %q saying %q in %+v", c.check, c.detail, rep.Checks)
+			}
+			if rep.Transcript == nil || rep.Transcript.Entries == 0 || len(rep.Files) == 0 {
+				t.Fatalf("report lacks transcript or files: %+v", rep)
+			}
+		})
+	}
+}
+
+// TestAuditRefusesTamperedMedia edits a copy of a medium as an attacker
+// who handles the media (or an auditor given the wrong inputs) would;
+// each must be refused as invalid, naming what is wrong.
+func TestAuditRefusesTamperedMedia(t *testing.T) {
+	fx := auditMedia(t)
+	other := newFixture(t)
+	otherBoot, err := other.bootstrap().Run(filepath.Join(t.TempDir(), "other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRoot := filepath.Join(t.TempDir(), "other-root.json")
+	b, _ := otherBoot.Root.MarshalFile()
+	if err := os.WriteFile(otherRoot, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		medium string // boot, media1 or media2
+		opts   func(o *AuditOptions)
+		edit   func(t *testing.T, dir string)
+		want   string
+	}{
+		{"a leaf bin edited", "media2", nil, func(t *testing.T, dir string) {
+			editFirst(t, filepath.Join(dir, "stable", "metadata", "3.stable-*.*.json"), `"length":`, `"length":1`)
+		}, "3.stable-"},
+		{"stable edited", "media2", nil, func(t *testing.T, dir string) {
+			replaceFile(t, filepath.Join(dir, "stable", "metadata", "3.stable.json"), `"version":3`, `"version":4`)
+		}, "3.stable.json"},
+		{"the ledger edited", "media2", nil, func(t *testing.T, dir string) {
+			flipByte(t, filepath.Join(dir, "stable", "ledger", "3.ledger"), 200)
+		}, "ledger/3.ledger"},
+		{"a signed diff that does not match the ledger", "media2", nil, func(t *testing.T, dir string) {
+			fx.resign(t, dir, func(st *signeddiff.Statement) { st.Counts.Added++ })
+		}, "stable files (added + unchanged + changed)"},
+		{"a signed diff from another previous ledger", "media2", func(o *AuditOptions) { o.Previous = fx.media1 }, func(t *testing.T, dir string) {
+			fx.resign(t, dir, func(st *signeddiff.Statement) { st.PreviousLedgerSHA256[0] ^= 1 })
+		}, "the signed diff names previous ledger"},
+		{"the other ceremony's signed diff", "media2", nil, func(t *testing.T, dir string) {
+			for _, f := range []string{"signed-diff.json", "diff.canonical", "policy.json"} {
+				copyFile(t, filepath.Join(fx.media1, f), filepath.Join(dir, f))
+			}
+		}, "signed diff is for stable 2, metadata is 3"},
+		{"a signed diff signature edited", "media2", nil, func(t *testing.T, dir string) {
+			replaceFile(t, filepath.Join(dir, "signed-diff.json"), `"payload": "ey`, `"payload": "ez`)
+		}, "signed-diff.json"},
+		{"policy.json edited", "media2", nil, func(t *testing.T, dir string) {
+			replaceFile(t, filepath.Join(dir, "policy.json"), `"min_age_days": 90`, `"min_age_days": 9`)
+		}, "policy.json"},
+		{"a transcript line removed in the middle", "boot", nil, func(t *testing.T, dir string) {
+			dropLine(t, filepath.Join(dir, "transcript.jsonl"), 5)
+		}, "transcript.jsonl:5: seq 6"},
+		{"the transcript's end cut", "media2", nil, func(t *testing.T, dir string) {
+			dropLine(t, filepath.Join(dir, "transcript.jsonl"), -1)
+		}, "the transcript is cut"},
+		{"the bootstrap transcript's end cut", "boot", nil, func(t *testing.T, dir string) {
+			dropLine(t, filepath.Join(dir, "transcript.jsonl"), -1)
+		}, "the transcript is cut"},
+		{"a transcript re-chained around another diff", "media2", nil, func(t *testing.T, dir string) {
+			rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
+				if e.Step == "diff approved and stable signed" {
+					e.Detail["diff_digest"] = strings.Repeat("ab", 32)
+				}
+			})
+		}, "approved diff abab"},
+		{"a transcript re-chained with another PIN policy", "boot", nil, func(t *testing.T, dir string) {
+			rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
+				if e.Step == "key generated and attested" && e.Detail["role"] == "root" {
+					e.Detail["pin_policy"] = "never"
+				}
+			})
+		}, `pin_policy "never", the attestation says "always"`},
+		{"an attestation for another key", "boot", nil, func(t *testing.T, dir string) {
+			copyFile(t, filepath.Join(dir, "keys", "root-10000002-9c.attestation.pem"), filepath.Join(dir, "keys", "root-10000001-9c.attestation.pem"))
+		}, "keys/root-10000001-9c.attestation.pem: attestation is from device 10000002, want 10000001"},
+		{"an attestation of another slot", "boot", nil, func(t *testing.T, dir string) {
+			copyFile(t, filepath.Join(dir, "keys", "targets-10000001-82.attestation.pem"), filepath.Join(dir, "keys", "root-10000001-9c.attestation.pem"))
+		}, "keys/root-10000001-9c.attestation.pem: attested key"},
+		{"another role's key under a root key's name", "boot", nil, func(t *testing.T, dir string) {
+			copyFile(t, filepath.Join(dir, "keys", "targets-10000001-82.pub.json"), filepath.Join(dir, "keys", "root-10000001-9c.pub.json"))
+		}, "is not a root key of the metadata"},
+		{"a key's attestation removed", "boot", nil, func(t *testing.T, dir string) {
+			for _, s := range []string{".pub.json", ".attestation.pem"} {
+				if err := os.Remove(filepath.Join(dir, "keys", "stable-10000003-83"+s)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, "has no attestation in keys/"},
+		{"attestations to the soft CA without --soft-ca", "boot", func(o *AuditOptions) { o.SoftCA = "" }, nil, "attestation does not chain to a trusted root"},
+		{"the run sheet naming another repository", "boot", nil, func(t *testing.T, dir string) {
+			replaceFile(t, filepath.Join(dir, "runsheet.md"), "Repository: demo", "Repository: evil")
+		}, "runsheet.md does not name the repository"},
+		{"a replayed stable with --previous", "media1", func(o *AuditOptions) { o.Previous = fx.media2; o.Repository = fx.boot }, nil,
+			"stable version 2 on %s goes back from version 3 on the previous medium"},
+		{"a replayed bootstrap with --previous", "boot", func(o *AuditOptions) { o.Previous = fx.media2 }, nil,
+			"stable version 1 on %s goes back from version 3 on the previous medium"},
+		{"the wrong trusted root", "boot", func(o *AuditOptions) { o.Root = otherRoot }, nil, "differs from the trusted root of the same version"},
+		{"the wrong trusted root for stable media", "media2", func(o *AuditOptions) { o.Root = otherRoot }, nil, "differs from the trusted root of the same version"},
+		{"root expired", "boot", func(o *AuditOptions) { o.At = time.Now().AddDate(2, 0, 0) }, nil, "1.root.json expired at"},
+		{"stable expired", "media2", func(o *AuditOptions) { o.At = time.Now().AddDate(0, 7, 0) }, nil, "3.stable.json expired at"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := map[string]string{"boot": fx.boot, "media1": fx.media1, "media2": fx.media2}[c.medium]
+			dir := filepath.Join(t.TempDir(), c.medium)
+			if err := copyDir(src, dir); err != nil {
+				t.Fatal(err)
+			}
+			o := AuditOptions{Root: fx.rootFile, Dir: dir, Repository: fx.boot, SoftCA: fx.softCA}
+			if c.medium == "boot" {
+				o.Repository = ""
+			}
+			if c.opts != nil {
+				c.opts(&o)
+			}
+			// The untouched copy verifies (unless the options alone are
+			// what is wrong).
+			if c.edit != nil {
+				if _, err := Audit(o); err != nil {
+					t.Fatalf("before the edit: %v", err)
+				}
+				c.edit(t, dir)
+			}
+			rep, err := Audit(o)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			want := c.want
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, dir)
+			}
+			if !errors.Is(err, ErrInvalidMedium) || errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("want an invalid medium naming %q, got %v", want, err)
+			}
+			if rep.Valid || rep.Outcome != "invalid" || rep.Error != err.Error() {
+				t.Fatalf("report: valid %v outcome %q error %q", rep.Valid, rep.Outcome, rep.Error)
+			}
+			if last := rep.Checks[len(rep.Checks)-1]; last.OK {
+				t.Fatalf("the last check passed: %+v", last)
+			}
+		})
+	}
+}
+
+// TestAuditCouldNotVerify: inputs that cannot be read are not an invalid
+// medium.
+func TestAuditCouldNotVerify(t *testing.T) {
+	fx := auditMedia(t)
+	empty := t.TempDir()
+	for _, c := range []struct {
+		name string
+		o    AuditOptions
+		want error
+	}{
+		{"no trusted root", AuditOptions{Root: filepath.Join(empty, "root.json"), Dir: fx.boot}, nil},
+		{"no such medium", AuditOptions{Root: fx.rootFile, Dir: filepath.Join(empty, "none")}, nil},
+		{"not a medium", AuditOptions{Root: fx.rootFile, Dir: empty}, ErrUnknownMedium},
+		{"stable media without targets", AuditOptions{Root: fx.rootFile, Dir: fx.media2}, ErrNoTargets},
+		{"stable media with stable media as targets", AuditOptions{Root: fx.rootFile, Dir: fx.media2, Repository: fx.media1}, ErrNoTargets},
+		{"no such previous medium", AuditOptions{Root: fx.rootFile, Dir: fx.boot, SoftCA: fx.softCA, Previous: filepath.Join(empty, "none")}, nil},
+		{"no such attestation CA", AuditOptions{Root: fx.rootFile, Dir: fx.boot, AttestationCA: filepath.Join(empty, "ca.pem")}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rep, err := Audit(c.o)
+			if !errors.Is(err, ErrUnreadable) || errors.Is(err, ErrInvalidMedium) || (c.want != nil && !errors.Is(err, c.want)) {
+				t.Fatalf("want could not verify (%v), got %v", c.want, err)
+			}
+			if rep.Outcome != "could not verify" {
+				t.Fatalf("outcome %q", rep.Outcome)
+			}
+		})
+	}
+}
+
+func (fx *auditFixture) resign(t *testing.T, dir string, edit func(*signeddiff.Statement)) {
+	t.Helper()
+	file := filepath.Join(dir, "signed-diff.json")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := signeddiff.Load(b, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := fx.targets.Signed.Delegation("stable")
+	st, err := signeddiff.Verify(env, fx.targets.Signed.Delegations.Keys, d.KeyIDs, d.Threshold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(st)
+	sess := &session{devices: fx.devices, pin: func(hsm.Info, int) (string, error) { return soft.DefaultPIN, nil }, pins: map[uint32]string{}}
+	signers, err := stableSigners(sess, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err = signeddiff.Sign(st, signers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = signeddiff.Marshal(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// editFirst replaces old by new in the first file matching pattern that
+// holds old.
+func editFirst(t *testing.T, pattern, old, new string) {
+	t.Helper()
+	files, _ := filepath.Glob(pattern)
+	for _, f := range files {
+		if b, _ := os.ReadFile(f); bytes.Contains(b, []byte(old)) {
+			replaceFile(t, f, old, new)
+			return
+		}
+	}
+	t.Fatalf("no %s holds %q", pattern, old)
+}
+
+func replaceFile(t *testing.T, file, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(old)) {
+		t.Fatalf("%s does not hold %q", file, old)
+	}
+	if err := os.WriteFile(file, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func flipByte(t *testing.T, file string, off int) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[off] ^= 0x01
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dropLine removes line n (from 1; negative counts from the end).
+func dropLine(t *testing.T, file string, n int) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+	if n < 0 {
+		n = len(lines) + 1 + n
+	}
+	lines = append(lines[:n-1], lines[n:]...)
+	out := strings.Join(lines, "")
+	if !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rewriteTranscript edits entries and writes the transcript again with a
+// fresh hash chain, as anyone can: the chain has no signature.
+func rewriteTranscript(t *testing.T, file string, edit func(*TranscriptEntry)) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []TranscriptEntry
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var e TranscriptEntry
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatal(err)
+		}
+		edit(&e)
+		es = append(es, e)
+	}
+	var buf bytes.Buffer
+	i := 0
+	tr := NewTranscript(&buf, nil, func() time.Time { tm, _ := time.Parse(time.RFC3339, es[i].Time); return tm })
+	for i = range es {
+		if err := tr.Record(es[i].Step, es[i].Detail); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := VerifyTranscript(bytes.NewReader(buf.Bytes()), "rewritten"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
