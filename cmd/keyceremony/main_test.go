@@ -132,6 +132,16 @@ var (
 
 func demoRepo(t *testing.T) string {
 	t.Helper()
+	dir, err := sharedDemo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// sharedDemo runs the demo (soft devices at the test KDF cost) once per
+// test binary; tests and scripts copy what they edit.
+func sharedDemo() (string, error) {
 	demoOnce.Do(func() {
 		base, err := os.MkdirTemp("", "kc-cli-demo-")
 		if err != nil {
@@ -141,10 +151,7 @@ func demoRepo(t *testing.T) string {
 		demoDir = filepath.Join(base, "demo")
 		_, demoErr = (&ceremony.Demo{Out: demoDir, Now: time.Now().UTC(), DeviceKDF: soft.KDFTest}).Run()
 	})
-	if demoErr != nil {
-		t.Fatal(demoErr)
-	}
-	return demoDir
+	return demoDir, demoErr
 }
 
 // copyTree copies the demo repository's metadata, which the tamper

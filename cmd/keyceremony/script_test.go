@@ -36,10 +36,15 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"gen-export": cmdGenExport,
-			"getdigest":  cmdGetDigest,
-			"getcount":   cmdGetCount,
-			"expandenv":  cmdExpandEnv,
+			"gen-export":  cmdGenExport,
+			"getdigest":   cmdGetDigest,
+			"getcount":    cmdGetCount,
+			"expandenv":   cmdExpandEnv,
+			"demo-media":  cmdDemoMedia,
+			"replace":     cmdReplace,
+			"dropline":    cmdDropLine,
+			"resign-diff": cmdResignDiff,
+			"expiry-at":   cmdExpiryAt,
 		},
 	})
 }
