@@ -24,4 +24,8 @@
 //     (BootstrapSteps, StableSteps), so the run sheet printed before it
 //     (WriteRunSheet) and the screens name the same steps; the run sheet
 //     is written only to new files, both HTML and PDF or neither.
+//   - Audit trusts nothing on a medium because it is there: every medium
+//     is checked from the trusted root the auditor names, and its errors
+//     tell an invalid medium (ErrInvalidMedium) from one that could not be
+//     read (ErrUnreadable).
 package ceremony
