@@ -201,6 +201,10 @@ func (a *auditor) transcript(file string) ([]TranscriptEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.transcriptEntries(b, file)
+}
+
+func (a *auditor) transcriptEntries(b []byte, file string) ([]TranscriptEntry, error) {
 	name := filepath.Base(file)
 	digest, n, err := VerifyTranscript(bytes.NewReader(b), name)
 	if err != nil {

@@ -294,3 +294,26 @@ func TestVerifyJSONShape(t *testing.T) {
 		t.Fatalf("refusal report %v %+v", err, bad)
 	}
 }
+
+// FuzzParseMargin: --margin never panics, is never negative, and N days
+// are N times 24 hours.
+func FuzzParseMargin(f *testing.F) {
+	for _, s := range []string{"30d", "0d", "36h", "-3d", "1.5h", "d", "99999d", "-1h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseMargin(s)
+		if err != nil {
+			return
+		}
+		if d < 0 {
+			t.Fatalf("%q: negative %v", s, d)
+		}
+		if n, ok := strings.CutSuffix(s, "d"); ok {
+			v, _ := strconv.ParseUint(n, 10, 16)
+			if d != time.Duration(v)*24*time.Hour {
+				t.Fatalf("%q: %v", s, d)
+			}
+		}
+	})
+}
