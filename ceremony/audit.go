@@ -278,7 +278,7 @@ func Audit(o AuditOptions) (*AuditReport, error) {
 	if o.At.IsZero() {
 		o.At = time.Now()
 	}
-	rep := &AuditReport{Dir: o.Dir, At: o.At.UTC(), Versions: map[string]int64{}}
+	rep := &AuditReport{Dir: o.Dir, At: o.At.UTC().Truncate(time.Second), Versions: map[string]int64{}}
 	a := &auditor{o: o, rep: rep}
 	err := a.audit()
 	switch {

@@ -183,36 +183,3 @@ func sorted(m map[string]int64) []string {
 	sort.Strings(out)
 	return out
 }
-
-// FuzzAuditTranscript: the audit's reading of a transcript (the hash
-// chain, then the steps a bootstrap's and a stable signing's must hold)
-// never panics on hostile bytes, and accepts nothing whose chain does not
-// verify.
-func FuzzAuditTranscript(f *testing.F) {
-	var buf bytes.Buffer
-	tr := NewTranscript(&buf, nil, func() time.Time { return time.Unix(0, 0) })
-	tr.Record("stable signing started", nil)
-	tr.Record("diff approved and stable signed", map[string]any{"diff_digest": strings.Repeat("ab", 32), "stable_version": 2})
-	tr.Record("stable signing finished", nil)
-	f.Add(buf.Bytes())
-	f.Add([]byte("{}\n"))
-	f.Add([]byte(""))
-	root := tuf.NewRoot(1, time.Unix(1<<40, 0))
-	st := &signeddiff.Statement{StableVersion: 2}
-	st.DiffSHA256[0] = 0xab
-	f.Fuzz(func(t *testing.T, data []byte) {
-		a := &auditor{rep: &AuditReport{}}
-		es, err := a.transcriptEntries(data, "transcript.jsonl")
-		if err != nil {
-			return
-		}
-		if _, _, err := VerifyTranscript(bytes.NewReader(data), "t"); err != nil {
-			t.Fatalf("accepted a transcript VerifyTranscript refuses: %v", err)
-		}
-		if len(es) == 0 || len(es) != a.rep.Transcript.Entries {
-			t.Fatalf("%d entries, report says %d", len(es), a.rep.Transcript.Entries)
-		}
-		_ = checkBootstrapTranscript(es, root)
-		_ = checkStableTranscript(es, st)
-	})
-}

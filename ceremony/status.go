@@ -73,7 +73,7 @@ func Status(o StatusOptions) (*StatusReport, error) {
 	if o.At.IsZero() {
 		o.At = time.Now()
 	}
-	rep := &StatusReport{Dir: o.Dir, At: o.At.UTC(), Margin: FormatDuration(o.Margin), Warnings: []string{}}
+	rep := &StatusReport{Dir: o.Dir, At: o.At.UTC().Truncate(time.Second), Margin: FormatDuration(o.Margin), Warnings: []string{}}
 	fail := func(err error) (*StatusReport, error) {
 		return rep, &AuditError{Check: "status", Err: err, unreadable: true}
 	}
