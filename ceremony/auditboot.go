@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -298,15 +299,20 @@ func (a *auditor) attestationRoots() (*attestationRoots, error) {
 	return r, err
 }
 
-// verify checks one attestation chain and says which root it reached.
-func (r *attestationRoots) verify(leaf *x509.Certificate, chain []*x509.Certificate) (*keys.Attested, string, error) {
-	att, err := keys.VerifyAttestationChain(leaf, chain, r.yubico)
-	if err == nil || r.extra == nil {
+// verify checks one attestation chain against what the ceremony asked
+// for (keys.VerifyAttestationFor) and says which root it reached.
+func (r *attestationRoots) verify(leaf *x509.Certificate, chain []*x509.Certificate, want keys.Expected) (*keys.Attested, string, error) {
+	att, err := keys.VerifyAttestationFor(leaf, chain, r.yubico, want)
+	if err == nil || r.extra == nil || !errors.Is(err, keys.ErrAttestationChain) {
 		return att, "Yubico", err
 	}
-	att, err2 := keys.VerifyAttestationChain(leaf, append(append([]*x509.Certificate(nil), chain...), r.extraInter...), r.extra)
-	if err2 != nil {
+	att, err2 := keys.VerifyAttestationFor(leaf, append(append([]*x509.Certificate(nil), chain...), r.extraInter...), r.extra, want)
+	if errors.Is(err2, keys.ErrAttestationChain) {
 		return nil, "", fmt.Errorf("%w (and against %s: %w)", err, r.extraFile, err2)
+	}
+	if err2 != nil {
+		// It chains to the extra CA: what it attests is wrong.
+		return nil, "", fmt.Errorf("chained to %s: %w", r.extraFile, err2)
 	}
 	return att, r.extraFile, nil
 }
@@ -422,16 +428,9 @@ func checkKeyFile(keysDir, base string, roleIDs map[string][]string, generated m
 	if len(certs) < 2 {
 		return nil, fmt.Errorf("%s: %d certificates, want the slot's and the device's (f9) at least: %w", attName, len(certs), keys.ErrAttestationChain)
 	}
-	att, to, err := roots.verify(certs[0], certs[1:])
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", attName, err)
-	}
-	if err := keys.CheckAttested(att, uint32(serial), &key); err != nil {
-		return nil, fmt.Errorf("%s: %w", attName, err)
-	}
-	if att.Slot != slot {
-		return nil, fmt.Errorf("%s: attests slot %s, the file names slot %s: %w", attName, att.Slot, slot, keys.ErrAttestationKey)
-	}
+	// The transcript says what the ceremony asked for and when: the
+	// attestation must prove exactly that, with every certificate valid
+	// at that time.
 	e, ok := generated[id]
 	if !ok {
 		return nil, fmt.Errorf("%s: the transcript records no generation of key %s: %w", pubName, id, ErrTranscript)
@@ -441,12 +440,20 @@ func checkKeyFile(keysDir, base string, roleIDs map[string][]string, generated m
 		{"role", fmt.Sprint(e.Detail["role"]), role},
 		{"device", strconv.FormatFloat(dev, 'f', -1, 64), strconv.FormatUint(serial, 10)},
 		{"slot", fmt.Sprint(e.Detail["slot"]), slot},
-		{"pin_policy", fmt.Sprint(e.Detail["pin_policy"]), att.PINPolicy},
-		{"touch_policy", fmt.Sprint(e.Detail["touch_policy"]), att.TouchPolicy},
 	} {
 		if c.got != c.want {
-			return nil, fmt.Errorf("transcript.jsonl:%d: key %s: %s %q, the attestation says %q: %w", e.Seq, id, c.field, c.got, c.want, ErrMediumContent)
+			return nil, fmt.Errorf("transcript.jsonl:%d: key %s: %s %q, the key file names %q: %w", e.Seq, id, c.field, c.got, c.want, ErrMediumContent)
 		}
+	}
+	at, err := time.Parse(time.RFC3339, e.Time)
+	if err != nil {
+		return nil, fmt.Errorf("transcript.jsonl:%d: time %q: %w", e.Seq, e.Time, ErrTranscript)
+	}
+	pinPolicy, _ := e.Detail["pin_policy"].(string)
+	touchPolicy, _ := e.Detail["touch_policy"].(string)
+	att, to, err := roots.verify(certs[0], certs[1:], keys.Expected{Serial: uint32(serial), Slot: slot, PINPolicy: pinPolicy, TouchPolicy: touchPolicy, Key: &key, At: at})
+	if err != nil {
+		return nil, fmt.Errorf("%s (transcript.jsonl:%d): %w", attName, e.Seq, err)
 	}
 	return &AuditKey{Role: role, Device: uint32(serial), Slot: slot, KeyID: id, Firmware: att.Firmware,
 		PINPolicy: att.PINPolicy, TouchPolicy: att.TouchPolicy, FormFactor: att.FormFactor, ChainsTo: to}, nil

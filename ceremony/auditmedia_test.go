@@ -256,13 +256,20 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 					e.Detail["pin_policy"] = "never"
 				}
 			})
-		}, `pin_policy "never", the attestation says "always"`},
+		}, "(transcript.jsonl:6): chained to the soft CA " + fx.softCA + " (INSECURE): attestation pin_policy: always, want never"},
+		{"a transcript re-chained to a time the attestations do not cover", "boot", nil, func(t *testing.T, dir string) {
+			rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
+				if e.Step == "key generated and attested" {
+					e.Time = "2001-01-01T00:00:00Z"
+				}
+			})
+		}, "dates covering the ceremony time 2001-01-01T00:00:00Z"},
 		{"an attestation for another key", "boot", nil, func(t *testing.T, dir string) {
 			copyFile(t, filepath.Join(dir, "keys", "root-10000002-9c.attestation.pem"), filepath.Join(dir, "keys", "root-10000001-9c.attestation.pem"))
-		}, "keys/root-10000001-9c.attestation.pem: attestation is from device 10000002, want 10000001"},
+		}, "keys/root-10000001-9c.attestation.pem (transcript.jsonl:6): chained to the soft CA " + fx.softCA + " (INSECURE): attestation serial: 10000002, want 10000001"},
 		{"an attestation of another slot", "boot", nil, func(t *testing.T, dir string) {
 			copyFile(t, filepath.Join(dir, "keys", "targets-10000001-82.attestation.pem"), filepath.Join(dir, "keys", "root-10000001-9c.attestation.pem"))
-		}, "keys/root-10000001-9c.attestation.pem: attested key"},
+		}, "keys/root-10000001-9c.attestation.pem (transcript.jsonl:6): chained to the soft CA " + fx.softCA + " (INSECURE): attestation key: "},
 		{"another role's key under a root key's name", "boot", nil, func(t *testing.T, dir string) {
 			copyFile(t, filepath.Join(dir, "keys", "targets-10000001-82.pub.json"), filepath.Join(dir, "keys", "root-10000001-9c.pub.json"))
 		}, "is not a root key of the metadata"},
