@@ -27,11 +27,11 @@ It recognises the medium DIR is:
 
   bootstrap media   the root chain, targets (stable delegated first), the
                     empty stable, each key's attestation chain (to Yubico's
-                    roots, or in a rehearsal to
-                    --attestation-ca or --soft-ca) with
-                    serial, slot, PIN and touch policy and public key
-                    matching the metadata and the transcript, the
-                    transcript's hash chain from start to end, the run sheet
+                    roots, or in a rehearsal to --attestation-ca or
+                    --soft-ca) with serial, slot, PIN and touch policy and
+                    public key matching the metadata and the transcript,
+                    the transcript's hash chain from start to end, the run
+                    sheet
   stable media      stable and every mid role and leaf bin against the
                     targets of --repository (or --previous, if that is
                     bootstrap media or a repository), expiries, the ledger,
@@ -107,7 +107,7 @@ See docs/audit.md.`,
 	f.StringVar(&at, "at", "", "check expiry at this time (RFC 3339) instead of now")
 	f.StringVar(&o.Previous, "previous", "", "an earlier medium: versions must not go back against it")
 	f.StringVar(&o.Repository, "repository", "", "bootstrap media or a repository that holds the root chain and targets (for stable media)")
-	f.StringVar(&o.AttestationCA, "attestation-ca", "", "PEM file of an attestation CA trusted beside Yubico's roots (rehearsals with soft devices or the PIV emulator)")
+	f.StringVar(&o.AttestationCA, "attestation-ca", "", "PEM file of an attestation CA trusted beside Yubico's roots (rehearsals with the PIV emulator)")
 	f.StringVar(&o.SoftCA, "soft-ca", "", "soft devices' CA directory trusted beside Yubico's roots (rehearsals with INSECURE soft devices)")
 	f.StringVar(&format, "format", "text", "output format: text or json")
 	return cmd
