@@ -89,7 +89,7 @@ type HeldBackCount struct {
 
 // Projects summarises the diff per project.
 type Projects struct {
-	Total         int64    // projects in the new stable set
+	Total         int64    // projects in the diff, held ones included (docs/signed-diff.md)
 	Changed       int64    // projects with at least one file added, removed or changed
 	SummarySHA256 [32]byte // SHA-256 of the canonical per-project summary
 }
