@@ -32,6 +32,12 @@ type Policy struct {
 	// ConfirmAbove holds the counts above which the review demands an
 	// extra confirmation.
 	ConfirmAbove Limits
+	// TargetMode says which stable files are TUF targets of the stable
+	// role: ModeFilesPages (the default) or ModePages.
+	TargetMode TargetMode
+	// Naming is the repository's naming layout of the index pages:
+	// NamingPEP458 (the default) or NamingWarehouse.
+	Naming Naming
 
 	nominated, excluded map[string]bool
 	raw                 []byte // the bytes parsed, exactly
@@ -49,6 +55,36 @@ type Limits struct {
 	Removed int64 `json:"removed"`
 	Changed int64 `json:"changed"`
 }
+
+// TargetMode says what the stable role lists as TUF targets.
+type TargetMode string
+
+const (
+	// ModeFilesPages lists the distribution files and the index pages
+	// (PEP 458).
+	ModeFilesPages TargetMode = "files+pages"
+	// ModePages lists only the index pages, which pin every file they
+	// name by its hash (Warehouse's plan for TUF).
+	ModePages TargetMode = "pages"
+)
+
+// ListsFiles reports whether the mode lists distribution files as targets.
+func (m TargetMode) ListsFiles() bool { return m != ModePages }
+
+// Naming is a naming layout of the stable index pages: which target paths
+// they have (simpleindex.Layout gives them); docs/tuf-layout.md sets the
+// layouts side by side.
+type Naming string
+
+const (
+	// NamingPEP458: simple/<project>/index.html and index.json.
+	NamingPEP458 Naming = "pep458"
+	// NamingWarehouse: simple/<project>/<project>.html and .json, which a
+	// consistent-snapshot client fetches as
+	// simple/<project>/<blake2b-256>.<project>.html, the name Warehouse
+	// stores each rendered page under.
+	NamingWarehouse Naming = "warehouse"
+)
 
 // HoldReason says why a file is not (yet) in the stable set.
 type HoldReason int
@@ -170,6 +206,8 @@ func Parse(data []byte, name string) (*Policy, error) {
 // may be absent.
 type policyFile struct {
 	MinAgeDays   *int64      `json:"min_age_days,omitempty"`
+	TargetMode   *string     `json:"target_mode,omitempty"`
+	Naming       *string     `json:"naming,omitempty"`
 	Nominated    *[]string   `json:"nominated,omitempty"`
 	Excluded     *[]string   `json:"excluded,omitempty"`
 	ConfirmAbove *limitsFile `json:"confirm_above,omitempty"`
@@ -237,7 +275,23 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 		slices.Sort(out)
 		return out, nil
 	}
-	p := &Policy{MinAgeDays: 90, AllNominated: true, ConfirmAbove: Limits{Added: 2000000, Removed: 10000, Changed: 0}}
+	p := &Policy{MinAgeDays: 90, AllNominated: true, ConfirmAbove: Limits{Added: 2000000, Removed: 10000, Changed: 0}, TargetMode: ModeFilesPages, Naming: NamingPEP458}
+	if f.TargetMode != nil {
+		switch m := TargetMode(*f.TargetMode); m {
+		case ModeFilesPages, ModePages:
+			p.TargetMode = m
+		default:
+			return nil, fail("target_mode", export.ErrBadValue, "%q, want %q or %q", *f.TargetMode, ModeFilesPages, ModePages)
+		}
+	}
+	if f.Naming != nil {
+		switch n := Naming(*f.Naming); n {
+		case NamingPEP458, NamingWarehouse:
+			p.Naming = n
+		default:
+			return nil, fail("naming", export.ErrBadValue, "%q, want %q or %q", *f.Naming, NamingPEP458, NamingWarehouse)
+		}
+	}
 	var age int64
 	if f.MinAgeDays != nil {
 		if err := integer("min_age_days", f.MinAgeDays, MaxMinAgeDays, &age); err != nil {
@@ -320,7 +374,7 @@ func (p *Policy) MarshalJSON() ([]byte, error) {
 		}
 		b.WriteByte(']')
 	}
-	fmt.Fprintf(&b, "{\n  \"min_age_days\": %d,\n  \"nominated\": ", p.MinAgeDays)
+	fmt.Fprintf(&b, "{\n  \"min_age_days\": %d,\n  \"target_mode\": %q,\n  \"naming\": %q,\n  \"nominated\": ", p.MinAgeDays, p.TargetMode, p.Naming)
 	if p.AllNominated {
 		list([]string{"*"})
 	} else {

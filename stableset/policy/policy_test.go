@@ -180,6 +180,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(defaultPolicyJSON))
 	f.Add([]byte(`{"min_age_days": 30, "nominated": ["requests", "django"], "excluded": ["boto3"], "confirm_above": {"changed": 5}}`))
 	f.Add([]byte(`{"nominated": ["*", "a"]}`))
+	f.Add([]byte(`{"target_mode": "pages", "naming": "warehouse"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data, "fuzz")
 		if err != nil {
@@ -230,5 +231,42 @@ func TestBytesAreTheFile(t *testing.T) {
 	}
 	if !bytes.Equal(Default().Bytes(), []byte(defaultPolicyJSON)) {
 		t.Fatal("the default policy's bytes are not the built-in file")
+	}
+}
+
+func TestTargetModeAndNaming(t *testing.T) {
+	p := Default()
+	if p.TargetMode != ModeFilesPages || p.Naming != NamingPEP458 || !p.TargetMode.ListsFiles() {
+		t.Fatalf("default mode %q naming %q", p.TargetMode, p.Naming)
+	}
+	p, err := Parse([]byte(`{"target_mode": "pages", "naming": "warehouse"}`), "p.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TargetMode != ModePages || p.Naming != NamingWarehouse || p.TargetMode.ListsFiles() {
+		t.Fatalf("mode %q naming %q", p.TargetMode, p.Naming)
+	}
+	enc, _ := p.MarshalJSON()
+	q, err := Parse(enc, "again")
+	if err != nil || !samePolicy(p, q) {
+		t.Fatalf("round trip: %v %+v\n%s", err, q, enc)
+	}
+	for _, c := range []struct{ in, field, want string }{
+		{"{\n\"target_mode\": \"files\"\n}", "target_mode", `"files", want "files+pages" or "pages"`},
+		{"{\n\"target_mode\": \"Pages\"\n}", "target_mode", `"Pages"`},
+		{"{\n\n\"naming\": \"pypi\"\n}", "naming", `"pypi", want "pep458" or "warehouse"`},
+	} {
+		_, err := Parse([]byte(c.in), "p.json")
+		var pe *Error
+		if !errors.As(err, &pe) || pe.Field != c.field || !errors.Is(err, export.ErrBadValue) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", c.in, err)
+			continue
+		}
+		if want := strings.Count(c.in[:strings.Index(c.in, c.field)], "\n") + 1; pe.Line != want {
+			t.Errorf("%s: line %d, want %d", c.in, pe.Line, want)
+		}
+	}
+	if _, err := Parse([]byte(`{"target_mode": 1}`), "p.json"); !errors.Is(err, export.ErrType) {
+		t.Errorf("number mode: %v", err)
 	}
 }
