@@ -18,10 +18,10 @@ import (
 var ErrCanonicalDiff = errors.New("not a canonical diff")
 
 // canonicalMagic is the canonical form's first line.
-const canonicalMagic = "keyceremony-stable-diff 3"
+const canonicalMagic = "keyceremony-stable-diff 4"
 
 // canonicalKeys are the header lines after the first, in order.
-var canonicalKeys = []string{"repository", "listing-time", "previous-stable-version", "previous-ledger-sha256", "stable-version", "policy-sha256"}
+var canonicalKeys = []string{"repository", "listing-time", "previous-stable-version", "previous-ledger-sha256", "stable-version", "policy-sha256", "target-mode", "naming"}
 
 // Canonical is what ParseCanonical read from a canonical diff: its
 // digest, the header's values, the decisions, and the entries counted by
@@ -50,8 +50,8 @@ func CanonicalDigest(r io.Reader) (string, error) {
 
 // ParseCanonical reads a canonical diff so that an auditor can check a
 // signed diff without the export: the digest is the SHA-256 of the whole
-// form, after checking that it is one: the version 3 header (seven
-// lines), "decisions N" and N decision lines in canonical order, then
+// form, after checking that it is one: the version 4 header (nine
+// lines, the target mode and naming layout last), "decisions N" and N decision lines in canonical order, then
 // lines of eight tab-separated fields whose paths strictly increase.
 func ParseCanonical(r io.Reader) (*Canonical, error) {
 	sc := bufio.NewScanner(r)

@@ -221,6 +221,11 @@ type DiffHeader struct {
 	PreviousLedgerSHA256  string    `json:"previous_ledger_sha256"`  // "" at the first ceremony
 	StableVersion         int64     `json:"stable_version"`
 	PolicySHA256          string    `json:"policy_sha256"` // of the policy file's exact bytes
+	// TargetMode and Naming are the policy's: what the stable role lists
+	// as targets ("files+pages" or "pages") and the index pages' naming
+	// layout ("pep458" or "warehouse").
+	TargetMode string `json:"target_mode"`
+	Naming     string `json:"naming"`
 	// TrustsUploadTimes is true at the first ceremony: with no ledger, the
 	// repository's upload times cannot be checked.
 	TrustsUploadTimes bool `json:"trusts_upload_times"`
@@ -258,7 +263,7 @@ func newDiff(r *run) *Diff {
 	d := &Diff{}
 	ps := sha256.Sum256(r.cfg.Policy.Bytes())
 	d.Header = DiffHeader{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version, TrustsUploadTimes: r.pub == nil,
-		PolicySHA256: hex.EncodeToString(ps[:])}
+		PolicySHA256: hex.EncodeToString(ps[:]), TargetMode: string(r.cfg.Policy.TargetMode), Naming: string(r.cfg.Policy.Naming)}
 	d.Decisions = r.cfg.Decisions.All()
 	d.ExportName = r.cfg.ExportName
 	if r.pub != nil {
@@ -284,6 +289,8 @@ func (d *Diff) canonicalHeader() []byte {
 	b = append(b, "previous-ledger-sha256 "+pl+"\n"...)
 	b = append(b, "stable-version "+strconv.FormatInt(d.Header.StableVersion, 10)+"\n"...)
 	b = append(b, "policy-sha256 "+d.Header.PolicySHA256+"\n"...)
+	b = append(b, "target-mode "+d.Header.TargetMode+"\n"...)
+	b = append(b, "naming "+d.Header.Naming+"\n"...)
 	b = append(b, "decisions "+strconv.Itoa(len(d.Decisions))+"\n"...)
 	for i := range d.Decisions {
 		b = decisions.AppendLine(b, &d.Decisions[i])

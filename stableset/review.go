@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset/policy"
 )
 
 // The review: the summary a room reads first (one screen, from the
@@ -120,6 +121,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	fmt.Fprintf(bw, "    trailer   %d records, sha256 %x\n", d.Export.Count, d.Export.SHA256)
 	fmt.Fprintf(bw, "    generated %s\n", t(h.ListingTime))
 	fmt.Fprintf(bw, "  policy      sha256 %s\n", h.PolicySHA256)
+	fmt.Fprintf(bw, "    targets   %s\n", targetModeText(h.TargetMode, h.Naming))
 	if h.TrustsUploadTimes {
 		fmt.Fprintf(bw, "  previous    none: FIRST CEREMONY, the repository's upload times are TRUSTED as they are\n")
 	} else {
@@ -493,4 +495,13 @@ func versionRun(s string) (string, bool) {
 		i++
 	}
 	return s[:i], digit
+}
+
+// targetModeText says in words what the stable role will list.
+func targetModeText(mode, naming string) string {
+	what := "distribution files and index pages (PEP 458)"
+	if mode == string(policy.ModePages) {
+		what = "index pages only, which pin each file by hash"
+	}
+	return fmt.Sprintf("%s: %s; page naming %s", mode, what, naming)
 }

@@ -12,8 +12,9 @@ import (
 
 // A fast path for hashed-bin metadata.
 //
-// A bin is targets metadata whose targets each have a length and exactly
-// one hash, sha256, and no custom; it has no delegations. Millions of
+// A bin is targets metadata whose targets each have a length, a sha256
+// and optionally a blake2b-256 hash, and no custom; it
+// has no delegations. Millions of
 // targets go through bins in a ceremony, so they are encoded and parsed
 // here without reflection. AppendBinSigned produces exactly the bytes
 // cjson.EncodeCanonical produces for the same Targets value (a property
@@ -25,6 +26,10 @@ type BinTarget struct {
 	Path   string
 	Length int64
 	SHA256 [32]byte
+	// BLAKE2b256 is listed as the "blake2b-256" hash when HasBLAKE2b is
+	// true (PyPI names its files by it).
+	BLAKE2b256 [32]byte
+	HasBLAKE2b bool
 }
 
 // ErrNotBin means targets metadata is not a plain bin (it has
@@ -60,7 +65,13 @@ func AppendBinSigned(dst []byte, version int64, expires Expiry, targets []BinTar
 		if dst, err = appendCanonicalString(dst, t.Path); err != nil {
 			return nil, err
 		}
-		dst = append(dst, `:{"hashes":{"sha256":"`...)
+		dst = append(dst, `:{"hashes":{`...)
+		if t.HasBLAKE2b {
+			dst = append(dst, `"blake2b-256":"`...)
+			dst = hex.AppendEncode(dst, t.BLAKE2b256[:])
+			dst = append(dst, `",`...)
+		}
+		dst = append(dst, `"sha256":"`...)
 		dst = hex.AppendEncode(dst, t.SHA256[:])
 		dst = append(dst, `"},"length":`...)
 		dst = strconv.AppendInt(dst, t.Length, 10)
@@ -152,12 +163,18 @@ func binFromTargets(m *Metadata[Targets], name string) (*Bin, error) {
 	b := &Bin{Version: t.Version, Expires: t.Expires, SpecVersion: t.SpecVersion, Signatures: m.Signatures}
 	b.Targets = make([]BinTarget, 0, len(t.Targets))
 	for p, tf := range t.Targets {
-		if len(tf.Custom) != 0 || len(tf.Hashes) != 1 || tf.Hashes["sha256"] == "" {
-			return nil, &LoadError{File: name, Field: "signed.targets." + p, Err: fmt.Errorf("a bin target has length and one sha256 hash only: %w", ErrNotBin)}
+		b2, hasB2 := tf.Hashes["blake2b-256"]
+		if n := len(tf.Hashes); len(tf.Custom) != 0 || tf.Hashes["sha256"] == "" || n > 2 || n == 2 && !hasB2 {
+			return nil, &LoadError{File: name, Field: "signed.targets." + p, Err: fmt.Errorf("a bin target has length, sha256 and optionally blake2b-256 only: %w", ErrNotBin)}
 		}
-		bt := BinTarget{Path: p, Length: tf.Length}
+		bt := BinTarget{Path: p, Length: tf.Length, HasBLAKE2b: hasB2}
 		if _, err := hex.Decode(bt.SHA256[:], []byte(tf.Hashes["sha256"])); err != nil {
 			return nil, &LoadError{File: name, Field: "signed.targets." + p, Err: ErrMalformed}
+		}
+		if hasB2 {
+			if n, err := hex.Decode(bt.BLAKE2b256[:], []byte(b2)); err != nil || n != 32 {
+				return nil, &LoadError{File: name, Field: "signed.targets." + p + ".hashes.blake2b-256", Err: ErrMalformed}
+			}
 		}
 		b.Targets = append(b.Targets, bt)
 	}
@@ -287,7 +304,7 @@ func parseBinFast(data []byte) (*Bin, bool) {
 	p.lit(`{"_type":"targets","expires":`)
 	exp := p.str()
 	p.lit(`,"spec_version":"` + SpecVersion + `","targets":{`)
-	n := bytes.Count(data[p.pos:], []byte(`:{"hashes":{"sha256":"`))
+	n := bytes.Count(data[p.pos:], []byte(`:{"hashes":{"`))
 	b.Targets = make([]BinTarget, 0, n)
 	for p.ok && !p.peek('}') {
 		if len(b.Targets) > 0 {
@@ -295,7 +312,13 @@ func parseBinFast(data []byte) (*Bin, bool) {
 		}
 		var t BinTarget
 		t.Path = p.str()
-		p.lit(`:{"hashes":{"sha256":"`)
+		p.lit(`:{"hashes":{"`)
+		if t.HasBLAKE2b = p.peek('b'); t.HasBLAKE2b {
+			p.lit(`blake2b-256":"`)
+			p.hex32(&t.BLAKE2b256)
+			p.lit(`","`)
+		}
+		p.lit(`sha256":"`)
 		p.hex32(&t.SHA256)
 		p.lit(`"},"length":`)
 		t.Length = p.int()

@@ -82,13 +82,63 @@ func (e *PageError) Error() string {
 
 func (e *PageError) Unwrap() error { return e.Err }
 
-// PagePaths returns the TUF target paths of a project's stable index pages:
-// simple/<project>/index.html and simple/<project>/index.json, with the
-// project name normalised as PEP 503 says. The name must be a valid project
-// name (RenderProjectPages refuses any other); this function does not check.
-func PagePaths(project string) (htmlPath, jsonPath string) {
-	dir := "simple/" + export.NormalizeProject(project) + "/"
+// Layout is a naming layout of the stable index pages: the target paths a
+// project's two pages have. docs/tuf-layout.md sets them side by side.
+type Layout string
+
+const (
+	// LayoutPEP458 names the pages simple/<project>/index.html and
+	// simple/<project>/index.json, the directory's index as PEP 503 and
+	// PEP 691 serve it; a consistent-snapshot client fetches
+	// simple/<project>/<hash>.index.html (PEP 458, "Consistent
+	// Snapshots": HASH.FILENAME).
+	LayoutPEP458 Layout = "pep458"
+	// LayoutWarehouse names them simple/<project>/<project>.html and
+	// simple/<project>/<project>.json, so that a consistent-snapshot
+	// client fetches simple/<project>/<blake2b-256>.<project>.html: the
+	// name Warehouse stores each rendered page under
+	// (warehouse/packaging/utils.py, render_simple_detail), the hash
+	// being the first the entry lists (blake2b-256 sorts before sha256).
+	LayoutWarehouse Layout = "warehouse"
+)
+
+// ErrLayout is returned for a naming layout that is not one of the above.
+var ErrLayout = errors.New("unknown index page naming layout")
+
+// Check returns ErrLayout unless l is LayoutPEP458 or LayoutWarehouse.
+func (l Layout) Check() error {
+	if l != LayoutPEP458 && l != LayoutWarehouse {
+		return fmt.Errorf("%q, want %q or %q: %w", string(l), LayoutPEP458, LayoutWarehouse, ErrLayout)
+	}
+	return nil
+}
+
+// PagePaths returns the TUF target paths of a project's stable index pages
+// in layout l (LayoutPEP458 for any other value), the project name
+// normalised as PEP 503 says. The name must be a valid project name
+// (RenderProjectPages refuses any other); this function does not check.
+func (l Layout) PagePaths(project string) (htmlPath, jsonPath string) {
+	n := export.NormalizeProject(project)
+	dir := "simple/" + n + "/"
+	if l == LayoutWarehouse {
+		return dir + n + ".html", dir + n + ".json"
+	}
 	return dir + "index.html", dir + "index.json"
+}
+
+// PagePaths returns the pages' target paths in LayoutPEP458:
+// simple/<project>/index.html and simple/<project>/index.json.
+func PagePaths(project string) (htmlPath, jsonPath string) {
+	return LayoutPEP458.PagePaths(project)
+}
+
+// TargetPatterns returns the delegation path patterns (one "*" per
+// segment) that cover the pages of layout l.
+func (l Layout) TargetPatterns() []string {
+	if l == LayoutWarehouse {
+		return []string{"simple/*/*.html", "simple/*/*.json"}
+	}
+	return []string{"simple/*/index.html", "simple/*/index.json"}
 }
 
 // FileURL returns the URL an index page links a target to: base followed by
