@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/keyceremony/keyceremony/stableset/decisions"
+	"github.com/keyceremony/keyceremony/stableset/policy"
 )
 
 // ErrCanonicalDiff is wrapped by every refusal of a canonical diff file.
@@ -86,6 +87,10 @@ func ParseCanonical(r io.Reader) (*Canonical, error) {
 			return nil, bad("%s, want %q", snippet(sc.Bytes()), k+" …")
 		}
 		c.Header[k] = v
+		if k == "target-mode" && v != string(policy.ModeFilesPages) && v != string(policy.ModePages) ||
+			k == "naming" && v != string(policy.NamingPEP458) && v != string(policy.NamingWarehouse) {
+			return nil, bad("%s %s is not a known value", k, snippet([]byte(v)))
+		}
 	}
 	if !next() {
 		return nil, fmt.Errorf("no decisions line: %w", ErrCanonicalDiff)

@@ -6,11 +6,11 @@ import (
 	"testing"
 )
 
-const canonHeader = "keyceremony-stable-diff 3\nrepository demo\nlisting-time 2026-11-25T12:00:00Z\nprevious-stable-version 0\nprevious-ledger-sha256 -\nstable-version 2\npolicy-sha256 " + zeros + "\ndecisions 0\n"
+const canonHeader = "keyceremony-stable-diff 4\nrepository demo\nlisting-time 2026-11-25T12:00:00Z\nprevious-stable-version 0\nprevious-ledger-sha256 -\nstable-version 2\npolicy-sha256 " + zeros + "\ntarget-mode files+pages\nnaming pep458\ndecisions 0\n"
 
 const zeros = "0000000000000000000000000000000000000000000000000000000000000000"
 
-const canonDecided = "keyceremony-stable-diff 3\nrepository demo\nlisting-time 2026-11-25T12:00:00Z\nprevious-stable-version 0\nprevious-ledger-sha256 -\nstable-version 2\npolicy-sha256 " + zeros + "\ndecisions 2\n" +
+const canonDecided = "keyceremony-stable-diff 4\nrepository demo\nlisting-time 2026-11-25T12:00:00Z\nprevious-stable-version 0\nprevious-ledger-sha256 -\nstable-version 2\npolicy-sha256 " + zeros + "\ntarget-mode files+pages\nnaming pep458\ndecisions 2\n" +
 	"limit\tadded\t2\tconfirm\tfirst ceremony\npath\ta\t-\tkeep-old\tan attack\n"
 
 func TestCanonicalDigestRefusals(t *testing.T) {
@@ -20,9 +20,13 @@ func TestCanonicalDigestRefusals(t *testing.T) {
 		t.Fatalf("canonical order refused: %v", err)
 	}
 	for name, in := range map[string]string{
-		"short header":           "keyceremony-stable-diff 3\n",
+		"short header":           "keyceremony-stable-diff 4\n",
+		"version 3":              strings.Replace(strings.Replace(canonHeader, "diff 4", "diff 3", 1), "target-mode files+pages\nnaming pep458\n", "", 1),
+		"no target mode":         strings.Replace(canonHeader, "target-mode files+pages\n", "", 1),
+		"unknown target mode":    strings.Replace(canonHeader, "target-mode files+pages", "target-mode files", 1),
+		"unknown naming":         strings.Replace(canonHeader, "naming pep458", "naming pypi", 1),
 		"out of order":           canonHeader + "added\t-\tb\tp\t-\t-\t1\t00\nadded\t-\ta\tp\t-\t-\t1\t00\n",
-		"version 2":              strings.Replace(canonHeader, "diff 3", "diff 2", 1),
+		"version 2":              strings.Replace(canonHeader, "diff 4", "diff 2", 1),
 		"no decisions":           strings.Replace(canonHeader, "decisions 0\n", "", 1),
 		"decisions 01":           strings.Replace(canonHeader, "decisions 0\n", "decisions 00\n", 1),
 		"missing decision line":  strings.Replace(canonDecided, "decisions 2", "decisions 3", 1),
@@ -52,6 +56,16 @@ func TestCanonicalDigestRefusals(t *testing.T) {
 	d2, _ := CanonicalDigest(strings.NewReader(strings.Replace(ok, "\t1\t00\n", "\t2\t00\n", 1)))
 	if d1 == d2 {
 		t.Fatal("an edited line kept the digest")
+	}
+	// The target mode and the naming are bound into the digest.
+	for _, edit := range [][2]string{{"target-mode files+pages", "target-mode pages"}, {"naming pep458", "naming warehouse"}} {
+		c, err := ParseCanonical(strings.NewReader(strings.Replace(ok, edit[0], edit[1], 1)))
+		if err != nil {
+			t.Fatalf("%s: %v", edit[1], err)
+		}
+		if c.Digest == d1 || c.Header[strings.Fields(edit[1])[0]] != strings.Fields(edit[1])[1] {
+			t.Errorf("%s: digest %s header %v", edit[1], c.Digest, c.Header)
+		}
 	}
 }
 

@@ -473,11 +473,14 @@ func (r *run) format(pb *passBatch) {
 		if d.kept {
 			length, sum = d.oldLen, &d.oldSum
 		}
-		h := pb.eb.PathSHA256[i][0]
-		pb.nStab[h]++
-		stab[h] = appendStr(stab[h], rec.Path)
-		stab[h] = binary.AppendUvarint(stab[h], uint64(length))
-		stab[h] = append(stab[h], sum[:]...)
+		if r.cfg.Policy.TargetMode.ListsFiles() { // in pages mode the pages alone are targets
+			h := pb.eb.PathSHA256[i][0]
+			pb.nStab[h]++
+			stab[h] = appendStr(stab[h], rec.Path)
+			stab[h] = binary.AppendUvarint(stab[h], uint64(length))
+			stab[h] = append(stab[h], sum[:]...)
+			stab[h] = append(stab[h], rec.BLAKE2b256[:]...) // the path's own: PyPI names files by it
+		}
 		b := projBucket(rec.Project)
 		ents[b] = appendStr(ents[b], rec.Project)
 		ents[b] = append(ents[b], code|codeStable)

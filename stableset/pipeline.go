@@ -377,10 +377,14 @@ func (r *run) parallel(n int, f func(i int) error) error {
 	return first
 }
 
+// appendBinTarget encodes a bin target for the work files: the path, the
+// length, sha256 and blake2b-256 (every target the pipeline makes has
+// both).
 func appendBinTarget(b []byte, t *tuf.BinTarget) []byte {
 	b = appendStr(b, t.Path)
 	b = binary.AppendUvarint(b, uint64(t.Length))
-	return append(b, t.SHA256[:]...)
+	b = append(b, t.SHA256[:]...)
+	return append(b, t.BLAKE2b256[:]...)
 }
 
 // readBinTargets reads a work file of bin targets; the paths are
@@ -396,6 +400,8 @@ func readBinTargets(path string, out []tuf.BinTarget) ([]tuf.BinTarget, error) {
 		t.Path = d.str()
 		t.Length = int64(d.uvarint())
 		d.sum(&t.SHA256)
+		d.sum(&t.BLAKE2b256)
+		t.HasBLAKE2b = true
 		out = append(out, t)
 	}
 	if d.bad {

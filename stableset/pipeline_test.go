@@ -784,13 +784,13 @@ func (s *countingSigner) Sign(msg []byte) ([]byte, error) {
 func TestPipelineRefusesOverBudget(t *testing.T) {
 	c := newCeremony(t)
 	var got int64
-	sizeLayout = func(n int64) (tuf.Shape, error) {
+	sizeLayout = func(n int64, _ tuf.Estimate) (tuf.Shape, error) {
 		got = n
 		// As if the stable set held 200 million more targets.
 		return tuf.SizeTwoLevel(StableRole, n+200_000_000, tuf.EstimateFiles)
 	}
 	defer func() {
-		sizeLayout = func(n int64) (tuf.Shape, error) { return tuf.SizeTwoLevel(StableRole, n, tuf.EstimateFiles) }
+		sizeLayout = func(n int64, _ tuf.Estimate) (tuf.Shape, error) { return tuf.SizeTwoLevel(StableRole, n, tuf.EstimateFiles) }
 	}()
 	d, err := ComputeDiff(c.config(exportOf(t, t1, []file{foo1, bar1}), ""))
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/blake2b"
+
 	"github.com/keyceremony/keyceremony/tuf"
 
 	"github.com/keyceremony/keyceremony/stableset/ledger"
@@ -40,6 +42,9 @@ func pageDigest(buf []byte, project string, bodies []string) ([32]byte, []byte) 
 	}
 	return sha256.Sum256(buf), buf
 }
+
+// naming is the policy's naming layout of the pages.
+func (r *run) naming() simpleindex.Layout { return simpleindex.Layout(r.cfg.Policy.Naming) }
 
 // renderPages decides every stable project's pages, renders those that change,
 // writes the new ledger's projects, and finishes the diff.
@@ -195,13 +200,14 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		rendered int
 		dbuf     []byte
 	)
+	naming := r.naming()
 	nbw := r.workFile("newproj", pb, 64<<10)
 	defer nbw.Close()
 	pbw := r.workFile("pageentries", pb, 64<<10)
 	defer pbw.Close()
-	target := func(path string, length int64, sum [32]byte) {
+	target := func(path string, length int64, sum, b2 [32]byte) {
 		h := sha256.Sum256([]byte(path))
-		t := tuf.BinTarget{Path: path, Length: length, SHA256: sum}
+		t := tuf.BinTarget{Path: path, Length: length, SHA256: sum, BLAKE2b256: b2, HasBLAKE2b: true}
 		tb = appendBinTarget(tb[:0], &t)
 		pt[h[0]].write(tb)
 		mu.Lock()
@@ -223,9 +229,10 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		lp.PageDigest, dbuf = pageDigest(dbuf, name, bodies)
 		old := prev[name]
 		delete(prev, name)
-		hp, jp := simpleindex.PagePaths(name)
+		hp, jp := naming.PagePaths(name)
 		if old != nil && old.PageDigest == lp.PageDigest {
 			lp.HTMLLength, lp.HTMLSHA256, lp.JSONLength, lp.JSONSHA256 = old.HTMLLength, old.HTMLSHA256, old.JSONLength, old.JSONSHA256
+			lp.HTMLBLAKE2b, lp.JSONBLAKE2b = old.HTMLBLAKE2b, old.JSONBLAKE2b
 		} else {
 			files = files[:0]
 			for k := i; k < j; k++ {
@@ -264,6 +271,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 			rendered += 2
 			lp.HTMLLength, lp.HTMLSHA256 = int64(len(html)), sha256.Sum256(html)
 			lp.JSONLength, lp.JSONSHA256 = int64(len(js)), sha256.Sum256(js)
+			lp.HTMLBLAKE2b, lp.JSONBLAKE2b = blake2b.Sum256(html), blake2b.Sum256(js)
 			reason := "attributes"
 			if c := pi.Counts; c.Added+c.Removed+c.Accepted+c.Dropped > 0 {
 				reason = "files"
@@ -289,15 +297,15 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 				pi.Counts.add(&e)
 			}
 		}
-		target(hp, lp.HTMLLength, lp.HTMLSHA256)
-		target(jp, lp.JSONLength, lp.JSONSHA256)
+		target(hp, lp.HTMLLength, lp.HTMLSHA256, lp.HTMLBLAKE2b)
+		target(jp, lp.JSONLength, lp.JSONSHA256, lp.JSONBLAKE2b)
 		out = appendLedgerProject(out[:0], &lp)
 		nbw.Write(out)
 		i = j
 	}
 	// Projects that had pages and have no stable file left.
 	for name, old := range prev {
-		hp, jp := simpleindex.PagePaths(name)
+		hp, jp := naming.PagePaths(name)
 		entries = append(entries,
 			DiffEntry{Category: PageRemoved, Path: hp, Project: name, HasOld: true, OldLength: old.HTMLLength, OldSHA256: old.HTMLSHA256},
 			DiffEntry{Category: PageRemoved, Path: jp, Project: name, HasOld: true, OldLength: old.JSONLength, OldSHA256: old.JSONSHA256})
@@ -422,15 +430,18 @@ func readLedgerProject(rd *bufio.Reader, src *readErr, p *ledger.Project) (ok bo
 		return bad()
 	}
 	for _, pg := range []struct {
-		n *int64
-		h *[32]byte
-	}{{&p.HTMLLength, &p.HTMLSHA256}, {&p.JSONLength, &p.JSONSHA256}} {
+		n     *int64
+		h, b2 *[32]byte
+	}{{&p.HTMLLength, &p.HTMLSHA256, &p.HTMLBLAKE2b}, {&p.JSONLength, &p.JSONSHA256, &p.JSONBLAKE2b}} {
 		l, err := binary.ReadUvarint(rd)
 		if err != nil {
 			return bad()
 		}
 		*pg.n = int64(l)
 		if _, err := io.ReadFull(rd, pg.h[:]); err != nil {
+			return bad()
+		}
+		if _, err := io.ReadFull(rd, pg.b2[:]); err != nil {
 			return bad()
 		}
 	}

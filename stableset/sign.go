@@ -146,9 +146,14 @@ func (r *run) build(out *outdir.Dir, p *SignParams) (*SignResult, error) {
 	for b := range r.nStable {
 		total += r.nStable[b] + r.nPages[b]
 	}
-	// Sized before anything is made: a count no layout fits is refused
-	// with the *tuf.BudgetError, nothing signed or written.
-	shape, err := sizeLayout(total)
+	// Sized before anything is made, from the targets actually signed (in
+	// pages mode the pages alone): a count no layout fits is refused with
+	// the *tuf.BudgetError, nothing signed or written.
+	est := tuf.EstimateFiles
+	if !r.cfg.Policy.TargetMode.ListsFiles() {
+		est = tuf.EstimatePages
+	}
+	shape, err := sizeLayout(total, est)
 	if err != nil {
 		return nil, err
 	}
@@ -216,10 +221,11 @@ func (r *run) build(out *outdir.Dir, p *SignParams) (*SignResult, error) {
 	return &SignResult{StableVersion: r.version, Layout: layout, Meta: all, Pages: r.pages}, nil
 }
 
-// sizeLayout sizes the two-level layout for n targets (a variable so that
-// tests can make a count too large for the budget).
-var sizeLayout = func(n int64) (tuf.Shape, error) {
-	return tuf.SizeTwoLevel(StableRole, n, tuf.EstimateFiles)
+// sizeLayout sizes the two-level layout for n targets with the target
+// mode's estimate (a variable so that tests can make a count too large for
+// the budget, or see the count signed).
+var sizeLayout = func(n int64, est tuf.Estimate) (tuf.Shape, error) {
+	return tuf.SizeTwoLevel(StableRole, n, est)
 }
 
 // roleKeySet is the key of every delegated role, and its key id: mid i's

@@ -132,8 +132,10 @@ func appendLedgerProject(b []byte, p *ledger.Project) []byte {
 	b = append(b, p.PageDigest[:]...)
 	b = binary.AppendUvarint(b, uint64(p.HTMLLength))
 	b = append(b, p.HTMLSHA256[:]...)
+	b = append(b, p.HTMLBLAKE2b[:]...)
 	b = binary.AppendUvarint(b, uint64(p.JSONLength))
-	return append(b, p.JSONSHA256[:]...)
+	b = append(b, p.JSONSHA256[:]...)
+	return append(b, p.JSONBLAKE2b[:]...)
 }
 
 func (d *spillDec) ledgerProject(p *ledger.Project) {
@@ -145,8 +147,10 @@ func (d *spillDec) ledgerProject(p *ledger.Project) {
 	d.sum(&p.PageDigest)
 	p.HTMLLength = int64(d.uvarint())
 	d.sum(&p.HTMLSHA256)
+	d.sum(&p.HTMLBLAKE2b)
 	p.JSONLength = int64(d.uvarint())
 	d.sum(&p.JSONSHA256)
+	d.sum(&p.JSONBLAKE2b)
 }
 
 var errSpill = errors.New("corrupt work file")

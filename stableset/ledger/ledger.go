@@ -18,9 +18,9 @@ import (
 
 // The ledger: what a ceremony saw of the repository.
 //
-// Format v2 (docs/stable-pipeline.md), binary, streaming:
+// Format v3 (docs/stable-pipeline.md), binary, streaming:
 //
-//	magic    "KCLEDGER" 0x02
+//	magic    "KCLEDGER" 0x03
 //	header   uvarint len, repository; varint listing time (Unix seconds);
 //	         uvarint stable version of the ceremony that wrote it
 //	file*    0x01; uvarint shared, uvarint n, n bytes: the path is the
@@ -30,7 +30,8 @@ import (
 //	         entry differs from the listing, then uvarint length and 32
 //	         bytes sha256 of the stable entry)
 //	project* 0x02; uvarint len, project; 32 bytes page digest; uvarint
-//	         length and 32 bytes sha256 of index.html, then of index.json
+//	         length, 32 bytes sha256 and 32 bytes blake2b-256 of the
+//	         HTML page, then of the JSON page
 //	trailer  0x00; uvarint file count; uvarint project count; 32 bytes:
 //	         SHA-256 of every byte before the trailer's 0x00
 //
@@ -38,12 +39,13 @@ import (
 // so the ledger can be merged with the next export without holding either
 // in memory. Project records follow, one for every project with stable
 // files, strictly increasing by page path (project + "/"). Version 1
-// ledgers (no stable flag, no projects) are refused: none was deployed.
+// ledgers (no stable flag, no projects) and version 2 ledgers (no
+// blake2b-256 of the pages) are refused: none was deployed.
 
-const ledgerMagic = "KCLEDGER\x02"
+const ledgerMagic = "KCLEDGER\x03"
 
 // Version is the ledger format version written and read here.
-const Version = 2
+const Version = 3
 
 // MaxProjectLength bounds a project name in a ledger.
 const MaxProjectLength = maxLedgerProject
@@ -110,8 +112,11 @@ type Project struct {
 	PageDigest [32]byte
 	HTMLLength int64
 	HTMLSHA256 [32]byte
-	JSONLength int64
-	JSONSHA256 [32]byte
+	// HTMLBLAKE2b and JSONBLAKE2b are the pages' BLAKE2b-256, listed
+	// beside sha256 in their target entries.
+	HTMLBLAKE2b, JSONBLAKE2b [32]byte
+	JSONLength               int64
+	JSONSHA256               [32]byte
 }
 
 // Writer writes a ledger.
@@ -275,8 +280,10 @@ func (lw *Writer) AddProject(p *Project) error {
 	b = append(b, p.PageDigest[:]...)
 	b = binary.AppendUvarint(b, uint64(p.HTMLLength))
 	b = append(b, p.HTMLSHA256[:]...)
+	b = append(b, p.HTMLBLAKE2b[:]...)
 	b = binary.AppendUvarint(b, uint64(p.JSONLength))
 	b = append(b, p.JSONSHA256[:]...)
+	b = append(b, p.JSONBLAKE2b[:]...)
 	lw.buf = b
 	lw.emit(b)
 	lw.prevProj = p.Project
@@ -793,15 +800,18 @@ func (lr *Reader) NextProject() (*Project, error) {
 		return nil, lr.fail(lr.eof(err))
 	}
 	for _, pg := range []struct {
-		n *int64
-		h *[32]byte
-	}{{&p.HTMLLength, &p.HTMLSHA256}, {&p.JSONLength, &p.JSONSHA256}} {
+		n     *int64
+		h, b2 *[32]byte
+	}{{&p.HTMLLength, &p.HTMLSHA256, &p.HTMLBLAKE2b}, {&p.JSONLength, &p.JSONSHA256, &p.JSONBLAKE2b}} {
 		l, err := lr.uvarint(export.MaxLength)
 		if err != nil {
 			return nil, lr.fail(err)
 		}
 		*pg.n = int64(l)
 		if err := lr.r.full(pg.h[:]); err != nil {
+			return nil, lr.fail(lr.eof(err))
+		}
+		if err := lr.r.full(pg.b2[:]); err != nil {
 			return nil, lr.fail(lr.eof(err))
 		}
 	}
