@@ -312,6 +312,8 @@ func (s *StableSigning) statement(d *stableset.Diff) (*signeddiff.Statement, err
 		TrustsUploadTimes:     d.Header.TrustsUploadTimes,
 		Export:                signeddiff.Export{Generated: d.Header.ListingTime.UTC(), Count: tr.Count, SHA256: tr.SHA256},
 		PolicySHA256:          sha256.Sum256(pj),
+		TargetMode:            d.Header.TargetMode,
+		Naming:                d.Header.Naming,
 	}
 	if d.Header.PreviousLedgerSHA256 != "" {
 		if _, err := hex.Decode(st.PreviousLedgerSHA256[:], []byte(d.Header.PreviousLedgerSHA256)); err != nil {

@@ -29,7 +29,14 @@ const PayloadType = "application/vnd.keyceremony.diff+json"
 // first two fields of every payload.
 const (
 	DiffFormat        = "keyceremony-diff"
-	DiffFormatVersion = 2
+	DiffFormatVersion = 3
+)
+
+// The target modes and naming layouts a statement may name (the policy's
+// target_mode and naming; docs/policy.md).
+var (
+	TargetModes = []string{"files+pages", "pages"}
+	Namings     = []string{"pep458", "warehouse"}
 )
 
 // diffRole names the signers in threshold errors.
@@ -54,7 +61,12 @@ type Statement struct {
 	TrustsUploadTimes bool
 	Export            Export
 	PolicySHA256      [32]byte // SHA-256 of the policy file the ceremony applied
-	Counts            Counts
+	// TargetMode is what stable lists as targets: "files+pages" (the
+	// distribution files and the index pages) or "pages" (the pages
+	// only); Naming the pages' naming layout, "pep458" or "warehouse".
+	TargetMode string
+	Naming     string
+	Counts     Counts
 	Projects          Projects
 	// Decisions are the room's decisions, in canonical order (limit
 	// decisions by limit, then path decisions by path), each with its
@@ -117,6 +129,8 @@ type diffJSON struct {
 	TrustsUploadTimes     bool           `json:"trusts_upload_times"`
 	Export                exportJSON     `json:"export"`
 	PolicySHA256          string         `json:"policy_sha256"`
+	TargetMode            string         `json:"target_mode"`
+	Naming                string         `json:"naming"`
 	Counts                countsJSON     `json:"counts"`
 	Projects              projectsJSON   `json:"projects"`
 	Decisions             []decisionJSON `json:"decisions"`
@@ -185,6 +199,12 @@ func (st *Statement) Validate() error {
 	}
 	if (st.PreviousLedgerSHA256 == [32]byte{}) != st.TrustsUploadTimes {
 		return stmtErr("trusts_upload_times", "%v, but a previous ledger is %s: it must be true exactly when there is none", st.TrustsUploadTimes, map[bool]string{true: "absent", false: "present"}[st.PreviousLedgerSHA256 == [32]byte{}])
+	}
+	if !slices.Contains(TargetModes, st.TargetMode) {
+		return stmtErr("target_mode", "%q: want one of %q", st.TargetMode, TargetModes)
+	}
+	if !slices.Contains(Namings, st.Naming) {
+		return stmtErr("naming", "%q: want one of %q", st.Naming, Namings)
 	}
 	g := st.Export.Generated
 	if g.IsZero() || g.Location() != time.UTC || g.Nanosecond() != 0 || g.Year() < 1 || g.Year() > 9999 {
@@ -290,6 +310,8 @@ func (st *Statement) MarshalPayload() ([]byte, error) {
 			SHA256:    hex.EncodeToString(st.Export.SHA256[:]),
 		},
 		PolicySHA256: hex.EncodeToString(st.PolicySHA256[:]),
+		TargetMode:   st.TargetMode,
+		Naming:       st.Naming,
 		Counts: countsJSON{
 			Added:           st.Counts.Added,
 			HeldBack:        make([]heldBackJSON, len(st.Counts.HeldBack)),
@@ -359,6 +381,8 @@ func DecodeStatement(payload []byte) (*Statement, error) {
 		PreviousStableVersion: w.PreviousStableVersion,
 		StableVersion:         w.StableVersion,
 		TrustsUploadTimes:     w.TrustsUploadTimes,
+		TargetMode:            w.TargetMode,
+		Naming:                w.Naming,
 		Export:                Export{Count: w.Export.Count},
 		Counts: Counts{
 			Added:           w.Counts.Added,

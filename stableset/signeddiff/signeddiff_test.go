@@ -46,6 +46,8 @@ func testStatement() *Statement {
 			SHA256:    sum("export"),
 		},
 		PolicySHA256: sum("policy"),
+		TargetMode:   "files+pages",
+		Naming:       "pep458",
 		Counts: Counts{
 			Added: 120,
 			HeldBack: []HeldBackCount{
@@ -497,7 +499,10 @@ func TestDecodeDiffStatementRefuses(t *testing.T) {
 		{"string count", strings.Replace(p, `"count":1000`, `"count":"1000"`, 1), ErrDiffStatement},
 		{"null held back", strings.Replace(p, `"held_back":[`, `"held_back":null,"x":[`, 1), ErrDiffStatement},
 		{"other format", strings.Replace(p, DiffFormat, "in-toto", 1), ErrDiffStatement},
-		{"version 1", strings.Replace(p, `"version":2`, `"version":1`, 1), ErrDiffStatement},
+		{"version 2", strings.Replace(p, `"version":3`, `"version":2`, 1), ErrDiffStatement},
+		{"unknown target mode", strings.Replace(p, `"target_mode":"files+pages"`, `"target_mode":"files"`, 1), ErrDiffStatement},
+		{"unknown naming", strings.Replace(p, `"naming":"pep458"`, `"naming":"pypi"`, 1), ErrDiffStatement},
+		{"no target mode", strings.Replace(p, `"target_mode":"files+pages",`, ``, 1), ErrDiffStatement},
 		{"decision kind", strings.Replace(p, `"kind":"limit"`, `"kind":"other"`, 1), ErrDiffStatement},
 		{"decision without reason", strings.Replace(p, `"reason":"both contents are suspect"`, `"reason":""`, 1), ErrDiffStatement},
 		{"null decisions", strings.Replace(p, `"decisions":[`, `"decisions":null,"x":[`, 1), ErrDiffStatement},
@@ -611,7 +616,7 @@ func TestLoadSignedDiffRefuses(t *testing.T) {
 		{"nested unknown field", strings.Replace(f, `"keyid": "`+sig0.KeyID+`",`, `"keyid": "`+sig0.KeyID+`", "cert": "",`, 1), strictjson.ErrUnknownField},
 		{"wrong payload type", strings.Replace(f, PayloadType, "application/json", 1), ErrDiffPayloadType},
 		{"line break in payload", strings.Replace(f, env.Payload, env.Payload[:8]+`\n`+env.Payload[8:], 1), ErrSignedDiff},
-		{"unpadded payload", strings.Replace(f, env.Payload, base64.RawStdEncoding.EncodeToString(mustB64(t, env.Payload))+"x", 1), ErrSignedDiff},
+		{"unpadded payload", strings.Replace(f, env.Payload, unpadded(mustB64(t, env.Payload)), 1), ErrSignedDiff},
 		{"no signatures", strings.Replace(f, f[strings.Index(f, `"signatures": [`):strings.LastIndex(f, "]")+1], `"signatures": []`, 1), ErrSignedDiff},
 		{"null signatures", strings.Replace(f, f[strings.Index(f, `"signatures": [`):strings.LastIndex(f, "]")+1], `"signatures": null`, 1), ErrSignedDiff},
 		{"duplicate keyid", strings.Replace(f, env.Signatures[1].KeyID, sig0.KeyID, 1), ErrSignedDiff},
@@ -711,4 +716,13 @@ func FuzzDecodeDiffStatement(f *testing.F) {
 			t.Fatalf("accepted %q, which re-encodes to %q (%v)", data, again, err)
 		}
 	})
+}
+
+// unpadded encodes b, with one space appended when its length leaves no
+// padding to drop, in base64 without its padding.
+func unpadded(b []byte) string {
+	if len(b)%3 == 0 {
+		b = append(b, ' ')
+	}
+	return base64.RawStdEncoding.EncodeToString(b)
 }
