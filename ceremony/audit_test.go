@@ -55,6 +55,8 @@ func auditSignedDiff(t *testing.T, media, exportFile, published string, root *tu
 		PreviousLedgerSHA256 string `json:"previous_ledger_sha256"`
 		NewLedgerSHA256      string `json:"new_ledger_sha256"`
 		PolicySHA256         string `json:"policy_sha256"`
+		TargetMode           string `json:"target_mode"`
+		Naming               string `json:"naming"`
 		DiffSHA256           string `json:"diff_sha256"`
 		Counts               struct {
 			Added    int64 `json:"added"`
@@ -102,15 +104,16 @@ func auditSignedDiff(t *testing.T, media, exportFile, published string, root *tu
 	sc := bufio.NewScanner(strings.NewReader(string(canon)))
 	sc.Buffer(nil, 1<<20)
 	var header []string
-	for len(header) < 8 && sc.Scan() {
+	for len(header) < 10 && sc.Scan() {
 		header = append(header, sc.Text())
 	}
-	if header[0] != "keyceremony-stable-diff 3" || header[6] != "policy-sha256 "+p.PolicySHA256 || header[4] != "previous-ledger-sha256 "+p.PreviousLedgerSHA256 {
+	if header[0] != "keyceremony-stable-diff 4" || header[6] != "policy-sha256 "+p.PolicySHA256 || header[4] != "previous-ledger-sha256 "+p.PreviousLedgerSHA256 ||
+		header[7] != "target-mode "+p.TargetMode || header[8] != "naming "+p.Naming || p.TargetMode == "" || p.Naming == "" {
 		t.Errorf("canonical header: %q", header)
 	}
 	var nd int
-	if _, err := fmt.Sscanf(header[7], "decisions %d", &nd); err != nil || nd != len(p.Decisions) {
-		t.Fatalf("%q: the payload has %d decisions", header[7], len(p.Decisions))
+	if _, err := fmt.Sscanf(header[9], "decisions %d", &nd); err != nil || nd != len(p.Decisions) {
+		t.Fatalf("%q: the payload has %d decisions", header[9], len(p.Decisions))
 	}
 	for i := 0; i < nd && sc.Scan(); i++ {
 		d := p.Decisions[i]

@@ -203,7 +203,7 @@ func (d *Demo) Run() (*DemoResult, error) {
 		if _, builtIn := demoContent[r.Path]; builtIn {
 			res.Content[r.Path] = c
 		}
-		if err := out.WriteFile(path.Join("targets", targetFileName(r.Path, sha256Hex(c))), c); err != nil {
+		if err := publishTarget(out, r.Path, c); err != nil {
 			return nil, err
 		}
 	}
@@ -237,7 +237,7 @@ func (d *Demo) Run() (*DemoResult, error) {
 	for p, b := range stablePages {
 		res.Content[p] = b
 		res.StablePages = append(res.StablePages, p)
-		if err := out.WriteFile(path.Join("targets", targetFileName(p, sha256Hex(b))), b); err != nil {
+		if err := publishTarget(out, p, b); err != nil {
 			return nil, err
 		}
 	}

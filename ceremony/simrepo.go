@@ -10,6 +10,8 @@ import (
 	"sort"
 	"time"
 
+	"golang.org/x/crypto/blake2b"
+
 	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
@@ -139,6 +141,19 @@ type publishedMeta struct {
 // the file name prefixed with the hex SHA-256 of its content.
 func targetFileName(targetPath string, sha256hex string) string {
 	return path.Join(path.Dir(targetPath), sha256hex+"."+path.Base(targetPath))
+}
+
+// publishTarget publishes a target as a consistent-snapshot client
+// fetches it under each hash stable's entries list (PEP 458: one copy per
+// hash): <sha256>.<name> and <blake2b-256>.<name>.
+func publishTarget(out *outdir.Dir, targetPath string, b []byte) error {
+	b2 := blake2b.Sum256(b)
+	for _, h := range []string{sha256Hex(b), hex.EncodeToString(b2[:])} {
+		if err := out.WriteFile(path.Join("targets", targetFileName(targetPath, h)), b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // publishLedger publishes the ledgers a stable signing wrote under

@@ -22,7 +22,6 @@ import (
 	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
-	"github.com/keyceremony/keyceremony/stableset/simpleindex"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -411,21 +410,6 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 			return fmt.Errorf("%s does not match what %s signed: %w", p, stableFile, tuf.ErrHash)
 		}
 	}
-	// The ledger must list exactly what the bins list: the next ceremony
-	// starts from the ledger, clients from the bins. Compared as sums of
-	// per-entry hashes, so that neither side is held in memory.
-	var inBins, inLedger entrySum
-	if err := sumBins(md, &st.Signed, &inBins); err != nil {
-		return err
-	}
-	for p := range st.Signed.Targets {
-		if err := sumLedger(filepath.Join(dir, "stable", filepath.FromSlash(p)), &inLedger); err != nil {
-			return err
-		}
-	}
-	if inBins != inLedger {
-		return fmt.Errorf("the ledger and the bins list different stable sets: %w", tuf.ErrHash)
-	}
 	env, err := os.ReadFile(filepath.Join(dir, "signed-diff.json"))
 	if err != nil {
 		return err
@@ -437,6 +421,30 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	stmt, err := signeddiff.Verify(e, keyring, deleg.KeyIDs, deleg.Threshold)
 	if err != nil {
 		return fmt.Errorf("signed-diff.json: %w", err)
+	}
+	// The ledger must list exactly what the bins list, in the signed
+	// diff's target mode and naming: the next ceremony starts from the
+	// ledger, clients from the bins. Compared as sums of per-entry hashes
+	// (both hashes), so that neither side is held in memory; the pages on
+	// the medium are checked against their entries.
+	tc, err := newTargetCheck(dir, stmt)
+	if err != nil {
+		return err
+	}
+	var inBins, inLedger entrySum
+	if err := sumBins(md, &st.Signed, &inBins, tc); err != nil {
+		return err
+	}
+	if err := tc.done(); err != nil {
+		return err
+	}
+	for p := range st.Signed.Targets {
+		if err := sumLedger(filepath.Join(dir, "stable", filepath.FromSlash(p)), tc, &inLedger); err != nil {
+			return err
+		}
+	}
+	if inBins != inLedger {
+		return fmt.Errorf("the ledger and the bins list different stable sets: %w", tuf.ErrHash)
 	}
 	if err := CheckSignedDiff(dir, stmt); err != nil {
 		return err
@@ -457,7 +465,7 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 // in md): every mid role verified against stable, every leaf bin against
 // its mid, no key delegated to two roles; it adds every leaf's targets to
 // sum.
-func sumBins(md string, st *tuf.Targets, sum *entrySum) error {
+func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck) error {
 	if st.Delegations == nil {
 		return nil
 	}
@@ -513,8 +521,12 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum) error {
 			if err := bin.Verify(&mid.Signed, lr.Name); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			for _, t := range bin.Targets {
-				sum.add(t.Path, t.Length, t.SHA256)
+			for i := range bin.Targets {
+				t := &bin.Targets[i]
+				if err := tc.target(name, t); err != nil {
+					return err
+				}
+				sum.add(t.Path, t.Length, t.SHA256, t.BLAKE2b256)
 			}
 		}
 	}
@@ -522,15 +534,17 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum) error {
 }
 
 // entrySum is an order-independent digest of a set of target entries: the
-// sum, modulo 2^256, of SHA-256(path, length, sha256) over the entries. It
+// sum, modulo 2^256, of SHA-256(path, length, sha256, blake2b-256) over the
+// entries. It
 // guards against our own bugs (both sides come from one run), not against
 // an adversary choosing entries.
 type entrySum [32]byte
 
-func (s *entrySum) add(path string, length int64, sum [32]byte) {
+func (s *entrySum) add(path string, length int64, sum, b2 [32]byte) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%d\x00", path, length)
 	h.Write(sum[:])
+	h.Write(b2[:])
 	var d [32]byte
 	h.Sum(d[:0])
 	carry := 0
@@ -540,9 +554,11 @@ func (s *entrySum) add(path string, length int64, sum [32]byte) {
 	}
 }
 
-// sumLedger adds every stable file and every stable project's two pages
-// in a ledger to sum.
-func sumLedger(file string, sum *entrySum) error {
+// sumLedger adds what the bins must list of a ledger to sum: every
+// stable file (unless the target mode is pages only, their blake2b-256
+// the one their path names) and every stable project's two pages, at
+// the naming layout's paths.
+func sumLedger(file string, tc *targetCheck, sum *entrySum) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -560,9 +576,10 @@ func sumLedger(file string, sum *entrySum) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
-		if e.Stable {
+		if e.Stable && tc.mode.ListsFiles() {
 			l, h := e.StableContent()
-			sum.add(e.Path, l, h)
+			b2, _ := pathBLAKE2b(e.Path)
+			sum.add(e.Path, l, h, b2)
 		}
 	}
 	for {
@@ -573,9 +590,9 @@ func sumLedger(file string, sum *entrySum) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
-		html, js := simpleindex.PagePaths(p.Project)
-		sum.add(html, p.HTMLLength, p.HTMLSHA256)
-		sum.add(js, p.JSONLength, p.JSONSHA256)
+		html, js := tc.naming.PagePaths(p.Project)
+		sum.add(html, p.HTMLLength, p.HTMLSHA256, p.HTMLBLAKE2b)
+		sum.add(js, p.JSONLength, p.JSONSHA256, p.JSONBLAKE2b)
 	}
 }
 
@@ -611,6 +628,7 @@ func CheckSignedDiff(dir string, stmt *signeddiff.Statement) error {
 		"repository": stmt.Repository, "policy-sha256": hex.EncodeToString(stmt.PolicySHA256[:]), "previous-ledger-sha256": prev,
 		"previous-stable-version": fmt.Sprint(stmt.PreviousStableVersion), "stable-version": fmt.Sprint(stmt.StableVersion),
 		"listing-time": stmt.Export.Generated.UTC().Format(time.RFC3339),
+		"target-mode":  stmt.TargetMode, "naming": stmt.Naming,
 	} {
 		if c.Header[k] != want {
 			return mismatch(k, c.Header[k], want)
@@ -644,6 +662,11 @@ func CheckSignedDiff(dir string, stmt *signeddiff.Statement) error {
 	}
 	if sum := sha256.Sum256(pol); sum != stmt.PolicySHA256 {
 		return fmt.Errorf("%s has digest %x, the signed diff names %x: %w", PolicyFile, sum, stmt.PolicySHA256, tuf.ErrHash)
+	}
+	if p, err := policy.Parse(pol, PolicyFile); err != nil {
+		return err
+	} else if string(p.TargetMode) != stmt.TargetMode || string(p.Naming) != stmt.Naming {
+		return fmt.Errorf("%s has target_mode %q and naming %q, the signed diff names %q and %q: %w", PolicyFile, p.TargetMode, p.Naming, stmt.TargetMode, stmt.Naming, ErrTargetMode)
 	}
 	lp := filepath.Join(dir, "stable", "ledger", fmt.Sprintf("%d.ledger", stmt.StableVersion))
 	lf, err := os.Open(lp)

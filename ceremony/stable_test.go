@@ -261,20 +261,26 @@ func TestEntrySum(t *testing.T) {
 	var h1, h2 [32]byte
 	h2[0] = 1
 	var a, b, c entrySum
-	a.add("x", 1, h1)
-	a.add("y", 2, h2)
-	b.add("y", 2, h2)
-	b.add("x", 1, h1)
+	a.add("x", 1, h1, h2)
+	a.add("y", 2, h2, h1)
+	b.add("y", 2, h2, h1)
+	b.add("x", 1, h1, h2)
 	if a != b {
 		t.Fatal("the sum depends on order")
 	}
-	c.add("x", 1, h1)
-	c.add("y", 3, h2)
+	c.add("x", 1, h1, h2)
+	c.add("y", 3, h2, h1)
 	if a == c {
 		t.Fatal("a different length gave the same sum")
 	}
+	var e entrySum
+	e.add("x", 1, h1, h1)
+	e.add("y", 2, h2, h1)
+	if a == e {
+		t.Fatal("a different blake2b-256 gave the same sum")
+	}
 	var d entrySum
-	d.add("x", 1, h1)
+	d.add("x", 1, h1, h2)
 	if d == a {
 		t.Fatal("a missing entry gave the same sum")
 	}

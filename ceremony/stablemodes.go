@@ -1,0 +1,151 @@
+package ceremony
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/blake2b"
+
+	"github.com/keyceremony/keyceremony/stableset/policy"
+	"github.com/keyceremony/keyceremony/stableset/signeddiff"
+	"github.com/keyceremony/keyceremony/stableset/simpleindex"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// ErrTargetMode is returned when a stable medium's bins disagree with the
+// target mode or naming its signed diff names: a distribution file listed
+// in pages mode, a page off the naming layout, an entry without both
+// sha256 and blake2b-256, or a page whose bytes on the medium are not the
+// ones its entry names.
+var ErrTargetMode = errors.New("stable targets disagree with the signed diff's target mode")
+
+// pageHashes is what a page's target entry must say of its bytes.
+type pageHashes struct {
+	length      int64
+	sha256, b2  [32]byte
+	listedInBin bool
+}
+
+// targetCheck checks every leaf bin target of a stable medium against the
+// signed diff's target mode and naming, and the pages the medium carries
+// (stable/pages/*.tar, the pages rendered by this ceremony) against their
+// entries, both hashes.
+type targetCheck struct {
+	mode   policy.TargetMode
+	naming simpleindex.Layout
+	pages  map[string]*pageHashes
+}
+
+// newTargetCheck reads the medium's page archives under dir/stable/pages.
+func newTargetCheck(dir string, stmt *signeddiff.Statement) (*targetCheck, error) {
+	c := &targetCheck{mode: policy.TargetMode(stmt.TargetMode), naming: simpleindex.Layout(stmt.Naming), pages: map[string]*pageHashes{}}
+	tars, err := filepath.Glob(filepath.Join(dir, "stable", "pages", "*.tar"))
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range tars {
+		if err := c.readTar(name); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *targetCheck) readTar(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if h.Typeflag != tar.TypeReg || !strings.HasPrefix(h.Name, "simple/") {
+			return fmt.Errorf("%s: %q is not an index page: %w", name, h.Name, ErrTargetMode)
+		}
+		s, b := sha256.New(), must(blake2b.New256(nil))
+		n, err := io.Copy(io.MultiWriter(s, b), tr)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", name, h.Name, err)
+		}
+		p := &pageHashes{length: n}
+		s.Sum(p.sha256[:0])
+		b.Sum(p.b2[:0])
+		c.pages[h.Name] = p
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// target checks one leaf bin's target.
+func (c *targetCheck) target(bin string, t *tuf.BinTarget) error {
+	if !t.HasBLAKE2b {
+		return fmt.Errorf("%s lists %s with sha256 only; every entry lists blake2b-256 too: %w", bin, t.Path, ErrTargetMode)
+	}
+	if !strings.HasPrefix(t.Path, "simple/") {
+		if !c.mode.ListsFiles() {
+			return fmt.Errorf("%s lists the distribution file %s, but the signed diff's target mode is %q (index pages only): %w", bin, t.Path, c.mode, ErrTargetMode)
+		}
+		if b2, ok := pathBLAKE2b(t.Path); ok && b2 != t.BLAKE2b256 {
+			return fmt.Errorf("%s lists %s with blake2b-256 %x, its path names %x: %w", bin, t.Path, t.BLAKE2b256, b2, ErrTargetMode)
+		}
+		return nil
+	}
+	p, ok := c.pages[t.Path]
+	if !ok {
+		return nil // listed again from the ledger: its bytes were published before
+	}
+	p.listedInBin = true
+	if p.length != t.Length || p.sha256 != t.SHA256 || p.b2 != t.BLAKE2b256 {
+		return fmt.Errorf("%s lists %s as %d bytes, sha256 %x, blake2b-256 %x; the medium's page is %d bytes, sha256 %x, blake2b-256 %x: %w",
+			bin, t.Path, t.Length, t.SHA256, t.BLAKE2b256, p.length, p.sha256, p.b2, tuf.ErrHash)
+	}
+	return nil
+}
+
+// done checks that every page on the medium is listed, at the path the
+// naming layout gives it.
+func (c *targetCheck) done() error {
+	for path, p := range c.pages {
+		if !p.listedInBin {
+			return fmt.Errorf("the medium carries the page %s, which no bin lists (naming %q): %w", path, c.naming, ErrTargetMode)
+		}
+	}
+	return nil
+}
+
+// pathBLAKE2b returns the BLAKE2b-256 a PyPI file path names:
+// packages/<2 hex>/<2 hex>/<60 hex>/<filename>. ok is false for any other
+// shape.
+func pathBLAKE2b(p string) (sum [32]byte, ok bool) {
+	seg := strings.Split(p, "/")
+	if len(seg) != 5 || seg[0] != "packages" || len(seg[1]) != 2 || len(seg[2]) != 2 || len(seg[3]) != 60 {
+		return sum, false
+	}
+	h := seg[1] + seg[2] + seg[3]
+	if strings.ToLower(h) != h {
+		return sum, false
+	}
+	if _, err := hex.Decode(sum[:], []byte(h)); err != nil {
+		return sum, false
+	}
+	return sum, true
+}
