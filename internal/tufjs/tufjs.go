@@ -107,12 +107,28 @@ func Check() error {
 	return nil
 }
 
+// Options change how the client runs.
+type Options struct {
+	// BLAKE2b256 teaches node's crypto the TUF hash name "blake2b-256"
+	// (tuf/testdata/tufjs/blake2b.mjs) before tuf-js starts. tuf-js
+	// verifies a download against every hash its entry lists and refuses
+	// one whose name node does not know; node knows no "blake2b-256", so
+	// without this no entry listing it downloads. tuf-js itself is
+	// unchanged: it still routes, fetches and compares every hash.
+	BLAKE2b256 bool
+}
+
 // Resolve serves repoDir (metadata/ and targets/ beneath it), starts a
 // client that trusts the root file trustedRoot, and asks it for each path:
 // getTargetInfo, then downloadTarget for what it found. An error means the
 // client could not be run or its output not read; tuf-js's refusals are in
-// the Run.
+// the Run. tuf-js runs as published.
 func Resolve(repoDir, trustedRoot string, paths []string) (*Run, error) {
+	return ResolveWith(repoDir, trustedRoot, paths, Options{})
+}
+
+// ResolveWith is Resolve with options.
+func ResolveWith(repoDir, trustedRoot string, paths []string, opt Options) (*Run, error) {
 	if err := Check(); err != nil {
 		return nil, err
 	}
@@ -147,8 +163,11 @@ func Resolve(repoDir, trustedRoot string, paths []string) (*Run, error) {
 	// A bound on a hung client, not a measure of speed.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(Dir(), "resolve.mjs"),
-		srv.URL+"/metadata/", srv.URL+"/targets/", trustedRoot, work)
+	args := []string{filepath.Join(Dir(), "resolve.mjs"), srv.URL + "/metadata/", srv.URL + "/targets/", trustedRoot, work}
+	if opt.BLAKE2b256 {
+		args = append(args, "--blake2b-256")
+	}
+	cmd := exec.CommandContext(ctx, "node", args...)
 	cmd.Dir = Dir()
 	cmd.Stdin = strings.NewReader(strings.Join(paths, "\n") + "\n")
 	var stdout, stderr bytes.Buffer

@@ -1,12 +1,18 @@
 package tufjs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/blake2b"
 
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -195,7 +201,7 @@ func TestBinSwapAttack(t *testing.T) {
 }
 
 // TestBlake2bEntries records how tuf-js 5.0.1 treats a target entry that
-// carries blake2b-256 beside sha256, as issue 14's target entries will:
+// carries blake2b-256 beside sha256, as every entry stable lists does:
 // getTargetInfo returns it, the consistent-snapshot file it fetches is
 // named after the first hash the entry lists (blake2b-256, which sorts
 // first), and the download fails because node's crypto has no
@@ -232,6 +238,100 @@ func TestBlake2bEntries(t *testing.T) {
 	}
 	if r.Downloaded || !strings.Contains(r.Error, "blake2b-256 not supported") {
 		t.Errorf("tuf-js now verifies blake2b-256 (update docs/tuf-layout.md): %+v", r)
+	}
+}
+
+// TestBlake2bShim: with Options.BLAKE2b256 tuf-js downloads entries that
+// list sha256 and blake2b-256 and checks both: of each entry (lengths
+// around BLAKE2b's 128-byte block), the consistent-snapshot file it
+// fetches is <blake2b-256>.<name>; a file whose sha256 is right but whose
+// blake2b-256 is not is refused, and so is one whose blake2b-256 is right
+// but whose sha256 is not. (tuf-js's TargetFile.verify,
+// @tufjs/models/dist/file.js, creates a hash for every name the entry
+// lists with crypto.createHash and compares each digest; it refuses a
+// name node does not know rather than skipping it, TestBlake2bEntries.)
+func TestBlake2bShim(t *testing.T) {
+	f := newFixtureRepo(t, shape{perRole: true})
+	a := f.attacker()
+	dir := filepath.Join(f.dir, "targets", "packages", "ab", "cd", "0123456789")
+	type target struct {
+		path    string
+		content []byte
+		served  []byte // what the server holds under the blake2b-256 name
+		ok      bool
+	}
+	var ts []target
+	for _, n := range []int{0, 1, 127, 128, 129, 300} {
+		c := []byte(strings.Repeat("x", n))
+		ts = append(ts, target{fmt.Sprintf("packages/ab/cd/0123456789/len%d-1.0.tar.gz", n), c, c, true})
+	}
+	// Right sha256, wrong blake2b-256: the entry lists the sha256 of the
+	// bytes served and the blake2b-256 of other bytes.
+	served := []byte("the bytes served\n")
+	ts = append(ts, target{"packages/ab/cd/0123456789/wrongb2-1.0.tar.gz", []byte("the bytes the blake2b-256 names\n"), served, false})
+	for _, x := range ts {
+		if err := a.ListUnstable(x.path, x.content); err != nil {
+			t.Fatal(err)
+		}
+		b2 := blake2b.Sum256(x.content)
+		sha := sha256.Sum256(x.served)
+		if x.ok {
+			sha = sha256.Sum256(x.content)
+		}
+		a.unstable.Signed.Targets[x.path] = tuf.TargetFile{Length: int64(len(x.served)), Hashes: map[string]string{"sha256": hex.EncodeToString(sha[:]), "blake2b-256": hex.EncodeToString(b2[:])}}
+		if err := os.WriteFile(filepath.Join(dir, hex.EncodeToString(b2[:])+"."+path.Base(x.path)), x.served, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Right blake2b-256, wrong sha256.
+	wrongSHA := "packages/ab/cd/0123456789/wrongsha-1.0.tar.gz"
+	c := []byte("a file whose sha256 entry is wrong\n")
+	if err := a.ListUnstable(wrongSHA, c); err != nil {
+		t.Fatal(err)
+	}
+	b2 := blake2b.Sum256(c)
+	other := sha256.Sum256([]byte("something else"))
+	a.unstable.Signed.Targets[wrongSHA] = tuf.TargetFile{Length: int64(len(c)), Hashes: map[string]string{"sha256": hex.EncodeToString(other[:]), "blake2b-256": hex.EncodeToString(b2[:])}}
+	if err := os.WriteFile(filepath.Join(dir, hex.EncodeToString(b2[:])+".wrongsha-1.0.tar.gz"), c, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts = append(ts, target{wrongSHA, c, c, false})
+	if err := a.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, x := range ts {
+		paths = append(paths, x.path)
+	}
+	run, err := ResolveWith(f.dir, f.root(), paths, Options{BLAKE2b256: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range run.Results {
+		x := ts[i]
+		b2 := blake2b.Sum256(x.content)
+		if !r.Found || r.Hashes["blake2b-256"] != hex.EncodeToString(b2[:]) {
+			t.Errorf("%s: getTargetInfo %+v", x.path, r)
+			continue
+		}
+		if r.Downloaded != x.ok {
+			t.Errorf("%s: downloaded %v, want %v (%s)", x.path, r.Downloaded, x.ok, r.Error)
+		}
+		if !x.ok && !strings.Contains(r.Error, "Expected hash") {
+			t.Errorf("%s: refused with %q, want a hash mismatch", x.path, r.Error)
+		}
+	}
+	fetched := 0
+	for _, q := range run.Requests {
+		for _, x := range ts {
+			b2 := blake2b.Sum256(x.content)
+			if q.Status == 200 && strings.HasSuffix(q.Path, "/"+hex.EncodeToString(b2[:])+"."+path.Base(x.path)) {
+				fetched++
+			}
+		}
+	}
+	if fetched != len(ts) {
+		t.Errorf("tuf-js fetched %d of %d targets under their blake2b-256 names: %+v", fetched, len(ts), run.Requests)
 	}
 }
 

@@ -1,7 +1,11 @@
 // resolve.mjs: resolve TUF target paths with tuf-js, an independent TUF
 // client, and print what it found as one JSON document on stdout.
 //
-//   node resolve.mjs METADATA_URL TARGETS_URL TRUSTED_ROOT_FILE WORK_DIR < paths
+//   node resolve.mjs METADATA_URL TARGETS_URL TRUSTED_ROOT_FILE WORK_DIR [--blake2b-256] < paths
+//
+// --blake2b-256 teaches node's crypto the hash name "blake2b-256"
+// (blake2b.mjs) before tuf-js runs; tuf-js itself is unchanged, and
+// without the flag it is run exactly as published.
 //
 // stdin holds one target path per line. WORK_DIR must be an empty
 // directory: the client's metadata and target caches are made in it, and
@@ -18,11 +22,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Updater } from 'tuf-js';
+import { install as installBLAKE2b } from './blake2b.mjs';
 
-const [metadataBaseUrl, targetBaseUrl, rootFile, work] = process.argv.slice(2);
-if (!work) {
-  process.stderr.write('usage: node resolve.mjs METADATA_URL TARGETS_URL TRUSTED_ROOT_FILE WORK_DIR < paths\n');
+const [metadataBaseUrl, targetBaseUrl, rootFile, work, ...flags] = process.argv.slice(2);
+if (!work || flags.some((f) => f !== '--blake2b-256')) {
+  process.stderr.write('usage: node resolve.mjs METADATA_URL TARGETS_URL TRUSTED_ROOT_FILE WORK_DIR [--blake2b-256] < paths\n');
   process.exit(2);
+}
+if (flags.includes('--blake2b-256')) {
+  installBLAKE2b();
 }
 const metadataDir = path.join(work, 'metadata');
 const targetDir = path.join(work, 'targets');
