@@ -169,7 +169,7 @@ func TestDemoWithTufJS(t *testing.T) {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	run, err := tufjs.Resolve(dir, filepath.Join(md, "1.root.json"), paths)
+	run, err := tufjs.ResolveWith(dir, filepath.Join(md, "1.root.json"), paths, tufjs.Options{BLAKE2b256: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestPipelineBinSwapWithTufJS(t *testing.T) {
 				t.Fatal(err)
 			}
 			root := filepath.Join(md, "1.root.json")
-			run, err := tufjs.Resolve(repoDir, root, []string{victim})
+			run, err := tufjs.ResolveWith(repoDir, root, []string{victim}, tufjs.Options{BLAKE2b256: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,7 +319,7 @@ func TestPipelineBinSwapWithTufJS(t *testing.T) {
 			if err := a.Publish(); err != nil {
 				t.Fatal(err)
 			}
-			run, err = tufjs.Resolve(repoDir, root, []string{victim})
+			run, err = tufjs.ResolveWith(repoDir, root, []string{victim}, tufjs.Options{BLAKE2b256: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package stableset
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -122,6 +123,41 @@ func TestPipelineTargetModes(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestDelegationMustCoverTheNaming: a diff is refused, before the export
+// is read, when the delegation to stable (from the bootstrap's
+// target_paths) does not match the paths the naming layout gives the
+// pages, or, in files+pages, the distribution files: no client would ask
+// stable for them.
+func TestDelegationMustCoverTheNaming(t *testing.T) {
+	c := newCeremony(t)
+	e := exportOf(t, t1, []file{foo1})
+	for _, tc := range []struct {
+		paths  []string
+		mode   policy.TargetMode
+		naming policy.Naming
+		ok     bool
+	}{
+		{[]string{"packages/*/*/*/*", "simple/*/index.html", "simple/*/index.json"}, policy.ModeFilesPages, policy.NamingPEP458, true},
+		{[]string{"packages/*/*/*/*", "simple/*/index.html", "simple/*/index.json"}, policy.ModeFilesPages, policy.NamingWarehouse, false},
+		{[]string{"packages/*/*/*/*", "simple/*/*.html", "simple/*/*.json"}, policy.ModePages, policy.NamingWarehouse, true},
+		{[]string{"simple/*/*.html", "simple/*/*.json"}, policy.ModePages, policy.NamingWarehouse, true},
+		{[]string{"simple/*/*.html", "simple/*/*.json"}, policy.ModeFilesPages, policy.NamingWarehouse, false},
+		{[]string{"packages/*/*/*/*", "simple/*/index.html"}, policy.ModeFilesPages, policy.NamingPEP458, false},
+	} {
+		cfg := c.config(e, "")
+		d := *c.deleg
+		d.Paths = tc.paths
+		cfg.StableDelegation, cfg.Policy = &d, modePolicy(t, tc.mode, tc.naming)
+		diff, err := ComputeDiff(cfg)
+		if diff != nil {
+			diff.Close()
+		}
+		if tc.ok != (err == nil) || !tc.ok && (!errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), string(tc.naming))) {
+			t.Errorf("%v %s %s: %v", tc.paths, tc.mode, tc.naming, err)
 		}
 	}
 }

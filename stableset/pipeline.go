@@ -21,6 +21,7 @@ import (
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/policy"
+	"github.com/keyceremony/keyceremony/stableset/simpleindex"
 )
 
 // The stable signing pipeline (docs/stable-pipeline.md), in three stages,
@@ -247,6 +248,9 @@ func prepare(cfg *Config) (*run, error) {
 	if cfg.Policy == nil {
 		return nil, errors.New("no policy given")
 	}
+	if err := checkDelegationCovers(cfg.StableDelegation, cfg.Policy); err != nil {
+		return nil, err
+	}
 	pub, base, err := readPublished(cfg)
 	if err != nil {
 		return nil, err
@@ -408,6 +412,34 @@ func readBinTargets(path string, out []tuf.BinTarget) ([]tuf.BinTarget, error) {
 		return nil, errSpill
 	}
 	return out, nil
+}
+
+// ErrUnreachable: the delegation to stable does not cover the paths the
+// policy's target mode and naming give stable's targets, so no client
+// would ask stable for them.
+var ErrUnreachable = errors.New("the delegation to stable does not cover the targets it would sign")
+
+// checkDelegationCovers refuses a policy whose targets the delegation d
+// (nil: not known, nothing checked) would never route to stable: the
+// naming layout's two page paths and, in files+pages mode, a distribution
+// file's path.
+func checkDelegationCovers(d *tuf.DelegatedRole, p *policy.Policy) error {
+	if d == nil {
+		return nil
+	}
+	hp, jp := simpleindex.Layout(p.Naming).PagePaths("example")
+	paths := []string{hp, jp}
+	if p.TargetMode.ListsFiles() {
+		var b2 [32]byte
+		paths = append(paths, export.TargetPath(b2, "example-1.0.tar.gz"))
+	}
+	for _, t := range paths {
+		if !d.Matches(t) {
+			return fmt.Errorf("policy target_mode %q, naming %q: a target such as %s matches none of stable's delegated paths %q (bootstrap target_paths): %w",
+				p.TargetMode, p.Naming, t, d.Paths, ErrUnreachable)
+		}
+	}
+	return nil
 }
 
 // PolicyEligible adapts a Policy to the pipeline.

@@ -790,7 +790,9 @@ func TestPipelineRefusesOverBudget(t *testing.T) {
 		return tuf.SizeTwoLevel(StableRole, n+200_000_000, tuf.EstimateFiles)
 	}
 	defer func() {
-		sizeLayout = func(n int64, _ tuf.Estimate) (tuf.Shape, error) { return tuf.SizeTwoLevel(StableRole, n, tuf.EstimateFiles) }
+		sizeLayout = func(n int64, _ tuf.Estimate) (tuf.Shape, error) {
+			return tuf.SizeTwoLevel(StableRole, n, tuf.EstimateFiles)
+		}
 	}()
 	d, err := ComputeDiff(c.config(exportOf(t, t1, []file{foo1, bar1}), ""))
 	if err != nil {

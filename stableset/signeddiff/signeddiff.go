@@ -67,7 +67,7 @@ type Statement struct {
 	TargetMode string
 	Naming     string
 	Counts     Counts
-	Projects          Projects
+	Projects   Projects
 	// Decisions are the room's decisions, in canonical order (limit
 	// decisions by limit, then path decisions by path), each with its
 	// reason; the digest covers them too. Line is always 0.
