@@ -443,6 +443,9 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 			return err
 		}
 	}
+	if err := tc.files(); err != nil {
+		return err
+	}
 	if inBins != inLedger {
 		return fmt.Errorf("the ledger and the bins list different stable sets: %w", tuf.ErrHash)
 	}
@@ -575,6 +578,9 @@ func sumLedger(file string, tc *targetCheck, sum *entrySum) error {
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
+		}
+		if e.Stable {
+			tc.ledgerFiles++
 		}
 		if e.Stable && tc.mode.ListsFiles() {
 			l, h := e.StableContent()

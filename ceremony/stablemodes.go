@@ -41,6 +41,9 @@ type targetCheck struct {
 	mode   policy.TargetMode
 	naming simpleindex.Layout
 	pages  map[string]*pageHashes
+	// binFiles and ledgerFiles count the distribution files the bins
+	// list and the stable files the ledger holds.
+	binFiles, ledgerFiles int64
 }
 
 // newTargetCheck reads the medium's page archives under dir/stable/pages.
@@ -104,6 +107,7 @@ func (c *targetCheck) target(bin string, t *tuf.BinTarget) error {
 		if !c.mode.ListsFiles() {
 			return fmt.Errorf("%s lists the distribution file %s, but the signed diff's target mode is %q (index pages only): %w", bin, t.Path, c.mode, ErrTargetMode)
 		}
+		c.binFiles++
 		if b2, ok := pathBLAKE2b(t.Path); ok && b2 != t.BLAKE2b256 {
 			return fmt.Errorf("%s lists %s with blake2b-256 %x, its path names %x: %w", bin, t.Path, t.BLAKE2b256, b2, ErrTargetMode)
 		}
@@ -128,6 +132,15 @@ func (c *targetCheck) done() error {
 		if !p.listedInBin {
 			return fmt.Errorf("the medium carries the page %s, which no bin lists (naming %q): %w", path, c.naming, ErrTargetMode)
 		}
+	}
+	return nil
+}
+
+// files checks, after the bins and the ledger were read, that in
+// files+pages mode the bins list every stable file the ledger holds.
+func (c *targetCheck) files() error {
+	if c.mode.ListsFiles() && c.binFiles != c.ledgerFiles {
+		return fmt.Errorf("the ledger holds %d stable files and the bins list %d, but the signed diff's target mode %q lists every one: %w", c.ledgerFiles, c.binFiles, c.mode, ErrTargetMode)
 	}
 	return nil
 }
