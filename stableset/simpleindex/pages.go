@@ -102,17 +102,6 @@ const (
 	LayoutWarehouse Layout = "warehouse"
 )
 
-// ErrLayout is returned for a naming layout that is not one of the above.
-var ErrLayout = errors.New("unknown index page naming layout")
-
-// Check returns ErrLayout unless l is LayoutPEP458 or LayoutWarehouse.
-func (l Layout) Check() error {
-	if l != LayoutPEP458 && l != LayoutWarehouse {
-		return fmt.Errorf("%q, want %q or %q: %w", string(l), LayoutPEP458, LayoutWarehouse, ErrLayout)
-	}
-	return nil
-}
-
 // PagePaths returns the TUF target paths of a project's stable index pages
 // in layout l (LayoutPEP458 for any other value), the project name
 // normalised as PEP 503 says. The name must be a valid project name

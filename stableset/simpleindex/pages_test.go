@@ -1,6 +1,8 @@
 package simpleindex
 
 import (
+	"github.com/keyceremony/keyceremony/tuf"
+
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -704,5 +706,35 @@ func TestFileURLPlainPath(t *testing.T) {
 		if got, err := FileURL("", p); err != nil || got != RelativeFileBase+strings.Join(segs, "/") {
 			t.Errorf("FileURL(%q) = %q, %v", p, got, err)
 		}
+	}
+}
+
+// TestLayouts: each naming layout's page paths, and its delegation
+// patterns match them (one "*" per segment) and not the other layout's
+// names for a project.
+func TestLayouts(t *testing.T) {
+	for _, c := range []struct {
+		l          Layout
+		html, json string
+	}{
+		{LayoutPEP458, "simple/zope-interface/index.html", "simple/zope-interface/index.json"},
+		{LayoutWarehouse, "simple/zope-interface/zope-interface.html", "simple/zope-interface/zope-interface.json"},
+		{"", "simple/zope-interface/index.html", "simple/zope-interface/index.json"},
+	} {
+		h, j := c.l.PagePaths("Zope.Interface")
+		if h != c.html || j != c.json {
+			t.Errorf("%q: %s %s", c.l, h, j)
+		}
+		d := tuf.DelegatedRole{Name: "stable", Paths: c.l.TargetPatterns()}
+		if !d.Matches(h) || !d.Matches(j) || d.Matches("simple/zope-interface") || d.Matches("packages/ab/cd/ef/x.html") {
+			t.Errorf("%q: patterns %v", c.l, d.Paths)
+		}
+	}
+	if h, _ := PagePaths("Zope.Interface"); h != "simple/zope-interface/index.html" {
+		t.Errorf("PagePaths: %s", h)
+	}
+	pep := tuf.DelegatedRole{Paths: LayoutPEP458.TargetPatterns()}
+	if wh, _ := LayoutWarehouse.PagePaths("foo"); pep.Matches(wh) {
+		t.Errorf("the pep458 patterns match the warehouse page %s", wh)
 	}
 }
