@@ -1,8 +1,6 @@
 package simpleindex
 
 import (
-	"github.com/keyceremony/keyceremony/tuf"
-
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/tuf"
 )
 
 var updatePagesGolden = flag.Bool("update-pages", false, "rewrite the golden files under testdata/pages")
