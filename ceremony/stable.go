@@ -538,9 +538,8 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck) error {
 
 // entrySum is an order-independent digest of a set of target entries: the
 // sum, modulo 2^256, of SHA-256(path, length, sha256, blake2b-256) over the
-// entries. It
-// guards against our own bugs (both sides come from one run), not against
-// an adversary choosing entries.
+// entries. It guards against our own bugs (both sides come from one run),
+// not against an adversary choosing entries.
 type entrySum [32]byte
 
 func (s *entrySum) add(path string, length int64, sum, b2 [32]byte) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"golang.org/x/crypto/blake2b"
@@ -26,11 +27,23 @@ import (
 // ones its entry names.
 var ErrTargetMode = errors.New("stable targets disagree with the signed diff's target mode")
 
-// pageHashes is what a page's target entry must say of its bytes.
-type pageHashes struct {
-	length      int64
-	sha256, b2  [32]byte
-	listedInBin bool
+// pageKey and pageSum keep a page compactly (a first ceremony carries
+// every page, two per project): the first 16 bytes of SHA-256 of its path,
+// and of its length, sha256 and blake2b-256.
+type pageKey [16]byte
+type pageSum [16]byte
+
+func keyOf(path string) pageKey {
+	h := sha256.Sum256([]byte(path))
+	return pageKey(h[:16])
+}
+
+func sumOf(length int64, s, b2 *[32]byte) pageSum {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00", length)
+	h.Write(s[:])
+	h.Write(b2[:])
+	return pageSum(h.Sum(nil)[:16])
 }
 
 // targetCheck checks every leaf bin target of a stable medium against the
@@ -40,7 +53,8 @@ type pageHashes struct {
 type targetCheck struct {
 	mode   policy.TargetMode
 	naming simpleindex.Layout
-	pages  map[string]*pageHashes
+	pages  map[pageKey]pageSum // the medium's pages not yet found in a bin
+	names  map[pageKey]string
 	// binFiles and ledgerFiles count the distribution files the bins
 	// list and the stable files the ledger holds.
 	binFiles, ledgerFiles int64
@@ -48,7 +62,7 @@ type targetCheck struct {
 
 // newTargetCheck reads the medium's page archives under dir/stable/pages.
 func newTargetCheck(dir string, stmt *signeddiff.Statement) (*targetCheck, error) {
-	c := &targetCheck{mode: policy.TargetMode(stmt.TargetMode), naming: simpleindex.Layout(stmt.Naming), pages: map[string]*pageHashes{}}
+	c := &targetCheck{mode: policy.TargetMode(stmt.TargetMode), naming: simpleindex.Layout(stmt.Naming), pages: map[pageKey]pageSum{}, names: map[pageKey]string{}}
 	tars, err := filepath.Glob(filepath.Join(dir, "stable", "pages", "*.tar"))
 	if err != nil {
 		return nil, err
@@ -84,10 +98,17 @@ func (c *targetCheck) readTar(name string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %s: %w", name, h.Name, err)
 		}
-		p := &pageHashes{length: n}
-		s.Sum(p.sha256[:0])
-		b.Sum(p.b2[:0])
-		c.pages[h.Name] = p
+		var sh, b2 [32]byte
+		s.Sum(sh[:0])
+		b.Sum(b2[:0])
+		k := keyOf(h.Name)
+		if _, dup := c.pages[k]; dup {
+			return fmt.Errorf("%s: %s is on the medium twice: %w", name, h.Name, ErrTargetMode)
+		}
+		c.pages[k] = sumOf(n, &sh, &b2)
+		if len(c.names) < 10 {
+			c.names[k] = h.Name // for the error naming pages no bin lists
+		}
 	}
 }
 
@@ -113,14 +134,16 @@ func (c *targetCheck) target(bin string, t *tuf.BinTarget) error {
 		}
 		return nil
 	}
-	p, ok := c.pages[t.Path]
+	k := keyOf(t.Path)
+	p, ok := c.pages[k]
 	if !ok {
 		return nil // listed again from the ledger: its bytes were published before
 	}
-	p.listedInBin = true
-	if p.length != t.Length || p.sha256 != t.SHA256 || p.b2 != t.BLAKE2b256 {
-		return fmt.Errorf("%s lists %s as %d bytes, sha256 %x, blake2b-256 %x; the medium's page is %d bytes, sha256 %x, blake2b-256 %x: %w",
-			bin, t.Path, t.Length, t.SHA256, t.BLAKE2b256, p.length, p.sha256, p.b2, tuf.ErrHash)
+	delete(c.pages, k)
+	delete(c.names, k)
+	if p != sumOf(t.Length, &t.SHA256, &t.BLAKE2b256) {
+		return fmt.Errorf("%s lists %s as %d bytes, sha256 %x, blake2b-256 %x; the medium's copy of the page has another length or hash: %w",
+			bin, t.Path, t.Length, t.SHA256, t.BLAKE2b256, tuf.ErrHash)
 	}
 	return nil
 }
@@ -128,12 +151,17 @@ func (c *targetCheck) target(bin string, t *tuf.BinTarget) error {
 // done checks that every page on the medium is listed, at the path the
 // naming layout gives it.
 func (c *targetCheck) done() error {
-	for path, p := range c.pages {
-		if !p.listedInBin {
-			return fmt.Errorf("the medium carries the page %s, which no bin lists (naming %q): %w", path, c.naming, ErrTargetMode)
+	if len(c.pages) == 0 {
+		return nil
+	}
+	var some []string
+	for k := range c.pages {
+		if n, ok := c.names[k]; ok {
+			some = append(some, n)
 		}
 	}
-	return nil
+	sort.Strings(some)
+	return fmt.Errorf("the medium carries %d pages that no bin lists (naming %q), among them %q: %w", len(c.pages), c.naming, some, ErrTargetMode)
 }
 
 // files checks, after the bins and the ledger were read, that in
