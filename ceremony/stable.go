@@ -570,6 +570,9 @@ func sumLedger(file string, tc *targetCheck, sum *entrySum) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
+	if n := lr.Header().Naming; n != string(tc.naming) {
+		return fmt.Errorf("%s names its pages %q, the signed diff %q: %w", file, n, tc.naming, ErrTargetMode)
+	}
 	for {
 		e, err := lr.Next()
 		if err == io.EOF {

@@ -150,6 +150,9 @@ func (r *run) classify() error {
 		if h.StableVersion != r.pub.version {
 			return fmt.Errorf("ledger %s is for stable version %d: %w", r.pub.ledgerPath, h.StableVersion, ErrPublished)
 		}
+		if n := string(r.cfg.Policy.Naming); h.Naming != n {
+			return fmt.Errorf("policy naming %q, but stable v%d named its pages %q (%s): the pages would move and their old paths stay listed nowhere: %w", n, h.StableVersion, h.Naming, r.pub.ledgerPath, ErrNamingChanged)
+		}
 	}
 	if err := r.checkExportTime(); err != nil {
 		return err
@@ -163,7 +166,7 @@ func (r *run) classify() error {
 		return fmt.Errorf("creating the work file for the ledger: %w", err)
 	}
 	r.ledgerFile = lf
-	lw, err := ledger.NewWriter(lf, ledger.Header{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version})
+	lw, err := ledger.NewWriter(lf, ledger.Header{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version, Naming: string(r.cfg.Policy.Naming)})
 	if err != nil {
 		return err
 	}

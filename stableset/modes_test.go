@@ -161,3 +161,37 @@ func TestDelegationMustCoverTheNaming(t *testing.T) {
 		}
 	}
 }
+
+// TestNamingChangeRefused: the ledger records the naming its pages were
+// listed under; a next ceremony whose policy names them otherwise is
+// refused, naming both, rather than moving every page and leaving the old
+// paths listed nowhere. The target mode may change between ceremonies.
+func TestNamingChangeRefused(t *testing.T) {
+	c := newCeremony(t)
+	dir := t.TempDir()
+	cfg := c.config(exportOf(t, t1, []file{foo1, bar1}), "")
+	cfg.Policy = modePolicy(t, policy.ModeFilesPages, policy.NamingPEP458)
+	c.sign(t, cfg, filepath.Join(dir, "one"))
+	e2 := exportOf(t, t2, []file{foo1, bar1})
+	cfg = c.config(e2, filepath.Join(dir, "one"))
+	cfg.Policy = modePolicy(t, policy.ModeFilesPages, policy.NamingWarehouse)
+	d, err := ComputeDiff(cfg)
+	if d != nil {
+		d.Close()
+	}
+	if !errors.Is(err, ErrNamingChanged) || !strings.Contains(err.Error(), `policy naming "warehouse", but stable v1 named its pages "pep458"`) {
+		t.Fatalf("naming changed: %v", err)
+	}
+	cfg = c.config(e2, filepath.Join(dir, "one"))
+	cfg.Policy = modePolicy(t, policy.ModePages, policy.NamingPEP458)
+	res := c.sign(t, cfg, filepath.Join(dir, "two"))
+	_, bins := loadStable(t, c, filepath.Join(dir, "two"), 2)
+	for p := range stableTargets(bins) {
+		if !strings.HasPrefix(p, pagesPrefix) {
+			t.Errorf("pages mode after files+pages lists %s", p)
+		}
+	}
+	if res.Diff.Header.TargetMode != "pages" {
+		t.Errorf("header %+v", res.Diff.Header)
+	}
+}

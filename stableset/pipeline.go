@@ -419,6 +419,10 @@ func readBinTargets(path string, out []tuf.BinTarget) ([]tuf.BinTarget, error) {
 // would ask stable for them.
 var ErrUnreachable = errors.New("the delegation to stable does not cover the targets it would sign")
 
+// ErrNamingChanged: the policy's naming differs from the one the
+// previous ceremony's ledger records; changing it would move every page.
+var ErrNamingChanged = errors.New("the page naming differs from the previous ceremony's")
+
 // checkDelegationCovers refuses a policy whose targets the delegation d
 // (nil: not known, nothing checked) would never route to stable: the
 // naming layout's two page paths and, in files+pages mode, a distribution

@@ -22,7 +22,8 @@ import (
 //
 //	magic    "KCLEDGER" 0x03
 //	header   uvarint len, repository; varint listing time (Unix seconds);
-//	         uvarint stable version of the ceremony that wrote it
+//	         uvarint stable version of the ceremony that wrote it; uvarint
+//	         len, the naming layout of the pages (e.g. "pep458")
 //	file*    0x01; uvarint shared, uvarint n, n bytes: the path is the
 //	         first shared bytes of the previous path then these n bytes;
 //	         uvarint len, project; uvarint length; 32 bytes sha256 (as
@@ -55,6 +56,7 @@ const (
 	maxLedgerPath    = 4096
 	maxLedgerProject = 255
 	maxLedgerRepo    = 64
+	maxLedgerNaming  = 32
 )
 
 // Ledger errors; a *Error wraps one of them.
@@ -79,6 +81,9 @@ type Header struct {
 	Repository    string
 	ListingTime   time.Time // the export's generation time, whole seconds UTC
 	StableVersion int64     // the stable version the ceremony signed
+	// Naming is the policy's naming layout of the index pages, which
+	// gives the project records' page paths (at most 32 bytes).
+	Naming string
 }
 
 // Entry is one file of the listing.
@@ -136,7 +141,7 @@ type Writer struct {
 
 // NewWriter writes the header to w.
 func NewWriter(w io.Writer, h Header) (*Writer, error) {
-	if len(h.Repository) > maxLedgerRepo || !utf8.ValidString(h.Repository) || h.StableVersion < 1 {
+	if len(h.Repository) > maxLedgerRepo || !utf8.ValidString(h.Repository) || h.StableVersion < 1 || len(h.Naming) > maxLedgerNaming || !utf8.ValidString(h.Naming) {
 		return nil, fmt.Errorf("ledger header %+v: %w", h, ErrLedgerFormat)
 	}
 	lw := &Writer{bw: bufio.NewWriterSize(w, 1<<20), h: sha256.New()}
@@ -145,6 +150,8 @@ func NewWriter(w io.Writer, h Header) (*Writer, error) {
 	b = append(b, h.Repository...)
 	b = binary.AppendVarint(b, h.ListingTime.Unix())
 	b = binary.AppendUvarint(b, uint64(h.StableVersion))
+	b = binary.AppendUvarint(b, uint64(len(h.Naming)))
+	b = append(b, h.Naming...)
 	lw.emit(b)
 	return lw, lw.err
 }
@@ -498,6 +505,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if !utf8.Valid(repo) {
 		return nil, lr.fail(fmt.Errorf("repository name: %w", ErrLedgerFormat))
 	}
+	repository := string(repo) // bytesField reuses its buffer
 	t, err := binary.ReadVarint(lr.r)
 	if err != nil {
 		return nil, lr.fail(lr.eof(err))
@@ -509,7 +517,14 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if v < 1 || v > 1<<53 {
 		return nil, lr.fail(fmt.Errorf("stable version %d: %w", v, ErrLedgerFormat))
 	}
-	lr.hdr = Header{Repository: string(repo), ListingTime: time.Unix(t, 0).UTC(), StableVersion: int64(v)}
+	naming, err := lr.bytesField(maxLedgerNaming)
+	if err != nil {
+		return nil, lr.fail(err)
+	}
+	if !utf8.Valid(naming) {
+		return nil, lr.fail(fmt.Errorf("naming: %w", ErrLedgerFormat))
+	}
+	lr.hdr = Header{Repository: repository, ListingTime: time.Unix(t, 0).UTC(), StableVersion: int64(v), Naming: string(naming)}
 	return lr, nil
 }
 

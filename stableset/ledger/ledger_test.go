@@ -13,7 +13,7 @@ var t1 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func sampleLedger(t testing.TB) []byte {
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, Header{Repository: "pypi", ListingTime: t1, StableVersion: 3})
+	w, err := NewWriter(&buf, Header{Repository: "pypi", ListingTime: t1, StableVersion: 3, Naming: "warehouse"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func sampleLedger(t testing.TB) []byte {
 	}
 	// Projects in page path order: "a-b/" sorts before "a/".
 	for _, p := range []string{"a-b", "a", "b"} {
-		if err := w.AddProject(&Project{Project: p, PageDigest: sha256.Sum256([]byte(p)), HTMLLength: 10, JSONLength: 20}); err != nil {
+		if err := w.AddProject(&Project{Project: p, PageDigest: sha256.Sum256([]byte(p)), HTMLLength: 10, JSONLength: 20, HTMLBLAKE2b: sha256.Sum256([]byte("h" + p)), JSONBLAKE2b: sha256.Sum256([]byte("j" + p))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -86,7 +86,7 @@ func TestLedgerRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := lr.Header()
-	if len(es) != 3 || es[2].Path != "packages/ff/00/z/c-2.whl" || h.Repository != "pypi" || !h.ListingTime.Equal(t1) || h.StableVersion != 3 {
+	if len(es) != 3 || es[2].Path != "packages/ff/00/z/c-2.whl" || h.Repository != "pypi" || !h.ListingTime.Equal(t1) || h.StableVersion != 3 || h.Naming != "warehouse" {
 		t.Fatalf("got %+v %+v", h, es)
 	}
 	if es[0].Stable || !es[1].Stable || es[1].Kept || !es[2].Kept || es[2].StableLength != 3 {
@@ -95,7 +95,8 @@ func TestLedgerRoundTrip(t *testing.T) {
 	if l, _ := es[2].StableContent(); l != 3 {
 		t.Fatal("StableContent of a kept entry is not the stable one")
 	}
-	if len(ps) != 3 || ps[0].Project != "a-b" || ps[1].Project != "a" || ps[2].JSONLength != 20 || ps[2].PageDigest != sha256.Sum256([]byte("b")) {
+	if len(ps) != 3 || ps[0].Project != "a-b" || ps[1].Project != "a" || ps[2].JSONLength != 20 || ps[2].PageDigest != sha256.Sum256([]byte("b")) ||
+		ps[2].HTMLBLAKE2b != sha256.Sum256([]byte("hb")) || ps[2].JSONBLAKE2b != sha256.Sum256([]byte("jb")) {
 		t.Fatalf("projects: %+v", ps)
 	}
 	n, sum, ok := lr.FileDigest()
