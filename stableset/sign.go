@@ -414,7 +414,7 @@ type Fragment struct {
 }
 
 func writeFragment(out *outdir.Dir, all []MetaEntry) error {
-	fr := Fragment{Type: "keyceremony-snapshot-fragment", Meta: map[string]tuf.MetaFile{}}
+	fr := Fragment{Type: FragmentType, Meta: map[string]tuf.MetaFile{}}
 	for _, m := range all {
 		fr.Meta[m.Name] = tuf.MetaFile{Version: m.Version, Length: m.Length, Hashes: map[string]string{"sha256": hex.EncodeToString(m.SHA256[:])}}
 	}
