@@ -114,6 +114,9 @@ func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.
 
 // Diff computes the diff without signing anything. The caller closes it.
 func (s *StableSigning) Diff() (*stableset.Diff, error) {
+	if err := sweepDebris(s.Show, nil, s.TempDir); err != nil {
+		return nil, err
+	}
 	cfg, f, _, err := s.config()
 	if err != nil {
 		return nil, err
@@ -177,6 +180,9 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	defer out.Abort()
+	if err := sweepDebris(s.Show, out, s.TempDir); err != nil {
+		return nil, err
+	}
 	var tbuf bytes.Buffer
 	tr := NewTranscript(&tbuf, s.Show, func() time.Time { return s.Now })
 	if err := tr.Record("stable signing started", map[string]any{"tool_version": s.Version, "export": filepath.Base(s.Export)}); err != nil {
@@ -273,12 +279,13 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
 		return nil, err
 	}
-	if err := out.Commit(); err != nil {
+	// Read everything back, with verify's checks, before the media get
+	// their name: refused, they are renamed outDir.rejected-TIME.
+	if err := out.Verify(readBackStable(s.Root, targets, deleg, s.Now)); err != nil {
 		return nil, err
 	}
-	// Read everything back from the media and verify it.
-	if err := VerifyStableMedia(outDir, deleg, targets.Signed.Delegations.Keys); err != nil {
-		return nil, fmt.Errorf("reading back %s: %w", outDir, err)
+	if err := out.Commit(); err != nil {
+		return nil, err
 	}
 	kept = true
 	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest()}, nil
@@ -390,6 +397,12 @@ func ProjectSummaryDigest(ps []stableset.ProjectSummary) (sum [32]byte, total, c
 // signed and lists what the leaves list, and the signed diff carries the
 // threshold.
 func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key) error {
+	return verifyStableMedia(dir, deleg, keyring, nil)
+}
+
+// verifyStableMedia is VerifyStableMedia, calling visit (if set) with
+// every leaf bin's file and each of its targets.
+func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key, visit func(bin string, t *tuf.BinTarget) error) error {
 	md := filepath.Join(dir, "stable", "metadata")
 	by := tuf.RoleKeys{Role: stableset.StableRole, KeyIDs: deleg.KeyIDs, Threshold: deleg.Threshold, Keys: keyring}
 	st, n, err := tuf.LoadNewest[tuf.Targets](os.DirFS(md), md, stableset.StableRole, by)
@@ -413,7 +426,7 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	// starts from the ledger, clients from the bins. Compared as sums of
 	// per-entry hashes, so that neither side is held in memory.
 	var inBins, inLedger entrySum
-	if err := sumBins(md, &st.Signed, &inBins); err != nil {
+	if err := sumBins(md, &st.Signed, &inBins, visit); err != nil {
 		return err
 	}
 	for p := range st.Signed.Targets {
@@ -454,8 +467,8 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 // sumBins reads the two levels of bins under stable (version st.Version,
 // in md): every mid role verified against stable, every leaf bin against
 // its mid, no key delegated to two roles; it adds every leaf's targets to
-// sum.
-func sumBins(md string, st *tuf.Targets, sum *entrySum) error {
+// sum, and calls visit (if set) with each.
+func sumBins(md string, st *tuf.Targets, sum *entrySum, visit func(bin string, t *tuf.BinTarget) error) error {
 	if st.Delegations == nil {
 		return nil
 	}
@@ -511,8 +524,14 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum) error {
 			if err := bin.Verify(&mid.Signed, lr.Name); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			for _, t := range bin.Targets {
+			for i := range bin.Targets {
+				t := &bin.Targets[i]
 				sum.add(t.Path, t.Length, t.SHA256)
+				if visit != nil {
+					if err := visit(name, t); err != nil {
+						return err
+					}
+				}
 			}
 		}
 	}
