@@ -197,6 +197,9 @@ type AuditReport struct {
 type auditor struct {
 	o   AuditOptions
 	rep *AuditReport
+	// roots, when set, are the attestation roots instead of those the
+	// options name (a bootstrap's read-back: the roots it accepted).
+	roots *attestationRoots
 }
 
 // check runs one step and records it. A failure is returned as an

@@ -153,6 +153,9 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 		return nil, err
 	}
 	defer out.Abort()
+	if err := sweepDebris(b.Show, out, ""); err != nil {
+		return nil, err
+	}
 	var tbuf bytes.Buffer
 	tr := NewTranscript(&tbuf, b.Show, func() time.Time { return b.Now })
 	s := &session{devices: b.Devices, pin: b.PIN, pins: map[uint32]string{}}
@@ -161,6 +164,11 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 		return nil, b.failed(outDir, s, tr, &tbuf, err)
 	}
 	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
+		return nil, b.failed(outDir, s, tr, &tbuf, err)
+	}
+	// Read everything back, with verify's checks, before the media get
+	// their name: refused, they are renamed outDir.rejected-TIME.
+	if err := out.Verify(readBackBootstrap(res.Root, b.Roots, b.Now)); err != nil {
 		return nil, b.failed(outDir, s, tr, &tbuf, err)
 	}
 	if err := out.Commit(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/internal/outdir"
+	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
 	"github.com/keyceremony/keyceremony/tuf"
@@ -76,6 +78,20 @@ func readBackStable(trusted *tuf.Metadata[tuf.Root], targets *tuf.Metadata[tuf.T
 	return readBack(func(dir string) error {
 		a := &auditor{o: AuditOptions{Dir: dir, At: now}, rep: &AuditReport{Dir: dir, Versions: map[string]int64{}, trusted: trusted}}
 		return a.stableMedium(&targetsSource{targets: targets, deleg: deleg})
+	})
+}
+
+// readBackBootstrap checks the bootstrap media in dir as verify does,
+// from the root the bootstrap signed, with the attestation roots it
+// accepted (nil: Yubico's) and expiries at now.
+func readBackBootstrap(root *tuf.Metadata[tuf.Root], roots *x509.CertPool, now time.Time) func(string) error {
+	return readBack(func(dir string) error {
+		if roots == nil {
+			roots = keys.YubicoRoots()
+		}
+		a := &auditor{o: AuditOptions{Dir: dir, At: now}, rep: &AuditReport{Dir: dir, Versions: map[string]int64{}, trusted: root},
+			roots: &attestationRoots{yubico: roots}}
+		return a.bootstrap()
 	})
 }
 
