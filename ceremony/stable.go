@@ -114,9 +114,6 @@ func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.
 
 // Diff computes the diff without signing anything. The caller closes it.
 func (s *StableSigning) Diff() (*stableset.Diff, error) {
-	if err := sweepDebris(s.Show, nil, s.TempDir); err != nil {
-		return nil, err
-	}
 	cfg, f, _, err := s.config()
 	if err != nil {
 		return nil, err
