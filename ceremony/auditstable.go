@@ -100,8 +100,10 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 	}); err != nil {
 		return err
 	}
+	var roles int
 	if err := a.check("snapshot fragment", func() (string, error) {
 		n, err := checkFragment(dir, st, listing.meta)
+		roles = n
 		if err != nil {
 			return "", err
 		}
@@ -131,10 +133,14 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err := checkStableTranscript(es, stmt); err != nil {
 			return "", err
 		}
-		if err := checkStableTranscriptValues(es, stmt, st); err != nil {
+		signers, err := verifiedBy(by, st.SignedBytes, st.Signatures)
+		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%d entries, hash chain intact, from %q to %q, naming the signed diff's digest, stable version, counts, decisions and layout", len(es), es[0].Step, es[len(es)-1].Step), nil
+		if err := checkStableTranscriptValues(es, stmt, st, roles, signers); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d entries, hash chain intact, from %q to %q, naming the signed diff's digest, stable version, counts, decisions, layout and stable's signers", len(es), es[0].Step, es[len(es)-1].Step), nil
 	}); err != nil {
 		return err
 	}

@@ -379,7 +379,11 @@ func checkFragment(dir string, st *tuf.Metadata[tuf.Targets], meta []string) (in
 // the signed diff and the stable metadata: the approval's diff digest,
 // stable version, counts, decisions and layout; the signed diff's
 // digest; each step once.
-func checkStableTranscriptValues(es []TranscriptEntry, stmt *signeddiff.Statement, st *tuf.Metadata[tuf.Targets]) error {
+//
+// roles is the number of metadata files stable's tree has (stable, its
+// mids and leaves: checkFragment's count); signers the keys whose
+// signatures on stable verify.
+func checkStableTranscriptValues(es []TranscriptEntry, stmt *signeddiff.Statement, st *tuf.Metadata[tuf.Targets], roles int, signers []string) error {
 	find := func(step string) (*TranscriptEntry, error) {
 		var found *TranscriptEntry
 		for i := range es {
@@ -417,11 +421,23 @@ func checkStableTranscriptValues(es []TranscriptEntry, stmt *signeddiff.Statemen
 		{"added", c.Added}, {"held", held}, {"removed", c.Removed},
 		{"changed", c.ChangedAccepted + c.ChangedRefused + c.ChangedDropped}, {"dropped", c.ChangedDropped},
 		{"unchanged", c.Unchanged}, {"decisions", len(stmt.Decisions)},
-		{"mid_roles", mids},
+		{"mid_roles", mids}, {"leaf_bins", roles - 1 - mids}, {"role_keys", roles - 1},
 	} {
 		if got := jsonValue(ap.Detail[w.field]); got != fmt.Sprint(w.want) {
 			return fmt.Errorf("transcript.jsonl:%d: %s is %v, the signed diff and stable version %d give %v: %w", ap.Seq, w.field, got, st.Signed.Version, w.want, ErrTranscript)
 		}
+	}
+	var recorded []string
+	if list, ok := ap.Detail["signers"].([]any); ok {
+		for _, v := range list {
+			id, _ := v.(string)
+			recorded = append(recorded, id)
+		}
+	}
+	slices.Sort(recorded)
+	signed := slices.Sorted(slices.Values(signers))
+	if !slices.Equal(recorded, signed) {
+		return fmt.Errorf("transcript.jsonl:%d: signers are %q, stable version %d is signed by %q: %w", ap.Seq, recorded, st.Signed.Version, signed, ErrTranscript)
 	}
 	sd, err := find("signed diff written")
 	if err != nil {

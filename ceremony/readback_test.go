@@ -202,6 +202,12 @@ var faults = []struct {
 	{"the transcript's layout edited, the chain rebuilt", "transcript.jsonl", "mid_roles is 1", func(dir string) (string, error) {
 		return "", rebuildTranscript(dir, setDetail("diff approved and stable signed", "mid_roles", 1))
 	}},
+	{"the transcript's signers edited, the chain rebuilt", "transcript.jsonl", `signers are ["ab"]`, func(dir string) (string, error) {
+		return "", rebuildTranscript(dir, setDetail("diff approved and stable signed", "signers", []any{"ab"}))
+	}},
+	{"the transcript's bin count edited, the chain rebuilt", "transcript.jsonl", "leaf_bins is 3", func(dir string) (string, error) {
+		return "", rebuildTranscript(dir, setDetail("diff approved and stable signed", "leaf_bins", 3))
+	}},
 	{"a file no ceremony writes", "stable/pages/README", "a file that a stable medium does not hold", func(dir string) (string, error) {
 		return "", os.WriteFile(filepath.Join(dir, "stable", "pages", "README"), []byte("x"), 0o644)
 	}},
