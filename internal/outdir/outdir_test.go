@@ -6,10 +6,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -462,5 +464,103 @@ func TestMkdirTempAndPrefixed(t *testing.T) {
 	}
 	if s, err := Sweep(filepath.Join(parent, "missing"), m); err != nil || s != nil {
 		t.Errorf("a missing parent: %v, %v", s, err)
+	}
+}
+
+// TestKilledRun runs a writer in a child process, which leaves a partial
+// directory and a work directory: while it runs a sweep keeps both; after
+// kill -9 the next New and Sweep remove both and say whose they were.
+func TestKilledRun(t *testing.T) {
+	if dir := os.Getenv("OUTDIR_KILLED_RUN"); dir != "" {
+		d, err := New(filepath.Join(dir, "media"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.WriteFile("stable/metadata/1.stable.json", []byte("partial")); err != nil {
+			t.Fatal(err)
+		}
+		w, err := MkdirTemp(filepath.Join(dir, "work"), "keyceremony-stable-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "ready.tmp"), []byte(d.tmp+"\n"+w), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "ready.tmp"), filepath.Join(dir, "ready")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute) // killed here
+		t.Fatal("not killed")
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "work"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledRun$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "OUTDIR_KILLED_RUN="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	var ready []byte
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if ready, err = os.ReadFile(filepath.Join(dir, "ready")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child wrote nothing in 30 s")
+		}
+	}
+	paths := strings.Split(string(ready), "\n")
+	partial, work := paths[0], paths[1]
+	sweepWork := func() []Debris {
+		s, err := Sweep(filepath.Join(dir, "work"), Prefixed("keyceremony-stable-"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// Alive: nothing is removed.
+	d, err := New(filepath.Join(dir, "media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Abort()
+	if s := append(d.Swept, sweepWork()...); len(s) != 0 {
+		t.Fatalf("swept %v of a live process", s)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	killed = true
+	for _, p := range []string{partial, work} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("the killed run left no %s: %v", p, err)
+		}
+	}
+	d, err = New(filepath.Join(dir, "media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Abort()
+	pid := cmd.Process.Pid
+	if s := d.Swept; len(s) != 1 || s[0].Path != partial || s[0].PID != pid {
+		t.Errorf("New swept %v, want %s of process %d", s, partial, pid)
+	}
+	if s := sweepWork(); len(s) != 1 || s[0].Path != work || s[0].PID != pid {
+		t.Errorf("Sweep removed %v, want %s of process %d", s, work, pid)
+	}
+	for _, p := range []string{partial, work} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is still there: %v", p, err)
+		}
 	}
 }
