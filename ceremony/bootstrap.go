@@ -153,9 +153,7 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 		return nil, err
 	}
 	defer out.Abort()
-	if err := sweepDebris(b.Show, out, ""); err != nil {
-		return nil, err
-	}
+	showDebris(b.Show, out.Swept)
 	var tbuf bytes.Buffer
 	tr := NewTranscript(&tbuf, b.Show, func() time.Time { return b.Now })
 	s := &session{devices: b.Devices, pin: b.PIN, pins: map[uint32]string{}}

@@ -95,23 +95,29 @@ func readBackBootstrap(root *tuf.Metadata[tuf.Root], roots *x509.CertPool, now t
 	})
 }
 
-// sweepDebris removes what killed runs left, a stable signing's work
-// directories in workParent (os.TempDir() if empty) and, if out is set,
-// the partial media out.New swept beside its target, and says so on show.
-func sweepDebris(show io.Writer, out *outdir.Dir, workParent string) error {
+// sweepDebris removes what killed stable signings left, their work
+// directories in workParent (os.TempDir() if empty), and says so on show
+// with the partial media out.New swept beside its target. What could not
+// be removed is said too: debris never stops a ceremony.
+func sweepDebris(show io.Writer, out *outdir.Dir, workParent string) {
 	if workParent == "" {
 		workParent = os.TempDir()
 	}
-	swept, err := outdir.Sweep(workParent, outdir.Prefixed(stableset.WorkPrefix))
-	if out != nil {
-		swept = append(out.Swept, swept...)
+	work, err := outdir.Sweep(workParent, outdir.Prefixed(stableset.WorkPrefix))
+	showDebris(show, append(slices.Clone(out.Swept), work...))
+	if err != nil && show != nil {
+		fmt.Fprintf(show, "debris: %v\n", err)
 	}
-	if show != nil {
-		for _, d := range swept {
-			fmt.Fprintf(show, "debris: %s\n", d)
-		}
+}
+
+// showDebris says on show (if set) what was swept.
+func showDebris(show io.Writer, swept []outdir.Debris) {
+	if show == nil {
+		return
 	}
-	return err
+	for _, d := range swept {
+		fmt.Fprintf(show, "debris: %s\n", d)
+	}
 }
 
 // The files a stable medium may hold.

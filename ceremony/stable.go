@@ -177,9 +177,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	defer out.Abort()
-	if err := sweepDebris(s.Show, out, s.TempDir); err != nil {
-		return nil, err
-	}
+	sweepDebris(s.Show, out, s.TempDir)
 	var tbuf bytes.Buffer
 	tr := NewTranscript(&tbuf, s.Show, func() time.Time { return s.Now })
 	if err := tr.Record("stable signing started", map[string]any{"tool_version": s.Version, "export": filepath.Base(s.Export)}); err != nil {

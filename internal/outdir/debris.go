@@ -10,14 +10,19 @@ import (
 	"strconv"
 )
 
-// Debris is a temporary directory a killed run left: its path and the
-// process id its name carries.
+// Debris is a temporary directory a killed run left: its path, the
+// process id its name carries, and why it could not be removed (nil when
+// it was).
 type Debris struct {
 	Path string
 	PID  int
+	Err  error
 }
 
 func (d Debris) String() string {
+	if d.Err != nil {
+		return fmt.Sprintf("could not remove %s, left by process %d, which no longer runs: %v", d.Path, d.PID, d.Err)
+	}
 	return fmt.Sprintf("removed %s, left by process %d, which no longer runs", d.Path, d.PID)
 }
 
@@ -56,10 +61,11 @@ func Prefixed(prefix string) Matcher {
 }
 
 // Sweep removes the directories in parent that match names and whose
-// process no longer runs, and returns what it removed. A missing parent
-// holds nothing. It leaves everything else: files, symbolic links,
-// directories of live processes (or whose liveness cannot be told), and
-// names that do not match.
+// process no longer runs, and returns them (with Err set where the
+// removal failed: debris never stops a run). A missing parent holds
+// nothing; an unreadable one is an error. It leaves everything else:
+// files, symbolic links, directories of live processes (or whose liveness
+// cannot be told), and names that do not match.
 func Sweep(parent string, names Matcher) ([]Debris, error) {
 	es, err := os.ReadDir(parent)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -75,10 +81,7 @@ func Sweep(parent string, names Matcher) ([]Debris, error) {
 			continue
 		}
 		p := filepath.Join(parent, e.Name())
-		if err := os.RemoveAll(p); err != nil {
-			return out, fmt.Errorf("removing the debris %s of process %d: %w", p, pid, err)
-		}
-		out = append(out, Debris{Path: p, PID: pid})
+		out = append(out, Debris{Path: p, PID: pid, Err: os.RemoveAll(p)})
 	}
 	return out, nil
 }

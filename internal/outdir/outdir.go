@@ -60,7 +60,8 @@ type Dir struct {
 	refused  bool
 	rejected string
 
-	// Swept lists the debris of dead runs New removed beside the target.
+	// Swept lists the debris of dead runs New removed (or failed to
+	// remove) beside the target.
 	Swept []Debris
 }
 
@@ -76,10 +77,9 @@ func New(dir string) (*Dir, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", parent, err)
 	}
-	swept, err := Sweep(parent, isPartial)
-	if err != nil {
-		return nil, err
-	}
+	// The parent was just made or exists: a failure to read it shows
+	// again below.
+	swept, _ := Sweep(parent, isPartial)
 	tmp, err := MkdirTemp(parent, "."+filepath.Base(dir)+".partial-")
 	if err != nil {
 		return nil, fmt.Errorf("creating a working directory beside %s: %w", dir, err)

@@ -429,6 +429,9 @@ func TestSweepDebris(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(parent, fmt.Sprintf(".media.partial-%d-3", deadPID))); err != nil {
 		t.Errorf("the symbolic link was removed: %v", err)
 	}
+	if s := (Debris{Path: "x", PID: 5, Err: errors.New("busy")}).String(); s != "could not remove x, left by process 5, which no longer runs: busy" {
+		t.Errorf("a failed removal is said as %q", s)
+	}
 	// New's own directory carries this process's id.
 	if pid, ok := isPartial(filepath.Base(d.tmp)); !ok || pid != os.Getpid() {
 		t.Errorf("temporary directory %s: pid %d, %v", d.tmp, pid, ok)
