@@ -146,7 +146,9 @@ func (s *session) signers(spec RoleSpec) ([]keys.Signer, error) {
 // returns an *OrphanKeysError listing every slot that now holds a key and
 // the command that clears it, shows the list, and writes its transcript
 // (ending with that list) into a new directory beside outDir named
-// outDir.failed-TIME.
+// outDir.failed-TIME. The media are read back with verify's bootstrap
+// checks before they get their name; refused, they are renamed
+// outDir.rejected-TIME (*outdir.RejectedError) and never appear as outDir.
 func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 	out, err := outdir.New(outDir)
 	if err != nil {
