@@ -72,7 +72,11 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err := pages.unlisted(dir); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("stable signed by its threshold, every mid role and leaf bin by the key delegated to it alone, the listed files, the ledger against the bins, the %d index pages in stable/pages against the bins, the signed diff's signatures, diff.canonical, policy.json and the transcript read back", len(pages.pages)), nil
+		changed, err := pages.againstDiff(dir)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("stable signed by its threshold, every mid role and leaf bin by the key delegated to it alone, the listed files, the ledger against the bins, the %d index pages in stable/pages against the bins and the %d page entries of the diff, the signed diff's signatures, diff.canonical, policy.json and the transcript read back", len(pages.pages), changed), nil
 	}); err != nil {
 		return err
 	}

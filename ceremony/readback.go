@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
@@ -302,6 +303,54 @@ func (ps *pageSet) unlisted(dir string) error {
 		}
 	}
 	return nil
+}
+
+// againstDiff checks the pages against diff.canonical (whose digest the
+// signed diff binds): every page the diff adds or changes is in the tars
+// with the diff's new length and SHA-256, and no page it removes is. It
+// returns the number of pages the diff names.
+func (ps *pageSet) againstDiff(dir string) (int, error) {
+	f, err := os.Open(filepath.Join(dir, "diff.canonical"))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	n, pages := 0, 0
+	for sc.Scan() {
+		n++
+		line := sc.Bytes()
+		if !bytes.HasPrefix(line, []byte("page-")) {
+			continue
+		}
+		fl := strings.Split(string(line), "\t")
+		if len(fl) != 8 {
+			continue // not an entry (ParseCanonical refused malformed ones)
+		}
+		cat, path := stableset.Category(fl[0]), fl[2]
+		k := sha256.Sum256([]byte(path))
+		i, ok := slices.BinarySearchFunc(ps.pages, k, func(p pageEntry, k [32]byte) int { return bytes.Compare(p.key[:], k[:]) })
+		pages++
+		switch cat {
+		case stableset.PageAdded, stableset.PageChanged:
+			if !ok {
+				return 0, fmt.Errorf("diff.canonical:%d: %s %s (length %s, sha256 %s), which stable/pages does not hold: %w", n, cat, path, fl[6], fl[7], tuf.ErrMissing)
+			}
+			p := &ps.pages[i]
+			if fmt.Sprint(p.length) != fl[6] || hex.EncodeToString(p.sum[:]) != fl[7] {
+				return 0, fmt.Errorf("diff.canonical:%d: %s %s with length %s and sha256 %s, stable/pages/%s holds length %d and sha256 %x: %w", n, cat, path, fl[6], fl[7], ps.tars[p.tar], p.length, p.sum, tuf.ErrHash)
+			}
+		case stableset.PageRemoved:
+			if ok {
+				return 0, fmt.Errorf("diff.canonical:%d: %s %s, which stable/pages/%s holds: %w", n, cat, path, ps.tars[ps.pages[i].tar], ErrMediumContent)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("diff.canonical:%d: %w", n+1, err)
+	}
+	return pages, nil
 }
 
 // checkFragment checks stable/snapshot-fragment.json against the

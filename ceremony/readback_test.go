@@ -71,7 +71,13 @@ func setHook(t *testing.T, h func(dir string) error) {
 
 // rewriteTar rewrites one page of the first tar in stable/pages with a
 // byte changed, keeping its length, and returns the page's path.
-func rewriteTar(dir string) (string, error) {
+func rewriteTar(dir string) (string, error) { return editTar(dir, false) }
+
+// dropFromTar rewrites the first tar in stable/pages without its first
+// page, and returns the page's path.
+func dropFromTar(dir string) (string, error) { return editTar(dir, true) }
+
+func editTar(dir string, drop bool) (string, error) {
 	tars, err := filepath.Glob(filepath.Join(dir, "stable", "pages", "*.tar"))
 	if err != nil || len(tars) == 0 {
 		return "", fmt.Errorf("no page tars on the medium (%v)", err)
@@ -92,6 +98,10 @@ func rewriteTar(dir string) (string, error) {
 			return "", err
 		}
 		data, _ := io.ReadAll(tr)
+		if edited == "" && drop {
+			edited = h.Name
+			continue
+		}
 		if edited == "" {
 			i := bytes.Index(data, []byte("href"))
 			if i < 0 {
@@ -189,6 +199,14 @@ var faults = []struct {
 	do               func(dir string) (string, error)
 }{
 	{"an index page edited in its tar", "stable/pages/", "has length", rewriteTar},
+	{"an index page dropped from its tar", "diff.canonical:", "which stable/pages does not hold", dropFromTar},
+	{"a page tar removed", "diff.canonical:", "which stable/pages does not hold", func(dir string) (string, error) {
+		tars, _ := filepath.Glob(filepath.Join(dir, "stable", "pages", "*.tar"))
+		if len(tars) == 0 {
+			return "", errors.New("no page tars")
+		}
+		return "", os.Remove(tars[len(tars)-1])
+	}},
 	{"the snapshot fragment edited", "stable/snapshot-fragment.json", `meta["stable.json"].hashes.sha256`, editFragment},
 	{"the transcript's last line removed", "transcript.jsonl", "the transcript is cut", func(dir string) (string, error) {
 		return "", rebuildTranscript(dir, func(es []TranscriptEntry) []TranscriptEntry { return es[:len(es)-1] })
