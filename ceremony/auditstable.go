@@ -106,6 +106,9 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 	}
 	var roles int
 	if err := a.check("snapshot fragment", func() (string, error) {
+		if err := checkLedgers(st, listing.ledgers); err != nil {
+			return "", err
+		}
 		n, err := checkFragment(dir, st, listing.meta)
 		roles = n
 		if err != nil {

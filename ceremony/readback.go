@@ -33,9 +33,9 @@ import (
 // auditor.bootstrap), and a failure leaves them renamed
 // <target>.rejected-<UTC time> (outdir.Verify). Beyond the signatures,
 // the checks here: no file on a stable medium that it may not hold, every
-// index page in stable/pages/*.tar against the bins, the snapshot
-// fragment against the metadata written, and the transcript's recorded
-// values against the signed diff.
+// index page in stable/pages/*.tar against the bins and the signed diff,
+// the snapshot fragment against the metadata written, and the
+// transcript's recorded values against the signed diff.
 
 // ErrUnexpectedFile means a medium holds a file that no ceremony writes.
 var ErrUnexpectedFile = errors.New("file a medium does not hold")
@@ -131,8 +131,20 @@ var (
 
 // stableListing is what a stable medium holds, by kind.
 type stableListing struct {
-	meta []string // stable/metadata/ file names
-	tars []string // stable/pages/ tar names
+	meta    []string // stable/metadata/ file names
+	tars    []string // stable/pages/ tar names
+	ledgers []string // stable/ledger/ file names
+}
+
+// checkLedgers refuses a ledger on the medium that stable does not list
+// (VerifyStableMedia checks those it lists).
+func checkLedgers(st *tuf.Metadata[tuf.Targets], ledgers []string) error {
+	for _, l := range ledgers {
+		if _, ok := st.Signed.Targets["ledger/"+l]; !ok {
+			return fmt.Errorf("stable/ledger/%s: stable version %d does not list it: %w", l, st.Signed.Version, ErrUnexpectedFile)
+		}
+	}
+	return nil
 }
 
 // listStableMedium lists dir and refuses, with ErrUnexpectedFile, anything
@@ -169,6 +181,9 @@ func listStableMedium(dir string) (*stableListing, error) {
 			}
 		case "stable/ledger/":
 			ok = isFile && stableLedger.MatchString(base)
+			if ok {
+				l.ledgers = append(l.ledgers, base)
+			}
 		case "stable/pages/":
 			ok = isFile && stablePageTar.MatchString(base)
 			if ok {
