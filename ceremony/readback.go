@@ -134,6 +134,7 @@ type stableListing struct {
 	meta    []string // stable/metadata/ file names
 	tars    []string // stable/pages/ tar names
 	ledgers []string // stable/ledger/ file names
+	top     []string // the files beside stable/
 }
 
 // checkLedgers refuses a ledger on the medium that stable does not list
@@ -193,9 +194,20 @@ func listStableMedium(dir string) (*stableListing, error) {
 		if !ok {
 			return fmt.Errorf("%s: a %s that a stable medium does not hold: %w", rel, kindOf(e), ErrUnexpectedFile)
 		}
+		if parent == "" && isFile {
+			l.top = append(l.top, base)
+		}
 		return nil
 	})
-	return &l, err
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range stableTopFiles {
+		if !slices.Contains(l.top, f) {
+			return nil, fmt.Errorf("%s is missing: a stable medium holds %s: %w", f, strings.Join(stableTopFiles, ", "), tuf.ErrMissing)
+		}
+	}
+	return &l, nil
 }
 
 func kindOf(e fs.DirEntry) string {

@@ -232,6 +232,9 @@ var faults = []struct {
 	{"a symbolic link", "stable/ledger/0.ledger", "a symbolic link", func(dir string) (string, error) {
 		return "", os.Symlink("/etc/passwd", filepath.Join(dir, "stable", "ledger", "0.ledger"))
 	}},
+	{"diff.txt missing", "diff.txt is missing", "a stable medium holds", func(dir string) (string, error) {
+		return "", os.Remove(filepath.Join(dir, "diff.txt"))
+	}},
 	{"a second ledger", "stable/ledger/1.ledger", "stable version 2 does not list it", func(dir string) (string, error) {
 		return "", os.WriteFile(filepath.Join(dir, "stable", "ledger", "1.ledger"), []byte("x"), 0o644)
 	}},
