@@ -641,3 +641,35 @@ func (b *Backup) append(s *BackupState) (string, error) {
 	}
 	return writeState(b.Dir, s)
 }
+
+// checkDiffState checks the diff's own view of the previous state (read
+// by stableset from the published directory) against the backup
+// medium's newest state once more: the published files cannot change
+// between the first check and the pass.
+func checkDiffState(b *Backup, d *stableset.Diff) error {
+	s, h := b.Newest(), d.Header
+	first := s.Ceremony == StateBootstrap
+	switch {
+	case h.TrustsUploadTimes != first || h.StableVersion != s.StableVersion+1:
+		return fmt.Errorf("the diff signs stable v%d (first ceremony: %v), the backup medium's newest state is %s: %w",
+			h.StableVersion, h.TrustsUploadTimes, describeState(s, b.NewestFile()), ErrRollback)
+	case !first && h.PreviousLedgerSHA256 != s.LedgerSHA256:
+		return fmt.Errorf("the diff starts from ledger sha256 %s, the backup medium's newest state (%s) names %s: %w",
+			h.PreviousLedgerSHA256, b.NewestFile(), s.LedgerSHA256, ErrRollback)
+	case h.Repository != s.Repository:
+		return fmt.Errorf("the diff is for repository %q, the backup medium's (%s) is %q: %w", h.Repository, b.NewestFile(), s.Repository, stableset.ErrRepository)
+	}
+	return nil
+}
+
+// save completes s with the transcript's digest and writes it as the
+// backup medium's new state. media is named in the error: it was written
+// and verified, but without its state the next ceremony refuses it.
+func (b *Backup) save(s *BackupState, transcript [32]byte, media string) (string, error) {
+	s.TranscriptSHA256 = hex.EncodeToString(transcript[:])
+	name, err := b.append(s)
+	if err != nil {
+		return "", fmt.Errorf("%s was written and verified, but its state was not recorded on the backup medium %s (do not publish it; sign again once the backup medium is writable): %w", media, b.Dir, err)
+	}
+	return name, nil
+}

@@ -53,7 +53,17 @@ type StableSigning struct {
 	Decisions *decisions.Set
 	Devices   map[uint32]hsm.Device
 	PIN       PINSource
-	Now       time.Time
+	// Now is the ceremony's clock (confirmed by the room). It is refused
+	// when earlier, by more than stableset.DefaultClockSkew, than the
+	// published ledger's listing time or the backup medium's newest
+	// ceremony or listing time; stableset refuses an export generated
+	// later than it by more than that. Required.
+	Now time.Time
+	// Backup is the backup medium the ceremony keeps (backup.go): its
+	// newest state must be the published state, the export must be for
+	// its repository, and Sign writes the new state there. Required by
+	// Sign; Diff checks it when set.
+	Backup string
 	Show      io.Writer
 	Version   string
 	TempDir   string
@@ -71,6 +81,10 @@ type StableResult struct {
 	Meta       []stableset.MetaEntry
 	Signers    []string
 	Transcript [32]byte
+	// State is the new state written to the backup medium, as StateFile;
+	// its CheckWords go on the paper run sheet.
+	State     *BackupState
+	StateFile string
 }
 
 // trustedTargets walks the root chain in dir from the trusted root and
@@ -95,31 +109,69 @@ func trustedTargets(trusted *tuf.Metadata[tuf.Root], dir string) (*tuf.Metadata[
 	return root, t, nil
 }
 
-func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.Targets], error) {
+// config checks the published state, the backup medium (when given) and
+// the ceremony's clock against each other, and returns the pipeline's
+// configuration.
+func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.Targets], *Backup, error) {
+	fail := func(err error) (stableset.Config, *os.File, *tuf.Metadata[tuf.Targets], *Backup, error) {
+		return stableset.Config{}, nil, nil, nil, err
+	}
 	_, targets, err := trustedTargets(s.Root, filepath.Join(s.Published, "metadata"))
 	if err != nil {
-		return stableset.Config{}, nil, nil, err
+		return fail(err)
 	}
 	d, _ := targets.Signed.Delegation(stableset.StableRole)
+	pub, err := readPublishedState(s.Published, d, targets.Signed.Delegations.Keys)
+	if err != nil {
+		return fail(err)
+	}
+	var backup *Backup
+	if s.Backup != "" {
+		if backup, err = ReadBackup(s.Backup); err != nil {
+			return fail(err)
+		}
+		if err := checkBackupRoot(backup, s.Root); err != nil {
+			return fail(err)
+		}
+		if err := checkPublished(backup, pub); err != nil {
+			return fail(err)
+		}
+		if err := checkExportRepository(s.Export, backup); err != nil {
+			return fail(err)
+		}
+	}
+	if err := checkClock(s.Now, stableset.DefaultClockSkew, pub, backup); err != nil {
+		return fail(err)
+	}
 	f, err := os.Open(s.Export)
 	if err != nil {
-		return stableset.Config{}, nil, nil, fmt.Errorf("opening the export: %w", err)
+		return fail(fmt.Errorf("opening the export: %w", err))
 	}
 	return stableset.Config{
 		Export: f, ExportName: s.Export, Published: s.Published,
 		StableDelegation: d, StableKeys: targets.Signed.Delegations.Keys,
-		Now: s.Now, Policy: s.policy(), Decisions: s.Decisions, TempDir: s.TempDir,
-	}, f, targets, nil
+		Now: s.Now, ClockSkew: stableset.DefaultClockSkew, Policy: s.policy(), Decisions: s.Decisions, TempDir: s.TempDir,
+	}, f, targets, backup, nil
 }
 
 // Diff computes the diff without signing anything. The caller closes it.
 func (s *StableSigning) Diff() (*stableset.Diff, error) {
-	cfg, f, _, err := s.config()
+	cfg, f, _, backup, err := s.config()
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return stableset.ComputeDiff(cfg)
+	d, err := stableset.ComputeDiff(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if backup != nil {
+		if err := checkDiffState(backup, d); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // stableSigners finds, on the connected devices, the keys the stable
@@ -172,6 +224,9 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 // succeeded and was read back and verified. A wrong approval or a crossed
 // limit without a decision is refused before any device is asked to sign.
 func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
+	if s.Backup == "" {
+		return nil, fmt.Errorf("no backup medium given: a stable signing checks the published state against it and records its own: %w", ErrBackup)
+	}
 	out, err := outdir.New(outDir)
 	if err != nil {
 		return nil, err
@@ -183,7 +238,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := tr.Record("stable signing started", map[string]any{"tool_version": s.Version, "export": filepath.Base(s.Export)}); err != nil {
 		return nil, err
 	}
-	cfg, f, targets, err := s.config()
+	cfg, f, targets, backup, err := s.config()
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +254,9 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 			diff.Close()
 		}
 	}()
+	if err := checkDiffState(backup, diff); err != nil {
+		return nil, err
+	}
 	// A refused approval or an undecided limit is said before any PIN is
 	// asked for; diff.Sign checks both again.
 	if approve != diff.Digest {
@@ -268,6 +326,10 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := tr.Record("signed diff written", map[string]any{"diff_sha256": hex.EncodeToString(st.DiffSHA256[:])}); err != nil {
 		return nil, err
 	}
+	state := backup.stableState(diff, envBytes, s.Now)
+	if err := tr.Record("backup state", state.recordFields()); err != nil {
+		return nil, err
+	}
 	if err := tr.Record("stable signing finished", nil); err != nil {
 		return nil, err
 	}
@@ -282,8 +344,14 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := out.Commit(); err != nil {
 		return nil, err
 	}
+	// Only media that was read back and verified becomes the state the
+	// next ceremony starts from.
+	stateFile, err := backup.save(state, tr.Digest(), outDir)
+	if err != nil {
+		return nil, err
+	}
 	kept = true
-	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest()}, nil
+	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest(), State: state, StateFile: stateFile}, nil
 }
 
 // PolicyFile is the name, on the stable media, of the exact policy file
