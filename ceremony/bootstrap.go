@@ -3,6 +3,7 @@ package ceremony
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -48,6 +49,11 @@ type Bootstrap struct {
 	// advisory (YSA-2024-03) applies to. The override is recorded in the
 	// transcript.
 	AllowAffectedFirmware bool
+	// Backup, when set, is a new backup medium (backup.go): checked before
+	// any key is generated (its state/ absent or empty), it receives the
+	// bootstrap's state as state/1.json after the media is written. The
+	// command line requires it.
+	Backup string
 }
 
 // GeneratedKey is a key made on a device during the ceremony, with the
@@ -68,6 +74,10 @@ type BootstrapResult struct {
 	Stable     *tuf.Metadata[tuf.Targets]
 	Keys       []GeneratedKey
 	Transcript [32]byte
+	// State is the state written to the backup medium as StateFile (nil
+	// without Backup).
+	State     *BackupState
+	StateFile string
 }
 
 // session caches each device's PIN for the length of one ceremony, and
@@ -150,6 +160,11 @@ func (s *session) signers(spec RoleSpec) ([]keys.Signer, error) {
 // checks before they get their name; refused, they are renamed
 // outDir.rejected-TIME (*outdir.RejectedError) and never appear as outDir.
 func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
+	if b.Backup != "" {
+		if err := CheckNewBackup(b.Backup); err != nil {
+			return nil, err
+		}
+	}
 	out, err := outdir.New(outDir)
 	if err != nil {
 		return nil, err
@@ -175,6 +190,12 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 		return nil, b.failed(outDir, s, tr, &tbuf, err)
 	}
 	res.Transcript = tr.Digest()
+	if res.State != nil {
+		res.State.TranscriptSHA256 = hex.EncodeToString(res.Transcript[:])
+		if res.StateFile, err = WriteBootstrapBackup(b.Backup, res.State); err != nil {
+			return nil, fmt.Errorf("%s was written, but its state was not recorded on the backup medium %s (bootstrap again onto new media): %w", outDir, b.Backup, err)
+		}
+	}
 	return res, nil
 }
 
@@ -308,6 +329,14 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 	}
 	if err := out.WriteFile("runsheet.md", sheet); err != nil {
 		return nil, err
+	}
+	if b.Backup != "" {
+		if res.State, err = BootstrapState(c.Repository, root, b.Now); err != nil {
+			return nil, err
+		}
+		if err := tr.Record("backup state", res.State.recordFields()); err != nil {
+			return nil, err
+		}
 	}
 	if err := tr.Record("bootstrap finished", map[string]any{
 		"root_keyids": root.Signed.Roles[tuf.RoleRoot].KeyIDs, "root_threshold": c.Root.Threshold,

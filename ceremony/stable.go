@@ -63,10 +63,10 @@ type StableSigning struct {
 	// newest state must be the published state, the export must be for
 	// its repository, and Sign writes the new state there. Required by
 	// Sign; Diff checks it when set.
-	Backup string
-	Show      io.Writer
-	Version   string
-	TempDir   string
+	Backup  string
+	Show    io.Writer
+	Version string
+	TempDir string
 }
 
 // StableResult is what a stable signing produced.
