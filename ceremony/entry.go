@@ -24,9 +24,11 @@ type BootstrapOptions struct {
 	Devices DeviceOptions
 	// AllowAffectedFirmware: see Bootstrap.
 	AllowAffectedFirmware bool
-	Now                   time.Time
-	Show                  io.Writer
-	Version               string
+	// Backup is the new backup medium (see Bootstrap.Backup).
+	Backup  string
+	Now     time.Time
+	Show    io.Writer
+	Version string
 }
 
 // RunBootstrap loads the configuration, opens the devices and runs the
@@ -41,7 +43,7 @@ func RunBootstrap(o BootstrapOptions) (*BootstrapResult, error) {
 		return nil, err
 	}
 	defer devs.Close()
-	b := &Bootstrap{Config: cfg, Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, Now: o.Now, Show: o.Show, Version: o.Version, AllowAffectedFirmware: o.AllowAffectedFirmware}
+	b := &Bootstrap{Config: cfg, Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, Now: o.Now, Show: o.Show, Version: o.Version, AllowAffectedFirmware: o.AllowAffectedFirmware, Backup: o.Backup}
 	return b.Run(o.Out)
 }
 
@@ -61,6 +63,8 @@ type StableOptions struct {
 	// WorkDir is the directory for temporary work files; empty means the
 	// system's temporary directory.
 	WorkDir string
+	// Backup is the backup medium the ceremony keeps (backup.go).
+	Backup  string
 	Now     time.Time
 	Version string
 }
@@ -85,7 +89,7 @@ func (o StableOptions) signing() (*StableSigning, error) {
 	}
 	return &StableSigning{
 		Root: root, Published: o.Published, Export: o.Export, Policy: pol, Decisions: dec,
-		Now: o.Now, Version: o.Version, TempDir: o.WorkDir,
+		Now: o.Now, Version: o.Version, TempDir: o.WorkDir, Backup: o.Backup,
 	}, nil
 }
 

@@ -38,7 +38,7 @@ func newBootstrapCommand() *cobra.Command {
 	var o ceremony.BootstrapOptions
 	var df deviceFlags
 	cmd := &cobra.Command{
-		Use:   "bootstrap --config FILE --out DIR --soft DIR... --soft-ca DIR [--pin-file FILE]",
+		Use:   "bootstrap --config FILE --out DIR --backup DIR --soft DIR... --soft-ca DIR [--pin-file FILE]",
 		Short: "Generate root, targets and stable keys on devices and write root v1, targets v1 and stable v1",
 		Long: `bootstrap is the first ceremony. For every key the configuration names it
 generates the key in the given slot of the given device (refusing an
@@ -47,13 +47,17 @@ inside it and is the key written into the metadata, and then writes, into
 DIR: metadata/1.root.json, 1.targets.json (delegating to stable first and
 unstable second, both non-terminating) and an empty 1.stable.json; the
 public keys and attestation chains; a run sheet; and a hash-chained
-transcript. DIR must not exist or be empty; it appears only on success.`,
-		Example: `  keyceremony bootstrap --config bootstrap.json --out /media/usb/bootstrap \
+transcript. DIR must not exist or be empty; it appears only on success.
+Then the bootstrap's state (repository, root, stable v1) is written to the
+backup medium --backup as state/1.json, and shown as check words for the
+paper run sheet: every stable ceremony checks the published state against
+the backup medium's newest state.`,
+		Example: `  keyceremony bootstrap --config bootstrap.json --out /media/usb/bootstrap --backup /media/backup \
       --soft devs/1 --soft devs/2 --soft devs/3 --soft-ca devs/ca --pin-file pins.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Config == "" || o.Out == "" {
-				return usage("--config and --out are required", "see keyceremony bootstrap --help for the configuration format")
+			if o.Config == "" || o.Out == "" || o.Backup == "" {
+				return usage("--config, --out and --backup are required", "see keyceremony bootstrap --help for the configuration format")
 			}
 			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
 			res, err := ceremony.RunBootstrap(o)
@@ -62,11 +66,13 @@ transcript. DIR must not exist or be empty; it appears only on success.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nbootstrap written to %s\n", o.Out)
 			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			showState(cmd.OutOrStdout(), res.State, res.StateFile)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&o.Config, "config", "", "bootstrap configuration (JSON; see docs)")
 	cmd.Flags().StringVar(&o.Out, "out", "", "output directory (must not exist or be empty)")
+	cmd.Flags().StringVar(&o.Backup, "backup", "", "the backup medium the ceremony keeps, not the repository (an existing directory whose state/ is absent or empty): receives state/1.json")
 	cmd.Flags().BoolVar(&o.AllowAffectedFirmware, "allow-affected-firmware", false, "allow root keys on firmware affected by Yubico advisory YSA-2024-03 (recorded in the transcript)")
 	df.register(cmd)
 	return cmd

@@ -12,22 +12,35 @@ import (
 	"github.com/keyceremony/keyceremony/stableset"
 )
 
-func registerStable(cmd *cobra.Command, o *ceremony.StableOptions) {
+// registerStable registers the flags of stable diff and stable sign; it
+// returns the --now flag's value, for stableInputs.
+func registerStable(cmd *cobra.Command, o *ceremony.StableOptions) *string {
+	var now string
 	cmd.Flags().StringVar(&o.Export, "export", "", "the repository export (JSON Lines, docs/export-format.md)")
 	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/ and ledger/")
 	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
 	cmd.Flags().StringVar(&o.Policy, "policy", "", "policy file (default: the built-in policy, docs/policy.md)")
 	cmd.Flags().StringVar(&o.Decisions, "decisions", "", "the room's decisions file: each changed path kept, accepted or dropped, each count above confirm_above confirmed, with a reason (docs/policy.md)")
+	cmd.Flags().StringVar(&o.Backup, "backup", "", "the backup medium the ceremony keeps (made by 'bootstrap --backup'): the published state must be its newest state; sign records the new state there")
+	cmd.Flags().StringVar(&now, "now", "", "the ceremony's clock, RFC 3339 UTC (default: this machine's clock; the room confirms it against a watch)")
 	cmd.Flags().StringVar(&o.WorkDir, "work-dir", "", "directory for temporary work files (default: the system's temporary directory); several GB at PyPI's scale")
+	return &now
 }
 
 // stableInputs checks the required inputs and fills in the time and
 // version.
-func stableInputs(o *ceremony.StableOptions) error {
-	if o.Export == "" || o.Published == "" || o.Root == "" {
-		return usage("--export, --published and --root are required", "see keyceremony stable --help")
+func stableInputs(o *ceremony.StableOptions, now string) error {
+	if o.Export == "" || o.Published == "" || o.Root == "" || o.Backup == "" {
+		return usage("--export, --published, --root and --backup are required", "see keyceremony stable --help")
 	}
-	o.Now, o.Version = time.Now().UTC(), version()
+	o.Now, o.Version = time.Now().UTC().Truncate(time.Second), version()
+	if now != "" {
+		t, err := time.Parse(time.RFC3339, now)
+		if err != nil || t.Location() != time.UTC {
+			return usage(fmt.Sprintf("--now %q", now), "give the ceremony's clock as RFC 3339 UTC, such as 2026-01-02T15:04:05Z")
+		}
+		o.Now = t
+	}
 	return nil
 }
 
@@ -47,8 +60,9 @@ func newStableDiffCommand() *cobra.Command {
 	var o ceremony.StableOptions
 	var format string
 	var full bool
+	var now *string
 	cmd := &cobra.Command{
-		Use:   "diff --export FILE --published DIR --root FILE [--policy FILE] [--decisions FILE] [--full] [--format text|json]",
+		Use:   "diff --export FILE --published DIR --root FILE --backup DIR [--now TIME] [--policy FILE] [--decisions FILE] [--full] [--format text|json]",
 		Short: "Show what a stable signing would change, and the digest to approve",
 		Long: `diff reads the whole export, verifies the published stable set from the
 trusted root, applies the policy and the decisions, and prints a summary on
@@ -59,13 +73,19 @@ kept-old, accepted, dropped; unchanged), the largest projects by change,
 the confirm_above limits and the decisions they demand, and the digest that
 'stable sign --approve' must name, with its check words. --full adds every
 entry but the unchanged ones, by project then version. Nothing is signed or
-written.`,
-		Example: `  keyceremony stable diff --export export.jsonl --published /media/usb/current --root 1.root.json
-  keyceremony stable diff --export export.jsonl --published current --root 1.root.json --decisions decisions.jsonl --full
-  keyceremony stable diff --export export.jsonl --published current --root 1.root.json --format json`,
+written.
+
+Before the diff, the published state (stable version, ledger digest, listing
+time) must be the newest state on --backup, the backup medium the ceremony
+keeps, and the export must be for its repository; --now (default: this
+machine's clock) must not be earlier than the times already seen, and the
+export must not be dated after it by more than 10 minutes.`,
+		Example: `  keyceremony stable diff --export export.jsonl --published /media/usb/current --root 1.root.json --backup /media/backup
+  keyceremony stable diff --export export.jsonl --published current --root 1.root.json --backup /media/backup --decisions decisions.jsonl --full
+  keyceremony stable diff --export export.jsonl --published current --root 1.root.json --backup /media/backup --now 2026-03-02T10:00:00Z --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := stableInputs(&o); err != nil {
+			if err := stableInputs(&o, *now); err != nil {
 				return err
 			}
 			var write func(*stableset.Diff, io.Writer) error
@@ -89,7 +109,7 @@ written.`,
 			return write(d, cmd.OutOrStdout())
 		},
 	}
-	registerStable(cmd, &o)
+	now = registerStable(cmd, &o)
 	cmd.Flags().StringVar(&format, "format", "text", "text or json")
 	cmd.Flags().BoolVar(&full, "full", false, "list every entry but the unchanged ones, by project then version, after the summary")
 	return cmd
@@ -98,8 +118,9 @@ written.`,
 func newStableSignCommand() *cobra.Command {
 	var o ceremony.StableSignOptions
 	var df deviceFlags
+	var now *string
 	cmd := &cobra.Command{
-		Use:   "sign --export FILE --published DIR --root FILE [--policy FILE] [--decisions FILE] --media DIR --approve DIGEST [devices]",
+		Use:   "sign --export FILE --published DIR --root FILE --backup DIR [--now TIME] [--policy FILE] [--decisions FILE] --media DIR --approve DIGEST [devices]",
 		Short: "Sign the stable set whose diff digest the keyholders approved",
 		Long: `sign recomputes the diff and refuses unless --approve names its digest
 exactly and every confirm_above limit the diff crosses is settled by
@@ -109,15 +130,18 @@ and writes to the new directory --media: stable/ (metadata, ledger, index
 pages, snapshot fragment), signed-diff.json, policy.json (the exact policy
 file applied), decisions.jsonl, diff.txt, diff.canonical and
 transcript.jsonl. Everything is read back and verified before it reports
-success; on any failure nothing is left behind.`,
-		Example: `  keyceremony stable sign --export export.jsonl --published current --root 1.root.json \
+success; on any failure nothing is left behind. Then the new state (stable
+version, ledger digest, listing time, signed diff and transcript digests) is
+written to --backup as a new state/N.json and shown as check words for the
+paper run sheet.`,
+		Example: `  keyceremony stable sign --export export.jsonl --published current --root 1.root.json --backup /media/backup \
       --media /media/usb/stable-7 --approve 3f5a...e1 --soft devs/1 --soft devs/2 --soft-ca devs/ca`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Media == "" || o.Approve == "" {
 				return usage("--media and --approve are required", "run 'keyceremony stable diff' first and approve the digest it prints")
 			}
-			if err := stableInputs(&o.StableOptions); err != nil {
+			if err := stableInputs(&o.StableOptions, *now); err != nil {
 				return err
 			}
 			o.Devices, o.Show = df.options(cmd), cmd.OutOrStdout()
@@ -128,12 +152,20 @@ success; on any failure nothing is left behind.`,
 			defer res.Diff.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "\nstable v%d written to %s and verified\n", res.StableVersion, o.Media)
 			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			showState(cmd.OutOrStdout(), res.State, res.StateFile)
 			return nil
 		},
 	}
-	registerStable(cmd, &o.StableOptions)
+	now = registerStable(cmd, &o.StableOptions)
 	df.register(cmd)
 	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
 	cmd.Flags().StringVar(&o.Approve, "approve", "", "the diff digest the keyholders approved")
 	return cmd
+}
+
+// showState prints a new backup state's file and check words.
+func showState(w io.Writer, s *ceremony.BackupState, file string) {
+	d := s.CheckDigest()
+	fmt.Fprintf(w, "backup state stable v%d written to %s\n", s.StableVersion, file)
+	tui.ShowDigest(w, "backup state check words (write them on the run sheet; the next ceremony's sheet shows them to compare):", d[:])
 }
