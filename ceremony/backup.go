@@ -263,7 +263,8 @@ func stateFile(dir string, n int64) string {
 }
 
 // ReadBackup reads every state of the backup medium dir and checks that
-// they form one history: state/1.json the bootstrap's, then one state per
+// they form one history: state/1.json the bootstrap's (only a bootstrap
+// state is at stable version 1), then one state per
 // stable version with no gap, each naming the digest of the one before,
 // all for one repository and one root. Any other file in state/ is
 // refused, naming it.
@@ -317,8 +318,6 @@ func ReadBackup(dir string) (*Backup, error) {
 			if want := hex.EncodeToString(prevSum[:]); s.PreviousStateSHA256 != want {
 				return nil, fmt.Errorf("%s: previous_state_sha256 %s, state %d hashes to %s: %w", name, s.PreviousStateSHA256, n-1, want, ErrBackup)
 			}
-		} else if s.Ceremony != StateBootstrap {
-			return nil, fmt.Errorf("%s: ceremony %q: state 1 is the bootstrap's: %w", name, s.Ceremony, ErrBackup)
 		}
 		prevSum = sha256.Sum256(data)
 		b.States = append(b.States, s)
@@ -557,7 +556,8 @@ func checkPublished(b *Backup, p *publishedState) error {
 
 // checkClock refuses a ceremony clock earlier, by more than skew, than a
 // time the offline side has already seen: the published ledger's listing
-// time, and the backup medium's newest ceremony and listing times.
+// time, and the backup medium's newest ceremony and listing times. The
+// error names the latest of them.
 func checkClock(now time.Time, skew time.Duration, p *publishedState, b *Backup) error {
 	if now.IsZero() {
 		return fmt.Errorf("no ceremony clock given: %w", ErrClock)
@@ -577,11 +577,16 @@ func checkClock(now time.Time, skew time.Duration, p *publishedState, b *Backup)
 			ts = append(ts, seen{fmt.Sprintf("the listing time of %s", b.NewestFile()), s.listing()})
 		}
 	}
-	for _, x := range ts {
-		if now.Add(skew).Before(x.t) {
-			return fmt.Errorf("the ceremony's clock %s is earlier than %s, %s, by more than %s: %w",
-				formatStateTime(now), x.what, formatStateTime(x.t), skew, ErrClock)
+	// The latest time seen is the one named.
+	var latest *seen
+	for i := range ts {
+		if latest == nil || ts[i].t.After(latest.t) {
+			latest = &ts[i]
 		}
+	}
+	if latest != nil && now.Add(skew).Before(latest.t) {
+		return fmt.Errorf("the ceremony's clock %s is earlier than %s, %s, by more than %s: %w",
+			formatStateTime(now), latest.what, formatStateTime(latest.t), skew, ErrClock)
 	}
 	return nil
 }
