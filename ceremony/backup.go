@@ -678,3 +678,19 @@ func (b *Backup) save(s *BackupState, transcript [32]byte, media string) (string
 	}
 	return name, nil
 }
+
+// PreviousFromBackup reads the backup medium dir and describes its newest
+// state for the next ceremony's run sheet.
+func PreviousFromBackup(dir string) (*PreviousCeremony, error) {
+	b, err := ReadBackup(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := b.Newest()
+	p := &PreviousCeremony{File: b.NewestFile(), Ceremony: s.Ceremony, StableVersion: s.StableVersion, Time: s.ceremonyTime(),
+		StateSHA256: s.CheckDigest(), Repository: s.Repository}
+	if _, err := hex.Decode(p.TranscriptSHA256[:], []byte(s.TranscriptSHA256)); err != nil {
+		return nil, fmt.Errorf("%s: transcript_sha256: %w", p.File, err)
+	}
+	return p, nil
+}

@@ -106,7 +106,19 @@ export must not be dated after it by more than 10 minutes.`,
 				return err
 			}
 			defer d.Close()
-			return write(d, cmd.OutOrStdout())
+			if err := write(d, cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			if format == "text" {
+				// The room compares these with the last run sheet.
+				prev, err := ceremony.PreviousFromBackup(o.Backup)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "\nbackup medium: newest state stable v%d, the %s ceremony of %s (%s)\n", prev.StableVersion, prev.Ceremony, prev.Time.UTC().Format(time.RFC3339), prev.File)
+				tui.ShowDigest(cmd.OutOrStdout(), "  its check words (compare them with the last run sheet):", prev.StateSHA256[:])
+			}
+			return nil
 		},
 	}
 	now = registerStable(cmd, &o)
