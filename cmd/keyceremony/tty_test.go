@@ -55,14 +55,18 @@ func buildPivemu(t *testing.T) string {
 }
 
 // softRehearsal makes three soft devices and a bootstrap configuration
-// and returns the bootstrap arguments (without PIN source or --out).
+// and returns the bootstrap arguments (without PIN source or --out; with
+// a new backup medium).
 func softRehearsal(t *testing.T, dir string) []string {
 	t.Helper()
 	p := func(e ...string) string { return filepath.Join(append([]string{dir}, e...)...) }
 	if code, _, e := runCLI("soft", "ca", "--dir", p("ca")); code != 0 {
 		t.Fatal(e)
 	}
-	args := []string{"bootstrap", "--config", p("bootstrap.json"), "--soft-ca", p("ca")}
+	if err := os.Mkdir(p("backup"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"bootstrap", "--config", p("bootstrap.json"), "--soft-ca", p("ca"), "--backup", p("backup")}
 	for _, s := range []int{1001, 1002, 1003} {
 		if code, _, e := runCLI("soft", "create", "--dir", p(fmt.Sprint(s)), "--serial", fmt.Sprint(s), "--ca", p("ca"), "--kdf-cost", "test"); code != 0 {
 			t.Fatal(e)
