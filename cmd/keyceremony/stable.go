@@ -21,7 +21,7 @@ func registerStable(cmd *cobra.Command, o *ceremony.StableOptions) *string {
 	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
 	cmd.Flags().StringVar(&o.Policy, "policy", "", "policy file (default: the built-in policy, docs/policy.md)")
 	cmd.Flags().StringVar(&o.Decisions, "decisions", "", "the room's decisions file: each changed path kept, accepted or dropped, each count above confirm_above confirmed, with a reason (docs/policy.md)")
-	cmd.Flags().StringVar(&o.Backup, "backup", "", "the backup medium the ceremony keeps (made by 'bootstrap --backup'): the published state must be its newest state; sign records the new state there")
+	cmd.Flags().StringVar(&o.Backup, "backup", "", "the backup medium the ceremony keeps (made by 'bootstrap --backup'; required by sign): the published state must be its newest state; sign records the new state there")
 	cmd.Flags().StringVar(&now, "now", "", "the ceremony's clock, RFC 3339 UTC (default: this machine's clock; the room confirms it against a watch)")
 	cmd.Flags().StringVar(&o.WorkDir, "work-dir", "", "directory for temporary work files (default: the system's temporary directory); several GB at PyPI's scale")
 	return &now
@@ -30,8 +30,8 @@ func registerStable(cmd *cobra.Command, o *ceremony.StableOptions) *string {
 // stableInputs checks the required inputs and fills in the time and
 // version.
 func stableInputs(o *ceremony.StableOptions, now string) error {
-	if o.Export == "" || o.Published == "" || o.Root == "" || o.Backup == "" {
-		return usage("--export, --published, --root and --backup are required", "see keyceremony stable --help")
+	if o.Export == "" || o.Published == "" || o.Root == "" {
+		return usage("--export, --published and --root are required", "see keyceremony stable --help")
 	}
 	o.Now, o.Version = time.Now().UTC().Truncate(time.Second), version()
 	if now != "" {
@@ -62,7 +62,7 @@ func newStableDiffCommand() *cobra.Command {
 	var full bool
 	var now *string
 	cmd := &cobra.Command{
-		Use:   "diff --export FILE --published DIR --root FILE --backup DIR [--now TIME] [--policy FILE] [--decisions FILE] [--full] [--format text|json]",
+		Use:   "diff --export FILE --published DIR --root FILE [--backup DIR] [--now TIME] [--policy FILE] [--decisions FILE] [--full] [--format text|json]",
 		Short: "Show what a stable signing would change, and the digest to approve",
 		Long: `diff reads the whole export, verifies the published stable set from the
 trusted root, applies the policy and the decisions, and prints a summary on
@@ -75,11 +75,14 @@ the confirm_above limits and the decisions they demand, and the digest that
 entry but the unchanged ones, by project then version. Nothing is signed or
 written.
 
-Before the diff, the published state (stable version, ledger digest, listing
-time) must be the newest state on --backup, the backup medium the ceremony
-keeps, and the export must be for its repository; --now (default: this
-machine's clock) must not be earlier than the times already seen, and the
-export must not be dated after it by more than 10 minutes.`,
+With --backup (the backup medium the ceremony keeps; 'stable sign' requires
+it), the published state (stable version, ledger digest, listing time) must
+be its newest state and the export must be for its repository, and the text
+summary ends with that state's check words; without it (an auditor
+recomputing a diff) a note on stderr says the check was not made. --now
+(default: this machine's clock) must not be earlier than the published
+listing or the backup medium's newest times, and the export must not be
+dated after it by more than 10 minutes.`,
 		Example: `  keyceremony stable diff --export export.jsonl --published /media/usb/current --root 1.root.json --backup /media/backup
   keyceremony stable diff --export export.jsonl --published current --root 1.root.json --backup /media/backup --decisions decisions.jsonl --full
   keyceremony stable diff --export export.jsonl --published current --root 1.root.json --backup /media/backup --now 2026-03-02T10:00:00Z --format json`,
@@ -108,6 +111,10 @@ export must not be dated after it by more than 10 minutes.`,
 			defer d.Close()
 			if err := write(d, cmd.OutOrStdout()); err != nil {
 				return err
+			}
+			if o.Backup == "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: no --backup: the published state was not checked against the ceremony's backup medium (stable sign requires it)")
+				return nil
 			}
 			if format == "text" {
 				// The room compares these with the last run sheet.
@@ -155,6 +162,9 @@ paper run sheet.`,
 			}
 			if err := stableInputs(&o.StableOptions, *now); err != nil {
 				return err
+			}
+			if o.Backup == "" {
+				return usage("--backup is required", "name the backup medium the ceremony keeps (made by 'keyceremony bootstrap --backup'): the published state is checked against its newest state, and the new state is written there")
 			}
 			o.Devices, o.Show = df.options(cmd), cmd.OutOrStdout()
 			res, err := ceremony.RunStableSign(o)
