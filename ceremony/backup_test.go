@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 )
@@ -702,4 +703,47 @@ func FuzzParseState(f *testing.F) {
 			t.Fatal("encoding is not stable")
 		}
 	})
+}
+
+// runsheet stable --backup prints the newest state's check words and the
+// last transcript digest, as the state file gives them; a backup medium of
+// another repository than the configuration's is refused.
+func TestRunSheetFromBackup(t *testing.T) {
+	boot, stable := goodStates()
+	dir := t.TempDir()
+	b1 := boot.Marshal()
+	stable.PreviousStateSHA256 = sha256Hex(b1)
+	os.MkdirAll(filepath.Join(dir, "state"), 0o755)
+	os.WriteFile(filepath.Join(dir, "state", "1.json"), b1, 0o644)
+	os.WriteFile(filepath.Join(dir, "state", "2.json"), stable.Marshal(), 0o644)
+	out := filepath.Join(t.TempDir(), "sheet.html")
+	if err := WriteRunSheet(t.Context(), RunSheetOptions{Ceremony: CeremonyStable, Config: runSheetConfig, Backup: dir, Out: out, Now: runSheetTime}); err != nil {
+		t.Fatal(err)
+	}
+	html := string(mustRead(t, out))
+	cd := stable.CheckDigest()
+	td, _ := hex.DecodeString(stable.TranscriptSHA256)
+	for _, want := range []string{
+		"check words of " + filepath.Join(dir, "state", "2.json") + " (stable version 2, stable ceremony of 2026-01-03T01:00:00Z)",
+		strings.Join(keys.PGPWords(cd[:])[:4], "</td><td>"),
+		strings.Join(keys.PGPWords(td)[:4], "</td><td>"),
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the run sheet does not show %q", want)
+		}
+	}
+	other := *boot
+	other.Repository = "testpypi"
+	od := t.TempDir()
+	if _, err := WriteBootstrapBackup(od, &other); err != nil {
+		t.Fatal(err)
+	}
+	out2 := filepath.Join(t.TempDir(), "sheet.html")
+	err := WriteRunSheet(t.Context(), RunSheetOptions{Ceremony: CeremonyStable, Config: runSheetConfig, Backup: od, Out: out2, Now: runSheetTime})
+	if !errors.Is(err, ErrBackup) || !strings.Contains(err.Error(), `repository "testpypi"`) || !strings.Contains(err.Error(), `names "pypi"`) {
+		t.Fatalf("a testpypi backup medium for a pypi sheet: %v", err)
+	}
+	if _, err := os.Stat(out2); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a refused run sheet was written")
+	}
 }
