@@ -412,6 +412,9 @@ func TestBackupStatesRecordTheCeremonies(t *testing.T) {
 	if d["check_words"] != s2.CheckWords() || d["ledger_sha256"] != want.LedgerSHA256 || d["signed_diff_sha256"] != want.SignedDiffSHA256 {
 		t.Fatalf("the transcript records %v", d)
 	}
+	if d := transcriptStep(t, filepath.Join(media, "transcript.jsonl"), "published state matches the backup medium"); d["check_words"] != s1.CheckWords() || d["state_file"] != "1.json" {
+		t.Fatalf("the transcript records the state it started from as %v, want state 1's check words %q", d, s1.CheckWords())
+	}
 	if s2.CheckWords() == s1.CheckWords() || len(strings.Fields(s2.CheckWords())) != 32 {
 		t.Fatalf("check words %q after %q", s2.CheckWords(), s1.CheckWords())
 	}

@@ -216,13 +216,16 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 	return out, nil
 }
 
-// Sign runs the ceremony: nothing is signed unless approve equals the
-// digest of the diff. outDir (new) receives stable/ (metadata, ledger,
+// Sign runs the ceremony: nothing is signed unless the published state is
+// the backup medium's newest state (s.Backup, required) and approve
+// equals the digest of the diff. outDir (new) receives stable/ (metadata, ledger,
 // pages, snapshot fragment), signed-diff.json, policy.json (the exact
 // policy file applied), decisions.jsonl (the decisions applied), diff.txt,
 // diff.canonical and transcript.jsonl; it appears only when everything
-// succeeded and was read back and verified. A wrong approval or a crossed
-// limit without a decision is refused before any device is asked to sign.
+// succeeded and was read back and verified. Only then is the new state
+// written to the backup medium (StableResult.StateFile). A rolled-back
+// published state, a wrong approval or a crossed limit without a decision
+// is refused before any device is asked to sign.
 func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if s.Backup == "" {
 		return nil, fmt.Errorf("no backup medium given: a stable signing checks the published state against it and records its own: %w", ErrBackup)
@@ -243,6 +246,13 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	defer f.Close()
+	prev := backup.Newest()
+	if err := tr.Record("published state matches the backup medium", map[string]any{
+		"state_file": filepath.Base(backup.NewestFile()), "ceremony": prev.Ceremony, "stable_version": prev.StableVersion,
+		"ledger_sha256": prev.LedgerSHA256, "check_words": prev.CheckWords(),
+	}); err != nil {
+		return nil, err
+	}
 	deleg, _ := targets.Signed.Delegation(stableset.StableRole)
 	diff, err := stableset.ComputeDiff(cfg)
 	if err != nil {
