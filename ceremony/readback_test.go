@@ -39,7 +39,10 @@ func newReadBackFixture(t *testing.T) *readBackFixture {
 	dir := t.TempDir()
 	now := time.Now().UTC().Truncate(time.Second)
 	bootDir := filepath.Join(dir, "boot")
-	boot, err := f.bootstrap().Run(bootDir)
+	f.cfg.Repository = "pypi" // synth's exports
+	b := f.bootstrap()
+	backup := withBackup(t, b)
+	boot, err := b.Run(bootDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +55,7 @@ func newReadBackFixture(t *testing.T) *readBackFixture {
 	if err := os.Mkdir(filepath.Join(dir, "work"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ss := &StableSigning{Root: boot.Root, Published: bootDir, Export: exp, Devices: f.devices, PIN: f.pins, Now: now, TempDir: filepath.Join(dir, "work")}
+	ss := &StableSigning{Root: boot.Root, Published: bootDir, Export: exp, Devices: f.devices, PIN: f.pins, Now: now, TempDir: filepath.Join(dir, "work"), Backup: backup}
 	d, err := ss.Diff()
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +63,18 @@ func newReadBackFixture(t *testing.T) *readBackFixture {
 	approve := d.Digest
 	d.Close()
 	return &readBackFixture{f: f, dir: dir, boot: boot, bootDir: bootDir, rootFile: filepath.Join(bootDir, "metadata", "1.root.json"), ss: ss, approve: approve}
+}
+
+// withNewBackup is fx.ss with a backup medium of its own, a copy of the
+// bootstrap's: a successful signing moves a backup medium on, after which
+// the bootstrap media are refused.
+func (fx *readBackFixture) withNewBackup(t *testing.T) *StableSigning {
+	t.Helper()
+	dir := t.TempDir()
+	copyInto(t, fx.ss.Backup, dir)
+	ss := *fx.ss
+	ss.Backup = dir
+	return &ss
 }
 
 // setHook sets the read-back's test hook for the test.
@@ -251,7 +266,7 @@ var faults = []struct {
 func TestReadBackRejects(t *testing.T) {
 	fx := newReadBackFixture(t)
 	good := filepath.Join(fx.dir, "good")
-	res, err := fx.ss.Sign(fx.approve, good)
+	res, err := fx.withNewBackup(t).Sign(fx.approve, good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,6 +303,10 @@ func TestReadBackRejects(t *testing.T) {
 			var re *outdir.RejectedError
 			if !errors.As(err, &re) || !errors.Is(err, outdir.ErrRejected) {
 				t.Fatalf("Sign = %v, want a rejected read-back", err)
+			}
+			// A rejected medium is no state of the backup medium.
+			if states, _ := os.ReadDir(filepath.Join(fx.ss.Backup, "state")); len(states) != 1 {
+				t.Errorf("the backup medium holds %d states after a rejected read-back, want the bootstrap's alone", len(states))
 			}
 			msg := err.Error()
 			t.Logf("refused: %s", msg)
