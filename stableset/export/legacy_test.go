@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -227,8 +228,29 @@ func TestExportDuplicateFilename(t *testing.T) {
 	dup := mkRecord("foo", "1.0", "foo-1.0.7.tar.gz", 1)
 	dup.BLAKE2b256[0] ^= 0xff
 	dup.Path = TargetPath(dup.BLAKE2b256, dup.Filename)
-	rs = append(rs, dup)
 	slices.SortFunc(rs, func(a, b Record) int { return strings.Compare(a.Path, b.Path) })
+	w, err := NewWriter(io.Discard, testHeader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := []Record{mkRecord("foo", "1.0", "foo-1.0.7.tar.gz", 7), dup}
+	slices.SortFunc(pair, func(a, b Record) int { return strings.Compare(a.Path, b.Path) })
+	if err := w.Write(&pair[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(&pair[1]); !errors.Is(err, ErrDuplicateFilename) {
+		t.Errorf("writer: %v, want ErrDuplicateFilename", err)
+	}
+	// The export with both, written by hand.
+	data := writeExport(t, testHeader(), rs)
+	lines := strings.SplitAfter(string(data), "\n")
+	dupLine := string(writeExport(t, testHeader(), []Record{dup}))
+	dupLine = strings.SplitAfter(dupLine, "\n")[1]
+	at, _ := slices.BinarySearchFunc(rs, dup.Path, func(r Record, p string) int { return strings.Compare(r.Path, p) })
+	lines = slices.Insert(lines, at+1, dupLine)
+	rs = slices.Insert(rs, at, dup)
+	body := strings.Join(lines[:len(lines)-2], "")
+	data = []byte(body + trailerLine(t, body, len(rs)))
 	var first, second int64
 	for i := range rs {
 		if rs[i].Filename == "foo-1.0.7.tar.gz" {
@@ -239,7 +261,6 @@ func TestExportDuplicateFilename(t *testing.T) {
 			}
 		}
 	}
-	data := writeExport(t, testHeader(), rs)
 	for _, block := range []int{0, 64, 4096, 1 << 20} {
 		var got []Record
 		var err error

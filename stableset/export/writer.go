@@ -12,7 +12,9 @@ import (
 
 // Writer writes an export in the one canonical form the reader
 // accepts. It refuses, with an *Error, any record the reader would
-// refuse: invalid fields, and paths that are not strictly increasing.
+// refuse: invalid fields, paths that are not strictly increasing, and a
+// filename written before. Write sets the record's Legacy as the reader
+// would.
 // Nothing is flushed to the underlying writer until its buffer fills or
 // Close is called; an export without its trailer is refused by readers.
 type Writer struct {
@@ -25,13 +27,14 @@ type Writer struct {
 	buf    []byte
 	err    error
 	closed bool
+	names  *nameSet
 }
 
 // NewWriter writes the header h to w. A zero h.Format or h.Version
 // means FormatName and FormatVersion; any other value must equal them.
 // h.Generated must be whole seconds; it is written in UTC.
 func NewWriter(w io.Writer, h Header) (*Writer, error) {
-	x := &Writer{bw: bufio.NewWriterSize(w, 256<<10), h: sha256.New(), line: 1}
+	x := &Writer{bw: bufio.NewWriterSize(w, 256<<10), h: sha256.New(), line: 1, names: newNameSet()}
 	if h.Format == "" {
 		h.Format = FormatName
 	}
@@ -94,6 +97,11 @@ func (x *Writer) Write(r *Record) error {
 			fe = ferr("path", ErrDuplicatePath, "%q", r.Path)
 		} else if r.Path < x.prev {
 			fe = ferr("path", ErrUnsorted, "%q sorts before the previous path %q", r.Path, x.prev)
+		}
+	}
+	if fe == nil {
+		if first := x.names.add(x.names.hash(r.Filename), x.line+1); first != 0 {
+			fe = dupFilename(r, first)
 		}
 	}
 	if fe != nil {
