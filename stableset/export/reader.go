@@ -124,6 +124,7 @@ func (x *Reader) Next() (*Record, error) {
 			} else if err != io.EOF {
 				return nil, x.fail(ferr("", fmt.Errorf("reading after the trailer: %w", err), ""))
 			}
+			x.names.refuseDups(&x.refused, x.name)
 			if x.err = x.refused.result(nil); x.err == nil {
 				x.err = io.EOF
 			}
@@ -148,9 +149,9 @@ func (x *Reader) Next() (*Record, error) {
 	}
 }
 
-// sequence checks a record against those before it: sorted, no
-// duplicate path, no duplicate filename. fh is the filename's hash
-// (x.names.hash).
+// sequence checks a record against the one before it (sorted, no
+// duplicate path) and notes its filename, whose hash is fh, for the
+// duplicate filename check at the end of the pass.
 func (x *Reader) sequence(r *Record, fh uint64, line int64) *fieldError {
 	if x.count > 0 {
 		if r.Path == x.prevPath {
@@ -160,9 +161,7 @@ func (x *Reader) sequence(r *Record, fh uint64, line int64) *fieldError {
 			return ferr("path", ErrUnsorted, "%q sorts before the previous path %q", r.Path, x.prevPath)
 		}
 	}
-	if first := x.names.add(fh, line); first != 0 {
-		return dupFilename(r, first)
-	}
+	x.names.add(fh, line)
 	x.prevPath = r.Path
 	x.count++
 	return nil

@@ -12,9 +12,9 @@ import (
 
 // Writer writes an export in the one canonical form the reader
 // accepts. It refuses, with an *Error, any record the reader would
-// refuse: invalid fields, paths that are not strictly increasing, and a
-// filename written before. Write sets the record's Legacy as the reader
-// would.
+// refuse: invalid fields and paths that are not strictly increasing in
+// Write, two records with one filename in Close (which then writes no
+// trailer). Write sets the record's Legacy as the reader would.
 // Nothing is flushed to the underlying writer until its buffer fills or
 // Close is called; an export without its trailer is refused by readers.
 type Writer struct {
@@ -99,11 +99,6 @@ func (x *Writer) Write(r *Record) error {
 			fe = ferr("path", ErrUnsorted, "%q sorts before the previous path %q", r.Path, x.prev)
 		}
 	}
-	if fe == nil {
-		if first := x.names.add(x.names.hash(r.Filename), x.line+1); first != 0 {
-			fe = dupFilename(r, first)
-		}
-	}
 	if fe != nil {
 		// The record is not written: the writer stays usable.
 		return &Error{Line: x.line + 1, Field: fe.field, Err: fe.err}
@@ -111,6 +106,7 @@ func (x *Writer) Write(r *Record) error {
 	x.line++
 	x.count++
 	x.prev = r.Path
+	x.names.add(x.names.hash(r.Filename), x.line)
 	x.buf = appendRecord(x.buf[:0], r)
 	return x.emit(x.buf)
 }
@@ -125,6 +121,14 @@ func (x *Writer) Close() error {
 		return nil
 	}
 	x.closed = true
+	// Two records with one filename: the export is refused, without its
+	// trailer, as a reader would refuse it.
+	var dup refusals
+	x.names.refuseDups(&dup, "")
+	if err := dup.result(nil); err != nil {
+		x.err = err
+		return err
+	}
 	var sum [32]byte
 	x.h.Sum(sum[:0])
 	b := append(x.buf[:0], `{"trailer":{"count":`...)
