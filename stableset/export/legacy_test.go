@@ -2,9 +2,13 @@ package export
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -285,6 +289,50 @@ func TestExportDuplicateFilename(t *testing.T) {
 		// known, at the end of the pass.
 		if len(got) != 301 {
 			t.Errorf("block %d: %d records streamed, want 301", block, len(got))
+		}
+	}
+}
+
+// TestSchemaPatterns checks that the schema's patterns for version and
+// filename accept and refuse what the reader does.
+func TestSchemaPatterns(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "export-format.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Defs map[string]struct {
+			Properties map[string]struct {
+				Pattern string `json:"pattern"`
+			} `json:"properties"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+	// ECMA-262's \uXXXX is RE2's \x{XXXX}.
+	re := func(field string) *regexp.Regexp {
+		p := schema.Defs["record"].Properties[field].Pattern
+		p = regexp.MustCompile(`\\u([0-9a-f]{4})`).ReplaceAllString(p, `\x{$1}`)
+		return regexp.MustCompile(p)
+	}
+	for _, tc := range []struct {
+		field string
+		re    *regexp.Regexp
+		check func(string) *fieldError
+		vals  []string
+	}{
+		{"version", re("version"), checkVersion, []string{"1.0", "0.2.10 alpha", " 1.0", "1.0 ", "1  0", "1/0", `1\0`, `1"0`, "1\x000", "1\t0", "1\u00850", "café"}},
+		{"filename", re("filename"), checkFilename, []string{"foo-1.0.tar.gz", "Foo Bar-1.0.tar.gz", ".foo", ".", "..", " foo", "foo ", "a  b", "x/y", `x\y`, "a<b", "a&b", "a'b", "a`b", `a"b`, "a\x00b", "a\x7fb", "a\u009bb", "ünïcode-1.0.tar.gz"}},
+	} {
+		for _, v := range tc.vals {
+			fe := tc.check(v)
+			if fe == nil {
+				fe = checkText(tc.field, v)
+			}
+			if got, want := tc.re.MatchString(v), fe == nil; got != want {
+				t.Errorf("%s %q: schema matches %v, reader accepts %v (%v)", tc.field, v, got, want, fe)
+			}
 		}
 	}
 }
