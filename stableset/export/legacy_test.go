@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -334,5 +336,57 @@ func TestSchemaPatterns(t *testing.T) {
 				t.Errorf("%s %q: schema matches %v, reader accepts %v (%v)", tc.field, v, got, want, fe)
 			}
 		}
+	}
+}
+
+// TestReadersAgreeOnMutations: on thousands of random edits of exports
+// (one with legacy names, one with many records, each edit of a few
+// bytes, some of whole lines), the sequential and the parallel reader
+// return the same records and the same error, as FuzzExportParallel
+// checks, deterministically.
+func TestReadersAgreeOnMutations(t *testing.T) {
+	var legacy []Record
+	for i, tc := range legacyCases {
+		legacy = append(legacy, mkRecord(tc.project, tc.version, tc.filename, i))
+	}
+	var many []Record
+	for i := range 120 {
+		many = append(many, mkRecord("foo", "1.0", fmt.Sprintf("foo-1.0.%d.tar.gz", i), i))
+	}
+	var bases [][]byte
+	for _, rs := range [][]Record{smallRecords(), legacy, many} {
+		slices.SortFunc(rs, func(a, b Record) int { return strings.Compare(a.Path, b.Path) })
+		bases = append(bases, writeExport(t, testHeader(), rs))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	refused := 0
+	for i := range 600 {
+		base := bases[i%len(bases)]
+		d := slices.Clone(base)
+		switch i % 3 {
+		case 0, 1: // a few bytes
+			for range 1 + r.IntN(6) {
+				d[r.IntN(len(d))] = "-.\" \\/x0\n{}:,"[r.IntN(13)]
+			}
+		case 2: // a line copied over another
+			ls := strings.SplitAfter(string(d), "\n")
+			a, b := 1+r.IntN(len(ls)-2), 1+r.IntN(len(ls)-2)
+			ls[a] = ls[b]
+			d = []byte(strings.Join(ls, ""))
+		}
+		_, rs, err := readExportSeq(d, "m")
+		_, prs, perr := readExportPar(d, "m", 64+i%700)
+		if fmt.Sprint(err) != fmt.Sprint(perr) {
+			t.Fatalf("mutation %d: parallel %v\nsequential %v", i, perr, err)
+		}
+		if !reflect.DeepEqual(rs, prs) {
+			t.Fatalf("mutation %d: the readers' records differ", i)
+		}
+		if err != nil {
+			refused++
+		}
+	}
+	if refused < 400 {
+		t.Errorf("only %d of 600 mutations refused", refused)
 	}
 }
