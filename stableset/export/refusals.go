@@ -92,9 +92,11 @@ func (r *refusals) result(fatal error) error {
 // line, 12 bytes a file, appended (never probed) to one of 256 lists
 // chosen by the hash's top byte, in chunks so that growing never copies.
 // At the end of the pass each list's hashes are sorted on their own: two
-// equal hashes are two records with one filename. Appending costs a few
-// nanoseconds and no cache miss; at 25 million files the lists hold
-// 300 MB and sorting them takes about two seconds (BenchmarkFilenameSet).
+// equal hashes are two records with one filename, and a second walk of
+// that list finds their lines. Appending writes memory in order (a probed
+// table would miss the cache on every file and need room to spare); at
+// 25 million files the lists hold 300 MB, and the sort runs on every core
+// (BenchmarkFilenameSet measures both).
 // A false match needs two names of one 64-bit hash (about 1 in 60,000
 // exports of 25 million files); it is reported with both lines, for a
 // person to check.
