@@ -135,6 +135,10 @@ func (r *run) classify() error {
 		return err
 	}
 	r.hdr = x.Header()
+	if ra, ok := r.cfg.Export.(io.ReaderAt); ok {
+		// To name the paths of two records with one filename.
+		x.SetSource(ra)
+	}
 
 	var lr *ledger.Reader
 	if r.pub != nil {

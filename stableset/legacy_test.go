@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,5 +127,34 @@ func TestPipelineLegacyNames(t *testing.T) {
 	if bytes.Contains(canon.Bytes(), []byte("legacy")) {
 		t.Error("the canonical form carries the legacy flag")
 	}
-	_ = export.LegacyMismatch
+}
+
+// TestPipelineDuplicateFilename: the pipeline refuses an export in which
+// two records share a filename, naming both lines and both paths (it
+// hands the reader the export to read again).
+func TestPipelineDuplicateFilename(t *testing.T) {
+	c := newCeremony(t)
+	a := rec(foo1)
+	b := rec(file{"foo", "1.0", "foo-1.0.tar.gz", "other content", old})
+	b.BLAKE2b256[0] ^= 0xff
+	b.Path = export.TargetPath(b.BLAKE2b256, b.Filename)
+	recs := []export.Record{a, b}
+	sortRecords(recs)
+	// The writer refuses such an export: write each record alone and
+	// join the lines, with the trailer they make.
+	var body []byte
+	for i := range recs {
+		lines := strings.SplitAfter(string(exportOfRecords(t, t1, recs[i:i+1])), "\n")
+		if i == 0 {
+			body = append(body, lines[0]...)
+		}
+		body = append(body, lines[1]...)
+	}
+	sum := sha256.Sum256(body)
+	data := append(body, fmt.Sprintf(`{"trailer":{"count":2,"sha256":"%x"}}`+"\n", sum)...)
+	_, err := ComputeDiff(c.config(data, ""))
+	want := fmt.Sprintf(`export.jsonl:3: filename: duplicate filename: "foo-1.0.tar.gz" (path %q) is also the filename of the record on line 2 (path %q)`, recs[1].Path, recs[0].Path)
+	if !errors.Is(err, export.ErrDuplicateFilename) || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
 }

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -224,9 +225,10 @@ func TestExportRefusalThenFatal(t *testing.T) {
 }
 
 // TestExportDuplicateFilename: two files with one filename under different
-// paths (different content) are refused, naming both lines, with either
-// reader, wherever they are in the export; the writer refuses to close
-// such an export.
+// paths (different content) are refused, naming both lines and both paths
+// (read again from the source, an io.ReaderAt), with either reader,
+// wherever they are in the export; the writer refuses to close such an
+// export.
 func TestExportDuplicateFilename(t *testing.T) {
 	var rs []Record
 	for i := range 300 {
@@ -283,7 +285,8 @@ func TestExportDuplicateFilename(t *testing.T) {
 		if !errors.As(err, &xe) || !errors.Is(err, ErrDuplicateFilename) || xe.Line != second || xe.Field != "filename" {
 			t.Fatalf("block %d: err = %v, want a duplicate filename on line %d", block, err, second)
 		}
-		want := fmt.Sprintf("t.jsonl:%d: filename: duplicate filename: the record's filename is also the filename of the record on line %d", second, first)
+		want := fmt.Sprintf("t.jsonl:%d: filename: duplicate filename: \"foo-1.0.7.tar.gz\" (path %q) is also the filename of the record on line %d (path %q)",
+			second, rs[second-2].Path, first, rs[first-2].Path)
 		if err.Error() != want {
 			t.Errorf("block %d: %q\nwant %q", block, err, want)
 		}
@@ -292,6 +295,18 @@ func TestExportDuplicateFilename(t *testing.T) {
 		if len(got) != 301 {
 			t.Errorf("block %d: %d records streamed, want 301", block, len(got))
 		}
+	}
+	// A source the reader cannot read again: the lines alone.
+	x, err := NewReader(struct{ io.Reader }{bytes.NewReader(data)}, "t.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for err == nil {
+		_, err = x.Next()
+	}
+	want := fmt.Sprintf("t.jsonl:%d: filename: duplicate filename: the record's filename is also the filename of the record on line %d", second, first)
+	if !errors.Is(err, ErrDuplicateFilename) || err.Error() != want {
+		t.Errorf("without a source: %q\nwant %q", err, want)
 	}
 }
 

@@ -328,7 +328,7 @@ func (x *Reader) finish(b *Batch) error {
 		x.line++
 		return x.fail(ferr("", ErrAfterTrailer, ""))
 	}
-	x.names.refuseDups(&x.refused, x.name)
+	x.names.refuseDups(&x.refused, x.name, x.src)
 	if x.err = x.refused.result(nil); x.err != nil {
 		return x.err
 	}

@@ -27,7 +27,8 @@ type Reader struct {
 	err      error    // sticky: io.EOF after the trailer, or the pass's error
 	refused  refusals // records refused so far
 	names    *nameSet
-	trailer  *Trailer // set once the trailer has been verified
+	src      io.ReaderAt // the export again, to name duplicate filenames' paths
+	trailer  *Trailer    // set once the trailer has been verified
 	recParser
 
 	// The lines before the trailer are hashed in chunks, each by a
@@ -67,6 +68,9 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 		hashed: make(chan struct{}, 1),
 		names:  newNameSet(),
 	}
+	if ra, ok := r.(io.ReaderAt); ok {
+		x.src = ra
+	}
 	x.projects = make(map[string]string)
 	x.versions = make(map[string]string)
 	x.requires = make(map[string]string)
@@ -84,6 +88,13 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	}
 	return x, nil
 }
+
+// SetSource gives the reader the export's bytes again, from its first
+// byte, when r given to NewReader is not an io.ReaderAt itself (NewReader
+// uses r when it is, such as an *os.File read from its start). When two
+// records share a filename, the reader reads them again from src to name
+// their paths; without it, the refusal names their lines only.
+func (x *Reader) SetSource(src io.ReaderAt) { x.src = src }
 
 // Header returns the export's header.
 func (x *Reader) Header() Header { return x.hdr }
@@ -124,7 +135,7 @@ func (x *Reader) Next() (*Record, error) {
 			} else if err != io.EOF {
 				return nil, x.fail(ferr("", fmt.Errorf("reading after the trailer: %w", err), ""))
 			}
-			x.names.refuseDups(&x.refused, x.name)
+			x.names.refuseDups(&x.refused, x.name, x.src)
 			if x.err = x.refused.result(nil); x.err == nil {
 				x.err = io.EOF
 			}

@@ -1,9 +1,11 @@
 package export
 
 import (
+	"bufio"
 	"cmp"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"runtime"
 	"slices"
 	"strconv"
@@ -204,10 +206,52 @@ func (g *nameSeg) dups(out [][2]int64, all *[]uint64) [][2]int64 {
 	return out
 }
 
-// refuseDups adds the refusals of the duplicate filenames to r.
-func (s *nameSet) refuseDups(r *refusals, file string) {
-	for _, d := range s.dups() {
-		r.add(&Error{File: file, Line: d[0], Field: "filename",
-			Err: fmt.Errorf("%w: the record's filename is also the filename of the record on line %d", ErrDuplicateFilename, d[1])})
+// refuseDups adds the refusals of the duplicate filenames to r. src, if
+// not nil, holds the export's bytes: the records' paths are read from it
+// again to name them (duplicates are rare, and refuse the export).
+func (s *nameSet) refuseDups(r *refusals, file string, src io.ReaderAt) {
+	ds := s.dups()
+	if len(ds) == 0 {
+		return
 	}
+	var paths map[int64]string
+	if src != nil {
+		want := map[int64]bool{}
+		for i, d := range ds {
+			if i < MaxErrors {
+				want[d[0]], want[d[1]] = true, true
+			}
+		}
+		paths = pathsAt(src, want)
+	}
+	for _, d := range ds {
+		p2, ok2 := paths[d[0]]
+		p1, ok1 := paths[d[1]]
+		var err error
+		if ok1 && ok2 {
+			err = fmt.Errorf("%w: %q (path %q) is also the filename of the record on line %d (path %q)",
+				ErrDuplicateFilename, p2[strings.LastIndexByte(p2, '/')+1:], p2, d[1], p1)
+		} else {
+			err = fmt.Errorf("%w: the record's filename is also the filename of the record on line %d", ErrDuplicateFilename, d[1])
+		}
+		r.add(&Error{File: file, Line: d[0], Field: "filename", Err: err})
+	}
+}
+
+// pathsAt reads the export in src again and returns the path of the
+// record on each line wanted. Lines it cannot read or parse are left out.
+func pathsAt(src io.ReaderAt, want map[int64]bool) map[int64]string {
+	out := map[int64]string{}
+	br := bufio.NewReaderSize(io.NewSectionReader(src, 0, 1<<62), 2*MaxLineLength)
+	var p recParser
+	for line := int64(1); len(out) < len(want); line++ {
+		b, err := br.ReadSlice('\n')
+		if err != nil {
+			break
+		}
+		if want[line] && p.parseRecord(b[:len(b)-1]) == nil {
+			out[line] = p.rec.Path
+		}
+	}
+	return out
 }

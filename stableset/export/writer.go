@@ -124,7 +124,7 @@ func (x *Writer) Close() error {
 	// Two records with one filename: the export is refused, without its
 	// trailer, as a reader would refuse it.
 	var dup refusals
-	x.names.refuseDups(&dup, "")
+	x.names.refuseDups(&dup, "", nil)
 	if err := dup.result(nil); err != nil {
 		x.err = err
 		return err
