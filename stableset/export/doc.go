@@ -15,7 +15,7 @@
 //     errors.Is.
 //   - One pass reports every refused record: a bad record does not stop
 //     the reader, the good ones keep streaming, and the pass ends with an
-//     *Errors listing the first MaxErrors refusals in line order and
+//     *Errors listing the first MaxErrors refusals, by line, and
 //     counting the rest.
 //   - Legacy names are history, not errors: a file whose name or version
 //     follows only rules PyPI applied in the past is accepted, kept in the

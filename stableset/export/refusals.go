@@ -18,8 +18,10 @@ import (
 const MaxErrors = 100
 
 // Errors is every refusal of one pass over an export, so that the
-// repository can fix its export in one round: the first MaxErrors in line
-// order, each an *Error, and how many more there were. A refused record
+// repository can fix its export in one round: the first MaxErrors found
+// (records in line order, then the duplicate filenames the end of the
+// pass finds), each an *Error, sorted by line, and how many more there
+// were. A refused record
 // does not stop the pass: the records without fault keep streaming, and
 // the pass ends with *Errors where it would have ended with io.EOF (or
 // with the error that stopped it, then the last in List). errors.Is and
