@@ -110,7 +110,7 @@ type nameSet struct {
 	n    int64
 }
 
-// nameChunk is how many entries a chunk of a list holds.
+// nameChunk is how many entries a chunk of a list holds at most.
 const nameChunk = 4096
 
 type nameSeg struct {
@@ -126,9 +126,15 @@ func (s *nameSet) hash(name string) uint64 { return maphash.String(s.seed, name)
 func (s *nameSet) add(h uint64, line int64) {
 	g := &s.segs[h>>56]
 	n := len(g.hashes)
-	if n == 0 || len(g.hashes[n-1]) == nameChunk {
-		g.hashes = append(g.hashes, make([]uint64, 0, nameChunk))
-		g.lines = append(g.lines, make([]uint32, 0, nameChunk))
+	if n == 0 || len(g.hashes[n-1]) == cap(g.hashes[n-1]) {
+		// Chunks grow from 16 entries to nameChunk, so that a small
+		// export costs little.
+		size := 16
+		if n > 0 {
+			size = min(nameChunk, 2*cap(g.hashes[n-1]))
+		}
+		g.hashes = append(g.hashes, make([]uint64, 0, size))
+		g.lines = append(g.lines, make([]uint32, 0, size))
 		n++
 	}
 	g.hashes[n-1] = append(g.hashes[n-1], h)
