@@ -197,6 +197,7 @@ type run struct {
 	// paths without a decision (the first few named), the path decisions
 	// applied.
 	reasons        reasonCounts
+	legacy         legacyCounts
 	undecided      int64
 	undecidedPaths []string
 	decided        map[string]bool
