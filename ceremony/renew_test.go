@@ -158,3 +158,108 @@ func TestRenewRefuses(t *testing.T) {
 	}
 	assertNothingWritten(t, out)
 }
+
+// TestAuditRenewal: verify recognises a renewal's medium and accepts it
+// against the medium it renewed, and refuses a copy edited as someone
+// who handles the media could, or as keyholders who sign more than a
+// renewal would.
+func TestAuditRenewal(t *testing.T) {
+	f := newFixture(t)
+	tmp := t.TempDir()
+	boot := filepath.Join(tmp, "boot")
+	if _, err := f.bootstrap().Run(boot); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	media := map[string]string{}
+	for _, role := range []string{"root", "targets"} {
+		media[role] = filepath.Join(tmp, "renew-"+role)
+		if _, err := f.renewal(boot, role, now).Run(media[role]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rootFile := filepath.Join(boot, "metadata", "1.root.json")
+	for role, dir := range media {
+		rep, err := Audit(AuditOptions{Root: rootFile, Dir: dir, Previous: boot, At: now})
+		if err != nil || rep.Medium != MediumRenewal || rep.Versions[role] != 2 {
+			t.Fatalf("%s: %v %+v", role, err, rep)
+		}
+		found := false
+		for _, c := range rep.Checks {
+			found = found || (c.Check == "renewed "+role && strings.Contains(c.Detail, "nothing changed but version and expires"))
+		}
+		if !found {
+			t.Fatalf("%s: checks %+v", role, rep.Checks)
+		}
+	}
+	if _, err := Audit(AuditOptions{Root: rootFile, Dir: media["root"], At: now}); !errors.Is(err, ErrUnreadable) || !errors.Is(err, ErrNeedPrevious) {
+		t.Fatalf("without --previous: %v", err)
+	}
+	sess := &session{devices: f.devices, pin: f.pins, pins: map[uint32]string{}}
+	setSum := func(t *testing.T, dir, file string) {
+		sum := sha256Hex(mustRead(t, filepath.Join(dir, file)))
+		rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
+			if e.Step == "renewal finished" {
+				e.Detail["sha256"] = sum
+			}
+		})
+	}
+	for _, c := range []struct {
+		name, role string
+		edit       func(t *testing.T, dir string)
+		want       string
+	}{
+		{"root threshold lowered and signed by the keyholders", "root", func(t *testing.T, dir string) {
+			file := filepath.Join(dir, "metadata", "2.root.json")
+			m, err := tuf.Load[tuf.Root](mustRead(t, file), "2.root.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Signed.Roles["root"].Threshold = 1
+			m.Signatures = nil
+			signers, err := roleSigners(sess, "root", m.Signed.Roles["root"].KeyIDs, 2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Sign(signers...); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := m.MarshalFile()
+			os.WriteFile(file, b, 0o644)
+			setSum(t, dir, "metadata/2.root.json")
+		}, "2.root.json differs from root v1 on the previous medium in more than version and expires"},
+		{"a second file", "root", func(t *testing.T, dir string) {
+			copyFile(t, filepath.Join(boot, "metadata", "1.targets.json"), filepath.Join(dir, "metadata", "1.targets.json"))
+		}, "metadata/ holds metadata/1.targets.json, metadata/2.root.json; the transcript (line"},
+		{"the old targets under the new name", "targets", func(t *testing.T, dir string) {
+			copyFile(t, filepath.Join(boot, "metadata", "1.targets.json"), filepath.Join(dir, "metadata", "2.targets.json"))
+			setSum(t, dir, "metadata/2.targets.json")
+		}, "metadata/2.targets.json is version 1; the transcript"},
+		{"file edited", "targets", func(t *testing.T, dir string) {
+			replaceFile(t, filepath.Join(dir, "metadata", "2.targets.json"), `"version": 2`, `"version": 3`)
+		}, "metadata/2.targets.json has sha256"},
+		{"transcript cut", "root", func(t *testing.T, dir string) {
+			dropLine(t, filepath.Join(dir, "transcript.jsonl"), -1)
+		}, "the transcript is cut"},
+		{"root signature dropped below the threshold", "root", func(t *testing.T, dir string) {
+			file := filepath.Join(dir, "metadata", "2.root.json")
+			m, _ := tuf.Load[tuf.Root](mustRead(t, file), "2.root.json")
+			m.Signatures = m.Signatures[:1]
+			b, _ := m.MarshalFile()
+			os.WriteFile(file, b, 0o644)
+			setSum(t, dir, "metadata/2.root.json")
+		}, "1 of 2 required signatures valid"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "m")
+			if err := copyDir(media[c.role], dir); err != nil {
+				t.Fatal(err)
+			}
+			c.edit(t, dir)
+			_, err := Audit(AuditOptions{Root: rootFile, Dir: dir, Previous: boot, At: now})
+			if !errors.Is(err, ErrInvalidMedium) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want invalid naming %q", err, c.want)
+			}
+		})
+	}
+}

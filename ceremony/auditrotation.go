@@ -1,0 +1,248 @@
+package ceremony
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// The checks of a renewal's and a rotation's media. Neither medium holds
+// the root chain up to the version it replaces: both are checked against
+// the medium they started from, named with --previous (bootstrap media or
+// a repository), whose chain is walked from the trusted root first.
+
+// The media of renewal and rotation.
+const (
+	// MediumRenewal is a renewal's output: metadata/N.<role>.json,
+	// renewal-checklist.md and transcript.jsonl.
+	MediumRenewal Medium = "renewal"
+	// MediumRotation is a rotation's output: metadata/N.root.json, keys/
+	// (the new keys and their attestations), rotation-checklist.md and
+	// transcript.jsonl.
+	MediumRotation Medium = "rotation"
+)
+
+// ErrNeedPrevious means a renewal's or a rotation's medium was given
+// without the medium it started from.
+var ErrNeedPrevious = errors.New("a renewal's or a rotation's medium is checked against the medium it started from: name it with --previous (bootstrap media or the repository as it was)")
+
+// detectRenewalOrRotation tells the two media by their checklists.
+func detectRenewalOrRotation(dir string) (Medium, bool) {
+	for m, f := range map[Medium]string{MediumRenewal: RenewalChecklist, MediumRotation: RotationChecklist} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err == nil && st.Mode().IsRegular() {
+			return m, true
+		}
+	}
+	return "", false
+}
+
+// previousCurrent reads the state the medium started from: the root
+// chain of the previous medium from the trusted root, its targets and
+// its newest stable.
+func (a *auditor) previousCurrent() (*current, error) {
+	prev := a.o.Previous
+	var cur *current
+	err := a.input("the medium it started from", func() (string, error) {
+		if prev == "" {
+			return "", ErrNeedPrevious
+		}
+		m, err := DetectMedium(prev)
+		if err != nil {
+			return "", err
+		}
+		switch m {
+		case MediumBootstrap, MediumRepository:
+		default:
+			return "", fmt.Errorf("%s is %s media, which holds no root chain: %w", prev, m, ErrNeedPrevious)
+		}
+		md := metadataDir(m, prev)
+		root, targets, err := trustedTargets(a.rep.trusted, md)
+		if err != nil {
+			return "", err
+		}
+		cur = &current{root: root, targets: targets}
+		by, _ := targets.Signed.DelegateKeys(stableset.StableRole)
+		if st, _, err := tuf.LoadNewest[tuf.Targets](os.DirFS(md), md, stableset.StableRole, by); err == nil {
+			cur.stable = st
+		}
+		return fmt.Sprintf("%s (%s media): root v%d, targets v%d, from the trusted root", prev, m, root.Signed.Version, targets.Signed.Version), nil
+	})
+	return cur, err
+}
+
+// detailString and detailInt read a transcript entry's detail.
+func detailString(e TranscriptEntry, k string) string { s, _ := e.Detail[k].(string); return s }
+func detailInt(e TranscriptEntry, k string) int64     { f, _ := e.Detail[k].(float64); return int64(f) }
+
+// detailStrings reads a list of strings, sorted.
+func detailStrings(e TranscriptEntry, k string) []string {
+	l, _ := e.Detail[k].([]any)
+	var out []string
+	for _, v := range l {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// mediumTranscript checks the transcript's chain, its first and its last
+// step, and returns its entries.
+func (a *auditor) mediumTranscript(first, last string) ([]TranscriptEntry, error) {
+	var es []TranscriptEntry
+	err := a.check("transcript", func() (string, error) {
+		var err error
+		if es, err = a.transcript(filepath.Join(a.o.Dir, "transcript.jsonl")); err != nil {
+			return "", err
+		}
+		if es[0].Step != first {
+			return "", fmt.Errorf("transcript.jsonl:1: step %q, want %q: %w", es[0].Step, first, ErrTranscript)
+		}
+		if l := es[len(es)-1]; l.Step != last {
+			return "", fmt.Errorf("transcript.jsonl:%d: the last step is %q, want %q (the transcript is cut): %w", len(es), l.Step, last, ErrTranscript)
+		}
+		return fmt.Sprintf("%d entries, hash chain intact, from %q to %q", len(es), first, last), nil
+	})
+	return es, err
+}
+
+// onlyFile checks that the medium's metadata/ holds exactly file, whose
+// SHA-256 the transcript names, and returns its bytes.
+func (a *auditor) onlyFile(file, sum string, seq int) ([]byte, error) {
+	md := filepath.Join(a.o.Dir, "metadata")
+	ents, err := os.ReadDir(md)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, "metadata/"+e.Name())
+	}
+	if len(names) != 1 || names[0] != file {
+		return nil, fmt.Errorf("metadata/ holds %s; the transcript (line %d) names only %s: %w", strings.Join(names, ", "), seq, file, ErrMediumContent)
+	}
+	b, err := os.ReadFile(filepath.Join(a.o.Dir, filepath.FromSlash(file)))
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256Hex(b); got != sum {
+		return nil, fmt.Errorf("%s has sha256 %s, the transcript (line %d) names %s: %w", file, got, seq, sum, ErrMediumContent)
+	}
+	return b, nil
+}
+
+func (a *auditor) renewal() error {
+	cur, err := a.previousCurrent()
+	if err != nil {
+		return err
+	}
+	es, err := a.mediumTranscript("renewal started", "renewal finished")
+	if err != nil {
+		return err
+	}
+	last := es[len(es)-1]
+	role, file := detailString(last, "role"), detailString(last, "file")
+	v, prevV := detailInt(last, "version"), detailInt(last, "previous_version")
+	st := &mediumState{medium: MediumRenewal, versions: map[string]int64{}, signed: map[string][]byte{}}
+	if err := a.check("renewed "+role, func() (string, error) {
+		b, err := a.onlyFile(file, detailString(last, "sha256"), last.Seq)
+		if err != nil {
+			return "", err
+		}
+		name := filepath.Base(file)
+		var (
+			old    int64
+			signed []byte
+			by     tuf.RoleKeys
+			common tuf.Common
+			same   bool
+			checks []AuditSignature
+		)
+		switch role {
+		case tuf.RoleRoot:
+			old = cur.root.Signed.Version
+			root, files, err := rootChain(cur.root, filepath.Join(a.o.Dir, "metadata"))
+			if err != nil {
+				return "", err
+			}
+			if root.Signed.Version != old+1 {
+				return "", fmt.Errorf("%s: the chain from root v%d ends at v%d: %w", name, old, root.Signed.Version, tuf.ErrVersion)
+			}
+			a.rep.Files = append(a.rep.Files, files[1:]...)
+			if same, err = OnlyVersionAndExpiry(cur.root, root); err != nil {
+				return "", err
+			}
+			signed, _ = root.SignedBytes()
+			common = root.Signed.Common
+		case tuf.RoleTargets, stableset.StableRole:
+			prev := cur.targets
+			by, _ = cur.root.Signed.RoleKeys(tuf.RoleTargets)
+			delegator := fmt.Sprintf("%d.root.json", cur.root.Signed.Version)
+			if role == stableset.StableRole {
+				if cur.stable == nil {
+					return "", fmt.Errorf("the previous medium %s holds no stable metadata: %w", a.o.Previous, tuf.ErrMissing)
+				}
+				prev = cur.stable
+				by, _ = cur.targets.Signed.DelegateKeys(stableset.StableRole)
+				delegator = fmt.Sprintf("%d.targets.json", cur.targets.Signed.Version)
+			}
+			old = prev.Signed.Version
+			m, err := tuf.Load[tuf.Targets](b, name)
+			if err != nil {
+				return "", err
+			}
+			signers, err := verifiedBy(by, m.SignedBytes, m.Signatures)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", name, err)
+			}
+			checks = []AuditSignature{{By: delegator, Threshold: by.Threshold, Signers: signers}}
+			if same, err = OnlyVersionAndExpiry(prev, m); err != nil {
+				return "", err
+			}
+			signed, _ = m.SignedBytes()
+			common = m.Signed.Common
+			a.rep.Files = append(a.rep.Files, AuditFile{File: name, Role: role, Delegator: by.Role, Version: common.Version, Expires: common.Expires.Time().UTC(), Checks: checks})
+		default:
+			return "", fmt.Errorf("transcript.jsonl:%d: role %q: %w", last.Seq, role, ErrRenewRole)
+		}
+		if file != fmt.Sprintf("metadata/%d.%s.json", common.Version, role) || common.Version != v || v != old+1 || prevV != old {
+			return "", fmt.Errorf("%s is version %d; the transcript (line %d) renews version %d to %d; the previous medium holds version %d: %w", file, common.Version, last.Seq, prevV, v, old, tuf.ErrVersion)
+		}
+		if !same {
+			return "", fmt.Errorf("%s differs from %s v%d on the previous medium in more than version and expires: %w", name, role, old, ErrMediumContent)
+		}
+		if err := notExpired(name, common.Expires, a.o.At); err != nil {
+			return "", err
+		}
+		st.versions[role], st.signed[role] = v, signed
+		a.rep.Versions[role] = v
+		return fmt.Sprintf("%s: version %d to %d, signed by the role's keys as the previous medium gives them, nothing changed but version and expires (now %s); not expired", name, old, v, common.Expires), nil
+	}); err != nil {
+		return err
+	}
+	if err := a.check("checklist", func() (string, error) {
+		b, err := os.ReadFile(filepath.Join(a.o.Dir, RenewalChecklist))
+		if err != nil {
+			return "", err
+		}
+		if !strings.Contains(string(b), file) {
+			return "", fmt.Errorf("%s does not name %s: %w", RenewalChecklist, file, ErrMediumContent)
+		}
+		return RenewalChecklist + " names " + file, nil
+	}); err != nil {
+		return err
+	}
+	a.rep.state = st
+	return nil
+}
+
+func (a *auditor) rotation() error {
+	return a.check("rotation", func() (string, error) { return "", fmt.Errorf("not yet: %w", ErrUnknownMedium) })
+}
