@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -170,7 +171,7 @@ func (a *auditor) renewal() error {
 			old = cur.root.Signed.Version
 			root, files, err := rootChain(cur.root, filepath.Join(a.o.Dir, "metadata"))
 			if err != nil {
-				return "", err
+				return "", fmt.Errorf("a new root must be signed by the threshold of root v%d (the previous medium's newest) and by its own: %w", old, err)
 			}
 			if root.Signed.Version != old+1 {
 				return "", fmt.Errorf("%s: the chain from root v%d ends at v%d: %w", name, old, root.Signed.Version, tuf.ErrVersion)
@@ -243,6 +244,145 @@ func (a *auditor) renewal() error {
 	return nil
 }
 
+// rotation checks a root rotation's medium: its root follows the
+// previous medium's newest root, signed by that root's threshold and by
+// its own (a root only the new keys signed is refused); it drops exactly
+// the keys the transcript revokes and adds exactly the keys it
+// generated, each with an attestation chain to the trusted attestation
+// roots matching the transcript; the checklist names the new root.
 func (a *auditor) rotation() error {
-	return a.check("rotation", func() (string, error) { return "", fmt.Errorf("not yet: %w", ErrUnknownMedium) })
+	cur, err := a.previousCurrent()
+	if err != nil {
+		return err
+	}
+	es, err := a.mediumTranscript("rotation started", "rotation finished")
+	if err != nil {
+		return err
+	}
+	last := es[len(es)-1]
+	file := detailString(last, "file")
+	v, prevV := detailInt(last, "version"), detailInt(last, "previous_version")
+	var root *tuf.Metadata[tuf.Root]
+	if err := a.check("rotated root", func() (string, error) {
+		if sc := detailString(last, "scenario"); sc != ScenarioRootKeyReplaced {
+			return "", fmt.Errorf("transcript.jsonl:%d: scenario %q: %w", last.Seq, sc, ErrUnknownMedium)
+		}
+		if _, err := a.onlyFile(file, detailString(last, "sha256"), last.Seq); err != nil {
+			return "", err
+		}
+		old := cur.root.Signed.Version
+		r, files, err := rootChain(cur.root, filepath.Join(a.o.Dir, "metadata"))
+		if err != nil {
+			return "", fmt.Errorf("a new root must be signed by the threshold of root v%d (the previous medium's newest) and by its own: %w", old, err)
+		}
+		if r.Signed.Version != old+1 || v != old+1 || prevV != old || file != fmt.Sprintf("metadata/%d.root.json", v) {
+			return "", fmt.Errorf("%s: the chain from root v%d on the previous medium ends at v%d; the transcript (line %d) rotates v%d to v%d: %w", file, old, r.Signed.Version, last.Seq, prevV, v, tuf.ErrVersion)
+		}
+		a.rep.Files = append(a.rep.Files, files[1:]...)
+		if err := notExpired(filepath.Base(file), r.Signed.Expires, a.o.At); err != nil {
+			return "", err
+		}
+		oldIDs, newIDs := cur.root.Signed.Roles[tuf.RoleRoot].KeyIDs, r.Signed.Roles[tuf.RoleRoot].KeyIDs
+		var gone, came []string
+		for _, id := range oldIDs {
+			if !slices.Contains(newIDs, id) {
+				gone = append(gone, id)
+			}
+		}
+		for _, id := range newIDs {
+			if !slices.Contains(oldIDs, id) {
+				came = append(came, id)
+			}
+		}
+		sort.Strings(gone)
+		sort.Strings(came)
+		if rv, ad := detailStrings(last, "revoked"), detailStrings(last, "added"); !slices.Equal(gone, rv) || !slices.Equal(came, ad) {
+			return "", fmt.Errorf("%s drops root keys %q and adds %q; the transcript (line %d) revokes %q and adds %q: %w", file, gone, came, last.Seq, rv, ad, ErrMediumContent)
+		}
+		for name, role := range r.Signed.Roles {
+			for _, id := range gone {
+				if slices.Contains(role.KeyIDs, id) {
+					return "", fmt.Errorf("%s still lists the revoked key %s for %s: %w", file, id, name, ErrMediumContent)
+				}
+			}
+		}
+		// Nothing but the root role's keys, version and expiry changes.
+		probe, err := renewed(r, r.Signed.Version, r.Signed.Expires.Time())
+		if err != nil {
+			return "", err
+		}
+		probe.Signed.Roles[tuf.RoleRoot] = cur.root.Signed.Roles[tuf.RoleRoot]
+		probe.Signed.Keys = cur.root.Signed.Keys
+		if same, err := OnlyVersionAndExpiry(cur.root, probe); err != nil || !same {
+			return "", fmt.Errorf("%s changes more than the root role's keys, the version and the expiry: %w", file, ErrMediumContent)
+		}
+		root = r
+		return fmt.Sprintf("%s follows root v%d: signed by its threshold and by its own; revokes %d root key(s), adds %d; nothing else changed; not expired", filepath.Base(file), old, len(gone), len(came)), nil
+	}); err != nil {
+		return err
+	}
+	roots, err := a.attestationRoots()
+	if err != nil {
+		return err
+	}
+	if err := a.check("attestations", func() (string, error) {
+		ks, err := checkNewKeys(filepath.Join(a.o.Dir, "keys"), detailStrings(last, "added"), es, roots)
+		a.rep.Keys = ks
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d new key(s), each generated on its device (attestation chain to %s), serial, slot, PIN and touch policy and public key matching the transcript", len(ks), roots.describe()), nil
+	}); err != nil {
+		return err
+	}
+	if err := a.check("checklist", func() (string, error) {
+		b, err := os.ReadFile(filepath.Join(a.o.Dir, RotationChecklist))
+		if err != nil {
+			return "", err
+		}
+		if !strings.Contains(string(b), file) {
+			return "", fmt.Errorf("%s does not name %s: %w", RotationChecklist, file, ErrMediumContent)
+		}
+		return RotationChecklist + " names " + file, nil
+	}); err != nil {
+		return err
+	}
+	signed, _ := root.SignedBytes()
+	a.rep.state = &mediumState{medium: MediumRotation, versions: map[string]int64{tuf.RoleRoot: v}, signed: map[string][]byte{tuf.RoleRoot: signed}}
+	a.rep.Versions[tuf.RoleRoot] = v
+	return nil
+}
+
+// checkNewKeys checks that keys/ holds exactly the added root keys, each
+// with its attestation (checkKeyFile).
+func checkNewKeys(keysDir string, added []string, es []TranscriptEntry, roots *attestationRoots) ([]AuditKey, error) {
+	generated := map[string]TranscriptEntry{}
+	for _, e := range es {
+		if e.Step == "key generated and attested" {
+			generated[detailString(e, "keyid")] = e
+		}
+	}
+	ents, err := os.ReadDir(keysDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []AuditKey
+	for _, ent := range ents {
+		base, ok := strings.CutSuffix(ent.Name(), ".pub.json")
+		if !ok {
+			if !strings.HasSuffix(ent.Name(), ".attestation.pem") {
+				return out, fmt.Errorf("keys/%s: not a public key or an attestation: %w", ent.Name(), ErrMediumContent)
+			}
+			continue
+		}
+		k, err := checkKeyFile(keysDir, base, map[string][]string{tuf.RoleRoot: added}, generated, roots)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, *k)
+	}
+	if len(out) != len(added) || len(generated) != len(added) {
+		return out, fmt.Errorf("keys/ holds %d keys, the transcript generates %d and adds %d to root: %w", len(out), len(generated), len(added), ErrMediumContent)
+	}
+	return out, nil
 }

@@ -212,3 +212,133 @@ func TestRotateRootWithTufJS(t *testing.T) {
 		t.Fatalf("VerifyRootChain: %v", err)
 	}
 }
+
+// TestAuditRotation: verify recognises the rotation's medium, accepts it
+// against the repository it started from (walking the chain from the
+// trusted root) with the new key's attestation, and refuses copies edited
+// as an attacker would: a root v2 that only the new key signed, one that
+// keeps the revoked key, an attestation missing or of another key, a
+// transcript that names other keys.
+func TestAuditRotation(t *testing.T) {
+	rf := newRotationFixture(t)
+	caPath := filepath.Join(caDir, "ca")
+	o := AuditOptions{Root: rf.rootFile, Dir: rf.media, Previous: rf.repo, SoftCA: caPath, At: rf.now}
+	rep, err := Audit(o)
+	if err != nil || rep.Medium != MediumRotation || rep.Versions["root"] != 2 || len(rep.Keys) != 1 || rep.Keys[0].KeyID != rf.res.Added[0] {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	newKey := rf.res.Key
+	sess := &session{devices: map[uint32]hsm.Device{rf.spare.Info().Serial: rf.spare}, pin: rf.f.pins, pins: map[uint32]string{}}
+	newSigner, err := sess.signer(rf.spare.Info().Serial, 0x9c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resign := func(t *testing.T, dir string, edit func(*tuf.Metadata[tuf.Root]), signers ...keys.Signer) {
+		file := filepath.Join(dir, rf.res.File)
+		m, err := tuf.Load[tuf.Root](mustRead(t, file), "2.root.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(m)
+		m.Signatures = nil
+		if err := m.Sign(signers...); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := m.MarshalFile()
+		os.WriteFile(file, b, 0o644)
+		sum := sha256Hex(b)
+		rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
+			if e.Step == "rotation finished" {
+				e.Detail["sha256"] = sum
+			}
+		})
+	}
+	oldSigners, err := roleSigners(&session{devices: rf.f.devices, pin: rf.f.pins, pins: map[uint32]string{}}, "root", rf.boot.Root.Signed.Roles["root"].KeyIDs, 1, map[string]bool{rf.revoked: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		edit func(t *testing.T, dir string)
+		want string
+	}{
+		{"signed only by the new threshold", func(t *testing.T, dir string) {
+			resign(t, dir, func(*tuf.Metadata[tuf.Root]) {}, newSigner)
+		}, "a new root must be signed by the threshold of root v1 (the previous medium's newest) and by its own: 2.root.json: role root: 0 of 1 required signatures valid"},
+		{"keeps the revoked key", func(t *testing.T, dir string) {
+			resign(t, dir, func(m *tuf.Metadata[tuf.Root]) {
+				m.Signed.Roles["root"].KeyIDs = append(m.Signed.Roles["root"].KeyIDs, rf.revoked)
+				m.Signed.Keys[rf.revoked] = rf.attackerSigner(t).Key()
+			}, append(oldSigners, newSigner)...)
+		}, `drops root keys [] and adds ["` + newKey.Key.ID() + `"]; the transcript`},
+		{"the targets threshold changed too", func(t *testing.T, dir string) {
+			resign(t, dir, func(m *tuf.Metadata[tuf.Root]) { m.Signed.Roles["targets"].Threshold = 2 }, append(oldSigners, newSigner)...)
+		}, "changes more than the root role's keys"},
+		{"attestation missing", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "keys", "root-10000009-9c.attestation.pem"))
+		}, "root-10000009-9c.attestation.pem: no such file"},
+		{"attestation of another device's key", func(t *testing.T, dir string) {
+			copyFile(t, filepath.Join(filepath.Dir(rf.repo), "boot", "keys", "root-10000002-9c.attestation.pem"), filepath.Join(dir, "keys", "root-10000009-9c.attestation.pem"))
+		}, "keys/root-10000009-9c.attestation.pem (transcript.jsonl:6): chained to the soft CA"},
+		{"transcript revokes another key", func(t *testing.T, dir string) {
+			rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
+				if e.Step == "rotation finished" {
+					e.Detail["revoked"] = []any{oldSigners[0].Key().ID()}
+				}
+			})
+		}, "the transcript (line"},
+		{"transcript cut", func(t *testing.T, dir string) {
+			dropLine(t, filepath.Join(dir, "transcript.jsonl"), -1)
+		}, "the transcript is cut"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "m")
+			if err := copyDir(rf.media, dir); err != nil {
+				t.Fatal(err)
+			}
+			c.edit(t, dir)
+			o := o
+			o.Dir = dir
+			_, err := Audit(o)
+			if !errors.Is(err, ErrInvalidMedium) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want invalid naming %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestRotateRootRefuses: a key that is not a root key, too few old keys
+// without the revoked one, an occupied slot, a replacement device that
+// holds another root key; each before the new key is generated, and
+// nothing is written.
+func TestRotateRootRefuses(t *testing.T) {
+	rf := newRotationFixture(t)
+	for _, c := range []struct {
+		name string
+		edit func(r *RootRotation)
+		want error
+		msg  string
+	}{
+		{"not a root key", func(r *RootRotation) { r.Replace = rf.res.Added[0] }, ErrNotRootKey, "root v1's root keys are"},
+		{"no old key left", func(r *RootRotation) {
+			r.Devices = map[uint32]hsm.Device{rf.spare.Info().Serial: rf.spare}
+		}, ErrTooFewKeyholders, "the old root's threshold without the revoked key: 0 of the root role's keys"},
+		{"occupied slot", func(r *RootRotation) {}, hsm.ErrSlotOccupied, "slot 9c of"},
+		{"replacement holds a root key", func(r *RootRotation) { r.New = KeySpec{Device: demoSerials[1], Slot: "9d"} }, ErrReplacementDevice, "holds root key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			r := rf.rotation(out)
+			c.edit(r)
+			_, err := r.Run(out)
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("got %v, want %v naming %q", err, c.want, c.msg)
+			}
+			var oe *OrphanKeysError
+			if errors.As(err, &oe) {
+				t.Fatalf("a key was generated: %v", err)
+			}
+			assertNothingWritten(t, out)
+		})
+	}
+}
