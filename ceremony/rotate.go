@@ -147,7 +147,7 @@ func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *cur
 	prevV, v := old.Signed.Version, old.Signed.Version+1
 	if err := tr.Record("rotation started", map[string]any{
 		"scenario": ScenarioRootKeyReplaced, "reason": r.Reason, "previous_version": prevV, "revoke": r.Replace,
-		"new_device": r.New.Device, "new_slot": slot.String(), "tool_version": r.Version,
+		"new_device": r.New.Device, "new_slot": slot.String(), "allow_affected_firmware": r.AllowAffectedFirmware, "tool_version": r.Version,
 	}); err != nil {
 		return nil, err
 	}

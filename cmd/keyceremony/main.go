@@ -112,6 +112,6 @@ rotates keys after a compromise, and verifies everything for auditors.`,
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("keyceremony {{.Version}}\n")
-	root.AddCommand(newDemoCommand(), newVerifyCommand(), newStatusCommand(), newBootstrapCommand(), newStableCommand(), newRenewCommand(), newDeviceCommand(), newSoftCommand(), newRunSheetCommand())
+	root.AddCommand(newDemoCommand(), newVerifyCommand(), newStatusCommand(), newBootstrapCommand(), newStableCommand(), newRenewCommand(), newRotateCommand(), newDeviceCommand(), newSoftCommand(), newRunSheetCommand())
 	return root
 }

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyceremony/keyceremony/ceremony"
+	"github.com/keyceremony/keyceremony/ceremony/tui"
+)
+
+func newRotateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rotate",
+		Short: "Replace keys after a loss or a compromise",
+		Long: `rotate writes the metadata that revokes and replaces keys, with a checklist
+for the repository's operators. See docs/runbook-incident.md.`,
+	}
+	cmd.AddCommand(newRotateRootCommand())
+	return cmd
+}
+
+func newRotateRootCommand() *cobra.Command {
+	var o ceremony.RotateRootOptions
+	var df deviceFlags
+	var device uint32
+	cmd := &cobra.Command{
+		Use:   "root --replace KEYID --device SERIAL --slot SLOT --root FILE --published DIR --config FILE --media DIR [devices]",
+		Short: "Replace a root key whose device was lost or compromised",
+		Long: `root replaces one root key: it verifies the published root chain from the
+trusted root, generates a new key in --slot of the replacement device
+--device and verifies its attestation, and signs root vN+1, which drops the
+key --replace and lists the new one, with the threshold of the old root
+(without the revoked key: it never signs) and the threshold of the new one,
+as TUF clients require. Everything that can be checked is checked before the
+key is generated: the key is a root key, the old threshold is present
+without it, the slot is empty, the replacement device holds no other root
+key and its attestation chains to the trusted roots. It writes to the new
+directory --media: metadata/N.root.json, keys/ (the new key and its
+attestation), rotation-checklist.md (what to publish, in what order, what to
+revoke) and transcript.jsonl, and reads them back. Key policy and the new
+root's expiry come from --config.`,
+		Example: `  keyceremony rotate root --replace 9f2c...e1 --device 10000004 --slot 9c --reason "device lost" \
+      --root 1.root.json --published /media/usb/current --config bootstrap.json --media /media/usb/rotate-root --piv
+  keyceremony verify --root 1.root.json --previous /media/usb/current /media/usb/rotate-root`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Replace == "" || device == 0 || o.New.Slot == "" {
+				return usage("--replace, --device and --slot are required", "name the revoked root key by its key id and where its replacement is generated")
+			}
+			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
+				return usage("--root, --published, --config and --media are required", "see keyceremony rotate root --help")
+			}
+			o.New.Device = device
+			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
+			res, err := ceremony.RunRotateRoot(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nroot v%d (was v%d) revokes %s and adds %s; written to %s and verified; the checklist is %s\n", res.Version, res.Previous, res.Revoked[0], res.Added[0], o.Media, ceremony.RotationChecklist)
+			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Replace, "replace", "", "key id of the root key revoked")
+	cmd.Flags().Uint32Var(&device, "device", 0, "serial of the replacement device")
+	cmd.Flags().StringVar(&o.New.Slot, "slot", "", "slot of the replacement device the new root key is generated in (e.g. 9c)")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened (\"device lost\", \"key compromised\", \"keyholder left\"), recorded in the transcript and the checklist")
+	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
+	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
+	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (key policy; expires_days.root gives the new root's expiry)")
+	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	cmd.Flags().BoolVar(&o.AllowAffectedFirmware, "allow-affected-firmware", false, "allow the new root key on firmware affected by Yubico advisory YSA-2024-03")
+	df.register(cmd)
+	return cmd
+}
