@@ -104,7 +104,8 @@ func newRootCommand() *cobra.Command {
 		Long: `keyceremony runs offline key ceremonies for a TUF repository on an
 air-gapped machine with YubiKeys: it generates and attests root, targets and
 stable keys, signs the stable set of mature files after a human review,
-rotates keys after a compromise, and verifies everything for auditors.`,
+renews root and targets before they expire, replaces a lost or compromised
+root key, and verifies everything for auditors.`,
 		Example: `  keyceremony demo --out /tmp/demo
   keyceremony verify --root /tmp/demo/metadata/1.root.json /tmp/demo`,
 		Version:       version(),
