@@ -342,3 +342,318 @@ func RunRotateRoot(o RotateRootOptions) (*RotationResult, error) {
 		Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, AllowAffectedFirmware: o.AllowAffectedFirmware, Now: o.Now, Show: o.Show, Version: o.Version}
 	return r.Run(o.Media)
 }
+
+// ScenarioOnlineKeysReplaced names, in a rotation's transcript, the
+// replacement of the repository's online keys after a compromise.
+const ScenarioOnlineKeysReplaced = "online-keys-replaced"
+
+// ErrOnlineKeyKept is an online role whose new keys include a key it had:
+// after a repository compromise the attacker may hold every online key.
+var ErrOnlineKeyKept = errors.New("an online key the attacker may hold is kept")
+
+// OnlineRotation replaces the repository's online keys after a
+// compromise of its servers: root vN+1 gives snapshot and timestamp new
+// keys, targets vM+1 delegates unstable to a new key; everything else
+// stays. Clients that fetch root vN+1 then refuse every snapshot,
+// timestamp and unstable the old keys signed.
+type OnlineRotation struct {
+	// Root is the trusted root; the root chain and targets in Published
+	// are verified from it.
+	Root      *tuf.Metadata[tuf.Root]
+	Published string
+	// Config holds the new online public keys (online) and the new
+	// expiries of root and targets (expires_days).
+	Config  *Config
+	Reason  string
+	Devices map[uint32]hsm.Device
+	PIN     PINSource
+	Now     time.Time
+	Show    io.Writer
+	Version string
+}
+
+// OnlineRotationResult is what an online key rotation wrote.
+type OnlineRotationResult struct {
+	RootVersion, TargetsVersion int64
+	RootFile, TargetsFile       string
+	Revoked, Added              []string
+	Transcript                  [32]byte
+}
+
+// onlineKeys returns the key ids of role's keys, sorted.
+func keyIDs(ks []*keys.Key) []string {
+	ids := make([]string, len(ks))
+	for i, k := range ks {
+		ids[i] = k.ID()
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Run writes, into the new directory outDir, metadata/N.root.json and
+// metadata/M.targets.json, rotation-checklist.md and transcript.jsonl,
+// read back and verified. Every online role must get keys entirely new:
+// one it had is refused (ErrOnlineKeyKept), as is a new online key that
+// is an offline role's key.
+func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
+	cur, err := loadCurrent(r.Root, r.Published)
+	if err != nil {
+		return nil, err
+	}
+	oldRoot, oldTargets := cur.root, cur.targets
+	unstable, ok := oldTargets.Signed.Delegation("unstable")
+	if !ok {
+		return nil, fmt.Errorf("targets v%d delegates to no unstable role: %w", oldTargets.Signed.Version, ErrNoTrustedTargets)
+	}
+	old := map[string][]string{tuf.RoleSnapshot: oldRoot.Signed.Roles[tuf.RoleSnapshot].KeyIDs, tuf.RoleTimestamp: oldRoot.Signed.Roles[tuf.RoleTimestamp].KeyIDs, "unstable": unstable.KeyIDs}
+	offline := map[string]string{}
+	for _, id := range oldRoot.Signed.Roles[tuf.RoleRoot].KeyIDs {
+		offline[id] = tuf.RoleRoot
+	}
+	for _, id := range oldRoot.Signed.Roles[tuf.RoleTargets].KeyIDs {
+		offline[id] = tuf.RoleTargets
+	}
+	if d, ok := oldTargets.Signed.Delegation("stable"); ok {
+		for _, id := range d.KeyIDs {
+			offline[id] = "stable"
+		}
+	}
+	var revoked, added []string
+	for _, name := range OnlineRoles {
+		o := r.Config.Online[name]
+		for i, k := range o.Keys {
+			id := k.ID()
+			if slices.Contains(old[name], id) {
+				return nil, fmt.Errorf("online.%s.keys[%d] (key id %s) is a key %s has now: %w", name, i, id, name, ErrOnlineKeyKept)
+			}
+			if role, ok := offline[id]; ok {
+				return nil, fmt.Errorf("online.%s.keys[%d] (key id %s) is a %s key: an online key must not sign an offline role: %w", name, i, id, role, ErrConfig)
+			}
+			added = append(added, id)
+		}
+		revoked = append(revoked, old[name]...)
+	}
+	sort.Strings(revoked)
+	revoked = slices.Compact(revoked)
+	sort.Strings(added)
+	added = slices.Compact(added)
+
+	out, err := outdir.New(outDir)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Abort()
+	var tbuf bytes.Buffer
+	tr := NewTranscript(&tbuf, r.Show, func() time.Time { return r.Now })
+	s := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
+	rv, tv := oldRoot.Signed.Version+1, oldTargets.Signed.Version+1
+	if err := tr.Record("rotation started", map[string]any{
+		"scenario": ScenarioOnlineKeysReplaced, "reason": r.Reason, "previous_version": oldRoot.Signed.Version,
+		"targets_previous_version": oldTargets.Signed.Version, "revoke": revoked, "tool_version": r.Version,
+	}); err != nil {
+		return nil, err
+	}
+	if err := recordDevices(tr, r.Devices); err != nil {
+		return nil, err
+	}
+	rl := oldRoot.Signed.Roles[tuf.RoleRoot]
+	rootSigners, err := roleSigners(s, tuf.RoleRoot, rl.KeyIDs, rl.Threshold, nil)
+	if err != nil {
+		return nil, err
+	}
+	tl := oldRoot.Signed.Roles[tuf.RoleTargets]
+	targetsSigners, err := roleSigners(s, tuf.RoleTargets, tl.KeyIDs, tl.Threshold, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	root, err := renewed(oldRoot, rv, r.Now.AddDate(0, 0, r.Config.ExpiresDays.Root))
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{tuf.RoleSnapshot, tuf.RoleTimestamp} {
+		o := r.Config.Online[name]
+		root.Signed.Roles[name] = &tuf.Role{KeyIDs: []string{}, Threshold: o.Threshold}
+		for _, k := range o.Keys {
+			if err := root.Signed.AddKey(name, k); err != nil {
+				return nil, err
+			}
+		}
+	}
+	pruneKeys(root.Signed.Keys, func(id string) bool {
+		for _, role := range root.Signed.Roles {
+			if slices.Contains(role.KeyIDs, id) {
+				return true
+			}
+		}
+		return false
+	})
+	targets, err := renewed(oldTargets, tv, r.Now.AddDate(0, 0, r.Config.ExpiresDays.Targets))
+	if err != nil {
+		return nil, err
+	}
+	d, _ := targets.Signed.Delegation("unstable")
+	o := r.Config.Online["unstable"]
+	d.KeyIDs, d.Threshold = keyIDs(o.Keys), o.Threshold
+	for _, k := range o.Keys {
+		targets.Signed.Delegations.Keys[k.ID()] = k
+	}
+	pruneKeys(targets.Signed.Delegations.Keys, func(id string) bool {
+		for _, dr := range targets.Signed.Delegations.Roles {
+			if slices.Contains(dr.KeyIDs, id) {
+				return true
+			}
+		}
+		return false
+	})
+	if err := tuf.CheckTopLayout(&targets.Signed); err != nil {
+		return nil, fmt.Errorf("targets v%d: %w", tv, err)
+	}
+	if err := root.Sign(rootSigners...); err != nil {
+		return nil, fmt.Errorf("signing root v%d: %w", rv, err)
+	}
+	if err := tr.Record(fmt.Sprintf("root v%d signed", rv), map[string]any{"keyids": keyIDsOf(rootSigners)}); err != nil {
+		return nil, err
+	}
+	if err := targets.Sign(targetsSigners...); err != nil {
+		return nil, fmt.Errorf("signing targets v%d: %w", tv, err)
+	}
+	if err := tr.Record(fmt.Sprintf("targets v%d signed", tv), map[string]any{"keyids": keyIDsOf(targetsSigners)}); err != nil {
+		return nil, err
+	}
+	rootData, err := root.MarshalFile()
+	if err != nil {
+		return nil, err
+	}
+	targetsData, err := targets.MarshalFile()
+	if err != nil {
+		return nil, err
+	}
+	check := func(rb, tb []byte) error {
+		if err := checkRenewedRoot(oldRoot, rb, rv); err != nil {
+			return err
+		}
+		nr, err := tuf.Load[tuf.Root](rb, "")
+		if err != nil {
+			return err
+		}
+		by, _ := nr.Signed.RoleKeys(tuf.RoleTargets)
+		nt, err := tuf.Load[tuf.Targets](tb, fmt.Sprintf("%d.targets.json", tv))
+		if err != nil {
+			return err
+		}
+		if _, err := verifiedBy(by, nt.SignedBytes, nt.Signatures); err != nil {
+			return fmt.Errorf("%d.targets.json: %w", tv, err)
+		}
+		return nil
+	}
+	if err := check(rootData, targetsData); err != nil {
+		return nil, fmt.Errorf("self-check: %w", err)
+	}
+	rootFile, targetsFile := fmt.Sprintf("metadata/%d.root.json", rv), fmt.Sprintf("metadata/%d.targets.json", tv)
+	if err := out.WriteFile(rootFile, rootData); err != nil {
+		return nil, err
+	}
+	if err := out.WriteFile(targetsFile, targetsData); err != nil {
+		return nil, err
+	}
+	if err := out.WriteFile(RotationChecklist, onlineRotationChecklist(r.Reason, rootFile, targetsFile, tv, revoked, added)); err != nil {
+		return nil, err
+	}
+	if err := tr.Record("rotation finished", map[string]any{
+		"scenario": ScenarioOnlineKeysReplaced, "previous_version": oldRoot.Signed.Version, "version": rv, "file": rootFile, "sha256": sha256Hex(rootData),
+		"targets_previous_version": oldTargets.Signed.Version, "targets_version": tv, "targets_file": targetsFile, "targets_sha256": sha256Hex(targetsData),
+		"revoked": revoked, "added": added,
+	}); err != nil {
+		return nil, err
+	}
+	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
+		return nil, err
+	}
+	if err := out.Commit(); err != nil {
+		return nil, err
+	}
+	rb, err := os.ReadFile(filepath.Join(outDir, filepath.FromSlash(rootFile)))
+	if err == nil {
+		err = readBackRenewal(outDir, targetsFile, targetsData, func(tb []byte) error {
+			if !bytes.Equal(rb, rootData) {
+				return fmt.Errorf("%s differs from what was signed: %w", rootFile, ErrMediumContent)
+			}
+			return check(rb, tb)
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading back %s: %w", outDir, err)
+	}
+	return &OnlineRotationResult{RootVersion: rv, TargetsVersion: tv, RootFile: rootFile, TargetsFile: targetsFile, Revoked: revoked, Added: added, Transcript: tr.Digest()}, nil
+}
+
+// pruneKeys deletes every key of ks that used does not report in use.
+func pruneKeys(ks map[string]*keys.Key, used func(id string) bool) {
+	for id := range ks {
+		if !used(id) {
+			delete(ks, id)
+		}
+	}
+}
+
+func keyIDsOf(ss []keys.Signer) []string {
+	ids := make([]string, len(ss))
+	for i, s := range ss {
+		ids[i] = s.Key().ID()
+	}
+	return ids
+}
+
+func onlineRotationChecklist(reason, rootFile, targetsFile string, tv int64, revoked, added []string) []byte {
+	var b strings.Builder
+	b.WriteString("# Rotation: the repository's online keys replaced\n\n")
+	if reason != "" {
+		fmt.Fprintf(&b, "Reason: %s\n\n", reason)
+	}
+	fmt.Fprintf(&b, "Revoked online keys (snapshot, timestamp, unstable): %s\n\nNew online keys: %s\n\n", strings.Join(revoked, ", "), strings.Join(added, ", "))
+	b.WriteString("For the repository's operators, in this order:\n\n")
+	b.WriteString("1. Keep the servers out of service until the compromise is understood; the old online private keys must be destroyed, and the new ones exist only on clean servers.\n")
+	b.WriteString("2. Verify this medium from the trusted root, against the metadata it started from:\n")
+	b.WriteString("   `keyceremony verify --root 1.root.json --previous PUBLISHED THIS-MEDIUM`.\n")
+	fmt.Fprintf(&b, "3. Copy `%s` and `%s` into the repository's metadata directory as they are, beside every older root.\n", rootFile, targetsFile)
+	b.WriteString("4. With the NEW keys only, sign: unstable (listing the repository's files again, from a listing you trust), then a snapshot listing ")
+	fmt.Fprintf(&b, "targets.json at version %d and the new unstable, then a timestamp naming that snapshot. Give timestamp, snapshot and unstable versions above any the attacker may have published (the highest seen in your logs or CDN, plus one): a client that kept the attacker's versions refuses lower ones.\n", tv)
+	b.WriteString("5. Publish the root first, then targets, unstable, snapshot, and the timestamp last.\n")
+	b.WriteString("6. Fetch with a TUF client that trusts the old root: it must update to the new root and accept the new timestamp.\n")
+	b.WriteString("7. Compare what unstable listed while the attacker held the keys with the last stable set the ceremony signed; files that changed are suspect. Run the next stable ceremony soon: stable's entries were never exposed, new releases since the last ceremony were.\n")
+	return []byte(b.String())
+}
+
+// RotateOnlineOptions are an online key rotation's inputs by name.
+type RotateOnlineOptions struct {
+	Root, Published, Config, Media string
+	Reason                         string
+	Devices                        DeviceOptions
+	Now                            time.Time
+	Show                           io.Writer
+	Version                        string
+}
+
+// RunRotateOnline loads the trusted root and the configuration (with the
+// new online keys), opens the devices and rotates into o.Media.
+func RunRotateOnline(o RotateOnlineOptions) (*OnlineRotationResult, error) {
+	root, err := LoadTrustedRoot(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := LoadConfig(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	if err := outdir.Check(o.Media); err != nil {
+		return nil, err
+	}
+	devs, err := OpenDevices(o.Devices)
+	if err != nil {
+		return nil, err
+	}
+	defer devs.Close()
+	r := &OnlineRotation{Root: root, Published: o.Published, Config: cfg, Reason: o.Reason, Devices: devs.BySerial, PIN: devs.PIN, Now: o.Now, Show: o.Show, Version: o.Version}
+	return r.Run(o.Media)
+}

@@ -342,3 +342,140 @@ func TestRotateRootRefuses(t *testing.T) {
 		})
 	}
 }
+
+// publishRepo writes a repository as the repository publishes it:
+// roots (every version given), targets, unstable (signed by repo's
+// unstable key, listing content as rotationTarget), stable, and
+// snapshot and timestamp by repo's keys.
+func publishRepo(t *testing.T, dir string, repo *simRepo, roots []*tuf.Metadata[tuf.Root], targets, stable *tuf.Metadata[tuf.Targets], content []byte) {
+	t.Helper()
+	unstable, err := repo.signUnstable(1, map[string]tuf.TargetFile{rotationTarget: {Length: int64(len(content)), Hashes: map[string]string{"sha256": sha256Hex(content)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := repoFiles(targets, unstable, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := stable.MarshalFile()
+	files["stable.json"] = publishedMeta{version: stable.Signed.Version, data: sb}
+	out, err := outdir.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Abort()
+	for _, r := range roots[:len(roots)-1] {
+		b, _ := r.MarshalFile()
+		if err := out.WriteFile(fmt.Sprintf("metadata/%d.root.json", r.Signed.Version), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := repo.publish(out, "metadata", roots[len(roots)-1], files); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.WriteFile(filepath.Join("targets", targetFileName(rotationTarget, sha256Hex(content))), content); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRotateOnlineWithTufJS: the repository's servers were compromised.
+// Before the rotation, the attacker's unstable entry (signed with the
+// online keys) is what tuf-js downloads: the control. After root v2 and
+// targets v2 are published, with snapshot, timestamp and unstable
+// re-signed by the new keys, tuf-js holding root v1 follows and gets the
+// repository's file; the attacker's metadata signed with the old keys is
+// refused: a new timestamp, and (even were it listed in a valid snapshot)
+// an unstable.
+func TestRotateOnlineWithTufJS(t *testing.T) {
+	if err := tufjs.Check(); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	dir := t.TempDir()
+	now := time.Now().UTC().Truncate(time.Second)
+	boot, err := f.bootstrap().Run(filepath.Join(dir, "boot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, evil := []byte("example 1.0\n"), []byte("malicious example 1.0\n")
+	before := filepath.Join(dir, "before")
+	publishRepo(t, before, f.repo, []*tuf.Metadata[tuf.Root]{boot.Root}, boot.Targets, boot.Stable, good)
+	rootFile := filepath.Join(before, "metadata", "1.root.json")
+	attack := func(t *testing.T, repoDir string, snapshot, timestamp, unstable keys.Signer) *tufjs.Run {
+		t.Helper()
+		a := &tufjs.Attacker{Dir: repoDir, Snapshot: snapshot, Timestamp: timestamp, Unstable: unstable}
+		if err := a.ListUnstable(rotationTarget, evil); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Publish(); err != nil {
+			t.Fatal(err)
+		}
+		run, err := tufjs.Resolve(repoDir, rootFile, []string{rotationTarget})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run
+	}
+	copyRepo := func(t *testing.T, src string) string {
+		dst := filepath.Join(t.TempDir(), "repo")
+		if err := copyDir(src, dst); err != nil {
+			t.Fatal(err)
+		}
+		return dst
+	}
+	old := f.repo
+	run := attack(t, copyRepo(t, before), old.snapshot, old.timestamp, old.unstable)
+	if r, _ := run.ByPath(rotationTarget); !run.RefreshOK || !r.Downloaded || r.Hashes["sha256"] != sha256Hex(evil) {
+		t.Fatalf("control: before the rotation the attacker's entry was not served (%s, %+v); the test proves nothing", run.RefreshError, r)
+	}
+
+	// The ceremony: new online keys from the repository's clean servers.
+	fresh, err := newSimRepo(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *f.cfg
+	cfg.Online = fresh.online()
+	media := filepath.Join(dir, "rotate-online")
+	rot := &OnlineRotation{Root: boot.Root, Published: before, Config: &cfg, Reason: "servers compromised", Devices: f.devices, PIN: f.pins, Now: now, Version: "test"}
+	res, err := rot.Run(media)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RootVersion != 2 || res.TargetsVersion != 2 || len(res.Revoked) != 3 || len(res.Added) != 3 {
+		t.Fatalf("result %+v", res)
+	}
+	root2, err := tuf.Load[tuf.Root](mustRead(t, filepath.Join(media, res.RootFile)), "2.root.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets2, err := tuf.Load[tuf.Targets](mustRead(t, filepath.Join(media, res.TargetsFile)), "2.targets.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := filepath.Join(dir, "after")
+	publishRepo(t, after, fresh, []*tuf.Metadata[tuf.Root]{boot.Root, root2}, targets2, boot.Stable, good)
+	run, err = tufjs.Resolve(after, rootFile, []string{rotationTarget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := run.ByPath(rotationTarget); !run.RefreshOK || !fetched(run, "/metadata/2.root.json", 200) || !r.Downloaded || r.Hashes["sha256"] != sha256Hex(good) {
+		t.Fatalf("tuf-js did not follow the rotation: %s, %+v", run.RefreshError, r)
+	}
+
+	// The attacker still holds the old keys.
+	run = attack(t, copyRepo(t, after), old.snapshot, old.timestamp, old.unstable)
+	if run.RefreshOK || !strings.Contains(run.RefreshError, "timestamp was signed by 0/1 keys") {
+		t.Fatalf("tuf-js accepted a timestamp signed with the old key: ok=%v %q", run.RefreshOK, run.RefreshError)
+	}
+	t.Logf("old timestamp key: %s", run.RefreshError)
+	run = attack(t, copyRepo(t, after), fresh.snapshot, fresh.timestamp, old.unstable)
+	r, _ := run.ByPath(rotationTarget)
+	if !run.RefreshOK || r.Found || r.Downloaded || !strings.Contains(r.Error, "unstable was signed by 0/1 keys") {
+		t.Fatalf("tuf-js used an unstable signed with the old key: %s, %+v", run.RefreshError, r)
+	}
+	t.Logf("old unstable key: %s", r.Error)
+}
