@@ -114,29 +114,52 @@ func (a *auditor) mediumTranscript(first, last string) ([]TranscriptEntry, error
 	return es, err
 }
 
-// onlyFile checks that the medium's metadata/ holds exactly file, whose
-// SHA-256 the transcript names, and returns its bytes.
-func (a *auditor) onlyFile(file, sum string, seq int) ([]byte, error) {
+// onlyFiles checks that the medium's metadata/ holds exactly the files
+// the transcript's last entry (line seq) names, each with the SHA-256 it
+// names ({file, sha256} pairs), and returns their bytes.
+func (a *auditor) onlyFiles(seq int, files ...[2]string) ([][]byte, error) {
 	md := filepath.Join(a.o.Dir, "metadata")
 	ents, err := os.ReadDir(md)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
+	var names, want []string
 	for _, e := range ents {
 		names = append(names, "metadata/"+e.Name())
 	}
-	if len(names) != 1 || names[0] != file {
-		return nil, fmt.Errorf("metadata/ holds %s; the transcript (line %d) names only %s: %w", strings.Join(names, ", "), seq, file, ErrMediumContent)
+	for _, f := range files {
+		want = append(want, f[0])
 	}
-	b, err := os.ReadFile(filepath.Join(a.o.Dir, filepath.FromSlash(file)))
-	if err != nil {
-		return nil, err
+	sort.Strings(want)
+	if !slices.Equal(names, want) {
+		return nil, fmt.Errorf("metadata/ holds %s; the transcript (line %d) names only %s: %w", strings.Join(names, ", "), seq, strings.Join(want, ", "), ErrMediumContent)
 	}
-	if got := sha256Hex(b); got != sum {
-		return nil, fmt.Errorf("%s has sha256 %s, the transcript (line %d) names %s: %w", file, got, seq, sum, ErrMediumContent)
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(a.o.Dir, filepath.FromSlash(f[0])))
+		if err != nil {
+			return nil, err
+		}
+		if got := sha256Hex(b); got != f[1] {
+			return nil, fmt.Errorf("%s has sha256 %s, the transcript (line %d) names %s: %w", f[0], got, seq, f[1], ErrMediumContent)
+		}
+		out = append(out, b)
 	}
-	return b, nil
+	return out, nil
+}
+
+// checklist checks that the checklist is there and names file.
+func (a *auditor) checklist(name, file string) error {
+	return a.check("checklist", func() (string, error) {
+		b, err := os.ReadFile(filepath.Join(a.o.Dir, name))
+		if err != nil {
+			return "", err
+		}
+		if !strings.Contains(string(b), file) {
+			return "", fmt.Errorf("%s does not name %s: %w", name, file, ErrMediumContent)
+		}
+		return name + " names " + file, nil
+	})
 }
 
 func (a *auditor) renewal() error {
@@ -153,11 +176,11 @@ func (a *auditor) renewal() error {
 	v, prevV := detailInt(last, "version"), detailInt(last, "previous_version")
 	st := &mediumState{medium: MediumRenewal, versions: map[string]int64{}, signed: map[string][]byte{}}
 	if err := a.check("renewed "+role, func() (string, error) {
-		b, err := a.onlyFile(file, detailString(last, "sha256"), last.Seq)
+		bs, err := a.onlyFiles(last.Seq, [2]string{file, detailString(last, "sha256")})
 		if err != nil {
 			return "", err
 		}
-		name := filepath.Base(file)
+		b, name := bs[0], filepath.Base(file)
 		var (
 			old    int64
 			signed []byte
@@ -228,16 +251,7 @@ func (a *auditor) renewal() error {
 	}); err != nil {
 		return err
 	}
-	if err := a.check("checklist", func() (string, error) {
-		b, err := os.ReadFile(filepath.Join(a.o.Dir, RenewalChecklist))
-		if err != nil {
-			return "", err
-		}
-		if !strings.Contains(string(b), file) {
-			return "", fmt.Errorf("%s does not name %s: %w", RenewalChecklist, file, ErrMediumContent)
-		}
-		return RenewalChecklist + " names " + file, nil
-	}); err != nil {
+	if err := a.checklist(RenewalChecklist, file); err != nil {
 		return err
 	}
 	a.rep.state = st
@@ -260,14 +274,25 @@ func (a *auditor) rotation() error {
 		return err
 	}
 	last := es[len(es)-1]
+	switch sc := detailString(last, "scenario"); sc {
+	case ScenarioRootKeyReplaced:
+		return a.rootKeyRotation(cur, es)
+	case ScenarioOnlineKeysReplaced:
+		return a.onlineRotation(cur, es)
+	default:
+		return a.check("rotation", func() (string, error) {
+			return "", fmt.Errorf("transcript.jsonl:%d: scenario %q (known: %s, %s): %w", last.Seq, sc, ScenarioRootKeyReplaced, ScenarioOnlineKeysReplaced, ErrMediumContent)
+		})
+	}
+}
+
+func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry) error {
+	last := es[len(es)-1]
 	file := detailString(last, "file")
 	v, prevV := detailInt(last, "version"), detailInt(last, "previous_version")
 	var root *tuf.Metadata[tuf.Root]
 	if err := a.check("rotated root", func() (string, error) {
-		if sc := detailString(last, "scenario"); sc != ScenarioRootKeyReplaced {
-			return "", fmt.Errorf("transcript.jsonl:%d: scenario %q: %w", last.Seq, sc, ErrUnknownMedium)
-		}
-		if _, err := a.onlyFile(file, detailString(last, "sha256"), last.Seq); err != nil {
+		if _, err := a.onlyFiles(last.Seq, [2]string{file, detailString(last, "sha256")}); err != nil {
 			return "", err
 		}
 		old := cur.root.Signed.Version
@@ -335,16 +360,7 @@ func (a *auditor) rotation() error {
 	}); err != nil {
 		return err
 	}
-	if err := a.check("checklist", func() (string, error) {
-		b, err := os.ReadFile(filepath.Join(a.o.Dir, RotationChecklist))
-		if err != nil {
-			return "", err
-		}
-		if !strings.Contains(string(b), file) {
-			return "", fmt.Errorf("%s does not name %s: %w", RotationChecklist, file, ErrMediumContent)
-		}
-		return RotationChecklist + " names " + file, nil
-	}); err != nil {
+	if err := a.checklist(RotationChecklist, file); err != nil {
 		return err
 	}
 	signed, _ := root.SignedBytes()
@@ -385,4 +401,119 @@ func checkNewKeys(keysDir string, added []string, es []TranscriptEntry, roots *a
 		return out, fmt.Errorf("keys/ holds %d keys, the transcript generates %d and adds %d to root: %w", len(out), len(generated), len(added), ErrMediumContent)
 	}
 	return out, nil
+}
+
+// onlineRotation checks an online key rotation's medium: root vN+1
+// follows the previous medium's root (its threshold and its own) and
+// changes nothing but the snapshot and timestamp keys, all new; targets
+// vM+1 is signed by the new root's targets threshold and changes nothing
+// but unstable's keys, all new; the transcript revokes exactly the old
+// online keys and adds exactly the new ones.
+func (a *auditor) onlineRotation(cur *current, es []TranscriptEntry) error {
+	last := es[len(es)-1]
+	rootFile, targetsFile := detailString(last, "file"), detailString(last, "targets_file")
+	rv, tv := detailInt(last, "version"), detailInt(last, "targets_version")
+	var root *tuf.Metadata[tuf.Root]
+	var targets *tuf.Metadata[tuf.Targets]
+	if err := a.check("rotated online keys", func() (string, error) {
+		bs, err := a.onlyFiles(last.Seq, [2]string{rootFile, detailString(last, "sha256")}, [2]string{targetsFile, detailString(last, "targets_sha256")})
+		if err != nil {
+			return "", err
+		}
+		oldRoot, oldTargets := cur.root, cur.targets
+		r, files, err := rootChain(oldRoot, filepath.Join(a.o.Dir, "metadata"))
+		if err != nil {
+			return "", fmt.Errorf("a new root must be signed by the threshold of root v%d (the previous medium's newest) and by its own: %w", oldRoot.Signed.Version, err)
+		}
+		if r.Signed.Version != oldRoot.Signed.Version+1 || rv != r.Signed.Version || rootFile != fmt.Sprintf("metadata/%d.root.json", rv) {
+			return "", fmt.Errorf("%s: the chain from root v%d on the previous medium ends at v%d; the transcript (line %d) names v%d: %w", rootFile, oldRoot.Signed.Version, r.Signed.Version, last.Seq, rv, tuf.ErrVersion)
+		}
+		a.rep.Files = append(a.rep.Files, files[1:]...)
+		name := filepath.Base(targetsFile)
+		t, err := tuf.Load[tuf.Targets](bs[1], name)
+		if err != nil {
+			return "", err
+		}
+		by, _ := r.Signed.RoleKeys(tuf.RoleTargets)
+		signers, err := verifiedBy(by, t.SignedBytes, t.Signatures)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		if t.Signed.Version != oldTargets.Signed.Version+1 || tv != t.Signed.Version || targetsFile != fmt.Sprintf("metadata/%d.targets.json", tv) {
+			return "", fmt.Errorf("%s is version %d; the previous medium holds targets v%d; the transcript (line %d) names v%d: %w", targetsFile, t.Signed.Version, oldTargets.Signed.Version, last.Seq, tv, tuf.ErrVersion)
+		}
+		if err := tuf.CheckTopLayout(&t.Signed); err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		a.rep.Files = append(a.rep.Files, AuditFile{File: name, Role: tuf.RoleTargets, Delegator: tuf.RoleRoot, Version: t.Signed.Version, Expires: t.Signed.Expires.Time().UTC(),
+			Checks: []AuditSignature{{By: filepath.Base(rootFile), Threshold: by.Threshold, Signers: signers}}})
+		for _, f := range []struct {
+			name string
+			e    tuf.Expiry
+		}{{filepath.Base(rootFile), r.Signed.Expires}, {name, t.Signed.Expires}} {
+			if err := notExpired(f.name, f.e, a.o.At); err != nil {
+				return "", err
+			}
+		}
+		// Each online role's keys are all new.
+		oldU, _ := oldTargets.Signed.Delegation("unstable")
+		newU, ok := t.Signed.Delegation("unstable")
+		if !ok {
+			return "", fmt.Errorf("%s delegates to no unstable role: %w", name, tuf.ErrLayout)
+		}
+		var revoked, added []string
+		for _, c := range []struct {
+			role     string
+			old, new []string
+		}{
+			{tuf.RoleSnapshot, oldRoot.Signed.Roles[tuf.RoleSnapshot].KeyIDs, r.Signed.Roles[tuf.RoleSnapshot].KeyIDs},
+			{tuf.RoleTimestamp, oldRoot.Signed.Roles[tuf.RoleTimestamp].KeyIDs, r.Signed.Roles[tuf.RoleTimestamp].KeyIDs},
+			{"unstable", oldU.KeyIDs, newU.KeyIDs},
+		} {
+			for _, id := range c.new {
+				if slices.Contains(c.old, id) {
+					return "", fmt.Errorf("%s keeps key %s, which the previous medium gives it: after a compromise every online key is replaced: %w", c.role, id, ErrOnlineKeyKept)
+				}
+			}
+			revoked, added = append(revoked, c.old...), append(added, c.new...)
+		}
+		sort.Strings(revoked)
+		sort.Strings(added)
+		revoked, added = slices.Compact(revoked), slices.Compact(added)
+		if rv, ad := detailStrings(last, "revoked"), detailStrings(last, "added"); !slices.Equal(revoked, rv) || !slices.Equal(added, ad) {
+			return "", fmt.Errorf("the new metadata revoke online keys %q and add %q; the transcript (line %d) revokes %q and adds %q: %w", revoked, added, last.Seq, rv, ad, ErrMediumContent)
+		}
+		// Nothing else changes.
+		pr, err := renewed(r, r.Signed.Version, r.Signed.Expires.Time())
+		if err != nil {
+			return "", err
+		}
+		pr.Signed.Roles[tuf.RoleSnapshot], pr.Signed.Roles[tuf.RoleTimestamp] = oldRoot.Signed.Roles[tuf.RoleSnapshot], oldRoot.Signed.Roles[tuf.RoleTimestamp]
+		pr.Signed.Keys = oldRoot.Signed.Keys
+		if same, err := OnlyVersionAndExpiry(oldRoot, pr); err != nil || !same {
+			return "", fmt.Errorf("%s changes more than the snapshot and timestamp keys, the version and the expiry: %w", rootFile, ErrMediumContent)
+		}
+		pt, err := renewed(t, t.Signed.Version, t.Signed.Expires.Time())
+		if err != nil {
+			return "", err
+		}
+		d, _ := pt.Signed.Delegation("unstable")
+		d.KeyIDs, d.Threshold = oldU.KeyIDs, oldU.Threshold
+		pt.Signed.Delegations.Keys = oldTargets.Signed.Delegations.Keys
+		if same, err := OnlyVersionAndExpiry(oldTargets, pt); err != nil || !same {
+			return "", fmt.Errorf("%s changes more than unstable's keys, the version and the expiry: %w", targetsFile, ErrMediumContent)
+		}
+		root, targets = r, t
+		return fmt.Sprintf("%s and %s follow root v%d and targets v%d: every snapshot, timestamp and unstable key replaced (%d revoked, %d added), nothing else changed; not expired", filepath.Base(rootFile), name, oldRoot.Signed.Version, oldTargets.Signed.Version, len(revoked), len(added)), nil
+	}); err != nil {
+		return err
+	}
+	if err := a.checklist(RotationChecklist, rootFile); err != nil {
+		return err
+	}
+	rs, _ := root.SignedBytes()
+	ts, _ := targets.SignedBytes()
+	a.rep.state = &mediumState{medium: MediumRotation, versions: map[string]int64{tuf.RoleRoot: rv, tuf.RoleTargets: tv}, signed: map[string][]byte{tuf.RoleRoot: rs, tuf.RoleTargets: ts}}
+	a.rep.Versions[tuf.RoleRoot], a.rep.Versions[tuf.RoleTargets] = rv, tv
+	return nil
 }

@@ -479,3 +479,160 @@ func TestRotateOnlineWithTufJS(t *testing.T) {
 	}
 	t.Logf("old unstable key: %s", r.Error)
 }
+
+// onlineRotationFixture: a published repository and the rotation of its
+// online keys.
+func onlineRotationFixture(t *testing.T) (f *fixture, before, media string, res *OnlineRotationResult, now time.Time) {
+	t.Helper()
+	f = newFixture(t)
+	dir := t.TempDir()
+	now = time.Now().UTC().Truncate(time.Second)
+	boot, err := f.bootstrap().Run(filepath.Join(dir, "boot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = filepath.Join(dir, "before")
+	publishRepo(t, before, f.repo, []*tuf.Metadata[tuf.Root]{boot.Root}, boot.Targets, boot.Stable, []byte("example\n"))
+	fresh, err := newSimRepo(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *f.cfg
+	cfg.Online = fresh.online()
+	media = filepath.Join(dir, "rotate-online")
+	res, err = (&OnlineRotation{Root: boot.Root, Published: before, Config: &cfg, Devices: f.devices, PIN: f.pins, Now: now}).Run(media)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, before, media, res, now
+}
+
+// TestAuditOnlineRotation: verify accepts the online rotation's medium
+// against the repository it started from, and refuses copies the
+// keyholders or someone handling the media made to do more: an online key
+// kept, another delegation changed, a file missing.
+func TestAuditOnlineRotation(t *testing.T) {
+	f, before, media, res, now := onlineRotationFixture(t)
+	rootFile := filepath.Join(before, "metadata", "1.root.json")
+	o := AuditOptions{Root: rootFile, Dir: media, Previous: before, At: now}
+	rep, err := Audit(o)
+	if err != nil || rep.Medium != MediumRotation || rep.Versions["root"] != 2 || rep.Versions["targets"] != 2 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	sess := &session{devices: f.devices, pin: f.pins, pins: map[uint32]string{}}
+	boot, _ := LoadTrustedRoot(rootFile)
+	rootSigners, err := roleSigners(sess, "root", boot.Signed.Roles["root"].KeyIDs, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targetsSigners, err := roleSigners(sess, "targets", boot.Signed.Roles["targets"].KeyIDs, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resum := func(t *testing.T, dir, key, file string) {
+		sum := sha256Hex(mustRead(t, filepath.Join(dir, file)))
+		rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
+			if e.Step == "rotation finished" {
+				e.Detail[key] = sum
+			}
+		})
+	}
+	for _, c := range []struct {
+		name string
+		edit func(t *testing.T, dir string)
+		want string
+	}{
+		{"the old timestamp key kept", func(t *testing.T, dir string) {
+			file := filepath.Join(dir, res.RootFile)
+			m, _ := tuf.Load[tuf.Root](mustRead(t, file), "2.root.json")
+			oldID := boot.Signed.Roles["timestamp"].KeyIDs[0]
+			m.Signed.Roles["timestamp"].KeyIDs = append(m.Signed.Roles["timestamp"].KeyIDs, oldID)
+			m.Signed.Keys[oldID] = boot.Signed.Keys[oldID]
+			m.Signatures = nil
+			m.Sign(rootSigners...)
+			b, _ := m.MarshalFile()
+			os.WriteFile(file, b, 0o644)
+			resum(t, dir, "sha256", res.RootFile)
+		}, "timestamp keeps key"},
+		{"stable's threshold changed too", func(t *testing.T, dir string) {
+			file := filepath.Join(dir, res.TargetsFile)
+			m, _ := tuf.Load[tuf.Targets](mustRead(t, file), "2.targets.json")
+			d, _ := m.Signed.Delegation("stable")
+			d.Threshold = 1
+			m.Signatures = nil
+			m.Sign(targetsSigners...)
+			b, _ := m.MarshalFile()
+			os.WriteFile(file, b, 0o644)
+			resum(t, dir, "targets_sha256", res.TargetsFile)
+		}, "2.targets.json changes more than unstable's keys"},
+		{"targets missing", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, res.TargetsFile))
+		}, "metadata/ holds metadata/2.root.json; the transcript (line"},
+		{"root signed by one root key", func(t *testing.T, dir string) {
+			file := filepath.Join(dir, res.RootFile)
+			m, _ := tuf.Load[tuf.Root](mustRead(t, file), "2.root.json")
+			m.Signatures = m.Signatures[:1]
+			b, _ := m.MarshalFile()
+			os.WriteFile(file, b, 0o644)
+			resum(t, dir, "sha256", res.RootFile)
+		}, "1 of 2 required signatures valid"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "m")
+			if err := copyDir(media, dir); err != nil {
+				t.Fatal(err)
+			}
+			c.edit(t, dir)
+			o := o
+			o.Dir = dir
+			_, err := Audit(o)
+			if !errors.Is(err, ErrInvalidMedium) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want invalid naming %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestRotateOnlineRefuses: an online key kept, a new online key that is
+// an offline role's; nothing is written.
+func TestRotateOnlineRefuses(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	boot, err := f.bootstrap().Run(filepath.Join(dir, "boot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := newSimRepo(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rootKey *keys.Key
+	for _, g := range boot.Keys {
+		if g.Role == "root" {
+			rootKey = g.Key
+		}
+	}
+	for _, c := range []struct {
+		name string
+		edit func(on map[string]OnlineRole)
+		want error
+		msg  string
+	}{
+		{"unstable kept", func(on map[string]OnlineRole) { on["unstable"] = f.repo.online()["unstable"] }, ErrOnlineKeyKept, "online.unstable.keys[0]"},
+		{"a root key as the timestamp key", func(on map[string]OnlineRole) {
+			on["timestamp"] = OnlineRole{Threshold: 1, Keys: []*keys.Key{rootKey}}
+		}, ErrConfig, "online.timestamp.keys[0] (key id " + rootKey.ID() + ") is a root key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := *f.cfg
+			cfg.Online = fresh.online()
+			c.edit(cfg.Online)
+			out := filepath.Join(t.TempDir(), "out")
+			_, err := (&OnlineRotation{Root: boot.Root, Published: filepath.Join(dir, "boot"), Config: &cfg, Devices: f.devices, PIN: f.pins, Now: time.Now()}).Run(out)
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("got %v, want %v naming %q", err, c.want, c.msg)
+			}
+			assertNothingWritten(t, out)
+		})
+	}
+}
