@@ -17,7 +17,7 @@ func newRotateCommand() *cobra.Command {
 		Long: `rotate writes the metadata that revokes and replaces keys, with a checklist
 for the repository's operators. See docs/runbook-incident.md.`,
 	}
-	cmd.AddCommand(newRotateRootCommand())
+	cmd.AddCommand(newRotateRootCommand(), newRotateOnlineCommand())
 	return cmd
 }
 
@@ -72,6 +72,49 @@ root's expiry come from --config.`,
 	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (key policy; expires_days.root gives the new root's expiry)")
 	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
 	cmd.Flags().BoolVar(&o.AllowAffectedFirmware, "allow-affected-firmware", false, "allow the new root key on firmware affected by Yubico advisory YSA-2024-03")
+	df.register(cmd)
+	return cmd
+}
+
+func newRotateOnlineCommand() *cobra.Command {
+	var o ceremony.RotateOnlineOptions
+	var df deviceFlags
+	cmd := &cobra.Command{
+		Use:   "online --root FILE --published DIR --config FILE --media DIR [devices]",
+		Short: "Replace the repository's online keys (snapshot, timestamp, unstable) after a compromise",
+		Long: `online answers a compromise of the repository's servers. The configuration's
+"online" object holds the NEW public keys of snapshot, timestamp and unstable,
+from clean servers: every one must be new (a key the published metadata
+gives an online role is refused, as is an offline role's key). It verifies
+the published root chain and targets from the trusted root and signs root
+vN+1, giving snapshot and timestamp the new keys (with the root threshold),
+and targets vM+1, delegating unstable to the new keys (with the targets
+threshold); nothing else changes. It writes to the new directory --media:
+metadata/N.root.json, metadata/M.targets.json, rotation-checklist.md (what
+the repository signs with the new keys, at what versions, in what order)
+and transcript.jsonl, and reads them back.`,
+		Example: `  keyceremony rotate online --reason "servers compromised" --root 1.root.json --published /media/usb/current \
+      --config new-online.json --media /media/usb/rotate-online --piv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
+				return usage("--root, --published, --config and --media are required", "see keyceremony rotate online --help")
+			}
+			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
+			res, err := ceremony.RunRotateOnline(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nroot v%d and targets v%d revoke %d online keys and add %d; written to %s and verified; the checklist is %s\n", res.RootVersion, res.TargetsVersion, len(res.Revoked), len(res.Added), o.Media, ceremony.RotationChecklist)
+			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened, recorded in the transcript and the checklist")
+	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
+	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
+	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration with the NEW online public keys (expires_days gives the new root's and targets' expiry)")
+	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
 	df.register(cmd)
 	return cmd
 }
