@@ -105,7 +105,8 @@ func newRootCommand() *cobra.Command {
 air-gapped machine with YubiKeys: it generates and attests root, targets and
 stable keys, signs the stable set of mature files after a human review,
 renews root and targets before they expire, replaces a lost or compromised
-root key, and verifies everything for auditors.`,
+root key and the online keys after a server compromise, and verifies
+everything for auditors.`,
 		Example: `  keyceremony demo --out /tmp/demo
   keyceremony verify --root /tmp/demo/metadata/1.root.json /tmp/demo`,
 		Version:       version(),
