@@ -34,7 +34,7 @@ var (
 	// ErrReplacementDevice is a replacement device that cannot take the
 	// new key: it already holds a root key, or it is the device whose key
 	// is revoked.
-	ErrReplacementDevice = errors.New("the replacement device cannot hold the new root key")
+	ErrReplacementDevice = errors.New("the replacement device cannot hold the new key")
 )
 
 // ScenarioRootKeyReplaced names, in a rotation's transcript, the
@@ -160,38 +160,8 @@ func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *cur
 	if err != nil {
 		return nil, fmt.Errorf("the old root's threshold without the revoked key: %w", err)
 	}
-	dev, err := s.device(r.New.Device)
-	if err != nil {
+	if err := checkReplacement(s, r.New.Device, slot, tuf.RoleRoot, rl.KeyIDs, r.Roots, r.Now); err != nil {
 		return nil, err
-	}
-	info := dev.Info()
-	for sl := hsm.Slot(0x80); sl <= 0x9e; sl++ {
-		if !sl.Valid() {
-			continue
-		}
-		if pub, err := dev.PublicKey(sl); err == nil {
-			if k, err := keys.FromPublicKey(pub); err == nil && slices.Contains(rl.KeyIDs, k.ID()) {
-				return nil, fmt.Errorf("%s holds root key %s in slot %s: a threshold needs distinct devices: %w", info, k.ID(), sl, ErrReplacementDevice)
-			}
-		}
-	}
-	if kr, ok := dev.(hsm.KeyReplacer); !ok || !kr.ReplacesKeys() {
-		if _, err := dev.PublicKey(slot); err == nil {
-			return nil, fmt.Errorf("the new root key's slot %s of %s: %w", slot, info, hsm.ErrSlotOccupied)
-		} else if !errors.Is(err, hsm.ErrSlotEmpty) {
-			return nil, fmt.Errorf("reading slot %s of %s: %w", slot, info, err)
-		}
-	}
-	dc, ok := dev.(hsm.DeviceCertifier)
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", info, ErrNoDeviceCertificate)
-	}
-	f9, above, err := dc.DeviceCertificate()
-	if err != nil {
-		return nil, fmt.Errorf("reading the attestation certificate of %s: %w", info, err)
-	}
-	if _, err := keys.AttestationPathAt(f9, above, r.Roots, r.Now); err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", info, ErrAttestationRoots, err)
 	}
 	if err := tr.Record("pre-flight passed", map[string]any{"old_threshold_present": len(oldSigners)}); err != nil {
 		return nil, err
@@ -266,6 +236,47 @@ func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *cur
 		return nil, err
 	}
 	return &RotationResult{Previous: prevV, Version: v, File: file, Revoked: []string{r.Replace}, Added: []string{g.Key.ID()}, Signers: ids, Key: *g}, nil
+}
+
+// checkReplacement checks, before a key is generated, that the slot of
+// the replacement device is empty (unless the device was opened to
+// replace keys), that the device holds no key of the role (ids), and
+// that its attestation certificate chains to roots at now.
+func checkReplacement(s *session, serial uint32, slot hsm.Slot, role string, ids []string, roots *x509.CertPool, now time.Time) error {
+	dev, err := s.device(serial)
+	if err != nil {
+		return err
+	}
+	info := dev.Info()
+	for sl := hsm.Slot(0x80); sl <= 0x9e; sl++ {
+		if !sl.Valid() {
+			continue
+		}
+		if pub, err := dev.PublicKey(sl); err == nil {
+			if k, err := keys.FromPublicKey(pub); err == nil && slices.Contains(ids, k.ID()) {
+				return fmt.Errorf("%s holds %s key %s in slot %s: a threshold needs distinct devices: %w", info, role, k.ID(), sl, ErrReplacementDevice)
+			}
+		}
+	}
+	if kr, ok := dev.(hsm.KeyReplacer); !ok || !kr.ReplacesKeys() {
+		if _, err := dev.PublicKey(slot); err == nil {
+			return fmt.Errorf("the new %s key's slot %s of %s: %w", role, slot, info, hsm.ErrSlotOccupied)
+		} else if !errors.Is(err, hsm.ErrSlotEmpty) {
+			return fmt.Errorf("reading slot %s of %s: %w", slot, info, err)
+		}
+	}
+	dc, ok := dev.(hsm.DeviceCertifier)
+	if !ok {
+		return fmt.Errorf("%s: %w", info, ErrNoDeviceCertificate)
+	}
+	f9, above, err := dc.DeviceCertificate()
+	if err != nil {
+		return fmt.Errorf("reading the attestation certificate of %s: %w", info, err)
+	}
+	if _, err := keys.AttestationPathAt(f9, above, roots, now); err != nil {
+		return fmt.Errorf("%s: %w: %w", info, ErrAttestationRoots, err)
+	}
+	return nil
 }
 
 // checkRotatedRoot loads a new root file and checks it as a client would
