@@ -279,6 +279,8 @@ func (a *auditor) rotation() error {
 		return a.rootKeyRotation(cur, es)
 	case ScenarioOnlineKeysReplaced:
 		return a.onlineRotation(cur, es)
+	case ScenarioTargetsKeyReplaced, ScenarioStableKeyReplaced:
+		return a.roleKeyRotation(cur, es, sc)
 	default:
 		return a.check("rotation", func() (string, error) {
 			return "", fmt.Errorf("transcript.jsonl:%d: scenario %q (known: %s, %s): %w", last.Seq, sc, ScenarioRootKeyReplaced, ScenarioOnlineKeysReplaced, ErrMediumContent)
@@ -351,7 +353,7 @@ func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry) error {
 		return err
 	}
 	if err := a.check("attestations", func() (string, error) {
-		ks, err := checkNewKeys(filepath.Join(a.o.Dir, "keys"), detailStrings(last, "added"), es, roots)
+		ks, err := checkNewKeys(filepath.Join(a.o.Dir, "keys"), tuf.RoleRoot, detailStrings(last, "added"), es, roots)
 		a.rep.Keys = ks
 		if err != nil {
 			return "", err
@@ -369,9 +371,9 @@ func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry) error {
 	return nil
 }
 
-// checkNewKeys checks that keys/ holds exactly the added root keys, each
+// checkNewKeys checks that keys/ holds exactly the added keys of role, each
 // with its attestation (checkKeyFile).
-func checkNewKeys(keysDir string, added []string, es []TranscriptEntry, roots *attestationRoots) ([]AuditKey, error) {
+func checkNewKeys(keysDir, role string, added []string, es []TranscriptEntry, roots *attestationRoots) ([]AuditKey, error) {
 	generated := map[string]TranscriptEntry{}
 	for _, e := range es {
 		if e.Step == "key generated and attested" {
@@ -391,7 +393,7 @@ func checkNewKeys(keysDir string, added []string, es []TranscriptEntry, roots *a
 			}
 			continue
 		}
-		k, err := checkKeyFile(keysDir, base, map[string][]string{tuf.RoleRoot: added}, generated, roots)
+		k, err := checkKeyFile(keysDir, base, map[string][]string{role: added}, generated, roots)
 		if err != nil {
 			return out, err
 		}
@@ -515,5 +517,148 @@ func (a *auditor) onlineRotation(cur *current, es []TranscriptEntry) error {
 	ts, _ := targets.SignedBytes()
 	a.rep.state = &mediumState{medium: MediumRotation, versions: map[string]int64{tuf.RoleRoot: rv, tuf.RoleTargets: tv}, signed: map[string][]byte{tuf.RoleRoot: rs, tuf.RoleTargets: ts}}
 	a.rep.Versions[tuf.RoleRoot], a.rep.Versions[tuf.RoleTargets] = rv, tv
+	return nil
+}
+
+// roleKeyRotation checks a targets or stable key rotation's medium.
+// Targets: root vN+1 follows the previous root (its threshold and its
+// own) and changes nothing but the targets keys; targets vM+1 is signed
+// by the new root's targets threshold and changes nothing but version and
+// expiry. Stable: targets vM+1 is signed by the previous root's targets
+// threshold and changes nothing but the stable delegation's keys. Either:
+// exactly the revoked and the added key, the new key's attestation.
+func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario string) error {
+	last := es[len(es)-1]
+	role := tuf.RoleTargets
+	if scenario == ScenarioStableKeyReplaced {
+		role = stableset.StableRole
+	}
+	targetsFile, tv := detailString(last, "targets_file"), detailInt(last, "targets_version")
+	want := [][2]string{{targetsFile, detailString(last, "targets_sha256")}}
+	rootFile := detailString(last, "file")
+	if role == tuf.RoleTargets {
+		want = append(want, [2]string{rootFile, detailString(last, "sha256")})
+	}
+	st := &mediumState{medium: MediumRotation, versions: map[string]int64{}, signed: map[string][]byte{}}
+	if err := a.check("rotated "+role+" key", func() (string, error) {
+		bs, err := a.onlyFiles(last.Seq, want...)
+		if err != nil {
+			return "", err
+		}
+		oldRoot, oldTargets := cur.root, cur.targets
+		root := oldRoot
+		var oldIDs, newIDs []string
+		if role == tuf.RoleTargets {
+			r, files, err := rootChain(oldRoot, filepath.Join(a.o.Dir, "metadata"))
+			if err != nil {
+				return "", fmt.Errorf("a new root must be signed by the threshold of root v%d (the previous medium's newest) and by its own: %w", oldRoot.Signed.Version, err)
+			}
+			if r.Signed.Version != oldRoot.Signed.Version+1 || rootFile != fmt.Sprintf("metadata/%d.root.json", r.Signed.Version) {
+				return "", fmt.Errorf("%s: the chain from root v%d ends at v%d: %w", rootFile, oldRoot.Signed.Version, r.Signed.Version, tuf.ErrVersion)
+			}
+			a.rep.Files = append(a.rep.Files, files[1:]...)
+			if err := notExpired(filepath.Base(rootFile), r.Signed.Expires, a.o.At); err != nil {
+				return "", err
+			}
+			pr, err := renewed(r, r.Signed.Version, r.Signed.Expires.Time())
+			if err != nil {
+				return "", err
+			}
+			pr.Signed.Roles[tuf.RoleTargets], pr.Signed.Keys = oldRoot.Signed.Roles[tuf.RoleTargets], oldRoot.Signed.Keys
+			if same, err := OnlyVersionAndExpiry(oldRoot, pr); err != nil || !same {
+				return "", fmt.Errorf("%s changes more than the targets keys, the version and the expiry: %w", rootFile, ErrMediumContent)
+			}
+			oldIDs, newIDs = oldRoot.Signed.Roles[tuf.RoleTargets].KeyIDs, r.Signed.Roles[tuf.RoleTargets].KeyIDs
+			rs, _ := r.SignedBytes()
+			st.versions[tuf.RoleRoot], st.signed[tuf.RoleRoot] = r.Signed.Version, rs
+			a.rep.Versions[tuf.RoleRoot] = r.Signed.Version
+			root = r
+		}
+		name := filepath.Base(targetsFile)
+		t, err := tuf.Load[tuf.Targets](bs[0], name)
+		if err != nil {
+			return "", err
+		}
+		by, _ := root.Signed.RoleKeys(tuf.RoleTargets)
+		signers, err := verifiedBy(by, t.SignedBytes, t.Signatures)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		if t.Signed.Version != oldTargets.Signed.Version+1 || tv != t.Signed.Version || targetsFile != fmt.Sprintf("metadata/%d.targets.json", tv) {
+			return "", fmt.Errorf("%s is version %d; the previous medium holds targets v%d; the transcript (line %d) names v%d: %w", targetsFile, t.Signed.Version, oldTargets.Signed.Version, last.Seq, tv, tuf.ErrVersion)
+		}
+		if err := tuf.CheckTopLayout(&t.Signed); err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		if err := notExpired(name, t.Signed.Expires, a.o.At); err != nil {
+			return "", err
+		}
+		a.rep.Files = append(a.rep.Files, AuditFile{File: name, Role: tuf.RoleTargets, Delegator: tuf.RoleRoot, Version: t.Signed.Version, Expires: t.Signed.Expires.Time().UTC(),
+			Checks: []AuditSignature{{By: fmt.Sprintf("%d.root.json", root.Signed.Version), Threshold: by.Threshold, Signers: signers}}})
+		pt, err := renewed(t, t.Signed.Version, t.Signed.Expires.Time())
+		if err != nil {
+			return "", err
+		}
+		if role == stableset.StableRole {
+			od, _ := oldTargets.Signed.Delegation(stableset.StableRole)
+			nd, ok := t.Signed.Delegation(stableset.StableRole)
+			if !ok {
+				return "", fmt.Errorf("%s delegates to no stable role: %w", name, tuf.ErrLayout)
+			}
+			oldIDs, newIDs = od.KeyIDs, nd.KeyIDs
+			pd, _ := pt.Signed.Delegation(stableset.StableRole)
+			pd.KeyIDs = od.KeyIDs
+			pt.Signed.Delegations.Keys = oldTargets.Signed.Delegations.Keys
+		}
+		if same, err := OnlyVersionAndExpiry(oldTargets, pt); err != nil || !same {
+			return "", fmt.Errorf("%s changes more than the %s keys, the version and the expiry: %w", targetsFile, role, ErrMediumContent)
+		}
+		var gone, came []string
+		for _, id := range oldIDs {
+			if !slices.Contains(newIDs, id) {
+				gone = append(gone, id)
+			}
+		}
+		for _, id := range newIDs {
+			if !slices.Contains(oldIDs, id) {
+				came = append(came, id)
+			}
+		}
+		sort.Strings(gone)
+		sort.Strings(came)
+		if rv, ad := detailStrings(last, "revoked"), detailStrings(last, "added"); !slices.Equal(gone, rv) || !slices.Equal(came, ad) || len(gone) == 0 {
+			return "", fmt.Errorf("the new metadata drop %s keys %q and add %q; the transcript (line %d) revokes %q and adds %q: %w", role, gone, came, last.Seq, rv, ad, ErrMediumContent)
+		}
+		ts, _ := t.SignedBytes()
+		st.versions[tuf.RoleTargets], st.signed[tuf.RoleTargets] = t.Signed.Version, ts
+		a.rep.Versions[tuf.RoleTargets] = t.Signed.Version
+		return fmt.Sprintf("%s key %s replaced by %s: %s signed by the threshold the root gives targets, nothing else changed; not expired", role, gone[0], came[0], strings.Join(func() []string {
+			var n []string
+			for _, w := range want {
+				n = append(n, filepath.Base(w[0]))
+			}
+			return n
+		}(), " and ")), nil
+	}); err != nil {
+		return err
+	}
+	roots, err := a.attestationRoots()
+	if err != nil {
+		return err
+	}
+	if err := a.check("attestations", func() (string, error) {
+		ks, err := checkNewKeys(filepath.Join(a.o.Dir, "keys"), role, detailStrings(last, "added"), es, roots)
+		a.rep.Keys = ks
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d new key(s), each generated on its device (attestation chain to %s), matching the transcript", len(ks), roots.describe()), nil
+	}); err != nil {
+		return err
+	}
+	if err := a.checklist(RotationChecklist, targetsFile); err != nil {
+		return err
+	}
+	a.rep.state = st
 	return nil
 }

@@ -31,6 +31,9 @@ var (
 	// ErrNotRootKey is a key to replace that the current root does not
 	// list as a root key.
 	ErrNotRootKey = errors.New("not a key of the current root")
+	// ErrNotRoleKey is a key to replace that the published metadata does
+	// not give the role.
+	ErrNotRoleKey = errors.New("not a key of the role")
 	// ErrReplacementDevice is a replacement device that cannot take the
 	// new key: it already holds a root key, or it is the device whose key
 	// is revoked.
