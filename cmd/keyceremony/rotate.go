@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,7 @@ func newRotateCommand() *cobra.Command {
 		Long: `rotate writes the metadata that revokes and replaces keys, with a checklist
 for the repository's operators. See docs/runbook-incident.md.`,
 	}
-	cmd.AddCommand(newRotateRootCommand(), newRotateOnlineCommand())
+	cmd.AddCommand(newRotateRootCommand(), newRotateKeyCommand("targets"), newRotateKeyCommand("stable"), newRotateOnlineCommand())
 	return cmd
 }
 
@@ -114,6 +115,61 @@ and transcript.jsonl, and reads them back.`,
 	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
 	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
 	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration with the NEW online public keys (expires_days gives the new root's and targets' expiry)")
+	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	df.register(cmd)
+	return cmd
+}
+
+func newRotateKeyCommand(role string) *cobra.Command {
+	o := ceremony.RotateKeyOptions{Role: role}
+	var df deviceFlags
+	var device uint32
+	long := map[string]string{
+		"targets": `targets replaces one targets key: it signs root vN+1, which gives targets the
+new key instead of --replace (with the root threshold), and targets vM+1,
+unchanged but for version and expiry, with the new targets threshold (the
+remaining targets keys and the new one; the revoked key never signs).`,
+		"stable": `stable replaces one stable key: it signs targets vM+1, which delegates stable
+to the new key instead of --replace (with the targets threshold), and says
+whether the published stable still meets the new delegation's threshold;
+stable itself is signed again, by the new keys, at the next stable signing.`,
+	}[role]
+	cmd := &cobra.Command{
+		Use:   role + " --replace KEYID --device SERIAL --slot SLOT --root FILE --published DIR --config FILE --media DIR [devices]",
+		Short: "Replace a " + role + " key whose device was lost or compromised",
+		Long: long + `
+
+The new key is generated in --slot of the replacement device --device and its
+attestation verified; everything that can be checked is checked first. It
+writes to the new directory --media the new metadata, keys/ (the new key and
+its attestation), rotation-checklist.md and transcript.jsonl, and reads them
+back. See docs/runbook-incident.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Replace == "" || device == 0 || o.New.Slot == "" {
+				return usage("--replace, --device and --slot are required", "name the revoked "+role+" key by its key id and where its replacement is generated")
+			}
+			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
+				return usage("--root, --published, --config and --media are required", "see keyceremony rotate "+role+" --help")
+			}
+			o.New.Device = device
+			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
+			res, err := ceremony.RunRotateKey(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\n%s revokes %s key %s and adds %s; written to %s and verified; the checklist is %s\n", strings.Join(res.Files, " and "), role, res.Revoked[0], res.Added[0], o.Media, ceremony.RotationChecklist)
+			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Replace, "replace", "", "key id of the "+role+" key revoked")
+	cmd.Flags().Uint32Var(&device, "device", 0, "serial of the replacement device")
+	cmd.Flags().StringVar(&o.New.Slot, "slot", "", "slot of the replacement device the new key is generated in")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened, recorded in the transcript and the checklist")
+	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
+	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
+	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (key policy; expires_days)")
 	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
 	df.register(cmd)
 	return cmd
