@@ -144,6 +144,9 @@ attestation verified; everything that can be checked is checked first. It
 writes to the new directory --media the new metadata, keys/ (the new key and
 its attestation), rotation-checklist.md and transcript.jsonl, and reads them
 back. See docs/runbook-incident.md.`,
+		Example: "  keyceremony rotate " + role + " --replace 9f2c...e1 --device 10000004 --slot " + map[string]string{"targets": "82", "stable": "83"}[role] + ` --reason "device lost" \
+      --root 1.root.json --published /media/usb/current --config bootstrap.json --media /media/usb/rotate-` + role + ` --piv
+  keyceremony verify --root 1.root.json --previous /media/usb/current /media/usb/rotate-` + role,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Replace == "" || device == 0 || o.New.Slot == "" {
