@@ -334,6 +334,8 @@ func (a *auditor) audit() error {
 		err = a.renewal()
 	case MediumRotation:
 		err = a.rotation()
+	case MediumHandover:
+		err = a.handover()
 	}
 	if err != nil {
 		return err

@@ -1,6 +1,8 @@
 package ceremony
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -8,7 +10,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -27,6 +31,9 @@ const (
 	// (the new keys and their attestations), rotation-checklist.md and
 	// transcript.jsonl.
 	MediumRotation Medium = "rotation"
+	// MediumHandover is a keyholder handover's record:
+	// handover-statement.txt, handover-checklist.md and transcript.jsonl.
+	MediumHandover Medium = "handover"
 )
 
 // ErrNeedPrevious means a renewal's or a rotation's medium was given
@@ -35,7 +42,7 @@ var ErrNeedPrevious = errors.New("a renewal's or a rotation's medium is checked 
 
 // detectRenewalOrRotation tells the two media by their checklists.
 func detectRenewalOrRotation(dir string) (Medium, bool) {
-	for m, f := range map[Medium]string{MediumRenewal: RenewalChecklist, MediumRotation: RotationChecklist} {
+	for m, f := range map[Medium]string{MediumRenewal: RenewalChecklist, MediumRotation: RotationChecklist, MediumHandover: HandoverChecklist} {
 		if st, err := os.Stat(filepath.Join(dir, f)); err == nil && st.Mode().IsRegular() {
 			return m, true
 		}
@@ -661,4 +668,78 @@ func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario s
 	}
 	a.rep.state = st
 	return nil
+}
+
+// handover checks a keyholder handover's record: the statement is the
+// one the transcript's end names (by SHA-256) and names the device, both
+// keyholders and the time; every key the transcript says the device holds
+// is a key the previous medium gives that role, and its signature over
+// the statement verifies; the new keyholder's PIN change is recorded.
+func (a *auditor) handover() error {
+	cur, err := a.previousCurrent()
+	if err != nil {
+		return err
+	}
+	es, err := a.mediumTranscript("handover started", "handover finished")
+	if err != nil {
+		return err
+	}
+	first, last := es[0], es[len(es)-1]
+	// A handover changes no metadata: no version to compare.
+	a.rep.state = &mediumState{medium: MediumHandover, versions: map[string]int64{}, signed: map[string][]byte{}}
+	return a.check("handover", func() (string, error) {
+		st, err := os.ReadFile(filepath.Join(a.o.Dir, HandoverStatement))
+		if err != nil {
+			return "", err
+		}
+		if got, want := sha256Hex(st), detailString(last, "statement_sha256"); got != want {
+			return "", fmt.Errorf("%s has sha256 %s, the transcript (line %d) names %s: %w", HandoverStatement, got, last.Seq, want, ErrMediumContent)
+		}
+		at, err := time.Parse(time.RFC3339, first.Time)
+		if err != nil {
+			return "", fmt.Errorf("transcript.jsonl:1: time %q: %w", first.Time, ErrTranscript)
+		}
+		device := uint32(detailInt(last, "device"))
+		want := handoverStatement(detailString(first, "repository"), device, detailString(last, "from"), detailString(last, "to"), at)
+		if !bytes.Equal(st, want) || detailInt(first, "device") != int64(device) || detailString(first, "to") != detailString(last, "to") {
+			return "", fmt.Errorf("%s does not state the handover the transcript records (device %d from %q to %q at %s): %w", HandoverStatement, device, detailString(last, "from"), detailString(last, "to"), first.Time, ErrMediumContent)
+		}
+		ids := cur.roleKeyIDs()
+		keyring := map[string]*keys.Key{}
+		for id, k := range cur.root.Signed.Keys {
+			keyring[id] = k
+		}
+		if cur.targets.Signed.Delegations != nil {
+			for id, k := range cur.targets.Signed.Delegations.Keys {
+				keyring[id] = k
+			}
+		}
+		var signed []string
+		pinChanged := false
+		for _, e := range es {
+			switch e.Step {
+			case "PIN changed by the new keyholder":
+				pinChanged = detailInt(e, "device") == int64(device)
+			case "key held and signed the statement":
+				role, id := detailString(e, "role"), detailString(e, "keyid")
+				if !slices.Contains(ids[role], id) {
+					return "", fmt.Errorf("transcript.jsonl:%d: key %s is not a %s key of the previous medium: %w", e.Seq, id, role, ErrMediumContent)
+				}
+				k := keyring[id]
+				raw, err := hex.DecodeString(detailString(e, "sig"))
+				if err != nil || k == nil || k.Verify(st, raw) != nil {
+					return "", fmt.Errorf("transcript.jsonl:%d: the %s key %s's signature over %s does not verify: %w", e.Seq, role, id, HandoverStatement, tuf.ErrThreshold)
+				}
+				signed = append(signed, id)
+			}
+		}
+		sort.Strings(signed)
+		if len(signed) == 0 || !slices.Equal(signed, detailStrings(last, "keyids")) {
+			return "", fmt.Errorf("the transcript's keys that signed (%q) are not those its end names (%q): %w", signed, detailStrings(last, "keyids"), ErrMediumContent)
+		}
+		if !pinChanged {
+			return "", fmt.Errorf("the transcript records no PIN change by the new keyholder: %w", ErrTranscript)
+		}
+		return fmt.Sprintf("device %d from %q to %q: %d key(s) of the metadata signed the statement; the new keyholder set a new PIN", device, detailString(last, "from"), detailString(last, "to"), len(signed)), nil
+	})
 }
