@@ -18,7 +18,7 @@ func newRotateCommand() *cobra.Command {
 		Long: `rotate writes the metadata that revokes and replaces keys, with a checklist
 for the repository's operators. See docs/runbook-incident.md.`,
 	}
-	cmd.AddCommand(newRotateRootCommand(), newRotateKeyCommand("targets"), newRotateKeyCommand("stable"), newRotateOnlineCommand())
+	cmd.AddCommand(newRotateRootCommand(), newRotateKeyCommand("targets"), newRotateKeyCommand("stable"), newRotateOnlineCommand(), newRotateKeyholderCommand())
 	return cmd
 }
 
@@ -173,6 +173,51 @@ back. See docs/runbook-incident.md.`,
 	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
 	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
 	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (key policy; expires_days)")
+	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	df.register(cmd)
+	return cmd
+}
+
+func newRotateKeyholderCommand() *cobra.Command {
+	var o ceremony.HandoverOptions
+	var df deviceFlags
+	cmd := &cobra.Command{
+		Use:   "keyholder --device SERIAL --to NAME --root FILE --published DIR --config FILE --media DIR [devices]",
+		Short: "Record a device passing to a new keyholder, who sets a new PIN",
+		Long: `keyholder records, in the room, that a device and its keys pass from the
+keyholder the configuration names to --to. No key and no metadata change:
+the outgoing keyholder types the PIN, every root, targets or stable key of
+the published metadata that the device holds signs a statement naming the
+device, both people and the time, and the incoming keyholder types a new PIN
+twice on the terminal, which replaces the old one. It writes to the new
+directory --media: handover-statement.txt, handover-checklist.md and
+transcript.jsonl. If the device may have been out of anyone's sight, replace
+its keys instead (rotate root, targets, stable).`,
+		Example: `  keyceremony rotate keyholder --device 10000002 --to "Dora Example" --root 1.root.json \
+      --published /media/usb/current --config bootstrap.json --media /media/usb/handover-10000002 --piv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Device == 0 || o.To == "" {
+				return usage("--device and --to are required", "name the device handed over and its new keyholder")
+			}
+			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
+				return usage("--root, --published, --config and --media are required", "see keyceremony rotate keyholder --help")
+			}
+			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
+			res, err := ceremony.RunHandover(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\ndevice %d passed from %q to %q with %d keys, new PIN set; recorded in %s; the checklist is %s\n", res.Device, res.From, res.To, len(res.Keys), o.Media, ceremony.HandoverChecklist)
+			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			return nil
+		},
+	}
+	cmd.Flags().Uint32Var(&o.Device, "device", 0, "serial of the device handed over")
+	cmd.Flags().StringVar(&o.To, "to", "", "name of the new keyholder")
+	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
+	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
+	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (its keyholders name the outgoing keyholder)")
 	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
 	df.register(cmd)
 	return cmd
