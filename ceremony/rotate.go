@@ -394,7 +394,7 @@ type OnlineRotationResult struct {
 	Transcript                  [32]byte
 }
 
-// onlineKeys returns the key ids of role's keys, sorted.
+// keyIDs returns the key ids of ks, sorted.
 func keyIDs(ks []*keys.Key) []string {
 	ids := make([]string, len(ks))
 	for i, k := range ks {
