@@ -24,6 +24,12 @@
 //     (BootstrapSteps, StableSteps), so the run sheet printed before it
 //     (WriteRunSheet) and the screens name the same steps; the run sheet
 //     is written only to new files, both HTML and PDF or neither.
+//   - A renewal changes nothing but a role's version and expiry; a
+//     rotation's new root is signed by the old root's threshold without
+//     the revoked keys and by its own, and changes nothing but the keys it
+//     replaces (Renewal, RootRotation, RoleKeyRotation, OnlineRotation);
+//     a handover changes no metadata, and the device's keys sign it
+//     (Handover). Audit checks each against the medium it started from.
 //   - Audit trusts nothing on a medium because it is there: every medium
 //     is checked from the trusted root the auditor names, and its errors
 //     tell an invalid medium (ErrInvalidMedium) from one that could not be
