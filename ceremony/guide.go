@@ -78,6 +78,8 @@ type Guide struct {
 	tr    *Transcript
 	// pinStep presents the step in which a device's PIN is asked.
 	pinStep func(serial uint32) error
+	// progress is the progress report running.
+	progress *progress.Bar
 }
 
 func (g *Guide) now() time.Time {

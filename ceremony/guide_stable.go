@@ -1,0 +1,167 @@
+package ceremony
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/keyceremony/keyceremony/internal/progress"
+	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/export"
+)
+
+// ErrNoScript: a guided stable signing was started without the
+// configuration that names its keyholders and devices.
+var ErrNoScript = errors.New("a guided stable signing needs the bootstrap configuration (--config): it names the keyholders and their devices")
+
+// opening runs the stable signing's opening steps (guided), or records
+// the batch form's network check.
+func (s *StableSigning) opening(tr *Transcript) error {
+	g := s.Guide
+	if g == nil {
+		return recordAirgap(tr, s.Airgap)
+	}
+	if g.Script == nil {
+		return ErrNoScript
+	}
+	return g.open(tr, s.dated())
+}
+
+// dated is what the clock must not be earlier than: the export's
+// generation time and the newest published metadata file.
+func (s *StableSigning) dated() []Dated {
+	var out []Dated
+	if f, err := os.Open(s.Export); err == nil {
+		if x, err := export.NewReader(f, s.Export); err == nil {
+			out = append(out, Dated{What: "the export's generation time", Time: x.Header().Generated})
+		}
+		f.Close()
+	}
+	var newest Dated
+	md := filepath.Join(s.Published, "metadata")
+	filepath.WalkDir(md, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().After(newest.Time) {
+			newest = Dated{What: "the newest published metadata file, " + p, Time: fi.ModTime()}
+		}
+		return nil
+	})
+	return append(out, newest)
+}
+
+// exportPass reports the pass over the export by bytes read.
+func (g *Guide) exportPass(f *os.File, r io.Reader) io.Reader {
+	if g == nil {
+		return r
+	}
+	if err := g.through("trusted-root"); err != nil {
+		return errReader{err}
+	}
+	if err := g.through("diff"); err != nil {
+		return errReader{err}
+	}
+	var total int64
+	if fi, err := f.Stat(); err == nil {
+		total = fi.Size()
+	}
+	g.progress = g.bar("reading the export", total, "bytes")
+	return &progress.Reader{R: r, Bar: g.progress}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// endProgress ends the progress report running, if any.
+func (g *Guide) endProgress() {
+	if g == nil || g.progress == nil {
+		return
+	}
+	g.progress.Done()
+	g.progress = nil
+}
+
+// binProgress reports the leaf bins signed.
+func (g *Guide) binProgress() func(done, total int64) {
+	if g == nil {
+		return nil
+	}
+	return func(done, total int64) {
+		if g.progress == nil {
+			g.progress = g.bar("signing the bins", total, "bins")
+		}
+		g.progress.Set(done)
+	}
+}
+
+// review shows the diff's summary and its digest, and returns the
+// approval: with a guide and no approval given, the keyholders approve
+// on the screen (each types the check words before their PIN).
+func (g *Guide) review(d *stableset.Diff, approve string) (string, error) {
+	if g == nil {
+		return approve, nil
+	}
+	g.printf("\n")
+	if err := d.WriteText(g.Out); err != nil {
+		return "", err
+	}
+	if err := g.through("digest"); err != nil {
+		return "", err
+	}
+	sum, err := hex.DecodeString(d.Digest)
+	if err != nil {
+		return "", fmt.Errorf("diff digest: %w", err)
+	}
+	g.showDigest(fmt.Sprintf("diff digest of stable v%d (read it aloud as PGP words):", d.Header.StableVersion), sum)
+	g.pinStep = func(serial uint32) error {
+		if err := g.through(fmt.Sprintf("sign/stable/%d", serial)); err != nil {
+			return err
+		}
+		c := d.Summary
+		g.printf("  You sign: stable v%d of %s: %d added, %d held back, %d removed, %d changed (%d dropped), %d unchanged; %d decisions.\n",
+			d.Header.StableVersion, d.Header.Repository, c.Added, c.Held, c.Removed, c.Changed, c.Dropped, c.Unchanged, len(d.Decisions))
+		g.showDigest("  the diff digest you approve:", sum)
+		g.printf("  The check words are the first %d words above.\n", StableCheckBytes)
+		return g.checkWords(serial, keys.PGPWords(sum[:StableCheckBytes]))
+	}
+	if approve == "" {
+		approve = d.Digest
+	}
+	return approve, nil
+}
+
+// stableDevices waits for each stable keyholder's device (a keyholder
+// may be absent).
+func (g *Guide) stableDevices(s *session) error {
+	if g == nil {
+		return nil
+	}
+	for _, st := range g.steps {
+		if st.Actor.Kind != ActorKeyholder || st.Role != "stable" {
+			continue
+		}
+		if _, ok := s.devices[st.Device]; ok {
+			continue
+		}
+		if _, err := s.device(st.Device); err != nil && !errors.Is(err, ErrMissingDevice) {
+			return err
+		}
+	}
+	return nil
+}
+
+// stableSigner wraps a stable keyholder's signer: touch prompts and each
+// signature verified.
+func (g *Guide) stableSigner(serial uint32, sg keys.Signer) keys.Signer {
+	if g == nil {
+		return sg
+	}
+	return g.signer(fmt.Sprintf("sign/stable/%d", serial), serial, sg, nil)
+}
