@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/hsm/soft"
 	"github.com/keyceremony/keyceremony/internal/airgap"
 	"github.com/keyceremony/keyceremony/keys"
 )
@@ -111,3 +112,49 @@ func (g *Guide) closing(digest [32]byte) error {
 	return nil
 }
 
+
+// reopenSoft looks for a device in the soft device directories that did
+// not exist at the start.
+func (d *Devices) reopenSoft(pending []string) func(serial uint32) (hsm.Device, error) {
+	return func(serial uint32) (hsm.Device, error) {
+		for i := 0; i < len(pending); i++ {
+			dev, err := soft.Open(pending[i])
+			if err != nil {
+				continue
+			}
+			pending = append(pending[:i], pending[i+1:]...)
+			i--
+			s := dev.Info().Serial
+			if _, dup := d.BySerial[s]; dup {
+				dev.Close()
+				continue
+			}
+			d.BySerial[s] = dev
+		}
+		if dev, ok := d.BySerial[serial]; ok {
+			return dev, nil
+		}
+		return nil, fmt.Errorf("device %d: %w", serial, ErrMissingDevice)
+	}
+}
+
+// guideDevices gives a guide the devices' late lookup and, for soft
+// devices read from a PIN file, that file.
+func (g *Guide) guideDevices(devs *Devices) {
+	g.Reopen = devs.Reopen
+	if devs.FromFile {
+		g.PIN = devs.PIN
+	}
+}
+
+// networkCheck is the batch form's air-gap check: the interfaces up must
+// be exactly the ones acknowledged (--network-ack).
+func networkCheck(g *Guide, list airgap.Lister, ack []string) (*airgap.Result, error) {
+	if g != nil {
+		if g.Interfaces == nil {
+			g.Interfaces = list
+		}
+		return nil, nil
+	}
+	return airgap.Check(list, ack)
+}
