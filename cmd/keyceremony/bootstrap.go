@@ -37,8 +37,9 @@ func (f *deviceFlags) options(cmd *cobra.Command) ceremony.DeviceOptions {
 func newBootstrapCommand() *cobra.Command {
 	var o ceremony.BootstrapOptions
 	var df deviceFlags
+	var gf guidedFlags
 	cmd := &cobra.Command{
-		Use:   "bootstrap --config FILE --out DIR --soft DIR... --soft-ca DIR [--pin-file FILE]",
+		Use:   "bootstrap --config FILE --out DIR --soft DIR... --soft-ca DIR [--pin-file FILE] [--batch --network-ack IFACES]",
 		Short: "Generate root, targets and stable keys on devices and write root v1, targets v1 and stable v1",
 		Long: `bootstrap is the first ceremony. For every key the configuration names it
 generates the key in the given slot of the given device (refusing an
@@ -47,7 +48,16 @@ inside it and is the key written into the metadata, and then writes, into
 DIR: metadata/1.root.json, 1.targets.json (delegating to stable first and
 unstable second, both non-terminating) and an empty 1.stable.json; the
 public keys and attestation chains; a run sheet; and a hash-chained
-transcript. DIR must not exist or be empty; it appears only on success.`,
+transcript. DIR must not exist or be empty; it appears only on success.
+
+On a terminal the ceremony is guided: every numbered step of the run sheet
+is shown with who acts and waits for Enter, the network interfaces up are
+acknowledged by name, the clock is confirmed, each YubiKey is asked for by
+serial and keyholder, a wrong PIN is asked again with the tries left, and
+each keyholder types the key id's check words before signing
+(docs/runbook-bootstrap.md). --batch, or no terminal, is the form for
+scripts: it refuses to start while network interfaces other than loopback
+are up unless --network-ack names them all.`,
 		Example: `  keyceremony bootstrap --config bootstrap.json --out /media/usb/bootstrap \
       --soft devs/1 --soft devs/2 --soft devs/3 --soft-ca devs/ca --pin-file pins.txt`,
 		Args: cobra.NoArgs,
@@ -56,6 +66,15 @@ transcript. DIR must not exist or be empty; it appears only on success.`,
 				return usage("--config and --out are required", "see keyceremony bootstrap --help for the configuration format")
 			}
 			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
+			g, t, ack, err := gf.open()
+			if err != nil {
+				return err
+			}
+			if t != nil {
+				defer t.Close()
+				o.Show = t
+			}
+			o.Guide, o.NetworkAck, o.Interfaces = g, ack, interfaces
 			res, err := ceremony.RunBootstrap(o)
 			if err != nil {
 				return err
@@ -69,5 +88,6 @@ transcript. DIR must not exist or be empty; it appears only on success.`,
 	cmd.Flags().StringVar(&o.Out, "out", "", "output directory (must not exist or be empty)")
 	cmd.Flags().BoolVar(&o.AllowAffectedFirmware, "allow-affected-firmware", false, "allow root keys on firmware affected by Yubico advisory YSA-2024-03 (recorded in the transcript)")
 	df.register(cmd)
+	gf.register(cmd)
 	return cmd
 }
