@@ -90,10 +90,10 @@ type session struct {
 }
 
 func (s *session) device(serial uint32) (hsm.Device, error) {
-	d, ok := s.devices[serial]
-	if !ok && s.guide != nil {
+	if s.guide != nil {
 		return s.guide.waitDevice(s, serial)
 	}
+	d, ok := s.devices[serial]
 	if !ok {
 		return nil, fmt.Errorf("device %d: %w", serial, ErrMissingDevice)
 	}
@@ -264,6 +264,7 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 	if err := b.preflight(s); err != nil {
 		return nil, err
 	}
+	b.Guide.say("pre-flight passed: the configuration's metadata checked; every PIN verified, target slot empty and attestation certificate chained.")
 	if err := tr.Record("pre-flight passed", map[string]any{"devices": len(c.Devices())}); err != nil {
 		return nil, err
 	}
@@ -330,6 +331,7 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 	if err := b.checkMetadata(root, targets, stable, 0); err != nil {
 		return nil, fmt.Errorf("self-check of the new metadata: %w", err)
 	}
+	b.Guide.say("self-check passed: root %d-of-%d, targets %d-of-%d and stable %d-of-%d verified.", c.Root.Threshold, len(c.Root.Keys), c.Targets.Threshold, len(c.Targets.Keys), c.Stable.Threshold, len(c.Stable.Keys))
 	if err := b.Guide.stepTo("readback"); err != nil {
 		return nil, err
 	}

@@ -80,6 +80,8 @@ type Guide struct {
 	pinStep func(serial uint32) error
 	// progress is the progress report running.
 	progress *progress.Bar
+	// found are the devices the screen has named as present.
+	found map[uint32]bool
 }
 
 func (g *Guide) now() time.Time {
@@ -102,6 +104,13 @@ func (g *Guide) start(tr *Transcript) {
 
 func (g *Guide) printf(format string, a ...any) { fmt.Fprintf(g.Out, format, a...) }
 
+// say prints a line for the room, if there is a guide.
+func (g *Guide) say(format string, a ...any) {
+	if g != nil {
+		g.printf("  "+format+"\n", a...)
+	}
+}
+
 // record appends to the transcript, if the ceremony still keeps one.
 func (g *Guide) record(step string, detail map[string]any) error {
 	if g.tr == nil {
@@ -113,7 +122,7 @@ func (g *Guide) record(step string, detail map[string]any) error {
 // wrap prints text indented under a label, wrapped at 76 columns.
 func (g *Guide) wrap(label, text string) {
 	const width = 76
-	line := fmt.Sprintf("  %-6s", label)
+	line := fmt.Sprintf("  %-7s", label)
 	empty := len(line)
 	for _, w := range strings.Fields(text) {
 		if len(line)+1+len(w) > width && len(line) > empty {

@@ -45,8 +45,22 @@ func (b *Bootstrap) opening(tr *Transcript) error {
 	return g.open(tr, nil)
 }
 
-// waitDevice presents the device's step and waits for it.
+// waitDevice presents the device's step and waits for it if it is not
+// connected.
 func (g *Guide) waitDevice(s *session, serial uint32) (hsm.Device, error) {
+	if d, ok := s.devices[serial]; ok {
+		if !g.found[serial] {
+			if err := g.through(fmt.Sprintf("device/%d", serial)); err != nil {
+				return nil, err
+			}
+			g.printf("  present: %s.\n", d.Info())
+			if g.found == nil {
+				g.found = map[uint32]bool{}
+			}
+			g.found[serial] = true
+		}
+		return d, nil
+	}
 	d, err := g.device(serial, s.optional)
 	if err != nil || d == nil {
 		if err == nil {
