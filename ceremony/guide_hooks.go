@@ -126,7 +126,6 @@ func (g *Guide) closing(digest [32]byte) error {
 	return nil
 }
 
-
 // reopenSoft looks for a device in the soft device directories that did
 // not exist at the start.
 func (d *Devices) reopenSoft(pending []string) func(serial uint32) (hsm.Device, error) {

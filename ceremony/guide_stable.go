@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/keyceremony/keyceremony/internal/progress"
 	"github.com/keyceremony/keyceremony/keys"
@@ -93,11 +94,26 @@ func (g *Guide) binProgress() func(done, total int64) {
 	if g == nil {
 		return nil
 	}
+	// Called from several goroutines, not necessarily in order: the
+	// bar ends, on its own line, when the last bin is done.
+	var mu sync.Mutex
+	var max int64
+	ended := false
 	return func(done, total int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ended || done <= max {
+			return
+		}
+		max = done
 		if g.progress == nil {
 			g.progress = g.bar("signing the bins", total, "bins")
 		}
 		g.progress.Set(done)
+		if done >= total {
+			g.endProgress()
+			ended = true
+		}
 	}
 }
 

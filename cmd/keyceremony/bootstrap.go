@@ -80,7 +80,9 @@ are up unless --network-ack names them all.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nbootstrap written to %s\n", o.Out)
-			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			if g == nil { // the guided ceremony showed it in its step
+				tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			}
 			return nil
 		},
 	}

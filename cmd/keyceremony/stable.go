@@ -152,7 +152,9 @@ unless --network-ack names them all.`,
 			}
 			defer res.Diff.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "\nstable v%d written to %s and verified\n", res.StableVersion, o.Media)
-			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			if g == nil { // the guided ceremony showed it in its step
+				tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			}
 			return nil
 		},
 	}

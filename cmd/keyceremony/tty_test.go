@@ -119,7 +119,8 @@ func TestPINPromptOnTerminal(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"))
+	// The batch form on a terminal: PINs are still typed there.
+	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"), "--batch", "--network-ack="+strings.Join(upInterfaces(t), ","))
 	sock := filepath.Join(dir, "tmux.sock")
 	tmux := func(a ...string) (string, error) {
 		out, err := exec.Command("tmux", append([]string{"-S", sock}, a...)...).CombinedOutput()
