@@ -80,8 +80,9 @@ type Guide struct {
 	pinStep func(serial uint32) error
 	// progress is the progress report running.
 	progress *progress.Bar
-	// found are the devices the screen has named as present.
-	found map[uint32]bool
+	// found are the devices the screen has named as present, absent the
+	// keyholders the room declared absent.
+	found, absent map[uint32]bool
 }
 
 func (g *Guide) now() time.Time {
@@ -185,6 +186,10 @@ func (g *Guide) through(id string) error {
 
 func (g *Guide) present(i int) error {
 	st := g.steps[i]
+	if st.Actor.Kind == ActorKeyholder && g.absent[st.Device] && strings.HasPrefix(st.ID, "sign/") {
+		g.printf("\n== Step %d of %d: %s is absent; step skipped.\n", st.Number, len(g.steps), st.Actor)
+		return g.record(fmt.Sprintf("step %d: %s", st.Number, st.ID), map[string]any{"number": st.Number, "id": st.ID, "actor": st.Actor.String(), "skipped": "keyholder absent"})
+	}
 	g.show(i)
 	if _, err := g.ask(fmt.Sprintf("  [%s] press Enter when ready (or type abort): ", g.now().Format("15:04:05 UTC"))); err != nil {
 		return err
@@ -307,6 +312,14 @@ func (g *Guide) who(serial uint32) string {
 	return "keyholder of device " + fmt.Sprint(serial)
 }
 
+// name is the keyholder's name, or "the keyholder of device N".
+func (g *Guide) name(serial uint32) string {
+	if w := g.who(serial); strings.HasPrefix(w, "keyholder: ") {
+		return strings.TrimPrefix(w, "keyholder: ")
+	}
+	return fmt.Sprintf("the keyholder of device %d", serial)
+}
+
 // device waits for a device that was not connected: it asks for it by
 // serial and keyholder and looks for it until it comes, saying why it is
 // not usable (not connected, held by another program). optional lets
@@ -334,7 +347,11 @@ func (g *Guide) device(serial uint32, optional bool) (hsm.Device, error) {
 			return nil, err
 		}
 		if optional && strings.EqualFold(l, "absent") {
-			g.printf("  keyholder of device %d recorded as absent.\n", serial)
+			if g.absent == nil {
+				g.absent = map[uint32]bool{}
+			}
+			g.absent[serial] = true
+			g.printf("  %s recorded as absent.\n", g.name(serial))
 			return nil, g.record("keyholder absent", map[string]any{"device": serial})
 		}
 		var last string
@@ -446,7 +463,7 @@ func (g *Guide) pin(d hsm.Device) (string, error) {
 func (g *Guide) checkWords(serial uint32, words []string) error {
 	want := strings.ToLower(strings.Join(words, " "))
 	for tries := 0; tries < 3; tries++ {
-		l, err := g.ask(fmt.Sprintf("  Keyholder (%s): type the %d check words as read aloud: ", g.who(serial), len(words)))
+		l, err := g.ask(fmt.Sprintf("  %s: type the %d check words as read aloud: ", g.name(serial), len(words)))
 		if err != nil {
 			return err
 		}

@@ -116,11 +116,15 @@ func (g *Guide) showKey(role string, serial uint32, k *keys.Key) {
 
 // closing shows the transcript digest and presents the remaining steps.
 func (g *Guide) closing(digest [32]byte) error {
-	g.printf("\n")
-	g.showDigest("transcript digest (read it aloud; write it on the run sheet):", digest[:])
 	// The media are written: stopping now leaves the closing steps to
 	// the run sheet, and the ceremony stands.
-	if err := g.rest(); err != nil {
+	g.tr = nil
+	err := g.through("transcript")
+	if err == nil {
+		g.showDigest("transcript digest (read it aloud; write it on the run sheet):", digest[:])
+		err = g.rest()
+	}
+	if err != nil {
 		g.printf("\n  closing steps not shown (%v): do them from the run sheet.\n", err)
 	}
 	return nil

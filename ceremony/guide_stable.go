@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/internal/progress"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
@@ -57,10 +58,15 @@ func (s *StableSigning) dated() []Dated {
 	return append(out, newest)
 }
 
-// exportPass reports the pass over the export by bytes read.
-func (g *Guide) exportPass(f *os.File, r io.Reader) io.Reader {
+// exportPass has each stable keyholder's device inserted (or the
+// keyholder declared absent), presents the input steps, and reports the
+// pass over the export by bytes read.
+func (g *Guide) exportPass(devices map[uint32]hsm.Device, f *os.File, r io.Reader) io.Reader {
 	if g == nil {
 		return r
+	}
+	if err := g.stableDevices(&session{devices: devices, guide: g, optional: true}); err != nil {
+		return errReader{err}
 	}
 	if err := g.through("trusted-root"); err != nil {
 		return errReader{err}
@@ -141,7 +147,7 @@ func (g *Guide) review(d *stableset.Diff, approve string) (string, error) {
 			return err
 		}
 		c := d.Summary
-		g.printf("  You sign: stable v%d of %s: %d added, %d held back, %d removed, %d changed (%d dropped), %d unchanged; %d decisions.\n",
+		g.printf("  You sign: stable v%d of %s\n    %d added, %d held back, %d removed, %d changed (%d dropped), %d unchanged; %d decisions\n",
 			d.Header.StableVersion, d.Header.Repository, c.Added, c.Held, c.Removed, c.Changed, c.Dropped, c.Unchanged, len(d.Decisions))
 		g.showDigest("  the diff digest you approve:", sum)
 		g.printf("  The check words are the first %d words above.\n", StableCheckBytes)
@@ -163,7 +169,7 @@ func (g *Guide) stableDevices(s *session) error {
 		if st.Actor.Kind != ActorKeyholder || st.Role != "stable" {
 			continue
 		}
-		if _, ok := s.devices[st.Device]; ok {
+		if g.absent[st.Device] {
 			continue
 		}
 		if _, err := s.device(st.Device); err != nil && !errors.Is(err, ErrMissingDevice) {

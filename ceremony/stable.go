@@ -201,7 +201,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	}
 	defer f.Close()
 	deleg, _ := targets.Signed.Delegation(stableset.StableRole)
-	cfg.Export = s.Guide.exportPass(f, cfg.Export)
+	cfg.Export = s.Guide.exportPass(s.Devices, f, cfg.Export)
 	diff, err := stableset.ComputeDiff(cfg)
 	s.Guide.endProgress()
 	if err != nil {
