@@ -431,10 +431,13 @@ func (g *Guide) pin(d hsm.Device) (string, error) {
 			if !strings.EqualFold(l, "last try") {
 				return "", fmt.Errorf("%s: %w", info, ErrLastTryRefused)
 			}
+			if err := g.record("last PIN try confirmed", map[string]any{"device": info.Serial}); err != nil {
+				return "", err
+			}
 		}
 		left := ""
 		if tries > 0 {
-			left = fmt.Sprintf(", %d tries left", tries)
+			left = ", " + triesLeft(tries)
 		}
 		p, err := g.Term.Secret(fmt.Sprintf("  PIN for the YubiKey with serial %d (%s%s): ", info.Serial, g.who(info.Serial), left))
 		if err != nil {
@@ -445,9 +448,9 @@ func (g *Guide) pin(d hsm.Device) (string, error) {
 		switch {
 		case err == nil:
 			g.printf("  PIN verified.\n")
-			return p, nil
+			return p, g.record("PIN verified", map[string]any{"device": info.Serial})
 		case errors.As(err, &ae) && ae.Retries > 0:
-			g.printf("  wrong PIN: %d tries left.\n", ae.Retries)
+			g.printf("  wrong PIN: %s.\n", triesLeft(ae.Retries))
 			if err := g.record("wrong PIN", map[string]any{"device": info.Serial, "tries_left": ae.Retries}); err != nil {
 				return "", err
 			}
@@ -455,6 +458,14 @@ func (g *Guide) pin(d hsm.Device) (string, error) {
 			return "", fmt.Errorf("%s: %w", info, err)
 		}
 	}
+}
+
+// triesLeft is "1 try left" or "N tries left".
+func triesLeft(n int) string {
+	if n == 1 {
+		return "1 try left"
+	}
+	return fmt.Sprintf("%d tries left", n)
 }
 
 // checkWords has the keyholder type words, as read aloud: compared
