@@ -78,8 +78,6 @@ type Guide struct {
 	tr    *Transcript
 	// pinStep presents the step in which a device's PIN is asked.
 	pinStep func(serial uint32) error
-	// progress is the progress report running.
-	progress *progress.Bar
 	// found are the devices the screen has named as present, absent the
 	// keyholders the room declared absent.
 	found, absent map[uint32]bool

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/internal/progress"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
@@ -58,28 +57,41 @@ func (s *StableSigning) dated() []Dated {
 	return append(out, newest)
 }
 
-// exportPass has each stable keyholder's device inserted (or the
-// keyholder declared absent), presents the input steps, and reports the
-// pass over the export by bytes read.
-func (g *Guide) exportPass(devices map[uint32]hsm.Device, f *os.File, r io.Reader) io.Reader {
-	if g == nil {
-		return r
-	}
-	if err := g.stableDevices(&session{devices: devices, guide: g, optional: true}); err != nil {
-		return errReader{err}
-	}
-	if err := g.through("trusted-root"); err != nil {
-		return errReader{err}
-	}
-	if err := g.through("diff"); err != nil {
-		return errReader{err}
+// exportPass, guided, has each stable keyholder's device inserted (or
+// the keyholder declared absent) and presents the input steps; guided or
+// not, it reports the pass over the export by bytes read.
+func (s *StableSigning) exportPass(f *os.File, r io.Reader) io.Reader {
+	if g := s.Guide; g != nil {
+		if err := g.stableDevices(&session{devices: s.Devices, guide: g, optional: true}); err != nil {
+			return errReader{err}
+		}
+		if err := g.through("trusted-root"); err != nil {
+			return errReader{err}
+		}
+		if err := g.through("diff"); err != nil {
+			return errReader{err}
+		}
 	}
 	var total int64
 	if fi, err := f.Stat(); err == nil {
 		total = fi.Size()
 	}
-	g.progress = g.bar("reading the export", total, "bytes")
-	return &progress.Reader{R: r, Bar: g.progress}
+	if s.bar = s.newBar("reading the export", total, "bytes"); s.bar == nil {
+		return r
+	}
+	return &progress.Reader{R: r, Bar: s.bar}
+}
+
+// newBar starts a progress report: redrawn on the guide's terminal,
+// plain lines on Show in the batch form, none without either.
+func (s *StableSigning) newBar(label string, total int64, unit string) *progress.Bar {
+	switch {
+	case s.Guide != nil:
+		return s.Guide.bar(label, total, unit)
+	case s.Show != nil:
+		return progress.New(s.Show, "     "+label, total, progress.Options{Unit: unit})
+	}
+	return nil
 }
 
 type errReader struct{ err error }
@@ -87,17 +99,17 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // endProgress ends the progress report running, if any.
-func (g *Guide) endProgress() {
-	if g == nil || g.progress == nil {
+func (s *StableSigning) endProgress() {
+	if s.bar == nil {
 		return
 	}
-	g.progress.Done()
-	g.progress = nil
+	s.bar.Done()
+	s.bar = nil
 }
 
 // binProgress reports the leaf bins signed.
-func (g *Guide) binProgress() func(done, total int64) {
-	if g == nil {
+func (s *StableSigning) binProgress() func(done, total int64) {
+	if s.Guide == nil && s.Show == nil {
 		return nil
 	}
 	// Called from several goroutines, not necessarily in order: the
@@ -112,12 +124,12 @@ func (g *Guide) binProgress() func(done, total int64) {
 			return
 		}
 		max = done
-		if g.progress == nil {
-			g.progress = g.bar("signing the bins", total, "bins")
+		if s.bar == nil {
+			s.bar = s.newBar("signing the bins", total, "bins")
 		}
-		g.progress.Set(done)
+		s.bar.Set(done)
 		if done >= total {
-			g.endProgress()
+			s.endProgress()
 			ended = true
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/internal/airgap"
 	"github.com/keyceremony/keyceremony/internal/outdir"
+	"github.com/keyceremony/keyceremony/internal/progress"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
@@ -62,6 +63,7 @@ type StableSigning struct {
 	// is the batch form. Airgap is the batch form's network check.
 	Guide  *Guide
 	Airgap *airgap.Result
+	bar    *progress.Bar // the progress report running
 }
 
 // StableResult is what a stable signing produced.
@@ -201,9 +203,9 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	}
 	defer f.Close()
 	deleg, _ := targets.Signed.Delegation(stableset.StableRole)
-	cfg.Export = s.Guide.exportPass(s.Devices, f, cfg.Export)
+	cfg.Export = s.exportPass(f, cfg.Export)
 	diff, err := stableset.ComputeDiff(cfg)
-	s.Guide.endProgress()
+	s.endProgress()
 	if err != nil {
 		return nil, err
 	}
@@ -239,8 +241,8 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	// Every mid role and leaf bin gets a key of its own that exists only
 	// in this process's memory, for this ceremony: ECDSA P-256, whose
 	// signature hashes each bin once (SHA-256).
-	res, err := diff.Sign(stableset.SignParams{Approve: approve, Signers: signers, BinKeys: stableset.EphemeralBinKeys, Now: s.Now, OutDir: out.Path("stable"), Progress: s.Guide.binProgress()})
-	s.Guide.endProgress()
+	res, err := diff.Sign(stableset.SignParams{Approve: approve, Signers: signers, BinKeys: stableset.EphemeralBinKeys, Now: s.Now, OutDir: out.Path("stable"), Progress: s.binProgress()})
+	s.endProgress()
 	if err != nil {
 		return nil, err
 	}
