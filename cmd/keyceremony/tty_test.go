@@ -95,7 +95,7 @@ func softRehearsal(t *testing.T, dir string) []string {
 func TestPINNotFromStdin(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"))
+	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"), "--network-ack="+strings.Join(upInterfaces(t), ","))
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = strings.NewReader("123456\n123456\n123456\n")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
