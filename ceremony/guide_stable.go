@@ -199,3 +199,15 @@ func (g *Guide) stableSigner(serial uint32, sg keys.Signer) keys.Signer {
 	}
 	return g.signer(fmt.Sprintf("sign/stable/%d", serial), serial, sg, nil)
 }
+
+// writeProgress reports a file written by write, by bytes.
+func (s *StableSigning) writeProgress(label string, write func(io.Writer) error) func(io.Writer) error {
+	return func(w io.Writer) error {
+		b := s.newBar(label, 0, "bytes")
+		if b == nil {
+			return write(w)
+		}
+		defer b.Done()
+		return write(&progress.Writer{W: w, Bar: b})
+	}
+}

@@ -260,10 +260,10 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	}
 	// The diff, for people and for auditors who recompute its digest.
 	// Streamed: at PyPI's scale each is gigabytes.
-	if err := out.WriteStream("diff.txt", diff.WriteFullText); err != nil {
+	if err := out.WriteStream("diff.txt", s.writeProgress("writing diff.txt", diff.WriteFullText)); err != nil {
 		return nil, err
 	}
-	if err := out.WriteStream("diff.canonical", diff.WriteCanonical); err != nil {
+	if err := out.WriteStream("diff.canonical", s.writeProgress("writing diff.canonical", diff.WriteCanonical)); err != nil {
 		return nil, err
 	}
 	st, err := s.statement(diff)

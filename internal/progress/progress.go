@@ -63,8 +63,12 @@ func New(w io.Writer, label string, total int64, o Options) *Bar {
 	b := &Bar{w: w, label: label, unit: o.Unit, total: total, terminal: o.Terminal, interval: o.Interval, now: o.Now}
 	b.start = b.now()
 	b.last = b.start
-	if !b.terminal {
+	switch {
+	case b.terminal:
+	case total > 0:
 		fmt.Fprintf(w, "%s: started (%s)\n", label, b.count(total))
+	default:
+		fmt.Fprintf(w, "%s: started\n", label)
 	}
 	return b
 }
@@ -172,6 +176,20 @@ func (r *Reader) Read(p []byte) (int, error) {
 	n, err := r.R.Read(p)
 	if n > 0 {
 		r.Bar.Add(int64(n))
+	}
+	return n, err
+}
+
+// Writer counts the bytes written through it into a Bar.
+type Writer struct {
+	W   io.Writer
+	Bar *Bar
+}
+
+func (w *Writer) Write(p []byte) (int, error) {
+	n, err := w.W.Write(p)
+	if n > 0 {
+		w.Bar.Add(int64(n))
 	}
 	return n, err
 }

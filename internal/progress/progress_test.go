@@ -67,3 +67,25 @@ func TestUnknownTotal(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+func TestWriter(t *testing.T) {
+	c := &clock{t: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)}
+	var out, dst bytes.Buffer
+	b := New(&out, "writing diff.txt", 0, Options{Unit: "bytes", Now: c.now, Interval: time.Second})
+	w := &Writer{W: &dst, Bar: b}
+	for i := 0; i < 3; i++ {
+		c.t = c.t.Add(time.Second)
+		if _, err := w.Write(make([]byte, 500_000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Done()
+	want := "writing diff.txt: started\n" +
+		"writing diff.txt: 0.5 MB\n" +
+		"writing diff.txt: 1.0 MB\n" +
+		"writing diff.txt: 1.5 MB\n" +
+		"writing diff.txt: done, 1.5 MB in 3s\n"
+	if got := out.String(); got != want || dst.Len() != 1_500_000 {
+		t.Fatalf("got\n%s(%d bytes written), want\n%s", got, dst.Len(), want)
+	}
+}
