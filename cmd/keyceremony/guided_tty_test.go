@@ -215,12 +215,16 @@ func guidedAnswers(t *testing.T, tm *tmuxTerm, late map[uint32]func(), absent ma
 			insert()
 			tm.waitFor(fmt.Sprintf("found soft serial %d", serial), 1)
 		case "PIN for the YubiKey with serial ":
+			// The prompt is printed just before echo is turned off: a
+			// person cannot type within that instant, a test can.
+			time.Sleep(200 * time.Millisecond)
 			if wrongPIN {
 				wrongPIN = false
 				tm.send("654321", "Enter")
 				tm.waitFor("wrong PIN: 2 tries left.", 1)
 				answered++ // the prompt asked again
 				tm.nextPrompt(answered)
+				time.Sleep(200 * time.Millisecond)
 			}
 			tm.send("123456", "Enter")
 		case "check words as read aloud: ":
