@@ -66,7 +66,7 @@ are up unless --network-ack names them all.`,
 				return usage("--config and --out are required", "see keyceremony bootstrap --help for the configuration format")
 			}
 			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
-			g, t, ack, err := gf.open()
+			g, t, ack, err := gf.open(cmd)
 			if err != nil {
 				return err
 			}

@@ -29,16 +29,21 @@ func (f *guidedFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.ack, "network-ack", "", "batch form: the network interfaces up besides loopback, comma-separated, exactly (the ceremony refuses to start otherwise)")
 }
 
-// guided reports whether the ceremony runs guided: not --batch, and
-// standard input and output are a terminal.
-func (f *guidedFlags) guided() bool {
-	return !f.batch && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+// guided reports whether the ceremony runs guided: not --batch, and the
+// command's standard input and output are a terminal (never when its
+// output is captured, as in tests).
+func (f *guidedFlags) guided(cmd *cobra.Command) bool {
+	isTerm := func(v any) bool {
+		f, ok := v.(*os.File)
+		return ok && term.IsTerminal(int(f.Fd()))
+	}
+	return !f.batch && isTerm(cmd.InOrStdin()) && isTerm(cmd.OutOrStdout())
 }
 
 // open returns the guide of a guided run, with its terminal (closed by
 // the caller), or a nil guide and the batch form's acknowledgement.
-func (f *guidedFlags) open() (*ceremony.Guide, *tui.Terminal, []string, error) {
-	if !f.guided() {
+func (f *guidedFlags) open(cmd *cobra.Command) (*ceremony.Guide, *tui.Terminal, []string, error) {
+	if !f.guided(cmd) {
 		ack, err := airgap.ParseAck(f.ack)
 		if err != nil {
 			return nil, nil, nil, usage(err.Error(), "name every interface up besides loopback, as 'ip -br link' shows them")

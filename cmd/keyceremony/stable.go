@@ -124,7 +124,7 @@ unless --network-ack names them all.`,
       --media /media/usb/stable-7 --approve 3f5a...e1 --soft devs/1 --soft devs/2 --soft-ca devs/ca`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			guided := gf.guided()
+			guided := gf.guided(cmd)
 			switch {
 			case !guided && (o.Media == "" || o.Approve == ""):
 				return usage("--media and --approve are required", "run 'keyceremony stable diff' first and approve the digest it prints")
@@ -137,7 +137,7 @@ unless --network-ack names them all.`,
 				return err
 			}
 			o.Devices, o.Show = df.options(cmd), cmd.OutOrStdout()
-			g, t, ack, err := gf.open()
+			g, t, ack, err := gf.open(cmd)
 			if err != nil {
 				return err
 			}
