@@ -147,10 +147,18 @@ func openPIV(opts DeviceOptions) (*Devices, error) {
 			return nil, err
 		}
 	}
-	list, err := piv.OpenAll(piv.Options{Roots: roots, Intermediates: intermediates, Rehearsal: opts.Rehearsal, DestroyExistingKeysIReallyMeanIt: opts.DestroyExistingKeys})
+	popts := piv.Options{Roots: roots, Intermediates: intermediates, Rehearsal: opts.Rehearsal, DestroyExistingKeysIReallyMeanIt: opts.DestroyExistingKeys}
+	list, err := piv.OpenAll(popts)
 	if opts.Late && errors.Is(err, piv.ErrBusy) {
-		// The guided ceremony names the busy device when it asks for it.
+		// The devices that can be read; the guided ceremony names a busy
+		// one when it asks for it.
+		cards, _ := piv.ListCards()
 		list, err = nil, nil
+		for _, c := range cards {
+			if d, err := piv.Open(c.Serial, popts); err == nil {
+				list = append(list, d)
+			}
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -160,7 +168,6 @@ func openPIV(opts DeviceOptions) (*Devices, error) {
 		devs.BySerial[d.Info().Serial] = d
 	}
 	if opts.Late {
-		popts := piv.Options{Roots: roots, Intermediates: intermediates, Rehearsal: opts.Rehearsal, DestroyExistingKeysIReallyMeanIt: opts.DestroyExistingKeys}
 		devs.Reopen = func(serial uint32) (hsm.Device, error) {
 			d, err := piv.Open(serial, popts)
 			if err != nil {

@@ -385,7 +385,9 @@ func (g *Guide) device(serial uint32, optional bool) (hsm.Device, error) {
 func deviceProblem(err error) string {
 	var busy *piv.BusyError
 	switch {
-	case errors.As(err, &busy) || errors.Is(err, piv.ErrBusy):
+	case errors.As(err, &busy):
+		return fmt.Sprintf("not in a reader that can be read; held by another program: %s (PC/SC sharing violation; gpg's scdaemon holds YubiKeys: 'gpgconf --kill scdaemon')", strings.Join(busy.Readers, ", "))
+	case errors.Is(err, piv.ErrBusy):
 		return "held by another program (PC/SC sharing violation; gpg's scdaemon holds YubiKeys: 'gpgconf --kill scdaemon')"
 	case errors.Is(err, ErrMissingDevice), errors.Is(err, hsm.ErrNoDevice):
 		return "not connected"

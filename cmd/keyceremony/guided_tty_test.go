@@ -174,7 +174,27 @@ func transcriptEntries(t *testing.T, path string) []ceremony.TranscriptEntry {
 // confirmed, a late device inserted while the screen waits for it, the
 // first PIN typed wrong then right, the first check words typed wrong then
 // right, and absent keyholders declared. It returns the final screen.
-func guidedAnswers(t *testing.T, tm *tmuxTerm, late map[uint32]func(), absent map[uint32]bool) string {
+// lateDevice is a device the screen asks for: why is what the screen
+// says while it waits ("not connected", "held by another program"), make
+// makes it usable.
+type lateDevice struct {
+	why  string
+	make func()
+}
+
+func guidedAnswers(t *testing.T, tm *tmuxTerm, late map[uint32]lateDevice, absent map[uint32]bool) string {
+	t.Helper()
+	return guidedAnswersAs(t, tm, "123456", late, absent)
+}
+
+// guidedAnswersPIN is guidedAnswers with pin the devices' PIN and no
+// keyholder absent.
+func guidedAnswersPIN(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]lateDevice) string {
+	t.Helper()
+	return guidedAnswersAs(t, tm, pin, late, nil)
+}
+
+func guidedAnswersAs(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]lateDevice, absent map[uint32]bool) string {
 	t.Helper()
 	wrongPIN, wrongWords, wrongAck := true, true, true
 	for answered := 0; ; answered++ {
@@ -204,16 +224,16 @@ func guidedAnswers(t *testing.T, tm *tmuxTerm, late map[uint32]func(), absent ma
 				tm.send("absent", "Enter")
 				continue
 			}
-			insert, ok := late[serial]
+			dev, ok := late[serial]
 			if !ok {
 				t.Fatalf("asked for device %d, which is connected:\n%s", serial, s)
 			}
 			// Enter first: the screen looks for the device until it
 			// comes.
 			tm.send("Enter")
-			tm.waitFor(fmt.Sprintf("the YubiKey with serial %d: not connected; looking again", serial), 1)
-			insert()
-			tm.waitFor(fmt.Sprintf("found soft serial %d", serial), 1)
+			tm.waitFor(fmt.Sprintf("the YubiKey with serial %d: %s", serial, dev.why), 1)
+			dev.make()
+			tm.waitFor(fmt.Sprintf("serial %d firmware", serial), 1)
 		case "PIN for the YubiKey with serial ":
 			// The prompt is printed just before echo is turned off: a
 			// person cannot type within that instant, a test can.
@@ -226,7 +246,7 @@ func guidedAnswers(t *testing.T, tm *tmuxTerm, late map[uint32]func(), absent ma
 				tm.nextPrompt(answered)
 				time.Sleep(200 * time.Millisecond)
 			}
-			tm.send("123456", "Enter")
+			tm.send(pin, "Enter")
 		case "check words as read aloud: ":
 			w := checkWords(t, s)
 			if wrongWords {
@@ -272,7 +292,7 @@ func TestGuidedCeremonies(t *testing.T) {
 	}
 	boot := filepath.Join(dir, "boot")
 	tm := startTmux(t, dir, fmt.Sprintf("%s %s --out %s; echo EXIT=$?; sleep 120", bin, strings.Join(args, " "), boot))
-	s := guidedAnswers(t, tm, map[uint32]func(){1003: insert}, nil)
+	s := guidedAnswers(t, tm, map[uint32]lateDevice{1003: {"not connected; looking again", insert}}, nil)
 	if !strings.Contains(s, "EXIT=0") {
 		t.Fatalf("guided bootstrap failed:\n%s", s)
 	}
