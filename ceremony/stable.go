@@ -311,10 +311,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	kept = true
 	if s.Guide != nil {
 		s.Guide.printf("  read back from %s and verified.\n", outDir)
-		if err := s.Guide.closing(tr.Digest()); err != nil {
-			diff.Close()
-			return nil, err
-		}
+		s.Guide.closing(tr.Digest())
 	}
 	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest()}, nil
 }
