@@ -97,8 +97,14 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 	s := guidedAnswersPIN(t, tm, "246800", map[uint32]lateDevice{
 		// While a reader is held, a card that is not plugged in cannot
 		// be told from one in that reader: the screen says both.
-		serials[1]: {"not in a reader that can be read; held by another program: " + env.Readers[1] + " (PC/SC sharing violation", release},
-		serials[2]: {"not in a reader that can be read; held by another program: " + env.Readers[1], func() { env.Insert(t, 2) }},
+		serials[1]: {why: "not in a reader that can be read; held by another program: " + env.Readers[1] + " (PC/SC sharing violation", make: release},
+		// (The serials are random: Bob's device may come first.)
+		serials[2]: {make: func() { env.Insert(t, 2) }, whyNow: func() string {
+			if held != nil {
+				return "not in a reader that can be read; held by another program: " + env.Readers[1]
+			}
+			return "not connected; looking again"
+		}},
 	})
 	if !strings.Contains(s, "EXIT=0") {
 		t.Fatalf("guided bootstrap on emulated YubiKeys failed:\n%s\npcscd:\n%s", s, env.PCSCDLog())

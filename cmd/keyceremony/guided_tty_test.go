@@ -177,9 +177,11 @@ func transcriptEntries(t *testing.T, path string) []ceremony.TranscriptEntry {
 // lateDevice is a device the screen asks for: why is what the screen
 // says while it waits ("not connected", "held by another program"), make
 // makes it usable.
+// whyNow, if set, says it instead, at the time the screen asks.
 type lateDevice struct {
-	why  string
-	make func()
+	why    string
+	make   func()
+	whyNow func() string
 }
 
 func guidedAnswers(t *testing.T, tm *tmuxTerm, late map[uint32]lateDevice, absent map[uint32]bool) string {
@@ -231,7 +233,11 @@ func guidedAnswersAs(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]lat
 			// Enter first: the screen looks for the device until it
 			// comes.
 			tm.send("Enter")
-			tm.waitFor(fmt.Sprintf("the YubiKey with serial %d: %s", serial, dev.why), 1)
+			why := dev.why
+			if dev.whyNow != nil {
+				why = dev.whyNow()
+			}
+			tm.waitFor(fmt.Sprintf("the YubiKey with serial %d: %s", serial, why), 1)
 			dev.make()
 			tm.waitFor(fmt.Sprintf("serial %d firmware", serial), 1)
 		case "PIN for the YubiKey with serial ":
@@ -292,7 +298,7 @@ func TestGuidedCeremonies(t *testing.T) {
 	}
 	boot := filepath.Join(dir, "boot")
 	tm := startTmux(t, dir, fmt.Sprintf("%s %s --out %s; echo EXIT=$?; sleep 120", bin, strings.Join(args, " "), boot))
-	s := guidedAnswers(t, tm, map[uint32]lateDevice{1003: {"not connected; looking again", insert}}, nil)
+	s := guidedAnswers(t, tm, map[uint32]lateDevice{1003: {why: "not connected; looking again", make: insert}}, nil)
 	if !strings.Contains(s, "EXIT=0") {
 		t.Fatalf("guided bootstrap failed:\n%s", s)
 	}
