@@ -30,6 +30,12 @@
 //     replaces (Renewal, RootRotation, RoleKeyRotation, OnlineRotation);
 //     a handover changes no metadata, and the device's keys sign it
 //     (Handover). Audit checks each against the medium it started from.
+//   - The guided ceremony (Guide, guide.go) shows those steps, in order and
+//     with their numbers, says who acts, waits for the room and records
+//     each with its real time; nothing is signed before the keyholder has
+//     typed the check words of what they sign, and no PIN try is spent
+//     without the keyholder's say (the last one only when confirmed).
+//     Without a guide (the batch form) the same flows run unattended.
 //   - Audit trusts nothing on a medium because it is there: every medium
 //     is checked from the trusted root the auditor names, and its errors
 //     tell an invalid medium (ErrInvalidMedium) from one that could not be

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/keyceremony/keyceremony/internal/airgap"
 	"github.com/keyceremony/keyceremony/internal/hint"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
@@ -29,6 +30,12 @@ type BootstrapOptions struct {
 	Now     time.Time
 	Show    io.Writer
 	Version string
+	// Guide leads a guided ceremony (nil: batch). NetworkAck names the
+	// network interfaces up that the batch form acknowledges;
+	// Interfaces lists them (nil: the machine's).
+	Guide      *Guide
+	NetworkAck []string
+	Interfaces airgap.Lister
 }
 
 // RunBootstrap loads the configuration, opens the devices and runs the
@@ -38,12 +45,20 @@ func RunBootstrap(o BootstrapOptions) (*BootstrapResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	net, err := networkCheck(o.Guide, o.Interfaces, o.NetworkAck)
+	if err != nil {
+		return nil, err
+	}
+	o.Devices.Late = o.Guide != nil
 	devs, err := OpenDevices(o.Devices)
 	if err != nil {
 		return nil, err
 	}
 	defer devs.Close()
-	b := &Bootstrap{Config: cfg, Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, Now: o.Now, Show: o.Show, Version: o.Version, AllowAffectedFirmware: o.AllowAffectedFirmware, Backup: o.Backup}
+	b := &Bootstrap{Config: cfg, Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, Now: o.Now, Show: o.Show, Version: o.Version, AllowAffectedFirmware: o.AllowAffectedFirmware, Backup: o.Backup, Guide: o.Guide, Airgap: net}
+	if o.Guide != nil {
+		o.Guide.guideDevices(devs)
+	}
 	return b.Run(o.Out)
 }
 
@@ -113,6 +128,13 @@ type StableSignOptions struct {
 	Media   string
 	Devices DeviceOptions
 	Show    io.Writer
+	// Config is the bootstrap configuration: the guided form's script
+	// (keyholders and devices).
+	Config string
+	// Guide, NetworkAck, Interfaces: as in BootstrapOptions.
+	Guide      *Guide
+	NetworkAck []string
+	Interfaces airgap.Lister
 }
 
 // RunStableSign opens the devices and runs the stable signing. The
@@ -122,12 +144,26 @@ func RunStableSign(o StableSignOptions) (*StableResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Guide != nil && o.Config != "" {
+		cfg, err := LoadConfig(o.Config)
+		if err != nil {
+			return nil, err
+		}
+		o.Guide.Script = StableSteps(cfg, nil)
+	}
+	if s.Airgap, err = networkCheck(o.Guide, o.Interfaces, o.NetworkAck); err != nil {
+		return nil, err
+	}
+	o.Devices.Late = o.Guide != nil
 	devs, err := OpenDevices(o.Devices)
 	if err != nil {
 		return nil, err
 	}
 	defer devs.Close()
-	s.Devices, s.PIN, s.Show = devs.BySerial, devs.PIN, o.Show
+	s.Devices, s.PIN, s.Show, s.Guide = devs.BySerial, devs.PIN, o.Show, o.Guide
+	if o.Guide != nil {
+		o.Guide.guideDevices(devs)
+	}
 	res, err := s.Sign(o.Approve, o.Media)
 	switch {
 	case errors.Is(err, stableset.ErrApproval):

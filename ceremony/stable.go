@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/internal/airgap"
 	"github.com/keyceremony/keyceremony/internal/outdir"
+	"github.com/keyceremony/keyceremony/internal/progress"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
@@ -67,6 +69,11 @@ type StableSigning struct {
 	Show    io.Writer
 	Version string
 	TempDir string
+	// Guide leads the room through the guided ceremony (guide.go); nil
+	// is the batch form. Airgap is the batch form's network check.
+	Guide  *Guide
+	Airgap *airgap.Result
+	bar    *progress.Bar // the progress report running
 }
 
 // StableResult is what a stable signing produced.
@@ -206,6 +213,7 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 			if err != nil {
 				return nil, err
 			}
+			sg = sess.guide.stableSigner(serial, sg)
 			out = append(out, sg)
 			delete(want, k.ID())
 		}
@@ -238,7 +246,13 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	sweepDebris(s.Show, out, s.TempDir)
 	var tbuf bytes.Buffer
 	tr := NewTranscript(&tbuf, s.Show, func() time.Time { return s.Now })
+	if s.Guide != nil {
+		tr = NewTranscript(&tbuf, nil, s.Guide.now)
+	}
 	if err := tr.Record("stable signing started", map[string]any{"tool_version": s.Version, "export": filepath.Base(s.Export)}); err != nil {
+		return nil, err
+	}
+	if err := s.opening(tr); err != nil {
 		return nil, err
 	}
 	cfg, f, targets, backup, err := s.config()
@@ -254,7 +268,9 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	deleg, _ := targets.Signed.Delegation(stableset.StableRole)
+	cfg.Export = s.exportPass(f, cfg.Export)
 	diff, err := stableset.ComputeDiff(cfg)
+	s.endProgress()
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +283,9 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := checkDiffState(backup, diff); err != nil {
 		return nil, err
 	}
+	if approve, err = s.Guide.review(diff, approve); err != nil {
+		return nil, err
+	}
 	// A refused approval or an undecided limit is said before any PIN is
 	// asked for; diff.Sign checks both again.
 	if approve != diff.Digest {
@@ -275,7 +294,10 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := diff.Undecided(); err != nil {
 		return nil, err
 	}
-	sess := &session{devices: s.Devices, pin: s.PIN, pins: map[uint32]string{}}
+	sess := &session{devices: s.Devices, pin: s.PIN, pins: map[uint32]string{}, guide: s.Guide, optional: true}
+	if err := s.Guide.stableDevices(sess); err != nil {
+		return nil, err
+	}
 	signers, err := stableSigners(sess, deleg)
 	if err != nil {
 		return nil, err
@@ -287,7 +309,8 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	// Every mid role and leaf bin gets a key of its own that exists only
 	// in this process's memory, for this ceremony: ECDSA P-256, whose
 	// signature hashes each bin once (SHA-256).
-	res, err := diff.Sign(stableset.SignParams{Approve: approve, Signers: signers, BinKeys: stableset.EphemeralBinKeys, Now: s.Now, OutDir: out.Path("stable")})
+	res, err := diff.Sign(stableset.SignParams{Approve: approve, Signers: signers, BinKeys: stableset.EphemeralBinKeys, Now: s.Now, OutDir: out.Path("stable"), Progress: s.binProgress()})
+	s.endProgress()
 	if err != nil {
 		return nil, err
 	}
@@ -300,12 +323,15 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	// The diff, for people and for auditors who recompute its digest.
-	// Streamed: at PyPI's scale each is gigabytes.
-	if err := out.WriteStream("diff.txt", diff.WriteFullText); err != nil {
+	if err := s.Guide.stepTo("readback"); err != nil {
 		return nil, err
 	}
-	if err := out.WriteStream("diff.canonical", diff.WriteCanonical); err != nil {
+	// The diff, for people and for auditors who recompute its digest.
+	// Streamed: at PyPI's scale each is gigabytes.
+	if err := out.WriteStream("diff.txt", s.writeProgress("writing diff.txt", diff.WriteFullText)); err != nil {
+		return nil, err
+	}
+	if err := out.WriteStream("diff.canonical", s.writeProgress("writing diff.canonical", diff.WriteCanonical)); err != nil {
 		return nil, err
 	}
 	st, err := s.statement(diff)
@@ -361,6 +387,10 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	kept = true
+	if s.Guide != nil {
+		s.Guide.printf("  read back from %s and verified.\n", outDir)
+		s.Guide.closing(tr.Digest())
+	}
 	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest(), State: state, StateFile: stateFile}, nil
 }
 

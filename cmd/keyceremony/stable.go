@@ -138,8 +138,9 @@ func newStableSignCommand() *cobra.Command {
 	var o ceremony.StableSignOptions
 	var df deviceFlags
 	var now *string
+	var gf guidedFlags
 	cmd := &cobra.Command{
-		Use:   "sign --export FILE --published DIR --root FILE --backup DIR [--now TIME] [--policy FILE] [--decisions FILE] --media DIR --approve DIGEST [devices]",
+		Use:   "sign --export FILE --published DIR --root FILE --backup DIR [--now TIME] [--policy FILE] [--decisions FILE] --media DIR (--config FILE | --batch --approve DIGEST [--network-ack IFACES]) [devices]",
 		Short: "Sign the stable set whose diff digest the keyholders approved",
 		Long: `sign recomputes the diff and refuses unless --approve names its digest
 exactly and every confirm_above limit the diff crosses is settled by
@@ -152,13 +153,28 @@ transcript.jsonl. Everything is read back and verified before it reports
 success; on any failure nothing is left behind. Then the new state (stable
 version, ledger digest, listing time, signed diff and transcript digests) is
 written to --backup as a new state/N.json and shown as check words for the
-paper run sheet.`,
+paper run sheet.
+
+On a terminal the signing is guided (docs/runbook-stable.md) and needs
+--config, the bootstrap configuration naming the keyholders and devices:
+the numbered steps of the run sheet, the network interfaces acknowledged by
+name, the clock confirmed, the diff's summary and digest shown, and each
+keyholder types the digest's check words before their PIN (that is the
+approval; --approve is optional). --batch, or no terminal, needs --approve
+and refuses to start while network interfaces other than loopback are up
+unless --network-ack names them all.`,
 		Example: `  keyceremony stable sign --export export.jsonl --published current --root 1.root.json --backup /media/backup \
       --media /media/usb/stable-7 --approve 3f5a...e1 --soft devs/1 --soft devs/2 --soft-ca devs/ca`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Media == "" || o.Approve == "" {
+			guided := gf.guided(cmd)
+			switch {
+			case !guided && (o.Media == "" || o.Approve == ""):
 				return usage("--media and --approve are required", "run 'keyceremony stable diff' first and approve the digest it prints")
+			case o.Media == "":
+				return usage("--media is required", "name a new directory on the output medium")
+			case guided && o.Config == "":
+				return usage("--config is required for the guided signing", "pass the bootstrap configuration: it names the keyholders and their devices (or --batch with --approve)")
 			}
 			if err := stableInputs(&o.StableOptions, *now); err != nil {
 				return err
@@ -167,13 +183,24 @@ paper run sheet.`,
 				return usage("--backup is required", "name the backup medium the ceremony keeps (made by 'keyceremony bootstrap --backup'): the published state is checked against its newest state, and the new state is written there")
 			}
 			o.Devices, o.Show = df.options(cmd), cmd.OutOrStdout()
+			g, t, ack, err := gf.open(cmd)
+			if err != nil {
+				return err
+			}
+			if t != nil {
+				defer t.Close()
+				o.Show = t
+			}
+			o.Guide, o.NetworkAck, o.Interfaces = g, ack, interfaces
 			res, err := ceremony.RunStableSign(o)
 			if err != nil {
 				return err
 			}
 			defer res.Diff.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "\nstable v%d written to %s and verified\n", res.StableVersion, o.Media)
-			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			if g == nil { // the guided ceremony showed it in its step
+				tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			}
 			showState(cmd.OutOrStdout(), res.State, res.StateFile)
 			return nil
 		},
@@ -181,7 +208,9 @@ paper run sheet.`,
 	now = registerStable(cmd, &o.StableOptions)
 	df.register(cmd)
 	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
-	cmd.Flags().StringVar(&o.Approve, "approve", "", "the diff digest the keyholders approved")
+	cmd.Flags().StringVar(&o.Approve, "approve", "", "the diff digest the keyholders approved (required with --batch)")
+	cmd.Flags().StringVar(&o.Config, "config", "", "the bootstrap configuration, naming the keyholders and devices (required for the guided signing)")
+	gf.register(cmd)
 	return cmd
 }
 

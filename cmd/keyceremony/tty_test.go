@@ -99,7 +99,7 @@ func softRehearsal(t *testing.T, dir string) []string {
 func TestPINNotFromStdin(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"))
+	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"), "--network-ack="+strings.Join(upInterfaces(t), ","))
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = strings.NewReader("123456\n123456\n123456\n")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
@@ -123,7 +123,8 @@ func TestPINPromptOnTerminal(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"))
+	// The batch form on a terminal: PINs are still typed there.
+	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"), "--batch", "--network-ack="+strings.Join(upInterfaces(t), ","))
 	sock := filepath.Join(dir, "tmux.sock")
 	tmux := func(a ...string) (string, error) {
 		out, err := exec.Command("tmux", append([]string{"-S", sock}, a...)...).CombinedOutput()
