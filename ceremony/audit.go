@@ -197,6 +197,9 @@ type AuditReport struct {
 type auditor struct {
 	o   AuditOptions
 	rep *AuditReport
+	// roots, when set, are the attestation roots instead of those the
+	// options name (a bootstrap's read-back: the roots it accepted).
+	roots *attestationRoots
 }
 
 // check runs one step and records it. A failure is returned as an
@@ -228,7 +231,7 @@ func (a *auditor) run(name string, input bool, fn func() (string, error)) error 
 
 // unreadable tells a file that could not be read from one that is wrong.
 func unreadable(err error, input bool) bool {
-	if errors.Is(err, ErrUnknownMedium) || errors.Is(err, ErrNoTargets) {
+	if errors.Is(err, ErrUnknownMedium) || errors.Is(err, ErrNoTargets) || errors.Is(err, ErrNeedPrevious) {
 		return true
 	}
 	var pe *fs.PathError
@@ -238,8 +241,9 @@ func unreadable(err error, input bool) bool {
 	return input || !errors.Is(err, fs.ErrNotExist)
 }
 
-// DetectMedium tells what kind of medium dir is: a stable signing's
-// output (stable/metadata), a repository (timestamp.json in dir or in
+// DetectMedium tells what kind of medium dir is: a renewal's or a
+// rotation's output (by its checklist), a stable signing's output
+// (stable/metadata), a repository (timestamp.json in dir or in
 // dir/metadata) or a bootstrap's output (keys/ and metadata/).
 func DetectMedium(dir string) (Medium, error) {
 	st, err := os.Stat(dir)
@@ -256,6 +260,9 @@ func DetectMedium(dir string) (Medium, error) {
 	isFile := func(p ...string) bool {
 		st, err := os.Stat(filepath.Join(append([]string{dir}, p...)...))
 		return err == nil && st.Mode().IsRegular()
+	}
+	if m, ok := detectRenewalOrRotation(dir); ok {
+		return m, nil
 	}
 	switch {
 	case isDir("stable", "metadata"):
@@ -323,6 +330,12 @@ func (a *auditor) audit() error {
 		err = a.stable()
 	case MediumRepository:
 		err = a.repository()
+	case MediumRenewal:
+		err = a.renewal()
+	case MediumRotation:
+		err = a.rotation()
+	case MediumHandover:
+		err = a.handover()
 	}
 	if err != nil {
 		return err

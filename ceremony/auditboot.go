@@ -263,6 +263,9 @@ func (r *attestationRoots) describe() string {
 }
 
 func (a *auditor) attestationRoots() (*attestationRoots, error) {
+	if a.roots != nil {
+		return a.roots, nil
+	}
 	r := &attestationRoots{yubico: keys.YubicoRoots()}
 	if a.o.SoftCA != "" {
 		err := a.input("attestation CA", func() (string, error) {

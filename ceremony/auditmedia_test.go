@@ -70,7 +70,13 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 		return nil, err
 	}
 	fx.boot, fx.media1, fx.media2 = filepath.Join(dir, "boot"), filepath.Join(dir, "media1"), filepath.Join(dir, "media2")
-	b := &Bootstrap{Config: demoConfig(repo.online()), Devices: fx.devices, PIN: pins, Roots: ca.Pool(), Now: now, Version: "test"}
+	backup := filepath.Join(dir, "backup")
+	if err := os.Mkdir(backup, 0o755); err != nil {
+		return nil, err
+	}
+	cfg := demoConfig(repo.online())
+	cfg.Repository = "pypi" // synth's exports
+	b := &Bootstrap{Config: cfg, Devices: fx.devices, PIN: pins, Roots: ca.Pool(), Now: now, Version: "test", Backup: backup}
 	boot, err := b.Run(fx.boot)
 	if err != nil {
 		return nil, err
@@ -87,7 +93,7 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 	}
 	w.Close()
 	sign := func(published, export, out string, at time.Time) error {
-		s := &StableSigning{Root: boot.Root, Published: published, Export: export, Devices: fx.devices, PIN: pins, Now: at}
+		s := &StableSigning{Root: boot.Root, Published: published, Export: export, Devices: fx.devices, PIN: pins, Now: at, Backup: backup}
 		d, err := s.Diff()
 		if err != nil {
 			return err
@@ -128,7 +134,7 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 		}
 		return r.Diff.Close()
 	}
-	if err := sign(fx.boot, exp1, fx.media1, gen1.Add(time.Hour)); err != nil {
+	if err := sign(fx.boot, exp1, fx.media1, now); err != nil {
 		return nil, fmt.Errorf("first stable signing: %w", err)
 	}
 	pub := filepath.Join(dir, "published")
@@ -312,7 +318,7 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 		}, "has no attestation in keys/"},
 		{"attestations to the soft CA without --soft-ca", "boot", func(o *AuditOptions) { o.SoftCA = "" }, nil, "attestation does not chain to a trusted root"},
 		{"the run sheet naming another repository", "boot", nil, func(t *testing.T, dir string) {
-			replaceFile(t, filepath.Join(dir, "runsheet.md"), "Repository: demo", "Repository: evil")
+			replaceFile(t, filepath.Join(dir, "runsheet.md"), "Repository: pypi", "Repository: evil")
 		}, "runsheet.md does not name the repository"},
 		{"a replayed stable with --previous", "media1", func(o *AuditOptions) { o.Previous = fx.media2; o.Repository = fx.boot }, nil,
 			"stable version 2 on %s goes back from version 3 on the previous medium"},

@@ -42,13 +42,41 @@ func (a *auditor) stable() error {
 	}); err != nil {
 		return err
 	}
+	return a.stableMedium(ts)
+}
+
+// stableMedium runs the checks of stable media against ts: verify's, and
+// a stable signing's read-back (readBackStable), the same checks.
+func (a *auditor) stableMedium(ts *targetsSource) error {
+	dir := a.o.Dir
 	a.rep.targets = ts
 	keyring := ts.targets.Signed.Delegations.Keys
-	if err := a.check("stable media", func() (string, error) {
-		if err := VerifyStableMedia(dir, ts.deleg, keyring); err != nil {
+	var listing *stableListing
+	if err := a.check("medium files", func() (string, error) {
+		var err error
+		if listing, err = listStableMedium(dir); err != nil {
 			return "", err
 		}
-		return "stable signed by its threshold, every mid role and leaf bin by the key delegated to it alone, the listed files, the ledger against the bins, the signed diff's signatures, diff.canonical, policy.json and the transcript read back", nil
+		return fmt.Sprintf("only files a stable signing writes: %d metadata files, %d page archives", len(listing.meta), len(listing.tars)), nil
+	}); err != nil {
+		return err
+	}
+	if err := a.check("stable media", func() (string, error) {
+		pages, err := readPages(dir, listing.tars)
+		if err != nil {
+			return "", err
+		}
+		if err := verifyStableMedia(dir, ts.deleg, keyring, pages.visit); err != nil {
+			return "", err
+		}
+		if err := pages.unlisted(dir); err != nil {
+			return "", err
+		}
+		changed, err := pages.againstDiff(dir)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("stable signed by its threshold, every mid role and leaf bin by the key delegated to it alone, the listed files, the ledger against the bins, the %d index pages in stable/pages against the bins and the %d page entries of the diff, the signed diff's signatures, diff.canonical, policy.json and the transcript read back", len(pages.pages), changed), nil
 	}); err != nil {
 		return err
 	}
@@ -76,6 +104,20 @@ func (a *auditor) stable() error {
 	}); err != nil {
 		return err
 	}
+	var roles int
+	if err := a.check("snapshot fragment", func() (string, error) {
+		if err := checkLedgers(st, listing.ledgers); err != nil {
+			return "", err
+		}
+		n, err := checkFragment(dir, st, listing.meta)
+		roles = n
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s lists the %d metadata files written, each with its version, length and sha256", stableset.FragmentFile, n), nil
+	}); err != nil {
+		return err
+	}
 	var stmt *signeddiff.Statement
 	if err := a.check("signed diff", func() (string, error) {
 		var err error
@@ -98,7 +140,14 @@ func (a *auditor) stable() error {
 		if err := checkStableTranscript(es, stmt); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%d entries, hash chain intact, from %q to %q, naming the signed diff's digest and stable version", len(es), es[0].Step, es[len(es)-1].Step), nil
+		signers, err := verifiedBy(by, st.SignedBytes, st.Signatures)
+		if err != nil {
+			return "", err
+		}
+		if err := checkStableTranscriptValues(es, stmt, st, roles, signers); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d entries, hash chain intact, from %q to %q, naming the signed diff's digest, stable version, counts, decisions, layout and stable's signers", len(es), es[0].Step, es[len(es)-1].Step), nil
 	}); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package ceremony
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/hsm/piv"
+	"github.com/keyceremony/keyceremony/internal/airgap"
 	"github.com/keyceremony/keyceremony/internal/hint"
 	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
@@ -48,6 +50,16 @@ type Bootstrap struct {
 	// advisory (YSA-2024-03) applies to. The override is recorded in the
 	// transcript.
 	AllowAffectedFirmware bool
+	// Backup, when set, is a new backup medium (backup.go): checked before
+	// any key is generated (its state/ absent or empty), it receives the
+	// bootstrap's state as state/1.json after the media is written. The
+	// command line requires it.
+	Backup string
+	// Guide leads the room through the guided ceremony (guide.go); nil
+	// is the batch form. Airgap is the batch form's network check, for
+	// the transcript.
+	Guide  *Guide
+	Airgap *airgap.Result
 }
 
 // GeneratedKey is a key made on a device during the ceremony, with the
@@ -68,6 +80,10 @@ type BootstrapResult struct {
 	Stable     *tuf.Metadata[tuf.Targets]
 	Keys       []GeneratedKey
 	Transcript [32]byte
+	// State is the state written to the backup medium as StateFile (nil
+	// without Backup).
+	State     *BackupState
+	StateFile string
 }
 
 // session caches each device's PIN for the length of one ceremony, and
@@ -77,9 +93,16 @@ type session struct {
 	pin     PINSource
 	pins    map[uint32]string
 	tried   []attempt
+	// guide, in a guided ceremony: waits for missing devices and reads
+	// PINs; optional lets a keyholder be absent (stable).
+	guide    *Guide
+	optional bool
 }
 
 func (s *session) device(serial uint32) (hsm.Device, error) {
+	if s.guide != nil {
+		return s.guide.waitDevice(s, serial)
+	}
 	d, ok := s.devices[serial]
 	if !ok {
 		return nil, fmt.Errorf("device %d: %w", serial, ErrMissingDevice)
@@ -90,6 +113,14 @@ func (s *session) device(serial uint32) (hsm.Device, error) {
 func (s *session) pinFor(d hsm.Device) (string, error) {
 	serial := d.Info().Serial
 	if p, ok := s.pins[serial]; ok {
+		return p, nil
+	}
+	if s.guide != nil {
+		p, err := s.guide.guidedPIN(d)
+		if err != nil {
+			return "", err
+		}
+		s.pins[serial] = p
 		return p, nil
 	}
 	tries, _, err := d.Retries()
@@ -146,16 +177,27 @@ func (s *session) signers(spec RoleSpec) ([]keys.Signer, error) {
 // returns an *OrphanKeysError listing every slot that now holds a key and
 // the command that clears it, shows the list, and writes its transcript
 // (ending with that list) into a new directory beside outDir named
-// outDir.failed-TIME.
+// outDir.failed-TIME. The media are read back with verify's bootstrap
+// checks before they get their name; refused, they are renamed
+// outDir.rejected-TIME (*outdir.RejectedError) and never appear as outDir.
 func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
+	if b.Backup != "" {
+		if err := CheckNewBackup(b.Backup); err != nil {
+			return nil, err
+		}
+	}
 	out, err := outdir.New(outDir)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
+	showDebris(b.Show, out.Swept)
 	var tbuf bytes.Buffer
 	tr := NewTranscript(&tbuf, b.Show, func() time.Time { return b.Now })
-	s := &session{devices: b.Devices, pin: b.PIN, pins: map[uint32]string{}}
+	if b.Guide != nil {
+		tr = NewTranscript(&tbuf, nil, b.Guide.now)
+	}
+	s := &session{devices: b.Devices, pin: b.PIN, pins: map[uint32]string{}, guide: b.Guide}
 	res, err := b.run(out, tr, s)
 	if err != nil {
 		return nil, b.failed(outDir, s, tr, &tbuf, err)
@@ -163,10 +205,24 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
 		return nil, b.failed(outDir, s, tr, &tbuf, err)
 	}
+	// Read everything back, with verify's checks, before the media get
+	// their name: refused, they are renamed outDir.rejected-TIME.
+	if err := out.Verify(readBackBootstrap(res.Root, b.Roots, b.Now)); err != nil {
+		return nil, b.failed(outDir, s, tr, &tbuf, err)
+	}
 	if err := out.Commit(); err != nil {
 		return nil, b.failed(outDir, s, tr, &tbuf, err)
 	}
 	res.Transcript = tr.Digest()
+	if res.State != nil {
+		res.State.TranscriptSHA256 = hex.EncodeToString(res.Transcript[:])
+		if res.StateFile, err = WriteBootstrapBackup(b.Backup, res.State); err != nil {
+			return nil, fmt.Errorf("%s was written, but its state was not recorded on the backup medium %s (bootstrap again onto new media): %w", outDir, b.Backup, err)
+		}
+	}
+	if b.Guide != nil {
+		b.Guide.closing(res.Transcript)
+	}
 	return res, nil
 }
 
@@ -208,6 +264,9 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 	if err := tr.Record("bootstrap started", map[string]any{"repository": c.Repository, "tool_version": b.Version}); err != nil {
 		return nil, err
 	}
+	if err := b.opening(tr); err != nil {
+		return nil, err
+	}
 	for _, serial := range c.Devices() {
 		d, err := s.device(serial)
 		if err != nil {
@@ -218,9 +277,13 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 			return nil, err
 		}
 	}
+	if err := b.Guide.stepTo("preflight/metadata"); err != nil {
+		return nil, err
+	}
 	if err := b.preflight(s); err != nil {
 		return nil, err
 	}
+	b.Guide.say("pre-flight passed: the configuration's metadata checked; every PIN verified, target slot empty and attestation certificate chained.")
 	if err := tr.Record("pre-flight passed", map[string]any{"devices": len(c.Devices())}); err != nil {
 		return nil, err
 	}
@@ -267,6 +330,7 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 		if err != nil {
 			return nil, err
 		}
+		b.Guide.bootstrapSigners(step.role, step.spec, signers)
 		if err := step.sign(signers...); err != nil {
 			return nil, fmt.Errorf("signing %s: %w", step.role, err)
 		}
@@ -280,8 +344,15 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 	}
 	// The same checks as the pre-flight's, on the real keys and
 	// signatures, before anything is written.
+	if err := b.Guide.stepTo("selfcheck"); err != nil {
+		return nil, err
+	}
 	if err := b.checkMetadata(root, targets, stable, 0); err != nil {
 		return nil, fmt.Errorf("self-check of the new metadata: %w", err)
+	}
+	b.Guide.say("self-check passed: root %d-of-%d, targets %d-of-%d and stable %d-of-%d verified.", c.Root.Threshold, len(c.Root.Keys), c.Targets.Threshold, len(c.Targets.Keys), c.Stable.Threshold, len(c.Stable.Keys))
+	if err := b.Guide.stepTo("readback"); err != nil {
+		return nil, err
 	}
 	for name, m := range map[string]interface{ MarshalFile() ([]byte, error) }{
 		"metadata/1.root.json": root, "metadata/1.targets.json": targets, "metadata/1.stable.json": stable,
@@ -300,6 +371,14 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 	}
 	if err := out.WriteFile("runsheet.md", sheet); err != nil {
 		return nil, err
+	}
+	if b.Backup != "" {
+		if res.State, err = BootstrapState(c.Repository, root, b.Now); err != nil {
+			return nil, err
+		}
+		if err := tr.Record("backup state", res.State.recordFields()); err != nil {
+			return nil, err
+		}
 	}
 	if err := tr.Record("bootstrap finished", map[string]any{
 		"root_keyids": root.Signed.Roles[tuf.RoleRoot].KeyIDs, "root_threshold": c.Root.Threshold,
@@ -399,6 +478,9 @@ func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOp
 	if err != nil {
 		return nil, err
 	}
+	if err := s.guide.stepTo(fmt.Sprintf("generate/%s/%d", role, ks.Device)); err != nil {
+		return nil, err
+	}
 	info := d.Info()
 	for _, adv := range piv.Advisories(info, opts.Algorithm) {
 		if b.Show != nil {
@@ -437,6 +519,7 @@ func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOp
 	if b.Show != nil {
 		fmt.Fprintf(b.Show, "     key id %s\n", k.ID())
 	}
+	s.guide.showKey(role, info.Serial, k)
 	return &GeneratedKey{Role: role, Device: info, Slot: slot, Key: k, Attested: a, Att: att}, nil
 }
 

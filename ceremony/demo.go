@@ -116,13 +116,21 @@ func (d *Demo) Run() (*DemoResult, error) {
 	say("")
 	say("== 2. Bootstrap: root 2-of-3, targets 1-of-2, stable 2-of-3, on the devices")
 	cfg := demoConfig(repo.online())
-	b := &Bootstrap{Config: cfg, Devices: devices, PIN: pinSource, Roots: ca.Pool(), Now: d.Now, Show: d.Show, Version: d.Version}
+	// The backup medium the ceremony keeps (a second USB stick in the
+	// room): each ceremony's state, checked by the next.
+	backup := out.Path("ceremony", "backup")
+	if err := os.MkdirAll(backup, 0o755); err != nil {
+		return nil, err
+	}
+	b := &Bootstrap{Config: cfg, Devices: devices, PIN: pinSource, Roots: ca.Pool(), Now: d.Now, Show: d.Show, Version: d.Version, Backup: backup}
 	boot, err := b.Run(out.Path("ceremony", "bootstrap"))
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	if d.Show != nil {
 		tui.ShowDigest(d.Show, "   bootstrap transcript digest (the witnesses read it aloud):", boot.Transcript[:])
+		cd := boot.State.CheckDigest()
+		tui.ShowDigest(d.Show, "   backup state v1 on ceremony/backup (its check words go on the run sheet):", cd[:])
 	}
 
 	say("")
@@ -135,7 +143,7 @@ func (d *Demo) Run() (*DemoResult, error) {
 	}
 	ss := &StableSigning{
 		Root: boot.Root, Published: out.Path("ceremony", "bootstrap"), Export: exportPath,
-		Policy: policy.Default(), Devices: devices, PIN: pinSource, Now: d.Now, Show: d.Show, Version: d.Version,
+		Policy: policy.Default(), Devices: devices, PIN: pinSource, Now: d.Now, Show: d.Show, Version: d.Version, Backup: backup,
 	}
 	diff, err := ss.Diff()
 	if err != nil {
@@ -166,6 +174,10 @@ func (d *Demo) Run() (*DemoResult, error) {
 		return nil, fmt.Errorf("stable signing: %w", err)
 	}
 	say("   stable v%d signed by %d stable keys; %d mid roles and %d leaf bins, each signed by a key of its own that no longer exists", stableRes.StableVersion, len(stableRes.Signers), stableRes.Layout.NumMids(), stableRes.Layout.NumLeaves())
+	if d.Show != nil {
+		cd := stableRes.State.CheckDigest()
+		tui.ShowDigest(d.Show, fmt.Sprintf("   backup state v%d written to ceremony/backup; the next ceremony refuses any other published state (check words for the run sheet):", stableRes.StableVersion), cd[:])
+	}
 
 	say("")
 	say("== 4. The repository side (simulated): publish stable, sign unstable, snapshot, timestamp")

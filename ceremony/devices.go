@@ -59,6 +59,10 @@ type DeviceOptions struct {
 
 	// Warn receives warnings for the people in the room (standard error).
 	Warn io.Writer
+	// Late lets devices come after the start (the guided ceremony): a
+	// soft device directory that does not exist yet is looked at again
+	// by Reopen, and a YubiKey is looked for by serial.
+	Late bool
 }
 
 // Devices are the open devices of a ceremony.
@@ -67,8 +71,12 @@ type Devices struct {
 	BySerial map[uint32]hsm.Device
 	// Roots are the attestation roots their keys are checked against.
 	Roots *x509.CertPool
-	// PIN supplies each device's PIN.
-	PIN PINSource
+	// PIN supplies each device's PIN; FromFile says it reads a PIN file.
+	PIN      PINSource
+	FromFile bool
+	// Reopen, with DeviceOptions.Late, looks for a device not connected
+	// at the start and adds it to BySerial.
+	Reopen func(serial uint32) (hsm.Device, error)
 }
 
 // Close closes every device.
@@ -98,18 +106,27 @@ func OpenDevices(opts DeviceOptions) (*Devices, error) {
 		return nil, err
 	}
 	devs := &Devices{BySerial: map[uint32]hsm.Device{}, Roots: ca.Pool()}
+	var pending []string
 	for _, dir := range opts.SoftDirs {
 		d, err := soft.Open(dir)
+		if opts.Late && errors.Is(err, hsm.ErrNoDevice) {
+			pending = append(pending, dir)
+			continue
+		}
 		if err != nil {
 			devs.Close()
 			return nil, err
 		}
 		devs.BySerial[d.Info().Serial] = d
 	}
+	if opts.Late {
+		devs.Reopen = devs.reopenSoft(pending)
+	}
 	if opts.PINFile == "" {
 		devs.PIN = TerminalPIN
 		return devs, nil
 	}
+	devs.FromFile = true
 	if devs.PIN, err = PINFile(opts.PINFile); err != nil {
 		devs.Close()
 		return nil, err
@@ -130,13 +147,35 @@ func openPIV(opts DeviceOptions) (*Devices, error) {
 			return nil, err
 		}
 	}
-	list, err := piv.OpenAll(piv.Options{Roots: roots, Intermediates: intermediates, Rehearsal: opts.Rehearsal, DestroyExistingKeysIReallyMeanIt: opts.DestroyExistingKeys})
+	popts := piv.Options{Roots: roots, Intermediates: intermediates, Rehearsal: opts.Rehearsal, DestroyExistingKeysIReallyMeanIt: opts.DestroyExistingKeys}
+	list, err := piv.OpenAll(popts)
+	if opts.Late && errors.Is(err, piv.ErrBusy) {
+		// The devices that can be read; the guided ceremony names a busy
+		// one when it asks for it.
+		cards, _ := piv.ListCards()
+		list, err = nil, nil
+		for _, c := range cards {
+			if d, err := piv.Open(c.Serial, popts); err == nil {
+				list = append(list, d)
+			}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	devs := &Devices{BySerial: map[uint32]hsm.Device{}, Roots: roots, PIN: TerminalPIN}
 	for _, d := range list {
 		devs.BySerial[d.Info().Serial] = d
+	}
+	if opts.Late {
+		devs.Reopen = func(serial uint32) (hsm.Device, error) {
+			d, err := piv.Open(serial, popts)
+			if err != nil {
+				return nil, err
+			}
+			devs.BySerial[serial] = d
+			return d, nil
+		}
 	}
 	return devs, nil
 }

@@ -24,6 +24,18 @@
 //     (BootstrapSteps, StableSteps), so the run sheet printed before it
 //     (WriteRunSheet) and the screens name the same steps; the run sheet
 //     is written only to new files, both HTML and PDF or neither.
+//   - A renewal changes nothing but a role's version and expiry; a
+//     rotation's new root is signed by the old root's threshold without
+//     the revoked keys and by its own, and changes nothing but the keys it
+//     replaces (Renewal, RootRotation, RoleKeyRotation, OnlineRotation);
+//     a handover changes no metadata, and the device's keys sign it
+//     (Handover). Audit checks each against the medium it started from.
+//   - The guided ceremony (Guide, guide.go) shows those steps, in order and
+//     with their numbers, says who acts, waits for the room and records
+//     each with its real time; nothing is signed before the keyholder has
+//     typed the check words of what they sign, and no PIN try is spent
+//     without the keyholder's say (the last one only when confirmed).
+//     Without a guide (the batch form) the same flows run unattended.
 //   - Audit trusts nothing on a medium because it is there: every medium
 //     is checked from the trusted root the auditor names, and its errors
 //     tell an invalid medium (ErrInvalidMedium) from one that could not be

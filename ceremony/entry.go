@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/keyceremony/keyceremony/internal/airgap"
 	"github.com/keyceremony/keyceremony/internal/hint"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
@@ -24,9 +25,17 @@ type BootstrapOptions struct {
 	Devices DeviceOptions
 	// AllowAffectedFirmware: see Bootstrap.
 	AllowAffectedFirmware bool
-	Now                   time.Time
-	Show                  io.Writer
-	Version               string
+	// Backup is the new backup medium (see Bootstrap.Backup).
+	Backup  string
+	Now     time.Time
+	Show    io.Writer
+	Version string
+	// Guide leads a guided ceremony (nil: batch). NetworkAck names the
+	// network interfaces up that the batch form acknowledges;
+	// Interfaces lists them (nil: the machine's).
+	Guide      *Guide
+	NetworkAck []string
+	Interfaces airgap.Lister
 }
 
 // RunBootstrap loads the configuration, opens the devices and runs the
@@ -36,12 +45,20 @@ func RunBootstrap(o BootstrapOptions) (*BootstrapResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	net, err := networkCheck(o.Guide, o.Interfaces, o.NetworkAck)
+	if err != nil {
+		return nil, err
+	}
+	o.Devices.Late = o.Guide != nil
 	devs, err := OpenDevices(o.Devices)
 	if err != nil {
 		return nil, err
 	}
 	defer devs.Close()
-	b := &Bootstrap{Config: cfg, Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, Now: o.Now, Show: o.Show, Version: o.Version, AllowAffectedFirmware: o.AllowAffectedFirmware}
+	b := &Bootstrap{Config: cfg, Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, Now: o.Now, Show: o.Show, Version: o.Version, AllowAffectedFirmware: o.AllowAffectedFirmware, Backup: o.Backup, Guide: o.Guide, Airgap: net}
+	if o.Guide != nil {
+		o.Guide.guideDevices(devs)
+	}
 	return b.Run(o.Out)
 }
 
@@ -61,6 +78,8 @@ type StableOptions struct {
 	// WorkDir is the directory for temporary work files; empty means the
 	// system's temporary directory.
 	WorkDir string
+	// Backup is the backup medium the ceremony keeps (backup.go).
+	Backup  string
 	Now     time.Time
 	Version string
 }
@@ -85,7 +104,7 @@ func (o StableOptions) signing() (*StableSigning, error) {
 	}
 	return &StableSigning{
 		Root: root, Published: o.Published, Export: o.Export, Policy: pol, Decisions: dec,
-		Now: o.Now, Version: o.Version, TempDir: o.WorkDir,
+		Now: o.Now, Version: o.Version, TempDir: o.WorkDir, Backup: o.Backup,
 	}, nil
 }
 
@@ -109,6 +128,13 @@ type StableSignOptions struct {
 	Media   string
 	Devices DeviceOptions
 	Show    io.Writer
+	// Config is the bootstrap configuration: the guided form's script
+	// (keyholders and devices).
+	Config string
+	// Guide, NetworkAck, Interfaces: as in BootstrapOptions.
+	Guide      *Guide
+	NetworkAck []string
+	Interfaces airgap.Lister
 }
 
 // RunStableSign opens the devices and runs the stable signing. The
@@ -118,12 +144,26 @@ func RunStableSign(o StableSignOptions) (*StableResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Guide != nil && o.Config != "" {
+		cfg, err := LoadConfig(o.Config)
+		if err != nil {
+			return nil, err
+		}
+		o.Guide.Script = StableSteps(cfg, nil)
+	}
+	if s.Airgap, err = networkCheck(o.Guide, o.Interfaces, o.NetworkAck); err != nil {
+		return nil, err
+	}
+	o.Devices.Late = o.Guide != nil
 	devs, err := OpenDevices(o.Devices)
 	if err != nil {
 		return nil, err
 	}
 	defer devs.Close()
-	s.Devices, s.PIN, s.Show = devs.BySerial, devs.PIN, o.Show
+	s.Devices, s.PIN, s.Show, s.Guide = devs.BySerial, devs.PIN, o.Show, o.Guide
+	if o.Guide != nil {
+		o.Guide.guideDevices(devs)
+	}
 	res, err := s.Sign(o.Approve, o.Media)
 	switch {
 	case errors.Is(err, stableset.ErrApproval):

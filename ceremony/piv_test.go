@@ -70,6 +70,7 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := demoConfig(repo.online())
+	cfg.Repository = "pypi" // synth's exports
 	spec := func(th int, slot string, ss ...uint32) RoleSpec {
 		r := RoleSpec{Threshold: th}
 		for _, s := range ss {
@@ -97,7 +98,8 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 	// The next run uses other slots all the same, as a ceremony that
 	// continues after an exception would.
 	cfg.Root, cfg.Targets, cfg.Stable = spec(2, "9a", serials[0], serials[1]), spec(1, "84", serials[0], serials[1]), spec(2, "85", serials...)
-	boot, err := (&Bootstrap{Config: cfg, Devices: devices, PIN: pinSource, Roots: roots, Now: now}).Run(filepath.Join(dir, "boot"))
+	bk := t.TempDir()
+	boot, err := (&Bootstrap{Config: cfg, Devices: devices, PIN: pinSource, Roots: roots, Now: now, Backup: bk}).Run(filepath.Join(dir, "boot"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +152,7 @@ func TestCeremonyOnEmulatedYubiKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	ef.Close()
-	ss := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: export, Devices: devices, PIN: pinSource, Now: now}
+	ss := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: export, Devices: devices, PIN: pinSource, Now: now, Backup: bk}
 	d, err := ss.Diff()
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,9 @@ type RunSheetOptions struct {
 	// Previous, for a stable signing, is the last ceremony as the backup
 	// medium knows it (nil: the room writes the check words it is shown).
 	Previous *PreviousCeremony
+	// Backup, for a stable signing, is the backup medium: its newest
+	// state becomes Previous (ReadBackup checks the whole medium).
+	Backup string
 	// Out is the HTML file to create; PDF, if not empty, the PDF file.
 	// Neither may exist.
 	Out, PDF string
@@ -71,12 +74,24 @@ func WriteRunSheet(ctx context.Context, o RunSheetOptions) error {
 	var s *Script
 	switch o.Ceremony {
 	case CeremonyBootstrap:
-		if o.Previous != nil {
+		if o.Previous != nil || o.Backup != "" {
 			return fmt.Errorf("a bootstrap has no previous ceremony: %w", ErrRunSheet)
 		}
 		s = BootstrapSteps(cfg)
 	case CeremonyStable:
-		s = StableSteps(cfg, o.Previous)
+		prev := o.Previous
+		if o.Backup != "" {
+			if prev != nil {
+				return fmt.Errorf("both a backup medium and a previous ceremony given: %w", ErrRunSheet)
+			}
+			if prev, err = PreviousFromBackup(o.Backup); err != nil {
+				return err
+			}
+			if prev.Repository != cfg.Repository {
+				return fmt.Errorf("the backup medium %s is for repository %q, %s names %q: %w", o.Backup, prev.Repository, o.Config, cfg.Repository, ErrBackup)
+			}
+		}
+		s = StableSteps(cfg, prev)
 	default:
 		return fmt.Errorf("ceremony %q: want %q or %q: %w", o.Ceremony, CeremonyBootstrap, CeremonyStable, ErrRunSheet)
 	}

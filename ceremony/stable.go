@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/internal/airgap"
 	"github.com/keyceremony/keyceremony/internal/outdir"
+	"github.com/keyceremony/keyceremony/internal/progress"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
@@ -52,10 +54,25 @@ type StableSigning struct {
 	Decisions *decisions.Set
 	Devices   map[uint32]hsm.Device
 	PIN       PINSource
-	Now       time.Time
-	Show      io.Writer
-	Version   string
-	TempDir   string
+	// Now is the ceremony's clock (confirmed by the room). It is refused
+	// when earlier, by more than stableset.DefaultClockSkew, than the
+	// published ledger's listing time or the backup medium's newest
+	// ceremony or listing time; stableset refuses an export generated
+	// later than it by more than that. Required.
+	Now time.Time
+	// Backup is the backup medium the ceremony keeps (backup.go): its
+	// newest state must be the published state, the export must be for
+	// its repository, and Sign writes the new state there. Required by
+	// Sign; Diff checks it when set.
+	Backup  string
+	Show    io.Writer
+	Version string
+	TempDir string
+	// Guide leads the room through the guided ceremony (guide.go); nil
+	// is the batch form. Airgap is the batch form's network check.
+	Guide  *Guide
+	Airgap *airgap.Result
+	bar    *progress.Bar // the progress report running
 }
 
 // StableResult is what a stable signing produced.
@@ -70,6 +87,10 @@ type StableResult struct {
 	Meta       []stableset.MetaEntry
 	Signers    []string
 	Transcript [32]byte
+	// State is the new state written to the backup medium, as StateFile;
+	// its CheckWords go on the paper run sheet.
+	State     *BackupState
+	StateFile string
 }
 
 // trustedTargets walks the root chain in dir from the trusted root and
@@ -94,31 +115,69 @@ func trustedTargets(trusted *tuf.Metadata[tuf.Root], dir string) (*tuf.Metadata[
 	return root, t, nil
 }
 
-func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.Targets], error) {
+// config checks the published state, the backup medium (when given) and
+// the ceremony's clock against each other, and returns the pipeline's
+// configuration.
+func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.Targets], *Backup, error) {
+	fail := func(err error) (stableset.Config, *os.File, *tuf.Metadata[tuf.Targets], *Backup, error) {
+		return stableset.Config{}, nil, nil, nil, err
+	}
 	_, targets, err := trustedTargets(s.Root, filepath.Join(s.Published, "metadata"))
 	if err != nil {
-		return stableset.Config{}, nil, nil, err
+		return fail(err)
 	}
 	d, _ := targets.Signed.Delegation(stableset.StableRole)
+	pub, err := readPublishedState(s.Published, d, targets.Signed.Delegations.Keys)
+	if err != nil {
+		return fail(err)
+	}
+	var backup *Backup
+	if s.Backup != "" {
+		if backup, err = ReadBackup(s.Backup); err != nil {
+			return fail(err)
+		}
+		if err := checkBackupRoot(backup, s.Root); err != nil {
+			return fail(err)
+		}
+		if err := checkPublished(backup, pub); err != nil {
+			return fail(err)
+		}
+		if err := checkExportRepository(s.Export, backup); err != nil {
+			return fail(err)
+		}
+	}
+	if err := checkClock(s.Now, stableset.DefaultClockSkew, pub, backup); err != nil {
+		return fail(err)
+	}
 	f, err := os.Open(s.Export)
 	if err != nil {
-		return stableset.Config{}, nil, nil, fmt.Errorf("opening the export: %w", err)
+		return fail(fmt.Errorf("opening the export: %w", err))
 	}
 	return stableset.Config{
 		Export: f, ExportName: s.Export, Published: s.Published,
 		StableDelegation: d, StableKeys: targets.Signed.Delegations.Keys,
-		Now: s.Now, Policy: s.policy(), Decisions: s.Decisions, TempDir: s.TempDir,
-	}, f, targets, nil
+		Now: s.Now, ClockSkew: stableset.DefaultClockSkew, Policy: s.policy(), Decisions: s.Decisions, TempDir: s.TempDir,
+	}, f, targets, backup, nil
 }
 
 // Diff computes the diff without signing anything. The caller closes it.
 func (s *StableSigning) Diff() (*stableset.Diff, error) {
-	cfg, f, _, err := s.config()
+	cfg, f, _, backup, err := s.config()
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return stableset.ComputeDiff(cfg)
+	d, err := stableset.ComputeDiff(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if backup != nil {
+		if err := checkDiffState(backup, d); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // stableSigners finds, on the connected devices, the keys the stable
@@ -153,6 +212,7 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 			if err != nil {
 				return nil, err
 			}
+			sg = sess.guide.stableSigner(serial, sg)
 			out = append(out, sg)
 			delete(want, k.ID())
 		}
@@ -163,31 +223,53 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 	return out, nil
 }
 
-// Sign runs the ceremony: nothing is signed unless approve equals the
-// digest of the diff. outDir (new) receives stable/ (metadata, ledger,
+// Sign runs the ceremony: nothing is signed unless the published state is
+// the backup medium's newest state (s.Backup, required) and approve
+// equals the digest of the diff. outDir (new) receives stable/ (metadata, ledger,
 // pages, snapshot fragment), signed-diff.json, policy.json (the exact
 // policy file applied), decisions.jsonl (the decisions applied), diff.txt,
 // diff.canonical and transcript.jsonl; it appears only when everything
-// succeeded and was read back and verified. A wrong approval or a crossed
-// limit without a decision is refused before any device is asked to sign.
+// succeeded and was read back and verified. Only then is the new state
+// written to the backup medium (StableResult.StateFile). A rolled-back
+// published state, a wrong approval or a crossed limit without a decision
+// is refused before any device is asked to sign.
 func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
+	if s.Backup == "" {
+		return nil, fmt.Errorf("no backup medium given: a stable signing checks the published state against it and records its own: %w", ErrBackup)
+	}
 	out, err := outdir.New(outDir)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
+	sweepDebris(s.Show, out, s.TempDir)
 	var tbuf bytes.Buffer
 	tr := NewTranscript(&tbuf, s.Show, func() time.Time { return s.Now })
+	if s.Guide != nil {
+		tr = NewTranscript(&tbuf, nil, s.Guide.now)
+	}
 	if err := tr.Record("stable signing started", map[string]any{"tool_version": s.Version, "export": filepath.Base(s.Export)}); err != nil {
 		return nil, err
 	}
-	cfg, f, targets, err := s.config()
+	if err := s.opening(tr); err != nil {
+		return nil, err
+	}
+	cfg, f, targets, backup, err := s.config()
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	prev := backup.Newest()
+	if err := tr.Record("published state matches the backup medium", map[string]any{
+		"state_file": filepath.Base(backup.NewestFile()), "ceremony": prev.Ceremony, "stable_version": prev.StableVersion,
+		"ledger_sha256": prev.LedgerSHA256, "check_words": prev.CheckWords(),
+	}); err != nil {
+		return nil, err
+	}
 	deleg, _ := targets.Signed.Delegation(stableset.StableRole)
+	cfg.Export = s.exportPass(f, cfg.Export)
 	diff, err := stableset.ComputeDiff(cfg)
+	s.endProgress()
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +279,12 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 			diff.Close()
 		}
 	}()
+	if err := checkDiffState(backup, diff); err != nil {
+		return nil, err
+	}
+	if approve, err = s.Guide.review(diff, approve); err != nil {
+		return nil, err
+	}
 	// A refused approval or an undecided limit is said before any PIN is
 	// asked for; diff.Sign checks both again.
 	if approve != diff.Digest {
@@ -205,7 +293,10 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := diff.Undecided(); err != nil {
 		return nil, err
 	}
-	sess := &session{devices: s.Devices, pin: s.PIN, pins: map[uint32]string{}}
+	sess := &session{devices: s.Devices, pin: s.PIN, pins: map[uint32]string{}, guide: s.Guide, optional: true}
+	if err := s.Guide.stableDevices(sess); err != nil {
+		return nil, err
+	}
 	signers, err := stableSigners(sess, deleg)
 	if err != nil {
 		return nil, err
@@ -217,7 +308,8 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	// Every mid role and leaf bin gets a key of its own that exists only
 	// in this process's memory, for this ceremony: ECDSA P-256, whose
 	// signature hashes each bin once (SHA-256).
-	res, err := diff.Sign(stableset.SignParams{Approve: approve, Signers: signers, BinKeys: stableset.EphemeralBinKeys, Now: s.Now, OutDir: out.Path("stable")})
+	res, err := diff.Sign(stableset.SignParams{Approve: approve, Signers: signers, BinKeys: stableset.EphemeralBinKeys, Now: s.Now, OutDir: out.Path("stable"), Progress: s.binProgress()})
+	s.endProgress()
 	if err != nil {
 		return nil, err
 	}
@@ -230,12 +322,15 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	// The diff, for people and for auditors who recompute its digest.
-	// Streamed: at PyPI's scale each is gigabytes.
-	if err := out.WriteStream("diff.txt", diff.WriteFullText); err != nil {
+	if err := s.Guide.stepTo("readback"); err != nil {
 		return nil, err
 	}
-	if err := out.WriteStream("diff.canonical", diff.WriteCanonical); err != nil {
+	// The diff, for people and for auditors who recompute its digest.
+	// Streamed: at PyPI's scale each is gigabytes.
+	if err := out.WriteStream("diff.txt", s.writeProgress("writing diff.txt", diff.WriteFullText)); err != nil {
+		return nil, err
+	}
+	if err := out.WriteStream("diff.canonical", s.writeProgress("writing diff.canonical", diff.WriteCanonical)); err != nil {
 		return nil, err
 	}
 	st, err := s.statement(diff)
@@ -266,21 +361,36 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := tr.Record("signed diff written", map[string]any{"diff_sha256": hex.EncodeToString(st.DiffSHA256[:])}); err != nil {
 		return nil, err
 	}
+	state := backup.stableState(diff, envBytes, s.Now)
+	if err := tr.Record("backup state", state.recordFields()); err != nil {
+		return nil, err
+	}
 	if err := tr.Record("stable signing finished", nil); err != nil {
 		return nil, err
 	}
 	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
 		return nil, err
 	}
+	// Read everything back, with verify's checks, before the media get
+	// their name: refused, they are renamed outDir.rejected-TIME.
+	if err := out.Verify(readBackStable(s.Root, targets, deleg, s.Now)); err != nil {
+		return nil, err
+	}
 	if err := out.Commit(); err != nil {
 		return nil, err
 	}
-	// Read everything back from the media and verify it.
-	if err := VerifyStableMedia(outDir, deleg, targets.Signed.Delegations.Keys); err != nil {
-		return nil, fmt.Errorf("reading back %s: %w", outDir, err)
+	// Only media that was read back and verified becomes the state the
+	// next ceremony starts from.
+	stateFile, err := backup.save(state, tr.Digest(), outDir)
+	if err != nil {
+		return nil, err
 	}
 	kept = true
-	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest()}, nil
+	if s.Guide != nil {
+		s.Guide.printf("  read back from %s and verified.\n", outDir)
+		s.Guide.closing(tr.Digest())
+	}
+	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest(), State: state, StateFile: stateFile}, nil
 }
 
 // PolicyFile is the name, on the stable media, of the exact policy file
@@ -391,6 +501,12 @@ func ProjectSummaryDigest(ps []stableset.ProjectSummary) (sum [32]byte, total, c
 // signed and lists what the leaves list, and the signed diff carries the
 // threshold.
 func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key) error {
+	return verifyStableMedia(dir, deleg, keyring, nil)
+}
+
+// verifyStableMedia is VerifyStableMedia, calling visit (if set) with
+// every leaf bin's file and each of its targets.
+func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key, visit func(bin string, t *tuf.BinTarget) error) error {
 	md := filepath.Join(dir, "stable", "metadata")
 	by := tuf.RoleKeys{Role: stableset.StableRole, KeyIDs: deleg.KeyIDs, Threshold: deleg.Threshold, Keys: keyring}
 	st, n, err := tuf.LoadNewest[tuf.Targets](os.DirFS(md), md, stableset.StableRole, by)
@@ -432,7 +548,7 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 		return err
 	}
 	var inBins, inLedger entrySum
-	if err := sumBins(md, &st.Signed, &inBins, tc); err != nil {
+	if err := sumBins(md, &st.Signed, &inBins, tc, visit); err != nil {
 		return err
 	}
 	if err := tc.done(); err != nil {
@@ -467,8 +583,9 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 // sumBins reads the two levels of bins under stable (version st.Version,
 // in md): every mid role verified against stable, every leaf bin against
 // its mid, no key delegated to two roles; it adds every leaf's targets to
-// sum.
-func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck) error {
+// sum, checks each against tc (the signed diff's target mode and naming)
+// and calls visit (if set) with each.
+func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit func(bin string, t *tuf.BinTarget) error) error {
 	if st.Delegations == nil {
 		return nil
 	}
@@ -530,6 +647,11 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck) error {
 					return err
 				}
 				sum.add(t.Path, t.Length, t.SHA256, t.BLAKE2b256)
+				if visit != nil {
+					if err := visit(name, t); err != nil {
+						return err
+					}
+				}
 			}
 		}
 	}

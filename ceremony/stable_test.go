@@ -53,7 +53,9 @@ func TestTwoStableCeremonies(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
 	now := time.Now().UTC().Truncate(time.Second)
+	f.cfg.Repository = "pypi" // synth's exports
 	b := f.bootstrap()
+	bk := withBackup(t, b)
 	boot, err := b.Run(filepath.Join(dir, "boot"))
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +67,7 @@ func TestTwoStableCeremonies(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	first := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: exp1, Devices: f.devices, PIN: f.pins, Now: gen1.Add(time.Hour)}
+	first := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: exp1, Devices: f.devices, PIN: f.pins, Now: now, Backup: bk}
 	d1, err := first.Diff()
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +99,7 @@ func TestTwoStableCeremonies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := &StableSigning{Root: boot.Root, Published: pub, Export: exp2, Devices: f.devices, PIN: f.pins, Now: now}
+	second := &StableSigning{Root: boot.Root, Published: pub, Export: exp2, Devices: f.devices, PIN: f.pins, Now: now, Backup: bk}
 	d2, err := second.Diff()
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +295,10 @@ func TestStableMediaRefusesSwappedRole(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
 	now := time.Now().UTC().Truncate(time.Second)
-	boot, err := f.bootstrap().Run(filepath.Join(dir, "boot"))
+	f.cfg.Repository = "pypi" // synth's exports
+	b := f.bootstrap()
+	bk := withBackup(t, b)
+	boot, err := b.Run(filepath.Join(dir, "boot"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +308,7 @@ func TestStableMediaRefusesSwappedRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	ss := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: exp, Devices: f.devices, PIN: f.pins, Now: now}
+	ss := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: exp, Devices: f.devices, PIN: f.pins, Now: now, Backup: bk}
 	d, err := ss.Diff()
 	if err != nil {
 		t.Fatal(err)

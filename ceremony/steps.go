@@ -168,11 +168,14 @@ type PreviousCeremony struct {
 	Ceremony      string
 	StableVersion int64
 	Time          time.Time
-	// StateSHA256 is the digest of the state file: the check words the
-	// last ceremony read aloud and wrote on its run sheet.
+	// StateSHA256 is the digest the state's check words are made of
+	// (BackupState.CheckDigest): the check words the last ceremony read
+	// aloud and wrote on its run sheet.
 	StateSHA256 [32]byte
 	// TranscriptSHA256 is the last ceremony's transcript digest.
 	TranscriptSHA256 [32]byte
+	// Repository is the repository the backup medium is for.
+	Repository string
 }
 
 // Ceremonies the scripts describe.

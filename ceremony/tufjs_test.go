@@ -207,7 +207,9 @@ func TestPipelineBinSwapWithTufJS(t *testing.T) {
 	f := newFixture(t)
 	now := time.Now().UTC()
 	dir := t.TempDir()
-	boot, err := f.bootstrap().Run(filepath.Join(dir, "boot"))
+	b := f.bootstrap()
+	bk := withBackup(t, b)
+	boot, err := b.Run(filepath.Join(dir, "boot"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +217,7 @@ func TestPipelineBinSwapWithTufJS(t *testing.T) {
 	if _, _, err := writeDemoExport(export, now); err != nil {
 		t.Fatal(err)
 	}
-	ss := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: export, Devices: f.devices, PIN: f.pins, Now: now}
+	ss := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: export, Devices: f.devices, PIN: f.pins, Now: now, Backup: bk}
 	d, err := ss.Diff()
 	if err != nil {
 		t.Fatal(err)

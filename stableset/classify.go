@@ -30,10 +30,11 @@ const (
 	codeHeld
 	codeRemoved
 	codeChanged
-	codeBackdated = 8  // with codeHeld
-	codeAccepted  = 16 // with codeChanged
-	codeStable    = 32 // a page record follows
-	codeDropped   = 64 // with codeChanged: the path leaves the stable set
+	codeBackdated = 8   // with codeHeld
+	codeAccepted  = 16  // with codeChanged
+	codeStable    = 32  // a page record follows
+	codeDropped   = 64  // with codeChanged: the path leaves the stable set
+	codeLegacy    = 128 // with any: the file's name is legacy (export.Legacy)
 )
 
 // decision is what the merger decided for one record.
@@ -134,6 +135,10 @@ func (r *run) classify() error {
 		return err
 	}
 	r.hdr = x.Header()
+	if ra, ok := r.cfg.Export.(io.ReaderAt); ok {
+		// To name the paths of two records with one filename.
+		x.SetSource(ra)
+	}
 
 	var lr *ledger.Reader
 	if r.pub != nil {
@@ -360,6 +365,9 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 				}
 			}
 			r.reasons.add(d.cat, d.reason)
+			if rec.Legacy != 0 {
+				r.legacy.add(rec.Legacy)
+			}
 			if prev != nil {
 				if err := advance(); err != nil {
 					return err
@@ -423,8 +431,8 @@ func (r *run) format(pb *passBatch) {
 	emit := func() {
 		n := len(o.canon)
 		o.canon = e.appendCanonical(o.canon)
-		if e.Category != Unchanged {
-			o.exc = appendWorkLine(o.exc, o.canon[n:], e.Version)
+		if e.Category != Unchanged || e.Legacy != 0 {
+			o.exc = appendWorkLine(o.exc, o.canon[n:], e.Version, e.Legacy)
 		}
 	}
 	k := 0
@@ -440,7 +448,7 @@ func (r *run) format(pb *passBatch) {
 		removedUpTo(i)
 		rec, d := &recs[i], &pb.dec[i]
 		e = DiffEntry{Category: d.cat, Reason: d.reason, Path: rec.Path, Project: rec.Project, Version: rec.Version, HasNew: true, NewLength: rec.Length, NewSHA256: rec.SHA256,
-			HasOld: d.hasOld, OldLength: d.oldLen, OldSHA256: d.oldSum}
+			HasOld: d.hasOld, OldLength: d.oldLen, OldSHA256: d.oldSum, Legacy: rec.Legacy}
 		emit()
 		ent = ledger.Entry{Path: rec.Path, Project: rec.Project, Length: rec.Length, SHA256: rec.SHA256, Stable: d.stable}
 		if d.kept {
@@ -467,6 +475,9 @@ func (r *run) format(pb *passBatch) {
 			case ReasonDropped:
 				code |= codeDropped
 			}
+		}
+		if rec.Legacy != 0 {
+			code |= codeLegacy
 		}
 		if !d.stable {
 			entry(rec.Project, code)

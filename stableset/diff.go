@@ -54,7 +54,12 @@ type DiffEntry struct {
 	// Version is the release's version from the export ("" for removed
 	// paths and pages); not part of the canonical form, used to sort
 	// the review.
-	Version   string
+	Version string
+	// Legacy is the file's legacy name flag from the export
+	// (export.Legacy; zero for removed paths and pages); not part of the
+	// canonical form, it is shown in the review. A listed file with a
+	// legacy name is an entry of the exceptions even when unchanged.
+	Legacy    export.Legacy
 	HasOld    bool
 	OldLength int64
 	OldSHA256 [32]byte
@@ -98,14 +103,21 @@ func (e *DiffEntry) appendCanonical(b []byte) []byte {
 }
 
 // appendWorkLine appends an entry's line in the exceptions work file:
-// its canonical line (with its LF) with the version as a ninth field.
-func appendWorkLine(b, canon []byte, version string) []byte {
+// its canonical line (with its LF) with the version as a ninth field and
+// the legacy name flag as a tenth.
+func appendWorkLine(b, canon []byte, version string, legacy export.Legacy) []byte {
 	b = append(b, canon[:len(canon)-1]...)
 	b = append(b, '\t')
 	if version == "" {
 		version = "-"
 	}
 	b = append(b, version...)
+	b = append(b, '\t')
+	if legacy == 0 {
+		b = append(b, '-')
+	} else {
+		b = append(b, legacy.String()...)
+	}
 	return append(b, '\n')
 }
 
@@ -113,7 +125,7 @@ func appendWorkLine(b, canon []byte, version string) []byte {
 // (appendWorkLine).
 func parseCanonical(line []byte) (DiffEntry, error) {
 	f := bytes.Split(bytes.TrimSuffix(line, []byte("\n")), []byte("\t"))
-	if len(f) != 9 {
+	if len(f) != 10 {
 		return DiffEntry{}, errSpill
 	}
 	und := func(b []byte) string {
@@ -123,6 +135,10 @@ func parseCanonical(line []byte) (DiffEntry, error) {
 		return string(b)
 	}
 	e := DiffEntry{Category: Category(f[0]), Reason: und(f[1]), Path: string(f[2]), Project: und(f[3]), Version: und(f[8])}
+	var ok bool
+	if e.Legacy, ok = export.ParseLegacy(und(f[9])); !ok {
+		return e, errSpill
+	}
 	side := func(l, h []byte, has *bool, n *int64, sum *[32]byte) error {
 		if string(l) == "-" {
 			return nil
@@ -153,6 +169,10 @@ type Counts struct {
 	Accepted  int64 `json:"accepted"` // among Changed
 	Dropped   int64 `json:"dropped"`  // among Changed: decided "drop", no longer stable
 	Unchanged int64 `json:"unchanged"`
+	// Legacy counts the files, among the listed ones above, whose name or
+	// version follows only the rules PyPI applied in the past
+	// (export.Legacy).
+	Legacy int64 `json:"legacy_names"`
 
 	PagesAdded   int64 `json:"pages_added"`
 	PagesChanged int64 `json:"pages_changed"`
@@ -198,6 +218,7 @@ func (c *Counts) plus(o *Counts) {
 	c.Accepted += o.Accepted
 	c.Dropped += o.Dropped
 	c.Unchanged += o.Unchanged
+	c.Legacy += o.Legacy
 	c.PagesAdded += o.PagesAdded
 	c.PagesChanged += o.PagesChanged
 	c.PagesRemoved += o.PagesRemoved
@@ -247,6 +268,10 @@ type Diff struct {
 	// Reasons counts the files per category and reason, from the pass
 	// (pages are in Summary).
 	Reasons []ReasonCount
+	// LegacyNames counts the listed files with a legacy name, per kind
+	// (export.Legacy), every kind always present; a file of two kinds
+	// counts in both (Summary.Legacy counts files).
+	LegacyNames []LegacyCount
 	// Decisions are the decisions applied, in canonical order; Limits
 	// the policy's confirm_above limits as the diff meets them.
 	Decisions []decisions.Decision
@@ -354,7 +379,8 @@ func (d *Diff) Entries(fn func(*DiffEntry) error) error {
 	return unchangedBefore("")
 }
 
-// exceptions calls fn for every entry but the unchanged ones, in canonical
+// exceptions calls fn for every entry but the unchanged ones (files of legacy
+// name are included even when unchanged), in canonical
 // order.
 func (d *Diff) exceptions(fn func(*DiffEntry) error) error {
 	if d.run == nil || d.run.work == "" {

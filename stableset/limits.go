@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keyceremony/keyceremony/stableset/decisions"
+	"github.com/keyceremony/keyceremony/stableset/export"
 )
 
 // The policy's confirm_above limits and the room's decisions
@@ -20,6 +21,34 @@ type ReasonCount struct {
 	Category Category `json:"category"`
 	Reason   string   `json:"reason,omitempty"`
 	Count    int64    `json:"count"`
+}
+
+// LegacyCount is how many listed files have one kind of legacy name.
+type LegacyCount struct {
+	Kind  string `json:"kind"` // export.Legacy's name: "version", "spelling", …
+	Count int64  `json:"count"`
+}
+
+// legacyCounts counts files per legacy kind; the merger alone adds.
+type legacyCounts [8]int64
+
+func (lc *legacyCounts) add(l export.Legacy) {
+	for i := range lc {
+		if l&(1<<i) != 0 {
+			lc[i]++
+		}
+	}
+}
+
+// list returns every kind's count, in export.Legacy's order.
+func (lc *legacyCounts) list() []LegacyCount {
+	var out []LegacyCount
+	for i := range lc {
+		if k := export.Legacy(1 << i); k.String() != "" {
+			out = append(out, LegacyCount{Kind: k.String(), Count: lc[i]})
+		}
+	}
+	return out
 }
 
 // reasonCounts counts files by category and reason; the merger alone
@@ -167,6 +196,7 @@ func (r *run) checkLimits() error {
 		}
 	}
 	r.diff.Reasons = r.reasons.sorted()
+	r.diff.LegacyNames = r.legacy.list()
 	return nil
 }
 

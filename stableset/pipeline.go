@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/tuf"
 
@@ -57,6 +58,10 @@ const (
 	numProjBucket = 64
 	pagesPrefix   = "simple/"
 )
+
+// WorkPrefix begins the name of a pipeline's work directory, which
+// outdir.MkdirTemp makes in Config.TempDir.
+const WorkPrefix = "keyceremony-stable-"
 
 // DefaultPeriod and DefaultGrace give the expiry of stable and its bins.
 const (
@@ -125,7 +130,7 @@ type Config struct {
 	// the diff is refused (ErrDecision). Nil: none.
 	Decisions *decisions.Set
 
-	TempDir string // for the work directory; default os.TempDir()
+	TempDir string // for the work directory (WorkPrefix…); default os.TempDir()
 	Workers int    // default GOMAXPROCS
 }
 
@@ -193,6 +198,7 @@ type run struct {
 	// paths without a decision (the first few named), the path decisions
 	// applied.
 	reasons        reasonCounts
+	legacy         legacyCounts
 	undecided      int64
 	undecidedPaths []string
 	decided        map[string]bool
@@ -259,7 +265,9 @@ func prepare(cfg *Config) (*run, error) {
 	if r.workers < 1 {
 		r.workers = runtime.GOMAXPROCS(0)
 	}
-	r.work, err = os.MkdirTemp(cfg.TempDir, "keyceremony-stable-")
+	// Named with this process's id, so that a later run can remove it
+	// when this one was killed (outdir.Sweep, WorkPrefix).
+	r.work, err = outdir.MkdirTemp(cfg.TempDir, WorkPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("making work directory: %w", err)
 	}

@@ -136,7 +136,10 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 			projects = append(projects, ProjectSummary{Project: p.project})
 		}
 		c := &projects[k].Counts
-		switch p.code &^ codeStable {
+		if p.code&codeLegacy != 0 {
+			c.Legacy++
+		}
+		switch p.code &^ (codeStable | codeLegacy) {
 		case codeUnchanged:
 			c.Unchanged++
 		case codeAdded:
@@ -449,8 +452,8 @@ func readLedgerProject(rd *bufio.Reader, src *readErr, p *ledger.Project) (ok bo
 }
 
 // pageWorkTail ends a page entry's line in the exceptions work file
-// (appendWorkLine): no version.
-var pageWorkTail = []byte("\t-\n")
+// (appendWorkLine): no version, no legacy flag.
+var pageWorkTail = []byte("\t-\t-\n")
 
 // mergePageEntries adds the page entries, each bucket's sorted by path, to
 // the canonical diff and the exceptions, merged into path order.

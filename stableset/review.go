@@ -77,6 +77,33 @@ func (d *Diff) categories() []byReason {
 // changeSize ranks a project in the summary.
 func changeSize(c *Counts) int64 { return c.Added + c.Removed + c.Changed }
 
+// legacyProjects returns the projects with the most files of legacy
+// name, at most topProjects, most first, then by name.
+func (d *Diff) legacyProjects() []ProjectSummary {
+	var top []ProjectSummary
+	for _, p := range d.Projects {
+		if p.Legacy > 0 {
+			top = append(top, p)
+		}
+	}
+	slices.SortFunc(top, func(a, b ProjectSummary) int {
+		if c := cmp.Compare(b.Legacy, a.Legacy); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Project, b.Project)
+	})
+	return top[:min(len(top), topProjects)]
+}
+
+// projectLegacy returns a project's count of files of legacy name.
+func (d *Diff) projectLegacy(project string) int64 {
+	i, ok := slices.BinarySearchFunc(d.Projects, project, func(p ProjectSummary, name string) int { return strings.Compare(p.Project, name) })
+	if !ok {
+		return 0
+	}
+	return d.Projects[i].Legacy
+}
+
 // largest returns the projects with the most files added, removed or
 // changed, at most topProjects, largest first, then by name.
 func (d *Diff) largest() []ProjectSummary {
@@ -148,6 +175,13 @@ func (d *Diff) WriteText(w io.Writer) error {
 		}
 	}
 	row("  ", "stable set", d.Summary.Stable())
+	// Always shown; the kinds when there are any.
+	row("  ", "legacy names", d.Summary.Legacy)
+	for _, l := range d.LegacyNames {
+		if d.Summary.Legacy > 0 {
+			row("    ", l.Kind, l.Count)
+		}
+	}
 	s := d.Summary
 	fmt.Fprintf(bw, "  index pages added %d, changed %d, removed %d\n", s.PagesAdded, s.PagesChanged, s.PagesRemoved)
 
@@ -161,6 +195,19 @@ func (d *Diff) WriteText(w io.Writer) error {
 		for _, p := range top {
 			c := p.Counts
 			fmt.Fprintf(bw, "    %-*s %9d %9d %9d %9d %9d\n", nw, projectName(p.Project), c.Added, c.Held, c.Removed, c.Changed, c.Unchanged)
+		}
+	}
+
+	if top := d.legacyProjects(); len(top) > 0 {
+		nw := len("project")
+		for _, p := range top {
+			nw = max(nw, len(projectName(p.Project)))
+		}
+		fmt.Fprintf(bw, "\n  legacy names by project (top %d)\n", topProjects)
+		fmt.Fprintf(bw, "    %-*s %9s %9s\n", nw, "project", "legacy", "listed")
+		for _, p := range top {
+			c := p.Counts
+			fmt.Fprintf(bw, "    %-*s %9d %9d\n", nw, projectName(p.Project), c.Legacy, c.Added+c.Held+c.Changed+c.Unchanged)
 		}
 	}
 
@@ -192,6 +239,9 @@ func (d *Diff) WriteText(w io.Writer) error {
 	}
 	if n := d.reasonCount(Held, ReasonBackdated); n > 0 {
 		fmt.Fprintf(bw, "\n  !!! %d BACKDATED FILES: they claim an upload before the previous listing but were not in it. Held back.\n", n)
+	}
+	if n := d.Summary.Legacy; n > 0 {
+		fmt.Fprintf(bw, "\n  !!! %d FILES WITH LEGACY NAMES: their filename or version follows only rules PyPI applied in the past, or names another project (docs/export-format.md). The policy treats them as any file; --full lists every one.\n", n)
 	}
 	fmt.Fprintf(bw, "\n  digest %s\n", d.Digest)
 	words := keys.PGPWords(d.digestBytes())
@@ -226,7 +276,8 @@ func projectName(p string) string {
 }
 
 // WriteFullText writes the summary, then every entry but the unchanged
-// ones, sorted by project, then version, then path.
+// ones (a file of legacy name is listed even when unchanged), sorted by
+// project, then version, then path.
 func (d *Diff) WriteFullText(w io.Writer) error {
 	if err := d.WriteText(w); err != nil {
 		return err
@@ -241,7 +292,11 @@ func (d *Diff) WriteFullText(w io.Writer) error {
 	err := d.SortedEntries(func(e *DiffEntry) error {
 		if e.Project != project || project == "\x00" {
 			project = e.Project
-			fmt.Fprintf(bw, "\n%s\n", projectName(project))
+			if n := d.projectLegacy(project); n > 0 {
+				fmt.Fprintf(bw, "\n%s  (%d with legacy names)\n", projectName(project), n)
+			} else {
+				fmt.Fprintf(bw, "\n%s\n", projectName(project))
+			}
 		}
 		v := e.Version
 		if v == "" {
@@ -251,6 +306,9 @@ func (d *Diff) WriteFullText(w io.Writer) error {
 		if e.Reason != "" {
 			label += " " + e.Reason
 		}
+		if e.Legacy != 0 {
+			label += " legacy:" + e.Legacy.String()
+		}
 		mark := " "
 		if e.Category == Changed || e.Reason == ReasonBackdated || e.Reason == ReasonRelisted {
 			mark = "!"
@@ -259,7 +317,7 @@ func (d *Diff) WriteFullText(w io.Writer) error {
 		if e.HasOld && (e.Category == Changed || e.Category == Removed) {
 			fmt.Fprintf(bw, "  %-12s %-24s %d bytes sha256 %x\n", "", "stable:", e.OldLength, e.OldSHA256)
 		}
-		if e.HasNew && e.Category != Held {
+		if e.HasNew && (e.Category != Held || e.Legacy != 0) {
 			fmt.Fprintf(bw, "  %-12s %-24s %d bytes sha256 %x\n", "", "listed:", e.NewLength, e.NewSHA256)
 		}
 		return nil
@@ -281,8 +339,12 @@ type summaryJSON struct {
 	Summary    Counts           `json:"summary"`
 	Categories []byReason       `json:"categories"`
 	Largest    []ProjectSummary `json:"largest"`
-	Limits     []Limit          `json:"limits"`
-	Decisions  []decisionJSON   `json:"decisions"`
+	// LegacyNames counts the files of legacy name per kind;
+	// LegacyProjects names the projects with the most.
+	LegacyNames    []LegacyCount    `json:"legacy_kinds"`
+	LegacyProjects []ProjectSummary `json:"legacy_projects"`
+	Limits         []Limit          `json:"limits"`
+	Decisions      []decisionJSON   `json:"decisions"`
 }
 
 type exportIdentity struct {
@@ -306,10 +368,17 @@ func (d *Diff) summaryJSON() summaryJSON {
 		Export: exportIdentity{Name: d.ExportName, FileSHA256: hex.EncodeToString(d.ExportFileSHA256[:]),
 			TrailerCount: d.Export.Count, TrailerSHA256: hex.EncodeToString(d.Export.SHA256[:])},
 		Header: d.Header, Summary: d.Summary, Categories: d.categories(), Largest: d.largest(), Limits: d.Limits,
+		LegacyNames: d.LegacyNames, LegacyProjects: d.legacyProjects(),
 		Decisions: []decisionJSON{},
 	}
 	if s.Largest == nil {
 		s.Largest = []ProjectSummary{}
+	}
+	if s.LegacyNames == nil {
+		s.LegacyNames = []LegacyCount{}
+	}
+	if s.LegacyProjects == nil {
+		s.LegacyProjects = []ProjectSummary{}
 	}
 	for _, dc := range d.Decisions {
 		j := decisionJSON{Path: dc.Path, Limit: dc.Limit, Decision: string(dc.Choice), Reason: dc.Reason}
@@ -339,6 +408,7 @@ type jsonEntry struct {
 	Path      string   `json:"path"`
 	Project   string   `json:"project"`
 	Version   string   `json:"version,omitempty"`
+	Legacy    string   `json:"legacy,omitempty"`
 	OldLength *int64   `json:"old_length,omitempty"`
 	OldSHA256 string   `json:"old_sha256,omitempty"`
 	NewLength *int64   `json:"new_length,omitempty"`
@@ -358,7 +428,7 @@ func (d *Diff) WriteFullJSON(w io.Writer) error {
 	bw.WriteString(",\n \"entries\": [")
 	first := true
 	err = d.SortedEntries(func(e *DiffEntry) error {
-		je := jsonEntry{Category: e.Category, Reason: e.Reason, Path: e.Path, Project: e.Project, Version: e.Version}
+		je := jsonEntry{Category: e.Category, Reason: e.Reason, Path: e.Path, Project: e.Project, Version: e.Version, Legacy: e.Legacy.String()}
 		if e.HasOld {
 			l := e.OldLength
 			je.OldLength, je.OldSHA256 = &l, hex.EncodeToString(e.OldSHA256[:])
@@ -386,7 +456,8 @@ func (d *Diff) WriteFullJSON(w io.Writer) error {
 	return bw.Flush()
 }
 
-// SortedEntries calls fn for every entry but the unchanged ones, sorted by
+// SortedEntries calls fn for every entry but the unchanged ones (files of
+// legacy name are included even when unchanged), sorted by
 // project, then version (CompareVersions), then path. The entries are
 // split by the project's first byte into work files, and one part at a
 // time is sorted in memory: memory is bounded by the entries of the
@@ -409,7 +480,7 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 			b = e.Project[0]
 		}
 		line = e.appendCanonical(line[:0])
-		line = appendWorkLine(line[:0], line, e.Version)
+		line = appendWorkLine(line[:0], line, e.Version, e.Legacy)
 		_, err := parts[b].Write(line)
 		return err
 	})

@@ -34,6 +34,10 @@ type SignParams struct {
 	// OutDir is created, complete, by one rename; it must not exist, or be
 	// an empty directory.
 	OutDir string
+	// Progress, if set, is called as leaf bins are signed and written,
+	// with the number done and the total (for the screen; from several
+	// goroutines at once).
+	Progress func(done, total int64)
 }
 
 // BinKeySource gives the key that signs the delegated role named role: a
@@ -178,7 +182,7 @@ func (r *run) build(out *outdir.Dir, p *SignParams) (*SignResult, error) {
 	}
 	expires := tuf.NewExpiry(p.Now.Add(p.Period + p.Grace))
 	leaves := make([]MetaEntry, layout.NumLeaves())
-	if err := r.signBins(out, layout, rk, expires, leaves); err != nil {
+	if err := r.signBins(out, layout, rk, expires, leaves, p.Progress); err != nil {
 		return nil, err
 	}
 	mids := make([]MetaEntry, layout.NumMids())
@@ -299,7 +303,7 @@ var binWritten func(n int64) error
 
 // signBins builds, signs and writes the leaf bins; meta[g] receives leaf
 // g's entry.
-func (r *run) signBins(out *outdir.Dir, l tuf.TwoLevel, rk *roleKeySet, expires tuf.Expiry, meta []MetaEntry) error {
+func (r *run) signBins(out *outdir.Dir, l tuf.TwoLevel, rk *roleKeySet, expires tuf.Expiry, meta []MetaEntry, progress func(done, total int64)) error {
 	// A unit is one path bucket (the first byte of the path's hash) when
 	// leaves are no wider than a bucket, else one leaf.
 	bits := l.MidBits + l.LeafBits
@@ -369,7 +373,11 @@ func (r *run) signBins(out *outdir.Dir, l tuf.TwoLevel, rk *roleKeySet, expires 
 				return err
 			}
 			meta[g] = MetaEntry{Name: name + ".json", File: metadataDir + "/" + fname, Version: r.version, Length: int64(len(file)), SHA256: sha256.Sum256(file)}
-			if n := written.Add(1); binWritten != nil {
+			n := written.Add(1)
+			if progress != nil {
+				progress(n, int64(l.NumLeaves()))
+			}
+			if binWritten != nil {
 				if err := binWritten(n); err != nil {
 					return err
 				}
@@ -420,7 +428,7 @@ type Fragment struct {
 }
 
 func writeFragment(out *outdir.Dir, all []MetaEntry) error {
-	fr := Fragment{Type: "keyceremony-snapshot-fragment", Meta: map[string]tuf.MetaFile{}}
+	fr := Fragment{Type: FragmentType, Meta: map[string]tuf.MetaFile{}}
 	for _, m := range all {
 		fr.Meta[m.Name] = tuf.MetaFile{Version: m.Version, Length: m.Length, Hashes: map[string]string{"sha256": hex.EncodeToString(m.SHA256[:])}}
 	}

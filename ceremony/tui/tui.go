@@ -77,6 +77,33 @@ func (t *Terminal) NewSecret(prompt string, check func(string) error) (string, e
 	return "", errors.New("gave up after three attempts")
 }
 
+// Line asks for one line, echoed, and returns it without its line end.
+// It reads byte by byte, so that nothing typed after the line is taken
+// from a later Secret.
+func (t *Terminal) Line(prompt string) (string, error) {
+	fmt.Fprint(t.out, prompt)
+	var b []byte
+	one := make([]byte, 1)
+	for {
+		n, err := t.in.Read(one)
+		if n == 1 {
+			if one[0] == '\n' {
+				return strings.TrimRight(string(b), "\r"), nil
+			}
+			b = append(b, one[0])
+			if len(b) > 4096 {
+				return "", errors.New("reading from the terminal: line longer than 4096 bytes")
+			}
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading from the terminal: %w", err)
+		}
+	}
+}
+
+// Write writes to the terminal.
+func (t *Terminal) Write(p []byte) (int, error) { return t.out.Write(p) }
+
 // Confirm asks the person to type word exactly.
 func (t *Terminal) Confirm(prompt, word string) (bool, error) {
 	fmt.Fprintf(t.out, "%s\nType %q to continue: ", prompt, word)

@@ -104,7 +104,9 @@ func newRootCommand() *cobra.Command {
 		Long: `keyceremony runs offline key ceremonies for a TUF repository on an
 air-gapped machine with YubiKeys: it generates and attests root, targets and
 stable keys, signs the stable set of mature files after a human review,
-rotates keys after a compromise, and verifies everything for auditors.`,
+renews root and targets before they expire, replaces lost or compromised
+root, targets and stable keys and the online keys after a server
+compromise, and verifies everything for auditors.`,
 		Example: `  keyceremony demo --out /tmp/demo
   keyceremony verify --root /tmp/demo/metadata/1.root.json /tmp/demo`,
 		Version:       version(),
@@ -112,6 +114,6 @@ rotates keys after a compromise, and verifies everything for auditors.`,
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("keyceremony {{.Version}}\n")
-	root.AddCommand(newDemoCommand(), newVerifyCommand(), newStatusCommand(), newBootstrapCommand(), newStableCommand(), newDeviceCommand(), newSoftCommand(), newRunSheetCommand())
+	root.AddCommand(newDemoCommand(), newVerifyCommand(), newStatusCommand(), newBootstrapCommand(), newStableCommand(), newRenewCommand(), newRotateCommand(), newDeviceCommand(), newSoftCommand(), newRunSheetCommand())
 	return root
 }

@@ -52,5 +52,10 @@ func newRunSheetSubcommand(which, what string) *cobra.Command {
 	cmd.Flags().StringVar(&o.Out, "out", "", "HTML file to write (must not exist)")
 	cmd.Flags().StringVar(&o.PDF, "pdf", "", "also print the run sheet to this PDF file (must not exist; needs chromium on PATH)")
 	cmd.Flags().StringVar(&o.Paper, "paper", ceremony.PaperA4, "paper size: a4 or letter")
+	if which == ceremony.CeremonyStable {
+		cmd.Flags().StringVar(&o.Backup, "backup", "", "the backup medium: its newest state's check words and the last transcript digest are printed on the sheet, to compare against the last run sheet")
+		cmd.Use = which + " --config FILE --out FILE.html [--backup DIR] [--pdf FILE.pdf] [--paper a4|letter]"
+		cmd.Example += fmt.Sprintf("\n  keyceremony runsheet %s --config bootstrap.json --backup /media/backup --out %s.html", which, which)
+	}
 	return cmd
 }

@@ -45,6 +45,7 @@ func TestScript(t *testing.T) {
 			"dropline":    cmdDropLine,
 			"resign-diff": cmdResignDiff,
 			"expiry-at":   cmdExpiryAt,
+			"keyid":       cmdKeyID,
 		},
 	})
 }

@@ -55,14 +55,18 @@ func buildPivemu(t *testing.T) string {
 }
 
 // softRehearsal makes three soft devices and a bootstrap configuration
-// and returns the bootstrap arguments (without PIN source or --out).
+// and returns the bootstrap arguments (without PIN source or --out; with
+// a new backup medium).
 func softRehearsal(t *testing.T, dir string) []string {
 	t.Helper()
 	p := func(e ...string) string { return filepath.Join(append([]string{dir}, e...)...) }
 	if code, _, e := runCLI("soft", "ca", "--dir", p("ca")); code != 0 {
 		t.Fatal(e)
 	}
-	args := []string{"bootstrap", "--config", p("bootstrap.json"), "--soft-ca", p("ca")}
+	if err := os.Mkdir(p("backup"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"bootstrap", "--config", p("bootstrap.json"), "--soft-ca", p("ca"), "--backup", p("backup")}
 	for _, s := range []int{1001, 1002, 1003} {
 		if code, _, e := runCLI("soft", "create", "--dir", p(fmt.Sprint(s)), "--serial", fmt.Sprint(s), "--ca", p("ca"), "--kdf-cost", "test"); code != 0 {
 			t.Fatal(e)
@@ -95,7 +99,7 @@ func softRehearsal(t *testing.T, dir string) []string {
 func TestPINNotFromStdin(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"))
+	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"), "--network-ack="+strings.Join(upInterfaces(t), ","))
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = strings.NewReader("123456\n123456\n123456\n")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
@@ -119,7 +123,8 @@ func TestPINPromptOnTerminal(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"))
+	// The batch form on a terminal: PINs are still typed there.
+	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"), "--batch", "--network-ack="+strings.Join(upInterfaces(t), ","))
 	sock := filepath.Join(dir, "tmux.sock")
 	tmux := func(a ...string) (string, error) {
 		out, err := exec.Command("tmux", append([]string{"-S", sock}, a...)...).CombinedOutput()

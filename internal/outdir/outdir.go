@@ -12,8 +12,17 @@
 //   - Before the rename, every file written through the Dir and every
 //     directory under it is fsynced; after it, the parent. Nothing else is
 //     synced.
+//   - Verify (optional, before Commit) runs a read-back on the written
+//     directory under its temporary name; when it fails, the directory is
+//     renamed to <target>.rejected-<UTC time> and never gets the target's
+//     name.
 //   - Abort (safe to defer) removes the temporary directory unless Commit
-//     succeeded.
+//     succeeded or Verify rejected it.
+//   - Temporary directories carry the writing process's id in their name
+//     (.<target>.partial-<pid>-<random>); New removes those beside the
+//     target whose process no longer runs (a killed run's debris) and
+//     lists them in Swept. Nothing else is ever removed: not a directory
+//     of a live process, not a rejected one, not one named otherwise.
 //
 // A Dir's methods may be called from several goroutines at once, except
 // Commit and Abort.
@@ -29,6 +38,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/keyceremony/keyceremony/internal/hint"
 )
@@ -43,6 +53,16 @@ type Dir struct {
 	mu    sync.Mutex
 	files []string // written through the Dir, synced at Commit
 	done  bool
+	// synced: everything written was synced (Verify, then Commit).
+	synced bool
+	// refused: Verify's check failed; rejected is the name it gave the
+	// directory ("" if the rename failed).
+	refused  bool
+	rejected string
+
+	// Swept lists the debris of dead runs New removed (or failed to
+	// remove) beside the target.
+	Swept []Debris
 }
 
 // New prepares to write the directory dir. It refuses a dir that exists
@@ -57,11 +77,14 @@ func New(dir string) (*Dir, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", parent, err)
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".partial-")
+	// The parent was just made or exists: a failure to read it shows
+	// again below.
+	swept, _ := Sweep(parent, isPartial)
+	tmp, err := MkdirTemp(parent, "."+filepath.Base(dir)+".partial-")
 	if err != nil {
 		return nil, fmt.Errorf("creating a working directory beside %s: %w", dir, err)
 	}
-	return &Dir{final: dir, tmp: tmp}, nil
+	return &Dir{final: dir, tmp: tmp, Swept: swept}, nil
 }
 
 // Check returns the error New would return for a dir that exists and is
@@ -226,8 +249,31 @@ func (d *Dir) place(from, rel string, op func(string, string) error) error {
 // place, then syncs the parent. It refuses, with ErrOutputExists, a target
 // that appeared meanwhile and is not empty.
 func (d *Dir) Commit() error {
+	if d.refused {
+		return &RejectedError{Target: d.final, Dir: d.rejected, Err: errors.New("commit after a failed read-back")}
+	}
 	if d.done {
 		return fmt.Errorf("%s: already committed: %w", d.final, ErrOutputExists)
+	}
+	if err := d.sync(); err != nil {
+		return err
+	}
+	if err := checkEmpty(d.final); err != nil {
+		return err
+	}
+	_ = os.Remove(d.final) // an empty directory, if any
+	if err := os.Rename(d.tmp, d.final); err != nil {
+		return fmt.Errorf("moving the output into %s: %w", d.final, err)
+	}
+	d.done = true
+	return syncPath(filepath.Dir(d.final))
+}
+
+// sync fsyncs every file written through the Dir, then every directory
+// under it, once.
+func (d *Dir) sync() error {
+	if d.synced {
+		return nil
 	}
 	if err := syncFiles(d.files); err != nil {
 		return err
@@ -253,21 +299,74 @@ func (d *Dir) Commit() error {
 			return err
 		}
 	}
-	if err := checkEmpty(d.final); err != nil {
-		return err
-	}
-	_ = os.Remove(d.final) // an empty directory, if any
-	if err := os.Rename(d.tmp, d.final); err != nil {
-		return fmt.Errorf("moving the output into %s: %w", d.final, err)
-	}
-	d.done = true
-	return syncPath(filepath.Dir(d.final))
+	d.synced = true
+	return nil
 }
 
-// Abort removes the temporary directory unless Commit succeeded. It is safe
-// to defer.
+// ErrRejected means the read-back of a written directory failed; the
+// directory was renamed to say so (RejectedError.Dir).
+var ErrRejected = hint.New("output rejected by its read-back", "the rejected directory is kept for inspection; do not publish it, find the cause and run the command again")
+
+// RejectedError is a failed read-back: Err is the check's error, Dir the
+// name the written directory now has (empty if even the rename failed;
+// the directory then keeps its hidden temporary name).
+type RejectedError struct {
+	Target, Dir string
+	Err         error
+}
+
+func (e *RejectedError) Error() string {
+	if e.Dir == "" {
+		return fmt.Sprintf("reading back %s: %v (it could not be renamed and is left unpublished under its temporary name)", e.Target, e.Err)
+	}
+	return fmt.Sprintf("reading back %s: %v; the media are kept as %s, never under %s", e.Target, e.Err, e.Dir, filepath.Base(e.Target))
+}
+
+// Unwrap returns the check's error and ErrRejected.
+func (e *RejectedError) Unwrap() []error { return []error{e.Err, ErrRejected} }
+
+// now is the clock of rejected names; tests replace it.
+var now = time.Now
+
+// Verify syncs what was written and runs check on the directory under its
+// temporary name (check reads it as the target will hold it). When check
+// fails, the directory is renamed to <target>.rejected-<UTC time>
+// (-2, -3… if that exists), Commit refuses, and the error is a
+// *RejectedError matching ErrRejected and check's error.
+func (d *Dir) Verify(check func(dir string) error) error {
+	if d.done || d.refused {
+		return fmt.Errorf("%s: verified after commit or rejection: %w", d.final, ErrOutputExists)
+	}
+	if err := d.sync(); err != nil {
+		return err
+	}
+	cerr := check(d.tmp)
+	if cerr == nil {
+		return nil
+	}
+	d.refused = true
+	base := d.final + ".rejected-" + now().UTC().Format("20060102T150405Z")
+	name := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := os.Rename(d.tmp, name); err != nil {
+		// Left under its hidden temporary name, which Abort removes: it
+		// never gets the target's name either way.
+		return &RejectedError{Target: d.final, Err: cerr}
+	}
+	d.rejected = name
+	_ = syncPath(filepath.Dir(d.final))
+	return &RejectedError{Target: d.final, Dir: name, Err: cerr}
+}
+
+// Abort removes the temporary directory unless Commit succeeded or Verify
+// renamed it rejected. It is safe to defer.
 func (d *Dir) Abort() {
-	if !d.done {
+	if !d.done && d.rejected == "" {
 		_ = os.RemoveAll(d.tmp)
 	}
 }

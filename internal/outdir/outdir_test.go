@@ -6,10 +6,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // entries lists dir's names.
@@ -298,5 +302,268 @@ func TestSyncFailure(t *testing.T) {
 	}
 	if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("target after a failed Commit: %v", err)
+	}
+}
+
+// deadPID is a process id no process has: above Linux's largest pid_max.
+const deadPID = 1<<22 + 1
+
+func TestVerifyRejects(t *testing.T) {
+	parent := t.TempDir()
+	target := filepath.Join(parent, "media")
+	prev := now
+	now = func() time.Time { return time.Date(2026, 12, 2, 17, 0, 0, 0, time.FixedZone("x", 3600)) }
+	t.Cleanup(func() { now = prev })
+	for round, want := range []string{"media.rejected-20261202T160000Z", "media.rejected-20261202T160000Z-2"} {
+		d, err := New(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.WriteFile("a/b.json", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		bad := errors.New("a/b.json is wrong")
+		var seen string
+		err = d.Verify(func(dir string) error {
+			seen = read(t, filepath.Join(dir, "a", "b.json"))
+			return bad
+		})
+		d.Abort()
+		var re *RejectedError
+		if !errors.As(err, &re) || !errors.Is(err, ErrRejected) || !errors.Is(err, bad) {
+			t.Fatalf("round %d: Verify = %v, want a *RejectedError matching ErrRejected and the check's error", round, err)
+		}
+		if seen != "x" {
+			t.Errorf("the check read %q, want what was written", seen)
+		}
+		if re.Dir != filepath.Join(parent, want) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "a/b.json is wrong") {
+			t.Errorf("round %d: rejected as %q, error %q; want %s named", round, re.Dir, err, want)
+		}
+		if err := d.Commit(); err == nil {
+			t.Error("Commit after a failed Verify succeeded")
+		}
+		if _, err := os.Stat(target); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("round %d: the target exists after a failed read-back: %v", round, err)
+		}
+		if got := read(t, filepath.Join(re.Dir, "a", "b.json")); got != "x" {
+			t.Errorf("the rejected directory holds %q", got)
+		}
+	}
+	if got := sorted(entries(t, parent)); !slices.Equal(got, []string{"media.rejected-20261202T160000Z", "media.rejected-20261202T160000Z-2"}) {
+		t.Errorf("parent holds %q, want only the two rejected directories", got)
+	}
+	// A rejected directory is not debris: the next run keeps it.
+	d, err := New(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Abort()
+	if len(d.Swept) != 0 {
+		t.Errorf("New swept %v", d.Swept)
+	}
+	if err := d.Verify(func(string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(target); err != nil {
+		t.Errorf("after a passing Verify and Commit: %v", err)
+	}
+}
+
+func TestSweepDebris(t *testing.T) {
+	parent := t.TempDir()
+	mk := func(name string, file bool) string {
+		p := filepath.Join(parent, name)
+		if file {
+			if err := os.WriteFile(p, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		if err := os.MkdirAll(filepath.Join(p, "stable", "metadata"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dead := mk(fmt.Sprintf(".media.partial-%d-123", deadPID), false)
+	deadOther := mk(fmt.Sprintf(".other.partial-%d-9", deadPID), false)
+	keep := []string{
+		mk(fmt.Sprintf(".media.partial-%d-456", os.Getppid()), false), // a live process
+		mk(fmt.Sprintf(".media.partial-%d-789", os.Getpid()), false),  // this one
+		mk(".media.partial-123456", false),                            // no pid: not ours to judge
+		mk(fmt.Sprintf("media.partial-%d-1", deadPID), false),         // not hidden: not our name
+		mk(fmt.Sprintf(".media.partial-%d-1x", deadPID), false),
+		mk(fmt.Sprintf(".media.partial-%d-2", deadPID+1), true), // a file
+		mk("media.rejected-20261202T160000Z", false),
+	}
+	if err := os.Symlink(t.TempDir(), filepath.Join(parent, fmt.Sprintf(".media.partial-%d-3", deadPID))); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(filepath.Join(parent, "media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Abort()
+	var swept []string
+	for _, s := range d.Swept {
+		swept = append(swept, s.Path)
+		if s.PID != deadPID || !strings.Contains(s.String(), s.Path) || !strings.Contains(s.String(), fmt.Sprint(deadPID)) {
+			t.Errorf("swept %+v, said %q", s, s)
+		}
+	}
+	if !slices.Equal(sorted(swept), sorted([]string{dead, deadOther})) {
+		t.Errorf("swept %q, want %q", swept, []string{dead, deadOther})
+	}
+	for _, p := range []string{dead, deadOther} {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is still there: %v", p, err)
+		}
+	}
+	for _, p := range keep {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(parent, fmt.Sprintf(".media.partial-%d-3", deadPID))); err != nil {
+		t.Errorf("the symbolic link was removed: %v", err)
+	}
+	if s := (Debris{Path: "x", PID: 5, Err: errors.New("busy")}).String(); s != "could not remove x, left by process 5, which no longer runs: busy" {
+		t.Errorf("a failed removal is said as %q", s)
+	}
+	// New's own directory carries this process's id.
+	if pid, ok := isPartial(filepath.Base(d.tmp)); !ok || pid != os.Getpid() {
+		t.Errorf("temporary directory %s: pid %d, %v", d.tmp, pid, ok)
+	}
+}
+
+func TestMkdirTempAndPrefixed(t *testing.T) {
+	parent := t.TempDir()
+	own, err := MkdirTemp(parent, "keyceremony-stable-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Prefixed("keyceremony-stable-")
+	if pid, ok := m(filepath.Base(own)); !ok || pid != os.Getpid() {
+		t.Fatalf("%s: pid %d, %v", own, pid, ok)
+	}
+	dead := filepath.Join(parent, fmt.Sprintf("keyceremony-stable-%d-42", deadPID))
+	old := filepath.Join(parent, "keyceremony-stable-42") // before pids were named
+	for _, p := range []string{dead, old} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	swept, err := Sweep(parent, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(swept) != 1 || swept[0].Path != dead {
+		t.Errorf("swept %v, want only %s", swept, dead)
+	}
+	if got := sorted(entries(t, parent)); !slices.Equal(got, sorted([]string{filepath.Base(own), "keyceremony-stable-42"})) {
+		t.Errorf("left %q", got)
+	}
+	if s, err := Sweep(filepath.Join(parent, "missing"), m); err != nil || s != nil {
+		t.Errorf("a missing parent: %v, %v", s, err)
+	}
+}
+
+// TestKilledRun runs a writer in a child process, which leaves a partial
+// directory and a work directory: while it runs a sweep keeps both; after
+// kill -9 the next New and Sweep remove both and say whose they were.
+func TestKilledRun(t *testing.T) {
+	if dir := os.Getenv("OUTDIR_KILLED_RUN"); dir != "" {
+		d, err := New(filepath.Join(dir, "media"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.WriteFile("stable/metadata/1.stable.json", []byte("partial")); err != nil {
+			t.Fatal(err)
+		}
+		w, err := MkdirTemp(filepath.Join(dir, "work"), "keyceremony-stable-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "ready.tmp"), []byte(d.tmp+"\n"+w), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "ready.tmp"), filepath.Join(dir, "ready")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute) // killed here
+		t.Fatal("not killed")
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "work"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledRun$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "OUTDIR_KILLED_RUN="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	var ready []byte
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if ready, err = os.ReadFile(filepath.Join(dir, "ready")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child wrote nothing in 30 s")
+		}
+	}
+	paths := strings.Split(string(ready), "\n")
+	partial, work := paths[0], paths[1]
+	sweepWork := func() []Debris {
+		s, err := Sweep(filepath.Join(dir, "work"), Prefixed("keyceremony-stable-"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// Alive: nothing is removed.
+	d, err := New(filepath.Join(dir, "media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Abort()
+	if s := append(d.Swept, sweepWork()...); len(s) != 0 {
+		t.Fatalf("swept %v of a live process", s)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	killed = true
+	for _, p := range []string{partial, work} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("the killed run left no %s: %v", p, err)
+		}
+	}
+	d, err = New(filepath.Join(dir, "media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Abort()
+	pid := cmd.Process.Pid
+	if s := d.Swept; len(s) != 1 || s[0].Path != partial || s[0].PID != pid {
+		t.Errorf("New swept %v, want %s of process %d", s, partial, pid)
+	}
+	if s := sweepWork(); len(s) != 1 || s[0].Path != work || s[0].PID != pid {
+		t.Errorf("Sweep removed %v, want %s of process %d", s, work, pid)
+	}
+	for _, p := range []string{partial, work} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is still there: %v", p, err)
+		}
 	}
 }

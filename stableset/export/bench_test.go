@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"io"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/synth"
@@ -98,4 +100,43 @@ func BenchmarkExportWriter(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(benchRecords)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkFilenameSet measures the reader's duplicate filename check at
+// PyPI's size: 25 million filenames added then checked (time per file,
+// adding and the check at the end of the pass; bytes of heap per file
+// once all are added).
+func BenchmarkFilenameSet(b *testing.B) {
+	for _, n := range []int{1_000_000, 25_000_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			var perFile, nsPerFile float64
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				start := time.Now()
+				s := export.NewNameSet()
+				name := make([]byte, 0, 64)
+				for i := range n {
+					name = append(name[:0], "project-"...)
+					name = strconv.AppendInt(name, int64(i), 10)
+					name = append(name, "-1.0.tar.gz"...)
+					s.AddBytes(name, int64(i+2))
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perFile = float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+				if s.Len() != int64(n) {
+					b.Fatalf("%d names, want %d", s.Len(), n)
+				}
+				if d := s.Dups(); len(d) != 0 {
+					b.Fatalf("duplicates %v", d[:1])
+				}
+				nsPerFile = float64(time.Since(start).Nanoseconds()) / float64(n)
+			}
+			b.ReportMetric(perFile, "bytes/file")
+			b.ReportMetric(nsPerFile, "ns/file")
+			b.ReportMetric(float64(runtime.NumCPU()), "cpus")
+		})
+	}
 }

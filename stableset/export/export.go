@@ -59,6 +59,11 @@ type Record struct {
 	// (PEP 658/714), valid when HasCoreMetadata is true, zero otherwise.
 	CoreMetadataSHA256 [32]byte
 	HasCoreMetadata    bool
+
+	// Legacy is set, by the reader and the writer, when the filename or
+	// the version follows only the rules PyPI applied in the past (see
+	// Legacy); zero otherwise. It is not a field of the export.
+	Legacy Legacy
 }
 
 // Causes of export errors. An *Error wraps exactly one of them;
@@ -86,14 +91,16 @@ var (
 	ErrPathMismatch       = errors.New("path does not match the record")
 	ErrBadProject         = errors.New("bad project name")
 	ErrBadFilename        = errors.New("bad filename")
-	ErrProjectMismatch    = errors.New("filename does not belong to the project")
 	ErrBadVersion         = errors.New("bad version")
 	ErrDuplicatePath      = errors.New("duplicate path")
-	ErrUnsorted           = errors.New("paths not sorted")
-	ErrTruncated          = errors.New("truncated export")
-	ErrCountMismatch      = errors.New("record count does not match the trailer")
-	ErrDigestMismatch     = errors.New("digest does not match the trailer")
-	ErrAfterTrailer       = errors.New("data after the trailer")
+	// ErrDuplicateFilename: two records name the same file, whatever
+	// their paths (PyPI never allows two files with one filename).
+	ErrDuplicateFilename = errors.New("duplicate filename")
+	ErrUnsorted          = errors.New("paths not sorted")
+	ErrTruncated         = errors.New("truncated export")
+	ErrCountMismatch     = errors.New("record count does not match the trailer")
+	ErrDigestMismatch    = errors.New("digest does not match the trailer")
+	ErrAfterTrailer      = errors.New("data after the trailer")
 )
 
 // Error is an error in an export: where it is, and why.
@@ -344,7 +351,9 @@ func checkTextNonASCII(field, s string) *fieldError {
 	return nil
 }
 
-// checkFilename checks a filename on its own.
+// checkFilename checks a filename on its own: it must be one path segment
+// that cannot escape its place or be read as something else. Spaces are
+// allowed inside (legacy sdists have them), not at either end.
 func checkFilename(f string) *fieldError {
 	switch {
 	case f == "":
@@ -353,6 +362,10 @@ func checkFilename(f string) *fieldError {
 		return ferr("filename", ErrBadFilename, "%q is a dot segment", f)
 	case len(f) > MaxFilenameLength:
 		return ferr("filename", ErrBadFilename, "longer than %d bytes", MaxFilenameLength)
+	case f[0] == '.':
+		return ferr("filename", ErrBadFilename, "%q starts with a dot", f)
+	case f[0] == ' ' || f[len(f)-1] == ' ':
+		return ferr("filename", ErrBadFilename, "%q starts or ends with a space", f)
 	}
 	for i := 0; i < len(f); i++ {
 		switch f[i] {
@@ -360,15 +373,20 @@ func checkFilename(f string) *fieldError {
 			return ferr("filename", ErrBadFilename, "%q contains '/'", f)
 		case '\\':
 			return ferr("filename", ErrBadFilename, "%q contains a backslash", f)
-		case ' ', '"', '<', '>', '&', '\'', '`':
+		case '"', '<', '>', '&', '\'', '`':
 			return ferr("filename", ErrBadFilename, "%q contains %q", f, f[i])
+		case ' ':
+			if f[i-1] == ' ' {
+				return ferr("filename", ErrBadFilename, "%q contains two spaces in a row", f)
+			}
 		}
 	}
 	return nil
 }
 
 // checkVersion checks a version string: non-empty, at most 128 bytes, no
-// whitespace, slashes or backslashes.
+// slashes, backslashes or '"', no space at either end or twice in a row.
+// A version that is not PEP 440 is legacy, not refused (checkRecord).
 func checkVersion(v string) *fieldError {
 	if v == "" {
 		return ferr("version", ErrBadVersion, "empty")
@@ -376,10 +394,17 @@ func checkVersion(v string) *fieldError {
 	if len(v) > 128 {
 		return ferr("version", ErrBadVersion, "longer than 128 bytes")
 	}
+	if v[0] == ' ' || v[len(v)-1] == ' ' {
+		return ferr("version", ErrBadVersion, "%q starts or ends with a space", v)
+	}
 	for i := 0; i < len(v); i++ {
 		switch v[i] {
-		case ' ', '/', '\\', '"':
+		case '/', '\\', '"':
 			return ferr("version", ErrBadVersion, "%q contains %q", v, v[i])
+		case ' ':
+			if v[i-1] == ' ' {
+				return ferr("version", ErrBadVersion, "%q contains two spaces in a row", v)
+			}
 		}
 	}
 	return nil
@@ -465,8 +490,12 @@ func checkRecord(r *Record, generated time.Time, text bool) *fieldError {
 	if e := checkVersion(r.Version); e != nil {
 		return e
 	}
+	r.Legacy = 0
 	if !filenameBelongs(r.Filename, r.Project, r.Version) {
-		return ferr("filename", ErrProjectMismatch, "%q is not a file of project %q version %q", r.Filename, r.Project, r.Version)
+		r.Legacy = legacyName(r.Filename, r.Project, r.Version)
+	}
+	if !IsPEP440(r.Version) {
+		r.Legacy |= LegacyVersion
 	}
 	if r.Length < 0 {
 		return ferr("length", ErrBadLength, "negative")

@@ -2,10 +2,13 @@ package export
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"unsafe"
 )
 
@@ -19,11 +22,12 @@ import (
 // Batch is the records of one block of the export, in order, each checked
 // exactly as Next checks it.
 type Batch struct {
-	Records    []Record
+	Records    []Record   // the records of the block without fault
 	PathSHA256 [][32]byte // SHA-256 of each record's path
-	Line       int64      // the line number of Records[0]
-	// Err is the first error in or after Records (an *Error); a batch
-	// with an error is the last one sent.
+	Line       int64      // the line number of the block's first line
+	// Err is the pass's error, as Next would return it (an *Error or an
+	// *Errors): set only on the last batch sent. Refused records are
+	// left out of Records and listed in the last batch's Err.
 	Err error
 	// Last is set on the last batch of an export: when its Err is nil, the
 	// trailer has been verified and Trailer reports it.
@@ -39,6 +43,23 @@ type Batch struct {
 	hstate      []byte
 	data        []byte
 	trailerOff  int
+
+	// lines[i] is the line of Records[i], when a record of the block was
+	// refused (nil: Records[i] is on line Line+i); refused lists the
+	// block's refusals (at most MaxErrors, then counted in more); fnHash
+	// the hash of each record's filename.
+	lines   []int64
+	refused refusals
+	fnHash  []uint64
+	nrec    int64 // record lines in the block, refused ones included
+}
+
+// lineOf returns the line of b.Records[i].
+func (b *Batch) lineOf(i int) int64 {
+	if b.lines != nil {
+		return b.lines[i]
+	}
+	return b.Line + int64(i)
 }
 
 var blockSize = 1 << 20 // a variable for tests
@@ -239,17 +260,25 @@ func parseBlock(p *recParser, x *Reader, data []byte, line0 int64) Batch {
 	n := bytes.Count(data, nl)
 	b.Records = make([]Record, 0, n)
 	b.PathSHA256 = make([][32]byte, 0, n)
+	b.fnHash = make([]uint64, 0, n)
 	line := line0
-	fail := func(fe *fieldError, at int64) Batch {
-		b.Err = &Error{File: x.name, Line: at, Field: fe.field, Err: fe.err}
-		return b
+	refuse := func(fe *fieldError, at int64) {
+		if b.lines == nil {
+			b.lines = make([]int64, len(b.Records), n)
+			for i := range b.lines {
+				b.lines[i] = line0 + int64(i)
+			}
+		}
+		b.refused.add(&Error{File: x.name, Line: at, Field: fe.field, Err: fe.err})
 	}
 	for off := 0; off < len(data); line++ {
 		end := off + bytes.IndexByte(data[off:], '\n')
 		body := data[off:end]
 		off = end + 1
 		if len(body) > MaxLineLength {
-			return fail(ferr("", ErrLineTooLong, "%d bytes, more than %d", len(body), MaxLineLength), line)
+			fe := ferr("", ErrLineTooLong, "%d bytes, more than %d", len(body), MaxLineLength)
+			b.Err = &Error{File: x.name, Line: line, Field: fe.field, Err: fe.err}
+			return b
 		}
 		if bytes.HasPrefix(body, trailerPrefix) {
 			// A trailer before the last line: the consumer checks it as
@@ -257,41 +286,30 @@ func parseBlock(p *recParser, x *Reader, data []byte, line0 int64) Batch {
 			b.Last, b.mid, b.trailer, b.trailerLine, b.trailerOff = true, true, body, line, off-len(body)-1
 			return b
 		}
+		b.nrec++
 		if fe := p.parseRecord(body); fe != nil {
-			return fail(fe, line)
+			refuse(fe, line)
+			continue
 		}
 		if fe := checkRecord(&p.rec, x.hdr.Generated, false); fe != nil {
-			return fail(fe, line)
+			refuse(fe, line)
+			continue
 		}
 		b.Records = append(b.Records, p.rec)
 		b.PathSHA256 = append(b.PathSHA256, sha256.Sum256(unsafe.Slice(unsafe.StringData(p.rec.Path), len(p.rec.Path))))
+		b.fnHash = append(b.fnHash, x.names.hash(p.rec.Filename))
+		if b.lines != nil {
+			b.lines = append(b.lines, line)
+		}
 	}
 	return b
-}
-
-// checkSequence checks a record against the previous one, as
-// Reader.Next does.
-func (x *Reader) checkSequence(r *Record, line int64) error {
-	if x.count > 0 {
-		if r.Path == x.prevPath {
-			x.line = line
-			return x.fail(ferr("path", ErrDuplicatePath, "%q", r.Path))
-		}
-		if r.Path < x.prevPath {
-			x.line = line
-			return x.fail(ferr("path", ErrUnsorted, "%q sorts before the previous path %q", r.Path, x.prevPath))
-		}
-	}
-	x.prevPath = r.Path
-	x.count++
-	return nil
 }
 
 // finish checks the last batch: the trailer's count and digest.
 func (x *Reader) finish(b *Batch) error {
 	if b.trailer == nil {
 		x.line = b.Line
-		return x.fail(ferr("", ErrTruncated, "no trailer after %d records", x.count))
+		return x.fail(ferr("", ErrTruncated, "no trailer after %d records", x.recLines))
 	}
 	x.line = b.trailerLine
 	if b.mid {
@@ -310,20 +328,64 @@ func (x *Reader) finish(b *Batch) error {
 		x.line++
 		return x.fail(ferr("", ErrAfterTrailer, ""))
 	}
+	x.names.refuseDups(&x.refused, x.name, x.src)
+	if x.err = x.refused.result(nil); x.err != nil {
+		return x.err
+	}
 	x.err = io.EOF
 	return nil
 }
 
-// check checks a batch's records against those before them and, in the
-// last batch, the trailer, setting b.Err to the first error.
+// check checks a batch's records against those before them, leaving out
+// those it refuses, and, in the last batch, the trailer; it sets b.Err to
+// the pass's error on the last batch, or on a batch that stops the pass.
 func (x *Reader) check(b *Batch) {
+	var refused []*Error
+	k := 0
 	for i := range b.Records {
-		if err := x.checkSequence(&b.Records[i], b.Line+int64(i)); err != nil {
-			b.Records, b.PathSHA256, b.Err = b.Records[:i], b.PathSHA256[:i], err
-			return
+		r := &b.Records[i]
+		line := b.lineOf(i)
+		if fe := x.sequence(r, b.fnHash[i], line); fe != nil {
+			refused = append(refused, &Error{File: x.name, Line: line, Field: fe.field, Err: fe.err})
+			if b.lines == nil {
+				b.lines = make([]int64, len(b.Records))
+				for j := range b.lines {
+					b.lines[j] = b.Line + int64(j)
+				}
+			}
+			continue
 		}
+		if k != i {
+			b.Records[k], b.PathSHA256[k], b.fnHash[k] = *r, b.PathSHA256[i], b.fnHash[i]
+			if b.lines != nil {
+				b.lines[k] = b.lines[i]
+			}
+		}
+		k++
 	}
-	if b.Err == nil && b.Last {
+	b.Records, b.PathSHA256, b.fnHash = b.Records[:k], b.PathSHA256[:k], b.fnHash[:k]
+	if b.lines != nil {
+		b.lines = b.lines[:k]
+	}
+	// The block's refusals, in line order.
+	refused = append(refused, b.refused.list...)
+	slices.SortStableFunc(refused, func(a, c *Error) int { return cmp.Compare(a.Line, c.Line) })
+	for _, e := range refused {
+		x.refused.add(e)
+	}
+	x.refused.more += b.refused.more
+	b.refused = refusals{}
+	x.recLines += b.nrec
+	if b.Err != nil {
+		// A line too long: the pass stops here.
+		var e *Error
+		if errors.As(b.Err, &e) {
+			x.line = e.Line
+			b.Err = x.fail(&fieldError{e.Field, e.Err})
+		}
+		return
+	}
+	if b.Last {
 		b.Err = x.finish(b)
 	}
 }

@@ -21,10 +21,14 @@ type Reader struct {
 	h        hash.Hash
 	hdr      Header
 	line     int64 // the number of the last line read
-	count    int64
+	count    int64 // records returned (or sent in batches)
+	recLines int64 // record lines read, refused ones included
 	prevPath string
-	err      error    // sticky: io.EOF after the trailer, or the first error
-	trailer  *Trailer // set once the trailer has been verified
+	err      error    // sticky: io.EOF after the trailer, or the pass's error
+	refused  refusals // records refused so far
+	names    *nameSet
+	src      io.ReaderAt // the export again, to name duplicate filenames' paths
+	trailer  *Trailer    // set once the trailer has been verified
 	recParser
 
 	// The lines before the trailer are hashed in chunks, each by a
@@ -62,13 +66,18 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 		br:     bufio.NewReaderSize(r, 2*MaxLineLength),
 		h:      sha256.New(),
 		hashed: make(chan struct{}, 1),
+		names:  newNameSet(),
+	}
+	if ra, ok := r.(io.ReaderAt); ok {
+		x.src = ra
 	}
 	x.projects = make(map[string]string)
 	x.versions = make(map[string]string)
 	x.requires = make(map[string]string)
 	line, err := x.readLine()
 	if err != nil {
-		if errors.Is(err, ErrTruncated) {
+		var e *Error
+		if errors.As(err, &e) && errors.Is(e.Err, ErrTruncated) {
 			err = x.fail(ferr("", ErrTruncated, "no header"))
 		}
 		return nil, err
@@ -80,6 +89,13 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	return x, nil
 }
 
+// SetSource gives the reader the export's bytes again, from its first
+// byte, when r given to NewReader is not an io.ReaderAt itself (NewReader
+// uses r when it is, such as an *os.File read from its start). When two
+// records share a filename, the reader reads them again from src to name
+// their paths; without it, the refusal names their lines only.
+func (x *Reader) SetSource(src io.ReaderAt) { x.src = src }
+
 // Header returns the export's header.
 func (x *Reader) Header() Header { return x.hdr }
 
@@ -88,54 +104,83 @@ func (x *Reader) Header() Header { return x.hdr }
 func (x *Reader) Count() int64 { return x.count }
 
 // Next returns the next record. It returns io.EOF only after the trailer
-// has been read and its count and digest verified, and nothing follows it;
-// any other error is an *Error, and every later call returns it
-// again.
+// has been read and its count and digest verified, and nothing follows it,
+// and only if no record was refused. A refused record does not stop the
+// pass: Next goes on to the next record, and where it would have returned
+// io.EOF it returns an *Errors listing every refusal. An error that stops
+// the pass (a truncated export, a bad trailer) is an *Error, or the last
+// of an *Errors if records were refused before it; every later call
+// returns the same error.
 //
 // The returned *Record is owned by the reader and overwritten by the next
 // call: copy it (*r) to keep it. Its strings are never overwritten, so
 // keeping r.Path or r.Project is safe.
 func (x *Reader) Next() (*Record, error) {
-	if x.err != nil {
-		return nil, x.err
-	}
-	line, err := x.readLine()
-	if err != nil {
-		return nil, err
-	}
-	body := line[:len(line)-1]
-	if bytes.HasPrefix(body, trailerPrefix) {
-		if fe := x.parseTrailer(body); fe != nil {
-			return nil, x.fail(fe)
+	for {
+		if x.err != nil {
+			return nil, x.err
 		}
-		if _, err := x.br.ReadByte(); err == nil {
-			x.line++
-			return nil, x.fail(ferr("", ErrAfterTrailer, ""))
-		} else if err != io.EOF {
-			return nil, x.fail(ferr("", fmt.Errorf("reading after the trailer: %w", err), ""))
+		line, err := x.readLine()
+		if err != nil {
+			return nil, err
 		}
-		x.err = io.EOF
-		return nil, io.EOF
+		body := line[:len(line)-1]
+		if bytes.HasPrefix(body, trailerPrefix) {
+			if fe := x.parseTrailer(body); fe != nil {
+				return nil, x.fail(fe)
+			}
+			if _, err := x.br.ReadByte(); err == nil {
+				x.line++
+				return nil, x.fail(ferr("", ErrAfterTrailer, ""))
+			} else if err != io.EOF {
+				return nil, x.fail(ferr("", fmt.Errorf("reading after the trailer: %w", err), ""))
+			}
+			x.names.refuseDups(&x.refused, x.name, x.src)
+			if x.err = x.refused.result(nil); x.err == nil {
+				x.err = io.EOF
+			}
+			return nil, x.err
+		}
+		x.hashLine(line)
+		x.recLines++
+		if fe := x.parseRecord(body); fe != nil {
+			x.refuse(fe, x.line)
+			continue
+		}
+		r := &x.rec
+		if fe := checkRecord(r, x.hdr.Generated, false); fe != nil {
+			x.refuse(fe, x.line)
+			continue
+		}
+		if fe := x.sequence(r, x.names.hash(r.Filename), x.line); fe != nil {
+			x.refuse(fe, x.line)
+			continue
+		}
+		return r, nil
 	}
-	x.hashLine(line)
-	if fe := x.parseRecord(body); fe != nil {
-		return nil, x.fail(fe)
-	}
-	r := &x.rec
-	if fe := checkRecord(r, x.hdr.Generated, false); fe != nil {
-		return nil, x.fail(fe)
-	}
+}
+
+// sequence checks a record against the one before it (sorted, no
+// duplicate path) and notes its filename, whose hash is fh, for the
+// duplicate filename check at the end of the pass.
+func (x *Reader) sequence(r *Record, fh uint64, line int64) *fieldError {
 	if x.count > 0 {
 		if r.Path == x.prevPath {
-			return nil, x.fail(ferr("path", ErrDuplicatePath, "%q", r.Path))
+			return ferr("path", ErrDuplicatePath, "%q", r.Path)
 		}
 		if r.Path < x.prevPath {
-			return nil, x.fail(ferr("path", ErrUnsorted, "%q sorts before the previous path %q", r.Path, x.prevPath))
+			return ferr("path", ErrUnsorted, "%q sorts before the previous path %q", r.Path, x.prevPath)
 		}
 	}
+	x.names.add(fh, line)
 	x.prevPath = r.Path
 	x.count++
-	return r, nil
+	return nil
+}
+
+// refuse notes a refused record.
+func (x *Reader) refuse(fe *fieldError, line int64) {
+	x.refused.add(&Error{File: x.name, Line: line, Field: fe.field, Err: fe.err})
 }
 
 var trailerPrefix = []byte(`{"trailer":`)
@@ -173,8 +218,10 @@ func (x *Reader) sum() (s [32]byte) {
 	return s
 }
 
+// fail stops the pass with an error: the pass's error is it, after the
+// records refused before it.
 func (x *Reader) fail(fe *fieldError) error {
-	x.err = &Error{File: x.name, Line: x.line, Field: fe.field, Err: fe.err}
+	x.err = x.refused.result(&Error{File: x.name, Line: x.line, Field: fe.field, Err: fe.err})
 	return x.err
 }
 
@@ -187,7 +234,7 @@ func (x *Reader) readLine() ([]byte, error) {
 	case errors.Is(err, bufio.ErrBufferFull):
 		return nil, x.fail(ferr("", ErrLineTooLong, "more than %d bytes", MaxLineLength))
 	case err == io.EOF && len(b) == 0:
-		return nil, x.fail(ferr("", ErrTruncated, "no trailer after %d records", x.count))
+		return nil, x.fail(ferr("", ErrTruncated, "no trailer after %d records", x.recLines))
 	case err == io.EOF:
 		return nil, x.fail(ferr("", ErrTruncated, "last line has no newline"))
 	default:
@@ -292,8 +339,8 @@ func (x *Reader) parseTrailer(b []byte) *fieldError {
 	if fe := s.end([]string{"trailer"}, true); fe != nil {
 		return fe
 	}
-	if count != x.count {
-		return ferr("trailer.count", ErrCountMismatch, "trailer says %d records, the export has %d", count, x.count)
+	if count != x.recLines {
+		return ferr("trailer.count", ErrCountMismatch, "trailer says %d records, the export has %d", count, x.recLines)
 	}
 	if got := x.sum(); got != sum {
 		return ferr("trailer.sha256", ErrDigestMismatch, "trailer says %x, the export's lines hash to %x", sum, got)

@@ -12,7 +12,9 @@ import (
 
 // Writer writes an export in the one canonical form the reader
 // accepts. It refuses, with an *Error, any record the reader would
-// refuse: invalid fields, and paths that are not strictly increasing.
+// refuse: invalid fields and paths that are not strictly increasing in
+// Write, two records with one filename in Close (which then writes no
+// trailer). Write sets the record's Legacy as the reader would.
 // Nothing is flushed to the underlying writer until its buffer fills or
 // Close is called; an export without its trailer is refused by readers.
 type Writer struct {
@@ -25,13 +27,14 @@ type Writer struct {
 	buf    []byte
 	err    error
 	closed bool
+	names  *nameSet
 }
 
 // NewWriter writes the header h to w. A zero h.Format or h.Version
 // means FormatName and FormatVersion; any other value must equal them.
 // h.Generated must be whole seconds; it is written in UTC.
 func NewWriter(w io.Writer, h Header) (*Writer, error) {
-	x := &Writer{bw: bufio.NewWriterSize(w, 256<<10), h: sha256.New(), line: 1}
+	x := &Writer{bw: bufio.NewWriterSize(w, 256<<10), h: sha256.New(), line: 1, names: newNameSet()}
 	if h.Format == "" {
 		h.Format = FormatName
 	}
@@ -103,6 +106,7 @@ func (x *Writer) Write(r *Record) error {
 	x.line++
 	x.count++
 	x.prev = r.Path
+	x.names.add(x.names.hash(r.Filename), x.line)
 	x.buf = appendRecord(x.buf[:0], r)
 	return x.emit(x.buf)
 }
@@ -117,6 +121,14 @@ func (x *Writer) Close() error {
 		return nil
 	}
 	x.closed = true
+	// Two records with one filename: the export is refused, without its
+	// trailer, as a reader would refuse it.
+	var dup refusals
+	x.names.refuseDups(&dup, "", nil)
+	if err := dup.result(nil); err != nil {
+		x.err = err
+		return err
+	}
 	var sum [32]byte
 	x.h.Sum(sum[:0])
 	b := append(x.buf[:0], `{"trailer":{"count":`...)

@@ -27,6 +27,7 @@ import (
 	"math/bits"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keyceremony/keyceremony/stableset/export"
@@ -108,7 +109,38 @@ const (
 	dYank
 	dVersion
 	dNext
+	dLegacy
 )
+
+// legacyShare is one in how many releases before legacyBefore whose
+// sdist has a legacy name (export.Legacy): about 0.1 % of all files, as
+// about 0.13 % of real PyPI's files are such sdists.
+const (
+	legacyShare  = 30
+	legacyBefore = 2014
+)
+
+// legacyKind returns which legacy name, if any, release r's sdist has:
+// 0 none, 1 spaces ("Foo Bar-1.0.tar.gz"), 2 another spelling
+// ("pyFoo-1.0.tar.gz"), 3 no version ("foo.tar.gz", the first release
+// only, so that no two files share a name), 4 a version that is not
+// PEP 440 ("1.0 alpha", sdist-only projects), 5 "foo.1.0.src.tar.gz".
+func (p *project) legacyKind(seed uint64, r int64) int {
+	x := h(seed, dLegacy, p.id, uint64(r))
+	if x%legacyShare != 0 || p.style == styleWheel || p.releaseTime(r).Year() >= legacyBefore {
+		return 0
+	}
+	k := 1 + int(x>>16%5)
+	switch {
+	case k == 1 && !strings.Contains(p.dist, "-") && !strings.Contains(p.dist, "_"):
+		k = 2
+	case k == 3 && r != 0:
+		k = 5
+	case k == 4 && p.style != styleSdist:
+		k = 5
+	}
+	return k
+}
 
 // project is everything about a project that Generate derives from its
 // index, in O(1).
@@ -325,6 +357,10 @@ func (p *project) version(seed uint64, r int64) string {
 		b = append(b, '.')
 		b = strconv.AppendInt(b, r%q, 10)
 	}
+	if p.legacyKind(seed, r) == 4 {
+		b = append(b, " alpha"...)
+		return string(b)
+	}
 	switch h(seed, dVersion, p.id, uint64(r)) % 40 {
 	case 0:
 		b = append(b, "rc1"...)
@@ -348,10 +384,33 @@ func (p *project) releaseTime(r int64) time.Time {
 
 // filename returns the filename of file f of a release, whether it is a
 // wheel, and the log-normal size parameters.
-func (p *project) filename(version string, f int64) (name string, wheel bool, mu, sigma float64) {
+func (p *project) filename(seed uint64, r int64, version string, f int64) (name string, wheel bool, mu, sigma float64) {
 	b := make([]byte, 0, 96)
 	sdist := f == 0 && p.style != styleWheel
 	if sdist {
+		switch p.legacyKind(seed, r) {
+		case 1:
+			d := []byte(p.dist)
+			for i, c := range d {
+				if c == '-' || c == '_' {
+					d[i] = ' '
+				}
+			}
+			if d[0] >= 'a' && d[0] <= 'z' {
+				d[0] -= 'a' - 'A'
+			}
+			return string(d) + "-" + version + ".tar.gz", false, math.Log(100e3), 2.0
+		case 2:
+			d := []byte(p.dist)
+			if d[0] >= 'a' && d[0] <= 'z' {
+				d[0] -= 'a' - 'A'
+			}
+			return "py" + string(d) + "-" + version + ".tar.gz", false, math.Log(100e3), 2.0
+		case 3:
+			return p.dist + ".tar.gz", false, math.Log(100e3), 2.0
+		case 5:
+			return p.dist + "." + version + ".src.tar.gz", false, math.Log(100e3), 2.0
+		}
 		b = append(b, p.dist...)
 		b = append(b, '-')
 		b = append(b, version...)
@@ -402,7 +461,7 @@ func (p *project) fill(seed uint64, k int64, key uint64, rec *export.Record, gen
 	rec.Version = p.version(seed, r)
 	var mu, sigma float64
 	var wheel bool
-	rec.Filename, wheel, mu, sigma = p.filename(rec.Version, f)
+	rec.Filename, wheel, mu, sigma = p.filename(seed, r, rec.Version, f)
 	size := math.Exp(mu + p.sizeMu + sigma*0.9*normal(h(seed, dSize, key, 2), h(seed, dSize, key, 3)))
 	rec.Length = int64(min(size, 5e9)) + 200
 	put(&rec.SHA256, seed, dSHA, key)

@@ -164,8 +164,20 @@ func TestLooksLikePyPI(t *testing.T) {
 	perProject := map[string]int{}
 	years := map[int]int{}
 	yanked := 0
+	legacy := map[export.Legacy]int{}
+	nLegacy := 0
 	for _, r := range rs {
-		if !sdistShape.MatchString(r.Filename) && !wheelShape.MatchString(r.Filename) {
+		if r.Legacy != 0 {
+			// A small share of old sdists have legacy names, as real
+			// PyPI's do; the reader flags them.
+			nLegacy++
+			for _, k := range r.Legacy.Kinds() {
+				legacy[k]++
+			}
+			if r.UploadTime.Year() >= legacyBefore || strings.HasSuffix(r.Filename, ".whl") {
+				t.Errorf("legacy name %q (%s) on a wheel or a recent file", r.Filename, r.Legacy)
+			}
+		} else if !sdistShape.MatchString(r.Filename) && !wheelShape.MatchString(r.Filename) {
 			t.Errorf("generated filename %q has no real shape", r.Filename)
 		}
 		synth[kind(r.Filename)] = append(synth[kind(r.Filename)], float64(r.Length))
@@ -192,6 +204,15 @@ func TestLooksLikePyPI(t *testing.T) {
 	t.Logf("%d projects, files per project: median %d, max %d; yanked %d; files per year %v", len(counts), median, top, yanked, years)
 	if top < 50*median {
 		t.Errorf("project sizes are not long-tailed: median %d, max %d", median, top)
+	}
+	t.Logf("legacy names: %d of %d files, by kind %v", nLegacy, len(rs), legacy)
+	if share := float64(nLegacy) / float64(len(rs)); share < 0.0003 || share > 0.005 {
+		t.Errorf("legacy names are %.3f %% of the files, want about 0.1 %%", 100*share)
+	}
+	for _, k := range []export.Legacy{export.LegacyVersion, export.LegacySpelling, export.LegacySeparator, export.LegacyNoVersion, export.LegacyMismatch} {
+		if legacy[k] == 0 {
+			t.Errorf("no legacy name of kind %s", k)
+		}
 	}
 	if yanked == 0 || len(years) < 15 {
 		t.Errorf("yanked %d, %d distinct years", yanked, len(years))

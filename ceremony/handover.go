@@ -1,0 +1,265 @@
+package ceremony
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keyceremony/keyceremony/ceremony/tui"
+	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/internal/outdir"
+	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// Handover: a device and its keys pass from one keyholder to another,
+// in the room. No key and no metadata changes: the outgoing keyholder
+// unlocks the device, every key of the metadata it holds signs a
+// statement naming the device, both people and the time (proving the
+// device is the one the metadata names), and the incoming keyholder sets
+// a new PIN (docs/runbook-incident.md, "A keyholder leaves or joins").
+
+// HandoverChecklist is the name of a handover's checklist: its presence
+// is how Audit tells the medium.
+const HandoverChecklist = "handover-checklist.md"
+
+// HandoverStatement is the name, on the medium, of the statement the
+// device's keys signed.
+const HandoverStatement = "handover-statement.txt"
+
+// ErrNoKeyholderKeys is a device that holds no key of root, targets or
+// stable.
+var ErrNoKeyholderKeys = errors.New("the device holds no root, targets or stable key of the published metadata")
+
+// NewPINSource asks the incoming keyholder for the device's new PIN.
+type NewPINSource func(info hsm.Info) (string, error)
+
+// TerminalNewPIN reads a new PIN twice from the terminal.
+func TerminalNewPIN(info hsm.Info) (string, error) {
+	t, err := tui.Open()
+	if err != nil {
+		return "", err
+	}
+	defer t.Close()
+	return t.NewSecret(fmt.Sprintf("The NEW keyholder: new PIN for %s (6 to 8 characters): ", info), hsm.CheckPIN)
+}
+
+// Handover records a device passing to a new keyholder.
+type Handover struct {
+	Root      *tuf.Metadata[tuf.Root]
+	Published string
+	// Config names the outgoing keyholder (keyholders) and the repository.
+	Config *Config
+	Device uint32
+	// To is the incoming keyholder's name.
+	To      string
+	Devices map[uint32]hsm.Device
+	PIN     PINSource
+	NewPIN  NewPINSource
+	Now     time.Time
+	Show    io.Writer
+	Version string
+}
+
+// HandoverKey is a key the handed-over device holds.
+type HandoverKey struct {
+	Role, Slot, KeyID string
+}
+
+// HandoverResult is what a handover recorded.
+type HandoverResult struct {
+	Device     uint32
+	From, To   string
+	Keys       []HandoverKey
+	Transcript [32]byte
+}
+
+// handoverStatement is what every key of the device signs.
+func handoverStatement(repository string, device uint32, from, to string, at time.Time) []byte {
+	return fmt.Appendf(nil, "keyceremony keyholder handover\nrepository: %s\ndevice: %d\nfrom: %s\nto: %s\ntime: %s\n", repository, device, from, to, at.UTC().Format(time.RFC3339))
+}
+
+// roleKeyIDs gives the key ids of root, targets and stable in the
+// published metadata.
+func (c *current) roleKeyIDs() map[string][]string {
+	out := map[string][]string{tuf.RoleRoot: c.root.Signed.Roles[tuf.RoleRoot].KeyIDs, tuf.RoleTargets: c.root.Signed.Roles[tuf.RoleTargets].KeyIDs}
+	if d, ok := c.targets.Signed.Delegation(stableset.StableRole); ok {
+		out[stableset.StableRole] = d.KeyIDs
+	}
+	return out
+}
+
+// Run records the handover into the new directory outDir:
+// handover-statement.txt, handover-checklist.md and transcript.jsonl. The
+// new PIN is set last, when everything else is written and verified.
+func (h *Handover) Run(outDir string) (*HandoverResult, error) {
+	if err := checkKeyholderName(h.To); err != nil {
+		return nil, fmt.Errorf("the new keyholder's name: %w: %w", err, ErrConfig)
+	}
+	from := h.Config.Keyholder(h.Device)
+	if from == h.To {
+		return nil, fmt.Errorf("device %d is held by %q already: %w", h.Device, from, ErrConfig)
+	}
+	cur, err := loadCurrent(h.Root, h.Published)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{devices: h.Devices, pin: h.PIN, pins: map[uint32]string{}}
+	dev, err := s.device(h.Device)
+	if err != nil {
+		return nil, err
+	}
+	info := dev.Info()
+	ids := cur.roleKeyIDs()
+	var held []HandoverKey
+	for sl := hsm.Slot(0x80); sl <= 0x9e; sl++ {
+		if !sl.Valid() {
+			continue
+		}
+		pub, err := dev.PublicKey(sl)
+		if err != nil {
+			continue
+		}
+		k, err := keys.FromPublicKey(pub)
+		if err != nil {
+			continue
+		}
+		for _, role := range []string{tuf.RoleRoot, tuf.RoleTargets, stableset.StableRole} {
+			for _, id := range ids[role] {
+				if id == k.ID() {
+					held = append(held, HandoverKey{Role: role, Slot: sl.String(), KeyID: id})
+				}
+			}
+		}
+	}
+	if len(held) == 0 {
+		return nil, fmt.Errorf("%s: %w", info, ErrNoKeyholderKeys)
+	}
+	out, err := outdir.New(outDir)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Abort()
+	var tbuf bytes.Buffer
+	tr := NewTranscript(&tbuf, h.Show, func() time.Time { return h.Now })
+	if err := tr.Record("handover started", map[string]any{"repository": h.Config.Repository, "device": h.Device, "from": from, "to": h.To, "tool_version": h.Version}); err != nil {
+		return nil, err
+	}
+	if err := recordDevices(tr, map[uint32]hsm.Device{h.Device: dev}); err != nil {
+		return nil, err
+	}
+	st := handoverStatement(h.Config.Repository, h.Device, from, h.To, h.Now)
+	var keyIDs []string
+	for _, k := range held {
+		slot, _ := hsm.ParseSlot(k.Slot)
+		sg, err := s.signer(h.Device, slot)
+		if err != nil {
+			return nil, err
+		}
+		sig, err := tuf.SignBytes(st, sg)
+		if err != nil {
+			return nil, err
+		}
+		if err := tr.Record("key held and signed the statement", map[string]any{"role": k.Role, "slot": k.Slot, "keyid": k.KeyID, "sig": sig.Sig}); err != nil {
+			return nil, err
+		}
+		keyIDs = append(keyIDs, k.KeyID)
+	}
+	sort.Strings(keyIDs)
+	if err := out.WriteFile(HandoverStatement, st); err != nil {
+		return nil, err
+	}
+	if err := out.WriteFile(HandoverChecklist, handoverChecklist(h, from, held)); err != nil {
+		return nil, err
+	}
+	newPIN, err := h.NewPIN(info)
+	if err != nil {
+		return nil, fmt.Errorf("reading the new PIN of %s: %w", info, err)
+	}
+	if err := hsm.CheckPIN(newPIN); err != nil {
+		return nil, err
+	}
+	if err := tr.Record("PIN changed by the new keyholder", map[string]any{"device": h.Device}); err != nil {
+		return nil, err
+	}
+	if err := tr.Record("handover finished", map[string]any{"device": h.Device, "from": from, "to": h.To, "keyids": keyIDs, "statement_sha256": sha256Hex(st)}); err != nil {
+		return nil, err
+	}
+	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
+		return nil, err
+	}
+	// The new PIN is set once everything else is ready, then the medium
+	// committed: a failure before leaves the old PIN and no medium.
+	if err := dev.ChangePIN(s.pins[h.Device], newPIN); err != nil {
+		return nil, fmt.Errorf("changing the PIN of %s: %w", info, err)
+	}
+	if err := out.Commit(); err != nil {
+		return nil, fmt.Errorf("the PIN of %s was changed, but the record could not be written: %w", info, err)
+	}
+	tf, err := os.Open(filepath.Join(outDir, "transcript.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer tf.Close()
+	if _, _, err := VerifyTranscript(tf, "transcript.jsonl"); err != nil {
+		return nil, fmt.Errorf("reading back %s: %w", outDir, err)
+	}
+	return &HandoverResult{Device: h.Device, From: from, To: h.To, Keys: held, Transcript: tr.Digest()}, nil
+}
+
+func handoverChecklist(h *Handover, from string, held []HandoverKey) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Handover of device %d from %q to %q\n\n", h.Device, from, h.To)
+	b.WriteString("No key and no metadata changed. The device holds:\n\n")
+	for _, k := range held {
+		fmt.Fprintf(&b, "- the %s key %s in slot %s\n", k.Role, k.KeyID, k.Slot)
+	}
+	b.WriteString("\nEach signed `" + HandoverStatement + "`; the new keyholder set a new PIN.\n\n")
+	b.WriteString("For the administrators:\n\n")
+	b.WriteString("1. Verify this medium: `keyceremony verify --root 1.root.json --previous PUBLISHED THIS-MEDIUM`.\n")
+	fmt.Fprintf(&b, "2. In the ceremony configuration, set `keyholders.%d` to %q; the next run sheet names the new keyholder.\n", h.Device, h.To)
+	b.WriteString("3. If the outgoing keyholder keeps anything that signs (another device) or may have copied nothing but the PIN, the PIN change suffices; if the device was out of anyone's sight, replace its keys instead (`keyceremony rotate root|targets|stable`).\n")
+	b.WriteString("4. Nothing is published: the repository's metadata do not change.\n")
+	return []byte(b.String())
+}
+
+// HandoverOptions are a handover's inputs by name.
+type HandoverOptions struct {
+	Root, Published, Config, Media string
+	Device                         uint32
+	To                             string
+	Devices                        DeviceOptions
+	Now                            time.Time
+	Show                           io.Writer
+	Version                        string
+}
+
+// RunHandover opens the devices and records the handover into o.Media;
+// the new PIN is read from the terminal.
+func RunHandover(o HandoverOptions) (*HandoverResult, error) {
+	root, err := LoadTrustedRoot(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := LoadConfig(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	if err := outdir.Check(o.Media); err != nil {
+		return nil, err
+	}
+	devs, err := OpenDevices(o.Devices)
+	if err != nil {
+		return nil, err
+	}
+	defer devs.Close()
+	h := &Handover{Root: root, Published: o.Published, Config: cfg, Device: o.Device, To: o.To, Devices: devs.BySerial, PIN: devs.PIN, NewPIN: TerminalNewPIN, Now: o.Now, Show: o.Show, Version: o.Version}
+	return h.Run(o.Media)
+}

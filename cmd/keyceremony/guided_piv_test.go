@@ -1,0 +1,132 @@
+//go:build cgo
+
+package main
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	gopiv "github.com/go-piv/piv-go/v2/piv"
+
+	"github.com/keyceremony/keyceremony/hsm/piv"
+	"github.com/keyceremony/keyceremony/hsm/pivemu"
+	"github.com/keyceremony/keyceremony/hsm/pivemu/pcsctest"
+	"github.com/keyceremony/keyceremony/keys"
+)
+
+// TestGuidedBootstrapOnEmulatedYubiKeys runs the built binary in a real
+// terminal through a guided bootstrap on three emulated YubiKeys behind a
+// private pcscd: one is held by another program when the ceremony asks for
+// it (a PC/SC sharing violation, named on the screen) and released, one
+// is plugged in only when the screen asks for it; the first PIN is typed
+// wrong, then right.
+func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
+	ca, err := pivemu.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := pcsctest.Start(t, 3, pivemu.Config{CA: ca}, pivemu.Config{CA: ca}, pivemu.Config{CA: ca})
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "emulator-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var serials []uint32
+	for _, c := range env.Cards {
+		d, err := piv.Open(c.Serial(), piv.Options{Roots: keys.YubicoRoots(), Rehearsal: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Initialize("246800", "13579100"); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		serials = append(serials, c.Serial())
+	}
+	k, err := keys.GenerateEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kj, _ := json.Marshal(k.Key())
+	onl := fmt.Sprintf(`{"threshold": 1, "keys": [%s]}`, kj)
+	role := func(th int, slot string) string {
+		var ks []string
+		for _, s := range serials {
+			ks = append(ks, fmt.Sprintf(`{"device": %d, "slot": %q}`, s, slot))
+		}
+		return fmt.Sprintf(`{"threshold": %d, "keys": [%s]}`, th, strings.Join(ks, ", "))
+	}
+	cfg := fmt.Sprintf(`{"repository": "pypi", "expires_days": {"root": 365, "targets": 365, "stable": 120},
+"key_policy": {"algorithm": "p256", "pin_policy": "once", "touch_policy": "never"},
+"keyholders": {"%d": "Alice Example", "%d": "Bob Example", "%d": "Carol Example"},
+"root": %s, "targets": %s, "stable": %s,
+"online": {"snapshot": %s, "timestamp": %s, "unstable": %s},
+"target_paths": ["packages/*/*/*/*", "simple/*/index.html", "simple/*/index.json"]}`, serials[0], serials[1], serials[2], role(2, "9c"), role(1, "82"), role(2, "83"), onl, onl, onl)
+	if err := os.WriteFile(filepath.Join(dir, "bootstrap.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Card 2 is not plugged in; card 1 is held exclusively by another
+	// program (here: this test, through piv-go, which connects
+	// exclusively).
+	env.Remove(t, 2)
+	held, err := gopiv.Open(env.Readers[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := func() {
+		if held != nil {
+			held.Close()
+			held = nil
+		}
+	}
+	t.Cleanup(release)
+	var envs []string
+	for _, kv := range env.Environ() {
+		if strings.HasPrefix(kv, "PCSCLITE_CSOCK_NAME=") || strings.HasPrefix(kv, "PATH=") {
+			envs = append(envs, "'"+kv+"'")
+		}
+	}
+	boot := filepath.Join(dir, "boot")
+	tm := startTmux(t, dir, fmt.Sprintf("env %s %s bootstrap --config bootstrap.json --out %s --piv --rehearsal --attestation-ca %s; echo EXIT=$?; sleep 120",
+		strings.Join(envs, " "), buildBinary(t), boot, caFile))
+	s := guidedAnswersPIN(t, tm, "246800", map[uint32]lateDevice{
+		// While a reader is held, a card that is not plugged in cannot
+		// be told from one in that reader: the screen says both.
+		serials[1]: {why: "not in a reader that can be read; held by another program: " + env.Readers[1] + " (PC/SC sharing violation", make: release},
+		// (The serials are random: Bob's device may come first.)
+		serials[2]: {make: func() { env.Insert(t, 2) }, whyNow: func() string {
+			if held != nil {
+				return "not in a reader that can be read; held by another program: " + env.Readers[1]
+			}
+			return "not connected; looking again"
+		}},
+	})
+	if !strings.Contains(s, "EXIT=0") {
+		t.Fatalf("guided bootstrap on emulated YubiKeys failed:\n%s\npcscd:\n%s", s, env.PCSCDLog())
+	}
+	for _, want := range []string{
+		fmt.Sprintf("Insert the YubiKey with serial %d (keyholder: Bob Example).", serials[1]),
+		fmt.Sprintf("found yubikey serial %d", serials[1]),
+		fmt.Sprintf("Insert the YubiKey with serial %d (keyholder: Carol Example).", serials[2]),
+		fmt.Sprintf("found yubikey serial %d", serials[2]),
+		"wrong PIN: 2 tries left.",
+		"self-check passed: root 2-of-3, targets 1-of-3 and stable 2-of-3 verified.",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the screen lacks %q", want)
+		}
+	}
+	if n := strings.Count(s, "verified against its public key"); n != 9 {
+		t.Errorf("%d signatures reported verified, want 9", n)
+	}
+	if t.Failed() {
+		t.Fatalf("screen:\n%s", s)
+	}
+	tr := transcriptEntries(t, filepath.Join(boot, "transcript.jsonl"))
+	checkGuidedTranscript(t, tr, 39, map[string]int{"wrong PIN": 1, "device connected late": 2, "signature verified": 9})
+}

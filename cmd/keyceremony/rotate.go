@@ -1,0 +1,224 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyceremony/keyceremony/ceremony"
+	"github.com/keyceremony/keyceremony/ceremony/tui"
+)
+
+func newRotateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rotate",
+		Short: "Replace keys after a loss or a compromise",
+		Long: `rotate writes the metadata that revokes and replaces keys, with a checklist
+for the repository's operators. See docs/runbook-incident.md.`,
+	}
+	cmd.AddCommand(newRotateRootCommand(), newRotateKeyCommand("targets"), newRotateKeyCommand("stable"), newRotateOnlineCommand(), newRotateKeyholderCommand())
+	return cmd
+}
+
+func newRotateRootCommand() *cobra.Command {
+	var o ceremony.RotateRootOptions
+	var df deviceFlags
+	var device uint32
+	cmd := &cobra.Command{
+		Use:   "root --replace KEYID --device SERIAL --slot SLOT --root FILE --published DIR --config FILE --media DIR [devices]",
+		Short: "Replace a root key whose device was lost or compromised",
+		Long: `root replaces one root key: it verifies the published root chain from the
+trusted root, generates a new key in --slot of the replacement device
+--device and verifies its attestation, and signs root vN+1, which drops the
+key --replace and lists the new one, with the threshold of the old root
+(without the revoked key: it never signs) and the threshold of the new one,
+as TUF clients require. Everything that can be checked is checked before the
+key is generated: the key is a root key, the old threshold is present
+without it, the slot is empty, the replacement device holds no other root
+key and its attestation chains to the trusted roots. It writes to the new
+directory --media: metadata/N.root.json, keys/ (the new key and its
+attestation), rotation-checklist.md (what to publish, in what order, what to
+revoke) and transcript.jsonl, and reads them back. Key policy and the new
+root's expiry come from --config.`,
+		Example: `  keyceremony rotate root --replace 9f2c...e1 --device 10000004 --slot 9c --reason "device lost" \
+      --root 1.root.json --published /media/usb/current --config bootstrap.json --media /media/usb/rotate-root --piv
+  keyceremony verify --root 1.root.json --previous /media/usb/current /media/usb/rotate-root`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Replace == "" || device == 0 || o.New.Slot == "" {
+				return usage("--replace, --device and --slot are required", "name the revoked root key by its key id and where its replacement is generated")
+			}
+			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
+				return usage("--root, --published, --config and --media are required", "see keyceremony rotate root --help")
+			}
+			o.New.Device = device
+			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
+			res, err := ceremony.RunRotateRoot(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nroot v%d (was v%d) revokes %s and adds %s; written to %s and verified; the checklist is %s\n", res.Version, res.Previous, res.Revoked[0], res.Added[0], o.Media, ceremony.RotationChecklist)
+			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Replace, "replace", "", "key id of the root key revoked")
+	cmd.Flags().Uint32Var(&device, "device", 0, "serial of the replacement device")
+	cmd.Flags().StringVar(&o.New.Slot, "slot", "", "slot of the replacement device the new root key is generated in (e.g. 9c)")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened (\"device lost\", \"key compromised\", \"keyholder left\"), recorded in the transcript and the checklist")
+	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
+	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
+	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (key policy; expires_days.root gives the new root's expiry)")
+	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	cmd.Flags().BoolVar(&o.AllowAffectedFirmware, "allow-affected-firmware", false, "allow the new root key on firmware affected by Yubico advisory YSA-2024-03")
+	df.register(cmd)
+	return cmd
+}
+
+func newRotateOnlineCommand() *cobra.Command {
+	var o ceremony.RotateOnlineOptions
+	var df deviceFlags
+	cmd := &cobra.Command{
+		Use:   "online --root FILE --published DIR --config FILE --media DIR [devices]",
+		Short: "Replace the repository's online keys (snapshot, timestamp, unstable) after a compromise",
+		Long: `online answers a compromise of the repository's servers. The configuration's
+"online" object holds the NEW public keys of snapshot, timestamp and unstable,
+from clean servers: every one must be new (a key the published metadata
+gives an online role is refused, as is an offline role's key). It verifies
+the published root chain and targets from the trusted root and signs root
+vN+1, giving snapshot and timestamp the new keys (with the root threshold),
+and targets vM+1, delegating unstable to the new keys (with the targets
+threshold); nothing else changes. It writes to the new directory --media:
+metadata/N.root.json, metadata/M.targets.json, rotation-checklist.md (what
+the repository signs with the new keys, at what versions, in what order)
+and transcript.jsonl, and reads them back.`,
+		Example: `  keyceremony rotate online --reason "servers compromised" --root 1.root.json --published /media/usb/current \
+      --config new-online.json --media /media/usb/rotate-online --piv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
+				return usage("--root, --published, --config and --media are required", "see keyceremony rotate online --help")
+			}
+			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
+			res, err := ceremony.RunRotateOnline(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nroot v%d and targets v%d revoke %d online keys and add %d; written to %s and verified; the checklist is %s\n", res.RootVersion, res.TargetsVersion, len(res.Revoked), len(res.Added), o.Media, ceremony.RotationChecklist)
+			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened, recorded in the transcript and the checklist")
+	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
+	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
+	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration with the NEW online public keys (expires_days gives the new root's and targets' expiry)")
+	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	df.register(cmd)
+	return cmd
+}
+
+func newRotateKeyCommand(role string) *cobra.Command {
+	o := ceremony.RotateKeyOptions{Role: role}
+	var df deviceFlags
+	var device uint32
+	long := map[string]string{
+		"targets": `targets replaces one targets key: it signs root vN+1, which gives targets the
+new key instead of --replace (with the root threshold), and targets vM+1,
+unchanged but for version and expiry, with the new targets threshold (the
+remaining targets keys and the new one; the revoked key never signs).`,
+		"stable": `stable replaces one stable key: it signs targets vM+1, which delegates stable
+to the new key instead of --replace (with the targets threshold), and says
+whether the published stable still meets the new delegation's threshold;
+stable itself is signed again, by the new keys, at the next stable signing.`,
+	}[role]
+	cmd := &cobra.Command{
+		Use:   role + " --replace KEYID --device SERIAL --slot SLOT --root FILE --published DIR --config FILE --media DIR [devices]",
+		Short: "Replace a " + role + " key whose device was lost or compromised",
+		Long: long + `
+
+The new key is generated in --slot of the replacement device --device and its
+attestation verified; everything that can be checked is checked first. It
+writes to the new directory --media the new metadata, keys/ (the new key and
+its attestation), rotation-checklist.md and transcript.jsonl, and reads them
+back. See docs/runbook-incident.md.`,
+		Example: "  keyceremony rotate " + role + " --replace 9f2c...e1 --device 10000004 --slot " + map[string]string{"targets": "82", "stable": "83"}[role] + ` --reason "device lost" \
+      --root 1.root.json --published /media/usb/current --config bootstrap.json --media /media/usb/rotate-` + role + ` --piv
+  keyceremony verify --root 1.root.json --previous /media/usb/current /media/usb/rotate-` + role,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Replace == "" || device == 0 || o.New.Slot == "" {
+				return usage("--replace, --device and --slot are required", "name the revoked "+role+" key by its key id and where its replacement is generated")
+			}
+			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
+				return usage("--root, --published, --config and --media are required", "see keyceremony rotate "+role+" --help")
+			}
+			o.New.Device = device
+			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
+			res, err := ceremony.RunRotateKey(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\n%s revokes %s key %s and adds %s; written to %s and verified; the checklist is %s\n", strings.Join(res.Files, " and "), role, res.Revoked[0], res.Added[0], o.Media, ceremony.RotationChecklist)
+			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Replace, "replace", "", "key id of the "+role+" key revoked")
+	cmd.Flags().Uint32Var(&device, "device", 0, "serial of the replacement device")
+	cmd.Flags().StringVar(&o.New.Slot, "slot", "", "slot of the replacement device the new key is generated in")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened, recorded in the transcript and the checklist")
+	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
+	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
+	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (key policy; expires_days)")
+	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	df.register(cmd)
+	return cmd
+}
+
+func newRotateKeyholderCommand() *cobra.Command {
+	var o ceremony.HandoverOptions
+	var df deviceFlags
+	cmd := &cobra.Command{
+		Use:   "keyholder --device SERIAL --to NAME --root FILE --published DIR --config FILE --media DIR [devices]",
+		Short: "Record a device passing to a new keyholder, who sets a new PIN",
+		Long: `keyholder records, in the room, that a device and its keys pass from the
+keyholder the configuration names to --to. No key and no metadata change:
+the outgoing keyholder types the PIN, every root, targets or stable key of
+the published metadata that the device holds signs a statement naming the
+device, both people and the time, and the incoming keyholder types a new PIN
+twice on the terminal, which replaces the old one. It writes to the new
+directory --media: handover-statement.txt, handover-checklist.md and
+transcript.jsonl. If the device may have been out of anyone's sight, replace
+its keys instead (rotate root, targets, stable).`,
+		Example: `  keyceremony rotate keyholder --device 10000002 --to "Dora Example" --root 1.root.json \
+      --published /media/usb/current --config bootstrap.json --media /media/usb/handover-10000002 --piv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Device == 0 || o.To == "" {
+				return usage("--device and --to are required", "name the device handed over and its new keyholder")
+			}
+			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
+				return usage("--root, --published, --config and --media are required", "see keyceremony rotate keyholder --help")
+			}
+			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
+			res, err := ceremony.RunHandover(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\ndevice %d passed from %q to %q with %d keys, new PIN set; recorded in %s; the checklist is %s\n", res.Device, res.From, res.To, len(res.Keys), o.Media, ceremony.HandoverChecklist)
+			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			return nil
+		},
+	}
+	cmd.Flags().Uint32Var(&o.Device, "device", 0, "serial of the device handed over")
+	cmd.Flags().StringVar(&o.To, "to", "", "name of the new keyholder")
+	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
+	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
+	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (its keyholders name the outgoing keyholder)")
+	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	df.register(cmd)
+	return cmd
+}
