@@ -53,7 +53,9 @@ func testStableMode(t *testing.T, mode policy.TargetMode, naming policy.Naming) 
 	f.cfg.TargetPaths = append([]string{"packages/*/*/*/*"}, simpleindex.Layout(naming).TargetPatterns()...)
 	now := time.Now().UTC()
 	dir := t.TempDir()
-	boot, err := f.bootstrap().Run(filepath.Join(dir, "boot"))
+	b := f.bootstrap()
+	bk := withBackup(t, b)
+	boot, err := b.Run(filepath.Join(dir, "boot"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,7 @@ func testStableMode(t *testing.T, mode policy.TargetMode, naming policy.Naming) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: exportFile, Devices: f.devices, PIN: f.pins, Now: now, Policy: pol}
+	ss := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: exportFile, Devices: f.devices, PIN: f.pins, Now: now, Policy: pol, Backup: bk}
 	d, err := ss.Diff()
 	if err != nil {
 		t.Fatal(err)

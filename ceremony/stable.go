@@ -643,15 +643,18 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit f
 			}
 			for i := range bin.Targets {
 				t := &bin.Targets[i]
-				if err := tc.target(name, t); err != nil {
-					return err
-				}
-				sum.add(t.Path, t.Length, t.SHA256, t.BLAKE2b256)
+				// visit first: the read-back's message names the
+				// page's tar, length and sha256; tc then checks
+				// blake2b-256 and the mode.
 				if visit != nil {
 					if err := visit(name, t); err != nil {
 						return err
 					}
 				}
+				if err := tc.target(name, t); err != nil {
+					return err
+				}
+				sum.add(t.Path, t.Length, t.SHA256, t.BLAKE2b256)
 			}
 		}
 	}

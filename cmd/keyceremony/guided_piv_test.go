@@ -91,9 +91,12 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 			envs = append(envs, "'"+kv+"'")
 		}
 	}
-	boot := filepath.Join(dir, "boot")
-	tm := startTmux(t, dir, fmt.Sprintf("env %s %s bootstrap --config bootstrap.json --out %s --piv --rehearsal --attestation-ca %s; echo EXIT=$?; sleep 120",
-		strings.Join(envs, " "), buildBinary(t), boot, caFile))
+	boot, backup := filepath.Join(dir, "boot"), filepath.Join(dir, "backup")
+	if err := os.Mkdir(backup, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tm := startTmux(t, dir, fmt.Sprintf("env %s %s bootstrap --config bootstrap.json --out %s --backup %s --piv --rehearsal --attestation-ca %s; echo EXIT=$?; sleep 120",
+		strings.Join(envs, " "), buildBinary(t), boot, backup, caFile))
 	s := guidedAnswersPIN(t, tm, "246800", map[uint32]lateDevice{
 		// While a reader is held, a card that is not plugged in cannot
 		// be told from one in that reader: the screen says both.
