@@ -70,6 +70,9 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "bootstrap.json"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Mkdir(filepath.Join(dir, "backup"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// Card 2 is not plugged in; card 1 is held exclusively by another
 	// program (here: this test, through piv-go, which connects
 	// exclusively).
@@ -92,7 +95,7 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 		}
 	}
 	boot := filepath.Join(dir, "boot")
-	tm := startTmux(t, dir, fmt.Sprintf("env %s %s bootstrap --config bootstrap.json --out %s --piv --rehearsal --attestation-ca %s; echo EXIT=$?; sleep 120",
+	tm := startTmux(t, dir, fmt.Sprintf("env %s %s bootstrap --config bootstrap.json --backup backup --out %s --piv --rehearsal --attestation-ca %s; echo EXIT=$?; sleep 120",
 		strings.Join(envs, " "), buildBinary(t), boot, caFile))
 	s := guidedAnswersPIN(t, tm, "246800", map[uint32]lateDevice{
 		// While a reader is held, a card that is not plugged in cannot
