@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -132,6 +133,10 @@ func (s *statusReader) add(group, file string, version int64, expires tuf.Expiry
 }
 
 func (s *statusReader) read(m Medium) error {
+	switch m {
+	case MediumRenewal, MediumRotation, MediumHandover:
+		return s.partial()
+	}
 	fsys := os.DirFS(s.md)
 	if m != MediumStable {
 		n, err := tuf.Newest(fsys, tuf.RoleRoot)
@@ -162,6 +167,39 @@ func (s *statusReader) read(m Medium) error {
 		return s.walk(stableset.StableRole, stableset.StableRole, 0)
 	}
 	return s.walk(tuf.RoleTargets, tuf.RoleTargets, 0)
+}
+
+// partial reads a renewal's, rotation's or handover's medium: it carries
+// only the roles the ceremony re-signed (a handover none), so each of
+// root, targets and stable is reported when present, and targets'
+// delegations are left to the repository's status.
+func (s *statusReader) partial() error {
+	fsys := os.DirFS(s.md)
+	for _, role := range []string{tuf.RoleRoot, tuf.RoleTargets, stableset.StableRole} {
+		n, err := tuf.Newest(fsys, role)
+		if errors.Is(err, tuf.ErrNoVersion) || errors.Is(err, fs.ErrNotExist) {
+			s.notes = append(s.notes, fmt.Sprintf("%s: not re-signed on this medium", role))
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.md, err)
+		}
+		file := fmt.Sprintf("%d.%s.json", n, role)
+		if role == tuf.RoleRoot {
+			root, file, err := loadFile[tuf.Root](s.md, file)
+			if err != nil {
+				return err
+			}
+			s.add(role, file, root.Signed.Version, root.Signed.Expires)
+			continue
+		}
+		t, file, err := loadFile[tuf.Targets](s.md, file)
+		if err != nil {
+			return err
+		}
+		s.add(role, file, t.Signed.Version, t.Signed.Expires)
+	}
+	return nil
 }
 
 // version is the version of role to read: what snapshot lists in a

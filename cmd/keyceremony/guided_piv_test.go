@@ -70,6 +70,9 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "bootstrap.json"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Mkdir(filepath.Join(dir, "backup"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// Card 2 is not plugged in; card 1 is held exclusively by another
 	// program (here: this test, through piv-go, which connects
 	// exclusively).
@@ -91,12 +94,9 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 			envs = append(envs, "'"+kv+"'")
 		}
 	}
-	boot, backup := filepath.Join(dir, "boot"), filepath.Join(dir, "backup")
-	if err := os.Mkdir(backup, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tm := startTmux(t, dir, fmt.Sprintf("env %s %s bootstrap --config bootstrap.json --out %s --backup %s --piv --rehearsal --attestation-ca %s; echo EXIT=$?; sleep 120",
-		strings.Join(envs, " "), buildBinary(t), boot, backup, caFile))
+	boot := filepath.Join(dir, "boot")
+	tm := startTmux(t, dir, fmt.Sprintf("env %s %s bootstrap --config bootstrap.json --backup backup --out %s --piv --rehearsal --attestation-ca %s; echo EXIT=$?; sleep 120",
+		strings.Join(envs, " "), buildBinary(t), boot, caFile))
 	s := guidedAnswersPIN(t, tm, "246800", map[uint32]lateDevice{
 		// While a reader is held, a card that is not plugged in cannot
 		// be told from one in that reader: the screen says both.

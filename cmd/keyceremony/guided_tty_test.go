@@ -348,7 +348,7 @@ func TestGuidedCeremonies(t *testing.T) {
 	f.Close()
 	media := filepath.Join(dir, "media")
 	stable := []string{bin, "stable", "sign", "--config", cfgPath, "--export", exp, "--published", boot, "--root", filepath.Join(boot, "metadata", "1.root.json"),
-		"--backup", filepath.Join(dir, "backup"), "--media", media, "--soft-ca", filepath.Join(dir, "ca")}
+		"--media", media, "--backup", filepath.Join(dir, "backup"), "--soft-ca", filepath.Join(dir, "ca")}
 	for _, s := range []string{"1001", "1002", "1003"} {
 		stable = append(stable, "--soft", filepath.Join(dir, s))
 	}
