@@ -1,19 +1,15 @@
 package ceremony
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/keyceremony/keyceremony/ceremony/tui"
 	"github.com/keyceremony/keyceremony/hsm"
-	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
@@ -142,13 +138,11 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	if len(held) == 0 {
 		return nil, fmt.Errorf("%s: %w", info, ErrNoKeyholderKeys)
 	}
-	out, err := outdir.New(outDir)
+	out, tr, tbuf, err := newMedium(outDir, h.Show, h.Now)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
-	var tbuf bytes.Buffer
-	tr := NewTranscript(&tbuf, h.Show, func() time.Time { return h.Now })
 	if err := tr.Record("handover started", map[string]any{"repository": h.Config.Repository, "device": h.Device, "from": from, "to": h.To, "tool_version": h.Version}); err != nil {
 		return nil, err
 	}
@@ -192,24 +186,18 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	if err := tr.Record("handover finished", map[string]any{"device": h.Device, "from": from, "to": h.To, "keyids": keyIDs, "statement_sha256": sha256Hex(st)}); err != nil {
 		return nil, err
 	}
-	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
+	// The medium is read back, then the new PIN set, then the medium
+	// committed: a failure before leaves the old PIN and no medium.
+	if err := verifyMedium(out, tbuf, func(dir string) error {
+		return readBackRenewal(dir, map[string][]byte{HandoverStatement: st}, nil)
+	}); err != nil {
 		return nil, err
 	}
-	// The new PIN is set once everything else is ready, then the medium
-	// committed: a failure before leaves the old PIN and no medium.
 	if err := dev.ChangePIN(s.pins[h.Device], newPIN); err != nil {
 		return nil, fmt.Errorf("changing the PIN of %s: %w", info, err)
 	}
 	if err := out.Commit(); err != nil {
 		return nil, fmt.Errorf("the PIN of %s was changed, but the record could not be written: %w", info, err)
-	}
-	tf, err := os.Open(filepath.Join(outDir, "transcript.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	defer tf.Close()
-	if _, _, err := VerifyTranscript(tf, "transcript.jsonl"); err != nil {
-		return nil, fmt.Errorf("reading back %s: %w", outDir, err)
 	}
 	return &HandoverResult{Device: h.Device, From: from, To: h.To, Keys: held, Transcript: tr.Digest()}, nil
 }
@@ -244,18 +232,7 @@ type HandoverOptions struct {
 // RunHandover opens the devices and records the handover into o.Media;
 // the new PIN is read from the terminal.
 func RunHandover(o HandoverOptions) (*HandoverResult, error) {
-	root, err := LoadTrustedRoot(o.Root)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := LoadConfig(o.Config)
-	if err != nil {
-		return nil, err
-	}
-	if err := outdir.Check(o.Media); err != nil {
-		return nil, err
-	}
-	devs, err := OpenDevices(o.Devices)
+	root, cfg, devs, err := offlineInputs(o.Root, o.Config, o.Media, o.Devices)
 	if err != nil {
 		return nil, err
 	}

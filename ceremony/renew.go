@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
-	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
@@ -214,13 +213,11 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := outdir.New(outDir)
+	out, tr, tbuf, err := newMedium(outDir, r.Show, r.Now)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
-	var tbuf bytes.Buffer
-	tr := NewTranscript(&tbuf, r.Show, func() time.Time { return r.Now })
 	sess := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
 	expires := r.Now.AddDate(0, 0, r.ExpiresDays)
 
@@ -294,15 +291,10 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
+	if err := commitMedium(out, tbuf, func(dir string) error {
+		return readBackRenewal(dir, map[string][]byte{file: data}, func() error { return check(data) })
+	}); err != nil {
 		return nil, err
-	}
-	if err := out.Commit(); err != nil {
-		return nil, err
-	}
-	// Read back what the media hold.
-	if err := readBackRenewal(outDir, file, data, check); err != nil {
-		return nil, fmt.Errorf("reading back %s: %w", outDir, err)
 	}
 	return &RenewalResult{Role: r.Role, Previous: prevV, Version: v, Expires: e, File: file, Signers: signIDs, Transcript: tr.Digest()}, nil
 }
@@ -395,16 +387,27 @@ func recordDevices(tr *Transcript, devs map[uint32]hsm.Device) error {
 	return nil
 }
 
-func readBackRenewal(dir, file string, want []byte, check func([]byte) error) error {
-	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(file)))
-	if err != nil {
-		return err
+// readBackRenewal reads the media in dir back: every file of want holds
+// what was signed, check (if set) passes, and the transcript verifies.
+func readBackRenewal(dir string, want map[string][]byte, check func() error) error {
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
 	}
-	if !bytes.Equal(b, want) {
-		return fmt.Errorf("%s differs from what was signed: %w", file, ErrMediumContent)
+	sort.Strings(names)
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(b, want[name]) {
+			return fmt.Errorf("%s differs from what was signed: %w", name, ErrMediumContent)
+		}
 	}
-	if err := check(b); err != nil {
-		return err
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	tf, err := os.Open(filepath.Join(dir, "transcript.jsonl"))
 	if err != nil {
@@ -460,23 +463,12 @@ type RenewOptions struct {
 // RunRenew loads the trusted root and the configuration, opens the
 // devices and renews the role into o.Media.
 func RunRenew(o RenewOptions) (*RenewalResult, error) {
-	root, err := LoadTrustedRoot(o.Root)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := LoadConfig(o.Config)
-	if err != nil {
-		return nil, err
-	}
-	days := map[string]int{tuf.RoleRoot: cfg.ExpiresDays.Root, tuf.RoleTargets: cfg.ExpiresDays.Targets, stableset.StableRole: cfg.ExpiresDays.Stable}
-	if err := outdir.Check(o.Media); err != nil {
-		return nil, err
-	}
-	devs, err := OpenDevices(o.Devices)
+	root, cfg, devs, err := offlineInputs(o.Root, o.Config, o.Media, o.Devices)
 	if err != nil {
 		return nil, err
 	}
 	defer devs.Close()
+	days := map[string]int{tuf.RoleRoot: cfg.ExpiresDays.Root, tuf.RoleTargets: cfg.ExpiresDays.Targets, stableset.StableRole: cfg.ExpiresDays.Stable}
 	r := &Renewal{Root: root, Published: o.Published, Role: o.Role, ExpiresDays: days[o.Role], Devices: devs.BySerial, PIN: devs.PIN, Now: o.Now, Show: o.Show, Version: o.Version}
 	return r.Run(o.Media)
 }

@@ -111,34 +111,25 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the new key's slot: %w", err)
 	}
-	out, err := outdir.New(outDir)
+	out, tr, tbuf, err := newMedium(outDir, r.Show, r.Now)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
-	var tbuf bytes.Buffer
-	tr := NewTranscript(&tbuf, r.Show, func() time.Time { return r.Now })
 	s := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
 	res, err := r.run(out, tr, s, cur, slot, opts)
 	if err != nil {
-		if orphans := s.orphans(s.tried); len(orphans) > 0 {
-			showOrphans(r.Show, orphans)
-			return nil, &OrphanKeysError{Err: err, Keys: orphans}
+		return nil, s.orphaned(r.Show, err)
+	}
+	err = commitMedium(out, tbuf, func(dir string) error {
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(res.File)))
+		if err != nil {
+			return err
 		}
-		return nil, err
-	}
-	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
-		return nil, err
-	}
-	if err := out.Commit(); err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(filepath.Join(outDir, filepath.FromSlash(res.File)))
-	if err == nil {
-		err = readBackRenewal(outDir, res.File, data, func(b []byte) error { return checkRotatedRoot(old, b, res.Version, r.Replace) })
-	}
+		return readBackRenewal(dir, map[string][]byte{res.File: data}, func() error { return checkRotatedRoot(old, data, res.Version, r.Replace) })
+	})
 	if err != nil {
-		return nil, fmt.Errorf("reading back %s: %w", outDir, err)
+		return nil, s.orphaned(r.Show, err)
 	}
 	res.Transcript = tr.Digest()
 	return res, nil
@@ -336,18 +327,7 @@ type RotateRootOptions struct {
 // RunRotateRoot loads the trusted root and the configuration, opens the
 // devices and rotates the root key into o.Media.
 func RunRotateRoot(o RotateRootOptions) (*RotationResult, error) {
-	root, err := LoadTrustedRoot(o.Root)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := LoadConfig(o.Config)
-	if err != nil {
-		return nil, err
-	}
-	if err := outdir.Check(o.Media); err != nil {
-		return nil, err
-	}
-	devs, err := OpenDevices(o.Devices)
+	root, cfg, devs, err := offlineInputs(o.Root, o.Config, o.Media, o.Devices)
 	if err != nil {
 		return nil, err
 	}
@@ -452,13 +432,11 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 	sort.Strings(added)
 	added = slices.Compact(added)
 
-	out, err := outdir.New(outDir)
+	out, tr, tbuf, err := newMedium(outDir, r.Show, r.Now)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
-	var tbuf bytes.Buffer
-	tr := NewTranscript(&tbuf, r.Show, func() time.Time { return r.Now })
 	s := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
 	rv, tv := oldRoot.Signed.Version+1, oldTargets.Signed.Version+1
 	if err := tr.Record("rotation started", map[string]any{
@@ -581,23 +559,11 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
-		return nil, err
-	}
-	if err := out.Commit(); err != nil {
-		return nil, err
-	}
-	rb, err := os.ReadFile(filepath.Join(outDir, filepath.FromSlash(rootFile)))
-	if err == nil {
-		err = readBackRenewal(outDir, targetsFile, targetsData, func(tb []byte) error {
-			if !bytes.Equal(rb, rootData) {
-				return fmt.Errorf("%s differs from what was signed: %w", rootFile, ErrMediumContent)
-			}
-			return check(rb, tb)
-		})
-	}
+	err = commitMedium(out, tbuf, func(dir string) error {
+		return readBackRenewal(dir, map[string][]byte{rootFile: rootData, targetsFile: targetsData}, func() error { return check(rootData, targetsData) })
+	})
 	if err != nil {
-		return nil, fmt.Errorf("reading back %s: %w", outDir, err)
+		return nil, err
 	}
 	return &OnlineRotationResult{RootVersion: rv, TargetsVersion: tv, RootFile: rootFile, TargetsFile: targetsFile, Revoked: revoked, Added: added, Transcript: tr.Digest()}, nil
 }
@@ -652,22 +618,73 @@ type RotateOnlineOptions struct {
 // RunRotateOnline loads the trusted root and the configuration (with the
 // new online keys), opens the devices and rotates into o.Media.
 func RunRotateOnline(o RotateOnlineOptions) (*OnlineRotationResult, error) {
-	root, err := LoadTrustedRoot(o.Root)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := LoadConfig(o.Config)
-	if err != nil {
-		return nil, err
-	}
-	if err := outdir.Check(o.Media); err != nil {
-		return nil, err
-	}
-	devs, err := OpenDevices(o.Devices)
+	root, cfg, devs, err := offlineInputs(o.Root, o.Config, o.Media, o.Devices)
 	if err != nil {
 		return nil, err
 	}
 	defer devs.Close()
 	r := &OnlineRotation{Root: root, Published: o.Published, Config: cfg, Reason: o.Reason, Devices: devs.BySerial, PIN: devs.PIN, Now: o.Now, Show: o.Show, Version: o.Version}
 	return r.Run(o.Media)
+}
+
+// newMedium prepares the new output directory outDir of a renewal,
+// rotation or handover, and its transcript (shown on show, timed by now);
+// the caller defers out.Abort.
+func newMedium(outDir string, show io.Writer, now time.Time) (*outdir.Dir, *Transcript, *bytes.Buffer, error) {
+	out, err := outdir.New(outDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var tbuf bytes.Buffer
+	return out, NewTranscript(&tbuf, show, func() time.Time { return now }), &tbuf, nil
+}
+
+// verifyMedium writes the transcript and reads the media back with check
+// under their temporary name: refused, they are renamed
+// <target>.rejected-TIME (*outdir.RejectedError) and never get their name.
+func verifyMedium(out *outdir.Dir, tbuf *bytes.Buffer, check func(dir string) error) error {
+	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
+		return err
+	}
+	return out.Verify(readBack(check))
+}
+
+// commitMedium is verifyMedium, then the media get their name.
+func commitMedium(out *outdir.Dir, tbuf *bytes.Buffer, check func(dir string) error) error {
+	if err := verifyMedium(out, tbuf, check); err != nil {
+		return err
+	}
+	return out.Commit()
+}
+
+// offlineInputs are what every renewal, rotation and handover loads
+// before it starts: the trusted root, the configuration and the devices
+// (the caller closes them); the output directory is checked first.
+func offlineInputs(rootFile, config, media string, devices DeviceOptions) (*tuf.Metadata[tuf.Root], *Config, *Devices, error) {
+	root, err := LoadTrustedRoot(rootFile)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, err := LoadConfig(config)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := outdir.Check(media); err != nil {
+		return nil, nil, nil, err
+	}
+	devs, err := OpenDevices(devices)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return root, cfg, devs, nil
+}
+
+// orphaned is err, or, when s generated keys, an *OrphanKeysError naming
+// them (shown on show): the run failed after it generated them.
+func (s *session) orphaned(show io.Writer, err error) error {
+	if orphans := s.orphans(s.tried); len(orphans) > 0 {
+		showOrphans(show, orphans)
+		return &OrphanKeysError{Err: err, Keys: orphans}
+	}
+	return err
 }

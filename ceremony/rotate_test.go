@@ -636,3 +636,49 @@ func TestRotateOnlineRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestRotateReadBackRejects: a root rotation whose media fail the
+// read-back (here, the new root replaced on the medium by the old one,
+// which the old keys signed)
+// leaves nothing under the success name, keeps the media as
+// <target>.rejected-TIME, and reports the key it generated as an orphan.
+func TestRotateReadBackRejects(t *testing.T) {
+	rf := newRotationFixture(t)
+	spare, err := soft.Create(filepath.Join(t.TempDir(), "spare2"), 10000010, rf.f.ca, soft.CreateOptions{KDF: soft.KDFTest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { spare.Close() })
+	target := filepath.Join(t.TempDir(), "rotation")
+	r := rf.rotation(target)
+	r.Devices[spare.Info().Serial] = spare
+	r.New = KeySpec{Device: spare.Info().Serial, Slot: "9c"}
+	setHook(t, func(d string) error {
+		b, err := os.ReadFile(rf.rootFile)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(d, "metadata", "2.root.json"), b, 0o644)
+	})
+	_, err = r.Run(target)
+	var oe *OrphanKeysError
+	var re *outdir.RejectedError
+	if !errors.As(err, &oe) || !errors.As(err, &re) || !errors.Is(err, outdir.ErrRejected) {
+		t.Fatalf("Run = %v, want orphan keys after a rejected read-back of the root", err)
+	}
+	if len(oe.Keys) != 1 || oe.Keys[0].Device.Serial != spare.Info().Serial || oe.Keys[0].Slot.String() != "9c" {
+		t.Errorf("orphans %+v, want the new key in slot 9c of %d", oe.Keys, spare.Info().Serial)
+	}
+	if !strings.Contains(err.Error(), "2.root.json") || !strings.Contains(err.Error(), re.Dir) {
+		t.Errorf("error %q names neither the edited root nor %s", err, re.Dir)
+	}
+	if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s exists after a failed read-back", target)
+	}
+	if rej, _ := filepath.Glob(target + ".rejected-*"); len(rej) != 1 || rej[0] != re.Dir {
+		t.Errorf("rejected directories %q, error names %q", rej, re.Dir)
+	}
+	if _, err := os.Stat(filepath.Join(re.Dir, "metadata", "2.root.json")); err != nil {
+		t.Errorf("the rejected media lost their root: %v", err)
+	}
+}

@@ -1,12 +1,9 @@
 package ceremony
 
 import (
-	"bytes"
 	"crypto/x509"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -96,41 +93,18 @@ func (r *RoleKeyRotation) Run(outDir string) (*RoleKeyRotationResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the new key's slot: %w", err)
 	}
-	out, err := outdir.New(outDir)
+	out, tr, tbuf, err := newMedium(outDir, r.Show, r.Now)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
-	var tbuf bytes.Buffer
-	tr := NewTranscript(&tbuf, r.Show, func() time.Time { return r.Now })
 	s := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
 	res, files, err := r.run(out, tr, s, cur, ids, threshold, slot, opts)
 	if err != nil {
-		if orphans := s.orphans(s.tried); len(orphans) > 0 {
-			showOrphans(r.Show, orphans)
-			return nil, &OrphanKeysError{Err: err, Keys: orphans}
-		}
-		return nil, err
+		return nil, s.orphaned(r.Show, err)
 	}
-	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
-		return nil, err
-	}
-	if err := out.Commit(); err != nil {
-		return nil, err
-	}
-	for name, want := range files {
-		b, err := os.ReadFile(filepath.Join(outDir, filepath.FromSlash(name)))
-		if err != nil || !bytes.Equal(b, want) {
-			return nil, fmt.Errorf("reading back %s: %s differs from what was signed: %w", outDir, name, ErrMediumContent)
-		}
-	}
-	tf, err := os.Open(filepath.Join(outDir, "transcript.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	defer tf.Close()
-	if _, _, err := VerifyTranscript(tf, "transcript.jsonl"); err != nil {
-		return nil, fmt.Errorf("reading back %s: %w", outDir, err)
+	if err := commitMedium(out, tbuf, func(dir string) error { return readBackRenewal(dir, files, nil) }); err != nil {
+		return nil, s.orphaned(r.Show, err)
 	}
 	res.Transcript = tr.Digest()
 	return res, nil
@@ -346,18 +320,7 @@ type RotateKeyOptions struct {
 // RunRotateKey loads the trusted root and the configuration, opens the
 // devices and rotates the targets or stable key into o.Media.
 func RunRotateKey(o RotateKeyOptions) (*RoleKeyRotationResult, error) {
-	root, err := LoadTrustedRoot(o.Root)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := LoadConfig(o.Config)
-	if err != nil {
-		return nil, err
-	}
-	if err := outdir.Check(o.Media); err != nil {
-		return nil, err
-	}
-	devs, err := OpenDevices(o.Devices)
+	root, cfg, devs, err := offlineInputs(o.Root, o.Config, o.Media, o.Devices)
 	if err != nil {
 		return nil, err
 	}
