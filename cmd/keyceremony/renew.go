@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyceremony/keyceremony/ceremony"
-	"github.com/keyceremony/keyceremony/ceremony/tui"
 )
 
 func newRenewCommand() *cobra.Command {
@@ -40,8 +39,8 @@ that signed them. See docs/runbook-incident.md, "Renewal".`,
 			if !known {
 				return usage(fmt.Sprintf("cannot renew %q", o.Role), "renew one of "+strings.Join(ceremony.RenewableRoles, ", ")+"; the repository renews snapshot, timestamp and unstable itself")
 			}
-			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
-				return usage("--root, --published, --config and --media are required", "see keyceremony renew --help")
+			if err := requireOffline("renew", o.Root, o.Published, o.Config, o.Media); err != nil {
+				return err
 			}
 			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
 			res, err := ceremony.RunRenew(o)
@@ -49,14 +48,11 @@ that signed them. See docs/runbook-incident.md, "Renewal".`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\n%s v%d (was v%d), expires %s, written to %s and verified; the checklist is %s\n", res.Role, res.Version, res.Previous, res.Expires, o.Media, ceremony.RenewalChecklist)
-			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			showTranscriptDigest(cmd, res.Transcript)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
-	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
-	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (its expires_days give the new expiry)")
-	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	offlineFlags(cmd, &o.Root, &o.Published, &o.Config, &o.Media, "the ceremony configuration (its expires_days give the new expiry)")
 	df.register(cmd)
 	return cmd
 }

@@ -50,8 +50,8 @@ root's expiry come from --config.`,
 			if o.Replace == "" || device == 0 || o.New.Slot == "" {
 				return usage("--replace, --device and --slot are required", "name the revoked root key by its key id and where its replacement is generated")
 			}
-			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
-				return usage("--root, --published, --config and --media are required", "see keyceremony rotate root --help")
+			if err := requireOffline("rotate root", o.Root, o.Published, o.Config, o.Media); err != nil {
+				return err
 			}
 			o.New.Device = device
 			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
@@ -60,7 +60,7 @@ root's expiry come from --config.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nroot v%d (was v%d) revokes %s and adds %s; written to %s and verified; the checklist is %s\n", res.Version, res.Previous, res.Revoked[0], res.Added[0], o.Media, ceremony.RotationChecklist)
-			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			showTranscriptDigest(cmd, res.Transcript)
 			return nil
 		},
 	}
@@ -68,10 +68,7 @@ root's expiry come from --config.`,
 	cmd.Flags().Uint32Var(&device, "device", 0, "serial of the replacement device")
 	cmd.Flags().StringVar(&o.New.Slot, "slot", "", "slot of the replacement device the new root key is generated in (e.g. 9c)")
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened (\"device lost\", \"key compromised\", \"keyholder left\"), recorded in the transcript and the checklist")
-	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
-	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
-	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (key policy; expires_days.root gives the new root's expiry)")
-	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	offlineFlags(cmd, &o.Root, &o.Published, &o.Config, &o.Media, "the ceremony configuration (key policy; expires_days.root gives the new root's expiry)")
 	cmd.Flags().BoolVar(&o.AllowAffectedFirmware, "allow-affected-firmware", false, "allow the new root key on firmware affected by Yubico advisory YSA-2024-03")
 	df.register(cmd)
 	return cmd
@@ -98,8 +95,8 @@ and transcript.jsonl, and reads them back.`,
       --config new-online.json --media /media/usb/rotate-online --piv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
-				return usage("--root, --published, --config and --media are required", "see keyceremony rotate online --help")
+			if err := requireOffline("rotate online", o.Root, o.Published, o.Config, o.Media); err != nil {
+				return err
 			}
 			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
 			res, err := ceremony.RunRotateOnline(o)
@@ -107,15 +104,12 @@ and transcript.jsonl, and reads them back.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nroot v%d and targets v%d revoke %d online keys and add %d; written to %s and verified; the checklist is %s\n", res.RootVersion, res.TargetsVersion, len(res.Revoked), len(res.Added), o.Media, ceremony.RotationChecklist)
-			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			showTranscriptDigest(cmd, res.Transcript)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened, recorded in the transcript and the checklist")
-	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
-	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
-	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration with the NEW online public keys (expires_days gives the new root's and targets' expiry)")
-	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	offlineFlags(cmd, &o.Root, &o.Published, &o.Config, &o.Media, "the ceremony configuration with the NEW online public keys (expires_days gives the new root's and targets' expiry)")
 	df.register(cmd)
 	return cmd
 }
@@ -152,8 +146,8 @@ back. See docs/runbook-incident.md.`,
 			if o.Replace == "" || device == 0 || o.New.Slot == "" {
 				return usage("--replace, --device and --slot are required", "name the revoked "+role+" key by its key id and where its replacement is generated")
 			}
-			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
-				return usage("--root, --published, --config and --media are required", "see keyceremony rotate "+role+" --help")
+			if err := requireOffline("rotate "+role, o.Root, o.Published, o.Config, o.Media); err != nil {
+				return err
 			}
 			o.New.Device = device
 			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
@@ -162,7 +156,7 @@ back. See docs/runbook-incident.md.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\n%s revokes %s key %s and adds %s; written to %s and verified; the checklist is %s\n", strings.Join(res.Files, " and "), role, res.Revoked[0], res.Added[0], o.Media, ceremony.RotationChecklist)
-			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			showTranscriptDigest(cmd, res.Transcript)
 			return nil
 		},
 	}
@@ -170,10 +164,7 @@ back. See docs/runbook-incident.md.`,
 	cmd.Flags().Uint32Var(&device, "device", 0, "serial of the replacement device")
 	cmd.Flags().StringVar(&o.New.Slot, "slot", "", "slot of the replacement device the new key is generated in")
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened, recorded in the transcript and the checklist")
-	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
-	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
-	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (key policy; expires_days)")
-	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	offlineFlags(cmd, &o.Root, &o.Published, &o.Config, &o.Media, "the ceremony configuration (key policy; expires_days)")
 	df.register(cmd)
 	return cmd
 }
@@ -200,8 +191,8 @@ its keys instead (rotate root, targets, stable).`,
 			if o.Device == 0 || o.To == "" {
 				return usage("--device and --to are required", "name the device handed over and its new keyholder")
 			}
-			if o.Root == "" || o.Published == "" || o.Config == "" || o.Media == "" {
-				return usage("--root, --published, --config and --media are required", "see keyceremony rotate keyholder --help")
+			if err := requireOffline("rotate keyholder", o.Root, o.Published, o.Config, o.Media); err != nil {
+				return err
 			}
 			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
 			res, err := ceremony.RunHandover(o)
@@ -209,16 +200,38 @@ its keys instead (rotate root, targets, stable).`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\ndevice %d passed from %q to %q with %d keys, new PIN set; recorded in %s; the checklist is %s\n", res.Device, res.From, res.To, len(res.Keys), o.Media, ceremony.HandoverChecklist)
-			tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", res.Transcript[:])
+			showTranscriptDigest(cmd, res.Transcript)
 			return nil
 		},
 	}
 	cmd.Flags().Uint32Var(&o.Device, "device", 0, "serial of the device handed over")
 	cmd.Flags().StringVar(&o.To, "to", "", "name of the new keyholder")
-	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
-	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/")
-	cmd.Flags().StringVar(&o.Config, "config", "", "the ceremony configuration (its keyholders name the outgoing keyholder)")
-	cmd.Flags().StringVar(&o.Media, "media", "", "new output directory on the removable media")
+	offlineFlags(cmd, &o.Root, &o.Published, &o.Config, &o.Media, "the ceremony configuration (its keyholders name the outgoing keyholder)")
 	df.register(cmd)
 	return cmd
+}
+
+// offlineFlags registers the inputs every renewal, rotation and handover
+// reads: the trusted root, the published metadata, the configuration
+// (what it is for: configUsage) and the new output directory.
+func offlineFlags(cmd *cobra.Command, root, published, config, media *string, configUsage string) {
+	cmd.Flags().StringVar(root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
+	cmd.Flags().StringVar(published, "published", "", "directory with the published metadata/")
+	cmd.Flags().StringVar(config, "config", "", configUsage)
+	cmd.Flags().StringVar(media, "media", "", "new output directory on the removable media")
+}
+
+// requireOffline refuses a renewal, rotation or handover (the command
+// name, e.g. "rotate root") missing one of offlineFlags.
+func requireOffline(name, root, published, config, media string) error {
+	if root == "" || published == "" || config == "" || media == "" {
+		return usage("--root, --published, --config and --media are required", "see keyceremony "+name+" --help")
+	}
+	return nil
+}
+
+// showTranscriptDigest shows a ceremony's transcript digest for the run
+// sheet.
+func showTranscriptDigest(cmd *cobra.Command, d [32]byte) {
+	tui.ShowDigest(cmd.OutOrStdout(), "transcript digest (read it aloud; write it on the run sheet):", d[:])
 }
