@@ -317,19 +317,7 @@ func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry) error {
 			return "", err
 		}
 		oldIDs, newIDs := cur.root.Signed.Roles[tuf.RoleRoot].KeyIDs, r.Signed.Roles[tuf.RoleRoot].KeyIDs
-		var gone, came []string
-		for _, id := range oldIDs {
-			if !slices.Contains(newIDs, id) {
-				gone = append(gone, id)
-			}
-		}
-		for _, id := range newIDs {
-			if !slices.Contains(oldIDs, id) {
-				came = append(came, id)
-			}
-		}
-		sort.Strings(gone)
-		sort.Strings(came)
+		gone, came := keyIDsDiff(oldIDs, newIDs)
 		if rv, ad := detailStrings(last, "revoked"), detailStrings(last, "added"); !slices.Equal(gone, rv) || !slices.Equal(came, ad) {
 			return "", fmt.Errorf("%s drops root keys %q and adds %q; the transcript (line %d) revokes %q and adds %q: %w", file, gone, came, last.Seq, rv, ad, ErrMediumContent)
 		}
@@ -355,18 +343,7 @@ func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry) error {
 	}); err != nil {
 		return err
 	}
-	roots, err := a.attestationRoots()
-	if err != nil {
-		return err
-	}
-	if err := a.check("attestations", func() (string, error) {
-		ks, err := checkNewKeys(filepath.Join(a.o.Dir, "keys"), tuf.RoleRoot, detailStrings(last, "added"), es, roots)
-		a.rep.Keys = ks
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%d new key(s), each generated on its device (attestation chain to %s), serial, slot, PIN and touch policy and public key matching the transcript", len(ks), roots.describe()), nil
-	}); err != nil {
+	if err := a.newKeys(tuf.RoleRoot, es, "serial, slot, PIN and touch policy and public key matching the transcript"); err != nil {
 		return err
 	}
 	if err := a.checklist(RotationChecklist, file); err != nil {
@@ -620,19 +597,7 @@ func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario s
 		if same, err := OnlyVersionAndExpiry(oldTargets, pt); err != nil || !same {
 			return "", fmt.Errorf("%s changes more than the %s keys, the version and the expiry: %w", targetsFile, role, ErrMediumContent)
 		}
-		var gone, came []string
-		for _, id := range oldIDs {
-			if !slices.Contains(newIDs, id) {
-				gone = append(gone, id)
-			}
-		}
-		for _, id := range newIDs {
-			if !slices.Contains(oldIDs, id) {
-				came = append(came, id)
-			}
-		}
-		sort.Strings(gone)
-		sort.Strings(came)
+		gone, came := keyIDsDiff(oldIDs, newIDs)
 		if rv, ad := detailStrings(last, "revoked"), detailStrings(last, "added"); !slices.Equal(gone, rv) || !slices.Equal(came, ad) || len(gone) == 0 {
 			return "", fmt.Errorf("the new metadata drop %s keys %q and add %q; the transcript (line %d) revokes %q and adds %q: %w", role, gone, came, last.Seq, rv, ad, ErrMediumContent)
 		}
@@ -649,18 +614,7 @@ func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario s
 	}); err != nil {
 		return err
 	}
-	roots, err := a.attestationRoots()
-	if err != nil {
-		return err
-	}
-	if err := a.check("attestations", func() (string, error) {
-		ks, err := checkNewKeys(filepath.Join(a.o.Dir, "keys"), role, detailStrings(last, "added"), es, roots)
-		a.rep.Keys = ks
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%d new key(s), each generated on its device (attestation chain to %s), matching the transcript", len(ks), roots.describe()), nil
-	}); err != nil {
+	if err := a.newKeys(role, es, "matching the transcript"); err != nil {
 		return err
 	}
 	if err := a.checklist(RotationChecklist, targetsFile); err != nil {
@@ -741,5 +695,42 @@ func (a *auditor) handover() error {
 			return "", fmt.Errorf("the transcript records no PIN change by the new keyholder: %w", ErrTranscript)
 		}
 		return fmt.Sprintf("device %d from %q to %q: %d key(s) of the metadata signed the statement; the new keyholder set a new PIN", device, detailString(last, "from"), detailString(last, "to"), len(signed)), nil
+	})
+}
+
+// keyIDsDiff returns, sorted, the key ids of old not in new (gone) and of
+// new not in old (came).
+func keyIDsDiff(old, new []string) (gone, came []string) {
+	for _, id := range old {
+		if !slices.Contains(new, id) {
+			gone = append(gone, id)
+		}
+	}
+	for _, id := range new {
+		if !slices.Contains(old, id) {
+			came = append(came, id)
+		}
+	}
+	sort.Strings(gone)
+	sort.Strings(came)
+	return gone, came
+}
+
+// newKeys checks, as "attestations", that keys/ holds exactly the role's
+// keys the transcript's last entry adds, each attested (checkNewKeys);
+// what says how the report describes the match.
+func (a *auditor) newKeys(role string, es []TranscriptEntry, what string) error {
+	roots, err := a.attestationRoots()
+	if err != nil {
+		return err
+	}
+	last := es[len(es)-1]
+	return a.check("attestations", func() (string, error) {
+		ks, err := checkNewKeys(filepath.Join(a.o.Dir, "keys"), role, detailStrings(last, "added"), es, roots)
+		a.rep.Keys = ks
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d new key(s), each generated on its device (attestation chain to %s), %s", len(ks), roots.describe(), what), nil
 	})
 }
