@@ -12,7 +12,7 @@ import (
 	"github.com/keyceremony/keyceremony/keys"
 )
 
-// OrphanKey is a key that a failed bootstrap left in a device's slot: no
+// OrphanKey is a key that a failed bootstrap or rotation left in a device's slot: no
 // metadata lists it, and a rerun refuses the occupied slot until it is
 // cleared.
 type OrphanKey struct {
@@ -39,6 +39,8 @@ type OrphanKeysError struct {
 	// Transcript is where the failed run's transcript was written ("" if
 	// it could not be).
 	Transcript string
+	// Ceremony names the failed ceremony ("" is bootstrap).
+	Ceremony string
 }
 
 func (e *OrphanKeysError) Error() string {
@@ -46,7 +48,11 @@ func (e *OrphanKeysError) Error() string {
 	for i, k := range e.Keys {
 		places[i] = fmt.Sprintf("%d slot %s", k.Device.Serial, k.Slot)
 	}
-	return fmt.Sprintf("%v (the failed bootstrap left %d orphan keys: %s)", e.Err, len(e.Keys), strings.Join(places, ", "))
+	c := e.Ceremony
+	if c == "" {
+		c = "bootstrap"
+	}
+	return fmt.Sprintf("%v (the failed %s left %d orphan keys: %s)", e.Err, c, len(e.Keys), strings.Join(places, ", "))
 }
 
 func (e *OrphanKeysError) Unwrap() error { return e.Err }

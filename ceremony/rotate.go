@@ -684,7 +684,7 @@ func offlineInputs(rootFile, config, media string, devices DeviceOptions) (*tuf.
 func (s *session) orphaned(show io.Writer, err error) error {
 	if orphans := s.orphans(s.tried); len(orphans) > 0 {
 		showOrphans(show, orphans)
-		return &OrphanKeysError{Err: err, Keys: orphans}
+		return &OrphanKeysError{Err: err, Keys: orphans, Ceremony: "rotation"}
 	}
 	return err
 }

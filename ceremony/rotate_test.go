@@ -669,6 +669,9 @@ func TestRotateReadBackRejects(t *testing.T) {
 	if len(oe.Keys) != 1 || oe.Keys[0].Device.Serial != spare.Info().Serial || oe.Keys[0].Slot.String() != "9c" {
 		t.Errorf("orphans %+v, want the new key in slot 9c of %d", oe.Keys, spare.Info().Serial)
 	}
+	if !strings.Contains(err.Error(), "the failed rotation left 1 orphan keys") {
+		t.Errorf("error %q does not name the failed rotation's orphan key", err)
+	}
 	if !strings.Contains(err.Error(), "2.root.json") || !strings.Contains(err.Error(), re.Dir) {
 		t.Errorf("error %q names neither the edited root nor %s", err, re.Dir)
 	}
