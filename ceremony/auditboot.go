@@ -31,6 +31,15 @@ func (a *auditor) bootstrap() error {
 	dir := a.o.Dir
 	md := metadataDir(MediumBootstrap, dir)
 	trusted := a.rep.trusted
+	if err := a.check("medium files", func() (string, error) {
+		n, err := listBootstrapMedium(dir)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("only files a bootstrap writes: %d files, none missing", n), nil
+	}); err != nil {
+		return err
+	}
 	var root *tuf.Metadata[tuf.Root]
 	if err := a.check("root chain", func() (string, error) {
 		r, files, err := rootChain(trusted, md)

@@ -144,7 +144,7 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err != nil {
 			return "", err
 		}
-		if err := checkStableTranscriptValues(es, stmt, st, roles, signers); err != nil {
+		if err := checkStableTranscriptValues(dir, es, stmt, st, roles, signers); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("%d entries, hash chain intact, from %q to %q, naming the signed diff's digest, stable version, counts, decisions, layout and stable's signers", len(es), es[0].Step, es[len(es)-1].Step), nil

@@ -465,7 +465,7 @@ func checkFragment(dir string, st *tuf.Metadata[tuf.Targets], meta []string) (in
 // roles is the number of metadata files stable's tree has (stable, its
 // mids and leaves: checkFragment's count); signers the keys whose
 // signatures on stable verify.
-func checkStableTranscriptValues(es []TranscriptEntry, stmt *signeddiff.Statement, st *tuf.Metadata[tuf.Targets], roles int, signers []string) error {
+func checkStableTranscriptValues(dir string, es []TranscriptEntry, stmt *signeddiff.Statement, st *tuf.Metadata[tuf.Targets], roles int, signers []string) error {
 	find := func(step string) (*TranscriptEntry, error) {
 		var found *TranscriptEntry
 		for i := range es {
@@ -528,7 +528,65 @@ func checkStableTranscriptValues(es []TranscriptEntry, stmt *signeddiff.Statemen
 	if got, want := jsonValue(sd.Detail["diff_sha256"]), hex.EncodeToString(stmt.DiffSHA256[:]); got != want {
 		return fmt.Errorf("transcript.jsonl:%d: diff_sha256 is %s, the signed diff names %s: %w", sd.Seq, got, want, ErrTranscript)
 	}
+	// What was written: diff.canonical's digest is the signed diff's
+	// (verifyStableMedia hashed the file); diff.txt is hashed again here.
+	if got, want := jsonValue(sd.Detail["diff_canonical_sha256"]), hex.EncodeToString(stmt.DiffSHA256[:]); got != want {
+		return fmt.Errorf("transcript.jsonl:%d: diff_canonical_sha256 is %s, the signed diff names %s: %w", sd.Seq, got, want, ErrTranscript)
+	}
+	sum, err := fileSHA256(filepath.Join(dir, "diff.txt"))
+	if err != nil {
+		return err
+	}
+	if got, want := hex.EncodeToString(sum[:]), jsonValue(sd.Detail["diff_txt_sha256"]); got != want {
+		return fmt.Errorf("diff.txt hashes to %s, transcript.jsonl:%d records diff_txt_sha256 %s as written: %w", got, sd.Seq, want, tuf.ErrHash)
+	}
 	return nil
+}
+
+// teeSHA256 wraps write so that what it writes is hashed into *sum.
+func teeSHA256(sum *[32]byte, write func(io.Writer) error) func(io.Writer) error {
+	return func(w io.Writer) error {
+		h := sha256.New()
+		if err := write(io.MultiWriter(w, h)); err != nil {
+			return err
+		}
+		h.Sum(sum[:0])
+		return nil
+	}
+}
+
+// fileSHA256 hashes the file p, streamed.
+func fileSHA256(p string) ([32]byte, error) {
+	var sum [32]byte
+	f, err := os.Open(p)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, fmt.Errorf("reading %s: %w", p, err)
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+// readingBack wraps the read-back check in plain progress lines on Show
+// (the batch form: the guided form says it on the terminal).
+func (s *StableSigning) readingBack(check func(string) error) func(string) error {
+	if s.Guide != nil || s.Show == nil {
+		return check
+	}
+	return func(dir string) error {
+		const label = "     reading back the media"
+		start := time.Now()
+		fmt.Fprintf(s.Show, "%s: started\n", label)
+		if err := check(dir); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.Show, "%s: done in %s\n", label, time.Since(start).Round(time.Second))
+		return nil
+	}
 }
 
 // jsonValue formats a decoded JSON value as fmt.Sprint formats the Go

@@ -253,6 +253,18 @@ var faults = []struct {
 	{"a second ledger", "stable/ledger/1.ledger", "stable version 2 does not list it", func(dir string) (string, error) {
 		return "", os.WriteFile(filepath.Join(dir, "stable", "ledger", "1.ledger"), []byte("x"), 0o644)
 	}},
+	{"diff.txt edited", "diff.txt hashes to", "records diff_txt_sha256", func(dir string) (string, error) {
+		p := filepath.Join(dir, "diff.txt")
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			return "", fmt.Errorf("diff.txt: %v", err)
+		}
+		b[len(b)/2] ^= 0x01
+		return "", rewriteFile(p, b)
+	}},
+	{"the transcript's diff.canonical digest edited, the chain rebuilt", "transcript.jsonl", "diff_canonical_sha256 is 00", func(dir string) (string, error) {
+		return "", rebuildTranscript(dir, setDetail("signed diff written", "diff_canonical_sha256", strings.Repeat("00", 32)))
+	}},
 	{"a stray metadata file", "stable/metadata/1.unstable.json", "delegates to no role", func(dir string) (string, error) {
 		return "", os.WriteFile(filepath.Join(dir, "stable", "metadata", "1.unstable.json"), []byte("{}"), 0o644)
 	}},

@@ -327,10 +327,11 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	}
 	// The diff, for people and for auditors who recompute its digest.
 	// Streamed: at PyPI's scale each is gigabytes.
-	if err := out.WriteStream("diff.txt", s.writeProgress("writing diff.txt", diff.WriteFullText)); err != nil {
+	var txtSum, canonSum [32]byte // what was written, for the read-back
+	if err := out.WriteStream("diff.txt", s.writeProgress("writing diff.txt", teeSHA256(&txtSum, diff.WriteFullText))); err != nil {
 		return nil, err
 	}
-	if err := out.WriteStream("diff.canonical", s.writeProgress("writing diff.canonical", diff.WriteCanonical)); err != nil {
+	if err := out.WriteStream("diff.canonical", s.writeProgress("writing diff.canonical", teeSHA256(&canonSum, diff.WriteCanonical))); err != nil {
 		return nil, err
 	}
 	st, err := s.statement(diff)
@@ -358,7 +359,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := out.WriteFile(DecisionsFile, s.Decisions.Marshal()); err != nil {
 		return nil, err
 	}
-	if err := tr.Record("signed diff written", map[string]any{"diff_sha256": hex.EncodeToString(st.DiffSHA256[:])}); err != nil {
+	if err := tr.Record("signed diff written", map[string]any{"diff_sha256": hex.EncodeToString(st.DiffSHA256[:]), "diff_txt_sha256": hex.EncodeToString(txtSum[:]), "diff_canonical_sha256": hex.EncodeToString(canonSum[:])}); err != nil {
 		return nil, err
 	}
 	state := backup.stableState(diff, envBytes, s.Now)
@@ -373,7 +374,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	}
 	// Read everything back, with verify's checks, before the media get
 	// their name: refused, they are renamed outDir.rejected-TIME.
-	if err := out.Verify(readBackStable(s.Root, targets, deleg, s.Now)); err != nil {
+	if err := out.Verify(s.readingBack(readBackStable(s.Root, targets, deleg, s.Now))); err != nil {
 		return nil, err
 	}
 	if err := out.Commit(); err != nil {

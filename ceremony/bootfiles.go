@@ -1,0 +1,71 @@
+package ceremony
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// The files bootstrap media may hold: transcript.jsonl and runsheet.md;
+// metadata/<version>.<root|targets|stable>.json; and keys/ holding
+// <role>-<serial>-<slot>.pub.json with its .attestation.pem.
+var (
+	bootTopFiles = []string{"transcript.jsonl", "runsheet.md"}
+	bootMetaFile = regexp.MustCompile(`^[1-9][0-9]{0,18}\.(root|targets|stable)\.json$`)
+	bootKeyFile  = regexp.MustCompile(`^(root|targets|stable)-[0-9]{1,10}-[0-9a-f]{2}\.(pub\.json|attestation\.pem)$`)
+	bootRequired = []string{"transcript.jsonl", "runsheet.md", "metadata/1.root.json", "metadata/1.targets.json", "metadata/1.stable.json"}
+)
+
+// listBootstrapMedium refuses, with ErrUnexpectedFile, anything in dir a
+// bootstrap does not write (a link, a stray file or directory), and,
+// with tuf.ErrMissing, a missing file of bootRequired. It returns the
+// number of files.
+func listBootstrapMedium(dir string) (int, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		parent, base := path.Split(rel)
+		isDir, isFile := e.IsDir(), e.Type().IsRegular()
+		ok := false
+		switch parent {
+		case "":
+			ok = (isDir && (base == "metadata" || base == "keys")) || (isFile && slices.Contains(bootTopFiles, base))
+		case "metadata/":
+			ok = isFile && bootMetaFile.MatchString(base)
+		case "keys/":
+			ok = isFile && bootKeyFile.MatchString(base)
+		}
+		if !ok {
+			return fmt.Errorf("%s: a %s that bootstrap media do not hold: %w", rel, kindOf(e), ErrUnexpectedFile)
+		}
+		if isFile {
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range bootRequired {
+		if !slices.Contains(files, f) {
+			return 0, fmt.Errorf("%s is missing: bootstrap media hold %s and the keys' files: %w", f, strings.Join(bootRequired, ", "), tuf.ErrMissing)
+		}
+	}
+	return len(files), nil
+}
