@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/internal/strictjson"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
@@ -409,13 +410,25 @@ func readBackRenewal(dir string, want map[string][]byte, check func() error) err
 			return err
 		}
 	}
-	tf, err := os.Open(filepath.Join(dir, "transcript.jsonl"))
+	tb, err := os.ReadFile(filepath.Join(dir, "transcript.jsonl"))
 	if err != nil {
 		return err
 	}
-	defer tf.Close()
-	_, _, err = VerifyTranscript(tf, "transcript.jsonl")
-	return err
+	_, n, err := VerifyTranscript(bytes.NewReader(tb), "transcript.jsonl")
+	if err != nil {
+		return err
+	}
+	// A hash chain verifies any prefix: the transcript must also reach
+	// the ceremony's final entry.
+	lines := bytes.Split(bytes.TrimSuffix(tb, []byte("\n")), []byte("\n"))
+	var last TranscriptEntry
+	if err := strictjson.DecodeLine(lines[len(lines)-1], "transcript.jsonl", n, &last); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrTranscript)
+	}
+	if !strings.HasSuffix(last.Step, " finished") {
+		return fmt.Errorf("transcript.jsonl:%d: the last step is %q, not the ceremony's end (the transcript is cut): %w", n, last.Step, ErrTranscript)
+	}
+	return nil
 }
 
 func renewalChecklist(role string, prev, v int64, e tuf.Expiry, file string) []byte {

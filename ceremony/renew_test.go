@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -261,5 +262,33 @@ func TestAuditRenewal(t *testing.T) {
 				t.Fatalf("got %v, want invalid naming %q", err, c.want)
 			}
 		})
+	}
+}
+
+// A renewal's transcript cut before its last entry is refused by the
+// read-back (a hash chain alone verifies any prefix), and the medium is
+// renamed rejected.
+func TestRenewReadBackRefusesCutTranscript(t *testing.T) {
+	f := newFixture(t)
+	boot := filepath.Join(t.TempDir(), "boot")
+	if _, err := f.bootstrap().Run(boot); err != nil {
+		t.Fatal(err)
+	}
+	setHook(t, func(d string) error {
+		p := filepath.Join(d, "transcript.jsonl")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		lines := strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+		return os.WriteFile(p, []byte(strings.Join(lines[:len(lines)-1], "")), 0o644)
+	})
+	out := filepath.Join(t.TempDir(), "renewal")
+	_, err := f.renewal(boot, "root", time.Now().UTC()).Run(out)
+	if !errors.Is(err, outdir.ErrRejected) || !errors.Is(err, ErrTranscript) || !strings.Contains(err.Error(), "the transcript is cut") {
+		t.Fatalf("Run = %v, want the cut transcript rejected", err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s exists after a rejected read-back", out)
 	}
 }
