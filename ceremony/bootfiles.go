@@ -2,9 +2,6 @@ package ceremony
 
 import (
 	"fmt"
-	"io/fs"
-	"path"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,20 +25,7 @@ var (
 // number of files.
 func listBootstrapMedium(dir string) (int, error) {
 	var files []string
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if rel == "." {
-			return nil
-		}
-		parent, base := path.Split(rel)
-		isDir, isFile := e.IsDir(), e.Type().IsRegular()
+	err := walkMedium(dir, "bootstrap media do", func(parent, base string, isDir, isFile bool) bool {
 		ok := false
 		switch parent {
 		case "":
@@ -51,13 +35,10 @@ func listBootstrapMedium(dir string) (int, error) {
 		case "keys/":
 			ok = isFile && bootKeyFile.MatchString(base)
 		}
-		if !ok {
-			return fmt.Errorf("%s: a %s that bootstrap media do not hold: %w", rel, kindOf(e), ErrUnexpectedFile)
+		if ok && isFile {
+			files = append(files, parent+base)
 		}
-		if isFile {
-			files = append(files, rel)
-		}
-		return nil
+		return ok
 	})
 	if err != nil {
 		return 0, err

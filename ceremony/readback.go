@@ -155,20 +155,7 @@ func checkLedgers(st *tuf.Metadata[tuf.Targets], ledgers []string) error {
 // regular file (no link, no other directory).
 func listStableMedium(dir string) (*stableListing, error) {
 	var l stableListing
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if rel == "." {
-			return nil
-		}
-		parent, base := path.Split(rel)
-		isDir, isFile := e.IsDir(), e.Type().IsRegular()
+	err := walkMedium(dir, "a stable medium does", func(parent, base string, isDir, isFile bool) bool {
 		ok := false
 		switch parent {
 		case "":
@@ -191,13 +178,10 @@ func listStableMedium(dir string) (*stableListing, error) {
 				l.tars = append(l.tars, base)
 			}
 		}
-		if !ok {
-			return fmt.Errorf("%s: a %s that a stable medium does not hold: %w", rel, kindOf(e), ErrUnexpectedFile)
-		}
-		if parent == "" && isFile {
+		if ok && parent == "" && isFile {
 			l.top = append(l.top, base)
 		}
-		return nil
+		return ok
 	})
 	if err != nil {
 		return nil, err
@@ -208,6 +192,32 @@ func listStableMedium(dir string) (*stableListing, error) {
 		}
 	}
 	return &l, nil
+}
+
+// walkMedium walks dir and refuses, with ErrUnexpectedFile naming the
+// entry, any entry that allow does not accept (medium is the subject of
+// the message with its verb: "bootstrap media do"); allow gets the entry's
+// parent ("" at the top, else "a/b/") and base name, and whether it is a
+// directory or a regular file (a link is neither).
+func walkMedium(dir, medium string, allow func(parent, base string, isDir, isFile bool) bool) error {
+	return filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		parent, base := path.Split(rel)
+		if !allow(parent, base, e.IsDir(), e.Type().IsRegular()) {
+			return fmt.Errorf("%s: a %s that %s not hold: %w", rel, kindOf(e), medium, ErrUnexpectedFile)
+		}
+		return nil
+	})
 }
 
 func kindOf(e fs.DirEntry) string {
