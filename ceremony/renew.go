@@ -112,36 +112,12 @@ func roleSigners(sess *session, role string, ids []string, threshold int, skip m
 			want[id] = true
 		}
 	}
-	serials := make([]uint32, 0, len(sess.devices))
-	for s := range sess.devices {
-		serials = append(serials, s)
-	}
-	sort.Slice(serials, func(i, j int) bool { return serials[i] < serials[j] })
-	var out []keys.Signer
-	for _, serial := range serials {
-		dev := sess.devices[serial]
-		for slot := hsm.Slot(0x80); slot <= 0x9e; slot++ {
-			if !slot.Valid() {
-				continue
-			}
-			pub, err := dev.PublicKey(slot)
-			if err != nil {
-				continue
-			}
-			k, err := keys.FromPublicKey(pub)
-			if err != nil || !want[k.ID()] {
-				continue
-			}
-			sg, err := sess.signer(serial, slot)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, sg)
-			delete(want, k.ID())
-		}
+	out, err := deviceSigners(sess, want, nil)
+	if err != nil {
+		return nil, err
 	}
 	if len(out) < threshold {
-		return nil, fmt.Errorf("%d of the %s role's keys found on the %d connected devices, threshold %d: %w", len(out), role, len(serials), threshold, ErrTooFewKeyholders)
+		return nil, fmt.Errorf("%d of the %s role's keys found on the %d connected devices, threshold %d: %w", len(out), role, len(sess.devices), threshold, ErrTooFewKeyholders)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key().ID() < out[j].Key().ID() })
 	return out, nil

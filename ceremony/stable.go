@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -181,18 +182,30 @@ func (s *StableSigning) Diff() (*stableset.Diff, error) {
 }
 
 // stableSigners finds, on the connected devices, the keys the stable
-// delegation names, and returns signers for all of them. Fewer than the
-// threshold is ErrTooFewSigners.
+// delegation names, and returns signers for all of them, each shown to
+// its keyholder by the guide. Fewer than the threshold is
+// ErrTooFewSigners.
 func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 	want := map[string]bool{}
 	for _, id := range d.KeyIDs {
 		want[id] = true
 	}
-	serials := make([]uint32, 0, len(sess.devices))
-	for s := range sess.devices {
-		serials = append(serials, s)
+	out, err := deviceSigners(sess, want, sess.guide.stableSigner)
+	if err != nil {
+		return nil, err
 	}
-	sort.Slice(serials, func(i, j int) bool { return serials[i] < serials[j] })
+	if len(out) < d.Threshold {
+		return nil, fmt.Errorf("%d of %d stable keys present: %w", len(out), d.Threshold, ErrTooFewSigners)
+	}
+	return out, nil
+}
+
+// deviceSigners returns a signer for every key in want found in a slot of
+// a connected device, devices by serial and slots in order; wrap, if not
+// nil, wraps each (the guided ceremony's view of a signer).
+func deviceSigners(sess *session, want map[string]bool, wrap func(uint32, keys.Signer) keys.Signer) ([]keys.Signer, error) {
+	want = maps.Clone(want)
+	serials := slices.Sorted(maps.Keys(sess.devices))
 	var out []keys.Signer
 	for _, serial := range serials {
 		dev := sess.devices[serial]
@@ -212,13 +225,12 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 			if err != nil {
 				return nil, err
 			}
-			sg = sess.guide.stableSigner(serial, sg)
+			if wrap != nil {
+				sg = wrap(serial, sg)
+			}
 			out = append(out, sg)
 			delete(want, k.ID())
 		}
-	}
-	if len(out) < d.Threshold {
-		return nil, fmt.Errorf("%d of %d stable keys present: %w", len(out), d.Threshold, ErrTooFewSigners)
 	}
 	return out, nil
 }
