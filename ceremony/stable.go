@@ -22,6 +22,7 @@ import (
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
+	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
@@ -724,7 +725,7 @@ func sumLedger(file string, tc *targetCheck, sum *entrySum) error {
 		}
 		if e.Stable && tc.mode.ListsFiles() {
 			l, h := e.StableContent()
-			b2, _ := pathBLAKE2b(e.Path)
+			b2, _ := export.PathBLAKE2b(e.Path)
 			sum.add(e.Path, l, h, b2)
 		}
 	}

@@ -3,7 +3,6 @@ package ceremony
 import (
 	"archive/tar"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/blake2b"
 
+	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
 	"github.com/keyceremony/keyceremony/stableset/simpleindex"
@@ -129,7 +129,7 @@ func (c *targetCheck) target(bin string, t *tuf.BinTarget) error {
 			return fmt.Errorf("%s lists the distribution file %s, but the signed diff's target mode is %q (index pages only): %w", bin, t.Path, c.mode, ErrTargetMode)
 		}
 		c.binFiles++
-		if b2, ok := pathBLAKE2b(t.Path); ok && b2 != t.BLAKE2b256 {
+		if b2, ok := export.PathBLAKE2b(t.Path); ok && b2 != t.BLAKE2b256 {
 			return fmt.Errorf("%s lists %s with blake2b-256 %x, its path names %x: %w", bin, t.Path, t.BLAKE2b256, b2, ErrTargetMode)
 		}
 		return nil
@@ -171,22 +171,4 @@ func (c *targetCheck) files() error {
 		return fmt.Errorf("the ledger holds %d stable files and the bins list %d, but the signed diff's target mode %q lists every one: %w", c.ledgerFiles, c.binFiles, c.mode, ErrTargetMode)
 	}
 	return nil
-}
-
-// pathBLAKE2b returns the BLAKE2b-256 a PyPI file path names:
-// packages/<2 hex>/<2 hex>/<60 hex>/<filename>. ok is false for any other
-// shape.
-func pathBLAKE2b(p string) (sum [32]byte, ok bool) {
-	seg := strings.Split(p, "/")
-	if len(seg) != 5 || seg[0] != "packages" || len(seg[1]) != 2 || len(seg[2]) != 2 || len(seg[3]) != 60 {
-		return sum, false
-	}
-	h := seg[1] + seg[2] + seg[3]
-	if strings.ToLower(h) != h {
-		return sum, false
-	}
-	if _, err := hex.Decode(sum[:], []byte(h)); err != nil {
-		return sum, false
-	}
-	return sum, true
 }

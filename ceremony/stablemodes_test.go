@@ -116,10 +116,10 @@ func TestTargetCheck(t *testing.T) {
 	if err := tc.target("b", &pt); err != nil || tc.done() != nil {
 		t.Errorf("a page from an earlier medium: %v", err)
 	}
-	if _, ok := pathBLAKE2b("packages/AB/cd/" + strings.Repeat("0", 60) + "/x"); ok {
+	if _, ok := export.PathBLAKE2b("packages/AB/cd/" + strings.Repeat("0", 60) + "/x"); ok {
 		t.Error("pathBLAKE2b accepted uppercase hex")
 	}
-	if got, ok := pathBLAKE2b(file); !ok || got != b2 {
-		t.Errorf("pathBLAKE2b(%s) = %x %v", file, got, ok)
+	if got, ok := export.PathBLAKE2b(file); !ok || got != b2 {
+		t.Errorf("export.PathBLAKE2b(%s) = %x %v", file, got, ok)
 	}
 }

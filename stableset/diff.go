@@ -334,6 +334,23 @@ func (d *Diff) finish(sum [32]byte, projects []ProjectSummary) {
 // made from the run's new ledger, the others read from its exceptions
 // file.
 func (d *Diff) Entries(fn func(*DiffEntry) error) error {
+	return d.entriesWith(func(e *DiffEntry, _ *ledger.RawEntry) error {
+		if e == nil {
+			return nil
+		}
+		return fn(e)
+	}, nil)
+}
+
+// entriesWith is Entries, giving fn with each entry the new ledger's
+// record of its path (nil for a path the ledger does not hold), and
+// calling fn(nil, le) for a ledger record that is neither unchanged nor
+// named by an entry (the pass never writes one: checkPass refuses it).
+// le is valid only during the call. lw, if set, is given the ledger's
+// reader before the walk (fn may read the project records from it once
+// the file records are done, which is when the page entries come) and
+// called to end before the file is closed.
+func (d *Diff) entriesWith(fn func(*DiffEntry, *ledger.RawEntry) error, lw ledgerWalker) error {
 	if d.run == nil || d.run.work == "" {
 		return fmt.Errorf("diff is closed")
 	}
@@ -346,6 +363,9 @@ func (d *Diff) Entries(fn func(*DiffEntry) error) error {
 	if err != nil {
 		return err
 	}
+	if lw != nil {
+		lw.start(lr)
+	}
 	le, lerr := lr.NextRaw()
 	var u DiffEntry
 	unchangedBefore := func(path string) error {
@@ -353,9 +373,11 @@ func (d *Diff) Entries(fn func(*DiffEntry) error) error {
 			if le.Stable && !le.Kept {
 				u = DiffEntry{Category: Unchanged, Path: string(le.PathBytes), Project: string(le.ProjectBytes), HasOld: true, OldLength: le.Length, OldSHA256: le.SHA256,
 					HasNew: true, NewLength: le.Length, NewSHA256: le.SHA256}
-				if err := fn(&u); err != nil {
+				if err := fn(&u, le); err != nil {
 					return err
 				}
+			} else if err := fn(nil, le); err != nil {
+				return err
 			}
 			le, lerr = lr.NextRaw()
 		}
@@ -369,14 +391,30 @@ func (d *Diff) Entries(fn func(*DiffEntry) error) error {
 			return err
 		}
 		if lerr == nil && string(le.PathBytes) == e.Path {
+			if err := fn(e, le); err != nil {
+				return err
+			}
 			le, lerr = lr.NextRaw()
+			return nil
 		}
-		return fn(e)
+		return fn(e, nil)
 	})
 	if err != nil {
 		return err
 	}
-	return unchangedBefore("")
+	if err := unchangedBefore(""); err != nil {
+		return err
+	}
+	if lw != nil {
+		return lw.end()
+	}
+	return nil
+}
+
+// ledgerWalker reads the rest of a new ledger beside entriesWith.
+type ledgerWalker interface {
+	start(*ledger.Reader)
+	end() error
 }
 
 // exceptions calls fn for every entry but the unchanged ones (files of legacy

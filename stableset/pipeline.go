@@ -225,6 +225,10 @@ type run struct {
 	nPages  [numBuckets]int64 // index page targets per path bucket
 	pages   int               // index pages rendered
 	pageTar [numProjBucket]bool
+
+	// expect, for a kept pass (OpenReviewed), is what the bin target
+	// work files must hold.
+	expect *passCheck
 }
 
 type lockedWriter struct {

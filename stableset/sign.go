@@ -335,6 +335,11 @@ func (r *run) signBins(out *outdir.Dir, l tuf.TwoLevel, rk *roleKeySet, expires 
 				return fmt.Errorf("reading index page targets: %d in bucket %d, want %d: %w", len(ts)-n1, b, r.nPages[b], errSpill)
 			}
 			slices.SortFunc(ts[n1:], func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
+			if r.expect != nil {
+				if err := r.expect.checkBucket(r.work, b, ts[n0:n1], ts[n1:]); err != nil {
+					return err
+				}
+			}
 		}
 		if bucketsPer > 1 {
 			slices.SortFunc(ts, func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })

@@ -585,3 +585,21 @@ func appendTime(b []byte, t time.Time) []byte {
 }
 
 func formatTime(t time.Time) string { return string(appendTime(nil, t)) }
+
+// PathBLAKE2b returns the BLAKE2b-256 a PyPI file path names:
+// packages/<2 hex>/<2 hex>/<60 hex>/<filename>. ok is false for any other
+// shape.
+func PathBLAKE2b(p string) (sum [32]byte, ok bool) {
+	seg := strings.Split(p, "/")
+	if len(seg) != 5 || seg[0] != "packages" || len(seg[1]) != 2 || len(seg[2]) != 2 || len(seg[3]) != 60 {
+		return sum, false
+	}
+	h := seg[1] + seg[2] + seg[3]
+	if strings.ToLower(h) != h {
+		return sum, false
+	}
+	if _, err := hex.Decode(sum[:], []byte(h)); err != nil {
+		return sum, false
+	}
+	return sum, true
+}

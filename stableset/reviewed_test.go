@@ -1,0 +1,340 @@
+package stableset
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/keyceremony/keyceremony/stableset/ledger"
+	"github.com/keyceremony/keyceremony/stableset/policy"
+	"github.com/keyceremony/keyceremony/stableset/simpleindex"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// reviewedFixture is a first ceremony signed into pub, and the second
+// ceremony's export and decisions (one of each category: unchanged,
+// added, changed kept-old, removed, backdated, too young, pages changed).
+type reviewedFixture struct {
+	c       *ceremony
+	dir     string
+	pub     string
+	export2 []byte
+}
+
+func newReviewedFixture(t *testing.T) *reviewedFixture {
+	t.Helper()
+	f := &reviewedFixture{c: newCeremony(t), dir: t.TempDir()}
+	f.pub = filepath.Join(f.dir, "one")
+	f.c.sign(t, f.c.config(exportOf(t, t1, []file{foo1, foo2, bar1, bar09}), ""), f.pub)
+	f.export2 = exportOf(t, t2, []file{foo1, foo2, bar1evil, baz1, qux3})
+	f.c.decisions = mustDecisions(t, `{"path": "`+rec(bar1evil).Path+`", "decision": "keep-old", "reason": "PyPI never re-uploads a file"}`)
+	return f
+}
+
+// config is the second ceremony's configuration, work files in work.
+func (f *reviewedFixture) config(work string) Config {
+	cfg := f.c.config(f.export2, f.pub)
+	cfg.TempDir = work
+	return cfg
+}
+
+// keep runs `stable diff`'s part: the pass, kept in a new work directory.
+func (f *reviewedFixture) keep(t *testing.T) (work string, d *Diff, digest string) {
+	t.Helper()
+	work = t.TempDir()
+	d, err := ComputeDiff(f.config(work))
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest = d.Digest
+	if _, err := d.Keep(work); err != nil {
+		t.Fatal(err)
+	}
+	return work, d, digest
+}
+
+// diffFields is a diff without its run, to compare.
+func diffFields(d *Diff) Diff {
+	c := *d
+	c.run = nil
+	return c
+}
+
+// TestReviewedPassReused: `stable diff` keeps its pass; signing with the
+// same inputs reuses it (the export is only hashed), gives the diff the
+// pass computed, field by field, the same full text and canonical form,
+// and signs the same ledger, pages and bin targets as a signing that runs
+// the pass again.
+func TestReviewedPassReused(t *testing.T) {
+	f := newReviewedFixture(t)
+	fresh, err := ComputeDiff(f.config(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	var freshText, freshCanon bytes.Buffer
+	fresh.WriteFullText(&freshText)
+	fresh.WriteCanonical(&freshCanon)
+
+	work, _, digest := f.keep(t)
+	d, err := OpenReviewed(f.config(work), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if got, want := diffFields(d), diffFields(fresh); !reflect.DeepEqual(got, want) {
+		t.Errorf("reused diff:\n%+v\nwant\n%+v", got, want)
+	}
+	var text, canon bytes.Buffer
+	d.WriteFullText(&text)
+	d.WriteCanonical(&canon)
+	if text.String() != freshText.String() || canon.String() != freshCanon.String() {
+		t.Error("the reused pass writes another diff text or canonical form")
+	}
+	out := filepath.Join(f.dir, "reused")
+	res, err := d.Sign(SignParams{Approve: digest, Signers: f.c.stableSigners, BinKeys: f.c.binKeys, Now: t2, OutDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outFresh := filepath.Join(f.dir, "fresh")
+	resFresh, err := fresh.Sign(SignParams{Approve: digest, Signers: f.c.stableSigners, BinKeys: f.c.binKeys, Now: t2, OutDir: outFresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pages != resFresh.Pages || res.Layout != resFresh.Layout {
+		t.Errorf("reused: %d pages, %+v; fresh: %d, %+v", res.Pages, res.Layout, resFresh.Pages, resFresh.Layout)
+	}
+	_, bins := loadStable(t, f.c, out, 2)
+	_, binsFresh := loadStable(t, f.c, outFresh, 2)
+	if !reflect.DeepEqual(stableTargets(bins), stableTargets(binsFresh)) {
+		t.Error("the reused pass signs other targets")
+	}
+	for _, p := range []string{"ledger/2.ledger"} {
+		a, _ := os.ReadFile(filepath.Join(out, p))
+		b, _ := os.ReadFile(filepath.Join(outFresh, p))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s differs", p)
+		}
+	}
+	if !reflect.DeepEqual(readTars(t, out), readTars(t, outFresh)) {
+		t.Error("the reused pass writes other pages")
+	}
+}
+
+// TestReviewedPassStale: each input that differs from the pass's is named,
+// and the pass is not used (ErrPassStale: the caller runs it again).
+func TestReviewedPassStale(t *testing.T) {
+	f := newReviewedFixture(t)
+	work, _, digest := f.keep(t)
+	other, err := policy.Parse([]byte(`{"min_age_days": 30}`), "policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		edit   func(*Config) string
+		reason string
+	}{
+		"export": {func(c *Config) string {
+			c.Export = bytes.NewReader(exportOf(t, t2, []file{foo1, foo2, bar1evil, baz1}))
+			return digest
+		}, "the export export.jsonl has sha256"},
+		"policy":    {func(c *Config) string { c.Policy = other; return digest }, "the policy's sha256"},
+		"decisions": {func(c *Config) string { c.Decisions = nil; return digest }, "the decisions' sha256"},
+		"digest":    {func(c *Config) string { return strings.Repeat("0", 64) }, "no reviewed pass"},
+		"previous ledger": {func(c *Config) string {
+			pub := filepath.Join(f.dir, "other")
+			first := *f.c
+			first.decisions = nil
+			first.sign(t, first.config(exportOf(t, t1, []file{foo1, bar1}), ""), pub)
+			c.Published = pub
+			return digest
+		}, "the previous ledger's sha256"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := f.config(work)
+			approve := tc.edit(&cfg)
+			_, err := OpenReviewed(cfg, approve)
+			if !errors.Is(err, ErrPassStale) || !strings.Contains(err.Error(), tc.reason) {
+				t.Errorf("got %v, want ErrPassStale naming %q", err, tc.reason)
+			}
+		})
+	}
+}
+
+// rewriteLedger rewrites the kept pass's ledger as an attacker would, a
+// well-formed ledger with a valid trailer, editing each record.
+func rewriteLedger(t *testing.T, path string, file func(*ledger.Entry) bool, project func(*ledger.Project) bool) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr, err := ledger.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	lw, err := ledger.NewWriter(&out, lr.Header())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := lr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if file == nil || file(e) {
+			if err := lw.Add(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for {
+		p, err := lr.NextProject()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if project == nil || project(p) {
+			if err := lw.AddProject(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := lw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rewriteTargets rewrites the work file of bin targets holding path.
+func rewriteTargets(t *testing.T, work, kind, path string, edit func(*tuf.BinTarget)) {
+	t.Helper()
+	h := sha256.Sum256([]byte(path))
+	name := filepath.Join(work, fmt.Sprintf("%s-%03d", kind, h[0]))
+	ts, err := readBinTargets(name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	found := false
+	for i := range ts {
+		if ts[i].Path == path {
+			edit(&ts[i])
+			found = true
+		}
+		b = appendBinTarget(b, &ts[i])
+	}
+	if !found {
+		t.Fatalf("%s not in %s", path, name)
+	}
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReviewedPassEdited is the attacker with the laptop's disk between
+// `stable diff` and `stable sign`: each edit of the kept pass, made
+// consistent where the format has digests of its own, is refused with
+// ErrPassEdited, and nothing is signed or written.
+func TestReviewedPassEdited(t *testing.T) {
+	f := newReviewedFixture(t)
+	evil := sha256.Sum256([]byte("evil"))
+	bar := rec(bar1evil).Path
+	for name, edit := range map[string]func(t *testing.T, work string){
+		// The changed file's kept stable entry swapped for the new
+		// (attacker's) content, in the ledger and the bin targets alike.
+		"kept entry swapped": func(t *testing.T, work string) {
+			r := rec(bar1evil)
+			rewriteLedger(t, filepath.Join(work, "ledger-000"), func(e *ledger.Entry) bool {
+				if e.Path == bar {
+					e.Kept, e.StableLength, e.StableSHA256 = false, 0, [32]byte{}
+				}
+				return true
+			}, nil)
+			rewriteTargets(t, work, "stable", bar, func(bt *tuf.BinTarget) { bt.Length, bt.SHA256 = r.Length, r.SHA256 })
+		},
+		// A young file made stable: ledger, exceptions and targets.
+		"held file made stable": func(t *testing.T, work string) {
+			rewriteLedger(t, filepath.Join(work, "ledger-000"), func(e *ledger.Entry) bool {
+				if e.Path == rec(qux3).Path {
+					e.Stable = true
+				}
+				return true
+			}, nil)
+		},
+		// The exceptions file says the young file is added.
+		"exception edited": func(t *testing.T, work string) {
+			p := filepath.Join(work, "exceptions-000")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, bytes.Replace(b, []byte("held\ttoo-young"), []byte("added\t-"), 1), 0o600)
+		},
+		// A bin target's hash changed in its work file only.
+		"bin target edited": func(t *testing.T, work string) {
+			rewriteTargets(t, work, "stable", rec(foo1).Path, func(bt *tuf.BinTarget) { bt.SHA256 = evil })
+		},
+		// A stable page's hash changed in the ledger and the page targets.
+		"page swapped": func(t *testing.T, work string) {
+			hp, _ := simpleindex.LayoutPEP458.PagePaths("foo")
+			rewriteLedger(t, filepath.Join(work, "ledger-000"), nil, func(p *ledger.Project) bool {
+				if p.Project == "foo" {
+					p.HTMLSHA256 = evil
+				}
+				return true
+			})
+			rewriteTargets(t, work, "pagetargets", hp, func(bt *tuf.BinTarget) { bt.SHA256 = evil })
+		},
+		// A project's pages dropped, so that clients fall through to the
+		// online role's page.
+		"project dropped": func(t *testing.T, work string) {
+			rewriteLedger(t, filepath.Join(work, "ledger-000"), nil, func(p *ledger.Project) bool { return p.Project != "bar" })
+		},
+		// A page's BLAKE2b-256 changed in the ledger only.
+		"page blake2b edited": func(t *testing.T, work string) {
+			rewriteLedger(t, filepath.Join(work, "ledger-000"), nil, func(p *ledger.Project) bool {
+				if p.Project == "bar" {
+					p.JSONBLAKE2b = evil
+				}
+				return true
+			})
+		},
+		// The manifest's record of the export's trailer.
+		"manifest count": func(t *testing.T, work string) {
+			p := filepath.Join(work, passFile)
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, bytes.Replace(b, []byte(`"export_count": 5`), []byte(`"export_count": 6`), 1), 0o600)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			work, _, digest := f.keep(t)
+			edit(t, ReviewedDir(work, digest))
+			out := filepath.Join(t.TempDir(), "out")
+			d, err := OpenReviewed(f.config(work), digest)
+			if err == nil {
+				defer d.Close()
+				_, err = d.Sign(SignParams{Approve: digest, Signers: f.c.stableSigners, BinKeys: f.c.binKeys, Now: t2, OutDir: out})
+			}
+			if !errors.Is(err, ErrPassEdited) {
+				t.Fatalf("got %v, want ErrPassEdited", err)
+			}
+			if testing.Verbose() {
+				t.Log(err)
+			}
+			assertNothing(t, filepath.Dir(out), out)
+		})
+	}
+}
