@@ -280,9 +280,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	deleg, _ := targets.Signed.Delegation(stableset.StableRole)
-	cfg.Export = s.exportPass(f, cfg.Export)
-	diff, err := stableset.ComputeDiff(cfg)
-	s.endProgress()
+	diff, err := s.reviewedOrPass(tr, cfg, f, approve)
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +403,44 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		s.Guide.closing(tr.Digest())
 	}
 	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest(), State: state, StateFile: stateFile}, nil
+}
+
+// reviewedOrPass returns the diff to sign: in the batch form, the pass
+// that `stable diff` kept for the approved digest
+// (stableset.OpenReviewed, which checks it against that digest and the
+// signed previous ledger, and refuses an edited one); when there is none
+// or an input differs, it says why and runs the pass again.
+func (s *StableSigning) reviewedOrPass(tr *Transcript, cfg stableset.Config, f *os.File, approve string) (*stableset.Diff, error) {
+	if approve != "" && s.Guide == nil {
+		d, err := stableset.OpenReviewed(cfg, approve)
+		if err == nil {
+			dir := stableset.ReviewedDir(s.TempDir, approve)
+			if s.Show != nil {
+				fmt.Fprintf(s.Show, "reusing the reviewed pass %s (export, policy, decisions and previous ledger unchanged; checked against the approved digest)\n", dir)
+			}
+			if err := tr.Record("reviewed pass reused", map[string]any{"dir": dir}); err != nil {
+				d.Close()
+				return nil, err
+			}
+			return d, nil
+		}
+		if !errors.Is(err, stableset.ErrPassStale) {
+			return nil, err
+		}
+		if s.Show != nil {
+			fmt.Fprintf(s.Show, "not reusing the reviewed pass: %v\nreading the export again\n", err)
+		}
+		if err := tr.Record("reviewed pass not reused", map[string]any{"reason": err.Error()}); err != nil {
+			return nil, err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("reading the export again: %w", err)
+		}
+	}
+	cfg.Export = s.exportPass(f, f)
+	diff, err := stableset.ComputeDiff(cfg)
+	s.endProgress()
+	return diff, err
 }
 
 // PolicyFile is the name, on the stable media, of the exact policy file

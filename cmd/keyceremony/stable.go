@@ -116,6 +116,13 @@ dated after it by more than 10 minutes.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: no --backup: the published state was not checked against the ceremony's backup medium (stable sign requires it)")
 				return nil
 			}
+			// A ceremony's diff: kept for 'stable sign --batch', which
+			// signs from it when every input is the same.
+			kept, err := d.Keep(o.WorkDir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "reviewed pass kept in %s: 'stable sign --batch --approve %s' with the same inputs signs from it\n", kept, d.Digest)
 			if format == "text" {
 				// The room compares these with the last run sheet.
 				prev, err := ceremony.PreviousFromBackup(o.Backup)
