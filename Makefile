@@ -55,7 +55,12 @@ clean:
 # One process run per size: wall, CPU and peak RSS per stage; at 1 M the
 # go-tuf baseline and the sha256sum floor run in the same process run.
 # Exports are generated first (not timed), under $TMPDIR, and removed.
+# The CLI bench (bench/cli) runs the real binary's stable diff, stable sign
+# --batch and verify as children, each measured (BENCH_N files, 1 M by
+# default; 10 M and 25 M in docs/stable-pipeline.md, on a quiet machine).
+BENCH_N ?= 1000000
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./tuf/ ./stableset/
 	$(GO) run ./bench/pipeline -n 1000000 -rm
+	$(GO) run ./bench/cli -n $(BENCH_N) -rm
 	$(GO) run ./bench/pipeline -n 10000000 -rm

@@ -30,10 +30,10 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/keyceremony/keyceremony/bench/internal/measure"
 	"github.com/keyceremony/keyceremony/internal/gctune"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
@@ -68,17 +68,8 @@ func peakSelf() int64 {
 	return ru.Maxrss << 10
 }
 
-type result struct {
-	wall, cpu time.Duration
-	peak      int64
-}
-
-func row(name string, r result) {
-	fmt.Printf("| %-40s | %8.2f s | %8.2f s | %7d MiB |\n", name, r.wall.Seconds(), r.cpu.Seconds(), r.peak>>20)
-}
-
 // stage runs f in this process and measures it.
-func stage(f func() error) result {
+func stage(f func() error) measure.Result {
 	runtime.GC()
 	resetPeak()
 	w0, c0 := time.Now(), cpuSelf()
@@ -86,52 +77,20 @@ func stage(f func() error) result {
 		fmt.Fprintf(os.Stderr, "pipeline: error: %v\n", err)
 		os.Exit(1)
 	}
-	return result{time.Since(w0), cpuSelf() - c0, peakSelf()}
+	return measure.Result{Wall: time.Since(w0), CPU: cpuSelf() - c0, Peak: peakSelf()}
 }
 
-// child runs a command and measures it: wall time, CPU time from the
-// child's own rusage (wait4, as RUSAGE_CHILDREN counts it), and peak RSS
-// from the child's VmHWM, polled while it runs. (The rusage's maxrss is
-// not used: with vfork the child's maxrss starts at this process's RSS.)
-func child(stdout *bytes.Buffer, name string, args ...string) result {
+func row(name string, r measure.Result) { measure.Row(os.Stdout, name, r) }
+
+// child runs a command, its output into stdout, and measures it.
+func child(stdout *bytes.Buffer, name string, args ...string) measure.Result {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = stdout, os.Stderr
-	w0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		fatal(fmt.Errorf("%s: %w", name, err))
-	}
-	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
-	var peak int64
-	done := make(chan struct{})
-	polled := make(chan struct{})
-	go func() {
-		defer close(polled)
-		for {
-			if b, err := os.ReadFile(status); err == nil {
-				for _, line := range bytes.Split(b, []byte("\n")) {
-					if v, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
-						var kb int64
-						fmt.Sscan(string(bytes.TrimSpace(v)), &kb)
-						peak = max(peak, kb<<10)
-					}
-				}
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	err := cmd.Wait()
-	wall := time.Since(w0)
-	close(done)
-	<-polled
+	r, err := measure.Child(cmd)
 	if err != nil {
-		fatal(fmt.Errorf("%s: %w", name, err))
+		fatal(err)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return result{wall, time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), peak}
+	return r
 }
 
 func main() {
@@ -156,8 +115,8 @@ func main() {
 	e0, e1 := filepath.Join(*dir, "export0.jsonl"), filepath.Join(*dir, "export1.jsonl")
 	gen0 := synth.DefaultGenerated
 	gen1 := gen0.Add(91 * 24 * time.Hour)
-	fmt.Printf("pipeline benchmark: %d files, nproc %s, GOMAXPROCS %d, %s\n", *n, nproc(), runtime.GOMAXPROCS(0), runtime.Version())
-	if err := generate(*dir, e0, e1, *n, gen0, gen1); err != nil {
+	fmt.Printf("pipeline benchmark: %d files, nproc %s, GOMAXPROCS %d, %s\n", *n, measure.Nproc(), runtime.GOMAXPROCS(0), runtime.Version())
+	if err := measure.Generate(*dir, e0, e1, *n, gen0, gen1); err != nil {
 		fatal(err)
 	}
 	st, err := os.Stat(e1)
@@ -165,8 +124,7 @@ func main() {
 		fatal(err)
 	}
 	fmt.Printf("export: %d MiB (second ceremony's)\n\n", st.Size()>>20)
-	fmt.Printf("| %-40s | %10s | %10s | %11s |\n", "stage", "wall", "cpu", "peak RSS")
-	fmt.Printf("|%s|%s|%s|%s|\n", strings.Repeat("-", 42), strings.Repeat("-", 12), strings.Repeat("-", 12), strings.Repeat("-", 13))
+	measure.Header(os.Stdout)
 
 	// Read the export once so that every stage starts from the page cache.
 	exec.Command("cat", e1).Run()
@@ -234,7 +192,7 @@ func main() {
 		})
 		row(label+": diff", rd)
 		row(label+": sign and write", rs)
-		row(label+": total", result{rd.wall + rs.wall, rd.cpu + rs.cpu, max(rd.peak, rs.peak)})
+		row(label+": total", measure.Result{Wall: rd.Wall + rs.Wall, CPU: rd.CPU + rs.CPU, Peak: max(rd.Peak, rs.Peak)})
 		var meta int64
 		for _, m := range res.Meta {
 			meta += m.Length
@@ -264,58 +222,4 @@ func main() {
 func fatal(err error) {
 	fmt.Fprintf(os.Stderr, "pipeline: error: %v\n", err)
 	os.Exit(1)
-}
-
-func nproc() string {
-	out, err := exec.Command("nproc").Output()
-	if err != nil {
-		return "?"
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// generate writes the two exports unless a previous run left them
-// complete (marked by a file named done).
-func generate(dir, e0, e1 string, n int64, gen0, gen1 time.Time) error {
-	done := filepath.Join(dir, "done")
-	if _, err := os.Stat(done); err == nil {
-		return nil
-	}
-	t0 := time.Now()
-	write := func(name string, f func(w *bufio.Writer) error) error {
-		out, err := os.Create(name)
-		if err != nil {
-			return err
-		}
-		defer out.Close()
-		bw := bufio.NewWriterSize(out, 1<<20)
-		if err := f(bw); err != nil {
-			return err
-		}
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		return out.Close()
-	}
-	err := write(e0, func(w *bufio.Writer) error {
-		return synth.Generate(w, synth.Params{Seed: 1, Files: n, Generated: gen0})
-	})
-	if err != nil {
-		return err
-	}
-	in, err := os.Open(e0)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	err = write(e1, func(w *bufio.Writer) error {
-		_, err := synth.Next(bufio.NewReaderSize(in, 1<<20), w, synth.NextParams{Seed: 2, Period: gen1.Sub(gen0),
-			NewFiles: int(n / 50), Deletions: int(n / 1000), ChangedHash: 3, Backdated: 3})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "  generated the exports in %.0f s (not timed)\n", time.Since(t0).Seconds())
-	return os.WriteFile(done, nil, 0o644)
 }

@@ -1,0 +1,272 @@
+// Command cli measures the stable ceremony as the administrator runs it:
+// the real keyceremony binary (built here, without cgo: soft devices),
+// each command a child process measured by its own rusage (wall, CPU) and
+// its peak RSS (VmHWM, polled):
+//
+//   - setup, not timed: three soft devices, a bootstrap (root, targets,
+//     stable 2 of 3), two synthetic exports a period apart (kept in -dir
+//     and reused while their dates hold);
+//   - the first ceremony: `stable diff --backup` (which keeps its pass),
+//     then `stable sign --batch --approve DIGEST` (which signs from it);
+//   - the repository's part, not timed: publishing the media beside the
+//     bootstrap's metadata;
+//   - the second ceremony (the routine one): `stable diff`, `stable sign`,
+//     then `verify` of its media against the bootstrap media.
+//
+// It refuses to start when the file system of -dir has less free space
+// than the run needs (about 3 KB a file).
+//
+//	go run ./bench/cli -n 1000000
+//	go run ./bench/cli -n 25000000 -dir /big/disk/bench -rm
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/keyceremony/keyceremony/bench/internal/measure"
+)
+
+// bytesPerFile is the disk a run needs per file of the export: both
+// exports (about 540 bytes a file each), the work files and the kept
+// pass, both ceremonies' media (the ledgers, bins, pages and diffs).
+const bytesPerFile = 3000
+
+func main() {
+	n := flag.Int64("n", 1_000_000, "files in the export (1 M by default; 10 M and 25 M are documented in docs/stable-pipeline.md)")
+	dir := flag.String("dir", "", "work directory (default $TMPDIR/keyceremony-clibench-N); the exports are kept there and reused")
+	rm := flag.Bool("rm", false, "remove the work directory, exports included, at the end")
+	flag.Parse()
+	if *dir == "" {
+		*dir = filepath.Join(os.TempDir(), fmt.Sprintf("keyceremony-clibench-%d", *n))
+	}
+	if err := run(*dir, *n, *rm); err != nil {
+		fmt.Fprintf(os.Stderr, "cli bench: error: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string, n int64, rm bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if rm {
+		defer os.RemoveAll(dir)
+	}
+	if err := measure.CheckSpace(dir, n*bytesPerFile); err != nil {
+		return err
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("cli benchmark: %d files, nproc %s, load %s, %s\n", n, measure.Nproc(), strings.Join(strings.Fields(string(load))[:3], " "), runtime.Version())
+
+	// A clean slate but for the exports.
+	for _, d := range []string{"devs", "boot", "backup", "media1", "media2", "pub2", "work"} {
+		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+			return err
+		}
+	}
+	bin := filepath.Join(dir, "keyceremony")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/keyceremony")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building keyceremony (run from the module root): %w", err)
+	}
+	kc := func(args ...string) *exec.Cmd {
+		c := exec.Command(bin, args...)
+		c.Dir = dir
+		return c
+	}
+	quiet := func(args ...string) error {
+		_, err := measure.Child(kc(args...))
+		return err
+	}
+
+	// Setup: soft devices, a bootstrap.
+	if err := quiet("soft", "ca", "--dir", "devs/ca"); err != nil {
+		return err
+	}
+	var softs []string
+	for _, s := range []string{"1001", "1002", "1003"} {
+		if err := quiet("soft", "create", "--dir", "devs/"+s, "--serial", s, "--ca", "devs/ca", "--kdf-cost", "test"); err != nil {
+			return err
+		}
+		softs = append(softs, "--soft", "devs/"+s)
+	}
+	softs = append(softs, "--soft-ca", "devs/ca", "--pin-file", "pins.txt")
+	if err := os.WriteFile(filepath.Join(dir, "pins.txt"), []byte("1001 123456\n1002 123456\n1003 123456\n"), 0o600); err != nil {
+		return err
+	}
+	if err := writeConfig(filepath.Join(dir, "bootstrap.json")); err != nil {
+		return err
+	}
+	// The benchmark measures the pipeline, not the room's decisions: the
+	// confirm_above limits out of reach.
+	if err := os.WriteFile(filepath.Join(dir, "policy.json"), []byte(`{"confirm_above": {"added": 9007199254740992, "removed": 9007199254740992, "changed": 9007199254740992}}`+"\n"), 0o644); err != nil {
+		return err
+	}
+	for _, d := range []string{"backup", "work"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	ack, err := upInterfaces()
+	if err != nil {
+		return err
+	}
+	if err := quiet(append([]string{"bootstrap", "--config", "bootstrap.json", "--out", "boot", "--backup", "backup", "--network-ack", ack}, softs...)...); err != nil {
+		return err
+	}
+
+	// The exports: the second generated an hour ago, the first a period
+	// before; by the hour, so that runs within the hour reuse them.
+	gen1 := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
+	gen0 := gen1.Add(-91 * 24 * time.Hour)
+	e0, e1 := filepath.Join(dir, "export0.jsonl"), filepath.Join(dir, "export1.jsonl")
+	if err := measure.Generate(dir, e0, e1, n, gen0, gen1); err != nil {
+		return err
+	}
+	st, err := os.Stat(e1)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("export: %d MiB (second ceremony's)\n\n", st.Size()>>20)
+	measure.Header(os.Stdout)
+	exec.Command("cat", e0, e1).Run() // both exports from the page cache
+
+	ceremony := func(label, export, published, media string) error {
+		common := []string{"--export", export, "--published", published, "--root", "boot/metadata/1.root.json", "--backup", "backup", "--policy", "policy.json", "--work-dir", "work"}
+		var out bytes.Buffer
+		diff := kc(append([]string{"stable", "diff", "--format", "json"}, common...)...)
+		diff.Stdout = &out
+		rd, err := measure.Child(diff)
+		if err != nil {
+			return err
+		}
+		digest, err := parseDigest(out.Bytes())
+		if err != nil {
+			return fmt.Errorf("stable diff's output: %w", err)
+		}
+		sign := kc(append(append([]string{"stable", "sign", "--batch", "--approve", digest, "--media", media, "--network-ack", ack}, common...), softs...)...)
+		var sout bytes.Buffer
+		sign.Stdout = &sout
+		rs, err := measure.Child(sign)
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(sout.Bytes(), []byte("reusing the reviewed pass")) {
+			return fmt.Errorf("stable sign did not reuse the reviewed pass:\n%s", sout.Bytes())
+		}
+		measure.Row(os.Stdout, label+": stable diff", rd)
+		measure.Row(os.Stdout, label+": stable sign --batch", rs)
+		measure.Row(os.Stdout, label+": total", measure.Result{Wall: rd.Wall + rs.Wall, CPU: rd.CPU + rs.CPU, Peak: max(rd.Peak, rs.Peak)})
+		return nil
+	}
+	if err := ceremony("first ceremony", "export0.jsonl", "boot", "media1"); err != nil {
+		return err
+	}
+	// The repository publishes the media beside the bootstrap's metadata.
+	if err := publish(dir, filepath.Join(dir, "pub2")); err != nil {
+		return err
+	}
+	if err := ceremony("second ceremony", "export1.jsonl", "pub2", "media2"); err != nil {
+		return err
+	}
+	rv, err := measure.Child(kc("verify", "--root", "boot/metadata/1.root.json", "--repository", "boot", "media2"))
+	if err != nil {
+		return err
+	}
+	measure.Row(os.Stdout, "second ceremony: verify of its media", rv)
+	if du, err := exec.Command("du", "-sm", filepath.Join(dir, "media2")).Output(); err == nil {
+		fmt.Fprintf(os.Stderr, "  second ceremony's media: %s", du)
+	}
+	return nil
+}
+
+// parseDigest returns the digest `stable diff --format json` printed.
+func parseDigest(out []byte) (string, error) {
+	var d struct {
+		Digest string `json:"digest"`
+	}
+	if err := json.Unmarshal(out, &d); err != nil {
+		return "", err
+	}
+	if _, err := hex.DecodeString(d.Digest); err != nil || len(d.Digest) != 64 {
+		return "", fmt.Errorf("no digest of 64 hex digits: %q", d.Digest)
+	}
+	return d.Digest, nil
+}
+
+// writeConfig writes a bootstrap configuration for the three soft
+// devices, with a throwaway online key.
+func writeConfig(name string) error {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	key := fmt.Sprintf(`{"threshold": 1, "keys": [{"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": %q}}]}`, hex.EncodeToString(pub))
+	slots := func(slot string) string {
+		return fmt.Sprintf(`[{"device": 1001, "slot": %q}, {"device": 1002, "slot": %q}, {"device": 1003, "slot": %q}]`, slot, slot, slot)
+	}
+	cfg := fmt.Sprintf(`{"repository": "pypi", "expires_days": {"root": 365, "targets": 365, "stable": 120},
+"key_policy": {"algorithm": "p256", "pin_policy": "always", "touch_policy": "never"},
+"root": {"threshold": 2, "keys": %s},
+"targets": {"threshold": 1, "keys": %s},
+"stable": {"threshold": 2, "keys": %s},
+"online": {"snapshot": %s, "timestamp": %s, "unstable": %s},
+"target_paths": ["packages/*/*/*/*", "simple/*/index.html", "simple/*/index.json"]}
+`, slots("9c"), slots("82"), slots("83"), key, key, key)
+	return os.WriteFile(name, []byte(cfg), 0o644)
+}
+
+// publish lays out what the repository hands the next ceremony: the
+// bootstrap's metadata, the first ceremony's stable metadata and ledger.
+func publish(dir, pub string) error {
+	for _, d := range []string{"metadata", "ledger"} {
+		if err := os.MkdirAll(filepath.Join(pub, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, src := range []string{"boot/metadata", "media1/stable/metadata", "media1/stable/ledger"} {
+		ents, err := os.ReadDir(filepath.Join(dir, src))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			to := filepath.Join(pub, filepath.Base(src), e.Name())
+			if err := os.Link(filepath.Join(dir, src, e.Name()), to); err != nil && !errors.Is(err, os.ErrExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// upInterfaces is what --network-ack must name: the interfaces up
+// besides loopback.
+func upInterfaces() (string, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "", err
+	}
+	var up []string
+	for _, i := range ifs {
+		if i.Flags&net.FlagUp != 0 && i.Flags&net.FlagLoopback == 0 {
+			up = append(up, i.Name)
+		}
+	}
+	return strings.Join(up, ","), nil
+}
