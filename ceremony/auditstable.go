@@ -61,12 +61,15 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 	}); err != nil {
 		return err
 	}
+	// The bins are read once, here: the expiry and the snapshot
+	// fragment's checks take what this read found.
+	bins := &binRecord{}
 	if err := a.check("stable media", func() (string, error) {
 		pages, err := readPages(dir, listing.tars)
 		if err != nil {
 			return "", err
 		}
-		if err := verifyStableMedia(dir, ts.deleg, keyring, pages.visit); err != nil {
+		if err := verifyStableMedia(dir, ts.deleg, keyring, pages.visit, bins); err != nil {
 			return "", err
 		}
 		if err := pages.unlisted(dir); err != nil {
@@ -89,7 +92,7 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if st, n, err = tuf.LoadNewest[tuf.Targets](os.DirFS(md), md, stableset.StableRole, by); err != nil {
 			return "", err
 		}
-		files, err := stableFiles(md, st, by, fmt.Sprintf("%d.targets.json", ts.targets.Signed.Version))
+		files, err := stableFiles(st, by, fmt.Sprintf("%d.targets.json", ts.targets.Signed.Version), bins)
 		a.rep.Files = append(a.rep.Files, files...)
 		if err != nil {
 			return "", err
@@ -109,7 +112,7 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err := checkLedgers(st, listing.ledgers); err != nil {
 			return "", err
 		}
-		n, err := checkFragment(dir, st, listing.meta)
+		n, err := checkFragment(dir, st, listing.meta, bins.sums)
 		roles = n
 		if err != nil {
 			return "", err
@@ -159,58 +162,18 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 	return nil
 }
 
-// stableFiles lists stable (st) and every role under it, two levels,
-// with the keys that signed each.
-func stableFiles(md string, st *tuf.Metadata[tuf.Targets], by tuf.RoleKeys, delegator string) ([]AuditFile, error) {
+// stableFiles lists stable's file and those of its mid roles and leaf
+// bins, each with the keys whose signatures counted: stable's checked
+// here against by, the others as sumBins read them (bins).
+func stableFiles(st *tuf.Metadata[tuf.Targets], by tuf.RoleKeys, delegator string, bins *binRecord) ([]AuditFile, error) {
 	v := st.Signed.Version
-	file := func(role string) string { return fmt.Sprintf("%d.%s.json", v, role) }
 	signers, err := verifiedBy(by, st.SignedBytes, st.Signatures)
 	if err != nil {
 		return nil, err
 	}
-	out := []AuditFile{{File: file(stableset.StableRole), Role: stableset.StableRole, Delegator: tuf.RoleTargets, Version: v,
+	out := []AuditFile{{File: fmt.Sprintf("%d.%s.json", v, stableset.StableRole), Role: stableset.StableRole, Delegator: tuf.RoleTargets, Version: v,
 		Expires: st.Signed.Expires.Time().UTC(), Checks: []AuditSignature{{By: delegator, Threshold: by.Threshold, Signers: signers}}}}
-	if st.Signed.Delegations == nil {
-		return out, nil
-	}
-	for _, r := range st.Signed.Delegations.Roles {
-		b, err := os.ReadFile(filepath.Join(md, file(r.Name)))
-		if err != nil {
-			return out, err
-		}
-		mid, err := tuf.Load[tuf.Targets](b, file(r.Name))
-		if err != nil {
-			return out, err
-		}
-		k, _ := st.Signed.DelegateKeys(r.Name)
-		s, err := verifiedBy(k, mid.SignedBytes, mid.Signatures)
-		if err != nil {
-			return out, fmt.Errorf("%s: %w", file(r.Name), err)
-		}
-		out = append(out, AuditFile{File: file(r.Name), Role: r.Name, Delegator: stableset.StableRole, Version: mid.Signed.Version,
-			Expires: mid.Signed.Expires.Time().UTC(), Checks: []AuditSignature{{By: file(stableset.StableRole), Threshold: k.Threshold, Signers: s}}})
-		if mid.Signed.Delegations == nil {
-			continue
-		}
-		for _, lr := range mid.Signed.Delegations.Roles {
-			b, err := os.ReadFile(filepath.Join(md, file(lr.Name)))
-			if err != nil {
-				return out, err
-			}
-			bin, err := tuf.ParseBin(b, file(lr.Name))
-			if err != nil {
-				return out, err
-			}
-			lk, _ := mid.Signed.DelegateKeys(lr.Name)
-			ls, err := lk.Verify(bin.Signed, bin.Signatures)
-			if err != nil {
-				return out, fmt.Errorf("%s: %w", file(lr.Name), err)
-			}
-			out = append(out, AuditFile{File: file(lr.Name), Role: lr.Name, Delegator: r.Name, Version: bin.Version,
-				Expires: bin.Expires.Time().UTC(), Checks: []AuditSignature{{By: file(r.Name), Threshold: lk.Threshold, Signers: ls}}})
-		}
-	}
-	return out, nil
+	return append(out, bins.files...), nil
 }
 
 // signedDiff verifies signed-diff.json against the stable delegation and

@@ -393,8 +393,9 @@ func (ps *pageSet) againstDiff(dir string) (int, error) {
 // checkFragment checks stable/snapshot-fragment.json against the
 // metadata in stable/metadata: one entry per file, named for its role,
 // with its version, length and SHA-256, and one file per role stable
-// delegates to (two levels), all of stable's version.
-func checkFragment(dir string, st *tuf.Metadata[tuf.Targets], meta []string) (int, error) {
+// delegates to (two levels), all of stable's version. A file in read
+// (what sumBins read) is not read again.
+func checkFragment(dir string, st *tuf.Metadata[tuf.Targets], meta []string, read map[string]fileSum) (int, error) {
 	const name = "stable/" + stableset.FragmentFile
 	b, err := os.ReadFile(filepath.Join(dir, "stable", stableset.FragmentFile))
 	if err != nil {
@@ -434,21 +435,25 @@ func checkFragment(dir string, st *tuf.Metadata[tuf.Targets], meta []string) (in
 		if m[1] != fmt.Sprint(v) || !roles[role] {
 			return 0, fmt.Errorf("%s: stable version %d delegates to no role of this name and version: %w", rel, v, ErrUnexpectedFile)
 		}
-		data, err := os.ReadFile(filepath.Join(md, f))
-		if err != nil {
-			return 0, err
+		got, ok := read[f] // as sumBins read it
+		if !ok {
+			data, err := os.ReadFile(filepath.Join(md, f))
+			if err != nil {
+				return 0, err
+			}
+			got = fileSum{int64(len(data)), sha256.Sum256(data)}
 		}
 		key := role + ".json"
 		e, ok := fr.Meta[key]
 		if !ok {
 			return 0, fmt.Errorf("%s lists no %s, which %s holds: %w", name, key, rel, ErrMediumContent)
 		}
-		sum := sha256.Sum256(data)
+		sum := got.sha256
 		switch {
 		case e.Version != v:
 			return 0, fmt.Errorf("%s: meta[%q].version is %d, %s is version %d: %w", name, key, e.Version, rel, v, tuf.ErrVersion)
-		case e.Length != int64(len(data)):
-			return 0, fmt.Errorf("%s: meta[%q].length is %d, %s is %d bytes: %w", name, key, e.Length, rel, len(data), tuf.ErrHash)
+		case e.Length != got.length:
+			return 0, fmt.Errorf("%s: meta[%q].length is %d, %s is %d bytes: %w", name, key, e.Length, rel, got.length, tuf.ErrHash)
 		case e.Hashes["sha256"] != hex.EncodeToString(sum[:]):
 			return 0, fmt.Errorf("%s: meta[%q].hashes.sha256 is %s, %s hashes to %x: %w", name, key, e.Hashes["sha256"], rel, sum, tuf.ErrHash)
 		}

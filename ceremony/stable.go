@@ -551,12 +551,13 @@ func ProjectSummaryDigest(ps []stableset.ProjectSummary) (sum [32]byte, total, c
 // signed and lists what the leaves list, and the signed diff carries the
 // threshold.
 func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key) error {
-	return verifyStableMedia(dir, deleg, keyring, nil)
+	return verifyStableMedia(dir, deleg, keyring, nil, nil)
 }
 
 // verifyStableMedia is VerifyStableMedia, calling visit (if set) with
-// every leaf bin's file and each of its targets.
-func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key, visit func(bin string, t *tuf.BinTarget) error) error {
+// every leaf bin's file and each of its targets, and filling rec (if
+// set) with what it read of the bins.
+func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key, visit func(bin string, t *tuf.BinTarget) error, rec *binRecord) error {
 	md := filepath.Join(dir, "stable", "metadata")
 	by := tuf.RoleKeys{Role: stableset.StableRole, KeyIDs: deleg.KeyIDs, Threshold: deleg.Threshold, Keys: keyring}
 	st, n, err := tuf.LoadNewest[tuf.Targets](os.DirFS(md), md, stableset.StableRole, by)
@@ -598,7 +599,7 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 		return err
 	}
 	var inBins, inLedger entrySum
-	if err := sumBins(md, &st.Signed, &inBins, tc, visit); err != nil {
+	if err := sumBins(md, &st.Signed, &inBins, tc, visit, rec); err != nil {
 		return err
 	}
 	if err := tc.done(); err != nil {
@@ -630,12 +631,40 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	return err
 }
 
+// binRecord is what sumBins read of the bins, so that the audit reads
+// them once: the report entry of every mid and leaf file (the keys whose
+// signatures counted, version, expiry), in the order read, and each
+// file's length and SHA-256 by name (N.role.json).
+type binRecord struct {
+	files []AuditFile
+	sums  map[string]fileSum
+}
+
+type fileSum struct {
+	length int64
+	sha256 [32]byte
+}
+
+// add records one role's file, signed as the delegation from delegator
+// (its file, by) requires.
+func (r *binRecord) add(file, role, delegator, by string, version int64, expires tuf.Expiry, threshold int, signers []string, data []byte) {
+	if r == nil {
+		return
+	}
+	r.files = append(r.files, AuditFile{File: file, Role: role, Delegator: delegator, Version: version,
+		Expires: expires.Time().UTC(), Checks: []AuditSignature{{By: by, Threshold: threshold, Signers: signers}}})
+	if r.sums == nil {
+		r.sums = map[string]fileSum{}
+	}
+	r.sums[file] = fileSum{int64(len(data)), sha256.Sum256(data)}
+}
+
 // sumBins reads the two levels of bins under stable (version st.Version,
 // in md): every mid role verified against stable, every leaf bin against
 // its mid, no key delegated to two roles; it adds every leaf's targets to
-// sum, checks each against tc (the signed diff's target mode and naming)
-// and calls visit (if set) with each.
-func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit func(bin string, t *tuf.BinTarget) error) error {
+// sum, checks each against tc (the signed diff's target mode and naming),
+// calls visit (if set) with each, and records each file in rec (if set).
+func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit func(bin string, t *tuf.BinTarget) error, rec *binRecord) error {
 	if st.Delegations == nil {
 		return nil
 	}
@@ -654,7 +683,8 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit f
 	if err := unique(st); err != nil {
 		return err
 	}
-	file := func(role string) string { return filepath.Join(md, fmt.Sprintf("%d.%s.json", st.Version, role)) }
+	base := func(role string) string { return fmt.Sprintf("%d.%s.json", st.Version, role) }
+	file := func(role string) string { return filepath.Join(md, base(role)) }
 	for _, r := range st.Delegations.Roles {
 		name := file(r.Name)
 		b, err := os.ReadFile(name)
@@ -669,9 +699,15 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit f
 		if err != nil {
 			return err
 		}
-		if err := st.VerifyDelegate(r.Name, msg, mid.Signatures); err != nil {
+		k, err := st.DelegateKeys(r.Name)
+		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		signers, err := k.Verify(msg, mid.Signatures)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		rec.add(base(r.Name), r.Name, stableset.StableRole, base(stableset.StableRole), mid.Signed.Version, mid.Signed.Expires, k.Threshold, signers, b)
 		if len(mid.Signed.Targets) != 0 || mid.Signed.Delegations == nil {
 			return fmt.Errorf("%s: a mid role lists no target and delegates to its leaves: %w", name, tuf.ErrLayout)
 		}
@@ -688,9 +724,15 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit f
 			if err != nil {
 				return err
 			}
-			if err := bin.Verify(&mid.Signed, lr.Name); err != nil {
+			lk, err := mid.Signed.DelegateKeys(lr.Name)
+			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
+			ls, err := lk.Verify(bin.Signed, bin.Signatures)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			rec.add(base(lr.Name), lr.Name, r.Name, base(r.Name), bin.Version, bin.Expires, lk.Threshold, ls, b)
 			for i := range bin.Targets {
 				t := &bin.Targets[i]
 				// visit first: the read-back's message names the
