@@ -256,6 +256,9 @@ func readPassManifest(dir string) (*passManifest, error) {
 	if err := dec.Decode(&m); err != nil || m.Format != passFormat {
 		return nil, fmt.Errorf("%s: not a %q manifest: %w", name, passFormat, ErrPassEdited)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%s: data after the manifest: %w", name, ErrPassEdited)
+	}
 	return &m, nil
 }
 

@@ -3,6 +3,7 @@ package stableset
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -337,4 +338,48 @@ func TestReviewedPassEdited(t *testing.T) {
 			assertNothing(t, filepath.Dir(out), out)
 		})
 	}
+}
+
+// FuzzPassManifest: the kept pass's manifest is read strictly (an
+// attacker writes it): anything but a complete manifest of this format,
+// with no unknown field, is ErrPassEdited, and what is accepted survives
+// marshalling and reading again.
+func FuzzPassManifest(f *testing.F) {
+	valid := `{"format": "keyceremony-reviewed-pass 1", "digest": "` + strings.Repeat("a", 64) + `", "export_file_sha256": "` + strings.Repeat("b", 64) + `",
+ "export_count": 5, "export_trailer_sha256": "` + strings.Repeat("c", 64) + `", "policy_sha256": "p", "decisions_sha256": "d",
+ "previous_ledger_sha256": "-", "stable_version": 2, "repository": "pypi", "listing_time": "2026-04-02T00:00:00Z", "pages": 4}`
+	f.Add([]byte(valid))
+	f.Add([]byte(valid[:len(valid)/2]))
+	f.Add([]byte(strings.Replace(valid, `"pages"`, `"extra"`, 1)))
+	f.Add([]byte(strings.Replace(valid, "pass 1", "pass 2", 1)))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(valid + ` {}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, passFile), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m, err := readPassManifest(dir)
+		if err != nil {
+			if !errors.Is(err, ErrPassEdited) {
+				t.Fatalf("error %v is not ErrPassEdited", err)
+			}
+			return
+		}
+		if m.Format != passFormat {
+			t.Fatalf("accepted format %q", m.Format)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, passFile), b, 0o600)
+		m2, err := readPassManifest(dir)
+		if err != nil {
+			t.Fatalf("round trip: %v", err)
+		}
+		if b2, _ := json.Marshal(m2); !bytes.Equal(b, b2) {
+			t.Fatalf("round trip: %s != %s", b2, b)
+		}
+	})
 }
