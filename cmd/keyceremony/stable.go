@@ -72,8 +72,8 @@ too young, excluded, not nominated, backdated, relisted; removed; changed:
 kept-old, accepted, dropped; unchanged), the largest projects by change,
 the confirm_above limits and the decisions they demand, and the digest that
 'stable sign --approve' must name, with its check words. --full adds every
-entry but the unchanged ones, by project then version. Nothing is signed or
-written.
+entry but the unchanged ones, by project then version. Nothing is signed; with --backup the pass is kept in --work-dir for
+'stable sign --batch --approve' (docs/runbook-stable.md).
 
 With --backup (the backup medium the ceremony keeps; 'stable sign' requires
 it), the published state (stable version, ledger digest, listing time) must
@@ -151,7 +151,11 @@ func newStableSignCommand() *cobra.Command {
 		Short: "Sign the stable set whose diff digest the keyholders approved",
 		Long: `sign recomputes the diff and refuses unless --approve names its digest
 exactly and every confirm_above limit the diff crosses is settled by
---decisions (naming the limit and the count otherwise). It then signs the bins with a key made in memory for this ceremony
+--decisions (naming the limit and the count otherwise). In the batch form
+it signs from the pass 'stable diff --backup' kept in --work-dir for that
+digest when the export, policy, decisions and published state are the same
+(checked against the approved digest first; an edited pass is refused),
+and otherwise says why and reads the export again. It then signs the bins with a key made in memory for this ceremony
 and discarded, has the stable keyholders' devices sign stable and the diff,
 and writes to the new directory --media: stable/ (metadata, ledger, index
 pages, snapshot fragment), signed-diff.json, policy.json (the exact policy
