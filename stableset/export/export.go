@@ -587,19 +587,27 @@ func appendTime(b []byte, t time.Time) []byte {
 func formatTime(t time.Time) string { return string(appendTime(nil, t)) }
 
 // PathBLAKE2b returns the BLAKE2b-256 a PyPI file path names:
-// packages/<2 hex>/<2 hex>/<60 hex>/<filename>. ok is false for any other
-// shape.
+// packages/<2 hex>/<2 hex>/<60 hex>/<filename>, lowercase hex. ok is false
+// for any other shape. (Checked byte by byte: the read-back and verify
+// call it for every stable file.)
 func PathBLAKE2b(p string) (sum [32]byte, ok bool) {
-	seg := strings.Split(p, "/")
-	if len(seg) != 5 || seg[0] != "packages" || len(seg[1]) != 2 || len(seg[2]) != 2 || len(seg[3]) != 60 {
+	const pre = "packages/"
+	if len(p) < len(pre)+67 || p[:len(pre)] != pre {
 		return sum, false
 	}
-	h := seg[1] + seg[2] + seg[3]
-	if strings.ToLower(h) != h {
+	q := p[len(pre):]
+	if q[2] != '/' || q[5] != '/' || q[66] != '/' || strings.IndexByte(q[67:], '/') >= 0 {
 		return sum, false
 	}
-	if _, err := hex.Decode(sum[:], []byte(h)); err != nil {
-		return sum, false
+	var h [64]byte
+	copy(h[0:2], q[0:2])
+	copy(h[2:4], q[3:5])
+	copy(h[4:], q[6:66])
+	for _, c := range h {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return sum, false
+		}
 	}
+	hex.Decode(sum[:], h[:])
 	return sum, true
 }

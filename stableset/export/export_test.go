@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -538,4 +539,34 @@ func TestFilenameBelongs(t *testing.T) {
 			t.Errorf("filenameBelongs(%q, %q, %q) = %v, want %v", tc.file, tc.project, tc.version, got, tc.want)
 		}
 	}
+}
+
+// FuzzPathBLAKE2b: PathBLAKE2b accepts exactly the paths TargetPath makes
+// (five segments, lowercase hex) and gives back the digest in them.
+func FuzzPathBLAKE2b(f *testing.F) {
+	var b2 [32]byte
+	for i := range b2 {
+		b2[i] = byte(i * 7)
+	}
+	f.Add(TargetPath(b2, "x-1.0.tar.gz"))
+	f.Add("packages/AB/cd/" + strings.Repeat("0", 60) + "/x")
+	f.Add("packages/ab/cd/" + strings.Repeat("0", 60) + "/x/y")
+	f.Add("packages/ab/cd/" + strings.Repeat("0", 59) + "/x")
+	f.Add("packages/ab/cd/" + strings.Repeat("0", 60) + "/")
+	f.Fuzz(func(t *testing.T, p string) {
+		sum, ok := PathBLAKE2b(p)
+		seg := strings.Split(p, "/")
+		want := len(seg) == 5 && seg[0] == "packages" && len(seg[1]) == 2 && len(seg[2]) == 2 && len(seg[3]) == 60
+		if want {
+			h := seg[1] + seg[2] + seg[3]
+			_, err := hex.DecodeString(h)
+			want = err == nil && strings.ToLower(h) == h
+		}
+		if ok != want {
+			t.Fatalf("PathBLAKE2b(%q) ok = %v, want %v", p, ok, want)
+		}
+		if ok && TargetPath(sum, seg[4]) != p {
+			t.Fatalf("PathBLAKE2b(%q) = %x", p, sum)
+		}
+	})
 }
