@@ -19,9 +19,13 @@ import (
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
+// zed1 is a project whose pages the second ceremony does not change.
+var zed1 = file{"zed", "1.0", "zed-1.0.tar.gz", "zed one", old}
+
 // reviewedFixture is a first ceremony signed into pub, and the second
 // ceremony's export and decisions (one of each category: unchanged,
-// added, changed kept-old, removed, backdated, too young, pages changed).
+// added, changed kept-old, removed, backdated, too young, pages changed,
+// pages unchanged).
 type reviewedFixture struct {
 	c       *ceremony
 	dir     string
@@ -33,8 +37,8 @@ func newReviewedFixture(t *testing.T) *reviewedFixture {
 	t.Helper()
 	f := &reviewedFixture{c: newCeremony(t), dir: t.TempDir()}
 	f.pub = filepath.Join(f.dir, "one")
-	f.c.sign(t, f.c.config(exportOf(t, t1, []file{foo1, foo2, bar1, bar09}), ""), f.pub)
-	f.export2 = exportOf(t, t2, []file{foo1, foo2, bar1evil, baz1, qux3})
+	f.c.sign(t, f.c.config(exportOf(t, t1, []file{foo1, foo2, bar1, bar09, zed1}), ""), f.pub)
+	f.export2 = exportOf(t, t2, []file{foo1, foo2, bar1evil, baz1, qux3, zed1})
 	f.c.decisions = mustDecisions(t, `{"path": "`+rec(bar1evil).Path+`", "decision": "keep-old", "reason": "PyPI never re-uploads a file"}`)
 	return f
 }
@@ -299,6 +303,18 @@ func TestReviewedPassEdited(t *testing.T) {
 			})
 			rewriteTargets(t, work, "pagetargets", hp, func(bt *tuf.BinTarget) { bt.SHA256 = evil })
 		},
+		// An unchanged page (no entry: the previous ledger's) swapped in
+		// the ledger and the page targets alike.
+		"unchanged page swapped": func(t *testing.T, work string) {
+			_, jp := simpleindex.LayoutPEP458.PagePaths("zed")
+			rewriteLedger(t, filepath.Join(work, "ledger-000"), nil, func(p *ledger.Project) bool {
+				if p.Project == "zed" {
+					p.JSONSHA256 = evil
+				}
+				return true
+			})
+			rewriteTargets(t, work, "pagetargets", jp, func(bt *tuf.BinTarget) { bt.SHA256 = evil })
+		},
 		// A project's pages dropped, so that clients fall through to the
 		// online role's page.
 		"project dropped": func(t *testing.T, work string) {
@@ -317,7 +333,7 @@ func TestReviewedPassEdited(t *testing.T) {
 		"manifest count": func(t *testing.T, work string) {
 			p := filepath.Join(work, passFile)
 			b, _ := os.ReadFile(p)
-			os.WriteFile(p, bytes.Replace(b, []byte(`"export_count": 5`), []byte(`"export_count": 6`), 1), 0o600)
+			os.WriteFile(p, bytes.Replace(b, []byte(`"export_count": 6`), []byte(`"export_count": 7`), 1), 0o600)
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
