@@ -202,6 +202,11 @@ type run struct {
 	undecided      int64
 	undecidedPaths []string
 	decided        map[string]bool
+	// takenDown is the ceremony's takedown set (published, plus
+	// take-down decisions, less lifts); takingDown counts the take-down
+	// decisions.
+	takenDown  map[string]bool
+	takingDown int
 	exportSum      *asyncHash // the export file's bytes
 
 	prevLedger *ledger.Header
