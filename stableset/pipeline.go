@@ -207,7 +207,7 @@ type run struct {
 	// decisions.
 	takenDown  map[string]bool
 	takingDown int
-	exportSum      *asyncHash // the export file's bytes
+	exportSum  *asyncHash // the export file's bytes
 
 	prevLedger *ledger.Header
 	ledgerLen  int64
