@@ -1,7 +1,10 @@
 package ceremony
 
 import (
+	"archive/tar"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -222,6 +225,43 @@ func TestIncidentDrill(t *testing.T) {
 		if d := m.Signed.Delegations.Roles[0]; d.Name != tuf.TakedownRole || !d.Terminating || !slices.Equal(d.Paths, []string{victim}) {
 			t.Fatalf("%s: stable's first delegation %+v, want the takedown role for %s", c.media, d, victim)
 		}
+	}
+
+	// The takedown ceremony made the victim's project's pages again
+	// without it: no page on its medium names the file.
+	// (The first ceremony's pages, every project's, do name it.)
+	name := path.Base(victim)
+	listing := func(media string) (pages int, naming []string) {
+		tars, _ := filepath.Glob(filepath.Join(media, "stable", "pages", "*.tar"))
+		for _, tf := range tars {
+			f, err := os.Open(tf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := tar.NewReader(f)
+			for {
+				hd, err := tr.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(tr)
+				pages++
+				if strings.Contains(string(b), name) {
+					naming = append(naming, hd.Name)
+				}
+			}
+			f.Close()
+		}
+		return pages, naming
+	}
+	if _, naming := listing(media1); len(naming) == 0 {
+		t.Fatalf("no page of the first ceremony names %s: the check below proves nothing", name)
+	}
+	if pages, naming := listing(media3); pages == 0 || len(naming) > 0 {
+		t.Errorf("the takedown ceremony made %d pages, these still name %s: %v", pages, name, naming)
 	}
 
 	// verify, on every medium.
