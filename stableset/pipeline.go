@@ -203,11 +203,9 @@ type run struct {
 	undecidedPaths []string
 	decided        map[string]bool
 	// takenDown is the ceremony's takedown set (published, plus
-	// take-down decisions, less lifts); takingDown counts the take-down
-	// decisions.
-	takenDown  map[string]bool
-	takingDown int
-	exportSum  *asyncHash // the export file's bytes
+	// take-down decisions, less lifts).
+	takenDown map[string]bool
+	exportSum *asyncHash // the export file's bytes
 
 	prevLedger *ledger.Header
 	ledgerLen  int64

@@ -73,7 +73,6 @@ func (r *run) takedowns() error {
 				return fmt.Errorf("%s:%d: path %s: already taken down (since an earlier ceremony): %w", set.Name(), d.Line, d.Path, ErrDecision)
 			}
 			r.takenDown[d.Path] = true
-			r.takingDown++
 		case decisions.Lift:
 			if !prev[d.Path] {
 				return fmt.Errorf("%s:%d: path %s: not taken down, nothing to lift: %w", set.Name(), d.Line, d.Path, ErrDecision)

@@ -76,7 +76,7 @@ func TestPipelineTakedown(t *testing.T) {
 	}
 	var text bytes.Buffer
 	res2.Diff.WriteText(&text)
-	if !strings.Contains(text.String(), "taken-down") || !strings.Contains(text.String(), "PYSEC-2026-77") {
+	if !strings.Contains(text.String(), "taken-down") || !strings.Contains(text.String(), "PYSEC-2026-77") || !strings.Contains(text.String(), "!!! 1 FILES TAKEN DOWN") {
 		t.Errorf("the review does not show the takedown and its reason:\n%s", text.String())
 	}
 	if res2.Meta[1].Name != tuf.TakedownRole+".json" {
