@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -143,6 +145,12 @@ type AuditSignedDiff struct {
 	StableFiles           int64    `json:"stable_files"`
 	Projects              int64    `json:"projects"`
 	SignedBy              []string `json:"signed_by"`
+	// TakenDown and Lifted are the paths the diff's take-down and lift
+	// decisions name.
+	TakenDown []string `json:"taken_down,omitempty"`
+	Lifted    []string `json:"lifted,omitempty"`
+
+	decisions []decisions.Decision
 }
 
 // AuditFile is one metadata file checked.
@@ -448,6 +456,19 @@ func (a *auditor) previous() error {
 				}
 				if sd.PreviousLedgerSHA256 != want {
 					return "", fmt.Errorf("the signed diff names previous ledger %q, the previous medium %s binds ledger %q into stable version %d: %w", sd.PreviousLedgerSHA256, prev, want, pv, ErrMediumContent)
+				}
+				// Takedowns are kept until a lift: the new stable
+				// delegates the previous medium's taken-down paths,
+				// plus the diff's take-downs, less its lifts.
+				if a.rep.state != nil {
+					want := stableset.NextTakedowns(ps.takedowns, sd.decisions)
+					got := slices.Sorted(slices.Values(a.rep.state.takedowns))
+					if !slices.Equal(got, want) {
+						return "", fmt.Errorf("stable version %d takes down %q; the previous medium %s took down %q, and the signed diff's decisions make that %q: %w", a.rep.state.versions[stableset.StableRole], got, prev, ps.takedowns, want, ErrMediumContent)
+					}
+					if len(want) > 0 {
+						detail += fmt.Sprintf("; %d paths taken down, as the previous medium's takedowns and the signed diff's decisions give", len(want))
+					}
 				}
 				if pv == 0 {
 					detail += "; the signed diff starts from nothing, as the previous medium binds no ledger"

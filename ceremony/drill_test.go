@@ -278,6 +278,19 @@ func TestIncidentDrill(t *testing.T) {
 		if err != nil || !rep.Valid {
 			t.Fatalf("verify %s: %v %+v", o.Dir, err, rep)
 		}
+		// The takedown is carried from medium to medium.
+		if o.Dir == media3 || o.Dir == media4 {
+			found := false
+			for _, c := range rep.Checks {
+				found = found || c.Check == "versions against the previous medium" && strings.Contains(c.Detail, "1 paths taken down")
+			}
+			if !found {
+				t.Errorf("verify %s does not say it checked the takedown against the previous medium: %+v", o.Dir, rep.Checks)
+			}
+		}
+		if o.Dir == media3 && !slices.Equal(rep.SignedDiff.TakenDown, []string{victim}) {
+			t.Errorf("verify %s: signed diff takes down %q", o.Dir, rep.SignedDiff.TakenDown)
+		}
 	}
 
 	// The repository after the incident: root v2, targets v2, the new

@@ -2,6 +2,7 @@ package stableset
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/keyceremony/keyceremony/stableset/decisions"
@@ -38,16 +39,42 @@ func publishedTakedowns(pub *published, deleg *tuf.DelegatedRole) (map[string]bo
 	if err := tuf.CheckStableLayout(deleg, st); err != nil {
 		return nil, fmt.Errorf("published stable version %d: %w: %w", pub.version, ErrPublished, err)
 	}
-	pathRoles, _ := tuf.SplitStable(st)
-	for i := range pathRoles {
-		if pathRoles[i].Name != tuf.TakedownRole {
-			continue
-		}
-		for _, p := range pathRoles[i].Paths {
-			out[p] = true
-		}
+	for _, p := range TakedownPaths(st) {
+		out[p] = true
 	}
 	return out, nil
+}
+
+// TakedownPaths returns the paths stable (st) delegates to the takedown
+// role, as listed; none when it delegates to no takedown role.
+func TakedownPaths(st *tuf.Targets) []string {
+	pathRoles, _ := tuf.SplitStable(st)
+	for i := range pathRoles {
+		if pathRoles[i].Name == tuf.TakedownRole {
+			return slices.Clone(pathRoles[i].Paths)
+		}
+	}
+	return nil
+}
+
+// NextTakedowns is the takedown set a ceremony that started from prev
+// and applied ds must have delegated: prev, plus every take-down, less
+// every lift, sorted. (Whether each decision was allowed is the
+// pipeline's check; this is what an auditor recomputes.)
+func NextTakedowns(prev []string, ds []decisions.Decision) []string {
+	set := map[string]bool{}
+	for _, p := range prev {
+		set[p] = true
+	}
+	for _, d := range ds {
+		switch d.Choice {
+		case decisions.TakeDown:
+			set[d.Path] = true
+		case decisions.Lift:
+			delete(set, d.Path)
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // takedowns computes the ceremony's takedown set: the published one, plus
@@ -61,7 +88,6 @@ func (r *run) takedowns() error {
 	if err != nil {
 		return err
 	}
-	r.takenDown = prev
 	set := r.cfg.Decisions
 	for _, d := range set.All() {
 		switch d.Choice {
@@ -72,22 +98,18 @@ func (r *run) takedowns() error {
 			if prev[d.Path] {
 				return fmt.Errorf("%s:%d: path %s: already taken down (since an earlier ceremony): %w", set.Name(), d.Line, d.Path, ErrDecision)
 			}
-			r.takenDown[d.Path] = true
 		case decisions.Lift:
 			if !prev[d.Path] {
 				return fmt.Errorf("%s:%d: path %s: not taken down, nothing to lift: %w", set.Name(), d.Line, d.Path, ErrDecision)
 			}
-			delete(r.takenDown, d.Path)
 			r.markDecided(d.Path)
 		}
 	}
-	r.diff.Takedowns = slices.Sorted(func(yield func(string) bool) {
-		for p := range r.takenDown {
-			if !yield(p) {
-				return
-			}
-		}
-	})
+	r.diff.Takedowns = NextTakedowns(slices.Collect(maps.Keys(prev)), set.All())
+	r.takenDown = make(map[string]bool, len(r.diff.Takedowns))
+	for _, p := range r.diff.Takedowns {
+		r.takenDown[p] = true
+	}
 	return nil
 }
 

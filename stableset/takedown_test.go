@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -143,5 +144,21 @@ func TestPipelineTakedown(t *testing.T) {
 		if m.Name == tuf.TakedownRole+".json" {
 			t.Error("the fragment lists a takedown role after the lift")
 		}
+	}
+}
+
+// TestNextTakedowns: what an auditor recomputes from the previous
+// takedowns and the decisions: take-downs added, lifts removed, other
+// decisions ignored, sorted.
+func TestNextTakedowns(t *testing.T) {
+	ds := []decisions.Decision{
+		{Path: "b", Choice: decisions.TakeDown}, {Path: "a", Choice: decisions.Lift},
+		{Path: "c", Choice: decisions.Drop}, {Limit: "added", Choice: decisions.Confirm},
+	}
+	if got := NextTakedowns([]string{"a", "z"}, ds); !slices.Equal(got, []string{"b", "z"}) {
+		t.Errorf("got %q, want [b z]", got)
+	}
+	if got := NextTakedowns(nil, nil); len(got) != 0 {
+		t.Errorf("got %q from nothing", got)
 	}
 }
