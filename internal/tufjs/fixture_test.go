@@ -47,6 +47,9 @@ type shape struct {
 	// first and terminating, to the empty takedown role with its own key.
 	takedown   int
 	removeOnly bool
+	// takedownLists makes the takedown role list the first taken-down
+	// path (a layout verify must refuse).
+	takedownLists bool
 }
 
 func hexOf(b []byte) string {
@@ -188,6 +191,10 @@ func newFixtureRepo(t *testing.T, sh shape) *fixture {
 			st.Delegations.Keys[k.Key().ID()] = k.Key()
 			st.Delegations.Roles = slices.Insert(st.Delegations.Roles, 0, tuf.TakedownDelegation(f.takenDown, k.Key()))
 			nodes[tuf.TakedownRole] = &node{md: tuf.NewTargets(1, expires), signer: k}
+			if sh.takedownLists {
+				p := f.takenDown[0]
+				nodes[tuf.TakedownRole].md.Signed.Targets[p] = targetEntry(f.stableContent[p])
+			}
 			order = append(order, tuf.TakedownRole)
 			f.roles = append(f.roles, tuf.TakedownRole)
 		}

@@ -455,3 +455,16 @@ func TestTakedownWithTufJS(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyRefusesTakedownLayouts: keyceremony verify refuses a takedown
+// role whose file lists a target (a taken-down path must resolve to
+// nothing), naming the file and role.
+func TestVerifyRefusesTakedownLayouts(t *testing.T) {
+	f := newFixtureRepo(t, shape{twoLevel: true, perRole: true, takedown: 1, takedownLists: true})
+	err := verify(t, f, tuf.VerifyOptions{})
+	var ve *tuf.VerifyError
+	if !errors.Is(err, tuf.ErrLayout) || !errors.As(err, &ve) || ve.File != "1.takedown.json" || ve.Role != tuf.TakedownRole ||
+		!strings.Contains(err.Error(), "takedown lists 1 targets (first "+f.takenDown[0]+"), want none") {
+		t.Fatalf("verify: %v", err)
+	}
+}
