@@ -309,6 +309,18 @@ func TestIncidentDrill(t *testing.T) {
 	if rep, err := Audit(AuditOptions{Root: rootFile, Dir: final}); err != nil || !rep.Valid {
 		t.Fatalf("verify the repository: %v %+v", err, rep)
 	}
+	// status lists the takedown role on its own line, with stable's expiry.
+	st, err := Status(StatusOptions{Dir: final})
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	found := false
+	for _, e := range st.Roles {
+		found = found || e.Role == "stable "+tuf.TakedownRole && e.Count == 1 && e.Version == r4.StableVersion
+	}
+	if !found {
+		t.Errorf("status does not list the takedown role: %+v", st.Roles)
+	}
 	stable4 := stableEntries(t, media4, r4.StableVersion)
 	run, err = tufjs.Resolve(final, rootFile, append([]string{victim, swapped}, sample...))
 	if err != nil {
