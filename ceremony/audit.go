@@ -403,6 +403,18 @@ func (a *auditor) addFiles(fs []tuf.FileReport) {
 	}
 }
 
+// takedownsKept checks that stable in cur delegates to the takedown role
+// exactly the paths the previous medium (prev, in dir) did, plus the
+// signed diff's take-downs, less its lifts (ds); it returns how many.
+func takedownsKept(cur, prev *mediumState, dir string, ds []decisions.Decision) (int, error) {
+	want := stableset.NextTakedowns(prev.takedowns, ds)
+	got := slices.Sorted(slices.Values(cur.takedowns))
+	if !slices.Equal(got, want) {
+		return 0, fmt.Errorf("stable version %d takes down %q; the previous medium %s took down %q, and the signed diff's decisions make that %q: %w", cur.versions[stableset.StableRole], got, dir, prev.takedowns, want, ErrMediumContent)
+	}
+	return len(want), nil
+}
+
 // previous compares the medium with the earlier medium o.Previous: no
 // version goes back, one version is one document, and a stable medium's
 // signed diff starts from the previous medium's stable version and ledger
@@ -461,13 +473,12 @@ func (a *auditor) previous() error {
 				// delegates the previous medium's taken-down paths,
 				// plus the diff's take-downs, less its lifts.
 				if a.rep.state != nil {
-					want := stableset.NextTakedowns(ps.takedowns, sd.decisions)
-					got := slices.Sorted(slices.Values(a.rep.state.takedowns))
-					if !slices.Equal(got, want) {
-						return "", fmt.Errorf("stable version %d takes down %q; the previous medium %s took down %q, and the signed diff's decisions make that %q: %w", a.rep.state.versions[stableset.StableRole], got, prev, ps.takedowns, want, ErrMediumContent)
+					n, err := takedownsKept(a.rep.state, ps, prev, sd.decisions)
+					if err != nil {
+						return "", err
 					}
-					if len(want) > 0 {
-						detail += fmt.Sprintf("; %d paths taken down, as the previous medium's takedowns and the signed diff's decisions give", len(want))
+					if n > 0 {
+						detail += fmt.Sprintf("; %d paths taken down, as the previous medium's takedowns and the signed diff's decisions give", n)
 					}
 				}
 				if pv == 0 {

@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"archive/tar"
+	"errors"
 	"io"
 	"os"
 	"path"
@@ -339,5 +340,38 @@ func TestIncidentDrill(t *testing.T) {
 	}
 	if !fetched(run, "/metadata/"+itoa(r4.StableVersion)+"."+tuf.TakedownRole+".json", 200) {
 		t.Error("tuf-js did not fetch the takedown role")
+	}
+}
+
+// TestTakedownsKept: a stable medium that drops a takedown without a lift
+// decision, or takes down a path no decision names, is refused against
+// its predecessor, naming both sets.
+func TestTakedownsKept(t *testing.T) {
+	st := func(v int64, paths ...string) *mediumState {
+		return &mediumState{versions: map[string]int64{"stable": v}, takedowns: paths}
+	}
+	down := []decisions.Decision{{Path: "p/b", Choice: decisions.TakeDown}}
+	lift := []decisions.Decision{{Path: "p/a", Choice: decisions.Lift}}
+	for _, c := range []struct {
+		name      string
+		cur, prev *mediumState
+		ds        []decisions.Decision
+		n         int
+		msg       string
+	}{
+		{"kept", st(5, "p/a"), st(4, "p/a"), nil, 1, ""},
+		{"taken down", st(5, "p/a", "p/b"), st(4, "p/a"), down, 2, ""},
+		{"lifted", st(5), st(4, "p/a"), lift, 0, ""},
+		{"dropped without a lift", st(5), st(4, "p/a"), nil, 0, `stable version 5 takes down []; the previous medium prev took down ["p/a"], and the signed diff's decisions make that ["p/a"]`},
+		{"taken down without a decision", st(5, "p/a", "p/b"), st(4, "p/a"), nil, 0, `make that ["p/a"]`},
+		{"kept after a lift", st(5, "p/a"), st(4, "p/a"), lift, 0, `make that []`},
+	} {
+		n, err := takedownsKept(c.cur, c.prev, "prev", c.ds)
+		switch {
+		case c.msg == "" && (err != nil || n != c.n):
+			t.Errorf("%s: %d, %v; want %d", c.name, n, err, c.n)
+		case c.msg != "" && (!errors.Is(err, ErrMediumContent) || !strings.Contains(err.Error(), c.msg)):
+			t.Errorf("%s: %v, want ErrMediumContent saying %q", c.name, err, c.msg)
+		}
 	}
 }
