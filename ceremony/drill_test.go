@@ -16,6 +16,8 @@ import (
 	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/internal/tufjs"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
+	"github.com/keyceremony/keyceremony/stableset/ledger"
+	"github.com/keyceremony/keyceremony/stableset/simpleindex"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -110,6 +112,30 @@ func TestIncidentDrill(t *testing.T) {
 	}
 	victim, swapped := paths[0], paths[1] // taken down; swapped by the attacker
 	sample := paths[2:12]
+	// The victim's project, from the ledger, and its stable HTML page.
+	lf, err := os.Open(filepath.Join(media2, "stable", "ledger", itoa(r2.StableVersion)+".ledger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr, err := ledger.NewReader(lf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	project := ""
+	for {
+		e, err := lr.Next()
+		if err != nil {
+			break
+		}
+		if e.Path == victim {
+			project = e.Project
+		}
+	}
+	lf.Close()
+	page, _ := simpleindex.PagePaths(project)
+	if _, ok := stable2[page]; project == "" || !ok {
+		t.Fatalf("no stable page %q for the victim's project %q", page, project)
+	}
 	rootFile := filepath.Join(h.dir, "boot", "metadata", "1.root.json")
 	evil := func(p string) []byte { return []byte("the attacker's file at " + p + "\n") }
 
@@ -232,6 +258,7 @@ func TestIncidentDrill(t *testing.T) {
 	// without it: no page on its medium names the file.
 	// (The first ceremony's pages, every project's, do name it.)
 	name := path.Base(victim)
+	pageBytes := map[string][]byte{}
 	listing := func(media string) (pages int, naming []string) {
 		tars, _ := filepath.Glob(filepath.Join(media, "stable", "pages", "*.tar"))
 		for _, tf := range tars {
@@ -250,6 +277,9 @@ func TestIncidentDrill(t *testing.T) {
 				}
 				b, _ := io.ReadAll(tr)
 				pages++
+				if media == media3 {
+					pageBytes[hd.Name] = b
+				}
 				if strings.Contains(string(b), name) {
 					naming = append(naming, hd.Name)
 				}
@@ -263,6 +293,9 @@ func TestIncidentDrill(t *testing.T) {
 	}
 	if pages, naming := listing(media3); pages == 0 || len(naming) > 0 {
 		t.Errorf("the takedown ceremony made %d pages, these still name %s: %v", pages, name, naming)
+	}
+	if _, made := pageBytes[page]; !made {
+		t.Errorf("the takedown ceremony did not make %s again", page)
 	}
 
 	// verify, on every medium.
@@ -323,7 +356,7 @@ func TestIncidentDrill(t *testing.T) {
 		t.Errorf("status does not list the takedown role: %+v", st.Roles)
 	}
 	stable4 := stableEntries(t, media4, r4.StableVersion)
-	run, err = tufjs.Resolve(final, rootFile, append([]string{victim, swapped}, sample...))
+	run, err = tufjs.Resolve(final, rootFile, append([]string{victim, swapped, page}, sample...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,6 +370,10 @@ func TestIncidentDrill(t *testing.T) {
 		if r, _ := run.ByPath(p); !sameEntry(r, stable4[p]) {
 			t.Errorf("%s: tuf-js returned %+v, want stable's entry %+v", p, r, stable4[p])
 		}
+	}
+	// The project's page: stable's entry, the page made without the file.
+	if r, _ := run.ByPath(page); !sameEntry(r, stable4[page]) || r.Hashes["sha256"] != sha256Hex(pageBytes[page]) {
+		t.Errorf("%s: tuf-js returned %+v, want stable's entry for the page the takedown made (sha256 %s)", page, r, sha256Hex(pageBytes[page]))
 	}
 	if !fetched(run, "/metadata/"+itoa(r4.StableVersion)+"."+tuf.TakedownRole+".json", 200) {
 		t.Error("tuf-js did not fetch the takedown role")
