@@ -235,6 +235,9 @@ func TestIncidentDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	media3, r3 := sign("takedown", pubRot, dec)
+	// An auditor's own recount of the takedown's signed diff, with no
+	// keyceremony decoder (docs/signed-diff.md), and the diff recomputed.
+	auditSignedDiff(t, media3, h.exports[len(h.exports)-1], pubRot, h.boot.Root, r3.Diff.Digest, h.signing(pubRot).Now)
 	h.export(synth.NextParams{Seed: 7, NewFiles: 50})
 	media4, r4 := sign("third", filepath.Join(h.dir, "published-takedown"), nil)
 	for _, c := range []struct {
