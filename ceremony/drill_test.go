@@ -240,6 +240,7 @@ func TestIncidentDrill(t *testing.T) {
 	auditSignedDiff(t, media3, h.exports[len(h.exports)-1], pubRot, h.boot.Root, r3.Diff.Digest, h.signing(pubRot).Now)
 	h.export(synth.NextParams{Seed: 7, NewFiles: 50})
 	media4, r4 := sign("third", filepath.Join(h.dir, "published-takedown"), nil)
+	t.Logf("stable.json: %d bytes before the takedown, %d with it; takedown.json %d bytes", r2.Meta[0].Length, r3.Meta[0].Length, r3.Meta[1].Length)
 	for _, c := range []struct {
 		media string
 		r     *StableResult
