@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -143,6 +145,12 @@ type AuditSignedDiff struct {
 	StableFiles           int64    `json:"stable_files"`
 	Projects              int64    `json:"projects"`
 	SignedBy              []string `json:"signed_by"`
+	// TakenDown and Lifted are the paths the diff's take-down and lift
+	// decisions name.
+	TakenDown []string `json:"taken_down,omitempty"`
+	Lifted    []string `json:"lifted,omitempty"`
+
+	decisions []decisions.Decision
 }
 
 // AuditFile is one metadata file checked.
@@ -395,6 +403,18 @@ func (a *auditor) addFiles(fs []tuf.FileReport) {
 	}
 }
 
+// takedownsKept checks that stable in cur delegates to the takedown role
+// exactly the paths the previous medium (prev, in dir) did, plus the
+// signed diff's take-downs, less its lifts (ds); it returns how many.
+func takedownsKept(cur, prev *mediumState, dir string, ds []decisions.Decision) (int, error) {
+	want := stableset.NextTakedowns(prev.takedowns, ds)
+	got := slices.Sorted(slices.Values(cur.takedowns))
+	if !slices.Equal(got, want) {
+		return 0, fmt.Errorf("stable version %d takes down %q; the previous medium %s took down %q, and the signed diff's decisions make that %q: %w", cur.versions[stableset.StableRole], got, dir, prev.takedowns, want, ErrMediumContent)
+	}
+	return len(want), nil
+}
+
 // previous compares the medium with the earlier medium o.Previous: no
 // version goes back, one version is one document, and a stable medium's
 // signed diff starts from the previous medium's stable version and ledger
@@ -448,6 +468,18 @@ func (a *auditor) previous() error {
 				}
 				if sd.PreviousLedgerSHA256 != want {
 					return "", fmt.Errorf("the signed diff names previous ledger %q, the previous medium %s binds ledger %q into stable version %d: %w", sd.PreviousLedgerSHA256, prev, want, pv, ErrMediumContent)
+				}
+				// Takedowns are kept until a lift: the new stable
+				// delegates the previous medium's taken-down paths,
+				// plus the diff's take-downs, less its lifts.
+				if a.rep.state != nil {
+					n, err := takedownsKept(a.rep.state, ps, prev, sd.decisions)
+					if err != nil {
+						return "", err
+					}
+					if n > 0 {
+						detail += fmt.Sprintf("; %d paths taken down, as the previous medium's takedowns and the signed diff's decisions give", n)
+					}
 				}
 				if pv == 0 {
 					detail += "; the signed diff starts from nothing, as the previous medium binds no ledger"

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
 	"github.com/keyceremony/keyceremony/tuf"
@@ -207,6 +208,15 @@ func (a *auditor) signedDiff(dir string, ts *targetsSource) (*signeddiff.Stateme
 	}
 	if stmt.PreviousLedgerSHA256 != ([32]byte{}) {
 		sd.PreviousLedgerSHA256 = hex.EncodeToString(stmt.PreviousLedgerSHA256[:])
+	}
+	sd.decisions = stmt.Decisions
+	for _, d := range stmt.Decisions {
+		switch d.Choice {
+		case decisions.TakeDown:
+			sd.TakenDown = append(sd.TakenDown, d.Path)
+		case decisions.Lift:
+			sd.Lifted = append(sd.Lifted, d.Path)
+		}
 	}
 	a.rep.SignedDiff = sd
 	return stmt, nil

@@ -49,6 +49,8 @@ type mediumState struct {
 	signed    map[string][]byte
 	ledger    [32]byte
 	hasLedger bool
+	// takedowns are the paths stable delegates to the takedown role.
+	takedowns []string
 }
 
 // readState reads the newest root, targets, stable (and, in a
@@ -104,6 +106,7 @@ func readState(m Medium, dir string, trusted *tuf.Metadata[tuf.Root], ts *target
 	if err := s.add(stableset.StableRole, n, st.SignedBytes); err != nil {
 		return nil, err
 	}
+	s.takedowns = stableset.TakedownPaths(&st.Signed)
 	for p, tf := range st.Signed.Targets {
 		if strings.HasPrefix(p, "ledger/") {
 			if _, err := hex.Decode(s.ledger[:], []byte(tf.Hashes["sha256"])); err != nil {

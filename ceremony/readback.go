@@ -505,9 +505,15 @@ func checkStableTranscriptValues(dir string, es []TranscriptEntry, stmt *signedd
 	for _, h := range c.HeldBack {
 		held += h.Count
 	}
-	mids := 0
-	if st.Signed.Delegations != nil {
-		mids = len(st.Signed.Delegations.Roles)
+	pathRoles, bins := tuf.SplitStable(&st.Signed)
+	mids, takenDown := len(bins), 0
+	for _, r := range pathRoles {
+		if r.Name == tuf.TakedownRole {
+			takenDown = len(r.Paths)
+		}
+	}
+	if got, ok := ap.Detail["taken_down"]; ok != (takenDown > 0) || ok && jsonValue(got) != fmt.Sprint(takenDown) {
+		return fmt.Errorf("transcript.jsonl:%d: taken_down is %v, stable version %d delegates %d paths to %s: %w", ap.Seq, jsonValue(got), st.Signed.Version, takenDown, tuf.TakedownRole, ErrTranscript)
 	}
 	for _, w := range []struct {
 		field string
@@ -518,7 +524,7 @@ func checkStableTranscriptValues(dir string, es []TranscriptEntry, stmt *signedd
 		{"added", c.Added}, {"held", held}, {"removed", c.Removed},
 		{"changed", c.ChangedAccepted + c.ChangedRefused + c.ChangedDropped}, {"dropped", c.ChangedDropped},
 		{"unchanged", c.Unchanged}, {"decisions", len(stmt.Decisions)},
-		{"mid_roles", mids}, {"leaf_bins", roles - 1 - mids}, {"role_keys", roles - 1},
+		{"mid_roles", mids}, {"leaf_bins", roles - 1 - mids - len(pathRoles)}, {"role_keys", roles - 1},
 	} {
 		if got := jsonValue(ap.Detail[w.field]); got != fmt.Sprint(w.want) {
 			return fmt.Errorf("transcript.jsonl:%d: %s is %v, the signed diff and stable version %d give %v: %w", ap.Seq, w.field, got, st.Signed.Version, w.want, ErrTranscript)

@@ -324,13 +324,19 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := tr.Record("diff approved and stable signed", map[string]any{
+	signed := map[string]any{
 		"diff_digest": diff.Digest, "stable_version": res.StableVersion, "signers": ids,
-		"mid_roles": res.Layout.NumMids(), "leaf_bins": res.Layout.NumLeaves(), "role_keys": res.Layout.NumMids() + res.Layout.NumLeaves(),
+		"mid_roles": res.Layout.NumMids(), "leaf_bins": res.Layout.NumLeaves(), "role_keys": len(res.Meta) - 1,
 		"added": diff.Summary.Added, "held": diff.Summary.Held, "removed": diff.Summary.Removed,
 		"changed": diff.Summary.Changed, "dropped": diff.Summary.Dropped, "unchanged": diff.Summary.Unchanged,
 		"decisions": len(diff.Decisions),
-	}); err != nil {
+	}
+	if n := len(diff.Takedowns); n > 0 {
+		// The paths stable delegates to the empty takedown role (its
+		// key is one of role_keys).
+		signed["taken_down"] = n
+	}
+	if err := tr.Record("diff approved and stable signed", signed); err != nil {
 		return nil, err
 	}
 	if err := s.Guide.stepTo("readback"); err != nil {
@@ -598,6 +604,15 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	if err != nil {
 		return err
 	}
+	// The path roles before the bins (the takedown role), as verify's
+	// layout checks have them, and the signed diff's takedowns and lifts
+	// against the takedown role's paths.
+	if err := tuf.CheckStableLayout(deleg, &st.Signed); err != nil {
+		return fmt.Errorf("%s: %w", stableFile, err)
+	}
+	if err := checkTakedowns(stableFile, &st.Signed, stmt); err != nil {
+		return err
+	}
 	var inBins, inLedger entrySum
 	if err := sumBins(md, &st.Signed, &inBins, tc, visit, rec); err != nil {
 		return err
@@ -685,7 +700,36 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit f
 	}
 	base := func(role string) string { return fmt.Sprintf("%d.%s.json", st.Version, role) }
 	file := func(role string) string { return filepath.Join(md, base(role)) }
-	for _, r := range st.Delegations.Roles {
+	pathRoles, mids := tuf.SplitStable(st)
+	for i := range pathRoles {
+		r := &pathRoles[i]
+		name := file(r.Name)
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		m, err := tuf.Load[tuf.Targets](b, name)
+		if err != nil {
+			return err
+		}
+		msg, err := m.SignedBytes()
+		if err != nil {
+			return err
+		}
+		k, err := st.DelegateKeys(r.Name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		signers, err := k.Verify(msg, m.Signatures)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := tuf.CheckPathRoleFile(r, &m.Signed); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		rec.add(base(r.Name), r.Name, stableset.StableRole, base(stableset.StableRole), m.Signed.Version, m.Signed.Expires, k.Threshold, signers, b)
+	}
+	for _, r := range mids {
 		name := file(r.Name)
 		b, err := os.ReadFile(name)
 		if err != nil {
@@ -748,6 +792,30 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit f
 				}
 				sum.add(t.Path, t.Length, t.SHA256, t.BLAKE2b256)
 			}
+		}
+	}
+	return nil
+}
+
+// checkTakedowns holds the signed diff's takedown decisions against
+// stable (held in file): every path a take-down decision names is
+// delegated to the takedown role, no path a lift names is.
+func checkTakedowns(file string, st *tuf.Targets, stmt *signeddiff.Statement) error {
+	down := map[string]bool{}
+	pathRoles, _ := tuf.SplitStable(st)
+	for _, r := range pathRoles {
+		if r.Name == tuf.TakedownRole {
+			for _, p := range r.Paths {
+				down[p] = true
+			}
+		}
+	}
+	for _, d := range stmt.Decisions {
+		switch {
+		case d.Choice == decisions.TakeDown && !down[d.Path]:
+			return fmt.Errorf("%s: the signed diff takes down %s, which stable does not delegate to %s: %w", file, d.Path, tuf.TakedownRole, ErrMediumContent)
+		case d.Choice == decisions.Lift && down[d.Path]:
+			return fmt.Errorf("%s: the signed diff lifts the takedown of %s, which stable still delegates to %s: %w", file, d.Path, tuf.TakedownRole, ErrMediumContent)
 		}
 	}
 	return nil

@@ -229,7 +229,10 @@ func TestTwoStableCeremonies(t *testing.T) {
 	if err := VerifyStableMedia(filepath.Join(dir, "media2"), mustDelegation(t, boot.Targets), boot.Targets.Signed.Delegations.Keys); err != nil {
 		t.Fatal(err)
 	}
-	auditSignedDiff(t, filepath.Join(dir, "media2"), exp2, pub, boot.Root, r2.Diff.Digest)
+	auditSignedDiff(t, filepath.Join(dir, "media2"), exp2, pub, boot.Root, r2.Diff.Digest, time.Now())
+	if stmt := r2.Diff; stmt.Summary.Dropped == 0 {
+		t.Error("the audited ceremony dropped nothing")
+	}
 	// The signed diff names each decision with its reason.
 	envb, _ := os.ReadFile(filepath.Join(dir, "media2", "signed-diff.json"))
 	env, err := signeddiff.Load(envb, "signed-diff.json")

@@ -254,6 +254,13 @@ func (s *statusReader) walk(role, group string, level int) error {
 	for _, d := range t.Signed.Delegations.Roles {
 		g := d.Name
 		switch {
+		case role == stableset.StableRole && tuf.IsPathRole(&d):
+			// A path role before the bins (the takedown role): its
+			// own line, counted with stable for the next ceremony.
+			if err := s.walk(d.Name, stableset.StableRole+" "+d.Name, 0); err != nil {
+				return err
+			}
+			continue
 		case role == stableset.StableRole || (level > 0 && strings.HasPrefix(group, stableset.StableRole)):
 			g = stableBinGroup(level + 1)
 			if err := s.walk(d.Name, g, level+1); err != nil {

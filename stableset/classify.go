@@ -52,6 +52,7 @@ type decision struct {
 // export, placed before record at.
 type removedEntry struct {
 	at      int
+	reason  string // "" or ReasonTakenDown
 	path    string
 	project string
 	length  int64
@@ -163,6 +164,9 @@ func (r *run) classify() error {
 		return err
 	}
 	r.diff = newDiff(r)
+	if err := r.takedowns(); err != nil {
+		return err
+	}
 
 	// The ledger and the exceptions file stay open for renderPages; prepare
 	// closes them on failure.
@@ -320,9 +324,16 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 	}
 	removed := func(pb *passBatch, i int) {
 		if le.Stable {
-			r.reasons.add(Removed, "")
+			path, reason := string(le.PathBytes), ""
+			if r.takenDown[path] {
+				// Taken down and gone from the listing too: the
+				// take-down decision is applied all the same.
+				reason = ReasonTakenDown
+				r.markDecided(path)
+			}
+			r.reasons.add(Removed, reason)
 			l, sum := le.StableContent()
-			pb.removed = append(pb.removed, removedEntry{at: i, path: string(le.PathBytes), project: string(le.ProjectBytes), length: l, sum: sum})
+			pb.removed = append(pb.removed, removedEntry{at: i, reason: reason, path: path, project: string(le.ProjectBytes), length: l, sum: sum})
 		}
 	}
 	last := false
@@ -342,6 +353,13 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 				prev = le
 			}
 			switch {
+			case r.takenDown[rec.Path]:
+				wasStable := prev != nil && prev.Stable
+				if wasStable {
+					d.hasOld = true
+					d.oldLen, d.oldSum = prev.StableContent()
+				}
+				r.takeDown(rec.Path, wasStable, d)
 			case prev != nil && prev.Stable:
 				ol, osum := prev.StableContent()
 				d.hasOld, d.oldLen, d.oldSum, d.stable = true, ol, osum, true
@@ -439,7 +457,7 @@ func (r *run) format(pb *passBatch) {
 	removedUpTo := func(i int) {
 		for ; k < len(pb.removed) && pb.removed[k].at <= i; k++ {
 			rm := &pb.removed[k]
-			e = DiffEntry{Category: Removed, Path: rm.path, Project: rm.project, HasOld: true, OldLength: rm.length, OldSHA256: rm.sum}
+			e = DiffEntry{Category: Removed, Reason: rm.reason, Path: rm.path, Project: rm.project, HasOld: true, OldLength: rm.length, OldSHA256: rm.sum}
 			emit()
 			entry(rm.project, codeRemoved)
 		}
@@ -462,6 +480,8 @@ func (r *run) format(pb *passBatch) {
 			code = codeUnchanged
 		case Added:
 			code = codeAdded
+		case Removed: // a listed file taken down
+			code = codeRemoved
 		case Held:
 			code = codeHeld
 			if d.reason == ReasonBackdated {

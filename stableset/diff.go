@@ -272,6 +272,10 @@ type Diff struct {
 	// (export.Legacy), every kind always present; a file of two kinds
 	// counts in both (Summary.Legacy counts files).
 	LegacyNames []LegacyCount
+	// Takedowns are the paths the new stable delegates to the empty
+	// takedown role, sorted: the published stable's, plus this diff's
+	// take-down decisions, less its lifts.
+	Takedowns []string
 	// Decisions are the decisions applied, in canonical order; Limits
 	// the policy's confirm_above limits as the diff meets them.
 	Decisions []decisions.Decision

@@ -35,6 +35,12 @@
 //     file verifies as another's. Every signature is verified right after
 //     it is made. Its output appears whole, by one rename, every file written and
 //     every directory fsynced, or not at all (internal/outdir).
+//   - A take-down decision takes a path of the previous stable set out
+//     of it in the same diff (removed, reason taken-down; its pages made
+//     again) and stable delegates exactly the taken-down paths, first
+//     and terminating, to the empty takedown role with a key of its own
+//     (tuf.TakedownRole); the set is read back from the published
+//     stable and kept, held, until a lift decision (takedown.go).
 //   - It changes no process-wide state: the GC settings the pipeline is
 //     measured with are set by main (internal/gctune).
 //   - Errors keep their causes: an I/O error reading or writing the work

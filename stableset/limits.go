@@ -166,6 +166,9 @@ func (r *run) checkLimits() error {
 	set := r.cfg.Decisions
 	for _, d := range set.All() {
 		if d.Limit == "" && !r.decided[d.Path] {
+			if d.Choice == decisions.TakeDown {
+				return fmt.Errorf("%s:%d: path %s: not in the stable set (a takedown takes a stable file out of it): %w", set.Name(), d.Line, d.Path, ErrDecision)
+			}
 			return fmt.Errorf("%s:%d: path %s: not a changed file of this diff (decisions settle changed files): %w", set.Name(), d.Line, d.Path, ErrDecision)
 		}
 	}

@@ -202,7 +202,10 @@ type run struct {
 	undecided      int64
 	undecidedPaths []string
 	decided        map[string]bool
-	exportSum      *asyncHash // the export file's bytes
+	// takenDown is the ceremony's takedown set (published, plus
+	// take-down decisions, less lifts).
+	takenDown map[string]bool
+	exportSum *asyncHash // the export file's bytes
 
 	prevLedger *ledger.Header
 	ledgerLen  int64

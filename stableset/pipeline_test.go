@@ -202,7 +202,7 @@ func loadStable(t *testing.T, c *ceremony, out string, version int64) (*tuf.Meta
 	if len(st.Signed.Targets) != 1 {
 		t.Errorf("stable lists %d targets, want its ledger only", len(st.Signed.Targets))
 	}
-	mids := st.Signed.Delegations.Roles
+	pathRoles, mids := tuf.SplitStable(&st.Signed)
 	m0 := load(mids[0].Name, &st.Signed)
 	layout, err := tuf.NewTwoLevel(StableRole, bitsOf(len(mids)), bitsOf(len(m0.Signed.Delegations.Roles)))
 	if err != nil {
@@ -219,6 +219,19 @@ func loadStable(t *testing.T, c *ceremony, out string, version int64) (*tuf.Meta
 				t.Errorf("roles %s and %s share key %s", other, d.Name, id)
 			}
 			keyRole[id] = d.Name
+		}
+	}
+	// The takedown role, the one path role a ceremony writes: first,
+	// terminating, exact paths, its own key, empty.
+	for _, d := range pathRoles {
+		if d.Name != tuf.TakedownRole || !d.Terminating || d.Threshold != 1 || len(d.KeyIDs) != 1 {
+			t.Errorf("path role %+v, want the takedown role, terminating, one key", d)
+		}
+		for _, id := range d.KeyIDs {
+			keyRole[id] = d.Name
+		}
+		if td := load(d.Name, &st.Signed); len(td.Signed.Targets) != 0 || td.Signed.Delegations != nil {
+			t.Errorf("the takedown role lists %d targets, delegations %v", len(td.Signed.Targets), td.Signed.Delegations)
 		}
 	}
 	bins := map[string]map[string]tuf.TargetFile{}

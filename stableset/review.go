@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/policy"
 )
 
@@ -236,6 +237,18 @@ func (d *Diff) WriteText(w io.Writer) error {
 	}
 	if n := d.reasonCount(Changed, ""); n > 0 {
 		fmt.Fprintf(bw, "\n  !!! %d CHANGED FILES: same path, different content. PyPI never re-uploads a file: this is an attack or a bug.\n", n)
+	}
+	takingDown := 0
+	for _, dc := range d.Decisions {
+		if dc.Choice == decisions.TakeDown {
+			takingDown++
+		}
+	}
+	if n := takingDown; n > 0 {
+		fmt.Fprintf(bw, "\n  !!! %d FILES TAKEN DOWN: they leave the stable set now and stable delegates them to the empty takedown role, so that clients find nothing for them; each decision above says why.\n", n)
+	}
+	if n := len(d.Takedowns); n > 0 {
+		fmt.Fprintf(bw, "\n  taken down: %d paths delegated to the empty takedown role (kept until a lift decision)\n", n)
 	}
 	if n := d.reasonCount(Held, ReasonBackdated); n > 0 {
 		fmt.Fprintf(bw, "\n  !!! %d BACKDATED FILES: they claim an upload before the previous listing but were not in it. Held back.\n", n)

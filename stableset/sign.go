@@ -71,7 +71,7 @@ type SignResult struct {
 	Diff          *Diff
 	StableVersion int64
 	Layout        tuf.TwoLevel
-	Meta          []MetaEntry // stable first, then the mids, then the leaves, in order
+	Meta          []MetaEntry // stable first, then the takedown role (if any), the mids, the leaves, in order
 	Pages         int         // index pages rendered (two per project)
 }
 
@@ -198,7 +198,17 @@ func (r *run) build(out *outdir.Dir, p *SignParams) (*SignResult, error) {
 	}
 	st := tuf.NewTargets(r.version, expires.Time())
 	st.Signed.Targets[ledgerDir+"/"+lname] = tuf.TargetFile{Length: r.ledgerLen, Hashes: map[string]string{"sha256": hex.EncodeToString(r.ledgerSum[:])}}
-	st.Signed.Delegations = &tuf.Delegations{Keys: map[string]*keys.Key{}, Roles: make([]tuf.DelegatedRole, 0, layout.NumMids())}
+	st.Signed.Delegations = &tuf.Delegations{Keys: map[string]*keys.Key{}, Roles: make([]tuf.DelegatedRole, 0, 1+layout.NumMids())}
+	// The takedown role first, before the bins (docs/tuf-layout.md,
+	// "Path roles before the bins").
+	takedown, err := r.signTakedown(out, rk, p.BinKeys, expires)
+	if err != nil {
+		return nil, err
+	}
+	if takedown != nil {
+		st.Signed.Delegations.Keys[takedown.id] = takedown.key.Key()
+		st.Signed.Delegations.Roles = append(st.Signed.Delegations.Roles, tuf.TakedownDelegation(r.diff.Takedowns, takedown.key.Key()))
+	}
 	for i := 0; i < layout.NumMids(); i++ {
 		id := rk.midIDs[i]
 		st.Signed.Delegations.Keys[id] = rk.mids[i].Key()
@@ -216,8 +226,11 @@ func (r *run) build(out *outdir.Dir, p *SignParams) (*SignResult, error) {
 	if err := out.WriteFile(metadataDir+"/"+sfile, data); err != nil {
 		return nil, err
 	}
-	all := make([]MetaEntry, 0, 1+len(mids)+len(leaves))
+	all := make([]MetaEntry, 0, 2+len(mids)+len(leaves))
 	all = append(all, MetaEntry{Name: StableRole + ".json", File: metadataDir + "/" + sfile, Version: r.version, Length: int64(len(data)), SHA256: sha256.Sum256(data)})
+	if takedown != nil {
+		all = append(all, takedown.meta)
+	}
 	all = append(append(all, mids...), leaves...)
 	if err := writeFragment(out, all); err != nil {
 		return nil, err
@@ -423,6 +436,49 @@ func (r *run) signMids(out *outdir.Dir, l tuf.TwoLevel, rk *roleKeySet, expires 
 		meta[i] = MetaEntry{Name: name + ".json", File: metadataDir + "/" + fname, Version: r.version, Length: int64(len(data)), SHA256: sha256.Sum256(data)}
 		return nil
 	})
+}
+
+// signedTakedown is the takedown role as signed: its key and its file.
+type signedTakedown struct {
+	key  keys.DigestSigner
+	id   string
+	meta MetaEntry
+}
+
+// signTakedown signs and writes the takedown role when the diff has
+// taken-down paths: no target, no delegation, signed by a key of its own
+// from src (refused if it is a mid's or a leaf's: ErrSharedRoleKey). It
+// returns nil when nothing is taken down.
+func (r *run) signTakedown(out *outdir.Dir, rk *roleKeySet, src BinKeySource, expires tuf.Expiry) (*signedTakedown, error) {
+	if len(r.diff.Takedowns) == 0 {
+		return nil, nil
+	}
+	k, err := src(tuf.TakedownRole)
+	if err != nil {
+		return nil, fmt.Errorf("the key of %s: %w", tuf.TakedownRole, err)
+	}
+	if k == nil {
+		return nil, fmt.Errorf("no key for %s", tuf.TakedownRole)
+	}
+	id := k.Key().ID()
+	if slices.Contains(rk.midIDs, id) || slices.Contains(rk.leafIDs, id) {
+		return nil, fmt.Errorf("key %s for %s and a bin: %w", id, tuf.TakedownRole, ErrSharedRoleKey)
+	}
+	m := tuf.NewTargets(r.version, expires.Time())
+	// Sign verifies the signature it makes.
+	if err := m.Sign(k); err != nil {
+		return nil, fmt.Errorf("signing %s: %w", tuf.TakedownRole, err)
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	data = append(data, '\n')
+	fname := fmt.Sprintf("%d.%s.json", r.version, tuf.TakedownRole)
+	if err := out.WriteFile(metadataDir+"/"+fname, data); err != nil {
+		return nil, err
+	}
+	return &signedTakedown{key: k, id: id, meta: MetaEntry{Name: tuf.TakedownRole + ".json", File: metadataDir + "/" + fname, Version: r.version, Length: int64(len(data)), SHA256: sha256.Sum256(data)}}, nil
 }
 
 // Fragment is the snapshot fragment file: the new metadata for the online

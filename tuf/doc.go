@@ -23,4 +23,10 @@
 //   - Verification recomputes every key id, counts each distinct key once,
 //     and accepts only the schemes and encodings package keys accepts.
 //   - Expiry is always "YYYY-MM-DDTHH:MM:SSZ" in UTC.
+//   - VerifyRepository checks the layout stable's promise rests on
+//     (verifylayout.go): stable first, then unstable; under stable, the
+//     path roles (terminating delegations by paths: the takedown role,
+//     exact and empty, and developer roles) before the hash bins, which
+//     partition their parent's prefixes, each role with a key of its own
+//     (pathroles.go).
 package tuf

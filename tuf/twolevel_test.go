@@ -54,12 +54,12 @@ func TestTwoLevelLayout(t *testing.T) {
 				names[l.LeafName(i, j)] = true
 			}
 			md, _ := top.Delegation(l.MidName(i))
-			if err := checkBins(l.MidName(i), md, mid); err != nil {
+			if err := checkBins(l.MidName(i), md, mid.Delegations.Roles); err != nil {
 				t.Errorf("%v: mid %d: %v", shape, i, err)
 			}
 			names[l.MidName(i)] = true
 		}
-		if err := checkBins("stable", root, top); err != nil {
+		if err := CheckStableLayout(root, top); err != nil {
 			t.Errorf("%v: %v", shape, err)
 		}
 		if len(names) != l.NumMids()+l.NumLeaves() {

@@ -180,12 +180,13 @@ func merged(ss []span) []span {
 	return out
 }
 
-// checkBins checks the roles t (role, delegated by parent) delegates to:
-// each an explicit hash bin, non-terminating, with hex path_hash_prefixes
-// inside parent's (the whole hash space when parent has paths), siblings
-// disjoint and together covering parent's prefixes exactly.
-func checkBins(role string, parent *DelegatedRole, t *Targets) error {
-	if t.Delegations == nil || len(t.Delegations.Roles) == 0 {
+// checkBins checks bins, the hash bins role (delegated by parent)
+// delegates to: each an explicit hash bin, non-terminating, with hex
+// path_hash_prefixes inside parent's (the whole hash space when parent has
+// paths), siblings disjoint and together covering parent's prefixes
+// exactly.
+func checkBins(role string, parent *DelegatedRole, bins []DelegatedRole) error {
+	if len(bins) == 0 {
 		return nil
 	}
 	space := []span{{0, 0}} // the whole space
@@ -201,7 +202,7 @@ func checkBins(role string, parent *DelegatedRole, t *Targets) error {
 		role string
 	}
 	var all []owned
-	for _, d := range t.Delegations.Roles {
+	for _, d := range bins {
 		if d.Terminating {
 			return fmt.Errorf("bin %s is terminating (a path it lacks would never reach %s): %w", d.Name, roleUnstable, ErrLayout)
 		}
@@ -302,8 +303,14 @@ func (v *verifier) checkLayout(file, role string, t *Targets, scope []*Delegated
 	switch {
 	case role == RoleTargets:
 		err = checkTopLayout(t)
+	case len(scope) == 1 && role == roleStable:
+		err = CheckStableLayout(scope[0], t)
+	case len(scope) == 2 && scope[0].Name == roleStable && IsPathRole(scope[1]):
+		err = CheckPathRoleFile(scope[1], t)
 	case len(scope) > 0 && scope[0].Name == roleStable:
-		err = checkBins(role, scope[len(scope)-1], t)
+		if t.Delegations != nil {
+			err = checkBins(role, scope[len(scope)-1], t.Delegations.Roles)
+		}
 	}
 	if err == nil {
 		err = v.checkKeys(t)

@@ -32,7 +32,7 @@ func FuzzCheckBins(f *testing.F) {
 		t1 := &Targets{}
 		t1.AddDelegation(DelegatedRole{Name: "a", PathHashPrefixes: split(a)})
 		t1.AddDelegation(DelegatedRole{Name: "b", PathHashPrefixes: split(b)})
-		if err := checkBins("parent", pd, t1); err != nil {
+		if err := checkBins("parent", pd, t1.Delegations.Roles); err != nil {
 			return
 		}
 		inAny := func(h string, ps []string) bool {

@@ -20,7 +20,7 @@ func registerStable(cmd *cobra.Command, o *ceremony.StableOptions) *string {
 	cmd.Flags().StringVar(&o.Published, "published", "", "directory with the published metadata/ and ledger/")
 	cmd.Flags().StringVar(&o.Root, "root", "", "trusted root (e.g. 1.root.json from the bootstrap media)")
 	cmd.Flags().StringVar(&o.Policy, "policy", "", "policy file (default: the built-in policy, docs/policy.md)")
-	cmd.Flags().StringVar(&o.Decisions, "decisions", "", "the room's decisions file: each changed path kept, accepted or dropped, each count above confirm_above confirmed, with a reason (docs/policy.md)")
+	cmd.Flags().StringVar(&o.Decisions, "decisions", "", "the room's decisions file: each changed path kept, accepted or dropped, each count above confirm_above confirmed, each stable file taken down or takedown lifted, with a reason (docs/policy.md)")
 	cmd.Flags().StringVar(&o.Backup, "backup", "", "the backup medium the ceremony keeps (made by 'bootstrap --backup'; required by sign): the published state must be its newest state; sign records the new state there")
 	cmd.Flags().StringVar(&now, "now", "", "the ceremony's clock, RFC 3339 UTC (default: this machine's clock; the room confirms it against a watch)")
 	cmd.Flags().StringVar(&o.WorkDir, "work-dir", "", "directory for temporary work files (default: the system's temporary directory); several GB at PyPI's scale")

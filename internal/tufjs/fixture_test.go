@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,9 @@ type fixture struct {
 	unstableOnly  []string
 	unstableData  map[string][]byte
 	roles         []string // every delegated role under stable
+	// takenDown are the stable paths taken down (shape.takedown): no
+	// longer in their leaf, stableContent keeps their old bytes.
+	takenDown []string
 }
 
 type shape struct {
@@ -38,6 +42,14 @@ type shape struct {
 	// layout, if set, gives the roles under stable: tuf.TwoLevel's names
 	// and prefixes, a key per role.
 	layout *tuf.TwoLevel
+	// takedown takes that many stable paths (the first in sorted order)
+	// out of their leaves; unless removeOnly, stable then delegates them,
+	// first and terminating, to the empty takedown role with its own key.
+	takedown   int
+	removeOnly bool
+	// takedownLists makes the takedown role list the first taken-down
+	// path (a layout verify must refuse).
+	takedownLists bool
 }
 
 func hexOf(b []byte) string {
@@ -161,6 +173,30 @@ func newFixtureRepo(t *testing.T, sh shape) *fixture {
 				f.stableContent[p] = c
 				count[l]++
 			}
+		}
+	}
+	if sh.takedown > 0 {
+		var all []string
+		for p := range f.stableContent {
+			all = append(all, p)
+		}
+		slices.Sort(all)
+		f.takenDown = all[:sh.takedown]
+		for _, p := range f.takenDown {
+			delete(nodes[f.leafOf[p]].md.Signed.Targets, p)
+		}
+		if !sh.removeOnly {
+			k := gen(t)
+			st := &nodes["stable"].md.Signed
+			st.Delegations.Keys[k.Key().ID()] = k.Key()
+			st.Delegations.Roles = slices.Insert(st.Delegations.Roles, 0, tuf.TakedownDelegation(f.takenDown, k.Key()))
+			nodes[tuf.TakedownRole] = &node{md: tuf.NewTargets(1, expires), signer: k}
+			if sh.takedownLists {
+				p := f.takenDown[0]
+				nodes[tuf.TakedownRole].md.Signed.Targets[p] = targetEntry(f.stableContent[p])
+			}
+			order = append(order, tuf.TakedownRole)
+			f.roles = append(f.roles, tuf.TakedownRole)
 		}
 	}
 	unstable := tuf.NewTargets(1, expires)

@@ -381,3 +381,90 @@ func TestTwoLevelWithTufJS(t *testing.T) {
 		t.Errorf("tuf-js did not walk the two levels: %v", run.Files())
 	}
 }
+
+// TestTakedownWithTufJS: a file taken out of stable (removed from its bin,
+// delegated by stable, first and terminating, to the empty takedown role)
+// resolves to nothing in tuf-js even when the attacker, holding the
+// online keys, lists a different file at that path in unstable; stable's
+// other paths still resolve to stable's entries, and keyceremony verify
+// accepts the repository. The control, the file only removed from its bin,
+// shows the fall-through the takedown role prevents: tuf-js returns the
+// attacker's entry.
+func TestTakedownWithTufJS(t *testing.T) {
+	for _, removeOnly := range []bool{false, true} {
+		name := "takedown role"
+		if removeOnly {
+			name = "removed from its bin only"
+		}
+		t.Run(name, func(t *testing.T) {
+			f := newFixtureRepo(t, shape{twoLevel: true, perRole: true, takedown: 2, removeOnly: removeOnly})
+			if err := verify(t, f, tuf.VerifyOptions{}); err != nil {
+				t.Fatalf("keyceremony verify: %v", err)
+			}
+			victim, other := f.takenDown[0], f.takenDown[1]
+			evil := []byte("the attacker's file at " + victim + "\n")
+			a := f.attacker()
+			if err := a.ListUnstable(victim, evil); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Publish(); err != nil {
+				t.Fatal(err)
+			}
+			if err := verify(t, f, tuf.VerifyOptions{}); err != nil {
+				t.Fatalf("keyceremony verify after the attacker's unstable: %v", err)
+			}
+			var kept []string
+			for p := range f.stableContent {
+				if p != victim && p != other {
+					kept = append(kept, p)
+				}
+			}
+			sort.Strings(kept)
+			kept = kept[:8]
+			run := mustResolve(t, f.dir, f.root(), append([]string{victim, other}, kept...)...)
+			if !run.RefreshOK {
+				t.Fatalf("refresh: %s", run.RefreshError)
+			}
+			r, _ := run.ByPath(victim)
+			if removeOnly {
+				if !r.Found || r.Hashes["sha256"] != hexOf(evil) || !r.Downloaded {
+					t.Fatalf("control: want the attacker's entry (the fall-through), got %+v", r)
+				}
+				return
+			}
+			if r.Found || r.Downloaded || r.Error != "" {
+				t.Errorf("taken-down path with the attacker's unstable entry: want nothing, got %+v", r)
+			}
+			// The second taken-down path: unstable still lists its old bytes.
+			if r, _ := run.ByPath(other); r.Found || r.Downloaded {
+				t.Errorf("taken-down path unstable lists: want nothing, got %+v", r)
+			}
+			for _, p := range kept {
+				r, _ := run.ByPath(p)
+				if !r.Found || !r.Downloaded || r.Hashes["sha256"] != hexOf(f.stableContent[p]) {
+					t.Errorf("stable path %s: want stable's entry, got %+v", p, r)
+				}
+			}
+			fetched := false
+			for _, q := range run.Requests {
+				fetched = fetched || strings.HasSuffix(q.Path, "."+tuf.TakedownRole+".json") && q.Status == 200
+			}
+			if !fetched {
+				t.Errorf("tuf-js did not fetch the takedown role's file: %+v", run.Requests)
+			}
+		})
+	}
+}
+
+// TestVerifyRefusesTakedownLayouts: keyceremony verify refuses a takedown
+// role whose file lists a target (a taken-down path must resolve to
+// nothing), naming the file and role.
+func TestVerifyRefusesTakedownLayouts(t *testing.T) {
+	f := newFixtureRepo(t, shape{twoLevel: true, perRole: true, takedown: 1, takedownLists: true})
+	err := verify(t, f, tuf.VerifyOptions{})
+	var ve *tuf.VerifyError
+	if !errors.Is(err, tuf.ErrLayout) || !errors.As(err, &ve) || ve.File != "1.takedown.json" || ve.Role != tuf.TakedownRole ||
+		!strings.Contains(err.Error(), "takedown lists 1 targets (first "+f.takenDown[0]+"), want none") {
+		t.Fatalf("verify: %v", err)
+	}
+}

@@ -25,6 +25,11 @@ const (
 	AcceptNew Choice = "accept-new" // the new content replaces the stable entry
 	Drop      Choice = "drop"       // the path leaves the stable set
 	Confirm   Choice = "confirm"    // a count above its limit is what the room expects
+	// TakeDown takes a stable path out of the stable set now and keeps it
+	// out, delegated to the empty takedown role, until a Lift; Lift ends
+	// an earlier ceremony's takedown (docs/policy.md, "Takedowns").
+	TakeDown Choice = "take-down"
+	Lift     Choice = "lift"
 )
 
 // The limits a limit decision may confirm (docs/policy.md,
@@ -241,9 +246,9 @@ func (w *wire) check() (Decision, string, error) {
 		}
 		d.Path = *w.Path
 		switch d.Choice {
-		case KeepOld, AcceptNew, Drop:
+		case KeepOld, AcceptNew, Drop, TakeDown, Lift:
 		default:
-			return d, "decision", fmt.Errorf("%w: %s: a changed path is decided keep-old, accept-new or drop", ErrBadValue, quote(w.Decision))
+			return d, "decision", fmt.Errorf("%w: %s: a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift", ErrBadValue, quote(w.Decision))
 		}
 	default:
 		switch *w.Limit {

@@ -62,6 +62,23 @@ func TestParse(t *testing.T) {
 			t.Errorf("ParseLine %q = %+v, want %+v", line, back, d)
 		}
 	}
+	// Takedowns and lifts are path decisions too, and round-trip.
+	td, err := Parse([]byte(`{"path": "`+p1+`", "decision": "take-down", "reason": "malware, PYSEC-2026-1"}
+{"path": "`+p2+`", "decision": "lift", "reason": "the report was false (ticket 4501)"}`), "td.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := td.Path(p1); d.Choice != TakeDown || d.Reason != "malware, PYSEC-2026-1" {
+		t.Errorf("take-down: %+v", d)
+	}
+	if d, _ := td.Path(p2); d.Choice != Lift {
+		t.Errorf("lift: %+v", d)
+	}
+	for _, d := range td.All() {
+		if back, err := ParseLine(strings.TrimSuffix(string(AppendLine(nil, &d)), "\n")); err != nil || back.Choice != d.Choice {
+			t.Errorf("%+v: %+v %v", d, back, err)
+		}
+	}
 	var none *Set
 	if got := string(none.AppendCanonical(nil)); got != "decisions 0\n" {
 		t.Errorf("nil set: %q", got)
@@ -83,7 +100,7 @@ func TestParseRefuses(t *testing.T) {
 		{"tab in reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "a\tb"}`, "d.jsonl:1: reason: bad value: \"a\\tb\": no tabs, line breaks or control characters"},
 		{"newline in reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "a\nb"}`, "d.jsonl:1: reason: bad value"},
 		{"long reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "` + strings.Repeat("x", MaxReason+1) + `"}`, "d.jsonl:1: reason: bad value: want at most 1000 bytes"},
-		{"bad choice", ok + `{"path": "` + p2 + `", "decision": "accept", "reason": "x"}`, "d.jsonl:2: decision: bad value: \"accept\": a changed path is decided keep-old, accept-new or drop"},
+		{"bad choice", ok + `{"path": "` + p2 + `", "decision": "accept", "reason": "x"}`, "d.jsonl:2: decision: bad value: \"accept\": a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift"},
 		{"confirm on a path", `{"path": "` + p1 + `", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: decision: bad value"},
 		{"path and limit", `{"path": "` + p1 + `", "limit": "added", "count": 1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path or a limit, not both"},
 		{"neither", `{"decision": "confirm", "reason": "x"}`, "d.jsonl:1: path: malformed decision: missing: name a changed path, or a limit"},
@@ -151,6 +168,7 @@ func TestParseLineRefuses(t *testing.T) {
 // one by one.
 func FuzzParseDecisions(f *testing.F) {
 	f.Add([]byte(`{"path": "` + p1 + `", "decision": "keep-old", "reason": "an attack"}` + "\n"))
+	f.Add([]byte(`{"path": "` + p1 + `", "decision": "take-down", "reason": "malware"}` + "\n" + `{"path": "` + p2 + `", "decision": "lift", "reason": "cleared"}`))
 	f.Add([]byte(`{"limit": "added", "count": 5, "decision": "confirm", "reason": "first \"ceremony\" \\ ok"}`))
 	f.Add([]byte("{\"path\": \"a\", \"decision\": \"drop\", \"reason\": \"é\"}\n{\"limit\": \"removed\", \"count\": 0, \"decision\": \"confirm\", \"reason\": \"r\"}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -8,8 +8,9 @@
 //	{"limit": "added", "count": 2104311, "decision": "confirm", "reason": "…"}
 //
 // A path decision settles one changed file (keep-old, accept-new or
-// drop); a limit decision confirms a count above the policy's
-// confirm_above limit, naming the exact count.
+// drop), takes a stable file out of the stable set (take-down) or ends an
+// earlier takedown (lift); a limit decision confirms a count above the
+// policy's confirm_above limit, naming the exact count.
 //
 // What it promises:
 //
