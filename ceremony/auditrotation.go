@@ -649,14 +649,16 @@ func (a *auditor) handover() error {
 		if got, want := sha256Hex(st), detailString(last, "statement_sha256"); got != want {
 			return "", fmt.Errorf("%s has sha256 %s, the transcript (line %d) names %s: %w", HandoverStatement, got, last.Seq, want, ErrMediumContent)
 		}
-		at, err := time.Parse(time.RFC3339, first.Time)
+		// The statement's time is the ceremony's; the entry's own time is
+		// when it was recorded.
+		at, err := time.Parse(time.RFC3339, detailString(first, "statement_time"))
 		if err != nil {
-			return "", fmt.Errorf("transcript.jsonl:1: time %q: %w", first.Time, ErrTranscript)
+			return "", fmt.Errorf("transcript.jsonl:1: statement_time %q: %w", detailString(first, "statement_time"), ErrTranscript)
 		}
 		device := uint32(detailInt(last, "device"))
 		want := handoverStatement(detailString(first, "repository"), device, detailString(last, "from"), detailString(last, "to"), at)
 		if !bytes.Equal(st, want) || detailInt(first, "device") != int64(device) || detailString(first, "to") != detailString(last, "to") {
-			return "", fmt.Errorf("%s does not state the handover the transcript records (device %d from %q to %q at %s): %w", HandoverStatement, device, detailString(last, "from"), detailString(last, "to"), first.Time, ErrMediumContent)
+			return "", fmt.Errorf("%s does not state the handover the transcript records (device %d from %q to %q at %s): %w", HandoverStatement, device, detailString(last, "from"), detailString(last, "to"), detailString(first, "statement_time"), ErrMediumContent)
 		}
 		ids := cur.roleKeyIDs()
 		keyring := map[string]*keys.Key{}

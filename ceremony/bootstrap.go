@@ -192,26 +192,26 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 	}
 	defer out.Abort()
 	showDebris(b.Show, out.Swept)
-	var tbuf bytes.Buffer
-	tr := NewTranscript(&tbuf, b.Show, func() time.Time { return b.Now })
-	if b.Guide != nil {
-		tr = NewTranscript(&tbuf, nil, b.Guide.now)
+	tr, err := openJournal(out, b.Show, b.Guide)
+	if err != nil {
+		return nil, err
 	}
+	defer tr.Close()
 	s := &session{devices: b.Devices, pin: b.PIN, pins: map[uint32]string{}, guide: b.Guide}
 	res, err := b.run(out, tr, s)
-	if err != nil {
-		return nil, b.failed(outDir, s, tr, &tbuf, err)
+	if err == nil {
+		err = tr.Close()
 	}
-	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
-		return nil, b.failed(outDir, s, tr, &tbuf, err)
+	if err != nil {
+		return nil, b.failed(outDir, s, tr, err)
 	}
 	// Read everything back, with verify's checks, before the media get
 	// their name: refused, they are renamed outDir.rejected-TIME.
 	if err := out.Verify(readBackBootstrap(res.Root, b.Roots, b.Now)); err != nil {
-		return nil, b.failed(outDir, s, tr, &tbuf, err)
+		return nil, b.failed(outDir, s, tr, err)
 	}
 	if err := out.Commit(); err != nil {
-		return nil, b.failed(outDir, s, tr, &tbuf, err)
+		return nil, b.failed(outDir, s, tr, err)
 	}
 	res.Transcript = tr.Digest()
 	if res.State != nil {
@@ -229,7 +229,7 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 // failed turns a bootstrap's error into an *OrphanKeysError when keys
 // were generated: the orphans are recorded in the transcript, shown, and
 // the transcript written beside outDir.
-func (b *Bootstrap) failed(outDir string, s *session, tr *Transcript, tbuf *bytes.Buffer, cause error) error {
+func (b *Bootstrap) failed(outDir string, s *session, tr *Transcript, cause error) error {
 	orphans := s.orphans(s.tried)
 	if len(orphans) == 0 {
 		return cause
@@ -239,6 +239,9 @@ func (b *Bootstrap) failed(outDir string, s *session, tr *Transcript, tbuf *byte
 		list[i] = map[string]any{"role": o.Role, "device": o.Device.Serial, "kind": o.Device.Kind, "slot": o.Slot.String(), "keyid": o.KeyID, "clear": o.Clear}
 	}
 	e := &OrphanKeysError{Err: cause, Keys: orphans}
+	// Recorded in the journal if it is still open (a failure after the
+	// journal was closed, at read-back or commit, is recorded in the copy
+	// only).
 	if err := tr.Record("bootstrap failed: orphan keys left on the devices", map[string]any{"error": cause.Error(), "orphan_keys": list}); err != nil {
 		return e
 	}
@@ -249,7 +252,7 @@ func (b *Bootstrap) failed(outDir string, s *session, tr *Transcript, tbuf *byte
 		return e
 	}
 	defer fd.Abort()
-	if fd.WriteFile("transcript.jsonl", tbuf.Bytes()) == nil && fd.Commit() == nil {
+	if fd.WriteFile("transcript.jsonl", tr.Bytes()) == nil && fd.Commit() == nil {
 		e.Transcript = filepath.Join(dir, "transcript.jsonl")
 	}
 	return e

@@ -138,12 +138,13 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	if len(held) == 0 {
 		return nil, fmt.Errorf("%s: %w", info, ErrNoKeyholderKeys)
 	}
-	out, tr, tbuf, err := newMedium(outDir, h.Show, h.Now)
+	out, tr, err := newMedium(outDir, h.Show)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
-	if err := tr.Record("handover started", map[string]any{"repository": h.Config.Repository, "device": h.Device, "from": from, "to": h.To, "tool_version": h.Version}); err != nil {
+	defer tr.Close()
+	if err := tr.Record("handover started", map[string]any{"repository": h.Config.Repository, "device": h.Device, "from": from, "to": h.To, "tool_version": h.Version, "statement_time": h.Now.UTC().Format(time.RFC3339)}); err != nil {
 		return nil, err
 	}
 	if err := recordDevices(tr, map[uint32]hsm.Device{h.Device: dev}); err != nil {
@@ -188,7 +189,7 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	}
 	// The medium is read back, then the new PIN set, then the medium
 	// committed: a failure before leaves the old PIN and no medium.
-	if err := verifyMedium(out, tbuf, func(dir string) error {
+	if err := verifyMedium(out, tr, func(dir string) error {
 		return readBackRenewal(dir, map[string][]byte{HandoverStatement: st}, nil)
 	}); err != nil {
 		return nil, err

@@ -35,7 +35,12 @@ type readBackFixture struct {
 
 func newReadBackFixture(t *testing.T) *readBackFixture {
 	t.Helper()
-	f := newFixture(t)
+	return newReadBackFixtureFrom(t, newFixture(t))
+}
+
+// newReadBackFixtureFrom is newReadBackFixture on the devices of f.
+func newReadBackFixtureFrom(t *testing.T, f *fixture) *readBackFixture {
+	t.Helper()
 	dir := t.TempDir()
 	now := time.Now().UTC().Truncate(time.Second)
 	bootDir := filepath.Join(dir, "boot")

@@ -190,11 +190,12 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, tr, tbuf, err := newMedium(outDir, r.Show, r.Now)
+	out, tr, err := newMedium(outDir, r.Show)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
+	defer tr.Close()
 	sess := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
 	expires := r.Now.AddDate(0, 0, r.ExpiresDays)
 
@@ -268,7 +269,7 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := commitMedium(out, tbuf, func(dir string) error {
+	if err := commitMedium(out, tr, func(dir string) error {
 		return readBackRenewal(dir, map[string][]byte{file: data}, func() error { return check(data) })
 	}); err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
 package ceremony
 
 import (
-	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -111,17 +110,18 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the new key's slot: %w", err)
 	}
-	out, tr, tbuf, err := newMedium(outDir, r.Show, r.Now)
+	out, tr, err := newMedium(outDir, r.Show)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
+	defer tr.Close()
 	s := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
 	res, err := r.run(out, tr, s, cur, slot, opts)
 	if err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
-	err = commitMedium(out, tbuf, func(dir string) error {
+	err = commitMedium(out, tr, func(dir string) error {
 		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(res.File)))
 		if err != nil {
 			return err
@@ -432,11 +432,12 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 	sort.Strings(added)
 	added = slices.Compact(added)
 
-	out, tr, tbuf, err := newMedium(outDir, r.Show, r.Now)
+	out, tr, err := newMedium(outDir, r.Show)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
+	defer tr.Close()
 	s := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
 	rv, tv := oldRoot.Signed.Version+1, oldTargets.Signed.Version+1
 	if err := tr.Record("rotation started", map[string]any{
@@ -559,7 +560,7 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	err = commitMedium(out, tbuf, func(dir string) error {
+	err = commitMedium(out, tr, func(dir string) error {
 		return readBackRenewal(dir, map[string][]byte{rootFile: rootData, targetsFile: targetsData}, func() error { return check(rootData, targetsData) })
 	})
 	if err != nil {
@@ -628,30 +629,34 @@ func RunRotateOnline(o RotateOnlineOptions) (*OnlineRotationResult, error) {
 }
 
 // newMedium prepares the new output directory outDir of a renewal,
-// rotation or handover, and its transcript (shown on show, timed by now);
-// the caller defers out.Abort.
-func newMedium(outDir string, show io.Writer, now time.Time) (*outdir.Dir, *Transcript, *bytes.Buffer, error) {
+// rotation or handover, and its journal (shown on show, timed by the real
+// clock); the caller defers out.Abort.
+func newMedium(outDir string, show io.Writer) (*outdir.Dir, *Transcript, error) {
 	out, err := outdir.New(outDir)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	var tbuf bytes.Buffer
-	return out, NewTranscript(&tbuf, show, func() time.Time { return now }), &tbuf, nil
+	tr, err := openJournal(out, show, nil)
+	if err != nil {
+		out.Abort()
+		return nil, nil, err
+	}
+	return out, tr, nil
 }
 
-// verifyMedium writes the transcript and reads the media back with check
+// verifyMedium ends the journal and reads the media back with check
 // under their temporary name: refused, they are renamed
 // <target>.rejected-TIME (*outdir.RejectedError) and never get their name.
-func verifyMedium(out *outdir.Dir, tbuf *bytes.Buffer, check func(dir string) error) error {
-	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
+func verifyMedium(out *outdir.Dir, tr *Transcript, check func(dir string) error) error {
+	if err := tr.Close(); err != nil {
 		return err
 	}
 	return out.Verify(readBack(check))
 }
 
 // commitMedium is verifyMedium, then the media get their name.
-func commitMedium(out *outdir.Dir, tbuf *bytes.Buffer, check func(dir string) error) error {
-	if err := verifyMedium(out, tbuf, check); err != nil {
+func commitMedium(out *outdir.Dir, tr *Transcript, check func(dir string) error) error {
+	if err := verifyMedium(out, tr, check); err != nil {
 		return err
 	}
 	return out.Commit()

@@ -93,17 +93,18 @@ func (r *RoleKeyRotation) Run(outDir string) (*RoleKeyRotationResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the new key's slot: %w", err)
 	}
-	out, tr, tbuf, err := newMedium(outDir, r.Show, r.Now)
+	out, tr, err := newMedium(outDir, r.Show)
 	if err != nil {
 		return nil, err
 	}
 	defer out.Abort()
+	defer tr.Close()
 	s := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
 	res, files, err := r.run(out, tr, s, cur, ids, threshold, slot, opts)
 	if err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
-	if err := commitMedium(out, tbuf, func(dir string) error { return readBackRenewal(dir, files, nil) }); err != nil {
+	if err := commitMedium(out, tr, func(dir string) error { return readBackRenewal(dir, files, nil) }); err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
 	res.Transcript = tr.Digest()

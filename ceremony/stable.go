@@ -2,7 +2,6 @@ package ceremony
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -256,11 +255,11 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	}
 	defer out.Abort()
 	sweepDebris(s.Show, out, s.TempDir)
-	var tbuf bytes.Buffer
-	tr := NewTranscript(&tbuf, s.Show, func() time.Time { return s.Now })
-	if s.Guide != nil {
-		tr = NewTranscript(&tbuf, nil, s.Guide.now)
+	tr, err := openJournal(out, s.Show, s.Guide)
+	if err != nil {
+		return nil, err
 	}
+	defer tr.Close()
 	if err := tr.Record("stable signing started", map[string]any{"tool_version": s.Version, "export": filepath.Base(s.Export)}); err != nil {
 		return nil, err
 	}
@@ -386,7 +385,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := tr.Record("stable signing finished", nil); err != nil {
 		return nil, err
 	}
-	if err := out.WriteFile("transcript.jsonl", tbuf.Bytes()); err != nil {
+	if err := tr.Close(); err != nil {
 		return nil, err
 	}
 	// Read everything back, with verify's checks, before the media get

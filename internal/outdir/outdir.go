@@ -186,6 +186,32 @@ func (d *Dir) Create(rel string) (io.WriteCloser, error) {
 	return &file{f: f, bw: bufio.NewWriterSize(f, 1<<20)}, nil
 }
 
+// Journal makes a new file rel (never overwriting one) opened for
+// appending, unbuffered, for a record whose every write the caller syncs
+// at once (a ceremony's journal); the caller closes it.
+func (d *Dir) Journal(rel string) (*os.File, error) {
+	p := d.Path(rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, fmt.Errorf("creating the directory for %s: %w", rel, err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", rel, err)
+	}
+	// The journal's first entry makes the working directory's name
+	// durable too: a run killed after it leaves the journal findable.
+	if err := syncPath(filepath.Dir(p)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := syncPath(filepath.Dir(d.tmp)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	d.track(p)
+	return f, nil
+}
+
 // WriteStream creates rel and fills it with write.
 func (d *Dir) WriteStream(rel string, write func(io.Writer) error) error {
 	w, err := d.Create(rel)
