@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/tuf"
@@ -347,6 +349,19 @@ func (a *auditor) audit() error {
 	}
 	if err != nil {
 		return err
+	}
+	if a.rep.Medium != MediumRepository {
+		// Last: every other check says what is wrong with a file in
+		// its own terms first.
+		if err := a.check(SumsFile, func() (string, error) {
+			d, n, err := CheckSums(o.Dir)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%d files, each with its SHA-256, nothing else on the medium; %s digest %x (%s)", n, SumsFile, d, strings.Join(keys.PGPWords(d[:]), " ")), nil
+		}); err != nil {
+			return err
+		}
 	}
 	if o.Previous != "" {
 		return a.previous()

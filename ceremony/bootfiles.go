@@ -9,7 +9,8 @@ import (
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
-// The files bootstrap media may hold: transcript.jsonl and runsheet.md;
+// The files bootstrap media may hold: transcript.jsonl and runsheet.md
+// (and SHA256SUMS, written after the read-back, which verify requires);
 // metadata/<version>.<root|targets|stable>.json; and keys/ holding
 // <role>-<serial>-<slot>.pub.json with its .attestation.pem.
 var (
@@ -29,7 +30,7 @@ func listBootstrapMedium(dir string) (int, error) {
 		ok := false
 		switch parent {
 		case "":
-			ok = (isDir && (base == "metadata" || base == "keys")) || (isFile && slices.Contains(bootTopFiles, base))
+			ok = (isDir && (base == "metadata" || base == "keys")) || (isFile && (slices.Contains(bootTopFiles, base) || base == SumsFile))
 		case "metadata/":
 			ok = isFile && bootMetaFile.MatchString(base)
 		case "keys/":

@@ -80,6 +80,8 @@ type BootstrapResult struct {
 	Stable     *tuf.Metadata[tuf.Targets]
 	Keys       []GeneratedKey
 	Transcript [32]byte
+	// Sums is the digest of the medium's SHA256SUMS, written last.
+	Sums [32]byte
 	// State is the state written to the backup medium as StateFile (nil
 	// without Backup).
 	State     *BackupState
@@ -210,9 +212,10 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 	if err := out.Verify(readBackBootstrap(res.Root, b.Roots, b.Now)); err != nil {
 		return nil, b.failed(outDir, s, tr, err)
 	}
-	if err := out.Commit(); err != nil {
+	if res.Sums, err = sealMedium(out); err != nil {
 		return nil, b.failed(outDir, s, tr, err)
 	}
+	showSums(b.Show, b.Guide, res.Sums)
 	res.Transcript = tr.Digest()
 	if res.State != nil {
 		res.State.TranscriptSHA256 = hex.EncodeToString(res.Transcript[:])

@@ -194,12 +194,17 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	}); err != nil {
 		return nil, err
 	}
+	sums, err := writeSums(out)
+	if err != nil {
+		return nil, err
+	}
 	if err := dev.ChangePIN(s.pins[h.Device], newPIN); err != nil {
 		return nil, fmt.Errorf("changing the PIN of %s: %w", info, err)
 	}
 	if err := out.Commit(); err != nil {
 		return nil, fmt.Errorf("the PIN of %s was changed, but the record could not be written: %w", info, err)
 	}
+	showSums(h.Show, nil, sums)
 	return &HandoverResult{Device: h.Device, From: from, To: h.To, Keys: held, Transcript: tr.Digest()}, nil
 }
 

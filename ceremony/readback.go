@@ -149,7 +149,8 @@ func checkLedgers(st *tuf.Metadata[tuf.Targets], ledgers []string) error {
 }
 
 // listStableMedium lists dir and refuses, with ErrUnexpectedFile, anything
-// a stable signing does not write: besides stableTopFiles, only
+// a stable signing does not write: besides stableTopFiles (and SumsFile,
+// written after the read-back, which verify requires), only
 // stable/metadata/<version>.<role>.json, stable/ledger/<version>.ledger,
 // stable/pages/<hex byte>.tar and stable/snapshot-fragment.json, each a
 // regular file (no link, no other directory).
@@ -159,7 +160,7 @@ func listStableMedium(dir string) (*stableListing, error) {
 		ok := false
 		switch parent {
 		case "":
-			ok = (isDir && base == "stable") || (isFile && slices.Contains(stableTopFiles, base))
+			ok = (isDir && base == "stable") || (isFile && (slices.Contains(stableTopFiles, base) || base == SumsFile))
 		case "stable/":
 			ok = (isDir && (base == "metadata" || base == "ledger" || base == "pages")) || (isFile && base == stableset.FragmentFile)
 		case "stable/metadata/":

@@ -269,7 +269,7 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := commitMedium(out, tr, func(dir string) error {
+	if err := commitMedium(out, tr, r.Show, func(dir string) error {
 		return readBackRenewal(dir, map[string][]byte{file: data}, func() error { return check(data) })
 	}); err != nil {
 		return nil, err

@@ -121,7 +121,7 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 	if err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
-	err = commitMedium(out, tr, func(dir string) error {
+	err = commitMedium(out, tr, r.Show, func(dir string) error {
 		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(res.File)))
 		if err != nil {
 			return err
@@ -560,7 +560,7 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	err = commitMedium(out, tr, func(dir string) error {
+	err = commitMedium(out, tr, r.Show, func(dir string) error {
 		return readBackRenewal(dir, map[string][]byte{rootFile: rootData, targetsFile: targetsData}, func() error { return check(rootData, targetsData) })
 	})
 	if err != nil {
@@ -654,12 +654,18 @@ func verifyMedium(out *outdir.Dir, tr *Transcript, check func(dir string) error)
 	return out.Verify(readBack(check))
 }
 
-// commitMedium is verifyMedium, then the media get their name.
-func commitMedium(out *outdir.Dir, tr *Transcript, check func(dir string) error) error {
+// commitMedium is verifyMedium, then SHA256SUMS is written and the media
+// get their name; the manifest's digest is shown on show.
+func commitMedium(out *outdir.Dir, tr *Transcript, show io.Writer, check func(dir string) error) error {
 	if err := verifyMedium(out, tr, check); err != nil {
 		return err
 	}
-	return out.Commit()
+	d, err := sealMedium(out)
+	if err != nil {
+		return err
+	}
+	showSums(show, nil, d)
+	return nil
 }
 
 // offlineInputs are what every renewal, rotation and handover loads

@@ -88,6 +88,8 @@ type StableResult struct {
 	Meta       []stableset.MetaEntry
 	Signers    []string
 	Transcript [32]byte
+	// Sums is the digest of the medium's SHA256SUMS, written last.
+	Sums [32]byte
 	// State is the new state written to the backup medium, as StateFile;
 	// its CheckWords go on the paper run sheet.
 	State     *BackupState
@@ -393,9 +395,11 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 	if err := out.Verify(s.readingBack(readBackStable(s.Root, targets, deleg, s.Now))); err != nil {
 		return nil, err
 	}
-	if err := out.Commit(); err != nil {
+	sums, err := sealMedium(out)
+	if err != nil {
 		return nil, err
 	}
+	showSums(s.Show, s.Guide, sums)
 	// Only media that was read back and verified becomes the state the
 	// next ceremony starts from.
 	stateFile, err := backup.save(state, tr.Digest(), outDir)
@@ -407,7 +411,7 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		s.Guide.printf("  read back from %s and verified.\n", outDir)
 		s.Guide.closing(tr.Digest())
 	}
-	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest(), State: state, StateFile: stateFile}, nil
+	return &StableResult{Dir: outDir, Diff: diff, StableVersion: res.StableVersion, Layout: res.Layout, Meta: res.Meta, Signers: ids, Transcript: tr.Digest(), Sums: sums, State: state, StateFile: stateFile}, nil
 }
 
 // reviewedOrPass returns the diff to sign: in the batch form, the pass

@@ -10,8 +10,9 @@
 //     the Dir is made and again at Commit, with ErrOutputExists; nothing is
 //     ever overwritten, and every file is created with O_EXCL.
 //   - Before the rename, every file written through the Dir and every
-//     directory under it is fsynced; after it, the parent. Nothing else is
-//     synced.
+//     directory under it is fsynced (by Verify, and again by Commit for
+//     what was written after Verify); after it, the parent. Nothing else
+//     is synced.
 //   - Verify (optional, before Commit) runs a read-back on the written
 //     directory under its temporary name; when it fails, the directory is
 //     renamed to <target>.rejected-<UTC time> and never gets the target's
@@ -53,8 +54,9 @@ type Dir struct {
 	mu    sync.Mutex
 	files []string // written through the Dir, synced at Commit
 	done  bool
-	// synced: everything written was synced (Verify, then Commit).
-	synced bool
+	// synced: how many of files were synced (by Verify; files written
+	// after it, a manifest, are synced by Commit).
+	synced int
 	// refused: Verify's check failed; rejected is the name it gave the
 	// directory ("" if the rename failed).
 	refused  bool
@@ -295,13 +297,13 @@ func (d *Dir) Commit() error {
 	return syncPath(filepath.Dir(d.final))
 }
 
-// sync fsyncs every file written through the Dir, then every directory
-// under it, once.
+// sync fsyncs every file written through the Dir not synced yet, then
+// every directory under it.
 func (d *Dir) sync() error {
-	if d.synced {
-		return nil
-	}
-	if err := syncFiles(d.files); err != nil {
+	d.mu.Lock()
+	files := d.files[d.synced:]
+	d.mu.Unlock()
+	if err := syncFiles(files); err != nil {
 		return err
 	}
 	var dirs []string
@@ -325,7 +327,7 @@ func (d *Dir) sync() error {
 			return err
 		}
 	}
-	d.synced = true
+	d.synced += len(files)
 	return nil
 }
 

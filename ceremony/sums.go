@@ -1,0 +1,181 @@
+package ceremony
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/keyceremony/keyceremony/ceremony/tui"
+	"github.com/keyceremony/keyceremony/internal/outdir"
+)
+
+// SumsFile is the manifest every ceremony's medium carries, written last:
+// the SHA-256 of every other file on the medium, in the form `sha256sum
+// -c` checks (docs/audit.md).
+const SumsFile = "SHA256SUMS"
+
+// ErrSums is wrapped by every failure of a medium's SHA256SUMS.
+var ErrSums = errors.New("SHA256SUMS does not match the medium")
+
+// sumsLine is one line of SHA256SUMS: a lowercase hex SHA-256, two spaces
+// (sha256sum's text mode), a slash-separated path relative to the medium
+// with no "." or ".." element and nothing sha256sum would escape.
+var sumsLine = regexp.MustCompile(`^([0-9a-f]{64})  ([^\\\n\r]+)$`)
+
+// mediumFiles lists every regular file under dir but SumsFile at the top,
+// as slash-separated paths in byte order; anything else than a directory
+// or a regular file is refused (the media's lists refuse them too).
+func mediumFiles(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if !e.Type().IsRegular() {
+			return fmt.Errorf("%s: a %s, not a file: %w", rel, kindOf(e), ErrUnexpectedFile)
+		}
+		if rel != SumsFile {
+			files = append(files, rel)
+		}
+		return nil
+	})
+	slices.Sort(files)
+	return files, err
+}
+
+// writeSums writes SumsFile into out, after the medium was read back:
+// every other file with its SHA-256, sorted by path. It returns the
+// manifest's own digest, which the screen shows for the run sheet.
+func writeSums(out *outdir.Dir) ([32]byte, error) {
+	dir := out.Path()
+	files, err := mediumFiles(dir)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("listing the medium for %s: %w", SumsFile, err)
+	}
+	var b bytes.Buffer
+	for _, f := range files {
+		sum, err := fileSHA256(filepath.Join(dir, filepath.FromSlash(f)))
+		if err != nil {
+			return [32]byte{}, err
+		}
+		if !validSumsPath(f) {
+			return [32]byte{}, fmt.Errorf("%s: a name %s cannot list: %w", f, SumsFile, ErrUnexpectedFile)
+		}
+		fmt.Fprintf(&b, "%x  %s\n", sum, f)
+	}
+	if err := out.WriteFile(SumsFile, b.Bytes()); err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(b.Bytes()), nil
+}
+
+// sealMedium writes SumsFile into out, which was read back, and gives the
+// medium its name; it returns the manifest's digest.
+func sealMedium(out *outdir.Dir) ([32]byte, error) {
+	d, err := writeSums(out)
+	if err != nil {
+		return d, err
+	}
+	return d, out.Commit()
+}
+
+// showSums shows the manifest's digest as hex and PGP words, on the
+// guided screen or on show.
+func showSums(show io.Writer, g *Guide, d [32]byte) {
+	const label = SumsFile + " digest (read it aloud; write it on the run sheet):"
+	switch {
+	case g != nil:
+		g.showDigest(label, d[:])
+	case show != nil:
+		tui.ShowDigest(show, label, d[:])
+	}
+}
+
+func validSumsPath(p string) bool {
+	if !sumsLine.MatchString(strings.Repeat("0", 64) + "  " + p) {
+		return false
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == "" || el == "." || el == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseSums reads a SHA256SUMS manifest strictly: every line as
+// writeSums writes it, paths in strictly increasing byte order (so none
+// twice). name is used in errors, which give the line.
+func ParseSums(data []byte, name string) (paths, sums []string, err error) {
+	if len(data) == 0 {
+		return nil, nil, fmt.Errorf("%s: empty: %w", name, ErrSums)
+	}
+	if !bytes.HasSuffix(data, []byte("\n")) {
+		return nil, nil, fmt.Errorf("%s: does not end with a newline: %w", name, ErrSums)
+	}
+	for i, line := range strings.Split(string(data[:len(data)-1]), "\n") {
+		m := sumsLine.FindStringSubmatch(line)
+		if m == nil || !validSumsPath(m[2]) {
+			return nil, nil, fmt.Errorf("%s:%d: not \"<sha256 in lowercase hex>  <path>\": %w", name, i+1, ErrSums)
+		}
+		if n := len(paths); n > 0 && m[2] <= paths[n-1] {
+			return nil, nil, fmt.Errorf("%s:%d: %s is out of order or listed twice: %w", name, i+1, m[2], ErrSums)
+		}
+		paths, sums = append(paths, m[2]), append(sums, m[1])
+	}
+	return paths, sums, nil
+}
+
+// CheckSums checks dir's SumsFile: it lists every other file on the
+// medium, each with its SHA-256, and nothing else. It returns the
+// manifest's digest and the number of files.
+func CheckSums(dir string) ([32]byte, int, error) {
+	data, err := os.ReadFile(filepath.Join(dir, SumsFile))
+	if err != nil {
+		return [32]byte{}, 0, err
+	}
+	paths, sums, err := ParseSums(data, SumsFile)
+	if err != nil {
+		return [32]byte{}, 0, err
+	}
+	files, err := mediumFiles(dir)
+	if err != nil {
+		return [32]byte{}, 0, err
+	}
+	for _, f := range files {
+		if _, ok := slices.BinarySearch(paths, f); !ok {
+			return [32]byte{}, 0, fmt.Errorf("%s is on the medium, %s does not list it: %w", f, SumsFile, ErrSums)
+		}
+	}
+	for i, p := range paths {
+		if _, ok := slices.BinarySearch(files, p); !ok {
+			return [32]byte{}, 0, fmt.Errorf("%s:%d: lists %s, which is not on the medium: %w", SumsFile, i+1, p, ErrSums)
+		}
+		got, err := fileSHA256(filepath.Join(dir, filepath.FromSlash(path.Clean(p))))
+		if err != nil {
+			return [32]byte{}, 0, err
+		}
+		if hex.EncodeToString(got[:]) != sums[i] {
+			return [32]byte{}, 0, fmt.Errorf("%s:%d: %s has sha256 %x, the manifest says %s: %w", SumsFile, i+1, p, got, sums[i], ErrSums)
+		}
+	}
+	return sha256.Sum256(data), len(paths), nil
+}

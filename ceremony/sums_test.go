@@ -1,0 +1,131 @@
+package ceremony
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// sha256sumCheck runs coreutils' `sha256sum -c --strict` in dir.
+func sha256sumCheck(t *testing.T, dir string) (string, error) {
+	t.Helper()
+	tool, err := exec.LookPath("sha256sum")
+	if err != nil {
+		t.Fatalf("coreutils' sha256sum is needed: %v", err)
+	}
+	cmd := exec.Command(tool, "-c", "--strict", "--quiet", SumsFile)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestSumsCheckedByCoreutils: the bootstrap and stable media's
+// SHA256SUMS, written last, is accepted by the real sha256sum and by
+// verify, and lists every other file; an edited file is refused by both,
+// naming it; a manifest that leaves a file out (which sha256sum cannot
+// see) or lists one the medium lacks is refused by verify.
+func TestSumsCheckedByCoreutils(t *testing.T) {
+	fx := auditMedia(t)
+	for _, m := range []struct {
+		name, dir string
+		opts      AuditOptions
+		edit      string
+	}{
+		{"bootstrap", fx.boot, AuditOptions{SoftCA: fx.softCA}, "runsheet.md"},
+		{"stable", fx.media2, AuditOptions{Repository: fx.boot}, "diff.txt"},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			if out, err := sha256sumCheck(t, m.dir); err != nil {
+				t.Fatalf("sha256sum -c refuses the %s media's %s: %v\n%s", m.name, SumsFile, err, out)
+			}
+			files, err := mediumFiles(m.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paths, _, err := ParseSums(mustRead(t, filepath.Join(m.dir, SumsFile)), SumsFile)
+			if err != nil || strings.Join(paths, "\n") != strings.Join(files, "\n") || len(paths) < 5 {
+				t.Fatalf("%s lists %d files, the medium holds %d: %v", SumsFile, len(paths), len(files), err)
+			}
+			audit := func(dir string) error {
+				o := m.opts
+				o.Root, o.Dir = fx.rootFile, dir
+				_, err := Audit(o)
+				return err
+			}
+			if err := audit(m.dir); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				name, want string
+				change     func(dir string) error
+			}{
+				// Verify's own checks may name the edit first (the
+				// transcript's digest of diff.txt): any refusal naming
+				// the file will do.
+				{"edited", m.edit, func(dir string) error {
+					return os.WriteFile(filepath.Join(dir, m.edit), append(mustRead(t, filepath.Join(dir, m.edit)), '\n'), 0o644)
+				}},
+				{"unlisted", m.edit + " is on the medium, SHA256SUMS does not list it", func(dir string) error {
+					// A stray file is refused by the medium's own list
+					// first; a manifest that leaves a file out only by
+					// the manifest check.
+					b := mustRead(t, filepath.Join(dir, SumsFile))
+					i := bytes.Index(b, []byte("  "+m.edit+"\n"))
+					start := bytes.LastIndexByte(b[:i], '\n') + 1
+					return os.WriteFile(filepath.Join(dir, SumsFile), append(b[:start:start], b[i+len(m.edit)+3:]...), 0o644)
+				}},
+				{"removed", "which is not on the medium", func(dir string) error {
+					b := mustRead(t, filepath.Join(dir, SumsFile))
+					return os.WriteFile(filepath.Join(dir, SumsFile), append(b, []byte(strings.Repeat("0", 64)+"  zz-gone.txt\n")...), 0o644)
+				}},
+			} {
+				dir := filepath.Join(t.TempDir(), m.name)
+				if err := copyDir(m.dir, dir); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.change(dir); err != nil {
+					t.Fatal(err)
+				}
+				err := audit(dir)
+				if err == nil || (c.name != "edited" && !errors.Is(err, ErrSums)) || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("%s: verify says %v, want %q", c.name, err, c.want)
+				}
+				if c.name == "edited" {
+					if out, err := sha256sumCheck(t, dir); err == nil || !strings.Contains(out, m.edit+": FAILED") {
+						t.Errorf("sha256sum -c accepts an edited %s: %v\n%s", m.edit, err, out)
+					}
+				}
+			}
+		})
+	}
+}
+
+// FuzzParseSums: whatever ParseSums accepts, written again as writeSums
+// writes it, gives the same bytes.
+func FuzzParseSums(f *testing.F) {
+	f.Add([]byte(strings.Repeat("a", 64) + "  metadata/1.root.json\n" + strings.Repeat("b", 64) + "  transcript.jsonl\n"))
+	f.Add([]byte(strings.Repeat("a", 64) + " *binary-mode\n"))
+	f.Add([]byte(strings.Repeat("a", 64) + "  b\n" + strings.Repeat("a", 64) + "  a\n"))
+	f.Add([]byte(strings.Repeat("A", 64) + "  ../escape\n"))
+	f.Add([]byte("\\" + strings.Repeat("a", 64) + "  back\\slash\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		paths, sums, err := ParseSums(data, SumsFile)
+		if err != nil {
+			if !errors.Is(err, ErrSums) {
+				t.Fatalf("error %v does not match ErrSums", err)
+			}
+			return
+		}
+		var b bytes.Buffer
+		for i := range paths {
+			b.WriteString(sums[i] + "  " + paths[i] + "\n")
+		}
+		if !bytes.Equal(b.Bytes(), data) {
+			t.Fatalf("accepted %q, which writes again as %q", data, b.Bytes())
+		}
+	})
+}
