@@ -111,7 +111,14 @@ func (a *auditor) bootstrap() error {
 		if err := checkBootstrapTranscript(entries, root); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%d entries, hash chain intact, from %q to %q naming the root keys", len(entries), entries[0].Step, entries[len(entries)-1].Step), nil
+		by, err := root.Signed.RoleKeys(tuf.RoleRoot)
+		if err != nil {
+			return "", err
+		}
+		if _, err := checkJournalEnvelope(dir, CeremonyBootstrap, by); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d entries, hash chain intact, from %q to %q naming the root keys; %s signed by the root threshold (%d)", len(entries), entries[0].Step, entries[len(entries)-1].Step, JournalEnvelopeFile, by.Threshold), nil
 	}); err != nil {
 		return err
 	}

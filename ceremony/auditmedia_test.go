@@ -292,6 +292,9 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 					e.Detail["pin_policy"] = "never"
 				}
 			})
+			// An insider holding the root keys signs the new end; the
+			// attestations still refuse it.
+			fx.resignJournal(t, dir, CeremonyBootstrap, 0)
 		}, "(transcript.jsonl:6): chained to the soft CA " + fx.softCA + " (INSECURE): attestation pin_policy: always, want never"},
 		{"a transcript re-chained to a time the attestations do not cover", "boot", nil, func(t *testing.T, dir string) {
 			rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
@@ -299,7 +302,25 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 					e.Time = "2001-01-01T00:00:00Z"
 				}
 			})
+			// An insider holding the root keys signs the new end; the
+			// attestations still refuse it.
+			fx.resignJournal(t, dir, CeremonyBootstrap, 0)
 		}, "dates covering the ceremony time 2001-01-01T00:00:00Z"},
+		{"a transcript re-chained without the root keys", "boot", nil, func(t *testing.T, dir string) {
+			rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
+				if e.Step == "key generated and attested" && e.Detail["role"] == "root" {
+					e.Detail["pin_policy"] = "never"
+				}
+			})
+		}, "transcript.dsse.json signs keyceremony-transcript \"bootstrap\" with 18 entries ending"},
+		{"a transcript's end signed by one stable key", "media2", nil, func(t *testing.T, dir string) {
+			fx.resignJournal(t, dir, CeremonyStable, 1)
+		}, "stable (transcript)"},
+		{"a transcript's envelope removed", "boot", nil, func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, JournalEnvelopeFile)); err != nil {
+				t.Fatal(err)
+			}
+		}, "transcript.dsse.json is missing"},
 		{"an attestation for another key", "boot", nil, func(t *testing.T, dir string) {
 			copyFile(t, filepath.Join(dir, "keys", "root-10000002-9c.attestation.pem"), filepath.Join(dir, "keys", "root-10000001-9c.attestation.pem"))
 		}, "keys/root-10000001-9c.attestation.pem (transcript.jsonl:6): chained to the soft CA " + fx.softCA + " (INSECURE): attestation serial: 10000002, want 10000001"},
@@ -432,6 +453,38 @@ func (fx *auditFixture) resign(t *testing.T, dir string, edit func(*signeddiff.S
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// resignJournal signs dir's journal anew with the keys of the ceremony's
+// threshold (bootstrap: root, stable: stable) found on the fixture's
+// devices, only the first n of them if n > 0, as an insider holding those
+// keys would.
+func (fx *auditFixture) resignJournal(t *testing.T, dir, ceremony string, n int) {
+	t.Helper()
+	want := map[string]bool{}
+	ids := fx.root.Signed.Roles["root"].KeyIDs
+	if ceremony == CeremonyStable {
+		d, _ := fx.targets.Signed.Delegation("stable")
+		ids = d.KeyIDs
+	}
+	for _, id := range ids {
+		want[id] = true
+	}
+	sess := &session{devices: fx.devices, pin: func(hsm.Info, int) (string, error) { return soft.DefaultPIN, nil }, pins: map[uint32]string{}}
+	signers, err := deviceSigners(sess, want, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > 0 {
+		signers = signers[:n]
+	}
+	b, err := journalEnvelope(mustRead(t, filepath.Join(dir, JournalFile)), ceremony, "pypi", signers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, JournalEnvelopeFile), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -151,7 +151,10 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err := checkStableTranscriptValues(dir, es, stmt, st, roles, signers); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%d entries, hash chain intact, from %q to %q, naming the signed diff's digest, stable version, counts, decisions, layout and stable's signers", len(es), es[0].Step, es[len(es)-1].Step), nil
+		if _, err := checkJournalEnvelope(dir, CeremonyStable, by); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d entries, hash chain intact, from %q to %q, naming the signed diff's digest, stable version, counts, decisions, layout and stable's signers; %s signed by the stable threshold (%d)", len(es), es[0].Step, es[len(es)-1].Step, JournalEnvelopeFile, by.Threshold), nil
 	}); err != nil {
 		return err
 	}

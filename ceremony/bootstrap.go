@@ -182,7 +182,14 @@ func (s *session) signers(spec RoleSpec) ([]keys.Signer, error) {
 // outDir.failed-TIME. The media are read back with verify's bootstrap
 // checks before they get their name; refused, they are renamed
 // outDir.rejected-TIME (*outdir.RejectedError) and never appear as outDir.
+//
+// A full or removed medium is ErrMediumWrite.
 func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
+	res, err := b.runOnto(outDir)
+	return res, mediumFailure(err, outDir)
+}
+
+func (b *Bootstrap) runOnto(outDir string) (*BootstrapResult, error) {
 	if b.Backup != "" {
 		if err := CheckNewBackup(b.Backup); err != nil {
 			return nil, err
@@ -203,6 +210,9 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 	res, err := b.run(out, tr, s)
 	if err == nil {
 		err = tr.Close()
+	}
+	if err == nil {
+		err = b.signJournal(out, tr, s)
 	}
 	if err != nil {
 		return nil, b.failed(outDir, s, tr, err)
@@ -259,6 +269,18 @@ func (b *Bootstrap) failed(outDir string, s *session, tr *Transcript, cause erro
 		e.Transcript = filepath.Join(dir, "transcript.jsonl")
 	}
 	return e
+}
+
+// signJournal has every root key sign the end of the closed journal
+// (JournalEnvelopeFile): the PINs the ceremony verified are reused, and a
+// key whose touch policy requires it is touched once more.
+func (b *Bootstrap) signJournal(out *outdir.Dir, tr *Transcript, s *session) error {
+	signers, err := s.signers(b.Config.Root)
+	if err != nil {
+		return err
+	}
+	b.Guide.say("the root keyholders sign the end of the transcript (touch each YubiKey when it blinks).")
+	return signJournal(out, tr, CeremonyBootstrap, b.Config.Repository, signers)
 }
 
 func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*BootstrapResult, error) {

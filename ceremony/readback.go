@@ -123,7 +123,7 @@ func showDebris(show io.Writer, swept []outdir.Debris) {
 
 // The files a stable medium may hold.
 var (
-	stableTopFiles = []string{"signed-diff.json", PolicyFile, DecisionsFile, "diff.txt", "diff.canonical", "transcript.jsonl"}
+	stableTopFiles = []string{"signed-diff.json", PolicyFile, DecisionsFile, "diff.txt", "diff.canonical", JournalFile, JournalEnvelopeFile}
 	stableMetaName = regexp.MustCompile(`^([1-9][0-9]{0,18})\.([^/\\]+)\.json$`)
 	stableLedger   = regexp.MustCompile(`^[1-9][0-9]{0,18}\.ledger$`)
 	stablePageTar  = regexp.MustCompile(`^[0-9a-f]{2}\.tar$`)

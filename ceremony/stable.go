@@ -247,7 +247,15 @@ func deviceSigners(sess *session, want map[string]bool, wrap func(uint32, keys.S
 // written to the backup medium (StableResult.StateFile). A rolled-back
 // published state, a wrong approval or a crossed limit without a decision
 // is refused before any device is asked to sign.
+//
+// A full or removed medium is ErrMediumWrite: the backup medium is then
+// unchanged, and nothing has the medium's name.
 func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
+	res, err := s.sign(approve, outDir)
+	return res, mediumFailure(err, outDir)
+}
+
+func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	if s.Backup == "" {
 		return nil, fmt.Errorf("no backup medium given: a stable signing checks the published state against it and records its own: %w", ErrBackup)
 	}
@@ -388,6 +396,11 @@ func (s *StableSigning) Sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	if err := tr.Close(); err != nil {
+		return nil, err
+	}
+	// The stable keyholders who signed sign the journal's end.
+	s.Guide.say("the stable keyholders sign the end of the transcript (touch each YubiKey when it blinks).")
+	if err := signJournal(out, tr, CeremonyStable, diff.Header.Repository, signers); err != nil {
 		return nil, err
 	}
 	// Read everything back, with verify's checks, before the media get

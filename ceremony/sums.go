@@ -14,8 +14,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/keyceremony/keyceremony/ceremony/tui"
+	"github.com/keyceremony/keyceremony/internal/hint"
 	"github.com/keyceremony/keyceremony/internal/outdir"
 )
 
@@ -23,6 +25,35 @@ import (
 // the SHA-256 of every other file on the medium, in the form `sha256sum
 // -c` checks (docs/audit.md).
 const SumsFile = "SHA256SUMS"
+
+// ErrMediumWrite means the output medium could not be written: it is
+// full, was removed or went read-only. Nothing got the medium's name and
+// the backup medium was not touched (its state is written only after the
+// medium is committed).
+var ErrMediumWrite = hint.New("the output medium could not be written (full, removed or read-only)", "nothing was published under the medium's name and the backup medium is unchanged: free space or insert another medium, then run the command again")
+
+// mediumFailure is err, marked ErrMediumWrite (naming the medium) when it
+// is a full, removed or read-only medium's and the medium did not get its
+// name (a failure after, on the backup medium, says so itself).
+func mediumFailure(err error, media string) error {
+	if err == nil {
+		return nil
+	}
+	if _, serr := os.Lstat(media); serr == nil {
+		return err
+	}
+	// Only a file on the medium: the working directory beside the target.
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || filepath.Dir(pe.Path) == "" || !strings.HasPrefix(pe.Path, filepath.Join(filepath.Dir(filepath.Clean(media)), "."+filepath.Base(media)+".partial-")) {
+		return err
+	}
+	for _, e := range []error{syscall.ENOSPC, syscall.EFBIG, syscall.EIO, syscall.EROFS, syscall.ENODEV, syscall.ENXIO} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%s: %w: %w", media, err, ErrMediumWrite)
+		}
+	}
+	return err
+}
 
 // ErrSums is wrapped by every failure of a medium's SHA256SUMS.
 var ErrSums = errors.New("SHA256SUMS does not match the medium")

@@ -3,10 +3,13 @@ package ceremony
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -128,4 +131,36 @@ func FuzzParseSums(f *testing.F) {
 			t.Fatalf("accepted %q, which writes again as %q", data, b.Bytes())
 		}
 	})
+}
+
+// TestMediumFailure: ErrMediumWrite (the backup medium unchanged, nothing
+// published) is said only of a full or removed medium's write into the
+// medium's working directory before the medium got its name.
+func TestMediumFailure(t *testing.T) {
+	dir := t.TempDir()
+	media := filepath.Join(dir, "media")
+	onMedium := &fs.PathError{Op: "write", Path: filepath.Join(dir, ".media.partial-12-34", "diff.txt"), Err: syscall.ENOSPC}
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"full medium", fmt.Errorf("writing diff.txt: %w", onMedium), true},
+		{"file too large", &fs.PathError{Op: "write", Path: onMedium.Path, Err: syscall.EFBIG}, true},
+		{"medium removed", &fs.PathError{Op: "write", Path: onMedium.Path, Err: syscall.EIO}, true},
+		{"work directory full", &fs.PathError{Op: "write", Path: filepath.Join(dir, "work", "entries-012"), Err: syscall.ENOSPC}, false},
+		{"another medium's name", &fs.PathError{Op: "write", Path: filepath.Join(dir, ".media2.partial-12-34", "x"), Err: syscall.ENOSPC}, false},
+		{"permission", &fs.PathError{Op: "open", Path: onMedium.Path, Err: syscall.EACCES}, false},
+	} {
+		got := mediumFailure(c.err, media)
+		if errors.Is(got, ErrMediumWrite) != c.want || !errors.Is(got, c.err) {
+			t.Errorf("%s: %v, want ErrMediumWrite %v", c.name, got, c.want)
+		}
+	}
+	if err := os.Mkdir(media, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if errors.Is(mediumFailure(onMedium, media), ErrMediumWrite) {
+		t.Error("a failure after the medium got its name (the backup medium's) is said to leave nothing published")
+	}
 }

@@ -379,8 +379,8 @@ func TestGuidedCeremonies(t *testing.T) {
 			t.Errorf("the screen lacks %q", want)
 		}
 	}
-	if n := strings.Count(s, "verified against its public key"); n != 4 {
-		t.Errorf("%d signatures reported verified, want 4 (2 keyholders x stable, signed diff)", n)
+	if n := strings.Count(s, "verified against its public key"); n != 6 {
+		t.Errorf("%d signatures reported verified, want 6 (2 keyholders x stable, signed diff, transcript's end)", n)
 	}
 	if t.Failed() {
 		t.Fatalf("screen:\n%s", s)
