@@ -125,7 +125,7 @@ func TestDecisionsLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = d.Undecided()
-	if !errors.Is(err, ErrUndecided) || err.Error() != "confirm_above.added is 1 and the diff adds 3 files; no decision confirms that count: limit crossed without a decision" {
+	if !errors.Is(err, ErrUndecided) || err.Error() != "confirm_above.added is 1 and the diff adds 3 files; no decision confirms that count: undecided: a crossed limit or a red flag without a decision" {
 		t.Errorf("undecided: %v", err)
 	}
 	if i := slices.IndexFunc(d.Limits, func(l Limit) bool { return l.Name == "added" }); i < 0 || !d.Limits[i].Crossed || d.Limits[i].Count != 3 || d.Limits[i].Max != 1 {
