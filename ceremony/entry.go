@@ -174,7 +174,8 @@ func RunStableSign(o StableSignOptions) (*StableResult, error) {
 	return res, err
 }
 
-// undecidedError is a crossed limit without a decision, with advice.
+// undecidedError is a crossed limit or a red flag without a decision,
+// with advice.
 type undecidedError struct{ err error }
 
 func (e undecidedError) Error() string { return e.err.Error() }

@@ -1,6 +1,7 @@
 package stableset
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -64,15 +65,16 @@ func TestDecisions(t *testing.T) {
 	d.Close()
 
 	// Dropped: the path leaves the stable set, neither old nor new
-	// content is signed.
-	d, err := digestWith(line("drop", "an attack; the old file is suspect too"))
+	// content is signed. bar's stable view loses its only file: a red
+	// flag the room confirms too.
+	d, err := digestWith(line("drop", "an attack; the old file is suspect too") + "\n" + barLoss)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.Summary.Dropped != 1 || d.Summary.Stable() != 2 || d.Undecided() != nil {
 		t.Errorf("drop: %+v, %v", d.Summary, d.Undecided())
 	}
-	if len(d.Decisions) != 1 || d.Decisions[0].Choice != decisions.Drop || d.Decisions[0].Reason != "an attack; the old file is suspect too" {
+	if len(d.Decisions) != 2 || d.Decisions[0].Choice != decisions.Drop || d.Decisions[0].Reason != "an attack; the old file is suspect too" {
 		t.Errorf("decisions on the diff: %+v", d.Decisions)
 	}
 	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2}); err != nil {
@@ -123,7 +125,7 @@ func TestDecisionsLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = d.Undecided()
-	if !errors.Is(err, ErrUndecided) || err.Error() != "confirm_above.added is 1 and the diff adds 3 files; no decision confirms that count: limit crossed without a decision" {
+	if !errors.Is(err, ErrUndecided) || err.Error() != "confirm_above.added is 1 and the diff adds 3 files; no decision confirms that count: undecided: a crossed limit or a red flag without a decision" {
 		t.Errorf("undecided: %v", err)
 	}
 	if i := slices.IndexFunc(d.Limits, func(l Limit) bool { return l.Name == "added" }); i < 0 || !d.Limits[i].Crossed || d.Limits[i].Count != 3 || d.Limits[i].Max != 1 {
@@ -213,5 +215,130 @@ func TestSummaryListsTenDecisions(t *testing.T) {
 	}
 	if n := strings.Count(b.String(), "because: r"); n != 10 || !strings.Contains(b.String(), "… 2 more: --full lists them all") {
 		t.Errorf("%d decisions listed:\n%s", n, b.String())
+	}
+}
+
+// barLoss confirms the project-loss flag of bar.
+const barLoss = `{"flag": "project-loss", "subject": "bar", "decision": "confirm", "reason": "bar 1.0 was dropped as an attack"}`
+
+// project-loss, as the repository's attacker meets it: the export no
+// longer lists most of a project's stable files. The flag is raised with
+// its facts, signing is refused naming it until a decision settles it,
+// the decision's choice and reason are bound into the digest and named
+// by the signed statement, and a decision for a flag the diff does not
+// raise is refused.
+func TestFlagProjectLoss(t *testing.T) {
+	c := newCeremony(t)
+	dir := t.TempDir()
+	out1 := filepath.Join(dir, "one")
+	foo2 := file{"foo", "2.0", "foo-2.0.tar.gz", "foo two", old}
+	foo3 := file{"foo", "3.0", "foo-3.0.tar.gz", "foo three", old}
+	c.sign(t, c.config(exportOf(t, t1, []file{foo1, foo2, foo3, bar1, bar09}), ""), out1)
+
+	// The second export lists one of foo's three files (66% lost) and
+	// both of bar's.
+	e2 := exportOf(t, t2, []file{foo3, bar1, bar09})
+	diff := func(pol *policy.Policy, file string) (*Diff, error) {
+		cfg := c.config(e2, out1)
+		cfg.Decisions = nil
+		if pol != nil {
+			cfg.Policy = pol
+		}
+		if file != "" {
+			cfg.Decisions = mustDecisions(t, file)
+		}
+		return ComputeDiff(cfg)
+	}
+	d, err := diff(nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Flags) != 1 || d.Flags[0].Kind != FlagProjectLoss || d.Flags[0].Subject != "foo" || d.Flags[0].Decision != nil {
+		t.Fatalf("flags: %+v", d.Flags)
+	}
+	facts := map[string]string{}
+	for _, f := range d.Flags[0].Facts {
+		facts[f.Name] = f.Value
+	}
+	if facts["stable files before"] != "3" || facts["removed from the export"] != "2" || facts["stable files after"] != "1" || !strings.HasPrefix(facts["lost"], "66%") {
+		t.Errorf("facts: %+v", d.Flags[0].Facts)
+	}
+	if err := d.Undecided(); !errors.Is(err, ErrUndecided) || !strings.Contains(err.Error(), "flag project-loss foo has no decision (confirm)") {
+		t.Errorf("undecided: %v", err)
+	}
+	out2 := filepath.Join(dir, "two")
+	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2}); !errors.Is(err, ErrUndecided) {
+		t.Errorf("signed with an undecided flag: %v", err)
+	}
+	assertNothing(t, dir, out2)
+	var txt strings.Builder
+	if err := d.WriteText(&txt); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(txt.String(), "project-loss foo") || !strings.Contains(txt.String(), "stable files before") {
+		t.Errorf("the review does not show the flag:\n%s", txt.String())
+	}
+	undecided := d.Digest
+	d.Close()
+
+	// A threshold of 70% raises nothing.
+	pol, err := policy.Parse([]byte(`{"red_flags": {"project_loss_percent": 70}}`), "policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := diff(pol, ""); err != nil || len(d.Flags) != 0 || d.Undecided() != nil {
+		t.Errorf("at 70%%: %v, %+v", err, d.Flags)
+	} else {
+		d.Close()
+	}
+
+	// Decided: the digest covers the decision and its reason.
+	confirm := func(reason string) string {
+		return `{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "` + reason + `"}`
+	}
+	d, err = diff(nil, confirm("foo's author deleted 1.0 and 2.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Undecided() != nil || d.Flags[0].Decision == nil || d.Flags[0].Decision.Reason != "foo's author deleted 1.0 and 2.0" {
+		t.Errorf("decided: %v, %+v", d.Undecided(), d.Flags)
+	}
+	d2, err := diff(nil, confirm("another reason"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Digest == undecided || d2.Digest == d.Digest {
+		t.Errorf("digests: undecided %s, one reason %s, another %s", undecided, d.Digest, d2.Digest)
+	}
+	d2.Close()
+	var canon bytes.Buffer
+	if err := d.WriteCanonical(&canon); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(canon.String(), "\nflag\tproject-loss\tfoo\tconfirm\tfoo's author deleted 1.0 and 2.0\n") {
+		t.Errorf("the canonical form does not hold the decision")
+	}
+	// The auditor's reading of the canonical form names the decision.
+	ac, err := ParseCanonical(bytes.NewReader(canon.Bytes()))
+	if err != nil || ac.Digest != d.Digest {
+		t.Fatalf("ParseCanonical: %v, %s want %s", err, ac.Digest, d.Digest)
+	}
+	if len(ac.Decisions) != 1 || ac.Decisions[0].Flag != FlagProjectLoss || ac.Decisions[0].Subject != "foo" || ac.Decisions[0].Reason != "foo's author deleted 1.0 and 2.0" {
+		t.Errorf("canonical decisions: %+v", ac.Decisions)
+	}
+	if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	// Decisions that settle nothing are refused, naming the line.
+	for _, c2 := range []struct{ file, msg string }{
+		{confirm("x") + "\n" + `{"flag": "project-loss", "subject": "bar", "decision": "confirm", "reason": "x"}`, "decisions.jsonl:2: flag project-loss bar: this diff raises no such flag"},
+		{`{"flag": "project-loss", "subject": "foo", "decision": "drop", "reason": "x"}`, "decisions.jsonl:1: flag project-loss foo: \"drop\" does not settle it (want confirm)"},
+		{confirm("x") + "\n" + `{"flag": "no-such-kind", "subject": "foo", "decision": "confirm", "reason": "x"}`, "decisions.jsonl:2: flag no-such-kind: not a kind of red flag (project-loss)"},
+	} {
+		if _, err := diff(nil, c2.file); !errors.Is(err, ErrDecision) || !strings.Contains(err.Error(), c2.msg) {
+			t.Errorf("got %v, want %q", err, c2.msg)
+		}
 	}
 }

@@ -280,6 +280,9 @@ type Diff struct {
 	// the policy's confirm_above limits as the diff meets them.
 	Decisions []decisions.Decision
 	Limits    []Limit
+	// Flags are the red flags the diff raises (flags.go), by kind then
+	// subject, each with its decision if one settles it.
+	Flags []Flag
 	// NewLedgerLength and NewLedgerSHA256 are the new ledger's, as the
 	// signing writes it.
 	NewLedgerLength int64

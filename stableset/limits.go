@@ -165,7 +165,7 @@ func (l *Limit) Problem() string {
 func (r *run) checkLimits() error {
 	set := r.cfg.Decisions
 	for _, d := range set.All() {
-		if d.Limit == "" && !r.decided[d.Path] {
+		if d.Limit == "" && d.Flag == "" && !r.decided[d.Path] {
 			if d.Choice == decisions.TakeDown {
 				return fmt.Errorf("%s:%d: path %s: not in the stable set (a takedown takes a stable file out of it): %w", set.Name(), d.Line, d.Path, ErrDecision)
 			}
@@ -200,11 +200,12 @@ func (r *run) checkLimits() error {
 	}
 	r.diff.Reasons = r.reasons.sorted()
 	r.diff.LegacyNames = r.legacy.list()
-	return nil
+	return r.checkFlags()
 }
 
 // Undecided returns what a signing would refuse: an error naming every
-// crossed limit that lacks a decision (ErrUndecided), or nil.
+// crossed limit and every red flag that lacks a decision (ErrUndecided),
+// or nil.
 func (d *Diff) Undecided() error {
 	var probs []string
 	for i := range d.Limits {
@@ -212,6 +213,7 @@ func (d *Diff) Undecided() error {
 			probs = append(probs, p)
 		}
 	}
+	probs = append(probs, d.undecidedFlags()...)
 	if probs == nil {
 		return nil
 	}

@@ -82,9 +82,9 @@ var (
 	// ErrDecision: a decision names a path that is not a changed file of
 	// the diff, or confirms a count the diff does not have.
 	ErrDecision = errors.New("decision does not match the diff")
-	// ErrUndecided: a confirm_above limit is crossed and no decision
-	// settles it; (*Diff).Sign refuses.
-	ErrUndecided = errors.New("limit crossed without a decision")
+	// ErrUndecided: a confirm_above limit is crossed, or a red flag is
+	// raised, and no decision settles it; (*Diff).Sign refuses.
+	ErrUndecided = errors.New("undecided: a crossed limit or a red flag without a decision")
 )
 
 // DefaultClockSkew is how far after the ceremony's clock an export may be

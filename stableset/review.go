@@ -228,6 +228,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 			fmt.Fprintf(bw, "  !!! %s\n", p)
 		}
 	}
+	d.writeFlags(bw)
 	if len(d.Decisions) > 0 {
 		fmt.Fprintf(bw, "\n  decisions (%d)\n", len(d.Decisions))
 		d.writeDecisions(bw, summaryDecisions)
@@ -264,6 +265,31 @@ func (d *Diff) WriteText(w io.Writer) error {
 	return bw.Flush()
 }
 
+// writeFlags lists every red flag (flags.go) with its facts, the
+// choices that settle it and its decision, or that it has none.
+func (d *Diff) writeFlags(w io.Writer) {
+	if len(d.Flags) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n  red flags (%d)\n", len(d.Flags))
+	for i := range d.Flags {
+		f := &d.Flags[i]
+		fmt.Fprintf(w, "    %d. %s %s\n", i+1, f.Kind, f.Subject)
+		nw := 0
+		for _, fc := range f.Facts {
+			nw = max(nw, len(fc.Name))
+		}
+		for _, fc := range f.Facts {
+			fmt.Fprintf(w, "         %-*s  %s\n", nw, fc.Name, fc.Value)
+		}
+		if f.Decision != nil {
+			fmt.Fprintf(w, "         decided %s because: %s\n", f.Decision.Choice, f.Decision.Reason)
+		} else {
+			fmt.Fprintf(w, "  !!!    NO DECISION: decide %s, with a reason\n", choiceList(f.Choices))
+		}
+	}
+}
+
 // summaryDecisions is how many decisions the summary lists.
 const summaryDecisions = 10
 
@@ -274,8 +300,11 @@ func (d *Diff) writeDecisions(w io.Writer, n int) {
 			return
 		}
 		subject := dc.Path
-		if dc.Limit != "" {
+		switch {
+		case dc.Limit != "":
 			subject = fmt.Sprintf("%s %d", dc.Limit, dc.Count)
+		case dc.Flag != "":
+			subject = dc.Flag + " " + dc.Subject
 		}
 		fmt.Fprintf(w, "    %-10s %s\n    %-10s because: %s\n", dc.Choice, subject, "", dc.Reason)
 	}
@@ -358,6 +387,18 @@ type summaryJSON struct {
 	LegacyProjects []ProjectSummary `json:"legacy_projects"`
 	Limits         []Limit          `json:"limits"`
 	Decisions      []decisionJSON   `json:"decisions"`
+	Flags          []flagJSON       `json:"flags"`
+}
+
+// flagJSON is a red flag with its decision, or "decision": null.
+type flagJSON struct {
+	Flag
+	Decided *flagDecisionJSON `json:"decision"`
+}
+
+type flagDecisionJSON struct {
+	Decision string `json:"decision"`
+	Reason   string `json:"reason"`
 }
 
 type exportIdentity struct {
@@ -370,6 +411,8 @@ type exportIdentity struct {
 type decisionJSON struct {
 	Path     string `json:"path,omitempty"`
 	Limit    string `json:"limit,omitempty"`
+	Flag     string `json:"flag,omitempty"`
+	Subject  string `json:"subject,omitempty"`
 	Count    *int64 `json:"count,omitempty"`
 	Decision string `json:"decision"`
 	Reason   string `json:"reason"`
@@ -382,7 +425,14 @@ func (d *Diff) summaryJSON() summaryJSON {
 			TrailerCount: d.Export.Count, TrailerSHA256: hex.EncodeToString(d.Export.SHA256[:])},
 		Header: d.Header, Summary: d.Summary, Categories: d.categories(), Largest: d.largest(), Limits: d.Limits,
 		LegacyNames: d.LegacyNames, LegacyProjects: d.legacyProjects(),
-		Decisions: []decisionJSON{},
+		Decisions: []decisionJSON{}, Flags: []flagJSON{},
+	}
+	for _, f := range d.Flags {
+		j := flagJSON{Flag: f}
+		if f.Decision != nil {
+			j.Decided = &flagDecisionJSON{Decision: string(f.Decision.Choice), Reason: f.Decision.Reason}
+		}
+		s.Flags = append(s.Flags, j)
 	}
 	if s.Largest == nil {
 		s.Largest = []ProjectSummary{}
@@ -394,7 +444,7 @@ func (d *Diff) summaryJSON() summaryJSON {
 		s.LegacyProjects = []ProjectSummary{}
 	}
 	for _, dc := range d.Decisions {
-		j := decisionJSON{Path: dc.Path, Limit: dc.Limit, Decision: string(dc.Choice), Reason: dc.Reason}
+		j := decisionJSON{Path: dc.Path, Limit: dc.Limit, Flag: dc.Flag, Subject: dc.Subject, Decision: string(dc.Choice), Reason: dc.Reason}
 		if dc.Limit != "" {
 			n := dc.Count
 			j.Count = &n

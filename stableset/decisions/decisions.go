@@ -41,19 +41,27 @@ const (
 
 // Decision is one line of a decisions file.
 type Decision struct {
-	Line   int    // in the file, from 1
-	Path   string // the changed file's target path; empty for a limit decision
-	Limit  string // LimitAdded or LimitRemoved; empty for a path decision
-	Count  int64  // with Limit: the count confirmed
-	Choice Choice
-	Reason string
+	Line  int    // in the file, from 1
+	Path  string // the changed file's target path; empty for a limit decision
+	Limit string // LimitAdded or LimitRemoved; empty for a path decision
+	// Flag is the kind of red flag a flag decision settles ("project-loss",
+	// …; docs/policy.md, "Red flags"), Subject what it is about (a
+	// project, a path); both empty for a path or limit decision.
+	Flag    string
+	Subject string
+	Count   int64 // with Limit: the count confirmed
+	Choice  Choice
+	Reason  string
 }
 
-// Subject names what the decision is about, for messages: the path, or
-// "limit added".
-func (d *Decision) Subject() string {
-	if d.Limit != "" {
+// Names says what the decision is about, for messages: the path,
+// "limit added", or "flag project-loss foo".
+func (d *Decision) Names() string {
+	switch {
+	case d.Limit != "":
 		return "limit " + d.Limit
+	case d.Flag != "":
+		return "flag " + d.Flag + " " + d.Subject
 	}
 	return d.Path
 }
@@ -100,7 +108,8 @@ type Set struct {
 	name    string
 	byPath  map[string]*Decision
 	byLimit map[string]*Decision
-	sorted  []Decision // limit decisions by limit, then path decisions by path
+	byFlag  map[string]*Decision // by kind + "\t" + subject
+	sorted  []Decision           // limit decisions by limit, then path decisions by path
 }
 
 // Name is the file's name, as Parse was given it, for messages.
@@ -143,6 +152,19 @@ func (s *Set) Limit(name string) (Decision, bool) {
 	return *d, true
 }
 
+// Flag returns the decision settling the red flag of a kind about a
+// subject.
+func (s *Set) Flag(kind, subject string) (Decision, bool) {
+	if s == nil {
+		return Decision{}, false
+	}
+	d, ok := s.byFlag[kind+"\t"+subject]
+	if !ok {
+		return Decision{}, false
+	}
+	return *d, true
+}
+
 // All returns the decisions in canonical order: limit decisions by limit
 // name, then path decisions by path (bytes).
 func (s *Set) All() []Decision {
@@ -158,6 +180,7 @@ func (s *Set) All() []Decision {
 //
 //	limit TAB <limit> TAB <count> TAB confirm TAB <reason> LF
 //	path TAB <path> TAB - TAB <choice> TAB <reason> LF
+//	flag TAB <kind> TAB <subject> TAB <choice> TAB <reason> LF
 //
 // A nil set appends "decisions 0".
 func (s *Set) AppendCanonical(b []byte) []byte {
@@ -177,6 +200,11 @@ func AppendLine(b []byte, d *Decision) []byte {
 		b = append(b, d.Limit...)
 		b = append(b, '\t')
 		b = strconv.AppendInt(b, d.Count, 10)
+	} else if d.Flag != "" {
+		b = append(b, "flag\t"...)
+		b = append(b, d.Flag...)
+		b = append(b, '\t')
+		b = append(b, d.Subject...)
 	} else {
 		b = append(b, "path\t"...)
 		b = append(b, d.Path...)
@@ -209,8 +237,10 @@ func ParseLine(line string) (Decision, error) {
 			return Decision{}, fmt.Errorf("count: %w: %q, want -", ErrBadValue, f[2])
 		}
 		w.Path = &f[1]
+	case "flag":
+		w.Flag, w.Subject = &f[1], &f[2]
 	default:
-		return Decision{}, fmt.Errorf("%w: kind %q, want limit or path", ErrSyntax, f[0])
+		return Decision{}, fmt.Errorf("%w: kind %q, want limit, path or flag", ErrSyntax, f[0])
 	}
 	w.Decision, w.Reason = f[3], f[4]
 	d, field, err := w.check()
@@ -224,6 +254,8 @@ func ParseLine(line string) (Decision, error) {
 type wire struct {
 	Path     *string `json:"path,omitempty"`
 	Limit    *string `json:"limit,omitempty"`
+	Flag     *string `json:"flag,omitempty"`
+	Subject  *string `json:"subject,omitempty"`
 	Count    *int64  `json:"count,omitempty"`
 	Decision string  `json:"decision"`
 	Reason   string  `json:"reason"`
@@ -233,10 +265,33 @@ type wire struct {
 func (w *wire) check() (Decision, string, error) {
 	d := Decision{Choice: Choice(w.Decision), Reason: w.Reason}
 	switch {
-	case w.Path != nil && w.Limit != nil:
-		return d, "limit", fmt.Errorf("%w: a decision is about a path or a limit, not both", ErrBadValue)
+	case w.Path != nil && w.Limit != nil, w.Flag != nil && (w.Path != nil || w.Limit != nil):
+		return d, "limit", fmt.Errorf("%w: a decision is about a path, a limit or a flag, one of them", ErrBadValue)
+	case w.Subject != nil && w.Flag == nil:
+		return d, "subject", fmt.Errorf("%w: only a flag decision has a subject", ErrBadValue)
+	case w.Flag != nil:
+		if w.Count != nil {
+			return d, "count", fmt.Errorf("%w: only a limit decision has a count", ErrBadValue)
+		}
+		if err := checkKind(*w.Flag); err != nil {
+			return d, "flag", err
+		}
+		if w.Subject == nil {
+			return d, "subject", fmt.Errorf("%w: missing: a flag decision names the flag's subject", ErrSyntax)
+		}
+		if err := checkPath(*w.Subject); err != nil {
+			return d, "subject", err
+		}
+		d.Flag, d.Subject = *w.Flag, *w.Subject
+		switch d.Choice {
+		case KeepOld, AcceptNew, Drop, Confirm:
+		default:
+			// Which choices settle which kind is the diff's to say
+			// (stableset's flag kinds).
+			return d, "decision", fmt.Errorf("%w: %s: a flag is decided keep-old, accept-new, drop or confirm", ErrBadValue, quote(w.Decision))
+		}
 	case w.Path == nil && w.Limit == nil:
-		return d, "path", fmt.Errorf("%w: missing: name a changed path, or a limit", ErrSyntax)
+		return d, "path", fmt.Errorf("%w: missing: name a changed path, a limit, or a flag", ErrSyntax)
 	case w.Path != nil:
 		if w.Count != nil {
 			return d, "count", fmt.Errorf("%w: only a limit decision has a count", ErrBadValue)
@@ -274,6 +329,20 @@ func (w *wire) check() (Decision, string, error) {
 		return d, "reason", err
 	}
 	return d, "", nil
+}
+
+// checkKind accepts a flag kind: 1 to 40 lowercase letters, digits and
+// '-'.
+func checkKind(k string) error {
+	ok := k != "" && len(k) <= 40
+	for i := 0; ok && i < len(k); i++ {
+		c := k[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s: a flag kind is 1 to 40 lowercase letters, digits and '-'", ErrBadValue, quote(k))
+	}
+	return nil
 }
 
 func checkPath(p string) error {
@@ -332,7 +401,7 @@ func Load(path string) (*Set, error) {
 // line ending in LF (the last may lack it). name is used in errors. An
 // empty file is an empty set.
 func Parse(data []byte, name string) (*Set, error) {
-	s := &Set{name: name, byPath: map[string]*Decision{}, byLimit: map[string]*Decision{}}
+	s := &Set{name: name, byPath: map[string]*Decision{}, byLimit: map[string]*Decision{}, byFlag: map[string]*Decision{}}
 	line := 0
 	for len(data) > 0 {
 		line++
@@ -370,6 +439,12 @@ func Parse(data []byte, name string) (*Set, error) {
 				return nil, &Error{File: name, Line: line, Field: "limit", Err: fmt.Errorf("%w: %s is decided on line %d too", ErrDuplicate, d.Limit, o.Line)}
 			}
 			s.byLimit[d.Limit] = dp
+		} else if d.Flag != "" {
+			k := d.Flag + "\t" + d.Subject
+			if o, ok := s.byFlag[k]; ok {
+				return nil, &Error{File: name, Line: line, Field: "subject", Err: fmt.Errorf("%w: flag %s %s is decided on line %d too", ErrDuplicate, d.Flag, quote(d.Subject), o.Line)}
+			}
+			s.byFlag[k] = dp
 		} else {
 			if o, ok := s.byPath[d.Path]; ok {
 				return nil, &Error{File: name, Line: line, Field: "path", Err: fmt.Errorf("%w: %s is decided on line %d too", ErrDuplicate, quote(d.Path), o.Line)}
@@ -382,19 +457,20 @@ func Parse(data []byte, name string) (*Set, error) {
 	return s, nil
 }
 
-// compare orders decisions canonically: limits first, by name, then
-// paths.
-func compare(a, b Decision) int {
-	if (a.Limit != "") != (b.Limit != "") {
-		if a.Limit != "" {
-			return -1
-		}
-		return 1
+// compare orders decisions canonically (SortKey).
+func compare(a, b Decision) int { return strings.Compare(SortKey(&a), SortKey(&b)) }
+
+// SortKey is a decision's place in canonical order: limits by name, then
+// paths, then flags by kind and subject. Two decisions of one set never
+// share a key.
+func SortKey(d *Decision) string {
+	switch {
+	case d.Limit != "":
+		return "0" + d.Limit
+	case d.Flag != "":
+		return "2" + d.Flag + "\t" + d.Subject
 	}
-	if a.Limit != "" {
-		return strings.Compare(a.Limit, b.Limit)
-	}
-	return strings.Compare(a.Path, b.Path)
+	return "1" + d.Path
 }
 
 // Marshal writes a set as a decisions file in canonical order, one JSON
@@ -409,6 +485,11 @@ func (s *Set) Marshal() []byte {
 			b = strconv.AppendQuote(b, d.Limit)
 			b = append(b, `,"count":`...)
 			b = strconv.AppendInt(b, d.Count, 10)
+		} else if d.Flag != "" {
+			b = append(b, `"flag":`...)
+			b = strconv.AppendQuote(b, d.Flag)
+			b = append(b, `,"subject":`...)
+			b = appendJSONString(b, d.Subject)
 		} else {
 			b = append(b, `"path":`...)
 			b = appendJSONString(b, d.Path)

@@ -16,12 +16,20 @@ func TestParse(t *testing.T) {
 	file := `{"path": "` + p2 + `", "decision": "drop", "reason": "re-uploaded content; the maintainer did not"}
 {"limit": "added", "count": 2104311, "decision": "confirm", "reason": "the first ceremony adds the whole repository"}
 {"path": "` + p1 + `", "decision": "accept-new", "reason": "PyPI admins confirmed a \"repair\" (ticket 4411)"}
-{"limit":"removed","count":12000,"decision":"confirm","reason":"the spam purge of November"}`
+{"limit":"removed","count":12000,"decision":"confirm","reason":"the spam purge of November"}
+{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "foo moved its files to foo2"}
+{"flag": "project-loss", "subject": "bar", "decision": "confirm", "reason": "bar's author deleted old releases"}`
 	s, err := Parse([]byte(file), "decisions.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Len() != 4 {
+	if f, ok := s.Flag("project-loss", "foo"); !ok || f.Choice != Confirm || f.Line != 5 || f.Names() != "flag project-loss foo" {
+		t.Errorf("flag decision: %+v", f)
+	}
+	if _, ok := s.Flag("project-loss", "baz"); ok {
+		t.Error("an undecided flag is decided")
+	}
+	if s.Len() != 6 {
 		t.Fatalf("len %d", s.Len())
 	}
 	d, ok := s.Path(p1)
@@ -34,11 +42,13 @@ func TestParse(t *testing.T) {
 	if _, ok := s.Path("packages/none"); ok {
 		t.Error("an undecided path is decided")
 	}
-	want := "decisions 4\n" +
+	want := "decisions 6\n" +
 		"limit\tadded\t2104311\tconfirm\tthe first ceremony adds the whole repository\n" +
 		"limit\tremoved\t12000\tconfirm\tthe spam purge of November\n" +
 		"path\t" + p2 + "\t-\tdrop\tre-uploaded content; the maintainer did not\n" +
-		"path\t" + p1 + "\t-\taccept-new\tPyPI admins confirmed a \"repair\" (ticket 4411)\n"
+		"path\t" + p1 + "\t-\taccept-new\tPyPI admins confirmed a \"repair\" (ticket 4411)\n" +
+		"flag\tproject-loss\tbar\tconfirm\tbar's author deleted old releases\n" +
+		"flag\tproject-loss\tfoo\tconfirm\tfoo moved its files to foo2\n"
 	if got := string(s.AppendCanonical(nil)); got != want {
 		t.Errorf("canonical:\n%s\nwant:\n%s", got, want)
 	}
@@ -102,8 +112,16 @@ func TestParseRefuses(t *testing.T) {
 		{"long reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "` + strings.Repeat("x", MaxReason+1) + `"}`, "d.jsonl:1: reason: bad value: want at most 1000 bytes"},
 		{"bad choice", ok + `{"path": "` + p2 + `", "decision": "accept", "reason": "x"}`, "d.jsonl:2: decision: bad value: \"accept\": a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift"},
 		{"confirm on a path", `{"path": "` + p1 + `", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: decision: bad value"},
-		{"path and limit", `{"path": "` + p1 + `", "limit": "added", "count": 1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path or a limit, not both"},
-		{"neither", `{"decision": "confirm", "reason": "x"}`, "d.jsonl:1: path: malformed decision: missing: name a changed path, or a limit"},
+		{"path and limit", `{"path": "` + p1 + `", "limit": "added", "count": 1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path, a limit or a flag, one of them"},
+		{"flag and path", `{"flag": "project-loss", "subject": "foo", "path": "` + p1 + `", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path, a limit or a flag, one of them"},
+		{"flag without subject", `{"flag": "project-loss", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: subject: malformed decision: missing: a flag decision names the flag's subject"},
+		{"subject without flag", `{"subject": "foo", "path": "` + p1 + `", "decision": "drop", "reason": "x"}`, "d.jsonl:1: subject: bad value: only a flag decision has a subject"},
+		{"bad kind", `{"flag": "Project_Loss", "subject": "foo", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: flag: bad value: \"Project_Loss\": a flag kind is 1 to 40 lowercase letters"},
+		{"flag choice", `{"flag": "project-loss", "subject": "foo", "decision": "ok", "reason": "x"}`, "d.jsonl:1: decision: bad value: \"ok\": a flag is decided keep-old, accept-new, drop or confirm"},
+		{"flag count", `{"flag": "project-loss", "subject": "foo", "count": 3, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: count: bad value: only a limit decision has a count"},
+		{"space in subject", `{"flag": "project-loss", "subject": "a b", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: subject: bad value"},
+		{"flag twice", `{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "x"}` + "\n" + `{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "y"}`, "d.jsonl:2: subject: decided twice: flag project-loss \"foo\" is decided on line 1 too"},
+		{"neither", `{"decision": "confirm", "reason": "x"}`, "d.jsonl:1: path: malformed decision: missing: name a changed path, a limit, or a flag"},
 		{"count on a path", `{"path": "` + p1 + `", "count": 3, "decision": "drop", "reason": "x"}`, "d.jsonl:1: count: bad value: only a limit decision has a count"},
 		{"limit without count", `{"limit": "added", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: count: malformed decision: missing: a limit decision confirms an exact count"},
 		{"negative count", `{"limit": "added", "count": -1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: count: bad value: -1 is negative"},
@@ -155,7 +173,7 @@ func TestLoad(t *testing.T) {
 func TestParseLineRefuses(t *testing.T) {
 	for _, l := range []string{
 		"", "path\t" + p1 + "\t-\tdrop", "path\t" + p1 + "\t3\tdrop\tx", "limit\tadded\t-\tconfirm\tx",
-		"limit\tadded\t007\tconfirm\tx", "limit\tchanged\t1\tconfirm\tx", "other\tx\t-\tdrop\tx", "path\t" + p1 + "\t-\tdrop\t ",
+		"limit\tadded\t007\tconfirm\tx", "limit\tchanged\t1\tconfirm\tx", "other\tx\t-\tdrop\tx", "flag\tBad\tfoo\tconfirm\tx", "flag\tproject-loss\t\tconfirm\tx", "flag\tproject-loss\tfoo\tnominate\tx", "path\t" + p1 + "\t-\tdrop\t ",
 	} {
 		if d, err := ParseLine(l); err == nil {
 			t.Errorf("%q parsed as %+v", l, d)
@@ -171,6 +189,7 @@ func FuzzParseDecisions(f *testing.F) {
 	f.Add([]byte(`{"path": "` + p1 + `", "decision": "take-down", "reason": "malware"}` + "\n" + `{"path": "` + p2 + `", "decision": "lift", "reason": "cleared"}`))
 	f.Add([]byte(`{"limit": "added", "count": 5, "decision": "confirm", "reason": "first \"ceremony\" \\ ok"}`))
 	f.Add([]byte("{\"path\": \"a\", \"decision\": \"drop\", \"reason\": \"é\"}\n{\"limit\": \"removed\", \"count\": 0, \"decision\": \"confirm\", \"reason\": \"r\"}\n"))
+	f.Add([]byte(`{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "moved"}` + "\n" + `{"flag": "yanked", "subject": "` + p1 + `", "decision": "drop", "reason": "yanked: malware"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse(data, "fuzz")
 		if err != nil {

@@ -6,11 +6,15 @@
 //
 //	{"path": "packages/…/foo-1.0.tar.gz", "decision": "keep-old", "reason": "…"}
 //	{"limit": "added", "count": 2104311, "decision": "confirm", "reason": "…"}
+//	{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "…"}
 //
 // A path decision settles one changed file (keep-old, accept-new or
 // drop), takes a stable file out of the stable set (take-down) or ends an
 // earlier takedown (lift); a limit decision confirms a count above the
-// policy's confirm_above limit, naming the exact count.
+// policy's confirm_above limit, naming the exact count; a flag decision
+// settles one red flag, named by its kind and subject. This package
+// checks a flag decision's form; which kinds exist and which choices
+// settle each is the diff's (stableset, flags.go).
 //
 // What it promises:
 //

@@ -32,6 +32,9 @@ type Policy struct {
 	// ConfirmAbove holds the counts above which the review demands an
 	// extra confirmation.
 	ConfirmAbove Limits
+	// RedFlags holds the thresholds of the red flags the diff raises from
+	// what the export shows (docs/policy.md, "Red flags").
+	RedFlags RedFlags
 	// TargetMode says which stable files are TUF targets of the stable
 	// role: ModeFilesPages (the default) or ModePages.
 	TargetMode TargetMode
@@ -55,6 +58,19 @@ type Limits struct {
 	Removed int64 `json:"removed"`
 	Changed int64 `json:"changed"`
 }
+
+// RedFlags are the thresholds of the red flags raised from the export.
+type RedFlags struct {
+	// ProjectLossPercent: a project whose stable view loses more than
+	// this percentage of its stable files (removed from the export or
+	// dropped by a decision) is a red flag ("project-loss"). 100 never
+	// flags; 0 flags any loss.
+	ProjectLossPercent int64 `json:"project_loss_percent"`
+}
+
+// DefaultProjectLossPercent is red_flags.project_loss_percent when the
+// policy does not set it.
+const DefaultProjectLossPercent = 50
 
 // TargetMode says what the stable role lists as TUF targets.
 type TargetMode string
@@ -205,12 +221,17 @@ func Parse(data []byte, name string) (*Policy, error) {
 // policyFile is the policy file as the strict decoder reads it: every field
 // may be absent.
 type policyFile struct {
-	MinAgeDays   *int64      `json:"min_age_days,omitempty"`
-	TargetMode   *string     `json:"target_mode,omitempty"`
-	Naming       *string     `json:"naming,omitempty"`
-	Nominated    *[]string   `json:"nominated,omitempty"`
-	Excluded     *[]string   `json:"excluded,omitempty"`
-	ConfirmAbove *limitsFile `json:"confirm_above,omitempty"`
+	MinAgeDays   *int64        `json:"min_age_days,omitempty"`
+	TargetMode   *string       `json:"target_mode,omitempty"`
+	Naming       *string       `json:"naming,omitempty"`
+	Nominated    *[]string     `json:"nominated,omitempty"`
+	Excluded     *[]string     `json:"excluded,omitempty"`
+	ConfirmAbove *limitsFile   `json:"confirm_above,omitempty"`
+	RedFlags     *redFlagsFile `json:"red_flags,omitempty"`
+}
+
+type redFlagsFile struct {
+	ProjectLossPercent *int64 `json:"project_loss_percent,omitempty"`
 }
 
 type limitsFile struct {
@@ -275,7 +296,7 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 		slices.Sort(out)
 		return out, nil
 	}
-	p := &Policy{MinAgeDays: 90, AllNominated: true, ConfirmAbove: Limits{Added: 2000000, Removed: 10000, Changed: 0}, TargetMode: ModeFilesPages, Naming: NamingPEP458}
+	p := &Policy{MinAgeDays: 90, AllNominated: true, ConfirmAbove: Limits{Added: 2000000, Removed: 10000, Changed: 0}, RedFlags: RedFlags{ProjectLossPercent: DefaultProjectLossPercent}, TargetMode: ModeFilesPages, Naming: NamingPEP458}
 	if f.TargetMode != nil {
 		switch m := TargetMode(*f.TargetMode); m {
 		case ModeFilesPages, ModePages:
@@ -321,6 +342,11 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 			if err := integer("confirm_above."+l.field, l.n, 1<<53, l.dst); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if rf := f.RedFlags; rf != nil {
+		if err := integer("red_flags.project_loss_percent", rf.ProjectLossPercent, 100, &p.RedFlags.ProjectLossPercent); err != nil {
+			return nil, err
 		}
 	}
 	if f.Nominated != nil {
@@ -382,8 +408,14 @@ func (p *Policy) MarshalJSON() ([]byte, error) {
 	}
 	b.WriteString(",\n  \"excluded\": ")
 	list(p.Excluded)
-	fmt.Fprintf(&b, ",\n  \"confirm_above\": {\n    \"added\": %d,\n    \"removed\": %d,\n    \"changed\": %d\n  }\n}\n",
+	fmt.Fprintf(&b, ",\n  \"confirm_above\": {\n    \"added\": %d,\n    \"removed\": %d,\n    \"changed\": %d\n  }",
 		p.ConfirmAbove.Added, p.ConfirmAbove.Removed, p.ConfirmAbove.Changed)
+	// red_flags only when not the default, so that the default policy
+	// encodes as templates/files/policy.json.
+	if p.RedFlags.ProjectLossPercent != DefaultProjectLossPercent {
+		fmt.Fprintf(&b, ",\n  \"red_flags\": {\n    \"project_loss_percent\": %d\n  }", p.RedFlags.ProjectLossPercent)
+	}
+	b.WriteString("\n}\n")
 	return b.Bytes(), nil
 }
 

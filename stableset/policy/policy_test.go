@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,9 @@ func TestParsePolicyRefusals(t *testing.T) {
 		{"negative age", `{"min_age_days": -1}`, 1, "min_age_days", export.ErrBadValue},
 		{"huge age", `{"min_age_days": 36500}`, 1, "min_age_days", export.ErrBadValue},
 		{"negative limit", `{"confirm_above": {"removed": -1}}`, 1, "confirm_above.removed", export.ErrBadValue},
+		{"loss above 100", `{"red_flags": {"project_loss_percent": 101}}`, 1, "red_flags.project_loss_percent", export.ErrBadValue},
+		{"loss as a fraction", `{"red_flags": {"project_loss_percent": 0.5}}`, 1, "red_flags.project_loss_percent", export.ErrType},
+		{"unknown red flag", `{"red_flags": {"yanked": 1}}`, 1, "red_flags.yanked", export.ErrUnknownField},
 		{"nominated string", `{"nominated": "*"}`, 1, "nominated", export.ErrType},
 		{"nominated number", `{"nominated": [1]}`, 1, "nominated[0]", export.ErrType},
 		{"not normalised", "{\n\"excluded\": [\"ok\",\n \"Django\"]}", 3, "excluded[1]", export.ErrBadProject},
@@ -181,6 +185,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(`{"min_age_days": 30, "nominated": ["requests", "django"], "excluded": ["boto3"], "confirm_above": {"changed": 5}}`))
 	f.Add([]byte(`{"nominated": ["*", "a"]}`))
 	f.Add([]byte(`{"target_mode": "pages", "naming": "warehouse"}`))
+	f.Add([]byte(`{"red_flags": {"project_loss_percent": 0}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data, "fuzz")
 		if err != nil {
@@ -268,5 +273,25 @@ func TestTargetModeAndNaming(t *testing.T) {
 	}
 	if _, err := Parse([]byte(`{"target_mode": 1}`), "p.json"); !errors.Is(err, export.ErrType) {
 		t.Errorf("number mode: %v", err)
+	}
+}
+
+// red_flags.project_loss_percent: 50 when absent, any of 0 to 100 read
+// and encoded back (only when not the default, so that the default
+// still encodes as the template).
+func TestRedFlagsThreshold(t *testing.T) {
+	if p := Default(); p.RedFlags.ProjectLossPercent != DefaultProjectLossPercent {
+		t.Errorf("default: %d", p.RedFlags.ProjectLossPercent)
+	}
+	for _, n := range []int64{0, 30, 100} {
+		p, err := Parse([]byte(`{"red_flags": {"project_loss_percent": `+strconv.FormatInt(n, 10)+`}}`), "p.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, _ := p.MarshalJSON()
+		q, err := Parse(enc, "again")
+		if err != nil || q.RedFlags.ProjectLossPercent != n || p.RedFlags.ProjectLossPercent != n {
+			t.Errorf("%d: %v, %+v\n%s", n, err, q, enc)
+		}
 	}
 }

@@ -69,7 +69,8 @@ type Statement struct {
 	Counts     Counts
 	Projects   Projects
 	// Decisions are the room's decisions, in canonical order (limit
-	// decisions by limit, then path decisions by path), each with its
+	// decisions by limit, then path decisions by path, then flag
+	// decisions by kind and subject; decisions.SortKey), each with its
 	// reason; the digest covers them too. Line is always 0.
 	Decisions  []decisions.Decision
 	DiffSHA256 [32]byte // SHA-256 of the full canonical diff
@@ -138,9 +139,10 @@ type diffJSON struct {
 }
 
 type decisionJSON struct {
-	Kind     string `json:"kind"`    // "limit" or "path"
-	Subject  string `json:"subject"` // the limit's name or the path
-	Count    int64  `json:"count"`   // a limit decision's count; 0 for a path
+	Kind     string `json:"kind"`           // "limit", "path" or "flag"
+	Flag     string `json:"flag,omitempty"` // a flag decision's kind of red flag
+	Subject  string `json:"subject"`        // the limit's name, the path, or the flag's subject
+	Count    int64  `json:"count"`          // a limit decision's count; 0 for a path
 	Decision string `json:"decision"`
 	Reason   string `json:"reason"`
 }
@@ -264,10 +266,7 @@ func (st *Statement) Validate() error {
 		if back != d {
 			return stmtErr(field, "%+v is not a decision as a decisions file gives it", d)
 		}
-		key := "0" + d.Limit
-		if d.Limit == "" {
-			key = "1" + d.Path
-		}
+		key := decisions.SortKey(&d)
 		if i > 0 && key <= prev {
 			return stmtErr(field, "decisions must be in canonical order, each once")
 		}
@@ -338,8 +337,11 @@ func (st *Statement) MarshalPayload() ([]byte, error) {
 	}
 	for i, d := range st.Decisions {
 		w.Decisions[i] = decisionJSON{Kind: "path", Subject: d.Path, Count: d.Count, Decision: string(d.Choice), Reason: d.Reason}
-		if d.Limit != "" {
+		switch {
+		case d.Limit != "":
 			w.Decisions[i].Kind, w.Decisions[i].Subject = "limit", d.Limit
+		case d.Flag != "":
+			w.Decisions[i].Kind, w.Decisions[i].Flag, w.Decisions[i].Subject = "flag", d.Flag, d.Subject
 		}
 	}
 	return marshalNoHTML(w, "")
@@ -406,13 +408,18 @@ func DecodeStatement(payload []byte) (*Statement, error) {
 	}
 	for i, d := range w.Decisions {
 		dec := decisions.Decision{Count: d.Count, Choice: decisions.Choice(d.Decision), Reason: d.Reason}
+		if d.Flag != "" && d.Kind != "flag" {
+			return nil, stmtErr(fmt.Sprintf("decisions[%d].flag", i), "only a flag decision names a flag")
+		}
 		switch d.Kind {
 		case "limit":
 			dec.Limit = d.Subject
 		case "path":
 			dec.Path = d.Subject
+		case "flag":
+			dec.Flag, dec.Subject = d.Flag, d.Subject
 		default:
-			return nil, stmtErr(fmt.Sprintf("decisions[%d].kind", i), "%q: want limit or path", d.Kind)
+			return nil, stmtErr(fmt.Sprintf("decisions[%d].kind", i), "%q: want limit, path or flag", d.Kind)
 		}
 		st.Decisions = append(st.Decisions, dec)
 	}

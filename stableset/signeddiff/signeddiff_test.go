@@ -66,6 +66,7 @@ func testStatement() *Statement {
 			{Limit: "removed", Count: 2, Choice: decisions.Confirm, Reason: "the maintainers deleted a release"},
 			{Path: "packages/aa/bb/cc/bar-1.0.tar.gz", Choice: decisions.KeepOld, Reason: "PyPI never re-uploads a file"},
 			{Path: "packages/dd/ee/ff/baz-2.0.tar.gz", Choice: decisions.Drop, Reason: "both contents are suspect"},
+			{Flag: "project-loss", Subject: "baz", Choice: decisions.Confirm, Reason: "baz's author deleted its old releases"},
 		},
 		DiffSHA256: sum("diff"),
 	}
@@ -431,7 +432,9 @@ func TestDiffStatementValidate(t *testing.T) {
 		{"negative dropped", func(s *Statement) { s.Counts.ChangedDropped = -1 }, "counts.changed_dropped"},
 		{"decisions out of order", func(s *Statement) { s.Decisions[1], s.Decisions[2] = s.Decisions[2], s.Decisions[1] }, "decisions[2]"},
 		{"decision twice", func(s *Statement) { s.Decisions[2] = s.Decisions[1] }, "decisions[2]"},
-		{"limit after paths", func(s *Statement) { s.Decisions = append(s.Decisions, s.Decisions[0]) }, "decisions[3]"},
+		{"limit after paths", func(s *Statement) { s.Decisions = append(s.Decisions, s.Decisions[0]) }, "decisions[4]"},
+		{"path after flags", func(s *Statement) { s.Decisions = append(s.Decisions, s.Decisions[1]) }, "decisions[4]"},
+		{"flag without subject", func(s *Statement) { s.Decisions[3].Subject = "" }, "decisions[3]"},
 		{"decision with a line", func(s *Statement) { s.Decisions[0].Line = 3 }, "decisions[0]"},
 		{"path decision confirms", func(s *Statement) { s.Decisions[1].Choice = decisions.Confirm }, "decisions[1]"},
 		{"reason with a newline", func(s *Statement) { s.Decisions[1].Reason = "a\nb" }, "decisions[1]"},
