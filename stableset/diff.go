@@ -280,6 +280,9 @@ type Diff struct {
 	// the policy's confirm_above limits as the diff meets them.
 	Decisions []decisions.Decision
 	Limits    []Limit
+	// Expedited are the policy's expedite entries, by path, as the diff
+	// met them (nil when the policy expedites nothing).
+	Expedited []ExpeditedFile
 	// NewLedgerLength and NewLedgerSHA256 are the new ledger's, as the
 	// signing writes it.
 	NewLedgerLength int64

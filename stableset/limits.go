@@ -99,6 +99,10 @@ const maxUndecidedNamed = 10
 // of the stable set, keep-old or no decision keeps the stable entry.
 func (r *run) decideChanged(path string, d *decision) {
 	dec, ok := r.cfg.Decisions.Path(path)
+	if ok && dec.Choice == decisions.Expedite {
+		// Refused by checkExpedited: a changed file is not expedited.
+		dec, ok = decisions.Decision{}, false
+	}
 	if ok {
 		if r.decided == nil {
 			r.decided = map[string]bool{}
@@ -165,7 +169,7 @@ func (l *Limit) Problem() string {
 func (r *run) checkLimits() error {
 	set := r.cfg.Decisions
 	for _, d := range set.All() {
-		if d.Limit == "" && !r.decided[d.Path] {
+		if d.Limit == "" && d.Choice != decisions.Expedite && !r.decided[d.Path] {
 			if d.Choice == decisions.TakeDown {
 				return fmt.Errorf("%s:%d: path %s: not in the stable set (a takedown takes a stable file out of it): %w", set.Name(), d.Line, d.Path, ErrDecision)
 			}
@@ -204,7 +208,8 @@ func (r *run) checkLimits() error {
 }
 
 // Undecided returns what a signing would refuse: an error naming every
-// crossed limit that lacks a decision (ErrUndecided), or nil.
+// crossed limit that lacks a decision (ErrUndecided) and every expedited
+// file without one (ErrExpediteUndecided), or nil.
 func (d *Diff) Undecided() error {
 	var probs []string
 	for i := range d.Limits {
@@ -212,8 +217,14 @@ func (d *Diff) Undecided() error {
 			probs = append(probs, p)
 		}
 	}
-	if probs == nil {
-		return nil
+	x := d.undecidedExpedited()
+	switch {
+	case probs != nil && x != nil:
+		return fmt.Errorf("%s: %w; %s: %w", strings.Join(probs, "; "), ErrUndecided, strings.Join(x, "; "), ErrExpediteUndecided)
+	case probs != nil:
+		return fmt.Errorf("%s: %w", strings.Join(probs, "; "), ErrUndecided)
+	case x != nil:
+		return fmt.Errorf("%s: %w", strings.Join(x, "; "), ErrExpediteUndecided)
 	}
-	return fmt.Errorf("%s: %w", strings.Join(probs, "; "), ErrUndecided)
+	return nil
 }

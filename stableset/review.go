@@ -26,6 +26,10 @@ import (
 // heldReasons are always shown, zero or not (docs/policy.md).
 var heldReasons = []string{"too-young", "excluded", "not-nominated", "backdated", "relisted"}
 
+// addedReasons are always shown for added files: the count of expedited
+// files is in every summary.
+var addedReasons = []string{ReasonExpedited}
+
 // changedReasons are always shown for changed files.
 var changedReasons = []string{ReasonKeptOld, ReasonAccepted, ReasonDropped}
 
@@ -57,6 +61,8 @@ func (d *Diff) categories() []byReason {
 		b := byReason{Category: cat, Count: d.reasonCount(cat, "")}
 		var want []string
 		switch cat {
+		case Added:
+			want = addedReasons
 		case Held:
 			want = heldReasons
 		case Changed:
@@ -235,6 +241,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 			fmt.Fprintf(bw, "    … %d more: --full lists them all\n", n)
 		}
 	}
+	d.writeExpedited(bw)
 	if n := d.reasonCount(Changed, ""); n > 0 {
 		fmt.Fprintf(bw, "\n  !!! %d CHANGED FILES: same path, different content. PyPI never re-uploads a file: this is an attack or a bug.\n", n)
 	}
@@ -262,6 +269,29 @@ func (d *Diff) WriteText(w io.Writer) error {
 		fmt.Fprintf(bw, "         %s\n", strings.Join(words[i:min(i+8, len(words))], " "))
 	}
 	return bw.Flush()
+}
+
+// writeExpedited lists the policy's expedite entries: each applied one
+// is a red flag with the policy's reason and the decision, or the lack
+// of one; the others are noted as having no effect.
+func (d *Diff) writeExpedited(w io.Writer) {
+	if len(d.Expedited) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n  expedited by the policy (%d entries, %d files enter younger than %s)\n", len(d.Expedited), d.ExpeditedCount(), "the minimum age")
+	for _, e := range d.Expedited {
+		switch e.State {
+		case ExpediteApplied:
+			fmt.Fprintf(w, "  !!! expedited: younger than policy: %s %s\n        %s\n        sha256 %s\n        policy:   %s\n", e.Project, e.Version, e.Path, e.SHA256, e.Reason)
+			if e.Decided {
+				fmt.Fprintf(w, "        decided:  %s\n", e.Decision)
+			} else {
+				fmt.Fprintf(w, "        DECISION NEEDED: {\"path\": %q, \"decision\": \"expedite\", \"reason\": …}\n", e.Path)
+			}
+		default:
+			fmt.Fprintf(w, "      no effect (%s): %s\n", e.State, e.Path)
+		}
+	}
 }
 
 // summaryDecisions is how many decisions the summary lists.
@@ -323,7 +353,7 @@ func (d *Diff) WriteFullText(w io.Writer) error {
 			label += " legacy:" + e.Legacy.String()
 		}
 		mark := " "
-		if e.Category == Changed || e.Reason == ReasonBackdated || e.Reason == ReasonRelisted {
+		if e.Category == Changed || e.Reason == ReasonBackdated || e.Reason == ReasonRelisted || e.Reason == ReasonExpedited {
 			mark = "!"
 		}
 		fmt.Fprintf(bw, "%s %-12s %-24s %s\n", mark, v, label, e.Path)
@@ -358,6 +388,8 @@ type summaryJSON struct {
 	LegacyProjects []ProjectSummary `json:"legacy_projects"`
 	Limits         []Limit          `json:"limits"`
 	Decisions      []decisionJSON   `json:"decisions"`
+	// Expedited are the policy's expedite entries as the diff met them.
+	Expedited []ExpeditedFile `json:"expedited"`
 }
 
 type exportIdentity struct {
@@ -382,7 +414,10 @@ func (d *Diff) summaryJSON() summaryJSON {
 			TrailerCount: d.Export.Count, TrailerSHA256: hex.EncodeToString(d.Export.SHA256[:])},
 		Header: d.Header, Summary: d.Summary, Categories: d.categories(), Largest: d.largest(), Limits: d.Limits,
 		LegacyNames: d.LegacyNames, LegacyProjects: d.legacyProjects(),
-		Decisions: []decisionJSON{},
+		Decisions: []decisionJSON{}, Expedited: d.Expedited,
+	}
+	if s.Expedited == nil {
+		s.Expedited = []ExpeditedFile{}
 	}
 	if s.Largest == nil {
 		s.Largest = []ProjectSummary{}

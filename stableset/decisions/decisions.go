@@ -19,7 +19,8 @@ import (
 type Choice string
 
 // The choices. KeepOld, AcceptNew and Drop settle a changed file; Confirm
-// confirms a count above its limit.
+// confirms a count above its limit; Expedite lets in a file the policy
+// expedites.
 const (
 	KeepOld   Choice = "keep-old"   // the stable entry stays; the new content is not signed
 	AcceptNew Choice = "accept-new" // the new content replaces the stable entry
@@ -30,6 +31,7 @@ const (
 	// an earlier ceremony's takedown (docs/policy.md, "Takedowns").
 	TakeDown Choice = "take-down"
 	Lift     Choice = "lift"
+	Expedite Choice = "expedite" // a file the policy expedites enters the stable set younger than the minimum age
 )
 
 // The limits a limit decision may confirm (docs/policy.md,
@@ -241,14 +243,14 @@ func (w *wire) check() (Decision, string, error) {
 		if w.Count != nil {
 			return d, "count", fmt.Errorf("%w: only a limit decision has a count", ErrBadValue)
 		}
-		if err := checkPath(*w.Path); err != nil {
+		if err := CheckPath(*w.Path); err != nil {
 			return d, "path", err
 		}
 		d.Path = *w.Path
 		switch d.Choice {
-		case KeepOld, AcceptNew, Drop, TakeDown, Lift:
+		case KeepOld, AcceptNew, Drop, TakeDown, Lift, Expedite:
 		default:
-			return d, "decision", fmt.Errorf("%w: %s: a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift", ErrBadValue, quote(w.Decision))
+			return d, "decision", fmt.Errorf("%w: %s: a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift, an expedited file expedite", ErrBadValue, quote(w.Decision))
 		}
 	default:
 		switch *w.Limit {
@@ -270,13 +272,15 @@ func (w *wire) check() (Decision, string, error) {
 			return d, "decision", fmt.Errorf("%w: %s: a limit decision is confirm", ErrBadValue, quote(w.Decision))
 		}
 	}
-	if err := checkReason(w.Reason); err != nil {
+	if err := CheckReason(w.Reason); err != nil {
 		return d, "reason", err
 	}
 	return d, "", nil
 }
 
-func checkPath(p string) error {
+// CheckPath accepts a target path as a decision names it: 1 to MaxPath
+// bytes of UTF-8, no white space or control characters.
+func CheckPath(p string) error {
 	if p == "" || len(p) > MaxPath || !utf8.ValidString(p) {
 		return fmt.Errorf("%w: %s: want 1 to %d bytes of UTF-8", ErrBadValue, quote(p), MaxPath)
 	}
@@ -288,7 +292,9 @@ func checkPath(p string) error {
 	return nil
 }
 
-func checkReason(s string) error {
+// CheckReason accepts a reason in words: not blank, at most MaxReason
+// bytes of UTF-8, no tabs, line breaks or control characters.
+func CheckReason(s string) error {
 	if strings.TrimSpace(s) == "" {
 		return fmt.Errorf("%w: empty: say why", ErrBadValue)
 	}

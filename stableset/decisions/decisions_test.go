@@ -12,6 +12,29 @@ import (
 const p1 = "packages/aa/bb/cc/foo-1.0.tar.gz"
 const p2 = "packages/11/22/33/bar-2.0-py3-none-any.whl"
 
+// An expedited file is decided by path, "expedite", and the decision
+// keeps its canonical line.
+func TestParseExpedite(t *testing.T) {
+	s, err := Parse([]byte(`{"path": "`+p1+`", "decision": "expedite", "reason": "PYSEC-2026-17"}`), "d.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := s.Path(p1)
+	if !ok || d.Choice != Expedite || d.Reason != "PYSEC-2026-17" {
+		t.Fatalf("%+v", d)
+	}
+	line := AppendLine(nil, &d)
+	if string(line) != "path\t"+p1+"\t-\texpedite\tPYSEC-2026-17\n" {
+		t.Errorf("line %q", line)
+	}
+	if back, err := ParseLine(string(line[:len(line)-1])); err != nil || back.Choice != Expedite {
+		t.Errorf("ParseLine: %+v %v", back, err)
+	}
+	if _, err := Parse([]byte(`{"limit": "added", "count": 1, "decision": "expedite", "reason": "x"}`), "d.jsonl"); !errors.Is(err, ErrBadValue) {
+		t.Errorf("a limit decided expedite: %v", err)
+	}
+}
+
 func TestParse(t *testing.T) {
 	file := `{"path": "` + p2 + `", "decision": "drop", "reason": "re-uploaded content; the maintainer did not"}
 {"limit": "added", "count": 2104311, "decision": "confirm", "reason": "the first ceremony adds the whole repository"}
@@ -100,7 +123,7 @@ func TestParseRefuses(t *testing.T) {
 		{"tab in reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "a\tb"}`, "d.jsonl:1: reason: bad value: \"a\\tb\": no tabs, line breaks or control characters"},
 		{"newline in reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "a\nb"}`, "d.jsonl:1: reason: bad value"},
 		{"long reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "` + strings.Repeat("x", MaxReason+1) + `"}`, "d.jsonl:1: reason: bad value: want at most 1000 bytes"},
-		{"bad choice", ok + `{"path": "` + p2 + `", "decision": "accept", "reason": "x"}`, "d.jsonl:2: decision: bad value: \"accept\": a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift"},
+		{"bad choice", ok + `{"path": "` + p2 + `", "decision": "accept", "reason": "x"}`, "d.jsonl:2: decision: bad value: \"accept\": a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift, an expedited file expedite"},
 		{"confirm on a path", `{"path": "` + p1 + `", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: decision: bad value"},
 		{"path and limit", `{"path": "` + p1 + `", "limit": "added", "count": 1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path or a limit, not both"},
 		{"neither", `{"decision": "confirm", "reason": "x"}`, "d.jsonl:1: path: malformed decision: missing: name a changed path, or a limit"},
@@ -170,6 +193,7 @@ func FuzzParseDecisions(f *testing.F) {
 	f.Add([]byte(`{"path": "` + p1 + `", "decision": "keep-old", "reason": "an attack"}` + "\n"))
 	f.Add([]byte(`{"path": "` + p1 + `", "decision": "take-down", "reason": "malware"}` + "\n" + `{"path": "` + p2 + `", "decision": "lift", "reason": "cleared"}`))
 	f.Add([]byte(`{"limit": "added", "count": 5, "decision": "confirm", "reason": "first \"ceremony\" \\ ok"}`))
+	f.Add([]byte(`{"path": "` + p2 + `", "decision": "expedite", "reason": "PYSEC-2026-17"}` + "\n"))
 	f.Add([]byte("{\"path\": \"a\", \"decision\": \"drop\", \"reason\": \"é\"}\n{\"limit\": \"removed\", \"count\": 0, \"decision\": \"confirm\", \"reason\": \"r\"}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse(data, "fuzz")
