@@ -109,10 +109,10 @@ func ParseCanonical(r io.Reader) (*Canonical, error) {
 		if err != nil {
 			return nil, bad("decision: %v", err)
 		}
-		if i > 0 && bytes.Compare(decisionKey(&d), prev) <= 0 {
+		if k := []byte(decisions.SortKey(&d)); i > 0 && bytes.Compare(k, prev) <= 0 {
 			return nil, bad("decision out of canonical order")
 		}
-		prev = decisionKey(&d)
+		prev = []byte(decisions.SortKey(&d))
 		c.Decisions = append(c.Decisions, d)
 	}
 	var rc reasonCounts
@@ -144,14 +144,6 @@ func ParseCanonical(r io.Reader) (*Canonical, error) {
 	c.Digest = hex.EncodeToString(h.Sum(nil))
 	c.Reasons = rc.sorted()
 	return c, nil
-}
-
-// decisionKey orders decision lines: limits (by name) before paths.
-func decisionKey(d *decisions.Decision) []byte {
-	if d.Limit != "" {
-		return []byte("0" + d.Limit)
-	}
-	return []byte("1" + d.Path)
 }
 
 // snippet quotes at most 40 bytes of b for an error message.

@@ -176,7 +176,7 @@ func (r *run) classify() error {
 		return fmt.Errorf("creating the work file for the ledger: %w", err)
 	}
 	r.ledgerFile = lf
-	lw, err := ledger.NewWriter(lf, ledger.Header{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version, Naming: string(r.cfg.Policy.Naming)})
+	lw, err := ledger.NewWriter(lf, ledger.Header{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version, Naming: string(r.cfg.Policy.Naming), Policy: r.cfg.Policy.Bytes()})
 	if err != nil {
 		return err
 	}

@@ -169,7 +169,7 @@ func (l *Limit) Problem() string {
 func (r *run) checkLimits() error {
 	set := r.cfg.Decisions
 	for _, d := range set.All() {
-		if d.Limit == "" && d.Choice != decisions.Expedite && !r.decided[d.Path] {
+		if d.Limit == "" && d.Project == "" && d.Choice != decisions.Expedite && !r.decided[d.Path] {
 			if d.Choice == decisions.TakeDown {
 				return fmt.Errorf("%s:%d: path %s: not in the stable set (a takedown takes a stable file out of it): %w", set.Name(), d.Line, d.Path, ErrDecision)
 			}
@@ -208,8 +208,9 @@ func (r *run) checkLimits() error {
 }
 
 // Undecided returns what a signing would refuse: an error naming every
-// crossed limit that lacks a decision (ErrUndecided) and every expedited
-// file without one (ErrExpediteUndecided), or nil.
+// crossed limit that lacks a decision (ErrUndecided), every expedited
+// file without one (ErrExpediteUndecided) and every change to the
+// policy's lists without one (ErrPolicyChangeUndecided), or nil.
 func (d *Diff) Undecided() error {
 	var probs []string
 	for i := range d.Limits {
@@ -217,14 +218,33 @@ func (d *Diff) Undecided() error {
 			probs = append(probs, p)
 		}
 	}
-	x := d.undecidedExpedited()
-	switch {
-	case probs != nil && x != nil:
-		return fmt.Errorf("%s: %w; %s: %w", strings.Join(probs, "; "), ErrUndecided, strings.Join(x, "; "), ErrExpediteUndecided)
-	case probs != nil:
-		return fmt.Errorf("%s: %w", strings.Join(probs, "; "), ErrUndecided)
-	case x != nil:
-		return fmt.Errorf("%s: %w", strings.Join(x, "; "), ErrExpediteUndecided)
+	var u undecidedError
+	u.add(probs, ErrUndecided)
+	u.add(d.undecidedExpedited(), ErrExpediteUndecided)
+	u.add(d.undecidedPolicyChanges(), ErrPolicyChangeUndecided)
+	if u.errs != nil {
+		return &u
 	}
 	return nil
 }
+
+// undecidedError is every red flag a signing refuses, each kind with its
+// sentinel: "problem; problem: sentinel; problem: sentinel".
+type undecidedError struct {
+	msg  string
+	errs []error
+}
+
+func (u *undecidedError) add(probs []string, sentinel error) {
+	if probs == nil {
+		return
+	}
+	if u.msg != "" {
+		u.msg += "; "
+	}
+	u.msg += strings.Join(probs, "; ") + ": " + sentinel.Error()
+	u.errs = append(u.errs, sentinel)
+}
+
+func (u *undecidedError) Error() string   { return u.msg }
+func (u *undecidedError) Unwrap() []error { return u.errs }

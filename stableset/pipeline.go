@@ -300,6 +300,12 @@ func prepare(cfg *Config) (*run, error) {
 	if err := r.checkExpedited(); err != nil {
 		return nil, err
 	}
+	if err := r.policyChanges(); err != nil {
+		return nil, err
+	}
+	if err := r.checkPolicyDecisions(); err != nil {
+		return nil, err
+	}
 	if err := r.checkLimits(); err != nil {
 		return nil, err
 	}

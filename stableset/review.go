@@ -242,6 +242,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 		}
 	}
 	d.writeExpedited(bw)
+	d.writePolicyChanges(bw)
 	if n := d.reasonCount(Changed, ""); n > 0 {
 		fmt.Fprintf(bw, "\n  !!! %d CHANGED FILES: same path, different content. PyPI never re-uploads a file: this is an attack or a bug.\n", n)
 	}
@@ -294,6 +295,24 @@ func (d *Diff) writeExpedited(w io.Writer) {
 	}
 }
 
+// writePolicyChanges lists every project that entered or left the
+// policy's nominated or excluded list since the previous ceremony, each
+// a red flag with its decision's reason or the lack of one.
+func (d *Diff) writePolicyChanges(w io.Writer) {
+	if d.Header.TrustsUploadTimes {
+		return
+	}
+	fmt.Fprintf(w, "\n  policy lists changed since stable v%d: %d\n", d.Header.PreviousStableVersion, len(d.PolicyChanges))
+	for _, c := range d.PolicyChanges {
+		fmt.Fprintf(w, "  !!! %s: %s %s\n", c.List, changeVerb(c.Change), c.Project)
+		if c.Decided {
+			fmt.Fprintf(w, "        decided:  %s\n", c.Reason)
+		} else {
+			fmt.Fprintf(w, "        DECISION NEEDED: {\"project\": %q, \"decision\": %q, \"reason\": …}\n", c.Project, c.Change)
+		}
+	}
+}
+
 // summaryDecisions is how many decisions the summary lists.
 const summaryDecisions = 10
 
@@ -304,8 +323,11 @@ func (d *Diff) writeDecisions(w io.Writer, n int) {
 			return
 		}
 		subject := dc.Path
-		if dc.Limit != "" {
+		switch {
+		case dc.Limit != "":
 			subject = fmt.Sprintf("%s %d", dc.Limit, dc.Count)
+		case dc.Project != "":
+			subject = "project " + dc.Project
 		}
 		fmt.Fprintf(w, "    %-10s %s\n    %-10s because: %s\n", dc.Choice, subject, "", dc.Reason)
 	}
@@ -388,8 +410,10 @@ type summaryJSON struct {
 	LegacyProjects []ProjectSummary `json:"legacy_projects"`
 	Limits         []Limit          `json:"limits"`
 	Decisions      []decisionJSON   `json:"decisions"`
-	// Expedited are the policy's expedite entries as the diff met them.
-	Expedited []ExpeditedFile `json:"expedited"`
+	// Expedited are the policy's expedite entries as the diff met them;
+	// PolicyChanges the changes to its lists since the previous ceremony.
+	Expedited     []ExpeditedFile `json:"expedited"`
+	PolicyChanges []PolicyChange  `json:"policy_changes"`
 }
 
 type exportIdentity struct {
@@ -402,6 +426,7 @@ type exportIdentity struct {
 type decisionJSON struct {
 	Path     string `json:"path,omitempty"`
 	Limit    string `json:"limit,omitempty"`
+	Project  string `json:"project,omitempty"`
 	Count    *int64 `json:"count,omitempty"`
 	Decision string `json:"decision"`
 	Reason   string `json:"reason"`
@@ -414,7 +439,10 @@ func (d *Diff) summaryJSON() summaryJSON {
 			TrailerCount: d.Export.Count, TrailerSHA256: hex.EncodeToString(d.Export.SHA256[:])},
 		Header: d.Header, Summary: d.Summary, Categories: d.categories(), Largest: d.largest(), Limits: d.Limits,
 		LegacyNames: d.LegacyNames, LegacyProjects: d.legacyProjects(),
-		Decisions: []decisionJSON{}, Expedited: d.Expedited,
+		Decisions: []decisionJSON{}, Expedited: d.Expedited, PolicyChanges: d.PolicyChanges,
+	}
+	if s.PolicyChanges == nil {
+		s.PolicyChanges = []PolicyChange{}
 	}
 	if s.Expedited == nil {
 		s.Expedited = []ExpeditedFile{}
@@ -429,7 +457,7 @@ func (d *Diff) summaryJSON() summaryJSON {
 		s.LegacyProjects = []ProjectSummary{}
 	}
 	for _, dc := range d.Decisions {
-		j := decisionJSON{Path: dc.Path, Limit: dc.Limit, Decision: string(dc.Choice), Reason: dc.Reason}
+		j := decisionJSON{Path: dc.Path, Limit: dc.Limit, Project: dc.Project, Decision: string(dc.Choice), Reason: dc.Reason}
 		if dc.Limit != "" {
 			n := dc.Count
 			j.Count = &n

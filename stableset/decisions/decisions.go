@@ -32,7 +32,27 @@ const (
 	TakeDown Choice = "take-down"
 	Lift     Choice = "lift"
 	Expedite Choice = "expedite" // a file the policy expedites enters the stable set younger than the minimum age
+
+	// A project decision confirms a change to the policy's nominated or
+	// excluded list since the previous ceremony (docs/policy.md, "Changes
+	// to the policy").
+	Nominate   Choice = "nominate"   // the project (or "*") is nominated now, and was not
+	Unnominate Choice = "unnominate" // the project (or "*") was nominated, and is not now
+	Exclude    Choice = "exclude"    // the project is excluded now, and was not
+	Unexclude  Choice = "unexclude"  // the project was excluded, and is not now
 )
+
+// ListOf names the policy list a project decision's choice changes:
+// "nominated" or "excluded"; "" for another choice.
+func (c Choice) ListOf() string {
+	switch c {
+	case Nominate, Unnominate:
+		return "nominated"
+	case Exclude, Unexclude:
+		return "excluded"
+	}
+	return ""
+}
 
 // The limits a limit decision may confirm (docs/policy.md,
 // confirm_above). Changed files are decided one by one, by path.
@@ -43,19 +63,26 @@ const (
 
 // Decision is one line of a decisions file.
 type Decision struct {
-	Line   int    // in the file, from 1
-	Path   string // the changed file's target path; empty for a limit decision
-	Limit  string // LimitAdded or LimitRemoved; empty for a path decision
-	Count  int64  // with Limit: the count confirmed
-	Choice Choice
-	Reason string
+	Line  int    // in the file, from 1
+	Path  string // the changed file's target path; empty for a limit decision
+	Limit string // LimitAdded or LimitRemoved; empty for a path decision
+	// Project is the project (or "*" with nominate and unnominate) whose
+	// entry in the policy's lists changed; empty for a path or limit
+	// decision.
+	Project string
+	Count   int64 // with Limit: the count confirmed
+	Choice  Choice
+	Reason  string
 }
 
-// Subject names what the decision is about, for messages: the path, or
-// "limit added".
+// Subject names what the decision is about, for messages: the path,
+// "limit added", or "project certifi".
 func (d *Decision) Subject() string {
-	if d.Limit != "" {
+	switch {
+	case d.Limit != "":
 		return "limit " + d.Limit
+	case d.Project != "":
+		return "project " + d.Project
 	}
 	return d.Path
 }
@@ -102,7 +129,8 @@ type Set struct {
 	name    string
 	byPath  map[string]*Decision
 	byLimit map[string]*Decision
-	sorted  []Decision // limit decisions by limit, then path decisions by path
+	byProj  map[string]*Decision // by list + "\t" + project
+	sorted  []Decision           // limit decisions by limit, then path decisions by path, then project decisions by project and choice
 }
 
 // Name is the file's name, as Parse was given it, for messages.
@@ -145,8 +173,22 @@ func (s *Set) Limit(name string) (Decision, bool) {
 	return *d, true
 }
 
+// Project returns the decision about a project's entry in the policy
+// list ("nominated" or "excluded").
+func (s *Set) Project(list, project string) (Decision, bool) {
+	if s == nil {
+		return Decision{}, false
+	}
+	d, ok := s.byProj[list+"\t"+project]
+	if !ok {
+		return Decision{}, false
+	}
+	return *d, true
+}
+
 // All returns the decisions in canonical order: limit decisions by limit
-// name, then path decisions by path (bytes).
+// name, then path decisions by path (bytes), then project decisions by
+// project, then choice.
 func (s *Set) All() []Decision {
 	if s == nil {
 		return nil
@@ -160,6 +202,7 @@ func (s *Set) All() []Decision {
 //
 //	limit TAB <limit> TAB <count> TAB confirm TAB <reason> LF
 //	path TAB <path> TAB - TAB <choice> TAB <reason> LF
+//	project TAB <project> TAB - TAB <choice> TAB <reason> LF
 //
 // A nil set appends "decisions 0".
 func (s *Set) AppendCanonical(b []byte) []byte {
@@ -179,6 +222,10 @@ func AppendLine(b []byte, d *Decision) []byte {
 		b = append(b, d.Limit...)
 		b = append(b, '\t')
 		b = strconv.AppendInt(b, d.Count, 10)
+	} else if d.Project != "" {
+		b = append(b, "project\t"...)
+		b = append(b, d.Project...)
+		b = append(b, "\t-"...)
 	} else {
 		b = append(b, "path\t"...)
 		b = append(b, d.Path...)
@@ -211,8 +258,13 @@ func ParseLine(line string) (Decision, error) {
 			return Decision{}, fmt.Errorf("count: %w: %q, want -", ErrBadValue, f[2])
 		}
 		w.Path = &f[1]
+	case "project":
+		if f[2] != "-" {
+			return Decision{}, fmt.Errorf("count: %w: %q, want -", ErrBadValue, f[2])
+		}
+		w.Project = &f[1]
 	default:
-		return Decision{}, fmt.Errorf("%w: kind %q, want limit or path", ErrSyntax, f[0])
+		return Decision{}, fmt.Errorf("%w: kind %q, want limit, path or project", ErrSyntax, f[0])
 	}
 	w.Decision, w.Reason = f[3], f[4]
 	d, field, err := w.check()
@@ -226,6 +278,7 @@ func ParseLine(line string) (Decision, error) {
 type wire struct {
 	Path     *string `json:"path,omitempty"`
 	Limit    *string `json:"limit,omitempty"`
+	Project  *string `json:"project,omitempty"`
 	Count    *int64  `json:"count,omitempty"`
 	Decision string  `json:"decision"`
 	Reason   string  `json:"reason"`
@@ -234,11 +287,32 @@ type wire struct {
 // check validates a line and returns its decision, or the field at fault.
 func (w *wire) check() (Decision, string, error) {
 	d := Decision{Choice: Choice(w.Decision), Reason: w.Reason}
+	n := 0
+	for _, p := range []*string{w.Path, w.Limit, w.Project} {
+		if p != nil {
+			n++
+		}
+	}
 	switch {
-	case w.Path != nil && w.Limit != nil:
-		return d, "limit", fmt.Errorf("%w: a decision is about a path or a limit, not both", ErrBadValue)
-	case w.Path == nil && w.Limit == nil:
-		return d, "path", fmt.Errorf("%w: missing: name a changed path, or a limit", ErrSyntax)
+	case n > 1:
+		field := "limit"
+		if w.Project != nil {
+			field = "project"
+		}
+		return d, field, fmt.Errorf("%w: a decision is about a path, a limit or a project, one of them", ErrBadValue)
+	case n == 0:
+		return d, "path", fmt.Errorf("%w: missing: name a changed path, a limit, or a project", ErrSyntax)
+	case w.Project != nil:
+		if w.Count != nil {
+			return d, "count", fmt.Errorf("%w: only a limit decision has a count", ErrBadValue)
+		}
+		if d.Choice.ListOf() == "" {
+			return d, "decision", fmt.Errorf("%w: %s: a project is decided nominate, unnominate, exclude or unexclude", ErrBadValue, quote(w.Decision))
+		}
+		if err := checkProject(*w.Project, d.Choice); err != nil {
+			return d, "project", err
+		}
+		d.Project = *w.Project
 	case w.Path != nil:
 		if w.Count != nil {
 			return d, "count", fmt.Errorf("%w: only a limit decision has a count", ErrBadValue)
@@ -276,6 +350,27 @@ func (w *wire) check() (Decision, string, error) {
 		return d, "reason", err
 	}
 	return d, "", nil
+}
+
+// checkProject accepts a PEP 503-normalised project name (lowercase
+// letters, digits, single '-' between them, at most 255 bytes), or "*"
+// for a change to nominating every project.
+func checkProject(p string, c Choice) error {
+	if p == "*" {
+		if c.ListOf() != "nominated" {
+			return fmt.Errorf("%w: \"*\" is only nominated or unnominated", ErrBadValue)
+		}
+		return nil
+	}
+	ok := p != "" && len(p) <= 255 && p[0] != '-' && p[len(p)-1] != '-' && !strings.Contains(p, "--")
+	for i := 0; ok && i < len(p); i++ {
+		c := p[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s: want a PEP 503-normalised project name", ErrBadValue, quote(p))
+	}
+	return nil
 }
 
 // CheckPath accepts a target path as a decision names it: 1 to MaxPath
@@ -338,7 +433,7 @@ func Load(path string) (*Set, error) {
 // line ending in LF (the last may lack it). name is used in errors. An
 // empty file is an empty set.
 func Parse(data []byte, name string) (*Set, error) {
-	s := &Set{name: name, byPath: map[string]*Decision{}, byLimit: map[string]*Decision{}}
+	s := &Set{name: name, byPath: map[string]*Decision{}, byLimit: map[string]*Decision{}, byProj: map[string]*Decision{}}
 	line := 0
 	for len(data) > 0 {
 		line++
@@ -376,6 +471,12 @@ func Parse(data []byte, name string) (*Set, error) {
 				return nil, &Error{File: name, Line: line, Field: "limit", Err: fmt.Errorf("%w: %s is decided on line %d too", ErrDuplicate, d.Limit, o.Line)}
 			}
 			s.byLimit[d.Limit] = dp
+		} else if d.Project != "" {
+			k := d.Choice.ListOf() + "\t" + d.Project
+			if o, ok := s.byProj[k]; ok {
+				return nil, &Error{File: name, Line: line, Field: "project", Err: fmt.Errorf("%w: %s in %s is decided on line %d too", ErrDuplicate, quote(d.Project), d.Choice.ListOf(), o.Line)}
+			}
+			s.byProj[k] = dp
 		} else {
 			if o, ok := s.byPath[d.Path]; ok {
 				return nil, &Error{File: name, Line: line, Field: "path", Err: fmt.Errorf("%w: %s is decided on line %d too", ErrDuplicate, quote(d.Path), o.Line)}
@@ -389,18 +490,21 @@ func Parse(data []byte, name string) (*Set, error) {
 }
 
 // compare orders decisions canonically: limits first, by name, then
-// paths.
+// paths, then projects, by name and choice.
 func compare(a, b Decision) int {
-	if (a.Limit != "") != (b.Limit != "") {
-		if a.Limit != "" {
-			return -1
-		}
-		return 1
+	return strings.Compare(SortKey(&a), SortKey(&b))
+}
+
+// SortKey is a decision's place in canonical order: decisions sort by
+// their keys' bytes, and two decisions of one set never share a key.
+func SortKey(d *Decision) string {
+	switch {
+	case d.Limit != "":
+		return "0" + d.Limit
+	case d.Project != "":
+		return "2" + d.Project + "\t" + string(d.Choice)
 	}
-	if a.Limit != "" {
-		return strings.Compare(a.Limit, b.Limit)
-	}
-	return strings.Compare(a.Path, b.Path)
+	return "1" + d.Path
 }
 
 // Marshal writes a set as a decisions file in canonical order, one JSON
@@ -415,6 +519,9 @@ func (s *Set) Marshal() []byte {
 			b = strconv.AppendQuote(b, d.Limit)
 			b = append(b, `,"count":`...)
 			b = strconv.AppendInt(b, d.Count, 10)
+		} else if d.Project != "" {
+			b = append(b, `"project":`...)
+			b = strconv.AppendQuote(b, d.Project)
 		} else {
 			b = append(b, `"path":`...)
 			b = appendJSONString(b, d.Path)

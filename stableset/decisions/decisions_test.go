@@ -12,6 +12,42 @@ import (
 const p1 = "packages/aa/bb/cc/foo-1.0.tar.gz"
 const p2 = "packages/11/22/33/bar-2.0-py3-none-any.whl"
 
+// A change to the policy's lists is decided by project: one decision per
+// project and list, in canonical order after the paths.
+func TestParseProject(t *testing.T) {
+	s, err := Parse([]byte(`{"project": "certifi", "decision": "exclude", "reason": "must update fast"}
+{"project": "certifi", "decision": "unnominate", "reason": "excluded instead"}
+{"project": "*", "decision": "unnominate", "reason": "nominations by name from now on"}
+{"path": "`+p1+`", "decision": "drop", "reason": "x"}`), "d.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := s.Project("excluded", "certifi"); !ok || d.Choice != Exclude || d.Line != 1 || d.Subject() != "project certifi" {
+		t.Errorf("Project(excluded, certifi) = %+v, %v", d, ok)
+	}
+	if _, ok := s.Project("excluded", "*"); ok {
+		t.Error("a project undecided in a list is decided")
+	}
+	want := "decisions 4\n" +
+		"path\t" + p1 + "\t-\tdrop\tx\n" +
+		"project\t*\t-\tunnominate\tnominations by name from now on\n" +
+		"project\tcertifi\t-\texclude\tmust update fast\n" +
+		"project\tcertifi\t-\tunnominate\texcluded instead\n"
+	if got := string(s.AppendCanonical(nil)); got != want {
+		t.Errorf("canonical\n%s\nwant\n%s", got, want)
+	}
+	back, err := Parse(s.Marshal(), "again")
+	if err != nil || string(back.AppendCanonical(nil)) != want {
+		t.Errorf("marshal round trip: %v", err)
+	}
+	for _, d := range s.All() {
+		line := AppendLine(nil, &d)
+		if got, err := ParseLine(string(line[:len(line)-1])); err != nil || got.Project != d.Project || got.Choice != d.Choice {
+			t.Errorf("ParseLine(%q) = %+v, %v", line, got, err)
+		}
+	}
+}
+
 // An expedited file is decided by path, "expedite", and the decision
 // keeps its canonical line.
 func TestParseExpedite(t *testing.T) {
@@ -125,8 +161,14 @@ func TestParseRefuses(t *testing.T) {
 		{"long reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "` + strings.Repeat("x", MaxReason+1) + `"}`, "d.jsonl:1: reason: bad value: want at most 1000 bytes"},
 		{"bad choice", ok + `{"path": "` + p2 + `", "decision": "accept", "reason": "x"}`, "d.jsonl:2: decision: bad value: \"accept\": a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift, an expedited file expedite"},
 		{"confirm on a path", `{"path": "` + p1 + `", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: decision: bad value"},
-		{"path and limit", `{"path": "` + p1 + `", "limit": "added", "count": 1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path or a limit, not both"},
-		{"neither", `{"decision": "confirm", "reason": "x"}`, "d.jsonl:1: path: malformed decision: missing: name a changed path, or a limit"},
+		{"path and limit", `{"path": "` + p1 + `", "limit": "added", "count": 1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path, a limit or a project, one of them"},
+		{"path and project", `{"path": "` + p1 + `", "project": "foo", "decision": "exclude", "reason": "x"}`, "d.jsonl:1: project: bad value: a decision is about a path, a limit or a project, one of them"},
+		{"project choice", `{"project": "foo", "decision": "drop", "reason": "x"}`, "d.jsonl:1: decision: bad value: \"drop\": a project is decided nominate, unnominate, exclude or unexclude"},
+		{"project name", `{"project": "Foo", "decision": "exclude", "reason": "x"}`, "d.jsonl:1: project: bad value: \"Foo\": want a PEP 503-normalised project name"},
+		{"project star excluded", `{"project": "*", "decision": "exclude", "reason": "x"}`, "d.jsonl:1: project: bad value: \"*\" is only nominated or unnominated"},
+		{"project count", `{"project": "foo", "count": 1, "decision": "exclude", "reason": "x"}`, "d.jsonl:1: count: bad value: only a limit decision has a count"},
+		{"project twice", `{"project": "foo", "decision": "exclude", "reason": "x"}` + "\n" + `{"project": "foo", "decision": "unexclude", "reason": "y"}`, "d.jsonl:2: project: decided twice: \"foo\" in excluded is decided on line 1 too"},
+		{"neither", `{"decision": "confirm", "reason": "x"}`, "d.jsonl:1: path: malformed decision: missing: name a changed path, a limit, or a project"},
 		{"count on a path", `{"path": "` + p1 + `", "count": 3, "decision": "drop", "reason": "x"}`, "d.jsonl:1: count: bad value: only a limit decision has a count"},
 		{"limit without count", `{"limit": "added", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: count: malformed decision: missing: a limit decision confirms an exact count"},
 		{"negative count", `{"limit": "added", "count": -1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: count: bad value: -1 is negative"},
@@ -194,6 +236,7 @@ func FuzzParseDecisions(f *testing.F) {
 	f.Add([]byte(`{"path": "` + p1 + `", "decision": "take-down", "reason": "malware"}` + "\n" + `{"path": "` + p2 + `", "decision": "lift", "reason": "cleared"}`))
 	f.Add([]byte(`{"limit": "added", "count": 5, "decision": "confirm", "reason": "first \"ceremony\" \\ ok"}`))
 	f.Add([]byte(`{"path": "` + p2 + `", "decision": "expedite", "reason": "PYSEC-2026-17"}` + "\n"))
+	f.Add([]byte(`{"project": "certifi", "decision": "exclude", "reason": "r"}` + "\n" + `{"project": "*", "decision": "unnominate", "reason": "by name"}` + "\n"))
 	f.Add([]byte("{\"path\": \"a\", \"decision\": \"drop\", \"reason\": \"é\"}\n{\"limit\": \"removed\", \"count\": 0, \"decision\": \"confirm\", \"reason\": \"r\"}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse(data, "fuzz")

@@ -6,11 +6,15 @@
 //
 //	{"path": "packages/…/foo-1.0.tar.gz", "decision": "keep-old", "reason": "…"}
 //	{"limit": "added", "count": 2104311, "decision": "confirm", "reason": "…"}
+//	{"project": "certifi", "decision": "exclude", "reason": "…"}
 //
 // A path decision settles one changed file (keep-old, accept-new or
-// drop), takes a stable file out of the stable set (take-down) or ends an
-// earlier takedown (lift); a limit decision confirms a count above the
-// policy's confirm_above limit, naming the exact count.
+// drop), takes a stable file out of the stable set (take-down), ends an
+// earlier takedown (lift) or lets in a file the policy expedites
+// (expedite); a limit decision confirms a count above the policy's
+// confirm_above limit, naming the exact count; a project decision
+// confirms a change to the policy's nominated or excluded list
+// (nominate, unnominate, exclude, unexclude).
 //
 // What it promises:
 //

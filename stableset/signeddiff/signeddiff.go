@@ -264,10 +264,7 @@ func (st *Statement) Validate() error {
 		if back != d {
 			return stmtErr(field, "%+v is not a decision as a decisions file gives it", d)
 		}
-		key := "0" + d.Limit
-		if d.Limit == "" {
-			key = "1" + d.Path
-		}
+		key := decisions.SortKey(&d)
 		if i > 0 && key <= prev {
 			return stmtErr(field, "decisions must be in canonical order, each once")
 		}
@@ -338,8 +335,11 @@ func (st *Statement) MarshalPayload() ([]byte, error) {
 	}
 	for i, d := range st.Decisions {
 		w.Decisions[i] = decisionJSON{Kind: "path", Subject: d.Path, Count: d.Count, Decision: string(d.Choice), Reason: d.Reason}
-		if d.Limit != "" {
+		switch {
+		case d.Limit != "":
 			w.Decisions[i].Kind, w.Decisions[i].Subject = "limit", d.Limit
+		case d.Project != "":
+			w.Decisions[i].Kind, w.Decisions[i].Subject = "project", d.Project
 		}
 	}
 	return marshalNoHTML(w, "")
@@ -411,8 +411,10 @@ func DecodeStatement(payload []byte) (*Statement, error) {
 			dec.Limit = d.Subject
 		case "path":
 			dec.Path = d.Subject
+		case "project":
+			dec.Project = d.Subject
 		default:
-			return nil, stmtErr(fmt.Sprintf("decisions[%d].kind", i), "%q: want limit or path", d.Kind)
+			return nil, stmtErr(fmt.Sprintf("decisions[%d].kind", i), "%q: want limit, path or project", d.Kind)
 		}
 		st.Decisions = append(st.Decisions, dec)
 	}
