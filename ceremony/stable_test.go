@@ -284,7 +284,9 @@ func TestTwoStableCeremonies(t *testing.T) {
 		{Path: fix.Path, Choice: decisions.Expedite, Reason: "advisory checked"},
 		{Project: other.Project, Choice: decisions.Exclude, Reason: "must update fast"},
 	}
-	slices.SortFunc(want, func(a, b decisions.Decision) int { return strings.Compare(decisions.SortKey(&a), decisions.SortKey(&b)) })
+	slices.SortFunc(want, func(a, b decisions.Decision) int {
+		return strings.Compare(decisions.SortKey(&a), decisions.SortKey(&b))
+	})
 	if !slices.Equal(stmt.Decisions, want) || stmt.Counts.ChangedDropped != 1 || stmt.Counts.ChangedRefused != 1 {
 		t.Errorf("signed diff decisions %+v, counts %+v; want %+v", stmt.Decisions, stmt.Counts, want)
 	}
