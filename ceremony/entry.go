@@ -168,13 +168,14 @@ func RunStableSign(o StableSignOptions) (*StableResult, error) {
 	switch {
 	case errors.Is(err, stableset.ErrApproval):
 		return nil, approvalError{err}
-	case errors.Is(err, stableset.ErrUndecided):
+	case errors.Is(err, stableset.ErrUndecided), errors.Is(err, stableset.ErrExpediteUndecided), errors.Is(err, stableset.ErrPolicyChangeUndecided):
 		return nil, undecidedError{err}
 	}
 	return res, err
 }
 
-// undecidedError is a crossed limit without a decision, with advice.
+// undecidedError is a red flag without a decision (a crossed limit, an
+// expedited file, a change to the policy's lists), with advice.
 type undecidedError struct{ err error }
 
 func (e undecidedError) Error() string { return e.err.Error() }
