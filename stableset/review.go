@@ -279,7 +279,7 @@ func (d *Diff) writeExpedited(w io.Writer) {
 	if len(d.Expedited) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n  expedited by the policy (%d entries, %d files enter younger than %s)\n", len(d.Expedited), d.ExpeditedCount(), "the minimum age")
+	fmt.Fprintf(w, "\n  policy expedite: %d entries, %d applied (younger than the minimum age)\n", len(d.Expedited), d.ExpeditedCount())
 	for _, e := range d.Expedited {
 		switch e.State {
 		case ExpediteApplied:
