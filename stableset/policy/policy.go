@@ -406,7 +406,7 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 				return nil, fail(field+".path", export.ErrBadValue, "%q is listed twice", e.Path)
 			}
 			x := Expedited{Path: e.Path, Reason: e.Reason}
-			if len(e.SHA256) != 64 || !isLowerHex(e.SHA256) {
+			if len(e.SHA256) != 64 || !export.IsLowerHex(e.SHA256) {
 				return nil, fail(field+".sha256", export.ErrBadValue, "%q: want 64 lowercase hex digits", e.SHA256)
 			}
 			hex.Decode(x.SHA256[:], []byte(e.SHA256)) // 64 hex digits: cannot fail
@@ -483,15 +483,6 @@ func checkTargetPath(p string) error {
 		}
 	}
 	return nil
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // safeField returns a field name fit to print: as it is if it is made of
