@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +181,51 @@ func TestExpediteRefused(t *testing.T) {
 		if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.substr) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.substr)
 		}
+	}
+}
+
+// A pass kept by `stable diff` and reused by `stable sign --batch` knows
+// the same red flags: the expedited file and the change to the policy's
+// lists, undecided until decided, so a reused pass never signs them
+// undecided.
+func TestReviewedPassRedFlags(t *testing.T) {
+	c := newCeremony(t)
+	pub := filepath.Join(t.TempDir(), "pub")
+	c.sign(t, c.config(exportOf(t, t1, []file{foo1, bar1}), ""), pub)
+	pol := expeditePolicy(t, fooFix, fooFix.content, `"excluded": ["bar"], `)
+	e2 := exportOf(t, t2, []file{foo1, fooFix, fooNew, bar1})
+	for _, decs := range []string{"", `{"path": "` + rec(fooFix).Path + `", "decision": "expedite", "reason": "advisory checked"}
+{"project": "bar", "decision": "exclude", "reason": "must update fast"}`} {
+		work := t.TempDir()
+		cfg := c.config(e2, pub)
+		cfg.Policy, cfg.TempDir = pol, work
+		if decs != "" {
+			cfg.Decisions = mustDecisions(t, decs)
+		}
+		fresh, err := ComputeDiff(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fresh.Keep(work); err != nil {
+			t.Fatal(err)
+		}
+		cfg = c.config(e2, pub)
+		cfg.Policy, cfg.TempDir = pol, work
+		if decs != "" {
+			cfg.Decisions = mustDecisions(t, decs)
+		}
+		d, err := OpenReviewed(cfg, fresh.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(d.Expedited, fresh.Expedited) || !reflect.DeepEqual(d.PolicyChanges, fresh.PolicyChanges) || len(d.Expedited) != 1 || len(d.PolicyChanges) != 1 {
+			t.Errorf("reused pass: expedited %+v, policy changes %+v; fresh %+v, %+v", d.Expedited, d.PolicyChanges, fresh.Expedited, fresh.PolicyChanges)
+		}
+		err = d.Undecided()
+		if decs == "" && (!errors.Is(err, ErrExpediteUndecided) || !errors.Is(err, ErrPolicyChangeUndecided)) || decs != "" && err != nil {
+			t.Errorf("decisions %q: reused pass undecided: %v", decs, err)
+		}
+		d.Close()
+		fresh.Close()
 	}
 }
