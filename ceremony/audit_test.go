@@ -133,9 +133,9 @@ func auditSignedDiff(t *testing.T, media, exportFile, published string, root *tu
 		if strings.HasPrefix(f[2], "simple/") {
 			continue
 		}
-		if f[0] == "removed" {
+		if f[0] == "removed" || f[0] == "added" {
 			// A removed file counts as removed whatever its reason
-			// (taken-down: a takedown).
+			// (taken-down: a takedown), an added one as added (expedited too).
 			f[1] = "-"
 		}
 		counts[f[0]+"/"+f[1]]++

@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -264,6 +265,18 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 				copyFile(t, filepath.Join(fx.media1, f), filepath.Join(dir, f))
 			}
 		}, "stable/ledger/2.ledger: no such file"},
+		{"a ceremony that signed a file as expedited that policy.json does not expedite", "media2", nil, func(t *testing.T, dir string) {
+			canon := filepath.Join(dir, "diff.canonical")
+			b, err := os.ReadFile(canon)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = bytes.Replace(b, []byte("\nadded\t-\t"), []byte("\nadded\texpedited\t"), 1)
+			if err := os.WriteFile(canon, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fx.resign(t, dir, func(st *signeddiff.Statement) { st.DiffSHA256 = sha256.Sum256(b) })
+		}, "which policy.json does not expedite: expedited file refused"},
 		{"a signed diff signature edited", "media2", nil, func(t *testing.T, dir string) {
 			replaceFile(t, filepath.Join(dir, "signed-diff.json"), `"payload": "ey`, `"payload": "ez`)
 		}, "signed-diff.json"},

@@ -168,14 +168,15 @@ func RunStableSign(o StableSignOptions) (*StableResult, error) {
 	switch {
 	case errors.Is(err, stableset.ErrApproval):
 		return nil, approvalError{err}
-	case errors.Is(err, stableset.ErrUndecided):
+	case errors.Is(err, stableset.ErrUndecided), errors.Is(err, stableset.ErrExpediteUndecided), errors.Is(err, stableset.ErrPolicyChangeUndecided):
 		return nil, undecidedError{err}
 	}
 	return res, err
 }
 
-// undecidedError is a crossed limit or a red flag without a decision,
-// with advice.
+// undecidedError is a crossed limit or a red flag without a decision
+// (a flag of flags.go, an expedited file, a change to the policy's
+// lists), with advice.
 type undecidedError struct{ err error }
 
 func (e undecidedError) Error() string { return e.err.Error() }

@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -911,8 +912,10 @@ func sumLedger(file string, tc *targetCheck, sum *entrySum) error {
 // the policy_sha256, the previous ledger and the versions; its decisions
 // are the statement's, and so are those of decisions.jsonl; its entries,
 // counted by category and reason, give the statement's counts;
-// policy.json hashes to policy_sha256; the new ledger hashes to
-// new_ledger_sha256.
+// policy.json hashes to policy_sha256; every file diff.canonical adds as
+// expedited is one policy.json expedites with that SHA-256 and has its
+// expedite decision, and every expedite decision names one; the new
+// ledger hashes to new_ledger_sha256 and holds policy.json's bytes.
 func CheckSignedDiff(dir string, stmt *signeddiff.Statement) error {
 	canon, err := os.Open(filepath.Join(dir, "diff.canonical"))
 	if err != nil {
@@ -972,10 +975,15 @@ func CheckSignedDiff(dir string, stmt *signeddiff.Statement) error {
 	if sum := sha256.Sum256(pol); sum != stmt.PolicySHA256 {
 		return fmt.Errorf("%s has digest %x, the signed diff names %x: %w", PolicyFile, sum, stmt.PolicySHA256, tuf.ErrHash)
 	}
-	if p, err := policy.Parse(pol, PolicyFile); err != nil {
+	p, err := policy.Parse(pol, PolicyFile)
+	if err != nil {
 		return err
-	} else if string(p.TargetMode) != stmt.TargetMode || string(p.Naming) != stmt.Naming {
+	}
+	if string(p.TargetMode) != stmt.TargetMode || string(p.Naming) != stmt.Naming {
 		return fmt.Errorf("%s has target_mode %q and naming %q, the signed diff names %q and %q: %w", PolicyFile, p.TargetMode, p.Naming, stmt.TargetMode, stmt.Naming, ErrTargetMode)
+	}
+	if err := checkExpedited(c, p, stmt); err != nil {
+		return err
 	}
 	lp := filepath.Join(dir, "stable", "ledger", fmt.Sprintf("%d.ledger", stmt.StableVersion))
 	lf, err := os.Open(lp)
@@ -989,6 +997,45 @@ func CheckSignedDiff(dir string, stmt *signeddiff.Statement) error {
 	}
 	if sum := [32]byte(lh.Sum(nil)); sum != stmt.NewLedgerSHA256 {
 		return fmt.Errorf("%s has digest %x, the signed diff names %x: %w", lp, sum, stmt.NewLedgerSHA256, tuf.ErrHash)
+	}
+	// The next ceremony reviews policy changes against the policy the
+	// ledger holds: it must be policy.json.
+	if _, err := lf.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	lr, err := ledger.NewReader(lf)
+	if err != nil {
+		return fmt.Errorf("%s: %w", lp, err)
+	}
+	if !bytes.Equal(lr.Header().Policy, pol) {
+		return fmt.Errorf("%s holds another policy than %s: %w", lp, PolicyFile, tuf.ErrHash)
+	}
+	return nil
+}
+
+// checkExpedited holds the expedited files of a canonical diff against
+// the policy and the signed decisions: each was named by the policy's
+// expedite with the SHA-256 added, and has its expedite decision; each
+// expedite decision names one of them.
+func checkExpedited(c *stableset.Canonical, p *policy.Policy, stmt *signeddiff.Statement) error {
+	decided := map[string]bool{}
+	for _, d := range stmt.Decisions {
+		if d.Choice == decisions.Expedite {
+			decided[d.Path] = true
+		}
+	}
+	for _, e := range c.Expedited {
+		x, ok := p.ExpeditedFile(e.Path)
+		if !ok || hex.EncodeToString(x.SHA256[:]) != e.SHA256 {
+			return fmt.Errorf("diff.canonical: %s is added as expedited with sha256 %s, which %s does not expedite: %w", e.Path, e.SHA256, PolicyFile, stableset.ErrExpedite)
+		}
+		if !decided[e.Path] {
+			return fmt.Errorf("diff.canonical: %s is added as expedited without an expedite decision: %w", e.Path, stableset.ErrExpedite)
+		}
+		delete(decided, e.Path)
+	}
+	if left := slices.Sorted(maps.Keys(decided)); len(left) > 0 {
+		return fmt.Errorf("the signed diff decides to expedite %s, which diff.canonical does not add as expedited: %w", left[0], stableset.ErrExpedite)
 	}
 	return nil
 }

@@ -149,11 +149,40 @@ func TestTwoStableCeremonies(t *testing.T) {
 		t.Fatal("a refused signing left a directory")
 	}
 	d2.Close()
-	// The room decides: keep the first one's old entry, drop the second.
+	// The policy now expedites one young file, a security release, and
+	// excludes the project of another: each is a red flag of its own.
+	var young []*stableset.DiffEntry
+	for _, e := range got {
+		if e.Category == stableset.Held && e.Reason == "too-young" {
+			young = append(young, e)
+		}
+	}
+	slices.SortFunc(young, func(a, b *stableset.DiffEntry) int { return strings.Compare(a.Path, b.Path) })
+	var fix, other *stableset.DiffEntry
+	for _, e := range young {
+		if fix == nil {
+			fix = e
+		} else if e.Project != fix.Project {
+			other = e
+			break
+		}
+	}
+	if fix == nil || other == nil {
+		t.Fatalf("no two young files of two projects in the export")
+	}
+	pol, err := policy.Parse([]byte(fmt.Sprintf(`{"excluded": [%q], "expedite": [{"path": %q, "sha256": "%x", "reason": "PYSEC-2026-17"}]}`, other.Project, fix.Path, fix.NewSHA256)), "policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.Policy = pol
+	// The room decides: keep the first one's old entry, drop the second,
+	// expedite the fix, exclude the project.
 	kept, dropped := inj.Changed[0], inj.Changed[1]
 	decFile := filepath.Join(dir, "decisions.jsonl")
 	os.WriteFile(decFile, []byte(`{"path": "`+dropped+`", "decision": "drop", "reason": "both contents are suspect"}
 {"path": "`+kept+`", "decision": "keep-old", "reason": "PyPI never re-uploads a file"}
+{"path": "`+fix.Path+`", "decision": "expedite", "reason": "advisory checked"}
+{"project": "`+other.Project+`", "decision": "exclude", "reason": "must update fast"}
 `), 0o644)
 	if second.Decisions, err = decisions.Load(decFile); err != nil {
 		t.Fatal(err)
@@ -164,6 +193,9 @@ func TestTwoStableCeremonies(t *testing.T) {
 	}
 	if d2.Digest == undecided || d2.Undecided() != nil {
 		t.Fatalf("decided diff: digest %s (undecided %s), %v", d2.Digest, undecided, d2.Undecided())
+	}
+	if d2.ExpeditedCount() != 1 || len(d2.PolicyChanges) != 1 || !d2.PolicyChanges[0].Decided {
+		t.Fatalf("expedited %d, policy changes %+v", d2.ExpeditedCount(), d2.PolicyChanges)
 	}
 	for _, p := range inj.Backdated {
 		if e := got[p]; e == nil || e.Category != stableset.Held || e.Reason != stableset.ReasonBackdated {
@@ -213,6 +245,9 @@ func TestTwoStableCeremonies(t *testing.T) {
 	if tf, ok := listed[kept]; !ok || tf.Hashes["sha256"] != hex.EncodeToString(got[kept].OldSHA256[:]) || tf.Length != got[kept].OldLength {
 		t.Errorf("stable v3 does not keep the old entry of changed %s: %+v", kept, tf)
 	}
+	if tf, ok := listed[fix.Path]; !ok || tf.Hashes["sha256"] != hex.EncodeToString(fix.NewSHA256[:]) {
+		t.Errorf("stable v3 does not list the expedited %s: %+v", fix.Path, tf)
+	}
 	if tf, ok := listed[dropped]; ok {
 		t.Errorf("stable v3 lists dropped %s: %+v", dropped, tf)
 	}
@@ -246,8 +281,12 @@ func TestTwoStableCeremonies(t *testing.T) {
 	want := []decisions.Decision{
 		{Path: dropped, Choice: decisions.Drop, Reason: "both contents are suspect"},
 		{Path: kept, Choice: decisions.KeepOld, Reason: "PyPI never re-uploads a file"},
+		{Path: fix.Path, Choice: decisions.Expedite, Reason: "advisory checked"},
+		{Project: other.Project, Choice: decisions.Exclude, Reason: "must update fast"},
 	}
-	slices.SortFunc(want, func(a, b decisions.Decision) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(want, func(a, b decisions.Decision) int {
+		return strings.Compare(decisions.SortKey(&a), decisions.SortKey(&b))
+	})
 	if !slices.Equal(stmt.Decisions, want) || stmt.Counts.ChangedDropped != 1 || stmt.Counts.ChangedRefused != 1 {
 		t.Errorf("signed diff decisions %+v, counts %+v; want %+v", stmt.Decisions, stmt.Counts, want)
 	}

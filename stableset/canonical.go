@@ -36,6 +36,15 @@ type Canonical struct {
 	// the page entries by category.
 	Reasons []ReasonCount
 	Pages   map[Category]int64
+	// Expedited are the files added because the policy expedites them
+	// (reason "expedited"), by path, with the SHA-256 added.
+	Expedited []ExpeditedEntry
+}
+
+// ExpeditedEntry is an expedited file of a canonical diff.
+type ExpeditedEntry struct {
+	Path   string
+	SHA256 string // hex
 }
 
 // CanonicalDigest recomputes a diff's digest from its canonical form (as
@@ -136,6 +145,10 @@ func ParseCanonical(r io.Reader) (*Canonical, error) {
 			c.Pages[cat]++
 		} else {
 			rc.add(cat, reason)
+		}
+		if cat == Added && reason == ReasonExpedited {
+			f := bytes.Split(line, []byte{'\t'})
+			c.Expedited = append(c.Expedited, ExpeditedEntry{Path: string(path), SHA256: string(f[7])})
 		}
 	}
 	if err := sc.Err(); err != nil {

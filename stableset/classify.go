@@ -167,6 +167,7 @@ func (r *run) classify() error {
 	if err := r.takedowns(); err != nil {
 		return err
 	}
+	r.expediteAt = r.expediteIndex()
 
 	// The ledger and the exceptions file stay open for renderPages; prepare
 	// closes them on failure.
@@ -175,7 +176,7 @@ func (r *run) classify() error {
 		return fmt.Errorf("creating the work file for the ledger: %w", err)
 	}
 	r.ledgerFile = lf
-	lw, err := ledger.NewWriter(lf, ledger.Header{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version, Naming: string(r.cfg.Policy.Naming)})
+	lw, err := ledger.NewWriter(lf, ledger.Header{Repository: r.hdr.Repository, ListingTime: r.hdr.Generated, StableVersion: r.version, Naming: string(r.cfg.Policy.Naming), Policy: r.cfg.Policy.Bytes()})
 	if err != nil {
 		return err
 	}
@@ -352,6 +353,14 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 			if lr != nil && lerr == nil && string(le.PathBytes) == rec.Path {
 				prev = le
 			}
+			xi, expedite := -1, false
+			if r.expediteAt != nil {
+				if xi, expedite = r.expediteAt[rec.Path]; expedite {
+					if err := r.expedite(xi, rec); err != nil {
+						return err
+					}
+				}
+			}
 			switch {
 			case r.takenDown[rec.Path]:
 				wasStable := prev != nil && prev.Stable
@@ -376,10 +385,17 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 					d.cat, d.reason = Held, ReasonBackdated
 				case prev != nil && (prev.Length != rec.Length || prev.SHA256 != rec.SHA256):
 					d.cat, d.reason = Held, ReasonRelisted
+				case !ok && expedite && why == reasonTooYoung:
+					d.cat, d.reason, d.stable = Added, ReasonExpedited, true
 				case !ok:
 					d.cat, d.reason = Held, sanitize(why)
 				default:
 					d.cat, d.stable = Added, true
+				}
+			}
+			if expedite {
+				if err := r.expedited(xi, rec, d); err != nil {
+					return err
 				}
 			}
 			r.reasons.add(d.cat, d.reason)

@@ -283,6 +283,13 @@ type Diff struct {
 	// Flags are the red flags the diff raises (flags.go), by kind then
 	// subject, each with its decision if one settles it.
 	Flags []Flag
+	// Expedited are the policy's expedite entries, by path, as the diff
+	// met them (nil when the policy expedites nothing).
+	Expedited []ExpeditedFile
+	// PolicyChanges are the projects that entered or left the policy's
+	// nominated or excluded list since the previous ceremony, by project
+	// (nil at the first ceremony or when none did).
+	PolicyChanges []PolicyChange
 	// NewLedgerLength and NewLedgerSHA256 are the new ledger's, as the
 	// signing writes it.
 	NewLedgerLength int64

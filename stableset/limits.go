@@ -99,6 +99,10 @@ const maxUndecidedNamed = 10
 // of the stable set, keep-old or no decision keeps the stable entry.
 func (r *run) decideChanged(path string, d *decision) {
 	dec, ok := r.cfg.Decisions.Path(path)
+	if ok && dec.Choice == decisions.Expedite {
+		// Refused by checkExpedited: a changed file is not expedited.
+		dec, ok = decisions.Decision{}, false
+	}
 	if ok {
 		if r.decided == nil {
 			r.decided = map[string]bool{}
@@ -165,7 +169,7 @@ func (l *Limit) Problem() string {
 func (r *run) checkLimits() error {
 	set := r.cfg.Decisions
 	for _, d := range set.All() {
-		if d.Limit == "" && d.Flag == "" && !r.decided[d.Path] {
+		if d.Limit == "" && d.Flag == "" && d.Project == "" && d.Choice != decisions.Expedite && !r.decided[d.Path] {
 			if d.Choice == decisions.TakeDown {
 				return fmt.Errorf("%s:%d: path %s: not in the stable set (a takedown takes a stable file out of it): %w", set.Name(), d.Line, d.Path, ErrDecision)
 			}
@@ -204,8 +208,10 @@ func (r *run) checkLimits() error {
 }
 
 // Undecided returns what a signing would refuse: an error naming every
-// crossed limit and every red flag that lacks a decision (ErrUndecided),
-// or nil.
+// crossed limit and every red flag (flags.go) that lacks a decision
+// (ErrUndecided), every expedited file without one
+// (ErrExpediteUndecided) and every change to the policy's lists without
+// one (ErrPolicyChangeUndecided), or nil.
 func (d *Diff) Undecided() error {
 	var probs []string
 	for i := range d.Limits {
@@ -214,8 +220,33 @@ func (d *Diff) Undecided() error {
 		}
 	}
 	probs = append(probs, d.undecidedFlags()...)
-	if probs == nil {
-		return nil
+	var u undecidedError
+	u.add(probs, ErrUndecided)
+	u.add(d.undecidedExpedited(), ErrExpediteUndecided)
+	u.add(d.undecidedPolicyChanges(), ErrPolicyChangeUndecided)
+	if u.errs != nil {
+		return &u
 	}
-	return fmt.Errorf("%s: %w", strings.Join(probs, "; "), ErrUndecided)
+	return nil
 }
+
+// undecidedError is every red flag a signing refuses, each kind with its
+// sentinel: "problem; problem: sentinel; problem: sentinel".
+type undecidedError struct {
+	msg  string
+	errs []error
+}
+
+func (u *undecidedError) add(probs []string, sentinel error) {
+	if probs == nil {
+		return
+	}
+	if u.msg != "" {
+		u.msg += "; "
+	}
+	u.msg += strings.Join(probs, "; ") + ": " + sentinel.Error()
+	u.errs = append(u.errs, sentinel)
+}
+
+func (u *undecidedError) Error() string   { return u.msg }
+func (u *undecidedError) Unwrap() []error { return u.errs }

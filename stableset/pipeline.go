@@ -204,8 +204,9 @@ type run struct {
 	decided        map[string]bool
 	// takenDown is the ceremony's takedown set (published, plus
 	// take-down decisions, less lifts).
-	takenDown map[string]bool
-	exportSum *asyncHash // the export file's bytes
+	takenDown  map[string]bool
+	expediteAt map[string]int // the policy's expedite paths: index in diff.Expedited
+	exportSum  *asyncHash     // the export file's bytes
 
 	prevLedger *ledger.Header
 	ledgerLen  int64
@@ -296,6 +297,15 @@ func prepare(cfg *Config) (*run, error) {
 		return nil, err
 	}
 	r.diff.NewLedgerLength, r.diff.NewLedgerSHA256 = r.ledgerLen, r.ledgerSum
+	if err := r.checkExpedited(); err != nil {
+		return nil, err
+	}
+	if err := r.policyChanges(); err != nil {
+		return nil, err
+	}
+	if err := r.checkPolicyDecisions(); err != nil {
+		return nil, err
+	}
 	if err := r.checkLimits(); err != nil {
 		return nil, err
 	}

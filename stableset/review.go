@@ -26,6 +26,10 @@ import (
 // heldReasons are always shown, zero or not (docs/policy.md).
 var heldReasons = []string{"too-young", "excluded", "not-nominated", "backdated", "relisted"}
 
+// addedReasons are always shown for added files: the count of expedited
+// files is in every summary.
+var addedReasons = []string{ReasonExpedited}
+
 // changedReasons are always shown for changed files.
 var changedReasons = []string{ReasonKeptOld, ReasonAccepted, ReasonDropped}
 
@@ -57,6 +61,8 @@ func (d *Diff) categories() []byReason {
 		b := byReason{Category: cat, Count: d.reasonCount(cat, "")}
 		var want []string
 		switch cat {
+		case Added:
+			want = addedReasons
 		case Held:
 			want = heldReasons
 		case Changed:
@@ -236,6 +242,8 @@ func (d *Diff) WriteText(w io.Writer) error {
 			fmt.Fprintf(bw, "    … %d more: --full lists them all\n", n)
 		}
 	}
+	d.writeExpedited(bw)
+	d.writePolicyChanges(bw)
 	if n := d.reasonCount(Changed, ""); n > 0 {
 		fmt.Fprintf(bw, "\n  !!! %d CHANGED FILES: same path, different content. PyPI never re-uploads a file: this is an attack or a bug.\n", n)
 	}
@@ -290,6 +298,47 @@ func (d *Diff) writeFlags(w io.Writer) {
 	}
 }
 
+// writeExpedited lists the policy's expedite entries: each applied one
+// is a red flag with the policy's reason and the decision, or the lack
+// of one; the others are noted as having no effect.
+func (d *Diff) writeExpedited(w io.Writer) {
+	if len(d.Expedited) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n  policy expedite: %d entries, %d applied (younger than the minimum age)\n", len(d.Expedited), d.ExpeditedCount())
+	for _, e := range d.Expedited {
+		switch e.State {
+		case ExpediteApplied:
+			fmt.Fprintf(w, "  !!! expedited: younger than policy: %s %s\n        %s\n        sha256 %s\n        policy:   %s\n", e.Project, e.Version, e.Path, e.SHA256, e.Reason)
+			if e.Decided {
+				fmt.Fprintf(w, "        decided:  %s\n", e.Decision)
+			} else {
+				fmt.Fprintf(w, "        DECISION NEEDED: {\"path\": %q, \"decision\": \"expedite\", \"reason\": …}\n", e.Path)
+			}
+		default:
+			fmt.Fprintf(w, "      no effect (%s): %s\n", e.State, e.Path)
+		}
+	}
+}
+
+// writePolicyChanges lists every project that entered or left the
+// policy's nominated or excluded list since the previous ceremony, each
+// a red flag with its decision's reason or the lack of one.
+func (d *Diff) writePolicyChanges(w io.Writer) {
+	if d.Header.TrustsUploadTimes {
+		return
+	}
+	fmt.Fprintf(w, "\n  policy lists changed since stable v%d: %d\n", d.Header.PreviousStableVersion, len(d.PolicyChanges))
+	for _, c := range d.PolicyChanges {
+		fmt.Fprintf(w, "  !!! %s: %s %s\n", c.List, changeVerb(c.Change), c.Project)
+		if c.Decided {
+			fmt.Fprintf(w, "        decided:  %s\n", c.Reason)
+		} else {
+			fmt.Fprintf(w, "        DECISION NEEDED: {\"project\": %q, \"decision\": %q, \"reason\": …}\n", c.Project, c.Change)
+		}
+	}
+}
+
 // summaryDecisions is how many decisions the summary lists.
 const summaryDecisions = 10
 
@@ -305,6 +354,8 @@ func (d *Diff) writeDecisions(w io.Writer, n int) {
 			subject = fmt.Sprintf("%s %d", dc.Limit, dc.Count)
 		case dc.Flag != "":
 			subject = dc.Flag + " " + dc.Subject
+		case dc.Project != "":
+			subject = "project " + dc.Project
 		}
 		fmt.Fprintf(w, "    %-10s %s\n    %-10s because: %s\n", dc.Choice, subject, "", dc.Reason)
 	}
@@ -352,7 +403,7 @@ func (d *Diff) WriteFullText(w io.Writer) error {
 			label += " legacy:" + e.Legacy.String()
 		}
 		mark := " "
-		if e.Category == Changed || e.Reason == ReasonBackdated || e.Reason == ReasonRelisted {
+		if e.Category == Changed || e.Reason == ReasonBackdated || e.Reason == ReasonRelisted || e.Reason == ReasonExpedited {
 			mark = "!"
 		}
 		fmt.Fprintf(bw, "%s %-12s %-24s %s\n", mark, v, label, e.Path)
@@ -388,6 +439,10 @@ type summaryJSON struct {
 	Limits         []Limit          `json:"limits"`
 	Decisions      []decisionJSON   `json:"decisions"`
 	Flags          []flagJSON       `json:"flags"`
+	// Expedited are the policy's expedite entries as the diff met them;
+	// PolicyChanges the changes to its lists since the previous ceremony.
+	Expedited     []ExpeditedFile `json:"expedited"`
+	PolicyChanges []PolicyChange  `json:"policy_changes"`
 }
 
 // flagJSON is a red flag with its decision, or "decision": null.
@@ -413,6 +468,7 @@ type decisionJSON struct {
 	Limit    string `json:"limit,omitempty"`
 	Flag     string `json:"flag,omitempty"`
 	Subject  string `json:"subject,omitempty"`
+	Project  string `json:"project,omitempty"`
 	Count    *int64 `json:"count,omitempty"`
 	Decision string `json:"decision"`
 	Reason   string `json:"reason"`
@@ -425,7 +481,13 @@ func (d *Diff) summaryJSON() summaryJSON {
 			TrailerCount: d.Export.Count, TrailerSHA256: hex.EncodeToString(d.Export.SHA256[:])},
 		Header: d.Header, Summary: d.Summary, Categories: d.categories(), Largest: d.largest(), Limits: d.Limits,
 		LegacyNames: d.LegacyNames, LegacyProjects: d.legacyProjects(),
-		Decisions: []decisionJSON{}, Flags: []flagJSON{},
+		Decisions: []decisionJSON{}, Flags: []flagJSON{}, Expedited: d.Expedited, PolicyChanges: d.PolicyChanges,
+	}
+	if s.PolicyChanges == nil {
+		s.PolicyChanges = []PolicyChange{}
+	}
+	if s.Expedited == nil {
+		s.Expedited = []ExpeditedFile{}
 	}
 	for _, f := range d.Flags {
 		j := flagJSON{Flag: f}
@@ -444,7 +506,7 @@ func (d *Diff) summaryJSON() summaryJSON {
 		s.LegacyProjects = []ProjectSummary{}
 	}
 	for _, dc := range d.Decisions {
-		j := decisionJSON{Path: dc.Path, Limit: dc.Limit, Flag: dc.Flag, Subject: dc.Subject, Decision: string(dc.Choice), Reason: dc.Reason}
+		j := decisionJSON{Path: dc.Path, Limit: dc.Limit, Flag: dc.Flag, Subject: dc.Subject, Project: dc.Project, Decision: string(dc.Choice), Reason: dc.Reason}
 		if dc.Limit != "" {
 			n := dc.Count
 			j.Count = &n

@@ -219,6 +219,7 @@ func OpenReviewed(cfg Config, approve string) (*Diff, error) {
 		return nil, err
 	}
 	r.diff = newDiff(r)
+	r.expediteAt = r.expediteIndex()
 	r.diff.ExportFileSHA256 = es
 	r.diff.Export.Count = m.ExportCount
 	if _, err := hex.Decode(r.diff.Export.SHA256[:], []byte(m.ExportTrailerSHA256)); err != nil || len(m.ExportTrailerSHA256) != 64 {
@@ -342,6 +343,18 @@ func (r *run) checkPass(approve string, prev *ledger.Reader) error {
 	r.digest = r.diff.Digest
 	r.diff.NewLedgerLength, r.diff.NewLedgerSHA256 = r.ledgerLen, r.ledgerSum
 	r.expect = w.check
+	// The red flags ComputeDiff finds beside the limits: expedited files
+	// (from the walk) and changes to the policy's lists (from the
+	// previous ledger, whose digest the walk checked).
+	if err := r.checkExpedited(); err != nil {
+		return err
+	}
+	if err := r.policyChanges(); err != nil {
+		return err
+	}
+	if err := r.checkPolicyDecisions(); err != nil {
+		return err
+	}
 	return r.checkLimits()
 }
 
@@ -387,6 +400,17 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 		ps.Counts.Legacy++
 	}
 	w.nFiles++
+	if i, ok := r.expediteAt[e.Path]; ok {
+		rec := export.Record{Path: e.Path, Project: e.Project, Version: e.Version, SHA256: e.NewSHA256}
+		if err := r.expedite(i, &rec); err != nil {
+			return err
+		}
+		if err := r.expedited(i, &rec, &decision{cat: e.Category, reason: e.Reason}); err != nil {
+			return err
+		}
+	} else if e.Reason == ReasonExpedited {
+		return w.edited("%s is added as expedited, which the policy does not expedite", e.Path)
+	}
 	// What the ledger must say: listed as the entry's new side; stable,
 	// with which content, by category and reason.
 	stable, kept := false, false

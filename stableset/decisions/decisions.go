@@ -19,7 +19,8 @@ import (
 type Choice string
 
 // The choices. KeepOld, AcceptNew and Drop settle a changed file; Confirm
-// confirms a count above its limit.
+// confirms a count above its limit; Expedite lets in a file the policy
+// expedites.
 const (
 	KeepOld   Choice = "keep-old"   // the stable entry stays; the new content is not signed
 	AcceptNew Choice = "accept-new" // the new content replaces the stable entry
@@ -30,7 +31,28 @@ const (
 	// an earlier ceremony's takedown (docs/policy.md, "Takedowns").
 	TakeDown Choice = "take-down"
 	Lift     Choice = "lift"
+	Expedite Choice = "expedite" // a file the policy expedites enters the stable set younger than the minimum age
+
+	// A project decision confirms a change to the policy's nominated or
+	// excluded list since the previous ceremony (docs/policy.md, "Changes
+	// to the policy").
+	Nominate   Choice = "nominate"   // the project (or "*") is nominated now, and was not
+	Unnominate Choice = "unnominate" // the project (or "*") was nominated, and is not now
+	Exclude    Choice = "exclude"    // the project is excluded now, and was not
+	Unexclude  Choice = "unexclude"  // the project was excluded, and is not now
 )
+
+// ListOf names the policy list a project decision's choice changes:
+// "nominated" or "excluded"; "" for another choice.
+func (c Choice) ListOf() string {
+	switch c {
+	case Nominate, Unnominate:
+		return "nominated"
+	case Exclude, Unexclude:
+		return "excluded"
+	}
+	return ""
+}
 
 // The limits a limit decision may confirm (docs/policy.md,
 // confirm_above). Changed files are decided one by one, by path.
@@ -49,19 +71,24 @@ type Decision struct {
 	// project, a path); both empty for a path or limit decision.
 	Flag    string
 	Subject string
+	// Project is the project (or "*" with nominate and unnominate) whose
+	// entry in the policy's lists changed; empty for another decision.
+	Project string
 	Count   int64 // with Limit: the count confirmed
 	Choice  Choice
 	Reason  string
 }
 
 // Names says what the decision is about, for messages: the path,
-// "limit added", or "flag project-loss foo".
+// "limit added", "flag project-loss foo", or "project certifi".
 func (d *Decision) Names() string {
 	switch {
 	case d.Limit != "":
 		return "limit " + d.Limit
 	case d.Flag != "":
 		return "flag " + d.Flag + " " + d.Subject
+	case d.Project != "":
+		return "project " + d.Project
 	}
 	return d.Path
 }
@@ -109,7 +136,8 @@ type Set struct {
 	byPath  map[string]*Decision
 	byLimit map[string]*Decision
 	byFlag  map[string]*Decision // by kind + "\t" + subject
-	sorted  []Decision           // limit decisions by limit, then path decisions by path
+	byProj  map[string]*Decision // by list + "\t" + project
+	sorted  []Decision           // in canonical order (SortKey)
 }
 
 // Name is the file's name, as Parse was given it, for messages.
@@ -165,8 +193,22 @@ func (s *Set) Flag(kind, subject string) (Decision, bool) {
 	return *d, true
 }
 
+// Project returns the decision about a project's entry in the policy
+// list ("nominated" or "excluded").
+func (s *Set) Project(list, project string) (Decision, bool) {
+	if s == nil {
+		return Decision{}, false
+	}
+	d, ok := s.byProj[list+"\t"+project]
+	if !ok {
+		return Decision{}, false
+	}
+	return *d, true
+}
+
 // All returns the decisions in canonical order: limit decisions by limit
-// name, then path decisions by path (bytes).
+// name, then path decisions by path (bytes), then project decisions by
+// project, then choice.
 func (s *Set) All() []Decision {
 	if s == nil {
 		return nil
@@ -181,6 +223,7 @@ func (s *Set) All() []Decision {
 //	limit TAB <limit> TAB <count> TAB confirm TAB <reason> LF
 //	path TAB <path> TAB - TAB <choice> TAB <reason> LF
 //	flag TAB <kind> TAB <subject> TAB <choice> TAB <reason> LF
+//	project TAB <project> TAB - TAB <choice> TAB <reason> LF
 //
 // A nil set appends "decisions 0".
 func (s *Set) AppendCanonical(b []byte) []byte {
@@ -205,6 +248,10 @@ func AppendLine(b []byte, d *Decision) []byte {
 		b = append(b, d.Flag...)
 		b = append(b, '\t')
 		b = append(b, d.Subject...)
+	} else if d.Project != "" {
+		b = append(b, "project\t"...)
+		b = append(b, d.Project...)
+		b = append(b, "\t-"...)
 	} else {
 		b = append(b, "path\t"...)
 		b = append(b, d.Path...)
@@ -239,8 +286,13 @@ func ParseLine(line string) (Decision, error) {
 		w.Path = &f[1]
 	case "flag":
 		w.Flag, w.Subject = &f[1], &f[2]
+	case "project":
+		if f[2] != "-" {
+			return Decision{}, fmt.Errorf("count: %w: %q, want -", ErrBadValue, f[2])
+		}
+		w.Project = &f[1]
 	default:
-		return Decision{}, fmt.Errorf("%w: kind %q, want limit, path or flag", ErrSyntax, f[0])
+		return Decision{}, fmt.Errorf("%w: kind %q, want limit, path, flag or project", ErrSyntax, f[0])
 	}
 	w.Decision, w.Reason = f[3], f[4]
 	d, field, err := w.check()
@@ -256,6 +308,7 @@ type wire struct {
 	Limit    *string `json:"limit,omitempty"`
 	Flag     *string `json:"flag,omitempty"`
 	Subject  *string `json:"subject,omitempty"`
+	Project  *string `json:"project,omitempty"`
 	Count    *int64  `json:"count,omitempty"`
 	Decision string  `json:"decision"`
 	Reason   string  `json:"reason"`
@@ -264,9 +317,21 @@ type wire struct {
 // check validates a line and returns its decision, or the field at fault.
 func (w *wire) check() (Decision, string, error) {
 	d := Decision{Choice: Choice(w.Decision), Reason: w.Reason}
+	n := 0
+	for _, p := range []*string{w.Path, w.Limit, w.Flag, w.Project} {
+		if p != nil {
+			n++
+		}
+	}
 	switch {
-	case w.Path != nil && w.Limit != nil, w.Flag != nil && (w.Path != nil || w.Limit != nil):
-		return d, "limit", fmt.Errorf("%w: a decision is about a path, a limit or a flag, one of them", ErrBadValue)
+	case n > 1:
+		field := "limit"
+		if w.Project != nil {
+			field = "project"
+		}
+		return d, field, fmt.Errorf("%w: a decision is about a path, a limit, a flag or a project, one of them", ErrBadValue)
+	case n == 0:
+		return d, "path", fmt.Errorf("%w: missing: name a changed path, a limit, a flag, or a project", ErrSyntax)
 	case w.Subject != nil && w.Flag == nil:
 		return d, "subject", fmt.Errorf("%w: only a flag decision has a subject", ErrBadValue)
 	case w.Flag != nil:
@@ -279,7 +344,7 @@ func (w *wire) check() (Decision, string, error) {
 		if w.Subject == nil {
 			return d, "subject", fmt.Errorf("%w: missing: a flag decision names the flag's subject", ErrSyntax)
 		}
-		if err := checkPath(*w.Subject); err != nil {
+		if err := CheckPath(*w.Subject); err != nil {
 			return d, "subject", err
 		}
 		d.Flag, d.Subject = *w.Flag, *w.Subject
@@ -290,20 +355,29 @@ func (w *wire) check() (Decision, string, error) {
 			// (stableset's flag kinds).
 			return d, "decision", fmt.Errorf("%w: %s: a flag is decided keep-old, accept-new, drop or confirm", ErrBadValue, quote(w.Decision))
 		}
-	case w.Path == nil && w.Limit == nil:
-		return d, "path", fmt.Errorf("%w: missing: name a changed path, a limit, or a flag", ErrSyntax)
+	case w.Project != nil:
+		if w.Count != nil {
+			return d, "count", fmt.Errorf("%w: only a limit decision has a count", ErrBadValue)
+		}
+		if d.Choice.ListOf() == "" {
+			return d, "decision", fmt.Errorf("%w: %s: a project is decided nominate, unnominate, exclude or unexclude", ErrBadValue, quote(w.Decision))
+		}
+		if err := checkProject(*w.Project, d.Choice); err != nil {
+			return d, "project", err
+		}
+		d.Project = *w.Project
 	case w.Path != nil:
 		if w.Count != nil {
 			return d, "count", fmt.Errorf("%w: only a limit decision has a count", ErrBadValue)
 		}
-		if err := checkPath(*w.Path); err != nil {
+		if err := CheckPath(*w.Path); err != nil {
 			return d, "path", err
 		}
 		d.Path = *w.Path
 		switch d.Choice {
-		case KeepOld, AcceptNew, Drop, TakeDown, Lift:
+		case KeepOld, AcceptNew, Drop, TakeDown, Lift, Expedite:
 		default:
-			return d, "decision", fmt.Errorf("%w: %s: a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift", ErrBadValue, quote(w.Decision))
+			return d, "decision", fmt.Errorf("%w: %s: a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift, an expedited file expedite", ErrBadValue, quote(w.Decision))
 		}
 	default:
 		switch *w.Limit {
@@ -325,7 +399,7 @@ func (w *wire) check() (Decision, string, error) {
 			return d, "decision", fmt.Errorf("%w: %s: a limit decision is confirm", ErrBadValue, quote(w.Decision))
 		}
 	}
-	if err := checkReason(w.Reason); err != nil {
+	if err := CheckReason(w.Reason); err != nil {
 		return d, "reason", err
 	}
 	return d, "", nil
@@ -345,7 +419,30 @@ func checkKind(k string) error {
 	return nil
 }
 
-func checkPath(p string) error {
+// checkProject accepts a PEP 503-normalised project name (lowercase
+// letters, digits, single '-' between them, at most 255 bytes), or "*"
+// for a change to nominating every project.
+func checkProject(p string, c Choice) error {
+	if p == "*" {
+		if c.ListOf() != "nominated" {
+			return fmt.Errorf("%w: \"*\" is only nominated or unnominated", ErrBadValue)
+		}
+		return nil
+	}
+	ok := p != "" && len(p) <= 255 && p[0] != '-' && p[len(p)-1] != '-' && !strings.Contains(p, "--")
+	for i := 0; ok && i < len(p); i++ {
+		c := p[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s: want a PEP 503-normalised project name", ErrBadValue, quote(p))
+	}
+	return nil
+}
+
+// CheckPath accepts a target path as a decision names it: 1 to MaxPath
+// bytes of UTF-8, no white space or control characters.
+func CheckPath(p string) error {
 	if p == "" || len(p) > MaxPath || !utf8.ValidString(p) {
 		return fmt.Errorf("%w: %s: want 1 to %d bytes of UTF-8", ErrBadValue, quote(p), MaxPath)
 	}
@@ -357,7 +454,9 @@ func checkPath(p string) error {
 	return nil
 }
 
-func checkReason(s string) error {
+// CheckReason accepts a reason in words: not blank, at most MaxReason
+// bytes of UTF-8, no tabs, line breaks or control characters.
+func CheckReason(s string) error {
 	if strings.TrimSpace(s) == "" {
 		return fmt.Errorf("%w: empty: say why", ErrBadValue)
 	}
@@ -401,7 +500,7 @@ func Load(path string) (*Set, error) {
 // line ending in LF (the last may lack it). name is used in errors. An
 // empty file is an empty set.
 func Parse(data []byte, name string) (*Set, error) {
-	s := &Set{name: name, byPath: map[string]*Decision{}, byLimit: map[string]*Decision{}, byFlag: map[string]*Decision{}}
+	s := &Set{name: name, byPath: map[string]*Decision{}, byLimit: map[string]*Decision{}, byFlag: map[string]*Decision{}, byProj: map[string]*Decision{}}
 	line := 0
 	for len(data) > 0 {
 		line++
@@ -445,6 +544,12 @@ func Parse(data []byte, name string) (*Set, error) {
 				return nil, &Error{File: name, Line: line, Field: "subject", Err: fmt.Errorf("%w: flag %s %s is decided on line %d too", ErrDuplicate, d.Flag, quote(d.Subject), o.Line)}
 			}
 			s.byFlag[k] = dp
+		} else if d.Project != "" {
+			k := d.Choice.ListOf() + "\t" + d.Project
+			if o, ok := s.byProj[k]; ok {
+				return nil, &Error{File: name, Line: line, Field: "project", Err: fmt.Errorf("%w: %s in %s is decided on line %d too", ErrDuplicate, quote(d.Project), d.Choice.ListOf(), o.Line)}
+			}
+			s.byProj[k] = dp
 		} else {
 			if o, ok := s.byPath[d.Path]; ok {
 				return nil, &Error{File: name, Line: line, Field: "path", Err: fmt.Errorf("%w: %s is decided on line %d too", ErrDuplicate, quote(d.Path), o.Line)}
@@ -461,14 +566,17 @@ func Parse(data []byte, name string) (*Set, error) {
 func compare(a, b Decision) int { return strings.Compare(SortKey(&a), SortKey(&b)) }
 
 // SortKey is a decision's place in canonical order: limits by name, then
-// paths, then flags by kind and subject. Two decisions of one set never
-// share a key.
+// paths, then flags by kind and subject, then projects by name and
+// choice. Decisions sort by their keys' bytes, and two decisions of one
+// set never share a key.
 func SortKey(d *Decision) string {
 	switch {
 	case d.Limit != "":
 		return "0" + d.Limit
 	case d.Flag != "":
 		return "2" + d.Flag + "\t" + d.Subject
+	case d.Project != "":
+		return "3" + d.Project + "\t" + string(d.Choice)
 	}
 	return "1" + d.Path
 }
@@ -490,6 +598,9 @@ func (s *Set) Marshal() []byte {
 			b = strconv.AppendQuote(b, d.Flag)
 			b = append(b, `,"subject":`...)
 			b = appendJSONString(b, d.Subject)
+		} else if d.Project != "" {
+			b = append(b, `"project":`...)
+			b = strconv.AppendQuote(b, d.Project)
 		} else {
 			b = append(b, `"path":`...)
 			b = appendJSONString(b, d.Path)

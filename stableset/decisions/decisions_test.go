@@ -12,6 +12,65 @@ import (
 const p1 = "packages/aa/bb/cc/foo-1.0.tar.gz"
 const p2 = "packages/11/22/33/bar-2.0-py3-none-any.whl"
 
+// A change to the policy's lists is decided by project: one decision per
+// project and list, in canonical order after the paths.
+func TestParseProject(t *testing.T) {
+	s, err := Parse([]byte(`{"project": "certifi", "decision": "exclude", "reason": "must update fast"}
+{"project": "certifi", "decision": "unnominate", "reason": "excluded instead"}
+{"project": "*", "decision": "unnominate", "reason": "nominations by name from now on"}
+{"path": "`+p1+`", "decision": "drop", "reason": "x"}`), "d.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := s.Project("excluded", "certifi"); !ok || d.Choice != Exclude || d.Line != 1 || d.Names() != "project certifi" {
+		t.Errorf("Project(excluded, certifi) = %+v, %v", d, ok)
+	}
+	if _, ok := s.Project("excluded", "*"); ok {
+		t.Error("a project undecided in a list is decided")
+	}
+	want := "decisions 4\n" +
+		"path\t" + p1 + "\t-\tdrop\tx\n" +
+		"project\t*\t-\tunnominate\tnominations by name from now on\n" +
+		"project\tcertifi\t-\texclude\tmust update fast\n" +
+		"project\tcertifi\t-\tunnominate\texcluded instead\n"
+	if got := string(s.AppendCanonical(nil)); got != want {
+		t.Errorf("canonical\n%s\nwant\n%s", got, want)
+	}
+	back, err := Parse(s.Marshal(), "again")
+	if err != nil || string(back.AppendCanonical(nil)) != want {
+		t.Errorf("marshal round trip: %v", err)
+	}
+	for _, d := range s.All() {
+		line := AppendLine(nil, &d)
+		if got, err := ParseLine(string(line[:len(line)-1])); err != nil || got.Project != d.Project || got.Choice != d.Choice {
+			t.Errorf("ParseLine(%q) = %+v, %v", line, got, err)
+		}
+	}
+}
+
+// An expedited file is decided by path, "expedite", and the decision
+// keeps its canonical line.
+func TestParseExpedite(t *testing.T) {
+	s, err := Parse([]byte(`{"path": "`+p1+`", "decision": "expedite", "reason": "PYSEC-2026-17"}`), "d.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := s.Path(p1)
+	if !ok || d.Choice != Expedite || d.Reason != "PYSEC-2026-17" {
+		t.Fatalf("%+v", d)
+	}
+	line := AppendLine(nil, &d)
+	if string(line) != "path\t"+p1+"\t-\texpedite\tPYSEC-2026-17\n" {
+		t.Errorf("line %q", line)
+	}
+	if back, err := ParseLine(string(line[:len(line)-1])); err != nil || back.Choice != Expedite {
+		t.Errorf("ParseLine: %+v %v", back, err)
+	}
+	if _, err := Parse([]byte(`{"limit": "added", "count": 1, "decision": "expedite", "reason": "x"}`), "d.jsonl"); !errors.Is(err, ErrBadValue) {
+		t.Errorf("a limit decided expedite: %v", err)
+	}
+}
+
 func TestParse(t *testing.T) {
 	file := `{"path": "` + p2 + `", "decision": "drop", "reason": "re-uploaded content; the maintainer did not"}
 {"limit": "added", "count": 2104311, "decision": "confirm", "reason": "the first ceremony adds the whole repository"}
@@ -110,10 +169,10 @@ func TestParseRefuses(t *testing.T) {
 		{"tab in reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "a\tb"}`, "d.jsonl:1: reason: bad value: \"a\\tb\": no tabs, line breaks or control characters"},
 		{"newline in reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "a\nb"}`, "d.jsonl:1: reason: bad value"},
 		{"long reason", `{"path": "` + p1 + `", "decision": "keep-old", "reason": "` + strings.Repeat("x", MaxReason+1) + `"}`, "d.jsonl:1: reason: bad value: want at most 1000 bytes"},
-		{"bad choice", ok + `{"path": "` + p2 + `", "decision": "accept", "reason": "x"}`, "d.jsonl:2: decision: bad value: \"accept\": a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift"},
+		{"bad choice", ok + `{"path": "` + p2 + `", "decision": "accept", "reason": "x"}`, "d.jsonl:2: decision: bad value: \"accept\": a changed path is decided keep-old, accept-new or drop, a stable path take-down, a taken-down path lift, an expedited file expedite"},
 		{"confirm on a path", `{"path": "` + p1 + `", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: decision: bad value"},
-		{"path and limit", `{"path": "` + p1 + `", "limit": "added", "count": 1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path, a limit or a flag, one of them"},
-		{"flag and path", `{"flag": "project-loss", "subject": "foo", "path": "` + p1 + `", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path, a limit or a flag, one of them"},
+		{"path and limit", `{"path": "` + p1 + `", "limit": "added", "count": 1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path, a limit, a flag or a project, one of them"},
+		{"flag and path", `{"flag": "project-loss", "subject": "foo", "path": "` + p1 + `", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: a decision is about a path, a limit, a flag or a project, one of them"},
 		{"flag without subject", `{"flag": "project-loss", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: subject: malformed decision: missing: a flag decision names the flag's subject"},
 		{"subject without flag", `{"subject": "foo", "path": "` + p1 + `", "decision": "drop", "reason": "x"}`, "d.jsonl:1: subject: bad value: only a flag decision has a subject"},
 		{"bad kind", `{"flag": "Project_Loss", "subject": "foo", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: flag: bad value: \"Project_Loss\": a flag kind is 1 to 40 lowercase letters"},
@@ -121,7 +180,13 @@ func TestParseRefuses(t *testing.T) {
 		{"flag count", `{"flag": "project-loss", "subject": "foo", "count": 3, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: count: bad value: only a limit decision has a count"},
 		{"space in subject", `{"flag": "project-loss", "subject": "a b", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: subject: bad value"},
 		{"flag twice", `{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "x"}` + "\n" + `{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "y"}`, "d.jsonl:2: subject: decided twice: flag project-loss \"foo\" is decided on line 1 too"},
-		{"neither", `{"decision": "confirm", "reason": "x"}`, "d.jsonl:1: path: malformed decision: missing: name a changed path, a limit, or a flag"},
+		{"path and project", `{"path": "` + p1 + `", "project": "foo", "decision": "exclude", "reason": "x"}`, "d.jsonl:1: project: bad value: a decision is about a path, a limit, a flag or a project, one of them"},
+		{"project choice", `{"project": "foo", "decision": "drop", "reason": "x"}`, "d.jsonl:1: decision: bad value: \"drop\": a project is decided nominate, unnominate, exclude or unexclude"},
+		{"project name", `{"project": "Foo", "decision": "exclude", "reason": "x"}`, "d.jsonl:1: project: bad value: \"Foo\": want a PEP 503-normalised project name"},
+		{"project star excluded", `{"project": "*", "decision": "exclude", "reason": "x"}`, "d.jsonl:1: project: bad value: \"*\" is only nominated or unnominated"},
+		{"project count", `{"project": "foo", "count": 1, "decision": "exclude", "reason": "x"}`, "d.jsonl:1: count: bad value: only a limit decision has a count"},
+		{"project twice", `{"project": "foo", "decision": "exclude", "reason": "x"}` + "\n" + `{"project": "foo", "decision": "unexclude", "reason": "y"}`, "d.jsonl:2: project: decided twice: \"foo\" in excluded is decided on line 1 too"},
+		{"neither", `{"decision": "confirm", "reason": "x"}`, "d.jsonl:1: path: malformed decision: missing: name a changed path, a limit, a flag, or a project"},
 		{"count on a path", `{"path": "` + p1 + `", "count": 3, "decision": "drop", "reason": "x"}`, "d.jsonl:1: count: bad value: only a limit decision has a count"},
 		{"limit without count", `{"limit": "added", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: count: malformed decision: missing: a limit decision confirms an exact count"},
 		{"negative count", `{"limit": "added", "count": -1, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: count: bad value: -1 is negative"},
@@ -188,8 +253,11 @@ func FuzzParseDecisions(f *testing.F) {
 	f.Add([]byte(`{"path": "` + p1 + `", "decision": "keep-old", "reason": "an attack"}` + "\n"))
 	f.Add([]byte(`{"path": "` + p1 + `", "decision": "take-down", "reason": "malware"}` + "\n" + `{"path": "` + p2 + `", "decision": "lift", "reason": "cleared"}`))
 	f.Add([]byte(`{"limit": "added", "count": 5, "decision": "confirm", "reason": "first \"ceremony\" \\ ok"}`))
+	f.Add([]byte(`{"path": "` + p2 + `", "decision": "expedite", "reason": "PYSEC-2026-17"}` + "\n"))
+	f.Add([]byte(`{"project": "certifi", "decision": "exclude", "reason": "r"}` + "\n" + `{"project": "*", "decision": "unnominate", "reason": "by name"}` + "\n"))
 	f.Add([]byte("{\"path\": \"a\", \"decision\": \"drop\", \"reason\": \"é\"}\n{\"limit\": \"removed\", \"count\": 0, \"decision\": \"confirm\", \"reason\": \"r\"}\n"))
 	f.Add([]byte(`{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "moved"}` + "\n" + `{"flag": "yanked", "subject": "` + p1 + `", "decision": "drop", "reason": "yanked: malware"}`))
+	f.Add([]byte(`{"project": "foo", "decision": "exclude", "reason": "r"}` + "\n" + `{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "excluded"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse(data, "fuzz")
 		if err != nil {
@@ -219,4 +287,44 @@ func FuzzParseDecisions(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Flag decisions and project decisions live in one file: each is looked
+// up by its own key, and the canonical order is limits, paths, flags,
+// then projects, whatever the file's order.
+func TestParseFlagAndProject(t *testing.T) {
+	s, err := Parse([]byte(`{"project": "certifi", "decision": "exclude", "reason": "must update fast"}
+{"flag": "project-loss", "subject": "certifi", "decision": "confirm", "reason": "excluded: its files leave stable"}
+{"path": "`+p1+`", "decision": "expedite", "reason": "PYSEC-2026-17"}
+{"limit": "removed", "count": 3, "decision": "confirm", "reason": "x"}`), "d.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := s.Flag("project-loss", "certifi"); !ok || d.Line != 2 || d.Names() != "flag project-loss certifi" {
+		t.Errorf("Flag = %+v, %v", d, ok)
+	}
+	if d, ok := s.Project("excluded", "certifi"); !ok || d.Line != 1 {
+		t.Errorf("Project = %+v, %v", d, ok)
+	}
+	want := "decisions 4\n" +
+		"limit\tremoved\t3\tconfirm\tx\n" +
+		"path\t" + p1 + "\t-\texpedite\tPYSEC-2026-17\n" +
+		"flag\tproject-loss\tcertifi\tconfirm\texcluded: its files leave stable\n" +
+		"project\tcertifi\t-\texclude\tmust update fast\n"
+	if got := string(s.AppendCanonical(nil)); got != want {
+		t.Errorf("canonical\n%s\nwant\n%s", got, want)
+	}
+	back, err := Parse(s.Marshal(), "again")
+	if err != nil || string(back.AppendCanonical(nil)) != want {
+		t.Errorf("Marshal round trip: %v", err)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(want, "\n"), "\n")[1:] {
+		d, err := ParseLine(l)
+		if err != nil || string(AppendLine(nil, &d)) != l+"\n" {
+			t.Errorf("ParseLine(%q): %+v, %v", l, d, err)
+		}
+	}
+	if _, err := Parse([]byte(`{"flag": "project-loss", "subject": "certifi", "project": "certifi", "decision": "confirm", "reason": "x"}`), "d.jsonl"); !errors.Is(err, ErrBadValue) {
+		t.Errorf("a flag and a project on one line: %v", err)
+	}
 }

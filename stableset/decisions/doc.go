@@ -7,14 +7,18 @@
 //	{"path": "packages/…/foo-1.0.tar.gz", "decision": "keep-old", "reason": "…"}
 //	{"limit": "added", "count": 2104311, "decision": "confirm", "reason": "…"}
 //	{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "…"}
+//	{"project": "certifi", "decision": "exclude", "reason": "…"}
 //
 // A path decision settles one changed file (keep-old, accept-new or
-// drop), takes a stable file out of the stable set (take-down) or ends an
-// earlier takedown (lift); a limit decision confirms a count above the
-// policy's confirm_above limit, naming the exact count; a flag decision
-// settles one red flag, named by its kind and subject. This package
-// checks a flag decision's form; which kinds exist and which choices
-// settle each is the diff's (stableset, flags.go).
+// drop), takes a stable file out of the stable set (take-down), ends an
+// earlier takedown (lift) or lets in a file the policy expedites
+// (expedite); a limit decision confirms a count above the policy's
+// confirm_above limit, naming the exact count; a flag decision settles
+// one red flag, named by its kind and subject; a project decision
+// confirms a change to the policy's nominated or excluded list
+// (nominate, unnominate, exclude, unexclude). This package checks a flag
+// decision's form; which kinds exist and which choices settle each is
+// the diff's (stableset, flags.go).
 //
 // What it promises:
 //

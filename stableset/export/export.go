@@ -439,7 +439,7 @@ func checkPath(p, filename string, b2 *[32]byte) *fieldError {
 		}
 	}
 	if len(segs) != 5 || segs[0] != "packages" || len(segs[1]) != 2 || len(segs[2]) != 2 || len(segs[3]) != 60 ||
-		!isLowerHex(segs[1]) || !isLowerHex(segs[2]) || !isLowerHex(segs[3]) {
+		!IsLowerHex(segs[1]) || !IsLowerHex(segs[2]) || !IsLowerHex(segs[3]) {
 		return ferr("path", ErrBadPath, "%q: want packages/<2 hex>/<2 hex>/<60 hex>/<filename>", p)
 	}
 	if !hexSegmentsMatch(p, b2) {
@@ -455,7 +455,8 @@ func hexSegmentsMatch(p string, b2 *[32]byte) bool {
 	return p[9:11] == string(h[0:2]) && p[12:14] == string(h[2:4]) && p[15:75] == string(h[4:64])
 }
 
-func isLowerHex(s string) bool {
+// IsLowerHex reports whether s is made of lowercase hex digits only.
+func IsLowerHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
 			return false

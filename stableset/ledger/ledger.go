@@ -18,12 +18,13 @@ import (
 
 // The ledger: what a ceremony saw of the repository.
 //
-// Format v3 (docs/stable-pipeline.md), binary, streaming:
+// Format v4 (docs/stable-pipeline.md), binary, streaming:
 //
-//	magic    "KCLEDGER" 0x03
+//	magic    "KCLEDGER" 0x04
 //	header   uvarint len, repository; varint listing time (Unix seconds);
 //	         uvarint stable version of the ceremony that wrote it; uvarint
-//	         len, the naming layout of the pages (e.g. "pep458")
+//	         len, the naming layout of the pages (e.g. "pep458"); uvarint
+//	         len, the exact bytes of the policy file the ceremony applied
 //	file*    0x01; uvarint shared, uvarint n, n bytes: the path is the
 //	         first shared bytes of the previous path then these n bytes;
 //	         uvarint len, project; uvarint length; 32 bytes sha256 (as
@@ -40,13 +41,18 @@ import (
 // so the ledger can be merged with the next export without holding either
 // in memory. Project records follow, one for every project with stable
 // files, strictly increasing by page path (project + "/"). Version 1
-// ledgers (no stable flag, no projects) and version 2 ledgers (no
-// blake2b-256 of the pages) are refused: none was deployed.
+// ledgers (no stable flag, no projects), version 2 ledgers (no
+// blake2b-256 of the pages) and version 3 ledgers (no policy) are
+// refused: none was deployed.
 
-const ledgerMagic = "KCLEDGER\x03"
+const ledgerMagic = "KCLEDGER\x04"
 
 // Version is the ledger format version written and read here.
-const Version = 3
+const Version = 4
+
+// MaxPolicyLength bounds the policy file a ledger holds (as policy.Load
+// bounds it).
+const MaxPolicyLength = 1 << 20
 
 // MaxProjectLength bounds a project name in a ledger.
 const MaxProjectLength = maxLedgerProject
@@ -84,6 +90,10 @@ type Header struct {
 	// Naming is the policy's naming layout of the index pages, which
 	// gives the project records' page paths (at most 32 bytes).
 	Naming string
+	// Policy is the exact bytes of the policy file the ceremony applied
+	// (at most MaxPolicyLength): the next ceremony reviews what changed
+	// in it (docs/policy.md, "Changes to the policy").
+	Policy []byte
 }
 
 // Entry is one file of the listing.
@@ -141,8 +151,8 @@ type Writer struct {
 
 // NewWriter writes the header to w.
 func NewWriter(w io.Writer, h Header) (*Writer, error) {
-	if len(h.Repository) > maxLedgerRepo || !utf8.ValidString(h.Repository) || h.StableVersion < 1 || len(h.Naming) > maxLedgerNaming || !utf8.ValidString(h.Naming) {
-		return nil, fmt.Errorf("ledger header %+v: %w", h, ErrLedgerFormat)
+	if len(h.Repository) > maxLedgerRepo || !utf8.ValidString(h.Repository) || h.StableVersion < 1 || len(h.Naming) > maxLedgerNaming || !utf8.ValidString(h.Naming) || len(h.Policy) > MaxPolicyLength {
+		return nil, fmt.Errorf("ledger header of %s v%d: %w", h.Repository, h.StableVersion, ErrLedgerFormat)
 	}
 	lw := &Writer{bw: bufio.NewWriterSize(w, 1<<20), h: sha256.New()}
 	b := []byte(ledgerMagic)
@@ -152,6 +162,8 @@ func NewWriter(w io.Writer, h Header) (*Writer, error) {
 	b = binary.AppendUvarint(b, uint64(h.StableVersion))
 	b = binary.AppendUvarint(b, uint64(len(h.Naming)))
 	b = append(b, h.Naming...)
+	b = binary.AppendUvarint(b, uint64(len(h.Policy)))
+	b = append(b, h.Policy...)
 	lw.emit(b)
 	return lw, lw.err
 }
@@ -524,7 +536,12 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if !utf8.Valid(naming) {
 		return nil, lr.fail(fmt.Errorf("naming: %w", ErrLedgerFormat))
 	}
-	lr.hdr = Header{Repository: repository, ListingTime: time.Unix(t, 0).UTC(), StableVersion: int64(v), Naming: string(naming)}
+	nm := string(naming) // bytesField reuses its buffer
+	pol, err := lr.bytesField(MaxPolicyLength)
+	if err != nil {
+		return nil, lr.fail(err)
+	}
+	lr.hdr = Header{Repository: repository, ListingTime: time.Unix(t, 0).UTC(), StableVersion: int64(v), Naming: nm, Policy: bytes.Clone(pol)}
 	return lr, nil
 }
 

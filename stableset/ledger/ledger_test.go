@@ -13,7 +13,7 @@ var t1 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func sampleLedger(t testing.TB) []byte {
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, Header{Repository: "pypi", ListingTime: t1, StableVersion: 3, Naming: "warehouse"})
+	w, err := NewWriter(&buf, Header{Repository: "pypi", ListingTime: t1, StableVersion: 3, Naming: "warehouse", Policy: []byte(`{"excluded": ["certifi"]}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestLedgerRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := lr.Header()
-	if len(es) != 3 || es[2].Path != "packages/ff/00/z/c-2.whl" || h.Repository != "pypi" || !h.ListingTime.Equal(t1) || h.StableVersion != 3 || h.Naming != "warehouse" {
+	if len(es) != 3 || es[2].Path != "packages/ff/00/z/c-2.whl" || h.Repository != "pypi" || !h.ListingTime.Equal(t1) || h.StableVersion != 3 || h.Naming != "warehouse" || string(h.Policy) != `{"excluded": ["certifi"]}` {
 		t.Fatalf("got %+v %+v", h, es)
 	}
 	if es[0].Stable || !es[1].Stable || es[1].Kept || !es[2].Kept || es[2].StableLength != 3 {
@@ -115,6 +115,7 @@ func TestLedgerRoundTrip(t *testing.T) {
 		"edited content": {flip(data, len(data)-40), ErrLedgerDigest},
 		"empty":          {nil, ErrLedgerFormat},
 		"version 1":      {append([]byte("KCLEDGER\x01"), data[9:]...), ErrLedgerFormat},
+		"version 3":      {append([]byte("KCLEDGER\x03"), data[9:]...), ErrLedgerFormat},
 	} {
 		_, _, _, err := readAll(tc.data)
 		if !errors.Is(err, tc.want) {

@@ -2,15 +2,19 @@ package policy
 
 import (
 	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keyceremony/keyceremony/internal/strictjson"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/templates"
 )
@@ -41,9 +45,14 @@ type Policy struct {
 	// Naming is the repository's naming layout of the index pages:
 	// NamingPEP458 (the default) or NamingWarehouse.
 	Naming Naming
+	// Expedite lists, sorted by path, the files that enter the stable
+	// set before they are MinAgeDays old, each pinned by its SHA-256 and
+	// with the reason (docs/policy.md, "Expedite"). Empty, never nil.
+	Expedite []Expedited
 
 	nominated, excluded map[string]bool
-	raw                 []byte // the bytes parsed, exactly
+	expedite            map[string]int // path -> index in Expedite
+	raw                 []byte         // the bytes parsed, exactly
 }
 
 // Bytes returns the exact bytes the policy was parsed from (for Default,
@@ -101,6 +110,24 @@ const (
 	// stores each rendered page under.
 	NamingWarehouse Naming = "warehouse"
 )
+
+// Expedited is one file the policy expedites: it may enter the stable
+// set younger than MinAgeDays, when the export lists it with exactly
+// this SHA-256 and the room decides so (decisions.Expedite).
+type Expedited struct {
+	Path   string   // the file's target path, packages/…
+	SHA256 [32]byte // the content the room vouches for
+	Reason string   // why, e.g. an advisory id: decisions' rules for a reason
+}
+
+// ExpeditedFile returns the policy's expedite entry for a target path.
+func (p *Policy) ExpeditedFile(path string) (Expedited, bool) {
+	i, ok := p.expedite[path]
+	if !ok {
+		return Expedited{}, false
+	}
+	return p.Expedite[i], true
+}
 
 // HoldReason says why a file is not (yet) in the stable set.
 type HoldReason int
@@ -221,17 +248,24 @@ func Parse(data []byte, name string) (*Policy, error) {
 // policyFile is the policy file as the strict decoder reads it: every field
 // may be absent.
 type policyFile struct {
-	MinAgeDays   *int64        `json:"min_age_days,omitempty"`
-	TargetMode   *string       `json:"target_mode,omitempty"`
-	Naming       *string       `json:"naming,omitempty"`
-	Nominated    *[]string     `json:"nominated,omitempty"`
-	Excluded     *[]string     `json:"excluded,omitempty"`
-	ConfirmAbove *limitsFile   `json:"confirm_above,omitempty"`
-	RedFlags     *redFlagsFile `json:"red_flags,omitempty"`
+	MinAgeDays   *int64           `json:"min_age_days,omitempty"`
+	TargetMode   *string          `json:"target_mode,omitempty"`
+	Naming       *string          `json:"naming,omitempty"`
+	Nominated    *[]string        `json:"nominated,omitempty"`
+	Excluded     *[]string        `json:"excluded,omitempty"`
+	ConfirmAbove *limitsFile      `json:"confirm_above,omitempty"`
+	RedFlags     *redFlagsFile    `json:"red_flags,omitempty"`
+	Expedite     *[]expeditedFile `json:"expedite,omitempty"`
 }
 
 type redFlagsFile struct {
 	ProjectLossPercent *int64 `json:"project_loss_percent,omitempty"`
+}
+
+type expeditedFile struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Reason string `json:"reason"`
 }
 
 type limitsFile struct {
@@ -267,6 +301,11 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 			err = fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
 		}
 		return &Error{File: name, Line: max(strictjson.Line(data, field), 1), Field: field, Err: err}
+	}
+	// bad reports a decisions.ErrBadValue check's error as the policy's
+	// export.ErrBadValue.
+	bad := func(field string, err error) error {
+		return &Error{File: name, Line: max(strictjson.Line(data, field), 1), Field: field, Err: withSentinel{export.ErrBadValue, err}}
 	}
 	integer := func(field string, n *int64, max int64, dst *int64) error {
 		if n == nil {
@@ -381,6 +420,33 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 	if p.Excluded == nil {
 		p.Excluded = []string{}
 	}
+	p.Expedite = []Expedited{}
+	p.expedite = map[string]int{}
+	if f.Expedite != nil {
+		for i, e := range *f.Expedite {
+			field := "expedite[" + strconv.Itoa(i) + "]"
+			if err := checkTargetPath(e.Path); err != nil {
+				return nil, bad(field+".path", err)
+			}
+			if _, dup := p.expedite[e.Path]; dup {
+				return nil, fail(field+".path", export.ErrBadValue, "%q is listed twice", e.Path)
+			}
+			x := Expedited{Path: e.Path, Reason: e.Reason}
+			if len(e.SHA256) != 64 || !export.IsLowerHex(e.SHA256) {
+				return nil, fail(field+".sha256", export.ErrBadValue, "%q: want 64 lowercase hex digits", e.SHA256)
+			}
+			hex.Decode(x.SHA256[:], []byte(e.SHA256)) // 64 hex digits: cannot fail
+			if err := decisions.CheckReason(e.Reason); err != nil {
+				return nil, bad(field+".reason", err)
+			}
+			p.expedite[e.Path] = len(p.Expedite)
+			p.Expedite = append(p.Expedite, x)
+		}
+		slices.SortFunc(p.Expedite, func(a, b Expedited) int { return strings.Compare(a.Path, b.Path) })
+		for i, e := range p.Expedite {
+			p.expedite[e.Path] = i
+		}
+	}
 	p.raw = append([]byte(nil), data...)
 	return p, nil
 }
@@ -415,8 +481,39 @@ func (p *Policy) MarshalJSON() ([]byte, error) {
 	if p.RedFlags.ProjectLossPercent != DefaultProjectLossPercent {
 		fmt.Fprintf(&b, ",\n  \"red_flags\": {\n    \"project_loss_percent\": %d\n  }", p.RedFlags.ProjectLossPercent)
 	}
+	if len(p.Expedite) > 0 {
+		b.WriteString(",\n  \"expedite\": [")
+		for i, e := range p.Expedite {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			path, _ := json.Marshal(e.Path)
+			reason, _ := json.Marshal(e.Reason)
+			fmt.Fprintf(&b, "\n    {\"path\": %s, \"sha256\": \"%x\", \"reason\": %s}", path, e.SHA256, reason)
+		}
+		b.WriteString("\n  ]")
+	}
 	b.WriteString("\n}\n")
 	return b.Bytes(), nil
+}
+
+// checkTargetPath accepts a distribution file's target path as PyPI
+// names it: packages/ followed by slash-separated segments, none empty,
+// "." or "..", with no white space or control characters.
+func checkTargetPath(p string) error {
+	if err := decisions.CheckPath(p); err != nil {
+		return err
+	}
+	rest, ok := strings.CutPrefix(p, "packages/")
+	if !ok {
+		return fmt.Errorf("%w: %q: a distribution file's target path starts with packages/", decisions.ErrBadValue, p)
+	}
+	for _, seg := range strings.Split(rest, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("%w: %q: an empty, . or .. segment", decisions.ErrBadValue, p)
+		}
+	}
+	return nil
 }
 
 // safeField returns a field name fit to print: as it is if it is made of

@@ -186,6 +186,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(`{"nominated": ["*", "a"]}`))
 	f.Add([]byte(`{"target_mode": "pages", "naming": "warehouse"}`))
 	f.Add([]byte(`{"red_flags": {"project_loss_percent": 0}}`))
+	f.Add([]byte(`{"expedite": [{"path": "packages/aa/bb/cc/foo-1.0.1.tar.gz", "sha256": "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", "reason": "PYSEC-2026-17"}, {"path": "packages/aa/bb/cc/foo-1.0.2.tar.gz", "sha256": "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", "reason": "r\u00e9sum\u00e9 of GHSA-xxxx"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data, "fuzz")
 		if err != nil {
@@ -292,6 +293,69 @@ func TestRedFlagsThreshold(t *testing.T) {
 		q, err := Parse(enc, "again")
 		if err != nil || q.RedFlags.ProjectLossPercent != n || p.RedFlags.ProjectLossPercent != n {
 			t.Errorf("%d: %v, %+v\n%s", n, err, q, enc)
+		}
+	}
+}
+
+// The expedite list: each file by path and sha256 with a reason, kept in
+// path order; every malformed entry is refused at its line and field.
+func TestExpedite(t *testing.T) {
+	const (
+		a   = "packages/aa/bb/cccc/foo-1.0.1.tar.gz"
+		b   = "packages/11/22/3333/bar-2.0.1-py3-none-any.whl"
+		sum = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+	)
+	p, err := Parse([]byte(`{"expedite": [
+  {"path": "`+a+`", "sha256": "`+sum+`", "reason": "PYSEC-2026-17"},
+  {"path": "`+b+`", "sha256": "`+sum+`", "reason": "CVE-2026-0001, fixed in 2.0.1"}
+]}`), "p.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Expedite) != 2 || p.Expedite[0].Path != b || p.Expedite[1].Path != a || p.Expedite[1].Reason != "PYSEC-2026-17" {
+		t.Fatalf("expedite %+v", p.Expedite)
+	}
+	if x, ok := p.ExpeditedFile(a); !ok || x.Reason != "PYSEC-2026-17" || x.SHA256[0] != 0x58 {
+		t.Errorf("ExpeditedFile(%s) = %+v, %v", a, x, ok)
+	}
+	if _, ok := p.ExpeditedFile("packages/aa/bb/cccc/foo-1.0.tar.gz"); ok {
+		t.Error("a path the policy does not name is expedited")
+	}
+	if _, ok := Default().ExpeditedFile(a); ok || Default().Expedite == nil {
+		t.Error("the default policy expedites, or its list is nil")
+	}
+	enc, _ := p.MarshalJSON()
+	q, err := Parse(enc, "again")
+	if err != nil || !samePolicy(p, q) {
+		t.Fatalf("round trip: %v\n%s", err, enc)
+	}
+	entry := func(path, sha, reason string) string {
+		return "{\n\"expedite\": [\n{\"path\": \"" + path + "\", \"sha256\": \"" + sha + "\", \"reason\": \"" + reason + "\"}\n]}"
+	}
+	for _, c := range []struct{ in, field, want string }{
+		{entry("simple/foo/index.html", sum, "x"), "expedite[0].path", `"simple/foo/index.html": a distribution file's target path starts with packages/`},
+		{entry("packages/aa//foo-1.0.tar.gz", sum, "x"), "expedite[0].path", "an empty, . or .. segment"},
+		{entry("packages/aa/../foo-1.0.tar.gz", sum, "x"), "expedite[0].path", "an empty, . or .. segment"},
+		{entry("packages/aa/b c/foo-1.0.tar.gz", sum, "x"), "expedite[0].path", "no white space"},
+		{entry(a, strings.ToUpper(sum), "x"), "expedite[0].sha256", "want 64 lowercase hex digits"},
+		{entry(a, sum[:62], "x"), "expedite[0].sha256", "want 64 lowercase hex digits"},
+		{entry(a, sum, " "), "expedite[0].reason", "empty: say why"},
+		{entry(a, sum, `a\tb`), "expedite[0].reason", "no tabs"},
+		{"{\n\"expedite\": [\n{\"path\": \"" + a + "\", \"sha256\": \"" + sum + "\", \"reason\": \"x\"},\n{\"path\": \"" + a + "\", \"sha256\": \"" + sum + "\", \"reason\": \"y\"}]}", "expedite[1].path", "is listed twice"},
+	} {
+		_, err := Parse([]byte(c.in), "p.json")
+		var pe *Error
+		if !errors.As(err, &pe) || pe.Field != c.field || !errors.Is(err, export.ErrBadValue) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %s: %s", c.in, err, c.field, c.want)
+			continue
+		}
+		if pe.Line != 3 && pe.Line != 4 {
+			t.Errorf("%s: line %d", c.in, pe.Line)
+		}
+	}
+	for _, in := range []string{`{"expedite": [{"path": "` + a + `", "sha256": "` + sum + `"}]}`, `{"expedite": [{"path": "` + a + `", "sha256": "` + sum + `", "reason": "x", "advisory": "y"}]}`} {
+		if _, err := Parse([]byte(in), "p.json"); !errors.Is(err, export.ErrUnknownField) {
+			t.Errorf("%s: %v", in, err)
 		}
 	}
 }

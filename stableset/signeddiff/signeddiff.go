@@ -139,9 +139,9 @@ type diffJSON struct {
 }
 
 type decisionJSON struct {
-	Kind     string `json:"kind"`           // "limit", "path" or "flag"
+	Kind     string `json:"kind"`           // "limit", "path", "flag" or "project"
 	Flag     string `json:"flag,omitempty"` // a flag decision's kind of red flag
-	Subject  string `json:"subject"`        // the limit's name, the path, or the flag's subject
+	Subject  string `json:"subject"`        // the limit's name, the path, the flag's subject or the project
 	Count    int64  `json:"count"`          // a limit decision's count; 0 for a path
 	Decision string `json:"decision"`
 	Reason   string `json:"reason"`
@@ -342,6 +342,8 @@ func (st *Statement) MarshalPayload() ([]byte, error) {
 			w.Decisions[i].Kind, w.Decisions[i].Subject = "limit", d.Limit
 		case d.Flag != "":
 			w.Decisions[i].Kind, w.Decisions[i].Flag, w.Decisions[i].Subject = "flag", d.Flag, d.Subject
+		case d.Project != "":
+			w.Decisions[i].Kind, w.Decisions[i].Subject = "project", d.Project
 		}
 	}
 	return marshalNoHTML(w, "")
@@ -418,8 +420,10 @@ func DecodeStatement(payload []byte) (*Statement, error) {
 			dec.Path = d.Subject
 		case "flag":
 			dec.Flag, dec.Subject = d.Flag, d.Subject
+		case "project":
+			dec.Project = d.Subject
 		default:
-			return nil, stmtErr(fmt.Sprintf("decisions[%d].kind", i), "%q: want limit, path or flag", d.Kind)
+			return nil, stmtErr(fmt.Sprintf("decisions[%d].kind", i), "%q: want limit, path, flag or project", d.Kind)
 		}
 		st.Decisions = append(st.Decisions, dec)
 	}

@@ -704,9 +704,52 @@ func FuzzLoadSignedDiff(f *testing.F) {
 	})
 }
 
+// withRedFlags is testStatement with the decisions an expedited file and
+// a change to the policy's lists take.
+func withRedFlags() *Statement {
+	st := testStatement()
+	st.Decisions = append(st.Decisions,
+		decisions.Decision{Path: "packages/ff/00/11/foo-1.0.1.tar.gz", Choice: decisions.Expedite, Reason: "PYSEC-2026-17"},
+		decisions.Decision{Project: "*", Choice: decisions.Unnominate, Reason: "nominations by name"},
+		decisions.Decision{Project: "certifi", Choice: decisions.Exclude, Reason: "must update fast"})
+	// In canonical order, as a statement holds them: the expedite
+	// decision among the paths, before testStatement's flag decision.
+	slices.SortFunc(st.Decisions, func(a, b decisions.Decision) int {
+		return strings.Compare(decisions.SortKey(&a), decisions.SortKey(&b))
+	})
+	return st
+}
+
+// An expedite decision and project decisions go into the payload (kind
+// "path" and "project") and come back as they were.
+func TestRedFlagDecisionsRoundTrip(t *testing.T) {
+	st := withRedFlags()
+	p, err := st.MarshalPayload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(p, []byte(`{"kind":"project","subject":"certifi","count":0,"decision":"exclude","reason":"must update fast"}`)) {
+		t.Errorf("payload lacks the project decision: %s", p)
+	}
+	back, err := DecodeStatement(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(back.Decisions, st.Decisions) {
+		t.Errorf("decisions %+v, want %+v", back.Decisions, st.Decisions)
+	}
+	bad := bytes.Replace(p, []byte(`"kind":"project","subject":"certifi"`), []byte(`"kind":"project","subject":"Certifi"`), 1)
+	if _, err := DecodeStatement(bad); !errors.Is(err, ErrDiffStatement) {
+		t.Errorf("an unnormalised project: %v", err)
+	}
+}
+
 func FuzzDecodeDiffStatement(f *testing.F) {
 	p, _ := testStatement().MarshalPayload()
 	f.Add(p)
+	if rf, err := withRedFlags().MarshalPayload(); err == nil {
+		f.Add(rf)
+	}
 	f.Add([]byte(`{}`))
 	f.Add(bytes.Replace(p, []byte(`"ceremony":3`), []byte(`"ceremony":3,"ceremony":3`), 1))
 	f.Fuzz(func(t *testing.T, data []byte) {
