@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -227,5 +228,72 @@ func TestReviewedPassRedFlags(t *testing.T) {
 		}
 		d.Close()
 		fresh.Close()
+	}
+}
+
+// The two mechanisms in one diff: bar leaves the export while the policy
+// excludes it (a project-loss flag and a policy change) and foo's fix is
+// expedited. Undecided names all three with their sentinels; one
+// decisions file holding a flag, an expedite and a project decision
+// settles them, in canonical order (path, flag, project); a reused pass
+// raises and settles the same.
+func TestFlagsExpediteAndPolicyChangeTogether(t *testing.T) {
+	c := newCeremony(t)
+	pub := filepath.Join(t.TempDir(), "pub")
+	c.sign(t, c.config(exportOf(t, t1, []file{foo1, bar1}), ""), pub)
+	pol := expeditePolicy(t, fooFix, fooFix.content, `"excluded": ["bar"], `)
+	e2 := exportOf(t, t2, []file{foo1, fooFix, fooNew})
+	cfg := c.config(e2, pub)
+	cfg.Policy = pol
+	d, err := ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Undecided()
+	for _, want := range []error{ErrUndecided, ErrExpediteUndecided, ErrPolicyChangeUndecided} {
+		if !errors.Is(err, want) {
+			t.Errorf("undecided %v: not %v", err, want)
+		}
+	}
+	for _, want := range []string{"flag project-loss bar has no decision", "expedited: younger than policy: " + rec(fooFix).Path, "policy excluded: added bar"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("undecided %v: does not name %q", err, want)
+		}
+	}
+	d.Close()
+
+	decs := `{"project": "bar", "decision": "exclude", "reason": "must update fast"}
+{"flag": "project-loss", "subject": "bar", "decision": "confirm", "reason": "bar's author deleted it"}
+{"path": "` + rec(fooFix).Path + `", "decision": "expedite", "reason": "advisory checked"}`
+	work := t.TempDir()
+	cfg = c.config(e2, pub)
+	cfg.Policy, cfg.TempDir, cfg.Decisions = pol, work, mustDecisions(t, decs)
+	fresh, err := ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if err := fresh.Undecided(); err != nil {
+		t.Fatalf("decided: %v", err)
+	}
+	var kinds []string
+	for _, dc := range fresh.Decisions {
+		kinds = append(kinds, dc.Names())
+	}
+	if want := []string{rec(fooFix).Path, "flag project-loss bar", "project bar"}; !slices.Equal(kinds, want) {
+		t.Errorf("decisions %q, want %q", kinds, want)
+	}
+	if _, err := fresh.Keep(work); err != nil {
+		t.Fatal(err)
+	}
+	cfg = c.config(e2, pub)
+	cfg.Policy, cfg.TempDir, cfg.Decisions = pol, work, mustDecisions(t, decs)
+	re, err := OpenReviewed(cfg, fresh.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	if len(re.Flags) != 1 || re.Flags[0].Decision == nil || len(re.Expedited) != 1 || len(re.PolicyChanges) != 1 || re.Undecided() != nil {
+		t.Errorf("reused pass: flags %+v, expedited %+v, policy changes %+v, undecided %v", re.Flags, re.Expedited, re.PolicyChanges, re.Undecided())
 	}
 }
