@@ -466,7 +466,7 @@ func (r *run) format(pb *passBatch) {
 		n := len(o.canon)
 		o.canon = e.appendCanonical(o.canon)
 		if e.Category != Unchanged || e.Legacy != 0 {
-			o.exc = appendWorkLine(o.exc, o.canon[n:], e.Version, e.Legacy)
+			o.exc = appendWorkLine(o.exc, o.canon[n:], e.Version, e.Legacy, e.Uploaded)
 		}
 	}
 	k := 0
@@ -482,7 +482,7 @@ func (r *run) format(pb *passBatch) {
 		removedUpTo(i)
 		rec, d := &recs[i], &pb.dec[i]
 		e = DiffEntry{Category: d.cat, Reason: d.reason, Path: rec.Path, Project: rec.Project, Version: rec.Version, HasNew: true, NewLength: rec.Length, NewSHA256: rec.SHA256,
-			HasOld: d.hasOld, OldLength: d.oldLen, OldSHA256: d.oldSum, Legacy: rec.Legacy}
+			HasOld: d.hasOld, OldLength: d.oldLen, OldSHA256: d.oldSum, Legacy: rec.Legacy, Uploaded: rec.UploadTime}
 		emit()
 		ent = ledger.Entry{Path: rec.Path, Project: rec.Project, Length: rec.Length, SHA256: rec.SHA256, Stable: d.stable}
 		if d.kept {

@@ -59,7 +59,11 @@ type DiffEntry struct {
 	// (export.Legacy; zero for removed paths and pages); not part of the
 	// canonical form, it is shown in the review. A listed file with a
 	// legacy name is an entry of the exceptions even when unchanged.
-	Legacy    export.Legacy
+	Legacy export.Legacy
+	// Uploaded is the upload time the export claims for a listed file
+	// (zero for unchanged entries, removed paths and pages); not part of
+	// the canonical form, the review shows it (a backdated file's claim).
+	Uploaded  time.Time
 	HasOld    bool
 	OldLength int64
 	OldSHA256 [32]byte
@@ -103,9 +107,10 @@ func (e *DiffEntry) appendCanonical(b []byte) []byte {
 }
 
 // appendWorkLine appends an entry's line in the exceptions work file:
-// its canonical line (with its LF) with the version as a ninth field and
-// the legacy name flag as a tenth.
-func appendWorkLine(b, canon []byte, version string, legacy export.Legacy) []byte {
+// its canonical line (with its LF) with the version as a ninth field, the
+// legacy name flag as a tenth and the claimed upload time (Unix seconds,
+// "-" when zero) as an eleventh.
+func appendWorkLine(b, canon []byte, version string, legacy export.Legacy, uploaded time.Time) []byte {
 	b = append(b, canon[:len(canon)-1]...)
 	b = append(b, '\t')
 	if version == "" {
@@ -118,6 +123,12 @@ func appendWorkLine(b, canon []byte, version string, legacy export.Legacy) []byt
 	} else {
 		b = append(b, legacy.String()...)
 	}
+	b = append(b, '\t')
+	if uploaded.IsZero() {
+		b = append(b, '-')
+	} else {
+		b = strconv.AppendInt(b, uploaded.Unix(), 10)
+	}
 	return append(b, '\n')
 }
 
@@ -125,7 +136,7 @@ func appendWorkLine(b, canon []byte, version string, legacy export.Legacy) []byt
 // (appendWorkLine).
 func parseCanonical(line []byte) (DiffEntry, error) {
 	f := bytes.Split(bytes.TrimSuffix(line, []byte("\n")), []byte("\t"))
-	if len(f) != 10 {
+	if len(f) != 11 {
 		return DiffEntry{}, errSpill
 	}
 	und := func(b []byte) string {
@@ -138,6 +149,13 @@ func parseCanonical(line []byte) (DiffEntry, error) {
 	var ok bool
 	if e.Legacy, ok = export.ParseLegacy(und(f[9])); !ok {
 		return e, errSpill
+	}
+	if u := und(f[10]); u != "" {
+		t, err := strconv.ParseInt(u, 10, 64)
+		if err != nil || t <= 0 {
+			return e, errSpill
+		}
+		e.Uploaded = time.Unix(t, 0).UTC()
 	}
 	side := func(l, h []byte, has *bool, n *int64, sum *[32]byte) error {
 		if string(l) == "-" {

@@ -233,6 +233,11 @@ type run struct {
 	// expect, for a kept pass (OpenReviewed), is what the bin target
 	// work files must hold.
 	expect *passCheck
+
+	// The review index (reviewindex.go), built once, and its SHA-256 as
+	// written.
+	reviewBuilt bool
+	reviewSum   [32]byte
 }
 
 type lockedWriter struct {

@@ -452,8 +452,8 @@ func readLedgerProject(rd *bufio.Reader, src *readErr, p *ledger.Project) (ok bo
 }
 
 // pageWorkTail ends a page entry's line in the exceptions work file
-// (appendWorkLine): no version, no legacy flag.
-var pageWorkTail = []byte("\t-\t-\n")
+// (appendWorkLine): no version, no legacy flag, no upload time.
+var pageWorkTail = []byte("\t-\t-\t-\n")
 
 // mergePageEntries adds the page entries, each bucket's sorted by path, to
 // the canonical diff and the exceptions, merged into path order.

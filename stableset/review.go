@@ -605,7 +605,7 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 			b = e.Project[0]
 		}
 		line = e.appendCanonical(line[:0])
-		line = appendWorkLine(line[:0], line, e.Version, e.Legacy)
+		line = appendWorkLine(line[:0], line, e.Version, e.Legacy, e.Uploaded)
 		_, err := parts[b].Write(line)
 		return err
 	})

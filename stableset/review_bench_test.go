@@ -2,10 +2,13 @@ package stableset
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/keyceremony/keyceremony/stableset/policy"
@@ -17,7 +20,7 @@ import (
 // summary (from the pass's counts) and the full list sorted by project
 // then version.
 func BenchmarkReview(b *testing.B) {
-	for _, files := range []int64{100_000} {
+	for _, files := range reviewSizes(b) {
 		dir := b.TempDir()
 		exp := filepath.Join(dir, "export.jsonl")
 		f, err := os.Create(exp)
@@ -39,6 +42,44 @@ func BenchmarkReview(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// The review index, built once after the pass (what the room
+		// waits for before its first drill-down), then one project's
+		// drill-down (the largest) and a search by path.
+		b.Run(fmt.Sprintf("files=%d/index", files), func(b *testing.B) {
+			for b.Loop() {
+				d.run.reviewBuilt = false
+				rv, err := d.Review()
+				if err != nil {
+					b.Fatal(err)
+				}
+				rv.Close()
+			}
+		})
+		rv, err := d.Review()
+		if err != nil {
+			b.Fatal(err)
+		}
+		largest := d.largest()[0].Project
+		b.Run(fmt.Sprintf("files=%d/drilldown", files), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				v, err := rv.Project(largest)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := v.WriteProjectText(io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("files=%d/searchpath", files), func(b *testing.B) {
+			for b.Loop() {
+				if err := rv.WriteSearchText(io.Discard, "-1.0.tar.gz", 200); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		rv.Close()
 		for _, c := range []struct {
 			name  string
 			write func(io.Writer) error
@@ -54,4 +95,20 @@ func BenchmarkReview(b *testing.B) {
 		}
 		d.Close()
 	}
+}
+
+// reviewFiles sets BenchmarkReview's sizes: go test -run '^$' -bench
+// Review -benchtime 1x ./stableset/ -args -review.files 1000000,10000000
+var reviewFiles = flag.String("review.files", "100000", "BenchmarkReview's export sizes, comma-separated")
+
+func reviewSizes(b *testing.B) []int64 {
+	var out []int64
+	for _, f := range strings.Split(*reviewFiles, ",") {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || n < 1 {
+			b.Fatalf("-review.files %q", *reviewFiles)
+		}
+		out = append(out, n)
+	}
+	return out
 }

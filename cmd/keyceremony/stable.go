@@ -52,7 +52,7 @@ func newStableCommand() *cobra.Command {
 under the policy, shows the diff, and signs exactly the diff whose digest the
 keyholders approved. See docs/stable-pipeline.md.`,
 	}
-	cmd.AddCommand(newStableDiffCommand(), newStableSignCommand())
+	cmd.AddCommand(newStableDiffCommand(), newStableReviewCommand(), newStableSignCommand())
 	return cmd
 }
 
@@ -113,8 +113,7 @@ dated after it by more than 10 minutes.`,
 				return err
 			}
 			if o.Backup == "" {
-				fmt.Fprintln(cmd.ErrOrStderr(), "note: no --backup: the published state was not checked against the ceremony's backup medium (stable sign requires it)")
-				return nil
+				return showBackup(cmd, &o, false) // says the state was not checked
 			}
 			// A ceremony's diff: kept for 'stable sign --batch', which
 			// signs from it when every input is the same.
@@ -123,16 +122,7 @@ dated after it by more than 10 minutes.`,
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "reviewed pass kept in %s: 'stable sign --batch --approve %s' with the same inputs signs from it\n", kept, d.Digest)
-			if format == "text" {
-				// The room compares these with the last run sheet.
-				prev, err := ceremony.PreviousFromBackup(o.Backup)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "\nbackup medium: newest state stable v%d, the %s ceremony of %s (%s)\n", prev.StableVersion, prev.Ceremony, prev.Time.UTC().Format(time.RFC3339), prev.File)
-				tui.ShowDigest(cmd.OutOrStdout(), "  its check words (compare them with the last run sheet):", prev.StateSHA256[:])
-			}
-			return nil
+			return showBackup(cmd, &o, format == "text")
 		},
 	}
 	now = registerStable(cmd, &o)
@@ -223,6 +213,27 @@ unless --network-ack names them all.`,
 	cmd.Flags().StringVar(&o.Config, "config", "", "the bootstrap configuration, naming the keyholders and devices (required for the guided signing)")
 	gf.register(cmd)
 	return cmd
+}
+
+// showBackup ends a text summary (text) with the backup medium's newest
+// state and its check words, which the room compares with the last run
+// sheet; without --backup it notes on stderr that the published state was
+// not checked.
+func showBackup(cmd *cobra.Command, o *ceremony.StableOptions, text bool) error {
+	if o.Backup == "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), "note: no --backup: the published state was not checked against the ceremony's backup medium (stable sign requires it)")
+		return nil
+	}
+	if !text {
+		return nil
+	}
+	prev, err := ceremony.PreviousFromBackup(o.Backup)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "\nbackup medium: newest state stable v%d, the %s ceremony of %s (%s)\n", prev.StableVersion, prev.Ceremony, prev.Time.UTC().Format(time.RFC3339), prev.File)
+	tui.ShowDigest(cmd.OutOrStdout(), "  its check words (compare them with the last run sheet):", prev.StateSHA256[:])
+	return nil
 }
 
 // showState prints a new backup state's file and check words.

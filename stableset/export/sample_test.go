@@ -1,11 +1,7 @@
 package export
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,102 +15,28 @@ import (
 	"time"
 )
 
-// sampleFile is one line of testdata/pypi-files-sample.jsonl.gz: real PyPI
-// files, as uv copied them from PyPI's index API into public uv.lock files.
-type sampleFile struct {
-	Project     string `json:"project"`
-	Version     string `json:"version"`
-	Filename    string `json:"filename"`
-	Size        int64  `json:"size"`
-	SHA256      string `json:"sha256"`
-	UploadTime  string `json:"upload_time"`
-	URLPath     string `json:"url_path"`
-	PackageType string `json:"packagetype"`
-}
-
-func loadSample(t testing.TB) []sampleFile {
+// loadSample reads testdata/pypi-files-sample.jsonl.gz (ReadSample).
+func loadSample(t testing.TB) []Record {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", "pypi-files-sample.jsonl.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	rs, err := ReadSample(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []sampleFile
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var s sampleFile
-		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// sampleRecords converts the sample into export records, the way a
-// repository would: path from url_path, BLAKE2b-256 read off the path,
-// upload time truncated to whole seconds. The sample has no yanked,
-// requires-python or core-metadata data; those are filled in from the
-// filename so that every kind of value appears.
-func sampleRecords(t testing.TB, s []sampleFile) []Record {
-	t.Helper()
-	rs := make([]Record, 0, len(s))
-	for i, f := range s {
-		path := strings.TrimPrefix(f.URLPath, "/")
-		segs := strings.Split(path, "/")
-		if len(segs) != 5 {
-			t.Fatalf("sample line %d: url_path %q", i+1, f.URLPath)
-		}
-		var r Record
-		r.Path = path
-		r.Project = NormalizeProject(f.Project)
-		r.Version = f.Version
-		r.Filename = f.Filename
-		r.Length = f.Size
-		if _, err := hex.Decode(r.SHA256[:], []byte(f.SHA256)); err != nil {
-			t.Fatalf("sample line %d: sha256: %v", i+1, err)
-		}
-		if _, err := hex.Decode(r.BLAKE2b256[:], []byte(segs[1]+segs[2]+segs[3])); err != nil {
-			t.Fatalf("sample line %d: url_path: %v", i+1, err)
-		}
-		ut, err := time.Parse(time.RFC3339Nano, f.UploadTime)
-		if err != nil {
-			t.Fatalf("sample line %d: upload_time: %v", i+1, err)
-		}
-		r.UploadTime = ut.UTC().Truncate(time.Second)
-		if strings.HasSuffix(f.Filename, ".whl") {
-			r.HasCoreMetadata = true
-			r.CoreMetadataSHA256 = sha256.Sum256([]byte("METADATA " + f.Filename))
-			r.RequiresPython = ">=3.8"
-		}
-		if i%97 == 0 {
-			r.Yanked = true
-			r.YankedReason = "sample yank " + f.Version
-		}
-		rs = append(rs, r)
-	}
-	slices.SortFunc(rs, func(a, b Record) int { return strings.Compare(a.Path, b.Path) })
 	return rs
 }
 
 // TestExportRealSample converts the real PyPI sample into an export and
 // parses it: every real name, filename, path and time must be accepted.
 func TestExportRealSample(t *testing.T) {
-	s := loadSample(t)
-	if len(s) < 7000 {
-		t.Fatalf("sample has %d files", len(s))
+	rs := loadSample(t)
+	if len(rs) < 7000 {
+		t.Fatalf("sample has %d files", len(rs))
 	}
-	rs := sampleRecords(t, s)
 	h := Header{Repository: "pypi", Generated: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	data := writeExport(t, h, rs)
 	_, got, err := readExport(data, "sample")

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/keyceremony/keyceremony/ceremony"
+	"github.com/keyceremony/keyceremony/ceremony/tui"
+	"github.com/keyceremony/keyceremony/stableset"
+)
+
+// searchShown is how many paths a search lists in text.
+const searchShown = 200
+
+func newStableReviewCommand() *cobra.Command {
+	var o ceremony.StableOptions
+	var format, project, search string
+	var all bool
+	var now *string
+	cmd := &cobra.Command{
+		Use:   "review --export FILE --published DIR --root FILE [--backup DIR] [--now TIME] [--policy FILE] [--decisions FILE] [--project NAME | --search TEXT | --all] [--format text|json]",
+		Short: "Browse the diff: the summary, one project, a search, the whole diff paged",
+		Long: `review makes the same pass as 'stable diff' (same inputs, same summary,
+same digest), then lets the room browse it through an index the pass
+writes in the work directory, without the diff in memory:
+
+  --project NAME   one project: its stable view before and after, every
+                   file with its category and reason, the upload time a
+                   backdated file claims
+  --search TEXT    projects whose name contains TEXT (as PyPI normalizes
+                   names; those beginning with it first), and every path
+                   containing TEXT (the first 200 in text, all in JSON)
+  --all            every entry but the unchanged ones, by project then
+                   version (the same as 'stable diff --full')
+
+On a terminal, long output is paged in the program itself (no external
+pager is run: space or f next page, b previous, j/k a line, g/G top/end,
+q quit), and without one of the three the summary is followed by a
+prompt: 'project NAME', 'search TEXT', 'all', 'summary', 'quit'. Off a
+terminal the output is plain. --format json gives the same content for
+tools (not with the prompt). Nothing is signed or written.`,
+		Example: `  keyceremony stable review --export export.jsonl --published current --root 1.root.json --backup /media/backup
+  keyceremony stable review --export export.jsonl --published current --root 1.root.json --project requests
+  keyceremony stable review --export export.jsonl --published current --root 1.root.json --search numpy --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := stableInputs(&o, *now); err != nil {
+				return err
+			}
+			if format != "text" && format != "json" {
+				return usage(fmt.Sprintf("--format %q", format), "use text or json")
+			}
+			chosen := 0
+			for _, b := range []bool{project != "", search != "", all} {
+				if b {
+					chosen++
+				}
+			}
+			if chosen > 1 {
+				return usage("--project, --search and --all exclude each other", "browse one at a time; on a terminal the prompt offers each")
+			}
+			d, err := ceremony.RunStableDiff(o)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			out := cmd.OutOrStdout()
+			var t *tui.Terminal
+			if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) && format == "text" {
+				if t, err = tui.Open(); err != nil {
+					return err
+				}
+				defer t.Close()
+			}
+			b := &browser{d: d, format: format, out: out, t: t, dir: o.WorkDir}
+			if b.dir == "" {
+				b.dir = os.TempDir()
+			}
+			defer b.close()
+			switch {
+			case project != "":
+				return b.project(project)
+			case search != "":
+				return b.search(search)
+			case all:
+				return b.page(map[string]func(io.Writer) error{"text": d.WriteFullText, "json": d.WriteFullJSON}[format])
+			}
+			if format == "json" {
+				if err := d.WriteJSON(out); err != nil {
+					return err
+				}
+				return showBackup(cmd, &o, false)
+			}
+			if err := b.page(d.WriteText); err != nil {
+				return err
+			}
+			if err := showBackup(cmd, &o, true); err != nil {
+				return err
+			}
+			if t == nil {
+				return nil
+			}
+			return b.prompt()
+		},
+	}
+	now = registerStable(cmd, &o)
+	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	cmd.Flags().StringVar(&project, "project", "", "show one project (its name as listed or as PyPI normalizes it)")
+	cmd.Flags().StringVar(&search, "search", "", "find projects whose name, and paths that contain TEXT")
+	cmd.Flags().BoolVar(&all, "all", false, "every entry but the unchanged ones, by project then version")
+	return cmd
+}
+
+// browser shows parts of a diff, paged on a terminal.
+type browser struct {
+	d      *stableset.Diff
+	rv     *stableset.Review
+	format string
+	out    io.Writer
+	t      *tui.Terminal
+	dir    string
+}
+
+// review opens the review index (written on first use).
+func (b *browser) review() (*stableset.Review, error) {
+	if b.rv == nil {
+		rv, err := b.d.Review()
+		if err != nil {
+			return nil, err
+		}
+		b.rv = rv
+	}
+	return b.rv, nil
+}
+
+func (b *browser) close() {
+	if b.rv != nil {
+		b.rv.Close()
+	}
+}
+
+// page writes through the pager on a terminal, plainly otherwise.
+func (b *browser) page(write func(io.Writer) error) error {
+	if b.t == nil {
+		bw := bufio.NewWriterSize(b.out, 64<<10)
+		if err := write(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
+	return b.t.Page(b.dir, write)
+}
+
+func (b *browser) project(name string) error {
+	rv, err := b.review()
+	if err != nil {
+		return err
+	}
+	v, err := rv.Project(name)
+	if errors.Is(err, stableset.ErrNoProject) {
+		return usage(fmt.Sprintf("project %q is not in this diff", name), "search for part of its name: --search "+name)
+	}
+	if err != nil {
+		return err
+	}
+	if b.format == "json" {
+		return v.WriteProjectJSON(b.out)
+	}
+	return b.page(v.WriteProjectText)
+}
+
+func (b *browser) search(q string) error {
+	if q == "" {
+		return usage("nothing to search for", "give part of a project's name or of a path")
+	}
+	rv, err := b.review()
+	if err != nil {
+		return err
+	}
+	if b.format == "json" {
+		return rv.WriteSearchJSON(b.out, q)
+	}
+	return b.page(func(w io.Writer) error { return rv.WriteSearchText(w, q, searchShown) })
+}
+
+// prompt lets the room browse until it quits.
+func (b *browser) prompt() error {
+	for {
+		line, err := b.t.Line("\nreview (project NAME, search TEXT, all, summary, quit)> ")
+		if err != nil {
+			return err
+		}
+		verb, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+		arg = strings.TrimSpace(arg)
+		switch verb {
+		case "":
+		case "q", "quit", "exit":
+			return nil
+		case "p", "project":
+			err = b.project(arg)
+		case "s", "search":
+			err = b.search(arg)
+		case "a", "all":
+			err = b.page(b.d.WriteFullText)
+		case "summary":
+			err = b.page(b.d.WriteText)
+		default:
+			fmt.Fprintf(b.t, "%q: say project NAME, search TEXT, all, summary or quit\n", verb)
+		}
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(b.t, "%s\n", ue.Error())
+		} else if err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyceremony/keyceremony/stableset/synth"
+)
+
+// reviewSetup makes a bootstrap and a synthetic export and returns the
+// common arguments of stable review and a project of the export.
+func reviewSetup(t *testing.T, dir string, files int64) ([]string, string) {
+	t.Helper()
+	p := func(e ...string) string { return filepath.Join(append([]string{dir}, e...)...) }
+	boot := softRehearsal(t, dir)
+	if err := os.WriteFile(p("pins.txt"), []byte("1001 123456\n1002 123456\n1003 123456\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// In the test process no interface is up (TestMain).
+	if code, _, e := runCLI(append(boot, "--out", p("boot"), "--pin-file", p("pins.txt"), "--batch")...); code != 0 {
+		t.Fatal(e)
+	}
+	w, err := os.Create(p("export.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.Generate(w, synth.Params{Seed: 2, Files: files, Generated: time.Now().UTC().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	common := []string{"stable", "review", "--export", p("export.jsonl"), "--published", p("boot"), "--root", p("boot", "metadata", "1.root.json"), "--backup", p("backup")}
+	code, out, e := runCLI(append(common, "--format", "json")...)
+	if code != 0 {
+		t.Fatal(e)
+	}
+	var s struct {
+		Largest []struct{ Project string }
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil || len(s.Largest) == 0 {
+		t.Fatalf("summary: %v\n%s", err, out)
+	}
+	return common, s.Largest[0].Project
+}
+
+// TestReviewPlain: off a terminal the review prints plainly, the summary
+// first; a project, a search and the whole diff in text and JSON; an
+// unknown project and two choices at once are refused.
+func TestReviewPlain(t *testing.T) {
+	common, project := reviewSetup(t, t.TempDir(), 2000)
+	code, out, e := runCLI(common...)
+	if code != 0 || !strings.Contains(out, "stable diff for pypi") || !strings.Contains(out, "backup medium: newest state") || strings.Contains(out, "review (project") {
+		t.Fatalf("summary: %d %s\n%s", code, e, out)
+	}
+	code, out, e = runCLI(append(common, "--project", strings.ToUpper(project))...)
+	if code != 0 || !strings.Contains(out, "project "+project+": 0 stable files before,") || !strings.Contains(out, "added") {
+		t.Fatalf("--project: %d %s\n%s", code, e, out)
+	}
+	code, out, e = runCLI(append(common, "--project", project, "--format", "json")...)
+	var pj struct {
+		Project string
+		Entries []struct{ Category, Path string }
+	}
+	if err := json.Unmarshal([]byte(out), &pj); code != 0 || err != nil || pj.Project != project || len(pj.Entries) == 0 {
+		t.Fatalf("--project --format json: %d %v %s\n%s", code, err, e, out)
+	}
+	code, out, _ = runCLI(append(common, "--search", project)...)
+	if code != 0 || !strings.Contains(out, "projects matching \""+project+"\":") || !strings.Contains(out, pj.Entries[0].Path) {
+		t.Fatalf("--search:\n%s", out)
+	}
+	code, out, _ = runCLI(append(common, "--all")...)
+	if code != 0 || !strings.Contains(out, "\nentries (every one but the unchanged), by project, version, path\n") {
+		t.Fatalf("--all:\n%.2000s", out)
+	}
+	code, _, e = runCLI(append(common, "--project", "no-such-project-here")...)
+	if code != 1 || !strings.Contains(e, `project "no-such-project-here" is not in this diff`) || !strings.Contains(e, "hint: search for part of its name") {
+		t.Fatalf("unknown project: %d %s", code, e)
+	}
+	code, _, e = runCLI(append(common, "--project", project, "--all")...)
+	if code != 1 || !strings.Contains(e, "exclude each other") {
+		t.Fatalf("two choices: %d %s", code, e)
+	}
+}
+
+// TestReviewOnTerminal runs the review in a real terminal (tmux), as the
+// room would: the summary, the prompt, a project's drill-down, and the
+// whole diff in the pager, paged forward and back and quit; then quit.
+func TestReviewOnTerminal(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatalf("tmux is needed: run scripts/install-test-deps (%v)", err)
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	common, project := reviewSetup(t, dir, 3000)
+	sock := filepath.Join(dir, "tmux.sock")
+	tmux := func(a ...string) (string, error) {
+		out, err := exec.Command("tmux", append([]string{"-S", sock}, a...)...).CombinedOutput()
+		return string(out), err
+	}
+	shell := fmt.Sprintf("%s %s; echo EXIT=$?; sleep 60", bin, strings.Join(common, " "))
+	if out, err := tmux("new-session", "-d", "-x", "160", "-y", "40", shell); err != nil {
+		t.Fatalf("tmux: %v %s", err, out)
+	}
+	defer tmux("kill-server")
+	screen := func() string {
+		out, _ := tmux("capture-pane", "-p")
+		return out
+	}
+	waitFor := func(what string) string {
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			if s := screen(); strings.Contains(s, what) {
+				return s
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("waited for %q; screen:\n%s", what, screen())
+		return ""
+	}
+	keys := func(k ...string) {
+		t.Helper()
+		if out, err := tmux(append([]string{"send-keys"}, k...)...); err != nil {
+			t.Fatalf("send-keys: %v %s", err, out)
+		}
+	}
+	// The summary is longer than 40 lines: it comes in the pager.
+	s := waitFor(" lines 1-39 of ")
+	if !strings.Contains(s, "stable diff for pypi") {
+		t.Fatalf("the pager does not start with the summary:\n%s", s)
+	}
+	keys("q")
+	s = waitFor("review (project NAME, search TEXT, all, summary, quit)>")
+	if strings.Contains(s, " lines 1-39 of ") {
+		t.Fatalf("the pager's screen is left after q:\n%s", s)
+	}
+	keys("project "+project, "Enter")
+	s = waitFor("project " + project + ": ")
+	if !strings.Contains(s, "uploaded (claimed)") {
+		t.Fatalf("drill-down:\n%s", s)
+	}
+	if !strings.Contains(s, " lines 1-39 of ") { // the largest project is paged
+		t.Fatalf("drill-down not paged:\n%s", s)
+	}
+	keys("q")
+	for deadline := time.Now().Add(10 * time.Second); strings.Contains(screen(), " lines 1-39 of "); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pager did not quit:\n%s", screen())
+		}
+	}
+	keys("all", "Enter")
+	s = waitFor(" lines 1-39 of ")
+	total := s[strings.Index(s, " lines 1-39 of ")+len(" lines 1-39 of "):]
+	total = total[:strings.IndexByte(total, ' ')]
+	keys("Space")
+	waitFor(" lines 40-78 of " + total + " ")
+	keys("b")
+	waitFor(" lines 1-39 of " + total + " ")
+	keys("j")
+	waitFor(" lines 2-40 of " + total + " ")
+	keys("G")
+	s = waitFor(" of " + total + " ")
+	if !strings.Contains(s, "-"+total+" of "+total+" ") {
+		t.Fatalf("G does not show the end:\n%s", s)
+	}
+	keys("q")
+	waitFor("quit)>")
+	keys("quit", "Enter")
+	s = waitFor("EXIT=")
+	if !strings.Contains(s, "EXIT=0") {
+		t.Fatalf("review did not end well:\n%s", s)
+	}
+}

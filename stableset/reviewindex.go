@@ -1,0 +1,504 @@
+package stableset
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/keyceremony/keyceremony/stableset/export"
+)
+
+// The review index: what lets the room open one project of a diff of
+// millions of entries in well under a second, without the diff in memory.
+// After the pass, every entry (the unchanged ones too, so that a project's
+// stable view before and after is whole) is written once more, grouped by
+// project, into the work file review-entries; review-index says where each
+// project's entries are and binds each project's bytes by SHA-256. The
+// index is read back as an input (the work directory is on the laptop's
+// disk): its own SHA-256 must be the one the pass computed when it wrote
+// it, and it is parsed strictly (parseReviewIndex, FuzzReviewIndex);
+// every project's bytes are checked against their record when read.
+
+// Work files of the review index.
+const (
+	reviewEntriesName = "review-entries"
+	reviewIndexName   = "review-index"
+	reviewIndexMagic  = "keyceremony-review-index 1\n"
+	// reviewIndexEnd stands where a record's name length would, before
+	// the trailer.
+	reviewIndexEnd = 0xffff
+)
+
+// ErrReviewIndex: the review index or the entries it points to is not
+// what the pass wrote (edited, truncated or corrupt); the error names the
+// file and the offset.
+var ErrReviewIndex = errors.New("review index refused")
+
+// ReviewProject is one project's record in the review index: where its
+// entries are in review-entries, how many, and their SHA-256.
+type ReviewProject struct {
+	Project string
+	Offset  int64
+	Length  int64
+	Entries int64
+	SHA256  [32]byte
+}
+
+// appendReviewRecord encodes a record: 2-byte name length, the name, then
+// offset, length and entry count as 8-byte big-endian numbers, then the
+// SHA-256 of the project's bytes.
+func appendReviewRecord(b []byte, p *ReviewProject) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(p.Project)))
+	b = append(b, p.Project...)
+	b = binary.BigEndian.AppendUint64(b, uint64(p.Offset))
+	b = binary.BigEndian.AppendUint64(b, uint64(p.Length))
+	b = binary.BigEndian.AppendUint64(b, uint64(p.Entries))
+	return append(b, p.SHA256[:]...)
+}
+
+// encodeReviewIndex encodes the index of the diff whose digest is digest:
+// the magic line, the diff's digest (32 bytes), the records (strictly
+// increasing by name, contiguous from offset 0), then 0xffff, the record
+// count and the entries file's length (8 bytes each) and the SHA-256 of
+// every byte before it. The projects' bytes cover the entries file
+// exactly once, in any order.
+func encodeReviewIndex(digest [32]byte, ps []ReviewProject) []byte {
+	b := append([]byte(reviewIndexMagic), digest[:]...)
+	var end int64
+	for i := range ps {
+		b = appendReviewRecord(b, &ps[i])
+		end += ps[i].Length
+	}
+	b = binary.BigEndian.AppendUint16(b, reviewIndexEnd)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(ps)))
+	b = binary.BigEndian.AppendUint64(b, uint64(end))
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+// parseReviewIndex parses an index strictly: it returns the diff digest it
+// names and its records, or an error naming name and the byte offset.
+func parseReviewIndex(name string, b []byte) ([32]byte, []ReviewProject, error) {
+	var digest [32]byte
+	off := 0
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("%s: offset %d: %s: %w", name, off, fmt.Sprintf(format, a...), ErrReviewIndex)
+	}
+	need := func(n int) error {
+		if len(b)-off < n {
+			return fail("truncated: %d bytes needed, %d left", n, len(b)-off)
+		}
+		return nil
+	}
+	if err := need(len(reviewIndexMagic) + 32); err != nil {
+		return digest, nil, err
+	}
+	if string(b[:len(reviewIndexMagic)]) != reviewIndexMagic {
+		return digest, nil, fail("not a review index (want %q)", strings.TrimSpace(reviewIndexMagic))
+	}
+	off = len(reviewIndexMagic)
+	copy(digest[:], b[off:])
+	off += 32
+	var ps []ReviewProject
+	var next int64
+	for {
+		if err := need(2); err != nil {
+			return digest, nil, err
+		}
+		n := int(binary.BigEndian.Uint16(b[off:]))
+		if n == reviewIndexEnd {
+			break
+		}
+		start := off
+		off += 2
+		if err := need(n + 8*3 + 32); err != nil {
+			return digest, nil, err
+		}
+		p := ReviewProject{Project: string(b[off : off+n])}
+		for i := 0; i < n; i++ {
+			if c := b[off+i]; c <= ' ' || c == 0x7f {
+				return digest, nil, fail("project name has byte %#x", c)
+			}
+		}
+		if len(ps) > 0 && p.Project <= ps[len(ps)-1].Project {
+			off = start
+			return digest, nil, fail("project %q does not follow %q", p.Project, ps[len(ps)-1].Project)
+		}
+		off += n
+		p.Offset = int64(binary.BigEndian.Uint64(b[off:]))
+		p.Length = int64(binary.BigEndian.Uint64(b[off+8:]))
+		p.Entries = int64(binary.BigEndian.Uint64(b[off+16:]))
+		if p.Length <= 0 || p.Length > 1<<40 || p.Entries <= 0 || p.Entries > p.Length {
+			return digest, nil, fail("project %q: length %d, %d entries", p.Project, p.Length, p.Entries)
+		}
+		next += p.Length
+		off += 24
+		copy(p.SHA256[:], b[off:])
+		off += 32
+		ps = append(ps, p)
+	}
+	off += 2
+	if err := need(8 + 8 + 32); err != nil {
+		return digest, nil, err
+	}
+	if c := binary.BigEndian.Uint64(b[off:]); c != uint64(len(ps)) {
+		return digest, nil, fail("trailer counts %d projects, the index has %d", c, len(ps))
+	}
+	if l := binary.BigEndian.Uint64(b[off+8:]); l != uint64(next) {
+		return digest, nil, fail("trailer says the entries are %d bytes, the records %d", l, next)
+	}
+	// The projects' bytes cover the entries file exactly once.
+	byOff := slices.Clone(ps)
+	slices.SortFunc(byOff, func(a, b ReviewProject) int { return cmp.Compare(a.Offset, b.Offset) })
+	var at int64
+	for _, p := range byOff {
+		if p.Offset != at {
+			return digest, nil, fail("project %q's entries start at %d, not %d", p.Project, p.Offset, at)
+		}
+		at += p.Length
+	}
+	off += 16
+	if sum := sha256.Sum256(b[:off]); !bytes.Equal(sum[:], b[off:off+32]) {
+		return digest, nil, fail("trailer digest does not match")
+	}
+	off += 32
+	if off != len(b) {
+		return digest, nil, fail("%d bytes after the trailer", len(b)-off)
+	}
+	return digest, ps, nil
+}
+
+// reviewKey orders a project's entries: the files by file name (numbers
+// as numbers, CompareVersions, so by version), then path; the pages
+// (simple/...) after the files.
+func reviewKey(a, b *DiffEntry) int {
+	pa, pb := strings.HasPrefix(a.Path, pagesPrefix), strings.HasPrefix(b.Path, pagesPrefix)
+	if pa != pb {
+		if pa {
+			return 1
+		}
+		return -1
+	}
+	if c := CompareVersions(path.Base(a.Path), path.Base(b.Path)); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Path, b.Path)
+}
+
+// buildReviewIndex writes review-entries and review-index into the work
+// directory and returns the index's SHA-256. Memory: one project bucket's
+// entries at a time.
+func (r *run) buildReviewIndex(d *Diff) ([32]byte, error) {
+	var sum [32]byte
+	for b := 0; b < numProjBucket; b++ {
+		os.Remove(r.bucketPath("reviewpart", b))
+	}
+	os.Remove(filepath.Join(r.work, reviewEntriesName))
+	os.Remove(filepath.Join(r.work, reviewIndexName))
+	parts := r.buckets("reviewpart", numProjBucket, 32<<10)
+	defer parts.close()
+	var line []byte
+	err := d.Entries(func(e *DiffEntry) error {
+		line = e.appendCanonical(line[:0])
+		line = appendWorkLine(line[:0], line, e.Version, e.Legacy, e.Uploaded)
+		_, err := parts[projBucket(e.Project)].Write(line)
+		return err
+	})
+	if err != nil {
+		return sum, err
+	}
+	if err := parts.close(); err != nil {
+		return sum, err
+	}
+	ef, err := createWork(filepath.Join(r.work, reviewEntriesName))
+	if err != nil {
+		return sum, fmt.Errorf("creating the review entries: %w", err)
+	}
+	defer ef.Close()
+	ew := bufio.NewWriterSize(ef, 1<<20)
+	var (
+		ps  []ReviewProject
+		off int64
+	)
+	for b := range parts {
+		data, err := readFileString(r.bucketPath("reviewpart", b))
+		if err != nil {
+			return sum, err
+		}
+		type item struct {
+			e    DiffEntry
+			line string
+		}
+		var its []item
+		for len(data) > 0 {
+			i := strings.IndexByte(data, '\n')
+			if i < 0 {
+				return sum, errSpill
+			}
+			e, err := parseCanonical([]byte(data[:i+1]))
+			if err != nil {
+				return sum, err
+			}
+			its = append(its, item{e, data[:i+1]})
+			data = data[i+1:]
+		}
+		idx := make([]int32, len(its))
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		slices.SortFunc(idx, func(i, j int32) int {
+			a, b := &its[i].e, &its[j].e
+			if c := strings.Compare(a.Project, b.Project); c != 0 {
+				return c
+			}
+			return reviewKey(a, b)
+		})
+		h := sha256.New()
+		var cur *ReviewProject
+		end := func() {
+			if cur != nil {
+				h.Sum(cur.SHA256[:0])
+				ps = append(ps, *cur)
+			}
+		}
+		for _, i := range idx {
+			it := &its[i]
+			if cur == nil || it.e.Project != cur.Project {
+				end()
+				cur = &ReviewProject{Project: it.e.Project, Offset: off}
+				h.Reset()
+			}
+			cur.Length += int64(len(it.line))
+			cur.Entries++
+			off += int64(len(it.line))
+			h.Write([]byte(it.line))
+			if _, err := ew.WriteString(it.line); err != nil {
+				return sum, fmt.Errorf("writing the review entries: %w", err)
+			}
+		}
+		end()
+		os.Remove(r.bucketPath("reviewpart", b))
+	}
+	if err := ew.Flush(); err != nil {
+		return sum, fmt.Errorf("writing the review entries: %w", err)
+	}
+	if err := ef.Close(); err != nil {
+		return sum, fmt.Errorf("writing the review entries: %w", err)
+	}
+	// The records by name; the projects' bytes stay in bucket order
+	// (the parser checks that they cover the file exactly once).
+	slices.SortFunc(ps, func(a, b ReviewProject) int { return strings.Compare(a.Project, b.Project) })
+	dg, err := digestBytes32(d.Digest)
+	if err != nil {
+		return sum, err
+	}
+	idx := encodeReviewIndex(dg, ps)
+	f, err := createWork(filepath.Join(r.work, reviewIndexName))
+	if err != nil {
+		return sum, fmt.Errorf("creating the review index: %w", err)
+	}
+	if _, err := f.Write(idx); err != nil {
+		f.Close()
+		return sum, fmt.Errorf("writing the review index: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return sum, fmt.Errorf("writing the review index: %w", err)
+	}
+	return sha256.Sum256(idx), nil
+}
+
+// digestBytes32 decodes a diff digest (64 hex digits).
+func digestBytes32(s string) ([32]byte, error) {
+	var b [32]byte
+	if n, err := hex.Decode(b[:], []byte(s)); err != nil || n != 32 || len(s) != 64 {
+		return b, fmt.Errorf("digest %q is not 64 hex digits", s)
+	}
+	return b, nil
+}
+
+// Review browses a diff through its review index: one project at a time,
+// a search by project or path, never the whole diff in memory.
+type Review struct {
+	d        *Diff
+	projects []ReviewProject
+	entries  *os.File
+	name     string // the entries file, for errors
+}
+
+// Review builds the diff's review index (once; later calls reuse it) and
+// opens it: the index file must hash to what was written and parse
+// strictly, and name this diff's digest. Close the Review before the
+// Diff.
+func (d *Diff) Review() (*Review, error) {
+	if d.run == nil || d.run.work == "" {
+		return nil, fmt.Errorf("diff is closed")
+	}
+	r := d.run
+	if !r.reviewBuilt {
+		sum, err := r.buildReviewIndex(d)
+		if err != nil {
+			return nil, fmt.Errorf("writing the review index: %w", err)
+		}
+		r.reviewSum, r.reviewBuilt = sum, true
+	}
+	return openReview(d, filepath.Join(r.work, reviewIndexName), filepath.Join(r.work, reviewEntriesName), r.reviewSum)
+}
+
+// openReview reads the index at path, which must hash to want and name
+// d's digest, and opens the entries file.
+func openReview(d *Diff, index, entries string, want [32]byte) (*Review, error) {
+	b, err := os.ReadFile(index)
+	if err != nil {
+		return nil, fmt.Errorf("reading the review index: %w", err)
+	}
+	digest, ps, err := parseReviewIndex(index, b)
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256.Sum256(b); got != want {
+		return nil, fmt.Errorf("%s: sha256 %x, but the pass wrote %x: %w", index, got, want, ErrReviewIndex)
+	}
+	dg, err := digestBytes32(d.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if digest != dg {
+		return nil, fmt.Errorf("%s: offset %d: indexes diff %x, not %s: %w", index, len(reviewIndexMagic), digest, d.Digest, ErrReviewIndex)
+	}
+	f, err := os.Open(entries)
+	if err != nil {
+		return nil, fmt.Errorf("opening the review entries: %w", err)
+	}
+	return &Review{d: d, projects: ps, entries: f, name: entries}, nil
+}
+
+// Close closes the entries file.
+func (rv *Review) Close() error { return rv.entries.Close() }
+
+// Projects returns the index's records, sorted by name.
+func (rv *Review) Projects() []ReviewProject { return rv.projects }
+
+// FindProjects returns the projects whose name contains query, compared
+// as the repository normalizes names (case, runs of - _ .); those that
+// begin with it first, each group in name order.
+func (rv *Review) FindProjects(query string) []ReviewProject {
+	q := export.NormalizeProject(query)
+	var pre, in []ReviewProject
+	for _, p := range rv.projects {
+		n := export.NormalizeProject(p.Project)
+		switch {
+		case strings.HasPrefix(n, q):
+			pre = append(pre, p)
+		case strings.Contains(n, q):
+			in = append(in, p)
+		}
+	}
+	return append(pre, in...)
+}
+
+// lookup returns the record of a project, by its exact or its normalized
+// name.
+func (rv *Review) lookup(project string) (*ReviewProject, bool) {
+	i, ok := slices.BinarySearchFunc(rv.projects, project, func(p ReviewProject, n string) int { return strings.Compare(p.Project, n) })
+	if ok {
+		return &rv.projects[i], true
+	}
+	n := export.NormalizeProject(project)
+	if n == project {
+		return nil, false
+	}
+	i, ok = slices.BinarySearchFunc(rv.projects, n, func(p ReviewProject, n string) int { return strings.Compare(p.Project, n) })
+	if ok {
+		return &rv.projects[i], true
+	}
+	return nil, false
+}
+
+// ErrNoProject: the diff has no such project.
+var ErrNoProject = errors.New("no such project in this diff")
+
+// read returns a project's entries, checked against its record.
+func (rv *Review) read(p *ReviewProject) ([]DiffEntry, error) {
+	buf := make([]byte, p.Length)
+	if _, err := rv.entries.ReadAt(buf, p.Offset); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: offset %d: truncated: project %q needs %d bytes: %w", rv.name, p.Offset, p.Project, p.Length, ErrReviewIndex)
+		}
+		return nil, fmt.Errorf("reading the review entries: %w", err)
+	}
+	if sum := sha256.Sum256(buf); sum != p.SHA256 {
+		return nil, fmt.Errorf("%s: offset %d: project %q's %d bytes have sha256 %x, the index says %x: %w", rv.name, p.Offset, p.Project, p.Length, sum, p.SHA256, ErrReviewIndex)
+	}
+	es := make([]DiffEntry, 0, p.Entries)
+	for off := 0; off < len(buf); {
+		i := bytes.IndexByte(buf[off:], '\n')
+		if i < 0 {
+			return nil, fmt.Errorf("%s: offset %d: project %q: unterminated line: %w", rv.name, p.Offset+int64(off), p.Project, ErrReviewIndex)
+		}
+		e, err := parseCanonical(buf[off : off+i+1])
+		if err != nil || e.Project != p.Project {
+			return nil, fmt.Errorf("%s: offset %d: project %q: bad entry: %w", rv.name, p.Offset+int64(off), p.Project, ErrReviewIndex)
+		}
+		es = append(es, e)
+		off += i + 1
+	}
+	if int64(len(es)) != p.Entries {
+		return nil, fmt.Errorf("%s: offset %d: project %q has %d entries, the index says %d: %w", rv.name, p.Offset, p.Project, len(es), p.Entries, ErrReviewIndex)
+	}
+	return es, nil
+}
+
+// ProjectView is one project's drill-down: its counts and every entry,
+// unchanged ones included, sorted by file name (so by version), then
+// path, the pages last.
+type ProjectView struct {
+	Project string
+	Counts  Counts
+	Entries []DiffEntry
+}
+
+// Project returns a project's drill-down, by exact or normalized name
+// (ErrNoProject otherwise).
+func (rv *Review) Project(project string) (*ProjectView, error) {
+	p, ok := rv.lookup(project)
+	if !ok {
+		return nil, fmt.Errorf("%q: %w", project, ErrNoProject)
+	}
+	es, err := rv.read(p)
+	if err != nil {
+		return nil, err
+	}
+	return &ProjectView{Project: p.Project, Counts: rv.counts(p.Project), Entries: es}, nil
+}
+
+// FindPaths calls fn for every entry whose path contains query, project
+// by project in name order, each project's bytes checked against the
+// index as they are read; it reads the whole entries file, one project at
+// a time.
+func (rv *Review) FindPaths(query string, fn func(*DiffEntry) error) error {
+	for i := range rv.projects {
+		es, err := rv.read(&rv.projects[i])
+		if err != nil {
+			return err
+		}
+		for j := range es {
+			if strings.Contains(es[j].Path, query) {
+				if err := fn(&es[j]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,394 @@
+package stableset
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/stableset/synth"
+)
+
+// secondDiff is the second ceremony of the pipeline test (foo gains foo2,
+// bar1 changed and kept old, bar09 removed, baz1 backdated, qux3 young).
+func secondDiff(t *testing.T) *Diff {
+	t.Helper()
+	c := newCeremony(t)
+	out1 := filepath.Join(t.TempDir(), "one")
+	c.sign(t, c.config(exportOf(t, t1, []file{foo1, foo2, bar1, bar09}), ""), out1)
+	c.decisions = mustDecisions(t, `{"path": "`+rec(bar1evil).Path+`", "decision": "keep-old", "reason": "PyPI never re-uploads a file"}`)
+	d, err := ComputeDiff(c.config(exportOf(t, t2, []file{foo1, foo2, bar1evil, baz1, qux3}), out1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// checkCovers asserts that the review's projects hold every entry of the
+// diff exactly once, each as Entries gives it.
+func checkCovers(t *testing.T, d *Diff, rv *Review) {
+	t.Helper()
+	want := map[string]DiffEntry{}
+	d.Entries(func(e *DiffEntry) error { want[e.Path] = *e; return nil })
+	n := 0
+	for _, p := range rv.Projects() {
+		v, err := rv.Project(p.Project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range v.Entries {
+			w, ok := want[e.Path]
+			if !ok {
+				t.Fatalf("%s: %s is no entry of the diff (or is shown twice)", p.Project, e.Path)
+			}
+			delete(want, e.Path)
+			if e.Category != w.Category || e.Reason != w.Reason || e.Project != w.Project || e.HasOld != w.HasOld || e.OldSHA256 != w.OldSHA256 || e.HasNew != w.HasNew || e.NewSHA256 != w.NewSHA256 {
+				t.Errorf("%s: review shows %+v, the diff %+v", e.Path, e, w)
+			}
+			if i > 0 && reviewKey(&v.Entries[i-1], &v.Entries[i]) >= 0 {
+				t.Errorf("%s: %s before %s", p.Project, v.Entries[i-1].Path, e.Path)
+			}
+			n++
+		}
+	}
+	if len(want) > 0 || n == 0 {
+		t.Fatalf("%d entries shown, %d of the diff's missing", n, len(want))
+	}
+}
+
+// TestReviewDrillDown opens each project of a second ceremony through the
+// index: the stable view before and after, each file's category and
+// reason, the time a backdated file claims; search by project and path.
+func TestReviewDrillDown(t *testing.T) {
+	d := secondDiff(t)
+	rv, err := d.Review()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rv.Close()
+	checkCovers(t, d, rv)
+
+	var b bytes.Buffer
+	v, err := rv.Project("BAR") // found by its normalized name
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.WriteProjectText(&b)
+	text := b.String()
+	for _, want := range []string{
+		"project bar: 2 stable files before, 1 after",
+		"! yes    old changed kept-old   1.0", // the change kept: stable before, the old entry after
+		"  yes    -   removed            -",   // bar09
+		"stable: 7 bytes sha256",              // the two sides of the change
+		"listed: 12 bytes sha256",
+		"page-changed files",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("bar's drill-down lacks %q:\n%s", want, text)
+		}
+	}
+	b.Reset()
+	v, err = rv.Project("baz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.WriteProjectText(&b)
+	if !strings.Contains(b.String(), "held backdated 1.0     2020-05-01T00:00:00Z") || !strings.Contains(b.String(), "0 stable files before, 0 after") {
+		t.Errorf("baz's drill-down does not show the claimed upload time:\n%s", b.String())
+	}
+	b.Reset()
+	v.WriteProjectJSON(&b)
+	var j struct {
+		Project string
+		Counts  Counts
+		Entries []projectEntryJSON
+	}
+	if err := json.Unmarshal(b.Bytes(), &j); err != nil {
+		t.Fatal(err)
+	}
+	if j.Project != "baz" || j.Counts.Backdated != 1 || len(j.Entries) != 1 || j.Entries[0].Uploaded != "2020-05-01T00:00:00Z" || j.Entries[0].Before || j.Entries[0].After || j.Entries[0].Reason != ReasonBackdated {
+		t.Errorf("baz in JSON: %+v", j)
+	}
+	v, _ = rv.Project("foo")
+	if got := len(v.Entries); got != 4 || v.Entries[0].Category != Unchanged || v.Entries[1].Category != Added || !v.Entries[0].stableBefore() || v.Entries[1].stableBefore() {
+		t.Errorf("foo: %+v", v.Entries)
+	}
+	if _, err := rv.Project("nonesuch"); !errors.Is(err, ErrNoProject) {
+		t.Errorf("unknown project: %v", err)
+	}
+
+	// Search: projects by normalized prefix first, then substring.
+	var names []string
+	for _, p := range rv.FindProjects("A") {
+		names = append(names, p.Project)
+	}
+	if strings.Join(names, " ") != "bar baz" {
+		t.Errorf("projects containing A: %v", names)
+	}
+	names = nil
+	for _, p := range rv.FindProjects("b") {
+		names = append(names, p.Project)
+	}
+	if strings.Join(names, " ") != "bar baz" {
+		t.Errorf("projects beginning with b: %v", names)
+	}
+	var found []string
+	rv.FindPaths("bar-1.0-py3", func(e *DiffEntry) error { found = append(found, e.label()); return nil })
+	if strings.Join(found, ",") != "changed kept-old" {
+		t.Errorf("path search: %v", found)
+	}
+	b.Reset()
+	rv.WriteSearchText(&b, "tar.gz", 2)
+	if !strings.Contains(b.String(), "… 3 more (5 in all)") {
+		t.Errorf("search text:\n%s", b.String())
+	}
+	b.Reset()
+	if err := rv.WriteSearchJSON(&b, "baz"); err != nil {
+		t.Fatal(err)
+	}
+	var sj struct {
+		Projects []struct{ Project string }
+		Paths    []projectEntryJSON
+	}
+	if err := json.Unmarshal(b.Bytes(), &sj); err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	// baz is held: no stable file, no page; its one path is its file.
+	if len(sj.Projects) != 1 || sj.Projects[0].Project != "baz" || len(sj.Paths) != 1 || sj.Paths[0].Uploaded != "2020-05-01T00:00:00Z" {
+		t.Errorf("search JSON: %+v", sj)
+	}
+}
+
+// TestReviewRealSample reviews a first ceremony over the real PyPI sample:
+// every entry is in exactly one project's drill-down, and a real project
+// is found by a prefix of its name and by its file's name.
+func TestReviewRealSample(t *testing.T) {
+	f, err := os.Open(filepath.Join("export", "testdata", "pypi-files-sample.jsonl.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := export.ReadSample(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	c := newCeremony(t)
+	cfg := c.config(exportOfRecords(t, gen, rs), "")
+	cfg.Now = gen
+	d, err := ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	rv, err := d.Review()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rv.Close()
+	checkCovers(t, d, rv)
+	if len(rv.Projects()) < 100 {
+		t.Fatalf("%d projects", len(rv.Projects()))
+	}
+	r := rs[len(rs)/2]
+	hit := false
+	for _, p := range rv.FindProjects(strings.ToUpper(r.Project[:len(r.Project)-1])) {
+		hit = hit || p.Project == r.Project
+	}
+	if !hit {
+		t.Errorf("%s not found by the prefix of its name", r.Project)
+	}
+	var paths []string
+	rv.FindPaths(r.Filename, func(e *DiffEntry) error { paths = append(paths, e.Path); return nil })
+	if len(paths) != 1 || paths[0] != r.Path {
+		t.Errorf("%s: found %v", r.Filename, paths)
+	}
+	v, err := rv.Project(r.Project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	v.WriteProjectText(&b)
+	if !strings.Contains(b.String(), r.Filename) || !strings.Contains(b.String(), r.UploadTime.Format(time.RFC3339)) {
+		t.Errorf("drill-down of %s lacks %s or its upload time:\n%s", r.Project, r.Filename, b.String())
+	}
+}
+
+// TestReviewSyntheticNext reviews a synthetic second period with injected
+// changes, backdated files and deletions: each is found by its path with
+// its category, and a backdated file shows the time it claims.
+func TestReviewSyntheticNext(t *testing.T) {
+	dir := t.TempDir()
+	var e1, e2 bytes.Buffer
+	if err := synth.Generate(&e1, synth.Params{Seed: 4, Files: 3000}); err != nil {
+		t.Fatal(err)
+	}
+	inj, err := synth.Next(bytes.NewReader(e1.Bytes()), &e2, synth.NextParams{Seed: 4, NewFiles: 60, Deletions: 5, ChangedHash: 3, Backdated: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCeremony(t)
+	out1 := filepath.Join(dir, "one")
+	cfg := c.config(e1.Bytes(), "")
+	cfg.Now = synth.DefaultGenerated
+	c.sign(t, cfg, out1)
+	cfg = c.config(e2.Bytes(), out1)
+	cfg.Now = synth.DefaultGenerated.Add(90 * 24 * time.Hour)
+	d, err := ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	rv, err := d.Review()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rv.Close()
+	checkCovers(t, d, rv)
+	claimed := synth.DefaultGenerated.Add(-synth.BackdatedAge)
+	for _, c := range []struct {
+		paths []string
+		label string
+	}{{inj.Changed, "changed kept-old"}, {inj.Backdated, "held backdated"}, {inj.Deleted, "removed"}} {
+		if len(c.paths) == 0 {
+			t.Fatalf("nothing injected for %s", c.label)
+		}
+		for _, p := range c.paths {
+			var got []*DiffEntry
+			rv.FindPaths(p, func(e *DiffEntry) error { e2 := *e; got = append(got, &e2); return nil })
+			if len(got) != 1 || got[0].label() != c.label {
+				t.Fatalf("%s: found %d, want one %s", p, len(got), c.label)
+			}
+			if c.label == "held backdated" && !got[0].Uploaded.Equal(claimed) {
+				t.Errorf("%s claims %v, want %v", p, got[0].Uploaded, claimed)
+			}
+			if v, err := rv.Project(got[0].Project); err != nil || len(v.Entries) < 1 {
+				t.Errorf("%s: drill-down of %s: %v", p, got[0].Project, err)
+			}
+		}
+	}
+}
+
+// TestReviewIndexRefusals edits the work files as an attacker on the
+// laptop's disk would, between the pass and the room's drill-down: each
+// edit is refused, naming the file and the offset.
+func TestReviewIndexRefusals(t *testing.T) {
+	d := secondDiff(t)
+	rv, err := d.Review()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv.Close()
+	idxPath := filepath.Join(d.run.work, reviewIndexName)
+	entPath := filepath.Join(d.run.work, reviewEntriesName)
+	idx, _ := os.ReadFile(idxPath)
+	ent, _ := os.ReadFile(entPath)
+	restore := func() {
+		os.WriteFile(idxPath, idx, 0o600)
+		os.WriteFile(entPath, ent, 0o600)
+	}
+	// Well formed, trailer made again: only the pass's digest tells.
+	reseal := func(b []byte) []byte {
+		b = append([]byte(nil), b[:len(b)-32]...)
+		s := sha256.Sum256(b)
+		return append(b, s[:]...)
+	}
+	_, ps, _ := parseReviewIndex("x", idx)
+	recOff := len(reviewIndexMagic) + 32 // the first record
+	for i := range ps[:1] {
+		recOff += 2 + len(ps[i].Project)
+	}
+	// The first record's hash, swapped for another project's bytes' hash.
+	edited := append([]byte(nil), idx...)
+	copy(edited[recOff+24:], ps[1].SHA256[:])
+	edited = reseal(edited)
+
+	// An entry made to read as kept old while its bytes say accepted:
+	// the same length, another content.
+	entEdited := bytes.Replace(ent, []byte("changed\tkept-old"), []byte("changed\taccepted"), 1)
+	if bytes.Equal(entEdited, ent) {
+		t.Fatal("no change to edit")
+	}
+	for _, c := range []struct {
+		name         string
+		index, entry []byte
+		open, read   string
+	}{
+		{"index truncated", idx[:len(idx)-20], ent, reviewIndexName + ": offset ", ""},
+		{"index cut in a record", idx[:recOff+10], ent, "truncated", ""},
+		{"index edited", edited, ent, "but the pass wrote", ""},
+		{"index one byte more", append(append([]byte(nil), idx...), 0), ent, "1 bytes after the trailer", ""},
+		{"entries edited", idx, entEdited, "", reviewEntriesName + ": offset "},
+		{"entries truncated", idx, ent[:len(ent)-5], "", "truncated"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer restore()
+			os.WriteFile(idxPath, c.index, 0o600)
+			os.WriteFile(entPath, c.entry, 0o600)
+			rv, err := d.Review()
+			if c.open != "" {
+				if !errors.Is(err, ErrReviewIndex) || !strings.Contains(err.Error(), c.open) || !strings.Contains(err.Error(), idxPath) {
+					t.Fatalf("open: %v, want %q naming %s", err, c.open, idxPath)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rv.Close()
+			var first error
+			for _, p := range rv.Projects() {
+				if _, err := rv.Project(p.Project); err != nil {
+					first = err
+					break
+				}
+			}
+			if !errors.Is(first, ErrReviewIndex) || !strings.Contains(first.Error(), c.read) || !strings.Contains(first.Error(), entPath) {
+				t.Fatalf("read: %v, want %q naming %s", first, c.read, entPath)
+			}
+			if err := rv.FindPaths("x", func(*DiffEntry) error { return nil }); !errors.Is(err, ErrReviewIndex) {
+				t.Errorf("path search over the edited entries: %v", err)
+			}
+		})
+	}
+	// Restored: accepted again.
+	rv, err = d.Review()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv.Close()
+}
+
+// FuzzReviewIndex: the parser never panics, and what it accepts encodes
+// back to the same bytes.
+func FuzzReviewIndex(f *testing.F) {
+	dg := sha256.Sum256([]byte("digest"))
+	ps := []ReviewProject{{Project: "", Offset: 90, Length: 10, Entries: 1}, {Project: "bar", Offset: 0, Length: 50, Entries: 2}, {Project: "foo", Offset: 50, Length: 40, Entries: 3}}
+	good := encodeReviewIndex(dg, ps)
+	f.Add(good)
+	f.Add(good[:len(good)-1])
+	f.Add(encodeReviewIndex(dg, nil))
+	bad := append([]byte(nil), good...)
+	binary.BigEndian.PutUint64(bad[len(reviewIndexMagic)+32+2:], 5)
+	f.Add(bad)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dg, ps, err := parseReviewIndex("fuzz", b)
+		if err != nil {
+			if !errors.Is(err, ErrReviewIndex) || !strings.HasPrefix(err.Error(), "fuzz: offset ") {
+				t.Fatalf("error %v", err)
+			}
+			return
+		}
+		if again := encodeReviewIndex(dg, ps); !bytes.Equal(again, b) {
+			t.Fatalf("parse then encode differs")
+		}
+	})
+}
