@@ -1,0 +1,272 @@
+package ceremony
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/internal/hint"
+	"github.com/keyceremony/keyceremony/internal/outdir"
+	"github.com/keyceremony/keyceremony/keys"
+)
+
+// Resuming a bootstrap.
+//
+// A bootstrap that died (the laptop lost power, the process was killed)
+// or failed after it generated keys leaves its journal: in its working
+// directory beside the output (.OUT.partial-PID-N/transcript.jsonl, while
+// that process no longer runs) or, for a run that failed, in
+// OUT.failed-TIME/transcript.jsonl. Run the same command again and the
+// bootstrap reads the newest such journal before anything else. When the
+// configuration's digest is the one the journal's first entry recorded,
+// the keys it records as generated and attested (role, device serial,
+// slot, public key) are not generated again: pre-flight reads each of
+// those slots back and requires exactly that public key there, the key is
+// attested again (chain, serial, slot, policies, as for a new key), its
+// key id and check words are shown again for the room to compare with the
+// run sheet, and the new journal records it with the journal it came
+// from. Every other key is generated as usual.
+//
+// The journal is an input, not a proof: it decides only which slots are
+// expected to hold this ceremony's keys. A slot that holds another key,
+// or some journal slots empty while others hold their keys, is refused
+// (ErrResume) before anything is generated. When every slot it names is
+// empty (the orphan keys were cleared, as the failed run said to), and
+// when the configuration changed, the bootstrap starts over and says why.
+
+// ErrResume means the journal of an interrupted bootstrap names keys that
+// are not on the devices.
+var ErrResume = hint.New("the interrupted bootstrap's journal does not match the devices", "a slot the journal names holds another key or none: inspect the devices (keyceremony device list) and the journal; clear the slots it names (see docs/runbook-bootstrap.md) and remove or move the journal's directory to start over")
+
+// resumedKey is a key an interrupted run generated and attested, as its
+// journal records it.
+type resumedKey struct {
+	Role   string
+	Serial uint32
+	Slot   hsm.Slot
+	Key    *keys.Key
+}
+
+// resumption is what an interrupted bootstrap's journal lets the rerun
+// skip.
+type resumption struct {
+	Journal string // the journal's path
+	Digest  [32]byte
+	Entries int
+	Keys    []resumedKey
+}
+
+// key returns the resumed key for a slot, if any.
+func (r *resumption) key(serial uint32, slot hsm.Slot) *resumedKey {
+	if r == nil {
+		return nil
+	}
+	for i := range r.Keys {
+		if r.Keys[i].Serial == serial && r.Keys[i].Slot == slot {
+			return &r.Keys[i]
+		}
+	}
+	return nil
+}
+
+// configDigest is the SHA-256 of the configuration as parsed (its JSON
+// encoding): the bootstrap's input, recorded at its start.
+func configDigest(c *Config) string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		// A Config holds strings, numbers and keys: encoding cannot fail.
+		panic(fmt.Sprintf("ceremony: encoding the configuration: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// journals lists the journals a rerun of a bootstrap writing outDir may
+// resume from, newest first: the working directories of dead runs, then
+// the failed runs' directories.
+func journals(outDir string) []string {
+	var out []string
+	dead, _ := outdir.Interrupted(outDir)
+	for _, d := range dead {
+		out = append(out, filepath.Join(d.Path, JournalFile))
+	}
+	failed, _ := filepath.Glob(filepath.Clean(outDir) + ".failed-*")
+	slices.Sort(failed) // their names end in the UTC time
+	slices.Reverse(failed)
+	for _, d := range failed {
+		out = append(out, filepath.Join(d, JournalFile))
+	}
+	return out
+}
+
+// readJournal reads a journal that a killed run may have cut mid-line:
+// the complete lines must chain (VerifyTranscript); a last line without
+// its newline is dropped.
+func readJournal(path string) ([]TranscriptEntry, [32]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	if i := bytes.LastIndexByte(data, '\n'); i+1 != len(data) {
+		data = data[:i+1]
+	}
+	digest, n, err := VerifyTranscript(bytes.NewReader(data), path)
+	if err != nil {
+		return nil, digest, err
+	}
+	es := make([]TranscriptEntry, 0, n)
+	for line := range bytes.Lines(data) {
+		var e TranscriptEntry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, digest, fmt.Errorf("%s: %w", path, err)
+		}
+		es = append(es, e)
+	}
+	return es, digest, nil
+}
+
+// findResumption looks for an interrupted run's journal (journals) and
+// returns what it lets this run skip, or nil to start over; show says
+// which journal was found and, when it is not used, why.
+func (b *Bootstrap) findResumption(outDir string) *resumption {
+	say := func(format string, a ...any) {
+		if b.Show != nil {
+			fmt.Fprintf(b.Show, "resume: "+format+"\n", a...)
+		}
+	}
+	want := configDigest(b.Config)
+	for _, path := range journals(outDir) {
+		es, digest, err := readJournal(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			say("the interrupted run's journal %s does not verify (%v): starting over", path, err)
+			return nil
+		}
+		if es[0].Step != "bootstrap started" {
+			continue
+		}
+		if got, _ := es[0].Detail["config_sha256"].(string); got != want {
+			say("starting over: the configuration changed since the interrupted run (its journal %s recorded config sha256 %q, the configuration now has %s)", path, got, want)
+			return nil
+		}
+		r := &resumption{Journal: path, Digest: digest, Entries: len(es)}
+		for _, e := range es {
+			if e.Step != "key generated and attested" {
+				continue
+			}
+			k, err := journalKey(e)
+			if err != nil {
+				say("the interrupted run's journal %s, entry %d: %v: starting over", path, e.Seq, err)
+				return nil
+			}
+			if r.key(k.Serial, k.Slot) == nil {
+				r.Keys = append(r.Keys, *k)
+			}
+		}
+		say("found the journal of an interrupted run, %s (%d entries); it generated %d of the keys", path, len(es), len(r.Keys))
+		for _, k := range r.Keys {
+			say("  %s key in slot %s of device %d: key id %s", k.Role, k.Slot, k.Serial, k.Key.ID())
+		}
+		if len(r.Keys) == 0 {
+			return nil
+		}
+		return r
+	}
+	return nil
+}
+
+// journalKey reads a "key generated and attested" entry back: the key's
+// public half must give the recorded key id.
+func journalKey(e TranscriptEntry) (*resumedKey, error) {
+	role, _ := e.Detail["role"].(string)
+	serial, _ := e.Detail["device"].(float64)
+	slotName, _ := e.Detail["slot"].(string)
+	id, _ := e.Detail["keyid"].(string)
+	raw, err := json.Marshal(e.Detail["public_key"])
+	if err != nil {
+		return nil, err
+	}
+	var k keys.Key
+	if err := json.Unmarshal(raw, &k); err != nil {
+		return nil, fmt.Errorf("public_key: %w", err)
+	}
+	if _, err := k.Public(); err != nil {
+		return nil, fmt.Errorf("public_key: %w", err)
+	}
+	if k.ID() != id {
+		return nil, fmt.Errorf("public_key has key id %s, the entry says %s", k.ID(), id)
+	}
+	slot, err := hsm.ParseSlot(slotName)
+	if err != nil {
+		return nil, fmt.Errorf("slot: %w", err)
+	}
+	if role == "" || serial <= 0 || serial != float64(uint32(serial)) {
+		return nil, fmt.Errorf("role %q or device %v missing or malformed", role, e.Detail["device"])
+	}
+	return &resumedKey{Role: role, Serial: uint32(serial), Slot: slot, Key: &k}, nil
+}
+
+// check reads back, from the devices, every slot the journal names: all
+// empty (the keys were cleared) drops the resumption; all holding their
+// recorded keys keeps it; anything else is ErrResume.
+func (r *resumption) check(s *session, show io.Writer) (*resumption, error) {
+	if r == nil {
+		return nil, nil
+	}
+	var empty []string
+	held := 0
+	for _, k := range r.Keys {
+		d, err := s.device(k.Serial)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := d.PublicKey(k.Slot)
+		if errors.Is(err, hsm.ErrSlotEmpty) {
+			empty = append(empty, fmt.Sprintf("slot %s of %s", k.Slot, d.Info()))
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading slot %s of %s: %w", k.Slot, d.Info(), err)
+		}
+		got, err := keys.FromPublicKey(pub)
+		if err != nil {
+			return nil, fmt.Errorf("slot %s of %s: %w", k.Slot, d.Info(), err)
+		}
+		if got.ID() != k.Key.ID() {
+			return nil, fmt.Errorf("the journal %s names the %s key %s in slot %s of %s, but the slot holds key %s: %w", r.Journal, k.Role, k.Key.ID(), k.Slot, d.Info(), got.ID(), ErrResume)
+		}
+		held++
+	}
+	if held == 0 {
+		if show != nil {
+			fmt.Fprintf(show, "resume: starting over: every slot the journal %s names is empty again (the keys were cleared)\n", r.Journal)
+		}
+		return nil, nil
+	}
+	if len(empty) > 0 {
+		return nil, fmt.Errorf("the journal %s names keys in %d slots; %d hold them, but %v are empty: %w", r.Journal, len(r.Keys), held, empty, ErrResume)
+	}
+	return r, nil
+}
+
+// record writes the resumption into the new journal: the journal it came
+// from, by path and digest, and the keys it will not generate again.
+func (r *resumption) record(tr *Transcript) error {
+	list := make([]map[string]any, len(r.Keys))
+	for i, k := range r.Keys {
+		list[i] = map[string]any{"role": k.Role, "device": k.Serial, "slot": k.Slot.String(), "keyid": k.Key.ID()}
+	}
+	return tr.Record("resuming an interrupted bootstrap", map[string]any{
+		"journal": r.Journal, "journal_sha256": hex.EncodeToString(r.Digest[:]), "journal_entries": r.Entries, "keys": list,
+	})
+}
