@@ -16,6 +16,7 @@ import (
 	"github.com/keyceremony/keyceremony/internal/hint"
 	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset"
 )
 
 // Resuming a bootstrap.
@@ -269,4 +270,120 @@ func (r *resumption) record(tr *Transcript) error {
 	return tr.Record("resuming an interrupted bootstrap", map[string]any{
 		"journal": r.Journal, "journal_sha256": hex.EncodeToString(r.Digest[:]), "journal_entries": r.Entries, "keys": list,
 	})
+}
+
+// Resuming a stable signing.
+//
+// A stable signing that died leaves its journal in its working directory
+// beside the media (.MEDIA.partial-PID-N/transcript.jsonl). The rerun of
+// the same command reads it before anything else; after its own pass over
+// the export it compares the inputs the journal recorded (stableInputs:
+// the export file's SHA-256, the policy's, the decisions', the previous
+// ledger's and the diff digest they give) with its own. When every one is
+// unchanged and the interrupted run recorded the room's approval of that
+// diff digest, the guided review (the diff's summary and the reading of
+// its digest) is not presented again: its steps are recorded as done in
+// the interrupted run, and each keyholder still sees and confirms what
+// they sign before their PIN. Otherwise the signing starts over and says
+// which input changed. The journal decides nothing else: the diff is
+// computed again from the inputs and every check runs as on a first run.
+
+// stableInputs are the digests a stable signing's review depends on, in
+// the order a change is reported.
+var stableInputs = []struct{ key, what string }{
+	{"export_sha256", "the export"},
+	{"policy_sha256", "the policy"},
+	{"decisions_sha256", "the decisions"},
+	{"previous_ledger_sha256", "the published ledger"},
+	{"diff_digest", "the diff"},
+}
+
+// inputs are a stable signing's input digests, for the journal.
+func (s *StableSigning) inputs(d *stableset.Diff) map[string]any {
+	dec := sha256.Sum256(s.Decisions.Marshal())
+	return map[string]any{
+		"export": s.Export, "export_sha256": hex.EncodeToString(d.ExportFileSHA256[:]),
+		"policy_sha256": d.Header.PolicySHA256, "decisions_sha256": hex.EncodeToString(dec[:]),
+		"previous_ledger_sha256": d.Header.PreviousLedgerSHA256, "diff_digest": d.Digest,
+	}
+}
+
+// stableResumption is what an interrupted stable signing's journal
+// recorded: its inputs and, if the room approved the diff, when.
+type stableResumption struct {
+	Journal  string
+	Inputs   map[string]any
+	Approved string // the approval entry's time; "" if none
+}
+
+// findStableResumption reads the newest journal a dead stable signing
+// writing outDir left, if any; show says which.
+func findStableResumption(outDir string, show io.Writer) *stableResumption {
+	dead, _ := outdir.Interrupted(outDir)
+	for _, d := range dead {
+		path := filepath.Join(d.Path, JournalFile)
+		es, _, err := readJournal(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			if show != nil {
+				fmt.Fprintf(show, "resume: the interrupted run's journal %s does not verify (%v): starting over\n", path, err)
+			}
+			return nil
+		}
+		if es[0].Step != "stable signing started" {
+			continue
+		}
+		r := &stableResumption{Journal: path}
+		for _, e := range es {
+			switch e.Step {
+			case "stable inputs":
+				r.Inputs = e.Detail
+			case "diff approved":
+				if r.Inputs != nil && e.Detail["diff_digest"] == r.Inputs["diff_digest"] {
+					r.Approved = e.Time
+				}
+			}
+		}
+		if show != nil {
+			fmt.Fprintf(show, "resume: found the journal of an interrupted run, %s (%d entries)\n", path, len(es))
+		}
+		return r
+	}
+	return nil
+}
+
+// resumes tells whether the review can be skipped, given this run's
+// inputs: every input digest unchanged and the diff approved. Otherwise
+// it says (on show) why the signing starts over.
+func (r *stableResumption) resumes(inputs map[string]any, show io.Writer) bool {
+	if r == nil {
+		return false
+	}
+	say := func(format string, a ...any) {
+		if show != nil {
+			fmt.Fprintf(show, "resume: "+format+"\n", a...)
+		}
+	}
+	if r.Inputs == nil {
+		say("starting over: the interrupted run ended before its pass over the export")
+		return false
+	}
+	for _, in := range stableInputs {
+		if got, was := inputs[in.key], r.Inputs[in.key]; got != was {
+			name := ""
+			if in.key == "export_sha256" {
+				name = fmt.Sprintf(" %v", inputs["export"])
+			}
+			say("starting over: %s%s changed since the interrupted run (%s now %v, the journal %s recorded %v)", in.what, name, in.key, got, r.Journal, was)
+			return false
+		}
+	}
+	if r.Approved == "" {
+		say("starting over the review: every input is unchanged, but the interrupted run ended before the room approved the diff")
+		return false
+	}
+	say("every input digest is unchanged and the room approved diff %v at %s: the review is not repeated", inputs["diff_digest"], r.Approved)
+	return true
 }
