@@ -202,9 +202,37 @@ func TestKillAtEachStage(t *testing.T) {
 	sign := append(append(append([]string{"stable", "sign"}, common...), "--media", media, "--approve", d.Digest, "--work-dir", p("work"), "--batch", ack), devs...)
 	backup := treeDigest(t, p("backup"))
 
-	var r killedRun
+	// A run killed after the approval, then the export changed: the
+	// rerun names the export and starts over (and, in the batch form,
+	// refuses the approval given for the old diff).
+	r := runKilledAt(t, bin, sign, "signing the bins: started")
+	if !r.killed {
+		t.Fatalf("the run was not killed while signing:\n%s", r.out)
+	}
+	w, err = os.Create(p("export2.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.Generate(w, synth.Params{Seed: 10, Files: 300, Generated: time.Now().UTC().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	swap := func() {
+		for _, mv := range [][2]string{{"export.jsonl", "export.tmp"}, {"export2.jsonl", "export.jsonl"}, {"export.tmp", "export2.jsonl"}} {
+			if err := os.Rename(p(mv[0]), p(mv[1])); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	swap()
+	r = runKilledAt(t, bin, sign, "")
+	if r.err == nil || !strings.Contains(r.out, "resume: starting over: the export "+p("export.jsonl")+" changed since the interrupted run (export_sha256 now ") {
+		t.Fatalf("a changed export after a killed run: %v, the export not named:\n%s", r.err, r.out)
+	}
+	swap()
+
 	var prev []string // what the previous, killed, run left
-	for _, stage := range []string{"reading the export", "signing the bins", "writing diff.txt", "writing diff.canonical", "reading back the media", ""} {
+	for i, stage := range []string{"reading the export", "signing the bins", "writing diff.txt", "writing diff.canonical", "reading back the media", ""} {
 		name := stage
 		if name == "" {
 			name = "the last run"
@@ -214,6 +242,15 @@ func TestKillAtEachStage(t *testing.T) {
 			at = stage + ": started"
 		}
 		r = runKilledAt(t, bin, sign, at)
+		// Each run after a kill resumes from the killed run's journal:
+		// the first had not read the export yet; every later one had
+		// recorded the inputs and the approval, all unchanged.
+		switch {
+		case i == 1 && !strings.Contains(r.out, "resume: starting over: the interrupted run ended before its pass over the export"):
+			t.Errorf("%s, after a run killed reading the export: the resume not said:\n%s", name, r.out)
+		case i > 1 && !strings.Contains(r.out, "resume: every input digest is unchanged and the room approved diff "+d.Digest):
+			t.Errorf("%s: the resumed approval not said:\n%s", name, r.out)
+		}
 		for _, p := range prev {
 			if !strings.Contains(r.out, "debris: removed "+p+", left by process") {
 				t.Errorf("%s: the removal of %s, left by the run killed before, was not said:\n%s", name, p, r.out)
