@@ -60,6 +60,22 @@ func runKilledAt(t *testing.T, bin string, args []string, at string) killedRun {
 	return r
 }
 
+// fsizeLimit is the file size limit of the write-failure run: above the
+// journal, below the new ledger of the test's export (its first file in
+// the work directory, after the media's working directory and journal
+// were made).
+const fsizeLimit = 3 << 20
+
+// lineWith is the first line of out containing s.
+func lineWith(out, s string) string {
+	for l := range strings.Lines(out) {
+		if strings.Contains(l, s) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
 // treeDigest is a digest of every path and file content under dir.
 func treeDigest(t *testing.T, dir string) string {
 	t.Helper()
@@ -99,7 +115,10 @@ func debris(t *testing.T, dir, work string) []string {
 // its progress lines name, each as soon as the stage's line appears. A
 // killed bootstrap's rerun resumes from its journal (the keys already
 // generated are read back, not generated again) and its media verify.
-// For stable sign:
+// A stable signing is first killed and rerun on a changed export (the
+// rerun names the export and starts over), then run with a write that
+// fails half-way (a file size limit): it fails naming the file and
+// leaves nothing. Then, for stable sign:
 // after each kill there is nothing under the media's success name, no
 // rejected medium, and the backup medium is unchanged; the next run of
 // the same command removes the killed run's partial media and work
@@ -230,6 +249,27 @@ func TestKillAtEachStage(t *testing.T) {
 		t.Fatalf("a changed export after a killed run: %v, the export not named:\n%s", r.err, r.out)
 	}
 	swap()
+
+	// A write that fails half-way, as on a full medium: the file size
+	// limit (RLIMIT_FSIZE; Go ignores SIGXFSZ, so the write returns
+	// EFBIG) lets the small files through and fails the first large one.
+	// The error names the file; nothing is left under the media's name,
+	// no partial media or work directory, the backup medium unchanged;
+	// the runs below complete.
+	r = runKilledAt(t, "prlimit", append([]string{"--fsize=" + fmt.Sprint(fsizeLimit), bin}, sign...), "")
+	if r.err == nil || !strings.Contains(r.out, "keyceremony: error: writing the ledger: write "+p("work")) || !strings.Contains(r.out, "file too large") {
+		t.Fatalf("a write failure half-way: %v, not said:\n%s", r.err, r.out)
+	}
+	t.Logf("the write failure: %s", lineWith(r.out, "keyceremony: error: "))
+	if _, err := os.Stat(media); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a failed write left %s", media)
+	}
+	if left := debris(t, dir, p("work")); len(left) != 0 {
+		t.Fatalf("a failed write left %q", left)
+	}
+	if got := treeDigest(t, p("backup")); got != backup {
+		t.Fatal("a failed write changed the backup medium")
+	}
 
 	var prev []string // what the previous, killed, run left
 	for i, stage := range []string{"reading the export", "signing the bins", "writing diff.txt", "writing diff.canonical", "reading back the media", ""} {
