@@ -14,12 +14,10 @@ import (
 	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
-// A stable keyholder's device that dies after its first signature (stable
-// is signed, the signed diff is not): the error names the device and the
-// injected failure, nothing appears under the media's name or as a
-// partial directory beside it, the backup medium keeps only the
-// bootstrap's state, and the rerun with the device working completes.
-func TestStableSignDeviceFailsAfterSignatures(t *testing.T) {
+// bootedStable is a bootstrap on fake devices and the first stable
+// signing after it, over a small export, not yet run.
+func bootedStable(t *testing.T) (*fakeFixture, *StableSigning) {
+	t.Helper()
 	f := newFakeFixture(t)
 	f.cfg.Repository = "pypi" // synth's exports
 	dir := t.TempDir()
@@ -39,7 +37,17 @@ func TestStableSignDeviceFailsAfterSignatures(t *testing.T) {
 	}
 	w.Close()
 	pin := func(hsm.Info, int) (string, error) { return hsmtest.DefaultPIN, nil }
-	sg := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: exp, Devices: f.devs, PIN: pin, Now: f.now, Backup: bk, TempDir: t.TempDir()}
+	return f, &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: exp, Devices: f.devs, PIN: pin, Now: f.now, Backup: bk, TempDir: t.TempDir()}
+}
+
+// A stable keyholder's device that dies after its first signature (stable
+// is signed, the signed diff is not): the error names the device and the
+// injected failure, nothing appears under the media's name or as a
+// partial directory beside it, the backup medium keeps only the
+// bootstrap's state, and the rerun with the device working completes.
+func TestStableSignDeviceFailsAfterSignatures(t *testing.T) {
+	f, sg := bootedStable(t)
+	dir, bk := t.TempDir(), sg.Backup
 	d, err := sg.Diff()
 	if err != nil {
 		t.Fatal(err)

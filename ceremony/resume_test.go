@@ -1,12 +1,14 @@
 package ceremony
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/hsm/hsmtest"
@@ -125,6 +127,59 @@ func TestBootstrapResumeRefusesKeyNotOnDevice(t *testing.T) {
 			}
 			if after := f.slotsHolding(t); !slices.Equal(before, after) {
 				t.Errorf("slots holding keys went from %v to %v: a refused resume generated keys", before, after)
+			}
+		})
+	}
+}
+
+// The guided review of a resumed stable signing: the digest step is
+// recorded as done in the interrupted run (skipped) without being
+// presented or waiting for anyone (the terminal has no answer to give),
+// and the diff's text is not shown again; the digest is. Not resumed,
+// the same review shows the diff and waits at the step.
+func TestGuidedReviewResumed(t *testing.T) {
+	_, sg := bootedStable(t)
+	d, err := sg.Diff()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	admin := Actor{Kind: ActorAdministrator}
+	script := &Script{Ceremony: CeremonyStable, Repository: "pypi", Sections: []Section{{Title: "Review", Steps: []Step{
+		{Number: 1, ID: "diff", Actor: admin, Do: "Show the diff."},
+		{Number: 2, ID: "digest", Actor: Actor{Kind: ActorAll}, Do: "Read the digest aloud."},
+	}}}}
+	var text bytes.Buffer
+	if err := d.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(text.String(), "\n")
+	for _, resumed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("resumed %v", resumed), func(t *testing.T) {
+			var screen, journal bytes.Buffer
+			term := &scripted{out: &screen}
+			if !resumed {
+				term.answers = []string{""}
+			}
+			g := &Guide{Term: term, Out: &screen, Script: script, Now: stepClock(time.Date(2027, 3, 1, 10, 0, 0, 0, time.UTC))}
+			g.start(NewTranscript(&journal, nil, g.Now))
+			g.next = 1 // "diff" was presented before the pass over the export
+			approve, err := g.review(d, "", resumed)
+			if err != nil || approve != d.Digest {
+				t.Fatalf("review: %q, %v", approve, err)
+			}
+			s := screen.String()
+			if got := strings.Contains(s, "Step 2 of 2: reviewed in the interrupted run; not repeated."); got != resumed {
+				t.Errorf("the step said skipped: %v, want %v:\n%s", got, resumed, s)
+			}
+			if got := strings.Contains(s, first); got == resumed {
+				t.Errorf("the diff's text (%q) shown: %v, resumed %v", first, got, resumed)
+			}
+			if !strings.Contains(s, "diff digest of stable v") {
+				t.Errorf("the digest is not shown:\n%s", s)
+			}
+			if got := strings.Contains(journal.String(), `"skipped":"reviewed in the interrupted run"`); got != resumed {
+				t.Errorf("the journal records the step skipped: %v, want %v:\n%s", got, resumed, journal.String())
 			}
 		})
 	}
