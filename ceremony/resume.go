@@ -116,10 +116,16 @@ func readJournal(path string) ([]TranscriptEntry, [32]byte, error) {
 	if err != nil {
 		return nil, [32]byte{}, err
 	}
+	return parseJournal(data, path)
+}
+
+// parseJournal is readJournal on the journal's bytes; name is used in
+// errors.
+func parseJournal(data []byte, name string) ([]TranscriptEntry, [32]byte, error) {
 	if i := bytes.LastIndexByte(data, '\n'); i+1 != len(data) {
 		data = data[:i+1]
 	}
-	digest, n, err := VerifyTranscript(bytes.NewReader(data), path)
+	digest, n, err := VerifyTranscript(bytes.NewReader(data), name)
 	if err != nil {
 		return nil, digest, err
 	}
@@ -127,7 +133,7 @@ func readJournal(path string) ([]TranscriptEntry, [32]byte, error) {
 	for line := range bytes.Lines(data) {
 		var e TranscriptEntry
 		if err := json.Unmarshal(line, &e); err != nil {
-			return nil, digest, fmt.Errorf("%s: %w", path, err)
+			return nil, digest, fmt.Errorf("%s: %w", name, err)
 		}
 		es = append(es, e)
 	}

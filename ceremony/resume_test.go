@@ -184,3 +184,44 @@ func TestGuidedReviewResumed(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseJournal: an interrupted run's journal, as the rerun reads it,
+// never panics; a torn last line (bytes without a newline after the last
+// whole line) is dropped, so it parses as the journal without it; every
+// key entry read back gives the key id it records.
+func FuzzParseJournal(f *testing.F) {
+	var buf bytes.Buffer
+	tr := NewTranscript(&buf, nil, func() time.Time { return time.Date(2027, 3, 1, 10, 0, 0, 0, time.UTC) })
+	sg := fixedSigner(f)
+	_ = tr.Record("bootstrap started", map[string]any{"repository": "pypi", "config_sha256": strings.Repeat("ab", 32)})
+	_ = tr.Record("key generated and attested", map[string]any{"role": "root", "device": 10000001, "slot": "9c", "keyid": sg.Key().ID(), "public_key": sg.Key(), "pin_policy": "once", "touch_policy": "always"})
+	whole := append([]byte(nil), buf.Bytes()...)
+	f.Add(whole)
+	f.Add(whole[:len(whole)-7])                                                  // cut mid-line
+	f.Add(bytes.Replace(whole, []byte(`"slot":"9c"`), []byte(`"slot":"9x"`), 1)) // an edited entry
+	f.Add([]byte("{}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		es, digest, err := parseJournal(data, "fuzz")
+		if i := bytes.LastIndexByte(data, '\n'); i+1 != len(data) {
+			es2, digest2, err2 := parseJournal(data[:i+1], "fuzz")
+			if (err == nil) != (err2 == nil) || len(es) != len(es2) || digest != digest2 {
+				t.Fatalf("a torn last line changed the journal: %d entries %v, without it %d %v", len(es), err, len(es2), err2)
+			}
+		}
+		if err != nil {
+			return
+		}
+		if len(es) == 0 {
+			t.Fatal("an empty journal parsed")
+		}
+		for _, e := range es {
+			if e.Step != "key generated and attested" {
+				continue
+			}
+			k, err := journalKey(e)
+			if err == nil && k.Key.ID() != e.Detail["keyid"] {
+				t.Fatalf("entry %d: key id %s, recorded %v", e.Seq, k.Key.ID(), e.Detail["keyid"])
+			}
+		}
+	})
+}
