@@ -140,56 +140,70 @@ func parseJournal(data []byte, name string) ([]TranscriptEntry, [32]byte, error)
 	return es, digest, nil
 }
 
-// findResumption looks for an interrupted run's journal (journals) and
-// returns what it lets this run skip, or nil to start over; show says
-// which journal was found and, when it is not used, why.
-func (b *Bootstrap) findResumption(outDir string) *resumption {
-	say := func(format string, a ...any) {
-		if b.Show != nil {
-			fmt.Fprintf(b.Show, "resume: "+format+"\n", a...)
-		}
+// resumeSay prints a resume line on show, if set.
+func resumeSay(show io.Writer, format string, a ...any) {
+	if show != nil {
+		fmt.Fprintf(show, "resume: "+format+"\n", a...)
 	}
-	want := configDigest(b.Config)
-	for _, path := range journals(outDir) {
+}
+
+// newestJournal returns the first of paths that holds a journal whose
+// first step is first, parsed; nil entries when there is none or the
+// newest journal found does not verify (said on show: the run starts
+// over).
+func newestJournal(paths []string, first string, show io.Writer) (string, []TranscriptEntry, [32]byte) {
+	for _, path := range paths {
 		es, digest, err := readJournal(path)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			say("the interrupted run's journal %s does not verify (%v): starting over", path, err)
-			return nil
+			resumeSay(show, "the interrupted run's journal %s does not verify (%v): starting over", path, err)
+			return "", nil, digest
 		}
-		if es[0].Step != "bootstrap started" {
+		if es[0].Step == first {
+			return path, es, digest
+		}
+	}
+	return "", nil, [32]byte{}
+}
+
+// findResumption looks for an interrupted run's journal (journals) and
+// returns what it lets this run skip, or nil to start over; show says
+// which journal was found and, when it is not used, why.
+func (b *Bootstrap) findResumption(outDir string) *resumption {
+	say := func(format string, a ...any) { resumeSay(b.Show, format, a...) }
+	path, es, digest := newestJournal(journals(outDir), "bootstrap started", b.Show)
+	if es == nil {
+		return nil
+	}
+	want := configDigest(b.Config)
+	if got, _ := es[0].Detail["config_sha256"].(string); got != want {
+		say("starting over: the configuration changed since the interrupted run (its journal %s recorded config sha256 %q, the configuration now has %s)", path, got, want)
+		return nil
+	}
+	r := &resumption{Journal: path, Digest: digest, Entries: len(es)}
+	for _, e := range es {
+		if e.Step != "key generated and attested" {
 			continue
 		}
-		if got, _ := es[0].Detail["config_sha256"].(string); got != want {
-			say("starting over: the configuration changed since the interrupted run (its journal %s recorded config sha256 %q, the configuration now has %s)", path, got, want)
+		k, err := journalKey(e)
+		if err != nil {
+			say("the interrupted run's journal %s, entry %d: %v: starting over", path, e.Seq, err)
 			return nil
 		}
-		r := &resumption{Journal: path, Digest: digest, Entries: len(es)}
-		for _, e := range es {
-			if e.Step != "key generated and attested" {
-				continue
-			}
-			k, err := journalKey(e)
-			if err != nil {
-				say("the interrupted run's journal %s, entry %d: %v: starting over", path, e.Seq, err)
-				return nil
-			}
-			if r.key(k.Serial, k.Slot) == nil {
-				r.Keys = append(r.Keys, *k)
-			}
+		if r.key(k.Serial, k.Slot) == nil {
+			r.Keys = append(r.Keys, *k)
 		}
-		say("found the journal of an interrupted run, %s (%d entries); it generated %d of the keys", path, len(es), len(r.Keys))
-		for _, k := range r.Keys {
-			say("  %s key in slot %s of device %d: key id %s", k.Role, k.Slot, k.Serial, k.Key.ID())
-		}
-		if len(r.Keys) == 0 {
-			return nil
-		}
-		return r
 	}
-	return nil
+	say("found the journal of an interrupted run, %s (%d entries); it generated %d of the keys", path, len(es), len(r.Keys))
+	for _, k := range r.Keys {
+		say("  %s key in slot %s of device %d: key id %s", k.Role, k.Slot, k.Serial, k.Key.ID())
+	}
+	if len(r.Keys) == 0 {
+		return nil
+	}
+	return r
 }
 
 // journalKey reads a "key generated and attested" entry back: the key's
@@ -255,9 +269,7 @@ func (r *resumption) check(s *session, show io.Writer) (*resumption, error) {
 		held++
 	}
 	if held == 0 {
-		if show != nil {
-			fmt.Fprintf(show, "resume: starting over: every slot the journal %s names is empty again (the keys were cleared)\n", r.Journal)
-		}
+		resumeSay(show, "starting over: every slot the journal %s names is empty again (the keys were cleared)", r.Journal)
 		return nil, nil
 	}
 	if len(empty) > 0 {
@@ -325,39 +337,28 @@ type stableResumption struct {
 // findStableResumption reads the newest journal a dead stable signing
 // writing outDir left, if any; show says which.
 func findStableResumption(outDir string, show io.Writer) *stableResumption {
+	var paths []string
 	dead, _ := outdir.Interrupted(outDir)
 	for _, d := range dead {
-		path := filepath.Join(d.Path, JournalFile)
-		es, _, err := readJournal(path)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			if show != nil {
-				fmt.Fprintf(show, "resume: the interrupted run's journal %s does not verify (%v): starting over\n", path, err)
-			}
-			return nil
-		}
-		if es[0].Step != "stable signing started" {
-			continue
-		}
-		r := &stableResumption{Journal: path}
-		for _, e := range es {
-			switch e.Step {
-			case "stable inputs":
-				r.Inputs = e.Detail
-			case "diff approved":
-				if r.Inputs != nil && e.Detail["diff_digest"] == r.Inputs["diff_digest"] {
-					r.Approved = e.Time
-				}
-			}
-		}
-		if show != nil {
-			fmt.Fprintf(show, "resume: found the journal of an interrupted run, %s (%d entries)\n", path, len(es))
-		}
-		return r
+		paths = append(paths, filepath.Join(d.Path, JournalFile))
 	}
-	return nil
+	path, es, _ := newestJournal(paths, "stable signing started", show)
+	if es == nil {
+		return nil
+	}
+	r := &stableResumption{Journal: path}
+	for _, e := range es {
+		switch e.Step {
+		case "stable inputs":
+			r.Inputs = e.Detail
+		case "diff approved":
+			if r.Inputs != nil && e.Detail["diff_digest"] == r.Inputs["diff_digest"] {
+				r.Approved = e.Time
+			}
+		}
+	}
+	resumeSay(show, "found the journal of an interrupted run, %s (%d entries)", path, len(es))
+	return r
 }
 
 // resumes tells whether the review can be skipped, given this run's
@@ -367,11 +368,7 @@ func (r *stableResumption) resumes(inputs map[string]any, show io.Writer) bool {
 	if r == nil {
 		return false
 	}
-	say := func(format string, a ...any) {
-		if show != nil {
-			fmt.Fprintf(show, "resume: "+format+"\n", a...)
-		}
-	}
+	say := func(format string, a ...any) { resumeSay(show, format, a...) }
 	if r.Inputs == nil {
 		say("starting over: the interrupted run ended before its pass over the export")
 		return false
