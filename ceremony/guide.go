@@ -165,17 +165,38 @@ func (g *Guide) ask(prompt string) (string, error) {
 // order, each waiting for Enter and recorded in the transcript. A step
 // already presented is not presented again.
 func (g *Guide) through(id string) error {
-	end := -1
-	for i := g.next; i < len(g.steps); i++ {
-		if g.steps[i].ID == id {
-			end = i
-			break
-		}
-	}
+	end := g.ahead(id)
 	for g.next <= end {
 		i := g.next
 		g.next++
 		if err := g.present(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ahead is the index of the step id among the steps not yet presented,
+// or -1.
+func (g *Guide) ahead(id string) int {
+	for i := g.next; i < len(g.steps); i++ {
+		if g.steps[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// skipThrough records every step up to and including the step id as
+// done earlier (why), without presenting it: the review an interrupted
+// run completed.
+func (g *Guide) skipThrough(id, why string) error {
+	end := g.ahead(id)
+	for g.next <= end {
+		st := g.steps[g.next]
+		g.next++
+		g.printf("\n== Step %d of %d: %s; not repeated.\n", st.Number, len(g.steps), why)
+		if err := g.record(fmt.Sprintf("step %d: %s", st.Number, st.ID), map[string]any{"number": st.Number, "id": st.ID, "actor": st.Actor.String(), "skipped": why}); err != nil {
 			return err
 		}
 	}

@@ -137,23 +137,32 @@ func (s *StableSigning) binProgress() func(done, total int64) {
 
 // review shows the diff's summary and its digest, and returns the
 // approval: with a guide and no approval given, the keyholders approve
-// on the screen (each types the check words before their PIN).
-func (g *Guide) review(d *stableset.Diff, approve string) (string, error) {
+// on the screen (each types the check words before their PIN). resumed
+// (the room approved this diff digest in an interrupted run, resume.go):
+// the review's steps are recorded as done then, not presented again.
+func (g *Guide) review(d *stableset.Diff, approve string, resumed bool) (string, error) {
 	if g == nil {
 		return approve, nil
-	}
-	g.printf("\n")
-	if err := d.WriteText(g.Out); err != nil {
-		return "", err
-	}
-	if err := g.through("digest"); err != nil {
-		return "", err
 	}
 	sum, err := hex.DecodeString(d.Digest)
 	if err != nil {
 		return "", fmt.Errorf("diff digest: %w", err)
 	}
-	g.showDigest(fmt.Sprintf("diff digest of stable v%d (read it aloud as PGP words):", d.Header.StableVersion), sum)
+	if resumed {
+		if err := g.skipThrough("digest", "reviewed in the interrupted run"); err != nil {
+			return "", err
+		}
+		g.showDigest(fmt.Sprintf("diff digest of stable v%d, approved in the interrupted run (unchanged):", d.Header.StableVersion), sum)
+	} else {
+		g.printf("\n")
+		if err := d.WriteText(g.Out); err != nil {
+			return "", err
+		}
+		if err := g.through("digest"); err != nil {
+			return "", err
+		}
+		g.showDigest(fmt.Sprintf("diff digest of stable v%d (read it aloud as PGP words):", d.Header.StableVersion), sum)
+	}
 	g.pinStep = func(serial uint32) error {
 		if err := g.through(fmt.Sprintf("sign/stable/%d", serial)); err != nil {
 			return err

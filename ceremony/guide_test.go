@@ -100,7 +100,7 @@ func (s *touchySigner) Sign(msg []byte) ([]byte, error) {
 
 // fixedSigner is an ed25519 key made from a fixed seed, so that its key
 // id, and the screens, do not change.
-func fixedSigner(t *testing.T) keys.Signer {
+func fixedSigner(t testing.TB) keys.Signer {
 	t.Helper()
 	sg, err := keys.NewMemorySigner(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)))
 	if err != nil {

@@ -260,6 +260,8 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	if s.Backup == "" {
 		return nil, fmt.Errorf("no backup medium given: a stable signing checks the published state against it and records its own: %w", ErrBackup)
 	}
+	// Read before New removes the dead runs' working directories.
+	resume := findStableResumption(outDir, s.Show)
 	out, err := outdir.New(outDir)
 	if err != nil {
 		return nil, err
@@ -303,7 +305,17 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	if err := checkDiffState(backup, diff); err != nil {
 		return nil, err
 	}
-	if approve, err = s.Guide.review(diff, approve); err != nil {
+	inputs := s.inputs(diff)
+	if err := tr.Record("stable inputs", inputs); err != nil {
+		return nil, err
+	}
+	resumed := resume.resumes(inputs, s.Show)
+	if resumed {
+		if err := tr.Record("review resumed", map[string]any{"journal": resume.Journal, "approved": resume.Approved}); err != nil {
+			return nil, err
+		}
+	}
+	if approve, err = s.Guide.review(diff, approve, resumed); err != nil {
 		return nil, err
 	}
 	// A refused approval or an undecided limit is said before any PIN is
@@ -312,6 +324,9 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 		return nil, fmt.Errorf("approved %q, computed %s: %w", approve, diff.Digest, stableset.ErrApproval)
 	}
 	if err := diff.Undecided(); err != nil {
+		return nil, err
+	}
+	if err := tr.Record("diff approved", map[string]any{"diff_digest": diff.Digest}); err != nil {
 		return nil, err
 	}
 	sess := &session{devices: s.Devices, pin: s.PIN, pins: map[uint32]string{}, guide: s.Guide, optional: true}

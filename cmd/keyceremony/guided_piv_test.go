@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	gopiv "github.com/go-piv/piv-go/v2/piv"
 
@@ -24,13 +26,18 @@ import (
 // private pcscd: one is held by another program when the ceremony asks for
 // it (a PC/SC sharing violation, named on the screen) and released, one
 // is plugged in only when the screen asks for it; the first PIN is typed
-// wrong, then right.
+// wrong, then right. Every key needs a touch (touch policy always) and
+// the cards wait for one as a YubiKey blinks (pivemu ManualTouch): the
+// first touch is missed, so the card answers 6982 after its timeout, and
+// the screen says the touch timed out and asks again; the second touch,
+// and every later one, is made.
 func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 	ca, err := pivemu.NewCA()
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := pcsctest.Start(t, 3, pivemu.Config{CA: ca}, pivemu.Config{CA: ca}, pivemu.Config{CA: ca})
+	touchy := pivemu.Config{CA: ca, ManualTouch: true, TouchTimeout: 2 * time.Second}
+	env := pcsctest.Start(t, 3, touchy, touchy, touchy)
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "emulator-ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o600); err != nil {
@@ -62,7 +69,7 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 		return fmt.Sprintf(`{"threshold": %d, "keys": [%s]}`, th, strings.Join(ks, ", "))
 	}
 	cfg := fmt.Sprintf(`{"repository": "pypi", "expires_days": {"root": 365, "targets": 365, "stable": 120},
-"key_policy": {"algorithm": "p256", "pin_policy": "once", "touch_policy": "never"},
+"key_policy": {"algorithm": "p256", "pin_policy": "once", "touch_policy": "always"},
 "keyholders": {"%d": "Alice Example", "%d": "Bob Example", "%d": "Carol Example"},
 "root": %s, "targets": %s, "stable": %s,
 "online": {"snapshot": %s, "timestamp": %s, "unstable": %s},
@@ -88,6 +95,26 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 		}
 	}
 	t.Cleanup(release)
+	// The keyholders' fingers: the first time any card blinks nobody
+	// touches it; every later time it is touched at once.
+	var missed atomic.Bool
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	for _, c := range env.Cards {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-c.TouchRequests():
+					if missed.CompareAndSwap(false, true) {
+						continue
+					}
+					c.Touch()
+				}
+			}
+		}()
+	}
 	var envs []string
 	for _, kv := range env.Environ() {
 		if strings.HasPrefix(kv, "PCSCLITE_CSOCK_NAME=") || strings.HasPrefix(kv, "PATH=") {
@@ -119,6 +146,7 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 		fmt.Sprintf("found yubikey serial %d", serials[2]),
 		"wrong PIN: 2 tries left.",
 		"self-check passed: root 2-of-3, targets 1-of-3 and stable 2-of-3 verified.",
+		"now (it blinks).",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("the screen lacks %q", want)
@@ -127,9 +155,19 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 	if n := strings.Count(s, "verified against its public key"); n != 9 {
 		t.Errorf("%d signatures reported verified, want 9", n)
 	}
+	if n := strings.Count(s, "was not touched in time (no PIN try was spent); again."); n != 1 {
+		t.Errorf("the missed touch reported %d times, want once", n)
+	}
+	touches := 0
+	for _, c := range env.Cards {
+		touches += c.Touches()
+	}
+	if touches != 9 {
+		t.Errorf("%d touches made, want 9 (one per signature; the missed one is not counted)", touches)
+	}
 	if t.Failed() {
 		t.Fatalf("screen:\n%s", s)
 	}
 	tr := transcriptEntries(t, filepath.Join(boot, "transcript.jsonl"))
-	checkGuidedTranscript(t, tr, 39, map[string]int{"wrong PIN": 1, "device connected late": 2, "signature verified": 9})
+	checkGuidedTranscript(t, tr, 39, map[string]int{"wrong PIN": 1, "device connected late": 2, "signature verified": 9, "touch timed out": 1})
 }

@@ -94,6 +94,10 @@ type Faults struct {
 	// FailGenerate makes the FailGenerate-th call of GenerateKey
 	// (counting from 1, successful or not) fail with ErrInjected.
 	FailGenerate int
+	// FailSign makes the FailSign-th call of Sign after the faults were
+	// set (counting from 1) and every later one fail with ErrInjected: a
+	// device that dies after FailSign-1 signatures.
+	FailSign int
 	// KeepKeyOnFailure makes that failing call store the new key in the
 	// slot before it fails, as a device pulled out after generating would.
 	KeepKeyOnFailure bool
@@ -135,6 +139,7 @@ type Fake struct {
 	f9       *x509.Certificate
 	closed   bool
 	calls    int // GenerateKey calls so far
+	signs    int // Sign calls since the faults were set
 	faults   Faults
 }
 
@@ -182,6 +187,7 @@ func (d *Fake) SetFaults(f Faults) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.faults = f
+	d.signs = 0
 }
 
 func (d *Fake) lock() error {
@@ -447,6 +453,9 @@ func (d *Fake) Sign(pin string, slot hsm.Slot, msg []byte) ([]byte, error) {
 	}
 	if err := d.check("PIN", pin); err != nil {
 		return nil, err
+	}
+	if d.signs++; d.faults.FailSign > 0 && d.signs >= d.faults.FailSign {
+		return nil, fmt.Errorf("signature %d: %w", d.signs, ErrInjected)
 	}
 	if _, ok := s.priv.(ed25519.PrivateKey); ok {
 		return s.priv.Sign(rand.Reader, msg, crypto.Hash(0))

@@ -1,13 +1,16 @@
 package outdir
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Debris is a temporary directory a killed run left: its path, the
@@ -67,6 +70,16 @@ func Prefixed(prefix string) Matcher {
 // files, symbolic links, directories of live processes (or whose liveness
 // cannot be told), and names that do not match.
 func Sweep(parent string, names Matcher) ([]Debris, error) {
+	out, err := dead(parent, names)
+	for i := range out {
+		out[i].Err = os.RemoveAll(out[i].Path)
+	}
+	return out, err
+}
+
+// dead lists the directories in parent that match names and whose
+// process no longer runs, in name order, removing nothing.
+func dead(parent string, names Matcher) ([]Debris, error) {
 	es, err := os.ReadDir(parent)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -80,8 +93,30 @@ func Sweep(parent string, names Matcher) ([]Debris, error) {
 		if !ok || !e.IsDir() || e.Type()&fs.ModeSymlink != 0 || pid == os.Getpid() || alive(pid) {
 			continue
 		}
-		p := filepath.Join(parent, e.Name())
-		out = append(out, Debris{Path: p, PID: pid, Err: os.RemoveAll(p)})
+		out = append(out, Debris{Path: filepath.Join(parent, e.Name()), PID: pid})
 	}
 	return out, nil
+}
+
+// Interrupted lists the working directories that runs writing dir left
+// when they died (those New(dir) removes), newest first by modification
+// time, without removing anything: a caller reads what it can resume
+// from before New sweeps them.
+func Interrupted(dir string) ([]Debris, error) {
+	dir = filepath.Clean(dir)
+	out, err := dead(filepath.Dir(dir), func(name string) (int, bool) {
+		if !strings.HasPrefix(name, "."+filepath.Base(dir)+".partial-") {
+			return 0, false
+		}
+		return isPartial(name)
+	})
+	mtime := func(d Debris) int64 {
+		fi, err := os.Stat(d.Path)
+		if err != nil {
+			return 0
+		}
+		return fi.ModTime().UnixNano()
+	}
+	slices.SortStableFunc(out, func(a, b Debris) int { return cmp.Compare(mtime(b), mtime(a)) })
+	return out, err
 }

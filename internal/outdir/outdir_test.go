@@ -567,3 +567,40 @@ func TestKilledRun(t *testing.T) {
 		}
 	}
 }
+
+// Interrupted lists the working directories dead runs writing the target
+// left, newest first, and removes nothing: not another target's, not a
+// live process's, not this process's.
+func TestInterrupted(t *testing.T) {
+	parent := t.TempDir()
+	mk := func(name string, age time.Duration) string {
+		p := filepath.Join(parent, name)
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		when := time.Now().Add(-age)
+		if err := os.Chtimes(p, when, when); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	older := mk(fmt.Sprintf(".media.partial-%d-1", deadPID), time.Hour)
+	newer := mk(fmt.Sprintf(".media.partial-%d-2", deadPID+1), time.Minute)
+	others := []string{
+		mk(fmt.Sprintf(".other.partial-%d-3", deadPID), 0),
+		mk(fmt.Sprintf(".media.partial-%d-4", os.Getppid()), 0),
+		mk(fmt.Sprintf(".media.partial-%d-5", os.Getpid()), 0),
+	}
+	got, err := Interrupted(filepath.Join(parent, "media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Path != newer || got[1].Path != older || got[0].PID != deadPID+1 {
+		t.Fatalf("Interrupted: %+v, want %s then %s", got, newer, older)
+	}
+	for _, p := range append(others, older, newer) {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("Interrupted removed %s: %v", p, err)
+		}
+	}
+}
