@@ -28,6 +28,7 @@ import (
 type auditFixture struct {
 	boot, media1, media2 string
 	rootFile, softCA     string
+	export2              string // the export the second signing read
 	root                 *tuf.Metadata[tuf.Root]
 	targets              *tuf.Metadata[tuf.Targets]
 	devices              map[uint32]hsm.Device
@@ -84,6 +85,7 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 	fx.root, fx.targets, fx.rootFile = boot.Root, boot.Targets, filepath.Join(fx.boot, "metadata", "1.root.json")
 	gen1 := now.Add(-91 * 24 * time.Hour)
 	exp1, exp2 := filepath.Join(dir, "export1.jsonl"), filepath.Join(dir, "export2.jsonl")
+	fx.export2 = exp2
 	w, err := os.Create(exp1)
 	if err != nil {
 		return nil, err
