@@ -98,6 +98,10 @@ type AuditOptions struct {
 	// (bootstrap media or a repository), needed for a stable medium when
 	// Previous does not hold them.
 	Repository string
+	// Export is the repository export a medium's comparison was made
+	// from (optional): an online rotation's recovery comparison is
+	// recomputed from it and the ledger in Previous.
+	Export string
 	// AttestationCA is a PEM file of attestation CAs trusted instead of
 	// Yubico's roots (rehearsals with the PIV emulator or soft devices).
 	AttestationCA string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/hsm/soft"
+	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
@@ -29,6 +30,7 @@ import (
 type auditFixture struct {
 	boot, media1, media2 string
 	rootFile, softCA     string
+	export2              string // the export the second signing read
 	root                 *tuf.Metadata[tuf.Root]
 	targets              *tuf.Metadata[tuf.Targets]
 	devices              map[uint32]hsm.Device
@@ -85,6 +87,7 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 	fx.root, fx.targets, fx.rootFile = boot.Root, boot.Targets, filepath.Join(fx.boot, "metadata", "1.root.json")
 	gen1 := now.Add(-91 * 24 * time.Hour)
 	exp1, exp2 := filepath.Join(dir, "export1.jsonl"), filepath.Join(dir, "export2.jsonl")
+	fx.export2 = exp2
 	w, err := os.Create(exp1)
 	if err != nil {
 		return nil, err
@@ -360,6 +363,53 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 			"stable version 1 on %s goes back from version 3 on the previous medium"},
 		{"the wrong trusted root", "boot", func(o *AuditOptions) { o.Root = otherRoot }, nil, "differs from the trusted root of the same version"},
 		{"the wrong trusted root for stable media", "media2", func(o *AuditOptions) { o.Root = otherRoot }, nil, "differs from the trusted root of the same version"},
+		{"one leaf bin served under another bin's name", "media2", nil, func(t *testing.T, dir string) {
+			bins, _ := filepath.Glob(filepath.Join(dir, "stable", "metadata", "3.stable-*.*.json"))
+			copyFile(t, bins[0], bins[1])
+		}, "3.stable-0-1.04-07.json: role stable-0-1.04-07: 0 of 1 required signatures valid"},
+		{"a leaf bin missing", "media2", nil, func(t *testing.T, dir string) {
+			bins, _ := filepath.Glob(filepath.Join(dir, "stable", "metadata", "3.stable-*.*.json"))
+			if err := os.Remove(bins[0]); err != nil {
+				t.Fatal(err)
+			}
+		}, "3.stable-0-1.00-03.json: no such file"},
+		{"a stray file on stable media", "media2", nil, func(t *testing.T, dir string) {
+			if err := os.WriteFile(filepath.Join(dir, "stable", "metadata", "3.evil.json"), []byte("{}\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "3.evil.json"},
+		{"an index page that does not match its bin entry", "media2", nil, func(t *testing.T, dir string) {
+			tars, _ := filepath.Glob(filepath.Join(dir, "stable", "pages", "*.tar"))
+			flipByte(t, tars[0], 700)
+		}, "stable/pages/00.tar: simple/giposa/index.html has length 8079 and sha256 54485ee8"},
+		{"one stable signature counted twice toward the threshold", "media2", nil, func(t *testing.T, dir string) {
+			fx.resignTargets(t, filepath.Join(dir, "stable", "metadata", "3.stable.json"), "stable", nil, func(m *tuf.Metadata[tuf.Targets]) {
+				m.Signatures = []tuf.Signature{m.Signatures[0], m.Signatures[0]}
+			})
+		}, "3.stable.json"},
+		{"a bin delegated with terminating set", "media2", nil, func(t *testing.T, dir string) {
+			fx.resignTargets(t, filepath.Join(dir, "stable", "metadata", "3.stable.json"), "stable", func(tg *tuf.Targets) {
+				tg.Delegations.Roles[0].Terminating = true
+			}, nil)
+		}, "3.stable.json: bin stable-0-1 is terminating (a path it lacks would never reach unstable)"},
+		{"unstable delegated before stable", "boot", nil, func(t *testing.T, dir string) {
+			fx.resignTargets(t, filepath.Join(dir, "metadata", "1.targets.json"), "targets", func(tg *tuf.Targets) {
+				r := tg.Delegations.Roles
+				r[0], r[1] = r[1], r[0]
+			}, nil)
+		}, "1.targets.json"},
+		{"a key id that does not match its key", "boot", nil, func(t *testing.T, dir string) {
+			fx.resignTargets(t, filepath.Join(dir, "metadata", "1.targets.json"), "targets", func(tg *tuf.Targets) {
+				d := &tg.Delegations.Roles[0]
+				k := tg.Delegations.Keys[d.KeyIDs[0]]
+				delete(tg.Delegations.Keys, d.KeyIDs[0])
+				d.KeyIDs[0] = strings.Repeat("ab", 32)
+				tg.Delegations.Keys[d.KeyIDs[0]] = k
+			}, nil)
+		}, strings.Repeat("ab", 32)},
+		{"a root whose version skips", "boot", nil, func(t *testing.T, dir string) {
+			fx.resignRoot(t, filepath.Join(dir, "metadata", "1.root.json"), filepath.Join(dir, "metadata", "3.root.json"), 3)
+		}, "3.root.json"},
 		{"root expired", "boot", func(o *AuditOptions) { o.At = time.Now().AddDate(2, 0, 0) }, nil, "1.root.json expired at"},
 		{"stable expired", "media2", func(o *AuditOptions) { o.At = time.Now().AddDate(0, 7, 0) }, nil, "3.stable.json expired at"},
 	}
@@ -393,6 +443,7 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 			if strings.Contains(want, "%s") {
 				want = fmt.Sprintf(want, dir)
 			}
+			t.Log(err)
 			if !errors.Is(err, ErrInvalidMedium) || errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), want) {
 				t.Fatalf("want an invalid medium naming %q, got %v", want, err)
 			}
@@ -434,6 +485,90 @@ func TestAuditCouldNotVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resignTargets edits the targets-shaped metadata file (edit, then sign
+// with the keyholders' role keys: "targets" or "stable"; then sigs edits
+// the signatures), as keyholders could.
+func (fx *auditFixture) resignTargets(t *testing.T, file, role string, edit func(*tuf.Targets), sigs func(*tuf.Metadata[tuf.Targets])) {
+	t.Helper()
+	m, err := tuf.Load[tuf.Targets](mustRead(t, file), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(&m.Signed)
+		m.Signatures = nil
+		if err := m.Sign(fx.signers(t, role)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sigs != nil {
+		sigs(m)
+	}
+	b, err := m.MarshalFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The snapshot fragment beside a stable medium's metadata carries no
+	// signature: whoever edits stable edits it too.
+	frag := filepath.Join(filepath.Dir(filepath.Dir(file)), "snapshot-fragment.json")
+	if fb, err := os.ReadFile(frag); err == nil && role == "stable" {
+		var fr map[string]any
+		if err := json.Unmarshal(fb, &fr); err != nil {
+			t.Fatal(err)
+		}
+		fr["meta"].(map[string]any)["stable.json"] = map[string]any{"version": m.Signed.Version, "length": len(b), "hashes": map[string]string{"sha256": sha256Hex(b)}}
+		if fb, err = json.Marshal(fr); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(frag, fb, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// resignRoot writes to dst the root in src at version v, signed by the
+// root keyholders.
+func (fx *auditFixture) resignRoot(t *testing.T, src, dst string, v int64) {
+	t.Helper()
+	m, err := tuf.Load[tuf.Root](mustRead(t, src), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Signed.Version, m.Signatures = v, nil
+	if err := m.Sign(fx.signers(t, tuf.RoleRoot)...); err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.MarshalFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// signers returns the devices' signers of role (root, targets, stable).
+func (fx *auditFixture) signers(t *testing.T, role string) []keys.Signer {
+	t.Helper()
+	sess := &session{devices: fx.devices, pin: func(hsm.Info, int) (string, error) { return soft.DefaultPIN, nil }, pins: map[uint32]string{}}
+	var ss []keys.Signer
+	var err error
+	if role == "stable" {
+		d, _ := fx.targets.Signed.Delegation("stable")
+		ss, err = stableSigners(sess, d)
+	} else {
+		r := fx.root.Signed.Roles[role]
+		ss, err = roleSigners(sess, role, r.KeyIDs, r.Threshold, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ss
 }
 
 func (fx *auditFixture) resign(t *testing.T, dir string, edit func(*signeddiff.Statement)) {

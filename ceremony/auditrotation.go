@@ -494,6 +494,9 @@ func (a *auditor) onlineRotation(cur *current, es []TranscriptEntry) error {
 	}); err != nil {
 		return err
 	}
+	if err := a.recoveryComparison(cur, es); err != nil {
+		return err
+	}
 	if err := a.checklist(RotationChecklist, rootFile); err != nil {
 		return err
 	}
@@ -734,5 +737,92 @@ func (a *auditor) newKeys(role string, es []TranscriptEntry, what string) error 
 			return "", err
 		}
 		return fmt.Sprintf("%d new key(s), each generated on its device (attestation chain to %s), %s", len(ks), roots.describe(), what), nil
+	})
+}
+
+// recoveryComparison checks an online rotation's recovery comparison
+// (RecoveryComparison): the file is the one the transcript names, in its
+// canonical form, its summary is the transcript's, it compares against
+// the newest stable of the previous medium and that stable's ledger; with
+// --export, it is recomputed from the export and the previous medium's
+// ledger and must be the same, or the first differing path is named.
+func (a *auditor) recoveryComparison(cur *current, es []TranscriptEntry) error {
+	last := es[len(es)-1]
+	file := detailString(last, "recovery_file")
+	var found *stableset.Recovery
+	err := a.check("recovery comparison", func() (string, error) {
+		if file == "" {
+			if _, err := os.Stat(filepath.Join(a.o.Dir, RecoveryComparison)); err == nil {
+				return "", fmt.Errorf("%s is on the medium but the transcript (line %d) names no comparison: %w", RecoveryComparison, last.Seq, ErrMediumContent)
+			}
+			if a.o.Export != "" {
+				return "", fmt.Errorf("the rotation made no recovery comparison to check --export %s against: %w", a.o.Export, ErrMediumContent)
+			}
+			return "none made (the rotation was given no export)", nil
+		}
+		if file != RecoveryComparison {
+			return "", fmt.Errorf("transcript.jsonl:%d: recovery_file %q, want %q: %w", last.Seq, file, RecoveryComparison, ErrMediumContent)
+		}
+		b, err := os.ReadFile(filepath.Join(a.o.Dir, file))
+		if err != nil {
+			return "", err
+		}
+		if got, want := sha256Hex(b), detailString(last, "recovery_sha256"); got != want {
+			return "", fmt.Errorf("%s has sha256 %s, the transcript (line %d) names %s: %w", file, got, last.Seq, want, ErrMediumContent)
+		}
+		rec, err := stableset.ParseRecovery(b, file)
+		if err != nil {
+			return "", err
+		}
+		var step *TranscriptEntry
+		for i := range es {
+			if es[i].Step == recoveryStep {
+				step = &es[i]
+			}
+		}
+		if step == nil {
+			return "", fmt.Errorf("the transcript has no %q entry for %s: %w", recoveryStep, file, ErrTranscript)
+		}
+		for _, c := range []struct {
+			field     string
+			got, want string
+		}{
+			{"stable_version", fmt.Sprint(rec.StableVersion), fmt.Sprint(detailInt(*step, "stable_version"))},
+			{"stable_paths", fmt.Sprint(rec.Stable), fmt.Sprint(detailInt(*step, "stable_paths"))},
+			{"changed", fmt.Sprint(rec.Count(stableset.RecoveryChanged)), fmt.Sprint(detailInt(*step, "changed"))},
+			{"missing", fmt.Sprint(rec.Count(stableset.RecoveryMissing)), fmt.Sprint(detailInt(*step, "missing"))},
+			{"ledger_sha256", hex.EncodeToString(rec.LedgerSHA256[:]), detailString(*step, "ledger_sha256")},
+			{"export_sha256", hex.EncodeToString(rec.ExportSHA256[:]), detailString(*step, "export_sha256")},
+			{"sha256", sha256Hex(b), detailString(*step, "sha256")},
+		} {
+			if c.got != c.want {
+				return "", fmt.Errorf("%s says %s %s; the transcript (line %d) says %s: %w", file, c.field, c.got, step.Seq, c.want, ErrMediumContent)
+			}
+		}
+		// It compares against the stable set the previous medium holds.
+		var sv int64
+		var lsum string
+		if cur.stable != nil {
+			sv = cur.stable.Signed.Version
+			lsum = cur.stable.Signed.Targets[fmt.Sprintf("ledger/%d.ledger", sv)].Hashes["sha256"]
+		}
+		if rec.StableVersion != sv || (rec.StableVersion > 0 && hex.EncodeToString(rec.LedgerSHA256[:]) != lsum) {
+			return "", fmt.Errorf("%s compares against stable version %d (ledger %x); the previous medium's newest stable is version %d (ledger %s): %w", file, rec.StableVersion, rec.LedgerSHA256, sv, orUnknown(lsum), ErrMediumContent)
+		}
+		found = rec
+		return fmt.Sprintf("%s: stable version %d, %d stable paths, %d changed, %d missing, as the transcript records", file, rec.StableVersion, rec.Stable, rec.Count(stableset.RecoveryChanged), rec.Count(stableset.RecoveryMissing)), nil
+	})
+	if err != nil || found == nil || a.o.Export == "" {
+		return err
+	}
+	return a.input("recovery comparison recomputed", func() (string, error) {
+		again, err := compareRecovery(cur.targets, a.o.Previous, a.o.Export)
+		if err != nil {
+			return "", err
+		}
+		if d := found.FirstDifference(again); d != "" {
+			return "", fmt.Errorf("%s does not match the comparison of %s with the previous medium's ledger: %s: %w", RecoveryComparison, a.o.Export, d, stableset.ErrRecovery)
+		}
+		return fmt.Sprintf("from %s and the previous medium's ledger: the same %d findings", a.o.Export, len(again.Findings)), nil
 	})
 }

@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -355,6 +357,11 @@ type OnlineRotation struct {
 	// are verified from it.
 	Root      *tuf.Metadata[tuf.Root]
 	Published string
+	// Export is the repository's current export (optional): it is
+	// compared against the last stable set the ceremony signed (the
+	// ledger in Published), PEP 458's recovery step, and the comparison
+	// is written to the medium as RecoveryComparison.
+	Export string
 	// Config holds the new online public keys (online) and the new
 	// expiries of root and targets (expires_days).
 	Config  *Config
@@ -371,7 +378,33 @@ type OnlineRotationResult struct {
 	RootVersion, TargetsVersion int64
 	RootFile, TargetsFile       string
 	Revoked, Added              []string
-	Transcript                  [32]byte
+	// Recovery is the comparison of Export against the last stable set
+	// (nil without Export).
+	Recovery   *stableset.Recovery
+	Transcript [32]byte
+}
+
+// RecoveryComparison is the file of an online rotation's medium that
+// lists every stable path the repository's export no longer carries as
+// stable signed it (stableset.Recovery).
+const RecoveryComparison = "recovery-comparison.txt"
+
+// recoveryStep is the transcript step that records the comparison.
+const recoveryStep = "export compared with the last stable set"
+
+// compareRecovery compares the export file against the stable set
+// published in published, trusted through targets.
+func compareRecovery(targets *tuf.Metadata[tuf.Targets], published, exportFile string) (*stableset.Recovery, error) {
+	d, ok := targets.Signed.Delegation(stableset.StableRole)
+	if !ok {
+		return nil, fmt.Errorf("targets v%d delegates to no stable role: %w", targets.Signed.Version, ErrNoTrustedTargets)
+	}
+	f, err := os.Open(exportFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the export: %w", err)
+	}
+	defer f.Close()
+	return stableset.CompareRecovery(stableset.Config{Export: f, ExportName: exportFile, Published: published, StableDelegation: d, StableKeys: targets.Signed.Delegations.Keys})
 }
 
 // keyIDs returns the key ids of ks, sorted.
@@ -431,6 +464,14 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 	revoked = slices.Compact(revoked)
 	sort.Strings(added)
 	added = slices.Compact(added)
+	var rec *stableset.Recovery
+	var recData []byte
+	if r.Export != "" {
+		if rec, err = compareRecovery(oldTargets, r.Published, r.Export); err != nil {
+			return nil, fmt.Errorf("comparing the export with the last stable set: %w", err)
+		}
+		recData = rec.Marshal()
+	}
 
 	out, tr, err := newMedium(outDir, r.Show)
 	if err != nil {
@@ -550,23 +591,38 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 	if err := out.WriteFile(targetsFile, targetsData); err != nil {
 		return nil, err
 	}
-	if err := out.WriteFile(RotationChecklist, onlineRotationChecklist(r.Reason, rootFile, targetsFile, tv, revoked, added)); err != nil {
-		return nil, err
-	}
-	if err := tr.Record("rotation finished", map[string]any{
+	written := map[string][]byte{rootFile: rootData, targetsFile: targetsData}
+	finished := map[string]any{
 		"scenario": ScenarioOnlineKeysReplaced, "previous_version": oldRoot.Signed.Version, "version": rv, "file": rootFile, "sha256": sha256Hex(rootData),
 		"targets_previous_version": oldTargets.Signed.Version, "targets_version": tv, "targets_file": targetsFile, "targets_sha256": sha256Hex(targetsData),
 		"revoked": revoked, "added": added,
-	}); err != nil {
+	}
+	if rec != nil {
+		if err := out.WriteFile(RecoveryComparison, recData); err != nil {
+			return nil, err
+		}
+		written[RecoveryComparison] = recData
+		finished["recovery_file"], finished["recovery_sha256"] = RecoveryComparison, sha256Hex(recData)
+		if err := tr.Record(recoveryStep, map[string]any{
+			"stable_version": rec.StableVersion, "ledger_sha256": hex.EncodeToString(rec.LedgerSHA256[:]), "export_sha256": hex.EncodeToString(rec.ExportSHA256[:]),
+			"stable_paths": rec.Stable, "changed": rec.Count(stableset.RecoveryChanged), "missing": rec.Count(stableset.RecoveryMissing), "file": RecoveryComparison, "sha256": sha256Hex(recData),
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if err := out.WriteFile(RotationChecklist, onlineRotationChecklist(r.Reason, rootFile, targetsFile, tv, revoked, added, rec)); err != nil {
+		return nil, err
+	}
+	if err := tr.Record("rotation finished", finished); err != nil {
 		return nil, err
 	}
 	err = commitMedium(out, tr, r.Show, func(dir string) error {
-		return readBackRenewal(dir, map[string][]byte{rootFile: rootData, targetsFile: targetsData}, func() error { return check(rootData, targetsData) })
+		return readBackRenewal(dir, written, func() error { return check(rootData, targetsData) })
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &OnlineRotationResult{RootVersion: rv, TargetsVersion: tv, RootFile: rootFile, TargetsFile: targetsFile, Revoked: revoked, Added: added, Transcript: tr.Digest()}, nil
+	return &OnlineRotationResult{RootVersion: rv, TargetsVersion: tv, RootFile: rootFile, TargetsFile: targetsFile, Revoked: revoked, Added: added, Recovery: rec, Transcript: tr.Digest()}, nil
 }
 
 // pruneKeys deletes every key of ks that used does not report in use.
@@ -586,7 +642,7 @@ func keyIDsOf(ss []keys.Signer) []string {
 	return ids
 }
 
-func onlineRotationChecklist(reason, rootFile, targetsFile string, tv int64, revoked, added []string) []byte {
+func onlineRotationChecklist(reason, rootFile, targetsFile string, tv int64, revoked, added []string, rec *stableset.Recovery) []byte {
 	var b strings.Builder
 	b.WriteString("# Rotation: the repository's online keys replaced\n\n")
 	if reason != "" {
@@ -602,13 +658,22 @@ func onlineRotationChecklist(reason, rootFile, targetsFile string, tv int64, rev
 	fmt.Fprintf(&b, "targets.json at version %d and the new unstable, then a timestamp naming that snapshot. Give timestamp, snapshot and unstable versions above any the attacker may have published (the highest seen in your logs or CDN, plus one): a client that kept the attacker's versions refuses lower ones.\n", tv)
 	b.WriteString("5. Publish the root first, then targets, unstable, snapshot, and the timestamp last.\n")
 	b.WriteString("6. Fetch with a TUF client that trusts the old root: it must update to the new root and accept the new timestamp.\n")
-	b.WriteString("7. Compare what unstable listed while the attacker held the keys with the last stable set the ceremony signed; files that changed are suspect. Run the next stable ceremony soon: stable's entries were never exposed, new releases since the last ceremony were.\n")
+	if rec == nil {
+		b.WriteString("7. Compare what unstable listed while the attacker held the keys with the last stable set the ceremony signed (`keyceremony rotate online --export` does it); files that changed are suspect. Run the next stable ceremony soon: stable's entries were never exposed, new releases since the last ceremony were.\n")
+		return []byte(b.String())
+	}
+	fmt.Fprintf(&b, "7. The repository's export was compared with stable version %d (%s): of %d stable paths, %d changed and %d missing. ", rec.StableVersion, RecoveryComparison, rec.Stable, rec.Count(stableset.RecoveryChanged), rec.Count(stableset.RecoveryMissing))
+	b.WriteString("Restore each from a copy you trust before unstable lists it again; a changed file is the attacker's until proven otherwise. Run the next stable ceremony soon: stable's entries were never exposed, new releases since the last ceremony were.\n")
+	for _, f := range rec.Findings {
+		fmt.Fprintf(&b, "   - %s %s (stable: %d bytes, sha256 %x)\n", f.Finding, f.Path, f.StableLength, f.StableSHA256)
+	}
 	return []byte(b.String())
 }
 
 // RotateOnlineOptions are an online key rotation's inputs by name.
 type RotateOnlineOptions struct {
 	Root, Published, Config, Media string
+	Export                         string // optional: the repository's current export, for the recovery comparison
 	Reason                         string
 	Devices                        DeviceOptions
 	Now                            time.Time
@@ -624,7 +689,7 @@ func RunRotateOnline(o RotateOnlineOptions) (*OnlineRotationResult, error) {
 		return nil, err
 	}
 	defer devs.Close()
-	r := &OnlineRotation{Root: root, Published: o.Published, Config: cfg, Reason: o.Reason, Devices: devs.BySerial, PIN: devs.PIN, Now: o.Now, Show: o.Show, Version: o.Version}
+	r := &OnlineRotation{Root: root, Published: o.Published, Export: o.Export, Config: cfg, Reason: o.Reason, Devices: devs.BySerial, PIN: devs.PIN, Now: o.Now, Show: o.Show, Version: o.Version}
 	return r.Run(o.Media)
 }
 

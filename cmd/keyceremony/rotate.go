@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/ceremony"
 	"github.com/keyceremony/keyceremony/ceremony/tui"
+	"github.com/keyceremony/keyceremony/stableset"
 )
 
 func newRotateCommand() *cobra.Command {
@@ -90,9 +91,17 @@ and targets vM+1, delegating unstable to the new keys (with the targets
 threshold); nothing else changes. It writes to the new directory --media:
 metadata/N.root.json, metadata/M.targets.json, rotation-checklist.md (what
 the repository signs with the new keys, at what versions, in what order)
-and transcript.jsonl, and reads them back.`,
+and transcript.jsonl, and reads them back.
+
+With --export (the repository's current export), it also makes PEP 458's
+recovery comparison: every stable path whose length or sha256 in the export
+differs from the last stable set the ceremony signed (the ledger under
+--published, checked against the digest stable signed), and every stable
+path the export no longer lists. They are written to
+recovery-comparison.txt, listed in the checklist and recorded in the
+transcript; verify checks them (and recomputes them with its --export).`,
 		Example: `  keyceremony rotate online --reason "servers compromised" --root 1.root.json --published /media/usb/current \
-      --config new-online.json --media /media/usb/rotate-online --piv`,
+      --export /media/usb/current/export.jsonl --config new-online.json --media /media/usb/rotate-online --piv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireOffline("rotate online", o.Root, o.Published, o.Config, o.Media); err != nil {
@@ -104,11 +113,18 @@ and transcript.jsonl, and reads them back.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nroot v%d and targets v%d revoke %d online keys and add %d; written to %s and verified; the checklist is %s\n", res.RootVersion, res.TargetsVersion, len(res.Revoked), len(res.Added), o.Media, ceremony.RotationChecklist)
+			if r := res.Recovery; r != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "the export against stable v%d: of %d stable paths, %d changed and %d missing (%s)\n", r.StableVersion, r.Stable, r.Count(stableset.RecoveryChanged), r.Count(stableset.RecoveryMissing), ceremony.RecoveryComparison)
+				for _, f := range r.Findings {
+					fmt.Fprintf(cmd.OutOrStdout(), "  %s %s\n", f.Finding, f.Path)
+				}
+			}
 			showTranscriptDigest(cmd, res.Transcript)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened, recorded in the transcript and the checklist")
+	cmd.Flags().StringVar(&o.Export, "export", "", "the repository's current export, compared with the last stable set the ceremony signed (PEP 458's recovery step)")
 	offlineFlags(cmd, &o.Root, &o.Published, &o.Config, &o.Media, "the ceremony configuration with the NEW online public keys (expires_days gives the new root's and targets' expiry)")
 	df.register(cmd)
 	return cmd
