@@ -114,8 +114,9 @@ func run(dir string, n int64, rm bool) error {
 		return err
 	}
 	// The benchmark measures the pipeline, not the room's decisions: the
-	// confirm_above limits out of reach.
-	if err := os.WriteFile(filepath.Join(dir, "policy.json"), []byte(`{"confirm_above": {"added": 9007199254740992, "removed": 9007199254740992, "changed": 9007199254740992}}`+"\n"), 0o644); err != nil {
+	// confirm_above limits out of reach, and no project-loss flag (a
+	// project would have to lose more than all its stable files).
+	if err := os.WriteFile(filepath.Join(dir, "policy.json"), []byte(`{"confirm_above": {"added": 9007199254740992, "removed": 9007199254740992, "changed": 9007199254740992}, "red_flags": {"project_loss_percent": 100}}`+"\n"), 0o644); err != nil {
 		return err
 	}
 	for _, d := range []string{"backup", "work"} {
