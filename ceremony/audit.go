@@ -267,6 +267,11 @@ func DetectMedium(dir string) (Medium, error) {
 	if !st.IsDir() {
 		return "", fmt.Errorf("%s is not a directory: %w", dir, ErrUnknownMedium)
 	}
+	// verify reads output media and repositories, never the backup or
+	// an export medium.
+	if _, err := refuseMarked(dir, "the directory", RoleOutput); err != nil {
+		return "", err
+	}
 	isDir := func(p ...string) bool {
 		st, err := os.Stat(filepath.Join(append([]string{dir}, p...)...))
 		return err == nil && st.IsDir()
@@ -355,6 +360,14 @@ func (a *auditor) audit() error {
 		return err
 	}
 	if a.rep.Medium != MediumRepository {
+		if err := a.check(MarkerFile, func() (string, error) {
+			if err := checkOutputMarker(o.Dir, a.rep.Medium); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("names an output medium of a %s ceremony", a.rep.Medium), nil
+		}); err != nil {
+			return err
+		}
 		// Last: every other check says what is wrong with a file in
 		// its own terms first.
 		if err := a.check(SumsFile, func() (string, error) {

@@ -246,6 +246,9 @@ func (s *BackupState) ceremonyTime() time.Time {
 type Backup struct {
 	Dir    string
 	States []*BackupState
+	// marked: the medium carries its MarkerFile (one made before
+	// markers gets it with its next state).
+	marked bool
 	// newestSum is the SHA-256 of the newest state file's bytes.
 	newestSum [32]byte
 }
@@ -272,6 +275,10 @@ func ReadBackup(dir string) (*Backup, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("no backup medium given: %w", ErrBackup)
 	}
+	m, err := refuseMarked(dir, "the backup medium", RoleBackup)
+	if err != nil {
+		return nil, err
+	}
 	sd := filepath.Join(dir, "state")
 	ents, err := os.ReadDir(sd)
 	if err != nil {
@@ -289,7 +296,7 @@ func ReadBackup(dir string) (*Backup, error) {
 		return nil, fmt.Errorf("%s holds no state: a backup medium is made by bootstrap --backup: %w", sd, ErrBackup)
 	}
 	sort.Slice(ns, func(i, j int) bool { return ns[i] < ns[j] })
-	b := &Backup{Dir: dir}
+	b := &Backup{Dir: dir, marked: m != nil}
 	var prevSum [32]byte
 	for i, n := range ns {
 		name := stateFile(dir, n)
@@ -371,6 +378,9 @@ func CheckNewBackup(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("the backup medium %s is not a directory: %w", dir, ErrBackup)
 	}
+	if _, err := refuseMarked(dir, "the backup medium", RoleBackup); err != nil {
+		return err
+	}
 	ents, err := os.ReadDir(filepath.Join(dir, "state"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -389,16 +399,37 @@ func CheckNewBackup(dir string) error {
 // existing file is never overwritten; a crash midway leaves a file the
 // strict parser refuses, naming it.
 func writeState(dir string, s *BackupState) (string, error) {
-	sd := filepath.Join(dir, "state")
-	if err := os.MkdirAll(sd, 0o755); err != nil {
-		return "", fmt.Errorf("writing the backup state: %w", err)
-	}
 	name := stateFile(dir, s.StableVersion)
+	if err := writeNewFile(name, s.Marshal()); err != nil {
+		return "", fmt.Errorf("writing the backup state %s: %w", name, err)
+	}
+	return name, nil
+}
+
+// writeBackupMarker writes the backup medium's MarkerFile, as writeState
+// writes a state.
+func writeBackupMarker(dir string, created time.Time) error {
+	name := filepath.Join(dir, MarkerFile)
+	if err := writeNewFile(name, newMarker(RoleBackup, StateBootstrap, created).Marshal()); err != nil {
+		return fmt.Errorf("writing the backup medium's marker %s: %w", name, err)
+	}
+	return nil
+}
+
+// writeNewFile writes data as name, creating its directory: created with
+// O_EXCL, written, fsynced, and the directory (and its parent) fsynced.
+// An existing file is never overwritten; a crash midway leaves a file
+// the strict parsers refuse, naming it.
+func writeNewFile(name string, data []byte) error {
+	sd := filepath.Dir(name)
+	if err := os.MkdirAll(sd, 0o755); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return "", fmt.Errorf("writing the backup state: %w", err)
+		return err
 	}
-	_, err = f.Write(s.Marshal())
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -409,12 +440,9 @@ func writeState(dir string, s *BackupState) (string, error) {
 		err = syncDir(sd)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = syncDir(filepath.Dir(sd))
 	}
-	if err != nil {
-		return "", fmt.Errorf("writing the backup state %s: %w", name, err)
-	}
-	return name, nil
+	return err
 }
 
 func syncDir(dir string) error {
@@ -455,6 +483,13 @@ func BootstrapState(repository string, root *tuf.Metadata[tuf.Root], now time.Ti
 func WriteBootstrapBackup(dir string, s *BackupState) (string, error) {
 	if err := CheckNewBackup(dir); err != nil {
 		return "", err
+	}
+	if m, err := readMarker(dir); err != nil {
+		return "", err
+	} else if m == nil {
+		if err := writeBackupMarker(dir, s.ceremonyTime()); err != nil {
+			return "", err
+		}
 	}
 	return writeState(dir, s)
 }
@@ -643,6 +678,14 @@ func (b *Backup) append(s *BackupState) (string, error) {
 	}
 	if _, err := ParseState(s.Marshal(), "new state"); err != nil {
 		return "", err
+	}
+	if !b.marked {
+		// A backup medium made before markers: it gets its marker with
+		// its next state, dated by its bootstrap.
+		if err := writeBackupMarker(b.Dir, b.States[0].ceremonyTime()); err != nil {
+			return "", err
+		}
+		b.marked = true
 	}
 	return writeState(b.Dir, s)
 }

@@ -211,8 +211,8 @@ func TestRollbackOfThePublishedState(t *testing.T) {
 		t.Fatalf("three ceremonies signed up to stable v%d", h.results[len(h.results)-1].StableVersion)
 	}
 	backup := snapshotDir(t, h.backup)
-	if len(backup) != 4 {
-		t.Fatalf("backup medium holds %d states after a bootstrap and three ceremonies, want 4", len(backup))
+	if len(backup) != 5 {
+		t.Fatalf("backup medium holds %d files after a bootstrap and three ceremonies, want its marker and 4 states", len(backup))
 	}
 
 	// What the attack gains without the backup medium: against stable v3's

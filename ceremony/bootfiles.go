@@ -10,15 +10,15 @@ import (
 )
 
 // The files bootstrap media may hold: transcript.jsonl, its signed end
-// transcript.dsse.json and runsheet.md
+// transcript.dsse.json, runsheet.md and the medium's marker
 // (and SHA256SUMS, written after the read-back, which verify requires);
 // metadata/<version>.<root|targets|stable>.json; and keys/ holding
 // <role>-<serial>-<slot>.pub.json with its .attestation.pem.
 var (
-	bootTopFiles = []string{JournalFile, JournalEnvelopeFile, "runsheet.md"}
+	bootTopFiles = []string{JournalFile, JournalEnvelopeFile, "runsheet.md", MarkerFile}
 	bootMetaFile = regexp.MustCompile(`^[1-9][0-9]{0,18}\.(root|targets|stable)\.json$`)
 	bootKeyFile  = regexp.MustCompile(`^(root|targets|stable)-[0-9]{1,10}-[0-9a-f]{2}\.(pub\.json|attestation\.pem)$`)
-	bootRequired = []string{JournalFile, JournalEnvelopeFile, "runsheet.md", "metadata/1.root.json", "metadata/1.targets.json", "metadata/1.stable.json"}
+	bootRequired = []string{JournalFile, JournalEnvelopeFile, "runsheet.md", MarkerFile, "metadata/1.root.json", "metadata/1.targets.json", "metadata/1.stable.json"}
 )
 
 // listBootstrapMedium refuses, with ErrUnexpectedFile, anything in dir a

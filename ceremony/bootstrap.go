@@ -202,7 +202,7 @@ func (b *Bootstrap) runOnto(outDir string) (*BootstrapResult, error) {
 	}
 	// Read before New removes the dead runs' working directories.
 	b.resume = b.findResumption(outDir)
-	out, err := outdir.New(outDir)
+	out, err := newOutputMedium(outDir, MediumBootstrap, b.Now)
 	if err != nil {
 		return nil, err
 	}

@@ -138,7 +138,7 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	if len(held) == 0 {
 		return nil, fmt.Errorf("%s: %w", info, ErrNoKeyholderKeys)
 	}
-	out, tr, err := newMedium(outDir, h.Show)
+	out, tr, err := newMedium(outDir, MediumHandover, h.Now, h.Show)
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,11 @@ func readBack(run func(dir string) error) func(string) error {
 				return err
 			}
 		}
-		if err := run(dir); err != nil {
+		err := run(dir)
+		if err == nil {
+			err = checkMarkerOf(dir)
+		}
+		if err != nil {
 			return &relErr{err: err, dir: dir}
 		}
 		return nil
@@ -123,7 +127,7 @@ func showDebris(show io.Writer, swept []outdir.Debris) {
 
 // The files a stable medium may hold.
 var (
-	stableTopFiles = []string{"signed-diff.json", PolicyFile, DecisionsFile, "diff.txt", "diff.canonical", JournalFile, JournalEnvelopeFile}
+	stableTopFiles = []string{"signed-diff.json", PolicyFile, DecisionsFile, "diff.txt", "diff.canonical", JournalFile, JournalEnvelopeFile, MarkerFile}
 	stableMetaName = regexp.MustCompile(`^([1-9][0-9]{0,18})\.([^/\\]+)\.json$`)
 	stableLedger   = regexp.MustCompile(`^[1-9][0-9]{0,18}\.ledger$`)
 	stablePageTar  = regexp.MustCompile(`^[0-9a-f]{2}\.tar$`)

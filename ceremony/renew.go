@@ -86,6 +86,9 @@ type current struct {
 }
 
 func loadCurrent(trusted *tuf.Metadata[tuf.Root], published string) (*current, error) {
+	if _, err := refuseMarked(published, "the published directory", RoleOutput); err != nil {
+		return nil, err
+	}
 	md := filepath.Join(published, "metadata")
 	root, targets, err := trustedTargets(trusted, md)
 	if err != nil {
@@ -190,7 +193,7 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, tr, err := newMedium(outDir, r.Show)
+	out, tr, err := newMedium(outDir, MediumRenewal, r.Now, r.Show)
 	if err != nil {
 		return nil, err
 	}

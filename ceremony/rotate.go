@@ -112,7 +112,7 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the new key's slot: %w", err)
 	}
-	out, tr, err := newMedium(outDir, r.Show)
+	out, tr, err := newMedium(outDir, MediumRotation, r.Now, r.Show)
 	if err != nil {
 		return nil, err
 	}
@@ -473,7 +473,7 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 		recData = rec.Marshal()
 	}
 
-	out, tr, err := newMedium(outDir, r.Show)
+	out, tr, err := newMedium(outDir, MediumRotation, r.Now, r.Show)
 	if err != nil {
 		return nil, err
 	}
@@ -694,10 +694,10 @@ func RunRotateOnline(o RotateOnlineOptions) (*OnlineRotationResult, error) {
 }
 
 // newMedium prepares the new output directory outDir of a renewal,
-// rotation or handover, and its journal (shown on show, timed by the real
-// clock); the caller defers out.Abort.
-func newMedium(outDir string, show io.Writer) (*outdir.Dir, *Transcript, error) {
-	out, err := outdir.New(outDir)
+// rotation or handover (kind, its marker dated now), and its journal
+// (shown on show, timed by the real clock); the caller defers out.Abort.
+func newMedium(outDir string, kind Medium, now time.Time, show io.Writer) (*outdir.Dir, *Transcript, error) {
+	out, err := newOutputMedium(outDir, kind, now)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -93,7 +93,7 @@ func (r *RoleKeyRotation) Run(outDir string) (*RoleKeyRotationResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the new key's slot: %w", err)
 	}
-	out, tr, err := newMedium(outDir, r.Show)
+	out, tr, err := newMedium(outDir, MediumRotation, r.Now, r.Show)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/internal/airgap"
-	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/internal/progress"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
@@ -125,6 +124,14 @@ func trustedTargets(trusted *tuf.Metadata[tuf.Root], dir string) (*tuf.Metadata[
 func (s *StableSigning) config() (stableset.Config, *os.File, *tuf.Metadata[tuf.Targets], *Backup, error) {
 	fail := func(err error) (stableset.Config, *os.File, *tuf.Metadata[tuf.Targets], *Backup, error) {
 		return stableset.Config{}, nil, nil, nil, err
+	}
+	if _, err := refuseMarked(s.Published, "the published directory", RoleOutput); err != nil {
+		return fail(err)
+	}
+	// The repository writes the export medium: its marker, if any, is
+	// only checked not to be another medium's.
+	if _, err := refuseMarked(filepath.Dir(s.Export), "the export's directory", RoleInput); err != nil {
+		return fail(err)
 	}
 	_, targets, err := trustedTargets(s.Root, filepath.Join(s.Published, "metadata"))
 	if err != nil {
@@ -262,7 +269,7 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	}
 	// Read before New removes the dead runs' working directories.
 	resume := findStableResumption(outDir, s.Show)
-	out, err := outdir.New(outDir)
+	out, err := newOutputMedium(outDir, MediumStable, s.Now)
 	if err != nil {
 		return nil, err
 	}
