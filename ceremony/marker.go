@@ -167,11 +167,16 @@ func refuseMarked(dir, what string, allowed ...string) (*MediumMarker, error) {
 }
 
 // newOutputMedium is outdir.New for a ceremony's output medium of kind
-// kind: it refuses a target that is another medium (naming it) before
-// anything is made, then writes the marker first.
+// kind: before anything is made, it refuses a target that is another
+// medium, naming it (a backup or export medium: ErrWrongMedium; an
+// output medium: outdir.ErrOutputExists), then writes the marker first.
 func newOutputMedium(dir string, kind Medium, now time.Time) (*outdir.Dir, error) {
-	if _, err := refuseMarked(dir, "the output directory"); err != nil {
+	m, err := refuseMarked(dir, "the output directory", RoleOutput)
+	if err != nil {
 		return nil, err
+	}
+	if m != nil {
+		return nil, fmt.Errorf("%s already holds %s: %w", dir, m.describe(), outdir.ErrOutputExists)
 	}
 	out, err := outdir.New(dir)
 	if err != nil {
