@@ -739,58 +739,48 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit f
 	}
 	base := func(role string) string { return fmt.Sprintf("%d.%s.json", st.Version, role) }
 	file := func(role string) string { return filepath.Join(md, base(role)) }
-	pathRoles, mids := tuf.SplitStable(st)
-	for i := range pathRoles {
-		r := &pathRoles[i]
-		name := file(r.Name)
+	// load reads one of stable's delegated roles, verifies it against the
+	// delegation and records it for the audit.
+	load := func(r string) (*tuf.Metadata[tuf.Targets], string, error) {
+		name := file(r)
 		b, err := os.ReadFile(name)
 		if err != nil {
-			return err
+			return nil, name, err
 		}
 		m, err := tuf.Load[tuf.Targets](b, name)
 		if err != nil {
-			return err
+			return nil, name, err
 		}
 		msg, err := m.SignedBytes()
 		if err != nil {
-			return err
+			return nil, name, err
 		}
-		k, err := st.DelegateKeys(r.Name)
+		k, err := st.DelegateKeys(r)
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return nil, name, fmt.Errorf("%s: %w", name, err)
 		}
 		signers, err := k.Verify(msg, m.Signatures)
 		if err != nil {
+			return nil, name, fmt.Errorf("%s: %w", name, err)
+		}
+		rec.add(base(r), r, stableset.StableRole, base(stableset.StableRole), m.Signed.Version, m.Signed.Expires, k.Threshold, signers, b)
+		return m, name, nil
+	}
+	pathRoles, mids := tuf.SplitStable(st)
+	for i := range pathRoles {
+		m, name, err := load(pathRoles[i].Name)
+		if err != nil {
+			return err
+		}
+		if err := tuf.CheckPathRoleFile(&pathRoles[i], &m.Signed); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if err := tuf.CheckPathRoleFile(r, &m.Signed); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		rec.add(base(r.Name), r.Name, stableset.StableRole, base(stableset.StableRole), m.Signed.Version, m.Signed.Expires, k.Threshold, signers, b)
 	}
 	for _, r := range mids {
-		name := file(r.Name)
-		b, err := os.ReadFile(name)
+		mid, name, err := load(r.Name)
 		if err != nil {
 			return err
 		}
-		mid, err := tuf.Load[tuf.Targets](b, name)
-		if err != nil {
-			return err
-		}
-		msg, err := mid.SignedBytes()
-		if err != nil {
-			return err
-		}
-		k, err := st.DelegateKeys(r.Name)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		signers, err := k.Verify(msg, mid.Signatures)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		rec.add(base(r.Name), r.Name, stableset.StableRole, base(stableset.StableRole), mid.Signed.Version, mid.Signed.Expires, k.Threshold, signers, b)
 		if len(mid.Signed.Targets) != 0 || mid.Signed.Delegations == nil {
 			return fmt.Errorf("%s: a mid role lists no target and delegates to its leaves: %w", name, tuf.ErrLayout)
 		}
