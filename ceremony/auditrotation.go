@@ -155,6 +155,18 @@ func (a *auditor) onlyFiles(seq int, files ...[2]string) ([][]byte, error) {
 	return out, nil
 }
 
+// journalEnd checks the medium's JournalEnvelopeFile: the threshold of
+// by (the keys that signed the medium's new metadata, as the previous
+// medium gives them) signed the end of its journal.
+func (a *auditor) journalEnd(ceremony string, by tuf.RoleKeys) error {
+	return a.check("transcript's signed end", func() (string, error) {
+		if _, err := checkJournalEnvelope(a.o.Dir, ceremony, by); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s signed by the %s threshold (%d)", JournalEnvelopeFile, by.Role, by.Threshold), nil
+	})
+}
+
 // checklist checks that the checklist is there and names file.
 func (a *auditor) checklist(name, file string) error {
 	return a.check("checklist", func() (string, error) {
@@ -182,6 +194,7 @@ func (a *auditor) renewal() error {
 	role, file := detailString(last, "role"), detailString(last, "file")
 	v, prevV := detailInt(last, "version"), detailInt(last, "previous_version")
 	st := &mediumState{medium: MediumRenewal, versions: map[string]int64{}, signed: map[string][]byte{}}
+	var renewedBy tuf.RoleKeys
 	if err := a.check("renewed "+role, func() (string, error) {
 		bs, err := a.onlyFiles(last.Seq, [2]string{file, detailString(last, "sha256")})
 		if err != nil {
@@ -199,6 +212,7 @@ func (a *auditor) renewal() error {
 		switch role {
 		case tuf.RoleRoot:
 			old = cur.root.Signed.Version
+			by, _ = cur.root.Signed.RoleKeys(tuf.RoleRoot)
 			root, files, err := rootChain(cur.root, filepath.Join(a.o.Dir, "metadata"))
 			if err != nil {
 				return "", fmt.Errorf("a new root must be signed by the threshold of root v%d (the previous medium's newest) and by its own: %w", old, err)
@@ -254,8 +268,12 @@ func (a *auditor) renewal() error {
 		}
 		st.versions[role], st.signed[role] = v, signed
 		a.rep.Versions[role] = v
+		renewedBy = by
 		return fmt.Sprintf("%s: version %d to %d, signed by the role's keys as the previous medium gives them, nothing changed but version and expires (now %s); not expired", name, old, v, common.Expires), nil
 	}); err != nil {
+		return err
+	}
+	if err := a.journalEnd(CeremonyRenewal, renewedBy); err != nil {
 		return err
 	}
 	if err := a.checklist(RenewalChecklist, file); err != nil {

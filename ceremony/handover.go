@@ -189,7 +189,7 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	}
 	// The medium is read back, then the new PIN set, then the medium
 	// committed: a failure before leaves the old PIN and no medium.
-	if err := verifyMedium(out, tr, func(dir string) error {
+	if err := verifyMedium(out, tr, nil, func(dir string) error {
 		return readBackRenewal(dir, map[string][]byte{HandoverStatement: st}, nil)
 	}); err != nil {
 		return nil, err

@@ -203,20 +203,20 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 	expires := r.Now.AddDate(0, 0, r.ExpiresDays)
 
 	var (
-		data         []byte
-		prevV, v     int64
-		signers      []keys.Signer
-		check        func([]byte) error // verifies a renewed file's bytes
-		ids, signIDs []string
-		threshold    int
+		data     []byte
+		prevV, v int64
+		signers  []keys.Signer
+		check    func([]byte) error // verifies a renewed file's bytes
+		signIDs  []string
+		by       tuf.RoleKeys // the renewed role's keys
 	)
 	switch r.Role {
 	case tuf.RoleRoot:
-		rl := cur.root.Signed.Roles[tuf.RoleRoot]
-		ids, threshold, prevV = rl.KeyIDs, rl.Threshold, cur.root.Signed.Version
+		by, _ = cur.root.Signed.RoleKeys(tuf.RoleRoot)
+		prevV = cur.root.Signed.Version
 	case tuf.RoleTargets:
-		by, _ := cur.root.Signed.RoleKeys(tuf.RoleTargets)
-		ids, threshold, prevV = by.KeyIDs, by.Threshold, cur.targets.Signed.Version
+		by, _ = cur.root.Signed.RoleKeys(tuf.RoleTargets)
+		prevV = cur.targets.Signed.Version
 	default:
 		if cur.stable == nil {
 			return nil, fmt.Errorf("%s/metadata holds no stable metadata: %w", r.Published, tuf.ErrMissing)
@@ -224,8 +224,8 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 		if d := cur.stable.Signed.Delegations; d != nil && len(d.Roles) > 0 {
 			return nil, fmt.Errorf("stable v%d: %w", cur.stable.Signed.Version, ErrRenewStableBins)
 		}
-		by, _ := cur.targets.Signed.DelegateKeys(stableset.StableRole)
-		ids, threshold, prevV = by.KeyIDs, by.Threshold, cur.stable.Signed.Version
+		by, _ = cur.targets.Signed.DelegateKeys(stableset.StableRole)
+		prevV = cur.stable.Signed.Version
 	}
 	v = prevV + 1
 	if err := tr.Record("renewal started", map[string]any{"role": r.Role, "previous_version": prevV, "tool_version": r.Version}); err != nil {
@@ -234,7 +234,7 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 	if err := recordDevices(tr, r.Devices); err != nil {
 		return nil, err
 	}
-	if signers, err = roleSigners(sess, r.Role, ids, threshold, nil); err != nil {
+	if signers, err = roleSigners(sess, r.Role, by.KeyIDs, by.Threshold, nil); err != nil {
 		return nil, err
 	}
 	switch r.Role {
@@ -242,11 +242,9 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 		check = func(b []byte) error { return checkRenewedRoot(cur.root, b, v) }
 		data, err = renewOne(cur.root, v, expires, signers, check)
 	case tuf.RoleTargets:
-		by, _ := cur.root.Signed.RoleKeys(tuf.RoleTargets)
 		check = func(b []byte) error { return checkRenewedTargets(cur.targets, by, b, v, tuf.RoleTargets) }
 		data, err = renewOne(cur.targets, v, expires, signers, check)
 	default:
-		by, _ := cur.targets.Signed.DelegateKeys(stableset.StableRole)
 		check = func(b []byte) error { return checkRenewedTargets(cur.stable, by, b, v, stableset.StableRole) }
 		data, err = renewOne(cur.stable, v, expires, signers, check)
 	}
@@ -272,7 +270,8 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := commitMedium(out, tr, r.Show, func(dir string) error {
+	end := &journalEnd{ceremony: CeremonyRenewal, signers: signers, by: by}
+	if err := commitMedium(out, tr, r.Show, end, func(dir string) error {
 		return readBackRenewal(dir, map[string][]byte{file: data}, func() error { return check(data) })
 	}); err != nil {
 		return nil, err

@@ -250,6 +250,32 @@ func TestAuditRenewal(t *testing.T) {
 			os.WriteFile(file, b, 0o644)
 			setSum(t, dir, "metadata/2.root.json")
 		}, "1 of 2 required signatures valid"},
+		{"the transcript's envelope removed", "root", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, JournalEnvelopeFile)); err != nil {
+				t.Fatal(err)
+			}
+		}, "transcript.dsse.json is missing"},
+		{"a transcript re-chained without the keys", "targets", func(t *testing.T, dir string) {
+			rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
+				if e.Step == "renewal started" {
+					e.Detail["tool_version"] = "other"
+				}
+			})
+		}, `transcript.dsse.json signs keyceremony-transcript "renewal" with`},
+		{"the transcript's end signed by one root key", "root", func(t *testing.T, dir string) {
+			root, _ := tuf.Load[tuf.Root](mustRead(t, rootFile), "1.root.json")
+			signers, err := roleSigners(sess, "root", root.Signed.Roles["root"].KeyIDs, 2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := journalEnvelope(mustRead(t, filepath.Join(dir, JournalFile)), CeremonyRenewal, "", signers[:1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, JournalEnvelopeFile), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "root (transcript)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "m")

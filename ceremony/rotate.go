@@ -123,7 +123,7 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 	if err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
-	err = commitMedium(out, tr, r.Show, func(dir string) error {
+	err = commitMedium(out, tr, r.Show, nil, func(dir string) error {
 		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(res.File)))
 		if err != nil {
 			return err
@@ -616,7 +616,7 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 	if err := tr.Record("rotation finished", finished); err != nil {
 		return nil, err
 	}
-	err = commitMedium(out, tr, r.Show, func(dir string) error {
+	err = commitMedium(out, tr, r.Show, nil, func(dir string) error {
 		return readBackRenewal(dir, written, func() error { return check(rootData, targetsData) })
 	})
 	if err != nil {
@@ -709,20 +709,42 @@ func newMedium(outDir string, kind Medium, now time.Time, show io.Writer) (*outd
 	return out, tr, nil
 }
 
-// verifyMedium ends the journal and reads the media back with check
-// under their temporary name: refused, they are renamed
-// <target>.rejected-TIME (*outdir.RejectedError) and never get their name.
-func verifyMedium(out *outdir.Dir, tr *Transcript, check func(dir string) error) error {
+// journalEnd is who signs a medium's closed journal (JournalEnvelopeFile)
+// and the keys and threshold the read-back checks that signature with.
+type journalEnd struct {
+	ceremony, repository string
+	signers              []keys.Signer
+	by                   tuf.RoleKeys
+}
+
+// verifyMedium ends the journal, has end's signers sign its end, and
+// reads the media back with check, then the envelope's check, under their
+// temporary name: refused, they are renamed <target>.rejected-TIME
+// (*outdir.RejectedError) and never get their name. A nil end writes no
+// envelope (the media whose signed end is not built yet).
+func verifyMedium(out *outdir.Dir, tr *Transcript, end *journalEnd, check func(dir string) error) error {
 	if err := tr.Close(); err != nil {
 		return err
 	}
-	return out.Verify(readBack(check))
+	if end == nil {
+		return out.Verify(readBack(check))
+	}
+	if err := signJournal(out, tr, end.ceremony, end.repository, end.signers); err != nil {
+		return err
+	}
+	return out.Verify(readBack(func(dir string) error {
+		if err := check(dir); err != nil {
+			return err
+		}
+		_, err := checkJournalEnvelope(dir, end.ceremony, end.by)
+		return err
+	}))
 }
 
 // commitMedium is verifyMedium, then SHA256SUMS is written and the media
 // get their name; the manifest's digest is shown on show.
-func commitMedium(out *outdir.Dir, tr *Transcript, show io.Writer, check func(dir string) error) error {
-	if err := verifyMedium(out, tr, check); err != nil {
+func commitMedium(out *outdir.Dir, tr *Transcript, show io.Writer, end *journalEnd, check func(dir string) error) error {
+	if err := verifyMedium(out, tr, end, check); err != nil {
 		return err
 	}
 	d, err := sealMedium(out)

@@ -104,7 +104,7 @@ func (r *RoleKeyRotation) Run(outDir string) (*RoleKeyRotationResult, error) {
 	if err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
-	if err := commitMedium(out, tr, r.Show, func(dir string) error { return readBackRenewal(dir, files, nil) }); err != nil {
+	if err := commitMedium(out, tr, r.Show, nil, func(dir string) error { return readBackRenewal(dir, files, nil) }); err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
 	res.Transcript = tr.Digest()

@@ -182,6 +182,7 @@ type PreviousCeremony struct {
 const (
 	CeremonyBootstrap = "bootstrap"
 	CeremonyStable    = "stable"
+	CeremonyRenewal   = "renewal"
 )
 
 // KeyIDCheckBytes is how much of a key id the room reads aloud and writes

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,6 +119,9 @@ func journalEnvelope(journal []byte, ceremony, repository string, signers []keys
 // returns the statement.
 func checkJournalEnvelope(dir, ceremony string, by tuf.RoleKeys) (*JournalStatement, error) {
 	data, err := os.ReadFile(filepath.Join(dir, JournalEnvelopeFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s is missing: the medium's journal ends with it: %w: %w", JournalEnvelopeFile, tuf.ErrMissing, ErrJournalEnvelope)
+	}
 	if err != nil {
 		return nil, err
 	}
