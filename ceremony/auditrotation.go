@@ -25,7 +25,8 @@ import (
 // The media of renewal and rotation.
 const (
 	// MediumRenewal is a renewal's output: metadata/N.<role>.json,
-	// renewal-checklist.md and transcript.jsonl.
+	// renewal-checklist.md, transcript.jsonl and its signed end
+	// transcript.dsse.json.
 	MediumRenewal Medium = "renewal"
 	// MediumRotation is a rotation's output: metadata/N.root.json, keys/
 	// (the new keys and their attestations), rotation-checklist.md and
