@@ -245,7 +245,7 @@ func (a *auditor) run(name string, input bool, fn func() (string, error)) error 
 
 // unreadable tells a file that could not be read from one that is wrong.
 func unreadable(err error, input bool) bool {
-	if errors.Is(err, ErrUnknownMedium) || errors.Is(err, ErrNoTargets) || errors.Is(err, ErrNeedPrevious) {
+	if errors.Is(err, ErrUnknownMedium) || errors.Is(err, ErrNoTargets) || errors.Is(err, ErrNeedPrevious) || errors.Is(err, ErrNeedPreviousExport) {
 		return true
 	}
 	var pe *fs.PathError

@@ -30,7 +30,8 @@ import (
 type auditFixture struct {
 	boot, media1, media2 string
 	rootFile, softCA     string
-	export2              string // the export the second signing read
+	export1, export2     string // the exports the first and second signings read
+	backupBoot           string // a copy of the backup medium as the bootstrap left it
 	root                 *tuf.Metadata[tuf.Root]
 	targets              *tuf.Metadata[tuf.Targets]
 	devices              map[uint32]hsm.Device
@@ -85,9 +86,13 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 		return nil, err
 	}
 	fx.root, fx.targets, fx.rootFile = boot.Root, boot.Targets, filepath.Join(fx.boot, "metadata", "1.root.json")
+	fx.backupBoot = filepath.Join(dir, "backup-boot")
+	if err := copyDir(backup, fx.backupBoot); err != nil {
+		return nil, err
+	}
 	gen1 := now.Add(-91 * 24 * time.Hour)
 	exp1, exp2 := filepath.Join(dir, "export1.jsonl"), filepath.Join(dir, "export2.jsonl")
-	fx.export2 = exp2
+	fx.export1, fx.export2 = exp1, exp2
 	w, err := os.Create(exp1)
 	if err != nil {
 		return nil, err

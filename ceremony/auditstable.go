@@ -136,6 +136,11 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 	}); err != nil {
 		return err
 	}
+	if a.o.Export != "" {
+		if err := a.check("signed diff recomputed", func() (string, error) { return a.recompute(dir, stmt) }); err != nil {
+			return err
+		}
+	}
 	if err := a.check("transcript", func() (string, error) {
 		es, err := a.transcript(filepath.Join(dir, "transcript.jsonl"))
 		if err != nil {

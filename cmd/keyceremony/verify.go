@@ -47,6 +47,11 @@ It recognises the medium DIR is:
 An online rotation's medium is checked against --previous (the repository
 it started from), including its recovery comparison; with --export FILE
 that comparison is recomputed from the export and the ledger in --previous.
+A stable medium given --export FILE and --previous has its signed diff
+recomputed: FILE must be the export the signed diff names, and the diff
+pass run again from it, the previous medium's ledger and the medium's
+policy.json and decisions.jsonl must give the signed canonical diff,
+counts and new ledger (a mismatch names the first differing line or count).
 
 With --previous DIR, no version of root, targets, stable, snapshot or
 timestamp may go back against that earlier medium, one version must be one
@@ -110,7 +115,7 @@ See docs/audit.md.`,
 	f.StringVar(&o.Root, "root", "", "trusted root metadata file")
 	f.StringVar(&at, "at", "", "check expiry at this time (RFC 3339) instead of now")
 	f.StringVar(&o.Previous, "previous", "", "an earlier medium: versions must not go back against it")
-	f.StringVar(&o.Export, "export", "", "the repository export an online rotation's recovery comparison was made from: recomputed against the ledger in --previous")
+	f.StringVar(&o.Export, "export", "", "the repository export a stable medium's signed diff or an online rotation's recovery comparison was made from: recomputed with the ledger in --previous")
 	f.StringVar(&o.Repository, "repository", "", "bootstrap media or a repository that holds the root chain and targets (for stable media)")
 	f.StringVar(&o.AttestationCA, "attestation-ca", "", "PEM file of an attestation CA trusted beside Yubico's roots (rehearsals with the PIV emulator)")
 	f.StringVar(&o.SoftCA, "soft-ca", "", "soft devices' CA directory trusted beside Yubico's roots (rehearsals with INSECURE soft devices)")
