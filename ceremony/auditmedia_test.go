@@ -579,30 +579,20 @@ func (fx *auditFixture) signers(t *testing.T, role string) []keys.Signer {
 func (fx *auditFixture) resign(t *testing.T, dir string, edit func(*signeddiff.Statement)) {
 	t.Helper()
 	file := filepath.Join(dir, "signed-diff.json")
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := signeddiff.Load(b, file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := signedStatement(t, fx, dir)
 	d, _ := fx.targets.Signed.Delegation("stable")
-	st, err := signeddiff.Verify(env, fx.targets.Signed.Delegations.Keys, d.KeyIDs, d.Threshold)
-	if err != nil {
-		t.Fatal(err)
-	}
 	edit(st)
 	sess := &session{devices: fx.devices, pin: func(hsm.Info, int) (string, error) { return soft.DefaultPIN, nil }, pins: map[uint32]string{}}
 	signers, err := stableSigners(sess, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err = signeddiff.Sign(st, signers)
+	env, err := signeddiff.Sign(st, signers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, err = signeddiff.Marshal(env); err != nil {
+	b, err := signeddiff.Marshal(env)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(file, b, 0o644); err != nil {
