@@ -266,8 +266,7 @@ func (b *Bootstrap) failed(outDir string, s *session, tr *Transcript, cause erro
 		return e
 	}
 	showOrphans(b.Show, orphans)
-	dir := filepath.Clean(outDir) + ".failed-" + b.Now.UTC().Format("20060102T150405Z")
-	fd, err := outdir.New(dir)
+	fd, dir, err := failedDir(outDir, b.Now)
 	if err != nil {
 		return e
 	}
@@ -276,6 +275,25 @@ func (b *Bootstrap) failed(outDir string, s *session, tr *Transcript, cause erro
 		e.Transcript = filepath.Join(dir, "transcript.jsonl")
 	}
 	return e
+}
+
+// failedDir prepares OUT.failed-TIME for a failed run's transcript, or
+// OUT.failed-TIME-NN when an earlier failure in the same second holds that
+// name: the names still sort by time, and no failed run's copy replaces
+// another's.
+func failedDir(outDir string, now time.Time) (*outdir.Dir, string, error) {
+	base := filepath.Clean(outDir) + ".failed-" + now.UTC().Format("20060102T150405Z")
+	for n := 1; ; n++ {
+		dir := base
+		if n > 1 {
+			dir = fmt.Sprintf("%s-%02d", base, n)
+		}
+		fd, err := outdir.New(dir)
+		if errors.Is(err, outdir.ErrOutputExists) && n < 100 {
+			continue
+		}
+		return fd, dir, err
+	}
 }
 
 // signJournal has every root key sign the end of the closed journal
