@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -415,6 +416,50 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 		{"a root whose version skips", "boot", nil, func(t *testing.T, dir string) {
 			fx.resignRoot(t, filepath.Join(dir, "metadata", "1.root.json"), filepath.Join(dir, "metadata", "3.root.json"), 3)
 		}, "3.root.json"},
+		{"a target moved to another leaf bin, both re-signed by the attacker's key", "media2", nil, func(t *testing.T, dir string) {
+			// Without the bins' keys (they never left the ceremony's
+			// memory), the attacker signs with their own.
+			attacker, err := keys.GenerateECDSA()
+			if err != nil {
+				t.Fatal(err)
+			}
+			editLeaves(t, dir, func(leaves map[string]*tuf.Bin, names []string) map[string]keys.Signer {
+				moveTarget(leaves[names[0]], leaves[names[1]])
+				return map[string]keys.Signer{names[0]: attacker, names[1]: attacker}
+			})
+		}, "3.stable-0-1.00-03.json: role stable-0-1.00-03: 0 of 1 required signatures valid"},
+		{"a leaf target outside its leaf's prefixes, every signature valid", "media2", nil, func(t *testing.T, dir string) {
+			// An insider holding the stable keys gives the first mid
+			// role a key of theirs, the mid gives each of its leaves
+			// one, and a file moves from the first leaf to the second:
+			// the same stable set, each file signed by the key
+			// delegated to it, but no client looks the file up there.
+			fx.forgeMid(t, dir, func(leaves map[string]*tuf.Bin, names []string) { moveTarget(leaves[names[0]], leaves[names[1]]) })
+		}, "3.stable-0-1.04-07.json lists packages/"},
+		{"two entries' sha256 swapped in a leaf bin, every signature valid", "media2", nil, func(t *testing.T, dir string) {
+			fx.forgeMid(t, dir, func(leaves map[string]*tuf.Bin, names []string) {
+				var files []*tuf.BinTarget
+				for i := range leaves[names[0]].Targets {
+					if tg := &leaves[names[0]].Targets[i]; strings.HasPrefix(tg.Path, "packages/") {
+						files = append(files, tg)
+					}
+				}
+				files[0].SHA256, files[1].SHA256 = files[1].SHA256, files[0].SHA256
+			})
+		}, "the ledger and the bins list different stable sets"},
+		{"a bin whose signature's key id is not its delegation's (another bin's file, key id rewritten)", "media2", nil, func(t *testing.T, dir string) {
+			mid, err := tuf.Load[tuf.Targets](mustRead(t, filepath.Join(dir, "stable", "metadata", "3.stable-0-1.json")), "mid")
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := mid.Signed.Delegations.Roles[0], mid.Signed.Delegations.Roles[1]
+			md := filepath.Join(dir, "stable", "metadata")
+			bin := mustRead(t, filepath.Join(md, "3."+b.Name+".json"))
+			bin = bytes.Replace(bin, []byte(b.KeyIDs[0]), []byte(a.KeyIDs[0]), 1)
+			if err := os.WriteFile(filepath.Join(md, "3."+a.Name+".json"), bin, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "3.stable-0-1.00-03.json: role stable-0-1.00-03: 0 of 1 required signatures valid"},
 		{"root expired", "boot", func(o *AuditOptions) { o.At = time.Now().AddDate(2, 0, 0) }, nil, "1.root.json expired at"},
 		{"stable expired", "media2", func(o *AuditOptions) { o.At = time.Now().AddDate(0, 7, 0) }, nil, "3.stable.json expired at"},
 	}
@@ -533,6 +578,146 @@ func (fx *auditFixture) resignTargets(t *testing.T, file, role string, edit func
 		if err := os.WriteFile(frag, fb, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// moveTarget moves from's first distribution file to to.
+func moveTarget(from, to *tuf.Bin) {
+	for i, tg := range from.Targets {
+		if strings.HasPrefix(tg.Path, "packages/") {
+			from.Targets = append(from.Targets[:i], from.Targets[i+1:]...)
+			to.Targets = append(to.Targets, tg)
+			slices.SortFunc(to.Targets, func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
+			return
+		}
+	}
+	panic("no distribution file in the bin")
+}
+
+// editLeaves edits the leaf bins of stable-0-1 on the stable medium dir
+// (stable version 3): edit gets them by name (and the names in their
+// delegation's order) and returns the signer of each leaf to write again;
+// the others are left as they are. The snapshot fragment is updated, as
+// whoever edits the metadata would.
+func editLeaves(t *testing.T, dir string, edit func(leaves map[string]*tuf.Bin, names []string) map[string]keys.Signer) {
+	t.Helper()
+	md := filepath.Join(dir, "stable", "metadata")
+	mid, err := tuf.Load[tuf.Targets](mustRead(t, filepath.Join(md, "3.stable-0-1.json")), "mid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves, names := map[string]*tuf.Bin{}, []string(nil)
+	for _, r := range mid.Signed.Delegations.Roles {
+		file := filepath.Join(md, "3."+r.Name+".json")
+		b, err := tuf.ParseBin(mustRead(t, file), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves[r.Name], names = b, append(names, r.Name)
+	}
+	for name, s := range edit(leaves, names) {
+		b := leaves[name]
+		signed, err := tuf.AppendBinSigned(nil, b.Version, b.Expires, b.Targets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := tuf.SignBytes(signed, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeStableMeta(t, dir, name, tuf.AppendBinFile(nil, signed, []tuf.Signature{sig}))
+	}
+}
+
+// forgeMid is an insider holding the stable keys: stable delegates its
+// first mid role, stable-0-1, to a key of theirs, the mid delegates each
+// of its leaves to a key of theirs, and every leaf, edited by edit, is
+// signed by its new key. Every signature verifies.
+func (fx *auditFixture) forgeMid(t *testing.T, dir string, edit func(leaves map[string]*tuf.Bin, names []string)) {
+	t.Helper()
+	gen := func() keys.Signer {
+		k, err := keys.GenerateECDSA()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	md := filepath.Join(dir, "stable", "metadata")
+	midKey := gen()
+	fx.resignTargets(t, filepath.Join(md, "3.stable.json"), "stable", func(tg *tuf.Targets) {
+		for i := range tg.Delegations.Roles {
+			if d := &tg.Delegations.Roles[i]; d.Name == "stable-0-1" {
+				delete(tg.Delegations.Keys, d.KeyIDs[0])
+				d.KeyIDs = []string{midKey.Key().ID()}
+				tg.Delegations.Keys[d.KeyIDs[0]] = midKey.Key()
+			}
+		}
+	}, nil)
+	mid, err := tuf.Load[tuf.Targets](mustRead(t, filepath.Join(md, "3.stable-0-1.json")), "mid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers := map[string]keys.Signer{}
+	for i := range mid.Signed.Delegations.Roles {
+		d := &mid.Signed.Delegations.Roles[i]
+		k := gen()
+		delete(mid.Signed.Delegations.Keys, d.KeyIDs[0])
+		d.KeyIDs = []string{k.Key().ID()}
+		mid.Signed.Delegations.Keys[d.KeyIDs[0]] = k.Key()
+		signers[d.Name] = k
+	}
+	mid.Signatures = nil
+	if err := mid.Sign(midKey); err != nil {
+		t.Fatal(err)
+	}
+	b, err := mid.MarshalFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeStableMeta(t, dir, "stable-0-1", b)
+	editLeaves(t, dir, func(leaves map[string]*tuf.Bin, names []string) map[string]keys.Signer {
+		edit(leaves, names)
+		return signers
+	})
+	rewriteSums(t, dir)
+}
+
+// rewriteSums writes dir's SHA256SUMS again for what it holds, as anyone
+// can: it has no signature.
+func rewriteSums(t *testing.T, dir string) {
+	t.Helper()
+	files, err := mediumFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, f := range files {
+		fmt.Fprintf(&b, "%s  %s\n", sha256Hex(mustRead(t, filepath.Join(dir, filepath.FromSlash(f)))), f)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SumsFile), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeStableMeta writes role's file of stable version 3 on the stable
+// medium dir, and its entry in the snapshot fragment.
+func writeStableMeta(t *testing.T, dir, role string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "stable", "metadata", "3."+role+".json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	frag := filepath.Join(dir, "stable", "snapshot-fragment.json")
+	var fr map[string]any
+	if err := json.Unmarshal(mustRead(t, frag), &fr); err != nil {
+		t.Fatal(err)
+	}
+	fr["meta"].(map[string]any)[role+".json"] = map[string]any{"version": 3, "length": len(b), "hashes": map[string]string{"sha256": sha256Hex(b)}}
+	fb, err := json.Marshal(fr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(frag, fb, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
