@@ -242,6 +242,7 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	attacker := newAttackerCA(t)
 	otherRoot := filepath.Join(t.TempDir(), "other-root.json")
 	b, _ := otherBoot.Root.MarshalFile()
 	if err := os.WriteFile(otherRoot, b, 0o644); err != nil {
@@ -360,6 +361,12 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 			}
 		}, "has no attestation in keys/"},
 		{"attestations to the soft CA without --soft-ca", "boot", func(o *AuditOptions) { o.SoftCA = "" }, nil, "attestation does not chain to a trusted root"},
+		{"an attestation for the right key chaining to an attacker's CA", "boot", nil, func(t *testing.T, dir string) {
+			attacker.forge(t, filepath.Join(dir, "keys"), "root-10000001-9c")
+			rewriteSums(t, dir)
+		}, `keys/root-10000001-9c.attestation.pem (transcript.jsonl:6): device attestation certificate "keyceremony soft PIV Attestation 10000001 (INSECURE)": attestation does not chain to a trusted root`},
+		{"--attestation-ca naming another CA than the one the keys chain to", "boot", func(o *AuditOptions) { o.SoftCA, o.AttestationCA = "", attacker.file }, nil,
+			"attestation does not chain to a trusted root: x509: certificate signed by unknown authority (and against " + attacker.file + " (NOT Yubico's)"},
 		{"the run sheet naming another repository", "boot", nil, func(t *testing.T, dir string) {
 			replaceFile(t, filepath.Join(dir, "runsheet.md"), "Repository: pypi", "Repository: evil")
 		}, "runsheet.md does not name the repository"},
