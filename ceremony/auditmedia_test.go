@@ -309,6 +309,18 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 				}
 			})
 		}, "approved diff abab"},
+		{"a transcript re-chained around another export, its end signed by the stable keys", "media2", nil, func(t *testing.T, dir string) {
+			rechainInputs(t, fx, dir, "export_trailer_sha256")
+		}, `"stable inputs" records export_trailer_sha256 "abab`},
+		{"a transcript re-chained around another policy, its end signed by the stable keys", "media2", nil, func(t *testing.T, dir string) {
+			rechainInputs(t, fx, dir, "policy_sha256")
+		}, `"stable inputs" records policy_sha256 "abab`},
+		{"a transcript re-chained around another previous ledger, its end signed by the stable keys", "media2", nil, func(t *testing.T, dir string) {
+			rechainInputs(t, fx, dir, "previous_ledger_sha256")
+		}, `"stable inputs" records previous_ledger_sha256 "abab`},
+		{"a transcript re-chained around another export file, given --export", "media2", func(o *AuditOptions) { o.Previous, o.Export = fx.media1, fx.export2 }, func(t *testing.T, dir string) {
+			rechainInputs(t, fx, dir, "export_sha256")
+		}, `"stable inputs" records export_sha256 "abab`},
 		{"a transcript re-chained with another PIN policy", "boot", nil, func(t *testing.T, dir string) {
 			rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
 				if e.Step == "key generated and attested" && e.Detail["role"] == "root" {
@@ -822,6 +834,20 @@ func (fx *auditFixture) resignJournal(t *testing.T, dir, ceremony string, n int)
 	if err := os.WriteFile(filepath.Join(dir, JournalEnvelopeFile), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// rechainInputs is an insider holding the stable keys who rewrites the
+// digest field of the transcript's "stable inputs", chains the journal
+// again, signs its end and rewrites SHA256SUMS.
+func rechainInputs(t *testing.T, fx *auditFixture, dir, field string) {
+	t.Helper()
+	rewriteTranscript(t, filepath.Join(dir, JournalFile), func(e *TranscriptEntry) {
+		if e.Step == "stable inputs" {
+			e.Detail[field] = strings.Repeat("ab", 32)
+		}
+	})
+	fx.resignJournal(t, dir, CeremonyStable, 0)
+	rewriteSums(t, dir)
 }
 
 // editFirst replaces old by new in the first file matching pattern that
