@@ -322,7 +322,7 @@ func (s *StableSigning) inputs(d *stableset.Diff) map[string]any {
 	return map[string]any{
 		"export": s.Export, "export_sha256": hex.EncodeToString(d.ExportFileSHA256[:]),
 		"export_trailer_sha256": hex.EncodeToString(d.Export.SHA256[:]),
-		"policy_sha256": d.Header.PolicySHA256, "decisions_sha256": hex.EncodeToString(dec[:]),
+		"policy_sha256":         d.Header.PolicySHA256, "decisions_sha256": hex.EncodeToString(dec[:]),
 		"previous_ledger_sha256": d.Header.PreviousLedgerSHA256, "diff_digest": d.Digest,
 	}
 }
