@@ -33,6 +33,10 @@ type auditFixture struct {
 	rootFile, softCA     string
 	export1, export2     string // the exports the first and second signings read
 	backupBoot           string // a copy of the backup medium as the bootstrap left it
+	backup1              string // a copy of the backup medium as the first signing left it
+	published1           string // the published state the second signing started from
+	meta1                []stableset.MetaEntry
+	repo                 *simRepo
 	root                 *tuf.Metadata[tuf.Root]
 	targets              *tuf.Metadata[tuf.Targets]
 	devices              map[uint32]hsm.Device
@@ -74,6 +78,7 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 	if err != nil {
 		return nil, err
 	}
+	fx.repo = repo
 	fx.boot, fx.media1, fx.media2 = filepath.Join(dir, "boot"), filepath.Join(dir, "media1"), filepath.Join(dir, "media2")
 	backup := filepath.Join(dir, "backup")
 	if err := os.Mkdir(backup, 0o755); err != nil {
@@ -102,6 +107,7 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 		return nil, err
 	}
 	w.Close()
+	var meta []stableset.MetaEntry
 	sign := func(published, export, out string, at time.Time) error {
 		s := &StableSigning{Root: boot.Root, Published: published, Export: export, Devices: fx.devices, PIN: pins, Now: at, Backup: backup}
 		d, err := s.Diff()
@@ -142,12 +148,18 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 		if err != nil {
 			return err
 		}
+		meta = r.Meta
 		return r.Diff.Close()
 	}
 	if err := sign(fx.boot, exp1, fx.media1, now); err != nil {
 		return nil, fmt.Errorf("first stable signing: %w", err)
 	}
+	fx.meta1, fx.backup1 = meta, filepath.Join(dir, "backup-1")
+	if err := copyDir(backup, fx.backup1); err != nil {
+		return nil, err
+	}
 	pub := filepath.Join(dir, "published")
+	fx.published1 = pub
 	for _, c := range [][2]string{
 		{filepath.Join(fx.boot, "metadata"), filepath.Join(pub, "metadata")},
 		{filepath.Join(fx.media1, "stable", "metadata"), filepath.Join(pub, "metadata")},

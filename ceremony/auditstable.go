@@ -137,7 +137,9 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		return err
 	}
 	if a.o.Export != "" {
-		if err := a.check("signed diff recomputed", func() (string, error) { return a.recompute(dir, stmt) }); err != nil {
+		// An input step: an export or previous medium that cannot be
+		// read means the audit could not be carried out.
+		if err := a.input("signed diff recomputed", func() (string, error) { return a.recompute(dir, stmt, st) }); err != nil {
 			return err
 		}
 	}
