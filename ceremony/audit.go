@@ -151,6 +151,10 @@ type AuditSignedDiff struct {
 	StableFiles           int64    `json:"stable_files"`
 	Projects              int64    `json:"projects"`
 	SignedBy              []string `json:"signed_by"`
+	// Recomputed is true when the diff was recomputed from the export
+	// and the previous medium (verify --export --previous) and matched;
+	// false when it was not recomputed.
+	Recomputed bool `json:"recomputed"`
 	// TakenDown and Lifted are the paths the diff's take-down and lift
 	// decisions name.
 	TakenDown []string `json:"taken_down,omitempty"`
@@ -245,7 +249,7 @@ func (a *auditor) run(name string, input bool, fn func() (string, error)) error 
 
 // unreadable tells a file that could not be read from one that is wrong.
 func unreadable(err error, input bool) bool {
-	if errors.Is(err, ErrUnknownMedium) || errors.Is(err, ErrNoTargets) || errors.Is(err, ErrNeedPrevious) || errors.Is(err, ErrNeedPreviousExport) {
+	if errors.Is(err, ErrUnknownMedium) || errors.Is(err, ErrNoTargets) || errors.Is(err, ErrNeedPrevious) || errors.Is(err, ErrNeedPreviousExport) || errors.Is(err, ErrBareMetadata) {
 		return true
 	}
 	var pe *fs.PathError

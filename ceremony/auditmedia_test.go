@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,10 @@ type auditFixture struct {
 	rootFile, softCA     string
 	export1, export2     string // the exports the first and second signings read
 	backupBoot           string // a copy of the backup medium as the bootstrap left it
+	backup1              string // a copy of the backup medium as the first signing left it
+	published1           string // the published state the second signing started from
+	meta1                []stableset.MetaEntry
+	repo                 *simRepo
 	root                 *tuf.Metadata[tuf.Root]
 	targets              *tuf.Metadata[tuf.Targets]
 	devices              map[uint32]hsm.Device
@@ -73,6 +78,7 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 	if err != nil {
 		return nil, err
 	}
+	fx.repo = repo
 	fx.boot, fx.media1, fx.media2 = filepath.Join(dir, "boot"), filepath.Join(dir, "media1"), filepath.Join(dir, "media2")
 	backup := filepath.Join(dir, "backup")
 	if err := os.Mkdir(backup, 0o755); err != nil {
@@ -101,6 +107,7 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 		return nil, err
 	}
 	w.Close()
+	var meta []stableset.MetaEntry
 	sign := func(published, export, out string, at time.Time) error {
 		s := &StableSigning{Root: boot.Root, Published: published, Export: export, Devices: fx.devices, PIN: pins, Now: at, Backup: backup}
 		d, err := s.Diff()
@@ -141,12 +148,18 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 		if err != nil {
 			return err
 		}
+		meta = r.Meta
 		return r.Diff.Close()
 	}
 	if err := sign(fx.boot, exp1, fx.media1, now); err != nil {
 		return nil, fmt.Errorf("first stable signing: %w", err)
 	}
+	fx.meta1, fx.backup1 = meta, filepath.Join(dir, "backup-1")
+	if err := copyDir(backup, fx.backup1); err != nil {
+		return nil, err
+	}
 	pub := filepath.Join(dir, "published")
+	fx.published1 = pub
 	for _, c := range [][2]string{
 		{filepath.Join(fx.boot, "metadata"), filepath.Join(pub, "metadata")},
 		{filepath.Join(fx.media1, "stable", "metadata"), filepath.Join(pub, "metadata")},
@@ -241,6 +254,7 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	attacker := newAttackerCA(t)
 	otherRoot := filepath.Join(t.TempDir(), "other-root.json")
 	b, _ := otherBoot.Root.MarshalFile()
 	if err := os.WriteFile(otherRoot, b, 0o644); err != nil {
@@ -307,6 +321,18 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 				}
 			})
 		}, "approved diff abab"},
+		{"a transcript re-chained around another export, its end signed by the stable keys", "media2", nil, func(t *testing.T, dir string) {
+			rechainInputs(t, fx, dir, "export_trailer_sha256")
+		}, `"stable inputs" records export_trailer_sha256 "abab`},
+		{"a transcript re-chained around another policy, its end signed by the stable keys", "media2", nil, func(t *testing.T, dir string) {
+			rechainInputs(t, fx, dir, "policy_sha256")
+		}, `"stable inputs" records policy_sha256 "abab`},
+		{"a transcript re-chained around another previous ledger, its end signed by the stable keys", "media2", nil, func(t *testing.T, dir string) {
+			rechainInputs(t, fx, dir, "previous_ledger_sha256")
+		}, `"stable inputs" records previous_ledger_sha256 "abab`},
+		{"a transcript re-chained around another export file, given --export", "media2", func(o *AuditOptions) { o.Previous, o.Export = fx.media1, fx.export2 }, func(t *testing.T, dir string) {
+			rechainInputs(t, fx, dir, "export_sha256")
+		}, `"stable inputs" records export_sha256 "abab`},
 		{"a transcript re-chained with another PIN policy", "boot", nil, func(t *testing.T, dir string) {
 			rewriteTranscript(t, filepath.Join(dir, "transcript.jsonl"), func(e *TranscriptEntry) {
 				if e.Step == "key generated and attested" && e.Detail["role"] == "root" {
@@ -359,6 +385,12 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 			}
 		}, "has no attestation in keys/"},
 		{"attestations to the soft CA without --soft-ca", "boot", func(o *AuditOptions) { o.SoftCA = "" }, nil, "attestation does not chain to a trusted root"},
+		{"an attestation for the right key chaining to an attacker's CA", "boot", nil, func(t *testing.T, dir string) {
+			attacker.forge(t, filepath.Join(dir, "keys"), "root-10000001-9c")
+			rewriteSums(t, dir)
+		}, `keys/root-10000001-9c.attestation.pem (transcript.jsonl:6): device attestation certificate "keyceremony soft PIV Attestation 10000001 (INSECURE)": attestation does not chain to a trusted root`},
+		{"--attestation-ca naming another CA than the one the keys chain to", "boot", func(o *AuditOptions) { o.SoftCA, o.AttestationCA = "", attacker.file }, nil,
+			"attestation does not chain to a trusted root: x509: certificate signed by unknown authority (and against " + attacker.file + " (NOT Yubico's)"},
 		{"the run sheet naming another repository", "boot", nil, func(t *testing.T, dir string) {
 			replaceFile(t, filepath.Join(dir, "runsheet.md"), "Repository: pypi", "Repository: evil")
 		}, "runsheet.md does not name the repository"},
@@ -415,6 +447,50 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 		{"a root whose version skips", "boot", nil, func(t *testing.T, dir string) {
 			fx.resignRoot(t, filepath.Join(dir, "metadata", "1.root.json"), filepath.Join(dir, "metadata", "3.root.json"), 3)
 		}, "3.root.json"},
+		{"a target moved to another leaf bin, both re-signed by the attacker's key", "media2", nil, func(t *testing.T, dir string) {
+			// Without the bins' keys (they never left the ceremony's
+			// memory), the attacker signs with their own.
+			attacker, err := keys.GenerateECDSA()
+			if err != nil {
+				t.Fatal(err)
+			}
+			editLeaves(t, dir, func(leaves map[string]*tuf.Bin, names []string) map[string]keys.Signer {
+				moveTarget(leaves[names[0]], leaves[names[1]])
+				return map[string]keys.Signer{names[0]: attacker, names[1]: attacker}
+			})
+		}, "3.stable-0-1.00-03.json: role stable-0-1.00-03: 0 of 1 required signatures valid"},
+		{"a leaf target outside its leaf's prefixes, every signature valid", "media2", nil, func(t *testing.T, dir string) {
+			// An insider holding the stable keys gives the first mid
+			// role a key of theirs, the mid gives each of its leaves
+			// one, and a file moves from the first leaf to the second:
+			// the same stable set, each file signed by the key
+			// delegated to it, but no client looks the file up there.
+			fx.forgeMid(t, dir, func(leaves map[string]*tuf.Bin, names []string) { moveTarget(leaves[names[0]], leaves[names[1]]) })
+		}, "3.stable-0-1.04-07.json lists packages/"},
+		{"two entries' sha256 swapped in a leaf bin, every signature valid", "media2", nil, func(t *testing.T, dir string) {
+			fx.forgeMid(t, dir, func(leaves map[string]*tuf.Bin, names []string) {
+				var files []*tuf.BinTarget
+				for i := range leaves[names[0]].Targets {
+					if tg := &leaves[names[0]].Targets[i]; strings.HasPrefix(tg.Path, "packages/") {
+						files = append(files, tg)
+					}
+				}
+				files[0].SHA256, files[1].SHA256 = files[1].SHA256, files[0].SHA256
+			})
+		}, "the ledger and the bins list different stable sets"},
+		{"a bin whose signature's key id is not its delegation's (another bin's file, key id rewritten)", "media2", nil, func(t *testing.T, dir string) {
+			mid, err := tuf.Load[tuf.Targets](mustRead(t, filepath.Join(dir, "stable", "metadata", "3.stable-0-1.json")), "mid")
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := mid.Signed.Delegations.Roles[0], mid.Signed.Delegations.Roles[1]
+			md := filepath.Join(dir, "stable", "metadata")
+			bin := mustRead(t, filepath.Join(md, "3."+b.Name+".json"))
+			bin = bytes.Replace(bin, []byte(b.KeyIDs[0]), []byte(a.KeyIDs[0]), 1)
+			if err := os.WriteFile(filepath.Join(md, "3."+a.Name+".json"), bin, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "3.stable-0-1.00-03.json: role stable-0-1.00-03: 0 of 1 required signatures valid"},
 		{"root expired", "boot", func(o *AuditOptions) { o.At = time.Now().AddDate(2, 0, 0) }, nil, "1.root.json expired at"},
 		{"stable expired", "media2", func(o *AuditOptions) { o.At = time.Now().AddDate(0, 7, 0) }, nil, "3.stable.json expired at"},
 	}
@@ -536,6 +612,146 @@ func (fx *auditFixture) resignTargets(t *testing.T, file, role string, edit func
 	}
 }
 
+// moveTarget moves from's first distribution file to to.
+func moveTarget(from, to *tuf.Bin) {
+	for i, tg := range from.Targets {
+		if strings.HasPrefix(tg.Path, "packages/") {
+			from.Targets = append(from.Targets[:i], from.Targets[i+1:]...)
+			to.Targets = append(to.Targets, tg)
+			slices.SortFunc(to.Targets, func(a, b tuf.BinTarget) int { return strings.Compare(a.Path, b.Path) })
+			return
+		}
+	}
+	panic("no distribution file in the bin")
+}
+
+// editLeaves edits the leaf bins of stable-0-1 on the stable medium dir
+// (stable version 3): edit gets them by name (and the names in their
+// delegation's order) and returns the signer of each leaf to write again;
+// the others are left as they are. The snapshot fragment is updated, as
+// whoever edits the metadata would.
+func editLeaves(t *testing.T, dir string, edit func(leaves map[string]*tuf.Bin, names []string) map[string]keys.Signer) {
+	t.Helper()
+	md := filepath.Join(dir, "stable", "metadata")
+	mid, err := tuf.Load[tuf.Targets](mustRead(t, filepath.Join(md, "3.stable-0-1.json")), "mid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves, names := map[string]*tuf.Bin{}, []string(nil)
+	for _, r := range mid.Signed.Delegations.Roles {
+		file := filepath.Join(md, "3."+r.Name+".json")
+		b, err := tuf.ParseBin(mustRead(t, file), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves[r.Name], names = b, append(names, r.Name)
+	}
+	for name, s := range edit(leaves, names) {
+		b := leaves[name]
+		signed, err := tuf.AppendBinSigned(nil, b.Version, b.Expires, b.Targets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := tuf.SignBytes(signed, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeStableMeta(t, dir, name, tuf.AppendBinFile(nil, signed, []tuf.Signature{sig}))
+	}
+}
+
+// forgeMid is an insider holding the stable keys: stable delegates its
+// first mid role, stable-0-1, to a key of theirs, the mid delegates each
+// of its leaves to a key of theirs, and every leaf, edited by edit, is
+// signed by its new key. Every signature verifies.
+func (fx *auditFixture) forgeMid(t *testing.T, dir string, edit func(leaves map[string]*tuf.Bin, names []string)) {
+	t.Helper()
+	gen := func() keys.Signer {
+		k, err := keys.GenerateECDSA()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	md := filepath.Join(dir, "stable", "metadata")
+	midKey := gen()
+	fx.resignTargets(t, filepath.Join(md, "3.stable.json"), "stable", func(tg *tuf.Targets) {
+		for i := range tg.Delegations.Roles {
+			if d := &tg.Delegations.Roles[i]; d.Name == "stable-0-1" {
+				delete(tg.Delegations.Keys, d.KeyIDs[0])
+				d.KeyIDs = []string{midKey.Key().ID()}
+				tg.Delegations.Keys[d.KeyIDs[0]] = midKey.Key()
+			}
+		}
+	}, nil)
+	mid, err := tuf.Load[tuf.Targets](mustRead(t, filepath.Join(md, "3.stable-0-1.json")), "mid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers := map[string]keys.Signer{}
+	for i := range mid.Signed.Delegations.Roles {
+		d := &mid.Signed.Delegations.Roles[i]
+		k := gen()
+		delete(mid.Signed.Delegations.Keys, d.KeyIDs[0])
+		d.KeyIDs = []string{k.Key().ID()}
+		mid.Signed.Delegations.Keys[d.KeyIDs[0]] = k.Key()
+		signers[d.Name] = k
+	}
+	mid.Signatures = nil
+	if err := mid.Sign(midKey); err != nil {
+		t.Fatal(err)
+	}
+	b, err := mid.MarshalFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeStableMeta(t, dir, "stable-0-1", b)
+	editLeaves(t, dir, func(leaves map[string]*tuf.Bin, names []string) map[string]keys.Signer {
+		edit(leaves, names)
+		return signers
+	})
+	rewriteSums(t, dir)
+}
+
+// rewriteSums writes dir's SHA256SUMS again for what it holds, as anyone
+// can: it has no signature.
+func rewriteSums(t *testing.T, dir string) {
+	t.Helper()
+	files, err := mediumFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, f := range files {
+		fmt.Fprintf(&b, "%s  %s\n", sha256Hex(mustRead(t, filepath.Join(dir, filepath.FromSlash(f)))), f)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SumsFile), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeStableMeta writes role's file of stable version 3 on the stable
+// medium dir, and its entry in the snapshot fragment.
+func writeStableMeta(t *testing.T, dir, role string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "stable", "metadata", "3."+role+".json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	frag := filepath.Join(dir, "stable", "snapshot-fragment.json")
+	var fr map[string]any
+	if err := json.Unmarshal(mustRead(t, frag), &fr); err != nil {
+		t.Fatal(err)
+	}
+	fr["meta"].(map[string]any)[role+".json"] = map[string]any{"version": 3, "length": len(b), "hashes": map[string]string{"sha256": sha256Hex(b)}}
+	fb, err := json.Marshal(fr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(frag, fb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // resignRoot writes to dst the root in src at version v, signed by the
 // root keyholders.
 func (fx *auditFixture) resignRoot(t *testing.T, src, dst string, v int64) {
@@ -630,6 +846,20 @@ func (fx *auditFixture) resignJournal(t *testing.T, dir, ceremony string, n int)
 	if err := os.WriteFile(filepath.Join(dir, JournalEnvelopeFile), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// rechainInputs is an insider holding the stable keys who rewrites the
+// digest field of the transcript's "stable inputs", chains the journal
+// again, signs its end and rewrites SHA256SUMS.
+func rechainInputs(t *testing.T, fx *auditFixture, dir, field string) {
+	t.Helper()
+	rewriteTranscript(t, filepath.Join(dir, JournalFile), func(e *TranscriptEntry) {
+		if e.Step == "stable inputs" {
+			e.Detail[field] = strings.Repeat("ab", 32)
+		}
+	})
+	fx.resignJournal(t, dir, CeremonyStable, 0)
+	rewriteSums(t, dir)
 }
 
 // editFirst replaces old by new in the first file matching pattern that

@@ -8,13 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
+	"github.com/keyceremony/keyceremony/tuf"
 )
 
 // The recompute of a stable medium's signed diff (verify --export with
@@ -81,7 +85,7 @@ func exportTrailerSum(file string) (sum [32]byte, err error) {
 // diff.canonical: the export's digest first, then the canonical form line
 // by line (naming the first differing entry), the counts by category and
 // reason, the projects and the new ledger's digest.
-func (a *auditor) recompute(dir string, stmt *signeddiff.Statement) (string, error) {
+func (a *auditor) recompute(dir string, stmt *signeddiff.Statement, st *tuf.Metadata[tuf.Targets]) (string, error) {
 	if a.o.Previous == "" {
 		return "", ErrNeedPreviousExport
 	}
@@ -95,6 +99,11 @@ func (a *auditor) recompute(dir string, stmt *signeddiff.Statement) (string, err
 	m, err := DetectMedium(a.o.Previous)
 	if err != nil {
 		return "", fmt.Errorf("previous medium %s: %w", a.o.Previous, err)
+	}
+	ts := a.rep.targets
+	published, ledgerFile, err := previousPublished(m, a.o.Previous, ts)
+	if err != nil {
+		return "", err
 	}
 	pol, err := os.ReadFile(filepath.Join(dir, PolicyFile))
 	if err != nil {
@@ -113,12 +122,11 @@ func (a *auditor) recompute(dir string, stmt *signeddiff.Statement) (string, err
 		return "", err
 	}
 	defer f.Close()
-	ts := a.rep.targets
 	// The ceremony's clock is not on the medium: the pass evaluates the
 	// policy at the export's generation time, which is the ceremony's
 	// whenever its clock was not behind the export's.
 	d, err := stableset.ComputeDiff(stableset.Config{
-		Export: f, ExportName: a.o.Export, Published: filepath.Dir(metadataDir(m, a.o.Previous)),
+		Export: f, ExportName: a.o.Export, Published: published, PublishedLedger: ledgerFile,
 		StableDelegation: ts.deleg, StableKeys: ts.targets.Signed.Delegations.Keys,
 		Now: stmt.Export.Generated, ClockSkew: stableset.DefaultClockSkew, Policy: p, Decisions: ds,
 	})
@@ -146,8 +154,76 @@ func (a *auditor) recompute(dir string, stmt *signeddiff.Statement) (string, err
 	if d.NewLedgerSHA256 != stmt.NewLedgerSHA256 {
 		return "", fmt.Errorf("the ledger recomputed from %s has digest %x, the signed diff names %x: %w", a.o.Export, d.NewLedgerSHA256, stmt.NewLedgerSHA256, ErrRecompute)
 	}
-	return fmt.Sprintf("recomputed from %s (%d records, digest %x), the previous medium %s's ledger, %s and %s: the same canonical diff (digest %s), counts, %d projects and new ledger (digest %x)",
-		a.o.Export, d.Export.Count, sum, a.o.Previous, PolicyFile, DecisionsFile, d.Digest, total, d.NewLedgerSHA256), nil
+	if err := sameTakedowns(d.Takedowns, st, a.o.Previous); err != nil {
+		return "", err
+	}
+	a.rep.SignedDiff.Recomputed = true
+	return fmt.Sprintf("recomputed from %s (%d records, digest %x), the previous medium %s's ledger, %s and %s: the same canonical diff (digest %s), counts, %d projects, new ledger (digest %x) and %d taken-down paths",
+		a.o.Export, d.Export.Count, sum, a.o.Previous, PolicyFile, DecisionsFile, d.Digest, total, d.NewLedgerSHA256, len(d.Takedowns)), nil
+}
+
+// ErrBareMetadata means a repository's metadata directory was named where
+// the repository is needed: the recompute reads the previous ledger,
+// which a repository publishes as a target beside metadata/.
+var ErrBareMetadata = errors.New("a repository's metadata directory holds no ledger: name the repository's top directory (holding metadata/ and targets/)")
+
+// previousPublished is where the previous medium prev (of kind m) holds
+// what a stable signing starts from, as stableset.Config wants it: the
+// directory holding metadata/ and, when the ledger is not at
+// ledger/<N>.ledger beside it, the ledger's file (a repository publishes
+// it as the target ledger/<N>.ledger: under targets/, with or without its
+// consistent-snapshot prefix).
+func previousPublished(m Medium, prev string, ts *targetsSource) (dir, ledgerFile string, err error) {
+	md := metadataDir(m, prev)
+	if m != MediumRepository {
+		return filepath.Dir(md), "", nil
+	}
+	if md == prev {
+		return "", "", fmt.Errorf("previous medium %s: %w", prev, ErrBareMetadata)
+	}
+	by := tuf.RoleKeys{Role: stableset.StableRole, KeyIDs: ts.deleg.KeyIDs, Threshold: ts.deleg.Threshold, Keys: ts.targets.Signed.Delegations.Keys}
+	st, n, err := tuf.LoadNewest[tuf.Targets](os.DirFS(md), md, stableset.StableRole, by)
+	if err != nil {
+		return "", "", fmt.Errorf("previous medium %s: %w", prev, err)
+	}
+	lpath := fmt.Sprintf("ledger/%d.ledger", n)
+	tf, ok := st.Signed.Targets[lpath]
+	if !ok {
+		return prev, "", nil // a bootstrap's empty stable: no ledger
+	}
+	for _, c := range []string{
+		filepath.Join(prev, filepath.FromSlash(lpath)),
+		filepath.Join(prev, "targets", "ledger", tf.Hashes["sha256"]+"."+path.Base(lpath)),
+		filepath.Join(prev, "targets", filepath.FromSlash(lpath)),
+	} {
+		if _, err := os.Stat(c); err == nil {
+			return prev, c, nil
+		}
+	}
+	return "", "", fmt.Errorf("previous medium %s: stable version %d lists %s, published neither as %s nor under targets/: %w", prev, n, lpath, lpath, &fs.PathError{Op: "open", Path: filepath.Join(prev, "targets", "ledger"), Err: fs.ErrNotExist})
+}
+
+// sameTakedowns checks the paths the medium's stable delegates to the
+// takedown role against those the recomputed diff gives (the previous
+// stable's, plus the diff's take-downs, less its lifts), naming the first
+// path that differs.
+func sameTakedowns(want []string, st *tuf.Metadata[tuf.Targets], prev string) error {
+	got := slices.Sorted(slices.Values(stableset.TakedownPaths(&st.Signed)))
+	want = slices.Sorted(slices.Values(want))
+	if slices.Equal(got, want) {
+		return nil
+	}
+	for _, p := range got {
+		if !slices.Contains(want, p) {
+			return fmt.Errorf("stable version %d delegates %s to %s, which the diff recomputed from the previous medium %s and the decisions does not take down: %w", st.Signed.Version, p, tuf.TakedownRole, prev, ErrRecompute)
+		}
+	}
+	for _, p := range want {
+		if !slices.Contains(got, p) {
+			return fmt.Errorf("stable version %d does not delegate %s to %s, which the diff recomputed from the previous medium %s and the decisions takes down: %w", st.Signed.Version, p, tuf.TakedownRole, prev, ErrRecompute)
+		}
+	}
+	return fmt.Errorf("stable version %d delegates %d paths to %s, the recomputed diff %d: %w", st.Signed.Version, len(got), tuf.TakedownRole, len(want), ErrRecompute)
 }
 
 // sameCanonical writes d's canonical form and compares it, line by line,

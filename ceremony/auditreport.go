@@ -81,6 +81,11 @@ func (r *AuditReport) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "\nsigned diff: repository %q, ceremony %d, stable %d -> %d, %d stable files in %d projects\n", d.Repository, d.Ceremony, d.PreviousStableVersion, d.StableVersion, d.StableFiles, d.Projects)
 		fmt.Fprintf(w, "  diff sha256 %s\n  policy sha256 %s\n  previous ledger sha256 %s\n  signed by %s\n", d.DiffSHA256, d.PolicySHA256, prevLedger, strings.Join(d.SignedBy, " "))
+		if d.Recomputed {
+			fmt.Fprintf(w, "  recomputed from the export and the previous medium: the same\n")
+		} else {
+			fmt.Fprintf(w, "  not recomputed (give --export and --previous to recompute it)\n")
+		}
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)

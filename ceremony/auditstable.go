@@ -137,7 +137,9 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		return err
 	}
 	if a.o.Export != "" {
-		if err := a.check("signed diff recomputed", func() (string, error) { return a.recompute(dir, stmt) }); err != nil {
+		// An input step: an export or previous medium that cannot be
+		// read means the audit could not be carried out.
+		if err := a.input("signed diff recomputed", func() (string, error) { return a.recompute(dir, stmt, st) }); err != nil {
 			return err
 		}
 	}
@@ -155,6 +157,11 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		}
 		if err := checkStableTranscriptValues(dir, es, stmt, st, roles, signers); err != nil {
 			return "", err
+		}
+		if a.o.Export != "" {
+			if err := exportRecorded(a.o.Export, es); err != nil {
+				return "", err
+			}
 		}
 		if _, err := checkJournalEnvelope(dir, CeremonyStable, by); err != nil {
 			return "", err
@@ -317,4 +324,25 @@ func checkStableTranscript(es []TranscriptEntry, stmt *signeddiff.Statement) err
 		return nil
 	}
 	return fmt.Errorf("transcript.jsonl records no approval of the diff: %w", ErrTranscript)
+}
+
+// exportRecorded checks that the export file the auditor names is the
+// one the transcript's "stable inputs" recorded (export_sha256, the
+// SHA-256 of the file's bytes; the signed diff names its trailer's
+// digest, which the recompute checked).
+func exportRecorded(file string, es []TranscriptEntry) error {
+	sum, err := fileSHA256(file)
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		if e.Step != "stable inputs" {
+			continue
+		}
+		if got, _ := e.Detail["export_sha256"].(string); got != hex.EncodeToString(sum[:]) {
+			return fmt.Errorf("transcript.jsonl:%d: %q records export_sha256 %q, %s has SHA-256 %x: %w", e.Seq, e.Step, got, file, sum, ErrTranscript)
+		}
+		return nil
+	}
+	return fmt.Errorf("transcript.jsonl records no \"stable inputs\": %w", ErrTranscript)
 }

@@ -501,6 +501,13 @@ func checkStableTranscriptValues(dir string, es []TranscriptEntry, stmt *signedd
 		}
 		return found, nil
 	}
+	in, err := find("stable inputs")
+	if err != nil {
+		return err
+	}
+	if err := checkStableInputs(dir, in, stmt); err != nil {
+		return err
+	}
 	ap, err := find("diff approved and stable signed")
 	if err != nil {
 		return err
@@ -565,6 +572,40 @@ func checkStableTranscriptValues(dir string, es []TranscriptEntry, stmt *signedd
 	}
 	if got, want := hex.EncodeToString(sum[:]), jsonValue(sd.Detail["diff_txt_sha256"]); got != want {
 		return fmt.Errorf("diff.txt hashes to %s, transcript.jsonl:%d records diff_txt_sha256 %s as written: %w", got, sd.Seq, want, tuf.ErrHash)
+	}
+	return nil
+}
+
+// checkStableInputs checks the inputs the transcript recorded after the
+// pass over the export (entry in, "stable inputs") against the signed
+// diff: the export's trailer digest, the policy's and the previous
+// ledger's digests, the diff's digest, and the decisions' digest against
+// the medium's decisions.jsonl (the signed diff's decisions, checked by
+// CheckSignedDiff). A journal that recorded other inputs than those signed
+// is refused, naming the field.
+func checkStableInputs(dir string, in *TranscriptEntry, stmt *signeddiff.Statement) error {
+	dec, err := fileSHA256(filepath.Join(dir, DecisionsFile))
+	if err != nil {
+		return err
+	}
+	prev := ""
+	if stmt.PreviousLedgerSHA256 != ([32]byte{}) {
+		prev = hex.EncodeToString(stmt.PreviousLedgerSHA256[:])
+	}
+	for _, w := range []struct{ field, want, from string }{
+		{"export_trailer_sha256", hex.EncodeToString(stmt.Export.SHA256[:]), "the signed diff's export.sha256"},
+		{"policy_sha256", hex.EncodeToString(stmt.PolicySHA256[:]), "the signed diff's policy_sha256"},
+		{"previous_ledger_sha256", prev, "the signed diff's previous_ledger_sha256"},
+		{"diff_digest", hex.EncodeToString(stmt.DiffSHA256[:]), "the signed diff's diff_sha256"},
+		{"decisions_sha256", hex.EncodeToString(dec[:]), DecisionsFile + "'s SHA-256"},
+	} {
+		got, ok := in.Detail[w.field].(string)
+		if !ok {
+			return fmt.Errorf("transcript.jsonl:%d: %q records no %s: %w", in.Seq, in.Step, w.field, ErrTranscript)
+		}
+		if got != w.want {
+			return fmt.Errorf("transcript.jsonl:%d: %q records %s %q, %s is %q: %w", in.Seq, in.Step, w.field, got, w.from, w.want, ErrTranscript)
+		}
 	}
 	return nil
 }

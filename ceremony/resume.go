@@ -321,7 +321,8 @@ func (s *StableSigning) inputs(d *stableset.Diff) map[string]any {
 	dec := sha256.Sum256(s.Decisions.Marshal())
 	return map[string]any{
 		"export": s.Export, "export_sha256": hex.EncodeToString(d.ExportFileSHA256[:]),
-		"policy_sha256": d.Header.PolicySHA256, "decisions_sha256": hex.EncodeToString(dec[:]),
+		"export_trailer_sha256": hex.EncodeToString(d.Export.SHA256[:]),
+		"policy_sha256":         d.Header.PolicySHA256, "decisions_sha256": hex.EncodeToString(dec[:]),
 		"previous_ledger_sha256": d.Header.PreviousLedgerSHA256, "diff_digest": d.Digest,
 	}
 }

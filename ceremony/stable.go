@@ -653,7 +653,7 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 		return err
 	}
 	var inBins, inLedger entrySum
-	if err := sumBins(md, &st.Signed, &inBins, tc, visit, rec); err != nil {
+	if err := sumBins(md, deleg, &st.Signed, &inBins, tc, visit, rec); err != nil {
 		return err
 	}
 	if err := tc.done(); err != nil {
@@ -714,11 +714,14 @@ func (r *binRecord) add(file, role, delegator, by string, version int64, expires
 }
 
 // sumBins reads the two levels of bins under stable (version st.Version,
-// in md): every mid role verified against stable, every leaf bin against
-// its mid, no key delegated to two roles; it adds every leaf's targets to
-// sum, checks each against tc (the signed diff's target mode and naming),
-// calls visit (if set) with each, and records each file in rec (if set).
-func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit func(bin string, t *tuf.BinTarget) error, rec *binRecord) error {
+// in md, delegated by deleg): every mid role verified against stable,
+// every leaf bin against its mid, no key delegated to two roles, every
+// target inside each delegation on its way (tuf.Outside: deleg's paths,
+// the mid's and the leaf's prefixes; a path role's targets inside deleg's
+// and its own paths); it adds every leaf's targets to sum, checks each
+// against tc (the signed diff's target mode and naming), calls visit (if
+// set) with each, and records each file in rec (if set).
+func sumBins(md string, deleg *tuf.DelegatedRole, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit func(bin string, t *tuf.BinTarget) error, rec *binRecord) error {
 	if st.Delegations == nil {
 		return nil
 	}
@@ -775,6 +778,11 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit f
 		if err := tuf.CheckPathRoleFile(&pathRoles[i], &m.Signed); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		for _, p := range slices.Sorted(maps.Keys(m.Signed.Targets)) {
+			if d := tuf.Outside(p, deleg, &pathRoles[i]); d != nil {
+				return outsideError(name, p, d)
+			}
+		}
 	}
 	for _, r := range mids {
 		mid, name, err := load(r.Name)
@@ -808,6 +816,12 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit f
 			rec.add(base(lr.Name), lr.Name, r.Name, base(r.Name), bin.Version, bin.Expires, lk.Threshold, ls, b)
 			for i := range bin.Targets {
 				t := &bin.Targets[i]
+				// Inside every delegation on the way: a target a
+				// bin lists outside its prefixes is one no client
+				// looks up there (a file moved to another bin).
+				if d := tuf.Outside(t.Path, deleg, &r, &lr); d != nil {
+					return outsideError(name, t.Path, d)
+				}
 				// visit first: the read-back's message names the
 				// page's tar, length and sha256; tc then checks
 				// blake2b-256 and the mode.
@@ -824,6 +838,16 @@ func sumBins(md string, st *tuf.Targets, sum *entrySum, tc *targetCheck, visit f
 		}
 	}
 	return nil
+}
+
+// outsideError names a target that file lists outside delegation d.
+func outsideError(file, target string, d *tuf.DelegatedRole) error {
+	scope := fmt.Sprintf("paths %q", d.Paths)
+	if len(d.PathHashPrefixes) > 0 {
+		sum := sha256.Sum256([]byte(target))
+		scope = fmt.Sprintf("path_hash_prefixes %v; the target's path hashes to %x", d.PathHashPrefixes, sum)
+	}
+	return fmt.Errorf("%s lists %s, outside the delegation to %s (%s): %w", file, target, d.Name, scope, tuf.ErrDelegation)
 }
 
 // checkTakedowns holds the signed diff's takedown decisions against

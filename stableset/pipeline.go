@@ -105,6 +105,11 @@ type Config struct {
 	// (metadata/<N>.stable.json, its bins, ledger/<N>.ledger); empty for
 	// the first ceremony.
 	Published string
+	// PublishedLedger is the published ledger's file when it is not
+	// Published/ledger/<N>.ledger: a repository publishes it as a target
+	// (targets/ledger/<sha256>.<N>.ledger with consistent snapshots). Its
+	// length and digest are checked against stable's entry all the same.
+	PublishedLedger string
 	// StableKeys and StableDelegation are the trusted delegation to stable
 	// (from verified targets metadata): the published stable must carry
 	// their threshold of signatures. Required when Published is set.
@@ -180,6 +185,9 @@ func readPublished(cfg *Config) (*published, int64, error) {
 		return nil, 0, fmt.Errorf("%s: ledger has no sha256: %w", name, ErrPublished)
 	}
 	p.ledgerPath, p.ledgerLen = filepath.Join(cfg.Published, filepath.FromSlash(lpath)), tf.Length
+	if cfg.PublishedLedger != "" {
+		p.ledgerPath = cfg.PublishedLedger
+	}
 	copy(p.ledgerSum[:], sum)
 	return p, best, nil
 }

@@ -564,11 +564,8 @@ func (v *verifier) delegations(file, role string, t *Targets, scope []*Delegated
 func outside(targets map[string]TargetFile, scope []*DelegatedRole) error {
 	var bad []string
 	for p := range targets {
-		for _, d := range scope {
-			if !d.Matches(p) {
-				bad = append(bad, p+" (not in the delegation to "+d.Name+")")
-				break
-			}
+		if d := Outside(p, scope...); d != nil {
+			bad = append(bad, p+" (not in the delegation to "+d.Name+")")
 		}
 	}
 	if len(bad) == 0 {
