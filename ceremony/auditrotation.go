@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -156,15 +155,20 @@ func (a *auditor) onlyFiles(seq int, files ...[2]string) ([][]byte, error) {
 	return out, nil
 }
 
-// journalEnd checks the medium's JournalEnvelopeFile: the threshold of
-// by (the keys that signed the medium's new metadata, as the previous
-// medium gives them) signed the end of its journal.
-func (a *auditor) journalEnd(ceremony string, by tuf.RoleKeys) error {
+// journalEnd checks the medium's JournalEnvelopeFile: each of by (the
+// keys that authorised the medium, as the previous medium and the new
+// metadata give them) signed the end of its journal with its threshold,
+// and no other key signed it.
+func (a *auditor) journalEnd(ceremony string, by ...tuf.RoleKeys) error {
 	return a.check("transcript's signed end", func() (string, error) {
-		if _, err := checkJournalEnvelope(a.o.Dir, ceremony, by); err != nil {
+		if _, err := checkJournalEnvelope(a.o.Dir, ceremony, by...); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s signed by the %s threshold (%d)", JournalEnvelopeFile, by.Role, by.Threshold), nil
+		var parts []string
+		for _, b := range by {
+			parts = append(parts, fmt.Sprintf("the %s threshold (%d)", b.Role, b.Threshold))
+		}
+		return fmt.Sprintf("%s signed by %s", JournalEnvelopeFile, strings.Join(parts, " and ")), nil
 	})
 }
 
@@ -365,6 +369,13 @@ func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry) error {
 	if err := a.newKeys(tuf.RoleRoot, es, "serial, slot, PIN and touch policy and public key matching the transcript"); err != nil {
 		return err
 	}
+	by, err := rotatedRootKeys(cur.root, root)
+	if err != nil {
+		return err
+	}
+	if err := a.journalEnd(CeremonyRotation, by...); err != nil {
+		return err
+	}
 	if err := a.checklist(RotationChecklist, file); err != nil {
 		return err
 	}
@@ -516,6 +527,13 @@ func (a *auditor) onlineRotation(cur *current, es []TranscriptEntry) error {
 	if err := a.recoveryComparison(cur, es); err != nil {
 		return err
 	}
+	rootBy, err := cur.root.Signed.RoleKeys(tuf.RoleRoot)
+	if err != nil {
+		return err
+	}
+	if err := a.journalEnd(CeremonyRotation, rootBy); err != nil {
+		return err
+	}
 	if err := a.checklist(RotationChecklist, rootFile); err != nil {
 		return err
 	}
@@ -639,6 +657,19 @@ func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario s
 	if err := a.newKeys(role, es, "matching the transcript"); err != nil {
 		return err
 	}
+	// Root authorised a targets key (root vN+1 names it), targets a
+	// stable key (targets vM+1 delegates to it).
+	endRole := tuf.RoleRoot
+	if role == stableset.StableRole {
+		endRole = tuf.RoleTargets
+	}
+	endBy, err := cur.root.Signed.RoleKeys(endRole)
+	if err != nil {
+		return err
+	}
+	if err := a.journalEnd(CeremonyRotation, endBy); err != nil {
+		return err
+	}
 	if err := a.checklist(RotationChecklist, targetsFile); err != nil {
 		return err
 	}
@@ -663,7 +694,8 @@ func (a *auditor) handover() error {
 	first, last := es[0], es[len(es)-1]
 	// A handover changes no metadata: no version to compare.
 	a.rep.state = &mediumState{medium: MediumHandover, versions: map[string]int64{}, signed: map[string][]byte{}}
-	return a.check("handover", func() (string, error) {
+	var held []string
+	if err := a.check("handover", func() (string, error) {
 		st, err := os.ReadFile(filepath.Join(a.o.Dir, HandoverStatement))
 		if err != nil {
 			return "", err
@@ -683,15 +715,7 @@ func (a *auditor) handover() error {
 			return "", fmt.Errorf("%s does not state the handover the transcript records (device %d from %q to %q at %s): %w", HandoverStatement, device, detailString(last, "from"), detailString(last, "to"), detailString(first, "statement_time"), ErrMediumContent)
 		}
 		ids := cur.roleKeyIDs()
-		keyring := map[string]*keys.Key{}
-		for id, k := range cur.root.Signed.Keys {
-			keyring[id] = k
-		}
-		if cur.targets.Signed.Delegations != nil {
-			for id, k := range cur.targets.Signed.Delegations.Keys {
-				keyring[id] = k
-			}
-		}
+		keyring := cur.keyring()
 		var signed []string
 		pinChanged := false
 		for _, e := range es {
@@ -718,8 +742,14 @@ func (a *auditor) handover() error {
 		if !pinChanged {
 			return "", fmt.Errorf("the transcript records no PIN change by the new keyholder: %w", ErrTranscript)
 		}
+		held = signed
 		return fmt.Sprintf("device %d from %q to %q: %d key(s) of the metadata signed the statement; the new keyholder set a new PIN", device, detailString(last, "from"), detailString(last, "to"), len(signed)), nil
-	})
+	}); err != nil {
+		return err
+	}
+	// Every key the device holds, as the previous medium gives them,
+	// signs the end.
+	return a.journalEnd(CeremonyHandover, handoverKeys(uint32(detailInt(last, "device")), held, cur.keyring()))
 }
 
 // keyIDsDiff returns, sorted, the key ids of old not in new (gone) and of

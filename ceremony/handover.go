@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -152,6 +153,7 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	}
 	st := handoverStatement(h.Config.Repository, h.Device, from, h.To, h.Now)
 	var keyIDs []string
+	var signers []keys.Signer
 	for _, k := range held {
 		slot, _ := hsm.ParseSlot(k.Slot)
 		sg, err := s.signer(h.Device, slot)
@@ -166,6 +168,7 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 			return nil, err
 		}
 		keyIDs = append(keyIDs, k.KeyID)
+		signers = append(signers, sg)
 	}
 	sort.Strings(keyIDs)
 	if err := out.WriteFile(HandoverStatement, st); err != nil {
@@ -189,7 +192,8 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	}
 	// The medium is read back, then the new PIN set, then the medium
 	// committed: a failure before leaves the old PIN and no medium.
-	if err := verifyMedium(out, tr, nil, func(dir string) error {
+	end := &journalEnd{ceremony: CeremonyHandover, repository: h.Config.Repository, signers: signers, by: []tuf.RoleKeys{handoverKeys(h.Device, keyIDs, cur.keyring())}}
+	if err := verifyMedium(out, tr, end, func(dir string) error {
 		return readBackRenewal(dir, map[string][]byte{HandoverStatement: st}, nil)
 	}); err != nil {
 		return nil, err
@@ -206,6 +210,27 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	}
 	showSums(h.Show, nil, sums)
 	return &HandoverResult{Device: h.Device, From: from, To: h.To, Keys: held, Transcript: tr.Digest()}, nil
+}
+
+// handoverKeys is who signs a handover's end: every key of the metadata
+// the device holds (ids, from keyring), all of them.
+func handoverKeys(device uint32, ids []string, keyring map[string]*keys.Key) tuf.RoleKeys {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	return tuf.RoleKeys{Role: fmt.Sprintf("device %d's keys", device), KeyIDs: ids, Threshold: len(ids), Keys: keyring}
+}
+
+// keyring is every key the published root and targets name.
+func (c *current) keyring() map[string]*keys.Key {
+	out := map[string]*keys.Key{}
+	for id, k := range c.root.Signed.Keys {
+		out[id] = k
+	}
+	if c.targets.Signed.Delegations != nil {
+		for id, k := range c.targets.Signed.Delegations.Keys {
+			out[id] = k
+		}
+	}
+	return out
 }
 
 func handoverChecklist(h *Handover, from string, held []HandoverKey) []byte {

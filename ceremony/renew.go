@@ -270,7 +270,7 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	end := &journalEnd{ceremony: CeremonyRenewal, signers: signers, by: by}
+	end := &journalEnd{ceremony: CeremonyRenewal, signers: signers, by: []tuf.RoleKeys{by}}
 	if err := commitMedium(out, tr, r.Show, end, func(dir string) error {
 		return readBackRenewal(dir, map[string][]byte{file: data}, func() error { return check(data) })
 	}); err != nil {

@@ -119,11 +119,11 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 	defer out.Abort()
 	defer tr.Close()
 	s := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
-	res, err := r.run(out, tr, s, cur, slot, opts)
+	res, end, err := r.run(out, tr, s, cur, slot, opts)
 	if err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
-	err = commitMedium(out, tr, r.Show, nil, func(dir string) error {
+	err = commitMedium(out, tr, r.Show, end, func(dir string) error {
 		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(res.File)))
 		if err != nil {
 			return err
@@ -137,7 +137,8 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 	return res, nil
 }
 
-func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *current, slot hsm.Slot, opts hsm.KeyOptions) (*RotationResult, error) {
+func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *current, slot hsm.Slot, opts hsm.KeyOptions) (*RotationResult, *journalEnd, error) {
+	fail := func(err error) (*RotationResult, *journalEnd, error) { return nil, nil, err }
 	old := cur.root
 	rl := old.Signed.Roles[tuf.RoleRoot]
 	prevV, v := old.Signed.Version, old.Signed.Version+1
@@ -145,42 +146,42 @@ func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *cur
 		"scenario": ScenarioRootKeyReplaced, "reason": r.Reason, "previous_version": prevV, "revoke": r.Replace,
 		"new_device": r.New.Device, "new_slot": slot.String(), "allow_affected_firmware": r.AllowAffectedFirmware, "tool_version": r.Version,
 	}); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := recordDevices(tr, r.Devices); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	// The old threshold, without the revoked key: a rotation that needs
 	// the lost or compromised key cannot be made.
 	oldSigners, err := roleSigners(s, tuf.RoleRoot, rl.KeyIDs, rl.Threshold, map[string]bool{r.Replace: true})
 	if err != nil {
-		return nil, fmt.Errorf("the old root's threshold without the revoked key: %w", err)
+		return fail(fmt.Errorf("the old root's threshold without the revoked key: %w", err))
 	}
 	if err := checkReplacement(s, r.New.Device, slot, tuf.RoleRoot, rl.KeyIDs, r.Roots, r.Now); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := tr.Record("pre-flight passed", map[string]any{"old_threshold_present": len(oldSigners)}); err != nil {
-		return nil, err
+		return fail(err)
 	}
 
 	b := &Bootstrap{Config: r.Config, Devices: r.Devices, PIN: r.PIN, Roots: r.Roots, Now: r.Now, Show: r.Show, AllowAffectedFirmware: r.AllowAffectedFirmware}
 	g, err := b.generate(s, tuf.RoleRoot, r.New, opts)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := tr.Record("key generated and attested", map[string]any{
 		"role": tuf.RoleRoot, "device": g.Device.Serial, "slot": g.Slot.String(), "keyid": g.Key.ID(),
 		"pin_policy": g.Attested.PINPolicy, "touch_policy": g.Attested.TouchPolicy,
 	}); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := writeKey(out, g); err != nil {
-		return nil, err
+		return fail(err)
 	}
 
 	m, err := renewed(old, v, r.Now.AddDate(0, 0, r.Config.ExpiresDays.Root))
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	nr := m.Signed.Roles[tuf.RoleRoot]
 	nr.KeyIDs = slices.DeleteFunc(nr.KeyIDs, func(id string) bool { return id == r.Replace })
@@ -192,46 +193,80 @@ func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *cur
 		delete(m.Signed.Keys, r.Replace)
 	}
 	if err := m.Signed.AddKey(tuf.RoleRoot, g.Key); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	sort.Strings(nr.KeyIDs)
 	newSigner, err := s.signer(r.New.Device, slot)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	signers := append(append([]keys.Signer(nil), oldSigners...), newSigner)
 	if err := m.Sign(signers...); err != nil {
-		return nil, fmt.Errorf("signing root v%d: %w", v, err)
+		return fail(fmt.Errorf("signing root v%d: %w", v, err))
 	}
 	ids := make([]string, len(signers))
 	for i, sg := range signers {
 		ids[i] = sg.Key().ID()
 	}
 	if err := tr.Record(fmt.Sprintf("root v%d signed", v), map[string]any{"keyids": ids, "old_threshold": rl.Threshold, "new_threshold": nr.Threshold}); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	data, err := m.MarshalFile()
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := checkRotatedRoot(old, data, v, r.Replace); err != nil {
-		return nil, fmt.Errorf("self-check of root v%d: %w", v, err)
+		return fail(fmt.Errorf("self-check of root v%d: %w", v, err))
 	}
 	file := fmt.Sprintf("metadata/%d.root.json", v)
 	if err := out.WriteFile(file, data); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	keyBase := fmt.Sprintf("keys/%s-%d-%s", g.Role, g.Device.Serial, g.Slot)
 	if err := out.WriteFile(RotationChecklist, rootRotationChecklist(r, prevV, v, file, g, keyBase)); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := tr.Record("rotation finished", map[string]any{
 		"scenario": ScenarioRootKeyReplaced, "previous_version": prevV, "version": v, "file": file, "sha256": sha256Hex(data),
 		"revoked": []string{r.Replace}, "added": []string{g.Key.ID()}, "root_keyids": nr.KeyIDs, "root_threshold": nr.Threshold,
 	}); err != nil {
+		return fail(err)
+	}
+	end, err := rootRotationEnd(old, m, r.Config.Repository, signers)
+	if err != nil {
+		return fail(err)
+	}
+	return &RotationResult{Previous: prevV, Version: v, File: file, Revoked: []string{r.Replace}, Added: []string{g.Key.ID()}, Signers: ids, Key: *g}, end, nil
+}
+
+// rootRotationEnd is who signs the end of a root rotation's journal: the
+// keys that signed the new root, counted against the old root's threshold
+// without the keys the new root drops, and against the new root's own
+// threshold (as TUF counts the new root itself).
+func rootRotationEnd(old, m *tuf.Metadata[tuf.Root], repository string, signers []keys.Signer) (*journalEnd, error) {
+	by, err := rotatedRootKeys(old, m)
+	if err != nil {
 		return nil, err
 	}
-	return &RotationResult{Previous: prevV, Version: v, File: file, Revoked: []string{r.Replace}, Added: []string{g.Key.ID()}, Signers: ids, Key: *g}, nil
+	return &journalEnd{ceremony: CeremonyRotation, repository: repository, signers: signers, by: by}, nil
+}
+
+// rotatedRootKeys are the two key sets a root rotation's end must meet:
+// the old root's root keys that the new root keeps, with the old
+// threshold, and the new root's root keys, with the new threshold.
+func rotatedRootKeys(old, m *tuf.Metadata[tuf.Root]) ([]tuf.RoleKeys, error) {
+	ob, err := old.Signed.RoleKeys(tuf.RoleRoot)
+	if err != nil {
+		return nil, err
+	}
+	nb, err := m.Signed.RoleKeys(tuf.RoleRoot)
+	if err != nil {
+		return nil, err
+	}
+	ob.KeyIDs = slices.DeleteFunc(slices.Clone(ob.KeyIDs), func(id string) bool { return !slices.Contains(nb.KeyIDs, id) })
+	ob.Role = fmt.Sprintf("root v%d without the revoked keys", old.Signed.Version)
+	nb.Role = fmt.Sprintf("root v%d", m.Signed.Version)
+	return []tuf.RoleKeys{ob, nb}, nil
 }
 
 // checkReplacement checks, before a key is generated, that the slot of
@@ -616,7 +651,14 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 	if err := tr.Record("rotation finished", finished); err != nil {
 		return nil, err
 	}
-	err = commitMedium(out, tr, r.Show, nil, func(dir string) error {
+	// The root threshold authorised the rotation (root vN+1 names the new
+	// keys; its root keys are the old root's): it signs the end.
+	rootBy, err := oldRoot.Signed.RoleKeys(tuf.RoleRoot)
+	if err != nil {
+		return nil, err
+	}
+	end := &journalEnd{ceremony: CeremonyRotation, repository: r.Config.Repository, signers: rootSigners, by: []tuf.RoleKeys{rootBy}}
+	err = commitMedium(out, tr, r.Show, end, func(dir string) error {
 		return readBackRenewal(dir, written, func() error { return check(rootData, targetsData) })
 	})
 	if err != nil {
@@ -710,24 +752,25 @@ func newMedium(outDir string, kind Medium, now time.Time, show io.Writer) (*outd
 }
 
 // journalEnd is who signs a medium's closed journal (JournalEnvelopeFile)
-// and the keys and threshold the read-back checks that signature with.
+// and the key sets whose thresholds the read-back checks that signature
+// with (each must be met; docs/audit.md, "Who signs a medium's end").
 type journalEnd struct {
 	ceremony, repository string
 	signers              []keys.Signer
-	by                   tuf.RoleKeys
+	by                   []tuf.RoleKeys
 }
 
 // verifyMedium ends the journal, has end's signers sign its end, and
 // reads the media back with check, then the envelope's check, under their
 // temporary name: refused, they are renamed <target>.rejected-TIME
-// (*outdir.RejectedError) and never get their name. A nil end writes no
-// envelope (the media whose signed end is not built yet).
+// (*outdir.RejectedError) and never get their name. Every medium's end is
+// signed: end is required.
 func verifyMedium(out *outdir.Dir, tr *Transcript, end *journalEnd, check func(dir string) error) error {
 	if err := tr.Close(); err != nil {
 		return err
 	}
-	if end == nil {
-		return out.Verify(readBack(check))
+	if end == nil || len(end.signers) == 0 || len(end.by) == 0 {
+		return fmt.Errorf("the medium's journal has nobody to sign its end: %w", ErrJournalEnvelope)
 	}
 	if err := signJournal(out, tr, end.ceremony, end.repository, end.signers); err != nil {
 		return err
@@ -736,7 +779,7 @@ func verifyMedium(out *outdir.Dir, tr *Transcript, end *journalEnd, check func(d
 		if err := check(dir); err != nil {
 			return err
 		}
-		_, err := checkJournalEnvelope(dir, end.ceremony, end.by)
+		_, err := checkJournalEnvelope(dir, end.ceremony, end.by...)
 		return err
 	}))
 }
