@@ -305,20 +305,20 @@ func (a *auditor) rotation() error {
 	}
 	last := es[len(es)-1]
 	switch sc := detailString(last, "scenario"); sc {
-	case ScenarioRootKeyReplaced:
-		return a.rootKeyRotation(cur, es)
+	case ScenarioRootKeyReplaced, ScenarioRootKeyAdded:
+		return a.rootKeyRotation(cur, es, sc)
 	case ScenarioOnlineKeysReplaced:
 		return a.onlineRotation(cur, es)
 	case ScenarioTargetsKeyReplaced, ScenarioStableKeyReplaced:
 		return a.roleKeyRotation(cur, es, sc)
 	default:
 		return a.check("rotation", func() (string, error) {
-			return "", fmt.Errorf("transcript.jsonl:%d: scenario %q (known: %s, %s): %w", last.Seq, sc, ScenarioRootKeyReplaced, ScenarioOnlineKeysReplaced, ErrMediumContent)
+			return "", fmt.Errorf("transcript.jsonl:%d: scenario %q (known: %s): %w", last.Seq, sc, strings.Join([]string{ScenarioRootKeyReplaced, ScenarioRootKeyAdded, ScenarioOnlineKeysReplaced, ScenarioTargetsKeyReplaced, ScenarioStableKeyReplaced}, ", "), ErrMediumContent)
 		})
 	}
 }
 
-func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry) error {
+func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry, scenario string) error {
 	last := es[len(es)-1]
 	file := detailString(last, "file")
 	v, prevV := detailInt(last, "version"), detailInt(last, "previous_version")
@@ -343,6 +343,14 @@ func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry) error {
 		gone, came := keyIDsDiff(oldIDs, newIDs)
 		if rv, ad := detailStrings(last, "revoked"), detailStrings(last, "added"); !slices.Equal(gone, rv) || !slices.Equal(came, ad) {
 			return "", fmt.Errorf("%s drops root keys %q and adds %q; the transcript (line %d) revokes %q and adds %q: %w", file, gone, came, last.Seq, rv, ad, ErrMediumContent)
+		}
+		// A replacement revokes one key and adds one; a keyholder joining
+		// adds one and revokes none.
+		if wantGone := map[string]int{ScenarioRootKeyReplaced: 1, ScenarioRootKeyAdded: 0}[scenario]; len(gone) != wantGone || len(came) != 1 {
+			return "", fmt.Errorf("%s drops %d root key(s) and adds %d; a %s rotation drops %d and adds 1: %w", file, len(gone), len(came), scenario, wantGone, ErrMediumContent)
+		}
+		if ot, nt := cur.root.Signed.Roles[tuf.RoleRoot].Threshold, r.Signed.Roles[tuf.RoleRoot].Threshold; ot != nt {
+			return "", fmt.Errorf("%s sets the root threshold to %d; root v%d's is %d, and a key rotation keeps it: %w", file, nt, old, ot, ErrMediumContent)
 		}
 		for name, role := range r.Signed.Roles {
 			for _, id := range gone {

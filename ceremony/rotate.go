@@ -41,9 +41,17 @@ var (
 	ErrReplacementDevice = errors.New("the replacement device cannot hold the new key")
 )
 
-// ScenarioRootKeyReplaced names, in a rotation's transcript, the
-// replacement of root keys.
-const ScenarioRootKeyReplaced = "root-key-replaced"
+// Scenarios of root key rotations, as the transcript names them: a root
+// key replaced (a device lost or compromised), and a root key added (a
+// keyholder joins with a new device).
+const (
+	ScenarioRootKeyReplaced = "root-key-replaced"
+	ScenarioRootKeyAdded    = "root-key-added"
+)
+
+// ErrAddAndReplace is a root rotation told both to add a key and to
+// replace one, or neither.
+var ErrAddAndReplace = errors.New("a root rotation either replaces a key or adds one")
 
 // RootRotation replaces one root key.
 type RootRotation struct {
@@ -55,8 +63,11 @@ type RootRotation struct {
 	// Config gives the key policy and the new root's lifetime
 	// (expires_days.root).
 	Config *Config
-	// Replace is the key id of the root key revoked.
+	// Replace is the key id of the root key revoked; empty with Add.
 	Replace string
+	// Add adds the new key and revokes none (a keyholder joins): root
+	// vN+1 lists every key of vN and the new one, with vN's threshold.
+	Add bool
 	// New is where the new root key is generated.
 	New KeySpec
 	// Reason is what happened ("lost", "compromised", "keyholder left"),
@@ -103,7 +114,10 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 	}
 	old := cur.root
 	rl := old.Signed.Roles[tuf.RoleRoot]
-	if !slices.Contains(rl.KeyIDs, r.Replace) {
+	if r.Add != (r.Replace == "") {
+		return nil, fmt.Errorf("add %v, replace %q: %w", r.Add, r.Replace, ErrAddAndReplace)
+	}
+	if !r.Add && !slices.Contains(rl.KeyIDs, r.Replace) {
 		ids := append([]string(nil), rl.KeyIDs...)
 		sort.Strings(ids)
 		return nil, fmt.Errorf("key %q: root v%d's root keys are %s: %w", r.Replace, old.Signed.Version, strings.Join(ids, ", "), ErrNotRootKey)
@@ -143,7 +157,7 @@ func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *cur
 	rl := old.Signed.Roles[tuf.RoleRoot]
 	prevV, v := old.Signed.Version, old.Signed.Version+1
 	if err := tr.Record("rotation started", map[string]any{
-		"scenario": ScenarioRootKeyReplaced, "reason": r.Reason, "previous_version": prevV, "revoke": r.Replace,
+		"scenario": r.scenario(), "reason": r.Reason, "previous_version": prevV, "revoke": r.Replace,
 		"new_device": r.New.Device, "new_slot": slot.String(), "allow_affected_firmware": r.AllowAffectedFirmware, "tool_version": r.Version,
 	}); err != nil {
 		return fail(err)
@@ -223,12 +237,12 @@ func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *cur
 		return fail(err)
 	}
 	keyBase := fmt.Sprintf("keys/%s-%d-%s", g.Role, g.Device.Serial, g.Slot)
-	if err := out.WriteFile(RotationChecklist, rootRotationChecklist(r, prevV, v, file, g, keyBase)); err != nil {
+	if err := out.WriteFile(RotationChecklist, rootRotationChecklist(r, prevV, v, nr.Threshold, file, g, keyBase)); err != nil {
 		return fail(err)
 	}
 	if err := tr.Record("rotation finished", map[string]any{
-		"scenario": ScenarioRootKeyReplaced, "previous_version": prevV, "version": v, "file": file, "sha256": sha256Hex(data),
-		"revoked": []string{r.Replace}, "added": []string{g.Key.ID()}, "root_keyids": nr.KeyIDs, "root_threshold": nr.Threshold,
+		"scenario": r.scenario(), "previous_version": prevV, "version": v, "file": file, "sha256": sha256Hex(data),
+		"revoked": r.revoked(), "added": []string{g.Key.ID()}, "root_keyids": nr.KeyIDs, "root_threshold": nr.Threshold,
 	}); err != nil {
 		return fail(err)
 	}
@@ -236,7 +250,7 @@ func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *cur
 	if err != nil {
 		return fail(err)
 	}
-	return &RotationResult{Previous: prevV, Version: v, File: file, Revoked: []string{r.Replace}, Added: []string{g.Key.ID()}, Signers: ids, Key: *g}, end, nil
+	return &RotationResult{Previous: prevV, Version: v, File: file, Revoked: r.revoked(), Added: []string{g.Key.ID()}, Signers: ids, Key: *g}, end, nil
 }
 
 // rootRotationEnd is who signs the end of a root rotation's journal: the
@@ -267,6 +281,21 @@ func rotatedRootKeys(old, m *tuf.Metadata[tuf.Root]) ([]tuf.RoleKeys, error) {
 	ob.Role = fmt.Sprintf("root v%d without the revoked keys", old.Signed.Version)
 	nb.Role = fmt.Sprintf("root v%d", m.Signed.Version)
 	return []tuf.RoleKeys{ob, nb}, nil
+}
+
+func (r *RootRotation) scenario() string {
+	if r.Add {
+		return ScenarioRootKeyAdded
+	}
+	return ScenarioRootKeyReplaced
+}
+
+// revoked is the root keys the rotation revokes (none when it adds).
+func (r *RootRotation) revoked() []string {
+	if r.Add {
+		return []string{}
+	}
+	return []string{r.Replace}
 }
 
 // checkReplacement checks, before a key is generated, that the slot of
@@ -329,18 +358,34 @@ func checkRotatedRoot(old *tuf.Metadata[tuf.Root], b []byte, version int64, revo
 	return nil
 }
 
-func rootRotationChecklist(r *RootRotation, prev, v int64, file string, g *GeneratedKey, keyBase string) []byte {
+func rootRotationChecklist(r *RootRotation, prev, v int64, threshold int, file string, g *GeneratedKey, keyBase string) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Rotation: root key %s revoked\n\n", r.Replace)
+	if r.Add {
+		fmt.Fprintf(&b, "# Rotation: root key %s added (a keyholder joins)\n\n", g.Key.ID())
+	} else {
+		fmt.Fprintf(&b, "# Rotation: root key %s revoked\n\n", r.Replace)
+	}
 	if r.Reason != "" {
 		fmt.Fprintf(&b, "Reason: %s\n\n", r.Reason)
 	}
-	fmt.Fprintf(&b, "Root v%d replaces root key %s with key %s, generated and attested in slot %s of device %d. ", v, r.Replace, g.Key.ID(), g.Slot, g.Device.Serial)
-	fmt.Fprintf(&b, "It is signed by the threshold of root v%d without the revoked key, and by its own threshold.\n\n", prev)
+	if r.Add {
+		fmt.Fprintf(&b, "Root v%d keeps every root key of v%d and adds key %s, generated and attested in slot %s of device %d; the threshold stays %d. ", v, prev, g.Key.ID(), g.Slot, g.Device.Serial, threshold)
+		fmt.Fprintf(&b, "It is signed by the threshold of root v%d and by its own, which the new key is part of.\n\n", prev)
+	} else {
+		fmt.Fprintf(&b, "Root v%d replaces root key %s with key %s, generated and attested in slot %s of device %d. ", v, r.Replace, g.Key.ID(), g.Slot, g.Device.Serial)
+		fmt.Fprintf(&b, "It is signed by the threshold of root v%d without the revoked key, and by its own threshold.\n\n", prev)
+	}
 	b.WriteString("For the repository's operators, in this order:\n\n")
 	b.WriteString("1. Verify this medium from the trusted root, against the metadata it started from:\n")
 	b.WriteString("   `keyceremony verify --root 1.root.json --previous PUBLISHED THIS-MEDIUM` (it checks the new key's attestation too: add --soft-ca or --attestation-ca only for a rehearsal).\n")
 	fmt.Fprintf(&b, "2. Copy `%s` into the repository's metadata directory as it is, beside every older N.root.json (clients walk the chain one version at a time; never delete one).\n", file)
+	if r.Add {
+		b.WriteString("3. Nothing else needs re-signing: targets, snapshot and timestamp keep their keys. Publish it; nothing is revoked, so there is no hurry beyond the next ceremony, which needs the new keyholder.\n")
+		b.WriteString("4. Fetch the repository with a TUF client that trusts the old root and check that it updates to the new root.\n")
+		fmt.Fprintf(&b, "5. In the ceremony configuration, add device %d slot %s to root's keys and name its keyholder (`keyholders.%d`); file `%s.pub.json` and `%s.attestation.pem` with the bootstrap media. The next run sheet names the new keyholder.\n", g.Device.Serial, g.Slot, g.Device.Serial, keyBase, keyBase)
+		fmt.Fprintf(&b, "6. Root v%d's threshold counts the new key like any other: raising the threshold is its own rotation, once every keyholder has signed with the new root.\n", v)
+		return []byte(b.String())
+	}
 	b.WriteString("3. Nothing else needs re-signing: targets, snapshot and timestamp keep their keys. Publish at once: until clients fetch the new root, the revoked key still counts towards the old threshold.\n")
 	b.WriteString("4. Fetch the repository with a TUF client that trusts the old root and check that it updates to the new root.\n")
 	fmt.Fprintf(&b, "5. Revoke: if the old device turns up, clear its root slot; record its serial as retired. Replace the root entry of the lost device in the ceremony configuration with device %d slot %s, and file `%s.pub.json` and `%s.attestation.pem` with the bootstrap media.\n", g.Device.Serial, g.Slot, keyBase, keyBase)
@@ -352,6 +397,7 @@ func rootRotationChecklist(r *RootRotation, prev, v int64, file string, g *Gener
 type RotateRootOptions struct {
 	Root, Published, Config, Media string
 	Replace                        string
+	Add                            bool
 	New                            KeySpec
 	Reason                         string
 	Devices                        DeviceOptions
@@ -369,7 +415,7 @@ func RunRotateRoot(o RotateRootOptions) (*RotationResult, error) {
 		return nil, err
 	}
 	defer devs.Close()
-	r := &RootRotation{Root: root, Published: o.Published, Config: cfg, Replace: o.Replace, New: o.New, Reason: o.Reason,
+	r := &RootRotation{Root: root, Published: o.Published, Config: cfg, Replace: o.Replace, Add: o.Add, New: o.New, Reason: o.Reason,
 		Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, AllowAffectedFirmware: o.AllowAffectedFirmware, Now: o.Now, Show: o.Show, Version: o.Version}
 	return r.Run(o.Media)
 }
