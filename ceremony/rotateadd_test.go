@@ -186,3 +186,53 @@ func TestRotateRootAdd(t *testing.T) {
 		assertNothingWritten(t, out)
 	}
 }
+
+// TestVerifyPreviousRotationMedium: a rotation's medium as verify's
+// --previous. The repository that published the rotation passes (its
+// root is the rotation's v2); the repository as it was, still serving
+// root v1, is a replay of the older root; one serving another root v2,
+// which the holder of the revoked key signed, is a fork.
+func TestVerifyPreviousRotationMedium(t *testing.T) {
+	rf := newRotationFixture(t)
+	copyRepo := func(t *testing.T) string {
+		dst := filepath.Join(t.TempDir(), "repo")
+		if err := copyDir(rf.repo, dst); err != nil {
+			t.Fatal(err)
+		}
+		return dst
+	}
+	after := copyRepo(t)
+	copyFile(t, filepath.Join(rf.media, rf.res.File), filepath.Join(after, "metadata", "2.root.json"))
+	o := AuditOptions{Root: rf.rootFile, Dir: after, Previous: rf.media, At: rf.now}
+	rep, err := Audit(o)
+	if err != nil || rep.Previous == nil || rep.Previous.Medium != MediumRotation || rep.Previous.Versions["root"] != 2 || rep.Versions["root"] != 2 {
+		t.Fatalf("the published rotation against its medium: %v %+v", err, rep)
+	}
+	forged := copyRepo(t)
+	rf.forgeRoot(t, filepath.Join(forged, "metadata"), rf.boot.Root, 2)
+	for _, c := range []struct {
+		name, dir string
+		want      error
+		msg       string
+	}{
+		{"the older root replayed", rf.repo, ErrReplay, "root version 1 on " + rf.repo + " goes back from version 2 on the previous medium " + rf.media},
+		{"another root v2, signed by the revoked key", forged, ErrFork, "root version 2 on " + forged + " differs from root version 2 on the previous medium"},
+	} {
+		o := o
+		o.Dir = c.dir
+		if _, err := Audit(o); !errors.Is(err, ErrInvalidMedium) || !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: got %v, want %v naming %q", c.name, err, c.want, c.msg)
+		}
+	}
+	// Trusting the rotation's own root v2 is trusting what it wrote; a
+	// trusted root v2 of another rotation is named.
+	o.Root = filepath.Join(rf.media, rf.res.File)
+	if _, err := Audit(o); err != nil {
+		t.Errorf("trusted root v2, the rotation's: %v", err)
+	}
+	o.Root = filepath.Join(forged, "metadata", "2.root.json")
+	o.Dir = forged
+	if _, err := Audit(o); !errors.Is(err, ErrInvalidMedium) || !strings.Contains(err.Error(), "the rotation's root from the trusted root v2 (give as --root the root the rotation started from): 2.root.json: role root: differs from the trusted root of the same version") {
+		t.Errorf("trusted root v2, another's: %v", err)
+	}
+}
