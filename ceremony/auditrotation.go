@@ -172,17 +172,22 @@ func (a *auditor) journalEnd(ceremony string, by ...tuf.RoleKeys) error {
 	})
 }
 
-// checklist checks that the checklist is there and names file.
-func (a *auditor) checklist(name, file string) error {
+// checklist checks that the checklist is there, is the one the
+// transcript's last entry names by its SHA-256 (the signed end signs it
+// so), and names file.
+func (a *auditor) checklist(name, file string, last TranscriptEntry) error {
 	return a.check("checklist", func() (string, error) {
 		b, err := os.ReadFile(filepath.Join(a.o.Dir, name))
 		if err != nil {
 			return "", err
 		}
-		if !strings.Contains(string(b), file) {
+		if got, want := sha256Hex(b), detailString(last, "checklist_sha256"); got != want {
+			return "", fmt.Errorf("%s has sha256 %s, the transcript (line %d) names %s: the checklist is not the one the ceremony wrote: %w", name, got, last.Seq, orUnknown(want), ErrMediumContent)
+		}
+		if file != "" && !strings.Contains(string(b), file) {
 			return "", fmt.Errorf("%s does not name %s: %w", name, file, ErrMediumContent)
 		}
-		return name + " names " + file, nil
+		return name + " is the one the transcript names" + map[bool]string{true: "", false: " and names " + file}[file == ""], nil
 	})
 }
 
@@ -281,7 +286,7 @@ func (a *auditor) renewal() error {
 	if err := a.journalEnd(CeremonyRenewal, renewedBy); err != nil {
 		return err
 	}
-	if err := a.checklist(RenewalChecklist, file); err != nil {
+	if err := a.checklist(RenewalChecklist, file, es[len(es)-1]); err != nil {
 		return err
 	}
 	a.rep.state = st
@@ -384,7 +389,7 @@ func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry, scenario s
 	if err := a.journalEnd(CeremonyRotation, by...); err != nil {
 		return err
 	}
-	if err := a.checklist(RotationChecklist, file); err != nil {
+	if err := a.checklist(RotationChecklist, file, last); err != nil {
 		return err
 	}
 	signed, _ := root.SignedBytes()
@@ -542,7 +547,7 @@ func (a *auditor) onlineRotation(cur *current, es []TranscriptEntry) error {
 	if err := a.journalEnd(CeremonyRotation, rootBy); err != nil {
 		return err
 	}
-	if err := a.checklist(RotationChecklist, rootFile); err != nil {
+	if err := a.checklist(RotationChecklist, rootFile, last); err != nil {
 		return err
 	}
 	rs, _ := root.SignedBytes()
@@ -678,7 +683,7 @@ func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario s
 	if err := a.journalEnd(CeremonyRotation, endBy); err != nil {
 		return err
 	}
-	if err := a.checklist(RotationChecklist, targetsFile); err != nil {
+	if err := a.checklist(RotationChecklist, targetsFile, last); err != nil {
 		return err
 	}
 	a.rep.state = st
@@ -753,6 +758,9 @@ func (a *auditor) handover() error {
 		held = signed
 		return fmt.Sprintf("device %d from %q to %q: %d key(s) of the metadata signed the statement; the new keyholder set a new PIN", device, detailString(last, "from"), detailString(last, "to"), len(signed)), nil
 	}); err != nil {
+		return err
+	}
+	if err := a.checklist(HandoverChecklist, "", last); err != nil {
 		return err
 	}
 	// Every key the device holds, as the previous medium gives them,

@@ -174,7 +174,8 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	if err := out.WriteFile(HandoverStatement, st); err != nil {
 		return nil, err
 	}
-	if err := out.WriteFile(HandoverChecklist, handoverChecklist(h, from, held)); err != nil {
+	cl := handoverChecklist(h, from, held)
+	if err := out.WriteFile(HandoverChecklist, cl); err != nil {
 		return nil, err
 	}
 	newPIN, err := h.NewPIN(info)
@@ -187,14 +188,14 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	if err := tr.Record("PIN changed by the new keyholder", map[string]any{"device": h.Device}); err != nil {
 		return nil, err
 	}
-	if err := tr.Record("handover finished", map[string]any{"device": h.Device, "from": from, "to": h.To, "keyids": keyIDs, "statement_sha256": sha256Hex(st)}); err != nil {
+	if err := tr.Record("handover finished", map[string]any{"device": h.Device, "from": from, "to": h.To, "keyids": keyIDs, "statement_sha256": sha256Hex(st), "checklist_sha256": sha256Hex(cl)}); err != nil {
 		return nil, err
 	}
 	// The medium is read back, then the new PIN set, then the medium
 	// committed: a failure before leaves the old PIN and no medium.
 	end := &journalEnd{ceremony: CeremonyHandover, repository: h.Config.Repository, signers: signers, by: []tuf.RoleKeys{handoverKeys(h.Device, keyIDs, cur.keyring())}}
 	if err := verifyMedium(out, tr, end, func(dir string) error {
-		return readBackRenewal(dir, map[string][]byte{HandoverStatement: st}, nil)
+		return readBackRenewal(dir, map[string][]byte{HandoverStatement: st, HandoverChecklist: cl}, nil)
 	}); err != nil {
 		return nil, err
 	}

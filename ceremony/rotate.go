@@ -92,6 +92,7 @@ type RotationResult struct {
 	Signers           []string
 	Key               GeneratedKey
 	Transcript        [32]byte
+	checklist         []byte
 }
 
 // Run rotates the root key into the new directory outDir: metadata/N.root.json,
@@ -142,7 +143,7 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 		if err != nil {
 			return err
 		}
-		return readBackRenewal(dir, map[string][]byte{res.File: data}, func() error { return checkRotatedRoot(old, data, res.Version, r.Replace) })
+		return readBackRenewal(dir, map[string][]byte{res.File: data, RotationChecklist: res.checklist}, func() error { return checkRotatedRoot(old, data, res.Version, r.Replace) })
 	})
 	if err != nil {
 		return nil, s.orphaned(r.Show, err)
@@ -237,12 +238,14 @@ func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *cur
 		return fail(err)
 	}
 	keyBase := fmt.Sprintf("keys/%s-%d-%s", g.Role, g.Device.Serial, g.Slot)
-	if err := out.WriteFile(RotationChecklist, rootRotationChecklist(r, prevV, v, nr.Threshold, file, g, keyBase)); err != nil {
+	cl := rootRotationChecklist(r, prevV, v, nr.Threshold, file, g, keyBase)
+	if err := out.WriteFile(RotationChecklist, cl); err != nil {
 		return fail(err)
 	}
 	if err := tr.Record("rotation finished", map[string]any{
 		"scenario": r.scenario(), "previous_version": prevV, "version": v, "file": file, "sha256": sha256Hex(data),
 		"revoked": r.revoked(), "added": []string{g.Key.ID()}, "root_keyids": nr.KeyIDs, "root_threshold": nr.Threshold,
+		"checklist_sha256": sha256Hex(cl),
 	}); err != nil {
 		return fail(err)
 	}
@@ -250,7 +253,7 @@ func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *cur
 	if err != nil {
 		return fail(err)
 	}
-	return &RotationResult{Previous: prevV, Version: v, File: file, Revoked: r.revoked(), Added: []string{g.Key.ID()}, Signers: ids, Key: *g}, end, nil
+	return &RotationResult{Previous: prevV, Version: v, File: file, Revoked: r.revoked(), Added: []string{g.Key.ID()}, Signers: ids, Key: *g, checklist: cl}, end, nil
 }
 
 // rootRotationEnd is who signs the end of a root rotation's journal: the
@@ -691,9 +694,11 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 			return nil, err
 		}
 	}
-	if err := out.WriteFile(RotationChecklist, onlineRotationChecklist(r.Reason, rootFile, targetsFile, tv, revoked, added, rec)); err != nil {
+	cl := onlineRotationChecklist(r.Reason, rootFile, targetsFile, tv, revoked, added, rec)
+	if err := out.WriteFile(RotationChecklist, cl); err != nil {
 		return nil, err
 	}
+	written[RotationChecklist], finished["checklist_sha256"] = cl, sha256Hex(cl)
 	if err := tr.Record("rotation finished", finished); err != nil {
 		return nil, err
 	}

@@ -267,9 +267,11 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 	}
 	sort.Strings(names)
 	keyBase := fmt.Sprintf("keys/%s-%d-%s", g.Role, g.Device.Serial, g.Slot)
-	if err := out.WriteFile(RotationChecklist, r.checklist(names, g, keyBase, tv, cur, stillValid)); err != nil {
+	cl := r.checklist(names, g, keyBase, tv, cur, stillValid)
+	if err := out.WriteFile(RotationChecklist, cl); err != nil {
 		return nil, nil, nil, err
 	}
+	detail["checklist_sha256"] = sha256Hex(cl)
 	if err := tr.Record("rotation finished", detail); err != nil {
 		return nil, nil, nil, err
 	}
@@ -286,6 +288,7 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 		return nil, nil, nil, err
 	}
 	end := &journalEnd{ceremony: CeremonyRotation, repository: r.Config.Repository, signers: endSigners, by: []tuf.RoleKeys{by}}
+	files[RotationChecklist] = cl // read back with the metadata
 	return &RoleKeyRotationResult{Files: names, Revoked: []string{r.Replace}, Added: []string{g.Key.ID()}, Key: *g, StableStillValid: stillValid}, files, end, nil
 }
 
