@@ -280,8 +280,12 @@ func rotatedRootKeys(old, m *tuf.Metadata[tuf.Root]) ([]tuf.RoleKeys, error) {
 	if err != nil {
 		return nil, err
 	}
+	n := len(ob.KeyIDs)
 	ob.KeyIDs = slices.DeleteFunc(slices.Clone(ob.KeyIDs), func(id string) bool { return !slices.Contains(nb.KeyIDs, id) })
-	ob.Role = fmt.Sprintf("root v%d without the revoked keys", old.Signed.Version)
+	ob.Role = fmt.Sprintf("root v%d", old.Signed.Version)
+	if len(ob.KeyIDs) < n {
+		ob.Role += " without the revoked keys"
+	}
 	nb.Role = fmt.Sprintf("root v%d", m.Signed.Version)
 	return []tuf.RoleKeys{ob, nb}, nil
 }
