@@ -35,6 +35,10 @@ const HandoverStatement = "handover-statement.txt"
 // stable.
 var ErrNoKeyholderKeys = errors.New("the device holds no root, targets or stable key of the published metadata")
 
+// ErrSamePIN is a handover's new PIN that is the outgoing keyholder's:
+// they would keep the device's use.
+var ErrSamePIN = errors.New("the new PIN is the one the outgoing keyholder typed")
+
 // NewPINSource asks the incoming keyholder for the device's new PIN.
 type NewPINSource func(info hsm.Info) (string, error)
 
@@ -184,6 +188,9 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	}
 	if err := hsm.CheckPIN(newPIN); err != nil {
 		return nil, err
+	}
+	if newPIN == s.pins[h.Device] {
+		return nil, fmt.Errorf("%s: %w", info, ErrSamePIN)
 	}
 	if err := tr.Record("PIN changed by the new keyholder", map[string]any{"device": h.Device}); err != nil {
 		return nil, err
