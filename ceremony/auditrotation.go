@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/tuf"
 )
@@ -156,29 +155,39 @@ func (a *auditor) onlyFiles(seq int, files ...[2]string) ([][]byte, error) {
 	return out, nil
 }
 
-// journalEnd checks the medium's JournalEnvelopeFile: the threshold of
-// by (the keys that signed the medium's new metadata, as the previous
-// medium gives them) signed the end of its journal.
-func (a *auditor) journalEnd(ceremony string, by tuf.RoleKeys) error {
+// journalEnd checks the medium's JournalEnvelopeFile: each of by (the
+// keys that authorised the medium, as the previous medium and the new
+// metadata give them) signed the end of its journal with its threshold,
+// and no other key signed it.
+func (a *auditor) journalEnd(ceremony string, by ...tuf.RoleKeys) error {
 	return a.check("transcript's signed end", func() (string, error) {
-		if _, err := checkJournalEnvelope(a.o.Dir, ceremony, by); err != nil {
+		if _, err := checkJournalEnvelope(a.o.Dir, ceremony, by...); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s signed by the %s threshold (%d)", JournalEnvelopeFile, by.Role, by.Threshold), nil
+		var parts []string
+		for _, b := range by {
+			parts = append(parts, fmt.Sprintf("the %s threshold (%d)", b.Role, b.Threshold))
+		}
+		return fmt.Sprintf("%s signed by %s", JournalEnvelopeFile, strings.Join(parts, " and ")), nil
 	})
 }
 
-// checklist checks that the checklist is there and names file.
-func (a *auditor) checklist(name, file string) error {
+// checklist checks that the checklist is there, is the one the
+// transcript's last entry names by its SHA-256 (the signed end signs it
+// so), and names file.
+func (a *auditor) checklist(name, file string, last TranscriptEntry) error {
 	return a.check("checklist", func() (string, error) {
 		b, err := os.ReadFile(filepath.Join(a.o.Dir, name))
 		if err != nil {
 			return "", err
 		}
-		if !strings.Contains(string(b), file) {
+		if got, want := sha256Hex(b), detailString(last, "checklist_sha256"); got != want {
+			return "", fmt.Errorf("%s has sha256 %s, the transcript (line %d) names %s: the checklist is not the one the ceremony wrote: %w", name, got, last.Seq, orUnknown(want), ErrMediumContent)
+		}
+		if file != "" && !strings.Contains(string(b), file) {
 			return "", fmt.Errorf("%s does not name %s: %w", name, file, ErrMediumContent)
 		}
-		return name + " names " + file, nil
+		return name + " is the one the transcript names" + map[bool]string{true: "", false: " and names " + file}[file == ""], nil
 	})
 }
 
@@ -277,7 +286,7 @@ func (a *auditor) renewal() error {
 	if err := a.journalEnd(CeremonyRenewal, renewedBy); err != nil {
 		return err
 	}
-	if err := a.checklist(RenewalChecklist, file); err != nil {
+	if err := a.checklist(RenewalChecklist, file, es[len(es)-1]); err != nil {
 		return err
 	}
 	a.rep.state = st
@@ -301,20 +310,20 @@ func (a *auditor) rotation() error {
 	}
 	last := es[len(es)-1]
 	switch sc := detailString(last, "scenario"); sc {
-	case ScenarioRootKeyReplaced:
-		return a.rootKeyRotation(cur, es)
+	case ScenarioRootKeyReplaced, ScenarioRootKeyAdded:
+		return a.rootKeyRotation(cur, es, sc)
 	case ScenarioOnlineKeysReplaced:
 		return a.onlineRotation(cur, es)
 	case ScenarioTargetsKeyReplaced, ScenarioStableKeyReplaced:
 		return a.roleKeyRotation(cur, es, sc)
 	default:
 		return a.check("rotation", func() (string, error) {
-			return "", fmt.Errorf("transcript.jsonl:%d: scenario %q (known: %s, %s): %w", last.Seq, sc, ScenarioRootKeyReplaced, ScenarioOnlineKeysReplaced, ErrMediumContent)
+			return "", fmt.Errorf("transcript.jsonl:%d: scenario %q (known: %s): %w", last.Seq, sc, strings.Join([]string{ScenarioRootKeyReplaced, ScenarioRootKeyAdded, ScenarioOnlineKeysReplaced, ScenarioTargetsKeyReplaced, ScenarioStableKeyReplaced}, ", "), ErrMediumContent)
 		})
 	}
 }
 
-func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry) error {
+func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry, scenario string) error {
 	last := es[len(es)-1]
 	file := detailString(last, "file")
 	v, prevV := detailInt(last, "version"), detailInt(last, "previous_version")
@@ -339,6 +348,14 @@ func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry) error {
 		gone, came := keyIDsDiff(oldIDs, newIDs)
 		if rv, ad := detailStrings(last, "revoked"), detailStrings(last, "added"); !slices.Equal(gone, rv) || !slices.Equal(came, ad) {
 			return "", fmt.Errorf("%s drops root keys %q and adds %q; the transcript (line %d) revokes %q and adds %q: %w", file, gone, came, last.Seq, rv, ad, ErrMediumContent)
+		}
+		// A replacement revokes one key and adds one; a keyholder joining
+		// adds one and revokes none.
+		if wantGone := map[string]int{ScenarioRootKeyReplaced: 1, ScenarioRootKeyAdded: 0}[scenario]; len(gone) != wantGone || len(came) != 1 {
+			return "", fmt.Errorf("%s drops %d root key(s) and adds %d; a %s rotation drops %d and adds 1: %w", file, len(gone), len(came), scenario, wantGone, ErrMediumContent)
+		}
+		if ot, nt := cur.root.Signed.Roles[tuf.RoleRoot].Threshold, r.Signed.Roles[tuf.RoleRoot].Threshold; ot != nt {
+			return "", fmt.Errorf("%s sets the root threshold to %d; root v%d's is %d, and a key rotation keeps it: %w", file, nt, old, ot, ErrMediumContent)
 		}
 		for name, role := range r.Signed.Roles {
 			for _, id := range gone {
@@ -365,7 +382,14 @@ func (a *auditor) rootKeyRotation(cur *current, es []TranscriptEntry) error {
 	if err := a.newKeys(tuf.RoleRoot, es, "serial, slot, PIN and touch policy and public key matching the transcript"); err != nil {
 		return err
 	}
-	if err := a.checklist(RotationChecklist, file); err != nil {
+	by, err := rotatedRootKeys(cur.root, root)
+	if err != nil {
+		return err
+	}
+	if err := a.journalEnd(CeremonyRotation, by...); err != nil {
+		return err
+	}
+	if err := a.checklist(RotationChecklist, file, last); err != nil {
 		return err
 	}
 	signed, _ := root.SignedBytes()
@@ -516,7 +540,14 @@ func (a *auditor) onlineRotation(cur *current, es []TranscriptEntry) error {
 	if err := a.recoveryComparison(cur, es); err != nil {
 		return err
 	}
-	if err := a.checklist(RotationChecklist, rootFile); err != nil {
+	rootBy, err := cur.root.Signed.RoleKeys(tuf.RoleRoot)
+	if err != nil {
+		return err
+	}
+	if err := a.journalEnd(CeremonyRotation, rootBy); err != nil {
+		return err
+	}
+	if err := a.checklist(RotationChecklist, rootFile, last); err != nil {
 		return err
 	}
 	rs, _ := root.SignedBytes()
@@ -639,7 +670,20 @@ func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario s
 	if err := a.newKeys(role, es, "matching the transcript"); err != nil {
 		return err
 	}
-	if err := a.checklist(RotationChecklist, targetsFile); err != nil {
+	// Root authorised a targets key (root vN+1 names it), targets a
+	// stable key (targets vM+1 delegates to it).
+	endRole := tuf.RoleRoot
+	if role == stableset.StableRole {
+		endRole = tuf.RoleTargets
+	}
+	endBy, err := cur.root.Signed.RoleKeys(endRole)
+	if err != nil {
+		return err
+	}
+	if err := a.journalEnd(CeremonyRotation, endBy); err != nil {
+		return err
+	}
+	if err := a.checklist(RotationChecklist, targetsFile, last); err != nil {
 		return err
 	}
 	a.rep.state = st
@@ -663,7 +707,8 @@ func (a *auditor) handover() error {
 	first, last := es[0], es[len(es)-1]
 	// A handover changes no metadata: no version to compare.
 	a.rep.state = &mediumState{medium: MediumHandover, versions: map[string]int64{}, signed: map[string][]byte{}}
-	return a.check("handover", func() (string, error) {
+	var held []string
+	if err := a.check("handover", func() (string, error) {
 		st, err := os.ReadFile(filepath.Join(a.o.Dir, HandoverStatement))
 		if err != nil {
 			return "", err
@@ -683,15 +728,7 @@ func (a *auditor) handover() error {
 			return "", fmt.Errorf("%s does not state the handover the transcript records (device %d from %q to %q at %s): %w", HandoverStatement, device, detailString(last, "from"), detailString(last, "to"), detailString(first, "statement_time"), ErrMediumContent)
 		}
 		ids := cur.roleKeyIDs()
-		keyring := map[string]*keys.Key{}
-		for id, k := range cur.root.Signed.Keys {
-			keyring[id] = k
-		}
-		if cur.targets.Signed.Delegations != nil {
-			for id, k := range cur.targets.Signed.Delegations.Keys {
-				keyring[id] = k
-			}
-		}
+		keyring := cur.keyring()
 		var signed []string
 		pinChanged := false
 		for _, e := range es {
@@ -718,8 +755,17 @@ func (a *auditor) handover() error {
 		if !pinChanged {
 			return "", fmt.Errorf("the transcript records no PIN change by the new keyholder: %w", ErrTranscript)
 		}
+		held = signed
 		return fmt.Sprintf("device %d from %q to %q: %d key(s) of the metadata signed the statement; the new keyholder set a new PIN", device, detailString(last, "from"), detailString(last, "to"), len(signed)), nil
-	})
+	}); err != nil {
+		return err
+	}
+	if err := a.checklist(HandoverChecklist, "", last); err != nil {
+		return err
+	}
+	// Every key the device holds, as the previous medium gives them,
+	// signs the end.
+	return a.journalEnd(CeremonyHandover, handoverKeys(uint32(detailInt(last, "device")), held, cur.keyring()))
 }
 
 // keyIDsDiff returns, sorted, the key ids of old not in new (gone) and of

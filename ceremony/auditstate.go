@@ -61,6 +61,9 @@ type mediumState struct {
 func readState(m Medium, dir string, trusted *tuf.Metadata[tuf.Root], ts *targetsSource) (*mediumState, error) {
 	s := &mediumState{medium: m, versions: map[string]int64{}, signed: map[string][]byte{}}
 	md := metadataDir(m, dir)
+	if m == MediumRotation {
+		return s, s.rotation(md, trusted)
+	}
 	var deleg *tuf.DelegatedRole
 	var keyring *tuf.Targets
 	if m == MediumStable {
@@ -116,6 +119,45 @@ func readState(m Medium, dir string, trusted *tuf.Metadata[tuf.Root], ts *target
 		}
 	}
 	return s, nil
+}
+
+// rotation reads a rotation medium's new metadata: its root (when it
+// holds one) from the trusted root, which must be the root the rotation
+// started from or one its chain reaches; its targets (when it holds one),
+// signed by the targets keys of that root. A rotation medium holds no
+// root chain before its own version, and no stable.
+func (s *mediumState) rotation(md string, trusted *tuf.Metadata[tuf.Root]) error {
+	root := trusted
+	if roots, _ := filepath.Glob(filepath.Join(md, "*.root.json")); len(roots) > 0 {
+		r, err := tuf.VerifyRootChain(trusted, md)
+		if err != nil {
+			return fmt.Errorf("the rotation's root from the trusted root v%d (give as --root the root the rotation started from): %w", trusted.Signed.Version, err)
+		}
+		if r.Signed.Version == trusted.Signed.Version {
+			// Trusting the rotation's own root is trusting what it wrote
+			// (VerifyRootChain compared the two); a medium whose roots
+			// the chain does not reach is named.
+			if _, err := os.Stat(filepath.Join(md, fmt.Sprintf("%d.root.json", r.Signed.Version))); err != nil {
+				return fmt.Errorf("%s: the chain from the trusted root v%d reaches no root of the rotation (give as --root the root the rotation started from): %w", md, trusted.Signed.Version, tuf.ErrVersion)
+			}
+		}
+		root = r
+		if err := s.add(tuf.RoleRoot, r.Signed.Version, r.SignedBytes); err != nil {
+			return err
+		}
+	}
+	if ts, _ := filepath.Glob(filepath.Join(md, "*.targets.json")); len(ts) == 0 {
+		return nil
+	}
+	by, err := root.Signed.RoleKeys(tuf.RoleTargets)
+	if err != nil {
+		return err
+	}
+	t, n, err := tuf.LoadNewest[tuf.Targets](os.DirFS(md), md, tuf.RoleTargets, by)
+	if err != nil {
+		return err
+	}
+	return s.add(tuf.RoleTargets, n, t.SignedBytes)
 }
 
 // online adds a repository's snapshot and timestamp, signed by the keys

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,6 +34,10 @@ const HandoverStatement = "handover-statement.txt"
 // ErrNoKeyholderKeys is a device that holds no key of root, targets or
 // stable.
 var ErrNoKeyholderKeys = errors.New("the device holds no root, targets or stable key of the published metadata")
+
+// ErrSamePIN is a handover's new PIN that is the outgoing keyholder's:
+// they would keep the device's use.
+var ErrSamePIN = errors.New("the new PIN is the one the outgoing keyholder typed")
 
 // NewPINSource asks the incoming keyholder for the device's new PIN.
 type NewPINSource func(info hsm.Info) (string, error)
@@ -152,6 +157,7 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	}
 	st := handoverStatement(h.Config.Repository, h.Device, from, h.To, h.Now)
 	var keyIDs []string
+	var signers []keys.Signer
 	for _, k := range held {
 		slot, _ := hsm.ParseSlot(k.Slot)
 		sg, err := s.signer(h.Device, slot)
@@ -166,12 +172,14 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 			return nil, err
 		}
 		keyIDs = append(keyIDs, k.KeyID)
+		signers = append(signers, sg)
 	}
 	sort.Strings(keyIDs)
 	if err := out.WriteFile(HandoverStatement, st); err != nil {
 		return nil, err
 	}
-	if err := out.WriteFile(HandoverChecklist, handoverChecklist(h, from, held)); err != nil {
+	cl := handoverChecklist(h, from, held)
+	if err := out.WriteFile(HandoverChecklist, cl); err != nil {
 		return nil, err
 	}
 	newPIN, err := h.NewPIN(info)
@@ -181,16 +189,20 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	if err := hsm.CheckPIN(newPIN); err != nil {
 		return nil, err
 	}
+	if newPIN == s.pins[h.Device] {
+		return nil, fmt.Errorf("%s: %w", info, ErrSamePIN)
+	}
 	if err := tr.Record("PIN changed by the new keyholder", map[string]any{"device": h.Device}); err != nil {
 		return nil, err
 	}
-	if err := tr.Record("handover finished", map[string]any{"device": h.Device, "from": from, "to": h.To, "keyids": keyIDs, "statement_sha256": sha256Hex(st)}); err != nil {
+	if err := tr.Record("handover finished", map[string]any{"device": h.Device, "from": from, "to": h.To, "keyids": keyIDs, "statement_sha256": sha256Hex(st), "checklist_sha256": sha256Hex(cl)}); err != nil {
 		return nil, err
 	}
 	// The medium is read back, then the new PIN set, then the medium
 	// committed: a failure before leaves the old PIN and no medium.
-	if err := verifyMedium(out, tr, nil, func(dir string) error {
-		return readBackRenewal(dir, map[string][]byte{HandoverStatement: st}, nil)
+	end := &journalEnd{ceremony: CeremonyHandover, repository: h.Config.Repository, signers: signers, by: []tuf.RoleKeys{handoverKeys(h.Device, keyIDs, cur.keyring())}}
+	if err := verifyMedium(out, tr, end, func(dir string) error {
+		return readBackRenewal(dir, map[string][]byte{HandoverStatement: st, HandoverChecklist: cl}, nil)
 	}); err != nil {
 		return nil, err
 	}
@@ -206,6 +218,27 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	}
 	showSums(h.Show, nil, sums)
 	return &HandoverResult{Device: h.Device, From: from, To: h.To, Keys: held, Transcript: tr.Digest()}, nil
+}
+
+// handoverKeys is who signs a handover's end: every key of the metadata
+// the device holds (ids, from keyring), all of them.
+func handoverKeys(device uint32, ids []string, keyring map[string]*keys.Key) tuf.RoleKeys {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	return tuf.RoleKeys{Role: fmt.Sprintf("device %d's keys", device), KeyIDs: ids, Threshold: len(ids), Keys: keyring}
+}
+
+// keyring is every key the published root and targets name.
+func (c *current) keyring() map[string]*keys.Key {
+	out := map[string]*keys.Key{}
+	for id, k := range c.root.Signed.Keys {
+		out[id] = k
+	}
+	if c.targets.Signed.Delegations != nil {
+		for id, k := range c.targets.Signed.Delegations.Keys {
+			out[id] = k
+		}
+	}
+	return out
 }
 
 func handoverChecklist(h *Handover, from string, held []HandoverKey) []byte {

@@ -36,6 +36,9 @@ func TestHandover(t *testing.T) {
 		want string
 	}{
 		{"the same holder", func(h *Handover) { h.To = "Alice" }, `held by "Alice" already`},
+		{"the outgoing keyholder's PIN kept", func(h *Handover) {
+			h.NewPIN = func(hsm.Info) (string, error) { return soft.DefaultPIN, nil }
+		}, "the new PIN is the one the outgoing keyholder typed"},
 		{"a device without keys", func(h *Handover) {
 			d, err := soft.Create(filepath.Join(t.TempDir(), "spare"), 10000009, f.ca, soft.CreateOptions{KDF: soft.KDFTest})
 			if err != nil {

@@ -262,17 +262,19 @@ func (r *Renewal) Run(outDir string) (*RenewalResult, error) {
 		return nil, err
 	}
 	e := tuf.NewExpiry(expires)
-	if err := out.WriteFile(RenewalChecklist, renewalChecklist(r.Role, prevV, v, e, file)); err != nil {
+	cl := renewalChecklist(r.Role, prevV, v, e, file)
+	if err := out.WriteFile(RenewalChecklist, cl); err != nil {
 		return nil, err
 	}
 	if err := tr.Record("renewal finished", map[string]any{
 		"role": r.Role, "previous_version": prevV, "version": v, "expires": e.String(), "file": file, "sha256": sha256Hex(data),
+		"checklist_sha256": sha256Hex(cl),
 	}); err != nil {
 		return nil, err
 	}
-	end := &journalEnd{ceremony: CeremonyRenewal, signers: signers, by: by}
+	end := &journalEnd{ceremony: CeremonyRenewal, signers: signers, by: []tuf.RoleKeys{by}}
 	if err := commitMedium(out, tr, r.Show, end, func(dir string) error {
-		return readBackRenewal(dir, map[string][]byte{file: data}, func() error { return check(data) })
+		return readBackRenewal(dir, map[string][]byte{file: data, RenewalChecklist: cl}, func() error { return check(data) })
 	}); err != nil {
 		return nil, err
 	}

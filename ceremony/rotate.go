@@ -41,9 +41,17 @@ var (
 	ErrReplacementDevice = errors.New("the replacement device cannot hold the new key")
 )
 
-// ScenarioRootKeyReplaced names, in a rotation's transcript, the
-// replacement of root keys.
-const ScenarioRootKeyReplaced = "root-key-replaced"
+// Scenarios of root key rotations, as the transcript names them: a root
+// key replaced (a device lost or compromised), and a root key added (a
+// keyholder joins with a new device).
+const (
+	ScenarioRootKeyReplaced = "root-key-replaced"
+	ScenarioRootKeyAdded    = "root-key-added"
+)
+
+// ErrAddAndReplace is a root rotation told both to add a key and to
+// replace one, or neither.
+var ErrAddAndReplace = errors.New("a root rotation either replaces a key or adds one")
 
 // RootRotation replaces one root key.
 type RootRotation struct {
@@ -55,8 +63,11 @@ type RootRotation struct {
 	// Config gives the key policy and the new root's lifetime
 	// (expires_days.root).
 	Config *Config
-	// Replace is the key id of the root key revoked.
+	// Replace is the key id of the root key revoked; empty with Add.
 	Replace string
+	// Add adds the new key and revokes none (a keyholder joins): root
+	// vN+1 lists every key of vN and the new one, with vN's threshold.
+	Add bool
 	// New is where the new root key is generated.
 	New KeySpec
 	// Reason is what happened ("lost", "compromised", "keyholder left"),
@@ -81,6 +92,7 @@ type RotationResult struct {
 	Signers           []string
 	Key               GeneratedKey
 	Transcript        [32]byte
+	checklist         []byte
 }
 
 // Run rotates the root key into the new directory outDir: metadata/N.root.json,
@@ -103,7 +115,10 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 	}
 	old := cur.root
 	rl := old.Signed.Roles[tuf.RoleRoot]
-	if !slices.Contains(rl.KeyIDs, r.Replace) {
+	if r.Add != (r.Replace == "") {
+		return nil, fmt.Errorf("add %v, replace %q: %w", r.Add, r.Replace, ErrAddAndReplace)
+	}
+	if !r.Add && !slices.Contains(rl.KeyIDs, r.Replace) {
 		ids := append([]string(nil), rl.KeyIDs...)
 		sort.Strings(ids)
 		return nil, fmt.Errorf("key %q: root v%d's root keys are %s: %w", r.Replace, old.Signed.Version, strings.Join(ids, ", "), ErrNotRootKey)
@@ -119,16 +134,16 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 	defer out.Abort()
 	defer tr.Close()
 	s := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
-	res, err := r.run(out, tr, s, cur, slot, opts)
+	res, end, err := r.run(out, tr, s, cur, slot, opts)
 	if err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
-	err = commitMedium(out, tr, r.Show, nil, func(dir string) error {
+	err = commitMedium(out, tr, r.Show, end, func(dir string) error {
 		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(res.File)))
 		if err != nil {
 			return err
 		}
-		return readBackRenewal(dir, map[string][]byte{res.File: data}, func() error { return checkRotatedRoot(old, data, res.Version, r.Replace) })
+		return readBackRenewal(dir, map[string][]byte{res.File: data, RotationChecklist: res.checklist}, func() error { return checkRotatedRoot(old, data, res.Version, r.Replace) })
 	})
 	if err != nil {
 		return nil, s.orphaned(r.Show, err)
@@ -137,50 +152,51 @@ func (r *RootRotation) Run(outDir string) (*RotationResult, error) {
 	return res, nil
 }
 
-func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *current, slot hsm.Slot, opts hsm.KeyOptions) (*RotationResult, error) {
+func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *current, slot hsm.Slot, opts hsm.KeyOptions) (*RotationResult, *journalEnd, error) {
+	fail := func(err error) (*RotationResult, *journalEnd, error) { return nil, nil, err }
 	old := cur.root
 	rl := old.Signed.Roles[tuf.RoleRoot]
 	prevV, v := old.Signed.Version, old.Signed.Version+1
 	if err := tr.Record("rotation started", map[string]any{
-		"scenario": ScenarioRootKeyReplaced, "reason": r.Reason, "previous_version": prevV, "revoke": r.Replace,
+		"scenario": r.scenario(), "reason": r.Reason, "previous_version": prevV, "revoke": r.Replace,
 		"new_device": r.New.Device, "new_slot": slot.String(), "allow_affected_firmware": r.AllowAffectedFirmware, "tool_version": r.Version,
 	}); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := recordDevices(tr, r.Devices); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	// The old threshold, without the revoked key: a rotation that needs
 	// the lost or compromised key cannot be made.
 	oldSigners, err := roleSigners(s, tuf.RoleRoot, rl.KeyIDs, rl.Threshold, map[string]bool{r.Replace: true})
 	if err != nil {
-		return nil, fmt.Errorf("the old root's threshold without the revoked key: %w", err)
+		return fail(fmt.Errorf("the old root's threshold without the revoked key: %w", err))
 	}
 	if err := checkReplacement(s, r.New.Device, slot, tuf.RoleRoot, rl.KeyIDs, r.Roots, r.Now); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := tr.Record("pre-flight passed", map[string]any{"old_threshold_present": len(oldSigners)}); err != nil {
-		return nil, err
+		return fail(err)
 	}
 
 	b := &Bootstrap{Config: r.Config, Devices: r.Devices, PIN: r.PIN, Roots: r.Roots, Now: r.Now, Show: r.Show, AllowAffectedFirmware: r.AllowAffectedFirmware}
 	g, err := b.generate(s, tuf.RoleRoot, r.New, opts)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := tr.Record("key generated and attested", map[string]any{
 		"role": tuf.RoleRoot, "device": g.Device.Serial, "slot": g.Slot.String(), "keyid": g.Key.ID(),
 		"pin_policy": g.Attested.PINPolicy, "touch_policy": g.Attested.TouchPolicy,
 	}); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := writeKey(out, g); err != nil {
-		return nil, err
+		return fail(err)
 	}
 
 	m, err := renewed(old, v, r.Now.AddDate(0, 0, r.Config.ExpiresDays.Root))
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	nr := m.Signed.Roles[tuf.RoleRoot]
 	nr.KeyIDs = slices.DeleteFunc(nr.KeyIDs, func(id string) bool { return id == r.Replace })
@@ -192,46 +208,101 @@ func (r *RootRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *cur
 		delete(m.Signed.Keys, r.Replace)
 	}
 	if err := m.Signed.AddKey(tuf.RoleRoot, g.Key); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	sort.Strings(nr.KeyIDs)
 	newSigner, err := s.signer(r.New.Device, slot)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	signers := append(append([]keys.Signer(nil), oldSigners...), newSigner)
 	if err := m.Sign(signers...); err != nil {
-		return nil, fmt.Errorf("signing root v%d: %w", v, err)
+		return fail(fmt.Errorf("signing root v%d: %w", v, err))
 	}
 	ids := make([]string, len(signers))
 	for i, sg := range signers {
 		ids[i] = sg.Key().ID()
 	}
 	if err := tr.Record(fmt.Sprintf("root v%d signed", v), map[string]any{"keyids": ids, "old_threshold": rl.Threshold, "new_threshold": nr.Threshold}); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	data, err := m.MarshalFile()
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := checkRotatedRoot(old, data, v, r.Replace); err != nil {
-		return nil, fmt.Errorf("self-check of root v%d: %w", v, err)
+		return fail(fmt.Errorf("self-check of root v%d: %w", v, err))
 	}
 	file := fmt.Sprintf("metadata/%d.root.json", v)
 	if err := out.WriteFile(file, data); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	keyBase := fmt.Sprintf("keys/%s-%d-%s", g.Role, g.Device.Serial, g.Slot)
-	if err := out.WriteFile(RotationChecklist, rootRotationChecklist(r, prevV, v, file, g, keyBase)); err != nil {
-		return nil, err
+	cl := rootRotationChecklist(r, prevV, v, nr.Threshold, file, g, keyBase)
+	if err := out.WriteFile(RotationChecklist, cl); err != nil {
+		return fail(err)
 	}
 	if err := tr.Record("rotation finished", map[string]any{
-		"scenario": ScenarioRootKeyReplaced, "previous_version": prevV, "version": v, "file": file, "sha256": sha256Hex(data),
-		"revoked": []string{r.Replace}, "added": []string{g.Key.ID()}, "root_keyids": nr.KeyIDs, "root_threshold": nr.Threshold,
+		"scenario": r.scenario(), "previous_version": prevV, "version": v, "file": file, "sha256": sha256Hex(data),
+		"revoked": r.revoked(), "added": []string{g.Key.ID()}, "root_keyids": nr.KeyIDs, "root_threshold": nr.Threshold,
+		"checklist_sha256": sha256Hex(cl),
 	}); err != nil {
+		return fail(err)
+	}
+	end, err := rootRotationEnd(old, m, r.Config.Repository, signers)
+	if err != nil {
+		return fail(err)
+	}
+	return &RotationResult{Previous: prevV, Version: v, File: file, Revoked: r.revoked(), Added: []string{g.Key.ID()}, Signers: ids, Key: *g, checklist: cl}, end, nil
+}
+
+// rootRotationEnd is who signs the end of a root rotation's journal: the
+// keys that signed the new root, counted against the old root's threshold
+// without the keys the new root drops, and against the new root's own
+// threshold (as TUF counts the new root itself).
+func rootRotationEnd(old, m *tuf.Metadata[tuf.Root], repository string, signers []keys.Signer) (*journalEnd, error) {
+	by, err := rotatedRootKeys(old, m)
+	if err != nil {
 		return nil, err
 	}
-	return &RotationResult{Previous: prevV, Version: v, File: file, Revoked: []string{r.Replace}, Added: []string{g.Key.ID()}, Signers: ids, Key: *g}, nil
+	return &journalEnd{ceremony: CeremonyRotation, repository: repository, signers: signers, by: by}, nil
+}
+
+// rotatedRootKeys are the two key sets a root rotation's end must meet:
+// the old root's root keys that the new root keeps, with the old
+// threshold, and the new root's root keys, with the new threshold.
+func rotatedRootKeys(old, m *tuf.Metadata[tuf.Root]) ([]tuf.RoleKeys, error) {
+	ob, err := old.Signed.RoleKeys(tuf.RoleRoot)
+	if err != nil {
+		return nil, err
+	}
+	nb, err := m.Signed.RoleKeys(tuf.RoleRoot)
+	if err != nil {
+		return nil, err
+	}
+	n := len(ob.KeyIDs)
+	ob.KeyIDs = slices.DeleteFunc(slices.Clone(ob.KeyIDs), func(id string) bool { return !slices.Contains(nb.KeyIDs, id) })
+	ob.Role = fmt.Sprintf("root v%d", old.Signed.Version)
+	if len(ob.KeyIDs) < n {
+		ob.Role += " without the revoked keys"
+	}
+	nb.Role = fmt.Sprintf("root v%d", m.Signed.Version)
+	return []tuf.RoleKeys{ob, nb}, nil
+}
+
+func (r *RootRotation) scenario() string {
+	if r.Add {
+		return ScenarioRootKeyAdded
+	}
+	return ScenarioRootKeyReplaced
+}
+
+// revoked is the root keys the rotation revokes (none when it adds).
+func (r *RootRotation) revoked() []string {
+	if r.Add {
+		return []string{}
+	}
+	return []string{r.Replace}
 }
 
 // checkReplacement checks, before a key is generated, that the slot of
@@ -294,18 +365,34 @@ func checkRotatedRoot(old *tuf.Metadata[tuf.Root], b []byte, version int64, revo
 	return nil
 }
 
-func rootRotationChecklist(r *RootRotation, prev, v int64, file string, g *GeneratedKey, keyBase string) []byte {
+func rootRotationChecklist(r *RootRotation, prev, v int64, threshold int, file string, g *GeneratedKey, keyBase string) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Rotation: root key %s revoked\n\n", r.Replace)
+	if r.Add {
+		fmt.Fprintf(&b, "# Rotation: root key %s added (a keyholder joins)\n\n", g.Key.ID())
+	} else {
+		fmt.Fprintf(&b, "# Rotation: root key %s revoked\n\n", r.Replace)
+	}
 	if r.Reason != "" {
 		fmt.Fprintf(&b, "Reason: %s\n\n", r.Reason)
 	}
-	fmt.Fprintf(&b, "Root v%d replaces root key %s with key %s, generated and attested in slot %s of device %d. ", v, r.Replace, g.Key.ID(), g.Slot, g.Device.Serial)
-	fmt.Fprintf(&b, "It is signed by the threshold of root v%d without the revoked key, and by its own threshold.\n\n", prev)
+	if r.Add {
+		fmt.Fprintf(&b, "Root v%d keeps every root key of v%d and adds key %s, generated and attested in slot %s of device %d; the threshold stays %d. ", v, prev, g.Key.ID(), g.Slot, g.Device.Serial, threshold)
+		fmt.Fprintf(&b, "It is signed by the threshold of root v%d and by its own, which the new key is part of.\n\n", prev)
+	} else {
+		fmt.Fprintf(&b, "Root v%d replaces root key %s with key %s, generated and attested in slot %s of device %d. ", v, r.Replace, g.Key.ID(), g.Slot, g.Device.Serial)
+		fmt.Fprintf(&b, "It is signed by the threshold of root v%d without the revoked key, and by its own threshold.\n\n", prev)
+	}
 	b.WriteString("For the repository's operators, in this order:\n\n")
 	b.WriteString("1. Verify this medium from the trusted root, against the metadata it started from:\n")
 	b.WriteString("   `keyceremony verify --root 1.root.json --previous PUBLISHED THIS-MEDIUM` (it checks the new key's attestation too: add --soft-ca or --attestation-ca only for a rehearsal).\n")
 	fmt.Fprintf(&b, "2. Copy `%s` into the repository's metadata directory as it is, beside every older N.root.json (clients walk the chain one version at a time; never delete one).\n", file)
+	if r.Add {
+		b.WriteString("3. Nothing else needs re-signing: targets, snapshot and timestamp keep their keys. Publish it; nothing is revoked, so there is no hurry beyond the next ceremony, which needs the new keyholder.\n")
+		b.WriteString("4. Fetch the repository with a TUF client that trusts the old root and check that it updates to the new root.\n")
+		fmt.Fprintf(&b, "5. In the ceremony configuration, add device %d slot %s to root's keys and name its keyholder (`keyholders.%d`); file `%s.pub.json` and `%s.attestation.pem` with the bootstrap media. The next run sheet names the new keyholder.\n", g.Device.Serial, g.Slot, g.Device.Serial, keyBase, keyBase)
+		fmt.Fprintf(&b, "6. Root v%d's threshold counts the new key like any other: raising the threshold is its own rotation, once every keyholder has signed with the new root.\n", v)
+		return []byte(b.String())
+	}
 	b.WriteString("3. Nothing else needs re-signing: targets, snapshot and timestamp keep their keys. Publish at once: until clients fetch the new root, the revoked key still counts towards the old threshold.\n")
 	b.WriteString("4. Fetch the repository with a TUF client that trusts the old root and check that it updates to the new root.\n")
 	fmt.Fprintf(&b, "5. Revoke: if the old device turns up, clear its root slot; record its serial as retired. Replace the root entry of the lost device in the ceremony configuration with device %d slot %s, and file `%s.pub.json` and `%s.attestation.pem` with the bootstrap media.\n", g.Device.Serial, g.Slot, keyBase, keyBase)
@@ -317,6 +404,7 @@ func rootRotationChecklist(r *RootRotation, prev, v int64, file string, g *Gener
 type RotateRootOptions struct {
 	Root, Published, Config, Media string
 	Replace                        string
+	Add                            bool
 	New                            KeySpec
 	Reason                         string
 	Devices                        DeviceOptions
@@ -334,7 +422,7 @@ func RunRotateRoot(o RotateRootOptions) (*RotationResult, error) {
 		return nil, err
 	}
 	defer devs.Close()
-	r := &RootRotation{Root: root, Published: o.Published, Config: cfg, Replace: o.Replace, New: o.New, Reason: o.Reason,
+	r := &RootRotation{Root: root, Published: o.Published, Config: cfg, Replace: o.Replace, Add: o.Add, New: o.New, Reason: o.Reason,
 		Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, AllowAffectedFirmware: o.AllowAffectedFirmware, Now: o.Now, Show: o.Show, Version: o.Version}
 	return r.Run(o.Media)
 }
@@ -610,13 +698,22 @@ func (r *OnlineRotation) Run(outDir string) (*OnlineRotationResult, error) {
 			return nil, err
 		}
 	}
-	if err := out.WriteFile(RotationChecklist, onlineRotationChecklist(r.Reason, rootFile, targetsFile, tv, revoked, added, rec)); err != nil {
+	cl := onlineRotationChecklist(r.Reason, rootFile, targetsFile, tv, revoked, added, rec)
+	if err := out.WriteFile(RotationChecklist, cl); err != nil {
 		return nil, err
 	}
+	written[RotationChecklist], finished["checklist_sha256"] = cl, sha256Hex(cl)
 	if err := tr.Record("rotation finished", finished); err != nil {
 		return nil, err
 	}
-	err = commitMedium(out, tr, r.Show, nil, func(dir string) error {
+	// The root threshold authorised the rotation (root vN+1 names the new
+	// keys; its root keys are the old root's): it signs the end.
+	rootBy, err := oldRoot.Signed.RoleKeys(tuf.RoleRoot)
+	if err != nil {
+		return nil, err
+	}
+	end := &journalEnd{ceremony: CeremonyRotation, repository: r.Config.Repository, signers: rootSigners, by: []tuf.RoleKeys{rootBy}}
+	err = commitMedium(out, tr, r.Show, end, func(dir string) error {
 		return readBackRenewal(dir, written, func() error { return check(rootData, targetsData) })
 	})
 	if err != nil {
@@ -710,24 +807,25 @@ func newMedium(outDir string, kind Medium, now time.Time, show io.Writer) (*outd
 }
 
 // journalEnd is who signs a medium's closed journal (JournalEnvelopeFile)
-// and the keys and threshold the read-back checks that signature with.
+// and the key sets whose thresholds the read-back checks that signature
+// with (each must be met; docs/audit.md, "Who signs a medium's end").
 type journalEnd struct {
 	ceremony, repository string
 	signers              []keys.Signer
-	by                   tuf.RoleKeys
+	by                   []tuf.RoleKeys
 }
 
 // verifyMedium ends the journal, has end's signers sign its end, and
 // reads the media back with check, then the envelope's check, under their
 // temporary name: refused, they are renamed <target>.rejected-TIME
-// (*outdir.RejectedError) and never get their name. A nil end writes no
-// envelope (the media whose signed end is not built yet).
+// (*outdir.RejectedError) and never get their name. Every medium's end is
+// signed: end is required.
 func verifyMedium(out *outdir.Dir, tr *Transcript, end *journalEnd, check func(dir string) error) error {
 	if err := tr.Close(); err != nil {
 		return err
 	}
-	if end == nil {
-		return out.Verify(readBack(check))
+	if end == nil || len(end.signers) == 0 || len(end.by) == 0 {
+		return fmt.Errorf("the medium's journal has nobody to sign its end: %w", ErrJournalEnvelope)
 	}
 	if err := signJournal(out, tr, end.ceremony, end.repository, end.signers); err != nil {
 		return err
@@ -736,7 +834,7 @@ func verifyMedium(out *outdir.Dir, tr *Transcript, end *journalEnd, check func(d
 		if err := check(dir); err != nil {
 			return err
 		}
-		_, err := checkJournalEnvelope(dir, end.ceremony, end.by)
+		_, err := checkJournalEnvelope(dir, end.ceremony, end.by...)
 		return err
 	}))
 }

@@ -100,18 +100,18 @@ func (r *RoleKeyRotation) Run(outDir string) (*RoleKeyRotationResult, error) {
 	defer out.Abort()
 	defer tr.Close()
 	s := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
-	res, files, err := r.run(out, tr, s, cur, ids, threshold, slot, opts)
+	res, files, end, err := r.run(out, tr, s, cur, ids, threshold, slot, opts)
 	if err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
-	if err := commitMedium(out, tr, r.Show, nil, func(dir string) error { return readBackRenewal(dir, files, nil) }); err != nil {
+	if err := commitMedium(out, tr, r.Show, end, func(dir string) error { return readBackRenewal(dir, files, nil) }); err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
 	res.Transcript = tr.Digest()
 	return res, nil
 }
 
-func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *current, ids []string, threshold int, slot hsm.Slot, opts hsm.KeyOptions) (*RoleKeyRotationResult, map[string][]byte, error) {
+func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *current, ids []string, threshold int, slot hsm.Slot, opts hsm.KeyOptions) (*RoleKeyRotationResult, map[string][]byte, *journalEnd, error) {
 	scenario := ScenarioTargetsKeyReplaced
 	if r.Role == stableset.StableRole {
 		scenario = ScenarioStableKeyReplaced
@@ -120,10 +120,10 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 		"scenario": scenario, "reason": r.Reason, "previous_version": cur.root.Signed.Version, "targets_previous_version": cur.targets.Signed.Version,
 		"revoke": r.Replace, "new_device": r.New.Device, "new_slot": slot.String(), "tool_version": r.Version,
 	}); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := recordDevices(tr, r.Devices); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// Who signs, found before the key is made: targets: the root
 	// threshold, and the new targets threshold (the remaining old keys
@@ -134,33 +134,33 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 	var err error
 	if r.Role == tuf.RoleTargets {
 		if rootSigners, err = roleSigners(s, tuf.RoleRoot, rl.KeyIDs, rl.Threshold, nil); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if targetsSigners, err = roleSigners(s, tuf.RoleTargets, tl.KeyIDs, threshold-1, map[string]bool{r.Replace: true}); err != nil {
-			return nil, nil, fmt.Errorf("the new targets threshold needs %d of the remaining targets keys beside the new one: %w", threshold-1, err)
+			return nil, nil, nil, fmt.Errorf("the new targets threshold needs %d of the remaining targets keys beside the new one: %w", threshold-1, err)
 		}
 	} else if targetsSigners, err = roleSigners(s, tuf.RoleTargets, tl.KeyIDs, tl.Threshold, nil); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := checkReplacement(s, r.New.Device, slot, r.Role, ids, r.Roots, r.Now); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := tr.Record("pre-flight passed", nil); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	b := &Bootstrap{Config: r.Config, Devices: r.Devices, PIN: r.PIN, Roots: r.Roots, Now: r.Now, Show: r.Show}
 	g, err := b.generate(s, r.Role, r.New, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := tr.Record("key generated and attested", map[string]any{
 		"role": r.Role, "device": g.Device.Serial, "slot": g.Slot.String(), "keyid": g.Key.ID(),
 		"pin_policy": g.Attested.PINPolicy, "touch_policy": g.Attested.TouchPolicy,
 	}); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := writeKey(out, g); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	newIDs := slices.DeleteFunc(append([]string(nil), ids...), func(id string) bool { return id == r.Replace })
 	newIDs = append(newIDs, g.Key.ID())
@@ -171,14 +171,14 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 	tv := cur.targets.Signed.Version + 1
 	targets, err := renewed(cur.targets, tv, r.Now.AddDate(0, 0, r.Config.ExpiresDays.Targets))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	stillValid := false
 	if r.Role == tuf.RoleTargets {
 		rv := cur.root.Signed.Version + 1
 		root, err := renewed(cur.root, rv, r.Now.AddDate(0, 0, r.Config.ExpiresDays.Root))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		root.Signed.Roles[tuf.RoleTargets].KeyIDs = newIDs
 		root.Signed.Keys[g.Key.ID()] = g.Key
@@ -191,31 +191,31 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 			return false
 		})
 		if err := root.Sign(rootSigners...); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if err := tr.Record(fmt.Sprintf("root v%d signed", rv), map[string]any{"keyids": keyIDsOf(rootSigners)}); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		data, err := root.MarshalFile()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if err := checkRotatedRoot(cur.root, data, rv, r.Replace); err != nil {
-			return nil, nil, fmt.Errorf("self-check of root v%d: %w", rv, err)
+			return nil, nil, nil, fmt.Errorf("self-check of root v%d: %w", rv, err)
 		}
 		newSigner, err := s.signer(r.New.Device, slot)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		targetsSigners = append(targetsSigners, newSigner)
 		files[fmt.Sprintf("metadata/%d.root.json", rv)] = data
 		detail["file"], detail["sha256"], detail["version"], detail["previous_version"] = fmt.Sprintf("metadata/%d.root.json", rv), sha256Hex(data), rv, cur.root.Signed.Version
 		if err := targets.Sign(targetsSigners...); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		by, _ := root.Signed.RoleKeys(tuf.RoleTargets)
 		if _, err := verifiedBy(by, targets.SignedBytes, targets.Signatures); err != nil {
-			return nil, nil, fmt.Errorf("self-check of targets v%d: %w", tv, err)
+			return nil, nil, nil, fmt.Errorf("self-check of targets v%d: %w", tv, err)
 		}
 	} else {
 		d, _ := targets.Signed.Delegation(stableset.StableRole)
@@ -230,30 +230,30 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 			return false
 		})
 		if err := tuf.CheckTopLayout(&targets.Signed); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if err := targets.Sign(targetsSigners...); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		by, _ := cur.root.Signed.RoleKeys(tuf.RoleTargets)
 		if _, err := verifiedBy(by, targets.SignedBytes, targets.Signatures); err != nil {
-			return nil, nil, fmt.Errorf("self-check of targets v%d: %w", tv, err)
+			return nil, nil, nil, fmt.Errorf("self-check of targets v%d: %w", tv, err)
 		}
 		if cur.stable != nil {
 			nb, _ := targets.Signed.DelegateKeys(stableset.StableRole)
 			_, err := verifiedBy(nb, cur.stable.SignedBytes, cur.stable.Signatures)
 			stillValid = err == nil
 			if err := tr.Record("published stable checked against the new delegation", map[string]any{"stable_version": cur.stable.Signed.Version, "meets_threshold": stillValid}); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 	}
 	if err := tr.Record(fmt.Sprintf("targets v%d signed", tv), map[string]any{"keyids": keyIDsOf(targetsSigners)}); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tdata, err := targets.MarshalFile()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tfile := fmt.Sprintf("metadata/%d.targets.json", tv)
 	files[tfile] = tdata
@@ -262,18 +262,34 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 	for name, data := range files {
 		names = append(names, name)
 		if err := out.WriteFile(name, data); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	sort.Strings(names)
 	keyBase := fmt.Sprintf("keys/%s-%d-%s", g.Role, g.Device.Serial, g.Slot)
-	if err := out.WriteFile(RotationChecklist, r.checklist(names, g, keyBase, tv, cur, stillValid)); err != nil {
-		return nil, nil, err
+	cl := r.checklist(names, g, keyBase, tv, cur, stillValid)
+	if err := out.WriteFile(RotationChecklist, cl); err != nil {
+		return nil, nil, nil, err
 	}
+	detail["checklist_sha256"] = sha256Hex(cl)
 	if err := tr.Record("rotation finished", detail); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return &RoleKeyRotationResult{Files: names, Revoked: []string{r.Replace}, Added: []string{g.Key.ID()}, Key: *g, StableStillValid: stillValid}, files, nil
+	// The role that authorised the rotation signs the end: root for a
+	// targets key (root vN+1 names the new key), targets for a stable key
+	// (targets vM+1 delegates to it), with the keys the published
+	// metadata give it.
+	endSigners, endRole := rootSigners, tuf.RoleRoot
+	if r.Role == stableset.StableRole {
+		endSigners, endRole = targetsSigners, tuf.RoleTargets
+	}
+	by, err := cur.root.Signed.RoleKeys(endRole)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	end := &journalEnd{ceremony: CeremonyRotation, repository: r.Config.Repository, signers: endSigners, by: []tuf.RoleKeys{by}}
+	files[RotationChecklist] = cl // read back with the metadata
+	return &RoleKeyRotationResult{Files: names, Revoked: []string{r.Replace}, Added: []string{g.Key.ID()}, Key: *g, StableStillValid: stillValid}, files, end, nil
 }
 
 func (r *RoleKeyRotation) checklist(names []string, g *GeneratedKey, keyBase string, tv int64, cur *current, stillValid bool) []byte {

@@ -183,6 +183,8 @@ const (
 	CeremonyBootstrap = "bootstrap"
 	CeremonyStable    = "stable"
 	CeremonyRenewal   = "renewal"
+	CeremonyRotation  = "rotation"
+	CeremonyHandover  = "handover"
 )
 
 // KeyIDCheckBytes is how much of a key id the room reads aloud and writes

@@ -113,11 +113,14 @@ func journalEnvelope(journal []byte, ceremony, repository string, signers []keys
 }
 
 // checkJournalEnvelope checks dir's JournalEnvelopeFile against the
-// journal beside it: the threshold of by (distinct keys, ids recomputed)
-// signed a statement that names ceremony and
-// the journal exactly (entries, last line's digest, file's digest). It
-// returns the statement.
-func checkJournalEnvelope(dir, ceremony string, by tuf.RoleKeys) (*JournalStatement, error) {
+// journal beside it: for each of by, its threshold of distinct keys (ids
+// recomputed) signed a statement that names ceremony and the journal
+// exactly (entries, last line's digest, file's digest). It returns the
+// statement. At least one by is required: no medium's end is unsigned.
+func checkJournalEnvelope(dir, ceremony string, by ...tuf.RoleKeys) (*JournalStatement, error) {
+	if len(by) == 0 {
+		return nil, fmt.Errorf("%s: no keys to check the signed end with: %w", JournalEnvelopeFile, ErrJournalEnvelope)
+	}
 	data, err := os.ReadFile(filepath.Join(dir, JournalEnvelopeFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s is missing: the medium's journal ends with it: %w: %w", JournalEnvelopeFile, tuf.ErrMissing, ErrJournalEnvelope)
@@ -150,8 +153,21 @@ func checkJournalEnvelope(dir, ceremony string, by tuf.RoleKeys) (*JournalStatem
 		seen[s.KeyID] = true
 		sigs = append(sigs, tuf.Signature{KeyID: s.KeyID, Sig: hex.EncodeToString(raw)})
 	}
-	if err := tuf.VerifyThreshold(by.Role+" (transcript)", pae, sigs, by.KeyIDs, by.Threshold, by.Keys); err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", JournalEnvelopeFile, err, ErrJournalEnvelope)
+	// Every signature is a key of one of by: a key the ceremony revoked
+	// or never had does not sign its end.
+	for _, s := range sigs {
+		if !slices.ContainsFunc(by, func(b tuf.RoleKeys) bool { return slices.Contains(b.KeyIDs, s.KeyID) }) {
+			var names []string
+			for _, b := range by {
+				names = append(names, b.Role)
+			}
+			return nil, fmt.Errorf("%s: key %s signed, but it is not a key of %s: %w", JournalEnvelopeFile, s.KeyID, strings.Join(names, " or "), ErrJournalEnvelope)
+		}
+	}
+	for _, b := range by {
+		if err := tuf.VerifyThreshold(b.Role+" (transcript)", pae, sigs, b.KeyIDs, b.Threshold, b.Keys); err != nil {
+			return nil, fmt.Errorf("%s: %w: %w", JournalEnvelopeFile, err, ErrJournalEnvelope)
+		}
 	}
 	var got JournalStatement
 	if err := strictjson.Decode(payload, JournalEnvelopeFile+" payload", &got); err != nil {

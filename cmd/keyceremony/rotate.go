@@ -28,8 +28,8 @@ func newRotateRootCommand() *cobra.Command {
 	var df deviceFlags
 	var device uint32
 	cmd := &cobra.Command{
-		Use:   "root --replace KEYID --device SERIAL --slot SLOT --root FILE --published DIR --config FILE --media DIR [devices]",
-		Short: "Replace a root key whose device was lost or compromised",
+		Use:   "root (--replace KEYID | --add) --device SERIAL --slot SLOT --root FILE --published DIR --config FILE --media DIR [devices]",
+		Short: "Replace a root key whose device was lost or compromised, or add one for a new keyholder",
 		Long: `root replaces one root key: it verifies the published root chain from the
 trusted root, generates a new key in --slot of the replacement device
 --device and verifies its attestation, and signs root vN+1, which drops the
@@ -42,14 +42,25 @@ key and its attestation chains to the trusted roots. It writes to the new
 directory --media: metadata/N.root.json, keys/ (the new key and its
 attestation), rotation-checklist.md (what to publish, in what order, what to
 revoke) and transcript.jsonl, and reads them back. Key policy and the new
-root's expiry come from --config.`,
+root's expiry come from --config.
+
+With --add instead of --replace, a keyholder joins: root vN+1 keeps every
+root key and the threshold of vN and adds the new key, generated and attested
+on the new keyholder's device --device; it is signed by the old root's
+threshold and by the new one's (the new key among them). The checklist says
+what to add to the configuration.`,
 		Example: `  keyceremony rotate root --replace 9f2c...e1 --device 10000004 --slot 9c --reason "device lost" \
       --root 1.root.json --published /media/usb/current --config bootstrap.json --media /media/usb/rotate-root --piv
-  keyceremony verify --root 1.root.json --previous /media/usb/current /media/usb/rotate-root`,
+  keyceremony verify --root 1.root.json --previous /media/usb/current /media/usb/rotate-root
+  keyceremony rotate root --add --device 10000005 --slot 9c --reason "Erin joins" \
+      --root 1.root.json --published /media/usb/current --config bootstrap.json --media /media/usb/add-root --piv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Replace == "" || device == 0 || o.New.Slot == "" {
-				return usage("--replace, --device and --slot are required", "name the revoked root key by its key id and where its replacement is generated")
+			if (o.Replace == "") == !o.Add {
+				return usage("give one of --replace KEYID and --add", "--replace revokes a lost or compromised root key; --add adds a key for a keyholder who joins")
+			}
+			if device == 0 || o.New.Slot == "" {
+				return usage("--device and --slot are required", "name the device and slot where the new root key is generated")
 			}
 			if err := requireOffline("rotate root", o.Root, o.Published, o.Config, o.Media); err != nil {
 				return err
@@ -60,13 +71,18 @@ root's expiry come from --config.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nroot v%d (was v%d) revokes %s and adds %s; written to %s and verified; the checklist is %s\n", res.Version, res.Previous, res.Revoked[0], res.Added[0], o.Media, ceremony.RotationChecklist)
+			if o.Add {
+				fmt.Fprintf(cmd.OutOrStdout(), "\nroot v%d (was v%d) adds %s and revokes nothing; written to %s and verified; the checklist is %s\n", res.Version, res.Previous, res.Added[0], o.Media, ceremony.RotationChecklist)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "\nroot v%d (was v%d) revokes %s and adds %s; written to %s and verified; the checklist is %s\n", res.Version, res.Previous, res.Revoked[0], res.Added[0], o.Media, ceremony.RotationChecklist)
+			}
 			showTranscriptDigest(cmd, res.Transcript)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&o.Replace, "replace", "", "key id of the root key revoked")
-	cmd.Flags().Uint32Var(&device, "device", 0, "serial of the replacement device")
+	cmd.Flags().BoolVar(&o.Add, "add", false, "add a root key for a keyholder who joins, revoking none (instead of --replace)")
+	cmd.Flags().Uint32Var(&device, "device", 0, "serial of the replacement device (with --add: the new keyholder's device)")
 	cmd.Flags().StringVar(&o.New.Slot, "slot", "", "slot of the replacement device the new root key is generated in (e.g. 9c)")
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened (\"device lost\", \"key compromised\", \"keyholder left\"), recorded in the transcript and the checklist")
 	offlineFlags(cmd, &o.Root, &o.Published, &o.Config, &o.Media, "the ceremony configuration (key policy; expires_days.root gives the new root's expiry)")
