@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -386,6 +388,7 @@ func TestGuidedCeremonies(t *testing.T) {
 		t.Fatalf("screen:\n%s", s)
 	}
 	st := transcriptEntries(t, filepath.Join(media, "transcript.jsonl"))
+	checkTranscriptDigest(t, filepath.Join(media, "transcript.jsonl"), filepath.Join(dir, "backup"))
 	n := len(ceremony.StableSteps(mustConfig(t, cfgPath), nil).Steps())
 	checkGuidedTranscript(t, st, n, map[string]int{"clock confirmed": 1, "keyholder absent": 1, "check words refused": 1, "check words confirmed": 2, "signature verified": 4, "wrong PIN": 1})
 }
@@ -428,6 +431,23 @@ func checkGuidedTranscript(t *testing.T, tr []ceremony.TranscriptEntry, steps in
 		if got[k] != n {
 			t.Errorf("transcript has %d %q entries, want %d", got[k], k, n)
 		}
+	}
+}
+
+// checkTranscriptDigest checks that the transcript digest the backup
+// medium's newest state records (the one the screen shows and the room
+// reads aloud) is the hash of the journal's last line on the medium:
+// nothing was recorded after the journal was closed.
+func checkTranscriptDigest(t *testing.T, journal, backup string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(mustReadFile(t, journal), "\n"), "\n")
+	sum := sha256.Sum256([]byte(lines[len(lines)-1]))
+	b, err := ceremony.ReadBackup(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Newest().TranscriptSHA256; got != hex.EncodeToString(sum[:]) {
+		t.Errorf("the backup state records transcript digest %s, the journal on the medium ends with %x", got, sum)
 	}
 }
 
