@@ -180,10 +180,12 @@ func transcriptEntries(t *testing.T, path string) []ceremony.TranscriptEntry {
 // says while it waits ("not connected", "held by another program"), make
 // makes it usable.
 // whyNow, if set, says it instead, at the time the screen asks.
+// before, if set, runs before Enter is pressed.
 type lateDevice struct {
 	why    string
 	make   func()
 	whyNow func() string
+	before func()
 }
 
 func guidedAnswers(t *testing.T, tm *tmuxTerm, late map[uint32]lateDevice, absent map[uint32]bool) string {
@@ -231,6 +233,9 @@ func guidedAnswersAs(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]lat
 			dev, ok := late[serial]
 			if !ok {
 				t.Fatalf("asked for device %d, which is connected:\n%s", serial, s)
+			}
+			if dev.before != nil {
+				dev.before()
 			}
 			// Enter first: the screen looks for the device until it
 			// comes.
