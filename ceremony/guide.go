@@ -81,6 +81,11 @@ type Guide struct {
 	// found are the devices the screen has named as present, absent the
 	// keyholders the room declared absent.
 	found, absent map[uint32]bool
+	// keys are the keys each device's slots held at its Devices step;
+	// also the messages every stable keyholder signs in the same turn as
+	// stable (the signed diff), guide_turns.go.
+	keys map[uint32][]slotKey
+	also [][]byte
 }
 
 func (g *Guide) now() time.Time {
@@ -341,13 +346,31 @@ func (g *Guide) name(serial uint32) string {
 
 // device waits for a device that was not connected: it asks for it by
 // serial and keyholder and looks for it until it comes, saying why it is
-// not usable (not connected, held by another program). optional lets
-// the room type "absent" (a stable keyholder who is not here): the
-// result is then nil, nil.
+// not usable (not connected, another YubiKey in the reader, held by
+// another program). optional lets the room type "absent" (a stable
+// keyholder who is not here): the result is then nil, nil.
 func (g *Guide) device(serial uint32, optional bool) (hsm.Device, error) {
 	if err := g.through(fmt.Sprintf("device/%d", serial)); err != nil {
 		return nil, err
 	}
+	look := func() (hsm.Device, error) {
+		if g.Reopen == nil {
+			return nil, ErrMissingDevice
+		}
+		return g.Reopen(serial)
+	}
+	d, err := g.wait(serial, optional, "", look)
+	if err != nil || d == nil {
+		return d, err
+	}
+	return d, g.record("device connected late", map[string]any{"device": serial})
+}
+
+// wait asks for the YubiKey with serial (for purpose, if given) and
+// calls look until it gives the device, saying why it is not usable
+// each time the reason changes; after DeviceWait the room is asked
+// again.
+func (g *Guide) wait(serial uint32, optional bool, purpose string, look func() (hsm.Device, error)) (hsm.Device, error) {
 	poll, wait := g.Poll, g.DeviceWait
 	if poll <= 0 {
 		poll = 250 * time.Millisecond
@@ -356,7 +379,7 @@ func (g *Guide) device(serial uint32, optional bool) (hsm.Device, error) {
 		wait = 30 * time.Second
 	}
 	for {
-		g.printf("  Insert the YubiKey with serial %d (%s).\n", serial, g.who(serial))
+		g.printf("  Insert the YubiKey with serial %d (%s)%s.\n", serial, g.who(serial), purpose)
 		prompt := "  Press Enter when it is in (or type abort): "
 		if optional {
 			prompt = "  Press Enter when it is in (or type absent, or abort): "
@@ -376,16 +399,12 @@ func (g *Guide) device(serial uint32, optional bool) (hsm.Device, error) {
 		var last string
 		deadline := g.now().Add(wait)
 		for {
-			var d hsm.Device
-			err = ErrMissingDevice
-			if g.Reopen != nil {
-				d, err = g.Reopen(serial)
-			}
+			d, err := look()
 			if err == nil {
 				g.printf("  found %s.\n", d.Info())
-				return d, g.record("device connected late", map[string]any{"device": serial})
+				return d, nil
 			}
-			why := deviceProblem(err)
+			why := g.deviceProblem(err)
 			if why != last {
 				g.printf("  the YubiKey with serial %d: %s; looking again every %s...\n", serial, why, poll)
 				last = why
@@ -402,14 +421,27 @@ func (g *Guide) device(serial uint32, optional bool) (hsm.Device, error) {
 	}
 }
 
-// deviceProblem names why a device cannot be used, for the screen.
-func deviceProblem(err error) string {
+// deviceProblem names why a device cannot be used, for the screen: not
+// connected (and which YubiKeys are, by keyholder, when a port may have
+// to be freed), another YubiKey in its reader, or held by another
+// program.
+func (g *Guide) deviceProblem(err error) string {
 	var busy *piv.BusyError
+	var wrong *piv.WrongDeviceError
+	var absent *piv.AbsentError
 	switch {
 	case errors.As(err, &busy):
 		return fmt.Sprintf("not in a reader that can be read; held by another program: %s (PC/SC sharing violation; gpg's scdaemon holds YubiKeys: 'gpgconf --kill scdaemon')", strings.Join(busy.Readers, ", "))
 	case errors.Is(err, piv.ErrBusy):
 		return "held by another program (PC/SC sharing violation; gpg's scdaemon holds YubiKeys: 'gpgconf --kill scdaemon')"
+	case errors.As(err, &wrong):
+		return fmt.Sprintf("not connected: the reader holds the YubiKey with serial %d (%s) instead: take it out and insert serial %d", wrong.Got, g.who(wrong.Got), wrong.Want)
+	case errors.As(err, &absent) && len(absent.Present) > 0:
+		var in []string
+		for _, s := range absent.Present {
+			in = append(in, fmt.Sprintf("serial %d (%s)", s, g.who(s)))
+		}
+		return fmt.Sprintf("not connected; plugged in: %s: take one out if no port is free", strings.Join(in, ", "))
 	case errors.Is(err, ErrMissingDevice), errors.Is(err, hsm.ErrNoDevice):
 		return "not connected"
 	}

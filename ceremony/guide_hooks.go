@@ -58,6 +58,7 @@ func (g *Guide) waitDevice(s *session, serial uint32) (hsm.Device, error) {
 				g.found = map[uint32]bool{}
 			}
 			g.found[serial] = true
+			g.turnsLater(s, serial, d)
 		}
 		return d, nil
 	}
@@ -72,7 +73,23 @@ func (g *Guide) waitDevice(s *session, serial uint32) (hsm.Device, error) {
 		return nil, fmt.Errorf("looked for device %d, found %s: %w", serial, d.Info(), ErrMissingDevice)
 	}
 	s.devices[serial] = d
+	if g.found == nil {
+		g.found = map[uint32]bool{}
+	}
+	g.found[serial] = true
+	g.turnsLater(s, serial, d)
 	return d, nil
+}
+
+// turnsLater, in a stable signing (where devices come one at a time),
+// reads the keys of a device while it is in and says it may be taken out
+// until its keyholder's turn.
+func (g *Guide) turnsLater(s *session, serial uint32, d hsm.Device) {
+	if !s.optional {
+		return
+	}
+	g.scanKeys(serial, d)
+	g.printf("  its keys are read: it may be taken out until %s's turn to sign (one port is enough).\n", g.name(serial))
 }
 
 // guidedPIN presents the step that asks for the device's PIN, then

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/keyceremony/keyceremony/internal/progress"
@@ -181,13 +182,13 @@ func (g *Guide) review(d *stableset.Diff, approve string, resumed bool) (string,
 }
 
 // stableDevices waits for each stable keyholder's device (a keyholder
-// may be absent).
+// may be absent), in the order of the Devices steps.
 func (g *Guide) stableDevices(s *session) error {
 	if g == nil {
 		return nil
 	}
 	for _, st := range g.steps {
-		if st.Actor.Kind != ActorKeyholder || st.Role != "stable" {
+		if st.Actor.Kind != ActorKeyholder || !strings.HasPrefix(st.ID, "device/") {
 			continue
 		}
 		if g.absent[st.Device] {

@@ -119,7 +119,7 @@ func TestBootstrapSteps(t *testing.T) {
 	if n := len(c.Root.Keys) + len(c.Targets.Keys) + len(c.Stable.Keys); countPrefix(s, "generate/") != n || countPrefix(s, "sign/") != n {
 		t.Errorf("want %d generations and signatures, got %d and %d", n, countPrefix(s, "generate/"), countPrefix(s, "sign/"))
 	}
-	for _, id := range []string{"transcript", "backup"} {
+	for _, id := range []string{"readback", "transcript", "backup"} {
 		if !hasBlank(byID[id], BlankWords, 32) {
 			t.Errorf("%s: no room for 32 PGP words", id)
 		}
@@ -169,6 +169,11 @@ func TestStableSteps(t *testing.T) {
 		}
 		if !hasBlank(byID["digest"], BlankWords, 32) {
 			t.Error("digest: no room for its 32 PGP words")
+		}
+		// The read-back step is the one whose screen shows the
+		// SHA256SUMS digest (written last, after the read-back).
+		if rb := byID["readback"]; !hasBlank(rb, BlankWords, 32) || !strings.Contains(rb.Blanks[0].Label, SumsFile) {
+			t.Errorf("readback: no room for the %s digest's 32 PGP words: %+v", SumsFile, rb.Blanks)
 		}
 		bc := byID["backup-check"]
 		if prev == nil {

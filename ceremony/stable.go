@@ -200,9 +200,15 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 	for _, id := range d.KeyIDs {
 		want[id] = true
 	}
-	out, err := deviceSigners(sess, want, sess.guide.stableSigner)
-	if err != nil {
-		return nil, err
+	var out []keys.Signer
+	if g := sess.guide; g != nil {
+		// One device at a time: each signs in its keyholder's turn.
+		out = g.turnSigners(sess, slices.Sorted(maps.Keys(sess.devices)), want)
+	} else {
+		var err error
+		if out, err = deviceSigners(sess, want, nil); err != nil {
+			return nil, err
+		}
 	}
 	if len(out) < d.Threshold {
 		return nil, fmt.Errorf("%d of %d stable keys present: %w", len(out), d.Threshold, ErrTooFewSigners)
@@ -348,6 +354,15 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	for i, sg := range signers {
 		ids[i] = sg.Key().ID()
 	}
+	// The signed diff's statement depends on the diff alone: in the
+	// guided form each keyholder signs it in the same turn as stable.
+	st, err := s.statement(diff)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Guide.alsoSign(signeddiff.PayloadType, st.MarshalPayload); err != nil {
+		return nil, err
+	}
 	// Every mid role and leaf bin gets a key of its own that exists only
 	// in this process's memory, for this ceremony: ECDSA P-256, whose
 	// signature hashes each bin once (SHA-256).
@@ -381,10 +396,6 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	if err := out.WriteStream("diff.canonical", s.writeProgress("writing diff.canonical", teeSHA256(&canonSum, diff.WriteCanonical))); err != nil {
-		return nil, err
-	}
-	st, err := s.statement(diff)
-	if err != nil {
 		return nil, err
 	}
 	env, err := signeddiff.Sign(st, signers)
@@ -422,6 +433,7 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	// The stable keyholders who signed sign the journal's end.
+	s.Guide.journalClosed()
 	s.Guide.say("the stable keyholders sign the end of the transcript (touch each YubiKey when it blinks).")
 	if err := signJournal(out, tr, CeremonyStable, diff.Header.Repository, signers); err != nil {
 		return nil, err

@@ -367,9 +367,9 @@ func BootstrapSteps(c *Config) *Script {
 		Blanks: initialsTime("administrator", "witness")})
 	b.section("Media")
 	b.add(Step{ID: "readback", Actor: admin,
-		Do:     "keyceremony writes the output medium (metadata, public keys, attestation chains, transcript) and reads every file back.",
-		Check:  "The screen reports the read-back verified.",
-		Blanks: initialsTime("administrator", "witness")})
+		Do:     "keyceremony writes the output medium (metadata, public keys, attestation chains, transcript), reads every file back, and writes SHA256SUMS last.",
+		Check:  "The screen reports the read-back verified. The administrator reads the SHA256SUMS digest aloud as PGP words; a witness writes them here.",
+		Blanks: append(digestBlanks(SumsFile+" digest"), initialsTime("administrator", "witness")...)})
 	b.add(Step{ID: "transcript", Actor: Actor{Kind: ActorAll},
 		Do:     "The administrator reads the transcript digest aloud as PGP words; a witness writes them here; everyone compares with the screen.",
 		Check:  "The words written match the screen word for word.",
@@ -456,9 +456,9 @@ func StableSteps(c *Config, prev *PreviousCeremony) *Script {
 	}
 	b.section("Media")
 	b.add(Step{ID: "readback", Actor: admin,
-		Do:     "keyceremony signs the bins with keys made for this ceremony, writes the output medium (stable metadata, ledger, index pages, signed diff, transcript) and reads every file back.",
-		Check:  "The screen reports the read-back verified: every signature, the ledger, the signed diff and the transcript.",
-		Blanks: initialsTime("administrator", "witness")})
+		Do:     "keyceremony signs the bins with keys made for this ceremony, writes the output medium (stable metadata, ledger, index pages, signed diff, transcript), reads every file back, and writes SHA256SUMS last.",
+		Check:  "The screen reports the read-back verified: every signature, the ledger, the signed diff and the transcript. The administrator reads the SHA256SUMS digest aloud as PGP words; a witness writes them here.",
+		Blanks: append(digestBlanks(SumsFile+" digest"), initialsTime("administrator", "witness")...)})
 	b.add(Step{ID: "transcript", Actor: Actor{Kind: ActorAll},
 		Do:     "The administrator reads the transcript digest aloud as PGP words; a witness writes them here; everyone compares with the screen.",
 		Check:  "The words written match the screen word for word.",

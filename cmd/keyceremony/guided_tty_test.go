@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -178,10 +180,12 @@ func transcriptEntries(t *testing.T, path string) []ceremony.TranscriptEntry {
 // says while it waits ("not connected", "held by another program"), make
 // makes it usable.
 // whyNow, if set, says it instead, at the time the screen asks.
+// before, if set, runs before Enter is pressed.
 type lateDevice struct {
 	why    string
 	make   func()
 	whyNow func() string
+	before func()
 }
 
 func guidedAnswers(t *testing.T, tm *tmuxTerm, late map[uint32]lateDevice, absent map[uint32]bool) string {
@@ -229,6 +233,9 @@ func guidedAnswersAs(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]lat
 			dev, ok := late[serial]
 			if !ok {
 				t.Fatalf("asked for device %d, which is connected:\n%s", serial, s)
+			}
+			if dev.before != nil {
+				dev.before()
 			}
 			// Enter first: the screen looks for the device until it
 			// comes.
@@ -386,6 +393,7 @@ func TestGuidedCeremonies(t *testing.T) {
 		t.Fatalf("screen:\n%s", s)
 	}
 	st := transcriptEntries(t, filepath.Join(media, "transcript.jsonl"))
+	checkTranscriptDigest(t, filepath.Join(media, "transcript.jsonl"), filepath.Join(dir, "backup"))
 	n := len(ceremony.StableSteps(mustConfig(t, cfgPath), nil).Steps())
 	checkGuidedTranscript(t, st, n, map[string]int{"clock confirmed": 1, "keyholder absent": 1, "check words refused": 1, "check words confirmed": 2, "signature verified": 4, "wrong PIN": 1})
 }
@@ -428,6 +436,23 @@ func checkGuidedTranscript(t *testing.T, tr []ceremony.TranscriptEntry, steps in
 		if got[k] != n {
 			t.Errorf("transcript has %d %q entries, want %d", got[k], k, n)
 		}
+	}
+}
+
+// checkTranscriptDigest checks that the transcript digest the backup
+// medium's newest state records (the one the screen shows and the room
+// reads aloud) is the hash of the journal's last line on the medium:
+// nothing was recorded after the journal was closed.
+func checkTranscriptDigest(t *testing.T, journal, backup string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(mustReadFile(t, journal), "\n"), "\n")
+	sum := sha256.Sum256([]byte(lines[len(lines)-1]))
+	b, err := ceremony.ReadBackup(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Newest().TranscriptSHA256; got != hex.EncodeToString(sum[:]) {
+		t.Errorf("the backup state records transcript digest %s, the journal on the medium ends with %x", got, sum)
 	}
 }
 

@@ -144,14 +144,11 @@ func Open(serial uint32, opts Options) (*Device, error) {
 	if busy != nil {
 		return nil, fmt.Errorf("yubikey %d is not in any reader that can be read: %w: %w", serial, busy, hsm.ErrNoDevice)
 	}
-	var present []string
+	e := &AbsentError{Serial: serial}
 	for _, c := range cards {
-		present = append(present, fmt.Sprint(c.Serial))
+		e.Present = append(e.Present, c.Serial)
 	}
-	if len(present) == 0 {
-		present = []string{"none"}
-	}
-	return nil, fmt.Errorf("yubikey %d is not plugged in (present: %s): %w", serial, joinComma(present), hsm.ErrNoDevice)
+	return nil, e
 }
 
 // OpenAll opens every YubiKey present, sorted by serial. A busy reader is

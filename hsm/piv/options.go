@@ -92,6 +92,29 @@ func (e *WrongDeviceError) Error() string {
 // Is makes a wrong device also hsm.ErrNoDevice.
 func (e *WrongDeviceError) Is(target error) bool { return target == hsm.ErrNoDevice }
 
+// AbsentError says that no reader holds the device wanted; Present are
+// the serials of the YubiKeys the readers hold (a laptop's ports may all
+// be taken). It is also hsm.ErrNoDevice.
+type AbsentError struct {
+	Serial  uint32
+	Present []uint32
+}
+
+func (e *AbsentError) Error() string {
+	present := "none"
+	if len(e.Present) > 0 {
+		s := make([]string, len(e.Present))
+		for i, p := range e.Present {
+			s[i] = fmt.Sprint(p)
+		}
+		present = strings.Join(s, ", ")
+	}
+	return fmt.Sprintf("yubikey %d is not plugged in (present: %s)", e.Serial, present)
+}
+
+// Is makes an absent device also hsm.ErrNoDevice.
+func (e *AbsentError) Is(target error) bool { return target == hsm.ErrNoDevice }
+
 // Card is a device found in a reader.
 type Card struct {
 	hsm.Info

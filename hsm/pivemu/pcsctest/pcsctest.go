@@ -472,6 +472,23 @@ func (e *Env) Insert(t testing.TB, i int) {
 	}
 }
 
+// InsertInto puts card i, taken out before, into the reader card j sits
+// in, which must be empty (card j taken out): a laptop with one port,
+// through which every card passes in turn. From then on Readers[i] and
+// Addrs[i] are card j's.
+func (e *Env) InsertInto(t testing.TB, i, j int) {
+	t.Helper()
+	select {
+	case <-e.serving[j].done:
+	default:
+		if i != j {
+			t.Fatalf("pcsctest: card %d is still in the reader card %d is to go into", j, i)
+		}
+	}
+	e.Addrs[i], e.Readers[i] = e.Addrs[j], e.Readers[j]
+	e.Insert(t, i)
+}
+
 // Environ is os.Environ with PCSCLITE_CSOCK_NAME pointing at this Env's
 // pcscd, for exec.Cmd.Env of independent clients (yubico-piv-tool, OpenSC,
 // ykman). PATH starts with a directory whose pkill refuses to run: ykman 4
