@@ -280,6 +280,7 @@ func (r *run) classify() error {
 			}
 			sb = appendLedgerProject(sb[:0], p)
 			prev[projBucket(p.Project)].Write(sb)
+			r.seen.prevProject(p)
 		}
 		if err := prev.close(); err != nil {
 			return err
@@ -381,6 +382,10 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 			default:
 				ok, why := r.eligible(rec, at)
 				switch {
+				case prev != nil && prev.Dropped && r.keepsDropped(rec.Path):
+					d.cat, d.reason = Held, ReasonDropped
+				case lr != nil && prev == nil && r.addedFile(rec, d):
+					// Dropped by its added-to-stable-release flag.
 				case lr != nil && prev == nil && rec.UploadTime.Before(listing):
 					d.cat, d.reason = Held, ReasonBackdated
 				case prev != nil && (prev.Length != rec.Length || prev.SHA256 != rec.SHA256):
@@ -397,6 +402,9 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 				if err := r.expedited(xi, rec, d); err != nil {
 					return err
 				}
+			}
+			if (rec.Yanked || rec.Legacy&export.LegacyMismatch != 0) && d.cat != Removed {
+				r.sawFile(rec, prev)
 			}
 			r.reasons.add(d.cat, d.reason)
 			if rec.Legacy != 0 {
@@ -484,7 +492,8 @@ func (r *run) format(pb *passBatch) {
 		e = DiffEntry{Category: d.cat, Reason: d.reason, Path: rec.Path, Project: rec.Project, Version: rec.Version, HasNew: true, NewLength: rec.Length, NewSHA256: rec.SHA256,
 			HasOld: d.hasOld, OldLength: d.oldLen, OldSHA256: d.oldSum, Legacy: rec.Legacy, Uploaded: rec.UploadTime}
 		emit()
-		ent = ledger.Entry{Path: rec.Path, Project: rec.Project, Length: rec.Length, SHA256: rec.SHA256, Stable: d.stable}
+		ent = ledger.Entry{Path: rec.Path, Project: rec.Project, Length: rec.Length, SHA256: rec.SHA256, Stable: d.stable,
+			Dropped: !d.stable && d.reason == ReasonDropped, Yanked: rec.Yanked}
 		if d.kept {
 			ent.Kept, ent.StableLength, ent.StableSHA256 = true, d.oldLen, d.oldSum
 		}

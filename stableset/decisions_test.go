@@ -335,7 +335,7 @@ func TestFlagProjectLoss(t *testing.T) {
 	for _, c2 := range []struct{ file, msg string }{
 		{confirm("x") + "\n" + `{"flag": "project-loss", "subject": "bar", "decision": "confirm", "reason": "x"}`, "decisions.jsonl:2: flag project-loss bar: this diff raises no such flag"},
 		{`{"flag": "project-loss", "subject": "foo", "decision": "drop", "reason": "x"}`, "decisions.jsonl:1: flag project-loss foo: \"drop\" does not settle it (want confirm)"},
-		{confirm("x") + "\n" + `{"flag": "no-such-kind", "subject": "foo", "decision": "confirm", "reason": "x"}`, "decisions.jsonl:2: flag no-such-kind: not a kind of red flag (project-loss)"},
+		{confirm("x") + "\n" + `{"flag": "no-such-kind", "subject": "foo", "decision": "confirm", "reason": "x"}`, "decisions.jsonl:2: flag no-such-kind: not a kind of red flag ("},
 	} {
 		if _, err := diff(nil, c2.file); !errors.Is(err, ErrDecision) || !strings.Contains(err.Error(), c2.msg) {
 			t.Errorf("got %v, want %q", err, c2.msg)

@@ -117,6 +117,7 @@ func (r *run) raiseProjectLoss() {
 // its kind allows (ErrDecision otherwise).
 func (r *run) checkFlags() error {
 	r.raiseProjectLoss()
+	r.raiseExportFlags()
 	flags := r.diff.Flags
 	slices.SortFunc(flags, func(a, b Flag) int {
 		if c := strings.Compare(a.Kind, b.Kind); c != 0 {

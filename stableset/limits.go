@@ -173,6 +173,9 @@ func (r *run) checkLimits() error {
 			if d.Choice == decisions.TakeDown {
 				return fmt.Errorf("%s:%d: path %s: not in the stable set (a takedown takes a stable file out of it): %w", set.Name(), d.Line, d.Path, ErrDecision)
 			}
+			if d.Choice == decisions.Lift {
+				return fmt.Errorf("%s:%d: path %s: neither taken down nor dropped, nothing to lift: %w", set.Name(), d.Line, d.Path, ErrDecision)
+			}
 			return fmt.Errorf("%s:%d: path %s: not a changed file of this diff (decisions settle changed files): %w", set.Name(), d.Line, d.Path, ErrDecision)
 		}
 	}

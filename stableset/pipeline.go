@@ -214,7 +214,14 @@ type run struct {
 	// take-down decisions, less lifts).
 	takenDown  map[string]bool
 	expediteAt map[string]int // the policy's expedite paths: index in diff.Expedited
-	exportSum  *asyncHash     // the export file's bytes
+	// liftDrop are the lift decisions' paths (dropped.go); flagDrops the
+	// "drop" flag decisions, by kind then subject. Both made on first use.
+	liftDrop  map[string]bool
+	flagDrops map[string]map[string]bool
+	// seen is what the pass collects for the red flags raised once the
+	// export is read (exportflags.go).
+	seen      exportSeen
+	exportSum *asyncHash // the export file's bytes
 
 	prevLedger *ledger.Header
 	ledgerLen  int64

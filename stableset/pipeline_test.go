@@ -521,6 +521,8 @@ func TestPipelinePagesOnlyWhenChanged(t *testing.T) {
 	}
 	d3b.Close()
 	cfg := c.config(e3, out2)
+	// The yank of a stable file is a red flag (yanked-stable), confirmed.
+	cfg.Decisions = mustDecisions(t, `{"flag": "yanked-stable", "subject": "`+rec(foo1).Path+`", "decision": "confirm", "reason": "foo 1.0 is broken"}`+"\n")
 	d, err := ComputeDiff(cfg)
 	if err != nil {
 		t.Fatal(err)

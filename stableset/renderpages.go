@@ -236,6 +236,15 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		if old != nil && old.PageDigest == lp.PageDigest {
 			lp.HTMLLength, lp.HTMLSHA256, lp.JSONLength, lp.JSONSHA256 = old.HTMLLength, old.HTMLSHA256, old.JSONLength, old.JSONSHA256
 			lp.HTMLBLAKE2b, lp.JSONBLAKE2b = old.HTMLBLAKE2b, old.JSONBLAKE2b
+			// The page digest covers the page records, versions
+			// included: the same releases, unless a version 4 ledger
+			// did not record them.
+			lp.Versions = old.Versions
+			if lp.Versions == nil {
+				if lp.Versions, err = bodyVersions(recs[i:j]); err != nil {
+					return nil, err
+				}
+			}
 		} else {
 			files = files[:0]
 			for k := i; k < j; k++ {
@@ -250,6 +259,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 				}
 				files = append(files, pf)
 			}
+			lp.Versions = pageVersions(files)
 			html, js, err := simpleindex.RenderProjectPages(name, files)
 			if err != nil {
 				return nil, err
@@ -448,6 +458,22 @@ func readLedgerProject(rd *bufio.Reader, src *readErr, p *ledger.Project) (ok bo
 			return bad()
 		}
 	}
+	nv, err := binary.ReadUvarint(rd)
+	if err != nil || nv > ledger.MaxVersions {
+		return bad()
+	}
+	p.Versions = nil
+	for ; nv > 0; nv-- {
+		n, err := binary.ReadUvarint(rd)
+		if err != nil || n > ledger.MaxVersionLength {
+			return bad()
+		}
+		v := make([]byte, n)
+		if _, err := io.ReadFull(rd, v); err != nil {
+			return bad()
+		}
+		p.Versions = append(p.Versions, string(v))
+	}
 	return true, nil
 }
 
@@ -516,4 +542,28 @@ func (r *run) mergePageEntries() error {
 			return err
 		}
 	}
+}
+
+// pageVersions returns the releases of a project's stable files, sorted
+// and distinct: its ledger record's Versions.
+func pageVersions(files []simpleindex.PageFile) []string {
+	vs := make([]string, len(files))
+	for i := range files {
+		vs[i] = files[i].Version
+	}
+	slices.Sort(vs)
+	return slices.Compact(vs)
+}
+
+// bodyVersions is pageVersions of page records not decoded yet.
+func bodyVersions(recs []entryRec) ([]string, error) {
+	files := make([]simpleindex.PageFile, len(recs))
+	for k := range recs {
+		d := &spillDec{s: recs[k].body}
+		d.pageFile(&files[k])
+		if d.bad {
+			return nil, fmt.Errorf("reading page records: %w", errSpill)
+		}
+	}
+	return pageVersions(files), nil
 }

@@ -294,6 +294,7 @@ type passWalk struct {
 	nFiles int64
 	lr     *ledger.Reader // the kept pass's new ledger
 	prev   *ledger.Reader // the previous ledger, nil at the first ceremony
+	prevAt prevCursor     // its files, in step with the entries (dropped.go)
 	enc    []byte
 }
 
@@ -455,6 +456,9 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 	if !ok {
 		return w.edited("its ledger's record of %s is not what its %s entry says", e.Path, e.Category)
 	}
+	if err := w.marks(e, le, stable); err != nil {
+		return err
+	}
 	if !stable {
 		return nil
 	}
@@ -497,6 +501,9 @@ func (w *passWalk) end() error {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		c := *p
+		if lr == w.prev {
+			r.seen.prevProject(&c)
+		}
 		return &c, nil
 	}
 	prev := w.prev

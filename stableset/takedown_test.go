@@ -55,7 +55,7 @@ func TestPipelineTakedown(t *testing.T) {
 	for _, bad := range []struct{ file, msg string }{
 		{`{"path": "` + rec(foo2).Path + `", "decision": "take-down", "reason": "x"}`, "decisions.jsonl:1: path " + rec(foo2).Path + ": not in the stable set"},
 		{`{"path": "packages/*/*/*/bar-1.0-py3-none-any.whl", "decision": "take-down", "reason": "x"}`, "a takedown names exact target paths"},
-		{`{"path": "` + victim + `", "decision": "lift", "reason": "x"}`, "not taken down, nothing to lift"},
+		{`{"path": "` + victim + `", "decision": "lift", "reason": "x"}`, "neither taken down nor dropped, nothing to lift"},
 	} {
 		c.decisions = mustDecisions(t, bad.file)
 		if d, err := ComputeDiff(c.config(e2, out1)); !errors.Is(err, ErrDecision) || !strings.Contains(err.Error(), bad.msg) {

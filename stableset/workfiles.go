@@ -135,7 +135,9 @@ func appendLedgerProject(b []byte, p *ledger.Project) []byte {
 	b = append(b, p.HTMLBLAKE2b[:]...)
 	b = binary.AppendUvarint(b, uint64(p.JSONLength))
 	b = append(b, p.JSONSHA256[:]...)
-	return append(b, p.JSONBLAKE2b[:]...)
+	b = append(b, p.JSONBLAKE2b[:]...)
+	// The releases, none (nil) from a version 4 ledger.
+	return ledger.AppendVersions(b, p.Versions)
 }
 
 func (d *spillDec) ledgerProject(p *ledger.Project) {
@@ -151,6 +153,15 @@ func (d *spillDec) ledgerProject(p *ledger.Project) {
 	p.JSONLength = int64(d.uvarint())
 	d.sum(&p.JSONSHA256)
 	d.sum(&p.JSONBLAKE2b)
+	p.Versions = nil
+	n := d.uvarint()
+	if n > ledger.MaxVersions {
+		d.bad = true
+		return
+	}
+	for ; n > 0 && !d.bad; n-- {
+		p.Versions = append(p.Versions, d.str())
+	}
 }
 
 var errSpill = errors.New("corrupt work file")

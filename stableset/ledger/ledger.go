@@ -18,9 +18,9 @@ import (
 
 // The ledger: what a ceremony saw of the repository.
 //
-// Format v4 (docs/stable-pipeline.md), binary, streaming:
+// Format v5 (docs/stable-pipeline.md), binary, streaming:
 //
-//	magic    "KCLEDGER" 0x04
+//	magic    "KCLEDGER" 0x05
 //	header   uvarint len, repository; varint listing time (Unix seconds);
 //	         uvarint stable version of the ceremony that wrote it; uvarint
 //	         len, the naming layout of the pages (e.g. "pep458"); uvarint
@@ -30,25 +30,48 @@ import (
 //	         uvarint len, project; uvarint length; 32 bytes sha256 (as
 //	         listed); flags (bit 0: in the stable set; bit 1: the stable
 //	         entry differs from the listing, then uvarint length and 32
-//	         bytes sha256 of the stable entry)
+//	         bytes sha256 of the stable entry; bit 2: dropped, kept out
+//	         of the stable set by a decision until one lifts it, never
+//	         with bit 0; bit 3: the listing marked the file yanked)
 //	project* 0x02; uvarint len, project; 32 bytes page digest; uvarint
 //	         length, 32 bytes sha256 and 32 bytes blake2b-256 of the
-//	         HTML page, then of the JSON page
+//	         HTML page, then of the JSON page; uvarint n >= 1, then n
+//	         times uvarint len, version: the releases with stable files,
+//	         strictly increasing in byte order
 //	trailer  0x00; uvarint file count; uvarint project count; 32 bytes:
 //	         SHA-256 of every byte before the trailer's 0x00
 //
 // File paths are strictly increasing in byte order (the export's order),
 // so the ledger can be merged with the next export without holding either
 // in memory. Project records follow, one for every project with stable
-// files, strictly increasing by page path (project + "/"). Version 1
-// ledgers (no stable flag, no projects), version 2 ledgers (no
+// files, strictly increasing by page path (project + "/").
+//
+// Version 4 ledgers, written before v5, are read as the previous
+// ledger: their files have no dropped or yanked bit (flags 0, 1 or 3)
+// and their projects no releases (Project.Versions is nil), so the
+// ceremony after one cannot know which releases had stable files or
+// which stable files were yanked already (docs/policy.md, "Red flags").
+// Version 1 ledgers (no stable flag, no projects), version 2 ledgers (no
 // blake2b-256 of the pages) and version 3 ledgers (no policy) are
 // refused: none was deployed.
 
-const ledgerMagic = "KCLEDGER\x04"
+const (
+	ledgerMagicPrefix = "KCLEDGER"
+	ledgerMagic       = ledgerMagicPrefix + "\x05"
+)
 
-// Version is the ledger format version written and read here.
-const Version = 4
+// Version is the ledger format version written here; PreviousVersion is
+// the one before it, still read.
+const (
+	Version         = 5
+	PreviousVersion = 4
+)
+
+// Bounds on a project record's releases.
+const (
+	MaxVersions      = 1 << 20 // releases with stable files, per project
+	MaxVersionLength = 128     // bytes of a version (as the export bounds it)
+)
 
 // MaxPolicyLength bounds the policy file a ledger holds (as policy.Load
 // bounds it).
@@ -110,6 +133,13 @@ type Entry struct {
 	Kept         bool
 	StableLength int64
 	StableSHA256 [32]byte
+	// Dropped says a decision took the path out of the stable set (or
+	// kept it out): later ceremonies keep it out until a lift decision.
+	// Never with Stable.
+	Dropped bool
+	// Yanked says the listing marked the file yanked, so that the next
+	// ceremony raises yanked-stable only for a file yanked since.
+	Yanked bool
 }
 
 // StableContent returns the length and sha256 stable lists for the file.
@@ -132,6 +162,10 @@ type Project struct {
 	HTMLBLAKE2b, JSONBLAKE2b [32]byte
 	JSONLength               int64
 	JSONSHA256               [32]byte
+	// Versions are the project's releases with stable files, strictly
+	// increasing in byte order, at least one; nil in a version 4 ledger,
+	// which did not record them.
+	Versions []string
 }
 
 // Writer writes a ledger.
@@ -147,15 +181,22 @@ type Writer struct {
 	n        int64 // bytes written
 	size     int64
 	sum      [32]byte
+	version  int
 }
 
 // NewWriter writes the header to w.
 func NewWriter(w io.Writer, h Header) (*Writer, error) {
+	return newWriter(w, h, Version)
+}
+
+// newWriter writes a ledger of the given format version (Version, or
+// PreviousVersion for tests of reading one).
+func newWriter(w io.Writer, h Header, version int) (*Writer, error) {
 	if len(h.Repository) > maxLedgerRepo || !utf8.ValidString(h.Repository) || h.StableVersion < 1 || len(h.Naming) > maxLedgerNaming || !utf8.ValidString(h.Naming) || len(h.Policy) > MaxPolicyLength {
 		return nil, fmt.Errorf("ledger header of %s v%d: %w", h.Repository, h.StableVersion, ErrLedgerFormat)
 	}
-	lw := &Writer{bw: bufio.NewWriterSize(w, 1<<20), h: sha256.New()}
-	b := []byte(ledgerMagic)
+	lw := &Writer{bw: bufio.NewWriterSize(w, 1<<20), h: sha256.New(), version: version}
+	b := append([]byte(ledgerMagicPrefix), byte(version))
 	b = binary.AppendUvarint(b, uint64(len(h.Repository)))
 	b = append(b, h.Repository...)
 	b = binary.AppendVarint(b, h.ListingTime.Unix())
@@ -188,6 +229,9 @@ func (lw *Writer) Add(e *Entry) error {
 	}
 	if err := checkLedgerEntry(e); err != nil {
 		return err
+	}
+	if lw.version < Version && (e.Dropped || e.Yanked) {
+		return fmt.Errorf("path %q: a version %d ledger has no dropped or yanked mark: %w", e.Path, lw.version, ErrLedgerFormat)
 	}
 	return lw.add(e)
 }
@@ -252,6 +296,11 @@ func AppendEntry(b []byte, e *Entry, prev []byte) []byte {
 		if e.Kept {
 			flags |= 2
 		}
+	} else if e.Dropped {
+		flags |= 4
+	}
+	if e.Yanked {
+		flags |= 8
 	}
 	b = append(b, flags)
 	if flags&2 != 0 {
@@ -293,6 +342,9 @@ func (lw *Writer) AddProject(p *Project) error {
 	if lw.projects > 0 && ProjectOrder(p.Project, lw.prevProj) <= 0 {
 		return fmt.Errorf("project %q after %q: %w", p.Project, lw.prevProj, ErrLedgerOrder)
 	}
+	if (lw.version >= Version) != (p.Versions != nil) {
+		return fmt.Errorf("project %q: a version %d ledger's projects have releases from version %d on: %w", p.Project, lw.version, Version, ErrLedgerFormat)
+	}
 	b := append(lw.buf[:0], 2)
 	b = binary.AppendUvarint(b, uint64(len(p.Project)))
 	b = append(b, p.Project...)
@@ -303,6 +355,9 @@ func (lw *Writer) AddProject(p *Project) error {
 	b = binary.AppendUvarint(b, uint64(p.JSONLength))
 	b = append(b, p.JSONSHA256[:]...)
 	b = append(b, p.JSONBLAKE2b[:]...)
+	if p.Versions != nil {
+		b = AppendVersions(b, p.Versions)
+	}
 	lw.buf = b
 	lw.emit(b)
 	lw.prevProj = p.Project
@@ -357,6 +412,9 @@ func checkLedgerEntry(e *Entry) error {
 	if e.Kept && !e.Stable || !e.Kept && (e.StableLength != 0 || e.StableSHA256 != [32]byte{}) {
 		return fmt.Errorf("path %q: inconsistent stable entry: %w", e.Path, ErrLedgerFormat)
 	}
+	if e.Dropped && e.Stable {
+		return fmt.Errorf("path %q: dropped and stable: %w", e.Path, ErrLedgerFormat)
+	}
 	return nil
 }
 
@@ -367,7 +425,41 @@ func checkLedgerProject(p *Project) error {
 	if p.HTMLLength < 0 || p.HTMLLength > export.MaxLength || p.JSONLength < 0 || p.JSONLength > export.MaxLength {
 		return fmt.Errorf("project %q: page length: %w", p.Project, ErrLedgerFormat)
 	}
+	if p.Versions != nil {
+		if err := CheckVersions(p.Versions); err != nil {
+			return fmt.Errorf("project %q: %w", p.Project, err)
+		}
+	}
 	return nil
+}
+
+// CheckVersions checks a project record's releases: at least one, at
+// most MaxVersions, each 1 to MaxVersionLength bytes of text, strictly
+// increasing.
+func CheckVersions(vs []string) error {
+	if len(vs) == 0 || len(vs) > MaxVersions {
+		return fmt.Errorf("%d releases: %w", len(vs), ErrLedgerFormat)
+	}
+	for i, v := range vs {
+		if v == "" || len(v) > MaxVersionLength || !validLedgerText([]byte(v)) {
+			return fmt.Errorf("release %q: %w", v, ErrLedgerFormat)
+		}
+		if i > 0 && v <= vs[i-1] {
+			return fmt.Errorf("release %q after %q: %w", v, vs[i-1], ErrLedgerOrder)
+		}
+	}
+	return nil
+}
+
+// AppendVersions encodes a project record's releases as the ledger
+// does: uvarint count, then each as uvarint length and bytes.
+func AppendVersions(b []byte, vs []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(vs)))
+	for _, v := range vs {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
 }
 
 func hasCtl(s string) bool {
@@ -399,6 +491,7 @@ type Reader struct {
 	tmp      []byte
 	size     int64
 	sum      [32]byte
+	version  int
 }
 
 // RawEntry is a file entry read without allocating: PathBytes and
@@ -507,9 +600,10 @@ func NewReader(r io.Reader) (*Reader, error) {
 	magic := make([]byte, len(ledgerMagic))
 	if err := lr.r.full(magic); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, lr.fail(lr.eof(err))
-	} else if err != nil || string(magic) != ledgerMagic {
-		return nil, lr.fail(fmt.Errorf("not a version %d ledger: %w", Version, ErrLedgerFormat))
+	} else if err != nil || string(magic[:len(ledgerMagicPrefix)]) != ledgerMagicPrefix || magic[len(ledgerMagicPrefix)] != Version && magic[len(ledgerMagicPrefix)] != PreviousVersion {
+		return nil, lr.fail(fmt.Errorf("not a version %d (or %d) ledger: %w", Version, PreviousVersion, ErrLedgerFormat))
 	}
+	lr.version = int(magic[len(ledgerMagicPrefix)])
 	repo, err := lr.bytesField(maxLedgerRepo)
 	if err != nil {
 		return nil, lr.fail(err)
@@ -590,6 +684,19 @@ func (lr *Reader) fail(err error) error {
 
 // Header returns the ledger's header.
 func (lr *Reader) Header() Header { return lr.hdr }
+
+// Version returns the ledger's format version: Version or
+// PreviousVersion.
+func (lr *Reader) Version() int { return lr.version }
+
+// validFlags says whether a file record's flags byte is one this
+// ledger's version writes.
+func (lr *Reader) validFlags(f byte) bool {
+	if lr.version < Version {
+		return f == 0 || f == 1 || f == 3
+	}
+	return f <= 15 && f&3 != 2 && f&5 != 5
+}
 
 // Next returns the next file entry, or io.EOF after the last one (then
 // NextProject reads the projects). The entry is overwritten by the next
@@ -692,10 +799,10 @@ func (lr *Reader) nextFast() (*RawEntry, bool) {
 	k += 32
 	flags := b[k]
 	k++
-	if flags > 3 || flags == 2 {
+	if !lr.validFlags(flags) {
 		return nil, false
 	}
-	e.Stable, e.Kept = flags&1 != 0, flags&2 != 0
+	e.Stable, e.Kept, e.Dropped, e.Yanked = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
 	if e.Kept {
 		l, ok := uv(export.MaxLength)
 		if !ok {
@@ -767,10 +874,10 @@ func (lr *Reader) nextSlow() (*RawEntry, error) {
 	if err != nil {
 		return nil, lr.fail(lr.eof(err))
 	}
-	if flags > 3 || flags == 2 {
+	if !lr.validFlags(flags) {
 		return nil, lr.fail(fmt.Errorf("flags %#x: %w", flags, ErrLedgerFormat))
 	}
-	e.Stable, e.Kept = flags&1 != 0, flags&2 != 0
+	e.Stable, e.Kept, e.Dropped, e.Yanked = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
 	if e.Kept {
 		l, err := lr.uvarint(export.MaxLength)
 		if err != nil {
@@ -845,6 +952,23 @@ func (lr *Reader) NextProject() (*Project, error) {
 		}
 		if err := lr.r.full(pg.b2[:]); err != nil {
 			return nil, lr.fail(lr.eof(err))
+		}
+	}
+	if lr.version >= Version {
+		n, err := lr.uvarint(MaxVersions)
+		if err != nil {
+			return nil, lr.fail(err)
+		}
+		if n == 0 {
+			return nil, lr.fail(fmt.Errorf("project %q: no releases: %w", p.Project, ErrLedgerFormat))
+		}
+		p.Versions = make([]string, 0, min(n, 1024))
+		for range n {
+			v, err := lr.bytesField(MaxVersionLength)
+			if err != nil {
+				return nil, lr.fail(err)
+			}
+			p.Versions = append(p.Versions, string(v))
 		}
 	}
 	if err := checkLedgerProject(p); err != nil {

@@ -11,9 +11,11 @@ import (
 
 var t1 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func sampleLedger(t testing.TB) []byte {
+func sampleLedger(t testing.TB) []byte { return sampleLedgerVersion(t, Version) }
+
+func sampleLedgerVersion(t testing.TB, version int) []byte {
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, Header{Repository: "pypi", ListingTime: t1, StableVersion: 3, Naming: "warehouse", Policy: []byte(`{"excluded": ["certifi"]}`)})
+	w, err := newWriter(&buf, Header{Repository: "pypi", ListingTime: t1, StableVersion: 3, Naming: "warehouse", Policy: []byte(`{"excluded": ["certifi"]}`)}, version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,6 +23,11 @@ func sampleLedger(t testing.TB) []byte {
 		e := Entry{Path: p, Project: p[len(p)-10:][:1], Length: int64(len(p)), SHA256: sha256.Sum256([]byte(p)), Stable: i > 0}
 		if i == 2 {
 			e.Kept, e.StableLength, e.StableSHA256 = true, 3, sha256.Sum256([]byte("old"))
+		}
+		if version == Version {
+			e.Dropped, e.Yanked = i == 0, i == 1
+		} else if err := w.Add(&Entry{Path: p, Project: "a", Dropped: true}); !errors.Is(err, ErrLedgerFormat) {
+			t.Fatalf("dropped mark in a version %d ledger: %v", version, err)
 		}
 		if err := w.Add(&e); err != nil {
 			t.Fatal(err)
@@ -32,9 +39,23 @@ func sampleLedger(t testing.TB) []byte {
 	if err := w.Add(&Entry{Path: "packages/ff/00/z/d-1.whl", Project: "d", Kept: true}); !errors.Is(err, ErrLedgerFormat) {
 		t.Fatalf("kept but not stable: %v", err)
 	}
+	if err := w.Add(&Entry{Path: "packages/ff/00/z/d-1.whl", Project: "d", Stable: true, Dropped: true}); !errors.Is(err, ErrLedgerFormat) {
+		t.Fatalf("dropped and stable: %v", err)
+	}
 	// Projects in page path order: "a-b/" sorts before "a/".
 	for _, p := range []string{"a-b", "a", "b"} {
-		if err := w.AddProject(&Project{Project: p, PageDigest: sha256.Sum256([]byte(p)), HTMLLength: 10, JSONLength: 20, HTMLBLAKE2b: sha256.Sum256([]byte("h" + p)), JSONBLAKE2b: sha256.Sum256([]byte("j" + p))}); err != nil {
+		pr := Project{Project: p, PageDigest: sha256.Sum256([]byte(p)), HTMLLength: 10, JSONLength: 20, HTMLBLAKE2b: sha256.Sum256([]byte("h" + p)), JSONBLAKE2b: sha256.Sum256([]byte("j" + p))}
+		if version == Version {
+			pr.Versions = []string{"1.0", "1.0.post1", "2"}
+			for _, bad := range [][]string{{}, {"2", "1.0"}, {"1", "1"}, {""}, {"1\n"}} {
+				b := pr
+				b.Versions = bad
+				if err := w.AddProject(&b); err == nil {
+					t.Fatalf("releases %q accepted", bad)
+				}
+			}
+		}
+		if err := w.AddProject(&pr); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -92,6 +113,12 @@ func TestLedgerRoundTrip(t *testing.T) {
 	if es[0].Stable || !es[1].Stable || es[1].Kept || !es[2].Kept || es[2].StableLength != 3 {
 		t.Fatalf("stable flags: %+v", es)
 	}
+	if !es[0].Dropped || es[1].Dropped || es[0].Yanked || !es[1].Yanked || es[2].Yanked || lr.Version() != Version {
+		t.Fatalf("dropped and yanked marks: %+v", es)
+	}
+	if v := ps[1].Versions; len(v) != 3 || v[0] != "1.0" || v[2] != "2" {
+		t.Fatalf("releases: %q", v)
+	}
 	if l, _ := es[2].StableContent(); l != 3 {
 		t.Fatal("StableContent of a kept entry is not the stable one")
 	}
@@ -116,6 +143,9 @@ func TestLedgerRoundTrip(t *testing.T) {
 		"empty":          {nil, ErrLedgerFormat},
 		"version 1":      {append([]byte("KCLEDGER\x01"), data[9:]...), ErrLedgerFormat},
 		"version 3":      {append([]byte("KCLEDGER\x03"), data[9:]...), ErrLedgerFormat},
+		"version 6":      {append([]byte("KCLEDGER\x06"), data[9:]...), ErrLedgerFormat},
+		// A v5 ledger relabelled v4: its marks are not v4 flags.
+		"v5 as v4": {append([]byte("KCLEDGER\x04"), data[9:]...), ErrLedgerFormat},
 	} {
 		_, _, _, err := readAll(tc.data)
 		if !errors.Is(err, tc.want) {
@@ -129,6 +159,33 @@ func TestLedgerRoundTrip(t *testing.T) {
 	_ = time.Second
 }
 
+// A version 4 ledger, the previous format, is still read: no marks, no
+// releases.
+func TestLedgerPreviousVersion(t *testing.T) {
+	data := sampleLedgerVersion(t, PreviousVersion)
+	es, ps, lr, err := readAll(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lr.Version() != PreviousVersion || len(es) != 3 || !es[2].Kept || len(ps) != 3 {
+		t.Fatalf("v4: version %d, %+v %+v", lr.Version(), es, ps)
+	}
+	for _, e := range es {
+		if e.Dropped || e.Yanked {
+			t.Fatalf("v4 entry with a mark: %+v", e)
+		}
+	}
+	for _, p := range ps {
+		if p.Versions != nil {
+			t.Fatalf("v4 project with releases: %+v", p)
+		}
+	}
+	// A v4 ledger relabelled v5: its projects lack the releases.
+	if _, _, _, err := readAll(append([]byte("KCLEDGER\x05"), data[9:]...)); !errors.Is(err, ErrLedgerFormat) && !errors.Is(err, ErrLedgerTruncated) {
+		t.Fatalf("v4 as v5: %v", err)
+	}
+}
+
 func flip(b []byte, i int) []byte {
 	c := append([]byte{}, b...)
 	c[i] ^= 1
@@ -137,6 +194,7 @@ func flip(b []byte, i int) []byte {
 
 func FuzzLedger(f *testing.F) {
 	f.Add(sampleLedger(f))
+	f.Add(sampleLedgerVersion(f, PreviousVersion))
 	f.Add([]byte(ledgerMagic))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		es, ps, lr, err := readAll(data)
@@ -149,7 +207,7 @@ func FuzzLedger(f *testing.F) {
 		}
 		// What reads re-encodes to the same bytes.
 		var buf bytes.Buffer
-		w, err := NewWriter(&buf, lr.Header())
+		w, err := newWriter(&buf, lr.Header(), lr.Version())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -75,7 +75,23 @@ type RedFlags struct {
 	// dropped by a decision) is a red flag ("project-loss"). 100 never
 	// flags; 0 flags any loss.
 	ProjectLossPercent int64 `json:"project_loss_percent"`
+	// AddedToStableRelease: a file added to a release that had stable
+	// files at the previous ceremony is a red flag
+	// ("added-to-stable-release"). On by default.
+	AddedToStableRelease bool `json:"added_to_stable_release"`
+	// NameCollision: a file whose name names another project of the
+	// export than the one it is listed under is a red flag
+	// ("name-collision"). On by default.
+	NameCollision bool `json:"name_collision"`
+	// YankedStable: a stable file the export marks yanked, and did not
+	// at the previous ceremony, is a red flag ("yanked-stable"). On by
+	// default.
+	YankedStable bool `json:"yanked_stable"`
 }
+
+// DefaultRedFlags are the red flags' thresholds and switches when the
+// policy does not set them.
+var DefaultRedFlags = RedFlags{ProjectLossPercent: DefaultProjectLossPercent, AddedToStableRelease: true, NameCollision: true, YankedStable: true}
 
 // DefaultProjectLossPercent is red_flags.project_loss_percent when the
 // policy does not set it.
@@ -259,7 +275,10 @@ type policyFile struct {
 }
 
 type redFlagsFile struct {
-	ProjectLossPercent *int64 `json:"project_loss_percent,omitempty"`
+	ProjectLossPercent   *int64 `json:"project_loss_percent,omitempty"`
+	AddedToStableRelease *bool  `json:"added_to_stable_release,omitempty"`
+	NameCollision        *bool  `json:"name_collision,omitempty"`
+	YankedStable         *bool  `json:"yanked_stable,omitempty"`
 }
 
 type expeditedFile struct {
@@ -335,7 +354,7 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 		slices.Sort(out)
 		return out, nil
 	}
-	p := &Policy{MinAgeDays: 90, AllNominated: true, ConfirmAbove: Limits{Added: 2000000, Removed: 10000, Changed: 0}, RedFlags: RedFlags{ProjectLossPercent: DefaultProjectLossPercent}, TargetMode: ModeFilesPages, Naming: NamingPEP458}
+	p := &Policy{MinAgeDays: 90, AllNominated: true, ConfirmAbove: Limits{Added: 2000000, Removed: 10000, Changed: 0}, RedFlags: DefaultRedFlags, TargetMode: ModeFilesPages, Naming: NamingPEP458}
 	if f.TargetMode != nil {
 		switch m := TargetMode(*f.TargetMode); m {
 		case ModeFilesPages, ModePages:
@@ -386,6 +405,14 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 	if rf := f.RedFlags; rf != nil {
 		if err := integer("red_flags.project_loss_percent", rf.ProjectLossPercent, 100, &p.RedFlags.ProjectLossPercent); err != nil {
 			return nil, err
+		}
+		for _, sw := range []struct {
+			v   *bool
+			dst *bool
+		}{{rf.AddedToStableRelease, &p.RedFlags.AddedToStableRelease}, {rf.NameCollision, &p.RedFlags.NameCollision}, {rf.YankedStable, &p.RedFlags.YankedStable}} {
+			if sw.v != nil {
+				*sw.dst = *sw.v
+			}
 		}
 	}
 	if f.Nominated != nil {
@@ -478,8 +505,9 @@ func (p *Policy) MarshalJSON() ([]byte, error) {
 		p.ConfirmAbove.Added, p.ConfirmAbove.Removed, p.ConfirmAbove.Changed)
 	// red_flags only when not the default, so that the default policy
 	// encodes as templates/files/policy.json.
-	if p.RedFlags.ProjectLossPercent != DefaultProjectLossPercent {
-		fmt.Fprintf(&b, ",\n  \"red_flags\": {\n    \"project_loss_percent\": %d\n  }", p.RedFlags.ProjectLossPercent)
+	if rf := p.RedFlags; rf != DefaultRedFlags {
+		fmt.Fprintf(&b, ",\n  \"red_flags\": {\n    \"project_loss_percent\": %d,\n    \"added_to_stable_release\": %t,\n    \"name_collision\": %t,\n    \"yanked_stable\": %t\n  }",
+			rf.ProjectLossPercent, rf.AddedToStableRelease, rf.NameCollision, rf.YankedStable)
 	}
 	if len(p.Expedite) > 0 {
 		b.WriteString(",\n  \"expedite\": [")

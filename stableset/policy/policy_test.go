@@ -100,6 +100,9 @@ func TestParsePolicyRefusals(t *testing.T) {
 		{"loss above 100", `{"red_flags": {"project_loss_percent": 101}}`, 1, "red_flags.project_loss_percent", export.ErrBadValue},
 		{"loss as a fraction", `{"red_flags": {"project_loss_percent": 0.5}}`, 1, "red_flags.project_loss_percent", export.ErrType},
 		{"unknown red flag", `{"red_flags": {"yanked": 1}}`, 1, "red_flags.yanked", export.ErrUnknownField},
+		{"switch as a number", `{"red_flags": {"yanked_stable": 1}}`, 1, "red_flags.yanked_stable", export.ErrType},
+		{"switch as a string", `{"red_flags": {"name_collision": "false"}}`, 1, "red_flags.name_collision", export.ErrType},
+		{"switch null", `{"red_flags": {"added_to_stable_release": null}}`, 1, "red_flags.added_to_stable_release", export.ErrType},
 		{"nominated string", `{"nominated": "*"}`, 1, "nominated", export.ErrType},
 		{"nominated number", `{"nominated": [1]}`, 1, "nominated[0]", export.ErrType},
 		{"not normalised", "{\n\"excluded\": [\"ok\",\n \"Django\"]}", 3, "excluded[1]", export.ErrBadProject},
@@ -186,6 +189,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(`{"nominated": ["*", "a"]}`))
 	f.Add([]byte(`{"target_mode": "pages", "naming": "warehouse"}`))
 	f.Add([]byte(`{"red_flags": {"project_loss_percent": 0}}`))
+	f.Add([]byte(`{"red_flags": {"added_to_stable_release": false, "name_collision": true, "yanked_stable": false}}`))
 	f.Add([]byte(`{"expedite": [{"path": "packages/aa/bb/cc/foo-1.0.1.tar.gz", "sha256": "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", "reason": "PYSEC-2026-17"}, {"path": "packages/aa/bb/cc/foo-1.0.2.tar.gz", "sha256": "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", "reason": "r\u00e9sum\u00e9 of GHSA-xxxx"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data, "fuzz")
@@ -293,6 +297,32 @@ func TestRedFlagsThreshold(t *testing.T) {
 		q, err := Parse(enc, "again")
 		if err != nil || q.RedFlags.ProjectLossPercent != n || p.RedFlags.ProjectLossPercent != n {
 			t.Errorf("%d: %v, %+v\n%s", n, err, q, enc)
+		}
+	}
+}
+
+// The red flags' switches: on when absent, each read and encoded back.
+func TestRedFlagsSwitches(t *testing.T) {
+	if rf := Default().RedFlags; !rf.AddedToStableRelease || !rf.NameCollision || !rf.YankedStable {
+		t.Errorf("default: %+v", rf)
+	}
+	for _, tc := range []struct {
+		json string
+		want RedFlags
+	}{
+		{`{"added_to_stable_release": false}`, RedFlags{ProjectLossPercent: 50, NameCollision: true, YankedStable: true}},
+		{`{"name_collision": false}`, RedFlags{ProjectLossPercent: 50, AddedToStableRelease: true, YankedStable: true}},
+		{`{"yanked_stable": false, "project_loss_percent": 10}`, RedFlags{ProjectLossPercent: 10, AddedToStableRelease: true, NameCollision: true}},
+		{`{"yanked_stable": true}`, DefaultRedFlags},
+	} {
+		p, err := Parse([]byte(`{"red_flags": `+tc.json+`}`), "p.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, _ := p.MarshalJSON()
+		q, err := Parse(enc, "again")
+		if err != nil || p.RedFlags != tc.want || q.RedFlags != tc.want {
+			t.Errorf("%s: %v, %+v %+v\n%s", tc.json, err, p.RedFlags, q, enc)
 		}
 	}
 }
