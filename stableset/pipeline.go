@@ -285,6 +285,9 @@ func prepare(cfg *Config) (*run, error) {
 	if err := checkDelegationCovers(cfg.StableDelegation, cfg.Policy); err != nil {
 		return nil, err
 	}
+	if len(cfg.Policy.Delegations) > 0 {
+		return nil, fmt.Errorf("policy delegations: developer delegations are not written by this version yet")
+	}
 	pub, base, err := readPublished(cfg)
 	if err != nil {
 		return nil, err

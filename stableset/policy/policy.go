@@ -49,6 +49,10 @@ type Policy struct {
 	// set before they are MinAgeDays old, each pinned by its SHA-256 and
 	// with the reason (docs/policy.md, "Expedite"). Empty, never nil.
 	Expedite []Expedited
+	// Delegations lists, sorted by project, the projects handed to their
+	// developers (docs/policy.md, "Developer delegations"). Empty, never
+	// nil.
+	Delegations []Delegation
 
 	nominated, excluded map[string]bool
 	expedite            map[string]int // path -> index in Expedite
@@ -264,14 +268,15 @@ func Parse(data []byte, name string) (*Policy, error) {
 // policyFile is the policy file as the strict decoder reads it: every field
 // may be absent.
 type policyFile struct {
-	MinAgeDays   *int64           `json:"min_age_days,omitempty"`
-	TargetMode   *string          `json:"target_mode,omitempty"`
-	Naming       *string          `json:"naming,omitempty"`
-	Nominated    *[]string        `json:"nominated,omitempty"`
-	Excluded     *[]string        `json:"excluded,omitempty"`
-	ConfirmAbove *limitsFile      `json:"confirm_above,omitempty"`
-	RedFlags     *redFlagsFile    `json:"red_flags,omitempty"`
-	Expedite     *[]expeditedFile `json:"expedite,omitempty"`
+	MinAgeDays   *int64            `json:"min_age_days,omitempty"`
+	TargetMode   *string           `json:"target_mode,omitempty"`
+	Naming       *string           `json:"naming,omitempty"`
+	Nominated    *[]string         `json:"nominated,omitempty"`
+	Excluded     *[]string         `json:"excluded,omitempty"`
+	ConfirmAbove *limitsFile       `json:"confirm_above,omitempty"`
+	RedFlags     *redFlagsFile     `json:"red_flags,omitempty"`
+	Expedite     *[]expeditedFile  `json:"expedite,omitempty"`
+	Delegations  *[]delegationFile `json:"delegations,omitempty"`
 }
 
 type redFlagsFile struct {
@@ -474,6 +479,9 @@ func (f *policyFile) policy(data []byte, name string) (*Policy, error) {
 			p.expedite[e.Path] = i
 		}
 	}
+	if err := f.delegations(p, fail); err != nil {
+		return nil, err
+	}
 	p.raw = append([]byte(nil), data...)
 	return p, nil
 }
@@ -521,6 +529,7 @@ func (p *Policy) MarshalJSON() ([]byte, error) {
 		}
 		b.WriteString("\n  ]")
 	}
+	p.appendDelegations(&b)
 	b.WriteString("\n}\n")
 	return b.Bytes(), nil
 }

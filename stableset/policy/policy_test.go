@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset/delegation"
 	"github.com/keyceremony/keyceremony/stableset/export"
 )
 
@@ -191,6 +193,8 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(`{"red_flags": {"project_loss_percent": 0}}`))
 	f.Add([]byte(`{"red_flags": {"added_to_stable_release": false, "name_collision": true, "yanked_stable": false}}`))
 	f.Add([]byte(`{"expedite": [{"path": "packages/aa/bb/cc/foo-1.0.1.tar.gz", "sha256": "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", "reason": "PYSEC-2026-17"}, {"path": "packages/aa/bb/cc/foo-1.0.2.tar.gz", "sha256": "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", "reason": "r\u00e9sum\u00e9 of GHSA-xxxx"}]}`))
+	ed, ec := devSigner(f, false), devSigner(f, true)
+	f.Add(delegationJSON(f, "foo-bar", 2, []keys.Signer{ed, ec}, nil, delegation.Proof{Repository: "pypi", Project: "foo-bar", StableVersion: 3}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data, "fuzz")
 		if err != nil {
