@@ -613,6 +613,11 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 		return err
 	}
 	stableFile := filepath.Join(md, fmt.Sprintf("%d.%s.json", n, stableset.StableRole))
+	for _, p := range slices.Sorted(maps.Keys(st.Signed.Targets)) {
+		if d := tuf.Outside(p, deleg); d != nil {
+			return outsideError(stableFile, p, d)
+		}
+	}
 	for p, tf := range st.Signed.Targets {
 		b, err := os.ReadFile(filepath.Join(dir, "stable", filepath.FromSlash(p)))
 		if err != nil {
