@@ -477,7 +477,12 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 				}
 				files[0].SHA256, files[1].SHA256 = files[1].SHA256, files[0].SHA256
 			})
-		}, "the ledger and the bins list different stable sets"},
+		}, "the ledger and the bins list different stable sets (first in stable/metadata/3.stable-0-1.00-03.json, prefixes [00 01 02 03]: an entry's path, length or hashes differ from the ledger's)"},
+		{"stable listing a target outside targets' delegation to it, signed by the stable keys", "media2", nil, func(t *testing.T, dir string) {
+			fx.resignTargets(t, filepath.Join(dir, "stable", "metadata", "3.stable.json"), "stable", func(tg *tuf.Targets) {
+				tg.Targets["evil.tar.gz"] = tuf.TargetFile{Length: 1, Hashes: map[string]string{"sha256": strings.Repeat("ab", 32)}}
+			}, nil)
+		}, "3.stable.json lists evil.tar.gz, outside the delegation to stable (paths"},
 		{"a bin whose signature's key id is not its delegation's (another bin's file, key id rewritten)", "media2", nil, func(t *testing.T, dir string) {
 			mid, err := tuf.Load[tuf.Targets](mustRead(t, filepath.Join(dir, "stable", "metadata", "3.stable-0-1.json")), "mid")
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
@@ -625,6 +626,11 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 		return err
 	}
 	stableFile := filepath.Join(md, fmt.Sprintf("%d.%s.json", n, stableset.StableRole))
+	for _, p := range slices.Sorted(maps.Keys(st.Signed.Targets)) {
+		if d := tuf.Outside(p, deleg); d != nil {
+			return outsideError(stableFile, p, d)
+		}
+	}
 	for p, tf := range st.Signed.Targets {
 		b, err := os.ReadFile(filepath.Join(dir, "stable", filepath.FromSlash(p)))
 		if err != nil {
@@ -672,7 +678,7 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 		return err
 	}
 	for p := range st.Signed.Targets {
-		if err := sumLedger(filepath.Join(dir, "stable", filepath.FromSlash(p)), tc, &inLedger); err != nil {
+		if err := sumLedger(filepath.Join(dir, "stable", filepath.FromSlash(p)), tc, inLedger.add); err != nil {
 			return err
 		}
 	}
@@ -680,7 +686,7 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 		return err
 	}
 	if inBins != inLedger {
-		return fmt.Errorf("the ledger and the bins list different stable sets: %w", tuf.ErrHash)
+		return fmt.Errorf("the ledger and the bins list different stable sets%s: %w", differingBin(dir, &st.Signed, tc), tuf.ErrHash)
 	}
 	if err := CheckSignedDiff(dir, stmt); err != nil {
 		return err
@@ -910,7 +916,7 @@ func (s *entrySum) add(path string, length int64, sum, b2 [32]byte) {
 // stable file (unless the target mode is pages only, their blake2b-256
 // the one their path names) and every stable project's two pages, at
 // the naming layout's paths.
-func sumLedger(file string, tc *targetCheck, sum *entrySum) error {
+func sumLedger(file string, tc *targetCheck, add func(path string, length int64, sum, b2 [32]byte)) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -937,7 +943,7 @@ func sumLedger(file string, tc *targetCheck, sum *entrySum) error {
 		if e.Stable && tc.mode.ListsFiles() {
 			l, h := e.StableContent()
 			b2, _ := export.PathBLAKE2b(e.Path)
-			sum.add(e.Path, l, h, b2)
+			add(e.Path, l, h, b2)
 		}
 	}
 	for {
@@ -949,9 +955,88 @@ func sumLedger(file string, tc *targetCheck, sum *entrySum) error {
 			return fmt.Errorf("%s: %w", file, err)
 		}
 		html, js := tc.naming.PagePaths(p.Project)
-		sum.add(html, p.HTMLLength, p.HTMLSHA256, p.HTMLBLAKE2b)
-		sum.add(js, p.JSONLength, p.JSONSHA256, p.JSONBLAKE2b)
+		add(html, p.HTMLLength, p.HTMLSHA256, p.HTMLBLAKE2b)
+		add(js, p.JSONLength, p.JSONSHA256, p.JSONBLAKE2b)
 	}
+}
+
+// differingBin names, for a message, the first leaf bin (in delegation
+// order) whose entries differ from those the ledger gives its prefixes
+// (" (first in FILE, prefixes [...])"), or a ledger entry no leaf's
+// prefixes cover; "" if it cannot tell. It runs only once the two stable
+// sets are known to differ: it reads the bins and the ledger again,
+// holding one sum per leaf.
+func differingBin(dir string, st *tuf.Targets, tc *targetCheck) string {
+	md := filepath.Join(dir, "stable", "metadata")
+	type leaf struct {
+		file            string
+		prefixes        []string
+		inBin, inLedger entrySum
+	}
+	var leaves []*leaf
+	byPrefix := map[string]*leaf{}
+	lengths := map[int]bool{}
+	_, mids := tuf.SplitStable(st)
+	for _, r := range mids {
+		b, err := os.ReadFile(filepath.Join(md, fmt.Sprintf("%d.%s.json", st.Version, r.Name)))
+		if err != nil {
+			return ""
+		}
+		mid, err := tuf.Load[tuf.Targets](b, r.Name)
+		if err != nil || mid.Signed.Delegations == nil {
+			return ""
+		}
+		for _, lr := range mid.Signed.Delegations.Roles {
+			l := &leaf{file: fmt.Sprintf("%d.%s.json", st.Version, lr.Name), prefixes: lr.PathHashPrefixes}
+			lb, err := os.ReadFile(filepath.Join(md, l.file))
+			if err != nil {
+				return ""
+			}
+			bin, err := tuf.ParseBin(lb, l.file)
+			if err != nil {
+				return ""
+			}
+			for _, t := range bin.Targets {
+				l.inBin.add(t.Path, t.Length, t.SHA256, t.BLAKE2b256)
+			}
+			for _, p := range lr.PathHashPrefixes {
+				byPrefix[p], lengths[len(p)] = l, true
+			}
+			leaves = append(leaves, l)
+		}
+	}
+	stray := ""
+	again := *tc
+	for p := range st.Targets {
+		if !strings.HasPrefix(p, "ledger/") {
+			continue
+		}
+		err := sumLedger(filepath.Join(dir, "stable", filepath.FromSlash(p)), &again, func(path string, length int64, sum, b2 [32]byte) {
+			h := sha256.Sum256([]byte(path))
+			x := hex.EncodeToString(h[:])
+			for n := range lengths {
+				if l, ok := byPrefix[x[:n]]; ok {
+					l.inLedger.add(path, length, sum, b2)
+					return
+				}
+			}
+			if stray == "" {
+				stray = path
+			}
+		})
+		if err != nil {
+			return ""
+		}
+	}
+	if stray != "" {
+		return fmt.Sprintf(" (the ledger's %s is in no leaf bin's prefixes)", stray)
+	}
+	for _, l := range leaves {
+		if l.inBin != l.inLedger {
+			return fmt.Sprintf(" (first in stable/metadata/%s, prefixes %v: an entry's path, length or hashes differ from the ledger's)", l.file, l.prefixes)
+		}
+	}
+	return ""
 }
 
 // CheckSignedDiff checks a verified signed diff's statement against the

@@ -51,7 +51,10 @@ A stable medium given --export FILE and --previous has its signed diff
 recomputed: FILE must be the export the signed diff names, and the diff
 pass run again from it, the previous medium's ledger and the medium's
 policy.json and decisions.jsonl must give the signed canonical diff,
-counts and new ledger (a mismatch names the first differing line or count).
+counts, new ledger and taken-down paths (a mismatch names the first
+differing line, count or path). --previous is then the previous stable
+medium, the bootstrap media or the repository as it was (its top
+directory: the ledger is a target under targets/).
 
 With --previous DIR, no version of root, targets, stable, snapshot or
 timestamp may go back against that earlier medium, one version must be one

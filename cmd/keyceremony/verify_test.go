@@ -155,6 +155,14 @@ func TestVerifyExitCodes(t *testing.T) {
 	root := filepath.Join(dir, "metadata", "1.root.json")
 	tampered := copyTree(t, dir)
 	replaceIn(t, filepath.Join(tampered, "metadata", "1.snapshot.json"), `"version": 1`, `"version": 2`)
+	boot, stable1 := filepath.Join(dir, "ceremony", "bootstrap"), filepath.Join(dir, "ceremony", "stable-1")
+	exp := filepath.Join(dir, "repository", "export.jsonl")
+	// Another export: the demo's with its second line dropped.
+	lines := strings.SplitAfter(mustReadFile(t, exp), "\n")
+	otherExport := filepath.Join(t.TempDir(), "other.jsonl")
+	if err := os.WriteFile(otherExport, []byte(lines[0]+strings.Join(lines[2:], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		code int
@@ -171,6 +179,12 @@ func TestVerifyExitCodes(t *testing.T) {
 		{[]string{"verify", "--root", root, filepath.Join(dir, "devices")}, 2, "not a medium keyceremony writes"},
 		{[]string{"verify", "--root", filepath.Join(dir, "nothing.json"), dir}, 2, "reading the trusted root"},
 		{[]string{"verify", "--root", root, "--previous", filepath.Join(dir, "nothing"), dir}, 2, "previous medium"},
+		{[]string{"verify", "--root", root, "--previous", boot, "--export", exp, stable1}, 0, ""},
+		{[]string{"verify", "--root", root, "--previous", boot, "--export", otherExport, stable1}, 1, "another export than the one the diff was computed from"},
+		{[]string{"verify", "--root", root, "--previous", boot, "--export", filepath.Join(dir, "nothing.jsonl"), stable1}, 2, "nothing.jsonl: no such file"},
+		{[]string{"verify", "--root", root, "--repository", boot, "--previous", filepath.Join(dir, "nothing"), "--export", exp, stable1}, 2, "previous medium"},
+		{[]string{"verify", "--root", root, "--repository", boot, "--previous", filepath.Join(dir, "metadata"), "--export", exp, stable1}, 2, "metadata directory holds no ledger"},
+		{[]string{"verify", "--root", root, "--repository", boot, "--export", exp, stable1}, 2, "name the previous medium with --previous"},
 		{[]string{"verify", dir}, 2, "--root is required"},
 		{[]string{"verify", "--root", root}, 2, "verify takes one directory"},
 		{[]string{"verify", "--root", root, "--format", "yaml", dir}, 2, "--format"},
@@ -189,6 +203,36 @@ func TestVerifyExitCodes(t *testing.T) {
 				t.Fatalf("%q: exit %d (want %d), stderr %q (want %q)", c.args, code, c.code, stderr, c.err)
 			}
 		})
+	}
+}
+
+// TestVerifyRecomputedJSON: verify --format json says whether the signed
+// diff was recomputed.
+func TestVerifyRecomputedJSON(t *testing.T) {
+	dir := demoRepo(t)
+	args := []string{"verify", "--format", "json", "--root", filepath.Join(dir, "metadata", "1.root.json"), "--previous", filepath.Join(dir, "ceremony", "bootstrap")}
+	for _, c := range []struct {
+		extra []string
+		want  bool
+	}{
+		{nil, false},
+		{[]string{"--export", filepath.Join(dir, "repository", "export.jsonl")}, true},
+	} {
+		code, out, stderr := runCLI(append(append(args[:len(args):len(args)], c.extra...), filepath.Join(dir, "ceremony", "stable-1"))...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.extra, code, stderr)
+		}
+		var r struct {
+			SignedDiff struct {
+				Recomputed *bool `json:"recomputed"`
+			} `json:"signed_diff"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.SignedDiff.Recomputed == nil || *r.SignedDiff.Recomputed != c.want {
+			t.Fatalf("%v: signed_diff.recomputed %v, want %v", c.extra, r.SignedDiff.Recomputed, c.want)
+		}
 	}
 }
 
