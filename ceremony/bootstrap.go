@@ -195,6 +195,9 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 }
 
 func (b *Bootstrap) runOnto(outDir string) (*BootstrapResult, error) {
+	if err := b.checkMedia(outDir); err != nil {
+		return nil, err
+	}
 	if b.Backup != "" {
 		if err := CheckNewBackup(b.Backup); err != nil {
 			return nil, err

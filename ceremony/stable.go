@@ -275,6 +275,9 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	}
 	// Read before New removes the dead runs' working directories.
 	resume := findStableResumption(outDir, s.Show)
+	if err := s.Guide.checkOutput(outDir); err != nil {
+		return nil, err
+	}
 	out, err := newOutputMedium(outDir, MediumStable, s.Now)
 	if err != nil {
 		return nil, err
@@ -290,6 +293,9 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	if err := s.opening(tr); err != nil {
+		return nil, err
+	}
+	if err := s.checkInputs(); err != nil {
 		return nil, err
 	}
 	cfg, f, targets, backup, err := s.config()
