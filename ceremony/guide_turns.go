@@ -127,7 +127,7 @@ func (t *turnSigner) Sign(msg []byte) ([]byte, error) {
 		}
 		t.done[h] = sig
 	}
-	g.printf("  %s's turn is done: the YubiKey with serial %d may be taken out (the next keyholder may need the port).\n", g.name(t.serial), t.serial)
+	g.printf("  turn done for the YubiKey with serial %d (%s): it may be taken out (the next keyholder may need the port).\n", t.serial, g.who(t.serial))
 	return t.done[sha256.Sum256(msg)], g.record("device turn done", map[string]any{"device": t.serial})
 }
 

@@ -283,15 +283,15 @@ func guidedStableOnePort(t *testing.T, env *pcsctest.Env, dir, boot, caFile stri
 		fmt.Sprintf("Insert the YubiKey with serial %d (keyholder: Alice Example).", serials[0]),
 		fmt.Sprintf("Insert the YubiKey with serial %d (keyholder: Bob Example).", serials[1]),
 		"held by another program: " + port + " (PC/SC sharing violation",
-		"its keys are read: it may be taken out until Alice Example's turn to sign (one port is enough).",
+		"its keys are read: it may be taken out until its keyholder's turn to sign (one port is enough).",
 		"Carol Example recorded as absent.",
 		" to sign.",
 		" to sign the end of the transcript.",
 		"the reader holds the YubiKey with serial ",
 		"wrong PIN: 2 tries left.",
 		"was not touched in time (no PIN try was spent); again.",
-		"Alice Example's turn is done",
-		"Bob Example's turn is done",
+		fmt.Sprintf("turn done for the YubiKey with serial %d (keyholder: Alice Example): it may be taken out", serials[0]),
+		fmt.Sprintf("turn done for the YubiKey with serial %d (keyholder: Bob Example): it may be taken out", serials[1]),
 		"stable v2 written to " + media + " and verified",
 	} {
 		if !strings.Contains(s, want) {

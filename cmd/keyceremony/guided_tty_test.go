@@ -26,8 +26,10 @@ type tmuxTerm struct {
 	t    *testing.T
 	sock string
 	// wrongMedium, if set, puts the right medium in when the screen
-	// refuses one.
+	// refuses one; onPrompt, if set, sees each prompt and the screen
+	// before it is answered.
 	wrongMedium func()
+	onPrompt    func(prompt, screen string)
 }
 
 func startTmux(t *testing.T, dir, shell string) *tmuxTerm {
@@ -209,6 +211,9 @@ func guidedAnswersAs(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]lat
 	wrongPIN, wrongWords, wrongAck := true, true, true
 	for answered := 0; ; answered++ {
 		p, s := tm.nextPrompt(answered)
+		if tm.onPrompt != nil && p != "EXIT=" {
+			tm.onPrompt(p, s)
+		}
 		switch p {
 		case "EXIT=":
 			return s
