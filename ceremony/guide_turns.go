@@ -3,6 +3,9 @@ package ceremony
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
@@ -67,6 +70,26 @@ func (g *Guide) turnSigners(sess *session, serials []uint32, want map[string]boo
 			}
 			out = append(out, &turnSigner{g: g, sess: sess, serial: serial, slot: sk.slot, key: sk.key, done: map[[32]byte][]byte{}})
 			delete(want, sk.key.ID())
+		}
+	}
+	return out
+}
+
+// signOrder is the order of the keyholders' turns: that of the
+// script's signing steps (the run sheet's), then any other device by
+// serial.
+func (g *Guide) signOrder(devices map[uint32]hsm.Device) []uint32 {
+	var out []uint32
+	seen := map[uint32]bool{}
+	for _, st := range g.steps {
+		if _, ok := devices[st.Device]; ok && strings.HasPrefix(st.ID, "sign/") && !seen[st.Device] {
+			seen[st.Device] = true
+			out = append(out, st.Device)
+		}
+	}
+	for _, s := range slices.Sorted(maps.Keys(devices)) {
+		if !seen[s] {
+			out = append(out, s)
 		}
 	}
 	return out

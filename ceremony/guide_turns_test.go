@@ -127,6 +127,12 @@ func TestStableTurns(t *testing.T) {
 	}
 	// Bob's device is in the port when the signing starts.
 	sess := &session{devices: devs, pins: map[uint32]string{}, guide: g, optional: true}
+	// The turns follow the run sheet's signing steps, Bob's first.
+	script.Sections[0].Steps[0], script.Sections[0].Steps[1] = script.Sections[0].Steps[1], script.Sections[0].Steps[0]
+	g.start(g.tr)
+	if got := g.signOrder(devs); len(got) != 2 || got[0] != 8 || got[1] != 7 {
+		t.Fatalf("turns in the order %v, want the steps' [8 7]", got)
+	}
 	signers := g.turnSigners(sess, []uint32{7, 8}, want)
 	if len(signers) != 2 {
 		t.Fatalf("%d turn signers, want 2", len(signers))

@@ -203,7 +203,7 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 	var out []keys.Signer
 	if g := sess.guide; g != nil {
 		// One device at a time: each signs in its keyholder's turn.
-		out = g.turnSigners(sess, slices.Sorted(maps.Keys(sess.devices)), want)
+		out = g.turnSigners(sess, g.signOrder(sess.devices), want)
 	} else {
 		var err error
 		if out, err = deviceSigners(sess, want, nil); err != nil {
