@@ -289,6 +289,16 @@ func (b *Bootstrap) signJournal(out *outdir.Dir, tr *Transcript, s *session) err
 	if err != nil {
 		return err
 	}
+	if g := b.Guide; g != nil {
+		// Each YubiKey that needs a touch says so, a missed touch is
+		// asked again, and each signature is verified; on the screen
+		// only, the journal being closed.
+		g.journalClosed()
+		for i, sg := range signers {
+			serial := b.Config.Root.Keys[i].Device
+			signers[i] = g.signer(fmt.Sprintf("sign/root/%d", serial), serial, sg, nil)
+		}
+	}
 	b.Guide.say("the root keyholders sign the end of the transcript (touch each YubiKey when it blinks).")
 	return signJournal(out, tr, CeremonyBootstrap, b.Config.Repository, signers)
 }

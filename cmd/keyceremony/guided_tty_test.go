@@ -348,8 +348,8 @@ func TestGuidedCeremonies(t *testing.T) {
 	if strings.Contains(s, "123456") || strings.Contains(s, "654321") {
 		t.Errorf("a PIN was shown on the screen")
 	}
-	if n := strings.Count(s, "verified against its public key"); n != 9 {
-		t.Errorf("%d signatures reported verified, want 9 (3 keyholders x root, targets, stable)", n)
+	if n := strings.Count(s, "verified against its public key"); n != 12 {
+		t.Errorf("%d signatures reported verified, want 12 (3 keyholders x root, targets, stable, and the 3 root keys on the transcript's end)", n)
 	}
 	if t.Failed() {
 		t.Fatalf("screen:\n%s", s)
