@@ -195,6 +195,9 @@ func (b *Bootstrap) Run(outDir string) (*BootstrapResult, error) {
 }
 
 func (b *Bootstrap) runOnto(outDir string) (*BootstrapResult, error) {
+	if err := b.checkMedia(outDir); err != nil {
+		return nil, err
+	}
 	if b.Backup != "" {
 		if err := CheckNewBackup(b.Backup); err != nil {
 			return nil, err
@@ -303,6 +306,16 @@ func (b *Bootstrap) signJournal(out *outdir.Dir, tr *Transcript, s *session) err
 	signers, err := s.signers(b.Config.Root)
 	if err != nil {
 		return err
+	}
+	if g := b.Guide; g != nil {
+		// Each YubiKey that needs a touch says so, a missed touch is
+		// asked again, and each signature is verified; on the screen
+		// only, the journal being closed.
+		g.journalClosed()
+		for i, sg := range signers {
+			serial := b.Config.Root.Keys[i].Device
+			signers[i] = g.signer(fmt.Sprintf("sign/root/%d", serial), serial, sg, nil)
+		}
 	}
 	b.Guide.say("the root keyholders sign the end of the transcript (touch each YubiKey when it blinks).")
 	return signJournal(out, tr, CeremonyBootstrap, b.Config.Repository, signers)

@@ -86,6 +86,8 @@ type Guide struct {
 	// stable (the signed diff), guide_turns.go.
 	keys map[uint32][]slotKey
 	also [][]byte
+	// early are entries noted before the journal was open.
+	early []earlyEntry
 }
 
 func (g *Guide) now() time.Time {
@@ -250,6 +252,9 @@ type Dated struct {
 // open runs the opening: the air gap and the clock.
 func (g *Guide) open(tr *Transcript, after []Dated) error {
 	g.start(tr)
+	if err := g.flushEarly(); err != nil {
+		return err
+	}
 	g.printf("%s ceremony for %s: %d steps. The step numbers are the run sheet's.\n", g.Script.Ceremony, g.Script.Repository, len(g.steps))
 	if err := g.through("airgap"); err != nil {
 		return err

@@ -89,7 +89,7 @@ func (g *Guide) turnsLater(s *session, serial uint32, d hsm.Device) {
 		return
 	}
 	g.scanKeys(serial, d)
-	g.printf("  its keys are read: it may be taken out until %s's turn to sign (one port is enough).\n", g.name(serial))
+	g.printf("  its keys are read: it may be taken out until its keyholder's turn to sign (one port is enough).\n")
 }
 
 // guidedPIN presents the step that asks for the device's PIN, then

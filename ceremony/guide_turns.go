@@ -3,6 +3,9 @@ package ceremony
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
@@ -72,6 +75,26 @@ func (g *Guide) turnSigners(sess *session, serials []uint32, want map[string]boo
 	return out
 }
 
+// signOrder is the order of the keyholders' turns: that of the
+// script's signing steps (the run sheet's), then any other device by
+// serial.
+func (g *Guide) signOrder(devices map[uint32]hsm.Device) []uint32 {
+	var out []uint32
+	seen := map[uint32]bool{}
+	for _, st := range g.steps {
+		if _, ok := devices[st.Device]; ok && strings.HasPrefix(st.ID, "sign/") && !seen[st.Device] {
+			seen[st.Device] = true
+			out = append(out, st.Device)
+		}
+	}
+	for _, s := range slices.Sorted(maps.Keys(devices)) {
+		if !seen[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // turnSigner signs with a stable key in the keyholder's turn: the device
 // asked for if it is not in, the step and check words and PIN the first
 // time, then the message asked for and every message of g.also not yet
@@ -127,7 +150,7 @@ func (t *turnSigner) Sign(msg []byte) ([]byte, error) {
 		}
 		t.done[h] = sig
 	}
-	g.printf("  %s's turn is done: the YubiKey with serial %d may be taken out (the next keyholder may need the port).\n", g.name(t.serial), t.serial)
+	g.printf("  turn done for the YubiKey with serial %d (%s): it may be taken out (the next keyholder may need the port).\n", t.serial, g.who(t.serial))
 	return t.done[sha256.Sum256(msg)], g.record("device turn done", map[string]any{"device": t.serial})
 }
 

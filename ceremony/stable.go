@@ -204,7 +204,7 @@ func stableSigners(sess *session, d *tuf.DelegatedRole) ([]keys.Signer, error) {
 	var out []keys.Signer
 	if g := sess.guide; g != nil {
 		// One device at a time: each signs in its keyholder's turn.
-		out = g.turnSigners(sess, slices.Sorted(maps.Keys(sess.devices)), want)
+		out = g.turnSigners(sess, g.signOrder(sess.devices), want)
 	} else {
 		var err error
 		if out, err = deviceSigners(sess, want, nil); err != nil {
@@ -276,6 +276,9 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	}
 	// Read before New removes the dead runs' working directories.
 	resume := findStableResumption(outDir, s.Show)
+	if err := s.Guide.checkOutput(outDir); err != nil {
+		return nil, err
+	}
 	out, err := newOutputMedium(outDir, MediumStable, s.Now)
 	if err != nil {
 		return nil, err
@@ -291,6 +294,9 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	if err := s.opening(tr); err != nil {
+		return nil, err
+	}
+	if err := s.checkInputs(); err != nil {
 		return nil, err
 	}
 	cfg, f, targets, backup, err := s.config()

@@ -445,7 +445,7 @@ func StableSteps(c *Config, prev *PreviousCeremony) *Script {
 	}
 	b.section(fmt.Sprintf("Approval and signatures (%d of %d stable keyholders)", stable.Threshold, len(stable.Keys)))
 	for _, k := range stable.Keys {
-		do := fmt.Sprintf("Approve the diff digest by typing its check words as read aloud, then sign stable with the stable key (slot %s of the YubiKey with serial %d).", k.Slot, k.Device)
+		do := fmt.Sprintf("Insert the YubiKey with serial %d when the screen asks for it. Approve the diff digest by typing its check words as read aloud, then sign stable and the signed diff with the stable key (slot %s); take the YubiKey out when the screen says the turn is done (it is asked for once more, for the transcript's end).", k.Device, k.Slot)
 		if c.touches() {
 			do += " Touch the YubiKey when the screen says so (it blinks)."
 		}

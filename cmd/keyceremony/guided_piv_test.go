@@ -154,8 +154,13 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 			t.Errorf("the screen lacks %q", want)
 		}
 	}
-	if n := strings.Count(s, "verified against its public key"); n != 9 {
-		t.Errorf("%d signatures reported verified, want 9", n)
+	// Nine self-check signatures, then the three root keys sign the
+	// transcript's end, each touched when the screen says so.
+	if n := strings.Count(s, "verified against its public key"); n != 12 {
+		t.Errorf("%d signatures reported verified, want 12", n)
+	}
+	if n := strings.Count(s, "now (it blinks)."); n != 13 {
+		t.Errorf("the screen asked for %d touches, want 13 (12 and the missed one again)", n)
 	}
 	if n := strings.Count(s, "was not touched in time (no PIN try was spent); again."); n != 1 {
 		t.Errorf("the missed touch reported %d times, want once", n)
@@ -283,15 +288,15 @@ func guidedStableOnePort(t *testing.T, env *pcsctest.Env, dir, boot, caFile stri
 		fmt.Sprintf("Insert the YubiKey with serial %d (keyholder: Alice Example).", serials[0]),
 		fmt.Sprintf("Insert the YubiKey with serial %d (keyholder: Bob Example).", serials[1]),
 		"held by another program: " + port + " (PC/SC sharing violation",
-		"its keys are read: it may be taken out until Alice Example's turn to sign (one port is enough).",
+		"its keys are read: it may be taken out until its keyholder's turn to sign (one port is enough).",
 		"Carol Example recorded as absent.",
 		" to sign.",
 		" to sign the end of the transcript.",
 		"the reader holds the YubiKey with serial ",
 		"wrong PIN: 2 tries left.",
 		"was not touched in time (no PIN try was spent); again.",
-		"Alice Example's turn is done",
-		"Bob Example's turn is done",
+		fmt.Sprintf("turn done for the YubiKey with serial %d (keyholder: Alice Example): it may be taken out", serials[0]),
+		fmt.Sprintf("turn done for the YubiKey with serial %d (keyholder: Bob Example): it may be taken out", serials[1]),
 		"stable v2 written to " + media + " and verified",
 	} {
 		if !strings.Contains(s, want) {

@@ -25,6 +25,11 @@ import (
 type tmuxTerm struct {
 	t    *testing.T
 	sock string
+	// wrongMedium, if set, puts the right medium in when the screen
+	// refuses one; onPrompt, if set, sees each prompt and the screen
+	// before it is answered.
+	wrongMedium func()
+	onPrompt    func(prompt, screen string)
 }
 
 func startTmux(t *testing.T, dir, shell string) *tmuxTerm {
@@ -82,6 +87,7 @@ var guidedPrompts = []string{
 	"PIN for the YubiKey with serial ",
 	"check words as read aloud: ",
 	"Type last try",
+	"Press Enter when the right medium is in",
 	"EXIT=",
 }
 
@@ -205,6 +211,9 @@ func guidedAnswersAs(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]lat
 	wrongPIN, wrongWords, wrongAck := true, true, true
 	for answered := 0; ; answered++ {
 		p, s := tm.nextPrompt(answered)
+		if tm.onPrompt != nil && p != "EXIT=" {
+			tm.onPrompt(p, s)
+		}
 		switch p {
 		case "EXIT=":
 			return s
@@ -220,6 +229,13 @@ func guidedAnswersAs(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]lat
 				continue
 			}
 			tm.send(strings.Join(upInterfaces(t), ","), "Enter")
+		case "Press Enter when the right medium is in":
+			if tm.wrongMedium == nil {
+				t.Fatalf("a medium was refused:\n%s", s)
+			}
+			tm.wrongMedium()
+			tm.wrongMedium = nil
+			tm.send("Enter")
 		case "Type yes if the clock agrees":
 			tm.send("yes", "Enter")
 		case "Press Enter when it is in (or type":
@@ -332,8 +348,8 @@ func TestGuidedCeremonies(t *testing.T) {
 	if strings.Contains(s, "123456") || strings.Contains(s, "654321") {
 		t.Errorf("a PIN was shown on the screen")
 	}
-	if n := strings.Count(s, "verified against its public key"); n != 9 {
-		t.Errorf("%d signatures reported verified, want 9 (3 keyholders x root, targets, stable)", n)
+	if n := strings.Count(s, "verified against its public key"); n != 12 {
+		t.Errorf("%d signatures reported verified, want 12 (3 keyholders x root, targets, stable, and the 3 root keys on the transcript's end)", n)
 	}
 	if t.Failed() {
 		t.Fatalf("screen:\n%s", s)
@@ -366,6 +382,20 @@ func TestGuidedCeremonies(t *testing.T) {
 		t.Fatalf("tmux: %v %s", err, out)
 	}
 	t.Cleanup(func() { tm2.run("kill-server") })
+	// The backup medium is in where the new output medium should be:
+	// the screen names it, and the administrator swaps it for a new one.
+	if err := os.Mkdir(media, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(media, ceremony.MarkerFile)
+	if err := os.WriteFile(marker, []byte(mustReadFile(t, filepath.Join(dir, "backup", ceremony.MarkerFile))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tm2.wrongMedium = func() {
+		if err := os.Remove(marker); err != nil {
+			t.Error(err)
+		}
+	}
 	s = guidedAnswers(t, tm2, nil, map[uint32]bool{1003: true})
 	if !strings.Contains(s, "EXIT=0") {
 		t.Fatalf("guided stable signing failed:\n%s", s)
@@ -381,6 +411,7 @@ func TestGuidedCeremonies(t *testing.T) {
 		"reading the export",
 		"signing the bins",
 		"stable v2 written to " + media + " and verified",
+		"WRONG MEDIUM: the new output medium (" + media + ") cannot be used: the output directory " + media + " is a backup medium",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("the screen lacks %q", want)
@@ -395,7 +426,7 @@ func TestGuidedCeremonies(t *testing.T) {
 	st := transcriptEntries(t, filepath.Join(media, "transcript.jsonl"))
 	checkTranscriptDigest(t, filepath.Join(media, "transcript.jsonl"), filepath.Join(dir, "backup"))
 	n := len(ceremony.StableSteps(mustConfig(t, cfgPath), nil).Steps())
-	checkGuidedTranscript(t, st, n, map[string]int{"clock confirmed": 1, "keyholder absent": 1, "check words refused": 1, "check words confirmed": 2, "signature verified": 4, "wrong PIN": 1})
+	checkGuidedTranscript(t, st, n, map[string]int{"wrong medium": 1, "clock confirmed": 1, "keyholder absent": 1, "check words refused": 1, "check words confirmed": 2, "signature verified": 4, "wrong PIN": 1})
 }
 
 // checkGuidedTranscript checks a guided ceremony's transcript: the steps
