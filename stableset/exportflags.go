@@ -143,12 +143,16 @@ func (r *run) raiseExportFlags() {
 			Fact{"why", "the release had files in the stable set at the previous ceremony (stable v" + strconv.FormatInt(r.version-1, 10) + "); PyPI refuses new files on releases older than 14 days"})
 	}
 	for _, f := range s.yanked {
-		reason := f.note
-		if reason == "" {
-			reason = "(none given)"
+		// The release and the yank's reason are known to the pass, not
+		// to the reviewed pass's walk (an unchanged entry has neither).
+		facts := []Fact{{"project", f.project}}
+		if f.version != "" {
+			facts = append(facts, Fact{"release", f.version})
 		}
-		r.raise(FlagYankedStable, f.path, Fact{"project", f.project}, Fact{"release", f.version}, Fact{"yanked reason", reason},
-			Fact{"why", "in the stable set, and not yanked at the previous ceremony"})
+		if f.note != "" {
+			facts = append(facts, Fact{"yanked reason", f.note})
+		}
+		r.raise(FlagYankedStable, f.path, append(facts, Fact{"why", "in the stable set, and not yanked at the previous ceremony"})...)
 	}
 	for _, f := range s.mismatched {
 		if other := r.namedProject(f.filename, f.project, f.version); other != "" {

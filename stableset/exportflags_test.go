@@ -257,8 +257,8 @@ func TestFlagYankedStable(t *testing.T) {
 		if got := flagsOf(d); len(got) != 1 || got[0] != FlagYankedStable+" "+fp {
 			t.Fatalf("reviewed %v: flags %q", reviewed, got)
 		}
-		if f := factsOf(&d.Flags[0]); f["project"] != "foo" {
-			t.Errorf("facts: %+v", f)
+		if f := factsOf(&d.Flags[0]); f["project"] != "foo" || !reviewed && (f["release"] != "1.0" || f["yanked reason"] != "broken") {
+			t.Errorf("reviewed %v: facts: %+v", reviewed, f)
 		}
 		if err := d.Undecided(); !errors.Is(err, ErrUndecided) || !strings.Contains(err.Error(), "flag yanked-stable "+fp+" has no decision (confirm)") {
 			t.Errorf("undecided: %v", err)
