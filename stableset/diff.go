@@ -453,10 +453,18 @@ type ledgerWalker interface {
 // name are included even when unchanged), in canonical
 // order.
 func (d *Diff) exceptions(fn func(*DiffEntry) error) error {
-	if d.run == nil || d.run.work == "" {
+	if d.run == nil {
 		return fmt.Errorf("diff is closed")
 	}
-	f, err := openWork(d.run.bucketPath("exceptions", 0))
+	return d.run.readExceptions(fn)
+}
+
+// readExceptions reads the exceptions work file, once written.
+func (r *run) readExceptions(fn func(*DiffEntry) error) error {
+	if r.work == "" {
+		return fmt.Errorf("diff is closed")
+	}
+	f, err := openWork(r.bucketPath("exceptions", 0))
 	if err != nil {
 		return fmt.Errorf("opening the work file for the diff: %w", err)
 	}

@@ -1,6 +1,7 @@
 package stableset
 
 import (
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,7 +32,10 @@ import (
 // The pass only collects, off its common path (an added path, a yanked
 // or mismatched file): the flags are raised once the export is read,
 // from r.seen, by the same code after ComputeDiff's pass and the
-// reviewed pass's walk.
+// reviewed pass's walk. For added-to-stable-release the pass keeps the
+// releases of the added paths and a hash of each path; the previous
+// projects, read after the files, name the releases that had stable
+// files; the added paths in those are then read from the exceptions.
 
 // Flag kinds raised from the export.
 const (
@@ -66,19 +70,24 @@ func init() {
 
 // exportSeen is what the pass collects for these flags.
 type exportSeen struct {
-	// added are the paths new to the listing, by project (only with a
-	// previous ledger and the switch on).
-	added map[string][]addedPath
-	// inStable are those of them in a release with stable files at the
-	// previous ceremony, found as the previous projects are read.
-	inStable []addedPath
+	// added are the releases of the paths new to the listing, by project
+	// then version (only with a previous ledger and the switch on), and
+	// addedPaths the paths' hashes (seed): 8 bytes per new path, so that
+	// at PyPI's size (about 900,000 new files a period) they cost some
+	// 7 MB, where the paths themselves would cost over 100 MB.
+	added      map[string]map[string]bool
+	addedPaths []uint64
+	seed       maphash.Seed
+	// hits are the releases of added paths that had stable files at the
+	// previous ceremony, found as the previous projects are read: the
+	// added paths in them are found in the exceptions once the pass ends
+	// (none, at an honest ceremony).
+	hits map[string]map[string]bool
 	// yanked are the previous stable files the export newly marks
 	// yanked; mismatched the files whose names tie them to no project.
 	yanked     []seenFile
 	mismatched []seenFile
 }
-
-type addedPath struct{ path, project, version string }
 
 type seenFile struct{ path, project, version, filename, note string }
 
@@ -93,18 +102,22 @@ func (r *run) addedFile(rec *export.Record, d *decision) bool {
 	return r.dropFlag(FlagAddedToStableRelease, rec.Path, d)
 }
 
+// addAdded collects a path new to the listing: its release, and its
+// hash. It allocates only for a release not seen yet.
 func (s *exportSeen) addAdded(path, project, version string) {
 	if s.added == nil {
-		s.added = map[string][]addedPath{}
+		s.added = map[string]map[string]bool{}
+		s.seed = maphash.MakeSeed()
 	}
-	a := addedPath{strings.Clone(path), "", strings.Clone(version)}
-	if l, ok := s.added[project]; ok {
-		a.project = l[0].project
-		s.added[project] = append(l, a)
-		return
+	vs, ok := s.added[project]
+	if !ok {
+		vs = map[string]bool{}
+		s.added[strings.Clone(project)] = vs
 	}
-	a.project = strings.Clone(project)
-	s.added[a.project] = []addedPath{a}
+	if !vs[version] {
+		vs[strings.Clone(version)] = true
+	}
+	s.addedPaths = append(s.addedPaths, maphash.String(s.seed, path))
 }
 
 // sawFile collects a yanked or mismatched file of the listing, prev being
@@ -119,36 +132,61 @@ func (r *run) sawFile(rec *export.Record, prev *ledger.RawEntry) {
 	}
 }
 
-// prevProject holds a previous project record against the added paths:
-// those in one of its releases with stable files.
+// prevProject holds a previous project record against the releases of
+// the added paths: those among its releases with stable files are hits.
 func (s *exportSeen) prevProject(p *ledger.Project) {
-	l, ok := s.added[p.Project]
+	vs, ok := s.added[p.Project]
 	if !ok {
 		return
 	}
-	for _, a := range l {
-		if _, found := slices.BinarySearch(p.Versions, a.version); found {
-			s.inStable = append(s.inStable, a)
+	for v := range vs {
+		if _, found := slices.BinarySearch(p.Versions, v); found {
+			if s.hits == nil {
+				s.hits = map[string]map[string]bool{}
+			}
+			if s.hits[p.Project] == nil {
+				s.hits[p.Project] = map[string]bool{}
+			}
+			s.hits[p.Project][v] = true
 		}
 	}
 }
 
 // raiseExportFlags raises the flags of this file from what the pass
-// collected; the diff's projects are known.
-func (r *run) raiseExportFlags() {
+// collected; the diff's projects are known and its exceptions written.
+func (r *run) raiseExportFlags() error {
 	s := &r.seen
-	for _, a := range s.inStable {
-		r.raise(FlagAddedToStableRelease, a.path,
-			Fact{"project", a.project}, Fact{"release", a.version},
-			Fact{"why", "the release had files in the stable set at the previous ceremony (stable v" + strconv.FormatInt(r.version-1, 10) + "); PyPI refuses new files on releases older than 14 days"})
+	if len(s.hits) > 0 {
+		// The added paths in those releases: listed files not in the
+		// stable set, so in the exceptions, and new to the listing.
+		slices.Sort(s.addedPaths)
+		err := r.readExceptions(func(e *DiffEntry) error {
+			if e.Category != Added && e.Category != Held || !s.hits[e.Project][e.Version] {
+				return nil
+			}
+			if _, ok := slices.BinarySearch(s.addedPaths, maphash.String(s.seed, e.Path)); !ok {
+				return nil
+			}
+			r.raise(FlagAddedToStableRelease, e.Path,
+				Fact{"project", e.Project}, Fact{"release", e.Version},
+				Fact{"why", "the release had files in the stable set at the previous ceremony (stable v" + strconv.FormatInt(r.version-1, 10) + "); PyPI refuses new files on releases older than 14 days"})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	for _, f := range s.yanked {
-		reason := f.note
-		if reason == "" {
-			reason = "(none given)"
+		// The release and the yank's reason are known to the pass, not
+		// to the reviewed pass's walk (an unchanged entry has neither).
+		facts := []Fact{{"project", f.project}}
+		if f.version != "" {
+			facts = append(facts, Fact{"release", f.version})
 		}
-		r.raise(FlagYankedStable, f.path, Fact{"project", f.project}, Fact{"release", f.version}, Fact{"yanked reason", reason},
-			Fact{"why", "in the stable set, and not yanked at the previous ceremony"})
+		if f.note != "" {
+			facts = append(facts, Fact{"yanked reason", f.note})
+		}
+		r.raise(FlagYankedStable, f.path, append(facts, Fact{"why", "in the stable set, and not yanked at the previous ceremony"})...)
 	}
 	for _, f := range s.mismatched {
 		if other := r.namedProject(f.filename, f.project, f.version); other != "" {
@@ -156,6 +194,7 @@ func (r *run) raiseExportFlags() {
 				Fact{"names project", other}, Fact{"why", "the filename's name part normalises (PEP 503) to another project of the export"})
 		}
 	}
+	return nil
 }
 
 // namedProject returns a project of the diff other than listed that

@@ -1,6 +1,7 @@
 package stableset
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -140,6 +141,20 @@ func TestFlagAddedToStableRelease(t *testing.T) {
 			t.Errorf("reviewed %v: dropped: %v, %s", reviewed, d.Undecided(), entriesOf(t, d)[ep])
 		}
 		if reviewed {
+			// The canonical form, which the approved digest covers and
+			// the signed diff carries, holds the decision; an auditor's
+			// reading of it names it.
+			var canon bytes.Buffer
+			if err := d.WriteCanonical(&canon); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(canon.String(), "\nflag\tadded-to-stable-release\t"+ep+"\tdrop\tPyPI refuses new files on old releases\n") {
+				t.Error("the canonical form does not hold the drop decision")
+			}
+			ac, err := ParseCanonical(bytes.NewReader(canon.Bytes()))
+			if err != nil || ac.Digest != d.Digest || len(ac.Decisions) != 1 || ac.Decisions[0].Flag != FlagAddedToStableRelease || ac.Decisions[0].Subject != ep {
+				t.Errorf("ParseCanonical: %v, %+v", err, ac)
+			}
 			if _, err := d.Sign(SignParams{Approve: d.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2}); err != nil {
 				t.Fatal(err)
 			}
@@ -257,8 +272,8 @@ func TestFlagYankedStable(t *testing.T) {
 		if got := flagsOf(d); len(got) != 1 || got[0] != FlagYankedStable+" "+fp {
 			t.Fatalf("reviewed %v: flags %q", reviewed, got)
 		}
-		if f := factsOf(&d.Flags[0]); f["project"] != "foo" {
-			t.Errorf("facts: %+v", f)
+		if f := factsOf(&d.Flags[0]); f["project"] != "foo" || !reviewed && (f["release"] != "1.0" || f["yanked reason"] != "broken") {
+			t.Errorf("reviewed %v: facts: %+v", reviewed, f)
 		}
 		if err := d.Undecided(); !errors.Is(err, ErrUndecided) || !strings.Contains(err.Error(), "flag yanked-stable "+fp+" has no decision (confirm)") {
 			t.Errorf("undecided: %v", err)

@@ -117,7 +117,9 @@ func (r *run) raiseProjectLoss() {
 // its kind allows (ErrDecision otherwise).
 func (r *run) checkFlags() error {
 	r.raiseProjectLoss()
-	r.raiseExportFlags()
+	if err := r.raiseExportFlags(); err != nil {
+		return err
+	}
 	flags := r.diff.Flags
 	slices.SortFunc(flags, func(a, b Flag) int {
 		if c := strings.Compare(a.Kind, b.Kind); c != 0 {

@@ -463,17 +463,27 @@ func readLedgerProject(rd *bufio.Reader, src *readErr, p *ledger.Project) (ok bo
 		return bad()
 	}
 	p.Versions = nil
+	if nv == 0 {
+		return true, nil
+	}
+	var (
+		all  []byte
+		lens = make([]int, 0, nv)
+	)
 	for ; nv > 0; nv-- {
 		n, err := binary.ReadUvarint(rd)
 		if err != nil || n > ledger.MaxVersionLength {
 			return bad()
 		}
-		v := make([]byte, n)
-		if _, err := io.ReadFull(rd, v); err != nil {
+		all = slices.Grow(all, int(n))
+		k := len(all)
+		all = all[:k+int(n)]
+		if _, err := io.ReadFull(rd, all[k:]); err != nil {
 			return bad()
 		}
-		p.Versions = append(p.Versions, string(v))
+		lens = append(lens, int(n))
 	}
+	p.Versions = ledger.SplitVersions(string(all), lens)
 	return true, nil
 }
 

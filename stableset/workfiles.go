@@ -155,9 +155,12 @@ func (d *spillDec) ledgerProject(p *ledger.Project) {
 	d.sum(&p.JSONBLAKE2b)
 	p.Versions = nil
 	n := d.uvarint()
-	if n > ledger.MaxVersions {
+	if n > ledger.MaxVersions || n > uint64(len(d.s)-d.i) {
 		d.bad = true
 		return
+	}
+	if n > 0 {
+		p.Versions = make([]string, 0, n) // the strings are the work file's
 	}
 	for ; n > 0 && !d.bad; n-- {
 		p.Versions = append(p.Versions, d.str())

@@ -152,7 +152,7 @@ func main() {
 	// The policy's defaults with the confirm_above limits out of reach:
 	// the benchmark measures the pipeline, not the room's decisions
 	// (which at 10 M files the first ceremony's count would demand).
-	pol, err := policy.Parse([]byte(`{"confirm_above": {"added": 9007199254740992, "removed": 9007199254740992, "changed": 9007199254740992}}`), "benchmark policy")
+	pol, err := policy.Parse([]byte(`{"confirm_above": {"added": 9007199254740992, "removed": 9007199254740992, "changed": 9007199254740992}, "red_flags": {"project_loss_percent": 100}}`), "benchmark policy")
 	if err != nil {
 		fatal(err)
 	}

@@ -492,6 +492,20 @@ type Reader struct {
 	size     int64
 	sum      [32]byte
 	version  int
+	vbuf     []byte // a project's versions, read
+	vlen     []int
+}
+
+// SplitVersions cuts all, the concatenated versions, at the lengths
+// given: the strings share all's memory.
+func SplitVersions(all string, lens []int) []string {
+	vs := make([]string, len(lens))
+	k := 0
+	for i, n := range lens {
+		vs[i] = all[k : k+n]
+		k += n
+	}
+	return vs
 }
 
 // RawEntry is a file entry read without allocating: PathBytes and
@@ -962,14 +976,18 @@ func (lr *Reader) NextProject() (*Project, error) {
 		if n == 0 {
 			return nil, lr.fail(fmt.Errorf("project %q: no releases: %w", p.Project, ErrLedgerFormat))
 		}
-		p.Versions = make([]string, 0, min(n, 1024))
+		// The versions' bytes into one buffer, then one string: two
+		// allocations per project, not one per release.
+		lr.vbuf, lr.vlen = lr.vbuf[:0], lr.vlen[:0]
 		for range n {
 			v, err := lr.bytesField(MaxVersionLength)
 			if err != nil {
 				return nil, lr.fail(err)
 			}
-			p.Versions = append(p.Versions, string(v))
+			lr.vbuf = append(lr.vbuf, v...)
+			lr.vlen = append(lr.vlen, len(v))
 		}
+		p.Versions = SplitVersions(string(lr.vbuf), lr.vlen)
 	}
 	if err := checkLedgerProject(p); err != nil {
 		return nil, lr.fail(err)
