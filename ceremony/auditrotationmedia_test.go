@@ -376,10 +376,10 @@ func TestAuditRefusesTamperedRotationMedia(t *testing.T) {
 	}
 }
 
-// FuzzCheckJournalEnvelope: whatever transcript.dsse.json holds, checking
+// FuzzVerifyJournalEnvelope: whatever transcript.dsse.json holds, checking
 // it never panics, refuses with ErrJournalEnvelope, and accepts only an
 // envelope whose statement names the journal beside it.
-func FuzzCheckJournalEnvelope(f *testing.F) {
+func FuzzVerifyJournalEnvelope(f *testing.F) {
 	var journal bytes.Buffer
 	tr := NewTranscript(&journal, nil, func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) })
 	for _, step := range []string{"rotation started", "rotation finished"} {
@@ -401,14 +401,7 @@ func FuzzCheckJournalEnvelope(f *testing.F) {
 	f.Add([]byte(`{"payloadType":"application/vnd.keyceremony.transcript+json","payload":"e30=","signatures":[]}`))
 	f.Add([]byte("{}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, JournalFile), journal.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, JournalEnvelopeFile), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		st, err := checkJournalEnvelope(dir, CeremonyRotation, by)
+		st, err := verifyJournalEnvelope(data, journal.Bytes(), CeremonyRotation, by)
 		if err != nil {
 			if !errors.Is(err, ErrJournalEnvelope) {
 				t.Fatalf("refused without ErrJournalEnvelope: %v", err)
