@@ -275,6 +275,10 @@ func TestReadBackRequiresSignedEnd(t *testing.T) {
 			if !errors.As(err, &re) || !errors.Is(err, ErrJournalEnvelope) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want a rejected medium naming %q", err, c.want)
 			}
+			var oe *OrphanKeysError
+			if !errors.As(err, &oe) || len(oe.Keys) != 1 || oe.Keys[0].Slot.String() != c.slot {
+				t.Fatalf("got %v, want the key generated in slot %s reported as an orphan", err, c.slot)
+			}
 			if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("%s exists after a refused read-back", target)
 			}
