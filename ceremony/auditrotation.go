@@ -28,11 +28,12 @@ const (
 	// transcript.dsse.json.
 	MediumRenewal Medium = "renewal"
 	// MediumRotation is a rotation's output: metadata/N.root.json, keys/
-	// (the new keys and their attestations), rotation-checklist.md and
-	// transcript.jsonl.
+	// (the new keys and their attestations), rotation-checklist.md,
+	// transcript.jsonl and its signed end transcript.dsse.json.
 	MediumRotation Medium = "rotation"
 	// MediumHandover is a keyholder handover's record:
-	// handover-statement.txt, handover-checklist.md and transcript.jsonl.
+	// handover-statement.txt, handover-checklist.md, transcript.jsonl and
+	// its signed end transcript.dsse.json.
 	MediumHandover Medium = "handover"
 )
 

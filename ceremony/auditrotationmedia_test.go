@@ -375,3 +375,41 @@ func TestAuditRefusesTamperedRotationMedia(t *testing.T) {
 		})
 	}
 }
+
+// FuzzVerifyJournalEnvelope: whatever transcript.dsse.json holds, checking
+// it never panics, refuses with ErrJournalEnvelope, and accepts only an
+// envelope whose statement names the journal beside it.
+func FuzzVerifyJournalEnvelope(f *testing.F) {
+	var journal bytes.Buffer
+	tr := NewTranscript(&journal, nil, func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) })
+	for _, step := range []string{"rotation started", "rotation finished"} {
+		if err := tr.Record(step, map[string]any{"scenario": ScenarioRootKeyAdded}); err != nil {
+			f.Fatal(err)
+		}
+	}
+	sg, err := keys.GenerateEd25519()
+	if err != nil {
+		f.Fatal(err)
+	}
+	env, err := journalEnvelope(journal.Bytes(), CeremonyRotation, "demo", []keys.Signer{sg})
+	if err != nil {
+		f.Fatal(err)
+	}
+	by := tuf.RoleKeys{Role: "root", KeyIDs: []string{sg.Key().ID()}, Threshold: 1, Keys: map[string]*keys.Key{sg.Key().ID(): sg.Key()}}
+	f.Add(env)
+	f.Add(bytes.Replace(env, []byte(`"keyid"`), []byte(`"keyid2"`), 1))
+	f.Add([]byte(`{"payloadType":"application/vnd.keyceremony.transcript+json","payload":"e30=","signatures":[]}`))
+	f.Add([]byte("{}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := verifyJournalEnvelope(data, journal.Bytes(), CeremonyRotation, by)
+		if err != nil {
+			if !errors.Is(err, ErrJournalEnvelope) {
+				t.Fatalf("refused without ErrJournalEnvelope: %v", err)
+			}
+			return
+		}
+		if st.Entries != 2 || st.Ceremony != CeremonyRotation {
+			t.Fatalf("accepted a statement of another journal: %+v", st)
+		}
+	})
+}

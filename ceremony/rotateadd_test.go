@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/hsm/soft"
+	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/internal/tufjs"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/tuf"
@@ -235,4 +236,68 @@ func TestVerifyPreviousRotationMedium(t *testing.T) {
 	if _, err := Audit(o); !errors.Is(err, ErrInvalidMedium) || !strings.Contains(err.Error(), "the rotation's root from the trusted root v2 (give as --root the root the rotation started from): 2.root.json: role root: differs from the trusted root of the same version") {
 		t.Errorf("trusted root v2, another's: %v", err)
 	}
+}
+
+// TestReadBackRequiresSignedEnd: the read-back of a rotation and of a
+// handover refuses a medium whose signed end is missing or signed by the
+// wrong keys: the medium is renamed rejected, nothing appears under its
+// name, and the handed-over device keeps its old PIN.
+func TestReadBackRequiresSignedEnd(t *testing.T) {
+	af := newAddFixture(t)
+	joiner := af.newcomer.Info().Serial
+	sess := &session{devices: af.rotation().Devices, pin: af.f.pins, pins: map[uint32]string{}}
+	joinerKey, err := sess.signer(joiner, 0x9c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeEnd := func(d string) error { return os.Remove(filepath.Join(d, JournalEnvelopeFile)) }
+	for _, c := range []struct {
+		name, slot string // 9c holds the fixture's added key
+		hook       func(d string) error
+		want       string
+	}{
+		{"envelope removed", "9d", removeEnd, "transcript.dsse.json is missing"},
+		{"end signed by a key neither root lists", "9e", func(d string) error {
+			b, err := journalEnvelope(mustRead(t, filepath.Join(d, JournalFile)), CeremonyRotation, "demo", []keys.Signer{joinerKey})
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(d, JournalEnvelopeFile), b, 0o644)
+		}, "key " + joinerKey.Key().ID() + " signed, but it is not a key of root v1 or root v2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			setHook(t, c.hook)
+			r := af.rotation()
+			r.New.Slot = c.slot
+			target := filepath.Join(t.TempDir(), "add")
+			_, err := r.Run(target)
+			var re *outdir.RejectedError
+			if !errors.As(err, &re) || !errors.Is(err, ErrJournalEnvelope) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want a rejected medium naming %q", err, c.want)
+			}
+			var oe *OrphanKeysError
+			if !errors.As(err, &oe) || len(oe.Keys) != 1 || oe.Keys[0].Slot.String() != c.slot {
+				t.Fatalf("got %v, want the key generated in slot %s reported as an orphan", err, c.slot)
+			}
+			if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s exists after a refused read-back", target)
+			}
+		})
+	}
+	t.Run("handover", func(t *testing.T) {
+		setHook(t, removeEnd)
+		serial := demoSerials[0]
+		h := &Handover{Root: af.boot.Root, Published: af.repo, Config: af.f.cfg, Device: serial, To: "Dora", Devices: af.f.devices, PIN: af.f.pins,
+			NewPIN: func(hsm.Info) (string, error) { return "24681357", nil }, Now: af.now, Version: "test"}
+		target := filepath.Join(t.TempDir(), "handover")
+		if _, err := h.Run(target); !errors.Is(err, ErrJournalEnvelope) || !strings.Contains(err.Error(), "transcript.dsse.json is missing") {
+			t.Fatalf("got %v", err)
+		}
+		if err := af.f.devices[serial].VerifyPIN(soft.DefaultPIN); err != nil {
+			t.Fatalf("the old PIN no longer opens the device after a refused handover: %v", err)
+		}
+		if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s exists after a refused read-back", target)
+		}
+	})
 }

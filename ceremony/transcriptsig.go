@@ -128,6 +128,19 @@ func checkJournalEnvelope(dir, ceremony string, by ...tuf.RoleKeys) (*JournalSta
 	if err != nil {
 		return nil, err
 	}
+	journal, err := os.ReadFile(filepath.Join(dir, JournalFile))
+	if err != nil {
+		return nil, err
+	}
+	return verifyJournalEnvelope(data, journal, ceremony, by...)
+}
+
+// verifyJournalEnvelope is checkJournalEnvelope on the envelope's and the
+// journal's bytes.
+func verifyJournalEnvelope(data, journal []byte, ceremony string, by ...tuf.RoleKeys) (*JournalStatement, error) {
+	if len(by) == 0 {
+		return nil, fmt.Errorf("%s: no keys to check the signed end with: %w", JournalEnvelopeFile, ErrJournalEnvelope)
+	}
 	var env dsse.Envelope
 	if err := strictjson.Decode(data, JournalEnvelopeFile, &env); err != nil {
 		return nil, fmt.Errorf("%w: %w", err, ErrJournalEnvelope)
@@ -172,10 +185,6 @@ func checkJournalEnvelope(dir, ceremony string, by ...tuf.RoleKeys) (*JournalSta
 	var got JournalStatement
 	if err := strictjson.Decode(payload, JournalEnvelopeFile+" payload", &got); err != nil {
 		return nil, fmt.Errorf("%w: %w", err, ErrJournalEnvelope)
-	}
-	journal, err := os.ReadFile(filepath.Join(dir, JournalFile))
-	if err != nil {
-		return nil, err
 	}
 	want, err := journalStatement(ceremony, got.Repository, journal)
 	if err != nil {

@@ -44,8 +44,10 @@ It recognises the medium DIR is:
                     hashes against snapshot, expiries, and the delegation
                     layout down to every stable bin
 
-An online rotation's medium is checked against --previous (the repository
-it started from), including its recovery comparison; with --export FILE
+Renewal, rotation and handover media are checked against --previous (the
+bootstrap media or repository they started from), each with its
+transcript's signed end (transcript.dsse.json) by the keys that authorised
+it. An online rotation's medium includes its recovery comparison; with --export FILE
 that comparison is recomputed from the export and the ledger in --previous.
 A stable medium given --export FILE and --previous has its signed diff
 recomputed: FILE must be the export the signed diff names, and the diff
@@ -59,7 +61,9 @@ directory: the ledger is a target under targets/).
 With --previous DIR, no version of root, targets, stable, snapshot or
 timestamp may go back against that earlier medium, one version must be one
 document, and a stable medium's signed diff must start from the previous
-medium's stable version and ledger when it is the direct successor.
+medium's stable version and ledger when it is the direct successor. A
+rotation's medium may be --previous too (give as --root the root it started
+from): a repository still serving the older root is refused.
 
 It prints what it checked (--format json for tools: the same content) and
 exits 0 if everything verified, 1 if the medium does not verify (naming the
