@@ -95,6 +95,33 @@ func Match(pattern, target string) bool {
 	return true
 }
 
+// mayMatch reports whether any of project's patterns could match
+// target, a file of another project, cheaply, so that the checker runs
+// the matcher on few of the export's files: every derived pattern
+// (FilePatterns) needs the last segment to begin with the name in some
+// spelling (case, and "-", "_" or "." between parts) and "-"; the
+// other patterns are the project's page paths and its own files' exact
+// paths, which no other file of the export has. The fuzz target
+// FuzzFilePattern holds the first claim.
+func mayMatch(project, target string) bool {
+	name := target[strings.LastIndexByte(target, '/')+1:]
+	if len(name) <= len(project) || name[len(project)] != '-' {
+		return false
+	}
+	for i := 0; i < len(project); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' || c == '.' {
+			c = '-'
+		}
+		if c != project[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // literalPath reports whether p, used as a pattern, can only match itself
 // in every matcher: letters, digits, '.', '_', '-' and '/' only.
 func literalPath(p string) bool {
@@ -135,7 +162,7 @@ func NewChecker(patterns map[string][]string) *Checker {
 // exact path, or refused when its path is not literal.
 func (c *Checker) Add(r *export.Record) error {
 	for p, ck := range c.projects {
-		if p == r.Project {
+		if p == r.Project || !mayMatch(p, r.Path) {
 			continue
 		}
 		for _, pat := range ck.patterns {

@@ -131,6 +131,9 @@ func FuzzFilePattern(f *testing.F) {
 		if !matched {
 			return
 		}
+		if !mayMatch(project, "packages/aa/bb/cc/"+filename) {
+			t.Fatalf("%q matches %s, which mayMatch rules out", FilePatterns(project), filename)
+		}
 		// The name part: everything before "-<digit>" at the length of
 		// the project.
 		if len(filename) < len(project)+2 || filename[len(project)] != '-' || filename[len(project)+1] < '0' || filename[len(project)+1] > '9' {
