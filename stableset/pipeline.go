@@ -19,6 +19,7 @@ import (
 	"github.com/keyceremony/keyceremony/tuf"
 
 	"github.com/keyceremony/keyceremony/stableset/decisions"
+	"github.com/keyceremony/keyceremony/stableset/delegation"
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/policy"
@@ -206,7 +207,11 @@ type run struct {
 	// take-down decisions, less lifts).
 	takenDown  map[string]bool
 	expediteAt map[string]int // the policy's expedite paths: index in diff.Expedited
-	exportSum  *asyncHash     // the export file's bytes
+	// The policy's delegated projects, and the checker of their
+	// patterns (delegations.go); nil without delegations.
+	delegated map[string]bool
+	checker   *delegation.Checker
+	exportSum *asyncHash // the export file's bytes
 
 	prevLedger *ledger.Header
 	ledgerLen  int64
@@ -270,9 +275,6 @@ func prepare(cfg *Config) (*run, error) {
 	if err := checkDelegationCovers(cfg.StableDelegation, cfg.Policy); err != nil {
 		return nil, err
 	}
-	if len(cfg.Policy.Delegations) > 0 {
-		return nil, fmt.Errorf("policy delegations: developer delegations are not written by this version yet")
-	}
 	pub, base, err := readPublished(cfg)
 	if err != nil {
 		return nil, err
@@ -309,6 +311,9 @@ func prepare(cfg *Config) (*run, error) {
 		return nil, err
 	}
 	if err := r.policyChanges(); err != nil {
+		return nil, err
+	}
+	if err := r.finishDelegations(); err != nil {
 		return nil, err
 	}
 	if err := r.checkPolicyDecisions(); err != nil {
