@@ -15,6 +15,7 @@ import (
 	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
+	"github.com/keyceremony/keyceremony/tuf"
 )
 
 // The recompute of a stable medium's signed diff (verify --export with
@@ -81,7 +82,7 @@ func exportTrailerSum(file string) (sum [32]byte, err error) {
 // diff.canonical: the export's digest first, then the canonical form line
 // by line (naming the first differing entry), the counts by category and
 // reason, the projects and the new ledger's digest.
-func (a *auditor) recompute(dir string, stmt *signeddiff.Statement) (string, error) {
+func (a *auditor) recompute(dir string, stmt *signeddiff.Statement, st *tuf.Targets) (string, error) {
 	if a.o.Previous == "" {
 		return "", ErrNeedPreviousExport
 	}
@@ -146,8 +147,13 @@ func (a *auditor) recompute(dir string, stmt *signeddiff.Statement) (string, err
 	if d.NewLedgerSHA256 != stmt.NewLedgerSHA256 {
 		return "", fmt.Errorf("the ledger recomputed from %s has digest %x, the signed diff names %x: %w", a.o.Export, d.NewLedgerSHA256, stmt.NewLedgerSHA256, ErrRecompute)
 	}
-	return fmt.Sprintf("recomputed from %s (%d records, digest %x), the previous medium %s's ledger, %s and %s: the same canonical diff (digest %s), counts, %d projects and new ledger (digest %x)",
-		a.o.Export, d.Export.Count, sum, a.o.Previous, PolicyFile, DecisionsFile, d.Digest, total, d.NewLedgerSHA256), nil
+	// The pass refuses a pattern that matches another project's file of
+	// the export; the delegated paths must be the ones it derives.
+	if err := sameDelegations(fmt.Sprintf("stable version %d", st.Version), st, d, a.o.Export); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("recomputed from %s (%d records, digest %x), the previous medium %s's ledger, %s and %s: the same canonical diff (digest %s), counts, %d projects, new ledger (digest %x) and %d developer delegations (their patterns match only their projects' files)",
+		a.o.Export, d.Export.Count, sum, a.o.Previous, PolicyFile, DecisionsFile, d.Digest, total, d.NewLedgerSHA256, len(d.Delegations)), nil
 }
 
 // sameCanonical writes d's canonical form and compares it, line by line,
