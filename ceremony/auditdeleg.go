@@ -1,8 +1,10 @@
 package ceremony
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,8 @@ import (
 	"github.com/keyceremony/keyceremony/stableset"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/delegation"
+	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
 	"github.com/keyceremony/keyceremony/stableset/simpleindex"
@@ -21,11 +25,12 @@ import (
 // policy.json, the signed diff's decisions or the export make them.
 var ErrDelegationMismatch = errors.New("stable's developer delegations do not match the policy")
 
-// delegationCheck is what checkDelegations found: the delegated projects
-// and how many of their delegated paths are exact paths of legacy names,
-// which only the export can confirm (verify --export).
+// delegationCheck is what checkDelegations found: the delegated projects,
+// how many of their delegated paths are exact paths of legacy names, and
+// how many files of the ledger the patterns were held against.
 type delegationCheck struct {
 	projects, exactPaths int
+	files                int64
 }
 
 // checkDelegations holds stable's developer roles (st, in file) against
@@ -36,7 +41,13 @@ type delegationCheck struct {
 // material) and threshold, terminating, its paths the patterns derived
 // from the project's name and its two index pages, then only exact paths
 // of distribution files; each delegate decision names a delegated
-// project, each undelegate decision one that is not.
+// project, each undelegate decision one that is not. Then the patterns
+// are derived again from the new ledger stable binds, which lists every
+// file of the export the ceremony saw with its project: a pattern that
+// matches another project's file is refused naming it
+// (delegation.ErrCollision), and each role's paths must be exactly what
+// the derivation gives (the exact paths of the project's own files the
+// patterns miss, in path order).
 func checkDelegations(dir, file string, st *tuf.Targets, stmt *signeddiff.Statement) (delegationCheck, error) {
 	var c delegationCheck
 	pb, err := os.ReadFile(filepath.Join(dir, PolicyFile))
@@ -61,6 +72,7 @@ func checkDelegations(dir, file string, st *tuf.Targets, stmt *signeddiff.Statem
 		}
 	}
 	naming := simpleindex.Layout(p.Naming)
+	derivedAll := map[string][]string{}
 	for _, d := range p.Delegations {
 		r, ok := roles[d.Project]
 		if !ok {
@@ -77,6 +89,7 @@ func checkDelegations(dir, file string, st *tuf.Targets, stmt *signeddiff.Statem
 		}
 		hp, jp := naming.PagePaths(d.Project)
 		derived := delegation.Patterns(d.Project, hp, jp)
+		derivedAll[d.Project] = derived
 		if len(r.Paths) < len(derived) || !slices.Equal(r.Paths[:len(derived)], derived) {
 			return c, mismatch("%s is delegated %q, want the patterns derived from %s's name first: %q", r.Name, r.Paths, d.Project, derived)
 		}
@@ -90,6 +103,11 @@ func checkDelegations(dir, file string, st *tuf.Targets, stmt *signeddiff.Statem
 	}
 	for project := range roles {
 		return c, mismatch("stable delegates %s, which %s does not delegate", tuf.DeveloperRole(project), PolicyFile)
+	}
+	if c.projects > 0 {
+		if err := c.againstLedger(dir, file, st, stmt, derivedAll); err != nil {
+			return c, err
+		}
 	}
 	for _, d := range stmt.Decisions {
 		_, delegated := p.Delegated(d.Project)
@@ -122,6 +140,69 @@ func sameDelegations(file string, st *tuf.Targets, d *stableset.Diff, export str
 	}
 	for role := range got {
 		return fmt.Errorf("%s delegates %s, which the diff recomputed from %s does not: %w", file, role, export, ErrDelegationMismatch)
+	}
+	return nil
+}
+
+// againstLedger derives the delegated patterns again from the new ledger
+// (stable/ledger/<version>.ledger, which stable binds by digest and the
+// read-back holds against the bins) and holds stable's developer roles to
+// them.
+func (c *delegationCheck) againstLedger(dir, file string, st *tuf.Targets, stmt *signeddiff.Statement, derived map[string][]string) error {
+	name := fmt.Sprintf("ledger/%d.ledger", stmt.StableVersion)
+	f, err := os.Open(filepath.Join(dir, "stable", filepath.FromSlash(name)))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lr, err := ledger.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	ck := delegation.NewChecker(derived)
+	// The exact paths stable delegates beyond the derived patterns, and
+	// the project the ledger lists each under.
+	pathRoles, _ := tuf.SplitStable(st)
+	owner := map[string]string{}
+	for _, r := range pathRoles {
+		if project, ok := tuf.DeveloperProject(r.Name); ok {
+			for _, p := range r.Paths[min(len(derived[project]), len(r.Paths)):] {
+				owner[p] = ""
+			}
+		}
+	}
+	for {
+		e, err := lr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		c.files++
+		if _, ok := owner[e.Path]; ok {
+			owner[e.Path] = e.Project
+		}
+		if err := ck.Add(&export.Record{Path: e.Path, Project: e.Project}); err != nil {
+			return fmt.Errorf("%s, against the files %s lists: %w", file, name, err)
+		}
+	}
+	for _, r := range pathRoles {
+		project, ok := tuf.DeveloperProject(r.Name)
+		if !ok {
+			continue
+		}
+		for _, p := range r.Paths[min(len(derived[project]), len(r.Paths)):] {
+			switch o := owner[p]; {
+			case o == "":
+				return fmt.Errorf("%s delegates %s the path %s, which %s does not list: %w", file, r.Name, p, name, ErrDelegationMismatch)
+			case o != project:
+				return fmt.Errorf("%s delegates %s the path %s, a file of project %s in %s: %w", file, r.Name, p, o, name, delegation.ErrCollision)
+			}
+		}
+		if want := ck.Patterns(project); !slices.Equal(r.Paths, want) {
+			return fmt.Errorf("%s delegates %s the paths %q; derived from the files %s lists: %q: %w", file, r.Name, r.Paths, name, want, ErrDelegationMismatch)
+		}
 	}
 	return nil
 }

@@ -145,11 +145,11 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if c.projects == 0 {
 			return fmt.Sprintf("stable delegates no project to its developers, and %s delegates none", PolicyFile), nil
 		}
-		s := fmt.Sprintf("%d projects delegated as %s gives them: every developer key's proof of possession for %s and stable v%d, the keys and thresholds, terminating, the patterns derived from each name and its index pages", c.projects, PolicyFile, stmt.Repository, stmt.StableVersion)
+		s := fmt.Sprintf("%d projects delegated as %s gives them: every developer key's proof of possession for %s and stable v%d, the keys and thresholds, terminating, the patterns derived from each name and its index pages and the %d exact paths of legacy names, held against the %d files of the new ledger: none matches another project's file", c.projects, PolicyFile, stmt.Repository, stmt.StableVersion, c.exactPaths, c.files)
 		if a.o.Export == "" {
-			return s + fmt.Sprintf("; not checked without --export: that the patterns match no other project's file in the export the ceremony saw, and that the %d exact paths of legacy names are the projects' files", c.exactPaths), nil
+			return s + "; not checked without --export: that the ledger lists the export the ceremony saw (verify --export recomputes it)", nil
 		}
-		return s + "; the patterns against every file of the export: see \"signed diff recomputed\"", nil
+		return s + "; the ledger against the export: see \"signed diff recomputed\"", nil
 	}); err != nil {
 		return err
 	}

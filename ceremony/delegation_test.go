@@ -203,7 +203,7 @@ func TestDelegationWithTufJS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := findCheck(rep, "developer delegations"); c == nil || !strings.Contains(c.Detail, "1 projects delegated") || !strings.Contains(c.Detail, "not checked without --export") {
+	if c := findCheck(rep, "developer delegations"); c == nil || !strings.Contains(c.Detail, "1 projects delegated") || !strings.Contains(c.Detail, "held against the") || !strings.Contains(c.Detail, "not checked without --export") {
 		t.Errorf("verify without the export: %+v", c)
 	}
 	rep, err = Audit(AuditOptions{Root: rootFile, Dir: media, Repository: filepath.Join(dir, "boot"), Previous: filepath.Join(dir, "boot"), Export: exportFile})
@@ -212,6 +212,40 @@ func TestDelegationWithTufJS(t *testing.T) {
 	}
 	if c := findCheck(rep, "signed diff recomputed"); c == nil || !strings.Contains(c.Detail, "1 developer delegations") {
 		t.Errorf("verify with the export: %+v", c)
+	}
+
+	// As the insider holding the stable keys: stable re-signed to
+	// delegate foobar more than the pipeline derived. A wildcard is
+	// refused from the medium alone; another project's file by its exact
+	// path is refused against the ledger's files (without --export), and
+	// against the pass recomputed from the export.
+	other3 := byFile["sampleproject-3.0.0.tar.gz"].Path
+	for _, c := range []struct {
+		name, extra, msg string
+		err              error
+	}{
+		{"a wildcard beyond the derived patterns", "packages/*/*/*/*", "beyond the derived patterns only exact paths of distribution files are delegated", ErrDelegationMismatch},
+		{"another project's file by its exact path", other3, "delegates project-foobar the path " + other3 + ", a file of project sampleproject", delegation.ErrCollision},
+	} {
+		tampered := filepath.Join(t.TempDir(), "media")
+		if err := copyDir(media, tampered); err != nil {
+			t.Fatal(err)
+		}
+		fx.resignTargets(t, filepath.Join(tampered, "stable", "metadata", "2.stable.json"), "stable", func(tg *tuf.Targets) {
+			r := &tg.Delegations.Roles[0]
+			if r.Name != tuf.DeveloperRole("foobar") {
+				t.Fatalf("stable's first delegation is %s", r.Name)
+			}
+			r.Paths = append(r.Paths, c.extra)
+		}, nil)
+		for _, o := range []AuditOptions{
+			{Root: rootFile, Dir: tampered, Repository: filepath.Join(dir, "boot")},
+			{Root: rootFile, Dir: tampered, Repository: filepath.Join(dir, "boot"), Previous: filepath.Join(dir, "boot"), Export: exportFile},
+		} {
+			if _, err := Audit(o); !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("%s (export %q): %v, want %v saying %q", c.name, o.Export, err, c.err, c.msg)
+			}
+		}
 	}
 
 	// The repository publishes the medium, the online role listing every
@@ -270,7 +304,6 @@ func TestDelegationWithTufJS(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := readPublished(t, filepath.Join(pristine, "metadata"))
-	other3 := byFile["sampleproject-3.0.0.tar.gz"].Path
 	ask := []string{byFile["foobar-1.0.tar.gz"].Path, byFile["foobar-2.0.tar.gz"].Path, "simple/foobar/index.html", young.Path, other3}
 	run, err := tufjs.ResolveWith(pristine, filepath.Join(pristine, "metadata", "1.root.json"), ask, tufjs.Options{BLAKE2b256: true})
 	if err != nil {
