@@ -36,6 +36,12 @@ func newDevelopers(t testing.TB) developers {
 // delegatingPolicy is the default policy delegating project to devs
 // (threshold 2), each key's proof made by prover(i) for stmt.
 func delegatingPolicy(t testing.TB, project string, devs developers, version int64, prover func(i int) keys.Signer) *policy.Policy {
+	return delegatingPolicyWith(t, nil, project, devs, version, prover)
+}
+
+// delegatingPolicyWith is delegatingPolicy with the other fields of the
+// policy from extra.
+func delegatingPolicyWith(t testing.TB, extra map[string]any, project string, devs developers, version int64, prover func(i int) keys.Signer) *policy.Policy {
 	t.Helper()
 	type keyJSON struct {
 		Key   *keys.Key       `json:"key"`
@@ -53,7 +59,11 @@ func delegatingPolicy(t testing.TB, project string, devs developers, version int
 		}
 		ks = append(ks, keyJSON{s.Key(), proof})
 	}
-	b, err := json.Marshal(map[string]any{"delegations": []any{map[string]any{"project": project, "threshold": len(devs), "keys": ks}}})
+	fields := map[string]any{"delegations": []any{map[string]any{"project": project, "threshold": len(devs), "keys": ks}}}
+	for k, v := range extra {
+		fields[k] = v
+	}
+	b, err := json.Marshal(fields)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,5 +257,42 @@ func TestDelegationRefused(t *testing.T) {
 		if d != nil {
 			d.Close()
 		}
+	}
+}
+
+// TestDelegationPagesMode: in pages mode too the developers sign the
+// delegated project's index pages: stable delegates them to the
+// developers' role and the bins no longer list them.
+func TestDelegationPagesMode(t *testing.T) {
+	c := newCeremony(t)
+	dir := t.TempDir()
+	out1, out2 := filepath.Join(dir, "one"), filepath.Join(dir, "two")
+	files := []file{foo1, fooBar1, bar1}
+	pages, err := policy.Parse([]byte(`{"target_mode": "pages"}`), "policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(e []byte, pub string, p *policy.Policy) Config {
+		cf := c.config(e, pub)
+		cf.Policy = p
+		return cf
+	}
+	c.sign(t, cfg(exportOf(t, t1, files), "", pages), out1)
+	if _, bins := loadStable(t, c, out1, 1); len(stableTargets(bins)) != 6 {
+		t.Fatalf("pages mode, ceremony 1: %d targets, want 6 pages", len(stableTargets(bins)))
+	}
+	devs := newDevelopers(t)
+	pol := delegatingPolicyWith(t, map[string]any{"target_mode": "pages"}, "foo", devs, 2, nil)
+	c.decisions = mustDecisions(t, `{"project": "foo", "decision": "delegate", "reason": "foo's maintainers sign their pages (ticket 7003)"}`)
+	defer func() { c.decisions = nil }()
+	c.sign(t, cfg(exportOf(t, t2, files), out1, pol), out2)
+	st2, bins2 := loadStable(t, c, out2, 2)
+	in := stableTargets(bins2)
+	if _, ok := in["simple/foo/index.html"]; ok || len(in) != 4 {
+		t.Errorf("pages mode with foo delegated: bins list %d targets (foo's page: %v), want bar's and foo-bar's 4 pages", len(in), ok)
+	}
+	role := developerRole(st2, "foo")
+	if role == nil || !slices.Contains(role.Paths, "simple/foo/index.html") || !slices.Contains(role.Paths, "simple/foo/index.json") {
+		t.Errorf("the developers' role is not delegated foo's pages: %+v", role)
 	}
 }
