@@ -154,12 +154,17 @@ func (a *auditor) recompute(dir string, stmt *signeddiff.Statement, st *tuf.Meta
 	if d.NewLedgerSHA256 != stmt.NewLedgerSHA256 {
 		return "", fmt.Errorf("the ledger recomputed from %s has digest %x, the signed diff names %x: %w", a.o.Export, d.NewLedgerSHA256, stmt.NewLedgerSHA256, ErrRecompute)
 	}
+	// The pass refuses a pattern that matches another project's file of
+	// the export; the delegated paths must be the ones it derives.
+	if err := sameDelegations(fmt.Sprintf("stable version %d", st.Signed.Version), &st.Signed, d, a.o.Export); err != nil {
+		return "", err
+	}
 	if err := sameTakedowns(d.Takedowns, st, a.o.Previous); err != nil {
 		return "", err
 	}
 	a.rep.SignedDiff.Recomputed = true
-	return fmt.Sprintf("recomputed from %s (%d records, digest %x), the previous medium %s's ledger, %s and %s: the same canonical diff (digest %s), counts, %d projects, new ledger (digest %x) and %d taken-down paths",
-		a.o.Export, d.Export.Count, sum, a.o.Previous, PolicyFile, DecisionsFile, d.Digest, total, d.NewLedgerSHA256, len(d.Takedowns)), nil
+	return fmt.Sprintf("recomputed from %s (%d records, digest %x), the previous medium %s's ledger, %s and %s: the same canonical diff (digest %s), counts, %d projects, new ledger (digest %x), %d taken-down paths and %d developer delegations (their patterns match only their projects' files)",
+		a.o.Export, d.Export.Count, sum, a.o.Previous, PolicyFile, DecisionsFile, d.Digest, total, d.NewLedgerSHA256, len(d.Takedowns), len(d.Delegations)), nil
 }
 
 // ErrBareMetadata means a repository's metadata directory was named where

@@ -136,6 +136,23 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 	}); err != nil {
 		return err
 	}
+	if err := a.check("developer delegations", func() (string, error) {
+		file := filepath.Join(md, fmt.Sprintf("%d.%s.json", st.Signed.Version, stableset.StableRole))
+		c, err := checkDelegations(dir, file, &st.Signed, stmt)
+		if err != nil {
+			return "", err
+		}
+		if c.projects == 0 {
+			return fmt.Sprintf("stable delegates no project to its developers, and %s delegates none", PolicyFile), nil
+		}
+		s := fmt.Sprintf("%d projects delegated as %s gives them: every developer key's proof of possession for %s and stable v%d, the keys and thresholds, terminating, the patterns derived from each name and its index pages and the %d exact paths of legacy names, held against the %d files of the new ledger: none matches another project's file", c.projects, PolicyFile, stmt.Repository, stmt.StableVersion, c.exactPaths, c.files)
+		if a.o.Export == "" {
+			return s + "; not checked without --export: that the ledger lists the export the ceremony saw (verify --export recomputes it)", nil
+		}
+		return s + "; the ledger against the export: see \"signed diff recomputed\"", nil
+	}); err != nil {
+		return err
+	}
 	if a.o.Export != "" {
 		// An input step: an export or previous medium that cannot be
 		// read means the audit could not be carried out.

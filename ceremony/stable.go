@@ -676,6 +676,9 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	if err := checkTakedowns(stableFile, &st.Signed, stmt); err != nil {
 		return err
 	}
+	if _, err := checkDelegations(dir, stableFile, &st.Signed, stmt); err != nil {
+		return err
+	}
 	var inBins, inLedger entrySum
 	if err := sumBins(md, deleg, &st.Signed, &inBins, tc, visit, rec); err != nil {
 		return err
@@ -795,6 +798,10 @@ func sumBins(md string, deleg *tuf.DelegatedRole, st *tuf.Targets, sum *entrySum
 	}
 	pathRoles, mids := tuf.SplitStable(st)
 	for i := range pathRoles {
+		if _, dev := tuf.DeveloperProject(pathRoles[i].Name); dev {
+			// The developers' metadata is theirs: not on the medium.
+			continue
+		}
 		m, name, err := load(pathRoles[i].Name)
 		if err != nil {
 			return err

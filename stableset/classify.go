@@ -168,6 +168,9 @@ func (r *run) classify() error {
 		return err
 	}
 	r.expediteAt = r.expediteIndex()
+	if err := r.setupDelegations(); err != nil {
+		return err
+	}
 
 	// The ledger and the exceptions file stay open for renderPages; prepare
 	// closes them on failure.
@@ -362,7 +365,21 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 					}
 				}
 			}
+			if r.checker != nil {
+				if err := r.checker.Add(rec); err != nil {
+					return err
+				}
+			}
 			switch {
+			case r.delegated[rec.Project]:
+				wasStable := prev != nil && prev.Stable
+				if wasStable {
+					d.hasOld = true
+					d.oldLen, d.oldSum = prev.StableContent()
+				}
+				if err := r.delegate(rec, wasStable, d); err != nil {
+					return err
+				}
 			case r.takenDown[rec.Path]:
 				wasStable := prev != nil && prev.Stable
 				if wasStable {

@@ -294,6 +294,9 @@ type Diff struct {
 	// takedown role, sorted: the published stable's, plus this diff's
 	// take-down decisions, less its lifts.
 	Takedowns []string
+	// Delegations are the projects the new stable delegates to their
+	// developers, by project (delegations.go).
+	Delegations []DelegatedProject
 	// Decisions are the decisions applied, in canonical order; Limits
 	// the policy's confirm_above limits as the diff meets them.
 	Decisions []decisions.Decision

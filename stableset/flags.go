@@ -94,7 +94,9 @@ func (r *run) raise(kind, subject string, facts ...Fact) {
 func (r *run) raiseProjectLoss() {
 	pct := r.cfg.Policy.RedFlags.ProjectLossPercent
 	for _, p := range r.diff.Projects {
-		if p.Project == "" {
+		if p.Project == "" || r.delegated[p.Project] {
+			// A delegated project's files leave the stable set by the
+			// delegate decision, which the room reviews.
 			continue
 		}
 		c := &p.Counts

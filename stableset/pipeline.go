@@ -19,6 +19,7 @@ import (
 	"github.com/keyceremony/keyceremony/tuf"
 
 	"github.com/keyceremony/keyceremony/stableset/decisions"
+	"github.com/keyceremony/keyceremony/stableset/delegation"
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/policy"
@@ -220,7 +221,11 @@ type run struct {
 	flagDrops map[string]map[string]bool
 	// seen is what the pass collects for the red flags raised once the
 	// export is read (exportflags.go).
-	seen      exportSeen
+	seen exportSeen
+	// The policy's delegated projects, and the checker of their
+	// patterns (delegations.go); nil without delegations.
+	delegated map[string]bool
+	checker   *delegation.Checker
 	exportSum *asyncHash // the export file's bytes
 
 	prevLedger *ledger.Header
@@ -285,9 +290,6 @@ func prepare(cfg *Config) (*run, error) {
 	if err := checkDelegationCovers(cfg.StableDelegation, cfg.Policy); err != nil {
 		return nil, err
 	}
-	if len(cfg.Policy.Delegations) > 0 {
-		return nil, fmt.Errorf("policy delegations: developer delegations are not written by this version yet")
-	}
 	pub, base, err := readPublished(cfg)
 	if err != nil {
 		return nil, err
@@ -324,6 +326,9 @@ func prepare(cfg *Config) (*run, error) {
 		return nil, err
 	}
 	if err := r.policyChanges(); err != nil {
+		return nil, err
+	}
+	if err := r.finishDelegations(); err != nil {
 		return nil, err
 	}
 	if err := r.checkPolicyDecisions(); err != nil {

@@ -222,8 +222,19 @@ func loadStable(t *testing.T, c *ceremony, out string, version int64) (*tuf.Meta
 		}
 	}
 	// The takedown role, the one path role a ceremony writes: first,
-	// terminating, exact paths, its own key, empty.
+	// terminating, exact paths, its own key, empty. Developer roles, whose
+	// metadata the developers write, are terminating and have no file
+	// on the medium.
 	for _, d := range pathRoles {
+		if _, dev := tuf.DeveloperProject(d.Name); dev {
+			if !d.Terminating {
+				t.Errorf("developer role %s is not terminating", d.Name)
+			}
+			if _, err := os.Stat(filepath.Join(out, metadataDir, fmt.Sprintf("%d.%s.json", version, d.Name))); err == nil {
+				t.Errorf("the ceremony wrote %s's metadata", d.Name)
+			}
+			continue
+		}
 		if d.Name != tuf.TakedownRole || !d.Terminating || d.Threshold != 1 || len(d.KeyIDs) != 1 {
 			t.Errorf("path role %+v, want the takedown role, terminating, one key", d)
 		}

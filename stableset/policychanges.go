@@ -27,9 +27,12 @@ var ErrPolicyChangeUndecided = errors.New("policy change without a decision")
 type PolicyChange struct {
 	List    string           `json:"list"`    // "nominated" or "excluded"
 	Project string           `json:"project"` // or "*": every project nominated
-	Change  decisions.Choice `json:"change"`  // nominate, unnominate, exclude or unexclude
+	Change  decisions.Choice `json:"change"`  // nominate, unnominate, exclude, unexclude, delegate or undelegate
 	Decided bool             `json:"decided"`
-	Reason  string           `json:"reason,omitempty"` // the decision's
+	// KeysChanged: a delegation of the project existed and its keys or
+	// threshold changed (Change is delegate).
+	KeysChanged bool   `json:"keys_changed,omitempty"`
+	Reason      string `json:"reason,omitempty"` // the decision's
 }
 
 // policyChanges compares the policy with the previous ceremony's, as its
@@ -98,7 +101,9 @@ func (r *run) checkPolicyDecisions() error {
 		}
 		if !found {
 			why := "the policy's " + d.Choice.ListOf() + " list did not change so"
-			if r.prevLedger == nil {
+			if d.Choice.ListOf() == listDelegations {
+				why = "the delegations did not change so"
+			} else if r.prevLedger == nil {
 				why = "the first ceremony has no previous policy"
 			}
 			return fmt.Errorf("%s:%d: project %s: decided %s, but %s since the previous ceremony: %w", set.Name(), d.Line, d.Project, d.Choice, why, ErrDecision)
@@ -112,16 +117,24 @@ func (d *Diff) undecidedPolicyChanges() []string {
 	var out []string
 	for _, c := range d.PolicyChanges {
 		if !c.Decided {
-			out = append(out, fmt.Sprintf("policy %s: %s %s since stable v%d has no decision", c.List, changeVerb(c.Change), c.Project, d.Header.PreviousStableVersion))
+			out = append(out, fmt.Sprintf("policy %s: %s %s since stable v%d has no decision", c.List, c.verb(), c.Project, d.Header.PreviousStableVersion))
 		}
 	}
 	return out
 }
 
+// verb says what a change did to its list.
+func (c *PolicyChange) verb() string {
+	if c.KeysChanged {
+		return "keys or threshold changed for"
+	}
+	return changeVerb(c.Change)
+}
+
 // changeVerb says what a change did to its list.
 func changeVerb(c decisions.Choice) string {
 	switch c {
-	case decisions.Nominate, decisions.Exclude:
+	case decisions.Nominate, decisions.Exclude, decisions.Delegate:
 		return "added"
 	}
 	return "removed"

@@ -182,6 +182,9 @@ func (d *Diff) WriteText(w io.Writer) error {
 		}
 	}
 	row("  ", "stable set", d.Summary.Stable())
+	// Always shown, as the expedited count is.
+	row("  ", "delegations", int64(len(d.Delegations)))
+	row("    ", "their files", int64(d.DelegatedFiles()))
 	// Always shown; the kinds when there are any.
 	row("  ", "legacy names", d.Summary.Legacy)
 	for _, l := range d.LegacyNames {
@@ -243,6 +246,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 		}
 	}
 	d.writeExpedited(bw)
+	d.writeDelegations(bw)
 	d.writePolicyChanges(bw)
 	if n := d.reasonCount(Changed, ""); n > 0 {
 		fmt.Fprintf(bw, "\n  !!! %d CHANGED FILES: same path, different content. PyPI never re-uploads a file: this is an attack or a bug.\n", n)
@@ -321,16 +325,34 @@ func (d *Diff) writeExpedited(w io.Writer) {
 	}
 }
 
+// writeDelegations lists every developer delegation the new stable
+// makes: the role, its threshold and keys, and what its patterns cover.
+func (d *Diff) writeDelegations(w io.Writer) {
+	if len(d.Delegations) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n  developer delegations: %d projects, %d files held by developer roles (before the bins, terminating; the developers sign these roles and the projects' index pages)\n", len(d.Delegations), d.DelegatedFiles())
+	for _, dp := range d.Delegations {
+		fmt.Fprintf(w, "    %s -> role %s, %d of %d keys, %d files, %d patterns\n", dp.Project, dp.Role, dp.Threshold, len(dp.KeyIDs), dp.Files, len(dp.Patterns))
+		for _, id := range dp.KeyIDs {
+			fmt.Fprintf(w, "        key %s\n", id)
+		}
+		for _, p := range dp.Patterns {
+			fmt.Fprintf(w, "        path %s\n", p)
+		}
+	}
+}
+
 // writePolicyChanges lists every project that entered or left the
 // policy's nominated or excluded list since the previous ceremony, each
 // a red flag with its decision's reason or the lack of one.
 func (d *Diff) writePolicyChanges(w io.Writer) {
-	if d.Header.TrustsUploadTimes {
+	if d.Header.TrustsUploadTimes && len(d.PolicyChanges) == 0 {
 		return
 	}
 	fmt.Fprintf(w, "\n  policy lists changed since stable v%d: %d\n", d.Header.PreviousStableVersion, len(d.PolicyChanges))
 	for _, c := range d.PolicyChanges {
-		fmt.Fprintf(w, "  !!! %s: %s %s\n", c.List, changeVerb(c.Change), c.Project)
+		fmt.Fprintf(w, "  !!! %s: %s %s\n", c.List, c.verb(), c.Project)
 		if c.Decided {
 			fmt.Fprintf(w, "        decided:  %s\n", c.Reason)
 		} else {
@@ -443,6 +465,8 @@ type summaryJSON struct {
 	// PolicyChanges the changes to its lists since the previous ceremony.
 	Expedited     []ExpeditedFile `json:"expedited"`
 	PolicyChanges []PolicyChange  `json:"policy_changes"`
+	// Delegations are the projects stable delegates to their developers.
+	Delegations []DelegatedProject `json:"delegations"`
 }
 
 // flagJSON is a red flag with its decision, or "decision": null.
@@ -485,6 +509,9 @@ func (d *Diff) summaryJSON() summaryJSON {
 	}
 	if s.PolicyChanges == nil {
 		s.PolicyChanges = []PolicyChange{}
+	}
+	if s.Delegations = d.Delegations; s.Delegations == nil {
+		s.Delegations = []DelegatedProject{}
 	}
 	if s.Expedited == nil {
 		s.Expedited = []ExpeditedFile{}

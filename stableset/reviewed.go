@@ -158,6 +158,11 @@ func OpenReviewed(cfg Config, approve string) (*Diff, error) {
 	if err := checkDelegationCovers(cfg.StableDelegation, cfg.Policy); err != nil {
 		return nil, err
 	}
+	if len(cfg.Policy.Delegations) > 0 {
+		// The delegated patterns come from every file of the export:
+		// the pass runs again.
+		return nil, fmt.Errorf("a policy with developer delegations is signed from a new pass over the export: %w", ErrPassStale)
+	}
 	dir := ReviewedDir(cfg.TempDir, approve)
 	if strings.ContainsAny(approve, `/\`) || approve == "" {
 		return nil, fmt.Errorf("no reviewed pass for digest %q: %w", approve, ErrPassStale)

@@ -71,8 +71,11 @@ type SignResult struct {
 	Diff          *Diff
 	StableVersion int64
 	Layout        tuf.TwoLevel
-	Meta          []MetaEntry // stable first, then the takedown role (if any), the mids, the leaves, in order
-	Pages         int         // index pages rendered (two per project)
+	// Meta: stable first, then the takedown role (if any), the mids, the
+	// leaves, in order. Developer roles are not among them: their
+	// metadata is the developers'.
+	Meta  []MetaEntry
+	Pages int // index pages rendered (two per project)
 }
 
 // Sign computes the diff and signs it: ComputeDiff, then (*Diff).Sign,
@@ -209,6 +212,16 @@ func (r *run) build(out *outdir.Dir, p *SignParams) (*SignResult, error) {
 		st.Signed.Delegations.Keys[takedown.id] = takedown.key.Key()
 		st.Signed.Delegations.Roles = append(st.Signed.Delegations.Roles, tuf.TakedownDelegation(r.diff.Takedowns, takedown.key.Key()))
 	}
+	// Then the developer roles, also before the bins and terminating;
+	// their metadata is the developers' to sign (delegations.go).
+	devRoles, devKeys := r.diff.delegationRoles()
+	for id, k := range devKeys {
+		if slices.Contains(rk.midIDs, id) || slices.Contains(rk.leafIDs, id) || takedown != nil && takedown.id == id {
+			return nil, fmt.Errorf("developer key %s is also a bin's key: %w", id, ErrSharedRoleKey)
+		}
+		st.Signed.Delegations.Keys[id] = k
+	}
+	st.Signed.Delegations.Roles = append(st.Signed.Delegations.Roles, devRoles...)
 	for i := 0; i < layout.NumMids(); i++ {
 		id := rk.midIDs[i]
 		st.Signed.Delegations.Keys[id] = rk.mids[i].Key()

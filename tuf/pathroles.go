@@ -28,6 +28,31 @@ import (
 // taken-down paths to.
 const TakedownRole = "takedown"
 
+// DeveloperRolePrefix begins the name of a developer role: stable
+// delegates project P's paths to the role "project-P", which P's
+// developers sign (docs/policy.md, "Developer delegations"). The prefix
+// keeps a project's role apart from the takedown role and the bins
+// (stable-…), whatever the project is called.
+const DeveloperRolePrefix = "project-"
+
+// DeveloperRole is the name of the role project (PEP 503-normalised) is
+// delegated to.
+func DeveloperRole(project string) string { return DeveloperRolePrefix + project }
+
+// DeveloperProject returns the project a developer role is named after,
+// and whether role is a developer role's name: the prefix, then a
+// PEP 503-normalised name (lowercase letters and digits, single "-"
+// between them).
+func DeveloperProject(role string) (string, bool) {
+	p, ok := strings.CutPrefix(role, DeveloperRolePrefix)
+	ok = ok && p != "" && len(p) <= 255 && p[0] != '-' && p[len(p)-1] != '-' && !strings.Contains(p, "--")
+	for i := 0; ok && i < len(p); i++ {
+		c := p[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
+	}
+	return p, ok
+}
+
 // IsExactPath reports whether p, used as a delegation pattern, matches
 // exactly the path p: no shell wildcard (*, ?, [) and no escape (\), no
 // empty segment, no "." or ".." segment.
@@ -70,7 +95,9 @@ func SplitStable(t *Targets) (pathRoles, bins []DelegatedRole) {
 
 // CheckStableLayout checks stable's own delegations (stable delegated by
 // parent): the path roles first, each terminating, delegated by paths
-// only, every path reachable through parent; the takedown role's paths
+// only, every path reachable through parent, each either the takedown
+// role or a developer role (DeveloperProject) whose threshold its keys
+// can meet, none named twice; the takedown role's paths
 // exact and distinct, none matched by another path role's patterns (a path
 // is either taken down or handed to developers, not both); then the bins
 // (checkBins), none of them delegated by paths. Errors match ErrLayout.
@@ -79,6 +106,7 @@ func SplitStable(t *Targets) (pathRoles, bins []DelegatedRole) {
 func CheckStableLayout(parent *DelegatedRole, t *Targets) error {
 	pathRoles, bins := SplitStable(t)
 	var takedown *DelegatedRole
+	seen := map[string]bool{}
 	for i := range pathRoles {
 		d := &pathRoles[i]
 		if !d.Terminating {
@@ -91,13 +119,24 @@ func CheckStableLayout(parent *DelegatedRole, t *Targets) error {
 				return fmt.Errorf("path role %s is delegated %q, which no path delegated to %s reaches: %w", d.Name, p, roleStable, ErrLayout)
 			}
 		}
+		if seen[d.Name] {
+			return fmt.Errorf("path role %s is delegated twice: %w", d.Name, ErrLayout)
+		}
+		seen[d.Name] = true
 		if d.Name == TakedownRole {
 			takedown = d
+			continue
+		}
+		if _, ok := DeveloperProject(d.Name); !ok {
+			return fmt.Errorf("path role %s is neither %s nor a developer role (%s<project>): %w", d.Name, TakedownRole, DeveloperRolePrefix, ErrLayout)
+		}
+		if d.Threshold < 1 || d.Threshold > len(d.KeyIDs) {
+			return fmt.Errorf("developer role %s has threshold %d and %d keys: %w", d.Name, d.Threshold, len(d.KeyIDs), ErrLayout)
 		}
 	}
 	for i := range bins {
 		d := &bins[i]
-		if IsPathRole(d) && d.Terminating || d.Name == TakedownRole {
+		if _, dev := DeveloperProject(d.Name); IsPathRole(d) && d.Terminating || d.Name == TakedownRole || dev {
 			return fmt.Errorf("path role %s comes after the bins (path roles come before them, or a client would reach a bin first): %w", d.Name, ErrLayout)
 		}
 	}

@@ -106,6 +106,32 @@ func TestCheckStableLayout(t *testing.T) {
 			d.Terminating = false
 			return stableWith(t, d)
 		}, "path role project-foo is not terminating"},
+		{"a path role neither takedown nor a developer's", func() *Targets {
+			d := dev
+			d.Name = "foo"
+			return stableWith(t, d)
+		}, "path role foo is neither takedown nor a developer role (project-<project>)"},
+		{"a developer role named after no normalised project", func() *Targets {
+			d := dev
+			d.Name = "project-Foo"
+			return stableWith(t, d)
+		}, "path role project-Foo is neither"},
+		{"a developer role twice", func() *Targets {
+			return stableWith(t, dev, dev)
+		}, "path role project-foo is delegated twice"},
+		{"a developer role whose keys cannot meet its threshold", func() *Targets {
+			st := stableWith(t, dev)
+			st.Delegations.Roles[0].Threshold = 2
+			return st
+		}, "developer role project-foo has threshold 2 and 1 keys"},
+		{"a developer role after the bins", func() *Targets {
+			st := stableWith(t)
+			k := edSigner(t).Key()
+			d := dev
+			d.KeyIDs, d.Threshold, d.Terminating = []string{k.ID()}, 1, false
+			st.AddDelegation(d, k)
+			return st
+		}, "path role project-foo comes after the bins"},
 	}
 	for _, c := range bad {
 		err := CheckStableLayout(stableDeleg, c.st())

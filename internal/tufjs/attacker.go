@@ -166,3 +166,29 @@ func entry(version int64, b []byte) tuf.MetaFile {
 	sum := sha256.Sum256(b)
 	return tuf.MetaFile{Version: version, Length: int64(len(b)), Hashes: map[string]string{"sha256": hex.EncodeToString(sum[:])}}
 }
+
+// AddRole serves file as role's metadata at version, and lists it in the
+// next snapshot (Publish): how the repository publishes a role whose
+// metadata someone else signed (a developer role, whose keys the
+// developers hold).
+func (a *Attacker) AddRole(role string, version int64, file []byte) error {
+	if err := a.load(); err != nil {
+		return err
+	}
+	if err := a.write(fmt.Sprintf("%d.%s.json", version, role), file); err != nil {
+		return err
+	}
+	a.snap.Signed.Meta[role+".json"] = entry(version, file)
+	return nil
+}
+
+// ServeTarget serves content as targetPath, under its consistent-snapshot
+// name (sha256 prefix).
+func (a *Attacker) ServeTarget(targetPath string, content []byte) error {
+	sum := sha256.Sum256(content)
+	file := filepath.Join(a.Dir, "targets", filepath.FromSlash(path.Join(path.Dir(targetPath), hex.EncodeToString(sum[:])+"."+path.Base(targetPath))))
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(file, content, 0o644)
+}

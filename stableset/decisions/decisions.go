@@ -40,16 +40,25 @@ const (
 	Unnominate Choice = "unnominate" // the project (or "*") was nominated, and is not now
 	Exclude    Choice = "exclude"    // the project is excluded now, and was not
 	Unexclude  Choice = "unexclude"  // the project was excluded, and is not now
+	// Delegate and Undelegate confirm a change to the developer
+	// delegations since the previous ceremony (docs/policy.md,
+	// "Developer delegations"): a project handed to its developers, or
+	// its developers' keys or threshold changed; a delegation removed,
+	// so that the project's files fall back to the stable bins.
+	Delegate   Choice = "delegate"
+	Undelegate Choice = "undelegate"
 )
 
 // ListOf names the policy list a project decision's choice changes:
-// "nominated" or "excluded"; "" for another choice.
+// "nominated", "excluded" or "delegations"; "" for another choice.
 func (c Choice) ListOf() string {
 	switch c {
 	case Nominate, Unnominate:
 		return "nominated"
 	case Exclude, Unexclude:
 		return "excluded"
+	case Delegate, Undelegate:
+		return "delegations"
 	}
 	return ""
 }
@@ -360,7 +369,7 @@ func (w *wire) check() (Decision, string, error) {
 			return d, "count", fmt.Errorf("%w: only a limit decision has a count", ErrBadValue)
 		}
 		if d.Choice.ListOf() == "" {
-			return d, "decision", fmt.Errorf("%w: %s: a project is decided nominate, unnominate, exclude or unexclude", ErrBadValue, quote(w.Decision))
+			return d, "decision", fmt.Errorf("%w: %s: a project is decided nominate, unnominate, exclude, unexclude, delegate or undelegate", ErrBadValue, quote(w.Decision))
 		}
 		if err := checkProject(*w.Project, d.Choice); err != nil {
 			return d, "project", err

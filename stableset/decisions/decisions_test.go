@@ -181,7 +181,7 @@ func TestParseRefuses(t *testing.T) {
 		{"space in subject", `{"flag": "project-loss", "subject": "a b", "decision": "confirm", "reason": "x"}`, "d.jsonl:1: subject: bad value"},
 		{"flag twice", `{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "x"}` + "\n" + `{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "y"}`, "d.jsonl:2: subject: decided twice: flag project-loss \"foo\" is decided on line 1 too"},
 		{"path and project", `{"path": "` + p1 + `", "project": "foo", "decision": "exclude", "reason": "x"}`, "d.jsonl:1: project: bad value: a decision is about a path, a limit, a flag or a project, one of them"},
-		{"project choice", `{"project": "foo", "decision": "drop", "reason": "x"}`, "d.jsonl:1: decision: bad value: \"drop\": a project is decided nominate, unnominate, exclude or unexclude"},
+		{"project choice", `{"project": "foo", "decision": "drop", "reason": "x"}`, "d.jsonl:1: decision: bad value: \"drop\": a project is decided nominate, unnominate, exclude, unexclude, delegate or undelegate"},
 		{"project name", `{"project": "Foo", "decision": "exclude", "reason": "x"}`, "d.jsonl:1: project: bad value: \"Foo\": want a PEP 503-normalised project name"},
 		{"project star excluded", `{"project": "*", "decision": "exclude", "reason": "x"}`, "d.jsonl:1: project: bad value: \"*\" is only nominated or unnominated"},
 		{"project count", `{"project": "foo", "count": 1, "decision": "exclude", "reason": "x"}`, "d.jsonl:1: count: bad value: only a limit decision has a count"},

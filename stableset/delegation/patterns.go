@@ -83,12 +83,42 @@ func Patterns(project, htmlPage, jsonPage string) []string {
 // by segment, each with path.Match (the spec's fnmatch, as tuf-js does
 // with minimatch).
 func Match(pattern, target string) bool {
-	ps, ts := strings.Split(pattern, "/"), strings.Split(target, "/")
-	if len(ps) != len(ts) {
+	for {
+		pi, ti := strings.IndexByte(pattern, '/'), strings.IndexByte(target, '/')
+		if (pi < 0) != (ti < 0) {
+			return false
+		}
+		if pi < 0 {
+			ok, err := path.Match(pattern, target)
+			return err == nil && ok
+		}
+		if ok, err := path.Match(pattern[:pi], target[:ti]); err != nil || !ok {
+			return false
+		}
+		pattern, target = pattern[pi+1:], target[ti+1:]
+	}
+}
+
+// mayMatch reports whether any of project's patterns could match a
+// target whose last segment is name, a file of another project, cheaply, so that the checker runs
+// the matcher on few of the export's files: every derived pattern
+// (FilePatterns) needs the last segment to begin with the name in some
+// spelling (case, and "-", "_" or "." between parts) and "-"; the
+// other patterns are the project's page paths and its own files' exact
+// paths, which no other file of the export has. The fuzz target
+// FuzzFilePattern holds the first claim.
+func mayMatch(project, name string) bool {
+	if len(name) <= len(project) || name[len(project)] != '-' {
 		return false
 	}
-	for i := range ps {
-		if ok, err := path.Match(ps[i], ts[i]); err != nil || !ok {
+	for i := 0; i < len(project); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' || c == '.' {
+			c = '-'
+		}
+		if c != project[i] {
 			return false
 		}
 	}
@@ -112,9 +142,11 @@ func literalPath(p string) bool {
 // (Patterns).
 type Checker struct {
 	projects map[string]*checked
+	list     []*checked // the same, in a slice: Add walks it for every record
 }
 
 type checked struct {
+	project  string
 	patterns []string // derived, then the exact paths of legacy names
 	files    int      // the project's files in the export
 }
@@ -124,7 +156,9 @@ type checked struct {
 func NewChecker(patterns map[string][]string) *Checker {
 	c := &Checker{projects: map[string]*checked{}}
 	for p, ps := range patterns {
-		c.projects[p] = &checked{patterns: append([]string(nil), ps...)}
+		ck := &checked{project: p, patterns: append([]string(nil), ps...)}
+		c.projects[p] = ck
+		c.list = append(c.list, ck)
 	}
 	return c
 }
@@ -134,8 +168,10 @@ func NewChecker(patterns map[string][]string) *Checker {
 // the file; a delegated project's file no pattern matches is added as its
 // exact path, or refused when its path is not literal.
 func (c *Checker) Add(r *export.Record) error {
-	for p, ck := range c.projects {
-		if p == r.Project {
+	name := r.Path[strings.LastIndexByte(r.Path, '/')+1:]
+	for _, ck := range c.list {
+		p := ck.project
+		if p == r.Project || !mayMatch(p, name) {
 			continue
 		}
 		for _, pat := range ck.patterns {

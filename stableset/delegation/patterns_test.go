@@ -3,6 +3,7 @@ package delegation
 import (
 	"crypto/sha256"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -131,6 +132,9 @@ func FuzzFilePattern(f *testing.F) {
 		if !matched {
 			return
 		}
+		if !mayMatch(project, filename) {
+			t.Fatalf("%q matches %s, which mayMatch rules out", FilePatterns(project), filename)
+		}
 		// The name part: everything before "-<digit>" at the length of
 		// the project.
 		if len(filename) < len(project)+2 || filename[len(project)] != '-' || filename[len(project)+1] < '0' || filename[len(project)+1] > '9' {
@@ -146,4 +150,38 @@ func FuzzFilePattern(f *testing.F) {
 			t.Fatalf("%q matches %s, whose name is %s", FilePatterns(project), filename, name)
 		}
 	})
+}
+
+// BenchmarkCheckerAdd: the cost the pass pays per export record for the
+// delegations, with 0 (the loop alone), 1 and 16 delegated projects, over records of other
+// projects, some sharing the delegated names' prefixes.
+func BenchmarkCheckerAdd(b *testing.B) {
+	names := []string{"foo", "foo-bar", "requests", "django", "numpy", "zope-interface", "a-b-c-d-e", "boto3", "urllib3", "six", "idna", "certifi", "setuptools", "pip", "wheel", "attrs"}
+	var recs []export.Record
+	for i := 0; i < 4096; i++ {
+		p := names[i%len(names)]
+		fn := strings.ReplaceAll(p, "-", "_") + "x-" + strings.Repeat("1", 1+i%3) + ".0-py3-none-any.whl"
+		if i%5 == 0 {
+			fn = p + "-" + "1.0.tar.gz" // a delegated project's own file
+		}
+		recs = append(recs, export.Record{Project: p, Path: pypiPath(fn)})
+		if i%5 != 0 {
+			recs[i].Project = p + "x"
+		}
+	}
+	for _, n := range []int{0, 1, 16} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			pats := map[string][]string{}
+			for _, p := range names[:n] {
+				pats[p] = Patterns(p, "simple/"+p+"/index.html", "simple/"+p+"/index.json")
+			}
+			c := NewChecker(pats)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := c.Add(&recs[i%len(recs)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
