@@ -98,11 +98,9 @@ const maxUndecidedNamed = 10
 // calls it): accept-new replaces the stable entry, drop takes the path out
 // of the stable set, keep-old or no decision keeps the stable entry.
 func (r *run) decideChanged(path string, d *decision) {
-	dec, ok := r.cfg.Decisions.Path(path)
-	if ok && dec.Choice == decisions.Expedite {
-		// Refused by checkExpedited: a changed file is not expedited.
-		dec, ok = decisions.Decision{}, false
-	}
+	// An expedite path decision is refused by checkExpedited: a changed
+	// file is not expedited.
+	dec, ok := r.changedDecision(path)
 	if ok {
 		if r.decided == nil {
 			r.decided = map[string]bool{}
