@@ -28,72 +28,119 @@ const maxRoomFlags = 1000
 
 // decideFlags, guided, has the room decide every red flag the diff
 // leaves undecided, then runs the pass again with the decisions and
-// returns that diff (d is closed). Without a guide, or with nothing to
-// decide, it returns d. On an error it returns the diff still open (d,
-// or the new one), for the caller to close.
+// returns that diff (d is closed). A decision can raise another flag (a
+// dropped file can empty its project's stable view): the room decides
+// those too, at most maxRounds times. Without a guide, or with nothing
+// to decide, it returns d. On an error it returns the diff still open
+// (d, or a newer one), for the caller to close.
 func (s *StableSigning) decideFlags(tr *Transcript, cfg stableset.Config, f *os.File, d *stableset.Diff) (*stableset.Diff, error) {
 	g := s.Guide
-	if g == nil {
-		return d, nil
-	}
-	var open []*stableset.Flag
-	for i := range d.Flags {
-		if d.Flags[i].Decision == nil {
-			open = append(open, &d.Flags[i])
-		}
-	}
-	if len(open) == 0 {
+	if g == nil || undecidedFlags(d) == 0 {
 		return d, nil
 	}
 	g.printf("\n")
 	if err := d.WriteText(g.Out); err != nil {
 		return d, err
 	}
+	var all []decisions.Decision
+	for round := 1; undecidedFlags(d) > 0; round++ {
+		if round > maxRounds {
+			return d, fmt.Errorf("the decisions made in the room raise red flags again after %d rounds: settle them in a decisions file (--decisions): %w", maxRounds, stableset.ErrUndecided)
+		}
+		if round > 1 {
+			g.printf("\n  the decisions raise red flags of their own.\n")
+		}
+		made, err := g.decideOpen(d)
+		if err != nil {
+			return d, err
+		}
+		set, err := s.Decisions.With(DecisionsFile, made...)
+		if err != nil {
+			return d, err
+		}
+		g.printf("\n  %d decisions made; the export is read again with them.\n", len(made))
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return d, fmt.Errorf("reading the export again: %w", err)
+		}
+		cfg.Decisions = set
+		cfg.Export = f
+		if fi, err := f.Stat(); err == nil {
+			if s.bar = s.newBar("reading the export again", fi.Size(), "bytes"); s.bar != nil {
+				cfg.Export = &progress.Reader{R: f, Bar: s.bar}
+			}
+		}
+		d2, err := stableset.ComputeDiff(cfg)
+		s.endProgress()
+		if err != nil {
+			return d, err
+		}
+		d.Close()
+		d, s.Decisions = d2, set
+		all = append(all, made...)
+		if err := tr.Record("decisions made in the room", map[string]any{"decisions": len(made), "all_decisions": set.Len(), "diff_digest": d.Digest}); err != nil {
+			return d, err
+		}
+	}
+	g.printf("\n  the decisions made in the room, which the digest below covers:\n")
+	for _, dc := range all {
+		g.printf("    %-10s %s\n    %-10s because: %s\n", dc.Choice, dc.Names(), "", dc.Reason)
+	}
+	return d, nil
+}
+
+// maxRounds is how many times the room decides flags that its own
+// decisions raised.
+const maxRounds = 3
+
+// undecidedFlags counts the diff's flags without a decision.
+func undecidedFlags(d *stableset.Diff) int {
+	n := 0
+	for i := range d.Flags {
+		if d.Flags[i].Decision == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// decideOpen has the room decide each flag of d without a decision, in
+// the diff's order, each recorded in the transcript if there is one.
+func (g *Guide) decideOpen(d *stableset.Diff) ([]decisions.Decision, error) {
+	var open []*stableset.Flag
+	for i := range d.Flags {
+		if d.Flags[i].Decision == nil {
+			open = append(open, &d.Flags[i])
+		}
+	}
 	if len(open) > maxRoomFlags {
-		return d, fmt.Errorf("%d red flags have no decision, more than the %d the room decides one at a time: settle them in a decisions file (--decisions): %w", len(open), maxRoomFlags, stableset.ErrUndecided)
+		return nil, fmt.Errorf("%d red flags have no decision, more than the %d the room decides one at a time: settle them in a decisions file (--decisions): %w", len(open), maxRoomFlags, stableset.ErrUndecided)
 	}
 	g.printf("\n  %d red flags have no decision. Each is shown on its own; type the decision by name, then the reason (it goes into the signed diff).\n", len(open))
 	made := make([]decisions.Decision, 0, len(open))
 	for i, fl := range open {
 		dec, err := g.decideFlag(i+1, len(open), d, fl)
 		if err != nil {
-			return d, err
+			return nil, err
 		}
 		made = append(made, dec)
 		if err := g.record("red flag decided", map[string]any{"flag": fl.Kind, "subject": fl.Subject, "decision": string(dec.Choice), "reason": dec.Reason}); err != nil {
-			return d, err
+			return nil, err
 		}
 	}
-	set, err := s.Decisions.With(DecisionsFile, made...)
-	if err != nil {
-		return d, err
+	return made, nil
+}
+
+// DecideFlags has the person at term decide, one at a time as the guided
+// signing does, every red flag of d that no decision settles, and
+// returns the decisions made (none when every flag is decided). Nothing
+// is written: the caller joins them to its decisions (decisions.Set.With)
+// and computes the diff again.
+func DecideFlags(term Prompter, out io.Writer, d *stableset.Diff) ([]decisions.Decision, error) {
+	if undecidedFlags(d) == 0 {
+		return nil, nil
 	}
-	g.printf("\n  %d decisions made; the export is read again with them.\n", len(made))
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return d, fmt.Errorf("reading the export again: %w", err)
-	}
-	cfg.Decisions = set
-	cfg.Export = f
-	if fi, err := f.Stat(); err == nil {
-		if s.bar = s.newBar("reading the export again", fi.Size(), "bytes"); s.bar != nil {
-			cfg.Export = &progress.Reader{R: f, Bar: s.bar}
-		}
-	}
-	d2, err := stableset.ComputeDiff(cfg)
-	s.endProgress()
-	if err != nil {
-		return d, err
-	}
-	d.Close()
-	s.Decisions = set
-	g.printf("\n  the decisions made in the room, which the digest below covers:\n")
-	for _, dc := range made {
-		g.printf("    %-10s %s\n    %-10s because: %s\n", dc.Choice, dc.Names(), "", dc.Reason)
-	}
-	if err := tr.Record("decisions made in the room", map[string]any{"decisions": len(made), "all_decisions": set.Len(), "diff_digest": d2.Digest}); err != nil {
-		return d2, err
-	}
-	return d2, nil
+	g := &Guide{Term: term, Out: out}
+	return g.decideOpen(d)
 }
 
 // decideFlag shows one flag on its own screen and reads its decision:

@@ -100,6 +100,42 @@ func TestGuidedFlagDecisions(t *testing.T) {
 	if err != nil || d2.Digest == d.Digest || d2.Digest == before || d2.Summary.Dropped != 0 {
 		t.Errorf("kept old: %v, digest %s", err, d2.Digest)
 	}
+	// With a loss above 3% a red flag, dropping the changed file takes
+	// its project (one file of 46 deleted, 2%) above it: a flag of the
+	// room's own making, decided in a second round.
+	pol, err = policy.Parse([]byte(`{"confirm_above": {"added": 2000000, "removed": 2, "changed": 0}, "red_flags": {"project_loss_percent": 3}}`), "policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3 := h.signing(h.published[1])
+	s3.Policy = pol
+	var screen3, journal3 bytes.Buffer
+	s3.Guide = &Guide{Term: answerer(func(prompt string) string {
+		switch {
+		case strings.Contains(prompt, "(keep-old, accept-new, drop; or abort)"):
+			return "drop"
+		case strings.Contains(prompt, "; or abort)"):
+			return "confirm"
+		}
+		return "agreed by the room"
+	}), Out: &screen3}
+	cfg, f, _, _, err := s3.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d3, err := stableset.ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTranscript(&journal3, nil, nil)
+	s3.Guide.tr = tr
+	d3, err = s3.decideFlags(tr, cfg, f, d3)
+	defer d3.Close()
+	if err != nil || d3.Undecided() != nil || !strings.Contains(screen3.String(), "the decisions raise red flags of their own") ||
+		strings.Count(journal3.String(), `"step":"decisions made in the room"`) != 2 {
+		t.Errorf("second round: %v, %v\n%s", err, d3.Undecided(), screen3.String())
+	}
 	// abort stops the ceremony.
 	if _, _, _, err := run("abort"); !errors.Is(err, ErrAborted) {
 		t.Errorf("abort: %v", err)
@@ -116,3 +152,9 @@ func (o *decisionsOf) marshal() []byte {
 	}
 	return set.Marshal()
 }
+
+// answerer is a terminal that answers each prompt as a function says.
+type answerer func(prompt string) string
+
+func (a answerer) Line(prompt string) (string, error)   { return a(prompt), nil }
+func (a answerer) Secret(prompt string) (string, error) { return a(prompt), nil }

@@ -12,9 +12,11 @@ import (
 // The policy's confirm_above limits and the room's decisions
 // (docs/policy.md): a count above its limit demands an explicit decision.
 // For added and removed files it is a limit decision confirming the exact
-// count; for changed files, a decision per changed path (keep-old,
-// accept-new or drop). Changed paths without a decision keep their stable
-// entry, and are undecided when the changed count is above its limit.
+// count (the limit red flag, flagspath.go); for changed files, a decision
+// per changed path (keep-old, accept-new or drop), as a changed flag
+// decision or a path decision. Changed paths without a decision keep
+// their stable entry, and are undecided when the changed count is above
+// its limit (each is then a changed red flag).
 
 // ReasonCount is how many files of the diff have one category and reason.
 type ReasonCount struct {
