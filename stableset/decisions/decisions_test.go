@@ -260,6 +260,8 @@ func FuzzParseDecisions(f *testing.F) {
 	f.Add([]byte("{\"path\": \"a\", \"decision\": \"drop\", \"reason\": \"é\"}\n{\"limit\": \"removed\", \"count\": 0, \"decision\": \"confirm\", \"reason\": \"r\"}\n"))
 	f.Add([]byte(`{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "moved"}` + "\n" + `{"flag": "yanked", "subject": "` + p1 + `", "decision": "drop", "reason": "yanked: malware"}`))
 	f.Add([]byte(`{"project": "foo", "decision": "exclude", "reason": "r"}` + "\n" + `{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "excluded"}`))
+	f.Add([]byte(`{"flag": "changed", "subject": "` + p1 + `", "decision": "keep-old", "reason": "r"}` + "\n" + `{"path": "` + p1 + `", "decision": "drop", "reason": "both forms"}` + "\n"))
+	f.Add([]byte(`{"flag": "changed", "subject": "` + p1 + `", "decision": "drop", "reason": "r"}` + "\n" + `{"path": "` + p1 + `", "decision": "take-down", "reason": "not a change decision"}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse(data, "fuzz")
 		if err != nil {
