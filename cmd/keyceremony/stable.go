@@ -73,7 +73,9 @@ kept-old, accepted, dropped; unchanged), the largest projects by change,
 the confirm_above limits and the decisions they demand, and the digest that
 'stable sign --approve' must name, with its check words. --full adds every
 entry but the unchanged ones, by project then version. Nothing is signed; with --backup the pass is kept in --work-dir for
-'stable sign --batch --approve' (docs/runbook-stable.md).
+'stable sign --batch --approve' (docs/runbook-stable.md). To decide the
+red flags one at a time on a terminal, use 'stable review' (its prompt's
+'decide' writes a decisions file) or the guided 'stable sign'.
 
 With --backup (the backup medium the ceremony keeps; 'stable sign' requires
 it), the published state (stable version, ledger digest, listing time) must
