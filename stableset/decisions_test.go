@@ -410,6 +410,32 @@ func TestChangedAndBackdatedFlags(t *testing.T) {
 		}
 		d.Close()
 	}
+	// Below confirm_above.changed the change raises no flag, and a changed
+	// flag decision about it is applied all the same, with a choice that
+	// settles a change only.
+	below, err := policy.Parse([]byte(`{"confirm_above": {"changed": 5}}`), "policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c2 := range []struct{ choice, err string }{{"drop", ""}, {"confirm", `flag changed ` + evil + `: "confirm" does not settle it (want keep-old or accept-new or drop)`}} {
+		c.decisions = mustDecisions(t, changed(c2.choice, "x")+"\n"+backdated("x")+"\n"+barLoss)
+		cfg := c.config(e2, out1)
+		cfg.Policy = below
+		d, err := ComputeDiff(cfg)
+		if c2.err != "" {
+			if !errors.Is(err, ErrDecision) || !strings.Contains(err.Error(), c2.err) {
+				t.Errorf("%s below the limit: %v, want %q", c2.choice, err, c2.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Summary.Dropped != 1 || slices.ContainsFunc(d.Flags, func(f Flag) bool { return f.Kind == FlagChanged }) {
+			t.Errorf("dropped below the limit: %+v, flags %+v", d.Summary, d.Flags)
+		}
+		d.Close()
+	}
 	// Wrong choices and flags the diff does not raise are refused.
 	for _, c2 := range []struct{ file, msg string }{
 		{changed("confirm", "x") + "\n" + backdated("x"), "decisions.jsonl:1: flag changed " + evil + ": \"confirm\" does not settle it (want keep-old or accept-new or drop)"},

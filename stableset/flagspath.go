@@ -3,6 +3,7 @@ package stableset
 import (
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -128,6 +129,9 @@ func (r *run) otherFlagDecision(set *decisions.Set, d *decisions.Decision) (done
 	case d.Flag == FlagLimit:
 		return false, fmt.Errorf(`%s:%d: %s: a count above its limit is confirmed by a limit decision naming the count ({"limit": %q, "count": N, …}): %w`, set.Name(), d.Line, d.Names(), d.Subject, ErrDecision)
 	case d.Flag == FlagChanged && r.changedByFlag[d.Subject]:
+		if k := flagKinds[FlagChanged]; !slices.Contains(k.Choices, d.Choice) {
+			return false, fmt.Errorf("%s:%d: %s: %q does not settle it (want %s): %w", set.Name(), d.Line, d.Names(), d.Choice, choiceList(k.Choices), ErrDecision)
+		}
 		return true, nil
 	}
 	return false, nil
