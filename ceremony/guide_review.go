@@ -148,6 +148,11 @@ func DecideFlags(term Prompter, out io.Writer, d *stableset.Diff) ([]decisions.D
 // an empty reason is asked again; "abort" stops the ceremony.
 func (g *Guide) decideFlag(n, of int, d *stableset.Diff, f *stableset.Flag) (decisions.Decision, error) {
 	k := f.KindOf()
+	if g.Terminal {
+		// A screen of its own: the terminal keeps what was above in its
+		// scrollback.
+		g.printf("\x1b[H\x1b[2J")
+	}
 	head := fmt.Sprintf("== Red flag %d of %d · %s ", n, of, f.Kind)
 	g.printf("\n%s%s\n", head, strings.Repeat("=", max(0, 76-len([]rune(head)))))
 	g.printf("  %s %s\n", k.About, f.Subject)
