@@ -73,9 +73,9 @@ func auditSignedDiff(t *testing.T, media, exportFile, published string, root *tu
 			Unchanged       int64 `json:"unchanged"`
 		} `json:"counts"`
 		Decisions []struct {
-			Kind, Subject    string
-			Count            int64
-			Decision, Reason string
+			Kind, Flag, Subject string
+			Count               int64
+			Decision, Reason    string
 		} `json:"decisions"`
 	}
 	if err := json.Unmarshal(raw, &p); err != nil {
@@ -123,7 +123,11 @@ func auditSignedDiff(t *testing.T, media, exportFile, published string, root *tu
 		if d.Kind == "limit" {
 			count = fmt.Sprint(d.Count)
 		}
-		if want := strings.Join([]string{d.Kind, d.Subject, count, d.Decision, d.Reason}, "\t"); sc.Text() != want {
+		mid := []string{d.Subject, count}
+		if d.Kind == "flag" {
+			mid = []string{d.Flag, d.Subject} // flag TAB kind TAB subject
+		}
+		if want := strings.Join(append(append([]string{d.Kind}, mid...), d.Decision, d.Reason), "\t"); sc.Text() != want {
 			t.Errorf("decision %d: canonical %q, payload %q", i, sc.Text(), want)
 		}
 	}

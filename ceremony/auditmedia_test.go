@@ -116,14 +116,20 @@ func buildAuditMedia(ca *soft.CA, caPath, dir string) (*auditFixture, error) {
 		}
 		// The room keeps the first changed file's old entry and drops
 		// any other (confirm_above.changed is 0: each needs a decision).
+		// Each backdated file is confirmed held back (a red flag too).
 		var lines []string
+		changed := 0
 		if err := d.Entries(func(e *stableset.DiffEntry) error {
 			if e.Category == stableset.Changed {
 				choice, why := "drop", "both contents are suspect"
-				if len(lines) == 0 {
+				if changed == 0 {
 					choice, why = "keep-old", "PyPI never re-uploads a file"
 				}
+				changed++
 				lines = append(lines, `{"path": "`+e.Path+`", "decision": "`+choice+`", "reason": "`+why+`"}`+"\n")
+			}
+			if e.Reason == stableset.ReasonBackdated {
+				lines = append(lines, `{"flag": "backdated", "subject": "`+e.Path+`", "decision": "confirm", "reason": "held back; the repository is asked why"}`+"\n")
 			}
 			return nil
 		}); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
@@ -286,6 +287,18 @@ func TestRollbackOfThePublishedState(t *testing.T) {
 	}
 	if d.Header.PreviousStableVersion != 4 || d.Header.StableVersion != 5 || d.Header.TrustsUploadTimes {
 		t.Fatalf("header %+v", d.Header)
+	}
+	// Each backdated file is a red flag, confirmed held back.
+	var lines []string
+	for _, p := range inj.Backdated {
+		lines = append(lines, `{"flag": "backdated", "subject": "`+p+`", "decision": "confirm", "reason": "held back; the repository is asked why"}`+"\n")
+	}
+	if s.Decisions, err = decisions.Parse([]byte(strings.Join(lines, "")), "decisions.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if d, err = s.Diff(); err != nil {
+		t.Fatal(err)
 	}
 	approve := d.Digest
 	d.Close()

@@ -325,6 +325,11 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	if err := checkDiffState(backup, diff); err != nil {
 		return nil, err
 	}
+	// Guided: the room decides each red flag left undecided, one at a
+	// time, and the pass runs again with the decisions (guide_review.go).
+	if diff, err = s.decideFlags(tr, cfg, f, diff); err != nil {
+		return nil, err
+	}
 	inputs := s.inputs(diff)
 	if err := tr.Record("stable inputs", inputs); err != nil {
 		return nil, err

@@ -183,6 +183,8 @@ func TestTwoStableCeremonies(t *testing.T) {
 {"path": "`+kept+`", "decision": "keep-old", "reason": "PyPI never re-uploads a file"}
 {"path": "`+fix.Path+`", "decision": "expedite", "reason": "advisory checked"}
 {"project": "`+other.Project+`", "decision": "exclude", "reason": "must update fast"}
+{"flag": "backdated", "subject": "`+inj.Backdated[0]+`", "decision": "confirm", "reason": "held back; the repository is asked why"}
+{"flag": "backdated", "subject": "`+inj.Backdated[1]+`", "decision": "confirm", "reason": "held back; the repository is asked why"}
 `), 0o644)
 	if second.Decisions, err = decisions.Load(decFile); err != nil {
 		t.Fatal(err)
@@ -283,6 +285,8 @@ func TestTwoStableCeremonies(t *testing.T) {
 		{Path: kept, Choice: decisions.KeepOld, Reason: "PyPI never re-uploads a file"},
 		{Path: fix.Path, Choice: decisions.Expedite, Reason: "advisory checked"},
 		{Project: other.Project, Choice: decisions.Exclude, Reason: "must update fast"},
+		{Flag: "backdated", Subject: inj.Backdated[0], Choice: decisions.Confirm, Reason: "held back; the repository is asked why"},
+		{Flag: "backdated", Subject: inj.Backdated[1], Choice: decisions.Confirm, Reason: "held back; the repository is asked why"},
 	}
 	slices.SortFunc(want, func(a, b decisions.Decision) int {
 		return strings.Compare(decisions.SortKey(&a), decisions.SortKey(&b))

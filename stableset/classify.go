@@ -395,6 +395,7 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 					d.cat = Unchanged
 				default:
 					r.decideChanged(rec.Path, d)
+					r.noteChanged(rec.Path, rec.Project, rec.Version, rec.UploadTime, ol, osum, rec.Length, rec.SHA256)
 				}
 			default:
 				ok, why := r.eligible(rec, at)
@@ -405,6 +406,7 @@ func (r *run) merge(lr *ledger.Reader, batches <-chan export.Batch, jobs, order 
 					// Dropped by its added-to-stable-release flag.
 				case lr != nil && prev == nil && rec.UploadTime.Before(listing):
 					d.cat, d.reason = Held, ReasonBackdated
+					r.noteBackdated(rec.Path, rec.Project, rec.Version, rec.UploadTime, rec.Length, rec.SHA256)
 				case prev != nil && (prev.Length != rec.Length || prev.SHA256 != rec.SHA256):
 					d.cat, d.reason = Held, ReasonRelisted
 				case !ok && expedite && why == reasonTooYoung:

@@ -342,3 +342,169 @@ func TestFlagProjectLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestChangedAndBackdatedFlags: a changed and a backdated file are red
+// flags with their facts; each is settled by a flag decision, and the
+// digest covers every decision: same inputs, another decision or
+// reason, another digest. A choice the kind does not allow, a flag the
+// diff does not raise and a limit settled as a flag are refused.
+func TestChangedAndBackdatedFlags(t *testing.T) {
+	c := newCeremony(t)
+	out1 := filepath.Join(t.TempDir(), "one")
+	c.sign(t, c.config(exportOf(t, t1, []file{foo1, foo2, bar1, bar09}), ""), out1)
+	e2 := exportOf(t, t2, []file{foo1, foo2, bar1evil, baz1, qux3})
+	evil, back := rec(bar1evil).Path, rec(baz1).Path
+	diff := func(file string) (*Diff, error) {
+		c.decisions = nil
+		if file != "" {
+			c.decisions = mustDecisions(t, file)
+		}
+		return ComputeDiff(c.config(e2, out1))
+	}
+	changed := func(choice, reason string) string {
+		return `{"flag": "changed", "subject": "` + evil + `", "decision": "` + choice + `", "reason": "` + reason + `"}`
+	}
+	backdated := func(reason string) string {
+		return `{"flag": "backdated", "subject": "` + back + `", "decision": "confirm", "reason": "` + reason + `"}`
+	}
+	d, err := diff("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Flags) != 2 || d.Flags[0].Kind != FlagBackdated || d.Flags[0].Subject != back || d.Flags[1].Kind != FlagChanged || d.Flags[1].Subject != evil {
+		t.Fatalf("flags: %+v", d.Flags)
+	}
+	facts := map[string]string{}
+	for _, f := range d.Flags[0].Facts {
+		facts[f.Name] = f.Value
+	}
+	if facts["upload time claimed"] != "2020-05-01T00:00:00Z" || !strings.HasPrefix(facts["previous listing"], t1.Format(time.RFC3339)+" (stable v1)") || facts["this listing"] != t2.Format(time.RFC3339) {
+		t.Errorf("backdated facts: %v", facts)
+	}
+	if err := d.Undecided(); !errors.Is(err, ErrUndecided) || !strings.Contains(err.Error(), "flag backdated "+back+" has no decision (confirm)") {
+		t.Errorf("undecided: %v", err)
+	}
+	d.Close()
+
+	digests := map[string]string{}
+	for _, f := range []string{
+		changed("keep-old", "an attack") + "\n" + backdated("seen"),
+		changed("keep-old", "another reason") + "\n" + backdated("seen"),
+		changed("drop", "an attack") + "\n" + backdated("seen") + "\n" + barLoss,
+		changed("accept-new", "an attack") + "\n" + backdated("seen"),
+		changed("keep-old", "an attack") + "\n" + backdated("seen, and asked why"),
+	} {
+		d, err := diff(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := d.Undecided(); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		if other, ok := digests[d.Digest]; ok {
+			t.Errorf("decisions %q and %q give the same digest", other, f)
+		}
+		digests[d.Digest] = f
+		if i := slices.IndexFunc(d.Flags, func(f Flag) bool { return f.Kind == FlagChanged }); strings.Contains(f, `"drop"`) && (d.Summary.Dropped != 1 || d.Flags[i].Decision.Choice != decisions.Drop) {
+			t.Errorf("dropped by a flag decision: %+v", d.Summary)
+		}
+		d.Close()
+	}
+	// Below confirm_above.changed the change raises no flag, and a changed
+	// flag decision about it is applied all the same, with a choice that
+	// settles a change only.
+	below, err := policy.Parse([]byte(`{"confirm_above": {"changed": 5}}`), "policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c2 := range []struct{ choice, err string }{{"drop", ""}, {"confirm", `flag changed ` + evil + `: "confirm" does not settle it (want keep-old or accept-new or drop)`}} {
+		c.decisions = mustDecisions(t, changed(c2.choice, "x")+"\n"+backdated("x")+"\n"+barLoss)
+		cfg := c.config(e2, out1)
+		cfg.Policy = below
+		d, err := ComputeDiff(cfg)
+		if c2.err != "" {
+			if !errors.Is(err, ErrDecision) || !strings.Contains(err.Error(), c2.err) {
+				t.Errorf("%s below the limit: %v, want %q", c2.choice, err, c2.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Summary.Dropped != 1 || slices.ContainsFunc(d.Flags, func(f Flag) bool { return f.Kind == FlagChanged }) {
+			t.Errorf("dropped below the limit: %+v, flags %+v", d.Summary, d.Flags)
+		}
+		d.Close()
+	}
+	// Wrong choices and flags the diff does not raise are refused.
+	for _, c2 := range []struct{ file, msg string }{
+		{changed("confirm", "x") + "\n" + backdated("x"), "decisions.jsonl:1: flag changed " + evil + ": \"confirm\" does not settle it (want keep-old or accept-new or drop)"},
+		{changed("keep-old", "x") + "\n" + `{"flag": "backdated", "subject": "` + back + `", "decision": "drop", "reason": "x"}`, "flag backdated " + back + ": \"drop\" does not settle it (want confirm)"},
+		{changed("keep-old", "x") + "\n" + backdated("x") + "\n" + `{"flag": "backdated", "subject": "` + rec(foo2).Path + `", "decision": "confirm", "reason": "x"}`, "decisions.jsonl:3: flag backdated " + rec(foo2).Path + ": this diff raises no such flag"},
+		{`{"flag": "limit", "subject": "added", "decision": "confirm", "reason": "x"}`, "decisions.jsonl:1: flag limit added: a count above its limit is confirmed by a limit decision naming the count"},
+	} {
+		if _, err := diff(c2.file); !errors.Is(err, ErrDecision) || !strings.Contains(err.Error(), c2.msg) {
+			t.Errorf("got %v, want %q", err, c2.msg)
+		}
+	}
+	c.decisions = nil
+}
+
+// TestLimitFlags: a count above confirm_above is a limit flag, settled by
+// the limit decision that names the count; FlagDecision makes it.
+func TestLimitFlags(t *testing.T) {
+	c := newCeremony(t)
+	pol, err := policy.Parse([]byte(`{"confirm_above": {"added": 1, "removed": 0}}`), "policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.config(exportOf(t, t1, []file{foo1, bar1, bar09}), "")
+	cfg.Policy, cfg.Decisions = pol, nil
+	d, err := ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Flags) != 1 || d.Flags[0].Kind != FlagLimit || d.Flags[0].Subject != "added" || d.Flags[0].Decision != nil {
+		t.Fatalf("flags: %+v", d.Flags)
+	}
+	dec := d.FlagDecision(&d.Flags[0], decisions.Confirm, "the first ceremony")
+	d.Close()
+	if dec.Limit != "added" || dec.Count != 3 || dec.Flag != "" {
+		t.Fatalf("the decision made: %+v", dec)
+	}
+	cfg.Decisions, err = (*decisions.Set)(nil).With("room", dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Export = bytes.NewReader(exportOf(t, t1, []file{foo1, bar1, bar09}))
+	d, err = ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Undecided() != nil || d.Flags[0].Decision == nil || d.Flags[0].Decision.Count != 3 {
+		t.Errorf("settled: %v %+v", d.Undecided(), d.Flags)
+	}
+}
+
+// TestSummaryNamesTenFlagsOfAKind: thousands of flagged files keep the
+// summary a summary: ten of each kind, then how many more and how many
+// of those lack a decision.
+func TestSummaryNamesTenFlagsOfAKind(t *testing.T) {
+	var d Diff
+	for i := 0; i < 25; i++ {
+		f := Flag{Kind: FlagBackdated, Subject: fmt.Sprintf("packages/x/%02d.tar.gz", i), Choices: []decisions.Choice{decisions.Confirm}}
+		if i%2 == 0 {
+			f.Decision = &decisions.Decision{Choice: decisions.Confirm, Reason: "seen"}
+		}
+		d.Flags = append(d.Flags, f)
+	}
+	d.Flags = append(d.Flags, Flag{Kind: FlagProjectLoss, Subject: "foo", Choices: []decisions.Choice{decisions.Confirm}})
+	var b bytes.Buffer
+	d.writeFlags(&b)
+	s := b.String()
+	if !strings.Contains(s, "red flags (26)") || !strings.Contains(s, "packages/x/09.tar.gz") || strings.Contains(s, "packages/x/10.tar.gz") ||
+		!strings.Contains(s, "… 15 more backdated flags, 7 without a decision") || !strings.Contains(s, "26. project-loss foo") {
+		t.Errorf("summary of 26 flags:\n%s", s)
+	}
+}

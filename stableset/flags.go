@@ -2,6 +2,7 @@ package stableset
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +40,20 @@ type FlagKind struct {
 // Flag kinds.
 const (
 	FlagProjectLoss = "project-loss"
+	// FlagChanged: a stable path listed with another length or hash,
+	// raised for every changed path when the changed count is above
+	// confirm_above.changed (0 by default: every one). Settled by
+	// {"flag": "changed", "subject": PATH, …} or, as earlier decisions
+	// files say it, {"path": PATH, "decision": keep-old|accept-new|drop}.
+	FlagChanged = decisions.FlagChanged
+	// FlagBackdated: a file claiming an upload before the previous
+	// listing that the previous listing did not have; it is held back
+	// whatever is decided, and the room confirms it has seen it.
+	FlagBackdated = "backdated"
+	// FlagLimit: the added or removed count is above its confirm_above
+	// limit (subject "added" or "removed"); settled by a limit decision
+	// confirming the exact count ({"limit": …, "count": N, …}).
+	FlagLimit = "limit"
 )
 
 // flagKinds are the kinds of red flag, by name.
@@ -48,6 +63,27 @@ var flagKinds = map[string]*FlagKind{
 		Choices:   []decisions.Choice{decisions.Confirm},
 		Means:     map[decisions.Choice]string{decisions.Confirm: "the loss is what the room expects; the project's stable view is signed as the diff makes it"},
 		Threshold: "red_flags.project_loss_percent",
+	},
+	FlagChanged: {
+		Name: FlagChanged, About: "path",
+		Choices: []decisions.Choice{decisions.KeepOld, decisions.AcceptNew, decisions.Drop},
+		Means: map[decisions.Choice]string{
+			decisions.KeepOld:   "the stable entry stays as it was signed; the new content is not signed",
+			decisions.AcceptNew: "the new content replaces the stable entry",
+			decisions.Drop:      "the path leaves the stable set",
+		},
+		Threshold: "confirm_above.changed",
+	},
+	FlagBackdated: {
+		Name: FlagBackdated, About: "path",
+		Choices: []decisions.Choice{decisions.Confirm},
+		Means:   map[decisions.Choice]string{decisions.Confirm: "the room has seen the claim; the file stays held back, out of the stable set"},
+	},
+	FlagLimit: {
+		Name: FlagLimit, About: "count",
+		Choices:   []decisions.Choice{decisions.Confirm},
+		Means:     map[decisions.Choice]string{decisions.Confirm: "the count is what the room expects (the decision names the exact count)"},
+		Threshold: "confirm_above.added, confirm_above.removed",
 	},
 }
 
@@ -119,6 +155,7 @@ func (r *run) raiseProjectLoss() {
 // its kind allows (ErrDecision otherwise).
 func (r *run) checkFlags() error {
 	r.raiseProjectLoss()
+	r.raisePathFlags()
 	if err := r.raiseExportFlags(); err != nil {
 		return err
 	}
@@ -134,7 +171,7 @@ func (r *run) checkFlags() error {
 	for i := range flags {
 		f := &flags[i]
 		raised[f.Kind+"\t"+f.Subject] = true
-		d, ok := set.Flag(f.Kind, f.Subject)
+		d, ok := r.flagDecision(f)
 		if !ok {
 			continue
 		}
@@ -144,7 +181,13 @@ func (r *run) checkFlags() error {
 		f.Decision = &d
 	}
 	for _, d := range set.All() {
-		if d.Flag == "" || raised[d.Flag+"\t"+d.Subject] {
+		if d.Flag == "" {
+			continue
+		}
+		if done, err := r.otherFlagDecision(set, &d); done || err != nil {
+			return err
+		}
+		if raised[d.Flag+"\t"+d.Subject] {
 			continue
 		}
 		if _, ok := flagKinds[d.Flag]; !ok {
@@ -155,13 +198,24 @@ func (r *run) checkFlags() error {
 	return nil
 }
 
-// undecidedFlags names every flag without a decision.
+// undecidedFlags names every flag without a decision, at most
+// maxUndecidedNamed of a kind; changed and limit flags are named by
+// their limit's problem (limits.go).
 func (d *Diff) undecidedFlags() []string {
 	var out []string
+	n := map[string]int{}
 	for i := range d.Flags {
 		f := &d.Flags[i]
-		if f.Decision == nil {
+		if f.Decision != nil || f.Kind == FlagChanged || f.Kind == FlagLimit {
+			continue
+		}
+		if n[f.Kind]++; n[f.Kind] <= maxUndecidedNamed {
 			out = append(out, f.Names()+" has no decision ("+choiceList(f.Choices)+")")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(n)) {
+		if c := n[k]; c > maxUndecidedNamed {
+			out = append(out, fmt.Sprintf("… %d more %s flags have no decision", c-maxUndecidedNamed, k))
 		}
 	}
 	return out

@@ -12,9 +12,11 @@ import (
 // The policy's confirm_above limits and the room's decisions
 // (docs/policy.md): a count above its limit demands an explicit decision.
 // For added and removed files it is a limit decision confirming the exact
-// count; for changed files, a decision per changed path (keep-old,
-// accept-new or drop). Changed paths without a decision keep their stable
-// entry, and are undecided when the changed count is above its limit.
+// count (the limit red flag, flagspath.go); for changed files, a decision
+// per changed path (keep-old, accept-new or drop), as a changed flag
+// decision or a path decision. Changed paths without a decision keep
+// their stable entry, and are undecided when the changed count is above
+// its limit (each is then a changed red flag).
 
 // ReasonCount is how many files of the diff have one category and reason.
 type ReasonCount struct {
@@ -98,11 +100,9 @@ const maxUndecidedNamed = 10
 // calls it): accept-new replaces the stable entry, drop takes the path out
 // of the stable set, keep-old or no decision keeps the stable entry.
 func (r *run) decideChanged(path string, d *decision) {
-	dec, ok := r.cfg.Decisions.Path(path)
-	if ok && dec.Choice == decisions.Expedite {
-		// Refused by checkExpedited: a changed file is not expedited.
-		dec, ok = decisions.Decision{}, false
-	}
+	// An expedite path decision is refused by checkExpedited: a changed
+	// file is not expedited.
+	dec, ok := r.changedDecision(path)
 	if ok {
 		if r.decided == nil {
 			r.decided = map[string]bool{}

@@ -211,6 +211,10 @@ type run struct {
 	undecided      int64
 	undecidedPaths []string
 	decided        map[string]bool
+	// pathFlags are the changed and backdated paths (flagspath.go);
+	// changedByFlag the changed paths a changed flag decision settles.
+	pathFlags     []pathFlag
+	changedByFlag map[string]bool
 	// takenDown is the ceremony's takedown set (published, plus
 	// take-down decisions, less lifts).
 	takenDown  map[string]bool

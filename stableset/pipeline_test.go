@@ -324,12 +324,13 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = d2u.Sign(SignParams{Approve: d2u.Digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out2})
-	if !errors.Is(err, ErrUndecided) || !strings.Contains(err.Error(), "confirm_above.changed is 0 and the diff changes 1 files; 1 have no decision ("+rec(bar1evil).Path+")") {
+	if !errors.Is(err, ErrUndecided) || !strings.Contains(err.Error(), "confirm_above.changed is 0 and the diff changes 1 files; 1 have no decision ("+rec(bar1evil).Path+")") ||
+		!strings.Contains(err.Error(), "flag backdated "+rec(baz1).Path+" has no decision (confirm)") {
 		t.Errorf("undecided change: %v", err)
 	}
 	assertNothing(t, dir, out2)
 	d2u.Close()
-	c.decisions = mustDecisions(t, `{"path": "`+rec(bar1evil).Path+`", "decision": "keep-old", "reason": "PyPI never re-uploads a file"}`)
+	c.decisions = mustDecisions(t, `{"path": "`+rec(bar1evil).Path+`", "decision": "keep-old", "reason": "PyPI never re-uploads a file"}`+"\n"+`{"flag": "backdated", "subject": "`+rec(baz1).Path+`", "decision": "confirm", "reason": "held back; the repository is asked why"}`)
 	d2, err := ComputeDiff(c.config(e2, out1))
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +422,7 @@ func TestPipelineTwoCeremonies(t *testing.T) {
 		t.Error("tampered ledger accepted")
 	}
 	// Accepting the change by path replaces the entry.
-	c.decisions = mustDecisions(t, `{"path": "`+rec(bar1evil).Path+`", "decision": "accept-new", "reason": "the admins say so"}`)
+	c.decisions = mustDecisions(t, `{"path": "`+rec(bar1evil).Path+`", "decision": "accept-new", "reason": "the admins say so"}`+"\n"+`{"flag": "backdated", "subject": "`+rec(baz1).Path+`", "decision": "confirm", "reason": "held back; the repository is asked why"}`)
 	d3, err := ComputeDiff(c.config(e2, out1))
 	if err != nil {
 		t.Fatal(err)

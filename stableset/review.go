@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -284,8 +285,17 @@ func (d *Diff) writeFlags(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "\n  red flags (%d)\n", len(d.Flags))
+	shown, more, open := map[string]int{}, map[string]int{}, map[string]int{}
 	for i := range d.Flags {
 		f := &d.Flags[i]
+		// At most maxUndecidedNamed of a kind: the summary stays a
+		// summary when thousands of files are flagged.
+		if shown[f.Kind]++; shown[f.Kind] > maxUndecidedNamed {
+			if more[f.Kind]++; f.Decision == nil {
+				open[f.Kind]++
+			}
+			continue
+		}
 		fmt.Fprintf(w, "    %d. %s %s\n", i+1, f.Kind, f.Subject)
 		nw := 0
 		for _, fc := range f.Facts {
@@ -299,6 +309,9 @@ func (d *Diff) writeFlags(w io.Writer) {
 		} else {
 			fmt.Fprintf(w, "  !!!    NO DECISION: decide %s, with a reason\n", choiceList(f.Choices))
 		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(more)) {
+		fmt.Fprintf(w, "    … %d more %s flags, %d without a decision (--format json lists every one)\n", more[k], k, open[k])
 	}
 }
 

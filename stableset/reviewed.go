@@ -424,7 +424,8 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 	case e.Category == Unchanged, e.Category == Added:
 		stable = true
 	case e.Category == Changed:
-		dec, ok := r.cfg.Decisions.Path(e.Path)
+		r.noteChanged(e.Path, e.Project, e.Version, e.Uploaded, e.OldLength, e.OldSHA256, e.NewLength, e.NewSHA256)
+		dec, ok := r.changedDecision(e.Path)
 		if ok {
 			if r.decided == nil {
 				r.decided = map[string]bool{}
@@ -450,6 +451,9 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 			return w.edited("%s is changed %s, the decisions make it %s", e.Path, e.Reason, want)
 		}
 	case e.Category == Held:
+		if e.Reason == ReasonBackdated {
+			r.noteBackdated(e.Path, e.Project, e.Version, e.Uploaded, e.NewLength, e.NewSHA256)
+		}
 	default:
 		return w.edited("%s: unknown category %q", e.Path, e.Category)
 	}

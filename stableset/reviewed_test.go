@@ -39,7 +39,7 @@ func newReviewedFixture(t *testing.T) *reviewedFixture {
 	f.pub = filepath.Join(f.dir, "one")
 	f.c.sign(t, f.c.config(exportOf(t, t1, []file{foo1, foo2, bar1, bar09, zed1}), ""), f.pub)
 	f.export2 = exportOf(t, t2, []file{foo1, foo2, bar1evil, baz1, qux3, zed1})
-	f.c.decisions = mustDecisions(t, `{"path": "`+rec(bar1evil).Path+`", "decision": "keep-old", "reason": "PyPI never re-uploads a file"}`)
+	f.c.decisions = mustDecisions(t, `{"path": "`+rec(bar1evil).Path+`", "decision": "keep-old", "reason": "PyPI never re-uploads a file"}`+"\n"+`{"flag": "backdated", "subject": "`+rec(baz1).Path+`", "decision": "confirm", "reason": "held back; the repository is asked why"}`)
 	return f
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -14,6 +16,7 @@ import (
 	"github.com/keyceremony/keyceremony/ceremony"
 	"github.com/keyceremony/keyceremony/ceremony/tui"
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/decisions"
 )
 
 // searchShown is how many paths a search lists in text.
@@ -43,9 +46,15 @@ writes in the work directory, without the diff in memory:
 On a terminal, long output is paged in the program itself (no external
 pager is run: space or f next page, b previous, j/k a line, g/G top/end,
 q quit), and without one of the three the summary is followed by a
-prompt: 'project NAME', 'search TEXT', 'all', 'summary', 'quit'. Off a
-terminal the output is plain. --format json gives the same content for
-tools (not with the prompt). Nothing is signed or written.`,
+prompt: 'project NAME', 'search TEXT', 'all', 'summary', 'decide',
+'quit'. 'decide' shows each red flag without a decision on its own, as
+the guided signing does, for its decision by name and a reason; the
+decisions, with those of --decisions, are written as a new decisions
+file in --work-dir, the diff is made again with it, and the file and the
+new digest are shown: 'stable sign --decisions FILE' signs that digest.
+Off a terminal the output is plain. --format json gives the same content
+for tools (not with the prompt). Nothing is signed, and nothing but that
+decisions file is written.`,
 		Example: `  keyceremony stable review --export export.jsonl --published current --root 1.root.json --backup /media/backup
   keyceremony stable review --export export.jsonl --published current --root 1.root.json --project requests
   keyceremony stable review --export export.jsonl --published current --root 1.root.json --search numpy --format json`,
@@ -70,7 +79,7 @@ tools (not with the prompt). Nothing is signed or written.`,
 			if err != nil {
 				return err
 			}
-			defer d.Close()
+			defer func() { d.Close() }() // d's contents are the diff made again, after decide
 			out := cmd.OutOrStdout()
 			var t *tui.Terminal
 			if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) && format == "text" {
@@ -79,7 +88,7 @@ tools (not with the prompt). Nothing is signed or written.`,
 				}
 				defer t.Close()
 			}
-			b := &browser{d: d, format: format, out: out, t: t, dir: o.WorkDir}
+			b := &browser{d: d, format: format, out: out, t: t, dir: o.WorkDir, o: &o}
 			if b.dir == "" {
 				b.dir = os.TempDir()
 			}
@@ -126,6 +135,8 @@ type browser struct {
 	out    io.Writer
 	t      *tui.Terminal
 	dir    string
+	// o are the inputs, for the diff made again after decide.
+	o *ceremony.StableOptions
 }
 
 // review opens the review index (written on first use).
@@ -193,7 +204,7 @@ func (b *browser) search(q string) error {
 // prompt lets the room browse until it quits.
 func (b *browser) prompt() error {
 	for {
-		line, err := b.t.Line("\nreview (project NAME, search TEXT, all, summary, quit)> ")
+		line, err := b.t.Line("\nreview (project NAME, search TEXT, all, summary, decide, quit)> ")
 		if err != nil {
 			return err
 		}
@@ -211,8 +222,10 @@ func (b *browser) prompt() error {
 			err = b.page(b.d.WriteFullText)
 		case "summary":
 			err = b.page(b.d.WriteText)
+		case "decide":
+			err = b.decide()
 		default:
-			fmt.Fprintf(b.t, "%q: say project NAME, search TEXT, all, summary or quit\n", verb)
+			fmt.Fprintf(b.t, "%q: say project NAME, search TEXT, all, summary, decide or quit\n", verb)
 		}
 		var ue *usageError
 		if errors.As(err, &ue) {
@@ -221,4 +234,60 @@ func (b *browser) prompt() error {
 			return err
 		}
 	}
+}
+
+// decide has the room decide each red flag without a decision, one at a
+// time, as the guided signing does; the decisions, with those of
+// --decisions, are written as a new decisions file in the work directory
+// (never over another file), the diff is computed again with it, and the
+// file's path and the new digest are shown, for 'stable sign --decisions'.
+func (b *browser) decide() error {
+	made, err := ceremony.DecideFlags(b.t, b.t, b.d)
+	if err != nil {
+		return err
+	}
+	if len(made) == 0 {
+		fmt.Fprintf(b.t, "every red flag has a decision\n")
+		return nil
+	}
+	var base *decisions.Set
+	if b.o.Decisions != "" {
+		if base, err = decisions.Load(b.o.Decisions); err != nil {
+			return err
+		}
+	}
+	path := filepath.Join(b.dir, "decisions-"+time.Now().UTC().Format("20060102T150405Z")+".jsonl")
+	set, err := base.With(path, made...)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing the decisions: %w", err)
+	}
+	if _, err := f.Write(set.Marshal()); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("writing the decisions: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("writing the decisions: %w", err)
+	}
+	o := *b.o
+	o.Decisions = path
+	d, err := ceremony.RunStableDiff(o)
+	if err != nil {
+		return err
+	}
+	b.close()
+	b.rv = nil
+	b.d.Close()
+	*b.d, *b.o = *d, o
+	fmt.Fprintf(b.t, "\n%d decisions written to %s (%d in all with those of --decisions).\n", len(made), path, set.Len())
+	if err := b.page(b.d.WriteText); err != nil {
+		return err
+	}
+	fmt.Fprintf(b.t, "\nthe diff with these decisions has digest %s\nsign it with: --decisions %s\n", b.d.Digest, path)
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -134,7 +135,7 @@ func TestReviewOnTerminal(t *testing.T) {
 		t.Fatalf("the pager does not start with the summary:\n%s", s)
 	}
 	keys("q")
-	s = waitFor("review (project NAME, search TEXT, all, summary, quit)>")
+	s = waitFor("review (project NAME, search TEXT, all, summary, decide, quit)>")
 	if strings.Contains(s, " lines 1-39 of ") {
 		t.Fatalf("the pager's screen is left after q:\n%s", s)
 	}
@@ -173,5 +174,77 @@ func TestReviewOnTerminal(t *testing.T) {
 	s = waitFor("EXIT=")
 	if !strings.Contains(s, "EXIT=0") {
 		t.Fatalf("review did not end well:\n%s", s)
+	}
+}
+
+// TestReviewDecideOnTerminal: in the review's prompt, decide shows the
+// red flag the diff raises (the added count above the policy's
+// confirm_above.added), demands a decision by name and a reason, writes
+// a new decisions file in the work directory and shows the digest with
+// it, which stable diff --decisions gives too.
+func TestReviewDecideOnTerminal(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	common, _ := reviewSetup(t, dir, 300)
+	pol, work := filepath.Join(dir, "policy.json"), filepath.Join(dir, "work")
+	if err := os.WriteFile(pol, []byte(`{"confirm_above": {"added": 10, "removed": 10000, "changed": 0}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := append(common, "--policy", pol, "--work-dir", work)
+	tm := startTmux(t, dir, fmt.Sprintf("%s %s; echo EXIT=$?; sleep 60", bin, strings.Join(args, " ")))
+	// quitPager quits the pager, if it shows a page, until the prompt is
+	// the last line.
+	quitPager := func() {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			s := strings.TrimRight(tm.screen(), "\n ")
+			last := s[strings.LastIndexByte(s, '\n')+1:]
+			switch {
+			case strings.HasSuffix(last, "quit)>"):
+				return
+			case strings.Contains(last, " lines "):
+				tm.send("q")
+				time.Sleep(200 * time.Millisecond)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no prompt; screen:\n%s", s)
+			}
+		}
+	}
+	quitPager()
+	tm.send("decide", "Enter")
+	tm.waitFor("decision for red flag 1 of 1 (confirm; or abort): ", 1)
+	tm.send("keep-old", "Enter")
+	tm.waitFor(`REFUSED: "keep-old" does not settle this flag: type one of confirm.`, 1)
+	tm.send("confirm", "Enter")
+	tm.waitFor("(in words, for the signed diff): ", 1)
+	tm.send("the first ceremony adds every old file", "Enter")
+	quitPager() // the summary with the decision, paged
+	tm.waitFor(" decisions written to ", 1)
+	s := tm.waitFor("sign it with: --decisions ", 1)
+	m := regexp.MustCompile(`the diff with these decisions has digest ([0-9a-f]{64})\nsign it with: --decisions (\S+)`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no digest and file:\n%s", s)
+	}
+	for _, want := range []string{"== Red flag 1 of 1 · limit ", "count added", "confirm_above.added is 10"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the screen lacks %q", want)
+		}
+	}
+	tm.send("quit", "Enter")
+	if s := tm.waitFor("EXIT=", 1); !strings.Contains(s, "EXIT=0") {
+		t.Fatalf("review did not end well:\n%s", s)
+	}
+	if filepath.Dir(m[2]) != work || !strings.Contains(mustReadFile(t, m[2]), `"limit":"added","count":`) {
+		t.Fatalf("decisions file %s:\n%s", m[2], mustReadFile(t, m[2]))
+	}
+	diffArgs := append([]string{"stable", "diff"}, common[2:]...)
+	code, out, e := runCLI(append(diffArgs, "--policy", pol, "--decisions", m[2], "--format", "json")...)
+	var j struct{ Digest string }
+	if err := json.Unmarshal([]byte(out), &j); code != 0 || err != nil || j.Digest != m[1] {
+		t.Fatalf("stable diff --decisions: %d %v %s, digest %q, the review showed %s", code, err, e, j.Digest, m[1])
 	}
 }

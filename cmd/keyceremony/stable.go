@@ -73,7 +73,9 @@ kept-old, accepted, dropped; unchanged), the largest projects by change,
 the confirm_above limits and the decisions they demand, and the digest that
 'stable sign --approve' must name, with its check words. --full adds every
 entry but the unchanged ones, by project then version. Nothing is signed; with --backup the pass is kept in --work-dir for
-'stable sign --batch --approve' (docs/runbook-stable.md).
+'stable sign --batch --approve' (docs/runbook-stable.md). To decide the
+red flags one at a time on a terminal, use 'stable review' (its prompt's
+'decide' writes a decisions file) or the guided 'stable sign'.
 
 With --backup (the backup medium the ceremony keeps; 'stable sign' requires
 it), the published state (stable version, ledger digest, listing time) must
@@ -159,9 +161,14 @@ paper run sheet.
 On a terminal the signing is guided (docs/runbook-stable.md) and needs
 --config, the bootstrap configuration naming the keyholders and devices:
 the numbered steps of the run sheet, the network interfaces acknowledged by
-name, the clock confirmed, the diff's summary and digest shown, and each
+name, the clock confirmed, the diff's summary shown, then each red flag
+that --decisions does not settle on its own screen, for the room to type
+its decision by name and a reason (docs/policy.md, "Red flags"; the
+export is then read again with them, and they go to decisions.jsonl and
+the signed diff), the final summary and digest shown, and each
 keyholder types the digest's check words before their PIN (that is the
-approval; --approve is optional). --batch, or no terminal, needs --approve
+approval; --approve is optional: with decisions made in the room the
+digest is another one). --batch, or no terminal, needs --approve
 and refuses to start while network interfaces other than loopback are up
 unless --network-ack names them all.`,
 		Example: `  keyceremony stable sign --export export.jsonl --published current --root 1.root.json --backup /media/backup \

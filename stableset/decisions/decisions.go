@@ -49,6 +49,15 @@ const (
 	Undelegate Choice = "undelegate"
 )
 
+// FlagChanged is the kind of red flag a changed file raises: a path
+// decision keep-old, accept-new or drop (the earlier form) and a
+// {"flag": "changed", …} decision settle it alike, and one file may not
+// hold both for one path.
+const FlagChanged = "changed"
+
+// settlesChange: the choice settles a changed file.
+func (c Choice) settlesChange() bool { return c == KeepOld || c == AcceptNew || c == Drop }
+
 // ListOf names the policy list a project decision's choice changes:
 // "nominated", "excluded" or "delegations"; "" for another choice.
 func (c Choice) ListOf() string {
@@ -552,6 +561,9 @@ func Parse(data []byte, name string) (*Set, error) {
 			if o, ok := s.byFlag[k]; ok {
 				return nil, &Error{File: name, Line: line, Field: "subject", Err: fmt.Errorf("%w: flag %s %s is decided on line %d too", ErrDuplicate, d.Flag, quote(d.Subject), o.Line)}
 			}
+			if o, ok := s.byPath[d.Subject]; ok && d.Flag == FlagChanged && o.Choice.settlesChange() {
+				return nil, &Error{File: name, Line: line, Field: "subject", Err: fmt.Errorf("%w: the change of %s is decided on line %d too", ErrDuplicate, quote(d.Subject), o.Line)}
+			}
 			s.byFlag[k] = dp
 		} else if d.Project != "" {
 			k := d.Choice.ListOf() + "\t" + d.Project
@@ -562,6 +574,9 @@ func Parse(data []byte, name string) (*Set, error) {
 		} else {
 			if o, ok := s.byPath[d.Path]; ok {
 				return nil, &Error{File: name, Line: line, Field: "path", Err: fmt.Errorf("%w: %s is decided on line %d too", ErrDuplicate, quote(d.Path), o.Line)}
+			}
+			if o, ok := s.byFlag[FlagChanged+"\t"+d.Path]; ok && d.Choice.settlesChange() {
+				return nil, &Error{File: name, Line: line, Field: "path", Err: fmt.Errorf("%w: the change of %s is decided on line %d too", ErrDuplicate, quote(d.Path), o.Line)}
 			}
 			s.byPath[d.Path] = dp
 		}
@@ -635,4 +650,13 @@ func appendJSONString(b []byte, s string) []byte {
 		b = append(b, s[i])
 	}
 	return append(b, '"')
+}
+
+// With returns a set of s's decisions and ds (the decisions made in the
+// room, guided), named name, checked as Parse checks a file: a
+// decision that repeats one of s's is ErrDuplicate. s is unchanged.
+func (s *Set) With(name string, ds ...Decision) (*Set, error) {
+	b := s.Marshal()
+	add := &Set{sorted: ds}
+	return Parse(append(b, add.Marshal()...), name)
 }

@@ -194,6 +194,8 @@ func TestParseRefuses(t *testing.T) {
 		{"changed limit", `{"limit": "changed", "count": 3, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: \"changed\": changed files are decided one by one, by path"},
 		{"unknown limit", `{"limit": "held", "count": 3, "decision": "confirm", "reason": "x"}`, "d.jsonl:1: limit: bad value: \"held\": want added or removed"},
 		{"limit not confirmed", `{"limit": "added", "count": 3, "decision": "accept-new", "reason": "x"}`, "d.jsonl:1: decision: bad value: \"accept-new\": a limit decision is confirm"},
+		{"change decided in both forms", ok + `{"flag": "changed", "subject": "` + p1 + `", "decision": "drop", "reason": "x"}`, "d.jsonl:2: subject: decided twice: the change of \"" + p1 + "\" is decided on line 1 too"},
+		{"change decided in both forms, flag first", `{"flag": "changed", "subject": "` + p1 + `", "decision": "drop", "reason": "x"}` + "\n" + ok, "d.jsonl:2: path: decided twice: the change of \"" + p1 + "\" is decided on line 1 too"},
 		{"path twice", ok + ok, "d.jsonl:2: path: decided twice: \"" + p1 + "\" is decided on line 1 too"},
 		{"limit twice", `{"limit": "added", "count": 3, "decision": "confirm", "reason": "x"}` + "\n" + `{"limit": "added", "count": 4, "decision": "confirm", "reason": "y"}`, "d.jsonl:2: limit: decided twice: added is decided on line 1 too"},
 		{"blank line", ok + "\n" + ok, "d.jsonl:2: malformed decision: blank line"},
@@ -258,6 +260,8 @@ func FuzzParseDecisions(f *testing.F) {
 	f.Add([]byte("{\"path\": \"a\", \"decision\": \"drop\", \"reason\": \"é\"}\n{\"limit\": \"removed\", \"count\": 0, \"decision\": \"confirm\", \"reason\": \"r\"}\n"))
 	f.Add([]byte(`{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "moved"}` + "\n" + `{"flag": "yanked", "subject": "` + p1 + `", "decision": "drop", "reason": "yanked: malware"}`))
 	f.Add([]byte(`{"project": "foo", "decision": "exclude", "reason": "r"}` + "\n" + `{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "excluded"}`))
+	f.Add([]byte(`{"flag": "changed", "subject": "` + p1 + `", "decision": "keep-old", "reason": "r"}` + "\n" + `{"path": "` + p1 + `", "decision": "drop", "reason": "both forms"}` + "\n"))
+	f.Add([]byte(`{"flag": "changed", "subject": "` + p1 + `", "decision": "drop", "reason": "r"}` + "\n" + `{"path": "` + p1 + `", "decision": "take-down", "reason": "not a change decision"}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse(data, "fuzz")
 		if err != nil {
@@ -326,5 +330,33 @@ func TestParseFlagAndProject(t *testing.T) {
 	}
 	if _, err := Parse([]byte(`{"flag": "project-loss", "subject": "certifi", "project": "certifi", "decision": "confirm", "reason": "x"}`), "d.jsonl"); !errors.Is(err, ErrBadValue) {
 		t.Errorf("a flag and a project on one line: %v", err)
+	}
+}
+
+// TestWith: the room's decisions join the file's, checked as a file is;
+// one that repeats a decision of the file is refused.
+func TestWith(t *testing.T) {
+	s, err := Parse([]byte(`{"path": "`+p1+`", "decision": "keep-old", "reason": "an attack"}`), "d.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.With("room", Decision{Flag: "backdated", Subject: p2, Choice: Confirm, Reason: "seen"}, Decision{Limit: LimitAdded, Count: 7, Choice: Confirm, Reason: "expected"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Len() != 3 || s.Len() != 1 || w.Name() != "room" {
+		t.Fatalf("with: %d decisions (file %d), named %q", w.Len(), s.Len(), w.Name())
+	}
+	if d, ok := w.Limit(LimitAdded); !ok || d.Count != 7 {
+		t.Errorf("limit: %+v", d)
+	}
+	if _, ok := w.Flag("backdated", p2); !ok {
+		t.Error("the flag decision is not in the set")
+	}
+	if _, err := s.With("room", Decision{Flag: FlagChanged, Subject: p1, Choice: AcceptNew, Reason: "x"}); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("a change decided again: %v", err)
+	}
+	if _, err := s.With("room", Decision{Flag: "backdated", Subject: p2, Choice: Confirm, Reason: ""}); !errors.Is(err, ErrBadValue) {
+		t.Errorf("an empty reason: %v", err)
 	}
 }

@@ -7,6 +7,7 @@
 //	{"path": "packages/…/foo-1.0.tar.gz", "decision": "keep-old", "reason": "…"}
 //	{"limit": "added", "count": 2104311, "decision": "confirm", "reason": "…"}
 //	{"flag": "project-loss", "subject": "foo", "decision": "confirm", "reason": "…"}
+//	{"flag": "changed", "subject": "packages/…/bar-1.0.tar.gz", "decision": "drop", "reason": "…"}
 //	{"project": "certifi", "decision": "exclude", "reason": "…"}
 //
 // A path decision settles one changed file (keep-old, accept-new or
@@ -14,7 +15,9 @@
 // earlier takedown (lift) or lets in a file the policy expedites
 // (expedite); a limit decision confirms a count above the policy's
 // confirm_above limit, naming the exact count; a flag decision settles
-// one red flag, named by its kind and subject; a project decision
+// one red flag, named by its kind and subject (a changed file's flag,
+// "changed", is settled alike by a path decision, the earlier form; one
+// file may not hold both for one path); a project decision
 // confirms a change to the policy's nominated or excluded list
 // (nominate, unnominate, exclude, unexclude). This package checks a flag
 // decision's form; which kinds exist and which choices settle each is
