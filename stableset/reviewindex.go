@@ -183,18 +183,43 @@ func parseReviewIndex(name string, b []byte) ([32]byte, []ReviewProject, error) 
 // reviewKey orders a project's entries: the files by file name (numbers
 // as numbers, CompareVersions, so by version), then path; the pages
 // (simple/...) after the files.
-func reviewKey(a, b *DiffEntry) int {
-	pa, pb := strings.HasPrefix(a.Path, pagesPrefix), strings.HasPrefix(b.Path, pagesPrefix)
+func reviewKey(a, b *DiffEntry) int { return reviewPathKey(a.Path, b.Path) }
+
+// reviewPathKey is reviewKey on the entries' paths.
+func reviewPathKey(a, b string) int {
+	pa, pb := strings.HasPrefix(a, pagesPrefix), strings.HasPrefix(b, pagesPrefix)
 	if pa != pb {
 		if pa {
 			return 1
 		}
 		return -1
 	}
-	if c := CompareVersions(path.Base(a.Path), path.Base(b.Path)); c != 0 {
+	if c := CompareVersions(path.Base(a), path.Base(b)); c != 0 {
 		return c
 	}
-	return strings.Compare(a.Path, b.Path)
+	return strings.Compare(a, b)
+}
+
+// reviewFields returns the path and project (empty for "-") of a review
+// line, the third and fourth of its 11 tab-separated fields; the lines
+// are parsed whole when a project is read (Review.read).
+func reviewFields(line string) (path, project string, err error) {
+	var f [4]string
+	rest := line
+	for i := range f {
+		j := strings.IndexByte(rest, '\t')
+		if j < 0 {
+			return "", "", errSpill
+		}
+		f[i], rest = rest[:j], rest[j+1:]
+	}
+	if strings.Count(rest, "\t") != 6 {
+		return "", "", errSpill
+	}
+	if f[3] == "-" {
+		f[3] = ""
+	}
+	return f[2], f[3], nil
 }
 
 // reviewPartKind names the work files of every entry's review line by
@@ -211,16 +236,15 @@ const (
 // bucket's projects, their offsets counted from off.
 func sortReviewBucket(data string, extra []string, w io.Writer, off int64) ([]ReviewProject, int64, error) {
 	type item struct {
-		e    DiffEntry
-		line string
+		path, project, line string
 	}
 	var its []item
 	add := func(line string) error {
-		e, err := parseCanonical([]byte(line))
+		p, proj, err := reviewFields(line)
 		if err != nil {
 			return err
 		}
-		its = append(its, item{e, line})
+		its = append(its, item{p, proj, line})
 		return nil
 	}
 	for len(data) > 0 {
@@ -243,11 +267,11 @@ func sortReviewBucket(data string, extra []string, w io.Writer, off int64) ([]Re
 		idx[i] = int32(i)
 	}
 	slices.SortFunc(idx, func(i, j int32) int {
-		a, b := &its[i].e, &its[j].e
-		if c := strings.Compare(a.Project, b.Project); c != 0 {
+		a, b := &its[i], &its[j]
+		if c := strings.Compare(a.project, b.project); c != 0 {
 			return c
 		}
-		return reviewKey(a, b)
+		return reviewPathKey(a.path, b.path)
 	})
 	var ps []ReviewProject
 	h := sha256.New()
@@ -260,9 +284,9 @@ func sortReviewBucket(data string, extra []string, w io.Writer, off int64) ([]Re
 	}
 	for _, i := range idx {
 		it := &its[i]
-		if cur == nil || it.e.Project != cur.Project {
+		if cur == nil || it.project != cur.Project {
 			end()
-			cur = &ReviewProject{Project: strings.Clone(it.e.Project), Offset: off}
+			cur = &ReviewProject{Project: strings.Clone(it.project), Offset: off}
 			h.Reset()
 		}
 		cur.Length += int64(len(it.line))
