@@ -57,7 +57,8 @@ clean:
 # Exports are generated first (not timed), under $TMPDIR, and removed.
 # The CLI bench (bench/cli) runs the real binary's stable diff, stable sign
 # --batch and verify as children, each measured (BENCH_N files, 1 M by
-# default; 10 M and 25 M in docs/stable-pipeline.md, on a quiet machine).
+# default; 10 M and 25 M in docs/stable-pipeline.md, on a quiet machine),
+# and at 1 M the go-tuf baseline beside them with the ratio.
 BENCH_N ?= 1000000
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./tuf/ ./stableset/

@@ -70,7 +70,7 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err != nil {
 			return "", err
 		}
-		if err := verifyStableMedia(dir, ts.deleg, keyring, pages.visit, bins); err != nil {
+		if err := verifyStableMedia(dir, ts.deleg, keyring, pages, bins); err != nil {
 			return "", err
 		}
 		if err := pages.unlisted(dir); err != nil {

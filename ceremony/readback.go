@@ -19,7 +19,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/crypto/blake2b"
 
 	"github.com/keyceremony/keyceremony/internal/outdir"
 	"github.com/keyceremony/keyceremony/keys"
@@ -238,24 +241,49 @@ func kindOf(e fs.DirEntry) string {
 }
 
 // pageSet is every index page in stable/pages/*.tar, sorted by the
-// SHA-256 of its path, for the bins to be checked against.
+// SHA-256 of its path, for the bins to be checked against. The tars are
+// read once: both hashes of every page are taken in that read (the
+// read-back's checks and targetCheck's use the same set).
 type pageSet struct {
+	mu    sync.Mutex // guards flags: the bins are read on every core
+	dir   string     // the medium
 	tars  []string
 	pages []pageEntry
+	flags []byte // pageListed, pageFound, by index in pages
 }
 
 type pageEntry struct {
 	key    [32]byte // SHA-256 of the path
 	sum    [32]byte
+	b2     [32]byte // BLAKE2b-256
 	length int64
 	tar    int
-	listed bool
+}
+
+// Flags of a page, set as the bins list it (kept apart from the entries,
+// which the workers read while others set flags).
+const (
+	pageListed byte = 1 << iota // pageSet.visit found it in a bin
+	pageFound                   // targetCheck.target found it in a bin
+)
+
+// find returns the index of the page whose path hashes to k.
+func (ps *pageSet) find(k [32]byte) (int, bool) {
+	return slices.BinarySearchFunc(ps.pages, k, func(p pageEntry, k [32]byte) int { return bytes.Compare(p.key[:], k[:]) })
+}
+
+// mark sets flag f of page i.
+func (ps *pageSet) mark(i int, f byte) {
+	ps.mu.Lock()
+	ps.flags[i] |= f
+	ps.mu.Unlock()
 }
 
 // readPages reads every tar in stable/pages: each entry a regular file
 // under simple/, its path clean and in no other entry.
 func readPages(dir string, tars []string) (*pageSet, error) {
-	ps := &pageSet{tars: tars}
+	ps := &pageSet{dir: dir, tars: tars}
+	b2 := must(blake2b.New256(nil))
 	for i, name := range tars {
 		rel := "stable/pages/" + name
 		f, err := os.Open(filepath.Join(dir, "stable", "pages", name))
@@ -277,12 +305,16 @@ func readPages(dir string, tars []string) (*pageSet, error) {
 				return nil, fmt.Errorf("%s: entry %q (type %q) is not an index page under simple/: %w", rel, h.Name, h.Typeflag, ErrMediumContent)
 			}
 			s := sha256.New()
-			n, err := io.Copy(s, tr)
+			b2.Reset()
+			n, err := io.Copy(io.MultiWriter(s, b2), tr)
 			if err != nil {
 				f.Close()
 				return nil, fmt.Errorf("%s: %s: %w: %w", rel, h.Name, err, ErrMediumContent)
 			}
-			ps.pages = append(ps.pages, pageEntry{key: sha256.Sum256([]byte(h.Name)), sum: [32]byte(s.Sum(nil)), length: n, tar: i})
+			p := pageEntry{key: sha256.Sum256([]byte(h.Name)), length: n, tar: i}
+			s.Sum(p.sum[:0])
+			b2.Sum(p.b2[:0])
+			ps.pages = append(ps.pages, p)
 		}
 		if err := f.Close(); err != nil {
 			return nil, err
@@ -295,6 +327,7 @@ func readPages(dir string, tars []string) (*pageSet, error) {
 			return nil, fmt.Errorf("stable/pages/%s: %s is in two entries: %w", ps.tars[p.tar], ps.name(dir, p), ErrMediumContent)
 		}
 	}
+	ps.flags = make([]byte, len(ps.pages))
 	return ps, nil
 }
 
@@ -323,8 +356,7 @@ func (ps *pageSet) visit(bin string, t *tuf.BinTarget) error {
 	if !strings.HasPrefix(t.Path, "simple/") {
 		return nil
 	}
-	k := sha256.Sum256([]byte(t.Path))
-	i, ok := slices.BinarySearchFunc(ps.pages, k, func(p pageEntry, k [32]byte) int { return bytes.Compare(p.key[:], k[:]) })
+	i, ok := ps.find(sha256.Sum256([]byte(t.Path)))
 	if !ok {
 		return nil
 	}
@@ -333,14 +365,14 @@ func (ps *pageSet) visit(bin string, t *tuf.BinTarget) error {
 		return fmt.Errorf("stable/pages/%s: %s has length %d and sha256 %x, %s lists length %d and sha256 %x: %w",
 			ps.tars[p.tar], t.Path, p.length, p.sum, bin, t.Length, t.SHA256, tuf.ErrHash)
 	}
-	p.listed = true
+	ps.mark(i, pageListed)
 	return nil
 }
 
 // unlisted refuses a page in the tars that no bin listed.
 func (ps *pageSet) unlisted(dir string) error {
 	for i := range ps.pages {
-		if p := &ps.pages[i]; !p.listed {
+		if p := &ps.pages[i]; ps.flags[i]&pageListed == 0 {
 			return fmt.Errorf("stable/pages/%s holds %s, which no stable bin lists: %w", ps.tars[p.tar], ps.name(dir, p), ErrMediumContent)
 		}
 	}
@@ -634,18 +666,25 @@ func teeSHA256(sum *[32]byte, write func(io.Writer) error) func(io.Writer) error
 
 // fileSHA256 hashes the file p, streamed.
 func fileSHA256(p string) ([32]byte, error) {
+	_, sum, err := fileLengthSHA256(p)
+	return sum, err
+}
+
+// fileLengthSHA256 returns the length and SHA-256 of the file p, streamed.
+func fileLengthSHA256(p string) (int64, [32]byte, error) {
 	var sum [32]byte
 	f, err := os.Open(p)
 	if err != nil {
-		return sum, err
+		return 0, sum, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return sum, fmt.Errorf("reading %s: %w", p, err)
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, sum, fmt.Errorf("reading %s: %w", p, err)
 	}
 	h.Sum(sum[:0])
-	return sum, nil
+	return n, sum, nil
 }
 
 // readingBack wraps the read-back check in plain progress lines on Show

@@ -11,9 +11,13 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
@@ -407,7 +411,16 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	if err := out.WriteStream("diff.txt", s.writeProgress("writing diff.txt", teeSHA256(&txtSum, diff.WriteFullText))); err != nil {
 		return nil, err
 	}
-	if err := out.WriteStream("diff.canonical", s.writeProgress("writing diff.canonical", teeSHA256(&canonSum, diff.WriteCanonical))); err != nil {
+	if cf, ok := diff.CanonicalFile(); ok {
+		// A reviewed pass: its check made the canonical form again and
+		// hashed it to the digest, which is its SHA-256.
+		if _, err := hex.Decode(canonSum[:], []byte(diff.Digest)); err != nil {
+			return nil, err
+		}
+		if err := out.Link(cf, "diff.canonical"); err != nil {
+			return nil, err
+		}
+	} else if err := out.WriteStream("diff.canonical", s.writeProgress("writing diff.canonical", teeSHA256(&canonSum, diff.WriteCanonical))); err != nil {
 		return nil, err
 	}
 	env, err := signeddiff.Sign(st, signers)
@@ -623,10 +636,11 @@ func VerifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	return verifyStableMedia(dir, deleg, keyring, nil, nil)
 }
 
-// verifyStableMedia is VerifyStableMedia, calling visit (if set) with
-// every leaf bin's file and each of its targets, and filling rec (if
-// set) with what it read of the bins.
-func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key, visit func(bin string, t *tuf.BinTarget) error, rec *binRecord) error {
+// verifyStableMedia is VerifyStableMedia, with the medium's pages as
+// pages read them (nil: read here), calling pages.visit (if pages is
+// given) with every leaf bin's file and each of its targets, and filling
+// rec (if set) with what it read of the bins.
+func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key, pages *pageSet, rec *binRecord) error {
 	md := filepath.Join(dir, "stable", "metadata")
 	by := tuf.RoleKeys{Role: stableset.StableRole, KeyIDs: deleg.KeyIDs, Threshold: deleg.Threshold, Keys: keyring}
 	st, n, err := tuf.LoadNewest[tuf.Targets](os.DirFS(md), md, stableset.StableRole, by)
@@ -643,11 +657,12 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 		}
 	}
 	for p, tf := range st.Signed.Targets {
-		b, err := os.ReadFile(filepath.Join(dir, "stable", filepath.FromSlash(p)))
+		// Streamed: the ledger is about 154 bytes a file.
+		n, sum, err := fileLengthSHA256(filepath.Join(dir, "stable", filepath.FromSlash(p)))
 		if err != nil {
 			return fmt.Errorf("%s lists %s: %w", stableFile, p, err)
 		}
-		if int64(len(b)) != tf.Length || sha256Hex(b) != tf.Hashes["sha256"] {
+		if n != tf.Length || hex.EncodeToString(sum[:]) != tf.Hashes["sha256"] {
 			return fmt.Errorf("%s does not match what %s signed: %w", p, stableFile, tuf.ErrHash)
 		}
 	}
@@ -668,8 +683,11 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	// ledger, clients from the bins. Compared as sums of per-entry hashes
 	// (both hashes), so that neither side is held in memory; the pages on
 	// the medium are checked against their entries.
-	tc, err := newTargetCheck(dir, stmt)
-	if err != nil {
+	var tc *targetCheck
+	var visit func(bin string, t *tuf.BinTarget) error
+	if pages != nil {
+		tc, visit = pageTargetCheck(stmt, pages), pages.visit
+	} else if tc, err = newTargetCheck(dir, stmt); err != nil {
 		return err
 	}
 	// The path roles before the bins (the takedown role), as verify's
@@ -737,12 +755,20 @@ func (r *binRecord) add(file, role, delegator, by string, version int64, expires
 	if r == nil {
 		return
 	}
+	r.addSum(file, role, delegator, by, version, expires, threshold, signers, fileSum{int64(len(data)), sha256.Sum256(data)})
+}
+
+// addSum is add, given the file's length and SHA-256.
+func (r *binRecord) addSum(file, role, delegator, by string, version int64, expires tuf.Expiry, threshold int, signers []string, fs fileSum) {
+	if r == nil {
+		return
+	}
 	r.files = append(r.files, AuditFile{File: file, Role: role, Delegator: delegator, Version: version,
 		Expires: expires.Time().UTC(), Checks: []AuditSignature{{By: by, Threshold: threshold, Signers: signers}}})
 	if r.sums == nil {
 		r.sums = map[string]fileSum{}
 	}
-	r.sums[file] = fileSum{int64(len(data)), sha256.Sum256(data)}
+	r.sums[file] = fs
 }
 
 // sumBins reads the two levels of bins under stable (version st.Version,
@@ -820,7 +846,29 @@ func sumBins(md string, deleg *tuf.DelegatedRole, st *tuf.Targets, sum *entrySum
 			}
 		}
 	}
-	for _, r := range mids {
+	// The mids in order (a few dozen, small), then their leaves on every
+	// core: each leaf is read, parsed and verified against its mid's
+	// delegation on its own; what the audit records of them is added in
+	// order after, and the first failing leaf in order is the error.
+	type leaf struct {
+		mid  *tuf.Metadata[tuf.Targets]
+		name string // the mid's role
+		role string
+		// The delegations to the mid (in stable) and to the leaf (in
+		// the mid), for tuf.Outside.
+		midDeleg, leafDeleg *tuf.DelegatedRole
+		// Filled by the worker.
+		err     error
+		file    fileSum
+		version int64
+		expires tuf.Expiry
+		thresh  int
+		signers []string
+		sum     entrySum
+	}
+	var leaves []leaf
+	for mi := range mids {
+		r := &mids[mi]
 		mid, name, err := load(r.Name)
 		if err != nil {
 			return err
@@ -831,47 +879,84 @@ func sumBins(md string, deleg *tuf.DelegatedRole, st *tuf.Targets, sum *entrySum
 		if err := unique(&mid.Signed); err != nil {
 			return err
 		}
-		for _, lr := range mid.Signed.Delegations.Roles {
-			name := file(lr.Name)
-			b, err := os.ReadFile(name)
-			if err != nil {
-				return err
+		for li := range mid.Signed.Delegations.Roles {
+			lr := &mid.Signed.Delegations.Roles[li]
+			leaves = append(leaves, leaf{mid: mid, name: r.Name, role: lr.Name, midDeleg: r, leafDeleg: lr})
+		}
+	}
+	one := func(l *leaf) error {
+		name := file(l.role)
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		bin, err := tuf.ParseBin(b, name)
+		if err != nil {
+			return err
+		}
+		lk, err := l.mid.Signed.DelegateKeys(l.role)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		ls, err := lk.Verify(bin.Signed, bin.Signatures)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		l.file = fileSum{int64(len(b)), sha256.Sum256(b)}
+		l.version, l.expires, l.thresh, l.signers = bin.Version, bin.Expires, lk.Threshold, ls
+		for i := range bin.Targets {
+			t := &bin.Targets[i]
+			// Inside every delegation on the way: a target a bin lists
+			// outside its prefixes is one no client looks up there (a
+			// file moved to another bin).
+			if d := tuf.Outside(t.Path, deleg, l.midDeleg, l.leafDeleg); d != nil {
+				return outsideError(name, t.Path, d)
 			}
-			bin, err := tuf.ParseBin(b, name)
-			if err != nil {
-				return err
-			}
-			lk, err := mid.Signed.DelegateKeys(lr.Name)
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			ls, err := lk.Verify(bin.Signed, bin.Signatures)
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			rec.add(base(lr.Name), lr.Name, r.Name, base(r.Name), bin.Version, bin.Expires, lk.Threshold, ls, b)
-			for i := range bin.Targets {
-				t := &bin.Targets[i]
-				// Inside every delegation on the way: a target a
-				// bin lists outside its prefixes is one no client
-				// looks up there (a file moved to another bin).
-				if d := tuf.Outside(t.Path, deleg, &r, &lr); d != nil {
-					return outsideError(name, t.Path, d)
-				}
-				// visit first: the read-back's message names the
-				// page's tar, length and sha256; tc then checks
-				// blake2b-256 and the mode.
-				if visit != nil {
-					if err := visit(name, t); err != nil {
-						return err
-					}
-				}
-				if err := tc.target(name, t); err != nil {
+			// visit first: the read-back's message names the page's
+			// tar, length and sha256; tc then checks blake2b-256 and
+			// the mode.
+			if visit != nil {
+				if err := visit(name, t); err != nil {
 					return err
 				}
-				sum.add(t.Path, t.Length, t.SHA256, t.BLAKE2b256)
 			}
+			if err := tc.target(name, t); err != nil {
+				return err
+			}
+			l.sum.add(t.Path, t.Length, t.SHA256, t.BLAKE2b256)
 		}
+		return nil
+	}
+	var (
+		next   atomic.Int64
+		failed atomic.Int64 // the first failing leaf so far (len(leaves): none)
+		wg     sync.WaitGroup
+	)
+	failed.Store(int64(len(leaves)))
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(leaves)) || i > failed.Load() {
+					return
+				}
+				if leaves[i].err = one(&leaves[i]); leaves[i].err != nil {
+					for f := failed.Load(); i < f && !failed.CompareAndSwap(f, i); f = failed.Load() {
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range leaves {
+		l := &leaves[i]
+		if l.err != nil {
+			return l.err
+		}
+		rec.addSum(base(l.role), l.role, l.name, base(l.name), l.version, l.expires, l.thresh, l.signers, l.file)
+		sum.plus(&l.sum)
 	}
 	return nil
 }
@@ -917,15 +1002,22 @@ func checkTakedowns(file string, st *tuf.Targets, stmt *signeddiff.Statement) er
 type entrySum [32]byte
 
 func (s *entrySum) add(path string, length int64, sum, b2 [32]byte) {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d\x00", path, length)
-	h.Write(sum[:])
-	h.Write(b2[:])
-	var d [32]byte
-	h.Sum(d[:0])
+	var buf [512]byte
+	b := append(buf[:0], path...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, length, 10)
+	b = append(b, 0)
+	b = append(b, sum[:]...)
+	b = append(b, b2[:]...)
+	d := entrySum(sha256.Sum256(b))
+	s.plus(&d)
+}
+
+// plus adds o to s, modulo 2^256.
+func (s *entrySum) plus(o *entrySum) {
 	carry := 0
 	for i := 31; i >= 0; i-- {
-		v := int(s[i]) + int(d[i]) + carry
+		v := int(s[i]) + int(o[i]) + carry
 		s[i], carry = byte(v), v>>8
 	}
 }

@@ -1,17 +1,13 @@
 package ceremony
 
 import (
-	"archive/tar"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"golang.org/x/crypto/blake2b"
+	"sync/atomic"
 
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/policy"
@@ -27,25 +23,6 @@ import (
 // ones its entry names.
 var ErrTargetMode = errors.New("stable targets disagree with the signed diff's target mode")
 
-// pageKey and pageSum keep a page compactly (a first ceremony carries
-// every page, two per project): the first 16 bytes of SHA-256 of its path,
-// and of its length, sha256 and blake2b-256.
-type pageKey [16]byte
-type pageSum [16]byte
-
-func keyOf(path string) pageKey {
-	h := sha256.Sum256([]byte(path))
-	return pageKey(h[:16])
-}
-
-func sumOf(length int64, s, b2 *[32]byte) pageSum {
-	h := sha256.New()
-	fmt.Fprintf(h, "%d\x00", length)
-	h.Write(s[:])
-	h.Write(b2[:])
-	return pageSum(h.Sum(nil)[:16])
-}
-
 // targetCheck checks every leaf bin target of a stable medium against the
 // signed diff's target mode and naming, and the pages the medium carries
 // (stable/pages/*.tar, the pages rendered by this ceremony) against their
@@ -53,63 +30,32 @@ func sumOf(length int64, s, b2 *[32]byte) pageSum {
 type targetCheck struct {
 	mode   policy.TargetMode
 	naming simpleindex.Layout
-	pages  map[pageKey]pageSum // the medium's pages not yet found in a bin
-	names  map[pageKey]string
+	pages  *pageSet // the medium's pages
 	// binFiles and ledgerFiles count the distribution files the bins
-	// list and the stable files the ledger holds.
+	// list and the stable files the ledger holds. target runs on every
+	// core (sumBins): binFiles is added to atomically.
 	binFiles, ledgerFiles int64
 }
 
 // newTargetCheck reads the medium's page archives under dir/stable/pages.
 func newTargetCheck(dir string, stmt *signeddiff.Statement) (*targetCheck, error) {
-	c := &targetCheck{mode: policy.TargetMode(stmt.TargetMode), naming: simpleindex.Layout(stmt.Naming), pages: map[pageKey]pageSum{}, names: map[pageKey]string{}}
 	tars, err := filepath.Glob(filepath.Join(dir, "stable", "pages", "*.tar"))
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range tars {
-		if err := c.readTar(name); err != nil {
-			return nil, err
-		}
+	for i := range tars {
+		tars[i] = filepath.Base(tars[i])
 	}
-	return c, nil
+	ps, err := readPages(dir, tars)
+	if err != nil {
+		return nil, err
+	}
+	return pageTargetCheck(stmt, ps), nil
 }
 
-func (c *targetCheck) readTar(name string) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		if h.Typeflag != tar.TypeReg || !strings.HasPrefix(h.Name, "simple/") {
-			return fmt.Errorf("%s: %q is not an index page: %w", name, h.Name, ErrTargetMode)
-		}
-		s, b := sha256.New(), must(blake2b.New256(nil))
-		n, err := io.Copy(io.MultiWriter(s, b), tr)
-		if err != nil {
-			return fmt.Errorf("%s: %s: %w", name, h.Name, err)
-		}
-		var sh, b2 [32]byte
-		s.Sum(sh[:0])
-		b.Sum(b2[:0])
-		k := keyOf(h.Name)
-		if _, dup := c.pages[k]; dup {
-			return fmt.Errorf("%s: %s is on the medium twice: %w", name, h.Name, ErrTargetMode)
-		}
-		c.pages[k] = sumOf(n, &sh, &b2)
-		if len(c.names) < 10 {
-			c.names[k] = h.Name // for the error naming pages no bin lists
-		}
-	}
+// pageTargetCheck is a targetCheck of the pages ps read.
+func pageTargetCheck(stmt *signeddiff.Statement, ps *pageSet) *targetCheck {
+	return &targetCheck{mode: policy.TargetMode(stmt.TargetMode), naming: simpleindex.Layout(stmt.Naming), pages: ps}
 }
 
 func must[T any](v T, err error) T {
@@ -128,20 +74,19 @@ func (c *targetCheck) target(bin string, t *tuf.BinTarget) error {
 		if !c.mode.ListsFiles() {
 			return fmt.Errorf("%s lists the distribution file %s, but the signed diff's target mode is %q (index pages only): %w", bin, t.Path, c.mode, ErrTargetMode)
 		}
-		c.binFiles++
+		atomic.AddInt64(&c.binFiles, 1)
 		if b2, ok := export.PathBLAKE2b(t.Path); ok && b2 != t.BLAKE2b256 {
 			return fmt.Errorf("%s lists %s with blake2b-256 %x, its path names %x: %w", bin, t.Path, t.BLAKE2b256, b2, ErrTargetMode)
 		}
 		return nil
 	}
-	k := keyOf(t.Path)
-	p, ok := c.pages[k]
+	i, ok := c.pages.find(sha256.Sum256([]byte(t.Path)))
 	if !ok {
 		return nil // listed again from the ledger: its bytes were published before
 	}
-	delete(c.pages, k)
-	delete(c.names, k)
-	if p != sumOf(t.Length, &t.SHA256, &t.BLAKE2b256) {
+	c.pages.mark(i, pageFound)
+	p := &c.pages.pages[i]
+	if p.length != t.Length || p.sum != t.SHA256 || p.b2 != t.BLAKE2b256 {
 		return fmt.Errorf("%s lists %s as %d bytes, sha256 %x, blake2b-256 %x; the medium's copy of the page has another length or hash: %w",
 			bin, t.Path, t.Length, t.SHA256, t.BLAKE2b256, tuf.ErrHash)
 	}
@@ -151,17 +96,21 @@ func (c *targetCheck) target(bin string, t *tuf.BinTarget) error {
 // done checks that every page on the medium is listed, at the path the
 // naming layout gives it.
 func (c *targetCheck) done() error {
-	if len(c.pages) == 0 {
-		return nil
-	}
+	var left int
 	var some []string
-	for k := range c.pages {
-		if n, ok := c.names[k]; ok {
-			some = append(some, n)
+	for i := range c.pages.pages {
+		if p := &c.pages.pages[i]; c.pages.flags[i]&pageFound == 0 {
+			left++
+			if len(some) < 10 {
+				some = append(some, c.pages.name(c.pages.dir, p))
+			}
 		}
 	}
+	if left == 0 {
+		return nil
+	}
 	sort.Strings(some)
-	return fmt.Errorf("the medium carries %d pages that no bin lists (naming %q), among them %q: %w", len(c.pages), c.naming, some, ErrTargetMode)
+	return fmt.Errorf("the medium carries %d pages that no bin lists (naming %q), among them %q: %w", left, c.naming, some, ErrTargetMode)
 }
 
 // files checks, after the bins and the ledger were read, that in

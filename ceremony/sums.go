@@ -12,8 +12,11 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/keyceremony/keyceremony/ceremony/tui"
@@ -101,9 +104,14 @@ func writeSums(out *outdir.Dir) ([32]byte, error) {
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("listing the medium for %s: %w", SumsFile, err)
 	}
+	full := make([]string, len(files))
+	for i, f := range files {
+		full[i] = filepath.Join(dir, filepath.FromSlash(f))
+	}
+	sums, errs := hashFiles(full)
 	var b bytes.Buffer
-	for _, f := range files {
-		sum, err := fileSHA256(filepath.Join(dir, filepath.FromSlash(f)))
+	for i, f := range files {
+		sum, err := sums[i], errs[i]
 		if err != nil {
 			return [32]byte{}, err
 		}
@@ -196,11 +204,19 @@ func CheckSums(dir string) ([32]byte, int, error) {
 			return [32]byte{}, 0, fmt.Errorf("%s is on the medium, %s does not list it: %w", f, SumsFile, ErrSums)
 		}
 	}
+	// Hashed on every core (the medium is gigabytes), checked in order.
+	full := make([]string, len(paths))
 	for i, p := range paths {
-		if _, ok := slices.BinarySearch(files, p); !ok {
+		if _, ok := slices.BinarySearch(files, p); ok {
+			full[i] = filepath.Join(dir, filepath.FromSlash(path.Clean(p)))
+		}
+	}
+	have, errs := hashFiles(full)
+	for i, p := range paths {
+		if full[i] == "" {
 			return [32]byte{}, 0, fmt.Errorf("%s:%d: lists %s, which is not on the medium: %w", SumsFile, i+1, p, ErrSums)
 		}
-		got, err := fileSHA256(filepath.Join(dir, filepath.FromSlash(path.Clean(p))))
+		got, err := have[i], errs[i]
 		if err != nil {
 			return [32]byte{}, 0, err
 		}
@@ -209,4 +225,25 @@ func CheckSums(dir string) ([32]byte, int, error) {
 		}
 	}
 	return sha256.Sum256(data), len(paths), nil
+}
+
+// hashFiles returns the SHA-256 of each file of paths (an empty path is
+// skipped), read on every core, each result at its file's index.
+func hashFiles(paths []string) ([][32]byte, []error) {
+	sums, errs := make([][32]byte, len(paths)), make([]error, len(paths))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(paths); i = int(next.Add(1) - 1) {
+				if paths[i] != "" {
+					sums[i], errs[i] = fileSHA256(paths[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return sums, errs
 }

@@ -83,6 +83,9 @@ type fmtBufs struct {
 	canon, exc, ledger []byte
 	stab               [numBuckets][]byte
 	ents               [numProjBucket][]byte
+	// rev: every entry's line for the review index (reviewindex.go),
+	// by project bucket.
+	rev [numProjBucket][]byte
 }
 
 var fmtPool = sync.Pool{New: func() any { return new(fmtBufs) }}
@@ -196,6 +199,8 @@ func (r *run) classify() error {
 	defer stable.close()
 	entries := r.buckets("entries", numProjBucket, 64<<10)
 	defer entries.close()
+	review := r.buckets(reviewPartKind, numProjBucket, 64<<10)
+	defer review.close()
 
 	stop := make(chan struct{})
 	defer close(stop)
@@ -241,6 +246,9 @@ func (r *run) classify() error {
 				if len(o.ents[b]) > 0 {
 					entries[b].Write(o.ents[b])
 				}
+				if len(o.rev[b]) > 0 {
+					review[b].Write(o.rev[b])
+				}
 			}
 			pb.out = nil
 			fmtPool.Put(o)
@@ -266,6 +274,9 @@ func (r *run) classify() error {
 		return err
 	}
 	if err := entries.close(); err != nil {
+		return err
+	}
+	if err := review.close(); err != nil {
 		return err
 	}
 	if lr != nil {
@@ -476,6 +487,7 @@ func (r *run) format(pb *passBatch) {
 	}
 	for b := range o.ents {
 		o.ents[b] = o.ents[b][:0]
+		o.rev[b] = o.rev[b][:0]
 	}
 	pb.out = o
 	var (
@@ -492,8 +504,15 @@ func (r *run) format(pb *passBatch) {
 	emit := func() {
 		n := len(o.canon)
 		o.canon = e.appendCanonical(o.canon)
+		b := projBucket(e.Project)
 		if e.Category != Unchanged || e.Legacy != 0 {
+			m := len(o.exc)
 			o.exc = appendWorkLine(o.exc, o.canon[n:], e.Version, e.Legacy, e.Uploaded)
+			o.rev[b] = append(o.rev[b], o.exc[m:]...)
+		} else {
+			// As Diff.Entries gives an unchanged entry: from the
+			// ledger, which has no version or upload time.
+			o.rev[b] = appendWorkLine(o.rev[b], o.canon[n:], "", 0, time.Time{})
 		}
 	}
 	k := 0

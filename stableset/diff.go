@@ -489,6 +489,19 @@ func (r *run) readExceptions(fn func(*DiffEntry) error) error {
 	return nil
 }
 
+// CanonicalFile returns, for a diff OpenReviewed checked, the file in its
+// work directory holding the canonical form that check made again and
+// hashed to Digest (what WriteCanonical writes), so that the signing
+// copies it instead of walking the entries again; ok is false for a diff
+// ComputeDiff made, or after Close. The file is removed with the work
+// directory.
+func (d *Diff) CanonicalFile() (path string, ok bool) {
+	if d.run == nil || d.run.work == "" || d.run.canonFile == "" {
+		return "", false
+	}
+	return d.run.canonFile, true
+}
+
 // WriteCanonical writes the canonical form whose SHA-256 is Digest: the
 // header, then every entry's line.
 func (d *Diff) WriteCanonical(w io.Writer) error {

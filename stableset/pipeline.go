@@ -257,11 +257,17 @@ type run struct {
 	// expect, for a kept pass (OpenReviewed), is what the bin target
 	// work files must hold.
 	expect *passCheck
+	// canonFile, for a kept pass, is the canonical form as checkPass
+	// made it again and hashed it to the approved digest.
+	canonFile string
 
 	// The review index (reviewindex.go), built once, and its SHA-256 as
-	// written.
+	// written; each project bucket's projects and bytes, as the pass
+	// sorted them.
 	reviewBuilt bool
 	reviewSum   [32]byte
+	reviewParts [numProjBucket][]ReviewProject
+	reviewSizes [numProjBucket]int64
 }
 
 type lockedWriter struct {

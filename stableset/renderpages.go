@@ -98,6 +98,13 @@ func (r *run) renderPages() error {
 	r.diff.finish(sum, r.projects)
 	r.projects = nil
 	r.digest = r.diff.Digest
+	// The review index, from the buckets sorted above: `stable review`
+	// opens a project without a pass over the diff.
+	rs, err := r.writeReviewIndex(r.diff)
+	if err != nil {
+		return fmt.Errorf("writing the review index: %w", err)
+	}
+	r.reviewSum, r.reviewBuilt = rs, true
 	return nil
 }
 
@@ -360,6 +367,11 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 	// The names are substrings of the bucket's work file: copy them.
 	for i := range projects {
 		projects[i].Project = strings.Clone(projects[i].Project)
+	}
+	// The bucket's part of the review index, its own data let go first.
+	data, recs, prev, rank = "", nil, nil, nil
+	if err := r.reviewBucket(pb, entries); err != nil {
+		return nil, fmt.Errorf("writing the review index: %w", err)
 	}
 	return projects, nil
 }

@@ -291,6 +291,7 @@ func addDigest(s *[32]byte, b []byte) {
 type passWalk struct {
 	r      *run
 	canon  hash.Hash
+	out    *workFile // the canonical form, as hashed
 	files  [numBuckets]hash.Hash
 	check  *passCheck
 	pages  map[string]*DiffEntry // page entries by path
@@ -316,7 +317,13 @@ func (r *run) checkPass(approve string, prev *ledger.Reader) error {
 	for b := range w.files {
 		w.files[b] = sha256.New()
 	}
+	// The canonical form is written as it is hashed (the signing copies
+	// it to the media, rather than walking the entries again).
+	w.out = r.workFile("canonical", 0, 1<<20)
+	defer w.out.Close()
+	os.Remove(w.out.path) // left by an earlier signing that stopped
 	w.canon.Write(r.diff.canonicalHeader())
+	w.out.Write(r.diff.canonicalHeader())
 	err := r.diff.entriesWith(w.entry, w)
 	if err != nil {
 		if errors.Is(err, errSpill) || errors.As(err, new(*ledger.Error)) {
@@ -332,6 +339,10 @@ func (r *run) checkPass(approve string, prev *ledger.Reader) error {
 	if w.nFiles != r.diff.Export.Count {
 		return w.edited("its ledger lists %d files, the export's trailer %d", w.nFiles, r.diff.Export.Count)
 	}
+	if err := w.out.Close(); err != nil {
+		return fmt.Errorf("writing the canonical diff: %w", err)
+	}
+	r.canonFile = w.out.path
 	for b := range w.files {
 		w.files[b].Sum(w.check.files[b][:0])
 	}
@@ -373,6 +384,7 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 	}
 	w.enc = e.appendCanonical(w.enc[:0])
 	w.canon.Write(w.enc)
+	w.out.Write(w.enc)
 	ps := w.inProj[e.Project]
 	if ps == nil {
 		ps = &ProjectSummary{Project: e.Project}

@@ -103,6 +103,17 @@ func TestReviewedPassReused(t *testing.T) {
 	if text.String() != freshText.String() || canon.String() != freshCanon.String() {
 		t.Error("the reused pass writes another diff text or canonical form")
 	}
+	// The canonical form the check made again, which the signing copies.
+	if _, ok := fresh.CanonicalFile(); ok {
+		t.Error("a fresh pass has a checked canonical file")
+	}
+	cf, ok := d.CanonicalFile()
+	if !ok {
+		t.Fatal("the reused pass has no checked canonical file")
+	}
+	if b, err := os.ReadFile(cf); err != nil || string(b) != freshCanon.String() {
+		t.Errorf("the checked canonical file differs from the fresh pass's canonical form (%v)", err)
+	}
 	out := filepath.Join(f.dir, "reused")
 	res, err := d.Sign(SignParams{Approve: digest, Signers: f.c.stableSigners, BinKeys: f.c.binKeys, Now: t2, OutDir: out})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/keyceremony/keyceremony/stableset/export"
 )
@@ -182,31 +183,229 @@ func parseReviewIndex(name string, b []byte) ([32]byte, []ReviewProject, error) 
 // reviewKey orders a project's entries: the files by file name (numbers
 // as numbers, CompareVersions, so by version), then path; the pages
 // (simple/...) after the files.
-func reviewKey(a, b *DiffEntry) int {
-	pa, pb := strings.HasPrefix(a.Path, pagesPrefix), strings.HasPrefix(b.Path, pagesPrefix)
+func reviewKey(a, b *DiffEntry) int { return reviewPathKey(a.Path, b.Path) }
+
+// reviewPathKey is reviewKey on the entries' paths.
+func reviewPathKey(a, b string) int {
+	pa, pb := strings.HasPrefix(a, pagesPrefix), strings.HasPrefix(b, pagesPrefix)
 	if pa != pb {
 		if pa {
 			return 1
 		}
 		return -1
 	}
-	if c := CompareVersions(path.Base(a.Path), path.Base(b.Path)); c != 0 {
+	if c := CompareVersions(path.Base(a), path.Base(b)); c != 0 {
 		return c
 	}
-	return strings.Compare(a.Path, b.Path)
+	return strings.Compare(a, b)
+}
+
+// reviewFields returns the path and project (empty for "-") of a review
+// line, the third and fourth of its 11 tab-separated fields; the lines
+// are parsed whole when a project is read (Review.read).
+func reviewFields(line string) (path, project string, err error) {
+	var f [4]string
+	rest := line
+	for i := range f {
+		j := strings.IndexByte(rest, '\t')
+		if j < 0 {
+			return "", "", errSpill
+		}
+		f[i], rest = rest[:j], rest[j+1:]
+	}
+	if strings.Count(rest, "\t") != 6 {
+		return "", "", errSpill
+	}
+	if f[3] == "-" {
+		f[3] = ""
+	}
+	return f[2], f[3], nil
+}
+
+// reviewPartKind names the work files of every entry's review line by
+// project bucket, which the pass writes as the entries stream by
+// (classify's format); reviewSortedKind, each bucket's lines sorted by
+// project, then reviewKey (pageBucket, on every core).
+const (
+	reviewPartKind   = "reviewpart"
+	reviewSortedKind = "reviewsorted"
+)
+
+// sortReviewBucket sorts one project bucket's review lines (data, then
+// extra) by project, then reviewKey, writes them to w and returns the
+// bucket's projects, their offsets counted from off.
+func sortReviewBucket(data string, extra []string, w io.Writer, off int64) ([]ReviewProject, int64, error) {
+	type item struct {
+		path, project, line string
+	}
+	var its []item
+	add := func(line string) error {
+		p, proj, err := reviewFields(line)
+		if err != nil {
+			return err
+		}
+		its = append(its, item{p, proj, line})
+		return nil
+	}
+	for len(data) > 0 {
+		i := strings.IndexByte(data, '\n')
+		if i < 0 {
+			return nil, off, errSpill
+		}
+		if err := add(data[:i+1]); err != nil {
+			return nil, off, err
+		}
+		data = data[i+1:]
+	}
+	for _, l := range extra {
+		if err := add(l); err != nil {
+			return nil, off, err
+		}
+	}
+	idx := make([]int32, len(its))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int {
+		a, b := &its[i], &its[j]
+		if c := strings.Compare(a.project, b.project); c != 0 {
+			return c
+		}
+		return reviewPathKey(a.path, b.path)
+	})
+	var ps []ReviewProject
+	h := sha256.New()
+	var cur *ReviewProject
+	end := func() {
+		if cur != nil {
+			h.Sum(cur.SHA256[:0])
+			ps = append(ps, *cur)
+		}
+	}
+	for _, i := range idx {
+		it := &its[i]
+		if cur == nil || it.project != cur.Project {
+			end()
+			cur = &ReviewProject{Project: strings.Clone(it.project), Offset: off}
+			h.Reset()
+		}
+		cur.Length += int64(len(it.line))
+		cur.Entries++
+		off += int64(len(it.line))
+		h.Write([]byte(it.line))
+		if _, err := io.WriteString(w, it.line); err != nil {
+			return nil, off, fmt.Errorf("writing the review entries: %w", err)
+		}
+	}
+	end()
+	return ps, off, nil
+}
+
+// reviewBucket sorts project bucket pb's review lines, with the review
+// lines of its page entries (pages), into its reviewSortedKind work file
+// and records its projects for writeReviewIndex. It runs in pageBucket,
+// on every core.
+func (r *run) reviewBucket(pb int, pages []DiffEntry) error {
+	data, err := readFileString(r.bucketPath(reviewPartKind, pb))
+	if err != nil {
+		return err
+	}
+	extra := make([]string, len(pages))
+	var line []byte
+	for i := range pages {
+		line = pages[i].appendCanonical(line[:0])
+		extra[i] = string(appendWorkLine(nil, line, "", 0, time.Time{}))
+	}
+	wf := r.workFile(reviewSortedKind, pb, 256<<10)
+	defer wf.Close()
+	ps, n, err := sortReviewBucket(data, extra, wf, 0)
+	if err != nil {
+		return err
+	}
+	if err := wf.Close(); err != nil {
+		return fmt.Errorf("writing the review entries: %w", err)
+	}
+	os.Remove(r.bucketPath(reviewPartKind, pb))
+	r.reviewParts[pb], r.reviewSizes[pb] = ps, n
+	return nil
+}
+
+// writeReviewIndex joins the sorted buckets into review-entries (in
+// bucket order, copied by the kernel) and writes review-index for the
+// diff's digest, once the pass has ended; it returns the index's SHA-256.
+func (r *run) writeReviewIndex(d *Diff) ([32]byte, error) {
+	var sum [32]byte
+	ef, err := createWork(filepath.Join(r.work, reviewEntriesName))
+	if err != nil {
+		return sum, fmt.Errorf("creating the review entries: %w", err)
+	}
+	defer ef.Close()
+	var ps []ReviewProject
+	var base int64
+	for b := range r.reviewParts {
+		if r.reviewSizes[b] > 0 {
+			name := r.bucketPath(reviewSortedKind, b)
+			f, err := os.Open(name)
+			if err != nil {
+				return sum, fmt.Errorf("opening the review entries: %w", err)
+			}
+			n, err := io.Copy(ef, f)
+			f.Close()
+			if err != nil || n != r.reviewSizes[b] {
+				return sum, fmt.Errorf("writing the review entries: %d of %d bytes: %v", n, r.reviewSizes[b], err)
+			}
+			os.Remove(name)
+		}
+		for _, p := range r.reviewParts[b] {
+			p.Offset += base
+			ps = append(ps, p)
+		}
+		base += r.reviewSizes[b]
+		r.reviewParts[b] = nil
+	}
+	if err := ef.Close(); err != nil {
+		return sum, fmt.Errorf("writing the review entries: %w", err)
+	}
+	return r.writeIndexFile(d, ps)
+}
+
+// writeIndexFile writes review-index of the projects ps (the records by
+// name; the projects' bytes stay in bucket order, and the parser checks
+// that they cover the entries exactly once).
+func (r *run) writeIndexFile(d *Diff, ps []ReviewProject) ([32]byte, error) {
+	var sum [32]byte
+	slices.SortFunc(ps, func(a, b ReviewProject) int { return strings.Compare(a.Project, b.Project) })
+	dg, err := digestBytes32(d.Digest)
+	if err != nil {
+		return sum, err
+	}
+	idx := encodeReviewIndex(dg, ps)
+	f, err := createWork(filepath.Join(r.work, reviewIndexName))
+	if err != nil {
+		return sum, fmt.Errorf("creating the review index: %w", err)
+	}
+	if _, err := f.Write(idx); err != nil {
+		f.Close()
+		return sum, fmt.Errorf("writing the review index: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return sum, fmt.Errorf("writing the review index: %w", err)
+	}
+	return sha256.Sum256(idx), nil
 }
 
 // buildReviewIndex writes review-entries and review-index into the work
-// directory and returns the index's SHA-256. Memory: one project bucket's
-// entries at a time.
+// directory from the diff's entries and returns the index's SHA-256: for
+// a diff whose pass did not write them (a kept pass reopened by
+// OpenReviewed). Memory: one project bucket's entries at a time.
 func (r *run) buildReviewIndex(d *Diff) ([32]byte, error) {
 	var sum [32]byte
 	for b := 0; b < numProjBucket; b++ {
-		os.Remove(r.bucketPath("reviewpart", b))
+		os.Remove(r.bucketPath(reviewPartKind, b))
 	}
 	os.Remove(filepath.Join(r.work, reviewEntriesName))
 	os.Remove(filepath.Join(r.work, reviewIndexName))
-	parts := r.buckets("reviewpart", numProjBucket, 32<<10)
+	parts := r.buckets(reviewPartKind, numProjBucket, 32<<10)
 	defer parts.close()
 	var line []byte
 	err := d.Entries(func(e *DiffEntry) error {
@@ -232,63 +431,16 @@ func (r *run) buildReviewIndex(d *Diff) ([32]byte, error) {
 		off int64
 	)
 	for b := range parts {
-		data, err := readFileString(r.bucketPath("reviewpart", b))
+		data, err := readFileString(r.bucketPath(reviewPartKind, b))
 		if err != nil {
 			return sum, err
 		}
-		type item struct {
-			e    DiffEntry
-			line string
+		var bps []ReviewProject
+		if bps, off, err = sortReviewBucket(data, nil, ew, off); err != nil {
+			return sum, err
 		}
-		var its []item
-		for len(data) > 0 {
-			i := strings.IndexByte(data, '\n')
-			if i < 0 {
-				return sum, errSpill
-			}
-			e, err := parseCanonical([]byte(data[:i+1]))
-			if err != nil {
-				return sum, err
-			}
-			its = append(its, item{e, data[:i+1]})
-			data = data[i+1:]
-		}
-		idx := make([]int32, len(its))
-		for i := range idx {
-			idx[i] = int32(i)
-		}
-		slices.SortFunc(idx, func(i, j int32) int {
-			a, b := &its[i].e, &its[j].e
-			if c := strings.Compare(a.Project, b.Project); c != 0 {
-				return c
-			}
-			return reviewKey(a, b)
-		})
-		h := sha256.New()
-		var cur *ReviewProject
-		end := func() {
-			if cur != nil {
-				h.Sum(cur.SHA256[:0])
-				ps = append(ps, *cur)
-			}
-		}
-		for _, i := range idx {
-			it := &its[i]
-			if cur == nil || it.e.Project != cur.Project {
-				end()
-				cur = &ReviewProject{Project: it.e.Project, Offset: off}
-				h.Reset()
-			}
-			cur.Length += int64(len(it.line))
-			cur.Entries++
-			off += int64(len(it.line))
-			h.Write([]byte(it.line))
-			if _, err := ew.WriteString(it.line); err != nil {
-				return sum, fmt.Errorf("writing the review entries: %w", err)
-			}
-		}
-		end()
-		os.Remove(r.bucketPath("reviewpart", b))
+		ps = append(ps, bps...)
+		os.Remove(r.bucketPath(reviewPartKind, b))
 	}
 	if err := ew.Flush(); err != nil {
 		return sum, fmt.Errorf("writing the review entries: %w", err)
@@ -296,26 +448,7 @@ func (r *run) buildReviewIndex(d *Diff) ([32]byte, error) {
 	if err := ef.Close(); err != nil {
 		return sum, fmt.Errorf("writing the review entries: %w", err)
 	}
-	// The records by name; the projects' bytes stay in bucket order
-	// (the parser checks that they cover the file exactly once).
-	slices.SortFunc(ps, func(a, b ReviewProject) int { return strings.Compare(a.Project, b.Project) })
-	dg, err := digestBytes32(d.Digest)
-	if err != nil {
-		return sum, err
-	}
-	idx := encodeReviewIndex(dg, ps)
-	f, err := createWork(filepath.Join(r.work, reviewIndexName))
-	if err != nil {
-		return sum, fmt.Errorf("creating the review index: %w", err)
-	}
-	if _, err := f.Write(idx); err != nil {
-		f.Close()
-		return sum, fmt.Errorf("writing the review index: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return sum, fmt.Errorf("writing the review index: %w", err)
-	}
-	return sha256.Sum256(idx), nil
+	return r.writeIndexFile(d, ps)
 }
 
 // digestBytes32 decodes a diff digest (64 hex digits).

@@ -222,6 +222,75 @@ func TestReviewRealSample(t *testing.T) {
 	}
 }
 
+// checkIndexFromPass asserts that the pass wrote the review index (the
+// room opens a project without a walk over the diff) and that it is,
+// byte for byte, the index made afterwards from Diff.Entries.
+func checkIndexFromPass(t *testing.T, d *Diff) {
+	t.Helper()
+	if !d.run.reviewBuilt {
+		t.Fatal("the pass did not write the review index")
+	}
+	read := func() (idx, ent []byte) {
+		t.Helper()
+		var err error
+		if idx, err = os.ReadFile(filepath.Join(d.run.work, reviewIndexName)); err != nil {
+			t.Fatal(err)
+		}
+		if ent, err = os.ReadFile(filepath.Join(d.run.work, reviewEntriesName)); err != nil {
+			t.Fatal(err)
+		}
+		return idx, ent
+	}
+	idx, ent := read()
+	if len(ent) == 0 {
+		t.Fatal("empty review entries")
+	}
+	sum, err := d.run.buildReviewIndex(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx2, ent2 := read()
+	if !bytes.Equal(idx, idx2) || !bytes.Equal(ent, ent2) || sum != d.run.reviewSum {
+		t.Errorf("the pass's review index (%d + %d bytes) differs from the one made from the entries (%d + %d)", len(idx), len(ent), len(idx2), len(ent2))
+	}
+}
+
+// TestReviewIndexFromPass: the second ceremony of the pipeline test and a
+// synthetic second period (changed, backdated, removed, legacy names,
+// pages changed and removed): the index the pass wrote is the one made
+// from the diff's entries.
+func TestReviewIndexFromPass(t *testing.T) {
+	checkIndexFromPass(t, secondDiff(t))
+	var e1, e2 bytes.Buffer
+	if err := synth.Generate(&e1, synth.Params{Seed: 5, Files: 3000}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := synth.Next(bytes.NewReader(e1.Bytes()), &e2, synth.NextParams{Seed: 5, NewFiles: 60, Deletions: 5, ChangedHash: 3, Backdated: 3}); err != nil {
+		t.Fatal(err)
+	}
+	c := newCeremony(t)
+	out1 := filepath.Join(t.TempDir(), "one")
+	cfg := c.config(e1.Bytes(), "")
+	cfg.Now = synth.DefaultGenerated
+	d1, err := ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkIndexFromPass(t, d1)
+	d1.Close()
+	cfg = c.config(e1.Bytes(), "")
+	cfg.Now = synth.DefaultGenerated
+	c.sign(t, cfg, out1)
+	cfg = c.config(e2.Bytes(), out1)
+	cfg.Now = synth.DefaultGenerated.Add(90 * 24 * time.Hour)
+	d, err := ComputeDiff(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	checkIndexFromPass(t, d)
+}
+
 // TestReviewSyntheticNext reviews a synthetic second period with injected
 // changes, backdated files and deletions: each is found by its path with
 // its category, and a backdated file shows the time it claims.

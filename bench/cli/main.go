@@ -11,7 +11,11 @@
 //   - the repository's part, not timed: publishing the media beside the
 //     bootstrap's metadata;
 //   - the second ceremony (the routine one): `stable diff`, `stable sign`,
-//     then `verify` of its media against the bootstrap media.
+//     then `verify` of its media against the bootstrap media;
+//   - at 1 M files and below (or with -baseline=true), the go-tuf v2
+//     baseline (bench/gotufbaseline, built here, a child like the others)
+//     on the second ceremony's export, and the ratio of the routine
+//     ceremony (diff and sign) to it, wall and CPU.
 //
 // It refuses to start when the file system of -dir has less free space
 // than the run needs (about 3 KB a file).
@@ -49,17 +53,22 @@ func main() {
 	n := flag.Int64("n", 1_000_000, "files in the export (1 M by default; 10 M and 25 M are documented in docs/stable-pipeline.md)")
 	dir := flag.String("dir", "", "work directory (default $TMPDIR/keyceremony-clibench-N); the exports are kept there and reused")
 	rm := flag.Bool("rm", false, "remove the work directory, exports included, at the end")
+	baseline := flag.String("baseline", "auto", "run the go-tuf baseline on the second export: true, false or auto (at 1 M files and below)")
 	flag.Parse()
 	if *dir == "" {
 		*dir = filepath.Join(os.TempDir(), fmt.Sprintf("keyceremony-clibench-%d", *n))
 	}
-	if err := run(*dir, *n, *rm); err != nil {
+	if *baseline != "true" && *baseline != "false" && *baseline != "auto" {
+		fmt.Fprintf(os.Stderr, "cli bench: error: -baseline %q: use true, false or auto\n", *baseline)
+		os.Exit(2)
+	}
+	if err := run(*dir, *n, *rm, *baseline == "true" || *baseline == "auto" && *n <= 1_000_000); err != nil {
 		fmt.Fprintf(os.Stderr, "cli bench: error: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, n int64, rm bool) error {
+func run(dir string, n int64, rm, baseline bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -148,6 +157,7 @@ func run(dir string, n int64, rm bool) error {
 	measure.Header(os.Stdout)
 	exec.Command("cat", e0, e1).Run() // both exports from the page cache
 
+	var routine measure.Result // the second ceremony's diff and sign
 	ceremony := func(label, export, published, media string) error {
 		common := []string{"--export", export, "--published", published, "--root", "boot/metadata/1.root.json", "--backup", "backup", "--policy", "policy.json", "--work-dir", "work"}
 		var out bytes.Buffer
@@ -173,7 +183,8 @@ func run(dir string, n int64, rm bool) error {
 		}
 		measure.Row(os.Stdout, label+": stable diff", rd)
 		measure.Row(os.Stdout, label+": stable sign --batch", rs)
-		measure.Row(os.Stdout, label+": total", measure.Result{Wall: rd.Wall + rs.Wall, CPU: rd.CPU + rs.CPU, Peak: max(rd.Peak, rs.Peak)})
+		routine = measure.Result{Wall: rd.Wall + rs.Wall, CPU: rd.CPU + rs.CPU, Peak: max(rd.Peak, rs.Peak)}
+		measure.Row(os.Stdout, label+": total", routine)
 		return nil
 	}
 	if err := ceremony("first ceremony", "export0.jsonl", "boot", "media1"); err != nil {
@@ -194,6 +205,30 @@ func run(dir string, n int64, rm bool) error {
 	if du, err := exec.Command("du", "-sm", filepath.Join(dir, "media2")).Output(); err == nil {
 		fmt.Fprintf(os.Stderr, "  second ceremony's media: %s", du)
 	}
+	if !baseline {
+		return nil
+	}
+	// The go-tuf baseline on the same export, in the same run.
+	gt := filepath.Join(dir, "gotufbaseline")
+	gb := exec.Command("go", "build", "-o", gt, "./bench/gotufbaseline")
+	gb.Stdout, gb.Stderr = os.Stderr, os.Stderr
+	if err := gb.Run(); err != nil {
+		return fmt.Errorf("building the go-tuf baseline (run from the module root): %w", err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "gotuf-out")); err != nil {
+		return err
+	}
+	var gout bytes.Buffer
+	bl := exec.Command(gt, "-export", e1, "-out", filepath.Join(dir, "gotuf-out"))
+	bl.Stdout = &gout
+	rb, err := measure.Child(bl)
+	if err != nil {
+		return err
+	}
+	measure.Row(os.Stdout, "go-tuf v2 baseline: total", rb)
+	fmt.Printf("\nroutine ceremony (stable diff + stable sign --batch) vs the go-tuf v2 baseline: %.1fx less wall time, %.1fx less CPU\n",
+		rb.Wall.Seconds()/routine.Wall.Seconds(), rb.CPU.Seconds()/routine.CPU.Seconds())
+	fmt.Fprintf(os.Stderr, "  the baseline's stages:\n%s", gout.Bytes())
 	return nil
 }
 

@@ -600,15 +600,35 @@ func PathBLAKE2b(p string) (sum [32]byte, ok bool) {
 	if q[2] != '/' || q[5] != '/' || q[66] != '/' || strings.IndexByte(q[67:], '/') >= 0 {
 		return sum, false
 	}
-	var h [64]byte
-	copy(h[0:2], q[0:2])
-	copy(h[2:4], q[3:5])
-	copy(h[4:], q[6:66])
-	for _, c := range h {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return sum, false
-		}
+	// Byte by byte through a table (called for every stable file by the
+	// read-back and verify): q[0:2], q[3:5], q[6:66] are the 64 digits.
+	var bad byte
+	pair := func(i int) byte {
+		hi, lo := lowerHex[q[i]], lowerHex[q[i+1]]
+		bad |= hi | lo
+		return hi<<4 | lo&0x0f
 	}
-	hex.Decode(sum[:], h[:])
+	sum[0], sum[1] = pair(0), pair(3)
+	for i := 2; i < 32; i++ {
+		sum[i] = pair(6 + 2*(i-2))
+	}
+	if bad&0x80 != 0 {
+		return [32]byte{}, false
+	}
 	return sum, true
 }
+
+// lowerHex maps a lowercase hex digit to its value and every other byte
+// to 0x80.
+var lowerHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0x80
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+	}
+	return t
+}()
