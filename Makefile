@@ -30,10 +30,21 @@ deps:
 
 # Progress as the tests run (scripts/testprogress); a failure still fails
 # make (pipefail, and the filter exits 1 on any failed event).
+# The tests' temporary directories go to a fresh directory in memory
+# (under /dev/shm, or under $TEST_TMPDIR if set), removed afterwards: the
+# ceremonies fsync every journal entry and file, which on this project's
+# VM disks costs three quarters of the suite's time (TestReadBackRejects
+# with TestRollbackOfThePublishedState: 20.4 s on /tmp, 5.6 s on /dev/shm,
+# nproc 2). The code still calls every fsync; no test can check that a
+# disk honours one. Without a writable /dev/shm, $TMPDIR (or /tmp) is used.
+TEST_TMPDIR ?= /dev/shm
 test: SHELL := /bin/bash
 test: .SHELLFLAGS := -o pipefail -c
 test: deps lint
-	$(GO) test -count=1 -json ./... | $(GO) run ./scripts/testprogress
+	base="$(TEST_TMPDIR)"; [ -d "$$base" ] && [ -w "$$base" ] || base="$${TMPDIR:-/tmp}"; \
+	tmp=$$(mktemp -d "$$base/keyceremony-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "make test: temporary files in $$tmp"; \
+	TMPDIR="$$tmp" $(GO) test -count=1 -json ./... | $(GO) run ./scripts/testprogress
 	$(MAKE) --no-print-directory build-nocgo
 
 # The demo uses soft devices only, so it needs no cgo and no C library.

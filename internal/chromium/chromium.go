@@ -69,7 +69,7 @@ func run(ctx context.Context, html []byte, outName string, args ...string) ([]by
 		"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-extensions", "--disable-default-apps", "--disable-crash-reporter",
-		"--proxy-server=http://127.0.0.1:9", "--user-data-dir=" + filepath.Join(dir, "profile"),
+		"--proxy-server=http://127.0.0.1:9",
 	}
 	for _, a := range args {
 		if strings.Contains(a, "%s") {
@@ -77,23 +77,36 @@ func run(ctx context.Context, html []byte, outName string, args ...string) ([]by
 		}
 		argv = append(argv, a)
 	}
-	argv = append(argv, "file://"+doc)
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, prog, argv...)
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir, "XDG_DATA_HOME="+dir)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	runErr := cmd.Run()
-	data, err := os.ReadFile(out)
-	if runErr != nil || err != nil || len(data) == 0 {
+	// Chromium sometimes aborts at start on a loaded machine (SIGABRT
+	// from its zygote, seen once in the test suite): a run that died by
+	// a signal before the deadline is tried once more, in a fresh
+	// profile.
+	var data []byte
+	for try := 1; ; try++ {
+		profile := filepath.Join(dir, fmt.Sprintf("profile-%d", try))
+		cmd := exec.CommandContext(ctx, prog, append(append(argv[:len(argv):len(argv)], "--user-data-dir="+profile), "file://"+doc)...)
+		cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir, "XDG_DATA_HOME="+dir)
+		cmd.Dir = dir
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stderr, &stderr
+		runErr := cmd.Run()
+		var err error
+		data, err = os.ReadFile(out)
+		if runErr == nil && err == nil && len(data) > 0 {
+			return data, nil
+		}
+		var exit *exec.ExitError
+		if try == 1 && ctx.Err() == nil && errors.As(runErr, &exit) && !exit.Exited() {
+			os.Remove(out)
+			continue
+		}
 		if runErr == nil {
 			runErr = ErrFailed
 		}
 		return nil, fmt.Errorf("%s: %w%s", prog, runErr, tail(stderr.String()))
 	}
-	return data, nil
 }
 
 // tail is the end of Chromium's messages, for an error.
