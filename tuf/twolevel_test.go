@@ -2,6 +2,7 @@ package tuf
 
 import (
 	"bufio"
+	"compress/gzip"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -107,17 +108,22 @@ type sampleRecord struct {
 	URLPath string `json:"url_path"`
 }
 
-// pypiSample reads real PyPI file records (../shared/data, beside the
-// repository, as CI lays it out).
+// pypiSample reads real PyPI file records: the repository's copy of
+// ../shared/data/pypi-files-sample.jsonl (the same bytes, gzipped, in
+// stableset/export/testdata), so that a clone alone runs the test.
 func pypiSample(t *testing.T) []sampleRecord {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "shared", "data", "pypi-files-sample.jsonl"))
+	f, err := os.Open(filepath.Join("..", "stableset", "export", "testdata", "pypi-files-sample.jsonl.gz"))
 	if err != nil {
 		t.Fatalf("the PyPI sample is needed to measure entry sizes: %v", err)
 	}
 	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []sampleRecord
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var r sampleRecord

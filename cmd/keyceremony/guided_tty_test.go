@@ -375,15 +375,9 @@ func TestGuidedCeremonies(t *testing.T) {
 	for _, s := range []string{"1001", "1002", "1003"} {
 		stable = append(stable, "--soft", filepath.Join(dir, s))
 	}
-	os.Rename(d1003, d1003+".bag")
-	tm2 := &tmuxTerm{t: t, sock: filepath.Join(dir, "tmux2.sock")}
-	if out, err := tm2.run("start-server", ";", "set-option", "-g", "history-limit", "100000", ";",
-		"new-session", "-d", "-x", "200", "-y", "50", "-c", dir, strings.Join(stable, " ")+"; echo EXIT=$?; sleep 120"); err != nil {
-		t.Fatalf("tmux: %v %s", err, out)
-	}
-	t.Cleanup(func() { tm2.run("kill-server") })
 	// The backup medium is in where the new output medium should be:
 	// the screen names it, and the administrator swaps it for a new one.
+	// (Made before the ceremony starts: it checks the media at once.)
 	if err := os.Mkdir(media, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -391,6 +385,13 @@ func TestGuidedCeremonies(t *testing.T) {
 	if err := os.WriteFile(marker, []byte(mustReadFile(t, filepath.Join(dir, "backup", ceremony.MarkerFile))), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	os.Rename(d1003, d1003+".bag")
+	tm2 := &tmuxTerm{t: t, sock: filepath.Join(dir, "tmux2.sock")}
+	if out, err := tm2.run("start-server", ";", "set-option", "-g", "history-limit", "100000", ";",
+		"new-session", "-d", "-x", "200", "-y", "50", "-c", dir, strings.Join(stable, " ")+"; echo EXIT=$?; sleep 120"); err != nil {
+		t.Fatalf("tmux: %v %s", err, out)
+	}
+	t.Cleanup(func() { tm2.run("kill-server") })
 	tm2.wrongMedium = func() {
 		if err := os.Remove(marker); err != nil {
 			t.Error(err)
