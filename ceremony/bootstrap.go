@@ -117,6 +117,16 @@ func (s *session) device(serial uint32) (hsm.Device, error) {
 	return d, nil
 }
 
+// present is the device with serial, in a guided bootstrap asked for
+// (for purpose) if it is not in, without presenting its steps: a look
+// at it outside its turns (the interrupted run's keys).
+func (s *session) present(serial uint32, purpose string) (hsm.Device, error) {
+	if _, ok := s.devices[serial]; ok && s.guide != nil && !s.optional {
+		return s.guide.turnFor(s, serial, purpose)
+	}
+	return s.device(serial)
+}
+
 func (s *session) pinFor(d hsm.Device) (string, error) {
 	serial := d.Info().Serial
 	if p, ok := s.pins[serial]; ok {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	gotufmeta "github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/keyceremony/keyceremony/hsm"
+	"github.com/keyceremony/keyceremony/hsm/hsmtest"
 	"github.com/keyceremony/keyceremony/hsm/soft"
 	"github.com/keyceremony/keyceremony/internal/airgap"
 )
@@ -68,32 +70,39 @@ func (d *bootPortDevice) DeviceCertificate() (*x509.Certificate, []*x509.Certifi
 // of the transcript: twelve insertions in that order, the device in the
 // port named each time; each PIN asked once; the media written verify
 // with go-tuf and the audit.
-func TestBootstrapTurns(t *testing.T) {
-	f := newFixture(t)
-	port := &onePort{}
-	devs := map[uint32]hsm.Device{}
-	for serial, d := range f.devices {
-		devs[serial] = &bootPortDevice{portDevice: &portDevice{Device: d, port: port}, soft: d}
+// onePortRoom is a guided bootstrap's room with one port: the devices
+// answer only while in it, the terminal answers as the room would, and
+// the insertions asked for and PINs typed are counted.
+type onePortRoom struct {
+	port     *onePort
+	devs     map[uint32]hsm.Device
+	screen   bytes.Buffer
+	inserted []uint32
+	pins     int
+	g        *Guide
+}
+
+func newOnePortRoom(devices map[uint32]hsm.Device, pin string) *onePortRoom {
+	r := &onePortRoom{port: &onePort{}, devs: map[uint32]hsm.Device{}}
+	for serial, d := range devices {
+		r.devs[serial] = &bootPortDevice{portDevice: &portDevice{Device: d, port: r.port}, soft: d}
 	}
-	var screen bytes.Buffer
-	var inserted []uint32
-	pins := 0
 	insert := regexp.MustCompile(`Insert the YubiKey with serial (\d+)`)
-	g := &Guide{Out: &screen, Now: stepClock(time.Now().UTC()), Poll: time.Millisecond, DeviceWait: time.Hour,
+	r.g = &Guide{Out: &r.screen, Now: stepClock(time.Now().UTC()), Poll: time.Millisecond, DeviceWait: time.Hour,
 		Interfaces: func() ([]airgap.Interface, error) {
 			return []airgap.Interface{{Name: "lo", Up: true, Loopback: true}}, nil
 		}}
-	g.Term = &hookTerm{out: &screen, answer: func(p string) (string, error) {
-		s := screen.String()
+	r.g.Term = &hookTerm{out: &r.screen, answer: func(p string) (string, error) {
+		s := r.screen.String()
 		switch {
 		case strings.Contains(p, "Press Enter when it is in"):
 			m := insert.FindAllStringSubmatch(s, -1)
 			n, _ := strconv.ParseUint(m[len(m)-1][1], 10, 32)
-			port.coming = uint32(n)
-			inserted = append(inserted, uint32(n))
+			r.port.coming = uint32(n)
+			r.inserted = append(r.inserted, uint32(n))
 		case strings.HasPrefix(strings.TrimSpace(p), "PIN for"):
-			pins++
-			return soft.DefaultPIN, nil
+			r.pins++
+			return pin, nil
 		case strings.Contains(p, "Type yes"):
 			return "yes", nil
 		case strings.Contains(p, "check words as read aloud"):
@@ -103,6 +112,13 @@ func TestBootstrapTurns(t *testing.T) {
 		}
 		return "", nil
 	}}
+	return r
+}
+
+func TestBootstrapTurns(t *testing.T) {
+	f := newFixture(t)
+	r := newOnePortRoom(f.devices, soft.DefaultPIN)
+	devs, g, screen := r.devs, r.g, &r.screen
 	b := f.bootstrap()
 	b.Devices, b.PIN, b.Guide = devs, nil, g
 	out := filepath.Join(t.TempDir(), "media")
@@ -113,11 +129,11 @@ func TestBootstrapTurns(t *testing.T) {
 	for range 4 {
 		want = append(want, demoSerials...)
 	}
-	if !slices.Equal(inserted, want) {
-		t.Errorf("insertions asked %v, want %v", inserted, want)
+	if !slices.Equal(r.inserted, want) {
+		t.Errorf("insertions asked %v, want %v", r.inserted, want)
 	}
-	if pins != 3 {
-		t.Errorf("%d PINs asked, want 3 (one each, kept between turns)", pins)
+	if r.pins != 3 {
+		t.Errorf("%d PINs asked, want 3 (one each, kept between turns)", r.pins)
 	}
 	s := screen.String()
 	for _, w := range []string{
@@ -161,5 +177,53 @@ func TestBootstrapTurns(t *testing.T) {
 	// The audit checks the media, the journal and its signed end.
 	if _, err := Audit(AuditOptions{Root: filepath.Join(md, "1.root.json"), Dir: out, SoftCA: filepath.Join(caDir, "ca")}); err != nil {
 		t.Errorf("audit: %v", err)
+	}
+}
+
+// TestBootstrapTurnsResumed: the guided rerun, through one port, of a
+// bootstrap that failed after two root keys were generated: the two
+// devices whose slots the journal names are asked for to compare their
+// keys first, without presenting their steps, then the ceremony's turns
+// follow; each PIN is asked in its own pre-flight step, and root v1
+// holds the interrupted run's keys.
+func TestBootstrapTurnsResumed(t *testing.T) {
+	f := newFakeFixture(t)
+	out, left := interrupted(t, f)
+	r := newOnePortRoom(f.devs, hsmtest.DefaultPIN)
+	b := f.bootstrap()
+	b.Devices, b.PIN, b.Guide = r.devs, nil, r.g
+	res, err := b.Run(out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, r.screen.String())
+	}
+	want := []uint32{demoSerials[0], demoSerials[1]}
+	for range 4 {
+		want = append(want, demoSerials...)
+	}
+	if !slices.Equal(r.inserted, want) {
+		t.Errorf("insertions asked %v, want %v", r.inserted, want)
+	}
+	for serial, id := range left {
+		if !slices.Contains(res.Root.Signed.Roles["root"].KeyIDs, id) {
+			t.Errorf("root v1 lacks the key %s the interrupted run made on %d", id, serial)
+		}
+	}
+	s := r.screen.String()
+	if !strings.Contains(s, "Insert the YubiKey with serial 10000001 (keyholder of device 10000001) to compare its keys with the interrupted run's journal.") {
+		t.Errorf("the resumption's look at the devices is not said")
+	}
+	header := regexp.MustCompile(`== Step (\d+) of`)
+	for _, st := range b.Guide.steps {
+		if !strings.HasPrefix(st.ID, "preflight/") || st.Device == 0 {
+			continue
+		}
+		i := strings.Index(s, fmt.Sprintf("PIN for the YubiKey with serial %d", st.Device))
+		if i < 0 {
+			t.Fatalf("no PIN asked for %d", st.Device)
+		}
+		hs := header.FindAllStringSubmatch(s[:i], -1)
+		if got := hs[len(hs)-1][1]; got != strconv.Itoa(st.Number) {
+			t.Errorf("the PIN of %d asked in step %s, want its pre-flight step %d", st.Device, got, st.Number)
+		}
 	}
 }
