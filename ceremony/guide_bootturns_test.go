@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -225,5 +226,43 @@ func TestBootstrapTurnsResumed(t *testing.T) {
 		if got := hs[len(hs)-1][1]; got != strconv.Itoa(st.Number) {
 			t.Errorf("the PIN of %d asked in step %s, want its pre-flight step %d", st.Device, got, st.Number)
 		}
+	}
+}
+
+// TestBootstrapTurnsOrphans: a guided bootstrap through one port whose
+// second device fails its first generation, the room then stopping at
+// the next insert prompt: every key the first device (now out of the
+// port) generated is still listed as an orphan, with the command that
+// clears it, without its being asked for.
+func TestBootstrapTurnsOrphans(t *testing.T) {
+	f := newFakeFixture(t)
+	f.fakes[demoSerials[1]].SetFaults(hsmtest.Faults{FailGenerate: 1})
+	r := newOnePortRoom(f.devs, hsmtest.DefaultPIN)
+	answer := r.g.Term.(*hookTerm).answer
+	r.g.Term.(*hookTerm).answer = func(p string) (string, error) {
+		// After the failed generation the room stops at any prompt.
+		failed := strings.Contains(r.screen.String(), "generating the root key in slot 9c of fake serial 10000002")
+		if failed && strings.Contains(p, "Press Enter when it is in") {
+			return "abort", nil
+		}
+		return answer(p)
+	}
+	b := f.bootstrap()
+	b.Devices, b.PIN, b.Guide = r.devs, nil, r.g
+	b.Show = &r.screen
+	var oe *OrphanKeysError
+	_, err := b.Run(filepath.Join(t.TempDir(), "media"))
+	if !errors.As(err, &oe) {
+		t.Fatalf("got %v, want orphan keys", err)
+	}
+	var got []string
+	for _, o := range oe.Keys {
+		if o.Clear == "" {
+			t.Errorf("orphan %v has no command to clear it", o)
+		}
+		got = append(got, fmt.Sprintf("%d/%s", o.Device.Serial, o.Slot))
+	}
+	if want := []string{"10000001/9c", "10000001/82", "10000001/83"}; !slices.Equal(got, want) {
+		t.Errorf("orphans listed %v, want %v", got, want)
 	}
 }

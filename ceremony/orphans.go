@@ -89,8 +89,11 @@ type attempt struct {
 func (s *session) orphans(tried []attempt) []OrphanKey {
 	var out []OrphanKey
 	for _, t := range tried {
-		d, err := s.device(t.serial)
-		if err != nil {
+		// Not asked for (a guided bootstrap's device may be out of the
+		// port, and the room may have stopped the ceremony): a device
+		// that cannot be read now is listed as unreadable.
+		d, ok := s.devices[t.serial]
+		if !ok {
 			continue
 		}
 		o := OrphanKey{Role: t.role, Device: d.Info(), Slot: t.slot, KeyID: "(unreadable)"}
