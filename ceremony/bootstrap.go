@@ -781,6 +781,9 @@ func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOp
 	if err != nil {
 		return nil, fmt.Errorf("%s key from %s: %w", role, info, err)
 	}
+	if n := len(s.tried); n > 0 && s.tried[n-1].serial == info.Serial && s.tried[n-1].slot == slot {
+		s.tried[n-1].keyID = k.ID()
+	}
 	att, err := d.Attest(slot)
 	if err != nil {
 		return nil, fmt.Errorf("attesting slot %s of %s: %w", slot, info, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/keyceremony/keyceremony/hsm/hsmtest"
 	"github.com/keyceremony/keyceremony/hsm/soft"
 	"github.com/keyceremony/keyceremony/internal/airgap"
+	"github.com/keyceremony/keyceremony/keys"
 )
 
 // bootPortDevice is a soft device that answers only while it is in the
@@ -261,8 +262,25 @@ func TestBootstrapTurnsOrphans(t *testing.T) {
 			t.Errorf("orphan %v has no command to clear it", o)
 		}
 		got = append(got, fmt.Sprintf("%d/%s", o.Device.Serial, o.Slot))
+		if !strings.HasPrefix(o.KeyID, keyIDOf(t, f.fakes[o.Device.Serial], o.Slot)+" ") {
+			t.Errorf("orphan in slot %s of %d listed with key id %q, want the key it holds", o.Slot, o.Device.Serial, o.KeyID)
+		}
 	}
 	if want := []string{"10000001/9c", "10000001/82", "10000001/83"}; !slices.Equal(got, want) {
 		t.Errorf("orphans listed %v, want %v", got, want)
 	}
+}
+
+// keyIDOf is the id of the key in a slot, read from the device itself.
+func keyIDOf(t *testing.T, d hsm.Device, slot hsm.Slot) string {
+	t.Helper()
+	pub, err := d.PublicKey(slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keys.FromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ID()
 }

@@ -82,6 +82,9 @@ type attempt struct {
 	role   string
 	serial uint32
 	slot   hsm.Slot
+	// keyID is the key the device returned, once generated: listed when
+	// the slot cannot be read (the device is out of its reader).
+	keyID string
 }
 
 // orphans looks at every slot a generation was attempted in and returns
@@ -97,6 +100,9 @@ func (s *session) orphans(tried []attempt) []OrphanKey {
 			continue
 		}
 		o := OrphanKey{Role: t.role, Device: d.Info(), Slot: t.slot, KeyID: "(unreadable)"}
+		if t.keyID != "" {
+			o.KeyID = t.keyID + " (as generated; the slot cannot be read now)"
+		}
 		pub, err := d.PublicKey(t.slot)
 		if errors.Is(err, hsm.ErrSlotEmpty) {
 			continue
