@@ -367,7 +367,7 @@ func (g *Guide) device(serial uint32, optional bool) (hsm.Device, error) {
 		}
 		return g.Reopen(serial)
 	}
-	d, err := g.wait(serial, optional, "", look)
+	d, err := g.wait(serial, optional, g.purpose, look)
 	if err != nil || d == nil {
 		return d, err
 	}
