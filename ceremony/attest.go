@@ -25,27 +25,21 @@ var (
 		"a YubiKey chains to Yubico's roots (built in); a PIV emulator's card only with --piv --rehearsal --attestation-ca FILE; soft devices to their --soft-ca; nothing was generated")
 )
 
-// checkAttestationRoots checks, before the first key, that each device
+// checkAttestationRoot checks, before the first key, that the device
 // shows its attestation certificate (hsm.DeviceCertifier) and that it
 // chains to b.Roots at the ceremony's time, so that no key is generated
 // on one device when another's attestation could never be accepted.
-func (b *Bootstrap) checkAttestationRoots(s *session) error {
-	for _, serial := range b.Config.Devices() {
-		d, err := s.device(serial)
-		if err != nil {
-			return err
-		}
-		dc, ok := d.(hsm.DeviceCertifier)
-		if !ok {
-			return fmt.Errorf("%s: %w", d.Info(), ErrNoDeviceCertificate)
-		}
-		f9, above, err := dc.DeviceCertificate()
-		if err != nil {
-			return fmt.Errorf("reading the attestation certificate of %s: %w", d.Info(), err)
-		}
-		if _, err := keys.AttestationPathAt(f9, above, b.Roots, b.Now); err != nil {
-			return fmt.Errorf("%s: %w: %w", d.Info(), ErrAttestationRoots, err)
-		}
+func (b *Bootstrap) checkAttestationRoot(d hsm.Device) error {
+	dc, ok := d.(hsm.DeviceCertifier)
+	if !ok {
+		return fmt.Errorf("%s: %w", d.Info(), ErrNoDeviceCertificate)
+	}
+	f9, above, err := dc.DeviceCertificate()
+	if err != nil {
+		return fmt.Errorf("reading the attestation certificate of %s: %w", d.Info(), err)
+	}
+	if _, err := keys.AttestationPathAt(f9, above, b.Roots, b.Now); err != nil {
+		return fmt.Errorf("%s: %w: %w", d.Info(), ErrAttestationRoots, err)
 	}
 	return nil
 }

@@ -117,6 +117,16 @@ func (s *session) device(serial uint32) (hsm.Device, error) {
 	return d, nil
 }
 
+// present is the device with serial, in a guided bootstrap asked for
+// (for purpose) if it is not in, without presenting its steps: a look
+// at it outside its turns (the interrupted run's keys).
+func (s *session) present(serial uint32, purpose string) (hsm.Device, error) {
+	if _, ok := s.devices[serial]; ok && s.guide != nil && !s.optional {
+		return s.guide.turnFor(s, serial, purpose)
+	}
+	return s.device(serial)
+}
+
 func (s *session) pinFor(d hsm.Device) (string, error) {
 	serial := d.Info().Serial
 	if p, ok := s.pins[serial]; ok {
@@ -222,7 +232,7 @@ func (b *Bootstrap) runOnto(outDir string) (*BootstrapResult, error) {
 		err = tr.Close()
 	}
 	if err == nil {
-		err = b.signJournal(out, tr, s)
+		err = b.signJournal(out, tr, s, res)
 	}
 	if err != nil {
 		return nil, b.failed(outDir, s, tr, err)
@@ -302,22 +312,30 @@ func failedDir(outDir string, now time.Time) (*outdir.Dir, string, error) {
 // signJournal has every root key sign the end of the closed journal
 // (JournalEnvelopeFile): the PINs the ceremony verified are reused, and a
 // key whose touch policy requires it is touched once more.
-func (b *Bootstrap) signJournal(out *outdir.Dir, tr *Transcript, s *session) error {
-	signers, err := s.signers(b.Config.Root)
-	if err != nil {
-		return err
-	}
-	if g := b.Guide; g != nil {
-		// Each YubiKey that needs a touch says so, a missed touch is
-		// asked again, and each signature is verified; on the screen
-		// only, the journal being closed.
-		g.journalClosed()
-		for i, sg := range signers {
-			serial := b.Config.Root.Keys[i].Device
-			signers[i] = g.signer(fmt.Sprintf("sign/root/%d", serial), serial, sg, nil)
+func (b *Bootstrap) signJournal(out *outdir.Dir, tr *Transcript, s *session, res *BootstrapResult) error {
+	g := b.Guide
+	if g == nil {
+		signers, err := s.signers(b.Config.Root)
+		if err != nil {
+			return err
 		}
+		return signJournal(out, tr, CeremonyBootstrap, b.Config.Repository, signers)
 	}
-	b.Guide.say("the root keyholders sign the end of the transcript (touch each YubiKey when it blinks).")
+	// Each root device in its turn (the PIN typed at its pre-flight is
+	// reused); each YubiKey that needs a touch says so, a missed touch is
+	// asked again, and each signature is verified; on the screen only,
+	// the journal being closed.
+	g.journalClosed()
+	var signers []keys.Signer
+	for _, ks := range b.Config.Root.Keys {
+		k, err := generatedKey(res.Keys, "root", ks)
+		if err != nil {
+			return err
+		}
+		ps := &portSigner{g: g, sess: s, serial: ks.Device, slot: k.Slot, key: k.Key, purpose: " to sign the end of the transcript"}
+		signers = append(signers, &turnFirst{ps: ps, inner: g.signer(fmt.Sprintf("sign/root/%d", ks.Device), ks.Device, ps, nil)})
+	}
+	g.say("the root keyholders sign the end of the transcript, one YubiKey at a time (touch each when it blinks).")
 	return signJournal(out, tr, CeremonyBootstrap, b.Config.Repository, signers)
 }
 
@@ -333,14 +351,13 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 	if err := b.opening(tr); err != nil {
 		return nil, err
 	}
-	for _, serial := range c.Devices() {
-		d, err := s.device(serial)
-		if err != nil {
-			return nil, err
-		}
-		info := d.Info()
-		if err := tr.Record("device connected", map[string]any{"serial": info.Serial, "kind": info.Kind, "firmware": info.Firmware, "form_factor": info.FormFactor, "insecure": info.Insecure}); err != nil {
-			return nil, err
+	guided := b.Guide != nil
+	if !guided {
+		// The batch form: every device plugged in at once.
+		for _, serial := range c.Devices() {
+			if err := b.connected(s, tr, serial); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if b.resume, err = b.resume.check(s, b.Show); err != nil {
@@ -359,7 +376,25 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 	if err := b.Guide.stepTo("preflight/metadata"); err != nil {
 		return nil, err
 	}
-	if err := b.preflight(s); err != nil {
+	if guided {
+		// Each device in turn (one port is enough): connected, then its
+		// pre-flight.
+		if err := b.preflightConfig(); err != nil {
+			return nil, err
+		}
+		b.Guide.setPurpose(" for its pre-flight")
+		for _, serial := range c.Devices() {
+			if err := b.connected(s, tr, serial); err != nil {
+				return nil, err
+			}
+			if err := b.preflightDevice(s, serial); err != nil {
+				return nil, err
+			}
+			if err := b.Guide.turnDone(serial, "pre-flight passed"); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := b.preflight(s); err != nil {
 		return nil, err
 	}
 	b.Guide.say("pre-flight passed: the configuration's metadata checked; every PIN verified, target slot empty and attestation certificate chained.")
@@ -367,31 +402,47 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 		return nil, err
 	}
 	res := &BootstrapResult{}
+	roles := b.roles()
+	// gen[role][i] is the key of the role's i-th key spec. The batch form
+	// generates role by role; guided, each device generates all its keys
+	// in one turn.
+	type job struct {
+		role string
+		i    int
+		ks   KeySpec
+	}
+	var jobs []job
+	gen := map[string][]*GeneratedKey{}
+	for _, r := range roles {
+		gen[r.name] = make([]*GeneratedKey, len(r.spec.Keys))
+		for i, ks := range r.spec.Keys {
+			jobs = append(jobs, job{r.name, i, ks})
+		}
+	}
+	if guided {
+		sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].ks.Device < jobs[j].ks.Device })
+	}
+	b.Guide.setPurpose(" to generate its keys")
+	for n, jb := range jobs {
+		g, err := b.generate(s, jb.role, jb.ks, opts)
+		if err != nil {
+			return nil, err
+		}
+		gen[jb.role][jb.i] = g
+		if err := b.recordKey(out, tr, g); err != nil {
+			return nil, err
+		}
+		res.Keys = append(res.Keys, *g)
+		if guided && (n == len(jobs)-1 || jobs[n+1].ks.Device != jb.ks.Device) {
+			if err := b.Guide.turnDone(jb.ks.Device, "keys generated"); err != nil {
+				return nil, err
+			}
+		}
+	}
 	roleKeys := map[string][]*keys.Key{}
-	for _, r := range []struct {
-		name string
-		spec RoleSpec
-	}{{"root", c.Root}, {"targets", c.Targets}, {"stable", c.Stable}} {
-		for _, ks := range r.spec.Keys {
-			g, err := b.generate(s, r.name, ks, opts)
-			if err != nil {
-				return nil, err
-			}
-			res.Keys = append(res.Keys, *g)
+	for _, r := range roles {
+		for _, g := range gen[r.name] {
 			roleKeys[r.name] = append(roleKeys[r.name], g.Key)
-			detail := map[string]any{
-				"role": r.name, "device": g.Device.Serial, "slot": g.Slot.String(), "keyid": g.Key.ID(), "public_key": g.Key,
-				"pin_policy": g.Attested.PINPolicy, "touch_policy": g.Attested.TouchPolicy,
-			}
-			if b.resume.key(g.Device.Serial, g.Slot) != nil {
-				detail["resumed_from"] = b.resume.Journal
-			}
-			if err := tr.Record("key generated and attested", detail); err != nil {
-				return nil, err
-			}
-			if err := writeKey(out, g); err != nil {
-				return nil, err
-			}
 		}
 	}
 
@@ -399,31 +450,8 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 	if err != nil {
 		return nil, err
 	}
-
-	for _, step := range []struct {
-		role string
-		spec RoleSpec
-		sign func(...keys.Signer) error
-	}{
-		{"root", c.Root, root.Sign},
-		{"targets", c.Targets, targets.Sign},
-		{"stable", c.Stable, stable.Sign},
-	} {
-		signers, err := s.signers(step.spec)
-		if err != nil {
-			return nil, err
-		}
-		b.Guide.bootstrapSigners(step.role, step.spec, signers)
-		if err := step.sign(signers...); err != nil {
-			return nil, fmt.Errorf("signing %s: %w", step.role, err)
-		}
-		ids := make([]string, len(signers))
-		for i, sg := range signers {
-			ids[i] = sg.Key().ID()
-		}
-		if err := tr.Record(step.role+" v1 signed", map[string]any{"keyids": ids}); err != nil {
-			return nil, err
-		}
+	if err := b.sign(s, gen, root, targets, stable, tr); err != nil {
+		return nil, err
 	}
 	// The same checks as the pre-flight's, on the real keys and
 	// signatures, before anything is written.
@@ -433,6 +461,67 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 	if err := b.checkMetadata(root, targets, stable, 0); err != nil {
 		return nil, fmt.Errorf("self-check of the new metadata: %w", err)
 	}
+	return b.finish(out, tr, res, root, targets, stable)
+}
+
+// recordKey records a key just generated and writes its public key and
+// attestation chain.
+func (b *Bootstrap) recordKey(out *outdir.Dir, tr *Transcript, g *GeneratedKey) error {
+	detail := map[string]any{
+		"role": g.Role, "device": g.Device.Serial, "slot": g.Slot.String(), "keyid": g.Key.ID(), "public_key": g.Key,
+		"pin_policy": g.Attested.PINPolicy, "touch_policy": g.Attested.TouchPolicy,
+	}
+	if b.resume.key(g.Device.Serial, g.Slot) != nil {
+		detail["resumed_from"] = b.resume.Journal
+	}
+	if err := tr.Record("key generated and attested", detail); err != nil {
+		return err
+	}
+	return writeKey(out, g)
+}
+
+// sign has every key sign its role's v1: in the batch form role by
+// role; guided, device by device (signInTurns), each device signing
+// everything its keys sign in one turn.
+func (b *Bootstrap) sign(s *session, gen map[string][]*GeneratedKey, root *tuf.Metadata[tuf.Root], targets, stable *tuf.Metadata[tuf.Targets], tr *Transcript) error {
+	c := b.Config
+	steps := []roleSigning{
+		{"root", c.Root, root.SignedBytes, root.Sign},
+		{"targets", c.Targets, targets.SignedBytes, targets.Sign},
+		{"stable", c.Stable, stable.SignedBytes, stable.Sign},
+	}
+	var turns map[string][]keys.Signer
+	if b.Guide != nil {
+		var err error
+		if turns, err = b.signInTurns(s, steps, gen); err != nil {
+			return err
+		}
+	}
+	for _, step := range steps {
+		signers := turns[step.role]
+		if signers == nil {
+			var err error
+			if signers, err = s.signers(step.spec); err != nil {
+				return err
+			}
+		}
+		if err := step.sign(signers...); err != nil {
+			return fmt.Errorf("signing %s: %w", step.role, err)
+		}
+		ids := make([]string, len(signers))
+		for i, sg := range signers {
+			ids[i] = sg.Key().ID()
+		}
+		if err := tr.Record(step.role+" v1 signed", map[string]any{"keyids": ids}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish writes the metadata and the run sheet, and records the end.
+func (b *Bootstrap) finish(out *outdir.Dir, tr *Transcript, res *BootstrapResult, root *tuf.Metadata[tuf.Root], targets, stable *tuf.Metadata[tuf.Targets]) (*BootstrapResult, error) {
+	c := b.Config
 	b.Guide.say("self-check passed: root %d-of-%d, targets %d-of-%d and stable %d-of-%d verified.", c.Root.Threshold, len(c.Root.Keys), c.Targets.Threshold, len(c.Targets.Keys), c.Stable.Threshold, len(c.Stable.Keys))
 	if err := b.Guide.stepTo("readback"); err != nil {
 		return nil, err
@@ -482,17 +571,62 @@ func DelegationFor(name string, ks []*keys.Key, threshold int, paths []string) t
 	return tuf.DelegatedRole{Name: name, KeyIDs: ids, Threshold: threshold, Terminating: false, Paths: append([]string(nil), paths...)}
 }
 
+// connected records a device as connected (guided: it is asked for if
+// it is not in).
+func (b *Bootstrap) connected(s *session, tr *Transcript, serial uint32) error {
+	d, err := s.device(serial)
+	if err != nil {
+		return err
+	}
+	info := d.Info()
+	return tr.Record("device connected", map[string]any{"serial": info.Serial, "kind": info.Kind, "firmware": info.Firmware, "form_factor": info.FormFactor, "insecure": info.Insecure})
+}
+
 // preflight checks, before the first key is generated, everything that
 // can be checked without changing a device: the metadata the
 // configuration describes, built and signed with placeholder keys, passes
 // every check the written metadata must pass (dryRun); every slot is named
-// once; every root key is allowed on its device's firmware; every target
-// slot is empty (unless the device was opened to replace keys); every
-// device's attestation certificate chains to the trusted roots at the
-// ceremony's time; and every device's PIN is right (read and verified
-// once, then kept for the ceremony). A bootstrap that fails here leaves
-// every device as it was.
+// once (preflightConfig); every root key is allowed on its device's
+// firmware and every target slot empty (deviceSlots); every device's
+// attestation certificate chains to the trusted roots at the ceremony's
+// time; and every device's PIN is right (read and verified once, then
+// kept for the ceremony), in that order, so that a refusal that needs no
+// PIN comes before any PIN is asked. The guided form checks the devices
+// one at a time instead (preflightDevice). A bootstrap that fails here
+// leaves every device as it was.
 func (b *Bootstrap) preflight(s *session) error {
+	if err := b.preflightConfig(); err != nil {
+		return err
+	}
+	for _, serial := range b.Config.Devices() {
+		if err := b.deviceSlots(s, serial); err != nil {
+			return err
+		}
+	}
+	for _, serial := range b.Config.Devices() {
+		d, err := s.device(serial)
+		if err != nil {
+			return err
+		}
+		if err := b.checkAttestationRoot(d); err != nil {
+			return err
+		}
+	}
+	for _, serial := range b.Config.Devices() {
+		d, err := s.device(serial)
+		if err != nil {
+			return err
+		}
+		if _, err := s.pinFor(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// preflightConfig is the pre-flight's part that needs no device: the
+// metadata with placeholder keys (dryRun) and every slot named once.
+func (b *Bootstrap) preflightConfig() error {
 	opts, err := b.Config.KeyOptions()
 	if err != nil {
 		return err
@@ -505,24 +639,62 @@ func (b *Bootstrap) preflight(s *session) error {
 		slot   hsm.Slot
 	}
 	seen := map[place]string{}
-	for _, r := range []struct {
-		name string
-		spec RoleSpec
-	}{{"root", b.Config.Root}, {"targets", b.Config.Targets}, {"stable", b.Config.Stable}} {
+	for _, r := range b.roles() {
 		for _, ks := range r.spec.Keys {
-			d, err := s.device(ks.Device)
-			if err != nil {
-				return err
-			}
 			slot, err := hsm.ParseSlot(ks.Slot)
 			if err != nil {
 				return fmt.Errorf("%s key on %d: %w", r.name, ks.Device, err)
 			}
 			p := place{ks.Device, slot}
 			if other, ok := seen[p]; ok {
-				return fmt.Errorf("slot %s of %s is named for the %s key and the %s key: %w", slot, d.Info(), other, r.name, ErrConfig)
+				return fmt.Errorf("slot %s of device %d is named for the %s key and the %s key: %w", slot, ks.Device, other, r.name, ErrConfig)
 			}
 			seen[p] = r.name
+		}
+	}
+	return nil
+}
+
+// preflightDevice is one device's pre-flight, in its turn: every root
+// key it will hold allowed on its firmware, every target slot empty
+// (unless it was opened to replace keys, or an interrupted run's journal
+// names the key in it), its attestation certificate chained to the
+// trusted roots, and its PIN.
+func (b *Bootstrap) preflightDevice(s *session, serial uint32) error {
+	if err := b.deviceSlots(s, serial); err != nil {
+		return err
+	}
+	d, err := s.device(serial)
+	if err != nil {
+		return err
+	}
+	if err := b.checkAttestationRoot(d); err != nil {
+		return err
+	}
+	_, err = s.pinFor(d)
+	return err
+}
+
+// deviceSlots checks a device's firmware for the root keys it will hold
+// and that every target slot is empty.
+func (b *Bootstrap) deviceSlots(s *session, serial uint32) error {
+	opts, err := b.Config.KeyOptions()
+	if err != nil {
+		return err
+	}
+	d, err := s.device(serial)
+	if err != nil {
+		return err
+	}
+	for _, r := range b.roles() {
+		for _, ks := range r.spec.Keys {
+			if ks.Device != serial {
+				continue
+			}
+			slot, err := hsm.ParseSlot(ks.Slot)
+			if err != nil {
+				return fmt.Errorf("%s key on %d: %w", r.name, ks.Device, err)
+			}
 			if r.name == "root" {
 				if err := piv.CheckRootKey(d.Info(), opts.Algorithm, b.AllowAffectedFirmware); err != nil {
 					return err
@@ -540,19 +712,19 @@ func (b *Bootstrap) preflight(s *session) error {
 			}
 		}
 	}
-	if err := b.checkAttestationRoots(s); err != nil {
-		return err
-	}
-	for _, serial := range b.Config.Devices() {
-		d, err := s.device(serial)
-		if err != nil {
-			return err
-		}
-		if _, err := s.pinFor(d); err != nil {
-			return err
-		}
-	}
 	return nil
+}
+
+// roles are the offline roles in ceremony order.
+func (b *Bootstrap) roles() []struct {
+	name string
+	spec RoleSpec
+} {
+	c := b.Config
+	return []struct {
+		name string
+		spec RoleSpec
+	}{{"root", c.Root}, {"targets", c.Targets}, {"stable", c.Stable}}
 }
 
 func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOptions) (*GeneratedKey, error) {
@@ -608,6 +780,9 @@ func (b *Bootstrap) generate(s *session, role string, ks KeySpec, opts hsm.KeyOp
 	k, err := keys.FromPublicKey(pub)
 	if err != nil {
 		return nil, fmt.Errorf("%s key from %s: %w", role, info, err)
+	}
+	if n := len(s.tried); n > 0 && s.tried[n-1].serial == info.Serial && s.tried[n-1].slot == slot {
+		s.tried[n-1].keyID = k.ID()
 	}
 	att, err := d.Attest(slot)
 	if err != nil {

@@ -86,6 +86,9 @@ type Guide struct {
 	// stable (the signed diff), guide_turns.go.
 	keys map[uint32][]slotKey
 	also [][]byte
+	// purpose says, in the bootstrap's insert prompts, what a device is
+	// asked for (guide_bootturns.go).
+	purpose string
 	// early are entries noted before the journal was open.
 	early []earlyEntry
 }
@@ -364,7 +367,7 @@ func (g *Guide) device(serial uint32, optional bool) (hsm.Device, error) {
 		}
 		return g.Reopen(serial)
 	}
-	d, err := g.wait(serial, optional, "", look)
+	d, err := g.wait(serial, optional, g.purpose, look)
 	if err != nil || d == nil {
 		return d, err
 	}

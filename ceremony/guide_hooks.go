@@ -53,12 +53,21 @@ func (g *Guide) waitDevice(s *session, serial uint32) (hsm.Device, error) {
 			if err := g.through(fmt.Sprintf("device/%d", serial)); err != nil {
 				return nil, err
 			}
+			// A bootstrap's devices come one at a time: this one is
+			// asked for if it is not in.
+			if !s.optional {
+				if _, err := g.turnFor(s, serial, g.purpose); err != nil {
+					return nil, err
+				}
+			}
 			g.printf("  present: %s.\n", d.Info())
 			if g.found == nil {
 				g.found = map[uint32]bool{}
 			}
 			g.found[serial] = true
 			g.turnsLater(s, serial, d)
+		} else if !s.optional {
+			return g.turnFor(s, serial, g.purpose)
 		}
 		return d, nil
 	}

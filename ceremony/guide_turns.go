@@ -158,6 +158,18 @@ func (t *turnSigner) Sign(msg []byte) ([]byte, error) {
 // (again: its second turn, for the transcript's end): it is asked for
 // and looked for until it answers.
 func (g *Guide) turn(sess *session, serial uint32, again bool) (hsm.Device, error) {
+	purpose := " to sign"
+	if again {
+		purpose = " to sign the end of the transcript"
+	}
+	return g.turnFor(sess, serial, purpose)
+}
+
+// turnFor makes sure the device with serial is in, for purpose ("to
+// sign", said in the prompt): if it does not answer it is asked for and
+// looked for until it does. A PIN typed for it earlier is given to it
+// again, and the screen says so.
+func (g *Guide) turnFor(sess *session, serial uint32, purpose string) (hsm.Device, error) {
 	d, ok := sess.devices[serial]
 	if !ok {
 		return nil, fmt.Errorf("device %d: %w", serial, ErrMissingDevice)
@@ -171,12 +183,11 @@ func (g *Guide) turn(sess *session, serial uint32, again bool) (hsm.Device, erro
 	if _, err := look(); err == nil {
 		return d, nil
 	}
-	purpose := " to sign"
-	if again {
-		purpose = " to sign the end of the transcript"
-	}
 	if _, err := g.wait(serial, false, purpose, look); err != nil {
 		return nil, err
+	}
+	if _, ok := sess.pins[serial]; ok {
+		g.printf("  the YubiKey forgot its PIN when it was taken out: the PIN typed for it earlier is given to it again (it is not asked again).\n")
 	}
 	return d, g.record("device inserted for its turn", map[string]any{"device": serial})
 }

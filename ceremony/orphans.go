@@ -82,6 +82,9 @@ type attempt struct {
 	role   string
 	serial uint32
 	slot   hsm.Slot
+	// keyID is the key the device returned, once generated: listed when
+	// the slot cannot be read (the device is out of its reader).
+	keyID string
 }
 
 // orphans looks at every slot a generation was attempted in and returns
@@ -89,11 +92,17 @@ type attempt struct {
 func (s *session) orphans(tried []attempt) []OrphanKey {
 	var out []OrphanKey
 	for _, t := range tried {
-		d, err := s.device(t.serial)
-		if err != nil {
+		// Not asked for (a guided bootstrap's device may be out of the
+		// port, and the room may have stopped the ceremony): a device
+		// that cannot be read now is listed as unreadable.
+		d, ok := s.devices[t.serial]
+		if !ok {
 			continue
 		}
 		o := OrphanKey{Role: t.role, Device: d.Info(), Slot: t.slot, KeyID: "(unreadable)"}
+		if t.keyID != "" {
+			o.KeyID = t.keyID + " (as generated; the slot cannot be read now)"
+		}
 		pub, err := d.PublicKey(t.slot)
 		if errors.Is(err, hsm.ErrSlotEmpty) {
 			continue

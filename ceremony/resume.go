@@ -247,7 +247,7 @@ func (r *resumption) check(s *session, show io.Writer) (*resumption, error) {
 	var empty []string
 	held := 0
 	for _, k := range r.Keys {
-		d, err := s.device(k.Serial)
+		d, err := s.present(k.Serial, " to compare its keys with the interrupted run's journal")
 		if err != nil {
 			return nil, err
 		}

@@ -270,12 +270,17 @@ func (b *scriptBuilder) opening(c *Config) {
 func (b *scriptBuilder) devices(c *Config) {
 	b.section("Devices")
 	for _, serial := range c.Devices() {
-		b.add(Step{ID: "device/" + strconv.FormatUint(uint64(serial), 10), Actor: c.keyholder(serial), Device: serial,
-			Do:    fmt.Sprintf("Take the YubiKey with serial %d out of its sealed bag and insert it when the screen asks for it.", serial),
-			Check: "The bag's number matches the last record and its seal is intact; the serial on the screen is the one printed on the device.",
-			Blanks: append([]Blank{{Kind: BlankText, Label: "bag number"}, {Kind: BlankTick, Label: "seal intact"}},
-				initialsTime("keyholder", "witness")...)})
+		b.add(deviceStep(c, serial))
 	}
+}
+
+// deviceStep is the step in which a device comes out of its bag.
+func deviceStep(c *Config, serial uint32) Step {
+	return Step{ID: "device/" + strconv.FormatUint(uint64(serial), 10), Actor: c.keyholder(serial), Device: serial,
+		Do:    fmt.Sprintf("Take the YubiKey with serial %d out of its sealed bag and insert it when the screen asks for it.", serial),
+		Check: "The bag's number matches the last record and its seal is intact; the serial on the screen is the one printed on the device.",
+		Blanks: append([]Blank{{Kind: BlankText, Label: "bag number"}, {Kind: BlankTick, Label: "seal intact"}},
+			initialsTime("keyholder", "witness")...)}
 }
 
 func (b *scriptBuilder) closing(c *Config) {
@@ -324,41 +329,54 @@ func BootstrapSteps(c *Config) *Script {
 		Do:     "Show the room two new removable media, label one \"bootstrap output\" and the other \"backup\", and insert them.",
 		Check:  "Both are empty (the screen lists their contents).",
 		Blanks: append([]Blank{{Kind: BlankText, Label: "output medium label"}, {Kind: BlankText, Label: "backup medium label"}}, initialsTime("administrator", "witness")...)})
-	b.devices(c)
+	// The devices come one at a time (one port is enough): each is
+	// inserted for its pre-flight, again to generate all its keys, and
+	// again to sign everything its keys sign.
 	b.section("Pre-flight")
 	b.add(Step{ID: "preflight/metadata", Actor: admin,
 		Do:     "keyceremony builds the metadata the configuration describes with placeholder keys made in memory and checks it as the written metadata will be checked: sizes, strict loading, thresholds, delegations, expiry.",
 		Check:  "The screen reports the configuration's metadata checked. Nothing is generated yet.",
 		Blanks: initialsTime("administrator")})
 	for _, serial := range c.Devices() {
+		b.add(deviceStep(c, serial))
 		b.add(Step{ID: "preflight/" + strconv.FormatUint(uint64(serial), 10), Actor: c.keyholder(serial), Device: serial,
-			Do:    fmt.Sprintf("Type the PIN of the YubiKey with serial %d when the screen names it (it shows the tries left). Nothing is generated yet.", serial),
+			Do:    fmt.Sprintf("Type the PIN of the YubiKey with serial %d when the screen names it (it shows the tries left). Nothing is generated yet. Take the YubiKey out when the screen says its pre-flight passed.", serial),
 			Check: "The screen reports the PIN verified, the firmware allowed for the device's roles, every target slot empty and the device's attestation certificate chained to the trusted roots.",
 			Blanks: append([]Blank{{Kind: BlankText, Label: "firmware shown"}, {Kind: BlankTick, Label: "pre-flight passed"}},
 				initialsTime("keyholder")...)})
 	}
 	b.section("Key generation")
-	for _, r := range b.s.Roles {
-		for _, k := range r.Keys {
-			b.add(Step{ID: fmt.Sprintf("generate/%s/%d", r.Name, k.Device), Actor: c.keyholder(k.Device), Device: k.Device, Slot: k.Slot, Role: r.Name,
-				Do: fmt.Sprintf("Generate the %s key in slot %s of the YubiKey with serial %d; keyceremony checks the device's attestation that the key was made inside it.", r.Name, k.Slot, k.Device),
-				Check: fmt.Sprintf("The screen reports the attestation verified for serial %d, slot %s. Read aloud the key id's first %d bytes (hex and PGP words); a witness writes them here.",
-					k.Device, k.Slot, KeyIDCheckBytes),
-				Blanks: append([]Blank{{Kind: BlankHex, Label: "key id, first 8 bytes", Bytes: KeyIDCheckBytes}, {Kind: BlankWords, Label: "key id, first 8 bytes (PGP words)", Bytes: KeyIDCheckBytes}},
-					initialsTime("keyholder", "witness")...)})
+	for _, serial := range c.Devices() {
+		for _, r := range b.s.Roles {
+			for _, k := range r.Keys {
+				if k.Device != serial {
+					continue
+				}
+				b.add(Step{ID: fmt.Sprintf("generate/%s/%d", r.Name, k.Device), Actor: c.keyholder(k.Device), Device: k.Device, Slot: k.Slot, Role: r.Name,
+					Do: fmt.Sprintf("Insert the YubiKey with serial %d when the screen asks for it (all its keys are generated in one turn). Generate the %s key in slot %s; keyceremony checks the device's attestation that the key was made inside it.", k.Device, r.Name, k.Slot),
+					Check: fmt.Sprintf("The screen reports the attestation verified for serial %d, slot %s. Read aloud the key id's first %d bytes (hex and PGP words); a witness writes them here.",
+						k.Device, k.Slot, KeyIDCheckBytes),
+					Blanks: append([]Blank{{Kind: BlankHex, Label: "key id, first 8 bytes", Bytes: KeyIDCheckBytes}, {Kind: BlankWords, Label: "key id, first 8 bytes (PGP words)", Bytes: KeyIDCheckBytes}},
+						initialsTime("keyholder", "witness")...)})
+			}
 		}
 	}
 	b.section("Signatures")
-	for _, r := range b.s.Roles {
-		for _, k := range r.Keys {
-			do := fmt.Sprintf("Sign %s v1 with the %s key (slot %s of the YubiKey with serial %d).", r.Name, r.Name, k.Slot, k.Device)
-			if c.touches() {
-				do += " Touch the YubiKey when the screen says so (it blinks)."
+	for _, serial := range c.Devices() {
+		for _, r := range b.s.Roles {
+			for _, k := range r.Keys {
+				if k.Device != serial {
+					continue
+				}
+				do := fmt.Sprintf("Insert the YubiKey with serial %d when the screen asks for it (it signs everything its keys sign in one turn). Sign %s v1 with the %s key (slot %s).", k.Device, r.Name, r.Name, k.Slot)
+				if c.touches() {
+					do += " Touch the YubiKey when the screen says so (it blinks)."
+				}
+				b.add(Step{ID: fmt.Sprintf("sign/%s/%d", r.Name, k.Device), Actor: c.keyholder(k.Device), Device: k.Device, Slot: k.Slot, Role: r.Name, Touch: c.touches(),
+					Do:     do,
+					Check:  "The screen reports the signature verified against the key generated in this ceremony.",
+					Blanks: initialsTime("keyholder")})
 			}
-			b.add(Step{ID: fmt.Sprintf("sign/%s/%d", r.Name, k.Device), Actor: c.keyholder(k.Device), Device: k.Device, Slot: k.Slot, Role: r.Name, Touch: c.touches(),
-				Do:     do,
-				Check:  "The screen reports the signature verified against the key generated in this ceremony.",
-				Blanks: initialsTime("keyholder")})
 		}
 	}
 	b.add(Step{ID: "selfcheck", Actor: admin,

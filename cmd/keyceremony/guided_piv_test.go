@@ -142,9 +142,9 @@ func TestGuidedBootstrapOnEmulatedYubiKeys(t *testing.T) {
 		t.Fatalf("guided bootstrap on emulated YubiKeys failed:\n%s\npcscd:\n%s", s, env.PCSCDLog())
 	}
 	for _, want := range []string{
-		fmt.Sprintf("Insert the YubiKey with serial %d (keyholder: Bob Example).", serials[1]),
+		fmt.Sprintf("Insert the YubiKey with serial %d (keyholder: Bob Example) for its pre-flight.", serials[1]),
 		fmt.Sprintf("found yubikey serial %d", serials[1]),
-		fmt.Sprintf("Insert the YubiKey with serial %d (keyholder: Carol Example).", serials[2]),
+		fmt.Sprintf("Insert the YubiKey with serial %d (keyholder: Carol Example) for its pre-flight.", serials[2]),
 		fmt.Sprintf("found yubikey serial %d", serials[2]),
 		"wrong PIN: 2 tries left.",
 		"self-check passed: root 2-of-3, targets 1-of-3 and stable 2-of-3 verified.",

@@ -328,9 +328,9 @@ func TestGuidedCeremonies(t *testing.T) {
 	for _, want := range []string{
 		"bootstrap ceremony for pypi: 39 steps",
 		"== Step 1 of 39 · Opening",
-		"== Step 7 of 39 · Devices",
+		"== Step 10 of 39 · Pre-flight",
 		"who    keyholder Carol Example (device 1003)",
-		"Insert the YubiKey with serial 1003 (keyholder: Carol Example).",
+		"Insert the YubiKey with serial 1003 (keyholder: Carol Example) for its pre-flight.",
 		"PIN for the YubiKey with serial 1001 (keyholder: Alice Example, 3 tries left):",
 		"wrong PIN: 2 tries left.",
 		"PIN for the YubiKey with serial 1001 (keyholder: Alice Example, 2 tries left):",
