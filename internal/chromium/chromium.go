@@ -49,6 +49,12 @@ func Screenshot(ctx context.Context, html []byte, width, height int) ([]byte, er
 	return run(ctx, html, "out.png", fmt.Sprintf("--window-size=%d,%d", width, height), "--hide-scrollbars", "--screenshot=%s")
 }
 
+// maxTempBase is the longest temporary directory Chromium's own is made
+// in: with "/keyceremony-chromium-" and its random suffix, then
+// "/org.chromium.Chromium.XXXXXX/SingletonSocket", the socket's path stays
+// within 107 bytes.
+const maxTempBase = 107 - len("/keyceremony-chromium-1234567890/org.chromium.Chromium.XXXXXX/SingletonSocket")
+
 // run loads html in headless Chromium with args, in which %s stands for
 // the output file, and returns the output.
 func run(ctx context.Context, html []byte, outName string, args ...string) ([]byte, error) {
@@ -56,7 +62,16 @@ func run(ctx context.Context, html []byte, outName string, args ...string) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
-	dir, err := os.MkdirTemp("", "keyceremony-chromium-")
+	// Chromium listens on a Unix socket under $TMPDIR
+	// (org.chromium.Chromium.XXXXXX/SingletonSocket) and aborts when the
+	// socket's path is longer than an address holds (107 bytes): its
+	// temporary directory, which it gets as $TMPDIR, is made under a
+	// short base.
+	base := os.TempDir()
+	if len(base) > maxTempBase {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "keyceremony-chromium-")
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +84,7 @@ func run(ctx context.Context, html []byte, outName string, args ...string) ([]by
 		"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-extensions", "--disable-default-apps", "--disable-crash-reporter",
-		"--proxy-server=http://127.0.0.1:9",
+		"--proxy-server=http://127.0.0.1:9", "--user-data-dir=" + filepath.Join(dir, "profile"),
 	}
 	for _, a := range args {
 		if strings.Contains(a, "%s") {
@@ -77,36 +92,23 @@ func run(ctx context.Context, html []byte, outName string, args ...string) ([]by
 		}
 		argv = append(argv, a)
 	}
+	argv = append(argv, "file://"+doc)
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	// Chromium sometimes aborts at start on a loaded machine (SIGABRT
-	// from its zygote, seen once in the test suite): a run that died by
-	// a signal before the deadline is tried once more, in a fresh
-	// profile.
-	var data []byte
-	for try := 1; ; try++ {
-		profile := filepath.Join(dir, fmt.Sprintf("profile-%d", try))
-		cmd := exec.CommandContext(ctx, prog, append(append(argv[:len(argv):len(argv)], "--user-data-dir="+profile), "file://"+doc)...)
-		cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir, "XDG_DATA_HOME="+dir)
-		cmd.Dir = dir
-		var stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stderr, &stderr
-		runErr := cmd.Run()
-		var err error
-		data, err = os.ReadFile(out)
-		if runErr == nil && err == nil && len(data) > 0 {
-			return data, nil
-		}
-		var exit *exec.ExitError
-		if try == 1 && ctx.Err() == nil && errors.As(runErr, &exit) && !exit.Exited() {
-			os.Remove(out)
-			continue
-		}
+	cmd := exec.CommandContext(ctx, prog, argv...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+dir, "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir, "XDG_DATA_HOME="+dir)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	runErr := cmd.Run()
+	data, err := os.ReadFile(out)
+	if runErr != nil || err != nil || len(data) == 0 {
 		if runErr == nil {
 			runErr = ErrFailed
 		}
 		return nil, fmt.Errorf("%s: %w%s", prog, runErr, tail(stderr.String()))
 	}
+	return data, nil
 }
 
 // tail is the end of Chromium's messages, for an error.
