@@ -32,7 +32,9 @@ var pidLine = regexp.MustCompile(`(?m)^PID=(\d+)$`)
 // terminal (tmux) with soft devices is killed (SIGKILL) after the room
 // approved the diff and the first keyholder signed. The same command, run
 // again in a terminal, says it found the killed run's journal, that every
-// input digest is unchanged and when the room approved the diff, and does
+// input digest is unchanged and when the room approved the diff, what the
+// journal records as done (the last step begun, the first keyholder's
+// signatures, which are not kept), and does
 // not present the review again (the diff's text is not shown; its steps
 // are recorded as done in the interrupted run); the keyholders still see
 // what they sign and sign again; the run completes and its media verify.
@@ -127,6 +129,8 @@ func TestGuidedStableResumedOnTerminal(t *testing.T) {
 		"reviewed in the interrupted run; not repeated.",
 		"diff digest of stable v2, approved in the interrupted run (unchanged):",
 		"debris: removed " + partial[0],
+		"resume:   the last step it began: step 13: sign/stable/1002 at ",
+		"resume:   signatures it made and verified, by devices [1001]: they are not kept; each keyholder signs again",
 		"You sign: stable v2 of pypi",
 		"stable v2 written to " + media + " and verified",
 	} {
