@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/keyceremony/keyceremony/hsm"
 	"github.com/keyceremony/keyceremony/internal/hint"
@@ -305,6 +306,10 @@ func (r *resumption) record(tr *Transcript) error {
 // they sign before their PIN. Otherwise the signing starts over and says
 // which input changed. The journal decides nothing else: the diff is
 // computed again from the inputs and every check runs as on a first run.
+// The rerun says what the journal records as done: the last step begun
+// and the devices whose signatures were verified. Those signatures are
+// not kept (they lived in the killed process and its working directory,
+// which the rerun removes): each keyholder signs again.
 
 // stableInputs are the digests a stable signing's review depends on, in
 // the order a change is reported.
@@ -348,17 +353,31 @@ func findStableResumption(outDir string, show io.Writer) *stableResumption {
 		return nil
 	}
 	r := &stableResumption{Journal: path}
+	last := ""          // the last step recorded as begun
+	var signed []uint32 // the devices whose signatures were verified
 	for _, e := range es {
-		switch e.Step {
-		case "stable inputs":
+		switch {
+		case e.Step == "stable inputs":
 			r.Inputs = e.Detail
-		case "diff approved":
+		case e.Step == "diff approved":
 			if r.Inputs != nil && e.Detail["diff_digest"] == r.Inputs["diff_digest"] {
 				r.Approved = e.Time
 			}
+		case e.Step == "signature verified":
+			if d, ok := e.Detail["device"].(float64); ok && !slices.Contains(signed, uint32(d)) {
+				signed = append(signed, uint32(d))
+			}
+		case strings.HasPrefix(e.Step, "step "):
+			last = e.Step + " at " + e.Time
 		}
 	}
 	resumeSay(show, "found the journal of an interrupted run, %s (%d entries)", path, len(es))
+	if last != "" {
+		resumeSay(show, "  the last step it began: %s", last)
+	}
+	if len(signed) > 0 {
+		resumeSay(show, "  signatures it made and verified, by devices %v: they are not kept; each keyholder signs again", signed)
+	}
 	return r
 }
 
