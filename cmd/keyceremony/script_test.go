@@ -36,16 +36,18 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"gen-export":  cmdGenExport,
-			"getdigest":   cmdGetDigest,
-			"getcount":    cmdGetCount,
-			"expandenv":   cmdExpandEnv,
-			"demo-media":  cmdDemoMedia,
-			"replace":     cmdReplace,
-			"dropline":    cmdDropLine,
-			"resign-diff": cmdResignDiff,
-			"expiry-at":   cmdExpiryAt,
-			"keyid":       cmdKeyID,
+			"gen-export":   cmdGenExport,
+			"getdigest":    cmdGetDigest,
+			"getcount":     cmdGetCount,
+			"expandenv":    cmdExpandEnv,
+			"demo-media":   cmdDemoMedia,
+			"replace":      cmdReplace,
+			"dropline":     cmdDropLine,
+			"resign-diff":  cmdResignDiff,
+			"expiry-at":    cmdExpiryAt,
+			"keyid":        cmdKeyID,
+			"check-proofs": cmdCheckProofs,
+			"pem-body":     cmdPEMBody,
 		},
 	})
 }
