@@ -47,6 +47,7 @@ func TestScript(t *testing.T) {
 			"expiry-at":    cmdExpiryAt,
 			"keyid":        cmdKeyID,
 			"check-proofs": cmdCheckProofs,
+			"their-proof":  cmdTheirProof,
 			"pem-body":     cmdPEMBody,
 		},
 	})
