@@ -114,6 +114,6 @@ compromise, and verifies everything for auditors.`,
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("keyceremony {{.Version}}\n")
-	root.AddCommand(newDemoCommand(), newVerifyCommand(), newStatusCommand(), newBootstrapCommand(), newStableCommand(), newRenewCommand(), newRotateCommand(), newDeviceCommand(), newSoftCommand(), newRunSheetCommand())
+	root.AddCommand(newDemoCommand(), newVerifyCommand(), newStatusCommand(), newBootstrapCommand(), newStableCommand(), newRenewCommand(), newRotateCommand(), newDeviceCommand(), newSoftCommand(), newRunSheetCommand(), newDelegationCommand())
 	return root
 }

@@ -26,5 +26,10 @@
 //     being delegated to, over a statement naming the repository, the
 //     project, the stable version of the ceremony and that key
 //     (ErrProof otherwise, saying which).
+//   - LoadPrivateKey and ParsePrivateKey read a developer's key only
+//     from one unencrypted PKCS#8 ed25519 or ECDSA P-256 PEM block, as
+//     openssl genpkey writes it, refusing anything else with
+//     ErrPrivateKey naming the file and what it holds, never its bytes;
+//     Prove makes the policy's {key, proof} entry for it.
 //   - Parsers are strict and never panic on bad input (fuzzed).
 package delegation
