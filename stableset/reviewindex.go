@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -262,17 +263,19 @@ func sortReviewBucket(data string, extra []string, w io.Writer, off int64) ([]Re
 			return nil, off, err
 		}
 	}
-	idx := make([]int32, len(its))
-	for i := range idx {
-		idx[i] = int32(i)
+	// By project first, through the bucket's distinct projects (about 28
+	// lines each at PyPI's shape), then each project's lines by
+	// reviewPathKey: the costly comparison runs within a project only.
+	groups := map[string][]int32{}
+	for i := range its {
+		groups[its[i].project] = append(groups[its[i].project], int32(i))
 	}
-	slices.SortFunc(idx, func(i, j int32) int {
-		a, b := &its[i], &its[j]
-		if c := strings.Compare(a.project, b.project); c != 0 {
-			return c
-		}
-		return reviewPathKey(a.path, b.path)
-	})
+	idx := make([]int32, 0, len(its))
+	for _, p := range slices.Sorted(maps.Keys(groups)) {
+		g := groups[p]
+		slices.SortFunc(g, func(i, j int32) int { return reviewPathKey(its[i].path, its[j].path) })
+		idx = append(idx, g...)
+	}
 	var ps []ReviewProject
 	h := sha256.New()
 	var cur *ReviewProject
