@@ -30,13 +30,22 @@ const maxRoomFlags = 1000
 // leaves undecided, then runs the pass again with the decisions and
 // returns that diff (d is closed). A decision can raise another flag (a
 // dropped file can empty its project's stable view): the room decides
-// those too, at most maxRounds times. Without a guide, or with nothing
-// to decide, it returns d. On an error it returns the diff still open
-// (d, or a newer one), for the caller to close.
-func (s *StableSigning) decideFlags(tr *Transcript, cfg stableset.Config, f *os.File, d *stableset.Diff) (*stableset.Diff, error) {
+// those too, at most maxRounds times. Resuming (resume.go), the
+// decisions the interrupted run's journal records are taken instead of
+// asking, if they give the diff digest the room approved; otherwise the
+// room decides again, told why. Without a guide, or with nothing to
+// decide, it returns d. On an error it returns the diff still open (d,
+// or a newer one), for the caller to close.
+func (s *StableSigning) decideFlags(tr *Transcript, cfg stableset.Config, f *os.File, d *stableset.Diff, resume *stableResumption) (*stableset.Diff, error) {
 	g := s.Guide
 	if g == nil || undecidedFlags(d) == 0 {
 		return d, nil
+	}
+	if resume.replayable(d, s.givenDecisions()) {
+		d2, err := s.replayDecisions(tr, cfg, f, d, resume)
+		if err != nil || d2 != d {
+			return d2, err
+		}
 	}
 	g.printf("\n")
 	if err := d.WriteText(g.Out); err != nil {
@@ -59,18 +68,7 @@ func (s *StableSigning) decideFlags(tr *Transcript, cfg stableset.Config, f *os.
 			return d, err
 		}
 		g.printf("\n  %d decisions made; the export is read again with them.\n", len(made))
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return d, fmt.Errorf("reading the export again: %w", err)
-		}
-		cfg.Decisions = set
-		cfg.Export = f
-		if fi, err := f.Stat(); err == nil {
-			if s.bar = s.newBar("reading the export again", fi.Size(), "bytes"); s.bar != nil {
-				cfg.Export = &progress.Reader{R: f, Bar: s.bar}
-			}
-		}
-		d2, err := stableset.ComputeDiff(cfg)
-		s.endProgress()
+		d2, err := s.passWith(cfg, f, set)
 		if err != nil {
 			return d, err
 		}
@@ -86,6 +84,105 @@ func (s *StableSigning) decideFlags(tr *Transcript, cfg stableset.Config, f *os.
 		g.printf("    %-10s %s\n    %-10s because: %s\n", dc.Choice, dc.Names(), "", dc.Reason)
 	}
 	return d, nil
+}
+
+// passWith reads the export again (f, from its start) with the
+// decisions set.
+func (s *StableSigning) passWith(cfg stableset.Config, f *os.File, set *decisions.Set) (*stableset.Diff, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("reading the export again: %w", err)
+	}
+	cfg.Decisions = set
+	cfg.Export = f
+	if fi, err := f.Stat(); err == nil {
+		if s.bar = s.newBar("reading the export again", fi.Size(), "bytes"); s.bar != nil {
+			cfg.Export = &progress.Reader{R: f, Bar: s.bar}
+		}
+	}
+	d, err := stableset.ComputeDiff(cfg)
+	s.endProgress()
+	return d, err
+}
+
+// replayDecisions takes the room's decisions from the interrupted run's
+// journal, round by round as the room made them, and returns the diff
+// they give (d is closed) when its digest is the one the room approved;
+// each is shown and recorded as taken from the journal. When they do
+// not give that digest, or do not settle this diff's flags, it says why
+// and returns d, open, for the room to decide again.
+func (s *StableSigning) replayDecisions(tr *Transcript, cfg stableset.Config, f *os.File, d *stableset.Diff, r *stableResumption) (*stableset.Diff, error) {
+	say := func(format string, a ...any) { resumeSay(s.Show, format, a...) }
+	given := s.Decisions
+	byFlag := make(map[[2]string]roomDecision, len(r.Decisions))
+	for _, dc := range r.Decisions {
+		byFlag[[2]string{dc.Flag, dc.Subject}] = dc
+	}
+	var taken []roomDecision
+	cur := d
+	fail := func(format string, a ...any) (*stableset.Diff, error) {
+		if cur != d {
+			cur.Close()
+		}
+		s.Decisions = given
+		say("the room decides the red flags again: "+format, a...)
+		return d, nil
+	}
+	for round := 1; undecidedFlags(cur) > 0; round++ {
+		if round > maxRounds {
+			return fail("the decisions the journal %s records raise red flags again after %d rounds", r.Journal, maxRounds)
+		}
+		var made []decisions.Decision
+		for i := range cur.Flags {
+			fl := &cur.Flags[i]
+			if fl.Decision != nil {
+				continue
+			}
+			dc, ok := byFlag[[2]string{fl.Kind, fl.Subject}]
+			if !ok {
+				return fail("the journal %s records no decision for %s", r.Journal, fl.Names())
+			}
+			if !slices.Contains(fl.Choices, decisions.Choice(dc.Choice)) || decisions.CheckReason(dc.Reason) != nil {
+				return fail("the journal %s records %q because %q for %s, which does not settle it", r.Journal, dc.Choice, dc.Reason, fl.Names())
+			}
+			made = append(made, cur.FlagDecision(fl, decisions.Choice(dc.Choice), dc.Reason))
+			taken = append(taken, dc)
+		}
+		set, err := s.Decisions.With(DecisionsFile, made...)
+		if err != nil {
+			return fail("%v", err)
+		}
+		say("taking %d decisions made in the interrupted run from its journal; the export is read again with them", len(made))
+		next, err := s.passWith(cfg, f, set)
+		if err != nil {
+			if cur != d {
+				cur.Close()
+			}
+			s.Decisions = given
+			return d, err
+		}
+		if cur != d {
+			cur.Close()
+		}
+		cur, s.Decisions = next, set
+	}
+	if len(taken) != len(r.Decisions) {
+		return fail("the journal %s records %d decisions, this diff's flags take %d", r.Journal, len(r.Decisions), len(taken))
+	}
+	if want := r.Inputs["diff_digest"]; cur.Digest != want {
+		return fail("the decisions recorded in the interrupted run's journal %s give diff digest %s, not %v, the one the room approved", r.Journal, cur.Digest, want)
+	}
+	d.Close()
+	say("decisions made in the interrupted run (%d), which the digest the room approved covers:", len(taken))
+	for _, dc := range taken {
+		say("  %-10s flag %s %s because: %s", dc.Choice, dc.Flag, dc.Subject, dc.Reason)
+		if err := tr.Record("red flag decided", map[string]any{"flag": dc.Flag, "subject": dc.Subject, "decision": dc.Choice, "reason": dc.Reason, "from_journal": r.Journal}); err != nil {
+			return cur, err
+		}
+	}
+	if err := tr.Record("decisions made in the room", map[string]any{"decisions": len(taken), "all_decisions": s.Decisions.Len(), "diff_digest": cur.Digest, "from_journal": r.Journal}); err != nil {
+		return cur, err
+	}
+	return cur, nil
 }
 
 // maxRounds is how many times the room decides flags that its own

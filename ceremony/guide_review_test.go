@@ -44,7 +44,7 @@ func TestGuidedFlagDecisions(t *testing.T) {
 		before := d.Digest
 		tr := NewTranscript(&journal, nil, nil)
 		s.Guide.tr = tr
-		d, err = s.decideFlags(tr, cfg, f, d)
+		d, err = s.decideFlags(tr, cfg, f, d, nil)
 		t.Cleanup(func() { d.Close() })
 		if err == nil {
 			st, serr := s.statement(d)
@@ -130,7 +130,7 @@ func TestGuidedFlagDecisions(t *testing.T) {
 	}
 	tr := NewTranscript(&journal3, nil, nil)
 	s3.Guide.tr = tr
-	d3, err = s3.decideFlags(tr, cfg, f, d3)
+	d3, err = s3.decideFlags(tr, cfg, f, d3, nil)
 	defer d3.Close()
 	if err != nil || d3.Undecided() != nil || !strings.Contains(screen3.String(), "the decisions raise red flags of their own") ||
 		strings.Count(journal3.String(), `"step":"decisions made in the room"`) != 2 {

@@ -306,8 +306,16 @@ func (r *resumption) record(tr *Transcript) error {
 // they sign before their PIN. Otherwise the signing starts over and says
 // which input changed. The journal decides nothing else: the diff is
 // computed again from the inputs and every check runs as on a first run.
-// The rerun says what the journal records as done: the last step begun
-// and the devices whose signatures were verified. Those signatures are
+// The red-flag decisions the room typed in the interrupted run are in its
+// journal ("red flag decided": flag, subject, choice, reason): when the
+// export, the policy, the published ledger and the decisions given on
+// the command line are unchanged and the room approved the diff, the
+// guided rerun takes them from the journal instead of asking again
+// (guide_review.go), and the diff they give must have the digest the
+// room approved; if it does not (the journal was edited, or names flags
+// this diff does not raise), the room decides again and the screen says
+// why. The rerun says what the journal records as done: the last step
+// begun and the devices whose signatures were verified. Those signatures are
 // not kept (they lived in the killed process and its working directory,
 // which the rerun removes): each keyholder signs again.
 
@@ -316,28 +324,68 @@ func (r *resumption) record(tr *Transcript) error {
 var stableInputs = []struct{ key, what string }{
 	{"export_sha256", "the export"},
 	{"policy_sha256", "the policy"},
+	{"given_decisions_sha256", "the decisions given (--decisions)"},
 	{"decisions_sha256", "the decisions"},
 	{"previous_ledger_sha256", "the published ledger"},
 	{"diff_digest", "the diff"},
 }
 
-// inputs are a stable signing's input digests, for the journal.
-func (s *StableSigning) inputs(d *stableset.Diff) map[string]any {
+// inputs are a stable signing's input digests, for the journal; given is
+// the digest of the decisions given before the room decided any
+// (givenDecisions).
+func (s *StableSigning) inputs(d *stableset.Diff, given string) map[string]any {
 	dec := sha256.Sum256(s.Decisions.Marshal())
 	return map[string]any{
-		"export": s.Export, "export_sha256": hex.EncodeToString(d.ExportFileSHA256[:]),
+		"given_decisions_sha256": given,
+		"export":                 s.Export, "export_sha256": hex.EncodeToString(d.ExportFileSHA256[:]),
 		"export_trailer_sha256": hex.EncodeToString(d.Export.SHA256[:]),
 		"policy_sha256":         d.Header.PolicySHA256, "decisions_sha256": hex.EncodeToString(dec[:]),
 		"previous_ledger_sha256": d.Header.PreviousLedgerSHA256, "diff_digest": d.Digest,
 	}
 }
 
+// givenDecisions is the digest of the decisions a stable signing has
+// before the room decides any: those of --decisions.
+func (s *StableSigning) givenDecisions() string {
+	sum := sha256.Sum256(s.Decisions.Marshal())
+	return hex.EncodeToString(sum[:])
+}
+
 // stableResumption is what an interrupted stable signing's journal
-// recorded: its inputs and, if the room approved the diff, when.
+// recorded: its inputs, the red-flag decisions made in the room and, if
+// the room approved the diff, when.
 type stableResumption struct {
-	Journal  string
-	Inputs   map[string]any
-	Approved string // the approval entry's time; "" if none
+	Journal   string
+	Inputs    map[string]any
+	Approved  string // the approval entry's time; "" if none
+	Decisions []roomDecision
+}
+
+// roomDecision is a red-flag decision typed in the room, as the journal
+// records it ("red flag decided").
+type roomDecision struct {
+	Flag, Subject, Choice, Reason string
+}
+
+// replayable tells whether the room's decisions recorded in the journal
+// may be taken instead of asking again: the room approved the diff they
+// gave, and the inputs they were made on (the export, the policy, the
+// published ledger and the decisions given) are this run's, as d (the
+// pass before any decision of the room) and given say.
+func (r *stableResumption) replayable(d *stableset.Diff, given string) bool {
+	if r == nil || r.Approved == "" || len(r.Decisions) == 0 {
+		return false
+	}
+	now := map[string]any{
+		"export_sha256": hex.EncodeToString(d.ExportFileSHA256[:]), "policy_sha256": d.Header.PolicySHA256,
+		"previous_ledger_sha256": d.Header.PreviousLedgerSHA256, "given_decisions_sha256": given,
+	}
+	for k, v := range now {
+		if r.Inputs[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // findStableResumption reads the newest journal a dead stable signing
@@ -363,6 +411,13 @@ func findStableResumption(outDir string, show io.Writer) *stableResumption {
 			if r.Inputs != nil && e.Detail["diff_digest"] == r.Inputs["diff_digest"] {
 				r.Approved = e.Time
 			}
+		case e.Step == "red flag decided":
+			var dc roomDecision
+			dc.Flag, _ = e.Detail["flag"].(string)
+			dc.Subject, _ = e.Detail["subject"].(string)
+			dc.Choice, _ = e.Detail["decision"].(string)
+			dc.Reason, _ = e.Detail["reason"].(string)
+			r.Decisions = append(r.Decisions, dc)
 		case e.Step == "signature verified":
 			if d, ok := e.Detail["device"].(float64); ok && !slices.Contains(signed, uint32(d)) {
 				signed = append(signed, uint32(d))

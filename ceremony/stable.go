@@ -331,10 +331,11 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	}
 	// Guided: the room decides each red flag left undecided, one at a
 	// time, and the pass runs again with the decisions (guide_review.go).
-	if diff, err = s.decideFlags(tr, cfg, f, diff); err != nil {
+	given := s.givenDecisions()
+	if diff, err = s.decideFlags(tr, cfg, f, diff, resume); err != nil {
 		return nil, err
 	}
-	inputs := s.inputs(diff)
+	inputs := s.inputs(diff, given)
 	if err := tr.Record("stable inputs", inputs); err != nil {
 		return nil, err
 	}
