@@ -136,40 +136,51 @@ func TestGuidedStableResumeTakesRoomDecisions(t *testing.T) {
 		t.Errorf("the new journal does not record the decision taken:\n%s", journal2.String())
 	}
 
-	// The attacker edits the recorded reason and chains the journal again.
-	es, _, err = parseJournal(killed, "killed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var edited bytes.Buffer
-	et := NewTranscript(&edited, nil, func() time.Time { return time.Date(2027, 3, 1, 10, 0, 0, 0, time.UTC) })
-	for _, e := range es {
-		if e.Step == "red flag decided" {
-			e.Detail["reason"] = "the owner re-uploaded it, nothing to see"
-		}
-		if err := et.Record(e.Step, e.Detail); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.RemoveAll(filepath.Join(filepath.Dir(media), "."+filepath.Base(media)+".partial-2147483646-1")); err != nil {
-		t.Fatal(err)
-	}
-	deadJournal(t, media, edited.Bytes())
-	show.Reset()
-	r = findStableResumption(media, &show)
-	d3, _, term, journal3 := pass(r, &show, "confirm", reason)
-	s = show.String()
-	if !strings.Contains(s, "resume: the room decides the red flags again: the decisions recorded in the interrupted run's journal") ||
-		!strings.Contains(s, "not "+approved+", the one the room approved") {
-		t.Errorf("the edited journal's decision was not refused:\n%s", s)
-	}
-	if !strings.Contains(term.out.String(), "decision for red flag 1 of 1") || len(term.answers) != 0 {
-		t.Errorf("the room was not asked again:\n%s", term.out.String())
-	}
-	if strings.Contains(journal3.String(), "from_journal") || strings.Contains(journal3.String(), "nothing to see") {
-		t.Errorf("the edited decision entered the new journal:\n%s", journal3.String())
-	}
-	if d3.Digest != approved {
-		t.Errorf("decided again as before: digest %s, want %s", d3.Digest, approved)
+	// The attacker edits the recorded decision and chains the journal
+	// again: another reason gives another digest; another choice does
+	// not settle the flag.
+	for _, edit := range []struct{ field, value, want string }{
+		{"reason", "the owner re-uploaded it, nothing to see", "the decisions recorded in the interrupted run's journal"},
+		{"decision", "drop", `records "drop" because`},
+	} {
+		t.Run(edit.field, func(t *testing.T) {
+			es, _, err := parseJournal(killed, "killed")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var edited bytes.Buffer
+			et := NewTranscript(&edited, nil, func() time.Time { return time.Date(2027, 3, 1, 10, 0, 0, 0, time.UTC) })
+			for _, e := range es {
+				if e.Step == "red flag decided" {
+					e.Detail[edit.field] = edit.value
+				}
+				if err := et.Record(e.Step, e.Detail); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.RemoveAll(filepath.Join(filepath.Dir(media), "."+filepath.Base(media)+".partial-2147483646-1")); err != nil {
+				t.Fatal(err)
+			}
+			deadJournal(t, media, edited.Bytes())
+			var show bytes.Buffer
+			r := findStableResumption(media, &show)
+			d3, _, term, journal3 := pass(r, &show, "confirm", reason)
+			s := show.String()
+			if !strings.Contains(s, "resume: the room decides the red flags again: ") || !strings.Contains(s, edit.want) {
+				t.Errorf("the edited journal's decision was not refused (%q):\n%s", edit.want, s)
+			}
+			if edit.field == "reason" && !strings.Contains(s, "not "+approved+", the one the room approved") {
+				t.Errorf("the digest mismatch is not named:\n%s", s)
+			}
+			if !strings.Contains(term.out.String(), "decision for red flag 1 of 1") || len(term.answers) != 0 {
+				t.Errorf("the room was not asked again:\n%s", term.out.String())
+			}
+			if strings.Contains(journal3.String(), "from_journal") || strings.Contains(journal3.String(), edit.value) {
+				t.Errorf("the edited decision entered the new journal:\n%s", journal3.String())
+			}
+			if d3.Digest != approved {
+				t.Errorf("decided again as before: digest %s, want %s", d3.Digest, approved)
+			}
+		})
 	}
 }
