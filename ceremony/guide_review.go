@@ -41,7 +41,7 @@ func (s *StableSigning) decideFlags(tr *Transcript, cfg stableset.Config, f *os.
 	if g == nil || undecidedFlags(d) == 0 {
 		return d, nil
 	}
-	if resume.replayable(d, s.givenDecisions()) {
+	if resume.replayable(d, s.givenDecisions(), s.Show) {
 		d2, err := s.replayDecisions(tr, cfg, f, d, resume)
 		if err != nil || d2 != d {
 			return d2, err

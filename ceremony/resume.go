@@ -371,17 +371,23 @@ type roomDecision struct {
 // may be taken instead of asking again: the room approved the diff they
 // gave, and the inputs they were made on (the export, the policy, the
 // published ledger and the decisions given) are this run's, as d (the
-// pass before any decision of the room) and given say.
-func (r *stableResumption) replayable(d *stableset.Diff, given string) bool {
-	if r == nil || r.Approved == "" || len(r.Decisions) == 0 {
+// pass before any decision of the room) and given say. When the journal
+// records decisions that are not taken, show says why.
+func (r *stableResumption) replayable(d *stableset.Diff, given string, show io.Writer) bool {
+	if r == nil || len(r.Decisions) == 0 {
+		return false
+	}
+	if r.Approved == "" {
+		resumeSay(show, "the room decides the red flags again: the interrupted run ended before the room approved the diff")
 		return false
 	}
 	now := map[string]any{
 		"export_sha256": hex.EncodeToString(d.ExportFileSHA256[:]), "policy_sha256": d.Header.PolicySHA256,
 		"previous_ledger_sha256": d.Header.PreviousLedgerSHA256, "given_decisions_sha256": given,
 	}
-	for k, v := range now {
-		if r.Inputs[k] != v {
+	for _, in := range stableInputs {
+		if v, ok := now[in.key]; ok && r.Inputs[in.key] != v {
+			resumeSay(show, "the room decides the red flags again: %s changed since the interrupted run (%s now %v, the journal %s recorded %v)", in.what, in.key, v, r.Journal, r.Inputs[in.key])
 			return false
 		}
 	}

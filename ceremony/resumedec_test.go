@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
@@ -43,9 +44,11 @@ func TestGuidedStableResumeTakesRoomDecisions(t *testing.T) {
 
 	// pass runs a guided signing up to its inputs: the first pass, the
 	// room's decisions (resume, if any) and the inputs recorded.
+	var pol *policy.Policy // nil: the default
 	pass := func(resume *stableResumption, show *bytes.Buffer, answers ...string) (*stableset.Diff, map[string]any, *scripted, *bytes.Buffer) {
 		t.Helper()
 		s := h.signing(h.published[1])
+		s.Policy = pol
 		var screen, journal bytes.Buffer
 		term := &scripted{out: &screen, answers: answers}
 		clock := time.Date(2027, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -135,6 +138,19 @@ func TestGuidedStableResumeTakesRoomDecisions(t *testing.T) {
 	if !strings.Contains(journal2.String(), `"from_journal":`) || !strings.Contains(journal2.String(), `"reason":"`+reason+`"`) {
 		t.Errorf("the new journal does not record the decision taken:\n%s", journal2.String())
 	}
+
+	// Another policy: the decisions are not taken, and the screen says
+	// why before the room decides.
+	if pol, err = policy.Parse([]byte(`{"confirm_above": {"added": 1999999}}`), "policy.json"); err != nil {
+		t.Fatal(err)
+	}
+	show.Reset()
+	_, _, term, _ = pass(findStableResumption(media, &show), &show, "confirm", reason)
+	if !strings.Contains(show.String(), "resume: the room decides the red flags again: the policy changed since the interrupted run (policy_sha256 now ") ||
+		!strings.Contains(term.out.String(), "decision for red flag 1 of 1") {
+		t.Errorf("another policy: the decisions were taken or the screen does not say why:\n%s%s", show.String(), term.out.String())
+	}
+	pol = nil
 
 	// The attacker edits the recorded decision and chains the journal
 	// again: another reason gives another digest; another choice does
