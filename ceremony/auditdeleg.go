@@ -1,7 +1,6 @@
 package ceremony
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/delegation"
 	"github.com/keyceremony/keyceremony/stableset/export"
-	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
 	"github.com/keyceremony/keyceremony/stableset/simpleindex"
@@ -150,15 +148,11 @@ func sameDelegations(file string, st *tuf.Targets, d *stableset.Diff, export str
 // them.
 func (c *delegationCheck) againstLedger(dir, file string, st *tuf.Targets, stmt *signeddiff.Statement, derived map[string][]string) error {
 	name := fmt.Sprintf("ledger/%d.ledger", stmt.StableVersion)
-	f, err := os.Open(filepath.Join(dir, "stable", filepath.FromSlash(name)))
+	f, lr, err := openMediumLedger(dir, name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	lr, err := ledger.NewReader(bufio.NewReaderSize(f, 1<<20))
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
 	ck := delegation.NewChecker(derived)
 	// The exact paths stable delegates beyond the derived patterns, and
 	// the project the ledger lists each under.

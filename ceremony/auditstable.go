@@ -254,6 +254,20 @@ func (a *auditor) signedDiff(dir string, ts *targetsSource) (*signeddiff.Stateme
 	return stmt, nil
 }
 
+// openMediumLedger opens the ledger name (ledger/<version>.ledger) under a
+// stable medium's stable/ directory, its header read; the caller closes f.
+func openMediumLedger(dir, name string) (f *os.File, lr *ledger.Reader, err error) {
+	f, err = os.Open(filepath.Join(dir, "stable", filepath.FromSlash(name)))
+	if err != nil {
+		return nil, nil, err
+	}
+	if lr, err = ledger.NewReader(bufio.NewReaderSize(f, 1<<20)); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return f, lr, nil
+}
+
 // diffMatchesLedger checks the signed diff's statement against the
 // ledger stable binds: the same repository, export time and stable
 // version, as many stable files as the diff's counts leave (added,
@@ -268,15 +282,11 @@ func diffMatchesLedger(dir string, st *tuf.Metadata[tuf.Targets], stmt *signeddi
 	if name == "" {
 		return fmt.Errorf("stable version %d binds no ledger: %w", st.Signed.Version, ErrMediumContent)
 	}
-	f, err := os.Open(filepath.Join(dir, "stable", filepath.FromSlash(name)))
+	f, lr, err := openMediumLedger(dir, name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	lr, err := ledger.NewReader(bufio.NewReaderSize(f, 1<<20))
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
 	h := lr.Header()
 	var files int64
 	for {
