@@ -26,10 +26,12 @@ import (
 // The backup medium is the ceremony's own memory: a directory on a medium
 // the ceremony keeps (never the repository's), holding state/N.json, one
 // file per ceremony, N being the stable version that ceremony left
-// published (1 for the bootstrap). Each state names the repository, the
-// root, the stable version, the ledger's digest and listing time, the
-// signed diff's and the transcript's digests, and the digest of the state
-// before it. The next ceremony refuses a published state (stable
+// published (1 for the bootstrap). A stable key rotation, which signs
+// stable again at version+1 over the same ledger and bins, writes one too.
+// Each state names the repository, the root, the stable version, the
+// ledger's digest and listing time, the stable metadata's, the signed
+// diff's and the transcript's digests, and the digest of the state before
+// it. The next ceremony refuses a published state (stable
 // version, ledger, listing time) that is not the newest the backup medium
 // knows: the repository cannot hand back an older published directory,
 // nor the bootstrap media to get a "first ceremony" that trusts upload
@@ -59,6 +61,10 @@ const StateFormatVersion = 1
 const (
 	StateBootstrap = "bootstrap"
 	StateStable    = "stable"
+	// StateRotation is a stable key rotation (rotate stable): stable
+	// signed again by the new keys at the next version, its ledger, bins
+	// and delegations those of the state before it.
+	StateRotation = "rotation"
 )
 
 // maxStateFile bounds a state file's size (a state is a few hundred
@@ -74,22 +80,30 @@ type BackupState struct {
 	// RootSHA256 is the SHA-256 of the canonical signed bytes of the
 	// root the ceremony trusts (root v1 of the bootstrap).
 	RootSHA256 string `json:"root_sha256"`
-	// Ceremony is StateBootstrap or StateStable.
+	// Ceremony is StateBootstrap, StateStable or StateRotation.
 	Ceremony string `json:"ceremony"`
 	// StableVersion is the stable version the ceremony left published:
 	// 1 for the bootstrap's empty stable.
 	StableVersion int64 `json:"stable_version"`
 	// LedgerSHA256 and ListingTime are the new ledger's digest and its
 	// listing time (the export's generation time); empty for the
-	// bootstrap, which has no ledger.
+	// bootstrap, which has no ledger. A rotation's are the state before
+	// it's: it re-signs the same ledger.
 	LedgerSHA256 string `json:"ledger_sha256,omitempty"`
 	ListingTime  string `json:"listing_time,omitempty"`
 	// CeremonyTime is the ceremony's clock.
 	CeremonyTime string `json:"ceremony_time"`
 	// SignedDiffSHA256 is the digest of signed-diff.json (stable only).
 	SignedDiffSHA256 string `json:"signed_diff_sha256,omitempty"`
+	// StableSHA256 is the digest of the stable metadata file the
+	// ceremony wrote for the repository to publish as it is
+	// (metadata/N.stable.json, N StableVersion): required in a rotation
+	// state, written by every stable ceremony (a state written before it
+	// was added has none), never in a bootstrap state. The next ceremony
+	// or rotation refuses a published stable of other bytes.
+	StableSHA256 string `json:"stable_sha256,omitempty"`
 	// PreviousStateSHA256 is the digest of the state file before this
-	// one (stable only).
+	// one (stable and rotation).
 	PreviousStateSHA256 string `json:"previous_state_sha256,omitempty"`
 	// TranscriptSHA256 is the transcript's digest (its last entry's
 	// hash), as read aloud at the end of the ceremony.
@@ -101,15 +115,21 @@ type BackupState struct {
 // recording the check words, cannot contain), one "name value" line
 // each, in this order: repository, root-sha256, ceremony,
 // stable-version, ledger-sha256, listing-time, ceremony-time,
-// signed-diff-sha256, previous-state-sha256; an empty value is "-".
+// signed-diff-sha256, previous-state-sha256, and stable-sha256 when the
+// state has one (so that a state without it keeps its check words); an
+// empty value is "-".
 func (s *BackupState) CheckDigest() [32]byte {
 	var b bytes.Buffer
-	for _, kv := range [][2]string{
+	kvs := [][2]string{
 		{"repository", s.Repository}, {"root-sha256", s.RootSHA256}, {"ceremony", s.Ceremony},
 		{"stable-version", strconv.FormatInt(s.StableVersion, 10)}, {"ledger-sha256", s.LedgerSHA256},
 		{"listing-time", s.ListingTime}, {"ceremony-time", s.CeremonyTime},
 		{"signed-diff-sha256", s.SignedDiffSHA256}, {"previous-state-sha256", s.PreviousStateSHA256},
-	} {
+	}
+	if s.StableSHA256 != "" {
+		kvs = append(kvs, [2]string{"stable-sha256", s.StableSHA256})
+	}
+	for _, kv := range kvs {
 		v := kv[1]
 		if v == "" {
 			v = "-"
@@ -132,8 +152,8 @@ func (s *BackupState) recordFields() map[string]any {
 		"repository": s.Repository, "root_sha256": s.RootSHA256, "ceremony": s.Ceremony,
 		"stable_version": s.StableVersion, "ledger_sha256": s.LedgerSHA256, "listing_time": s.ListingTime,
 		"ceremony_time": s.CeremonyTime, "signed_diff_sha256": s.SignedDiffSHA256,
-		"previous_state_sha256": s.PreviousStateSHA256,
-		"check_sha256":          hex.EncodeToString(d[:]), "check_words": s.CheckWords(),
+		"previous_state_sha256": s.PreviousStateSHA256, "stable_sha256": s.StableSHA256,
+		"check_sha256": hex.EncodeToString(d[:]), "check_words": s.CheckWords(),
 	}
 }
 
@@ -149,8 +169,12 @@ func (s *BackupState) Marshal() []byte {
 // ParseState parses a state file strictly (internal/strictjson) and
 // checks every field: the format, a non-empty repository, hex digests,
 // RFC 3339 UTC times, a bootstrap state at stable version 1 without
-// ledger, listing time, signed diff or previous state, a stable state
-// above version 1 with all of them. name is used in errors.
+// ledger, listing time, signed diff, stable digest or previous state, a
+// stable state above version 1 with all of them (the stable digest
+// optional), a rotation state above version 1 with the previous state and
+// the stable digest, no signed diff, and the ledger and listing time both
+// or neither (neither: it re-signed the bootstrap's empty stable). name
+// is used in errors.
 func ParseState(data []byte, name string) (*BackupState, error) {
 	if len(data) > maxStateFile {
 		return nil, fmt.Errorf("%s: %d bytes, more than %d: %w", name, len(data), maxStateFile, ErrBackup)
@@ -186,22 +210,26 @@ func ParseState(data []byte, name string) (*BackupState, error) {
 		}
 		return nil
 	}
-	stable := s.Ceremony == StateStable
+	stable, rotation := s.Ceremony == StateStable, s.Ceremony == StateRotation
 	switch {
 	case s.Ceremony == StateBootstrap && s.StableVersion != 1:
 		return nil, fail("stable_version", "%d in a bootstrap state, want 1", s.StableVersion)
-	case stable && s.StableVersion < 2:
-		return nil, fail("stable_version", "%d in a stable state, want 2 or more", s.StableVersion)
-	case s.Ceremony != StateBootstrap && !stable:
-		return nil, fail("ceremony", "%q, want %q or %q", s.Ceremony, StateBootstrap, StateStable)
+	case (stable || rotation) && s.StableVersion < 2:
+		return nil, fail("stable_version", "%d in a %s state, want 2 or more", s.StableVersion, s.Ceremony)
+	case s.Ceremony != StateBootstrap && !stable && !rotation:
+		return nil, fail("ceremony", "%q, want %q, %q or %q", s.Ceremony, StateBootstrap, StateStable, StateRotation)
 	}
+	// A rotation's ledger is the state before it's: both fields or
+	// neither; a stable state's are required.
+	withLedger := stable || (rotation && (s.LedgerSHA256 != "" || s.ListingTime != ""))
 	for _, d := range []struct {
 		field, v string
 		want     bool
 	}{
 		{"root_sha256", s.RootSHA256, true}, {"transcript_sha256", s.TranscriptSHA256, true},
-		{"ledger_sha256", s.LedgerSHA256, stable}, {"signed_diff_sha256", s.SignedDiffSHA256, stable},
-		{"previous_state_sha256", s.PreviousStateSHA256, stable},
+		{"ledger_sha256", s.LedgerSHA256, withLedger}, {"signed_diff_sha256", s.SignedDiffSHA256, stable},
+		{"stable_sha256", s.StableSHA256, rotation || (stable && s.StableSHA256 != "")},
+		{"previous_state_sha256", s.PreviousStateSHA256, stable || rotation},
 	} {
 		if err := digest(d.field, d.v, d.want); err != nil {
 			return nil, err
@@ -210,10 +238,10 @@ func ParseState(data []byte, name string) (*BackupState, error) {
 	if _, err := parseStateTime(s.CeremonyTime); err != nil {
 		return nil, fail("ceremony_time", "%v", err)
 	}
-	if !stable && s.ListingTime != "" {
-		return nil, fail("listing_time", "%q in a bootstrap state", s.ListingTime)
+	if !withLedger && s.ListingTime != "" {
+		return nil, fail("listing_time", "%q in a %s state without a ledger", s.ListingTime, s.Ceremony)
 	}
-	if stable {
+	if withLedger {
 		if _, err := parseStateTime(s.ListingTime); err != nil {
 			return nil, fail("listing_time", "%v", err)
 		}
@@ -325,12 +353,25 @@ func ReadBackup(dir string) (*Backup, error) {
 			if want := hex.EncodeToString(prevSum[:]); s.PreviousStateSHA256 != want {
 				return nil, fmt.Errorf("%s: previous_state_sha256 %s, state %d hashes to %s: %w", name, s.PreviousStateSHA256, n-1, want, ErrBackup)
 			}
+			// A rotation re-signs the ledger of the state before it.
+			if prev := b.States[i-1]; s.Ceremony == StateRotation && (s.LedgerSHA256 != prev.LedgerSHA256 || s.ListingTime != prev.ListingTime) {
+				return nil, fmt.Errorf("%s: a rotation state with ledger_sha256 %s and listing_time %s, state %d names %s and %s: a rotation re-signs the same ledger: %w",
+					name, orNone(s.LedgerSHA256), orNone(s.ListingTime), n-1, orNone(prev.LedgerSHA256), orNone(prev.ListingTime), ErrBackup)
+			}
 		}
 		prevSum = sha256.Sum256(data)
 		b.States = append(b.States, s)
 	}
 	b.newestSum = prevSum
 	return b, nil
+}
+
+// orNone names an empty state field in an error.
+func orNone(v string) string {
+	if v == "" {
+		return "(none)"
+	}
+	return v
 }
 
 // stateNumber parses "N.json", N a decimal without leading zeros.
@@ -500,6 +541,7 @@ func WriteBootstrapBackup(dir string, s *BackupState) (string, error) {
 // ledger's header.
 type publishedState struct {
 	file       string // the newest stable metadata file
+	fileSHA256 string // its bytes' digest
 	version    int64
 	first      bool // the bootstrap's empty stable: a first ceremony
 	ledgerSum  string
@@ -517,14 +559,21 @@ func readPublishedState(published string, d *tuf.DelegatedRole, keyring map[stri
 		return nil, fmt.Errorf("%w: %w", stableset.ErrPublished, err)
 	}
 	p := &publishedState{file: filepath.Join(md, fmt.Sprintf("%d.%s.json", n, stableset.StableRole)), version: n}
+	data, err := os.ReadFile(p.file) // LoadNewest has just read and verified it whole
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", stableset.ErrPublished, err)
+	}
+	p.fileSHA256 = sha256Hex(data)
 	if len(m.Signed.Targets) == 0 && m.Signed.Delegations == nil {
 		p.first = true
 		return p, nil
 	}
-	lpath := fmt.Sprintf("ledger/%d.ledger", n)
-	tf, ok := m.Signed.Targets[lpath]
+	lpath, _, tf, ok, err := stableset.LedgerTarget(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.file, err)
+	}
 	if !ok {
-		return nil, fmt.Errorf("%s lists no ledger %s: %w", p.file, lpath, stableset.ErrPublished)
+		return nil, fmt.Errorf("%s lists no ledger (ledger/<N>.ledger): %w", p.file, stableset.ErrPublished)
 	}
 	p.ledgerSum = tf.Hashes["sha256"]
 	p.ledgerFile = filepath.Join(published, filepath.FromSlash(lpath))
@@ -551,8 +600,11 @@ func (p *publishedState) describe() string {
 
 // describeState names a backup state in an error.
 func describeState(s *BackupState, file string) string {
-	if s.Ceremony == StateBootstrap {
+	switch s.Ceremony {
+	case StateBootstrap:
 		return fmt.Sprintf("stable v%d, the bootstrap of %s (%s)", s.StableVersion, s.CeremonyTime, file)
+	case StateRotation:
+		return fmt.Sprintf("stable v%d, re-signed by the stable key rotation of %s (%s)", s.StableVersion, s.CeremonyTime, file)
 	}
 	return fmt.Sprintf("stable v%d, signed %s (%s)", s.StableVersion, s.CeremonyTime, file)
 }
@@ -560,21 +612,25 @@ func describeState(s *BackupState, file string) string {
 // checkPublished refuses a published state that is not the backup
 // medium's newest: another stable version (naming both), the bootstrap's
 // empty stable after a stable ceremony (the "first ceremony" mode exists
-// only directly after bootstrap), another ledger digest, listing time or
-// repository.
+// only while no stable ceremony has signed: after the bootstrap and the
+// rotations that re-signed its empty stable), other stable bytes than
+// the state names, another ledger digest, listing time or repository.
 func checkPublished(b *Backup, p *publishedState) error {
 	s, file := b.Newest(), b.NewestFile()
-	if p.first && s.Ceremony != StateBootstrap {
+	if p.first && s.LedgerSHA256 != "" {
 		return fmt.Errorf("the published state is %s, a first ceremony that would trust upload times, but the backup medium's newest state is %s: the first ceremony exists only directly after bootstrap: %w",
 			p.describe(), describeState(s, file), ErrRollback)
 	}
 	if p.version != s.StableVersion {
 		return fmt.Errorf("the published state is %s, the backup medium's newest state is %s: %w", p.describe(), describeState(s, file), ErrRollback)
 	}
+	if s.StableSHA256 != "" && p.fileSHA256 != s.StableSHA256 {
+		return fmt.Errorf("%s has sha256 %s, the backup medium's newest state (%s) names %s: it is not the stable metadata the %s ceremony wrote: %w", p.file, p.fileSHA256, file, s.StableSHA256, s.Ceremony, ErrRollback)
+	}
 	if p.first {
 		return nil
 	}
-	if s.Ceremony == StateBootstrap {
+	if s.LedgerSHA256 == "" {
 		return fmt.Errorf("the published state is %s with a ledger, the backup medium's newest state is %s: %w", p.describe(), describeState(s, file), ErrRollback)
 	}
 	if p.ledgerSum != s.LedgerSHA256 {
@@ -608,7 +664,7 @@ func checkClock(now time.Time, skew time.Duration, p *publishedState, b *Backup)
 	if b != nil {
 		s := b.Newest()
 		ts = append(ts, seen{fmt.Sprintf("the ceremony time of %s", b.NewestFile()), s.ceremonyTime()})
-		if s.Ceremony == StateStable {
+		if s.ListingTime != "" {
 			ts = append(ts, seen{fmt.Sprintf("the listing time of %s", b.NewestFile()), s.listing()})
 		}
 	}
@@ -658,8 +714,9 @@ func checkBackupRoot(b *Backup, root *tuf.Metadata[tuf.Root]) error {
 }
 
 // stableState is the state a stable signing leaves, before its
-// transcript digest is known.
-func (b *Backup) stableState(d *stableset.Diff, signedDiff []byte, now time.Time) *BackupState {
+// transcript digest is known; stableFile is the SHA-256 of the stable
+// metadata file it wrote.
+func (b *Backup) stableState(d *stableset.Diff, signedDiff []byte, stableFile [32]byte, now time.Time) *BackupState {
 	prev := b.Newest()
 	sd := sha256.Sum256(signedDiff)
 	return &BackupState{
@@ -667,6 +724,20 @@ func (b *Backup) stableState(d *stableset.Diff, signedDiff []byte, now time.Time
 		Ceremony: StateStable, StableVersion: d.Header.StableVersion,
 		LedgerSHA256: hex.EncodeToString(d.NewLedgerSHA256[:]), ListingTime: formatStateTime(d.Header.ListingTime),
 		CeremonyTime: formatStateTime(now), SignedDiffSHA256: hex.EncodeToString(sd[:]),
+		StableSHA256: hex.EncodeToString(stableFile[:]), PreviousStateSHA256: hex.EncodeToString(b.newestSum[:]),
+	}
+}
+
+// rotationState is the state a stable key rotation leaves, before its
+// transcript digest is known: stable version+1, stableFile the bytes of
+// the stable metadata it wrote, the ledger of the newest state.
+func (b *Backup) rotationState(stableFile []byte, now time.Time) *BackupState {
+	prev := b.Newest()
+	return &BackupState{
+		Format: StateFormat, FormatVersion: StateFormatVersion, Repository: prev.Repository, RootSHA256: prev.RootSHA256,
+		Ceremony: StateRotation, StableVersion: prev.StableVersion + 1,
+		LedgerSHA256: prev.LedgerSHA256, ListingTime: prev.ListingTime,
+		CeremonyTime: formatStateTime(now), StableSHA256: sha256Hex(stableFile),
 		PreviousStateSHA256: hex.EncodeToString(b.newestSum[:]),
 	}
 }
@@ -696,7 +767,7 @@ func (b *Backup) append(s *BackupState) (string, error) {
 // between the first check and the pass.
 func checkDiffState(b *Backup, d *stableset.Diff) error {
 	s, h := b.Newest(), d.Header
-	first := s.Ceremony == StateBootstrap
+	first := s.LedgerSHA256 == "" // the bootstrap, or rotations re-signing its empty stable
 	switch {
 	case h.TrustsUploadTimes != first || h.StableVersion != s.StableVersion+1:
 		return fmt.Errorf("the diff signs stable v%d (first ceremony: %v), the backup medium's newest state is %s: %w",

@@ -409,6 +409,7 @@ func TestBackupStatesRecordTheCeremonies(t *testing.T) {
 		Format: StateFormat, FormatVersion: StateFormatVersion, Repository: "pypi", RootSHA256: rd, Ceremony: StateStable, StableVersion: 2,
 		LedgerSHA256: sha256File(t, filepath.Join(media, "stable", "ledger", "2.ledger")), ListingTime: h.base.Format(time.RFC3339),
 		CeremonyTime: h.base.Add(time.Hour).Format(time.RFC3339), SignedDiffSHA256: sha256File(t, filepath.Join(media, "signed-diff.json")),
+		StableSHA256:        sha256File(t, filepath.Join(media, "stable", "metadata", "2.stable.json")),
 		PreviousStateSHA256: sha256File(t, boot.StateFile), TranscriptSHA256: hex.EncodeToString(r.Transcript[:]),
 	}
 	if *s2 != want {
@@ -596,9 +597,24 @@ func goodStates() (boot, stable *BackupState) {
 	return boot, stable
 }
 
+// rotationState is a stable key rotation's state after stable: the same
+// ledger, stable version+1.
+func rotationState(stable *BackupState) *BackupState {
+	r := *stable
+	r.Ceremony, r.StableVersion, r.SignedDiffSHA256, r.StableSHA256 = StateRotation, stable.StableVersion+1, "", strings.Repeat("7a", 32)
+	r.CeremonyTime = "2026-01-04T01:00:00Z"
+	return &r
+}
+
 func TestParseState(t *testing.T) {
 	boot, stable := goodStates()
-	for _, s := range []*BackupState{boot, stable} {
+	rot := rotationState(stable)
+	withDigest := *stable
+	withDigest.StableSHA256 = strings.Repeat("7a", 32)
+	// A rotation of the bootstrap's empty stable: no ledger.
+	rotBoot := *rot
+	rotBoot.StableVersion, rotBoot.LedgerSHA256, rotBoot.ListingTime = 2, "", ""
+	for _, s := range []*BackupState{boot, stable, &withDigest, rot, &rotBoot} {
 		got, err := ParseState(s.Marshal(), "s.json")
 		if err != nil || *got != *s {
 			t.Fatalf("%+v: %v", got, err)
@@ -620,7 +636,15 @@ func TestParseState(t *testing.T) {
 		{"format", edit(stable, func(s *BackupState) { s.Format = "other" }), `s.json: format: "other"`},
 		{"format version", edit(stable, func(s *BackupState) { s.FormatVersion = 2 }), "s.json: format_version: 2, want 1"},
 		{"repository", edit(stable, func(s *BackupState) { s.Repository = "py pi" }), `s.json: repository: "py pi"`},
-		{"ceremony", edit(stable, func(s *BackupState) { s.Ceremony = "rotation" }), `s.json: ceremony: "rotation"`},
+		{"ceremony", edit(stable, func(s *BackupState) { s.Ceremony = "renewal" }), `s.json: ceremony: "renewal", want "bootstrap", "stable" or "rotation"`},
+		{"a stable state as a rotation", edit(stable, func(s *BackupState) { s.Ceremony = StateRotation }), `s.json: signed_diff_sha256: "` + stable.SignedDiffSHA256 + `" in a rotation state`},
+		{"rotation without stable digest", edit(rot, func(s *BackupState) { s.StableSHA256 = "" }), `s.json: stable_sha256: "": want 64 lowercase hex digits`},
+		{"rotation without previous", edit(rot, func(s *BackupState) { s.PreviousStateSHA256 = "" }), "s.json: previous_state_sha256"},
+		{"rotation at version 1", edit(rot, func(s *BackupState) { s.StableVersion = 1 }), "s.json: stable_version: 1 in a rotation state"},
+		{"rotation with a ledger but no listing", edit(rot, func(s *BackupState) { s.ListingTime = "" }), "s.json: listing_time"},
+		{"rotation with a listing but no ledger", edit(rot, func(s *BackupState) { s.LedgerSHA256 = "" }), "s.json: ledger_sha256"},
+		{"bootstrap with a stable digest", edit(boot, func(s *BackupState) { s.StableSHA256 = rot.StableSHA256 }), "s.json: stable_sha256: \"7a7a"},
+		{"stable with a short stable digest", edit(stable, func(s *BackupState) { s.StableSHA256 = "7a" }), "s.json: stable_sha256"},
 		{"uppercase digest", edit(stable, func(s *BackupState) { s.LedgerSHA256 = strings.ToUpper(s.LedgerSHA256) }), "s.json: ledger_sha256"},
 		{"short digest", edit(stable, func(s *BackupState) { s.RootSHA256 = "abcd" }), "s.json: root_sha256"},
 		{"stable without previous", edit(stable, func(s *BackupState) { s.PreviousStateSHA256 = "" }), "s.json: previous_state_sha256"},
@@ -644,6 +668,7 @@ func TestParseState(t *testing.T) {
 // ReadBackup refuses a medium whose states are not one history.
 func TestReadBackupRefuses(t *testing.T) {
 	boot, stable := goodStates()
+	rot := rotationState(stable)
 	write := func(t *testing.T, files map[string][]byte) string {
 		dir := t.TempDir()
 		os.MkdirAll(filepath.Join(dir, "state"), 0o755)
@@ -664,6 +689,9 @@ func TestReadBackupRefuses(t *testing.T) {
 	if b, err := ReadBackup(write(t, map[string][]byte{"1.json": b1, "2.json": good})); err != nil || b.Newest().StableVersion != 2 {
 		t.Fatalf("a good medium: %v", err)
 	}
+	if b, err := ReadBackup(write(t, map[string][]byte{"1.json": b1, "2.json": good, "3.json": chained(rot, good)})); err != nil || b.Newest().Ceremony != StateRotation {
+		t.Fatalf("a good medium with a rotation: %v", err)
+	}
 	other := *stable
 	other.Repository = "testpypi"
 	s3 := *stable
@@ -682,6 +710,10 @@ func TestReadBackupRefuses(t *testing.T) {
 		{"a number that is not the version", map[string][]byte{"1.json": b1, "2.json": chained(&s3, b1)}, "2.json: stable_version 3 in state file 2"},
 		{"no bootstrap first", map[string][]byte{"1.json": stable.Marshal()}, "1.json: stable_version 2 in state file 1"},
 		{"half written", map[string][]byte{"1.json": b1, "2.json": good[:len(good)/2]}, "2.json"},
+		{"a rotation with another ledger", map[string][]byte{"1.json": b1, "2.json": good, "3.json": chained(func() *BackupState { r := *rot; r.LedgerSHA256 = strings.Repeat("8b", 32); return &r }(), good)},
+			"3.json: a rotation state with ledger_sha256 " + strings.Repeat("8b", 32) + " and listing_time 2026-01-03T00:00:00Z, state 2 names " + stable.LedgerSHA256},
+		{"a rotation with a ledger after the bootstrap", map[string][]byte{"1.json": b1, "2.json": chained(func() *BackupState { r := *rot; r.StableVersion = 2; return &r }(), b1)},
+			"2.json: a rotation state with ledger_sha256 " + stable.LedgerSHA256 + " and listing_time 2026-01-03T00:00:00Z, state 1 names (none) and (none)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ReadBackup(write(t, c.files))
@@ -701,6 +733,7 @@ func FuzzParseState(f *testing.F) {
 	boot, stable := goodStates()
 	f.Add(boot.Marshal())
 	f.Add(stable.Marshal())
+	f.Add(rotationState(stable).Marshal())
 	f.Add([]byte(`{"format": "keyceremony-backup-state"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseState(data, "fuzz.json")

@@ -448,7 +448,7 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	if err := tr.Record("signed diff written", map[string]any{"diff_sha256": hex.EncodeToString(st.DiffSHA256[:]), "diff_txt_sha256": hex.EncodeToString(txtSum[:]), "diff_canonical_sha256": hex.EncodeToString(canonSum[:])}); err != nil {
 		return nil, err
 	}
-	state := backup.stableState(diff, envBytes, s.Now)
+	state := backup.stableState(diff, envBytes, res.Meta[0].SHA256, s.Now)
 	if err := tr.Record("backup state", state.recordFields()); err != nil {
 		return nil, err
 	}

@@ -156,7 +156,7 @@ func (r *run) classify() error {
 		}
 		h := lr.Header()
 		r.prevLedger = &h
-		if h.StableVersion != r.pub.version {
+		if h.StableVersion != r.pub.ledgerVersion {
 			return fmt.Errorf("ledger %s is for stable version %d: %w", r.pub.ledgerPath, h.StableVersion, ErrPublished)
 		}
 		if n := string(r.cfg.Policy.Naming); h.Naming != n {

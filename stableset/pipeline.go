@@ -142,12 +142,16 @@ type Config struct {
 
 // published is what was read of the published stable metadata.
 type published struct {
-	stable     *tuf.Metadata[tuf.Targets]
-	dir        string
-	version    int64
-	ledgerPath string
-	ledgerLen  int64
-	ledgerSum  [32]byte
+	stable  *tuf.Metadata[tuf.Targets]
+	dir     string
+	version int64
+	// ledgerVersion is the version of the ceremony that wrote the
+	// ledger: version, or earlier after a stable key rotation
+	// (LedgerTarget).
+	ledgerVersion int64
+	ledgerPath    string
+	ledgerLen     int64
+	ledgerSum     [32]byte
 }
 
 // readPublished reads and verifies the published stable set. It also
@@ -176,11 +180,14 @@ func readPublished(cfg *Config) (*published, int64, error) {
 	// The published bins are not read: the ledger, which stable binds by
 	// its digest, says what is stable (docs/stable-pipeline.md, "Trust").
 	p := &published{stable: m, dir: dir, version: best}
-	lpath := fmt.Sprintf("%s/%d.ledger", ledgerDir, best)
-	tf, ok := m.Signed.Targets[lpath]
-	if !ok || len(m.Signed.Targets) != 1 {
-		return nil, 0, fmt.Errorf("%s must list exactly its ledger %s: %w", name, lpath, ErrPublished)
+	lpath, lv, tf, ok, err := LedgerTarget(m)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
 	}
+	if !ok || len(m.Signed.Targets) != 1 {
+		return nil, 0, fmt.Errorf("%s must list exactly its ledger %s/<N>.ledger: %w", name, ledgerDir, ErrPublished)
+	}
+	p.ledgerVersion = lv
 	sum, err := hex.DecodeString(tf.Hashes["sha256"])
 	if err != nil || len(sum) != 32 {
 		return nil, 0, fmt.Errorf("%s: ledger has no sha256: %w", name, ErrPublished)

@@ -96,8 +96,8 @@ func CompareRecovery(cfg Config) (*Recovery, error) {
 		if lr, err = ledger.NewReader(bufio.NewReaderSize(f, 1<<20)); err != nil {
 			return nil, fmt.Errorf("%s: %w", pub.ledgerPath, err)
 		}
-		if h := lr.Header(); h.StableVersion != pub.version {
-			return nil, fmt.Errorf("ledger %s is for stable version %d, not %d: %w", pub.ledgerPath, h.StableVersion, pub.version, ErrPublished)
+		if h := lr.Header(); h.StableVersion != pub.ledgerVersion {
+			return nil, fmt.Errorf("ledger %s is for stable version %d, not %d: %w", pub.ledgerPath, h.StableVersion, pub.ledgerVersion, ErrPublished)
 		}
 		rec.LedgerSHA256 = pub.ledgerSum
 	}

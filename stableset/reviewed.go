@@ -213,7 +213,7 @@ func OpenReviewed(cfg Config, approve string) (*Diff, error) {
 		}
 		h := prev.Header()
 		r.prevLedger = &h
-		if h.StableVersion != pub.version {
+		if h.StableVersion != pub.ledgerVersion {
 			return nil, fmt.Errorf("ledger %s is for stable version %d: %w", pub.ledgerPath, h.StableVersion, ErrPublished)
 		}
 		if n := string(cfg.Policy.Naming); h.Naming != n {
