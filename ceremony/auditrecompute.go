@@ -191,8 +191,10 @@ func previousPublished(m Medium, prev string, ts *targetsSource) (dir, ledgerFil
 	if err != nil {
 		return "", "", fmt.Errorf("previous medium %s: %w", prev, err)
 	}
-	lpath := fmt.Sprintf("ledger/%d.ledger", n)
-	tf, ok := st.Signed.Targets[lpath]
+	lpath, _, tf, ok, err := stableset.LedgerTarget(st)
+	if err != nil {
+		return "", "", fmt.Errorf("previous medium %s: %w", prev, err)
+	}
 	if !ok {
 		return prev, "", nil // a bootstrap's empty stable: no ledger
 	}

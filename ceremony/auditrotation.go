@@ -563,7 +563,11 @@ func (a *auditor) onlineRotation(cur *current, es []TranscriptEntry) error {
 // own) and changes nothing but the targets keys; targets vM+1 is signed
 // by the new root's targets threshold and changes nothing but version and
 // expiry. Stable: targets vM+1 is signed by the previous root's targets
-// threshold and changes nothing but the stable delegation's keys. Either:
+// threshold and changes nothing but the stable delegation's keys, and
+// stable vK+1 is signed by the threshold targets vM+1 delegates stable to
+// (the revoked key does not count) and changes nothing of the previous
+// medium's stable vK but version and expiry (the same ledger and bin
+// delegations); the backup state the transcript records names it. Either:
 // exactly the revoked and the added key, the new key's attestation.
 func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario string) error {
 	last := es[len(es)-1]
@@ -576,6 +580,10 @@ func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario s
 	rootFile := detailString(last, "file")
 	if role == tuf.RoleTargets {
 		want = append(want, [2]string{rootFile, detailString(last, "sha256")})
+	}
+	stableFile := detailString(last, "stable_file")
+	if role == stableset.StableRole {
+		want = append(want, [2]string{stableFile, detailString(last, "stable_sha256")})
 	}
 	st := &mediumState{medium: MediumRotation, versions: map[string]int64{}, signed: map[string][]byte{}}
 	if err := a.check("rotated "+role+" key", func() (string, error) {
@@ -651,6 +659,11 @@ func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario s
 		if same, err := OnlyVersionAndExpiry(oldTargets, pt); err != nil || !same {
 			return "", fmt.Errorf("%s changes more than the %s keys, the version and the expiry: %w", targetsFile, role, ErrMediumContent)
 		}
+		if role == stableset.StableRole {
+			if err := a.resignedStable(cur, t, stableFile, bs[1], es); err != nil {
+				return "", err
+			}
+		}
 		gone, came := keyIDsDiff(oldIDs, newIDs)
 		if rv, ad := detailStrings(last, "revoked"), detailStrings(last, "added"); !slices.Equal(gone, rv) || !slices.Equal(came, ad) || len(gone) == 0 {
 			return "", fmt.Errorf("the new metadata drop %s keys %q and add %q; the transcript (line %d) revokes %q and adds %q: %w", role, gone, came, last.Seq, rv, ad, ErrMediumContent)
@@ -658,6 +671,13 @@ func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario s
 		ts, _ := t.SignedBytes()
 		st.versions[tuf.RoleTargets], st.signed[tuf.RoleTargets] = t.Signed.Version, ts
 		a.rep.Versions[tuf.RoleTargets] = t.Signed.Version
+		if role == stableset.StableRole {
+			sb, _ := tuf.Load[tuf.Targets](bs[1], filepath.Base(stableFile))
+			ss, _ := sb.SignedBytes()
+			st.versions[stableset.StableRole], st.signed[stableset.StableRole] = sb.Signed.Version, ss
+			return fmt.Sprintf("stable key %s replaced by %s: %s signed by the threshold the root gives targets, %s by the new stable threshold, nothing else changed (the same ledger and bins); not expired",
+				gone[0], came[0], filepath.Base(targetsFile), filepath.Base(stableFile)), nil
+		}
 		return fmt.Sprintf("%s key %s replaced by %s: %s signed by the threshold the root gives targets, nothing else changed; not expired", role, gone[0], came[0], strings.Join(func() []string {
 			var n []string
 			for _, w := range want {
@@ -688,6 +708,70 @@ func (a *auditor) roleKeyRotation(cur *current, es []TranscriptEntry, scenario s
 		return err
 	}
 	a.rep.state = st
+	return nil
+}
+
+// resignedStable checks the stable a stable key rotation signed again
+// (data, the medium's file named file): signed by the threshold targets
+// (the rotation's targets vM+1) delegates stable to; version K+1, K the
+// previous medium's newest stable; nothing else changed (the ledger, the
+// bins and their keys stay); not expired; the backup state the
+// transcript records names its version, its bytes and its ledger.
+func (a *auditor) resignedStable(cur *current, targets *tuf.Metadata[tuf.Targets], file string, data []byte, es []TranscriptEntry) error {
+	name := filepath.Base(file)
+	if cur.stable == nil {
+		return fmt.Errorf("the previous medium %s holds no stable metadata to compare %s with: %w", a.o.Previous, name, tuf.ErrMissing)
+	}
+	m, err := tuf.Load[tuf.Targets](data, name)
+	if err != nil {
+		return err
+	}
+	by, err := targets.Signed.DelegateKeys(stableset.StableRole)
+	if err != nil {
+		return err
+	}
+	signers, err := verifiedBy(by, m.SignedBytes, m.Signatures)
+	if err != nil {
+		return fmt.Errorf("%s, against the stable keys targets v%d delegates to: %w", name, targets.Signed.Version, err)
+	}
+	last := es[len(es)-1]
+	old := cur.stable.Signed.Version
+	if v := m.Signed.Version; v != old+1 || file != fmt.Sprintf("metadata/%d.stable.json", v) || detailInt(last, "stable_version") != v || detailInt(last, "stable_previous_version") != old {
+		return fmt.Errorf("%s is stable version %d; the previous medium holds stable v%d, so the rotation signs v%d; the transcript (line %d) names v%d: %w", file, v, old, old+1, last.Seq, detailInt(last, "stable_version"), tuf.ErrVersion)
+	}
+	if same, err := OnlyVersionAndExpiry(cur.stable, m); err != nil || !same {
+		return fmt.Errorf("%s differs from stable v%d on the previous medium in more than version and expires (its ledger, bins and bin keys must stay): %w", name, old, ErrMediumContent)
+	}
+	if err := notExpired(name, m.Signed.Expires, a.o.At); err != nil {
+		return err
+	}
+	// The backup state the rotation wrote names this stable.
+	var state *TranscriptEntry
+	for i := range es {
+		if es[i].Step == "backup state" {
+			state = &es[i]
+		}
+	}
+	if state == nil {
+		return fmt.Errorf("the transcript records no backup state for %s: %w", name, ErrTranscript)
+	}
+	var lsum string
+	if _, _, tf, ok, _ := stableset.LedgerTarget(m); ok {
+		lsum = tf.Hashes["sha256"]
+	}
+	for _, c := range []struct{ field, got, want string }{
+		{"ceremony", StateRotation, detailString(*state, "ceremony")},
+		{"stable_version", fmt.Sprint(m.Signed.Version), fmt.Sprint(detailInt(*state, "stable_version"))},
+		{"stable_sha256", sha256Hex(data), detailString(*state, "stable_sha256")},
+		{"ledger_sha256", lsum, detailString(*state, "ledger_sha256")},
+	} {
+		if c.got != c.want {
+			return fmt.Errorf("transcript.jsonl:%d: the backup state names %s %s, %s gives %s: %w", state.Seq, c.field, orUnknown(c.want), name, orUnknown(c.got), ErrTranscript)
+		}
+	}
+	a.rep.Files = append(a.rep.Files, AuditFile{File: name, Role: stableset.StableRole, Delegator: tuf.RoleTargets, Version: m.Signed.Version, Expires: m.Signed.Expires.Time().UTC(),
+		Checks: []AuditSignature{{By: fmt.Sprintf("%d.targets.json", targets.Signed.Version), Threshold: by.Threshold, Signers: signers}}})
+	a.rep.Versions[stableset.StableRole] = m.Signed.Version
 	return nil
 }
 
@@ -870,7 +954,9 @@ func (a *auditor) recoveryComparison(cur *current, es []TranscriptEntry) error {
 		var lsum string
 		if cur.stable != nil {
 			sv = cur.stable.Signed.Version
-			lsum = cur.stable.Signed.Targets[fmt.Sprintf("ledger/%d.ledger", sv)].Hashes["sha256"]
+			if _, _, tf, ok, _ := stableset.LedgerTarget(cur.stable); ok {
+				lsum = tf.Hashes["sha256"]
+			}
 		}
 		if rec.StableVersion != sv || (rec.StableVersion > 0 && hex.EncodeToString(rec.LedgerSHA256[:]) != lsum) {
 			return "", fmt.Errorf("%s compares against stable version %d (ledger %x); the previous medium's newest stable is version %d (ledger %s): %w", file, rec.StableVersion, rec.LedgerSHA256, sv, orUnknown(lsum), ErrMediumContent)

@@ -46,7 +46,9 @@ func newRotationMedia(t *testing.T) *rotationMedia {
 		}
 		return soft.DefaultPIN, nil
 	}
-	boot, err := f.bootstrap().Run(filepath.Join(dir, "boot"))
+	bs := f.bootstrap()
+	backup := withBackup(t, bs)
+	boot, err := bs.Run(filepath.Join(dir, "boot"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +88,7 @@ func newRotationMedia(t *testing.T) *rotationMedia {
 	}
 	for role, slot := range map[string]string{"targets": "82", "stable": "83"} {
 		k := &RoleKeyRotation{Role: role, Root: boot.Root, Published: rm.repo, Config: f.cfg, Replace: rm.keyOf(t, role, lost), New: KeySpec{Device: spare, Slot: slot},
-			Reason: "device lost", Devices: without, PIN: f.pins, Roots: f.ca.Pool(), Now: rm.now, Version: "test"}
+			Reason: "device lost", Devices: without, PIN: f.pins, Roots: f.ca.Pool(), Backup: backup, Now: rm.now, Version: "test"}
 		if _, err := k.Run(common(role)); err != nil {
 			t.Fatal(err)
 		}
@@ -211,6 +213,7 @@ func TestAuditRefusesTamperedRotationMedia(t *testing.T) {
 	}
 	rootV2 := "metadata/2.root.json"
 	targetsV2 := "metadata/2.targets.json"
+	stableV2 := "metadata/2.stable.json"
 	noEdit := func(*tuf.Metadata[tuf.Root]) {}
 	// After the rotation was published: a repository at root v2.
 	moved := filepath.Join(t.TempDir(), "moved")
@@ -321,6 +324,44 @@ func TestAuditRefusesTamperedRotationMedia(t *testing.T) {
 			}, rm.signer(t, d1, 0x82))
 			return ""
 		}, "the new metadata drop stable keys [] and add", ErrMediumContent},
+		{"stable signed again by the revoked key", "stable", func(t *testing.T, dir string) string {
+			resign(t, dir, stableV2, "stable_sha256", func(*tuf.Metadata[tuf.Targets]) {}, rm.signer(t, d0, 0x83), rm.signer(t, spare, 0x83))
+			return ""
+		}, "2.stable.json, against the stable keys targets v2 delegates to: role stable: 1 of 2 required signatures valid", tuf.ErrThreshold},
+		{"stable's delegations changed in the rotation", "stable", func(t *testing.T, dir string) string {
+			resign(t, dir, stableV2, "stable_sha256", func(m *tuf.Metadata[tuf.Targets]) {
+				k := rm.signer(t, d0, 0x83).Key()
+				m.Signed.Delegations = &tuf.Delegations{Keys: map[string]*keys.Key{k.ID(): k},
+					Roles: []tuf.DelegatedRole{{Name: "stable-0", KeyIDs: []string{k.ID()}, Threshold: 1, PathHashPrefixes: []string{"0"}}}}
+			}, rm.signer(t, d1, 0x83), rm.signer(t, spare, 0x83))
+			return ""
+		}, "2.stable.json differs from stable v1 on the previous medium in more than version and expires (its ledger, bins and bin keys must stay)", ErrMediumContent},
+		{"stable signed again at another version", "stable", func(t *testing.T, dir string) string {
+			resign(t, dir, stableV2, "stable_sha256", func(m *tuf.Metadata[tuf.Targets]) { m.Signed.Version = 3 }, rm.signer(t, d1, 0x83), rm.signer(t, spare, 0x83))
+			os.Rename(filepath.Join(dir, stableV2), filepath.Join(dir, "metadata", "3.stable.json"))
+			setLast(t, dir, func(e *TranscriptEntry) {
+				e.Detail["stable_file"], e.Detail["stable_version"] = "metadata/3.stable.json", 3
+			})
+			return ""
+		}, "metadata/3.stable.json is stable version 3; the previous medium holds stable v1, so the rotation signs v2; the transcript (line", tuf.ErrVersion},
+		{"the previous stable under the new name", "stable", func(t *testing.T, dir string) string {
+			copyFile(t, filepath.Join(rm.repo, "metadata", "1.stable.json"), filepath.Join(dir, stableV2))
+			sum := sha256Hex(mustRead(t, filepath.Join(dir, stableV2)))
+			setLast(t, dir, func(e *TranscriptEntry) { e.Detail["stable_sha256"] = sum })
+			return ""
+		}, "metadata/2.stable.json is stable version 1; the previous medium holds stable v1, so the rotation signs v2", tuf.ErrVersion},
+		{"stable left out of the rotation", "stable", func(t *testing.T, dir string) string {
+			os.Remove(filepath.Join(dir, stableV2))
+			return ""
+		}, "metadata/ holds metadata/2.targets.json; the transcript (line", ErrMediumContent},
+		{"the backup state names another stable", "stable", func(t *testing.T, dir string) string {
+			rewriteTranscript(t, filepath.Join(dir, JournalFile), func(e *TranscriptEntry) {
+				if e.Step == "backup state" {
+					e.Detail["stable_sha256"] = strings.Repeat("0", 64)
+				}
+			})
+			return ""
+		}, "the backup state names stable_sha256 0000", ErrTranscript},
 		{"a stable rotation's end signed by the root threshold", "stable", func(t *testing.T, dir string) string {
 			signEnd(t, dir, CeremonyRotation, rm.signer(t, d1, 0x9c), rm.signer(t, d2, 0x9c))
 			return ""

@@ -4,6 +4,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -22,9 +24,12 @@ import (
 // by the root threshold), and targets vM+1, unchanged but for version and
 // expiry, is signed by the new targets threshold, without the revoked
 // key. A stable key: targets vM+1 delegates stable to the new key instead
-// of the revoked one (signed by the targets threshold); stable itself is
-// signed again at the next stable signing, and the rotation says whether
-// the published stable still meets the new delegation's threshold.
+// of the revoked one (signed by the targets threshold), and stable vK+1,
+// the published stable vK (checked against the backup medium's newest
+// state, byte for byte) unchanged but for version and expiry, is signed
+// by the new stable threshold, without the revoked key; its bins and
+// their keys stay as they are. The rotation writes the backup medium's
+// state K+1, from which the next stable signing goes on to K+2.
 
 // Scenarios of targets and stable key rotations, as the transcript names
 // them.
@@ -47,6 +52,10 @@ type RoleKeyRotation struct {
 	Devices map[uint32]hsm.Device
 	PIN     PINSource
 	Roots   *x509.CertPool
+	// Backup is the stable ceremony's backup medium (stable only,
+	// required): the published stable must be its newest state's, and
+	// the rotation appends the state of the stable it signs.
+	Backup  string
 	Now     time.Time
 	Show    io.Writer
 	Version string
@@ -54,11 +63,27 @@ type RoleKeyRotation struct {
 
 // RoleKeyRotationResult is what a targets or stable key rotation wrote.
 type RoleKeyRotationResult struct {
-	Files            []string // metadata/N.role.json written
-	Revoked, Added   []string
-	Key              GeneratedKey
-	StableStillValid bool // stable only: the published stable meets the new delegation
-	Transcript       [32]byte
+	Files          []string // metadata/N.role.json written
+	Revoked, Added []string
+	Key            GeneratedKey
+	// StableStillValid (stable only): the published stable vK meets the
+	// new delegation's threshold without the revoked key.
+	StableStillValid bool
+	// Stable only: the version and expiry of the stable signed again,
+	// when its bins expire (zero without bins), and the backup state
+	// written.
+	StableVersion int64
+	StableExpires time.Time
+	BinsExpire    time.Time
+	State         *BackupState
+	StateFile     string
+	Transcript    [32]byte
+}
+
+// BinsExpireFirst says the bins a rotation kept expire before the stable
+// it signed: a stable signing is due before BinsExpire.
+func (r *RoleKeyRotationResult) BinsExpireFirst() bool {
+	return !r.BinsExpire.IsZero() && r.BinsExpire.Before(r.StableExpires)
 }
 
 // Run writes into the new directory outDir the new metadata, keys/ (the
@@ -93,6 +118,12 @@ func (r *RoleKeyRotation) Run(outDir string) (*RoleKeyRotationResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the new key's slot: %w", err)
 	}
+	var sp *stablePlan
+	if r.Role == stableset.StableRole {
+		if sp, err = r.planStable(cur); err != nil {
+			return nil, err
+		}
+	}
 	out, tr, err := newMedium(outDir, MediumRotation, r.Now, r.Show)
 	if err != nil {
 		return nil, err
@@ -100,7 +131,7 @@ func (r *RoleKeyRotation) Run(outDir string) (*RoleKeyRotationResult, error) {
 	defer out.Abort()
 	defer tr.Close()
 	s := &session{devices: r.Devices, pin: r.PIN, pins: map[uint32]string{}}
-	res, files, end, err := r.run(out, tr, s, cur, ids, threshold, slot, opts)
+	res, files, end, err := r.run(out, tr, s, cur, sp, ids, threshold, slot, opts)
 	if err != nil {
 		return nil, s.orphaned(r.Show, err)
 	}
@@ -108,10 +139,92 @@ func (r *RoleKeyRotation) Run(outDir string) (*RoleKeyRotationResult, error) {
 		return nil, s.orphaned(r.Show, err)
 	}
 	res.Transcript = tr.Digest()
+	if sp != nil {
+		// Only a medium read back and verified becomes the state the
+		// next stable signing starts from.
+		if res.StateFile, err = sp.backup.save(res.State, res.Transcript, outDir); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 
-func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *current, ids []string, threshold int, slot hsm.Slot, opts hsm.KeyOptions) (*RoleKeyRotationResult, map[string][]byte, *journalEnd, error) {
+// stablePlan is what a stable key rotation checked before anything is
+// written: the backup medium, and when the kept bins expire.
+type stablePlan struct {
+	backup     *Backup
+	binsExpire time.Time // zero: stable delegates to no bins
+}
+
+// planStable checks the published stable against the backup medium's
+// newest state (its version, ledger and, byte for byte, its file: the
+// stable signed again is the one the last ceremony or rotation wrote, not
+// one the revoked key signed), the ceremony's clock, and reads when the
+// bins it keeps expire.
+func (r *RoleKeyRotation) planStable(cur *current) (*stablePlan, error) {
+	if cur.stable == nil {
+		return nil, fmt.Errorf("%s holds no stable metadata to sign again: %w", filepath.Join(r.Published, "metadata"), tuf.ErrMissing)
+	}
+	b, err := ReadBackup(r.Backup)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBackupRoot(b, r.Root); err != nil {
+		return nil, err
+	}
+	d, _ := cur.targets.Signed.Delegation(stableset.StableRole)
+	pub, err := readPublishedState(r.Published, d, cur.targets.Signed.Delegations.Keys)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPublished(b, pub); err != nil {
+		return nil, err
+	}
+	if s := b.Newest(); s.StableSHA256 == "" && !pub.first {
+		return nil, fmt.Errorf("%s names no stable_sha256 (a state written before keyceremony recorded it): the rotation cannot tell %s from a stable the revoked key signed; sign stable once with the keys left (keyceremony stable sign), then rotate: %w", b.NewestFile(), pub.file, ErrBackup)
+	}
+	if err := checkClock(r.Now, stableset.DefaultClockSkew, pub, b); err != nil {
+		return nil, err
+	}
+	sp := &stablePlan{backup: b}
+	if sp.binsExpire, err = binsExpiry(filepath.Join(r.Published, "metadata"), cur.stable); err != nil {
+		return nil, err
+	}
+	return sp, nil
+}
+
+// binsExpiry is the earliest expiry of the bins' mid roles stable
+// delegates to (the ceremony that signed them gave every bin the same
+// expiry), read from dir at the version of the ceremony that wrote the
+// ledger and verified with the key stable delegates to each; zero when
+// stable delegates to no bins.
+func binsExpiry(dir string, st *tuf.Metadata[tuf.Targets]) (time.Time, error) {
+	_, bins := tuf.SplitStable(&st.Signed)
+	if len(bins) == 0 {
+		return time.Time{}, nil
+	}
+	_, n, _, ok, err := stableset.LedgerTarget(st)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !ok {
+		return time.Time{}, fmt.Errorf("stable v%d delegates to bins but lists no ledger: %w", st.Signed.Version, stableset.ErrPublished)
+	}
+	var first time.Time
+	for _, d := range bins {
+		by := tuf.RoleKeys{Role: d.Name, KeyIDs: d.KeyIDs, Threshold: d.Threshold, Keys: st.Signed.Delegations.Keys}
+		m, err := tuf.LoadVersion[tuf.Targets](os.DirFS(dir), dir, d.Name, n, by)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("reading stable's bin role %s (to tell when the bins expire): %w", d.Name, err)
+		}
+		if e := m.Signed.Expires.Time(); first.IsZero() || e.Before(first) {
+			first = e
+		}
+	}
+	return first, nil
+}
+
+func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *current, sp *stablePlan, ids []string, threshold int, slot hsm.Slot, opts hsm.KeyOptions) (*RoleKeyRotationResult, map[string][]byte, *journalEnd, error) {
 	scenario := ScenarioTargetsKeyReplaced
 	if r.Role == stableset.StableRole {
 		scenario = ScenarioStableKeyReplaced
@@ -127,10 +240,11 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 	}
 	// Who signs, found before the key is made: targets: the root
 	// threshold, and the new targets threshold (the remaining old keys
-	// and the new one); stable: the targets threshold.
+	// and the new one); stable: the targets threshold, and the new
+	// stable threshold (the remaining old keys and the new one).
 	rl := cur.root.Signed.Roles[tuf.RoleRoot]
 	tl := cur.root.Signed.Roles[tuf.RoleTargets]
-	var rootSigners, targetsSigners []keys.Signer
+	var rootSigners, targetsSigners, stableSigners []keys.Signer
 	var err error
 	if r.Role == tuf.RoleTargets {
 		if rootSigners, err = roleSigners(s, tuf.RoleRoot, rl.KeyIDs, rl.Threshold, nil); err != nil {
@@ -139,8 +253,13 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 		if targetsSigners, err = roleSigners(s, tuf.RoleTargets, tl.KeyIDs, threshold-1, map[string]bool{r.Replace: true}); err != nil {
 			return nil, nil, nil, fmt.Errorf("the new targets threshold needs %d of the remaining targets keys beside the new one: %w", threshold-1, err)
 		}
-	} else if targetsSigners, err = roleSigners(s, tuf.RoleTargets, tl.KeyIDs, tl.Threshold, nil); err != nil {
-		return nil, nil, nil, err
+	} else {
+		if targetsSigners, err = roleSigners(s, tuf.RoleTargets, tl.KeyIDs, tl.Threshold, nil); err != nil {
+			return nil, nil, nil, err
+		}
+		if stableSigners, err = roleSigners(s, stableset.StableRole, ids, threshold-1, map[string]bool{r.Replace: true}); err != nil {
+			return nil, nil, nil, fmt.Errorf("signing stable again needs %d of the remaining stable keys beside the new one: %w", threshold-1, err)
+		}
 	}
 	if err := checkReplacement(s, r.New.Device, slot, r.Role, ids, r.Roots, r.Now); err != nil {
 		return nil, nil, nil, err
@@ -174,6 +293,7 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 		return nil, nil, nil, err
 	}
 	stillValid := false
+	var stableRes *RoleKeyRotationResult // stable: what stable vK+1 is
 	if r.Role == tuf.RoleTargets {
 		rv := cur.root.Signed.Version + 1
 		root, err := renewed(cur.root, rv, r.Now.AddDate(0, 0, r.Config.ExpiresDays.Root))
@@ -239,14 +359,46 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 		if _, err := verifiedBy(by, targets.SignedBytes, targets.Signatures); err != nil {
 			return nil, nil, nil, fmt.Errorf("self-check of targets v%d: %w", tv, err)
 		}
-		if cur.stable != nil {
-			nb, _ := targets.Signed.DelegateKeys(stableset.StableRole)
-			_, err := verifiedBy(nb, cur.stable.SignedBytes, cur.stable.Signatures)
-			stillValid = err == nil
-			if err := tr.Record("published stable checked against the new delegation", map[string]any{"stable_version": cur.stable.Signed.Version, "meets_threshold": stillValid}); err != nil {
-				return nil, nil, nil, err
-			}
+		nb, _ := targets.Signed.DelegateKeys(stableset.StableRole)
+		_, err := verifiedBy(nb, cur.stable.SignedBytes, cur.stable.Signatures)
+		stillValid = err == nil
+		if err := tr.Record("published stable checked against the new delegation", map[string]any{"stable_version": cur.stable.Signed.Version, "meets_threshold": stillValid}); err != nil {
+			return nil, nil, nil, err
 		}
+		newSigner, err := s.signer(r.New.Device, slot)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		stableSigners = append(stableSigners, newSigner)
+		sv := cur.stable.Signed.Version + 1
+		st, err := renewed(cur.stable, sv, r.Now.AddDate(0, 0, r.Config.ExpiresDays.Stable))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if err := st.Sign(stableSigners...); err != nil {
+			return nil, nil, nil, err
+		}
+		if _, err := verifiedBy(nb, st.SignedBytes, st.Signatures); err != nil {
+			return nil, nil, nil, fmt.Errorf("self-check of stable v%d against the new delegation: %w", sv, err)
+		}
+		if same, err := OnlyVersionAndExpiry(cur.stable, st); err != nil || !same {
+			return nil, nil, nil, fmt.Errorf("self-check of stable v%d: it differs from stable v%d in more than version and expiry: %w", sv, cur.stable.Signed.Version, ErrMediumContent)
+		}
+		sdata, err := st.MarshalFile()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		sfile := fmt.Sprintf("metadata/%d.stable.json", sv)
+		files[sfile] = sdata
+		stableRes = &RoleKeyRotationResult{StableVersion: sv, StableExpires: st.Signed.Expires.Time().UTC(), BinsExpire: sp.binsExpire.UTC(), State: sp.backup.rotationState(sdata, r.Now)}
+		rec := map[string]any{"keyids": keyIDsOf(stableSigners), "previous_version": cur.stable.Signed.Version, "expires": st.Signed.Expires.Time().UTC().Format(time.RFC3339)}
+		if !sp.binsExpire.IsZero() {
+			rec["bins_expire"] = sp.binsExpire.UTC().Format(time.RFC3339)
+		}
+		if err := tr.Record(fmt.Sprintf("stable v%d signed", sv), rec); err != nil {
+			return nil, nil, nil, err
+		}
+		detail["stable_file"], detail["stable_sha256"], detail["stable_version"], detail["stable_previous_version"] = sfile, sha256Hex(sdata), sv, cur.stable.Signed.Version
 	}
 	if err := tr.Record(fmt.Sprintf("targets v%d signed", tv), map[string]any{"keyids": keyIDsOf(targetsSigners)}); err != nil {
 		return nil, nil, nil, err
@@ -267,11 +419,20 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 	}
 	sort.Strings(names)
 	keyBase := fmt.Sprintf("keys/%s-%d-%s", g.Role, g.Device.Serial, g.Slot)
-	cl := r.checklist(names, g, keyBase, tv, cur, stillValid)
+	cl := r.checklist(names, g, keyBase, tv, cur, stillValid, stableRes)
 	if err := out.WriteFile(RotationChecklist, cl); err != nil {
 		return nil, nil, nil, err
 	}
 	detail["checklist_sha256"] = sha256Hex(cl)
+	if stableRes != nil {
+		if stableRes.BinsExpireFirst() && r.Show != nil {
+			fmt.Fprintf(r.Show, "WARNING: the bins stable v%d keeps expire %s, before stable v%d itself (%s): hold a stable signing before then.\n",
+				stableRes.StableVersion, stableRes.BinsExpire.Format(time.RFC3339), stableRes.StableVersion, stableRes.StableExpires.Format(time.RFC3339))
+		}
+		if err := tr.Record("backup state", stableRes.State.recordFields()); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	if err := tr.Record("rotation finished", detail); err != nil {
 		return nil, nil, nil, err
 	}
@@ -289,10 +450,14 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 	}
 	end := &journalEnd{ceremony: CeremonyRotation, repository: r.Config.Repository, signers: endSigners, by: []tuf.RoleKeys{by}}
 	files[RotationChecklist] = cl // read back with the metadata
-	return &RoleKeyRotationResult{Files: names, Revoked: []string{r.Replace}, Added: []string{g.Key.ID()}, Key: *g, StableStillValid: stillValid}, files, end, nil
+	res := &RoleKeyRotationResult{Files: names, Revoked: []string{r.Replace}, Added: []string{g.Key.ID()}, Key: *g, StableStillValid: stillValid}
+	if stableRes != nil {
+		res.StableVersion, res.StableExpires, res.BinsExpire, res.State = stableRes.StableVersion, stableRes.StableExpires, stableRes.BinsExpire, stableRes.State
+	}
+	return res, files, end, nil
 }
 
-func (r *RoleKeyRotation) checklist(names []string, g *GeneratedKey, keyBase string, tv int64, cur *current, stillValid bool) []byte {
+func (r *RoleKeyRotation) checklist(names []string, g *GeneratedKey, keyBase string, tv int64, cur *current, stillValid bool, sr *RoleKeyRotationResult) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Rotation: %s key %s revoked\n\n", r.Role, r.Replace)
 	if r.Reason != "" {
@@ -303,18 +468,32 @@ func (r *RoleKeyRotation) checklist(names []string, g *GeneratedKey, keyBase str
 	b.WriteString("1. Verify this medium from the trusted root, against the metadata it started from:\n")
 	b.WriteString("   `keyceremony verify --root 1.root.json --previous PUBLISHED THIS-MEDIUM`.\n")
 	n := 2
-	if r.Role == stableset.StableRole {
-		if cur.stable != nil && !stillValid {
-			fmt.Fprintf(&b, "%d. The published stable v%d does NOT meet the new delegation's threshold without the revoked key: run a stable signing now (`keyceremony stable sign`, with the published metadata and this medium's `%s` as its targets) and publish its output together with this targets.\n", n, cur.stable.Signed.Version, names[len(names)-1])
-		} else {
-			fmt.Fprintf(&b, "%d. The published stable still meets the new delegation's threshold without the revoked key. Stable is signed again, with the new key among the keyholders', at the next stable signing (`keyceremony stable sign`); hold it early if the revoked key's signature is in doubt.\n", n)
+	if sr != nil {
+		fmt.Fprintf(&b, "%d. Stable v%d is signed again as v%d by the new stable threshold (the revoked key is not among its signers), unchanged but for version and expiry (%s): the same ledger, the same bins and bin keys, which are not signed again.", n, cur.stable.Signed.Version, sr.StableVersion, sr.StableExpires.Format(time.RFC3339))
+		if !stillValid {
+			fmt.Fprintf(&b, " The published stable v%d does NOT meet the new delegation's threshold: clients that fetch targets v%d without stable v%d lose every stable entry.", cur.stable.Signed.Version, tv, sr.StableVersion)
 		}
+		b.WriteString("\n")
 		n++
 	}
 	fmt.Fprintf(&b, "%d. Copy %s into the repository's metadata directory as they are (root first, if there is one).\n", n, "`"+strings.Join(names, "`, `")+"`")
 	n++
-	fmt.Fprintf(&b, "%d. Sign a new snapshot listing targets.json at version %d, then a new timestamp; publish them last.\n", n, tv)
-	n++
+	if sr != nil {
+		fmt.Fprintf(&b, "%d. Sign ONE new snapshot listing targets.json at version %d and stable.json at version %d (every bin at the version it has now), then a new timestamp; publish them last. Never publish one without the other.\n", n, tv, sr.StableVersion)
+		n++
+		if sr.BinsExpireFirst() {
+			fmt.Fprintf(&b, "%d. WARNING: the bins expire %s, before stable v%d (%s). Hold a stable signing (`keyceremony stable sign`) before then.\n", n, sr.BinsExpire.Format(time.RFC3339), sr.StableVersion, sr.StableExpires.Format(time.RFC3339))
+			n++
+		} else if !sr.BinsExpire.IsZero() {
+			fmt.Fprintf(&b, "%d. The bins expire %s, after stable v%d.\n", n, sr.BinsExpire.Format(time.RFC3339), sr.StableVersion)
+			n++
+		}
+		fmt.Fprintf(&b, "%d. The backup medium holds state %d (this rotation's): write its check words on the run sheet. The next stable signing starts from stable v%d and signs v%d.\n", n, sr.StableVersion, sr.StableVersion, sr.StableVersion+1)
+		n++
+	} else {
+		fmt.Fprintf(&b, "%d. Sign a new snapshot listing targets.json at version %d, then a new timestamp; publish them last.\n", n, tv)
+		n++
+	}
 	fmt.Fprintf(&b, "%d. Fetch with a TUF client that trusts the old root and check that it refreshes.\n", n)
 	n++
 	fmt.Fprintf(&b, "%d. Revoke: if the old device turns up, clear its %s slot. In the ceremony configuration, replace the lost device's %s entry with device %d slot %s; file `%s.pub.json` and `%s.attestation.pem` with the bootstrap media.\n", n, r.Role, r.Role, g.Device.Serial, g.Slot, keyBase, keyBase)
@@ -329,6 +508,7 @@ type RotateKeyOptions struct {
 	New                            KeySpec
 	Reason                         string
 	Devices                        DeviceOptions
+	Backup                         string // stable: the backup medium
 	Now                            time.Time
 	Show                           io.Writer
 	Version                        string
@@ -343,6 +523,6 @@ func RunRotateKey(o RotateKeyOptions) (*RoleKeyRotationResult, error) {
 	}
 	defer devs.Close()
 	r := &RoleKeyRotation{Role: o.Role, Root: root, Published: o.Published, Config: cfg, Replace: o.Replace, New: o.New, Reason: o.Reason,
-		Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, Now: o.Now, Show: o.Show, Version: o.Version}
+		Devices: devs.BySerial, PIN: devs.PIN, Roots: devs.Roots, Backup: o.Backup, Now: o.Now, Show: o.Show, Version: o.Version}
 	return r.Run(o.Media)
 }

@@ -34,7 +34,9 @@ func TestRotateTargetsAndStableKeysWithTufJS(t *testing.T) {
 			f.cfg.Targets.Threshold, f.cfg.Stable.Threshold = 1, 1
 			dir := t.TempDir()
 			now := time.Now().UTC().Truncate(time.Second)
-			boot, err := f.bootstrap().Run(filepath.Join(dir, "boot"))
+			bs := f.bootstrap()
+			backup := withBackup(t, bs)
+			boot, err := bs.Run(filepath.Join(dir, "boot"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +107,7 @@ func TestRotateTargetsAndStableKeysWithTufJS(t *testing.T) {
 			}
 			media := filepath.Join(dir, "rotate-"+role)
 			rot := &RoleKeyRotation{Role: role, Root: boot.Root, Published: before, Config: f.cfg, Replace: revokedSigner.Key().ID(), New: KeySpec{Device: 10000009, Slot: slot.String()},
-				Reason: "device lost", Devices: devs, PIN: f.pins, Roots: f.ca.Pool(), Now: now, Version: "test"}
+				Reason: "device lost", Devices: devs, PIN: f.pins, Roots: f.ca.Pool(), Backup: backup, Now: now, Version: "test"}
 			res, err := rot.Run(media)
 			if err != nil {
 				t.Fatal(err)
@@ -125,20 +127,27 @@ func TestRotateTargetsAndStableKeysWithTufJS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			run = serve(t, roots, t2, boot.Stable)
+			stable := boot.Stable
+			if role == "stable" {
+				// The bootstrap's empty stable, signed again as v2.
+				if stable, err = tuf.Load[tuf.Targets](mustRead(t, filepath.Join(media, "metadata", "2.stable.json")), "2.stable.json"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			run = serve(t, roots, t2, stable)
 			if r, _ := run.ByPath(rotationTarget); !run.RefreshOK || !r.Downloaded || r.Hashes["sha256"] != sha256Hex(good) {
 				t.Fatalf("tuf-js did not follow the rotation: %s, %+v", run.RefreshError, r)
 			}
 			// The attacker tries again with the revoked key.
 			want := "targets was signed by 0/1 keys"
 			if role == "targets" {
-				run = serve(t, roots, forge(t, t2, 3), boot.Stable)
+				run = serve(t, roots, forge(t, t2, 3), stable)
 				if run.RefreshOK || !strings.Contains(run.RefreshError, want) {
 					t.Fatalf("tuf-js accepted targets signed by the revoked key: ok=%v %q", run.RefreshOK, run.RefreshError)
 				}
 			} else {
 				want = "stable was signed by 0/1 keys"
-				run = serve(t, roots, t2, forge(t, boot.Stable, 2))
+				run = serve(t, roots, t2, forge(t, stable, 3))
 				r, _ := run.ByPath(rotationTarget)
 				if !run.RefreshOK || r.Found || !strings.Contains(r.Error, want) {
 					t.Fatalf("tuf-js used a stable signed by the revoked key: %s, %+v", run.RefreshError, r)

@@ -156,12 +156,17 @@ new key instead of --replace (with the root threshold), and targets vM+1,
 unchanged but for version and expiry, with the new targets threshold (the
 remaining targets keys and the new one; the revoked key never signs).`,
 		"stable": `stable replaces one stable key: it signs targets vM+1, which delegates stable
-to the new key instead of --replace (with the targets threshold), and says
-whether the published stable still meets the new delegation's threshold;
-stable itself is signed again, by the new keys, at the next stable signing.`,
+to the new key instead of --replace (with the targets threshold), and stable
+vK+1, the published stable vK unchanged but for version and expiry (the same
+ledger, bins and bin keys), with the new stable threshold (the remaining
+stable keys and the new one; the revoked key never signs). The published
+stable must be the one the backup medium's newest state names (--backup,
+the stable ceremony's backup medium), byte for byte; the rotation appends
+state K+1 to it, from which the next stable signing goes on to K+2. If the
+bins expire before the new stable, it says so.`,
 	}[role]
 	cmd := &cobra.Command{
-		Use:   role + " --replace KEYID --device SERIAL --slot SLOT --root FILE --published DIR --config FILE --media DIR [devices]",
+		Use:   role + " --replace KEYID --device SERIAL --slot SLOT --root FILE --published DIR --config FILE --media DIR " + map[string]string{"stable": "--backup DIR "}[role] + "[devices]",
 		Short: "Replace a " + role + " key whose device was lost or compromised",
 		Long: long + `
 
@@ -171,7 +176,7 @@ writes to the new directory --media the new metadata, keys/ (the new key and
 its attestation), rotation-checklist.md and transcript.jsonl, and reads them
 back. See docs/runbook-incident.md.`,
 		Example: "  keyceremony rotate " + role + " --replace 9f2c...e1 --device 10000004 --slot " + map[string]string{"targets": "82", "stable": "83"}[role] + ` --reason "device lost" \
-      --root 1.root.json --published /media/usb/current --config bootstrap.json --media /media/usb/rotate-` + role + ` --piv
+      --root 1.root.json --published /media/usb/current --config bootstrap.json --media /media/usb/rotate-` + role + map[string]string{"stable": " --backup /media/usb/backup"}[role] + ` --piv
   keyceremony verify --root 1.root.json --previous /media/usb/current /media/usb/rotate-` + role,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -181,6 +186,9 @@ back. See docs/runbook-incident.md.`,
 			if err := requireOffline("rotate "+role, o.Root, o.Published, o.Config, o.Media); err != nil {
 				return err
 			}
+			if role == "stable" && o.Backup == "" {
+				return usage("--backup is required", "name the stable ceremony's backup medium: the published stable is checked against it, and the rotation records stable's new version on it")
+			}
 			o.New.Device = device
 			o.Devices, o.Now, o.Show, o.Version = df.options(cmd), time.Now().UTC(), cmd.OutOrStdout(), version()
 			res, err := ceremony.RunRotateKey(o)
@@ -188,6 +196,13 @@ back. See docs/runbook-incident.md.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\n%s revokes %s key %s and adds %s; written to %s and verified; the checklist is %s\n", strings.Join(res.Files, " and "), role, res.Revoked[0], res.Added[0], o.Media, ceremony.RotationChecklist)
+			if res.State != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "stable v%d signed again as v%d by the new stable keys, expires %s\n", res.StableVersion-1, res.StableVersion, res.StableExpires.Format(time.RFC3339))
+				if res.BinsExpireFirst() {
+					fmt.Fprintf(cmd.OutOrStdout(), "WARNING: its bins expire %s, before it: hold a stable signing before then\n", res.BinsExpire.Format(time.RFC3339))
+				}
+				showState(cmd.OutOrStdout(), res.State, res.StateFile)
+			}
 			showTranscriptDigest(cmd, res.Transcript)
 			return nil
 		},
@@ -197,6 +212,9 @@ back. See docs/runbook-incident.md.`,
 	cmd.Flags().StringVar(&o.New.Slot, "slot", "", "slot of the replacement device the new key is generated in")
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "what happened, recorded in the transcript and the checklist")
 	offlineFlags(cmd, &o.Root, &o.Published, &o.Config, &o.Media, "the ceremony configuration (key policy; expires_days)")
+	if role == "stable" {
+		cmd.Flags().StringVar(&o.Backup, "backup", "", "the stable ceremony's backup medium: checked against the published stable, and given the rotation's state")
+	}
 	df.register(cmd)
 	return cmd
 }
