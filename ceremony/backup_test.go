@@ -41,9 +41,16 @@ type history struct {
 	results   []*StableResult
 }
 
-func newHistory(t *testing.T) *history {
+func newHistory(t *testing.T) *history { t.Helper(); return newHistoryWith(t, nil) }
+
+// newHistoryWith is newHistory with the fixture's configuration changed
+// by edit before the bootstrap.
+func newHistoryWith(t *testing.T, edit func(*fixture)) *history {
 	t.Helper()
 	f := newFixture(t)
+	if edit != nil {
+		edit(f)
+	}
 	f.cfg.Repository = "pypi" // synth's exports
 	h := &history{t: t, f: f, dir: t.TempDir(), base: time.Now().UTC().Truncate(time.Second)}
 	b := f.bootstrap()
