@@ -403,7 +403,11 @@ func TestRotateStableKeyKeepsStable(t *testing.T) {
 		t.Fatalf("tuf-js used a stable signed by the revoked key: %s, %+v", run.RefreshError, r)
 	}
 
-	// verify, against the published state the rotation started from.
+	// verify, the published repository after the rotation, and the
+	// medium against the published state the rotation started from.
+	if rep, err := Audit(AuditOptions{Root: rootFile, Dir: after}); err != nil || !rep.Valid || rep.Versions[stableset.StableRole] != 3 {
+		t.Fatalf("verify the repository after the rotation: %v %+v", err, rep)
+	}
 	rep, err := Audit(AuditOptions{Root: rootFile, Dir: rotMedia, Previous: before, SoftCA: filepath.Join(caDir, "ca"), At: now})
 	if err != nil || rep.Versions[stableset.StableRole] != 3 || rep.Versions["targets"] != 2 {
 		t.Fatalf("verify: %v %+v", err, rep)
