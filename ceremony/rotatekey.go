@@ -359,6 +359,9 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 		if _, err := verifiedBy(by, targets.SignedBytes, targets.Signatures); err != nil {
 			return nil, nil, nil, fmt.Errorf("self-check of targets v%d: %w", tv, err)
 		}
+		if err := tr.Record(fmt.Sprintf("targets v%d signed", tv), map[string]any{"keyids": keyIDsOf(targetsSigners)}); err != nil {
+			return nil, nil, nil, err
+		}
 		nb, _ := targets.Signed.DelegateKeys(stableset.StableRole)
 		_, err := verifiedBy(nb, cur.stable.SignedBytes, cur.stable.Signatures)
 		stillValid = err == nil
@@ -400,8 +403,10 @@ func (r *RoleKeyRotation) run(out *outdir.Dir, tr *Transcript, s *session, cur *
 		}
 		detail["stable_file"], detail["stable_sha256"], detail["stable_version"], detail["stable_previous_version"] = sfile, sha256Hex(sdata), sv, cur.stable.Signed.Version
 	}
-	if err := tr.Record(fmt.Sprintf("targets v%d signed", tv), map[string]any{"keyids": keyIDsOf(targetsSigners)}); err != nil {
-		return nil, nil, nil, err
+	if r.Role == tuf.RoleTargets {
+		if err := tr.Record(fmt.Sprintf("targets v%d signed", tv), map[string]any{"keyids": keyIDsOf(targetsSigners)}); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	tdata, err := targets.MarshalFile()
 	if err != nil {

@@ -316,9 +316,33 @@ func TestRotateStableKeyKeepsStable(t *testing.T) {
 		}
 	}
 	now := generated(t, h.exports[0]).Add(2 * time.Hour)
-	rotation := func(published string, show io.Writer) *RoleKeyRotation {
+	rotation := func(published, backup string, show io.Writer) *RoleKeyRotation {
 		return &RoleKeyRotation{Role: "stable", Root: h.boot.Root, Published: published, Config: h.f.cfg, Replace: revoked.Key().ID(), New: KeySpec{Device: 10000009, Slot: "83"},
-			Reason: "device lost", Devices: devs, PIN: h.f.pins, Roots: h.f.ca.Pool(), Backup: h.backup, Now: now, Show: show, Version: "test"}
+			Reason: "device lost", Devices: devs, PIN: h.f.pins, Roots: h.f.ca.Pool(), Backup: backup, Now: now, Show: show, Version: "test"}
+	}
+	// No backup medium; one whose newest state names no stable digest
+	// (written before it was recorded): refused, nothing written.
+	oldBackup := filepath.Join(h.dir, "backup-old")
+	if err := copyDir(h.backup, oldBackup); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := ParseState(mustRead(t, filepath.Join(oldBackup, "state", "2.json")), "2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.StableSHA256 = ""
+	if err := os.WriteFile(filepath.Join(oldBackup, "state", "2.json"), s2.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ backup, want string }{
+		{"", "no backup medium given"},
+		{oldBackup, "2.json names no stable_sha256 (a state written before keyceremony recorded it): the rotation cannot tell"},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		if _, err := rotation(h.published[1], c.backup, nil).Run(out); !errors.Is(err, ErrBackup) || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("backup %q: %v, want %q", c.backup, err, c.want)
+		}
+		assertNothingWritten(t, out)
 	}
 	// The attacker's stable v2 in the published directory (the same
 	// version and ledger, no bins, signed by the revoked key): the
@@ -330,7 +354,7 @@ func TestRotateStableKeyKeepsStable(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(swapped, "metadata", "2.stable.json"), forged(t, 2), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rotation(swapped, nil).Run(filepath.Join(h.dir, "rotate-swapped")); !errors.Is(err, ErrRollback) || !strings.Contains(err.Error(), "2.stable.json has sha256 ") ||
+	if _, err := rotation(swapped, h.backup, nil).Run(filepath.Join(h.dir, "rotate-swapped")); !errors.Is(err, ErrRollback) || !strings.Contains(err.Error(), "2.stable.json has sha256 ") ||
 		!strings.Contains(err.Error(), "it is not the stable metadata the stable ceremony wrote") {
 		t.Fatalf("a rotation of the attacker's stable: %v", err)
 	}
@@ -340,7 +364,7 @@ func TestRotateStableKeyKeepsStable(t *testing.T) {
 	}
 	rotMedia := filepath.Join(h.dir, "rotate-stable")
 	var show strings.Builder
-	res, err := rotation(h.published[1], &show).Run(rotMedia)
+	res, err := rotation(h.published[1], h.backup, &show).Run(rotMedia)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +374,7 @@ func TestRotateStableKeyKeepsStable(t *testing.T) {
 	// The bins keep the first ceremony's expiry, an hour before the new
 	// stable's: said on screen and in the checklist.
 	cl := string(mustRead(t, filepath.Join(rotMedia, RotationChecklist)))
-	if !res.BinsExpireFirst() || !strings.Contains(show.String(), "WARNING: the bins stable v3 keeps expire") || !strings.Contains(cl, "WARNING: the bins expire") ||
+	if !res.BinsExpireFirst() || !strings.Contains(show.String(), "WARNING: the bins stable v3 keeps expire") || !strings.Contains(show.String(), "[07] targets v2 signed\n[08] published stable checked against the new delegation\n[09] stable v3 signed") || !strings.Contains(cl, "WARNING: the bins expire") ||
 		!strings.Contains(cl, "Sign ONE new snapshot listing targets.json at version 2 and stable.json at version 3") {
 		t.Fatalf("bins expire %s, stable %s; screen %q; checklist %q", res.BinsExpire, res.StableExpires, show.String(), cl)
 	}

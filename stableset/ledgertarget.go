@@ -37,7 +37,8 @@ func LedgerTarget(m *tuf.Metadata[tuf.Targets]) (path string, n int64, tf tuf.Ta
 	s, _ := strings.CutPrefix(path, ledgerDir+"/")
 	s, cut := strings.CutSuffix(s, ".ledger")
 	v, perr := strconv.ParseInt(s, 10, 64)
-	if !cut || perr != nil || s == "" || s[0] == '0' || s[0] == '+' || v > m.Signed.Version {
+	digits := s != "" && s[0] != '0' && !strings.ContainsFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	if !cut || !digits || perr != nil || v > m.Signed.Version {
 		return "", 0, tuf.TargetFile{}, false, fmt.Errorf("stable v%d lists ledger %q: want ledger/<N>.ledger, N a stable version up to %d: %w", m.Signed.Version, path, m.Signed.Version, ErrPublished)
 	}
 	return path, v, tf, true, nil
