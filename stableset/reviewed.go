@@ -224,6 +224,11 @@ func OpenReviewed(cfg Config, approve string) (*Diff, error) {
 		return nil, err
 	}
 	r.diff = newDiff(r)
+	// The takedown set: the published stable's, plus the take-downs,
+	// less the lifts (the walk holds each entry's reason against it).
+	if err := r.takedowns(); err != nil {
+		return nil, err
+	}
 	r.expediteAt = r.expediteIndex()
 	r.diff.ExportFileSHA256 = es
 	r.diff.Export.Count = m.ExportCount
@@ -402,12 +407,25 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 		c := *e
 		w.pages[e.Path] = &c
 		return nil
-	case Removed:
-		r.reasons.add(e.Category, e.Reason)
-		if le != nil {
+	}
+	// A path of the takedown set is removed (it was stable) or held,
+	// reason taken-down, and no other path has that reason.
+	if down := e.Reason == ReasonTakenDown; down != r.takenDown[e.Path] || down && e.Category != Removed && e.Category != Held {
+		return w.edited("%s is %s, but the takedown set (the published stable's and the decisions') makes it otherwise", e.Path, e.label())
+	}
+	if e.Category == Removed {
+		if e.Reason == ReasonTakenDown {
+			r.markDecided(e.Path)
+		}
+		if le == nil {
+			// Gone from the listing.
+			r.reasons.add(e.Category, e.Reason)
+			return nil
+		}
+		if e.Reason != ReasonTakenDown {
 			return w.edited("%s is removed, but its ledger still records it", e.Path)
 		}
-		return nil
+		// A listed stable file taken down: listed, not stable.
 	}
 	if le == nil {
 		return w.edited("%s is %s, but its ledger does not record it", e.Path, e.Category)
@@ -462,6 +480,8 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 		if e.Reason != want {
 			return w.edited("%s is changed %s, the decisions make it %s", e.Path, e.Reason, want)
 		}
+	case e.Category == Removed:
+		// Taken down (above).
 	case e.Category == Held:
 		if e.Reason == ReasonBackdated {
 			r.noteBackdated(e.Path, e.Project, e.Version, e.Uploaded, e.NewLength, e.NewSHA256)
