@@ -191,14 +191,18 @@ func OpenReviewed(cfg Config, approve string) (*Diff, error) {
 			return nil, fmt.Errorf("%s: %s is %s, the reviewed pass's %s: %w", dir, c.what, c.got, c.want, ErrPassStale)
 		}
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, cfg.Export); err != nil {
+	// The export is read to its end beside the kept exceptions
+	// (reviewedexport.go): what the pass shows of it that the digest
+	// does not cover must be the export's.
+	es, extras, err := r.scanExport(cfg.Export, m)
+	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", cfg.ExportName, err)
 	}
-	var es [32]byte
-	h.Sum(es[:0])
 	if got := hex.EncodeToString(es[:]); got != m.ExportFileSHA256 {
 		return nil, fmt.Errorf("%s: the export %s has sha256 %s, the reviewed pass's %s: %w", dir, cfg.ExportName, got, m.ExportFileSHA256, ErrPassStale)
+	}
+	if extras != nil {
+		return nil, extras
 	}
 	r.hdr = export.Header{Repository: m.Repository, Generated: m.ListingTime}
 	var prev *ledger.Reader

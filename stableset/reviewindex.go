@@ -1,7 +1,6 @@
 package stableset
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"crypto/sha256"
@@ -400,11 +399,15 @@ func (r *run) writeIndexFile(d *Diff, ps []ReviewProject) ([32]byte, error) {
 // buildReviewIndex writes review-entries and review-index into the work
 // directory from the diff's entries and returns the index's SHA-256: for
 // a diff whose pass did not write them (a kept pass reopened by
-// OpenReviewed). Memory: one project bucket's entries at a time.
+// OpenReviewed). The entries are spilled by project bucket as they are
+// walked, then each bucket is sorted as the pass sorts it (reviewBucket,
+// on every core), so the index is the pass's byte for byte. Memory: one
+// project bucket's entries per worker.
 func (r *run) buildReviewIndex(d *Diff) ([32]byte, error) {
 	var sum [32]byte
 	for b := 0; b < numProjBucket; b++ {
 		os.Remove(r.bucketPath(reviewPartKind, b))
+		os.Remove(r.bucketPath(reviewSortedKind, b))
 	}
 	os.Remove(filepath.Join(r.work, reviewEntriesName))
 	os.Remove(filepath.Join(r.work, reviewIndexName))
@@ -423,35 +426,10 @@ func (r *run) buildReviewIndex(d *Diff) ([32]byte, error) {
 	if err := parts.close(); err != nil {
 		return sum, err
 	}
-	ef, err := createWork(filepath.Join(r.work, reviewEntriesName))
-	if err != nil {
-		return sum, fmt.Errorf("creating the review entries: %w", err)
+	if err := r.parallel(numProjBucket, func(pb int) error { return r.reviewBucket(pb, nil) }); err != nil {
+		return sum, err
 	}
-	defer ef.Close()
-	ew := bufio.NewWriterSize(ef, 1<<20)
-	var (
-		ps  []ReviewProject
-		off int64
-	)
-	for b := range parts {
-		data, err := readFileString(r.bucketPath(reviewPartKind, b))
-		if err != nil {
-			return sum, err
-		}
-		var bps []ReviewProject
-		if bps, off, err = sortReviewBucket(data, nil, ew, off); err != nil {
-			return sum, err
-		}
-		ps = append(ps, bps...)
-		os.Remove(r.bucketPath(reviewPartKind, b))
-	}
-	if err := ew.Flush(); err != nil {
-		return sum, fmt.Errorf("writing the review entries: %w", err)
-	}
-	if err := ef.Close(); err != nil {
-		return sum, fmt.Errorf("writing the review entries: %w", err)
-	}
-	return r.writeIndexFile(d, ps)
+	return r.writeReviewIndex(d)
 }
 
 // digestBytes32 decodes a diff digest (64 hex digits).
