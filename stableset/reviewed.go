@@ -248,6 +248,19 @@ func OpenReviewed(cfg Config, approve string) (*Diff, error) {
 	return r.diff, nil
 }
 
+// Release ends the use of a diff OpenReviewed opened and leaves its kept
+// pass in place (for `stable review --pass`, after which `stable sign
+// --batch` still signs from it); Close, for any other diff, removes its
+// work directory. The diff is no longer readable.
+func (d *Diff) Release() {
+	if r := d.run; r != nil && r.canonFile != "" {
+		r.work = ""
+	}
+}
+
+// Kept reports whether the diff is a kept pass OpenReviewed opened.
+func (d *Diff) Kept() bool { return d.run != nil && d.run.work != "" && d.run.canonFile != "" }
+
 func readPassManifest(dir string) (*passManifest, error) {
 	name := filepath.Join(dir, passFile)
 	f, err := os.Open(name)
