@@ -516,3 +516,46 @@ func TestReviewedPassShownEdited(t *testing.T) {
 		}
 	})
 }
+
+// FuzzScanExport: the export and the kept exceptions are both an
+// attacker's to write; scanning them never panics, always hashes every
+// byte of the export (its SHA-256 decides whether the pass fits), and
+// accepts the pair the pass wrote.
+func FuzzScanExport(f *testing.F) {
+	exp := exportOf(f, t2, []file{foo1, foo2, bar1evil, baz1, qux3})
+	cfg := Config{Export: bytes.NewReader(exp), ExportName: "export.jsonl", Now: t2, Policy: policy.Default(), TempDir: f.TempDir()}
+	d, err := ComputeDiff(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	exc, err := os.ReadFile(d.run.bucketPath("exceptions", 0))
+	if err != nil {
+		f.Fatal(err)
+	}
+	m := &passManifest{ExportCount: d.Export.Count, ExportTrailerSHA256: fmt.Sprintf("%x", d.Export.SHA256)}
+	d.Close()
+	f.Add(exp, exc)
+	f.Add(exp[:len(exp)/2], exc)
+	f.Add(exp, exc[:len(exc)/3])
+	f.Add(bytes.Replace(exp, []byte(`"version":"3.0"`), []byte(`"version":"3.1"`), 1), exc)
+	f.Add([]byte{}, []byte("x\n"))
+	f.Fuzz(func(t *testing.T, export, exceptions []byte) {
+		r := &run{work: t.TempDir()}
+		if err := os.WriteFile(r.bucketPath("exceptions", 0), exceptions, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sum, edited, err := r.scanExport(bytes.NewReader(export), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum != sha256.Sum256(export) {
+			t.Fatal("the scan's digest is not the export's SHA-256")
+		}
+		if edited != nil && !errors.Is(edited, ErrPassEdited) {
+			t.Fatalf("%v is not ErrPassEdited", edited)
+		}
+		if bytes.Equal(export, exp) && bytes.Equal(exceptions, exc) && edited != nil {
+			t.Fatalf("the pass's own export and exceptions: %v", edited)
+		}
+	})
+}

@@ -46,18 +46,20 @@ type exportScan struct {
 	err     error
 }
 
-// read reads one line, hashed; ok is false at the end of the file.
+// read reads one line, which the caller hashes; ok is false at the end of
+// the file (anything after the last newline is hashed).
 func (s *exportScan) read() (line []byte, ok bool) {
 	for {
 		b, err := s.br.ReadSlice('\n')
-		s.h.Write(b)
 		switch {
 		case err == nil:
 			return b, true
 		case errors.Is(err, bufio.ErrBufferFull):
+			s.h.Write(b)
 			s.oddly("a line longer than %d bytes", exportLineMax)
 			continue
 		case err == io.EOF:
+			s.h.Write(b)
 			if len(b) > 0 {
 				s.oddly("no newline at its end")
 			}
@@ -87,29 +89,33 @@ func (s *exportScan) next() {
 		if !s.started {
 			// The header.
 			s.started = true
-			if _, ok := s.read(); !ok {
+			b, ok := s.read()
+			if !ok {
 				s.oddly("no header")
 				return
 			}
+			s.h.Write(b)
 		}
 		if s.trailer != nil {
-			if _, ok := s.read(); ok {
+			if b, ok := s.read(); ok {
+				s.h.Write(b)
 				s.oddly("lines after its trailer")
 				continue
 			}
 			return
 		}
-		var sum [32]byte
-		s.h.Sum(sum[:0])
 		b, ok := s.read()
 		if !ok {
 			s.oddly("no trailer")
 			return
 		}
 		if bytes.HasPrefix(b, exportTrailerKey) {
-			s.prefix, s.trailer = sum, append([]byte(nil), b...)
+			s.h.Sum(s.prefix[:0])
+			s.h.Write(b)
+			s.trailer = append([]byte(nil), b...)
 			continue
 		}
+		s.h.Write(b)
 		rest, ok := bytes.CutPrefix(b, exportPathKey)
 		i := bytes.IndexByte(rest, '"')
 		if !ok || i < 0 {
