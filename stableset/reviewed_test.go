@@ -472,6 +472,16 @@ func TestReviewedPassShownEdited(t *testing.T) {
 		// A file gone from the listing given a version.
 		"removed file given a version": {func(t *testing.T, work string) { editWorkLine(t, exc(work), rec(bar09).Path, 8, "0.9") },
 			[]string{rec(bar09).Path, "which the export cannot give it"}},
+		// A stable file's yanked mark in the kept ledger (yanked-stable
+		// is raised from it).
+		"yanked mark edited": {func(t *testing.T, work string) {
+			rewriteLedger(t, filepath.Join(work, "ledger-000"), func(e *ledger.Entry) bool {
+				if e.Path == rec(foo1).Path {
+					e.Yanked = true
+				}
+				return true
+			}, nil)
+		}, []string{"project foo: its ledger marks " + rec(foo1).Path + " yanked, the export not yanked"}},
 		// The export's trailer digest, which the signed diff names.
 		"manifest trailer": {func(t *testing.T, work string) {
 			p := filepath.Join(work, passFile)
@@ -518,7 +528,7 @@ func TestReviewedPassShownEdited(t *testing.T) {
 }
 
 // FuzzScanExport: the export and the kept exceptions are both an
-// attacker's to write; scanning them never panics, always hashes every
+// attacker's to write (beside the pass's ledger); scanning them never panics, always hashes every
 // byte of the export (its SHA-256 decides whether the pass fits), and
 // accepts the pair the pass wrote.
 func FuzzScanExport(f *testing.F) {
@@ -532,6 +542,10 @@ func FuzzScanExport(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	led, err := os.ReadFile(d.run.bucketPath("ledger", 0))
+	if err != nil {
+		f.Fatal(err)
+	}
 	m := &passManifest{ExportCount: d.Export.Count, ExportTrailerSHA256: fmt.Sprintf("%x", d.Export.SHA256)}
 	d.Close()
 	f.Add(exp, exc)
@@ -542,6 +556,9 @@ func FuzzScanExport(f *testing.F) {
 	f.Fuzz(func(t *testing.T, export, exceptions []byte) {
 		r := &run{work: t.TempDir()}
 		if err := os.WriteFile(r.bucketPath("exceptions", 0), exceptions, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(r.bucketPath("ledger", 0), led, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		sum, edited, err := r.scanExport(bytes.NewReader(export), m)

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"path"
 	"strconv"
 	"time"
 
 	"github.com/keyceremony/keyceremony/stableset/export"
+	"github.com/keyceremony/keyceremony/stableset/ledger"
 )
 
 // What a kept pass shows beside its canonical form: every exception's
@@ -26,7 +28,9 @@ import (
 // line for its path. The export is in its canonical form (docs/
 // export-format.md), so the line must begin with exactly the bytes those
 // fields make; nothing is parsed. The trailer the manifest records is
-// checked against the export's own the same way.
+// checked against the export's own the same way, and every listed file's
+// yanked mark in the kept ledger (the yanked-stable flag is raised from
+// it) against the export's line.
 
 // exportLineMax is a line the pass would have refused (65,536 bytes and
 // the newline), within the scanner's buffer.
@@ -44,6 +48,8 @@ type exportScan struct {
 	odd     string   // what makes the file no export the pass read
 	started bool
 	err     error
+	// onRecord is called with each record line and its path.
+	onRecord func(path, line []byte)
 }
 
 // read reads one line, which the caller hashes; ok is false at the end of
@@ -79,7 +85,17 @@ func (s *exportScan) oddly(format string, a ...any) {
 var (
 	exportPathKey    = []byte(`{"path":"`)
 	exportTrailerKey = []byte(`{"trailer":`)
+	// exportYanked is in a yanked file's line (no value before it can
+	// hold a '"').
+	exportYanked = []byte(`","yanked":true,`)
 )
+
+func yankedWord(y bool) string {
+	if y {
+		return "yanked"
+	}
+	return "not yanked"
+}
 
 // next moves to the next record line (the header is skipped), keeping the
 // trailer line and the digest of what came before it.
@@ -124,6 +140,9 @@ func (s *exportScan) next() {
 		}
 		s.records++
 		s.line, s.path = b, rest[:i]
+		if s.onRecord != nil {
+			s.onRecord(s.path, s.line)
+		}
 		return
 	}
 }
@@ -209,6 +228,37 @@ func (r *run) scanExport(x io.Reader, m *passManifest) (sum [32]byte, edited, er
 	fail := func(format string, a ...any) {
 		if edited == nil {
 			edited = fmt.Errorf("%s: %s: %w", r.work, fmt.Sprintf(format, a...), ErrPassEdited)
+		}
+	}
+	// Every listed file's yanked mark in the kept ledger (the flag
+	// yanked-stable is raised from it) must be the export's.
+	lf, lerr := os.Open(r.bucketPath("ledger", 0))
+	var lr *ledger.Reader
+	if lerr == nil {
+		defer lf.Close()
+		lr, lerr = ledger.NewReader(lf)
+	}
+	if lerr != nil {
+		fail("its ledger: %v", lerr)
+	}
+	var le *ledger.RawEntry
+	s.onRecord = func(p, line []byte) {
+		if edited != nil || lr == nil {
+			return
+		}
+		if le == nil && lerr == nil {
+			le, lerr = lr.NextRaw()
+		}
+		for lerr == nil && bytes.Compare(le.PathBytes, p) < 0 {
+			le, lerr = lr.NextRaw()
+		}
+		switch {
+		case lerr != nil && lerr != io.EOF:
+			fail("its ledger: %v", lerr)
+		case lerr == io.EOF || !bytes.Equal(le.PathBytes, p):
+			fail("the export lists %s, which its ledger does not record", p)
+		case bytes.Contains(line, exportYanked) != le.Yanked:
+			fail("project %s: its ledger marks %s %s, the export %s", le.ProjectBytes, p, yankedWord(le.Yanked), yankedWord(!le.Yanked))
 		}
 	}
 	s.next()
