@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -116,6 +117,44 @@ func RunStableDiff(o StableOptions) (*stableset.Diff, error) {
 		return nil, err
 	}
 	return s.Diff()
+}
+
+// RunStableReviewed returns the diff of the pass that `stable diff
+// --backup` kept in o.WorkDir for digest, for `stable review --pass`:
+// stableset.OpenReviewed with the inputs o names checks it against the
+// digest, the export and the signed previous ledger, and refuses an
+// edited pass. When there is no kept pass for digest or an input differs,
+// it says why on show and makes the pass again, as RunStableDiff.
+func RunStableReviewed(o StableOptions, digest string, show io.Writer) (*stableset.Diff, error) {
+	s, err := o.signing()
+	if err != nil {
+		return nil, err
+	}
+	cfg, f, _, backup, err := s.config()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	d, err := stableset.OpenReviewed(cfg, digest)
+	if errors.Is(err, stableset.ErrPassStale) {
+		fmt.Fprintf(show, "not reusing the reviewed pass: %v\nreading the export again\n", err)
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("reading the export again: %w", err)
+		}
+		d, err = stableset.ComputeDiff(cfg)
+	} else if err == nil {
+		fmt.Fprintf(show, "reviewing the kept pass %s (export, policy, decisions and previous ledger unchanged; checked against the digest)\n", stableset.ReviewedDir(s.TempDir, digest))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if backup != nil {
+		if err := checkDiffState(backup, d); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // StableSignOptions are a stable signing's inputs by name, with the

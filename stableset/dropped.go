@@ -145,6 +145,10 @@ func (w *passWalk) marks(e *DiffEntry, le *ledger.RawEntry, stable bool) error {
 		!(pe == nil && w.prev != nil && r.flagDropped(FlagAddedToStableRelease, e.Path)) {
 		return w.edited("%s is held dropped, which no decision and no previous mark makes it", e.Path)
 	}
+	if e.Category == Removed {
+		// Taken down: the pass raises no flag from it.
+		return nil
+	}
 	rf := &r.cfg.Policy.RedFlags
 	if pe == nil && w.prev != nil && rf.AddedToStableRelease && !r.takenDown[e.Path] {
 		r.seen.addAdded(e.Path, e.Project, e.Version)

@@ -191,14 +191,18 @@ func OpenReviewed(cfg Config, approve string) (*Diff, error) {
 			return nil, fmt.Errorf("%s: %s is %s, the reviewed pass's %s: %w", dir, c.what, c.got, c.want, ErrPassStale)
 		}
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, cfg.Export); err != nil {
+	// The export is read to its end beside the kept exceptions
+	// (reviewedexport.go): what the pass shows of it that the digest
+	// does not cover must be the export's.
+	es, extras, err := r.scanExport(cfg.Export, m)
+	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", cfg.ExportName, err)
 	}
-	var es [32]byte
-	h.Sum(es[:0])
 	if got := hex.EncodeToString(es[:]); got != m.ExportFileSHA256 {
 		return nil, fmt.Errorf("%s: the export %s has sha256 %s, the reviewed pass's %s: %w", dir, cfg.ExportName, got, m.ExportFileSHA256, ErrPassStale)
+	}
+	if extras != nil {
+		return nil, extras
 	}
 	r.hdr = export.Header{Repository: m.Repository, Generated: m.ListingTime}
 	var prev *ledger.Reader
@@ -224,6 +228,11 @@ func OpenReviewed(cfg Config, approve string) (*Diff, error) {
 		return nil, err
 	}
 	r.diff = newDiff(r)
+	// The takedown set: the published stable's, plus the take-downs,
+	// less the lifts (the walk holds each entry's reason against it).
+	if err := r.takedowns(); err != nil {
+		return nil, err
+	}
 	r.expediteAt = r.expediteIndex()
 	r.diff.ExportFileSHA256 = es
 	r.diff.Export.Count = m.ExportCount
@@ -238,6 +247,19 @@ func OpenReviewed(cfg Config, approve string) (*Diff, error) {
 	}
 	return r.diff, nil
 }
+
+// Release ends the use of a diff OpenReviewed opened and leaves its kept
+// pass in place (for `stable review --pass`, after which `stable sign
+// --batch` still signs from it); Close, for any other diff, removes its
+// work directory. The diff is no longer readable.
+func (d *Diff) Release() {
+	if r := d.run; r != nil && r.canonFile != "" {
+		r.work = ""
+	}
+}
+
+// Kept reports whether the diff is a kept pass OpenReviewed opened.
+func (d *Diff) Kept() bool { return d.run != nil && d.run.work != "" && d.run.canonFile != "" }
 
 func readPassManifest(dir string) (*passManifest, error) {
 	name := filepath.Join(dir, passFile)
@@ -402,12 +424,25 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 		c := *e
 		w.pages[e.Path] = &c
 		return nil
-	case Removed:
-		r.reasons.add(e.Category, e.Reason)
-		if le != nil {
+	}
+	// A path of the takedown set is removed (it was stable) or held,
+	// reason taken-down, and no other path has that reason.
+	if down := e.Reason == ReasonTakenDown; down != r.takenDown[e.Path] || down && e.Category != Removed && e.Category != Held {
+		return w.edited("%s is %s, but the takedown set (the published stable's and the decisions') makes it otherwise", e.Path, e.label())
+	}
+	if e.Category == Removed {
+		if e.Reason == ReasonTakenDown {
+			r.markDecided(e.Path)
+		}
+		if le == nil {
+			// Gone from the listing.
+			r.reasons.add(e.Category, e.Reason)
+			return nil
+		}
+		if e.Reason != ReasonTakenDown {
 			return w.edited("%s is removed, but its ledger still records it", e.Path)
 		}
-		return nil
+		// A listed stable file taken down: listed, not stable.
 	}
 	if le == nil {
 		return w.edited("%s is %s, but its ledger does not record it", e.Path, e.Category)
@@ -462,6 +497,8 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 		if e.Reason != want {
 			return w.edited("%s is changed %s, the decisions make it %s", e.Path, e.Reason, want)
 		}
+	case e.Category == Removed:
+		// Taken down (above).
 	case e.Category == Held:
 		if e.Reason == ReasonBackdated {
 			r.noteBackdated(e.Path, e.Project, e.Version, e.Uploaded, e.NewLength, e.NewSHA256)

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/policy"
@@ -407,6 +408,171 @@ func FuzzPassManifest(f *testing.F) {
 		}
 		if b2, _ := json.Marshal(m2); !bytes.Equal(b, b2) {
 			t.Fatalf("round trip: %s != %s", b2, b)
+		}
+	})
+}
+
+// editWorkLine sets field i of the work line (exceptions or review
+// entries format) of path in file name, as an attacker would.
+func editWorkLine(t *testing.T, name, path string, i int, value string) {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	found := false
+	for k, l := range lines {
+		f := strings.Split(strings.TrimSuffix(l, "\n"), "\t")
+		if len(f) == 11 && f[2] == path {
+			f[i] = value
+			lines[k] = strings.Join(f, "\t") + "\n"
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("%s not in %s", path, name)
+	}
+	if err := os.WriteFile(name, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// foo1whl is a file added to release foo 1.0, stable since the first
+// ceremony: an added-to-stable-release flag.
+var foo1whl = file{"foo", "1.0", "foo-1.0-py3-none-any.whl", "foo one wheel", t2.Add(-24 * time.Hour)}
+
+// TestReviewedPassShownEdited is the attacker with the laptop's disk
+// editing what the kept pass shows beside its canonical form (the
+// versions, legacy flags and claimed upload times, which the approved
+// digest does not cover): opening the pass for signing refuses each edit
+// with ErrPassEdited, naming the file, its project and what it shows
+// against what the export lists; untouched, the pass opens and raises
+// the flag the edit would have hidden.
+func TestReviewedPassShownEdited(t *testing.T) {
+	f := newReviewedFixture(t)
+	f.export2 = exportOf(t, t2, []file{foo1, foo1whl, foo2, bar1evil, baz1, qux3, zed1})
+	whl, baz := rec(foo1whl).Path, rec(baz1).Path
+	exc := func(work string) string { return filepath.Join(work, "exceptions-000") }
+	for name, tc := range map[string]struct {
+		edit func(t *testing.T, work string)
+		want []string
+	}{
+		// The new file's release changed, so that it is no longer in a
+		// release that was stable: its flag is not raised.
+		"version edited, flag hidden": {func(t *testing.T, work string) { editWorkLine(t, exc(work), whl, 8, "1.0.post1") },
+			[]string{"project foo", whl, `version "1.0.post1"`, `the export lists version "1.0"`}},
+		// The upload time a backdated file claims.
+		"claimed upload time edited": {func(t *testing.T, work string) {
+			editWorkLine(t, exc(work), baz, 10, fmt.Sprint(t2.Add(-time.Hour).Unix()))
+		}, []string{"project baz", baz, "upload time " + t2.Add(-time.Hour).UTC().Format(time.RFC3339), "the export lists version \"1.0\", upload time " + old.UTC().Format(time.RFC3339)}},
+		// A legacy flag that would raise name-collision, or hide one.
+		"legacy flag edited": {func(t *testing.T, work string) { editWorkLine(t, exc(work), rec(qux3).Path, 9, "mismatch") },
+			[]string{"project qux", rec(qux3).Path, `legacy flag "mismatch"`}},
+		// A file gone from the listing given a version.
+		"removed file given a version": {func(t *testing.T, work string) { editWorkLine(t, exc(work), rec(bar09).Path, 8, "0.9") },
+			[]string{rec(bar09).Path, "which the export cannot give it"}},
+		// A stable file's yanked mark in the kept ledger (yanked-stable
+		// is raised from it).
+		"yanked mark edited": {func(t *testing.T, work string) {
+			rewriteLedger(t, filepath.Join(work, "ledger-000"), func(e *ledger.Entry) bool {
+				if e.Path == rec(foo1).Path {
+					e.Yanked = true
+				}
+				return true
+			}, nil)
+		}, []string{"project foo: its ledger marks " + rec(foo1).Path + " yanked, the export not yanked"}},
+		// The export's trailer digest, which the signed diff names.
+		"manifest trailer": {func(t *testing.T, work string) {
+			p := filepath.Join(work, passFile)
+			b, _ := os.ReadFile(p)
+			var m passManifest
+			json.Unmarshal(b, &m)
+			b = bytes.Replace(b, []byte(m.ExportTrailerSHA256), []byte(strings.Repeat("0", 64)), 1)
+			os.WriteFile(p, b, 0o600)
+		}, []string{"export trailer", "is not the export's"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			work, _, digest := f.keep(t)
+			tc.edit(t, ReviewedDir(work, digest))
+			d, err := OpenReviewed(f.config(work), digest)
+			if err == nil {
+				d.Close()
+				t.Fatal("the edited pass opened")
+			}
+			if !errors.Is(err, ErrPassEdited) {
+				t.Fatalf("got %v, want ErrPassEdited", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("untouched", func(t *testing.T) {
+		work, _, digest := f.keep(t)
+		d, err := OpenReviewed(f.config(work), digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		raised := false
+		for _, fl := range d.Flags {
+			raised = raised || fl.Kind == FlagAddedToStableRelease && fl.Subject == whl
+		}
+		if !raised {
+			t.Errorf("the kept pass does not raise %s %s: %+v", FlagAddedToStableRelease, whl, d.Flags)
+		}
+	})
+}
+
+// FuzzScanExport: the export and the kept exceptions are both an
+// attacker's to write (beside the pass's ledger); scanning them never panics, always hashes every
+// byte of the export (its SHA-256 decides whether the pass fits), and
+// accepts the pair the pass wrote.
+func FuzzScanExport(f *testing.F) {
+	exp := exportOf(f, t2, []file{foo1, foo2, bar1evil, baz1, qux3})
+	cfg := Config{Export: bytes.NewReader(exp), ExportName: "export.jsonl", Now: t2, Policy: policy.Default(), TempDir: f.TempDir()}
+	d, err := ComputeDiff(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	exc, err := os.ReadFile(d.run.bucketPath("exceptions", 0))
+	if err != nil {
+		f.Fatal(err)
+	}
+	led, err := os.ReadFile(d.run.bucketPath("ledger", 0))
+	if err != nil {
+		f.Fatal(err)
+	}
+	m := &passManifest{ExportCount: d.Export.Count, ExportTrailerSHA256: fmt.Sprintf("%x", d.Export.SHA256)}
+	d.Close()
+	f.Add(exp, exc)
+	f.Add(exp[:len(exp)/2], exc)
+	f.Add(exp, exc[:len(exc)/3])
+	f.Add(bytes.Replace(exp, []byte(`"version":"3.0"`), []byte(`"version":"3.1"`), 1), exc)
+	f.Add([]byte{}, []byte("x\n"))
+	f.Fuzz(func(t *testing.T, export, exceptions []byte) {
+		r := &run{work: t.TempDir()}
+		if err := os.WriteFile(r.bucketPath("exceptions", 0), exceptions, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(r.bucketPath("ledger", 0), led, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sum, edited, err := r.scanExport(bytes.NewReader(export), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum != sha256.Sum256(export) {
+			t.Fatal("the scan's digest is not the export's SHA-256")
+		}
+		if edited != nil && !errors.Is(edited, ErrPassEdited) {
+			t.Fatalf("%v is not ErrPassEdited", edited)
+		}
+		if bytes.Equal(export, exp) && bytes.Equal(exceptions, exc) && edited != nil {
+			t.Fatalf("the pass's own export and exceptions: %v", edited)
 		}
 	})
 }

@@ -400,11 +400,15 @@ func (r *run) writeIndexFile(d *Diff, ps []ReviewProject) ([32]byte, error) {
 // buildReviewIndex writes review-entries and review-index into the work
 // directory from the diff's entries and returns the index's SHA-256: for
 // a diff whose pass did not write them (a kept pass reopened by
-// OpenReviewed). Memory: one project bucket's entries at a time.
+// OpenReviewed). The entries are spilled by project bucket as they are
+// walked, then each bucket is sorted as the pass sorts it (reviewBucket,
+// on every core), so the index is the pass's byte for byte. Memory: one
+// project bucket's entries per worker.
 func (r *run) buildReviewIndex(d *Diff) ([32]byte, error) {
 	var sum [32]byte
 	for b := 0; b < numProjBucket; b++ {
 		os.Remove(r.bucketPath(reviewPartKind, b))
+		os.Remove(r.bucketPath(reviewSortedKind, b))
 	}
 	os.Remove(filepath.Join(r.work, reviewEntriesName))
 	os.Remove(filepath.Join(r.work, reviewIndexName))
@@ -423,35 +427,107 @@ func (r *run) buildReviewIndex(d *Diff) ([32]byte, error) {
 	if err := parts.close(); err != nil {
 		return sum, err
 	}
-	ef, err := createWork(filepath.Join(r.work, reviewEntriesName))
+	if err := r.parallel(numProjBucket, func(pb int) error { return r.reviewBucket(pb, nil) }); err != nil {
+		return sum, err
+	}
+	return r.writeReviewIndex(d)
+}
+
+// keptReview is a kept pass's review index and entries, set aside.
+type keptReview struct{ index, entries string }
+
+// keptSuffix names a kept pass's review files once set aside.
+const keptSuffix = ".kept"
+
+// setAsideReview renames the kept pass's review files (written by the
+// pass that `stable diff` kept) out of buildReviewIndex's way.
+func (r *run) setAsideReview() (*keptReview, error) {
+	k := &keptReview{index: filepath.Join(r.work, reviewIndexName+keptSuffix), entries: filepath.Join(r.work, reviewEntriesName+keptSuffix)}
+	for _, f := range []struct{ from, to string }{{reviewIndexName, k.index}, {reviewEntriesName, k.entries}} {
+		from := filepath.Join(r.work, f.from)
+		if err := os.Rename(from, f.to); err != nil {
+			return nil, fmt.Errorf("%s: the kept pass's review file: %w: %w: %w", from, err, ErrPassEdited, ErrReviewIndex)
+		}
+	}
+	return k, nil
+}
+
+// checkKeptReview holds the kept pass's review index and entries against
+// the index made again from the checked entries (in r.work): the same
+// bytes, or an error naming the first project whose record or bytes
+// differ (ErrPassEdited and ErrReviewIndex). The kept files are removed.
+func (r *run) checkKeptReview(d *Diff, k *keptReview) error {
+	defer os.Remove(k.index)
+	defer os.Remove(k.entries)
+	edited := func(format string, a ...any) error {
+		return fmt.Errorf("%s: the kept pass's review: %s: %w: %w", r.work, fmt.Sprintf(format, a...), ErrPassEdited, ErrReviewIndex)
+	}
+	fresh, err := os.ReadFile(filepath.Join(r.work, reviewIndexName))
 	if err != nil {
-		return sum, fmt.Errorf("creating the review entries: %w", err)
+		return fmt.Errorf("reading the review index: %w", err)
+	}
+	_, want, err := parseReviewIndex(reviewIndexName, fresh)
+	if err != nil {
+		return err
+	}
+	kb, err := os.ReadFile(k.index)
+	if err != nil {
+		return fmt.Errorf("reading the review index: %w", err)
+	}
+	kd, got, err := parseReviewIndex(k.index, kb)
+	if err != nil {
+		return edited("%v", err)
+	}
+	// Record by record, in name order: the first project whose record
+	// is missing, extra or of other entries; then one at another offset
+	// (the bytes before it differ, or their order).
+	for _, offsets := range []bool{false, true} {
+		for i, j := 0, 0; i < len(want) || j < len(got); {
+			switch {
+			case j == len(got) || i < len(want) && want[i].Project < got[j].Project:
+				return edited("project %s (%d entries) has no record in the kept index", projectName(want[i].Project), want[i].Entries)
+			case i == len(want) || got[j].Project < want[i].Project:
+				return edited("the kept index has project %s (%d entries), which the pass does not have", projectName(got[j].Project), got[j].Entries)
+			}
+			w, g := &want[i], &got[j]
+			if w.Entries != g.Entries || w.Length != g.Length || w.SHA256 != g.SHA256 || offsets && w.Offset != g.Offset {
+				return edited("project %s: the kept index records %d entries, %d bytes at offset %d, sha256 %x; the pass makes %d entries, %d bytes at offset %d, sha256 %x", projectName(w.Project), g.Entries, g.Length, g.Offset, g.SHA256, w.Entries, w.Length, w.Offset, w.SHA256)
+			}
+			i++
+			j++
+		}
+	}
+	if dg, _ := digestBytes32(d.Digest); kd != dg {
+		return edited("the kept index names diff %x, not %s", kd, d.Digest)
+	}
+	if !bytes.Equal(kb, fresh) {
+		return edited("%s differs from the index the pass makes", k.index)
+	}
+	// The same records: each project's kept bytes must have its hash.
+	ef, err := os.Open(k.entries)
+	if err != nil {
+		return edited("%v", err)
 	}
 	defer ef.Close()
-	ew := bufio.NewWriterSize(ef, 1<<20)
-	var (
-		ps  []ReviewProject
-		off int64
-	)
-	for b := range parts {
-		data, err := readFileString(r.bucketPath(reviewPartKind, b))
-		if err != nil {
-			return sum, err
+	byOff := slices.Clone(want)
+	slices.SortFunc(byOff, func(a, b ReviewProject) int { return cmp.Compare(a.Offset, b.Offset) })
+	br := bufio.NewReaderSize(ef, 1<<20)
+	h := sha256.New()
+	for i := range byOff {
+		p := &byOff[i]
+		h.Reset()
+		if n, err := io.CopyN(h, br, p.Length); err != nil {
+			return edited("%s: offset %d: project %s: %d of its %d bytes: %v", k.entries, p.Offset, projectName(p.Project), n, p.Length, err)
 		}
-		var bps []ReviewProject
-		if bps, off, err = sortReviewBucket(data, nil, ew, off); err != nil {
-			return sum, err
+		var sum [32]byte
+		if h.Sum(sum[:0]); sum != p.SHA256 {
+			return edited("%s: offset %d: project %s's %d bytes have sha256 %x, not the %x the pass makes", k.entries, p.Offset, projectName(p.Project), p.Length, sum, p.SHA256)
 		}
-		ps = append(ps, bps...)
-		os.Remove(r.bucketPath(reviewPartKind, b))
 	}
-	if err := ew.Flush(); err != nil {
-		return sum, fmt.Errorf("writing the review entries: %w", err)
+	if n, _ := io.Copy(io.Discard, br); n > 0 {
+		return edited("%s: %d bytes after the last project's", k.entries, n)
 	}
-	if err := ef.Close(); err != nil {
-		return sum, fmt.Errorf("writing the review entries: %w", err)
-	}
-	return r.writeIndexFile(d, ps)
+	return nil
 }
 
 // digestBytes32 decodes a diff digest (64 hex digits).
@@ -482,9 +558,25 @@ func (d *Diff) Review() (*Review, error) {
 	}
 	r := d.run
 	if !r.reviewBuilt {
+		// A kept pass reopened by OpenReviewed: its review files are
+		// set aside, the index is made again from the checked entries,
+		// and the kept one must be that index byte for byte
+		// (checkKeptReview).
+		var kept *keptReview
+		if r.canonFile != "" {
+			var err error
+			if kept, err = r.setAsideReview(); err != nil {
+				return nil, err
+			}
+		}
 		sum, err := r.buildReviewIndex(d)
 		if err != nil {
 			return nil, fmt.Errorf("writing the review index: %w", err)
+		}
+		if kept != nil {
+			if err := r.checkKeptReview(d, kept); err != nil {
+				return nil, err
+			}
 		}
 		r.reviewSum, r.reviewBuilt = sum, true
 	}

@@ -2,12 +2,14 @@ package stableset
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -460,4 +462,170 @@ func FuzzReviewIndex(f *testing.F) {
 			t.Fatalf("parse then encode differs")
 		}
 	})
+}
+
+// resealReview rewrites a kept pass's review entries as an attacker who
+// can run our code would: edit gets each project's lines (nil for a
+// project whose record is dropped) and returns them; the records are made
+// again and the index encoded with its own digests, naming the diff.
+func resealReview(t *testing.T, dir string, edit func(project string, lines []string) []string) {
+	t.Helper()
+	ib, err := os.ReadFile(filepath.Join(dir, reviewIndexName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, ps, err := parseReviewIndex("index", ib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := os.ReadFile(filepath.Join(dir, reviewEntriesName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In the entries' order (the pass's buckets).
+	slices.SortFunc(ps, func(a, b ReviewProject) int { return cmp.Compare(a.Offset, b.Offset) })
+	var entries bytes.Buffer
+	var out []ReviewProject
+	for _, p := range ps {
+		lines := strings.SplitAfter(string(eb[p.Offset:p.Offset+p.Length]), "\n")
+		lines = edit(p.Project, lines[:len(lines)-1])
+		if lines == nil {
+			continue
+		}
+		np := ReviewProject{Project: p.Project, Offset: int64(entries.Len()), Entries: int64(len(lines))}
+		for _, l := range lines {
+			entries.WriteString(l)
+		}
+		np.Length = int64(entries.Len()) - np.Offset
+		np.SHA256 = sha256.Sum256(entries.Bytes()[np.Offset:])
+		out = append(out, np)
+	}
+	if err := os.WriteFile(filepath.Join(dir, reviewEntriesName), entries.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(out, func(a, b ReviewProject) int { return strings.Compare(a.Project, b.Project) })
+	if err := os.WriteFile(filepath.Join(dir, reviewIndexName), encodeReviewIndex(digest, out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReviewKeptPass: `stable review` over the pass `stable diff` kept
+// opens the same projects as the pass that wrote it; the attacker with
+// the laptop's disk who edits the kept review (and seals the index again
+// with its own digests) is refused when the review opens, naming the
+// project: a red flag hidden (a backdated file shown as too young), a
+// version changed, a project's row dropped, a project's bytes edited
+// under an untouched index, the index naming another diff.
+func TestReviewKeptPass(t *testing.T) {
+	f := newReviewedFixture(t)
+	fresh, err := ComputeDiff(f.config(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	frv, err := fresh.Review()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frv.Close()
+
+	work, _, digest := f.keep(t)
+	d, err := OpenReviewed(f.config(work), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := d.Review()
+	if err != nil {
+		t.Fatalf("the untouched kept pass: %v", err)
+	}
+	if !slices.Equal(rv.Projects(), frv.Projects()) {
+		t.Errorf("kept review projects %+v, the pass's %+v", rv.Projects(), frv.Projects())
+	}
+	for _, p := range []string{"foo", "bar", "baz", "qux", "zed"} {
+		a, err := rv.Project(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := frv.Project(p)
+		var ta, tb bytes.Buffer
+		a.WriteProjectText(&ta)
+		b.WriteProjectText(&tb)
+		if ta.String() != tb.String() {
+			t.Errorf("project %s from the kept pass:\n%s\nfrom the pass:\n%s", p, ta.String(), tb.String())
+		}
+	}
+	rv.Close()
+	d.Close()
+
+	field := func(project, path string, i int, value string) func(string, []string) []string {
+		return func(p string, lines []string) []string {
+			if p != project {
+				return lines
+			}
+			for k, l := range lines {
+				fs := strings.Split(strings.TrimSuffix(l, "\n"), "\t")
+				if fs[2] == path {
+					fs[i] = value
+					lines[k] = strings.Join(fs, "\t") + "\n"
+				}
+			}
+			return lines
+		}
+	}
+	for name, tc := range map[string]struct {
+		edit func(t *testing.T, dir string)
+		want []string
+	}{
+		"flag hidden": {func(t *testing.T, dir string) {
+			resealReview(t, dir, field("baz", rec(baz1).Path, 1, reasonTooYoung))
+		}, []string{"project baz: the kept index records 1 entries"}},
+		"version changed": {func(t *testing.T, dir string) {
+			resealReview(t, dir, field("qux", rec(qux3).Path, 8, "2.9"))
+		}, []string{"project qux: the kept index records"}},
+		"project row dropped": {func(t *testing.T, dir string) {
+			resealReview(t, dir, func(p string, lines []string) []string {
+				if p == "zed" {
+					return nil
+				}
+				return lines
+			})
+		}, []string{"project zed (", "has no record in the kept index"}},
+		"entries edited under the index": {func(t *testing.T, dir string) {
+			editWorkLine(t, filepath.Join(dir, reviewEntriesName), rec(qux3).Path, 8, "3.1")
+		}, []string{"project qux's", "review-entries.kept"}},
+		"index names another diff": {func(t *testing.T, dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, reviewIndexName))
+			_, ps, _ := parseReviewIndex("index", b)
+			os.WriteFile(filepath.Join(dir, reviewIndexName), encodeReviewIndex(sha256.Sum256([]byte("other")), ps), 0o600)
+		}, []string{"the kept index names diff"}},
+		"index removed": {func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, reviewIndexName))
+		}, []string{reviewIndexName}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			work, _, digest := f.keep(t)
+			tc.edit(t, ReviewedDir(work, digest))
+			d, err := OpenReviewed(f.config(work), digest)
+			if err != nil {
+				t.Fatal(err) // the review files are not what signing checks
+			}
+			defer d.Close()
+			rv, err := d.Review()
+			if err == nil {
+				rv.Close()
+				t.Fatal("the edited review opened")
+			}
+			if !errors.Is(err, ErrPassEdited) || !errors.Is(err, ErrReviewIndex) {
+				t.Fatalf("got %v, want ErrPassEdited and ErrReviewIndex", err)
+			}
+			if testing.Verbose() {
+				t.Log(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
 }

@@ -3,7 +3,10 @@ package stableset
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -160,5 +163,75 @@ func TestNextTakedowns(t *testing.T) {
 	}
 	if got := NextTakedowns(nil, nil); len(got) != 0 {
 		t.Errorf("got %q from nothing", got)
+	}
+}
+
+// TestReviewedPassTakedown: a take-down of a listed stable file signs from
+// the pass `stable diff` kept as it does from a fresh pass (the same diff,
+// targets, ledger and takedown role), and so does the next ceremony, which
+// keeps the file taken down (held) from its kept pass.
+func TestReviewedPassTakedown(t *testing.T) {
+	c := newCeremony(t)
+	dir := t.TempDir()
+	e1 := exportOf(t, t1, []file{foo1, foo2, bar1, bar09})
+	out1 := filepath.Join(dir, "one")
+	c.sign(t, c.config(e1, ""), out1)
+	victim := rec(bar1).Path
+	e2 := exportOf(t, t2, []file{foo1, foo2, bar1, bar09})
+	prev := out1
+	for i, ds := range []string{`{"path": "` + victim + `", "decision": "take-down", "reason": "malware reported, PYSEC-2026-77"}`, ""} {
+		c.decisions = nil
+		if ds != "" {
+			c.decisions = mustDecisions(t, ds)
+		}
+		work := t.TempDir()
+		cfg := c.config(e2, prev)
+		cfg.TempDir = work
+		d, err := ComputeDiff(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest := d.Digest
+		if _, err := d.Keep(work); err != nil {
+			t.Fatal(err)
+		}
+		cfg = c.config(e2, prev)
+		cfg.TempDir = work
+		kept, err := OpenReviewed(cfg, digest)
+		if err != nil {
+			t.Fatalf("ceremony %d: the kept pass with a takedown: %v", i+2, err)
+		}
+		fresh, err := ComputeDiff(c.config(e2, prev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := diffFields(kept), diffFields(fresh); !reflect.DeepEqual(got, want) {
+			t.Errorf("ceremony %d: kept diff:\n%+v\nwant\n%+v", i+2, got, want)
+		}
+		out := filepath.Join(dir, fmt.Sprintf("kept%d", i+2))
+		if _, err := kept.Sign(SignParams{Approve: digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: out}); err != nil {
+			t.Fatalf("ceremony %d: signing the kept pass: %v", i+2, err)
+		}
+		kept.Close()
+		outFresh := filepath.Join(dir, fmt.Sprintf("fresh%d", i+2))
+		if _, err := fresh.Sign(SignParams{Approve: digest, Signers: c.stableSigners, BinKeys: c.binKeys, Now: t2, OutDir: outFresh}); err != nil {
+			t.Fatal(err)
+		}
+		fresh.Close()
+		st, bins := loadStable(t, c, out, int64(i+2))
+		_, binsFresh := loadStable(t, c, outFresh, int64(i+2))
+		if _, ok := stableTargets(bins)[victim]; ok || !reflect.DeepEqual(stableTargets(bins), stableTargets(binsFresh)) {
+			t.Errorf("ceremony %d: the kept pass signs other targets (or the taken-down file)", i+2)
+		}
+		if d := takedownOf(st); d == nil || !slices.Equal(d.Paths, []string{victim}) {
+			t.Errorf("ceremony %d: the kept pass's stable delegates no takedown role of %s", i+2, victim)
+		}
+		l := fmt.Sprintf("ledger/%d.ledger", i+2)
+		a, _ := os.ReadFile(filepath.Join(out, l))
+		b, _ := os.ReadFile(filepath.Join(outFresh, l))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("ceremony %d: %s differs", i+2, l)
+		}
+		prev = out
 	}
 }

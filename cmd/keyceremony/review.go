@@ -24,11 +24,11 @@ const searchShown = 200
 
 func newStableReviewCommand() *cobra.Command {
 	var o ceremony.StableOptions
-	var format, project, search string
+	var format, project, search, pass string
 	var all bool
 	var now *string
 	cmd := &cobra.Command{
-		Use:   "review --export FILE --published DIR --root FILE [--backup DIR] [--now TIME] [--policy FILE] [--decisions FILE] [--project NAME | --search TEXT | --all] [--format text|json]",
+		Use:   "review --export FILE --published DIR --root FILE [--backup DIR] [--now TIME] [--policy FILE] [--decisions FILE] [--pass DIGEST|DIR] [--project NAME | --search TEXT | --all] [--format text|json]",
 		Short: "Browse the diff: the summary, one project, a search, the whole diff paged",
 		Long: `review makes the same pass as 'stable diff' (same inputs, same summary,
 same digest), then lets the room browse it through an index the pass
@@ -54,10 +54,21 @@ file in --work-dir, the diff is made again with it, and the file and the
 new digest are shown: 'stable sign --decisions FILE' signs that digest.
 Off a terminal the output is plain. --format json gives the same content
 for tools (not with the prompt). Nothing is signed, and nothing but that
-decisions file is written.`,
+decisions file is written.
+
+--pass DIGEST (or the directory keyceremony-reviewed-DIGEST) browses the
+pass 'stable diff --backup' kept in --work-dir for that digest instead of
+making the pass again, when the export, policy, decisions and published
+state are the same ones: the kept pass is checked as 'stable sign --batch'
+checks it (its entries against the digest, what it shows of the export
+against the export), its review index is made again from it and must be
+the kept one byte for byte; an edited pass is refused, naming what
+differs. When there is no such pass or an input differs, it says why and
+makes the pass again. The kept pass stays for 'stable sign --batch'.`,
 		Example: `  keyceremony stable review --export export.jsonl --published current --root 1.root.json --backup /media/backup
   keyceremony stable review --export export.jsonl --published current --root 1.root.json --project requests
-  keyceremony stable review --export export.jsonl --published current --root 1.root.json --search numpy --format json`,
+  keyceremony stable review --export export.jsonl --published current --root 1.root.json --search numpy --format json
+  keyceremony stable review --export export.jsonl --published current --root 1.root.json --backup /media/backup --pass 3f5a...e1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := stableInputs(&o, *now); err != nil {
@@ -75,11 +86,23 @@ decisions file is written.`,
 			if chosen > 1 {
 				return usage("--project, --search and --all exclude each other", "browse one at a time; on a terminal the prompt offers each")
 			}
-			d, err := ceremony.RunStableDiff(o)
+			var d *stableset.Diff
+			var err error
+			if pass != "" {
+				var digest string
+				if digest, err = keptPass(&o, pass); err != nil {
+					return err
+				}
+				d, err = ceremony.RunStableReviewed(o, digest, cmd.ErrOrStderr())
+			} else {
+				d, err = ceremony.RunStableDiff(o)
+			}
 			if err != nil {
 				return err
 			}
-			defer func() { d.Close() }() // d's contents are the diff made again, after decide
+			// d's contents are the diff made again, after decide; a
+			// kept pass stays for 'stable sign --batch'.
+			defer func() { closeDiff(d) }()
 			out := cmd.OutOrStdout()
 			var t *tui.Terminal
 			if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) && format == "text" {
@@ -93,6 +116,13 @@ decisions file is written.`,
 				b.dir = os.TempDir()
 			}
 			defer b.close()
+			if d.Kept() {
+				// The kept review index is checked before anything is
+				// shown from it.
+				if _, err := b.review(); err != nil {
+					return err
+				}
+			}
 			switch {
 			case project != "":
 				return b.project(project)
@@ -124,7 +154,38 @@ decisions file is written.`,
 	cmd.Flags().StringVar(&project, "project", "", "show one project (its name as listed or as PyPI normalizes it)")
 	cmd.Flags().StringVar(&search, "search", "", "find projects whose name, and paths that contain TEXT")
 	cmd.Flags().BoolVar(&all, "all", false, "every entry but the unchanged ones, by project then version")
+	cmd.Flags().StringVar(&pass, "pass", "", "browse the pass 'stable diff --backup' kept for this digest (or its directory) in --work-dir")
 	return cmd
+}
+
+// keptPass returns the digest --pass names: a digest, or a kept pass's
+// directory (whose parent is then the work directory).
+func keptPass(o *ceremony.StableOptions, pass string) (string, error) {
+	base := filepath.Base(pass)
+	digest, isDir := strings.CutPrefix(base, stableset.ReviewedPrefix)
+	if !isDir {
+		digest = pass
+	}
+	if len(digest) != 64 || strings.Trim(digest, "0123456789abcdef") != "" {
+		return "", usage(fmt.Sprintf("--pass %q", pass), "give the digest 'stable diff --backup' printed, or the directory "+stableset.ReviewedPrefix+"DIGEST it kept")
+	}
+	if isDir {
+		dir := filepath.Dir(pass)
+		if o.WorkDir != "" && filepath.Clean(o.WorkDir) != dir {
+			return "", usage(fmt.Sprintf("--pass %s is not in --work-dir %s", pass, o.WorkDir), "give the digest alone, or the directory in --work-dir")
+		}
+		o.WorkDir = dir
+	}
+	return digest, nil
+}
+
+// closeDiff closes a diff, leaving a kept pass in place.
+func closeDiff(d *stableset.Diff) {
+	if d.Kept() {
+		d.Release()
+		return
+	}
+	d.Close()
 }
 
 // browser shows parts of a diff, paged on a terminal.
@@ -282,7 +343,7 @@ func (b *browser) decide() error {
 	}
 	b.close()
 	b.rv = nil
-	b.d.Close()
+	closeDiff(b.d)
 	*b.d, *b.o = *d, o
 	fmt.Fprintf(b.t, "\n%d decisions written to %s (%d in all with those of --decisions).\n", len(made), path, set.Len())
 	if err := b.page(b.d.WriteText); err != nil {

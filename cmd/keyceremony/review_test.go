@@ -86,6 +86,48 @@ func TestReviewPlain(t *testing.T) {
 	if code != 1 || !strings.Contains(e, "exclude each other") {
 		t.Fatalf("two choices: %d %s", code, e)
 	}
+
+	// The pass stable diff --backup keeps: --pass browses it, by digest
+	// or directory, shows what a pass of its own shows, and leaves it.
+	_, fresh, _ := runCLI(append(common, "--project", project)...)
+	work := t.TempDir()
+	code, _, e = runCLI(append([]string{"stable", "diff"}, append(common[2:], "--work-dir", work)...)...)
+	m := regexp.MustCompile(`keyceremony-reviewed-([0-9a-f]{64})`).FindStringSubmatch(e)
+	if code != 0 || m == nil {
+		t.Fatalf("stable diff: %d %s", code, e)
+	}
+	kept := filepath.Join(work, m[0])
+	for _, pass := range []string{m[1], kept} {
+		code, out, e = runCLI(append(common, "--work-dir", work, "--pass", pass, "--project", project)...)
+		if code != 0 || out != fresh || !strings.Contains(e, "reviewing the kept pass "+kept) {
+			t.Fatalf("--pass %s: %d %s\n%s\nwant\n%s", pass, code, e, out, fresh)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(kept, "pass.json")); err != nil {
+		t.Fatalf("the kept pass is gone after the review: %v", err)
+	}
+	// No kept pass for a digest: said, and the pass is made again.
+	code, out, e = runCLI(append(common, "--work-dir", work, "--pass", strings.Repeat("0", 64), "--project", project)...)
+	if code != 0 || out != fresh || !strings.Contains(e, "not reusing the reviewed pass: no reviewed pass") {
+		t.Fatalf("--pass without a kept pass: %d %s", code, e)
+	}
+	for _, bad := range []string{"xyz", filepath.Join(t.TempDir(), m[0])} {
+		if code, _, e = runCLI(append(common, "--work-dir", work, "--pass", bad)...); code != 1 || !strings.Contains(e, "--pass") {
+			t.Fatalf("--pass %s: %d %s", bad, code, e)
+		}
+	}
+	// Its review entries edited on the disk (a byte appended): refused,
+	// nothing shown.
+	f, err := os.OpenFile(filepath.Join(kept, "review-entries"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("x")
+	f.Close()
+	code, out, e = runCLI(append(common, "--work-dir", work, "--pass", m[1])...)
+	if code != 1 || out != "" || !strings.Contains(e, "the kept pass's review") || !strings.Contains(e, "1 bytes after the last project's") {
+		t.Fatalf("edited review entries: %d %s\n%s", code, e, out)
+	}
 }
 
 // TestReviewOnTerminal runs the review in a real terminal (tmux), as the

@@ -491,13 +491,7 @@ func checkRecord(r *Record, generated time.Time, text bool) *fieldError {
 	if e := checkVersion(r.Version); e != nil {
 		return e
 	}
-	r.Legacy = 0
-	if !filenameBelongs(r.Filename, r.Project, r.Version) {
-		r.Legacy = legacyName(r.Filename, r.Project, r.Version)
-	}
-	if !IsPEP440(r.Version) {
-		r.Legacy |= LegacyVersion
-	}
+	r.Legacy = LegacyOf(r.Filename, r.Project, r.Version)
 	if r.Length < 0 {
 		return ferr("length", ErrBadLength, "negative")
 	}

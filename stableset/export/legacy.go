@@ -86,6 +86,19 @@ func ParseLegacy(s string) (l Legacy, ok bool) {
 	return l, l.String() == s
 }
 
+// LegacyOf returns the legacy kinds of a record of this filename, project
+// and version: what the reader marks it (Record.Legacy).
+func LegacyOf(filename, project, version string) Legacy {
+	var l Legacy
+	if !filenameBelongs(filename, project, version) {
+		l = legacyName(filename, project, version)
+	}
+	if !IsPEP440(version) {
+		l |= LegacyVersion
+	}
+	return l
+}
+
 // legacyName classifies a filename that filenameBelongs refused (today's
 // rule: a prefix that PEP 503-normalises to the project, '-', then a digit
 // or the version).
