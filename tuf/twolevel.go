@@ -149,8 +149,10 @@ func (e *BudgetError) Error() string {
 func (e *BudgetError) Unwrap() error { return ErrBudget }
 
 // Estimate is the byte cost of the pieces of a layout's files, measured
-// from real entries (TestEstimates checks each against marshalled
-// metadata).
+// from real entries in the form the stable pipeline writes them: compact
+// JSON, the leaves as AppendBinFile makes them (TestEstimates checks each
+// against such files; TestLookupBytesWithTufJS in package ceremony
+// against what the pipeline really wrote and a client downloaded).
 type Estimate struct {
 	// EntryBytes is one target entry in a leaf file: a PyPI path, the
 	// length, sha256 and blake2b-256.
@@ -159,7 +161,8 @@ type Estimate struct {
 	// entry with its prefixes and its own ECDSA P-256 key.
 	DelegationBytes int64
 	// SnapshotEntryBytes is one role's entry in snapshot meta (version,
-	// length, sha256).
+	// length, sha256), in the indented form a repository commonly writes
+	// (compact is smaller).
 	SnapshotEntryBytes int64
 	// FileBytes is a role file's fixed part: the signed header, an empty
 	// delegations object and one signature.
@@ -169,14 +172,23 @@ type Estimate struct {
 // Estimates for the two target modes: distribution files and index pages
 // (files+pages, PEP 458) and index pages only (pages).
 var (
-	EstimateFiles = Estimate{EntryBytes: 380, DelegationBytes: 640, SnapshotEntryBytes: 195, FileBytes: 560}
-	EstimatePages = Estimate{EntryBytes: 275, DelegationBytes: 640, SnapshotEntryBytes: 195, FileBytes: 560}
+	EstimateFiles = Estimate{EntryBytes: 340, DelegationBytes: 590, SnapshotEntryBytes: 195, FileBytes: 440}
+	EstimatePages = Estimate{EntryBytes: 240, DelegationBytes: 590, SnapshotEntryBytes: 195, FileBytes: 440}
 )
 
 // EstimateKeyBytes is one ECDSA P-256 key in a delegations keyring (its id
 // and PEM key), the part of DelegationBytes a role sharing its key with
 // its siblings does not repeat.
-const EstimateKeyBytes = 380
+const EstimateKeyBytes = 330
+
+// EstimateSignatureBytes is one ECDSA P-256 signature in a file's
+// signatures (key id and DER signature, hex). stable.json is signed by
+// the stable threshold of hardware keys: its estimate allows for
+// StableSignatures of them, where FileBytes counts one.
+const (
+	EstimateSignatureBytes = 240
+	StableSignatures       = 3
+)
 
 // Shape is a sized layout and its estimated sizes in bytes.
 type Shape struct {
@@ -206,8 +218,9 @@ func largestLeaf(n int64, bins int) int64 {
 // EstimateShape returns the estimated sizes of layout l holding n targets.
 func EstimateShape(l TwoLevel, n int64, est Estimate) Shape {
 	s := Shape{Layout: l, Targets: n}
-	// stable also lists the ledger, one entry.
-	s.StableBytes = est.FileBytes + int64(l.NumMids())*est.DelegationBytes + est.EntryBytes
+	// stable also lists the ledger, one entry, and carries the stable
+	// threshold's signatures.
+	s.StableBytes = est.FileBytes + (StableSignatures-1)*EstimateSignatureBytes + int64(l.NumMids())*est.DelegationBytes + est.EntryBytes
 	s.MidBytes = est.FileBytes + int64(l.LeavesPerMid())*est.DelegationBytes
 	s.LeafBytes = est.FileBytes + largestLeaf(n, l.NumLeaves())*est.EntryBytes
 	s.SnapshotEntries = int64(1 + l.NumMids() + l.NumLeaves())
@@ -280,7 +293,7 @@ func EstimateOneLevel(n, targetsPerBin int64, est Estimate) Shape {
 	bits := BinBitsFor(n, targetsPerBin)
 	bins := int64(1) << bits
 	s := Shape{Targets: n}
-	s.StableBytes = est.FileBytes + bins*(est.DelegationBytes-keyBytes) + keyBytes + est.EntryBytes
+	s.StableBytes = est.FileBytes + (StableSignatures-1)*EstimateSignatureBytes + bins*(est.DelegationBytes-keyBytes) + keyBytes + est.EntryBytes
 	s.LeafBytes = est.FileBytes + largestLeaf(n, int(bins))*est.EntryBytes
 	s.SnapshotEntries = 1 + bins
 	s.SnapshotBytes = s.SnapshotEntries * est.SnapshotEntryBytes

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -143,48 +144,75 @@ func pypiSample(t *testing.T) []sampleRecord {
 
 var normalizeRe = regexp.MustCompile(`[-_.]+`)
 
-// fileSize marshals a signed targets file as the tool writes it.
-func fileSize(t *testing.T, m *Metadata[Targets], s keys.Signer) int64 {
+// fileSize signs a targets file and marshals it as the stable pipeline
+// writes stable.json and the mids: compact JSON and a newline.
+func fileSize(t *testing.T, m *Metadata[Targets], s ...keys.Signer) int64 {
 	t.Helper()
-	if err := m.Sign(s); err != nil {
+	if err := m.Sign(s...); err != nil {
 		t.Fatal(err)
 	}
-	b, err := m.MarshalFile()
+	b, err := json.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return int64(len(b))
+	return int64(len(b) + 1)
 }
 
-// TestEstimates measures each estimate on marshalled metadata: target
-// entries from real PyPI records (sha256 and blake2b-256, which is the
-// path's hash segment), index-page entries for their projects, mid-role
-// delegations with their own ECDSA P-256 keys, snapshot entries with the
-// layout's names. An estimate must cover the measure, and not by more
-// than 25 %.
+// binSize signs a leaf bin listing ts and returns its size as the stable
+// pipeline writes it (AppendBinSigned, AppendBinFile).
+func binSize(t *testing.T, ts []BinTarget, exp time.Time, s keys.Signer) int64 {
+	t.Helper()
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Path < ts[j].Path })
+	signed, err := AppendBinSigned(nil, 12345, NewExpiry(exp), ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewTargets(12345, exp)
+	if err := m.Sign(s); err != nil { // a signature of the real size
+		t.Fatal(err)
+	}
+	return int64(len(AppendBinFile(nil, signed, m.Signatures)))
+}
+
+// TestEstimates measures each estimate on metadata in the form the
+// stable pipeline writes it (compact JSON; the leaves by AppendBinFile):
+// target entries from real PyPI records (sha256 and blake2b-256, which is
+// the path's hash segment), index-page entries for their projects,
+// mid-role delegations with their own ECDSA P-256 keys, signatures,
+// snapshot entries with the layout's names (indented, as the test
+// repositories and many repositories write the snapshot). An estimate
+// must cover the measure, and not by more than 25 %.
 func TestEstimates(t *testing.T) {
 	sample := pypiSample(t)
 	s := ecdsaSigner(t)
 	exp := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
-	empty := fileSize(t, NewTargets(12345, exp), s)
-	files, pages := NewTargets(12345, exp), NewTargets(12345, exp)
+	var files, pages []BinTarget
+	seen := map[string]bool{}
 	for _, r := range sample {
 		p := strings.TrimPrefix(r.URLPath, "/")
 		segs := strings.Split(p, "/")
 		if len(segs) != 5 {
 			t.Fatalf("sample path %q", r.URLPath)
 		}
-		b2 := segs[1] + segs[2] + segs[3]
-		files.Signed.Targets[p] = TargetFile{Length: r.Size, Hashes: map[string]string{"sha256": r.SHA256, "blake2b-256": b2}}
+		bt := BinTarget{Path: p, Length: r.Size, HasBLAKE2b: true}
+		if _, err := hex.Decode(bt.BLAKE2b256[:], []byte(segs[1]+segs[2]+segs[3])); err != nil {
+			t.Fatalf("sample path %q: %v", r.URLPath, err)
+		}
+		if _, err := hex.Decode(bt.SHA256[:], []byte(r.SHA256)); err != nil {
+			t.Fatalf("sample sha256 %q: %v", r.SHA256, err)
+		}
+		files = append(files, bt)
 		proj := normalizeRe.ReplaceAllString(strings.ToLower(r.Project), "-")
 		for _, page := range []string{"simple/" + proj + "/index.html", "simple/" + proj + "/index.json"} {
-			sum := sha256.Sum256([]byte(page))
-			h := hex.EncodeToString(sum[:])
-			pages.Signed.Targets[page] = TargetFile{Length: 12345, Hashes: map[string]string{"sha256": h, "blake2b-256": h}}
+			if !seen[page] {
+				seen[page] = true
+				pages = append(pages, BinTarget{Path: page, Length: 12345, SHA256: sha256.Sum256([]byte(page)), BLAKE2b256: sha256.Sum256([]byte("b2" + page)), HasBLAKE2b: true})
+			}
 		}
 	}
-	perEntry := func(m *Metadata[Targets]) int64 {
-		return (fileSize(t, m, s) - empty + int64(len(m.Signed.Targets)) - 1) / int64(len(m.Signed.Targets))
+	emptyBin := binSize(t, nil, exp, s)
+	perEntry := func(ts []BinTarget) int64 {
+		return (binSize(t, ts, exp, s) - emptyBin + int64(len(ts)) - 1) / int64(len(ts))
 	}
 	l, _ := NewTwoLevel("stable", 6, 6)
 	mid := NewTargets(12345, exp)
@@ -201,6 +229,8 @@ func TestEstimates(t *testing.T) {
 	keyBytes := (withDeleg - fileSize(t, sharedMid, s) + int64(l.LeavesPerMid()) - 2) / int64(l.LeavesPerMid()-1)
 	emptyDeleg := NewTargets(12345, exp)
 	emptyDeleg.Signed.Delegations = &Delegations{Keys: map[string]*keys.Key{}, Roles: []DelegatedRole{}}
+	fixed := fileSize(t, emptyDeleg, s)
+	sigBytes := fileSize(t, emptyDeleg, s, ecdsaSigner(t), ecdsaSigner(t)) - fixed
 	snap := NewSnapshot(12345, exp)
 	snapEmpty, err := snap.MarshalFile()
 	must(t, err)
@@ -214,10 +244,12 @@ func TestEstimates(t *testing.T) {
 	measured := map[string][2]int64{
 		"files EntryBytes":        {perEntry(files), EstimateFiles.EntryBytes},
 		"pages EntryBytes":        {perEntry(pages), EstimatePages.EntryBytes},
-		"DelegationBytes":         {(withDeleg - empty + int64(l.LeavesPerMid()) - 1) / int64(l.LeavesPerMid()), EstimateFiles.DelegationBytes},
+		"DelegationBytes":         {(withDeleg - fixed + int64(l.LeavesPerMid()) - 1) / int64(l.LeavesPerMid()), EstimateFiles.DelegationBytes},
 		"SnapshotEntryBytes":      {(int64(len(snapFull)-len(snapEmpty)) + int64(len(snap.Signed.Meta)) - 1) / int64(len(snap.Signed.Meta)), EstimateFiles.SnapshotEntryBytes},
-		"FileBytes (with deleg.)": {fileSize(t, emptyDeleg, s), EstimateFiles.FileBytes},
+		"FileBytes (with deleg.)": {fixed, EstimateFiles.FileBytes},
+		"FileBytes (leaf)":        {emptyBin, EstimateFiles.FileBytes},
 		"EstimateKeyBytes":        {keyBytes, EstimateKeyBytes},
+		"EstimateSignatureBytes":  {(sigBytes + 1) / 2, EstimateSignatureBytes},
 	}
 	for name, m := range measured {
 		got, est := m[0], m[1]
@@ -226,7 +258,7 @@ func TestEstimates(t *testing.T) {
 			t.Errorf("%s: estimate %d does not cover the measured %d within 25%%", name, est, got)
 		}
 	}
-	if EstimatePages.DelegationBytes != EstimateFiles.DelegationBytes || EstimatePages.SnapshotEntryBytes != EstimateFiles.SnapshotEntryBytes {
+	if EstimatePages.DelegationBytes != EstimateFiles.DelegationBytes || EstimatePages.SnapshotEntryBytes != EstimateFiles.SnapshotEntryBytes || EstimatePages.FileBytes != EstimateFiles.FileBytes {
 		t.Error("the modes differ only in target entries")
 	}
 }

@@ -12,6 +12,8 @@
 //     bootstrap's metadata;
 //   - the second ceremony (the routine one): `stable diff`, `stable sign`,
 //     then `verify` of its media against the bootstrap media;
+//   - the sizes of its media and of one lookup, fresh and holding the
+//     first ceremony's metadata, beside the estimates (sizes.go);
 //   - at 1 M files and below (or with -baseline=true), the go-tuf v2
 //     baseline (bench/gotufbaseline, built here, a child like the others)
 //     on the second ceremony's export, and the ratio of the routine
@@ -225,6 +227,9 @@ func run(dir string, n int64, rm, baseline bool) error {
 	measure.Row(os.Stdout, "second ceremony: verify of its media", rv)
 	if du, err := exec.Command("du", "-sm", filepath.Join(dir, "media2")).Output(); err == nil {
 		fmt.Fprintf(os.Stderr, "  second ceremony's media: %s", du)
+	}
+	if err := sizeReport(os.Stdout, dir); err != nil {
+		return err
 	}
 	if !baseline {
 		return nil

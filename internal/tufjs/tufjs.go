@@ -116,6 +116,13 @@ type Options struct {
 	// without this no entry listing it downloads. tuf-js itself is
 	// unchanged: it still routes, fetches and compares every hash.
 	BLAKE2b256 bool
+	// StateDir, when not empty, is the client's own directory, kept
+	// between runs as an installed client keeps it: its metadata cache
+	// (StateDir/metadata) and downloads (StateDir/targets). The first run
+	// in an empty StateDir starts from trustedRoot; later runs start from
+	// what the client cached (its newest trusted root, timestamp,
+	// snapshot and every role it loaded), so they fetch only what changed.
+	StateDir string
 }
 
 // Resolve serves repoDir (metadata/ and targets/ beneath it), starts a
@@ -155,11 +162,15 @@ func ResolveWith(repoDir, trustedRoot string, paths []string, opt Options) (*Run
 	}))
 	defer srv.Close()
 
-	work, err := os.MkdirTemp("", "kc-tufjs-")
-	if err != nil {
-		return nil, err
+	work := opt.StateDir
+	if work == "" {
+		tmp, err := os.MkdirTemp("", "kc-tufjs-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		work = tmp
 	}
-	defer os.RemoveAll(work)
 	// A bound on a hung client, not a measure of speed.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -7,9 +7,11 @@
 // (blake2b.mjs) before tuf-js runs; tuf-js itself is unchanged, and
 // without the flag it is run exactly as published.
 //
-// stdin holds one target path per line. WORK_DIR must be an empty
-// directory: the client's metadata and target caches are made in it, and
-// the trusted root is copied there first (tuf-js reads it at construction).
+// stdin holds one target path per line. WORK_DIR is the client's state:
+// its metadata and target caches are made in it. When WORK_DIR holds no
+// metadata/root.json yet, the trusted root is copied there first (tuf-js
+// reads it at construction); otherwise the client starts from what it
+// cached in an earlier run, as an installed client does.
 // The output is
 //
 //   {"refresh": {"ok": bool, "error": string},
@@ -34,9 +36,11 @@ if (flags.includes('--blake2b-256')) {
 }
 const metadataDir = path.join(work, 'metadata');
 const targetDir = path.join(work, 'targets');
-fs.mkdirSync(metadataDir);
-fs.mkdirSync(targetDir);
-fs.copyFileSync(rootFile, path.join(metadataDir, 'root.json'));
+fs.mkdirSync(metadataDir, { recursive: true });
+fs.mkdirSync(targetDir, { recursive: true });
+if (!fs.existsSync(path.join(metadataDir, 'root.json'))) {
+  fs.copyFileSync(rootFile, path.join(metadataDir, 'root.json'));
+}
 
 const paths = fs.readFileSync(0, 'utf8').split('\n').filter((p) => p !== '');
 const out = { refresh: { ok: false, error: '' }, results: [] };

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keyceremony/keyceremony/keys"
+	"github.com/keyceremony/keyceremony/stableset"
+	"github.com/keyceremony/keyceremony/stableset/policy"
+	"github.com/keyceremony/keyceremony/tuf"
+)
+
+// The size report: what the routine ceremony's media really weigh, and
+// what one lookup downloads of them (docs/tuf-layout.md, "Two-level bins
+// and the metadata budget"), beside the layout's estimates.
+//
+// The files a client fetches to resolve one stable target are timestamp,
+// snapshot, targets, stable, the target's mid and its leaf (and a 404 for
+// the next root). The ceremony writes stable, the mids and the leaves;
+// the repository writes the others. The benchmark has no repository, so
+// it makes the snapshot and the timestamp the repository would sign over
+// the media: the fragment's entries, targets.json (the bootstrap's) and
+// unstable.json (an entry of the same form), indented as python-tuf
+// writes them, signed by a fresh Ed25519 key (the bench's online keys are
+// Ed25519; a signature's size does not depend on the key).
+
+// roleSize is one metadata file of a lookup.
+type roleSize struct {
+	what, file string
+	bytes      int64
+	changed    bool // differs from the previous period's, so a client holding it fetches it again
+}
+
+// sizes is the report.
+type sizes struct {
+	mode                   policy.TargetMode
+	layout                 tuf.TwoLevel
+	targets                int64 // entries in the leaves
+	stable                 int64
+	midMax, midSum         int64
+	leafMax, leafSum       int64
+	largestLeaf            string
+	fragEntries, snapShare int64
+	snapshot               int64
+	path                   string // the sampled target path
+	lookup                 []roleSize
+	est                    tuf.Shape
+}
+
+// sizeReport measures the media of both ceremonies under dir (media1,
+// media2) and prints the report.
+func sizeReport(w io.Writer, dir string) error {
+	pb, err := os.ReadFile(filepath.Join(dir, "policy.json"))
+	if err != nil {
+		return err
+	}
+	pol, err := policy.Parse(pb, "policy.json")
+	if err != nil {
+		return err
+	}
+	s, err := measureSizes(filepath.Join(dir, "media1", "stable"), filepath.Join(dir, "media2", "stable"), filepath.Join(dir, "boot", "metadata", "1.targets.json"), pol.TargetMode)
+	if err != nil {
+		return fmt.Errorf("size report: %w", err)
+	}
+	s.print(w)
+	return nil
+}
+
+func readFragment(stableDir string) (*stableset.Fragment, error) {
+	name := filepath.Join(stableDir, stableset.FragmentFile)
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return stableset.ParseFragment(b, name)
+}
+
+// measureSizes reads the previous and the current medium's stable
+// directories and the published targets.json.
+func measureSizes(prevDir, curDir, targetsFile string, mode policy.TargetMode) (*sizes, error) {
+	prev, err := readFragment(prevDir)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := readFragment(curDir)
+	if err != nil {
+		return nil, err
+	}
+	md := filepath.Join(curDir, "metadata")
+	file := func(role string) string {
+		return fmt.Sprintf("%d.%s.json", cur.Meta[role+".json"].Version, role)
+	}
+	read := func(role string) (*tuf.Metadata[tuf.Targets], []byte, error) {
+		b, err := os.ReadFile(filepath.Join(md, file(role)))
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := tuf.Load[tuf.Targets](b, file(role))
+		return m, b, err
+	}
+	st, stb, err := read(stableset.StableRole)
+	if err != nil {
+		return nil, err
+	}
+	// The mids are stable's delegations by hash prefix (path roles, if
+	// any, come first and are not part of a lookup of a binned path).
+	var mids []string
+	if st.Signed.Delegations != nil {
+		for _, d := range st.Signed.Delegations.Roles {
+			if len(d.PathHashPrefixes) > 0 {
+				mids = append(mids, d.Name)
+			}
+		}
+	}
+	if len(mids) == 0 {
+		return nil, fmt.Errorf("%s delegates to no bin", file(stableset.StableRole))
+	}
+	mid0, _, err := read(mids[0])
+	if err != nil {
+		return nil, err
+	}
+	perMid := 0
+	if mid0.Signed.Delegations != nil {
+		perMid = len(mid0.Signed.Delegations.Roles)
+	}
+	if bits.OnesCount(uint(len(mids))) != 1 || bits.OnesCount(uint(perMid)) != 1 {
+		return nil, fmt.Errorf("%d mids of %d leaves: not a two-level layout", len(mids), perMid)
+	}
+	l, err := tuf.NewTwoLevel(stableset.StableRole, bits.TrailingZeros(uint(len(mids))), bits.TrailingZeros(uint(perMid)))
+	if err != nil {
+		return nil, err
+	}
+	s := &sizes{mode: mode, layout: l, stable: int64(len(stb))}
+	for i := 0; i < l.NumMids(); i++ {
+		if mids[i] != l.MidName(i) {
+			return nil, fmt.Errorf("stable's mid %d is %s, the layout names it %s", i, mids[i], l.MidName(i))
+		}
+		n := cur.Meta[l.MidName(i)+".json"].Length
+		s.midMax, s.midSum = max(s.midMax, n), s.midSum+n
+		for j := 0; j < l.LeavesPerMid(); j++ {
+			m, ok := cur.Meta[l.LeafName(i, j)+".json"]
+			if !ok {
+				return nil, fmt.Errorf("the fragment lists no %s.json", l.LeafName(i, j))
+			}
+			if m.Length > s.leafMax {
+				s.leafMax, s.largestLeaf = m.Length, l.LeafName(i, j)
+			}
+			s.leafSum += m.Length
+			// The count of targets, from the files: one "length" per entry.
+			b, err := os.ReadFile(filepath.Join(md, file(l.LeafName(i, j))))
+			if err != nil {
+				return nil, err
+			}
+			s.targets += int64(bytes.Count(b, []byte(`"length":`)))
+		}
+	}
+	est := tuf.EstimateFiles
+	if !mode.ListsFiles() {
+		est = tuf.EstimatePages
+	}
+	s.est = tuf.EstimateShape(l, s.targets, est)
+
+	// The repository's snapshot over the medium, and its timestamp.
+	tb, err := os.ReadFile(targetsFile)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := tuf.Load[tuf.Targets](tb, filepath.Base(targetsFile))
+	if err != nil {
+		return nil, err
+	}
+	own := map[string]tuf.MetaFile{
+		"targets.json":  metaFile(targets.Signed.Version, tb),
+		"unstable.json": {Version: 1234, Length: 1_234_567, Hashes: map[string]string{"sha256": hex.EncodeToString(make([]byte, 32))}},
+	}
+	snapVersion := cur.Meta[stableset.StableRole+".json"].Version
+	expires := time.Now().UTC().Add(7 * 24 * time.Hour)
+	snapOwn, err := signedSnapshot(snapVersion, expires, own, nil)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := signedSnapshot(snapVersion, expires, own, cur.Meta)
+	if err != nil {
+		return nil, err
+	}
+	s.fragEntries, s.snapshot, s.snapShare = int64(len(cur.Meta)), int64(len(snap)), int64(len(snap)-len(snapOwn))
+	ts := tuf.NewTimestamp(snapVersion, expires, metaFile(snapVersion, snap))
+	tsb, err := signAndMarshal(ts)
+	if err != nil {
+		return nil, err
+	}
+
+	// A sampled path: the first target of the middle leaf, which its hash
+	// must route to.
+	g := l.NumLeaves() / 2
+	mi, lj := g>>l.LeafBits, g&(l.LeavesPerMid()-1)
+	lb, err := os.ReadFile(filepath.Join(md, file(l.LeafName(mi, lj))))
+	if err != nil {
+		return nil, err
+	}
+	bin, err := tuf.ParseBin(lb, file(l.LeafName(mi, lj)))
+	if err != nil {
+		return nil, err
+	}
+	if len(bin.Targets) == 0 {
+		return nil, fmt.Errorf("%s lists no target", file(l.LeafName(mi, lj)))
+	}
+	s.path = bin.Targets[0].Path
+	h := sha256.Sum256([]byte(s.path))
+	if m, j := l.LeafOfHash(&h); m != mi || j != lj {
+		return nil, fmt.Errorf("%s routes to %s, but %s lists it", s.path, l.LeafName(m, j), l.LeafName(mi, lj))
+	}
+	changed := func(role string) bool {
+		p, ok := prev.Meta[role+".json"]
+		c := cur.Meta[role+".json"]
+		return !ok || p.Version != c.Version || p.Hashes["sha256"] != c.Hashes["sha256"]
+	}
+	midName, leafName := l.MidName(mi), l.LeafName(mi, lj)
+	s.lookup = []roleSize{
+		{"timestamp", "timestamp.json", int64(len(tsb)), true},
+		{"snapshot", fmt.Sprintf("%d.snapshot.json", snapVersion), s.snapshot, true},
+		{"targets", filepath.Base(targetsFile), int64(len(tb)), false},
+		{"stable", file(stableset.StableRole), s.stable, changed(stableset.StableRole)},
+		{"its mid", file(midName), cur.Meta[midName+".json"].Length, changed(midName)},
+		{"its leaf", file(leafName), cur.Meta[leafName+".json"].Length, changed(leafName)},
+	}
+	return s, nil
+}
+
+func metaFile(version int64, data []byte) tuf.MetaFile {
+	sum := sha256.Sum256(data)
+	return tuf.MetaFile{Version: version, Length: int64(len(data)), Hashes: map[string]string{"sha256": hex.EncodeToString(sum[:])}}
+}
+
+// signedSnapshot is a snapshot listing own and stable's entries, signed
+// and in its file form.
+func signedSnapshot(version int64, expires time.Time, own, stable map[string]tuf.MetaFile) ([]byte, error) {
+	snap := tuf.NewSnapshot(version, expires)
+	for _, m := range []map[string]tuf.MetaFile{own, stable} {
+		for n, f := range m {
+			snap.Signed.Meta[n] = f
+		}
+	}
+	return signAndMarshal(snap)
+}
+
+func signAndMarshal[T tuf.Signed](m *tuf.Metadata[T]) ([]byte, error) {
+	k, err := keys.GenerateEd25519()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Sign(k); err != nil {
+		return nil, err
+	}
+	return m.MarshalFile()
+}
+
+func (s *sizes) print(w io.Writer) {
+	fmt.Fprintf(w, "\nmetadata sizes, second ceremony's media: %s, %d targets, %d mids x %d leaves (estimates: tuf.EstimateShape)\n\n",
+		s.mode, s.targets, s.layout.NumMids(), s.layout.LeavesPerMid())
+	fmt.Fprintf(w, "| %-44s | %12s | %12s |\n", "file", "measured", "estimate")
+	fmt.Fprintf(w, "|%s|%s|%s|\n", dashes(46), dashes(14), dashes(14))
+	row := func(what string, n, est int64) {
+		e := "-"
+		if est > 0 {
+			e = fmt.Sprint(est)
+		}
+		fmt.Fprintf(w, "| %-44s | %12d | %12s |\n", what, n, e)
+	}
+	row("stable.json", s.stable, s.est.StableBytes)
+	row("mid, largest", s.midMax, s.est.MidBytes)
+	row("mid, mean", s.midSum/int64(s.layout.NumMids()), 0)
+	row("leaf, largest ("+s.largestLeaf+")", s.leafMax, s.est.LeafBytes)
+	row("leaf, mean", s.leafSum/int64(s.layout.NumLeaves()), 0)
+	row(fmt.Sprintf("snapshot share: %d entries, bytes", s.fragEntries), s.snapShare, s.est.SnapshotBytes)
+	row("snapshot, whole (repository's part included)", s.snapshot, 0)
+
+	fmt.Fprintf(w, "\none lookup of %s (%s):\n\n", s.path, s.lookup[len(s.lookup)-1].file)
+	fmt.Fprintf(w, "| %-44s | %12s | %30s |\n", "file fetched", "fresh client", "client holding previous period")
+	fmt.Fprintf(w, "|%s|%s|%s|\n", dashes(46), dashes(14), dashes(32))
+	var fresh, again, layout int64
+	for _, r := range s.lookup {
+		a := "- (unchanged)"
+		if r.changed {
+			a = fmt.Sprint(r.bytes)
+			again += r.bytes
+		}
+		fresh += r.bytes
+		fmt.Fprintf(w, "| %-44s | %12d | %30s |\n", r.what+" "+r.file, r.bytes, a)
+	}
+	for _, r := range s.lookup[3:] {
+		layout += r.bytes
+	}
+	layout += s.snapShare
+	fmt.Fprintf(w, "| %-44s | %12d | %30d |\n", "total (and a 404 for the next root)", fresh, again)
+	fmt.Fprintf(w, "\nthe layout's part of the lookup (snapshot share, stable, mid, leaf): %d bytes, estimate %d; through the largest mid and leaf: %d\n",
+		layout, s.est.LookupBytes, s.snapShare+s.stable+s.midMax+s.leafMax)
+}
+
+func dashes(n int) string { return string(bytes.Repeat([]byte("-"), n)) }
