@@ -531,10 +531,12 @@ func triesLeft(n int) string {
 
 // checkWords has the keyholder type words, as read aloud: compared
 // without regard to case or spacing, asked up to three times; a mismatch
-// signs nothing.
+// signs nothing. A refusal is recorded without what was typed: the
+// words are not secret, but a keyholder who typed the PIN at this
+// prompt by mistake would otherwise have it in the transcript.
 func (g *Guide) checkWords(serial uint32, words []string) error {
 	want := strings.ToLower(strings.Join(words, " "))
-	for tries := 0; tries < 3; tries++ {
+	for tries := 1; tries <= 3; tries++ {
 		l, err := g.ask(fmt.Sprintf("  %s: type the %d check words as read aloud: ", g.name(serial), len(words)))
 		if err != nil {
 			return err
@@ -544,7 +546,7 @@ func (g *Guide) checkWords(serial uint32, words []string) error {
 			return g.record("check words confirmed", map[string]any{"device": serial})
 		}
 		g.printf("  REFUSED: %v.\n", ErrCheckWords)
-		if err := g.record("check words refused", map[string]any{"device": serial, "typed": l}); err != nil {
+		if err := g.record("check words refused", map[string]any{"device": serial, "attempt": tries}); err != nil {
 			return err
 		}
 	}

@@ -138,7 +138,8 @@ func (s *StableSigning) binProgress() func(done, total int64) {
 
 // review shows the diff's summary and its digest, and returns the
 // approval: with a guide and no approval given, the keyholders approve
-// on the screen (each types the check words before their PIN). resumed
+// on the screen (each types the check words before their PIN; the first
+// accepted is recorded as "diff approved", recordApproval). resumed
 // (the room approved this diff digest in an interrupted run, resume.go):
 // the review's steps are recorded as done then, not presented again.
 func (g *Guide) review(d *stableset.Diff, approve string, resumed bool) (string, error) {
@@ -164,6 +165,7 @@ func (g *Guide) review(d *stableset.Diff, approve string, resumed bool) (string,
 		}
 		g.showDigest(fmt.Sprintf("diff digest of stable v%d (read it aloud as PGP words):", d.Header.StableVersion), sum)
 	}
+	approved := false // "diff approved" recorded
 	g.pinStep = func(serial uint32) error {
 		if err := g.through(fmt.Sprintf("sign/stable/%d", serial)); err != nil {
 			return err
@@ -173,12 +175,33 @@ func (g *Guide) review(d *stableset.Diff, approve string, resumed bool) (string,
 			d.Header.StableVersion, d.Header.Repository, c.Added, c.Held, c.Removed, c.Changed, c.Dropped, c.Unchanged, len(d.Decisions))
 		g.showDigest("  the diff digest you approve:", sum)
 		g.printf("  The check words are the first %d words above.\n", StableCheckBytes)
-		return g.checkWords(serial, keys.PGPWords(sum[:StableCheckBytes]))
+		if err := g.checkWords(serial, keys.PGPWords(sum[:StableCheckBytes])); err != nil {
+			return err
+		}
+		if approved {
+			return nil
+		}
+		approved = true
+		return g.record("diff approved", map[string]any{"diff_digest": d.Digest, "device": serial})
 	}
 	if approve == "" {
 		approve = d.Digest
 	}
 	return approve, nil
+}
+
+// recordApproval records the room's approval of the diff digest. In the
+// batch form that is now: --approve named it. Guided, the approval is the
+// check words a keyholder types before their PIN, so it is recorded
+// there, once the first keyholder's words are accepted (review's
+// pinStep), never before: a journal cut at the check-words prompt, or
+// ending in words refused, records no approval, and a rerun reviews the
+// diff again (resume.go).
+func (g *Guide) recordApproval(tr *Transcript, digest string) error {
+	if g != nil {
+		return nil
+	}
+	return tr.Record("diff approved", map[string]any{"diff_digest": digest})
 }
 
 // stableDevices waits for each stable keyholder's device (a keyholder

@@ -300,8 +300,10 @@ func (r *resumption) record(tr *Transcript) error {
 // the export file's SHA-256, the policy's, the decisions', the previous
 // ledger's and the diff digest they give) with its own. When every one is
 // unchanged and the interrupted run recorded the room's approval of that
-// diff digest, the guided review (the diff's summary and the reading of
-// its digest) is not presented again: its steps are recorded as done in
+// diff digest ("diff approved": guided, written once a keyholder's
+// check words were accepted, recordApproval), the guided review (the
+// diff's summary and the reading of its digest) is not presented again:
+// its steps are recorded as done in
 // the interrupted run, and each keyholder still sees and confirms what
 // they sign before their PIN. Otherwise the signing starts over and says
 // which input changed. The journal decides nothing else: the diff is

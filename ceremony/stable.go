@@ -356,7 +356,7 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	if err := diff.Undecided(); err != nil {
 		return nil, err
 	}
-	if err := tr.Record("diff approved", map[string]any{"diff_digest": diff.Digest}); err != nil {
+	if err := s.Guide.recordApproval(tr, diff.Digest); err != nil {
 		return nil, err
 	}
 	sess := &session{devices: s.Devices, pin: s.PIN, pins: map[uint32]string{}, guide: s.Guide, optional: true}
