@@ -276,10 +276,32 @@ func compareReviewItems(a, b *reviewItem) int {
 		}
 		return -1
 	}
-	if c := CompareVersions(a.line[a.base:a.baseEnd], b.line[b.base:b.baseEnd]); c != 0 {
+	if c := compareVersionsTail(a.line[a.base:a.baseEnd], b.line[b.base:b.baseEnd]); c != 0 {
 		return c
 	}
 	return strings.Compare(a.pathOf(), b.pathOf())
+}
+
+// compareVersionsTail is CompareVersions, starting at the run (of digits
+// or of non-digits) in which a and b first differ: the runs before it are
+// the same bytes in both, so they compare equal, and the lengths left
+// differ as the whole strings' do. A project's file names share a long
+// prefix (the name, often the version's first parts).
+func compareVersionsTail(a, b string) int {
+	k := 0
+	for k < len(a) && k < len(b) && a[k] == b[k] {
+		k++
+	}
+	if k == 0 {
+		return CompareVersions(a, b)
+	}
+	// The run holding a[k-1] starts at the same place in both.
+	digit := func(c byte) bool { return c >= '0' && c <= '9' }
+	s, d := k-1, digit(a[k-1])
+	for s > 0 && digit(a[s-1]) == d {
+		s--
+	}
+	return CompareVersions(a[s:], b[s:])
 }
 
 // sortReviewBucket sorts one project bucket's review lines (data, then

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -516,6 +517,32 @@ func TestCompareReviewItems(t *testing.T) {
 			}
 			if got, want := compareReviewItems(&ia, &ib), reviewPathKey(a, b); got != want {
 				t.Errorf("%s vs %s: %d, reviewPathKey %d", a, b, got, want)
+			}
+		}
+	}
+}
+
+// TestCompareVersionsTail: starting at the run where two names differ
+// gives CompareVersions' order, on names that share prefixes ending in
+// and between runs of digits, leading zeros included.
+func TestCompareVersionsTail(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alpha := "0019a.-"
+	name := func() string {
+		b := []byte("foo-")
+		for n := rng.IntN(8); n > 0; n-- {
+			b = append(b, alpha[rng.IntN(len(alpha))])
+		}
+		return string(b)
+	}
+	names := []string{"", "0", "00", "1", "10", "01", "a", "a1", "1a", "foo-1.10", "foo-1.9", "foo-1.09", "foo-1.9a", "foo-1.9.0"}
+	for range 3000 {
+		names = append(names, name())
+	}
+	for i, a := range names {
+		for _, b := range names[max(0, i-40):min(len(names), i+40)] {
+			if got, want := compareVersionsTail(a, b), CompareVersions(a, b); got != want {
+				t.Fatalf("%q vs %q: %d, CompareVersions %d", a, b, got, want)
 			}
 		}
 	}
