@@ -133,8 +133,10 @@ func (r *run) evalTime() time.Time {
 // (project, category, and for a stable file what its page shows) by
 // project bucket.
 func (r *run) classify() error {
-	r.exportSum = newAsyncHash()
-	x, err := export.NewReader(io.TeeReader(r.cfg.Export, r.exportSum), r.cfg.ExportName)
+	// The export file's SHA-256 is the reader's (export.Reader.FileSHA256:
+	// the trailer's digest of the lines carried on over the trailer), so
+	// the file is hashed once.
+	x, err := export.NewReader(r.cfg.Export, r.cfg.ExportName)
 	if err != nil {
 		return err
 	}
@@ -266,7 +268,9 @@ func (r *run) classify() error {
 		return fmt.Errorf("%s: the trailer was not verified: %w", r.cfg.ExportName, export.ErrTruncated)
 	}
 	r.diff.Export = tr
-	r.diff.ExportFileSHA256 = r.exportSum.Sum()
+	if r.diff.ExportFileSHA256, ok = x.FileSHA256(); !ok {
+		return fmt.Errorf("%s: the file's digest was not computed: %w", r.cfg.ExportName, export.ErrTruncated)
+	}
 	if err := <-werr; err != nil {
 		return err
 	}
