@@ -205,7 +205,9 @@ func (r *run) classify() error {
 	defer review.close()
 
 	stop := make(chan struct{})
-	defer close(stop)
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }) }
+	defer halt()
 	batches := x.Batches(r.workers, stop)
 
 	// Formatters and the writer.
@@ -222,6 +224,7 @@ func (r *run) classify() error {
 	werr := make(chan error, 1)
 	go func() {
 		var err error
+		defer func() { werr <- err }() // once it writes no more
 		for pb := range order {
 			select {
 			case <-pb.done:
@@ -255,11 +258,16 @@ func (r *run) classify() error {
 			pb.out = nil
 			fmtPool.Put(o)
 		}
-		werr <- err
 	}()
 	merr := r.merge(lr, batches, jobs, order, stop)
 	close(jobs)
 	close(order)
+	if merr != nil {
+		halt()
+	}
+	// The writer has stopped before any return closes the files it
+	// writes (the deferred closes, prepare's on failure).
+	wErr := <-werr
 	if merr != nil {
 		return merr
 	}
@@ -271,8 +279,8 @@ func (r *run) classify() error {
 	if r.diff.ExportFileSHA256, ok = x.FileSHA256(); !ok {
 		return fmt.Errorf("%s: the file's digest was not computed: %w", r.cfg.ExportName, export.ErrTruncated)
 	}
-	if err := <-werr; err != nil {
-		return err
+	if wErr != nil {
+		return wErr
 	}
 	if err := stable.close(); err != nil {
 		return err
