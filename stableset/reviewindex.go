@@ -304,6 +304,10 @@ func compareVersionsTail(a, b string) int {
 	return CompareVersions(a[s:], b[s:])
 }
 
+// reviewChunk is how many bytes of a project's review lines
+// sortReviewBucket gathers before it hashes and writes them.
+const reviewChunk = 64 << 10
+
 // sortReviewBucket sorts one project bucket's review lines (data, then
 // extra) by project, then reviewKey, writes them to w and returns the
 // bucket's projects, their offsets counted from off.
@@ -346,26 +350,44 @@ func sortReviewBucket(data string, extra []string, w io.Writer, off int64) ([]Re
 		slices.SortFunc(g, func(i, j int32) int { return compareReviewItems(&its[i], &its[j]) })
 		idx = append(idx, g...)
 	}
-	// Each project's lines gathered, hashed and written at once.
+	// Each project's lines gathered, hashed and written in chunks of at
+	// most reviewChunk bytes (a project can hold a large share of a
+	// bucket: its bytes are not copied whole).
 	var (
 		ps  []ReviewProject
-		buf []byte
+		buf = make([]byte, 0, reviewChunk+4096)
+		h   = sha256.New()
 	)
+	flush := func() error {
+		h.Write(buf)
+		_, err := w.Write(buf)
+		buf = buf[:0]
+		if err != nil {
+			return fmt.Errorf("writing the review entries: %w", err)
+		}
+		return nil
+	}
 	for k := 0; k < len(idx); {
 		proj := its[idx[k]].projectOf()
 		p := ReviewProject{Project: strings.Clone(proj), Offset: off}
-		buf = buf[:0]
+		h.Reset()
 		for ; k < len(idx) && its[idx[k]].projectOf() == proj; k++ {
-			buf = append(buf, its[idx[k]].line...)
+			if len(buf) >= reviewChunk {
+				if err := flush(); err != nil {
+					return nil, off, err
+				}
+			}
+			l := its[idx[k]].line
+			buf = append(buf, l...)
 			p.Entries++
+			p.Length += int64(len(l))
 		}
-		p.Length = int64(len(buf))
-		p.SHA256 = sha256.Sum256(buf)
+		if err := flush(); err != nil {
+			return nil, off, err
+		}
+		h.Sum(p.SHA256[:0])
 		off += p.Length
 		ps = append(ps, p)
-		if _, err := w.Write(buf); err != nil {
-			return nil, off, fmt.Errorf("writing the review entries: %w", err)
-		}
 	}
 	return ps, off, nil
 }
