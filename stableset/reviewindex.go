@@ -231,7 +231,9 @@ func (it *reviewItem) projectOf() string {
 	return ""
 }
 
-// newReviewItem finds what reviewFields does in a review line.
+// newReviewItem finds the path and project of a review line (its third
+// and fourth of 11 tab-separated fields; the tests hold it to a plain
+// split, reviewFields), and the path's base name.
 func newReviewItem(line string) (reviewItem, error) {
 	if len(line) >= 1<<31 {
 		return reviewItem{}, errSpill
