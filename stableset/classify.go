@@ -133,8 +133,10 @@ func (r *run) evalTime() time.Time {
 // (project, category, and for a stable file what its page shows) by
 // project bucket.
 func (r *run) classify() error {
-	r.exportSum = newAsyncHash()
-	x, err := export.NewReader(io.TeeReader(r.cfg.Export, r.exportSum), r.cfg.ExportName)
+	// The export file's SHA-256 is the reader's (export.Reader.FileSHA256:
+	// the trailer's digest of the lines carried on over the trailer), so
+	// the file is hashed once.
+	x, err := export.NewReader(r.cfg.Export, r.cfg.ExportName)
 	if err != nil {
 		return err
 	}
@@ -203,7 +205,9 @@ func (r *run) classify() error {
 	defer review.close()
 
 	stop := make(chan struct{})
-	defer close(stop)
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }) }
+	defer halt()
 	batches := x.Batches(r.workers, stop)
 
 	// Formatters and the writer.
@@ -220,6 +224,7 @@ func (r *run) classify() error {
 	werr := make(chan error, 1)
 	go func() {
 		var err error
+		defer func() { werr <- err }() // once it writes no more
 		for pb := range order {
 			select {
 			case <-pb.done:
@@ -253,11 +258,16 @@ func (r *run) classify() error {
 			pb.out = nil
 			fmtPool.Put(o)
 		}
-		werr <- err
 	}()
 	merr := r.merge(lr, batches, jobs, order, stop)
 	close(jobs)
 	close(order)
+	if merr != nil {
+		halt()
+	}
+	// The writer has stopped before any return closes the files it
+	// writes (the deferred closes, prepare's on failure).
+	wErr := <-werr
 	if merr != nil {
 		return merr
 	}
@@ -266,9 +276,11 @@ func (r *run) classify() error {
 		return fmt.Errorf("%s: the trailer was not verified: %w", r.cfg.ExportName, export.ErrTruncated)
 	}
 	r.diff.Export = tr
-	r.diff.ExportFileSHA256 = r.exportSum.Sum()
-	if err := <-werr; err != nil {
-		return err
+	if r.diff.ExportFileSHA256, ok = x.FileSHA256(); !ok {
+		return fmt.Errorf("%s: the file's digest was not computed: %w", r.cfg.ExportName, export.ErrTruncated)
+	}
+	if wErr != nil {
+		return wErr
 	}
 	if err := stable.close(); err != nil {
 		return err

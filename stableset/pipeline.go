@@ -237,7 +237,6 @@ type run struct {
 	// patterns (delegations.go); nil without delegations.
 	delegated map[string]bool
 	checker   *delegation.Checker
-	exportSum *asyncHash // the export file's bytes
 
 	prevLedger *ledger.Header
 	ledgerLen  int64

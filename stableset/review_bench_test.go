@@ -58,6 +58,28 @@ func BenchmarkReview(b *testing.B) {
 				rv.Close()
 			}
 		})
+		// The pass's sort of the review lines, bucket by bucket (what
+		// reviewBucket does on every core), in memory.
+		var parts [numProjBucket][]byte
+		var line []byte
+		if err := d.Entries(func(e *DiffEntry) error {
+			line = e.appendCanonical(line[:0])
+			p := &parts[projBucket(e.Project)]
+			*p = appendWorkLine(*p, line, e.Version, e.Legacy, e.Uploaded)
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("files=%d/sortbuckets", files), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for i := range parts {
+					if _, _, err := sortReviewBucket(string(parts[i]), nil, io.Discard, 0); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
 		rv, err := d.Review()
 		if err != nil {
 			b.Fatal(err)

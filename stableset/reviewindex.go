@@ -201,28 +201,6 @@ func reviewPathKey(a, b string) int {
 	return strings.Compare(a, b)
 }
 
-// reviewFields returns the path and project (empty for "-") of a review
-// line, the third and fourth of its 11 tab-separated fields; the lines
-// are parsed whole when a project is read (Review.read).
-func reviewFields(line string) (path, project string, err error) {
-	var f [4]string
-	rest := line
-	for i := range f {
-		j := strings.IndexByte(rest, '\t')
-		if j < 0 {
-			return "", "", errSpill
-		}
-		f[i], rest = rest[:j], rest[j+1:]
-	}
-	if strings.Count(rest, "\t") != 6 {
-		return "", "", errSpill
-	}
-	if f[3] == "-" {
-		f[3] = ""
-	}
-	return f[2], f[3], nil
-}
-
 // reviewPartKind names the work files of every entry's review line by
 // project bucket, which the pass writes as the entries stream by
 // (classify's format); reviewSortedKind, each bucket's lines sorted by
@@ -232,20 +210,117 @@ const (
 	reviewSortedKind = "reviewsorted"
 )
 
+// reviewItem is a review line with what ordering it needs, found once
+// per line rather than in every comparison: offsets into the line of
+// its path (the third field), the path's base name and its project (the
+// fourth), 40 bytes an entry.
+type reviewItem struct {
+	line                string
+	path, base, baseEnd uint32
+	project, projectEnd uint32
+	page                bool // the path is under pagesPrefix
+	odd                 bool // path.Base(path) is not the path's tail: compared by reviewPathKey
+}
+
+func (it *reviewItem) pathOf() string { return it.line[it.path : it.project-1] }
+
+func (it *reviewItem) projectOf() string {
+	if p := it.line[it.project:it.projectEnd]; p != "-" {
+		return p
+	}
+	return ""
+}
+
+// newReviewItem finds the path and project of a review line (its third
+// and fourth of 11 tab-separated fields; the tests hold it to a plain
+// split, reviewFields), and the path's base name.
+func newReviewItem(line string) (reviewItem, error) {
+	if len(line) >= 1<<31 {
+		return reviewItem{}, errSpill
+	}
+	var ends [4]int
+	pos := 0
+	for i := range ends {
+		j := strings.IndexByte(line[pos:], '\t')
+		if j < 0 {
+			return reviewItem{}, errSpill
+		}
+		ends[i] = pos + j
+		pos += j + 1
+	}
+	if strings.Count(line[pos:], "\t") != 6 {
+		return reviewItem{}, errSpill
+	}
+	it := reviewItem{line: line, path: uint32(ends[1] + 1), project: uint32(ends[2] + 1), projectEnd: uint32(ends[3])}
+	p := it.pathOf()
+	it.page = strings.HasPrefix(p, pagesPrefix)
+	// path.Base, as offsets: the last element after trailing slashes.
+	e := len(p)
+	for e > 0 && p[e-1] == '/' {
+		e--
+	}
+	if e == 0 || e != len(p) {
+		it.odd = true // "", "/", or a trailing slash (never a target path)
+		return it, nil
+	}
+	it.base, it.baseEnd = it.path+uint32(strings.LastIndexByte(p, '/')+1), it.path+uint32(e)
+	return it, nil
+}
+
+// compareReviewItems is reviewPathKey on the items' paths.
+func compareReviewItems(a, b *reviewItem) int {
+	if a.odd || b.odd {
+		return reviewPathKey(a.pathOf(), b.pathOf())
+	}
+	if a.page != b.page {
+		if a.page {
+			return 1
+		}
+		return -1
+	}
+	if c := compareVersionsTail(a.line[a.base:a.baseEnd], b.line[b.base:b.baseEnd]); c != 0 {
+		return c
+	}
+	return strings.Compare(a.pathOf(), b.pathOf())
+}
+
+// compareVersionsTail is CompareVersions, starting at the run (of digits
+// or of non-digits) in which a and b first differ: the runs before it are
+// the same bytes in both, so they compare equal, and the lengths left
+// differ as the whole strings' do. A project's file names share a long
+// prefix (the name, often the version's first parts).
+func compareVersionsTail(a, b string) int {
+	k := 0
+	for k < len(a) && k < len(b) && a[k] == b[k] {
+		k++
+	}
+	if k == 0 {
+		return CompareVersions(a, b)
+	}
+	// The run holding a[k-1] starts at the same place in both.
+	digit := func(c byte) bool { return c >= '0' && c <= '9' }
+	s, d := k-1, digit(a[k-1])
+	for s > 0 && digit(a[s-1]) == d {
+		s--
+	}
+	return CompareVersions(a[s:], b[s:])
+}
+
+// reviewChunk is how many bytes of a project's review lines
+// sortReviewBucket gathers before it hashes and writes them.
+const reviewChunk = 64 << 10
+
 // sortReviewBucket sorts one project bucket's review lines (data, then
 // extra) by project, then reviewKey, writes them to w and returns the
 // bucket's projects, their offsets counted from off.
 func sortReviewBucket(data string, extra []string, w io.Writer, off int64) ([]ReviewProject, int64, error) {
-	type item struct {
-		path, project, line string
-	}
-	var its []item
+	its := make([]reviewItem, 0, strings.Count(data, "\n")+len(extra))
 	add := func(line string) error {
-		p, proj, err := reviewFields(line)
+		it, err := newReviewItem(line)
 		if err != nil {
 			return err
 		}
-		its = append(its, item{p, proj, line})
+		its = append(its, it)
 		return nil
 	}
 	for len(data) > 0 {
@@ -268,39 +343,54 @@ func sortReviewBucket(data string, extra []string, w io.Writer, off int64) ([]Re
 	// reviewPathKey: the costly comparison runs within a project only.
 	groups := map[string][]int32{}
 	for i := range its {
-		groups[its[i].project] = append(groups[its[i].project], int32(i))
+		p := its[i].projectOf()
+		groups[p] = append(groups[p], int32(i))
 	}
 	idx := make([]int32, 0, len(its))
 	for _, p := range slices.Sorted(maps.Keys(groups)) {
 		g := groups[p]
-		slices.SortFunc(g, func(i, j int32) int { return reviewPathKey(its[i].path, its[j].path) })
+		slices.SortFunc(g, func(i, j int32) int { return compareReviewItems(&its[i], &its[j]) })
 		idx = append(idx, g...)
 	}
-	var ps []ReviewProject
-	h := sha256.New()
-	var cur *ReviewProject
-	end := func() {
-		if cur != nil {
-			h.Sum(cur.SHA256[:0])
-			ps = append(ps, *cur)
+	// Each project's lines gathered, hashed and written in chunks of at
+	// most reviewChunk bytes (a project can hold a large share of a
+	// bucket: its bytes are not copied whole).
+	var (
+		ps  []ReviewProject
+		buf = make([]byte, 0, reviewChunk+4096)
+		h   = sha256.New()
+	)
+	flush := func() error {
+		h.Write(buf)
+		_, err := w.Write(buf)
+		buf = buf[:0]
+		if err != nil {
+			return fmt.Errorf("writing the review entries: %w", err)
 		}
+		return nil
 	}
-	for _, i := range idx {
-		it := &its[i]
-		if cur == nil || it.project != cur.Project {
-			end()
-			cur = &ReviewProject{Project: strings.Clone(it.project), Offset: off}
-			h.Reset()
+	for k := 0; k < len(idx); {
+		proj := its[idx[k]].projectOf()
+		p := ReviewProject{Project: strings.Clone(proj), Offset: off}
+		h.Reset()
+		for ; k < len(idx) && its[idx[k]].projectOf() == proj; k++ {
+			if len(buf) >= reviewChunk {
+				if err := flush(); err != nil {
+					return nil, off, err
+				}
+			}
+			l := its[idx[k]].line
+			buf = append(buf, l...)
+			p.Entries++
+			p.Length += int64(len(l))
 		}
-		cur.Length += int64(len(it.line))
-		cur.Entries++
-		off += int64(len(it.line))
-		h.Write([]byte(it.line))
-		if _, err := io.WriteString(w, it.line); err != nil {
-			return nil, off, fmt.Errorf("writing the review entries: %w", err)
+		if err := flush(); err != nil {
+			return nil, off, err
 		}
+		h.Sum(p.SHA256[:0])
+		off += p.Length
+		ps = append(ps, p)
 	}
-	end()
 	return ps, off, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -627,5 +628,90 @@ func TestReviewKeptPass(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// reviewFields, the reference newReviewItem is held to, returns the path and project (empty for "-") of a review
+// line, the third and fourth of its 11 tab-separated fields; as the
+// sort once found them.
+func reviewFields(line string) (path, project string, err error) {
+	var f [4]string
+	rest := line
+	for i := range f {
+		j := strings.IndexByte(rest, '\t')
+		if j < 0 {
+			return "", "", errSpill
+		}
+		f[i], rest = rest[:j], rest[j+1:]
+	}
+	if strings.Count(rest, "\t") != 6 {
+		return "", "", errSpill
+	}
+	if f[3] == "-" {
+		f[3] = ""
+	}
+	return f[2], f[3], nil
+}
+
+// TestCompareReviewItems: the sort's comparison of items, with their base
+// names and page marks found once, orders every pair as reviewPathKey
+// does on the paths.
+func TestCompareReviewItems(t *testing.T) {
+	paths := []string{
+		"packages/ab/cd/ef/foo-1.0.tar.gz", "packages/01/cd/ef/foo-1.0.tar.gz", "packages/ab/cd/ef/foo-1.10.tar.gz",
+		"packages/ab/cd/ef/foo-1.9.tar.gz", "packages/ab/cd/ef/foo-01.9.tar.gz", "packages/ab/cd/ef/foo-1.9-py3-none-any.whl",
+		"packages/ff/cd/ef/Foo-1.9.tar.gz", "packages/ab/cd/ef/foo.tar.gz", "packages/ab/cd/ef/foo-1.0a1.tar.gz",
+		"simple/foo/index.html", "simple/foo/index.json", "simple/foo/", "packages/ab/cd/ef/foo-1.0.zip",
+		"packages/00/00/00/9", "packages/00/00/00/10", "packages/00/00/01/10",
+		"", "/", "simple//", "a/b/", "x",
+	}
+	for _, line := range []string{"x\t-\tsimple/p/index.html\tp\t-\t-\t-\t-\t-\t-\t-\n", "x\t-\tpackages/a/b\t-\t-\t-\t-\t-\t-\t-\t-\n",
+		"x\t-\tp\tq\t-\t-\t-\t-\t-\t-\n", "x\t-\tp\tq\t-\t-\t-\t-\t-\t-\t-\t-\n", "x\t-\tp", ""} {
+		it, err := newReviewItem(line)
+		p, proj, rerr := reviewFields(line)
+		if (err != nil) != (rerr != nil) || err == nil && (it.pathOf() != p || it.projectOf() != proj) {
+			t.Errorf("%q: item %q %q %v, reviewFields %q %q %v", line, it.pathOf(), it.projectOf(), err, p, proj, rerr)
+		}
+	}
+	for _, a := range paths {
+		for _, b := range paths {
+			ia, err := newReviewItem("x\t-\t" + a + "\tfoo\t-\t-\t-\t-\t-\t-\t-\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ib, err := newReviewItem("x\t-\t" + b + "\tfoo\t-\t-\t-\t-\t-\t-\t-\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := compareReviewItems(&ia, &ib), reviewPathKey(a, b); got != want {
+				t.Errorf("%s vs %s: %d, reviewPathKey %d", a, b, got, want)
+			}
+		}
+	}
+}
+
+// TestCompareVersionsTail: starting at the run where two names differ
+// gives CompareVersions' order, on names that share prefixes ending in
+// and between runs of digits, leading zeros included.
+func TestCompareVersionsTail(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alpha := "0019a.-"
+	name := func() string {
+		b := []byte("foo-")
+		for n := rng.IntN(8); n > 0; n-- {
+			b = append(b, alpha[rng.IntN(len(alpha))])
+		}
+		return string(b)
+	}
+	names := []string{"", "0", "00", "1", "10", "01", "a", "a1", "1a", "foo-1.10", "foo-1.9", "foo-1.09", "foo-1.9a", "foo-1.9.0"}
+	for range 3000 {
+		names = append(names, name())
+	}
+	for i, a := range names {
+		for _, b := range names[max(0, i-40):min(len(names), i+40)] {
+			if got, want := compareVersionsTail(a, b), CompareVersions(a, b); got != want {
+				t.Fatalf("%q vs %q: %d, CompareVersions %d", a, b, got, want)
+			}
+		}
 	}
 }

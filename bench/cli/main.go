@@ -19,6 +19,10 @@
 //     on the second ceremony's export, and the ratio of the routine
 //     ceremony (diff and sign) to it, wall and CPU.
 //
+// With -profile DIR the binary is built with the tag benchprofile
+// (cmd/keyceremony/profile_bench.go) and each measured command writes a
+// CPU and a heap profile into DIR/<command>/ (for `go tool pprof`).
+//
 // It refuses to start when the file system of -dir has less free space
 // than the run needs (about 3 KB a file).
 //
@@ -52,11 +56,37 @@ import (
 // pass, both ceremonies' media (the ledgers, bins, pages and diffs).
 const bytesPerFile = 3000
 
+// profileDir is -profile's directory ("": no profiles).
+var profileDir string
+
+// profileName is a command's label as a directory name.
+func profileName(label string) string {
+	return strings.NewReplacer(" ", "-", ":", "", "/", "-").Replace(label)
+}
+
+// profiled has a measured command write its profiles into
+// profileDir/<label, dashed>/, when -profile is given.
+func profiled(c *exec.Cmd, label string) (*exec.Cmd, error) {
+	if profileDir == "" {
+		return c, nil
+	}
+	d, err := filepath.Abs(filepath.Join(profileDir, profileName(label)))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return nil, err
+	}
+	c.Env = append(os.Environ(), "KEYCEREMONY_BENCH_PROFILE="+d)
+	return c, nil
+}
+
 func main() {
 	n := flag.Int64("n", 1_000_000, "files in the export (1 M by default; 10 M and 25 M are documented in docs/stable-pipeline.md)")
 	dir := flag.String("dir", "", "work directory (default $TMPDIR/keyceremony-clibench-N); the exports are kept there and reused")
 	rm := flag.Bool("rm", false, "remove the work directory, exports included, at the end")
 	baseline := flag.String("baseline", "auto", "run the go-tuf baseline on the second export: true, false or auto (at 1 M files and below)")
+	flag.StringVar(&profileDir, "profile", "", "write each measured command's CPU and heap profiles into this directory (a binary built with the tag benchprofile)")
 	flag.Parse()
 	if *dir == "" {
 		*dir = filepath.Join(os.TempDir(), fmt.Sprintf("keyceremony-clibench-%d", *n))
@@ -92,6 +122,9 @@ func run(dir string, n int64, rm, baseline bool) error {
 	}
 	bin := filepath.Join(dir, "keyceremony")
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/keyceremony")
+	if profileDir != "" {
+		build.Args = append(build.Args[:2], append([]string{"-tags", "benchprofile"}, build.Args[2:]...)...)
+	}
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -166,6 +199,10 @@ func run(dir string, n int64, rm, baseline bool) error {
 		var out bytes.Buffer
 		diff := kc(append([]string{"stable", "diff", "--format", "json"}, common...)...)
 		diff.Stdout = &out
+		diff, err := profiled(diff, label+": stable diff")
+		if err != nil {
+			return err
+		}
 		rd, err := measure.Child(diff)
 		if err != nil {
 			return err
@@ -183,9 +220,19 @@ func run(dir string, n int64, rm, baseline bool) error {
 			}
 			fmt.Fprintf(os.Stderr, "  %s: %d red flags confirmed in %s; stable diff again with them\n", label, n, name)
 			common = append(common, "--decisions", name)
+			if profileDir != "" { // the undecided run's profiles aside
+				d := filepath.Join(profileDir, profileName(label+": stable diff"))
+				os.RemoveAll(d + "-undecided")
+				if err := os.Rename(d, d+"-undecided"); err != nil {
+					return err
+				}
+			}
 			out.Reset()
 			diff = kc(append([]string{"stable", "diff", "--format", "json"}, common...)...)
 			diff.Stdout = &out
+			if diff, err = profiled(diff, label+": stable diff"); err != nil {
+				return err
+			}
 			if rd, err = measure.Child(diff); err != nil {
 				return err
 			}
@@ -197,6 +244,9 @@ func run(dir string, n int64, rm, baseline bool) error {
 		sign := kc(append(append([]string{"stable", "sign", "--batch", "--approve", digest, "--media", media, "--network-ack", ack}, common...), softs...)...)
 		var sout bytes.Buffer
 		sign.Stdout = &sout
+		if sign, err = profiled(sign, label+": stable sign"); err != nil {
+			return err
+		}
 		rs, err := measure.Child(sign)
 		if err != nil {
 			return err
@@ -220,7 +270,11 @@ func run(dir string, n int64, rm, baseline bool) error {
 	if err := ceremony("second ceremony", "export1.jsonl", "pub2", "media2"); err != nil {
 		return err
 	}
-	rv, err := measure.Child(kc("verify", "--root", "boot/metadata/1.root.json", "--repository", "boot", "media2"))
+	vc, err := profiled(kc("verify", "--root", "boot/metadata/1.root.json", "--repository", "boot", "media2"), "second ceremony: verify")
+	if err != nil {
+		return err
+	}
+	rv, err := measure.Child(vc)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,10 @@ func main() {
 	// The stable pipeline's GC settings, for the whole process: library
 	// code changes no process-wide state.
 	gctune.Apply()
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	stop := startProfile()
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // run executes the command line and returns the exit status.

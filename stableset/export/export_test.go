@@ -116,16 +116,33 @@ func readExportPar(data []byte, name string, block int) (Header, []Record, error
 			rs = append(rs, b.Records[i])
 		}
 		if b.Err != nil {
+			if _, ok := x.FileSHA256(); ok {
+				return x.Header(), rs, errors.New("a file digest after an error")
+			}
 			return x.Header(), rs, b.Err
 		}
 		if b.Last {
 			if _, ok := x.Trailer(); !ok {
 				return x.Header(), rs, errors.New("last batch without a verified trailer")
 			}
+			if err := checkFileSum(x, data); err != nil {
+				return x.Header(), rs, err
+			}
 			return x.Header(), rs, nil
 		}
+
 	}
 	return x.Header(), rs, errors.New("no last batch")
+}
+
+// checkFileSum: at the end of a valid export, the reader's file digest
+// is the SHA-256 of the file's bytes.
+func checkFileSum(x *Reader, data []byte) error {
+	got, ok := x.FileSHA256()
+	if want := sha256.Sum256(data); !ok || got != want {
+		return fmt.Errorf("file digest %x (ok %v), want %x", got, ok, want)
+	}
+	return nil
 }
 
 func readExportSeq(data []byte, name string) (Header, []Record, error) {
@@ -140,7 +157,13 @@ func readExportSeq(data []byte, name string) (Header, []Record, error) {
 			if x.Count() != int64(len(rs)) {
 				return x.Header(), rs, errors.New("count differs")
 			}
+			if err := checkFileSum(x, data); err != nil {
+				return x.Header(), rs, err
+			}
 			return x.Header(), rs, nil
+		}
+		if _, ok := x.FileSHA256(); ok {
+			return x.Header(), rs, errors.New("a file digest before the end or after an error")
 		}
 		if err != nil {
 			return x.Header(), rs, err

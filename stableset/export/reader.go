@@ -29,6 +29,7 @@ type Reader struct {
 	names    *nameSet
 	src      io.ReaderAt // the export again, to name duplicate filenames' paths
 	trailer  *Trailer    // set once the trailer has been verified
+	fileSum  [32]byte    // SHA-256 of the lines and the trailer line, set with trailer
 	recParser
 
 	// The lines before the trailer are hashed in chunks, each by a
@@ -345,8 +346,26 @@ func (x *Reader) parseTrailer(b []byte) *fieldError {
 	if got := x.sum(); got != sum {
 		return ferr("trailer.sha256", ErrDigestMismatch, "trailer says %x, the export's lines hash to %x", sum, got)
 	}
+	// The file's digest goes on from the lines' (Sum left the state as
+	// it was): the trailer line is the file's last.
+	x.h.Write(b)
+	x.h.Write(nl)
+	x.h.Sum(x.fileSum[:0])
 	x.trailer = &Trailer{Count: count, SHA256: sum}
 	return nil
+}
+
+// FileSHA256 returns the SHA-256 of the export file's bytes, every line
+// and the trailer's, once the reader has verified the trailer and found
+// nothing after it (Next returned io.EOF, or Batches' last batch came
+// without an error); ok is false before. It is the lines' digest the
+// trailer checks, carried on over the trailer line, so the file is not
+// hashed twice.
+func (x *Reader) FileSHA256() (sum [32]byte, ok bool) {
+	if x.trailer == nil || x.err != io.EOF {
+		return sum, false
+	}
+	return x.fileSum, true
 }
 
 // Trailer returns what the export's trailer says, once the reader has
