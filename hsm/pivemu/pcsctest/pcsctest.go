@@ -385,7 +385,7 @@ func (e *Env) Remove(t testing.TB, i int) {
 	t.Helper()
 	e.cancels[i]()
 	<-e.serving[i].done
-	if err := waitPresence(e.Readers[i], false, 10*time.Second); err != nil {
+	if err := waitPresence(e.Readers[i], false, insertWait); err != nil {
 		t.Fatalf("pcsctest: %v", err)
 	}
 }
@@ -399,7 +399,7 @@ func (e *Env) Remove(t testing.TB, i int) {
 func (e *Env) WaitRemoved(t testing.TB, i int) error {
 	t.Helper()
 	<-e.serving[i].done
-	if err := waitPresence(e.Readers[i], false, 10*time.Second); err != nil {
+	if err := waitPresence(e.Readers[i], false, insertWait); err != nil {
 		t.Fatalf("pcsctest: %v", err)
 	}
 	return e.serving[i].err
@@ -441,7 +441,12 @@ func present(reader string) (bool, error) {
 }
 
 // Insert puts card i back into its reader, with its state, and waits until
-// piv-go can open it.
+// pcscd has powered it and reports it present: piv-go can open it then.
+// It never connects to the card itself: a program under test that is
+// looking for the card meanwhile (a ceremony waiting for a late YubiKey)
+// must never find it held by the test (piv-go connects exclusively, and a
+// probe between two of the program's operations made them fail with a
+// sharing violation).
 func (e *Env) Insert(t testing.TB, i int) {
 	t.Helper()
 	select {
@@ -449,28 +454,32 @@ func (e *Env) Insert(t testing.TB, i int) {
 	default:
 		t.Fatalf("pcsctest: card %d is already inserted", i)
 	}
+	ons := e.Cards[i].PowerOns()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancels[i] = cancel
 	e.serving[i] = serve(ctx, e.Cards[i], e.Addrs[i])
-	// piv.Open leaks its PC/SC context when SELECT fails (piv-go v2.6.0),
-	// which blocks the reader for the rest of the process: open only once
-	// pcscd has seen the card.
-	if err := waitPresence(e.Readers[i], true, 10*time.Second); err != nil {
-		t.Fatalf("pcsctest: %v", err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		yk, err := piv.Open(e.Readers[i])
-		if err == nil {
-			yk.Close()
-			return
+	// pcscd powers a card on when it notices it, and reports it present
+	// once it has its ATR (piv.Open fails before, and leaks its PC/SC
+	// context when SELECT fails: piv-go v2.6.0).
+	deadline := time.Now().Add(insertWait)
+	for e.Cards[i].PowerOns() == ons {
+		if exited(procs[e].cmd) {
+			t.Fatalf("pcsctest: pcscd exited: %s", tail(e.PCSCDLog(), 2000))
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pcsctest: card %d not back in %s: %v", i, e.Readers[i], err)
+			t.Fatalf("pcsctest: pcscd did not power card %d in %s after %v", i, e.Readers[i], insertWait)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := waitPresence(e.Readers[i], true, time.Until(deadline)); err != nil {
+		t.Fatalf("pcsctest: %v", err)
 	}
 }
+
+// insertWait bounds Insert and Remove: pcscd polls every 0.4 s or so, but
+// on a loaded machine (the whole suite on two cores) it can lag far
+// behind.
+const insertWait = time.Minute
 
 // InsertInto puts card i, taken out before, into the reader card j sits
 // in, which must be empty (card j taken out): a laptop with one port,
