@@ -8,7 +8,18 @@
 // It needs root (for unshare -m and mount --bind) and the Debian packages
 // that scripts/install-test-deps installs. When they are missing, Start
 // fails the test with the command that installs them: it never skips.
+//
+// Once Start has returned, an Env connects to no card: Insert and Remove
+// ask pcscd for the readers' state, so a program under test that uses a
+// card meanwhile is never refused by the test's own checks.
 package pcsctest
+
+/*
+#cgo linux pkg-config: libpcsclite
+#include <stdlib.h>
+#include <PCSC/winscard.h>
+*/
+import "C"
 
 import (
 	"bytes"
@@ -25,6 +36,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/go-piv/piv-go/v2/piv"
 
@@ -406,8 +418,7 @@ func (e *Env) WaitRemoved(t testing.TB, i int) error {
 }
 
 // waitPresence waits until pcscd reports reader with a card (want) or
-// without. It asks OpenSC's opensc-tool, which lists readers without
-// connecting to them.
+// without.
 func waitPresence(reader string, want bool, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -425,28 +436,37 @@ func waitPresence(reader string, want bool, timeout time.Duration) error {
 	}
 }
 
-// present parses `opensc-tool -l`: "Nr.  Card  Features  Name" rows.
+// present asks pcscd whether reader holds a card, with
+// SCardGetStatusChange: it connects to no card, so a program under test
+// that uses the card meanwhile is never refused. (OpenSC's `opensc-tool
+// -l`, used before, connects to every reader to read its features: a
+// piv-go open, which is exclusive, failed with a sharing violation
+// whenever it fell within one of those connections, about one open in
+// thirty while it ran in a loop.)
 func present(reader string) (bool, error) {
-	out, err := exec.Command("opensc-tool", "-l").Output()
-	if err != nil {
-		return false, fmt.Errorf("opensc-tool -l: %w", err)
+	var ctx C.SCARDCONTEXT
+	if rc := C.SCardEstablishContext(C.SCARD_SCOPE_SYSTEM, nil, nil, &ctx); rc != C.SCARD_S_SUCCESS {
+		return false, fmt.Errorf("connecting to pcscd: pc/sc error 0x%08x", uint32(rc))
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && strings.HasSuffix(line, " "+reader) {
-			return f[1] == "Yes", nil
-		}
+	defer C.SCardReleaseContext(ctx)
+	name := C.CString(reader)
+	defer C.free(unsafe.Pointer(name))
+	st := []C.SCARD_READERSTATE{{szReader: name, dwCurrentState: C.SCARD_STATE_UNAWARE}}
+	if rc := C.SCardGetStatusChange(ctx, 0, &st[0], 1); rc != C.SCARD_S_SUCCESS {
+		return false, fmt.Errorf("reader %q: state: pc/sc error 0x%08x", reader, uint32(rc))
 	}
-	return false, fmt.Errorf("opensc-tool -l does not list %q", reader)
+	if st[0].dwEventState&C.SCARD_STATE_UNKNOWN != 0 {
+		return false, fmt.Errorf("pcscd does not know reader %q", reader)
+	}
+	// pcscd sets PRESENT once it has powered the card and has its ATR.
+	return st[0].dwEventState&C.SCARD_STATE_PRESENT != 0, nil
 }
 
 // Insert puts card i back into its reader, with its state, and waits until
-// pcscd has powered it and reports it present: piv-go can open it then.
-// It never connects to the card itself: a program under test that is
+// pcscd reports it present, powered, with its ATR: piv-go can open it
+// then. It connects to no card itself: a program under test that is
 // looking for the card meanwhile (a ceremony waiting for a late YubiKey)
-// must never find it held by the test (piv-go connects exclusively, and a
-// probe between two of the program's operations made them fail with a
-// sharing violation).
+// must never find it held by the test (piv-go connects exclusively).
 func (e *Env) Insert(t testing.TB, i int) {
 	t.Helper()
 	select {
@@ -454,24 +474,10 @@ func (e *Env) Insert(t testing.TB, i int) {
 	default:
 		t.Fatalf("pcsctest: card %d is already inserted", i)
 	}
-	ons := e.Cards[i].PowerOns()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancels[i] = cancel
 	e.serving[i] = serve(ctx, e.Cards[i], e.Addrs[i])
-	// pcscd powers a card on when it notices it, and reports it present
-	// once it has its ATR (piv.Open fails before, and leaks its PC/SC
-	// context when SELECT fails: piv-go v2.6.0).
-	deadline := time.Now().Add(insertWait)
-	for e.Cards[i].PowerOns() == ons {
-		if exited(procs[e].cmd) {
-			t.Fatalf("pcsctest: pcscd exited: %s", tail(e.PCSCDLog(), 2000))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pcsctest: pcscd did not power card %d in %s after %v", i, e.Readers[i], insertWait)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := waitPresence(e.Readers[i], true, time.Until(deadline)); err != nil {
+	if err := waitPresence(e.Readers[i], true, insertWait); err != nil {
 		t.Fatalf("pcsctest: %v", err)
 	}
 }
