@@ -36,13 +36,15 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 }
 
 // typist is the terminal's output side with a person at the keyboard who
-// types the PIN the instant a prompt appears: it records whether the
-// terminal echoed when each write reached it, then types.
+// types at once when the first output appears (a prompt, a pager's first
+// page): it records the terminal's line-discipline flags when each write
+// reached it, then types.
 type typist struct {
 	t             *testing.T
 	master, slave *os.File
 	keys          string
-	echoAt        []bool
+	writes        []string
+	lflags        []uint32
 }
 
 func (w *typist) Write(p []byte) (int, error) {
@@ -50,7 +52,8 @@ func (w *typist) Write(p []byte) (int, error) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.echoAt = append(w.echoAt, st.Lflag&unix.ECHO != 0)
+	w.writes = append(w.writes, string(p))
+	w.lflags = append(w.lflags, st.Lflag)
 	n, err := w.slave.Write(p)
 	if w.keys != "" {
 		if _, err := w.master.WriteString(w.keys); err != nil {
@@ -59,6 +62,15 @@ func (w *typist) Write(p []byte) (int, error) {
 		w.keys = ""
 	}
 	return n, err
+}
+
+// echoAt reports, for each write, whether the terminal echoed then.
+func (w *typist) echoAt() []bool {
+	var out []bool
+	for _, f := range w.lflags {
+		out = append(out, f&unix.ECHO != 0)
+	}
+	return out
 }
 
 // TestSecretEchoOffBeforePrompt: when a PIN prompt reaches the terminal,
@@ -72,8 +84,8 @@ func TestSecretEchoOffBeforePrompt(t *testing.T) {
 	if err != nil || got != "123456" {
 		t.Fatalf("Secret = %q, %v; want 123456", got, err)
 	}
-	if len(w.echoAt) == 0 || w.echoAt[0] {
-		t.Fatalf("echo on when the prompt was written (echo at each write: %v)", w.echoAt)
+	if e := w.echoAt(); len(e) == 0 || e[0] {
+		t.Fatalf("echo on when the prompt was written (echo at each write: %v)", e)
 	}
 	st, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
 	if err != nil {
@@ -101,5 +113,38 @@ func TestSecretEchoOffBeforePrompt(t *testing.T) {
 	}
 	if !bytes.HasPrefix(screen, []byte("PIN: ")) {
 		t.Fatalf("screen %q does not start with the prompt", screen)
+	}
+}
+
+// TestPagerLineModeBeforeScreenReturns: when the pager quits, the
+// terminal is back in line mode (echo, line editing) before the screen
+// it showed before comes back, so keys typed as soon as the pager is gone
+// are read as a line by the prompt that follows.
+func TestPagerLineModeBeforeScreenReturns(t *testing.T) {
+	master, slave := openPTY(t)
+	if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 10, Col: 40}); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, master) // the screen
+	w := &typist{t: t, master: master, slave: slave, keys: "q"}
+	tm := &Terminal{in: slave, out: w}
+	err := tm.Page(t.TempDir(), func(out io.Writer) error {
+		for i := range 50 {
+			fmt.Fprintf(out, "line %d\n", i)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := len(w.writes) - 1
+	if last < 0 || w.writes[last] != "\x1b[?1049l" {
+		t.Fatalf("the pager's last write is %q, want the return to the main screen", w.writes[last])
+	}
+	if f := w.lflags[last]; f&unix.ICANON == 0 || f&unix.ECHO == 0 {
+		t.Fatalf("the main screen came back with the terminal still raw (lflag %#x)", f)
+	}
+	if f := w.lflags[0]; f&unix.ICANON != 0 {
+		t.Fatalf("the pager's first page was written in line mode (lflag %#x)", f)
 	}
 }
