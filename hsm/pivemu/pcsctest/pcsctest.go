@@ -253,7 +253,7 @@ func start(n int, cfgs []pivemu.Config) (*Env, error) {
 	r.cmd = cmd
 	// pcscd makes its socket once every reader is loaded; cards that dial
 	// vpcd before that may wait in a queue nobody accepts from.
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(insertWait); ; {
 		if _, err := os.Stat(e.Socket); err == nil {
 			break
 		}
@@ -281,7 +281,7 @@ func start(n int, cfgs []pivemu.Config) (*Env, error) {
 		e.cancels = append(e.cancels, cancel)
 		e.serving = append(e.serving, serve(ctx, card, cfg.Addr))
 	}
-	if err := e.waitCards(15 * time.Second); err != nil {
+	if err := e.waitCards(insertWait); err != nil {
 		return e, err
 	}
 	return e, nil
@@ -482,9 +482,9 @@ func (e *Env) Insert(t testing.TB, i int) {
 	}
 }
 
-// insertWait bounds Insert and Remove: pcscd polls every 0.4 s or so, but
-// on a loaded machine (the whole suite on two cores) it can lag far
-// behind.
+// insertWait bounds Start, Insert and Remove: pcscd polls every 0.4 s or
+// so, but on a loaded machine (the whole suite on two cores, several
+// pcscds) it can lag far behind. Each wait ends as soon as pcscd is there.
 const insertWait = time.Minute
 
 // InsertInto puts card i, taken out before, into the reader card j sits
