@@ -578,8 +578,10 @@ func (e *Env) stop() {
 }
 
 // portLockDir holds one lock file per reserved port pair, so that test
-// processes running at the same time never pick the same ports.
-var portLockDir = filepath.Join(os.TempDir(), "pcsctest-ports")
+// processes running at the same time never pick the same ports. It is
+// not under os.TempDir(): make test gives each run a TMPDIR of its own,
+// and two runs at once on one machine (two worktrees) share its ports.
+const portLockDir = "/tmp/pcsctest-ports"
 
 // reservePortPair finds PORT such that PORT and PORT+1 are free on all
 // interfaces (vpcd binds 0.0.0.0) and no other test process holds them.
