@@ -129,6 +129,9 @@ func TestReviewPlain(t *testing.T) {
 	}
 }
 
+// pagerStatus is the pager's status line.
+var pagerStatus = regexp.MustCompile(` lines \d+-\d+ of \d+ `)
+
 // TestReviewOnTerminal runs the review in a real terminal (tmux), as the
 // room would: the summary, the prompt, a project's drill-down, and the
 // whole diff in the pager, paged forward and back and quit; then quit.
@@ -140,12 +143,14 @@ func TestReviewOnTerminal(t *testing.T) {
 	common, project := reviewSetup(t, dir, 3000)
 	tm := newTmuxSized(t, dir, "tmux.sock", 160, 40, fmt.Sprintf("%s %s; echo EXIT=$?; sleep 60", bin, strings.Join(common, " ")))
 	const prompt = "review (project NAME, search TEXT, all, summary, decide, quit)>"
-	// atPrompt: the pager is gone and the prompt is the last line.
-	atPrompt := func() string {
+	// atPrompt waits for the prompt on the last line: the pager's screen
+	// must be gone by then.
+	atPrompt := func() {
 		t.Helper()
-		return tm.until("the review's prompt", tm.visible, func(s string) bool {
-			return strings.HasSuffix(lastLine(s), prompt) && !strings.Contains(s, " lines 1-39 of ")
-		})
+		s := tm.until("the review's prompt", tm.visible, func(s string) bool { return strings.HasSuffix(lastLine(s), prompt) })
+		if pagerStatus.MatchString(s) {
+			t.Fatalf("the pager's screen is left after q:\n%s", s)
+		}
 	}
 	// The summary is longer than 40 lines: it comes in the pager.
 	s := tm.waitVisible(" lines 1-39 of ")
@@ -174,11 +179,8 @@ func TestReviewOnTerminal(t *testing.T) {
 	tm.waitVisible(" lines 1-39 of " + total + " ")
 	tm.send("j")
 	tm.waitVisible(" lines 2-40 of " + total + " ")
-	tm.send("G")
-	s = tm.waitVisible("-" + total + " of " + total + " ")
-	if !strings.Contains(s, "-"+total+" of "+total+" ") {
-		t.Fatalf("G does not show the end:\n%s", s)
-	}
+	tm.send("G") // the end
+	tm.waitVisible("-" + total + " of " + total + " ")
 	tm.send("q")
 	atPrompt()
 	tm.send("quit", "Enter")
