@@ -114,8 +114,19 @@ func guidedAnswersPIN(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]la
 func guidedAnswersAs(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]lateDevice, absent map[uint32]bool) string {
 	t.Helper()
 	wrongPIN, wrongWords, wrongAck := true, true, true
+	var first time.Time
 	for answered := 0; ; answered++ {
 		p, s := tm.nextPrompt(answered)
+		// The transcript records each step's time to the second
+		// (checkGuidedTranscript wants them to differ from the start's):
+		// the second answer waits for the clock's next second after the
+		// first prompt, which came after the start.
+		switch answered {
+		case 0:
+			first = time.Now()
+		case 1:
+			time.Sleep(time.Until(first.Truncate(time.Second).Add(time.Second)))
+		}
 		if tm.onPrompt != nil && p != "EXIT=" {
 			tm.onPrompt(p, s)
 		}
