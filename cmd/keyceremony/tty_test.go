@@ -18,8 +18,15 @@ import (
 // separate process.
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	return buildBinaryTags(t, "")
+}
+
+// buildBinaryTags builds keyceremony with build tags (comma-separated;
+// killpoint: see internal/killpoint).
+func buildBinaryTags(t *testing.T, tags string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "keyceremony")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", tags, "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
