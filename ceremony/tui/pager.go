@@ -82,11 +82,14 @@ func (t *Terminal) Page(dir string, write func(io.Writer) error) error {
 	if err != nil {
 		return fmt.Errorf("pager: %w", err)
 	}
-	defer term.Restore(fd, old)
 	// The alternate screen, as less uses it: on quitting, the terminal
-	// shows again what it showed before.
+	// shows again what it showed before, once it is back in line mode:
+	// keys typed as soon as the pager is gone are read as a line.
 	fmt.Fprint(t.out, "\x1b[?1049h")
-	defer fmt.Fprint(t.out, "\x1b[?1049l")
+	defer func() {
+		term.Restore(fd, old)
+		fmt.Fprint(t.out, "\x1b[?1049l")
+	}()
 	p := &pager{f: f, s: s, rows: int64(height - 1), width: width}
 	key := make([]byte, 8)
 	for {

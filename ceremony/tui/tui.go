@@ -43,10 +43,18 @@ func Open() (*Terminal, error) {
 // Close closes the terminal.
 func (t *Terminal) Close() error { return t.in.Close() }
 
-// Secret asks for a value without echoing it.
+// Secret asks for a value without echoing it. Echo is off before the
+// prompt is written: a prompt on the screen means the terminal no longer
+// echoes, so a fast typist's first keys are not shown.
 func (t *Terminal) Secret(prompt string) (string, error) {
+	fd := int(t.in.Fd())
+	restore, err := echoOff(fd)
+	if err != nil {
+		return "", fmt.Errorf("turning the terminal's echo off: %w", err)
+	}
+	defer restore()
 	fmt.Fprint(t.out, prompt)
-	b, err := term.ReadPassword(int(t.in.Fd()))
+	b, err := term.ReadPassword(fd)
 	fmt.Fprintln(t.out)
 	if err != nil {
 		return "", fmt.Errorf("reading from the terminal: %w", err)

@@ -74,7 +74,9 @@ func TestPivemuCommand(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	deadline := time.Now().Add(20 * time.Second)
+	// Polled: the emulator's process starts and pcscd notices its card
+	// in their time, which on a loaded machine can be long.
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		code, out, _ := runCLI("device", "list")
 		if code == 0 && strings.Contains(out, "24681357") {

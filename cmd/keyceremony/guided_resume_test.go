@@ -14,18 +14,6 @@ import (
 	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
-// newTmux starts a tmux server of its own (socket name) running command.
-func newTmux(t *testing.T, dir, name, command string) *tmuxTerm {
-	t.Helper()
-	tm := &tmuxTerm{t: t, sock: filepath.Join(dir, name)}
-	if out, err := tm.run("start-server", ";", "set-option", "-g", "history-limit", "100000", ";",
-		"new-session", "-d", "-x", "200", "-y", "50", "-c", dir, command); err != nil {
-		t.Fatalf("tmux: %v %s", err, out)
-	}
-	t.Cleanup(func() { tm.run("kill-server") })
-	return tm
-}
-
 var pidLine = regexp.MustCompile(`(?m)^PID=(\d+)$`)
 
 // TestGuidedStableResumedOnTerminal: a guided stable signing in a real

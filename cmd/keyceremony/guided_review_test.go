@@ -43,25 +43,18 @@ func reviewAnswers(t *testing.T, tm *tmuxTerm, choose func(kind string) string) 
 	wrongWords, wrongChoice, emptyReason := true, true, true
 	var kinds []string
 	for answered := 0; ; answered++ {
-		var p, s string
-		deadline := time.Now().Add(90 * time.Second)
-		for {
-			s = tm.screen()
+		var p string
+		s := tm.until(fmt.Sprintf("a prompt after %d answered", answered), tm.screen, func(s string) bool {
 			total, at := 0, -1
+			p = ""
 			for _, q := range reviewPrompts {
 				total += strings.Count(s, q)
 				if i := strings.LastIndex(s, q); i > at {
 					p, at = q, i
 				}
 			}
-			if p == "EXIT=" || total > answered {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no prompt after %d answered; screen:\n%s", answered, s)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return p == "EXIT=" || total > answered
+		})
 		switch p {
 		case "EXIT=":
 			return s, kinds

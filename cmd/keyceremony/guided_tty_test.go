@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -19,100 +18,6 @@ import (
 	"github.com/keyceremony/keyceremony/internal/airgap"
 	"github.com/keyceremony/keyceremony/stableset/synth"
 )
-
-// tmuxTerm is the built binary running in a real terminal (tmux), driven
-// as the people in the room would: keys sent, the screen read back.
-type tmuxTerm struct {
-	t    *testing.T
-	sock string
-	// wrongMedium, if set, puts the right medium in when the screen
-	// refuses one; onPrompt, if set, sees each prompt and the screen
-	// before it is answered.
-	wrongMedium func()
-	onPrompt    func(prompt, screen string)
-}
-
-func startTmux(t *testing.T, dir, shell string) *tmuxTerm {
-	t.Helper()
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Fatalf("tmux is needed: run scripts/install-test-deps (%v)", err)
-	}
-	tm := &tmuxTerm{t: t, sock: filepath.Join(dir, "tmux.sock")}
-	if out, err := tm.run("start-server", ";", "set-option", "-g", "history-limit", "100000", ";",
-		"new-session", "-d", "-x", "200", "-y", "50", "-c", dir, shell); err != nil {
-		t.Fatalf("tmux: %v %s", err, out)
-	}
-	t.Cleanup(func() { tm.run("kill-server") })
-	return tm
-}
-
-func (tm *tmuxTerm) run(a ...string) (string, error) {
-	out, err := exec.Command("tmux", append([]string{"-S", tm.sock}, a...)...).CombinedOutput()
-	return string(out), err
-}
-
-// screen is everything shown so far, wrapped lines joined.
-func (tm *tmuxTerm) screen() string {
-	out, _ := tm.run("capture-pane", "-p", "-J", "-S", "-100000")
-	return out
-}
-
-func (tm *tmuxTerm) send(keys ...string) {
-	tm.t.Helper()
-	if out, err := tm.run(append([]string{"send-keys"}, keys...)...); err != nil {
-		tm.t.Fatalf("tmux send-keys: %v %s", err, out)
-	}
-}
-
-// waitFor waits until the screen shows what at least n times.
-func (tm *tmuxTerm) waitFor(what string, n int) string {
-	tm.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := tm.screen(); strings.Count(s, what) >= n {
-			return s
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	tm.t.Fatalf("waited for %q (x%d); screen:\n%s", what, n, tm.screen())
-	return ""
-}
-
-// The prompts of the guided ceremony, as the screen shows them.
-var guidedPrompts = []string{
-	"press Enter when ready (or type abort): ",
-	"separated by commas (or abort): ",
-	"Type yes if the clock agrees",
-	"Press Enter when it is in (or type",
-	"PIN for the YubiKey with serial ",
-	"check words as read aloud: ",
-	"Type last try",
-	"Press Enter when the right medium is in",
-	"EXIT=",
-}
-
-// nextPrompt waits for the prompt after the answered ones and returns it
-// with the screen.
-func (tm *tmuxTerm) nextPrompt(answered int) (string, string) {
-	tm.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		s := tm.screen()
-		total, last, at := 0, "", -1
-		for _, p := range guidedPrompts {
-			total += strings.Count(s, p)
-			if i := strings.LastIndex(s, p); i > at {
-				last, at = p, i
-			}
-		}
-		if last == "EXIT=" || total > answered {
-			return last, s
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	tm.t.Fatalf("no prompt after %d answered; screen:\n%s", answered, tm.screen())
-	return "", ""
-}
 
 var (
 	hexLine  = regexp.MustCompile(`^\s+[0-9a-f]{4}( [0-9a-f]{2,4})*$`)
@@ -209,8 +114,19 @@ func guidedAnswersPIN(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]la
 func guidedAnswersAs(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]lateDevice, absent map[uint32]bool) string {
 	t.Helper()
 	wrongPIN, wrongWords, wrongAck := true, true, true
+	var first time.Time
 	for answered := 0; ; answered++ {
 		p, s := tm.nextPrompt(answered)
+		// The transcript records each step's time to the second
+		// (checkGuidedTranscript wants them to differ from the start's):
+		// the second answer waits for the clock's next second after the
+		// first prompt, which came after the start.
+		switch answered {
+		case 0:
+			first = time.Now()
+		case 1:
+			time.Sleep(time.Until(first.Truncate(time.Second).Add(time.Second)))
+		}
 		if tm.onPrompt != nil && p != "EXIT=" {
 			tm.onPrompt(p, s)
 		}
@@ -264,18 +180,15 @@ func guidedAnswersAs(t *testing.T, tm *tmuxTerm, pin string, late map[uint32]lat
 			dev.make()
 			tm.waitFor(fmt.Sprintf("serial %d firmware", serial), 1)
 		case "PIN for the YubiKey with serial ":
-			// The prompt is printed just before echo is turned off: a
-			// person cannot type within that instant, a test can.
-			time.Sleep(200 * time.Millisecond)
+			// Echo is off once the prompt shows: the keys go in at once.
 			if wrongPIN {
 				wrongPIN = false
-				tm.send("654321", "Enter")
+				tm.typeSecret("654321", "Enter")
 				tm.waitFor("wrong PIN: 2 tries left.", 1)
 				answered++ // the prompt asked again
 				tm.nextPrompt(answered)
-				time.Sleep(200 * time.Millisecond)
 			}
-			tm.send(pin, "Enter")
+			tm.typeSecret(pin, "Enter")
 		case "check words as read aloud: ":
 			w := checkWords(t, s)
 			if wrongWords {

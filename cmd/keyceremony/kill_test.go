@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -19,7 +20,7 @@ import (
 	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
-// killedRun is a run of the binary killed (SIGKILL) as soon as a line
+// killedRun is a run of the binary killed (SIGKILL) where a line
 // containing at appears on its standard output.
 type killedRun struct {
 	out    string // its whole standard output
@@ -27,12 +28,20 @@ type killedRun struct {
 	err    error  // the run's exit
 }
 
-// runKilledAt runs bin with args, kills it when at appears on its
+// runKilledAt runs bin with args, kills it where at appears on its
 // standard output (never, if at is empty) and returns what it printed.
+// To kill at a line, bin must be built with the killpoint tag
+// (buildBinaryTags): it stops itself right after printing the line, and
+// is killed stopped, so the kill lands exactly there however loaded the
+// machine (a kill sent on reading the line landed, under load, after the
+// next key was generated or the stage had ended).
 func runKilledAt(t *testing.T, bin string, args []string, at string) killedRun {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no terminal: the batch form
+	if at != "" {
+		cmd.Env = append(os.Environ(), "KEYCEREMONY_KILLPOINT="+at)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +57,7 @@ func runKilledAt(t *testing.T, bin string, args []string, at string) killedRun {
 	for sc.Scan() {
 		out.WriteString(sc.Text() + "\n")
 		if at != "" && !r.killed && strings.Contains(sc.Text(), at) {
+			waitStopped(t, cmd.Process.Pid)
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -58,6 +68,23 @@ func runKilledAt(t *testing.T, bin string, args []string, at string) killedRun {
 	r.err = cmd.Wait()
 	r.out = out.String() + stderr.String()
 	return r
+}
+
+// waitStopped waits until process pid is stopped (state T).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(screenWait); ; time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("process %d: %v", pid, err)
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'T' {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop at its kill point in %v (built without the killpoint tag?)", pid, screenWait)
+		}
+	}
 }
 
 // fsizeLimit is the file size limit of the write-failure run: above the
@@ -126,7 +153,7 @@ func debris(t *testing.T, dir, work string) []string {
 // previous run was killed in; the last completes and leaves no partial
 // or work directory behind.
 func TestKillAtEachStage(t *testing.T) {
-	bin := buildBinary(t)
+	bin := buildBinaryTags(t, "killpoint")
 	dir := t.TempDir()
 	p := func(e ...string) string { return filepath.Join(append([]string{dir}, e...)...) }
 	ack := "--network-ack=" + strings.Join(upInterfaces(t), ",")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyceremony/keyceremony/internal/gctune"
 	"github.com/keyceremony/keyceremony/internal/hint"
+	"github.com/keyceremony/keyceremony/internal/killpoint"
 )
 
 // usageError is a command line that cannot run as given, with advice on
@@ -50,7 +51,7 @@ func main() {
 	// code changes no process-wide state.
 	gctune.Apply()
 	stop := startProfile()
-	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	code := run(os.Args[1:], killpoint.Stdout(os.Stdout), os.Stderr)
 	stop()
 	os.Exit(code)
 }

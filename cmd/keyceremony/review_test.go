@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -130,90 +129,62 @@ func TestReviewPlain(t *testing.T) {
 	}
 }
 
+// pagerStatus is the pager's status line.
+var pagerStatus = regexp.MustCompile(` lines \d+-\d+ of \d+ `)
+
 // TestReviewOnTerminal runs the review in a real terminal (tmux), as the
 // room would: the summary, the prompt, a project's drill-down, and the
 // whole diff in the pager, paged forward and back and quit; then quit.
+// Keys go in as soon as the screen shows the pager's status line (it is
+// drawn in raw mode) or the prompt (written once line mode is back).
 func TestReviewOnTerminal(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Fatalf("tmux is needed: run scripts/install-test-deps (%v)", err)
-	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	common, project := reviewSetup(t, dir, 3000)
-	sock := filepath.Join(dir, "tmux.sock")
-	tmux := func(a ...string) (string, error) {
-		out, err := exec.Command("tmux", append([]string{"-S", sock}, a...)...).CombinedOutput()
-		return string(out), err
-	}
-	shell := fmt.Sprintf("%s %s; echo EXIT=$?; sleep 60", bin, strings.Join(common, " "))
-	if out, err := tmux("new-session", "-d", "-x", "160", "-y", "40", shell); err != nil {
-		t.Fatalf("tmux: %v %s", err, out)
-	}
-	defer tmux("kill-server")
-	screen := func() string {
-		out, _ := tmux("capture-pane", "-p")
-		return out
-	}
-	waitFor := func(what string) string {
-		deadline := time.Now().Add(60 * time.Second)
-		for time.Now().Before(deadline) {
-			if s := screen(); strings.Contains(s, what) {
-				return s
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("waited for %q; screen:\n%s", what, screen())
-		return ""
-	}
-	keys := func(k ...string) {
+	tm := newTmuxSized(t, dir, "tmux.sock", 160, 40, fmt.Sprintf("%s %s; echo EXIT=$?; sleep 60", bin, strings.Join(common, " ")))
+	const prompt = "review (project NAME, search TEXT, all, summary, decide, quit)>"
+	// atPrompt waits for the prompt on the last line: the pager's screen
+	// must be gone by then.
+	atPrompt := func() {
 		t.Helper()
-		if out, err := tmux(append([]string{"send-keys"}, k...)...); err != nil {
-			t.Fatalf("send-keys: %v %s", err, out)
+		s := tm.until("the review's prompt", tm.visible, func(s string) bool { return strings.HasSuffix(lastLine(s), prompt) })
+		if pagerStatus.MatchString(s) {
+			t.Fatalf("the pager's screen is left after q:\n%s", s)
 		}
 	}
 	// The summary is longer than 40 lines: it comes in the pager.
-	s := waitFor(" lines 1-39 of ")
+	s := tm.waitVisible(" lines 1-39 of ")
 	if !strings.Contains(s, "stable diff for pypi") {
 		t.Fatalf("the pager does not start with the summary:\n%s", s)
 	}
-	keys("q")
-	s = waitFor("review (project NAME, search TEXT, all, summary, decide, quit)>")
-	if strings.Contains(s, " lines 1-39 of ") {
-		t.Fatalf("the pager's screen is left after q:\n%s", s)
-	}
-	keys("project "+project, "Enter")
-	s = waitFor("project " + project + ": ")
+	tm.send("q")
+	atPrompt()
+	tm.send("project "+project, "Enter")
+	s = tm.waitVisible("project " + project + ": ")
 	if !strings.Contains(s, "uploaded (claimed)") {
 		t.Fatalf("drill-down:\n%s", s)
 	}
 	if !strings.Contains(s, " lines 1-39 of ") { // the largest project is paged
 		t.Fatalf("drill-down not paged:\n%s", s)
 	}
-	keys("q")
-	for deadline := time.Now().Add(10 * time.Second); strings.Contains(screen(), " lines 1-39 of "); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the pager did not quit:\n%s", screen())
-		}
-	}
-	keys("all", "Enter")
-	s = waitFor(" lines 1-39 of ")
+	tm.send("q")
+	atPrompt()
+	tm.send("all", "Enter")
+	s = tm.waitVisible(" lines 1-39 of ")
 	total := s[strings.Index(s, " lines 1-39 of ")+len(" lines 1-39 of "):]
 	total = total[:strings.IndexByte(total, ' ')]
-	keys("Space")
-	waitFor(" lines 40-78 of " + total + " ")
-	keys("b")
-	waitFor(" lines 1-39 of " + total + " ")
-	keys("j")
-	waitFor(" lines 2-40 of " + total + " ")
-	keys("G")
-	s = waitFor(" of " + total + " ")
-	if !strings.Contains(s, "-"+total+" of "+total+" ") {
-		t.Fatalf("G does not show the end:\n%s", s)
-	}
-	keys("q")
-	waitFor("quit)>")
-	keys("quit", "Enter")
-	s = waitFor("EXIT=")
+	tm.send("Space")
+	tm.waitVisible(" lines 40-78 of " + total + " ")
+	tm.send("b")
+	tm.waitVisible(" lines 1-39 of " + total + " ")
+	tm.send("j")
+	tm.waitVisible(" lines 2-40 of " + total + " ")
+	tm.send("G") // the end
+	tm.waitVisible("-" + total + " of " + total + " ")
+	tm.send("q")
+	atPrompt()
+	tm.send("quit", "Enter")
+	s = tm.waitVisible("EXIT=")
 	if !strings.Contains(s, "EXIT=0") {
 		t.Fatalf("review did not end well:\n%s", s)
 	}
@@ -238,23 +209,21 @@ func TestReviewDecideOnTerminal(t *testing.T) {
 	args := append(common, "--policy", pol, "--work-dir", work)
 	tm := startTmux(t, dir, fmt.Sprintf("%s %s; echo EXIT=$?; sleep 60", bin, strings.Join(args, " ")))
 	// quitPager quits the pager, if it shows a page, until the prompt is
-	// the last line.
+	// the last line. After a q it waits for the page to go (or change)
+	// before it looks again, so that one page gets one q.
 	quitPager := func() {
 		t.Helper()
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			s := strings.TrimRight(tm.screen(), "\n ")
-			last := s[strings.LastIndexByte(s, '\n')+1:]
+		tm.until("the review's prompt", tm.screen, func(s string) bool {
+			last := lastLine(s)
 			switch {
 			case strings.HasSuffix(last, "quit)>"):
-				return
+				return true
 			case strings.Contains(last, " lines "):
 				tm.send("q")
-				time.Sleep(200 * time.Millisecond)
+				tm.until("the pager to quit", tm.screen, func(now string) bool { return now != s })
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no prompt; screen:\n%s", s)
-			}
-		}
+			return false
+		})
 	}
 	quitPager()
 	tm.send("decide", "Enter")

@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -28,12 +26,10 @@ func cmdKeyID(ts *testscript.TestScript, neg bool, args []string) {
 
 // TestHandoverNewPINOnTerminal runs 'rotate keyholder' in a real terminal
 // (tmux): the outgoing keyholder's PIN comes from the soft devices' PIN
-// file, the new keyholder types the new PIN twice at the prompt, it is
-// never shown, and afterwards only the new PIN opens the device.
+// file, the new keyholder types the new PIN twice as soon as the prompt
+// shows (the terminal no longer echoes by then), it is never shown, and
+// afterwards only the new PIN opens the device.
 func TestHandoverNewPINOnTerminal(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Fatalf("tmux is needed: run scripts/install-test-deps (%v)", err)
-	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	p := func(e ...string) string { return filepath.Join(append([]string{dir}, e...)...) }
@@ -49,34 +45,12 @@ func TestHandoverNewPINOnTerminal(t *testing.T) {
 		t.Fatal(e)
 	}
 	common := []string{"--root", p("boot", "metadata", "1.root.json"), "--published", p("boot"), "--config", p("bootstrap.json"), "--soft", p("1001"), "--soft-ca", p("ca")}
-	sock := p("tmux.sock")
-	tmux := func(a ...string) (string, error) {
-		out, err := exec.Command("tmux", append([]string{"-S", sock}, a...)...).CombinedOutput()
-		return string(out), err
-	}
-	shell := fmt.Sprintf("%s rotate keyholder --device 1001 --to Dora --media %s --pin-file %s %s; echo EXIT=$?; sleep 60", bin, p("handover"), p("pins.txt"), strings.Join(common, " "))
-	if out, err := tmux("new-session", "-d", "-x", "220", "-y", "60", shell); err != nil {
-		t.Fatalf("tmux: %v %s", err, out)
-	}
-	defer tmux("kill-server")
-	waitFor := func(what string, count int) string {
-		deadline := time.Now().Add(60 * time.Second)
-		for time.Now().Before(deadline) {
-			out, _ := tmux("capture-pane", "-p", "-S", "-1000")
-			if strings.Count(out, what) >= count {
-				return out
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		out, _ := tmux("capture-pane", "-p", "-S", "-1000")
-		t.Fatalf("waited for %q; screen:\n%s", what, out)
-		return ""
-	}
-	s := waitFor("The NEW keyholder: new PIN for soft serial 1001", 1)
-	tmux("send-keys", "97531864", "Enter")
-	waitFor("Again, to confirm", 1)
-	tmux("send-keys", "97531864", "Enter")
-	s = waitFor("EXIT=", 1)
+	tm := newTmuxSized(t, dir, "tmux.sock", 220, 60, fmt.Sprintf("%s rotate keyholder --device 1001 --to Dora --media %s --pin-file %s %s; echo EXIT=$?; sleep 60", bin, p("handover"), p("pins.txt"), strings.Join(common, " ")))
+	tm.waitFor("The NEW keyholder: new PIN for soft serial 1001", 1)
+	tm.typeSecret("97531864", "Enter")
+	tm.waitFor("Again, to confirm", 1)
+	tm.typeSecret("97531864", "Enter")
+	s := tm.waitFor("EXIT=", 1)
 	if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, `device 1001 passed from "" to "Dora" with 3 keys, new PIN set`) {
 		t.Fatalf("handover failed:\n%s", s)
 	}

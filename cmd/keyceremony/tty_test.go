@@ -10,7 +10,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/keyceremony/keyceremony/keys"
 )
@@ -19,8 +18,15 @@ import (
 // separate process.
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	return buildBinaryTags(t, "")
+}
+
+// buildBinaryTags builds keyceremony with build tags (comma-separated;
+// killpoint: see internal/killpoint).
+func buildBinaryTags(t *testing.T, tags string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "keyceremony")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", tags, "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -115,52 +121,23 @@ func TestPINNotFromStdin(t *testing.T) {
 }
 
 // TestPINPromptOnTerminal runs a bootstrap in a real terminal (tmux), as a
-// keyholder would: each device's prompt names it, the PIN is typed at the
-// prompt and never shown on the screen.
+// keyholder would: each device's prompt names it, the PIN is typed as soon
+// as the prompt shows (the terminal no longer echoes by then) and it is
+// never shown on the screen.
 func TestPINPromptOnTerminal(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Fatalf("tmux is needed: run scripts/install-test-deps (%v)", err)
-	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	// The batch form on a terminal: PINs are still typed there.
 	args := append(softRehearsal(t, dir), "--out", filepath.Join(dir, "out"), "--batch", "--network-ack="+strings.Join(upInterfaces(t), ","))
-	sock := filepath.Join(dir, "tmux.sock")
-	tmux := func(a ...string) (string, error) {
-		out, err := exec.Command("tmux", append([]string{"-S", sock}, a...)...).CombinedOutput()
-		return string(out), err
-	}
-	shell := fmt.Sprintf("%s %s; echo EXIT=$?; sleep 60", bin, strings.Join(args, " "))
-	if out, err := tmux("new-session", "-d", "-x", "220", "-y", "60", shell); err != nil {
-		t.Fatalf("tmux: %v %s", err, out)
-	}
-	defer tmux("kill-server")
-	screen := func() string {
-		out, _ := tmux("capture-pane", "-p", "-S", "-1000")
-		return out
-	}
-	waitFor := func(what string, count int) string {
-		deadline := time.Now().Add(60 * time.Second)
-		for time.Now().Before(deadline) {
-			s := screen()
-			if strings.Count(s, what) >= count {
-				return s
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("waited for %q (x%d); screen:\n%s", what, count, screen())
-		return ""
-	}
+	tm := newTmuxSized(t, dir, "tmux.sock", 220, 60, fmt.Sprintf("%s %s; echo EXIT=$?; sleep 60", bin, strings.Join(args, " ")))
 	for i, serial := range []int{1001, 1002, 1003} {
-		s := waitFor("PIN for", i+1)
+		s := tm.waitFor("PIN for", i+1)
 		if !strings.Contains(s, fmt.Sprintf("PIN for soft serial %d", serial)) || !strings.Contains(s, "(3 tries left)") {
 			t.Fatalf("prompt %d does not name device %d:\n%s", i+1, serial, s)
 		}
-		if _, err := tmux("send-keys", "123456", "Enter"); err != nil {
-			t.Fatal(err)
-		}
+		tm.typeSecret("123456", "Enter")
 	}
-	s := waitFor("EXIT=", 1)
+	s := tm.waitFor("EXIT=", 1)
 	if !strings.Contains(s, "EXIT=0") {
 		t.Fatalf("bootstrap failed:\n%s", s)
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/go-piv/piv-go/v2/piv"
 
@@ -249,48 +250,94 @@ func (d *Device) find() (string, error) {
 	return "", fmt.Errorf("%s is not in reader %q nor in any other (%w): %w", d.name(), d.reader, firstErr, hsm.ErrNoDevice)
 }
 
+// busyWait bounds how long an operation on an opened device waits while
+// another program holds its reader. PC/SC clients connect to a reader for
+// a moment (OpenSC's tools and PKCS#11 module read every reader's
+// features; each connection refused piv-go's exclusive one about once in
+// thirty opens while opensc-tool -l ran in a loop), and a device's
+// operation that fell in that moment would fail, or, for a stable
+// signing's slot scan, lose the key. A holder that stays (gpg's scdaemon)
+// is still a *BusyError, after busyWait; the error says how long it was
+// tried.
+const busyWait = 2 * time.Second
+
+// busyRetry is the pause between two tries while a reader is held.
+const busyRetry = 20 * time.Millisecond
+
+// waitIdle runs open until it succeeds, fails for another reason than
+// contention for the reader (busy is false), or busyWait has passed.
+func waitIdle[T any](open func() (v T, busy bool, err error)) (T, error) {
+	deadline := time.Now().Add(busyWait)
+	for {
+		v, busy, err := open()
+		if err == nil || !busy {
+			return v, err
+		}
+		if time.Now().After(deadline) {
+			return v, fmt.Errorf("%w (tried again for %v)", err, busyWait)
+		}
+		time.Sleep(busyRetry)
+	}
+}
+
 // connect opens the device with piv-go, after find has checked that the
-// reader holds it.
+// reader holds it, waiting (up to busyWait) while another program holds
+// the reader.
 func (d *Device) connect() (*piv.YubiKey, error) {
+	return waitIdle(d.connectOnce)
+}
+
+// connectOnce is one try of connect. busy is set when another program
+// holds the reader: find says so, or piv-go's exclusive open fails just
+// after find has read the card in that reader through a shared
+// connection (piv-go's error does not say why; another connection in
+// between is what makes it fail there, and a card pulled out meanwhile
+// shows as such on the next try's find).
+func (d *Device) connectOnce() (*piv.YubiKey, bool, error) {
 	r, err := d.find()
 	if err != nil {
-		return nil, err
+		return nil, errors.Is(err, ErrBusy), err
 	}
 	yk, err := piv.Open(r)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s in reader %q: %w: %w", d.name(), r, err, hsm.ErrNoDevice)
+		return nil, true, fmt.Errorf("opening %s in reader %q: %w: %w", d.name(), r, err, hsm.ErrNoDevice)
 	}
 	s, err := yk.Serial()
 	if err != nil || s != d.info.Serial {
 		yk.Close()
 		if err != nil {
-			return nil, fmt.Errorf("opening %s in reader %q: %w: %w", d.name(), r, err, hsm.ErrNoDevice)
+			return nil, false, fmt.Errorf("opening %s in reader %q: %w: %w", d.name(), r, err, hsm.ErrNoDevice)
 		}
-		return nil, &WrongDeviceError{Reader: r, Want: d.info.Serial, Got: s}
+		return nil, false, &WrongDeviceError{Reader: r, Want: d.info.Serial, Got: s}
 	}
-	return yk, nil
+	return yk, false, nil
 }
 
 // connectRaw opens the device with this package's own PC/SC client, for
-// GET METADATA.
+// GET METADATA, waiting (up to busyWait) while another program holds the
+// reader.
 func (d *Device) connectRaw() (*rawCard, error) {
+	return waitIdle(d.connectRawOnce)
+}
+
+func (d *Device) connectRawOnce() (*rawCard, bool, error) {
 	r, err := d.find()
 	if err != nil {
-		return nil, err
+		return nil, errors.Is(err, ErrBusy), err
 	}
 	c, err := openRaw(r)
 	if err != nil {
-		return nil, fmt.Errorf("%s in reader %q: %w", d.name(), r, err)
+		return nil, errors.Is(err, ErrBusy), fmt.Errorf("%s in reader %q: %w", d.name(), r, err)
 	}
 	id, err := c.identify(false)
 	if err != nil || id.serial != d.info.Serial {
 		c.close()
 		if err != nil {
-			return nil, fmt.Errorf("%s in reader %q: %w: %w", d.name(), r, err, hsm.ErrNoDevice)
+			return nil, false, fmt.Errorf("%s in reader %q: %w: %w", d.name(), r, err, hsm.ErrNoDevice)
 		}
-		return nil, &WrongDeviceError{Reader: r, Want: d.info.Serial, Got: id.serial}
+		return nil, false, &WrongDeviceError{Reader: r, Want: d.info.Serial, Got: id.serial}
 	}
-	return c, nil // identify left the PIV application selected
+	return c, false, nil // identify left the PIV application selected
 }
 
 // present reports whether the device answers in its reader.

@@ -19,7 +19,10 @@
 //     says beforehand whether Initialize will accept the device.
 //   - A reader whose card another program holds exclusively (gpg's
 //     scdaemon, by default) is never dropped silently: it is a *BusyError
-//     (ErrBusy) naming the reader, the likely holder and what to do.
+//     (ErrBusy) naming the reader, the likely holder and what to do. An
+//     operation on an opened device waits up to 2 s for a reader that
+//     another program holds for a moment (OpenSC connects to every reader
+//     to read its features), and fails only if it is held longer.
 //   - GenerateKey never replaces a key unless
 //     Options.DestroyExistingKeysIReallyMeanIt is set, checks the new key's
 //     attestation against Options.Roots (Yubico's roots unless a test gives

@@ -787,9 +787,13 @@ func TestBusyReader(t *testing.T) {
 	}
 	_, err = piv.OpenAll(piv.Options{Roots: roots})
 	wantIs(t, "OpenAll with a busy reader", err, piv.ErrBusy)
-	// An opened device whose reader becomes busy says so too.
+	// An opened device whose reader stays busy says so too, after
+	// waiting for it a while (TestBriefHolderWaitedFor).
 	_, _, err = d.Retries()
 	wantIs(t, "Retries of a held card", err, piv.ErrBusy)
+	if !strings.Contains(err.Error(), "tried again for") {
+		t.Errorf("Retries of a held card: %v, want it to say how long it was tried", err)
+	}
 
 	holder.Close()
 	cards, err = piv.ListCards()
@@ -799,6 +803,37 @@ func TestBusyReader(t *testing.T) {
 	}
 	_, _, err = d.Retries()
 	must(t, "Retries after the holder let go", err)
+}
+
+// TestBriefHolderWaitedFor: another program holds an opened device's
+// reader when an operation starts (as OpenSC's tools connect to every
+// reader for a moment) and lets go while the operation waits: the
+// operation succeeds. The holder lets go only once pcscd has refused the
+// device's first try, so the operation did meet a held reader.
+func TestBriefHolderWaitedFor(t *testing.T) {
+	env, roots := stack(t, 1)
+	d := open(t, env, 0, piv.Options{Roots: roots})
+	holder, err := gopiv.Open(env.Readers[0])
+	must(t, "holding the reader", err)
+	defer holder.Close()
+	refused := strings.Count(env.PCSCDLog(), "Reader Exclusive")
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := d.Retries()
+		done <- err
+	}()
+	for deadline := time.Now().Add(time.Minute); strings.Count(env.PCSCDLog(), "Reader Exclusive") == refused; time.Sleep(5 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("Retries returned before pcscd refused it the held reader: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pcscd never refused the device the held reader; its log:\n%s", env.PCSCDLog())
+		}
+	}
+	holder.Close()
+	must(t, "Retries of a card held for a moment", <-done)
 }
 
 // TestAttestationProfiles generates on each firmware profile and checks the

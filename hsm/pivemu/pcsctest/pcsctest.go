@@ -8,7 +8,18 @@
 // It needs root (for unshare -m and mount --bind) and the Debian packages
 // that scripts/install-test-deps installs. When they are missing, Start
 // fails the test with the command that installs them: it never skips.
+//
+// Once Start has returned, an Env connects to no card: Insert and Remove
+// ask pcscd for the readers' state, so a program under test that uses a
+// card meanwhile is never refused by the test's own checks.
 package pcsctest
+
+/*
+#cgo linux pkg-config: libpcsclite
+#include <stdlib.h>
+#include <PCSC/winscard.h>
+*/
+import "C"
 
 import (
 	"bytes"
@@ -25,6 +36,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/go-piv/piv-go/v2/piv"
 
@@ -241,7 +253,7 @@ func start(n int, cfgs []pivemu.Config) (*Env, error) {
 	r.cmd = cmd
 	// pcscd makes its socket once every reader is loaded; cards that dial
 	// vpcd before that may wait in a queue nobody accepts from.
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(insertWait); ; {
 		if _, err := os.Stat(e.Socket); err == nil {
 			break
 		}
@@ -269,7 +281,7 @@ func start(n int, cfgs []pivemu.Config) (*Env, error) {
 		e.cancels = append(e.cancels, cancel)
 		e.serving = append(e.serving, serve(ctx, card, cfg.Addr))
 	}
-	if err := e.waitCards(15 * time.Second); err != nil {
+	if err := e.waitCards(insertWait); err != nil {
 		return e, err
 	}
 	return e, nil
@@ -385,7 +397,7 @@ func (e *Env) Remove(t testing.TB, i int) {
 	t.Helper()
 	e.cancels[i]()
 	<-e.serving[i].done
-	if err := waitPresence(e.Readers[i], false, 10*time.Second); err != nil {
+	if err := waitPresence(e.Readers[i], false, insertWait); err != nil {
 		t.Fatalf("pcsctest: %v", err)
 	}
 }
@@ -399,15 +411,14 @@ func (e *Env) Remove(t testing.TB, i int) {
 func (e *Env) WaitRemoved(t testing.TB, i int) error {
 	t.Helper()
 	<-e.serving[i].done
-	if err := waitPresence(e.Readers[i], false, 10*time.Second); err != nil {
+	if err := waitPresence(e.Readers[i], false, insertWait); err != nil {
 		t.Fatalf("pcsctest: %v", err)
 	}
 	return e.serving[i].err
 }
 
 // waitPresence waits until pcscd reports reader with a card (want) or
-// without. It asks OpenSC's opensc-tool, which lists readers without
-// connecting to them.
+// without.
 func waitPresence(reader string, want bool, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -425,23 +436,37 @@ func waitPresence(reader string, want bool, timeout time.Duration) error {
 	}
 }
 
-// present parses `opensc-tool -l`: "Nr.  Card  Features  Name" rows.
+// present asks pcscd whether reader holds a card, with
+// SCardGetStatusChange: it connects to no card, so a program under test
+// that uses the card meanwhile is never refused. (OpenSC's `opensc-tool
+// -l`, used before, connects to every reader to read its features: a
+// piv-go open, which is exclusive, failed with a sharing violation
+// whenever it fell within one of those connections, about one open in
+// thirty while it ran in a loop.)
 func present(reader string) (bool, error) {
-	out, err := exec.Command("opensc-tool", "-l").Output()
-	if err != nil {
-		return false, fmt.Errorf("opensc-tool -l: %w", err)
+	var ctx C.SCARDCONTEXT
+	if rc := C.SCardEstablishContext(C.SCARD_SCOPE_SYSTEM, nil, nil, &ctx); rc != C.SCARD_S_SUCCESS {
+		return false, fmt.Errorf("connecting to pcscd: pc/sc error 0x%08x", uint32(rc))
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && strings.HasSuffix(line, " "+reader) {
-			return f[1] == "Yes", nil
-		}
+	defer C.SCardReleaseContext(ctx)
+	name := C.CString(reader)
+	defer C.free(unsafe.Pointer(name))
+	st := []C.SCARD_READERSTATE{{szReader: name, dwCurrentState: C.SCARD_STATE_UNAWARE}}
+	if rc := C.SCardGetStatusChange(ctx, 0, &st[0], 1); rc != C.SCARD_S_SUCCESS {
+		return false, fmt.Errorf("reader %q: state: pc/sc error 0x%08x", reader, uint32(rc))
 	}
-	return false, fmt.Errorf("opensc-tool -l does not list %q", reader)
+	if st[0].dwEventState&C.SCARD_STATE_UNKNOWN != 0 {
+		return false, fmt.Errorf("pcscd does not know reader %q", reader)
+	}
+	// pcscd sets PRESENT once it has powered the card and has its ATR.
+	return st[0].dwEventState&C.SCARD_STATE_PRESENT != 0, nil
 }
 
 // Insert puts card i back into its reader, with its state, and waits until
-// piv-go can open it.
+// pcscd reports it present, powered, with its ATR: piv-go can open it
+// then. It connects to no card itself: a program under test that is
+// looking for the card meanwhile (a ceremony waiting for a late YubiKey)
+// must never find it held by the test (piv-go connects exclusively).
 func (e *Env) Insert(t testing.TB, i int) {
 	t.Helper()
 	select {
@@ -452,25 +477,15 @@ func (e *Env) Insert(t testing.TB, i int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancels[i] = cancel
 	e.serving[i] = serve(ctx, e.Cards[i], e.Addrs[i])
-	// piv.Open leaks its PC/SC context when SELECT fails (piv-go v2.6.0),
-	// which blocks the reader for the rest of the process: open only once
-	// pcscd has seen the card.
-	if err := waitPresence(e.Readers[i], true, 10*time.Second); err != nil {
+	if err := waitPresence(e.Readers[i], true, insertWait); err != nil {
 		t.Fatalf("pcsctest: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		yk, err := piv.Open(e.Readers[i])
-		if err == nil {
-			yk.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pcsctest: card %d not back in %s: %v", i, e.Readers[i], err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
+
+// insertWait bounds Start, Insert and Remove: pcscd polls every 0.4 s or
+// so, but on a loaded machine (the whole suite on two cores, several
+// pcscds) it can lag far behind. Each wait ends as soon as pcscd is there.
+const insertWait = time.Minute
 
 // InsertInto puts card i, taken out before, into the reader card j sits
 // in, which must be empty (card j taken out): a laptop with one port,
@@ -563,8 +578,10 @@ func (e *Env) stop() {
 }
 
 // portLockDir holds one lock file per reserved port pair, so that test
-// processes running at the same time never pick the same ports.
-var portLockDir = filepath.Join(os.TempDir(), "pcsctest-ports")
+// processes running at the same time never pick the same ports. It is
+// not under os.TempDir(): make test gives each run a TMPDIR of its own,
+// and two runs at once on one machine (two worktrees) share its ports.
+const portLockDir = "/tmp/pcsctest-ports"
 
 // reservePortPair finds PORT such that PORT and PORT+1 are free on all
 // interfaces (vpcd binds 0.0.0.0) and no other test process holds them.
