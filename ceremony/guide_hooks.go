@@ -65,7 +65,9 @@ func (g *Guide) waitDevice(s *session, serial uint32) (hsm.Device, error) {
 				g.found = map[uint32]bool{}
 			}
 			g.found[serial] = true
-			g.turnsLater(s, serial, d)
+			if err := g.turnsLater(s, serial, d); err != nil {
+				return nil, err
+			}
 		} else if !s.optional {
 			return g.turnFor(s, serial, g.purpose)
 		}
@@ -86,19 +88,24 @@ func (g *Guide) waitDevice(s *session, serial uint32) (hsm.Device, error) {
 		g.found = map[uint32]bool{}
 	}
 	g.found[serial] = true
-	g.turnsLater(s, serial, d)
+	if err := g.turnsLater(s, serial, d); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
 // turnsLater, in a stable signing (where devices come one at a time),
 // reads the keys of a device while it is in and says it may be taken out
 // until its keyholder's turn.
-func (g *Guide) turnsLater(s *session, serial uint32, d hsm.Device) {
+func (g *Guide) turnsLater(s *session, serial uint32, d hsm.Device) error {
 	if !s.optional {
-		return
+		return nil
 	}
-	g.scanKeys(serial, d)
+	if err := g.scanKeys(serial, d); err != nil {
+		return err
+	}
 	g.printf("  its keys are read: it may be taken out until its keyholder's turn to sign (one port is enough).\n")
+	return nil
 }
 
 // guidedPIN presents the step that asks for the device's PIN, then

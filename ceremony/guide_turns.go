@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -34,13 +35,18 @@ type slotKey struct {
 
 // scanKeys reads the public key of every slot of a device that holds
 // one, while it is in (its Devices step), so that its keyholder's turn
-// can come later with the device taken out meanwhile.
-func (g *Guide) scanKeys(serial uint32, d hsm.Device) {
+// can come later with the device taken out meanwhile. Only an empty slot
+// is passed over: any other error reading a slot (a reader held by
+// another program past the backend's wait, a card pulled out mid-scan)
+// is returned naming the device and the slot, and nothing is kept of
+// the scan, so the room sees the cause rather than a key counted
+// missing at the signing.
+func (g *Guide) scanKeys(serial uint32, d hsm.Device) error {
 	if g.keys == nil {
 		g.keys = map[uint32][]slotKey{}
 	}
 	if _, ok := g.keys[serial]; ok {
-		return
+		return nil
 	}
 	var found []slotKey
 	for slot := hsm.Slot(0x80); slot <= 0x9e; slot++ {
@@ -48,14 +54,20 @@ func (g *Guide) scanKeys(serial uint32, d hsm.Device) {
 			continue
 		}
 		pub, err := d.PublicKey(slot)
-		if err != nil {
+		if errors.Is(err, hsm.ErrSlotEmpty) {
 			continue
 		}
+		if err != nil {
+			return fmt.Errorf("reading the keys of device %d: slot %s: %w", serial, slot, err)
+		}
+		// A key of a kind keyceremony does not sign with cannot be one
+		// of the ceremony's keys.
 		if k, err := keys.FromPublicKey(pub); err == nil {
 			found = append(found, slotKey{slot, k})
 		}
 	}
 	g.keys[serial] = found
+	return nil
 }
 
 // turnSigners returns a turn signer for every key in want that a found

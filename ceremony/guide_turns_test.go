@@ -2,6 +2,8 @@ package ceremony
 
 import (
 	"bytes"
+	"crypto"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -123,7 +125,9 @@ func TestStableTurns(t *testing.T) {
 	g.start(NewTranscript(&tbuf, nil, g.now))
 	for _, d := range byDev {
 		port.in = d.Info().Serial
-		g.scanKeys(d.Info().Serial, d)
+		if err := g.scanKeys(d.Info().Serial, d); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Bob's device is in the port when the signing starts.
 	sess := &session{devices: devs, pins: map[uint32]string{}, guide: g, optional: true}
@@ -183,5 +187,53 @@ func TestStableTurns(t *testing.T) {
 	}
 	if n := strings.Count(tbuf.String(), `"step":"device turn done"`); n != 2 {
 		t.Errorf("%d turns recorded, want 2 (those before the journal closed)", n)
+	}
+}
+
+// unreadableSlot is a device whose slot 83 cannot be read (a reader
+// another program holds past the backend's wait, a card pulled out).
+type unreadableSlot struct {
+	hsm.Device
+}
+
+var errReaderHeld = errors.New("reader held by another program (injected)")
+
+func (d unreadableSlot) PublicKey(slot hsm.Slot) (crypto.PublicKey, error) {
+	if slot == 0x83 {
+		return nil, errReaderHeld
+	}
+	return d.Device.PublicKey(slot)
+}
+
+// TestScanKeysReportsUnreadableSlot: a slot that cannot be read stops the
+// device's Devices step naming the device, the slot and the cause, and
+// nothing is kept of the scan (before, the slot was passed over as empty
+// and the signing later counted its key missing: "1 of 2 stable keys
+// present"). Empty slots are still passed over.
+func TestScanKeysReportsUnreadableSlot(t *testing.T) {
+	ca, err := hsmtest.NewFakeCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ca.NewDevice(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.GenerateKey(hsmtest.DefaultPIN, 0x83, hsm.KeyOptions{Algorithm: hsm.AlgECCP256}); err != nil {
+		t.Fatal(err)
+	}
+	g := &Guide{}
+	err = g.scanKeys(7, unreadableSlot{f})
+	if !errors.Is(err, errReaderHeld) || !strings.Contains(err.Error(), "device 7: slot 83") {
+		t.Fatalf("scan of an unreadable slot: %v, want the device, the slot and the cause", err)
+	}
+	if _, kept := g.keys[7]; kept {
+		t.Fatal("a failed scan was kept: the device's keys would never be read again")
+	}
+	if err := g.scanKeys(7, f); err != nil {
+		t.Fatalf("scan once readable: %v", err)
+	}
+	if len(g.keys[7]) != 1 || g.keys[7][0].slot != 0x83 {
+		t.Fatalf("scan found %v, want the key in 83 and no empty slot", g.keys[7])
 	}
 }
