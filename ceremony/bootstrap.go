@@ -364,11 +364,6 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 		return nil, err
 	}
 	if b.resume != nil {
-		// From here on its keys are this run's: a failure lists them as
-		// orphans like the keys it generates.
-		for _, k := range b.resume.Keys {
-			s.tried = append(s.tried, attempt{role: k.Role, serial: k.Serial, slot: k.Slot})
-		}
 		if err := b.resume.record(tr); err != nil {
 			return nil, err
 		}
@@ -400,6 +395,16 @@ func (b *Bootstrap) run(out *outdir.Dir, tr *Transcript, s *session) (*Bootstrap
 	b.Guide.say("pre-flight passed: the configuration's metadata checked; every PIN verified, target slot empty and attestation certificate chained.")
 	if err := tr.Record("pre-flight passed", map[string]any{"devices": len(c.Devices())}); err != nil {
 		return nil, err
+	}
+	if b.resume != nil {
+		// From here on the resumed keys are this run's: a failure lists
+		// them as orphans like the keys it generates. Not before: a run
+		// stopped in its pre-flight leaves them to the next rerun, which
+		// resumes from the same journal, and telling the room to clear
+		// them would throw away keys that are still good.
+		for _, k := range b.resume.Keys {
+			s.tried = append(s.tried, attempt{role: k.Role, serial: k.Serial, slot: k.Slot})
+		}
 	}
 	res := &BootstrapResult{}
 	roles := b.roles()
@@ -704,7 +709,16 @@ func (b *Bootstrap) deviceSlots(s *session, serial uint32) error {
 			// (resume.check); every other must be empty.
 			resumed := b.resume.key(ks.Device, slot) != nil
 			if kr, ok := d.(hsm.KeyReplacer); !resumed && (!ok || !kr.ReplacesKeys()) {
-				if _, err := d.PublicKey(slot); err == nil {
+				if pub, err := d.PublicKey(slot); err == nil {
+					if b.resume != nil {
+						// Most likely the key the interrupted run generated
+						// just before it died, before its journal said so.
+						id := "(of a kind keyceremony does not use)"
+						if k, err := keys.FromPublicKey(pub); err == nil {
+							id = k.ID()
+						}
+						return fmt.Errorf("the %s key's slot %s of %s holds key %s, which the interrupted run's journal %s does not name: a run stopped between generating a key and recording it leaves one; if the device is this ceremony's, clear that slot alone (%s) and run again to resume: %w", r.name, slot, d.Info(), id, b.resume.Journal, clearCommand(d, slot), hsm.ErrSlotOccupied)
+					}
 					return fmt.Errorf("the %s key's slot %s of %s: %w", r.name, slot, d.Info(), hsm.ErrSlotOccupied)
 				} else if !errors.Is(err, hsm.ErrSlotEmpty) {
 					return fmt.Errorf("reading slot %s of %s: %w", slot, d.Info(), err)

@@ -225,3 +225,48 @@ func FuzzParseJournal(f *testing.F) {
 		}
 	})
 }
+
+// A run stopped between generating a key and recording it in its journal
+// leaves a key the journal does not name. The rerun resumes the
+// journal's keys and, at the pre-flight, names that slot alone (device,
+// slot, key id, the journal and the command that clears it), and does
+// not tell the room to clear the journal's keys, which are still good:
+// with that one slot cleared, the next run resumes and uses them.
+func TestBootstrapResumeUnrecordedKey(t *testing.T) {
+	f := newFakeFixture(t)
+	out, left := interrupted(t, f)
+	// The third device's key, generated as the run died, before its
+	// journal said so.
+	opts, _ := f.cfg.KeyOptions()
+	pub, err := f.fakes[demoSerials[2]].GenerateKey(hsmtest.DefaultPIN, 0x9c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unrecorded, _ := keys.FromPublicKey(pub)
+	_, err = f.bootstrap().Run(out)
+	if !errors.Is(err, hsm.ErrSlotOccupied) {
+		t.Fatalf("got %v, want the occupied slot", err)
+	}
+	for _, want := range []string{fmt.Sprint(demoSerials[2]), "slot 9c", unrecorded.ID(), "does not name", "clear that slot alone"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
+		}
+	}
+	var oe *OrphanKeysError
+	if errors.As(err, &oe) {
+		t.Errorf("the pre-flight's failure lists %v as orphans to clear: the journal's keys are still good", oe.Keys)
+	}
+	if err := f.fakes[demoSerials[2]].DeleteKey(0x9c); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.bootstrap().Run(out)
+	if err != nil {
+		t.Fatalf("the rerun with the unrecorded key cleared: %v\n%s", err, f.show.String())
+	}
+	rootIDs := res.Root.Signed.Roles["root"].KeyIDs
+	for serial, id := range left {
+		if !slices.Contains(rootIDs, id) {
+			t.Errorf("root v1 lacks the key %s the interrupted run made on %d: it did not resume", id, serial)
+		}
+	}
+}
