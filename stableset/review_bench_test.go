@@ -45,8 +45,20 @@ func BenchmarkReview(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Logf("files=%d: the pass (with the review index) %.1f s", files, time.Since(start).Seconds())
-		// The review index, built once after the pass (what the room
-		// waits for before its first drill-down), then one project's
+		// What the room waits for once the pass has ended, before its
+		// first drill-down: the review opened from the index the pass
+		// wrote (its hash checked, the project records read).
+		b.Run(fmt.Sprintf("files=%d/open", files), func(b *testing.B) {
+			for b.Loop() {
+				rv, err := d.Review()
+				if err != nil {
+					b.Fatal(err)
+				}
+				rv.Close()
+			}
+		})
+		// The review index, built after the pass from Diff.Entries (a
+		// kept pass reopened by OpenReviewed), then one project's
 		// drill-down (the largest) and a search by path.
 		b.Run(fmt.Sprintf("files=%d/index", files), func(b *testing.B) {
 			for b.Loop() {
@@ -59,27 +71,32 @@ func BenchmarkReview(b *testing.B) {
 			}
 		})
 		// The pass's sort of the review lines, bucket by bucket (what
-		// reviewBucket does on every core), in memory.
-		var parts [numProjBucket][]byte
-		var line []byte
-		if err := d.Entries(func(e *DiffEntry) error {
-			line = e.appendCanonical(line[:0])
-			p := &parts[projBucket(e.Project)]
-			*p = appendWorkLine(*p, line, e.Version, e.Legacy, e.Uploaded)
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-		b.Run(fmt.Sprintf("files=%d/sortbuckets", files), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				for i := range parts {
-					if _, _, err := sortReviewBucket(string(parts[i]), nil, io.Discard, 0); err != nil {
-						b.Fatal(err)
+		// reviewBucket does on every core), in memory. Only with
+		// -review.sortbuckets: it holds every line of the diff at once,
+		// which the review never does, so it would hide the review's
+		// peak RSS.
+		if *reviewSortBuckets {
+			var parts [numProjBucket][]byte
+			var line []byte
+			if err := d.Entries(func(e *DiffEntry) error {
+				line = e.appendCanonical(line[:0])
+				p := &parts[projBucket(e.Project)]
+				*p = appendWorkLine(*p, line, e.Version, e.Legacy, e.Uploaded)
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("files=%d/sortbuckets", files), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					for i := range parts {
+						if _, _, err := sortReviewBucket(string(parts[i]), nil, io.Discard, 0); err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
-			}
-		})
+			})
+		}
 		rv, err := d.Review()
 		if err != nil {
 			b.Fatal(err)
@@ -155,6 +172,10 @@ func BenchmarkReview(b *testing.B) {
 // reviewFiles sets BenchmarkReview's sizes: go test -run '^$' -bench
 // Review -benchtime 1x ./stableset/ -args -review.files 1000000,10000000
 var reviewFiles = flag.String("review.files", "100000", "BenchmarkReview's export sizes, comma-separated")
+
+// reviewSortBuckets adds BenchmarkReview's sortbuckets (the pass's sort,
+// every line in memory at once).
+var reviewSortBuckets = flag.Bool("review.sortbuckets", false, "BenchmarkReview: also measure the pass's bucket sort (holds the whole diff in memory)")
 
 func reviewSizes(b *testing.B) []int64 {
 	var out []int64
