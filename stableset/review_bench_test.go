@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,6 +50,7 @@ func BenchmarkReview(b *testing.B) {
 		// first drill-down: the review opened from the index the pass
 		// wrote (its hash checked, the project records read).
 		b.Run(fmt.Sprintf("files=%d/open", files), func(b *testing.B) {
+			defer reviewPeak(b)()
 			for b.Loop() {
 				rv, err := d.Review()
 				if err != nil {
@@ -104,6 +106,7 @@ func BenchmarkReview(b *testing.B) {
 		largest := d.largest()[0].Project
 		b.Run(fmt.Sprintf("files=%d/drilldown", files), func(b *testing.B) {
 			b.ReportAllocs()
+			defer reviewPeak(b)()
 			for b.Loop() {
 				v, err := rv.Project(largest)
 				if err != nil {
@@ -115,6 +118,7 @@ func BenchmarkReview(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("files=%d/searchpath", files), func(b *testing.B) {
+			defer reviewPeak(b)()
 			for b.Loop() {
 				if err := rv.WriteSearchText(io.Discard, "-1.0.tar.gz", 200); err != nil {
 					b.Fatal(err)
@@ -128,6 +132,7 @@ func BenchmarkReview(b *testing.B) {
 		}{{"summary", d.WriteText}, {"full", d.WriteFullText}} {
 			b.Run(fmt.Sprintf("files=%d/%s", files, c.name), func(b *testing.B) {
 				b.ReportAllocs()
+				defer reviewPeak(b)()
 				for b.Loop() {
 					if err := c.write(io.Discard); err != nil {
 						b.Fatal(err)
@@ -143,6 +148,7 @@ func BenchmarkReview(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("files=%d/kept", files), func(b *testing.B) {
+			defer reviewPeak(b)()
 			for b.Loop() {
 				t0 := time.Now()
 				ef, err := os.Open(exp)
@@ -167,6 +173,40 @@ func BenchmarkReview(b *testing.B) {
 			}
 		})
 	}
+}
+
+// reviewPeak measures a sub-benchmark's memory: the process's resident
+// set once the heap is returned to the system (base-MiB: what the diff and
+// the pass's leftovers hold) and its peak until the returned function runs
+// (peak-MiB), from the kernel's VmHWM, reset here (/proc/self/clear_refs,
+// Linux 4.0+).
+func reviewPeak(b *testing.B) func() {
+	debug.FreeOSMemory()
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	base := vmHWM(b)
+	return func() {
+		b.ReportMetric(float64(base)/(1<<20), "base-MiB")
+		b.ReportMetric(float64(vmHWM(b))/(1<<20), "peak-MiB")
+	}
+}
+
+// vmHWM is the process's peak resident set (VmHWM) in bytes.
+func vmHWM(b *testing.B) int64 {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				b.Fatalf("VmHWM %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmHWM in /proc/self/status")
+	return 0
 }
 
 // reviewFiles sets BenchmarkReview's sizes: go test -run '^$' -bench
