@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,8 +46,21 @@ func BenchmarkReview(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Logf("files=%d: the pass (with the review index) %.1f s", files, time.Since(start).Seconds())
-		// The review index, built once after the pass (what the room
-		// waits for before its first drill-down), then one project's
+		// What the room waits for once the pass has ended, before its
+		// first drill-down: the review opened from the index the pass
+		// wrote (its hash checked, the project records read).
+		b.Run(fmt.Sprintf("files=%d/open", files), func(b *testing.B) {
+			defer reviewPeak(b)()
+			for b.Loop() {
+				rv, err := d.Review()
+				if err != nil {
+					b.Fatal(err)
+				}
+				rv.Close()
+			}
+		})
+		// The review index, built after the pass from Diff.Entries (a
+		// kept pass reopened by OpenReviewed), then one project's
 		// drill-down (the largest) and a search by path.
 		b.Run(fmt.Sprintf("files=%d/index", files), func(b *testing.B) {
 			for b.Loop() {
@@ -59,27 +73,32 @@ func BenchmarkReview(b *testing.B) {
 			}
 		})
 		// The pass's sort of the review lines, bucket by bucket (what
-		// reviewBucket does on every core), in memory.
-		var parts [numProjBucket][]byte
-		var line []byte
-		if err := d.Entries(func(e *DiffEntry) error {
-			line = e.appendCanonical(line[:0])
-			p := &parts[projBucket(e.Project)]
-			*p = appendWorkLine(*p, line, e.Version, e.Legacy, e.Uploaded)
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-		b.Run(fmt.Sprintf("files=%d/sortbuckets", files), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				for i := range parts {
-					if _, _, err := sortReviewBucket(string(parts[i]), nil, io.Discard, 0); err != nil {
-						b.Fatal(err)
+		// reviewBucket does on every core), in memory. Only with
+		// -review.sortbuckets: it holds every line of the diff at once,
+		// which the review never does, so it would hide the review's
+		// peak RSS.
+		if *reviewSortBuckets {
+			var parts [numProjBucket][]byte
+			var line []byte
+			if err := d.Entries(func(e *DiffEntry) error {
+				line = e.appendCanonical(line[:0])
+				p := &parts[projBucket(e.Project)]
+				*p = appendWorkLine(*p, line, e.Version, e.Legacy, e.Uploaded)
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("files=%d/sortbuckets", files), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					for i := range parts {
+						if _, _, err := sortReviewBucket(string(parts[i]), nil, io.Discard, 0); err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
-			}
-		})
+			})
+		}
 		rv, err := d.Review()
 		if err != nil {
 			b.Fatal(err)
@@ -87,6 +106,7 @@ func BenchmarkReview(b *testing.B) {
 		largest := d.largest()[0].Project
 		b.Run(fmt.Sprintf("files=%d/drilldown", files), func(b *testing.B) {
 			b.ReportAllocs()
+			defer reviewPeak(b)()
 			for b.Loop() {
 				v, err := rv.Project(largest)
 				if err != nil {
@@ -98,6 +118,7 @@ func BenchmarkReview(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("files=%d/searchpath", files), func(b *testing.B) {
+			defer reviewPeak(b)()
 			for b.Loop() {
 				if err := rv.WriteSearchText(io.Discard, "-1.0.tar.gz", 200); err != nil {
 					b.Fatal(err)
@@ -111,6 +132,7 @@ func BenchmarkReview(b *testing.B) {
 		}{{"summary", d.WriteText}, {"full", d.WriteFullText}} {
 			b.Run(fmt.Sprintf("files=%d/%s", files, c.name), func(b *testing.B) {
 				b.ReportAllocs()
+				defer reviewPeak(b)()
 				for b.Loop() {
 					if err := c.write(io.Discard); err != nil {
 						b.Fatal(err)
@@ -126,6 +148,7 @@ func BenchmarkReview(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("files=%d/kept", files), func(b *testing.B) {
+			defer reviewPeak(b)()
 			for b.Loop() {
 				t0 := time.Now()
 				ef, err := os.Open(exp)
@@ -152,9 +175,47 @@ func BenchmarkReview(b *testing.B) {
 	}
 }
 
+// reviewPeak measures a sub-benchmark's memory: the process's resident
+// set once the heap is returned to the system (base-MiB: what the diff and
+// the pass's leftovers hold) and its peak until the returned function runs
+// (peak-MiB), from the kernel's VmHWM, reset here (/proc/self/clear_refs,
+// Linux 4.0+).
+func reviewPeak(b *testing.B) func() {
+	debug.FreeOSMemory()
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	base := vmHWM(b)
+	return func() {
+		b.ReportMetric(float64(base)/(1<<20), "base-MiB")
+		b.ReportMetric(float64(vmHWM(b))/(1<<20), "peak-MiB")
+	}
+}
+
+// vmHWM is the process's peak resident set (VmHWM) in bytes.
+func vmHWM(b *testing.B) int64 {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				b.Fatalf("VmHWM %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
 // reviewFiles sets BenchmarkReview's sizes: go test -run '^$' -bench
 // Review -benchtime 1x ./stableset/ -args -review.files 1000000,10000000
 var reviewFiles = flag.String("review.files", "100000", "BenchmarkReview's export sizes, comma-separated")
+
+// reviewSortBuckets adds BenchmarkReview's sortbuckets (the pass's sort,
+// every line in memory at once).
+var reviewSortBuckets = flag.Bool("review.sortbuckets", false, "BenchmarkReview: also measure the pass's bucket sort (holds the whole diff in memory)")
 
 func reviewSizes(b *testing.B) []int64 {
 	var out []int64
