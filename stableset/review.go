@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
@@ -417,43 +418,78 @@ func (d *Diff) WriteFullText(w io.Writer) error {
 	}
 	fmt.Fprintf(bw, "\nentries (every one but the unchanged), by project, version, path\n")
 	project := "\x00"
+	// Each entry's lines appended as fmt would format them (no fmt in
+	// the loop: at PyPI's scale it is millions of lines).
+	var ln []byte
 	err := d.SortedEntries(func(e *DiffEntry) error {
+		ln = ln[:0]
 		if e.Project != project || project == "\x00" {
 			project = e.Project
+			ln = append(append(ln, '\n'), projectName(project)...)
 			if n := d.projectLegacy(project); n > 0 {
-				fmt.Fprintf(bw, "\n%s  (%d with legacy names)\n", projectName(project), n)
-			} else {
-				fmt.Fprintf(bw, "\n%s\n", projectName(project))
+				ln = strconv.AppendInt(append(ln, "  ("...), int64(n), 10)
+				ln = append(ln, " with legacy names)"...)
 			}
+			ln = append(ln, '\n')
 		}
 		v := e.Version
 		if v == "" {
 			v = "-"
 		}
-		label := string(e.Category)
+		mark := byte(' ')
+		if e.Category == Changed || e.Reason == ReasonBackdated || e.Reason == ReasonRelisted || e.Reason == ReasonExpedited {
+			mark = '!'
+		}
+		ln = appendPadded(append(ln, mark, ' '), v, 12)
+		// The label: category, reason, legacy kind, padded to 24.
+		l0 := len(ln) + 1
+		ln = append(append(ln, ' '), e.Category...)
 		if e.Reason != "" {
-			label += " " + e.Reason
+			ln = append(append(ln, ' '), e.Reason...)
 		}
 		if e.Legacy != 0 {
-			label += " legacy:" + e.Legacy.String()
+			ln = append(append(ln, " legacy:"...), e.Legacy.String()...)
 		}
-		mark := " "
-		if e.Category == Changed || e.Reason == ReasonBackdated || e.Reason == ReasonRelisted || e.Reason == ReasonExpedited {
-			mark = "!"
-		}
-		fmt.Fprintf(bw, "%s %-12s %-24s %s\n", mark, v, label, e.Path)
+		ln = padTo(ln, l0, 24)
+		ln = append(append(append(ln, ' '), e.Path...), '\n')
 		if e.HasOld && (e.Category == Changed || e.Category == Removed) {
-			fmt.Fprintf(bw, "  %-12s %-24s %d bytes sha256 %x\n", "", "stable:", e.OldLength, e.OldSHA256)
+			ln = appendContentLine(ln, "stable:", e.OldLength, &e.OldSHA256)
 		}
 		if e.HasNew && (e.Category != Held || e.Legacy != 0) {
-			fmt.Fprintf(bw, "  %-12s %-24s %d bytes sha256 %x\n", "", "listed:", e.NewLength, e.NewSHA256)
+			ln = appendContentLine(ln, "listed:", e.NewLength, &e.NewSHA256)
 		}
-		return nil
+		_, err := bw.Write(ln)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// appendPadded appends s padded with spaces to width runes, as fmt's
+// %-<width>s formats it.
+func appendPadded(b []byte, s string, width int) []byte {
+	return padTo(append(b, s...), len(b), width)
+}
+
+// padTo pads what b holds from start on with spaces to width runes.
+func padTo(b []byte, start, width int) []byte {
+	for n := utf8.RuneCount(b[start:]); n < width; n++ {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// appendContentLine appends the line fmt.Sprintf("  %-12s %-24s %d bytes
+// sha256 %x\n", "", label, length, sum) formats.
+func appendContentLine(b []byte, label string, length int64, sum *[32]byte) []byte {
+	b = append(b, "               "...) // two spaces, twelve, one
+	b = append(appendPadded(b, label, 24), ' ')
+	b = strconv.AppendInt(b, length, 10)
+	b = append(b, " bytes sha256 "...)
+	b = hex.AppendEncode(b, sum[:])
+	return append(b, '\n')
 }
 
 // summaryJSON is WriteJSON's object.
@@ -655,47 +691,82 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 	if err := parts.close(); err != nil {
 		return err
 	}
-	for b := range parts {
-		data, err := readFileString(d.run.bucketPath("sorted", b))
-		if err != nil {
-			return err
-		}
-		var es []DiffEntry
-		for len(data) > 0 {
-			i := strings.IndexByte(data, '\n')
-			if i < 0 {
-				return errSpill
+	// One part read and sorted ahead of the one fn is given (on the
+	// other core): at most two parts in memory.
+	type part struct {
+		es  []DiffEntry
+		idx []int32
+		err error
+	}
+	next := make(chan part, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(next)
+		for b := range parts {
+			es, idx, err := d.sortedPart(b)
+			select {
+			case next <- part{es, idx, err}:
+			case <-stop:
+				return
 			}
-			e, err := parseCanonical([]byte(data[:i+1]))
 			if err != nil {
-				return err
+				return
 			}
-			es = append(es, e)
-			data = data[i+1:]
 		}
-		// Sorted by index: an entry is too large to move around.
-		idx := make([]int32, len(es))
-		for i := range idx {
-			idx[i] = int32(i)
+	}()
+	b := 0
+	for p := range next {
+		if p.err != nil {
+			return p.err
 		}
-		slices.SortFunc(idx, func(i, j int32) int {
-			a, b := &es[i], &es[j]
-			if c := strings.Compare(a.Project, b.Project); c != 0 {
-				return c
-			}
-			if c := CompareVersions(a.Version, b.Version); c != 0 {
-				return c
-			}
-			return strings.Compare(a.Path, b.Path)
-		})
-		for _, i := range idx {
-			if err := fn(&es[i]); err != nil {
+		for _, i := range p.idx {
+			if err := fn(&p.es[i]); err != nil {
 				return err
 			}
 		}
 		os.Remove(d.run.bucketPath("sorted", b))
+		b++
 	}
 	return nil
+}
+
+// sortedPart reads part b of SortedEntries and returns its entries and
+// their order.
+func (d *Diff) sortedPart(b int) ([]DiffEntry, []int32, error) {
+	data, err := readFileString(d.run.bucketPath("sorted", b))
+	if err != nil {
+		return nil, nil, err
+	}
+	var es []DiffEntry
+	for len(data) > 0 {
+		i := strings.IndexByte(data, '\n')
+		if i < 0 {
+			return nil, nil, errSpill
+		}
+		e, err := parseCanonical([]byte(data[:i+1]))
+		if err != nil {
+			return nil, nil, err
+		}
+		es = append(es, e)
+		data = data[i+1:]
+	}
+	// Sorted by index: an entry is too large to move around.
+	idx := make([]int32, len(es))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int {
+		a, b := &es[i], &es[j]
+		if c := strings.Compare(a.Project, b.Project); c != 0 {
+			return c
+		}
+		if c := CompareVersions(a.Version, b.Version); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Path, b.Path)
+	})
+	return es, idx, nil
 }
 
 // CompareVersions orders version strings for the review: runs of digits
