@@ -141,6 +141,7 @@ func (r *run) classify() error {
 		return err
 	}
 	r.hdr = x.Header()
+	x.SetWorkDir(r.work)
 	if ra, ok := r.cfg.Export.(io.ReaderAt); ok {
 		// To name the paths of two records with one filename.
 		x.SetSource(ra)

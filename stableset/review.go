@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keyceremony/keyceremony/keys"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
@@ -417,43 +418,78 @@ func (d *Diff) WriteFullText(w io.Writer) error {
 	}
 	fmt.Fprintf(bw, "\nentries (every one but the unchanged), by project, version, path\n")
 	project := "\x00"
+	// Each entry's lines appended as fmt would format them (no fmt in
+	// the loop: at PyPI's scale it is millions of lines).
+	var ln []byte
 	err := d.SortedEntries(func(e *DiffEntry) error {
+		ln = ln[:0]
 		if e.Project != project || project == "\x00" {
 			project = e.Project
+			ln = append(append(ln, '\n'), projectName(project)...)
 			if n := d.projectLegacy(project); n > 0 {
-				fmt.Fprintf(bw, "\n%s  (%d with legacy names)\n", projectName(project), n)
-			} else {
-				fmt.Fprintf(bw, "\n%s\n", projectName(project))
+				ln = strconv.AppendInt(append(ln, "  ("...), int64(n), 10)
+				ln = append(ln, " with legacy names)"...)
 			}
+			ln = append(ln, '\n')
 		}
 		v := e.Version
 		if v == "" {
 			v = "-"
 		}
-		label := string(e.Category)
+		mark := byte(' ')
+		if e.Category == Changed || e.Reason == ReasonBackdated || e.Reason == ReasonRelisted || e.Reason == ReasonExpedited {
+			mark = '!'
+		}
+		ln = appendPadded(append(ln, mark, ' '), v, 12)
+		// The label: category, reason, legacy kind, padded to 24.
+		l0 := len(ln) + 1
+		ln = append(append(ln, ' '), e.Category...)
 		if e.Reason != "" {
-			label += " " + e.Reason
+			ln = append(append(ln, ' '), e.Reason...)
 		}
 		if e.Legacy != 0 {
-			label += " legacy:" + e.Legacy.String()
+			ln = append(append(ln, " legacy:"...), e.Legacy.String()...)
 		}
-		mark := " "
-		if e.Category == Changed || e.Reason == ReasonBackdated || e.Reason == ReasonRelisted || e.Reason == ReasonExpedited {
-			mark = "!"
-		}
-		fmt.Fprintf(bw, "%s %-12s %-24s %s\n", mark, v, label, e.Path)
+		ln = padTo(ln, l0, 24)
+		ln = append(append(append(ln, ' '), e.Path...), '\n')
 		if e.HasOld && (e.Category == Changed || e.Category == Removed) {
-			fmt.Fprintf(bw, "  %-12s %-24s %d bytes sha256 %x\n", "", "stable:", e.OldLength, e.OldSHA256)
+			ln = appendContentLine(ln, "stable:", e.OldLength, &e.OldSHA256)
 		}
 		if e.HasNew && (e.Category != Held || e.Legacy != 0) {
-			fmt.Fprintf(bw, "  %-12s %-24s %d bytes sha256 %x\n", "", "listed:", e.NewLength, e.NewSHA256)
+			ln = appendContentLine(ln, "listed:", e.NewLength, &e.NewSHA256)
 		}
-		return nil
+		_, err := bw.Write(ln)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// appendPadded appends s padded with spaces to width runes, as fmt's
+// %-<width>s formats it.
+func appendPadded(b []byte, s string, width int) []byte {
+	return padTo(append(b, s...), len(b), width)
+}
+
+// padTo pads what b holds from start on with spaces to width runes.
+func padTo(b []byte, start, width int) []byte {
+	for n := utf8.RuneCount(b[start:]); n < width; n++ {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// appendContentLine appends the line fmt.Sprintf("  %-12s %-24s %d bytes
+// sha256 %x\n", "", label, length, sum) formats.
+func appendContentLine(b []byte, label string, length int64, sum *[32]byte) []byte {
+	b = append(b, "               "...) // two spaces, twelve, one
+	b = append(appendPadded(b, label, 24), ' ')
+	b = strconv.AppendInt(b, length, 10)
+	b = append(b, " bytes sha256 "...)
+	b = hex.AppendEncode(b, sum[:])
+	return append(b, '\n')
 }
 
 // summaryJSON is WriteJSON's object.
@@ -639,6 +675,7 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 	parts := d.run.buckets("sorted", 256, 32<<10)
 	defer parts.close()
 	var line []byte
+	var sizes [256]int64
 	err := d.exceptions(func(e *DiffEntry) error {
 		var b byte
 		if e.Project != "" {
@@ -646,6 +683,7 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 		}
 		line = e.appendCanonical(line[:0])
 		line = appendWorkLine(line[:0], line, e.Version, e.Legacy, e.Uploaded)
+		sizes[b] += int64(len(line))
 		_, err := parts[b].Write(line)
 		return err
 	})
@@ -655,45 +693,220 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 	if err := parts.close(); err != nil {
 		return err
 	}
-	for b := range parts {
-		data, err := readFileString(d.run.bucketPath("sorted", b))
-		if err != nil {
-			return err
-		}
-		var es []DiffEntry
-		for len(data) > 0 {
-			i := strings.IndexByte(data, '\n')
-			if i < 0 {
-				return errSpill
+	// One part read and sorted ahead of the one fn is given (on the
+	// other core): at most two parts in memory. A part over sortPartMax
+	// bytes is not read ahead: it is sorted in runs and merged
+	// (mergePart), so that one large project or first letter never
+	// takes more than sortPartMax at a time.
+	type part struct {
+		es  []DiffEntry
+		idx []int32
+		big bool
+		err error
+	}
+	next := make(chan part, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(next)
+		for b := range parts {
+			var p part
+			if sizes[b] > sortPartMax {
+				p.big = true
+			} else {
+				p.es, p.idx, p.err = d.sortedPart(b)
 			}
-			e, err := parseCanonical([]byte(data[:i+1]))
-			if err != nil {
+			select {
+			case next <- p:
+			case <-stop:
+				return
+			}
+			if p.err != nil {
+				return
+			}
+		}
+	}()
+	b := 0
+	for p := range next {
+		if p.err != nil {
+			return p.err
+		}
+		if p.big {
+			if err := d.mergePart(b, fn); err != nil {
 				return err
 			}
-			es = append(es, e)
-			data = data[i+1:]
 		}
-		// Sorted by index: an entry is too large to move around.
-		idx := make([]int32, len(es))
-		for i := range idx {
-			idx[i] = int32(i)
-		}
-		slices.SortFunc(idx, func(i, j int32) int {
-			a, b := &es[i], &es[j]
-			if c := strings.Compare(a.Project, b.Project); c != 0 {
-				return c
-			}
-			if c := CompareVersions(a.Version, b.Version); c != 0 {
-				return c
-			}
-			return strings.Compare(a.Path, b.Path)
-		})
-		for _, i := range idx {
-			if err := fn(&es[i]); err != nil {
+		for _, i := range p.idx {
+			if err := fn(&p.es[i]); err != nil {
 				return err
 			}
 		}
 		os.Remove(d.run.bucketPath("sorted", b))
+		b++
+	}
+	return nil
+}
+
+// sortPartMax is the size of a part of SortedEntries above which it is
+// sorted in runs of about this size and merged (a variable for tests).
+var sortPartMax int64 = 16 << 20
+
+// sortedPart reads part b of SortedEntries and returns its entries and
+// their order.
+func (d *Diff) sortedPart(b int) ([]DiffEntry, []int32, error) {
+	data, err := readFileString(d.run.bucketPath("sorted", b))
+	if err != nil {
+		return nil, nil, err
+	}
+	es, idx, _, err := sortLines(data, false)
+	return es, idx, err
+}
+
+// sortLines parses the work lines in data and returns the entries, their
+// order, and with raw each entry's line.
+func sortLines(data string, raw bool) ([]DiffEntry, []int32, []string, error) {
+	var es []DiffEntry
+	var lines []string
+	for len(data) > 0 {
+		i := strings.IndexByte(data, '\n')
+		if i < 0 {
+			return nil, nil, nil, errSpill
+		}
+		e, err := parseCanonical([]byte(data[:i+1]))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		es = append(es, e)
+		if raw {
+			lines = append(lines, data[:i+1])
+		}
+		data = data[i+1:]
+	}
+	// Sorted by index: an entry is too large to move around.
+	idx := make([]int32, len(es))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int { return compareEntries(&es[i], &es[j]) })
+	return es, idx, lines, nil
+}
+
+// compareEntries is SortedEntries' order.
+func compareEntries(a, b *DiffEntry) int {
+	if c := strings.Compare(a.Project, b.Project); c != 0 {
+		return c
+	}
+	if c := CompareVersions(a.Version, b.Version); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Path, b.Path)
+}
+
+// mergePart gives fn the entries of part b, a part over sortPartMax, in
+// order: the part is read in runs of about sortPartMax bytes, each sorted
+// and written to a work file, then the runs are merged, one entry of
+// each in memory. No two entries have one path, so the order is the one
+// sortedPart gives.
+func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
+	f, err := openWork(d.run.bucketPath("sorted", b))
+	if err != nil {
+		return fmt.Errorf("opening a work file: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	var runs []string
+	defer func() {
+		for _, r := range runs {
+			os.Remove(r)
+		}
+	}()
+	var chunk []byte
+	for done := false; !done; {
+		chunk = chunk[:0]
+		for int64(len(chunk)) < sortPartMax {
+			line, err := br.ReadSlice('\n')
+			if err == bufio.ErrBufferFull {
+				chunk = append(chunk, line...)
+				continue
+			}
+			chunk = append(chunk, line...)
+			if err == io.EOF {
+				done = true
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("reading a work file: %w", err)
+			}
+		}
+		if len(chunk) == 0 {
+			break
+		}
+		_, idx, lines, err := sortLines(string(chunk), true)
+		if err != nil {
+			return err
+		}
+		path := fmt.Sprintf("%s-run%d", d.run.bucketPath("sorted", b), len(runs))
+		runs = append(runs, path)
+		w := &workFile{path: path, size: 1 << 20}
+		for _, i := range idx {
+			if _, err := w.Write([]byte(lines[i])); err != nil {
+				w.Close()
+				return err
+			}
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+	// The merge: the runs' heads, the least first.
+	type head struct {
+		e  DiffEntry
+		br *bufio.Reader
+	}
+	var heads []*head
+	advance := func(h *head) (bool, error) {
+		line, err := h.br.ReadBytes('\n')
+		if err == io.EOF && len(line) == 0 {
+			return false, nil
+		}
+		if err != nil {
+			return false, errSpill
+		}
+		h.e, err = parseCanonical(line)
+		return err == nil, err
+	}
+	for _, r := range runs {
+		rf, err := openWork(r)
+		if err != nil {
+			return fmt.Errorf("opening a work file: %w", err)
+		}
+		defer rf.Close()
+		h := &head{br: bufio.NewReaderSize(rf, 64<<10)}
+		ok, err := advance(h)
+		if err != nil {
+			return err
+		}
+		if ok {
+			heads = append(heads, h)
+		}
+	}
+	for len(heads) > 0 {
+		m := 0
+		for i := 1; i < len(heads); i++ {
+			if compareEntries(&heads[i].e, &heads[m].e) < 0 {
+				m = i
+			}
+		}
+		if err := fn(&heads[m].e); err != nil {
+			return err
+		}
+		ok, err := advance(heads[m])
+		if err != nil {
+			return err
+		}
+		if !ok {
+			heads = slices.Delete(heads, m, m+1)
+		}
 	}
 	return nil
 }

@@ -328,8 +328,11 @@ func (x *Reader) finish(b *Batch) error {
 		x.line++
 		return x.fail(ferr("", ErrAfterTrailer, ""))
 	}
-	x.names.refuseDups(&x.refused, x.name, x.src)
-	if x.err = x.refused.result(nil); x.err != nil {
+	var fatal error
+	if err := x.names.refuseDups(&x.refused, x.name, x.src); err != nil {
+		fatal = &Error{File: x.name, Line: x.line, Err: err}
+	}
+	if x.err = x.refused.result(fatal); x.err != nil {
 		return x.err
 	}
 	x.err = io.EOF

@@ -97,6 +97,13 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 // their paths; without it, the refusal names their lines only.
 func (x *Reader) SetSource(src io.ReaderAt) { x.src = src }
 
+// SetWorkDir sets where the duplicate filename check keeps its work file
+// (os.TempDir() if not set): past about a million records, the
+// filenames' hashes and lines (12 bytes a record) are kept there, not in
+// memory. The file is removed as soon as it is made (on systems that
+// allow it) or at the end of the pass. Call it before the first record.
+func (x *Reader) SetWorkDir(dir string) { x.names.dir = dir }
+
 // Header returns the export's header.
 func (x *Reader) Header() Header { return x.hdr }
 
@@ -136,8 +143,11 @@ func (x *Reader) Next() (*Record, error) {
 			} else if err != io.EOF {
 				return nil, x.fail(ferr("", fmt.Errorf("reading after the trailer: %w", err), ""))
 			}
-			x.names.refuseDups(&x.refused, x.name, x.src)
-			if x.err = x.refused.result(nil); x.err == nil {
+			var fatal error
+			if err := x.names.refuseDups(&x.refused, x.name, x.src); err != nil {
+				fatal = &Error{File: x.name, Line: x.line, Err: err}
+			}
+			if x.err = x.refused.result(fatal); x.err == nil {
 				x.err = io.EOF
 			}
 			return nil, x.err

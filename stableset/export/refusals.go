@@ -3,14 +3,17 @@ package export
 import (
 	"bufio"
 	"cmp"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // MaxErrors is how many refused records an *Errors lists; it counts the
@@ -95,27 +98,43 @@ func (r *refusals) result(fatal error) error {
 // two records with one filename: a 64-bit keyed hash of the name and the
 // line, 12 bytes a file, appended (never probed) to one of 256 lists
 // chosen by the hash's top byte, in chunks so that growing never copies.
-// At the end of the pass each list's hashes are sorted on their own: two
-// equal hashes are two records with one filename, and a second walk of
-// that list finds their lines. Appending writes memory in order (a probed
-// table would miss the cache on every file and need room to spare); at
-// 25 million files the lists hold 300 MB, and the sort runs on every core
-// (BenchmarkFilenameSet measures both).
+// A list's chunk of nameChunk entries, once full, is written to a work
+// file (unlinked once made) and its memory reused, so that the set holds
+// at most 256 chunks (12 MB) whatever the export's size: at 25 million
+// files the 300 MB of entries are on disk, not in memory. At the end of
+// the pass each list is read back and its hashes are sorted on their
+// own: two equal hashes are two records with one filename, and a second
+// walk of that list, in line order, finds their lines. Appending writes
+// memory in order (a probed table would miss the cache on every file
+// and need room to spare); the sort runs on every core, a list at a
+// time a core (BenchmarkFilenameSet measures both).
 // A false match needs two names of one 64-bit hash (about 1 in 60,000
 // exports of 25 million files); it is reported with both lines, for a
 // person to check.
 type nameSet struct {
-	seed maphash.Seed
-	segs [256]nameSeg
-	n    int64
+	seed  maphash.Seed
+	segs  [256]nameSeg
+	n     int64
+	dir   string   // where the work file is made; "" is os.TempDir()
+	spill *os.File // the work file, once a chunk is full
+	off   int64    // its size
+	err   error    // the first error making, writing or reading it
 }
 
 // nameChunk is how many entries a chunk of a list holds at most.
 const nameChunk = 4096
 
 type nameSeg struct {
-	hashes [][]uint64 // in chunks, in the order added (line order)
-	lines  [][]uint32 // the line of each hash
+	hashes  [][]uint64 // in chunks, in the order added (line order)
+	lines   [][]uint32 // the line of each hash
+	spilled []spillRun // chunks in the work file, before those in memory
+}
+
+// spillRun is a chunk in the work file: n hashes at off, then their n
+// lines.
+type spillRun struct {
+	off int64
+	n   int
 }
 
 func newNameSet() *nameSet { return &nameSet{seed: maphash.MakeSeed()} }
@@ -127,19 +146,110 @@ func (s *nameSet) add(h uint64, line int64) {
 	g := &s.segs[h>>56]
 	n := len(g.hashes)
 	if n == 0 || len(g.hashes[n-1]) == cap(g.hashes[n-1]) {
-		// Chunks grow from 16 entries to nameChunk, so that a small
-		// export costs little.
-		size := 16
-		if n > 0 {
-			size = min(nameChunk, 2*cap(g.hashes[n-1]))
+		if n > 0 && cap(g.hashes[n-1]) == nameChunk {
+			s.spillSeg(g)
+		} else {
+			// Chunks grow from 16 entries to nameChunk, so that a small
+			// export costs little.
+			size := 16
+			if n > 0 {
+				size = min(nameChunk, 2*cap(g.hashes[n-1]))
+			}
+			g.hashes = append(g.hashes, make([]uint64, 0, size))
+			g.lines = append(g.lines, make([]uint32, 0, size))
 		}
-		g.hashes = append(g.hashes, make([]uint64, 0, size))
-		g.lines = append(g.lines, make([]uint32, 0, size))
-		n++
+		n = len(g.hashes)
 	}
 	g.hashes[n-1] = append(g.hashes[n-1], h)
 	g.lines[n-1] = append(g.lines[n-1], lineBits(line))
 	s.n++
+}
+
+// spillSeg writes g's chunks to the work file and keeps its last (full)
+// chunk's memory, emptied, for what follows. After an error the entries
+// are dropped: the pass fails with s.err.
+func (s *nameSet) spillSeg(g *nameSeg) {
+	if s.spill == nil && s.err == nil {
+		f, err := os.CreateTemp(s.dir, "export-names-*")
+		if err != nil {
+			s.err = err
+		} else {
+			// Unlinked at once: nothing is left on disk whatever ends the
+			// process (where the system keeps an open file's data).
+			if os.Remove(f.Name()) == nil {
+				s.dir = ""
+			} else {
+				s.dir = f.Name() // removed by close
+			}
+			s.spill = f
+		}
+	}
+	for c, hs := range g.hashes {
+		if s.err != nil {
+			break
+		}
+		ls := g.lines[c]
+		if _, err := s.spill.Write(u64Bytes(hs)); err != nil {
+			s.err = err
+			break
+		}
+		if _, err := s.spill.Write(u32Bytes(ls)); err != nil {
+			s.err = err
+			break
+		}
+		g.spilled = append(g.spilled, spillRun{s.off, len(hs)})
+		s.off += int64(len(hs)) * 12
+	}
+	last := len(g.hashes) - 1
+	g.hashes = append(g.hashes[:0], g.hashes[last][:0])
+	g.lines = append(g.lines[:0], g.lines[last][:0])
+}
+
+// load reads g's chunks in the work file back, before those in memory.
+func (s *nameSet) load(g *nameSeg) error {
+	if len(g.spilled) == 0 {
+		return nil
+	}
+	hashes := make([][]uint64, 0, len(g.spilled)+len(g.hashes))
+	lines := make([][]uint32, 0, len(g.spilled)+len(g.hashes))
+	for _, r := range g.spilled {
+		hs, ls := make([]uint64, r.n), make([]uint32, r.n)
+		if _, err := s.spill.ReadAt(u64Bytes(hs), r.off); err != nil {
+			return err
+		}
+		if _, err := s.spill.ReadAt(u32Bytes(ls), r.off+int64(r.n)*8); err != nil {
+			return err
+		}
+		hashes, lines = append(hashes, hs), append(lines, ls)
+	}
+	g.hashes, g.lines, g.spilled = append(hashes, g.hashes...), append(lines, g.lines...), nil
+	return nil
+}
+
+// close closes and removes the work file; it returns s.err.
+func (s *nameSet) close() error {
+	if s.spill != nil {
+		s.spill.Close()
+		if s.dir == s.spill.Name() {
+			os.Remove(s.dir)
+		}
+		s.spill = nil
+	}
+	return s.err
+}
+
+func u64Bytes(s []uint64) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 8*len(s))
+}
+
+func u32Bytes(s []uint32) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 4*len(s))
 }
 
 func lineBits(line int64) uint32 {
@@ -153,10 +263,12 @@ func lineBits(line int64) uint32 {
 // earlier record has, its line and the first such record's, sorted by
 // the later line. Each list's hashes are sorted on their own to find the
 // repeated ones; a second walk of the list, in line order, finds their
-// lines.
+// lines. After an error of the work file, s.err is set and what dups
+// returns is incomplete.
 func (s *nameSet) dups() [][2]int64 {
 	workers := min(runtime.GOMAXPROCS(0), 8)
 	outs := make([][][2]int64, workers)
+	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -164,11 +276,18 @@ func (s *nameSet) dups() [][2]int64 {
 			defer wg.Done()
 			var all []uint64
 			for i := w; i < len(s.segs); i += workers {
+				if err := s.load(&s.segs[i]); err != nil && errs[w] == nil {
+					errs[w] = err
+				}
 				outs[w] = s.segs[i].dups(outs[w], &all)
 			}
 		}()
 	}
 	wg.Wait()
+	if s.err == nil {
+		s.err = errors.Join(errs...)
+	}
+	s.close()
 	s.n = 0
 	var out [][2]int64
 	for _, o := range outs {
@@ -217,10 +336,16 @@ func (g *nameSeg) dups(out [][2]int64, all *[]uint64) [][2]int64 {
 // refuseDups adds the refusals of the duplicate filenames to r. src, if
 // not nil, holds the export's bytes: the records' paths are read from it
 // again to name them (duplicates are rare, and refuse the export).
-func (s *nameSet) refuseDups(r *refusals, file string, src io.ReaderAt) {
+//
+// It returns an error of the work file, which fails the pass: the check
+// could not be made.
+func (s *nameSet) refuseDups(r *refusals, file string, src io.ReaderAt) error {
 	ds := s.dups()
+	if s.err != nil {
+		return fmt.Errorf("checking for duplicate filenames: work file: %w", s.err)
+	}
 	if len(ds) == 0 {
-		return
+		return nil
 	}
 	var paths map[int64]string
 	if src != nil {
@@ -244,6 +369,7 @@ func (s *nameSet) refuseDups(r *refusals, file string, src io.ReaderAt) {
 		}
 		r.add(&Error{File: file, Line: d[0], Field: "filename", Err: err})
 	}
+	return nil
 }
 
 // pathsAt reads the export in src again and returns the path of the
