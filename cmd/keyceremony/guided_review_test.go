@@ -43,18 +43,7 @@ func reviewAnswers(t *testing.T, tm *tmuxTerm, choose func(kind string) string) 
 	wrongWords, wrongChoice, emptyReason := true, true, true
 	var kinds []string
 	for answered := 0; ; answered++ {
-		var p string
-		s := tm.until(fmt.Sprintf("a prompt after %d answered", answered), tm.screen, func(s string) bool {
-			total, at := 0, -1
-			p = ""
-			for _, q := range reviewPrompts {
-				total += strings.Count(s, q)
-				if i := strings.LastIndex(s, q); i > at {
-					p, at = q, i
-				}
-			}
-			return p == "EXIT=" || total > answered
-		})
+		p, s := tm.promptAfter(reviewPrompts, answered)
 		switch p {
 		case "EXIT=":
 			return s, kinds

@@ -171,11 +171,19 @@ var guidedPrompts = []string{
 // with the screen.
 func (tm *tmuxTerm) nextPrompt(answered int) (string, string) {
 	tm.t.Helper()
+	return tm.promptAfter(guidedPrompts, answered)
+}
+
+// promptAfter waits until the screen shows more of the prompts than were
+// answered (or the program's exit) and returns the last one shown, with
+// the screen.
+func (tm *tmuxTerm) promptAfter(prompts []string, answered int) (string, string) {
+	tm.t.Helper()
 	var last string
 	s := tm.until(fmt.Sprintf("a prompt after %d answered", answered), tm.screen, func(s string) bool {
 		total, at := 0, -1
 		last = ""
-		for _, p := range guidedPrompts {
+		for _, p := range prompts {
 			total += strings.Count(s, p)
 			if i := strings.LastIndex(s, p); i > at {
 				last, at = p, i
