@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/policy"
+	"github.com/keyceremony/keyceremony/stableset/synth"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -346,4 +348,54 @@ func TestFlagNameCollision(t *testing.T) {
 		t.Errorf("confirmed: %v", d.Undecided())
 	}
 	d.Close()
+}
+
+// TestNextAnomaliesFlagged runs the pass on a synthetic next period with
+// every export anomaly synth injects, fresh and from a kept pass: it
+// raises exactly one flag for each, of its kind, and no other export flag.
+func TestNextAnomaliesFlagged(t *testing.T) {
+	dir := t.TempDir()
+	var e1, e2 bytes.Buffer
+	if err := synth.Generate(&e1, synth.Params{Seed: 6, Files: 3000}); err != nil {
+		t.Fatal(err)
+	}
+	inj, err := synth.Next(bytes.NewReader(e1.Bytes()), &e2, synth.NextParams{Seed: 6, NewFiles: 60, Deletions: 3,
+		AddedToStable: 2, ProjectLoss: 2, NameCollision: 2, Yanked: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCeremony(t)
+	out1 := filepath.Join(dir, "one")
+	cfg := c.config(e1.Bytes(), "")
+	cfg.Now = synth.DefaultGenerated
+	c.sign(t, cfg, out1)
+	now := synth.DefaultGenerated.Add(90 * 24 * time.Hour)
+	var want []string
+	for _, l := range []struct {
+		kind     string
+		subjects []string
+	}{{FlagAddedToStableRelease, inj.AddedToStable}, {FlagProjectLoss, inj.ProjectLoss}, {FlagNameCollision, inj.NameCollision}, {FlagYankedStable, inj.Yanked}} {
+		if len(l.subjects) != 2 {
+			t.Fatalf("%s: injected %q", l.kind, l.subjects)
+		}
+		for _, s := range l.subjects {
+			want = append(want, l.kind+" "+s)
+		}
+	}
+	slices.Sort(want)
+	for _, reviewed := range []bool{false, true} {
+		c.now = now
+		d := flagRun(t, c, e2.Bytes(), out1, "", nil, reviewed)
+		var got []string
+		for _, f := range flagsOf(d) {
+			if !strings.HasPrefix(f, "limit ") && !strings.HasPrefix(f, "policy") {
+				got = append(got, f)
+			}
+		}
+		slices.Sort(got)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("reviewed %v: flags\n%s\nwant\n%s", reviewed, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		d.Close()
+	}
 }

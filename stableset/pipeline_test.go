@@ -108,6 +108,8 @@ type ceremony struct {
 	binKeys       BinKeySource
 	// decisions, for every diff config makes.
 	decisions *decisions.Set
+	// now, when set, is every config's Now (time.Now() otherwise).
+	now time.Time
 }
 
 func newCeremony(t testing.TB) *ceremony {
@@ -130,6 +132,9 @@ func newCeremony(t testing.TB) *ceremony {
 
 func (c *ceremony) config(export []byte, published string) Config {
 	cfg := Config{Export: bytes.NewReader(export), ExportName: "export.jsonl", Now: time.Now(), Policy: policy.Default(), Decisions: c.decisions, Workers: 2}
+	if !c.now.IsZero() {
+		cfg.Now = c.now
+	}
 	if published != "" {
 		cfg.Published, cfg.StableDelegation, cfg.StableKeys = published, c.deleg, c.keyring
 	}

@@ -232,14 +232,15 @@ func TestGuidedReviewOnTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inj, err := synth.Next(in, w, synth.NextParams{Seed: 7, NewFiles: 40, Deletions: 8, ChangedHash: 1, Backdated: 1})
+	inj, err := synth.Next(in, w, synth.NextParams{Seed: 7, NewFiles: 40, Deletions: 8, ChangedHash: 1, Backdated: 1,
+		AddedToStable: 1, ProjectLoss: 1, NameCollision: 1, Yanked: 1})
 	in.Close()
 	w.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, kinds = run(2, sign(2, p("export2.jsonl"), p("pub")), func(kind string) string {
-		if kind == "changed" {
+		if kind == "changed" || kind == "added-to-stable-release" {
 			return "drop"
 		}
 		return "confirm"
@@ -252,15 +253,20 @@ func TestGuidedReviewOnTerminal(t *testing.T) {
 		t.Errorf("removed %d files, not above confirm_above.removed 2", removed)
 	}
 	got := strings.Join(kinds, " ")
-	if !strings.HasPrefix(got, "backdated changed limit") {
-		t.Errorf("second ceremony: flags decided %q, want backdated, changed, limit first", got)
+	if want := "added-to-stable-release backdated changed limit name-collision project-loss yanked-stable"; got != want {
+		t.Errorf("second ceremony: flags decided %q, want %q", got, want)
 	}
 	for _, want := range []string{
-		"== Red flag 1 of ", " · backdated ", "path " + inj.Backdated[0], "upload time claimed", "which did not list it", "why held",
-		" · changed ", "path " + inj.Changed[0], "stable entry", "listed now", "drop        the path leaves the stable set",
-		`REFUSED: "yes" does not settle this flag: type one of confirm.`,
-		"count removed", "confirm_above.removed is 2",
-		"decided drop because: decided in the room, flag 2",
+		"== Red flag 2 of 7 · backdated ", "path " + inj.Backdated[0], "upload time claimed", "which did not list it", "why held",
+		"== Red flag 3 of 7 · changed ", "path " + inj.Changed[0], "stable entry", "listed now", "drop        the path leaves the stable set",
+		"== Red flag 4 of 7 · limit ", "count removed", "confirm_above.removed is 2",
+		"decided: changed " + inj.Changed[0] + ": drop, because decided in the room, flag 3",
+		// The flags from what the export shows, each with its facts.
+		"== Red flag 1 of 7 · added-to-stable-release ", "path " + inj.AddedToStable[0], "the release had files in the stable set at the previous ceremony",
+		`REFUSED: "yes" does not settle this flag: type one of confirm, drop.`,
+		"== Red flag 5 of 7 · name-collision ", "path " + inj.NameCollision[0], "listed under", "names project",
+		"== Red flag 6 of 7 · project-loss ", "project " + inj.ProjectLoss[0], "stable files before", "above red_flags.project_loss_percent 50%",
+		"== Red flag 7 of 7 · yanked-stable ", "path " + inj.Yanked[0], "yanked reason", "not yanked at the previous ceremony",
 		"REFUSED: the check words typed do not match",
 	} {
 		if !strings.Contains(s, want) {
@@ -280,16 +286,20 @@ func TestGuidedReviewOnTerminal(t *testing.T) {
 	}
 	named := strings.Join(signedDecisions(t, p("media2")), "\n")
 	for _, want := range []string{
-		"flag backdated " + inj.Backdated[0] + " 0 confirm decided in the room, flag 1",
-		"flag changed " + inj.Changed[0] + " 0 drop decided in the room, flag 2",
-		"limit  removed " + fmt.Sprint(removed) + " confirm decided in the room, flag 3",
+		"flag added-to-stable-release " + inj.AddedToStable[0] + " 0 drop decided in the room, flag 1",
+		"flag backdated " + inj.Backdated[0] + " 0 confirm decided in the room, flag 2",
+		"flag changed " + inj.Changed[0] + " 0 drop decided in the room, flag 3",
+		"limit  removed " + fmt.Sprint(removed) + " confirm decided in the room, flag 4",
+		"flag name-collision " + inj.NameCollision[0] + " 0 confirm decided in the room, flag 5",
+		"flag project-loss " + inj.ProjectLoss[0] + " 0 confirm decided in the room, flag 6",
+		"flag yanked-stable " + inj.Yanked[0] + " 0 confirm decided in the room, flag 7",
 	} {
 		if !strings.Contains(named, want) {
 			t.Errorf("the signed diff does not name %q:\n%s", want, named)
 		}
 	}
 	df := mustReadFile(t, p("media2", "decisions.jsonl"))
-	if !strings.Contains(df, `{"flag":"changed","subject":"`+inj.Changed[0]+`","decision":"drop","reason":"decided in the room, flag 2"}`) {
+	if !strings.Contains(df, `{"flag":"changed","subject":"`+inj.Changed[0]+`","decision":"drop","reason":"decided in the room, flag 3"}`) {
 		t.Errorf("decisions.jsonl:\n%s", df)
 	}
 	if n := strings.Count(mustReadFile(t, p("media2", "transcript.jsonl")), `"step":"red flag decided"`); n != len(kinds) {

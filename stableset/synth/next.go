@@ -24,6 +24,15 @@ type NextParams struct {
 	// Attacks, for tests.
 	ChangedHash int // existing paths whose sha256 and length change
 	Backdated   int // new paths, in new releases of existing projects, whose upload time is 200 days before the previous export
+
+	// Anomalies the review raises from the export (docs/policy.md, "Red
+	// flags"), for tests. "Stable" here means uploaded at least StableAge
+	// before the previous export: in the stable set of a ceremony that
+	// applied the default policy to it.
+	AddedToStable int // new paths, uploaded during the period, in releases that had stable files (added-to-stable-release)
+	ProjectLoss   int // projects of at least 3 files, all stable, that keep only their first path (project-loss)
+	NameCollision int // new paths listed under one existing project and named as another (name-collision)
+	Yanked        int // stable paths the export now marks yanked (yanked-stable)
 }
 
 // Injected lists what Next changed that a ceremony must notice, each list
@@ -32,7 +41,16 @@ type Injected struct {
 	Changed   []string // paths in both exports whose sha256 and length differ
 	Backdated []string // paths new in this export that claim to be older than the previous one
 	Deleted   []string // paths of the previous export that this one lacks
+
+	AddedToStable []string // paths new in releases that had stable files
+	ProjectLoss   []string // projects that lost all but their first path (those paths are in Deleted)
+	NameCollision []string // paths new under one project, named as another
+	Yanked        []string // stable paths now marked yanked
 }
+
+// StableAge is how long before the previous export a file was uploaded
+// for the anomalies to count it stable: the default policy's minimum age.
+const StableAge = 90 * 24 * time.Hour
 
 // BackdatedAge is how long before the previous export's generated time the
 // backdated files claim to have been uploaded.
@@ -55,7 +73,7 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 	if p.Period == 0 {
 		p.Period = 90 * 24 * time.Hour
 	}
-	if p.Period < time.Second || p.NewFiles < 0 || p.Deletions < 0 || p.ChangedHash < 0 || p.Backdated < 0 {
+	if p.Period < time.Second || min(p.NewFiles, p.Deletions, p.ChangedHash, p.Backdated, p.AddedToStable, p.ProjectLoss, p.NameCollision, p.Yanked) < 0 {
 		return inj, ErrParams
 	}
 	tmp, err := os.CreateTemp("", "synth-previous-*.jsonl")
@@ -76,6 +94,7 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 	rs := &stream{seed: p.Seed}
 	k := max(1, min(p.NewFiles+p.Backdated, 100000))
 	sample := make([]string, 0, k)
+	an := newAnomalies(p)
 	for {
 		rec, err := x.Next()
 		if err == io.EOF {
@@ -90,6 +109,7 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 		} else if j := rs.intn(n); j < int64(k) {
 			sample[j] = rec.Project
 		}
+		an.see(rs, rec, x.Count()-1, x.Header().Generated)
 	}
 	if err := bw.Flush(); err != nil {
 		return inj, fmt.Errorf("synth: %w", err)
@@ -97,19 +117,23 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 	count := x.Count()
 	prev := x.Header()
 	gen := prev.Generated.Add(p.Period).Truncate(time.Second)
-	if int64(p.Deletions+p.ChangedHash) > count || len(sample) == 0 && p.Backdated > 0 {
+	if int64(p.Deletions+p.ChangedHash) > count || len(sample) == 0 && p.Backdated+p.NameCollision > 0 {
 		return inj, ErrParams
 	}
 
-	// Which existing records are deleted or changed.
-	fate := map[int64]byte{}
+	// Which existing records are deleted or changed: the anomalies'
+	// records first, and the random ones never among them.
+	fate, err := an.choose(rs)
+	if err != nil {
+		return inj, err
+	}
 	for _, c := range []struct {
 		n    int
 		kind byte
 	}{{p.Deletions, 'd'}, {p.ChangedHash, 'c'}} {
 		for i := 0; i < c.n; {
 			j := rs.intn(count)
-			if fate[j] == 0 {
+			if fate[j] == 0 && !an.protected[j] {
 				fate[j] = c.kind
 				i++
 			}
@@ -183,6 +207,36 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 		news = append(news, rec)
 		inj.Backdated = append(inj.Backdated, rec.Path)
 	}
+	// Files added to releases that had stable files, uploaded during
+	// the period; files listed under one project and named as another.
+	for _, old := range an.added {
+		rec := release(old.Project, 1, prev.Generated.Add(time.Second+time.Duration(rs.intn(int64(p.Period/time.Second)))*time.Second))[0]
+		majors[old.Project]--
+		rec.Version = old.Version
+		// A build tag no real wheel has: the filename is new to the export.
+		rec.Filename = strings.ReplaceAll(old.Project, "-", "_") + "-" + old.Version + "-9synth-py3-none-any.whl"
+		rec.Path = export.TargetPath(rec.BLAKE2b256, rec.Filename)
+		news = append(news, rec)
+		inj.AddedToStable = append(inj.AddedToStable, rec.Path)
+	}
+	for range p.NameCollision {
+		under := sample[rs.intn(int64(len(sample)))]
+		named := sample[rs.intn(int64(len(sample)))]
+		for tries := 0; export.NormalizeProject(named) == export.NormalizeProject(under); tries++ {
+			if tries == 100 {
+				return inj, ErrParams
+			}
+			named = sample[rs.intn(int64(len(sample)))]
+		}
+		rec := release(under, 1, prev.Generated.Add(time.Second))[0]
+		// A development version: the filename is new to the export
+		// whatever releases the other project has.
+		rec.Version += ".dev" + strconv.FormatInt(100000+rs.intn(900000), 10)
+		rec.Filename = strings.ReplaceAll(named, "-", "_") + "-" + rec.Version + ".tar.gz"
+		rec.Path = export.TargetPath(rec.BLAKE2b256, rec.Filename)
+		news = append(news, rec)
+		inj.NameCollision = append(inj.NameCollision, rec.Path)
+	}
 	slices.SortFunc(news, func(a, b export.Record) int { return strings.Compare(a.Path, b.Path) })
 
 	// Pass 2: merge.
@@ -212,6 +266,11 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 			}
 			news = news[1:]
 		}
+		if an.lost(rec, i) {
+			inj.Deleted = append(inj.Deleted, rec.Path)
+			i++
+			continue
+		}
 		switch fate[i] {
 		case 'd':
 			inj.Deleted = append(inj.Deleted, rec.Path)
@@ -221,6 +280,9 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 			put(&rec.SHA256, p.Seed, dNext, rs.next())
 			rec.Length++
 			inj.Changed = append(inj.Changed, rec.Path)
+		case 'y':
+			rec.Yanked, rec.YankedReason = true, "synth: yanked after it became stable"
+			inj.Yanked = append(inj.Yanked, rec.Path)
 		}
 		i++
 		if err := out.Write(rec); err != nil {
@@ -232,7 +294,10 @@ func Next(r io.Reader, w io.Writer, p NextParams) (Injected, error) {
 			return inj, err
 		}
 	}
+	inj.ProjectLoss = an.lossProjects()
 	slices.Sort(inj.Backdated)
+	slices.Sort(inj.AddedToStable)
+	slices.Sort(inj.NameCollision)
 	return inj, out.Close()
 }
 
@@ -244,3 +309,129 @@ func leadingInt(v string) int64 {
 	}
 	return n
 }
+
+// anomalies chooses, from the previous export, the records of the
+// anomalies NextParams asks for: a sample of stable records (for
+// AddedToStable and Yanked) and, when ProjectLoss is asked, every
+// project's first index and whether all its files are stable. Memory
+// grows with the number of projects only when ProjectLoss is asked.
+type anomalies struct {
+	p         NextParams
+	stable    []stableRec // a sample of stable records, reservoir-sampled
+	seen      int64       // stable records seen
+	projects  map[string]*projectSeen
+	protected map[int64]bool // the anomalies' records: never deleted or changed at random
+	added     []export.Record
+	loss      []string
+}
+
+type stableRec struct {
+	i   int64
+	rec export.Record
+}
+
+type projectSeen struct {
+	first, files int64
+	allStable    bool
+	lose         bool // chosen: all its files but the first are deleted
+}
+
+func newAnomalies(p NextParams) *anomalies {
+	a := &anomalies{p: p, protected: map[int64]bool{}}
+	if p.ProjectLoss > 0 {
+		a.projects = map[string]*projectSeen{}
+	}
+	return a
+}
+
+// see notes record i of the previous export, generated at gen.
+func (a *anomalies) see(rs *stream, rec *export.Record, i int64, gen time.Time) {
+	stable := !rec.UploadTime.After(gen.Add(-StableAge)) && !rec.Yanked
+	if a.projects != nil {
+		ps := a.projects[rec.Project]
+		if ps == nil {
+			ps = &projectSeen{first: i, allStable: true}
+			a.projects[rec.Project] = ps
+		}
+		ps.files++
+		ps.allStable = ps.allStable && stable
+	}
+	k := 4*(a.p.AddedToStable+a.p.Yanked) + 16
+	if !stable || a.p.AddedToStable+a.p.Yanked == 0 {
+		return
+	}
+	a.seen++
+	if len(a.stable) < k {
+		a.stable = append(a.stable, stableRec{i, *rec})
+	} else if j := rs.intn(a.seen); j < int64(k) {
+		a.stable[j] = stableRec{i, *rec}
+	}
+}
+
+// choose picks the anomalies' records and returns the fate of the
+// previous export's records they change: 'd' deleted (the projects'
+// losses), 'y' yanked.
+func (a *anomalies) choose(rs *stream) (map[int64]byte, error) {
+	fate := map[int64]byte{}
+	lost := map[string]bool{}
+	if a.p.ProjectLoss > 0 {
+		var names []string
+		for name, ps := range a.projects {
+			if ps.files >= 3 && ps.allStable {
+				names = append(names, name)
+			}
+		}
+		if len(names) < a.p.ProjectLoss {
+			return nil, ErrParams
+		}
+		slices.Sort(names)
+		for range a.p.ProjectLoss {
+			j := rs.intn(int64(len(names)))
+			lost[names[j]] = true
+			a.projects[names[j]].lose = true
+			a.loss = append(a.loss, names[j])
+			names = slices.Delete(names, int(j), int(j)+1)
+		}
+		slices.Sort(a.loss)
+	}
+	// The sampled stable records, one per project and none of a lost
+	// project, in a random order: the first serve AddedToStable, the
+	// next Yanked.
+	used := map[string]bool{}
+	var pick []stableRec
+	for len(a.stable) > 0 && len(pick) < a.p.AddedToStable+a.p.Yanked {
+		j := rs.intn(int64(len(a.stable)))
+		s := a.stable[j]
+		a.stable = slices.Delete(a.stable, int(j), int(j)+1)
+		if lost[s.rec.Project] || used[s.rec.Project] {
+			continue
+		}
+		used[s.rec.Project] = true
+		pick = append(pick, s)
+	}
+	if len(pick) < a.p.AddedToStable+a.p.Yanked {
+		return nil, ErrParams
+	}
+	for _, s := range pick[:a.p.AddedToStable] {
+		a.added = append(a.added, s.rec)
+		a.protected[s.i] = true
+	}
+	for _, s := range pick[a.p.AddedToStable:] {
+		fate[s.i] = 'y'
+		a.protected[s.i] = true
+	}
+	return fate, nil
+}
+
+// lost says whether record i, of a project that loses its files, is
+// not that project's first.
+func (a *anomalies) lost(rec *export.Record, i int64) bool {
+	if len(a.loss) == 0 {
+		return false
+	}
+	ps := a.projects[rec.Project]
+	return ps != nil && ps.lose && ps.first != i
+}
+
+// lossProjects returns the projects that lose their files, sorted.
+func (a *anomalies) lossProjects() []string { return a.loss }

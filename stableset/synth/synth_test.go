@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -439,5 +440,81 @@ func TestDistributionsMatchSample(t *testing.T) {
 	}
 	if last < 2*earlier {
 		t.Errorf("files in the last five years %d, ten years before %d: the repository does not grow", last, earlier)
+	}
+}
+
+// TestNextAnomalies checks each anomaly NextParams injects for the
+// review's export flags against the two exports, as the review would
+// see them: added files in releases with stable files, projects that
+// keep one path of at least three stable ones, files named as another
+// project, stable files newly yanked.
+func TestNextAnomalies(t *testing.T) {
+	prevData := generate(t, Params{Seed: 5, Files: 20000})
+	np := NextParams{Seed: 8, NewFiles: 500, Deletions: 5, AddedToStable: 2, ProjectLoss: 2, NameCollision: 2, Yanked: 3}
+	var out bytes.Buffer
+	inj, err := Next(bytes.NewReader(prevData), &out, np)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inj.AddedToStable) != 2 || len(inj.ProjectLoss) != 2 || len(inj.NameCollision) != 2 || len(inj.Yanked) != 3 {
+		t.Fatalf("injected %+v", inj)
+	}
+	ph, prev := readAll(t, prevData)
+	_, next := readAll(t, out.Bytes())
+	cut := ph.Generated.Add(-StableAge)
+	stableReleases := map[[2]string]bool{}
+	files := map[string]int{}
+	pm := map[string]export.Record{}
+	for _, r := range prev {
+		pm[r.Path] = r
+		files[r.Project]++
+		if !r.UploadTime.After(cut) {
+			stableReleases[[2]string{r.Project, r.Version}] = true
+		}
+	}
+	nm := map[string]export.Record{}
+	left := map[string]int{}
+	for _, r := range next {
+		nm[r.Path] = r
+		left[r.Project]++
+	}
+	for _, p := range inj.AddedToStable {
+		r, ok := nm[p]
+		if _, old := pm[p]; old || !ok || !stableReleases[[2]string{r.Project, r.Version}] || !r.UploadTime.After(ph.Generated) {
+			t.Errorf("added to a stable release %s: %+v (in previous: %v)", p, r, old)
+		}
+	}
+	for _, name := range inj.ProjectLoss {
+		for _, r := range prev {
+			if r.Project == name && r.UploadTime.After(cut) {
+				t.Errorf("project %s lost a file that was not stable: %s", name, r.Path)
+			}
+		}
+		if files[name] < 3 || left[name] != 1 {
+			t.Errorf("project %s: %d files before, %d after", name, files[name], left[name])
+		}
+	}
+	for _, p := range inj.NameCollision {
+		r, ok := nm[p]
+		if !ok || r.Legacy&export.LegacyMismatch == 0 {
+			t.Errorf("name collision %s: %+v", p, r)
+			continue
+		}
+		named := export.NormalizeProject(strings.SplitN(r.Filename, "-", 2)[0])
+		if named == r.Project || files[named] == 0 {
+			t.Errorf("name collision %s: listed under %s, named as %s", p, r.Project, named)
+		}
+	}
+	for _, p := range inj.Yanked {
+		a, b := pm[p], nm[p]
+		if a.Yanked || !b.Yanked || a.UploadTime.After(cut) {
+			t.Errorf("yanked %s: before %+v after %+v", p, a, b)
+		}
+	}
+	if len(next) != len(prev)-len(inj.Deleted)+500+2+2 {
+		t.Errorf("next has %d records, want %d", len(next), len(prev)-len(inj.Deleted)+500+2+2)
+	}
+	if _, err := Next(bytes.NewReader(prevData), io.Discard, NextParams{Seed: 8, ProjectLoss: 1 << 20}); !errors.Is(err, ErrParams) {
+		t.Errorf("more losses than projects: %v", err)
 	}
 }

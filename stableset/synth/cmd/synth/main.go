@@ -26,6 +26,10 @@ func main() {
 	deleted := flag.Int("deleted", 10, "deleted files (with -next)")
 	changed := flag.Int("changed", 1, "changed-hash attacks (with -next)")
 	backdated := flag.Int("backdated", 1, "backdated-file attacks (with -next)")
+	added := flag.Int("added-to-stable", 0, "new files in releases with stable files (with -next; the added-to-stable-release flag)")
+	loss := flag.Int("project-loss", 0, "projects that keep one of their stable files (with -next; the project-loss flag)")
+	collision := flag.Int("name-collision", 0, "new files named as another project (with -next; the name-collision flag)")
+	yanked := flag.Int("yanked", 0, "stable files now yanked (with -next; the yanked-stable flag)")
 	period := flag.Duration("period", 90*24*time.Hour, "time between the exports (with -next)")
 	check := flag.String("check", "", "read this export with the strict reader and print its record count, instead")
 	flag.Parse()
@@ -45,14 +49,21 @@ func main() {
 		if f, err = os.Open(*next); err == nil {
 			var inj synth.Injected
 			inj, err = synth.Next(f, out, synth.NextParams{Seed: *seed, Period: *period, NewFiles: *newFiles,
-				Deletions: *deleted, ChangedHash: *changed, Backdated: *backdated})
+				Deletions: *deleted, ChangedHash: *changed, Backdated: *backdated,
+				AddedToStable: *added, ProjectLoss: *loss, NameCollision: *collision, Yanked: *yanked})
 			f.Close()
 			if err == nil {
 				for _, p := range inj.Changed {
 					fmt.Fprintln(os.Stderr, "changed:", p)
 				}
-				for _, p := range inj.Backdated {
-					fmt.Fprintln(os.Stderr, "backdated:", p)
+				for _, l := range []struct {
+					what string
+					list []string
+				}{{"backdated", inj.Backdated}, {"added-to-stable-release", inj.AddedToStable}, {"project-loss", inj.ProjectLoss},
+					{"name-collision", inj.NameCollision}, {"yanked-stable", inj.Yanked}} {
+					for _, p := range l.list {
+						fmt.Fprintln(os.Stderr, l.what+":", p)
+					}
 				}
 			}
 		}
