@@ -149,11 +149,14 @@ func signedDecisions(t *testing.T, media string) []string {
 // terminal (tmux), as the room would. The first, over the real PyPI
 // sample with confirm_above.added below its count, shows the limit flag
 // and demands its decision. The second, a synthetic next period with a
-// changed file, a backdated file and removals above confirm_above.removed,
-// shows each flag on its own screen with its facts; a choice that
-// settles nothing and an empty reason are refused; the changed file is
-// dropped, which changes the digest the keyholders approve; wrong check
-// words are refused. The signed diff and decisions.jsonl name each
+// changed file, a backdated file, removals above confirm_above.removed and
+// one of each flag from what the export shows (a file added to a release
+// with stable files, a project that loses most of its stable files, a
+// file named as another project, a stable file now yanked), shows each
+// flag on its own screen with its facts, in kind order; a choice that
+// settles nothing and an empty reason are refused; the changed file and
+// the added one are dropped, which changes the digest the keyholders
+// approve; wrong check words are refused. The signed diff and decisions.jsonl name each
 // decision with its reason.
 func TestGuidedReviewOnTerminal(t *testing.T) {
 	bin := buildBinary(t)
