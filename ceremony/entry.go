@@ -135,6 +135,7 @@ func RunStableReviewed(o StableOptions, digest string, show io.Writer) (*stables
 		return nil, err
 	}
 	defer f.Close()
+	cfg.ReviewKept = true // the check's walk spills the review's lines: one walk, not two
 	d, err := stableset.OpenReviewed(cfg, digest)
 	if errors.Is(err, stableset.ErrPassStale) {
 		fmt.Fprintf(show, "not reusing the reviewed pass: %v\nreading the export again\n", err)

@@ -138,6 +138,12 @@ type Config struct {
 
 	TempDir string // for the work directory (WorkPrefix…); default os.TempDir()
 	Workers int    // default GOMAXPROCS
+
+	// ReviewKept, for OpenReviewed: the check's walk of the kept pass
+	// also spills the review's lines by project, so that Diff.Review
+	// sorts them without walking the entries again (`stable review
+	// --pass`). The signing leaves it off: it does not browse.
+	ReviewKept bool
 }
 
 // published is what was read of the published stable metadata.
@@ -272,8 +278,11 @@ type run struct {
 	// sorted them.
 	reviewBuilt bool
 	reviewSum   [32]byte
-	reviewParts [numProjBucket][]ReviewProject
-	reviewSizes [numProjBucket]int64
+	// reviewSpilled: checkPass's walk spilled the review's lines
+	// (Config.ReviewKept); buildReviewIndex only sorts them.
+	reviewSpilled bool
+	reviewParts   [numProjBucket][]ReviewProject
+	reviewSizes   [numProjBucket]int64
 }
 
 type lockedWriter struct {

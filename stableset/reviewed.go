@@ -324,6 +324,8 @@ type passWalk struct {
 	prev   *ledger.Reader // the previous ledger, nil at the first ceremony
 	prevAt prevCursor     // its files, in step with the entries (dropped.go)
 	enc    []byte
+	review bucketFiles // the review's lines by project bucket (Config.ReviewKept), or nil
+	line   []byte
 }
 
 func (w *passWalk) edited(format string, a ...any) error {
@@ -346,7 +348,17 @@ func (r *run) checkPass(approve string, prev *ledger.Reader) error {
 	os.Remove(w.out.path) // left by an earlier signing that stopped
 	w.canon.Write(r.diff.canonicalHeader())
 	w.out.Write(r.diff.canonicalHeader())
+	if r.cfg.ReviewKept {
+		r.removeReviewBuckets()
+		w.review = r.buckets(reviewPartKind, numProjBucket, 32<<10)
+		defer w.review.close()
+	}
 	err := r.diff.entriesWith(w.entry, w)
+	if err == nil && w.review != nil {
+		if err = w.review.close(); err == nil {
+			r.reviewSpilled = true
+		}
+	}
 	if err != nil {
 		if errors.Is(err, errSpill) || errors.As(err, new(*ledger.Error)) {
 			return w.edited("%v", err)
@@ -407,6 +419,12 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 	w.enc = e.appendCanonical(w.enc[:0])
 	w.canon.Write(w.enc)
 	w.out.Write(w.enc)
+	if w.review != nil {
+		w.line = appendWorkLine(w.line[:0], w.enc, e.Version, e.Legacy, e.Uploaded)
+		if _, err := w.review[projBucket(e.Project)].Write(w.line); err != nil {
+			return err
+		}
+	}
 	ps := w.inProj[e.Project]
 	if ps == nil {
 		ps = &ProjectSummary{Project: e.Project}

@@ -491,36 +491,46 @@ func (r *run) writeIndexFile(d *Diff, ps []ReviewProject) ([32]byte, error) {
 // directory from the diff's entries and returns the index's SHA-256: for
 // a diff whose pass did not write them (a kept pass reopened by
 // OpenReviewed). The entries are spilled by project bucket as they are
-// walked, then each bucket is sorted as the pass sorts it (reviewBucket,
-// on every core), so the index is the pass's byte for byte. Memory: one
-// project bucket's entries per worker.
+// walked (by checkPass's own walk with Config.ReviewKept, otherwise by a
+// walk here), then each bucket is sorted as the pass sorts it
+// (reviewBucket, on every core), so the index is the pass's byte for
+// byte. Memory: one project bucket's entries per worker.
 func (r *run) buildReviewIndex(d *Diff) ([32]byte, error) {
 	var sum [32]byte
-	for b := 0; b < numProjBucket; b++ {
-		os.Remove(r.bucketPath(reviewPartKind, b))
-		os.Remove(r.bucketPath(reviewSortedKind, b))
-	}
 	os.Remove(filepath.Join(r.work, reviewEntriesName))
 	os.Remove(filepath.Join(r.work, reviewIndexName))
-	parts := r.buckets(reviewPartKind, numProjBucket, 32<<10)
-	defer parts.close()
-	var line []byte
-	err := d.Entries(func(e *DiffEntry) error {
-		line = e.appendCanonical(line[:0])
-		line = appendWorkLine(line[:0], line, e.Version, e.Legacy, e.Uploaded)
-		_, err := parts[projBucket(e.Project)].Write(line)
-		return err
-	})
-	if err != nil {
-		return sum, err
+	if !r.reviewSpilled {
+		r.removeReviewBuckets()
+		parts := r.buckets(reviewPartKind, numProjBucket, 32<<10)
+		defer parts.close()
+		var line []byte
+		err := d.Entries(func(e *DiffEntry) error {
+			line = e.appendCanonical(line[:0])
+			line = appendWorkLine(line[:0], line, e.Version, e.Legacy, e.Uploaded)
+			_, err := parts[projBucket(e.Project)].Write(line)
+			return err
+		})
+		if err != nil {
+			return sum, err
+		}
+		if err := parts.close(); err != nil {
+			return sum, err
+		}
 	}
-	if err := parts.close(); err != nil {
-		return sum, err
-	}
+	r.reviewSpilled = false
 	if err := r.parallel(numProjBucket, func(pb int) error { return r.reviewBucket(pb, nil) }); err != nil {
 		return sum, err
 	}
 	return r.writeReviewIndex(d)
+}
+
+// removeReviewBuckets removes the review's bucket work files an earlier
+// run left.
+func (r *run) removeReviewBuckets() {
+	for b := 0; b < numProjBucket; b++ {
+		os.Remove(r.bucketPath(reviewPartKind, b))
+		os.Remove(r.bucketPath(reviewSortedKind, b))
+	}
 }
 
 // keptReview is a kept pass's review index and entries, set aside.

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -530,33 +531,46 @@ func TestReviewKeptPass(t *testing.T) {
 	}
 	defer frv.Close()
 
-	work, _, digest := f.keep(t)
-	d, err := OpenReviewed(f.config(work), digest)
-	if err != nil {
-		t.Fatal(err)
+	// With Config.ReviewKept the check's walk spills the review's lines
+	// (stable review --pass); without, Review walks the entries again:
+	// the same index either way, and the same refusals.
+	kept := func(work string, spill bool) Config {
+		cfg := f.config(work)
+		cfg.ReviewKept = spill
+		return cfg
 	}
-	rv, err := d.Review()
-	if err != nil {
-		t.Fatalf("the untouched kept pass: %v", err)
-	}
-	if !slices.Equal(rv.Projects(), frv.Projects()) {
-		t.Errorf("kept review projects %+v, the pass's %+v", rv.Projects(), frv.Projects())
-	}
-	for _, p := range []string{"foo", "bar", "baz", "qux", "zed"} {
-		a, err := rv.Project(p)
+	for _, spill := range []bool{false, true} {
+		work, _, digest := f.keep(t)
+		d, err := OpenReviewed(kept(work, spill), digest)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := frv.Project(p)
-		var ta, tb bytes.Buffer
-		a.WriteProjectText(&ta)
-		b.WriteProjectText(&tb)
-		if ta.String() != tb.String() {
-			t.Errorf("project %s from the kept pass:\n%s\nfrom the pass:\n%s", p, ta.String(), tb.String())
+		if d.run.reviewSpilled != spill {
+			t.Fatalf("ReviewKept %v: the walk spilled %v", spill, d.run.reviewSpilled)
 		}
+		rv, err := d.Review()
+		if err != nil {
+			t.Fatalf("the untouched kept pass (ReviewKept %v): %v", spill, err)
+		}
+		if !slices.Equal(rv.Projects(), frv.Projects()) {
+			t.Errorf("kept review projects %+v, the pass's %+v", rv.Projects(), frv.Projects())
+		}
+		for _, p := range []string{"foo", "bar", "baz", "qux", "zed"} {
+			a, err := rv.Project(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := frv.Project(p)
+			var ta, tb bytes.Buffer
+			a.WriteProjectText(&ta)
+			b.WriteProjectText(&tb)
+			if ta.String() != tb.String() {
+				t.Errorf("project %s from the kept pass (ReviewKept %v):\n%s\nfrom the pass:\n%s", p, spill, ta.String(), tb.String())
+			}
+		}
+		rv.Close()
+		d.Close()
 	}
-	rv.Close()
-	d.Close()
 
 	field := func(project, path string, i int, value string) func(string, []string) []string {
 		return func(p string, lines []string) []string {
@@ -603,31 +617,33 @@ func TestReviewKeptPass(t *testing.T) {
 			os.Remove(filepath.Join(dir, reviewIndexName))
 		}, []string{reviewIndexName}},
 	} {
-		t.Run(name, func(t *testing.T) {
-			work, _, digest := f.keep(t)
-			tc.edit(t, ReviewedDir(work, digest))
-			d, err := OpenReviewed(f.config(work), digest)
-			if err != nil {
-				t.Fatal(err) // the review files are not what signing checks
-			}
-			defer d.Close()
-			rv, err := d.Review()
-			if err == nil {
-				rv.Close()
-				t.Fatal("the edited review opened")
-			}
-			if !errors.Is(err, ErrPassEdited) || !errors.Is(err, ErrReviewIndex) {
-				t.Fatalf("got %v, want ErrPassEdited and ErrReviewIndex", err)
-			}
-			if testing.Verbose() {
-				t.Log(err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not say %q", err, w)
+		for _, spill := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/ReviewKept=%v", name, spill), func(t *testing.T) {
+				work, _, digest := f.keep(t)
+				tc.edit(t, ReviewedDir(work, digest))
+				d, err := OpenReviewed(kept(work, spill), digest)
+				if err != nil {
+					t.Fatal(err) // the review files are not what signing checks
 				}
-			}
-		})
+				defer d.Close()
+				rv, err := d.Review()
+				if err == nil {
+					rv.Close()
+					t.Fatal("the edited review opened")
+				}
+				if !errors.Is(err, ErrPassEdited) || !errors.Is(err, ErrReviewIndex) {
+					t.Fatalf("got %v, want ErrPassEdited and ErrReviewIndex", err)
+				}
+				if testing.Verbose() {
+					t.Log(err)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not say %q", err, w)
+					}
+				}
+			})
+		}
 	}
 }
 
