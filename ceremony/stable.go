@@ -183,6 +183,9 @@ func (s *StableSigning) Diff() (*stableset.Diff, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if err := s.checkSpaceFor("", true); err != nil {
+		return nil, err
+	}
 	d, err := stableset.ComputeDiff(cfg)
 	if err != nil {
 		return nil, err
@@ -316,6 +319,11 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 		return nil, err
 	}
 	deleg, _ := targets.Signed.Delegation(stableset.StableRole)
+	// Before the pass: the free space for it (or for a kept pass's
+	// check, in the batch form) and for the medium.
+	if err := s.checkSpaceFor(outDir, approve == "" || s.Guide != nil); err != nil {
+		return nil, err
+	}
 	diff, err := s.reviewedOrPass(tr, cfg, f, approve)
 	if err != nil {
 		return nil, err
@@ -518,6 +526,9 @@ func (s *StableSigning) reviewedOrPass(tr *Transcript, cfg stableset.Config, f *
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return nil, fmt.Errorf("reading the export again: %w", err)
+		}
+		if err := s.checkSpaceFor("", true); err != nil {
+			return nil, err
 		}
 	}
 	cfg.Export = s.exportPass(f, f)
