@@ -32,8 +32,8 @@ var ErrSpace = hint.New("not enough free space", "free space on that disk, or gi
 //     in files+pages), so at least the index pages and the diff's text
 //     and canonical form (2.1x measured).
 const (
-	spacePass    = 2.5
-	spaceCheck   = 0.3
+	spacePass        = 2.5
+	spaceCheck       = 0.3
 	spaceMediumFiles = 3.0
 	spaceMediumPages = 2.0
 )
