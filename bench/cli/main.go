@@ -90,32 +90,42 @@ func main() {
 	rm := flag.Bool("rm", false, "remove the work directory, exports included, at the end")
 	baseline := flag.String("baseline", "auto", "run the go-tuf baseline on the second export: true, false or auto (at 1 M files and below)")
 	flag.StringVar(&profileDir, "profile", "", "write each measured command's CPU and heap profiles into this directory (a binary built with the tag benchprofile)")
+	mode := flag.String("mode", "files+pages", "the policy's target_mode: files+pages or pages")
+	first := flag.Bool("first", false, "the first ceremony only, and the size report of its media (a fresh client's lookup): about half the disk")
 	flag.Parse()
 	if *dir == "" {
 		*dir = filepath.Join(os.TempDir(), fmt.Sprintf("keyceremony-clibench-%d", *n))
+	}
+	if *mode != "files+pages" && *mode != "pages" {
+		fmt.Fprintf(os.Stderr, "cli bench: error: -mode %q: use files+pages or pages\n", *mode)
+		os.Exit(2)
 	}
 	if *baseline != "true" && *baseline != "false" && *baseline != "auto" {
 		fmt.Fprintf(os.Stderr, "cli bench: error: -baseline %q: use true, false or auto\n", *baseline)
 		os.Exit(2)
 	}
-	if err := run(*dir, *n, *rm, *baseline == "true" || *baseline == "auto" && *n <= 1_000_000); err != nil {
+	if err := run(*dir, *n, *rm, !*first && (*baseline == "true" || *baseline == "auto" && *n <= 1_000_000), *mode, *first); err != nil {
 		fmt.Fprintf(os.Stderr, "cli bench: error: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, n int64, rm, baseline bool) error {
+func run(dir string, n int64, rm, baseline bool, mode string, first bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	if rm {
 		defer os.RemoveAll(dir)
 	}
-	if err := measure.CheckSpace(dir, n*bytesPerFile); err != nil {
+	need := n * bytesPerFile
+	if first {
+		need /= 2
+	}
+	if err := measure.CheckSpace(dir, need); err != nil {
 		return err
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Printf("cli benchmark: %d files, nproc %s, load %s, %s\n", n, measure.Nproc(), strings.Join(strings.Fields(string(load))[:3], " "), runtime.Version())
+	fmt.Printf("cli benchmark: %d files, %s, nproc %s, load %s, %s\n", n, mode, measure.Nproc(), strings.Join(strings.Fields(string(load))[:3], " "), runtime.Version())
 
 	// A clean slate but for the exports.
 	for _, d := range []string{"devs", "boot", "backup", "media1", "media2", "pub2", "work"} {
@@ -164,7 +174,7 @@ func run(dir string, n int64, rm, baseline bool) error {
 	// The benchmark measures the pipeline, not the room's decisions: the
 	// confirm_above limits out of reach, and no project-loss flag (a
 	// project would have to lose more than all its stable files).
-	if err := os.WriteFile(filepath.Join(dir, "policy.json"), []byte(`{"confirm_above": {"added": 9007199254740992, "removed": 9007199254740992, "changed": 9007199254740992}, "red_flags": {"project_loss_percent": 100}}`+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "policy.json"), []byte(`{"target_mode": "`+mode+`", "confirm_above": {"added": 9007199254740992, "removed": 9007199254740992, "changed": 9007199254740992}, "red_flags": {"project_loss_percent": 100}}`+"\n"), 0o644); err != nil {
 		return err
 	}
 	for _, d := range []string{"backup", "work"} {
@@ -266,6 +276,9 @@ func run(dir string, n int64, rm, baseline bool) error {
 	if err := ceremony("first ceremony", "export0.jsonl", "boot", "media1"); err != nil {
 		return err
 	}
+	if first {
+		return sizeReport(os.Stdout, dir, true)
+	}
 	// The repository publishes the media beside the bootstrap's metadata.
 	if err := publish(dir, filepath.Join(dir, "pub2")); err != nil {
 		return err
@@ -285,7 +298,7 @@ func run(dir string, n int64, rm, baseline bool) error {
 	if du, err := exec.Command("du", "-sm", filepath.Join(dir, "media2")).Output(); err == nil {
 		fmt.Fprintf(os.Stderr, "  second ceremony's media: %s", du)
 	}
-	if err := sizeReport(os.Stdout, dir); err != nil {
+	if err := sizeReport(os.Stdout, dir, false); err != nil {
 		return err
 	}
 	if !baseline {

@@ -40,6 +40,7 @@ type roleSize struct {
 
 // sizes is the report.
 type sizes struct {
+	first                  bool // a first ceremony's media: no previous period
 	mode                   policy.TargetMode
 	layout                 tuf.TwoLevel
 	targets                int64 // entries in the leaves
@@ -55,8 +56,9 @@ type sizes struct {
 }
 
 // sizeReport measures the media of both ceremonies under dir (media1,
-// media2) and prints the report.
-func sizeReport(w io.Writer, dir string) error {
+// media2) and prints the report; first, the first ceremony's media alone
+// (no client holds a previous period).
+func sizeReport(w io.Writer, dir string, first bool) error {
 	pb, err := os.ReadFile(filepath.Join(dir, "policy.json"))
 	if err != nil {
 		return err
@@ -65,7 +67,11 @@ func sizeReport(w io.Writer, dir string) error {
 	if err != nil {
 		return err
 	}
-	s, err := measureSizes(filepath.Join(dir, "media1", "stable"), filepath.Join(dir, "media2", "stable"), filepath.Join(dir, "boot", "metadata", "1.targets.json"), pol.TargetMode)
+	prev, cur := filepath.Join(dir, "media1", "stable"), filepath.Join(dir, "media2", "stable")
+	if first {
+		prev, cur = "", prev
+	}
+	s, err := measureSizes(prev, cur, filepath.Join(dir, "boot", "metadata", "1.targets.json"), pol.TargetMode)
 	if err != nil {
 		return fmt.Errorf("size report: %w", err)
 	}
@@ -83,11 +89,15 @@ func readFragment(stableDir string) (*stableset.Fragment, error) {
 }
 
 // measureSizes reads the previous and the current medium's stable
-// directories and the published targets.json.
+// directories and the published targets.json; prevDir "" is a first
+// ceremony's (nothing held before).
 func measureSizes(prevDir, curDir, targetsFile string, mode policy.TargetMode) (*sizes, error) {
-	prev, err := readFragment(prevDir)
-	if err != nil {
-		return nil, err
+	prev := &stableset.Fragment{}
+	if prevDir != "" {
+		var err error
+		if prev, err = readFragment(prevDir); err != nil {
+			return nil, err
+		}
 	}
 	cur, err := readFragment(curDir)
 	if err != nil {
@@ -137,7 +147,7 @@ func measureSizes(prevDir, curDir, targetsFile string, mode policy.TargetMode) (
 	if err != nil {
 		return nil, err
 	}
-	s := &sizes{mode: mode, layout: l, stable: int64(len(stb))}
+	s := &sizes{mode: mode, layout: l, stable: int64(len(stb)), first: prevDir == ""}
 	for i := 0; i < l.NumMids(); i++ {
 		if mids[i] != l.MidName(i) {
 			return nil, fmt.Errorf("stable's mid %d is %s, the layout names it %s", i, mids[i], l.MidName(i))
@@ -263,8 +273,12 @@ func signAndMarshal[T tuf.Signed](m *tuf.Metadata[T]) ([]byte, error) {
 }
 
 func (s *sizes) print(w io.Writer) {
-	fmt.Fprintf(w, "\nmetadata sizes, second ceremony's media: %s, %d targets, %d mids x %d leaves (estimates: tuf.EstimateShape)\n\n",
-		s.mode, s.targets, s.layout.NumMids(), s.layout.LeavesPerMid())
+	which := "second ceremony's media"
+	if s.first {
+		which = "first ceremony's media (no previous period: the holding client's column is a fresh one's)"
+	}
+	fmt.Fprintf(w, "\nmetadata sizes, %s: %s, %d targets, %d mids x %d leaves (estimates: tuf.EstimateShape)\n\n",
+		which, s.mode, s.targets, s.layout.NumMids(), s.layout.LeavesPerMid())
 	fmt.Fprintf(w, "| %-44s | %12s | %12s |\n", "file", "measured", "estimate")
 	fmt.Fprintf(w, "|%s|%s|%s|\n", dashes(46), dashes(14), dashes(14))
 	row := func(what string, n, est int64) {

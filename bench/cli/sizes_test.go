@@ -183,4 +183,21 @@ func TestMeasureSizes(t *testing.T) {
 		}
 	}
 	t.Logf("\n%s", out.String())
+
+	// -first: the first ceremony's media alone, every layout file
+	// fetched by a client that holds nothing.
+	f, err := measureSizes("", m1, targetsFile, policy.ModeFilesPages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.lookup {
+		if r.changed != (r.what != "targets") {
+			t.Errorf("first ceremony only: lookup row %+v", r)
+		}
+	}
+	out.Reset()
+	f.print(&out)
+	if !strings.Contains(out.String(), "first ceremony's media (no previous period") || strings.Contains(out.String(), "- (unchanged)\n| its") {
+		t.Errorf("first ceremony only:\n%s", out.String())
+	}
 }
