@@ -89,19 +89,33 @@ func changeSize(c *Counts) int64 { return c.Added + c.Removed + c.Changed }
 // legacyProjects returns the projects with the most files of legacy
 // name, at most topProjects, most first, then by name.
 func (d *Diff) legacyProjects() []ProjectSummary {
-	var top []ProjectSummary
-	for _, p := range d.Projects {
-		if p.Legacy > 0 {
-			top = append(top, p)
-		}
-	}
-	slices.SortFunc(top, func(a, b ProjectSummary) int {
-		if c := cmp.Compare(b.Legacy, a.Legacy); c != 0 {
+	return topProjectsBy(d.Projects, func(p *ProjectSummary) int64 { return p.Legacy })
+}
+
+// topProjectsBy returns the projects of ps whose key is above 0, at most
+// topProjects, the largest key first, then by name. They are kept as
+// they come: memory for topProjects entries, not a copy of every project
+// (about 1 M at PyPI's size).
+func topProjectsBy(ps []ProjectSummary, key func(*ProjectSummary) int64) []ProjectSummary {
+	order := func(a, b *ProjectSummary) int {
+		if c := cmp.Compare(key(b), key(a)); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Project, b.Project)
-	})
-	return top[:min(len(top), topProjects)]
+	}
+	top := make([]ProjectSummary, 0, topProjects+1)
+	for i := range ps {
+		p := &ps[i]
+		if key(p) <= 0 || len(top) == topProjects && order(p, &top[len(top)-1]) >= 0 {
+			continue
+		}
+		j, _ := slices.BinarySearchFunc(top, p, func(a ProjectSummary, b *ProjectSummary) int { return order(&a, b) })
+		top = slices.Insert(top, j, *p)
+		if len(top) > topProjects {
+			top = top[:topProjects]
+		}
+	}
+	return top
 }
 
 // projectLegacy returns a project's count of files of legacy name.
@@ -116,19 +130,7 @@ func (d *Diff) projectLegacy(project string) int64 {
 // largest returns the projects with the most files added, removed or
 // changed, at most topProjects, largest first, then by name.
 func (d *Diff) largest() []ProjectSummary {
-	var top []ProjectSummary
-	for _, p := range d.Projects {
-		if changeSize(&p.Counts) > 0 {
-			top = append(top, p)
-		}
-	}
-	slices.SortFunc(top, func(a, b ProjectSummary) int {
-		if c := cmp.Compare(changeSize(&b.Counts), changeSize(&a.Counts)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Project, b.Project)
-	})
-	return top[:min(len(top), topProjects)]
+	return topProjectsBy(d.Projects, func(p *ProjectSummary) int64 { return changeSize(&p.Counts) })
 }
 
 // digestBytes is the digest as bytes (for the check words).
