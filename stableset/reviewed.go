@@ -316,7 +316,7 @@ type passWalk struct {
 	out    *workFile // the canonical form, as hashed
 	files  [numBuckets]hash.Hash
 	check  *passCheck
-	pages  map[string]*DiffEntry // page entries by path
+	pages  map[string]pageSeen // page entries by path: what end checks of each
 	inProj map[string]*ProjectSummary
 	stable map[string]bool // projects with a stable file
 	nFiles int64
@@ -328,6 +328,17 @@ type passWalk struct {
 	line   []byte
 }
 
+// pageSeen is what the walk keeps of a page entry until end checks it
+// against the ledgers' project records: at a first ceremony every page
+// is an entry (two a project, about 2.4 M at PyPI's size), so not the
+// whole entry.
+type pageSeen struct {
+	Category  Category
+	HasNew    bool
+	NewLength int64
+	NewSHA256 [32]byte
+}
+
 func (w *passWalk) edited(format string, a ...any) error {
 	return fmt.Errorf("%s: %s: %w", w.r.work, fmt.Sprintf(format, a...), ErrPassEdited)
 }
@@ -337,7 +348,7 @@ func (w *passWalk) start(lr *ledger.Reader) { w.lr = lr }
 // checkPass walks a kept pass (see the top of this file) and fills in
 // the run and the diff as ComputeDiff would.
 func (r *run) checkPass(approve string, prev *ledger.Reader) error {
-	w := &passWalk{r: r, prev: prev, canon: sha256.New(), check: &passCheck{}, pages: map[string]*DiffEntry{}, inProj: map[string]*ProjectSummary{}, stable: map[string]bool{}}
+	w := &passWalk{r: r, prev: prev, canon: sha256.New(), check: &passCheck{}, pages: map[string]pageSeen{}, inProj: map[string]*ProjectSummary{}, stable: map[string]bool{}}
 	for b := range w.files {
 		w.files[b] = sha256.New()
 	}
@@ -439,8 +450,7 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 		if _, dup := w.pages[e.Path]; dup {
 			return w.edited("two entries for page %s", e.Path)
 		}
-		c := *e
-		w.pages[e.Path] = &c
+		w.pages[e.Path] = pageSeen{e.Category, e.HasNew, e.NewLength, e.NewSHA256}
 		return nil
 	}
 	// A path of the takedown set is removed (it was stable) or held,
@@ -641,11 +651,11 @@ func (w *passWalk) end() error {
 					pg.ol, pg.osum, pg.ob2 = op.JSONLength, op.JSONSHA256, op.JSONBLAKE2b
 				}
 			}
-			e := w.pages[pg.path]
+			e, seen := w.pages[pg.path]
 			delete(w.pages, pg.path)
 			var ok bool
 			switch {
-			case e == nil:
+			case !seen:
 				ok = pg.hasNew && pg.hasOld && pg.nl == pg.ol && pg.nsum == pg.osum && pg.nb2 == pg.ob2
 			case e.Category == PageRemoved:
 				ok = !pg.hasNew
