@@ -9,17 +9,20 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/blake2b"
@@ -245,11 +248,13 @@ func kindOf(e fs.DirEntry) string {
 // read once: both hashes of every page are taken in that read (the
 // read-back's checks and targetCheck's use the same set).
 type pageSet struct {
-	mu    sync.Mutex // guards flags: the bins are read on every core
-	dir   string     // the medium
-	tars  []string
-	pages []pageEntry
-	flags []byte // pageListed, pageFound, by index in pages
+	mu   sync.Mutex // guards flags: the bins are read on every core
+	dir  string     // the medium
+	tars []string
+	// tarSums is the SHA-256 of each tar, by index in tars, as read.
+	tarSums [][32]byte
+	pages   []pageEntry
+	flags   []byte // pageListed, pageFound, by index in pages
 }
 
 type pageEntry struct {
@@ -280,45 +285,51 @@ func (ps *pageSet) mark(i int, f byte) {
 }
 
 // readPages reads every tar in stable/pages: each entry a regular file
-// under simple/, its path clean and in no other entry.
+// under simple/, its path clean and in no other entry. The tars are read
+// on every core, each whole (its SHA-256 kept in tarSums, for SHA256SUMS);
+// the first failing tar in order is the error.
 func readPages(dir string, tars []string) (*pageSet, error) {
-	ps := &pageSet{dir: dir, tars: tars}
-	b2 := must(blake2b.New256(nil))
-	for i, name := range tars {
-		rel := "stable/pages/" + name
-		f, err := os.Open(filepath.Join(dir, "stable", "pages", name))
-		if err != nil {
-			return nil, err
+	ps := &pageSet{dir: dir, tars: tars, tarSums: make([][32]byte, len(tars))}
+	type result struct {
+		pages []pageEntry
+		err   error
+	}
+	res := make([]result, len(tars))
+	var (
+		next   atomic.Int64
+		failed atomic.Int64 // the first failing tar so far (len(tars): none)
+		wg     sync.WaitGroup
+	)
+	failed.Store(int64(len(tars)))
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b2 := must(blake2b.New256(nil))
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(tars)) || i > failed.Load() {
+					return
+				}
+				r := &res[i]
+				if r.pages, r.err = readTar(dir, tars, int(i), b2, &ps.tarSums[i]); r.err != nil {
+					for f := failed.Load(); i < f && !failed.CompareAndSwap(f, i); f = failed.Load() {
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for i := range res {
+		if res[i].err != nil {
+			return nil, res[i].err
 		}
-		tr := tar.NewReader(f)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("%s: %w: %w", rel, err, ErrMediumContent)
-			}
-			if h.Typeflag != tar.TypeReg || !strings.HasPrefix(h.Name, "simple/") || path.Clean(h.Name) != h.Name {
-				f.Close()
-				return nil, fmt.Errorf("%s: entry %q (type %q) is not an index page under simple/: %w", rel, h.Name, h.Typeflag, ErrMediumContent)
-			}
-			s := sha256.New()
-			b2.Reset()
-			n, err := io.Copy(io.MultiWriter(s, b2), tr)
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("%s: %s: %w: %w", rel, h.Name, err, ErrMediumContent)
-			}
-			p := pageEntry{key: sha256.Sum256([]byte(h.Name)), length: n, tar: i}
-			s.Sum(p.sum[:0])
-			b2.Sum(p.b2[:0])
-			ps.pages = append(ps.pages, p)
-		}
-		if err := f.Close(); err != nil {
-			return nil, err
-		}
+		n += len(res[i].pages)
+	}
+	ps.pages = make([]pageEntry, 0, n)
+	for i := range res {
+		ps.pages = append(ps.pages, res[i].pages...)
 	}
 	sort.Slice(ps.pages, func(i, j int) bool { return bytes.Compare(ps.pages[i].key[:], ps.pages[j].key[:]) < 0 })
 	for i := 1; i < len(ps.pages); i++ {
@@ -329,6 +340,53 @@ func readPages(dir string, tars []string) (*pageSet, error) {
 	}
 	ps.flags = make([]byte, len(ps.pages))
 	return ps, nil
+}
+
+// readTar reads tar i of tars (b2 its worker's BLAKE2b-256, reset for
+// each page): its pages' entries, and the SHA-256 of the whole file into
+// sum.
+func readTar(dir string, tars []string, i int, b2 hash.Hash, sum *[32]byte) ([]pageEntry, error) {
+	name := tars[i]
+	rel := "stable/pages/" + name
+	f, err := os.Open(filepath.Join(dir, "stable", "pages", name))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	whole := sha256.New()
+	in := io.TeeReader(bufio.NewReaderSize(f, 256<<10), whole)
+	tr := tar.NewReader(in)
+	var pages []pageEntry
+	s := sha256.New()
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w: %w", rel, err, ErrMediumContent)
+		}
+		if h.Typeflag != tar.TypeReg || !strings.HasPrefix(h.Name, "simple/") || path.Clean(h.Name) != h.Name {
+			return nil, fmt.Errorf("%s: entry %q (type %q) is not an index page under simple/: %w", rel, h.Name, h.Typeflag, ErrMediumContent)
+		}
+		s.Reset()
+		b2.Reset()
+		n, err := io.Copy(io.MultiWriter(s, b2), tr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w: %w", rel, h.Name, err, ErrMediumContent)
+		}
+		p := pageEntry{key: sha256.Sum256([]byte(h.Name)), length: n, tar: i}
+		s.Sum(p.sum[:0])
+		b2.Sum(p.b2[:0])
+		pages = append(pages, p)
+	}
+	// The rest of the file (the end-of-archive blocks and padding past
+	// them), for the whole file's SHA-256.
+	if _, err := io.Copy(io.Discard, in); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", rel, err)
+	}
+	whole.Sum(sum[:0])
+	return pages, nil
 }
 
 // name finds the path of p again in its tar (for messages only).
