@@ -228,6 +228,15 @@ var faults = []struct {
 		}
 		return "", os.Remove(tars[len(tars)-1])
 	}},
+	{"the ledger edited", "ledger/2.ledger does not match what", "2.stable.json signed", func(dir string) (string, error) {
+		p := filepath.Join(dir, "stable", "ledger", "2.ledger")
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) < 100 {
+			return "", fmt.Errorf("the ledger: %v", err)
+		}
+		b[len(b)/2] ^= 0x01
+		return "", rewriteFile(p, b)
+	}},
 	{"the snapshot fragment edited", "stable/snapshot-fragment.json", `meta["stable.json"].hashes.sha256`, editFragment},
 	{"the transcript's last line removed", "transcript.jsonl", "the transcript is cut", func(dir string) (string, error) {
 		return "", rebuildTranscript(dir, func(es []TranscriptEntry) []TranscriptEntry { return es[:len(es)-1] })
