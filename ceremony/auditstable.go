@@ -79,6 +79,15 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err != nil {
 			return "", err
 		}
+		for i, t := range pages.tars {
+			a.read.add("stable/pages/"+t, pages.tarSums[i])
+		}
+		for name, lr := range bins.ledgers {
+			a.read.add("stable/"+name, lr.sha256)
+		}
+		if bins.canonical != nil {
+			a.read.add("diff.canonical", *bins.canonical)
+		}
 		return fmt.Sprintf("stable signed by its threshold, every mid role and leaf bin by the key delegated to it alone, the listed files, the ledger against the bins, the %d index pages in stable/pages against the bins and the %d page entries of the diff, the signed diff's signatures, diff.canonical, policy.json and the transcript read back", len(pages.pages), changed), nil
 	}); err != nil {
 		return err
@@ -116,6 +125,9 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		roles = n
 		if err != nil {
 			return "", err
+		}
+		for f, s := range bins.sums {
+			a.read.add("stable/metadata/"+f, s.sha256)
 		}
 		return fmt.Sprintf("%s lists the %d metadata files written, each with its version, length and sha256", stableset.FragmentFile, n), nil
 	}); err != nil {
@@ -171,7 +183,7 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err != nil {
 			return "", err
 		}
-		if err := checkStableTranscriptValues(dir, es, stmt, st, roles, signers); err != nil {
+		if err := checkStableTranscriptValues(dir, es, stmt, st, roles, signers, a.read); err != nil {
 			return "", err
 		}
 		if a.o.Export != "" {

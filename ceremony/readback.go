@@ -84,10 +84,11 @@ func readBack(run func(dir string) error) func(string) error {
 
 // readBackStable checks the stable media in dir as verify does, from the
 // trusted root and the verified targets the ceremony signed against, with
-// expiries at now.
-func readBackStable(trusted *tuf.Metadata[tuf.Root], targets *tuf.Metadata[tuf.Targets], deleg *tuf.DelegatedRole, now time.Time) func(string) error {
+// expiries at now; it adds to read (if set) the SHA-256 of each file it
+// read whole.
+func readBackStable(trusted *tuf.Metadata[tuf.Root], targets *tuf.Metadata[tuf.Targets], deleg *tuf.DelegatedRole, now time.Time, read readSums) func(string) error {
 	return readBack(func(dir string) error {
-		a := &auditor{o: AuditOptions{Dir: dir, At: now}, rep: &AuditReport{Dir: dir, Versions: map[string]int64{}, trusted: trusted}}
+		a := &auditor{o: AuditOptions{Dir: dir, At: now}, rep: &AuditReport{Dir: dir, Versions: map[string]int64{}, trusted: trusted}, read: read}
 		return a.stableMedium(&targetsSource{targets: targets, deleg: deleg})
 	})
 }
@@ -489,7 +490,7 @@ func (ps *pageSet) againstDiff(dir string) (int, error) {
 // metadata in stable/metadata: one entry per file, named for its role,
 // with its version, length and SHA-256, and one file per role stable
 // delegates to (two levels), all of stable's version. A file in read
-// (what sumBins read) is not read again.
+// (what sumBins read) is not read again; one read here is added to it.
 func checkFragment(dir string, st *tuf.Metadata[tuf.Targets], meta []string, read map[string]fileSum) (int, error) {
 	const name = "stable/" + stableset.FragmentFile
 	b, err := os.ReadFile(filepath.Join(dir, "stable", stableset.FragmentFile))
@@ -542,6 +543,9 @@ func checkFragment(dir string, st *tuf.Metadata[tuf.Targets], meta []string, rea
 				return 0, err
 			}
 			got = fileSum{int64(len(data)), sha256.Sum256(data)}
+			if read != nil {
+				read[f] = got
+			}
 		}
 		key := role + ".json"
 		e, ok := fr.Meta[key]
@@ -580,7 +584,7 @@ func checkFragment(dir string, st *tuf.Metadata[tuf.Targets], meta []string, rea
 // roles is the number of metadata files stable's tree has (stable, its
 // mids and leaves: checkFragment's count); signers the keys whose
 // signatures on stable verify.
-func checkStableTranscriptValues(dir string, es []TranscriptEntry, stmt *signeddiff.Statement, st *tuf.Metadata[tuf.Targets], roles int, signers []string) error {
+func checkStableTranscriptValues(dir string, es []TranscriptEntry, stmt *signeddiff.Statement, st *tuf.Metadata[tuf.Targets], roles int, signers []string, read readSums) error {
 	find := func(step string) (*TranscriptEntry, error) {
 		var found *TranscriptEntry
 		for i := range es {
@@ -670,6 +674,7 @@ func checkStableTranscriptValues(dir string, es []TranscriptEntry, stmt *signedd
 	if err != nil {
 		return err
 	}
+	read.add("diff.txt", sum)
 	if got, want := hex.EncodeToString(sum[:]), jsonValue(sd.Detail["diff_txt_sha256"]); got != want {
 		return fmt.Errorf("diff.txt hashes to %s, transcript.jsonl:%d records diff_txt_sha256 %s as written: %w", got, sd.Seq, want, tuf.ErrHash)
 	}

@@ -466,10 +466,12 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	}
 	// Read everything back, with verify's checks, before the media get
 	// their name: refused, they are renamed outDir.rejected-TIME.
-	if err := out.Verify(s.readingBack(readBackStable(s.Root, targets, deleg, s.Now))); err != nil {
+	// SHA256SUMS takes the hashes of the files the read-back read whole.
+	read := readSums{}
+	if err := out.Verify(s.readingBack(readBackStable(s.Root, targets, deleg, s.Now, read))); err != nil {
 		return nil, err
 	}
-	sums, err := sealMedium(out)
+	sums, err := sealMedium(out, read)
 	if err != nil {
 		return nil, err
 	}
@@ -728,8 +730,12 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	if inBins != inLedger {
 		return fmt.Errorf("the ledger and the bins list different stable sets%s: %w", differingBin(dir, &st.Signed, tc), tuf.ErrHash)
 	}
-	if err := checkSignedDiff(dir, stmt, ledgers[fmt.Sprintf("ledger/%d.ledger", stmt.StableVersion)]); err != nil {
+	canonical, err := checkSignedDiff(dir, stmt, ledgers[fmt.Sprintf("ledger/%d.ledger", stmt.StableVersion)])
+	if err != nil {
 		return err
+	}
+	if rec != nil {
+		rec.canonical = canonical
 	}
 	if stmt.StableVersion != st.Signed.Version {
 		return fmt.Errorf("signed diff is for stable %d, metadata is %d: %w", stmt.StableVersion, st.Signed.Version, tuf.ErrVersion)
@@ -747,11 +753,15 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 // so that the audit reads them once: the report entry of every mid and
 // leaf file (the keys whose signatures counted, version, expiry), in the
 // order read, each file's length and SHA-256 by name (N.role.json), and
-// each ledger stable lists, by its target path (ledger/N.ledger).
+// each ledger stable lists, by its target path (ledger/N.ledger), and
+// diff.canonical's SHA-256.
 type binRecord struct {
 	files   []AuditFile
 	sums    map[string]fileSum
 	ledgers map[string]*ledgerRead
+	// canonical is diff.canonical's SHA-256, when checkSignedDiff could
+	// take it from the digest it computed.
+	canonical *[32]byte
 }
 
 type fileSum struct {
@@ -1275,26 +1285,29 @@ func differingBin(dir string, st *tuf.Targets, tc *targetCheck) string {
 // expedite decision, and every expedite decision names one; the new
 // ledger hashes to new_ledger_sha256 and holds policy.json's bytes.
 func CheckSignedDiff(dir string, stmt *signeddiff.Statement) error {
-	return checkSignedDiff(dir, stmt, nil)
+	_, err := checkSignedDiff(dir, stmt, nil)
+	return err
 }
 
 // checkSignedDiff is CheckSignedDiff, with the new ledger as the
-// read-back read it (lr, nil: read here).
-func checkSignedDiff(dir string, stmt *signeddiff.Statement, lr *ledgerRead) error {
-	canon, err := os.Open(filepath.Join(dir, "diff.canonical"))
+// read-back read it (lr, nil: read here). It returns diff.canonical's
+// SHA-256 when the digest is that (canonFile), else nil.
+func checkSignedDiff(dir string, stmt *signeddiff.Statement, lr *ledgerRead) (*[32]byte, error) {
+	f, err := os.Open(filepath.Join(dir, "diff.canonical"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer canon.Close()
+	defer f.Close()
+	canon := &canonFile{r: f}
 	c, err := stableset.ParseCanonical(canon)
 	if err != nil {
-		return fmt.Errorf("diff.canonical: %w", err)
+		return nil, fmt.Errorf("diff.canonical: %w", err)
 	}
 	mismatch := func(what string, got, want any) error {
 		return fmt.Errorf("diff.canonical: %s is %v, the signed diff names %v: %w", what, got, want, tuf.ErrHash)
 	}
 	if c.Digest != hex.EncodeToString(stmt.DiffSHA256[:]) {
-		return mismatch("the digest", c.Digest, hex.EncodeToString(stmt.DiffSHA256[:]))
+		return nil, mismatch("the digest", c.Digest, hex.EncodeToString(stmt.DiffSHA256[:]))
 	}
 	prev := "-"
 	if stmt.PreviousLedgerSHA256 != [32]byte{} {
@@ -1307,22 +1320,22 @@ func checkSignedDiff(dir string, stmt *signeddiff.Statement, lr *ledgerRead) err
 		"target-mode":  stmt.TargetMode, "naming": stmt.Naming,
 	} {
 		if c.Header[k] != want {
-			return mismatch(k, c.Header[k], want)
+			return nil, mismatch(k, c.Header[k], want)
 		}
 	}
 	if !slices.Equal(c.Decisions, stmt.Decisions) {
-		return mismatch("the decisions", c.Decisions, stmt.Decisions)
+		return nil, mismatch("the decisions", c.Decisions, stmt.Decisions)
 	}
 	if got := StatementCounts(c.Reasons); !countsEqual(got, stmt.Counts) {
-		return mismatch("the counts", got, stmt.Counts)
+		return nil, mismatch("the counts", got, stmt.Counts)
 	}
 	df, err := os.ReadFile(filepath.Join(dir, DecisionsFile))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	set, err := decisions.Parse(df, DecisionsFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var fileDecisions []decisions.Decision
 	for _, d := range set.All() {
@@ -1330,24 +1343,24 @@ func checkSignedDiff(dir string, stmt *signeddiff.Statement, lr *ledgerRead) err
 		fileDecisions = append(fileDecisions, d)
 	}
 	if !slices.Equal(fileDecisions, stmt.Decisions) {
-		return fmt.Errorf("%s holds other decisions than the signed diff: %w", DecisionsFile, tuf.ErrHash)
+		return nil, fmt.Errorf("%s holds other decisions than the signed diff: %w", DecisionsFile, tuf.ErrHash)
 	}
 	pol, err := os.ReadFile(filepath.Join(dir, PolicyFile))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if sum := sha256.Sum256(pol); sum != stmt.PolicySHA256 {
-		return fmt.Errorf("%s has digest %x, the signed diff names %x: %w", PolicyFile, sum, stmt.PolicySHA256, tuf.ErrHash)
+		return nil, fmt.Errorf("%s has digest %x, the signed diff names %x: %w", PolicyFile, sum, stmt.PolicySHA256, tuf.ErrHash)
 	}
 	p, err := policy.Parse(pol, PolicyFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if string(p.TargetMode) != stmt.TargetMode || string(p.Naming) != stmt.Naming {
-		return fmt.Errorf("%s has target_mode %q and naming %q, the signed diff names %q and %q: %w", PolicyFile, p.TargetMode, p.Naming, stmt.TargetMode, stmt.Naming, ErrTargetMode)
+		return nil, fmt.Errorf("%s has target_mode %q and naming %q, the signed diff names %q and %q: %w", PolicyFile, p.TargetMode, p.Naming, stmt.TargetMode, stmt.Naming, ErrTargetMode)
 	}
 	if err := checkExpedited(c, p, stmt); err != nil {
-		return err
+		return nil, err
 	}
 	lp := filepath.Join(dir, "stable", "ledger", fmt.Sprintf("%d.ledger", stmt.StableVersion))
 	if lr == nil || lr.file != lp || lr.headerErr != nil {
@@ -1355,34 +1368,73 @@ func checkSignedDiff(dir string, stmt *signeddiff.Statement, lr *ledgerRead) err
 		// bytes hashed and its header read here.
 		lf, err := os.Open(lp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer lf.Close()
 		lh := sha256.New()
 		if _, err := io.Copy(lh, lf); err != nil {
-			return err
+			return nil, err
 		}
 		lr = &ledgerRead{file: lp, sha256: [32]byte(lh.Sum(nil))}
 		if lr.sha256 == stmt.NewLedgerSHA256 {
 			if _, err := lf.Seek(0, io.SeekStart); err != nil {
-				return err
+				return nil, err
 			}
 			r, err := ledger.NewReader(lf)
 			if err != nil {
-				return fmt.Errorf("%s: %w", lp, err)
+				return nil, fmt.Errorf("%s: %w", lp, err)
 			}
 			lr.header = r.Header()
 		}
 	}
 	if lr.sha256 != stmt.NewLedgerSHA256 {
-		return fmt.Errorf("%s has digest %x, the signed diff names %x: %w", lp, lr.sha256, stmt.NewLedgerSHA256, tuf.ErrHash)
+		return nil, fmt.Errorf("%s has digest %x, the signed diff names %x: %w", lp, lr.sha256, stmt.NewLedgerSHA256, tuf.ErrHash)
 	}
 	// The next ceremony reviews policy changes against the policy the
 	// ledger holds: it must be policy.json.
 	if !bytes.Equal(lr.header.Policy, pol) {
-		return fmt.Errorf("%s holds another policy than %s: %w", lp, PolicyFile, tuf.ErrHash)
+		return nil, fmt.Errorf("%s holds another policy than %s: %w", lp, PolicyFile, tuf.ErrHash)
 	}
-	return nil
+	if sum, ok := canon.sum(c.Digest); ok {
+		return &sum, nil
+	}
+	return nil, nil
+}
+
+// canonFile reads diff.canonical for ParseCanonical, whose digest hashes
+// its lines, each ended by a newline: that is the SHA-256 of the file's
+// bytes when the file holds no carriage return (which a line's end
+// would drop) and ends with a newline, which canonFile watches as it
+// reads, so that the file is not hashed a second time for SHA256SUMS.
+type canonFile struct {
+	r      io.Reader
+	cr     bool // a carriage return was read
+	last   byte
+	n      int64
+	theEnd bool // r returned io.EOF
+}
+
+func (c *canonFile) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.cr = c.cr || bytes.IndexByte(p[:n], '\r') >= 0
+		c.last, c.n = p[n-1], c.n+int64(n)
+	}
+	c.theEnd = c.theEnd || err == io.EOF
+	return n, err
+}
+
+// sum returns the file's SHA-256 given ParseCanonical's digest (hex), if
+// the digest is that.
+func (c *canonFile) sum(digest string) ([32]byte, bool) {
+	var sum [32]byte
+	if !c.theEnd || c.cr || c.n == 0 || c.last != '\n' {
+		return sum, false
+	}
+	if _, err := hex.Decode(sum[:], []byte(digest)); err != nil || len(digest) != 64 {
+		return sum, false
+	}
+	return sum, true
 }
 
 // checkExpedited holds the expedited files of a canonical diff against
