@@ -65,7 +65,7 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 	// fragment's checks take what this read found.
 	bins := &binRecord{}
 	if err := a.check("stable media", func() (string, error) {
-		pages, err := readPages(dir, listing.tars)
+		pages, err := readPages(dir, listing.tars, a.read != nil)
 		if err != nil {
 			return "", err
 		}
@@ -79,8 +79,8 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err != nil {
 			return "", err
 		}
-		for i, t := range pages.tars {
-			a.read.add("stable/pages/"+t, pages.tarSums[i])
+		for i, sum := range pages.tarSums {
+			a.read.add("stable/pages/"+pages.tars[i], sum)
 		}
 		for name, lr := range bins.ledgers {
 			a.read.add("stable/"+name, lr.sha256)

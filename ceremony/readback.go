@@ -252,7 +252,8 @@ type pageSet struct {
 	mu   sync.Mutex // guards flags: the bins are read on every core
 	dir  string     // the medium
 	tars []string
-	// tarSums is the SHA-256 of each tar, by index in tars, as read.
+	// tarSums is the SHA-256 of each tar, by index in tars, as read
+	// (nil unless asked for).
 	tarSums [][32]byte
 	pages   []pageEntry
 	flags   []byte // pageListed, pageFound, by index in pages
@@ -287,10 +288,13 @@ func (ps *pageSet) mark(i int, f byte) {
 
 // readPages reads every tar in stable/pages: each entry a regular file
 // under simple/, its path clean and in no other entry. The tars are read
-// on every core, each whole (its SHA-256 kept in tarSums, for SHA256SUMS);
-// the first failing tar in order is the error.
-func readPages(dir string, tars []string) (*pageSet, error) {
-	ps := &pageSet{dir: dir, tars: tars, tarSums: make([][32]byte, len(tars))}
+// on every core, each whole; with sums, each one's SHA-256 is kept in
+// tarSums (for SHA256SUMS). The first failing tar in order is the error.
+func readPages(dir string, tars []string, sums bool) (*pageSet, error) {
+	ps := &pageSet{dir: dir, tars: tars}
+	if sums {
+		ps.tarSums = make([][32]byte, len(tars))
+	}
 	type result struct {
 		pages []pageEntry
 		err   error
@@ -313,7 +317,11 @@ func readPages(dir string, tars []string) (*pageSet, error) {
 					return
 				}
 				r := &res[i]
-				if r.pages, r.err = readTar(dir, tars, int(i), b2, &ps.tarSums[i]); r.err != nil {
+				var sum *[32]byte
+				if sums {
+					sum = &ps.tarSums[i]
+				}
+				if r.pages, r.err = readTar(dir, tars, int(i), b2, sum); r.err != nil {
 					for f := failed.Load(); i < f && !failed.CompareAndSwap(f, i); f = failed.Load() {
 					}
 				}
@@ -344,8 +352,8 @@ func readPages(dir string, tars []string) (*pageSet, error) {
 }
 
 // readTar reads tar i of tars (b2 its worker's BLAKE2b-256, reset for
-// each page): its pages' entries, and the SHA-256 of the whole file into
-// sum.
+// each page): its pages' entries, and (if sum is set) the SHA-256 of the
+// whole file into sum.
 func readTar(dir string, tars []string, i int, b2 hash.Hash, sum *[32]byte) ([]pageEntry, error) {
 	name := tars[i]
 	rel := "stable/pages/" + name
@@ -354,8 +362,11 @@ func readTar(dir string, tars []string, i int, b2 hash.Hash, sum *[32]byte) ([]p
 		return nil, err
 	}
 	defer f.Close()
+	var in io.Reader = bufio.NewReaderSize(f, 256<<10)
 	whole := sha256.New()
-	in := io.TeeReader(bufio.NewReaderSize(f, 256<<10), whole)
+	if sum != nil {
+		in = io.TeeReader(in, whole)
+	}
 	tr := tar.NewReader(in)
 	var pages []pageEntry
 	s := sha256.New()
@@ -381,12 +392,14 @@ func readTar(dir string, tars []string, i int, b2 hash.Hash, sum *[32]byte) ([]p
 		b2.Sum(p.b2[:0])
 		pages = append(pages, p)
 	}
-	// The rest of the file (the end-of-archive blocks and padding past
-	// them), for the whole file's SHA-256.
-	if _, err := io.Copy(io.Discard, in); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", rel, err)
+	if sum != nil {
+		// The rest of the file (the end-of-archive blocks and padding
+		// past them), for the whole file's SHA-256.
+		if _, err := io.Copy(io.Discard, in); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", rel, err)
+		}
+		whole.Sum(sum[:0])
 	}
-	whole.Sum(sum[:0])
 	return pages, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -515,7 +516,7 @@ func TestReadPagesInOrder(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		write(i, false)
 	}
-	ps, err := readPages(dir, tars)
+	ps, err := readPages(dir, tars, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -534,6 +535,11 @@ func TestReadPagesInOrder(t *testing.T) {
 			t.Errorf("tarSums[%d] is %x, %s hashes to %x", i, ps.tarSums[i], name, sha256.Sum256(b))
 		}
 	}
+	// Without sums (verify, which hashes the medium for SHA256SUMS
+	// itself): the same pages, no tar hashed whole.
+	if again, err := readPages(dir, tars, false); err != nil || again.tarSums != nil || !slices.Equal(again.pages, ps.pages) {
+		t.Errorf("readPages without sums: %v, tarSums %v, the same pages %v", err, again.tarSums != nil, err == nil && slices.Equal(again.pages, ps.pages))
+	}
 	// Broken: tars 0x1d and 0x05 (the first in order).
 	want = map[string]int{}
 	tars = tars[:0]
@@ -541,7 +547,7 @@ func TestReadPagesInOrder(t *testing.T) {
 		write(i, i == 0x05 || i == 0x1d)
 	}
 	for range 20 {
-		_, err := readPages(dir, tars)
+		_, err := readPages(dir, tars, false)
 		if !errors.Is(err, ErrMediumContent) || !strings.HasPrefix(err.Error(), "stable/pages/05.tar: ") {
 			t.Fatalf("readPages = %v, want the first broken tar (05.tar) named", err)
 		}
