@@ -218,6 +218,10 @@ type auditor struct {
 	// roots, when set, are the attestation roots instead of those the
 	// options name (a bootstrap's read-back: the roots it accepted).
 	roots *attestationRoots
+	// read, when set, gets the SHA-256 of each file of a stable medium
+	// the checks read whole (a stable signing's read-back, for its
+	// SHA256SUMS).
+	read readSums
 }
 
 // check runs one step and records it. A failure is returned as an

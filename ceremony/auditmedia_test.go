@@ -3,6 +3,7 @@ package ceremony
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -282,6 +283,24 @@ func TestAuditRefusesTamperedMedia(t *testing.T) {
 		{"the ledger edited", "media2", nil, func(t *testing.T, dir string) {
 			flipByte(t, filepath.Join(dir, "stable", "ledger", "3.ledger"), 200)
 		}, "ledger/3.ledger"},
+		{"the ledger cut short, stable re-signed over it", "media2", nil, func(t *testing.T, dir string) {
+			// The read-back reads the ledger once: its bytes match what
+			// stable signs, and the records that do not read are still
+			// refused, naming the ledger.
+			p := filepath.Join(dir, "stable", "ledger", "3.ledger")
+			b := mustRead(t, p)
+			b = b[:len(b)/2]
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(b)
+			fx.resignTargets(t, filepath.Join(dir, "stable", "metadata", "3.stable.json"), "stable", func(tg *tuf.Targets) {
+				tg.Targets["ledger/3.ledger"] = tuf.TargetFile{Length: int64(len(b)), Hashes: map[string]string{"sha256": hex.EncodeToString(sum[:])}}
+			}, nil)
+		}, "stable/ledger/3.ledger: ledger offset"},
+		{"a signed diff naming another new ledger", "media2", nil, func(t *testing.T, dir string) {
+			fx.resign(t, dir, func(st *signeddiff.Statement) { st.NewLedgerSHA256[0] ^= 1 })
+		}, "stable/ledger/3.ledger has digest"},
 		{"a signed diff that does not match the ledger", "media2", nil, func(t *testing.T, dir string) {
 			fx.resign(t, dir, func(st *signeddiff.Statement) { st.Counts.Added++ })
 		}, "diff.canonical: the counts is"},

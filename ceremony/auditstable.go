@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,7 +65,7 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 	// fragment's checks take what this read found.
 	bins := &binRecord{}
 	if err := a.check("stable media", func() (string, error) {
-		pages, err := readPages(dir, listing.tars)
+		pages, err := readPages(dir, listing.tars, a.read != nil)
 		if err != nil {
 			return "", err
 		}
@@ -79,6 +78,15 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		changed, err := pages.againstDiff(dir)
 		if err != nil {
 			return "", err
+		}
+		for i, sum := range pages.tarSums {
+			a.read.add("stable/pages/"+pages.tars[i], sum)
+		}
+		for name, lr := range bins.ledgers {
+			a.read.add("stable/"+name, lr.sha256)
+		}
+		if bins.canonical != nil {
+			a.read.add("diff.canonical", *bins.canonical)
 		}
 		return fmt.Sprintf("stable signed by its threshold, every mid role and leaf bin by the key delegated to it alone, the listed files, the ledger against the bins, the %d index pages in stable/pages against the bins and the %d page entries of the diff, the signed diff's signatures, diff.canonical, policy.json and the transcript read back", len(pages.pages), changed), nil
 	}); err != nil {
@@ -118,6 +126,9 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err != nil {
 			return "", err
 		}
+		for f, s := range bins.sums {
+			a.read.add("stable/metadata/"+f, s.sha256)
+		}
 		return fmt.Sprintf("%s lists the %d metadata files written, each with its version, length and sha256", stableset.FragmentFile, n), nil
 	}); err != nil {
 		return err
@@ -129,7 +140,7 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err != nil {
 			return "", err
 		}
-		if err := diffMatchesLedger(dir, st, stmt); err != nil {
+		if err := diffMatchesLedger(dir, st, stmt, bins.ledgers); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("signed by %d stable keys (threshold %d); repository, export time, stable version and stable file count match the ledger", len(a.rep.SignedDiff.SignedBy), ts.deleg.Threshold), nil
@@ -172,7 +183,7 @@ func (a *auditor) stableMedium(ts *targetsSource) error {
 		if err != nil {
 			return "", err
 		}
-		if err := checkStableTranscriptValues(dir, es, stmt, st, roles, signers); err != nil {
+		if err := checkStableTranscriptValues(dir, es, stmt, st, roles, signers, a.read); err != nil {
 			return "", err
 		}
 		if a.o.Export != "" {
@@ -271,8 +282,10 @@ func openMediumLedger(dir, name string) (f *os.File, lr *ledger.Reader, err erro
 // diffMatchesLedger checks the signed diff's statement against the
 // ledger stable binds: the same repository, export time and stable
 // version, as many stable files as the diff's counts leave (added,
-// unchanged and changed).
-func diffMatchesLedger(dir string, st *tuf.Metadata[tuf.Targets], stmt *signeddiff.Statement) error {
+// unchanged and changed). read holds the ledgers the read-back read
+// (verifyStableMedia), by target path; one it does not hold is read
+// here.
+func diffMatchesLedger(dir string, st *tuf.Metadata[tuf.Targets], stmt *signeddiff.Statement, read map[string]*ledgerRead) error {
 	var name string
 	for p := range st.Signed.Targets {
 		if strings.HasPrefix(p, "ledger/") {
@@ -282,38 +295,21 @@ func diffMatchesLedger(dir string, st *tuf.Metadata[tuf.Targets], stmt *signeddi
 	if name == "" {
 		return fmt.Errorf("stable version %d binds no ledger: %w", st.Signed.Version, ErrMediumContent)
 	}
-	f, lr, err := openMediumLedger(dir, name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := lr.Header()
-	var files int64
-	for {
-		e, err := lr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		if e.Stable {
-			files++
+	// Read to the end (the ledger's trailer is checked there), once: by
+	// the read-back, or here. (Its projects are those with stable files;
+	// the statement's projects.total counts every project of the diff,
+	// held ones included, so the two are not compared.)
+	lr, ok := read[name]
+	if !ok {
+		var err error
+		if lr, err = readLedger(filepath.Join(dir, "stable", filepath.FromSlash(name))); err != nil {
+			return err
 		}
 	}
-	// Read to the end: the ledger's trailer is checked there. (Its
-	// projects are those with stable files; the statement's
-	// projects.total counts every project of the diff, held ones
-	// included, so the two are not compared.)
-	for {
-		_, err := lr.NextProject()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
+	if lr.err != nil {
+		return lr.err
 	}
+	h, files := lr.header, lr.stableFiles
 	want := stmt.Counts.Added + stmt.Counts.Unchanged + stmt.Counts.ChangedAccepted + stmt.Counts.ChangedRefused
 	for _, c := range []struct{ field, diff, ledger string }{
 		{"repository", stmt.Repository, h.Repository},

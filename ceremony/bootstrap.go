@@ -242,7 +242,7 @@ func (b *Bootstrap) runOnto(outDir string) (*BootstrapResult, error) {
 	if err := out.Verify(readBackBootstrap(res.Root, b.Roots, b.Now)); err != nil {
 		return nil, b.failed(outDir, s, tr, err)
 	}
-	if res.Sums, err = sealMedium(out); err != nil {
+	if res.Sums, err = sealMedium(out, nil); err != nil {
 		return nil, b.failed(outDir, s, tr, err)
 	}
 	showSums(b.Show, b.Guide, res.Sums)

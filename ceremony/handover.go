@@ -206,7 +206,7 @@ func (h *Handover) Run(outDir string) (*HandoverResult, error) {
 	}); err != nil {
 		return nil, err
 	}
-	sums, err := writeSums(out)
+	sums, err := writeSums(out, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -9,17 +9,20 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/blake2b"
@@ -81,10 +84,11 @@ func readBack(run func(dir string) error) func(string) error {
 
 // readBackStable checks the stable media in dir as verify does, from the
 // trusted root and the verified targets the ceremony signed against, with
-// expiries at now.
-func readBackStable(trusted *tuf.Metadata[tuf.Root], targets *tuf.Metadata[tuf.Targets], deleg *tuf.DelegatedRole, now time.Time) func(string) error {
+// expiries at now; it adds to read (if set) the SHA-256 of each file it
+// read whole.
+func readBackStable(trusted *tuf.Metadata[tuf.Root], targets *tuf.Metadata[tuf.Targets], deleg *tuf.DelegatedRole, now time.Time, read readSums) func(string) error {
 	return readBack(func(dir string) error {
-		a := &auditor{o: AuditOptions{Dir: dir, At: now}, rep: &AuditReport{Dir: dir, Versions: map[string]int64{}, trusted: trusted}}
+		a := &auditor{o: AuditOptions{Dir: dir, At: now}, rep: &AuditReport{Dir: dir, Versions: map[string]int64{}, trusted: trusted}, read: read}
 		return a.stableMedium(&targetsSource{targets: targets, deleg: deleg})
 	})
 }
@@ -245,11 +249,14 @@ func kindOf(e fs.DirEntry) string {
 // read once: both hashes of every page are taken in that read (the
 // read-back's checks and targetCheck's use the same set).
 type pageSet struct {
-	mu    sync.Mutex // guards flags: the bins are read on every core
-	dir   string     // the medium
-	tars  []string
-	pages []pageEntry
-	flags []byte // pageListed, pageFound, by index in pages
+	mu   sync.Mutex // guards flags: the bins are read on every core
+	dir  string     // the medium
+	tars []string
+	// tarSums is the SHA-256 of each tar, by index in tars, as read
+	// (nil unless asked for).
+	tarSums [][32]byte
+	pages   []pageEntry
+	flags   []byte // pageListed, pageFound, by index in pages
 }
 
 type pageEntry struct {
@@ -280,45 +287,58 @@ func (ps *pageSet) mark(i int, f byte) {
 }
 
 // readPages reads every tar in stable/pages: each entry a regular file
-// under simple/, its path clean and in no other entry.
-func readPages(dir string, tars []string) (*pageSet, error) {
+// under simple/, its path clean and in no other entry. The tars are read
+// on every core, each whole; with sums, each one's SHA-256 is kept in
+// tarSums (for SHA256SUMS). The first failing tar in order is the error.
+func readPages(dir string, tars []string, sums bool) (*pageSet, error) {
 	ps := &pageSet{dir: dir, tars: tars}
-	b2 := must(blake2b.New256(nil))
-	for i, name := range tars {
-		rel := "stable/pages/" + name
-		f, err := os.Open(filepath.Join(dir, "stable", "pages", name))
-		if err != nil {
-			return nil, err
+	if sums {
+		ps.tarSums = make([][32]byte, len(tars))
+	}
+	type result struct {
+		pages []pageEntry
+		err   error
+	}
+	res := make([]result, len(tars))
+	var (
+		next   atomic.Int64
+		failed atomic.Int64 // the first failing tar so far (len(tars): none)
+		wg     sync.WaitGroup
+	)
+	failed.Store(int64(len(tars)))
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b2 := must(blake2b.New256(nil))
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(tars)) || i > failed.Load() {
+					return
+				}
+				r := &res[i]
+				var sum *[32]byte
+				if sums {
+					sum = &ps.tarSums[i]
+				}
+				if r.pages, r.err = readTar(dir, tars, int(i), b2, sum); r.err != nil {
+					for f := failed.Load(); i < f && !failed.CompareAndSwap(f, i); f = failed.Load() {
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for i := range res {
+		if res[i].err != nil {
+			return nil, res[i].err
 		}
-		tr := tar.NewReader(f)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("%s: %w: %w", rel, err, ErrMediumContent)
-			}
-			if h.Typeflag != tar.TypeReg || !strings.HasPrefix(h.Name, "simple/") || path.Clean(h.Name) != h.Name {
-				f.Close()
-				return nil, fmt.Errorf("%s: entry %q (type %q) is not an index page under simple/: %w", rel, h.Name, h.Typeflag, ErrMediumContent)
-			}
-			s := sha256.New()
-			b2.Reset()
-			n, err := io.Copy(io.MultiWriter(s, b2), tr)
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("%s: %s: %w: %w", rel, h.Name, err, ErrMediumContent)
-			}
-			p := pageEntry{key: sha256.Sum256([]byte(h.Name)), length: n, tar: i}
-			s.Sum(p.sum[:0])
-			b2.Sum(p.b2[:0])
-			ps.pages = append(ps.pages, p)
-		}
-		if err := f.Close(); err != nil {
-			return nil, err
-		}
+		n += len(res[i].pages)
+	}
+	ps.pages = make([]pageEntry, 0, n)
+	for i := range res {
+		ps.pages = append(ps.pages, res[i].pages...)
 	}
 	sort.Slice(ps.pages, func(i, j int) bool { return bytes.Compare(ps.pages[i].key[:], ps.pages[j].key[:]) < 0 })
 	for i := 1; i < len(ps.pages); i++ {
@@ -329,6 +349,58 @@ func readPages(dir string, tars []string) (*pageSet, error) {
 	}
 	ps.flags = make([]byte, len(ps.pages))
 	return ps, nil
+}
+
+// readTar reads tar i of tars (b2 its worker's BLAKE2b-256, reset for
+// each page): its pages' entries, and (if sum is set) the SHA-256 of the
+// whole file into sum.
+func readTar(dir string, tars []string, i int, b2 hash.Hash, sum *[32]byte) ([]pageEntry, error) {
+	name := tars[i]
+	rel := "stable/pages/" + name
+	f, err := os.Open(filepath.Join(dir, "stable", "pages", name))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var in io.Reader = bufio.NewReaderSize(f, 256<<10)
+	whole := sha256.New()
+	if sum != nil {
+		in = io.TeeReader(in, whole)
+	}
+	tr := tar.NewReader(in)
+	var pages []pageEntry
+	s := sha256.New()
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w: %w", rel, err, ErrMediumContent)
+		}
+		if h.Typeflag != tar.TypeReg || !strings.HasPrefix(h.Name, "simple/") || path.Clean(h.Name) != h.Name {
+			return nil, fmt.Errorf("%s: entry %q (type %q) is not an index page under simple/: %w", rel, h.Name, h.Typeflag, ErrMediumContent)
+		}
+		s.Reset()
+		b2.Reset()
+		n, err := io.Copy(io.MultiWriter(s, b2), tr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w: %w", rel, h.Name, err, ErrMediumContent)
+		}
+		p := pageEntry{key: sha256.Sum256([]byte(h.Name)), length: n, tar: i}
+		s.Sum(p.sum[:0])
+		b2.Sum(p.b2[:0])
+		pages = append(pages, p)
+	}
+	if sum != nil {
+		// The rest of the file (the end-of-archive blocks and padding
+		// past them), for the whole file's SHA-256.
+		if _, err := io.Copy(io.Discard, in); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", rel, err)
+		}
+		whole.Sum(sum[:0])
+	}
+	return pages, nil
 }
 
 // name finds the path of p again in its tar (for messages only).
@@ -431,7 +503,7 @@ func (ps *pageSet) againstDiff(dir string) (int, error) {
 // metadata in stable/metadata: one entry per file, named for its role,
 // with its version, length and SHA-256, and one file per role stable
 // delegates to (two levels), all of stable's version. A file in read
-// (what sumBins read) is not read again.
+// (what sumBins read) is not read again; one read here is added to it.
 func checkFragment(dir string, st *tuf.Metadata[tuf.Targets], meta []string, read map[string]fileSum) (int, error) {
 	const name = "stable/" + stableset.FragmentFile
 	b, err := os.ReadFile(filepath.Join(dir, "stable", stableset.FragmentFile))
@@ -484,6 +556,9 @@ func checkFragment(dir string, st *tuf.Metadata[tuf.Targets], meta []string, rea
 				return 0, err
 			}
 			got = fileSum{int64(len(data)), sha256.Sum256(data)}
+			if read != nil {
+				read[f] = got
+			}
 		}
 		key := role + ".json"
 		e, ok := fr.Meta[key]
@@ -522,7 +597,7 @@ func checkFragment(dir string, st *tuf.Metadata[tuf.Targets], meta []string, rea
 // roles is the number of metadata files stable's tree has (stable, its
 // mids and leaves: checkFragment's count); signers the keys whose
 // signatures on stable verify.
-func checkStableTranscriptValues(dir string, es []TranscriptEntry, stmt *signeddiff.Statement, st *tuf.Metadata[tuf.Targets], roles int, signers []string) error {
+func checkStableTranscriptValues(dir string, es []TranscriptEntry, stmt *signeddiff.Statement, st *tuf.Metadata[tuf.Targets], roles int, signers []string, read readSums) error {
 	find := func(step string) (*TranscriptEntry, error) {
 		var found *TranscriptEntry
 		for i := range es {
@@ -612,6 +687,7 @@ func checkStableTranscriptValues(dir string, es []TranscriptEntry, stmt *signedd
 	if err != nil {
 		return err
 	}
+	read.add("diff.txt", sum)
 	if got, want := hex.EncodeToString(sum[:]), jsonValue(sd.Detail["diff_txt_sha256"]); got != want {
 		return fmt.Errorf("diff.txt hashes to %s, transcript.jsonl:%d records diff_txt_sha256 %s as written: %w", got, sd.Seq, want, tuf.ErrHash)
 	}

@@ -3,12 +3,14 @@ package ceremony
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +228,15 @@ var faults = []struct {
 			return "", errors.New("no page tars")
 		}
 		return "", os.Remove(tars[len(tars)-1])
+	}},
+	{"the ledger edited", "ledger/2.ledger does not match what", "2.stable.json signed", func(dir string) (string, error) {
+		p := filepath.Join(dir, "stable", "ledger", "2.ledger")
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) < 100 {
+			return "", fmt.Errorf("the ledger: %v", err)
+		}
+		b[len(b)/2] ^= 0x01
+		return "", rewriteFile(p, b)
 	}},
 	{"the snapshot fragment edited", "stable/snapshot-fragment.json", `meta["stable.json"].hashes.sha256`, editFragment},
 	{"the transcript's last line removed", "transcript.jsonl", "the transcript is cut", func(dir string) (string, error) {
@@ -460,5 +471,85 @@ func TestBootstrapReadBackRejects(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(re.Dir, "metadata", "1.root.json")); err != nil {
 		t.Errorf("the rejected media lost their root: %v", err)
+	}
+}
+
+// TestReadPagesInOrder reads 40 tars on every core: the pages and each
+// tar's SHA-256 are those of a read in order, and of two broken tars the
+// first in order is the one named, every time.
+func TestReadPagesInOrder(t *testing.T) {
+	dir := t.TempDir()
+	pages := filepath.Join(dir, "stable", "pages")
+	if err := os.MkdirAll(pages, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var tars []string
+	want := map[string]int{} // page path: its tar's index
+	write := func(i int, broken bool) {
+		name := fmt.Sprintf("%02x.tar", i)
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		for j := 0; j < 1+i%3; j++ {
+			p := fmt.Sprintf("simple/p%d-%d/index.html", i, j)
+			typ := byte(tar.TypeReg)
+			if broken && j == 0 {
+				typ = tar.TypeSymlink
+			}
+			body := bytes.Repeat([]byte{byte(i), byte(j)}, 1000*j)
+			if typ != tar.TypeReg {
+				body = nil
+			}
+			if err := tw.WriteHeader(&tar.Header{Name: p, Typeflag: typ, Size: int64(len(body)), Mode: 0o644, Linkname: "x"}); err != nil {
+				t.Fatal(err)
+			}
+			if typ == tar.TypeReg {
+				tw.Write(body)
+				want[p] = i
+			}
+		}
+		tw.Close()
+		if err := os.WriteFile(filepath.Join(pages, name), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tars = append(tars, name)
+	}
+	for i := 0; i < 40; i++ {
+		write(i, false)
+	}
+	ps, err := readPages(dir, tars, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps.pages) != len(want) {
+		t.Fatalf("%d pages read, want %d", len(ps.pages), len(want))
+	}
+	for p, i := range want {
+		k, ok := ps.find(sha256.Sum256([]byte(p)))
+		if !ok || ps.pages[k].tar != i {
+			t.Fatalf("page %s: found %v in tar %d, want tar %d", p, ok, ps.pages[k].tar, i)
+		}
+	}
+	for i, name := range tars {
+		b, _ := os.ReadFile(filepath.Join(pages, name))
+		if ps.tarSums[i] != sha256.Sum256(b) {
+			t.Errorf("tarSums[%d] is %x, %s hashes to %x", i, ps.tarSums[i], name, sha256.Sum256(b))
+		}
+	}
+	// Without sums (verify, which hashes the medium for SHA256SUMS
+	// itself): the same pages, no tar hashed whole.
+	if again, err := readPages(dir, tars, false); err != nil || again.tarSums != nil || !slices.Equal(again.pages, ps.pages) {
+		t.Errorf("readPages without sums: %v, tarSums %v, the same pages %v", err, again.tarSums != nil, err == nil && slices.Equal(again.pages, ps.pages))
+	}
+	// Broken: tars 0x1d and 0x05 (the first in order).
+	want = map[string]int{}
+	tars = tars[:0]
+	for i := 0; i < 40; i++ {
+		write(i, i == 0x05 || i == 0x1d)
+	}
+	for range 20 {
+		_, err := readPages(dir, tars, false)
+		if !errors.Is(err, ErrMediumContent) || !strings.HasPrefix(err.Error(), "stable/pages/05.tar: ") {
+			t.Fatalf("readPages = %v, want the first broken tar (05.tar) named", err)
+		}
 	}
 }

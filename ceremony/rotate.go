@@ -845,7 +845,7 @@ func commitMedium(out *outdir.Dir, tr *Transcript, show io.Writer, end *journalE
 	if err := verifyMedium(out, tr, end, check); err != nil {
 		return err
 	}
-	d, err := sealMedium(out)
+	d, err := sealMedium(out, nil)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package ceremony
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,6 +29,7 @@ import (
 	"github.com/keyceremony/keyceremony/stableset/ledger"
 	"github.com/keyceremony/keyceremony/stableset/policy"
 	"github.com/keyceremony/keyceremony/stableset/signeddiff"
+	"github.com/keyceremony/keyceremony/stableset/simpleindex"
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
@@ -474,10 +474,12 @@ func (s *StableSigning) sign(approve, outDir string) (*StableResult, error) {
 	}
 	// Read everything back, with verify's checks, before the media get
 	// their name: refused, they are renamed outDir.rejected-TIME.
-	if err := out.Verify(s.readingBack(readBackStable(s.Root, targets, deleg, s.Now))); err != nil {
+	// SHA256SUMS takes the hashes of the files the read-back read whole.
+	read := readSums{}
+	if err := out.Verify(s.readingBack(readBackStable(s.Root, targets, deleg, s.Now, read))); err != nil {
 		return nil, err
 	}
-	sums, err := sealMedium(out)
+	sums, err := sealMedium(out, read)
 	if err != nil {
 		return nil, err
 	}
@@ -668,15 +670,22 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 			return outsideError(stableFile, p, d)
 		}
 	}
+	// Each ledger stable lists is read once, here, streamed (about 154
+	// bytes a file): its length and SHA-256 against stable's, and what
+	// the checks below take of it (ledgerRead).
+	ledgers := map[string]*ledgerRead{}
 	for p, tf := range st.Signed.Targets {
-		// Streamed: the ledger is about 154 bytes a file.
-		n, sum, err := fileLengthSHA256(filepath.Join(dir, "stable", filepath.FromSlash(p)))
+		lr, err := readLedger(filepath.Join(dir, "stable", filepath.FromSlash(p)))
 		if err != nil {
 			return fmt.Errorf("%s lists %s: %w", stableFile, p, err)
 		}
-		if n != tf.Length || hex.EncodeToString(sum[:]) != tf.Hashes["sha256"] {
+		if lr.length != tf.Length || hex.EncodeToString(lr.sha256[:]) != tf.Hashes["sha256"] {
 			return fmt.Errorf("%s does not match what %s signed: %w", p, stableFile, tuf.ErrHash)
 		}
+		ledgers[p] = lr
+	}
+	if rec != nil {
+		rec.ledgers = ledgers
 	}
 	env, err := os.ReadFile(filepath.Join(dir, "signed-diff.json"))
 	if err != nil {
@@ -721,8 +730,8 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	if err := tc.done(); err != nil {
 		return err
 	}
-	for p := range st.Signed.Targets {
-		if err := sumLedger(filepath.Join(dir, "stable", filepath.FromSlash(p)), tc, inLedger.add); err != nil {
+	for _, lr := range ledgers {
+		if err := lr.sum(tc, &inLedger); err != nil {
 			return err
 		}
 	}
@@ -732,8 +741,12 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	if inBins != inLedger {
 		return fmt.Errorf("the ledger and the bins list different stable sets%s: %w", differingBin(dir, &st.Signed, tc), tuf.ErrHash)
 	}
-	if err := CheckSignedDiff(dir, stmt); err != nil {
+	canonical, err := checkSignedDiff(dir, stmt, ledgers[fmt.Sprintf("ledger/%d.ledger", stmt.StableVersion)])
+	if err != nil {
 		return err
+	}
+	if rec != nil {
+		rec.canonical = canonical
 	}
 	if stmt.StableVersion != st.Signed.Version {
 		return fmt.Errorf("signed diff is for stable %d, metadata is %d: %w", stmt.StableVersion, st.Signed.Version, tuf.ErrVersion)
@@ -747,13 +760,19 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	return err
 }
 
-// binRecord is what sumBins read of the bins, so that the audit reads
-// them once: the report entry of every mid and leaf file (the keys whose
-// signatures counted, version, expiry), in the order read, and each
-// file's length and SHA-256 by name (N.role.json).
+// binRecord is what verifyStableMedia read of the bins and the ledger,
+// so that the audit reads them once: the report entry of every mid and
+// leaf file (the keys whose signatures counted, version, expiry), in the
+// order read, each file's length and SHA-256 by name (N.role.json), and
+// each ledger stable lists, by its target path (ledger/N.ledger), and
+// diff.canonical's SHA-256.
 type binRecord struct {
-	files []AuditFile
-	sums  map[string]fileSum
+	files   []AuditFile
+	sums    map[string]fileSum
+	ledgers map[string]*ledgerRead
+	// canonical is diff.canonical's SHA-256, when checkSignedDiff could
+	// take it from the digest it computed.
+	canonical *[32]byte
 }
 
 type fileSum struct {
@@ -1014,6 +1033,12 @@ func checkTakedowns(file string, st *tuf.Targets, stmt *signeddiff.Statement) er
 type entrySum [32]byte
 
 func (s *entrySum) add(path string, length int64, sum, b2 [32]byte) {
+	d := entryDigest(path, length, sum, b2)
+	s.plus(&d)
+}
+
+// entryDigest is one entry's term of an entrySum.
+func entryDigest[P string | []byte](path P, length int64, sum, b2 [32]byte) entrySum {
 	var buf [512]byte
 	b := append(buf[:0], path...)
 	b = append(b, 0)
@@ -1021,8 +1046,7 @@ func (s *entrySum) add(path string, length int64, sum, b2 [32]byte) {
 	b = append(b, 0)
 	b = append(b, sum[:]...)
 	b = append(b, b2[:]...)
-	d := entrySum(sha256.Sum256(b))
-	s.plus(&d)
+	return entrySum(sha256.Sum256(b))
 }
 
 // plus adds o to s, modulo 2^256.
@@ -1039,47 +1063,147 @@ func (s *entrySum) plus(o *entrySum) {
 // the one their path names) and every stable project's two pages, at
 // the naming layout's paths.
 func sumLedger(file string, tc *targetCheck, add func(path string, length int64, sum, b2 [32]byte)) error {
+	_, err := walkLedger(file, func(h *ledger.Header) error { return checkNaming(file, h, tc) }, func(page bool, path []byte, length int64, sum, b2 [32]byte) {
+		if page || tc.mode.ListsFiles() {
+			add(string(path), length, sum, b2)
+		}
+	}, &tc.ledgerFiles)
+	return err
+}
+
+// checkNaming refuses a ledger (file, header h) whose naming is not the
+// signed diff's (tc's).
+func checkNaming(file string, h *ledger.Header, tc *targetCheck) error {
+	if h.Naming != string(tc.naming) {
+		return fmt.Errorf("%s names its pages %q, the signed diff %q: %w", file, h.Naming, tc.naming, ErrTargetMode)
+	}
+	return nil
+}
+
+// walkLedger reads the ledger file to its end (its trailer checked):
+// once its header is read, header (if set) may refuse it; then add gets
+// every stable file's entry (page false; its blake2b-256 the one its
+// path names) and every stable project's two pages (page true), at the
+// paths its naming layout gives, and *stable counts the stable files. It
+// returns the reader, whose FileDigest is the file's. Errors name file.
+func walkLedger(file string, header func(*ledger.Header) error, add func(page bool, path []byte, length int64, sum, b2 [32]byte), stable *int64) (*ledger.Reader, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
-	lr, err := ledger.NewReader(bufio.NewReaderSize(f, 1<<20))
+	lr, err := ledger.NewReader(f) // it buffers
 	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	if n := lr.Header().Naming; n != string(tc.naming) {
-		return fmt.Errorf("%s names its pages %q, the signed diff %q: %w", file, n, tc.naming, ErrTargetMode)
+	h := lr.Header()
+	if header != nil {
+		if err := header(&h); err != nil {
+			return nil, err
+		}
 	}
 	for {
-		e, err := lr.Next()
+		e, err := lr.NextRaw()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", file, err)
+			return nil, fmt.Errorf("%s: %w", file, err)
 		}
 		if e.Stable {
-			tc.ledgerFiles++
-		}
-		if e.Stable && tc.mode.ListsFiles() {
-			l, h := e.StableContent()
-			b2, _ := export.PathBLAKE2b(e.Path)
-			add(e.Path, l, h, b2)
+			*stable++
+			l, sum := e.StableContent()
+			b2, _ := export.PathBLAKE2b(string(e.PathBytes)) // not kept: no allocation
+			add(false, e.PathBytes, l, sum, b2)
 		}
 	}
+	naming := simpleindex.Layout(h.Naming)
 	for {
 		p, err := lr.NextProject()
 		if err == io.EOF {
-			return nil
+			return lr, nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", file, err)
+			return nil, fmt.Errorf("%s: %w", file, err)
 		}
-		html, js := tc.naming.PagePaths(p.Project)
-		add(html, p.HTMLLength, p.HTMLSHA256, p.HTMLBLAKE2b)
-		add(js, p.JSONLength, p.JSONSHA256, p.JSONBLAKE2b)
+		html, js := naming.PagePaths(p.Project)
+		add(true, []byte(html), p.HTMLLength, p.HTMLSHA256, p.HTMLBLAKE2b)
+		add(true, []byte(js), p.JSONLength, p.JSONSHA256, p.JSONBLAKE2b)
 	}
+}
+
+// ledgerRead is what one read of a ledger on a stable medium gave the
+// read-back's checks of it (stable's hash, the bins' entries, the signed
+// diff's digest and statement): the whole file's length and SHA-256, its
+// header, its stable files' count, the sums of its stable files' entries
+// and of its projects' pages (entrySum), and the error that refused it
+// (header: its header; else its records), which those checks give in
+// their turn.
+type ledgerRead struct {
+	file         string // its path on the medium
+	length       int64
+	sha256       [32]byte
+	header       ledger.Header
+	headerErr    error
+	stableFiles  int64
+	files, pages entrySum
+	err          error
+}
+
+// readLedger reads the ledger file once. A ledger that does not read to
+// its end is hashed again as bytes, for stable's check of it; the error
+// is kept for the checks that read its records. Only a file that cannot
+// be opened or read is an error here.
+func readLedger(file string) (*ledgerRead, error) {
+	r := &ledgerRead{file: file}
+	headerRead := false
+	lr, err := walkLedger(file, func(h *ledger.Header) error {
+		r.header, headerRead = *h, true
+		return nil
+	}, func(page bool, path []byte, length int64, sum, b2 [32]byte) {
+		d := entryDigest(path, length, sum, b2)
+		if page {
+			r.pages.plus(&d)
+		} else {
+			r.files.plus(&d)
+		}
+	}, &r.stableFiles)
+	if err == nil {
+		var ok bool
+		if r.length, r.sha256, ok = lr.FileDigest(); ok {
+			return r, nil
+		}
+		err = fmt.Errorf("%s: not read to its end", file) // walkLedger reads to io.EOF
+	}
+	if !headerRead {
+		r.headerErr = err
+	}
+	r.err = err
+	if r.length, r.sha256, err = fileLengthSHA256(file); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// sum adds what the bins must list of the ledger to sum, as sumLedger
+// does (tc: the signed diff's naming and target mode), from the read;
+// it refuses a ledger that did not read, or named its pages otherwise.
+func (r *ledgerRead) sum(tc *targetCheck, sum *entrySum) error {
+	if r.headerErr != nil {
+		return r.headerErr
+	}
+	if err := checkNaming(r.file, &r.header, tc); err != nil {
+		return err
+	}
+	if r.err != nil {
+		return r.err
+	}
+	tc.ledgerFiles += r.stableFiles
+	if tc.mode.ListsFiles() {
+		sum.plus(&r.files)
+	}
+	sum.plus(&r.pages)
+	return nil
 }
 
 // differingBin names, for a message, the first leaf bin (in delegation
@@ -1172,20 +1296,29 @@ func differingBin(dir string, st *tuf.Targets, tc *targetCheck) string {
 // expedite decision, and every expedite decision names one; the new
 // ledger hashes to new_ledger_sha256 and holds policy.json's bytes.
 func CheckSignedDiff(dir string, stmt *signeddiff.Statement) error {
-	canon, err := os.Open(filepath.Join(dir, "diff.canonical"))
+	_, err := checkSignedDiff(dir, stmt, nil)
+	return err
+}
+
+// checkSignedDiff is CheckSignedDiff, with the new ledger as the
+// read-back read it (lr, nil: read here). It returns diff.canonical's
+// SHA-256 when the digest is that (canonFile), else nil.
+func checkSignedDiff(dir string, stmt *signeddiff.Statement, lr *ledgerRead) (*[32]byte, error) {
+	f, err := os.Open(filepath.Join(dir, "diff.canonical"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer canon.Close()
+	defer f.Close()
+	canon := &canonFile{r: f}
 	c, err := stableset.ParseCanonical(canon)
 	if err != nil {
-		return fmt.Errorf("diff.canonical: %w", err)
+		return nil, fmt.Errorf("diff.canonical: %w", err)
 	}
 	mismatch := func(what string, got, want any) error {
 		return fmt.Errorf("diff.canonical: %s is %v, the signed diff names %v: %w", what, got, want, tuf.ErrHash)
 	}
 	if c.Digest != hex.EncodeToString(stmt.DiffSHA256[:]) {
-		return mismatch("the digest", c.Digest, hex.EncodeToString(stmt.DiffSHA256[:]))
+		return nil, mismatch("the digest", c.Digest, hex.EncodeToString(stmt.DiffSHA256[:]))
 	}
 	prev := "-"
 	if stmt.PreviousLedgerSHA256 != [32]byte{} {
@@ -1198,22 +1331,22 @@ func CheckSignedDiff(dir string, stmt *signeddiff.Statement) error {
 		"target-mode":  stmt.TargetMode, "naming": stmt.Naming,
 	} {
 		if c.Header[k] != want {
-			return mismatch(k, c.Header[k], want)
+			return nil, mismatch(k, c.Header[k], want)
 		}
 	}
 	if !slices.Equal(c.Decisions, stmt.Decisions) {
-		return mismatch("the decisions", c.Decisions, stmt.Decisions)
+		return nil, mismatch("the decisions", c.Decisions, stmt.Decisions)
 	}
 	if got := StatementCounts(c.Reasons); !countsEqual(got, stmt.Counts) {
-		return mismatch("the counts", got, stmt.Counts)
+		return nil, mismatch("the counts", got, stmt.Counts)
 	}
 	df, err := os.ReadFile(filepath.Join(dir, DecisionsFile))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	set, err := decisions.Parse(df, DecisionsFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var fileDecisions []decisions.Decision
 	for _, d := range set.All() {
@@ -1221,51 +1354,98 @@ func CheckSignedDiff(dir string, stmt *signeddiff.Statement) error {
 		fileDecisions = append(fileDecisions, d)
 	}
 	if !slices.Equal(fileDecisions, stmt.Decisions) {
-		return fmt.Errorf("%s holds other decisions than the signed diff: %w", DecisionsFile, tuf.ErrHash)
+		return nil, fmt.Errorf("%s holds other decisions than the signed diff: %w", DecisionsFile, tuf.ErrHash)
 	}
 	pol, err := os.ReadFile(filepath.Join(dir, PolicyFile))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if sum := sha256.Sum256(pol); sum != stmt.PolicySHA256 {
-		return fmt.Errorf("%s has digest %x, the signed diff names %x: %w", PolicyFile, sum, stmt.PolicySHA256, tuf.ErrHash)
+		return nil, fmt.Errorf("%s has digest %x, the signed diff names %x: %w", PolicyFile, sum, stmt.PolicySHA256, tuf.ErrHash)
 	}
 	p, err := policy.Parse(pol, PolicyFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if string(p.TargetMode) != stmt.TargetMode || string(p.Naming) != stmt.Naming {
-		return fmt.Errorf("%s has target_mode %q and naming %q, the signed diff names %q and %q: %w", PolicyFile, p.TargetMode, p.Naming, stmt.TargetMode, stmt.Naming, ErrTargetMode)
+		return nil, fmt.Errorf("%s has target_mode %q and naming %q, the signed diff names %q and %q: %w", PolicyFile, p.TargetMode, p.Naming, stmt.TargetMode, stmt.Naming, ErrTargetMode)
 	}
 	if err := checkExpedited(c, p, stmt); err != nil {
-		return err
+		return nil, err
 	}
 	lp := filepath.Join(dir, "stable", "ledger", fmt.Sprintf("%d.ledger", stmt.StableVersion))
-	lf, err := os.Open(lp)
-	if err != nil {
-		return err
+	if lr == nil || lr.file != lp || lr.headerErr != nil {
+		// Not read by the read-back (or its header did not read): its
+		// bytes hashed and its header read here.
+		lf, err := os.Open(lp)
+		if err != nil {
+			return nil, err
+		}
+		defer lf.Close()
+		lh := sha256.New()
+		if _, err := io.Copy(lh, lf); err != nil {
+			return nil, err
+		}
+		lr = &ledgerRead{file: lp, sha256: [32]byte(lh.Sum(nil))}
+		if lr.sha256 == stmt.NewLedgerSHA256 {
+			if _, err := lf.Seek(0, io.SeekStart); err != nil {
+				return nil, err
+			}
+			r, err := ledger.NewReader(lf)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", lp, err)
+			}
+			lr.header = r.Header()
+		}
 	}
-	defer lf.Close()
-	lh := sha256.New()
-	if _, err := io.Copy(lh, lf); err != nil {
-		return err
-	}
-	if sum := [32]byte(lh.Sum(nil)); sum != stmt.NewLedgerSHA256 {
-		return fmt.Errorf("%s has digest %x, the signed diff names %x: %w", lp, sum, stmt.NewLedgerSHA256, tuf.ErrHash)
+	if lr.sha256 != stmt.NewLedgerSHA256 {
+		return nil, fmt.Errorf("%s has digest %x, the signed diff names %x: %w", lp, lr.sha256, stmt.NewLedgerSHA256, tuf.ErrHash)
 	}
 	// The next ceremony reviews policy changes against the policy the
 	// ledger holds: it must be policy.json.
-	if _, err := lf.Seek(0, io.SeekStart); err != nil {
-		return err
+	if !bytes.Equal(lr.header.Policy, pol) {
+		return nil, fmt.Errorf("%s holds another policy than %s: %w", lp, PolicyFile, tuf.ErrHash)
 	}
-	lr, err := ledger.NewReader(lf)
-	if err != nil {
-		return fmt.Errorf("%s: %w", lp, err)
+	if sum, ok := canon.sum(c.Digest); ok {
+		return &sum, nil
 	}
-	if !bytes.Equal(lr.Header().Policy, pol) {
-		return fmt.Errorf("%s holds another policy than %s: %w", lp, PolicyFile, tuf.ErrHash)
+	return nil, nil
+}
+
+// canonFile reads diff.canonical for ParseCanonical, whose digest hashes
+// its lines, each ended by a newline: that is the SHA-256 of the file's
+// bytes when the file holds no carriage return (which a line's end
+// would drop) and ends with a newline, which canonFile watches as it
+// reads, so that the file is not hashed a second time for SHA256SUMS.
+type canonFile struct {
+	r      io.Reader
+	cr     bool // a carriage return was read
+	last   byte
+	n      int64
+	theEnd bool // r returned io.EOF
+}
+
+func (c *canonFile) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.cr = c.cr || bytes.IndexByte(p[:n], '\r') >= 0
+		c.last, c.n = p[n-1], c.n+int64(n)
 	}
-	return nil
+	c.theEnd = c.theEnd || err == io.EOF
+	return n, err
+}
+
+// sum returns the file's SHA-256 given ParseCanonical's digest (hex), if
+// the digest is that.
+func (c *canonFile) sum(digest string) ([32]byte, bool) {
+	var sum [32]byte
+	if !c.theEnd || c.cr || c.n == 0 || c.last != '\n' {
+		return sum, false
+	}
+	if _, err := hex.Decode(sum[:], []byte(digest)); err != nil || len(digest) != 64 {
+		return sum, false
+	}
+	return sum, true
 }
 
 // checkExpedited holds the expedited files of a canonical diff against

@@ -46,7 +46,7 @@ func newTargetCheck(dir string, stmt *signeddiff.Statement) (*targetCheck, error
 	for i := range tars {
 		tars[i] = filepath.Base(tars[i])
 	}
-	ps, err := readPages(dir, tars)
+	ps, err := readPages(dir, tars, false)
 	if err != nil {
 		return nil, err
 	}

@@ -95,10 +95,24 @@ func mediumFiles(dir string) ([]string, error) {
 	return files, err
 }
 
+// readSums is what a medium's read-back hashed of the files it read
+// whole, by slash-separated path relative to the medium: writeSums lists
+// these without reading and hashing the files again (what the read-back
+// read from the medium and checked is what the manifest lists).
+type readSums map[string][32]byte
+
+// add records the SHA-256 of the file rel (r may be nil: nothing kept).
+func (r readSums) add(rel string, sum [32]byte) {
+	if r != nil {
+		r[rel] = sum
+	}
+}
+
 // writeSums writes SumsFile into out, after the medium was read back:
-// every other file with its SHA-256, sorted by path. It returns the
-// manifest's own digest, which the screen shows for the run sheet.
-func writeSums(out *outdir.Dir) ([32]byte, error) {
+// every other file with its SHA-256 (as read lists it, else hashed
+// here), sorted by path. It returns the manifest's own digest, which the
+// screen shows for the run sheet.
+func writeSums(out *outdir.Dir, read readSums) ([32]byte, error) {
 	dir := out.Path()
 	files, err := mediumFiles(dir)
 	if err != nil {
@@ -106,9 +120,16 @@ func writeSums(out *outdir.Dir) ([32]byte, error) {
 	}
 	full := make([]string, len(files))
 	for i, f := range files {
-		full[i] = filepath.Join(dir, filepath.FromSlash(f))
+		if _, ok := read[f]; !ok {
+			full[i] = filepath.Join(dir, filepath.FromSlash(f))
+		}
 	}
 	sums, errs := hashFiles(full)
+	for i, f := range files {
+		if s, ok := read[f]; ok {
+			sums[i] = s
+		}
+	}
 	var b bytes.Buffer
 	for i, f := range files {
 		sum, err := sums[i], errs[i]
@@ -126,10 +147,11 @@ func writeSums(out *outdir.Dir) ([32]byte, error) {
 	return sha256.Sum256(b.Bytes()), nil
 }
 
-// sealMedium writes SumsFile into out, which was read back, and gives the
-// medium its name; it returns the manifest's digest.
-func sealMedium(out *outdir.Dir) ([32]byte, error) {
-	d, err := writeSums(out)
+// sealMedium writes SumsFile into out, which was read back (read: the
+// hashes that read-back took, or nil), and gives the medium its name; it
+// returns the manifest's digest.
+func sealMedium(out *outdir.Dir, read readSums) ([32]byte, error) {
+	d, err := writeSums(out, read)
 	if err != nil {
 		return d, err
 	}

@@ -2,8 +2,11 @@ package ceremony
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -11,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // sha256sumCheck runs coreutils' `sha256sum -c --strict` in dir.
@@ -162,5 +166,77 @@ func TestMediumFailure(t *testing.T) {
 	}
 	if errors.Is(mediumFailure(onMedium, media), ErrMediumWrite) {
 		t.Error("a failure after the medium got its name (the backup medium's) is said to leave nothing published")
+	}
+}
+
+// TestReadBackSums: the hashes a stable read-back hands SHA256SUMS are
+// those of the files, for every file of stable/metadata, stable/ledger
+// and stable/pages and for diff.txt and diff.canonical, so that
+// writeSums reads none of them again.
+func TestReadBackSums(t *testing.T) {
+	fx := auditMedia(t)
+	deleg, ok := fx.targets.Signed.Delegation("stable")
+	if !ok {
+		t.Fatal("no stable delegation")
+	}
+	read := readSums{}
+	if err := readBackStable(fx.root, fx.targets, deleg, time.Now(), read)(fx.media2); err != nil {
+		t.Fatal(err)
+	}
+	files, err := mediumFiles(fx.media2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, f := range files {
+		sum, ok := read[f]
+		big := strings.HasPrefix(f, "stable/metadata/") || strings.HasPrefix(f, "stable/ledger/") || strings.HasPrefix(f, "stable/pages/") || f == "diff.txt" || f == "diff.canonical"
+		if big {
+			want++
+			if !ok {
+				t.Errorf("the read-back hands no hash of %s", f)
+				continue
+			}
+		}
+		if ok && sum != sha256.Sum256(mustRead(t, filepath.Join(fx.media2, f))) {
+			t.Errorf("the read-back's hash of %s is %x, not the file's", f, sum)
+		}
+	}
+	if len(read) != want || want < 10 {
+		t.Errorf("the read-back hands %d hashes, want %d", len(read), want)
+	}
+}
+
+// TestCanonFileSum: diff.canonical's digest is taken as the file's
+// SHA-256 only when it is that: a file read to its end, ending with a
+// newline, with no carriage return (ParseCanonical's lines drop one).
+func TestCanonFileSum(t *testing.T) {
+	for _, c := range []struct {
+		data string
+		end  bool // read to io.EOF
+		ok   bool
+	}{
+		{"a\nb\n", true, true},
+		{"a\r\nb\n", true, false},
+		{"a\nb", true, false},
+		{"", true, false},
+		{"a\nb\n", false, false},
+	} {
+		cf := &canonFile{r: strings.NewReader(c.data)}
+		if c.end {
+			io.Copy(io.Discard, cf)
+		} else {
+			cf.Read(make([]byte, 2))
+		}
+		// The digest ParseCanonical gives: its lines, each with "\n".
+		var lines bytes.Buffer
+		for _, l := range strings.Split(strings.TrimSuffix(c.data, "\n"), "\n") {
+			lines.WriteString(strings.TrimSuffix(l, "\r") + "\n")
+		}
+		d := sha256.Sum256(lines.Bytes())
+		sum, ok := cf.sum(hex.EncodeToString(d[:]))
+		if ok != c.ok || ok && sum != sha256.Sum256([]byte(c.data)) {
+			t.Errorf("%q (to the end %v): sum %x %v, want ok %v and the file's SHA-256", c.data, c.end, sum, ok, c.ok)
+		}
 	}
 }

@@ -294,3 +294,38 @@ func benchTargets(n int) []BinTarget {
 	}
 	return sortedUnique(ts)
 }
+
+// TestParseBinHex: a bin's hashes decode to their bytes, and a hash with
+// any byte that is not a lowercase hex digit (those next to the digits'
+// ranges included) is refused.
+func TestParseBinHex(t *testing.T) {
+	var sum, b2 [32]byte
+	for i := range sum {
+		sum[i], b2[i] = byte(i*37+1), byte(255-i*11)
+	}
+	ts := []BinTarget{{Path: "p", Length: 7, SHA256: sum, BLAKE2b256: b2, HasBLAKE2b: true}}
+	signed, err := AppendBinSigned(nil, 1, NewExpiry(testExpiry), ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := AppendBinFile(nil, signed, nil)
+	b, err := ParseBin(file, "bin.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Targets[0]; got.SHA256 != sum || got.BLAKE2b256 != b2 || !got.HasBLAKE2b {
+		t.Fatalf("parsed %x and %x, want %x and %x", got.SHA256, got.BLAKE2b256, sum, b2)
+	}
+	for _, h := range []string{hex.EncodeToString(sum[:]), hex.EncodeToString(b2[:])} {
+		at := bytes.Index(file, []byte(h))
+		for _, pos := range []int{0, 1, 31, 63} {
+			for _, c := range []byte{'/', ':', '`', 'g', 'A', 'F', 0, 0xff} {
+				bad := bytes.Clone(file)
+				bad[at+pos] = c
+				if _, err := ParseBin(bad, "bin.json"); err == nil {
+					t.Errorf("a hash with %q at %d parsed", c, pos)
+				}
+			}
+		}
+	}
+}
