@@ -245,11 +245,11 @@ func RenderProjectPages(project string, files []PageFile) (html, jsonPage []byte
 }
 
 // A Renderer renders projects' pages as RenderProjectPages does, into
-// buffers it keeps from one project to the next: for a caller that
-// renders many projects and is done with a project's pages before the
-// next (one allocation of each page's size a project otherwise, which
-// the collector must then clear). The zero value is ready; a Renderer is
-// not safe for concurrent use.
+// buffers it keeps from one project to the next (up to 1 MiB a page):
+// for a caller that renders many projects and is done with a project's
+// pages before the next (one allocation of each page's size a project
+// otherwise, which the collector must then clear). The zero value is
+// ready; a Renderer is not safe for concurrent use.
 type Renderer struct {
 	html, json []byte
 	sorted     []pageEntry
@@ -308,9 +308,31 @@ func (r *Renderer) Render(project string, files []PageFile) (html, jsonPage []by
 		}
 	}
 	r.versions = appendPageVersions(r.versions[:0], sorted)
-	r.html = appendHTMLPage(slices.Grow(r.html[:0], htmlSize), project, sorted)
-	r.json = appendJSONPage(slices.Grow(r.json[:0], jsonSize), project, sorted, r.versions)
-	return r.html, r.json, nil
+	html = appendHTMLPage(slices.Grow(r.html[:0], htmlSize), project, sorted)
+	jsonPage = appendJSONPage(slices.Grow(r.json[:0], jsonSize), project, sorted, r.versions)
+	r.html, r.json = keepBuffer(html), keepBuffer(jsonPage)
+	if len(files) > rendererKeepFiles {
+		r.sorted, r.hexes = nil, nil
+	}
+	return html, jsonPage, nil
+}
+
+// rendererKeep is the largest buffer a Renderer keeps for the next
+// project (rendererKeepFiles, the most files it keeps room for): a large
+// project's pages (megabytes, more at PyPI's largest) are let go with the
+// call after, so that they do not stay live, which would let the
+// collector's target grow with them.
+const (
+	rendererKeep      = 1 << 20
+	rendererKeepFiles = 4096
+)
+
+// keepBuffer is b to reuse, or nil when b is over rendererKeep.
+func keepBuffer(b []byte) []byte {
+	if cap(b) > rendererKeep {
+		return nil
+	}
+	return b
 }
 
 // Versions returns the distinct versions of the files of the pages Render

@@ -744,15 +744,15 @@ func TestLayouts(t *testing.T) {
 }
 
 // TestRendererReuse: one Renderer, rendering project after project (a
-// large one before small ones, so that a page shorter than the buffer's
-// last contents shows any stale byte), gives RenderProjectPages' bytes and
+// large one, whose buffers it lets go, before small ones, so that a page
+// shorter than the buffer's last contents shows any stale byte), gives RenderProjectPages' bytes and
 // the JSON page's versions; files whose names and URLs hold the bytes
 // the pages escape are escaped, as checkHTMLPage and checkJSONPage parse
 // them back.
 func TestRendererReuse(t *testing.T) {
 	cases := goldenPageCases(t)
 	var big []PageFile
-	for i := range 300 {
+	for i := range rendererKeepFiles + 100 { // pages over rendererKeep too
 		big = append(big, testPageFile(t, fmt.Sprintf("big-%d.%d.tar.gz", i/3, i%3), fmt.Sprintf("%d", i/3)))
 	}
 	var odd []PageFile
