@@ -1,6 +1,8 @@
 package simpleindex
 
 import (
+	"cmp"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -262,6 +264,7 @@ type Renderer struct {
 // both pages).
 type pageEntry struct {
 	*PageFile
+	key   uint64 // the filename's first 8 bytes after the project's common prefix
 	plain uint8
 	hex   *[128]byte // SHA256, then CoreMetadataSHA256
 }
@@ -301,7 +304,34 @@ func (r *Renderer) Render(project string, files []PageFile) (html, jsonPage []by
 		jsonSize += 300 + 2*n + len(f.Version)
 	}
 	r.sorted = sorted
-	slices.SortFunc(sorted, func(a, b pageEntry) int { return strings.Compare(a.Filename, b.Filename) })
+	// By filename: the names share a prefix (the project's name, often
+	// the version's first digits), so each is compared from the end of
+	// the prefix all share, most comparisons by the 8 bytes after it
+	// (zero-padded: a filename has no zero byte, so a name that ends
+	// there sorts first, as it would bytewise).
+	common := 0
+	if len(sorted) > 0 {
+		first := sorted[0].Filename
+		common = len(first)
+		for _, e := range sorted[1:] {
+			n := 0
+			for n < common && n < len(e.Filename) && e.Filename[n] == first[n] {
+				n++
+			}
+			common = n
+		}
+	}
+	for i := range sorted {
+		var k [8]byte
+		copy(k[:], sorted[i].Filename[common:])
+		sorted[i].key = binary.BigEndian.Uint64(k[:])
+	}
+	slices.SortFunc(sorted, func(a, b pageEntry) int {
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
+		}
+		return strings.Compare(a.Filename[common:], b.Filename[common:])
+	})
 	for i := 1; i < len(sorted); i++ {
 		if sorted[i].Filename == sorted[i-1].Filename {
 			return nil, nil, &PageError{Project: project, Filename: sorted[i].Filename, Err: ErrPageDuplicateFile}

@@ -762,7 +762,14 @@ func TestRendererReuse(t *testing.T) {
 		}
 		odd = append(odd, requiresPython(testPageFile(t, name, "1.0"), `>="3" & <'4'`))
 	}
-	cases = append([]pageCase{{"big", "big", big}}, append(cases, pageCase{"odd", "odd", odd}, pageCase{"big", "big", big})...)
+	// Names that are prefixes of one another, ending before, at and
+	// after the 8 bytes the sort compares first.
+	var prefixes []PageFile
+	for _, name := range []string{"p-1.0.0.tar.gz", "p", "p-", "p-1", "p-1.0", "p-1.0.0", "p-1.0.0.", "p-1.0.0.tar", "p-1.0.0.tar.gz.asc",
+		"p-1.0.0.tar.gy", "p-10", "p-1a", "p-1\u00e9", "p-1.0.0.tar.gz~", "p-1.0.0.tar.g"} {
+		prefixes = append(prefixes, testPageFile(t, name, "1"))
+	}
+	cases = append([]pageCase{{"big", "big", big}}, append(cases, pageCase{"odd", "odd", odd}, pageCase{"prefixes", "p", prefixes}, pageCase{"big", "big", big})...)
 	var r Renderer
 	for _, c := range cases {
 		wantH, wantJ, err := RenderProjectPages(c.project, c.files)
