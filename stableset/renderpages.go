@@ -210,8 +210,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		tb       []byte
 		rendered int
 		dbuf     []byte
-		ub       []byte
-		uends    []int
+		paths    []string
 	)
 	naming := r.naming()
 	var rnd simpleindex.Renderer
@@ -258,7 +257,8 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 				}
 			}
 		} else {
-			files, ub, uends = files[:0], ub[:0], uends[:0]
+			files, paths = files[:0], paths[:0]
+			size := 0
 			for k := i; k < j; k++ {
 				var pf simpleindex.PageFile
 				d := &spillDec{s: recs[k].body}
@@ -266,20 +266,19 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 				if d.bad {
 					return nil, fmt.Errorf("reading page records: %w", errSpill)
 				}
-				if ub, err = simpleindex.AppendFileURL(ub, "", path); err != nil {
+				files, paths = append(files, pf), append(paths, path)
+				size += len(simpleindex.RelativeFileBase) + len(path)
+			}
+			// The files' URLs, in one string a project (grown only by
+			// escapes).
+			var urls strings.Builder
+			urls.Grow(size)
+			for k := range files {
+				start := urls.Len()
+				if err := simpleindex.WriteFileURL(&urls, "", paths[k]); err != nil {
 					return nil, err
 				}
-				uends = append(uends, len(ub))
-				files = append(files, pf)
-			}
-			// The files' URLs: one string a project.
-			urls := string(ub)
-			for k := range files {
-				b := 0
-				if k > 0 {
-					b = uends[k-1]
-				}
-				files[k].URL = urls[b:uends[k]]
+				files[k].URL = urls.String()[start:]
 			}
 			html, js, err := rnd.Render(name, files)
 			if err != nil {

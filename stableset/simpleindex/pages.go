@@ -164,17 +164,20 @@ func FileURL(base, targetPath string) (string, error) {
 	return b.String(), nil
 }
 
-// AppendFileURL appends FileURL(base, targetPath) to b: for a caller
-// that keeps many URLs in one buffer.
-func AppendFileURL(b []byte, base, targetPath string) ([]byte, error) {
+// WriteFileURL writes FileURL(base, targetPath) to sb, or nothing when
+// that is an error: for a caller that keeps many URLs in one string.
+func WriteFileURL(sb *strings.Builder, base, targetPath string) error {
 	if base == "" && plainTargetPath(targetPath) {
-		return append(append(b, RelativeFileBase...), targetPath...), nil
+		sb.WriteString(RelativeFileBase)
+		sb.WriteString(targetPath)
+		return nil
 	}
 	u, err := FileURL(base, targetPath)
 	if err != nil {
-		return b, err
+		return err
 	}
-	return append(b, u...), nil
+	sb.WriteString(u)
+	return nil
 }
 
 // urlPlain marks the bytes url.PathEscape leaves as they are and that no
@@ -255,18 +258,15 @@ func RenderProjectPages(project string, files []PageFile) (html, jsonPage []byte
 type Renderer struct {
 	html, json []byte
 	sorted     []pageEntry
-	hexes      [][128]byte
 	versions   []string
 }
 
-// pageEntry is a file as Render lays it out: which of its strings need no
-// escaping (plainFilename, ...), and its hashes in hex (encoded once for
-// both pages).
+// pageEntry is a file as Render lays it out: its sort key and which of
+// its strings need no escaping (plainFilename, ...).
 type pageEntry struct {
 	*PageFile
 	key   uint64 // the filename's first 8 bytes after the project's common prefix
 	plain uint8
-	hex   *[128]byte // SHA256, then CoreMetadataSHA256
 }
 
 // appendText appends s, escaped by esc unless plain.
@@ -285,20 +285,13 @@ func (r *Renderer) Render(project string, files []PageFile) (html, jsonPage []by
 	}
 	sorted := slices.Grow(r.sorted[:0], len(files))
 	htmlSize, jsonSize := 400+2*len(project), 100+len(project)
-	r.hexes = slices.Grow(r.hexes[:0], len(files))[:len(files)]
-	hexes := r.hexes
 	for i := range files {
 		f := &files[i]
 		field, plain, err := checkPageFile(f)
 		if err != nil {
 			return nil, nil, &PageError{Project: project, Filename: f.Filename, Field: field, Err: err}
 		}
-		h := &hexes[i]
-		hex.Encode(h[:64], f.SHA256[:])
-		if f.HasCoreMetadata {
-			hex.Encode(h[64:], f.CoreMetadataSHA256[:])
-		}
-		sorted = append(sorted, pageEntry{PageFile: f, plain: plain, hex: h})
+		sorted = append(sorted, pageEntry{PageFile: f, plain: plain})
 		n := len(f.Filename) + len(f.URL) + len(f.RequiresPython) + len(f.YankedReason)
 		htmlSize += 320 + 2*n
 		jsonSize += 300 + 2*n + len(f.Version)
@@ -338,11 +331,10 @@ func (r *Renderer) Render(project string, files []PageFile) (html, jsonPage []by
 		}
 	}
 	r.versions = appendPageVersions(r.versions[:0], sorted)
-	html = appendHTMLPage(slices.Grow(r.html[:0], htmlSize), project, sorted)
-	jsonPage = appendJSONPage(slices.Grow(r.json[:0], jsonSize), project, sorted, r.versions)
+	html, jsonPage = appendPages(slices.Grow(r.html[:0], htmlSize), slices.Grow(r.json[:0], jsonSize), project, sorted, r.versions)
 	r.html, r.json = keepBuffer(html), keepBuffer(jsonPage)
 	if len(files) > rendererKeepFiles {
-		r.sorted, r.hexes = nil, nil
+		r.sorted = nil
 	}
 	return html, jsonPage, nil
 }
@@ -370,97 +362,110 @@ func keepBuffer(b []byte) []byte {
 // is valid until the next call of Render.
 func (r *Renderer) Versions() []string { return r.versions }
 
-func appendHTMLPage(b []byte, project string, files []pageEntry) []byte {
-	b = append(b, "<!DOCTYPE html>\n<html lang=\"en\">\n  <head>\n    <meta charset=\"utf-8\">\n    <meta name=\"pypi:repository-version\" content=\""+SimpleAPIVersion+"\">\n    <title>Links for "...)
-	b = appendHTMLEscaped(b, project)
-	b = append(b, "</title>\n  </head>\n  <body>\n    <h1>Links for "...)
-	b = appendHTMLEscaped(b, project)
-	b = append(b, "</h1>\n"...)
-	for _, f := range files {
-		b = append(b, "    <a href=\""...)
-		b = appendText(b, f.URL, f.plain&plainURL != 0, appendHTMLEscaped)
-		b = append(b, "#sha256="...)
-		b = append(b, f.hex[:64]...)
-		b = append(b, '"')
-		if f.RequiresPython != "" {
-			b = append(b, " data-requires-python=\""...)
-			b = appendText(b, f.RequiresPython, f.plain&plainRequiresPython != 0, appendHTMLEscaped)
-			b = append(b, '"')
-		}
-		if f.Yanked {
-			b = append(b, " data-yanked=\""...)
-			b = appendHTMLEscaped(b, f.YankedReason)
-			b = append(b, '"')
-		}
+// appendPages appends both pages, file by file to each: each hash is
+// encoded in hex once for both.
+func appendPages(h, j []byte, project string, files []pageEntry, versions []string) ([]byte, []byte) {
+	h = append(h, "<!DOCTYPE html>\n<html lang=\"en\">\n  <head>\n    <meta charset=\"utf-8\">\n    <meta name=\"pypi:repository-version\" content=\""+SimpleAPIVersion+"\">\n    <title>Links for "...)
+	h = appendHTMLEscaped(h, project)
+	h = append(h, "</title>\n  </head>\n  <body>\n    <h1>Links for "...)
+	h = appendHTMLEscaped(h, project)
+	h = append(h, "</h1>\n"...)
+	j = append(j, `{"meta":{"api-version":"`+SimpleAPIVersion+`"},"name":`...)
+	j = appendJSONString(j, project)
+	j = append(j, `,"files":[`...)
+	var hx [128]byte // SHA256, then CoreMetadataSHA256
+	for i := range files {
+		f := &files[i]
+		hex.Encode(hx[:64], f.SHA256[:])
 		if f.HasCoreMetadata {
-			// PEP 714: data-core-metadata is the name; the legacy
-			// data-dist-info-metadata may accompany it with the same value,
-			// for clients older than PEP 714 (PyPI sends both).
-			b = append(b, " data-dist-info-metadata=\"sha256="...)
-			b = append(b, f.hex[64:]...)
-			b = append(b, "\" data-core-metadata=\"sha256="...)
-			b = append(b, f.hex[64:]...)
-			b = append(b, '"')
+			hex.Encode(hx[64:], f.CoreMetadataSHA256[:])
 		}
-		b = append(b, '>')
-		b = appendText(b, f.Filename, f.plain&plainFilename != 0, appendHTMLEscaped)
-		b = append(b, "</a><br />\n"...)
-	}
-	return append(b, "  </body>\n</html>\n"...)
-}
-
-func appendJSONPage(b []byte, project string, files []pageEntry, versions []string) []byte {
-	b = append(b, `{"meta":{"api-version":"`+SimpleAPIVersion+`"},"name":`...)
-	b = appendJSONString(b, project)
-	b = append(b, `,"files":[`...)
-	for i, f := range files {
+		h = appendHTMLFile(h, f, &hx)
 		if i > 0 {
-			b = append(b, ',')
+			j = append(j, ',')
 		}
-		b = append(b, `{"filename":`...)
-		b = appendQuoted(b, f.Filename, f.plain&plainFilename != 0)
-		b = append(b, `,"url":`...)
-		b = appendQuoted(b, f.URL, f.plain&plainURL != 0)
-		b = append(b, `,"hashes":{"sha256":"`...)
-		b = append(b, f.hex[:64]...)
-		b = append(b, `"}`...)
-		if f.RequiresPython != "" {
-			b = append(b, `,"requires-python":`...)
-			b = appendQuoted(b, f.RequiresPython, f.plain&plainRequiresPython != 0)
-		}
-		if f.HasCoreMetadata {
-			b = append(b, `,"core-metadata":{"sha256":"`...)
-			b = append(b, f.hex[64:]...)
-			b = append(b, `"}`...)
-		} else {
-			b = append(b, `,"core-metadata":false`...)
-		}
-		switch {
-		case !f.Yanked:
-			b = append(b, `,"yanked":false`...)
-		case f.YankedReason == "":
-			b = append(b, `,"yanked":true`...)
-		default:
-			b = append(b, `,"yanked":`...)
-			b = appendJSONString(b, f.YankedReason)
-		}
-		b = append(b, `,"size":`...)
-		b = strconv.AppendInt(b, f.Size, 10)
-		if !f.UploadTime.IsZero() {
-			b = append(b, `,"upload-time":"`...)
-			b = appendUploadTime(b, f.UploadTime)
-			b = append(b, '"')
-		}
-		b = append(b, '}')
+		j = appendJSONFile(j, f, &hx)
 	}
-	b = append(b, `],"versions":[`...)
+	h = append(h, "  </body>\n</html>\n"...)
+	j = append(j, `],"versions":[`...)
 	for i, v := range versions {
 		if i > 0 {
-			b = append(b, ',')
+			j = append(j, ',')
 		}
-		b = appendJSONString(b, v)
+		j = appendJSONString(j, v)
 	}
-	return append(b, "]}\n"...)
+	return h, append(j, "]}\n"...)
+}
+
+// appendHTMLFile appends a file's link; hx holds its hashes in hex.
+func appendHTMLFile(b []byte, f *pageEntry, hx *[128]byte) []byte {
+	b = append(b, "    <a href=\""...)
+	b = appendText(b, f.URL, f.plain&plainURL != 0, appendHTMLEscaped)
+	b = append(b, "#sha256="...)
+	b = append(b, hx[:64]...)
+	b = append(b, '"')
+	if f.RequiresPython != "" {
+		b = append(b, " data-requires-python=\""...)
+		b = appendText(b, f.RequiresPython, f.plain&plainRequiresPython != 0, appendHTMLEscaped)
+		b = append(b, '"')
+	}
+	if f.Yanked {
+		b = append(b, " data-yanked=\""...)
+		b = appendHTMLEscaped(b, f.YankedReason)
+		b = append(b, '"')
+	}
+	if f.HasCoreMetadata {
+		// PEP 714: data-core-metadata is the name; the legacy
+		// data-dist-info-metadata may accompany it with the same value,
+		// for clients older than PEP 714 (PyPI sends both).
+		b = append(b, " data-dist-info-metadata=\"sha256="...)
+		b = append(b, hx[64:]...)
+		b = append(b, "\" data-core-metadata=\"sha256="...)
+		b = append(b, hx[64:]...)
+		b = append(b, '"')
+	}
+	b = append(b, '>')
+	b = appendText(b, f.Filename, f.plain&plainFilename != 0, appendHTMLEscaped)
+	return append(b, "</a><br />\n"...)
+}
+
+// appendJSONFile appends a file's object; hx holds its hashes in hex.
+func appendJSONFile(b []byte, f *pageEntry, hx *[128]byte) []byte {
+	b = append(b, `{"filename":`...)
+	b = appendQuoted(b, f.Filename, f.plain&plainFilename != 0)
+	b = append(b, `,"url":`...)
+	b = appendQuoted(b, f.URL, f.plain&plainURL != 0)
+	b = append(b, `,"hashes":{"sha256":"`...)
+	b = append(b, hx[:64]...)
+	b = append(b, `"}`...)
+	if f.RequiresPython != "" {
+		b = append(b, `,"requires-python":`...)
+		b = appendQuoted(b, f.RequiresPython, f.plain&plainRequiresPython != 0)
+	}
+	if f.HasCoreMetadata {
+		b = append(b, `,"core-metadata":{"sha256":"`...)
+		b = append(b, hx[64:]...)
+		b = append(b, `"}`...)
+	} else {
+		b = append(b, `,"core-metadata":false`...)
+	}
+	switch {
+	case !f.Yanked:
+		b = append(b, `,"yanked":false`...)
+	case f.YankedReason == "":
+		b = append(b, `,"yanked":true`...)
+	default:
+		b = append(b, `,"yanked":`...)
+		b = appendJSONString(b, f.YankedReason)
+	}
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, f.Size, 10)
+	if !f.UploadTime.IsZero() {
+		b = append(b, `,"upload-time":"`...)
+		b = appendUploadTime(b, f.UploadTime)
+		b = append(b, '"')
+	}
+	return append(b, '}')
 }
 
 // appendQuoted appends s as a JSON string: quoted as it is when plain.

@@ -829,17 +829,20 @@ func TestAppendUploadTimeAsFormat(t *testing.T) {
 	}
 }
 
-// TestAppendFileURL: AppendFileURL appends what FileURL returns, and its
-// error.
-func TestAppendFileURL(t *testing.T) {
+// TestWriteFileURL: WriteFileURL writes what FileURL returns, or
+// nothing and its error.
+func TestWriteFileURL(t *testing.T) {
 	for _, c := range []struct{ base, path string }{
 		{"", "packages/ab/cd/ef/foo-1.0.tar.gz"}, {"", "packages/ab/cd/ef/foo bar+1.0.tar.gz"}, {"", "a//b"}, {"", ""},
 		{"https://files.example/", "packages/a/b"}, {"https://files.example", "packages/a/b"}, {"", "caf\u00e9/x"}, {"", "a/../b"},
 	} {
 		want, werr := FileURL(c.base, c.path)
-		got, err := AppendFileURL([]byte("prefix:"), c.base, c.path)
-		if (err != nil) != (werr != nil) || err == nil && string(got) != "prefix:"+want || err != nil && (string(got) != "prefix:" || !errors.Is(err, ErrTargetPath)) {
-			t.Errorf("AppendFileURL(%q, %q) = %q, %v; FileURL %q, %v", c.base, c.path, got, err, want, werr)
+		var sb strings.Builder
+		sb.WriteString("prefix:")
+		err := WriteFileURL(&sb, c.base, c.path)
+		got := sb.String()
+		if (err != nil) != (werr != nil) || err == nil && got != "prefix:"+want || err != nil && (got != "prefix:" || !errors.Is(err, ErrTargetPath)) {
+			t.Errorf("WriteFileURL(%q, %q) = %q, %v; FileURL %q, %v", c.base, c.path, got, err, want, werr)
 		}
 	}
 }
