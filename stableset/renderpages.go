@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 	"strings"
@@ -209,8 +210,11 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		tb       []byte
 		rendered int
 		dbuf     []byte
+		paths    []string
 	)
 	naming := r.naming()
+	var rnd simpleindex.Renderer
+	ph := newPageHasher()
 	nbw := r.workFile("newproj", pb, 64<<10)
 	defer nbw.Close()
 	pbw := r.workFile("pageentries", pb, 64<<10)
@@ -253,7 +257,8 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 				}
 			}
 		} else {
-			files = files[:0]
+			files, paths = files[:0], paths[:0]
+			size := 0
 			for k := i; k < j; k++ {
 				var pf simpleindex.PageFile
 				d := &spillDec{s: recs[k].body}
@@ -261,37 +266,38 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 				if d.bad {
 					return nil, fmt.Errorf("reading page records: %w", errSpill)
 				}
-				if pf.URL, err = simpleindex.FileURL("", path); err != nil {
+				files, paths = append(files, pf), append(paths, path)
+				size += len(simpleindex.RelativeFileBase) + len(path)
+			}
+			// The files' URLs, in one string a project (grown only by
+			// escapes).
+			var urls strings.Builder
+			urls.Grow(size)
+			for k := range files {
+				start := urls.Len()
+				if err := simpleindex.WriteFileURL(&urls, "", paths[k]); err != nil {
 					return nil, err
 				}
-				files = append(files, pf)
+				files[k].URL = urls.String()[start:]
 			}
-			lp.Versions = pageVersions(files)
-			html, js, err := simpleindex.RenderProjectPages(name, files)
+			html, js, err := rnd.Render(name, files)
 			if err != nil {
 				return nil, err
 			}
+			lp.Versions = rnd.Versions()
 			if tw == nil {
 				tf = r.workFile("pages", pb, 256<<10)
 				defer tf.Close()
 				tw = tar.NewWriter(tf)
 			}
-			for _, pg := range []struct {
-				path string
-				data []byte
-			}{{hp, html}, {jp, js}} {
-				hdr := &tar.Header{Name: pg.path, Mode: 0o644, Size: int64(len(pg.data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: time.Unix(0, 0)}
-				if err := tw.WriteHeader(hdr); err != nil {
-					return nil, err
-				}
-				if _, err := tw.Write(pg.data); err != nil {
-					return nil, err
-				}
-			}
 			rendered += 2
-			lp.HTMLLength, lp.HTMLSHA256 = int64(len(html)), sha256.Sum256(html)
-			lp.JSONLength, lp.JSONSHA256 = int64(len(js)), sha256.Sum256(js)
-			lp.HTMLBLAKE2b, lp.JSONBLAKE2b = blake2b.Sum256(html), blake2b.Sum256(js)
+			lp.HTMLLength, lp.JSONLength = int64(len(html)), int64(len(js))
+			if lp.HTMLSHA256, lp.HTMLBLAKE2b, err = ph.write(tw, hp, html); err != nil {
+				return nil, err
+			}
+			if lp.JSONSHA256, lp.JSONBLAKE2b, err = ph.write(tw, jp, js); err != nil {
+				return nil, err
+			}
 			reason := "attributes"
 			if c := pi.Counts; c.Added+c.Removed+c.Accepted+c.Dropped > 0 {
 				reason = "files"
@@ -564,6 +570,48 @@ func (r *run) mergePageEntries() error {
 			return err
 		}
 	}
+}
+
+// pageHasher hashes pages (SHA-256 and BLAKE2b-256) as it writes them to
+// the pages' tar, a chunk at a time: each chunk is read from memory once
+// for the three, where a page of a large project (megabytes) would
+// otherwise be read from memory three times.
+type pageHasher struct {
+	sha, b2 hash.Hash
+}
+
+func newPageHasher() *pageHasher {
+	b2, err := blake2b.New256(nil)
+	if err != nil {
+		panic(err) // no key: never
+	}
+	return &pageHasher{sha: sha256.New(), b2: b2}
+}
+
+// pageHashChunk is how many bytes of a page pageHasher takes at a time.
+const pageHashChunk = 32 << 10
+
+// write writes a page to tw as the regular file name and returns its
+// SHA-256 and BLAKE2b-256.
+func (ph *pageHasher) write(tw *tar.Writer, name string, data []byte) (sum, b2 [32]byte, err error) {
+	hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: time.Unix(0, 0)}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return sum, b2, err
+	}
+	ph.sha.Reset()
+	ph.b2.Reset()
+	for len(data) > 0 {
+		c := data[:min(len(data), pageHashChunk)]
+		ph.sha.Write(c)
+		ph.b2.Write(c)
+		if _, err := tw.Write(c); err != nil {
+			return sum, b2, err
+		}
+		data = data[len(c):]
+	}
+	ph.sha.Sum(sum[:0])
+	ph.b2.Sum(b2[:0])
+	return sum, b2, nil
 }
 
 // pageVersions returns the releases of a project's stable files, sorted

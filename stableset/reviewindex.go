@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path"
@@ -211,15 +213,14 @@ const (
 )
 
 // reviewItem is a review line with what ordering it needs, found once
-// per line rather than in every comparison: offsets into the line of
-// its path (the third field), the path's base name and its project (the
-// fourth), 40 bytes an entry.
+// per line rather than in every comparison: offsets into the line of its
+// path (the third field) and its project (the fourth), and the path's
+// sort key (appendReviewSortKey), 56 bytes an entry and the key.
 type reviewItem struct {
-	line                string
-	path, base, baseEnd uint32
-	project, projectEnd uint32
-	page                bool // the path is under pagesPrefix
-	odd                 bool // path.Base(path) is not the path's tail: compared by reviewPathKey
+	line                      string
+	key                       string // unless odd; in reviewKeys' blocks
+	path, project, projectEnd uint32
+	odd                       bool // the path has no sort key: compared by reviewPathKey
 }
 
 func (it *reviewItem) pathOf() string { return it.line[it.path : it.project-1] }
@@ -231,40 +232,117 @@ func (it *reviewItem) projectOf() string {
 	return ""
 }
 
-// newReviewItem finds the path and project of a review line (its third
+// reviewKeys holds the sort keys of a bucket's items in blocks of 64 KiB
+// (one allocation a block, not one a key); scratch is where each key is
+// made first.
+type reviewKeys struct {
+	sb      strings.Builder
+	scratch []byte
+}
+
+// add returns a copy of key in the current block. The bytes already
+// written to a strings.Builder never change, so the strings handed out
+// stay valid as the block fills.
+func (k *reviewKeys) add(key []byte) string {
+	if k.sb.Cap()-k.sb.Len() < len(key) {
+		k.sb = strings.Builder{}
+		k.sb.Grow(max(64<<10, len(key)))
+	}
+	start := k.sb.Len()
+	k.sb.Write(key)
+	return k.sb.String()[start:]
+}
+
+// parseReviewItem finds the path and project of a review line (its third
 // and fourth of 11 tab-separated fields; the tests hold it to a plain
-// split, reviewFields), and the path's base name.
-func newReviewItem(line string) (reviewItem, error) {
+// split, reviewFields) and appends the path's sort key to key.
+func parseReviewItem(line string, key []byte) (reviewItem, []byte, error) {
 	if len(line) >= 1<<31 {
-		return reviewItem{}, errSpill
+		return reviewItem{}, key, errSpill
 	}
 	var ends [4]int
 	pos := 0
 	for i := range ends {
 		j := strings.IndexByte(line[pos:], '\t')
 		if j < 0 {
-			return reviewItem{}, errSpill
+			return reviewItem{}, key, errSpill
 		}
 		ends[i] = pos + j
 		pos += j + 1
 	}
 	if strings.Count(line[pos:], "\t") != 6 {
-		return reviewItem{}, errSpill
+		return reviewItem{}, key, errSpill
 	}
 	it := reviewItem{line: line, path: uint32(ends[1] + 1), project: uint32(ends[2] + 1), projectEnd: uint32(ends[3])}
-	p := it.pathOf()
-	it.page = strings.HasPrefix(p, pagesPrefix)
-	// path.Base, as offsets: the last element after trailing slashes.
-	e := len(p)
-	for e > 0 && p[e-1] == '/' {
-		e--
+	key, ok := appendReviewSortKey(key, it.pathOf())
+	it.odd = !ok
+	return it, key, nil
+}
+
+// newReviewItem is parseReviewItem with the key kept in keys.
+func newReviewItem(line string, keys *reviewKeys) (reviewItem, error) {
+	it, key, err := parseReviewItem(line, keys.scratch[:0])
+	keys.scratch = key
+	if err == nil && !it.odd {
+		it.key = keys.add(key)
 	}
-	if e == 0 || e != len(p) {
-		it.odd = true // "", "/", or a trailing slash (never a target path)
-		return it, nil
+	return it, err
+}
+
+// appendReviewSortKey appends p's sort key, whose bytewise order is
+// reviewPathKey's but for its last step (the paths themselves, compared
+// when the keys are equal): 0 for a file or 1 for a page (pagesPrefix),
+// then the version key of path.Base(p) (appendVersionKey). ok is false
+// when the base name has no version key.
+func appendReviewSortKey(b []byte, p string) ([]byte, bool) {
+	mark := byte(0)
+	if strings.HasPrefix(p, pagesPrefix) {
+		mark = 1
 	}
-	it.base, it.baseEnd = it.path+uint32(strings.LastIndexByte(p, '/')+1), it.path+uint32(e)
-	return it, nil
+	return appendVersionKey(append(b, mark), path.Base(p))
+}
+
+// appendVersionKey appends a key of s whose bytewise order is
+// CompareVersions' (and equal keys, CompareVersions 0), so that a sort
+// compares keys made once instead of splitting names into runs in every
+// comparison. Each run of non-digits is written as it is; each run of
+// digits as a mark, the number of its digits after its leading zeros (one
+// byte) and those digits. The mark is '0' for a run that starts s (it
+// compares with a first byte that is not a digit as any digit does), and
+// 0x00 for a run after non-digits (below every byte a longer run of
+// non-digits can hold: CompareVersions puts the shorter run first). ok
+// is false, and the caller must use CompareVersions, when s has a byte
+// below 0x20 or a run of more than 255 digits after its leading zeros.
+func appendVersionKey(b []byte, s string) ([]byte, bool) {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < 0x20 {
+			return b, false
+		}
+		if c < '0' || c > '9' {
+			b = append(b, c)
+			i++
+			continue
+		}
+		j, k := i, i
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		for k < j && s[k] == '0' {
+			k++
+		}
+		if j-k > 255 {
+			return b, false
+		}
+		mark := byte(0)
+		if i == 0 {
+			mark = '0'
+		}
+		b = append(b, mark, byte(j-k))
+		b = append(b, s[k:j]...)
+		i = j
+	}
+	return b, true
 }
 
 // compareReviewItems is reviewPathKey on the items' paths.
@@ -272,75 +350,54 @@ func compareReviewItems(a, b *reviewItem) int {
 	if a.odd || b.odd {
 		return reviewPathKey(a.pathOf(), b.pathOf())
 	}
-	if a.page != b.page {
-		if a.page {
-			return 1
-		}
-		return -1
-	}
-	if c := compareVersionsTail(a.line[a.base:a.baseEnd], b.line[b.base:b.baseEnd]); c != 0 {
+	if c := strings.Compare(a.key, b.key); c != 0 {
 		return c
 	}
 	return strings.Compare(a.pathOf(), b.pathOf())
 }
 
-// compareVersionsTail is CompareVersions, starting at the run (of digits
-// or of non-digits) in which a and b first differ: the runs before it are
-// the same bytes in both, so they compare equal, and the lengths left
-// differ as the whole strings' do. A project's file names share a long
-// prefix (the name, often the version's first parts).
-func compareVersionsTail(a, b string) int {
-	k := 0
-	for k < len(a) && k < len(b) && a[k] == b[k] {
-		k++
-	}
-	if k == 0 {
-		return CompareVersions(a, b)
-	}
-	// The run holding a[k-1] starts at the same place in both.
-	digit := func(c byte) bool { return c >= '0' && c <= '9' }
-	s, d := k-1, digit(a[k-1])
-	for s > 0 && digit(a[s-1]) == d {
-		s--
-	}
-	return CompareVersions(a[s:], b[s:])
-}
-
-// reviewChunk is how many bytes of a project's review lines
-// sortReviewBucket gathers before it hashes and writes them.
+// reviewChunk is how many bytes of a project's review lines reviewOut
+// gathers before it hashes and writes them.
 const reviewChunk = 64 << 10
 
-// sortReviewBucket sorts one project bucket's review lines (data, then
-// extra) by project, then reviewKey, writes them to w and returns the
-// bucket's projects, their offsets counted from off.
-func sortReviewBucket(data string, extra []string, w io.Writer, off int64) ([]ReviewProject, int64, error) {
+// reviewRunMax is the size of a bucket's review lines above which the
+// bucket is sorted in runs of about this size, each written to a work
+// file, and the runs merged, one line of each in memory (a variable for
+// tests): a bucket holds about 1/64 of the diff's lines, and one project
+// can hold many of them.
+var reviewRunMax = 16 << 20
+
+// reviewItems parses the review lines in data, then those of extra, with
+// their keys in keys.
+func reviewItems(data string, extra []string, keys *reviewKeys) ([]reviewItem, error) {
 	its := make([]reviewItem, 0, strings.Count(data, "\n")+len(extra))
-	add := func(line string) error {
-		it, err := newReviewItem(line)
-		if err != nil {
-			return err
-		}
-		its = append(its, it)
-		return nil
-	}
 	for len(data) > 0 {
 		i := strings.IndexByte(data, '\n')
 		if i < 0 {
-			return nil, off, errSpill
+			return nil, errSpill
 		}
-		if err := add(data[:i+1]); err != nil {
-			return nil, off, err
+		it, err := newReviewItem(data[:i+1], keys)
+		if err != nil {
+			return nil, err
 		}
+		its = append(its, it)
 		data = data[i+1:]
 	}
 	for _, l := range extra {
-		if err := add(l); err != nil {
-			return nil, off, err
+		it, err := newReviewItem(l, keys)
+		if err != nil {
+			return nil, err
 		}
+		its = append(its, it)
 	}
-	// By project first, through the bucket's distinct projects (about 28
-	// lines each at PyPI's shape), then each project's lines by
-	// reviewPathKey: the costly comparison runs within a project only.
+	return its, nil
+}
+
+// sortReviewItems returns the order of its: by project, then reviewKey.
+// By project first, through the bucket's distinct projects (about 28
+// lines each at PyPI's shape), then each project's lines by
+// compareReviewItems: that comparison runs within a project only.
+func sortReviewItems(its []reviewItem) []int32 {
 	groups := map[string][]int32{}
 	for i := range its {
 		p := its[i].projectOf()
@@ -352,54 +409,146 @@ func sortReviewBucket(data string, extra []string, w io.Writer, off int64) ([]Re
 		slices.SortFunc(g, func(i, j int32) int { return compareReviewItems(&its[i], &its[j]) })
 		idx = append(idx, g...)
 	}
-	// Each project's lines gathered, hashed and written in chunks of at
-	// most reviewChunk bytes (a project can hold a large share of a
-	// bucket: its bytes are not copied whole).
-	var (
-		ps  []ReviewProject
-		buf = make([]byte, 0, reviewChunk+4096)
-		h   = sha256.New()
-	)
-	flush := func() error {
-		h.Write(buf)
-		_, err := w.Write(buf)
-		buf = buf[:0]
-		if err != nil {
-			return fmt.Errorf("writing the review entries: %w", err)
-		}
-		return nil
+	return idx
+}
+
+// sortReviewBucket sorts one project bucket's review lines (data, then
+// extra) by project, then reviewKey, writes them to w and returns the
+// bucket's projects, their offsets counted from off.
+func sortReviewBucket(data string, extra []string, w io.Writer, off int64) ([]ReviewProject, int64, error) {
+	its, err := reviewItems(data, extra, &reviewKeys{})
+	if err != nil {
+		return nil, off, err
 	}
-	for k := 0; k < len(idx); {
-		proj := its[idx[k]].projectOf()
-		p := ReviewProject{Project: strings.Clone(proj), Offset: off}
-		h.Reset()
-		for ; k < len(idx) && its[idx[k]].projectOf() == proj; k++ {
-			if len(buf) >= reviewChunk {
-				if err := flush(); err != nil {
-					return nil, off, err
-				}
-			}
-			l := its[idx[k]].line
-			buf = append(buf, l...)
-			p.Entries++
-			p.Length += int64(len(l))
-		}
-		if err := flush(); err != nil {
+	out := newReviewOut(w, off)
+	for _, i := range sortReviewItems(its) {
+		if err := out.add(its[i].projectOf(), its[i].line); err != nil {
 			return nil, off, err
 		}
-		h.Sum(p.SHA256[:0])
-		off += p.Length
-		ps = append(ps, p)
 	}
-	return ps, off, nil
+	return out.close()
+}
+
+// reviewOut writes a bucket's sorted review lines and records its
+// projects: each project's lines are gathered, hashed and written in
+// chunks of at most reviewChunk bytes (a project can hold a large share
+// of a bucket: its bytes are not copied whole).
+type reviewOut struct {
+	w    io.Writer
+	off  int64 // where the next project starts
+	ps   []ReviewProject
+	cur  ReviewProject
+	open bool // cur has lines
+	buf  []byte
+	h    hash.Hash
+}
+
+func newReviewOut(w io.Writer, off int64) *reviewOut {
+	return &reviewOut{w: w, off: off, buf: make([]byte, 0, reviewChunk+4096), h: sha256.New()}
+}
+
+func (o *reviewOut) flush() error {
+	o.h.Write(o.buf)
+	_, err := o.w.Write(o.buf)
+	o.buf = o.buf[:0]
+	if err != nil {
+		return fmt.Errorf("writing the review entries: %w", err)
+	}
+	return nil
+}
+
+// add writes the next line, of project.
+func (o *reviewOut) add(project, line string) error {
+	if !o.open || project != o.cur.Project {
+		if err := o.end(); err != nil {
+			return err
+		}
+		o.cur, o.open = ReviewProject{Project: strings.Clone(project), Offset: o.off}, true
+		o.h.Reset()
+	}
+	if len(o.buf) >= reviewChunk {
+		if err := o.flush(); err != nil {
+			return err
+		}
+	}
+	o.buf = append(o.buf, line...)
+	o.cur.Entries++
+	o.cur.Length += int64(len(line))
+	return nil
+}
+
+// end ends the current project.
+func (o *reviewOut) end() error {
+	if !o.open {
+		return nil
+	}
+	if err := o.flush(); err != nil {
+		return err
+	}
+	o.h.Sum(o.cur.SHA256[:0])
+	o.off += o.cur.Length
+	o.ps = append(o.ps, o.cur)
+	o.open = false
+	return nil
+}
+
+// close ends the last project and returns the projects and the offset
+// after them.
+func (o *reviewOut) close() ([]ReviewProject, int64, error) {
+	if err := o.end(); err != nil {
+		return nil, o.off, err
+	}
+	return o.ps, o.off, nil
+}
+
+// readLineChunk reads whole lines from br until it holds at least max
+// bytes or the input ends (done), into one string (grown to hint first).
+func readLineChunk(br *bufio.Reader, limit, hint int) (s string, done bool, err error) {
+	var sb strings.Builder
+	sb.Grow(hint)
+	for {
+		line, err := br.ReadSlice('\n')
+		sb.Write(line)
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF:
+			return sb.String(), true, nil
+		case err != nil:
+			return "", false, fmt.Errorf("reading a work file: %w", err)
+		}
+		if sb.Len() >= limit {
+			break
+		}
+	}
+	if _, err := br.Peek(1); err == io.EOF {
+		return sb.String(), true, nil
+	} else if err != nil {
+		return "", false, fmt.Errorf("reading a work file: %w", err)
+	}
+	return sb.String(), false, nil
 }
 
 // reviewBucket sorts project bucket pb's review lines, with the review
 // lines of its page entries (pages), into its reviewSortedKind work file
 // and records its projects for writeReviewIndex. It runs in pageBucket,
-// on every core.
+// on every core. A bucket over reviewRunMax bytes is sorted in runs and
+// merged (mergeReviewRuns).
 func (r *run) reviewBucket(pb int, pages []DiffEntry) error {
-	data, err := readFileString(r.bucketPath(reviewPartKind, pb))
+	part := r.bucketPath(reviewPartKind, pb)
+	f, err := openWorkOrEmpty(part)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	hint := 0
+	if st, ok := f.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil {
+			hint = int(min(fi.Size(), int64(reviewRunMax)+64<<10))
+		}
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	data, done, err := readLineChunk(br, reviewRunMax, hint)
 	if err != nil {
 		return err
 	}
@@ -411,16 +560,140 @@ func (r *run) reviewBucket(pb int, pages []DiffEntry) error {
 	}
 	wf := r.workFile(reviewSortedKind, pb, 256<<10)
 	defer wf.Close()
-	ps, n, err := sortReviewBucket(data, extra, wf, 0)
+	var (
+		ps []ReviewProject
+		n  int64
+	)
+	if done {
+		ps, n, err = sortReviewBucket(data, extra, wf, 0)
+	} else {
+		ps, n, err = mergeReviewRuns(part, data, br, extra, wf)
+	}
 	if err != nil {
 		return err
 	}
 	if err := wf.Close(); err != nil {
 		return fmt.Errorf("writing the review entries: %w", err)
 	}
-	os.Remove(r.bucketPath(reviewPartKind, pb))
+	f.Close()
+	os.Remove(part)
 	r.reviewParts[pb], r.reviewSizes[pb] = ps, n
 	return nil
+}
+
+// mergeReviewRuns sorts a bucket too large to sort whole: first, the
+// bucket's first reviewRunMax bytes (or more, to the end of a line), then
+// the rest of br in runs of that size, then extra, each run sorted
+// (sortReviewItems) into a work file next to part; then the runs are
+// merged into w, one line of each in memory, in the order the whole sort
+// gives (the sort's order is total: no two lines have one path).
+func mergeReviewRuns(part, first string, br *bufio.Reader, extra []string, w io.Writer) ([]ReviewProject, int64, error) {
+	var runs []string
+	defer func() {
+		for _, r := range runs {
+			os.Remove(r)
+		}
+	}()
+	writeRun := func(data string) error {
+		its, err := reviewItems(data, nil, &reviewKeys{})
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("%s-run%d", part, len(runs))
+		runs = append(runs, name)
+		rw := &workFile{path: name, size: 4 << 10}
+		bw := bufio.NewWriterSize(rw, 256<<10)
+		for _, i := range sortReviewItems(its) {
+			bw.WriteString(its[i].line)
+		}
+		bw.Flush()
+		return rw.Close()
+	}
+	for data, done := first, false; ; {
+		if err := writeRun(data); err != nil {
+			return nil, 0, err
+		}
+		if done {
+			break
+		}
+		var err error
+		if data, done, err = readLineChunk(br, reviewRunMax, reviewRunMax+64<<10); err != nil {
+			return nil, 0, err
+		}
+	}
+	if len(extra) > 0 {
+		if err := writeRun(strings.Join(extra, "")); err != nil {
+			return nil, 0, err
+		}
+	}
+	// The merge: each run's head line, the least written first.
+	type head struct {
+		br  *bufio.Reader
+		it  reviewItem
+		key []byte
+	}
+	advance := func(h *head) (bool, error) {
+		line, err := h.br.ReadString('\n')
+		if err == io.EOF && line == "" {
+			return false, nil
+		}
+		if err == io.EOF {
+			return false, errSpill // a line without its end
+		}
+		if err != nil {
+			return false, fmt.Errorf("reading a work file: %w", err)
+		}
+		h.it, h.key, err = parseReviewItem(line, h.key[:0])
+		return err == nil, err
+	}
+	less := func(a, b *head) bool {
+		if c := strings.Compare(a.it.projectOf(), b.it.projectOf()); c != 0 {
+			return c < 0
+		}
+		if a.it.odd || b.it.odd {
+			return reviewPathKey(a.it.pathOf(), b.it.pathOf()) < 0
+		}
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c < 0
+		}
+		return a.it.pathOf() < b.it.pathOf()
+	}
+	var heads []*head
+	for _, name := range runs {
+		rf, err := openWork(name)
+		if err != nil {
+			return nil, 0, fmt.Errorf("opening a work file: %w", err)
+		}
+		defer rf.Close()
+		h := &head{br: bufio.NewReaderSize(rf, 64<<10)}
+		ok, err := advance(h)
+		if err != nil {
+			return nil, 0, err
+		}
+		if ok {
+			heads = append(heads, h)
+		}
+	}
+	out := newReviewOut(w, 0)
+	for len(heads) > 0 {
+		m := 0
+		for i := 1; i < len(heads); i++ {
+			if less(heads[i], heads[m]) {
+				m = i
+			}
+		}
+		if err := out.add(heads[m].it.projectOf(), heads[m].it.line); err != nil {
+			return nil, 0, err
+		}
+		ok, err := advance(heads[m])
+		if err != nil {
+			return nil, 0, err
+		}
+		if !ok {
+			heads = slices.Delete(heads, m, m+1)
+		}
+	}
+	return out.close()
 }
 
 // writeReviewIndex joins the sorted buckets into review-entries (in

@@ -1,6 +1,7 @@
 package stableset
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"crypto/sha256"
@@ -680,22 +681,25 @@ func TestCompareReviewItems(t *testing.T) {
 		"simple/foo/index.html", "simple/foo/index.json", "simple/foo/", "packages/ab/cd/ef/foo-1.0.zip",
 		"packages/00/00/00/9", "packages/00/00/00/10", "packages/00/00/01/10",
 		"", "/", "simple//", "a/b/", "x",
+		"packages/ab/cd/ef/foo-1.0\x01.tar.gz", "packages/ab/cd/ef/foo-1.0.tar.gz\x7f", "packages/ab/cd/ef/foo-" + strings.Repeat("9", 300) + ".tar.gz",
+		"packages/ab/cd/ef/foo-" + strings.Repeat("0", 300) + "9.tar.gz", "packages/ab/cd/ef/foo-1.0-\u00e9.tar.gz",
 	}
 	for _, line := range []string{"x\t-\tsimple/p/index.html\tp\t-\t-\t-\t-\t-\t-\t-\n", "x\t-\tpackages/a/b\t-\t-\t-\t-\t-\t-\t-\t-\n",
 		"x\t-\tp\tq\t-\t-\t-\t-\t-\t-\n", "x\t-\tp\tq\t-\t-\t-\t-\t-\t-\t-\t-\n", "x\t-\tp", ""} {
-		it, err := newReviewItem(line)
+		it, err := newReviewItem(line, &reviewKeys{})
 		p, proj, rerr := reviewFields(line)
 		if (err != nil) != (rerr != nil) || err == nil && (it.pathOf() != p || it.projectOf() != proj) {
 			t.Errorf("%q: item %q %q %v, reviewFields %q %q %v", line, it.pathOf(), it.projectOf(), err, p, proj, rerr)
 		}
 	}
+	var keys reviewKeys
 	for _, a := range paths {
 		for _, b := range paths {
-			ia, err := newReviewItem("x\t-\t" + a + "\tfoo\t-\t-\t-\t-\t-\t-\t-\n")
+			ia, err := newReviewItem("x\t-\t"+a+"\tfoo\t-\t-\t-\t-\t-\t-\t-\n", &keys)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ib, err := newReviewItem("x\t-\t" + b + "\tfoo\t-\t-\t-\t-\t-\t-\t-\n")
+			ib, err := newReviewItem("x\t-\t"+b+"\tfoo\t-\t-\t-\t-\t-\t-\t-\n", &keys)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -706,12 +710,14 @@ func TestCompareReviewItems(t *testing.T) {
 	}
 }
 
-// TestCompareVersionsTail: starting at the run where two names differ
-// gives CompareVersions' order, on names that share prefixes ending in
-// and between runs of digits, leading zeros included.
-func TestCompareVersionsTail(t *testing.T) {
+// TestVersionKey: the version keys' bytewise order is CompareVersions'
+// (and equal keys are names CompareVersions calls equal), on names that
+// share prefixes ending in and between runs of digits, leading zeros
+// included; a name with a control byte or a run of more than 255
+// significant digits has no key.
+func TestVersionKey(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	alpha := "0019a.-"
+	alpha := "0019a.-_!~\u00e9"
 	name := func() string {
 		b := []byte("foo-")
 		for n := rng.IntN(8); n > 0; n-- {
@@ -719,15 +725,129 @@ func TestCompareVersionsTail(t *testing.T) {
 		}
 		return string(b)
 	}
-	names := []string{"", "0", "00", "1", "10", "01", "a", "a1", "1a", "foo-1.10", "foo-1.9", "foo-1.09", "foo-1.9a", "foo-1.9.0"}
+	names := []string{"", "0", "00", "1", "10", "01", "a", "a1", "1a", "!", "~", "1!", "a!", "a.", "a.1", "ab1", "ab.1", "a1b", "a01b",
+		"foo-1.10", "foo-1.9", "foo-1.09", "foo-1.9a", "foo-1.9.0", "foo-1.9-", "foo-1.9_", "foo-1.9~", "foo-1.9.tar.gz", "foo-1.9-py3-none-any.whl",
+		strings.Repeat("1", 255), "0" + strings.Repeat("1", 255), strings.Repeat("9", 254)}
 	for range 3000 {
 		names = append(names, name())
 	}
+	keys := make([][]byte, len(names))
+	for i, n := range names {
+		k, ok := appendVersionKey(nil, n)
+		if !ok {
+			t.Fatalf("%q has no key", n)
+		}
+		keys[i] = k
+	}
 	for i, a := range names {
-		for _, b := range names[max(0, i-40):min(len(names), i+40)] {
-			if got, want := compareVersionsTail(a, b), CompareVersions(a, b); got != want {
-				t.Fatalf("%q vs %q: %d, CompareVersions %d", a, b, got, want)
+		for j := range names {
+			if i >= 40 && (j < i-40 || j > i+40) {
+				continue
+			}
+			if got, want := bytes.Compare(keys[i], keys[j]), CompareVersions(a, names[j]); got != want {
+				t.Fatalf("%q vs %q: keys %d, CompareVersions %d", a, names[j], got, want)
 			}
 		}
+	}
+	for _, n := range []string{"foo\x00", "foo-1.0\t", "\x1f", "1." + strings.Repeat("7", 256), strings.Repeat("0", 9) + strings.Repeat("7", 256)} {
+		if _, ok := appendVersionKey(nil, n); ok {
+			t.Errorf("%q has a key", n)
+		}
+	}
+}
+
+// TestReviewBucketMerged: a bucket sorted in runs and merged
+// (mergeReviewRuns, a bucket over reviewRunMax) gives the bytes and
+// project records of the whole sort, page lines included, and leaves no
+// run behind; so does the pass's index with every bucket merged.
+func TestReviewBucketMerged(t *testing.T) {
+	var exp bytes.Buffer
+	if err := synth.Generate(&exp, synth.Params{Seed: 6, Files: 3000}); err != nil {
+		t.Fatal(err)
+	}
+	c := newCeremony(t)
+	cfg := c.config(exp.Bytes(), "")
+	cfg.Now = synth.DefaultGenerated
+	prev := reviewRunMax
+	defer func() { reviewRunMax = prev }()
+	reviewRunMax = 2 << 10
+	d, err := ComputeDiff(cfg)
+	reviewRunMax = prev
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// The pass, every bucket over the limit: the same index as one made
+	// from Diff.Entries with every bucket sorted whole.
+	checkIndexFromPass(t, d)
+	es, err := os.ReadDir(d.run.work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if strings.HasPrefix(e.Name(), reviewPartKind) || strings.HasPrefix(e.Name(), reviewSortedKind) {
+			t.Errorf("work file %s left", e.Name())
+		}
+	}
+	// One bucket of every line, in hundreds of runs.
+	var data []byte
+	var extra []string
+	var line []byte
+	if err := d.Entries(func(e *DiffEntry) error {
+		line = e.appendCanonical(line[:0])
+		line = appendWorkLine(line[:0], line, e.Version, e.Legacy, e.Uploaded)
+		if strings.HasPrefix(e.Path, pagesPrefix) && len(extra) < 40 {
+			extra = append(extra, string(line))
+		} else {
+			data = append(data, line...)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Lines whose file names are another line's, in another directory,
+	// at the end: ordered by path within their name.
+	for i, l := range strings.SplitAfter(string(data), "\n")[:300] {
+		if i%3 == 0 && strings.Contains(l, "\tpackages/") {
+			data = append(data, strings.Replace(l, "\tpackages/", fmt.Sprintf("\tpackages/%d/", i%2), 1)...)
+		}
+	}
+	var whole bytes.Buffer
+	wps, wn, err := sortReviewBucket(string(data), extra, &whole, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	part := filepath.Join(dir, "reviewpart-000")
+	if err := os.WriteFile(part, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reviewRunMax = 2 << 10
+	f, err := os.Open(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	first, done, err := readLineChunk(br, reviewRunMax, 0)
+	if err != nil || done {
+		t.Fatalf("first run: done %v, %v", done, err)
+	}
+	var merged bytes.Buffer
+	mps, mn, err := mergeReviewRuns(part, first, br, extra, &merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wps) < 5 || int(wn) != len(data)+len(strings.Join(extra, "")) {
+		t.Fatalf("the whole sort: %d projects, %d bytes", len(wps), wn)
+	}
+	if !bytes.Equal(merged.Bytes(), whole.Bytes()) || mn != wn || !slices.Equal(mps, wps) {
+		t.Errorf("merged: %d bytes, %d projects; the whole sort: %d bytes, %d projects", mn, len(mps), wn, len(wps))
+	}
+	if es, err = os.ReadDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 {
+		t.Errorf("%d files left, want the part only", len(es))
 	}
 }

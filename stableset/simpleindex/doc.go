@@ -12,4 +12,6 @@
 //     refused with a *PageError and nothing is rendered.
 //   - PagePaths gives the target paths under simple/<project>/ that PEP
 //     458 names for the pages.
+//   - A Renderer gives RenderProjectPages' bytes, into buffers it keeps
+//     from one project to the next.
 package simpleindex

@@ -1,6 +1,8 @@
 package simpleindex
 
 import (
+	"cmp"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -162,6 +164,22 @@ func FileURL(base, targetPath string) (string, error) {
 	return b.String(), nil
 }
 
+// WriteFileURL writes FileURL(base, targetPath) to sb, or nothing when
+// that is an error: for a caller that keeps many URLs in one string.
+func WriteFileURL(sb *strings.Builder, base, targetPath string) error {
+	if base == "" && plainTargetPath(targetPath) {
+		sb.WriteString(RelativeFileBase)
+		sb.WriteString(targetPath)
+		return nil
+	}
+	u, err := FileURL(base, targetPath)
+	if err != nil {
+		return err
+	}
+	sb.WriteString(u)
+	return nil
+}
+
 // urlPlain marks the bytes url.PathEscape leaves as they are and that no
 // check of FileURL refuses: letters, digits, '-', '.', '_', '~'.
 var urlPlain = func() (t [256]bool) {
@@ -227,145 +245,279 @@ func NewPageFile(r *export.Record, base string) (PageFile, error) {
 // not the filename, invalid UTF-8 or control characters in any string, a
 // negative size) is refused with a *PageError and nothing is returned.
 func RenderProjectPages(project string, files []PageFile) (html, jsonPage []byte, err error) {
+	var r Renderer
+	return r.Render(project, files)
+}
+
+// A Renderer renders projects' pages as RenderProjectPages does, into
+// buffers it keeps from one project to the next (up to 1 MiB a page):
+// for a caller that renders many projects and is done with a project's
+// pages before the next (one allocation of each page's size a project
+// otherwise, which the collector must then clear). The zero value is
+// ready; a Renderer is not safe for concurrent use.
+type Renderer struct {
+	html, json []byte
+	sorted     []pageEntry
+	versions   []string
+}
+
+// pageEntry is a file as Render lays it out: its sort key and which of
+// its strings need no escaping (plainFilename, ...).
+type pageEntry struct {
+	*PageFile
+	key   uint64 // the filename's first 8 bytes after the project's common prefix
+	plain uint8
+}
+
+// appendText appends s, escaped by esc unless plain.
+func appendText(b []byte, s string, plain bool, esc func([]byte, string) []byte) []byte {
+	if plain {
+		return append(b, s...)
+	}
+	return esc(b, s)
+}
+
+// Render renders a project's pages as RenderProjectPages does. The pages
+// are valid until the next call.
+func (r *Renderer) Render(project string, files []PageFile) (html, jsonPage []byte, err error) {
 	if err := checkPageProject(project); err != nil {
 		return nil, nil, &PageError{Project: project, Err: err}
 	}
-	sorted := make([]*PageFile, len(files))
+	sorted := slices.Grow(r.sorted[:0], len(files))
 	htmlSize, jsonSize := 400+2*len(project), 100+len(project)
 	for i := range files {
 		f := &files[i]
-		if field, err := checkPageFile(f); err != nil {
+		field, plain, err := checkPageFile(f)
+		if err != nil {
 			return nil, nil, &PageError{Project: project, Filename: f.Filename, Field: field, Err: err}
 		}
-		sorted[i] = f
+		sorted = append(sorted, pageEntry{PageFile: f, plain: plain})
 		n := len(f.Filename) + len(f.URL) + len(f.RequiresPython) + len(f.YankedReason)
 		htmlSize += 320 + 2*n
 		jsonSize += 300 + 2*n + len(f.Version)
 	}
-	slices.SortFunc(sorted, func(a, b *PageFile) int { return strings.Compare(a.Filename, b.Filename) })
+	r.sorted = sorted
+	// By filename: the names share a prefix (the project's name, often
+	// the version's first digits), so each is compared from the end of
+	// the prefix all share, most comparisons by the 8 bytes after it
+	// (zero-padded: a filename has no zero byte, so a name that ends
+	// there sorts first, as it would bytewise).
+	common := 0
+	if len(sorted) > 0 {
+		first := sorted[0].Filename
+		common = len(first)
+		for _, e := range sorted[1:] {
+			n := 0
+			for n < common && n < len(e.Filename) && e.Filename[n] == first[n] {
+				n++
+			}
+			common = n
+		}
+	}
+	for i := range sorted {
+		var k [8]byte
+		copy(k[:], sorted[i].Filename[common:])
+		sorted[i].key = binary.BigEndian.Uint64(k[:])
+	}
+	slices.SortFunc(sorted, func(a, b pageEntry) int {
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
+		}
+		return strings.Compare(a.Filename[common:], b.Filename[common:])
+	})
 	for i := 1; i < len(sorted); i++ {
 		if sorted[i].Filename == sorted[i-1].Filename {
 			return nil, nil, &PageError{Project: project, Filename: sorted[i].Filename, Err: ErrPageDuplicateFile}
 		}
 	}
-	html = appendHTMLPage(make([]byte, 0, htmlSize), project, sorted)
-	jsonPage = appendJSONPage(make([]byte, 0, jsonSize), project, sorted)
+	r.versions = appendPageVersions(r.versions[:0], sorted)
+	html, jsonPage = appendPages(slices.Grow(r.html[:0], htmlSize), slices.Grow(r.json[:0], jsonSize), project, sorted, r.versions)
+	r.html, r.json = keepBuffer(html), keepBuffer(jsonPage)
+	if len(files) > rendererKeepFiles {
+		r.sorted = nil
+	}
 	return html, jsonPage, nil
 }
 
-func appendHTMLPage(b []byte, project string, files []*PageFile) []byte {
-	b = append(b, "<!DOCTYPE html>\n<html lang=\"en\">\n  <head>\n    <meta charset=\"utf-8\">\n    <meta name=\"pypi:repository-version\" content=\""+SimpleAPIVersion+"\">\n    <title>Links for "...)
-	b = appendHTMLEscaped(b, project)
-	b = append(b, "</title>\n  </head>\n  <body>\n    <h1>Links for "...)
-	b = appendHTMLEscaped(b, project)
-	b = append(b, "</h1>\n"...)
-	for _, f := range files {
-		b = append(b, "    <a href=\""...)
-		b = appendHTMLEscaped(b, f.URL)
-		b = append(b, "#sha256="...)
-		b = hex.AppendEncode(b, f.SHA256[:])
+// rendererKeep is the largest buffer a Renderer keeps for the next
+// project (rendererKeepFiles, the most files it keeps room for): a large
+// project's pages (megabytes, more at PyPI's largest) are let go with the
+// call after, so that they do not stay live, which would let the
+// collector's target grow with them.
+const (
+	rendererKeep      = 1 << 20
+	rendererKeepFiles = 4096
+)
+
+// keepBuffer is b to reuse, or nil when b is over rendererKeep.
+func keepBuffer(b []byte) []byte {
+	if cap(b) > rendererKeep {
+		return nil
+	}
+	return b
+}
+
+// Versions returns the distinct versions of the files of the pages Render
+// last rendered, sorted bytewise: the JSON page's "versions". The slice
+// is valid until the next call of Render.
+func (r *Renderer) Versions() []string { return r.versions }
+
+// appendPages appends both pages, file by file to each: each hash is
+// encoded in hex once for both.
+func appendPages(h, j []byte, project string, files []pageEntry, versions []string) ([]byte, []byte) {
+	h = append(h, "<!DOCTYPE html>\n<html lang=\"en\">\n  <head>\n    <meta charset=\"utf-8\">\n    <meta name=\"pypi:repository-version\" content=\""+SimpleAPIVersion+"\">\n    <title>Links for "...)
+	h = appendHTMLEscaped(h, project)
+	h = append(h, "</title>\n  </head>\n  <body>\n    <h1>Links for "...)
+	h = appendHTMLEscaped(h, project)
+	h = append(h, "</h1>\n"...)
+	j = append(j, `{"meta":{"api-version":"`+SimpleAPIVersion+`"},"name":`...)
+	j = appendJSONString(j, project)
+	j = append(j, `,"files":[`...)
+	var hx [128]byte // SHA256, then CoreMetadataSHA256
+	for i := range files {
+		f := &files[i]
+		hex.Encode(hx[:64], f.SHA256[:])
+		if f.HasCoreMetadata {
+			hex.Encode(hx[64:], f.CoreMetadataSHA256[:])
+		}
+		h = appendHTMLFile(h, f, &hx)
+		if i > 0 {
+			j = append(j, ',')
+		}
+		j = appendJSONFile(j, f, &hx)
+	}
+	h = append(h, "  </body>\n</html>\n"...)
+	j = append(j, `],"versions":[`...)
+	for i, v := range versions {
+		if i > 0 {
+			j = append(j, ',')
+		}
+		j = appendJSONString(j, v)
+	}
+	return h, append(j, "]}\n"...)
+}
+
+// appendHTMLFile appends a file's link; hx holds its hashes in hex.
+func appendHTMLFile(b []byte, f *pageEntry, hx *[128]byte) []byte {
+	b = append(b, "    <a href=\""...)
+	b = appendText(b, f.URL, f.plain&plainURL != 0, appendHTMLEscaped)
+	b = append(b, "#sha256="...)
+	b = append(b, hx[:64]...)
+	b = append(b, '"')
+	if f.RequiresPython != "" {
+		b = append(b, " data-requires-python=\""...)
+		b = appendText(b, f.RequiresPython, f.plain&plainRequiresPython != 0, appendHTMLEscaped)
 		b = append(b, '"')
-		if f.RequiresPython != "" {
-			b = append(b, " data-requires-python=\""...)
-			b = appendHTMLEscaped(b, f.RequiresPython)
-			b = append(b, '"')
-		}
-		if f.Yanked {
-			b = append(b, " data-yanked=\""...)
-			b = appendHTMLEscaped(b, f.YankedReason)
-			b = append(b, '"')
-		}
-		if f.HasCoreMetadata {
-			// PEP 714: data-core-metadata is the name; the legacy
-			// data-dist-info-metadata may accompany it with the same value,
-			// for clients older than PEP 714 (PyPI sends both).
-			b = append(b, " data-dist-info-metadata=\"sha256="...)
-			b = hex.AppendEncode(b, f.CoreMetadataSHA256[:])
-			b = append(b, "\" data-core-metadata=\"sha256="...)
-			b = hex.AppendEncode(b, f.CoreMetadataSHA256[:])
-			b = append(b, '"')
-		}
-		b = append(b, '>')
-		b = appendHTMLEscaped(b, f.Filename)
-		b = append(b, "</a><br />\n"...)
 	}
-	return append(b, "  </body>\n</html>\n"...)
+	if f.Yanked {
+		b = append(b, " data-yanked=\""...)
+		b = appendHTMLEscaped(b, f.YankedReason)
+		b = append(b, '"')
+	}
+	if f.HasCoreMetadata {
+		// PEP 714: data-core-metadata is the name; the legacy
+		// data-dist-info-metadata may accompany it with the same value,
+		// for clients older than PEP 714 (PyPI sends both).
+		b = append(b, " data-dist-info-metadata=\"sha256="...)
+		b = append(b, hx[64:]...)
+		b = append(b, "\" data-core-metadata=\"sha256="...)
+		b = append(b, hx[64:]...)
+		b = append(b, '"')
+	}
+	b = append(b, '>')
+	b = appendText(b, f.Filename, f.plain&plainFilename != 0, appendHTMLEscaped)
+	return append(b, "</a><br />\n"...)
 }
 
-func appendJSONPage(b []byte, project string, files []*PageFile) []byte {
-	b = append(b, `{"meta":{"api-version":"`+SimpleAPIVersion+`"},"name":`...)
-	b = appendJSONString(b, project)
-	b = append(b, `,"files":[`...)
-	for i, f := range files {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"filename":`...)
-		b = appendJSONString(b, f.Filename)
-		b = append(b, `,"url":`...)
-		b = appendJSONString(b, f.URL)
-		b = append(b, `,"hashes":{"sha256":"`...)
-		b = hex.AppendEncode(b, f.SHA256[:])
+// appendJSONFile appends a file's object; hx holds its hashes in hex.
+func appendJSONFile(b []byte, f *pageEntry, hx *[128]byte) []byte {
+	b = append(b, `{"filename":`...)
+	b = appendQuoted(b, f.Filename, f.plain&plainFilename != 0)
+	b = append(b, `,"url":`...)
+	b = appendQuoted(b, f.URL, f.plain&plainURL != 0)
+	b = append(b, `,"hashes":{"sha256":"`...)
+	b = append(b, hx[:64]...)
+	b = append(b, `"}`...)
+	if f.RequiresPython != "" {
+		b = append(b, `,"requires-python":`...)
+		b = appendQuoted(b, f.RequiresPython, f.plain&plainRequiresPython != 0)
+	}
+	if f.HasCoreMetadata {
+		b = append(b, `,"core-metadata":{"sha256":"`...)
+		b = append(b, hx[64:]...)
 		b = append(b, `"}`...)
-		if f.RequiresPython != "" {
-			b = append(b, `,"requires-python":`...)
-			b = appendJSONString(b, f.RequiresPython)
-		}
-		if f.HasCoreMetadata {
-			b = append(b, `,"core-metadata":{"sha256":"`...)
-			b = hex.AppendEncode(b, f.CoreMetadataSHA256[:])
-			b = append(b, `"}`...)
-		} else {
-			b = append(b, `,"core-metadata":false`...)
-		}
-		switch {
-		case !f.Yanked:
-			b = append(b, `,"yanked":false`...)
-		case f.YankedReason == "":
-			b = append(b, `,"yanked":true`...)
-		default:
-			b = append(b, `,"yanked":`...)
-			b = appendJSONString(b, f.YankedReason)
-		}
-		b = append(b, `,"size":`...)
-		b = strconv.AppendInt(b, f.Size, 10)
-		if !f.UploadTime.IsZero() {
-			b = append(b, `,"upload-time":"`...)
-			b = appendUploadTime(b, f.UploadTime)
-			b = append(b, '"')
-		}
-		b = append(b, '}')
+	} else {
+		b = append(b, `,"core-metadata":false`...)
 	}
-	b = append(b, `],"versions":[`...)
-	for i, v := range pageVersions(files) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, v)
+	switch {
+	case !f.Yanked:
+		b = append(b, `,"yanked":false`...)
+	case f.YankedReason == "":
+		b = append(b, `,"yanked":true`...)
+	default:
+		b = append(b, `,"yanked":`...)
+		b = appendJSONString(b, f.YankedReason)
 	}
-	return append(b, "]}\n"...)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, f.Size, 10)
+	if !f.UploadTime.IsZero() {
+		b = append(b, `,"upload-time":"`...)
+		b = appendUploadTime(b, f.UploadTime)
+		b = append(b, '"')
+	}
+	return append(b, '}')
 }
 
-// pageVersions returns the distinct versions of files, sorted bytewise.
-// PEP 700 makes "versions" a set; sorting makes it deterministic.
-func pageVersions(files []*PageFile) []string {
-	vs := make([]string, len(files))
-	for i, f := range files {
-		vs[i] = f.Version
+// appendQuoted appends s as a JSON string: quoted as it is when plain.
+func appendQuoted(b []byte, s string, plain bool) []byte {
+	if plain {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
 	}
-	slices.Sort(vs)
-	return slices.Compact(vs)
+	return appendJSONString(b, s)
+}
+
+// appendPageVersions appends the distinct versions of files (sorted by
+// filename), sorted bytewise, to vs. PEP 700 makes "versions" a set;
+// sorting makes it deterministic. A release's files are mostly neighbours
+// in filename order, so repeats next to each other are dropped before
+// the sort.
+func appendPageVersions(vs []string, files []pageEntry) []string {
+	start := len(vs)
+	for i, f := range files {
+		if i == 0 || f.Version != files[i-1].Version {
+			vs = append(vs, f.Version)
+		}
+	}
+	slices.Sort(vs[start:])
+	return vs[:start+len(slices.Compact(vs[start:]))]
 }
 
 // appendUploadTime appends t in UTC as PEP 700 asks:
 // yyyy-mm-ddThh:mm:ssZ, with .ffffff (microseconds) only when t has a
-// fraction of a second.
+// fraction of a second; what t.AppendFormat gives with those layouts, for
+// a year from 0 to 9999 (checkPageFile refuses the others).
 func appendUploadTime(b []byte, t time.Time) []byte {
 	t = t.UTC()
-	if t.Nanosecond()/1000 == 0 {
-		return t.AppendFormat(b, "2006-01-02T15:04:05Z")
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		if t.Nanosecond()/1000 == 0 {
+			return t.AppendFormat(b, "2006-01-02T15:04:05Z")
+		}
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000000Z")
 	}
-	return t.AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	h, mi, s := t.Clock()
+	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10))
+	if us := t.Nanosecond() / 1000; us != 0 {
+		b = append(b, '.')
+		for div := 100000; div > 0; div /= 10 {
+			b = append(b, byte('0'+us/div%10))
+		}
+	}
+	return append(b, 'Z')
 }
 
 // appendHTMLEscaped appends s with the five characters that are special in
@@ -478,62 +630,134 @@ func checkPageProject(p string) error {
 	return nil
 }
 
-// checkPageFile checks one file and returns the field at fault.
-func checkPageFile(f *PageFile) (string, error) {
+// Which of a file's strings need no escaping on either page (printable
+// ASCII without &<>"'\), found by checkPageFile.
+const (
+	plainFilename = 1 << iota
+	plainURL
+	plainRequiresPython
+)
+
+// checkPageFile checks one file and returns the field at fault, and which
+// of its strings need no escaping (plainFilename, ...).
+func checkPageFile(f *PageFile) (string, uint8, error) {
 	switch {
 	case f.Filename == "" || len(f.Filename) > export.MaxFilenameLength:
-		return "Filename", fmt.Errorf("filename of %d bytes, want 1 to %d: %w", len(f.Filename), export.MaxFilenameLength, ErrPageFile)
+		return "Filename", 0, fmt.Errorf("filename of %d bytes, want 1 to %d: %w", len(f.Filename), export.MaxFilenameLength, ErrPageFile)
 	case f.Filename == "." || f.Filename == "..":
-		return "Filename", fmt.Errorf("filename is a dot segment: %w", ErrPageFile)
-	case strings.ContainsAny(f.Filename, "/\\"):
-		return "Filename", fmt.Errorf("filename contains a slash or backslash: %w", ErrPageFile)
+		return "Filename", 0, fmt.Errorf("filename is a dot segment: %w", ErrPageFile)
+	case strings.IndexByte(f.Filename, '/') >= 0 || strings.IndexByte(f.Filename, '\\') >= 0:
+		return "Filename", 0, fmt.Errorf("filename contains a slash or backslash: %w", ErrPageFile)
 	case f.Version == "" || len(f.Version) > 128:
-		return "Version", fmt.Errorf("version of %d bytes, want 1 to 128: %w", len(f.Version), ErrPageFile)
+		return "Version", 0, fmt.Errorf("version of %d bytes, want 1 to 128: %w", len(f.Version), ErrPageFile)
 	case f.Size < 0:
-		return "Size", fmt.Errorf("negative size %d: %w", f.Size, ErrPageFile)
+		return "Size", 0, fmt.Errorf("negative size %d: %w", f.Size, ErrPageFile)
 	case !f.Yanked && f.YankedReason != "":
-		return "YankedReason", fmt.Errorf("a yank reason on a file that is not yanked: %w", ErrPageFile)
+		return "YankedReason", 0, fmt.Errorf("a yank reason on a file that is not yanked: %w", ErrPageFile)
 	case !f.HasCoreMetadata && f.CoreMetadataSHA256 != [32]byte{}:
-		return "CoreMetadataSHA256", fmt.Errorf("a core metadata hash without HasCoreMetadata: %w", ErrPageFile)
+		return "CoreMetadataSHA256", 0, fmt.Errorf("a core metadata hash without HasCoreMetadata: %w", ErrPageFile)
 	}
-	for _, s := range []struct{ field, v string }{
-		{"Filename", f.Filename}, {"Version", f.Version},
-		{"RequiresPython", f.RequiresPython}, {"YankedReason", f.YankedReason},
+	var plain uint8
+	for _, s := range [...]struct {
+		field, v string
+		bit      uint8
+	}{
+		{"Filename", f.Filename, plainFilename}, {"Version", f.Version, 0},
+		{"RequiresPython", f.RequiresPython, plainRequiresPython}, {"YankedReason", f.YankedReason, 0},
 	} {
+		switch textClass(s.v) {
+		case 0:
+			plain |= s.bit
+			continue
+		case textEscaped:
+			continue
+		}
 		if !utf8.ValidString(s.v) {
-			return s.field, fmt.Errorf("not valid UTF-8: %w", ErrPageFile)
+			return s.field, 0, fmt.Errorf("not valid UTF-8: %w", ErrPageFile)
 		}
 		if hasControl(s.v) {
-			return s.field, fmt.Errorf("%q contains a control character: %w", s.v, ErrPageFile)
+			return s.field, 0, fmt.Errorf("%q contains a control character: %w", s.v, ErrPageFile)
 		}
 	}
-	if err := checkPageURL(f.URL, f.Filename); err != nil {
-		return "URL", err
+	if escaped, err := checkPageURL(f.URL, f.Filename); err != nil {
+		return "URL", 0, err
+	} else if !escaped {
+		plain |= plainURL
 	}
 	if !f.UploadTime.IsZero() {
 		if y := f.UploadTime.UTC().Year(); y < 1 || y > 9999 {
-			return "UploadTime", fmt.Errorf("year %d out of range: %w", y, ErrPageFile)
+			return "UploadTime", 0, fmt.Errorf("year %d out of range: %w", y, ErrPageFile)
 		}
 	}
-	return "", nil
+	return "", plain, nil
 }
 
 // checkPageURL checks that u is printable ASCII without a fragment or
 // query and that its last path segment, unescaped, is the filename, as PEP
-// 503 requires of the anchor text.
-func checkPageURL(u, filename string) error {
-	if u == "" || !printableASCII(u) {
-		return fmt.Errorf("url %q must be non-empty printable ASCII without spaces: %w", u, ErrPageFile)
+// 503 requires of the anchor text; escaped says whether u has a byte
+// either page escapes.
+func checkPageURL(u, filename string) (escaped bool, err error) {
+	var class byte
+	for i := 0; i < len(u); i++ {
+		class |= urlClass[u[i]]
 	}
-	if strings.ContainsAny(u, "#?") {
-		return fmt.Errorf("url %q must have no query or fragment: %w", u, ErrPageFile)
+	if u == "" || class&textOther != 0 {
+		return false, fmt.Errorf("url %q must be non-empty printable ASCII without spaces: %w", u, ErrPageFile)
 	}
-	last := u[strings.LastIndexByte(u, '/')+1:]
-	name, err := url.PathUnescape(last)
+	if class&urlQuery != 0 {
+		return false, fmt.Errorf("url %q must have no query or fragment: %w", u, ErrPageFile)
+	}
+	slash := strings.LastIndexByte(u, '/')
+	name := u[slash+1:]
+	if class&urlPercent != 0 {
+		name, err = url.PathUnescape(name)
+	}
 	if err != nil || name != filename {
-		return fmt.Errorf("url %q does not end in the filename: %w", u, ErrPageFile)
+		return false, fmt.Errorf("url %q does not end in the filename: %w", u, ErrPageFile)
 	}
-	return nil
+	return class&textEscaped != 0, nil
+}
+
+// Classes of bytes, ORed over a string by textClass and checkPageURL:
+// textEscaped, printable ASCII that one of the pages escapes (&<>"'\);
+// textOther, a byte outside printable ASCII (the string needs the full
+// checks, UTF-8 and control characters, and may need escaping);
+// urlQuery, '#' or '?' (refused in a URL); urlPercent, '%' (an escape
+// to undo before comparing the URL's last segment with the filename).
+const (
+	textEscaped = 1 << iota
+	textOther
+	urlQuery
+	urlPercent
+)
+
+// textClasses is the class of each byte in a text field (the space is
+// printable); urlClass, in a URL (where the space is not).
+var textClasses, urlClass = func() (t, u [256]byte) {
+	for c := range 256 {
+		switch {
+		case c < ' ' || c > '~':
+			t[c] = textOther
+		case strings.IndexByte(`&<>"'\`, byte(c)) >= 0:
+			t[c] = textEscaped
+		}
+		u[c] = t[c]
+	}
+	u[' '] = textOther
+	u['#'] |= urlQuery
+	u['?'] |= urlQuery
+	u['%'] |= urlPercent
+	return t, u
+}()
+
+// textClass is the classes of s's bytes, ORed: 0 when s is printable
+// ASCII that neither page escapes.
+func textClass(s string) byte {
+	var class byte
+	for i := 0; i < len(s); i++ {
+		class |= textClasses[s[i]]
+	}
+	return class
 }
 
 // printableASCII reports whether s is non-empty ASCII from '!' to '~'.

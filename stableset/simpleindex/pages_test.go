@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html"
 	"html/template"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -601,9 +602,10 @@ func FuzzRenderProjectPages(f *testing.F) {
 }
 
 // BenchmarkRenderProjectPages renders pages for projects of a typical
-// size and reports files rendered per second.
+// size and of a large one, with one Renderer (as the pipeline does), and
+// reports files rendered per second.
 func BenchmarkRenderProjectPages(b *testing.B) {
-	for _, perProject := range []int{1, 20, 500} {
+	for _, perProject := range []int{1, 20, 500, 20000} {
 		b.Run(fmt.Sprintf("files=%d", perProject), func(b *testing.B) {
 			files := make([]PageFile, perProject)
 			for i := range files {
@@ -616,10 +618,13 @@ func BenchmarkRenderProjectPages(b *testing.B) {
 				}
 				files[i] = pf
 			}
-			var n int
+			var (
+				n int
+				r Renderer
+			)
 			b.ReportAllocs()
 			for b.Loop() {
-				h, j, err := RenderProjectPages("benchmark-project", files)
+				h, j, err := r.Render("benchmark-project", files)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -735,5 +740,109 @@ func TestLayouts(t *testing.T) {
 	pep := tuf.DelegatedRole{Paths: LayoutPEP458.TargetPatterns()}
 	if wh, _ := LayoutWarehouse.PagePaths("foo"); pep.Matches(wh) {
 		t.Errorf("the pep458 patterns match the warehouse page %s", wh)
+	}
+}
+
+// TestRendererReuse: one Renderer, rendering project after project (a
+// large one, whose buffers it lets go, before small ones, so that a page
+// shorter than the buffer's last contents shows any stale byte), gives RenderProjectPages' bytes and
+// the JSON page's versions; files whose names and URLs hold the bytes
+// the pages escape are escaped, as checkHTMLPage and checkJSONPage parse
+// them back.
+func TestRendererReuse(t *testing.T) {
+	cases := goldenPageCases(t)
+	var big []PageFile
+	for i := range rendererKeepFiles + 100 { // pages over rendererKeep too
+		big = append(big, testPageFile(t, fmt.Sprintf("big-%d.%d.tar.gz", i/3, i%3), fmt.Sprintf("%d", i/3)))
+	}
+	var odd []PageFile
+	for _, name := range []string{`a&amp;b-1.0.tar.gz`, `a<b>-1.0.tar.gz`, `a"b"-1.0.tar.gz`, `a'b-1.0.tar.gz`, `a\b-1.0.tar.gz`, "a\u2028b-1.0.tar.gz", "a&b-1.0.tar.gz", "a%20b-1.0.tar.gz"} {
+		if strings.Contains(name, `\`) {
+			continue // a backslash is refused in a filename
+		}
+		odd = append(odd, requiresPython(testPageFile(t, name, "1.0"), `>="3" & <'4'`))
+	}
+	// Names that are prefixes of one another, ending before, at and
+	// after the 8 bytes the sort compares first.
+	var prefixes []PageFile
+	for _, name := range []string{"p-1.0.0.tar.gz", "p", "p-", "p-1", "p-1.0", "p-1.0.0", "p-1.0.0.", "p-1.0.0.tar", "p-1.0.0.tar.gz.asc",
+		"p-1.0.0.tar.gy", "p-10", "p-1a", "p-1\u00e9", "p-1.0.0.tar.gz~", "p-1.0.0.tar.g"} {
+		prefixes = append(prefixes, testPageFile(t, name, "1"))
+	}
+	cases = append([]pageCase{{"big", "big", big}}, append(cases, pageCase{"odd", "odd", odd}, pageCase{"prefixes", "p", prefixes}, pageCase{"big", "big", big})...)
+	var r Renderer
+	for _, c := range cases {
+		wantH, wantJ, err := RenderProjectPages(c.project, c.files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, j, err := r.Render(c.project, c.files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(h, wantH) || !bytes.Equal(j, wantJ) {
+			t.Errorf("%s: the reused Renderer's pages differ from RenderProjectPages'", c.name)
+		}
+		checkHTMLPage(t, h, c.project, c.files)
+		checkJSONPage(t, j, c.project, c.files)
+		var p struct{ Versions []string }
+		if err := json.Unmarshal(j, &p); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(r.Versions(), p.Versions) && len(p.Versions)+len(r.Versions()) > 0 {
+			t.Errorf("%s: Versions %q, the page lists %q", c.name, r.Versions(), p.Versions)
+		}
+	}
+	if _, _, err := r.Render("odd", append(odd, odd[0])); !errors.Is(err, ErrPageDuplicateFile) {
+		t.Errorf("a duplicate after reuse: %v", err)
+	}
+}
+
+// TestAppendUploadTimeAsFormat: the hand-written upload time is what
+// time.Time.AppendFormat gives with the PEP 700 layouts, over the years
+// 1 to 9999, with and without a fraction of a second.
+func TestAppendUploadTimeAsFormat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	lo, hi := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
+	for i := range 20000 {
+		ns := int64(0)
+		switch i % 4 {
+		case 1:
+			ns = rng.Int64N(1e9)
+		case 2:
+			ns = rng.Int64N(1000) // under a microsecond: no fraction
+		case 3:
+			ns = 1000 * rng.Int64N(1e6)
+		}
+		tm := time.Unix(lo+rng.Int64N(hi-lo+1), ns)
+		if i%5 == 0 {
+			tm = tm.In(time.FixedZone("x", 3600*(i%13-6)))
+		}
+		u := tm.UTC()
+		want := u.AppendFormat(nil, "2006-01-02T15:04:05Z")
+		if u.Nanosecond()/1000 != 0 {
+			want = u.AppendFormat(nil, "2006-01-02T15:04:05.000000Z")
+		}
+		if got := appendUploadTime(nil, tm); !bytes.Equal(got, want) {
+			t.Fatalf("%v: %s, AppendFormat %s", tm, got, want)
+		}
+	}
+}
+
+// TestWriteFileURL: WriteFileURL writes what FileURL returns, or
+// nothing and its error.
+func TestWriteFileURL(t *testing.T) {
+	for _, c := range []struct{ base, path string }{
+		{"", "packages/ab/cd/ef/foo-1.0.tar.gz"}, {"", "packages/ab/cd/ef/foo bar+1.0.tar.gz"}, {"", "a//b"}, {"", ""},
+		{"https://files.example/", "packages/a/b"}, {"https://files.example", "packages/a/b"}, {"", "caf\u00e9/x"}, {"", "a/../b"},
+	} {
+		want, werr := FileURL(c.base, c.path)
+		var sb strings.Builder
+		sb.WriteString("prefix:")
+		err := WriteFileURL(&sb, c.base, c.path)
+		got := sb.String()
+		if (err != nil) != (werr != nil) || err == nil && got != "prefix:"+want || err != nil && (got != "prefix:" || !errors.Is(err, ErrTargetPath)) {
+			t.Errorf("WriteFileURL(%q, %q) = %q, %v; FileURL %q, %v", c.base, c.path, got, err, want, werr)
+		}
 	}
 }
