@@ -2,7 +2,6 @@ package stableset
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -133,19 +132,36 @@ func appendWorkLine(b, canon []byte, version string, legacy export.Legacy, uploa
 }
 
 // parseCanonical parses a line of the exceptions work file
-// (appendWorkLine).
+// (appendWorkLine): parseWorkLine on a copy of line.
 func parseCanonical(line []byte) (DiffEntry, error) {
-	f := bytes.Split(bytes.TrimSuffix(line, []byte("\n")), []byte("\t"))
-	if len(f) != 11 {
+	return parseWorkLine(string(line))
+}
+
+// parseWorkLine parses a line of the exceptions work file
+// (appendWorkLine), with or without its LF. The entry's strings are
+// substrings of line: nothing is copied, so that a part read whole
+// (SortedEntries) is parsed without an allocation per field.
+func parseWorkLine(line string) (DiffEntry, error) {
+	line = strings.TrimSuffix(line, "\n")
+	var f [11]string
+	for i := range 10 {
+		j := strings.IndexByte(line, '\t')
+		if j < 0 {
+			return DiffEntry{}, errSpill
+		}
+		f[i], line = line[:j], line[j+1:]
+	}
+	if strings.IndexByte(line, '\t') >= 0 {
 		return DiffEntry{}, errSpill
 	}
-	und := func(b []byte) string {
-		if string(b) == "-" {
+	f[10] = line
+	und := func(s string) string {
+		if s == "-" {
 			return ""
 		}
-		return string(b)
+		return s
 	}
-	e := DiffEntry{Category: Category(f[0]), Reason: und(f[1]), Path: string(f[2]), Project: und(f[3]), Version: und(f[8])}
+	e := DiffEntry{Category: Category(f[0]), Reason: und(f[1]), Path: f[2], Project: und(f[3]), Version: und(f[8])}
 	var ok bool
 	if e.Legacy, ok = export.ParseLegacy(und(f[9])); !ok {
 		return e, errSpill
@@ -157,16 +173,16 @@ func parseCanonical(line []byte) (DiffEntry, error) {
 		}
 		e.Uploaded = time.Unix(t, 0).UTC()
 	}
-	side := func(l, h []byte, has *bool, n *int64, sum *[32]byte) error {
-		if string(l) == "-" {
+	side := func(l, h string, has *bool, n *int64, sum *[32]byte) error {
+		if l == "-" {
 			return nil
 		}
 		*has = true
 		var err error
-		if *n, err = strconv.ParseInt(string(l), 10, 64); err != nil {
+		if *n, err = strconv.ParseInt(l, 10, 64); err != nil {
 			return errSpill
 		}
-		if _, err := hex.Decode(sum[:], h); err != nil {
+		if !parseSum(sum, h) {
 			return errSpill
 		}
 		return nil
@@ -175,6 +191,35 @@ func parseCanonical(line []byte) (DiffEntry, error) {
 		return e, err
 	}
 	return e, side(f[6], f[7], &e.HasNew, &e.NewLength, &e.NewSHA256)
+}
+
+// parseSum decodes 64 hex digits (either case) into sum; ok is false
+// for anything else.
+func parseSum(sum *[32]byte, h string) bool {
+	if len(h) != 2*len(sum) {
+		return false
+	}
+	for i := range sum {
+		hi, ok1 := fromHex(h[2*i])
+		lo, ok2 := fromHex(h[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		sum[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // Counts are the number of paths in each category.
