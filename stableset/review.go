@@ -676,17 +676,20 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 	}
 	parts := d.run.buckets("sorted", 256, 32<<10)
 	defer parts.close()
-	var line []byte
 	var sizes [256]int64
-	err := d.exceptions(func(e *DiffEntry) error {
+	// The exceptions' lines are copied as they are, each parsed (in
+	// place, nothing copied) only to check it and find its project.
+	err := d.exceptionLines(func(line string) error {
+		e, err := parseWorkLine(line)
+		if err != nil {
+			return err
+		}
 		var b byte
 		if e.Project != "" {
 			b = e.Project[0]
 		}
-		line = e.appendCanonical(line[:0])
-		line = appendWorkLine(line[:0], line, e.Version, e.Legacy, e.Uploaded)
 		sizes[b] += int64(len(line))
-		_, err := parts[b].Write(line)
+		_, err = io.WriteString(parts[b], line)
 		return err
 	})
 	if err != nil {
@@ -754,43 +757,44 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 var sortPartMax int64 = 16 << 20
 
 // sortedPart reads part b of SortedEntries and returns its entries and
-// their order.
+// their order. The entries' strings are substrings of the part's data.
 func (d *Diff) sortedPart(b int) ([]DiffEntry, []int32, error) {
 	data, err := readFileString(d.run.bucketPath("sorted", b))
 	if err != nil {
 		return nil, nil, err
 	}
-	es, idx, _, err := sortLines(data, false)
+	es, idx, _, err := sortLines(data)
 	return es, idx, err
 }
 
-// sortLines parses the work lines in data and returns the entries, their
-// order, and with raw each entry's line.
-func sortLines(data string, raw bool) ([]DiffEntry, []int32, []string, error) {
-	var es []DiffEntry
-	var lines []string
-	for len(data) > 0 {
-		i := strings.IndexByte(data, '\n')
+// sortLines parses the work lines in data (their strings substrings of
+// data) and returns the entries, their order, and where each entry's
+// line starts in data (one more: len(data)).
+func sortLines(data string) ([]DiffEntry, []int32, []int32, error) {
+	n := strings.Count(data, "\n")
+	es := make([]DiffEntry, 0, n)
+	starts := make([]int32, 0, n+1)
+	for off := 0; off < len(data); {
+		i := strings.IndexByte(data[off:], '\n')
 		if i < 0 {
 			return nil, nil, nil, errSpill
 		}
-		e, err := parseCanonical([]byte(data[:i+1]))
+		e, err := parseWorkLine(data[off : off+i+1])
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		es = append(es, e)
-		if raw {
-			lines = append(lines, data[:i+1])
-		}
-		data = data[i+1:]
+		starts = append(starts, int32(off))
+		off += i + 1
 	}
+	starts = append(starts, int32(len(data)))
 	// Sorted by index: an entry is too large to move around.
 	idx := make([]int32, len(es))
 	for i := range idx {
 		idx[i] = int32(i)
 	}
 	slices.SortFunc(idx, func(i, j int32) int { return compareEntries(&es[i], &es[j]) })
-	return es, idx, lines, nil
+	return es, idx, starts, nil
 }
 
 // compareEntries is SortedEntries' order.
@@ -804,11 +808,74 @@ func compareEntries(a, b *DiffEntry) int {
 	return strings.Compare(a.Path, b.Path)
 }
 
+// exceptionLines calls fn with every line of the exceptions work file
+// (with its LF), as a string that stays valid after fn returns.
+func (d *Diff) exceptionLines(fn func(string) error) error {
+	f, err := openWork(d.run.bucketPath("exceptions", 0))
+	if err != nil {
+		return fmt.Errorf("opening the work file for the diff: %w", err)
+	}
+	defer f.Close()
+	lr := lineReader{r: f}
+	for {
+		line, ok, err := lr.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := fn(line); err != nil {
+			return err
+		}
+	}
+}
+
+// lineBlock is how much a lineReader reads at a time.
+const lineBlock = 256 << 10
+
+// lineReader reads the lines of a work file as substrings of blocks of
+// about lineBlock bytes, each block a string of its own: a line stays
+// valid (and keeps its block alive) after the next is read, and there
+// is one allocation per block, not one per line.
+type lineReader struct {
+	r   io.Reader
+	s   string // the block
+	off int    // where the next line starts in s
+	buf []byte
+	eof bool
+}
+
+// next returns the next line with its LF; ok is false at the end. A file
+// that does not end in LF is corrupt (errSpill).
+func (lr *lineReader) next() (line string, ok bool, err error) {
+	for {
+		if i := strings.IndexByte(lr.s[lr.off:], '\n'); i >= 0 {
+			line = lr.s[lr.off : lr.off+i+1]
+			lr.off += i + 1
+			return line, true, nil
+		}
+		rest := lr.s[lr.off:]
+		if lr.eof {
+			if rest != "" {
+				return "", false, errSpill
+			}
+			return "", false, nil
+		}
+		lr.buf = slices.Grow(append(lr.buf[:0], rest...), lineBlock)
+		n, err := io.ReadFull(lr.r, lr.buf[len(rest):cap(lr.buf)])
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			lr.eof = true
+		case err != nil:
+			return "", false, fmt.Errorf("reading a work file: %w", err)
+		}
+		lr.s, lr.off = string(lr.buf[:len(rest)+n]), 0
+	}
+}
+
 // mergePart gives fn the entries of part b, a part over sortPartMax, in
 // order: the part is read in runs of about sortPartMax bytes, each sorted
-// and written to a work file, then the runs are merged, one entry of
-// each in memory. No two entries have one path, so the order is the one
-// sortedPart gives.
+// and written to a work file, then the runs are merged, the run heads in
+// a heap, one entry of each in memory. No two entries have one path, so
+// the order is the one sortedPart gives.
 func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
 	f, err := openWork(d.run.bucketPath("sorted", b))
 	if err != nil {
@@ -843,7 +910,7 @@ func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
 		if len(chunk) == 0 {
 			break
 		}
-		_, idx, lines, err := sortLines(string(chunk), true)
+		_, idx, starts, err := sortLines(string(chunk))
 		if err != nil {
 			return err
 		}
@@ -851,7 +918,7 @@ func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
 		runs = append(runs, path)
 		w := &workFile{path: path, size: 1 << 20}
 		for _, i := range idx {
-			if _, err := w.Write([]byte(lines[i])); err != nil {
+			if _, err := w.Write(chunk[starts[i]:starts[i+1]]); err != nil {
 				w.Close()
 				return err
 			}
@@ -860,30 +927,27 @@ func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
 			return err
 		}
 	}
-	// The merge: the runs' heads, the least first.
+	// The merge: a heap of the runs' heads, the least first.
 	type head struct {
 		e  DiffEntry
-		br *bufio.Reader
+		lr lineReader
 	}
-	var heads []*head
 	advance := func(h *head) (bool, error) {
-		line, err := h.br.ReadBytes('\n')
-		if err == io.EOF && len(line) == 0 {
-			return false, nil
+		line, ok, err := h.lr.next()
+		if err != nil || !ok {
+			return false, err
 		}
-		if err != nil {
-			return false, errSpill
-		}
-		h.e, err = parseCanonical(line)
+		h.e, err = parseWorkLine(line)
 		return err == nil, err
 	}
+	var heads []*head
 	for _, r := range runs {
 		rf, err := openWork(r)
 		if err != nil {
 			return fmt.Errorf("opening a work file: %w", err)
 		}
 		defer rf.Close()
-		h := &head{br: bufio.NewReaderSize(rf, 64<<10)}
+		h := &head{lr: lineReader{r: rf}}
 		ok, err := advance(h)
 		if err != nil {
 			return err
@@ -892,23 +956,39 @@ func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
 			heads = append(heads, h)
 		}
 	}
-	for len(heads) > 0 {
-		m := 0
-		for i := 1; i < len(heads); i++ {
-			if compareEntries(&heads[i].e, &heads[m].e) < 0 {
-				m = i
+	less := func(i, j int) bool { return compareEntries(&heads[i].e, &heads[j].e) < 0 }
+	down := func(i int) {
+		for {
+			m := i
+			if l := 2*i + 1; l < len(heads) && less(l, m) {
+				m = l
 			}
+			if r := 2*i + 2; r < len(heads) && less(r, m) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			heads[i], heads[m] = heads[m], heads[i]
+			i = m
 		}
-		if err := fn(&heads[m].e); err != nil {
+	}
+	for i := len(heads)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for len(heads) > 0 {
+		if err := fn(&heads[0].e); err != nil {
 			return err
 		}
-		ok, err := advance(heads[m])
+		ok, err := advance(heads[0])
 		if err != nil {
 			return err
 		}
 		if !ok {
-			heads = slices.Delete(heads, m, m+1)
+			heads[0] = heads[len(heads)-1]
+			heads = heads[:len(heads)-1]
 		}
+		down(0)
 	}
 	return nil
 }
