@@ -199,28 +199,27 @@ func parseSum(sum *[32]byte, h string) bool {
 	if len(h) != 2*len(sum) {
 		return false
 	}
+	var bad byte
 	for i := range sum {
-		hi, ok1 := fromHex(h[2*i])
-		lo, ok2 := fromHex(h[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		sum[i] = hi<<4 | lo
+		hi, lo := hexValue[h[2*i]], hexValue[h[2*i+1]]
+		bad |= hi | lo
+		sum[i] = hi<<4 | lo&0x0f
 	}
-	return true
+	return bad&0x80 == 0
 }
 
-func fromHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// hexValue is each byte's value as a hex digit, 0xff for a byte that is
+// not one.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+		t[strings.ToUpper(string(c))[0]] = byte(i)
+	}
+	return t
+}()
 
 // Counts are the number of paths in each category.
 type Counts struct {

@@ -763,49 +763,112 @@ func (d *Diff) sortedPart(b int) ([]DiffEntry, []int32, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	es, idx, _, err := sortLines(data)
-	return es, idx, err
+	return sortLines(data)
 }
 
 // sortLines parses the work lines in data (their strings substrings of
-// data) and returns the entries, their order, and where each entry's
-// line starts in data (one more: len(data)).
-func sortLines(data string) ([]DiffEntry, []int32, []int32, error) {
+// data) and returns the entries and their order.
+func sortLines(data string) ([]DiffEntry, []int32, error) {
 	n := strings.Count(data, "\n")
 	es := make([]DiffEntry, 0, n)
-	starts := make([]int32, 0, n+1)
+	keys := make([]sortKey, 0, n)
 	for off := 0; off < len(data); {
 		i := strings.IndexByte(data[off:], '\n')
 		if i < 0 {
-			return nil, nil, nil, errSpill
+			return nil, nil, errSpill
 		}
 		e, err := parseWorkLine(data[off : off+i+1])
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		es = append(es, e)
-		starts = append(starts, int32(off))
+		keys = append(keys, sortKey{e.Project, e.Version, e.Path})
 		off += i + 1
 	}
-	starts = append(starts, int32(len(data)))
-	// Sorted by index: an entry is too large to move around.
-	idx := make([]int32, len(es))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	slices.SortFunc(idx, func(i, j int32) int { return compareEntries(&es[i], &es[j]) })
-	return es, idx, starts, nil
+	return es, sortOrder(keys), nil
 }
+
+// sortKey is what SortedEntries sorts an entry by.
+type sortKey struct{ project, version, path string }
 
 // compareEntries is SortedEntries' order.
 func compareEntries(a, b *DiffEntry) int {
-	if c := strings.Compare(a.Project, b.Project); c != 0 {
+	return compareKeys(&sortKey{a.Project, a.Version, a.Path}, &sortKey{b.Project, b.Version, b.Path})
+}
+
+// compareKeys is SortedEntries' order: by project, then version
+// (CompareVersions), then path.
+func compareKeys(a, b *sortKey) int {
+	if c := strings.Compare(a.project, b.project); c != 0 {
 		return c
 	}
-	if c := CompareVersions(a.Version, b.Version); c != 0 {
+	if c := CompareVersions(a.version, b.version); c != 0 {
 		return c
 	}
-	return strings.Compare(a.Path, b.Path)
+	return strings.Compare(a.path, b.path)
+}
+
+// sortOrder returns the indexes of keys in compareKeys' order. The
+// indexes are sorted, not the keys (fewer bytes moved), and each key's
+// first eight bytes of project are compared as a number first: most
+// comparisons of two projects read no string.
+func sortOrder(keys []sortKey) []int32 {
+	pre := make([]uint64, len(keys))
+	idx := make([]int32, len(keys))
+	for i := range keys {
+		pre[i] = projectPrefix(keys[i].project)
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int {
+		if c := cmp.Compare(pre[i], pre[j]); c != 0 {
+			return c
+		}
+		return compareKeys(&keys[i], &keys[j])
+	})
+	return idx
+}
+
+// projectPrefix is the first eight bytes of p (zeros past its end) as a
+// big-endian number: where two differ, they order as the projects do
+// (strings.Compare); where they are equal the projects must be
+// compared.
+func projectPrefix(p string) uint64 {
+	var x uint64
+	for i := range 8 {
+		x <<= 8
+		if i < len(p) {
+			x |= uint64(p[i])
+		}
+	}
+	return x
+}
+
+// workLineKey returns the sort key of a work line (appendWorkLine)
+// without parsing the rest; ok is false when it has fewer than 11
+// fields.
+func workLineKey(line string) (k sortKey, ok bool) {
+	und := func(s string) string {
+		if s == "-" {
+			return ""
+		}
+		return s
+	}
+	for i := range 10 {
+		j := strings.IndexByte(line, '\t')
+		if j < 0 {
+			return k, false
+		}
+		switch i {
+		case 2:
+			k.path = line[:j]
+		case 3:
+			k.project = und(line[:j])
+		case 8:
+			k.version = und(line[:j])
+		}
+		line = line[j+1:]
+	}
+	return k, true
 }
 
 // exceptionLines calls fn with every line of the exceptions work file
@@ -910,10 +973,26 @@ func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
 		if len(chunk) == 0 {
 			break
 		}
-		_, idx, starts, err := sortLines(string(chunk))
-		if err != nil {
-			return err
+		// The part's lines were parsed when spilled: only their keys
+		// are read here; the merge parses each line once.
+		data := string(chunk)
+		keys := make([]sortKey, 0, strings.Count(data, "\n"))
+		starts := make([]int32, 0, cap(keys)+1)
+		for off := 0; off < len(data); {
+			i := strings.IndexByte(data[off:], '\n')
+			if i < 0 {
+				return errSpill
+			}
+			k, ok := workLineKey(data[off : off+i+1])
+			if !ok {
+				return errSpill
+			}
+			keys = append(keys, k)
+			starts = append(starts, int32(off))
+			off += i + 1
 		}
+		starts = append(starts, int32(len(data)))
+		idx := sortOrder(keys)
 		path := fmt.Sprintf("%s-run%d", d.run.bucketPath("sorted", b), len(runs))
 		runs = append(runs, path)
 		w := &workFile{path: path, size: 1 << 20}

@@ -118,3 +118,52 @@ func TestLineReader(t *testing.T) {
 		t.Errorf("a read error: %v, want it as itself", err)
 	}
 }
+
+// TestSortOrder holds sortOrder (its projects' first eight bytes compared
+// as numbers first) to compareKeys over projects that share those bytes,
+// are shorter, are prefixes of each other, hold NUL or bytes over 0x7f,
+// and to workLineKey's keys being parseWorkLine's fields.
+func TestSortOrder(t *testing.T) {
+	projects := []string{"", "a", "ab", "ab\x00", "ab\x00c", "abcdefgh", "abcdefghi", "abcdefgh\x00", "abcdefgha", "abcdefgi",
+		"abcdefg", "b", "ünï", "ü", "\xff\xff\xff\xff\xff\xff\xff\xff", "\xff\xff\xff\xff\xff\xff\xff\xff\x01", "zzzzzzzzzzzz"}
+	versions := []string{"", "1.0", "1.10", "1.9", "01.9", "2!1", "1.0a1"}
+	var keys []sortKey
+	for i, p := range projects {
+		for j, v := range versions {
+			keys = append(keys, sortKey{p, v, fmt.Sprintf("packages/%02d/%d", (i*7+j*3)%17, j)})
+		}
+	}
+	// A fixed shuffle.
+	for i := range keys {
+		j := (i*7919 + 13) % len(keys)
+		keys[i], keys[j] = keys[j], keys[i]
+	}
+	idx := sortOrder(keys)
+	if len(idx) != len(keys) {
+		t.Fatalf("%d indexes for %d keys", len(idx), len(keys))
+	}
+	seen := map[int32]bool{}
+	for n, i := range idx {
+		if seen[i] {
+			t.Fatalf("index %d twice", i)
+		}
+		seen[i] = true
+		if n > 0 {
+			if c := compareKeys(&keys[idx[n-1]], &keys[i]); c >= 0 {
+				t.Errorf("%q then %q: compareKeys %d", keys[idx[n-1]], keys[i], c)
+			}
+		}
+	}
+	for _, k := range keys[:20] {
+		e := DiffEntry{Category: Added, Path: k.path, Project: k.project, Version: k.version, HasNew: true, NewLength: 1}
+		line := string(appendWorkLine(nil, e.appendCanonical(nil), e.Version, e.Legacy, e.Uploaded))
+		got, ok := workLineKey(line)
+		p, err := parseWorkLine(line)
+		if !ok || err != nil || got != (sortKey{p.Project, p.Version, p.Path}) || got != k {
+			t.Errorf("workLineKey(%q) = %q, %v; parseWorkLine gives %q %q %q, %v", line, got, ok, p.Project, p.Version, p.Path, err)
+		}
+	}
+	if _, ok := workLineKey("added\t-\tpath\tproject\t-\t-\t-\t-\tversion\t-"); ok {
+		t.Error("workLineKey took a line of ten fields")
+	}
+}
