@@ -605,6 +605,8 @@ func (d *Diff) WriteJSON(w io.Writer) error {
 	return err
 }
 
+// jsonEntry is an entry of WriteFullJSON's listing: appendJSONEntry
+// writes it as json.Marshal would (TestJSONEntryAsMarshal).
 type jsonEntry struct {
 	Category  Category `json:"category"`
 	Reason    string   `json:"reason,omitempty"`
@@ -630,33 +632,101 @@ func (d *Diff) WriteFullJSON(w io.Writer) error {
 	bw.Write(bytes.TrimSuffix(b, []byte("\n}")))
 	bw.WriteString(",\n \"entries\": [")
 	first := true
+	// Each entry appended as json.Marshal would give its jsonEntry (no
+	// reflection in the loop: millions of lines).
+	var line []byte
 	err = d.SortedEntries(func(e *DiffEntry) error {
-		je := jsonEntry{Category: e.Category, Reason: e.Reason, Path: e.Path, Project: e.Project, Version: e.Version, Legacy: e.Legacy.String()}
-		if e.HasOld {
-			l := e.OldLength
-			je.OldLength, je.OldSHA256 = &l, hex.EncodeToString(e.OldSHA256[:])
-		}
-		if e.HasNew {
-			l := e.NewLength
-			je.NewLength, je.NewSHA256 = &l, hex.EncodeToString(e.NewSHA256[:])
-		}
+		line = line[:0]
 		if !first {
-			bw.WriteString(",")
+			line = append(line, ',')
 		}
 		first = false
-		line, err := json.Marshal(je)
-		if err != nil {
-			return err
-		}
-		bw.WriteString("\n  ")
-		bw.Write(line)
-		return nil
+		line = appendJSONEntry(append(line, "\n  "...), e)
+		_, err := bw.Write(line)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	bw.WriteString("\n ]\n}\n")
 	return bw.Flush()
+}
+
+// appendJSONEntry appends e as json.Marshal formats its jsonEntry.
+func appendJSONEntry(b []byte, e *DiffEntry) []byte {
+	b = appendJSONString(append(b, `{"category":`...), string(e.Category))
+	if e.Reason != "" {
+		b = appendJSONString(append(b, `,"reason":`...), e.Reason)
+	}
+	b = appendJSONString(append(b, `,"path":`...), e.Path)
+	b = appendJSONString(append(b, `,"project":`...), e.Project)
+	if e.Version != "" {
+		b = appendJSONString(append(b, `,"version":`...), e.Version)
+	}
+	if l := e.Legacy.String(); l != "" {
+		b = appendJSONString(append(b, `,"legacy":`...), l)
+	}
+	if e.HasOld {
+		b = strconv.AppendInt(append(b, `,"old_length":`...), e.OldLength, 10)
+		b = append(hex.AppendEncode(append(b, `,"old_sha256":"`...), e.OldSHA256[:]), '"')
+	}
+	if e.HasNew {
+		b = strconv.AppendInt(append(b, `,"new_length":`...), e.NewLength, 10)
+		b = append(hex.AppendEncode(append(b, `,"new_sha256":"`...), e.NewSHA256[:]), '"')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s quoted as json.Marshal quotes a string:
+// HTML's <, > and & escaped, invalid UTF-8 as U+FFFD, U+2028 and U+2029
+// escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const digits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', digits[c>>4], digits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(append(b, s[start:i]...), `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', digits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(append(b, s[start:]...), '"')
 }
 
 // SortedEntries calls fn for every entry but the unchanged ones (files of
