@@ -879,38 +879,45 @@ func compareKeys(a, b *sortKey) int {
 }
 
 // sortOrder returns the indexes of keys in compareKeys' order. The
-// indexes are sorted, not the keys (fewer bytes moved), and each key's
-// first eight bytes of project are compared as a number first: most
-// comparisons of two projects read no string.
+// distinct projects and versions are ranked first (a version's rank is
+// shared by those CompareVersions calls equal), so that the sort compares
+// one number, project rank then version rank, and reads a string only for
+// two entries of one release (their paths). The indexes are sorted, not
+// the keys: fewer bytes moved.
 func sortOrder(keys []sortKey) []int32 {
-	pre := make([]uint64, len(keys))
+	rank := make([]uint64, len(keys))
+	projects, versions := map[string]uint32{}, map[string]uint32{}
+	for i := range keys {
+		projects[keys[i].project] = 0
+		versions[keys[i].version] = 0
+	}
+	rankBy(projects, strings.Compare)
+	rankBy(versions, CompareVersions)
 	idx := make([]int32, len(keys))
 	for i := range keys {
-		pre[i] = projectPrefix(keys[i].project)
+		rank[i] = uint64(projects[keys[i].project])<<32 | uint64(versions[keys[i].version])
 		idx[i] = int32(i)
 	}
 	slices.SortFunc(idx, func(i, j int32) int {
-		if c := cmp.Compare(pre[i], pre[j]); c != 0 {
+		if c := cmp.Compare(rank[i], rank[j]); c != 0 {
 			return c
 		}
-		return compareKeys(&keys[i], &keys[j])
+		return strings.Compare(keys[i].path, keys[j].path)
 	})
 	return idx
 }
 
-// projectPrefix is the first eight bytes of p (zeros past its end) as a
-// big-endian number: where two differ, they order as the projects do
-// (strings.Compare); where they are equal the projects must be
-// compared.
-func projectPrefix(p string) uint64 {
-	var x uint64
-	for i := range 8 {
-		x <<= 8
-		if i < len(p) {
-			x |= uint64(p[i])
+// rankBy sets each key of m to its rank in compare's order, 0 for the
+// least; keys that compare equal share a rank.
+func rankBy(m map[string]uint32, compare func(a, b string) int) {
+	ks := slices.SortedFunc(maps.Keys(m), compare)
+	var r uint32
+	for i, k := range ks {
+		if i > 0 && compare(ks[i-1], k) != 0 {
+			r++
 		}
+		m[k] = r
 	}
-	return x
 }
 
 // workLineKey returns the sort key of a work line (appendWorkLine)

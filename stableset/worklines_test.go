@@ -119,10 +119,11 @@ func TestLineReader(t *testing.T) {
 	}
 }
 
-// TestSortOrder holds sortOrder (its projects' first eight bytes compared
-// as numbers first) to compareKeys over projects that share those bytes,
-// are shorter, are prefixes of each other, hold NUL or bytes over 0x7f,
-// and to workLineKey's keys being parseWorkLine's fields.
+// TestSortOrder holds sortOrder (projects and versions ranked, then the
+// ranks compared) to compareKeys over projects that share their first
+// bytes, are prefixes of each other, hold NUL or bytes over 0x7f,
+// versions CompareVersions calls equal ("1.9", "01.9"), and holds
+// workLineKey's keys to parseWorkLine's fields.
 func TestSortOrder(t *testing.T) {
 	projects := []string{"", "a", "ab", "ab\x00", "ab\x00c", "abcdefgh", "abcdefghi", "abcdefgh\x00", "abcdefgha", "abcdefgi",
 		"abcdefg", "b", "ünï", "ü", "\xff\xff\xff\xff\xff\xff\xff\xff", "\xff\xff\xff\xff\xff\xff\xff\xff\x01", "zzzzzzzzzzzz"}
