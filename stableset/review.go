@@ -770,30 +770,41 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 	}
 	// One part read and sorted ahead of the one fn is given (on the
 	// other core): at most two parts in memory. A part over sortPartMax
-	// bytes is not read ahead: it is sorted in runs and merged
-	// (mergePart), so that one large project or first letter never
-	// takes more than sortPartMax at a time.
+	// bytes is not read whole: it is sorted in runs of about sortPartMax
+	// bytes, written to work files (sortRuns, ahead as well), and fn is
+	// given their merge (mergeRuns), so that one large project or first
+	// letter never takes more than sortPartMax at a time.
 	type part struct {
-		es  []DiffEntry
-		idx []int32
-		big bool
-		err error
+		es   []DiffEntry
+		idx  []int32
+		runs []string
+		err  error
 	}
 	next := make(chan part, 1)
 	stop := make(chan struct{})
-	defer close(stop)
+	defer func() {
+		// The runs sorted ahead of a failure, and the parts left.
+		close(stop)
+		for p := range next {
+			removeAll(p.runs)
+		}
+		for b := range parts {
+			os.Remove(d.run.bucketPath("sorted", b))
+		}
+	}()
 	go func() {
 		defer close(next)
 		for b := range parts {
 			var p part
 			if sizes[b] > sortPartMax {
-				p.big = true
+				p.runs, p.err = d.sortRuns(b)
 			} else {
 				p.es, p.idx, p.err = d.sortedPart(b)
 			}
 			select {
 			case next <- p:
 			case <-stop:
+				removeAll(p.runs)
 				return
 			}
 			if p.err != nil {
@@ -806,8 +817,10 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 		if p.err != nil {
 			return p.err
 		}
-		if p.big {
-			if err := d.mergePart(b, fn); err != nil {
+		if p.runs != nil {
+			err := mergeRuns(p.runs, fn)
+			removeAll(p.runs)
+			if err != nil {
 				return err
 			}
 		}
@@ -820,6 +833,13 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 		b++
 	}
 	return nil
+}
+
+// removeAll removes the work files paths.
+func removeAll(paths []string) {
+	for _, p := range paths {
+		os.Remove(p)
+	}
 }
 
 // sortPartMax is the size of a part of SortedEntries above which it is
@@ -1011,24 +1031,22 @@ func (lr *lineReader) next() (line string, ok bool, err error) {
 	}
 }
 
-// mergePart gives fn the entries of part b, a part over sortPartMax, in
-// order: the part is read in runs of about sortPartMax bytes, each sorted
-// and written to a work file, then the runs are merged, the run heads in
-// a heap, one entry of each in memory. No two entries have one path, so
-// the order is the one sortedPart gives.
-func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
+// sortRuns reads part b of SortedEntries, a part over sortPartMax, in
+// runs of about sortPartMax bytes, each sorted and written to a work
+// file, and returns the runs' files (none left on failure).
+func (d *Diff) sortRuns(b int) (runs []string, err error) {
 	f, err := openWork(d.run.bucketPath("sorted", b))
 	if err != nil {
-		return fmt.Errorf("opening a work file: %w", err)
+		return nil, fmt.Errorf("opening a work file: %w", err)
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	var runs []string
 	defer func() {
-		for _, r := range runs {
-			os.Remove(r)
+		if err != nil {
+			removeAll(runs)
+			runs = nil
 		}
 	}()
+	br := bufio.NewReaderSize(f, 1<<20)
 	var chunk []byte
 	for done := false; !done; {
 		chunk = chunk[:0]
@@ -1044,7 +1062,7 @@ func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
 				break
 			}
 			if err != nil {
-				return fmt.Errorf("reading a work file: %w", err)
+				return runs, fmt.Errorf("reading a work file: %w", err)
 			}
 		}
 		if len(chunk) == 0 {
@@ -1058,11 +1076,11 @@ func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
 		for off := 0; off < len(data); {
 			i := strings.IndexByte(data[off:], '\n')
 			if i < 0 {
-				return errSpill
+				return runs, errSpill
 			}
 			k, ok := workLineKey(data[off : off+i+1])
 			if !ok {
-				return errSpill
+				return runs, errSpill
 			}
 			keys = append(keys, k)
 			starts = append(starts, int32(off))
@@ -1076,13 +1094,20 @@ func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
 		for _, i := range idx {
 			if _, err := w.Write(chunk[starts[i]:starts[i+1]]); err != nil {
 				w.Close()
-				return err
+				return runs, err
 			}
 		}
 		if err := w.Close(); err != nil {
-			return err
+			return runs, err
 		}
 	}
+	return runs, nil
+}
+
+// mergeRuns gives fn the entries of the sorted runs, in order: a heap of
+// the runs' heads, one entry of each in memory, each line parsed once. No
+// two entries have one path, so the order is the one sortedPart gives.
+func mergeRuns(runs []string, fn func(*DiffEntry) error) error {
 	// The merge: a heap of the runs' heads, the least first.
 	type head struct {
 		e  DiffEntry
