@@ -20,7 +20,7 @@ import (
 // BenchmarkReview measures what the room waits for once the pass has
 // ended, on a first ceremony over a synthetic PyPI-like export: the
 // summary (from the pass's counts) and the full list sorted by project
-// then version.
+// then version, as text (full) and as JSON (fulljson).
 func BenchmarkReview(b *testing.B) {
 	for _, files := range reviewSizes(b) {
 		dir := b.TempDir()
@@ -129,7 +129,7 @@ func BenchmarkReview(b *testing.B) {
 		for _, c := range []struct {
 			name  string
 			write func(io.Writer) error
-		}{{"summary", d.WriteText}, {"full", d.WriteFullText}} {
+		}{{"summary", d.WriteText}, {"full", d.WriteFullText}, {"fulljson", d.WriteFullJSON}} {
 			b.Run(fmt.Sprintf("files=%d/%s", files, c.name), func(b *testing.B) {
 				b.ReportAllocs()
 				defer reviewPeak(b)()
