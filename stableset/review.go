@@ -794,10 +794,11 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 	}()
 	go func() {
 		defer close(next)
+		var chunk []byte // sortRuns' buffer, kept from part to part
 		for b := range parts {
 			var p part
 			if sizes[b] > sortPartMax {
-				p.runs, p.err = d.sortRuns(b)
+				p.runs, chunk, p.err = d.sortRuns(b, chunk)
 			} else {
 				p.es, p.idx, p.err = d.sortedPart(b)
 			}
@@ -1033,11 +1034,12 @@ func (lr *lineReader) next() (line string, ok bool, err error) {
 
 // sortRuns reads part b of SortedEntries, a part over sortPartMax, in
 // runs of about sortPartMax bytes, each sorted and written to a work
-// file, and returns the runs' files (none left on failure).
-func (d *Diff) sortRuns(b int) (runs []string, err error) {
+// file, and returns the runs' files (none left on failure) and the
+// buffer that held a run, for the next call (chunk, which may be nil).
+func (d *Diff) sortRuns(b int, chunk []byte) (runs []string, _ []byte, err error) {
 	f, err := openWork(d.run.bucketPath("sorted", b))
 	if err != nil {
-		return nil, fmt.Errorf("opening a work file: %w", err)
+		return nil, chunk, fmt.Errorf("opening a work file: %w", err)
 	}
 	defer f.Close()
 	defer func() {
@@ -1047,7 +1049,9 @@ func (d *Diff) sortRuns(b int) (runs []string, err error) {
 		}
 	}()
 	br := bufio.NewReaderSize(f, 1<<20)
-	var chunk []byte
+	if int64(cap(chunk)) < sortPartMax+1<<20 {
+		chunk = make([]byte, 0, sortPartMax+1<<20)
+	}
 	for done := false; !done; {
 		chunk = chunk[:0]
 		for int64(len(chunk)) < sortPartMax {
@@ -1062,7 +1066,7 @@ func (d *Diff) sortRuns(b int) (runs []string, err error) {
 				break
 			}
 			if err != nil {
-				return runs, fmt.Errorf("reading a work file: %w", err)
+				return runs, chunk, fmt.Errorf("reading a work file: %w", err)
 			}
 		}
 		if len(chunk) == 0 {
@@ -1076,11 +1080,11 @@ func (d *Diff) sortRuns(b int) (runs []string, err error) {
 		for off := 0; off < len(data); {
 			i := strings.IndexByte(data[off:], '\n')
 			if i < 0 {
-				return runs, errSpill
+				return runs, chunk, errSpill
 			}
 			k, ok := workLineKey(data[off : off+i+1])
 			if !ok {
-				return runs, errSpill
+				return runs, chunk, errSpill
 			}
 			keys = append(keys, k)
 			starts = append(starts, int32(off))
@@ -1094,14 +1098,14 @@ func (d *Diff) sortRuns(b int) (runs []string, err error) {
 		for _, i := range idx {
 			if _, err := w.Write(chunk[starts[i]:starts[i+1]]); err != nil {
 				w.Close()
-				return runs, err
+				return runs, chunk, err
 			}
 		}
 		if err := w.Close(); err != nil {
-			return runs, err
+			return runs, chunk, err
 		}
 	}
-	return runs, nil
+	return runs, chunk, nil
 }
 
 // mergeRuns gives fn the entries of the sorted runs, in order: a heap of
