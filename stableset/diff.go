@@ -2,7 +2,6 @@ package stableset
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -133,19 +132,36 @@ func appendWorkLine(b, canon []byte, version string, legacy export.Legacy, uploa
 }
 
 // parseCanonical parses a line of the exceptions work file
-// (appendWorkLine).
+// (appendWorkLine): parseWorkLine on a copy of line.
 func parseCanonical(line []byte) (DiffEntry, error) {
-	f := bytes.Split(bytes.TrimSuffix(line, []byte("\n")), []byte("\t"))
-	if len(f) != 11 {
+	return parseWorkLine(string(line))
+}
+
+// parseWorkLine parses a line of the exceptions work file
+// (appendWorkLine), with or without its LF. The entry's strings are
+// substrings of line: nothing is copied, so that a part read whole
+// (SortedEntries) is parsed without an allocation per field.
+func parseWorkLine(line string) (DiffEntry, error) {
+	line = strings.TrimSuffix(line, "\n")
+	var f [11]string
+	for i := range 10 {
+		j := strings.IndexByte(line, '\t')
+		if j < 0 {
+			return DiffEntry{}, errSpill
+		}
+		f[i], line = line[:j], line[j+1:]
+	}
+	if strings.IndexByte(line, '\t') >= 0 {
 		return DiffEntry{}, errSpill
 	}
-	und := func(b []byte) string {
-		if string(b) == "-" {
+	f[10] = line
+	und := func(s string) string {
+		if s == "-" {
 			return ""
 		}
-		return string(b)
+		return s
 	}
-	e := DiffEntry{Category: Category(f[0]), Reason: und(f[1]), Path: string(f[2]), Project: und(f[3]), Version: und(f[8])}
+	e := DiffEntry{Category: Category(f[0]), Reason: und(f[1]), Path: f[2], Project: und(f[3]), Version: und(f[8])}
 	var ok bool
 	if e.Legacy, ok = export.ParseLegacy(und(f[9])); !ok {
 		return e, errSpill
@@ -157,16 +173,16 @@ func parseCanonical(line []byte) (DiffEntry, error) {
 		}
 		e.Uploaded = time.Unix(t, 0).UTC()
 	}
-	side := func(l, h []byte, has *bool, n *int64, sum *[32]byte) error {
-		if string(l) == "-" {
+	side := func(l, h string, has *bool, n *int64, sum *[32]byte) error {
+		if l == "-" {
 			return nil
 		}
 		*has = true
 		var err error
-		if *n, err = strconv.ParseInt(string(l), 10, 64); err != nil {
+		if *n, err = strconv.ParseInt(l, 10, 64); err != nil {
 			return errSpill
 		}
-		if _, err := hex.Decode(sum[:], h); err != nil {
+		if !parseSum(sum, h) {
 			return errSpill
 		}
 		return nil
@@ -176,6 +192,34 @@ func parseCanonical(line []byte) (DiffEntry, error) {
 	}
 	return e, side(f[6], f[7], &e.HasNew, &e.NewLength, &e.NewSHA256)
 }
+
+// parseSum decodes 64 hex digits (either case) into sum; ok is false
+// for anything else.
+func parseSum(sum *[32]byte, h string) bool {
+	if len(h) != 2*len(sum) {
+		return false
+	}
+	var bad byte
+	for i := range sum {
+		hi, lo := hexValue[h[2*i]], hexValue[h[2*i+1]]
+		bad |= hi | lo
+		sum[i] = hi<<4 | lo&0x0f
+	}
+	return bad&0x80 == 0
+}
+
+// hexValue is each byte's value as a hex digit, 0xff for a byte that is
+// not one.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+		t[strings.ToUpper(string(c))[0]] = byte(i)
+	}
+	return t
+}()
 
 // Counts are the number of paths in each category.
 type Counts struct {

@@ -605,6 +605,8 @@ func (d *Diff) WriteJSON(w io.Writer) error {
 	return err
 }
 
+// jsonEntry is an entry of WriteFullJSON's listing: appendJSONEntry
+// writes it as json.Marshal would (TestJSONEntryAsMarshal).
 type jsonEntry struct {
 	Category  Category `json:"category"`
 	Reason    string   `json:"reason,omitempty"`
@@ -630,33 +632,101 @@ func (d *Diff) WriteFullJSON(w io.Writer) error {
 	bw.Write(bytes.TrimSuffix(b, []byte("\n}")))
 	bw.WriteString(",\n \"entries\": [")
 	first := true
+	// Each entry appended as json.Marshal would give its jsonEntry (no
+	// reflection in the loop: millions of lines).
+	var line []byte
 	err = d.SortedEntries(func(e *DiffEntry) error {
-		je := jsonEntry{Category: e.Category, Reason: e.Reason, Path: e.Path, Project: e.Project, Version: e.Version, Legacy: e.Legacy.String()}
-		if e.HasOld {
-			l := e.OldLength
-			je.OldLength, je.OldSHA256 = &l, hex.EncodeToString(e.OldSHA256[:])
-		}
-		if e.HasNew {
-			l := e.NewLength
-			je.NewLength, je.NewSHA256 = &l, hex.EncodeToString(e.NewSHA256[:])
-		}
+		line = line[:0]
 		if !first {
-			bw.WriteString(",")
+			line = append(line, ',')
 		}
 		first = false
-		line, err := json.Marshal(je)
-		if err != nil {
-			return err
-		}
-		bw.WriteString("\n  ")
-		bw.Write(line)
-		return nil
+		line = appendJSONEntry(append(line, "\n  "...), e)
+		_, err := bw.Write(line)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	bw.WriteString("\n ]\n}\n")
 	return bw.Flush()
+}
+
+// appendJSONEntry appends e as json.Marshal formats its jsonEntry.
+func appendJSONEntry(b []byte, e *DiffEntry) []byte {
+	b = appendJSONString(append(b, `{"category":`...), string(e.Category))
+	if e.Reason != "" {
+		b = appendJSONString(append(b, `,"reason":`...), e.Reason)
+	}
+	b = appendJSONString(append(b, `,"path":`...), e.Path)
+	b = appendJSONString(append(b, `,"project":`...), e.Project)
+	if e.Version != "" {
+		b = appendJSONString(append(b, `,"version":`...), e.Version)
+	}
+	if l := e.Legacy.String(); l != "" {
+		b = appendJSONString(append(b, `,"legacy":`...), l)
+	}
+	if e.HasOld {
+		b = strconv.AppendInt(append(b, `,"old_length":`...), e.OldLength, 10)
+		b = append(hex.AppendEncode(append(b, `,"old_sha256":"`...), e.OldSHA256[:]), '"')
+	}
+	if e.HasNew {
+		b = strconv.AppendInt(append(b, `,"new_length":`...), e.NewLength, 10)
+		b = append(hex.AppendEncode(append(b, `,"new_sha256":"`...), e.NewSHA256[:]), '"')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s quoted as json.Marshal quotes a string:
+// HTML's <, > and & escaped, invalid UTF-8 as U+FFFD, U+2028 and U+2029
+// escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const digits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', digits[c>>4], digits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(append(b, s[start:i]...), `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', digits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(append(b, s[start:]...), '"')
 }
 
 // SortedEntries calls fn for every entry but the unchanged ones (files of
@@ -676,17 +746,20 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 	}
 	parts := d.run.buckets("sorted", 256, 32<<10)
 	defer parts.close()
-	var line []byte
 	var sizes [256]int64
-	err := d.exceptions(func(e *DiffEntry) error {
+	// The exceptions' lines are copied as they are, each parsed (in
+	// place, nothing copied) only to check it and find its project.
+	err := d.exceptionLines(func(line string) error {
+		e, err := parseWorkLine(line)
+		if err != nil {
+			return err
+		}
 		var b byte
 		if e.Project != "" {
 			b = e.Project[0]
 		}
-		line = e.appendCanonical(line[:0])
-		line = appendWorkLine(line[:0], line, e.Version, e.Legacy, e.Uploaded)
 		sizes[b] += int64(len(line))
-		_, err := parts[b].Write(line)
+		_, err = io.WriteString(parts[b], line)
 		return err
 	})
 	if err != nil {
@@ -697,30 +770,42 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 	}
 	// One part read and sorted ahead of the one fn is given (on the
 	// other core): at most two parts in memory. A part over sortPartMax
-	// bytes is not read ahead: it is sorted in runs and merged
-	// (mergePart), so that one large project or first letter never
-	// takes more than sortPartMax at a time.
+	// bytes is not read whole: it is sorted in runs of about sortPartMax
+	// bytes, written to work files (sortRuns, ahead as well), and fn is
+	// given their merge (mergeRuns), so that one large project or first
+	// letter never takes more than sortPartMax at a time.
 	type part struct {
-		es  []DiffEntry
-		idx []int32
-		big bool
-		err error
+		es   []DiffEntry
+		idx  []int32
+		runs []string
+		err  error
 	}
 	next := make(chan part, 1)
 	stop := make(chan struct{})
-	defer close(stop)
+	defer func() {
+		// The runs sorted ahead of a failure, and the parts left.
+		close(stop)
+		for p := range next {
+			removeAll(p.runs)
+		}
+		for b := range parts {
+			os.Remove(d.run.bucketPath("sorted", b))
+		}
+	}()
 	go func() {
 		defer close(next)
+		var chunk []byte // sortRuns' buffer, kept from part to part
 		for b := range parts {
 			var p part
 			if sizes[b] > sortPartMax {
-				p.big = true
+				p.runs, chunk, p.err = d.sortRuns(b, chunk)
 			} else {
 				p.es, p.idx, p.err = d.sortedPart(b)
 			}
 			select {
 			case next <- p:
 			case <-stop:
+				removeAll(p.runs)
 				return
 			}
 			if p.err != nil {
@@ -733,8 +818,10 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 		if p.err != nil {
 			return p.err
 		}
-		if p.big {
-			if err := d.mergePart(b, fn); err != nil {
+		if p.runs != nil {
+			err := mergeRuns(p.runs, fn)
+			removeAll(p.runs)
+			if err != nil {
 				return err
 			}
 		}
@@ -749,80 +836,222 @@ func (d *Diff) SortedEntries(fn func(*DiffEntry) error) error {
 	return nil
 }
 
+// removeAll removes the work files paths.
+func removeAll(paths []string) {
+	for _, p := range paths {
+		os.Remove(p)
+	}
+}
+
 // sortPartMax is the size of a part of SortedEntries above which it is
 // sorted in runs of about this size and merged (a variable for tests).
 var sortPartMax int64 = 16 << 20
 
 // sortedPart reads part b of SortedEntries and returns its entries and
-// their order.
+// their order. The entries' strings are substrings of the part's data.
 func (d *Diff) sortedPart(b int) ([]DiffEntry, []int32, error) {
 	data, err := readFileString(d.run.bucketPath("sorted", b))
 	if err != nil {
 		return nil, nil, err
 	}
-	es, idx, _, err := sortLines(data, false)
-	return es, idx, err
+	return sortLines(data)
 }
 
-// sortLines parses the work lines in data and returns the entries, their
-// order, and with raw each entry's line.
-func sortLines(data string, raw bool) ([]DiffEntry, []int32, []string, error) {
-	var es []DiffEntry
-	var lines []string
-	for len(data) > 0 {
-		i := strings.IndexByte(data, '\n')
+// sortLines parses the work lines in data (their strings substrings of
+// data) and returns the entries and their order.
+func sortLines(data string) ([]DiffEntry, []int32, error) {
+	n := strings.Count(data, "\n")
+	es := make([]DiffEntry, 0, n)
+	keys := make([]sortKey, 0, n)
+	for off := 0; off < len(data); {
+		i := strings.IndexByte(data[off:], '\n')
 		if i < 0 {
-			return nil, nil, nil, errSpill
+			return nil, nil, errSpill
 		}
-		e, err := parseCanonical([]byte(data[:i+1]))
+		e, err := parseWorkLine(data[off : off+i+1])
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		es = append(es, e)
-		if raw {
-			lines = append(lines, data[:i+1])
-		}
-		data = data[i+1:]
+		keys = append(keys, sortKey{e.Project, e.Version, e.Path})
+		off += i + 1
 	}
-	// Sorted by index: an entry is too large to move around.
-	idx := make([]int32, len(es))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	slices.SortFunc(idx, func(i, j int32) int { return compareEntries(&es[i], &es[j]) })
-	return es, idx, lines, nil
+	return es, sortOrder(keys), nil
 }
+
+// sortKey is what SortedEntries sorts an entry by.
+type sortKey struct{ project, version, path string }
 
 // compareEntries is SortedEntries' order.
 func compareEntries(a, b *DiffEntry) int {
-	if c := strings.Compare(a.Project, b.Project); c != 0 {
-		return c
-	}
-	if c := CompareVersions(a.Version, b.Version); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Path, b.Path)
+	return compareKeys(&sortKey{a.Project, a.Version, a.Path}, &sortKey{b.Project, b.Version, b.Path})
 }
 
-// mergePart gives fn the entries of part b, a part over sortPartMax, in
-// order: the part is read in runs of about sortPartMax bytes, each sorted
-// and written to a work file, then the runs are merged, one entry of
-// each in memory. No two entries have one path, so the order is the one
-// sortedPart gives.
-func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
-	f, err := openWork(d.run.bucketPath("sorted", b))
+// compareKeys is SortedEntries' order: by project, then version
+// (CompareVersions), then path.
+func compareKeys(a, b *sortKey) int {
+	if c := strings.Compare(a.project, b.project); c != 0 {
+		return c
+	}
+	if c := CompareVersions(a.version, b.version); c != 0 {
+		return c
+	}
+	return strings.Compare(a.path, b.path)
+}
+
+// sortOrder returns the indexes of keys in compareKeys' order. The
+// distinct projects and versions are ranked first (a version's rank is
+// shared by those CompareVersions calls equal), so that the sort compares
+// one number, project rank then version rank, and reads a string only for
+// two entries of one release (their paths). The indexes are sorted, not
+// the keys: fewer bytes moved.
+func sortOrder(keys []sortKey) []int32 {
+	rank := make([]uint64, len(keys))
+	projects, versions := map[string]uint32{}, map[string]uint32{}
+	for i := range keys {
+		projects[keys[i].project] = 0
+		versions[keys[i].version] = 0
+	}
+	rankBy(projects, strings.Compare)
+	rankBy(versions, CompareVersions)
+	idx := make([]int32, len(keys))
+	for i := range keys {
+		rank[i] = uint64(projects[keys[i].project])<<32 | uint64(versions[keys[i].version])
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int {
+		if c := cmp.Compare(rank[i], rank[j]); c != 0 {
+			return c
+		}
+		return strings.Compare(keys[i].path, keys[j].path)
+	})
+	return idx
+}
+
+// rankBy sets each key of m to its rank in compare's order, 0 for the
+// least; keys that compare equal share a rank.
+func rankBy(m map[string]uint32, compare func(a, b string) int) {
+	ks := slices.SortedFunc(maps.Keys(m), compare)
+	var r uint32
+	for i, k := range ks {
+		if i > 0 && compare(ks[i-1], k) != 0 {
+			r++
+		}
+		m[k] = r
+	}
+}
+
+// workLineKey returns the sort key of a work line (appendWorkLine)
+// without parsing the rest; ok is false when it has fewer than 11
+// fields.
+func workLineKey(line string) (k sortKey, ok bool) {
+	und := func(s string) string {
+		if s == "-" {
+			return ""
+		}
+		return s
+	}
+	for i := range 10 {
+		j := strings.IndexByte(line, '\t')
+		if j < 0 {
+			return k, false
+		}
+		switch i {
+		case 2:
+			k.path = line[:j]
+		case 3:
+			k.project = und(line[:j])
+		case 8:
+			k.version = und(line[:j])
+		}
+		line = line[j+1:]
+	}
+	return k, true
+}
+
+// exceptionLines calls fn with every line of the exceptions work file
+// (with its LF), as a string that stays valid after fn returns.
+func (d *Diff) exceptionLines(fn func(string) error) error {
+	f, err := openWork(d.run.bucketPath("exceptions", 0))
 	if err != nil {
-		return fmt.Errorf("opening a work file: %w", err)
+		return fmt.Errorf("opening the work file for the diff: %w", err)
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	var runs []string
+	lr := lineReader{r: f}
+	for {
+		line, ok, err := lr.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := fn(line); err != nil {
+			return err
+		}
+	}
+}
+
+// lineBlock is how much a lineReader reads at a time.
+const lineBlock = 256 << 10
+
+// lineReader reads the lines of a work file as substrings of blocks of
+// about lineBlock bytes, each block a string of its own: a line stays
+// valid (and keeps its block alive) after the next is read, and there
+// is one allocation per block, not one per line.
+type lineReader struct {
+	r   io.Reader
+	s   string // the block
+	off int    // where the next line starts in s
+	buf []byte
+	eof bool
+}
+
+// next returns the next line with its LF; ok is false at the end. A file
+// that does not end in LF is corrupt (errSpill).
+func (lr *lineReader) next() (line string, ok bool, err error) {
+	for {
+		if i := strings.IndexByte(lr.s[lr.off:], '\n'); i >= 0 {
+			line = lr.s[lr.off : lr.off+i+1]
+			lr.off += i + 1
+			return line, true, nil
+		}
+		rest := lr.s[lr.off:]
+		if lr.eof {
+			if rest != "" {
+				return "", false, errSpill
+			}
+			return "", false, nil
+		}
+		lr.buf = slices.Grow(append(lr.buf[:0], rest...), lineBlock)
+		n, err := io.ReadFull(lr.r, lr.buf[len(rest):cap(lr.buf)])
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			lr.eof = true
+		case err != nil:
+			return "", false, fmt.Errorf("reading a work file: %w", err)
+		}
+		lr.s, lr.off = string(lr.buf[:len(rest)+n]), 0
+	}
+}
+
+// sortRuns reads part b of SortedEntries, a part over sortPartMax, in
+// runs of about sortPartMax bytes, each sorted and written to a work
+// file, and returns the runs' files (none left on failure) and the
+// buffer that held a run, for the next call (chunk, which may be nil).
+func (d *Diff) sortRuns(b int, chunk []byte) (runs []string, _ []byte, err error) {
+	f, err := openWork(d.run.bucketPath("sorted", b))
+	if err != nil {
+		return nil, chunk, fmt.Errorf("opening a work file: %w", err)
+	}
+	defer f.Close()
 	defer func() {
-		for _, r := range runs {
-			os.Remove(r)
+		if err != nil {
+			removeAll(runs)
+			runs = nil
 		}
 	}()
-	var chunk []byte
+	br := bufio.NewReaderSize(f, 1<<20)
+	if int64(cap(chunk)) < sortPartMax+1<<20 {
+		chunk = make([]byte, 0, sortPartMax+1<<20)
+	}
 	for done := false; !done; {
 		chunk = chunk[:0]
 		for int64(len(chunk)) < sortPartMax {
@@ -837,53 +1066,73 @@ func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
 				break
 			}
 			if err != nil {
-				return fmt.Errorf("reading a work file: %w", err)
+				return runs, chunk, fmt.Errorf("reading a work file: %w", err)
 			}
 		}
 		if len(chunk) == 0 {
 			break
 		}
-		_, idx, lines, err := sortLines(string(chunk), true)
-		if err != nil {
-			return err
+		// The part's lines were parsed when spilled: only their keys
+		// are read here; the merge parses each line once.
+		data := string(chunk)
+		keys := make([]sortKey, 0, strings.Count(data, "\n"))
+		starts := make([]int32, 0, cap(keys)+1)
+		for off := 0; off < len(data); {
+			i := strings.IndexByte(data[off:], '\n')
+			if i < 0 {
+				return runs, chunk, errSpill
+			}
+			k, ok := workLineKey(data[off : off+i+1])
+			if !ok {
+				return runs, chunk, errSpill
+			}
+			keys = append(keys, k)
+			starts = append(starts, int32(off))
+			off += i + 1
 		}
+		starts = append(starts, int32(len(data)))
+		idx := sortOrder(keys)
 		path := fmt.Sprintf("%s-run%d", d.run.bucketPath("sorted", b), len(runs))
 		runs = append(runs, path)
 		w := &workFile{path: path, size: 1 << 20}
 		for _, i := range idx {
-			if _, err := w.Write([]byte(lines[i])); err != nil {
+			if _, err := w.Write(chunk[starts[i]:starts[i+1]]); err != nil {
 				w.Close()
-				return err
+				return runs, chunk, err
 			}
 		}
 		if err := w.Close(); err != nil {
-			return err
+			return runs, chunk, err
 		}
 	}
-	// The merge: the runs' heads, the least first.
+	return runs, chunk, nil
+}
+
+// mergeRuns gives fn the entries of the sorted runs, in order: a heap of
+// the runs' heads, one entry of each in memory, each line parsed once. No
+// two entries have one path, so the order is the one sortedPart gives.
+func mergeRuns(runs []string, fn func(*DiffEntry) error) error {
+	// The merge: a heap of the runs' heads, the least first.
 	type head struct {
 		e  DiffEntry
-		br *bufio.Reader
+		lr lineReader
 	}
-	var heads []*head
 	advance := func(h *head) (bool, error) {
-		line, err := h.br.ReadBytes('\n')
-		if err == io.EOF && len(line) == 0 {
-			return false, nil
+		line, ok, err := h.lr.next()
+		if err != nil || !ok {
+			return false, err
 		}
-		if err != nil {
-			return false, errSpill
-		}
-		h.e, err = parseCanonical(line)
+		h.e, err = parseWorkLine(line)
 		return err == nil, err
 	}
+	var heads []*head
 	for _, r := range runs {
 		rf, err := openWork(r)
 		if err != nil {
 			return fmt.Errorf("opening a work file: %w", err)
 		}
 		defer rf.Close()
-		h := &head{br: bufio.NewReaderSize(rf, 64<<10)}
+		h := &head{lr: lineReader{r: rf}}
 		ok, err := advance(h)
 		if err != nil {
 			return err
@@ -892,23 +1141,39 @@ func (d *Diff) mergePart(b int, fn func(*DiffEntry) error) error {
 			heads = append(heads, h)
 		}
 	}
-	for len(heads) > 0 {
-		m := 0
-		for i := 1; i < len(heads); i++ {
-			if compareEntries(&heads[i].e, &heads[m].e) < 0 {
-				m = i
+	less := func(i, j int) bool { return compareEntries(&heads[i].e, &heads[j].e) < 0 }
+	down := func(i int) {
+		for {
+			m := i
+			if l := 2*i + 1; l < len(heads) && less(l, m) {
+				m = l
 			}
+			if r := 2*i + 2; r < len(heads) && less(r, m) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			heads[i], heads[m] = heads[m], heads[i]
+			i = m
 		}
-		if err := fn(&heads[m].e); err != nil {
+	}
+	for i := len(heads)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for len(heads) > 0 {
+		if err := fn(&heads[0].e); err != nil {
 			return err
 		}
-		ok, err := advance(heads[m])
+		ok, err := advance(heads[0])
 		if err != nil {
 			return err
 		}
 		if !ok {
-			heads = slices.Delete(heads, m, m+1)
+			heads[0] = heads[len(heads)-1]
+			heads = heads[:len(heads)-1]
 		}
+		down(0)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 // BenchmarkReview measures what the room waits for once the pass has
 // ended, on a first ceremony over a synthetic PyPI-like export: the
 // summary (from the pass's counts) and the full list sorted by project
-// then version.
+// then version, as text (full) and as JSON (fulljson).
 func BenchmarkReview(b *testing.B) {
 	for _, files := range reviewSizes(b) {
 		dir := b.TempDir()
@@ -129,15 +130,17 @@ func BenchmarkReview(b *testing.B) {
 		for _, c := range []struct {
 			name  string
 			write func(io.Writer) error
-		}{{"summary", d.WriteText}, {"full", d.WriteFullText}} {
+		}{{"summary", d.WriteText}, {"full", d.WriteFullText}, {"fulljson", d.WriteFullJSON}} {
 			b.Run(fmt.Sprintf("files=%d/%s", files, c.name), func(b *testing.B) {
 				b.ReportAllocs()
 				defer reviewPeak(b)()
+				cpu0 := cpuSeconds(b)
 				for b.Loop() {
 					if err := c.write(io.Discard); err != nil {
 						b.Fatal(err)
 					}
 				}
+				b.ReportMetric((cpuSeconds(b)-cpu0)/float64(b.N), "cpu-s/op")
 			})
 		}
 		// `stable review --pass`: the kept pass opened (the export
@@ -196,6 +199,17 @@ func reviewPeak(b *testing.B) func() {
 		b.ReportMetric(float64(base)/(1<<20), "base-MiB")
 		b.ReportMetric(float64(vmHWM(b))/(1<<20), "peak-MiB")
 	}
+}
+
+// cpuSeconds is the CPU time (user and system) the process has used: on
+// a machine others load, a sub-benchmark's cpu-s/op is steadier than
+// its ns/op.
+func cpuSeconds(b *testing.B) float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // vmHWM is the process's peak resident set (VmHWM) in bytes.

@@ -2,6 +2,7 @@ package stableset
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -55,13 +56,34 @@ func TestSortedEntriesMerged(t *testing.T) {
 	if mergedJSON != wholeJSON {
 		t.Errorf("merged full JSON differs from the whole sort")
 	}
-	es, err := os.ReadDir(d.run.work)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range es {
-		if strings.HasPrefix(e.Name(), "sorted-") {
-			t.Errorf("work file %s left", e.Name())
+	left := func(when string) {
+		t.Helper()
+		es, err := os.ReadDir(d.run.work)
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, e := range es {
+			if strings.HasPrefix(e.Name(), "sorted-") {
+				t.Errorf("%s: work file %s left", when, e.Name())
+			}
+		}
+	}
+	left("after the listings")
+	// fn failing in a merged part, and in the part after it, while the
+	// next parts' runs are sorted ahead: its error, and no work file
+	// left.
+	errStop := errors.New("stop")
+	for _, stopAt := range []int{1, 150, 420, 470} {
+		n := 0
+		err := d.SortedEntries(func(e *DiffEntry) error {
+			if n++; n == stopAt {
+				return errStop
+			}
+			return nil
+		})
+		if !errors.Is(err, errStop) {
+			t.Errorf("fn failing at entry %d: %v", stopAt, err)
+		}
+		left(fmt.Sprintf("fn failing at entry %d", stopAt))
 	}
 }

@@ -348,6 +348,19 @@ func (f *workFile) Write(p []byte) (int, error) {
 	return n, f.err
 }
 
+// WriteString writes s as Write writes its bytes, without converting it.
+func (f *workFile) WriteString(s string) (int, error) {
+	if f.err != nil || f.closed || f.bw == nil {
+		// The first write, or one that fails: Write's checks.
+		return f.Write([]byte(s))
+	}
+	n, err := f.bw.WriteString(s)
+	if err != nil {
+		f.err = fmt.Errorf("writing a work file: %w", err)
+	}
+	return n, f.err
+}
+
 // Close flushes and closes the file, if it was created, and returns the
 // first error the file met. Closing again does nothing.
 func (f *workFile) Close() error {
