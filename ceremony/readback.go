@@ -16,13 +16,11 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/blake2b"
@@ -295,50 +293,29 @@ func readPages(dir string, tars []string, sums bool) (*pageSet, error) {
 	if sums {
 		ps.tarSums = make([][32]byte, len(tars))
 	}
-	type result struct {
-		pages []pageEntry
-		err   error
-	}
-	res := make([]result, len(tars))
-	var (
-		next   atomic.Int64
-		failed atomic.Int64 // the first failing tar so far (len(tars): none)
-		wg     sync.WaitGroup
-	)
-	failed.Store(int64(len(tars)))
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b2 := must(blake2b.New256(nil))
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(tars)) || i > failed.Load() {
-					return
-				}
-				r := &res[i]
-				var sum *[32]byte
-				if sums {
-					sum = &ps.tarSums[i]
-				}
-				if r.pages, r.err = readTar(dir, tars, int(i), b2, sum); r.err != nil {
-					for f := failed.Load(); i < f && !failed.CompareAndSwap(f, i); f = failed.Load() {
-					}
-				}
+	res := make([][]pageEntry, len(tars))
+	err := inOrder(len(tars), func() func(int) error {
+		b2 := must(blake2b.New256(nil))
+		return func(i int) error {
+			var sum *[32]byte
+			if sums {
+				sum = &ps.tarSums[i]
 			}
-		}()
+			var err error
+			res[i], err = readTar(dir, tars, i, b2, sum)
+			return err
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
 	n := 0
 	for i := range res {
-		if res[i].err != nil {
-			return nil, res[i].err
-		}
-		n += len(res[i].pages)
+		n += len(res[i])
 	}
 	ps.pages = make([]pageEntry, 0, n)
 	for i := range res {
-		ps.pages = append(ps.pages, res[i].pages...)
+		ps.pages = append(ps.pages, res[i]...)
 	}
 	sort.Slice(ps.pages, func(i, j int) bool { return bytes.Compare(ps.pages[i].key[:], ps.pages[j].key[:]) < 0 })
 	for i := 1; i < len(ps.pages); i++ {

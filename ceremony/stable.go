@@ -10,13 +10,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/keyceremony/keyceremony/hsm"
@@ -889,7 +886,6 @@ func sumBins(md string, deleg *tuf.DelegatedRole, st *tuf.Targets, sum *entrySum
 		// the mid), for tuf.Outside.
 		midDeleg, leafDeleg *tuf.DelegatedRole
 		// Filled by the worker.
-		err     error
 		file    fileSum
 		version int64
 		expires tuf.Expiry
@@ -958,34 +954,13 @@ func sumBins(md string, deleg *tuf.DelegatedRole, st *tuf.Targets, sum *entrySum
 		}
 		return nil
 	}
-	var (
-		next   atomic.Int64
-		failed atomic.Int64 // the first failing leaf so far (len(leaves): none)
-		wg     sync.WaitGroup
-	)
-	failed.Store(int64(len(leaves)))
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(leaves)) || i > failed.Load() {
-					return
-				}
-				if leaves[i].err = one(&leaves[i]); leaves[i].err != nil {
-					for f := failed.Load(); i < f && !failed.CompareAndSwap(f, i); f = failed.Load() {
-					}
-				}
-			}
-		}()
+	if err := inOrder(len(leaves), func() func(int) error {
+		return func(i int) error { return one(&leaves[i]) }
+	}); err != nil {
+		return err
 	}
-	wg.Wait()
 	for i := range leaves {
 		l := &leaves[i]
-		if l.err != nil {
-			return l.err
-		}
 		rec.addSum(base(l.role), l.role, l.name, base(l.name), l.version, l.expires, l.thresh, l.signers, l.file)
 		sum.plus(&l.sum)
 	}
