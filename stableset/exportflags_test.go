@@ -354,21 +354,8 @@ func TestFlagNameCollision(t *testing.T) {
 // every export anomaly synth injects, fresh and from a kept pass: it
 // raises exactly one flag for each, of its kind, and no other export flag.
 func TestNextAnomaliesFlagged(t *testing.T) {
-	dir := t.TempDir()
-	var e1, e2 bytes.Buffer
-	if err := synth.Generate(&e1, synth.Params{Seed: 6, Files: 3000}); err != nil {
-		t.Fatal(err)
-	}
-	inj, err := synth.Next(bytes.NewReader(e1.Bytes()), &e2, synth.NextParams{Seed: 6, NewFiles: 60, Deletions: 3,
+	c, out1, e2, inj := syntheticPeriods(t, 6, synth.NextParams{Seed: 6, NewFiles: 60, Deletions: 3,
 		AddedToStable: 2, ProjectLoss: 2, NameCollision: 2, Yanked: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newCeremony(t)
-	out1 := filepath.Join(dir, "one")
-	cfg := c.config(e1.Bytes(), "")
-	cfg.Now = synth.DefaultGenerated
-	c.sign(t, cfg, out1)
 	now := synth.DefaultGenerated.Add(90 * 24 * time.Hour)
 	var want []string
 	for _, l := range []struct {
@@ -385,7 +372,7 @@ func TestNextAnomaliesFlagged(t *testing.T) {
 	slices.Sort(want)
 	for _, reviewed := range []bool{false, true} {
 		c.now = now
-		d := flagRun(t, c, e2.Bytes(), out1, "", nil, reviewed)
+		d := flagRun(t, c, e2, out1, "", nil, reviewed)
 		var got []string
 		for _, f := range flagsOf(d) {
 			if !strings.HasPrefix(f, "limit ") && !strings.HasPrefix(f, "policy") {

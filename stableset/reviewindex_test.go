@@ -296,25 +296,34 @@ func TestReviewIndexFromPass(t *testing.T) {
 	checkIndexFromPass(t, d)
 }
 
+// syntheticPeriods signs a first ceremony over a synthetic export of 3,000
+// files (seed), at synth.DefaultGenerated, and returns the ceremony, its
+// output and the next period's export, made by synth.Next with np, with
+// what it injected.
+func syntheticPeriods(t *testing.T, seed uint64, np synth.NextParams) (c *ceremony, out1 string, e2 []byte, inj synth.Injected) {
+	t.Helper()
+	var b1, b2 bytes.Buffer
+	if err := synth.Generate(&b1, synth.Params{Seed: seed, Files: 3000}); err != nil {
+		t.Fatal(err)
+	}
+	inj, err := synth.Next(bytes.NewReader(b1.Bytes()), &b2, np)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = newCeremony(t)
+	out1 = filepath.Join(t.TempDir(), "one")
+	cfg := c.config(b1.Bytes(), "")
+	cfg.Now = synth.DefaultGenerated
+	c.sign(t, cfg, out1)
+	return c, out1, b2.Bytes(), inj
+}
+
 // TestReviewSyntheticNext reviews a synthetic second period with injected
 // changes, backdated files and deletions: each is found by its path with
 // its category, and a backdated file shows the time it claims.
 func TestReviewSyntheticNext(t *testing.T) {
-	dir := t.TempDir()
-	var e1, e2 bytes.Buffer
-	if err := synth.Generate(&e1, synth.Params{Seed: 4, Files: 3000}); err != nil {
-		t.Fatal(err)
-	}
-	inj, err := synth.Next(bytes.NewReader(e1.Bytes()), &e2, synth.NextParams{Seed: 4, NewFiles: 60, Deletions: 5, ChangedHash: 3, Backdated: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newCeremony(t)
-	out1 := filepath.Join(dir, "one")
-	cfg := c.config(e1.Bytes(), "")
-	cfg.Now = synth.DefaultGenerated
-	c.sign(t, cfg, out1)
-	cfg = c.config(e2.Bytes(), out1)
+	c, out1, e2, inj := syntheticPeriods(t, 4, synth.NextParams{Seed: 4, NewFiles: 60, Deletions: 5, ChangedHash: 3, Backdated: 3})
+	cfg := c.config(e2, out1)
 	cfg.Now = synth.DefaultGenerated.Add(90 * 24 * time.Hour)
 	d, err := ComputeDiff(cfg)
 	if err != nil {
