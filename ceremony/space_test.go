@@ -6,10 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keyceremony/keyceremony/stableset/policy"
-	"github.com/keyceremony/keyceremony/stableset/synth"
 )
 
 // fakeSpace makes freeSpace report free bytes on every directory, each
@@ -61,26 +59,12 @@ var realFreeSpace = freeSpace
 // the pass, a work directory or medium with less free space than they
 // need, and write nothing: no work directory, no medium.
 func TestStableCommandsCheckSpace(t *testing.T) {
-	f := newFixture(t)
-	dir := t.TempDir()
-	now := time.Now().UTC().Truncate(time.Second)
-	f.cfg.Repository = "pypi"
-	b := f.bootstrap()
-	bk := withBackup(t, b)
-	boot, err := b.Run(filepath.Join(dir, "boot"))
+	_, s := bootedStable(t)
+	st, err := os.Stat(s.Export)
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := filepath.Join(dir, "export.jsonl")
-	w, _ := os.Create(exp)
-	if err := synth.Generate(w, synth.Params{Seed: 3, Files: 2000, Generated: now.Add(-91 * 24 * time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	st, _ := os.Stat(exp)
-	work := filepath.Join(dir, "work")
-	os.Mkdir(work, 0o700)
-	s := &StableSigning{Root: boot.Root, Published: filepath.Join(dir, "boot"), Export: exp, Devices: f.devices, PIN: f.pins, Now: now, Backup: bk, TempDir: work}
+	work, dir := s.TempDir, t.TempDir()
 
 	// The pass's need is 2.5 times the export: just below it is refused.
 	fakeSpace(t, work, int64(float64(st.Size())*spacePass)-1)
