@@ -28,9 +28,10 @@ var ErrSpace = hint.New("not enough free space", "free space on that disk, or gi
 //   - spaceMediumFiles: the output medium in files+pages mode, 3.3x measured
 //     (17 GB);
 //   - spaceMediumPages: the output medium in pages mode, not measured: the
-//     medium without the leaves' file entries (about 0.6x of the export
-//     in files+pages), so at least the index pages and the diff's text
-//     and canonical form (2.1x measured).
+//     files+pages medium without the leaves' file entries, which leaves
+//     the diff's text and canonical form (0.9x measured: 2.7 and 2.1 GB)
+//     and the index pages and their metadata (most of the 12 GB under
+//     stable/); 2.0 is an estimate below that.
 const (
 	spacePass        = 2.5
 	spaceCheck       = 0.3
