@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyceremony/keyceremony/internal/hexsum"
 	"github.com/keyceremony/keyceremony/stableset/decisions"
 	"github.com/keyceremony/keyceremony/stableset/export"
 	"github.com/keyceremony/keyceremony/stableset/ledger"
@@ -195,31 +196,7 @@ func parseWorkLine(line string) (DiffEntry, error) {
 
 // parseSum decodes 64 hex digits (either case) into sum; ok is false
 // for anything else.
-func parseSum(sum *[32]byte, h string) bool {
-	if len(h) != 2*len(sum) {
-		return false
-	}
-	var bad byte
-	for i := range sum {
-		hi, lo := hexValue[h[2*i]], hexValue[h[2*i+1]]
-		bad |= hi | lo
-		sum[i] = hi<<4 | lo&0x0f
-	}
-	return bad&0x80 == 0
-}
-
-// hexValue is each byte's value as a hex digit, 0xff for a byte that is
-// not one.
-var hexValue = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0xff
-	}
-	for i, c := range "0123456789abcdef" {
-		t[c] = byte(i)
-		t[strings.ToUpper(string(c))[0]] = byte(i)
-	}
-	return t
-}()
+func parseSum(sum *[32]byte, h string) bool { return hexsum.Decode(sum, h, &hexsum.Either) }
 
 // Counts are the number of paths in each category.
 type Counts struct {

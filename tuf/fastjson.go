@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/keyceremony/keyceremony/internal/hexsum"
 )
 
 // A fast path for hashed-bin metadata.
@@ -256,36 +258,14 @@ func (p *binParser) hex32(dst *[32]byte) {
 		p.ok = false
 		return
 	}
-	// One pass through a table (lowercase hex only; 0xff elsewhere):
-	// each bin lists two of these a target.
-	src := p.b[p.pos : p.pos+64]
-	var bad byte
-	for i := range dst {
-		hi, lo := lowerHex[src[2*i]], lowerHex[src[2*i+1]]
-		bad |= hi | lo
-		dst[i] = hi<<4 | lo
-	}
-	if bad > 0x0f {
+	// One pass through a table (lowercase hex only): each bin lists
+	// two of these a target.
+	if !hexsum.Decode(dst, p.b[p.pos:p.pos+64], &hexsum.Lower) {
 		p.ok = false
 		return
 	}
 	p.pos += 64
 }
-
-// lowerHex is the value of each lowercase hex digit, 0xff for any other
-// byte.
-var lowerHex = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0xff
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = byte(c - '0')
-	}
-	for c := 'a'; c <= 'f'; c++ {
-		t[c] = byte(c - 'a' + 10)
-	}
-	return t
-}()
 
 func (p *binParser) int() int64 {
 	start := p.pos

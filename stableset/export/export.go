@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keyceremony/keyceremony/internal/hexsum"
 )
 
 // FormatName is the value of the header's "format" field.
@@ -598,7 +600,7 @@ func PathBLAKE2b(p string) (sum [32]byte, ok bool) {
 	// read-back and verify): q[0:2], q[3:5], q[6:66] are the 64 digits.
 	var bad byte
 	pair := func(i int) byte {
-		hi, lo := lowerHex[q[i]], lowerHex[q[i+1]]
+		hi, lo := hexsum.Lower[q[i]], hexsum.Lower[q[i+1]]
 		bad |= hi | lo
 		return hi<<4 | lo&0x0f
 	}
@@ -611,18 +613,3 @@ func PathBLAKE2b(p string) (sum [32]byte, ok bool) {
 	}
 	return sum, true
 }
-
-// lowerHex maps a lowercase hex digit to its value and every other byte
-// to 0x80.
-var lowerHex = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0x80
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = byte(c - '0')
-	}
-	for c := 'a'; c <= 'f'; c++ {
-		t[c] = byte(c-'a') + 10
-	}
-	return t
-}()

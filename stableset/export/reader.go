@@ -11,6 +11,8 @@ import (
 	"io"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/keyceremony/keyceremony/internal/hexsum"
 )
 
 // Reader reads an export, strictly and as a stream: it holds one line
@@ -601,16 +603,6 @@ func (s *scan) strSlow(field string, start int) ([]byte, *fieldError) {
 	return nil, ferr(field, ErrSyntax, "unterminated string")
 }
 
-var unhex = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0xff
-	}
-	for i := range 16 {
-		t[hexdigits[i]] = byte(i)
-	}
-	return t
-}()
-
 // hash reads a string of 64 lowercase hex digits, or, if allowEmpty, an
 // empty string (empty is then true).
 func (s *scan) hash(field string, allowEmpty bool) (h [32]byte, empty bool, fe *fieldError) {
@@ -619,7 +611,7 @@ func (s *scan) hash(field string, allowEmpty bool) (h [32]byte, empty bool, fe *
 	if i+65 < len(b) && b[i] == '"' && b[i+65] == '"' {
 		bad := byte(0)
 		for j := range 32 {
-			hi, lo := unhex[b[i+1+2*j]], unhex[b[i+2+2*j]]
+			hi, lo := hexsum.Lower[b[i+1+2*j]], hexsum.Lower[b[i+2+2*j]]
 			bad |= hi | lo
 			h[j] = hi<<4 | lo
 		}
@@ -639,7 +631,7 @@ func (s *scan) hash(field string, allowEmpty bool) (h [32]byte, empty bool, fe *
 		if c >= 'A' && c <= 'F' {
 			return h, false, ferr(field, ErrBadHash, "uppercase hex %s: want lowercase", snippet(v))
 		}
-		if unhex[c] == 0xff {
+		if hexsum.Lower[c] == 0xff {
 			return h, false, ferr(field, ErrBadHash, "%s is not hex", snippet(v))
 		}
 	}
