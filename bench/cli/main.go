@@ -13,7 +13,7 @@
 //   - the second ceremony (the routine one): `stable diff`, `stable sign`,
 //     then `verify` of its media against the bootstrap media;
 //   - the sizes of its media and of one lookup, fresh and holding the
-//     first ceremony's metadata, beside the estimates (sizes.go);
+//     first ceremony's metadata, beside the estimates (bench/internal/sizes);
 //   - at 1 M files and below (or with -baseline=true), the go-tuf v2
 //     baseline (bench/gotufbaseline, built here, a child like the others)
 //     on the second ceremony's export, and the ratio of the routine
@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/keyceremony/keyceremony/bench/internal/measure"
+	"github.com/keyceremony/keyceremony/bench/internal/sizes"
 )
 
 // bytesPerFile is the disk a run needs per file of the export: both
@@ -174,7 +175,7 @@ func run(dir string, n int64, rm, baseline bool, mode string, first bool) error 
 	// The benchmark measures the pipeline, not the room's decisions: the
 	// confirm_above limits out of reach, and no project-loss flag (a
 	// project would have to lose more than all its stable files).
-	if err := os.WriteFile(filepath.Join(dir, "policy.json"), []byte(`{"target_mode": "`+mode+`", "confirm_above": {"added": 9007199254740992, "removed": 9007199254740992, "changed": 9007199254740992}, "red_flags": {"project_loss_percent": 100}}`+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "policy.json"), measure.Policy(mode), 0o644); err != nil {
 		return err
 	}
 	for _, d := range []string{"backup", "work"} {
@@ -277,7 +278,7 @@ func run(dir string, n int64, rm, baseline bool, mode string, first bool) error 
 		return err
 	}
 	if first {
-		return sizeReport(os.Stdout, dir, true)
+		return sizes.PrintDir(os.Stdout, dir, true)
 	}
 	// The repository publishes the media beside the bootstrap's metadata.
 	if err := publish(dir, filepath.Join(dir, "pub2")); err != nil {
@@ -298,7 +299,7 @@ func run(dir string, n int64, rm, baseline bool, mode string, first bool) error 
 	if du, err := exec.Command("du", "-sm", filepath.Join(dir, "media2")).Output(); err == nil {
 		fmt.Fprintf(os.Stderr, "  second ceremony's media: %s", du)
 	}
-	if err := sizeReport(os.Stdout, dir, false); err != nil {
+	if err := sizes.PrintDir(os.Stdout, dir, false); err != nil {
 		return err
 	}
 	if !baseline {

@@ -1,4 +1,4 @@
-package main
+package sizes
 
 import (
 	"crypto/sha256"
@@ -141,42 +141,42 @@ func TestMeasureSizes(t *testing.T) {
 	if err := os.WriteFile(targetsFile, tb, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := measureSizes(m1, m2, targetsFile, policy.ModeFilesPages)
+	s, err := Measure(m1, m2, targetsFile, policy.ModeFilesPages)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.targets != 41 || s.fragEntries != 7 || s.layout.NumMids() != 2 || s.layout.LeavesPerMid() != 2 {
-		t.Errorf("%d targets, %d fragment entries, %d x %d", s.targets, s.fragEntries, s.layout.NumMids(), s.layout.LeavesPerMid())
+	if s.Targets != 41 || s.FragEntries != 7 || s.Layout.NumMids() != 2 || s.Layout.LeavesPerMid() != 2 {
+		t.Errorf("%d targets, %d fragment entries, %d x %d", s.Targets, s.FragEntries, s.Layout.NumMids(), s.Layout.LeavesPerMid())
 	}
 	var largest int64
 	for g := range l.NumLeaves() {
 		largest = max(largest, sz[l.LeafName(g>>1, g&1)])
 	}
-	if s.leafMax != largest || s.stable != sz["stable"] || s.snapShare <= 0 || s.snapShare >= s.snapshot {
-		t.Errorf("largest leaf %d (want %d), stable %d (want %d), snapshot share %d of %d", s.leafMax, largest, s.stable, sz["stable"], s.snapShare, s.snapshot)
+	if s.LeafMax != largest || s.Stable != sz["stable"] || s.SnapShare <= 0 || s.SnapShare >= s.Snapshot {
+		t.Errorf("largest leaf %d (want %d), stable %d (want %d), snapshot share %d of %d", s.LeafMax, largest, s.Stable, sz["stable"], s.SnapShare, s.Snapshot)
 	}
-	if h := sha256.Sum256([]byte(s.path)); h[0]>>6 != 2 || !strings.HasPrefix(s.path, "packages/") {
-		t.Errorf("sampled %s, not a path of the middle leaf %s", s.path, l.LeafName(1, 0))
+	if h := sha256.Sum256([]byte(s.Path)); h[0]>>6 != 2 || !strings.HasPrefix(s.Path, "packages/") {
+		t.Errorf("sampled %s, not a path of the middle leaf %s", s.Path, l.LeafName(1, 0))
 	}
 	want := []struct {
 		what    string
 		bytes   int64
 		changed bool
 	}{
-		{"timestamp", -1, true}, {"snapshot", s.snapshot, true}, {"targets", int64(len(tb)), false},
+		{"timestamp", -1, true}, {"snapshot", s.Snapshot, true}, {"targets", int64(len(tb)), false},
 		{"stable", sz["stable"], true}, {"its mid", sz[l.MidName(1)], false}, {"its leaf", sz[l.LeafName(1, 0)], false},
 	}
-	if len(s.lookup) != len(want) {
-		t.Fatalf("lookup %+v", s.lookup)
+	if len(s.Lookup) != len(want) {
+		t.Fatalf("lookup %+v", s.Lookup)
 	}
 	for i, w := range want {
-		r := s.lookup[i]
-		if r.what != w.what || w.bytes >= 0 && r.bytes != w.bytes || r.bytes <= 0 || r.changed != w.changed {
+		r := s.Lookup[i]
+		if r.What != w.what || w.bytes >= 0 && r.Bytes != w.bytes || r.Bytes <= 0 || r.Changed != w.changed {
 			t.Errorf("lookup row %d: %+v, want %+v", i, r, w)
 		}
 	}
 	var out strings.Builder
-	s.print(&out)
+	s.Print(&out)
 	for _, line := range []string{"| stable.json ", "leaf, largest (", "| its leaf 2." + l.LeafName(1, 0) + ".json ", "- (unchanged)", "total (and a 404 for the next root)"} {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("the report lacks %q:\n%s", line, out.String())
@@ -186,17 +186,17 @@ func TestMeasureSizes(t *testing.T) {
 
 	// -first: the first ceremony's media alone, every layout file
 	// fetched by a client that holds nothing.
-	f, err := measureSizes("", m1, targetsFile, policy.ModeFilesPages)
+	f, err := Measure("", m1, targetsFile, policy.ModeFilesPages)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range f.lookup {
-		if r.changed != (r.what != "targets") {
+	for _, r := range f.Lookup {
+		if r.Changed != (r.What != "targets") {
 			t.Errorf("first ceremony only: lookup row %+v", r)
 		}
 	}
 	out.Reset()
-	f.print(&out)
+	f.Print(&out)
 	if !strings.Contains(out.String(), "first ceremony's media (no previous period") || strings.Contains(out.String(), "- (unchanged)\n| its") {
 		t.Errorf("first ceremony only:\n%s", out.String())
 	}

@@ -1,4 +1,20 @@
-package main
+// Package sizes is the size report of a stable medium: what its
+// metadata files really weigh, and what one lookup downloads of them
+// (docs/tuf-layout.md, "Two-level bins and the metadata budget"), beside
+// the layout's estimates. bench/cli prints it over the media the real
+// CLI ceremony writes, bench/layout over the layout's metadata built
+// from a synthetic export without the rest of a ceremony.
+//
+// The files a client fetches to resolve one stable target are timestamp,
+// snapshot, targets, stable, the target's mid and its leaf (and a 404 for
+// the next root). The ceremony writes stable, the mids and the leaves;
+// the repository writes the others. The benchmarks have no repository, so
+// the report makes the snapshot and the timestamp the repository would
+// sign over the media: the fragment's entries, targets.json (the
+// bootstrap's) and unstable.json (an entry of the same form), indented as
+// python-tuf writes them, signed by a fresh Ed25519 key (the benchmarks'
+// online keys are Ed25519; a signature's size does not depend on the key).
+package sizes
 
 import (
 	"bytes"
@@ -17,48 +33,35 @@ import (
 	"github.com/keyceremony/keyceremony/tuf"
 )
 
-// The size report: what the routine ceremony's media really weigh, and
-// what one lookup downloads of them (docs/tuf-layout.md, "Two-level bins
-// and the metadata budget"), beside the layout's estimates.
-//
-// The files a client fetches to resolve one stable target are timestamp,
-// snapshot, targets, stable, the target's mid and its leaf (and a 404 for
-// the next root). The ceremony writes stable, the mids and the leaves;
-// the repository writes the others. The benchmark has no repository, so
-// it makes the snapshot and the timestamp the repository would sign over
-// the media: the fragment's entries, targets.json (the bootstrap's) and
-// unstable.json (an entry of the same form), indented as python-tuf
-// writes them, signed by a fresh Ed25519 key (the bench's online keys are
-// Ed25519; a signature's size does not depend on the key).
-
-// roleSize is one metadata file of a lookup.
-type roleSize struct {
-	what, file string
-	bytes      int64
-	changed    bool // differs from the previous period's, so a client holding it fetches it again
+// RoleSize is one metadata file of a lookup.
+type RoleSize struct {
+	What, File string
+	Bytes      int64
+	Changed    bool // differs from the previous period's, so a client holding it fetches it again
 }
 
-// sizes is the report.
-type sizes struct {
-	first                  bool // a first ceremony's media: no previous period
-	mode                   policy.TargetMode
-	layout                 tuf.TwoLevel
-	targets                int64 // entries in the leaves
-	stable                 int64
-	midMax, midSum         int64
-	leafMax, leafSum       int64
-	largestLeaf            string
-	fragEntries, snapShare int64
-	snapshot               int64
-	path                   string // the sampled target path
-	lookup                 []roleSize
-	est                    tuf.Shape
+// Report is the size report of a medium.
+type Report struct {
+	First                  bool // a first ceremony's media: no previous period
+	Mode                   policy.TargetMode
+	Layout                 tuf.TwoLevel
+	Targets                int64 // entries in the leaves
+	Stable                 int64 // bytes of stable.json
+	MidMax, MidSum         int64
+	LeafMax, LeafSum       int64
+	LargestLeaf            string
+	FragEntries, SnapShare int64  // the fragment's entries, and their bytes in the snapshot
+	Snapshot               int64  // the whole snapshot's bytes
+	Path                   string // the sampled target path
+	Lookup                 []RoleSize
+	Est                    tuf.Shape
 }
 
-// sizeReport measures the media of both ceremonies under dir (media1,
-// media2) and prints the report; first, the first ceremony's media alone
-// (no client holds a previous period).
-func sizeReport(w io.Writer, dir string, first bool) error {
+// PrintDir measures the media of both ceremonies under dir (media1,
+// media2, as bench/cli lays them out, with boot/metadata/1.targets.json
+// and policy.json) and prints the report; first, the first ceremony's
+// media alone (no client holds a previous period).
+func PrintDir(w io.Writer, dir string, first bool) error {
 	pb, err := os.ReadFile(filepath.Join(dir, "policy.json"))
 	if err != nil {
 		return err
@@ -71,11 +74,11 @@ func sizeReport(w io.Writer, dir string, first bool) error {
 	if first {
 		prev, cur = "", prev
 	}
-	s, err := measureSizes(prev, cur, filepath.Join(dir, "boot", "metadata", "1.targets.json"), pol.TargetMode)
+	s, err := Measure(prev, cur, filepath.Join(dir, "boot", "metadata", "1.targets.json"), pol.TargetMode)
 	if err != nil {
 		return fmt.Errorf("size report: %w", err)
 	}
-	s.print(w)
+	s.Print(w)
 	return nil
 }
 
@@ -88,10 +91,11 @@ func readFragment(stableDir string) (*stableset.Fragment, error) {
 	return stableset.ParseFragment(b, name)
 }
 
-// measureSizes reads the previous and the current medium's stable
-// directories and the published targets.json; prevDir "" is a first
-// ceremony's (nothing held before).
-func measureSizes(prevDir, curDir, targetsFile string, mode policy.TargetMode) (*sizes, error) {
+// Measure reads the previous and the current medium's stable
+// directories (each holding metadata/ and the snapshot fragment) and the
+// published targets.json; prevDir "" is a first ceremony's (nothing held
+// before).
+func Measure(prevDir, curDir, targetsFile string, mode policy.TargetMode) (*Report, error) {
 	prev := &stableset.Fragment{}
 	if prevDir != "" {
 		var err error
@@ -147,35 +151,35 @@ func measureSizes(prevDir, curDir, targetsFile string, mode policy.TargetMode) (
 	if err != nil {
 		return nil, err
 	}
-	s := &sizes{mode: mode, layout: l, stable: int64(len(stb)), first: prevDir == ""}
+	s := &Report{Mode: mode, Layout: l, Stable: int64(len(stb)), First: prevDir == ""}
 	for i := 0; i < l.NumMids(); i++ {
 		if mids[i] != l.MidName(i) {
 			return nil, fmt.Errorf("stable's mid %d is %s, the layout names it %s", i, mids[i], l.MidName(i))
 		}
 		n := cur.Meta[l.MidName(i)+".json"].Length
-		s.midMax, s.midSum = max(s.midMax, n), s.midSum+n
+		s.MidMax, s.MidSum = max(s.MidMax, n), s.MidSum+n
 		for j := 0; j < l.LeavesPerMid(); j++ {
 			m, ok := cur.Meta[l.LeafName(i, j)+".json"]
 			if !ok {
 				return nil, fmt.Errorf("the fragment lists no %s.json", l.LeafName(i, j))
 			}
-			if m.Length > s.leafMax {
-				s.leafMax, s.largestLeaf = m.Length, l.LeafName(i, j)
+			if m.Length > s.LeafMax {
+				s.LeafMax, s.LargestLeaf = m.Length, l.LeafName(i, j)
 			}
-			s.leafSum += m.Length
+			s.LeafSum += m.Length
 			// The count of targets, from the files: one "length" per entry.
 			b, err := os.ReadFile(filepath.Join(md, file(l.LeafName(i, j))))
 			if err != nil {
 				return nil, err
 			}
-			s.targets += int64(bytes.Count(b, []byte(`"length":`)))
+			s.Targets += int64(bytes.Count(b, []byte(`"length":`)))
 		}
 	}
 	est := tuf.EstimateFiles
 	if !mode.ListsFiles() {
 		est = tuf.EstimatePages
 	}
-	s.est = tuf.EstimateShape(l, s.targets, est)
+	s.Est = tuf.EstimateShape(l, s.Targets, est)
 
 	// The repository's snapshot over the medium, and its timestamp.
 	tb, err := os.ReadFile(targetsFile)
@@ -200,7 +204,7 @@ func measureSizes(prevDir, curDir, targetsFile string, mode policy.TargetMode) (
 	if err != nil {
 		return nil, err
 	}
-	s.fragEntries, s.snapshot, s.snapShare = int64(len(cur.Meta)), int64(len(snap)), int64(len(snap)-len(snapOwn))
+	s.FragEntries, s.Snapshot, s.SnapShare = int64(len(cur.Meta)), int64(len(snap)), int64(len(snap)-len(snapOwn))
 	ts := tuf.NewTimestamp(snapVersion, expires, metaFile(snapVersion, snap))
 	tsb, err := signAndMarshal(ts)
 	if err != nil {
@@ -222,10 +226,10 @@ func measureSizes(prevDir, curDir, targetsFile string, mode policy.TargetMode) (
 	if len(bin.Targets) == 0 {
 		return nil, fmt.Errorf("%s lists no target", file(l.LeafName(mi, lj)))
 	}
-	s.path = bin.Targets[0].Path
-	h := sha256.Sum256([]byte(s.path))
+	s.Path = bin.Targets[0].Path
+	h := sha256.Sum256([]byte(s.Path))
 	if m, j := l.LeafOfHash(&h); m != mi || j != lj {
-		return nil, fmt.Errorf("%s routes to %s, but %s lists it", s.path, l.LeafName(m, j), l.LeafName(mi, lj))
+		return nil, fmt.Errorf("%s routes to %s, but %s lists it", s.Path, l.LeafName(m, j), l.LeafName(mi, lj))
 	}
 	changed := func(role string) bool {
 		p, ok := prev.Meta[role+".json"]
@@ -233,11 +237,11 @@ func measureSizes(prevDir, curDir, targetsFile string, mode policy.TargetMode) (
 		return !ok || p.Version != c.Version || p.Hashes["sha256"] != c.Hashes["sha256"]
 	}
 	midName, leafName := l.MidName(mi), l.LeafName(mi, lj)
-	s.lookup = []roleSize{
+	s.Lookup = []RoleSize{
 		{"timestamp", "timestamp.json", int64(len(tsb)), true},
-		{"snapshot", fmt.Sprintf("%d.snapshot.json", snapVersion), s.snapshot, true},
+		{"snapshot", fmt.Sprintf("%d.snapshot.json", snapVersion), s.Snapshot, true},
 		{"targets", filepath.Base(targetsFile), int64(len(tb)), false},
-		{"stable", file(stableset.StableRole), s.stable, changed(stableset.StableRole)},
+		{"stable", file(stableset.StableRole), s.Stable, changed(stableset.StableRole)},
 		{"its mid", file(midName), cur.Meta[midName+".json"].Length, changed(midName)},
 		{"its leaf", file(leafName), cur.Meta[leafName+".json"].Length, changed(leafName)},
 	}
@@ -272,13 +276,14 @@ func signAndMarshal[T tuf.Signed](m *tuf.Metadata[T]) ([]byte, error) {
 	return m.MarshalFile()
 }
 
-func (s *sizes) print(w io.Writer) {
+// Print prints the report as two tables.
+func (s *Report) Print(w io.Writer) {
 	which := "second ceremony's media"
-	if s.first {
+	if s.First {
 		which = "first ceremony's media (no previous period: the holding client's column is a fresh one's)"
 	}
 	fmt.Fprintf(w, "\nmetadata sizes, %s: %s, %d targets, %d mids x %d leaves (estimates: tuf.EstimateShape)\n\n",
-		which, s.mode, s.targets, s.layout.NumMids(), s.layout.LeavesPerMid())
+		which, s.Mode, s.Targets, s.Layout.NumMids(), s.Layout.LeavesPerMid())
 	fmt.Fprintf(w, "| %-44s | %12s | %12s |\n", "file", "measured", "estimate")
 	fmt.Fprintf(w, "|%s|%s|%s|\n", dashes(46), dashes(14), dashes(14))
 	row := func(what string, n, est int64) {
@@ -288,34 +293,34 @@ func (s *sizes) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "| %-44s | %12d | %12s |\n", what, n, e)
 	}
-	row("stable.json", s.stable, s.est.StableBytes)
-	row("mid, largest", s.midMax, s.est.MidBytes)
-	row("mid, mean", s.midSum/int64(s.layout.NumMids()), 0)
-	row("leaf, largest ("+s.largestLeaf+")", s.leafMax, s.est.LeafBytes)
-	row("leaf, mean", s.leafSum/int64(s.layout.NumLeaves()), 0)
-	row(fmt.Sprintf("snapshot share: %d entries, bytes", s.fragEntries), s.snapShare, s.est.SnapshotBytes)
-	row("snapshot, whole (repository's part included)", s.snapshot, 0)
+	row("stable.json", s.Stable, s.Est.StableBytes)
+	row("mid, largest", s.MidMax, s.Est.MidBytes)
+	row("mid, mean", s.MidSum/int64(s.Layout.NumMids()), 0)
+	row("leaf, largest ("+s.LargestLeaf+")", s.LeafMax, s.Est.LeafBytes)
+	row("leaf, mean", s.LeafSum/int64(s.Layout.NumLeaves()), 0)
+	row(fmt.Sprintf("snapshot share: %d entries, bytes", s.FragEntries), s.SnapShare, s.Est.SnapshotBytes)
+	row("snapshot, whole (repository's part included)", s.Snapshot, 0)
 
-	fmt.Fprintf(w, "\none lookup of %s (%s):\n\n", s.path, s.lookup[len(s.lookup)-1].file)
+	fmt.Fprintf(w, "\none lookup of %s (%s):\n\n", s.Path, s.Lookup[len(s.Lookup)-1].File)
 	fmt.Fprintf(w, "| %-44s | %12s | %30s |\n", "file fetched", "fresh client", "client holding previous period")
 	fmt.Fprintf(w, "|%s|%s|%s|\n", dashes(46), dashes(14), dashes(32))
 	var fresh, again, layout int64
-	for _, r := range s.lookup {
+	for _, r := range s.Lookup {
 		a := "- (unchanged)"
-		if r.changed {
-			a = fmt.Sprint(r.bytes)
-			again += r.bytes
+		if r.Changed {
+			a = fmt.Sprint(r.Bytes)
+			again += r.Bytes
 		}
-		fresh += r.bytes
-		fmt.Fprintf(w, "| %-44s | %12d | %30s |\n", r.what+" "+r.file, r.bytes, a)
+		fresh += r.Bytes
+		fmt.Fprintf(w, "| %-44s | %12d | %30s |\n", r.What+" "+r.File, r.Bytes, a)
 	}
-	for _, r := range s.lookup[3:] {
-		layout += r.bytes
+	for _, r := range s.Lookup[3:] {
+		layout += r.Bytes
 	}
-	layout += s.snapShare
+	layout += s.SnapShare
 	fmt.Fprintf(w, "| %-44s | %12d | %30d |\n", "total (and a 404 for the next root)", fresh, again)
 	fmt.Fprintf(w, "\nthe layout's part of the lookup (snapshot share, stable, mid, leaf): %d bytes, estimate %d; through the largest mid and leaf: %d\n",
-		layout, s.est.LookupBytes, s.snapShare+s.stable+s.midMax+s.leafMax)
+		layout, s.Est.LookupBytes, s.SnapShare+s.Stable+s.MidMax+s.LeafMax)
 }
 
 func dashes(n int) string { return string(bytes.Repeat([]byte("-"), n)) }
