@@ -54,8 +54,8 @@ const numBuckets = 256
 var (
 	// ErrWorkFile: a work file read back is not what was written.
 	ErrWorkFile = errors.New("corrupt work file")
-	// ErrDirNotEmpty: the output directory already holds a stable medium.
-	ErrDirNotEmpty = errors.New("output directory not empty")
+	// ErrDirExists: the output directory exists already.
+	ErrDirExists = errors.New("output directory exists")
 )
 
 // buildConfig is what a build reads and where it writes.
@@ -67,7 +67,7 @@ type buildConfig struct {
 	Now        time.Time // the ceremony's clock: the policy is evaluated at the earlier of it and the export's time
 	Version    int64     // the stable version written
 	Signers    int       // stable's signatures (the bench's ceremony: all 3 of its devices)
-	Dir        string    // the medium's stable directory: Dir/metadata/, Dir/snapshot-fragment.json
+	Dir        string    // the medium's stable directory, made: Dir/metadata/, Dir/snapshot-fragment.json
 	Work       string    // the work directory for the buckets (removed by the caller)
 	Workers    int
 }
@@ -323,10 +323,17 @@ func parallel(workers, n int, f func(int) error) error {
 
 // build writes the layout's metadata for the export into cfg.Dir.
 func build(cfg buildConfig) (*built, error) {
-	if ents, err := os.ReadDir(cfg.Dir); err == nil && len(ents) > 0 {
-		return nil, fmt.Errorf("%s: %w", cfg.Dir, ErrDirNotEmpty)
+	if _, err := os.Stat(cfg.Dir); !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", cfg.Dir, ErrDirExists)
 	}
-	md := filepath.Join(cfg.Dir, "metadata")
+	// Written beside it, renamed to it when complete: a failed build
+	// leaves nothing.
+	out := cfg.Dir + ".partial"
+	if err := os.RemoveAll(out); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(out)
+	md := filepath.Join(out, "metadata")
 	if err := os.MkdirAll(md, 0o755); err != nil {
 		return nil, err
 	}
@@ -438,7 +445,10 @@ func build(cfg buildConfig) (*built, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(cfg.Dir, stableset.FragmentFile), append(fb, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, stableset.FragmentFile), append(fb, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(out, cfg.Dir); err != nil {
 		return nil, err
 	}
 	return res, nil
