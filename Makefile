@@ -69,10 +69,15 @@ clean:
 # The CLI bench (bench/cli) runs the real binary's stable diff, stable sign
 # --batch and verify as children, each measured (BENCH_N files, 1 M by
 # default; 10 M and 25 M in docs/stable-pipeline.md, on a quiet machine),
-# and at 1 M the go-tuf baseline beside them with the ratio.
+# and at 1 M the go-tuf baseline beside them with the ratio. The layout
+# bench (bench/layout) builds the first ceremony's metadata alone from the
+# same export and prints the same size report (docs/tuf-layout.md; 25 M
+# there, not here), at 1 M in both target modes (about a minute).
 BENCH_N ?= 1000000
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./tuf/ ./stableset/
 	$(GO) run ./bench/pipeline -n 1000000 -rm
 	$(GO) run ./bench/cli -n $(BENCH_N) -rm
+	$(GO) run ./bench/layout -n 1000000
+	$(GO) run ./bench/layout -n 1000000 -mode pages
 	$(GO) run ./bench/pipeline -n 10000000 -rm
