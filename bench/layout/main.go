@@ -20,8 +20,9 @@
 // the generator through the export reader, the targets and the index
 // pages' records go into 256 bucket files each under -dir, and the leaves
 // are built a bucket at a time. At 25 M files the work files take about
-// 10 GB (about 400 bytes a file) and the metadata about 3 GB in
-// files+pages; everything under -dir is removed at the end unless -keep.
+// 10 GB (about 400 bytes a file) and the metadata, written as the buckets
+// are removed, 7.4 GB in files+pages; everything under -dir is removed at
+// the end unless -keep.
 //
 //	go run ./bench/layout -n 1000000
 //	go run ./bench/layout -n 25000000 -mode pages -dir /big/disk/layout
