@@ -55,7 +55,7 @@ const bytesPerFile = 800
 func main() {
 	n := flag.Int64("n", 1_000_000, "files in the synthetic export")
 	mode := flag.String("mode", "files+pages", "the policy's target_mode: files+pages or pages")
-	dir := flag.String("dir", "", "work directory (default $TMPDIR/keyceremony-layout-N); removed at the end unless -keep")
+	dir := flag.String("dir", "", "work directory (default $TMPDIR/keyceremony-layout-N); what the run writes there is removed at the end unless -keep")
 	keep := flag.Bool("keep", false, "keep the metadata (DIR/stable) and the work directory")
 	gen := flag.String("generated", "", "the export's generation time, RFC 3339 (default: bench/cli's first export's, 91 days and an hour before this hour)")
 	flag.Parse()
@@ -87,7 +87,14 @@ func run(w io.Writer, dir string, n int64, mode string, generated, now time.Time
 		return err
 	}
 	if !keep {
-		defer os.RemoveAll(dir)
+		// What the run made, and dir itself if nothing else is left
+		// there (it may be a directory of the caller's).
+		defer func() {
+			for _, d := range []string{"stable", "stable.partial", "work", "1.targets.json"} {
+				os.RemoveAll(filepath.Join(dir, d))
+			}
+			os.Remove(dir)
+		}()
 	}
 	if err := measure.CheckSpace(dir, n*bytesPerFile); err != nil {
 		return err

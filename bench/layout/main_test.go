@@ -273,3 +273,28 @@ func TestBuildRefuses(t *testing.T) {
 		t.Errorf("an existing directory: %v", err)
 	}
 }
+
+// TestRun: the command at a small size prints the build's line and the
+// size report over what it built, and removes what it wrote, leaving a
+// file of the caller's in -dir.
+func TestRun(t *testing.T) {
+	gen := time.Date(2026, 9, 4, 19, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mine"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := run(&out, dir, 5_000, "pages", gen, gen.Add(92*24*time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"layout benchmark: 5000 files, pages, export generated 2026-09-04T19:00:00Z", "5000 files listed", "(0 files, ",
+		"first ceremony's media", "| stable.json ", "leaf, largest (", "| its leaf 2.stable-", "total (and a 404 for the next root)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the output lacks %q:\n%s", want, out.String())
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 || ents[0].Name() != "mine" {
+		t.Errorf("left in -dir: %v, %v", ents, err)
+	}
+}
