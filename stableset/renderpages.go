@@ -70,6 +70,11 @@ func (r *run) renderPages() error {
 	if err := pt.close(); err != nil {
 		return err
 	}
+	// The review lines, every bucket's with its page entries', sorted into
+	// review-entries.
+	if err := r.sortReviewBuckets(true); err != nil {
+		return fmt.Errorf("writing the review index: %w", err)
+	}
 	// The page entries, after every file's (simple/ sorts after
 	// packages/): each bucket's are sorted, merge them.
 	if err := r.mergePageEntries(); err != nil {
@@ -99,7 +104,7 @@ func (r *run) renderPages() error {
 	r.diff.finish(sum, r.projects)
 	r.projects = nil
 	r.digest = r.diff.Digest
-	// The review index, from the buckets sorted above: `stable review`
+	// The review index, of the buckets sorted above: `stable review`
 	// opens a project without a pass over the diff.
 	rs, err := r.writeReviewIndex(r.diff)
 	if err != nil {
@@ -366,6 +371,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 	for i := range entries {
 		line = entries[i].appendCanonical(line[:0])
 		pbw.Write(line)
+		r.pageReviewBytes[pb] += pageReviewLength(len(line))
 	}
 	if err := pbw.Close(); err != nil {
 		return nil, err
@@ -373,11 +379,6 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 	// The names are substrings of the bucket's work file: copy them.
 	for i := range projects {
 		projects[i].Project = strings.Clone(projects[i].Project)
-	}
-	// The bucket's part of the review index, its own data let go first.
-	data, recs, prev, rank = "", nil, nil, nil
-	if err := r.reviewBucket(pb, entries); err != nil {
-		return nil, fmt.Errorf("writing the review index: %w", err)
 	}
 	return projects, nil
 }
