@@ -32,16 +32,40 @@ import (
 
 // pageDigest is the digest of a project's page records: SHA-256 of
 // "keyceremony-pages 1\n", the project, a zero byte, then each record's
-// length (4 bytes, big-endian) and bytes. buf is scratch space.
-func pageDigest(buf []byte, project string, bodies []string) ([32]byte, []byte) {
-	buf = append(buf[:0], "keyceremony-pages 1\n"...)
-	buf = append(buf, project...)
-	buf = append(buf, 0)
-	for _, b := range bodies {
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)))
-		buf = append(buf, b...)
+// length (4 bytes, big-endian) and bytes. The records are hashed as they
+// are gathered, pageDigestChunk bytes at a time, rather than copied whole
+// first (a large project's records are megabytes).
+type pageDigest struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// pageDigestChunk is how many bytes of records pageDigest gathers before
+// it hashes them.
+const pageDigestChunk = 16 << 10
+
+func newPageDigest() *pageDigest {
+	return &pageDigest{h: sha256.New(), buf: make([]byte, 0, pageDigestChunk+1024)}
+}
+
+// sum returns the digest of project's page records bodies.
+func (pd *pageDigest) sum(project string, bodies []string) (sum [32]byte) {
+	pd.h.Reset()
+	b := append(pd.buf[:0], "keyceremony-pages 1\n"...)
+	b = append(b, project...)
+	b = append(b, 0)
+	for _, body := range bodies {
+		if len(b) >= pageDigestChunk {
+			pd.h.Write(b)
+			b = b[:0]
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
+		b = append(b, body...)
 	}
-	return sha256.Sum256(buf), buf
+	pd.h.Write(b)
+	pd.buf = b[:0]
+	pd.h.Sum(sum[:0])
+	return sum
 }
 
 // naming is the policy's naming layout of the pages.
@@ -214,9 +238,9 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		files    []simpleindex.PageFile
 		tb       []byte
 		rendered int
-		dbuf     []byte
 		paths    []string
 	)
+	pd := newPageDigest()
 	naming := r.naming()
 	var rnd simpleindex.Renderer
 	ph := newPageHasher()
@@ -245,7 +269,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 			bodies = append(bodies, recs[k].body)
 		}
 		lp := ledger.Project{Project: name}
-		lp.PageDigest, dbuf = pageDigest(dbuf, name, bodies)
+		lp.PageDigest = pd.sum(name, bodies)
 		old := prev[name]
 		delete(prev, name)
 		hp, jp := naming.PagePaths(name)
