@@ -613,8 +613,11 @@ func newPageHasher() *pageHasher {
 	return &pageHasher{sha: sha256.New(), b2: b2}
 }
 
-// pageHashChunk is how many bytes of a page pageHasher takes at a time.
-const pageHashChunk = 32 << 10
+// pageHashChunk is how many bytes of a page pageHasher takes at a time:
+// at least directWrite, so that a large page goes from the renderer's
+// buffer to the file without a copy (workFile.Write), and small enough to
+// stay in the core's cache for the two hashes and the write.
+const pageHashChunk = 128 << 10
 
 // write writes a page to tw as the regular file name and returns its
 // SHA-256 and BLAKE2b-256.
