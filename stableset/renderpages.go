@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -157,6 +158,11 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 	if err != nil {
 		return nil, err
 	}
+	// Both read whole and read only here: removed now, so that the kept
+	// pass is smaller (the entry records are an eighth of it) and their
+	// pages in the page cache are free for the pages about to be written.
+	os.Remove(r.bucketPath("prevproj", pb))
+	os.Remove(r.bucketPath("entries", pb))
 	// Every project's counts; the stable files' page records.
 	rank := map[string]int32{}
 	var projects []ProjectSummary
