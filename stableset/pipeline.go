@@ -283,6 +283,10 @@ type run struct {
 	reviewSpilled bool
 	reviewParts   [numProjBucket][]ReviewProject
 	reviewSizes   [numProjBucket]int64
+	// pageReviewBytes is the length of each project bucket's page
+	// entries' review lines (pageBucket), part of the bucket's length in
+	// review-entries (sortReviewBuckets).
+	pageReviewBytes [numProjBucket]int64
 }
 
 type lockedWriter struct {

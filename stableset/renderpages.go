@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -32,16 +33,40 @@ import (
 
 // pageDigest is the digest of a project's page records: SHA-256 of
 // "keyceremony-pages 1\n", the project, a zero byte, then each record's
-// length (4 bytes, big-endian) and bytes. buf is scratch space.
-func pageDigest(buf []byte, project string, bodies []string) ([32]byte, []byte) {
-	buf = append(buf[:0], "keyceremony-pages 1\n"...)
-	buf = append(buf, project...)
-	buf = append(buf, 0)
-	for _, b := range bodies {
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)))
-		buf = append(buf, b...)
+// length (4 bytes, big-endian) and bytes. The records are hashed as they
+// are gathered, pageDigestChunk bytes at a time, rather than copied whole
+// first (a large project's records are megabytes).
+type pageDigest struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// pageDigestChunk is how many bytes of records pageDigest gathers before
+// it hashes them.
+const pageDigestChunk = 16 << 10
+
+func newPageDigest() *pageDigest {
+	return &pageDigest{h: sha256.New(), buf: make([]byte, 0, pageDigestChunk+1024)}
+}
+
+// sum returns the digest of project's page records bodies.
+func (pd *pageDigest) sum(project string, bodies []string) (sum [32]byte) {
+	pd.h.Reset()
+	b := append(pd.buf[:0], "keyceremony-pages 1\n"...)
+	b = append(b, project...)
+	b = append(b, 0)
+	for _, body := range bodies {
+		if len(b) >= pageDigestChunk {
+			pd.h.Write(b)
+			b = b[:0]
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
+		b = append(b, body...)
 	}
-	return sha256.Sum256(buf), buf
+	pd.h.Write(b)
+	pd.buf = b[:0]
+	pd.h.Sum(sum[:0])
+	return sum
 }
 
 // naming is the policy's naming layout of the pages.
@@ -69,6 +94,11 @@ func (r *run) renderPages() error {
 	}
 	if err := pt.close(); err != nil {
 		return err
+	}
+	// The review lines, every bucket's with its page entries', sorted into
+	// review-entries.
+	if err := r.sortReviewBuckets(true); err != nil {
+		return fmt.Errorf("writing the review index: %w", err)
 	}
 	// The page entries, after every file's (simple/ sorts after
 	// packages/): each bucket's are sorted, merge them.
@@ -99,7 +129,7 @@ func (r *run) renderPages() error {
 	r.diff.finish(sum, r.projects)
 	r.projects = nil
 	r.digest = r.diff.Digest
-	// The review index, from the buckets sorted above: `stable review`
+	// The review index, of the buckets sorted above: `stable review`
 	// opens a project without a pass over the diff.
 	rs, err := r.writeReviewIndex(r.diff)
 	if err != nil {
@@ -128,6 +158,11 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 	if err != nil {
 		return nil, err
 	}
+	// Both read whole and read only here: removed now, so that the kept
+	// pass is smaller (the entry records are an eighth of it) and their
+	// pages in the page cache are free for the pages about to be written.
+	os.Remove(r.bucketPath("prevproj", pb))
+	os.Remove(r.bucketPath("entries", pb))
 	// Every project's counts; the stable files' page records.
 	rank := map[string]int32{}
 	var projects []ProjectSummary
@@ -209,9 +244,9 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 		files    []simpleindex.PageFile
 		tb       []byte
 		rendered int
-		dbuf     []byte
 		paths    []string
 	)
+	pd := newPageDigest()
 	naming := r.naming()
 	var rnd simpleindex.Renderer
 	ph := newPageHasher()
@@ -240,7 +275,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 			bodies = append(bodies, recs[k].body)
 		}
 		lp := ledger.Project{Project: name}
-		lp.PageDigest, dbuf = pageDigest(dbuf, name, bodies)
+		lp.PageDigest = pd.sum(name, bodies)
 		old := prev[name]
 		delete(prev, name)
 		hp, jp := naming.PagePaths(name)
@@ -366,6 +401,7 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 	for i := range entries {
 		line = entries[i].appendCanonical(line[:0])
 		pbw.Write(line)
+		r.pageReviewBytes[pb] += pageReviewLength(len(line))
 	}
 	if err := pbw.Close(); err != nil {
 		return nil, err
@@ -373,11 +409,6 @@ func (r *run) pageBucket(pb int, pt []*lockedWriter, mu *sync.Mutex) ([]ProjectS
 	// The names are substrings of the bucket's work file: copy them.
 	for i := range projects {
 		projects[i].Project = strings.Clone(projects[i].Project)
-	}
-	// The bucket's part of the review index, its own data let go first.
-	data, recs, prev, rank = "", nil, nil, nil
-	if err := r.reviewBucket(pb, entries); err != nil {
-		return nil, fmt.Errorf("writing the review index: %w", err)
 	}
 	return projects, nil
 }
@@ -588,8 +619,11 @@ func newPageHasher() *pageHasher {
 	return &pageHasher{sha: sha256.New(), b2: b2}
 }
 
-// pageHashChunk is how many bytes of a page pageHasher takes at a time.
-const pageHashChunk = 32 << 10
+// pageHashChunk is how many bytes of a page pageHasher takes at a time:
+// at least directWrite, so that a large page goes from the renderer's
+// buffer to the file without a copy (workFile.Write), and small enough to
+// stay in the core's cache for the two hashes and the write.
+const pageHashChunk = 128 << 10
 
 // write writes a page to tw as the regular file name and returns its
 // SHA-256 and BLAKE2b-256.

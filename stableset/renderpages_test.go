@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"io"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/blake2b"
@@ -52,4 +54,44 @@ func TestPageHasher(t *testing.T) {
 	if _, err := tr.Next(); err != io.EOF {
 		t.Errorf("after the pages: %v", err)
 	}
+}
+
+// TestPageDigest: the digest of page records, gathered and hashed a chunk
+// at a time by one pageDigest from project to project, is SHA-256 of the
+// whole (the magic line, the project, a zero byte, each record's 4-byte
+// length and bytes), for no record, small ones, and records around and
+// over the chunk.
+func TestPageDigest(t *testing.T) {
+	pd := newPageDigest()
+	for _, tc := range []struct {
+		project string
+		sizes   []int
+	}{
+		{"empty", nil},
+		{"a", []int{0}},
+		{"small", []int{1, 150, 200, 3}},
+		{"many", slicesRepeat(180, 1000)},
+		{"chunk", []int{pageDigestChunk - 30, 5, pageDigestChunk, 7}},
+		{"large", []int{3*pageDigestChunk + 11, 1}},
+	} {
+		var bodies []string
+		whole := []byte("keyceremony-pages 1\n" + tc.project + "\x00")
+		for i, n := range tc.sizes {
+			b := strings.Repeat(string(rune('a'+i%26)), n)
+			bodies = append(bodies, b)
+			whole = binary.BigEndian.AppendUint32(whole, uint32(n))
+			whole = append(whole, b...)
+		}
+		if got, want := pd.sum(tc.project, bodies), sha256.Sum256(whole); got != want {
+			t.Errorf("%s (%d records): %x, want %x", tc.project, len(bodies), got, want)
+		}
+	}
+}
+
+func slicesRepeat(n, count int) []int {
+	s := make([]int, count)
+	for i := range s {
+		s[i] = n + i%7
+	}
+	return s
 }

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/keyceremony/keyceremony/stableset/export"
 )
@@ -205,8 +204,10 @@ func reviewPathKey(a, b string) int {
 
 // reviewPartKind names the work files of every entry's review line by
 // project bucket, which the pass writes as the entries stream by
-// (classify's format); reviewSortedKind, each bucket's lines sorted by
-// project, then reviewKey (pageBucket, on every core).
+// (classify's format), and sortReviewBuckets sorts into review-entries.
+// reviewSortedKind named each bucket's sorted lines when they were
+// written to a file of their own and then copied: no longer made, it is
+// still removed (removeReviewBuckets) and the tests check none is left.
 const (
 	reviewPartKind   = "reviewpart"
 	reviewSortedKind = "reviewsorted"
@@ -529,12 +530,92 @@ func readLineChunk(br *bufio.Reader, limit, hint int) (s string, done bool, err 
 	return sb.String(), false, nil
 }
 
+// sortReviewBuckets sorts every project bucket's review lines
+// (reviewPartKind), with pages the review lines of its page entries too
+// (the pageentries work file), into review-entries, on every core: each
+// bucket is written straight at its offset (the buckets in order, a
+// bucket's length is its lines', known before it is sorted), so the
+// sorted lines are written once, not to a file of their own and then
+// copied. writeReviewIndex then writes the index of its projects.
+func (r *run) sortReviewBuckets(pages bool) error {
+	var offs [numProjBucket + 1]int64
+	for pb := range numProjBucket {
+		n := int64(0)
+		fi, err := os.Stat(r.bucketPath(reviewPartKind, pb))
+		switch {
+		case err == nil:
+			n = fi.Size()
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("opening a work file: %w", err)
+		}
+		if pages {
+			n += r.pageReviewBytes[pb]
+		}
+		offs[pb+1] = offs[pb] + n
+	}
+	f, err := createWork(filepath.Join(r.work, reviewEntriesName))
+	if err != nil {
+		return fmt.Errorf("creating the review entries: %w", err)
+	}
+	defer f.Close()
+	wa, ok := f.(io.WriterAt)
+	if !ok {
+		return errors.New("creating the review entries: the work file cannot be written at an offset")
+	}
+	err = r.parallel(numProjBucket, func(pb int) error {
+		var extra []string
+		if pages {
+			var err error
+			if extra, err = r.pageReviewLines(pb); err != nil {
+				return err
+			}
+		}
+		return r.reviewBucket(pb, extra, io.NewOffsetWriter(wa, offs[pb]), offs[pb+1]-offs[pb])
+	})
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing the review entries: %w", err)
+	}
+	return nil
+}
+
+// pageReviewLines returns the review lines of project bucket pb's page
+// entries, from its pageentries work file (their canonical lines, which
+// pageBucket wrote): each the line with pageWorkTail for its LF.
+func (r *run) pageReviewLines(pb int) ([]string, error) {
+	data, err := readFileString(r.bucketPath("pageentries", pb))
+	if err != nil {
+		return nil, err
+	}
+	lines := make([]string, 0, strings.Count(data, "\n"))
+	var sb strings.Builder
+	sb.Grow(len(data) + cap(lines)*(len(pageWorkTail)-1))
+	for len(data) > 0 {
+		i := strings.IndexByte(data, '\n')
+		if i < 0 {
+			return nil, fmt.Errorf("page entries: a line without its end: %w", errSpill)
+		}
+		start := sb.Len()
+		sb.WriteString(data[:i])
+		sb.Write(pageWorkTail)
+		lines = append(lines, sb.String()[start:])
+		data = data[i+1:]
+	}
+	return lines, nil
+}
+
+// pageReviewLength is the length of the review line of a page entry whose
+// canonical line (with its LF) is n bytes long.
+func pageReviewLength(n int) int64 { return int64(n - 1 + len(pageWorkTail)) }
+
 // reviewBucket sorts project bucket pb's review lines, with the review
-// lines of its page entries (pages), into its reviewSortedKind work file
-// and records its projects for writeReviewIndex. It runs in pageBucket,
-// on every core. A bucket over reviewRunMax bytes is sorted in runs and
-// merged (mergeReviewRuns).
-func (r *run) reviewBucket(pb int, pages []DiffEntry) error {
+// lines of its page entries (extra), into w, which must receive exactly
+// want bytes, and records its projects for writeReviewIndex, their
+// offsets counted from the bucket's start. A bucket over reviewRunMax
+// bytes is sorted in runs and merged (mergeReviewRuns).
+func (r *run) reviewBucket(pb int, extra []string, w io.Writer, want int64) error {
 	part := r.bucketPath(reviewPartKind, pb)
 	f, err := openWorkOrEmpty(part)
 	if err != nil {
@@ -552,28 +633,20 @@ func (r *run) reviewBucket(pb int, pages []DiffEntry) error {
 	if err != nil {
 		return err
 	}
-	extra := make([]string, len(pages))
-	var line []byte
-	for i := range pages {
-		line = pages[i].appendCanonical(line[:0])
-		extra[i] = string(appendWorkLine(nil, line, "", 0, time.Time{}))
-	}
-	wf := r.workFile(reviewSortedKind, pb, 256<<10)
-	defer wf.Close()
 	var (
 		ps []ReviewProject
 		n  int64
 	)
 	if done {
-		ps, n, err = sortReviewBucket(data, extra, wf, 0)
+		ps, n, err = sortReviewBucket(data, extra, w, 0)
 	} else {
-		ps, n, err = mergeReviewRuns(part, data, br, extra, wf)
+		ps, n, err = mergeReviewRuns(part, data, br, extra, w)
 	}
 	if err != nil {
 		return err
 	}
-	if err := wf.Close(); err != nil {
-		return fmt.Errorf("writing the review entries: %w", err)
+	if n != want {
+		return fmt.Errorf("review lines of bucket %d: %d bytes sorted, %d read: %w", pb, n, want, errSpill)
 	}
 	f.Close()
 	os.Remove(part)
@@ -696,41 +769,19 @@ func mergeReviewRuns(part, first string, br *bufio.Reader, extra []string, w io.
 	return out.close()
 }
 
-// writeReviewIndex joins the sorted buckets into review-entries (in
-// bucket order, copied by the kernel) and writes review-index for the
-// diff's digest, once the pass has ended; it returns the index's SHA-256.
+// writeReviewIndex writes review-index for the diff's digest, once the
+// pass has ended and sortReviewBuckets has written review-entries; it
+// returns the index's SHA-256.
 func (r *run) writeReviewIndex(d *Diff) ([32]byte, error) {
-	var sum [32]byte
-	ef, err := createWork(filepath.Join(r.work, reviewEntriesName))
-	if err != nil {
-		return sum, fmt.Errorf("creating the review entries: %w", err)
-	}
-	defer ef.Close()
 	var ps []ReviewProject
 	var base int64
 	for b := range r.reviewParts {
-		if r.reviewSizes[b] > 0 {
-			name := r.bucketPath(reviewSortedKind, b)
-			f, err := os.Open(name)
-			if err != nil {
-				return sum, fmt.Errorf("opening the review entries: %w", err)
-			}
-			n, err := io.Copy(ef, f)
-			f.Close()
-			if err != nil || n != r.reviewSizes[b] {
-				return sum, fmt.Errorf("writing the review entries: %d of %d bytes: %v", n, r.reviewSizes[b], err)
-			}
-			os.Remove(name)
-		}
 		for _, p := range r.reviewParts[b] {
 			p.Offset += base
 			ps = append(ps, p)
 		}
 		base += r.reviewSizes[b]
 		r.reviewParts[b] = nil
-	}
-	if err := ef.Close(); err != nil {
-		return sum, fmt.Errorf("writing the review entries: %w", err)
 	}
 	return r.writeIndexFile(d, ps)
 }
@@ -791,7 +842,7 @@ func (r *run) buildReviewIndex(d *Diff) ([32]byte, error) {
 		}
 	}
 	r.reviewSpilled = false
-	if err := r.parallel(numProjBucket, func(pb int) error { return r.reviewBucket(pb, nil) }); err != nil {
+	if err := r.sortReviewBuckets(false); err != nil {
 		return sum, err
 	}
 	return r.writeReviewIndex(d)

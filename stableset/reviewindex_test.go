@@ -860,3 +860,43 @@ func TestReviewBucketMerged(t *testing.T) {
 		t.Errorf("%d files left, want the part only", len(es))
 	}
 }
+
+// TestReviewBucketLength: a bucket sorted into review-entries must fill
+// exactly the bytes its part and page lines were given there; one that
+// does not (a part that changed under the pass) is a corrupt work file,
+// and its part is kept for the error's sake, not removed.
+func TestReviewBucketLength(t *testing.T) {
+	d := secondDiff(t)
+	r := d.run
+	lines := "A\tfoo-1.0.tar.gz\tpackages/aa/foo-1.0.tar.gz\tfoo\t-\t-\t-\t-\t1.0\t-\t-\n" +
+		"A\tbar-2.0.tar.gz\tpackages/bb/bar-2.0.tar.gz\tbar\t-\t-\t-\t-\t2.0\t-\t-\n"
+	part := r.bucketPath(reviewPartKind, 7)
+	for _, tc := range []struct {
+		want  int64
+		fails bool
+	}{{int64(len(lines)), false}, {int64(len(lines)) + 1, true}, {int64(len(lines)) - 1, true}} {
+		if err := os.WriteFile(part, []byte(lines), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		err := r.reviewBucket(7, nil, &out, tc.want)
+		if tc.fails {
+			if !errors.Is(err, errSpill) {
+				t.Errorf("want %d bytes of %d: %v, want a corrupt work file", tc.want, len(lines), err)
+			}
+			if _, err := os.Stat(part); err != nil {
+				t.Errorf("want %d bytes: the part is gone: %v", tc.want, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("want %d bytes: %v", tc.want, err)
+		}
+		if out.Len() != len(lines) || len(r.reviewParts[7]) != 2 || r.reviewSizes[7] != int64(len(lines)) {
+			t.Errorf("%d bytes sorted, %d projects, size %d", out.Len(), len(r.reviewParts[7]), r.reviewSizes[7])
+		}
+		if !strings.HasPrefix(out.String(), "A\tbar-2.0") {
+			t.Errorf("not sorted by project: %q", out.String())
+		}
+	}
+}

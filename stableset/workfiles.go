@@ -341,12 +341,29 @@ func (f *workFile) Write(p []byte) (int, error) {
 		}
 		f.w, f.bw = w, bufio.NewWriterSize(w, f.size)
 	}
+	if len(p) >= directWrite {
+		// Straight to the file, after what is buffered: not copied
+		// into the buffer first (a page of a large project).
+		if err := f.bw.Flush(); err != nil {
+			f.err = fmt.Errorf("writing a work file: %w", err)
+			return 0, f.err
+		}
+		n, err := f.w.Write(p)
+		if err != nil {
+			f.err = fmt.Errorf("writing a work file: %w", err)
+		}
+		return n, f.err
+	}
 	n, err := f.bw.Write(p)
 	if err != nil {
 		f.err = fmt.Errorf("writing a work file: %w", err)
 	}
 	return n, f.err
 }
+
+// directWrite is the size from which a workFile write goes straight to the
+// file.
+const directWrite = 64 << 10
 
 // WriteString writes s as Write writes its bytes, without converting it.
 func (f *workFile) WriteString(s string) (int, error) {

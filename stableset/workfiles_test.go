@@ -134,9 +134,17 @@ func TestWorkDirectoryFaults(t *testing.T) {
 	}
 }
 
-// Only the buckets that receive data get a work file.
+// Only the buckets that receive data get a work file; the entry records
+// and previous projects, consumed by renderPages, are not left.
 func TestWorkFilesLazy(t *testing.T) {
 	c := newCeremony(t)
+	created := map[string]bool{}
+	prev := createWork
+	createWork = func(path string) (io.WriteCloser, error) {
+		created[filepath.Base(path)] = true
+		return prev(path)
+	}
+	defer func() { createWork = prev }()
 	d, err := ComputeDiff(c.config(exportOf(t, t2, []file{foo1, bar1, qux3}), ""))
 	if err != nil {
 		t.Fatal(err)
@@ -164,14 +172,59 @@ func TestWorkFilesLazy(t *testing.T) {
 	}
 	entries := 0
 	for b := 0; b < numProjBucket; b++ {
-		if exists("entries", b) {
+		if created[filepath.Base(r.bucketPath("entries", b))] {
 			entries++
 		}
-		if exists("prevproj", b) {
-			t.Errorf("prevproj bucket %d exists at the first ceremony", b)
+		if exists("entries", b) {
+			t.Errorf("entry bucket %d is left after the diff", b)
+		}
+		if created[filepath.Base(r.bucketPath("prevproj", b))] {
+			t.Errorf("prevproj bucket %d was created at the first ceremony", b)
 		}
 	}
 	if entries == 0 || entries > 3 {
 		t.Errorf("%d entry bucket files for 3 projects", entries)
+	}
+}
+
+// TestWorkFileDirect: writes of directWrite bytes or more, which go
+// straight to the file, and smaller ones, which are buffered, land in the
+// order they were made; a failing file's error is kept and returned by
+// Close.
+func TestWorkFileDirect(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pages-000")
+	f := &workFile{path: path, size: 4 << 10}
+	var want []byte
+	for i, n := range []int{10, directWrite, 3, directWrite + 5, 8 << 10, 1, 2 * directWrite} {
+		p := []byte(strings.Repeat(string(rune('a'+i)), n))
+		want = append(want, p...)
+		if i%2 == 0 {
+			_, err := f.WriteString(string(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := f.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%d bytes written, want %d in order", len(got), len(want))
+	}
+
+	faultWrites(t, "pages", false)
+	g := &workFile{path: filepath.Join(t.TempDir(), "pages-001"), size: 4 << 10}
+	g.Write([]byte("header"))
+	if _, err := g.Write(make([]byte, directWrite)); !errors.Is(err, errDisk) {
+		t.Errorf("a direct write to a failing file: %v", err)
+	}
+	if err := g.Close(); !errors.Is(err, errDisk) {
+		t.Errorf("Close after a failed direct write: %v", err)
 	}
 }
