@@ -329,3 +329,55 @@ func TestParseBinHex(t *testing.T) {
 		}
 	}
 }
+
+// TestParseBinCanonical: the fast path takes a bin only in the form
+// AppendBinSigned writes, which it no longer writes again to compare:
+// each way a bin's signed bytes could differ from that form in one part
+// (paths out of order, twice, empty or not UTF-8, a number with a
+// leading zero or sign, version 0, an expiry in another form, an escape
+// AppendBinSigned does not write) is refused by the fast path, and
+// ParseBin then gives what Load and the canonical re-encoding give: an
+// error, or a bin whose signed bytes are canonical (not the file's).
+func TestParseBinCanonical(t *testing.T) {
+	ts := []BinTarget{{Path: "a", Length: 10}, {Path: "b", Length: 20}, {Path: `c\"`, Length: 30}}
+	signed, err := AppendBinSigned(nil, 3, NewExpiry(testExpiry), ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := AppendBinFile(nil, signed, []Signature{{KeyID: strings.Repeat("ab", 32), Sig: "00ff"}})
+	if b, ok := parseBinFast(file); !ok || !bytes.Equal(b.Signed, signed) || fmt.Sprint(b.Targets) != fmt.Sprint(ts) {
+		t.Fatalf("the canonical form: fast path %v", ok)
+	}
+	exp := NewExpiry(testExpiry).Time().UTC().Format(expiryLayout)
+	for _, c := range []struct{ name, from, to string }{
+		{"paths out of order", `"a":{`, `"d":{`},
+		{"a path twice", `"b":{`, `"a":{`},
+		{"an empty path", `"a":{`, `"":{`},
+		{"a path not UTF-8", `"a":{`, "\"\xff\":{"},
+		{"a path with a control character", `"a":{`, "\"\x01\":{"},
+		{"an escape not written", `"b":{`, `"\u0062":{`},
+		{"a length with a leading zero", `"length":10`, `"length":010`},
+		{"a negative length", `"length":10`, `"length":-10`},
+		{"version 0", `"version":3`, `"version":0`},
+		{"a version with a leading zero", `"version":3`, `"version":03`},
+		{"an expiry with a fraction", exp, strings.TrimSuffix(exp, "Z") + ".5Z"},
+		{"an expiry with an offset", exp, strings.TrimSuffix(exp, "Z") + "+00:00"},
+	} {
+		bad := bytes.Replace(file, []byte(c.from), []byte(c.to), 1)
+		if bytes.Equal(bad, file) {
+			t.Fatalf("%s: %q is not in the bin", c.name, c.from)
+		}
+		if _, ok := parseBinFast(bad); ok {
+			t.Errorf("%s: the fast path takes it", c.name)
+		}
+		b, err := ParseBin(bad, "bin.json")
+		if err != nil {
+			continue
+		}
+		// Load's route: its signed bytes are the canonical encoding.
+		again, aerr := AppendBinSigned(nil, b.Version, b.Expires, b.Targets)
+		if aerr != nil || !bytes.Equal(again, b.Signed) {
+			t.Errorf("%s: ParseBin's signed bytes are not canonical: %v", c.name, aerr)
+		}
+	}
+}
