@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -269,13 +270,22 @@ func (p *binParser) hex32(dst *[32]byte) {
 	p.pos += 64
 }
 
+// int reads a non-negative int64 in the one form strconv.AppendInt
+// writes it: digits, no leading zero but in "0", no overflow (without
+// the string ParseInt and FormatInt would make of each length).
 func (p *binParser) int() int64 {
 	start := p.pos
+	var v int64
 	for p.ok && p.pos < len(p.b) && p.b[p.pos] >= '0' && p.b[p.pos] <= '9' {
+		d := int64(p.b[p.pos] - '0')
+		if v > (math.MaxInt64-d)/10 {
+			p.ok = false
+			return 0
+		}
+		v = v*10 + d
 		p.pos++
 	}
-	v, err := strconv.ParseInt(string(p.b[start:p.pos]), 10, 64)
-	if !p.ok || err != nil || strconv.FormatInt(v, 10) != string(p.b[start:p.pos]) {
+	if n := p.pos - start; !p.ok || n == 0 || n > 1 && p.b[start] == '0' {
 		p.ok = false
 	}
 	return v

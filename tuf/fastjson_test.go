@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -378,6 +379,24 @@ func TestParseBinCanonical(t *testing.T) {
 		again, aerr := AppendBinSigned(nil, b.Version, b.Expires, b.Targets)
 		if aerr != nil || !bytes.Equal(again, b.Signed) {
 			t.Errorf("%s: ParseBin's signed bytes are not canonical: %v", c.name, aerr)
+		}
+	}
+}
+
+// TestBinParserInt: the bin parser reads a number exactly when
+// strconv.ParseInt reads it and strconv.FormatInt writes it back the
+// same (digits, no sign, no leading zero but in "0", within int64), and
+// stops where the digits end.
+func TestBinParserInt(t *testing.T) {
+	for _, s := range []string{"0", "7", "10", "599000", "007", "00", "", "-1", "+1", "1a", "a",
+		"9223372036854775807", "9223372036854775808", "9223372036854775810", "99999999999999999999", "1e3"} {
+		p := &binParser{b: []byte(s + "}"), ok: true}
+		got := p.int()
+		digits := strings.IndexFunc(s+"}", func(r rune) bool { return r < '0' || r > '9' })
+		v, err := strconv.ParseInt(s[:digits], 10, 64)
+		want := err == nil && strconv.FormatInt(v, 10) == s[:digits]
+		if p.ok != want || want && (got != v || p.pos != digits) {
+			t.Errorf("%q: read %d (ok %v, at %d), want ok %v and %d at %d", s, got, p.ok, p.pos, want, v, digits)
 		}
 	}
 }
