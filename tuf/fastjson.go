@@ -199,7 +199,10 @@ func (b *Bin) Verify(parent *Targets, name string) error {
 
 // binParser walks the exact form AppendBinFile writes.
 type binParser struct {
-	b   []byte
+	b []byte
+	// s is b as one string, which str's strings without an escape are
+	// substrings of (one allocation a bin, not one a target).
+	s   string
 	pos int
 	ok  bool
 }
@@ -228,6 +231,9 @@ func (p *binParser) str() string {
 			raw := p.b[start:p.pos]
 			p.pos++
 			if !esc {
+				if p.s != "" {
+					return p.s[start : p.pos-1]
+				}
 				return string(raw)
 			}
 			out := make([]byte, 0, len(raw))
@@ -294,7 +300,7 @@ func (p *binParser) int() int64 {
 func (p *binParser) peek(c byte) bool { return p.ok && p.pos < len(p.b) && p.b[p.pos] == c }
 
 func parseBinFast(data []byte) (*Bin, bool) {
-	p := &binParser{b: data, ok: true}
+	p := &binParser{b: data, s: string(data), ok: true}
 	b := &Bin{}
 	p.lit(`{"signatures":[`)
 	for p.ok && !p.peek(']') {
