@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/keyceremony/keyceremony/internal/hexsum"
@@ -134,9 +135,12 @@ type Bin struct {
 	Version     int64
 	Expires     Expiry
 	SpecVersion string
-	Targets     []BinTarget // sorted by path
-	Signatures  []Signature
-	Signed      []byte // the canonical signed bytes, the message of the signatures
+	// Targets are sorted by path. Parsed from the form AppendBinFile
+	// writes, their paths are substrings of one copy of the file:
+	// keeping a path keeps that copy (clone it to keep it alone).
+	Targets    []BinTarget
+	Signatures []Signature
+	Signed     []byte // the canonical signed bytes, the message of the signatures
 }
 
 // ParseBin parses bin metadata. The form AppendBinFile writes is parsed
@@ -201,7 +205,8 @@ func (b *Bin) Verify(parent *Targets, name string) error {
 type binParser struct {
 	b []byte
 	// s is b as one string, which str's strings without an escape are
-	// substrings of (one allocation a bin, not one a target).
+	// substrings of (one allocation a bin, not one a target; see
+	// Bin.Targets).
 	s   string
 	pos int
 	ok  bool
@@ -312,7 +317,9 @@ func parseBinFast(data []byte) (*Bin, bool) {
 		p.lit(`,"sig":`)
 		sig := p.str()
 		p.lit("}")
-		b.Signatures = append(b.Signatures, Signature{KeyID: id, Sig: sig})
+		// Copied: a caller keeps the key ids that signed (an audit's
+		// report), which as substrings would keep the whole bin.
+		b.Signatures = append(b.Signatures, Signature{KeyID: strings.Clone(id), Sig: strings.Clone(sig)})
 	}
 	p.lit(`],"signed":`)
 	start := p.pos

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 
@@ -397,6 +398,35 @@ func TestBinParserInt(t *testing.T) {
 		want := err == nil && strconv.FormatInt(v, 10) == s[:digits]
 		if p.ok != want || want && (got != v || p.pos != digits) {
 			t.Errorf("%q: read %d (ok %v, at %d), want ok %v and %d at %d", s, got, p.ok, p.pos, want, v, digits)
+		}
+	}
+}
+
+// TestParseBinSignaturesApart: a bin's signatures (the key ids an audit
+// keeps for its report) do not share the copy of the file its paths are
+// substrings of, so keeping them does not keep the bin.
+func TestParseBinSignaturesApart(t *testing.T) {
+	signed, err := AppendBinSigned(nil, 3, NewExpiry(testExpiry), benchTargets(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := AppendBinFile(nil, signed, []Signature{{KeyID: strings.Repeat("ab", 32), Sig: strings.Repeat("cd", 64)}})
+	b, err := ParseBin(file, "bin.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := b.Targets[0].Path
+	base := uintptr(unsafe.Pointer(unsafe.StringData(p))) - uintptr(bytes.Index(file, []byte(`"`+p+`"`))+1)
+	within := func(s string) bool {
+		a := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return a >= base && a < base+uintptr(len(file))
+	}
+	if !within(b.Targets[len(b.Targets)-1].Path) {
+		t.Fatal("the paths are not substrings of one copy of the file (the test's premise)")
+	}
+	for _, s := range b.Signatures {
+		if within(s.KeyID) || within(s.Sig) {
+			t.Errorf("signature %s shares the bin's copy", s.KeyID)
 		}
 	}
 }
