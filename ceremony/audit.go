@@ -219,8 +219,9 @@ type auditor struct {
 	// options name (a bootstrap's read-back: the roots it accepted).
 	roots *attestationRoots
 	// read, when set, gets the SHA-256 of each file of a stable medium
-	// the checks read whole (a stable signing's read-back, for its
-	// SHA256SUMS).
+	// the checks read whole: a stable signing's read-back writes its
+	// SHA256SUMS from them, verify checks SHA256SUMS against them (each
+	// file is read and hashed once).
 	read readSums
 }
 
@@ -354,6 +355,9 @@ func (a *auditor) audit() error {
 	case MediumBootstrap:
 		err = a.bootstrap()
 	case MediumStable:
+		// SHA256SUMS (last) takes the hashes of the files the checks
+		// read whole.
+		a.read = readSums{}
 		err = a.stable()
 	case MediumRepository:
 		err = a.repository()
@@ -379,7 +383,7 @@ func (a *auditor) audit() error {
 		// Last: every other check says what is wrong with a file in
 		// its own terms first.
 		if err := a.check(SumsFile, func() (string, error) {
-			d, n, err := CheckSums(o.Dir)
+			d, n, err := checkSums(o.Dir, a.read)
 			if err != nil {
 				return "", err
 			}

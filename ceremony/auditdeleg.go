@@ -142,12 +142,19 @@ func sameDelegations(file string, st *tuf.Targets, d *stableset.Diff, export str
 	return nil
 }
 
+// ledgerWalkHook, when set by a test, is called each time againstLedger
+// walks a ledger (name: its target path).
+var ledgerWalkHook func(name string)
+
 // againstLedger derives the delegated patterns again from the new ledger
 // (stable/ledger/<version>.ledger, which stable binds by digest and the
 // read-back holds against the bins) and holds stable's developer roles to
 // them.
 func (c *delegationCheck) againstLedger(dir, file string, st *tuf.Targets, stmt *signeddiff.Statement, derived map[string][]string) error {
 	name := fmt.Sprintf("ledger/%d.ledger", stmt.StableVersion)
+	if ledgerWalkHook != nil {
+		ledgerWalkHook(name)
+	}
 	f, lr, err := openMediumLedger(dir, name)
 	if err != nil {
 		return err

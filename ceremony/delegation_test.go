@@ -189,11 +189,21 @@ func TestDelegationWithTufJS(t *testing.T) {
 	digest := d.Digest
 	d.Close()
 	media := filepath.Join(dir, "media")
+	// The read-back and verify walk the new ledger for the delegations
+	// once each (the step that reports them takes the check the media's
+	// read made).
+	var walks []string
+	ledgerWalkHook = func(name string) { walks = append(walks, name) }
+	defer func() { ledgerWalkHook = nil }()
 	sres, err := ss.Sign(digest, media)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sres.Diff.Close()
+	if len(walks) != 1 || walks[0] != "ledger/2.ledger" {
+		t.Errorf("the read-back walked the ledgers %q for the delegations, want ledger/2.ledger once", walks)
+	}
+	walks = nil
 	if n := len(sres.Diff.Delegations); n != 1 || sres.Diff.Delegations[0].Files != 5 {
 		t.Fatalf("delegations %+v", sres.Diff.Delegations)
 	}
@@ -205,6 +215,9 @@ func TestDelegationWithTufJS(t *testing.T) {
 	}
 	if c := findCheck(rep, "developer delegations"); c == nil || !strings.Contains(c.Detail, "1 projects delegated") || !strings.Contains(c.Detail, "held against the") || !strings.Contains(c.Detail, "not checked without --export") {
 		t.Errorf("verify without the export: %+v", c)
+	}
+	if len(walks) != 1 {
+		t.Errorf("verify walked the ledgers %q for the delegations, want once", walks)
 	}
 	rep, err = Audit(AuditOptions{Root: rootFile, Dir: media, Repository: filepath.Join(dir, "boot"), Previous: filepath.Join(dir, "boot"), Export: exportFile})
 	if err != nil {

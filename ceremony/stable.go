@@ -717,8 +717,12 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	if err := checkTakedowns(stableFile, &st.Signed, stmt); err != nil {
 		return err
 	}
-	if _, err := checkDelegations(dir, stableFile, &st.Signed, stmt); err != nil {
+	dc, err := checkDelegations(dir, stableFile, &st.Signed, stmt)
+	if err != nil {
 		return err
+	}
+	if rec != nil {
+		rec.deleg = &dc
 	}
 	var inBins, inLedger entrySum
 	if err := sumBins(md, deleg, &st.Signed, &inBins, tc, visit, rec); err != nil {
@@ -761,8 +765,8 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 // so that the audit reads them once: the report entry of every mid and
 // leaf file (the keys whose signatures counted, version, expiry), in the
 // order read, each file's length and SHA-256 by name (N.role.json), and
-// each ledger stable lists, by its target path (ledger/N.ledger), and
-// diff.canonical's SHA-256.
+// each ledger stable lists, by its target path (ledger/N.ledger),
+// diff.canonical's SHA-256, and the developer delegations' check.
 type binRecord struct {
 	files   []AuditFile
 	sums    map[string]fileSum
@@ -770,6 +774,9 @@ type binRecord struct {
 	// canonical is diff.canonical's SHA-256, when checkSignedDiff could
 	// take it from the digest it computed.
 	canonical *[32]byte
+	// deleg is what checkDelegations found (with delegated projects, a
+	// walk of the new ledger), for the audit's report of that step.
+	deleg *delegationCheck
 }
 
 type fileSum struct {

@@ -207,6 +207,75 @@ func TestReadBackSums(t *testing.T) {
 	}
 }
 
+// TestVerifySumsFromChecks: verify of a stable medium checks SHA256SUMS
+// against the hashes its checks took of the files they read whole (the
+// bins and the other metadata, the ledger, the page tars, diff.txt,
+// diff.canonical), each the file's; a manifest line naming another hash
+// for one of those files is still refused, naming the line and the file;
+// and so is one for a file no check reads whole (policy.json), which
+// SHA256SUMS hashes itself.
+func TestVerifySumsFromChecks(t *testing.T) {
+	fx := auditMedia(t)
+	o := AuditOptions{Root: fx.rootFile, Dir: fx.media2, Repository: fx.boot, At: time.Now()}
+	a := &auditor{o: o, rep: &AuditReport{Dir: o.Dir, Versions: map[string]int64{}}}
+	if err := a.audit(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := mediumFiles(fx.media2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tar, bin, ledger string
+	for _, f := range files {
+		big := strings.HasPrefix(f, "stable/metadata/") || strings.HasPrefix(f, "stable/ledger/") || strings.HasPrefix(f, "stable/pages/") || f == "diff.txt" || f == "diff.canonical"
+		sum, ok := a.read[f]
+		if big != ok {
+			t.Errorf("%s: verify's checks hand a hash %v, want %v", f, ok, big)
+		}
+		if ok && sum != sha256.Sum256(mustRead(t, filepath.Join(fx.media2, f))) {
+			t.Errorf("verify's checks hash %s to %x, not the file's SHA-256", f, sum)
+		}
+		if strings.HasPrefix(f, "stable/pages/") {
+			tar = f
+		}
+		if strings.HasPrefix(f, "stable/ledger/") {
+			ledger = f
+		}
+		if strings.Contains(f, ".stable-") && strings.Count(f, ".") == 3 {
+			bin = f // a leaf bin: N.stable-lo-hi.lo-hi.json
+		}
+	}
+	if tar == "" || bin == "" || ledger == "" {
+		t.Fatalf("the fixture's medium has no page tar or leaf bin: %q", files)
+	}
+	for _, f := range []string{tar, bin, ledger, "diff.canonical", "diff.txt", PolicyFile} {
+		t.Run(f, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "media")
+			if err := copyDir(fx.media2, dir); err != nil {
+				t.Fatal(err)
+			}
+			b := mustRead(t, filepath.Join(dir, SumsFile))
+			i := bytes.Index(b, []byte("  "+f+"\n"))
+			if i < 64 {
+				t.Fatalf("%s lists no %s", SumsFile, f)
+			}
+			line := bytes.Count(b[:i], []byte("\n")) + 1
+			other := sha256.Sum256([]byte("other bytes"))
+			copy(b[i-64:i], hex.EncodeToString(other[:]))
+			if err := os.WriteFile(filepath.Join(dir, SumsFile), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			o := o
+			o.Dir = dir
+			_, err := Audit(o)
+			want := fmt.Sprintf("%s:%d: %s has sha256 ", SumsFile, line, f)
+			if !errors.Is(err, ErrSums) || !strings.Contains(err.Error(), want) {
+				t.Errorf("verify says %v, want ErrSums and %q", err, want)
+			}
+		})
+	}
+}
+
 // TestCanonFileSum: diff.canonical's digest is taken as the file's
 // SHA-256 only when it is that: a file read to its end, ending with a
 // newline, with no carriage return (ParseCanonical's lines drop one).

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 
@@ -326,6 +328,105 @@ func TestParseBinHex(t *testing.T) {
 					t.Errorf("a hash with %q at %d parsed", c, pos)
 				}
 			}
+		}
+	}
+}
+
+// TestParseBinCanonical: the fast path takes a bin only in the form
+// AppendBinSigned writes, which it no longer writes again to compare:
+// each way a bin's signed bytes could differ from that form in one part
+// (paths out of order, twice, empty or not UTF-8, a number with a
+// leading zero or sign, version 0, an expiry in another form, an escape
+// AppendBinSigned does not write) is refused by the fast path, and
+// ParseBin then gives what Load and the canonical re-encoding give: an
+// error, or a bin whose signed bytes are canonical (not the file's).
+func TestParseBinCanonical(t *testing.T) {
+	ts := []BinTarget{{Path: "a", Length: 10}, {Path: "b", Length: 20}, {Path: `c\"`, Length: 30}}
+	signed, err := AppendBinSigned(nil, 3, NewExpiry(testExpiry), ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := AppendBinFile(nil, signed, []Signature{{KeyID: strings.Repeat("ab", 32), Sig: "00ff"}})
+	if b, ok := parseBinFast(file); !ok || !bytes.Equal(b.Signed, signed) || fmt.Sprint(b.Targets) != fmt.Sprint(ts) {
+		t.Fatalf("the canonical form: fast path %v", ok)
+	}
+	exp := NewExpiry(testExpiry).Time().UTC().Format(expiryLayout)
+	for _, c := range []struct{ name, from, to string }{
+		{"paths out of order", `"a":{`, `"d":{`},
+		{"a path twice", `"b":{`, `"a":{`},
+		{"an empty path", `"a":{`, `"":{`},
+		{"a path not UTF-8", `"a":{`, "\"\xff\":{"},
+		{"a path with a control character", `"a":{`, "\"\x01\":{"},
+		{"an escape not written", `"b":{`, `"\u0062":{`},
+		{"a length with a leading zero", `"length":10`, `"length":010`},
+		{"a negative length", `"length":10`, `"length":-10`},
+		{"version 0", `"version":3`, `"version":0`},
+		{"a version with a leading zero", `"version":3`, `"version":03`},
+		{"an expiry with a fraction", exp, strings.TrimSuffix(exp, "Z") + ".5Z"},
+		{"an expiry with an offset", exp, strings.TrimSuffix(exp, "Z") + "+00:00"},
+	} {
+		bad := bytes.Replace(file, []byte(c.from), []byte(c.to), 1)
+		if bytes.Equal(bad, file) {
+			t.Fatalf("%s: %q is not in the bin", c.name, c.from)
+		}
+		if _, ok := parseBinFast(bad); ok {
+			t.Errorf("%s: the fast path takes it", c.name)
+		}
+		b, err := ParseBin(bad, "bin.json")
+		if err != nil {
+			continue
+		}
+		// Load's route: its signed bytes are the canonical encoding.
+		again, aerr := AppendBinSigned(nil, b.Version, b.Expires, b.Targets)
+		if aerr != nil || !bytes.Equal(again, b.Signed) {
+			t.Errorf("%s: ParseBin's signed bytes are not canonical: %v", c.name, aerr)
+		}
+	}
+}
+
+// TestBinParserInt: the bin parser reads a number exactly when
+// strconv.ParseInt reads it and strconv.FormatInt writes it back the
+// same (digits, no sign, no leading zero but in "0", within int64), and
+// stops where the digits end.
+func TestBinParserInt(t *testing.T) {
+	for _, s := range []string{"0", "7", "10", "599000", "007", "00", "", "-1", "+1", "1a", "a",
+		"9223372036854775807", "9223372036854775808", "9223372036854775810", "99999999999999999999", "1e3"} {
+		p := &binParser{b: []byte(s + "}"), ok: true}
+		got := p.int()
+		digits := strings.IndexFunc(s+"}", func(r rune) bool { return r < '0' || r > '9' })
+		v, err := strconv.ParseInt(s[:digits], 10, 64)
+		want := err == nil && strconv.FormatInt(v, 10) == s[:digits]
+		if p.ok != want || want && (got != v || p.pos != digits) {
+			t.Errorf("%q: read %d (ok %v, at %d), want ok %v and %d at %d", s, got, p.ok, p.pos, want, v, digits)
+		}
+	}
+}
+
+// TestParseBinSignaturesApart: a bin's signatures (the key ids an audit
+// keeps for its report) do not share the copy of the file its paths are
+// substrings of, so keeping them does not keep the bin.
+func TestParseBinSignaturesApart(t *testing.T) {
+	signed, err := AppendBinSigned(nil, 3, NewExpiry(testExpiry), benchTargets(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := AppendBinFile(nil, signed, []Signature{{KeyID: strings.Repeat("ab", 32), Sig: strings.Repeat("cd", 64)}})
+	b, err := ParseBin(file, "bin.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := b.Targets[0].Path
+	base := uintptr(unsafe.Pointer(unsafe.StringData(p))) - uintptr(bytes.Index(file, []byte(`"`+p+`"`))+1)
+	within := func(s string) bool {
+		a := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return a >= base && a < base+uintptr(len(file))
+	}
+	if !within(b.Targets[len(b.Targets)-1].Path) {
+		t.Fatal("the paths are not substrings of one copy of the file (the test's premise)")
+	}
+	for _, s := range b.Signatures {
+		if within(s.KeyID) || within(s.Sig) {
+			t.Errorf("signature %s shares the bin's copy", s.KeyID)
 		}
 	}
 }
