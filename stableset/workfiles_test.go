@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -139,9 +140,12 @@ func TestWorkDirectoryFaults(t *testing.T) {
 func TestWorkFilesLazy(t *testing.T) {
 	c := newCeremony(t)
 	created := map[string]bool{}
+	var mu sync.Mutex // the buckets' workers create files at once
 	prev := createWork
 	createWork = func(path string) (io.WriteCloser, error) {
+		mu.Lock()
 		created[filepath.Base(path)] = true
+		mu.Unlock()
 		return prev(path)
 	}
 	defer func() { createWork = prev }()
