@@ -169,7 +169,8 @@ func parseWorkLine(line string) (DiffEntry, error) {
 	}
 	if u := und(f[10]); u != "" {
 		t, err := strconv.ParseInt(u, 10, 64)
-		if err != nil || t <= 0 {
+		// The export allows 1970-01-01T00:00:00Z, written 0.
+		if err != nil || t < 0 {
 			return e, errSpill
 		}
 		e.Uploaded = time.Unix(t, 0).UTC()

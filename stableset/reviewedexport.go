@@ -183,7 +183,7 @@ func exportPrefix(b []byte, f *[11][]byte) ([]byte, bool) {
 		return b, false
 	}
 	up, err := strconv.ParseInt(string(f[10]), 10, 64)
-	if err != nil || up <= 0 {
+	if err != nil || up < 0 {
 		return b, false
 	}
 	b = append(b, exportPathKey...)
@@ -343,7 +343,7 @@ func (r *run) scanExport(x io.Reader, m *passManifest) (sum [32]byte, edited, er
 // unixOrDash formats a work line's upload time for a message.
 func unixOrDash(b []byte) string {
 	t, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil || t <= 0 {
+	if err != nil || t < 0 {
 		return strconv.Quote(string(b))
 	}
 	return time.Unix(t, 0).UTC().Format(time.RFC3339)

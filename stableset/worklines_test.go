@@ -1,6 +1,7 @@
 package stableset
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,8 @@ func TestParseWorkLine(t *testing.T) {
 			HasOld: true, OldLength: 5, OldSHA256: sum(3), HasNew: true, NewLength: 6, NewSHA256: sum(4)},
 		{Category: Held, Reason: ReasonBackdated, Path: "packages/q.tar.gz", Project: "q", Legacy: export.LegacyNoVersion, HasNew: true, NewLength: 7, NewSHA256: sum(5)},
 		{Category: Unchanged, Path: "simple/foo/index.html", Project: "foo"},
+		// The export's earliest time, the epoch, is an upload time.
+		{Category: Added, Path: "packages/e.tar.gz", Project: "e", Version: "0", Uploaded: time.Unix(0, 0).UTC(), HasNew: true, NewLength: 1, NewSHA256: sum(6)},
 	} {
 		line := appendWorkLine(nil, e.appendCanonical(nil), e.Version, e.Legacy, e.Uploaded)
 		for _, l := range []string{string(line), strings.TrimSuffix(string(line), "\n")} {
@@ -58,7 +61,7 @@ func TestParseWorkLine(t *testing.T) {
 		"", "\n", strings.Replace(good, "\t1.0", "", 1), strings.Replace(good, "\n", "\tx\n", 1),
 		field(6, "x"), field(6, ""), field(7, strings.Repeat("ab", 31)), field(7, strings.Repeat("ab", 33)),
 		field(7, strings.Repeat("ab", 31)+"ag"), field(7, strings.Repeat("a", 63)), field(4, "1"),
-		field(10, "0"), field(10, "-5"), field(10, "1.5"), field(9, "bogus"), field(9, "version+version"),
+		field(10, "-5"), field(10, "1.5"), field(9, "bogus"), field(9, "version+version"),
 	} {
 		if e, err := parseWorkLine(bad); !errors.Is(err, errSpill) {
 			t.Errorf("parseWorkLine(%q) = %+v, %v; want a corrupt work file", bad, e, err)
@@ -166,5 +169,25 @@ func TestSortOrder(t *testing.T) {
 	}
 	if _, ok := workLineKey("added\t-\tpath\tproject\t-\t-\t-\t-\tversion\t-"); ok {
 		t.Error("workLineKey took a line of ten fields")
+	}
+}
+
+// TestEpochUploadTime: the export allows an upload time of
+// 1970-01-01T00:00:00Z (docs/export-format.md, "Times"), which a work
+// line writes as 0. The kept pass's check makes from that line the
+// export line's prefix with that time, as the export writes it.
+func TestEpochUploadTime(t *testing.T) {
+	e := DiffEntry{Category: Added, Path: "packages/ab/cd/" + strings.Repeat("ef", 30) + "/e-0.tar.gz", Project: "e", Version: "0", Uploaded: time.Unix(0, 0).UTC(), HasNew: true, NewLength: 1}
+	line := appendWorkLine(nil, e.appendCanonical(nil), e.Version, e.Legacy, e.Uploaded)
+	var f [11][]byte
+	if !workFields(bytes.TrimSuffix(line, []byte("\n")), &f) {
+		t.Fatalf("work line %q: not 11 fields", line)
+	}
+	prefix, ok := exportPrefix(nil, &f)
+	if !ok || !bytes.HasSuffix(prefix, []byte(`"upload_time":"1970-01-01T00:00:00Z",`)) {
+		t.Fatalf("exportPrefix of %q = %q, %v; want the epoch as the export writes it", line, prefix, ok)
+	}
+	if got := unixOrDash(f[10]); got != "1970-01-01T00:00:00Z" {
+		t.Errorf("unixOrDash(%q) = %s", f[10], got)
 	}
 }
