@@ -193,17 +193,71 @@ func OpenReviewed(cfg Config, approve string) (*Diff, error) {
 	}
 	// The export is read to its end beside the kept exceptions
 	// (reviewedexport.go): what the pass shows of it that the digest
-	// does not cover must be the export's.
-	es, extras, err := r.scanExport(cfg.Export, m)
+	// does not cover must be the export's. The scan only reads, and so
+	// does the walk below but for the work files it writes (the
+	// canonical form, the review's lines): the scan runs on a core of
+	// its own beside the walk. Its verdict comes first, as if it had run
+	// alone: a read error, then another export (ErrPassStale), then what
+	// the pass shows that the export does not; only then anything the
+	// rest found. Nothing returns before the scan has ended (the caller
+	// reads the export again after ErrPassStale).
+	scanDone := make(chan scanResult, 1)
+	go func() {
+		var res scanResult
+		res.sum, res.edited, res.err = r.scanExport(cfg.Export, m)
+		scanDone <- res
+	}()
+	var (
+		es      [32]byte
+		scanned bool
+		scanErr error
+	)
+	scan := func() error {
+		if scanned {
+			return scanErr
+		}
+		scanned = true
+		res := <-scanDone
+		switch got := hex.EncodeToString(res.sum[:]); {
+		case res.err != nil:
+			scanErr = fmt.Errorf("reading %s: %w", cfg.ExportName, res.err)
+		case got != m.ExportFileSHA256:
+			scanErr = fmt.Errorf("%s: the export %s has sha256 %s, the reviewed pass's %s: %w", dir, cfg.ExportName, got, m.ExportFileSHA256, ErrPassStale)
+		default:
+			scanErr = res.edited
+		}
+		es = res.sum
+		return scanErr
+	}
+	d, err := r.openChecked(approve, m, pub, scan)
+	if serr := scan(); serr != nil {
+		if d != nil {
+			d.run = nil
+		}
+		return nil, serr
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", cfg.ExportName, err)
+		return nil, err
 	}
-	if got := hex.EncodeToString(es[:]); got != m.ExportFileSHA256 {
-		return nil, fmt.Errorf("%s: the export %s has sha256 %s, the reviewed pass's %s: %w", dir, cfg.ExportName, got, m.ExportFileSHA256, ErrPassStale)
-	}
-	if extras != nil {
-		return nil, extras
-	}
+	d.ExportFileSHA256 = es
+	return d, nil
+}
+
+// scanResult is what scanExport returns.
+type scanResult struct {
+	sum    [32]byte
+	edited error
+	err    error
+}
+
+// openChecked is OpenReviewed's part beside the export scan: the
+// previous ledger opened, the takedown set, and the walk that checks the
+// pass (checkPass). scan waits for the scan's verdict; with
+// Config.ReviewKept the walk waits for it (the walk replaces the
+// review's work files, which a pass the scan finds stale keeps).
+func (r *run) openChecked(approve string, m *passManifest, pub *published, scan func() error) (*Diff, error) {
+	cfg := r.cfg
+	dir := r.work
 	r.hdr = export.Header{Repository: m.Repository, Generated: m.ListingTime}
 	var prev *ledger.Reader
 	if pub != nil {
@@ -234,13 +288,18 @@ func OpenReviewed(cfg Config, approve string) (*Diff, error) {
 		return nil, err
 	}
 	r.expediteAt = r.expediteIndex()
-	r.diff.ExportFileSHA256 = es
 	r.diff.Export.Count = m.ExportCount
 	if _, err := hex.Decode(r.diff.Export.SHA256[:], []byte(m.ExportTrailerSHA256)); err != nil || len(m.ExportTrailerSHA256) != 64 {
 		return nil, fmt.Errorf("%s: export_trailer_sha256: %w", filepath.Join(dir, passFile), ErrPassEdited)
 	}
 	r.pages = m.Pages
 	r.diff.run = r
+	if cfg.ReviewKept {
+		if err := scan(); err != nil {
+			r.diff.run = nil
+			return nil, err
+		}
+	}
 	if err := r.checkPass(approve, prev); err != nil {
 		r.diff.run = nil
 		return nil, err
