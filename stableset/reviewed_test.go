@@ -576,3 +576,30 @@ func FuzzScanExport(f *testing.F) {
 		}
 	})
 }
+
+// TestAsyncTee: every writer gets every byte, in order, across chunk
+// boundaries (writes smaller and larger than a chunk), and only once
+// Close has returned; a second Close does nothing.
+func TestAsyncTee(t *testing.T) {
+	var buf bytes.Buffer
+	h := sha256.New()
+	tee := newAsyncTee(&buf, h)
+	var want []byte
+	for i := 0; i < 3000; i++ {
+		n := (i * 7919) % 4000
+		if i%1000 == 999 {
+			n = teeChunk + 17 // larger than a chunk
+		}
+		b := bytes.Repeat([]byte{byte(i)}, n)
+		tee.Write(b)
+		want = append(want, b...)
+	}
+	tee.Close()
+	tee.Close()
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("the writer got %d bytes, not the %d written in order", buf.Len(), len(want))
+	}
+	if got, w := h.Sum(nil), sha256.Sum256(want); !bytes.Equal(got, w[:]) {
+		t.Fatalf("the hash got %x, want %x", got, w)
+	}
+}

@@ -290,61 +290,6 @@ func (a *asyncHash) Sum() (s [32]byte) {
 	return s
 }
 
-// asyncTee writes what is written to it to each of its writers in turn,
-// in chunks of teeChunk bytes, on a goroutine of its own while the next
-// chunk fills (at most two chunks wait). The writers' errors are theirs
-// to keep (a hash.Hash has none; a workFile keeps its first for Close).
-// Close writes the rest and waits: only then have the writers seen
-// everything.
-type asyncTee struct {
-	cur    []byte
-	full   chan []byte
-	free   chan []byte
-	done   chan struct{}
-	closed bool
-}
-
-const teeChunk = 1 << 20
-
-func newAsyncTee(ws ...io.Writer) *asyncTee {
-	t := &asyncTee{cur: make([]byte, 0, teeChunk), full: make(chan []byte, 2), free: make(chan []byte, 3), done: make(chan struct{})}
-	t.free <- make([]byte, 0, teeChunk)
-	t.free <- make([]byte, 0, teeChunk)
-	go func() {
-		defer close(t.done)
-		for b := range t.full {
-			for _, w := range ws {
-				w.Write(b)
-			}
-			t.free <- b[:0]
-		}
-	}()
-	return t
-}
-
-func (t *asyncTee) Write(b []byte) (int, error) {
-	if len(t.cur)+len(b) > teeChunk && len(t.cur) > 0 {
-		t.full <- t.cur
-		t.cur = <-t.free
-	}
-	t.cur = append(t.cur, b...)
-	return len(b), nil
-}
-
-// Close hands on the last chunk and waits until every writer has had
-// it; a second Close does nothing.
-func (t *asyncTee) Close() {
-	if t.closed {
-		return
-	}
-	t.closed = true
-	if len(t.cur) > 0 {
-		t.full <- t.cur
-	}
-	close(t.full)
-	<-t.done
-}
-
 // Work files are created and opened through these; tests replace them to
 // inject faults.
 var (
