@@ -368,6 +368,55 @@ func TestReviewedPassEdited(t *testing.T) {
 	}
 }
 
+// TestReviewedPassScanFirst: the export scan runs beside the pass walk,
+// but its verdict comes first, as if it had run alone: with the pass
+// edited (the walk refuses it) and another export, the pass is stale
+// (ErrPassStale, so the signing reads the export again), and with an
+// export that fails to read, the read error; either way the export has
+// been read to its end (or its failure) before OpenReviewed returns.
+func TestReviewedPassScanFirst(t *testing.T) {
+	f := newReviewedFixture(t)
+	edit := func(t *testing.T, work, digest string) {
+		rewriteLedger(t, filepath.Join(ReviewedDir(work, digest), "ledger-000"), func(e *ledger.Entry) bool {
+			if e.Path == rec(qux3).Path {
+				e.Stable = true
+			}
+			return true
+		}, nil)
+	}
+	t.Run("edited, untouched export", func(t *testing.T) {
+		work, _, digest := f.keep(t)
+		edit(t, work, digest)
+		if _, err := OpenReviewed(f.config(work), digest); !errors.Is(err, ErrPassEdited) {
+			t.Fatalf("got %v, want the walk's ErrPassEdited", err)
+		}
+	})
+	t.Run("edited, another export", func(t *testing.T) {
+		work, _, digest := f.keep(t)
+		edit(t, work, digest)
+		cfg := f.config(work)
+		x := bytes.NewReader(exportOf(t, t2, []file{foo1, foo2, bar1evil, baz1}))
+		cfg.Export = x
+		_, err := OpenReviewed(cfg, digest)
+		if !errors.Is(err, ErrPassStale) || errors.Is(err, ErrPassEdited) || !strings.Contains(err.Error(), "the export export.jsonl has sha256") {
+			t.Fatalf("got %v, want ErrPassStale naming the export", err)
+		}
+		if x.Len() != 0 {
+			t.Fatalf("OpenReviewed returned with %d bytes of the export unread", x.Len())
+		}
+	})
+	t.Run("edited, export read error", func(t *testing.T) {
+		work, _, digest := f.keep(t)
+		edit(t, work, digest)
+		cfg := f.config(work)
+		cfg.Export = failingReader{}
+		_, err := OpenReviewed(cfg, digest)
+		if !errors.Is(err, errDisk) || errors.Is(err, ErrPassEdited) || errors.Is(err, ErrPassStale) {
+			t.Fatalf("got %v, want the export's read error", err)
+		}
+	})
+}
+
 // FuzzPassManifest: the kept pass's manifest is read strictly (an
 // attacker writes it): anything but a complete manifest of this format,
 // with no unknown field, is ErrPassEdited, and what is accepted survives
