@@ -667,23 +667,63 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 			return outsideError(stableFile, p, d)
 		}
 	}
-	// Each ledger stable lists is read once, here, streamed (about 154
-	// bytes a file): its length and SHA-256 against stable's, and what
-	// the checks below take of it (ledgerRead).
+	// Each ledger stable lists is read once, streamed (about 154 bytes a
+	// file): its length and SHA-256 against stable's, and what the checks
+	// below take of it (ledgerRead). One core reads them, and another
+	// parses diff.canonical, while the checks below read the bins on
+	// every core; the verdicts are given in the order of a read in
+	// sequence: the ledgers' first, before anything the checks below
+	// found; diff.canonical's where checkSignedDiff reads it. Nothing
+	// returns before both reads have ended.
 	ledgers := map[string]*ledgerRead{}
-	for p, tf := range st.Signed.Targets {
-		lr, err := readLedger(filepath.Join(dir, "stable", filepath.FromSlash(p)))
-		if err != nil {
-			return fmt.Errorf("%s lists %s: %w", stableFile, p, err)
+	ledgersDone := make(chan error, 1)
+	go func() {
+		ledgersDone <- func() error {
+			for p, tf := range st.Signed.Targets {
+				lr, err := readLedger(filepath.Join(dir, "stable", filepath.FromSlash(p)))
+				if err != nil {
+					return fmt.Errorf("%s lists %s: %w", stableFile, p, err)
+				}
+				if lr.length != tf.Length || hex.EncodeToString(lr.sha256[:]) != tf.Hashes["sha256"] {
+					return fmt.Errorf("%s does not match what %s signed: %w", p, stableFile, tuf.ErrHash)
+				}
+				ledgers[p] = lr
+			}
+			return nil
+		}()
+	}()
+	var (
+		ledgersErr  error
+		ledgersRead bool
+	)
+	waitLedgers := func() error {
+		if !ledgersRead {
+			ledgersErr, ledgersRead = <-ledgersDone, true
 		}
-		if lr.length != tf.Length || hex.EncodeToString(lr.sha256[:]) != tf.Hashes["sha256"] {
-			return fmt.Errorf("%s does not match what %s signed: %w", p, stableFile, tuf.ErrHash)
+		return ledgersErr
+	}
+	canonDone := make(chan *canonParse, 1)
+	go func() { canonDone <- parseCanonicalFile(dir) }()
+	var canon *canonParse
+	waitCanon := func() *canonParse {
+		if canon == nil {
+			canon = <-canonDone
 		}
-		ledgers[p] = lr
+		return canon
 	}
-	if rec != nil {
-		rec.ledgers = ledgers
+	defer waitCanon()
+	err = verifyStableRest(dir, deleg, keyring, pages, rec, st, stableFile, ledgers, waitLedgers, waitCanon)
+	if lerr := waitLedgers(); lerr != nil {
+		return lerr
 	}
+	return err
+}
+
+// verifyStableRest is verifyStableMedia beside the ledgers' read (wait
+// gives its verdict; ledgers is read only after it) and diff.canonical's
+// parse (canon).
+func verifyStableRest(dir string, deleg *tuf.DelegatedRole, keyring map[string]*keys.Key, pages *pageSet, rec *binRecord, st *tuf.Metadata[tuf.Targets], stableFile string, ledgers map[string]*ledgerRead, wait func() error, canon func() *canonParse) error {
+	md := filepath.Join(dir, "stable", "metadata")
 	env, err := os.ReadFile(filepath.Join(dir, "signed-diff.json"))
 	if err != nil {
 		return err
@@ -731,6 +771,12 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	if err := tc.done(); err != nil {
 		return err
 	}
+	if err := wait(); err != nil {
+		return err
+	}
+	if rec != nil {
+		rec.ledgers = ledgers
+	}
 	for _, lr := range ledgers {
 		if err := lr.sum(tc, &inLedger); err != nil {
 			return err
@@ -742,7 +788,7 @@ func verifyStableMedia(dir string, deleg *tuf.DelegatedRole, keyring map[string]
 	if inBins != inLedger {
 		return fmt.Errorf("the ledger and the bins list different stable sets%s: %w", differingBin(dir, &st.Signed, tc), tuf.ErrHash)
 	}
-	canonical, err := checkSignedDiff(dir, stmt, ledgers[fmt.Sprintf("ledger/%d.ledger", stmt.StableVersion)])
+	canonical, err := checkSignedDiff(dir, stmt, ledgers[fmt.Sprintf("ledger/%d.ledger", stmt.StableVersion)], canon())
 	if err != nil {
 		return err
 	}
@@ -1278,24 +1324,18 @@ func differingBin(dir string, st *tuf.Targets, tc *targetCheck) string {
 // expedite decision, and every expedite decision names one; the new
 // ledger hashes to new_ledger_sha256 and holds policy.json's bytes.
 func CheckSignedDiff(dir string, stmt *signeddiff.Statement) error {
-	_, err := checkSignedDiff(dir, stmt, nil)
+	_, err := checkSignedDiff(dir, stmt, nil, parseCanonicalFile(dir))
 	return err
 }
 
 // checkSignedDiff is CheckSignedDiff, with the new ledger as the
 // read-back read it (lr, nil: read here). It returns diff.canonical's
 // SHA-256 when the digest is that (canonFile), else nil.
-func checkSignedDiff(dir string, stmt *signeddiff.Statement, lr *ledgerRead) (*[32]byte, error) {
-	f, err := os.Open(filepath.Join(dir, "diff.canonical"))
-	if err != nil {
-		return nil, err
+func checkSignedDiff(dir string, stmt *signeddiff.Statement, lr *ledgerRead, cp *canonParse) (*[32]byte, error) {
+	if cp.err != nil {
+		return nil, cp.err
 	}
-	defer f.Close()
-	canon := &canonFile{r: f}
-	c, err := stableset.ParseCanonical(canon)
-	if err != nil {
-		return nil, fmt.Errorf("diff.canonical: %w", err)
-	}
+	c, canon := cp.c, cp.file
 	mismatch := func(what string, got, want any) error {
 		return fmt.Errorf("diff.canonical: %s is %v, the signed diff names %v: %w", what, got, want, tuf.ErrHash)
 	}
@@ -1392,6 +1432,30 @@ func checkSignedDiff(dir string, stmt *signeddiff.Statement, lr *ledgerRead) (*[
 		return &sum, nil
 	}
 	return nil, nil
+}
+
+// canonParse is diff.canonical parsed (parseCanonicalFile), or the error
+// that opening or parsing it gave.
+type canonParse struct {
+	c    *stableset.Canonical
+	file *canonFile
+	err  error
+}
+
+// parseCanonicalFile parses dir's diff.canonical (checkSignedDiff checks
+// what it holds).
+func parseCanonicalFile(dir string) *canonParse {
+	f, err := os.Open(filepath.Join(dir, "diff.canonical"))
+	if err != nil {
+		return &canonParse{err: err}
+	}
+	defer f.Close()
+	canon := &canonFile{r: f}
+	c, err := stableset.ParseCanonical(canon)
+	if err != nil {
+		return &canonParse{err: fmt.Errorf("diff.canonical: %w", err)}
+	}
+	return &canonParse{c: c, file: canon}
 }
 
 // canonFile reads diff.canonical for ParseCanonical, whose digest hashes

@@ -415,4 +415,48 @@ func TestStableMediaRefusesSwappedRole(t *testing.T) {
 	if err := VerifyStableMedia(bad, deleg, keyring); !errors.Is(err, tuf.ErrHash) || !strings.Contains(err.Error(), PolicyFile) {
 		t.Errorf("an edited %s: %v, want a hash refusal naming it", PolicyFile, err)
 	}
+	// The ledgers and diff.canonical are read beside the bins, but the
+	// verdicts come in the order of a read in sequence: with the ledger,
+	// a leaf bin and diff.canonical all edited, the ledger's refusal;
+	// with the leaf and diff.canonical, the leaf's.
+	for _, tc := range []struct {
+		name   string
+		ledger bool
+		want   error
+		names  string
+	}{
+		{"ledger, leaf and diff.canonical", true, tuf.ErrHash, "does not match what"},
+		{"leaf and diff.canonical", false, tuf.ErrThreshold, ""},
+	} {
+		bad := filepath.Join(t.TempDir(), "media")
+		copyInto(t, media, bad)
+		md := filepath.Join(bad, "stable", "metadata")
+		file := func(role string) string { return filepath.Join(md, fmt.Sprintf("%d.%s.json", res.StableVersion, role)) }
+		b, err := os.ReadFile(file(l.LeafName(0, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file(l.LeafName(0, 0)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		flip := func(p string) {
+			b, err := os.ReadFile(p)
+			if err != nil || len(b) < 100 {
+				t.Fatalf("%s: %v", p, err)
+			}
+			b[len(b)/2] ^= 0x01
+			os.Remove(p) // the media's files may be linked to the work files
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		flip(filepath.Join(bad, "diff.canonical"))
+		if tc.ledger {
+			flip(filepath.Join(bad, "stable", "ledger", fmt.Sprintf("%d.ledger", res.StableVersion)))
+		}
+		err = VerifyStableMedia(bad, deleg, keyring)
+		if !errors.Is(err, tc.want) || !strings.Contains(fmt.Sprint(err), tc.names) || strings.Contains(fmt.Sprint(err), "diff.canonical") {
+			t.Errorf("%s edited: %v, want %v", tc.name, err, tc.want)
+		}
+	}
 }

@@ -368,6 +368,55 @@ func TestReviewedPassEdited(t *testing.T) {
 	}
 }
 
+// TestReviewedPassScanFirst: the export scan runs beside the pass walk,
+// but its verdict comes first, as if it had run alone: with the pass
+// edited (the walk refuses it) and another export, the pass is stale
+// (ErrPassStale, so the signing reads the export again), and with an
+// export that fails to read, the read error; either way the export has
+// been read to its end (or its failure) before OpenReviewed returns.
+func TestReviewedPassScanFirst(t *testing.T) {
+	f := newReviewedFixture(t)
+	edit := func(t *testing.T, work, digest string) {
+		rewriteLedger(t, filepath.Join(ReviewedDir(work, digest), "ledger-000"), func(e *ledger.Entry) bool {
+			if e.Path == rec(qux3).Path {
+				e.Stable = true
+			}
+			return true
+		}, nil)
+	}
+	t.Run("edited, untouched export", func(t *testing.T) {
+		work, _, digest := f.keep(t)
+		edit(t, work, digest)
+		if _, err := OpenReviewed(f.config(work), digest); !errors.Is(err, ErrPassEdited) {
+			t.Fatalf("got %v, want the walk's ErrPassEdited", err)
+		}
+	})
+	t.Run("edited, another export", func(t *testing.T) {
+		work, _, digest := f.keep(t)
+		edit(t, work, digest)
+		cfg := f.config(work)
+		x := bytes.NewReader(exportOf(t, t2, []file{foo1, foo2, bar1evil, baz1}))
+		cfg.Export = x
+		_, err := OpenReviewed(cfg, digest)
+		if !errors.Is(err, ErrPassStale) || errors.Is(err, ErrPassEdited) || !strings.Contains(err.Error(), "the export export.jsonl has sha256") {
+			t.Fatalf("got %v, want ErrPassStale naming the export", err)
+		}
+		if x.Len() != 0 {
+			t.Fatalf("OpenReviewed returned with %d bytes of the export unread", x.Len())
+		}
+	})
+	t.Run("edited, export read error", func(t *testing.T) {
+		work, _, digest := f.keep(t)
+		edit(t, work, digest)
+		cfg := f.config(work)
+		cfg.Export = failingReader{}
+		_, err := OpenReviewed(cfg, digest)
+		if !errors.Is(err, errDisk) || errors.Is(err, ErrPassEdited) || errors.Is(err, ErrPassStale) {
+			t.Fatalf("got %v, want the export's read error", err)
+		}
+	})
+}
+
 // FuzzPassManifest: the kept pass's manifest is read strictly (an
 // attacker writes it): anything but a complete manifest of this format,
 // with no unknown field, is ErrPassEdited, and what is accepted survives
@@ -575,4 +624,31 @@ func FuzzScanExport(f *testing.F) {
 			t.Fatalf("the pass's own export and exceptions: %v", edited)
 		}
 	})
+}
+
+// TestAsyncTee: every writer gets every byte, in order, across chunk
+// boundaries (writes smaller and larger than a chunk), and only once
+// Close has returned; a second Close does nothing.
+func TestAsyncTee(t *testing.T) {
+	var buf bytes.Buffer
+	h := sha256.New()
+	tee := newAsyncTee(&buf, h)
+	var want []byte
+	for i := 0; i < 3000; i++ {
+		n := (i * 7919) % 4000
+		if i%1000 == 999 {
+			n = teeChunk + 17 // larger than a chunk
+		}
+		b := bytes.Repeat([]byte{byte(i)}, n)
+		tee.Write(b)
+		want = append(want, b...)
+	}
+	tee.Close()
+	tee.Close()
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("the writer got %d bytes, not the %d written in order", buf.Len(), len(want))
+	}
+	if got, w := h.Sum(nil), sha256.Sum256(want); !bytes.Equal(got, w[:]) {
+		t.Fatalf("the hash got %x, want %x", got, w)
+	}
 }
