@@ -242,50 +242,83 @@ func (d *spillDec) sum(dst *[32]byte) {
 	d.i += 32
 }
 
-// asyncHash hashes what is written to it in large chunks, each on its own
-// goroutine while the next chunk fills; at most one runs at a time.
-type asyncHash struct {
-	h          hash.Hash
+// asyncTee writes what is written to it to each of its writers in turn,
+// in chunks of about teeChunk bytes, each chunk on a goroutine of its own
+// while the next one fills; at most one runs at a time, so the writers
+// see the bytes in order. The writers' errors are theirs to keep (a
+// hash.Hash has none; a workFile keeps its first for Close). Close
+// writes the rest and waits: only then have the writers seen everything.
+// No goroutine outlives a chunk, so one never closed leaks nothing.
+type asyncTee struct {
+	ws         []io.Writer
 	cur, other []byte
 	busy       bool
 	done       chan struct{}
-	n          int64
+	closed     bool
 }
 
-const asyncChunk = 256 << 10
+const teeChunk = 1 << 20
 
-func newAsyncHash() *asyncHash {
-	return &asyncHash{h: sha256.New(), cur: make([]byte, 0, asyncChunk+4096), other: make([]byte, 0, asyncChunk+4096), done: make(chan struct{}, 1)}
+func newAsyncTee(ws ...io.Writer) *asyncTee {
+	return &asyncTee{ws: ws, cur: make([]byte, 0, teeChunk+4096), other: make([]byte, 0, teeChunk+4096), done: make(chan struct{}, 1)}
 }
 
-func (a *asyncHash) wait() {
-	if a.busy {
-		<-a.done
-		a.busy = false
+func (t *asyncTee) wait() {
+	if t.busy {
+		<-t.done
+		t.busy = false
 	}
 }
 
-func (a *asyncHash) Write(b []byte) (int, error) {
-	a.n += int64(len(b))
-	if len(a.cur)+len(b) > asyncChunk && len(a.cur) > 0 {
-		a.wait()
-		full := a.cur
-		a.busy = true
+func (t *asyncTee) Write(b []byte) (int, error) {
+	if len(t.cur)+len(b) > teeChunk && len(t.cur) > 0 {
+		t.wait()
+		full := t.cur
+		t.busy = true
 		go func() {
-			a.h.Write(full)
-			a.done <- struct{}{}
+			for _, w := range t.ws {
+				w.Write(full)
+			}
+			t.done <- struct{}{}
 		}()
-		a.cur, a.other = a.other[:0], full
+		t.cur, t.other = t.other[:0], full
 	}
-	a.cur = append(a.cur, b...)
+	t.cur = append(t.cur, b...)
 	return len(b), nil
 }
 
-// Sum returns the digest of everything written.
+// Close hands on the last chunk and returns once every writer has had
+// it; a second Close does nothing.
+func (t *asyncTee) Close() {
+	if t.closed {
+		return
+	}
+	t.closed = true
+	t.wait()
+	for _, w := range t.ws {
+		w.Write(t.cur)
+	}
+	t.cur = t.cur[:0]
+}
+
+// asyncHash is SHA-256 through an asyncTee: the hashing of a large
+// stream off the goroutine that writes it.
+type asyncHash struct {
+	h hash.Hash
+	t *asyncTee
+}
+
+func newAsyncHash() *asyncHash {
+	h := sha256.New()
+	return &asyncHash{h: h, t: newAsyncTee(h)}
+}
+
+func (a *asyncHash) Write(b []byte) (int, error) { return a.t.Write(b) }
+
+// Sum returns the digest of everything written; nothing may be written
+// after it.
 func (a *asyncHash) Sum() (s [32]byte) {
-	a.wait()
-	a.h.Write(a.cur)
-	a.cur = a.cur[:0]
+	a.t.Close()
 	a.h.Sum(s[:0])
 	return s
 }
