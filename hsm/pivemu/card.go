@@ -519,6 +519,11 @@ func (c *Card) dispatch(cmd command) ([]byte, uint16) {
 			return nil, swInsNotSupported
 		}
 		return c.metadata(cmd)
+	case 0xf6:
+		if !v.AtLeast(5, 7, 0) {
+			return nil, swInsNotSupported
+		}
+		return nil, c.moveKey(cmd)
 	case 0xfa:
 		return nil, c.setRetries(cmd)
 	case 0xfb: // RESET
@@ -977,6 +982,37 @@ func publicTLV(k *key) []byte {
 		return append(tlvBytes(0x81, pub.N.Bytes()), tlvBytes(0x82, e)...)
 	}
 	return nil
+}
+
+// moveKey implements MOVE KEY (INS F6, YubiKey firmware 5.7 and later;
+// Yubico SDK MoveKeyCommand and DeleteKeyCommand): P2 is the slot that
+// holds the key, P1 the empty slot to move it to, or FF to delete it. The
+// management key must have been authenticated (6982 otherwise). A key
+// already in P1 is 6A80 and no key in P2 is 6A88, as yubikit (piv.py
+// move_key, delete_key) and ykman piv keys move and delete read them. The
+// certificate in the slot stays: ykman deletes it with a command of its
+// own. Only the key slots are emulated: deleting the attestation key (f9)
+// is 6A86 here.
+func (c *Card) moveKey(cmd command) uint16 {
+	if !c.mgmAuthed {
+		return swSecurityStatus
+	}
+	from, to := cmd.p2, cmd.p1
+	if !isKeySlot(from) || (to != 0xff && !isKeySlot(to)) {
+		return swIncorrectP1P2
+	}
+	k := c.keys[from]
+	if k == nil {
+		return swRefDataNotFound
+	}
+	if to != 0xff {
+		if c.keys[to] != nil {
+			return swIncorrectData
+		}
+		c.keys[to] = k
+	}
+	delete(c.keys, from)
+	return swOK
 }
 
 // attest implements the YubiKey ATTEST command: a certificate for the key

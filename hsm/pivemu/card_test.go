@@ -341,6 +341,7 @@ func TestStatusWordsAsYubiKey(t *testing.T) {
 		{"verify with a key reference that is not the PIN", "0020009e08313233343536ffff", "6a88", "SP 800-73-4 part 2 table 6: reference data not found"},
 		{"wrong PIN", "002000800839393939393939ff", "63c2", "SP 800-73-4 part 2 3.2.1: 63CX, X tries left"},
 		{"reset while the PIN and PUK are not blocked", "00fb000000", "6985", "Yubico SDK reset: conditions of use not satisfied until PIN and PUK are blocked"},
+		{"delete a key without the management key", "00f6ff9a00", "6982", "Yubico SDK DeleteKeyCommand: the management key must be authenticated"},
 		{"unknown instruction", "0012000000", "6d00", "ISO/IEC 7816-4: instruction not supported"},
 	}
 	for _, tc := range tests {
@@ -415,5 +416,49 @@ func TestManualTouch(t *testing.T) {
 	}
 	if c.Touches() != 2 {
 		t.Fatalf("touches %d, want 2", c.Touches())
+	}
+}
+
+// TestMoveKey: MOVE KEY (firmware 5.7 and later) moves a key to an empty
+// slot and deletes one with P1 FF, answering as ykman piv keys move and
+// delete expect (6A80 when the destination holds a key, 6A88 when the
+// source holds none); firmware before 5.7 does not know the instruction.
+func TestMoveKey(t *testing.T) {
+	c := newTestCard(t, Config{Version: Version{5, 7, 1}})
+	selectPIV(t, c)
+	c.mu.Lock()
+	c.mgmAuthed = true
+	c.mu.Unlock()
+	for _, slot := range []string{"9a", "9c"} {
+		if r := c.Transmit(h("004700" + slot + "05ac03800111")); sw(r) != swOK {
+			t.Fatalf("generate %s: %x", slot, r)
+		}
+	}
+	metadata := func(slot string) uint16 { return sw(c.Transmit(h("00f700" + slot + "00"))) }
+	for _, tc := range []struct {
+		name, apdu string
+		want       uint16
+	}{
+		{"move onto a slot that holds a key", "00f69c9a00", swIncorrectData},
+		{"move from an empty slot", "00f69d8200", swRefDataNotFound},
+		{"move into a slot that is no key slot", "00f6969a00", swIncorrectP1P2},
+		{"delete the attestation key", "00f6fff900", swIncorrectP1P2},
+		{"move 9a to 9d", "00f69d9a00", swOK},
+		{"delete 9c", "00f6ff9c00", swOK},
+		{"delete 9c again", "00f6ff9c00", swRefDataNotFound},
+	} {
+		if got := sw(c.Transmit(h(tc.apdu))); got != tc.want {
+			t.Errorf("%s: %s -> %04x, want %04x", tc.name, tc.apdu, got, tc.want)
+		}
+	}
+	for slot, want := range map[string]uint16{"9a": swRefDataNotFound, "9c": swRefDataNotFound, "9d": swOK} {
+		if got := metadata(slot); got != want {
+			t.Errorf("metadata of %s after the moves: %04x, want %04x", slot, got, want)
+		}
+	}
+	old := newTestCard(t, Config{Version: Version{5, 4, 3}})
+	selectPIV(t, old)
+	if got := sw(old.Transmit(h("00f6ff9a00"))); got != swInsNotSupported {
+		t.Errorf("MOVE KEY on firmware 5.4.3: %04x, want 6d00", got)
 	}
 }

@@ -24,7 +24,9 @@
 // PIN-protected 5FC109 and admin 5FFF00 objects that yubikey tools use for
 // a PIN-protected management key; 7E discovery), GET METADATA for PIN,
 // PUK, management key and key slots (with the default-value flags; 6A88
-// for an empty or unknown slot, as a YubiKey answers), RESET
+// for an empty or unknown slot, as a YubiKey answers), MOVE KEY (firmware
+// 5.7: move a key to an empty slot, or delete it, as ykman 5's piv keys
+// move and delete do; not for the attestation key), RESET
 // (only after PIN and PUK are blocked; the attestation key survives),
 // command chaining (CLA 10) and 61xx/GET RESPONSE for long answers, and
 // extended-length APDUs. RSA and key import are not implemented.
@@ -62,7 +64,9 @@
 //
 // Install the packages with scripts/install-test-deps (as root; Debian
 // bookworm): pcscd, libpcsclite-dev, pkg-config, vsmartcard-vpcd,
-// yubico-piv-tool, opensc, yubikey-manager (ykman). Go tests then call pcsctest.Start(t, n, cfgs...)
+// yubico-piv-tool, opensc, yubikey-manager (ykman 4.0.9), and ykman 5.6.1
+// unpacked into .deps/ykman5 (pcsctest.Ykmans finds both). Go tests then
+// call pcsctest.Start(t, n, cfgs...)
 // for a private pcscd with n emulated cards; it fails the test (never
 // skips) when something is missing. What it does and why:
 //
