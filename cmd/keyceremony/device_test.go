@@ -111,15 +111,18 @@ func TestPivemuCommand(t *testing.T) {
 		t.Fatalf("--ca-cert wrote %d certificates, want a self-signed root and an intermediate it signs", len(chain))
 	}
 	// The card's f9 certificate, read with ykman (a client written
-	// against real YubiKeys), completes with openssl from that file alone.
-	f9 := filepath.Join(dir, "f9.pem")
-	yk := exec.Command("ykman", "--reader", env.Readers[0], "piv", "certificates", "export", "f9", f9)
-	yk.Env = append(os.Environ(), env.Environ()...)
-	if out, err := yk.CombinedOutput(); err != nil {
-		t.Fatalf("ykman piv certificates export f9: %v\n%s", err, out)
-	}
-	if out, err := exec.Command("openssl", "verify", "-CAfile", caFile, f9).CombinedOutput(); err != nil {
-		t.Errorf("openssl does not complete the f9 chain from the --ca-cert file: %v\n%s", err, out)
+	// against real YubiKeys; both versions, bookworm's 4.0.9 and 5.6.1),
+	// completes with openssl from that file alone.
+	for _, y := range pcsctest.Ykmans(t) {
+		f9 := filepath.Join(dir, "f9-"+y.Version+".pem")
+		yk := exec.Command(y.Path, "--reader", env.Readers[0], "piv", "certificates", "export", "f9", f9)
+		yk.Env = append(os.Environ(), env.Environ()...)
+		if out, err := yk.CombinedOutput(); err != nil {
+			t.Fatalf("%s piv certificates export f9: %v\n%s", y, err, out)
+		}
+		if out, err := exec.Command("openssl", "verify", "-CAfile", caFile, f9).CombinedOutput(); err != nil {
+			t.Errorf("openssl does not complete the f9 chain (exported by %s) from the --ca-cert file: %v\n%s", y, err, out)
+		}
 	}
 	// A second emulator may not write over the first one's certificates;
 	// a firmware that is no version is refused before anything runs.

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -700,39 +701,46 @@ func BenchmarkRetries(b *testing.B) {
 }
 
 // TestYkmanManagesInitializedDevice: on a device the backend initialised,
-// ykman finds the management key PIN-protected (the admin data says so, as
-// its own setup writes it) and generates a key with only the PIN; OpenSC
-// sees keys the backend generated in the retired slots 82 and 83 (the key
-// history object counts them).
+// ykman, in both versions (Debian bookworm's 4.0.9 and 5.6.1), finds the
+// management key PIN-protected (the admin data says so, as its own setup
+// writes it) and generates a key with only the PIN; OpenSC sees keys the
+// backend generated in the retired slots 82 and 83 (the key history
+// object counts them).
 func TestYkmanManagesInitializedDevice(t *testing.T) {
 	env, roots := stack(t, 2, pivemu.Version{Major: 5, Minor: 7, Patch: 1}, pivemu.Version{Major: 5, Minor: 4, Patch: 3})
 	dir := t.TempDir()
+	ykmans := pcsctest.Ykmans(t)
 	for i := range env.Cards {
 		d := initialized(t, env, i, piv.Options{Roots: roots})
 		reader := env.Readers[i]
-		out, err := run(t, env, "ykman", "--reader", reader, "piv", "info")
-		if err != nil || !strings.Contains(out, "Management key is stored on the YubiKey, protected by PIN.") || strings.Contains(out, "default") {
-			t.Fatalf("card %d: ykman piv info: %v\n%s", i, err, out)
-		}
-		// No management key on the command line or the terminal (stdin is
-		// empty): ykman must take it from the PIN-protected object.
-		pubPath := filepath.Join(dir, fmt.Sprintf("9d-%d.pem", i))
-		out, err = run(t, env, "ykman", "--reader", reader, "piv", "keys", "generate", "-P", newPIN, "-a", "ECCP256", "9d", pubPath)
-		if err != nil {
-			t.Fatalf("card %d: ykman piv keys generate with only the PIN: %v\n%s", i, err, out)
-		}
-		b, err := os.ReadFile(pubPath)
-		must(t, "reading ykman's public key", err)
-		block, _ := pem.Decode(b)
-		if block == nil {
-			t.Fatalf("ykman wrote no PEM:\n%s", b)
-		}
-		ykPub, err := x509.ParsePKIXPublicKey(block.Bytes)
-		must(t, "parsing ykman's public key", err)
-		got, err := d.PublicKey(hsm.SlotKeyManagement)
-		must(t, "PublicKey(9d)", err)
-		if !got.(*ecdsa.PublicKey).Equal(ykPub) {
-			t.Fatalf("card %d: the backend reads another key in 9d than ykman generated", i)
+		// Each version generates into a slot of its own.
+		for j, y := range ykmans {
+			slot := []hsm.Slot{hsm.SlotKeyManagement, hsm.SlotCardAuth}[j]
+			out, err := run(t, env, y.Path, "--reader", reader, "piv", "info")
+			if norm := strings.Join(strings.Fields(out), " "); err != nil || !strings.Contains(norm, "Management key is stored on the YubiKey, protected by PIN.") || strings.Contains(out, "default") {
+				t.Fatalf("card %d, %s: piv info: %v\n%s", i, y, err, out)
+			}
+			// No management key on the command line or the terminal
+			// (stdin is empty): ykman must take it from the PIN-protected
+			// object.
+			pubPath := filepath.Join(dir, fmt.Sprintf("%s-%d-%s.pem", slot, i, y.Version))
+			out, err = run(t, env, y.Path, "--reader", reader, "piv", "keys", "generate", "-P", newPIN, "-a", "ECCP256", slot.String(), pubPath)
+			if err != nil {
+				t.Fatalf("card %d, %s: piv keys generate with only the PIN: %v\n%s", i, y, err, out)
+			}
+			b, err := os.ReadFile(pubPath)
+			must(t, "reading ykman's public key", err)
+			block, _ := pem.Decode(b)
+			if block == nil {
+				t.Fatalf("%s wrote no PEM:\n%s", y, b)
+			}
+			ykPub, err := x509.ParsePKIXPublicKey(block.Bytes)
+			must(t, "parsing ykman's public key", err)
+			got, err := d.PublicKey(slot)
+			must(t, fmt.Sprintf("PublicKey(%s)", slot), err)
+			if !got.(*ecdsa.PublicKey).Equal(ykPub) {
+				t.Fatalf("card %d: the backend reads another key in %s than %s generated", i, slot, y)
+			}
 		}
 
 		opts := hsm.KeyOptions{Algorithm: hsm.AlgECCP256, PINPolicy: hsm.PINPolicyAlways, TouchPolicy: hsm.TouchPolicyNever}
@@ -740,7 +748,7 @@ func TestYkmanManagesInitializedDevice(t *testing.T) {
 			_, err := d.GenerateKey(newPIN, s, opts)
 			must(t, fmt.Sprintf("GenerateKey(%s)", s), err)
 		}
-		out, err = run(t, env, "pkcs15-tool", "--reader", reader, "--list-public-keys")
+		out, err := run(t, env, "pkcs15-tool", "--reader", reader, "--list-public-keys")
 		if err != nil {
 			t.Fatalf("pkcs15-tool: %v\n%s", err, out)
 		}
@@ -749,6 +757,75 @@ func TestYkmanManagesInitializedDevice(t *testing.T) {
 				t.Errorf("card %d: OpenSC does not list retired key %q:\n%s", i, id, out)
 			}
 		}
+	}
+}
+
+// TestYkmanDeletesOrphanKey: the command a failed bootstrap prints to
+// clear an orphan key (ClearKeyCommand), run with its exact arguments and
+// the PIN typed at ykman's prompt, deletes the key and its certificate on
+// a keyceremony-initialised card with firmware 5.7, with ykman 5.6.1.
+// Bookworm's ykman 4.0.9 has no piv keys delete; on firmware 5.4.3 the
+// command is a reset instead, and ykman 5 refuses to delete one key, as
+// the command's text says.
+func TestYkmanDeletesOrphanKey(t *testing.T) {
+	env, roots := stack(t, 2, fw571, pivemu.Version{Major: 5, Minor: 4, Patch: 3})
+	ykmans := pcsctest.Ykmans(t)
+	opts := hsm.KeyOptions{Algorithm: hsm.AlgECCP256, PINPolicy: hsm.PINPolicyAlways, TouchPolicy: hsm.TouchPolicyNever}
+	// runHint runs one command of the hint as an administrator would,
+	// typing the PIN when ykman asks for it; setsid, so that ykman's
+	// prompt reads stdin and not the terminal of whoever runs the tests.
+	runHint := func(y pcsctest.Ykman, command string) (string, error) {
+		args := strings.Fields(command)
+		if args[0] != "ykman" {
+			t.Fatalf("the hint runs %q, not ykman: %q", args[0], command)
+		}
+		cmd := exec.Command(y.Path, args[1:]...)
+		cmd.Env = env.Environ()
+		cmd.Stdin = strings.NewReader(newPIN + "\n")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	d := initialized(t, env, 0, piv.Options{Roots: roots})
+	_, err := d.GenerateKey(newPIN, 0x83, opts)
+	must(t, "GenerateKey(83)", err)
+	hint := d.ClearKeyCommand(0x83)
+	steps := strings.Split(hint, " && ")
+	if len(steps) != 2 || !strings.Contains(steps[0], "piv keys delete 83") || !strings.Contains(steps[1], "piv certificates delete 83") {
+		t.Fatalf("firmware 5.7.1: the hint is %q, want a key delete and a certificate delete", hint)
+	}
+	old, y5 := ykmans[0], ykmans[1]
+	if out, err := runHint(old, steps[0]); err == nil || !strings.Contains(out, "No such command") {
+		t.Errorf("%s ran %q: %v\n%s (it has no piv keys delete)", old, steps[0], err, out)
+	}
+	if _, err := d.PublicKey(0x83); err != nil {
+		t.Fatalf("the key is gone after %s refused to delete it: %v", old, err)
+	}
+	for _, step := range steps {
+		if out, err := runHint(y5, step); err != nil || strings.Contains(out, "Traceback") {
+			t.Fatalf("%s: %q: %v\n%s", y5, step, err, out)
+		}
+	}
+	_, err = d.PublicKey(0x83)
+	wantIs(t, "PublicKey(83) after the hint", err, hsm.ErrSlotEmpty)
+	out, err := run(t, env, y5.Path, "--reader", env.Readers[0], "piv", "info")
+	if err != nil || strings.Contains(strings.ToLower(out), "slot 83") {
+		t.Errorf("%s piv info after the hint: %v\n%s", y5, err, out)
+	}
+	// The slot takes a new key.
+	_, err = d.GenerateKey(newPIN, 0x83, opts)
+	must(t, "GenerateKey(83) after the hint", err)
+
+	d = initialized(t, env, 1, piv.Options{Roots: roots})
+	_, err = d.GenerateKey(newPIN, 0x83, opts)
+	must(t, "GenerateKey(83) on 5.4.3", err)
+	if hint := d.ClearKeyCommand(0x83); strings.Contains(hint, "keys delete") || !strings.Contains(hint, "piv reset") {
+		t.Fatalf("firmware 5.4.3: the hint is %q, want a reset", hint)
+	}
+	out, err = runHint(y5, fmt.Sprintf("ykman --device %d piv keys delete 83", env.Cards[1].Serial()))
+	if err == nil || !strings.Contains(out, "requires YubiKey 5.7.0 or later") {
+		t.Errorf("%s deleting one key on firmware 5.4.3: %v\n%s", y5, err, out)
 	}
 }
 

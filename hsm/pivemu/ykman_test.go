@@ -3,6 +3,7 @@
 package pivemu_test
 
 import (
+	"crypto/x509"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,80 +16,112 @@ import (
 	"github.com/keyceremony/keyceremony/hsm/pivemu/pcsctest"
 )
 
-// TestYkman drives the emulated cards with ykman (Debian's
-// yubikey-manager), a third client written against real YubiKeys: it must
-// list them, read their PIV state, and attest and export what piv-go put
-// on them.
+// TestYkman drives the emulated cards with ykman, a third client written
+// against real YubiKeys, in both versions an administrator may have:
+// Debian bookworm's 4.0.9 and 5.6.1 (pcsctest.Ykmans). Each must list
+// them, read their PIV state on every firmware profile the emulator has
+// (5.2.7, before GET METADATA; 5.4.3; 5.7.1; 5.7.4, Yubico's newer
+// attestation hierarchy), and attest and export what piv-go put on them.
+// ykman 5 reads every slot's metadata in piv info, and crashed on the
+// emulator's status words before they were a YubiKey's (6A88).
 func TestYkman(t *testing.T) {
 	ca, err := pivemu.NewCA()
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := pcsctest.Start(t, 2,
+	firmware := []string{"5.7.1", "5.4.3", "5.7.4", "5.2.7"}
+	env := pcsctest.Start(t, 4,
 		pivemu.Config{Serial: 77777777, CA: ca, FormFactor: pivemu.FormFactorUSBCNano},
-		pivemu.Config{Serial: 88888888, CA: ca, Version: pivemu.Version{Major: 5, Minor: 4, Patch: 3}})
+		pivemu.Config{Serial: 88888888, CA: ca, Version: pivemu.Version{Major: 5, Minor: 4, Patch: 3}},
+		pivemu.Config{Serial: 99999999, CA: ca, Version: pivemu.Version{Major: 5, Minor: 7, Patch: 4}},
+		pivemu.Config{Serial: 66666666, CA: ca, Version: pivemu.Version{Major: 5, Minor: 2, Patch: 7}})
 	dir := t.TempDir()
+	ykmans := pcsctest.Ykmans(t)
 
-	out := run(t, env, "", "ykman", "list", "--serials")
-	if strings.Fields(out)[0] != "77777777" || !strings.Contains(out, "88888888") {
-		t.Errorf("ykman list --serials:\n%s", out)
-	}
-	out = run(t, env, "", "ykman", "list")
-	if !strings.Contains(out, "Serial: 77777777") || !strings.Contains(out, "(5.7.1)") || !strings.Contains(out, "(5.4.3)") {
-		t.Errorf("ykman list:\n%s", out)
-	}
-	out = run(t, env, "", "ykman", "--reader", env.Readers[0], "info")
-	for _, want := range []string{"Serial number: 77777777", "Firmware version: 5.7.1", "Form factor: Nano (USB-C)"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("ykman info lacks %q:\n%s", want, out)
-		}
-	}
-
+	// piv-go generates and stores a certificate on every card; ykman
+	// sees both.
+	pubs := make([]any, len(env.Cards))
+	made := make([]*x509.Certificate, len(env.Cards))
 	for i, reader := range env.Readers {
-		out = run(t, env, "", "ykman", "--reader", reader, "piv", "info")
-		for _, want := range []string{"WARNING: Using default PIN!", "PIN tries remaining: 3/3", "WARNING: Using default Management key!"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("card %d: ykman piv info lacks %q:\n%s", i, want, out)
-			}
-		}
-		// piv-go generates and stores a certificate; ykman sees both.
 		yk := openCard(t, reader)
 		pub, err := yk.GenerateKey(piv.DefaultManagementKey, piv.SlotSignature,
 			piv.Key{Algorithm: piv.AlgorithmEC256, PINPolicy: piv.PINPolicyOnce, TouchPolicy: piv.TouchPolicyNever})
 		if err != nil {
 			t.Fatal(err)
 		}
-		made := bigCert(t, pub)
-		if err := yk.SetCertificate(piv.DefaultManagementKey, piv.SlotSignature, made); err != nil {
+		pubs[i], made[i] = pub, bigCert(t, pub)
+		if err := yk.SetCertificate(piv.DefaultManagementKey, piv.SlotSignature, made[i]); err != nil {
 			t.Fatal(err)
 		}
 		yk.Close()
+	}
 
-		out = run(t, env, "", "ykman", "--reader", reader, "piv", "info")
-		if !strings.Contains(out, "Slot 9c:") || !strings.Contains(out, "pivemu test") {
-			t.Errorf("card %d: ykman piv info does not show slot 9c:\n%s", i, out)
-		}
-		attPath := filepath.Join(dir, "att.pem")
-		run(t, env, "", "ykman", "--reader", reader, "piv", "keys", "attest", "9c", attPath)
-		att := parseCert(t, readFile(t, attPath))
-		if !publicEqual(att.PublicKey, pub) || att.Subject.CommonName != "YubiKey PIV Attestation 9c" {
-			t.Errorf("card %d: ykman's attestation is for %q, another key", i, att.Subject.CommonName)
-		}
-		f9 := env.Cards[i].AttestationCertificate()
-		if err := att.CheckSignatureFrom(f9); err != nil {
-			t.Errorf("card %d: ykman's attestation is not signed by the card's f9 key: %v", i, err)
-		}
-		certPath := filepath.Join(dir, "9c.pem")
-		run(t, env, "", "ykman", "--reader", reader, "piv", "certificates", "export", "9c", certPath)
-		if got := parseCert(t, readFile(t, certPath)); !got.Equal(made) {
-			t.Errorf("card %d: ykman exported another certificate", i)
-		}
-		// An empty slot is an error that says so, not a crash.
-		cmd := exec.Command("ykman", "--reader", reader, "piv", "keys", "attest", "9a", attPath)
-		cmd.Env = env.Environ()
-		if b, err := cmd.CombinedOutput(); err == nil || strings.Contains(string(b), "Traceback") {
-			t.Errorf("card %d: ykman attest of an empty slot: %v\n%s", i, err, b)
-		}
+	for _, y := range ykmans {
+		t.Run(y.String(), func(t *testing.T) {
+			out := run(t, env, "", y.Path, "list", "--serials")
+			if strings.Fields(out)[0] != "77777777" || !strings.Contains(out, "66666666") {
+				t.Errorf("ykman list --serials:\n%s", out)
+			}
+			out = run(t, env, "", y.Path, "list")
+			for _, fw := range firmware {
+				if !strings.Contains(out, "("+fw+")") {
+					t.Errorf("ykman list lacks firmware %s:\n%s", fw, out)
+				}
+			}
+			out = run(t, env, "", y.Path, "--reader", env.Readers[0], "info")
+			for _, want := range []string{"Serial number: 77777777", "Firmware version: 5.7.1", "Form factor: Nano (USB-C)"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("ykman info lacks %q:\n%s", want, out)
+				}
+			}
+
+			for i, reader := range env.Readers {
+				// The two versions align and capitalise differently ("Slot
+				// 9c:", "Slot 9C (SIGNATURE):"): compared in lower case with
+				// single spaces. Before 5.3 there is no GET METADATA, so no
+				// default-value warnings and no maximum tries.
+				out = run(t, env, "", y.Path, "--reader", reader, "piv", "info")
+				norm := strings.ToLower(strings.Join(strings.Fields(out), " "))
+				wants := []string{"pin tries remaining: 3/3", "warning: using default pin!", "warning: using default management key!"}
+				if firmware[i] == "5.2.7" {
+					wants = []string{"pin tries remaining: 3 "}
+				}
+				for _, want := range append(wants, "piv version: "+firmware[i], "slot 9c", "subject dn: cn=pivemu test") {
+					if !strings.Contains(norm, want) {
+						t.Errorf("card %s: ykman piv info lacks %q:\n%s", firmware[i], want, out)
+					}
+				}
+				if firmware[i] == "5.2.7" && strings.Contains(norm, "default") {
+					t.Errorf("card 5.2.7 (no GET METADATA): ykman piv info knows the defaults:\n%s", out)
+				}
+				attPath := filepath.Join(dir, "att.pem")
+				run(t, env, "", y.Path, "--reader", reader, "piv", "keys", "attest", "9c", attPath)
+				att := parseCert(t, readFile(t, attPath))
+				if !publicEqual(att.PublicKey, pubs[i]) || att.Subject.CommonName != "YubiKey PIV Attestation 9c" {
+					t.Errorf("card %s: ykman's attestation is for %q, another key", firmware[i], att.Subject.CommonName)
+				}
+				f9 := env.Cards[i].AttestationCertificate()
+				if err := att.CheckSignatureFrom(f9); err != nil {
+					t.Errorf("card %s: ykman's attestation is not signed by the card's f9 key: %v", firmware[i], err)
+				}
+				certPath := filepath.Join(dir, "9c.pem")
+				run(t, env, "", y.Path, "--reader", reader, "piv", "certificates", "export", "9c", certPath)
+				if got := parseCert(t, readFile(t, certPath)); !got.Equal(made[i]) {
+					t.Errorf("card %s: ykman exported another certificate", firmware[i])
+				}
+				f9Path := filepath.Join(dir, "f9.pem")
+				run(t, env, "", y.Path, "--reader", reader, "piv", "certificates", "export", "f9", f9Path)
+				if got := parseCert(t, readFile(t, f9Path)); !got.Equal(f9) {
+					t.Errorf("card %s: ykman exported another f9 certificate", firmware[i])
+				}
+				// An empty slot is an error that says so, not a crash.
+				cmd := exec.Command(y.Path, "--reader", reader, "piv", "keys", "attest", "9a", attPath)
+				cmd.Env = env.Environ()
+				if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "Attestation failed") || strings.Contains(string(b), "Traceback") {
+					t.Errorf("card %s: ykman attest of an empty slot: %v\n%s", firmware[i], err, b)
+				}
+			}
+		})
 	}
 }
 

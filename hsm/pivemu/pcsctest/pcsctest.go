@@ -44,7 +44,74 @@ import (
 )
 
 // InstallHint is the command that installs what the PC/SC tests need.
-const InstallHint = "run scripts/install-test-deps as root (apt-get update && apt-get install -y pcscd libpcsclite-dev pkg-config vsmartcard-vpcd yubico-piv-tool opensc yubikey-manager)"
+const InstallHint = "run scripts/install-test-deps as root (apt-get update && apt-get install -y pcscd libpcsclite-dev pkg-config vsmartcard-vpcd yubico-piv-tool opensc yubikey-manager python3-keyring curl; then it unpacks ykman 5.6.1 into .deps/ykman5)"
+
+// Ykman is one version of ykman, the YubiKey Manager CLI, that the tests
+// drive as an independent client.
+type Ykman struct {
+	Version string // "4.0.9"
+	Path    string // the program to run
+}
+
+func (y Ykman) String() string { return "ykman " + y.Version }
+
+// Ykman5Path is where scripts/install-test-deps puts the wrapper that runs
+// ykman 5.6.1 (Debian trixie's yubikey-manager, unpacked beside
+// bookworm's 4.0.9), relative to the module's root directory.
+const Ykman5Path = ".deps/ykman5/ykman"
+
+var (
+	ykmansOnce sync.Once
+	ykmans     []Ykman
+	ykmansErr  error
+)
+
+// Ykmans returns the two ykman versions the tests run: Debian bookworm's
+// 4.0.9 (the system ykman) and 5.6.1 (Ykman5Path). It fails the test
+// (never skips) when either is missing or says it is another version.
+func Ykmans(t testing.TB) []Ykman {
+	t.Helper()
+	ykmansOnce.Do(func() { ykmans, ykmansErr = findYkmans() })
+	if ykmansErr != nil {
+		t.Fatalf("pcsctest: %v", ykmansErr)
+	}
+	return ykmans
+}
+
+func findYkmans() ([]Ykman, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	all := []Ykman{{"4.0.9", "ykman"}, {"5.6.1", filepath.Join(root, Ykman5Path)}}
+	for _, y := range all {
+		out, err := exec.Command(y.Path, "--version").CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s) does not run: %v: %s: %s", y, y.Path, err, bytes.TrimSpace(out), InstallHint)
+		}
+		if want := "YubiKey Manager (ykman) version: " + y.Version; strings.TrimSpace(string(out)) != want {
+			return nil, fmt.Errorf("%s says %q, want %q: %s", y.Path, bytes.TrimSpace(out), want, InstallHint)
+		}
+	}
+	return all, nil
+}
+
+// moduleRoot is the directory holding go.mod, above the working directory
+// (a package's directory, under go test).
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("finding the module root: %w", err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod above %s", dir)
+		}
+	}
+}
 
 // ReaderPrefix starts every reader name, as a YubiKey 5's USB reader name
 // starts ("Yubico YubiKey OTP+FIDO+CCID 00 00"): ykman lists only readers
