@@ -94,6 +94,17 @@ func TestYkman(t *testing.T) {
 				if firmware[i] == "5.2.7" && strings.Contains(norm, "default") {
 					t.Errorf("card 5.2.7 (no GET METADATA): ykman piv info knows the defaults:\n%s", out)
 				}
+				if firmware[i] != "5.2.7" && y.Version != "4.0.9" {
+					// The slot's metadata: the policies piv-go generated
+					// with (ykman 4.0.9 has no piv keys info).
+					out = run(t, env, "", y.Path, "--reader", reader, "piv", "keys", "info", "9c")
+					norm := strings.ToLower(strings.Join(strings.Fields(out), " "))
+					for _, want := range []string{"algorithm: eccp256", "origin: generated", "pin required for use: once", "touch required for use: never"} {
+						if !strings.Contains(norm, want) {
+							t.Errorf("card %s: ykman piv keys info 9c lacks %q:\n%s", firmware[i], want, out)
+						}
+					}
+				}
 				attPath := filepath.Join(dir, "att.pem")
 				run(t, env, "", y.Path, "--reader", reader, "piv", "keys", "attest", "9c", attPath)
 				att := parseCert(t, readFile(t, attPath))
