@@ -476,8 +476,8 @@ func TestYubicoRootsParse(t *testing.T) {
 			t.Errorf("%q chains to %q", c.Subject.CommonName, top.Subject.CommonName)
 		}
 	}
-	if n != 4 {
-		t.Errorf("%d intermediates, want 4", n)
+	if n != 5 {
+		t.Errorf("%d intermediates, want 5", n)
 	}
 }
 

@@ -74,9 +74,18 @@ Vpmq2Sh/xT5HiFuhf4wJb0bK
 
 // yubicoIntermediatePEM holds the CA certificates between "Yubico
 // Attestation Root 1" and a device's f9 certificate: the two attestation
-// intermediates and the two PIV attestation CAs under them. Only the PIV
-// ones: an f9 certificate issued by Yubico's FIDO, OpenPGP or SD CA does not
-// attest a PIV key.
+// intermediates and the three PIV attestation CAs under them ("Yubico PIV
+// Attestation A 1" and "B 1", and "B2 1", which Yubico added in 2025). Only
+// the PIV ones: an f9 certificate issued by Yubico's FIDO, OpenPGP or SD CA
+// does not attest a PIV key.
+//
+// The first four come from piv-go, as the roots do. "Yubico PIV Attestation
+// B2 1", the last, is from https://developers.yubico.com/PKI/yubico-intermediate.pem
+// as CIRISAI/CIRISServer vendors that file (src/yubico_attestation_ca.pem,
+// commit cfdac2ad4cc2524d576212e97accb35add598548); the same file holds the
+// other four byte for byte. It is trusted for neither: TestYubicoFingerprints
+// pins every certificate to the SHA-256 fingerprint Yubico lists, and
+// TestYubicoRootsParse checks its signature up to "Yubico Attestation Root 1".
 const yubicoIntermediatePEM = `-----BEGIN CERTIFICATE-----
 MIIDSDCCAjCgAwIBAgIUUcmMXzRIFOgGTK0Tb3gEuZYZkBIwDQYJKoZIhvcNAQEL
 BQAwJDEiMCAGA1UEAwwZWXViaWNvIEF0dGVzdGF0aW9uIFJvb3QgMTAgFw0yNDEy
@@ -156,5 +165,25 @@ CGXqY/k/uSNvi3ZYfrpd44TIrfrr8bCG9ux7B5ZCRqb8adDUm92Yz3lK1aX2M6Cw
 jC9IZVTXQWhLyP8Ys3p7rb20CO2jJzV94deJ/+AsEb+bnCQImPat1GDKwrBosar+
 BxtU7k6kgkxZ0G384O59GFXqnwkbw2b5HhORvOsX7nhOUhePFufzi1vT1g8Tzbwr
 +TUfTwo2biKHHcI762KGtp8o6Bcv5y8WgExFuWY=
+-----END CERTIFICATE-----
+-----BEGIN CERTIFICATE-----
+MIIDRjCCAjCgAwIBAgIUM6Hs259YBTYRAMg98ZZlv/CDyO0wCwYJKoZIhvcNAQEL
+MC4xLDAqBgNVBAMMI1l1YmljbyBBdHRlc3RhdGlvbiBJbnRlcm1lZGlhdGUgQiAx
+MCAXDTI1MDgwMTAwMDAwMFoYDzk5OTkxMjMxMjM1OTU5WjAmMSQwIgYDVQQDDBtZ
+dWJpY28gUElWIEF0dGVzdGF0aW9uIEIyIDEwggEiMA0GCSqGSIb3DQEBAQUAA4IB
+DwAwggEKAoIBAQCxqNa82XHPD/QMqYffF8K4a9aoJIV7SU9NKXu3hBh+6nF0/HPP
+UtSu/ChTdPoCk1Li2Sz7gkWzijJVCCSo6uRgRT2sUoTb8xjKo80N5QxAC3TVNRpA
+lGh4Ba5KxamnXrf6s78tB73oTlTkMBUehVwvbQZGRpst00w58SxDP0nF7rO6qF+h
+8M+kV4ycd8zUssMq6yxWhDAUZ+gT4l0SwvBEvUiJ8q7phFGJPyMjrKy1bifC50GW
+xdLLJq7WRswaNxOsQ8hqJVRsoQ9pnZDCvo2WRkTzi3UrPPp5Soyy+aUOlNs0gwFu
+07H75Gnswet+wffpeDFXZM2ITH3SN0LrpairAgMBAAGjZjBkMB0GA1UdDgQWBBSe
+IRwEGD3d5SgceJxQn/ztOZHuVjAfBgNVHSMEGDAWgBTqt0KQngx7ZHrbVHwDunxO
+n9ihYTASBgNVHRMBAf8ECDAGAQH/AgEBMA4GA1UdDwEB/wQEAwIBhjALBgkqhkiG
+9w0BAQsDggEBAKK+IxeMsYsfqbLZ/Ld82tHWddLLlbXBaQojmRSDNHlBGbOvuQZg
+rnbafjIEyb+Uv1+TdJnn5cV1P/MBSfJLBPqBuhKZ3lk4460CWRmcIKsxVRe0V5+V
+bGCzLKpWtlrEBVkFTSbBQk4FQNVYw5pR4UzRIambsRyyGsyN0gppGyxyCqAR8/Od
+GI+sUWh+VxFSlSpvaDT9GBGBN6eG0WMAZlEdu9k/tphesazHeK6MvXP6tBnb4DCd
+09DUZeon7D8m1drYyw5kOjqgm1E3HPkNx4856iTdY7nAuVQ++i0hUhaJpc/5HZbw
+wdlqXnmZ+XRIGSDLn2KKoxSWziowEvlU+04=
 -----END CERTIFICATE-----
 `
