@@ -774,14 +774,14 @@ func TestYkmanDeletesOrphanKey(t *testing.T) {
 	// runHint runs one command of the hint as an administrator would,
 	// typing the PIN when ykman asks for it; setsid, so that ykman's
 	// prompt reads stdin and not the terminal of whoever runs the tests.
-	runHint := func(y pcsctest.Ykman, command string) (string, error) {
+	runHint := func(y pcsctest.Ykman, command string, stdin string) (string, error) {
 		args := strings.Fields(command)
 		if args[0] != "ykman" {
 			t.Fatalf("the hint runs %q, not ykman: %q", args[0], command)
 		}
 		cmd := exec.Command(y.Path, args[1:]...)
 		cmd.Env = env.Environ()
-		cmd.Stdin = strings.NewReader(newPIN + "\n")
+		cmd.Stdin = strings.NewReader(stdin)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -796,14 +796,24 @@ func TestYkmanDeletesOrphanKey(t *testing.T) {
 		t.Fatalf("firmware 5.7.1: the hint is %q, want a key delete and a certificate delete", hint)
 	}
 	old, y5 := ykmans[0], ykmans[1]
-	if out, err := runHint(old, steps[0]); err == nil || !strings.Contains(out, "No such command") {
+	if out, err := runHint(old, steps[0], newPIN+"\n"); err == nil || !strings.Contains(out, "No such command") {
 		t.Errorf("%s ran %q: %v\n%s (it has no piv keys delete)", old, steps[0], err, out)
 	}
 	if _, err := d.PublicKey(0x83); err != nil {
 		t.Fatalf("the key is gone after %s refused to delete it: %v", old, err)
 	}
+	// Each command asks for the PIN (the management key is PIN-protected):
+	// without one typed, nothing is deleted.
 	for _, step := range steps {
-		if out, err := runHint(y5, step); err != nil || strings.Contains(out, "Traceback") {
+		if out, err := runHint(y5, step, ""); err == nil || !strings.Contains(out, "Enter PIN") {
+			t.Errorf("%s: %q without a PIN typed: %v\n%s", y5, step, err, out)
+		}
+	}
+	if _, err := d.PublicKey(0x83); err != nil {
+		t.Fatalf("the key is gone without the PIN: %v", err)
+	}
+	for _, step := range steps {
+		if out, err := runHint(y5, step, newPIN+"\n"); err != nil || strings.Contains(out, "Traceback") {
 			t.Fatalf("%s: %q: %v\n%s", y5, step, err, out)
 		}
 	}
@@ -823,7 +833,7 @@ func TestYkmanDeletesOrphanKey(t *testing.T) {
 	if hint := d.ClearKeyCommand(0x83); strings.Contains(hint, "keys delete") || !strings.Contains(hint, "piv reset") {
 		t.Fatalf("firmware 5.4.3: the hint is %q, want a reset", hint)
 	}
-	out, err = runHint(y5, fmt.Sprintf("ykman --device %d piv keys delete 83", env.Cards[1].Serial()))
+	out, err = runHint(y5, fmt.Sprintf("ykman --device %d piv keys delete 83", env.Cards[1].Serial()), newPIN+"\n")
 	if err == nil || !strings.Contains(out, "requires YubiKey 5.7.0 or later") {
 		t.Errorf("%s deleting one key on firmware 5.4.3: %v\n%s", y5, err, out)
 	}
