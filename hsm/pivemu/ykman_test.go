@@ -4,6 +4,7 @@ package pivemu_test
 
 import (
 	"crypto/x509"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,13 +75,21 @@ func TestYkman(t *testing.T) {
 					t.Errorf("ykman info lacks %q:\n%s", want, out)
 				}
 			}
+		})
+	}
 
-			for i, reader := range env.Readers {
+	// Card by card, each in its own reader, at the same time (ykman
+	// holds a reader exclusively, so the two versions take turns on
+	// each card).
+	for i, reader := range env.Readers {
+		t.Run("firmware "+firmware[i], func(t *testing.T) {
+			t.Parallel()
+			for _, y := range ykmans {
 				// The two versions align and capitalise differently ("Slot
 				// 9c:", "Slot 9C (SIGNATURE):"): compared in lower case with
 				// single spaces. Before 5.3 there is no GET METADATA, so no
 				// default-value warnings and no maximum tries.
-				out = run(t, env, "", y.Path, "--reader", reader, "piv", "info")
+				out := run(t, env, "", y.Path, "--reader", reader, "piv", "info")
 				norm := strings.ToLower(strings.Join(strings.Fields(out), " "))
 				wants := []string{"pin tries remaining: 3/3", "warning: using default pin!", "warning: using default management key!"}
 				if firmware[i] == "5.2.7" {
@@ -88,11 +97,11 @@ func TestYkman(t *testing.T) {
 				}
 				for _, want := range append(wants, "piv version: "+firmware[i], "slot 9c", "subject dn: cn=pivemu test") {
 					if !strings.Contains(norm, want) {
-						t.Errorf("card %s: ykman piv info lacks %q:\n%s", firmware[i], want, out)
+						t.Errorf("%s: ykman piv info lacks %q:\n%s", y, want, out)
 					}
 				}
 				if firmware[i] == "5.2.7" && strings.Contains(norm, "default") {
-					t.Errorf("card 5.2.7 (no GET METADATA): ykman piv info knows the defaults:\n%s", out)
+					t.Errorf("%s on 5.2.7 (no GET METADATA): piv info knows the defaults:\n%s", y, out)
 				}
 				if firmware[i] != "5.2.7" && y.Version != "4.0.9" {
 					// The slot's metadata: the policies piv-go generated
@@ -101,35 +110,35 @@ func TestYkman(t *testing.T) {
 					norm := strings.ToLower(strings.Join(strings.Fields(out), " "))
 					for _, want := range []string{"algorithm: eccp256", "origin: generated", "pin required for use: once", "touch required for use: never"} {
 						if !strings.Contains(norm, want) {
-							t.Errorf("card %s: ykman piv keys info 9c lacks %q:\n%s", firmware[i], want, out)
+							t.Errorf("%s: ykman piv keys info 9c lacks %q:\n%s", y, want, out)
 						}
 					}
 				}
-				attPath := filepath.Join(dir, "att.pem")
+				attPath := filepath.Join(dir, fmt.Sprintf("att-%d-%s.pem", i, y.Version))
 				run(t, env, "", y.Path, "--reader", reader, "piv", "keys", "attest", "9c", attPath)
 				att := parseCert(t, readFile(t, attPath))
 				if !publicEqual(att.PublicKey, pubs[i]) || att.Subject.CommonName != "YubiKey PIV Attestation 9c" {
-					t.Errorf("card %s: ykman's attestation is for %q, another key", firmware[i], att.Subject.CommonName)
+					t.Errorf("%s: ykman's attestation is for %q, another key", y, att.Subject.CommonName)
 				}
 				f9 := env.Cards[i].AttestationCertificate()
 				if err := att.CheckSignatureFrom(f9); err != nil {
-					t.Errorf("card %s: ykman's attestation is not signed by the card's f9 key: %v", firmware[i], err)
+					t.Errorf("%s: ykman's attestation is not signed by the card's f9 key: %v", y, err)
 				}
-				certPath := filepath.Join(dir, "9c.pem")
+				certPath := filepath.Join(dir, fmt.Sprintf("9c-%d-%s.pem", i, y.Version))
 				run(t, env, "", y.Path, "--reader", reader, "piv", "certificates", "export", "9c", certPath)
 				if got := parseCert(t, readFile(t, certPath)); !got.Equal(made[i]) {
-					t.Errorf("card %s: ykman exported another certificate", firmware[i])
+					t.Errorf("%s: ykman exported another certificate", y)
 				}
-				f9Path := filepath.Join(dir, "f9.pem")
+				f9Path := filepath.Join(dir, fmt.Sprintf("f9-%d-%s.pem", i, y.Version))
 				run(t, env, "", y.Path, "--reader", reader, "piv", "certificates", "export", "f9", f9Path)
 				if got := parseCert(t, readFile(t, f9Path)); !got.Equal(f9) {
-					t.Errorf("card %s: ykman exported another f9 certificate", firmware[i])
+					t.Errorf("%s: ykman exported another f9 certificate", y)
 				}
 				// An empty slot is an error that says so, not a crash.
 				cmd := exec.Command(y.Path, "--reader", reader, "piv", "keys", "attest", "9a", attPath)
 				cmd.Env = env.Environ()
 				if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "Attestation failed") || strings.Contains(string(b), "Traceback") {
-					t.Errorf("card %s: ykman attest of an empty slot: %v\n%s", firmware[i], err, b)
+					t.Errorf("%s: ykman attest of an empty slot: %v\n%s", y, err, b)
 				}
 			}
 		})
