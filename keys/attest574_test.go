@@ -129,15 +129,7 @@ func TestOpenSSLCompletes574ChainFromMedia(t *testing.T) {
 // readRootPEM returns the embedded root with the given common name.
 func readRootPEM(t *testing.T, cn string) *x509.Certificate {
 	t.Helper()
-	for rest := []byte(yubicoRootPEM); ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, c := range pemCerts(t, yubicoRootPEM) {
 		if c.Subject.CommonName == cn {
 			return c
 		}

@@ -429,20 +429,25 @@ func TestVerifyAttestationYubiKey4NoSerial(t *testing.T) {
 	}
 }
 
-func TestYubicoRootsParse(t *testing.T) {
-	var roots []*x509.Certificate
-	for rest := []byte(yubicoRootPEM); ; {
+// pemCerts parses every PEM block of text as a certificate.
+func pemCerts(t *testing.T, text string) []*x509.Certificate {
+	t.Helper()
+	var certs []*x509.Certificate
+	for rest := []byte(text); ; {
 		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
+		if b, rest = pem.Decode(rest); b == nil {
+			return certs
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
 			t.Fatal(err)
 		}
-		roots = append(roots, c)
+		certs = append(certs, c)
 	}
+}
+
+func TestYubicoRootsParse(t *testing.T) {
+	roots := pemCerts(t, yubicoRootPEM)
 	want := []string{"Yubico PIV Root CA Serial 263751", "Yubico U2F Root CA Serial 457200631", "Yubico Attestation Root 1"}
 	if len(roots) != len(want) {
 		t.Fatalf("%d roots, want %d", len(roots), len(want))
@@ -456,17 +461,8 @@ func TestYubicoRootsParse(t *testing.T) {
 		}
 	}
 	// Every built-in intermediate chains to "Yubico Attestation Root 1".
-	n := 0
-	for rest := []byte(yubicoIntermediatePEM); ; n++ {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
+	inters := pemCerts(t, yubicoIntermediatePEM)
+	for _, c := range inters {
 		chains, err := c.Verify(x509.VerifyOptions{Roots: YubicoRoots(), Intermediates: yubicoIntermediates(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 		if err != nil {
 			t.Errorf("%q: %v", c.Subject.CommonName, err)
@@ -476,7 +472,7 @@ func TestYubicoRootsParse(t *testing.T) {
 			t.Errorf("%q chains to %q", c.Subject.CommonName, top.Subject.CommonName)
 		}
 	}
-	if n != 5 {
+	if n := len(inters); n != 5 {
 		t.Errorf("%d intermediates, want 5", n)
 	}
 }

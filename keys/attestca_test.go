@@ -81,18 +81,8 @@ func TestYubicoFingerprints(t *testing.T) {
 		"0c90b7d184a36edf50a35f9be935f0c5689bfdcfe5bdd073366cafb49061a440 Yubico PIV Attestation B2 1",
 	}
 	var got []string
-	rest := []byte(yubicoRootPEM + yubicoIntermediatePEM)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprintf("%x %s", sha256.Sum256(b.Bytes), c.Subject.CommonName))
+	for _, c := range pemCerts(t, yubicoRootPEM+yubicoIntermediatePEM) {
+		got = append(got, fmt.Sprintf("%x %s", sha256.Sum256(c.Raw), c.Subject.CommonName))
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("embedded Yubico certificates:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
