@@ -41,3 +41,23 @@ func TestCheckPIN(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseSlot: a slot is accepted only as the two lowercase hex digits
+// its String gives, of a slot that is Valid; anything else is ErrBadSlot.
+func FuzzParseSlot(f *testing.F) {
+	for _, s := range []string{"9a", "9c", "82", "95", "9b", "f9", "9C", "9", "09c", "", " 9a", "9a\n", "+9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		slot, err := ParseSlot(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadSlot) {
+				t.Fatalf("ParseSlot(%q): %v is not ErrBadSlot", s, err)
+			}
+			return
+		}
+		if !slot.Valid() || slot.String() != s {
+			t.Fatalf("ParseSlot(%q) = %v (valid %v)", s, slot, slot.Valid())
+		}
+	})
+}

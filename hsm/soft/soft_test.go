@@ -9,6 +9,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -664,4 +666,27 @@ func TestParseKDF(t *testing.T) {
 			t.Errorf("ParseKDF(%q) = %v, want ErrUnknownKDF", s, err)
 		}
 	}
+}
+
+// FuzzParseKDF: only a known cost's own name is a KDF; anything else is
+// ErrUnknownKDF, named in the error.
+func FuzzParseKDF(f *testing.F) {
+	for _, k := range KDFs {
+		f.Add(string(k))
+	}
+	for _, s := range []string{"", "Standard", "standard ", "test\x00", "fast"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := ParseKDF(s)
+		if err != nil {
+			if !errors.Is(err, ErrUnknownKDF) || !strings.Contains(err.Error(), strconv.Quote(s)) {
+				t.Fatalf("ParseKDF(%q): %v", s, err)
+			}
+			return
+		}
+		if string(k) != s || !slices.Contains(KDFs, k) {
+			t.Fatalf("ParseKDF(%q) = %q", s, k)
+		}
+	})
 }

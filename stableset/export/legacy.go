@@ -65,7 +65,8 @@ func (l Legacy) Kinds() []Legacy {
 	return out
 }
 
-// ParseLegacy parses what String returns; ok is false for anything else.
+// ParseLegacy parses what String returns; for anything else it returns
+// 0 and false.
 func ParseLegacy(s string) (l Legacy, ok bool) {
 	if s == "" {
 		return 0, true
@@ -83,7 +84,10 @@ func ParseLegacy(s string) (l Legacy, ok bool) {
 			return 0, false
 		}
 	}
-	return l, l.String() == s
+	if l.String() != s {
+		return 0, false
+	}
+	return l, true
 }
 
 // LegacyOf returns the legacy kinds of a record of this filename, project

@@ -405,3 +405,26 @@ func TestReadersAgreeOnMutations(t *testing.T) {
 		t.Errorf("only %d of 300 mutations refused", refused)
 	}
 }
+
+// FuzzParseLegacy: ParseLegacy accepts exactly what String returns, each
+// kind once and in the constants' order, and gives back that value.
+func FuzzParseLegacy(f *testing.F) {
+	for l := Legacy(0); l < 1<<len(legacyNames); l++ {
+		f.Add(l.String())
+	}
+	for _, s := range []string{"+", "version+", "+version", "version+version", "mismatch+version", "VERSION", "version ", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, ok := ParseLegacy(s)
+		if !ok {
+			if l != 0 {
+				t.Fatalf("ParseLegacy(%q) refused but returned %v", s, l)
+			}
+			return
+		}
+		if l.String() != s {
+			t.Fatalf("ParseLegacy(%q) = %v, whose String is %q", s, l, l.String())
+		}
+	})
+}

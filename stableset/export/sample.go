@@ -59,11 +59,11 @@ func ReadSample(r io.Reader) ([]Record, error) {
 		r.Version = f.Version
 		r.Filename = f.Filename
 		r.Length = f.Size
-		if _, err := hex.Decode(r.SHA256[:], []byte(f.SHA256)); err != nil {
+		if err := decodeSum(&r.SHA256, f.SHA256); err != nil {
 			return nil, fmt.Errorf("sample line %d: sha256: %w", i+1, err)
 		}
-		if _, err := hex.Decode(r.BLAKE2b256[:], []byte(segs[1]+segs[2]+segs[3])); err != nil {
-			return nil, fmt.Errorf("sample line %d: url_path: %w", i+1, err)
+		if err := decodeSum(&r.BLAKE2b256, segs[1]+segs[2]+segs[3]); err != nil {
+			return nil, fmt.Errorf("sample line %d: url_path %q: %w", i+1, f.URLPath, err)
 		}
 		ut, err := time.Parse(time.RFC3339Nano, f.UploadTime)
 		if err != nil {
@@ -86,4 +86,13 @@ func ReadSample(r io.Reader) ([]Record, error) {
 	}
 	slices.SortFunc(rs, func(a, b Record) int { return strings.Compare(a.Path, b.Path) })
 	return rs, nil
+}
+
+// decodeSum decodes a digest written as exactly 64 lowercase hex digits.
+func decodeSum(dst *[32]byte, s string) error {
+	if len(s) != 64 || strings.ToLower(s) != s {
+		return fmt.Errorf("%q is not 64 lowercase hex digits", s)
+	}
+	_, err := hex.Decode(dst[:], []byte(s))
+	return err
 }

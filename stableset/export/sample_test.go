@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -220,6 +221,41 @@ func FuzzExportParallel(f *testing.F) {
 		}
 		if err == nil && !reflect.DeepEqual(rs, prs) {
 			t.Fatal("parallel reader's records differ")
+		}
+	})
+}
+
+// FuzzReadSample: whatever the sample holds, ReadSample either refuses it
+// or gives records sorted by path, each path of five segments whose three
+// hex segments are the record's blake2b-256, and upload times in UTC
+// whole seconds.
+func FuzzReadSample(f *testing.F) {
+	f.Add([]byte(`{"project":"Foo.Bar","version":"1.0","filename":"foo_bar-1.0-py3-none-any.whl","size":12,"sha256":"` + strings.Repeat("ab", 32) + `","upload_time":"2020-01-02T03:04:05.678Z","url_path":"/packages/` + strings.Repeat("cd", 1) + `/` + strings.Repeat("ef", 1) + `/` + strings.Repeat("01", 30) + `/foo_bar-1.0-py3-none-any.whl","packagetype":"bdist_wheel"}` + "\n"))
+	f.Add([]byte(`{"project":"x","unknown":1}` + "\n"))
+	// A hex segment too long for the digest, and one too short.
+	f.Add([]byte(`{"project":"x","version":"1","filename":"x-1.tar.gz","size":1,"sha256":"` + strings.Repeat("ab", 32) + `","upload_time":"2020-01-02T03:04:05Z","url_path":"/packages/ab/cd/` + strings.Repeat("01", 40) + `/x-1.tar.gz","packagetype":"sdist"}` + "\n"))
+	f.Add([]byte(`{"project":"x","version":"1","filename":"x-1.tar.gz","size":1,"sha256":"ab","upload_time":"2020-01-02T03:04:05Z","url_path":"/packages/ab/cd/01/x-1.tar.gz","packagetype":"sdist"}` + "\n"))
+	f.Add([]byte("not json\n"))
+	f.Fuzz(func(t *testing.T, jsonl []byte) {
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(jsonl)
+		zw.Close()
+		rs, err := ReadSample(&gz)
+		if err != nil {
+			return
+		}
+		for i, r := range rs {
+			if i > 0 && rs[i-1].Path > r.Path {
+				t.Fatalf("records not sorted: %q before %q", rs[i-1].Path, r.Path)
+			}
+			segs := strings.Split(r.Path, "/")
+			if len(segs) != 5 || fmt.Sprintf("%x", r.BLAKE2b256[:]) != segs[1]+segs[2]+segs[3] {
+				t.Fatalf("path %q, blake2b-256 %x", r.Path, r.BLAKE2b256)
+			}
+			if r.UploadTime.Location() != time.UTC || r.UploadTime.Nanosecond() != 0 {
+				t.Fatalf("upload time %v", r.UploadTime)
+			}
 		}
 	})
 }

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -80,12 +82,15 @@ func Child(cmd *exec.Cmd) (Result, error) {
 }
 
 // ParseVmHWM returns the VmHWM line of a /proc/PID/status file in bytes,
-// 0 if it has none.
+// 0 if it has none or the line is not a count of kB.
 func ParseVmHWM(status []byte) int64 {
 	for _, line := range bytes.Split(status, []byte("\n")) {
 		if v, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
-			var kb int64
-			fmt.Sscan(string(bytes.TrimSpace(v)), &kb)
+			n, ok := bytes.CutSuffix(bytes.TrimSpace(v), []byte(" kB"))
+			kb, err := strconv.ParseInt(string(bytes.TrimSpace(n)), 10, 64)
+			if !ok || err != nil || kb < 0 || kb > math.MaxInt64>>10 {
+				return 0
+			}
 			return kb << 10
 		}
 	}

@@ -29,3 +29,16 @@ func TestCheckSpace(t *testing.T) {
 		t.Errorf("an exabyte: %v", err)
 	}
 }
+
+// FuzzParseVmHWM: whatever the status file holds, the peak is a whole
+// number of KiB, never negative.
+func FuzzParseVmHWM(f *testing.F) {
+	for _, s := range []string{"VmHWM:\t  123456 kB\n", "VmHWM: -5 kB\n", "VmHWM: 9223372036854775807 kB\n", "VmHWM: 12\n", "VmHWM:\n", "Name:\tx\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, status []byte) {
+		if v := ParseVmHWM(status); v < 0 || v%1024 != 0 {
+			t.Fatalf("ParseVmHWM(%q) = %d", status, v)
+		}
+	})
+}
