@@ -377,8 +377,8 @@ type passWalk struct {
 	files  [numBuckets]hash.Hash
 	check  *passCheck
 	pages  map[string]pageSeen // page entries by path: what end checks of each
-	inProj map[string]*ProjectSummary
-	stable map[string]bool // projects with a stable file
+	inProj map[string]*projectWalk
+	stable int // projects with a stable file
 	nFiles int64
 	lr     *ledger.Reader // the kept pass's new ledger
 	prev   *ledger.Reader // the previous ledger, nil at the first ceremony
@@ -386,6 +386,13 @@ type passWalk struct {
 	enc    []byte
 	review bucketFiles // the review's lines by project bucket (Config.ReviewKept), or nil
 	line   []byte
+}
+
+// projectWalk is what the walk counts of a project: its summary, and
+// whether it has a stable file (so that one map lookup an entry does).
+type projectWalk struct {
+	ProjectSummary
+	stable bool
 }
 
 // pageSeen is what the walk keeps of a page entry until end checks it
@@ -408,7 +415,7 @@ func (w *passWalk) start(lr *ledger.Reader) { w.lr = lr }
 // checkPass walks a kept pass (see the top of this file) and fills in
 // the run and the diff as ComputeDiff would.
 func (r *run) checkPass(approve string, prev *ledger.Reader) error {
-	w := &passWalk{r: r, prev: prev, canon: sha256.New(), check: &passCheck{}, pages: map[string]pageSeen{}, inProj: map[string]*ProjectSummary{}, stable: map[string]bool{}}
+	w := &passWalk{r: r, prev: prev, canon: sha256.New(), check: &passCheck{}, pages: map[string]pageSeen{}, inProj: map[string]*projectWalk{}}
 	for b := range w.files {
 		w.files[b] = sha256.New()
 	}
@@ -462,7 +469,7 @@ func (r *run) checkPass(approve string, prev *ledger.Reader) error {
 	}
 	projects := make([]ProjectSummary, 0, len(w.inProj))
 	for _, p := range w.inProj {
-		projects = append(projects, *p)
+		projects = append(projects, p.ProjectSummary)
 		r.diff.Summary.plus(&p.Counts)
 	}
 	r.diff.finish(sum, projects)
@@ -501,7 +508,7 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 	}
 	ps := w.inProj[e.Project]
 	if ps == nil {
-		ps = &ProjectSummary{Project: e.Project}
+		ps = &projectWalk{ProjectSummary: ProjectSummary{Project: e.Project}}
 		w.inProj[e.Project] = ps
 	}
 	ps.Counts.add(e)
@@ -611,7 +618,10 @@ func (w *passWalk) entry(e *DiffEntry, le *ledger.RawEntry) error {
 	if !stable {
 		return nil
 	}
-	w.stable[e.Project] = true
+	if !ps.stable {
+		ps.stable = true
+		w.stable++
+	}
 	if !r.cfg.Policy.TargetMode.ListsFiles() {
 		return nil
 	}
@@ -737,7 +747,7 @@ func (w *passWalk) end() error {
 			}
 		}
 		if c <= 0 {
-			if !w.stable[name] {
+			if p := w.inProj[name]; p == nil || !p.stable {
 				return w.edited("its ledger has pages for %s, which has no stable file", name)
 			}
 			nProj++
@@ -751,8 +761,8 @@ func (w *passWalk) end() error {
 			}
 		}
 	}
-	if nProj != len(w.stable) {
-		return w.edited("%d projects have stable files, its ledger has pages for %d", len(w.stable), nProj)
+	if nProj != w.stable {
+		return w.edited("%d projects have stable files, its ledger has pages for %d", w.stable, nProj)
 	}
 	for p := range w.pages {
 		return w.edited("page entry %s names no project of the ledgers", p)

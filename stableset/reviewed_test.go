@@ -332,6 +332,16 @@ func TestReviewedPassEdited(t *testing.T) {
 		"project dropped": func(t *testing.T, work string) {
 			rewriteLedger(t, filepath.Join(work, "ledger-000"), nil, func(p *ledger.Project) bool { return p.Project != "bar" })
 		},
+		// The pages of a project with a stable file given to one without
+		// (qux's only file is too young): stable would list qux's pages.
+		"pages moved to a project without a stable file": func(t *testing.T, work string) {
+			rewriteLedger(t, filepath.Join(work, "ledger-000"), nil, func(p *ledger.Project) bool {
+				if p.Project == "zed" {
+					p.Project = "qux"
+				}
+				return true
+			})
+		},
 		// A page's BLAKE2b-256 changed in the ledger only.
 		"page blake2b edited": func(t *testing.T, work string) {
 			rewriteLedger(t, filepath.Join(work, "ledger-000"), nil, func(p *ledger.Project) bool {
